@@ -1,0 +1,31 @@
+// Builds the native MMU addon with node-gyp. On failure, names the missing tool
+// and the command to retry instead of leaving a wall of compiler output.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) {
+  console.error(`dsm: DSM_ERR_PLATFORM: dsm needs Linux on x64 or arm64; this is ${process.platform}/${process.arch}`);
+  process.exit(2);
+}
+for (const tool of ['g++', 'make', 'python3']) {
+  const probe = spawnSync(tool, ['--version'], { stdio: 'ignore' });
+  if (probe.error || probe.status !== 0) {
+    console.error(`dsm: DSM_ERR_ADDON: '${tool}' is not installed; install it (e.g. apt-get install ${tool === 'g++' ? 'g++' : tool}) and retry with: npm run build:native`);
+    process.exit(2);
+  }
+}
+let gyp;
+try {
+  const require = createRequire(import.meta.url);
+  gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root, dirname(process.execPath) + '/../lib/node_modules/npm'] });
+} catch {
+  gyp = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+}
+const result = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' });
+if (result.status !== 0) {
+  console.error('dsm: DSM_ERR_ADDON: building the native addon failed (see the compiler output above); fix it and retry with: npm run build:native');
+  process.exit(2);
+}

@@ -1,0 +1,54 @@
+// Every limit dsm has, named in one place. Relations between them are asserted
+// at the bottom so a bad edit fails at import time, not in production.
+
+/** Size of one coherence unit. Must equal the OS page size (checked by the native addon). */
+export const pageBytes = 4096;
+
+/** Default size of the global region (virtual address space, lazily backed). */
+export const regionBytesDefault = 4 * 1024 * 1024 * 1024;
+export const regionBytesMin = 16 * 1024 * 1024;
+export const regionBytesMax = 64 * 1024 * 1024 * 1024;
+
+/** Concurrent page faults the native fault queue can hold (one per parked thread). */
+export const faultSlotCount = 1024;
+/** Pages a write fault may make dirty through the native fast path before a release drains them. */
+export const dirtyRingCapacity = 65536;
+
+/** App threads one node can run at once. */
+export const appThreadCountMax = 512;
+
+/** Bytes of a synchronous channel reply (app thread <- manager). */
+export const channelReplyBytesMax = 64 * 1024;
+
+/** Allocator: blocks at most this size come from size classes that share pages. */
+export const smallBlockBytesMax = 2048;
+/** Allocator: a node's arena takes chunks of this size from the global region. */
+export const arenaChunkBytes = 1024 * 1024;
+
+/** Transport: largest frame accepted on a connection (header + body). */
+export const frameBytesMax = 8 * 1024 * 1024;
+/** Transport: bytes queued on one connection before senders see backpressure. */
+export const sendQueueBytesMax = 32 * 1024 * 1024;
+/** Transport: handshake must complete within this many milliseconds. */
+export const handshakeTimeoutMs = 5000;
+
+/** Cluster: heartbeat period and the silence after which a node is declared dead. */
+export const heartbeatIntervalMs = 500;
+export const heartbeatTimeoutMs = 4000;
+/** Cluster: default time to wait for all nodes to join. */
+export const joinTimeoutMsDefault = 30000;
+export const nodeCountMax = 64;
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`dsm constants: ${message}`);
+}
+
+assert(pageBytes > 0 && (pageBytes & (pageBytes - 1)) === 0, 'pageBytes is a power of two');
+assert(regionBytesDefault % pageBytes === 0, 'region is whole pages');
+assert(regionBytesMin <= regionBytesDefault && regionBytesDefault <= regionBytesMax, 'default region within range');
+assert(arenaChunkBytes % pageBytes === 0, 'arena chunks are whole pages');
+assert(smallBlockBytesMax * 2 <= pageBytes, 'a small block is at most half a page');
+assert(faultSlotCount >= appThreadCountMax, 'every app thread can have a fault in flight');
+assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several heartbeats');
+assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
+assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');

@@ -1,0 +1,58 @@
+// Expected failures are DsmError instances with a stable code from one table.
+// Users match on `err.code`; the message says what was wrong and what to do.
+
+export const errorCodes = {
+  DSM_ERR_INVALID_OPTION: 'an option is missing, malformed or out of range',
+  DSM_ERR_PROGRAM_NOT_FOUND: 'the program file does not exist',
+  DSM_ERR_PROGRAM_SYNTAX: 'the program file does not parse',
+  DSM_ERR_PLATFORM: 'this platform is not supported',
+  DSM_ERR_ADDON: 'the native addon is missing or failed to load',
+  DSM_ERR_REGION_EXHAUSTED: 'the global region has no room for an allocation',
+  DSM_ERR_ALLOC: 'an allocation request is invalid',
+  DSM_ERR_FREE: 'a free does not match a live allocation',
+  DSM_ERR_GROWABLE: 'growable SharedArrayBuffers are not supported on dsm memory',
+  DSM_ERR_NOT_DSM_MEMORY: 'a SharedArrayBuffer that is not dsm memory cannot cross nodes',
+  DSM_ERR_PROTOCOL: 'an unknown protocol name',
+  DSM_ERR_FRAME: 'a malformed or foreign frame arrived',
+  DSM_ERR_HANDSHAKE: 'a peer failed the handshake',
+  DSM_ERR_SECRET: 'a peer proved a different shared secret',
+  DSM_ERR_VERSION: 'a peer runs another dsm version or protocol',
+  DSM_ERR_CONFIG_MISMATCH: 'a peer has another page size, region size or cluster id',
+  DSM_ERR_PORT_IN_USE: 'the listen address is in use',
+  DSM_ERR_UNREACHABLE: 'a host could not be reached',
+  DSM_ERR_JOIN_TIMEOUT: 'not every node joined in time',
+  DSM_ERR_NODE_DIED: 'a node crashed or stopped answering',
+  DSM_ERR_BACKPRESSURE: 'a send queue is full',
+  DSM_ERR_NOT_OWNER: 'a mutex was unlocked by a thread that does not hold it',
+  DSM_ERR_BARRIER_PARTIES: 'a barrier was used with a different party count',
+  DSM_ERR_ATOMICS_TYPE: 'Atomics.wait needs an Int32Array or BigInt64Array',
+  DSM_ERR_STALE_OBJECT: 'a dsm object outlived the run that created it',
+  DSM_ERR_WORKER_FILE: 'a worker file does not exist on the node chosen for it',
+  DSM_ERR_CHANNEL: 'the channel between an app thread and its manager failed',
+  DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class DsmError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DsmError';
+    this.code = code;
+  }
+}
+
+export function isDsmError(value: unknown): value is DsmError {
+  return value instanceof DsmError ||
+    (typeof value === 'object' && value !== null && typeof (value as { code?: unknown }).code === 'string' &&
+      ((value as { code: string }).code in errorCodes));
+}
+
+/** An invariant of dsm's own; a failure is a bug in dsm, so it throws rather than being handled. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new DsmError('DSM_ERR_INTERNAL', `invariant failed: ${message}`);
+}
+
+/** Exit codes of the `dsm` command. The program's own exit code passes through unchanged. */
+export const exitCodeUsage = 2;
