@@ -1,0 +1,53 @@
+// App side of the channel: synchronous calls from an app thread to its manager.
+
+import type { MessagePort } from 'node:worker_threads';
+import { DsmError, type ErrorCode, assert } from '../errors.js';
+import { type ChannelReply, type ChannelRequest, replyBytes, replyHeaderBytes, replyStateIdle, replyStateReady } from './wire.js';
+
+const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
+
+export class ChannelClient {
+  private readonly port: MessagePort;
+  private readonly control: Int32Array;
+  private readonly bytes: Uint8Array;
+  private callInFlight = false;
+
+  constructor(port: MessagePort, threadIdSeen: number) {
+    this.port = port;
+    // Created with the native constructor before dsm replaces the global one:
+    // the reply block is private to this thread and its manager, never dsm memory.
+    const reply = new NativeSharedArrayBuffer(replyBytes);
+    this.control = new Int32Array(reply, 0, 2);
+    this.bytes = new Uint8Array(reply, replyHeaderBytes);
+    this.port.postMessage({ op: 'hello', reply, threadIdSeen } satisfies ChannelRequest);
+    // The port must not keep the thread alive: a program ends when its own work ends.
+    this.port.unref();
+  }
+
+  /** Sends a request and parks this thread until the manager answers. */
+  call(request: ChannelRequest, transfer: Transferable[] = []): unknown {
+    assert(!this.callInFlight, 'one synchronous channel call per thread at a time');
+    this.callInFlight = true;
+    try {
+      this.port.postMessage(request, transfer as never);
+      while (Atomics.load(this.control, 0) === replyStateIdle) {
+        Atomics.wait(this.control, 0, replyStateIdle);
+      }
+      assert(Atomics.load(this.control, 0) === replyStateReady, 'reply block holds a ready reply');
+      const byteLength = this.control[1]!;
+      assert(byteLength >= 0 && byteLength <= this.bytes.byteLength, 'reply length within the block');
+      const text = Buffer.from(this.bytes.slice(0, byteLength)).toString('utf8');
+      Atomics.store(this.control, 0, replyStateIdle);
+      const reply = JSON.parse(text) as ChannelReply;
+      if (!reply.ok) throw new DsmError(reply.code as ErrorCode, reply.message);
+      return reply.value;
+    } finally {
+      this.callInFlight = false;
+    }
+  }
+
+  /** Sends a request that needs no answer. */
+  post(request: ChannelRequest, transfer: Transferable[] = []): void {
+    this.port.postMessage(request, transfer as never);
+  }
+}

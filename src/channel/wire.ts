@@ -1,0 +1,45 @@
+// The one door between app threads and their node's manager.
+//
+// An app thread posts a request on its MessagePort and, for a synchronous
+// call, parks with Atomics.wait on its own reply block until the manager
+// writes the answer and notifies. Requests that need no answer are posted
+// and forgotten. Both sides import this file and nothing of each other.
+
+import { channelReplyBytesMax } from '../constants.js';
+
+/** Reply block layout (Int32 words): [state, byteLength], then the JSON bytes. */
+export const replyHeaderBytes = 8;
+export const replyBytes = replyHeaderBytes + channelReplyBytesMax;
+export const replyStateIdle = 0;
+export const replyStateReady = 1;
+
+export type ThreadRole = 'main' | 'worker';
+
+/** What an app thread is told when it starts (carried in workerData). */
+export interface AppThreadConfig {
+  role: ThreadRole;
+  nodeId: number;
+  nodeCount: number;
+  regionBytes: number;
+  /** Absolute path or file: URL of the user's module, or source text when `evalCode` is set. */
+  entry: string;
+  evalCode: boolean;
+  argv: string[];
+  /** Cluster-wide parallelism, reported by os.availableParallelism() inside the program. */
+  parallelism: number;
+  /** The user's workerData for a worker thread (structured-cloned by Node). */
+  userWorkerData: unknown;
+  /** Thread id the program sees (the main thread is 0, as under plain node). */
+  threadIdSeen: number;
+}
+
+export type ChannelRequest =
+  | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
+  | { op: 'alloc'; byteLength: number }
+  | { op: 'free'; offset: number }
+  | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
+  | { op: 'sliceAlloc'; byteLength: number };
+
+export type ChannelReply =
+  | { ok: true; value: unknown }
+  | { ok: false; code: string; message: string };

@@ -1,0 +1,113 @@
+// The `dsm` command.
+
+import { Command, CommanderError } from 'commander';
+import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
+import { parseInteger, parseRunOptions } from './options.js';
+
+import { packageVersion as version } from '../package-info.js';
+
+function fail(error: unknown): never {
+  if (isDsmError(error)) {
+    process.stderr.write(`dsm: ${(error as DsmError).code}: ${(error as DsmError).message}\n`);
+    process.exit(exitCodeUsage);
+  }
+  throw error;
+}
+
+async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>): Promise<void> {
+  const options = parseRunOptions(raw);
+  const { resolveProgram, runMainThread } = await import('../runtime/program.js');
+  const entry = resolveProgram(program);
+  if (options.nodes > 1) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `--nodes ${options.nodes}: multi-node runs need the cluster layer, which this build does not have yet; use --nodes 1`);
+  }
+  const { NodeManager } = await import('../runtime/manager.js');
+  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
+  manager.start();
+  let code: number;
+  try {
+    code = await runMainThread(manager, { file: entry, args });
+  } catch (error) {
+    manager.stop();
+    if (isDsmError(error)) fail(error);
+    throw error;
+  }
+  manager.stop();
+  process.exitCode = code;
+  // Let stdout drain, then leave even if a stray handle would keep the loop alive.
+  process.stdout.write('', () => process.exit(code));
+}
+
+async function benchCommand(name: string, raw: { json?: boolean; iterations?: string }): Promise<void> {
+  const json = raw.json === true;
+  switch (name) {
+    case 'fault': {
+      const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
+      const { runFaultBench } = await import('../../bench/fault.js');
+      const result = await runFaultBench({ iterations });
+      printBench('fault', result as unknown as Record<string, unknown>, json);
+      return;
+    }
+    case 'rtt': {
+      const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
+      const { runRttBench } = await import('../../bench/rtt.js');
+      const result = await runRttBench({ iterations });
+      printBench('rtt', result as unknown as Record<string, unknown>, json);
+      return;
+    }
+    default:
+      throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: fault, rtt`);
+  }
+}
+
+function printBench(name: string, result: Record<string, unknown>, json: boolean): void {
+  if (!json) {
+    process.stdout.write(`dsm bench ${name}\n`);
+    for (const [key, value] of Object.entries(result)) {
+      const text = typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(2)) : JSON.stringify(value);
+      process.stdout.write(`  ${key.padEnd(24)} ${text}\n`);
+    }
+    return;
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const cli = new Command('dsm')
+    .description('Distributed shared memory for Node.js: run a worker_threads + SharedArrayBuffer program across a cluster')
+    .version(version)
+    .showHelpAfterError('(run dsm --help for usage)')
+    .exitOverride();
+
+  cli.command('run')
+    .description('run a program (JavaScript or TypeScript) on dsm')
+    .argument('<program>', 'the program\'s main module (.js, .mjs, .cjs, .ts)')
+    .argument('[args...]', 'arguments passed to the program as process.argv[2..]')
+    .option('--nodes <n>', 'node processes to start on this machine', '1')
+    .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
+    .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
+    .passThroughOptions()
+    .allowUnknownOption(false)
+    .action(async (program: string, args: string[], raw: Record<string, string | undefined>) => {
+      await runCommand(program, args, raw);
+    });
+
+  cli.command('bench')
+    .description('run a benchmark: fault (page-fault costs), rtt (transport round trips)')
+    .argument('<name>', 'benchmark name')
+    .option('--json', 'print one JSON object as the last line')
+    .option('--iterations <n>', 'samples per measurement')
+    .action(async (name: string, raw: { json?: boolean; iterations?: string }) => {
+      await benchCommand(name, raw);
+    });
+
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) process.exit(0);
+      process.exit(exitCodeUsage);
+    }
+    fail(error);
+  }
+}

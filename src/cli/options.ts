@@ -1,0 +1,50 @@
+// Options enter here and are validated once, naming the option and its range.
+
+import { nodeCountMax, pageBytes, regionBytesDefault, regionBytesMax, regionBytesMin } from '../constants.js';
+import { DsmError } from '../errors.js';
+
+export const protocolNames = ['hlrc', 'sc'] as const;
+export type ProtocolName = (typeof protocolNames)[number];
+
+export function parseInteger(option: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `${option} must be an integer from ${min} to ${max}; got '${text}'`);
+  }
+  return value;
+}
+
+const sizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Parses a byte size such as 4294967296, 512m or 4g. */
+export function parseBytes(option: string, text: string, min: number, max: number): number {
+  const match = /^(\d+)\s*([kmg]?)i?b?$/i.exec(text.trim());
+  const value = match ? Number(match[1]) * sizeUnits[match[2]!.toLowerCase()]! : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION',
+      `${option} must be a size from ${min} to ${max} bytes (e.g. 512m, 4g); got '${text}'`);
+  }
+  if (value % pageBytes !== 0) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `${option} must be a multiple of the page size (${pageBytes}); got ${value}`);
+  }
+  return value;
+}
+
+export function parseProtocol(text: string): ProtocolName {
+  if ((protocolNames as readonly string[]).includes(text)) return text as ProtocolName;
+  throw new DsmError('DSM_ERR_PROTOCOL', `--protocol '${text}' does not exist; use one of: ${protocolNames.join(', ')}`);
+}
+
+export interface RunCliOptions {
+  nodes: number;
+  protocol: ProtocolName;
+  regionBytes: number;
+}
+
+export function parseRunOptions(raw: { nodes?: string; protocol?: string; regionBytes?: string }): RunCliOptions {
+  return {
+    nodes: parseInteger('--nodes', raw.nodes ?? '1', 1, nodeCountMax),
+    protocol: parseProtocol(raw.protocol ?? 'hlrc'),
+    regionBytes: parseBytes('--region-bytes', raw.regionBytes ?? String(regionBytesDefault), regionBytesMin, regionBytesMax),
+  };
+}

@@ -1,0 +1,47 @@
+// The manager's side of allocation: serves `new SharedArrayBuffer(n)` and the
+// explicit alloc/free API from this node's heap, zero-fills reused memory,
+// and frees a buffer's memory when no thread holds it any more.
+
+import type { NativeMmu } from '../memory/native.js';
+import { assert } from '../errors.js';
+import { createNodeHeap, type NodeHeapHandle } from '../alloc/index.js';
+
+export class HeapService {
+  private readonly native: NativeMmu;
+  private readonly heap: NodeHeapHandle;
+  /** Live allocations: offset -> byte length asked for. */
+  private readonly live = new Map<number, number>();
+
+  constructor(native: NativeMmu, regionBytes: number) {
+    this.native = native;
+    this.heap = createNodeHeap(regionBytes);
+  }
+
+  alloc(byteLength: number): number {
+    const { offset, zeroRanges } = this.heap.alloc(byteLength);
+    for (const range of zeroRanges) this.native.zero(range.offset, range.byteLength);
+    assert(!this.live.has(offset), 'a fresh allocation is not live already');
+    this.live.set(offset, byteLength);
+    return offset;
+  }
+
+  free(offset: number): void {
+    this.heap.free(offset);
+    this.live.delete(offset);
+    this.releaseFreePages();
+  }
+
+  /** No SharedArrayBuffer over [offset, +byteLength) is alive in this process any more. */
+  onBufferCollected(offset: number, byteLength: number): void {
+    if (this.live.get(offset) !== byteLength) return;
+    this.free(offset);
+  }
+
+  private releaseFreePages(): void {
+    for (const range of this.heap.takeReleasablePages()) this.native.release(range.firstPage, range.pageCount);
+  }
+
+  get liveCount(): number {
+    return this.live.size;
+  }
+}

@@ -1,0 +1,73 @@
+// A node's manager: the main thread of a node process. It owns the native
+// MMU, the global heap's arena for this node, the channel to every app
+// thread, and the page service that answers faults.
+
+import os from 'node:os';
+import { ChannelServer, type ThreadEndpoint } from '../channel/server.js';
+import type { ChannelRequest } from '../channel/wire.js';
+import { pageBytes } from '../constants.js';
+import { DsmError, assert } from '../errors.js';
+import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
+import { HeapService } from './heap-service.js';
+import { SingleNodePages } from './single-node-pages.js';
+
+export interface ManagerOptions {
+  nodeId: number;
+  nodeCount: number;
+  regionBytes: number;
+  /** Total cores across the cluster (what os.availableParallelism() reports inside the program). */
+  parallelism?: number;
+}
+
+export class NodeManager {
+  readonly nodeId: number;
+  readonly nodeCount: number;
+  readonly regionBytes: number;
+  readonly parallelism: number;
+  readonly native: NativeMmu;
+  readonly channel: ChannelServer;
+  readonly heap: HeapService;
+  readonly pages: SingleNodePages;
+  private started = false;
+
+  constructor(options: ManagerOptions) {
+    assert(options.nodeId >= 0 && options.nodeId < options.nodeCount, 'node id within the cluster');
+    assert(options.regionBytes % pageBytes === 0, 'region is whole pages');
+    this.nodeId = options.nodeId;
+    this.nodeCount = options.nodeCount;
+    this.regionBytes = options.regionBytes;
+    this.parallelism = options.parallelism ?? os.availableParallelism();
+    this.native = loadNativeMmu();
+    this.native.init(this.regionBytes);
+    this.heap = new HeapService(this.native, this.regionBytes);
+    this.pages = new SingleNodePages(this.native);
+    this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
+  }
+
+  start(): void {
+    assert(!this.started, 'a manager starts once');
+    this.started = true;
+    this.native.installHandler();
+    this.native.startFaultService((records) => this.pages.onFaults(records));
+    this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
+  }
+
+  stop(): void {
+    if (!this.started) return;
+    this.native.stopFaultService();
+    this.started = false;
+  }
+
+  private onRequest(_endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
+    switch (request.op) {
+      case 'alloc':
+      case 'sliceAlloc':
+        return this.heap.alloc(request.byteLength);
+      case 'free':
+        this.heap.free(request.offset);
+        return null;
+      default:
+        throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${(request as { op: string }).op}'`);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+// The first module of every app thread: sets dsm up, then runs the program's
+// module (the main program or a worker's file) as Node would have.
+
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { workerData, type MessagePort } from 'node:worker_threads';
+import type { AppThreadConfig } from '../channel/wire.js';
+import { isTypeScript, moduleKindOf } from './module-kind.js';
+import { setupAppThread } from './setup.js';
+
+const { __dsm: config, __dsmPort: port } = workerData as { __dsm: AppThreadConfig; __dsmPort: MessagePort };
+const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId - 1;
+setupAppThread({ ...config, threadIdSeen }, port);
+
+if (config.evalCode) {
+  // Node runs eval workers as CommonJS scripts with require bound to the cwd.
+  const require = createRequire(`${process.cwd()}/[worker eval]`);
+  const run = new Function('require', 'module', 'exports', '__filename', '__dirname', config.entry) as
+    (...args: unknown[]) => void;
+  const module = { exports: {} };
+  run(require, module, module.exports, '[worker eval]', '.');
+} else {
+  const entry = config.entry;
+  process.argv = [process.execPath, entry, ...config.argv];
+  if (isTypeScript(entry)) {
+    const { register } = await import('tsx/esm/api');
+    register();
+    const cjs = await import('tsx/cjs/api');
+    cjs.register();
+  }
+  if (moduleKindOf(entry) === 'commonjs' && !isTypeScript(entry)) {
+    // Loaded as the main module so `require.main === module` holds, as under node.
+    const require = createRequire(pathToFileURL(`${dirname(entry)}/`));
+    const Module = require('node:module') as { _load(request: string, parent: unknown, isMain: boolean): unknown };
+    Module._load(entry, null, true);
+  } else {
+    await import(pathToFileURL(entry).href);
+  }
+}

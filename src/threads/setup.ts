@@ -1,0 +1,69 @@
+// Turns a fresh worker thread into a dsm app thread: connects the channel,
+// replaces SharedArrayBuffer and Worker, and makes worker_threads, process
+// and os answer as they would for the program under plain node.
+
+import { syncBuiltinESMExports } from 'node:module';
+import os from 'node:os';
+import workerThreads, { type MessagePort } from 'node:worker_threads';
+import { ChannelClient } from '../channel/client.js';
+import type { AppThreadConfig } from '../channel/wire.js';
+import { assert } from '../errors.js';
+import { loadNativeMmu } from '../memory/native.js';
+import { installSharedArrayBuffer, makeSharedArrayBufferClass } from './shared-array-buffer.js';
+import { setAppThreadState } from './state.js';
+import { makeWorkerClass } from './worker.js';
+
+export function setupAppThread(config: AppThreadConfig, port: MessagePort): void {
+  const native = loadNativeMmu();
+  native.init(config.regionBytes);
+  const channel = new ChannelClient(port, config.threadIdSeen);
+
+  // The same range asked for twice gives the same object while it lives.
+  const cache = new Map<string, WeakRef<SharedArrayBuffer>>();
+  const ranges = new WeakMap<SharedArrayBuffer, { offset: number; byteLength: number }>();
+  const forget = new FinalizationRegistry<string>((key) => {
+    if (cache.get(key)?.deref() === undefined) cache.delete(key);
+  });
+  function bufferAt(offset: number, byteLength: number): SharedArrayBuffer {
+    const key = `${offset}:${byteLength}`;
+    const cached = cache.get(key)?.deref();
+    if (cached !== undefined) return cached;
+    const buffer = native.sharedArrayBuffer(offset, byteLength);
+    assert(buffer.byteLength === byteLength, 'native buffer has the asked length');
+    cache.set(key, new WeakRef(buffer));
+    ranges.set(buffer, { offset, byteLength });
+    forget.register(buffer, key);
+    return buffer;
+  }
+  function rangeOf(buffer: SharedArrayBuffer): { offset: number; byteLength: number } | null {
+    return ranges.get(buffer) ?? native.rangeOf(buffer);
+  }
+  function allocate(byteLength: number): SharedArrayBuffer {
+    const offset = channel.call({ op: 'alloc', byteLength }) as number;
+    return bufferAt(offset, byteLength);
+  }
+  setAppThreadState({ config, channel, bufferAt, rangeOf });
+
+  installSharedArrayBuffer(makeSharedArrayBufferClass(allocate));
+
+  const wt = workerThreads as unknown as Record<string, unknown>;
+  wt.Worker = makeWorkerClass(channel, config);
+  if (config.role === 'main') {
+    wt.isMainThread = true;
+    wt.parentPort = null;
+    wt.workerData = null;
+    wt.threadId = 0;
+  } else {
+    wt.workerData = config.userWorkerData;
+    wt.threadId = config.threadIdSeen;
+  }
+  if (config.nodeCount > 1) {
+    // Programs size their pools by core count; in dsm the cores are the cluster's.
+    const parallelism = config.parallelism;
+    const localCpus = os.cpus();
+    (os as unknown as Record<string, unknown>).availableParallelism = () => parallelism;
+    (os as unknown as Record<string, unknown>).cpus = () =>
+      Array.from({ length: parallelism }, (_, index) => ({ ...localCpus[index % Math.max(1, localCpus.length)]! }));
+  }
+  syncBuiltinESMExports();
+}

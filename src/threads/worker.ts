@@ -1,0 +1,79 @@
+// `worker_threads.Worker` inside a dsm program.
+//
+// A worker placed on this node is a real Worker thread whose entry is dsm's
+// app-thread entry; it gets its own channel to the manager and then runs the
+// user's module exactly as Node would. The handle is a real Worker, so
+// events, postMessage, terminate, ref/unref, resourceLimits all behave as Node's.
+
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
+import type { ChannelClient } from '../channel/client.js';
+import type { AppThreadConfig } from '../channel/wire.js';
+
+/** The file app threads start in (compiled .js, or .ts when dsm itself runs under tsx). */
+export function appEntryUrl(): URL {
+  const self = import.meta.url;
+  return new URL(self.endsWith('.ts') ? './entry.ts' : './entry.js', self);
+}
+
+/** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
+function resolveWorkerFile(filename: string | URL): string {
+  if (filename instanceof URL) return fileURLToPath(filename);
+  if (filename.startsWith('file:')) return fileURLToPath(filename);
+  if (isAbsolute(filename) || filename.startsWith('./') || filename.startsWith('../') ||
+      filename.startsWith('.\\') || filename.startsWith('..\\')) {
+    return resolve(filename);
+  }
+  // Node throws ERR_WORKER_PATH here; pass the name through and let Node say it.
+  return filename;
+}
+
+/** Thread ids as the program would see them under plain node: the app main thread is 0. */
+export function threadIdSeenOf(realThreadId: number): number {
+  return realThreadId - 1;
+}
+
+export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig): typeof NativeWorker {
+  class Worker extends NativeWorker {
+    constructor(filename: string | URL, options: WorkerOptions = {}) {
+      const evalCode = options.eval === true;
+      const entry = evalCode ? String(filename) : resolveWorkerFile(filename);
+      if (!evalCode && !isAbsolute(entry)) {
+        // Let Node produce its own ERR_WORKER_PATH error for a bare name.
+        super(filename, options);
+        return;
+      }
+      const { port1, port2 } = new MessageChannel();
+      const config: AppThreadConfig = {
+        role: 'worker',
+        nodeId: parent.nodeId,
+        nodeCount: parent.nodeCount,
+        regionBytes: parent.regionBytes,
+        entry,
+        evalCode,
+        argv: (options.argv ?? []).map(String),
+        parallelism: parent.parallelism,
+        userWorkerData: options.workerData,
+        threadIdSeen: -1,
+      };
+      const transferList = [...(options.transferList ?? []), port2];
+      super(appEntryUrl(), {
+        ...options,
+        eval: false,
+        argv: [],
+        workerData: { __dsm: config, __dsmPort: port2 },
+        transferList: transferList as never,
+      });
+      channel.post({ op: 'adopt', port: port1, threadIdSeen: threadIdSeenOf(super.threadId) }, [port1 as never]);
+    }
+
+    override get threadId(): number {
+      return threadIdSeenOf(super.threadId);
+    }
+  }
+  Object.defineProperty(Worker, 'name', { value: 'Worker' });
+  return Worker;
+}
+
+export { pathToFileURL };

@@ -1,0 +1,87 @@
+// The one-node runtime: programs see what they would under plain node, and
+// bad input gets a one-line error with a stable code and exit code 2.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const dsm = ['bin/dsm.js'];
+const fixtures = 'test/fixtures/runtime';
+
+function run(command: string[], options: { input?: string; env?: Record<string, string> } = {}) {
+  const result = spawnSync(process.execPath, command, {
+    encoding: 'utf8',
+    input: options.input ?? '',
+    env: { ...process.env, ...options.env },
+    timeout: 60_000,
+  });
+  assert.equal(result.error, undefined, `child failed to run: ${String(result.error)}`);
+  return { stdout: result.stdout, stderr: result.stderr, status: result.status, signal: result.signal };
+}
+
+test('SharedArrayBuffer semantics match plain node, except that memory comes from dsm', () => {
+  const plain = run([`${fixtures}/sab-semantics.mjs`]);
+  const onDsm = run([...dsm, 'run', `${fixtures}/sab-semantics.mjs`]);
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, plain.stdout);
+  assert.match(onDsm.stdout, /isMainThread=true threadId=0 parentPort=null workerData=null/);
+});
+
+test('argv, env and the exit code pass through', () => {
+  const env = { DSM_TEST_FOO: 'bar' };
+  const plain = run([`${fixtures}/argv-env.mjs`, '3', '--flag', 'x y'], { env });
+  const onDsm = run([...dsm, 'run', `${fixtures}/argv-env.mjs`, '3', '--flag', 'x y'], { env });
+  assert.equal(plain.status, 3);
+  assert.equal(onDsm.status, 3, onDsm.stderr);
+  assert.equal(onDsm.stdout, plain.stdout);
+  assert.deepEqual(JSON.parse(onDsm.stdout), { argv: ['3', '--flag', 'x y'], foo: 'bar', file: true });
+});
+
+test('an uncaught exception prints its message and stack and exits 1; require.main is the program', () => {
+  const onDsm = run([...dsm, 'run', `${fixtures}/throws.cjs`]);
+  assert.equal(onDsm.status, 1);
+  assert.equal(onDsm.stdout, 'before\nmain module\n');
+  assert.match(onDsm.stderr, /Error: boom from main\n\s+at /);
+  assert.doesNotMatch(onDsm.stderr, /dsm\/(src|dist)\/(runtime|cli)/, 'no stack from dsm internals');
+});
+
+test('growable SharedArrayBuffers are refused with a clear code', () => {
+  const onDsm = run([...dsm, 'run', `${fixtures}/growable.mjs`]);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, 'growable refused: DSM_ERR_GROWABLE\n');
+});
+
+test('bad input: one line, a stable code, exit code 2', () => {
+  const cases: Array<{ args: string[]; code: string }> = [
+    { args: ['run', 'no/such/program.js'], code: 'DSM_ERR_PROGRAM_NOT_FOUND' },
+    { args: ['run', `${fixtures}/syntax-error.mjs`], code: 'DSM_ERR_PROGRAM_SYNTAX' },
+    { args: ['run', '--nodes', '0', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
+    { args: ['run', '--nodes', 'many', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
+    { args: ['run', '--protocol', 'mesi', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_PROTOCOL' },
+    { args: ['run', '--region-bytes', '1k', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
+    { args: ['bench', 'nosuch'], code: 'DSM_ERR_INVALID_OPTION' },
+  ];
+  for (const { args, code } of cases) {
+    const result = run([...dsm, ...args]);
+    assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.equal(result.stdout, '', args.join(' '));
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${args.join(' ')} printed one line: ${result.stderr}`);
+    assert.match(lines[0]!, new RegExp(`^dsm: ${code}: `), args.join(' '));
+  }
+});
+
+test('--help describes the commands', () => {
+  const result = run([...dsm, '--help']);
+  assert.equal(result.status, 0);
+  assert.match(result.stdout, /run .*program/);
+  assert.match(result.stdout, /bench/);
+});
+
+test('piped stdin reaches the program', () => {
+  const input = 'x'.repeat(100_000);
+  const result = run([...dsm, 'run', `${fixtures}/stdin.mjs`], { input });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout, 'read 100000\n');
+});
