@@ -1,0 +1,159 @@
+// Structured clone across nodes.
+//
+// Values sent to a thread on another node (postMessage, workerData) are
+// serialized with V8's serializer. dsm SharedArrayBuffers inside them travel
+// as (offset, byteLength) and reappear on the far side as the same global
+// memory; views over them (typed arrays, DataView) keep their offset and
+// length. A SharedArrayBuffer that is not dsm memory cannot cross nodes.
+
+import v8 from 'node:v8';
+import { DsmError } from '../errors.js';
+
+export interface BufferRanges {
+  rangeOf(buffer: SharedArrayBuffer): { offset: number; byteLength: number } | null;
+  bufferAt(offset: number, byteLength: number): SharedArrayBuffer;
+}
+
+const hostTagView = 1;
+const hostTagBuffer = 2;
+const hostTagPlain = 0;
+
+const viewKinds = [
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+] as const;
+
+function isSharedArrayBuffer(value: unknown): value is SharedArrayBuffer {
+  return Object.prototype.toString.call(value) === '[object SharedArrayBuffer]';
+}
+
+/**
+ * V8 serializes a bare SharedArrayBuffer by id, which its deserializer cannot
+ * read back in Node; so each bare buffer is first replaced by a zero-length
+ * marker view over it, and the marker is written as a host object. Containers
+ * are copied only along paths that lead to a buffer.
+ */
+function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, DataView>, seen: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (isSharedArrayBuffer(value)) {
+    let marker = markers.get(value);
+    if (marker === undefined) {
+      marker = new DataView(value, 0, 0);
+      markers.set(value, marker);
+    }
+    return marker;
+  }
+  if (seen.has(value)) return seen.get(value);
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
+  if (Array.isArray(value)) {
+    const copy: unknown[] = [];
+    seen.set(value, copy);
+    let changed = false;
+    for (let index = 0; index < value.length; index += 1) {
+      const item = replaceBareBuffers(value[index], markers, seen);
+      changed ||= item !== value[index];
+      copy[index] = item;
+    }
+    if (!changed) seen.set(value, value);
+    return changed ? copy : value;
+  }
+  if (value instanceof Map) {
+    const copy = new Map();
+    seen.set(value, copy);
+    let changed = false;
+    for (const [key, item] of value) {
+      const newKey = replaceBareBuffers(key, markers, seen);
+      const newItem = replaceBareBuffers(item, markers, seen);
+      changed ||= newKey !== key || newItem !== item;
+      copy.set(newKey, newItem);
+    }
+    if (!changed) seen.set(value, value);
+    return changed ? copy : value;
+  }
+  if (value instanceof Set) {
+    const copy = new Set();
+    seen.set(value, copy);
+    let changed = false;
+    for (const item of value) {
+      const newItem = replaceBareBuffers(item, markers, seen);
+      changed ||= newItem !== item;
+      copy.add(newItem);
+    }
+    if (!changed) seen.set(value, value);
+    return changed ? copy : value;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  const copy: Record<string, unknown> = {};
+  seen.set(value, copy);
+  let changed = false;
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    const newItem = replaceBareBuffers(item, markers, seen);
+    changed ||= newItem !== item;
+    copy[key] = newItem;
+  }
+  if (!changed) seen.set(value, value);
+  return changed ? copy : value;
+}
+
+export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array {
+  const markers = new Map<SharedArrayBuffer, DataView>();
+  const prepared = replaceBareBuffers(value, markers, new Map());
+  const bareMarkers = new Set<DataView>(markers.values());
+
+  class Serializer extends v8.DefaultSerializer {
+    override _getSharedArrayBufferId(): never {
+      throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+        'a SharedArrayBuffer inside an object of a class cannot cross nodes: send it directly, in a plain object, array, Map or Set');
+    }
+
+    override _writeHostObject(object: object): void {
+      if (ArrayBuffer.isView(object) && isSharedArrayBuffer(object.buffer)) {
+        const range = ranges.rangeOf(object.buffer);
+        if (range === null) {
+          throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+            'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
+        }
+        const bare = bareMarkers.has(object as DataView);
+        this.writeUint32(bare ? hostTagBuffer : hostTagView);
+        this.writeUint32(viewKinds.findIndex((kind) => object instanceof kind));
+        this.writeDouble(range.offset);
+        this.writeDouble(range.byteLength);
+        this.writeDouble(object.byteOffset);
+        this.writeDouble(object.byteLength);
+        return;
+      }
+      this.writeUint32(hostTagPlain);
+      super._writeHostObject(object);
+    }
+  }
+  const serializer = new Serializer();
+  serializer.writeHeader();
+  serializer.writeValue(prepared);
+  return serializer.releaseBuffer();
+}
+
+export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unknown {
+  class Deserializer extends v8.DefaultDeserializer {
+    override _readHostObject(): unknown {
+      const tag = this.readUint32();
+      if (tag === hostTagPlain) return super._readHostObject();
+      const kind = viewKinds[this.readUint32()];
+      const offset = this.readDouble();
+      const bufferByteLength = this.readDouble();
+      const byteOffset = this.readDouble();
+      const byteLength = this.readDouble();
+      const buffer = ranges.bufferAt(offset, bufferByteLength);
+      if (tag === hostTagBuffer) return buffer;
+      if (kind === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value names an unknown view kind');
+      if (kind === DataView) return new DataView(buffer, byteOffset, byteLength);
+      const elementBytes = (kind as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+      return new (kind as unknown as new (b: SharedArrayBuffer, o: number, l: number) => ArrayBufferView)(
+        buffer, byteOffset, byteLength / elementBytes);
+    }
+  }
+  const deserializer = new Deserializer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  deserializer.readHeader();
+  return deserializer.readValue();
+}
