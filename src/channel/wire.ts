@@ -33,12 +33,17 @@ export interface AppThreadConfig {
   threadIdSeen: number;
 }
 
+export type AtomicFunction =
+  'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange' | 'wait' | 'notify';
+
 export type ChannelRequest =
   | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
   | { op: 'alloc'; byteLength: number }
   | { op: 'free'; offset: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
-  | { op: 'sliceAlloc'; byteLength: number };
+  | { op: 'sliceAlloc'; byteLength: number }
+  /** operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none. */
+  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number };
 
 export type ChannelReply =
   | { ok: true; value: unknown }
