@@ -2,7 +2,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { DsmError, type ErrorCode, assert } from '../errors.js';
-import { type ChannelReply, type ChannelRequest, replyBytes, replyHeaderBytes, replyStateIdle, replyStateReady } from './wire.js';
+import { type ChannelEvent, type ChannelReply, type ChannelRequest, replyBytes, replyHeaderBytes, replyStateIdle, replyStateReady } from './wire.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 
@@ -11,6 +11,8 @@ export class ChannelClient {
   private readonly control: Int32Array;
   private readonly bytes: Uint8Array;
   private callInFlight = false;
+  private holdCount = 0;
+  private readonly listeners = new Set<(event: ChannelEvent) => void>();
 
   constructor(port: MessagePort, threadIdSeen: number) {
     this.port = port;
@@ -22,6 +24,24 @@ export class ChannelClient {
     this.port.postMessage({ op: 'hello', reply, threadIdSeen } satisfies ChannelRequest);
     // The port must not keep the thread alive: a program ends when its own work ends.
     this.port.unref();
+    this.port.on('message', (event: ChannelEvent) => {
+      for (const listener of this.listeners) listener(event);
+    });
+  }
+
+  /** Listens for events the manager sends on its own (e.g. a remote worker's messages). */
+  onEvent(listener: (event: ChannelEvent) => void): void {
+    this.listeners.add(listener);
+  }
+
+  /** While held, the channel keeps this thread alive, as a live Worker handle would. */
+  hold(): void {
+    if (this.holdCount++ === 0) this.port.ref();
+  }
+
+  unhold(): void {
+    assert(this.holdCount > 0, 'unhold matches a hold');
+    if (--this.holdCount === 0) this.port.unref();
   }
 
   /** Sends a request and parks this thread until the manager answers. */

@@ -31,6 +31,8 @@ export interface AppThreadConfig {
   userWorkerData: unknown;
   /** Thread id the program sees (the main thread is 0, as under plain node). */
   threadIdSeen: number;
+  /** Set for a worker whose parent thread runs on another node: its workerData, cloned by dsm. */
+  remoteWorkerData?: Uint8Array;
 }
 
 export type AtomicFunction =
@@ -42,8 +44,30 @@ export type ChannelRequest =
   | { op: 'free'; offset: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   | { op: 'sliceAlloc'; byteLength: number }
+  | { op: 'place'; }
+  | { op: 'worker-spawn'; handleId: number; nodeId: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
+  | { op: 'worker-post'; handleId: number; bytes: Uint8Array }
+  | { op: 'worker-terminate'; handleId: number }
   /** operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none. */
   | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number };
+
+/** Options of a Worker that travel to another node (functions and ports cannot). */
+export interface RemoteWorkerOptions {
+  name?: string;
+  argv: string[];
+  env?: Record<string, string>;
+  resourceLimits?: Record<string, number>;
+  stdout?: boolean;
+  stderr?: boolean;
+}
+
+/** Events the manager sends to an app thread about a worker that runs on another node. */
+export type ChannelEvent =
+  | { kind: 'worker-online'; handleId: number; threadId: number }
+  | { kind: 'worker-message'; handleId: number; bytes: Uint8Array }
+  | { kind: 'worker-error'; handleId: number; bytes: Uint8Array }
+  | { kind: 'worker-exit'; handleId: number; exitCode: number }
+  | { kind: 'worker-output'; handleId: number; stream: 'stdout' | 'stderr'; bytes: Uint8Array };
 
 export type ChannelReply =
   | { ok: true; value: unknown }

@@ -9,6 +9,9 @@ import { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
+import { installClusterAtomics } from './atomics.js';
+import { deserializeValue } from './clone.js';
+import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
@@ -47,15 +50,28 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   installSharedArrayBuffer(makeSharedArrayBufferClass(allocate));
 
   const wt = workerThreads as unknown as Record<string, unknown>;
-  wt.Worker = makeWorkerClass(channel, config);
+  wt.Worker = makeWorkerClass(channel, config, { bufferAt, rangeOf });
   if (config.role === 'main') {
     wt.isMainThread = true;
     wt.parentPort = null;
     wt.workerData = null;
     wt.threadId = 0;
+  } else if (config.remoteWorkerData !== undefined) {
+    wt.workerData = deserializeValue(config.remoteWorkerData, { bufferAt, rangeOf });
+    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, { bufferAt, rangeOf });
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
+  }
+  if (config.nodeCount > 1) {
+    process.env.DSM_NODE_ID = String(config.nodeId);
+    installClusterAtomics({
+      channel,
+      addressOf(array, index, width) {
+        const range = rangeOf(array.buffer as SharedArrayBuffer);
+        return range === null ? null : range.offset + array.byteOffset + index * width;
+      },
+    });
   }
   if (config.nodeCount > 1) {
     // Programs size their pools by core count; in dsm the cores are the cluster's.

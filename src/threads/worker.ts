@@ -10,6 +10,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
+import type { BufferRanges } from './clone.js';
+import { spawnRemoteWorker } from './remote-worker.js';
+
+/** dsm's own Worker option: the node to start the worker on (otherwise the placement policy decides). */
+export interface DsmWorkerOptions extends WorkerOptions {
+  dsmNode?: number;
+}
 
 /** The file app threads start in (compiled .js, or .ts when dsm itself runs under tsx). */
 export function appEntryUrl(): URL {
@@ -34,15 +41,32 @@ export function threadIdSeenOf(realThreadId: number): number {
   return realThreadId - 1;
 }
 
-export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig): typeof NativeWorker {
+export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): typeof NativeWorker {
   class Worker extends NativeWorker {
-    constructor(filename: string | URL, options: WorkerOptions = {}) {
+    constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
       const evalCode = options.eval === true;
       const entry = evalCode ? String(filename) : resolveWorkerFile(filename);
       if (!evalCode && !isAbsolute(entry)) {
         // Let Node produce its own ERR_WORKER_PATH error for a bare name.
         super(filename, options);
         return;
+      }
+      if (parent.nodeCount > 1) {
+        const nodeId = options.dsmNode ?? (channel.call({ op: 'place' }) as number);
+        if (nodeId !== parent.nodeId) {
+          // A derived constructor may return another object instead of calling super.
+          // eslint-disable-next-line no-constructor-return
+          return spawnRemoteWorker(new.target.prototype, {
+            channel, ranges, nodeId, entry, evalCode,
+            workerData: options.workerData,
+            options: {
+              ...(options.name === undefined ? {} : { name: options.name }),
+              argv: (options.argv ?? []).map(String),
+              ...(typeof options.env === 'object' && options.env !== null ? { env: options.env as Record<string, string> } : {}),
+              ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits as Record<string, number> }),
+            },
+          }) as unknown as Worker;
+        }
       }
       const { port1, port2 } = new MessageChannel();
       const config: AppThreadConfig = {

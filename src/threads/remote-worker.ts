@@ -1,0 +1,151 @@
+// The handle of a worker that runs on another node. It is an instance of
+// dsm's Worker class (so `instanceof Worker` holds) and behaves as a Worker:
+// 'online', 'message', 'error', 'exit', postMessage, terminate, ref/unref.
+// Values cross by dsm's structured clone (dsm buffers travel by range).
+
+import { EventEmitter } from 'node:events';
+import type { ChannelClient } from '../channel/client.js';
+import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
+import { DsmError } from '../errors.js';
+import { deserializeValue, serializeValue, type BufferRanges } from './clone.js';
+
+interface RemoteState {
+  handleId: number;
+  nodeId: number;
+  threadId: number;
+  exited: boolean;
+  exitCode: number | null;
+  referenced: boolean;
+  exitWaiters: Array<(code: number) => void>;
+}
+
+const states = new WeakMap<object, RemoteState>();
+const handles = new Map<number, EventEmitter>();
+let nextHandleId = 1;
+let listening = false;
+
+function stateOf(worker: object): RemoteState {
+  const state = states.get(worker);
+  if (state === undefined) throw new TypeError('not a dsm remote worker handle');
+  return state;
+}
+
+export interface RemoteSpawn {
+  channel: ChannelClient;
+  ranges: BufferRanges;
+  nodeId: number;
+  entry: string;
+  evalCode: boolean;
+  workerData: unknown;
+  options: RemoteWorkerOptions;
+}
+
+export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventEmitter {
+  const { channel, ranges } = spawn;
+  if (!listening) {
+    listening = true;
+    channel.onEvent((event) => dispatch(event, ranges, channel));
+  }
+  const handleId = nextHandleId++;
+  const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
+  EventEmitter.call(worker);
+  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: -1, exited: false, exitCode: null, referenced: true, exitWaiters: [] };
+  states.set(worker, state);
+  handles.set(handleId, worker);
+  const workerData = serializeValue(spawn.workerData, ranges);
+  channel.hold();
+  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options });
+  return worker;
+}
+
+function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
+  const worker = handles.get(event.handleId);
+  if (worker === undefined) return;
+  const state = stateOf(worker);
+  switch (event.kind) {
+    case 'worker-online':
+      state.threadId = event.threadId;
+      worker.emit('online');
+      return;
+    case 'worker-message': {
+      let value: unknown;
+      try {
+        value = deserializeValue(event.bytes, ranges);
+      } catch (error) {
+        worker.emit('messageerror', error);
+        return;
+      }
+      worker.emit('message', value);
+      return;
+    }
+    case 'worker-error':
+      worker.emit('error', deserializeValue(event.bytes, ranges));
+      return;
+    case 'worker-output':
+      (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.bytes);
+      return;
+    case 'worker-exit':
+      state.exited = true;
+      state.exitCode = event.exitCode;
+      handles.delete(event.handleId);
+      if (state.referenced) channel.unhold();
+      state.referenced = false;
+      worker.emit('exit', event.exitCode);
+      for (const waiter of state.exitWaiters.splice(0)) waiter(event.exitCode);
+      return;
+  }
+}
+
+const prototypes = new WeakMap<object, object>();
+
+function makeRemotePrototype(base: object, channel: ChannelClient, ranges: BufferRanges): object {
+  const cached = prototypes.get(base);
+  if (cached !== undefined) return cached;
+  const prototype = Object.create(base, {
+    postMessage: {
+      value(this: object, value: unknown, transferList?: readonly unknown[]) {
+        const state = stateOf(this);
+        if (transferList?.some((item) => !(item instanceof ArrayBuffer))) {
+          throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', 'postMessage to a worker on another node cannot transfer MessagePorts or other handles');
+        }
+        if (state.exited) return;
+        channel.post({ op: 'worker-post', handleId: state.handleId, bytes: serializeValue(value, ranges) });
+      },
+    },
+    terminate: {
+      value(this: object): Promise<number> {
+        const state = stateOf(this);
+        if (state.exited) return Promise.resolve(state.exitCode ?? 1);
+        channel.post({ op: 'worker-terminate', handleId: state.handleId });
+        return new Promise((resolve) => state.exitWaiters.push(resolve));
+      },
+    },
+    ref: {
+      value(this: object) {
+        const state = stateOf(this);
+        if (!state.referenced && !state.exited) { state.referenced = true; channel.hold(); }
+      },
+    },
+    unref: {
+      value(this: object) {
+        const state = stateOf(this);
+        if (state.referenced) { state.referenced = false; channel.unhold(); }
+      },
+    },
+    threadId: { get(this: object) { return stateOf(this).threadId; } },
+    /** The node the worker runs on (dsm only). */
+    dsmNodeId: { get(this: object) { return stateOf(this).nodeId; } },
+    stdin: { get() { return null; } },
+    stdout: { get() { return null; } },
+    stderr: { get() { return null; } },
+    resourceLimits: { get() { return {}; } },
+    performance: { get() { return { eventLoopUtilization: () => ({ idle: 0, active: 0, utilization: 0 }) }; } },
+    getHeapSnapshot: {
+      value() {
+        return Promise.reject(new DsmError('DSM_ERR_INVALID_OPTION', 'getHeapSnapshot is not available for a worker on another node'));
+      },
+    },
+  });
+  prototypes.set(base, prototype);
+  return prototype;
+}
