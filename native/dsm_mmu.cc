@@ -1,3 +1,919 @@
-// Placeholder replaced by the MMU addon.
+// dsm's native MMU: the global region, its two views, SharedArrayBuffers over
+// the app view, page protections, twins and diffs, and the SIGSEGV path.
+//
+// Everything that decides anything lives in TypeScript; this file only does
+// what JavaScript cannot: map memory, change protections, catch faults, and
+// park and resume the faulting thread. The signal handler is async-signal-safe:
+// no malloc, no locks, no JS — atomics, memcpy and system calls only.
+
 #include <node.h>
-NODE_MODULE_INIT() {}
+#include <uv.h>
+#include <v8.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+namespace dsm {
+namespace {
+
+using v8::Array;
+using v8::Context;
+using v8::Function;
+using v8::FunctionCallbackInfo;
+using v8::Global;
+using v8::HandleScope;
+using v8::Isolate;
+using v8::Local;
+using v8::Number;
+using v8::Object;
+using v8::Value;
+
+constexpr size_t kPageBytes = 4096;
+constexpr int kPageShift = 12;
+// Must match faultSlotCount and dirtyRingCapacity in src/constants.ts.
+constexpr uint32_t kFaultSlotCount = 1024;
+constexpr uint64_t kDirtyRingCapacity = 65536;
+
+// Page state byte.
+constexpr uint8_t kProtMask = 0x03;
+constexpr uint8_t kProtNone = 0;
+constexpr uint8_t kProtRead = 1;
+constexpr uint8_t kProtReadWrite = 2;
+constexpr uint8_t kFastWrite = 0x04;
+constexpr uint8_t kHasTwin = 0x08;
+constexpr uint8_t kBusy = 0x80;
+
+// Fault slot states.
+constexpr uint32_t kSlotFree = 0;
+constexpr uint32_t kSlotFilling = 1;
+constexpr uint32_t kSlotPending = 2;
+constexpr uint32_t kSlotServing = 3;
+
+struct FaultSlot {
+  std::atomic<uint32_t> state{kSlotFree};
+  std::atomic<uint32_t> futex{0};
+  uint32_t page = 0;
+  uint32_t flags = 0;
+};
+
+struct Region {
+  int memfd = -1;
+  size_t bytes = 0;
+  size_t page_count = 0;
+  uint8_t* app = nullptr;
+  uint8_t* manager = nullptr;
+  uint8_t* twin = nullptr;
+  std::atomic<uint8_t>* state = nullptr;
+};
+
+Region g_region;
+std::mutex g_init_mutex;
+std::atomic<bool> g_ready{false};
+
+FaultSlot g_slots[kFaultSlotCount];
+std::atomic<uint64_t> g_dirty_entries[kDirtyRingCapacity];  // page + 1, 0 = empty
+std::atomic<uint64_t> g_dirty_head{0};
+std::atomic<uint64_t> g_dirty_tail{0};
+
+std::atomic<uint64_t> g_read_faults{0};
+std::atomic<uint64_t> g_write_faults{0};
+std::atomic<uint64_t> g_fast_write_faults{0};
+std::atomic<uint64_t> g_slow_waits{0};
+
+struct sigaction g_previous_action;
+std::atomic<bool> g_handler_installed{false};
+
+// The manager's wake-up, created on the manager thread's loop.
+std::atomic<uv_async_t*> g_wake{nullptr};
+Isolate* g_manager_isolate = nullptr;
+Global<Function> g_on_faults;
+Global<Function> g_on_freed;
+Global<Context> g_manager_context;
+
+// Backing stores: one per (offset, length), shared by every isolate.
+std::mutex g_store_mutex;
+std::map<std::pair<uint64_t, uint64_t>, std::weak_ptr<v8::BackingStore>> g_stores;
+std::mutex g_freed_mutex;
+std::vector<std::pair<uint64_t, uint64_t>> g_freed;
+
+// Floor benchmark: a private page the handler just unprotects.
+std::atomic<uint8_t*> g_bench_page{nullptr};
+
+inline void Wake() {
+  uv_async_t* wake = g_wake.load(std::memory_order_acquire);
+  if (wake != nullptr) uv_async_send(wake);
+}
+
+inline long Futex(std::atomic<uint32_t>* word, int op, uint32_t value) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, nullptr, nullptr, 0);
+}
+
+inline int ProtFlags(uint8_t prot) {
+  return prot == kProtReadWrite ? (PROT_READ | PROT_WRITE) : prot == kProtRead ? PROT_READ : PROT_NONE;
+}
+
+// ---- page locks (BUSY bit) ------------------------------------------------
+
+inline uint8_t LockPage(size_t page) {
+  std::atomic<uint8_t>& cell = g_region.state[page];
+  for (;;) {
+    uint8_t state = cell.load(std::memory_order_acquire);
+    if ((state & kBusy) == 0 &&
+        cell.compare_exchange_weak(state, state | kBusy, std::memory_order_acq_rel)) {
+      return state;
+    }
+    sched_yield();
+  }
+}
+
+inline void UnlockPage(size_t page, uint8_t state) {
+  g_region.state[page].store(state & ~kBusy, std::memory_order_release);
+}
+
+// ---- dirty ring (written by the handler, drained by the manager) -----------
+
+bool DirtyPush(uint32_t page) {
+  uint64_t tail = g_dirty_tail.load(std::memory_order_relaxed);
+  do {
+    if (tail - g_dirty_head.load(std::memory_order_acquire) >= kDirtyRingCapacity) return false;
+  } while (!g_dirty_tail.compare_exchange_weak(tail, tail + 1, std::memory_order_acq_rel));
+  g_dirty_entries[tail & (kDirtyRingCapacity - 1)].store(uint64_t(page) + 1, std::memory_order_release);
+  return true;
+}
+
+// ---- the signal handler -----------------------------------------------------
+
+inline bool IsWriteFault(void* context) {
+#if defined(__x86_64__)
+  auto* uc = static_cast<ucontext_t*>(context);
+  return (uc->uc_mcontext.gregs[REG_ERR] & 0x2) != 0;
+#elif defined(__aarch64__)
+  // ESR_EL1 is in the esr_context record of the signal frame (untested here).
+  auto* uc = static_cast<ucontext_t*>(context);
+  auto* header = reinterpret_cast<_aarch64_ctx*>(uc->uc_mcontext.__reserved);
+  while (header->magic != 0) {
+    if (header->magic == ESR_MAGIC) {
+      uint64_t esr = reinterpret_cast<esr_context*>(header)->esr;
+      return (esr & (1u << 6)) != 0;  // WnR
+    }
+    header = reinterpret_cast<_aarch64_ctx*>(reinterpret_cast<uint8_t*>(header) + header->size);
+  }
+  return true;
+#else
+#error "dsm supports x86-64 and aarch64"
+#endif
+}
+
+// A write to a read-only page whose fast-write flag is set: twin it and
+// upgrade it here, without a round trip through the manager.
+bool TryFastWrite(size_t page) {
+  std::atomic<uint8_t>& cell = g_region.state[page];
+  uint8_t state;
+  for (;;) {
+    state = cell.load(std::memory_order_acquire);
+    if (state & kBusy) {
+      sched_yield();
+      continue;
+    }
+    if ((state & kProtMask) == kProtReadWrite) return true;  // upgraded meanwhile: retry the store
+    if ((state & kProtMask) != kProtRead || (state & kFastWrite) == 0) return false;
+    if (cell.compare_exchange_weak(state, state | kBusy, std::memory_order_acq_rel)) break;
+  }
+  if (!DirtyPush(static_cast<uint32_t>(page))) {
+    UnlockPage(page, state);
+    return false;
+  }
+  size_t offset = page << kPageShift;
+  memcpy(g_region.twin + offset, g_region.manager + offset, kPageBytes);
+  mprotect(g_region.app + offset, kPageBytes, PROT_READ | PROT_WRITE);
+  g_fast_write_faults.fetch_add(1, std::memory_order_relaxed);
+  UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | kHasTwin));
+  return true;
+}
+
+void ParkUntilServed(size_t page, bool is_write) {
+  FaultSlot* slot = nullptr;
+  for (;;) {
+    for (uint32_t index = 0; index < kFaultSlotCount; index += 1) {
+      uint32_t expected = kSlotFree;
+      if (g_slots[index].state.compare_exchange_strong(expected, kSlotFilling, std::memory_order_acq_rel)) {
+        slot = &g_slots[index];
+        break;
+      }
+    }
+    if (slot != nullptr) break;
+    sched_yield();  // every slot holds a parked thread: wait for one to leave
+  }
+  slot->page = static_cast<uint32_t>(page);
+  slot->flags = is_write ? 1 : 0;
+  slot->futex.store(0, std::memory_order_relaxed);
+  slot->state.store(kSlotPending, std::memory_order_release);
+  (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
+  Wake();
+  while (slot->futex.load(std::memory_order_acquire) == 0) {
+    Futex(&slot->futex, FUTEX_WAIT_PRIVATE, 0);
+  }
+  slot->state.store(kSlotFree, std::memory_order_release);
+}
+
+void ChainToPrevious(int signal, siginfo_t* info, void* context) {
+  const struct sigaction& previous = g_previous_action;
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction != nullptr) {
+      previous.sa_sigaction(signal, info, context);
+      return;
+    }
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(signal);
+    return;
+  }
+  // Default action: restore it and return; the instruction faults again and
+  // the process dies by SIGSEGV, as it would without dsm.
+  struct sigaction fallback;
+  memset(&fallback, 0, sizeof fallback);
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  sigaction(signal, &fallback, nullptr);
+}
+
+void OnSegv(int signal, siginfo_t* info, void* context) {
+  int saved_errno = errno;
+  uint8_t* address = static_cast<uint8_t*>(info->si_addr);
+  uint8_t* bench = g_bench_page.load(std::memory_order_relaxed);
+  if (bench != nullptr && address >= bench && address < bench + kPageBytes) {
+    mprotect(bench, kPageBytes, PROT_READ | PROT_WRITE);
+    errno = saved_errno;
+    return;
+  }
+  if (g_ready.load(std::memory_order_acquire) && address >= g_region.app &&
+      address < g_region.app + g_region.bytes) {
+    size_t page = static_cast<size_t>(address - g_region.app) >> kPageShift;
+    bool is_write = IsWriteFault(context);
+    if (!(is_write && TryFastWrite(page))) ParkUntilServed(page, is_write);
+    errno = saved_errno;
+    return;
+  }
+  errno = saved_errno;
+  ChainToPrevious(signal, info, context);
+}
+
+// ---- helpers for the bindings ------------------------------------------------
+
+void Throw(Isolate* isolate, const char* code, const std::string& message) {
+  Local<Value> error = v8::Exception::Error(v8::String::NewFromUtf8(isolate, message.c_str()).ToLocalChecked());
+  Local<Context> context = isolate->GetCurrentContext();
+  error.As<Object>()->Set(context, v8::String::NewFromUtf8(isolate, "code").ToLocalChecked(),
+                          v8::String::NewFromUtf8(isolate, code).ToLocalChecked()).Check();
+  isolate->ThrowException(error);
+}
+
+bool RequireReady(Isolate* isolate) {
+  if (g_ready.load(std::memory_order_acquire)) return true;
+  Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: the region is not initialized (call init first)");
+  return false;
+}
+
+bool ReadIndex(const FunctionCallbackInfo<Value>& args, int index, uint64_t* out) {
+  if (index >= args.Length() || !args[index]->IsNumber()) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a number argument");
+    return false;
+  }
+  double value = args[index].As<Number>()->Value();
+  if (!(value >= 0) || value > 9007199254740991.0 || value != static_cast<double>(static_cast<uint64_t>(value))) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a non-negative integer");
+    return false;
+  }
+  *out = static_cast<uint64_t>(value);
+  return true;
+}
+
+bool ReadPage(const FunctionCallbackInfo<Value>& args, int index, uint64_t* page) {
+  if (!ReadIndex(args, index, page)) return false;
+  if (*page >= g_region.page_count) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page index outside the region");
+    return false;
+  }
+  return true;
+}
+
+bool ReadPages(const FunctionCallbackInfo<Value>& args, int index, const uint32_t** pages, size_t* count) {
+  if (index >= args.Length() || !args[index]->IsUint32Array()) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a Uint32Array of pages");
+    return false;
+  }
+  Local<v8::Uint32Array> array = args[index].As<v8::Uint32Array>();
+  auto* base = static_cast<uint8_t*>(array->Buffer()->Data()) + array->ByteOffset();
+  *pages = reinterpret_cast<const uint32_t*>(base);
+  *count = array->Length();
+  for (size_t i = 0; i < *count; i += 1) {
+    if ((*pages)[i] >= g_region.page_count) {
+      Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page index outside the region");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ReadBytes(const FunctionCallbackInfo<Value>& args, int index, uint8_t** data, size_t* length) {
+  if (index >= args.Length() || !args[index]->IsArrayBufferView()) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a Uint8Array");
+    return false;
+  }
+  Local<v8::ArrayBufferView> view = args[index].As<v8::ArrayBufferView>();
+  *data = static_cast<uint8_t*>(view->Buffer()->Data()) + view->ByteOffset();
+  *length = view->ByteLength();
+  return true;
+}
+
+// ---- region -----------------------------------------------------------------
+
+void Init(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  uint64_t bytes;
+  if (!ReadIndex(args, 0, &bytes)) return;
+  if (sysconf(_SC_PAGESIZE) != static_cast<long>(kPageBytes)) {
+    Throw(isolate, "DSM_ERR_PLATFORM", "dsm needs 4096-byte pages; this system uses " + std::to_string(sysconf(_SC_PAGESIZE)));
+    return;
+  }
+  if (bytes == 0 || bytes % kPageBytes != 0) {
+    Throw(isolate, "DSM_ERR_INVALID_OPTION", "dsm native: the region size must be a positive multiple of 4096");
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_init_mutex);
+  if (g_ready.load(std::memory_order_acquire)) {
+    if (g_region.bytes != bytes) {
+      Throw(isolate, "DSM_ERR_INVALID_OPTION", "dsm native: the region is already mapped with another size");
+    }
+    return;
+  }
+  int fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
+  if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  void* app = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+  void* manager = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+  void* twin = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  size_t page_count = bytes / kPageBytes;
+  void* state = mmap(nullptr, page_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (app == MAP_FAILED || manager == MAP_FAILED || twin == MAP_FAILED || state == MAP_FAILED) {
+    Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: mapping the region failed: ") + strerror(errno) +
+                                           " (try a smaller --region-bytes)");
+    return;
+  }
+  g_region.memfd = fd;
+  g_region.bytes = bytes;
+  g_region.page_count = page_count;
+  g_region.app = static_cast<uint8_t*>(app);
+  g_region.manager = static_cast<uint8_t*>(manager);
+  g_region.twin = static_cast<uint8_t*>(twin);
+  g_region.state = static_cast<std::atomic<uint8_t>*>(state);
+  g_ready.store(true, std::memory_order_release);
+}
+
+void IsInitialized(const FunctionCallbackInfo<Value>& args) {
+  args.GetReturnValue().Set(g_ready.load(std::memory_order_acquire));
+}
+
+void RegionBytes(const FunctionCallbackInfo<Value>& args) {
+  args.GetReturnValue().Set(static_cast<double>(g_region.bytes));
+}
+
+void OnBackingStoreDeleted(void* data, size_t length, void* deleter_data) {
+  uint64_t offset = static_cast<uint64_t>(static_cast<uint8_t*>(data) - g_region.app);
+  {
+    std::lock_guard<std::mutex> lock(g_freed_mutex);
+    g_freed.emplace_back(offset, static_cast<uint64_t>(length));
+  }
+  Wake();
+}
+
+void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!RequireReady(isolate)) return;
+  uint64_t offset, length;
+  if (!ReadIndex(args, 0, &offset) || !ReadIndex(args, 1, &length)) return;
+  if (length == 0 || offset + length > g_region.bytes) {
+    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: buffer range outside the region");
+    return;
+  }
+  std::shared_ptr<v8::BackingStore> store;
+  {
+    std::lock_guard<std::mutex> lock(g_store_mutex);
+    auto key = std::make_pair(offset, length);
+    auto found = g_stores.find(key);
+    if (found != g_stores.end()) store = found->second.lock();
+    if (!store) {
+      std::unique_ptr<v8::BackingStore> fresh = v8::SharedArrayBuffer::NewBackingStore(
+          g_region.app + offset, length, OnBackingStoreDeleted, nullptr);
+      store = std::move(fresh);
+      g_stores[key] = store;
+    }
+    // Drop entries whose stores died, so the map stays bounded by live buffers.
+    if (g_stores.size() > 1024 && (g_stores.size() & 1023) == 0) {
+      for (auto it = g_stores.begin(); it != g_stores.end();) {
+        it = it->second.expired() ? g_stores.erase(it) : std::next(it);
+      }
+    }
+  }
+  args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, store));
+}
+
+void RangeOf(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (args.Length() < 1 || !args[0]->IsSharedArrayBuffer() || !g_ready.load(std::memory_order_acquire)) {
+    args.GetReturnValue().SetNull();
+    return;
+  }
+  Local<v8::SharedArrayBuffer> buffer = args[0].As<v8::SharedArrayBuffer>();
+  auto* data = static_cast<uint8_t*>(buffer->Data());
+  size_t length = buffer->ByteLength();
+  if (data == nullptr || data < g_region.app || data + length > g_region.app + g_region.bytes) {
+    args.GetReturnValue().SetNull();
+    return;
+  }
+  Local<Context> context = isolate->GetCurrentContext();
+  Local<Object> range = Object::New(isolate);
+  range->Set(context, v8::String::NewFromUtf8Literal(isolate, "offset"),
+             Number::New(isolate, static_cast<double>(data - g_region.app))).Check();
+  range->Set(context, v8::String::NewFromUtf8Literal(isolate, "byteLength"),
+             Number::New(isolate, static_cast<double>(length))).Check();
+  args.GetReturnValue().Set(range);
+}
+
+// ---- protections ---------------------------------------------------------------
+
+void ProtectRun(size_t first, size_t count, uint8_t prot) {
+  std::vector<uint8_t> states(count);
+  for (size_t i = 0; i < count; i += 1) states[i] = LockPage(first + i);
+  mprotect(g_region.app + (first << kPageShift), count << kPageShift, ProtFlags(prot));
+  for (size_t i = 0; i < count; i += 1) {
+    UnlockPage(first + i, static_cast<uint8_t>((states[i] & ~kProtMask) | prot));
+  }
+}
+
+bool ReadProt(const FunctionCallbackInfo<Value>& args, int index, uint8_t* prot) {
+  uint64_t value;
+  if (!ReadIndex(args, index, &value)) return false;
+  if (value > kProtReadWrite) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: protection must be 0, 1 or 2");
+    return false;
+  }
+  *prot = static_cast<uint8_t>(value);
+  return true;
+}
+
+void Protect(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  uint64_t first, count;
+  uint8_t prot;
+  if (!ReadPage(args, 0, &first) || !ReadIndex(args, 1, &count) || !ReadProt(args, 2, &prot)) return;
+  if (first + count > g_region.page_count) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page range outside the region");
+    return;
+  }
+  if (count > 0) ProtectRun(first, count, prot);
+}
+
+void ProtectPages(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  const uint32_t* pages;
+  size_t count;
+  uint8_t prot;
+  if (!ReadPages(args, 0, &pages, &count) || !ReadProt(args, 1, &prot)) return;
+  size_t index = 0;
+  while (index < count) {
+    size_t run = 1;
+    while (index + run < count && pages[index + run] == pages[index] + run) run += 1;
+    ProtectRun(pages[index], run, prot);
+    index += run;
+  }
+}
+
+void SetFastWrite(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  const uint32_t* pages;
+  size_t count;
+  if (!ReadPages(args, 0, &pages, &count)) return;
+  bool enabled = args.Length() > 1 && args[1]->IsTrue();
+  for (size_t i = 0; i < count; i += 1) {
+    uint8_t state = LockPage(pages[i]);
+    UnlockPage(pages[i], enabled ? (state | kFastWrite) : (state & ~kFastWrite));
+  }
+}
+
+void PageState(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  uint64_t page;
+  if (!ReadPage(args, 0, &page)) return;
+  args.GetReturnValue().Set(static_cast<uint32_t>(g_region.state[page].load(std::memory_order_acquire)));
+}
+
+// ---- twins and diffs --------------------------------------------------------------
+
+void MakeTwin(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  uint64_t page;
+  if (!ReadPage(args, 0, &page)) return;
+  uint8_t state = LockPage(page);
+  size_t offset = page << kPageShift;
+  memcpy(g_region.twin + offset, g_region.manager + offset, kPageBytes);
+  UnlockPage(page, state | kHasTwin);
+}
+
+// Diff encoding: a sequence of runs, each [u16 offset][u16 byteLength][bytes],
+// little-endian, offsets and lengths multiples of 8: pages are compared a
+// word (8 bytes) at a time, and neighbouring changed words merge into one run.
+size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
+  size_t written = 0;
+  size_t word = 0;
+  constexpr size_t kWords = kPageBytes / 8;
+  while (word < kWords) {
+    uint64_t a, b;
+    memcpy(&a, twin + word * 8, 8);
+    memcpy(&b, page + word * 8, 8);
+    if (a == b) {
+      word += 1;
+      continue;
+    }
+    size_t start = word;
+    while (word < kWords) {
+      memcpy(&a, twin + word * 8, 8);
+      memcpy(&b, page + word * 8, 8);
+      if (a == b) break;
+      word += 1;
+    }
+    uint16_t offset = static_cast<uint16_t>(start * 8);
+    uint16_t length = static_cast<uint16_t>((word - start) * 8);
+    memcpy(out + written, &offset, 2);
+    memcpy(out + written + 2, &length, 2);
+    memcpy(out + written + 4, page + offset, length);
+    written += 4 + length;
+  }
+  return written;
+}
+
+void Flush(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!RequireReady(isolate)) return;
+  const uint32_t* pages;
+  size_t count;
+  if (!ReadPages(args, 0, &pages, &count)) return;
+  Local<Context> context = isolate->GetCurrentContext();
+  Local<Array> result = Array::New(isolate);
+  uint32_t result_index = 0;
+  // Worst case: every word changed, one run of 4 + 4096 bytes.
+  static thread_local uint8_t scratch[kPageBytes + 8 * (kPageBytes / 8)];
+  std::vector<uint32_t> pages_copy(pages, pages + count);
+  for (uint32_t page : pages_copy) {
+    uint8_t state = LockPage(page);
+    if ((state & kHasTwin) == 0) {
+      UnlockPage(page, state);
+      continue;
+    }
+    size_t offset = static_cast<size_t>(page) << kPageShift;
+    // Protect first: once mprotect returns no thread can store to the page,
+    // so the diff below sees every store and none is lost.
+    if ((state & kProtMask) == kProtReadWrite) mprotect(g_region.app + offset, kPageBytes, PROT_READ);
+    size_t length = EncodeDiff(g_region.twin + offset, g_region.manager + offset, scratch);
+    madvise(g_region.twin + offset, kPageBytes, MADV_DONTNEED);
+    uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
+    UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
+    Local<v8::ArrayBuffer> bytes = v8::ArrayBuffer::New(isolate, length);
+    if (length > 0) memcpy(bytes->Data(), scratch, length);
+    Local<Object> entry = Object::New(isolate);
+    entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "page"), Number::New(isolate, page)).Check();
+    entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "diff"), v8::Uint8Array::New(bytes, 0, length)).Check();
+    result->Set(context, result_index++, entry).Check();
+  }
+  args.GetReturnValue().Set(result);
+}
+
+void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!RequireReady(isolate)) return;
+  uint64_t page;
+  uint8_t* diff;
+  size_t length;
+  if (!ReadPage(args, 0, &page) || !ReadBytes(args, 1, &diff, &length)) return;
+  uint8_t* target = g_region.manager + (page << kPageShift);
+  size_t at = 0;
+  // Validate the whole diff before writing any of it.
+  while (at < length) {
+    uint16_t offset, run;
+    if (at + 4 > length) break;
+    memcpy(&offset, diff + at, 2);
+    memcpy(&run, diff + at + 2, 2);
+    if (static_cast<size_t>(offset) + run > kPageBytes || at + 4 + run > length) break;
+    at += 4 + run;
+  }
+  if (at != length) {
+    Throw(isolate, "DSM_ERR_FRAME", "dsm native: a malformed diff (a run leaves the page or the buffer)");
+    return;
+  }
+  at = 0;
+  while (at < length) {
+    uint16_t offset, run;
+    memcpy(&offset, diff + at, 2);
+    memcpy(&run, diff + at + 2, 2);
+    memcpy(target + offset, diff + at + 4, run);
+    at += 4 + run;
+  }
+}
+
+void DrainDirty(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  uint64_t head = g_dirty_head.load(std::memory_order_relaxed);
+  uint64_t tail = g_dirty_tail.load(std::memory_order_acquire);
+  size_t count = static_cast<size_t>(tail - head);
+  Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, count * 4);
+  auto* out = static_cast<uint32_t*>(buffer->Data());
+  for (size_t i = 0; i < count; i += 1) {
+    std::atomic<uint64_t>& entry = g_dirty_entries[(head + i) & (kDirtyRingCapacity - 1)];
+    uint64_t value;
+    // A writer reserved this entry and is storing it right now.
+    while ((value = entry.load(std::memory_order_acquire)) == 0) sched_yield();
+    out[i] = static_cast<uint32_t>(value - 1);
+    entry.store(0, std::memory_order_relaxed);
+  }
+  g_dirty_head.store(tail, std::memory_order_release);
+  args.GetReturnValue().Set(v8::Uint32Array::New(buffer, 0, count));
+}
+
+void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
+  Isolate* isolate = args.GetIsolate();
+  if (!RequireReady(isolate)) return;
+  uint64_t page;
+  uint8_t* data;
+  size_t length;
+  if (!ReadPage(args, 0, &page) || !ReadBytes(args, 1, &data, &length)) return;
+  if (length != kPageBytes) {
+    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: a page buffer must be 4096 bytes");
+    return;
+  }
+  uint8_t* memory = g_region.manager + (page << kPageShift);
+  if (read) memcpy(data, memory, kPageBytes);
+  else memcpy(memory, data, kPageBytes);
+}
+
+void ReadPageInto(const FunctionCallbackInfo<Value>& args) { CopyPage(args, true); }
+void WritePageFrom(const FunctionCallbackInfo<Value>& args) { CopyPage(args, false); }
+
+void Zero(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  uint64_t offset, length;
+  if (!ReadIndex(args, 0, &offset) || !ReadIndex(args, 1, &length)) return;
+  if (offset + length > g_region.bytes) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: range outside the region");
+    return;
+  }
+  memset(g_region.manager + offset, 0, length);
+}
+
+void Release(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  uint64_t first, count;
+  if (!ReadPage(args, 0, &first) || !ReadIndex(args, 1, &count)) return;
+  if (first + count > g_region.page_count) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page range outside the region");
+    return;
+  }
+  fallocate(g_region.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first << kPageShift),
+            static_cast<off_t>(count << kPageShift));
+}
+
+// ---- the fault service ----------------------------------------------------------------
+
+void InstallHandler(const FunctionCallbackInfo<Value>& args) {
+  if (g_handler_installed.exchange(true)) return;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = OnSegv;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGSEGV, &action, &g_previous_action) != 0) {
+    g_handler_installed.store(false);
+    Throw(args.GetIsolate(), "DSM_ERR_PLATFORM", std::string("dsm native: sigaction failed: ") + strerror(errno));
+  }
+}
+
+void CallManager(Local<Function> callback, int argc, Local<Value>* argv) {
+  Isolate* isolate = g_manager_isolate;
+  Local<Context> context = g_manager_context.Get(isolate);
+  node::MakeCallback(isolate, context->Global(), callback, argc, argv, {0, 0});
+}
+
+void OnWake(uv_async_t* handle) {
+  Isolate* isolate = g_manager_isolate;
+  HandleScope scope(isolate);
+  Local<Context> context = g_manager_context.Get(isolate);
+  Context::Scope context_scope(context);
+
+  std::vector<std::pair<uint64_t, uint64_t>> freed;
+  {
+    std::lock_guard<std::mutex> lock(g_freed_mutex);
+    freed.swap(g_freed);
+  }
+  if (!freed.empty() && !g_on_freed.IsEmpty()) {
+    Local<Function> on_freed = g_on_freed.Get(isolate);
+    for (auto& range : freed) {
+      Local<Value> argv[2] = {Number::New(isolate, static_cast<double>(range.first)),
+                              Number::New(isolate, static_cast<double>(range.second))};
+      CallManager(on_freed, 2, argv);
+    }
+  }
+
+  std::vector<uint32_t> records;
+  for (uint32_t index = 0; index < kFaultSlotCount; index += 1) {
+    uint32_t expected = kSlotPending;
+    if (g_slots[index].state.compare_exchange_strong(expected, kSlotServing, std::memory_order_acq_rel)) {
+      records.push_back(index);
+      records.push_back(g_slots[index].page);
+      records.push_back(g_slots[index].flags);
+    }
+  }
+  if (records.empty() || g_on_faults.IsEmpty()) return;
+  Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, records.size() * 4);
+  memcpy(buffer->Data(), records.data(), records.size() * 4);
+  Local<Value> argv[1] = {v8::Uint32Array::New(buffer, 0, records.size())};
+  CallManager(g_on_faults.Get(isolate), 1, argv);
+}
+
+void StartFaultService(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (args.Length() < 1 || !args[0]->IsFunction()) {
+    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: startFaultService needs a callback");
+    return;
+  }
+  if (g_wake.load() != nullptr) {
+    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: the fault service is already running");
+    return;
+  }
+  g_manager_isolate = isolate;
+  g_manager_context.Reset(isolate, isolate->GetCurrentContext());
+  g_on_faults.Reset(isolate, args[0].As<Function>());
+  auto* wake = new uv_async_t;
+  uv_async_init(node::GetCurrentEventLoop(isolate), wake, OnWake);
+  // Parked threads are resumed from JavaScript, which keeps its own handles
+  // alive; the wake-up itself must not keep the process running.
+  uv_unref(reinterpret_cast<uv_handle_t*>(wake));
+  g_wake.store(wake, std::memory_order_release);
+  uv_async_send(wake);  // serve faults that arrived before the service started
+}
+
+void StopFaultService(const FunctionCallbackInfo<Value>& args) {
+  // The handle stays: a thread may still be about to signal it. Callbacks go.
+  g_on_faults.Reset();
+  g_on_freed.Reset();
+}
+
+void OnBackingStoreFreed(const FunctionCallbackInfo<Value>& args) {
+  if (args.Length() < 1 || !args[0]->IsFunction()) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: onBackingStoreFreed needs a callback");
+    return;
+  }
+  g_on_freed.Reset(args.GetIsolate(), args[0].As<Function>());
+}
+
+void ResumeSlot(uint32_t index) {
+  FaultSlot& slot = g_slots[index];
+  slot.futex.store(1, std::memory_order_release);
+  Futex(&slot.futex, FUTEX_WAKE_PRIVATE, 1);
+}
+
+void Resume(const FunctionCallbackInfo<Value>& args) {
+  uint64_t index;
+  if (!ReadIndex(args, 0, &index)) return;
+  if (index >= kFaultSlotCount || g_slots[index].state.load() != kSlotServing) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: resume of a slot that is not being served");
+    return;
+  }
+  ResumeSlot(static_cast<uint32_t>(index));
+}
+
+void ResumeMany(const FunctionCallbackInfo<Value>& args) {
+  if (args.Length() < 1 || !args[0]->IsUint32Array()) {
+    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: resumeMany needs a Uint32Array");
+    return;
+  }
+  Local<v8::Uint32Array> array = args[0].As<v8::Uint32Array>();
+  auto* slots = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(array->Buffer()->Data()) + array->ByteOffset());
+  for (size_t i = 0; i < array->Length(); i += 1) {
+    if (slots[i] >= kFaultSlotCount || g_slots[slots[i]].state.load() != kSlotServing) {
+      Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: resume of a slot that is not being served");
+      return;
+    }
+    ResumeSlot(slots[i]);
+  }
+}
+
+void Stats(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  Local<Context> context = isolate->GetCurrentContext();
+  Local<Object> stats = Object::New(isolate);
+  auto set = [&](const char* name, uint64_t value) {
+    stats->Set(context, v8::String::NewFromUtf8(isolate, name).ToLocalChecked(),
+               Number::New(isolate, static_cast<double>(value))).Check();
+  };
+  set("readFaults", g_read_faults.load());
+  set("writeFaults", g_write_faults.load());
+  set("fastWriteFaults", g_fast_write_faults.load());
+  args.GetReturnValue().Set(stats);
+}
+
+// ---- test and benchmark helpers --------------------------------------------------------
+
+uint64_t NowNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+// The floor of a fault: signal delivery, an mprotect in the handler, and the
+// return to the faulting store, with nothing else. Returns nanoseconds per sample.
+void BenchFloor(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  uint64_t iterations;
+  if (!ReadIndex(args, 0, &iterations)) return;
+  void* page = mmap(nullptr, kPageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return;
+  g_bench_page.store(static_cast<uint8_t*>(page));
+  Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, iterations * 8);
+  auto* out = static_cast<double*>(buffer->Data());
+  volatile uint8_t* target = static_cast<uint8_t*>(page);
+  for (uint64_t i = 0; i < iterations; i += 1) {
+    mprotect(page, kPageBytes, PROT_READ);
+    uint64_t start = NowNs();
+    target[0] = static_cast<uint8_t>(i);
+    out[i] = static_cast<double>(NowNs() - start);
+  }
+  g_bench_page.store(nullptr);
+  munmap(page, kPageBytes);
+  args.GetReturnValue().Set(v8::Float64Array::New(buffer, 0, iterations));
+}
+
+// A genuine invalid access outside the region, for the test that a real
+// segfault still kills the process by SIGSEGV.
+void CrashForTest(const FunctionCallbackInfo<Value>& args) {
+  volatile uint8_t* bad = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(16));
+  *bad = 1;
+}
+
+void SetMethod(Local<Context> context, Local<Object> exports, const char* name, v8::FunctionCallback callback) {
+  Isolate* isolate = context->GetIsolate();
+  Local<Function> function = v8::FunctionTemplate::New(isolate, callback)->GetFunction(context).ToLocalChecked();
+  Local<v8::String> key = v8::String::NewFromUtf8(isolate, name).ToLocalChecked();
+  function->SetName(key);
+  exports->Set(context, key, function).Check();
+}
+
+}  // namespace
+}  // namespace dsm
+
+NODE_MODULE_INIT(/* exports, module, context */) {
+  using namespace dsm;
+  SetMethod(context, exports, "init", Init);
+  SetMethod(context, exports, "isInitialized", IsInitialized);
+  SetMethod(context, exports, "regionBytes", RegionBytes);
+  SetMethod(context, exports, "sharedArrayBuffer", SharedArrayBufferAt);
+  SetMethod(context, exports, "rangeOf", RangeOf);
+  SetMethod(context, exports, "protect", Protect);
+  SetMethod(context, exports, "protectPages", ProtectPages);
+  SetMethod(context, exports, "setFastWrite", SetFastWrite);
+  SetMethod(context, exports, "pageState", PageState);
+  SetMethod(context, exports, "makeTwin", MakeTwin);
+  SetMethod(context, exports, "flush", Flush);
+  SetMethod(context, exports, "applyDiff", ApplyDiff);
+  SetMethod(context, exports, "drainDirty", DrainDirty);
+  SetMethod(context, exports, "readPage", ReadPageInto);
+  SetMethod(context, exports, "writePage", WritePageFrom);
+  SetMethod(context, exports, "zero", Zero);
+  SetMethod(context, exports, "release", Release);
+  SetMethod(context, exports, "installHandler", InstallHandler);
+  SetMethod(context, exports, "startFaultService", StartFaultService);
+  SetMethod(context, exports, "stopFaultService", StopFaultService);
+  SetMethod(context, exports, "onBackingStoreFreed", OnBackingStoreFreed);
+  SetMethod(context, exports, "resume", Resume);
+  SetMethod(context, exports, "resumeMany", ResumeMany);
+  SetMethod(context, exports, "stats", Stats);
+  SetMethod(context, exports, "benchFloor", BenchFloor);
+  SetMethod(context, exports, "crashForTest", CrashForTest);
+}

@@ -22,11 +22,12 @@ export class ChannelClient {
     this.control = new Int32Array(reply, 0, 2);
     this.bytes = new Uint8Array(reply, replyHeaderBytes);
     this.port.postMessage({ op: 'hello', reply, threadIdSeen } satisfies ChannelRequest);
-    // The port must not keep the thread alive: a program ends when its own work ends.
-    this.port.unref();
     this.port.on('message', (event: ChannelEvent) => {
       for (const listener of this.listeners) listener(event);
     });
+    // The port must not keep the thread alive: a program ends when its own work ends.
+    // (Adding a 'message' listener refs a port, so unref comes after it.)
+    this.port.unref();
   }
 
   /** Listens for events the manager sends on its own (e.g. a remote worker's messages). */
@@ -45,7 +46,7 @@ export class ChannelClient {
   }
 
   /** Sends a request and parks this thread until the manager answers. */
-  call(request: ChannelRequest, transfer: Transferable[] = []): unknown {
+  call(request: ChannelRequest, transfer: readonly unknown[] = []): unknown {
     assert(!this.callInFlight, 'one synchronous channel call per thread at a time');
     this.callInFlight = true;
     try {
@@ -67,7 +68,7 @@ export class ChannelClient {
   }
 
   /** Sends a request that needs no answer. */
-  post(request: ChannelRequest, transfer: Transferable[] = []): void {
+  post(request: ChannelRequest, transfer: readonly unknown[] = []): void {
     this.port.postMessage(request, transfer as never);
   }
 }

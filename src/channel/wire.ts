@@ -5,6 +5,7 @@
 // writes the answer and notifies. Requests that need no answer are posted
 // and forgotten. Both sides import this file and nothing of each other.
 
+import type { MessagePort } from 'node:worker_threads';
 import { channelReplyBytesMax } from '../constants.js';
 
 /** Reply block layout (Int32 words): [state, byteLength], then the JSON bytes. */

@@ -43,14 +43,14 @@ async function benchCommand(name: string, raw: { json?: boolean; iterations?: st
   switch (name) {
     case 'fault': {
       const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
-      const { runFaultBench } = await import('../../bench/fault.js');
+      const { runFaultBench } = await import(benchModule('fault')) as { runFaultBench(o: { iterations: number }): Promise<unknown> };
       const result = await runFaultBench({ iterations });
       printBench('fault', result as unknown as Record<string, unknown>, json);
       return;
     }
     case 'rtt': {
       const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
-      const { runRttBench } = await import('../../bench/rtt.js');
+      const { runRttBench } = await import(benchModule('rtt')) as { runRttBench(o: { iterations: number }): Promise<unknown> };
       const result = await runRttBench({ iterations });
       printBench('rtt', result as unknown as Record<string, unknown>, json);
       return;
@@ -58,6 +58,11 @@ async function benchCommand(name: string, raw: { json?: boolean; iterations?: st
     default:
       throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: fault, rtt`);
   }
+}
+
+/** Benchmarks live in bench/, compiled beside src/ in dist/. */
+function benchModule(name: string): string {
+  return new URL(`../../bench/${name}.js`, import.meta.url).href;
 }
 
 function printBench(name: string, result: Record<string, unknown>, json: boolean): void {
@@ -77,7 +82,8 @@ export async function main(argv: string[]): Promise<void> {
     .description('Distributed shared memory for Node.js: run a worker_threads + SharedArrayBuffer program across a cluster')
     .version(version)
     .showHelpAfterError('(run dsm --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .enablePositionalOptions();
 
   cli.command('run')
     .description('run a program (JavaScript or TypeScript) on dsm')

@@ -4,17 +4,17 @@
 
 import type { NativeMmu } from '../memory/native.js';
 import { assert } from '../errors.js';
-import { createNodeHeap, type NodeHeapHandle } from '../alloc/index.js';
+import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
 
 export class HeapService {
   private readonly native: NativeMmu;
-  private readonly heap: NodeHeapHandle;
+  private readonly heap: NodeHeap;
   /** Live allocations: offset -> byte length asked for. */
   private readonly live = new Map<number, number>();
 
   constructor(native: NativeMmu, regionBytes: number) {
     this.native = native;
-    this.heap = createNodeHeap(regionBytes);
+    this.heap = new NodeHeap(0, new ChunkAuthority(regionBytes));
   }
 
   alloc(byteLength: number): number {

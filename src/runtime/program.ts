@@ -64,7 +64,7 @@ export function runMainThread(manager: NodeManager, program: ProgramSpec): Promi
   if (!process.stdin.isTTY) process.stdin.pipe(worker.stdin!);
   else worker.stdin!.end();
 
-  return new Promise((resolvePromise) => {
+  return new Promise((resolvePromise, rejectPromise) => {
     let failure: unknown = null;
     worker.on('error', (error) => {
       failure = error;
@@ -73,7 +73,11 @@ export function runMainThread(manager: NodeManager, program: ProgramSpec): Promi
       process.stdin.unpipe(worker.stdin!);
       process.stdin.pause();
       if (failure !== null) {
-        resolvePromise(reportUncaught(failure, entry));
+        try {
+          resolvePromise(reportUncaught(failure, entry));
+        } catch (error) {
+          rejectPromise(error);
+        }
         return;
       }
       resolvePromise(code);

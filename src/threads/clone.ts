@@ -14,6 +14,12 @@ export interface BufferRanges {
   bufferAt(offset: number, byteLength: number): SharedArrayBuffer;
 }
 
+/** Node's serializer hooks, which @types/node does not declare. */
+interface HostHooks {
+  _writeHostObject?(object: object): void;
+  _readHostObject?(): unknown;
+}
+
 const hostTagView = 1;
 const hostTagBuffer = 2;
 const hostTagPlain = 0;
@@ -102,13 +108,14 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
   const prepared = replaceBareBuffers(value, markers, new Map());
   const bareMarkers = new Set<DataView>(markers.values());
 
+  const writePlainHostObject = (v8.DefaultSerializer.prototype as unknown as HostHooks)._writeHostObject!;
   class Serializer extends v8.DefaultSerializer {
-    override _getSharedArrayBufferId(): never {
+    _getSharedArrayBufferId(): never {
       throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
         'a SharedArrayBuffer inside an object of a class cannot cross nodes: send it directly, in a plain object, array, Map or Set');
     }
 
-    override _writeHostObject(object: object): void {
+    _writeHostObject(object: object): void {
       if (ArrayBuffer.isView(object) && isSharedArrayBuffer(object.buffer)) {
         const range = ranges.rangeOf(object.buffer);
         if (range === null) {
@@ -125,7 +132,7 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
         return;
       }
       this.writeUint32(hostTagPlain);
-      super._writeHostObject(object);
+      writePlainHostObject.call(this, object);
     }
   }
   const serializer = new Serializer();
@@ -135,10 +142,11 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
 }
 
 export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unknown {
+  const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
   class Deserializer extends v8.DefaultDeserializer {
-    override _readHostObject(): unknown {
+    _readHostObject(): unknown {
       const tag = this.readUint32();
-      if (tag === hostTagPlain) return super._readHostObject();
+      if (tag === hostTagPlain) return readPlainHostObject.call(this);
       const kind = viewKinds[this.readUint32()];
       const offset = this.readDouble();
       const bufferByteLength = this.readDouble();

@@ -41,6 +41,8 @@ export function threadIdSeenOf(realThreadId: number): number {
   return realThreadId - 1;
 }
 
+const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
+
 export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): typeof NativeWorker {
   class Worker extends NativeWorker {
     constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
@@ -89,13 +91,13 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         workerData: { __dsm: config, __dsmPort: port2 },
         transferList: transferList as never,
       });
-      channel.post({ op: 'adopt', port: port1, threadIdSeen: threadIdSeenOf(super.threadId) }, [port1 as never]);
-    }
-
-    override get threadId(): number {
-      return threadIdSeenOf(super.threadId);
+      channel.post({ op: 'adopt', port: port1, threadIdSeen: threadIdSeenOf(nativeThreadId.call(this)) }, [port1 as never]);
     }
   }
+  Object.defineProperty(Worker.prototype, 'threadId', {
+    get(this: NativeWorker) { return threadIdSeenOf(nativeThreadId.call(this)); },
+    configurable: true,
+  });
   Object.defineProperty(Worker, 'name', { value: 'Worker' });
   return Worker;
 }

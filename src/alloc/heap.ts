@@ -1,0 +1,282 @@
+// The global heap: offsets in [0, regionBytes), identical on every node.
+//
+// Two levels, after Hoard: a ChunkAuthority owns the region's chunk map (in a
+// cluster it lives on node 0) and hands whole chunks to node heaps; a NodeHeap
+// serves allocations from its own chunks without asking anyone:
+//   - large blocks (> smallBlockBytesMax) are runs of whole pages, first fit
+//     over the node's free page runs, coalesced on free; a block larger than a
+//     chunk takes contiguous chunks straight from the authority;
+//   - small blocks come from size classes (16 … 2048 bytes, powers of two);
+//     each class fills slab pages, a bitmap per slab records which slots live.
+// Memory returns: freed page runs and emptied slabs are reported by
+// takeReleasablePages() so the runtime punches holes (the OS reclaims the
+// memory and the pages read as zero again). A reused small slot is reported in
+// `zeroRanges`, because `new SharedArrayBuffer(n)` must read as zero.
+// Metadata is bounded: per chunk one entry, per slab one bitmap of at most 256
+// bits, per live large block one entry, per free run one entry.
+
+import { arenaChunkBytes, pageBytes, smallBlockBytesMax } from '../constants.js';
+import { DsmError, assert } from '../errors.js';
+
+export interface Allocation {
+  offset: number;
+  /** Ranges inside the block that held data before and must be zeroed before use. */
+  zeroRanges: Array<{ offset: number; byteLength: number }>;
+}
+
+export interface PageRange {
+  firstPage: number;
+  pageCount: number;
+}
+
+export const smallBlockBytesMin = 16;
+
+function regionFull(regionBytes: number): DsmError {
+  return new DsmError('DSM_ERR_REGION_EXHAUSTED',
+    `the global region (${regionBytes} bytes) is full; run with a larger --region-bytes (now ${regionBytes})`);
+}
+
+export class ChunkAuthority {
+  readonly regionBytes: number;
+  readonly chunkCount: number;
+  /** owner[chunk] = node id + 1, or 0 when free. */
+  private readonly owner: Uint16Array;
+
+  constructor(regionBytes: number) {
+    assert(regionBytes % arenaChunkBytes === 0, 'region is whole chunks');
+    this.regionBytes = regionBytes;
+    this.chunkCount = regionBytes / arenaChunkBytes;
+    this.owner = new Uint16Array(this.chunkCount);
+  }
+
+  /** Takes `count` contiguous free chunks for `nodeId`; returns the first chunk index. */
+  take(nodeId: number, count: number): number {
+    assert(count >= 1, 'take at least one chunk');
+    let runStart = 0;
+    let runLength = 0;
+    for (let chunk = 0; chunk < this.chunkCount; chunk += 1) {
+      if (this.owner[chunk] !== 0) {
+        runLength = 0;
+        runStart = chunk + 1;
+        continue;
+      }
+      runLength += 1;
+      if (runLength === count) {
+        this.owner.fill(nodeId + 1, runStart, runStart + count);
+        return runStart;
+      }
+    }
+    throw regionFull(this.regionBytes);
+  }
+
+  give(nodeId: number, firstChunk: number, count: number): void {
+    for (let chunk = firstChunk; chunk < firstChunk + count; chunk += 1) {
+      assert(this.owner[chunk] === nodeId + 1, 'a node gives back only its own chunks');
+      this.owner[chunk] = 0;
+    }
+  }
+
+  get chunksInUse(): number {
+    return this.owner.reduce((sum, owner) => sum + (owner === 0 ? 0 : 1), 0);
+  }
+}
+
+interface Slab {
+  page: number;
+  classBytes: number;
+  slotCount: number;
+  liveCount: number;
+  live: Uint8Array;
+  /** Slots that held a block before and so must be zeroed before reuse. */
+  used: Uint8Array;
+}
+
+interface LargeBlock {
+  firstPage: number;
+  pageCount: number;
+  /** Set when the block took whole chunks of its own from the authority. */
+  ownChunks: boolean;
+}
+
+export class NodeHeap {
+  readonly nodeId: number;
+  private readonly authority: ChunkAuthority;
+  private readonly pagesPerChunk = arenaChunkBytes / pageBytes;
+  /** Free page runs inside this node's chunks: first page -> page count. */
+  private readonly freeRuns = new Map<number, number>();
+  private readonly large = new Map<number, LargeBlock>();
+  private readonly slabs = new Map<number, Slab>();
+  private readonly partialSlabs = new Map<number, Set<Slab>>();
+  private readonly releasable: PageRange[] = [];
+  private bytesInUse = 0;
+  private chunkCount = 0;
+
+  constructor(nodeId: number, authority: ChunkAuthority) {
+    this.nodeId = nodeId;
+    this.authority = authority;
+  }
+
+  alloc(byteLength: number): Allocation {
+    if (!Number.isSafeInteger(byteLength) || byteLength <= 0 || byteLength > this.authority.regionBytes) {
+      throw new DsmError('DSM_ERR_ALLOC', `alloc: the size must be an integer from 1 to ${this.authority.regionBytes} bytes; got ${byteLength}`);
+    }
+    return byteLength <= smallBlockBytesMax ? this.allocSmall(byteLength) : this.allocLarge(byteLength);
+  }
+
+  free(offset: number): void {
+    const large = Number.isSafeInteger(offset) && offset % pageBytes === 0 ? this.large.get(offset / pageBytes) : undefined;
+    if (large !== undefined) {
+      this.large.delete(large.firstPage);
+      this.bytesInUse -= large.pageCount * pageBytes;
+      this.releasable.push({ firstPage: large.firstPage, pageCount: large.pageCount });
+      if (large.ownChunks) {
+        this.authority.give(this.nodeId, large.firstPage / this.pagesPerChunk, large.pageCount / this.pagesPerChunk);
+      } else {
+        this.addFreeRun(large.firstPage, large.pageCount);
+      }
+      return;
+    }
+    const slab = Number.isSafeInteger(offset) ? this.slabs.get(Math.floor(offset / pageBytes)) : undefined;
+    const within = offset - (slab?.page ?? 0) * pageBytes;
+    if (slab === undefined || within % slab.classBytes !== 0 || slab.live[within / slab.classBytes] !== 1) {
+      throw new DsmError('DSM_ERR_FREE', `free: offset ${offset} is not the start of a live allocation (double free, or not from this heap)`);
+    }
+    const slot = within / slab.classBytes;
+    slab.live[slot] = 0;
+    slab.liveCount -= 1;
+    this.bytesInUse -= slab.classBytes;
+    const partial = this.partialSet(slab.classBytes);
+    if (slab.liveCount === 0) {
+      partial.delete(slab);
+      this.slabs.delete(slab.page);
+      this.releasable.push({ firstPage: slab.page, pageCount: 1 });
+      this.addFreeRun(slab.page, 1);
+    } else {
+      partial.add(slab);
+    }
+  }
+
+  /** The usable size of a live allocation. */
+  sizeOf(offset: number): number {
+    const large = this.large.get(offset / pageBytes);
+    if (large !== undefined) return large.pageCount * pageBytes;
+    const slab = this.slabs.get(Math.floor(offset / pageBytes));
+    if (slab === undefined) throw new DsmError('DSM_ERR_FREE', `sizeOf: offset ${offset} is not a live allocation`);
+    return slab.classBytes;
+  }
+
+  /** Page runs that became free since the last call: give their memory back to the OS. */
+  takeReleasablePages(): PageRange[] {
+    return this.releasable.splice(0);
+  }
+
+  stats(): { bytesInUse: number; bytesReserved: number; chunkCount: number; freeRunCount: number; slabCount: number } {
+    let ownChunkPages = 0;
+    for (const block of this.large.values()) if (block.ownChunks) ownChunkPages += block.pageCount;
+    return {
+      bytesInUse: this.bytesInUse,
+      bytesReserved: this.chunkCount * arenaChunkBytes + ownChunkPages * pageBytes,
+      chunkCount: this.chunkCount,
+      freeRunCount: this.freeRuns.size,
+      slabCount: this.slabs.size,
+    };
+  }
+
+  private partialSet(classBytes: number): Set<Slab> {
+    let set = this.partialSlabs.get(classBytes);
+    if (set === undefined) {
+      set = new Set();
+      this.partialSlabs.set(classBytes, set);
+    }
+    return set;
+  }
+
+  private allocSmall(byteLength: number): Allocation {
+    let classBytes = smallBlockBytesMin;
+    while (classBytes < byteLength) classBytes *= 2;
+    const partial = this.partialSet(classBytes);
+    let slab: Slab | undefined = partial.values().next().value;
+    if (slab === undefined) {
+      const page = this.takePages(1);
+      const slotCount = pageBytes / classBytes;
+      slab = { page, classBytes, slotCount, liveCount: 0, live: new Uint8Array(slotCount), used: new Uint8Array(slotCount) };
+      this.slabs.set(page, slab);
+      partial.add(slab);
+    }
+    const slot = slab.live.indexOf(0);
+    assert(slot >= 0, 'a partial slab has a free slot');
+    slab.live[slot] = 1;
+    slab.liveCount += 1;
+    if (slab.liveCount === slab.slotCount) partial.delete(slab);
+    this.bytesInUse += classBytes;
+    const offset = slab.page * pageBytes + slot * classBytes;
+    const zeroRanges = slab.used[slot] === 1 ? [{ offset, byteLength: classBytes }] : [];
+    slab.used[slot] = 1;
+    return { offset, zeroRanges };
+  }
+
+  private allocLarge(byteLength: number): Allocation {
+    const pageCount = Math.ceil(byteLength / pageBytes);
+    if (pageCount > this.pagesPerChunk) {
+      const chunkCount = Math.ceil(pageCount / this.pagesPerChunk);
+      const firstPage = this.authority.take(this.nodeId, chunkCount) * this.pagesPerChunk;
+      const block = { firstPage, pageCount: chunkCount * this.pagesPerChunk, ownChunks: true };
+      this.large.set(firstPage, block);
+      this.bytesInUse += block.pageCount * pageBytes;
+      return { offset: firstPage * pageBytes, zeroRanges: [] };
+    }
+    const firstPage = this.takePages(pageCount);
+    this.large.set(firstPage, { firstPage, pageCount, ownChunks: false });
+    this.bytesInUse += pageCount * pageBytes;
+    return { offset: firstPage * pageBytes, zeroRanges: [] };
+  }
+
+  /** First fit over free runs (lowest address first); takes a new chunk when none fits. */
+  private takePages(pageCount: number): number {
+    let best: number | null = null;
+    for (const [first, count] of this.freeRuns) {
+      if (count >= pageCount && (best === null || first < best)) best = first;
+    }
+    if (best === null) {
+      const chunk = this.authority.take(this.nodeId, 1);
+      this.chunkCount += 1;
+      best = chunk * this.pagesPerChunk;
+      this.freeRuns.set(best, this.pagesPerChunk);
+    }
+    const count = this.freeRuns.get(best);
+    assert(count !== undefined && count >= pageCount, 'the chosen run holds the pages');
+    this.freeRuns.delete(best);
+    if (count > pageCount) this.freeRuns.set(best + pageCount, count - pageCount);
+    return best;
+  }
+
+  private addFreeRun(firstPage: number, pageCount: number): void {
+    let first = firstPage;
+    let count = pageCount;
+    // Coalesce with the runs just before and just after, within one chunk.
+    for (const [otherFirst, otherCount] of this.freeRuns) {
+      if (otherFirst + otherCount === first && this.sameChunk(otherFirst, first)) {
+        this.freeRuns.delete(otherFirst);
+        first = otherFirst;
+        count += otherCount;
+        break;
+      }
+    }
+    const after = this.freeRuns.get(first + count);
+    if (after !== undefined && this.sameChunk(first, first + count)) {
+      this.freeRuns.delete(first + count);
+      count += after;
+    }
+    this.freeRuns.set(first, count);
+    // A wholly free chunk goes back to the authority.
+    if (count === this.pagesPerChunk && first % this.pagesPerChunk === 0) {
+      this.freeRuns.delete(first);
+      this.authority.give(this.nodeId, first / this.pagesPerChunk, 1);
+      this.chunkCount -= 1;
+    }
+  }
+
+  private sameChunk(pageA: number, pageB: number): boolean {
+    return Math.floor(pageA / this.pagesPerChunk) === Math.floor(pageB / this.pagesPerChunk);
+  }
+}

@@ -1,0 +1,1 @@
+export { ChunkAuthority, NodeHeap, smallBlockBytesMin, type Allocation, type PageRange } from './heap.js';

@@ -1,0 +1,93 @@
+// The typed face of the native MMU addon (native/dsm_mmu.cc).
+//
+// Process-wide state (the mapping, page states, fault slots) lives in the
+// addon; every thread that loads it sees the same region. Manager-side calls
+// (protections, twins, diffs, the fault service) belong to a node's main
+// thread; app threads use only `init` and `sharedArrayBuffer`.
+
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { DsmError } from '../errors.js';
+import { packageRoot } from '../package-info.js';
+
+export const protNone = 0;
+export const protRead = 1;
+export const protReadWrite = 2;
+export type Prot = typeof protNone | typeof protRead | typeof protReadWrite;
+
+/** Page state bits as `pageState` reports them. */
+export const pageStateProtMask = 0x03;
+export const pageStateFastWrite = 0x04;
+export const pageStateHasTwin = 0x08;
+
+export interface PageDiff {
+  page: number;
+  /** Runs of [u16 offset][u16 byteLength][bytes], little-endian, 8-byte granularity. */
+  diff: Uint8Array;
+}
+
+export interface NativeStats {
+  readFaults: number;
+  writeFaults: number;
+  fastWriteFaults: number;
+}
+
+export interface NativeMmu {
+  /** Maps the region (first call in the process); later calls with the same size do nothing. */
+  init(regionBytes: number): void;
+  isInitialized(): boolean;
+  regionBytes(): number;
+  /** A SharedArrayBuffer over [offset, offset + byteLength) of the app view, in the calling thread. */
+  sharedArrayBuffer(offset: number, byteLength: number): SharedArrayBuffer;
+  /** Where a SharedArrayBuffer lies in the region, or null if it is not dsm memory. */
+  rangeOf(buffer: unknown): { offset: number; byteLength: number } | null;
+
+  protect(firstPage: number, pageCount: number, prot: Prot): void;
+  protectPages(pages: Uint32Array, prot: Prot): void;
+  /** Lets the SIGSEGV handler twin and upgrade these pages on a write, without the manager. */
+  setFastWrite(pages: Uint32Array, enabled: boolean): void;
+  pageState(page: number): number;
+  makeTwin(page: number): void;
+  /** Per page with a twin: protect read-only, diff against the twin, drop the twin. */
+  flush(pages: Uint32Array): PageDiff[];
+  applyDiff(page: number, diff: Uint8Array): void;
+  /** Pages the fast path made dirty since the last call. */
+  drainDirty(): Uint32Array;
+  readPage(page: number, into: Uint8Array): void;
+  writePage(page: number, from: Uint8Array): void;
+  zero(offset: number, byteLength: number): void;
+  /** Gives the pages' memory back to the OS; they read as zero afterwards. */
+  release(firstPage: number, pageCount: number): void;
+
+  installHandler(): void;
+  /** `records` holds (slot, page, flags) triples; flags bit 0 = write. */
+  startFaultService(onFaults: (records: Uint32Array) => void): void;
+  stopFaultService(): void;
+  onBackingStoreFreed(callback: (offset: number, byteLength: number) => void): void;
+  resume(slot: number): void;
+  resumeMany(slots: Uint32Array): void;
+  stats(): NativeStats;
+
+  /** Nanoseconds per bare fault: signal, mprotect in the handler, return. */
+  benchFloor(iterations: number): Float64Array;
+  /** Test only: a genuine invalid access outside the region. */
+  crashForTest(): never;
+}
+
+let loaded: NativeMmu | null = null;
+
+export function loadNativeMmu(): NativeMmu {
+  if (loaded !== null) return loaded;
+  if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) {
+    throw new DsmError('DSM_ERR_PLATFORM', `dsm needs Linux on x64 or arm64; this is ${process.platform}/${process.arch}`);
+  }
+  const require = createRequire(import.meta.url);
+  const path = join(packageRoot, 'build', 'Release', 'dsm_mmu.node');
+  try {
+    loaded = require(path) as NativeMmu;
+  } catch (error) {
+    throw new DsmError('DSM_ERR_ADDON',
+      `the native addon is not built or does not load (${path}): run 'npm run build:native' (needs g++, make, python3)`, { cause: error });
+  }
+  return loaded;
+}
