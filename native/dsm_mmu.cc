@@ -757,6 +757,8 @@ void OnWake(uv_async_t* handle) {
   CallManager(g_on_faults.Get(isolate), 1, argv);
 }
 
+void OnManagerCleanup(void*);
+
 void StartFaultService(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (args.Length() < 1 || !args[0]->IsFunction()) {
@@ -776,13 +778,32 @@ void StartFaultService(const FunctionCallbackInfo<Value>& args) {
   // alive; the wake-up itself must not keep the process running.
   uv_unref(reinterpret_cast<uv_handle_t*>(wake));
   g_wake.store(wake, std::memory_order_release);
+  static bool cleanup_registered = false;
+  if (!cleanup_registered) {
+    cleanup_registered = true;
+    node::AddEnvironmentCleanupHook(isolate, OnManagerCleanup, nullptr);
+  }
   uv_async_send(wake);  // serve faults that arrived before the service started
 }
 
-void StopFaultService(const FunctionCallbackInfo<Value>& args) {
-  // The handle stays: a thread may still be about to signal it. Callbacks go.
+void CloseWake() {
+  uv_async_t* wake = g_wake.exchange(nullptr, std::memory_order_acq_rel);
   g_on_faults.Reset();
   g_on_freed.Reset();
+  g_manager_context.Reset();
+  if (wake != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(wake), [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
+  }
+}
+
+// Runs when the manager's environment ends, before its loop closes: backing
+// stores freed during teardown must not signal a handle that is gone.
+void OnManagerCleanup(void*) { CloseWake(); }
+
+void StopFaultService(const FunctionCallbackInfo<Value>& args) {
+  // Threads parked in a fault would never wake after this; the caller stops
+  // the service only when no app thread runs.
+  CloseWake();
 }
 
 void OnBackingStoreFreed(const FunctionCallbackInfo<Value>& args) {

@@ -10,7 +10,7 @@ import { isTypeScript, moduleKindOf } from './module-kind.js';
 import { setupAppThread } from './setup.js';
 
 const { __dsm: config, __dsmPort: port } = workerData as { __dsm: AppThreadConfig; __dsmPort: MessagePort };
-const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId - 1;
+const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
 setupAppThread({ ...config, threadIdSeen }, port);
 
 if (config.evalCode) {

@@ -36,9 +36,14 @@ function resolveWorkerFile(filename: string | URL): string {
   return filename;
 }
 
-/** Thread ids as the program would see them under plain node: the app main thread is 0. */
+/**
+ * Thread ids the program sees. The program's main thread sees 0, as under
+ * plain node; a worker keeps its real id, because Node's own bookkeeping
+ * reads `worker.threadId` and must see the real one. So worker ids start at
+ * 2 where plain node starts at 1 (the app main thread holds id 1).
+ */
 export function threadIdSeenOf(realThreadId: number): number {
-  return realThreadId - 1;
+  return realThreadId;
 }
 
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
@@ -94,10 +99,6 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       channel.post({ op: 'adopt', port: port1, threadIdSeen: threadIdSeenOf(nativeThreadId.call(this)) }, [port1 as never]);
     }
   }
-  Object.defineProperty(Worker.prototype, 'threadId', {
-    get(this: NativeWorker) { return threadIdSeenOf(nativeThreadId.call(this)); },
-    configurable: true,
-  });
   Object.defineProperty(Worker, 'name', { value: 'Worker' });
   return Worker;
 }
