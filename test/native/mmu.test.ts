@@ -1,0 +1,67 @@
+// The native MMU, exercised through real faults in child processes (the
+// SIGSEGV handler is process-wide, so each scenario gets a process of its own).
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const fixtures = 'test/native/fixtures';
+
+function runFixture(name: string, flags: string[] = []) {
+  const result = spawnSync(process.execPath, [...flags, `${fixtures}/${name}`], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.error, undefined, String(result.error));
+  return result;
+}
+
+function json(name: string, flags: string[] = []) {
+  const result = runFixture(name, flags);
+  assert.equal(result.status, 0, `${name} failed: ${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split('\n').pop()!);
+}
+
+test('read fault on an invalid page and write fault on a read-only page are served; fast path twins; flush diffs', () => {
+  const r = json('read-write.mjs');
+  assert.equal(r.readValue, 42, 'the read sees what the manager wrote');
+  assert.deepEqual(r.faults, ['3:r', '3:w'], 'one read fault, then one write fault, through the manager');
+  assert.equal(r.afterSlow, 2, 'page 3 read-write after the write fault');
+  assert.equal(r.fastWrites, 1, 'three stores to page 4 take one fast-path fault');
+  assert.deepEqual(r.dirty, [4], 'the fast path reports page 4 dirty');
+  assert.equal(r.stateAfterFast & 0x0f, 0x02 | 0x04 | 0x08, 'page 4: read-write, fast write, twin');
+  assert.deepEqual(r.diffPages, [3, 4]);
+  assert.equal(r.diff3Length, 4 + 8, 'page 3: one changed word');
+  assert.equal(r.diff4Length, 2 * (4 + 8), 'page 4: two runs of one word each (bytes 96..103 and 4000..4007)');
+  assert.equal(r.stateAfterFlush & 0x0b, 0x01, 'page 4 read-only without a twin after flush');
+  assert.deepEqual(r.page5, [1, 2, 3, 0], 'the diff applies the changed bytes and nothing else');
+  assert.equal(r.malformed, 'DSM_ERR_FRAME');
+});
+
+test('a real segfault outside dsm memory still kills the process by SIGSEGV', () => {
+  const result = runFixture('chain.mjs');
+  assert.equal(result.stdout, 'crashing\n');
+  assert.equal(result.signal, 'SIGSEGV');
+});
+
+test('eight threads faulting concurrently on overlapping pages all get correct data', () => {
+  const r = json('concurrent.mjs');
+  assert.equal(r.wrong, 0);
+  assert.equal(r.missing, 0);
+  assert.ok(r.faults >= 32, `at least one fault per page (${r.faults})`);
+});
+
+test('a syscall on an invalid dsm page fails with EFAULT; after touching the page it works', () => {
+  const r = json('efault.mjs');
+  assert.equal(r.untouched, 'EFAULT');
+  assert.equal(r.touched, 16);
+  assert.equal(r.fileLength, 16);
+});
+
+test('one backing store per range; rangeOf; the manager hears when a range is no longer held', () => {
+  const r = json('identity.mjs', ['--expose-gc']);
+  assert.equal(r.byteLength, 100);
+  assert.equal(r.sameMemory, true);
+  assert.deepEqual(r.range, { offset: 4096, byteLength: 100 });
+  assert.equal(r.foreign, null);
+  assert.equal(r.seenByWorker, 9);
+  assert.equal(r.freedTemporary, true);
+  assert.equal(r.freedLive, false);
+});
