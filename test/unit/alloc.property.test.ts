@@ -1,0 +1,91 @@
+// The heap under random alloc/free sequences (fast-check).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { ChunkAuthority, NodeHeap } from '../../src/alloc/index.js';
+import { arenaChunkBytes, pageBytes, smallBlockBytesMax } from '../../src/constants.js';
+
+const regionBytes = 64 * arenaChunkBytes;
+
+type Op = { kind: 'alloc'; byteLength: number } | { kind: 'free'; pick: number };
+
+const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('alloc' as const), byteLength: fc.oneof(fc.integer({ min: 1, max: smallBlockBytesMax }), fc.integer({ min: 1, max: 3 * arenaChunkBytes })) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
+);
+
+test('no overlap, in the region, aligned, stats consistent, everything returns on free', () => {
+  fc.assert(fc.property(fc.array(opArbitrary, { maxLength: 300 }), (ops) => {
+    const authority = new ChunkAuthority(regionBytes);
+    const heap = new NodeHeap(0, authority);
+    const live = new Map<number, number>(); // offset -> usable size
+    for (const op of ops) {
+      if (op.kind === 'alloc') {
+        const { offset } = heap.alloc(op.byteLength);
+        const size = heap.sizeOf(offset);
+        assert.ok(size >= op.byteLength, 'usable size covers the request');
+        assert.ok(offset >= 0 && offset + size <= regionBytes, 'block inside the region');
+        assert.equal(offset % (op.byteLength > smallBlockBytesMax ? pageBytes : 16), 0, 'aligned');
+        for (const [other, otherSize] of live) {
+          assert.ok(offset + size <= other || other + otherSize <= offset, `blocks [${offset}, +${size}) and [${other}, +${otherSize}) overlap`);
+        }
+        live.set(offset, size);
+      } else if (live.size > 0) {
+        const offsets = [...live.keys()];
+        const offset = offsets[op.pick % offsets.length]!;
+        heap.free(offset);
+        live.delete(offset);
+      }
+      const inUse = [...live.values()].reduce((a, b) => a + b, 0);
+      assert.equal(heap.stats().bytesInUse, inUse, 'bytesInUse matches the live blocks');
+    }
+    for (const offset of live.keys()) heap.free(offset);
+    assert.equal(heap.stats().bytesInUse, 0);
+    assert.equal(authority.chunksInUse, 0, 'every chunk went back to the authority');
+  }), { numRuns: 150, seed: 42 });
+});
+
+test('freed memory is reused, and a reused small slot is reported for zeroing', () => {
+  const heap = new NodeHeap(0, new ChunkAuthority(regionBytes));
+  const a = heap.alloc(100);
+  assert.deepEqual(a.zeroRanges, []);
+  heap.alloc(100);
+  heap.free(a.offset);
+  const c = heap.alloc(120);
+  assert.equal(c.offset, a.offset, 'the freed slot is reused');
+  assert.deepEqual(c.zeroRanges, [{ offset: a.offset, byteLength: 128 }]);
+  const big = heap.alloc(10 * pageBytes);
+  heap.free(big.offset);
+  const released = heap.takeReleasablePages();
+  assert.ok(released.some((r) => r.firstPage * pageBytes === big.offset && r.pageCount === 10), 'a freed large block is released to the OS');
+  const again = heap.alloc(10 * pageBytes);
+  assert.equal(again.offset, big.offset);
+  assert.deepEqual(again.zeroRanges, [], 'released pages read as zero, so no zeroing');
+});
+
+test('fragmentation stays bounded: after churn, a full chunk of small blocks fits in few chunks', () => {
+  const authority = new ChunkAuthority(regionBytes);
+  const heap = new NodeHeap(0, authority);
+  const offsets: number[] = [];
+  for (let i = 0; i < 4000; i += 1) offsets.push(heap.alloc(16 + (i % 8) * 100).offset);
+  for (let i = 0; i < offsets.length; i += 2) heap.free(offsets[i]!);
+  const { bytesInUse, bytesReserved } = heap.stats();
+  // Half the blocks live: reserved memory stays within 4x of what is in use (slab pages half full, plus one chunk of slack).
+  assert.ok(bytesReserved <= 4 * bytesInUse + arenaChunkBytes, `reserved ${bytesReserved} for ${bytesInUse} in use`);
+});
+
+test('errors name what was wrong', () => {
+  const heap = new NodeHeap(0, new ChunkAuthority(4 * arenaChunkBytes));
+  assert.throws(() => heap.alloc(0), { code: 'DSM_ERR_ALLOC' });
+  assert.throws(() => heap.alloc(1.5), { code: 'DSM_ERR_ALLOC' });
+  assert.throws(() => heap.alloc(5 * arenaChunkBytes), { code: 'DSM_ERR_ALLOC' });
+  assert.throws(() => heap.alloc(4 * arenaChunkBytes + 1), { code: 'DSM_ERR_ALLOC' });
+  heap.alloc(3 * arenaChunkBytes);
+  assert.throws(() => heap.alloc(2 * arenaChunkBytes), (error: Error & { code?: string }) =>
+    error.code === 'DSM_ERR_REGION_EXHAUSTED' && /--region-bytes/.test(error.message));
+  const { offset } = heap.alloc(64);
+  heap.free(offset);
+  assert.throws(() => heap.free(offset), { code: 'DSM_ERR_FREE' });
+  assert.throws(() => heap.free(offset + 3), { code: 'DSM_ERR_FREE' });
+});
