@@ -37,7 +37,7 @@ export function syntaxErrorOf(path: string): string | null {
 }
 
 /** Starts the program's main thread; resolves with the program's exit code. */
-export function runMainThread(manager: NodeManager, program: ProgramSpec): Promise<number> {
+export async function runMainThread(manager: NodeManager, program: ProgramSpec): Promise<number> {
   const entry = resolveProgram(program.file);
   const { port1, port2 } = new MessageChannel();
   manager.channel.attach(port1);

@@ -24,6 +24,7 @@ if (config.evalCode) {
   const entry = config.entry;
   process.argv = [process.execPath, entry, ...config.argv];
   if (isTypeScript(entry)) {
+    // Loader hooks are per thread: each thread whose entry is TypeScript registers tsx.
     const { register } = await import('tsx/esm/api');
     register();
     const cjs = await import('tsx/cjs/api');
