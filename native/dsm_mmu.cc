@@ -759,6 +759,24 @@ void OnWake(uv_async_t* handle) {
 
 void OnManagerCleanup(void*);
 
+// Hands the freed ranges queued so far to the caller at once (flat
+// [offset, byteLength, ...]), without waiting for the wake-up to run.
+void DrainFreed(const FunctionCallbackInfo<Value>& args) {
+  std::vector<std::pair<uint64_t, uint64_t>> freed;
+  {
+    std::lock_guard<std::mutex> lock(g_freed_mutex);
+    freed.swap(g_freed);
+  }
+  Isolate* isolate = args.GetIsolate();
+  Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, freed.size() * 16);
+  auto* out = static_cast<double*>(buffer->Data());
+  for (size_t i = 0; i < freed.size(); i += 1) {
+    out[2 * i] = static_cast<double>(freed[i].first);
+    out[2 * i + 1] = static_cast<double>(freed[i].second);
+  }
+  args.GetReturnValue().Set(v8::Float64Array::New(buffer, 0, freed.size() * 2));
+}
+
 void StartFaultService(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (args.Length() < 1 || !args[0]->IsFunction()) {
@@ -932,6 +950,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "startFaultService", StartFaultService);
   SetMethod(context, exports, "stopFaultService", StopFaultService);
   SetMethod(context, exports, "onBackingStoreFreed", OnBackingStoreFreed);
+  SetMethod(context, exports, "drainFreed", DrainFreed);
   SetMethod(context, exports, "resume", Resume);
   SetMethod(context, exports, "resumeMany", ResumeMany);
   SetMethod(context, exports, "stats", Stats);

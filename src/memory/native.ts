@@ -64,6 +64,8 @@ export interface NativeMmu {
   startFaultService(onFaults: (records: Uint32Array) => void): void;
   stopFaultService(): void;
   onBackingStoreFreed(callback: (offset: number, byteLength: number) => void): void;
+  /** The freed ranges queued but not yet delivered: flat [offset, byteLength, ...]. */
+  drainFreed(): Float64Array;
   resume(slot: number): void;
   resumeMany(slots: Uint32Array): void;
   stats(): NativeStats;

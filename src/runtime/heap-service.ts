@@ -18,7 +18,18 @@ export class HeapService {
   }
 
   alloc(byteLength: number): number {
-    const { offset, zeroRanges } = this.heap.alloc(byteLength);
+    let allocation;
+    try {
+      allocation = this.heap.alloc(byteLength);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
+      // Buffers collected a moment ago may not have been reported yet.
+      const freed = this.native.drainFreed();
+      if (freed.length === 0) throw error;
+      for (let index = 0; index < freed.length; index += 2) this.onBufferCollected(freed[index]!, freed[index + 1]!);
+      allocation = this.heap.alloc(byteLength);
+    }
+    const { offset, zeroRanges } = allocation;
     for (const range of zeroRanges) this.native.zero(range.offset, range.byteLength);
     assert(!this.live.has(offset), 'a fresh allocation is not live already');
     this.live.set(offset, byteLength);

@@ -4,6 +4,8 @@
 
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import workerThreads, { type MessagePort } from 'node:worker_threads';
 import { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
@@ -15,6 +17,17 @@ import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
+
+let gcFunction: (() => void) | null = null;
+
+/** A full garbage collection, without exposing `gc` to the program's global scope. */
+function collectGarbage(): void {
+  if (gcFunction === null) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFunction = vm.runInNewContext('gc') as () => void;
+  }
+  gcFunction();
+}
 
 export function setupAppThread(config: AppThreadConfig, port: MessagePort): void {
   const native = loadNativeMmu();
@@ -42,7 +55,16 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     return ranges.get(buffer) ?? native.rangeOf(buffer);
   }
   function allocate(byteLength: number): SharedArrayBuffer {
-    const offset = channel.call({ op: 'alloc', byteLength }) as number;
+    let offset: number;
+    try {
+      offset = channel.call({ op: 'alloc', byteLength }) as number;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
+      // V8 does not count dsm memory as its own, so it may not have collected
+      // dead buffers yet: collect now (their memory returns to the heap) and retry once.
+      collectGarbage();
+      offset = channel.call({ op: 'alloc', byteLength }) as number;
+    }
     return bufferAt(offset, byteLength);
   }
   setAppThreadState({ config, channel, bufferAt, rangeOf });

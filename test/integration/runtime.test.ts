@@ -85,3 +85,16 @@ test('piped stdin reaches the program', () => {
   assert.equal(result.status, 0, result.stderr);
   assert.equal(result.stdout, 'read 100000\n');
 });
+
+test('memory comes back when buffers are collected: 1000 MiB through a 64 MiB region', () => {
+  const result = run([...dsm, 'run', '--region-bytes', '64m', `${fixtures}/churn.mjs`, '1000']);
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout, 'rounds=1000 checksum=1000\n');
+});
+
+test('a region that is really full says which option to raise', () => {
+  const program = 'const keep = []; for (let i = 0; i < 100; i++) keep.push(new SharedArrayBuffer(1 << 20));';
+  const result = run([...dsm, 'run', '--region-bytes', '16m', `${fixtures}/eval.mjs`, program]);
+  assert.equal(result.status, 1);
+  assert.match(result.stderr, /DSM_ERR_REGION_EXHAUSTED|the global region \(16777216 bytes\) is full; run with a larger --region-bytes/);
+});
