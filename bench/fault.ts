@@ -70,6 +70,10 @@ export async function runFaultBench(options: { iterations: number }): Promise<Fa
   native.protect(0, 3 * iterations, 0);
   native.protect(iterations, 2 * iterations, protRead);
   native.setFastWrite(Uint32Array.from({ length: iterations }, (_, i) => iterations + i), true);
+  // A read-only page is a valid page: its contents exist (it was fetched or
+  // read before), so bring them into memory as a real run would have.
+  const scratch = new Uint8Array(pageBytes);
+  for (let page = iterations; page < 3 * iterations; page += 1) native.writePage(page, scratch);
   native.startFaultService((records) => {
     const slots = new Uint32Array(records.length / 3);
     for (let index = 0; index < records.length; index += 3) {

@@ -50,6 +50,13 @@ constexpr int kPageShift = 12;
 // Must match faultSlotCount and dirtyRingCapacity in src/constants.ts.
 constexpr uint32_t kFaultSlotCount = 1024;
 constexpr uint64_t kDirtyRingCapacity = 65536;
+// Twins come first from a pool of pre-touched slots, so the fast path does
+// not take a second (kernel) page fault on fresh twin memory; when the pool
+// is empty a page's twin goes to its own place in the twin area.
+constexpr uint32_t kTwinPoolSlotCount = 8192;
+constexpr uint32_t kTwinPoolPretouchCount = 2048;
+// Pause instructions a parked thread spins before it sleeps on its futex.
+constexpr uint32_t kParkSpinCount = 4000;
 
 // Page state byte.
 constexpr uint8_t kProtMask = 0x03;
@@ -81,7 +88,11 @@ struct Region {
   uint8_t* manager = nullptr;
   uint8_t* twin = nullptr;
   std::atomic<uint8_t>* state = nullptr;
+  uint8_t* twin_pool = nullptr;
+  std::atomic<uint32_t>* twin_slot = nullptr;  // per page: pool slot + 1, or 0
 };
+
+std::atomic<uint64_t> g_twin_pool_bits[kTwinPoolSlotCount / 64];
 
 Region g_region;
 std::mutex g_init_mutex;
@@ -158,6 +169,56 @@ bool DirtyPush(uint32_t page) {
   return true;
 }
 
+// ---- twin pool ------------------------------------------------------------------
+
+// Takes a free pool slot (lock-free, async-signal-safe); -1 when the pool is empty.
+int64_t TwinPoolTake() {
+  for (uint32_t word = 0; word < kTwinPoolSlotCount / 64; word += 1) {
+    uint64_t bits = g_twin_pool_bits[word].load(std::memory_order_relaxed);
+    while (bits != ~uint64_t(0)) {
+      int bit = __builtin_ctzll(~bits);
+      if (g_twin_pool_bits[word].compare_exchange_weak(bits, bits | (uint64_t(1) << bit), std::memory_order_acq_rel)) {
+        return int64_t(word) * 64 + bit;
+      }
+    }
+  }
+  return -1;
+}
+
+void TwinPoolGive(uint32_t slot) {
+  g_twin_pool_bits[slot / 64].fetch_and(~(uint64_t(1) << (slot % 64)), std::memory_order_acq_rel);
+}
+
+// Copies the page's current contents into a twin; the caller holds the page's BUSY bit.
+void TakeTwin(size_t page) {
+  int64_t slot = TwinPoolTake();
+  uint8_t* twin;
+  if (slot >= 0) {
+    g_region.twin_slot[page].store(static_cast<uint32_t>(slot) + 1, std::memory_order_relaxed);
+    twin = g_region.twin_pool + static_cast<size_t>(slot) * kPageBytes;
+  } else {
+    g_region.twin_slot[page].store(0, std::memory_order_relaxed);
+    twin = g_region.twin + (page << kPageShift);
+  }
+  memcpy(twin, g_region.manager + (page << kPageShift), kPageBytes);
+}
+
+const uint8_t* TwinOf(size_t page) {
+  uint32_t slot = g_region.twin_slot[page].load(std::memory_order_relaxed);
+  return slot != 0 ? g_region.twin_pool + static_cast<size_t>(slot - 1) * kPageBytes : g_region.twin + (page << kPageShift);
+}
+
+// Drops the page's twin; the caller holds the page's BUSY bit.
+void DropTwin(size_t page) {
+  uint32_t slot = g_region.twin_slot[page].load(std::memory_order_relaxed);
+  if (slot != 0) {
+    g_region.twin_slot[page].store(0, std::memory_order_relaxed);
+    TwinPoolGive(slot - 1);
+  } else {
+    madvise(g_region.twin + (page << kPageShift), kPageBytes, MADV_DONTNEED);
+  }
+}
+
 // ---- the signal handler -----------------------------------------------------
 
 inline bool IsWriteFault(void* context) {
@@ -201,7 +262,7 @@ bool TryFastWrite(size_t page) {
     return false;
   }
   size_t offset = page << kPageShift;
-  memcpy(g_region.twin + offset, g_region.manager + offset, kPageBytes);
+  TakeTwin(page);
   mprotect(g_region.app + offset, kPageBytes, PROT_READ | PROT_WRITE);
   g_fast_write_faults.fetch_add(1, std::memory_order_relaxed);
   UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | kHasTwin));
@@ -227,6 +288,15 @@ void ParkUntilServed(size_t page, bool is_write) {
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
   Wake();
+  // Spin briefly first: the manager usually answers within tens of
+  // microseconds, and a futex sleep and wake-up costs about as much again.
+  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == 0; spin += 1) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
   while (slot->futex.load(std::memory_order_acquire) == 0) {
     Futex(&slot->futex, FUTEX_WAIT_PRIVATE, 0);
   }
@@ -374,7 +444,10 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   void* twin = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   size_t page_count = bytes / kPageBytes;
   void* state = mmap(nullptr, page_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (app == MAP_FAILED || manager == MAP_FAILED || twin == MAP_FAILED || state == MAP_FAILED) {
+  void* twin_slot = mmap(nullptr, page_count * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* twin_pool = mmap(nullptr, size_t(kTwinPoolSlotCount) * kPageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (app == MAP_FAILED || manager == MAP_FAILED || twin == MAP_FAILED || state == MAP_FAILED ||
+      twin_slot == MAP_FAILED || twin_pool == MAP_FAILED) {
     Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: mapping the region failed: ") + strerror(errno) +
                                            " (try a smaller --region-bytes)");
     return;
@@ -386,6 +459,9 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   g_region.manager = static_cast<uint8_t*>(manager);
   g_region.twin = static_cast<uint8_t*>(twin);
   g_region.state = static_cast<std::atomic<uint8_t>*>(state);
+  g_region.twin_slot = static_cast<std::atomic<uint32_t>*>(twin_slot);
+  g_region.twin_pool = static_cast<uint8_t*>(twin_pool);
+  for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
   g_ready.store(true, std::memory_order_release);
 }
 
@@ -534,8 +610,7 @@ void MakeTwin(const FunctionCallbackInfo<Value>& args) {
   uint64_t page;
   if (!ReadPage(args, 0, &page)) return;
   uint8_t state = LockPage(page);
-  size_t offset = page << kPageShift;
-  memcpy(g_region.twin + offset, g_region.manager + offset, kPageBytes);
+  if ((state & kHasTwin) == 0) TakeTwin(page);
   UnlockPage(page, state | kHasTwin);
 }
 
@@ -593,8 +668,8 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
     // Protect first: once mprotect returns no thread can store to the page,
     // so the diff below sees every store and none is lost.
     if ((state & kProtMask) == kProtReadWrite) mprotect(g_region.app + offset, kPageBytes, PROT_READ);
-    size_t length = EncodeDiff(g_region.twin + offset, g_region.manager + offset, scratch);
-    madvise(g_region.twin + offset, kPageBytes, MADV_DONTNEED);
+    size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, scratch);
+    DropTwin(page);
     uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
     UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
     Local<v8::ArrayBuffer> bytes = v8::ArrayBuffer::New(isolate, length);
