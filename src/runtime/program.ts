@@ -3,10 +3,11 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
+import { packageRoot } from '../package-info.js';
 import { isTypeScript } from '../threads/module-kind.js';
 import { appEntryUrl } from '../threads/worker.js';
 import type { NodeManager } from './manager.js';
@@ -91,9 +92,15 @@ function reportUncaught(error: unknown, entry: string): number {
     const syntax = syntaxErrorOf(entry);
     if (syntax !== null) throw new DsmError('DSM_ERR_PROGRAM_SYNTAX', syntax);
   }
-  const text = error instanceof Error ? (error.stack ?? String(error)) : `Uncaught ${inspectThrown(error)}`;
+  const text = error instanceof Error ? withoutDsmFrames(error.stack ?? String(error)) : `Uncaught ${inspectThrown(error)}`;
   process.stderr.write(`${text}\n\nNode.js ${process.version}\n`);
   return 1;
+}
+
+/** Drops the stack frames of dsm's own app-thread entry: the program's frames are what matter. */
+function withoutDsmFrames(stack: string): string {
+  const dsmCode = join(packageRoot, 'dist', 'src');
+  return stack.split('\n').filter((line) => !(line.trimStart().startsWith('at ') && line.includes(dsmCode))).join('\n');
 }
 
 function inspectThrown(value: unknown): string {
