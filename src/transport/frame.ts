@@ -1,0 +1,113 @@
+// Length-prefixed frames.
+//
+//   offset 0  u32  magic 'DSM1' (0x44534d31): a foreign peer is recognized at once
+//   offset 4  u8   wire version
+//   offset 5  u8   frame kind
+//   offset 6  u16  reserved, zero
+//   offset 8  u32  body byte length
+//   offset 12 u32  payload byte length (raw bytes after the body, e.g. a page)
+//   then the body (msgpack) and the payload
+//
+// The decoder accumulates chunks without quadratic copying and yields whole
+// frames; anything malformed is a FrameError naming what was wrong, and the
+// caller closes that connection.
+
+import { frameBytesMax } from '../constants.js';
+
+export const frameMagic = 0x44534d31;
+export const wireVersion = 1;
+export const frameHeaderBytes = 16;
+
+export const frameKinds = {
+  hello: 1,
+  proof: 2,
+  refused: 3,
+  message: 4,
+  heartbeat: 5,
+} as const;
+export type FrameKind = (typeof frameKinds)[keyof typeof frameKinds];
+const kindValues = new Set<number>(Object.values(frameKinds));
+
+export interface Frame {
+  kind: FrameKind;
+  body: Uint8Array;
+  payload: Uint8Array;
+}
+
+export class FrameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FrameError';
+  }
+}
+
+/** The header of a frame; body and payload are written after it without copying. */
+export function encodeFrameHeader(kind: FrameKind, bodyBytes: number, payloadBytes: number): Buffer {
+  const total = frameHeaderBytes + bodyBytes + payloadBytes;
+  if (total > frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${frameBytesMax}`);
+  const header = Buffer.allocUnsafe(frameHeaderBytes);
+  header.writeUInt32BE(frameMagic, 0);
+  header.writeUInt8(wireVersion, 4);
+  header.writeUInt8(kind, 5);
+  header.writeUInt16BE(0, 6);
+  header.writeUInt32BE(bodyBytes, 8);
+  header.writeUInt32BE(payloadBytes, 12);
+  return header;
+}
+
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+
+  /** Adds received bytes; returns the frames now complete. Throws FrameError on malformed input. */
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
+    const frames: Frame[] = [];
+    for (;;) {
+      if (this.bufferedBytes < frameHeaderBytes) break;
+      const header = this.peek(frameHeaderBytes);
+      const magic = header.readUInt32BE(0);
+      if (magic !== frameMagic) throw new FrameError(`bad magic 0x${magic.toString(16).padStart(8, '0')}: the peer does not speak dsm`);
+      const version = header.readUInt8(4);
+      if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
+      const kind = header.readUInt8(5);
+      if (!kindValues.has(kind)) throw new FrameError(`unknown frame kind ${kind}`);
+      const bodyBytes = header.readUInt32BE(8);
+      const payloadBytes = header.readUInt32BE(12);
+      const total = frameHeaderBytes + bodyBytes + payloadBytes;
+      if (total > frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${frameBytesMax}`);
+      if (this.bufferedBytes < total) break;
+      const whole = this.take(total);
+      frames.push({
+        kind: kind as FrameKind,
+        body: whole.subarray(frameHeaderBytes, frameHeaderBytes + bodyBytes),
+        payload: whole.subarray(frameHeaderBytes + bodyBytes, total),
+      });
+    }
+    return frames;
+  }
+
+  private peek(byteCount: number): Buffer {
+    if (this.chunks[0]!.length >= byteCount) return this.chunks[0]!;
+    this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
+
+  private take(byteCount: number): Buffer {
+    let first = this.chunks[0]!;
+    if (first.length < byteCount) {
+      // Join only what this frame needs: each byte is copied at most once per frame.
+      let joinedBytes = 0;
+      let chunkCount = 0;
+      while (joinedBytes < byteCount) joinedBytes += this.chunks[chunkCount++]!.length;
+      first = Buffer.concat(this.chunks.slice(0, chunkCount), joinedBytes);
+      this.chunks.splice(0, chunkCount, first);
+    }
+    const frame = first.subarray(0, byteCount);
+    if (first.length === byteCount) this.chunks.shift();
+    else this.chunks[0] = first.subarray(byteCount);
+    this.bufferedBytes -= byteCount;
+    return frame;
+  }
+}

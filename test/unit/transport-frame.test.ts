@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds } from '../../src/transport/frame.js';
+import { decodeBody, encodeBody } from '../../src/transport/codec.js';
+import { frameBytesMax } from '../../src/constants.js';
+
+function frameOf(message: { type: string; payload?: Uint8Array; [k: string]: unknown }): Buffer {
+  const { body, payload } = encodeBody(message);
+  const header = encodeFrameHeader(frameKinds.message, body.byteLength, payload?.byteLength ?? 0);
+  return Buffer.concat([header, body, payload ?? new Uint8Array(0)]);
+}
+
+test('frames split at every byte boundary decode to the same messages', () => {
+  const messages = [
+    { type: 'fetch', page: 7, vector: [1, 2, 3] },
+    { type: 'page', page: 7, payload: new Uint8Array(4096).fill(9) },
+    { type: 'big', n: 2n ** 60n, nested: { a: [true, null, 'x'] } },
+  ];
+  const stream = Buffer.concat(messages.map(frameOf));
+  for (let split = 0; split <= stream.length; split += 97) {
+    const decoder = new FrameDecoder();
+    const frames = [...decoder.push(stream.subarray(0, split)), ...decoder.push(stream.subarray(split))];
+    assert.equal(frames.length, 3);
+    const decoded = frames.map((frame) => decodeBody(frame.body, frame.payload));
+    assert.deepEqual(decoded[0], messages[0]);
+    assert.equal(decoded[1]!.payload!.length, 4096);
+    assert.equal(decoded[1]!.payload![4095], 9);
+    assert.equal(decoded[2]!.n, 2n ** 60n);
+    assert.deepEqual(decoded[2]!.nested, { a: [true, null, 'x'] });
+  }
+});
+
+test('one byte at a time and many frames per chunk', () => {
+  const stream = Buffer.concat(Array.from({ length: 50 }, (_, i) => frameOf({ type: 't', i })));
+  const decoder = new FrameDecoder();
+  let count = 0;
+  for (const byte of stream) count += decoder.push(Buffer.of(byte)).length;
+  assert.equal(count, 50);
+  assert.equal(new FrameDecoder().push(stream).length, 50);
+});
+
+test('foreign, oversize and malformed frames are FrameErrors naming the problem', () => {
+  assert.throws(() => new FrameDecoder().push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), (e: Error) => e instanceof FrameError && /bad magic/.test(e.message));
+  const oversize = encodeFrameHeader(frameKinds.message, 0, 0);
+  oversize.writeUInt32BE(frameBytesMax, 8);
+  assert.throws(() => new FrameDecoder().push(oversize), /exceeds the maximum/);
+  const unknownKind = encodeFrameHeader(frameKinds.message, 0, 0);
+  unknownKind.writeUInt8(99, 5);
+  assert.throws(() => new FrameDecoder().push(unknownKind), /unknown frame kind 99/);
+  const badBody = Buffer.concat([encodeFrameHeader(frameKinds.message, 1, 0), Buffer.of(0xc1)]);
+  const [frame] = new FrameDecoder().push(badBody);
+  assert.throws(() => decodeBody(frame!.body, frame!.payload), FrameError);
+  assert.throws(() => decodeBody(encodeBody({ type: 'x' }).body.subarray(0, 0), new Uint8Array(0)), FrameError);
+});
+
+test('random garbage never throws anything but a FrameError', () => {
+  fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), (chunks) => {
+    const decoder = new FrameDecoder();
+    try {
+      for (const chunk of chunks) {
+        for (const frame of decoder.push(Buffer.from(chunk))) decodeBody(frame.body, frame.payload);
+      }
+    } catch (error) {
+      assert.ok(error instanceof FrameError, `unexpected ${String(error)}`);
+    }
+  }), { numRuns: 500, seed: 7 });
+});
