@@ -1,0 +1,105 @@
+// The handshake and connections over real sockets on 127.0.0.1.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { handshake, type Connection, type Hello } from '../../src/transport/connection.js';
+
+const baseHello: Hello = { clusterId: 'c1', dsmVersion: '0.1.0', wireVersion: 1, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
+
+async function pair(server: { hello?: Partial<Hello>; secret?: string }, client: { hello?: Partial<Hello>; secret?: string }) {
+  const listener = net.createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as net.AddressInfo).port;
+  const accepted = new Promise<Connection>((resolve, reject) => {
+    listener.once('connection', (socket) => {
+      handshake(socket, { hello: { ...baseHello, nodeId: 0, ...server.hello }, secret: server.secret ?? 's', role: 'accept', peerLabel: 'client' }).then(resolve, reject);
+    });
+  });
+  const socket = net.connect(port, '127.0.0.1');
+  const connected = handshake(socket, { hello: { ...baseHello, nodeId: 1, ...client.hello }, secret: client.secret ?? 's', role: 'connect', peerLabel: 'server' });
+  const results = await Promise.allSettled([accepted, connected]);
+  listener.close();
+  return { listener, port, results };
+}
+
+function closeAll(results: PromiseSettledResult<Connection>[]) {
+  for (const result of results) if (result.status === 'fulfilled') result.value.close();
+}
+
+test('the handshake succeeds with the same secret, and messages with payloads flow both ways', async () => {
+  const { results } = await pair({}, {});
+  assert.equal(results[0].status, 'fulfilled');
+  assert.equal(results[1].status, 'fulfilled');
+  const [server, client] = results.map((r) => (r as PromiseFulfilledResult<Connection>).value) as [Connection, Connection];
+  assert.equal(server.peer.nodeId, 1);
+  assert.equal(client.peer.nodeId, 0);
+  const got = new Promise<unknown>((resolve) => server.once('message', resolve));
+  const page = new Uint8Array(4096).fill(3);
+  client.send({ type: 'page', page: 12, payload: page });
+  const message = (await got) as { type: string; page: number; payload: Uint8Array };
+  assert.equal(message.type, 'page');
+  assert.equal(message.page, 12);
+  assert.deepEqual(Buffer.from(message.payload), Buffer.from(page));
+  const back = new Promise<unknown>((resolve) => client.once('message', resolve));
+  server.send({ type: 'ack', n: 1 });
+  assert.deepEqual(await back, { type: 'ack', n: 1 });
+  closeAll(results);
+});
+
+test('a wrong secret is refused on both sides with DSM_ERR_SECRET', async () => {
+  const { results } = await pair({ secret: 'one' }, { secret: 'two' });
+  for (const result of results) {
+    assert.equal(result.status, 'rejected');
+    assert.equal((result as PromiseRejectedResult).reason.code, 'DSM_ERR_SECRET');
+  }
+});
+
+test('another version is refused on both sides with DSM_ERR_VERSION', async () => {
+  const { results } = await pair({}, { hello: { dsmVersion: '9.9.9' } });
+  for (const result of results) {
+    assert.equal(result.status, 'rejected');
+    assert.equal((result as PromiseRejectedResult).reason.code, 'DSM_ERR_VERSION');
+    assert.match((result as PromiseRejectedResult).reason.message, /9\.9\.9/);
+  }
+});
+
+test('another configuration is refused naming the field', async () => {
+  const { results } = await pair({}, { hello: { regionBytes: 1 << 20 } });
+  for (const result of results) {
+    assert.equal(result.status, 'rejected');
+    assert.equal((result as PromiseRejectedResult).reason.code, 'DSM_ERR_CONFIG_MISMATCH');
+    assert.match((result as PromiseRejectedResult).reason.message, /regionBytes differs/);
+  }
+});
+
+test('a foreign peer sending garbage is refused with DSM_ERR_FRAME, and the listener keeps serving', async () => {
+  const listener = net.createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as net.AddressInfo).port;
+  const outcomes: Array<Promise<unknown>> = [];
+  listener.on('connection', (socket) => {
+    outcomes.push(handshake(socket, { hello: baseHello, secret: 's', role: 'accept', peerLabel: `peer ${socket.remotePort}` }).then(
+      (connection) => { connection.close(); return 'ok'; }, (error: { code: string }) => error.code));
+  });
+  const garbage = net.connect(port, '127.0.0.1');
+  garbage.on('error', () => {});
+  garbage.resume();
+  garbage.write('GET / HTTP/1.1\r\nHost: dsm\r\n\r\n');
+  await new Promise((resolve) => garbage.on('close', resolve));
+  const good = await handshake(net.connect(port, '127.0.0.1'), { hello: { ...baseHello, nodeId: 2 }, secret: 's', role: 'connect', peerLabel: 'server' });
+  good.close();
+  listener.close();
+  assert.deepEqual(await Promise.all(outcomes), ['DSM_ERR_FRAME', 'ok']);
+});
+
+test('a malformed frame after the handshake closes that connection with DSM_ERR_FRAME naming the peer', async () => {
+  const { results } = await pair({}, {});
+  const [server, client] = results.map((r) => (r as PromiseFulfilledResult<Connection>).value) as [Connection, Connection];
+  const failure = new Promise<{ code: string; message: string }>((resolve) => server.once('error', resolve));
+  client.socket.write(Buffer.from('not a frame at all, just text....'));
+  const error = await failure;
+  assert.equal(error.code, 'DSM_ERR_FRAME');
+  assert.match(error.message, /node 1/);
+  client.close();
+});
