@@ -48,8 +48,15 @@ async function benchCommand(name: string, raw: { json?: boolean; iterations?: st
       printBench('fault', result as unknown as Record<string, unknown>, json);
       return;
     }
+    case 'rtt': {
+      const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
+      const { runRttBench } = await import(benchModule('rtt')) as { runRttBench(o: { iterations: number }): Promise<unknown> };
+      const result = await runRttBench({ iterations });
+      printBench('rtt', result as Record<string, unknown>, json);
+      return;
+    }
     default:
-      throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: fault`);
+      throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: fault, rtt`);
   }
 }
 
@@ -92,7 +99,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   cli.command('bench')
-    .description('run a benchmark: fault (page-fault costs of the native MMU)')
+    .description('run a benchmark: fault (page-fault costs of the native MMU), rtt (transport round trips against raw TCP)')
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object as the last line')
     .option('--iterations <n>', 'samples per measurement')

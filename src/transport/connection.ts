@@ -25,11 +25,18 @@ type Role = 'connect' | 'accept';
 function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): boolean {
   const { body, payload } = encodeBody(message);
   const header = encodeFrameHeader(kind, body.byteLength, payload?.byteLength ?? 0);
-  socket.cork();
-  socket.write(header);
-  socket.write(body);
-  const flushed = payload === null || payload.byteLength === 0 ? true : socket.write(payload);
-  process.nextTick(() => socket.uncork());
+  let flushed: boolean;
+  if (payload === null || payload.byteLength === 0) {
+    // Small control frames: one copy into one buffer, one write.
+    flushed = socket.write(Buffer.concat([header, body]));
+  } else {
+    // A page or diff goes out as its own buffer, gathered into one writev.
+    socket.cork();
+    socket.write(header);
+    socket.write(body);
+    flushed = socket.write(payload);
+    socket.uncork();
+  }
   return flushed && socket.writableLength < sendQueueBytesMax;
 }
 

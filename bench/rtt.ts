@@ -1,0 +1,128 @@
+// Round trips between two node processes on loopback: dsm's transport
+// (frames + msgpack + out-of-band payload) against plain `net` sockets with a
+// bare length prefix, both measured in the same run, 64-byte and 4 KiB payloads.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { handshake, type Connection } from '../src/transport/connection.js';
+import { rttHello, rttSecret } from './rtt-config.js';
+
+export interface RttBenchResult {
+  iterations: number;
+  rtt64UsP50: number;
+  rtt4kUsP50: number;
+  rawRtt64UsP50: number;
+  rawRtt4kUsP50: number;
+  rtt64UsP99: number;
+  rtt4kUsP99: number;
+  rawRtt64UsP99: number;
+  rawRtt4kUsP99: number;
+  ratio64: number;
+  ratio4k: number;
+}
+
+function percentile(samples: number[], fraction: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+const round = (value: number) => Math.round(value * 100) / 100;
+
+async function startEcho(mode: 'raw' | 'dsm'): Promise<{ child: ChildProcess; port: number }> {
+  const self = fileURLToPath(import.meta.url);
+  const echo = self.replace(/rtt\.(ts|js)$/, 'rtt-echo.$1');
+  const execArgv = self.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...execArgv, echo, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`rtt echo exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+async function rawRoundTrips(port: number, payloadBytes: number, iterations: number): Promise<number[]> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const frame = Buffer.alloc(4 + payloadBytes, 7);
+  frame.writeUInt32BE(payloadBytes, 0);
+  const samples: number[] = [];
+  let received = 0;
+  let wake: () => void = () => {};
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    if (received >= frame.length) {
+      received -= frame.length;
+      wake();
+    }
+  });
+  for (let i = 0; i < iterations; i += 1) {
+    const start = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      socket.write(frame);
+    });
+    samples.push(Number(process.hrtime.bigint() - start) / 1000);
+  }
+  socket.destroy();
+  return samples;
+}
+
+async function dsmRoundTrips(connection: Connection, payloadBytes: number, iterations: number): Promise<number[]> {
+  const payload = new Uint8Array(payloadBytes).fill(7);
+  const samples: number[] = [];
+  let wake: () => void = () => {};
+  connection.on('message', () => wake());
+  for (let i = 0; i < iterations; i += 1) {
+    const start = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      connection.send({ type: 'ping', i, payload });
+    });
+    samples.push(Number(process.hrtime.bigint() - start) / 1000);
+  }
+  connection.removeAllListeners('message');
+  return samples;
+}
+
+export async function runRttBench(options: { iterations: number }): Promise<RttBenchResult> {
+  const { iterations } = options;
+  const raw = await startEcho('raw');
+  const dsm = await startEcho('dsm');
+  try {
+    const connection = await handshake(net.connect(dsm.port, '127.0.0.1'),
+      { hello: rttHello, secret: rttSecret, role: 'connect', peerLabel: 'rtt echo' });
+    const warm = Math.min(200, iterations);
+    await rawRoundTrips(raw.port, 64, warm);
+    await dsmRoundTrips(connection, 64, warm);
+    // Interleave the kinds so drift on the machine hits both alike.
+    const raw64 = await rawRoundTrips(raw.port, 64, iterations);
+    const dsm64 = await dsmRoundTrips(connection, 64, iterations);
+    const raw4k = await rawRoundTrips(raw.port, 4096, iterations);
+    const dsm4k = await dsmRoundTrips(connection, 4096, iterations);
+    connection.close();
+    const result: RttBenchResult = {
+      iterations,
+      rtt64UsP50: round(percentile(dsm64, 0.5)),
+      rtt4kUsP50: round(percentile(dsm4k, 0.5)),
+      rawRtt64UsP50: round(percentile(raw64, 0.5)),
+      rawRtt4kUsP50: round(percentile(raw4k, 0.5)),
+      rtt64UsP99: round(percentile(dsm64, 0.99)),
+      rtt4kUsP99: round(percentile(dsm4k, 0.99)),
+      rawRtt64UsP99: round(percentile(raw64, 0.99)),
+      rawRtt4kUsP99: round(percentile(raw4k, 0.99)),
+      ratio64: 0,
+      ratio4k: 0,
+    };
+    result.ratio64 = round(result.rtt64UsP50 / result.rawRtt64UsP50);
+    result.ratio4k = round(result.rtt4kUsP50 / result.rawRtt4kUsP50);
+    return result;
+  } finally {
+    raw.child.stdin!.end();
+    dsm.child.stdin!.end();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await runRttBench({ iterations: Number(process.argv[2] ?? 2000) })));
+}
