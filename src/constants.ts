@@ -39,6 +39,19 @@ export const heartbeatTimeoutMs = 4000;
 export const joinTimeoutMsDefault = 30000;
 export const nodeCountMax = 64;
 
+/** Cluster: a joiner retries a refused connection to node 0 this often, until its join timeout. */
+export const joinRetryIntervalMs = 250;
+/** Cluster: after asking the other nodes to stop, the launcher waits this long before SIGKILL. */
+export const shutdownGraceMs = 3000;
+/** Cluster: a child checks that its parent is alive this often (besides watching its pipe). */
+export const parentCheckIntervalMs = 500;
+/** Cluster: when a local child's connection closes, wait this long for its exit status before reporting. */
+export const childExitWaitMs = 500;
+/** Cluster: time the onFailure callbacks get before the run ends anyway. */
+export const failureReportMsMax = 2000;
+/** Cluster: bytes of relayed output node 0 buffers per remote node before dropping (then says so). */
+export const outputRelayBytesMax = 4 * 1024 * 1024;
+
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`dsm constants: ${message}`);
 }
@@ -52,3 +65,4 @@ assert(faultSlotCount >= appThreadCountMax, 'every app thread can have a fault i
 assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several heartbeats');
 assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
 assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');
+assert(shutdownGraceMs < heartbeatTimeoutMs * 4 && joinRetryIntervalMs < joinTimeoutMsDefault, 'cluster timeouts are ordered');

@@ -56,3 +56,5 @@ export function assert(condition: unknown, message: string): asserts condition {
 
 /** Exit codes of the `dsm` command. The program's own exit code passes through unchanged. */
 export const exitCodeUsage = 2;
+/** Exit code when a node died or stopped answering and the run was ended. */
+export const exitCodeNodeDied = 70;

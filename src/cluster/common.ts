@@ -1,0 +1,156 @@
+// Types and helpers shared by the launcher (node 0) and the joiners.
+
+import type { EventEmitter } from 'node:events';
+import type { Server } from 'node:net';
+import { createServer } from 'node:net';
+import { nodeCountMax } from '../constants.js';
+import { DsmError, assert } from '../errors.js';
+import { packageVersion } from '../package-info.js';
+import type { Connection, Hello } from '../transport/connection.js';
+import { wireVersion } from '../transport/frame.js';
+
+export interface PeerInfo {
+  nodeId: number;
+  host: string;
+  /** The port this node's mesh listens on. */
+  port: number;
+  /** Known when the node is a child of the launcher. */
+  pid?: number;
+}
+
+/** What every node must agree on; checked by the transport handshake. */
+export interface ClusterConfig {
+  clusterId: string;
+  coherence: string;
+  pageBytes: number;
+  regionBytes: number;
+}
+
+export interface Failure {
+  nodeId: number;
+  host: string;
+  pid?: number;
+  reason: string;
+  /** The one-line message printed on the launching terminal. */
+  message: string;
+}
+
+/** The transport's Mesh as the cluster layer sees it. */
+export interface MeshLike extends EventEmitter {
+  close(): void | Promise<void>;
+}
+
+export interface MeshContext {
+  nodeId: number;
+  nodeCount: number;
+  peers: PeerInfo[];
+  secret: string;
+  hello: Hello;
+  /** Already listening on peers[nodeId].port; the mesh accepts its peers here. */
+  server: Server;
+}
+
+export interface ClusterHandle {
+  readonly nodeId: number;
+  readonly nodeCount: number;
+  readonly peers: readonly PeerInfo[];
+  readonly secret: string;
+  readonly mesh: MeshLike | null;
+  onFailure(callback: (failure: Failure) => void | Promise<void>): void;
+  describeInFlight(describe: () => string): void;
+  onShutdown(callback: (code: number) => void | Promise<void>): void;
+  shutdown(code: number): Promise<never>;
+  relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
+}
+
+export function parseAddress(text: string, optionName: string): { host: string; port: number } {
+  const match = /^(.*):(\d{1,5})$/.exec(text);
+  const host = match?.[1]?.replace(/^\[(.*)\]$/, '$1') ?? '';
+  const port = Number(match?.[2] ?? NaN);
+  if (match === null || host === '' || !(port >= 0 && port <= 65535)) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `${optionName} '${text}': expected HOST:PORT, e.g. 10.0.0.1:7400`);
+  }
+  return { host, port };
+}
+
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function secretFromEnvironment(explicit: string | undefined): string {
+  const secret = explicit ?? process.env.DSM_SECRET;
+  if (secret === undefined || secret === '') {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', 'a cluster across machines needs a shared secret: pass --secret or set DSM_SECRET on every node');
+  }
+  return secret;
+}
+
+export function helloFor(config: ClusterConfig, nodeId: number): Hello {
+  return { ...config, dsmVersion: packageVersion, wireVersion, nodeId };
+}
+
+export function validateNodeCount(nodeCount: number, optionName: string): void {
+  if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > nodeCountMax) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `${optionName} ${nodeCount}: expected an integer from 1 to ${nodeCountMax}`);
+  }
+}
+
+/** Listens on host:port; EADDRINUSE becomes DSM_ERR_PORT_IN_USE. */
+export function listen(host: string, port: number, what: string): Promise<Server> {
+  const server = createServer();
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(new DsmError('DSM_ERR_PORT_IN_USE', `${what} ${formatAddress(host, port)} is in use: pick another port or stop the process holding it`));
+      } else if (error.code === 'EADDRNOTAVAIL') {
+        reject(new DsmError('DSM_ERR_UNREACHABLE', `${what} ${formatAddress(host, port)}: no interface of this machine has that address`));
+      } else {
+        reject(new DsmError('DSM_ERR_UNREACHABLE', `${what} ${formatAddress(host, port)}: ${error.message}`));
+      }
+    });
+    server.listen({ host, port, exclusive: true }, () => {
+      const address = server.address();
+      assert(address !== null && typeof address === 'object', 'a TCP server has an address once listening');
+      resolve(server);
+    });
+  });
+}
+
+export function boundPort(server: Server): number {
+  const address = server.address();
+  assert(address !== null && typeof address === 'object', 'server is listening');
+  return address.port;
+}
+
+/** Control messages between node 0 and a joiner. */
+export type Control =
+  | { type: 'join'; nodeId: number; meshPort: number; pid: number; meshHost: string }
+  | { type: 'joined'; nodeId: number }
+  | { type: 'table'; nodeId: number; nodeCount: number; peers: PeerInfo[] }
+  | { type: 'ready' }
+  | { type: 'start' }
+  | { type: 'beat' }
+  | { type: 'output'; stream: 'stdout' | 'stderr'; text: string; threadId: number }
+  | { type: 'failure'; message: string }
+  | { type: 'shutdown'; code: number };
+
+export function sendControl(connection: Connection, message: Control): void {
+  assert(typeof message.type === 'string', 'control messages carry a type');
+  connection.send(message as unknown as Parameters<Connection['send']>[0]);
+}
+
+/** Prefixes each line with a tag, keeping a partial last line for the next chunk. */
+export class LineTagger {
+  private partial = '';
+  constructor(private readonly tag: string) {}
+  push(text: string): string {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    return lines.map((line) => `${this.tag}${line}\n`).join('');
+  }
+  flush(): string {
+    const rest = this.partial;
+    this.partial = '';
+    return rest === '' ? '' : `${this.tag}${rest}\n`;
+  }
+}

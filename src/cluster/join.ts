@@ -1,0 +1,276 @@
+// Every node but node 0: connect to node 0 (retrying while it is not up yet),
+// prove the secret, receive a node id and the address table, build the mesh,
+// wait for "start"; afterwards exit with the cluster.
+
+import { connect, type Server } from 'node:net';
+import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
+import { type Connection, handshake } from '../transport/connection.js';
+import {
+  type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshContext, type MeshLike, type PeerInfo,
+  boundPort, formatAddress, helloFor, listen, sendControl,
+} from './common.js';
+import { withTimeout } from './launch.js';
+
+export interface JoinOptions {
+  join: { host: string; port: number };
+  secret: string;
+  config?: Partial<ClusterConfig>;
+  /** A local child knows its id; a remote joiner gets the next free one. */
+  nodeId?: number;
+  joinTimeoutMs?: number;
+  /** Address this node's mesh listens on; default 0.0.0.0 (127.0.0.1 for a local child). */
+  meshHost?: string;
+  createMesh?: (context: MeshContext) => Promise<MeshLike>;
+  /** Exit when this pid is gone or stdin reaches EOF (a local child). */
+  supervisedBy?: number;
+}
+
+const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET']);
+
+/** A local child dies with its launcher: EOF on stdin, or the parent pid changing, ends it at once. */
+export function watchParent(parentPid: number): void {
+  const die = (): void => process.exit(exitCodeNodeDied);
+  process.stdin.on('end', die);
+  process.stdin.on('close', die);
+  process.stdin.on('error', die);
+  process.stdin.resume();
+  const timer = setInterval(() => {
+    if (process.ppid !== parentPid) die();
+  }, parentCheckIntervalMs);
+  timer.unref();
+  // The terminal's SIGINT reaches the whole process group; the launcher decides how the cluster ends.
+  process.on('SIGINT', () => {});
+}
+
+async function connectOnce(host: string, port: number): Promise<import('node:net').Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => { socket.off('error', reject); resolve(socket); });
+    socket.once('error', reject);
+  });
+}
+
+async function connectWithRetry(host: string, port: number, deadlineMs: number): Promise<import('node:net').Socket> {
+  let attemptCount = 0;
+  for (;;) {
+    attemptCount += 1;
+    try {
+      return await connectOnce(host, port);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (!unreachableCodes.has(code) || Date.now() + joinRetryIntervalMs > deadlineMs) {
+        throw new DsmError('DSM_ERR_UNREACHABLE', `cannot reach node 0 at ${formatAddress(host, port)} (${code || (error as Error).message}) after ${attemptCount} attempts: check the address, that dsm run --listen is running there, and the firewall`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, joinRetryIntervalMs));
+    }
+  }
+}
+
+export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> {
+  if (options.supervisedBy !== undefined) watchParent(options.supervisedBy);
+  const config: ClusterConfig = {
+    clusterId: options.config?.clusterId ?? 'dsm',
+    coherence: options.config?.coherence ?? 'hlrc',
+    pageBytes: options.config?.pageBytes ?? pageBytes,
+    regionBytes: options.config?.regionBytes ?? regionBytesDefault,
+  };
+  const requestedId = options.nodeId ?? -1;
+  const deadlineMs = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
+  const meshHost = options.meshHost ?? '0.0.0.0';
+  const meshServer = await listen(meshHost, 0, 'mesh address');
+  const { host, port } = options.join;
+  let connection: Connection;
+  try {
+    const socket = await connectWithRetry(host, port, deadlineMs);
+    connection = await handshake(socket, { hello: helloFor(config, requestedId), secret: options.secret, role: 'connect', peerLabel: `node 0 at ${formatAddress(host, port)}` });
+  } catch (error) {
+    meshServer.close();
+    throw error;
+  }
+  connection.on('error', () => {});
+  const join: Control = { type: 'join', nodeId: requestedId, meshPort: boundPort(meshServer), pid: process.pid, meshHost: meshHost === '0.0.0.0' ? '' : meshHost };
+  const joiner = new Joiner(connection, meshServer, options, config, host);
+  const waiting = joiner.waitForStart();
+  // Repeated until node 0 acknowledges: a message that arrives together with the handshake's last frame
+  // can be emitted before node 0 listens for it.
+  sendControl(connection, join);
+  const repeat = setInterval(() => {
+    if (joiner.acknowledged || connection.socket.destroyed) clearInterval(repeat);
+    else sendControl(connection, join);
+  }, joinRetryIntervalMs);
+  return waiting.finally(() => clearInterval(repeat));
+}
+
+class Joiner implements ClusterHandle {
+  nodeId = -1;
+  nodeCount = 0;
+  peers: PeerInfo[] = [];
+  mesh: MeshLike | null = null;
+  readonly secret: string;
+  private lastHeardMs = Date.now();
+  acknowledged = false;
+  private started = false;
+  private ending = false;
+  private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
+  private readonly shutdownCallbacks: Array<(code: number) => void | Promise<void>> = [];
+  private inFlight: (() => string) | null = null;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly meshServer: Server,
+    private readonly options: JoinOptions,
+    private readonly config: ClusterConfig,
+    private readonly joinHost: string,
+  ) {
+    this.secret = options.secret;
+  }
+
+  waitForStart(): Promise<ClusterHandle> {
+    return new Promise((resolve, reject) => {
+      this.connection.on('close', () => {
+        if (!this.started) {
+          this.meshServer.close();
+          reject(new DsmError('DSM_ERR_NODE_DIED', `node 0 at ${formatAddress(this.joinHost, this.options.join.port)} closed the connection before the cluster started (it may have timed out waiting for the other nodes)`));
+        } else if (!this.ending) {
+          void this.lost(`node 0 (${this.joinHost}) closed its connection`);
+        }
+      });
+      this.connection.on('message', (message) => {
+        this.lastHeardMs = Date.now();
+        void this.onMessage(message as unknown as Control, resolve, reject);
+      });
+    });
+  }
+
+  private async onMessage(message: Control, resolve: (handle: ClusterHandle) => void, reject: (error: unknown) => void): Promise<void> {
+    switch (message.type) {
+      case 'beat': return;
+      case 'joined':
+        this.acknowledged = true;
+        return;
+      case 'table': {
+        this.acknowledged = true;
+        assert(message.peers.length === message.nodeCount, 'the table lists every node');
+        this.nodeId = message.nodeId;
+        this.nodeCount = message.nodeCount;
+        // Node 0 may listen on a wildcard; reach its mesh where we reached it.
+        this.peers = message.peers.map((peer) => (peer.nodeId === 0 ? { ...peer, host: this.joinHost } : peer));
+        try {
+          if (this.options.createMesh !== undefined) {
+            this.mesh = await this.options.createMesh({
+              nodeId: this.nodeId, nodeCount: this.nodeCount, peers: this.peers, secret: this.secret,
+              hello: helloFor(this.config, this.nodeId), server: this.meshServer,
+            });
+            this.mesh.on('peer-lost', (event: unknown, why?: unknown) => {
+              const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
+              const peer = this.peers[nodeId];
+              void this.report(`dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${peer?.host ?? 'unknown host'}${peer?.pid !== undefined ? `, pid ${peer.pid}` : ''}) ${typeof why === 'string' ? why : 'was lost by the mesh'} (seen by node ${this.nodeId})${this.describe()}; the run was ended`);
+            });
+          }
+        } catch (error) {
+          reject(error);
+          this.connection.close();
+          return;
+        }
+        sendControl(this.connection, { type: 'ready' });
+        return;
+      }
+      case 'start':
+        this.started = true;
+        this.startHeartbeat();
+        resolve(this);
+        return;
+      case 'failure':
+        // Node 0 prints it on the launching terminal; a remote node prints it on its own as well.
+        if (this.options.supervisedBy === undefined) process.stderr.write(`${message.message}\n`);
+        await this.runFailureCallbacks(message.message);
+        this.exit(exitCodeNodeDied);
+        return;
+      case 'shutdown':
+        await this.stop(message.code);
+        return;
+      default:
+        process.stderr.write(`dsm: node 0 sent an unexpected control message '${message.type}'; ignored\n`);
+    }
+  }
+
+  private describe(): string {
+    try {
+      return this.inFlight === null ? '' : `; in flight: ${this.inFlight()}`;
+    } catch {
+      return '';
+    }
+  }
+
+  private startHeartbeat(): void {
+    const timer = setInterval(() => {
+      try { sendControl(this.connection, { type: 'beat' }); } catch { /* 'close' reports it */ }
+      const silentMs = Date.now() - this.lastHeardMs;
+      if (silentMs > heartbeatTimeoutMs) {
+        clearInterval(timer);
+        void this.lost(`node 0 (${this.joinHost}) stopped answering (no heartbeat for ${silentMs} ms)`);
+      }
+    }, heartbeatIntervalMs);
+  }
+
+  /** Tells node 0 (which ends the run everywhere); a joiner never ends the cluster on its own. */
+  private async report(message: string): Promise<void> {
+    try { sendControl(this.connection, { type: 'failure', message }); } catch { await this.lost(message); }
+  }
+
+  private async lost(reason: string): Promise<void> {
+    if (this.ending) return;
+    const message = `dsm: DSM_ERR_NODE_DIED: ${reason}; node ${this.nodeId} is ending${this.describe()}`;
+    await this.runFailureCallbacks(message);
+    process.stderr.write(`${message}\n`);
+    this.exit(exitCodeNodeDied);
+  }
+
+  private async runFailureCallbacks(message: string): Promise<void> {
+    const failure: Failure = { nodeId: 0, host: this.joinHost, reason: message, message };
+    for (const callback of this.failureCallbacks) {
+      await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
+    }
+  }
+
+  private async stop(code: number): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    for (const callback of this.shutdownCallbacks) {
+      await withTimeout(Promise.resolve().then(() => callback(code)), shutdownGraceMs);
+    }
+    try { await this.mesh?.close(); } catch { /* the run is over */ }
+    this.exit(code);
+  }
+
+  private exit(code: number): void {
+    this.ending = true;
+    this.meshServer.close();
+    this.connection.close();
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  }
+
+  onFailure(callback: (failure: Failure) => void | Promise<void>): void {
+    this.failureCallbacks.push(callback);
+  }
+
+  describeInFlight(describe: () => string): void {
+    this.inFlight = describe;
+  }
+
+  onShutdown(callback: (code: number) => void | Promise<void>): void {
+    this.shutdownCallbacks.push(callback);
+  }
+
+  /** Asks node 0 to end the run with this code; the process exits when node 0 says so. */
+  shutdown(code: number): Promise<never> {
+    try { sendControl(this.connection, { type: 'shutdown', code }); } catch { this.exit(code); }
+    setTimeout(() => this.exit(code), shutdownGraceMs * 2).unref();
+    return new Promise<never>(() => {});
+  }
+
+  relayOutput(stream: 'stdout' | 'stderr', text: string, threadId = 0): void {
+    sendControl(this.connection, { type: 'output', stream, text, threadId });
+  }
+}

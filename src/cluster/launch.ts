@@ -1,0 +1,451 @@
+// Node 0: listens for joiners (spawning them as children for a local
+// cluster), hands out node ids and the address table, says "start", then
+// watches every node and ends the run together.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Server, Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
+import { type Connection, handshake } from '../transport/connection.js';
+import {
+  type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
+  boundPort, formatAddress, helloFor, listen, sendControl, validateNodeCount,
+} from './common.js';
+import type { MeshContext } from './common.js';
+
+export interface LaunchOptions {
+  nodeCount: number;
+  /** Control address node 0 listens on; default 127.0.0.1:0. */
+  listen?: { host: string; port: number };
+  /** Spawn nodes 1..N-1 here (a local cluster); false waits for `dsm node --join`. Default true. */
+  spawnLocal?: boolean;
+  /** Required when spawnLocal is false; a local cluster draws a random one. */
+  secret?: string;
+  config?: Partial<ClusterConfig>;
+  joinTimeoutMs?: number;
+  /** What a local child runs; default this process's execArgv and src/cluster/node-main. */
+  child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string> };
+  createMesh?: (context: MeshContext) => Promise<MeshLike>;
+  /** Prefix relayed lines with `[node N thread T] ` (local children: `[node N] `). */
+  tagOutput?: boolean;
+  /** SIGINT/SIGTERM end the whole cluster. Default true. */
+  handleSignals?: boolean;
+}
+
+interface Member {
+  nodeId: number;
+  host: string;
+  meshPort: number;
+  pid?: number;
+  connection: Connection;
+  lastHeardMs: number;
+  ready: boolean;
+  taggers: Map<string, LineTagger>;
+}
+
+export function defaultChildScript(): string {
+  const self = fileURLToPath(import.meta.url);
+  return self.replace(/launch\.(ts|js)$/, 'node-main.$1');
+}
+
+function wildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
+function cleanRemote(address: string | undefined): string {
+  return (address ?? 'unknown').replace(/^::ffff:/, '');
+}
+
+export async function launchLocalCluster(options: LaunchOptions): Promise<ClusterHandle> {
+  validateNodeCount(options.nodeCount, '--nodes');
+  const spawnLocal = options.spawnLocal ?? true;
+  if (!spawnLocal && (options.secret === undefined || options.secret === '')) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', 'a cluster across machines needs a shared secret: pass --secret or set DSM_SECRET on every node');
+  }
+  const secret = options.secret ?? randomBytes(24).toString('hex');
+  const config: ClusterConfig = {
+    clusterId: options.config?.clusterId ?? (spawnLocal ? randomBytes(8).toString('hex') : 'dsm'),
+    coherence: options.config?.coherence ?? 'hlrc',
+    pageBytes: options.config?.pageBytes ?? pageBytes,
+    regionBytes: options.config?.regionBytes ?? regionBytesDefault,
+  };
+  const joinTimeoutMs = options.joinTimeoutMs ?? joinTimeoutMsDefault;
+  const listenAt = options.listen ?? { host: '127.0.0.1', port: 0 };
+  const control = await listen(listenAt.host, listenAt.port, 'listen address');
+  let meshServer: Server;
+  try {
+    meshServer = await listen(listenAt.host, 0, 'mesh address');
+  } catch (error) {
+    control.close();
+    throw error;
+  }
+  return new Launcher(options, config, secret, joinTimeoutMs, control, meshServer, spawnLocal).start();
+}
+
+class Launcher implements ClusterHandle {
+  readonly nodeId = 0;
+  readonly nodeCount: number;
+  peers: PeerInfo[] = [];
+  mesh: MeshLike | null = null;
+  private readonly members = new Map<number, Member>();
+  private readonly children = new Map<number, ChildProcess>();
+  private readonly childExited = new Map<number, Promise<void>>();
+  private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
+  private readonly shutdownCallbacks: Array<(code: number) => void | Promise<void>> = [];
+  private inFlight: (() => string) | null = null;
+  private started = false;
+  private ending = false;
+  private beatTimer: NodeJS.Timeout | null = null;
+  private readonly ownTaggers = new Map<string, LineTagger>();
+
+  constructor(
+    private readonly options: LaunchOptions,
+    private readonly config: ClusterConfig,
+    readonly secret: string,
+    private readonly joinTimeoutMs: number,
+    private readonly control: Server,
+    private readonly meshServer: Server,
+    private readonly spawnLocal: boolean,
+  ) {
+    this.nodeCount = options.nodeCount;
+  }
+
+  start(): Promise<ClusterHandle> {
+    if (this.options.handleSignals ?? true) {
+      process.on('SIGINT', () => void this.shutdown(130));
+      process.on('SIGTERM', () => void this.shutdown(143));
+    }
+    return new Promise<ClusterHandle>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: DsmError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        void this.abort(error).then(() => reject(error));
+      };
+      const timer = setTimeout(() => {
+        const joined = this.members.size + 1;
+        fail(new DsmError('DSM_ERR_JOIN_TIMEOUT', `${joined} of ${this.nodeCount} nodes joined within ${this.joinTimeoutMs} ms (node 0 counts itself); start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`));
+      }, this.joinTimeoutMs);
+      const onReady = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(this);
+      };
+      this.control.on('connection', (socket: Socket) => this.accept(socket, fail, onReady));
+      if (this.spawnLocal) {
+        for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) this.spawnChild(nodeId, fail);
+      }
+      if (this.nodeCount === 1) void this.allJoined(fail, onReady);
+    });
+  }
+
+  controlAddress(): string {
+    const address = this.control.address();
+    assert(address !== null && typeof address === 'object', 'control server is listening');
+    return formatAddress(address.address, address.port);
+  }
+
+  private spawnChild(nodeId: number, fail: (error: DsmError) => void): void {
+    const child = this.options.child ?? {};
+    const script = child.script ?? defaultChildScript();
+    const tag = this.options.tagOutput ?? false;
+    const processHandle = spawn(process.execPath, [...(child.execArgv ?? process.execArgv), script, ...(child.args ?? [])], {
+      // stdin is the lifeline: the child exits when it reads EOF, so it dies with us even after SIGKILL.
+      stdio: ['pipe', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
+      env: {
+        ...process.env,
+        ...child.env,
+        DSM_JOIN: this.controlAddress(),
+        DSM_SECRET: this.secret,
+        DSM_NODE_ID: String(nodeId),
+        DSM_CLUSTER_CONFIG: JSON.stringify(this.config),
+        DSM_JOIN_TIMEOUT_MS: String(this.joinTimeoutMs),
+        DSM_PARENT_PID: String(process.pid),
+        DSM_SUPERVISED: '1',
+      },
+    });
+    processHandle.stdin?.on('error', () => {});
+    if (tag) {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const tagger = new LineTagger(`[node ${nodeId}] `);
+        const target = stream === 'stdout' ? process.stdout : process.stderr;
+        processHandle[stream]?.setEncoding('utf8');
+        processHandle[stream]?.on('data', (text: string) => target.write(tagger.push(text)));
+        processHandle[stream]?.on('end', () => target.write(tagger.flush()));
+      }
+    }
+    this.children.set(nodeId, processHandle);
+    this.childExited.set(nodeId, new Promise((resolve) => processHandle.once('exit', () => resolve())));
+    processHandle.once('exit', (code, signal) => {
+      const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+      if (!this.started) {
+        fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ${how} before the cluster started`));
+        return;
+      }
+      if (!this.ending) void this.nodeFailed(nodeId, `process ${how}`);
+    });
+  }
+
+  private accept(socket: Socket, fail: (error: DsmError) => void, onReady: () => void): void {
+    const label = `joiner at ${cleanRemote(socket.remoteAddress)}`;
+    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label }).then(
+      (connection) => {
+        // The joiner repeats 'join' until acknowledged (a message arriving with the handshake's last frame can
+        // be emitted before this listener exists), so take the first and ignore repeats.
+        let joined = false;
+        connection.on('message', (message) => {
+          if (joined) return;
+          joined = true;
+          this.onJoin(connection, message as unknown as Control, fail, onReady);
+        });
+        connection.on('error', () => {});
+      },
+      (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`),
+    );
+  }
+
+  private onJoin(connection: Connection, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
+    if (message.type !== 'join' || this.started || this.ending) {
+      process.stderr.write(`dsm: ignoring ${connection.peerLabel}: it did not join, or the cluster already started\n`);
+      connection.close();
+      return;
+    }
+    let nodeId = message.nodeId;
+    if (nodeId < 1 || nodeId >= this.nodeCount || this.members.has(nodeId)) {
+      nodeId = -1;
+      for (let candidate = 1; candidate < this.nodeCount; candidate += 1) {
+        if (!this.members.has(candidate) && !(this.spawnLocal && this.children.has(candidate))) { nodeId = candidate; break; }
+      }
+    }
+    if (nodeId === -1) {
+      process.stderr.write(`dsm: refusing ${connection.peerLabel}: all ${this.nodeCount} nodes have joined already\n`);
+      connection.close();
+      return;
+    }
+    const host = wildcard(message.meshHost) ? cleanRemote(connection.socket.remoteAddress) : message.meshHost;
+    const member: Member = {
+      nodeId, host, meshPort: message.meshPort, connection, lastHeardMs: Date.now(), ready: false, taggers: new Map(),
+      ...(this.children.has(nodeId) ? { pid: this.children.get(nodeId)!.pid } : { pid: message.pid }),
+    };
+    this.members.set(nodeId, member);
+    sendControl(connection, { type: 'joined', nodeId });
+    connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
+    connection.on('close', () => {
+      if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started`));
+      else if (this.children.has(nodeId)) {
+        // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
+        setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection'); }, childExitWaitMs);
+      } else if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection');
+    });
+    if (this.members.size === this.nodeCount - 1) void this.allJoined(fail, onReady);
+  }
+
+  private async allJoined(fail: (error: DsmError) => void, onReady: () => void): Promise<void> {
+    const peers: PeerInfo[] = [{ nodeId: 0, host: this.options.listen?.host ?? '127.0.0.1', port: boundPort(this.meshServer), pid: process.pid }];
+    for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) {
+      const member = this.members.get(nodeId);
+      assert(member !== undefined, `node ${nodeId} joined`);
+      peers.push({ nodeId, host: member.host, port: member.meshPort, ...(member.pid !== undefined ? { pid: member.pid } : {}) });
+    }
+    this.peers = peers;
+    for (const member of this.members.values()) {
+      sendControl(member.connection, { type: 'table', nodeId: member.nodeId, nodeCount: this.nodeCount, peers });
+    }
+    try {
+      if (this.options.createMesh !== undefined) {
+        this.mesh = await this.options.createMesh({
+          nodeId: 0, nodeCount: this.nodeCount, peers, secret: this.secret, hello: helloFor(this.config, 0), server: this.meshServer,
+        });
+        this.watchMesh(this.mesh);
+      }
+    } catch (error) {
+      fail(error instanceof DsmError ? error : new DsmError('DSM_ERR_HANDSHAKE', `node 0 could not build its mesh: ${(error as Error).message}`));
+      return;
+    }
+    this.maybeStart(onReady);
+  }
+
+  private maybeStart(onReady: () => void): void {
+    if (this.started || this.peers.length !== this.nodeCount) return;
+    if (this.options.createMesh !== undefined && this.mesh === null) return;
+    for (const member of this.members.values()) if (!member.ready) return;
+    this.started = true;
+    for (const member of this.members.values()) {
+      member.lastHeardMs = Date.now();
+      sendControl(member.connection, { type: 'start' });
+    }
+    this.beatTimer = setInterval(() => this.tick(), heartbeatIntervalMs);
+    onReady();
+  }
+
+  private onMessage(member: Member, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
+    member.lastHeardMs = Date.now();
+    switch (message.type) {
+      case 'beat': return;
+      case 'join': return;
+      case 'ready':
+        member.ready = true;
+        this.maybeStart(onReady);
+        return;
+      case 'output':
+        this.writeOutput(member.nodeId, member.taggers, message.stream, message.text, message.threadId);
+        return;
+      case 'failure':
+        void this.endRun(message.message, { nodeId: member.nodeId, host: member.host, reason: message.message, message: message.message, ...(member.pid !== undefined ? { pid: member.pid } : {}) });
+        return;
+      case 'shutdown':
+        void this.shutdown(message.code);
+        return;
+      default:
+        process.stderr.write(`dsm: node ${member.nodeId} sent an unexpected control message '${message.type}'; ignored\n`);
+        void fail;
+    }
+  }
+
+  private writeOutput(nodeId: number, taggers: Map<string, LineTagger>, stream: 'stdout' | 'stderr', text: string, threadId: number): void {
+    const target = stream === 'stdout' ? process.stdout : process.stderr;
+    if (!(this.options.tagOutput ?? false)) {
+      target.write(text);
+      return;
+    }
+    const key = `${stream}:${threadId}`;
+    let tagger = taggers.get(key);
+    if (tagger === undefined) {
+      tagger = new LineTagger(`[node ${nodeId} thread ${threadId}] `);
+      taggers.set(key, tagger);
+    }
+    target.write(tagger.push(text));
+  }
+
+  private tick(): void {
+    const nowMs = Date.now();
+    for (const member of this.members.values()) {
+      try {
+        sendControl(member.connection, { type: 'beat' });
+      } catch {
+        // A closed connection reports itself through 'close'.
+      }
+      if (nowMs - member.lastHeardMs > heartbeatTimeoutMs) {
+        void this.nodeFailed(member.nodeId, `stopped answering (no heartbeat for ${nowMs - member.lastHeardMs} ms)`);
+        return;
+      }
+    }
+  }
+
+  private watchMesh(mesh: MeshLike): void {
+    mesh.on('peer-lost', (event: unknown, why?: unknown) => {
+      const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
+      const reason = typeof why === 'string' ? why : String((event as { reason?: unknown })?.reason ?? 'was lost by the mesh');
+      void this.nodeFailed(nodeId, reason);
+    });
+  }
+
+  private nodeFailed(nodeId: number, reason: string): Promise<void> {
+    const peer = this.peers[nodeId];
+    const host = peer?.host ?? 'unknown host';
+    const pid = peer?.pid;
+    const where = pid !== undefined ? `${host}, pid ${pid}` : host;
+    let inFlight = '';
+    try {
+      if (this.inFlight !== null) inFlight = `; in flight: ${this.inFlight()}`;
+    } catch (error) {
+      inFlight = `; in flight: unknown (${(error as Error).message})`;
+    }
+    const message = `dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${where}) ${reason}${inFlight}; the run was ended`;
+    return this.endRun(message, { nodeId, host, reason, message, ...(pid !== undefined ? { pid } : {}) });
+  }
+
+  private async endRun(message: string, failure: Failure): Promise<void> {
+    if (this.ending) return;
+    for (const callback of this.failureCallbacks) {
+      await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
+    }
+    process.stderr.write(`${message}\n`);
+    for (const member of this.members.values()) {
+      try { sendControl(member.connection, { type: 'failure', message }); } catch { /* already gone */ }
+    }
+    await this.shutdown(exitCodeNodeDied);
+  }
+
+  /** Stops every other node (message, then EOF on its lifeline, then SIGKILL) and waits for the children. */
+  private async stopOthers(code: number): Promise<void> {
+    for (const member of this.members.values()) {
+      try { sendControl(member.connection, { type: 'shutdown', code }); } catch { /* already gone */ }
+    }
+    const exits = [...this.childExited.entries()].filter(([nodeId]) => {
+      const child = this.children.get(nodeId)!;
+      return child.exitCode === null && child.signalCode === null;
+    });
+    const remoteCloses = [...this.members.values()].filter((member) => !this.children.has(member.nodeId))
+      .map((member) => new Promise<void>((resolve) => {
+        if (member.connection.socket.destroyed) resolve();
+        else member.connection.socket.once('close', () => resolve());
+      }));
+    await withTimeout(Promise.all([...exits.map(([, exited]) => exited), ...remoteCloses]), shutdownGraceMs);
+    for (const child of this.children.values()) child.stdin?.end();
+    for (const [nodeId, child] of this.children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await withTimeout(this.childExited.get(nodeId)!, shutdownGraceMs);
+      }
+    }
+    for (const member of this.members.values()) member.connection.socket.destroy();
+  }
+
+  private async abort(error: DsmError): Promise<void> {
+    this.ending = true;
+    for (const member of this.members.values()) {
+      try { sendControl(member.connection, { type: 'failure', message: `dsm: ${error.code}: ${error.message}` }); } catch { /* already gone */ }
+    }
+    await this.stopOthers(exitCodeNodeDied);
+    this.control.close();
+    this.meshServer.close();
+  }
+
+  async shutdown(code: number): Promise<never> {
+    if (!this.ending) {
+      this.ending = true;
+      if (this.beatTimer !== null) clearInterval(this.beatTimer);
+      for (const callback of this.shutdownCallbacks) {
+        await withTimeout(Promise.resolve().then(() => callback(code)), shutdownGraceMs);
+      }
+      await this.stopOthers(code);
+      try { await this.mesh?.close(); } catch { /* the run is over */ }
+      this.control.close();
+      this.meshServer.close();
+      for (const [stream, tagger] of this.ownTaggers) (stream.startsWith('stdout') ? process.stdout : process.stderr).write(tagger.flush());
+      process.stdout.write('', () => process.exit(code));
+    }
+    return new Promise<never>(() => {});
+  }
+
+  onFailure(callback: (failure: Failure) => void | Promise<void>): void {
+    this.failureCallbacks.push(callback);
+  }
+
+  describeInFlight(describe: () => string): void {
+    this.inFlight = describe;
+  }
+
+  onShutdown(callback: (code: number) => void | Promise<void>): void {
+    this.shutdownCallbacks.push(callback);
+  }
+
+  relayOutput(stream: 'stdout' | 'stderr', text: string, threadId = 0): void {
+    this.writeOutput(0, this.ownTaggers, stream, text, threadId);
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    promise.then(
+      (value) => { clearTimeout(timer); resolve(value); },
+      () => { clearTimeout(timer); resolve(undefined); },
+    );
+  });
+}
