@@ -19,6 +19,9 @@ import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 
 let gcFunction: (() => void) | null = null;
+/** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
+const allocRetryCountMax = 20;
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** A full garbage collection, without exposing `gc` to the program's global scope. */
 function collectGarbage(): void {
@@ -61,9 +64,18 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     } catch (error) {
       if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
       // V8 does not count dsm memory as its own, so it may not have collected
-      // dead buffers yet: collect now (their memory returns to the heap) and retry once.
-      collectGarbage();
-      offset = channel.call({ op: 'alloc', byteLength }) as number;
+      // dead buffers yet: collect now and retry. V8 frees backing stores on a
+      // background sweeper, so their memory may return a moment after gc().
+      offset = -1;
+      for (let attempt = 0; offset < 0; attempt += 1) {
+        if (attempt % 4 === 0) collectGarbage();
+        Atomics.wait(pause, 0, 0, 2 ** Math.min(attempt, 5));
+        try {
+          offset = channel.call({ op: 'alloc', byteLength }) as number;
+        } catch (retryError) {
+          if (attempt >= allocRetryCountMax || (retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
+        }
+      }
     }
     return bufferAt(offset, byteLength);
   }
