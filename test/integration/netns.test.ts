@@ -1,0 +1,132 @@
+// A cluster across three network namespaces (three "machines" with their own
+// addresses in 10.213.0.0/24, joined by veth links to a bridge that lives in a
+// fourth namespace, so the host's own network is never touched), then again
+// with netem delay and loss on every link. Needs root and iproute2; skips with
+// the reason otherwise.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
+const prefix = `dsmt${process.pid % 100000}`;
+const bridgeNamespace = `${prefix}-br`;
+const hosts = ['a', 'b', 'c'].map((name, index) => ({ namespace: `${prefix}-${name}`, address: `10.213.0.${index + 1}` }));
+const waitMsMax = 40000;
+const started: ChildProcess[] = [];
+
+function skipReason(): string | null {
+  if (process.platform !== 'linux') return 'network namespaces need Linux';
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  for (const tool of ['ip', 'tc']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `'${tool}' is not installed (apt-get install -y iproute2)`;
+  }
+  const probe = spawnSync('ip', ['netns', 'add', `${prefix}-probe`], { encoding: 'utf8' });
+  if (probe.status !== 0) return `cannot create a network namespace: ${probe.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', `${prefix}-probe`]);
+  return null;
+}
+
+function sh(...args: string[]): void {
+  execFileSync(args[0]!, args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function setUp(): void {
+  sh('ip', 'netns', 'add', bridgeNamespace);
+  sh('ip', '-n', bridgeNamespace, 'link', 'add', 'br0', 'type', 'bridge');
+  sh('ip', '-n', bridgeNamespace, 'link', 'set', 'br0', 'up');
+  hosts.forEach((host, index) => {
+    sh('ip', 'netns', 'add', host.namespace);
+    sh('ip', '-n', host.namespace, 'link', 'set', 'lo', 'up');
+    sh('ip', '-n', host.namespace, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `port${index}`, 'netns', bridgeNamespace);
+    sh('ip', '-n', host.namespace, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0');
+    sh('ip', '-n', host.namespace, 'link', 'set', 'eth0', 'up');
+    sh('ip', '-n', bridgeNamespace, 'link', 'set', `port${index}`, 'master', 'br0');
+    sh('ip', '-n', bridgeNamespace, 'link', 'set', `port${index}`, 'up');
+  });
+}
+
+function tearDown(): void {
+  for (const namespace of [...hosts.map((host) => host.namespace), bridgeNamespace]) {
+    spawnSync('ip', ['netns', 'del', namespace]);
+  }
+}
+
+interface Run { output: () => string; exited: Promise<number | null> }
+
+function runIn(namespace: string, args: string[], env: Record<string, string>): Run {
+  const child = spawn('ip', ['netns', 'exec', namespace, process.execPath, '--import', 'tsx', driver, ...args], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  let text = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+  return { output: () => text, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+}
+
+async function exitCode(run: Run): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no exit; output:\n${run.output()}`)), waitMsMax); });
+  try {
+    return await Promise.race([run.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runCluster(port: number): Promise<void> {
+  const env = { DSM_SECRET: 'netns secret', DSM_JOIN_TIMEOUT_MS: '20000' };
+  const [first, ...others] = hosts;
+  const launcher = runIn(first!.namespace, ['listen', `${first!.address}:${port}`, '3', 'exit'], env);
+  const joiners = others.map((host) => runIn(host.namespace, ['join', `${first!.address}:${port}`], env));
+  assert.equal(await exitCode(launcher), 0, launcher.output());
+  const tables = new Set<string>();
+  for (const joiner of joiners) {
+    assert.equal(await exitCode(joiner), 0, joiner.output());
+    const match = /node (\d) of 3 up pid \d+ peers (\S+)/.exec(joiner.output());
+    assert.ok(match !== null, joiner.output());
+    tables.add(match[2]!.replace(/:\d+/g, ''));
+  }
+  assert.equal(tables.size, 1, 'every joiner holds the same table');
+  // Which joiner got id 1 depends on arrival order; each node's address must be its own namespace's.
+  const table = [...tables][0]!;
+  assert.match(table, /^0@10\.213\.0\.1,1@10\.213\.0\.[23],2@10\.213\.0\.[23]$/);
+  for (const entry of table.split(',')) {
+    const [, address] = entry.split('@');
+    assert.ok(hosts.some((host) => host.address === address), `${entry} names one of the namespaces' addresses`);
+  }
+  assert.equal(new Set(table.split(',').map((entry) => entry.split('@')[1])).size, 3, 'three distinct hosts');
+}
+
+const reason = skipReason();
+if (reason !== null) process.stdout.write(`# netns cluster test skipped: ${reason}\n`);
+
+describe('cluster across network namespaces', { skip: reason ?? false }, () => {
+  before(() => {
+    tearDown();
+    setUp();
+  });
+  after(() => {
+    for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    tearDown();
+  });
+
+  it('three namespaces form a cluster; each node is known by its own address', async () => {
+    await runCluster(7411);
+  });
+
+  it('still forms under netem delay 5ms loss 1% on every link', async (t) => {
+    for (const host of hosts) {
+      const added = spawnSync('ip', ['netns', 'exec', host.namespace, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '5ms', 'loss', '1%'], { encoding: 'utf8' });
+      if (added.status !== 0) {
+        // The netem qdisc is a kernel module (sch_netem) that containers often lack.
+        const why = `tc netem unavailable: ${added.stderr.trim()}`;
+        process.stdout.write(`# netem subtest skipped: ${why}\n`);
+        t.skip(why);
+        return;
+      }
+    }
+    await runCluster(7412);
+  });
+});
