@@ -52,6 +52,10 @@ export const failureReportMsMax = 2000;
 /** Cluster: bytes of relayed output node 0 buffers per remote node before dropping (then says so). */
 export const outputRelayBytesMax = 4 * 1024 * 1024;
 
+/** Transport: a refused or unreachable connect is retried this many times, this far apart. */
+export const connectRetryCountMax = 8;
+export const connectRetryIntervalMs = 100;
+
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`dsm constants: ${message}`);
 }
@@ -66,3 +70,12 @@ assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several he
 assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
 assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');
 assert(shutdownGraceMs < heartbeatTimeoutMs * 4 && joinRetryIntervalMs < joinTimeoutMsDefault, 'cluster timeouts are ordered');
+
+/** Protocol: write-notice intervals one node keeps in its log before a barrier must reclaim them. */
+export const intervalLogCountMax = 1 << 20;
+/** Protocol: sync requests (locks, barriers, atomics, fetches) one node can have in flight. */
+export const syncInFlightCountMax = 4096;
+/** Protocol: threads parked in Atomics.wait at one synchronization home. */
+export const atomicWaiterCountMax = 65536;
+/** Protocol: waiters queued on one mutex, condition or barrier. */
+export const syncQueueCountMax = 4096;

@@ -74,6 +74,16 @@ export class Connection extends EventEmitter {
     return writeFrame(this.socket, frameKinds.message, message);
   }
 
+  /** Sends a heartbeat frame (no body to decode); skipped while the socket is backed up, which itself shows the peer is slow. */
+  sendHeartbeat(): void {
+    if (this.closed || this.socket.writableLength > 0) return;
+    this.socket.write(encodeFrameHeader(frameKinds.heartbeat, 0, 0));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   close(): void {
     this.closed = true;
     this.socket.end();

@@ -1,0 +1,246 @@
+// Listening, connecting with bounded retries, and the full mesh of
+// connections between the nodes of a cluster (exactly one per pair: node i
+// dials every node j < i, and accepts every node j > i), kept alive by
+// heartbeats so a silent peer is reported, never waited on forever.
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
+import { DsmError, assert } from '../errors.js';
+import type { WireMessage } from './codec.js';
+import { type Connection, type Hello, handshake } from './connection.js';
+
+export interface PeerAddress {
+  host: string;
+  port: number;
+}
+
+const formatAddress = (address: PeerAddress) => (address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`);
+
+/** A bound TCP listener; sockets it accepts are emitted as 'socket' (run `acceptPeer` on them). */
+export class Listener extends EventEmitter {
+  readonly server: net.Server;
+  readonly address: PeerAddress;
+
+  private constructor(server: net.Server, address: PeerAddress) {
+    super();
+    this.server = server;
+    this.address = address;
+    server.on('connection', (socket) => this.emit('socket', socket));
+  }
+
+  /** Binds host:port (port 0 picks a free one). EADDRINUSE becomes DSM_ERR_PORT_IN_USE naming the address. */
+  static listen(host: string, port: number): Promise<Listener> {
+    assert(Number.isInteger(port) && port >= 0 && port <= 65535, 'a listen port is a TCP port number');
+    const server = net.createServer();
+    return new Promise((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        const where = formatAddress({ host, port });
+        if (error.code === 'EADDRINUSE') {
+          reject(new DsmError('DSM_ERR_PORT_IN_USE', `cannot listen on ${where}: the address is in use; choose another port (e.g. ${port === 65535 ? port - 1 : port + 1}) or stop the process holding it`));
+        } else {
+          reject(new DsmError('DSM_ERR_UNREACHABLE', `cannot listen on ${where}: ${error.message}`));
+        }
+      });
+      server.listen(port, host, () => {
+        const bound = server.address() as net.AddressInfo;
+        resolve(new Listener(server, { host, port: bound.port }));
+      });
+    });
+  }
+
+  close(): void {
+    this.server.close();
+  }
+}
+
+const retriedCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENETUNREACH', 'ECONNRESET']);
+
+function openSocket(address: PeerAddress): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(address.port, address.host);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/**
+ * Dials a peer and runs the handshake. Connection errors that a peer still
+ * starting up would cause are retried `retryCountMax` times
+ * (`connectRetryIntervalMs` apart), then reported as DSM_ERR_UNREACHABLE.
+ */
+export async function connectPeer(options: PeerAddress & { hello: Hello; secret: string; retryCountMax?: number; peerLabel?: string }): Promise<Connection> {
+  const where = formatAddress(options);
+  const retryCountMax = options.retryCountMax ?? connectRetryCountMax;
+  assert(retryCountMax >= 0, 'a retry count is not negative');
+  let lastError: NodeJS.ErrnoException | null = null;
+  for (let attempt = 0; attempt <= retryCountMax; attempt += 1) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, connectRetryIntervalMs));
+    let socket: net.Socket;
+    try {
+      socket = await openSocket(options);
+    } catch (error) {
+      lastError = error as NodeJS.ErrnoException;
+      if (!retriedCodes.has(lastError.code ?? '')) break;
+      continue;
+    }
+    return handshake(socket, { hello: options.hello, secret: options.secret, role: 'connect', peerLabel: options.peerLabel ?? where });
+  }
+  throw new DsmError('DSM_ERR_UNREACHABLE', `cannot reach ${options.peerLabel ?? where} at ${where} after ${retryCountMax + 1} attempts (${lastError?.code ?? lastError?.message}): is the node running and the port open?`);
+}
+
+/** Runs the accepting side of the handshake on a socket a Listener emitted. */
+export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string }): Promise<Connection> {
+  const label = `peer at ${socket.remoteAddress}:${socket.remotePort}`;
+  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label });
+}
+
+export interface MeshOptions {
+  nodeId: number;
+  listener: Listener;
+  /** Every node's address, own included (node id → host:port). */
+  addresses: ReadonlyMap<number, PeerAddress>;
+  hello: Hello;
+  secret: string;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+}
+
+interface Peer {
+  connection: Connection;
+  lastHeardMs: number;
+}
+
+/**
+ * The connections of one node to all others. Events:
+ * 'message' (from: number, message: WireMessage), 'peer-lost' (nodeId, DsmError),
+ * 'refused' (DsmError) for a stranger turned away at the door (the mesh keeps serving;
+ * not 'error', so an unheeded one cannot crash the process).
+ */
+export class Mesh extends EventEmitter {
+  readonly nodeId: number;
+  private readonly options: MeshOptions;
+  private readonly peers = new Map<number, Peer>();
+  private readonly lost = new Set<number>();
+  private readonly beatIntervalMs: number;
+  private readonly beatTimeoutMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private closing = false;
+  private onListenerSocket = (socket: net.Socket) => this.accept(socket);
+
+  constructor(options: MeshOptions) {
+    super();
+    assert(options.addresses.size <= nodeCountMax, 'the address table is within nodeCountMax');
+    assert(options.hello.nodeId === options.nodeId, 'the hello names our own node id');
+    assert(options.addresses.has(options.nodeId), 'the address table holds our own address');
+    this.nodeId = options.nodeId;
+    this.options = options;
+    this.beatIntervalMs = options.heartbeatIntervalMs ?? heartbeatIntervalMs;
+    this.beatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
+    assert(this.beatTimeoutMs > 2 * this.beatIntervalMs, 'a heartbeat timeout spans several heartbeats');
+    options.listener.on('socket', this.onListenerSocket);
+  }
+
+  /** Connects to every lower node id and waits until every peer is connected (or one fails). */
+  async start(): Promise<void> {
+    const all = new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (this.peers.size === this.options.addresses.size - 1) cleanup(resolve);
+      };
+      const fail = (nodeId: number, error: DsmError) => cleanup(() => reject(error));
+      const cleanup = (then: () => void) => {
+        this.off('peer-connected', check);
+        this.off('peer-lost', fail);
+        then();
+      };
+      this.on('peer-connected', check);
+      this.on('peer-lost', fail);
+      check();
+    });
+    for (const [nodeId, address] of this.options.addresses) {
+      if (nodeId >= this.nodeId) continue;
+      connectPeer({ ...address, hello: this.options.hello, secret: this.options.secret, peerLabel: `node ${nodeId}` }).then(
+        (connection) => this.adopt(nodeId, connection),
+        (error: DsmError) => this.reportLost(nodeId, error),
+      );
+    }
+    this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
+    await all;
+  }
+
+  /** Sends to one peer; false means that socket is backed up (see Connection.send). */
+  send(nodeId: number, message: WireMessage): boolean {
+    const peer = this.peers.get(nodeId);
+    if (peer === undefined) throw new DsmError('DSM_ERR_NODE_DIED', `node ${this.nodeId} has no connection to node ${nodeId}`);
+    return peer.connection.send(message);
+  }
+
+  get peerIds(): number[] {
+    return [...this.peers.keys()].sort((a, b) => a - b);
+  }
+
+  close(): void {
+    this.closing = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.options.listener.off('socket', this.onListenerSocket);
+    for (const peer of this.peers.values()) peer.connection.close();
+    this.peers.clear();
+  }
+
+  private accept(socket: net.Socket): void {
+    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret }).then((connection) => {
+      const nodeId = connection.peer.nodeId;
+      // Only higher ids dial us; anything else is a misconfigured or duplicate peer.
+      if (!this.options.addresses.has(nodeId) || nodeId <= this.nodeId || this.peers.has(nodeId)) {
+        connection.close();
+        this.emit('refused', new DsmError('DSM_ERR_HANDSHAKE', `node ${this.nodeId} refused a connection from node ${nodeId} (${socket.remoteAddress}): not an expected peer`));
+        return;
+      }
+      this.adopt(nodeId, connection);
+    }, (error: DsmError) => this.emit('refused', error));
+  }
+
+  private adopt(nodeId: number, connection: Connection): void {
+    assert(connection.peer.nodeId === nodeId, 'the peer is the node we dialled');
+    if (this.closing) {
+      connection.close();
+      return;
+    }
+    const peer: Peer = { connection, lastHeardMs: Date.now() };
+    this.peers.set(nodeId, peer);
+    connection.on('message', (message: WireMessage) => {
+      peer.lastHeardMs = Date.now();
+      this.emit('message', nodeId, message);
+    });
+    connection.on('heartbeat', () => {
+      peer.lastHeardMs = Date.now();
+    });
+    connection.on('error', (error: DsmError) => this.reportLost(nodeId, error));
+    connection.on('close', () => this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${connection.peerLabel}) closed its connection`)));
+    this.emit('peer-connected', nodeId);
+  }
+
+  private tick(): void {
+    const nowMs = Date.now();
+    for (const [nodeId, peer] of this.peers) {
+      const silentMs = nowMs - peer.lastHeardMs;
+      if (silentMs > this.beatTimeoutMs) {
+        this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: nothing heard for ${silentMs} ms`));
+        continue;
+      }
+      peer.connection.sendHeartbeat();
+    }
+  }
+
+  private reportLost(nodeId: number, error: DsmError): void {
+    if (this.closing || this.lost.has(nodeId)) return;
+    this.lost.add(nodeId);
+    const peer = this.peers.get(nodeId);
+    this.peers.delete(nodeId);
+    peer?.connection.socket.destroy();
+    this.emit('peer-lost', nodeId, error);
+  }
+}
