@@ -3,7 +3,7 @@
 // wait for "start"; afterwards exit with the cluster.
 
 import { connect, type Server } from 'node:net';
-import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import {
@@ -22,6 +22,8 @@ export interface JoinOptions {
   /** Address this node's mesh listens on; default 0.0.0.0 (127.0.0.1 for a local child). */
   meshHost?: string;
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
+  /** After start, send this process's stdout/stderr writes to node 0's terminal (for a node on another machine). */
+  relayProcessOutput?: boolean;
   /** Exit when this pid is gone or stdin reaches EOF (a local child). */
   supervisedBy?: number;
 }
@@ -110,6 +112,9 @@ class Joiner implements ClusterHandle {
   readonly secret: string;
   private lastHeardMs = Date.now();
   acknowledged = false;
+  private droppedOutputBytes = 0;
+  /** The terminal's own writes, kept for when the link to node 0 is gone. */
+  private readonly localWrites = new Map<string, (text: string) => void>();
   private started = false;
   private ending = false;
   private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
@@ -178,10 +183,12 @@ class Joiner implements ClusterHandle {
       }
       case 'start':
         this.started = true;
+        if (this.options.relayProcessOutput === true) this.relayProcessOutput();
         this.startHeartbeat();
         resolve(this);
         return;
       case 'failure':
+        this.ending = true;
         // Node 0 prints it on the launching terminal; a remote node prints it on its own as well.
         if (this.options.supervisedBy === undefined) process.stderr.write(`${message.message}\n`);
         await this.runFailureCallbacks(message.message);
@@ -271,6 +278,43 @@ class Joiner implements ClusterHandle {
   }
 
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId = 0): void {
-    sendControl(this.connection, { type: 'output', stream, text, threadId });
+    const writeLocally = (): void => {
+      const local = this.localWrites.get(stream);
+      if (local !== undefined) local(text);
+    };
+    if (this.ending || this.connection.socket.destroyed) {
+      writeLocally();
+      return;
+    }
+    // Output must not crowd out the protocol or grow without bound: past the limit it is dropped and counted.
+    if (this.connection.socket.writableLength + text.length > outputRelayBytesMax) {
+      this.droppedOutputBytes += text.length;
+      return;
+    }
+    if (this.droppedOutputBytes > 0) {
+      sendControl(this.connection, { type: 'output', stream: 'stderr', text: `[dsm: ${this.droppedOutputBytes} bytes of output from node ${this.nodeId} were dropped: the link to node 0 was too slow]\n`, threadId });
+      this.droppedOutputBytes = 0;
+    }
+    try {
+      sendControl(this.connection, { type: 'output', stream, text, threadId });
+    } catch {
+      writeLocally();
+    }
+  }
+
+  /** Sends everything this process writes to stdout and stderr to node 0's terminal (a remote machine's node). */
+  relayProcessOutput(): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const target = process[stream];
+      const original = target.write.bind(target);
+      this.localWrites.set(stream, (text) => original(text));
+      target.write = ((chunk: string | Uint8Array, encodingOrCallback?: unknown, callback?: unknown): boolean => {
+        const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+        this.relayOutput(stream, text, 0);
+        const done = typeof encodingOrCallback === 'function' ? encodingOrCallback : callback;
+        if (typeof done === 'function') process.nextTick(done as () => void);
+        return true;
+      }) as typeof target.write;
+    }
   }
 }

@@ -146,10 +146,16 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
     const port = await freePort();
     const env = { DSM_SECRET: 'correct horse', DSM_TEST_RELAY: '1', DSM_TEST_TAG: '1' };
     // Joiners start first: they retry until node 0 listens.
-    const joiners = [run(['join', `127.0.0.1:${port}`], env), run(['join', `127.0.0.1:${port}`], env)];
+    // One joiner relays per thread through the handle, the other relays its whole process output (thread 0).
+    const joiners = [run(['join', `127.0.0.1:${port}`], env), run(['join', `127.0.0.1:${port}`], { ...env, DSM_TEST_RELAY: '0', DSM_TEST_RELAY_PROCESS: '1' })];
     const launcher = run(['listen', `127.0.0.1:${port}`, '3', 'hold'], env);
-    await waitFor(launcher, /\[node 1 thread 1\] node 1 of 3 up/);
-    await waitFor(launcher, /\[node 2 thread 1\] node 2 of 3 up/);
+    await waitFor(launcher, /of 3 up[\s\S]*of 3 up/);
+    const lines = [...launcher.output().matchAll(/\[node (\d) thread (\d)\] node \1 of 3 up pid (\d+)/g)];
+    assert.equal(lines.length, 2, launcher.output());
+    const threadOf = new Map(lines.map((m) => [Number(m[3]), m[2]]));
+    assert.equal(threadOf.get(joiners[0]!.child.pid!), '1', launcher.output());
+    assert.equal(threadOf.get(joiners[1]!.child.pid!), '0', launcher.output());
+    assert.doesNotMatch(joiners[1]!.output(), /of 3 up/, 'relayed output does not print locally');
     pidsOf(launcher.output());
     launcher.child.kill('SIGTERM');
     assert.equal((await exitOf(launcher)).code, 143);
