@@ -30,6 +30,10 @@ export interface NativeStats {
   readFaults: number;
   writeFaults: number;
   fastWriteFaults: number;
+  /** Slow-path faults that parked on their futex (did not finish within the brief spin). */
+  slowWaits: number;
+  /** SIGSEGVs outside the app view passed on to the previous handler (e.g. V8's wasm traps). */
+  chainedFaults: number;
 }
 
 export interface NativeMmu {

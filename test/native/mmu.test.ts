@@ -65,3 +65,12 @@ test('one backing store per range; rangeOf; the manager hears when a range is no
   assert.equal(r.freedTemporary, true);
   assert.equal(r.freedLive, false);
 });
+
+test("Node's WebAssembly trap handler still works behind dsm's handler", () => {
+  const r = json('wasm.mjs');
+  assert.equal(r.inBounds, 0);
+  assert.equal(r.trap, 'RuntimeError', 'an out-of-bounds wasm load throws instead of killing the process');
+  assert.ok(r.chainedFaults >= 1, `the trap came through dsm's handler and was chained (${r.chainedFaults})`);
+  assert.equal(r.readValue, 77, 'dsm faults are still served afterwards');
+  assert.equal(r.faults, 1);
+});
