@@ -123,7 +123,16 @@ Global<Context> g_manager_context;
 
 // Backing stores: one per (offset, length), shared by every isolate.
 std::mutex g_store_mutex;
-std::map<std::pair<uint64_t, uint64_t>, std::weak_ptr<v8::BackingStore>> g_stores;
+// One entry per range with a backing store alive or not yet deleted. A range's
+// last holder can die (its weak_ptr expires) and a new store for the same
+// range be made before the old store's deleter runs; counting stores whose
+// deleter has not run yet reports the range freed exactly once, when the
+// count drops to zero, never while a newer store still maps it.
+struct StoreEntry {
+  std::weak_ptr<v8::BackingStore> store;
+  uint32_t undeletedCount = 0;
+};
+std::map<std::pair<uint64_t, uint64_t>, StoreEntry> g_stores;
 std::mutex g_freed_mutex;
 std::vector<std::pair<uint64_t, uint64_t>> g_freed;
 
@@ -481,6 +490,15 @@ void RegionBytes(const FunctionCallbackInfo<Value>& args) {
 void OnBackingStoreDeleted(void* data, size_t length, void* deleter_data) {
   uint64_t offset = static_cast<uint64_t>(static_cast<uint8_t*>(data) - g_region.app);
   {
+    std::lock_guard<std::mutex> lock(g_store_mutex);
+    auto found = g_stores.find(std::make_pair(offset, static_cast<uint64_t>(length)));
+    if (found != g_stores.end()) {
+      found->second.undeletedCount -= 1;
+      if (found->second.undeletedCount > 0) return;  // a newer store maps the range
+      g_stores.erase(found);
+    }
+  }
+  {
     std::lock_guard<std::mutex> lock(g_freed_mutex);
     g_freed.emplace_back(offset, static_cast<uint64_t>(length));
   }
@@ -500,20 +518,17 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
   {
     std::lock_guard<std::mutex> lock(g_store_mutex);
     auto key = std::make_pair(offset, length);
-    auto found = g_stores.find(key);
-    if (found != g_stores.end()) store = found->second.lock();
+    StoreEntry& entry = g_stores[key];
+    store = entry.store.lock();
     if (!store) {
       std::unique_ptr<v8::BackingStore> fresh = v8::SharedArrayBuffer::NewBackingStore(
           g_region.app + offset, length, OnBackingStoreDeleted, nullptr);
       store = std::move(fresh);
-      g_stores[key] = store;
+      entry.store = store;
+      entry.undeletedCount += 1;
     }
-    // Drop entries whose stores died, so the map stays bounded by live buffers.
-    if (g_stores.size() > 1024 && (g_stores.size() & 1023) == 0) {
-      for (auto it = g_stores.begin(); it != g_stores.end();) {
-        it = it->second.expired() ? g_stores.erase(it) : std::next(it);
-      }
-    }
+    // The map stays bounded by live buffers: each deleter erases its entry
+    // when the last store of the range is deleted.
   }
   args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, store));
 }
