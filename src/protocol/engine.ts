@@ -1,0 +1,111 @@
+// The coherence protocol engine of one node: a sans-I/O state machine.
+//
+// Usage (the runtime wires it to the native MMU and the transport):
+//
+//   const engine = createEngine({
+//     nodeId, nodeCount, pageCount, protocol: 'hlrc', placement: 'roundRobin',
+//     memory,                                   // PageMemory (src/protocol/memory.ts)
+//     send: (toNode, message) => transport.send(toNode, message),
+//     host: { resume: (threadRef, result) => faultOrSyncDone(threadRef, result) },
+//   });
+//   engine.start();                             // sets initial protections
+//   native fault (slot, page, isWrite)   -> engine.onFault(slot, page, isWrite)
+//   app sync request (requestId, req)    -> engine.onSync(requestId, req)
+//   transport message (from, message)    -> engine.onMessage(from, message)
+//   timer, e.g. every 10 ms              -> engine.onTick(Date.now())
+//
+// Every call acts synchronously (memory operations, sends, resumes) and
+// returns; the engine never awaits and keeps no clock of its own.
+
+import { DsmError } from '../errors.js';
+import type { PageMemory } from './memory.js';
+import type { AtomicOp, ProtocolMessage } from './messages.js';
+import { HlrcEngine } from './hlrc.js';
+import { ScEngine } from './sc.js';
+
+export const protocolNames = ['hlrc', 'sc'] as const;
+export type ProtocolName = (typeof protocolNames)[number];
+export const placementNames = ['roundRobin', 'block'] as const;
+export type PlacementName = (typeof placementNames)[number];
+
+export type SyncRequest =
+  | { kind: 'lock'; lockId: number; threadId: number }
+  | { kind: 'unlock'; lockId: number; threadId: number }
+  | { kind: 'barrier'; barrierId: number; parties: number }
+  /** Releases the mutex, waits for a signal, reacquires the mutex. */
+  | { kind: 'condWait'; condId: number; lockId: number; threadId: number }
+  | { kind: 'condSignal'; condId: number; lockId: number; all: boolean }
+  /**
+   * An Atomics operation on a global byte address. Operands and the result are
+   * the raw little-endian unsigned bits as decimal strings. `timeoutMs` is for
+   * wait only (-1: none). wait answers 'ok' | 'not-equal' | 'timed-out';
+   * notify answers the count woken; the others answer the old value
+   * (store answers the stored value).
+   */
+  | { kind: 'atomic'; op: AtomicOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; timeoutMs: number }
+  | { kind: 'release' }
+  | { kind: 'acquire' };
+
+export type SyncResult =
+  | { ok: true; value: string | null }
+  | { ok: false; code: 'DSM_ERR_NOT_OWNER' | 'DSM_ERR_BARRIER_PARTIES'; message: string };
+
+/** What a fault resumes with. */
+export type FaultResult = { ok: true; value: null };
+
+export interface EngineHost {
+  resume(threadRef: number, result: SyncResult | FaultResult): void;
+}
+
+export interface EngineOptions {
+  nodeId: number;
+  nodeCount: number;
+  /** Pages of the global region. */
+  pageCount: number;
+  protocol?: string;
+  placement?: PlacementName;
+  memory: PageMemory;
+  send: (toNode: number, message: ProtocolMessage) => void;
+  host: EngineHost;
+}
+
+export interface EngineCounters {
+  readFaults: number;
+  writeFaults: number;
+  pageFetches: number;
+  diffsSent: number;
+  diffsApplied: number;
+  intervalsClosed: number;
+  invalidations: number;
+  messagesSent: number;
+}
+
+export interface Engine {
+  readonly nodeId: number;
+  readonly protocol: ProtocolName;
+  /** Sets initial protections; call once before any event. */
+  start(): void;
+  onFault(threadRef: number, page: number, isWrite: boolean): void;
+  onSync(threadRef: number, request: SyncRequest): void;
+  onMessage(fromNode: number, message: ProtocolMessage): void;
+  onTick(nowMs: number): void;
+  /** The node that is home (hlrc) or manager (sc) of a page. */
+  homeOf(page: number): number;
+  counters(): EngineCounters;
+  /** Entries in the engine's tables, for bounded-memory checks. */
+  tableSizes(): Record<string, number>;
+}
+
+export function parseProtocol(name: string | undefined): ProtocolName {
+  const value = name ?? 'hlrc';
+  if ((protocolNames as readonly string[]).includes(value)) return value as ProtocolName;
+  throw new DsmError('DSM_ERR_PROTOCOL', `unknown protocol '${value}': valid protocols are ${protocolNames.join(', ')}`);
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  const protocol = parseProtocol(options.protocol);
+  if (!(options.nodeId >= 0 && options.nodeId < options.nodeCount)) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `nodeId ${options.nodeId} is not within 0..${options.nodeCount - 1}`);
+  }
+  return protocol === 'hlrc' ? new HlrcEngine(options) : new ScEngine(options);
+}

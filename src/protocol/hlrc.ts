@@ -1,0 +1,745 @@
+// Home-based lazy release consistency (Zhou, Iftode & Li 1996) with the
+// intervals, vector timestamps and write notices of TreadMarks (Keleher 1992).
+//
+// Per node: `vc` is what this node has applied (acquired); `known` is how far
+// its interval log reaches per writer (known >= vc). A page copy is valid when
+// its version vector covers `need`, the latest intervals naming it that this
+// node has acquired. The home's copy is the master: diffs arrive over FIFO
+// connections, so `applied[n]` at the home is a prefix of writer n's history.
+// Sync messages carry the sender's vc plus the intervals the receiver may lack.
+
+import { assert } from '../errors.js';
+import { intervalLogCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes } from '../constants.js';
+import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
+import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
+import type { AtomicOp, ConsistencyInfo, IntervalRecord, ProtocolMessage } from './messages.js';
+import { atomicApply } from './atomic-ops.js';
+
+interface PageState {
+  /** What the local copy contains, per writer (the home: what it has applied). */
+  version: number[];
+  /** What this node must see before using the page. */
+  need: number[];
+  valid: boolean;
+  fetching: boolean;
+  /** Fault slots and continuations waiting for the page to become valid. */
+  waiters: Array<() => void>;
+}
+
+interface LockState {
+  holderNode: number; // -1 when free
+  queue: Array<{ node: number; requestId: number; known: number[] }>;
+  vc: number[];
+}
+
+interface BarrierState {
+  parties: number;
+  arrivals: Array<{ node: number; requestId: number; known: number[]; vc: number[] }>;
+}
+
+interface AtomicWaiter { node: number; requestId: number; address: number; deadlineMs: number }
+
+export class HlrcEngine implements Engine {
+  readonly nodeId: number;
+  readonly protocol = 'hlrc' as const;
+  private readonly nodeCount: number;
+  private readonly pageCount: number;
+  private readonly placement: PlacementName;
+  private readonly memory: PageMemory;
+  private readonly sendRaw: EngineOptions['send'];
+  private readonly host: EngineOptions['host'];
+
+  private readonly vc: number[];
+  private readonly known: number[];
+  /** Intervals above `floor` per writer: log[n][i - floor[n] - 1] is interval i of n. */
+  private readonly log: IntervalRecord[][];
+  /** Every node has applied at least this (set by all-node barriers); older intervals are reclaimed. */
+  private readonly floor: number[];
+  private logCount = 0;
+  /** What each peer's log is known to reach (a lower bound). */
+  private readonly peerKnown: number[][];
+  private readonly pages = new Map<number, PageState>();
+  /** Pages written in the open interval. */
+  private readonly intervalPages = new Set<number>();
+
+  private requestIdNext = 1;
+  private readonly pending = new Map<number, { threadRef: number; kind: string; lockId?: number; threadId?: number }>();
+  /** Locks this node holds: lockId -> threadId. */
+  private readonly held = new Map<number, { threadId: number }>();
+  private readonly locks = new Map<number, LockState>();
+  private readonly conds = new Map<number, Array<{ node: number; requestId: number; known: number[] }>>();
+  private readonly barriers = new Map<number, BarrierState>();
+  private readonly atomicWaiters: AtomicWaiter[] = [];
+  private nowMs = 0;
+  private readonly pageScratch = new Uint8Array(pageBytes);
+  private readonly stats: EngineCounters = {
+    readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
+    intervalsClosed: 0, invalidations: 0, messagesSent: 0,
+  };
+
+  constructor(options: EngineOptions) {
+    this.nodeId = options.nodeId;
+    this.nodeCount = options.nodeCount;
+    this.pageCount = options.pageCount;
+    this.placement = options.placement ?? 'roundRobin';
+    this.memory = options.memory;
+    this.sendRaw = options.send;
+    this.host = options.host;
+    this.vc = new Array<number>(this.nodeCount).fill(0);
+    this.known = new Array<number>(this.nodeCount).fill(0);
+    this.floor = new Array<number>(this.nodeCount).fill(0);
+    this.log = Array.from({ length: this.nodeCount }, () => []);
+    this.peerKnown = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
+  }
+
+  start(): void {
+    // Every page starts valid and zero on every node, read-only with the fast
+    // write path on, so a first store costs a local twin and no message.
+    const all = new Uint32Array(this.pageCount);
+    for (let page = 0; page < this.pageCount; page++) all[page] = page;
+    this.memory.protect(all, protRead);
+    this.memory.setFastWrite(all, true);
+  }
+
+  homeOf(page: number): number {
+    assert(page >= 0 && page < this.pageCount, 'page within the region');
+    if (this.placement === 'block') {
+      const blockPages = Math.ceil(this.pageCount / this.nodeCount);
+      return Math.floor(page / blockPages);
+    }
+    return page % this.nodeCount;
+  }
+
+  counters(): EngineCounters { return { ...this.stats }; }
+
+  tableSizes(): Record<string, number> {
+    return {
+      log: this.logCount, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size,
+      barriers: this.barriers.size, atomicWaiters: this.atomicWaiters.length, intervalPages: this.intervalPages.size,
+    };
+  }
+
+  private send(toNode: number, message: ProtocolMessage): void {
+    assert(toNode !== this.nodeId && toNode >= 0 && toNode < this.nodeCount, 'send to another node of the cluster');
+    this.stats.messagesSent++;
+    this.sendRaw(toNode, message);
+  }
+
+  private pageState(page: number): PageState {
+    let state = this.pages.get(page);
+    if (state === undefined) {
+      state = {
+        version: new Array<number>(this.nodeCount).fill(0), need: new Array<number>(this.nodeCount).fill(0),
+        valid: true, fetching: false, waiters: [],
+      };
+      this.pages.set(page, state);
+    }
+    return state;
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  onFault(threadRef: number, page: number, isWrite: boolean): void {
+    assert(page >= 0 && page < this.pageCount, 'fault within the region');
+    if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
+    this.whenValid(page, () => {
+      if (isWrite) {
+        // The fast path did not take it (the page was invalid when stored to):
+        // twin here, as the signal handler would have.
+        const dirty = this.intervalPages.has(page) && this.hasTwin(page);
+        if (!dirty) this.memory.makeTwin(page);
+        this.twinned.add(page);
+        this.intervalPages.add(page);
+        this.memory.protect([page], protReadWrite);
+      }
+      this.host.resume(threadRef, { ok: true, value: null } satisfies FaultResult);
+    });
+  }
+
+  /** Pages twinned by the engine itself (slow write path) in the open interval. */
+  private readonly twinned = new Set<number>();
+  private hasTwin(page: number): boolean { return this.twinned.has(page); }
+
+  private isCovered(version: number[], need: number[]): boolean {
+    for (let n = 0; n < this.nodeCount; n++) if ((version[n] ?? 0) < (need[n] ?? 0)) return false;
+    return true;
+  }
+
+  /** Runs `then` once the local copy of the page is valid (fetching it if needed). */
+  private whenValid(page: number, then: () => void): void {
+    const state = this.pageState(page);
+    if (state.valid) { then(); return; }
+    assert(state.waiters.length < syncInFlightCountMax, 'page waiters within limit');
+    state.waiters.push(then);
+    if (this.homeOf(page) === this.nodeId) { this.checkHomePage(page); return; }
+    if (!state.fetching) {
+      state.fetching = true;
+      this.stats.pageFetches++;
+      this.send(this.homeOf(page), { type: 'pageRequest', page, need: [...state.need] });
+    }
+  }
+
+  /** At the home: a page becomes valid once every diff it needs has been applied. */
+  private checkHomePage(page: number): void {
+    const state = this.pageState(page);
+    if (state.valid || !this.isCovered(state.version, state.need)) return;
+    state.valid = true;
+    this.memory.protect([page], protRead);
+    this.runWaiters(state);
+  }
+
+  private runWaiters(state: PageState): void {
+    const waiters = state.waiters.splice(0);
+    for (const waiter of waiters) waiter();
+  }
+
+  // ------------------------------------------------------------- intervals
+
+  /** Collects pages dirtied through the native fast path into the open interval. */
+  private drainDirty(): void {
+    const dirty = this.memory.drainDirty();
+    for (const page of dirty) {
+      this.intervalPages.add(page);
+      this.twinned.add(page);
+    }
+  }
+
+  /** Closes the open interval: diffs of dirty pages go to their homes, a write notice is logged. */
+  private closeInterval(): void {
+    this.drainDirty();
+    if (this.intervalPages.size === 0) return;
+    const pages = [...this.intervalPages].sort((a, b) => a - b);
+    const index = this.vc[this.nodeId]! + 1;
+    const diffs = new Map<number, Uint8Array>();
+    for (const record of this.memory.flush(pages)) diffs.set(record.page, record.diff);
+    const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
+    for (const page of pages) {
+      const home = this.homeOf(page);
+      const state = this.pageState(page);
+      state.version[this.nodeId] = index;
+      if (home === this.nodeId) continue; // the home's own writes are already in its master copy
+      let batch = byHome.get(home);
+      if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      batch.pages.push(page);
+      // A page flushed early (before an invalidation) still sends an empty
+      // diff so the home's applied vector reaches this interval.
+      batch.diffs.push(diffs.get(page) ?? new Uint8Array(0));
+    }
+    for (const [home, batch] of byHome) {
+      this.stats.diffsSent += batch.pages.length;
+      this.send(home, { type: 'diffs', interval: index, pages: batch.pages, diffs: batch.diffs });
+    }
+    this.intervalPages.clear();
+    this.twinned.clear();
+    this.vc[this.nodeId] = index;
+    this.appendInterval({ node: this.nodeId, index, pages });
+    this.stats.intervalsClosed++;
+  }
+
+  private appendInterval(record: IntervalRecord): void {
+    const n = record.node;
+    if (record.index <= this.known[n]!) return; // already known
+    assert(record.index === this.known[n]! + 1, `intervals of node ${n} arrive in order`);
+    assert(this.logCount < intervalLogCountMax, 'interval log within limit (barriers reclaim it)');
+    if (record.index > this.floor[n]!) {
+      this.log[n]!.push(record);
+      this.logCount++;
+    }
+    this.known[n] = record.index;
+  }
+
+  private onDiffs(from: number, message: Extract<ProtocolMessage, { type: 'diffs' }>): void {
+    assert(message.pages.length === message.diffs.length, 'one diff per page');
+    for (let k = 0; k < message.pages.length; k++) {
+      const page = message.pages[k]!;
+      assert(this.homeOf(page) === this.nodeId, 'diffs go to the home');
+      const state = this.pageState(page);
+      assert(state.version[from]! < message.interval, 'diff versions increase per writer');
+      if (message.diffs[k]!.length > 0) { this.memory.applyDiff(page, message.diffs[k]!); this.stats.diffsApplied++; }
+      state.version[from] = message.interval;
+      this.checkHomePage(page);
+      this.serveFetchers(page);
+    }
+  }
+
+  // ------------------------------------------------- consistency info
+
+  private infoFor(toNode: number): ConsistencyInfo {
+    const intervals: IntervalRecord[] = [];
+    const peer = this.peerKnown[toNode]!;
+    for (let n = 0; n < this.nodeCount; n++) {
+      if (n === toNode) continue;
+      const from = Math.max(peer[n]!, this.floor[n]!);
+      for (const record of this.log[n]!) if (record.index > from) intervals.push(record);
+      peer[n] = Math.max(peer[n]!, this.known[n]!);
+    }
+    return { vc: [...this.vc], known: [...this.known], intervals };
+  }
+
+  private learn(from: number, info: ConsistencyInfo): void {
+    const sorted = [...info.intervals].sort((a, b) => a.index - b.index);
+    for (const record of sorted) this.appendInterval(record);
+    const peer = this.peerKnown[from]!;
+    for (let n = 0; n < this.nodeCount; n++) peer[n] = Math.max(peer[n]!, info.known[n] ?? 0);
+  }
+
+  /** Applies write notices up to `target`: pages named by newer intervals are invalidated. */
+  private acquire(target: number[]): void {
+    this.drainDirty();
+    for (let n = 0; n < this.nodeCount; n++) {
+      if (n === this.nodeId) continue;
+      const upTo = target[n] ?? 0;
+      if (upTo <= this.vc[n]!) continue;
+      assert(this.known[n]! >= upTo, `log of node ${n} reaches what must be acquired`);
+      for (const record of this.log[n]!) {
+        if (record.index <= this.vc[n]! || record.index > upTo) continue;
+        for (const page of record.pages) this.notice(page, n, record.index);
+      }
+      this.vc[n] = upTo;
+    }
+  }
+
+  private notice(page: number, writer: number, index: number): void {
+    const state = this.pageState(page);
+    if (state.need[writer]! < index) state.need[writer] = index;
+    if (!state.valid || this.isCovered(state.version, state.need)) return;
+    if (this.intervalPages.has(page)) this.flushEarly(page);
+    state.valid = false;
+    this.stats.invalidations++;
+    this.memory.protect([page], protNone);
+    if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
+  }
+
+  /** A locally dirty page about to be invalidated: its diff goes home now. */
+  private flushEarly(page: number): void {
+    const home = this.homeOf(page);
+    const records = this.memory.flush([page]);
+    this.twinned.delete(page);
+    if (home === this.nodeId) return;
+    const diff = records[0]?.diff ?? new Uint8Array(0);
+    if (diff.length === 0) return;
+    // Labelled with the last closed interval: it completes nothing new, the
+    // closing of the open interval sends the rest (maybe an empty diff).
+    this.stats.diffsSent++;
+    this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: [page], diffs: [diff] });
+  }
+
+  // ------------------------------------------------------------ fetches
+
+  private readonly fetchers = new Map<number, Array<{ node: number; need: number[] }>>();
+
+  private onPageRequest(from: number, page: number, need: number[]): void {
+    assert(this.homeOf(page) === this.nodeId, 'page requests go to the home');
+    let list = this.fetchers.get(page);
+    if (list === undefined) { list = []; this.fetchers.set(page, list); }
+    assert(list.length < syncQueueCountMax, 'fetchers within limit');
+    list.push({ node: from, need });
+    this.serveFetchers(page);
+  }
+
+  private serveFetchers(page: number): void {
+    const list = this.fetchers.get(page);
+    if (list === undefined) return;
+    const state = this.pageState(page);
+    const rest = list.filter((f) => {
+      if (!this.isCovered(state.version, f.need)) return true;
+      const bytes = new Uint8Array(pageBytes);
+      this.memory.readPage(page, bytes);
+      this.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes });
+      return false;
+    });
+    if (rest.length === 0) this.fetchers.delete(page); else this.fetchers.set(page, rest);
+  }
+
+  private onPageReply(page: number, version: number[], bytes: Uint8Array): void {
+    const state = this.pageState(page);
+    assert(state.fetching && !state.valid, 'a page reply answers a fetch');
+    assert(bytes.length === pageBytes, 'a page reply carries a whole page');
+    state.fetching = false;
+    for (let n = 0; n < this.nodeCount; n++) state.version[n] = Math.max(state.version[n]!, version[n] ?? 0);
+    if (!this.isCovered(state.version, state.need)) {
+      // An acquire raised the need while the fetch was in flight: fetch again.
+      state.fetching = true;
+      this.stats.pageFetches++;
+      this.send(this.homeOf(page), { type: 'pageRequest', page, need: [...state.need] });
+      return;
+    }
+    this.memory.writePage(page, bytes);
+    state.valid = true;
+    this.memory.protect([page], protRead);
+    this.runWaiters(state);
+  }
+
+  // ---------------------------------------------------------------- sync
+
+  private newRequest(threadRef: number, kind: string, extra?: { lockId?: number; threadId?: number }): number {
+    assert(this.pending.size < syncInFlightCountMax, 'sync requests in flight within limit');
+    const requestId = this.requestIdNext++;
+    this.pending.set(requestId, { threadRef, kind, ...extra });
+    return requestId;
+  }
+
+  private finish(requestId: number, result: SyncResult): void {
+    const entry = this.pending.get(requestId);
+    assert(entry !== undefined, 'a reply answers a pending request');
+    this.pending.delete(requestId);
+    if (entry.kind === 'lock' && result.ok) this.held.set(entry.lockId!, { threadId: entry.threadId! });
+    this.host.resume(entry.threadRef, result);
+  }
+
+  private managerOf(id: number): number { return ((id % this.nodeCount) + this.nodeCount) % this.nodeCount; }
+
+  /** Delivers a message to self without the network (the manager is local). */
+  private deliver(toNode: number, make: () => ProtocolMessage): void {
+    if (toNode === this.nodeId) this.dispatch(this.nodeId, make()); else this.send(toNode, make());
+  }
+
+  private localInfo(): ConsistencyInfo { return { vc: [...this.vc], known: [...this.known], intervals: [] }; }
+
+  private infoTo(toNode: number): ConsistencyInfo {
+    return toNode === this.nodeId ? this.localInfo() : this.infoFor(toNode);
+  }
+
+  onSync(threadRef: number, request: SyncRequest): void {
+    switch (request.kind) {
+      case 'release':
+        this.closeInterval();
+        this.host.resume(threadRef, { ok: true, value: null });
+        return;
+      case 'acquire':
+        // A node-local acquire: what this node's log holds is all it can know.
+        this.acquire(this.known);
+        this.host.resume(threadRef, { ok: true, value: null });
+        return;
+      case 'lock': {
+        this.closeInterval();
+        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
+        const manager = this.managerOf(request.lockId);
+        this.deliver(manager, () => ({ type: 'lockRequest', lockId: request.lockId, requestId, info: this.infoTo(manager) }));
+        return;
+      }
+      case 'unlock': {
+        const held = this.held.get(request.lockId);
+        if (held === undefined || held.threadId !== request.threadId) {
+          this.host.resume(threadRef, {
+            ok: false, code: 'DSM_ERR_NOT_OWNER',
+            message: `mutex ${request.lockId} unlocked by thread ${request.threadId}, which does not hold it`,
+          });
+          return;
+        }
+        this.held.delete(request.lockId);
+        this.closeInterval();
+        const manager = this.managerOf(request.lockId);
+        this.deliver(manager, () => ({ type: 'lockRelease', lockId: request.lockId, info: this.infoTo(manager) }));
+        this.host.resume(threadRef, { ok: true, value: null });
+        return;
+      }
+      case 'condWait': {
+        const held = this.held.get(request.lockId);
+        if (held === undefined || held.threadId !== request.threadId) {
+          this.host.resume(threadRef, {
+            ok: false, code: 'DSM_ERR_NOT_OWNER',
+            message: `condition ${request.condId} waited on with mutex ${request.lockId} not held by thread ${request.threadId}`,
+          });
+          return;
+        }
+        this.held.delete(request.lockId);
+        this.closeInterval();
+        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
+        const manager = this.managerOf(request.lockId);
+        this.deliver(manager, () => ({ type: 'condWait', condId: request.condId, lockId: request.lockId, requestId, info: this.infoTo(manager) }));
+        return;
+      }
+      case 'condSignal': {
+        this.closeInterval();
+        const manager = this.managerOf(request.lockId);
+        this.deliver(manager, () => ({ type: 'condSignal', condId: request.condId, all: request.all, info: this.infoTo(manager) }));
+        this.host.resume(threadRef, { ok: true, value: null });
+        return;
+      }
+      case 'barrier': {
+        this.closeInterval();
+        const requestId = this.newRequest(threadRef, 'barrier');
+        const manager = this.managerOf(request.barrierId);
+        this.deliver(manager, () => ({
+          type: 'barrierArrive', barrierId: request.barrierId, parties: request.parties, requestId, info: this.infoTo(manager),
+        }));
+        return;
+      }
+      case 'atomic': {
+        assert([1, 2, 4, 8].includes(request.width) && request.address % request.width === 0, 'atomic access is aligned');
+        this.closeInterval();
+        const requestId = this.newRequest(threadRef, 'atomic');
+        const home = this.homeOf(Math.floor(request.address / pageBytes));
+        this.deliver(home, () => ({
+          type: 'atomicRequest', requestId, op: request.op, address: request.address, width: request.width,
+          operands: request.operands, timeoutMs: request.timeoutMs, info: this.infoTo(home),
+        }));
+        return;
+      }
+    }
+  }
+
+  onMessage(fromNode: number, message: ProtocolMessage): void {
+    assert(fromNode !== this.nodeId && fromNode >= 0 && fromNode < this.nodeCount, 'message from another node');
+    this.dispatch(fromNode, message);
+  }
+
+  private dispatch(from: number, message: ProtocolMessage): void {
+    switch (message.type) {
+      case 'pageRequest': return this.onPageRequest(from, message.page, message.need);
+      case 'pageReply': return this.onPageReply(message.page, message.version, message.bytes);
+      case 'diffs': return this.onDiffs(from, message);
+      case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.info);
+      case 'lockRelease': return this.onLockRelease(from, message.lockId, message.info);
+      case 'lockGrant':
+        this.learn(from, message.info);
+        this.acquire(message.info.vc);
+        return this.finish(message.requestId, { ok: true, value: null });
+      case 'condWait': return this.onCondWait(from, message);
+      case 'condSignal': return this.onCondSignal(from, message);
+      case 'barrierArrive': return this.onBarrierArrive(from, message);
+      case 'barrierDepart': return this.onBarrierDepart(from, message);
+      case 'atomicRequest': return this.onAtomicRequest(from, message);
+      case 'atomicReply':
+        this.learn(from, message.info);
+        this.acquire(message.info.vc);
+        return this.finish(message.requestId, { ok: true, value: message.result });
+      default:
+        assert(false, `hlrc engine got a message it does not speak: ${message.type}`);
+    }
+  }
+
+  private lock(lockId: number): LockState {
+    let lock = this.locks.get(lockId);
+    if (lock === undefined) {
+      lock = { holderNode: -1, queue: [], vc: new Array<number>(this.nodeCount).fill(0) };
+      this.locks.set(lockId, lock);
+    }
+    return lock;
+  }
+
+  private onLockRequest(from: number, lockId: number, requestId: number, info: ConsistencyInfo): void {
+    assert(this.managerOf(lockId) === this.nodeId, 'lock requests go to the manager');
+    if (from !== this.nodeId) this.learn(from, info);
+    const lock = this.lock(lockId);
+    assert(lock.queue.length < syncQueueCountMax, 'lock queue within limit');
+    lock.queue.push({ node: from, requestId, known: info.known });
+    this.grantNext(lockId);
+  }
+
+  private onLockRelease(from: number, lockId: number, info: ConsistencyInfo): void {
+    if (from !== this.nodeId) this.learn(from, info);
+    const lock = this.lock(lockId);
+    assert(lock.holderNode === from, 'the lock is released by its holder node');
+    lock.holderNode = -1;
+    for (let n = 0; n < this.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, info.vc[n] ?? 0);
+    this.grantNext(lockId);
+  }
+
+  private grantNext(lockId: number): void {
+    const lock = this.lock(lockId);
+    if (lock.holderNode !== -1) return;
+    const next = lock.queue.shift();
+    if (next === undefined) { this.locks.delete(lockId); this.retainLockVc(lockId, lock); return; }
+    lock.holderNode = next.node;
+    this.grant(next.node, lockId, next.requestId, lock.vc);
+  }
+
+  /** A free lock with no queue still carries its release vector; keep it unless it is all zero. */
+  private retainLockVc(lockId: number, lock: LockState): void {
+    if (lock.vc.some((v) => v > 0)) this.locks.set(lockId, lock);
+  }
+
+  private grant(node: number, lockId: number, requestId: number, vc: number[]): void {
+    if (node === this.nodeId) {
+      this.acquire(vc);
+      this.finish(requestId, { ok: true, value: null });
+      return;
+    }
+    const info = this.infoFor(node);
+    this.send(node, { type: 'lockGrant', lockId, requestId, info: { ...info, vc: [...vc] } });
+  }
+
+  private onCondWait(from: number, message: Extract<ProtocolMessage, { type: 'condWait' }>): void {
+    if (from !== this.nodeId) this.learn(from, message.info);
+    let waiters = this.conds.get(message.condId);
+    if (waiters === undefined) { waiters = []; this.conds.set(message.condId, waiters); }
+    assert(waiters.length < syncQueueCountMax, 'condition waiters within limit');
+    waiters.push({ node: from, requestId: message.requestId, known: message.info.known });
+    this.condLock.set(message.condId, message.lockId);
+    this.onLockRelease(from, message.lockId, message.info);
+  }
+
+  private readonly condLock = new Map<number, number>();
+
+  private onCondSignal(from: number, message: Extract<ProtocolMessage, { type: 'condSignal' }>): void {
+    if (from !== this.nodeId) this.learn(from, message.info);
+    const waiters = this.conds.get(message.condId);
+    if (waiters === undefined) return;
+    const lockId = this.condLock.get(message.condId)!;
+    const lock = this.lock(lockId);
+    for (let n = 0; n < this.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, message.info.vc[n] ?? 0);
+    const woken = message.all ? waiters.splice(0) : waiters.splice(0, 1);
+    if (waiters.length === 0) { this.conds.delete(message.condId); this.condLock.delete(message.condId); }
+    for (const waiter of woken) lock.queue.push(waiter);
+    this.grantNext(lockId);
+  }
+
+  private onBarrierArrive(from: number, message: Extract<ProtocolMessage, { type: 'barrierArrive' }>): void {
+    if (from !== this.nodeId) this.learn(from, message.info);
+    let barrier = this.barriers.get(message.barrierId);
+    if (barrier === undefined) {
+      barrier = { parties: message.parties, arrivals: [] };
+      this.barriers.set(message.barrierId, barrier);
+    }
+    if (barrier.parties !== message.parties || message.parties < 1) {
+      const error = `barrier ${message.barrierId} has ${barrier.parties} parties, a thread waited with ${message.parties}`;
+      this.depart(from, message.barrierId, message.requestId, error, this.vc, this.floor);
+      return;
+    }
+    assert(barrier.arrivals.length < syncQueueCountMax, 'barrier arrivals within limit');
+    barrier.arrivals.push({ node: from, requestId: message.requestId, known: message.info.known, vc: message.info.vc });
+    if (barrier.arrivals.length < barrier.parties) return;
+    this.barriers.delete(message.barrierId);
+    // Merge everyone's knowledge: the manager acquires it all, then hands it back.
+    const merged = [...this.vc];
+    for (const arrival of barrier.arrivals) for (let n = 0; n < this.nodeCount; n++) merged[n] = Math.max(merged[n]!, arrival.vc[n]!);
+    this.acquire(merged);
+    // When every node took part, everything up to the smallest arrival vector
+    // is applied everywhere: intervals up to it can be reclaimed.
+    const nodes = new Set(barrier.arrivals.map((a) => a.node));
+    let floor = [...this.floor];
+    if (nodes.size === this.nodeCount) {
+      floor = new Array<number>(this.nodeCount).fill(Infinity);
+      for (const arrival of barrier.arrivals) for (let n = 0; n < this.nodeCount; n++) floor[n] = Math.min(floor[n]!, arrival.vc[n]!);
+      for (let n = 0; n < this.nodeCount; n++) floor[n] = Math.max(floor[n]!, this.floor[n]!);
+    }
+    for (const arrival of barrier.arrivals) this.depart(arrival.node, message.barrierId, arrival.requestId, '', merged, floor);
+  }
+
+  private depart(node: number, barrierId: number, requestId: number, error: string, vc: number[], floor: number[]): void {
+    if (node === this.nodeId) {
+      this.onBarrierDepart(node, { type: 'barrierDepart', barrierId, requestId, error, floor: [...floor], info: { ...this.localInfo(), vc: [...vc] } });
+      return;
+    }
+    const info = this.infoFor(node);
+    this.send(node, { type: 'barrierDepart', barrierId, requestId, error, floor: [...floor], info: { ...info, vc: [...vc] } });
+  }
+
+  private onBarrierDepart(from: number, message: Extract<ProtocolMessage, { type: 'barrierDepart' }>): void {
+    if (from !== this.nodeId) this.learn(from, message.info);
+    if (message.error !== '') {
+      this.finish(message.requestId, { ok: false, code: 'DSM_ERR_BARRIER_PARTIES', message: message.error });
+      return;
+    }
+    this.acquire(message.info.vc);
+    this.raiseFloor(message.floor);
+    this.finish(message.requestId, { ok: true, value: null });
+  }
+
+  private raiseFloor(floor: number[]): void {
+    for (let n = 0; n < this.nodeCount; n++) {
+      const upTo = Math.min(floor[n] ?? 0, this.vc[n]!);
+      if (upTo <= this.floor[n]!) continue;
+      const log = this.log[n]!;
+      let drop = 0;
+      while (drop < log.length && log[drop]!.index <= upTo) drop++;
+      log.splice(0, drop);
+      this.logCount -= drop;
+      this.floor[n] = upTo;
+    }
+  }
+
+  // -------------------------------------------------------------- atomics
+
+  private onAtomicRequest(from: number, message: Extract<ProtocolMessage, { type: 'atomicRequest' }>): void {
+    if (from !== this.nodeId) this.learn(from, message.info);
+    // The requester released before asking; acquiring its knowledge here
+    // orders this operation after everything it saw.
+    this.acquire(message.info.vc);
+    const page = Math.floor(message.address / pageBytes);
+    assert(this.homeOf(page) === this.nodeId, 'atomics run at the home of their page');
+    this.whenValid(page, () => this.performAtomic(from, message, page));
+  }
+
+  private performAtomic(from: number, message: Extract<ProtocolMessage, { type: 'atomicRequest' }>, page: number): void {
+    const offset = message.address - page * pageBytes;
+    assert(offset + message.width <= pageBytes, 'atomic access within one page');
+    this.memory.readPage(page, this.pageScratch);
+    const old = readLe(this.pageScratch, offset, message.width);
+    const op: AtomicOp = message.op;
+    if (op === 'notify') {
+      const count = BigInt.asUintN(32, BigInt(message.operands[0] ?? '4294967295'));
+      let woken = 0;
+      for (let k = 0; k < this.atomicWaiters.length && BigInt(woken) < count;) {
+        const waiter = this.atomicWaiters[k]!;
+        if (waiter.address !== message.address) { k++; continue; }
+        this.atomicWaiters.splice(k, 1);
+        woken++;
+        this.atomicReply(waiter.node, waiter.requestId, 'ok');
+      }
+      this.atomicReply(from, message.requestId, String(woken));
+      return;
+    }
+    if (op === 'wait') {
+      const expected = BigInt.asUintN(message.width * 8, BigInt(message.operands[0] ?? '0'));
+      if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal'); return; }
+      if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out'); return; }
+      assert(this.atomicWaiters.length < atomicWaiterCountMax, 'atomic waiters within limit');
+      const deadlineMs = message.timeoutMs < 0 ? Infinity : this.nowMs + message.timeoutMs;
+      this.atomicWaiters.push({ node: from, requestId: message.requestId, address: message.address, deadlineMs });
+      return;
+    }
+    const { result, next } = atomicApply(op, old, message.operands, message.width);
+    if (next !== null && next !== old) {
+      writeLe(this.pageScratch, offset, message.width, next);
+      // A store by the home through the manager view: make it this node's
+      // write in its own interval, closed at once so the reply carries it.
+      const diff = encodeRun(offset, this.pageScratch.subarray(offset, offset + message.width));
+      this.drainDirty();
+      if (!this.intervalPages.has(page)) this.intervalPages.add(page);
+      this.memory.applyDiff(page, diff);
+      this.closeInterval();
+    }
+    this.atomicReply(from, message.requestId, result.toString());
+  }
+
+  private atomicReply(node: number, requestId: number, result: string): void {
+    if (node === this.nodeId) {
+      this.finish(requestId, { ok: true, value: result });
+      return;
+    }
+    this.send(node, { type: 'atomicReply', requestId, result, info: this.infoFor(node) });
+  }
+
+  onTick(nowMs: number): void {
+    assert(nowMs >= this.nowMs, 'time does not go backwards');
+    this.nowMs = nowMs;
+    for (let k = 0; k < this.atomicWaiters.length;) {
+      const waiter = this.atomicWaiters[k]!;
+      if (waiter.deadlineMs > nowMs) { k++; continue; }
+      this.atomicWaiters.splice(k, 1);
+      this.atomicReply(waiter.node, waiter.requestId, 'timed-out');
+    }
+  }
+}
+
+function readLe(bytes: Uint8Array, offset: number, width: number): bigint {
+  let value = 0n;
+  for (let k = width - 1; k >= 0; k--) value = (value << 8n) | BigInt(bytes[offset + k]!);
+  return value;
+}
+
+function writeLe(bytes: Uint8Array, offset: number, width: number, value: bigint): void {
+  let rest = value;
+  for (let k = 0; k < width; k++) { bytes[offset + k] = Number(rest & 0xffn); rest >>= 8n; }
+}
+
+/** One run in the diff format the memory implementations share: [u16 offset][u16 length][bytes]. */
+export function encodeRun(offset: number, bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + bytes.length);
+  out[0] = offset & 0xff; out[1] = offset >> 8; out[2] = bytes.length & 0xff; out[3] = bytes.length >> 8;
+  out.set(bytes, 4);
+  return out;
+}

@@ -1,0 +1,47 @@
+// The page operations the protocol engine needs from its node's copy of the
+// global region. The native MMU addon implements them in production; the
+// simulator (test/sim/sim-memory.ts) implements the same semantics in memory.
+//
+// Diffs are opaque bytes to the engine: whoever made one applies it. The only
+// semantic the engine relies on is "a diff carries the runs of bytes that
+// changed since the twin was made", so diffs of disjoint writes commute.
+
+export const protNone = 0;
+export const protRead = 1;
+export const protReadWrite = 2;
+export type PageProt = typeof protNone | typeof protRead | typeof protReadWrite;
+
+export type PageList = Uint32Array | number[];
+
+export interface PageDiffRecord {
+  page: number;
+  diff: Uint8Array;
+}
+
+export interface PageMemory {
+  /** Sets the app view's protection of each page. */
+  protect(pages: PageList, prot: PageProt): void;
+  /**
+   * Allows the native write-fault fast path on these pages: a store to a
+   * read-only page with this flag twins it and upgrades it to read-write in
+   * the signal handler, without asking the engine. The engine learns such
+   * pages from drainDirty().
+   */
+  setFastWrite(pages: PageList, enabled: boolean): void;
+  /** Pages the fast path made dirty since the last call (each at most once per call). */
+  drainDirty(): Uint32Array;
+  /** Copies the page into its twin (the page must have no twin yet). */
+  makeTwin(page: number): void;
+  /**
+   * Per page that has a twin, in this order: protect read-only (so no store
+   * can slip in), diff against the twin, drop the twin. Pages without a twin
+   * are skipped (no record).
+   */
+  flush(pages: PageList): PageDiffRecord[];
+  /** Writes a diff's runs into the page through the manager view (any protection). */
+  applyDiff(page: number, diff: Uint8Array): void;
+  /** Copies the page's bytes out through the manager view (any protection). */
+  readPage(page: number, dst: Uint8Array): void;
+  /** Overwrites the page's bytes through the manager view (any protection). */
+  writePage(page: number, src: Uint8Array): void;
+}
