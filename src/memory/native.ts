@@ -41,7 +41,13 @@ export interface NativeMmu {
   init(regionBytes: number): void;
   isInitialized(): boolean;
   regionBytes(): number;
-  /** A SharedArrayBuffer over [offset, offset + byteLength) of the app view, in the calling thread. */
+  /**
+   * A SharedArrayBuffer over [offset, offset + byteLength) of the app view, in the calling thread.
+   * One backing store per range process-wide; object identity per thread is cached by the caller
+   * (src/threads/setup.ts, WeakRef). A syscall handed such memory on a page the thread may not
+   * access (e.g. `fs.writeSync(fd, view)` on an invalid page) fails with EFAULT: the kernel does
+   * not raise SIGSEGV for it. Touch the pages from JS first (one access per page) to prefault.
+   */
   sharedArrayBuffer(offset: number, byteLength: number): SharedArrayBuffer;
   /** Where a SharedArrayBuffer lies in the region, or null if it is not dsm memory. */
   rangeOf(buffer: unknown): { offset: number; byteLength: number } | null;
