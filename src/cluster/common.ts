@@ -7,6 +7,7 @@ import { nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { packageVersion } from '../package-info.js';
 import type { Connection, Hello } from '../transport/connection.js';
+import { Listener, Mesh, type PeerAddress } from '../transport/mesh.js';
 import { wireVersion } from '../transport/frame.js';
 
 export interface PeerInfo {
@@ -47,7 +48,7 @@ export interface MeshContext {
   secret: string;
   hello: Hello;
   /** Already listening on peers[nodeId].port; the mesh accepts its peers here. */
-  server: Server;
+  listener: Listener;
 }
 
 export interface ClusterHandle {
@@ -153,4 +154,27 @@ export class LineTagger {
     this.partial = '';
     return rest === '' ? '' : `${this.tag}${rest}\n`;
   }
+}
+
+/** Listens for this node's mesh on an ephemeral port. */
+export function listenMesh(host: string): Promise<Listener> {
+  return Listener.listen(host, 0);
+}
+
+/**
+ * The default mesh: the transport's Mesh over the address table, started
+ * (every pair connected) before the cluster says "start".
+ */
+export async function createTransportMesh(context: MeshContext): Promise<MeshLike> {
+  const addresses = new Map<number, PeerAddress>(context.peers.map((peer) => [peer.nodeId, { host: peer.host, port: peer.port }]));
+  assert(addresses.size === context.nodeCount, 'the address table names every node once');
+  const mesh = new Mesh({ nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret });
+  mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
+  await mesh.start();
+  return mesh;
+}
+
+/** The reason text of a mesh 'peer-lost' event (nodeId, DsmError). */
+export function peerLostReason(why: unknown): string {
+  return why instanceof Error ? `was lost by the mesh (${why.message})` : 'was lost by the mesh';
 }

@@ -2,13 +2,14 @@
 // prove the secret, receive a node id and the address table, build the mesh,
 // wait for "start"; afterwards exit with the cluster.
 
-import { connect, type Server } from 'node:net';
+import { connect } from 'node:net';
+import type { Listener } from '../transport/mesh.js';
 import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshContext, type MeshLike, type PeerInfo,
-  boundPort, formatAddress, helloFor, listen, sendControl,
+  createTransportMesh, formatAddress, helloFor, listenMesh, peerLostReason, sendControl,
 } from './common.js';
 import { withTimeout } from './launch.js';
 
@@ -21,7 +22,8 @@ export interface JoinOptions {
   joinTimeoutMs?: number;
   /** Address this node's mesh listens on; default 0.0.0.0 (127.0.0.1 for a local child). */
   meshHost?: string;
-  createMesh?: (context: MeshContext) => Promise<MeshLike>;
+  /** Default: the transport's Mesh over the address table; null: no mesh. */
+  createMesh?: ((context: MeshContext) => Promise<MeshLike>) | null;
   /** After start, send this process's stdout/stderr writes to node 0's terminal (for a node on another machine). */
   relayProcessOutput?: boolean;
   /** Exit when this pid is gone or stdin reaches EOF (a local child). */
@@ -80,7 +82,7 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
   const requestedId = options.nodeId ?? -1;
   const deadlineMs = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   const meshHost = options.meshHost ?? '0.0.0.0';
-  const meshServer = await listen(meshHost, 0, 'mesh address');
+  const meshServer = await listenMesh(meshHost);
   const { host, port } = options.join;
   let connection: Connection;
   try {
@@ -91,7 +93,7 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
     throw error;
   }
   connection.on('error', () => {});
-  const join: Control = { type: 'join', nodeId: requestedId, meshPort: boundPort(meshServer), pid: process.pid, meshHost: meshHost === '0.0.0.0' ? '' : meshHost };
+  const join: Control = { type: 'join', nodeId: requestedId, meshPort: meshServer.address.port, pid: process.pid, meshHost: meshHost === '0.0.0.0' ? '' : meshHost };
   const joiner = new Joiner(connection, meshServer, options, config, host);
   const waiting = joiner.waitForStart();
   // Repeated until node 0 acknowledges: a message that arrives together with the handshake's last frame
@@ -123,7 +125,7 @@ class Joiner implements ClusterHandle {
 
   constructor(
     private readonly connection: Connection,
-    private readonly meshServer: Server,
+    private readonly meshServer: Listener,
     private readonly options: JoinOptions,
     private readonly config: ClusterConfig,
     private readonly joinHost: string,
@@ -162,15 +164,15 @@ class Joiner implements ClusterHandle {
         // Node 0 may listen on a wildcard; reach its mesh where we reached it.
         this.peers = message.peers.map((peer) => (peer.nodeId === 0 ? { ...peer, host: this.joinHost } : peer));
         try {
-          if (this.options.createMesh !== undefined) {
-            this.mesh = await this.options.createMesh({
+          if (this.options.createMesh !== null) {
+            this.mesh = await (this.options.createMesh ?? createTransportMesh)({
               nodeId: this.nodeId, nodeCount: this.nodeCount, peers: this.peers, secret: this.secret,
-              hello: helloFor(this.config, this.nodeId), server: this.meshServer,
+              hello: helloFor(this.config, this.nodeId), listener: this.meshServer,
             });
             this.mesh.on('peer-lost', (event: unknown, why?: unknown) => {
               const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
               const peer = this.peers[nodeId];
-              void this.report(`dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${peer?.host ?? 'unknown host'}${peer?.pid !== undefined ? `, pid ${peer.pid}` : ''}) ${typeof why === 'string' ? why : 'was lost by the mesh'} (seen by node ${this.nodeId})${this.describe()}; the run was ended`);
+              void this.report(`dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${peer?.host ?? 'unknown host'}${peer?.pid !== undefined ? `, pid ${peer.pid}` : ''}) ${peerLostReason(why)} (seen by node ${this.nodeId})${this.describe()}; the run was ended`);
             });
           }
         } catch (error) {

@@ -5,13 +5,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
+import type { Listener } from '../transport/mesh.js';
 import { fileURLToPath } from 'node:url';
 import { childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  boundPort, formatAddress, helloFor, listen, sendControl, validateNodeCount,
+  createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
 
@@ -27,7 +28,8 @@ export interface LaunchOptions {
   joinTimeoutMs?: number;
   /** What a local child runs; default this process's execArgv and src/cluster/node-main. */
   child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string> };
-  createMesh?: (context: MeshContext) => Promise<MeshLike>;
+  /** Default: the transport's Mesh over the address table; null: no mesh. */
+  createMesh?: ((context: MeshContext) => Promise<MeshLike>) | null;
   /** Prefix relayed lines with `[node N thread T] ` (local children: `[node N] `). */
   tagOutput?: boolean;
   /** SIGINT/SIGTERM end the whole cluster. Default true. */
@@ -74,9 +76,9 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   const joinTimeoutMs = options.joinTimeoutMs ?? joinTimeoutMsDefault;
   const listenAt = options.listen ?? { host: '127.0.0.1', port: 0 };
   const control = await listen(listenAt.host, listenAt.port, 'listen address');
-  let meshServer: Server;
+  let meshServer: Listener;
   try {
-    meshServer = await listen(listenAt.host, 0, 'mesh address');
+    meshServer = await listenMesh(listenAt.host);
   } catch (error) {
     control.close();
     throw error;
@@ -106,7 +108,7 @@ class Launcher implements ClusterHandle {
     readonly secret: string,
     private readonly joinTimeoutMs: number,
     private readonly control: Server,
-    private readonly meshServer: Server,
+    private readonly meshServer: Listener,
     private readonly spawnLocal: boolean,
   ) {
     this.nodeCount = options.nodeCount;
@@ -245,7 +247,7 @@ class Launcher implements ClusterHandle {
   }
 
   private async allJoined(fail: (error: DsmError) => void, onReady: () => void): Promise<void> {
-    const peers: PeerInfo[] = [{ nodeId: 0, host: this.options.listen?.host ?? '127.0.0.1', port: boundPort(this.meshServer), pid: process.pid }];
+    const peers: PeerInfo[] = [{ nodeId: 0, host: this.options.listen?.host ?? '127.0.0.1', port: this.meshServer.address.port, pid: process.pid }];
     for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) {
       const member = this.members.get(nodeId);
       assert(member !== undefined, `node ${nodeId} joined`);
@@ -256,9 +258,9 @@ class Launcher implements ClusterHandle {
       sendControl(member.connection, { type: 'table', nodeId: member.nodeId, nodeCount: this.nodeCount, peers });
     }
     try {
-      if (this.options.createMesh !== undefined) {
-        this.mesh = await this.options.createMesh({
-          nodeId: 0, nodeCount: this.nodeCount, peers, secret: this.secret, hello: helloFor(this.config, 0), server: this.meshServer,
+      if (this.options.createMesh !== null) {
+        this.mesh = await (this.options.createMesh ?? createTransportMesh)({
+          nodeId: 0, nodeCount: this.nodeCount, peers, secret: this.secret, hello: helloFor(this.config, 0), listener: this.meshServer,
         });
         this.watchMesh(this.mesh);
       }
@@ -271,7 +273,7 @@ class Launcher implements ClusterHandle {
 
   private maybeStart(onReady: () => void): void {
     if (this.started || this.peers.length !== this.nodeCount) return;
-    if (this.options.createMesh !== undefined && this.mesh === null) return;
+    if (this.options.createMesh !== null && this.mesh === null) return;
     for (const member of this.members.values()) if (!member.ready) return;
     this.started = true;
     for (const member of this.members.values()) {
@@ -295,7 +297,8 @@ class Launcher implements ClusterHandle {
         this.writeOutput(member.nodeId, member.taggers, message.stream, message.text, message.threadId);
         return;
       case 'failure':
-        void this.endRun(message.message, { nodeId: member.nodeId, host: member.host, reason: message.message, message: message.message, ...(member.pid !== undefined ? { pid: member.pid } : {}) });
+        // Another node saw a peer die; node 0's own view (a child's exit status) is preferred when it comes soon.
+        setTimeout(() => void this.endRun(message.message, { nodeId: member.nodeId, host: member.host, reason: message.message, message: message.message, ...(member.pid !== undefined ? { pid: member.pid } : {}) }), childExitWaitMs);
         return;
       case 'shutdown':
         void this.shutdown(message.code);
@@ -339,8 +342,8 @@ class Launcher implements ClusterHandle {
   private watchMesh(mesh: MeshLike): void {
     mesh.on('peer-lost', (event: unknown, why?: unknown) => {
       const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
-      const reason = typeof why === 'string' ? why : String((event as { reason?: unknown })?.reason ?? 'was lost by the mesh');
-      void this.nodeFailed(nodeId, reason);
+      // A local child's exit status says more than the mesh; give it a moment to arrive first.
+      setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, peerLostReason(why)); }, childExitWaitMs);
     });
   }
 

@@ -97,6 +97,11 @@ describe('local cluster', () => {
     assert.deepEqual(tables.map((m) => m[1]).sort(), ['1', '2']);
     assert.equal(tables[0]![3], tables[1]![3], 'both joiners hold the same table');
     assert.match(tables[0]![3]!, /^0@127\.0\.0\.1:\d+,1@127\.0\.0\.1:\d+,2@127\.0\.0\.1:\d+$/);
+    // One message each way over the transport mesh.
+    assert.match(text, /node 0 got greeting from node 1: hello from node 1/);
+    assert.match(text, /node 0 got greeting from node 2: hello from node 2/);
+    assert.match(text, /node 1 got reply from node 0: welcome node 1/);
+    assert.match(text, /node 2 got reply from node 0: welcome node 2/);
     await assertAllGone(pids);
   });
 
