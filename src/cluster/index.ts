@@ -4,26 +4,42 @@
 // Public interface (everything else in src/cluster is internal):
 //
 //   launchLocalCluster(options: LaunchOptions): Promise<ClusterHandle>
-//     The calling process is node 0. It listens on options.listen (default
-//     127.0.0.1:0), spawns nodes 1..nodeCount-1 as child processes when
-//     options.spawnLocal is true (the default for `dsm run --nodes N`), or
-//     waits for nodeCount-1 remote `dsm node --join` processes otherwise
-//     (`dsm run --listen HOST:PORT --expect N`). Resolves once every node
-//     joined, every node built its mesh (options.createMesh) and "start" went out.
+//     The calling process is node 0. Options: nodeCount; listen? {host, port}
+//     (default 127.0.0.1:0); spawnLocal? (default true: spawn nodes
+//     1..nodeCount-1 as children running node-main.ts; false: wait for
+//     nodeCount-1 `dsm node --join` processes, i.e. `--listen HOST:PORT
+//     --expect N`); secret? (required when !spawnLocal; random otherwise);
+//     config? Partial<ClusterConfig>; joinTimeoutMs? (joinTimeoutMsDefault);
+//     child? {execArgv, script, args, env} (what a local child runs);
+//     createMesh? (default createTransportMesh; null for none); tagOutput?;
+//     handleSignals? (default true: SIGINT/SIGTERM end the cluster, exit 130/143).
+//     Resolves once every node joined, every node's mesh is connected and
+//     "start" went out. Rejects with DSM_ERR_PORT_IN_USE, DSM_ERR_JOIN_TIMEOUT
+//     ("k of N nodes joined within T ms"), DSM_ERR_NODE_DIED (a child died
+//     before start), after stopping every node it started.
 //
 //   joinCluster(options: JoinOptions): Promise<ClusterHandle>
-//     Run by every other node (`dsm node --join HOST:PORT`, and the local
-//     children through node-main.ts). Resolves on "start".
+//     Every other node. Options: join {host, port}; secret; config?; nodeId?
+//     (a local child's; remote joiners get the next free id); joinTimeoutMs?;
+//     meshHost? (default 0.0.0.0); createMesh?; relayProcessOutput? (send this
+//     process's stdout/stderr to node 0's terminal); supervisedBy? (parent pid:
+//     exit on stdin EOF or when the parent changes). Retries a refused
+//     connection until the join timeout, then DSM_ERR_UNREACHABLE; handshake
+//     refusals (DSM_ERR_SECRET, _VERSION, _CONFIG_MISMATCH) reject at once.
+//     Resolves on "start".
 //
 //   ClusterHandle {
-//     nodeId, nodeCount, peers: PeerInfo[] (index = node id), secret,
-//     mesh: MeshLike | null           what createMesh returned
-//     onFailure(cb)                   cb(failure) before the run ends on a node death
-//     describeInFlight(fn)            fn() => string, added to the failure line
+//     nodeId, nodeCount, peers: PeerInfo[] (index = node id: {nodeId, host, port, pid?}), secret,
+//     mesh: MeshLike | null           the transport Mesh (or what createMesh returned)
+//     onFailure(cb)                   cb(failure: Failure) before the run ends on a node death
+//     describeInFlight(fn)            fn() => string, appended to the failure line as "; in flight: …"
 //     onShutdown(cb)                  cb(code) before this process exits on a shutdown
-//     shutdown(code): Promise<never>  ends every node, waits for children, exits
-//     relayOutput(stream, text, threadId?)  output from this node to the launcher's terminal
+//     shutdown(code): Promise<never>  node 0: stops every node (message, grace, SIGKILL), waits, exits(code);
+//                                     a joiner asks node 0 to do that
+//     relayOutput(stream, text, threadId?)  text to the launcher's terminal, in order per thread;
+//                                     tagged "[node N thread T] " when node 0 has tagOutput
 //   }
+//   exitCodeNodeDied (70): the exit code of a run ended by a node's death.
 //
 // Supervision: a local child watches its stdin (the launcher holds the other
 // end; EOF means the launcher is gone, even by SIGKILL) and its parent pid,
@@ -37,6 +53,6 @@ export { launchLocalCluster, type LaunchOptions } from './launch.js';
 export { joinCluster, type JoinOptions } from './join.js';
 export {
   type ClusterHandle, type ClusterConfig, type Failure, type MeshContext, type MeshLike, type PeerInfo,
-  formatAddress, parseAddress, secretFromEnvironment,
+  createTransportMesh, formatAddress, parseAddress, secretFromEnvironment,
 } from './common.js';
 export { exitCodeNodeDied } from '../errors.js';

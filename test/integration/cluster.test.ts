@@ -124,6 +124,18 @@ describe('local cluster', () => {
     await assertAllGone(pids);
   });
 
+  it('a node that stops answering (SIGSTOP) is declared dead by heartbeat timeout', async () => {
+    const launcher = run(['local', '3', 'hold']);
+    await waitFor(launcher, /node 2 of 3 up/);
+    await waitFor(launcher, /node 1 of 3 up/);
+    const pids = pidsOf(launcher.output());
+    process.kill(pids[1]!, 'SIGSTOP');
+    const { code } = await exitOf(launcher);
+    assert.equal(code, exitCodeNodeDied, launcher.output());
+    assert.match(launcher.output(), /DSM_ERR_NODE_DIED: node 1 \(127\.0\.0\.1, pid \d+\) .*(stopped answering|nothing heard)/);
+    await assertAllGone(pids);
+  });
+
   it('SIGTERM to the launcher ends every node', async () => {
     const launcher = run(['local', '3', 'hold']);
     await waitFor(launcher, /node 2 of 3 up/);
