@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { handshakeTimeoutMs, sendQueueBytesMax } from '../constants.js';
 import { DsmError, type ErrorCode, assert } from '../errors.js';
 import { decodeBody, encodeBody, type WireMessage } from './codec.js';
-import { FrameDecoder, FrameError, type Frame, type FrameKind, encodeFrameHeader, frameKinds, wireVersion } from './frame.js';
+import { FrameDecoder, FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
 
 export interface Hello {
   clusterId: string;
@@ -22,19 +22,27 @@ export interface Hello {
 
 type Role = 'connect' | 'accept';
 
+/** Payloads up to this size are copied into the frame's one buffer; larger ones go out as their own buffer. */
+const payloadCopyBytesMax = 16 * 1024;
+
 function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): boolean {
   const { body, payload } = encodeBody(message);
-  const header = encodeFrameHeader(kind, body.byteLength, payload?.byteLength ?? 0);
+  const payloadBytes = payload?.byteLength ?? 0;
   let flushed: boolean;
-  if (payload === null || payload.byteLength === 0) {
-    // Small control frames: one copy into one buffer, one write.
-    flushed = socket.write(Buffer.concat([header, body]));
+  if (payloadBytes <= payloadCopyBytesMax) {
+    // Control frames and pages alike: one allocation, one write. Copying a
+    // page costs less than a gathered write's bookkeeping (measured with bench/rtt.ts).
+    const frame = Buffer.allocUnsafe(frameHeaderBytes + body.byteLength + payloadBytes);
+    writeFrameHeader(frame, kind, body.byteLength, payloadBytes);
+    frame.set(body, frameHeaderBytes);
+    if (payload !== null && payloadBytes > 0) frame.set(payload, frameHeaderBytes + body.byteLength);
+    flushed = socket.write(frame);
   } else {
-    // A page or diff goes out as its own buffer, gathered into one writev.
+    // A large payload goes out as its own buffer, gathered into one writev.
     socket.cork();
-    socket.write(header);
+    socket.write(encodeFrameHeader(kind, body.byteLength, payloadBytes));
     socket.write(body);
-    flushed = socket.write(payload);
+    flushed = socket.write(payload!);
     socket.uncork();
   }
   return flushed && socket.writableLength < sendQueueBytesMax;

@@ -43,9 +43,13 @@ export class FrameError extends Error {
 
 /** The header of a frame; body and payload are written after it without copying. */
 export function encodeFrameHeader(kind: FrameKind, bodyBytes: number, payloadBytes: number): Buffer {
+  return writeFrameHeader(Buffer.allocUnsafe(frameHeaderBytes), kind, bodyBytes, payloadBytes);
+}
+
+/** Writes a frame header at the start of `header` (which may be the whole frame's buffer). */
+export function writeFrameHeader(header: Buffer, kind: FrameKind, bodyBytes: number, payloadBytes: number): Buffer {
   const total = frameHeaderBytes + bodyBytes + payloadBytes;
   if (total > frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${frameBytesMax}`);
-  const header = Buffer.allocUnsafe(frameHeaderBytes);
   header.writeUInt32BE(frameMagic, 0);
   header.writeUInt8(wireVersion, 4);
   header.writeUInt8(kind, 5);
