@@ -28,6 +28,10 @@
 //     refusals (DSM_ERR_SECRET, _VERSION, _CONFIG_MISMATCH) reject at once.
 //     Resolves on "start".
 //
+//   joinOptionsFromEnvironment(env): JoinOptions   what a local child was given (DSM_JOIN, DSM_SECRET, …)
+//   defaultChildScript(): string                   path of node-main (imports DSM_NODE_RUNTIME's
+//                                                  createMesh?(context) and runNode(handle))
+//
 //   ClusterHandle {
 //     nodeId, nodeCount, peers: PeerInfo[] (index = node id: {nodeId, host, port, pid?}), secret,
 //     mesh: MeshLike | null           the transport Mesh (or what createMesh returned)
@@ -50,7 +54,8 @@
 // one line naming the node, its host and (when local) its pid.
 
 export { launchLocalCluster, type LaunchOptions } from './launch.js';
-export { joinCluster, type JoinOptions } from './join.js';
+export { joinCluster, joinOptionsFromEnvironment, type JoinOptions } from './join.js';
+export { defaultChildScript } from './launch.js';
 export {
   type ClusterHandle, type ClusterConfig, type Failure, type MeshContext, type MeshLike, type PeerInfo,
   createTransportMesh, formatAddress, parseAddress, secretFromEnvironment,

@@ -9,7 +9,7 @@ import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshContext, type MeshLike, type PeerInfo,
-  createTransportMesh, formatAddress, helloFor, listenMesh, peerLostReason, sendControl,
+  createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
 } from './common.js';
 import { withTimeout } from './launch.js';
 
@@ -319,4 +319,24 @@ class Joiner implements ClusterHandle {
       }) as typeof target.write;
     }
   }
+}
+
+/**
+ * The join options a local child finds in its environment (set by the
+ * launcher; the secret never travels on argv): DSM_JOIN, DSM_SECRET,
+ * DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS, DSM_PARENT_PID and
+ * DSM_SUPERVISED=1. `dsm node` without --join can use this to serve as the child entry.
+ */
+export function joinOptionsFromEnvironment(env: NodeJS.ProcessEnv): JoinOptions {
+  const joinText = env.DSM_JOIN;
+  if (joinText === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_JOIN is not set: a local node is started by its launcher');
+  const supervised = env.DSM_SUPERVISED === '1';
+  return {
+    join: parseAddress(joinText, 'DSM_JOIN'),
+    secret: secretFromEnvironment(env.DSM_SECRET),
+    ...(env.DSM_CLUSTER_CONFIG !== undefined ? { config: JSON.parse(env.DSM_CLUSTER_CONFIG) as ClusterConfig } : {}),
+    ...(env.DSM_NODE_ID !== undefined ? { nodeId: Number(env.DSM_NODE_ID) } : {}),
+    ...(env.DSM_JOIN_TIMEOUT_MS !== undefined ? { joinTimeoutMs: Number(env.DSM_JOIN_TIMEOUT_MS) } : {}),
+    ...(supervised ? { supervisedBy: Number(env.DSM_PARENT_PID), meshHost: '127.0.0.1' } : {}),
+  };
 }

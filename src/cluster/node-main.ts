@@ -8,9 +8,9 @@
 // exports `createMesh(context)` (optional) and `runNode(handle)` are used.
 
 import { pathToFileURL } from 'node:url';
-import { DsmError, isDsmError } from '../errors.js';
-import { type ClusterConfig, type ClusterHandle, type MeshContext, type MeshLike, parseAddress, secretFromEnvironment } from './common.js';
-import { joinCluster } from './join.js';
+import { type DsmError, isDsmError } from '../errors.js';
+import type { ClusterHandle, MeshContext, MeshLike } from './common.js';
+import { joinCluster, joinOptionsFromEnvironment } from './join.js';
 
 interface NodeRuntime {
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
@@ -18,19 +18,11 @@ interface NodeRuntime {
 }
 
 async function main(): Promise<void> {
-  const joinText = process.env.DSM_JOIN;
-  if (joinText === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_JOIN is not set: node-main is started by the launcher');
-  const supervised = process.env.DSM_SUPERVISED === '1';
   const runtimeSpecifier = process.env.DSM_NODE_RUNTIME;
   const runtime: NodeRuntime = runtimeSpecifier === undefined ? {} :
     await import(runtimeSpecifier.startsWith('file:') ? runtimeSpecifier : pathToFileURL(runtimeSpecifier).href) as NodeRuntime;
   const handle = await joinCluster({
-    join: parseAddress(joinText, 'DSM_JOIN'),
-    secret: secretFromEnvironment(undefined),
-    ...(process.env.DSM_CLUSTER_CONFIG !== undefined ? { config: JSON.parse(process.env.DSM_CLUSTER_CONFIG) as ClusterConfig } : {}),
-    ...(process.env.DSM_NODE_ID !== undefined ? { nodeId: Number(process.env.DSM_NODE_ID) } : {}),
-    ...(process.env.DSM_JOIN_TIMEOUT_MS !== undefined ? { joinTimeoutMs: Number(process.env.DSM_JOIN_TIMEOUT_MS) } : {}),
-    ...(supervised ? { supervisedBy: Number(process.env.DSM_PARENT_PID), meshHost: '127.0.0.1' } : {}),
+    ...joinOptionsFromEnvironment(process.env),
     ...(runtime.createMesh !== undefined ? { createMesh: runtime.createMesh } : {}),
   });
   await runtime.runNode?.(handle);
