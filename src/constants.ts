@@ -79,3 +79,5 @@ export const syncInFlightCountMax = 4096;
 export const atomicWaiterCountMax = 65536;
 /** Protocol: waiters queued on one mutex, condition or barrier. */
 export const syncQueueCountMax = 4096;
+/** Protocol: distinct barrier ids one barrier manager remembers (with their party counts). */
+export const barrierIdCountMax = 65536;

@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { intervalLogCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes } from '../constants.js';
+import { intervalLogCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -69,6 +69,7 @@ export class HlrcEngine implements Engine {
   private readonly locks = new Map<number, LockState>();
   private readonly conds = new Map<number, Array<{ node: number; requestId: number; known: number[] }>>();
   private readonly barriers = new Map<number, BarrierState>();
+  private readonly barrierParties = new Map<number, number>();
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
   private readonly pageScratch = new Uint8Array(pageBytes);
@@ -254,7 +255,7 @@ export class HlrcEngine implements Engine {
       const page = message.pages[k]!;
       assert(this.homeOf(page) === this.nodeId, 'diffs go to the home');
       const state = this.pageState(page);
-      assert(state.version[from]! < message.interval, 'diff versions increase per writer');
+      assert(state.version[from]! <= message.interval, 'diff versions never go back per writer (early flushes repeat the last closed interval)');
       if (message.diffs[k]!.length > 0) { this.memory.applyDiff(page, message.diffs[k]!); this.stats.diffsApplied++; }
       state.version[from] = message.interval;
       this.checkHomePage(page);
@@ -590,10 +591,15 @@ export class HlrcEngine implements Engine {
     if (from !== this.nodeId) this.learn(from, message.info);
     let barrier = this.barriers.get(message.barrierId);
     if (barrier === undefined) {
-      barrier = { parties: message.parties, arrivals: [] };
+      // A reusable barrier keeps its party count for life: the first use fixes it.
+      const parties = this.barrierParties.get(message.barrierId) ?? message.parties;
+      assert(this.barrierParties.size < barrierIdCountMax, 'barrier ids within limit');
+      this.barrierParties.set(message.barrierId, parties);
+      barrier = { parties, arrivals: [] };
       this.barriers.set(message.barrierId, barrier);
     }
     if (barrier.parties !== message.parties || message.parties < 1) {
+      if (barrier.arrivals.length === 0) this.barriers.delete(message.barrierId);
       const error = `barrier ${message.barrierId} has ${barrier.parties} parties, a thread waited with ${message.parties}`;
       this.depart(from, message.barrierId, message.requestId, error, this.vc, this.floor);
       return;

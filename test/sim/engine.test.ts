@@ -1,0 +1,195 @@
+// Single operations on a small simulated cluster: results, errors and the
+// message count of each operation (pinned; docs/PROTOCOL.md explains them).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pageBytes } from '../../src/constants.js';
+import { DsmError } from '../../src/errors.js';
+import { createEngine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
+import { SimCluster, SimMemory, type ThreadOp, type ThreadProgram } from './sim.js';
+
+function cluster(nodeCount: number, pageCount = 4): SimCluster {
+  return new SimCluster({ seed: 42, nodeCount, pageCount, protocol: 'hlrc' });
+}
+
+function* syncOp(request: SyncRequest, results?: SyncResult[]): Generator<ThreadOp, SyncResult, unknown> {
+  const result = (yield { op: 'sync', request }) as SyncResult;
+  results?.push(result);
+  return result;
+}
+
+function run(c: SimCluster, node: number, body: () => Generator<ThreadOp, unknown, unknown>): void {
+  c.addThread(node, () => body() as ThreadProgram);
+  c.run();
+  c.drain();
+}
+
+test('an unknown protocol is a DSM_ERR_PROTOCOL naming the valid ones', () => {
+  assert.throws(() => createEngine({
+    nodeId: 0, nodeCount: 1, pageCount: 1, protocol: 'tso', memory: new SimMemory(1), send: () => {}, host: { resume: () => {} },
+  }), (error: unknown) => error instanceof DsmError && error.code === 'DSM_ERR_PROTOCOL' && /hlrc, sc/.test(error.message));
+});
+
+test('message count: read miss costs 2 messages (request, page)', () => {
+  const c = cluster(2);
+  // Node 1 writes page 0 (homed at node 0) and releases; node 0 acquires the lock after it.
+  const order: number[] = [];
+  c.addThread(1, () => (function* () {
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 0 });
+    yield { op: 'store', address: 8, value: 77 };
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 0 });
+    order.push(1);
+  })() as ThreadProgram);
+  c.run(); c.drain();
+  const before = c.messageCount;
+  let seen = 0;
+  run(c, 0, function* () {
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+    seen = (yield { op: 'load', address: 8 + pageBytes * 1 }) as number; // page 1: home node 1, written? no: valid
+    seen = (yield { op: 'load', address: 8 }) as number; // page 0 is homed here: diff arrived, no fetch
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+  });
+  assert.equal(seen, 77);
+  // lock manager of lock 0 is node 0 (local): no messages at all for node 0.
+  assert.equal(c.messageCount - before, 0);
+
+  // Now a page homed at node 0 read by node 1 after node 0 writes it.
+  const c2 = cluster(2);
+  c2.addThread(0, () => (function* () {
+    yield { op: 'store', address: 16, value: 5 };
+    yield* syncOp({ kind: 'barrier', barrierId: 1, parties: 2 });
+  })() as ThreadProgram);
+  let read = 0;
+  c2.addThread(1, () => (function* () {
+    yield* syncOp({ kind: 'barrier', barrierId: 1, parties: 2 });
+    const start = c2.messageCount;
+    read = (yield { op: 'load', address: 16 }) as number;
+    assert.equal(c2.messageCount - start, 2);
+  })() as ThreadProgram);
+  c2.run();
+  assert.equal(read, 5);
+});
+
+test('message count: lock acquire from a remote manager is 2 messages, unlock 1', () => {
+  const c = cluster(2);
+  run(c, 1, function* () {
+    const a = c.messageCount;
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 3 });
+    assert.equal(c.messageCount - a, 2);
+    const b = c.messageCount;
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 3 });
+    assert.equal(c.messageCount - b, 1);
+  });
+  assert.deepEqual(c.messageCounts.get('lockRequest'), 1);
+  assert.deepEqual(c.messageCounts.get('lockGrant'), 1);
+});
+
+test('message count: barrier of n nodes is 2(n-1) messages plus one diff batch per (writer, remote home)', () => {
+  for (const n of [2, 3, 4]) {
+    const c = cluster(n);
+    for (let node = 0; node < n; node++) {
+      c.addThread(node, () => (function* () { yield* syncOp({ kind: 'barrier', barrierId: 0, parties: n }); })() as ThreadProgram);
+    }
+    c.run(); c.drain();
+    assert.equal(c.messageCount, 2 * (n - 1), `n = ${n}`);
+  }
+});
+
+test('message count: remote atomic op is 2 messages (request, reply); results are raw bits', () => {
+  const c = cluster(2);
+  const results: SyncResult[] = [];
+  run(c, 1, function* () {
+    const address = 0; // page 0: home node 0
+    const a = c.messageCount;
+    yield* syncOp({ kind: 'atomic', op: 'add', address, width: 4, operands: ['5'], timeoutMs: -1 }, results);
+    assert.equal(c.messageCount - a, 2);
+    yield* syncOp({ kind: 'atomic', op: 'sub', address, width: 4, operands: ['7'], timeoutMs: -1 }, results);
+    yield* syncOp({ kind: 'atomic', op: 'compareExchange', address, width: 4, operands: ['4294967294', '9'], timeoutMs: -1 }, results);
+    yield* syncOp({ kind: 'atomic', op: 'exchange', address: 8, width: 8, operands: ['18446744073709551615'], timeoutMs: -1 }, results);
+    yield* syncOp({ kind: 'atomic', op: 'add', address: 8, width: 8, operands: ['2'], timeoutMs: -1 }, results);
+    const plain = (yield { op: 'load', address }) as number;
+    assert.equal(plain, 9, 'a plain read after the atomic sees its value');
+  });
+  assert.deepEqual(results.map((r) => r.ok && r.value), ['0', '5', '4294967294', '0', '18446744073709551615']);
+});
+
+test('unlock by a non-owner is DSM_ERR_NOT_OWNER; wrong barrier parties is DSM_ERR_BARRIER_PARTIES', () => {
+  const c = cluster(2);
+  const results: SyncResult[] = [];
+  c.addThread(0, () => (function* () {
+    yield* syncOp({ kind: 'unlock', lockId: 3, threadId: 0 }, results);
+    yield* syncOp({ kind: 'barrier', barrierId: 5, parties: 2 }, results);
+  })() as ThreadProgram);
+  c.addThread(1, () => (function* () {
+    yield* syncOp({ kind: 'barrier', barrierId: 5, parties: 2 }, results);
+    yield* syncOp({ kind: 'barrier', barrierId: 5, parties: 3 }, results);
+  })() as ThreadProgram);
+  c.run();
+  const codes = results.map((r) => (r.ok ? 'ok' : r.code)).sort();
+  assert.deepEqual(codes, ['DSM_ERR_BARRIER_PARTIES', 'DSM_ERR_NOT_OWNER', 'ok', 'ok']);
+});
+
+test('Atomics wait/notify across nodes, and a wait timeout driven by ticks', () => {
+  const c = cluster(3);
+  const results: Array<string | null> = [];
+  const address = pageBytes * 2 + 4; // page 2: home node 2
+  c.addThread(0, () => (function* () {
+    const r = yield* syncOp({ kind: 'atomic', op: 'wait', address, width: 4, operands: ['0'], timeoutMs: -1 });
+    results.push(r.ok ? r.value : 'error');
+    const v = (yield { op: 'load', address: 64 }) as number;
+    results.push(String(v));
+  })() as ThreadProgram);
+  c.addThread(1, () => (function* () {
+    yield { op: 'store', address: 64, value: 123 };
+    // Notify until the waiter is parked: count of woken tells.
+    for (let k = 0; k < 10_000; k++) {
+      const r = yield* syncOp({ kind: 'atomic', op: 'notify', address, width: 4, operands: ['1'], timeoutMs: -1 });
+      if (r.ok && r.value === '1') return;
+    }
+    throw new Error('waiter never parked');
+  })() as ThreadProgram);
+  c.addThread(2, () => (function* () {
+    const r = yield* syncOp({ kind: 'atomic', op: 'wait', address: address + 4, width: 4, operands: ['0'], timeoutMs: 50 });
+    results.push(r.ok ? r.value : 'error');
+    const ne = yield* syncOp({ kind: 'atomic', op: 'wait', address: address + 4, width: 4, operands: ['1'], timeoutMs: 50 });
+    results.push(ne.ok ? ne.value : 'error');
+  })() as ThreadProgram);
+  c.run();
+  assert.deepEqual(results.sort(), ['123', 'not-equal', 'ok', 'timed-out'].sort());
+});
+
+test('condition: wait releases the mutex, signal hands it back with the signaller\'s writes', () => {
+  const c = cluster(2);
+  let seen = -1;
+  c.addThread(0, () => (function* () {
+    yield* syncOp({ kind: 'lock', lockId: 1, threadId: 0 });
+    let ready = (yield { op: 'load', address: 0 }) as number;
+    for (let k = 0; ready === 0 && k < 100; k++) {
+      yield* syncOp({ kind: 'condWait', condId: 9, lockId: 1, threadId: 0 });
+      ready = (yield { op: 'load', address: 0 }) as number;
+    }
+    seen = ready;
+    yield* syncOp({ kind: 'unlock', lockId: 1, threadId: 0 });
+  })() as ThreadProgram);
+  c.addThread(1, () => (function* () {
+    yield* syncOp({ kind: 'lock', lockId: 1, threadId: 1 });
+    yield { op: 'store', address: 0, value: 42 };
+    yield* syncOp({ kind: 'condSignal', condId: 9, lockId: 1, all: true });
+    yield* syncOp({ kind: 'unlock', lockId: 1, threadId: 1 });
+  })() as ThreadProgram);
+  c.run();
+  assert.equal(seen, 42);
+});
+
+test('interval logs are reclaimed at all-node barriers', () => {
+  const c = cluster(3);
+  for (let node = 0; node < 3; node++) {
+    c.addThread(node, () => (function* () {
+      for (let round = 0; round < 50; round++) {
+        yield { op: 'store', address: node * 4 + round * 16, value: round + 1 };
+        yield* syncOp({ kind: 'barrier', barrierId: 2, parties: 3 });
+      }
+    })() as ThreadProgram);
+  }
+  c.run(); c.drain();
+  for (const engine of c.engines) assert.ok(engine.tableSizes()['log']! <= 6, `node ${engine.nodeId} log ${engine.tableSizes()['log']}`);
+});

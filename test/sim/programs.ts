@@ -1,0 +1,154 @@
+// Randomized data-race-free programs whose results are known by construction.
+//
+// Phases separated by a global barrier. In each phase every thread writes its
+// own words (scattered over shared pages: false sharing) and checks words the
+// other threads wrote in the previous phase; increments lock-protected
+// counters (read, then write +1 under the lock); and adds to atomic counters.
+// At the end thread 0 checks every counter with plain loads and the atomic
+// counters with Atomics.load too; then the homes' copies are checked.
+
+import { pageBytes } from '../../src/constants.js';
+import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
+import { Prng, SimCluster, readU32, type ThreadOp, type ThreadProgram } from './sim.js';
+
+export interface ProgramSpec {
+  nodeCount: number;
+  threadCount: number;
+  pageCount: number;
+  phaseCount: number;
+  /** word address -> owner thread */
+  owned: Array<{ address: number; owner: number }>;
+  counters: Array<{ address: number; lockId: number }>;
+  atomics: number[];
+  /** per thread, per phase: counter indices to increment, atomic indices to add 1 to */
+  plans: Array<Array<{ counters: number[]; atomics: number[]; checks: number[] }>>;
+}
+
+const wordsPerPage = pageBytes / 4;
+
+export function ownedValue(address: number, phase: number): number {
+  return ((address * 2654435761) ^ (phase + 1) * 40503) >>> 0 || 1;
+}
+
+export function generateProgram(prng: Prng, nodeCount: number): ProgramSpec {
+  const threadCount = nodeCount + prng.int(nodeCount * 2);
+  const pageCount = 2 + prng.int(5);
+  const phaseCount = 1 + prng.int(4);
+  // Draw distinct words from all pages but the last (the atomics' page).
+  const used = new Set<number>();
+  const word = (): number => {
+    for (;;) {
+      const w = prng.int((pageCount - 1) * wordsPerPage);
+      if (!used.has(w)) { used.add(w); return w * 4; }
+    }
+  };
+  const owned = Array.from({ length: threadCount * (1 + prng.int(6)) }, () => ({ address: word(), owner: prng.int(threadCount) }));
+  const lockCount = 1 + prng.int(3);
+  const counters = Array.from({ length: 1 + prng.int(4) }, () => ({ address: word(), lockId: 100 + prng.int(lockCount) }));
+  const atomicBase = (pageCount - 1) * pageBytes;
+  const atomics = Array.from({ length: 1 + prng.int(3) }, (_, k) => atomicBase + k * 8);
+  const plans = Array.from({ length: threadCount }, () => Array.from({ length: phaseCount }, () => ({
+    counters: Array.from({ length: prng.int(3) }, () => prng.int(counters.length)),
+    atomics: Array.from({ length: prng.int(3) }, () => prng.int(atomics.length)),
+    checks: Array.from({ length: prng.int(4) }, () => prng.int(owned.length)),
+  })));
+  return { nodeCount, threadCount, pageCount, phaseCount, owned, counters, atomics, plans };
+}
+
+const barrierId = 7;
+
+function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
+  const result = (yield { op: 'sync', request }) as SyncResult;
+  if (!result.ok) throw new Error(`sync ${request.kind} failed: ${result.code} ${result.message}`);
+  return result;
+}
+
+function* load(address: number): Generator<ThreadOp, number, unknown> {
+  return (yield { op: 'load', address }) as number;
+}
+
+export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram {
+  for (let phase = 0; phase < spec.phaseCount; phase++) {
+    const plan = spec.plans[thread]![phase]!;
+    for (const { address, owner } of spec.owned) {
+      if (owner === thread) yield { op: 'store', address, value: ownedValue(address, phase) };
+    }
+    for (const c of plan.counters) {
+      const counter = spec.counters[c]!;
+      yield* sync({ kind: 'lock', lockId: counter.lockId, threadId: thread });
+      const value = yield* load(counter.address);
+      yield { op: 'store', address: counter.address, value: value + 1 };
+      yield* sync({ kind: 'unlock', lockId: counter.lockId, threadId: thread });
+    }
+    for (const a of plan.atomics) {
+      yield* sync({ kind: 'atomic', op: 'add', address: spec.atomics[a]!, width: 4, operands: ['1'], timeoutMs: -1 });
+    }
+    yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
+    for (const k of plan.checks) {
+      const { address } = spec.owned[k]!;
+      const value = yield* load(address);
+      const expected = ownedValue(address, phase);
+      if (value !== expected) throw new Error(`thread ${thread} phase ${phase}: word @${address} is ${value}, expected ${expected}`);
+    }
+    // A second barrier keeps the next phase's stores away from these checks.
+    yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
+  }
+  if (thread !== 0) return;
+  const expect = expectedCounts(spec);
+  for (let c = 0; c < spec.counters.length; c++) {
+    const value = yield* load(spec.counters[c]!.address);
+    if (value !== expect.counters[c]) throw new Error(`counter ${c} is ${value}, expected ${expect.counters[c]}`);
+  }
+  for (let a = 0; a < spec.atomics.length; a++) {
+    const plain = yield* load(spec.atomics[a]!);
+    const atomic = yield* sync({ kind: 'atomic', op: 'load', address: spec.atomics[a]!, width: 4, operands: [], timeoutMs: -1 });
+    if (plain !== expect.atomics[a] || atomic.value !== String(expect.atomics[a])) {
+      throw new Error(`atomic ${a}: plain ${plain}, Atomics.load ${atomic.value}, expected ${expect.atomics[a]}`);
+    }
+  }
+}
+
+export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics: number[] } {
+  const counters = spec.counters.map(() => 0);
+  const atomics = spec.atomics.map(() => 0);
+  for (const plan of spec.plans) for (const phase of plan) {
+    for (const c of phase.counters) counters[c]!++;
+    for (const a of phase.atomics) atomics[a]!++;
+  }
+  return { counters, atomics };
+}
+
+export interface RunOutcome { messageCount: number; stepCount: number }
+
+/** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
+export function runSeed(seed: number, protocol = 'hlrc'): RunOutcome {
+  const prng = new Prng(seed ^ 0x5eed);
+  const nodeCount = 1 + prng.int(4);
+  const spec = generateProgram(prng, nodeCount);
+  const cluster = new SimCluster({
+    seed, nodeCount, pageCount: spec.pageCount, protocol,
+    placement: prng.chance(0.5) ? 'roundRobin' : 'block', deliverBias: 0.2 + prng.next() * 0.7,
+  });
+  for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
+  cluster.run();
+  cluster.drain();
+  // Homes converge: every word's home copy holds its final value.
+  const last = spec.phaseCount - 1;
+  const expect = expectedCounts(spec);
+  const homeWord = (address: number): number => {
+    const home = cluster.engines[0]!.homeOf(Math.floor(address / pageBytes));
+    return readU32(cluster.memories[home]!.data, address);
+  };
+  for (const { address } of spec.owned) {
+    const value = homeWord(address);
+    if (value !== ownedValue(address, last)) throw new Error(`home copy of word @${address} is ${value}, expected ${ownedValue(address, last)}`);
+  }
+  spec.counters.forEach((c, k) => {
+    if (homeWord(c.address) !== expect.counters[k]) throw new Error(`home copy of counter ${k} is ${homeWord(c.address)}`);
+  });
+  for (const engine of cluster.engines) {
+    const sizes = engine.tableSizes();
+    if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
+  }
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount };
+}

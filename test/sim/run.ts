@@ -1,0 +1,24 @@
+// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc]
+import { runSeed } from './programs.js';
+
+function argValue(name: string): string | undefined {
+  const k = process.argv.indexOf(name);
+  return k >= 0 ? process.argv[k + 1] : undefined;
+}
+const seedCount = Number(argValue('--seeds') ?? '1000');
+const protocol = argValue('--protocol') ?? 'hlrc';
+const only = argValue('--seed');
+const first = Number(argValue('--first') ?? '1');
+const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
+let messages = 0;
+const started = performance.now();
+for (const seed of seeds) {
+  try {
+    messages += runSeed(seed, protocol).messageCount;
+  } catch (error) {
+    console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
+    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol}`);
+    process.exit(1);
+  }
+}
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -1,0 +1,274 @@
+// A seeded simulation of a dsm cluster in one process: per-node simulated
+// page memory (protections, twins, fast-write flag, diffs), a simulated
+// network and scripted app threads whose loads and stores fault into the
+// engines. One PRNG drives every choice, so a seed replays a run exactly.
+//
+// Network model: each ordered pair of nodes is one FIFO connection (TCP is);
+// across connections messages are delivered in any order the seed picks, with
+// arbitrary stalls (a connection may not be chosen for many steps).
+
+import { pageBytes } from '../../src/constants.js';
+import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
+import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
+import type { ProtocolMessage } from '../../src/protocol/messages.js';
+
+/** sfc32: small, fast, seeded; enough for picking schedules. */
+export class Prng {
+  private a: number; private b: number; private c: number; private d: number;
+  constructor(seed: number) {
+    this.a = 0x9e3779b9; this.b = 0x243f6a88; this.c = 0xb7e15162; this.d = seed >>> 0;
+    for (let k = 0; k < 16; k++) this.next();
+  }
+  next(): number {
+    this.a >>>= 0; this.b >>>= 0; this.c >>>= 0; this.d >>>= 0;
+    let t = (this.a + this.b) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.d = (this.d + 1) | 0;
+    t = (t + this.d) | 0;
+    this.c = (this.c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  }
+  int(bound: number): number { return Math.floor(this.next() * bound); }
+  chance(p: number): boolean { return this.next() < p; }
+}
+
+export class SimMemory implements PageMemory {
+  readonly data: Uint8Array;
+  readonly prot: Uint8Array;
+  readonly fast: Uint8Array;
+  readonly twins = new Map<number, Uint8Array>();
+  private dirty: number[] = [];
+  constructor(readonly pageCount: number) {
+    this.data = new Uint8Array(pageCount * pageBytes);
+    this.prot = new Uint8Array(pageCount);
+    this.fast = new Uint8Array(pageCount);
+  }
+  protect(pages: PageList, prot: PageProt): void { for (const p of pages) this.prot[p] = prot; }
+  setFastWrite(pages: PageList, enabled: boolean): void { for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
+  drainDirty(): Uint32Array { const out = Uint32Array.from(this.dirty); this.dirty = []; return out; }
+  makeTwin(page: number): void {
+    if (this.twins.has(page)) throw new Error(`sim memory: page ${page} already has a twin`);
+    this.twins.set(page, this.data.slice(page * pageBytes, (page + 1) * pageBytes));
+  }
+  flush(pages: PageList): PageDiffRecord[] {
+    const out: PageDiffRecord[] = [];
+    for (const page of pages) {
+      const twin = this.twins.get(page);
+      if (twin === undefined) continue;
+      this.prot[page] = protRead;
+      out.push({ page, diff: makeDiff(twin, this.data.subarray(page * pageBytes, (page + 1) * pageBytes)) });
+      this.twins.delete(page);
+    }
+    return out;
+  }
+  applyDiff(page: number, diff: Uint8Array): void { applyDiffTo(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
+  readPage(page: number, dst: Uint8Array): void { dst.set(this.data.subarray(page * pageBytes, (page + 1) * pageBytes)); }
+  writePage(page: number, src: Uint8Array): void { this.data.set(src, page * pageBytes); }
+
+  /** An app store of one byte: what the MMU and the signal handler would do. Returns false on a fault. */
+  storeAllowed(page: number): boolean {
+    if (this.prot[page] === protReadWrite) return true;
+    if (this.prot[page] === protRead && this.fast[page] === 1) {
+      this.makeTwin(page);
+      this.prot[page] = protReadWrite;
+      this.dirty.push(page);
+      return true;
+    }
+    return false;
+  }
+  loadAllowed(page: number): boolean { return this.prot[page] !== protNone; }
+}
+
+/** Runs of changed bytes: [u16 offset][u16 length][bytes]..., the native format at byte granularity. */
+export function makeDiff(twin: Uint8Array, page: Uint8Array): Uint8Array {
+  const parts: number[] = [];
+  let k = 0;
+  while (k < page.length) {
+    if (page[k] === twin[k]) { k++; continue; }
+    const start = k;
+    while (k < page.length && page[k] !== twin[k] && k - start < 0xffff) k++;
+    parts.push(start & 0xff, start >> 8, (k - start) & 0xff, (k - start) >> 8, ...page.subarray(start, k));
+  }
+  return Uint8Array.from(parts);
+}
+
+export function applyDiffTo(page: Uint8Array, diff: Uint8Array): void {
+  let k = 0;
+  while (k < diff.length) {
+    const offset = diff[k]! | (diff[k + 1]! << 8);
+    const length = diff[k + 2]! | (diff[k + 3]! << 8);
+    page.set(diff.subarray(k + 4, k + 4 + length), offset);
+    k += 4 + length;
+  }
+  if (k !== diff.length) throw new Error('sim memory: malformed diff');
+}
+
+// ------------------------------------------------------------ app threads
+
+export type ThreadOp =
+  | { op: 'load'; address: number }
+  | { op: 'store'; address: number; value: number }
+  | { op: 'sync'; request: SyncRequest };
+
+/** A thread program: yields operations, receives load values and sync results. */
+export type ThreadProgram = Generator<ThreadOp, void, number | SyncResult | undefined>;
+
+interface SimThread {
+  index: number;
+  node: number;
+  program: ThreadProgram;
+  current: ThreadOp | null;
+  input: number | SyncResult | undefined;
+  blocked: boolean;
+  done: boolean;
+}
+
+export interface ClusterOptions {
+  seed: number;
+  nodeCount: number;
+  pageCount: number;
+  protocol?: string;
+  placement?: 'roundRobin' | 'block';
+  stepCountMax?: number;
+  /** Probability a step delivers a message rather than running a thread. */
+  deliverBias?: number;
+}
+
+export class SimCluster {
+  readonly prng: Prng;
+  readonly memories: SimMemory[] = [];
+  readonly engines: Engine[] = [];
+  readonly threads: SimThread[] = [];
+  /** Per ordered pair (from * nodeCount + to): FIFO queue. */
+  private readonly links: ProtocolMessage[][];
+  readonly messageCounts = new Map<string, number>();
+  messageCount = 0;
+  nowMs = 0;
+  stepCount = 0;
+
+  constructor(readonly options: ClusterOptions) {
+    this.prng = new Prng(options.seed);
+    const n = options.nodeCount;
+    this.links = Array.from({ length: n * n }, () => []);
+    for (let node = 0; node < n; node++) {
+      const memory = new SimMemory(options.pageCount);
+      this.memories.push(memory);
+      this.engines.push(createEngine({
+        nodeId: node, nodeCount: n, pageCount: options.pageCount, protocol: options.protocol ?? 'hlrc',
+        placement: options.placement ?? 'roundRobin', memory,
+        send: (to, message) => this.send(node, to, message),
+        host: { resume: (ref, result) => this.resume(ref, result) },
+      }));
+    }
+    for (const engine of this.engines) engine.start();
+  }
+
+  addThread(node: number, make: (threadIndex: number) => ThreadProgram): number {
+    const index = this.threads.length;
+    this.threads.push({ index, node, program: make(index), current: null, input: undefined, blocked: false, done: false });
+    return index;
+  }
+
+  private send(from: number, to: number, message: ProtocolMessage): void {
+    // structuredClone stands in for encoding: no object is shared between nodes.
+    this.links[from * this.options.nodeCount + to]!.push(structuredClone(message));
+    this.messageCount++;
+    this.messageCounts.set(message.type, (this.messageCounts.get(message.type) ?? 0) + 1);
+  }
+
+  private resume(ref: number, result: unknown): void {
+    const thread = this.threads[ref];
+    if (thread === undefined || !thread.blocked) throw new Error(`resume of thread ${ref}, which is not blocked`);
+    thread.blocked = false;
+    if (thread.current?.op === 'sync') { thread.input = result as SyncResult; thread.current = null; }
+    // A load or store that faulted retries its access when it runs again.
+  }
+
+  /** Runs one operation of a thread. */
+  private stepThread(thread: SimThread): void {
+    if (thread.current === null) {
+      const next = thread.program.next(thread.input);
+      thread.input = undefined;
+      if (next.done === true) { thread.done = true; return; }
+      thread.current = next.value;
+    }
+    const op = thread.current;
+    const memory = this.memories[thread.node]!;
+    const engine = this.engines[thread.node]!;
+    switch (op.op) {
+      case 'load': {
+        const page = Math.floor(op.address / pageBytes);
+        if (!memory.loadAllowed(page)) { thread.blocked = true; engine.onFault(thread.index, page, false); return; }
+        thread.input = readU32(memory.data, op.address);
+        thread.current = null;
+        return;
+      }
+      case 'store': {
+        const page = Math.floor(op.address / pageBytes);
+        if (!memory.storeAllowed(page)) { thread.blocked = true; engine.onFault(thread.index, page, true); return; }
+        writeU32(memory.data, op.address, op.value);
+        thread.current = null;
+        return;
+      }
+      case 'sync':
+        thread.blocked = true;
+        engine.onSync(thread.index, op.request);
+        return;
+    }
+  }
+
+  private deliverOne(linkIndex: number): void {
+    const message = this.links[linkIndex]!.shift()!;
+    const n = this.options.nodeCount;
+    this.engines[linkIndex % n]!.onMessage(Math.floor(linkIndex / n), message);
+  }
+
+  /** Runs until every thread is done. Throws on a stuck cluster or the step limit. */
+  run(): void {
+    const stepCountMax = this.options.stepCountMax ?? 2_000_000;
+    const deliverBias = this.options.deliverBias ?? 0.5;
+    let idleSteps = 0;
+    while (!this.threads.every((t) => t.done)) {
+      this.stepCount++;
+      if (this.stepCount > stepCountMax) throw new Error(`step limit ${stepCountMax} reached`);
+      if (this.stepCount % 16 === 0) {
+        this.nowMs += 1;
+        for (const engine of this.engines) engine.onTick(this.nowMs);
+      }
+      const runnable = this.threads.filter((t) => !t.done && !t.blocked);
+      const links: number[] = [];
+      for (let k = 0; k < this.links.length; k++) if (this.links[k]!.length > 0) links.push(k);
+      if (runnable.length === 0 && links.length === 0) {
+        // Only timeouts can make progress now.
+        idleSteps++;
+        if (idleSteps > 100_000) throw new Error('cluster is stuck: every thread blocked, no message in flight');
+        continue;
+      }
+      idleSteps = 0;
+      const deliver = links.length > 0 && (runnable.length === 0 || this.prng.chance(deliverBias));
+      if (deliver) this.deliverOne(links[this.prng.int(links.length)]!);
+      else this.stepThread(runnable[this.prng.int(runnable.length)]!);
+    }
+  }
+
+  /** Delivers every queued message (threads untouched). */
+  drain(): void {
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const k = this.links.findIndex((l) => l.length > 0);
+      if (k < 0) return;
+      this.deliverOne(k);
+    }
+    throw new Error('drain did not settle');
+  }
+}
+
+export function readU32(bytes: Uint8Array, address: number): number {
+  return (bytes[address]! | (bytes[address + 1]! << 8) | (bytes[address + 2]! << 16) | (bytes[address + 3]! << 24)) >>> 0;
+}
+
+export function writeU32(bytes: Uint8Array, address: number, value: number): void {
+  bytes[address] = value & 0xff; bytes[address + 1] = (value >>> 8) & 0xff;
+  bytes[address + 2] = (value >>> 16) & 0xff; bytes[address + 3] = (value >>> 24) & 0xff;
+}
