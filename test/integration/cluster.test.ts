@@ -179,6 +179,21 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
     for (const joiner of joiners) assert.equal((await exitOf(joiner)).code, 143, joiner.output());
   });
 
+  it('a joiner killed mid-run ends the run on node 0 and on the other joiner', async () => {
+    const port = await freePort();
+    const env = { DSM_SECRET: 's3' };
+    const launcher = run(['listen', `127.0.0.1:${port}`, '3', 'hold'], env);
+    const joiners = [run(['join', `127.0.0.1:${port}`], env), run(['join', `127.0.0.1:${port}`], env)];
+    await waitFor(launcher, /launcher up nodes 3/);
+    const victim = joiners[0]!;
+    const victimId = (await waitFor(victim, /node (\d) of 3 up/))[1];
+    victim.child.kill('SIGKILL');
+    assert.equal((await exitOf(launcher)).code, exitCodeNodeDied, launcher.output());
+    assert.match(launcher.output(), new RegExp(`DSM_ERR_NODE_DIED: node ${victimId} \\(127\\.0\\.0\\.1, pid ${victim.child.pid}\\)`));
+    assert.equal((await exitOf(joiners[1]!)).code, exitCodeNodeDied, joiners[1]!.output());
+    assert.match(joiners[1]!.output(), new RegExp(`DSM_ERR_NODE_DIED: node ${victimId} `));
+  });
+
   it('a wrong secret is refused with a message on both sides', async () => {
     const port = await freePort();
     const launcher = run(['listen', `127.0.0.1:${port}`, '2', 'exit'], { DSM_SECRET: 'right', DSM_JOIN_TIMEOUT_MS: '3000' });
