@@ -41,13 +41,13 @@ interface AtomicWaiter { node: number; requestId: number; address: number; deadl
 
 export class HlrcEngine implements Engine {
   readonly nodeId: number;
-  readonly protocol = 'hlrc' as const;
-  private readonly nodeCount: number;
-  private readonly pageCount: number;
+  readonly protocol: 'hlrc' | 'sc' = 'hlrc';
+  protected readonly nodeCount: number;
+  protected readonly pageCount: number;
   private readonly placement: PlacementName;
-  private readonly memory: PageMemory;
+  protected readonly memory: PageMemory;
   private readonly sendRaw: EngineOptions['send'];
-  private readonly host: EngineOptions['host'];
+  protected readonly host: EngineOptions['host'];
 
   private readonly vc: number[];
   private readonly known: number[];
@@ -73,7 +73,7 @@ export class HlrcEngine implements Engine {
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
   private readonly pageScratch = new Uint8Array(pageBytes);
-  private readonly stats: EngineCounters = {
+  protected readonly stats: EngineCounters = {
     readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
     intervalsClosed: 0, invalidations: 0, messagesSent: 0,
   };
@@ -120,7 +120,7 @@ export class HlrcEngine implements Engine {
     };
   }
 
-  private send(toNode: number, message: ProtocolMessage): void {
+  protected send(toNode: number, message: ProtocolMessage): void {
     assert(toNode !== this.nodeId && toNode >= 0 && toNode < this.nodeCount, 'send to another node of the cluster');
     this.stats.messagesSent++;
     this.sendRaw(toNode, message);
@@ -206,7 +206,7 @@ export class HlrcEngine implements Engine {
   }
 
   /** Closes the open interval: diffs of dirty pages go to their homes, a write notice is logged. */
-  private closeInterval(): void {
+  protected closeInterval(): void {
     this.drainDirty();
     if (this.intervalPages.size === 0) return;
     const pages = [...this.intervalPages].sort((a, b) => a - b);
@@ -285,7 +285,7 @@ export class HlrcEngine implements Engine {
   }
 
   /** Applies write notices up to `target`: pages named by newer intervals are invalidated. */
-  private acquire(target: number[]): void {
+  protected acquire(target: number[]): void {
     this.drainDirty();
     for (let n = 0; n < this.nodeCount; n++) {
       if (n === this.nodeId) continue;
@@ -391,7 +391,7 @@ export class HlrcEngine implements Engine {
   private managerOf(id: number): number { return ((id % this.nodeCount) + this.nodeCount) % this.nodeCount; }
 
   /** Delivers a message to self without the network (the manager is local). */
-  private deliver(toNode: number, make: () => ProtocolMessage): void {
+  protected deliver(toNode: number, make: () => ProtocolMessage): void {
     if (toNode === this.nodeId) this.dispatch(this.nodeId, make()); else this.send(toNode, make());
   }
 
@@ -486,7 +486,7 @@ export class HlrcEngine implements Engine {
     this.dispatch(fromNode, message);
   }
 
-  private dispatch(from: number, message: ProtocolMessage): void {
+  protected dispatch(from: number, message: ProtocolMessage): void {
     switch (message.type) {
       case 'pageRequest': return this.onPageRequest(from, message.page, message.need);
       case 'pageReply': return this.onPageReply(message.page, message.version, message.bytes);
@@ -507,8 +507,26 @@ export class HlrcEngine implements Engine {
         this.acquire(message.info.vc);
         return this.finish(message.requestId, { ok: true, value: message.result });
       default:
-        assert(false, `hlrc engine got a message it does not speak: ${message.type}`);
+        return this.dispatchPages(from, message);
     }
+  }
+
+  /** Page-protocol messages of a subclass (sc). */
+  protected dispatchPages(_from: number, message: ProtocolMessage): void {
+    assert(false, `hlrc engine got a message it does not speak: ${message.type}`);
+  }
+
+  /** Runs `then` when the page may be read and written here by the manager (atomics at the home). */
+  protected atomicAccess(page: number, then: () => void): void {
+    this.whenValid(page, then);
+  }
+
+  /** An atomic store at the home: the write becomes this node's, in an interval closed at once. */
+  protected atomicStore(page: number, diff: Uint8Array): void {
+    this.drainDirty();
+    this.intervalPages.add(page);
+    this.memory.applyDiff(page, diff);
+    this.closeInterval();
   }
 
   private lock(lockId: number): LockState {
@@ -666,7 +684,7 @@ export class HlrcEngine implements Engine {
     this.acquire(message.info.vc);
     const page = Math.floor(message.address / pageBytes);
     assert(this.homeOf(page) === this.nodeId, 'atomics run at the home of their page');
-    this.whenValid(page, () => this.performAtomic(from, message, page));
+    this.atomicAccess(page, () => this.performAtomic(from, message, page));
   }
 
   private performAtomic(from: number, message: Extract<ProtocolMessage, { type: 'atomicRequest' }>, page: number): void {
@@ -703,10 +721,7 @@ export class HlrcEngine implements Engine {
       // A store by the home through the manager view: make it this node's
       // write in its own interval, closed at once so the reply carries it.
       const diff = encodeRun(offset, this.pageScratch.subarray(offset, offset + message.width));
-      this.drainDirty();
-      if (!this.intervalPages.has(page)) this.intervalPages.add(page);
-      this.memory.applyDiff(page, diff);
-      this.closeInterval();
+      this.atomicStore(page, diff);
     }
     this.atomicReply(from, message.requestId, result.toString());
   }

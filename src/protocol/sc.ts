@@ -1,23 +1,206 @@
 // Sequential consistency: single writer / multiple readers, write-invalidate,
-// a fixed distributed manager per page (Li & Hudak 1989).
-// Not yet implemented: the constructor says so rather than running wrongly.
+// a fixed distributed manager per page (Li & Hudak 1989, page % nodeCount).
+//
+// The manager serializes the requests of each page: it forwards a request to
+// the owner and takes the next one only when the requester confirms. The
+// owner sends the page; for a write it also hands over the copyset, and the
+// requester invalidates every other copy (waiting for the acks) before it
+// writes. So at every instant a page has one writer or any number of readers.
+// Sync operations reuse the hlrc machinery with empty write notices (every
+// store is already visible when it completes); atomics run at the page's
+// manager once that node holds the page writable.
 
-import { DsmError } from '../errors.js';
-import type { Engine, EngineOptions } from './engine.js';
+import { assert } from '../errors.js';
+import { syncQueueCountMax, pageBytes } from '../constants.js';
+import type { EngineOptions } from './engine.js';
+import { HlrcEngine } from './hlrc.js';
+import { protNone, protRead, protReadWrite } from './memory.js';
+import type { ProtocolMessage } from './messages.js';
 
-export class ScEngine implements Engine {
-  readonly nodeId: number;
-  readonly protocol = 'sc' as const;
+type Access = 0 | 1 | 2;
+
+interface ScManaged {
+  owner: number;
+  copyset: Set<number>;
+  busy: boolean;
+  queue: Array<{ requester: number; isWrite: boolean }>;
+}
+
+interface ScLocal {
+  access: Access;
+  requesting: boolean;
+  requestWrite: boolean;
+  acksPending: number;
+  waiters: Array<{ isWrite: boolean; then: () => void }>;
+}
+
+export class ScEngine extends HlrcEngine {
+  override readonly protocol = 'sc' as const;
+  private readonly managed = new Map<number, ScManaged>();
+  private readonly local = new Map<number, ScLocal>();
+
   constructor(options: EngineOptions) {
-    this.nodeId = options.nodeId;
-    throw new DsmError('DSM_ERR_PROTOCOL', "protocol 'sc' is not implemented yet; use 'hlrc'");
+    super({ ...options, placement: 'roundRobin' });
   }
-  start(): void {}
-  onFault(): void {}
-  onSync(): void {}
-  onMessage(): void {}
-  onTick(): void {}
-  homeOf(page: number): number { return page; }
-  counters(): never { throw new Error('unreachable'); }
-  tableSizes(): Record<string, number> { return {}; }
+
+  override start(): void {
+    // Every node starts with a read copy of every (zero) page; the manager owns it.
+    const all = new Uint32Array(this.pageCount);
+    for (let page = 0; page < this.pageCount; page++) all[page] = page;
+    this.memory.protect(all, protRead);
+    this.memory.setFastWrite(all, false);
+  }
+
+  override tableSizes(): Record<string, number> {
+    return { ...super.tableSizes(), scManaged: this.managed.size, scLocal: this.local.size };
+  }
+
+  // Write notices do not exist under sc: stores are coherent when they complete.
+  protected override closeInterval(): void {}
+  protected override acquire(_target: number[]): void {}
+
+  private managedOf(page: number): ScManaged {
+    assert(this.homeOf(page) === this.nodeId, 'only the manager keeps a page directory entry');
+    let entry = this.managed.get(page);
+    if (entry === undefined) {
+      entry = { owner: this.nodeId, copyset: new Set(Array.from({ length: this.nodeCount }, (_, n) => n)), busy: false, queue: [] };
+      this.managed.set(page, entry);
+    }
+    return entry;
+  }
+
+  private localOf(page: number): ScLocal {
+    let entry = this.local.get(page);
+    if (entry === undefined) {
+      entry = { access: 1, requesting: false, requestWrite: false, acksPending: 0, waiters: [] };
+      this.local.set(page, entry);
+    }
+    return entry;
+  }
+
+  override onFault(threadRef: number, page: number, isWrite: boolean): void {
+    assert(page >= 0 && page < this.pageCount, 'fault within the region');
+    if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
+    this.withAccess(page, isWrite, () => this.host.resume(threadRef, { ok: true, value: null }));
+  }
+
+  protected override atomicAccess(page: number, then: () => void): void {
+    this.withAccess(page, true, then);
+  }
+
+  protected override atomicStore(page: number, diff: Uint8Array): void {
+    assert(this.localOf(page).access === 2, 'an atomic store at a node that holds the page writable');
+    this.memory.applyDiff(page, diff);
+  }
+
+  private withAccess(page: number, isWrite: boolean, then: () => void): void {
+    const state = this.localOf(page);
+    const needed: Access = isWrite ? 2 : 1;
+    if (state.access >= needed && !state.requesting) { then(); return; }
+    assert(state.waiters.length < syncQueueCountMax, 'sc page waiters within limit');
+    state.waiters.push({ isWrite, then });
+    this.requestNext(page);
+  }
+
+  private requestNext(page: number): void {
+    const state = this.localOf(page);
+    if (state.requesting) return;
+    // Serve every waiter the current access allows; ask for more if needed.
+    const ready = state.waiters.filter((w) => state.access >= (w.isWrite ? 2 : 1));
+    state.waiters = state.waiters.filter((w) => state.access < (w.isWrite ? 2 : 1));
+    for (const waiter of ready) waiter.then();
+    if (state.waiters.length === 0 || state.requesting) return;
+    state.requesting = true;
+    state.requestWrite = state.waiters.some((w) => w.isWrite);
+    this.stats.pageFetches++;
+    this.deliver(this.homeOf(page), () => ({ type: 'scRequest', page, requester: this.nodeId, isWrite: state.requestWrite }));
+  }
+
+  protected override dispatchPages(from: number, message: ProtocolMessage): void {
+    switch (message.type) {
+      case 'scRequest': return this.onRequest(message.page, message.requester, message.isWrite);
+      case 'scForward': return this.onForward(message.page, message.requester, message.isWrite, message.copyset);
+      case 'scPage': return this.onPage(message.page, message.isWrite, message.bytes, message.copyset);
+      case 'scInvalidate': return this.onInvalidate(message.page, message.requester);
+      case 'scInvalidateAck': return this.onInvalidateAck(message.page);
+      case 'scConfirm': return this.onConfirm(from, message.page, message.isWrite);
+      default:
+        assert(false, `sc engine got a message it does not speak: ${message.type}`);
+    }
+  }
+
+  /** At the manager. */
+  private onRequest(page: number, requester: number, isWrite: boolean): void {
+    const entry = this.managedOf(page);
+    if (entry.busy) {
+      assert(entry.queue.length < syncQueueCountMax, 'sc manager queue within limit');
+      entry.queue.push({ requester, isWrite });
+      return;
+    }
+    entry.busy = true;
+    const copyset = isWrite ? [...entry.copyset].filter((n) => n !== requester && n !== entry.owner) : [];
+    this.deliver(entry.owner, () => ({ type: 'scForward', page, requester, isWrite, copyset }));
+  }
+
+  /** At the owner: hand the page over (downgrading or giving up our copy). */
+  private onForward(page: number, requester: number, isWrite: boolean, copyset: number[]): void {
+    const state = this.localOf(page);
+    assert(state.access >= 1, 'the owner holds a copy');
+    const bytes = new Uint8Array(pageBytes);
+    this.memory.readPage(page, bytes);
+    if (requester !== this.nodeId) {
+      const next: Access = isWrite ? 0 : 1;
+      state.access = Math.min(state.access, next) as Access;
+      this.memory.protect([page], next === 0 ? protNone : protRead);
+      if (next === 0) this.stats.invalidations++;
+    }
+    this.deliver(requester, () => ({ type: 'scPage', page, isWrite, bytes, copyset }));
+  }
+
+  /** At the requester. */
+  private onPage(page: number, isWrite: boolean, bytes: Uint8Array, copyset: number[]): void {
+    const state = this.localOf(page);
+    assert(state.requesting && state.requestWrite === isWrite, 'a page answers our request');
+    if (state.access === 0) this.memory.writePage(page, bytes);
+    if (!isWrite) { this.grantLocal(page, 1); return; }
+    state.acksPending = copyset.length;
+    if (copyset.length === 0) { this.grantLocal(page, 2); return; }
+    for (const node of copyset) this.deliver(node, () => ({ type: 'scInvalidate', page, requester: this.nodeId }));
+  }
+
+  private onInvalidate(page: number, requester: number): void {
+    const state = this.localOf(page);
+    assert(requester !== this.nodeId, 'a node does not invalidate itself');
+    if (state.access > 0) this.stats.invalidations++;
+    state.access = 0;
+    this.memory.protect([page], protNone);
+    this.deliver(requester, () => ({ type: 'scInvalidateAck', page }));
+  }
+
+  private onInvalidateAck(page: number): void {
+    const state = this.localOf(page);
+    assert(state.acksPending > 0, 'an ack answers an invalidation');
+    state.acksPending--;
+    if (state.acksPending === 0) this.grantLocal(page, 2);
+  }
+
+  private grantLocal(page: number, access: Access): void {
+    const state = this.localOf(page);
+    state.access = access;
+    state.requesting = false;
+    this.memory.protect([page], access === 2 ? protReadWrite : protRead);
+    this.deliver(this.homeOf(page), () => ({ type: 'scConfirm', page, isWrite: access === 2 }));
+    this.requestNext(page);
+  }
+
+  /** At the manager: the transfer is done; take the next request. */
+  private onConfirm(from: number, page: number, isWrite: boolean): void {
+    const entry = this.managedOf(page);
+    assert(entry.busy, 'a confirm ends a transfer');
+    if (isWrite) { entry.owner = from; entry.copyset = new Set([from]); } else entry.copyset.add(from);
+    entry.busy = false;
+    const next = entry.queue.shift();
+    if (next !== undefined) this.onRequest(page, next.requester, next.isWrite);
+    else if (entry.owner === this.nodeId && entry.copyset.size === this.nodeCount) this.managed.delete(page);
+  }
 }

@@ -193,3 +193,40 @@ test('interval logs are reclaimed at all-node barriers', () => {
   c.run(); c.drain();
   for (const engine of c.engines) assert.ok(engine.tableSizes()['log']! <= 6, `node ${engine.nodeId} log ${engine.tableSizes()['log']}`);
 });
+
+function scCluster(nodeCount: number): SimCluster {
+  return new SimCluster({ seed: 7, nodeCount, pageCount: 4, protocol: 'sc' });
+}
+
+test('sc message count: write miss on a page read-shared by n nodes, manager owns it: 2 + 2(n-2) + 1', () => {
+  for (const n of [2, 3, 4]) {
+    const c = scCluster(n);
+    // Page 0 is managed and owned by node 0; node 1 writes it.
+    run(c, 1, function* () { yield { op: 'store', address: 0, value: 1 }; });
+    // request, forward (local at the manager-owner: free), page, invalidations + acks to n-2 others, confirm.
+    assert.equal(c.messageCount, 1 + 1 + 2 * (n - 2) + 1, `n = ${n}`);
+  }
+});
+
+test('sc message count: read miss of a page owned by a third node is 4 messages', () => {
+  const c = scCluster(3);
+  run(c, 1, function* () { yield { op: 'store', address: 0, value: 9 }; }); // node 1 owns page 0 now
+  const before = c.messageCount;
+  let value = 0;
+  run(c, 2, function* () { value = (yield { op: 'load', address: 0 }) as number; });
+  assert.equal(value, 9);
+  // request (2 -> manager 0), forward (0 -> owner 1), page (1 -> 2), confirm (2 -> 0).
+  assert.equal(c.messageCount - before, 4);
+});
+
+test('sc: an atomic add at the manager sees a plain store made elsewhere', () => {
+  const c = scCluster(2);
+  const results: SyncResult[] = [];
+  run(c, 1, function* () {
+    yield { op: 'store', address: 0, value: 40 };
+    yield* syncOp({ kind: 'atomic', op: 'add', address: 0, width: 4, operands: ['2'], timeoutMs: -1 }, results);
+    const plain = (yield { op: 'load', address: 0 }) as number;
+    assert.equal(plain, 42);
+  });
+  assert.deepEqual(results.map((r) => r.ok && r.value), ['40']);
+});

@@ -9,7 +9,7 @@
 
 import { pageBytes } from '../../src/constants.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
-import { Prng, SimCluster, readU32, type ThreadOp, type ThreadProgram } from './sim.js';
+import { Prng, SimCluster, checkSingleWriter, readU32, type ThreadOp, type ThreadProgram } from './sim.js';
 
 export interface ProgramSpec {
   nodeCount: number;
@@ -128,10 +128,12 @@ export function runSeed(seed: number, protocol = 'hlrc'): RunOutcome {
   const cluster = new SimCluster({
     seed, nodeCount, pageCount: spec.pageCount, protocol,
     placement: prng.chance(0.5) ? 'roundRobin' : 'block', deliverBias: 0.2 + prng.next() * 0.7,
+    ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
   cluster.run();
   cluster.drain();
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);

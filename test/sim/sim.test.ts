@@ -18,6 +18,16 @@ test(`hlrc: ${seedCount} random data-race-free programs end with the sequential 
   assert.ok(messages > seedCount, 'the programs talk across nodes');
 });
 
+test(`sc: ${seedCount} random programs keep one writer per page and end with the sequential result`, () => {
+  for (let seed = 1; seed <= seedCount; seed++) {
+    try {
+      runSeed(seed, 'sc');
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol sc`);
+    }
+  }
+});
+
 // Named scenario: a page dirty at an acquire is flushed early, labelled with
 // the last closed interval; the home must accept an equal label (seed 1 broke
 // an over-strict "strictly increasing" assertion).

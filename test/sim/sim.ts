@@ -134,6 +134,8 @@ export interface ClusterOptions {
   stepCountMax?: number;
   /** Probability a step delivers a message rather than running a thread. */
   deliverBias?: number;
+  /** Invariant check run after every step (throws on a violation). */
+  afterStep?: (cluster: SimCluster) => void;
 }
 
 export class SimCluster {
@@ -250,6 +252,7 @@ export class SimCluster {
       const deliver = links.length > 0 && (runnable.length === 0 || this.prng.chance(deliverBias));
       if (deliver) this.deliverOne(links[this.prng.int(links.length)]!);
       else this.stepThread(runnable[this.prng.int(runnable.length)]!);
+      this.options.afterStep?.(this);
     }
   }
 
@@ -271,4 +274,20 @@ export function readU32(bytes: Uint8Array, address: number): number {
 export function writeU32(bytes: Uint8Array, address: number, value: number): void {
   bytes[address] = value & 0xff; bytes[address + 1] = (value >>> 8) & 0xff;
   bytes[address + 2] = (value >>> 16) & 0xff; bytes[address + 3] = (value >>> 24) & 0xff;
+}
+
+/** sc: at any instant a page is writable on at most one node, and then readable nowhere else. */
+export function checkSingleWriter(cluster: SimCluster): void {
+  const pageCount = cluster.options.pageCount;
+  for (let page = 0; page < pageCount; page++) {
+    let writers = 0;
+    let readers = 0;
+    for (const memory of cluster.memories) {
+      if (memory.prot[page] === protReadWrite) writers++;
+      else if (memory.prot[page] === protRead) readers++;
+    }
+    if (writers > 1 || (writers === 1 && readers > 0)) {
+      throw new Error(`sc invariant: page ${page} has ${writers} writers and ${readers} readers at step ${cluster.stepCount}`);
+    }
+  }
 }
