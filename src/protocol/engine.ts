@@ -13,13 +13,15 @@
 //   app sync request (requestId, req)    -> engine.onSync(requestId, req)
 //   transport message (from, message)    -> engine.onMessage(from, message)
 //   timer, e.g. every 10 ms              -> engine.onTick(Date.now())
+//   postMessage / new Worker to node B   -> info = engine.releaseFor(B), attach info;
+//   ... received on node B from node A   -> engineB.acquireFrom(A, info) before delivering
 //
 // Every call acts synchronously (memory operations, sends, resumes) and
 // returns; the engine never awaits and keeps no clock of its own.
 
 import { DsmError } from '../errors.js';
 import type { PageMemory } from './memory.js';
-import type { AtomicOp, ProtocolMessage } from './messages.js';
+import type { AtomicOp, ConsistencyInfo, ProtocolMessage } from './messages.js';
 import { HlrcEngine } from './hlrc.js';
 import { ScEngine } from './sc.js';
 
@@ -89,6 +91,14 @@ export interface Engine {
   onSync(threadRef: number, request: SyncRequest): void;
   onMessage(fromNode: number, message: ProtocolMessage): void;
   onTick(nowMs: number): void;
+  /**
+   * A release whose acquirer learns of it outside the engine (worker creation,
+   * postMessage, worker exit on another node): closes this node's interval and
+   * returns what to attach to the runtime's message for `toNode`.
+   */
+  releaseFor(toNode: number): ConsistencyInfo;
+  /** The matching acquire on the receiving node, with the attached info. */
+  acquireFrom(fromNode: number, info: ConsistencyInfo): void;
   /** The node that is home (hlrc) or manager (sc) of a page. */
   homeOf(page: number): number;
   counters(): EngineCounters;

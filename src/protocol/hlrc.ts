@@ -481,6 +481,18 @@ export class HlrcEngine implements Engine {
     }
   }
 
+  releaseFor(toNode: number): ConsistencyInfo {
+    assert(toNode >= 0 && toNode < this.nodeCount, 'release for a node of the cluster');
+    this.closeInterval();
+    return this.infoTo(toNode);
+  }
+
+  acquireFrom(fromNode: number, info: ConsistencyInfo): void {
+    assert(fromNode >= 0 && fromNode < this.nodeCount && info.vc.length === this.nodeCount, 'acquire from a node of the cluster');
+    if (fromNode !== this.nodeId) this.learn(fromNode, info);
+    this.acquire(info.vc);
+  }
+
   onMessage(fromNode: number, message: ProtocolMessage): void {
     assert(fromNode !== this.nodeId && fromNode >= 0 && fromNode < this.nodeCount, 'message from another node');
     this.dispatch(fromNode, message);

@@ -230,3 +230,14 @@ test('sc: an atomic add at the manager sees a plain store made elsewhere', () =>
   });
   assert.deepEqual(results.map((r) => r.ok && r.value), ['40']);
 });
+
+test('releaseFor / acquireFrom carry writes along a message outside the engine (postMessage)', () => {
+  const c = cluster(3);
+  run(c, 1, function* () { yield { op: 'store', address: 4, value: 31 }; }); // page 0: home node 0
+  const info = c.engines[1]!.releaseFor(2);
+  c.drain(); // the diff reaches the home
+  c.engines[2]!.acquireFrom(1, structuredClone(info));
+  let value = 0;
+  run(c, 2, function* () { value = (yield { op: 'load', address: 4 }) as number; });
+  assert.equal(value, 31);
+});
