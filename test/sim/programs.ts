@@ -101,9 +101,10 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
   }
   for (let a = 0; a < spec.atomics.length; a++) {
     const plain = yield* load(spec.atomics[a]!);
-    const atomic = yield* sync({ kind: 'atomic', op: 'load', address: spec.atomics[a]!, width: 4, operands: [], timeoutMs: -1 });
-    if (plain !== expect.atomics[a] || atomic.value !== String(expect.atomics[a])) {
-      throw new Error(`atomic ${a}: plain ${plain}, Atomics.load ${atomic.value}, expected ${expect.atomics[a]}`);
+    const result = yield* sync({ kind: 'atomic', op: 'load', address: spec.atomics[a]!, width: 4, operands: [], timeoutMs: -1 });
+    const atomic = result.ok ? result.value : null;
+    if (plain !== expect.atomics[a] || atomic !== String(expect.atomics[a])) {
+      throw new Error(`atomic ${a}: plain ${plain}, Atomics.load ${atomic}, expected ${expect.atomics[a]}`);
     }
   }
 }
