@@ -241,3 +241,23 @@ test('releaseFor / acquireFrom carry writes along a message outside the engine (
   run(c, 2, function* () { value = (yield { op: 'load', address: 4 }) as number; });
   assert.equal(value, 31);
 });
+
+test('message count: a lock acquire carrying k write notices is still 2 messages; the grant holds k intervals', () => {
+  for (const k of [1, 3, 8]) {
+    const c = cluster(3, 16);
+    run(c, 1, function* () {
+      for (let round = 0; round < k; round++) {
+        yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+        yield { op: 'store', address: round * pageBytes, value: round + 1 };
+        yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+      }
+    });
+    const before = c.sent.length;
+    run(c, 2, function* () { yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 }); });
+    const ops = c.sent.slice(before);
+    assert.deepEqual(ops.map((s) => s.message.type), ['lockRequest', 'lockGrant'], `k = ${k}`);
+    const grant = ops[1]!.message;
+    assert.ok(grant.type === 'lockGrant');
+    assert.equal(grant.info.intervals.filter((i) => i.node === 1).length, k);
+  }
+});

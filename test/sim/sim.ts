@@ -146,6 +146,8 @@ export class SimCluster {
   /** Per ordered pair (from * nodeCount + to): FIFO queue. */
   private readonly links: ProtocolMessage[][];
   readonly messageCounts = new Map<string, number>();
+  /** Every message sent, in order (for tests that inspect single operations). */
+  readonly sent: Array<{ from: number; to: number; message: ProtocolMessage }> = [];
   messageCount = 0;
   nowMs = 0;
   stepCount = 0;
@@ -177,6 +179,7 @@ export class SimCluster {
     // structuredClone stands in for encoding: no object is shared between nodes.
     this.links[from * this.options.nodeCount + to]!.push(structuredClone(message));
     this.messageCount++;
+    if (this.sent.length < 100_000) this.sent.push({ from, to, message });
     this.messageCounts.set(message.type, (this.messageCounts.get(message.type) ?? 0) + 1);
   }
 
