@@ -40,7 +40,8 @@ export class SimMemory implements PageMemory {
   readonly fast: Uint8Array;
   readonly twins = new Map<number, Uint8Array>();
   private dirty: number[] = [];
-  constructor(readonly pageCount: number) {
+  /** Diff granularity: 1 = exact bytes; 8 = whole changed words, as the native addon encodes today. */
+  constructor(readonly pageCount: number, readonly diffGranularityBytes = 1) {
     this.data = new Uint8Array(pageCount * pageBytes);
     this.prot = new Uint8Array(pageCount);
     this.fast = new Uint8Array(pageCount);
@@ -58,7 +59,7 @@ export class SimMemory implements PageMemory {
       const twin = this.twins.get(page);
       if (twin === undefined) continue;
       this.prot[page] = protRead;
-      out.push({ page, diff: makeDiff(twin, this.data.subarray(page * pageBytes, (page + 1) * pageBytes)) });
+      out.push({ page, diff: makeDiff(twin, this.data.subarray(page * pageBytes, (page + 1) * pageBytes), this.diffGranularityBytes) });
       this.twins.delete(page);
     }
     return out;
@@ -82,13 +83,17 @@ export class SimMemory implements PageMemory {
 }
 
 /** Runs of changed bytes: [u16 offset][u16 length][bytes]..., the native format at byte granularity. */
-export function makeDiff(twin: Uint8Array, page: Uint8Array): Uint8Array {
+export function makeDiff(twin: Uint8Array, page: Uint8Array, granularity = 1): Uint8Array {
   const parts: number[] = [];
+  const differs = (at: number): boolean => {
+    for (let b = at; b < at + granularity; b++) if (page[b] !== twin[b]) return true;
+    return false;
+  };
   let k = 0;
   while (k < page.length) {
-    if (page[k] === twin[k]) { k++; continue; }
+    if (!differs(k)) { k += granularity; continue; }
     const start = k;
-    while (k < page.length && page[k] !== twin[k] && k - start < 0xffff) k++;
+    while (k < page.length && differs(k) && k - start < 0xffff) k += granularity;
     parts.push(start & 0xff, start >> 8, (k - start) & 0xff, (k - start) >> 8, ...page.subarray(start, k));
   }
   return Uint8Array.from(parts);
@@ -134,6 +139,7 @@ export interface ClusterOptions {
   stepCountMax?: number;
   /** Probability a step delivers a message rather than running a thread. */
   deliverBias?: number;
+  diffGranularityBytes?: number;
   /** Invariant check run after every step (throws on a violation). */
   afterStep?: (cluster: SimCluster) => void;
 }
@@ -157,7 +163,7 @@ export class SimCluster {
     const n = options.nodeCount;
     this.links = Array.from({ length: n * n }, () => []);
     for (let node = 0; node < n; node++) {
-      const memory = new SimMemory(options.pageCount);
+      const memory = new SimMemory(options.pageCount, options.diffGranularityBytes ?? 1);
       this.memories.push(memory);
       this.engines.push(createEngine({
         nodeId: node, nodeCount: n, pageCount: options.pageCount, protocol: options.protocol ?? 'hlrc',
