@@ -20,8 +20,10 @@ export interface ProgramSpec {
   owned: Array<{ address: number; owner: number }>;
   counters: Array<{ address: number; lockId: number }>;
   atomics: number[];
+  /** A counter guarded by a mutex built from compareExchange + wait/notify on `lockAddress`. */
+  casCounter: { address: number; lockAddress: number };
   /** per thread, per phase: counter indices to increment, atomic indices to add 1 to */
-  plans: Array<Array<{ counters: number[]; atomics: number[]; checks: number[] }>>;
+  plans: Array<Array<{ counters: number[]; atomics: number[]; checks: number[]; casIncrements: number }>>;
 }
 
 const wordsPerPage = pageBytes / 4;
@@ -47,12 +49,14 @@ export function generateProgram(prng: Prng, nodeCount: number): ProgramSpec {
   const counters = Array.from({ length: 1 + prng.int(4) }, () => ({ address: word(), lockId: 100 + prng.int(lockCount) }));
   const atomicBase = (pageCount - 1) * pageBytes;
   const atomics = Array.from({ length: 1 + prng.int(3) }, (_, k) => atomicBase + k * 8);
+  const casCounter = { address: word(), lockAddress: atomicBase + 64 };
   const plans = Array.from({ length: threadCount }, () => Array.from({ length: phaseCount }, () => ({
+    casIncrements: prng.int(3),
     counters: Array.from({ length: prng.int(3) }, () => prng.int(counters.length)),
     atomics: Array.from({ length: prng.int(3) }, () => prng.int(atomics.length)),
     checks: Array.from({ length: prng.int(4) }, () => prng.int(owned.length)),
   })));
-  return { nodeCount, threadCount, pageCount, phaseCount, owned, counters, atomics, plans };
+  return { nodeCount, threadCount, pageCount, phaseCount, owned, counters, atomics, casCounter, plans };
 }
 
 const barrierId = 7;
@@ -65,6 +69,20 @@ function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
 
 function* load(address: number): Generator<ThreadOp, number, unknown> {
   return (yield { op: 'load', address }) as number;
+}
+
+function* atomic(op: 'compareExchange' | 'store' | 'notify' | 'wait', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
+  const result = yield* sync({ kind: 'atomic', op, address, width: 4, operands, timeoutMs: -1 });
+  return result.ok ? result.value ?? '' : '';
+}
+
+/** Drepper's simplest futex mutex: 0 free, 1 held; every unlock notifies one waiter. */
+function* casLock(address: number): Generator<ThreadOp, void, unknown> {
+  for (let attempt = 0; attempt < 100_000; attempt++) {
+    if ((yield* atomic('compareExchange', address, ['0', '1'])) === '0') return;
+    yield* atomic('wait', address, ['1']);
+  }
+  throw new Error('cas lock never acquired');
 }
 
 export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram {
@@ -83,6 +101,13 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
     for (const a of plan.atomics) {
       yield* sync({ kind: 'atomic', op: 'add', address: spec.atomics[a]!, width: 4, operands: ['1'], timeoutMs: -1 });
     }
+    for (let k = 0; k < plan.casIncrements; k++) {
+      yield* casLock(spec.casCounter.lockAddress);
+      const value = yield* load(spec.casCounter.address);
+      yield { op: 'store', address: spec.casCounter.address, value: value + 1 };
+      yield* atomic('store', spec.casCounter.lockAddress, ['0']);
+      yield* atomic('notify', spec.casCounter.lockAddress, ['1']);
+    }
     yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
     for (const k of plan.checks) {
       const { address } = spec.owned[k]!;
@@ -99,6 +124,8 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
     const value = yield* load(spec.counters[c]!.address);
     if (value !== expect.counters[c]) throw new Error(`counter ${c} is ${value}, expected ${expect.counters[c]}`);
   }
+  const casValue = yield* load(spec.casCounter.address);
+  if (casValue !== expect.casCount) throw new Error(`cas-locked counter is ${casValue}, expected ${expect.casCount}`);
   for (let a = 0; a < spec.atomics.length; a++) {
     const plain = yield* load(spec.atomics[a]!);
     const result = yield* sync({ kind: 'atomic', op: 'load', address: spec.atomics[a]!, width: 4, operands: [], timeoutMs: -1 });
@@ -109,14 +136,16 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
   }
 }
 
-export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics: number[] } {
+export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics: number[]; casCount: number } {
   const counters = spec.counters.map(() => 0);
   const atomics = spec.atomics.map(() => 0);
+  let casCount = 0;
   for (const plan of spec.plans) for (const phase of plan) {
+    casCount += phase.casIncrements;
     for (const c of phase.counters) counters[c]!++;
     for (const a of phase.atomics) atomics[a]!++;
   }
-  return { counters, atomics };
+  return { counters, atomics, casCount };
 }
 
 export interface RunOutcome { messageCount: number; stepCount: number }
