@@ -147,8 +147,10 @@ export class HlrcEngine implements Engine {
       if (isWrite) {
         // The fast path did not take it (the page was invalid when stored to):
         // twin here, as the signal handler would have.
-        const dirty = this.intervalPages.has(page) && this.hasTwin(page);
-        if (!dirty) this.memory.makeTwin(page);
+        // Another thread may have twinned it through the fast path since the
+        // fault was recorded: learn that first, a page has one twin at most.
+        this.drainDirty();
+        if (!this.hasTwin(page)) this.memory.makeTwin(page);
         this.twinned.add(page);
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);
