@@ -1,7 +1,7 @@
 // Types and helpers shared by the launcher (node 0) and the joiners.
 
 import type { EventEmitter } from 'node:events';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
@@ -156,9 +156,31 @@ export class LineTagger {
   }
 }
 
-/** Listens for this node's mesh on an ephemeral port. */
-export function listenMesh(host: string): Promise<Listener> {
-  return Listener.listen(host, 0);
+/**
+ * Sockets that reached a mesh listener before this node built its Mesh: a
+ * faster peer may dial as soon as it has the table, and the Listener drops a
+ * socket nobody listens for, so they wait here until the Mesh exists.
+ */
+const earlySockets = new WeakMap<Listener, Socket[]>();
+
+/** Listens for this node's mesh on an ephemeral port, holding early sockets (see earlySockets). */
+export async function listenMesh(host: string): Promise<Listener> {
+  const listener = await Listener.listen(host, 0);
+  const early: Socket[] = [];
+  earlySockets.set(listener, early);
+  listener.on('socket', (socket: Socket) => {
+    if (listener.listenerCount('socket') > 1) return;
+    assert(early.length < nodeCountMax, 'at most one early socket per peer');
+    early.push(socket);
+  });
+  return listener;
+}
+
+/** Hands the sockets that arrived before the mesh to the mesh's own 'socket' listener. */
+export function releaseEarlySockets(listener: Listener): void {
+  const early = earlySockets.get(listener) ?? [];
+  assert(listener.listenerCount('socket') > 1, 'the mesh listens before early sockets are released');
+  for (const socket of early.splice(0)) listener.emit('socket', socket);
 }
 
 /**
@@ -170,6 +192,7 @@ export async function createTransportMesh(context: MeshContext): Promise<MeshLik
   assert(addresses.size === context.nodeCount, 'the address table names every node once');
   const mesh = new Mesh({ nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret });
   mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
+  releaseEarlySockets(context.listener);
   await mesh.start();
   return mesh;
 }

@@ -32,6 +32,10 @@
 //   defaultChildScript(): string                   path of node-main (imports DSM_NODE_RUNTIME's
 //                                                  createMesh?(context) and runNode(handle))
 //
+//   createTransportMesh(context: MeshContext): Promise<MeshLike>   the default createMesh
+//   releaseEarlySockets(listener)   a custom createMesh calls this once its Mesh listens on
+//                                   context.listener (peers may dial before this node built its Mesh)
+//
 //   ClusterHandle {
 //     nodeId, nodeCount, peers: PeerInfo[] (index = node id: {nodeId, host, port, pid?}), secret,
 //     mesh: MeshLike | null           the transport Mesh (or what createMesh returned)
@@ -58,6 +62,6 @@ export { joinCluster, joinOptionsFromEnvironment, type JoinOptions } from './joi
 export { defaultChildScript } from './launch.js';
 export {
   type ClusterHandle, type ClusterConfig, type Failure, type MeshContext, type MeshLike, type PeerInfo,
-  createTransportMesh, formatAddress, parseAddress, secretFromEnvironment,
+  createTransportMesh, formatAddress, parseAddress, releaseEarlySockets, secretFromEnvironment,
 } from './common.js';
 export { exitCodeNodeDied } from '../errors.js';
