@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
 import { DsmError } from '../../src/errors.js';
 import { createEngine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
+import type { ProtocolMessage } from '../../src/protocol/messages.js';
 import { SimCluster, SimMemory, type ThreadOp, type ThreadProgram } from './sim.js';
 
 function cluster(nodeCount: number, pageCount = 4): SimCluster {
@@ -281,4 +282,42 @@ function adjacentWords(granularity: number): number[] {
 
 test('scenario: adjacent words of one 8-byte word written by two nodes both reach the home', () => {
   assert.deepEqual(adjacentWords(1), [101, 102]);
+});
+
+test('several threads faulting on one invalid page share one fetch', () => {
+  // Two engines wired by hand so the faults surely overlap the fetch.
+  const memories = [new SimMemory(2), new SimMemory(2)];
+  const queues: Array<Array<{ from: number; message: ProtocolMessage }>> = [[], []];
+  const resumed: number[] = [];
+  const engines = [0, 1].map((node) => createEngine({
+    nodeId: node, nodeCount: 2, pageCount: 2, memory: memories[node]!,
+    send: (to, message) => queues[to]!.push({ from: node, message: structuredClone(message) }),
+    host: { resume: (ref) => resumed.push(ref) },
+  }));
+  for (const engine of engines) engine.start();
+  const pump = (): number => {
+    let count = 0;
+    for (let guard = 0; guard < 100 && (queues[0]!.length > 0 || queues[1]!.length > 0); guard++) {
+      for (const node of [0, 1]) {
+        const item = queues[node]!.shift();
+        if (item !== undefined) { count++; engines[node]!.onMessage(item.from, item.message); }
+      }
+    }
+    return count;
+  };
+  // Node 0 (home of page 0) writes it and releases to node 1.
+  memories[0]!.storeAllowed(0);
+  memories[0]!.data[0] = 9;
+  const info = engines[0]!.releaseFor(1);
+  engines[1]!.acquireFrom(0, structuredClone(info));
+  assert.equal(memories[1]!.prot[0], 0, 'the page is invalid at node 1');
+  engines[1]!.onFault(11, 0, false);
+  engines[1]!.onFault(12, 0, false);
+  engines[1]!.onFault(13, 0, true);
+  assert.equal(queues[0]!.length, 1, 'one pageRequest for three faults');
+  const delivered = pump();
+  assert.equal(delivered, 2);
+  assert.deepEqual(resumed.sort(), [11, 12, 13]);
+  assert.equal(memories[1]!.data[0], 9);
+  assert.equal(memories[1]!.prot[0], 2, 'the write fault left the page writable');
 });
