@@ -81,3 +81,5 @@ export const atomicWaiterCountMax = 65536;
 export const syncQueueCountMax = 4096;
 /** Protocol: distinct barrier ids one barrier manager remembers (with their party counts). */
 export const barrierIdCountMax = 65536;
+/** Protocol: distinct mutex ids one lock manager keeps state for (a used lock keeps its release vector). */
+export const lockIdCountMax = 1 << 20;

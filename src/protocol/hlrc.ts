@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { intervalLogCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax } from '../constants.js';
+import { intervalLogCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -546,6 +546,7 @@ export class HlrcEngine implements Engine {
   private lock(lockId: number): LockState {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
+      assert(this.locks.size < lockIdCountMax, 'lock ids within limit');
       lock = { holderNode: -1, queue: [], vc: new Array<number>(this.nodeCount).fill(0) };
       this.locks.set(lockId, lock);
     }
