@@ -635,32 +635,37 @@ void MakeTwin(const FunctionCallbackInfo<Value>& args) {
 }
 
 // Diff encoding: a sequence of runs, each [u16 offset][u16 byteLength][bytes],
-// little-endian, offsets and lengths multiples of 8: pages are compared a
-// word (8 bytes) at a time, and neighbouring changed words merge into one run.
+// little-endian. Pages are compared 8 bytes at a time to skip unchanged words
+// quickly, but runs are exact to the byte: two nodes may legally write
+// neighbouring bytes of one word between synchronizations (false sharing of
+// adjacent Int8/Int16/Int32 elements), and a diff that carried a whole word
+// would overwrite the other node's bytes with stale ones at the home.
+constexpr size_t kDiffBytesMax = (kPageBytes / 2) * 5;  // worst case: every other byte changed
+
 size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
   size_t written = 0;
-  size_t word = 0;
-  constexpr size_t kWords = kPageBytes / 8;
-  while (word < kWords) {
-    uint64_t a, b;
-    memcpy(&a, twin + word * 8, 8);
-    memcpy(&b, page + word * 8, 8);
-    if (a == b) {
-      word += 1;
+  size_t at = 0;
+  while (at < kPageBytes) {
+    if ((at & 7) == 0 && at + 8 <= kPageBytes) {
+      uint64_t a, b;
+      memcpy(&a, twin + at, 8);
+      memcpy(&b, page + at, 8);
+      if (a == b) {
+        at += 8;
+        continue;
+      }
+    }
+    if (twin[at] == page[at]) {
+      at += 1;
       continue;
     }
-    size_t start = word;
-    while (word < kWords) {
-      memcpy(&a, twin + word * 8, 8);
-      memcpy(&b, page + word * 8, 8);
-      if (a == b) break;
-      word += 1;
-    }
-    uint16_t offset = static_cast<uint16_t>(start * 8);
-    uint16_t length = static_cast<uint16_t>((word - start) * 8);
+    size_t start = at;
+    while (at < kPageBytes && twin[at] != page[at]) at += 1;
+    uint16_t offset = static_cast<uint16_t>(start);
+    uint16_t length = static_cast<uint16_t>(at - start);
     memcpy(out + written, &offset, 2);
     memcpy(out + written + 2, &length, 2);
-    memcpy(out + written + 4, page + offset, length);
+    memcpy(out + written + 4, page + start, length);
     written += 4 + length;
   }
   return written;
@@ -675,8 +680,7 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
   Local<Context> context = isolate->GetCurrentContext();
   Local<Array> result = Array::New(isolate);
   uint32_t result_index = 0;
-  // Worst case: every word changed, one run of 4 + 4096 bytes.
-  static thread_local uint8_t scratch[kPageBytes + 8 * (kPageBytes / 8)];
+  static thread_local uint8_t scratch[kDiffBytesMax];
   std::vector<uint32_t> pages_copy(pages, pages + count);
   for (uint32_t page : pages_copy) {
     uint8_t state = LockPage(page);

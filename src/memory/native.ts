@@ -22,7 +22,7 @@ export const pageStateHasTwin = 0x08;
 
 export interface PageDiff {
   page: number;
-  /** Runs of [u16 offset][u16 byteLength][bytes], little-endian, 8-byte granularity. */
+  /** Runs of [u16 offset][u16 byteLength][bytes], little-endian, exact to the byte (see EncodeDiff). */
   diff: Uint8Array;
 }
 

@@ -28,10 +28,10 @@ test('read fault on an invalid page and write fault on a read-only page are serv
   assert.deepEqual(r.dirty, [4], 'the fast path reports page 4 dirty');
   assert.equal(r.stateAfterFast & 0x0f, 0x02 | 0x04 | 0x08, 'page 4: read-write, fast write, twin');
   assert.deepEqual(r.diffPages, [3, 4]);
-  assert.equal(r.diff3Length, 4 + 8, 'page 3: one changed word');
-  assert.equal(r.diff4Length, 2 * (4 + 8), 'page 4: two runs of one word each (bytes 96..103 and 4000..4007)');
+  assert.equal(r.diff3Length, 4 + 1, 'page 3: one changed byte');
+  assert.equal(r.diff4Length, (4 + 2) + (4 + 1), 'page 4: runs exact to the byte (100..101 and 4000)');
   assert.equal(r.stateAfterFlush & 0x0b, 0x01, 'page 4 read-only without a twin after flush');
-  assert.deepEqual(r.page5, [1, 2, 3, 0], 'the diff applies the changed bytes and nothing else');
+  assert.deepEqual(r.page5, [1, 2, 3, 0, 0xaa], 'the diff applies the changed bytes and nothing else, not even their word-neighbours');
   assert.equal(r.malformed, 'DSM_ERR_FRAME');
 });
 
