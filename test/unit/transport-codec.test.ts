@@ -51,8 +51,11 @@ test('bodies that are not a message with a string type are FrameErrors', () => {
 });
 
 test('arbitrary JSON-like messages round-trip (property)', () => {
-  fc.assert(fc.property(fc.dictionary(fc.string().filter((key) => key !== 'type' && key !== 'payload' && key !== '__proto__'), fc.jsonValue()), fc.string(), (fields, type) => {
+  // `__proto__` keys, at any depth, are not round-tripped on purpose: the
+  // decoder never lets a peer set a prototype (JSON.parse would keep the key).
+  const noProto = (value: unknown) => !JSON.stringify(value).includes('"__proto__"');
+  fc.assert(fc.property(fc.dictionary(fc.string().filter((key) => key !== 'type' && key !== 'payload'), fc.jsonValue()).filter(noProto), fc.string(), (fields, type) => {
     const message = { ...fields, type } as WireMessage;
     assert.deepEqual(roundTrip(message), JSON.parse(JSON.stringify(message)));
-  }), { numRuns: 300 });
+  }), { numRuns: 300, seed: 20261122 });
 });
