@@ -5,6 +5,9 @@ import type { MessagePort } from 'node:worker_threads';
 import { DsmError, assert, isDsmError } from '../errors.js';
 import { type ChannelReply, type ChannelRequest, replyHeaderBytes, replyStateIdle, replyStateReady } from './wire.js';
 
+/** A handler's answer meaning: no reply now (the manager answers later, or the request was a post). */
+export const replyLater = Symbol('replyLater');
+
 export type RequestHandler = (thread: ThreadEndpoint, request: ChannelRequest) => unknown;
 
 export class ThreadEndpoint {
@@ -68,7 +71,9 @@ export class ChannelServer {
       default: {
         let reply: ChannelReply;
         try {
-          reply = { ok: true, value: this.handler(endpoint, request) ?? null };
+          const value = this.handler(endpoint, request);
+          if (value === replyLater) return;
+          reply = { ok: true, value: value ?? null };
         } catch (error) {
           if (!isDsmError(error)) throw error;
           reply = { ok: false, code: (error as DsmError).code, message: (error as DsmError).message };

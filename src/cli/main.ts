@@ -19,7 +19,18 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const { resolveProgram, runMainThread } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
   if (options.nodes > 1) {
-    throw new DsmError('DSM_ERR_INVALID_OPTION', `--nodes ${options.nodes}: multi-node runs need the cluster layer, which this build does not have yet; use --nodes 1`);
+    const { launchLocalCluster } = await import('../cluster/index.js');
+    const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
+    const runtimeModule = new URL('../runtime/cluster-node.js', import.meta.url).href;
+    const handle = await launchLocalCluster({
+      nodeCount: options.nodes,
+      config: { coherence: options.protocol, regionBytes: options.regionBytes },
+      child: { env: { DSM_NODE_RUNTIME: runtimeModule, DSM_RUNTIME_CONFIG: JSON.stringify({ regionBytes: options.regionBytes, protocol: options.protocol }) } },
+      createMesh,
+      tagOutput: raw.tagOutput !== undefined,
+    });
+    await runClusterProgram(handle, { regionBytes: options.regionBytes, protocol: options.protocol, file: entry, args });
+    return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
   const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
@@ -92,6 +103,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--nodes <n>', 'node processes to start on this machine', '1')
     .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
     .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
+    .option('--tag-output', 'prefix output lines with the node they come from')
     .passThroughOptions()
     .allowUnknownOption(false)
     .action(async (program: string, args: string[], raw: Record<string, string | undefined>) => {

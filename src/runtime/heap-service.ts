@@ -12,9 +12,21 @@ export class HeapService {
   /** Live allocations: offset -> byte length asked for. */
   private readonly live = new Map<number, number>();
 
-  constructor(native: NativeMmu, regionBytes: number) {
+  /** In a cluster, memory is never reused yet: zero-filling through the manager view would not be coherent. */
+  private readonly reuse: boolean;
+
+  constructor(native: NativeMmu, regionBytes: number, nodeId = 0, nodeCount = 1) {
     this.native = native;
-    this.heap = new NodeHeap(0, new ChunkAuthority(regionBytes));
+    const authority = new ChunkAuthority(regionBytes);
+    if (nodeCount > 1) {
+      // Each node allocates from its own slice of the region, so no node asks
+      // another before it allocates (the chunk authority is not networked yet).
+      const sliceChunks = Math.floor(authority.chunkCount / nodeCount);
+      for (let node = 0; node < nodeCount; node += 1) authority.take(node, sliceChunks);
+      authority.give(nodeId, nodeId * sliceChunks, sliceChunks);
+    }
+    this.heap = new NodeHeap(nodeId, authority);
+    this.reuse = nodeCount === 1;
   }
 
   alloc(byteLength: number): number {
@@ -37,6 +49,10 @@ export class HeapService {
   }
 
   free(offset: number): void {
+    if (!this.reuse) {
+      this.live.delete(offset);
+      return;
+    }
     this.heap.free(offset);
     this.live.delete(offset);
     this.releaseFreePages();

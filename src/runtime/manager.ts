@@ -3,7 +3,7 @@
 // thread, and the page service that answers faults.
 
 import os from 'node:os';
-import { ChannelServer, type ThreadEndpoint } from '../channel/server.js';
+import { ChannelServer, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelRequest } from '../channel/wire.js';
 import { pageBytes } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
@@ -29,6 +29,8 @@ export class NodeManager {
   readonly heap: HeapService;
   readonly pages: SingleNodePages;
   private started = false;
+  private faultHandler: (records: Uint32Array) => void;
+  private extraRequests: RequestHandler | null = null;
 
   constructor(options: ManagerOptions) {
     assert(options.nodeId >= 0 && options.nodeId < options.nodeCount, 'node id within the cluster');
@@ -39,8 +41,9 @@ export class NodeManager {
     this.parallelism = options.parallelism ?? os.availableParallelism();
     this.native = loadNativeMmu();
     this.native.init(this.regionBytes);
-    this.heap = new HeapService(this.native, this.regionBytes);
+    this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
     this.pages = new SingleNodePages(this.native);
+    this.faultHandler = (records) => this.pages.onFaults(records);
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
   }
 
@@ -48,8 +51,19 @@ export class NodeManager {
     assert(!this.started, 'a manager starts once');
     this.started = true;
     this.native.installHandler();
-    this.native.startFaultService((records) => this.pages.onFaults(records));
+    this.native.startFaultService((records) => this.faultHandler(records));
     this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
+  }
+
+  /** A cluster node serves faults through its coherence engine instead of the one-node page service. */
+  handleFaults(handler: (records: Uint32Array) => void): void {
+    assert(!this.started, 'fault handling is chosen before start');
+    this.faultHandler = handler;
+  }
+
+  /** Requests the manager itself does not serve (Atomics, placement, remote workers) go here. */
+  handleRequests(handler: RequestHandler): void {
+    this.extraRequests = handler;
   }
 
   stop(): void {
@@ -67,6 +81,7 @@ export class NodeManager {
         this.heap.free(request.offset);
         return null;
       default:
+        if (this.extraRequests !== null) return this.extraRequests(_endpoint, request);
         throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${(request as { op: string }).op}'`);
     }
   }
