@@ -238,14 +238,13 @@ export class ClusterNode {
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
     });
-    worker.on('error', (error) => {
-      let bytes: Uint8Array;
-      try {
-        bytes = serializeValue(error, noRanges);
-      } catch {
-        bytes = serializeValue(new Error(String((error as Error)?.message ?? error)), noRanges);
-      }
-      event('error', { bytes });
+    worker.on('error', (error: unknown) => {
+      // Node rebuilds a worker's error as an object with Error's prototype but
+      // not a real Error, which V8's serializer would flatten to {}: send its parts.
+      const thrown = typeof error === 'object' && error !== null && 'message' in error
+        ? { dsmError: true, name: String((error as Error).name), message: String((error as Error).message), stack: String((error as Error).stack ?? '') }
+        : { dsmThrown: true, value: String(error) };
+      event('error', { bytes: serializeValue(thrown, noRanges) });
     });
     worker.on('exit', (code) => {
       this.hosted.delete(spawn.spawnId);

@@ -78,9 +78,18 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       worker.emit('message', value);
       return;
     }
-    case 'worker-error':
-      worker.emit('error', deserializeValue(event.bytes, ranges));
+    case 'worker-error': {
+      const thrown = deserializeValue(event.bytes, ranges) as { dsmError?: boolean; name: string; message: string; stack: string; value?: string };
+      if (thrown.dsmError === true) {
+        const error = new Error(thrown.message);
+        error.name = thrown.name;
+        error.stack = thrown.stack;
+        worker.emit('error', error);
+      } else {
+        worker.emit('error', thrown.value);
+      }
       return;
+    }
     case 'worker-output':
       (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.bytes);
       return;

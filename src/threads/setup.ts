@@ -79,20 +79,28 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     }
     return bufferAt(offset, byteLength);
   }
+  // A buffer that arrives in a message is a new object over the same memory,
+  // as with postMessage between threads under plain node.
+  function receivedBufferAt(offset: number, byteLength: number): SharedArrayBuffer {
+    const buffer = native.sharedArrayBuffer(offset, byteLength);
+    ranges.set(buffer, { offset, byteLength });
+    return buffer;
+  }
+  const received = { bufferAt: receivedBufferAt, rangeOf };
   setAppThreadState({ config, channel, bufferAt, rangeOf });
 
   installSharedArrayBuffer(makeSharedArrayBufferClass(allocate));
 
   const wt = workerThreads as unknown as Record<string, unknown>;
-  wt.Worker = makeWorkerClass(channel, config, { bufferAt, rangeOf });
+  wt.Worker = makeWorkerClass(channel, config, received);
   if (config.role === 'main') {
     wt.isMainThread = true;
     wt.parentPort = null;
     wt.workerData = null;
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
-    wt.workerData = deserializeValue(config.remoteWorkerData, { bufferAt, rangeOf });
-    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, { bufferAt, rangeOf });
+    wt.workerData = deserializeValue(config.remoteWorkerData, received);
+    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received);
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;

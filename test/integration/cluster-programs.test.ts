@@ -1,0 +1,49 @@
+// Programs spread over several node processes give the same output as under
+// plain node: workers placed round-robin on other nodes, memory kept coherent
+// by the protocol, Atomics performed at their synchronization homes.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+function run(command: string[]) {
+  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(result.error, undefined, `${command.join(' ')}: ${String(result.error)}`);
+  return result;
+}
+
+const programs = [
+  { file: 'examples/sum.js', args: ['100000'] },
+  { file: 'test/fixtures/programs/mutex-counter.mjs', args: [] },
+  { file: 'test/fixtures/programs/messages.cjs', args: [] },
+];
+
+for (const { file, args } of programs) {
+  test(`hlrc, 3 nodes: ${file} prints what it prints under node`, () => {
+    const plain = run([file, ...args]);
+    const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', file, ...args]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(onDsm.status, 0, onDsm.stderr);
+    assert.equal(onDsm.stdout, plain.stdout);
+  });
+}
+
+test('sc, 3 nodes: examples/sum.js prints what it prints under node', () => {
+  const plain = run(['examples/sum.js', '100000']);
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--protocol', 'sc', '--region-bytes', '256m', 'examples/sum.js', '100000']);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, plain.stdout);
+});
+
+test('sc, 3 nodes: a compareExchange mutex guarding a plain counter loses no update', { todo: 'known bug: under sc a plain write and an Atomics op on the same page lose updates (counter 7984 of 8000)' }, () => {
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--protocol', 'sc', '--region-bytes', '256m', 'test/fixtures/programs/mutex-counter.mjs']);
+  assert.equal(onDsm.stdout, 'counter=8000 expected=8000\n');
+});
+
+test('a remote worker\'s uncaught error reaches the parent\'s error event with its message', () => {
+  const plain = run(['test/fixtures/programs/remote-error.cjs']);
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '2', '--region-bytes', '256m', 'test/fixtures/programs/remote-error.cjs']);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(plain.stdout, 'error: true boom remote\nexit 1\n');
+  assert.equal(onDsm.stdout, plain.stdout);
+});
