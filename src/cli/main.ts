@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
+import { nodeCountMax } from '../constants.js';
 import { parseInteger, parseRunOptions } from './options.js';
 
 import { packageVersion as version } from '../package-info.js';
@@ -18,6 +19,23 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const options = parseRunOptions(raw);
   const { resolveProgram, runMainThread } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
+  if (raw.listen !== undefined) {
+    const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+    const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
+    const expect = parseInteger('--expect', raw.expect ?? '', 1, nodeCountMax);
+    const handle = await launchLocalCluster({
+      nodeCount: expect,
+      spawnLocal: false,
+      listen: parseAddress(raw.listen, '--listen'),
+      secret: secretFromEnvironment(raw.secret),
+      config: { coherence: options.protocol, regionBytes: options.regionBytes },
+      ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
+      createMesh,
+      tagOutput: raw.tagOutput !== undefined,
+    });
+    await runClusterProgram(handle, { regionBytes: options.regionBytes, protocol: options.protocol, file: entry, args });
+    return;
+  }
   if (options.nodes > 1) {
     const { launchLocalCluster } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
@@ -47,6 +65,24 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   process.exitCode = code;
   // Let stdout drain, then leave even if a stray handle would keep the loop alive.
   process.stdout.write('', () => process.exit(code));
+}
+
+async function nodeCommand(raw: Record<string, string | undefined>): Promise<void> {
+  const options = parseRunOptions(raw);
+  const { joinCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+  const { createMesh, ClusterNode } = await import('../runtime/cluster-node.js');
+  if (raw.join === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'dsm node needs --join HOST:PORT (the address node 0 listens on)');
+  const handle = await joinCluster({
+    join: parseAddress(raw.join, '--join'),
+    secret: secretFromEnvironment(raw.secret),
+    config: { coherence: options.protocol, regionBytes: options.regionBytes },
+    ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
+    createMesh,
+    relayProcessOutput: true,
+  });
+  new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol });
+  // The process lives until the cluster ends it.
+  setInterval(() => {}, 1 << 30);
 }
 
 async function benchCommand(name: string, raw: { json?: boolean; iterations?: string }): Promise<void> {
@@ -104,10 +140,25 @@ export async function main(argv: string[]): Promise<void> {
     .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
     .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
     .option('--tag-output', 'prefix output lines with the node they come from')
+    .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
+    .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
+    .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
+    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
     .passThroughOptions()
     .allowUnknownOption(false)
     .action(async (program: string, args: string[], raw: Record<string, string | undefined>) => {
       await runCommand(program, args, raw);
+    });
+
+  cli.command('node')
+    .description('join a cluster started elsewhere with `dsm run --listen HOST:PORT --expect N`')
+    .requiredOption('--join <host:port>', 'the address node 0 listens on')
+    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET)')
+    .option('--protocol <name>', 'must match node 0', 'hlrc')
+    .option('--region-bytes <size>', 'must match node 0', '4g')
+    .option('--join-timeout <ms>', 'how long to keep trying to join')
+    .action(async (raw: Record<string, string | undefined>) => {
+      await nodeCommand(raw);
     });
 
   cli.command('bench')
