@@ -47,3 +47,29 @@ test('a remote worker\'s uncaught error reaches the parent\'s error event with i
   assert.equal(plain.stdout, 'error: true boom remote\nexit 1\n');
   assert.equal(onDsm.stdout, plain.stdout);
 });
+
+test('killing a node mid-run ends the run, non-zero, naming the node, and leaves no process behind', async () => {
+  const { spawn, execFileSync } = await import('node:child_process');
+  const launcher = spawn(process.execPath, ['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', 'test/fixtures/programs/long.mjs'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  launcher.stdout.on('data', (chunk) => { stdout += chunk; });
+  launcher.stderr.on('data', (chunk) => { stderr += chunk; });
+  const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
+  const safety = setTimeout(() => launcher.kill('SIGKILL'), 60_000);
+  for (let attempt = 0; attempt < 200 && !stdout.includes('started'); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.match(stdout, /started/);
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(launcher.pid)], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+  assert.equal(children.length, 2, 'two child nodes');
+  const victim = children[0]!;
+  const killedAt = Date.now();
+  process.kill(victim, 'SIGKILL');
+  const code = await exited;
+  clearTimeout(safety);
+  assert.ok(Date.now() - killedAt < 15_000, 'the run ended within 15 s');
+  assert.notEqual(code, 0);
+  assert.match(stderr, new RegExp(`DSM_ERR_NODE_DIED: node \\d \\(127\\.0\\.0\\.1, pid ${victim}\\)`));
+  for (const pid of children) {
+    assert.throws(() => process.kill(pid, 0), 'no node process is left');
+  }
+});
