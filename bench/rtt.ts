@@ -2,7 +2,8 @@
 // (frames + msgpack + out-of-band payload) against plain `net` sockets with a
 // bare length prefix, both measured in the same run, 64-byte and 4 KiB payloads.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { handshake, type Connection } from '../src/transport/connection.js';
@@ -20,6 +21,20 @@ export interface RttBenchResult {
   rawRtt4kUsP99: number;
   ratio64: number;
   ratio4k: number;
+  /** A read fault on node 1 served by the page's home on node 0, through a real 2-node dsm run. */
+  pageFetchUsP50: number;
+  pageFetchUsP99: number;
+  pageFetchOverRawRtt4k: number;
+}
+
+/** Runs bench/programs/page-fetch.mjs on a 2-node cluster and returns its figures for remotely homed pages. */
+function measurePageFetch(pageCount: number): { p50: number; p99: number } {
+  const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url));
+  const result = spawnSync(process.execPath, [join(root, 'bin', 'dsm.js'), 'run', '--nodes', '2', '--region-bytes', '256m',
+    join(root, 'bench', 'programs', 'page-fetch.mjs'), String(pageCount)], { encoding: 'utf8', timeout: 120_000 });
+  if (result.status !== 0) throw new Error(`page-fetch run failed: ${result.stderr}`);
+  const figures = JSON.parse(result.stdout.trim().split('\n').pop()!) as { homeRemoteUsP50: number; pageFetchUsP99: number };
+  return { p50: figures.homeRemoteUsP50, p99: figures.pageFetchUsP99 };
 }
 
 function percentile(samples: number[], fraction: number): number {
@@ -121,7 +136,14 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
       rawRtt4kUsP99: round(percentile(raw4k, 0.99)),
       ratio64: 0,
       ratio4k: 0,
+      pageFetchUsP50: 0,
+      pageFetchUsP99: 0,
+      pageFetchOverRawRtt4k: 0,
     };
+    const fetch = measurePageFetch(Math.min(iterations, 4000));
+    result.pageFetchUsP50 = fetch.p50;
+    result.pageFetchUsP99 = fetch.p99;
+    result.pageFetchOverRawRtt4k = round(fetch.p50 / result.rawRtt4kUsP50);
     result.ratio64 = round(result.rtt64UsP50 / result.rawRtt64UsP50);
     result.ratio4k = round(result.rtt4kUsP50 / result.rawRtt4kUsP50);
     return result;
