@@ -38,7 +38,10 @@ export class NodeManager {
     this.nodeId = options.nodeId;
     this.nodeCount = options.nodeCount;
     this.regionBytes = options.regionBytes;
-    this.parallelism = options.parallelism ?? os.availableParallelism();
+    // Programs size their pools by core count; in dsm the cores are the
+    // cluster's. Every node is taken to have this node's core count (nodes do
+    // not report theirs to each other yet).
+    this.parallelism = options.parallelism ?? os.availableParallelism() * options.nodeCount;
     this.native = loadNativeMmu();
     this.native.init(this.regionBytes);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);

@@ -73,3 +73,11 @@ test('killing a node mid-run ends the run, non-zero, naming the node, and leaves
     assert.throws(() => process.kill(pid, 0), 'no node process is left');
   }
 });
+
+test('os.availableParallelism() and os.cpus() report the cluster inside a dsm program', async () => {
+  const os = await import('node:os');
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', 'test/fixtures/programs/parallelism.mjs']);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  const cores = os.availableParallelism() * 3;
+  assert.equal(onDsm.stdout, `${cores} ${cores}\n`);
+});
