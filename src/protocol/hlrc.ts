@@ -310,6 +310,12 @@ export class HlrcEngine implements Engine {
     state.valid = false;
     this.stats.invalidations++;
     this.memory.protect([page], protNone);
+    // App threads of this node run concurrently with the engine: one may have
+    // stored to the page (twinning it through the fast path) between the flush
+    // and the protect. After protect returns no thread can store, so learn
+    // such twins now and send their diff home before the copy is replaced.
+    this.drainDirty();
+    if (this.twinned.has(page)) this.flushEarly(page);
     if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
   }
 

@@ -146,14 +146,17 @@ export class ScEngine extends HlrcEngine {
   private onForward(page: number, requester: number, isWrite: boolean, copyset: number[]): void {
     const state = this.localOf(page);
     assert(state.access >= 1, 'the owner holds a copy');
-    const bytes = new Uint8Array(pageBytes);
-    this.memory.readPage(page, bytes);
+    // Downgrade first, then read: app threads run concurrently with the
+    // manager, and a store that lands between a read and the protection
+    // change would be lost (after protect returns, no thread can store).
     if (requester !== this.nodeId) {
       const next: Access = isWrite ? 0 : 1;
       state.access = Math.min(state.access, next) as Access;
       this.memory.protect([page], next === 0 ? protNone : protRead);
       if (next === 0) this.stats.invalidations++;
     }
+    const bytes = new Uint8Array(pageBytes);
+    this.memory.readPage(page, bytes);
     this.deliver(requester, () => ({ type: 'scPage', page, isWrite, bytes, copyset }));
   }
 

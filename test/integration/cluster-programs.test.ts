@@ -35,8 +35,12 @@ test('sc, 3 nodes: examples/sum.js prints what it prints under node', () => {
   assert.equal(onDsm.stdout, plain.stdout);
 });
 
-test('sc, 3 nodes: a compareExchange mutex guarding a plain counter loses no update', { todo: 'known bug: under sc a plain write and an Atomics op on the same page lose updates (counter 7984 of 8000)' }, () => {
+// Found here: the sc owner read the page before downgrading it, so a store by
+// an app thread of that node in between was lost (7984 of 8000). The sim
+// cannot show it: its threads never run while the engine does.
+test('sc, 3 nodes: a compareExchange mutex guarding a plain counter loses no update', () => {
   const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--protocol', 'sc', '--region-bytes', '256m', 'test/fixtures/programs/mutex-counter.mjs']);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
   assert.equal(onDsm.stdout, 'counter=8000 expected=8000\n');
 });
 
