@@ -19,35 +19,31 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const options = parseRunOptions(raw);
   const { resolveProgram, runMainThread } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
-  if (raw.listen !== undefined) {
+  if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const expect = parseInteger('--expect', raw.expect ?? '', 1, nodeCountMax);
+    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol };
+    const placement = raw.listen !== undefined
+      // Across machines: node 0 listens and waits for `dsm node --join`.
+      ? {
+        nodeCount: parseInteger('--expect', raw.expect ?? '', 1, nodeCountMax),
+        spawnLocal: false,
+        listen: parseAddress(raw.listen, '--listen'),
+        secret: secretFromEnvironment(raw.secret),
+        ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
+      }
+      // One machine: node 0 spawns the others, which run this module's runtime.
+      : {
+        nodeCount: options.nodes,
+        child: { env: { DSM_NODE_RUNTIME: new URL('../runtime/cluster-node.js', import.meta.url).href, DSM_RUNTIME_CONFIG: JSON.stringify(runtime) } },
+      };
     const handle = await launchLocalCluster({
-      nodeCount: expect,
-      spawnLocal: false,
-      listen: parseAddress(raw.listen, '--listen'),
-      secret: secretFromEnvironment(raw.secret),
+      ...placement,
       config: { coherence: options.protocol, regionBytes: options.regionBytes },
-      ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
     });
-    await runClusterProgram(handle, { regionBytes: options.regionBytes, protocol: options.protocol, file: entry, args });
-    return;
-  }
-  if (options.nodes > 1) {
-    const { launchLocalCluster } = await import('../cluster/index.js');
-    const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const runtimeModule = new URL('../runtime/cluster-node.js', import.meta.url).href;
-    const handle = await launchLocalCluster({
-      nodeCount: options.nodes,
-      config: { coherence: options.protocol, regionBytes: options.regionBytes },
-      child: { env: { DSM_NODE_RUNTIME: runtimeModule, DSM_RUNTIME_CONFIG: JSON.stringify({ regionBytes: options.regionBytes, protocol: options.protocol }) } },
-      createMesh,
-      tagOutput: raw.tagOutput !== undefined,
-    });
-    await runClusterProgram(handle, { regionBytes: options.regionBytes, protocol: options.protocol, file: entry, args });
+    await runClusterProgram(handle, { ...runtime, file: entry, args });
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
