@@ -83,24 +83,15 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
 
 async function benchCommand(name: string, raw: { json?: boolean; iterations?: string }): Promise<void> {
   const json = raw.json === true;
-  switch (name) {
-    case 'fault': {
-      const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
-      const { runFaultBench } = await import(benchModule('fault')) as { runFaultBench(o: { iterations: number }): Promise<unknown> };
-      const result = await runFaultBench({ iterations });
-      printBench('fault', result as unknown as Record<string, unknown>, json);
-      return;
-    }
-    case 'rtt': {
-      const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
-      const { runRttBench } = await import(benchModule('rtt')) as { runRttBench(o: { iterations: number }): Promise<unknown> };
-      const result = await runRttBench({ iterations });
-      printBench('rtt', result as Record<string, unknown>, json);
-      return;
-    }
-    default:
-      throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: fault, rtt`);
+  // Each benchmark module exports run<Name>Bench({ iterations }).
+  const entries: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench' };
+  const exported = entries[name];
+  if (exported === undefined) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: ${Object.keys(entries).join(', ')}`);
   }
+  const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
+  const module = await import(benchModule(name)) as Record<string, (o: { iterations: number }) => Promise<Record<string, unknown>>>;
+  printBench(name, await module[exported]!({ iterations }), json);
 }
 
 /** Benchmarks live in bench/, compiled beside src/ in dist/. */
