@@ -31,7 +31,8 @@ export const placementNames = ['roundRobin', 'block'] as const;
 export type PlacementName = (typeof placementNames)[number];
 
 export type SyncRequest =
-  | { kind: 'lock'; lockId: number; threadId: number }
+  /** With `tryOnly`, a lock that is held or has waiters answers 'busy' at once instead of queueing. */
+  | { kind: 'lock'; lockId: number; threadId: number; tryOnly?: boolean }
   | { kind: 'unlock'; lockId: number; threadId: number }
   | { kind: 'barrier'; barrierId: number; parties: number }
   /** Releases the mutex, waits for a signal, reacquires the mutex. */
@@ -48,6 +49,10 @@ export type SyncRequest =
   | { kind: 'release' }
   | { kind: 'acquire' };
 
+/**
+ * lock answers null (held now) or 'busy' (a tryOnly lock that was not free);
+ * barrier answers 'serial' in exactly one arriving thread per round, else null.
+ */
 export type SyncResult =
   | { ok: true; value: string | null }
   | { ok: false; code: 'DSM_ERR_NOT_OWNER' | 'DSM_ERR_BARRIER_PARTIES'; message: string };

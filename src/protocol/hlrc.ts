@@ -392,7 +392,7 @@ export class HlrcEngine implements Engine {
     const entry = this.pending.get(requestId);
     assert(entry !== undefined, 'a reply answers a pending request');
     this.pending.delete(requestId);
-    if (entry.kind === 'lock' && result.ok) this.held.set(entry.lockId!, { threadId: entry.threadId! });
+    if (entry.kind === 'lock' && result.ok && result.value === null) this.held.set(entry.lockId!, { threadId: entry.threadId! });
     this.host.resume(entry.threadRef, result);
   }
 
@@ -424,7 +424,8 @@ export class HlrcEngine implements Engine {
         this.closeInterval();
         const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
         const manager = this.managerOf(request.lockId);
-        this.deliver(manager, () => ({ type: 'lockRequest', lockId: request.lockId, requestId, info: this.infoTo(manager) }));
+        const tryOnly = request.tryOnly === true;
+        this.deliver(manager, () => ({ type: 'lockRequest', lockId: request.lockId, requestId, tryOnly, info: this.infoTo(manager) }));
         return;
       }
       case 'unlock': {
@@ -511,10 +512,11 @@ export class HlrcEngine implements Engine {
       case 'pageRequest': return this.onPageRequest(from, message.page, message.need);
       case 'pageReply': return this.onPageReply(message.page, message.version, message.bytes);
       case 'diffs': return this.onDiffs(from, message);
-      case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.info);
+      case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.tryOnly, message.info);
       case 'lockRelease': return this.onLockRelease(from, message.lockId, message.info);
       case 'lockGrant':
         this.learn(from, message.info);
+        if (!message.granted) return this.finish(message.requestId, { ok: true, value: 'busy' });
         this.acquire(message.info.vc);
         return this.finish(message.requestId, { ok: true, value: null });
       case 'condWait': return this.onCondWait(from, message);
@@ -559,10 +561,15 @@ export class HlrcEngine implements Engine {
     return lock;
   }
 
-  private onLockRequest(from: number, lockId: number, requestId: number, info: ConsistencyInfo): void {
+  private onLockRequest(from: number, lockId: number, requestId: number, tryOnly: boolean, info: ConsistencyInfo): void {
     assert(this.managerOf(lockId) === this.nodeId, 'lock requests go to the manager');
     if (from !== this.nodeId) this.learn(from, info);
     const lock = this.lock(lockId);
+    if (tryOnly && (lock.holderNode !== -1 || lock.queue.length > 0)) {
+      if (from === this.nodeId) { this.finish(requestId, { ok: true, value: 'busy' }); return; }
+      this.send(from, { type: 'lockGrant', lockId, requestId, granted: false, info: this.infoFor(from) });
+      return;
+    }
     assert(lock.queue.length < syncQueueCountMax, 'lock queue within limit');
     lock.queue.push({ node: from, requestId, known: info.known });
     this.grantNext(lockId);
@@ -598,7 +605,7 @@ export class HlrcEngine implements Engine {
       return;
     }
     const info = this.infoFor(node);
-    this.send(node, { type: 'lockGrant', lockId, requestId, info: { ...info, vc: [...vc] } });
+    this.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] } });
   }
 
   private onCondWait(from: number, message: Extract<ProtocolMessage, { type: 'condWait' }>): void {
@@ -640,7 +647,7 @@ export class HlrcEngine implements Engine {
     if (barrier.parties !== message.parties || message.parties < 1) {
       if (barrier.arrivals.length === 0) this.barriers.delete(message.barrierId);
       const error = `barrier ${message.barrierId} has ${barrier.parties} parties, a thread waited with ${message.parties}`;
-      this.depart(from, message.barrierId, message.requestId, error, this.vc, this.floor);
+      this.depart(from, message.barrierId, message.requestId, error, false, this.vc, this.floor);
       return;
     }
     assert(barrier.arrivals.length < syncQueueCountMax, 'barrier arrivals within limit');
@@ -660,16 +667,17 @@ export class HlrcEngine implements Engine {
       for (const arrival of barrier.arrivals) for (let n = 0; n < this.nodeCount; n++) floor[n] = Math.min(floor[n]!, arrival.vc[n]!);
       for (let n = 0; n < this.nodeCount; n++) floor[n] = Math.max(floor[n]!, this.floor[n]!);
     }
-    for (const arrival of barrier.arrivals) this.depart(arrival.node, message.barrierId, arrival.requestId, '', merged, floor);
+    const last = barrier.arrivals.length - 1;
+    barrier.arrivals.forEach((arrival, index) => this.depart(arrival.node, message.barrierId, arrival.requestId, '', index === last, merged, floor));
   }
 
-  private depart(node: number, barrierId: number, requestId: number, error: string, vc: number[], floor: number[]): void {
+  private depart(node: number, barrierId: number, requestId: number, error: string, serial: boolean, vc: number[], floor: number[]): void {
     if (node === this.nodeId) {
-      this.onBarrierDepart(node, { type: 'barrierDepart', barrierId, requestId, error, floor: [...floor], info: { ...this.localInfo(), vc: [...vc] } });
+      this.onBarrierDepart(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...this.localInfo(), vc: [...vc] } });
       return;
     }
     const info = this.infoFor(node);
-    this.send(node, { type: 'barrierDepart', barrierId, requestId, error, floor: [...floor], info: { ...info, vc: [...vc] } });
+    this.send(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...info, vc: [...vc] } });
   }
 
   private onBarrierDepart(from: number, message: Extract<ProtocolMessage, { type: 'barrierDepart' }>): void {
@@ -680,7 +688,7 @@ export class HlrcEngine implements Engine {
     }
     this.acquire(message.info.vc);
     this.raiseFloor(message.floor);
-    this.finish(message.requestId, { ok: true, value: null });
+    this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });
   }
 
   private raiseFloor(floor: number[]): void {

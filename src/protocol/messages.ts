@@ -38,11 +38,13 @@ export type ProtocolMessage =
   | { type: 'scInvalidateAck'; page: number }
   | { type: 'scConfirm'; page: number; isWrite: boolean }
   // sync: mutex, barrier, condition, atomics
-  | { type: 'lockRequest'; lockId: number; requestId: number; info: ConsistencyInfo }
-  | { type: 'lockGrant'; lockId: number; requestId: number; info: ConsistencyInfo }
+  | { type: 'lockRequest'; lockId: number; requestId: number; tryOnly: boolean; info: ConsistencyInfo }
+  /** `granted` false answers a tryOnly request for a lock that was not free (the requester acquires nothing). */
+  | { type: 'lockGrant'; lockId: number; requestId: number; granted: boolean; info: ConsistencyInfo }
   | { type: 'lockRelease'; lockId: number; info: ConsistencyInfo }
   | { type: 'barrierArrive'; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo }
-  | { type: 'barrierDepart'; barrierId: number; requestId: number; error: string; floor: number[]; info: ConsistencyInfo }
+  /** `serial` is true for exactly one arrival per round (the last to arrive). */
+  | { type: 'barrierDepart'; barrierId: number; requestId: number; error: string; serial: boolean; floor: number[]; info: ConsistencyInfo }
   | { type: 'condWait'; condId: number; lockId: number; requestId: number; info: ConsistencyInfo }
   | { type: 'condSignal'; condId: number; all: boolean; info: ConsistencyInfo }
   | {

@@ -321,3 +321,53 @@ test('several threads faulting on one invalid page share one fetch', () => {
   assert.equal(memories[1]!.data[0], 9);
   assert.equal(memories[1]!.prot[0], 2, 'the write fault left the page writable');
 });
+
+test('tryOnly lock: a held lock answers busy at once and acquires nothing; a free one is taken', () => {
+  for (const protocol of ['hlrc', 'sc'] as const) {
+    const c = new SimCluster({ seed: 7, nodeCount: 2, pageCount: 4, protocol });
+    const results: SyncResult[] = [];
+    let holderLocked = false;
+    c.addThread(0, () => (function* () {
+      yield* syncOp({ kind: 'lock', lockId: 2, threadId: 10 });
+      holderLocked = true;
+      // Hold the lock until node 1 has tried: its try answers busy, remotely (lock 2's manager is node 0).
+      while (results.length === 0) yield* syncOp({ kind: 'release' });
+      yield* syncOp({ kind: 'unlock', lockId: 2, threadId: 10 });
+    })() as ThreadProgram);
+    c.addThread(1, () => (function* () {
+      while (!holderLocked) yield* syncOp({ kind: 'release' });
+      yield* syncOp({ kind: 'lock', lockId: 2, threadId: 11, tryOnly: true }, results);
+    })() as ThreadProgram);
+    c.run(); c.drain();
+    assert.deepEqual(results, [{ ok: true, value: 'busy' }], protocol);
+    // Not held after busy: unlocking is an error.
+    const after: SyncResult[] = [];
+    run(c, 1, function* () {
+      yield* syncOp({ kind: 'unlock', lockId: 2, threadId: 11 }, after);
+      yield* syncOp({ kind: 'lock', lockId: 2, threadId: 11, tryOnly: true }, after);
+      yield* syncOp({ kind: 'unlock', lockId: 2, threadId: 11 }, after);
+    });
+    assert.equal(after[0]!.ok, false, protocol);
+    assert.deepEqual(after.slice(1), [{ ok: true, value: null }, { ok: true, value: null }], protocol);
+  }
+});
+
+test('barrier: exactly one thread per round is told it is serial', () => {
+  const c = cluster(3);
+  const values: Array<string | null> = [];
+  for (let node = 0; node < 3; node++) {
+    for (let thread = 0; thread < 2; thread++) {
+      c.addThread(node, () => (function* () {
+        for (let round = 0; round < 5; round++) {
+          const result = yield* syncOp({ kind: 'barrier', barrierId: 2, parties: 6 });
+          assert.ok(result.ok);
+          values.push(result.value);
+        }
+      })() as ThreadProgram);
+    }
+  }
+  c.run(); c.drain();
+  assert.equal(values.length, 30);
+  assert.equal(values.filter((v) => v === 'serial').length, 5);
+  assert.equal(values.filter((v) => v === null).length, 25);
+});
