@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { nodeCountMax } from '../constants.js';
 import { parseInteger, parseRunOptions } from './options.js';
+import { parseProtocol } from '../protocol/engine.js';
 
 import { packageVersion as version } from '../package-info.js';
 
@@ -81,17 +82,47 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
   setInterval(() => {}, 1 << 30);
 }
 
-async function benchCommand(name: string, raw: { json?: boolean; iterations?: string }): Promise<void> {
+interface BenchRaw {
+  json?: boolean; iterations?: string; threads?: string; nodes?: string; protocol?: string;
+  variant?: string; size?: string; quick?: boolean;
+}
+
+/** Micro-benchmarks: each module exports run<Name>Bench({ iterations }). */
+const microBenches: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench', sync: 'runSyncBench' };
+
+interface AppBenchModule {
+  appNames: string[];
+  runAppBench(app: string, options: Record<string, unknown>): Promise<Record<string, unknown>>;
+  runSuite(options: { quick: boolean; json: boolean }): Promise<Record<string, unknown>>;
+}
+
+async function benchCommand(name: string, raw: BenchRaw): Promise<void> {
   const json = raw.json === true;
-  // Each benchmark module exports run<Name>Bench({ iterations }).
-  const entries: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench' };
-  const exported = entries[name];
-  if (exported === undefined) {
-    throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: ${Object.keys(entries).join(', ')}`);
+  const exported = microBenches[name];
+  if (exported !== undefined) {
+    const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
+    const module = await import(benchModule(name)) as Record<string, (o: { iterations: number }) => Promise<Record<string, unknown>>>;
+    printBench(name, await module[exported]!({ iterations }), json);
+    return;
   }
-  const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
-  const module = await import(benchModule(name)) as Record<string, (o: { iterations: number }) => Promise<Record<string, unknown>>>;
-  printBench(name, await module[exported]!({ iterations }), json);
+  // Applications (bench/apps): DSM64's matmul and TreadMarks' suite.
+  const apps = await import(benchModule('apps/run')) as AppBenchModule;
+  if (name === 'suite') {
+    printBench(name, await apps.runSuite({ quick: raw.quick === true, json }), json);
+    return;
+  }
+  if (!apps.appNames.includes(name)) {
+    const known = [...Object.keys(microBenches), ...apps.appNames, 'suite'];
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `no benchmark named '${name}'; available: ${known.join(', ')}`);
+  }
+  const options: Record<string, unknown> = { json };
+  if (raw.nodes !== undefined) options.nodes = parseInteger('--nodes', raw.nodes, 1, nodeCountMax);
+  if (raw.threads !== undefined) options.threads = parseInteger('--threads', raw.threads, 1, 1024);
+  if (raw.size !== undefined) options.size = parseInteger('--size', raw.size, 1, 1 << 30);
+  if (raw.iterations !== undefined) options.iterations = parseInteger('--iterations', raw.iterations, 1, 1_000_000);
+  if (raw.protocol !== undefined) options.protocol = parseProtocol(raw.protocol);
+  if (raw.variant !== undefined) options.variant = raw.variant;
+  printBench(name, await apps.runAppBench(name, options), json);
 }
 
 /** Benchmarks live in bench/, compiled beside src/ in dist/. */
@@ -149,11 +180,18 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   cli.command('bench')
-    .description('run a benchmark: fault (page-fault costs of the native MMU), rtt (transport round trips against raw TCP)')
+    .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), '
+      + 'an application (matmul, jacobi, tsp, quicksort, water: dsm against plain worker threads), or suite (all of them, to bench/results/)')
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object as the last line')
-    .option('--iterations <n>', 'samples per measurement')
-    .action(async (name: string, raw: { json?: boolean; iterations?: string }) => {
+    .option('--iterations <n>', 'samples per measurement (micro-benchmarks) or iterations (applications)')
+    .option('--threads <n>', 'application: worker threads (default: one per node)')
+    .option('--nodes <n>', 'application: node processes')
+    .option('--protocol <name>', 'application: hlrc or sc')
+    .option('--variant <name>', 'application: variant, e.g. row or col for matmul')
+    .option('--size <n>', 'application: problem size (see bench/apps)')
+    .option('--quick', 'suite: small problem sizes')
+    .action(async (name: string, raw: BenchRaw) => {
       await benchCommand(name, raw);
     });
 
