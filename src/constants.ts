@@ -83,3 +83,11 @@ export const syncQueueCountMax = 4096;
 export const barrierIdCountMax = 65536;
 /** Protocol: distinct mutex ids one lock manager keeps state for (a used lock keeps its release vector). */
 export const lockIdCountMax = 1 << 20;
+
+// Observability (src/runtime/observe.ts)
+/** Trace events one node keeps; later events are counted as dropped. */
+export const traceEventCountMax = 1_000_000;
+/** Trace events per report message from a node to node 0 (keeps frames well under frameBytesMax). */
+export const traceEventsPerMessage = 20_000;
+/** How long node 0 waits for every node's report at the end of a run. */
+export const reportTimeoutMs = 10_000;

@@ -50,7 +50,14 @@ export type ChannelRequest =
   | { op: 'worker-post'; handleId: number; bytes: Uint8Array }
   | { op: 'worker-terminate'; handleId: number }
   /** operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none. */
-  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number };
+  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number }
+  /**
+   * A dsm Mutex or Barrier in a multi-node run, performed by the coherence
+   * engine's lock and barrier managers. `id` names the object cluster-wide
+   * (its global address / 16); `threadId` is the caller's owner token.
+   * lock answers null or 'busy' (tryOnly); barrier answers 'serial' or null.
+   */
+  | { op: 'sync'; kind: 'lock' | 'unlock' | 'barrier'; id: number; threadId: number; tryOnly?: boolean; parties?: number };
 
 /** Options of a Worker that travel to another node (functions and ports cannot). */
 export interface RemoteWorkerOptions {

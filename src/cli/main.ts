@@ -1,5 +1,6 @@
 // The `dsm` command.
 
+import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
 import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { nodeCountMax } from '../constants.js';
@@ -18,6 +19,11 @@ function fail(error: unknown): never {
 
 async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>): Promise<void> {
   const options = parseRunOptions(raw);
+  const report = {
+    ...(raw.stats === undefined ? {} : { stats: true }),
+    ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),
+    ...(raw.trace === undefined ? {} : { tracePath: raw.trace }),
+  };
   const { resolveProgram, runMainThread } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
   if (raw.listen !== undefined || options.nodes > 1) {
@@ -44,19 +50,24 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
     });
-    await runClusterProgram(handle, { ...runtime, file: entry, args });
+    await runClusterProgram(handle, { ...runtime, file: entry, args, report });
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
   const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
   manager.start();
   let code: number;
+  const startMs = performance.now();
   try {
     code = await runMainThread(manager, { file: entry, args });
   } catch (error) {
     manager.stop();
     if (isDsmError(error)) fail(error);
     throw error;
+  }
+  if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
+    const { writeSingleNodeReport } = await import('../runtime/report.js');
+    writeSingleNodeReport(report, manager.native.stats(), { protocol: options.protocol, regionBytes: options.regionBytes, seconds: (performance.now() - startMs) / 1000, exitCode: code });
   }
   manager.stop();
   process.exitCode = code;
@@ -162,6 +173,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
     .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
+    .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
+    .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
+    .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
     .passThroughOptions()
     .allowUnknownOption(false)
     .action(async (program: string, args: string[], raw: Record<string, string | undefined>) => {
@@ -193,6 +207,20 @@ export async function main(argv: string[]): Promise<void> {
     .option('--quick', 'suite: small problem sizes')
     .action(async (name: string, raw: BenchRaw) => {
       await benchCommand(name, raw);
+    });
+
+  cli.command('plot')
+    .description('draw the access pattern of a --trace file (time across, page up, a colour per node, reads and writes marked) as SVG or PNG')
+    .argument('<trace>', 'a trace written by dsm run --trace')
+    .requiredOption('-o, --output <file>', 'the figure to write: .svg or .png')
+    .option('--title <text>', 'the figure\'s title')
+    .action(async (trace: string, raw: { output: string; title?: string }) => {
+      // src/plot is loaded only for this command (it brings the chart libraries).
+      const plot = await import(new URL('../plot/index.js', import.meta.url).href) as {
+        plotTrace(trace: string, output: string, options?: { title?: string }): Promise<{ points: number; nodes: number; format: string }>;
+      };
+      const result = await plot.plotTrace(trace, raw.output, raw.title === undefined ? {} : { title: raw.title });
+      process.stderr.write(`dsm plot: ${result.points} accesses from ${result.nodes} node(s) -> ${raw.output}\n`);
     });
 
   try {

@@ -6,12 +6,13 @@
 // Node 0 also runs the program's main thread (runClusterProgram); every other
 // node runs `runNode` (the DSM_NODE_RUNTIME module of src/cluster/node-main).
 
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
-import { faultSlotCount, pageBytes, regionBytesDefault } from '../constants.js';
+import { faultSlotCount, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type SyncResult } from '../protocol/engine.js';
@@ -21,6 +22,8 @@ import { serializeValue } from '../threads/clone.js';
 import { appEntryUrl } from '../threads/worker.js';
 import { NodeManager } from './manager.js';
 import { runMainThread } from './program.js';
+import { epochUs, NodeObserver, type NodeStats, type SyncKind, type TraceEvent } from './observe.js';
+import { writeRunReport, type ReportOptions } from './report.js';
 
 /** Engine ticks drive Atomics.wait timeouts. */
 const tickIntervalMs = 5;
@@ -31,7 +34,14 @@ type RuntimeMessage =
   | { type: 'rtSpawn'; spawnId: string; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
   | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
-  | { type: 'rtTerminate'; spawnId: string };
+  | { type: 'rtTerminate'; spawnId: string }
+  // Observability (node 0 asks, every other node answers; see src/runtime/observe.ts)
+  | { type: 'rtTraceStart'; originUs: number }
+  | { type: 'rtReportRequest'; trace: boolean }
+  | { type: 'rtReportTrace'; events: TraceEvent[] }
+  | { type: 'rtReport'; stats: NodeStats; dropped: number };
+
+const observabilityTypes = new Set(['rtTraceStart', 'rtReportRequest', 'rtReportTrace', 'rtReport']);
 
 const noRanges = {
   rangeOf: () => null,
@@ -55,12 +65,20 @@ export async function createMesh(context: MeshContext): Promise<MeshLike> {
   return mesh;
 }
 
-function asPageMemory(native: NativeMmu): PageMemory {
+function asPageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   const pagesOf = (pages: Uint32Array | number[]) => (pages instanceof Uint32Array ? pages : Uint32Array.from(pages));
   return {
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
-    drainDirty: () => native.drainDirty(),
+    drainDirty: () => {
+      const pages = native.drainDirty();
+      // Fast-path write faults never reach JS one by one: they show in the trace when drained.
+      if (observer.tracing && pages.length > 0) {
+        const ts = observer.traceTs(epochUs());
+        for (const page of pages) observer.record({ name: 'write fault', cat: 'fault', ph: 'i', s: 't', ts, pid: observer.nodeId, tid: 0, args: { page, fast: true } });
+      }
+      return pages;
+    },
     makeTwin: (page) => native.makeTwin(page),
     flush: (pages) => native.flush(pagesOf(pages)),
     applyDiff: (page, diff) => native.applyDiff(page, diff),
@@ -73,8 +91,16 @@ export class ClusterNode {
   readonly handle: ClusterHandle;
   readonly manager: NodeManager;
   readonly engine: Engine;
-  private readonly mesh: MeshLike & { send(nodeId: number, message: object): boolean };
-  private readonly syncWaiters = new Map<number, ThreadEndpoint>();
+  private readonly mesh: MeshLike & { send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number };
+  private readonly syncWaiters = new Map<number, { endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown> }>();
+  readonly observer: NodeObserver;
+  /** Faults being served, by slot (kept only while tracing). */
+  private readonly faultsInFlight = new Map<number, { page: number; isWrite: boolean; startUs: number }>();
+  /** Page fetches in flight (tracing only): page -> async event id. */
+  private readonly fetchesInFlight = new Map<number, string>();
+  private fetchCounter = 0;
+  /** Reports gathered by node 0 at the end of a run. */
+  private reportWaiter: { reports: Map<number, { stats: NodeStats; dropped: number }>; events: TraceEvent[]; done: () => void } | null = null;
   private nextSyncRef = faultSlotCount;
   private placementCounter = 0;
   /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
@@ -88,17 +114,19 @@ export class ClusterNode {
     this.handle = handle;
     this.mesh = handle.mesh as ClusterNode['mesh'];
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
+    this.observer = new NodeObserver(handle.nodeId);
     this.engine = createEngine({
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
       pageCount: options.regionBytes / pageBytes,
       protocol: options.protocol,
-      memory: asPageMemory(this.manager.native),
-      send: (toNode, message) => { this.mesh.send(toNode, message as unknown as { type: string }); },
+      memory: asPageMemory(this.manager.native, this.observer),
+      send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
     });
     this.manager.handleFaults((records) => {
       for (let index = 0; index < records.length; index += 3) {
+        if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
         this.engine.onFault(records[index]!, records[index + 1]!, (records[index + 2]! & 1) === 1);
       }
     });
@@ -116,24 +144,46 @@ export class ClusterNode {
   private resume(ref: number, result: SyncResult | FaultResult): void {
     if (ref < faultSlotCount) {
       this.manager.native.resume(ref);
+      const fault = this.faultsInFlight.get(ref);
+      if (fault !== undefined) {
+        this.faultsInFlight.delete(ref);
+        this.observer.record({
+          name: fault.isWrite ? 'write fault' : 'read fault', cat: 'fault', ph: 'X', ts: this.observer.traceTs(fault.startUs),
+          dur: epochUs() - fault.startUs, pid: this.observer.nodeId, tid: 0, args: { page: fault.page },
+        });
+      }
       return;
     }
-    const endpoint = this.syncWaiters.get(ref);
-    assert(endpoint !== undefined, 'a sync result answers a waiting thread');
+    const waiter = this.syncWaiters.get(ref);
+    assert(waiter !== undefined, 'a sync result answers a waiting thread');
     this.syncWaiters.delete(ref);
+    const { endpoint } = waiter;
+    if (waiter.kind !== null) this.observer.syncDone(waiter.kind, waiter.startUs, Math.max(0, endpoint.threadIdSeen), waiter.args);
     endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
   }
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'atomic': {
-        assert(this.syncWaiters.size < syncRefCountMax, 'sync requests in flight within their limit');
-        const ref = this.nextSyncRef++;
-        this.syncWaiters.set(ref, endpoint);
+        const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address });
         this.engine.onSync(ref, {
           kind: 'atomic', op: request.fn, address: request.address,
           width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,
         });
+        return replyLater;
+      }
+      case 'sync': {
+        // Mutex and Barrier of src/sync, routed here in a multi-node run (src/sync/route.ts).
+        if (request.kind === 'barrier') {
+          const ref = this.waitFor(endpoint, 'barrier', { barrier: request.id });
+          this.engine.onSync(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 });
+        } else if (request.kind === 'lock') {
+          const ref = this.waitFor(endpoint, request.tryOnly === true ? null : 'lock', { lock: request.id });
+          this.engine.onSync(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true });
+        } else {
+          const ref = this.waitFor(endpoint, null, {});
+          this.engine.onSync(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId });
+        }
         return replyLater;
       }
       case 'place':
@@ -164,6 +214,24 @@ export class ClusterNode {
     }
   }
 
+  /** Parks a thread's sync request; its answer comes through resume(). */
+  private waitFor(endpoint: ThreadEndpoint, kind: SyncKind | null, args: Record<string, unknown>): number {
+    assert(this.syncWaiters.size < syncRefCountMax, 'sync requests in flight within their limit');
+    const ref = this.nextSyncRef++;
+    this.syncWaiters.set(ref, { endpoint, kind, startUs: kind === null ? 0 : epochUs(), args });
+    return ref;
+  }
+
+  private sendEngine(toNode: number, message: ProtocolMessage): void {
+    this.mesh.send(toNode, message as unknown as { type: string });
+    this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
+    if (message.type === 'pageRequest' && this.observer.tracing) {
+      const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
+      this.fetchesInFlight.set(message.page, id);
+      this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'b', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page: message.page, home: toNode } });
+    }
+  }
+
   private findRemote(endpoint: ThreadEndpoint, handleId: number): { spawnId: string; nodeId: number } | null {
     for (const [spawnId, entry] of this.remote) {
       if (entry.endpoint === endpoint && entry.handleId === handleId) return { spawnId, nodeId: entry.nodeId };
@@ -173,15 +241,41 @@ export class ClusterNode {
 
   private sendRuntime(toNode: number, message: RuntimeMessage): void {
     this.mesh.send(toNode, message as unknown as { type: string });
+    // What observability itself sends is not part of the program's traffic.
+    if (!observabilityTypes.has(message.type)) this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
   }
 
   private onMessage(from: number, message: { type: string }): void {
+    if (!observabilityTypes.has(message.type)) this.observer.countReceived(this.mesh.lastReceivedBytes ?? 0);
     if (!message.type.startsWith('rt')) {
+      if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived((message as unknown as { page: number }).page, from);
       this.engine.onMessage(from, message as unknown as ProtocolMessage);
       return;
     }
     const runtime = message as RuntimeMessage;
     switch (runtime.type) {
+      case 'rtTraceStart':
+        this.observer.startTrace(runtime.originUs);
+        return;
+      case 'rtReportRequest': {
+        if (runtime.trace) {
+          const { events } = this.observer.takeTrace();
+          for (let start = 0; start < events.length; start += traceEventsPerMessage) {
+            this.sendRuntime(from, { type: 'rtReportTrace', events: events.slice(start, start + traceEventsPerMessage) });
+          }
+        }
+        this.sendRuntime(from, { type: 'rtReport', stats: this.stats(), dropped: this.observer.takeTrace().dropped });
+        return;
+      }
+      case 'rtReportTrace':
+        this.reportWaiter?.events.push(...runtime.events);
+        return;
+      case 'rtReport':
+        if (this.reportWaiter !== null) {
+          this.reportWaiter.reports.set(from, { stats: runtime.stats, dropped: runtime.dropped });
+          if (this.reportWaiter.reports.size === this.handle.nodeCount) this.reportWaiter.done();
+        }
+        return;
       case 'rtSpawn':
         this.engine.acquireFrom(from, runtime.info);
         this.host(from, runtime);
@@ -212,6 +306,49 @@ export class ClusterNode {
         return;
       }
     }
+  }
+
+  private fetchArrived(page: number, home: number): void {
+    const id = this.fetchesInFlight.get(page);
+    if (id === undefined) return;
+    this.fetchesInFlight.delete(page);
+    this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'e', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page, home } });
+  }
+
+  stats(): NodeStats {
+    return this.observer.snapshot(this.manager.native.stats(), this.engine.counters());
+  }
+
+  /** Node 0: tells every node to keep trace events from now on. */
+  startTrace(): void {
+    const originUs = epochUs();
+    this.observer.startTrace(originUs);
+    for (let node = 0; node < this.handle.nodeCount; node++) {
+      if (node !== this.handle.nodeId) this.sendRuntime(node, { type: 'rtTraceStart', originUs });
+    }
+  }
+
+  /** Node 0, at the end of a run: every node's stats (and trace events), or an error naming the nodes that did not answer. */
+  async gatherReports(trace: boolean): Promise<{ nodes: NodeStats[]; events: TraceEvent[]; dropped: number }> {
+    const own = this.observer.takeTrace();
+    const reports = new Map<number, { stats: NodeStats; dropped: number }>([[this.handle.nodeId, { stats: this.stats(), dropped: own.dropped }]]);
+    const events: TraceEvent[] = trace ? own.events : [];
+    if (this.handle.nodeCount > 1) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const missing = [...Array(this.handle.nodeCount).keys()].filter((node) => !reports.has(node));
+          reject(new DsmError('DSM_ERR_NODE_DIED', `node(s) ${missing.join(', ')} did not send their statistics within ${reportTimeoutMs} ms`));
+        }, reportTimeoutMs);
+        this.reportWaiter = { reports, events, done: () => { clearTimeout(timer); resolve(); } };
+        for (let node = 0; node < this.handle.nodeCount; node++) {
+          if (node !== this.handle.nodeId) this.sendRuntime(node, { type: 'rtReportRequest', trace });
+        }
+      });
+      this.reportWaiter = null;
+    }
+    const nodes = [...reports.keys()].sort((a, b) => a - b).map((node) => reports.get(node)!.stats);
+    const dropped = [...reports.values()].reduce((sum, report) => sum + report.dropped, 0);
+    return { nodes, events, dropped };
   }
 
   /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
@@ -263,9 +400,15 @@ export function runNode(handle: ClusterHandle): void {
 }
 
 /** Node 0: runs the program's main thread and ends the cluster with its exit code. */
-export async function runClusterProgram(handle: ClusterHandle, options: { regionBytes: number; protocol: string; file: string; args: string[] }): Promise<never> {
+export async function runClusterProgram(
+  handle: ClusterHandle,
+  options: { regionBytes: number; protocol: string; file: string; args: string[]; report?: ReportOptions },
+): Promise<never> {
   const node = new ClusterNode(handle, options);
+  const report = options.report ?? {};
+  if (report.tracePath !== undefined) node.startTrace();
   let code: number;
+  const startMs = performance.now();
   try {
     code = await runMainThread(node.manager, { file: options.file, args: options.args });
   } catch (error) {
@@ -273,6 +416,20 @@ export async function runClusterProgram(handle: ClusterHandle, options: { region
     else process.stderr.write(`dsm: ${String((error as Error)?.stack ?? error)}\n`);
     code = 2;
   }
+  const seconds = (performance.now() - startMs) / 1000;
+  if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
+    try {
+      const gathered = await node.gatherReports(report.tracePath !== undefined);
+      writeRunReport(report, { protocol: options.protocol, nodeCount: handle.nodeCount, regionBytes: options.regionBytes, seconds, exitCode: code, ...gathered });
+    } catch (error) {
+      process.stderr.write(`dsm: ${isDsmErrorLike(error) ? `${error.code}: ${error.message}` : String(error)}\n`);
+      if (code === 0) code = 1;
+    }
+  }
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   return handle.shutdown(code);
+}
+
+function isDsmErrorLike(error: unknown): error is { code: string; message: string } {
+  return error instanceof DsmError;
 }

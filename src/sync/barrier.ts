@@ -1,8 +1,11 @@
-// A reusable barrier for a fixed number of parties: arrivals count up; the
-// last one resets the count and advances the generation, waking the rest.
+// A reusable barrier for a fixed number of parties. On one node: arrivals
+// count up; the last one resets the count and advances the generation, waking
+// the rest. In a multi-node run the engine's barrier manager does it with
+// 2(n-1) messages for n nodes (src/sync/route.ts).
 
 import { DsmError } from '../errors.js';
-import { allocateWords, checkHandle } from './handle.js';
+import { allocateWords, checkHandle, ownerToken } from './handle.js';
+import { engineRoute, type EngineRoute } from './route.js';
 
 const magic = 0x42415252; // 'BARR'
 const wordMagic = 0;
@@ -14,6 +17,8 @@ export const barrierWordCount = 4;
 export class Barrier {
   readonly handle: Int32Array;
   readonly parties: number;
+  /** In a multi-node run, the engine's barrier manager (src/sync/route.ts). */
+  private readonly route: EngineRoute | null;
 
   constructor(parties: number, handle?: Int32Array) {
     if (!Number.isInteger(parties) || parties < 1 || parties > 0x7fffffff) {
@@ -31,6 +36,7 @@ export class Barrier {
       }
     }
     this.parties = parties;
+    this.route = engineRoute(this.handle);
   }
 
   /** Rebuilds a barrier from its handle; `parties`, if given, must match the creator's. */
@@ -41,6 +47,7 @@ export class Barrier {
 
   /** Waits until all parties have arrived. Returns true in exactly one thread per round (the last to arrive). */
   wait(): boolean {
+    if (this.route !== null) return this.route.call('barrier', ownerToken(), { parties: this.parties }) === 'serial';
     const generation = Atomics.load(this.handle, wordGeneration);
     const arrived = Atomics.add(this.handle, wordCount, 1) + 1;
     if (arrived > this.parties) {

@@ -1,9 +1,15 @@
-// A FIFO mutex: a ticket lock. Each locker takes the next ticket with one
-// Atomics.add and waits until the `serving` word reaches it, so threads get
-// the lock in the order they asked for it, on any node.
+// A FIFO mutex. On one node: a ticket lock — each locker takes the next
+// ticket with one Atomics.add and waits until the `serving` word reaches it,
+// so threads get the lock in the order they asked for it. In a multi-node run
+// the engine's lock manager does the same with messages (src/sync/route.ts):
+// its queue is FIFO, and a grant carries the releases the acquirer must see.
 
 import { DsmError } from '../errors.js';
 import { allocateWords, checkHandle, ownerToken } from './handle.js';
+import { engineRoute, type EngineRoute } from './route.js';
+
+/** Engine-routed mutexes this thread holds (by id): the manager knows, but asking it would cost a message. */
+const heldHere = new Set<number>();
 
 const magic = 0x4d555458; // 'MUTX'
 const wordMagic = 0;
@@ -14,6 +20,7 @@ export const mutexWordCount = 4;
 
 export class Mutex {
   readonly handle: Int32Array;
+  private readonly route: EngineRoute | null;
 
   constructor(handle?: Int32Array) {
     if (handle === undefined) {
@@ -22,6 +29,7 @@ export class Mutex {
     } else {
       this.handle = checkHandle(handle, mutexWordCount, 'Mutex', magic);
     }
+    this.route = engineRoute(this.handle);
   }
 
   /** Rebuilds a mutex from the handle another thread sent. */
@@ -31,8 +39,13 @@ export class Mutex {
 
   lock(): void {
     const me = ownerToken();
-    if (Atomics.load(this.handle, wordOwner) === me) {
+    if (this.isLockedByMe) {
       throw new DsmError('DSM_ERR_NOT_OWNER', 'Mutex.lock: this thread already holds the mutex (it is not recursive)');
+    }
+    if (this.route !== null) {
+      this.route.call('lock', me);
+      heldHere.add(this.route.id);
+      return;
     }
     const ticket = Atomics.add(this.handle, wordNext, 1);
     for (;;) {
@@ -45,6 +58,12 @@ export class Mutex {
 
   /** Takes the mutex only if nobody holds or waits for it. */
   tryLock(): boolean {
+    if (this.route !== null) {
+      if (heldHere.has(this.route.id)) return false;
+      if (this.route.call('lock', ownerToken(), { tryOnly: true }) === 'busy') return false;
+      heldHere.add(this.route.id);
+      return true;
+    }
     const serving = Atomics.load(this.handle, wordServing);
     if (Atomics.compareExchange(this.handle, wordNext, serving, serving + 1) !== serving) return false;
     Atomics.store(this.handle, wordOwner, ownerToken());
@@ -52,6 +71,14 @@ export class Mutex {
   }
 
   unlock(): void {
+    if (this.route !== null) {
+      if (!heldHere.has(this.route.id)) {
+        throw new DsmError('DSM_ERR_NOT_OWNER', 'Mutex.unlock: this thread does not hold the mutex; only the thread that locked it may unlock it');
+      }
+      heldHere.delete(this.route.id);
+      this.route.call('unlock', ownerToken());
+      return;
+    }
     const owner = Atomics.load(this.handle, wordOwner);
     if (owner !== ownerToken()) {
       throw new DsmError('DSM_ERR_NOT_OWNER', owner === 0
@@ -74,6 +101,7 @@ export class Mutex {
   }
 
   get isLockedByMe(): boolean {
+    if (this.route !== null) return heldHere.has(this.route.id);
     return Atomics.load(this.handle, wordOwner) === ownerToken();
   }
 }

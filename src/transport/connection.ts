@@ -25,9 +25,13 @@ type Role = 'connect' | 'accept';
 /** Payloads up to this size are copied into the frame's one buffer; larger ones go out as their own buffer. */
 const payloadCopyBytesMax = 16 * 1024;
 
+/** Bytes of the frame writeFrame wrote last (for traffic counters; one thread writes). */
+let lastFrameBytes = 0;
+
 function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): boolean {
   const { body, payload } = encodeBody(message);
   const payloadBytes = payload?.byteLength ?? 0;
+  lastFrameBytes = frameHeaderBytes + body.byteLength + payloadBytes;
   let flushed: boolean;
   if (payloadBytes <= payloadCopyBytesMax) {
     // Control frames and pages alike: one allocation, one write. Copying a
@@ -50,6 +54,9 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
 
 export class Connection extends EventEmitter {
   readonly socket: Socket;
+  /** Frame bytes of the last message sent, and of the message being delivered. */
+  lastSentBytes = 0;
+  lastReceivedBytes = 0;
   readonly peer: Hello;
   readonly peerLabel: string;
   private closed = false;
@@ -79,7 +86,9 @@ export class Connection extends EventEmitter {
     if (this.socket.writableLength > sendQueueBytesMax) {
       throw new DsmError('DSM_ERR_BACKPRESSURE', `send queue to ${this.peerLabel} holds ${this.socket.writableLength} bytes (limit ${sendQueueBytesMax})`);
     }
-    return writeFrame(this.socket, frameKinds.message, message);
+    const flushed = writeFrame(this.socket, frameKinds.message, message);
+    this.lastSentBytes = lastFrameBytes;
+    return flushed;
   }
 
   /** Sends a heartbeat frame (no body to decode); skipped while the socket is backed up, which itself shows the peer is slow. */
@@ -107,6 +116,7 @@ export class Connection extends EventEmitter {
           continue;
         }
         if (frame.kind !== frameKinds.message) throw new FrameError(`unexpected frame kind ${frame.kind} after the handshake`);
+        this.lastReceivedBytes = frameHeaderBytes + frame.body.byteLength + frame.payload.byteLength;
         this.emit('message', decodeBody(frame.body, frame.payload));
       }
     } catch (error) {

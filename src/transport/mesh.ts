@@ -175,8 +175,14 @@ export class Mesh extends EventEmitter {
   send(nodeId: number, message: WireMessage): boolean {
     const peer = this.peers.get(nodeId);
     if (peer === undefined) throw new DsmError('DSM_ERR_NODE_DIED', `node ${this.nodeId} has no connection to node ${nodeId}`);
-    return peer.connection.send(message);
+    const flushed = peer.connection.send(message);
+    this.lastSentBytes = peer.connection.lastSentBytes;
+    return flushed;
   }
+
+  /** Frame bytes of the last message sent, and of the message being delivered (for counters kept by the caller). */
+  lastSentBytes = 0;
+  lastReceivedBytes = 0;
 
   get peerIds(): number[] {
     return [...this.peers.keys()].sort((a, b) => a - b);
@@ -213,6 +219,7 @@ export class Mesh extends EventEmitter {
     this.peers.set(nodeId, peer);
     connection.on('message', (message: WireMessage) => {
       peer.lastHeardMs = Date.now();
+      this.lastReceivedBytes = connection.lastReceivedBytes;
       this.emit('message', nodeId, message);
     });
     connection.on('heartbeat', () => {

@@ -1,0 +1,218 @@
+// What a node counts and records for `dsm run --stats`, `--stats-json` and
+// `--trace` (formats in docs/OBSERVABILITY.md). Counting is always on (a few
+// integer additions per message or fault); trace events are kept only after
+// node 0 asked for them, at most traceEventCountMax per node.
+
+import { performance } from 'node:perf_hooks';
+import { traceEventCountMax } from '../constants.js';
+import type { NativeStats } from '../memory/native.js';
+import type { EngineCounters } from '../protocol/engine.js';
+
+export interface TypeTraffic { count: number; bytes: number }
+
+export interface NodeStats {
+  nodeId: number;
+  readFaults: number;
+  writeFaults: number;
+  fastWriteFaults: number;
+  pageFetches: number;
+  diffsSent: number;
+  diffsApplied: number;
+  invalidations: number;
+  intervalsClosed: number;
+  messagesSent: number;
+  bytesSent: number;
+  messagesReceived: number;
+  bytesReceived: number;
+  messagesByType: Record<string, TypeTraffic>;
+  lockAcquires: number;
+  lockWaitMs: number;
+  barrierWaits: number;
+  barrierWaitMs: number;
+  atomicOps: number;
+  atomicWaitMs: number;
+}
+
+export interface TraceEvent {
+  name: string;
+  cat: string;
+  ph: 'X' | 'i' | 'b' | 'e' | 'M' | 'C';
+  ts: number;
+  pid: number;
+  tid: number;
+  dur?: number;
+  id?: string;
+  s?: 't';
+  args?: Record<string, unknown>;
+}
+
+export type SyncKind = 'lock' | 'barrier' | 'atomic';
+
+const syncEventNames: Record<SyncKind, string> = { lock: 'lock wait', barrier: 'barrier wait', atomic: 'atomic' };
+
+/** Microseconds since the Unix epoch on this machine's clock. */
+export function epochUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+export class NodeObserver {
+  readonly nodeId: number;
+  private readonly sync = { lock: { count: 0, ms: 0 }, barrier: { count: 0, ms: 0 }, atomic: { count: 0, ms: 0 } };
+  private readonly sentByType = new Map<string, TypeTraffic>();
+  private readonly received: TypeTraffic = { count: 0, bytes: 0 };
+  private traceOriginUs: number | null = null;
+  private readonly events: TraceEvent[] = [];
+  private dropped = 0;
+
+  constructor(nodeId: number) {
+    this.nodeId = nodeId;
+  }
+
+  get tracing(): boolean {
+    return this.traceOriginUs !== null;
+  }
+
+  /** Starts keeping trace events; `originUs` (epoch µs, node 0's start) is time zero for every node. */
+  startTrace(originUs: number): void {
+    this.traceOriginUs = originUs;
+    this.events.push({ name: 'process_name', cat: '__metadata', ph: 'M', ts: 0, pid: this.nodeId, tid: 0, args: { name: `node ${this.nodeId}` } });
+  }
+
+  /** Trace time of an epoch-µs instant (0 when not tracing). */
+  traceTs(atUs: number): number {
+    return this.traceOriginUs === null ? 0 : atUs - this.traceOriginUs;
+  }
+
+  record(event: TraceEvent): void {
+    if (this.traceOriginUs === null) return;
+    if (this.events.length >= traceEventCountMax) {
+      this.dropped += 1;
+      return;
+    }
+    this.events.push(event);
+  }
+
+  countReceived(bytes: number): void {
+    this.received.count += 1;
+    this.received.bytes += bytes;
+  }
+
+  countSent(type: string, bytes: number): void {
+    let entry = this.sentByType.get(type);
+    if (entry === undefined) {
+      entry = { count: 0, bytes: 0 };
+      this.sentByType.set(type, entry);
+    }
+    entry.count += 1;
+    entry.bytes += bytes;
+  }
+
+  /** A synchronization request answered after `startUs` (epoch µs). */
+  syncDone(kind: SyncKind, startUs: number, tid: number, args: Record<string, unknown>): void {
+    const endUs = epochUs();
+    const entry = this.sync[kind];
+    entry.count += 1;
+    entry.ms += (endUs - startUs) / 1000;
+    this.record({ name: syncEventNames[kind], cat: 'sync', ph: 'X', ts: this.traceTs(startUs), dur: endUs - startUs, pid: this.nodeId, tid, args });
+  }
+
+  /** Takes the kept trace events (and how many were dropped). */
+  takeTrace(): { events: TraceEvent[]; dropped: number } {
+    return { events: this.events.splice(0), dropped: this.dropped };
+  }
+
+  snapshot(native: NativeStats, engine: EngineCounters | null): NodeStats {
+    let messagesSent = 0;
+    let bytesSent = 0;
+    for (const traffic of this.sentByType.values()) {
+      messagesSent += traffic.count;
+      bytesSent += traffic.bytes;
+    }
+    return {
+      nodeId: this.nodeId,
+      readFaults: native.readFaults,
+      writeFaults: native.writeFaults + native.fastWriteFaults,
+      fastWriteFaults: native.fastWriteFaults,
+      pageFetches: engine?.pageFetches ?? 0,
+      diffsSent: engine?.diffsSent ?? 0,
+      diffsApplied: engine?.diffsApplied ?? 0,
+      invalidations: engine?.invalidations ?? 0,
+      intervalsClosed: engine?.intervalsClosed ?? 0,
+      messagesSent,
+      bytesSent,
+      messagesReceived: this.received.count,
+      bytesReceived: this.received.bytes,
+      messagesByType: Object.fromEntries([...this.sentByType].sort(([a], [b]) => a.localeCompare(b)).map(([type, t]) => [type, { ...t }])),
+      lockAcquires: this.sync.lock.count,
+      lockWaitMs: round3(this.sync.lock.ms),
+      barrierWaits: this.sync.barrier.count,
+      barrierWaitMs: round3(this.sync.barrier.ms),
+      atomicOps: this.sync.atomic.count,
+      atomicWaitMs: round3(this.sync.atomic.ms),
+    };
+  }
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/** Sums nodes' stats (nodeId dropped). */
+export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
+  const total: Omit<NodeStats, 'nodeId'> = {
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
+    lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
+  };
+  for (const node of nodes) {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'nodeId' || key === 'messagesByType') continue;
+      (total as unknown as Record<string, number>)[key]! += value as number;
+    }
+    for (const [type, traffic] of Object.entries(node.messagesByType)) {
+      const entry = total.messagesByType[type] ?? { count: 0, bytes: 0 };
+      entry.count += traffic.count;
+      entry.bytes += traffic.bytes;
+      total.messagesByType[type] = entry;
+    }
+  }
+  for (const key of ['lockWaitMs', 'barrierWaitMs', 'atomicWaitMs'] as const) total[key] = round3(total[key]);
+  return total;
+}
+
+/** The per-node table `--stats` prints. */
+export function formatStatsTable(report: { protocol: string; nodeCount: number; seconds: number; nodes: NodeStats[] }): string {
+  const total = { nodeId: -1, ...totalOf(report.nodes) } as NodeStats;
+  const rows: Array<[string, (s: NodeStats) => string]> = [
+    ['read faults', (s) => String(s.readFaults)],
+    ['write faults', (s) => String(s.writeFaults)],
+    ['page fetches', (s) => String(s.pageFetches)],
+    ['diffs sent', (s) => String(s.diffsSent)],
+    ['diffs applied', (s) => String(s.diffsApplied)],
+    ['invalidations', (s) => String(s.invalidations)],
+    ['messages sent', (s) => String(s.messagesSent)],
+    ['bytes sent', (s) => String(s.bytesSent)],
+    ['messages received', (s) => String(s.messagesReceived)],
+    ['lock acquires', (s) => String(s.lockAcquires)],
+    ['lock wait ms', (s) => s.lockWaitMs.toFixed(1)],
+    ['barrier waits', (s) => String(s.barrierWaits)],
+    ['barrier wait ms', (s) => s.barrierWaitMs.toFixed(1)],
+    ['atomic ops', (s) => String(s.atomicOps)],
+    ['atomic wait ms', (s) => s.atomicWaitMs.toFixed(1)],
+  ];
+  const types = Object.keys(total.messagesByType).sort();
+  for (const type of types) {
+    rows.push([`  ${type}`, (s) => { const t = s.messagesByType[type]; return t === undefined ? '0' : `${t.count} (${t.bytes} B)`; }]);
+  }
+  const columns = [...report.nodes, total];
+  const headers = ['', ...report.nodes.map((s) => `node ${s.nodeId}`), 'total'];
+  const cells = rows.map(([label, cell]) => [label, ...columns.map(cell)]);
+  const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((row) => row[index]!.length)));
+  const line = (row: string[]) => row.map((cell, index) => (index === 0 ? cell.padEnd(widths[index]!) : cell.padStart(widths[index]!))).join('  ');
+  return [
+    `dsm stats: ${report.protocol}, ${report.nodeCount} node(s), ${report.seconds.toFixed(3)} s`,
+    line(headers),
+    ...cells.map(line),
+    '(messages by type: sent, with frame bytes)',
+  ].join('\n') + '\n';
+}

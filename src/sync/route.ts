@@ -1,0 +1,33 @@
+// In a multi-node run, Mutex and Barrier go to the coherence engine's lock
+// and barrier managers instead of being built from Atomics: a remote lock is
+// then 2 messages to acquire and 1 to release (a ticket lock over remote
+// Atomics needs about 8 round trips), and a barrier 2(n-1) messages for n
+// nodes. The object's words stay in dsm memory; its global address names it.
+// On one node, and over a SharedArrayBuffer that is not dsm memory, the
+// Atomics implementation runs unchanged.
+
+import { assert } from '../errors.js';
+import { appThreadState } from '../threads/state.js';
+
+/** Sync objects are 16-byte heap blocks: their address / 16 is a unique id. */
+const idGranuleBytes = 16;
+
+export interface EngineRoute {
+  id: number;
+  call(kind: 'lock' | 'unlock' | 'barrier', threadId: number, extra?: { tryOnly?: boolean; parties?: number }): unknown;
+}
+
+export function engineRoute(handle: Int32Array): EngineRoute | null {
+  const state = appThreadState();
+  if (state === null || state.config.nodeCount === 1) return null;
+  const range = state.rangeOf(handle.buffer as SharedArrayBuffer);
+  if (range === null) return null;
+  const address = range.offset + handle.byteOffset;
+  assert(address % idGranuleBytes === 0, 'a dsm sync object starts a 16-byte heap block');
+  const id = address / idGranuleBytes;
+  const channel = state.channel;
+  return {
+    id,
+    call: (kind, threadId, extra) => channel.call({ op: 'sync', kind, id, threadId, ...extra }),
+  };
+}

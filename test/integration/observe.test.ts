@@ -1,0 +1,90 @@
+// `dsm run --stats`, `--stats-json` and `--trace` on a real 3-node run: the
+// numbers add up, the engine-routed Mutex and Barrier show in the message
+// counts, and the trace is Chrome Trace Event JSON with faults and fetches.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+const dir = mkdtempSync(join(tmpdir(), 'dsm-observe-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Stats {
+  nodeCount: number; seconds: number; exitCode: number;
+  total: Record<string, number> & { messagesByType: Record<string, { count: number; bytes: number }> };
+  nodes: Array<Record<string, number> & { nodeId: number; messagesByType: Record<string, { count: number; bytes: number }> }>;
+}
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 120_000 });
+}
+
+test('3 nodes: --stats-json adds up, --stats prints the table, --trace holds faults and fetches', () => {
+  const statsPath = join(dir, 'stats.json');
+  const tracePath = join(dir, 'trace.json');
+  const result = run(['--nodes', '3', '--region-bytes', '256m', '--stats', '--stats-json', statsPath, '--trace', tracePath, 'test/fixtures/observe/counter.mjs']);
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout, 'counter=60 seen=6,6,6\n');
+  assert.match(result.stderr, /dsm stats: hlrc, 3 node\(s\)/);
+  assert.match(result.stderr, /lock acquires +\d+ +\d+ +\d+ +60\n/);
+
+  const stats = JSON.parse(readFileSync(statsPath, 'utf8')) as Stats;
+  assert.equal(stats.nodeCount, 3);
+  assert.equal(stats.exitCode, 0);
+  assert.ok(stats.seconds > 0);
+  assert.deepEqual(stats.nodes.map((n) => n.nodeId), [0, 1, 2]);
+  for (const key of ['readFaults', 'writeFaults', 'messagesSent', 'bytesSent', 'lockAcquires', 'barrierWaits', 'diffsSent']) {
+    assert.equal(stats.total[key], stats.nodes.reduce((sum, n) => sum + n[key]!, 0), key);
+  }
+  // Every message sent was received (observability's own messages are not counted).
+  assert.equal(stats.total.messagesSent, stats.total.messagesReceived);
+  assert.equal(stats.total.bytesSent, stats.total.bytesReceived);
+  const byType = stats.total.messagesByType;
+  assert.equal(Object.values(byType).reduce((sum, t) => sum + t.count, 0), stats.total.messagesSent);
+  // 60 lock acquires and 3 barrier waits through the engine's managers.
+  assert.equal(stats.total.lockAcquires, 60);
+  assert.equal(stats.total.barrierWaits, 3);
+  assert.ok((byType.lockRequest?.count ?? 0) > 0 && byType.lockRequest!.count <= 60);
+  assert.equal(byType.lockGrant?.count, byType.lockRequest?.count);
+  assert.ok((byType.barrierArrive?.count ?? 0) >= 2);
+  assert.equal(byType.rtReport, undefined);
+  assert.ok(stats.total.pageFetches! >= 2, 'workers fetched the slots the others wrote');
+
+  const trace = JSON.parse(readFileSync(tracePath, 'utf8')) as { otherData: { dsm: { nodeCount: number; pageBytes: number } }; traceEvents: Array<Record<string, unknown>> };
+  assert.equal(trace.otherData.dsm.nodeCount, 3);
+  assert.equal(trace.otherData.dsm.pageBytes, 4096);
+  const events = trace.traceEvents;
+  assert.deepEqual(new Set(events.filter((e) => e.ph === 'M').map((e) => e.pid)), new Set([0, 1, 2]));
+  const faults = events.filter((e) => e.cat === 'fault');
+  assert.ok(faults.length > 0);
+  for (const fault of faults) {
+    assert.ok(fault.name === 'read fault' || fault.name === 'write fault');
+    assert.equal(typeof (fault.args as { page: unknown }).page, 'number');
+    assert.ok((fault.ts as number) >= 0);
+  }
+  const begins = events.filter((e) => e.cat === 'fetch' && e.ph === 'b').map((e) => e.id);
+  const ends = events.filter((e) => e.cat === 'fetch' && e.ph === 'e').map((e) => e.id);
+  assert.equal(begins.length, stats.total.pageFetches);
+  assert.deepEqual(new Set(ends), new Set(begins));
+  assert.equal(events.filter((e) => e.name === 'lock wait').length, 60);
+  assert.equal(events.filter((e) => e.name === 'barrier wait').length, 3);
+});
+
+test('one node: --stats-json has the same shape with no messages', () => {
+  const statsPath = join(dir, 'one.json');
+  const result = run(['--stats-json', statsPath, 'test/fixtures/observe/counter.mjs']);
+  assert.equal(result.status, 0, result.stderr);
+  const stats = JSON.parse(readFileSync(statsPath, 'utf8')) as Stats;
+  assert.equal(stats.nodeCount, 1);
+  assert.equal(stats.total.messagesSent, 0);
+  assert.ok(stats.total.writeFaults! > 0);
+});
+
+test('an unwritable --stats-json path is a clear error', () => {
+  const result = run(['--nodes', '2', '--region-bytes', '256m', '--stats-json', join(dir, 'missing', 'dir', 'x.json'), 'examples/sum.js', '1000']);
+  assert.notEqual(result.status, 0);
+  assert.match(result.stderr, /--stats-json: cannot write .*x\.json/);
+});
