@@ -91,3 +91,6 @@ export const traceEventCountMax = 1_000_000;
 export const traceEventsPerMessage = 20_000;
 /** How long node 0 waits for every node's report at the end of a run. */
 export const reportTimeoutMs = 10_000;
+/** A release's diffs for one home travel in messages of at most this many diff bytes. */
+export const diffsMessageBytesMax = 1024 * 1024;
+assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a frame with room for its header');

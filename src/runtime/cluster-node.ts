@@ -12,7 +12,7 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
-import { faultSlotCount, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
+import { diffsMessageBytesMax, faultSlotCount, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type SyncResult } from '../protocol/engine.js';
@@ -40,6 +40,34 @@ type RuntimeMessage =
   | { type: 'rtReportRequest'; trace: boolean }
   | { type: 'rtReportTrace'; events: TraceEvent[] }
   | { type: 'rtReport'; stats: NodeStats; dropped: number };
+
+type DiffsMessage = Extract<ProtocolMessage, { type: 'diffs' }>;
+
+function diffBytesOf(diffs: Uint8Array[]): number {
+  let bytes = 0;
+  for (const diff of diffs) bytes += diff.byteLength + 16;
+  return bytes;
+}
+
+/** Pieces of a diffs message, each within diffsMessageBytesMax (a single diff is at most a few pages' worth). */
+function splitDiffs(message: DiffsMessage): DiffsMessage[] {
+  const pieces: DiffsMessage[] = [];
+  let piece: DiffsMessage = { type: 'diffs', interval: message.interval, pages: [], diffs: [] };
+  let bytes = 0;
+  for (let index = 0; index < message.pages.length; index++) {
+    const diff = message.diffs[index]!;
+    if (bytes + diff.byteLength + 16 > diffsMessageBytesMax && piece.pages.length > 0) {
+      pieces.push(piece);
+      piece = { type: 'diffs', interval: message.interval, pages: [], diffs: [] };
+      bytes = 0;
+    }
+    piece.pages.push(message.pages[index]!);
+    piece.diffs.push(diff);
+    bytes += diff.byteLength + 16;
+  }
+  if (piece.pages.length > 0) pieces.push(piece);
+  return pieces;
+}
 
 const observabilityTypes = new Set(['rtTraceStart', 'rtReportRequest', 'rtReportTrace', 'rtReport']);
 
@@ -223,6 +251,12 @@ export class ClusterNode {
   }
 
   private sendEngine(toNode: number, message: ProtocolMessage): void {
+    if (message.type === 'diffs' && diffBytesOf(message.diffs) > diffsMessageBytesMax) {
+      // A release may carry more diffs for one home than a frame holds; the
+      // home applies a diffs message page by page, so pieces of one are equivalent.
+      for (const piece of splitDiffs(message)) this.sendEngine(toNode, piece);
+      return;
+    }
     this.mesh.send(toNode, message as unknown as { type: string });
     this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
     if (message.type === 'pageRequest' && this.observer.tracing) {

@@ -1,0 +1,20 @@
+// Bugs found by running real programs, each pinned by its reproduction in
+// test/fixtures/bugs/ (the header of each file says what went wrong).
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const cases = [
+  // One release with more diffs for one home than a frame holds (found by bench/apps/jacobi.mjs).
+  { file: 'test/fixtures/bugs/large-release.mjs', nodes: 2, expected: 'written=4194304 wrong=0 stale=0,0\n' },
+];
+
+for (const { file, nodes, expected } of cases) {
+  test(`${file} on ${nodes} nodes`, () => {
+    const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--region-bytes', '512m', file],
+      { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, expected);
+  });
+}
