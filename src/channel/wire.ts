@@ -56,8 +56,9 @@ export type ChannelRequest =
    * engine's lock and barrier managers. `id` names the object cluster-wide
    * (its global address / 16); `threadId` is the caller's owner token.
    * lock answers null or 'busy' (tryOnly); barrier answers 'serial' or null.
+   * A `posted` request (unlock) gets no answer: the thread goes on at once.
    */
-  | { op: 'sync'; kind: 'lock' | 'unlock' | 'barrier'; id: number; threadId: number; tryOnly?: boolean; parties?: number };
+  | { op: 'sync'; kind: 'lock' | 'unlock' | 'barrier'; id: number; threadId: number; tryOnly?: boolean; parties?: number; posted?: boolean };
 
 /** Options of a Worker that travel to another node (functions and ports cannot). */
 export interface RemoteWorkerOptions {

@@ -120,7 +120,8 @@ export class ClusterNode {
   readonly manager: NodeManager;
   readonly engine: Engine;
   private readonly mesh: MeshLike & { send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number };
-  private readonly syncWaiters = new Map<number, { endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown> }>();
+  /** Parked sync requests; a `posted` one has no thread waiting for its answer. */
+  private readonly syncWaiters = new Map<number, { endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown>; posted: boolean }>();
   readonly observer: NodeObserver;
   /** Faults being served, by slot (kept only while tracing). */
   private readonly faultsInFlight = new Map<number, { page: number; isWrite: boolean; startUs: number }>();
@@ -187,6 +188,11 @@ export class ClusterNode {
     this.syncWaiters.delete(ref);
     const { endpoint } = waiter;
     if (waiter.kind !== null) this.observer.syncDone(waiter.kind, waiter.startUs, Math.max(0, endpoint.threadIdSeen), waiter.args);
+    if (waiter.posted) {
+      // Nobody waits: the app thread checked ownership itself before posting.
+      assert(result.ok, `a posted sync request succeeds (${result.ok ? '' : result.message})`);
+      return;
+    }
     endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
   }
 
@@ -209,7 +215,7 @@ export class ClusterNode {
           const ref = this.waitFor(endpoint, request.tryOnly === true ? null : 'lock', { lock: request.id });
           this.engine.onSync(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true });
         } else {
-          const ref = this.waitFor(endpoint, null, {});
+          const ref = this.waitFor(endpoint, null, {}, request.posted === true);
           this.engine.onSync(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId });
         }
         return replyLater;
@@ -243,10 +249,10 @@ export class ClusterNode {
   }
 
   /** Parks a thread's sync request; its answer comes through resume(). */
-  private waitFor(endpoint: ThreadEndpoint, kind: SyncKind | null, args: Record<string, unknown>): number {
+  private waitFor(endpoint: ThreadEndpoint, kind: SyncKind | null, args: Record<string, unknown>, posted = false): number {
     assert(this.syncWaiters.size < syncRefCountMax, 'sync requests in flight within their limit');
     const ref = this.nextSyncRef++;
-    this.syncWaiters.set(ref, { endpoint, kind, startUs: kind === null ? 0 : epochUs(), args });
+    this.syncWaiters.set(ref, { endpoint, kind, startUs: kind === null ? 0 : epochUs(), args, posted });
     return ref;
   }
 

@@ -76,7 +76,7 @@ export class Mutex {
         throw new DsmError('DSM_ERR_NOT_OWNER', 'Mutex.unlock: this thread does not hold the mutex; only the thread that locked it may unlock it');
       }
       heldHere.delete(this.route.id);
-      this.route.call('unlock', ownerToken());
+      this.route.post('unlock', ownerToken());
       return;
     }
     const owner = Atomics.load(this.handle, wordOwner);

@@ -15,6 +15,14 @@ const idGranuleBytes = 16;
 export interface EngineRoute {
   id: number;
   call(kind: 'lock' | 'unlock' | 'barrier', threadId: number, extra?: { tryOnly?: boolean; parties?: number }): unknown;
+  /**
+   * Sends without waiting. An unlock needs no answer: the manager performs it
+   * (closing the interval, telling the lock's manager) before anything else
+   * this thread asks, because one thread's requests are served in order; the
+   * thread's writes after the unlock may travel with the release, which no
+   * data-race-free program can tell.
+   */
+  post(kind: 'unlock', threadId: number): void;
 }
 
 export function engineRoute(handle: Int32Array): EngineRoute | null {
@@ -29,5 +37,6 @@ export function engineRoute(handle: Int32Array): EngineRoute | null {
   return {
     id,
     call: (kind, threadId, extra) => channel.call({ op: 'sync', kind, id, threadId, ...extra }),
+    post: (kind, threadId) => channel.post({ op: 'sync', kind, id, threadId, posted: true }),
   };
 }
