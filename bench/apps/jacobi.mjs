@@ -1,0 +1,77 @@
+// Jacobi relaxation (TreadMarks' "Jacobi"): an S×S Float64 grid with fixed
+// boundary values; every iteration each interior point becomes the mean of
+// its four neighbours in the previous grid. Two grids alternate (read one,
+// write the other), so one Barrier per iteration is enough: a worker writes
+// grid (t+1)%2 only after every worker has finished reading it in iteration
+// t-1. Rows are split into contiguous bands, one per worker; neighbours'
+// boundary rows are the only data that cross bands. The main thread fills the
+// grid (seeded) and afterwards repeats the iterations sequentially; the
+// arithmetic and its order are the same, so the check is bitwise.
+// Usage: node jacobi.mjs [--threads 2] [--size 1024] [--iterations 100] [--seed 1]
+import { isMainThread, workerData } from 'node:worker_threads';
+import { Barrier } from 'dsm';
+import { checksumFloat64, parseArgs, random, report, runWorkers } from './lib.mjs';
+
+/** One sweep over rows [rowStart, rowEnd) of the interior: dst from src. */
+function sweep(src, dst, n, rowStart, rowEnd) {
+  for (let i = rowStart; i < rowEnd; i += 1) {
+    const row = i * n;
+    for (let j = 1; j < n - 1; j += 1) {
+      dst[row + j] = 0.25 * (src[row - n + j] + src[row + n + j] + src[row + j - 1] + src[row + j + 1]);
+    }
+  }
+}
+
+/** Interior rows 1..n-2 split into `threads` contiguous bands. */
+function band(n, threads, index) {
+  const interior = n - 2;
+  return [1 + Math.floor((interior * index) / threads), 1 + Math.floor((interior * (index + 1)) / threads)];
+}
+
+function fill(grid, n, seed) {
+  const next = random(seed);
+  for (let index = 0; index < n * n; index += 1) grid[index] = next();
+}
+
+/** The fixed boundary rows and columns, from one grid to the other. */
+function copyBoundary(from, to, n) {
+  to.set(from.subarray(0, n), 0);
+  to.set(from.subarray((n - 1) * n), (n - 1) * n);
+  for (let i = 1; i < n - 1; i += 1) {
+    to[i * n] = from[i * n];
+    to[i * n + n - 1] = from[i * n + n - 1];
+  }
+}
+
+if (isMainThread) {
+  const { threads, size: n, iterations, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1024, iterations: 100, seed: 1 });
+  if (n < 3) throw new Error('jacobi: --size must be at least 3');
+  const grids = [new Float64Array(new SharedArrayBuffer(8 * n * n)), new Float64Array(new SharedArrayBuffer(8 * n * n))];
+  fill(grids[0], n, seed);
+  copyBoundary(grids[0], grids[1], n); // the interior of grid 1 is written before it is read
+  const barrier = new Barrier(threads);
+  const { seconds } = await runWorkers(new URL(import.meta.url), Array.from({ length: threads }, (_, index) =>
+    ({ index, threads, n, iterations, grids, barrier: barrier.handle })));
+  // Not timed: the same iterations, sequentially.
+  const local = [new Float64Array(n * n), new Float64Array(n * n)];
+  fill(local[0], n, seed);
+  copyBoundary(local[0], local[1], n);
+  for (let iteration = 0; iteration < iterations; iteration += 1) sweep(local[iteration % 2], local[(iteration + 1) % 2], n, 1, n - 1);
+  const result = grids[iterations % 2];
+  const expected = local[iterations % 2];
+  let wrong = 0;
+  for (let index = 0; index < n * n; index += 1) if (!Object.is(result[index], expected[index])) wrong += 1;
+  report({
+    app: 'jacobi', variant: 'jacobi', threads, size: n, iterations,
+    problem: `${n}x${n} Float64 grid, ${iterations} iterations, row bands, one barrier per iteration`,
+    seconds, verified: wrong === 0, wrong, checksum: checksumFloat64(result),
+  });
+} else {
+  const { index, threads, n, iterations, grids } = workerData;
+  const barrier = Barrier.from(workerData.barrier, threads);
+  const [rowStart, rowEnd] = band(n, threads, index);
+  for (let iteration = 0; iteration < iterations; iteration += 1) {
+    sweep(grids[iteration % 2], grids[(iteration + 1) % 2], n, rowStart, rowEnd);
+    barrier.wait();
+  }
+}

@@ -1,0 +1,80 @@
+// Shared helpers of the evaluation applications (bench/apps/*.mjs): argv
+// parsing, a seeded generator, joining workers, and the result line that
+// bench/apps/run.ts reads. Plain ESM with no dsm import, so every app runs
+// the same under `node app.mjs` and `dsm run app.mjs`.
+import { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+
+const optionNames = ['threads', 'size', 'variant', 'iterations', 'seed'];
+
+/** Reads `--threads T --size S --variant V --iterations I --seed X` (any order) over the app's defaults. */
+export function parseArgs(argv, defaults) {
+  const options = { ...defaults };
+  for (let index = 0; index < argv.length; index += 2) {
+    const flag = argv[index];
+    const value = argv[index + 1];
+    const name = flag?.startsWith('--') ? flag.slice(2) : undefined;
+    if (name === undefined || !optionNames.includes(name) || value === undefined) {
+      throw new Error(`usage: app.mjs [--threads T] [--size S] [--variant V] [--iterations I] [--seed X]; got '${flag}'`);
+    }
+    if (name === 'variant') {
+      options.variant = value;
+    } else {
+      const number = Number(value);
+      if (!Number.isInteger(number) || number < (name === 'seed' ? 0 : 1)) throw new Error(`--${name} needs a positive integer; got '${value}'`);
+      options[name] = number;
+    }
+  }
+  return options;
+}
+
+/** mulberry32: a small seeded generator, so the main thread and the check see the same input. */
+export function random(seed) {
+  let state = (seed >>> 0) || 0x9e3779b9;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Starts one worker per workerData entry on `url` and waits for all of them
+ * to exit; returns the wall seconds from before the first is created to
+ * after the last has joined (worker exit orders its writes before our reads),
+ * and the last message each worker posted.
+ */
+export async function runWorkers(url, workerDataList) {
+  const start = performance.now();
+  const messages = new Array(workerDataList.length).fill(undefined);
+  const workers = workerDataList.map((workerData) => new Worker(url, { workerData }));
+  await Promise.all(workers.map((worker, index) => new Promise((resolve, reject) => {
+    worker.on('message', (message) => { messages[index] = message; });
+    worker.on('error', reject);
+    worker.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${index} exited with code ${code}`))));
+  })));
+  return { seconds: (performance.now() - start) / 1000, messages };
+}
+
+/** FNV-1a over 32-bit words: a checksum that does not depend on who computed what. */
+export function checksumInt32(values) {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < values.length; index += 1) {
+    hash = Math.imul(hash ^ (values[index] | 0), 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+}
+
+/** The same over the bits of Float64 values (bitwise, so -0 and NaN payloads count). */
+export function checksumFloat64(values) {
+  const copy = Float64Array.from(values);
+  return checksumInt32(new Int32Array(copy.buffer));
+}
+
+/** Prints the result as the last stdout line and sets the exit code. */
+export function report(result) {
+  process.stdout.write(`DSM_APP_RESULT ${JSON.stringify(result)}\n`);
+  process.exitCode = result.verified ? 0 : 1;
+}
