@@ -26,6 +26,8 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   };
   const { resolveProgram, runMainThread } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
+  // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
+  if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
@@ -168,7 +170,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--nodes <n>', 'node processes to start on this machine', '1')
     .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
     .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
-    .option('--tag-output', 'prefix output lines with the node they come from')
+    .option('--tag-output', 'prefix each output line with the node and thread that wrote it: [node N thread T]')
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')

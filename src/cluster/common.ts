@@ -141,20 +141,7 @@ export function sendControl(connection: Connection, message: Control): void {
 }
 
 /** Prefixes each line with a tag, keeping a partial last line for the next chunk. */
-export class LineTagger {
-  private partial = '';
-  constructor(private readonly tag: string) {}
-  push(text: string): string {
-    const lines = (this.partial + text).split('\n');
-    this.partial = lines.pop() ?? '';
-    return lines.map((line) => `${this.tag}${line}\n`).join('');
-  }
-  flush(): string {
-    const rest = this.partial;
-    this.partial = '';
-    return rest === '' ? '' : `${this.tag}${rest}\n`;
-  }
-}
+export { LineTagger } from '../util/line-tagger.js';
 
 /**
  * Sockets that reached a mesh listener before this node built its Mesh: a

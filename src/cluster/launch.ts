@@ -173,7 +173,7 @@ class Launcher implements ClusterHandle {
     processHandle.stdin?.on('error', () => {});
     if (tag) {
       for (const stream of ['stdout', 'stderr'] as const) {
-        const tagger = new LineTagger(`[node ${nodeId}] `);
+        const tagger = new LineTagger(`[node ${nodeId}] `, true);
         const target = stream === 'stdout' ? process.stdout : process.stderr;
         processHandle[stream]?.setEncoding('utf8');
         processHandle[stream]?.on('data', (text: string) => target.write(tagger.push(text)));

@@ -418,9 +418,18 @@ export class ClusterNode {
     worker.on('error', (error: unknown) => {
       // Node rebuilds a worker's error as an object with Error's prototype but
       // not a real Error, which V8's serializer would flatten to {}: send its parts.
-      const thrown = typeof error === 'object' && error !== null && 'message' in error
-        ? { dsmError: true, name: String((error as Error).name), message: String((error as Error).message), stack: String((error as Error).stack ?? '') }
-        : { dsmThrown: true, value: String(error) };
+      let thrown: Record<string, unknown> = { dsmThrown: true, value: String(error) };
+      if (typeof error === 'object' && error !== null && 'message' in error) {
+        const { name, message, stack, code } = error as Error & { code?: unknown };
+        thrown = { dsmError: true, name: String(name), message: String(message), stack: String(stack ?? '') };
+        if (typeof code === 'string') thrown.code = code;
+        if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+          // The file exists where the parent runs but not here: say where, and what a multi-machine run needs.
+          const where = `on node ${this.handle.nodeId} (${this.handle.peers[this.handle.nodeId]?.host ?? 'this host'})`;
+          thrown.message = `${String(message)} ${where}: every node needs the program's files at the same path`;
+          thrown.stack = String(stack ?? '').replace(String(message), String(thrown.message));
+        }
+      }
       event('error', { bytes: serializeValue(thrown, noRanges) });
     });
     worker.on('exit', (code) => {

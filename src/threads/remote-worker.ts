@@ -79,11 +79,12 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       return;
     }
     case 'worker-error': {
-      const thrown = deserializeValue(event.bytes, ranges) as { dsmError?: boolean; name: string; message: string; stack: string; value?: string };
+      const thrown = deserializeValue(event.bytes, ranges) as { dsmError?: boolean; name: string; message: string; stack: string; code?: string; value?: string };
       if (thrown.dsmError === true) {
-        const error = new Error(thrown.message);
+        const error = new Error(thrown.message) as Error & { code?: string };
         error.name = thrown.name;
         error.stack = thrown.stack;
+        if (thrown.code !== undefined) error.code = thrown.code;
         worker.emit('error', error);
       } else {
         worker.emit('error', thrown.value);

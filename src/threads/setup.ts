@@ -17,6 +17,7 @@ import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
+import { LineTagger } from '../util/line-tagger.js';
 
 let gcFunction: (() => void) | null = null;
 /** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
@@ -115,6 +116,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       },
     });
   }
+  if (process.env.DSM_TAG_OUTPUT === '1') tagThreadOutput(config.nodeId, Number(wt.threadId));
   if (config.nodeCount > 1) {
     // Programs size their pools by core count; in dsm the cores are the cluster's.
     const parallelism = config.parallelism;
@@ -124,4 +126,22 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       Array.from({ length: parallelism }, (_, index) => ({ ...localCpus[index % Math.max(1, localCpus.length)]! }));
   }
   syncBuiltinESMExports();
+}
+
+/**
+ * `dsm run --tag-output`: this thread prefixes each line it writes with its
+ * node and thread, so the launcher's terminal shows who said what, in order
+ * per thread (the launcher tags only untagged lines, e.g. the manager's).
+ */
+function tagThreadOutput(nodeId: number, threadId: number): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    const tagger = new LineTagger(`[node ${nodeId} thread ${threadId}] `, true);
+    const write = stream.write.bind(stream) as (chunk: string, callback?: () => void) => boolean;
+    stream.write = ((chunk: string | Uint8Array, encodingOrCallback?: unknown, callback?: unknown): boolean => {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      const done = (typeof encodingOrCallback === 'function' ? encodingOrCallback : callback) as (() => void) | undefined;
+      return write(tagger.push(text), done);
+    }) as typeof stream.write;
+    process.once('exit', () => { const rest = tagger.flush(); if (rest !== '') write(rest); });
+  }
 }

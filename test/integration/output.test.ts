@@ -1,0 +1,50 @@
+// Output across nodes: --tag-output marks each line with the node and thread
+// that wrote it; a worker whose file is missing on its node is an 'error'
+// event that names the file and the node.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+function dsm(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+}
+
+const program = 'test/fixtures/programs/tagged-output.mjs';
+
+test('--tag-output on 3 nodes: every line carries its node and thread, once', () => {
+  const result = dsm(['--nodes', '3', '--region-bytes', '256m', '--tag-output', program]);
+  assert.equal(result.status, 0, result.stderr);
+  const lines = result.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 6);
+  const parsed = lines.map((line) => /^\[node (\d) thread (\d+)\] (.*)$/.exec(line));
+  for (const [index, match] of parsed.entries()) {
+    assert.ok(match !== null, `tagged: ${lines[index]}`);
+    assert.ok(!match[3]!.startsWith('[node'), `tagged once: ${lines[index]}`);
+  }
+  assert.equal(lines[0], '[node 0 thread 0] main says hi');
+  assert.equal(lines[5], '[node 0 thread 0] main done');
+  // Four workers, round-robin over the nodes 1, 2, 0, 1; each says its own thread id.
+  const workers = parsed.slice(1, 5).map((match) => ({ node: match![1], thread: match![2], text: match![3] }));
+  assert.deepEqual(workers.map((w) => w.node).sort(), ['0', '1', '1', '2']);
+  for (const worker of workers) assert.equal(worker.text, `worker ${worker.thread} line 1`);
+  const errors = result.stderr.trimEnd().split('\n').filter((line) => line.includes('err'));
+  assert.equal(errors.length, 4);
+  for (const line of errors) assert.match(line, /^\[node \d thread (\d+)\] worker \1 err$/);
+});
+
+test('without --tag-output the lines are the program\'s own', () => {
+  const result = dsm(['--nodes', '2', '--region-bytes', '256m', program]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout.split('\n').filter((line) => line.startsWith('[node')).length, 0);
+  assert.equal(result.stdout.split('\n').filter((line) => line.startsWith('worker')).length, 4);
+});
+
+test('a worker file missing on its node: an error event with the code, naming the file and the node', () => {
+  const result = dsm(['--nodes', '2', '--region-bytes', '256m', 'test/fixtures/programs/missing-worker.mjs'], { SHOW_MESSAGE: '1' });
+  assert.equal(result.status, 0, result.stderr);
+  const [first, message, exit] = result.stdout.trimEnd().split('\n');
+  assert.match(first!, /^error: (ERR_)?MODULE_NOT_FOUND names the file$/);
+  assert.match(message!, /no-such-worker\.mjs.* on node 1 \(127\.0\.0\.1\): every node needs the program's files at the same path/);
+  assert.equal(exit, 'exit 1');
+});
