@@ -1,0 +1,83 @@
+// The evaluation applications (bench/apps) at small sizes: each verifies
+// itself against a sequential run, under plain node and under dsm on real
+// node processes, and both give the same checksum. Then the benchmark runner
+// over one app, and its failure path.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { runAppBench } from '../../bench/apps/run.js';
+import { DsmError } from '../../src/errors.js';
+
+const apps = [
+  { app: 'matmul', args: ['--size', '64', '--variant', 'row'] },
+  { app: 'matmul', args: ['--size', '64', '--variant', 'col'] },
+  { app: 'jacobi', args: ['--size', '64', '--iterations', '10'] },
+  { app: 'tsp', args: ['--size', '9'] },
+  { app: 'quicksort', args: ['--size', String(1 << 16)] },
+  { app: 'water', args: ['--size', '96', '--iterations', '3'] },
+];
+
+interface AppResult { app: string; verified: boolean; checksum: string; seconds: number; threads: number; size: number }
+
+function run(args: string[]): AppResult {
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.error, undefined, String(result.error));
+  assert.equal(result.status, 0, `${args.join(' ')}\n${result.stderr}`);
+  const last = result.stdout.trimEnd().split('\n').at(-1) ?? '';
+  assert.match(last, /^DSM_APP_RESULT \{/, `the last stdout line is the result: ${result.stdout}`);
+  return JSON.parse(last.slice('DSM_APP_RESULT '.length)) as AppResult;
+}
+
+for (const { app, args } of apps) {
+  test(`${app} ${args.join(' ')}: verified under plain node and dsm (2 nodes, hlrc), same checksum`, () => {
+    const file = `bench/apps/${app}.mjs`;
+    const local = run([file, '--threads', '2', ...args]);
+    assert.equal(local.app, app);
+    assert.equal(local.verified, true);
+    assert.equal(local.threads, 2);
+    assert.ok(local.seconds > 0);
+    const dsm = run(['bin/dsm.js', 'run', '--nodes', '2', '--region-bytes', '256m', file, '--threads', '2', ...args]);
+    assert.equal(dsm.verified, true);
+    assert.equal(dsm.checksum, local.checksum);
+    assert.equal(dsm.size, local.size);
+  });
+}
+
+test('matmul on 3 nodes with sc, 3 threads: verified, the same checksum as plain node', () => {
+  const args = ['bench/apps/matmul.mjs', '--threads', '3', '--size', '48'];
+  const local = run(args);
+  const dsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--protocol', 'sc', '--region-bytes', '256m', ...args]);
+  assert.equal(local.verified, true);
+  assert.equal(dsm.verified, true);
+  assert.equal(dsm.checksum, local.checksum);
+});
+
+test('runAppBench: matmul on 2 nodes reports both times, dsm statistics and the goal', async () => {
+  const result = await runAppBench('matmul', { nodes: 2, size: 48, json: true });
+  assert.equal(result.verified, true);
+  assert.equal(result.threads, 2);
+  assert.equal(result.protocol, 'hlrc');
+  assert.equal(result.variant, 'row');
+  assert.equal(result.size, 48);
+  for (const key of ['seconds', 'localSeconds', 'ratio', 'messages', 'bytes', 'readFaults', 'writeFaults', 'diffs', 'lockWaitMs']) {
+    assert.equal(typeof result[key], 'number', key);
+  }
+  // 48 rows, one lock acquire each, at least some of them remote.
+  assert.ok((result.messages as number) > 0);
+  assert.equal(result.lockAcquires, 48);
+  const goal = result.goal as { goal: string; met: boolean };
+  assert.match(goal.goal, /localSeconds/);
+  assert.equal(typeof goal.met, 'boolean');
+});
+
+test('runAppBench: an unknown app and a failing child are DsmErrors naming the app', async () => {
+  await assert.rejects(runAppBench('nosuch', { json: true }), (error: unknown) => error instanceof DsmError && error.code === 'DSM_ERR_INVALID_OPTION');
+  await assert.rejects(runAppBench('jacobi', { nodes: 1, size: 2, json: true }), (error: unknown) => {
+    assert.ok(error instanceof DsmError);
+    assert.equal(error.code, 'DSM_ERR_BENCH');
+    assert.match(error.message, /bench jacobi/);
+    assert.match(error.message, /--size must be at least 3/); // the child's stderr tail
+    return true;
+  });
+});
