@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DsmError } from '../../src/errors.js';
 import { packageRoot } from '../../src/package-info.js';
@@ -290,7 +290,8 @@ const cell = (value: unknown): string => {
   return String(value);
 };
 
-function markdown(suite: Record<string, unknown>, runs: Record<string, unknown>[]): string {
+/** The markdown report of a suite (suite.json's object). */
+export function suiteMarkdown(suite: Record<string, unknown>, runs = suite.runs as Record<string, unknown>[]): string {
   const columns = ['app', 'variant', 'protocol', 'nodes', 'threads', 'size', 'seconds', 'localSeconds', 'ratio',
     'messages', 'bytes', 'readFaults', 'writeFaults', 'diffs', 'lockWaitMs', 'verified', 'note'];
   const lines = [
@@ -298,6 +299,7 @@ function markdown(suite: Record<string, unknown>, runs: Record<string, unknown>[
     '',
     `Written by \`dsm bench suite${suite.quick === true ? ' --quick' : ''}\` on ${String(suite.finishedAt)}.`,
     `Machine: ${JSON.stringify(suite.machine)}. All nodes are processes on this one machine (127.0.0.1).`,
+    `Load average (1 min) at start and end: ${JSON.stringify(suite.loadAverage)}; other work on the machine skews times, not counts.`,
     '',
     '`seconds`: wall time of the parallel part under `dsm run` (measured in the app\'s main thread); `localSeconds`: the same',
     'program under plain node in one process (DSM64\'s "Malloc" column); `ratio` = seconds / localSeconds.',
@@ -313,8 +315,30 @@ function markdown(suite: Record<string, unknown>, runs: Record<string, unknown>[
     lines.push(`| ${columns.map((name) => (name === 'note' ? noteText : cell(run[name]))).join(' | ')} |`);
   }
   lines.push('');
+  // DSM64's Tables 6.1 (messages) and 6.2 (seconds) have nodes down and variant/protocol across.
+  const matmul = runs.filter((run) => run.app === 'matmul');
+  const series = [['row', 'sc'], ['row', 'hlrc'], ['col', 'sc'], ['col', 'hlrc']];
+  for (const [title, key] of [['Matmul messages (as DSM64 Table 6.1)', 'messages'], ['Matmul seconds (as DSM64 Table 6.2)', 'seconds']] as const) {
+    lines.push(`## ${title}`, '', `| nodes | ${series.map(([v, p]) => `${v} ${p!}`).join(' | ')} | local row (plain node) |`, `|---|${series.map(() => '---').join('|')}|---|`);
+    for (const nodes of [1, 2, 4, 8, 16]) {
+      const at = (variant: string, protocol: string) => matmul.find((run) => run.variant === variant && run.protocol === protocol && run.nodes === nodes);
+      const cells = series.map(([variant, protocol]) => {
+        const run = at(variant!, protocol!);
+        if (run === undefined) return '';
+        return run.timedOut === true ? 'timed out' : run.error !== undefined ? 'failed' : cell(run[key]);
+      });
+      lines.push(`| ${nodes} | ${cells.join(' | ')} | ${cell(at('row', 'hlrc')?.localSeconds)} |`);
+    }
+    lines.push('');
+  }
+  lines.push('## Goals (issue 5)', '');
+  for (const run of runs) {
+    const goal = run.goal as { goal: string; value: unknown; met: unknown } | undefined;
+    if (goal !== undefined) lines.push(`- ${String(run.app)} ${String(run.variant)} ${String(run.protocol)} ${String(run.nodes)} nodes: ${goal.goal}: ${cell(goal.value)}, ${goal.met === true ? 'met' : 'not met'}`);
+  }
+  lines.push('');
   const problems = new Map<string, string>();
-  for (const run of runs) if (typeof run.problem === 'string') problems.set(String(run.app), run.problem);
+  for (const run of runs) if (typeof run.problem === 'string') problems.set(`${String(run.app)} ${String(run.variant)}`, run.problem);
   lines.push('Problems:', '');
   for (const [app, problem] of problems) lines.push(`- ${app}: ${problem}`);
   lines.push('');
@@ -334,6 +358,8 @@ export async function runSuite(options: { quick: boolean; json: boolean }): Prom
   const hopeless = new Set<string>();
   const oneNode = new Map<string, number>();
   const startedAt = new Date().toISOString();
+  // Other work on the machine skews the times (not the counts): record how busy it was.
+  const loadAverageStart = loadavg()[0]!;
   const entries = suiteEntries(options.quick);
   for (const [index, entry] of entries.entries()) {
     const series = `${entry.app}/${entry.variant ?? ''}/${entry.protocol}`;
@@ -365,6 +391,7 @@ export async function runSuite(options: { quick: boolean; json: boolean }): Prom
     startedAt,
     finishedAt: new Date().toISOString(),
     machine: machine(),
+    loadAverage: { start: round(loadAverageStart, 2), end: round(loadavg()[0]!, 2) },
     timeoutSeconds: timeoutMs / 1000,
     goals,
     runs,
@@ -374,7 +401,7 @@ export async function runSuite(options: { quick: boolean; json: boolean }): Prom
   const jsonPath = join(directory, 'suite.json');
   const markdownPath = join(directory, 'suite.md');
   writeFileSync(jsonPath, `${JSON.stringify(suite, null, 2)}\n`);
-  writeFileSync(markdownPath, markdown(suite, runs));
+  writeFileSync(markdownPath, suiteMarkdown(suite, runs));
   const summary: Record<string, unknown> = {
     quick: options.quick,
     runCount: runs.length,
