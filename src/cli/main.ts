@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
 import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { nodeCountMax } from '../constants.js';
-import { parseInteger, parseRunOptions } from './options.js';
-import { parseProtocol } from '../protocol/engine.js';
+import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
+import { placementNames } from '../protocol/engine.js';
 
 import { packageVersion as version } from '../package-info.js';
 
@@ -31,7 +31,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol };
+    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement };
     const placement = raw.listen !== undefined
       // Across machines: node 0 listens and waits for `dsm node --join`.
       ? {
@@ -48,7 +48,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       };
     const handle = await launchLocalCluster({
       ...placement,
-      config: { coherence: options.protocol, regionBytes: options.regionBytes },
+      config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
     });
@@ -77,6 +77,11 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   process.stdout.write('', () => process.exit(code));
 }
 
+/** What every node must agree on about coherence (checked by the handshake): protocol and page placement. */
+function coherenceOf(options: { protocol: string; placement: string }): string {
+  return `${options.protocol}/${options.placement}`;
+}
+
 async function nodeCommand(raw: Record<string, string | undefined>): Promise<void> {
   const options = parseRunOptions(raw);
   const { joinCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
@@ -85,12 +90,12 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
   const handle = await joinCluster({
     join: parseAddress(raw.join, '--join'),
     secret: secretFromEnvironment(raw.secret),
-    config: { coherence: options.protocol, regionBytes: options.regionBytes },
+    config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     relayProcessOutput: true,
   });
-  new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol });
+  new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement });
   // The process lives until the cluster ends it.
   setInterval(() => {}, 1 << 30);
 }
@@ -169,6 +174,7 @@ export async function main(argv: string[]): Promise<void> {
     .argument('[args...]', 'arguments passed to the program as process.argv[2..]')
     .option('--nodes <n>', 'node processes to start on this machine', '1')
     .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
+    .option('--placement <name>', `home (hlrc) or manager (sc) of each page: ${placementNames.join(', ')}`, placementDefault)
     .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
     .option('--tag-output', 'prefix each output line with the node and thread that wrote it: [node N thread T]')
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
@@ -189,6 +195,7 @@ export async function main(argv: string[]): Promise<void> {
     .requiredOption('--join <host:port>', 'the address node 0 listens on')
     .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET)')
     .option('--protocol <name>', 'must match node 0', 'hlrc')
+    .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
     .option('--join-timeout <ms>', 'how long to keep trying to join')
     .action(async (raw: Record<string, string | undefined>) => {

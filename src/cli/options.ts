@@ -2,9 +2,7 @@
 
 import { nodeCountMax, pageBytes, regionBytesDefault, regionBytesMax, regionBytesMin } from '../constants.js';
 import { DsmError } from '../errors.js';
-
-export const protocolNames = ['hlrc', 'sc'] as const;
-export type ProtocolName = (typeof protocolNames)[number];
+import { placementNames, protocolNames, type PlacementName, type ProtocolName } from '../protocol/engine.js';
 
 export function parseInteger(option: string, text: string, min: number, max: number): number {
   const value = Number(text);
@@ -35,16 +33,26 @@ export function parseProtocol(text: string): ProtocolName {
   throw new DsmError('DSM_ERR_PROTOCOL', `--protocol '${text}' does not exist; use one of: ${protocolNames.join(', ')}`);
 }
 
+/** Which node is home (hlrc) or manager (sc) of each page. */
+export function parsePlacement(text: string): PlacementName {
+  if ((placementNames as readonly string[]).includes(text)) return text as PlacementName;
+  throw new DsmError('DSM_ERR_INVALID_OPTION', `--placement '${text}' does not exist; use one of: ${placementNames.join(', ')}`);
+}
+
+export const placementDefault: PlacementName = 'roundRobin';
+
 export interface RunCliOptions {
   nodes: number;
   protocol: ProtocolName;
+  placement: PlacementName;
   regionBytes: number;
 }
 
-export function parseRunOptions(raw: { nodes?: string; protocol?: string; regionBytes?: string }): RunCliOptions {
+export function parseRunOptions(raw: { nodes?: string; protocol?: string; placement?: string; regionBytes?: string }): RunCliOptions {
   return {
     nodes: parseInteger('--nodes', raw.nodes ?? '1', 1, nodeCountMax),
     protocol: parseProtocol(raw.protocol ?? 'hlrc'),
+    placement: parsePlacement(raw.placement ?? placementDefault),
     regionBytes: parseBytes('--region-bytes', raw.regionBytes ?? String(regionBytesDefault), regionBytesMin, regionBytesMax),
   };
 }

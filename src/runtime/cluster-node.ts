@@ -15,7 +15,7 @@ import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions
 import { diffsMessageBytesMax, faultSlotCount, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { NativeMmu } from '../memory/native.js';
-import { createEngine, type Engine, type FaultResult, type SyncResult } from '../protocol/engine.js';
+import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo, ProtocolMessage } from '../protocol/messages.js';
 import { serializeValue } from '../threads/clone.js';
@@ -138,7 +138,7 @@ export class ClusterNode {
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
     this.handle = handle;
     this.mesh = handle.mesh as ClusterNode['mesh'];
@@ -149,6 +149,7 @@ export class ClusterNode {
       nodeCount: handle.nodeCount,
       pageCount: options.regionBytes / pageBytes,
       protocol: options.protocol,
+      ...(options.placement === undefined ? {} : { placement: options.placement }),
       memory: asPageMemory(this.manager.native, this.observer),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
@@ -441,8 +442,11 @@ export class ClusterNode {
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
-  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string };
-  const node = new ClusterNode(handle, { regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc' });
+  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName };
+  const node = new ClusterNode(handle, {
+    regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
+    ...(config.placement === undefined ? {} : { placement: config.placement }),
+  });
   void node;
   // The process lives until the cluster ends it.
   setInterval(() => {}, 1 << 30);
@@ -451,7 +455,7 @@ export function runNode(handle: ClusterHandle): void {
 /** Node 0: runs the program's main thread and ends the cluster with its exit code. */
 export async function runClusterProgram(
   handle: ClusterHandle,
-  options: { regionBytes: number; protocol: string; file: string; args: string[]; report?: ReportOptions },
+  options: { regionBytes: number; protocol: string; placement?: PlacementName; file: string; args: string[]; report?: ReportOptions },
 ): Promise<never> {
   const node = new ClusterNode(handle, options);
   const report = options.report ?? {};
