@@ -82,7 +82,9 @@ const progress = new Progress();
 function runChild(args: string[], timeoutMs: number): Promise<ChildOutcome> {
   const startMs = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Not detached: Ctrl-C reaches the child with us. dsm run's node processes end
+    // when dsm run does (their stdin is their lifeline), so killing it is enough.
+    const child = spawn(process.execPath, args, { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -91,10 +93,9 @@ function runChild(args: string[], timeoutMs: number): Promise<ChildOutcome> {
       stderr += chunk;
       if (stderr.length > 4 * stderrTailBytes) stderr = stderr.slice(-2 * stderrTailBytes);
     });
-    // The child leads its own process group (dsm run starts node processes): end them all.
     const timer = setTimeout(() => {
       timedOut = true;
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+      child.kill('SIGKILL');
     }, timeoutMs);
     child.on('error', (error) => { clearTimeout(timer); reject(error); });
     child.on('close', (code, signal) => {

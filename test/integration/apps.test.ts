@@ -81,3 +81,21 @@ test('runAppBench: an unknown app and a failing child are DsmErrors naming the a
     return true;
   });
 });
+
+test('runAppBench: a run past its time limit is killed and reported as timed out, leaving no process', async () => {
+  await assert.rejects(runAppBench('water', { nodes: 2, size: 4096, iterations: 1000, json: true, timeoutMs: 1500 }), (error: unknown) => {
+    assert.ok(error instanceof DsmError);
+    assert.equal(error.code, 'DSM_ERR_BENCH');
+    assert.match(error.message, /timed out after 1.5 s/);
+    assert.equal((error as { timedOut?: boolean }).timedOut, true);
+    return true;
+  });
+  // The node processes end when dsm run does (stdin lifeline): none is left running this app.
+  let left = '';
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    left = spawnSync('pgrep', ['-f', '--', 'water.mjs --threads 2 --size 4096'], { encoding: 'utf8' }).stdout.trim();
+    if (left === '') break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(left, '', 'no process of the killed run is left');
+});
