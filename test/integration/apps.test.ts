@@ -14,7 +14,7 @@ const apps = [
   { app: 'matmul', args: ['--size', '64', '--variant', 'col'] },
   { app: 'jacobi', args: ['--size', '64', '--iterations', '10'] },
   { app: 'tsp', args: ['--size', '9'] },
-  { app: 'quicksort', args: ['--size', String(1 << 16)] },
+  { app: 'quicksort', args: ['--size', String(1 << 17)] },
   { app: 'water', args: ['--size', '96', '--iterations', '3'] },
 ];
 
@@ -98,4 +98,11 @@ test('runAppBench: a run past its time limit is killed and reported as timed out
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.equal(left, '', 'no process of the killed run is left');
+});
+
+test('regression (found by jacobi): a release with 16 MiB of diffs for one home on 2 nodes', () => {
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '2', '--region-bytes', '256m', 'test/fixtures/bugs/large-release.mjs'],
+    { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout, 'written=4194304 wrong=0 stale=0,0\n');
 });
