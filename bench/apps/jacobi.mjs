@@ -7,7 +7,7 @@
 // boundary rows are the only data that cross bands. The main thread fills the
 // grid (seeded) and afterwards repeats the iterations sequentially; the
 // arithmetic and its order are the same, so the check is bitwise.
-// Usage: node jacobi.mjs [--threads 2] [--size 1024] [--iterations 100] [--seed 1]
+// Usage: node jacobi.mjs [--threads 2] [--size 1024] [--iterations 200] [--seed 1]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Barrier } from 'dsm';
 import { checksumFloat64, parseArgs, random, report, runWorkers } from './lib.mjs';
@@ -44,7 +44,7 @@ function copyBoundary(from, to, n) {
 }
 
 if (isMainThread) {
-  const { threads, size: n, iterations, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1024, iterations: 100, seed: 1 });
+  const { threads, size: n, iterations, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1024, iterations: 200, seed: 1 });
   if (n < 3) throw new Error('jacobi: --size must be at least 3');
   const grids = [new Float64Array(new SharedArrayBuffer(8 * n * n)), new Float64Array(new SharedArrayBuffer(8 * n * n))];
   fill(grids[0], n, seed);

@@ -6,7 +6,7 @@
 // `localMax` elements it sorts itself (TypedArray sort in place). The run ends
 // when the stack is empty and no worker holds a range. The main thread then
 // compares the array with a sequential sort of the same input.
-// Usage: node quicksort.mjs [--threads 2] [--size 2097152 (elements)] [--seed 1]
+// Usage: node quicksort.mjs [--threads 2] [--size 4194304 (elements)] [--seed 1]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Condition, Mutex } from 'dsm';
 import { checksumInt32, parseArgs, random, report, runWorkers } from './lib.mjs';
@@ -43,7 +43,7 @@ function partition(a, lo, hi) {
 }
 
 if (isMainThread) {
-  const { threads, size: n, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1 << 21, seed: 1 });
+  const { threads, size: n, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1 << 22, seed: 1 });
   const data = new Int32Array(new SharedArrayBuffer(4 * n));
   data.set(makeInput(n, seed));
   // Ranges on the stack are disjoint and larger than localMax.
