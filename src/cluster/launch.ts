@@ -318,7 +318,7 @@ class Launcher implements ClusterHandle {
     const key = `${stream}:${threadId}`;
     let tagger = taggers.get(key);
     if (tagger === undefined) {
-      tagger = new LineTagger(`[node ${nodeId} thread ${threadId}] `);
+      tagger = new LineTagger(`[node ${nodeId} thread ${threadId}] `, true);
       taggers.set(key, tagger);
     }
     target.write(tagger.push(text));
