@@ -177,6 +177,15 @@ function statNumber(stats: Record<string, unknown> | null, key: string): number 
   return typeof value === 'number' ? value : null;
 }
 
+/** Messages sent by type (counts only), e.g. { pageRequest: 3212, diffs: 531 }: what the total is made of. */
+function messageCounts(stats: Record<string, unknown> | null): Record<string, number> | null {
+  const byType = (stats?.total as { messagesByType?: Record<string, { count?: unknown }> } | undefined)?.messagesByType;
+  if (byType === undefined) return null;
+  const counts: Record<string, number> = {};
+  for (const [type, entry] of Object.entries(byType)) if (typeof entry.count === 'number') counts[type] = entry.count;
+  return counts;
+}
+
 const round = (value: number, digits = 4): number => Math.round(value * 10 ** digits) / 10 ** digits;
 
 /**
@@ -226,6 +235,7 @@ export async function runAppBench(app: string, options: AppBenchOptions): Promis
     lockAcquires: statNumber(dsm.stats, 'lockAcquires'),
     lockWaitMs: statNumber(dsm.stats, 'lockWaitMs'),
     barrierWaitMs: statNumber(dsm.stats, 'barrierWaitMs'),
+    messagesByType: messageCounts(dsm.stats),
     checksum: dsm.result.checksum ?? null,
     // Both runs checked themselves against a sequential computation, and agree.
     verified: dsm.result.verified === true && local.verified === true && dsm.result.checksum === local.checksum,
