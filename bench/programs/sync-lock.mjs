@@ -1,0 +1,106 @@
+// Run under `dsm run --nodes 3`. Two mutexes, both managed by node 0 (a
+// mutex's manager is its id, address / 16, modulo the node count):
+// - uncontended: a thread on node 1 locks and unlocks one mutex in a loop,
+//   timing each lock() and each lock()+unlock();
+// - contended: threads on nodes 1 and 2 lock and unlock the other mutex in a
+//   loop; the FIFO manager hands it over at every unlock, so each thread's
+//   interval between two of its own acquisitions is two handoffs.
+// Prints one JSON line.
+import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+import { Barrier, Mutex, nodeInfo, rangeOf } from 'dsm';
+
+const idGranuleBytes = 16;
+const candidateCountMax = 64;
+
+function percentile(samples, fraction) {
+  const sorted = Float64Array.from(samples).sort();
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] * 100) / 100;
+}
+
+/** A new mutex whose manager is `manager` (allocations land on successive 16-byte blocks, so a few tries suffice). */
+function mutexManagedBy(manager, nodeCount) {
+  const spare = [];
+  for (let tries = 0; tries < candidateCountMax; tries += 1) {
+    const mutex = new Mutex();
+    const range = rangeOf(mutex.handle.buffer);
+    if (range === null) throw new Error('sync-lock: run this program with dsm run');
+    if ((range.offset + mutex.handle.byteOffset) / idGranuleBytes % nodeCount === manager) return mutex;
+    spare.push(mutex); // kept alive, so the heap does not hand the same block back
+  }
+  throw new Error(`sync-lock: no mutex managed by node ${manager} in ${candidateCountMax} tries`);
+}
+
+function onMessage(worker) {
+  return new Promise((resolve, reject) => {
+    worker.on('message', resolve);
+    worker.on('error', reject);
+  });
+}
+
+if (isMainThread) {
+  const iterations = Number(process.argv[2] ?? 2000);
+  const { nodeCount } = nodeInfo();
+  if (nodeCount < 3) throw new Error('sync-lock: needs at least 3 nodes');
+  const manager = 0;
+  const solo = mutexManagedBy(manager, nodeCount);
+  const shared = mutexManagedBy(manager, nodeCount);
+  const start = new Barrier(2);
+  const url = new URL(import.meta.url);
+  const uncontended = await onMessage(new Worker(url, { workerData: { role: 'solo', iterations, mutex: solo.handle }, dsmNode: 1 }));
+  const contended = await Promise.all([1, 2].map((node) => onMessage(new Worker(url, {
+    workerData: { role: 'pair', iterations, mutex: shared.handle, start: start.handle }, dsmNode: node,
+  }))));
+  const cycles = contended.flatMap((report) => report.cycles);
+  console.log(JSON.stringify({
+    nodeCount, manager, iterations,
+    lockUsP50: percentile(uncontended.acquireRelease, 0.5),
+    lockUsP99: percentile(uncontended.acquireRelease, 0.99),
+    lockAcquireUsP50: percentile(uncontended.acquire, 0.5),
+    handoffUsP50: Math.round(percentile(cycles, 0.5) / 2 * 100) / 100,
+    handoffUsP99: Math.round(percentile(cycles, 0.99) / 2 * 100) / 100,
+    handoffUsMean: Math.round(Math.max(...contended.map((report) => report.elapsedUs)) / (2 * iterations) * 100) / 100,
+  }));
+} else {
+  const { role, iterations } = workerData;
+  const mutex = Mutex.from(workerData.mutex);
+  const warmCount = Math.min(100, iterations);
+  if (role === 'solo') {
+    for (let i = 0; i < warmCount; i += 1) {
+      mutex.lock();
+      mutex.unlock();
+    }
+    const acquire = new Float64Array(iterations);
+    const acquireRelease = new Float64Array(iterations);
+    for (let i = 0; i < iterations; i += 1) {
+      const begin = performance.now();
+      mutex.lock();
+      const held = performance.now();
+      mutex.unlock();
+      const end = performance.now();
+      acquire[i] = (held - begin) * 1000;
+      acquireRelease[i] = (end - begin) * 1000;
+    }
+    parentPort.postMessage({ acquire: Array.from(acquire), acquireRelease: Array.from(acquireRelease) });
+  } else {
+    const start = Barrier.from(workerData.start, 2);
+    start.wait();
+    for (let i = 0; i < warmCount; i += 1) {
+      mutex.lock();
+      mutex.unlock();
+    }
+    start.wait();
+    const cycles = new Float64Array(iterations);
+    const begin = performance.now();
+    let previous = begin;
+    for (let i = 0; i < iterations; i += 1) {
+      mutex.lock();
+      const now = performance.now();
+      cycles[i] = (now - previous) * 1000;
+      previous = now;
+      mutex.unlock();
+    }
+    const elapsedUs = (performance.now() - begin) * 1000;
+    // The first interval starts at the barrier, not at an acquisition.
+    parentPort.postMessage({ cycles: Array.from(cycles.subarray(1)), elapsedUs });
+  }
+}

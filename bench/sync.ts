@@ -1,0 +1,134 @@
+// Synchronization costs over real dsm clusters on loopback, beside the raw
+// TCP round trip measured in the same run (bench/rtt.ts):
+//   lockUsP50        a thread on node 1 locks and unlocks a Mutex managed by
+//                    node 0, nobody else asking (bench/programs/sync-lock.mjs)
+//   handoffUsP50     threads on nodes 1 and 2 ping-pong a Mutex managed by
+//                    node 0: one release-to-grant handoff
+//   barrier4/8UsP50  a Barrier with one thread on each of 4 / 8 node
+//                    processes, managed by node 0 (sync-barrier.mjs)
+//   atomicAddUsP50   Atomics.add from node 1 on a word homed on node 0 (sync-atomic.mjs)
+// Each program times inside itself with performance.now() and prints one JSON line.
+// Goals (reported, not asserted): lock ≤ 1.5 round trips; a barrier of n
+// nodes ≤ 2 round trips plus one per node at the manager, read here as
+// (2 + n) round trips.
+
+import { spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { DsmError } from '../src/errors.js';
+import { packageRoot } from '../src/package-info.js';
+import { runRttBench } from './rtt.js';
+
+const protocol = 'hlrc';
+const regionBytes = '256m';
+const lockNodeCount = 3;
+const atomicNodeCount = 2;
+const barrierNodeCounts = [4, 8] as const;
+const lockGoalRtts = 1.5;
+const runTimeoutMs = 300_000;
+
+export interface SyncBenchResult extends Record<string, unknown> {
+  iterations: number;
+  rawRttUsP50: number;
+  dsmRttUsP50: number;
+  lockUsP50: number;
+  lockUsP99: number;
+  lockAcquireUsP50: number;
+  handoffUsP50: number;
+  handoffUsP99: number;
+  barrier4UsP50: number;
+  barrier4UsP99: number;
+  barrier8UsP50: number;
+  barrier8UsP99: number;
+  atomicAddUsP50: number;
+  atomicAddUsP99: number;
+  atomicAddHomeLocalUsP50: number;
+  lockAcquireRtts: number;
+  handoffRtts: number;
+  barrier4Rtts: number;
+  barrier8Rtts: number;
+  atomicAddRtts: number;
+  goals: Record<string, number | boolean>;
+  config: Record<string, unknown>;
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;
+
+/** Runs one bench/programs/sync-*.mjs on a cluster of `nodeCount` and returns its JSON line. */
+function runProgram(program: string, nodeCount: number, iterations: number): Record<string, number> {
+  const args = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+    '--region-bytes', regionBytes, join(packageRoot, 'bench', 'programs', program), String(iterations)];
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs });
+  if (result.error !== undefined || result.status !== 0) {
+    throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
+  }
+  const line = result.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Record<string, number>;
+  } catch {
+    throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes printed no JSON line: ${result.stdout}`);
+  }
+}
+
+function figure(figures: Record<string, number>, key: string, program: string): number {
+  const value = figures[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new DsmError('DSM_ERR_BENCH', `${program} reported no ${key}`);
+  return value;
+}
+
+export async function runSyncBench(options: { iterations: number }): Promise<SyncBenchResult> {
+  const { iterations } = options;
+  const config = {
+    protocol, regionBytes, lockNodeCount, atomicNodeCount, barrierNodeCounts: [...barrierNodeCounts],
+    lockManager: 0, barrierManager: 0, atomicHome: 0,
+    cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
+  };
+  const rtt = await runRttBench({ iterations });
+  const lock = runProgram('sync-lock.mjs', lockNodeCount, iterations);
+  const atomic = runProgram('sync-atomic.mjs', atomicNodeCount, iterations);
+  const barriers = barrierNodeCounts.map((nodeCount) => runProgram('sync-barrier.mjs', nodeCount, iterations));
+  const [barrier4, barrier8] = barriers as [Record<string, number>, Record<string, number>];
+  const rawRttUsP50 = rtt.rawRtt64UsP50;
+  const result: SyncBenchResult = {
+    iterations,
+    rawRttUsP50,
+    dsmRttUsP50: rtt.rtt64UsP50,
+    lockUsP50: figure(lock, 'lockUsP50', 'sync-lock'),
+    lockUsP99: figure(lock, 'lockUsP99', 'sync-lock'),
+    lockAcquireUsP50: figure(lock, 'lockAcquireUsP50', 'sync-lock'),
+    handoffUsP50: figure(lock, 'handoffUsP50', 'sync-lock'),
+    handoffUsP99: figure(lock, 'handoffUsP99', 'sync-lock'),
+    barrier4UsP50: figure(barrier4, 'barrierUsP50', 'sync-barrier'),
+    barrier4UsP99: figure(barrier4, 'barrierUsP99', 'sync-barrier'),
+    barrier8UsP50: figure(barrier8, 'barrierUsP50', 'sync-barrier'),
+    barrier8UsP99: figure(barrier8, 'barrierUsP99', 'sync-barrier'),
+    atomicAddUsP50: figure(atomic, 'atomicAddUsP50', 'sync-atomic'),
+    atomicAddUsP99: figure(atomic, 'atomicAddUsP99', 'sync-atomic'),
+    atomicAddHomeLocalUsP50: figure(atomic, 'atomicAddHomeLocalUsP50', 'sync-atomic'),
+    lockAcquireRtts: 0,
+    handoffRtts: 0,
+    barrier4Rtts: 0,
+    barrier8Rtts: 0,
+    atomicAddRtts: 0,
+    goals: {},
+    config,
+  };
+  result.lockAcquireRtts = round(result.lockUsP50 / rawRttUsP50);
+  result.handoffRtts = round(result.handoffUsP50 / rawRttUsP50);
+  result.barrier4Rtts = round(result.barrier4UsP50 / rawRttUsP50);
+  result.barrier8Rtts = round(result.barrier8UsP50 / rawRttUsP50);
+  result.atomicAddRtts = round(result.atomicAddUsP50 / rawRttUsP50);
+  result.goals = {
+    lockAcquireRttsMax: lockGoalRtts,
+    lockAcquireMet: result.lockAcquireRtts <= lockGoalRtts,
+    barrier4RttsMax: 2 + 4,
+    barrier4Met: result.barrier4Rtts <= 2 + 4,
+    barrier8RttsMax: 2 + 8,
+    barrier8Met: result.barrier8Rtts <= 2 + 8,
+  };
+  return result;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await runSyncBench({ iterations: Number(process.argv[2] ?? 2000) })));
+}
