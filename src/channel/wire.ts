@@ -49,8 +49,11 @@ export type ChannelRequest =
   | { op: 'worker-spawn'; handleId: number; nodeId: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
   | { op: 'worker-post'; handleId: number; bytes: Uint8Array }
   | { op: 'worker-terminate'; handleId: number }
-  /** operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none. */
-  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number }
+  /**
+   * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.
+   * With `asyncId` (Atomics.waitAsync) the request is posted and the answer comes as an 'atomic-done' event.
+   */
+  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number; asyncId?: number }
   /**
    * A dsm Mutex or Barrier in a multi-node run, performed by the coherence
    * engine's lock and barrier managers. `id` names the object cluster-wide
@@ -76,7 +79,9 @@ export type ChannelEvent =
   | { kind: 'worker-message'; handleId: number; bytes: Uint8Array }
   | { kind: 'worker-error'; handleId: number; bytes: Uint8Array }
   | { kind: 'worker-exit'; handleId: number; exitCode: number }
-  | { kind: 'worker-output'; handleId: number; stream: 'stdout' | 'stderr'; bytes: Uint8Array };
+  | { kind: 'worker-output'; handleId: number; stream: 'stdout' | 'stderr'; bytes: Uint8Array }
+  /** The answer to a posted atomic request (Atomics.waitAsync). */
+  | { kind: 'atomic-done'; asyncId: number; value: string };
 
 export type ChannelReply =
   | { ok: true; value: unknown }

@@ -121,7 +121,11 @@ export class ClusterNode {
   readonly engine: Engine;
   private readonly mesh: MeshLike & { send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number };
   /** Parked sync requests; a `posted` one has no thread waiting for its answer. */
-  private readonly syncWaiters = new Map<number, { endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown>; posted: boolean }>();
+  private readonly syncWaiters = new Map<number, {
+    endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown>; posted: boolean;
+    /** Answered as an 'atomic-done' event (Atomics.waitAsync), not through the reply block. */
+    asyncId?: number;
+  }>();
   readonly observer: NodeObserver;
   /** Faults being served, by slot (kept only while tracing). */
   private readonly faultsInFlight = new Map<number, { page: number; isWrite: boolean; startUs: number }>();
@@ -189,6 +193,11 @@ export class ClusterNode {
     this.syncWaiters.delete(ref);
     const { endpoint } = waiter;
     if (waiter.kind !== null) this.observer.syncDone(waiter.kind, waiter.startUs, Math.max(0, endpoint.threadIdSeen), waiter.args);
+    if (waiter.asyncId !== undefined) {
+      assert(result.ok, 'an atomic wait succeeds');
+      endpoint.port.postMessage({ kind: 'atomic-done', asyncId: waiter.asyncId, value: String(result.value) } satisfies ChannelEvent);
+      return;
+    }
     if (waiter.posted) {
       // Nobody waits: the app thread checked ownership itself before posting.
       assert(result.ok, `a posted sync request succeeds (${result.ok ? '' : result.message})`);
@@ -200,7 +209,7 @@ export class ClusterNode {
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'atomic': {
-        const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address });
+        const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
         this.engine.onSync(ref, {
           kind: 'atomic', op: request.fn, address: request.address,
           width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,
@@ -250,10 +259,10 @@ export class ClusterNode {
   }
 
   /** Parks a thread's sync request; its answer comes through resume(). */
-  private waitFor(endpoint: ThreadEndpoint, kind: SyncKind | null, args: Record<string, unknown>, posted = false): number {
+  private waitFor(endpoint: ThreadEndpoint, kind: SyncKind | null, args: Record<string, unknown>, posted = false, asyncId?: number): number {
     assert(this.syncWaiters.size < syncRefCountMax, 'sync requests in flight within their limit');
     const ref = this.nextSyncRef++;
-    this.syncWaiters.set(ref, { endpoint, kind, startUs: kind === null ? 0 : epochUs(), args, posted });
+    this.syncWaiters.set(ref, { endpoint, kind, startUs: kind === null ? 0 : epochUs(), args, posted, ...(asyncId === undefined ? {} : { asyncId }) });
     return ref;
   }
 

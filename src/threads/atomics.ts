@@ -128,20 +128,62 @@ export function installClusterAtomics(route: AtomicRoute): void {
     const operands = [rawOf(target.kind, expected), rawOf(target.kind, replacement)];
     return valueOf(target.kind, call('compareExchange', target.address, target.kind.width, operands));
   };
-  shim.wait = function wait(array: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number) {
+  const checkWaitable = (array: unknown, name: string): void => {
     const tag = typedArrayTag(array);
     if (tag !== 'Int32Array' && tag !== 'BigInt64Array') {
-      const error = new TypeError(`Atomics.wait needs an Int32Array or BigInt64Array over a SharedArrayBuffer; got ${tag ?? typeof array}`);
+      const error = new TypeError(`Atomics.${name} needs an Int32Array or BigInt64Array over a SharedArrayBuffer; got ${tag ?? typeof array}`);
       (error as TypeError & { code: string }).code = 'DSM_ERR_ATOMICS_TYPE';
       throw error;
     }
+  };
+  const timeoutMsOf = (timeout: unknown): number => {
+    const number = timeout === undefined ? Infinity : Number(timeout);
+    return Number.isNaN(number) ? Infinity : Math.max(0, number);
+  };
+  shim.wait = function wait(array: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number) {
+    checkWaitable(array, 'wait');
     const target = prepare(array, index, true);
     if (target === null) return native.wait(array as Int32Array, index, value as number, timeout);
     const operand = rawOf(target.kind, value);
-    const number = timeout === undefined ? Infinity : Number(timeout);
-    const timeoutMs = Number.isNaN(number) ? Infinity : Math.max(0, number);
+    const timeoutMs = timeoutMsOf(timeout);
     return call('wait', target.address, target.kind.width, [operand], Number.isFinite(timeoutMs) ? timeoutMs : -1);
   };
+  // Atomics.waitAsync is in Node 20's V8 but not in this TypeScript lib (es2022).
+  const nativeWaitAsync = (native as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t?: number) => unknown }).waitAsync;
+  if (typeof nativeWaitAsync === 'function') {
+    // The value is compared by a synchronous load (a value already changed answers
+    // { async: false, value: 'not-equal' }, as the specification says); then the wait
+    // is posted to the location's home and its answer arrives as a channel event.
+    // Should the value change between the load and the home's check, the wait
+    // resolves 'ok', as if notified: a spurious wake-up, which a program that
+    // re-checks its condition (as every waitAsync loop must) cannot tell.
+    const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
+    let nextAsyncId = 1;
+    route.channel.onEvent((event) => {
+      if (event.kind !== 'atomic-done') return;
+      const resolve = pending.get(event.asyncId);
+      if (resolve === undefined) return;
+      pending.delete(event.asyncId);
+      resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
+    });
+    shim.waitAsync = function waitAsync(array: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number) {
+      checkWaitable(array, 'waitAsync');
+      const target = prepare(array, index, true);
+      if (target === null) return nativeWaitAsync(array as Int32Array, index, value as number, timeout);
+      const operand = rawOf(target.kind, value);
+      const current = call('load', target.address, target.kind.width, []);
+      if (current !== operand) return { async: false, value: 'not-equal' };
+      const timeoutMs = timeoutMsOf(timeout);
+      if (timeoutMs === 0) return { async: false, value: 'timed-out' };
+      const asyncId = nextAsyncId++;
+      const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
+      route.channel.post({
+        op: 'atomic', fn: 'wait', address: target.address, width: target.kind.width, operands: [operand],
+        timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1, asyncId,
+      });
+      return { async: true, value: promise };
+    };
+  }
   shim.notify = function notify(array: Int32Array | BigInt64Array, index: number, count?: number) {
     const target = prepare(array, index, true);
     if (target === null) return native.notify(array as Int32Array, index, count);

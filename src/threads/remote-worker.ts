@@ -59,6 +59,7 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
 }
 
 function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
+  if (event.kind === 'atomic-done') return; // Atomics.waitAsync's (src/threads/atomics.ts)
   const worker = handles.get(event.handleId);
   if (worker === undefined) return;
   const state = stateOf(worker);

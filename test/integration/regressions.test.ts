@@ -8,6 +8,8 @@ import { test } from 'node:test';
 const cases = [
   // One release with more diffs for one home than a frame holds (found by bench/apps/jacobi.mjs).
   { file: 'test/fixtures/bugs/large-release.mjs', nodes: 2, expected: 'written=4194304 wrong=0 stale=0,0\n' },
+  // Atomics.waitAsync parked natively on its node's copy, so a remote notify found nobody.
+  { file: 'test/fixtures/bugs/sync-wait-async.mjs', nodes: 3, expected: 'woken=ok notify=1\n' },
 ];
 
 for (const { file, nodes, expected } of cases) {
