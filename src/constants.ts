@@ -83,6 +83,14 @@ export const syncQueueCountMax = 4096;
 export const barrierIdCountMax = 65536;
 /** Protocol: distinct mutex ids one lock manager keeps state for (a used lock keeps its release vector). */
 export const lockIdCountMax = 1 << 20;
+/**
+ * Protocol: a node whose interval log holds this many records asks every node
+ * for its applied vector timestamp (vcQuery/vcReport) and reclaims the records
+ * every node has applied, so lock-only programs stay bounded without barriers.
+ */
+export const intervalLogReclaimCount = 1024;
+/** Protocol: pages one hlrc fetch may bring from their home in one reply (the faulting page and the following ones). */
+export const prefetchPageCountMax = 16;
 
 // Observability (src/runtime/observe.ts)
 /** Trace events one node keeps; later events are counted as dropped. */

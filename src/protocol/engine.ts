@@ -72,6 +72,11 @@ export interface EngineOptions {
   protocol?: string;
   placement?: PlacementName;
   memory: PageMemory;
+  /**
+   * hlrc: log size that starts a vcQuery round (default intervalLogReclaimCount).
+   * The simulation sets it tiny so reclamation runs all the time.
+   */
+  logReclaimCount?: number;
   send: (toNode: number, message: ProtocolMessage) => void;
   host: EngineHost;
 }

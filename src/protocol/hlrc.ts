@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { intervalLogCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
+import { intervalLogCountMax, intervalLogReclaimCount, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -56,6 +56,13 @@ export class HlrcEngine implements Engine {
   /** Every node has applied at least this (set by all-node barriers); older intervals are reclaimed. */
   private readonly floor: number[];
   private logCount = 0;
+  /** What each peer has applied (a lower bound, from vcReport and the vc that sync messages carry). */
+  private readonly peerVc: number[][];
+  /** vcReport answers still due for this node's vcQuery round (0: none in flight). */
+  private vcReportsDue = 0;
+  /** The log size at which this node starts its next vcQuery round. */
+  private vcQueryLogCount: number;
+  private readonly logReclaimCount: number;
   /** What each peer's log is known to reach (a lower bound). */
   private readonly peerKnown: number[][];
   private readonly pages = new Map<number, PageState>();
@@ -91,6 +98,10 @@ export class HlrcEngine implements Engine {
     this.floor = new Array<number>(this.nodeCount).fill(0);
     this.log = Array.from({ length: this.nodeCount }, () => []);
     this.peerKnown = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
+    this.logReclaimCount = options.logReclaimCount ?? intervalLogReclaimCount;
+    assert(this.logReclaimCount >= 1 && this.logReclaimCount < intervalLogCountMax / 2, 'log reclaim count within the log limit');
+    this.vcQueryLogCount = this.logReclaimCount;
+    this.peerVc = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
   }
 
   start(): void {
@@ -115,7 +126,8 @@ export class HlrcEngine implements Engine {
 
   tableSizes(): Record<string, number> {
     return {
-      log: this.logCount, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size,
+      log: this.logCount, vcReportsDue: this.vcReportsDue, fetchers: this.fetchers.size, held: this.held.size,
+      conds: this.conds.size, twinned: this.twinned.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size,
       barriers: this.barriers.size, atomicWaiters: this.atomicWaiters.length, intervalPages: this.intervalPages.size,
     };
   }
@@ -243,8 +255,9 @@ export class HlrcEngine implements Engine {
     const n = record.node;
     if (record.index <= this.known[n]!) return; // already known
     assert(record.index === this.known[n]! + 1, `intervals of node ${n} arrive in order`);
-    assert(this.logCount < intervalLogCountMax, 'interval log within limit (barriers reclaim it)');
+    assert(this.logCount < intervalLogCountMax, 'interval log within limit (barriers and vcQuery rounds reclaim it)');
     if (record.index > this.floor[n]!) {
+      assert(record.index === this.floor[n]! + 1 + this.log[n]!.length, 'interval log stays contiguous');
       this.log[n]!.push(record);
       this.logCount++;
     }
@@ -273,7 +286,8 @@ export class HlrcEngine implements Engine {
     for (let n = 0; n < this.nodeCount; n++) {
       if (n === toNode) continue;
       const from = Math.max(peer[n]!, this.floor[n]!);
-      for (const record of this.log[n]!) if (record.index > from) intervals.push(record);
+      const log = this.log[n]!;
+      for (let k = from - this.floor[n]!; k < log.length; k++) intervals.push(log[k]!);
       peer[n] = Math.max(peer[n]!, this.known[n]!);
     }
     return { vc: [...this.vc], known: [...this.known], intervals };
@@ -294,8 +308,11 @@ export class HlrcEngine implements Engine {
       const upTo = target[n] ?? 0;
       if (upTo <= this.vc[n]!) continue;
       assert(this.known[n]! >= upTo, `log of node ${n} reaches what must be acquired`);
-      for (const record of this.log[n]!) {
-        if (record.index <= this.vc[n]! || record.index > upTo) continue;
+      // The log is contiguous: log[n][k] is interval floor[n] + 1 + k, and floor <= vc.
+      const log = this.log[n]!;
+      for (let k = this.vc[n]! - this.floor[n]!; k < upTo - this.floor[n]!; k++) {
+        const record = log[k]!;
+        assert(record.index === this.floor[n]! + 1 + k, 'interval log is contiguous above the floor');
         for (const page of record.pages) this.notice(page, n, record.index);
       }
       this.vc[n] = upTo;
@@ -410,6 +427,11 @@ export class HlrcEngine implements Engine {
   }
 
   onSync(threadRef: number, request: SyncRequest): void {
+    this.syncStep(threadRef, request);
+    this.maybeReclaim();
+  }
+
+  private syncStep(threadRef: number, request: SyncRequest): void {
     switch (request.kind) {
       case 'release':
         this.closeInterval();
@@ -493,18 +515,31 @@ export class HlrcEngine implements Engine {
   releaseFor(toNode: number): ConsistencyInfo {
     assert(toNode >= 0 && toNode < this.nodeCount, 'release for a node of the cluster');
     this.closeInterval();
-    return this.infoTo(toNode);
+    const info = this.infoTo(toNode);
+    this.maybeReclaim();
+    return info;
   }
 
   acquireFrom(fromNode: number, info: ConsistencyInfo): void {
     assert(fromNode >= 0 && fromNode < this.nodeCount && info.vc.length === this.nodeCount, 'acquire from a node of the cluster');
     if (fromNode !== this.nodeId) this.learn(fromNode, info);
     this.acquire(info.vc);
+    this.maybeReclaim();
   }
 
   onMessage(fromNode: number, message: ProtocolMessage): void {
     assert(fromNode !== this.nodeId && fromNode >= 0 && fromNode < this.nodeCount, 'message from another node');
     this.dispatch(fromNode, message);
+    // Messages whose info.vc is the sender's own applied vc tell us a lower bound of it, free.
+    switch (message.type) {
+      case 'lockRequest': case 'lockRelease': case 'barrierArrive': case 'condWait': case 'condSignal':
+      case 'atomicRequest': case 'atomicReply':
+        this.hearVc(fromNode, message.info.vc);
+        break;
+      default:
+        break;
+    }
+    this.maybeReclaim();
   }
 
   protected dispatch(from: number, message: ProtocolMessage): void {
@@ -524,6 +559,8 @@ export class HlrcEngine implements Engine {
       case 'barrierArrive': return this.onBarrierArrive(from, message);
       case 'barrierDepart': return this.onBarrierDepart(from, message);
       case 'atomicRequest': return this.onAtomicRequest(from, message);
+      case 'vcQuery': return this.onVcQuery(from, message.info);
+      case 'vcReport': return this.onVcReport(from, message.vc);
       case 'atomicReply':
         this.learn(from, message.info);
         this.acquire(message.info.vc);
@@ -689,6 +726,61 @@ export class HlrcEngine implements Engine {
     this.acquire(message.info.vc);
     this.raiseFloor(message.floor);
     this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });
+  }
+
+  // ------------------------------------------------ log reclamation
+
+  /** `vc` is what `node` had applied when it sent it: a lower bound of its applied vc from now on. */
+  private hearVc(node: number, vc: number[]): void {
+    if (node === this.nodeId) return;
+    const row = this.peerVc[node]!;
+    for (let n = 0; n < this.nodeCount; n++) row[n] = Math.max(row[n]!, vc[n] ?? 0);
+  }
+
+  /**
+   * Raises the floor to the element-wise minimum of every node's applied vc
+   * (this node's own included): every node has applied those intervals, so no
+   * future acquire anywhere asks for their write notices. No barrier needed.
+   */
+  private reclaim(): void {
+    const floor = [...this.vc];
+    for (let m = 0; m < this.nodeCount; m++) {
+      if (m === this.nodeId) continue;
+      for (let n = 0; n < this.nodeCount; n++) floor[n] = Math.min(floor[n]!, this.peerVc[m]![n]!);
+    }
+    this.raiseFloor(floor);
+  }
+
+  /**
+   * Called after every event: a log past its threshold starts a vcQuery round.
+   * This node first applies every interval it knows, and the query carries
+   * them, so each answering node applies at least as much: once all answers
+   * are in, the floor reaches what this node knew when it asked.
+   */
+  private maybeReclaim(): void {
+    if (this.logCount < this.vcQueryLogCount || this.vcReportsDue > 0 || this.nodeCount === 1) return;
+    this.acquire(this.known);
+    this.reclaim();
+    this.vcReportsDue = this.nodeCount - 1;
+    for (let m = 0; m < this.nodeCount; m++) if (m !== this.nodeId) this.send(m, { type: 'vcQuery', info: this.infoFor(m) });
+  }
+
+  private onVcQuery(from: number, info: ConsistencyInfo): void {
+    this.learn(from, info);
+    this.hearVc(from, info.vc);
+    // An extra acquire is always allowed under release consistency (it only
+    // shows newer writes); it lets the querier's floor rise past old records.
+    this.acquire(this.known);
+    this.send(from, { type: 'vcReport', vc: [...this.vc] });
+    this.reclaim();
+  }
+
+  private onVcReport(from: number, vc: number[]): void {
+    assert(this.vcReportsDue > 0, 'a vcReport answers this node\'s vcQuery');
+    this.hearVc(from, vc);
+    this.vcReportsDue--;
+    this.reclaim();
+    if (this.vcReportsDue === 0) this.vcQueryLogCount = this.logCount + this.logReclaimCount;
   }
 
   private raiseFloor(floor: number[]): void {

@@ -51,6 +51,10 @@ export type ProtocolMessage =
     type: 'atomicRequest'; requestId: number; op: AtomicOp; address: number; width: number;
     operands: string[]; timeoutMs: number; info: ConsistencyInfo;
   }
-  | { type: 'atomicReply'; requestId: number; result: string; info: ConsistencyInfo };
+  | { type: 'atomicReply'; requestId: number; result: string; info: ConsistencyInfo }
+  // hlrc log reclamation without barriers
+  /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
+  | { type: 'vcQuery'; info: ConsistencyInfo }
+  | { type: 'vcReport'; vc: number[] };
 
 export type ProtocolMessageType = ProtocolMessage['type'];

@@ -155,9 +155,12 @@ export function runSeed(seed: number, protocol = 'hlrc'): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
   const spec = generateProgram(prng, nodeCount);
+  // Drawn after the program so earlier seeds keep their programs.
+  const reclaimDraw = prng.next();
   const cluster = new SimCluster({
     seed, nodeCount, pageCount: spec.pageCount, protocol,
     placement: prng.chance(0.5) ? 'roundRobin' : 'block', deliverBias: 0.2 + prng.next() * 0.7,
+    ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));

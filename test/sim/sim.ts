@@ -140,6 +140,8 @@ export interface ClusterOptions {
   /** Probability a step delivers a message rather than running a thread. */
   deliverBias?: number;
   diffGranularityBytes?: number;
+  /** hlrc: log size that starts a vcQuery round (tiny values exercise reclamation). */
+  logReclaimCount?: number;
   /** Invariant check run after every step (throws on a violation). */
   afterStep?: (cluster: SimCluster) => void;
 }
@@ -168,6 +170,7 @@ export class SimCluster {
       this.engines.push(createEngine({
         nodeId: node, nodeCount: n, pageCount: options.pageCount, protocol: options.protocol ?? 'hlrc',
         placement: options.placement ?? 'roundRobin', memory,
+        ...(options.logReclaimCount === undefined ? {} : { logReclaimCount: options.logReclaimCount }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
       }));
