@@ -1,7 +1,8 @@
 // Litmus programs for synchronization over real processes: message passing
-// with Atomics, barrier reuse, producer–consumer with Condition, and
-// Atomics.wait / notify / waitAsync across nodes. Each runs on 4 nodes under
-// both protocols and must print exactly what plain node prints.
+// with Atomics and with postMessage, barrier reuse, producer–consumer with
+// Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors.
+// Each runs on 4 nodes under both protocols (a racy one under sc only) and
+// must print exactly what plain node prints.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,12 @@ const atomicsWaitErrors = ['Uint32Array', 'Int16Array', 'Uint8Array', 'Float64Ar
   .concat(['wait-out-of-range:RangeError', 'notify-idle:0'])
   .join(',');
 
-const litmus = [
+const syncErrors = 'lockTwice=DSM_ERR_NOT_OWNER unlockHeldElsewhere=DSM_ERR_NOT_OWNER tryLockHeldElsewhere=none(false) '
+  + 'conditionWithoutMutex=DSM_ERR_NOT_OWNER barrierWrongParties=DSM_ERR_BARRIER_PARTIES barrierNoParties=DSM_ERR_BARRIER_PARTIES '
+  + 'mutexFromBarrier=DSM_ERR_INVALID_OPTION tryLockFree=none(true) unlockTwice=DSM_ERR_NOT_OWNER';
+
+const bothProtocols = ['hlrc', 'sc'];
+const litmus: { file: string; expected: string; protocols?: string[] }[] = [
   { file: 'test/fixtures/litmus/message-passing.mjs', expected: 'rounds=200 readers=2 stale=0\n' },
   { file: 'test/fixtures/litmus/barrier-reuse.mjs', expected: 'threads=8 rounds=250 stale=0 rounds-with-one-serial=250\n' },
   { file: 'test/fixtures/litmus/producer-consumer.mjs', expected: 'items=400 consumed-once=400 sum=20040200 expected=20040200\n' },
@@ -22,10 +28,14 @@ const litmus = [
       + `notify=2,1,0 waiters=ok,ok,ok errors=${atomicsWaitErrors}\n`,
   },
   { file: 'test/fixtures/litmus/atomics-wait-async.mjs', expected: 'timed-out=timed-out not-equal=not-equal woken=ok notify=1\n' },
+  { file: 'test/fixtures/litmus/post-message.mjs', expected: 'rounds=100 workers=2 stale=0 exit-stale=0\n' },
+  { file: 'test/fixtures/litmus/sync-errors.mjs', expected: `${syncErrors}\n` },
+  { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
-for (const protocol of ['hlrc', 'sc']) {
-  for (const { file, expected } of litmus) {
+for (const protocol of bothProtocols) {
+  for (const { file, expected, protocols = bothProtocols } of litmus) {
+    if (!protocols.includes(protocol)) continue;
     test(`${protocol}, 4 nodes: ${file}`, () => {
       const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
         { encoding: 'utf8', timeout: 90_000 });
