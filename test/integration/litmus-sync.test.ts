@@ -1,6 +1,7 @@
 // Litmus programs for synchronization over real processes: message passing
 // with Atomics and with postMessage, barrier reuse, producer–consumer with
-// Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors.
+// Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors,
+// read-modify-write atomics of every width, FIFO mutex handoff.
 // Each runs on 4 nodes under both protocols (a racy one under sc only) and
 // must print exactly what plain node prints.
 
@@ -30,6 +31,11 @@ const litmus: { file: string; expected: string; protocols?: string[] }[] = [
   { file: 'test/fixtures/litmus/atomics-wait-async.mjs', expected: 'timed-out=timed-out not-equal=not-equal woken=ok notify=1\n' },
   { file: 'test/fixtures/litmus/post-message.mjs', expected: 'rounds=100 workers=2 stale=0 exit-stale=0\n' },
   { file: 'test/fixtures/litmus/sync-errors.mjs', expected: `${syncErrors}\n` },
+  {
+    file: 'test/fixtures/litmus/atomic-counters.mjs',
+    expected: 'add=800 sub=-2400 or=-1 and=0 xor=0 cas=800 halves=200,200,200,200,200,200,200,200 big=800,-6871947673600 exchange-chain=true\n',
+  },
+  { file: 'test/fixtures/litmus/mutex-fifo.mjs', expected: 'orders=1,2,3 1,2,3 1,2,3\n' },
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
