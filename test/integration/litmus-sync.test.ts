@@ -1,7 +1,8 @@
 // Litmus programs for synchronization over real processes: message passing
 // with Atomics and with postMessage, barrier reuse, producer–consumer with
 // Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors,
-// read-modify-write atomics of every width, FIFO mutex handoff.
+// read-modify-write atomics of every width, FIFO mutex handoff, Condition
+// broadcast and timed wait, views at offsets sent to other nodes.
 // Each runs on 4 nodes under both protocols (a racy one under sc only) and
 // must print exactly what plain node prints.
 
@@ -36,6 +37,12 @@ const litmus: { file: string; expected: string; protocols?: string[] }[] = [
     expected: 'add=800 sub=-2400 or=-1 and=0 xor=0 cas=800 halves=200,200,200,200,200,200,200,200 big=800,-6871947673600 exchange-chain=true\n',
   },
   { file: 'test/fixtures/litmus/mutex-fifo.mjs', expected: 'orders=1,2,3 1,2,3 1,2,3\n' },
+  { file: 'test/fixtures/litmus/condition-broadcast.mjs', expected: 'timed-wait=false held-after=true signalled=6/6\n' },
+  {
+    file: 'test/fixtures/litmus/views.mjs',
+    expected: 'shape=Int32Array@4104+4;Uint8Array@8195+5;Float64Array@16+2;DataView@8292+16;BigInt64Array@40+1;bytes=12288;one-buffer=true '
+      + 'seen=11,12,14,21,25,3.5,deadbeef,-5,-7\n',
+  },
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
