@@ -143,6 +143,18 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
 
 export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unknown {
   const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
+  // One message keeps one buffer identity, as structured clone does: views over
+  // the same dsm buffer arrive over the same SharedArrayBuffer object.
+  const buffers = new Map<string, SharedArrayBuffer>();
+  const bufferAt = (offset: number, byteLength: number): SharedArrayBuffer => {
+    const key = `${offset}:${byteLength}`;
+    let buffer = buffers.get(key);
+    if (buffer === undefined) {
+      buffer = ranges.bufferAt(offset, byteLength);
+      buffers.set(key, buffer);
+    }
+    return buffer;
+  };
   class Deserializer extends v8.DefaultDeserializer {
     _readHostObject(): unknown {
       const tag = this.readUint32();
@@ -152,7 +164,7 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unkno
       const bufferByteLength = this.readDouble();
       const byteOffset = this.readDouble();
       const byteLength = this.readDouble();
-      const buffer = ranges.bufferAt(offset, bufferByteLength);
+      const buffer = bufferAt(offset, bufferByteLength);
       if (tag === hostTagBuffer) return buffer;
       if (kind === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value names an unknown view kind');
       if (kind === DataView) return new DataView(buffer, byteOffset, byteLength);

@@ -10,6 +10,8 @@ const cases = [
   { file: 'test/fixtures/bugs/large-release.mjs', nodes: 2, expected: 'written=4194304 wrong=0 stale=0,0\n' },
   // Atomics.waitAsync parked natively on its node's copy, so a remote notify found nobody.
   { file: 'test/fixtures/bugs/sync-wait-async.mjs', nodes: 3, expected: 'woken=ok notify=1\n' },
+  // Views over one dsm buffer sent in one message each arrived over their own buffer object.
+  { file: 'test/fixtures/bugs/sync-view-buffer-identity.mjs', nodes: 2, expected: 'same=true,true,true\n' },
 ];
 
 for (const { file, nodes, expected } of cases) {
