@@ -8,12 +8,14 @@
 //                    processes, managed by node 0 (sync-barrier.mjs)
 //   atomicAddUsP50   Atomics.add from node 1 on a word homed on node 0 (sync-atomic.mjs)
 // Each program times inside itself with performance.now() and prints one JSON line.
+// Message counts per operation come from the same runs' --stats-json.
 // Goals (reported, not asserted): lock ≤ 1.5 round trips; a barrier of n
 // nodes ≤ 2 round trips plus one per node at the manager, read here as
 // (2 + n) round trips.
 
 import { spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DsmError } from '../src/errors.js';
 import { packageRoot } from '../src/package-info.js';
@@ -48,26 +50,59 @@ export interface SyncBenchResult extends Record<string, unknown> {
   barrier4Rtts: number;
   barrier8Rtts: number;
   atomicAddRtts: number;
+  /** Messages per operation, from each run's statistics (setup traffic included, so slightly above the protocol's count). */
+  lockMessages: number;
+  barrier4Messages: number;
+  barrier8Messages: number;
+  atomicAddMessages: number;
   goals: Record<string, number | boolean>;
   config: Record<string, unknown>;
 }
 
 const round = (value: number) => Math.round(value * 100) / 100;
 
-/** Runs one bench/programs/sync-*.mjs on a cluster of `nodeCount` and returns its JSON line. */
-function runProgram(program: string, nodeCount: number, iterations: number): Record<string, number> {
-  const args = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
-    '--region-bytes', regionBytes, join(packageRoot, 'bench', 'programs', program), String(iterations)];
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs });
-  if (result.error !== undefined || result.status !== 0) {
-    throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
-  }
-  const line = result.stdout.trim().split('\n').pop() ?? '';
+interface RunStats {
+  total: {
+    lockAcquires: number;
+    barrierWaits: number;
+    messagesByType: Record<string, { count: number; bytes: number }>;
+  };
+}
+
+interface ProgramRun {
+  figures: Record<string, number>;
+  stats: RunStats;
+}
+
+/** Runs one bench/programs/sync-*.mjs on a cluster of `nodeCount`: its JSON line and the run's statistics. */
+function runProgram(program: string, nodeCount: number, iterations: number): ProgramRun {
+  const statsFolder = mkdtempSync(join(tmpdir(), 'dsm-bench-sync-'));
+  const statsFile = join(statsFolder, 'stats.json');
   try {
-    return JSON.parse(line) as Record<string, number>;
-  } catch {
-    throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes printed no JSON line: ${result.stdout}`);
+    const args = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+      '--region-bytes', regionBytes, '--stats-json', statsFile, join(packageRoot, 'bench', 'programs', program), String(iterations)];
+    const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs });
+    if (result.error !== undefined || result.status !== 0) {
+      throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
+    }
+    const line = result.stdout.trim().split('\n').pop() ?? '';
+    let figures: Record<string, number>;
+    try {
+      figures = JSON.parse(line) as Record<string, number>;
+    } catch {
+      throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes printed no JSON line: ${result.stdout}`);
+    }
+    return { figures, stats: JSON.parse(readFileSync(statsFile, 'utf8')) as RunStats };
+  } finally {
+    rmSync(statsFolder, { recursive: true, force: true });
   }
+}
+
+/** Messages of the given types in a run, divided by the number of operations that sent them. */
+function messagesPer(stats: RunStats, types: string[], operationCount: number): number {
+  if (operationCount <= 0) throw new DsmError('DSM_ERR_BENCH', `no operations to count messages of ${types.join(', ')} against`);
+  const count = types.reduce((sum, type) => sum + (stats.total.messagesByType[type]?.count ?? 0), 0);
+  return round(count / operationCount);
 }
 
 function figure(figures: Record<string, number>, key: string, program: string): number {
@@ -87,29 +122,40 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
   const lock = runProgram('sync-lock.mjs', lockNodeCount, iterations);
   const atomic = runProgram('sync-atomic.mjs', atomicNodeCount, iterations);
   const barriers = barrierNodeCounts.map((nodeCount) => runProgram('sync-barrier.mjs', nodeCount, iterations));
-  const [barrier4, barrier8] = barriers as [Record<string, number>, Record<string, number>];
+  const [barrier4Run, barrier8Run] = barriers as [ProgramRun, ProgramRun];
+  const lockRun = lock;
+  const atomicRun = atomic;
+  const lockFigures = lockRun.figures;
+  const barrier4 = barrier4Run.figures;
+  const barrier8 = barrier8Run.figures;
   const rawRttUsP50 = rtt.rawRtt64UsP50;
   const result: SyncBenchResult = {
     iterations,
     rawRttUsP50,
     dsmRttUsP50: rtt.rtt64UsP50,
-    lockUsP50: figure(lock, 'lockUsP50', 'sync-lock'),
-    lockUsP99: figure(lock, 'lockUsP99', 'sync-lock'),
-    lockAcquireUsP50: figure(lock, 'lockAcquireUsP50', 'sync-lock'),
-    handoffUsP50: figure(lock, 'handoffUsP50', 'sync-lock'),
-    handoffUsP99: figure(lock, 'handoffUsP99', 'sync-lock'),
+    lockUsP50: figure(lockFigures, 'lockUsP50', 'sync-lock'),
+    lockUsP99: figure(lockFigures, 'lockUsP99', 'sync-lock'),
+    lockAcquireUsP50: figure(lockFigures, 'lockAcquireUsP50', 'sync-lock'),
+    handoffUsP50: figure(lockFigures, 'handoffUsP50', 'sync-lock'),
+    handoffUsP99: figure(lockFigures, 'handoffUsP99', 'sync-lock'),
     barrier4UsP50: figure(barrier4, 'barrierUsP50', 'sync-barrier'),
     barrier4UsP99: figure(barrier4, 'barrierUsP99', 'sync-barrier'),
     barrier8UsP50: figure(barrier8, 'barrierUsP50', 'sync-barrier'),
     barrier8UsP99: figure(barrier8, 'barrierUsP99', 'sync-barrier'),
-    atomicAddUsP50: figure(atomic, 'atomicAddUsP50', 'sync-atomic'),
-    atomicAddUsP99: figure(atomic, 'atomicAddUsP99', 'sync-atomic'),
-    atomicAddHomeLocalUsP50: figure(atomic, 'atomicAddHomeLocalUsP50', 'sync-atomic'),
+    atomicAddUsP50: figure(atomic.figures, 'atomicAddUsP50', 'sync-atomic'),
+    atomicAddUsP99: figure(atomic.figures, 'atomicAddUsP99', 'sync-atomic'),
+    atomicAddHomeLocalUsP50: figure(atomic.figures, 'atomicAddHomeLocalUsP50', 'sync-atomic'),
     lockAcquireRtts: 0,
     handoffRtts: 0,
     barrier4Rtts: 0,
     barrier8Rtts: 0,
     atomicAddRtts: 0,
+    lockMessages: messagesPer(lockRun.stats, ['lockRequest', 'lockGrant', 'lockRelease'], lockRun.stats.total.lockAcquires),
+    // Every node's thread counts one wait per round.
+    barrier4Messages: messagesPer(barrier4Run.stats, ['barrierArrive', 'barrierDepart'], barrier4Run.stats.total.barrierWaits / 4),
+    barrier8Messages: messagesPer(barrier8Run.stats, ['barrierArrive', 'barrierDepart'], barrier8Run.stats.total.barrierWaits / 8),
+    // The remote phase: warm-up and timed adds; the home-local phase sends nothing.
+    atomicAddMessages: messagesPer(atomicRun.stats, ['atomicRequest', 'atomicReply'], Math.min(100, iterations) + iterations),
     goals: {},
     config,
   };
