@@ -89,8 +89,23 @@ export const lockIdCountMax = 1 << 20;
  * every node has applied, so lock-only programs stay bounded without barriers.
  */
 export const intervalLogReclaimCount = 1024;
-/** Protocol: pages one hlrc fetch may bring from their home in one reply (the faulting page and the following ones). */
-export const prefetchPageCountMax = 16;
+/**
+ * Protocol: pages one hlrc fetch may bring from their home in one reply (the
+ * faulting page and the following ones). The window starts at
+ * prefetchPageCountInitial and doubles while faults keep going forward past
+ * the previous window (read-ahead), so a sequential scan of n pages costs
+ * about log2 + n / prefetchPageCountMax round trips, and an isolated fault
+ * brings few pages.
+ */
+export const prefetchPageCountMax = 64;
+export const prefetchPageCountInitial = 8;
+/** Protocol: read-ahead streams tracked per home (interleaved scans of different arrays each keep their window). */
+export const prefetchStreamCountMax = 4;
+/**
+ * Protocol: pages a lockGrant may carry: those written in the previous holder's
+ * critical section, homed at the manager (migratory data moves with its lock).
+ */
+export const grantPagePushCountMax = 16;
 
 // Observability (src/runtime/observe.ts)
 /** Trace events one node keeps; later events are counted as dropped. */
@@ -102,3 +117,4 @@ export const reportTimeoutMs = 10_000;
 /** A release's diffs for one home travel in messages of at most this many diff bytes. */
 export const diffsMessageBytesMax = 1024 * 1024;
 assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a frame with room for its header');
+assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountMax, 'the read-ahead window starts within its limit');

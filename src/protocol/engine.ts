@@ -77,6 +77,8 @@ export interface EngineOptions {
    * The simulation sets it tiny so reclamation runs all the time.
    */
   logReclaimCount?: number;
+  /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
+  prefetchPageCount?: number;
   send: (toNode: number, message: ProtocolMessage) => void;
   host: EngineHost;
 }
@@ -90,6 +92,8 @@ export interface EngineCounters {
   intervalsClosed: number;
   invalidations: number;
   messagesSent: number;
+  /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
+  pagesPushed?: number;
 }
 
 export interface Engine {

@@ -9,10 +9,10 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { intervalLogCountMax, intervalLogReclaimCount, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
-import type { AtomicOp, ConsistencyInfo, IntervalRecord, ProtocolMessage } from './messages.js';
+import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
 import { atomicApply } from './atomic-ops.js';
 
 interface PageState {
@@ -22,14 +22,19 @@ interface PageState {
   need: number[];
   valid: boolean;
   fetching: boolean;
+  /** When this node last flushed the page early (flushSeq), 0: never. */
+  earlyFlushSeq: number;
   /** Fault slots and continuations waiting for the page to become valid. */
   waiters: Array<() => void>;
 }
 
 interface LockState {
   holderNode: number; // -1 when free
-  queue: Array<{ node: number; requestId: number; known: number[] }>;
+  /** `vc`: what the requester had applied when it asked (a lower bound). */
+  queue: Array<{ node: number; requestId: number; vc: number[] }>;
   vc: number[];
+  /** The latest releases, newest last: node and the interval it closed at the release (at most grantPagePushCountMax). */
+  releases: Array<{ node: number; index: number }>;
 }
 
 interface BarrierState {
@@ -63,6 +68,7 @@ export class HlrcEngine implements Engine {
   /** The log size at which this node starts its next vcQuery round. */
   private vcQueryLogCount: number;
   private readonly logReclaimCount: number;
+  private readonly prefetchPageCount: number;
   /** What each peer's log is known to reach (a lower bound). */
   private readonly peerKnown: number[][];
   private readonly pages = new Map<number, PageState>();
@@ -70,11 +76,11 @@ export class HlrcEngine implements Engine {
   private readonly intervalPages = new Set<number>();
 
   private requestIdNext = 1;
-  private readonly pending = new Map<number, { threadRef: number; kind: string; lockId?: number; threadId?: number }>();
+  private readonly pending = new Map<number, { threadRef: number; kind: string; lockId?: number; threadId?: number; flushSeq: number }>();
   /** Locks this node holds: lockId -> threadId. */
   private readonly held = new Map<number, { threadId: number }>();
   private readonly locks = new Map<number, LockState>();
-  private readonly conds = new Map<number, Array<{ node: number; requestId: number; known: number[] }>>();
+  private readonly conds = new Map<number, Array<{ node: number; requestId: number; vc: number[] }>>();
   private readonly barriers = new Map<number, BarrierState>();
   private readonly barrierParties = new Map<number, number>();
   private readonly atomicWaiters: AtomicWaiter[] = [];
@@ -101,6 +107,9 @@ export class HlrcEngine implements Engine {
     this.logReclaimCount = options.logReclaimCount ?? intervalLogReclaimCount;
     assert(this.logReclaimCount >= 1 && this.logReclaimCount < intervalLogCountMax / 2, 'log reclaim count within the log limit');
     this.vcQueryLogCount = this.logReclaimCount;
+    this.prefetchPageCount = options.prefetchPageCount ?? prefetchPageCountMax;
+    assert(Number.isInteger(this.prefetchPageCount) && this.prefetchPageCount >= 1 && this.prefetchPageCount <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
+    for (let n = 0; n < this.nodeCount; n++) this.readahead.push([]);
     this.peerVc = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
   }
 
@@ -127,7 +136,7 @@ export class HlrcEngine implements Engine {
   tableSizes(): Record<string, number> {
     return {
       log: this.logCount, vcReportsDue: this.vcReportsDue, fetchers: this.fetchers.size, held: this.held.size,
-      conds: this.conds.size, twinned: this.twinned.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size,
+      conds: this.conds.size, twinned: this.twinned.size, prefetches: this.prefetches.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size,
       barriers: this.barriers.size, atomicWaiters: this.atomicWaiters.length, intervalPages: this.intervalPages.size,
     };
   }
@@ -143,7 +152,7 @@ export class HlrcEngine implements Engine {
     if (state === undefined) {
       state = {
         version: new Array<number>(this.nodeCount).fill(0), need: new Array<number>(this.nodeCount).fill(0),
-        valid: true, fetching: false, waiters: [],
+        valid: true, fetching: false, earlyFlushSeq: 0, waiters: [],
       };
       this.pages.set(page, state);
     }
@@ -187,11 +196,54 @@ export class HlrcEngine implements Engine {
     assert(state.waiters.length < syncInFlightCountMax, 'page waiters within limit');
     state.waiters.push(then);
     if (this.homeOf(page) === this.nodeId) { this.checkHomePage(page); return; }
-    if (!state.fetching) {
-      state.fetching = true;
-      this.stats.pageFetches++;
-      this.send(this.homeOf(page), { type: 'pageRequest', page, need: [...state.need] });
+    if (!state.fetching) this.fetch(page);
+  }
+
+  /** Per home, its read-ahead streams (least recently used first): the page after a fetch's pages, and its window. */
+  private readonly readahead: Array<Array<{ end: number; window: number }>> = [];
+
+  /** Extra pages asked for with each fetch still in flight: faulting page -> the pages after it. */
+  private readonly prefetches = new Map<number, number[]>();
+
+  /**
+   * Sends a fetch for an invalid page, with the following pages that share its
+   * home and are invalid here and not being fetched (a sequential scan then
+   * costs one round trip per prefetchPageCountMax pages, not one per page).
+   */
+  private fetch(page: number): void {
+    const state = this.pageState(page);
+    assert(!state.valid && !state.fetching, 'a fetch for an invalid page not being fetched');
+    const home = this.homeOf(page);
+    state.fetching = true;
+    this.stats.pageFetches++;
+    // Read-ahead per home: a fault just past the previous window (within one
+    // more window) doubles it; any other fault starts small again.
+    const streams = this.readahead[home]!;
+    let readahead = streams.find((stream) => page >= stream.end && page < stream.end + stream.window);
+    const forward = readahead !== undefined;
+    if (readahead === undefined) {
+      // A new stream replaces the least recently used one.
+      if (streams.length >= prefetchStreamCountMax) streams.shift();
+      readahead = { end: -1, window: 0 };
+    } else {
+      streams.splice(streams.indexOf(readahead), 1);
     }
+    streams.push(readahead);
+    const window = Math.min(forward ? readahead.window * 2 : prefetchPageCountInitial, this.prefetchPageCount);
+    const extraPages: number[] = [];
+    const extraNeeds: number[][] = [];
+    for (let next = page + 1; next < this.pageCount && extraPages.length < window - 1; next++) {
+      const other = this.pages.get(next);
+      if (other === undefined || other.valid || other.fetching || this.homeOf(next) !== home) break;
+      other.fetching = true;
+      extraPages.push(next);
+      extraNeeds.push([...other.need]);
+    }
+    readahead.end = page + 1 + extraPages.length;
+    readahead.window = window;
+    assert(!this.prefetches.has(page), 'one fetch per page in flight');
+    if (extraPages.length > 0) this.prefetches.set(page, extraPages);
+    this.send(home, { type: 'pageRequest', page, need: [...state.need], extraPages, extraNeeds });
   }
 
   /** At the home: a page becomes valid once every diff it needs has been applied. */
@@ -219,8 +271,15 @@ export class HlrcEngine implements Engine {
     }
   }
 
-  /** Closes the open interval: diffs of dirty pages go to their homes, a write notice is logged. */
-  protected closeInterval(): void {
+  /** Diffs held back by closeInterval(bundleTo) for the sync message that follows it. */
+  private bundle: { toNode: number; batch: DiffBatch } | null = null;
+
+  /**
+   * Closes the open interval: diffs of dirty pages go to their homes, a write
+   * notice is logged. The batch for `bundleTo` (the manager the release's sync
+   * message goes to next) is held back to travel inside that message.
+   */
+  protected closeInterval(bundleTo = -1): void {
     this.drainDirty();
     if (this.intervalPages.size === 0) return;
     const pages = [...this.intervalPages].sort((a, b) => a - b);
@@ -240,8 +299,14 @@ export class HlrcEngine implements Engine {
       // diff so the home's applied vector reaches this interval.
       batch.diffs.push(diffs.get(page) ?? new Uint8Array(0));
     }
+    assert(this.bundle === null, 'a held-back diff batch was sent with its sync message');
     for (const [home, batch] of byHome) {
       this.stats.diffsSent += batch.pages.length;
+      const bytes = batch.diffs.reduce((sum, diff) => sum + diff.length, 0);
+      if (home === bundleTo && bytes <= diffsMessageBytesMax) {
+        this.bundle = { toNode: home, batch: { interval: index, pages: batch.pages, diffs: batch.diffs } };
+        continue;
+      }
       this.send(home, { type: 'diffs', interval: index, pages: batch.pages, diffs: batch.diffs });
     }
     this.intervalPages.clear();
@@ -336,9 +401,13 @@ export class HlrcEngine implements Engine {
     if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
   }
 
+  /** Counts early flushes, so a pushed page can tell whether it may predate one. */
+  private flushSeq = 0;
+
   /** A locally dirty page about to be invalidated: its diff goes home now. */
   private flushEarly(page: number): void {
     const home = this.homeOf(page);
+    this.pageState(page).earlyFlushSeq = ++this.flushSeq;
     const records = this.memory.flush([page]);
     this.twinned.delete(page);
     if (home === this.nodeId) return;
@@ -352,14 +421,17 @@ export class HlrcEngine implements Engine {
 
   // ------------------------------------------------------------ fetches
 
-  private readonly fetchers = new Map<number, Array<{ node: number; need: number[] }>>();
+  private readonly fetchers = new Map<number, Array<{ node: number; need: number[]; extraPages: number[]; extraNeeds: number[][] }>>();
 
-  private onPageRequest(from: number, page: number, need: number[]): void {
+  private onPageRequest(from: number, message: Extract<ProtocolMessage, { type: 'pageRequest' }>): void {
+    const { page } = message;
     assert(this.homeOf(page) === this.nodeId, 'page requests go to the home');
+    assert(message.extraPages.length === message.extraNeeds.length && message.extraPages.length < prefetchPageCountMax, 'extra pages within limit, one need each');
+    for (const extra of message.extraPages) assert(this.homeOf(extra) === this.nodeId, 'extra pages share the home');
     let list = this.fetchers.get(page);
     if (list === undefined) { list = []; this.fetchers.set(page, list); }
     assert(list.length < syncQueueCountMax, 'fetchers within limit');
-    list.push({ node: from, need });
+    list.push({ node: from, need: message.need, extraPages: message.extraPages, extraNeeds: message.extraNeeds });
     this.serveFetchers(page);
   }
 
@@ -368,26 +440,62 @@ export class HlrcEngine implements Engine {
     if (list === undefined) return;
     const state = this.pageState(page);
     const rest = list.filter((f) => {
+      // The faulting page waits for its diffs, exactly as a single fetch.
       if (!this.isCovered(state.version, f.need)) return true;
       const bytes = new Uint8Array(pageBytes);
       this.memory.readPage(page, bytes);
-      this.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes });
+      // Extra pages go along only if this copy already covers their need: a
+      // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
+      const extraPages: number[] = [];
+      const extraVersions: number[][] = [];
+      const extraBytes: Uint8Array[] = [];
+      f.extraPages.forEach((extra, k) => {
+        const other = this.pageState(extra);
+        if (!this.isCovered(other.version, f.extraNeeds[k]!)) return;
+        const copy = new Uint8Array(pageBytes);
+        this.memory.readPage(extra, copy);
+        extraPages.push(extra);
+        extraVersions.push([...other.version]);
+        extraBytes.push(copy);
+      });
+      this.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, extraPages, extraVersions, extraBytes });
       return false;
     });
     if (rest.length === 0) this.fetchers.delete(page); else this.fetchers.set(page, rest);
   }
 
-  private onPageReply(page: number, version: number[], bytes: Uint8Array): void {
+  private onPageReply(message: Extract<ProtocolMessage, { type: 'pageReply' }>): void {
+    const asked = this.prefetches.get(message.page) ?? [];
+    this.prefetches.delete(message.page);
+    const served = new Map<number, number>();
+    message.extraPages.forEach((extra, k) => served.set(extra, k));
+    assert(message.extraPages.every((extra) => asked.includes(extra)), 'a reply carries only extra pages asked for');
+    this.installFetched(message.page, message.version, message.bytes, true);
+    for (const extra of asked) {
+      const k = served.get(extra);
+      if (k === undefined) {
+        // Left out by the home: fetch it only if a thread waits for it.
+        const state = this.pageState(extra);
+        assert(state.fetching && !state.valid, 'a prefetched page was being fetched');
+        state.fetching = false;
+        if (state.waiters.length > 0) this.fetch(extra);
+        continue;
+      }
+      this.installFetched(extra, message.extraVersions[k]!, message.extraBytes[k]!, false);
+    }
+  }
+
+  /** A fetched copy: installed read-only if it covers the need, else fetched again (if wanted). */
+  private installFetched(page: number, version: number[], bytes: Uint8Array, wanted: boolean): void {
     const state = this.pageState(page);
     assert(state.fetching && !state.valid, 'a page reply answers a fetch');
     assert(bytes.length === pageBytes, 'a page reply carries a whole page');
     state.fetching = false;
     for (let n = 0; n < this.nodeCount; n++) state.version[n] = Math.max(state.version[n]!, version[n] ?? 0);
     if (!this.isCovered(state.version, state.need)) {
-      // An acquire raised the need while the fetch was in flight: fetch again.
-      state.fetching = true;
-      this.stats.pageFetches++;
-      this.send(this.homeOf(page), { type: 'pageRequest', page, need: [...state.need] });
+      // An acquire raised the need while the fetch was in flight: fetch again
+      // (a prefetched page only if a thread waits for it).
+      if (wanted || state.waiters.length > 0) this.fetch(page);
       return;
     }
     this.memory.writePage(page, bytes);
@@ -401,7 +509,7 @@ export class HlrcEngine implements Engine {
   private newRequest(threadRef: number, kind: string, extra?: { lockId?: number; threadId?: number }): number {
     assert(this.pending.size < syncInFlightCountMax, 'sync requests in flight within limit');
     const requestId = this.requestIdNext++;
-    this.pending.set(requestId, { threadRef, kind, ...extra });
+    this.pending.set(requestId, { threadRef, kind, ...extra, flushSeq: this.flushSeq });
     return requestId;
   }
 
@@ -413,11 +521,29 @@ export class HlrcEngine implements Engine {
     this.host.resume(entry.threadRef, result);
   }
 
-  private managerOf(id: number): number { return ((id % this.nodeCount) + this.nodeCount) % this.nodeCount; }
+  /**
+   * The manager of a mutex, condition or barrier id. The runtime's ids are a
+   * global byte address / 16: the manager is the home of that address (its
+   * synchronization home, as for Atomics), so a lock guarding data homed with
+   * it carries the holder's diffs in its release message. Ids beyond the
+   * region fall back to id % nodeCount.
+   */
+  private managerOf(id: number): number {
+    const page = Math.floor((id * 16) / pageBytes);
+    if (id >= 0 && page < this.pageCount) return this.homeOf(page);
+    return ((id % this.nodeCount) + this.nodeCount) % this.nodeCount;
+  }
 
   /** Delivers a message to self without the network (the manager is local). */
   protected deliver(toNode: number, make: () => ProtocolMessage): void {
-    if (toNode === this.nodeId) this.dispatch(this.nodeId, make()); else this.send(toNode, make());
+    if (toNode === this.nodeId) { this.dispatch(this.nodeId, make()); return; }
+    const message = make();
+    if (this.bundle !== null) {
+      assert(this.bundle.toNode === toNode && 'info' in message && message.type !== 'lockGrant' && message.type !== 'barrierDepart' && message.type !== 'atomicReply', 'held-back diffs go with the sync message to their home');
+      (message as { bundled?: DiffBatch }).bundled = this.bundle.batch;
+      this.bundle = null;
+    }
+    this.send(toNode, message);
   }
 
   private localInfo(): ConsistencyInfo { return { vc: [...this.vc], known: [...this.known], intervals: [] }; }
@@ -443,9 +569,9 @@ export class HlrcEngine implements Engine {
         this.host.resume(threadRef, { ok: true, value: null });
         return;
       case 'lock': {
-        this.closeInterval();
-        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
         const manager = this.managerOf(request.lockId);
+        this.closeInterval(manager);
+        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
         const tryOnly = request.tryOnly === true;
         this.deliver(manager, () => ({ type: 'lockRequest', lockId: request.lockId, requestId, tryOnly, info: this.infoTo(manager) }));
         return;
@@ -460,8 +586,8 @@ export class HlrcEngine implements Engine {
           return;
         }
         this.held.delete(request.lockId);
-        this.closeInterval();
         const manager = this.managerOf(request.lockId);
+        this.closeInterval(manager);
         this.deliver(manager, () => ({ type: 'lockRelease', lockId: request.lockId, info: this.infoTo(manager) }));
         this.host.resume(threadRef, { ok: true, value: null });
         return;
@@ -476,23 +602,23 @@ export class HlrcEngine implements Engine {
           return;
         }
         this.held.delete(request.lockId);
-        this.closeInterval();
-        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
         const manager = this.managerOf(request.lockId);
+        this.closeInterval(manager);
+        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
         this.deliver(manager, () => ({ type: 'condWait', condId: request.condId, lockId: request.lockId, requestId, info: this.infoTo(manager) }));
         return;
       }
       case 'condSignal': {
-        this.closeInterval();
         const manager = this.managerOf(request.lockId);
+        this.closeInterval(manager);
         this.deliver(manager, () => ({ type: 'condSignal', condId: request.condId, all: request.all, info: this.infoTo(manager) }));
         this.host.resume(threadRef, { ok: true, value: null });
         return;
       }
       case 'barrier': {
-        this.closeInterval();
-        const requestId = this.newRequest(threadRef, 'barrier');
         const manager = this.managerOf(request.barrierId);
+        this.closeInterval(manager);
+        const requestId = this.newRequest(threadRef, 'barrier');
         this.deliver(manager, () => ({
           type: 'barrierArrive', barrierId: request.barrierId, parties: request.parties, requestId, info: this.infoTo(manager),
         }));
@@ -500,9 +626,9 @@ export class HlrcEngine implements Engine {
       }
       case 'atomic': {
         assert([1, 2, 4, 8].includes(request.width) && request.address % request.width === 0, 'atomic access is aligned');
-        this.closeInterval();
-        const requestId = this.newRequest(threadRef, 'atomic');
         const home = this.homeOf(Math.floor(request.address / pageBytes));
+        this.closeInterval(home);
+        const requestId = this.newRequest(threadRef, 'atomic');
         this.deliver(home, () => ({
           type: 'atomicRequest', requestId, op: request.op, address: request.address, width: request.width,
           operands: request.operands, timeoutMs: request.timeoutMs, info: this.infoTo(home),
@@ -543,9 +669,13 @@ export class HlrcEngine implements Engine {
   }
 
   protected dispatch(from: number, message: ProtocolMessage): void {
+    if ('bundled' in message && message.bundled !== undefined) {
+      const { interval, pages, diffs } = message.bundled;
+      this.onDiffs(from, { type: 'diffs', interval, pages, diffs });
+    }
     switch (message.type) {
-      case 'pageRequest': return this.onPageRequest(from, message.page, message.need);
-      case 'pageReply': return this.onPageReply(message.page, message.version, message.bytes);
+      case 'pageRequest': return this.onPageRequest(from, message);
+      case 'pageReply': return this.onPageReply(message);
       case 'diffs': return this.onDiffs(from, message);
       case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.tryOnly, message.info);
       case 'lockRelease': return this.onLockRelease(from, message.lockId, message.info);
@@ -553,6 +683,7 @@ export class HlrcEngine implements Engine {
         this.learn(from, message.info);
         if (!message.granted) return this.finish(message.requestId, { ok: true, value: 'busy' });
         this.acquire(message.info.vc);
+        this.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
         return this.finish(message.requestId, { ok: true, value: null });
       case 'condWait': return this.onCondWait(from, message);
       case 'condSignal': return this.onCondSignal(from, message);
@@ -592,7 +723,7 @@ export class HlrcEngine implements Engine {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
       assert(this.locks.size < lockIdCountMax, 'lock ids within limit');
-      lock = { holderNode: -1, queue: [], vc: new Array<number>(this.nodeCount).fill(0) };
+      lock = { holderNode: -1, queue: [], vc: new Array<number>(this.nodeCount).fill(0), releases: [] };
       this.locks.set(lockId, lock);
     }
     return lock;
@@ -608,7 +739,7 @@ export class HlrcEngine implements Engine {
       return;
     }
     assert(lock.queue.length < syncQueueCountMax, 'lock queue within limit');
-    lock.queue.push({ node: from, requestId, known: info.known });
+    lock.queue.push({ node: from, requestId, vc: [...info.vc] });
     this.grantNext(lockId);
   }
 
@@ -618,6 +749,10 @@ export class HlrcEngine implements Engine {
     assert(lock.holderNode === from, 'the lock is released by its holder node');
     lock.holderNode = -1;
     for (let n = 0; n < this.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, info.vc[n] ?? 0);
+    if ((info.vc[from] ?? 0) > 0) {
+      lock.releases.push({ node: from, index: info.vc[from]! });
+      if (lock.releases.length > grantPagePushCountMax) lock.releases.shift();
+    }
     this.grantNext(lockId);
   }
 
@@ -627,7 +762,7 @@ export class HlrcEngine implements Engine {
     const next = lock.queue.shift();
     if (next === undefined) { this.locks.delete(lockId); this.retainLockVc(lockId, lock); return; }
     lock.holderNode = next.node;
-    this.grant(next.node, lockId, next.requestId, lock.vc);
+    this.grant(next.node, lockId, next.requestId, lock, next.vc);
   }
 
   /** A free lock with no queue still carries its release vector; keep it unless it is all zero. */
@@ -635,14 +770,73 @@ export class HlrcEngine implements Engine {
     if (lock.vc.some((v) => v > 0)) this.locks.set(lockId, lock);
   }
 
-  private grant(node: number, lockId: number, requestId: number, vc: number[]): void {
+  private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[]): void {
+    const vc = lock.vc;
     if (node === this.nodeId) {
       this.acquire(vc);
       this.finish(requestId, { ok: true, value: null });
       return;
     }
     const info = this.infoFor(node);
-    this.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] } });
+    const push = this.pushFor(lock, requesterVc);
+    this.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push });
+  }
+
+  /**
+   * Migratory data: the pages the previous holder wrote in its critical
+   * section (its interval closed at the release), if this manager is their
+   * home and already holds that interval's diffs (a diff bundled with the
+   * lockRelease has been applied), travel with the grant. The acquirer would
+   * otherwise fault and fetch them right away. At most grantPagePushCountMax.
+   */
+  private pushFor(lock: LockState, requesterVc: number[]): { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] } {
+    const pushPages: number[] = [];
+    const pushVersions: number[][] = [];
+    const pushBytes: Uint8Array[] = [];
+    for (let r = lock.releases.length - 1; r >= 0 && pushPages.length < grantPagePushCountMax; r--) {
+      const { node: writer, index } = lock.releases[r]!;
+      if (writer === this.nodeId || index <= (requesterVc[writer] ?? 0) || index <= this.floor[writer]! || index > this.known[writer]!) continue;
+      const record = this.log[writer]![index - this.floor[writer]! - 1]!;
+      assert(record.index === index && record.node === writer, 'the log holds a release\'s interval');
+      for (const page of record.pages) {
+        if (pushPages.length >= grantPagePushCountMax) break;
+        if (this.homeOf(page) !== this.nodeId || pushPages.includes(page)) continue;
+        const state = this.pageState(page);
+        if (state.version[writer]! < index) continue;
+        const bytes = new Uint8Array(pageBytes);
+        this.memory.readPage(page, bytes);
+        pushPages.push(page);
+        pushVersions.push([...state.version]);
+        pushBytes.push(bytes);
+      }
+    }
+    return pushPages.length === 0 ? {} : { pushPages, pushVersions, pushBytes };
+  }
+
+  /** Pages pushed with a grant, after its acquire: installed where they make an invalid copy valid. */
+  private installPushed(message: Extract<ProtocolMessage, { type: 'lockGrant' }>, requestFlushSeq: number): void {
+    const pages = message.pushPages ?? [];
+    assert(pages.length <= grantPagePushCountMax && pages.length === (message.pushBytes ?? []).length, 'pushed pages within limit');
+    pages.forEach((page, k) => {
+      const state = this.pageState(page);
+      if (state.valid || state.fetching || this.homeOf(page) === this.nodeId) return;
+      const version = message.pushVersions![k]!;
+      // The copy must hold this node's own writes. Closed intervals' diffs went
+      // home before the lockRequest (FIFO) or show in version[self]; a diff
+      // flushed early after the request may have reached the home after the
+      // grant left (found by the simulation, seed 220: a store reverted).
+      if (state.earlyFlushSeq > requestFlushSeq || (version[this.nodeId] ?? 0) < state.version[this.nodeId]!) return;
+      const bytes = message.pushBytes![k]!;
+      assert(bytes.length === pageBytes, 'a pushed page is a whole page');
+      const merged = state.version.map((v, n) => Math.max(v, version[n] ?? 0));
+      if (!this.isCovered(merged, state.need)) return;
+      state.version = merged;
+      this.memory.writePage(page, bytes);
+      state.valid = true;
+      this.memory.protect([page], protRead);
+      this.stats.pagesPushed = (this.stats.pagesPushed ?? 0) + 1;
+      this.runWaiters(state);
+    });
   }
 
   private onCondWait(from: number, message: Extract<ProtocolMessage, { type: 'condWait' }>): void {
@@ -650,7 +844,7 @@ export class HlrcEngine implements Engine {
     let waiters = this.conds.get(message.condId);
     if (waiters === undefined) { waiters = []; this.conds.set(message.condId, waiters); }
     assert(waiters.length < syncQueueCountMax, 'condition waiters within limit');
-    waiters.push({ node: from, requestId: message.requestId, known: message.info.known });
+    waiters.push({ node: from, requestId: message.requestId, vc: [...message.info.vc] });
     this.condLock.set(message.condId, message.lockId);
     this.onLockRelease(from, message.lockId, message.info);
   }

@@ -20,14 +20,26 @@ export interface ConsistencyInfo {
   intervals: IntervalRecord[];
 }
 
+/** A writer's diffs for pages homed at the receiver, completing the writer's interval `interval`. */
+export interface DiffBatch { interval: number; pages: number[]; diffs: Uint8Array[] }
+
 export type AtomicOp =
   | 'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange'
   | 'wait' | 'notify';
 
 export type ProtocolMessage =
   // hlrc: pages and diffs
-  | { type: 'pageRequest'; page: number; need: number[] }
-  | { type: 'pageReply'; page: number; version: number[]; bytes: Uint8Array }
+  /**
+   * `extraPages` (with their `extraNeeds`) are the following pages with the same
+   * home that are invalid at the requester and not being fetched: a prefetch,
+   * at most prefetchPageCountMax - 1 of them.
+   */
+  | { type: 'pageRequest'; page: number; need: number[]; extraPages: number[]; extraNeeds: number[][] }
+  /** Carries the extra pages whose home copy covered their need when `page` was served (others are left out). */
+  | {
+    type: 'pageReply'; page: number; version: number[]; bytes: Uint8Array;
+    extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[];
+  }
   /** Diffs for pages homed at the receiver; `interval` is the writer's interval they complete. */
   | { type: 'diffs'; interval: number; pages: number[]; diffs: Uint8Array[] }
   // sc: Li-Hudak fixed distributed manager
@@ -37,18 +49,27 @@ export type ProtocolMessage =
   | { type: 'scInvalidate'; page: number; requester: number }
   | { type: 'scInvalidateAck'; page: number }
   | { type: 'scConfirm'; page: number; isWrite: boolean }
-  // sync: mutex, barrier, condition, atomics
-  | { type: 'lockRequest'; lockId: number; requestId: number; tryOnly: boolean; info: ConsistencyInfo }
+  // sync: mutex, barrier, condition, atomics. `bundled`: the diffs of the
+  // release before this message for pages homed at its receiver (one message
+  // instead of two; the receiver applies them first, as if they came just before).
+  | { type: 'lockRequest'; bundled?: DiffBatch; lockId: number; requestId: number; tryOnly: boolean; info: ConsistencyInfo }
   /** `granted` false answers a tryOnly request for a lock that was not free (the requester acquires nothing). */
-  | { type: 'lockGrant'; lockId: number; requestId: number; granted: boolean; info: ConsistencyInfo }
-  | { type: 'lockRelease'; lockId: number; info: ConsistencyInfo }
-  | { type: 'barrierArrive'; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo }
+  /**
+   * `pushPages` (optional): copies of pages the previous holder wrote in its
+   * critical section, from their home (the manager), installed like fetched pages.
+   */
+  | {
+    type: 'lockGrant'; lockId: number; requestId: number; granted: boolean; info: ConsistencyInfo;
+    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
+  }
+  | { type: 'lockRelease'; bundled?: DiffBatch; lockId: number; info: ConsistencyInfo }
+  | { type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo }
   /** `serial` is true for exactly one arrival per round (the last to arrive). */
   | { type: 'barrierDepart'; barrierId: number; requestId: number; error: string; serial: boolean; floor: number[]; info: ConsistencyInfo }
-  | { type: 'condWait'; condId: number; lockId: number; requestId: number; info: ConsistencyInfo }
-  | { type: 'condSignal'; condId: number; all: boolean; info: ConsistencyInfo }
+  | { type: 'condWait'; bundled?: DiffBatch; condId: number; lockId: number; requestId: number; info: ConsistencyInfo }
+  | { type: 'condSignal'; bundled?: DiffBatch; condId: number; all: boolean; info: ConsistencyInfo }
   | {
-    type: 'atomicRequest'; requestId: number; op: AtomicOp; address: number; width: number;
+    type: 'atomicRequest'; bundled?: DiffBatch; requestId: number; op: AtomicOp; address: number; width: number;
     operands: string[]; timeoutMs: number; info: ConsistencyInfo;
   }
   | { type: 'atomicReply'; requestId: number; result: string; info: ConsistencyInfo }

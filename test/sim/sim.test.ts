@@ -34,3 +34,12 @@ test(`sc: ${seedCount} random programs keep one writer per page and end with the
 test('scenario: early flush of a dirty page before invalidation (seed 1)', () => {
   assert.ok(runSeed(1, 'hlrc').messageCount > 0);
 });
+
+// Named scenario: a lockGrant pushed a copy of a page that this node had just
+// flushed early (dirty at the grant's acquire); the copy predated the flushed
+// diff at the home, so installing it reverted the node's own store and a
+// compareExchange-locked counter lost an increment (28 of 29). Pushed pages
+// are now refused when an early flush of the page followed the lockRequest.
+test('scenario: a pushed page must not predate this node\'s own early-flushed diff (seed 220)', () => {
+  assert.ok(runSeed(220, 'hlrc').messageCount > 0);
+});

@@ -142,6 +142,7 @@ export interface ClusterOptions {
   diffGranularityBytes?: number;
   /** hlrc: log size that starts a vcQuery round (tiny values exercise reclamation). */
   logReclaimCount?: number;
+  prefetchPageCount?: number;
   /** Invariant check run after every step (throws on a violation). */
   afterStep?: (cluster: SimCluster) => void;
 }
@@ -171,6 +172,7 @@ export class SimCluster {
         nodeId: node, nodeCount: n, pageCount: options.pageCount, protocol: options.protocol ?? 'hlrc',
         placement: options.placement ?? 'roundRobin', memory,
         ...(options.logReclaimCount === undefined ? {} : { logReclaimCount: options.logReclaimCount }),
+        ...(options.prefetchPageCount === undefined ? {} : { prefetchPageCount: options.prefetchPageCount }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
       }));
