@@ -2,7 +2,8 @@
 // with Atomics and with postMessage, barrier reuse, producer–consumer with
 // Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors,
 // read-modify-write atomics of every width, FIFO mutex handoff, Condition
-// broadcast and timed wait, views at offsets sent to other nodes.
+// broadcast and timed wait, views at offsets sent to other nodes, and the
+// corner cases of the Atomics specification (node's own output is the oracle).
 // Each runs on 4 nodes under both protocols (a racy one under sc only) and
 // must print exactly what plain node prints.
 
@@ -20,6 +21,15 @@ const syncErrors = 'lockTwice=DSM_ERR_NOT_OWNER unlockHeldElsewhere=DSM_ERR_NOT_
   + 'mutexFromBarrier=DSM_ERR_INVALID_OPTION tryLockFree=none(true) unlockTwice=DSM_ERR_NOT_OWNER';
 
 const bothProtocols = ['hlrc', 'sc'];
+// The oracle for the Atomics corner cases is node itself: one line per case.
+const atomicsEdge = 'test/fixtures/litmus/atomics-edge.mjs';
+const atomicsEdgeCaseCount = 64;
+function plainNode(file: string): string {
+  const result = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.status, 0, `${file} under plain node: ${result.stderr}`);
+  return result.stdout;
+}
+
 const litmus: { file: string; expected: string; protocols?: string[] }[] = [
   { file: 'test/fixtures/litmus/message-passing.mjs', expected: 'rounds=120 readers=2 stale=0\n' },
   { file: 'test/fixtures/litmus/barrier-reuse.mjs', expected: 'threads=8 rounds=200 stale=0 rounds-with-one-serial=200\n' },
@@ -43,6 +53,7 @@ const litmus: { file: string; expected: string; protocols?: string[] }[] = [
     expected: 'shape=Int32Array@4104+4;Uint8Array@8195+5;Float64Array@16+2;DataView@8292+16;BigInt64Array@40+1;bytes=12288;one-buffer=true '
       + 'seen=11,12,14,21,25,3.5,deadbeef,-5,-7\n',
   },
+  { file: atomicsEdge, expected: 'the output of plain node' },
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
@@ -54,6 +65,14 @@ for (const protocol of bothProtocols) {
         { encoding: 'utf8', timeout: 90_000 });
       assert.equal(result.error, undefined, String(result.error));
       assert.equal(result.status, 0, result.stderr);
+      if (file === atomicsEdge) {
+        const oracle = plainNode(file);
+        assert.equal(oracle.split('\n').length, atomicsEdgeCaseCount + 1, 'one line per case, under plain node');
+        assert.match(oracle, /^add i32 bigint: TypeError$/m);
+        assert.match(oracle, /^compareExchange u8 expected 300 \(wraps to 44\): 44$/m);
+        assert.equal(result.stdout, oracle);
+        return;
+      }
       assert.equal(result.stdout, expected);
     });
   }
@@ -61,8 +80,6 @@ for (const protocol of bothProtocols) {
 
 test('the sync litmus programs give the same answers under plain node', () => {
   for (const { file, expected } of litmus) {
-    const result = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(result.status, 0, `${file}: ${result.stderr}`);
-    assert.equal(result.stdout, expected, file);
+    if (file !== atomicsEdge) assert.equal(plainNode(file), expected, file);
   }
 });
