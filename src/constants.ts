@@ -98,7 +98,7 @@ export const intervalLogReclaimCount = 1024;
  * brings few pages.
  */
 export const prefetchPageCountMax = 64;
-export const prefetchPageCountInitial = 8;
+export const prefetchPageCountInitial = 16;
 /** Protocol: read-ahead streams tracked per home (interleaved scans of different arrays each keep their window). */
 export const prefetchStreamCountMax = 4;
 /**
