@@ -1,7 +1,8 @@
 // Litmus programs for synchronization over real processes: message passing
 // with Atomics and with postMessage, barrier reuse, producer–consumer with
 // Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors,
-// read-modify-write atomics of every width, FIFO mutex handoff, Condition
+// read-modify-write atomics of every width, FIFO mutex handoff, lock and
+// tryLock between nodes and between threads of one node, Condition
 // broadcast and timed wait, views at offsets sent to other nodes, and the
 // corner cases of the Atomics specification (node's own output is the oracle).
 // Each runs on 4 nodes under both protocols (a racy one under sc only) and
@@ -53,6 +54,7 @@ const litmus: { file: string; expected: string; protocols?: string[] }[] = [
     expected: 'shape=Int32Array@4104+4;Uint8Array@8195+5;Float64Array@16+2;DataView@8292+16;BigInt64Array@40+1;bytes=12288;one-buffer=true '
       + 'seen=11,12,14,21,25,3.5,deadbeef,-5,-7\n',
   },
+  { file: 'test/fixtures/litmus/mutex-pages.mjs', expected: 'counts=640,640,640 expected=640 regressions=0\n' },
   { file: atomicsEdge, expected: 'the output of plain node' },
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
