@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DsmError } from '../src/errors.js';
+import { DsmError, assert } from '../src/errors.js';
 import { packageRoot } from '../src/package-info.js';
 import { runRttBench } from './rtt.js';
 
@@ -92,6 +92,8 @@ function runProgram(program: string, nodeCount: number, iterations: number): Pro
     } catch {
       throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes printed no JSON line: ${result.stdout}`);
     }
+    assert(figures.nodeCount === nodeCount, `${program} ran on the ${nodeCount} nodes asked for`);
+    assert(figures.iterations === iterations, `${program} ran the ${iterations} iterations asked for`);
     return { figures, stats: JSON.parse(readFileSync(statsFile, 'utf8')) as RunStats };
   } finally {
     rmSync(statsFolder, { recursive: true, force: true });
@@ -113,6 +115,9 @@ function figure(figures: Record<string, number>, key: string, program: string): 
 
 export async function runSyncBench(options: { iterations: number }): Promise<SyncBenchResult> {
   const { iterations } = options;
+  if (!Number.isInteger(iterations) || iterations < 1) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `runSyncBench: iterations must be a positive integer; got ${String(iterations)}`);
+  }
   const config = {
     protocol, regionBytes, lockNodeCount, atomicNodeCount, barrierNodeCounts: [...barrierNodeCounts],
     lockManager: 0, barrierManager: 0, atomicHome: 0,
