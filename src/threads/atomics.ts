@@ -62,13 +62,14 @@ function toIndex(value: unknown, length: number): number {
   return integer;
 }
 
-/** Converts a value to the element type and returns its raw unsigned bits as a decimal string. */
+/**
+ * Converts a value to the element type and returns its raw unsigned bits as a
+ * decimal string. Assigning to an element of the array's own type converts as
+ * the specification does (ToNumber then modulo, or ToBigInt), including the
+ * TypeError for a BigInt given to an Int32Array and a Number to a BigInt64Array.
+ */
 function rawOf(kind: ElementKind, value: unknown): string {
-  if (kind.bigint) kind.typed[0] = BigInt(value as bigint);
-  else {
-    const number = Number(value);
-    kind.typed[0] = Number.isFinite(number) ? Math.trunc(number) : 0;
-  }
+  kind.typed[0] = value as number & bigint;
   return String(kind.raw[0]);
 }
 
@@ -113,8 +114,14 @@ export function installClusterAtomics(route: AtomicRoute): void {
     const target = prepare(array, index, false);
     if (target === null) return native.store(array as Int32Array, index, value as number);
     // Atomics.store returns the value converted by ToIntegerOrInfinity (or ToBigInt), not wrapped.
-    const result = target.kind.bigint ? BigInt(value) : (Number.isFinite(Number(value)) ? Math.trunc(Number(value)) : Number(value));
-    call('store', target.address, target.kind.width, [rawOf(target.kind, value)]);
+    const raw = rawOf(target.kind, value); // throws the specification's TypeError first
+    let result: number | bigint;
+    if (target.kind.bigint) result = BigInt(value as bigint);
+    else {
+      const number = Number(value);
+      result = Number.isNaN(number) ? 0 : Math.trunc(number);
+    }
+    call('store', target.address, target.kind.width, [raw]);
     return Object.is(result, -0) ? 0 : result;
   };
   shim.load = function load(array: IntegerArray, index: number) {

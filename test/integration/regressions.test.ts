@@ -12,6 +12,11 @@ const cases = [
   { file: 'test/fixtures/bugs/sync-wait-async.mjs', nodes: 3, expected: 'woken=ok notify=1\n' },
   // Views over one dsm buffer sent in one message each arrived over their own buffer object.
   { file: 'test/fixtures/bugs/sync-view-buffer-identity.mjs', nodes: 2, expected: 'same=true,true,true\n' },
+  // Atomics on remote dsm memory converted a BigInt for an Int32Array (and a Number for a BigInt64Array) instead of throwing.
+  {
+    file: 'test/fixtures/bugs/sync-atomics-conversion.mjs', nodes: 2,
+    expected: 'add-i32-bigint=TypeError add-i64-number=TypeError wait-i32-bigint=TypeError wait-i64-number=TypeError store-nan=0\n',
+  },
 ];
 
 for (const { file, nodes, expected } of cases) {
