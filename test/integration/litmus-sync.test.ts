@@ -4,7 +4,8 @@
 // read-modify-write atomics of every width, FIFO mutex handoff, lock and
 // tryLock between nodes and between threads of one node, Condition
 // broadcast and timed wait, views at offsets sent to other nodes, and the
-// corner cases of the Atomics specification (node's own output is the oracle).
+// corner cases of the Atomics specification (node's own output is the oracle),
+// notify's FIFO order, a waiter whose worker was terminated.
 // Each runs on 4 nodes under both protocols (a racy one under sc only) and
 // must print exactly what plain node prints.
 
@@ -56,6 +57,8 @@ const litmus: { file: string; expected: string; protocols?: string[] }[] = [
   },
   { file: 'test/fixtures/litmus/mutex-pages.mjs', expected: 'counts=640,640,640 expected=640 regressions=0\n' },
   { file: atomicsEdge, expected: 'the output of plain node' },
+  { file: 'test/fixtures/litmus/notify-order.mjs', expected: 'order=1,2,3 notified=1,1,1 outcomes=ok,ok,ok\n' },
+  { file: 'test/fixtures/bugs/sync-terminated-waiter.mjs', expected: 'node0: notify=1 live=ok node1: notify=1 live=ok\n' },
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
