@@ -170,11 +170,15 @@ export class HlrcEngine implements Engine {
         // twin here, as the signal handler would have.
         // Another thread may have twinned it through the fast path since the
         // fault was recorded: learn that first, a page has one twin at most.
+        // With the fast path off meanwhile, no thread can twin it between the
+        // drain and makeTwin (found by the concurrent simulation, seed 17).
+        this.memory.setFastWrite([page], false);
         this.drainDirty();
         if (!this.hasTwin(page)) this.memory.makeTwin(page);
         this.twinned.add(page);
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);
+        this.memory.setFastWrite([page], true);
       }
       this.host.resume(threadRef, { ok: true, value: null } satisfies FaultResult);
     });
@@ -251,7 +255,7 @@ export class HlrcEngine implements Engine {
     const state = this.pageState(page);
     if (state.valid || !this.isCovered(state.version, state.need)) return;
     state.valid = true;
-    this.memory.protect([page], protRead);
+    this.protectValid(page);
     this.runWaiters(state);
   }
 
@@ -391,14 +395,29 @@ export class HlrcEngine implements Engine {
     if (this.intervalPages.has(page)) this.flushEarly(page);
     state.valid = false;
     this.stats.invalidations++;
+    // App threads of this node run concurrently with the engine. With the
+    // fast path off, a store to the (read-only) page faults into the engine
+    // instead of twinning it, so no new twin can appear from here on.
+    this.memory.setFastWrite([page], false);
     this.memory.protect([page], protNone);
-    // App threads of this node run concurrently with the engine: one may have
-    // stored to the page (twinning it through the fast path) between the flush
-    // and the protect. After protect returns no thread can store, so learn
-    // such twins now and send their diff home before the copy is replaced.
+    // One may have stored to the page (twinning it through the fast path)
+    // between the flush and the protect. After protect returns no thread can
+    // store, so learn such twins now and send their diff home before the copy
+    // is replaced. That flush leaves the page read-only: protect it again
+    // (found by the concurrent simulation, seed 1: a stale copy stayed
+    // readable and writable after a late flush, and a counter lost updates).
     this.drainDirty();
-    if (this.twinned.has(page)) this.flushEarly(page);
+    if (this.twinned.has(page)) {
+      this.flushEarly(page);
+      this.memory.protect([page], protNone);
+    }
     if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
+  }
+
+  /** A copy that became valid: read-only, with the native write fast path on again. */
+  private protectValid(page: number): void {
+    this.memory.protect([page], protRead);
+    this.memory.setFastWrite([page], true);
   }
 
   /** Counts early flushes, so a pushed page can tell whether it may predate one. */
@@ -500,7 +519,7 @@ export class HlrcEngine implements Engine {
     }
     this.memory.writePage(page, bytes);
     state.valid = true;
-    this.memory.protect([page], protRead);
+    this.protectValid(page);
     this.runWaiters(state);
   }
 
@@ -833,7 +852,7 @@ export class HlrcEngine implements Engine {
       state.version = merged;
       this.memory.writePage(page, bytes);
       state.valid = true;
-      this.memory.protect([page], protRead);
+      this.protectValid(page);
       this.stats.pagesPushed = (this.stats.pagesPushed ?? 0) + 1;
       this.runWaiters(state);
     });

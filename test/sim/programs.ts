@@ -151,15 +151,23 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
 export interface RunOutcome { messageCount: number; stepCount: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
-export function runSeed(seed: number, protocol = 'hlrc'): RunOutcome {
+/**
+ * `concurrent`: 'seeded' (half the seeds run app threads inside engine calls,
+ * SimCluster's concurrentStepsMax), 'always' or 'never'.
+ */
+export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded'): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
   const spec = generateProgram(prng, nodeCount);
   // Drawn after the program so earlier seeds keep their programs.
   const reclaimDraw = prng.next();
+  const placement = prng.chance(0.5) ? 'roundRobin' : 'block';
+  const deliverBias = 0.2 + prng.next() * 0.7;
+  // Drawn last so seeds that run without it keep their schedules.
+  const concurrentDraw = prng.next();
+  const concurrentStepsMax = concurrent === 'never' ? 0 : concurrent === 'always' || concurrentDraw < 0.5 ? 1 + Math.floor(concurrentDraw * 8) : 0;
   const cluster = new SimCluster({
-    seed, nodeCount, pageCount: spec.pageCount, protocol,
-    placement: prng.chance(0.5) ? 'roundRobin' : 'block', deliverBias: 0.2 + prng.next() * 0.7,
+    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax,
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });

@@ -1,4 +1,4 @@
-// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc]
+// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never]
 import { runSeed } from './programs.js';
 
 function argValue(name: string): string | undefined {
@@ -8,16 +8,18 @@ function argValue(name: string): string | undefined {
 const seedCount = Number(argValue('--seeds') ?? '1000');
 const protocol = argValue('--protocol') ?? 'hlrc';
 const only = argValue('--seed');
+const concurrent = argValue('--concurrent') ?? 'seeded';
+if (!['seeded', 'always', 'never'].includes(concurrent)) throw new Error('--concurrent is seeded, always or never');
 const first = Number(argValue('--first') ?? '1');
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
-    messages += runSeed(seed, protocol).messageCount;
+    messages += runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never').messageCount;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
-    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol}`);
+    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent}`);
     process.exit(1);
   }
 }

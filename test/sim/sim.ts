@@ -40,20 +40,33 @@ export class SimMemory implements PageMemory {
   readonly fast: Uint8Array;
   readonly twins = new Map<number, Uint8Array>();
   private dirty: number[] = [];
+  /**
+   * Called at the start of every PageMemory call the engine makes: the
+   * concurrent mode runs app-thread steps there, as app threads run while a
+   * real node's manager is between two memory operations.
+   */
+  beforeCall: (() => void) | null = null;
   /** Diff granularity: 1 = exact bytes; 8 = whole changed words, as the native addon encodes today. */
   constructor(readonly pageCount: number, readonly diffGranularityBytes = 1) {
     this.data = new Uint8Array(pageCount * pageBytes);
     this.prot = new Uint8Array(pageCount);
     this.fast = new Uint8Array(pageCount);
   }
-  protect(pages: PageList, prot: PageProt): void { for (const p of pages) this.prot[p] = prot; }
-  setFastWrite(pages: PageList, enabled: boolean): void { for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
-  drainDirty(): Uint32Array { const out = Uint32Array.from(this.dirty); this.dirty = []; return out; }
+  protect(pages: PageList, prot: PageProt): void { this.beforeCall?.(); for (const p of pages) this.prot[p] = prot; }
+  setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
+  drainDirty(): Uint32Array { this.beforeCall?.(); const out = Uint32Array.from(this.dirty); this.dirty = []; return out; }
   makeTwin(page: number): void {
+    this.beforeCall?.();
+    this.twin(page);
+  }
+  private twin(page: number): void {
     if (this.twins.has(page)) throw new Error(`sim memory: page ${page} already has a twin`);
     this.twins.set(page, this.data.slice(page * pageBytes, (page + 1) * pageBytes));
   }
   flush(pages: PageList): PageDiffRecord[] {
+    // Atomic per call: the native flush holds each page's busy bit, so a store
+    // in between waits in the signal handler.
+    this.beforeCall?.();
     const out: PageDiffRecord[] = [];
     for (const page of pages) {
       const twin = this.twins.get(page);
@@ -64,15 +77,15 @@ export class SimMemory implements PageMemory {
     }
     return out;
   }
-  applyDiff(page: number, diff: Uint8Array): void { applyDiffTo(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
-  readPage(page: number, dst: Uint8Array): void { dst.set(this.data.subarray(page * pageBytes, (page + 1) * pageBytes)); }
-  writePage(page: number, src: Uint8Array): void { this.data.set(src, page * pageBytes); }
+  applyDiff(page: number, diff: Uint8Array): void { this.beforeCall?.(); applyDiffTo(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
+  readPage(page: number, dst: Uint8Array): void { this.beforeCall?.(); dst.set(this.data.subarray(page * pageBytes, (page + 1) * pageBytes)); }
+  writePage(page: number, src: Uint8Array): void { this.beforeCall?.(); this.data.set(src, page * pageBytes); }
 
   /** An app store of one byte: what the MMU and the signal handler would do. Returns false on a fault. */
   storeAllowed(page: number): boolean {
     if (this.prot[page] === protReadWrite) return true;
     if (this.prot[page] === protRead && this.fast[page] === 1) {
-      this.makeTwin(page);
+      this.twin(page);
       this.prot[page] = protReadWrite;
       this.dirty.push(page);
       return true;
@@ -143,6 +156,14 @@ export interface ClusterOptions {
   /** hlrc: log size that starts a vcQuery round (tiny values exercise reclamation). */
   logReclaimCount?: number;
   prefetchPageCount?: number;
+  /**
+   * Concurrent app threads: at every PageMemory call an engine makes, up to
+   * this many steps of that node's runnable threads run first (loads and
+   * stores against the current protections; a fault or a sync request is
+   * queued and reaches the engine later, as on a real node). 0: threads run
+   * only between engine events.
+   */
+  concurrentStepsMax?: number;
   /** Invariant check run after every step (throws on a violation). */
   afterStep?: (cluster: SimCluster) => void;
 }
@@ -154,6 +175,9 @@ export class SimCluster {
   readonly threads: SimThread[] = [];
   /** Per ordered pair (from * nodeCount + to): FIFO queue. */
   private readonly links: ProtocolMessage[][];
+  /** Faults and sync requests made by threads running inside an engine call, not yet handed to the engine. */
+  private readonly deferred: Array<() => void> = [];
+  private nested = false;
   readonly messageCounts = new Map<string, number>();
   /** Every message sent, in order (for tests that inspect single operations). */
   readonly sent: Array<{ from: number; to: number; message: ProtocolMessage }> = [];
@@ -178,6 +202,30 @@ export class SimCluster {
       }));
     }
     for (const engine of this.engines) engine.start();
+    if ((options.concurrentStepsMax ?? 0) > 0) {
+      this.memories.forEach((memory, node) => { memory.beforeCall = () => this.interleave(node); });
+    }
+  }
+
+  /** Runs a few steps of this node's threads inside an engine call. */
+  private interleave(node: number): void {
+    if (this.nested) return;
+    this.nested = true;
+    try {
+      const steps = this.prng.int((this.options.concurrentStepsMax ?? 0) + 1);
+      for (let k = 0; k < steps; k++) {
+        const runnable = this.threads.filter((t) => t.node === node && !t.done && !t.blocked);
+        if (runnable.length === 0) return;
+        this.stepThread(runnable[this.prng.int(runnable.length)]!);
+      }
+    } finally {
+      this.nested = false;
+    }
+  }
+
+  /** Hands a fault or sync request to the engine now, or queues it when a thread runs inside an engine call. */
+  private toEngine(call: () => void): void {
+    if (this.nested) this.deferred.push(call); else call();
   }
 
   addThread(node: number, make: (threadIndex: number) => ThreadProgram): number {
@@ -216,21 +264,21 @@ export class SimCluster {
     switch (op.op) {
       case 'load': {
         const page = Math.floor(op.address / pageBytes);
-        if (!memory.loadAllowed(page)) { thread.blocked = true; engine.onFault(thread.index, page, false); return; }
+        if (!memory.loadAllowed(page)) { thread.blocked = true; this.toEngine(() => engine.onFault(thread.index, page, false)); return; }
         thread.input = readU32(memory.data, op.address);
         thread.current = null;
         return;
       }
       case 'store': {
         const page = Math.floor(op.address / pageBytes);
-        if (!memory.storeAllowed(page)) { thread.blocked = true; engine.onFault(thread.index, page, true); return; }
+        if (!memory.storeAllowed(page)) { thread.blocked = true; this.toEngine(() => engine.onFault(thread.index, page, true)); return; }
         writeU32(memory.data, op.address, op.value);
         thread.current = null;
         return;
       }
       case 'sync':
         thread.blocked = true;
-        engine.onSync(thread.index, op.request);
+        this.toEngine(() => engine.onSync(thread.index, op.request));
         return;
     }
   }
@@ -246,7 +294,7 @@ export class SimCluster {
     const stepCountMax = this.options.stepCountMax ?? 2_000_000;
     const deliverBias = this.options.deliverBias ?? 0.5;
     let idleSteps = 0;
-    while (!this.threads.every((t) => t.done)) {
+    while (!this.threads.every((t) => t.done) || this.deferred.length > 0) {
       this.stepCount++;
       if (this.stepCount > stepCountMax) throw new Error(`step limit ${stepCountMax} reached`);
       if (this.stepCount % 16 === 0) {
@@ -256,6 +304,11 @@ export class SimCluster {
       const runnable = this.threads.filter((t) => !t.done && !t.blocked);
       const links: number[] = [];
       for (let k = 0; k < this.links.length; k++) if (this.links[k]!.length > 0) links.push(k);
+      if (this.deferred.length > 0 && (this.prng.chance(0.5) || (runnable.length === 0 && links.length === 0))) {
+        this.deferred.shift()!();
+        this.options.afterStep?.(this);
+        continue;
+      }
       if (runnable.length === 0 && links.length === 0) {
         // Only timeouts can make progress now.
         idleSteps++;
