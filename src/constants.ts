@@ -118,3 +118,9 @@ export const reportTimeoutMs = 10_000;
 export const diffsMessageBytesMax = 1024 * 1024;
 assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a frame with room for its header');
 assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountMax, 'the read-ahead window starts within its limit');
+
+// dsm plot (src/plot)
+/** Marks one access-pattern figure draws at most; larger traces are sampled evenly (and the figure says so). */
+export const plotPointCountMax = 40_000;
+/** Trace files dsm plot reads at most (a full trace of 16 nodes is about 1.5 GB; plot a shorter run). */
+export const plotTraceBytesMax = 512 * 1024 * 1024;

@@ -30,6 +30,7 @@ export const errorCodes = {
   DSM_ERR_WORKER_FILE: 'a worker file does not exist on the node chosen for it',
   DSM_ERR_CHANNEL: 'the channel between an app thread and its manager failed',
   DSM_ERR_BENCH: 'a benchmark run failed, timed out or printed no result',
+  DSM_ERR_TRACE: 'a trace file is missing, unreadable or not a dsm trace',
   DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
 } as const;
 

@@ -225,11 +225,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--title <text>', 'the figure\'s title')
     .action(async (trace: string, raw: { output: string; title?: string }) => {
       // src/plot is loaded only for this command (it brings the chart libraries).
-      const plot = await import(new URL('../plot/index.js', import.meta.url).href) as {
-        plotTrace(trace: string, output: string, options?: { title?: string }): Promise<{ points: number; nodes: number; format: string }>;
-      };
-      const result = await plot.plotTrace(trace, raw.output, raw.title === undefined ? {} : { title: raw.title });
-      process.stderr.write(`dsm plot: ${result.points} accesses from ${result.nodes} node(s) -> ${raw.output}\n`);
+      const { plotTrace } = await import('../plot/index.js');
+      const result = await plotTrace(trace, raw.output, raw.title === undefined ? {} : { title: raw.title });
+      process.stderr.write(`dsm plot: ${result.accesses} faults from ${result.nodes} node(s), ${result.points} drawn -> ${raw.output}\n`);
     });
 
   try {
