@@ -120,7 +120,7 @@ export async function plotTrace(tracePath: string, outPath: string, options: Plo
   const drawn = sample(accesses);
   const reads = accesses.filter((access) => access.kind === 'read').length;
   const subtitle = `${accesses.length} faults (${reads} read, ${accesses.length - reads} write)`
-    + (drawn.length < accesses.length ? `; every ${(accesses.length / drawn.length).toFixed(1)}th drawn (${drawn.length} marks)` : '');
+    + (drawn.length < accesses.length ? `; sampled evenly: ${drawn.length} of them drawn` : '');
   const spec = accessPatternSpec(drawn, {
     title: options.title ?? `dsm access pattern — ${read.protocol}, ${read.nodeCount} node${read.nodeCount === 1 ? '' : 's'}`,
     subtitle, width: options.width ?? 900, height: options.height ?? 480,

@@ -83,5 +83,5 @@ test('a large trace is sampled evenly to plotPointCountMax marks, and the figure
   const result = await plotTrace(path, out);
   assert.equal(result.accesses, count);
   assert.equal(result.points, plotPointCountMax);
-  assert.match(readFileSync(out, 'utf8'), /every 1\.3th drawn \(40000 marks\)/);
+  assert.match(readFileSync(out, 'utf8'), new RegExp(`${count} faults .*sampled evenly: ${plotPointCountMax} of them drawn`));
 });
