@@ -106,6 +106,14 @@ export interface Engine {
   onMessage(fromNode: number, message: ProtocolMessage): void;
   onTick(nowMs: number): void;
   /**
+   * The thread behind `threadRef` is gone (its worker was terminated while
+   * parked in a sync request): the engine never resumes it. An Atomics.wait
+   * parked at a home is removed there, so a notify is not spent on it; a lock
+   * granted to it later is released at once; other answers are dropped.
+   * Returns whether a request of that thread was pending.
+   */
+  cancel(threadRef: number): boolean;
+  /**
    * A release whose acquirer learns of it outside the engine (worker creation,
    * postMessage, worker exit on another node): closes this node's interval and
    * returns what to attach to the runtime's message for `toNode`.

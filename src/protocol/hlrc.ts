@@ -76,7 +76,13 @@ export class HlrcEngine implements Engine {
   private readonly intervalPages = new Set<number>();
 
   private requestIdNext = 1;
-  private readonly pending = new Map<number, { threadRef: number; kind: string; lockId?: number; threadId?: number; flushSeq: number }>();
+  private readonly pending = new Map<number, {
+    threadRef: number; kind: string; lockId?: number; threadId?: number; flushSeq: number;
+    /** Atomics: the home the request went to, and whether it is a wait. */
+    home?: number; isWait?: boolean;
+  }>();
+  /** Requests whose thread is gone (cancel): their answers are dropped, a granted lock released. */
+  private readonly canceled = new Map<number, { kind: string; lockId?: number }>();
   /** Locks this node holds: lockId -> threadId. */
   private readonly held = new Map<number, { threadId: number }>();
   private readonly locks = new Map<number, LockState>();
@@ -135,7 +141,7 @@ export class HlrcEngine implements Engine {
 
   tableSizes(): Record<string, number> {
     return {
-      log: this.logCount, vcReportsDue: this.vcReportsDue, fetchers: this.fetchers.size, held: this.held.size,
+      log: this.logCount, canceled: this.canceled.size, vcReportsDue: this.vcReportsDue, fetchers: this.fetchers.size, held: this.held.size,
       conds: this.conds.size, twinned: this.twinned.size, prefetches: this.prefetches.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size,
       barriers: this.barriers.size, atomicWaiters: this.atomicWaiters.length, intervalPages: this.intervalPages.size,
     };
@@ -525,14 +531,56 @@ export class HlrcEngine implements Engine {
 
   // ---------------------------------------------------------------- sync
 
-  private newRequest(threadRef: number, kind: string, extra?: { lockId?: number; threadId?: number }): number {
+  private newRequest(threadRef: number, kind: string, extra?: { lockId?: number; threadId?: number; home?: number; isWait?: boolean }): number {
     assert(this.pending.size < syncInFlightCountMax, 'sync requests in flight within limit');
     const requestId = this.requestIdNext++;
     this.pending.set(requestId, { threadRef, kind, ...extra, flushSeq: this.flushSeq });
     return requestId;
   }
 
+  cancel(threadRef: number): boolean {
+    for (const [requestId, entry] of this.pending) {
+      if (entry.threadRef !== threadRef) continue;
+      this.pending.delete(requestId);
+      // Exactly one answer still comes (the result, or 'canceled' for a wait
+      // removed at its home): it finds the request here and is dropped.
+      assert(this.canceled.size < syncInFlightCountMax, 'canceled requests within limit');
+      this.canceled.set(requestId, { kind: entry.kind, ...(entry.lockId === undefined ? {} : { lockId: entry.lockId }) });
+      if (entry.kind === 'atomic' && entry.isWait === true && entry.home !== undefined) {
+        this.deliver(entry.home, () => ({ type: 'atomicCancel', requestId }));
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private onAtomicCancel(from: number, requestId: number): void {
+    const k = this.atomicWaiters.findIndex((w) => w.node === from && w.requestId === requestId);
+    if (k >= 0) {
+      this.atomicWaiters.splice(k, 1);
+      // Nobody will answer it now: the requester forgets the request.
+      this.replyCanceled(from, requestId);
+    }
+  }
+
+  /** Tells the requester of a canceled wait that no answer will come. */
+  private replyCanceled(node: number, requestId: number): void {
+    if (node === this.nodeId) { this.canceled.delete(requestId); return; }
+    this.send(node, { type: 'atomicReply', requestId, result: 'canceled', info: this.infoFor(node) });
+  }
+
   private finish(requestId: number, result: SyncResult): void {
+    const gone = this.canceled.get(requestId);
+    if (gone !== undefined) {
+      this.canceled.delete(requestId);
+      // A lock granted to a thread that is gone is released at once.
+      if (gone.kind === 'lock' && result.ok && result.value === null) {
+        this.closeInterval();
+        const manager = this.managerOf(gone.lockId!);
+        this.deliver(manager, () => ({ type: 'lockRelease', lockId: gone.lockId!, info: this.infoTo(manager) }));
+      }
+      return;
+    }
     const entry = this.pending.get(requestId);
     assert(entry !== undefined, 'a reply answers a pending request');
     this.pending.delete(requestId);
@@ -647,7 +695,7 @@ export class HlrcEngine implements Engine {
         assert([1, 2, 4, 8].includes(request.width) && request.address % request.width === 0, 'atomic access is aligned');
         const home = this.homeOf(Math.floor(request.address / pageBytes));
         this.closeInterval(home);
-        const requestId = this.newRequest(threadRef, 'atomic');
+        const requestId = this.newRequest(threadRef, 'atomic', { home, isWait: request.op === 'wait' });
         this.deliver(home, () => ({
           type: 'atomicRequest', requestId, op: request.op, address: request.address, width: request.width,
           operands: request.operands, timeoutMs: request.timeoutMs, info: this.infoTo(home),
@@ -709,6 +757,7 @@ export class HlrcEngine implements Engine {
       case 'barrierArrive': return this.onBarrierArrive(from, message);
       case 'barrierDepart': return this.onBarrierDepart(from, message);
       case 'atomicRequest': return this.onAtomicRequest(from, message);
+      case 'atomicCancel': return this.onAtomicCancel(from, message.requestId);
       case 'vcQuery': return this.onVcQuery(from, message.info);
       case 'vcReport': return this.onVcReport(from, message.vc);
       case 'atomicReply':

@@ -73,6 +73,8 @@ export type ProtocolMessage =
     operands: string[]; timeoutMs: number; info: ConsistencyInfo;
   }
   | { type: 'atomicReply'; requestId: number; result: string; info: ConsistencyInfo }
+  /** The thread behind an Atomics.wait is gone: the home drops the waiter (no answer). */
+  | { type: 'atomicCancel'; requestId: number }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }

@@ -371,3 +371,64 @@ test('barrier: exactly one thread per round is told it is serial', () => {
   assert.equal(values.filter((v) => v === 'serial').length, 5);
   assert.equal(values.filter((v) => v === null).length, 25);
 });
+
+test('cancel: a terminated thread parked in Atomics.wait is removed at the home, so notify wakes the live waiter', () => {
+  for (const protocol of ['hlrc', 'sc'] as const) {
+    for (const waiterNode of [0, 1]) {
+      const c = new SimCluster({ seed: 9, nodeCount: 2, pageCount: 4, protocol });
+      const address = 64; // page 0: home node 0
+      const waiters = (): number => c.engines[0]!.tableSizes()['atomicWaiters']!;
+      const results: SyncResult[] = [];
+      let killed = false;
+      let canceled = false;
+      const doomed = c.addThread(waiterNode, () => (function* () {
+        yield* syncOp({ kind: 'atomic', op: 'wait', address, width: 4, operands: ['0'], timeoutMs: -1 });
+        throw new Error('the killed waiter never resumes');
+      })() as ThreadProgram);
+      c.addThread(waiterNode, () => (function* () {
+        while (!killed) yield* syncOp({ kind: 'release' });
+        yield* syncOp({ kind: 'atomic', op: 'wait', address, width: 4, operands: ['0'], timeoutMs: -1 }, results);
+      })() as ThreadProgram);
+      c.addThread(0, () => (function* () {
+        while (waiters() < 1) yield* syncOp({ kind: 'release' });
+        canceled = c.kill(doomed);
+        killed = true;
+        // Wait until the live waiter is parked and the dead one is gone.
+        while (waiters() !== 1 || c.engines[waiterNode]!.tableSizes()['canceled'] !== 0) yield* syncOp({ kind: 'release' });
+        yield* syncOp({ kind: 'atomic', op: 'notify', address, width: 4, operands: ['1'], timeoutMs: -1 }, results);
+      })() as ThreadProgram);
+      c.run(); c.drain();
+      assert.ok(canceled, `${protocol}: the killed thread had a pending request`);
+      assert.deepEqual(results.map((r) => r.ok && r.value).sort(), ['1', 'ok'], `${protocol}, waiter on node ${waiterNode}`);
+      assert.equal(c.engines[waiterNode]!.tableSizes()['pending'], 0);
+    }
+  }
+});
+
+test('cancel: a lock granted to a terminated thread is released at once', () => {
+  const c = cluster(2);
+  const results: SyncResult[] = [];
+  let holderLocked = false;
+  let killed = false;
+  c.addThread(0, () => (function* () {
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+    holderLocked = true;
+    while (!killed) yield* syncOp({ kind: 'release' });
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+  })() as ThreadProgram);
+  const doomed = c.addThread(1, () => (function* () {
+    while (!holderLocked) yield* syncOp({ kind: 'release' });
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 });
+    throw new Error('the killed thread never resumes');
+  })() as ThreadProgram);
+  c.addThread(1, () => (function* () {
+    while (!holderLocked) yield* syncOp({ kind: 'release' });
+    for (let k = 0; k < 20; k++) yield* syncOp({ kind: 'release' });
+    assert.ok(c.kill(doomed));
+    killed = true;
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 3 }, results);
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 3 }, results);
+  })() as ThreadProgram);
+  c.run(); c.drain();
+  assert.deepEqual(results, [{ ok: true, value: null }, { ok: true, value: null }]);
+});

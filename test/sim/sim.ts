@@ -234,6 +234,13 @@ export class SimCluster {
     return index;
   }
 
+  /** The thread's worker is terminated while parked in a sync request: it never runs again. */
+  kill(threadIndex: number): boolean {
+    const thread = this.threads[threadIndex]!;
+    thread.done = true;
+    return this.engines[thread.node]!.cancel(threadIndex);
+  }
+
   private send(from: number, to: number, message: ProtocolMessage): void {
     // structuredClone stands in for encoding: no object is shared between nodes.
     this.links[from * this.options.nodeCount + to]!.push(structuredClone(message));
@@ -245,6 +252,7 @@ export class SimCluster {
   private resume(ref: number, result: unknown): void {
     const thread = this.threads[ref];
     if (thread === undefined || !thread.blocked) throw new Error(`resume of thread ${ref}, which is not blocked`);
+    if (thread.done) throw new Error(`resume of thread ${ref}, which was killed`);
     thread.blocked = false;
     if (thread.current?.op === 'sync') { thread.input = result as SyncResult; thread.current = null; }
     // A load or store that faulted retries its access when it runs again.
