@@ -1,7 +1,8 @@
 // Synchronization costs over real dsm clusters on loopback, beside the raw
 // TCP round trip measured in the same run (bench/rtt.ts):
 //   lockUsP50        a thread on node 1 locks and unlocks a Mutex managed by
-//                    node 0, nobody else asking (bench/programs/sync-lock.mjs)
+//                    node 0, nobody else asking (bench/programs/sync-lock.mjs);
+//                    lockManagerLocalUsP50 the same with the manager on node 1
 //   handoffUsP50     threads on nodes 1 and 2 ping-pong a Mutex managed by
 //                    node 0: one release-to-grant handoff
 //   barrier4/8UsP50  a Barrier with one thread on each of 4 / 8 node
@@ -26,6 +27,7 @@ const regionBytes = '256m';
 const lockNodeCount = 3;
 const atomicNodeCount = 2;
 const barrierNodeCounts = [4, 8] as const;
+assert(barrierNodeCounts[0] === 4 && barrierNodeCounts[1] === 8, 'the result names barrier4 and barrier8');
 const lockGoalRtts = 1.5;
 const runTimeoutMs = 300_000;
 
@@ -36,6 +38,8 @@ export interface SyncBenchResult extends Record<string, unknown> {
   lockUsP50: number;
   lockUsP99: number;
   lockAcquireUsP50: number;
+  /** The same lock+unlock with the manager on the thread's own node: no network, only the way to the engine and back. */
+  lockManagerLocalUsP50: number;
   handoffUsP50: number;
   handoffUsP99: number;
   barrier4UsP50: number;
@@ -61,12 +65,52 @@ export interface SyncBenchResult extends Record<string, unknown> {
 
 const round = (value: number) => Math.round(value * 100) / 100;
 
+interface NodeStats {
+  lockAcquires: number;
+  barrierWaits: number;
+  messagesByType: Record<string, { count: number; bytes: number }>;
+}
+
 interface RunStats {
-  total: {
-    lockAcquires: number;
-    barrierWaits: number;
-    messagesByType: Record<string, { count: number; bytes: number }>;
-  };
+  total: NodeStats;
+  nodes: NodeStats[];
+}
+
+/** Warm-up rounds the programs run before timing (bench/programs/sync-*.mjs). */
+const lockWarmCount = (iterations: number) => Math.min(100, iterations);
+const barrierWarmCount = (iterations: number) => Math.min(50, iterations);
+const atomicWarmCount = (iterations: number) => Math.min(100, iterations);
+
+function sentBy(stats: RunStats, nodeId: number, type: string): number {
+  const node = stats.nodes[nodeId];
+  assert(node !== undefined, `statistics for node ${nodeId}`);
+  return node.messagesByType[type]?.count ?? 0;
+}
+
+/**
+ * The programs pick their managers and homes by the placement rule; the
+ * messages each node sent show whether the engine agreed, so that a figure
+ * labelled remote was remote.
+ */
+function checkPlacement(iterations: number, lock: RunStats, atomic: RunStats, barriers: Array<{ nodeCount: number; stats: RunStats }>): void {
+  const lockRounds = lockWarmCount(iterations) + iterations;
+  // Node 1: the remote solo phase and its half of the pair; its manager-local phase sends nothing.
+  if (sentBy(lock, 1, 'lockRequest') !== 2 * lockRounds || sentBy(lock, 2, 'lockRequest') !== lockRounds) {
+    throw new DsmError('DSM_ERR_BENCH', `sync-lock: lock requests sent by node 1 and 2 were ${sentBy(lock, 1, 'lockRequest')} and `
+      + `${sentBy(lock, 2, 'lockRequest')}, not ${2 * lockRounds} and ${lockRounds}: the mutexes are not managed where the program placed them`);
+  }
+  const atomicRounds = atomicWarmCount(iterations) + iterations;
+  const atomicRequests = sentBy(atomic, 1, 'atomicRequest');
+  // A few more for the final check of the counts.
+  if (atomicRequests < atomicRounds || atomicRequests > atomicRounds + 4) {
+    throw new DsmError('DSM_ERR_BENCH', `sync-atomic: node 1 sent ${atomicRequests} atomic requests for ${atomicRounds} remote adds: the words are not homed where the program placed them`);
+  }
+  for (const { nodeCount, stats } of barriers) {
+    const barrierRounds = barrierWarmCount(iterations) + iterations;
+    if (sentBy(stats, 0, 'barrierArrive') !== 0 || stats.total.messagesByType.barrierArrive?.count !== (nodeCount - 1) * barrierRounds) {
+      throw new DsmError('DSM_ERR_BENCH', `sync-barrier on ${nodeCount} nodes: the barrier is not managed by node 0`);
+    }
+  }
 }
 
 interface ProgramRun {
@@ -128,6 +172,9 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
   const atomic = runProgram('sync-atomic.mjs', atomicNodeCount, iterations);
   const barriers = barrierNodeCounts.map((nodeCount) => runProgram('sync-barrier.mjs', nodeCount, iterations));
   const [barrier4Run, barrier8Run] = barriers as [ProgramRun, ProgramRun];
+  checkPlacement(iterations, lock.stats, atomic.stats, [
+    { nodeCount: 4, stats: barrier4Run.stats }, { nodeCount: 8, stats: barrier8Run.stats },
+  ]);
   const lockRun = lock;
   const atomicRun = atomic;
   const lockFigures = lockRun.figures;
@@ -141,6 +188,7 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     lockUsP50: figure(lockFigures, 'lockUsP50', 'sync-lock'),
     lockUsP99: figure(lockFigures, 'lockUsP99', 'sync-lock'),
     lockAcquireUsP50: figure(lockFigures, 'lockAcquireUsP50', 'sync-lock'),
+    lockManagerLocalUsP50: figure(lockFigures, 'lockManagerLocalUsP50', 'sync-lock'),
     handoffUsP50: figure(lockFigures, 'handoffUsP50', 'sync-lock'),
     handoffUsP99: figure(lockFigures, 'handoffUsP99', 'sync-lock'),
     barrier4UsP50: figure(barrier4, 'barrierUsP50', 'sync-barrier'),
@@ -155,12 +203,14 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     barrier4Rtts: 0,
     barrier8Rtts: 0,
     atomicAddRtts: 0,
-    lockMessages: messagesPer(lockRun.stats, ['lockRequest', 'lockGrant', 'lockRelease'], lockRun.stats.total.lockAcquires),
+    // Remote acquisitions only: the manager-local phase sends nothing.
+    lockMessages: messagesPer(lockRun.stats, ['lockRequest', 'lockGrant', 'lockRelease'],
+      lockRun.stats.total.lockAcquires - (lockWarmCount(iterations) + iterations)),
     // Every node's thread counts one wait per round.
     barrier4Messages: messagesPer(barrier4Run.stats, ['barrierArrive', 'barrierDepart'], barrier4Run.stats.total.barrierWaits / 4),
     barrier8Messages: messagesPer(barrier8Run.stats, ['barrierArrive', 'barrierDepart'], barrier8Run.stats.total.barrierWaits / 8),
     // The remote phase: warm-up and timed adds; the home-local phase sends nothing.
-    atomicAddMessages: messagesPer(atomicRun.stats, ['atomicRequest', 'atomicReply'], Math.min(100, iterations) + iterations),
+    atomicAddMessages: messagesPer(atomicRun.stats, ['atomicRequest', 'atomicReply'], atomicWarmCount(iterations) + iterations),
     goals: {},
     config,
   };

@@ -5,13 +5,9 @@
 // Prints one JSON line.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
 import { nodeInfo, rangeOf } from 'dsm';
+import { percentile } from './sync-lib.mjs';
 
 const pageBytes = 4096;
-
-function percentile(samples, fraction) {
-  const sorted = Float64Array.from(samples).sort();
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] * 100) / 100;
-}
 
 if (isMainThread) {
   const iterations = Number(process.argv[2] ?? 2000);

@@ -2,34 +2,14 @@
 // of N parties, managed by node 0, back to back. With nothing between two
 // waits, each wait lasts one barrier period. Prints one JSON line.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
-import { Barrier, nodeInfo, rangeOf } from 'dsm';
-
-const idGranuleBytes = 16;
-const candidateCountMax = 64;
-
-function percentile(samples, fraction) {
-  const sorted = Float64Array.from(samples).sort();
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] * 100) / 100;
-}
-
-/** A new barrier whose manager is `manager` (its id is its address / 16, modulo the node count). */
-function barrierManagedBy(parties, manager, nodeCount) {
-  const spare = [];
-  for (let tries = 0; tries < candidateCountMax; tries += 1) {
-    const barrier = new Barrier(parties);
-    const range = rangeOf(barrier.handle.buffer);
-    if (range === null) throw new Error('sync-barrier: run this program with dsm run');
-    if ((range.offset + barrier.handle.byteOffset) / idGranuleBytes % nodeCount === manager) return barrier;
-    spare.push(barrier); // kept alive, so the heap does not hand the same block back
-  }
-  throw new Error(`sync-barrier: no barrier managed by node ${manager} in ${candidateCountMax} tries`);
-}
+import { Barrier, nodeInfo } from 'dsm';
+import { managedBy, percentile } from './sync-lib.mjs';
 
 if (isMainThread) {
   const iterations = Number(process.argv[2] ?? 2000);
   const { nodeCount } = nodeInfo();
   const manager = 0;
-  const barrier = barrierManagedBy(nodeCount, manager, nodeCount);
+  const barrier = managedBy(() => new Barrier(nodeCount), manager, nodeCount);
   const reports = await Promise.all(Array.from({ length: nodeCount }, (_, node) => new Promise((resolve, reject) => {
     const worker = new Worker(new URL(import.meta.url), { workerData: { iterations, nodeCount, barrier: barrier.handle }, dsmNode: node });
     worker.on('message', resolve);

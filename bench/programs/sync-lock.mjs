@@ -1,34 +1,15 @@
 // Run under `dsm run --nodes 3`. Two mutexes, both managed by node 0 (a
-// mutex's manager is its id, address / 16, modulo the node count):
+// mutex's manager is the home of its address, see sync-lib.mjs):
 // - uncontended: a thread on node 1 locks and unlocks one mutex in a loop,
-//   timing each lock() and each lock()+unlock();
+//   timing each lock() and each lock()+unlock(); then, for comparison, one
+//   managed by node 1 itself (no network: the cost of reaching the engine);
 // - contended: threads on nodes 1 and 2 lock and unlock the other mutex in a
 //   loop; the FIFO manager hands it over at every unlock, so each thread's
 //   interval between two of its own acquisitions is two handoffs.
 // Prints one JSON line.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
-import { Barrier, Mutex, nodeInfo, rangeOf } from 'dsm';
-
-const idGranuleBytes = 16;
-const candidateCountMax = 64;
-
-function percentile(samples, fraction) {
-  const sorted = Float64Array.from(samples).sort();
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] * 100) / 100;
-}
-
-/** A new mutex whose manager is `manager` (allocations land on successive 16-byte blocks, so a few tries suffice). */
-function mutexManagedBy(manager, nodeCount) {
-  const spare = [];
-  for (let tries = 0; tries < candidateCountMax; tries += 1) {
-    const mutex = new Mutex();
-    const range = rangeOf(mutex.handle.buffer);
-    if (range === null) throw new Error('sync-lock: run this program with dsm run');
-    if ((range.offset + mutex.handle.byteOffset) / idGranuleBytes % nodeCount === manager) return mutex;
-    spare.push(mutex); // kept alive, so the heap does not hand the same block back
-  }
-  throw new Error(`sync-lock: no mutex managed by node ${manager} in ${candidateCountMax} tries`);
-}
+import { Barrier, Mutex, nodeInfo } from 'dsm';
+import { managedBy, percentile } from './sync-lib.mjs';
 
 function onMessage(worker) {
   return new Promise((resolve, reject) => {
@@ -42,11 +23,13 @@ if (isMainThread) {
   const { nodeCount } = nodeInfo();
   if (nodeCount < 3) throw new Error('sync-lock: needs at least 3 nodes');
   const manager = 0;
-  const solo = mutexManagedBy(manager, nodeCount);
-  const shared = mutexManagedBy(manager, nodeCount);
+  const solo = managedBy(() => new Mutex(), manager, nodeCount);
+  const soloLocal = managedBy(() => new Mutex(), 1, nodeCount);
+  const shared = managedBy(() => new Mutex(), manager, nodeCount);
   const start = new Barrier(2);
   const url = new URL(import.meta.url);
   const uncontended = await onMessage(new Worker(url, { workerData: { role: 'solo', iterations, mutex: solo.handle }, dsmNode: 1 }));
+  const managerLocal = await onMessage(new Worker(url, { workerData: { role: 'solo', iterations, mutex: soloLocal.handle }, dsmNode: 1 }));
   const contended = await Promise.all([1, 2].map((node) => onMessage(new Worker(url, {
     workerData: { role: 'pair', iterations, mutex: shared.handle, start: start.handle }, dsmNode: node,
   }))));
@@ -56,6 +39,7 @@ if (isMainThread) {
     lockUsP50: percentile(uncontended.acquireRelease, 0.5),
     lockUsP99: percentile(uncontended.acquireRelease, 0.99),
     lockAcquireUsP50: percentile(uncontended.acquire, 0.5),
+    lockManagerLocalUsP50: percentile(managerLocal.acquireRelease, 0.5),
     handoffUsP50: Math.round(percentile(cycles, 0.5) / 2 * 100) / 100,
     handoffUsP99: Math.round(percentile(cycles, 0.99) / 2 * 100) / 100,
     handoffUsMean: Math.round(Math.max(...contended.map((report) => report.elapsedUs)) / (2 * iterations) * 100) / 100,
