@@ -45,6 +45,12 @@ export class ThreadEndpoint {
 export class ChannelServer {
   private readonly handler: RequestHandler;
   readonly endpoints = new Set<ThreadEndpoint>();
+  private readonly endListeners: Array<(endpoint: ThreadEndpoint) => void> = [];
+
+  /** Calls `listener` when an app thread's channel closes (the thread exited or was terminated). */
+  onThreadEnd(listener: (endpoint: ThreadEndpoint) => void): void {
+    this.endListeners.push(listener);
+  }
 
   constructor(handler: RequestHandler) {
     this.handler = handler;
@@ -55,7 +61,10 @@ export class ChannelServer {
     const endpoint = new ThreadEndpoint(port);
     this.endpoints.add(endpoint);
     port.on('message', (request: ChannelRequest) => this.dispatch(endpoint, request));
-    port.on('close', () => this.endpoints.delete(endpoint));
+    port.on('close', () => {
+      this.endpoints.delete(endpoint);
+      for (const listener of this.endListeners) listener(endpoint);
+    });
     port.unref();
     return endpoint;
   }

@@ -165,6 +165,7 @@ export class ClusterNode {
       }
     });
     this.manager.handleRequests((endpoint, request) => this.onRequest(endpoint, request));
+    this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
     this.manager.start();
     this.engine.start();
     const takeOver = (this.mesh as unknown as { takeOver?: (l: (from: number, m: unknown) => void) => void }).takeOver;
@@ -255,6 +256,19 @@ export class ClusterNode {
       }
       default:
         throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
+    }
+  }
+
+  /**
+   * A thread ended (exited, or terminated while parked): its sync requests
+   * still in the engine are withdrawn, so an Atomics.wait it left at a home
+   * does not swallow a notify and a lock granted to it is released.
+   */
+  private threadEnded(endpoint: ThreadEndpoint): void {
+    for (const [ref, waiter] of this.syncWaiters) {
+      if (waiter.endpoint !== endpoint) continue;
+      this.syncWaiters.delete(ref);
+      this.engine.cancel(ref);
     }
   }
 
