@@ -5,10 +5,10 @@
 // the run non-zero); the fixture checks each node's RSS grew by at most 48 MiB
 // between a tenth of its rounds and the end, and the counter is exact.
 //
-// 30,000 rounds (not 10^5): one round costs a lock round trip (the counter's
+// 20,000 rounds (not 10^5): one round costs a lock round trip (the counter's
 // page travels with the grant) and a release, about 0.9 ms on this 2-core
-// machine with 3 node processes (30,000 rounds: ~28 s); 10^5 rounds take about
-// 90 s. RSS is a coarse guard: at 30,000 rounds an unreclaimed log would grow
+// machine with 3 node processes (30,000 rounds: 28 s idle, 67 s under load 16); 10^5 rounds take about
+// 90 s idle. RSS is a coarse guard: at 20,000 rounds an unreclaimed log would grow
 // by only a few MiB. test/sim/memory.test.ts shows every engine table flat
 // (bounded by constants) over 20,000 rounds; with the engine's tableSizes() in
 // --stats-json this test could assert the log size directly.
@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
-const rounds = 30_000;
+const rounds = 20_000;
 
 test(`hlrc, 3 nodes: ${rounds} Mutex rounds without a barrier keep memory flat and the counter exact`, () => {
   const result = spawnSync(process.execPath, [
