@@ -30,11 +30,11 @@ export interface RttBenchResult {
 /** Runs bench/programs/page-fetch.mjs on a 2-node cluster and returns its figures for remotely homed pages. */
 function measurePageFetch(pageCount: number): { p50: number; p99: number } {
   const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url));
-  const result = spawnSync(process.execPath, [join(root, 'bin', 'dsm.js'), 'run', '--nodes', '2', '--region-bytes', '256m',
+  const result = spawnSync(process.execPath, [join(root, 'bin', 'dsm.js'), 'run', '--nodes', '2', '--placement', 'block', '--region-bytes', '256m',
     join(root, 'bench', 'programs', 'page-fetch.mjs'), String(pageCount)], { encoding: 'utf8', timeout: 120_000 });
   if (result.status !== 0) throw new Error(`page-fetch run failed: ${result.stderr}`);
-  const figures = JSON.parse(result.stdout.trim().split('\n').pop()!) as { homeRemoteUsP50: number; pageFetchUsP99: number };
-  return { p50: figures.homeRemoteUsP50, p99: figures.pageFetchUsP99 };
+  const figures = JSON.parse(result.stdout.trim().split('\n').pop()!) as { pageFetchUsP50: number; pageFetchUsP99: number };
+  return { p50: figures.pageFetchUsP50, p99: figures.pageFetchUsP99 };
 }
 
 function percentile(samples: number[], fraction: number): number {

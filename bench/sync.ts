@@ -123,7 +123,8 @@ function runProgram(program: string, nodeCount: number, iterations: number): Pro
   const statsFolder = mkdtempSync(join(tmpdir(), 'dsm-bench-sync-'));
   const statsFile = join(statsFolder, 'stats.json');
   try {
-    const args = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+    // The programs place their objects by the round-robin rule (bench/programs/sync-lib.mjs).
+    const args = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol, '--placement', 'roundRobin',
       '--region-bytes', regionBytes, '--stats-json', statsFile, join(packageRoot, 'bench', 'programs', program), String(iterations)];
     const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs });
     if (result.error !== undefined || result.status !== 0) {
