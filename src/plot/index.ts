@@ -11,7 +11,7 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { plotPointCountMax, plotTraceBytesMax } from '../constants.js';
-import { DsmError } from '../errors.js';
+import { assert, DsmError } from '../errors.js';
 
 export interface PlotOptions {
   width?: number;
@@ -30,7 +30,7 @@ export interface PlotResult {
   format: 'svg' | 'png';
 }
 
-interface Access { seconds: number; page: number; node: string; kind: 'read' | 'write' }
+interface Access { seconds: number; page: number; node: string; nodeId: number; kind: 'read' | 'write' }
 
 const formats = { '.svg': 'svg', '.png': 'png' } as const;
 
@@ -42,7 +42,9 @@ function traceError(path: string, what: string): DsmError {
 export function readAccesses(path: string): { accesses: Access[]; protocol: string; nodeCount: number } {
   let text: string;
   try {
-    if (statSync(path).size > plotTraceBytesMax) throw traceError(path, `larger than ${plotTraceBytesMax} bytes`);
+    if (statSync(path).size > plotTraceBytesMax) {
+      throw new DsmError('DSM_ERR_TRACE', `${path}: larger than ${plotTraceBytesMax} bytes (plotTraceBytesMax); trace a shorter run or fewer threads`);
+    }
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if (error instanceof DsmError) throw error;
@@ -64,7 +66,7 @@ export function readAccesses(path: string): { accesses: Access[]; protocol: stri
     if (typeof event.ts !== 'number' || typeof page !== 'number' || typeof event.pid !== 'number') {
       throw traceError(path, `has a fault event without a numeric ts, pid and args.page: ${JSON.stringify(event).slice(0, 120)}`);
     }
-    accesses.push({ seconds: event.ts / 1e6, page, node: `node ${event.pid}`, kind: event.name === 'write fault' ? 'write' : 'read' });
+    accesses.push({ seconds: event.ts / 1e6, page, node: `node ${event.pid}`, nodeId: event.pid, kind: event.name === 'write fault' ? 'write' : 'read' });
   }
   const nodeCount = typeof dsm?.nodeCount === 'number' ? dsm.nodeCount : new Set(accesses.map((a) => a.node)).size;
   return { accesses, protocol: typeof dsm?.protocol === 'string' ? dsm.protocol : 'dsm', nodeCount };
@@ -79,23 +81,62 @@ function sample(accesses: Access[]): Access[] {
   return kept;
 }
 
-export function accessPatternSpec(accesses: Access[], meta: { title: string; subtitle: string; width: number; height: number }): TopLevelSpec {
+/**
+ * Mark area in px² for a figure of pointCount marks: large enough to tell a
+ * read's circle from a write's triangle when there are few, small enough that
+ * a dense run does not become one blot.
+ */
+export function pointSize(pointCount: number): number {
+  if (pointCount <= 300) return 60;
+  if (pointCount <= 3_000) return 30;
+  if (pointCount <= 15_000) return 16;
+  return 9;
+}
+
+export function accessPatternSpec(accesses: Access[], meta: { title: string; subtitle: string; width: number; height: number; timeUnit: 's' | 'ms'; colourScheme: 'category10' | 'tableau20' }): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: meta.title, subtitle: meta.subtitle, anchor: 'start' },
     width: meta.width,
     height: meta.height,
     background: 'white',
-    data: { values: accesses },
-    mark: { type: 'point', filled: true, size: 14, opacity: 0.75 },
+    data: { values: accesses.map((access) => ({ ...access, time: meta.timeUnit === 'ms' ? access.seconds * 1000 : access.seconds })) },
+    // Reads are hollow circles and writes filled triangles, so the two stay apart even where colours overlap.
+    mark: { type: 'point', size: pointSize(accesses.length), strokeWidth: 1.2 },
     encoding: {
-      x: { field: 'seconds', type: 'quantitative', title: 'time since the run started (s)' },
-      y: { field: 'page', type: 'quantitative', title: 'page (global page number)', scale: { zero: false } },
-      color: { field: 'node', type: 'nominal', title: 'node', scale: { scheme: 'category10' } },
-      shape: { field: 'kind', type: 'nominal', title: 'access', scale: { domain: ['read', 'write'], range: ['circle', 'triangle-up'] } },
+      x: { field: 'time', type: 'quantitative', title: `time since the run started (${meta.timeUnit})` },
+      y: { field: 'page', type: 'quantitative', title: 'page (global page number)', scale: { zero: false }, axis: { format: 'd', tickMinStep: 1 } },
+      // stroke and fill on one field, shape and fillOpacity on another: vega-lite merges each pair into one legend.
+      stroke: { field: 'node', type: 'nominal', title: 'node', scale: { scheme: meta.colourScheme }, sort: { field: 'nodeId' } },
+      fill: { field: 'node', type: 'nominal', title: 'node', scale: { scheme: meta.colourScheme }, sort: { field: 'nodeId' } },
+      shape: {
+        field: 'kind', type: 'nominal', title: 'access', sort: ['read', 'write'], scale: { domain: ['read', 'write'], range: ['circle', 'triangle-up'] },
+      },
+      fillOpacity: { field: 'kind', type: 'nominal', legend: null, sort: ['read', 'write'], scale: { domain: ['read', 'write'], range: [0, 0.85] } },
     },
-    config: { font: 'DejaVu Sans', view: { stroke: '#ccc' } },
+    config: { font: 'DejaVu Sans', view: { stroke: '#ccc' }, legend: { symbolSize: 80 } },
   };
+}
+
+/**
+ * vega-lite draws every legend symbol filled and has no per-entry style, so the
+ * compiled Vega legend for the access kind is given the marks' own look (a
+ * hollow circle for a read, a filled triangle for a write), and the node
+ * legend comes first.
+ */
+function legendsAsMarks(spec: vega.Spec): vega.Spec {
+  const legends = spec.legends ?? [];
+  const kindLegend = legends.find((legend) => legend.shape !== undefined);
+  assert(kindLegend !== undefined, 'the compiled figure has a legend for the access kind');
+  kindLegend.encode = {
+    symbols: {
+      update: {
+        fill: { value: '#555' }, stroke: { value: '#555' }, strokeWidth: { value: 1.2 }, opacity: { value: 1 },
+        fillOpacity: { signal: "datum.value === 'read' ? 0 : 0.85" },
+      },
+    },
+  };
+  return { ...spec, legends: [...legends.filter((legend) => legend !== kindLegend), kindLegend] };
 }
 
 function fontFiles(): string[] {
@@ -115,17 +156,26 @@ export async function plotTrace(tracePath: string, outPath: string, options: Plo
     const [first, last] = options.pageRange;
     accesses = accesses.filter((access) => access.page >= first && access.page <= last);
   }
-  if (accesses.length === 0) throw traceError(tracePath, 'holds no page faults to draw (was the run traced with --trace on more than one node?)');
+  if (accesses.length === 0) {
+    const where = options.pageRange === undefined ? '' : ` on pages ${options.pageRange[0]}–${options.pageRange[1]}`;
+    // A one-node run's memory is all local: its trace records no faults.
+    throw new DsmError('DSM_ERR_TRACE', `${tracePath}: holds no page faults${where} to draw; trace a run on more than one node (dsm run --nodes 2 or more)${where === '' ? '' : ', or widen the page range'}`);
+  }
   accesses.sort((a, b) => a.seconds - b.seconds);
   const drawn = sample(accesses);
+  const nodeCount = new Set(accesses.map((a) => a.node)).size;
   const reads = accesses.filter((access) => access.kind === 'read').length;
   const subtitle = `${accesses.length} faults (${reads} read, ${accesses.length - reads} write)`
     + (drawn.length < accesses.length ? `; sampled evenly: ${drawn.length} of them drawn` : '');
   const spec = accessPatternSpec(drawn, {
     title: options.title ?? `dsm access pattern — ${read.protocol}, ${read.nodeCount} node${read.nodeCount === 1 ? '' : 's'}`,
     subtitle, width: options.width ?? 900, height: options.height ?? 480,
+    // A run shorter than a second reads better in milliseconds than in 0.004 s steps.
+    timeUnit: accesses[accesses.length - 1]!.seconds < 1 ? 'ms' : 's',
+    // Ten clearly different colours while they suffice, twenty (in light/dark pairs) for up to 20 nodes.
+    colourScheme: nodeCount <= 10 ? 'category10' : 'tableau20',
   });
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const view = new vega.View(vega.parse(legendsAsMarks(compile(spec).spec)), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   try {
@@ -134,5 +184,5 @@ export async function plotTrace(tracePath: string, outPath: string, options: Plo
   } catch (error) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `dsm plot: cannot write '${outPath}' (${(error as Error).message}); choose a writable path`);
   }
-  return { points: drawn.length, accesses: accesses.length, nodes: new Set(accesses.map((a) => a.node)).size, format };
+  return { points: drawn.length, accesses: accesses.length, nodes: nodeCount, format };
 }

@@ -33,7 +33,15 @@ test('SVG: one mark per fault, a colour per node, a shape per kind, axis titles'
   assert.equal(marks.length, 70);
   const fills = new Set([...svg.matchAll(/aria-roledescription="point"[^>]*fill="(#[0-9a-f]{6})"/g)].map((m) => m[1]));
   assert.equal(fills.size, 3, 'three node colours');
-  assert.match(svg, /time since the run started \(s\)/);
+  // Reads are hollow (fill-opacity 0), writes filled.
+  const fillOpacities = [...svg.matchAll(/aria-roledescription="point"[^>]*fill-opacity="([0-9.]+)"/g)].map((m) => Number(m[1]));
+  assert.equal(fillOpacities.length, 70);
+  assert.equal(fillOpacities.filter((opacity) => opacity === 0).length, 40);
+  assert.equal(fillOpacities.filter((opacity) => opacity > 0.5).length, 30);
+  // The run lasts 46 ms, so the axis counts milliseconds.
+  assert.match(svg, /time since the run started \(ms\)/);
+  assert.match(svg, /Symbol legend titled 'node' for fill color and stroke color with 3 values: node 0, node 1, node 2/);
+  assert.match(svg, /Symbol legend titled 'access' for shape with 2 values: read, write/);
   assert.match(svg, /page \(global page number\)/);
   assert.match(svg, /dsm access pattern — hlrc, 3 nodes/);
 });
@@ -66,6 +74,8 @@ test('bad input: another extension, a missing file, not a trace, a trace without
   const empty = join(dir, 'empty.json');
   writeFileSync(empty, JSON.stringify({ traceEvents: [] }));
   await assert.rejects(plotTrace(empty, join(dir, 'c.svg')), (error: unknown) => isCode('DSM_ERR_TRACE')(error) && /no page faults/.test((error as Error).message));
+  await assert.rejects(plotTrace(fixture, join(dir, 'c.svg'), { pageRange: [1000, 2000] }),
+    (error: unknown) => isCode('DSM_ERR_TRACE')(error) && /no page faults on pages 1000–2000/.test((error as Error).message));
   const malformed = join(dir, 'malformed.json');
   writeFileSync(malformed, JSON.stringify({ traceEvents: [{ cat: 'fault', name: 'read fault', ts: 'x', pid: 0, args: {} }] }));
   await assert.rejects(plotTrace(malformed, join(dir, 'c.svg')), isCode('DSM_ERR_TRACE'));
@@ -84,4 +94,22 @@ test('a large trace is sampled evenly to plotPointCountMax marks, and the figure
   assert.equal(result.accesses, count);
   assert.equal(result.points, plotPointCountMax);
   assert.match(readFileSync(out, 'utf8'), new RegExp(`${count} faults .*sampled evenly: ${plotPointCountMax} of them drawn`));
+});
+
+test('twelve nodes: twelve colours, the legend in node order, seconds on the axis', async () => {
+  const nodeCount = 12;
+  const traceEvents = Array.from({ length: 240 }, (_, index) => ({
+    name: index % 3 === 0 ? 'write fault' : 'read fault', cat: 'fault', ph: 'X', ts: index * 10_000, dur: 500, pid: index % nodeCount, tid: 0, args: { page: 100 + index },
+  }));
+  const path = join(dir, 'twelve.json');
+  writeFileSync(path, JSON.stringify({ otherData: { dsm: { protocol: 'sc', nodeCount } }, traceEvents }));
+  const out = join(dir, 'twelve.svg');
+  const result = await plotTrace(path, out);
+  assert.deepEqual(result, { points: 240, accesses: 240, nodes: nodeCount, format: 'svg' });
+  const svg = readFileSync(out, 'utf8');
+  const fills = new Set([...svg.matchAll(/aria-roledescription="point"[^>]*fill="(#[0-9a-f]{6})"/g)].map((m) => m[1]));
+  assert.equal(fills.size, nodeCount);
+  assert.match(svg, /with 12 values: node 0, node 1, node 2, node 3, node 4, ending with node 11/);
+  assert.match(svg, /time since the run started \(s\)/);
+  assert.match(svg, /dsm access pattern — sc, 12 nodes/);
 });
