@@ -164,7 +164,7 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     throw new DsmError('DSM_ERR_INVALID_OPTION', `runSyncBench: iterations must be a positive integer; got ${String(iterations)}`);
   }
   const config = {
-    protocol, regionBytes, lockNodeCount, atomicNodeCount, barrierNodeCounts: [...barrierNodeCounts],
+    protocol, placement: 'roundRobin', regionBytes, lockNodeCount, atomicNodeCount, barrierNodeCounts: [...barrierNodeCounts],
     lockManager: 0, barrierManager: 0, atomicHome: 0,
     cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
   };
