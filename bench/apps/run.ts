@@ -35,6 +35,7 @@ export interface AppBenchOptions {
 const regionBytes = '1g';
 const timeoutMsDefault = 600_000;
 const stderrTailBytes = 4000;
+const localRunCount = 3; // plain-node runs per measurement; the fastest counts
 const resultPrefix = 'DSM_APP_RESULT ';
 
 /** Goals of issue 5, checked where they apply (reported, never failed on). */
@@ -207,7 +208,12 @@ export async function runAppBench(app: string, options: AppBenchOptions): Promis
   const localKey = appArgs(app, threads, appOptions).join(' ');
   let local = options.localCache?.get(localKey);
   if (local === undefined) {
-    local = await runLocal(app, threads, appOptions, timeoutMs);
+    // The baseline is short and noisy on a shared machine: the fastest of a few runs
+    // (which makes the ratio conservative), all of them verified.
+    const attempts: Record<string, unknown>[] = [];
+    for (let attempt = 0; attempt < localRunCount; attempt += 1) attempts.push(await runLocal(app, threads, appOptions, timeoutMs));
+    const fastest = attempts.reduce((best, next) => (Number(next.seconds) < Number(best.seconds) ? next : best));
+    local = attempts.find((attempt) => attempt.verified !== true) ?? fastest;
     options.localCache?.set(localKey, local);
   }
   const localSeconds = Number(local.seconds);
