@@ -78,3 +78,19 @@ export function report(result) {
   process.stdout.write(`DSM_APP_RESULT ${JSON.stringify(result)}\n`);
   process.exitCode = result.verified ? 0 : 1;
 }
+
+/**
+ * The shared work stack of quicksort and tsp: `state[0]` counts the jobs on
+ * the stack, `state[1]` the workers holding one. With `lock` held, waits on
+ * `idle` until there is a job or no busy worker can push one, then takes the
+ * top job and counts the caller busy. Returns the job's slot, or -1 when all
+ * work is done (the stack is empty and nobody is busy).
+ */
+export function takeJob(state, lock, idle) {
+  while (state[0] === 0 && state[1] > 0) idle.wait(lock);
+  if (state[0] === 0) return -1;
+  const top = state[0] - 1;
+  state[0] = top;
+  state[1] += 1;
+  return top;
+}

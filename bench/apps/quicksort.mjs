@@ -9,7 +9,7 @@
 // Usage: node quicksort.mjs [--threads 2] [--size 4194304 (elements)] [--seed 1]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Condition, Mutex } from 'dsm';
-import { checksumInt32, parseArgs, random, report, runWorkers } from './lib.mjs';
+import { checksumInt32, parseArgs, random, report, runWorkers, takeJob } from './lib.mjs';
 
 const localMax = 16384; // ranges this small are sorted by one worker without sharing
 const stateTop = 0; // ranges on the stack
@@ -73,11 +73,8 @@ if (isMainThread) {
   let ranges = 0;
   lock.lock();
   for (;;) {
-    while (state[stateTop] === 0 && state[stateBusy] > 0) idle.wait(lock);
-    if (state[stateTop] === 0) break; // empty and nobody can add more: done
-    const top = state[stateTop] - 1;
-    state[stateTop] = top;
-    state[stateBusy] += 1;
+    const top = takeJob(state, lock, idle);
+    if (top === -1) break; // empty and nobody can add more: done
     let lo = stack[2 * top];
     let hi = stack[2 * top + 1];
     lock.unlock();

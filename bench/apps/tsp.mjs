@@ -13,7 +13,7 @@
 // Usage: node tsp.mjs [--threads 2] [--size 17 (cities)] [--seed 1]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Condition, Mutex } from 'dsm';
-import { parseArgs, random, report, runWorkers } from './lib.mjs';
+import { parseArgs, random, report, runWorkers, takeJob } from './lib.mjs';
 
 const splitDepth = 3; // partial tours of fewer cities are expanded through the shared stack
 const stateTop = 0; // records on the stack
@@ -128,11 +128,8 @@ if (isMainThread) {
   let jobs = 0;
   lock.lock();
   for (;;) {
-    while (state[stateTop] === 0 && state[stateBusy] > 0) idle.wait(lock);
-    if (state[stateTop] === 0) break; // empty and nobody can add more: done
-    const top = state[stateTop] - 1;
-    state[stateTop] = top;
-    state[stateBusy] += 1;
+    const top = takeJob(state, lock, idle);
+    if (top === -1) break; // empty and nobody can add more: done
     const base = top * recordWords;
     const depth = stack[base];
     const cost = stack[base + 1];

@@ -498,14 +498,10 @@ export async function runClusterProgram(
       const gathered = await node.gatherReports(report.tracePath !== undefined);
       writeRunReport(report, { protocol: options.protocol, nodeCount: handle.nodeCount, regionBytes: options.regionBytes, seconds, exitCode: code, ...gathered });
     } catch (error) {
-      process.stderr.write(`dsm: ${isDsmErrorLike(error) ? `${error.code}: ${error.message}` : String(error)}\n`);
+      process.stderr.write(`dsm: ${error instanceof DsmError ? `${error.code}: ${error.message}` : String(error)}\n`);
       if (code === 0) code = 1;
     }
   }
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   return handle.shutdown(code);
-}
-
-function isDsmErrorLike(error: unknown): error is { code: string; message: string } {
-  return error instanceof DsmError;
 }
