@@ -30,6 +30,8 @@ export class NodeManager {
   readonly pages: SingleNodePages;
   private started = false;
   private faultHandler: (records: Uint32Array) => void;
+  /** A one-node run serves faults itself (SingleNodePages); a cluster node hands them to its engine. */
+  private servesOwnPages = true;
   private extraRequests: RequestHandler | null = null;
 
   constructor(options: ManagerOptions) {
@@ -53,6 +55,8 @@ export class NodeManager {
   start(): void {
     assert(!this.started, 'a manager starts once');
     this.started = true;
+    // Before any app thread can touch the region: one node maps it read-write.
+    if (this.servesOwnPages) this.pages.start();
     this.native.installHandler();
     this.native.startFaultService((records) => this.faultHandler(records));
     this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
@@ -62,6 +66,7 @@ export class NodeManager {
   handleFaults(handler: (records: Uint32Array) => void): void {
     assert(!this.started, 'fault handling is chosen before start');
     this.faultHandler = handler;
+    this.servesOwnPages = false;
   }
 
   /** Requests the manager itself does not serve (Atomics, placement, remote workers) go here. */
