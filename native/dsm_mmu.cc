@@ -65,6 +65,10 @@ constexpr uint8_t kProtRead = 1;
 constexpr uint8_t kProtReadWrite = 2;
 constexpr uint8_t kFastWrite = 0x04;
 constexpr uint8_t kHasTwin = 0x08;
+// A page whose writes never need a diff (hlrc: a page of this node's own, its
+// home copy is the master): the fast path upgrades it and reports it dirty,
+// without a twin.
+constexpr uint8_t kTwinless = 0x10;
 constexpr uint8_t kBusy = 0x80;
 
 // Fault slot states.
@@ -110,6 +114,14 @@ std::atomic<uint64_t> g_slow_waits{0};
 // Faults outside the app view handed to the previous handler (V8's wasm trap
 // handler, or the default action); counted so a test can see the chain ran.
 std::atomic<uint64_t> g_chained_faults{0};
+// Twins alive (pool slots and twin-area pages), and the most the fast path may
+// make: past it a write fault goes to the manager, which flushes the oldest
+// dirty pages early (src/protocol/hlrc.ts, --twin-bytes). Concurrent fast
+// paths may each pass the check, so the count can exceed the limit by at most
+// the number of app threads.
+std::atomic<uint64_t> g_twin_count{0};
+std::atomic<uint64_t> g_twin_limit{~uint64_t(0)};
+std::atomic<uint64_t> g_twin_limit_faults{0};
 
 struct sigaction g_previous_action;
 std::atomic<bool> g_handler_installed{false};
@@ -212,6 +224,7 @@ void TakeTwin(size_t page) {
     g_region.twin_slot[page].store(0, std::memory_order_relaxed);
     twin = g_region.twin + (page << kPageShift);
   }
+  g_twin_count.fetch_add(1, std::memory_order_relaxed);
   memcpy(twin, g_region.manager + (page << kPageShift), kPageBytes);
 }
 
@@ -222,6 +235,7 @@ const uint8_t* TwinOf(size_t page) {
 
 // Drops the page's twin; the caller holds the page's BUSY bit.
 void DropTwin(size_t page) {
+  g_twin_count.fetch_sub(1, std::memory_order_relaxed);
   uint32_t slot = g_region.twin_slot[page].load(std::memory_order_relaxed);
   if (slot != 0) {
     g_region.twin_slot[page].store(0, std::memory_order_relaxed);
@@ -254,8 +268,9 @@ inline bool IsWriteFault(void* context) {
 #endif
 }
 
-// A write to a read-only page whose fast-write flag is set: twin it and
-// upgrade it here, without a round trip through the manager.
+// A write to a read-only page whose fast-write flag is set: twin it (unless
+// it is twinless) and upgrade it here, without a round trip through the
+// manager. With the twin limit reached, the manager takes the fault.
 bool TryFastWrite(size_t page) {
   std::atomic<uint8_t>& cell = g_region.state[page];
   uint8_t state;
@@ -269,15 +284,21 @@ bool TryFastWrite(size_t page) {
     if ((state & kProtMask) != kProtRead || (state & kFastWrite) == 0) return false;
     if (cell.compare_exchange_weak(state, state | kBusy, std::memory_order_acq_rel)) break;
   }
+  bool twinless = (state & kTwinless) != 0;
+  if (!twinless && g_twin_count.load(std::memory_order_relaxed) >= g_twin_limit.load(std::memory_order_relaxed)) {
+    g_twin_limit_faults.fetch_add(1, std::memory_order_relaxed);
+    UnlockPage(page, state);
+    return false;
+  }
   if (!DirtyPush(static_cast<uint32_t>(page))) {
     UnlockPage(page, state);
     return false;
   }
   size_t offset = page << kPageShift;
-  TakeTwin(page);
+  if (!twinless) TakeTwin(page);
   mprotect(g_region.app + offset, kPageBytes, PROT_READ | PROT_WRITE);
   g_fast_write_faults.fetch_add(1, std::memory_order_relaxed);
-  UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | kHasTwin));
+  UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | (twinless ? 0 : kHasTwin)));
   return true;
 }
 
@@ -614,6 +635,25 @@ void SetFastWrite(const FunctionCallbackInfo<Value>& args) {
     uint8_t state = LockPage(pages[i]);
     UnlockPage(pages[i], enabled ? (state | kFastWrite) : (state & ~kFastWrite));
   }
+}
+
+void SetTwinless(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  const uint32_t* pages;
+  size_t count;
+  if (!ReadPages(args, 0, &pages, &count)) return;
+  bool enabled = args.Length() > 1 && args[1]->IsTrue();
+  for (size_t i = 0; i < count; i += 1) {
+    uint8_t state = LockPage(pages[i]);
+    UnlockPage(pages[i], enabled ? (state | kTwinless) : (state & ~kTwinless));
+  }
+}
+
+// The most twins the fast path makes (a page count); 0 = no limit.
+void SetTwinLimit(const FunctionCallbackInfo<Value>& args) {
+  uint64_t limit;
+  if (!ReadIndex(args, 0, &limit)) return;
+  g_twin_limit.store(limit == 0 ? ~uint64_t(0) : limit, std::memory_order_relaxed);
 }
 
 void PageState(const FunctionCallbackInfo<Value>& args) {
@@ -976,6 +1016,8 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("fastWriteFaults", g_fast_write_faults.load());
   set("slowWaits", g_slow_waits.load());
   set("chainedFaults", g_chained_faults.load());
+  set("twins", g_twin_count.load());
+  set("twinLimitFaults", g_twin_limit_faults.load());
   args.GetReturnValue().Set(stats);
 }
 
@@ -1039,6 +1081,8 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "protect", Protect);
   SetMethod(context, exports, "protectPages", ProtectPages);
   SetMethod(context, exports, "setFastWrite", SetFastWrite);
+  SetMethod(context, exports, "setTwinless", SetTwinless);
+  SetMethod(context, exports, "setTwinLimit", SetTwinLimit);
   SetMethod(context, exports, "pageState", PageState);
   SetMethod(context, exports, "makeTwin", MakeTwin);
   SetMethod(context, exports, "flush", Flush);

@@ -124,3 +124,19 @@ assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPage
 export const plotPointCountMax = 40_000;
 /** Trace files dsm plot reads at most (a full trace of 16 nodes is about 1.5 GB; plot a shorter run). */
 export const plotTraceBytesMax = 512 * 1024 * 1024;
+
+// Twins (issue 17: src/protocol/hlrc.ts, --twin-bytes)
+/** --twin-bytes at least this: room for a few pages of each kind of early flush batch. */
+export const twinBytesMin = 64 * 1024;
+/**
+ * --twin-bytes by default: a sixteenth of RAM, at most this. A release sends
+ * the diffs of every twinned page at once, so the limit also bounds that
+ * burst: at most 8 MiB of twins (2.5x in the worst-case diff encoding, about
+ * 1x for real data) stays well inside one peer's send queue (sendQueueBytesMax).
+ * Past the limit the oldest dirty pages go home early in batches of a quarter
+ * of it, one engine round trip per batch, so a small limit costs little.
+ */
+export const twinBytesDefaultMax = 8 * 1024 * 1024;
+export const twinBytesDefaultShareOfMemory = 1 / 16;
+assert(twinBytesDefaultMax * 2.5 < sendQueueBytesMax, 'a release of a full twin set fits a send queue');
+assert(twinBytesMin >= 4 * pageBytes && twinBytesMin <= twinBytesDefaultMax, 'twin limits are ordered');

@@ -31,7 +31,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement };
+    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes };
     const placement = raw.listen !== undefined
       // Across machines: node 0 listens and waits for `dsm node --join`.
       ? {
@@ -95,7 +95,7 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
     createMesh,
     relayProcessOutput: true,
   });
-  new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement });
+  new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes });
   // The process lives until the cluster ends it.
   setInterval(() => {}, 1 << 30);
 }
@@ -176,6 +176,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
     .option('--placement <name>', `home (hlrc) or manager (sc) of each page: ${placementNames.join(', ')}`, placementDefault)
     .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
+    .option('--twin-bytes <size>', 'hlrc: most twin memory per node (copies of pages of other homes written since the last release); past it the oldest dirty pages go home early (default: 1/16 of RAM, at most 8m)')
     .option('--tag-output', 'prefix each output line with the node and thread that wrote it: [node N thread T]')
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
@@ -197,6 +198,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--protocol <name>', 'must match node 0', 'hlrc')
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
+    .option('--twin-bytes <size>', 'hlrc: most twin memory on this node (default: 1/16 of RAM, at most 8m)')
     .option('--join-timeout <ms>', 'how long to keep trying to join')
     .action(async (raw: Record<string, string | undefined>) => {
       await nodeCommand(raw);

@@ -79,6 +79,11 @@ export interface EngineOptions {
   logReclaimCount?: number;
   /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
   prefetchPageCount?: number;
+  /**
+   * hlrc: the most pages this node keeps twinned (--twin-bytes / pageBytes);
+   * past it the oldest dirty pages are flushed early. 0 or absent: no limit.
+   */
+  twinPageCountMax?: number;
   send: (toNode: number, message: ProtocolMessage) => void;
   host: EngineHost;
 }
@@ -94,6 +99,10 @@ export interface EngineCounters {
   messagesSent: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
+  /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
+  twinLimitFlushes?: number;
+  /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */
+  exclusiveShared?: number;
 }
 
 export interface Engine {

@@ -74,6 +74,21 @@ export class HlrcEngine implements Engine {
   private readonly pages = new Map<number, PageState>();
   /** Pages written in the open interval. */
   private readonly intervalPages = new Set<number>();
+  /**
+   * Per page of this node's own (home), 1 while it is exclusive: read-write
+   * here with no write detection, because no other node can hold a copy
+   * that a later write of ours must invalidate. A page enters the state when
+   * an interval naming it closes: every copy served before or during that
+   * interval is older than its write notice, so the acquire that could make
+   * our later writes visible to a node also invalidates that node's copy. A
+   * page leaves it when a copy leaves this node (readServed): protected
+   * read-only first, so every later write faults and is noticed again.
+   * Home pages are twinless (their diffs would be discarded: the home copy is
+   * the master), so they cost no twin either way.
+   */
+  private readonly exclusive: Uint8Array;
+  /** The most pages twinned at once (0: no limit); past it the oldest dirty pages are flushed early. */
+  private readonly twinPageCountMax: number;
 
   private requestIdNext = 1;
   private readonly pending = new Map<number, {
@@ -117,15 +132,30 @@ export class HlrcEngine implements Engine {
     assert(Number.isInteger(this.prefetchPageCount) && this.prefetchPageCount >= 1 && this.prefetchPageCount <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
     for (let n = 0; n < this.nodeCount; n++) this.readahead.push([]);
     this.peerVc = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
+    this.exclusive = new Uint8Array(this.pageCount);
+    this.twinPageCountMax = options.twinPageCountMax ?? 0;
+    assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
   }
 
   start(): void {
-    // Every page starts valid and zero on every node, read-only with the fast
-    // write path on, so a first store costs a local twin and no message.
     const all = new Uint32Array(this.pageCount);
     for (let page = 0; page < this.pageCount; page++) all[page] = page;
+    if (this.nodeCount === 1) {
+      // A cluster of one: no other node can ever hold a copy, so every page
+      // is exclusive from the start: read-write, no twin, no fault.
+      this.memory.setTwinless(all, true);
+      this.memory.protect(all, protReadWrite);
+      this.exclusive.fill(1);
+      return;
+    }
+    // Every page starts valid and zero on every node, read-only with the fast
+    // write path on, so a first store costs a local twin (none for a page of
+    // our own) and no message.
+    const own = all.filter((page) => this.homeOf(page) === this.nodeId);
+    this.memory.setTwinless(own, true);
     this.memory.protect(all, protRead);
     this.memory.setFastWrite(all, true);
+    if (this.twinPageCountMax > 0) this.memory.setTwinLimit(this.twinPageCountMax);
   }
 
   homeOf(page: number): number {
@@ -180,8 +210,14 @@ export class HlrcEngine implements Engine {
         // drain and makeTwin (found by the concurrent simulation, seed 17).
         this.memory.setFastWrite([page], false);
         this.drainDirty();
-        if (!this.hasTwin(page)) this.memory.makeTwin(page);
-        this.twinned.add(page);
+        // A page of our own needs no twin (its home copy is the master); any
+        // other one does, made room for if the twin limit is reached (the
+        // fast path sends such faults here).
+        if (this.homeOf(page) !== this.nodeId && !this.hasTwin(page)) {
+          this.makeRoomForTwin();
+          this.memory.makeTwin(page);
+          this.twinned.add(page);
+        }
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);
         this.memory.setFastWrite([page], true);
@@ -190,7 +226,10 @@ export class HlrcEngine implements Engine {
     });
   }
 
-  /** Pages twinned by the engine itself (slow write path) in the open interval. */
+  /**
+   * Pages with a twin in the open interval (all of them another node's), in
+   * the order they were twinned: the oldest are flushed first at the limit.
+   */
   private readonly twinned = new Set<number>();
   private hasTwin(page: number): boolean { return this.twinned.has(page); }
 
@@ -277,8 +316,62 @@ export class HlrcEngine implements Engine {
     const dirty = this.memory.drainDirty();
     for (const page of dirty) {
       this.intervalPages.add(page);
-      this.twinned.add(page);
+      // Our own pages are twinless: the fast path upgraded them without a twin.
+      if (this.homeOf(page) !== this.nodeId) this.twinned.add(page);
     }
+  }
+
+  /**
+   * At the twin limit: the oldest twinned pages (a quarter of the limit, so
+   * the next stores take the fast path again) send their diffs home now,
+   * labelled with the last closed interval as any early flush; they stay in
+   * the open interval, whose closing names them (with an empty diff if not
+   * written again). Their copies go back to read-only with the fast path on.
+   */
+  private makeRoomForTwin(): void {
+    if (this.twinPageCountMax === 0 || this.twinned.size < this.twinPageCountMax) return;
+    const count = Math.max(1, Math.floor(this.twinPageCountMax / 4));
+    const pages: number[] = [];
+    for (const page of this.twinned) {
+      pages.push(page);
+      if (pages.length === count) break;
+    }
+    const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
+    for (const page of pages) {
+      this.pageState(page).earlyFlushSeq = ++this.flushSeq;
+      this.twinned.delete(page);
+    }
+    for (const record of this.memory.flush(pages)) {
+      if (record.diff.length === 0) continue;
+      const home = this.homeOf(record.page);
+      let batch = byHome.get(home);
+      if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      batch.pages.push(record.page);
+      batch.diffs.push(record.diff);
+    }
+    for (const [home, batch] of byHome) {
+      this.stats.diffsSent += batch.pages.length;
+      this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: batch.pages, diffs: batch.diffs });
+    }
+    this.stats.twinLimitFlushes = (this.stats.twinLimitFlushes ?? 0) + pages.length;
+  }
+
+  /**
+   * Copies a page of our own for another node (a fetch, a prefetch, a push).
+   * An exclusive page becomes shared first: protected read-only (with the
+   * twinless fast path on) before it is read, so every store after the copy
+   * faults and lands in the open interval's write notice, and none can slip
+   * in between the read and the protection.
+   */
+  private readServed(page: number, bytes: Uint8Array): void {
+    assert(this.homeOf(page) === this.nodeId, 'copies of a page leave from its home');
+    if (this.exclusive[page] === 1) {
+      this.exclusive[page] = 0;
+      this.memory.protect([page], protRead);
+      this.memory.setFastWrite([page], true);
+      this.stats.exclusiveShared = (this.stats.exclusiveShared ?? 0) + 1;
+    }
+    this.memory.readPage(page, bytes);
   }
 
   /** Diffs held back by closeInterval(bundleTo) for the sync message that follows it. */
@@ -318,6 +411,13 @@ export class HlrcEngine implements Engine {
         continue;
       }
       this.send(home, { type: 'diffs', interval: index, pages: batch.pages, diffs: batch.diffs });
+    }
+    // Pages of our own named by this interval become exclusive (see
+    // `exclusive`): read-write with no write detection until a copy leaves.
+    const own = pages.filter((page) => this.homeOf(page) === this.nodeId && this.pageState(page).valid && this.exclusive[page] === 0);
+    if (own.length > 0) {
+      this.memory.protect(own, protReadWrite);
+      for (const page of own) this.exclusive[page] = 1;
     }
     this.intervalPages.clear();
     this.twinned.clear();
@@ -400,6 +500,7 @@ export class HlrcEngine implements Engine {
     if (!state.valid || this.isCovered(state.version, state.need)) return;
     if (this.intervalPages.has(page)) this.flushEarly(page);
     state.valid = false;
+    this.exclusive[page] = 0;
     this.stats.invalidations++;
     // App threads of this node run concurrently with the engine. With the
     // fast path off, a store to the (read-only) page faults into the engine
@@ -422,6 +523,7 @@ export class HlrcEngine implements Engine {
 
   /** A copy that became valid: read-only, with the native write fast path on again. */
   private protectValid(page: number): void {
+    this.exclusive[page] = 0;
     this.memory.protect([page], protRead);
     this.memory.setFastWrite([page], true);
   }
@@ -468,7 +570,7 @@ export class HlrcEngine implements Engine {
       // The faulting page waits for its diffs, exactly as a single fetch.
       if (!this.isCovered(state.version, f.need)) return true;
       const bytes = new Uint8Array(pageBytes);
-      this.memory.readPage(page, bytes);
+      this.readServed(page, bytes);
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
       const extraPages: number[] = [];
@@ -478,7 +580,7 @@ export class HlrcEngine implements Engine {
         const other = this.pageState(extra);
         if (!this.isCovered(other.version, f.extraNeeds[k]!)) return;
         const copy = new Uint8Array(pageBytes);
-        this.memory.readPage(extra, copy);
+        this.readServed(extra, copy);
         extraPages.push(extra);
         extraVersions.push([...other.version]);
         extraBytes.push(copy);
@@ -872,7 +974,7 @@ export class HlrcEngine implements Engine {
         const state = this.pageState(page);
         if (state.version[writer]! < index) continue;
         const bytes = new Uint8Array(pageBytes);
-        this.memory.readPage(page, bytes);
+        this.readServed(page, bytes);
         pushPages.push(page);
         pushVersions.push([...state.version]);
         pushBytes.push(bytes);

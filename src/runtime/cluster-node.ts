@@ -98,6 +98,8 @@ function asPageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   return {
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
+    setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
+    setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
     drainDirty: () => {
       const pages = native.drainDirty();
       // Fast-path write faults never reach JS one by one: they show in the trace when drained.
@@ -142,7 +144,7 @@ export class ClusterNode {
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
     this.handle = handle;
     this.mesh = handle.mesh as ClusterNode['mesh'];
@@ -154,6 +156,7 @@ export class ClusterNode {
       pageCount: options.regionBytes / pageBytes,
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
+      ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
       memory: asPageMemory(this.manager.native, this.observer),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
@@ -465,10 +468,11 @@ export class ClusterNode {
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
-  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName };
+  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number };
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),
+    ...(config.twinBytes === undefined ? {} : { twinBytes: config.twinBytes }),
   });
   void node;
   // The process lives until the cluster ends it.
@@ -478,7 +482,7 @@ export function runNode(handle: ClusterHandle): void {
 /** Node 0: runs the program's main thread and ends the cluster with its exit code. */
 export async function runClusterProgram(
   handle: ClusterHandle,
-  options: { regionBytes: number; protocol: string; placement?: PlacementName; file: string; args: string[]; report?: ReportOptions },
+  options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions },
 ): Promise<never> {
   const node = new ClusterNode(handle, options);
   const report = options.report ?? {};
