@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
-import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
+import { SimCluster, writeU32, type ThreadOp, type ThreadProgram } from './sim.js';
+import { protRead, protReadWrite, type PageList, type PageProt } from '../../src/protocol/memory.js';
 
 function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
   const result = (yield { op: 'sync', request }) as SyncResult;
@@ -65,7 +66,7 @@ function exclusiveToShared(seed: number): SimCluster {
   const wordB = 2048;
   // Few stores: a store lost in the window is caught only if no later store
   // of the interval is noticed (a notice makes node 1 fetch the page again).
-  const storeCount = 1 + (seed % 3);
+  const storeCount = 1 + (seed % 2);
   const cluster = new SimCluster({
     seed, nodeCount: 2, pageCount: 2, placement: 'roundRobin', concurrentStepsMax: 1 + (seed % 6),
     deliverBias: 0.2 + (seed % 7) / 10, afterStep: checkNoHomeTwins,
@@ -74,7 +75,7 @@ function exclusiveToShared(seed: number): SimCluster {
     yield { op: 'store', address: wordA, value: 1 };
     yield* sync(barrier(2));
     // A seeded delay (loads of its own page, no fault) moves the stores over node 1's fetch.
-    for (let k = 0; k < seed % 40; k++) yield* load(wordA + 4);
+    for (let k = 0; k < (seed >> 1) % 12; k++) yield* load(wordA + 4);
     for (let k = 1; k <= storeCount; k++) yield { op: 'store', address: wordA, value: 100 + k };
     yield* sync(barrier(2));
   })() as ThreadProgram);
@@ -97,6 +98,50 @@ test('home-exclusive to shared: another node fetches a page its home is writing 
   let shared = 0;
   for (let seed = 1; seed <= 1000; seed++) shared += exclusiveToShared(seed).engines[0]!.counters().exclusiveShared ?? 0;
   assert.ok(shared >= 1000, `every run served the exclusive page at least once (${shared})`);
+});
+
+/**
+ * The same transition, with the racing store placed exactly: node 0's memory
+ * performs a store of an app thread of node 0 to word A at the moment the
+ * engine protects the exclusive page read-only (the last instant a store can
+ * land without faulting). The copy the home serves must hold it: the engine
+ * must protect before it reads (reading first served a copy without the store,
+ * and no notice named the page, so node 1 kept reading the old value).
+ */
+function storeAtProtection(seed: number): number {
+  const wordA = 0;
+  const wordB = 2048;
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 2, placement: 'roundRobin', deliverBias: 0.2 + (seed % 7) / 10, afterStep: checkNoHomeTwins });
+  const memory = cluster.memories[0]!;
+  const protect = memory.protect.bind(memory);
+  let injected = 0;
+  memory.protect = (pages: PageList, prot: PageProt) => {
+    if (injected === 0 && prot === protRead && Array.from(pages).includes(0) && memory.prot[0] === protReadWrite) {
+      writeU32(memory.data, wordA, 77);
+      injected = 1;
+    }
+    protect(pages, prot);
+  };
+  cluster.addThread(0, () => (function* () {
+    yield { op: 'store', address: wordA, value: 1 };
+    yield* sync(barrier(2));
+    yield* sync(barrier(2));
+  })() as ThreadProgram);
+  let seen = -1;
+  cluster.addThread(1, () => (function* () {
+    yield* sync(barrier(2));
+    yield* load(wordB);
+    yield* sync(barrier(2));
+    seen = yield* load(wordA);
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  assert.equal(injected, 1, `seed ${seed}: the home protected its exclusive page when node 1 fetched it`);
+  return seen;
+}
+
+test('home-exclusive to shared: a store landing as the home protects the page is in the copy it serves (50 seeds)', () => {
+  for (let seed = 1; seed <= 50; seed++) assert.equal(storeAtProtection(seed), 77, `seed ${seed}: node 1 must see the store after the barrier`);
 });
 
 /**
