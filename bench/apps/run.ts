@@ -300,11 +300,20 @@ function stencilFigures(app: Record<string, unknown>, nodes: number, threads: nu
   const nonHomeWrittenPages = Math.ceil((8 * n * remoteRows) / pageBytes);
   const writeFaults = result.writeFaults as number | null;
   const writeFaultsPerIteration = writeFaults === null ? null : round(writeFaults / iterations, 1);
+  // Before the timed part the main thread (node 0) fills grid 0 and grid 1's
+  // boundary (its first and last row, and the first and last element of every
+  // row: about two pages per row): one first-touch fault per such page in a
+  // cluster, counted in writeFaults but not part of any iteration.
+  const rowPages = Math.ceil((8 * n) / pageBytes);
+  const setupWritePages = Math.ceil((8 * n * n) / pageBytes) + Math.min(Math.ceil((8 * n * n) / pageBytes), 2 * rowPages + 2 * (n - 2));
+  const iterationWriteFaults = writeFaults === null ? null : round(Math.max(0, writeFaults - (nodes > 1 ? setupWritePages : 0)) / iterations, 1);
   const figures: Record<string, unknown> = {
     workingSetBytes: app.workingSetBytes ?? 16 * n * n,
     writtenPagesPerIteration: writtenPages,
     nonHomeWrittenPagesPerIteration: nonHomeWrittenPages,
     writeFaultsPerIteration,
+    setupWritePages,
+    iterationWriteFaultsPerIteration: iterationWriteFaults,
     secondsPerWrittenPage: round(Number(result.seconds) / (writtenPages * iterations), 9),
     extraMicrosecondsPerWrittenPage: round(((Number(result.seconds) - Number(result.localSeconds)) * 1e6) / (writtenPages * iterations), 3),
   };
@@ -313,8 +322,8 @@ function stencilFigures(app: Record<string, unknown>, nodes: number, threads: nu
       met: Number(result.ratio) <= goalStencilOneNodeRatioMax && (writeFaults ?? 0) <= 2 * writtenPages };
   } else {
     const limit = goalStencilNonHomeFaultFactorMax * nonHomeWrittenPages;
-    figures.goal = { goal: `writeFaults per iteration <= ${goalStencilNonHomeFaultFactorMax} x non-home written pages (${limit})`, value: writeFaultsPerIteration,
-      met: writeFaultsPerIteration === null ? null : writeFaultsPerIteration <= limit };
+    figures.goal = { goal: `write faults per iteration (setup's first touches left out) <= ${goalStencilNonHomeFaultFactorMax} x non-home written pages (${limit})`, value: iterationWriteFaults,
+      met: iterationWriteFaults === null ? null : iterationWriteFaults <= limit };
   }
   return figures;
 }
