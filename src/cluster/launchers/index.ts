@@ -62,7 +62,7 @@ export async function startUnderLauncher(plan: LauncherPlan, options: StartOptio
           : {}),
       });
     } catch (error) {
-      throw explained(error, plan, `rank 0 of ${plan.size} listening on ${formatAddress(listenHost, leader.port)}`);
+      throw explained(error, plan, `rank 0 of ${plan.size} listening on ${formatAddress(listenHost, leader.port)} waited for ranks 1 to ${plan.size - 1} (a rank that could not start prints its own error)`);
     }
   }
   const deadlineMs = Date.now() + joinTimeoutMs;
