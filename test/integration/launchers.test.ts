@@ -134,7 +134,7 @@ test('bad environments: one line naming the variables, exit code 2, nobody waits
     ['node 0 not in DNS', dsm(['run', '--expect', '2', '--join-timeout', '1500', 'examples/sum.js'], { DSM_SECRET: 's', JOB_COMPLETION_INDEX: '1', HOSTNAME: 'job-1', DSM_KUBERNETES_SERVICE: 'no-such-service.invalid' }),
       /^dsm: DSM_ERR_UNREACHABLE: cannot reach node 0 at job-0\.no-such-service\.invalid:7400 \((ENOTFOUND|EAI_AGAIN)\).*read: JOB_COMPLETION_INDEX=1/],
     ['the others never come', dsm(['run', '--join-timeout', '1500', 'examples/sum.js'], { ...slurm(jobId(), 3, '127.0.0.1')(0), SLURM_STEP_ID: jobId() }),
-      /^dsm: DSM_ERR_JOIN_TIMEOUT: 1 of 3 nodes joined within 1500 ms.*; slurm: rank 0 of 3 listening on 0\.0\.0\.0:\d+; read: SLURM_PROCID=0/],
+      /^dsm: DSM_ERR_JOIN_TIMEOUT: 1 of 3 nodes joined within 1500 ms.*; slurm: rank 0 of 3 listening on 0\.0\.0\.0:\d+ waited for ranks 1 to 2 .*; read: SLURM_PROCID=0/],
     ['node 0 never publishes', dsm(['run', '--join-timeout', '1000', '--rendezvous', tmpdir(), 'examples/sum.js'], { DSM_SECRET: 's', PMI_RANK: '1', PMI_SIZE: '2', PMI_JOBID: `never-${job}` }),
       /^dsm: DSM_ERR_LAUNCHER: mpi: node 0 did not publish its address in .*dsm-never-\d+\.leader before the join deadline \(it never appeared\)/],
   ];
