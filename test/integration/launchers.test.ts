@@ -156,3 +156,26 @@ test('a real mpirun -np 3 forms one cluster', { skip: mpirun === '' ? 'mpirun is
   assert.equal(failed.code, 3, failed.stderr);
   assert.match(failed.stdout, /^sum=60$/m);
 });
+
+test('slurm: a rank that dies ends every other rank with code 70 and a line naming it', async () => {
+  const job = jobId();
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(SLURM_|OMPI_|PMI_|PMIX_|JOB_COMPLETION_INDEX|DSM_)/.test(name)));
+  const children = [0, 1, 2].map((rank) => spawn(process.execPath, ['bin/dsm.js', 'run', '--region-bytes', '256m', 'test/fixtures/programs/long.mjs'],
+    { env: { ...base, ...slurm(job, 3, '127.0.0.1')(rank) }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const outputs = children.map(() => ({ stdout: '', stderr: '' }));
+  const ended = children.map((child, rank) => {
+    child.stdout.on('data', (chunk) => { outputs[rank]!.stdout += chunk; });
+    child.stderr.on('data', (chunk) => { outputs[rank]!.stderr += chunk; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), processTimeoutMs);
+    return new Promise<number | null>((resolve) => child.on('exit', (code) => { clearTimeout(timer); resolve(code); }));
+  });
+  await new Promise<void>((resolve) => {
+    const check = (): void => { if (outputs[0]!.stdout.includes('started')) resolve(); };
+    children[0]!.stdout.on('data', check);
+    check();
+  });
+  children[2]!.kill('SIGKILL');
+  const codes = await Promise.all(ended);
+  assert.deepEqual(codes.slice(0, 2), [70, 70], outputs.map((output) => output.stderr).join('\n'));
+  assert.match(outputs[0]!.stderr, /dsm: DSM_ERR_NODE_DIED: node 2 \(127\.0\.0\.1, pid \d+\) .*the run was ended/);
+});
