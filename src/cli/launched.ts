@@ -27,7 +27,8 @@ export interface LaunchedRaw {
  */
 export async function launcherPlanFor(raw: LaunchedRaw, env: NodeJS.ProcessEnv): Promise<LauncherPlan | null> {
   const manual = raw.listen !== undefined || (raw.nodes !== undefined && raw.nodes !== '1');
-  const asked = raw.launcher ?? 'auto';
+  // DSM_LAUNCHER=none keeps ordinary runs ordinary inside an engine's environment (e.g. a CI job under Slurm).
+  const asked = raw.launcher ?? env.DSM_LAUNCHER ?? 'auto';
   if (manual) {
     if (asked !== 'auto' && asked !== 'none') {
       throw new DsmError('DSM_ERR_INVALID_OPTION', `--launcher ${asked} starts every node itself; drop ${raw.listen !== undefined ? '--listen' : '--nodes'}`);

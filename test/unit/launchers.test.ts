@@ -192,3 +192,15 @@ test('the secret: a private file, the environment, ~/.dsm/secret; never a world-
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('dsm run: --listen and --nodes stay ordinary runs; DSM_LAUNCHER=none; no --secret under a launcher', async () => {
+  const { launcherPlanFor } = await import('../../src/cli/launched.js');
+  assert.equal(await launcherPlanFor({ listen: '0.0.0.0:7400' }, slurmStep), null);
+  assert.equal(await launcherPlanFor({ nodes: '4' }, slurmStep), null);
+  assert.equal(await launcherPlanFor({}, { ...slurmStep, DSM_LAUNCHER: 'none' }), null);
+  assert.equal((await launcherPlanFor({}, slurmStep))?.launcher, 'slurm');
+  assert.equal((await launcherPlanFor({ launcher: 'mpi' }, { ...slurmStep, ...openMpi }))?.launcher, 'mpi');
+  await assert.rejects(launcherPlanFor({ launcher: 'slurm', nodes: '3' }, slurmStep), /--launcher slurm starts every node itself; drop --nodes/);
+  await assert.rejects(launcherPlanFor({ secret: 'visible' }, slurmStep), /under slurm the secret must not be on the command line/);
+  await assert.rejects(launcherPlanFor({ expect: '0' }, slurmStep), /--expect must be an integer from 1/);
+});
