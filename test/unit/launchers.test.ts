@@ -103,7 +103,11 @@ test('slurm: bad environments name the variables read and what was expected', ()
   fails(() => detectLauncher({ ...slurmStep, SLURM_PROCID: '3' }, request), /SLURM_PROCID=3 is not below SLURM_STEP_NUM_TASKS=3 \(expected 0 <= rank < size\); read: .*SLURM_PROCID=3/);
   fails(() => detectLauncher({ ...slurmStep, SLURM_STEP_NODELIST: 'node[01-03' }, request), /SLURM_STEP_NODELIST does not parse: a '\[' is not closed \(expected a host list like node\[01-04,07\]\)/);
   fails(() => detectLauncher({ ...slurmStep, SLURM_PROCID: '0', SLURM_STEP_NUM_TASKS: '1', SLURM_NTASKS: '1' }, request), /names 3 hosts for 1 task/);
-  fails(() => detectLauncher({ ...slurmStep, SLURM_STEP_TASKS_PER_NODE: '2(x3)' }, request), /add up to 6, not SLURM_STEP_NUM_TASKS=3/);
+  fails(() => detectLauncher({ ...slurmStep, SLURM_STEP_TASKS_PER_NODE: '2(x3)' }, request), /SLURM_STEP_TASKS_PER_NODE='2\(x3\)' adds up to 6, not SLURM_STEP_NUM_TASKS=3/);
+  fails(() => detectLauncher({ ...slurmStep, SLURM_STEP_TASKS_PER_NODE: '2,1' }, request), /counts 2 hosts, SLURM_STEP_NODELIST 3/);
+  // The job's host list (no step list) may name more hosts than this step has tasks.
+  const { SLURM_STEP_NODELIST: _step, ...jobListOnly } = slurmStep;
+  assert.equal(detectLauncher({ ...jobListOnly, SLURM_STEP_NUM_TASKS: '2', SLURM_PROCID: '1', SLURM_JOB_NODELIST: 'node[01-04]' }, request)!.size, 2);
   fails(() => detectLauncher({ ...slurmStep, SLURM_STEP_NUM_TASKS: 'x' }, request), /SLURM_STEP_NUM_TASKS=x is not an integer/);
   fails(() => detectLauncher(slurmStep, { ...request, expect: 4 }), /--expect 4 differs from SLURM_STEP_NUM_TASKS=3/);
   const { SLURM_STEP_NODELIST: _list, ...noList } = slurmStep;

@@ -12,7 +12,7 @@
 
 import { join } from 'node:path';
 import { launcherPortDefault, nodeCountMax, slurmPortSpan } from '../../constants.js';
-import { DsmError } from '../../errors.js';
+import { DsmError, assert } from '../../errors.js';
 import { parseAddress } from '../common.js';
 import { HostlistError, expandHostlist, expandTaskCounts } from './hostlist.js';
 
@@ -156,6 +156,39 @@ function mpiRankSize(reading: Reading): { rank: number; size: number; rankName: 
   return { rank, size, rankName, sizeName, ...(localSize === undefined ? {} : { localSize }) };
 }
 
+/**
+ * The step's hosts, in order (node 0 is on the first). The step's own
+ * variables are checked against the size; the job's (a fallback) may name
+ * more hosts than this step uses.
+ */
+function slurmHosts(reading: Reading, size: number, sizeName: string): string[] {
+  const listVar = reading.need(['SLURM_STEP_NODELIST', 'SLURM_JOB_NODELIST', 'SLURM_NODELIST'], 'the step\'s hosts; node 0 is the first');
+  let hosts: string[];
+  try {
+    hosts = expandHostlist(listVar.value);
+  } catch (error) {
+    if (!(error instanceof HostlistError)) throw error;
+    reading.fail(`${listVar.name} does not parse: ${error.message} (expected a host list like node[01-04,07])`);
+  }
+  if (listVar.name !== 'SLURM_STEP_NODELIST') return hosts;
+  if (hosts.length > size) reading.fail(`${listVar.name} names ${hosts.length} hosts for ${size} task(s) (expected at least one task per host)`);
+  const perNode = reading.get('SLURM_STEP_TASKS_PER_NODE');
+  if (perNode !== undefined) {
+    let counts: number[];
+    try {
+      counts = expandTaskCounts(perNode);
+    } catch (error) {
+      if (!(error instanceof HostlistError)) throw error;
+      reading.fail(`SLURM_STEP_TASKS_PER_NODE='${perNode}' does not parse: ${error.message}`);
+    }
+    const total = counts.reduce((sum, count) => sum + count, 0);
+    if (total !== size) reading.fail(`SLURM_STEP_TASKS_PER_NODE='${perNode}' adds up to ${total}, not ${sizeName}=${size}`);
+    if (counts.length !== hosts.length) reading.fail(`SLURM_STEP_TASKS_PER_NODE='${perNode}' counts ${counts.length} hosts, SLURM_STEP_NODELIST ${hosts.length}`);
+  }
+  assert(hosts.length >= 1 && hosts.length <= size, 'a step has a task on each of its hosts');
+  return hosts;
+}
+
 function slurmPlan(env: Env, request: LauncherRequest, leaderOption: { host?: string; port: number } | undefined): LauncherPlan {
   const reading: Reading = new Reading('slurm', env);
   const rankVar = reading.need(['SLURM_PROCID'], 'this task\'s rank; is dsm started by srun?');
@@ -165,27 +198,7 @@ function slurmPlan(env: Env, request: LauncherRequest, leaderOption: { host?: st
   checkRankSize(reading, rankVar.name, rank, sizeVar.name, size, request.expect);
   const stepId = reading.get('SLURM_STEP_ID') ?? reading.get('SLURM_STEPID') ?? '0';
   const jobId = reading.get('SLURM_JOB_ID') ?? reading.get('SLURM_JOBID') ?? '0';
-  const listVar = reading.need(['SLURM_STEP_NODELIST', 'SLURM_JOB_NODELIST', 'SLURM_NODELIST'], 'the step\'s hosts; node 0 is the first');
-  let hosts: string[];
-  try {
-    hosts = expandHostlist(listVar.value);
-  } catch (error) {
-    if (!(error instanceof HostlistError)) throw error;
-    reading.fail(`${listVar.name} does not parse: ${error.message} (expected a host list like node[01-04,07])`);
-  }
-  if (hosts.length > size) reading.fail(`${listVar.name} names ${hosts.length} hosts for ${size} task(s) (expected at least one task per host)`);
-  const perNode = reading.get('SLURM_STEP_TASKS_PER_NODE') ?? reading.get('SLURM_TASKS_PER_NODE');
-  if (perNode !== undefined && sizeVar.name === 'SLURM_STEP_NUM_TASKS') {
-    let counts: number[];
-    try {
-      counts = expandTaskCounts(perNode);
-    } catch (error) {
-      if (!(error instanceof HostlistError)) throw error;
-      reading.fail(`the tasks per node '${perNode}' do not parse: ${error.message}`);
-    }
-    const total = counts.reduce((sum, count) => sum + count, 0);
-    if (total !== size) reading.fail(`the tasks per node '${perNode}' add up to ${total}, not ${sizeVar.name}=${size}`);
-  }
+  const hosts = slurmHosts(reading, size, sizeVar.name);
   const firstHost = hosts[0]!;
   // Task 0 runs on the step's first host under Slurm's block and cyclic distributions; say so when it does not.
   const ownNode = reading.get('SLURMD_NODENAME');
@@ -246,8 +259,18 @@ function kubernetesPlan(env: Env, request: LauncherRequest, leaderOption: { host
 }
 
 const planners: Record<LauncherName, (env: Env, request: LauncherRequest, leader: { host?: string; port: number } | undefined) => LauncherPlan> = {
-  slurm: slurmPlan, mpi: mpiPlan, kubernetes: kubernetesPlan,
+  slurm: (env, request, leader) => checked(slurmPlan(env, request, leader)),
+  mpi: (env, request, leader) => checked(mpiPlan(env, request, leader)),
+  kubernetes: (env, request, leader) => checked(kubernetesPlan(env, request, leader)),
 };
+
+/** What every plan promises the code that starts the cluster. */
+function checked(plan: LauncherPlan): LauncherPlan {
+  assert(Number.isInteger(plan.rank) && plan.rank >= 0 && plan.rank < plan.size && plan.size <= nodeCountMax, 'a plan\'s rank is below its size, within the node limit');
+  assert(plan.leader.port >= 0 && plan.leader.port <= 65535, 'node 0\'s port is a port');
+  assert(plan.leader.kind === 'rendezvous' ? plan.leader.file !== '' && plan.leader.advertiseHost !== '' : plan.leader.host !== '', 'node 0 can be found');
+  return plan;
+}
 
 /** One "NAME=value" for each engine's marker variables, for the two-engines message. */
 function markers(env: Env, launcher: LauncherName): string {
