@@ -140,3 +140,19 @@ export const twinBytesDefaultMax = 8 * 1024 * 1024;
 export const twinBytesDefaultShareOfMemory = 1 / 16;
 assert(twinBytesDefaultMax * 2.5 < sendQueueBytesMax, 'a release of a full twin set fits a send queue');
 assert(twinBytesMin >= 4 * pageBytes && twinBytesMin <= twinBytesDefaultMax, 'twin limits are ordered');
+// Launchers (src/cluster/launchers): Slurm, MPI launchers and Kubernetes start every node with one command.
+/** Node 0's control port under Kubernetes (a pod has addresses of its own), and the base of Slurm's. */
+export const launcherPortDefault = 7400;
+/**
+ * Slurm: node 0 listens on launcherPortDefault + hash(job id, step id) mod this,
+ * so two jobs (or steps) whose first node is the same machine rarely meet on one port.
+ */
+export const slurmPortSpan = 1000;
+/** Hosts a Slurm host list may expand to: a malformed range must fail, not exhaust memory. */
+export const hostlistHostCountMax = 65536;
+/** MPI rendezvous: a joiner that cannot reach the published node 0 rereads the file this often (a stale file is replaced). */
+export const rendezvousRetrySliceMs = 2000;
+/** A secret file holds one line; anything longer is not a secret file. */
+export const secretFileBytesMax = 4096;
+assert(launcherPortDefault + slurmPortSpan <= 65535, 'Slurm\'s derived ports are valid ports');
+assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans several join attempts');

@@ -32,6 +32,7 @@ export const errorCodes = {
   DSM_ERR_BENCH: 'a benchmark run failed, timed out or printed no result',
   DSM_ERR_TRACE: 'a trace file is missing, unreadable or not a dsm trace',
   DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
+  DSM_ERR_LAUNCHER: 'the environment Slurm, an MPI launcher or Kubernetes gave is missing, inconsistent or ambiguous',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

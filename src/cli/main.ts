@@ -28,6 +28,13 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const entry = resolveProgram(program);
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
+  // Started by Slurm, an MPI launcher or Kubernetes on every rank (src/cluster/launchers).
+  const { launcherPlanFor, runLaunched } = await import('./launched.js');
+  const plan = await launcherPlanFor(raw, process.env);
+  if (plan !== null && plan.size > 1) {
+    await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options) }, { file: entry, args, report });
+    return;
+  }
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
@@ -182,6 +189,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
     .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
+    .option('--launcher <name>', 'started on every rank by: auto (default: from the environment), slurm, mpi, kubernetes, or none')
+    .option('--leader <host:port>', 'under a launcher: where node 0 listens (or :PORT to keep the launcher\'s host)')
+    .option('--rendezvous <dir>', 'under an MPI launcher: a directory every rank reads, where node 0 publishes its address')
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')

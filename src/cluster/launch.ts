@@ -12,7 +12,7 @@ import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
+  boundPort, createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
 
@@ -34,6 +34,8 @@ export interface LaunchOptions {
   tagOutput?: boolean;
   /** SIGINT/SIGTERM end the whole cluster. Default true. */
   handleSignals?: boolean;
+  /** Called once the control address listens, before the joins (a launcher publishes it for the other ranks). */
+  onListening?: (control: { host: string; port: number }) => void;
 }
 
 interface Member {
@@ -81,6 +83,13 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
     meshServer = await listenMesh(listenAt.host);
   } catch (error) {
     control.close();
+    throw error;
+  }
+  try {
+    options.onListening?.({ host: listenAt.host, port: boundPort(control) });
+  } catch (error) {
+    control.close();
+    meshServer.close();
     throw error;
   }
   return new Launcher(options, config, secret, joinTimeoutMs, control, meshServer, spawnLocal).start();
