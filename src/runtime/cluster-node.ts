@@ -157,6 +157,8 @@ export class ClusterNode {
       memory: asPageMemory(this.manager.native, this.observer),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
+      // Monotonic: Date.now() can step backwards and is read only at each tick.
+      clock: () => performance.now(),
     });
     this.manager.handleFaults((records) => {
       for (let index = 0; index < records.length; index += 3) {
@@ -172,7 +174,7 @@ export class ClusterNode {
     const listener = (from: number, message: unknown) => this.onMessage(from, message as { type: string });
     if (takeOver !== undefined) takeOver(listener);
     else this.mesh.on('message', listener);
-    setInterval(() => this.engine.onTick(Date.now()), tickIntervalMs).unref();
+    setInterval(() => this.engine.onTick(performance.now()), tickIntervalMs).unref();
     handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
   }
 

@@ -199,6 +199,7 @@ export class SimCluster {
         ...(options.prefetchPageCount === undefined ? {} : { prefetchPageCount: options.prefetchPageCount }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
+        clock: () => this.nowMs,
       }));
     }
     for (const engine of this.engines) engine.start();
