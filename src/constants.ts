@@ -124,3 +124,11 @@ assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPage
 export const plotPointCountMax = 40_000;
 /** Trace files dsm plot reads at most (a full trace of 16 nodes is about 1.5 GB; plot a shorter run). */
 export const plotTraceBytesMax = 512 * 1024 * 1024;
+
+// Thread ids (src/runtime/manager.ts 'thread-id')
+/**
+ * Worker thread ids node n hands out start at n * threadIdNodeStride + 1, so
+ * they are unique across the cluster and node 0's are 1, 2, 3... as under plain
+ * node; src/sync/handle.ts keeps the low 20 bits as a per-node owner token.
+ */
+export const threadIdNodeStride = 2 ** 20;

@@ -31,7 +31,7 @@ const tickIntervalMs = 5;
 const syncRefCountMax = 4096;
 
 type RuntimeMessage =
-  | { type: 'rtSpawn'; spawnId: string; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
+  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
   | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
   | { type: 'rtTerminate'; spawnId: string }
@@ -239,7 +239,7 @@ export class ClusterNode {
         const spawnId = `${this.handle.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
         this.sendRuntime(request.nodeId, {
-          type: 'rtSpawn', spawnId, entry: request.entry, evalCode: request.evalCode,
+          type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
           workerData: request.workerData, options: request.options, info: this.engine.releaseFor(request.nodeId),
         });
         return replyLater;
@@ -425,7 +425,7 @@ export class ClusterNode {
       role: 'worker', nodeId: this.handle.nodeId, nodeCount: this.handle.nodeCount,
       regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
       argv: spawn.options.argv, parallelism: this.manager.parallelism, userWorkerData: null,
-      threadIdSeen: -1, remoteWorkerData: spawn.workerData,
+      threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
     };
     const worker = new Worker(appEntryUrl(), {
       workerData: { __dsm: config, __dsmPort: port2 },
@@ -437,7 +437,7 @@ export class ClusterNode {
     this.hosted.set(spawn.spawnId, { worker, parentNode });
     const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
       this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) });
-    worker.on('online', () => event('online', { threadId: worker.threadId }));
+    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
     });

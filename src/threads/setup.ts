@@ -102,6 +102,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   } else if (config.remoteWorkerData !== undefined) {
     wt.workerData = deserializeValue(config.remoteWorkerData, received);
     wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received);
+    wt.threadId = config.threadIdSeen;
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
