@@ -156,3 +156,10 @@ export const rendezvousRetrySliceMs = 2000;
 export const secretFileBytesMax = 4096;
 assert(launcherPortDefault + slurmPortSpan <= 65535, 'Slurm\'s derived ports are valid ports');
 assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans several join attempts');
+// Thread ids (src/runtime/manager.ts 'thread-id')
+/**
+ * Worker thread ids node n hands out start at n * threadIdNodeStride + 1, so
+ * they are unique across the cluster and node 0's are 1, 2, 3... as under plain
+ * node; src/sync/handle.ts keeps the low 20 bits as a per-node owner token.
+ */
+export const threadIdNodeStride = 2 ** 20;

@@ -12,7 +12,7 @@
 //   native fault (slot, page, isWrite)   -> engine.onFault(slot, page, isWrite)
 //   app sync request (requestId, req)    -> engine.onSync(requestId, req)
 //   transport message (from, message)    -> engine.onMessage(from, message)
-//   timer, e.g. every 10 ms              -> engine.onTick(Date.now())
+//   timer, e.g. every 10 ms              -> engine.onTick(clock())  (clock: monotonic ms, also handed in)
 //   postMessage / new Worker to node B   -> info = engine.releaseFor(B), attach info;
 //   ... received on node B from node A   -> engineB.acquireFrom(A, info) before delivering
 //
@@ -86,6 +86,14 @@ export interface EngineOptions {
   twinPageCountMax?: number;
   send: (toNode: number, message: ProtocolMessage) => void;
   host: EngineHost;
+  /**
+   * Monotonic milliseconds (performance.now() in the runtime, the simulated
+   * clock in the simulation), read when a timed Atomics.wait arrives at its
+   * home: its deadline counts from then, which is after the wait was called,
+   * so no wait times out early. Without it the engine uses the last tick's
+   * time, up to one tick old.
+   */
+  clock?: () => number;
 }
 
 export interface EngineCounters {

@@ -106,6 +106,7 @@ export class HlrcEngine implements Engine {
   private readonly barrierParties = new Map<number, number>();
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
+  private readonly clock: (() => number) | null;
   private readonly pageScratch = new Uint8Array(pageBytes);
   protected readonly stats: EngineCounters = {
     readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
@@ -120,6 +121,7 @@ export class HlrcEngine implements Engine {
     this.memory = options.memory;
     this.sendRaw = options.send;
     this.host = options.host;
+    this.clock = options.clock ?? null;
     this.vc = new Array<number>(this.nodeCount).fill(0);
     this.known = new Array<number>(this.nodeCount).fill(0);
     this.floor = new Array<number>(this.nodeCount).fill(0);
@@ -1179,9 +1181,12 @@ export class HlrcEngine implements Engine {
     const old = readLe(this.pageScratch, offset, message.width);
     const op: AtomicOp = message.op;
     if (op === 'notify') {
-      const count = BigInt.asUintN(32, BigInt(message.operands[0] ?? '4294967295'));
+      // The count is ToIntegerOrInfinity's, not reduced modulo 2^32; -1 stands for +Infinity (all).
+      const operand = BigInt(message.operands[0] ?? '-1');
+      const count = operand < 0n ? Infinity : Number(operand);
+      assert(count >= 0, 'a notify count is never negative');
       let woken = 0;
-      for (let k = 0; k < this.atomicWaiters.length && BigInt(woken) < count;) {
+      for (let k = 0; k < this.atomicWaiters.length && woken < count;) {
         const waiter = this.atomicWaiters[k]!;
         if (waiter.address !== message.address) { k++; continue; }
         this.atomicWaiters.splice(k, 1);
@@ -1196,7 +1201,7 @@ export class HlrcEngine implements Engine {
       if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal'); return; }
       if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out'); return; }
       assert(this.atomicWaiters.length < atomicWaiterCountMax, 'atomic waiters within limit');
-      const deadlineMs = message.timeoutMs < 0 ? Infinity : this.nowMs + message.timeoutMs;
+      const deadlineMs = message.timeoutMs < 0 ? Infinity : this.timeNowMs() + message.timeoutMs;
       this.atomicWaiters.push({ node: from, requestId: message.requestId, address: message.address, deadlineMs });
       return;
     }
@@ -1217,6 +1222,15 @@ export class HlrcEngine implements Engine {
       return;
     }
     this.send(node, { type: 'atomicReply', requestId, result, info: this.infoFor(node) });
+  }
+
+  /** The current time: the clock handed in, read fresh, or else the last tick's. */
+  private timeNowMs(): number {
+    if (this.clock === null) return this.nowMs;
+    const nowMs = this.clock();
+    assert(nowMs >= this.nowMs, 'the clock does not go backwards');
+    this.nowMs = nowMs;
+    return nowMs;
   }
 
   onTick(nowMs: number): void {

@@ -31,7 +31,7 @@ const tickIntervalMs = 5;
 const syncRefCountMax = 4096;
 
 type RuntimeMessage =
-  | { type: 'rtSpawn'; spawnId: string; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
+  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
   | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
   | { type: 'rtTerminate'; spawnId: string }
@@ -160,6 +160,8 @@ export class ClusterNode {
       memory: asPageMemory(this.manager.native, this.observer),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
+      // Monotonic: Date.now() can step backwards and is read only at each tick.
+      clock: () => performance.now(),
     });
     this.manager.handleFaults((records) => {
       for (let index = 0; index < records.length; index += 3) {
@@ -175,7 +177,7 @@ export class ClusterNode {
     const listener = (from: number, message: unknown) => this.onMessage(from, message as { type: string });
     if (takeOver !== undefined) takeOver(listener);
     else this.mesh.on('message', listener);
-    setInterval(() => this.engine.onTick(Date.now()), tickIntervalMs).unref();
+    setInterval(() => this.engine.onTick(performance.now()), tickIntervalMs).unref();
     handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
   }
 
@@ -240,7 +242,7 @@ export class ClusterNode {
         const spawnId = `${this.handle.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
         this.sendRuntime(request.nodeId, {
-          type: 'rtSpawn', spawnId, entry: request.entry, evalCode: request.evalCode,
+          type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
           workerData: request.workerData, options: request.options, info: this.engine.releaseFor(request.nodeId),
         });
         return replyLater;
@@ -426,7 +428,7 @@ export class ClusterNode {
       role: 'worker', nodeId: this.handle.nodeId, nodeCount: this.handle.nodeCount,
       regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
       argv: spawn.options.argv, parallelism: this.manager.parallelism, userWorkerData: null,
-      threadIdSeen: -1, remoteWorkerData: spawn.workerData,
+      threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
     };
     const worker = new Worker(appEntryUrl(), {
       workerData: { __dsm: config, __dsmPort: port2 },
@@ -438,7 +440,7 @@ export class ClusterNode {
     this.hosted.set(spawn.spawnId, { worker, parentNode });
     const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
       this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) });
-    worker.on('online', () => event('online', { threadId: worker.threadId }));
+    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
     });

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { ChannelServer, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelRequest } from '../channel/wire.js';
-import { pageBytes } from '../constants.js';
+import { pageBytes, threadIdNodeStride } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { HeapService } from './heap-service.js';
@@ -33,6 +33,8 @@ export class NodeManager {
   /** A one-node run serves faults itself (SingleNodePages); a cluster node hands them to its engine. */
   private servesOwnPages = true;
   private extraRequests: RequestHandler | null = null;
+  /** The next worker thread id this node hands out (0 is the program's main thread). */
+  private threadIdSeenNext: number;
 
   constructor(options: ManagerOptions) {
     assert(options.nodeId >= 0 && options.nodeId < options.nodeCount, 'node id within the cluster');
@@ -40,6 +42,7 @@ export class NodeManager {
     this.nodeId = options.nodeId;
     this.nodeCount = options.nodeCount;
     this.regionBytes = options.regionBytes;
+    this.threadIdSeenNext = options.nodeId * threadIdNodeStride + 1;
     // Programs size their pools by core count; in dsm the cores are the
     // cluster's. Every node is taken to have this node's core count (nodes do
     // not report theirs to each other yet).
@@ -85,6 +88,11 @@ export class NodeManager {
       case 'alloc':
       case 'sliceAlloc':
         return this.heap.alloc(request.byteLength);
+      case 'thread-id': {
+        const threadIdSeen = this.threadIdSeenNext++;
+        assert(threadIdSeen % threadIdNodeStride !== 0, 'thread ids of this node within their stride');
+        return threadIdSeen;
+      }
       case 'free':
         this.heap.free(request.offset);
         return null;

@@ -90,7 +90,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const received = { bufferAt: receivedBufferAt, rangeOf };
   setAppThreadState({ config, channel, bufferAt, rangeOf });
 
-  installSharedArrayBuffer(makeSharedArrayBufferClass(allocate));
+  installSharedArrayBuffer(makeSharedArrayBufferClass(allocate, config.regionBytes));
 
   const wt = workerThreads as unknown as Record<string, unknown>;
   wt.Worker = makeWorkerClass(channel, config, received);
@@ -102,6 +102,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   } else if (config.remoteWorkerData !== undefined) {
     wt.workerData = deserializeValue(config.remoteWorkerData, received);
     wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received);
+    wt.threadId = config.threadIdSeen;
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
@@ -110,9 +111,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     process.env.DSM_NODE_ID = String(config.nodeId);
     installClusterAtomics({
       channel,
-      addressOf(array, index, width) {
-        const range = rangeOf(array.buffer as SharedArrayBuffer);
-        return range === null ? null : range.offset + array.byteOffset + index * width;
+      offsetOf(buffer) {
+        return rangeOf(buffer as SharedArrayBuffer)?.offset ?? null;
       },
     });
   }

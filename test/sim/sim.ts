@@ -221,6 +221,7 @@ export class SimCluster {
         ...(options.twinPageCountMax === undefined ? {} : { twinPageCountMax: options.twinPageCountMax }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
+        clock: () => this.nowMs,
       }));
     }
     for (const engine of this.engines) engine.start();
