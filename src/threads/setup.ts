@@ -12,6 +12,7 @@ import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
 import { installClusterAtomics } from './atomics.js';
+import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from './clone.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
@@ -113,6 +114,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   setAppThreadState({ config, channel, bufferAt, rangeOf });
 
   installSharedArrayBuffer(makeSharedArrayBufferClass(allocate));
+  // The kernel and the thread pool get private copies of dsm ranges (src/threads/kernel-copies.ts).
+  installKernelCopies(rangeOf);
+  if (config.role === 'main') copyStdioChunks();
 
   const wt = workerThreads as unknown as Record<string, unknown>;
   wt.Worker = makeWorkerClass(channel, config, received);
