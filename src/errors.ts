@@ -32,6 +32,7 @@ export const errorCodes = {
   DSM_ERR_BENCH: 'a benchmark run failed, timed out or printed no result',
   DSM_ERR_TRACE: 'a trace file is missing, unreadable or not a dsm trace',
   DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
+  DSM_ERR_USAGE: 'the command line does not parse: an unknown command or option, a missing argument, or options that conflict',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
