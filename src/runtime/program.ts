@@ -28,17 +28,6 @@ export function resolveProgram(file: string): string {
   return path;
 }
 
-/** Syntax-checks a JavaScript entry the way `node --check` does; returns the first error line. */
-export function syntaxErrorOf(path: string): string | null {
-  if (isTypeScript(path)) return null;
-  const result = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
-  if (result.status === 0) return null;
-  const lines = (result.stderr ?? '').split('\n').map((line) => line.trim()).filter(Boolean);
-  const location = lines[0] ?? path;
-  const message = lines.find((line) => line.startsWith('SyntaxError')) ?? 'SyntaxError';
-  return `${location}: ${message}`;
-}
-
 /** Starts the program's main thread; resolves with the program's exit code. */
 export async function runMainThread(manager: NodeManager, program: ProgramSpec): Promise<number> {
   const entry = resolveProgram(program.file);
