@@ -132,8 +132,10 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
   }
+  // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
+  process.env.DSM_NODE_ID = String(config.nodeId);
+  process.env.DSM_NODE_COUNT = String(config.nodeCount);
   if (config.nodeCount > 1) {
-    process.env.DSM_NODE_ID = String(config.nodeId);
     installClusterAtomics({
       channel,
       addressOf(array, index, width) {

@@ -80,3 +80,13 @@ test('command-line mistakes: one line dsm: DSM_ERR_USAGE: ..., exit 2', () => {
     assert.match(lines[0]!, /^dsm: DSM_ERR_USAGE: \S/, args.join(' '));
   }
 });
+
+test('the README demo says which node each worker ran on (stderr); plain node prints nothing there', () => {
+  const plain = run(['examples/sum.js', '1000']);
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', 'examples/sum.js', '1000']);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(plain.stderr, '');
+  assert.equal(onDsm.stdout, plain.stdout);
+  const nodes = [...onDsm.stderr.matchAll(/^worker \d ran on node (\d) of 3$/gm)].map((match) => match[1]).sort();
+  assert.deepEqual(nodes, ['0', '1', '1', '2']);
+});
