@@ -84,6 +84,18 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   process.stdout.write('', () => process.exit(code));
 }
 
+/** Options that only make sense together are refused apart, rather than silently ignored. */
+function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean): void {
+  if (raw.listen === undefined) {
+    for (const [name, option] of [['expect', '--expect'], ['joinTimeout', '--join-timeout']] as const) {
+      if (raw[name] !== undefined) throw new DsmError('DSM_ERR_USAGE', `${option} needs --listen HOST:PORT (it says how many nodes, or how long, node 0 waits for); on one machine use --nodes`);
+    }
+  } else {
+    if (given('nodes')) throw new DsmError('DSM_ERR_USAGE', '--nodes starts nodes on this machine and --listen waits for nodes started elsewhere: use one or the other (with --listen, --expect N counts the nodes)');
+    if (raw.expect === undefined) throw new DsmError('DSM_ERR_USAGE', '--listen needs --expect N, the number of nodes in the cluster (this one included)');
+  }
+}
+
 /** What every node must agree on about coherence (checked by the handshake): protocol and page placement. */
 function coherenceOf(options: { protocol: string; placement: string }): string {
   return `${options.protocol}/${options.placement}`;
@@ -171,8 +183,11 @@ export async function main(argv: string[]): Promise<void> {
   const cli = new Command('dsm')
     .description('Distributed shared memory for Node.js: run a worker_threads + SharedArrayBuffer program across a cluster')
     .version(version)
-    .showHelpAfterError('(run dsm --help for usage)')
     .exitOverride()
+    // Every usage error is one line with a stable code (subcommands inherit this).
+    .configureOutput({
+      outputError: (text, write) => write(`dsm: DSM_ERR_USAGE: ${text.replace(/^error: /, '').trim()} (run dsm --help for usage)\n`),
+    })
     .enablePositionalOptions();
 
   cli.command('run')
@@ -197,7 +212,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
     .passThroughOptions()
     .allowUnknownOption(false)
-    .action(async (program: string, args: string[], raw: Record<string, string | undefined>) => {
+    .action(async (program: string, args: string[], raw: Record<string, string | undefined>, command: Command) => {
+      refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli');
       await runCommand(program, args, raw);
     });
 

@@ -12,6 +12,7 @@ import {
   createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
 } from './common.js';
 import { withTimeout } from './launch.js';
+import { progress } from './progress.js';
 
 export interface JoinOptions {
   join: { host: string; port: number };
@@ -64,12 +65,21 @@ async function connectWithRetry(host: string, port: number, deadlineMs: number):
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (!unreachableCodes.has(code) || Date.now() + joinRetryIntervalMs > deadlineMs) {
+        if (attemptCount > 1) progress(`giving up on node 0 at ${formatAddress(host, port)} after ${attemptCount} attempts`);
         throw new DsmError('DSM_ERR_UNREACHABLE', `cannot reach node 0 at ${formatAddress(host, port)} (${code || (error as Error).message}) after ${attemptCount} attempts: check the address, that dsm run --listen is running there, and the firewall`);
+      }
+      // Said at once, then about once a second: a wrong address should not look like a hang.
+      if (attemptCount === 1 || attemptCount % progressEveryAttempts === 0) {
+        const leftS = Math.max(0, Math.round((deadlineMs - Date.now()) / 1000));
+        progress(`node 0 at ${formatAddress(host, port)} is not reachable yet (${code}); retrying every ${joinRetryIntervalMs} ms, attempt ${attemptCount}, giving up in ${leftS} s (--join-timeout)`);
       }
       await new Promise((resolve) => setTimeout(resolve, joinRetryIntervalMs));
     }
   }
 }
+
+/** Retry progress about once a second. */
+const progressEveryAttempts = Math.max(1, Math.round(1000 / joinRetryIntervalMs));
 
 export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> {
   if (options.supervisedBy !== undefined) watchParent(options.supervisedBy);
@@ -154,6 +164,7 @@ class Joiner implements ClusterHandle {
     switch (message.type) {
       case 'beat': return;
       case 'joined':
+        if (!this.acknowledged) progress(`joined as node ${message.nodeId}; waiting for the other nodes`);
         this.acknowledged = true;
         return;
       case 'table': {
@@ -184,6 +195,7 @@ class Joiner implements ClusterHandle {
         return;
       }
       case 'start':
+        progress(`all ${this.nodeCount} nodes joined; the program runs (its output appears on node 0's terminal)`);
         this.started = true;
         if (this.options.relayProcessOutput === true) this.relayProcessOutput();
         this.startHeartbeat();

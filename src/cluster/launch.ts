@@ -15,6 +15,7 @@ import {
   boundPort, createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
+import { progress } from './progress.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -95,6 +96,9 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   return new Launcher(options, config, secret, joinTimeoutMs, control, meshServer, spawnLocal).start();
 }
 
+/** A local cluster that has not started within this long says what it waits for. */
+const startupQuietMs = 1000;
+
 class Launcher implements ClusterHandle {
   readonly nodeId = 0;
   readonly nodeCount: number;
@@ -110,6 +114,8 @@ class Launcher implements ClusterHandle {
   private ending = false;
   private beatTimer: NodeJS.Timeout | null = null;
   private readonly ownTaggers = new Map<string, LineTagger>();
+  /** Start-up progress: a node joined (src/cluster/progress.ts). */
+  private joinedProgress: (nodeId: number, host: string) => void = () => {};
 
   constructor(
     private readonly options: LaunchOptions,
@@ -134,16 +140,34 @@ class Launcher implements ClusterHandle {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (slowTimer !== null) clearTimeout(slowTimer);
         void this.abort(error).then(() => reject(error));
       };
       const timer = setTimeout(() => {
         const joined = this.members.size + 1;
         fail(new DsmError('DSM_ERR_JOIN_TIMEOUT', `${joined} of ${this.nodeCount} nodes joined within ${this.joinTimeoutMs} ms (node 0 counts itself); start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`));
       }, this.joinTimeoutMs);
+      // Joiners across machines are started by hand: say where to point them. A local
+      // cluster says so only when its children are slow to start.
+      let waitingShown = false;
+      const showWaiting = (): void => {
+        waitingShown = true;
+        const address = this.controlAddress();
+        progress(this.spawnLocal
+          ? `waiting for ${this.nodeCount} nodes to start (${this.members.size + 1} of ${this.nodeCount} so far)`
+          : `waiting for ${this.nodeCount} nodes at ${address} (this is node 0; start each other one with: dsm node --join ${address})`);
+      };
+      const slowTimer = this.nodeCount > 1 && this.spawnLocal ? setTimeout(showWaiting, startupQuietMs) : null;
+      if (this.nodeCount > 1 && !this.spawnLocal) showWaiting();
+      this.joinedProgress = (nodeId, host) => {
+        if (waitingShown) progress(`node ${nodeId} joined from ${host} (${this.members.size + 1} of ${this.nodeCount})`);
+      };
       const onReady = (): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (slowTimer !== null) clearTimeout(slowTimer);
+        if (waitingShown) progress(`all ${this.nodeCount} nodes joined; starting the program`);
         resolve(this);
       };
       this.control.on('connection', (socket: Socket) => this.accept(socket, fail, onReady));
@@ -244,6 +268,7 @@ class Launcher implements ClusterHandle {
     };
     this.members.set(nodeId, member);
     sendControl(connection, { type: 'joined', nodeId });
+    this.joinedProgress(nodeId, host);
     connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
     connection.on('close', () => {
       if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started`));

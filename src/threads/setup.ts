@@ -12,9 +12,10 @@ import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
 import { installClusterAtomics } from './atomics.js';
+import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from './clone.js';
 import { RemoteParentPort } from './remote-parent.js';
-import { installSharedArrayBuffer, makeSharedArrayBufferClass } from './shared-array-buffer.js';
+import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
@@ -23,6 +24,25 @@ let gcFunction: (() => void) | null = null;
 /** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
 const allocRetryCountMax = 20;
 const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Whether the code that called `new SharedArrayBuffer` is Node's own (a
+ * `node:` module): frames are this function, allocate, the constructor, its caller.
+ */
+function calledFromNodeInternals(): boolean {
+  const { prepareStackTrace, stackTraceLimit } = Error;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  try {
+    Error.prepareStackTrace = (_error, frames) => frames;
+    Error.stackTraceLimit = 4;
+    Error.captureStackTrace(holder);
+    const caller = holder.stack?.[3];
+    return caller?.getFileName()?.startsWith('node:') === true;
+  } finally {
+    Error.prepareStackTrace = prepareStackTrace;
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+}
 
 /** A full garbage collection, without exposing `gc` to the program's global scope. */
 function collectGarbage(): void {
@@ -59,6 +79,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     return ranges.get(buffer) ?? native.rangeOf(buffer);
   }
   function allocate(byteLength: number): SharedArrayBuffer {
+    // Node's own code allocates with the global SharedArrayBuffer too (the
+    // loader hooks' lock, on which a thread outside dsm waits): keep it local.
+    if (calledFromNodeInternals()) return new NativeSharedArrayBuffer(byteLength);
     let offset: number;
     try {
       offset = channel.call({ op: 'alloc', byteLength }) as number;
@@ -91,6 +114,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   setAppThreadState({ config, channel, bufferAt, rangeOf });
 
   installSharedArrayBuffer(makeSharedArrayBufferClass(allocate, config.regionBytes));
+  // The kernel and the thread pool get private copies of dsm ranges (src/threads/kernel-copies.ts).
+  installKernelCopies(rangeOf);
+  if (config.role === 'main') copyStdioChunks();
 
   const wt = workerThreads as unknown as Record<string, unknown>;
   wt.Worker = makeWorkerClass(channel, config, received);
@@ -107,8 +133,10 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
   }
+  // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
+  process.env.DSM_NODE_ID = String(config.nodeId);
+  process.env.DSM_NODE_COUNT = String(config.nodeCount);
   if (config.nodeCount > 1) {
-    process.env.DSM_NODE_ID = String(config.nodeId);
     installClusterAtomics({
       channel,
       offsetOf(buffer) {

@@ -55,7 +55,6 @@ test('growable SharedArrayBuffers are refused with a clear code', () => {
 test('bad input: one line, a stable code, exit code 2', () => {
   const cases: Array<{ args: string[]; code: string }> = [
     { args: ['run', 'no/such/program.js'], code: 'DSM_ERR_PROGRAM_NOT_FOUND' },
-    { args: ['run', `${fixtures}/syntax-error.mjs`], code: 'DSM_ERR_PROGRAM_SYNTAX' },
     { args: ['run', '--nodes', '0', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
     { args: ['run', '--nodes', 'many', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
     { args: ['run', '--protocol', 'mesi', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_PROTOCOL' },
