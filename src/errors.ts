@@ -32,6 +32,9 @@ export const errorCodes = {
   DSM_ERR_BENCH: 'a benchmark run failed, timed out or printed no result',
   DSM_ERR_TRACE: 'a trace file is missing, unreadable or not a dsm trace',
   DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
+  DSM_ERR_MANAGER_FAILED: 'a node\'s manager (its main thread) threw an uncaught exception; the node ended',
+  DSM_ERR_FORCED_EXIT: 'a node did not end within the grace period after SIGTERM or SIGINT and was ended by its watchdog',
+  DSM_ERR_STALLED: 'a node\'s manager loop stopped turning for longer than its limit; the node ended',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -2,8 +2,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
-import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
-import { nodeCountMax } from '../constants.js';
+import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
+import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
 
@@ -48,6 +48,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       };
     const handle = await launchLocalCluster({
       ...placement,
+      ...heartbeatOption(raw),
       config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
@@ -58,6 +59,10 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const { NodeManager } = await import('../runtime/manager.js');
   const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
   manager.start();
+  // One node has no peers to time out, but its manager may still fail or stall while app threads are parked.
+  const { endOnManagerFailure, exitProcess, supervise } = await import('../cluster/watchdog.js');
+  supervise({ nodeId: 0, stallMs: Math.round((heartbeatOption(raw).heartbeatTimeoutMs ?? heartbeatTimeoutMs) * loopStallFactor) });
+  endOnManagerFailure(() => 0, (message) => { process.stderr.write(`${message}\n`); }, exitCodeNodeDied);
   let code: number;
   const startMs = performance.now();
   try {
@@ -74,7 +79,13 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   manager.stop();
   process.exitCode = code;
   // Let stdout drain, then leave even if a stray handle would keep the loop alive.
-  process.stdout.write('', () => process.exit(code));
+  process.stdout.write('', () => exitProcess(code));
+}
+
+/** --heartbeat-timeout: the floor of the adaptive failure detector, and (times loopStallFactor) the stalled-loop limit. */
+function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTimeoutMs?: number } {
+  if (raw.heartbeatTimeout === undefined) return {};
+  return { heartbeatTimeoutMs: parseInteger('--heartbeat-timeout', raw.heartbeatTimeout, heartbeatTimeoutMsMin, heartbeatTimeoutMsMax) };
 }
 
 /** What every node must agree on about coherence (checked by the handshake): protocol and page placement. */
@@ -94,6 +105,7 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     relayProcessOutput: true,
+    ...heartbeatOption(raw),
   });
   new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement });
   // The process lives until the cluster ends it.
@@ -181,6 +193,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
     .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
+    .option('--heartbeat-timeout <ms>', `a node silent this long at least is declared dead (more when the machine is slow: the timeout adapts to the delays seen); a manager loop that stands still ${loopStallFactor} times as long ends its node. Default ${heartbeatTimeoutMs}, ${heartbeatTimeoutMsMin} to ${heartbeatTimeoutMsMax}`)
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
@@ -198,6 +211,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
     .option('--join-timeout <ms>', 'how long to keep trying to join')
+    .option('--heartbeat-timeout <ms>', 'as for dsm run (each node uses its own)')
     .action(async (raw: Record<string, string | undefined>) => {
       await nodeCommand(raw);
     });
