@@ -52,6 +52,24 @@ export const failureReportMsMax = 2000;
 /** Cluster: bytes of relayed output node 0 buffers per remote node before dropping (then says so). */
 export const outputRelayBytesMax = 4 * 1024 * 1024;
 
+/** Supervision: after SIGTERM/SIGINT a process has this long to end before its watchdog forces it (and kills its child nodes). */
+export const signalGraceMs = 4000;
+/** Supervision: an exit that hangs this long (process.exit waits for app threads parked on faults) is forced. */
+export const exitDeadlineMs = 1000;
+/** Supervision: the manager loop tells the watchdog it turns this often. */
+export const loopPetIntervalMs = 100;
+/**
+ * Supervision: a manager loop standing still this fraction of the heartbeat timeout (the floor) is a stalled
+ * node; below 1 so that the stalled node says so itself before its peers declare it silent.
+ */
+export const loopStallFactor = 0.75;
+/** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */
+export const heartbeatTimeoutMsMin = 1500;
+export const heartbeatTimeoutMsMax = 600_000;
+/** Failure detection: inter-arrival samples kept per peer, and the suspicion (phi) at which a silent peer is dead. */
+export const heartbeatSampleCount = 100;
+export const phiThreshold = 8;
+
 /** Transport: a refused or unreachable connect is retried this many times, this far apart. */
 export const connectRetryCountMax = 8;
 export const connectRetryIntervalMs = 100;
@@ -69,6 +87,8 @@ assert(faultSlotCount >= appThreadCountMax, 'every app thread can have a fault i
 assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several heartbeats');
 assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
 assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');
+assert(signalGraceMs + exitDeadlineMs <= 5000, 'a signalled node ends within 5 s');
+assert(heartbeatTimeoutMsMin > 2 * heartbeatIntervalMs, 'the smallest timeout spans several heartbeats');
 assert(shutdownGraceMs < heartbeatTimeoutMs * 4 && joinRetryIntervalMs < joinTimeoutMsDefault, 'cluster timeouts are ordered');
 
 /** Protocol: write-notice intervals one node keeps in its log before a barrier must reclaim them. */

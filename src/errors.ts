@@ -34,6 +34,9 @@ export const errorCodes = {
   DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
   DSM_ERR_LAUNCHER: 'the environment Slurm, an MPI launcher or Kubernetes gave is missing, inconsistent or ambiguous',
   DSM_ERR_USAGE: 'the command line does not parse: an unknown command or option, a missing argument, or options that conflict',
+  DSM_ERR_MANAGER_FAILED: 'a node\'s manager (its main thread) threw an uncaught exception; the node ended',
+  DSM_ERR_FORCED_EXIT: 'a node did not end within the grace period after SIGTERM or SIGINT and was ended by its watchdog',
+  DSM_ERR_STALLED: 'a node\'s manager loop stopped turning for longer than its limit; the node ended',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -2,8 +2,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
-import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
-import { nodeCountMax } from '../constants.js';
+import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
+import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
 
@@ -55,6 +55,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       };
     const handle = await launchLocalCluster({
       ...placement,
+      ...heartbeatOption(raw),
       config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
@@ -65,6 +66,10 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const { NodeManager } = await import('../runtime/manager.js');
   const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
   manager.start();
+  // One node has no peers to time out, but its manager may still fail or stall while app threads are parked.
+  const { endOnManagerFailure, exitProcess, supervise } = await import('../cluster/watchdog.js');
+  supervise({ nodeId: 0, stallMs: Math.round((heartbeatOption(raw).heartbeatTimeoutMs ?? heartbeatTimeoutMs) * loopStallFactor) });
+  endOnManagerFailure(() => 0, (message) => { process.stderr.write(`${message}\n`); }, exitCodeNodeDied);
   let code: number;
   const startMs = performance.now();
   try {
@@ -81,7 +86,13 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   manager.stop();
   process.exitCode = code;
   // Let stdout drain, then leave even if a stray handle would keep the loop alive.
-  process.stdout.write('', () => process.exit(code));
+  process.stdout.write('', () => exitProcess(code));
+}
+
+/** --heartbeat-timeout: the floor of the adaptive failure detector, and (times loopStallFactor) the stalled-loop limit. */
+function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTimeoutMs?: number } {
+  if (raw.heartbeatTimeout === undefined) return {};
+  return { heartbeatTimeoutMs: parseInteger('--heartbeat-timeout', raw.heartbeatTimeout, heartbeatTimeoutMsMin, heartbeatTimeoutMsMax) };
 }
 
 /** Options that only make sense together are refused apart, rather than silently ignored. */
@@ -113,6 +124,7 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     relayProcessOutput: true,
+    ...heartbeatOption(raw),
   });
   new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes });
   // The process lives until the cluster ends it.
@@ -207,6 +219,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--launcher <name>', 'started on every rank by: auto (default: from the environment), slurm, mpi, kubernetes, or none')
     .option('--leader <host:port>', 'under a launcher: where node 0 listens (or :PORT to keep the launcher\'s host)')
     .option('--rendezvous <dir>', 'under an MPI launcher: a directory every rank reads, where node 0 publishes its address')
+    .option('--heartbeat-timeout <ms>', `a node silent this long at least is declared dead (more when the machine is slow: the timeout adapts to the delays seen); a manager loop that stands still ${loopStallFactor} times as long ends its node. Default ${heartbeatTimeoutMs}, ${heartbeatTimeoutMsMin} to ${heartbeatTimeoutMsMax}`)
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
@@ -226,6 +239,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--region-bytes <size>', 'must match node 0', '4g')
     .option('--twin-bytes <size>', 'hlrc: most twin memory on this node (default: 1/16 of RAM, at most 8m)')
     .option('--join-timeout <ms>', 'how long to keep trying to join')
+    .option('--heartbeat-timeout <ms>', 'as for dsm run (each node uses its own)')
     .action(async (raw: Record<string, string | undefined>) => {
       await nodeCommand(raw);
     });

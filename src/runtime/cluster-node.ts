@@ -12,8 +12,9 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
-import { diffsMessageBytesMax, faultSlotCount, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
-import { DsmError, assert } from '../errors.js';
+import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
+import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
+import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -144,8 +145,9 @@ export class ClusterNode {
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
+    superviseNode(handle, options.parentPid);
     this.handle = handle;
     this.mesh = handle.mesh as ClusterNode['mesh'];
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
@@ -163,13 +165,27 @@ export class ClusterNode {
       // Monotonic: Date.now() can step backwards and is read only at each tick.
       clock: () => performance.now(),
     });
+    const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
+      noteActivity(activity.faults);
+      // Test hook: the manager fails while the app thread that faulted is parked on it.
+      if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
       for (let index = 0; index < records.length; index += 3) {
         if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
         this.engine.onFault(records[index]!, records[index + 1]!, (records[index + 2]! & 1) === 1);
       }
+      noteActivity(activity.idle);
     });
-    this.manager.handleRequests((endpoint, request) => this.onRequest(endpoint, request));
+    this.manager.handleRequests((endpoint, request) => {
+      noteActivity(activity.channelRequest);
+      // Test hook: the manager fails while the app thread that asked is parked on its answer.
+      if (throwOnFault && (request.op === 'atomic' || request.op === 'sync')) {
+        throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving an app thread's '${request.op}' request`);
+      }
+      const answer = this.onRequest(endpoint, request);
+      noteActivity(activity.idle);
+      return answer;
+    });
     this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
     this.manager.start();
     this.engine.start();
@@ -177,7 +193,14 @@ export class ClusterNode {
     const listener = (from: number, message: unknown) => this.onMessage(from, message as { type: string });
     if (takeOver !== undefined) takeOver(listener);
     else this.mesh.on('message', listener);
-    setInterval(() => this.engine.onTick(performance.now()), tickIntervalMs).unref();
+    setInterval(() => {
+      noteActivity(activity.engineTick);
+      this.engine.onTick(performance.now());
+      noteActivity(activity.idle);
+    }, tickIntervalMs).unref();
+    const blockMs = testHook('BLOCK_LOOP', handle.nodeId);
+    // Test hook: the manager's loop stands still (as in a deadlock or an endless engine step).
+    if (blockMs !== null) setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
     handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
   }
 
@@ -292,7 +315,7 @@ export class ClusterNode {
       for (const piece of splitDiffs(message)) this.sendEngine(toNode, piece);
       return;
     }
-    this.mesh.send(toNode, message as unknown as { type: string });
+    if (!this.sendTo(toNode, message)) return;
     this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
@@ -308,13 +331,34 @@ export class ClusterNode {
     return null;
   }
 
+  /**
+   * Sends to a node; false when that node is lost. Its loss is already
+   * ending the run (the cluster's failure path says so); throwing here would
+   * instead surface in the engine or in an app thread as a second, wrong error.
+   */
+  private sendTo(toNode: number, message: object): boolean {
+    try {
+      this.mesh.send(toNode, message as { type: string });
+      return true;
+    } catch (error) {
+      if (isDsmError(error) && (error as DsmError).code === 'DSM_ERR_NODE_DIED') return false;
+      throw error;
+    }
+  }
+
   private sendRuntime(toNode: number, message: RuntimeMessage): void {
-    this.mesh.send(toNode, message as unknown as { type: string });
+    if (!this.sendTo(toNode, message)) return;
     // What observability itself sends is not part of the program's traffic.
     if (!observabilityTypes.has(message.type)) this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
   }
 
   private onMessage(from: number, message: { type: string }): void {
+    noteActivity(message.type.startsWith('rt') ? activity.runtimeMessage : activity.protocolMessage);
+    this.dispatchMessage(from, message);
+    noteActivity(activity.idle);
+  }
+
+  private dispatchMessage(from: number, message: { type: string }): void {
     if (!observabilityTypes.has(message.type)) this.observer.countReceived(this.mesh.lastReceivedBytes ?? 0);
     if (!message.type.startsWith('rt')) {
       if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived((message as unknown as { page: number }).page, from);
@@ -468,13 +512,29 @@ export class ClusterNode {
   }
 }
 
+/**
+ * Puts this node process under its watchdog (signals, a stalled loop, a hung
+ * exit, a vanished parent) and makes an uncaught exception on the manager
+ * thread end the node with one line naming it (see src/cluster/watchdog.ts).
+ */
+function superviseNode(handle: ClusterHandle, parentPid: number | undefined): void {
+  const floorMs = handle.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
+  supervise({ nodeId: handle.nodeId, stallMs: Math.round(floorMs * loopStallFactor), ...(parentPid === undefined ? {} : { parentPid }) });
+  endOnManagerFailure(() => handle.nodeId, async (message) => {
+    if (handle.fatal === undefined) process.stderr.write(`${message}\n`);
+    else await handle.fatal(message);
+  }, exitCodeNodeDied);
+}
+
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
   const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number };
+  const parentPid = process.env.DSM_SUPERVISED === '1' ? Number(process.env.DSM_PARENT_PID) : undefined;
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),
     ...(config.twinBytes === undefined ? {} : { twinBytes: config.twinBytes }),
+    ...(parentPid === undefined || !Number.isInteger(parentPid) ? {} : { parentPid }),
   });
   void node;
   // The process lives until the cluster ends it.

@@ -9,6 +9,7 @@ import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, hear
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
 import { type Connection, type Hello, handshake } from './connection.js';
+import { FailureDetector, LoopLateness } from './failure-detector.js';
 
 export interface PeerAddress {
   host: string;
@@ -106,12 +107,13 @@ export interface MeshOptions {
   hello: Hello;
   secret: string;
   heartbeatIntervalMs?: number;
+  /** The floor of the adaptive timeout (see FailureDetector). */
   heartbeatTimeoutMs?: number;
 }
 
 interface Peer {
   connection: Connection;
-  lastHeardMs: number;
+  detector: FailureDetector;
 }
 
 /**
@@ -128,6 +130,7 @@ export class Mesh extends EventEmitter {
   private readonly beatIntervalMs: number;
   private readonly beatTimeoutMs: number;
   private timer: NodeJS.Timeout | null = null;
+  private lateness: LoopLateness | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
 
@@ -167,6 +170,7 @@ export class Mesh extends EventEmitter {
         (error: DsmError) => this.reportLost(nodeId, error),
       );
     }
+    this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
     await all;
   }
@@ -215,15 +219,15 @@ export class Mesh extends EventEmitter {
       connection.close();
       return;
     }
-    const peer: Peer = { connection, lastHeardMs: Date.now() };
+    const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()) };
     this.peers.set(nodeId, peer);
     connection.on('message', (message: WireMessage) => {
-      peer.lastHeardMs = Date.now();
+      peer.detector.heard(Date.now());
       this.lastReceivedBytes = connection.lastReceivedBytes;
       this.emit('message', nodeId, message);
     });
     connection.on('heartbeat', () => {
-      peer.lastHeardMs = Date.now();
+      peer.detector.heard(Date.now());
     });
     connection.on('error', (error: DsmError) => this.reportLost(nodeId, error));
     connection.on('close', () => this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${connection.peerLabel}) closed its connection`)));
@@ -232,10 +236,12 @@ export class Mesh extends EventEmitter {
 
   private tick(): void {
     const nowMs = Date.now();
+    // A late tick means this loop stood still: what peers sent meanwhile waits unread, not their fault.
+    const lateMs = this.lateness?.tick(nowMs) ?? 0;
     for (const [nodeId, peer] of this.peers) {
-      const silentMs = nowMs - peer.lastHeardMs;
-      if (silentMs > this.beatTimeoutMs) {
-        this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: nothing heard for ${silentMs} ms`));
+      peer.detector.excuse(lateMs);
+      if (peer.detector.dead(nowMs)) {
+        this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;
       }
       peer.connection.sendHeartbeat();
