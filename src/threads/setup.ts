@@ -101,7 +101,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
     wt.workerData = deserializeValue(config.remoteWorkerData, received);
-    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received);
+    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received, channel);
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
