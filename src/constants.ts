@@ -183,3 +183,22 @@ assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans s
  * node; src/sync/handle.ts keeps the low 20 bits as a per-node owner token.
  */
 export const threadIdNodeStride = 2 ** 20;
+// Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
+/**
+ * A release with at least this many dirty pages sends their diffs ahead of it
+ * in pieces of earlyFlushPageCount pages, waiting for the links to drain
+ * between pieces; a smaller one sends them with the release, as before.
+ */
+export const earlyFlushPageCountMin = 256;
+/** Pages whose diffs one early-flush piece sends (diffs are at most a page each: at most 1 MiB of diffs). */
+export const earlyFlushPageCount = 256;
+/**
+ * Dirty pages (each holds a twin) a node lets accumulate between releases
+ * before it flushes them early in the background: twins cost a page each.
+ */
+export const dirtyPageCountFlushMin = 8192;
+/** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
+export const sendQueueBytesMin = 256 * 1024;
+assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
+assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin <= dirtyRingCapacity, 'flush thresholds are ordered');
+assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');

@@ -138,6 +138,19 @@ export interface Engine {
   releaseFor(toNode: number): ConsistencyInfo;
   /** The matching acquire on the receiving node, with the attached info. */
   acquireFrom(fromNode: number, info: ConsistencyInfo): void;
+  /**
+   * Pages written since the last release that still hold a twin (each costs
+   * a page of memory and, at the release, up to a page of diff). sc: 0.
+   */
+  dirtyPageCount(): number;
+  /**
+   * Sends the diffs of up to `pageCountMax` dirty pages to their homes now,
+   * ahead of the release that will close the interval (as before an
+   * invalidation): the pages stay in the open interval, read-only without a
+   * twin, and the release sends them as empty diffs. The runtime calls it to
+   * spread a large release over a link's capacity. Returns the pages flushed.
+   */
+  flushDirty(pageCountMax: number): number;
   /** The node that is home (hlrc) or manager (sc) of a page. */
   homeOf(page: number): number;
   counters(): EngineCounters;

@@ -548,6 +548,44 @@ export class HlrcEngine implements Engine {
     this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: [page], diffs: [diff] });
   }
 
+  dirtyPageCount(): number {
+    this.drainDirty();
+    return this.twinned.size;
+  }
+
+  flushDirty(pageCountMax: number): number {
+    assert(Number.isInteger(pageCountMax) && pageCountMax >= 1, 'an early flush takes at least one page');
+    assert(this.bundle === null, 'no held-back diffs between events');
+    this.drainDirty();
+    const pages: number[] = [];
+    for (const page of this.twinned) {
+      if (pages.length === pageCountMax) break;
+      pages.push(page);
+    }
+    pages.sort((a, b) => a - b);
+    const diffs = new Map<number, Uint8Array>();
+    for (const record of this.memory.flush(pages)) diffs.set(record.page, record.diff);
+    const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
+    for (const page of pages) {
+      assert(this.intervalPages.has(page), 'a twinned page belongs to the open interval');
+      this.twinned.delete(page);
+      this.pageState(page).earlyFlushSeq = ++this.flushSeq;
+      const home = this.homeOf(page);
+      const diff = diffs.get(page);
+      if (home === this.nodeId || diff === undefined || diff.length === 0) continue;
+      let batch = byHome.get(home);
+      if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      batch.pages.push(page);
+      batch.diffs.push(diff);
+    }
+    // Labelled with the last closed interval, as flushEarly's: the release sends the rest.
+    for (const [home, batch] of byHome) {
+      this.stats.diffsSent += batch.pages.length;
+      this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: batch.pages, diffs: batch.diffs });
+    }
+    return pages.length;
+  }
+
   // ------------------------------------------------------------ fetches
 
   private readonly fetchers = new Map<number, Array<{ node: number; need: number[]; extraPages: number[]; extraNeeds: number[][] }>>();

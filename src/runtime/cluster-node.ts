@@ -24,6 +24,7 @@ import { appEntryUrl } from '../threads/worker.js';
 import { NodeManager } from './manager.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind, type TraceEvent } from './observe.js';
+import { FlowGate, sendQueueBytesFromEnvironment } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
 
 /** Engine ticks drive Atomics.wait timeouts. */
@@ -122,7 +123,12 @@ export class ClusterNode {
   readonly handle: ClusterHandle;
   readonly manager: NodeManager;
   readonly engine: Engine;
-  private readonly mesh: MeshLike & { send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number };
+  private readonly mesh: MeshLike & {
+    send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number;
+    queuedBytes?(nodeId: number): number; peerIds?: number[];
+  };
+  /** Admits work that makes traffic only while every link is below its limit (src/runtime/flow.ts). */
+  readonly flow: FlowGate;
   /** Parked sync requests; a `posted` one has no thread waiting for its answer. */
   private readonly syncWaiters = new Map<number, {
     endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown>; posted: boolean;
@@ -141,6 +147,8 @@ export class ClusterNode {
   private placementCounter = 0;
   /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
   private readonly hosted = new Map<string, { worker: Worker; parentNode: number }>();
+  /** The channel endpoints of those workers: endpoint -> spawnId (their parentPort posts arrive here). */
+  private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
@@ -165,6 +173,12 @@ export class ClusterNode {
       // Monotonic: Date.now() can step backwards and is read only at each tick.
       clock: () => performance.now(),
     });
+    const mesh = this.mesh;
+    this.flow = new FlowGate({
+      queuedBytes: (nodeId) => mesh.queuedBytes?.(nodeId) ?? 0,
+      get peerIds() { return mesh.peerIds ?? []; },
+      on: (event, listener) => mesh.on(event, listener),
+    }, this.engine, sendQueueBytesFromEnvironment());
     const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
       noteActivity(activity.faults);
@@ -196,6 +210,7 @@ export class ClusterNode {
     setInterval(() => {
       noteActivity(activity.engineTick);
       this.engine.onTick(performance.now());
+      this.flow.tick();
       noteActivity(activity.idle);
     }, tickIntervalMs).unref();
     const blockMs = testHook('BLOCK_LOOP', handle.nodeId);
@@ -237,6 +252,53 @@ export class ClusterNode {
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
+      case 'atomic':
+      case 'sync':
+      case 'worker-spawn':
+      case 'worker-post':
+      case 'parent-post':
+      case 'worker-terminate':
+        // These make traffic (a release's diffs, a message): admitted in
+        // arrival order while every link is below its limit. A thread that
+        // made a call stays parked until its request is admitted and answered.
+        this.flow.admit(() => this.serveAdmitted(endpoint, request));
+        return replyLater;
+      case 'place':
+        return (this.handle.nodeId + 1 + this.placementCounter++) % this.handle.nodeCount;
+      default:
+        throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
+    }
+  }
+
+  /** Whether the thread waits for an answer to this request (a call) or went on (a post). */
+  private static isCall(request: ChannelRequest): boolean {
+    switch (request.op) {
+      case 'atomic': return request.asyncId === undefined;
+      case 'sync': return request.posted !== true;
+      case 'worker-post': case 'parent-post': return true;
+      default: return false;
+    }
+  }
+
+  /** Serves an admitted request; answers a call whose answer is known now (or an error), as the channel server would. */
+  private serveAdmitted(endpoint: ThreadEndpoint, request: ChannelRequest): void {
+    const isCall = ClusterNode.isCall(request);
+    // A thread that ended while its call waited for admission wants no answer
+    // (a posted request, e.g. an unlock, is still performed).
+    if (isCall && !this.manager.channel.endpoints.has(endpoint)) return;
+    let value: unknown;
+    try {
+      value = this.serve(endpoint, request);
+    } catch (error) {
+      if (!isDsmError(error) || !isCall) throw error;
+      endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
+      return;
+    }
+    if (value !== replyLater && isCall) endpoint.answer({ ok: true, value: value ?? null });
+  }
+
+  private serve(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
+    switch (request.op) {
       case 'atomic': {
         const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
         this.engine.onSync(ref, {
@@ -259,8 +321,6 @@ export class ClusterNode {
         }
         return replyLater;
       }
-      case 'place':
-        return (this.handle.nodeId + 1 + this.placementCounter++) % this.handle.nodeCount;
       case 'worker-spawn': {
         const spawnId = `${this.handle.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
@@ -275,7 +335,15 @@ export class ClusterNode {
         if (target !== null) {
           this.sendRuntime(target.nodeId, { type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.engine.releaseFor(target.nodeId) });
         }
-        return replyLater;
+        return null;
+      }
+      case 'parent-post': {
+        const spawnId = this.hostedEndpoints.get(endpoint);
+        const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
+        if (spawnId !== undefined && entry !== undefined) {
+          this.sendRuntime(entry.parentNode, { type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.engine.releaseFor(entry.parentNode) });
+        }
+        return null;
       }
       case 'worker-terminate': {
         const target = this.findRemote(endpoint, request.handleId);
@@ -283,7 +351,7 @@ export class ClusterNode {
         return replyLater;
       }
       default:
-        throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
+        throw new DsmError('DSM_ERR_CHANNEL', `request '${request.op}' is not served after admission`);
     }
   }
 
@@ -467,7 +535,8 @@ export class ClusterNode {
   /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
   private host(parentNode: number, spawn: Extract<RuntimeMessage, { type: 'rtSpawn' }>): void {
     const { port1, port2 } = new MessageChannel();
-    this.manager.channel.attach(port1);
+    const endpoint = this.manager.channel.attach(port1);
+    this.hostedEndpoints.set(endpoint, spawn.spawnId);
     const config: AppThreadConfig = {
       role: 'worker', nodeId: this.handle.nodeId, nodeCount: this.handle.nodeCount,
       regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
@@ -482,8 +551,10 @@ export class ClusterNode {
       ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
     });
     this.hosted.set(spawn.spawnId, { worker, parentNode });
+    // Each event is a release (worker exit after writing much, say): admitted
+    // in order with the app threads' requests, within the link limit.
     const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
-      this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) });
+      this.flow.admit(() => this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) }));
     worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
@@ -507,6 +578,7 @@ export class ClusterNode {
     });
     worker.on('exit', (code) => {
       this.hosted.delete(spawn.spawnId);
+      this.hostedEndpoints.delete(endpoint);
       event('exit', { code });
     });
   }

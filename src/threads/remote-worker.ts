@@ -123,7 +123,9 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
           throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', 'postMessage to a worker on another node cannot transfer MessagePorts or other handles');
         }
         if (state.exited) return;
-        channel.post({ op: 'worker-post', handleId: state.handleId, bytes: serializeValue(value, ranges) });
+        // A call, not a post: when the link to that node is full, this thread
+        // waits here until it drains (flow control, src/runtime/flow.ts).
+        channel.call({ op: 'worker-post', handleId: state.handleId, bytes: serializeValue(value, ranges) });
       },
     },
     terminate: {

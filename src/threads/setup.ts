@@ -127,7 +127,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
     wt.workerData = deserializeValue(config.remoteWorkerData, received);
-    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received);
+    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received, channel);
     wt.threadId = config.threadIdSeen;
   } else {
     wt.workerData = config.userWorkerData;

@@ -119,6 +119,7 @@ interface Peer {
 /**
  * The connections of one node to all others. Events:
  * 'message' (from: number, message: WireMessage), 'peer-lost' (nodeId, DsmError),
+ * 'drain' (nodeId) when the queue to that peer has emptied,
  * 'refused' (DsmError) for a stranger turned away at the door (the mesh keeps serving;
  * not 'error', so an unheeded one cannot crash the process).
  */
@@ -175,7 +176,12 @@ export class Mesh extends EventEmitter {
     await all;
   }
 
-  /** Sends to one peer; false means that socket is backed up (see Connection.send). */
+  /** Bytes queued to one peer and not yet handed to the kernel (0 for a peer not connected). */
+  queuedBytes(nodeId: number): number {
+    return this.peers.get(nodeId)?.connection.queuedBytes ?? 0;
+  }
+
+  /** Sends to one peer, never throwing for a full queue; false means that socket is backed up (see Connection.send). */
   send(nodeId: number, message: WireMessage): boolean {
     const peer = this.peers.get(nodeId);
     if (peer === undefined) throw new DsmError('DSM_ERR_NODE_DIED', `node ${this.nodeId} has no connection to node ${nodeId}`);
@@ -226,6 +232,7 @@ export class Mesh extends EventEmitter {
       this.lastReceivedBytes = connection.lastReceivedBytes;
       this.emit('message', nodeId, message);
     });
+    connection.on('drain', () => this.emit('drain', nodeId));
     connection.on('heartbeat', () => {
       peer.detector.heard(Date.now());
     });
