@@ -55,7 +55,9 @@ export interface LaunchedRuntime {
   regionBytes: number;
   protocol: string;
   placement: import('../protocol/engine.js').PlacementName;
+  twinBytes: number;
   coherence: string;
+  heartbeatTimeoutMs?: number;
 }
 
 /** Joins or leads the launched cluster, then runs the program (rank 0) or serves (the others). */
@@ -74,8 +76,9 @@ export async function runLaunched(
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     tagOutput: raw.tagOutput !== undefined,
+    ...(runtime.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: runtime.heartbeatTimeoutMs }),
   });
-  const options = { regionBytes: runtime.regionBytes, protocol: runtime.protocol, placement: runtime.placement };
+  const options = { regionBytes: runtime.regionBytes, protocol: runtime.protocol, placement: runtime.placement, twinBytes: runtime.twinBytes };
   if (handle.nodeId === 0) {
     await runClusterProgram(handle, { ...options, file: program.file, args: program.args, report: program.report });
     return;

@@ -2,6 +2,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
+import type { LauncherPlan } from '../cluster/launchers/detect.js';
 import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
@@ -17,7 +18,7 @@ function fail(error: unknown): never {
   throw error;
 }
 
-async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>): Promise<void> {
+async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, plan: LauncherPlan | null): Promise<void> {
   const options = parseRunOptions(raw);
   const report = {
     ...(raw.stats === undefined ? {} : { stats: true }),
@@ -29,10 +30,9 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
   // Started by Slurm, an MPI launcher or Kubernetes on every rank (src/cluster/launchers).
-  const { launcherPlanFor, runLaunched } = await import('./launched.js');
-  const plan = await launcherPlanFor(raw, process.env);
   if (plan !== null && plan.size > 1) {
-    await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options) }, { file: entry, args, report });
+    const { runLaunched } = await import('./launched.js');
+    await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options), ...heartbeatOption(raw) }, { file: entry, args, report });
     return;
   }
   if (raw.listen !== undefined || options.nodes > 1) {
@@ -96,7 +96,9 @@ function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTi
 }
 
 /** Options that only make sense together are refused apart, rather than silently ignored. */
-function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean): void {
+function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean, launched: boolean): void {
+  // Under a launcher --expect checks (or, on Kubernetes, gives) the size and --join-timeout bounds the join.
+  if (launched) return;
   if (raw.listen === undefined) {
     for (const [name, option] of [['expect', '--expect'], ['joinTimeout', '--join-timeout']] as const) {
       if (raw[name] !== undefined) throw new DsmError('DSM_ERR_USAGE', `${option} needs --listen HOST:PORT (it says how many nodes, or how long, node 0 waits for); on one machine use --nodes`);
@@ -226,8 +228,10 @@ export async function main(argv: string[]): Promise<void> {
     .passThroughOptions()
     .allowUnknownOption(false)
     .action(async (program: string, args: string[], raw: Record<string, string | undefined>, command: Command) => {
-      refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli');
-      await runCommand(program, args, raw);
+      const { launcherPlanFor } = await import('./launched.js');
+      const plan = await launcherPlanFor(raw, process.env);
+      refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli', plan !== null);
+      await runCommand(program, args, raw, plan);
     });
 
   cli.command('node')
