@@ -10,7 +10,7 @@ export const errorCodes = {
   DSM_ERR_REGION_EXHAUSTED: 'the global region has no room for an allocation',
   DSM_ERR_ALLOC: 'an allocation request is invalid',
   DSM_ERR_FREE: 'a free does not match a live allocation',
-  DSM_ERR_GROWABLE: 'growable SharedArrayBuffers are not supported on dsm memory',
+  DSM_ERR_GROWABLE: 'a growable SharedArrayBuffer cannot cross nodes',
   DSM_ERR_NOT_DSM_MEMORY: 'a SharedArrayBuffer that is not dsm memory cannot cross nodes',
   DSM_ERR_PROTOCOL: 'an unknown protocol name',
   DSM_ERR_FRAME: 'a malformed or foreign frame arrived',
