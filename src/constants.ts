@@ -124,3 +124,6 @@ assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPage
 export const plotPointCountMax = 40_000;
 /** Trace files dsm plot reads at most (a full trace of 16 nodes is about 1.5 GB; plot a shorter run). */
 export const plotTraceBytesMax = 512 * 1024 * 1024;
+// System calls on dsm memory (src/threads/kernel-copies.ts)
+/** A synchronous system call on a dsm range up to this size reuses one private buffer per thread (no fresh pages per call). */
+export const kernelScratchReuseBytesMax = 16 * 1024 * 1024;
