@@ -202,3 +202,6 @@ export const sendQueueBytesMin = 256 * 1024;
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
 assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin <= dirtyRingCapacity, 'flush thresholds are ordered');
 assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');
+// System calls on dsm memory (src/threads/kernel-copies.ts)
+/** A synchronous system call on a dsm range up to this size reuses one private buffer per thread (no fresh pages per call). */
+export const kernelScratchReuseBytesMax = 16 * 1024 * 1024;
