@@ -172,14 +172,18 @@ test('node 0 killed: its child nodes end even with app threads parked on faults'
   await ended(run);
 });
 
-test('a run under timeout through npx leaves no process behind', async () => {
+// The reproduction of the report: `timeout` signals npx, npx passes SIGTERM on to
+// dsm, whose node 0 cannot act on it (its loop blocked here by the hook; in the
+// report, its main thread waited on a worker parked on a fault).
+test('a run under timeout through npx, node 0 blocked, leaves no process behind', async () => {
   // A project that depends on dsm, as a user's would: npx finds the dsm bin in its node_modules.
   const project = mkdtempSync(join(tmpdir(), 'dsm-npx-'));
   try {
     mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
     symlinkSync(root, join(project, 'node_modules', 'dsm'));
     symlinkSync(join(root, 'bin', 'dsm.js'), join(project, 'node_modules', '.bin', 'dsm'));
-    const run = startRun(['3', 'npx', '--no-install', 'dsm', 'run', '--nodes', '3', '--region-bytes', '256m', join(root, program), '60'], {}, ['timeout'], project);
+    const run = startRun(['8', 'npx', '--no-install', 'dsm', 'run', '--nodes', '3', '--heartbeat-timeout', '60000', '--region-bytes', '256m', join(root, program), '60'],
+      { DSM_TEST_HOOK_BLOCK_LOOP: '0:120000' }, ['timeout'], project);
     const { code } = await ended(run);
     assert.equal(code, 124, `timeout ended it: ${run.stderr()}`);
   } finally {
