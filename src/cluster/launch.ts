@@ -421,6 +421,9 @@ class Launcher implements ClusterHandle {
   private async endRun(message: string, failure: Failure): Promise<void> {
     if (this.ending || this.failing) return;
     this.failing = true;
+    // A node declared dead may be stopped or hung rather than gone: it gets no grace period.
+    const failed = this.children.get(failure.nodeId);
+    if (failed !== undefined && failed.exitCode === null && failed.signalCode === null) failed.kill('SIGKILL');
     for (const callback of this.failureCallbacks) {
       await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
     }

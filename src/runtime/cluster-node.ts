@@ -213,9 +213,14 @@ export class ClusterNode {
       this.flow.tick();
       noteActivity(activity.idle);
     }, tickIntervalMs).unref();
-    const blockMs = testHook('BLOCK_LOOP', handle.nodeId);
-    // Test hook: the manager's loop stands still (as in a deadlock or an endless engine step).
-    if (blockMs !== null) setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
+    const block = testHook('BLOCK_LOOP', handle.nodeId);
+    if (block !== null) {
+      // Test hook: the manager's loop stands still (as in a deadlock or an endless engine step),
+      // soon after start or (`MS:SIGUSR2`) when the test sends SIGUSR2.
+      const [blockMs, trigger] = block.split(':');
+      if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
+      else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
+    }
     handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
   }
 
