@@ -56,7 +56,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
-  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
+  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes, singleNode: true });
   manager.start();
   let code: number;
   const startMs = performance.now();
