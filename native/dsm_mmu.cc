@@ -461,6 +461,11 @@ void Init(const FunctionCallbackInfo<Value>& args) {
     Throw(isolate, "DSM_ERR_INVALID_OPTION", "dsm native: the region size must be a positive multiple of 4096");
     return;
   }
+  // One node (issue 17): the app view never changes protection and no other
+  // view is needed, so the region is private anonymous memory, read-write,
+  // exactly what V8 gives a plain SharedArrayBuffer (a shared memfd page costs
+  // about 1.5x as much to first touch), and the manager view is the app view.
+  bool anonymous = args.Length() > 1 && args[1]->IsTrue();
   std::lock_guard<std::mutex> lock(g_init_mutex);
   if (g_ready.load(std::memory_order_acquire)) {
     if (g_region.bytes != bytes) {
@@ -468,14 +473,22 @@ void Init(const FunctionCallbackInfo<Value>& args) {
     }
     return;
   }
-  int fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
-  if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
-    if (fd >= 0) close(fd);
-    return;
+  int fd = -1;
+  void* app;
+  void* manager;
+  if (anonymous) {
+    app = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    manager = app;
+  } else {
+    fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
+    if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
+      if (fd >= 0) close(fd);
+      return;
+    }
+    app = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    manager = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   }
-  void* app = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-  void* manager = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   void* twin = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   size_t page_count = bytes / kPageBytes;
   void* state = mmap(nullptr, page_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -833,6 +846,11 @@ void Release(const FunctionCallbackInfo<Value>& args) {
   if (!ReadPage(args, 0, &first) || !ReadIndex(args, 1, &count)) return;
   if (first + count > g_region.page_count) {
     Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page range outside the region");
+    return;
+  }
+  if (g_region.memfd < 0) {
+    // The anonymous one-node region: dropped pages read as zero again.
+    madvise(g_region.app + (first << kPageShift), count << kPageShift, MADV_DONTNEED);
     return;
   }
   fallocate(g_region.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first << kPageShift),

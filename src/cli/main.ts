@@ -64,7 +64,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
-  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
+  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes, singleNode: true });
   manager.start();
   // One node has no peers to time out, but its manager may still fail or stall while app threads are parked.
   const { endOnManagerFailure, exitProcess, supervise } = await import('../cluster/watchdog.js');

@@ -43,8 +43,12 @@ export interface NativeStats {
 }
 
 export interface NativeMmu {
-  /** Maps the region (first call in the process); later calls with the same size do nothing. */
-  init(regionBytes: number): void;
+  /**
+   * Maps the region (first call in the process); later calls with the same size do nothing.
+   * `anonymous` (one node only): private anonymous memory, read-write, with the manager view
+   * the app view itself; nothing may protect it (every view would lose access).
+   */
+  init(regionBytes: number, anonymous?: boolean): void;
   isInitialized(): boolean;
   regionBytes(): number;
   /**
