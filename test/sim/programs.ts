@@ -155,7 +155,7 @@ export interface RunOutcome { messageCount: number; stepCount: number }
  * `concurrent`: 'seeded' (half the seeds run app threads inside engine calls,
  * SimCluster's concurrentStepsMax), 'always' or 'never'.
  */
-export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded'): RunOutcome {
+export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded', earlyFlushChance = 0): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
   const spec = generateProgram(prng, nodeCount);
@@ -167,7 +167,7 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
   const concurrentDraw = prng.next();
   const concurrentStepsMax = concurrent === 'never' ? 0 : concurrent === 'always' || concurrentDraw < 0.5 ? 1 + Math.floor(concurrentDraw * 8) : 0;
   const cluster = new SimCluster({
-    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax,
+    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, earlyFlushChance,
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });
