@@ -56,6 +56,12 @@ export interface NativeMmu {
   protectPages(pages: Uint32Array, prot: Prot): void;
   /** Lets the SIGSEGV handler twin and upgrade these pages on a write, without the manager. */
   setFastWrite(pages: Uint32Array, enabled: boolean): void;
+  /**
+   * While paused, no store takes the fast path (whatever the pages' flags):
+   * each first store to a read-only page faults to the manager, which may
+   * hold the writer (flow control, src/runtime/flow.ts).
+   */
+  pauseFastWrite(paused: boolean): void;
   pageState(page: number): number;
   makeTwin(page: number): void;
   /** Per page with a twin: protect read-only, diff against the twin, drop the twin. */

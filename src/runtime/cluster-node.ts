@@ -171,11 +171,16 @@ export class ClusterNode {
       queuedBytes: (nodeId) => mesh.queuedBytes?.(nodeId) ?? 0,
       get peerIds() { return mesh.peerIds ?? []; },
       on: (event, listener) => mesh.on(event, listener),
-    }, this.engine, sendQueueBytesFromEnvironment());
+    }, this.engine, sendQueueBytesFromEnvironment(), (paused) => this.manager.native.pauseFastWrite(paused));
     this.manager.handleFaults((records) => {
       for (let index = 0; index < records.length; index += 3) {
-        if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
-        this.engine.onFault(records[index]!, records[index + 1]!, (records[index + 2]! & 1) === 1);
+        const slot = records[index]!;
+        const page = records[index + 1]!;
+        const isWrite = (records[index + 2]! & 1) === 1;
+        if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+        // A write may make one more twin: held while too many pages are dirty.
+        if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
+        else this.engine.onFault(slot, page, false);
       }
     });
     this.manager.handleRequests((endpoint, request) => this.onRequest(endpoint, request));

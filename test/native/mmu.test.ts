@@ -74,3 +74,12 @@ test("Node's WebAssembly trap handler still works behind dsm's handler", () => {
   assert.equal(r.readValue, 77, 'dsm faults are still served afterwards');
   assert.equal(r.faults, 1);
 });
+
+test('pauseFastWrite sends stores to read-only fast-write pages to the manager until it is lifted', () => {
+  const r = json('fast-write-paused.mjs');
+  assert.deepEqual(r.faults, ['6:w'], 'the paused store faulted to the manager');
+  assert.equal(r.fastWhilePaused, 0);
+  assert.deepEqual(r.dirtyWhilePaused, []);
+  assert.equal(r.fastAfter, 1, 'after the pause the fast path twins page 7');
+  assert.deepEqual(r.dirtyAfter, [7]);
+});
