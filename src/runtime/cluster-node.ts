@@ -195,7 +195,7 @@ export class ClusterNode {
       this.engine.onTick(Date.now());
       this.flow.tick();
     }, tickIntervalMs).unref();
-    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
+    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
   private resume(ref: number, result: SyncResult | FaultResult): void {

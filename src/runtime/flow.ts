@@ -82,6 +82,14 @@ export class FlowGate {
     links.on('drain', () => this.wakeIfDrained());
   }
 
+  /** For failure messages: what waits for a full link, if anything ("" when nothing). */
+  describeWaiting(): string {
+    const parts: string[] = [];
+    if (this.admission.length > 0) parts.push(`${this.admission.length} request(s) waiting for a full link`);
+    if (this.heldWrites.length > 0) parts.push(`${this.heldWrites.length} writer(s) held for dirty pages to leave`);
+    return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
+  }
+
   /** Whether a link holds the limit or more. */
   congested(): boolean {
     for (const nodeId of this.links.peerIds) if (this.links.queuedBytes(nodeId) >= this.queueBytesMax) return true;
