@@ -110,6 +110,10 @@ std::atomic<uint64_t> g_dirty_tail{0};
 std::atomic<uint64_t> g_read_faults{0};
 std::atomic<uint64_t> g_write_faults{0};
 std::atomic<uint64_t> g_fast_write_faults{0};
+// While set, no write takes the fast path: every first store to a read-only
+// page faults to the manager, which can make the writer wait (flow control:
+// twins pile up faster than their diffs can leave).
+std::atomic<bool> g_fast_write_paused{false};
 std::atomic<uint64_t> g_slow_waits{0};
 // Faults outside the app view handed to the previous handler (V8's wasm trap
 // handler, or the default action); counted so a test can see the chain ran.
@@ -281,6 +285,7 @@ bool TryFastWrite(size_t page) {
       continue;
     }
     if ((state & kProtMask) == kProtReadWrite) return true;  // upgraded meanwhile: retry the store
+    if (g_fast_write_paused.load(std::memory_order_acquire)) return false;
     if ((state & kProtMask) != kProtRead || (state & kFastWrite) == 0) return false;
     if (cell.compare_exchange_weak(state, state | kBusy, std::memory_order_acq_rel)) break;
   }
@@ -667,6 +672,10 @@ void SetTwinLimit(const FunctionCallbackInfo<Value>& args) {
   uint64_t limit;
   if (!ReadIndex(args, 0, &limit)) return;
   g_twin_limit.store(limit == 0 ? ~uint64_t(0) : limit, std::memory_order_relaxed);
+}
+
+void PauseFastWrite(const FunctionCallbackInfo<Value>& args) {
+  g_fast_write_paused.store(args.Length() > 0 && args[0]->IsTrue(), std::memory_order_release);
 }
 
 void PageState(const FunctionCallbackInfo<Value>& args) {
@@ -1101,6 +1110,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "setFastWrite", SetFastWrite);
   SetMethod(context, exports, "setTwinless", SetTwinless);
   SetMethod(context, exports, "setTwinLimit", SetTwinLimit);
+  SetMethod(context, exports, "pauseFastWrite", PauseFastWrite);
   SetMethod(context, exports, "pageState", PageState);
   SetMethod(context, exports, "makeTwin", MakeTwin);
   SetMethod(context, exports, "flush", Flush);

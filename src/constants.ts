@@ -197,10 +197,17 @@ export const earlyFlushPageCount = 256;
  * before it flushes them early in the background: twins cost a page each.
  */
 export const dirtyPageCountFlushMin = 8192;
+/**
+ * Dirty pages past which a node's writers wait: the native write fast path is
+ * paused, and first stores to clean pages are held at the manager until the
+ * background flush has brought the count below dirtyPageCountFlushMin. Twins
+ * (a page each) stay within this many pages whatever a program writes.
+ */
+export const dirtyPageCountMax = 16384;
 /** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
 export const sendQueueBytesMin = 256 * 1024;
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
-assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin <= dirtyRingCapacity, 'flush thresholds are ordered');
+assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin < dirtyPageCountMax && dirtyPageCountMax <= dirtyRingCapacity, 'flush thresholds are ordered');
 assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');
 // System calls on dsm memory (src/threads/kernel-copies.ts)
 /** A synchronous system call on a dsm range up to this size reuses one private buffer per thread (no fresh pages per call). */

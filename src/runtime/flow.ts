@@ -17,9 +17,13 @@
 // waiting for the links to drain between pieces, so the release itself only
 // sends what is left (empty diffs for the pages already flushed). The same
 // runs in the background when dirty pages (each with a twin) pile up between
-// releases.
+// releases. Past dirtyPageCountMax the writers themselves wait: the native
+// write fast path is paused, so each first store to a clean page faults to
+// the manager, which holds it until the background flush has brought the
+// dirty pages below dirtyPageCountFlushMin. Twins stay bounded whatever a
+// program writes between two synchronizations.
 
-import { dirtyPageCountFlushMin, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMax, sendQueueBytesMin } from '../constants.js';
+import { dirtyPageCountFlushMin, dirtyPageCountMax, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMax, sendQueueBytesMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { Engine } from '../protocol/engine.js';
 
@@ -27,6 +31,13 @@ import type { Engine } from '../protocol/engine.js';
 const admissionCountMax = 1 << 16;
 
 /** The link limit: DSM_SEND_QUEUE_BYTES (bytes, or with a k/m/g suffix) or sendQueueBytesMax. */
+/**
+ * Lets the event loop run (incoming messages, timers, heartbeats) before the
+ * next piece: a link that never fills (the kernel takes everything) must not
+ * turn a long flush into one blocking step.
+ */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export function sendQueueBytesFromEnvironment(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.DSM_SEND_QUEUE_BYTES;
   if (text === undefined || text === '') return sendQueueBytesMax;
@@ -53,16 +64,30 @@ export class FlowGate {
   private readonly admission: Array<() => void> = [];
   private pumping = false;
   private drainWaiters: Array<() => void> = [];
+  private readonly pauseWrites: (paused: boolean) => void;
+  /** Write faults held while too many pages are dirty (each a parked writer). */
+  private readonly heldWrites: Array<() => void> = [];
+  private writesPaused = false;
   /** Counters for --stats and tests: pieces of work that had to wait, early-flushed pages. */
   parkedCount = 0;
   flushedPageCount = 0;
+  heldWriteCount = 0;
 
-  constructor(links: FlowLinks, engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>, queueBytesMax: number) {
+  constructor(links: FlowLinks, engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>, queueBytesMax: number, pauseWrites: (paused: boolean) => void) {
     assert(queueBytesMax >= sendQueueBytesMin, 'the link limit is at least sendQueueBytesMin');
     this.links = links;
     this.engine = engine;
     this.queueBytesMax = queueBytesMax;
+    this.pauseWrites = pauseWrites;
     links.on('drain', () => this.wakeIfDrained());
+  }
+
+  /** For failure messages: what waits for a full link, if anything ("" when nothing). */
+  describeWaiting(): string {
+    const parts: string[] = [];
+    if (this.admission.length > 0) parts.push(`${this.admission.length} request(s) waiting for a full link`);
+    if (this.heldWrites.length > 0) parts.push(`${this.heldWrites.length} writer(s) held for dirty pages to leave`);
+    return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
   }
 
   /** Whether a link holds the limit or more. */
@@ -87,10 +112,34 @@ export class FlowGate {
     this.pump();
   }
 
+  /** A write fault: served now, or held (its thread parked) while writes are paused. */
+  admitWriteFault(serve: () => void): void {
+    if (!this.writesPaused) {
+      serve();
+      return;
+    }
+    assert(this.heldWrites.length < admissionCountMax, 'held write faults within their limit');
+    this.heldWriteCount++;
+    this.heldWrites.push(serve);
+  }
+
   /** Called from the runtime's timer: dirty pages piling up between releases are flushed early. */
   tick(): void {
-    if (this.pumping || this.engine.dirtyPageCount() < dirtyPageCountFlushMin) return;
-    this.pump();
+    this.resumeWritesIfFlushed();
+    const dirtyPageCount = this.engine.dirtyPageCount();
+    if (!this.writesPaused && dirtyPageCount >= dirtyPageCountMax) {
+      this.writesPaused = true;
+      this.pauseWrites(true);
+    }
+    if (!this.pumping && dirtyPageCount >= dirtyPageCountFlushMin) this.pump();
+  }
+
+  /** Lets held writers go once the dirty pages are below dirtyPageCountFlushMin. */
+  private resumeWritesIfFlushed(): void {
+    if (!this.writesPaused || this.engine.dirtyPageCount() >= dirtyPageCountFlushMin) return;
+    this.writesPaused = false;
+    this.pauseWrites(false);
+    for (const serve of this.heldWrites.splice(0)) serve();
   }
 
   private pump(): void {
@@ -110,6 +159,7 @@ export class FlowGate {
       const work = this.admission.shift();
       if (work === undefined) return;
       work();
+      await turn();
     }
   }
 
@@ -127,6 +177,8 @@ export class FlowGate {
       if (flushed === 0) return;
       this.flushedPageCount += flushed;
       pageCount -= flushed;
+      this.resumeWritesIfFlushed();
+      await turn();
     }
   }
 
