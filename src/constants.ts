@@ -124,3 +124,19 @@ assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPage
 export const plotPointCountMax = 40_000;
 /** Trace files dsm plot reads at most (a full trace of 16 nodes is about 1.5 GB; plot a shorter run). */
 export const plotTraceBytesMax = 512 * 1024 * 1024;
+
+// Hardening against strangers (src/transport/connection.ts, msgpack-scan.ts)
+/** Transport: largest frame accepted before the peer proved the secret (a hello is ~300 bytes). */
+export const preAuthFrameBytesMax = 4096;
+/** Transport: handshakes one listener runs at once; a new one past this evicts the oldest. */
+export const unauthenticatedCountMax = 2 * nodeCountMax;
+/** Transport: nesting depth of a received msgpack body (dsm's messages nest a few levels). */
+export const msgpackDepthMax = 32;
+/** Transport: bounds of the handshake's fields, checked before use. */
+export const helloStringBytesMax = 256;
+export const refusalReasonBytesMax = 1024;
+export const nonceBytes = 32;
+/** Cluster: a shared secret must carry at least this much entropy (estimated from its length and alphabet). */
+export const secretEntropyBitsMin = 128;
+assert(preAuthFrameBytesMax < frameBytesMax && preAuthFrameBytesMax >= 4 * helloStringBytesMax + refusalReasonBytesMax, 'a handshake frame fits the pre-auth limit');
+assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake with one listener at once');
