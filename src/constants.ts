@@ -212,3 +212,18 @@ assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below t
 // System calls on dsm memory (src/threads/kernel-copies.ts)
 /** A synchronous system call on a dsm range up to this size reuses one private buffer per thread (no fresh pages per call). */
 export const kernelScratchReuseBytesMax = 16 * 1024 * 1024;
+// Hardening against strangers (src/transport/connection.ts, msgpack-scan.ts)
+/** Transport: largest frame accepted before the peer proved the secret (a hello is ~300 bytes). */
+export const preAuthFrameBytesMax = 4096;
+/** Transport: handshakes one listener runs at once; a new one past this evicts the oldest. */
+export const unauthenticatedCountMax = 2 * nodeCountMax;
+/** Transport: nesting depth of a received msgpack body (dsm's messages nest a few levels). */
+export const msgpackDepthMax = 32;
+/** Transport: bounds of the handshake's fields, checked before use. */
+export const helloStringBytesMax = 256;
+export const refusalReasonBytesMax = 1024;
+export const nonceBytes = 32;
+/** Cluster: a shared secret must carry at least this much entropy (estimated from its length and alphabet). */
+export const secretEntropyBitsMin = 128;
+assert(preAuthFrameBytesMax < frameBytesMax && preAuthFrameBytesMax >= 4 * helloStringBytesMax + refusalReasonBytesMax, 'a handshake frame fits the pre-auth limit');
+assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake with one listener at once');

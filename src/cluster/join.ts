@@ -157,7 +157,8 @@ class Joiner implements ClusterHandle {
           this.meshServer.close();
           reject(new DsmError('DSM_ERR_NODE_DIED', `node 0 at ${formatAddress(this.joinHost, this.options.join.port)} closed the connection before the cluster started (it may have timed out waiting for the other nodes)`));
         } else if (!this.ending) {
-          void this.lost(`node 0 (${this.joinHost}) closed its connection`);
+          const failure = this.connection.failure;
+          void this.lost(failure !== null ? `the connection to node 0 (${this.joinHost}) broke: ${failure.message}` : `node 0 (${this.joinHost}) closed its connection`);
         }
       });
       this.connection.on('message', (message) => {

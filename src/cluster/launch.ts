@@ -11,7 +11,7 @@ import { childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTime
 import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
 import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
-import { type Connection, handshake } from '../transport/connection.js';
+import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
   boundPort, createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
@@ -124,6 +124,8 @@ class Launcher implements ClusterHandle {
   private readonly ownTaggers = new Map<string, LineTagger>();
   /** Start-up progress: a node joined (src/cluster/progress.ts). */
   private joinedProgress: (nodeId: number, host: string) => void = () => {};
+  /** Handshakes under way on the control listener (bounded: see HandshakeDoor). */
+  private readonly door = new HandshakeDoor();
 
   constructor(
     private readonly options: LaunchOptions,
@@ -239,8 +241,8 @@ class Launcher implements ClusterHandle {
   }
 
   private accept(socket: Socket, fail: (error: DsmError) => void, onReady: () => void): void {
-    const label = `joiner at ${cleanRemote(socket.remoteAddress)}`;
-    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label }).then(
+    const label = `joiner at ${formatAddress(cleanRemote(socket.remoteAddress), socket.remotePort ?? 0)}`;
+    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.door }).then(
       (connection) => {
         // The joiner repeats 'join' until acknowledged (a message arriving with the handshake's last frame can
         // be emitted before this listener exists), so take the first and ignore repeats.
@@ -285,7 +287,9 @@ class Launcher implements ClusterHandle {
     connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
     connection.on('close', () => {
       if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started`));
-      else if (this.children.has(nodeId)) {
+      else if (connection.failure !== null) {
+        if (!this.ending) void this.nodeFailed(nodeId, `broke its connection: ${connection.failure.message}`);
+      } else if (this.children.has(nodeId)) {
         // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
         setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection'); }, childExitWaitMs);
       } else if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection');

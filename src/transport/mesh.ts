@@ -8,7 +8,7 @@ import net from 'node:net';
 import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
-import { type Connection, type Hello, handshake } from './connection.js';
+import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
 import { FailureDetector, LoopLateness } from './failure-detector.js';
 
 export interface PeerAddress {
@@ -22,6 +22,8 @@ const formatAddress = (address: PeerAddress) => (address.host.includes(':') ? `[
 export class Listener extends EventEmitter {
   readonly server: net.Server;
   readonly address: PeerAddress;
+  /** Handshakes under way on this listener (bounded: see HandshakeDoor). */
+  readonly door = new HandshakeDoor();
 
   private constructor(server: net.Server, address: PeerAddress) {
     super();
@@ -94,9 +96,9 @@ export async function connectPeer(options: PeerAddress & { hello: Hello; secret:
 }
 
 /** Runs the accepting side of the handshake on a socket a Listener emitted. */
-export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string }): Promise<Connection> {
-  const label = `peer at ${socket.remoteAddress}:${socket.remotePort}`;
-  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label });
+export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string; door?: HandshakeDoor }): Promise<Connection> {
+  const label = `peer at ${formatAddress({ host: (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, ''), port: socket.remotePort ?? 0 })}`;
+  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label, ...(options.door === undefined ? {} : { door: options.door }) });
 }
 
 export interface MeshOptions {
@@ -207,7 +209,7 @@ export class Mesh extends EventEmitter {
   }
 
   private accept(socket: net.Socket): void {
-    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret }).then((connection) => {
+    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret, door: this.options.listener.door }).then((connection) => {
       const nodeId = connection.peer.nodeId;
       // Only higher ids dial us; anything else is a misconfigured or duplicate peer.
       if (!this.options.addresses.has(nodeId) || nodeId <= this.nodeId || this.peers.has(nodeId)) {
