@@ -90,3 +90,12 @@ test('the README demo says which node each worker ran on (stderr); plain node pr
   const nodes = [...onDsm.stderr.matchAll(/^worker \d ran on node (\d) of 3$/gm)].map((match) => match[1]).sort();
   assert.deepEqual(nodes, ['0', '1', '1', '2']);
 });
+
+for (const nodes of ['1', '3']) {
+  test(`${nodes} node(s): an uncaught exception in a TypeScript program points into the .ts source`, () => {
+    const onDsm = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', nodes, '--region-bytes', '256m', `${fixtures}/uncaught.ts`],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
+    assert.equal(onDsm.status, 1, onDsm.stderr);
+    assert.match(head(onDsm.stderr), /^(file:\/\/)?\/.*uncaught\.ts:4\n {2}throw new Error\(`boom at size \$\{job\.size\}`\);\n {8}\^\n\nError: boom at size 3$/);
+  });
+}
