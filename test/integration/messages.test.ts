@@ -32,7 +32,7 @@ for (const nodes of ['1', '3']) {
 }
 
 test('a syntax error prints the source line and caret, as node does, exit 1', () => {
-  for (const file of [`${fixtures}/syntax-error.cjs`, 'test/fixtures/runtime/syntax-error.mjs']) {
+  for (const file of [`${fixtures}/syntax-error.cjs`, 'test/fixtures/runtime/syntax-error.mjs', `${fixtures}/imports-bad-module.mjs`]) {
     const plain = run([file]);
     const onDsm = run(['bin/dsm.js', 'run', file]);
     assert.equal(onDsm.status, 1, onDsm.stderr);
