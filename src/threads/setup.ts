@@ -96,7 +96,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const received = { bufferAt: receivedBufferAt, rangeOf };
   setAppThreadState({ config, channel, bufferAt, rangeOf });
 
-  installSharedArrayBuffer(makeSharedArrayBufferClass(allocate));
+  installSharedArrayBuffer(makeSharedArrayBufferClass(allocate, config.regionBytes));
   // The kernel and the thread pool get private copies of dsm ranges (src/threads/kernel-copies.ts).
   installKernelCopies(rangeOf);
   if (config.role === 'main') copyStdioChunks();
@@ -110,7 +110,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
     wt.workerData = deserializeValue(config.remoteWorkerData, received);
-    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received);
+    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received, channel);
+    wt.threadId = config.threadIdSeen;
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
@@ -121,9 +122,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   if (config.nodeCount > 1) {
     installClusterAtomics({
       channel,
-      addressOf(array, index, width) {
-        const range = rangeOf(array.buffer as SharedArrayBuffer);
-        return range === null ? null : range.offset + array.byteOffset + index * width;
+      offsetOf(buffer) {
+        return rangeOf(buffer as SharedArrayBuffer)?.offset ?? null;
       },
     });
   }
