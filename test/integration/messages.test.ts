@@ -50,11 +50,11 @@ test('a thrown value that is not an Error prints as node inspects it', () => {
 });
 
 for (const nodes of ['1', '3']) {
-  test(`${nodes} node(s): an uncaught DsmError shows its DSM_ERR_ code`, () => {
+  test(`${nodes} node(s): an uncaught dsm error (a DsmError, or a RangeError with a code) shows its DSM_ERR_ code`, () => {
     const onDsm = run(['bin/dsm.js', 'run', '--nodes', nodes, '--region-bytes', '16m', `${fixtures}/region-full.mjs`]);
     assert.equal(onDsm.status, 1);
     assert.equal(onDsm.stdout, 'before\n');
-    assert.match(onDsm.stderr, /region-full\.mjs:4\n.*new SharedArrayBuffer.*\n +\^\n\nDsmError \[DSM_ERR_REGION_EXHAUSTED\]: /);
+    assert.match(onDsm.stderr, /region-full\.mjs:4\n.*new SharedArrayBuffer.*\n +\^\n\n(?:DsmError|RangeError) \[DSM_ERR_REGION_EXHAUSTED\]: /);
     assert.match(onDsm.stderr, /\{\n {2}code: 'DSM_ERR_REGION_EXHAUSTED'\n\}/);
   });
 }
@@ -99,3 +99,10 @@ for (const nodes of ['1', '3']) {
     assert.match(head(onDsm.stderr), /^(file:\/\/)?\/.*uncaught\.ts:4\n {2}throw new Error\(`boom at size \$\{job\.size\}`\);\n {8}\^\n\nError: boom at size 3$/);
   });
 }
+
+test('3 nodes: an uncaught DsmError shows its name and DSM_ERR_ code, with the caret at the call', () => {
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', `${fixtures}/transfer-port-remote.mjs`]);
+  assert.equal(onDsm.status, 1);
+  assert.match(head(onDsm.stderr), /transfer-port-remote\.mjs:6\nworker\.postMessage\(port1, \[port1\]\);\n {7}\^\n\nDsmError \[DSM_ERR_NOT_DSM_MEMORY\]: postMessage to a worker on another node/);
+  assert.match(onDsm.stderr, /\{\n {2}code: 'DSM_ERR_NOT_DSM_MEMORY'\n\}/);
+});
