@@ -57,7 +57,7 @@ function tearDown(): void {
   }
 }
 
-interface Run { output: () => string; exited: Promise<number | null> }
+interface Run { output: () => string; stdout: () => string; exited: Promise<number | null> }
 
 function runIn(namespace: string, args: string[], env: Record<string, string>, command = [process.execPath, '--import', 'tsx', driver]): Run {
   const child = spawn('ip', ['netns', 'exec', namespace, ...command, ...args], {
@@ -65,9 +65,10 @@ function runIn(namespace: string, args: string[], env: Record<string, string>, c
   });
   started.push(child);
   let text = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; stdout += chunk; });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
-  return { output: () => text, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  return { output: () => text, stdout: () => stdout, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
 }
 
 async function exitCode(run: Run): Promise<number | null> {
@@ -158,6 +159,8 @@ async function runProgram(port: number): Promise<void> {
   const launcher = runIn(first!.namespace, ['run', '--listen', address, '--expect', '3', '--region-bytes', '256m', '--join-timeout', '20000', sumProgram, '200000'], env, node);
   const joiners = others.map((host) => runIn(host.namespace, ['node', '--join', address, '--region-bytes', '256m', '--join-timeout', '20000'], env, node));
   assert.equal(await exitCode(launcher), 0, launcher.output());
-  assert.equal(launcher.output(), sumExpected);
+  // stdout is the program's; its workers say on stderr which node they ran on.
+  assert.equal(launcher.stdout(), sumExpected, launcher.output());
+  assert.match(launcher.output(), /^worker \d ran on node 2 of 3$/m);
   for (const joiner of joiners) assert.equal(await exitCode(joiner), 0, joiner.output());
 }
