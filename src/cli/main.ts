@@ -28,6 +28,9 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const entry = resolveProgram(program);
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
+  // The program's threads and their subprocesses share this environment: no secret in it.
+  const envSecret = process.env.DSM_SECRET;
+  delete process.env.DSM_SECRET;
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
@@ -38,7 +41,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         nodeCount: parseInteger('--expect', raw.expect ?? '', 1, nodeCountMax),
         spawnLocal: false,
         listen: parseAddress(raw.listen, '--listen'),
-        secret: secretFromEnvironment(raw.secret),
+        secret: secretFromEnvironment(raw.secret ?? (raw.secretFile === undefined ? envSecret : undefined), raw.secretFile),
         ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
       }
       // One machine: node 0 spawns the others, which run this module's runtime.
@@ -89,8 +92,9 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
   if (raw.join === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'dsm node needs --join HOST:PORT (the address node 0 listens on)');
   const handle = await joinCluster({
     join: parseAddress(raw.join, '--join'),
-    secret: secretFromEnvironment(raw.secret),
+    secret: secretFromEnvironment(raw.secret, raw.secretFile),
     config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
+    ...(raw.bind === undefined ? {} : { meshHost: raw.bind }),
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     relayProcessOutput: true,
@@ -180,7 +184,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
-    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
+    .option('--secret <secret>', 'the cluster\'s shared secret, at least 128 bits (make one with `dsm secret`); never sent over the network, '
+      + 'but visible to every user of this machine in `ps`: prefer --secret-file or DSM_SECRET')
+    .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
@@ -193,13 +199,22 @@ export async function main(argv: string[]): Promise<void> {
   cli.command('node')
     .description('join a cluster started elsewhere with `dsm run --listen HOST:PORT --expect N`')
     .requiredOption('--join <host:port>', 'the address node 0 listens on')
-    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET)')
+    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); visible to every user of this machine in `ps`: prefer --secret-file')
+    .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
+    .option('--bind <host>', 'the address this node\'s mesh listens on (default: the address it reaches node 0 from)')
     .option('--protocol <name>', 'must match node 0', 'hlrc')
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
     .option('--join-timeout <ms>', 'how long to keep trying to join')
     .action(async (raw: Record<string, string | undefined>) => {
       await nodeCommand(raw);
+    });
+
+  cli.command('secret')
+    .description('print a fresh shared secret (256 random bits) for --secret-file or DSM_SECRET: dsm secret > cluster.secret')
+    .action(async () => {
+      const { freshSecret } = await import('../cluster/common.js');
+      process.stdout.write(`${freshSecret()}\n`);
     });
 
   cli.command('bench')

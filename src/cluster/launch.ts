@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { Listener } from '../transport/mesh.js';
 import { fileURLToPath } from 'node:url';
-import { childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { nodeCountMax, childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
+  checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
 
@@ -47,6 +47,20 @@ interface Member {
   taggers: Map<string, LineTagger>;
 }
 
+/** Why a join message from a proven peer cannot be used, or null. */
+function malformedJoin(message: Control & { type: 'join' }): string | null {
+  if (!Number.isSafeInteger(message.nodeId) || message.nodeId < -1 || message.nodeId >= nodeCountMax) return 'nodeId';
+  if (!Number.isInteger(message.meshPort) || message.meshPort < 1 || message.meshPort > 65535) return 'meshPort';
+  if (!Number.isSafeInteger(message.pid) || message.pid < 0) return 'pid';
+  if (typeof message.meshHost !== 'string' || message.meshHost.length > 255) return 'meshHost';
+  return null;
+}
+
+function withoutSecret(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const { DSM_SECRET: _secret, ...rest } = env;
+  return rest;
+}
+
 export function defaultChildScript(): string {
   const self = fileURLToPath(import.meta.url);
   return self.replace(/launch\.(ts|js)$/, 'node-main.$1');
@@ -66,7 +80,8 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   if (!spawnLocal && (options.secret === undefined || options.secret === '')) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', 'a cluster across machines needs a shared secret: pass --secret or set DSM_SECRET on every node');
   }
-  const secret = options.secret ?? randomBytes(24).toString('hex');
+  if (options.secret !== undefined) checkSecretStrength(options.secret, 'the launch options');
+  const secret = options.secret ?? freshSecret();
   const config: ClusterConfig = {
     clusterId: options.config?.clusterId ?? (spawnLocal ? randomBytes(8).toString('hex') : 'dsm'),
     coherence: options.config?.coherence ?? 'hlrc',
@@ -160,11 +175,13 @@ class Launcher implements ClusterHandle {
     const processHandle = spawn(process.execPath, [...(child.execArgv ?? process.execArgv), script, ...(child.args ?? [])], {
       // stdin is the lifeline: the child exits when it reads EOF, so it dies with us even after SIGKILL.
       stdio: ['pipe', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
+      // The secret goes down the stdin pipe (the first line), never into argv or the environment,
+      // where `ps` or the program's own threads and subprocesses could read it.
       env: {
-        ...process.env,
-        ...child.env,
+        ...withoutSecret(process.env),
+        ...withoutSecret(child.env ?? {}),
         DSM_JOIN: this.controlAddress(),
-        DSM_SECRET: this.secret,
+        DSM_SECRET_FROM_STDIN: '1',
         DSM_NODE_ID: String(nodeId),
         DSM_CLUSTER_CONFIG: JSON.stringify(this.config),
         DSM_JOIN_TIMEOUT_MS: String(this.joinTimeoutMs),
@@ -173,6 +190,7 @@ class Launcher implements ClusterHandle {
       },
     });
     processHandle.stdin?.on('error', () => {});
+    processHandle.stdin?.write(`${JSON.stringify(this.secret)}\n`);
     if (tag) {
       for (const stream of ['stdout', 'stderr'] as const) {
         const tagger = new LineTagger(`[node ${nodeId}] `, true);
@@ -215,6 +233,12 @@ class Launcher implements ClusterHandle {
   private onJoin(connection: Connection, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
     if (message.type !== 'join' || this.started || this.ending) {
       process.stderr.write(`dsm: ignoring ${connection.peerLabel}: it did not join, or the cluster already started\n`);
+      connection.close();
+      return;
+    }
+    const malformed = malformedJoin(message);
+    if (malformed !== null) {
+      process.stderr.write(`dsm: DSM_ERR_FRAME: ${connection.peerLabel} sent a malformed join (${malformed}); it was turned away: run the same dsm version on every node\n`);
       connection.close();
       return;
     }
