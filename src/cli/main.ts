@@ -33,6 +33,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   delete process.env.DSM_SECRET;
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+    const { loadTls } = await import('../transport/tls.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
     const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement };
     const placement = raw.listen !== undefined
@@ -42,6 +43,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         spawnLocal: false,
         listen: parseAddress(raw.listen, '--listen'),
         secret: secretFromEnvironment(raw.secret ?? (raw.secretFile === undefined ? envSecret : undefined), raw.secretFile),
+        ...tlsOption(loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
         ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
       }
       // One machine: node 0 spawns the others, which run this module's runtime.
@@ -80,6 +82,10 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   process.stdout.write('', () => process.exit(code));
 }
 
+function tlsOption<T>(config: T | undefined): { tls: T } | Record<string, never> {
+  return config === undefined ? {} : { tls: config };
+}
+
 /** What every node must agree on about coherence (checked by the handshake): protocol and page placement. */
 function coherenceOf(options: { protocol: string; placement: string }): string {
   return `${options.protocol}/${options.placement}`;
@@ -88,6 +94,7 @@ function coherenceOf(options: { protocol: string; placement: string }): string {
 async function nodeCommand(raw: Record<string, string | undefined>): Promise<void> {
   const options = parseRunOptions(raw);
   const { joinCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+  const { loadTls } = await import('../transport/tls.js');
   const { createMesh, ClusterNode } = await import('../runtime/cluster-node.js');
   if (raw.join === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'dsm node needs --join HOST:PORT (the address node 0 listens on)');
   const handle = await joinCluster({
@@ -95,6 +102,7 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
     secret: secretFromEnvironment(raw.secret, raw.secretFile),
     config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
     ...(raw.bind === undefined ? {} : { meshHost: raw.bind }),
+    ...tlsOption(loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     relayProcessOutput: true,
@@ -187,6 +195,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--secret <secret>', 'the cluster\'s shared secret, at least 128 bits (make one with `dsm secret`); never sent over the network, '
       + 'but visible to every user of this machine in `ps`: prefer --secret-file or DSM_SECRET')
     .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
+    .option('--tls-cert <file>', 'mutual TLS: this node\'s certificate (PEM), naming the address the others reach it at; with --tls-key and --tls-ca')
+    .option('--tls-key <file>', 'mutual TLS: this node\'s private key (PEM)')
+    .option('--tls-ca <file>', 'mutual TLS: the CA (PEM) that signed every node\'s certificate')
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
@@ -202,6 +213,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); visible to every user of this machine in `ps`: prefer --secret-file')
     .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
     .option('--bind <host>', 'the address this node\'s mesh listens on (default: the address it reaches node 0 from)')
+    .option('--tls-cert <file>', 'mutual TLS: this node\'s certificate (PEM), naming the address the others reach it at; with --tls-key and --tls-ca')
+    .option('--tls-key <file>', 'mutual TLS: this node\'s private key (PEM)')
+    .option('--tls-ca <file>', 'mutual TLS: the CA (PEM) that signed every node\'s certificate')
     .option('--protocol <name>', 'must match node 0', 'hlrc')
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')

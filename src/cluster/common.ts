@@ -2,7 +2,6 @@
 
 import type { EventEmitter } from 'node:events';
 import type { Server, Socket } from 'node:net';
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { nodeCountMax, secretEntropyBitsMin } from '../constants.js';
@@ -11,6 +10,7 @@ import { packageVersion } from '../package-info.js';
 import type { Connection, Hello } from '../transport/connection.js';
 import { Listener, Mesh, type PeerAddress } from '../transport/mesh.js';
 import { wireVersion } from '../transport/frame.js';
+import { type TlsConfig, createStreamServer } from '../transport/tls.js';
 
 export interface PeerInfo {
   nodeId: number;
@@ -51,6 +51,8 @@ export interface MeshContext {
   hello: Hello;
   /** Already listening on peers[nodeId].port; the mesh accepts its peers here. */
   listener: Listener;
+  /** Mutual TLS for the mesh's connections (as for the listener). */
+  tls?: TlsConfig;
 }
 
 export interface ClusterHandle {
@@ -150,8 +152,8 @@ export function validateNodeCount(nodeCount: number, optionName: string): void {
 }
 
 /** Listens on host:port; EADDRINUSE becomes DSM_ERR_PORT_IN_USE. */
-export function listen(host: string, port: number, what: string): Promise<Server> {
-  const server = createServer();
+export function listen(host: string, port: number, what: string, tlsConfig?: TlsConfig): Promise<Server> {
+  const server = createStreamServer(tlsConfig);
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {
@@ -204,8 +206,8 @@ export { LineTagger } from '../util/line-tagger.js';
 const earlySockets = new WeakMap<Listener, Socket[]>();
 
 /** Listens for this node's mesh on an ephemeral port, holding early sockets (see earlySockets). */
-export async function listenMesh(host: string): Promise<Listener> {
-  const listener = await Listener.listen(host, 0);
+export async function listenMesh(host: string, tlsConfig?: TlsConfig): Promise<Listener> {
+  const listener = await Listener.listen(host, 0, tlsConfig);
   const early: Socket[] = [];
   earlySockets.set(listener, early);
   listener.on('socket', (socket: Socket) => {
@@ -233,7 +235,7 @@ export function releaseEarlySockets(listener: Listener): void {
 export async function createTransportMesh(context: MeshContext): Promise<MeshLike> {
   const addresses = new Map<number, PeerAddress>(context.peers.map((peer) => [peer.nodeId, { host: peer.host, port: peer.port }]));
   assert(addresses.size === context.nodeCount, 'the address table names every node once');
-  const mesh = new Mesh({ nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret });
+  const mesh = new Mesh({ nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret, ...(context.tls === undefined ? {} : { tls: context.tls }) });
   mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
   releaseEarlySockets(context.listener);
   await mesh.start();

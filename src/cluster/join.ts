@@ -2,11 +2,11 @@
 // prove the secret, receive a node id and the address table, build the mesh,
 // wait for "start"; afterwards exit with the cluster.
 
-import { connect } from 'node:net';
 import type { Listener } from '../transport/mesh.js';
 import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
+import { type TlsConfig, dialStream } from '../transport/tls.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshContext, type MeshLike, type PeerInfo,
   checkSecretStrength, createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
@@ -28,6 +28,8 @@ export interface JoinOptions {
   relayProcessOutput?: boolean;
   /** Exit when this pid is gone or stdin reaches EOF (a local child). */
   supervisedBy?: number;
+  /** Mutual TLS (--tls-cert/--tls-key/--tls-ca), as node 0 uses. */
+  tls?: TlsConfig;
 }
 
 const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET']);
@@ -47,20 +49,12 @@ export function watchParent(parentPid: number): void {
   process.on('SIGINT', () => {});
 }
 
-async function connectOnce(host: string, port: number): Promise<import('node:net').Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => { socket.off('error', reject); resolve(socket); });
-    socket.once('error', reject);
-  });
-}
-
-async function connectWithRetry(host: string, port: number, deadlineMs: number): Promise<import('node:net').Socket> {
+async function connectWithRetry(host: string, port: number, deadlineMs: number, tlsConfig: TlsConfig | undefined): Promise<import('node:net').Socket> {
   let attemptCount = 0;
   for (;;) {
     attemptCount += 1;
     try {
-      return await connectOnce(host, port);
+      return await dialStream(host, port, tlsConfig);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (!unreachableCodes.has(code) || Date.now() + joinRetryIntervalMs > deadlineMs) {
@@ -83,7 +77,7 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
   const deadlineMs = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   const { host, port } = options.join;
   checkSecretStrength(options.secret, 'the join options');
-  const socket = await connectWithRetry(host, port, deadlineMs);
+  const socket = await connectWithRetry(host, port, deadlineMs, options.tls);
   const connection = await handshake(socket, { hello: helloFor(config, requestedId), secret: options.secret, role: 'connect', peerLabel: `node 0 at ${formatAddress(host, port)}` });
   connection.on('error', () => {});
   // The mesh listens on the address this machine reaches node 0 from (the cluster's network), never on every
@@ -91,7 +85,7 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
   const meshHost = options.meshHost ?? (connection.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
   let meshServer: Listener;
   try {
-    meshServer = await listenMesh(meshHost);
+    meshServer = await listenMesh(meshHost, options.tls);
   } catch (error) {
     connection.close();
     throw error;
@@ -172,6 +166,7 @@ class Joiner implements ClusterHandle {
             this.mesh = await (this.options.createMesh ?? createTransportMesh)({
               nodeId: this.nodeId, nodeCount: this.nodeCount, peers: this.peers, secret: this.secret,
               hello: helloFor(this.config, this.nodeId), listener: this.meshServer,
+              ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
             });
             this.mesh.on('peer-lost', (event: unknown, why?: unknown) => {
               const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);

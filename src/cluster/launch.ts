@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeCountMax, childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
+import { type TlsConfig, connectionEventOf } from '../transport/tls.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
   checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
@@ -34,6 +35,8 @@ export interface LaunchOptions {
   tagOutput?: boolean;
   /** SIGINT/SIGTERM end the whole cluster. Default true. */
   handleSignals?: boolean;
+  /** Mutual TLS on the control port and the mesh (--tls-cert/--tls-key/--tls-ca); joiners must use it too. */
+  tls?: TlsConfig;
 }
 
 interface Member {
@@ -90,10 +93,10 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   };
   const joinTimeoutMs = options.joinTimeoutMs ?? joinTimeoutMsDefault;
   const listenAt = options.listen ?? { host: '127.0.0.1', port: 0 };
-  const control = await listen(listenAt.host, listenAt.port, 'listen address');
+  const control = await listen(listenAt.host, listenAt.port, 'listen address', options.tls);
   let meshServer: Listener;
   try {
-    meshServer = await listenMesh(listenAt.host);
+    meshServer = await listenMesh(listenAt.host, options.tls);
   } catch (error) {
     control.close();
     throw error;
@@ -154,7 +157,7 @@ class Launcher implements ClusterHandle {
         clearTimeout(timer);
         resolve(this);
       };
-      this.control.on('connection', (socket: Socket) => this.accept(socket, fail, onReady));
+      this.control.on(connectionEventOf(this.options.tls), (socket: Socket) => this.accept(socket, fail, onReady));
       if (this.spawnLocal) {
         for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) this.spawnChild(nodeId, fail);
       }
@@ -289,6 +292,7 @@ class Launcher implements ClusterHandle {
       if (this.options.createMesh !== null) {
         this.mesh = await (this.options.createMesh ?? createTransportMesh)({
           nodeId: 0, nodeCount: this.nodeCount, peers, secret: this.secret, hello: helloFor(this.config, 0), listener: this.meshServer,
+          ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
         });
         this.watchMesh(this.mesh);
       }

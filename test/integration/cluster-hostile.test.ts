@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { attack, attacks, listeningPorts, truncatedFlood } from '../fixtures/hostile/attacks.js';
 import { secretFor } from '../fixtures/secret.js';
+import { makeTestCerts } from '../fixtures/tls.js';
 
 interface Run { process: ChildProcess; stdout(): string; stderr(): string; exited: Promise<number | null> }
 
@@ -158,3 +159,40 @@ function listeningPortsSync(pid: number): number[] {
     return Number(local.slice(local.lastIndexOf(':') + 1));
   });
 }
+
+test('mutual TLS: a --listen run with a TLS joiner completes; strangers without a certificate and a node with another CA are turned away', async (t) => {
+  const certs = makeTestCerts();
+  if (certs === null) {
+    t.skip('openssl is not installed');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'dsm-hostile-'));
+  const goFile = join(dir, 'go');
+  const secretFile = join(dir, 'secret');
+  writeFileSync(secretFile, `${secretFor('tls')}\n`, { mode: 0o600 });
+  const tlsArgs = ['--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-ca', certs.ca];
+  const port = await freePort();
+  const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--secret-file', secretFile, ...tlsArgs, '--join-timeout', '60000', '--region-bytes', '256m', 'test/fixtures/programs/hostile-wait.mjs', goFile]);
+  let joiner: Run | null = null;
+  let wrongCa: Run | null = null;
+  try {
+    await until(() => listeningPortsSync(main.process.pid!).includes(port), 'node 0 listens');
+    // Plain TCP (no certificate at all): refused by TLS, whatever the bytes.
+    for (const chunks of Object.values(attacks).slice(0, 3)) assert.equal((await attack(port, chunks())).closedByServer, true);
+    wrongCa = start(['node', '--join', `127.0.0.1:${port}`, '--secret-file', secretFile, '--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-ca', certs.otherCa, '--region-bytes', '256m', '--join-timeout', '2000']);
+    assert.notEqual(await wrongCa.exited, 0, 'a node that does not trust our CA does not join');
+    joiner = start(['node', '--join', `127.0.0.1:${port}`, '--secret-file', secretFile, ...tlsArgs, '--region-bytes', '256m']);
+    await until(() => (main.stdout().match(/^worker \d/gm) ?? []).length === 3, 'three workers started');
+    writeFileSync(goFile, '');
+    assert.equal(await main.exited, 0, main.stderr());
+    assert.match(main.stdout(), /^sum 3000$/m);
+    assert.equal(await joiner.exited, 0, joiner.stderr());
+    assert.match(main.stderr(), /DSM_ERR_HANDSHAKE: peer at 127\.0\.0\.1:\d+: TLS refused/);
+  } finally {
+    main.process.kill('SIGKILL');
+    joiner?.process.kill('SIGKILL');
+    wrongCa?.process.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(certs.dir, { recursive: true, force: true });
+  }
+});
