@@ -143,7 +143,12 @@ class Joiner implements ClusterHandle {
       });
       this.connection.on('message', (message) => {
         this.lastHeardMs = Date.now();
-        void this.onMessage(message as unknown as Control, resolve, reject);
+        // A message node 0 sent that cannot be handled ends this node with a line naming node 0, never an unhandled rejection.
+        this.onMessage(message as unknown as Control, resolve, reject).catch((error: unknown) => {
+          const what = `node 0 (${formatAddress(this.joinHost, this.options.join.port)}) sent a '${String((message as { type?: unknown }).type).slice(0, 64)}' message that could not be handled (${(error as Error)?.message ?? String(error)})`;
+          if (this.started) void this.lost(what);
+          else reject(new DsmError('DSM_ERR_FRAME', what));
+        });
       });
     });
   }
