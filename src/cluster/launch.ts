@@ -235,7 +235,8 @@ class Launcher implements ClusterHandle {
 
   private onJoin(connection: Connection, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
     if (message.type !== 'join' || this.started || this.ending) {
-      process.stderr.write(`dsm: ignoring ${connection.peerLabel}: it did not join, or the cluster already started\n`);
+      const why = message.type !== 'join' ? `its first message was '${String(message.type).slice(0, 64)}', not a join` : this.started ? 'the cluster already started' : 'the cluster is ending';
+      process.stderr.write(`dsm: ignoring ${connection.peerLabel}: ${why}\n`);
       connection.close();
       return;
     }
