@@ -53,6 +53,8 @@ export interface MeshContext {
   listener: Listener;
   /** Mutual TLS for the mesh's connections (as for the listener). */
   tls?: TlsConfig;
+  /** Floor of the adaptive heartbeat timeout (--heartbeat-timeout). */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface ClusterHandle {
@@ -66,6 +68,10 @@ export interface ClusterHandle {
   onShutdown(callback: (code: number) => void | Promise<void>): void;
   shutdown(code: number): Promise<never>;
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
+  /** Floor of the adaptive heartbeat timeout every node of this cluster uses (--heartbeat-timeout). */
+  readonly heartbeatTimeoutMs?: number;
+  /** This node's manager failed (`message` is the one line saying so): end the run and this process. */
+  fatal?(message: string): Promise<void>;
 }
 
 export function parseAddress(text: string, optionName: string): { host: string; port: number } {
@@ -188,6 +194,8 @@ export type Control =
   | { type: 'beat' }
   | { type: 'output'; stream: 'stdout' | 'stderr'; text: string; threadId: number }
   | { type: 'failure'; message: string }
+  /** A joiner's manager failed; node 0 prints its line as the run's cause. */
+  | { type: 'fatal'; message: string }
   | { type: 'shutdown'; code: number };
 
 export function sendControl(connection: Connection, message: Control): void {
@@ -235,7 +243,11 @@ export function releaseEarlySockets(listener: Listener): void {
 export async function createTransportMesh(context: MeshContext): Promise<MeshLike> {
   const addresses = new Map<number, PeerAddress>(context.peers.map((peer) => [peer.nodeId, { host: peer.host, port: peer.port }]));
   assert(addresses.size === context.nodeCount, 'the address table names every node once');
-  const mesh = new Mesh({ nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret, ...(context.tls === undefined ? {} : { tls: context.tls }) });
+  const mesh = new Mesh({
+    nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret,
+    ...(context.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: context.heartbeatTimeoutMs }),
+    ...(context.tls === undefined ? {} : { tls: context.tls }),
+  });
   mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
   releaseEarlySockets(context.listener);
   await mesh.start();

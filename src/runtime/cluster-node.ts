@@ -12,8 +12,9 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
-import { diffsMessageBytesMax, faultSlotCount, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
-import { DsmError, assert } from '../errors.js';
+import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
+import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
+import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -23,6 +24,7 @@ import { appEntryUrl } from '../threads/worker.js';
 import { NodeManager } from './manager.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind, type TraceEvent } from './observe.js';
+import { FlowGate, sendQueueBytesFromEnvironment } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
 
 /** Engine ticks drive Atomics.wait timeouts. */
@@ -31,7 +33,7 @@ const tickIntervalMs = 5;
 const syncRefCountMax = 4096;
 
 type RuntimeMessage =
-  | { type: 'rtSpawn'; spawnId: string; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
+  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
   | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
   | { type: 'rtTerminate'; spawnId: string }
@@ -98,6 +100,8 @@ function asPageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   return {
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
+    setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
+    setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
     drainDirty: () => {
       const pages = native.drainDirty();
       // Fast-path write faults never reach JS one by one: they show in the trace when drained.
@@ -119,7 +123,12 @@ export class ClusterNode {
   readonly handle: ClusterHandle;
   readonly manager: NodeManager;
   readonly engine: Engine;
-  private readonly mesh: MeshLike & { send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number };
+  private readonly mesh: MeshLike & {
+    send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number;
+    queuedBytes?(nodeId: number): number; peerIds?: number[];
+  };
+  /** Admits work that makes traffic only while every link is below its limit (src/runtime/flow.ts). */
+  readonly flow: FlowGate;
   /** Parked sync requests; a `posted` one has no thread waiting for its answer. */
   private readonly syncWaiters = new Map<number, {
     endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown>; posted: boolean;
@@ -138,12 +147,15 @@ export class ClusterNode {
   private placementCounter = 0;
   /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
   private readonly hosted = new Map<string, { worker: Worker; parentNode: number }>();
+  /** The channel endpoints of those workers: endpoint -> spawnId (their parentPort posts arrive here). */
+  private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
+    superviseNode(handle, options.parentPid);
     this.handle = handle;
     this.mesh = handle.mesh as ClusterNode['mesh'];
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
@@ -154,17 +166,45 @@ export class ClusterNode {
       pageCount: options.regionBytes / pageBytes,
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
+      ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
       memory: asPageMemory(this.manager.native, this.observer),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
+      // Monotonic: Date.now() can step backwards and is read only at each tick.
+      clock: () => performance.now(),
     });
+    const mesh = this.mesh;
+    this.flow = new FlowGate({
+      queuedBytes: (nodeId) => mesh.queuedBytes?.(nodeId) ?? 0,
+      get peerIds() { return mesh.peerIds ?? []; },
+      on: (event, listener) => mesh.on(event, listener),
+    }, this.engine, sendQueueBytesFromEnvironment(), (paused) => this.manager.native.pauseFastWrite(paused));
+    const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
+      noteActivity(activity.faults);
+      // Test hook: the manager fails while the app thread that faulted is parked on it.
+      if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
       for (let index = 0; index < records.length; index += 3) {
-        if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
-        this.engine.onFault(records[index]!, records[index + 1]!, (records[index + 2]! & 1) === 1);
+        const slot = records[index]!;
+        const page = records[index + 1]!;
+        const isWrite = (records[index + 2]! & 1) === 1;
+        if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+        // A write may make one more twin: held while too many pages are dirty.
+        if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
+        else this.engine.onFault(slot, page, false);
       }
+      noteActivity(activity.idle);
     });
-    this.manager.handleRequests((endpoint, request) => this.onRequest(endpoint, request));
+    this.manager.handleRequests((endpoint, request) => {
+      noteActivity(activity.channelRequest);
+      // Test hook: the manager fails while the app thread that asked is parked on its answer.
+      if (throwOnFault && (request.op === 'atomic' || request.op === 'sync')) {
+        throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving an app thread's '${request.op}' request`);
+      }
+      const answer = this.onRequest(endpoint, request);
+      noteActivity(activity.idle);
+      return answer;
+    });
     this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
     this.manager.start();
     this.engine.start();
@@ -172,8 +212,21 @@ export class ClusterNode {
     const listener = (from: number, message: unknown) => this.onMessage(from, message as { type: string });
     if (takeOver !== undefined) takeOver(listener);
     else this.mesh.on('message', listener);
-    setInterval(() => this.engine.onTick(Date.now()), tickIntervalMs).unref();
-    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
+    setInterval(() => {
+      noteActivity(activity.engineTick);
+      this.engine.onTick(performance.now());
+      this.flow.tick();
+      noteActivity(activity.idle);
+    }, tickIntervalMs).unref();
+    const block = testHook('BLOCK_LOOP', handle.nodeId);
+    if (block !== null) {
+      // Test hook: the manager's loop stands still (as in a deadlock or an endless engine step),
+      // soon after start or (`MS:SIGUSR2`) when the test sends SIGUSR2.
+      const [blockMs, trigger] = block.split(':');
+      if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
+      else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
+    }
+    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
   private resume(ref: number, result: SyncResult | FaultResult): void {
@@ -209,6 +262,53 @@ export class ClusterNode {
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
+      case 'atomic':
+      case 'sync':
+      case 'worker-spawn':
+      case 'worker-post':
+      case 'parent-post':
+      case 'worker-terminate':
+        // These make traffic (a release's diffs, a message): admitted in
+        // arrival order while every link is below its limit. A thread that
+        // made a call stays parked until its request is admitted and answered.
+        this.flow.admit(() => this.serveAdmitted(endpoint, request));
+        return replyLater;
+      case 'place':
+        return (this.handle.nodeId + 1 + this.placementCounter++) % this.handle.nodeCount;
+      default:
+        throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
+    }
+  }
+
+  /** Whether the thread waits for an answer to this request (a call) or went on (a post). */
+  private static isCall(request: ChannelRequest): boolean {
+    switch (request.op) {
+      case 'atomic': return request.asyncId === undefined;
+      case 'sync': return request.posted !== true;
+      case 'worker-post': case 'parent-post': return true;
+      default: return false;
+    }
+  }
+
+  /** Serves an admitted request; answers a call whose answer is known now (or an error), as the channel server would. */
+  private serveAdmitted(endpoint: ThreadEndpoint, request: ChannelRequest): void {
+    const isCall = ClusterNode.isCall(request);
+    // A thread that ended while its call waited for admission wants no answer
+    // (a posted request, e.g. an unlock, is still performed).
+    if (isCall && !this.manager.channel.endpoints.has(endpoint)) return;
+    let value: unknown;
+    try {
+      value = this.serve(endpoint, request);
+    } catch (error) {
+      if (!isDsmError(error) || !isCall) throw error;
+      endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
+      return;
+    }
+    if (value !== replyLater && isCall) endpoint.answer({ ok: true, value: value ?? null });
+  }
+
+  private serve(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
+    switch (request.op) {
       case 'atomic': {
         const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
         this.engine.onSync(ref, {
@@ -231,13 +331,11 @@ export class ClusterNode {
         }
         return replyLater;
       }
-      case 'place':
-        return (this.handle.nodeId + 1 + this.placementCounter++) % this.handle.nodeCount;
       case 'worker-spawn': {
         const spawnId = `${this.handle.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
         this.sendRuntime(request.nodeId, {
-          type: 'rtSpawn', spawnId, entry: request.entry, evalCode: request.evalCode,
+          type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
           workerData: request.workerData, options: request.options, info: this.engine.releaseFor(request.nodeId),
         });
         return replyLater;
@@ -247,7 +345,15 @@ export class ClusterNode {
         if (target !== null) {
           this.sendRuntime(target.nodeId, { type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.engine.releaseFor(target.nodeId) });
         }
-        return replyLater;
+        return null;
+      }
+      case 'parent-post': {
+        const spawnId = this.hostedEndpoints.get(endpoint);
+        const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
+        if (spawnId !== undefined && entry !== undefined) {
+          this.sendRuntime(entry.parentNode, { type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.engine.releaseFor(entry.parentNode) });
+        }
+        return null;
       }
       case 'worker-terminate': {
         const target = this.findRemote(endpoint, request.handleId);
@@ -255,7 +361,7 @@ export class ClusterNode {
         return replyLater;
       }
       default:
-        throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
+        throw new DsmError('DSM_ERR_CHANNEL', `request '${request.op}' is not served after admission`);
     }
   }
 
@@ -287,7 +393,7 @@ export class ClusterNode {
       for (const piece of splitDiffs(message)) this.sendEngine(toNode, piece);
       return;
     }
-    this.mesh.send(toNode, message as unknown as { type: string });
+    if (!this.sendTo(toNode, message)) return;
     this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
@@ -303,13 +409,34 @@ export class ClusterNode {
     return null;
   }
 
+  /**
+   * Sends to a node; false when that node is lost. Its loss is already
+   * ending the run (the cluster's failure path says so); throwing here would
+   * instead surface in the engine or in an app thread as a second, wrong error.
+   */
+  private sendTo(toNode: number, message: object): boolean {
+    try {
+      this.mesh.send(toNode, message as { type: string });
+      return true;
+    } catch (error) {
+      if (isDsmError(error) && (error as DsmError).code === 'DSM_ERR_NODE_DIED') return false;
+      throw error;
+    }
+  }
+
   private sendRuntime(toNode: number, message: RuntimeMessage): void {
-    this.mesh.send(toNode, message as unknown as { type: string });
+    if (!this.sendTo(toNode, message)) return;
     // What observability itself sends is not part of the program's traffic.
     if (!observabilityTypes.has(message.type)) this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
   }
 
   private onMessage(from: number, message: { type: string }): void {
+    noteActivity(message.type.startsWith('rt') ? activity.runtimeMessage : activity.protocolMessage);
+    this.dispatchMessage(from, message);
+    noteActivity(activity.idle);
+  }
+
+  private dispatchMessage(from: number, message: { type: string }): void {
     if (!observabilityTypes.has(message.type)) this.observer.countReceived(this.mesh.lastReceivedBytes ?? 0);
     if (!message.type.startsWith('rt')) {
       if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived((message as unknown as { page: number }).page, from);
@@ -418,12 +545,13 @@ export class ClusterNode {
   /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
   private host(parentNode: number, spawn: Extract<RuntimeMessage, { type: 'rtSpawn' }>): void {
     const { port1, port2 } = new MessageChannel();
-    this.manager.channel.attach(port1);
+    const endpoint = this.manager.channel.attach(port1);
+    this.hostedEndpoints.set(endpoint, spawn.spawnId);
     const config: AppThreadConfig = {
       role: 'worker', nodeId: this.handle.nodeId, nodeCount: this.handle.nodeCount,
       regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
       argv: spawn.options.argv, parallelism: this.manager.parallelism, userWorkerData: null,
-      threadIdSeen: -1, remoteWorkerData: spawn.workerData,
+      threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
     };
     const worker = new Worker(appEntryUrl(), {
       workerData: { __dsm: config, __dsmPort: port2 },
@@ -433,9 +561,11 @@ export class ClusterNode {
       ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
     });
     this.hosted.set(spawn.spawnId, { worker, parentNode });
+    // Each event is a release (worker exit after writing much, say): admitted
+    // in order with the app threads' requests, within the link limit.
     const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
-      this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) });
-    worker.on('online', () => event('online', { threadId: worker.threadId }));
+      this.flow.admit(() => this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) }));
+    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
     });
@@ -458,17 +588,35 @@ export class ClusterNode {
     });
     worker.on('exit', (code) => {
       this.hosted.delete(spawn.spawnId);
+      this.hostedEndpoints.delete(endpoint);
       event('exit', { code });
     });
   }
 }
 
+/**
+ * Puts this node process under its watchdog (signals, a stalled loop, a hung
+ * exit, a vanished parent) and makes an uncaught exception on the manager
+ * thread end the node with one line naming it (see src/cluster/watchdog.ts).
+ */
+function superviseNode(handle: ClusterHandle, parentPid: number | undefined): void {
+  const floorMs = handle.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
+  supervise({ nodeId: handle.nodeId, stallMs: Math.round(floorMs * loopStallFactor), ...(parentPid === undefined ? {} : { parentPid }) });
+  endOnManagerFailure(() => handle.nodeId, async (message) => {
+    if (handle.fatal === undefined) process.stderr.write(`${message}\n`);
+    else await handle.fatal(message);
+  }, exitCodeNodeDied);
+}
+
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
-  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName };
+  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number };
+  const parentPid = process.env.DSM_SUPERVISED === '1' ? Number(process.env.DSM_PARENT_PID) : undefined;
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),
+    ...(config.twinBytes === undefined ? {} : { twinBytes: config.twinBytes }),
+    ...(parentPid === undefined || !Number.isInteger(parentPid) ? {} : { parentPid }),
   });
   void node;
   // The process lives until the cluster ends it.
@@ -478,7 +626,7 @@ export function runNode(handle: ClusterHandle): void {
 /** Node 0: runs the program's main thread and ends the cluster with its exit code. */
 export async function runClusterProgram(
   handle: ClusterHandle,
-  options: { regionBytes: number; protocol: string; placement?: PlacementName; file: string; args: string[]; report?: ReportOptions },
+  options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions },
 ): Promise<never> {
   const node = new ClusterNode(handle, options);
   const report = options.report ?? {};

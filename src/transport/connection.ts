@@ -81,18 +81,23 @@ export class Connection extends EventEmitter {
   }
 
   /**
-   * Sends one message. Returns false once the socket's queue passes its
-   * high-water mark (wait for 'drain'); throws DSM_ERR_BACKPRESSURE past
-   * `sendQueueBytesMax`, which only a sender ignoring `false` can reach.
+   * Sends one message: it is queued on the socket whatever the queue holds, so
+   * nothing is dropped or reordered and nothing throws into the caller. Returns
+   * false once the queue holds `sendQueueBytesMax` or more (or the socket's
+   * high-water mark is passed): the producer should wait for 'drain' (the
+   * runtime parks app threads meanwhile, see src/runtime/flow.ts). A large
+   * payload is queued by reference: the caller must not change it afterwards.
    */
   send(message: WireMessage): boolean {
     if (this.closed) throw new DsmError('DSM_ERR_NODE_DIED', `cannot send to ${this.peerLabel}: the connection is closed`);
-    if (this.socket.writableLength > sendQueueBytesMax) {
-      throw new DsmError('DSM_ERR_BACKPRESSURE', `send queue to ${this.peerLabel} holds ${this.socket.writableLength} bytes (limit ${sendQueueBytesMax})`);
-    }
     const flushed = writeFrame(this.socket, frameKinds.message, message);
     this.lastSentBytes = lastFrameBytes;
     return flushed;
+  }
+
+  /** Bytes queued on this connection and not yet handed to the kernel. */
+  get queuedBytes(): number {
+    return this.socket.writableLength;
   }
 
   /** Sends a heartbeat frame (no body to decode); skipped while the socket is backed up, which itself shows the peer is slow. */

@@ -10,6 +10,7 @@ import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
 import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
 import { type TlsConfig, connectionEventOf, createStreamServer, dialStream } from './tls.js';
+import { FailureDetector, LoopLateness } from './failure-detector.js';
 
 export interface PeerAddress {
   host: string;
@@ -98,6 +99,7 @@ export interface MeshOptions {
   hello: Hello;
   secret: string;
   heartbeatIntervalMs?: number;
+  /** The floor of the adaptive timeout (see FailureDetector). */
   heartbeatTimeoutMs?: number;
   /** Mutual TLS under the handshake (the listener must use the same). */
   tls?: TlsConfig;
@@ -105,12 +107,13 @@ export interface MeshOptions {
 
 interface Peer {
   connection: Connection;
-  lastHeardMs: number;
+  detector: FailureDetector;
 }
 
 /**
  * The connections of one node to all others. Events:
  * 'message' (from: number, message: WireMessage), 'peer-lost' (nodeId, DsmError),
+ * 'drain' (nodeId) when the queue to that peer has emptied,
  * 'refused' (DsmError) for a stranger turned away at the door (the mesh keeps serving;
  * not 'error', so an unheeded one cannot crash the process).
  */
@@ -122,6 +125,7 @@ export class Mesh extends EventEmitter {
   private readonly beatIntervalMs: number;
   private readonly beatTimeoutMs: number;
   private timer: NodeJS.Timeout | null = null;
+  private lateness: LoopLateness | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
 
@@ -161,11 +165,17 @@ export class Mesh extends EventEmitter {
         (error: DsmError) => this.reportLost(nodeId, error),
       );
     }
+    this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
     await all;
   }
 
-  /** Sends to one peer; false means that socket is backed up (see Connection.send). */
+  /** Bytes queued to one peer and not yet handed to the kernel (0 for a peer not connected). */
+  queuedBytes(nodeId: number): number {
+    return this.peers.get(nodeId)?.connection.queuedBytes ?? 0;
+  }
+
+  /** Sends to one peer, never throwing for a full queue; false means that socket is backed up (see Connection.send). */
   send(nodeId: number, message: WireMessage): boolean {
     const peer = this.peers.get(nodeId);
     if (peer === undefined) throw new DsmError('DSM_ERR_NODE_DIED', `node ${this.nodeId} has no connection to node ${nodeId}`);
@@ -209,15 +219,16 @@ export class Mesh extends EventEmitter {
       connection.close();
       return;
     }
-    const peer: Peer = { connection, lastHeardMs: Date.now() };
+    const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()) };
     this.peers.set(nodeId, peer);
     connection.on('message', (message: WireMessage) => {
-      peer.lastHeardMs = Date.now();
+      peer.detector.heard(Date.now());
       this.lastReceivedBytes = connection.lastReceivedBytes;
       this.emit('message', nodeId, message);
     });
+    connection.on('drain', () => this.emit('drain', nodeId));
     connection.on('heartbeat', () => {
-      peer.lastHeardMs = Date.now();
+      peer.detector.heard(Date.now());
     });
     connection.on('error', (error: DsmError) => this.reportLost(nodeId, error));
     connection.on('close', () => this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${connection.peerLabel}) closed its connection`)));
@@ -226,10 +237,12 @@ export class Mesh extends EventEmitter {
 
   private tick(): void {
     const nowMs = Date.now();
+    // A late tick means this loop stood still: what peers sent meanwhile waits unread, not their fault.
+    const lateMs = this.lateness?.tick(nowMs) ?? 0;
     for (const [nodeId, peer] of this.peers) {
-      const silentMs = nowMs - peer.lastHeardMs;
-      if (silentMs > this.beatTimeoutMs) {
-        this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: nothing heard for ${silentMs} ms`));
+      peer.detector.excuse(lateMs);
+      if (peer.detector.dead(nowMs)) {
+        this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;
       }
       peer.connection.sendHeartbeat();
