@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { secretFor } from '../fixtures/secret.js';
 
 const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
 const dsmBin = fileURLToPath(new URL('../../bin/dsm.js', import.meta.url));
@@ -82,7 +83,7 @@ async function exitCode(run: Run): Promise<number | null> {
 }
 
 async function runCluster(port: number): Promise<void> {
-  const env = { DSM_SECRET: 'netns secret', DSM_JOIN_TIMEOUT_MS: '20000' };
+  const env = { DSM_SECRET: secretFor('netns secret'), DSM_JOIN_TIMEOUT_MS: '20000' };
   const [first, ...others] = hosts;
   const launcher = runIn(first!.namespace, ['listen', `${first!.address}:${port}`, '3', 'exit'], env);
   const joiners = others.map((host) => runIn(host.namespace, ['join', `${first!.address}:${port}`], env));
@@ -152,7 +153,7 @@ const sumExpected = [
 
 /** examples/sum.js on 3 namespaces: node 0 listens, the others join; four workers spread over them. */
 async function runProgram(port: number): Promise<void> {
-  const env = { DSM_SECRET: 'netns secret' };
+  const env = { DSM_SECRET: secretFor('netns secret') };
   const [first, ...others] = hosts;
   const address = `${first!.address}:${port}`;
   const node = [process.execPath, dsmBin];
