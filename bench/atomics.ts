@@ -1,0 +1,101 @@
+// Atomics and lock costs over a real 2-node dsm cluster on loopback, each
+// against plain node measured in the same run (issue 12):
+//   counter      threads on node 0 and node 1 each Atomics.add one counter
+//                word; ns per add, against 2 plain-node threads on one word
+//                (plain node counts 10^6 each to be timeable; dsm counts
+//                `iterations` each, since an add is a message today)
+//   atomicAdd    one thread's Atomics.add on a word homed on its own node,
+//                against native Atomics.add
+//   lock         lock+unlock of a Mutex by a thread on node 1, no other
+//                thread interested: managed by node 1 / by node 0
+//   syncRoundTrip  a tryLock of a free mutex managed on the thread's node (one
+//                app thread -> manager -> app thread trip), against a bare
+//                futex ping-pong between two plain-node threads
+// Programs: bench/programs/atomics.mjs (dsm) and atomics-plain.mjs (plain node).
+// Goals from issue 12 are reported, not asserted.
+
+import { spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { DsmError, assert } from '../src/errors.js';
+import { packageRoot } from '../src/package-info.js';
+
+const protocol = 'hlrc';
+const nodeCount = 2;
+const regionBytes = '256m';
+const plainCounterIterations = 1_000_000;
+const runTimeoutMs = 300_000;
+const goalCounterRatioMax = 3;
+const goalAtomicAddRatioMax = 1.5;
+const goalLockUsMax = 2;
+const goalRoundTripRatioMax = 1.5;
+
+const round = (value: number) => Math.round(value * 100) / 100;
+
+function runJson(args: string[], what: string): Record<string, number> {
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs });
+  if (result.error !== undefined || result.status !== 0) {
+    throw new DsmError('DSM_ERR_BENCH', `${what} failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
+  }
+  const line = result.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Record<string, number>;
+  } catch {
+    throw new DsmError('DSM_ERR_BENCH', `${what} printed no JSON line: ${result.stdout}`);
+  }
+}
+
+function figure(figures: Record<string, number>, key: string, what: string): number {
+  const value = figures[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new DsmError('DSM_ERR_BENCH', `${what} reported no ${key}`);
+  return value;
+}
+
+export async function runAtomicsBench(options: { iterations: number }): Promise<Record<string, unknown>> {
+  const { iterations } = options;
+  if (!Number.isInteger(iterations) || iterations < 1) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `runAtomicsBench: iterations must be a positive integer; got ${String(iterations)}`);
+  }
+  const programs = join(packageRoot, 'bench', 'programs');
+  const plain = runJson([join(programs, 'atomics-plain.mjs'), String(iterations), String(plainCounterIterations)], 'atomics-plain.mjs under plain node');
+  const dsm = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol, '--placement', 'roundRobin',
+    '--region-bytes', regionBytes, join(programs, 'atomics.mjs'), String(iterations)], `atomics.mjs on ${nodeCount} nodes`);
+  assert(dsm.iterations === iterations && dsm.nodeCount === nodeCount, 'the dsm run did what was asked');
+  const counterNsPerAdd = figure(dsm, 'counterSeconds', 'atomics.mjs') * 1e9 / iterations;
+  const plainCounterNsPerAdd = figure(plain, 'counterSeconds', 'atomics-plain.mjs') * 1e9 / plainCounterIterations;
+  const atomicAddOwnedNs = figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs');
+  const plainAtomicAddNs = figure(plain, 'atomicAddNs', 'atomics-plain.mjs');
+  const syncRoundTripUsP50 = figure(dsm, 'syncRoundTripUsP50', 'atomics.mjs');
+  const futexRoundTripUsP50 = figure(plain, 'futexRoundTripUsP50', 'atomics-plain.mjs');
+  const lockLocalUsP50 = figure(dsm, 'lockLocalUsP50', 'atomics.mjs');
+  const lockRemoteUsP50 = figure(dsm, 'lockRemoteUsP50', 'atomics.mjs');
+  const result = {
+    iterations,
+    counterNsPerAdd: round(counterNsPerAdd),
+    plainCounterNsPerAdd: round(plainCounterNsPerAdd),
+    counterRatio: round(counterNsPerAdd / plainCounterNsPerAdd),
+    atomicAddOwnedNs,
+    plainAtomicAddNs,
+    atomicAddRatio: round(atomicAddOwnedNs / plainAtomicAddNs),
+    lockLocalUsP50,
+    lockRemoteUsP50,
+    syncRoundTripUsP50,
+    futexRoundTripUsP50,
+    syncRoundTripRatio: round(syncRoundTripUsP50 / futexRoundTripUsP50),
+    goals: {
+      counterRatioMax: goalCounterRatioMax, counterMet: counterNsPerAdd <= goalCounterRatioMax * plainCounterNsPerAdd,
+      atomicAddRatioMax: goalAtomicAddRatioMax, atomicAddMet: atomicAddOwnedNs <= goalAtomicAddRatioMax * plainAtomicAddNs,
+      lockUsMax: goalLockUsMax, lockMet: Math.max(lockLocalUsP50, lockRemoteUsP50) <= goalLockUsMax,
+      syncRoundTripRatioMax: goalRoundTripRatioMax, syncRoundTripMet: syncRoundTripUsP50 <= goalRoundTripRatioMax * futexRoundTripUsP50,
+    },
+    config: {
+      protocol, nodeCount, placement: 'roundRobin', regionBytes, counterHome: 0, dsmCounterIterations: iterations, plainCounterIterations,
+      cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
+    },
+  };
+  return result;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await runAtomicsBench({ iterations: Number(process.argv[2] ?? 2000) })));
+}

@@ -1,0 +1,67 @@
+// The plain-node baselines of bench/atomics.ts, in one process, one JSON line:
+// - counterSeconds: 2 threads each do `iterations` Atomics.add on one word;
+// - atomicAddNs: mean ns of Atomics.add by one thread on a word of its own;
+// - futexRoundTripUsP50: a bare ping-pong between two threads, each parking
+//   with Atomics.wait and waking the other with Atomics.notify.
+import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+
+function result(worker) {
+  return new Promise((resolve, reject) => {
+    worker.on('message', resolve);
+    worker.on('error', reject);
+  });
+}
+
+if (isMainThread) {
+  const iterations = Number(process.argv[2] ?? 2000);
+  // The counter runs long enough to time (the dsm run's count is far smaller; compare per add).
+  const counterIterations = Number(process.argv[3] ?? 1_000_000);
+  const words = new Int32Array(new SharedArrayBuffer(64));
+  const url = new URL(import.meta.url);
+  const counter = await Promise.all([0, 1].map(() => result(new Worker(url, { workerData: { role: 'counter', iterations: counterIterations, words } }))));
+  if (Atomics.load(words, 0) !== 2 * counterIterations) throw new Error('atomics-plain: lost an Atomics.add');
+  const owned = await result(new Worker(url, { workerData: { role: 'owned', iterations, words } }));
+  // Ping-pong on word 4: the pinger sets 1 and waits for 0, the ponger answers 0.
+  const ponger = new Worker(url, { workerData: { role: 'pong', iterations, words } });
+  const ping = await result(new Worker(url, { workerData: { role: 'ping', iterations, words } }));
+  await new Promise((resolve) => ponger.on('exit', resolve));
+  const sorted = Float64Array.from(ping.samples).sort();
+  console.log(JSON.stringify({
+    iterations, counterIterations,
+    counterSeconds: Math.max(...counter.map((report) => report.seconds)),
+    atomicAddNs: owned.ns,
+    futexRoundTripUsP50: Math.round(sorted[Math.floor(sorted.length / 2)] * 100) / 100,
+  }));
+} else {
+  const { role, iterations, words } = workerData;
+  const rounds = Math.min(100, iterations) + iterations;
+  if (role === 'counter') {
+    // A rough common start: the other thread is running by the time this one has counted to 2.
+    Atomics.add(words, 8, 1);
+    while (Atomics.load(words, 8) < 2);
+    const begin = performance.now();
+    for (let i = 0; i < iterations; i += 1) Atomics.add(words, 0, 1);
+    parentPort.postMessage({ seconds: (performance.now() - begin) / 1000 });
+  } else if (role === 'owned') {
+    for (let i = 0; i < Math.min(100, iterations); i += 1) Atomics.add(words, 2, 1);
+    const begin = performance.now();
+    for (let i = 0; i < iterations; i += 1) Atomics.add(words, 2, 1);
+    parentPort.postMessage({ ns: Math.round((performance.now() - begin) * 1e6 / iterations) });
+  } else if (role === 'pong') {
+    for (let i = 0; i < rounds; i += 1) {
+      while (Atomics.load(words, 4) === 0) Atomics.wait(words, 4, 0);
+      Atomics.store(words, 4, 0);
+      Atomics.notify(words, 4);
+    }
+  } else {
+    const samples = new Float64Array(iterations);
+    for (let i = -Math.min(100, iterations); i < iterations; i += 1) {
+      const begin = performance.now();
+      Atomics.store(words, 4, 1);
+      Atomics.notify(words, 4);
+      while (Atomics.load(words, 4) === 1) Atomics.wait(words, 4, 1);
+      if (i >= 0) samples[i] = (performance.now() - begin) * 1000;
+    }
+    parentPort.postMessage({ samples: Array.from(samples) });
+  }
+}
