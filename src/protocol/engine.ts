@@ -105,6 +105,8 @@ export interface EngineCounters {
   intervalsClosed: number;
   invalidations: number;
   messagesSent: number;
+  /** Mutex acquisitions served by a token resting at this node, with no message (issue 12). */
+  lockTokenReuses?: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
   /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */

@@ -29,9 +29,12 @@ interface PageState {
 }
 
 interface LockState {
-  holderNode: number; // -1 when free
-  /** `vc`: what the requester had applied when it asked (a lower bound). */
-  queue: Array<{ node: number; requestId: number; vc: number[] }>;
+  /** The node the token is at (held by a thread there, or resting unused): -1 when it is here at the manager. */
+  holderNode: number;
+  /** `vc`: what the requester had applied when it asked (a lower bound). `tryOnly`: waits only for the holder's answer to a recall. */
+  queue: Array<{ node: number; requestId: number; vc: number[]; tryOnly: boolean }>;
+  /** A recall (plain, not tryOnly) went to the holder since its grant: it gives the token back at its unlock. */
+  recalled: boolean;
   vc: number[];
   /** The latest releases, newest last: node and the interval it closed at the release (at most grantPagePushCountMax). */
   releases: Array<{ node: number; index: number }>;
@@ -100,6 +103,13 @@ export class HlrcEngine implements Engine {
   private readonly canceled = new Map<number, { kind: string; lockId?: number }>();
   /** Locks this node holds: lockId -> threadId. */
   private readonly held = new Map<number, { threadId: number }>();
+  /**
+   * Lock tokens at this node (issue 12): a lock stays with the node of its last
+   * holder until its manager recalls it, so a re-acquire here costs no message
+   * (TreadMarks' locks stay with their last owner likewise). `recalled`: another
+   * node waits, so the token goes back at the next unlock. Every held lock has its token here.
+   */
+  private readonly tokens = new Map<number, { recalled: boolean }>();
   private readonly locks = new Map<number, LockState>();
   private readonly conds = new Map<number, Array<{ node: number; requestId: number; vc: number[] }>>();
   private readonly barriers = new Map<number, BarrierState>();
@@ -174,7 +184,7 @@ export class HlrcEngine implements Engine {
   tableSizes(): Record<string, number> {
     return {
       log: this.logCount, canceled: this.canceled.size, vcReportsDue: this.vcReportsDue, fetchers: this.fetchers.size, held: this.held.size,
-      conds: this.conds.size, twinned: this.twinned.size, prefetches: this.prefetches.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size,
+      conds: this.conds.size, twinned: this.twinned.size, prefetches: this.prefetches.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size, tokens: this.tokens.size,
       barriers: this.barriers.size, atomicWaiters: this.atomicWaiters.length, intervalPages: this.intervalPages.size,
     };
   }
@@ -725,7 +735,8 @@ export class HlrcEngine implements Engine {
     this.send(node, { type: 'atomicReply', requestId, result: 'canceled', info: this.infoFor(node) });
   }
 
-  private finish(requestId: number, result: SyncResult): void {
+  /** `recalled`: for a granted lock, whether another node already waits for it. */
+  private finish(requestId: number, result: SyncResult, recalled = false): void {
     const gone = this.canceled.get(requestId);
     if (gone !== undefined) {
       this.canceled.delete(requestId);
@@ -740,7 +751,11 @@ export class HlrcEngine implements Engine {
     const entry = this.pending.get(requestId);
     assert(entry !== undefined, 'a reply answers a pending request');
     this.pending.delete(requestId);
-    if (entry.kind === 'lock' && result.ok && result.value === null) this.held.set(entry.lockId!, { threadId: entry.threadId! });
+    if (entry.kind === 'lock' && result.ok && result.value === null) {
+      assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
+      this.held.set(entry.lockId!, { threadId: entry.threadId! });
+      this.tokens.set(entry.lockId!, { recalled });
+    }
     this.host.resume(entry.threadRef, result);
   }
 
@@ -792,6 +807,20 @@ export class HlrcEngine implements Engine {
         this.host.resume(threadRef, { ok: true, value: null });
         return;
       case 'lock': {
+        const token = this.tokens.get(request.lockId);
+        if (token !== undefined && !this.held.has(request.lockId)) {
+          // The token rests here from this node's last holder: no message, and
+          // nothing to acquire (every write under the lock was made on this node).
+          assert(!token.recalled, 'a recalled token goes back at its unlock, it never rests');
+          this.held.set(request.lockId, { threadId: request.threadId });
+          this.stats.lockTokenReuses = (this.stats.lockTokenReuses ?? 0) + 1;
+          this.host.resume(threadRef, { ok: true, value: null });
+          return;
+        }
+        if (token !== undefined && request.tryOnly === true) {
+          this.host.resume(threadRef, { ok: true, value: 'busy' });
+          return;
+        }
         const manager = this.managerOf(request.lockId);
         this.closeInterval(manager);
         const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
@@ -809,9 +838,10 @@ export class HlrcEngine implements Engine {
           return;
         }
         this.held.delete(request.lockId);
-        const manager = this.managerOf(request.lockId);
-        this.closeInterval(manager);
-        this.deliver(manager, () => ({ type: 'lockRelease', lockId: request.lockId, info: this.infoTo(manager) }));
+        const token = this.tokens.get(request.lockId);
+        assert(token !== undefined, 'a held lock has its token here');
+        // Nobody else asked: the token rests here until someone does (no message).
+        if (token.recalled) this.releaseToken(request.lockId);
         this.host.resume(threadRef, { ok: true, value: null });
         return;
       }
@@ -825,6 +855,8 @@ export class HlrcEngine implements Engine {
           return;
         }
         this.held.delete(request.lockId);
+        // The condWait message releases the lock at its manager: the token goes with it.
+        assert(this.tokens.delete(request.lockId), 'a held lock has its token here');
         const manager = this.managerOf(request.lockId);
         this.closeInterval(manager);
         const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
@@ -907,7 +939,9 @@ export class HlrcEngine implements Engine {
         if (!message.granted) return this.finish(message.requestId, { ok: true, value: 'busy' });
         this.acquire(message.info.vc);
         this.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
-        return this.finish(message.requestId, { ok: true, value: null });
+        return this.finish(message.requestId, { ok: true, value: null }, message.recall === true);
+      case 'lockRecall': return this.onLockRecall(message.lockId, message.tryOnly);
+      case 'lockBusy': return this.onLockBusy(from, message.lockId);
       case 'condWait': return this.onCondWait(from, message);
       case 'condSignal': return this.onCondSignal(from, message);
       case 'barrierArrive': return this.onBarrierArrive(from, message);
@@ -947,7 +981,7 @@ export class HlrcEngine implements Engine {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
       assert(this.locks.size < lockIdCountMax, 'lock ids within limit');
-      lock = { holderNode: -1, queue: [], vc: new Array<number>(this.nodeCount).fill(0), releases: [] };
+      lock = { holderNode: -1, queue: [], recalled: false, vc: new Array<number>(this.nodeCount).fill(0), releases: [] };
       this.locks.set(lockId, lock);
     }
     return lock;
@@ -957,14 +991,62 @@ export class HlrcEngine implements Engine {
     assert(this.managerOf(lockId) === this.nodeId, 'lock requests go to the manager');
     if (from !== this.nodeId) this.learn(from, info);
     const lock = this.lock(lockId);
-    if (tryOnly && (lock.holderNode !== -1 || lock.queue.length > 0)) {
-      if (from === this.nodeId) { this.finish(requestId, { ok: true, value: 'busy' }); return; }
-      this.send(from, { type: 'lockGrant', lockId, requestId, granted: false, info: this.infoFor(from) });
+    if (tryOnly && (lock.holderNode === from || lock.queue.length > 0)) {
+      this.answerBusy(from, lockId, requestId);
       return;
     }
     assert(lock.queue.length < syncQueueCountMax, 'lock queue within limit');
-    lock.queue.push({ node: from, requestId, vc: [...info.vc] });
+    if (tryOnly && lock.holderNode !== -1) {
+      // The token may rest unused at its holder's node: ask. Its answer is a
+      // lockRelease (granted to this request) or a lockBusy (answered 'busy').
+      lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: true });
+      this.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: true }));
+      return;
+    }
+    lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: false });
+    if (lock.holderNode !== -1 && !lock.recalled) {
+      lock.recalled = true;
+      this.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false }));
+    }
     this.grantNext(lockId);
+  }
+
+  private answerBusy(node: number, lockId: number, requestId: number): void {
+    if (node === this.nodeId) { this.finish(requestId, { ok: true, value: 'busy' }); return; }
+    this.send(node, { type: 'lockGrant', lockId, requestId, granted: false, info: this.infoFor(node) });
+  }
+
+  /** At the node holding a lock's token: the manager wants it back. */
+  private onLockRecall(lockId: number, tryOnly: boolean): void {
+    const token = this.tokens.get(lockId);
+    // Gone already (condWait, or a canceled grant): that release answers the recall.
+    if (token === undefined) return;
+    if (!this.held.has(lockId)) {
+      this.tokens.delete(lockId);
+      this.releaseToken(lockId);
+      return;
+    }
+    if (!tryOnly) { token.recalled = true; return; }
+    const manager = this.managerOf(lockId);
+    this.deliver(manager, () => ({ type: 'lockBusy', lockId }));
+  }
+
+  /** Gives a lock's token back to its manager: the release of release consistency happens here, not at every unlock. */
+  private releaseToken(lockId: number): void {
+    this.tokens.delete(lockId);
+    const manager = this.managerOf(lockId);
+    this.closeInterval(manager);
+    this.deliver(manager, () => ({ type: 'lockRelease', lockId, info: this.infoTo(manager) }));
+  }
+
+  /** The holder kept the token from a tryOnly recall: the oldest tryOnly request is answered 'busy'. */
+  private onLockBusy(from: number, lockId: number): void {
+    const lock = this.locks.get(lockId);
+    assert(lock !== undefined && lock.holderNode === from, 'lockBusy comes from the holder, before any release of it');
+    const k = lock.queue.findIndex((entry) => entry.tryOnly);
+    assert(k >= 0, 'a lockBusy answers a waiting tryOnly request (recalls and answers keep their order)');
+    const [entry] = lock.queue.splice(k, 1);
+    this.answerBusy(entry!.node, lockId, entry!.requestId);
   }
 
   private onLockRelease(from: number, lockId: number, info: ConsistencyInfo): void {
@@ -986,7 +1068,12 @@ export class HlrcEngine implements Engine {
     const next = lock.queue.shift();
     if (next === undefined) { this.locks.delete(lockId); this.retainLockVc(lockId, lock); return; }
     lock.holderNode = next.node;
-    this.grant(next.node, lockId, next.requestId, lock, next.vc);
+    // tryOnly requests behind the new holder find the lock held.
+    const busy = lock.queue.filter((entry) => entry.tryOnly);
+    lock.queue = lock.queue.filter((entry) => !entry.tryOnly);
+    lock.recalled = lock.queue.length > 0;
+    this.grant(next.node, lockId, next.requestId, lock, next.vc, lock.recalled);
+    for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
   }
 
   /** A free lock with no queue still carries its release vector; keep it unless it is all zero. */
@@ -994,16 +1081,16 @@ export class HlrcEngine implements Engine {
     if (lock.vc.some((v) => v > 0)) this.locks.set(lockId, lock);
   }
 
-  private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[]): void {
+  private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[], recall: boolean): void {
     const vc = lock.vc;
     if (node === this.nodeId) {
       this.acquire(vc);
-      this.finish(requestId, { ok: true, value: null });
+      this.finish(requestId, { ok: true, value: null }, recall);
       return;
     }
     const info = this.infoFor(node);
     const push = this.pushFor(lock, requesterVc);
-    this.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push });
+    this.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push, ...(recall ? { recall } : {}) });
   }
 
   /**
@@ -1084,7 +1171,11 @@ export class HlrcEngine implements Engine {
     for (let n = 0; n < this.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, message.info.vc[n] ?? 0);
     const woken = message.all ? waiters.splice(0) : waiters.splice(0, 1);
     if (waiters.length === 0) { this.conds.delete(message.condId); this.condLock.delete(message.condId); }
-    for (const waiter of woken) lock.queue.push(waiter);
+    for (const waiter of woken) lock.queue.push({ ...waiter, tryOnly: false });
+    if (woken.length > 0 && lock.holderNode !== -1 && !lock.recalled) {
+      lock.recalled = true;
+      this.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false }));
+    }
     this.grantNext(lockId);
   }
 

@@ -61,7 +61,17 @@ export type ProtocolMessage =
   | {
     type: 'lockGrant'; lockId: number; requestId: number; granted: boolean; info: ConsistencyInfo;
     pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
+    /** Another node already waits: give the token back at the holder's unlock instead of keeping it (issue 12). */
+    recall?: boolean;
   }
+  /**
+   * Manager to the node where a lock's token rests: another node wants it.
+   * A free token goes back at once (lockRelease); a held one at its unlock,
+   * or, for `tryOnly`, the holder answers lockBusy and keeps it.
+   */
+  | { type: 'lockRecall'; lockId: number; tryOnly: boolean }
+  /** The answer to a tryOnly lockRecall whose token was held by a thread: the oldest tryOnly waiter gets 'busy'. */
+  | { type: 'lockBusy'; lockId: number }
   | { type: 'lockRelease'; bundled?: DiffBatch; lockId: number; info: ConsistencyInfo }
   | { type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo }
   /** `serial` is true for exactly one arrival per round (the last to arrive). */

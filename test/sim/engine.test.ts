@@ -50,8 +50,9 @@ test('message count: read miss costs 2 messages (request, page)', () => {
     yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
   });
   assert.equal(seen, 77);
-  // lock manager of lock 0 is node 0 (local): no messages at all for node 0.
-  assert.equal(c.messageCount - before, 0);
+  // lock manager of lock 0 is node 0 (local); the token rested at node 1 after
+  // its unlock, so node 0 recalls it: lockRecall and node 1's lockRelease (its diff bundled).
+  assert.equal(c.messageCount - before, 2);
 
   // Now a page homed at node 0 read by node 1 after node 0 writes it.
   const c2 = cluster(2);
@@ -70,7 +71,7 @@ test('message count: read miss costs 2 messages (request, page)', () => {
   assert.equal(read, 5);
 });
 
-test('message count: lock acquire from a remote manager is 2 messages, unlock 1', () => {
+test('message count: lock acquire from a remote manager is 2 messages; unlock and re-acquire on the same node 0', () => {
   const c = cluster(2);
   run(c, 1, function* () {
     const a = c.messageCount;
@@ -78,10 +79,14 @@ test('message count: lock acquire from a remote manager is 2 messages, unlock 1'
     assert.equal(c.messageCount - a, 2);
     const b = c.messageCount;
     yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 3 });
-    assert.equal(c.messageCount - b, 1);
+    // The token rests at node 1: unlock and re-acquire by any thread of node 1 send nothing.
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 4 });
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 4 });
+    assert.equal(c.messageCount - b, 0);
   });
   assert.deepEqual(c.messageCounts.get('lockRequest'), 1);
   assert.deepEqual(c.messageCounts.get('lockGrant'), 1);
+  assert.equal(c.engines[1]!.tableSizes()['tokens'], 1);
 });
 
 test('message count: barrier of n nodes is 2(n-1) messages plus one diff batch per (writer, remote home)', () => {
@@ -243,7 +248,7 @@ test('releaseFor / acquireFrom carry writes along a message outside the engine (
   assert.equal(value, 31);
 });
 
-test('message count: a lock acquire carrying k write notices is still 2 messages; the grant holds k intervals', () => {
+test('message count: a lock acquire carrying k write notices is 4 lock messages when the token rests at its last holder; the grant notices k pages', () => {
   for (const k of [1, 3, 8]) {
     const c = cluster(3, 16);
     run(c, 1, function* () {
@@ -256,10 +261,15 @@ test('message count: a lock acquire carrying k write notices is still 2 messages
     const before = c.sent.length;
     run(c, 2, function* () { yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 }); });
     const ops = c.sent.slice(before);
-    assert.deepEqual(ops.map((s) => s.message.type), ['lockRequest', 'lockGrant'], `k = ${k}`);
-    const grant = ops[1]!.message;
+    // The token rested at node 1 (its k critical sections sent nothing): the manager recalls it.
+    // (Its diffs for homes other than the manager go at that release too.)
+    const lockOps = ops.filter((s) => s.message.type !== 'diffs');
+    assert.deepEqual(lockOps.map((s) => s.message.type), ['lockRequest', 'lockRecall', 'lockRelease', 'lockGrant'], `k = ${k}`);
+    const grant = lockOps[3]!.message;
     assert.ok(grant.type === 'lockGrant');
-    assert.equal(grant.info.intervals.filter((i) => i.node === 1).length, k);
+    // Node 1's k critical sections closed one interval (at the recall), noticing all k pages.
+    const notices = grant.info.intervals.filter((i) => i.node === 1);
+    assert.deepEqual(notices.flatMap((i) => i.pages).sort((x, y) => x - y), Array.from({ length: k }, (_, p) => p), `k = ${k}`);
   }
 });
 
@@ -484,4 +494,127 @@ test('notify with a count of 2**32 (or more) wakes every waiter: the count is no
     assert.deepEqual(resumed.get(4), { ok: true, value: '3' }, count);
     assert.deepEqual([1, 2, 3].map((ref) => resumed.get(ref)), [1, 2, 3].map(() => ({ ok: true, value: 'ok' })), count);
   }
+});
+
+// Locks that stay where they are used (issue 12): a lock's token rests at the
+// node of its last holder until the manager recalls it for another node.
+
+test('lock token: handed to another node with the writes made under it; the manager recalls it once', () => {
+  for (const protocol of ['hlrc', 'sc'] as const) {
+    const c = new SimCluster({ seed: 42, nodeCount: 3, pageCount: 4, protocol });
+    run(c, 1, function* () {
+      for (let round = 1; round <= 3; round++) {
+        yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+        yield { op: 'store', address: 8 + pageBytes * 2, value: round * 10 };
+        yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+      }
+    });
+    assert.equal(c.messageCounts.get('lockRequest'), 1, `${protocol}: re-acquires on node 1 send nothing`);
+    let seen = 0;
+    run(c, 2, function* () {
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 });
+      seen = (yield { op: 'load', address: 8 + pageBytes * 2 }) as number;
+      yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 2 });
+    });
+    assert.equal(seen, 30, protocol);
+    assert.equal(c.messageCounts.get('lockRecall'), 1, protocol);
+    assert.equal(c.messageCounts.get('lockRelease'), 1, protocol);
+    assert.equal(c.engines[1]!.tableSizes()['tokens'], 0, `${protocol}: node 1 gave its token back`);
+    assert.equal(c.engines[2]!.tableSizes()['tokens'], 1, `${protocol}: the token rests at node 2`);
+  }
+});
+
+test('lock token: tryLock gets a free token resting at another node, and "busy" for a held one (the holder keeps it)', () => {
+  const c = cluster(3);
+  const results: SyncResult[] = [];
+  run(c, 1, function* () {
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+  });
+  run(c, 2, function* () {
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2, tryOnly: true }, results);
+  });
+  assert.deepEqual(results, [{ ok: true, value: null }], 'a free lock is not busy because its token rests elsewhere');
+  let tried = false;
+  c.addThread(1, () => (function* () {
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 3, tryOnly: true }, results);
+    tried = true;
+  })() as ThreadProgram);
+  c.addThread(2, () => (function* () {
+    while (!tried) yield* syncOp({ kind: 'release' });
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 2 });
+    // Node 2 still has the token: its re-acquire sends nothing.
+    const before = c.messageCount;
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 }, results);
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 2 });
+    assert.equal(c.messageCount, before);
+  })() as ThreadProgram);
+  c.run(); c.drain();
+  assert.deepEqual(results.slice(1), [{ ok: true, value: 'busy' }, { ok: true, value: null }]);
+  assert.equal(c.messageCounts.get('lockBusy'), 1);
+  for (const engine of c.engines) assert.equal(engine.tableSizes()['pending'], 0);
+});
+
+test('lock token: a thread canceled while waiting for a token held on another node leaves no holder behind', () => {
+  for (const protocol of ['hlrc', 'sc'] as const) {
+    const c = new SimCluster({ seed: 7, nodeCount: 3, pageCount: 4, protocol });
+    const results: SyncResult[] = [];
+    let locked = false;
+    let killed = false;
+    c.addThread(1, () => (function* () {
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+      locked = true;
+      while (!killed) yield* syncOp({ kind: 'release' });
+      yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+    })() as ThreadProgram);
+    const doomed = c.addThread(2, () => (function* () {
+      while (!locked) yield* syncOp({ kind: 'release' });
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 });
+      throw new Error('the killed thread never resumes');
+    })() as ThreadProgram);
+    c.addThread(2, () => (function* () {
+      while (!locked) yield* syncOp({ kind: 'release' });
+      for (let k = 0; k < 20; k++) yield* syncOp({ kind: 'release' });
+      assert.ok(c.kill(doomed));
+      killed = true;
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 3 }, results);
+      yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 3 }, results);
+    })() as ThreadProgram);
+    // Node 1 takes the lock again after all that: the token comes back to it.
+    c.addThread(1, () => (function* () {
+      while (results.length < 2) yield* syncOp({ kind: 'release' });
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 4 }, results);
+      yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 4 }, results);
+    })() as ThreadProgram);
+    c.run(); c.drain();
+    assert.deepEqual(results, [0, 1, 2, 3].map(() => ({ ok: true, value: null })), protocol);
+    assert.deepEqual(c.engines.map((engine) => engine.tableSizes()['tokens']), [0, 1, 0], `${protocol}: one token, at node 1`);
+    for (const engine of c.engines) {
+      assert.equal(engine.tableSizes()['held'], 0, protocol);
+      assert.equal(engine.tableSizes()['canceled'], 0, protocol);
+    }
+  }
+});
+
+test('lock token: condition wait gives the token back with the mutex; a signal recalls it from the signaller', () => {
+  const c = cluster(3);
+  let waiting = false;
+  let seen = 0;
+  c.addThread(1, () => (function* () {
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+    waiting = true;
+    yield* syncOp({ kind: 'condWait', condId: 5, lockId: 0, threadId: 1 });
+    seen = (yield { op: 'load', address: 16 }) as number;
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+  })() as ThreadProgram);
+  c.addThread(2, () => (function* () {
+    while (!waiting) yield* syncOp({ kind: 'release' });
+    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 });
+    yield { op: 'store', address: 16, value: 99 };
+    yield* syncOp({ kind: 'condSignal', condId: 5, lockId: 0, all: false });
+    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 2 });
+  })() as ThreadProgram);
+  c.run(); c.drain();
+  assert.equal(seen, 99);
+  assert.deepEqual(c.engines.map((engine) => engine.tableSizes()['tokens']), [0, 1, 0]);
 });

@@ -85,6 +85,9 @@ function* casLock(address: number): Generator<ThreadOp, void, unknown> {
   throw new Error('cas lock never acquired');
 }
 
+/** A tryLock spin that long means a lock nobody holds answers busy. */
+const tryLockSpinCountMax = 100_000;
+
 export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram {
   for (let phase = 0; phase < spec.phaseCount; phase++) {
     const plan = spec.plans[thread]![phase]!;
@@ -93,7 +96,16 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
     }
     for (const c of plan.counters) {
       const counter = spec.counters[c]!;
-      yield* sync({ kind: 'lock', lockId: counter.lockId, threadId: thread });
+      // Some increments spin on tryLock (chosen without the prng, so every seed's
+      // program stays as it was): a free token resting at another node must be granted.
+      if ((thread + c + phase) % 3 === 0) {
+        let tries = 0;
+        while ((yield* sync({ kind: 'lock', lockId: counter.lockId, threadId: thread, tryOnly: true })).value === 'busy') {
+          if (++tries > tryLockSpinCountMax) throw new Error(`thread ${thread}: tryLock of lock ${counter.lockId} busy ${tries} times`);
+        }
+      } else {
+        yield* sync({ kind: 'lock', lockId: counter.lockId, threadId: thread });
+      }
       const value = yield* load(counter.address);
       yield { op: 'store', address: counter.address, value: value + 1 };
       yield* sync({ kind: 'unlock', lockId: counter.lockId, threadId: thread });
