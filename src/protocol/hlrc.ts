@@ -108,8 +108,10 @@ export class HlrcEngine implements Engine {
    * holder until its manager recalls it, so a re-acquire here costs no message
    * (TreadMarks' locks stay with their last owner likewise). `recalled`: another
    * node waits, so the token goes back at the next unlock. Every held lock has its token here.
+   * `waiters`: threads of this node waiting for a held token nobody recalled;
+   * the unlock hands it to the first (no message).
    */
-  private readonly tokens = new Map<number, { recalled: boolean }>();
+  private readonly tokens = new Map<number, { recalled: boolean; waiters: Array<{ threadRef: number; threadId: number }> }>();
   private readonly locks = new Map<number, LockState>();
   private readonly conds = new Map<number, Array<{ node: number; requestId: number; vc: number[] }>>();
   private readonly barriers = new Map<number, BarrierState>();
@@ -184,7 +186,7 @@ export class HlrcEngine implements Engine {
   tableSizes(): Record<string, number> {
     return {
       log: this.logCount, canceled: this.canceled.size, vcReportsDue: this.vcReportsDue, fetchers: this.fetchers.size, held: this.held.size,
-      conds: this.conds.size, twinned: this.twinned.size, prefetches: this.prefetches.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size, tokens: this.tokens.size,
+      conds: this.conds.size, twinned: this.twinned.size, prefetches: this.prefetches.size, pages: this.pages.size, pending: this.pending.size, locks: this.locks.size, tokens: this.tokens.size, tokenWaiters: [...this.tokens.values()].reduce((sum, token) => sum + token.waiters.length, 0),
       barriers: this.barriers.size, atomicWaiters: this.atomicWaiters.length, intervalPages: this.intervalPages.size,
     };
   }
@@ -705,6 +707,11 @@ export class HlrcEngine implements Engine {
   }
 
   cancel(threadRef: number): boolean {
+    // A thread waiting here for a token held on this node: nothing was sent for it.
+    for (const token of this.tokens.values()) {
+      const k = token.waiters.findIndex((waiter) => waiter.threadRef === threadRef);
+      if (k >= 0) { token.waiters.splice(k, 1); return true; }
+    }
     for (const [requestId, entry] of this.pending) {
       if (entry.threadRef !== threadRef) continue;
       this.pending.delete(requestId);
@@ -754,7 +761,7 @@ export class HlrcEngine implements Engine {
     if (entry.kind === 'lock' && result.ok && result.value === null) {
       assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
       this.held.set(entry.lockId!, { threadId: entry.threadId! });
-      this.tokens.set(entry.lockId!, { recalled });
+      this.tokens.set(entry.lockId!, { recalled, waiters: [] });
     }
     this.host.resume(entry.threadRef, result);
   }
@@ -811,7 +818,7 @@ export class HlrcEngine implements Engine {
         if (token !== undefined && !this.held.has(request.lockId)) {
           // The token rests here from this node's last holder: no message, and
           // nothing to acquire (every write under the lock was made on this node).
-          assert(!token.recalled, 'a recalled token goes back at its unlock, it never rests');
+          assert(!token.recalled && token.waiters.length === 0, 'a recalled or awaited token goes on at its unlock, it never rests');
           this.held.set(request.lockId, { threadId: request.threadId });
           this.stats.lockTokenReuses = (this.stats.lockTokenReuses ?? 0) + 1;
           this.host.resume(threadRef, { ok: true, value: null });
@@ -821,11 +828,13 @@ export class HlrcEngine implements Engine {
           this.host.resume(threadRef, { ok: true, value: 'busy' });
           return;
         }
-        const manager = this.managerOf(request.lockId);
-        this.closeInterval(manager);
-        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
-        const tryOnly = request.tryOnly === true;
-        this.deliver(manager, () => ({ type: 'lockRequest', lockId: request.lockId, requestId, tryOnly, info: this.infoTo(manager) }));
+        if (token !== undefined && !token.recalled) {
+          // Held by another thread of this node, nobody else asked: wait here for its unlock.
+          assert(token.waiters.length < syncQueueCountMax, 'lock waiters within limit');
+          token.waiters.push({ threadRef, threadId: request.threadId });
+          return;
+        }
+        this.requestLock(threadRef, request.lockId, request.threadId, request.tryOnly === true);
         return;
       }
       case 'unlock': {
@@ -840,9 +849,20 @@ export class HlrcEngine implements Engine {
         this.held.delete(request.lockId);
         const token = this.tokens.get(request.lockId);
         assert(token !== undefined, 'a held lock has its token here');
-        // Nobody else asked: the token rests here until someone does (no message).
-        if (token.recalled) this.releaseToken(request.lockId);
         this.host.resume(threadRef, { ok: true, value: null });
+        if (token.recalled) {
+          this.releaseToken(request.lockId);
+          // This node's waiters queue at the manager behind the node that asked.
+          for (const waiter of token.waiters) this.requestLock(waiter.threadRef, request.lockId, waiter.threadId, false);
+          return;
+        }
+        const next = token.waiters.shift();
+        // Nobody else asked: the next thread of this node takes it, or it rests here until someone does (no message).
+        if (next !== undefined) {
+          this.held.set(request.lockId, { threadId: next.threadId });
+          this.stats.lockTokenReuses = (this.stats.lockTokenReuses ?? 0) + 1;
+          this.host.resume(next.threadRef, { ok: true, value: null });
+        }
         return;
       }
       case 'condWait': {
@@ -856,11 +876,14 @@ export class HlrcEngine implements Engine {
         }
         this.held.delete(request.lockId);
         // The condWait message releases the lock at its manager: the token goes with it.
-        assert(this.tokens.delete(request.lockId), 'a held lock has its token here');
+        const token = this.tokens.get(request.lockId);
+        assert(token !== undefined, 'a held lock has its token here');
+        this.tokens.delete(request.lockId);
         const manager = this.managerOf(request.lockId);
         this.closeInterval(manager);
         const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
         this.deliver(manager, () => ({ type: 'condWait', condId: request.condId, lockId: request.lockId, requestId, info: this.infoTo(manager) }));
+        for (const waiter of token.waiters) this.requestLock(waiter.threadRef, request.lockId, waiter.threadId, false);
         return;
       }
       case 'condSignal': {
@@ -891,6 +914,13 @@ export class HlrcEngine implements Engine {
         return;
       }
     }
+  }
+
+  private requestLock(threadRef: number, lockId: number, threadId: number, tryOnly: boolean): void {
+    const manager = this.managerOf(lockId);
+    this.closeInterval(manager);
+    const requestId = this.newRequest(threadRef, 'lock', { lockId, threadId });
+    this.deliver(manager, () => ({ type: 'lockRequest', lockId, requestId, tryOnly, info: this.infoTo(manager) }));
   }
 
   releaseFor(toNode: number): ConsistencyInfo {
@@ -1022,6 +1052,7 @@ export class HlrcEngine implements Engine {
     // Gone already (condWait, or a canceled grant): that release answers the recall.
     if (token === undefined) return;
     if (!this.held.has(lockId)) {
+      assert(token.waiters.length === 0, 'a free token has no waiters here');
       this.tokens.delete(lockId);
       this.releaseToken(lockId);
       return;

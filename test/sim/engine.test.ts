@@ -618,3 +618,44 @@ test('lock token: condition wait gives the token back with the mutex; a signal r
   assert.equal(seen, 99);
   assert.deepEqual(c.engines.map((engine) => engine.tableSizes()['tokens']), [0, 1, 0]);
 });
+
+test('lock token: threads of one node pass the token among themselves with no message; a canceled local waiter is forgotten', () => {
+  for (const protocol of ['hlrc', 'sc'] as const) {
+    const c = new SimCluster({ seed: 11, nodeCount: 2, pageCount: 4, protocol });
+    let counter = 0;
+    const doomed: number[] = [];
+    let holding = 0;
+    let killed = false;
+    // Node 1, manager node 0: three threads take the lock 5 times each; a fourth waits and is killed.
+    for (let t = 1; t <= 3; t++) {
+      c.addThread(1, () => (function* () {
+        for (let k = 0; k < 5; k++) {
+          yield* syncOp({ kind: 'lock', lockId: 0, threadId: t });
+          holding += 1;
+          while (t === 1 && k === 0 && !killed) yield* syncOp({ kind: 'release' });
+          const value = (yield { op: 'load', address: 8 }) as number;
+          yield { op: 'store', address: 8, value: value + 1 };
+          counter += 1;
+          yield* syncOp({ kind: 'unlock', lockId: 0, threadId: t });
+        }
+      })() as ThreadProgram);
+    }
+    doomed.push(c.addThread(1, () => (function* () {
+      while (holding === 0) yield* syncOp({ kind: 'release' });
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 9 });
+      throw new Error('the killed thread never resumes');
+    })() as ThreadProgram));
+    c.addThread(0, () => (function* () {
+      while (holding === 0) yield* syncOp({ kind: 'release' });
+      for (let k = 0; k < 10; k++) yield* syncOp({ kind: 'release' });
+      assert.ok(c.kill(doomed[0]!), `${protocol}: the waiting thread had a request`);
+      killed = true;
+    })() as ThreadProgram);
+    c.run(); c.drain();
+    assert.equal(counter, 15, protocol);
+    assert.equal(c.messageCounts.get('lockRequest'), 1, `${protocol}: one request for the node's 15 acquisitions`);
+    assert.equal(c.messageCounts.get('lockRelease') ?? 0, 0, protocol);
+    assert.equal(c.engines[1]!.tableSizes()['tokenWaiters'], 0, protocol);
+    assert.equal(c.engines[1]!.tableSizes()['held'], 0, protocol);
+  }
+});
