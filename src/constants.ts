@@ -229,3 +229,10 @@ export const nonceBytes = 32;
 export const secretEntropyBitsMin = 128;
 assert(preAuthFrameBytesMax < frameBytesMax && preAuthFrameBytesMax >= 4 * helloStringBytesMax + refusalReasonBytesMax, 'a handshake frame fits the pre-auth limit');
 assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake with one listener at once');
+/**
+ * Protocol: a lock whose token, left resting at its holder's node, was not
+ * re-acquired there before another node asked goes back at each unlock (as
+ * before issue 12); every this many grants one is left to rest again, to see
+ * whether node-local re-acquires came back.
+ */
+export const lockRestProbeGrantInterval = 8;

@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
+import { twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -35,6 +35,13 @@ interface LockState {
   queue: Array<{ node: number; requestId: number; vc: number[]; tryOnly: boolean }>;
   /** A recall (plain, not tryOnly) went to the holder since its grant: it gives the token back at its unlock. */
   recalled: boolean;
+  /**
+   * The last token left to rest was not re-acquired at its node before it was
+   * recalled: grants carry the recall flag (the token goes back at the unlock,
+   * no lockRecall needed), all but every lockRestProbeGrantInterval-th.
+   */
+  eager: boolean;
+  eagerGrantCount: number;
   vc: number[];
   /** The latest releases, newest last: node and the interval it closed at the release (at most grantPagePushCountMax). */
   releases: Array<{ node: number; index: number }>;
@@ -111,7 +118,11 @@ export class HlrcEngine implements Engine {
    * `waiters`: threads of this node waiting for a held token nobody recalled;
    * the unlock hands it to the first (no message).
    */
-  private readonly tokens = new Map<number, { recalled: boolean; waiters: Array<{ threadRef: number; threadId: number }> }>();
+  private readonly tokens = new Map<number, {
+    recalled: boolean; waiters: Array<{ threadRef: number; threadId: number }>;
+    /** Granted to rest (no recall flag), and the re-acquires at this node since, reported with its release. */
+    resting: boolean; reuses: number;
+  }>();
   private readonly locks = new Map<number, LockState>();
   private readonly conds = new Map<number, Array<{ node: number; requestId: number; vc: number[] }>>();
   private readonly barriers = new Map<number, BarrierState>();
@@ -761,7 +772,7 @@ export class HlrcEngine implements Engine {
     if (entry.kind === 'lock' && result.ok && result.value === null) {
       assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
       this.held.set(entry.lockId!, { threadId: entry.threadId! });
-      this.tokens.set(entry.lockId!, { recalled, waiters: [] });
+      this.tokens.set(entry.lockId!, { recalled, waiters: [], resting: !recalled, reuses: 0 });
     }
     this.host.resume(entry.threadRef, result);
   }
@@ -821,6 +832,7 @@ export class HlrcEngine implements Engine {
           assert(!token.recalled && token.waiters.length === 0, 'a recalled or awaited token goes on at its unlock, it never rests');
           this.held.set(request.lockId, { threadId: request.threadId });
           this.stats.lockTokenReuses = (this.stats.lockTokenReuses ?? 0) + 1;
+          token.reuses++;
           this.host.resume(threadRef, { ok: true, value: null });
           return;
         }
@@ -861,6 +873,7 @@ export class HlrcEngine implements Engine {
         if (next !== undefined) {
           this.held.set(request.lockId, { threadId: next.threadId });
           this.stats.lockTokenReuses = (this.stats.lockTokenReuses ?? 0) + 1;
+          token.reuses++;
           this.host.resume(next.threadRef, { ok: true, value: null });
         }
         return;
@@ -963,7 +976,7 @@ export class HlrcEngine implements Engine {
       case 'pageReply': return this.onPageReply(message);
       case 'diffs': return this.onDiffs(from, message);
       case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.tryOnly, message.info);
-      case 'lockRelease': return this.onLockRelease(from, message.lockId, message.info);
+      case 'lockRelease': return this.onLockRelease(from, message.lockId, message.info, message.reuses);
       case 'lockGrant':
         this.learn(from, message.info);
         if (!message.granted) return this.finish(message.requestId, { ok: true, value: 'busy' });
@@ -1011,7 +1024,7 @@ export class HlrcEngine implements Engine {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
       assert(this.locks.size < lockIdCountMax, 'lock ids within limit');
-      lock = { holderNode: -1, queue: [], recalled: false, vc: new Array<number>(this.nodeCount).fill(0), releases: [] };
+      lock = { holderNode: -1, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.nodeCount).fill(0), releases: [] };
       this.locks.set(lockId, lock);
     }
     return lock;
@@ -1053,7 +1066,6 @@ export class HlrcEngine implements Engine {
     if (token === undefined) return;
     if (!this.held.has(lockId)) {
       assert(token.waiters.length === 0, 'a free token has no waiters here');
-      this.tokens.delete(lockId);
       this.releaseToken(lockId);
       return;
     }
@@ -1064,10 +1076,12 @@ export class HlrcEngine implements Engine {
 
   /** Gives a lock's token back to its manager: the release of release consistency happens here, not at every unlock. */
   private releaseToken(lockId: number): void {
+    const token = this.tokens.get(lockId);
+    assert(token !== undefined, 'a token is released by the node it is at');
     this.tokens.delete(lockId);
     const manager = this.managerOf(lockId);
     this.closeInterval(manager);
-    this.deliver(manager, () => ({ type: 'lockRelease', lockId, info: this.infoTo(manager) }));
+    this.deliver(manager, () => ({ type: 'lockRelease', lockId, info: this.infoTo(manager), ...(token.resting ? { reuses: token.reuses } : {}) }));
   }
 
   /** The holder kept the token from a tryOnly recall: the oldest tryOnly request is answered 'busy'. */
@@ -1080,11 +1094,13 @@ export class HlrcEngine implements Engine {
     this.answerBusy(entry!.node, lockId, entry!.requestId);
   }
 
-  private onLockRelease(from: number, lockId: number, info: ConsistencyInfo): void {
+  private onLockRelease(from: number, lockId: number, info: ConsistencyInfo, reuses?: number): void {
     if (from !== this.nodeId) this.learn(from, info);
     const lock = this.lock(lockId);
     assert(lock.holderNode === from, 'the lock is released by its holder node');
     lock.holderNode = -1;
+    // Only a token left to rest tells whether resting paid (its node re-acquired it).
+    if (reuses !== undefined) lock.eager = reuses === 0;
     for (let n = 0; n < this.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, info.vc[n] ?? 0);
     if ((info.vc[from] ?? 0) > 0) {
       lock.releases.push({ node: from, index: info.vc[from]! });
@@ -1102,14 +1118,15 @@ export class HlrcEngine implements Engine {
     // tryOnly requests behind the new holder find the lock held.
     const busy = lock.queue.filter((entry) => entry.tryOnly);
     lock.queue = lock.queue.filter((entry) => !entry.tryOnly);
-    lock.recalled = lock.queue.length > 0;
+    lock.recalled = lock.queue.length > 0
+      || (lock.eager && ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0);
     this.grant(next.node, lockId, next.requestId, lock, next.vc, lock.recalled);
     for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
   }
 
-  /** A free lock with no queue still carries its release vector; keep it unless it is all zero. */
+  /** A free lock with no queue still carries its release vector (and whether its token rests); keep it unless that is all default. */
   private retainLockVc(lockId: number, lock: LockState): void {
-    if (lock.vc.some((v) => v > 0)) this.locks.set(lockId, lock);
+    if (lock.vc.some((v) => v > 0) || lock.eager) this.locks.set(lockId, lock);
   }
 
   private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[], recall: boolean): void {

@@ -72,7 +72,8 @@ export type ProtocolMessage =
   | { type: 'lockRecall'; lockId: number; tryOnly: boolean }
   /** The answer to a tryOnly lockRecall whose token was held by a thread: the oldest tryOnly waiter gets 'busy'. */
   | { type: 'lockBusy'; lockId: number }
-  | { type: 'lockRelease'; bundled?: DiffBatch; lockId: number; info: ConsistencyInfo }
+  /** `reuses`: for a token granted to rest (no recall), how many times its node re-acquired it with no message. */
+  | { type: 'lockRelease'; bundled?: DiffBatch; lockId: number; info: ConsistencyInfo; reuses?: number }
   | { type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo }
   /** `serial` is true for exactly one arrival per round (the last to arrive). */
   | { type: 'barrierDepart'; barrierId: number; requestId: number; error: string; serial: boolean; floor: number[]; info: ConsistencyInfo }

@@ -2,7 +2,7 @@
 // message count of each operation (pinned; docs/PROTOCOL.md explains them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pageBytes } from '../../src/constants.js';
+import { lockRestProbeGrantInterval, pageBytes } from '../../src/constants.js';
 import { DsmError } from '../../src/errors.js';
 import { createEngine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
@@ -527,9 +527,12 @@ test('lock token: handed to another node with the writes made under it; the mana
 test('lock token: tryLock gets a free token resting at another node, and "busy" for a held one (the holder keeps it)', () => {
   const c = cluster(3);
   const results: SyncResult[] = [];
+  // Twice: a token re-acquired where it rested is left to rest again (lockRestProbeGrantInterval).
   run(c, 1, function* () {
-    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
-    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+    for (let k = 0; k < 2; k++) {
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
+      yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
+    }
   });
   run(c, 2, function* () {
     yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2, tryOnly: true }, results);
@@ -588,7 +591,9 @@ test('lock token: a thread canceled while waiting for a token held on another no
     })() as ThreadProgram);
     c.run(); c.drain();
     assert.deepEqual(results, [0, 1, 2, 3].map(() => ({ ok: true, value: null })), protocol);
-    assert.deepEqual(c.engines.map((engine) => engine.tableSizes()['tokens']), [0, 1, 0], `${protocol}: one token, at node 1`);
+    // The token rests at node 1 or went back to the manager (eager after a tenure without re-acquire): never at node 2.
+    assert.equal(c.engines[2]!.tableSizes()['tokens'], 0, `${protocol}: no token left at the canceled thread's node`);
+    assert.ok(c.engines.reduce((sum, engine) => sum + engine.tableSizes()['tokens']!, 0) <= 1, `${protocol}: at most one token`);
     for (const engine of c.engines) {
       assert.equal(engine.tableSizes()['held'], 0, protocol);
       assert.equal(engine.tableSizes()['canceled'], 0, protocol);
@@ -616,7 +621,10 @@ test('lock token: condition wait gives the token back with the mutex; a signal r
   })() as ThreadProgram);
   c.run(); c.drain();
   assert.equal(seen, 99);
-  assert.deepEqual(c.engines.map((engine) => engine.tableSizes()['tokens']), [0, 1, 0]);
+  // Node 2's token was recalled with no re-acquire at node 2, so the grant to
+  // node 1 carried the recall flag: its unlock gave the token back to the manager.
+  assert.deepEqual(c.engines.map((engine) => engine.tableSizes()['tokens']), [0, 0, 0]);
+  assert.equal(c.engines[0]!.tableSizes()['locks'], 1);
 });
 
 test('lock token: threads of one node pass the token among themselves with no message; a canceled local waiter is forgotten', () => {
@@ -658,4 +666,27 @@ test('lock token: threads of one node pass the token among themselves with no me
     assert.equal(c.engines[1]!.tableSizes()['tokenWaiters'], 0, protocol);
     assert.equal(c.engines[1]!.tableSizes()['held'], 0, protocol);
   }
+});
+
+test('lock token: a token recalled with no re-acquire where it rested goes back at each unlock; a probe lets it rest again', () => {
+  const c = cluster(3);
+  // Nodes 1 and 2 (manager node 0) strictly alternate: the token never finds a re-acquire where it rests.
+  let turn = 1;
+  const rounds = 2 * lockRestProbeGrantInterval;
+  for (const node of [1, 2]) {
+    c.addThread(node, () => (function* () {
+      for (let k = 0; k < rounds; k++) {
+        while (turn !== node) yield* syncOp({ kind: 'release' });
+        yield* syncOp({ kind: 'lock', lockId: 0, threadId: node });
+        yield* syncOp({ kind: 'unlock', lockId: 0, threadId: node });
+        turn = 3 - node;
+      }
+    })() as ThreadProgram);
+  }
+  c.run(); c.drain();
+  const acquisitions = 2 * rounds;
+  assert.equal(c.messageCounts.get('lockRequest'), acquisitions);
+  // Every acquisition but the first and the probes' would cost a lockRecall if tokens always rested.
+  const recalls = c.messageCounts.get('lockRecall') ?? 0;
+  assert.ok(recalls <= 1 + Math.ceil(acquisitions / lockRestProbeGrantInterval) + 1, `${recalls} recalls for ${acquisitions} alternating acquisitions`);
 });
