@@ -138,14 +138,14 @@ export const earlyFlushPageCount = 256;
  * Dirty pages (each holds a twin) a node lets accumulate between releases
  * before it flushes them early in the background: twins cost a page each.
  */
-export const dirtyPageCountFlushMin = 8192;
+export const dirtyPageCountFlushMin = 4096;
 /**
  * Dirty pages past which a node's writers wait: the native write fast path is
  * paused, and first stores to clean pages are held at the manager until the
  * background flush has brought the count below dirtyPageCountFlushMin. Twins
  * (a page each) stay within this many pages whatever a program writes.
  */
-export const dirtyPageCountMax = 16384;
+export const dirtyPageCountMax = 8192;
 /** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
 export const sendQueueBytesMin = 256 * 1024;
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
