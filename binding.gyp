@@ -6,6 +6,12 @@
       "cflags_cc": ["-std=c++20", "-O2", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type"],
       "cflags_cc!": ["-std=gnu++17", "-fno-rtti"],
       "defines": ["NODE_WANT_INTERNALS=0"]
+    },
+    {
+      "target_name": "dsm_watchdog",
+      "sources": ["native/dsm_watchdog.cc"],
+      "cflags_cc": ["-std=c++20", "-O2", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-std=gnu++17"]
     }
   ]
 }

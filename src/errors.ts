@@ -10,7 +10,7 @@ export const errorCodes = {
   DSM_ERR_REGION_EXHAUSTED: 'the global region has no room for an allocation',
   DSM_ERR_ALLOC: 'an allocation request is invalid',
   DSM_ERR_FREE: 'a free does not match a live allocation',
-  DSM_ERR_GROWABLE: 'growable SharedArrayBuffers are not supported on dsm memory',
+  DSM_ERR_GROWABLE: 'a growable SharedArrayBuffer cannot cross nodes',
   DSM_ERR_NOT_DSM_MEMORY: 'a SharedArrayBuffer that is not dsm memory cannot cross nodes',
   DSM_ERR_PROTOCOL: 'an unknown protocol name',
   DSM_ERR_FRAME: 'a malformed or foreign frame arrived',
@@ -32,6 +32,11 @@ export const errorCodes = {
   DSM_ERR_BENCH: 'a benchmark run failed, timed out or printed no result',
   DSM_ERR_TRACE: 'a trace file is missing, unreadable or not a dsm trace',
   DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
+  DSM_ERR_LAUNCHER: 'the environment Slurm, an MPI launcher or Kubernetes gave is missing, inconsistent or ambiguous',
+  DSM_ERR_USAGE: 'the command line does not parse: an unknown command or option, a missing argument, or options that conflict',
+  DSM_ERR_MANAGER_FAILED: 'a node\'s manager (its main thread) threw an uncaught exception; the node ended',
+  DSM_ERR_FORCED_EXIT: 'a node did not end within the grace period after SIGTERM or SIGINT and was ended by its watchdog',
+  DSM_ERR_STALLED: 'a node\'s manager loop stopped turning for longer than its limit; the node ended',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

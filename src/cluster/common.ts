@@ -49,6 +49,8 @@ export interface MeshContext {
   hello: Hello;
   /** Already listening on peers[nodeId].port; the mesh accepts its peers here. */
   listener: Listener;
+  /** Floor of the adaptive heartbeat timeout (--heartbeat-timeout). */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface ClusterHandle {
@@ -62,6 +64,10 @@ export interface ClusterHandle {
   onShutdown(callback: (code: number) => void | Promise<void>): void;
   shutdown(code: number): Promise<never>;
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
+  /** Floor of the adaptive heartbeat timeout every node of this cluster uses (--heartbeat-timeout). */
+  readonly heartbeatTimeoutMs?: number;
+  /** This node's manager failed (`message` is the one line saying so): end the run and this process. */
+  fatal?(message: string): Promise<void>;
 }
 
 export function parseAddress(text: string, optionName: string): { host: string; port: number } {
@@ -133,6 +139,8 @@ export type Control =
   | { type: 'beat' }
   | { type: 'output'; stream: 'stdout' | 'stderr'; text: string; threadId: number }
   | { type: 'failure'; message: string }
+  /** A joiner's manager failed; node 0 prints its line as the run's cause. */
+  | { type: 'fatal'; message: string }
   | { type: 'shutdown'; code: number };
 
 export function sendControl(connection: Connection, message: Control): void {
@@ -157,7 +165,10 @@ export async function listenMesh(host: string): Promise<Listener> {
   earlySockets.set(listener, early);
   listener.on('socket', (socket: Socket) => {
     if (listener.listenerCount('socket') > 1) return;
-    assert(early.length < nodeCountMax, 'at most one early socket per peer');
+    // Anyone may connect here; a reset before the mesh runs its handshake must not be an unhandled 'error'.
+    socket.on('error', () => {});
+    // A real peer dials once; more than a cluster's worth can only be strangers, so the oldest go.
+    if (early.length >= nodeCountMax) early.shift()!.destroy();
     early.push(socket);
   });
   return listener;
@@ -177,7 +188,10 @@ export function releaseEarlySockets(listener: Listener): void {
 export async function createTransportMesh(context: MeshContext): Promise<MeshLike> {
   const addresses = new Map<number, PeerAddress>(context.peers.map((peer) => [peer.nodeId, { host: peer.host, port: peer.port }]));
   assert(addresses.size === context.nodeCount, 'the address table names every node once');
-  const mesh = new Mesh({ nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret });
+  const mesh = new Mesh({
+    nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret,
+    ...(context.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: context.heartbeatTimeoutMs }),
+  });
   mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
   releaseEarlySockets(context.listener);
   await mesh.start();

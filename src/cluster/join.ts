@@ -12,6 +12,9 @@ import {
   createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
 } from './common.js';
 import { withTimeout } from './launch.js';
+import { progress } from './progress.js';
+import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
+import { exitProcess } from './watchdog.js';
 
 export interface JoinOptions {
   join: { host: string; port: number };
@@ -28,13 +31,15 @@ export interface JoinOptions {
   relayProcessOutput?: boolean;
   /** Exit when this pid is gone or stdin reaches EOF (a local child). */
   supervisedBy?: number;
+  /** Floor of the adaptive heartbeat timeout (--heartbeat-timeout; a local child gets node 0's). */
+  heartbeatTimeoutMs?: number;
 }
 
 const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET']);
 
 /** A local child dies with its launcher: EOF on stdin, or the parent pid changing, ends it at once. */
 export function watchParent(parentPid: number): void {
-  const die = (): void => process.exit(exitCodeNodeDied);
+  const die = (): void => exitProcess(exitCodeNodeDied);
   process.stdin.on('end', die);
   process.stdin.on('close', die);
   process.stdin.on('error', die);
@@ -64,12 +69,21 @@ async function connectWithRetry(host: string, port: number, deadlineMs: number):
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (!unreachableCodes.has(code) || Date.now() + joinRetryIntervalMs > deadlineMs) {
+        if (attemptCount > 1) progress(`giving up on node 0 at ${formatAddress(host, port)} after ${attemptCount} attempts`);
         throw new DsmError('DSM_ERR_UNREACHABLE', `cannot reach node 0 at ${formatAddress(host, port)} (${code || (error as Error).message}) after ${attemptCount} attempts: check the address, that dsm run --listen is running there, and the firewall`);
+      }
+      // Said at once, then about once a second: a wrong address should not look like a hang.
+      if (attemptCount === 1 || attemptCount % progressEveryAttempts === 0) {
+        const leftS = Math.max(0, Math.round((deadlineMs - Date.now()) / 1000));
+        progress(`node 0 at ${formatAddress(host, port)} is not reachable yet (${code}); retrying every ${joinRetryIntervalMs} ms, attempt ${attemptCount}, giving up in ${leftS} s (--join-timeout)`);
       }
       await new Promise((resolve) => setTimeout(resolve, joinRetryIntervalMs));
     }
   }
 }
+
+/** Retry progress about once a second. */
+const progressEveryAttempts = Math.max(1, Math.round(1000 / joinRetryIntervalMs));
 
 export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> {
   if (options.supervisedBy !== undefined) watchParent(options.supervisedBy);
@@ -112,7 +126,8 @@ class Joiner implements ClusterHandle {
   peers: PeerInfo[] = [];
   mesh: MeshLike | null = null;
   readonly secret: string;
-  private lastHeardMs = Date.now();
+  readonly heartbeatTimeoutMs: number;
+  private detector: FailureDetector;
   acknowledged = false;
   private droppedOutputBytes = 0;
   /** The terminal's own writes, kept for when the link to node 0 is gone. */
@@ -131,6 +146,8 @@ class Joiner implements ClusterHandle {
     private readonly joinHost: string,
   ) {
     this.secret = options.secret;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
+    this.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
   }
 
   waitForStart(): Promise<ClusterHandle> {
@@ -140,11 +157,12 @@ class Joiner implements ClusterHandle {
           this.meshServer.close();
           reject(new DsmError('DSM_ERR_NODE_DIED', `node 0 at ${formatAddress(this.joinHost, this.options.join.port)} closed the connection before the cluster started (it may have timed out waiting for the other nodes)`));
         } else if (!this.ending) {
-          void this.lost(`node 0 (${this.joinHost}) closed its connection`);
+          const failure = this.connection.failure;
+          void this.lost(failure !== null ? `the connection to node 0 (${this.joinHost}) broke: ${failure.message}` : `node 0 (${this.joinHost}) closed its connection`);
         }
       });
       this.connection.on('message', (message) => {
-        this.lastHeardMs = Date.now();
+        this.detector.heard(Date.now());
         void this.onMessage(message as unknown as Control, resolve, reject);
       });
     });
@@ -154,6 +172,7 @@ class Joiner implements ClusterHandle {
     switch (message.type) {
       case 'beat': return;
       case 'joined':
+        if (!this.acknowledged) progress(`joined as node ${message.nodeId}; waiting for the other nodes`);
         this.acknowledged = true;
         return;
       case 'table': {
@@ -168,6 +187,7 @@ class Joiner implements ClusterHandle {
             this.mesh = await (this.options.createMesh ?? createTransportMesh)({
               nodeId: this.nodeId, nodeCount: this.nodeCount, peers: this.peers, secret: this.secret,
               hello: helloFor(this.config, this.nodeId), listener: this.meshServer,
+              heartbeatTimeoutMs: this.heartbeatTimeoutMs,
             });
             this.mesh.on('peer-lost', (event: unknown, why?: unknown) => {
               const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
@@ -184,6 +204,7 @@ class Joiner implements ClusterHandle {
         return;
       }
       case 'start':
+        progress(`all ${this.nodeCount} nodes joined; the program runs (its output appears on node 0's terminal)`);
         this.started = true;
         if (this.options.relayProcessOutput === true) this.relayProcessOutput();
         this.startHeartbeat();
@@ -213,14 +234,41 @@ class Joiner implements ClusterHandle {
   }
 
   private startHeartbeat(): void {
+    this.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
+    const lateness = new LoopLateness(heartbeatIntervalMs, Date.now());
     const timer = setInterval(() => {
       try { sendControl(this.connection, { type: 'beat' }); } catch { /* 'close' reports it */ }
-      const silentMs = Date.now() - this.lastHeardMs;
-      if (silentMs > heartbeatTimeoutMs) {
+      const nowMs = Date.now();
+      // A late tick means this loop stood still: node 0's beats wait unread, not its fault.
+      this.detector.excuse(lateness.tick(nowMs));
+      if (this.detector.dead(nowMs)) {
         clearInterval(timer);
-        void this.lost(`node 0 (${this.joinHost}) stopped answering (no heartbeat for ${silentMs} ms)`);
+        void this.lost(`node 0 (${this.joinHost}) stopped answering (${this.detector.describe(nowMs)})`);
       }
     }, heartbeatIntervalMs);
+    timer.unref();
+  }
+
+  /**
+   * This node's manager failed: node 0 prints the line and ends the run (a
+   * node on another machine prints it here too); if node 0 cannot be told,
+   * this node ends on its own. The watchdog bounds both.
+   */
+  async fatal(message: string): Promise<void> {
+    if (this.options.supervisedBy === undefined || this.connection.socket.destroyed) process.stderr.write(`${message}\n`);
+    if (this.connection.socket.destroyed) {
+      this.exit(exitCodeNodeDied);
+      return;
+    }
+    try {
+      sendControl(this.connection, { type: 'fatal', message });
+    } catch {
+      if (this.options.supervisedBy !== undefined) process.stderr.write(`${message}\n`);
+      this.exit(exitCodeNodeDied);
+      return;
+    }
+    // Node 0 answers with 'failure' or 'shutdown'; end anyway if it does not.
+    setTimeout(() => this.exit(exitCodeNodeDied), failureReportMsMax).unref();
   }
 
   /** Tells node 0 (which ends the run everywhere); a joiner never ends the cluster on its own. */
@@ -257,7 +305,7 @@ class Joiner implements ClusterHandle {
     this.ending = true;
     this.meshServer.close();
     this.connection.close();
-    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+    process.stdout.write('', () => process.stderr.write('', () => exitProcess(code)));
   }
 
   onFailure(callback: (failure: Failure) => void | Promise<void>): void {
@@ -338,5 +386,6 @@ export function joinOptionsFromEnvironment(env: NodeJS.ProcessEnv): JoinOptions 
     ...(env.DSM_NODE_ID !== undefined ? { nodeId: Number(env.DSM_NODE_ID) } : {}),
     ...(env.DSM_JOIN_TIMEOUT_MS !== undefined ? { joinTimeoutMs: Number(env.DSM_JOIN_TIMEOUT_MS) } : {}),
     ...(supervised ? { supervisedBy: Number(env.DSM_PARENT_PID), meshHost: '127.0.0.1' } : {}),
+    ...(env.DSM_HEARTBEAT_TIMEOUT_MS !== undefined ? { heartbeatTimeoutMs: Number(env.DSM_HEARTBEAT_TIMEOUT_MS) } : {}),
   };
 }

@@ -8,13 +8,16 @@ import type { Server, Socket } from 'node:net';
 import type { Listener } from '../transport/mesh.js';
 import { fileURLToPath } from 'node:url';
 import { childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
+import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
-import { type Connection, handshake } from '../transport/connection.js';
+import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
+  boundPort, createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
+import { progress } from './progress.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -34,6 +37,10 @@ export interface LaunchOptions {
   tagOutput?: boolean;
   /** SIGINT/SIGTERM end the whole cluster. Default true. */
   handleSignals?: boolean;
+  /** Called once the control address listens, before the joins (a launcher publishes it for the other ranks). */
+  onListening?: (control: { host: string; port: number }) => void;
+  /** Floor of the adaptive heartbeat timeout on every node (--heartbeat-timeout); default heartbeatTimeoutMs. */
+  heartbeatTimeoutMs?: number;
 }
 
 interface Member {
@@ -42,7 +49,7 @@ interface Member {
   meshPort: number;
   pid?: number;
   connection: Connection;
-  lastHeardMs: number;
+  detector: FailureDetector;
   ready: boolean;
   taggers: Map<string, LineTagger>;
 }
@@ -83,8 +90,18 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
     control.close();
     throw error;
   }
+  try {
+    options.onListening?.({ host: listenAt.host, port: boundPort(control) });
+  } catch (error) {
+    control.close();
+    meshServer.close();
+    throw error;
+  }
   return new Launcher(options, config, secret, joinTimeoutMs, control, meshServer, spawnLocal).start();
 }
+
+/** A local cluster that has not started within this long says what it waits for. */
+const startupQuietMs = 1000;
 
 class Launcher implements ClusterHandle {
   readonly nodeId = 0;
@@ -99,8 +116,16 @@ class Launcher implements ClusterHandle {
   private inFlight: (() => string) | null = null;
   private started = false;
   private ending = false;
+  /** A failure is being reported: later ones (the same death seen another way) are not. */
+  private failing = false;
   private beatTimer: NodeJS.Timeout | null = null;
+  private lateness: LoopLateness | null = null;
+  readonly heartbeatTimeoutMs: number;
   private readonly ownTaggers = new Map<string, LineTagger>();
+  /** Start-up progress: a node joined (src/cluster/progress.ts). */
+  private joinedProgress: (nodeId: number, host: string) => void = () => {};
+  /** Handshakes under way on the control listener (bounded: see HandshakeDoor). */
+  private readonly door = new HandshakeDoor();
 
   constructor(
     private readonly options: LaunchOptions,
@@ -112,6 +137,7 @@ class Launcher implements ClusterHandle {
     private readonly spawnLocal: boolean,
   ) {
     this.nodeCount = options.nodeCount;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
   }
 
   start(): Promise<ClusterHandle> {
@@ -125,16 +151,34 @@ class Launcher implements ClusterHandle {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (slowTimer !== null) clearTimeout(slowTimer);
         void this.abort(error).then(() => reject(error));
       };
       const timer = setTimeout(() => {
         const joined = this.members.size + 1;
         fail(new DsmError('DSM_ERR_JOIN_TIMEOUT', `${joined} of ${this.nodeCount} nodes joined within ${this.joinTimeoutMs} ms (node 0 counts itself); start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`));
       }, this.joinTimeoutMs);
+      // Joiners across machines are started by hand: say where to point them. A local
+      // cluster says so only when its children are slow to start.
+      let waitingShown = false;
+      const showWaiting = (): void => {
+        waitingShown = true;
+        const address = this.controlAddress();
+        progress(this.spawnLocal
+          ? `waiting for ${this.nodeCount} nodes to start (${this.members.size + 1} of ${this.nodeCount} so far)`
+          : `waiting for ${this.nodeCount} nodes at ${address} (this is node 0; start each other one with: dsm node --join ${address})`);
+      };
+      const slowTimer = this.nodeCount > 1 && this.spawnLocal ? setTimeout(showWaiting, startupQuietMs) : null;
+      if (this.nodeCount > 1 && !this.spawnLocal) showWaiting();
+      this.joinedProgress = (nodeId, host) => {
+        if (waitingShown) progress(`node ${nodeId} joined from ${host} (${this.members.size + 1} of ${this.nodeCount})`);
+      };
       const onReady = (): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (slowTimer !== null) clearTimeout(slowTimer);
+        if (waitingShown) progress(`all ${this.nodeCount} nodes joined; starting the program`);
         resolve(this);
       };
       this.control.on('connection', (socket: Socket) => this.accept(socket, fail, onReady));
@@ -168,8 +212,11 @@ class Launcher implements ClusterHandle {
         DSM_JOIN_TIMEOUT_MS: String(this.joinTimeoutMs),
         DSM_PARENT_PID: String(process.pid),
         DSM_SUPERVISED: '1',
+        DSM_HEARTBEAT_TIMEOUT_MS: String(this.heartbeatTimeoutMs),
       },
     });
+    // If this process is ever forced to end (its loop blocked), its watchdog kills the children too.
+    watchChild(processHandle.pid);
     processHandle.stdin?.on('error', () => {});
     if (tag) {
       for (const stream of ['stdout', 'stderr'] as const) {
@@ -183,6 +230,7 @@ class Launcher implements ClusterHandle {
     this.children.set(nodeId, processHandle);
     this.childExited.set(nodeId, new Promise((resolve) => processHandle.once('exit', () => resolve())));
     processHandle.once('exit', (code, signal) => {
+      forgetChild(processHandle.pid);
       const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
       if (!this.started) {
         fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ${how} before the cluster started`));
@@ -193,8 +241,8 @@ class Launcher implements ClusterHandle {
   }
 
   private accept(socket: Socket, fail: (error: DsmError) => void, onReady: () => void): void {
-    const label = `joiner at ${cleanRemote(socket.remoteAddress)}`;
-    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label }).then(
+    const label = `joiner at ${formatAddress(cleanRemote(socket.remoteAddress), socket.remotePort ?? 0)}`;
+    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.door }).then(
       (connection) => {
         // The joiner repeats 'join' until acknowledged (a message arriving with the handshake's last frame can
         // be emitted before this listener exists), so take the first and ignore repeats.
@@ -230,15 +278,18 @@ class Launcher implements ClusterHandle {
     }
     const host = wildcard(message.meshHost) ? cleanRemote(connection.socket.remoteAddress) : message.meshHost;
     const member: Member = {
-      nodeId, host, meshPort: message.meshPort, connection, lastHeardMs: Date.now(), ready: false, taggers: new Map(),
+      nodeId, host, meshPort: message.meshPort, connection, detector: new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now()), ready: false, taggers: new Map(),
       ...(this.children.has(nodeId) ? { pid: this.children.get(nodeId)!.pid } : { pid: message.pid }),
     };
     this.members.set(nodeId, member);
     sendControl(connection, { type: 'joined', nodeId });
+    this.joinedProgress(nodeId, host);
     connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
     connection.on('close', () => {
       if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started`));
-      else if (this.children.has(nodeId)) {
+      else if (connection.failure !== null) {
+        if (!this.ending) void this.nodeFailed(nodeId, `broke its connection: ${connection.failure.message}`);
+      } else if (this.children.has(nodeId)) {
         // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
         setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection'); }, childExitWaitMs);
       } else if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection');
@@ -261,6 +312,7 @@ class Launcher implements ClusterHandle {
       if (this.options.createMesh !== null) {
         this.mesh = await (this.options.createMesh ?? createTransportMesh)({
           nodeId: 0, nodeCount: this.nodeCount, peers, secret: this.secret, hello: helloFor(this.config, 0), listener: this.meshServer,
+          heartbeatTimeoutMs: this.heartbeatTimeoutMs,
         });
         this.watchMesh(this.mesh);
       }
@@ -277,15 +329,16 @@ class Launcher implements ClusterHandle {
     for (const member of this.members.values()) if (!member.ready) return;
     this.started = true;
     for (const member of this.members.values()) {
-      member.lastHeardMs = Date.now();
+      member.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
       sendControl(member.connection, { type: 'start' });
     }
+    this.lateness = new LoopLateness(heartbeatIntervalMs, Date.now());
     this.beatTimer = setInterval(() => this.tick(), heartbeatIntervalMs);
     onReady();
   }
 
   private onMessage(member: Member, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
-    member.lastHeardMs = Date.now();
+    member.detector.heard(Date.now());
     switch (message.type) {
       case 'beat': return;
       case 'join': return;
@@ -299,6 +352,10 @@ class Launcher implements ClusterHandle {
       case 'failure':
         // Another node saw a peer die; node 0's own view (a child's exit status) is preferred when it comes soon.
         setTimeout(() => void this.endRun(message.message, { nodeId: member.nodeId, host: member.host, reason: message.message, message: message.message, ...(member.pid !== undefined ? { pid: member.pid } : {}) }), childExitWaitMs);
+        return;
+      case 'fatal':
+        // A node's manager failed: its own words are the cause, whatever its exit status says afterwards.
+        void this.endRun(message.message, { nodeId: member.nodeId, host: member.host, reason: message.message, message: message.message, ...(member.pid !== undefined ? { pid: member.pid } : {}) });
         return;
       case 'shutdown':
         void this.shutdown(message.code);
@@ -326,14 +383,17 @@ class Launcher implements ClusterHandle {
 
   private tick(): void {
     const nowMs = Date.now();
+    // A late tick means this loop stood still: what the nodes sent meanwhile waits unread, not their fault.
+    const lateMs = this.lateness?.tick(nowMs) ?? 0;
     for (const member of this.members.values()) {
       try {
         sendControl(member.connection, { type: 'beat' });
       } catch {
         // A closed connection reports itself through 'close'.
       }
-      if (nowMs - member.lastHeardMs > heartbeatTimeoutMs) {
-        void this.nodeFailed(member.nodeId, `stopped answering (no heartbeat for ${nowMs - member.lastHeardMs} ms)`);
+      member.detector.excuse(lateMs);
+      if (member.detector.dead(nowMs)) {
+        void this.nodeFailed(member.nodeId, `stopped answering (${member.detector.describe(nowMs)})`);
         return;
       }
     }
@@ -363,7 +423,11 @@ class Launcher implements ClusterHandle {
   }
 
   private async endRun(message: string, failure: Failure): Promise<void> {
-    if (this.ending) return;
+    if (this.ending || this.failing) return;
+    this.failing = true;
+    // A node declared dead may be stopped or hung rather than gone: it gets no grace period.
+    const failed = this.children.get(failure.nodeId);
+    if (failed !== undefined && failed.exitCode === null && failed.signalCode === null) failed.kill('SIGKILL');
     for (const callback of this.failureCallbacks) {
       await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
     }
@@ -421,9 +485,20 @@ class Launcher implements ClusterHandle {
       this.control.close();
       this.meshServer.close();
       for (const [stream, tagger] of this.ownTaggers) (stream.startsWith('stdout') ? process.stdout : process.stderr).write(tagger.flush());
-      process.stdout.write('', () => process.exit(code));
+      process.stdout.write('', () => exitProcess(code));
     }
     return new Promise<never>(() => {});
+  }
+
+  /** This node's manager failed: print the line, tell every node, end the run (bounded by the watchdog). */
+  async fatal(message: string): Promise<void> {
+    if (this.ending || this.failing) return;
+    this.failing = true;
+    process.stderr.write(`${message}\n`);
+    for (const member of this.members.values()) {
+      try { sendControl(member.connection, { type: 'failure', message }); } catch { /* already gone */ }
+    }
+    await this.shutdown(exitCodeNodeDied);
   }
 
   onFailure(callback: (failure: Failure) => void | Promise<void>): void {

@@ -12,8 +12,9 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
-import { diffsMessageBytesMax, faultSlotCount, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
-import { DsmError, assert, isDsmError } from '../errors.js';
+import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
+import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
+import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -32,7 +33,7 @@ const tickIntervalMs = 5;
 const syncRefCountMax = 4096;
 
 type RuntimeMessage =
-  | { type: 'rtSpawn'; spawnId: string; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
+  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
   | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
   | { type: 'rtTerminate'; spawnId: string }
@@ -99,6 +100,8 @@ function asPageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   return {
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
+    setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
+    setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
     drainDirty: () => {
       const pages = native.drainDirty();
       // Fast-path write faults never reach JS one by one: they show in the trace when drained.
@@ -150,8 +153,9 @@ export class ClusterNode {
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
+    superviseNode(handle, options.parentPid);
     this.handle = handle;
     this.mesh = handle.mesh as ClusterNode['mesh'];
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
@@ -162,9 +166,12 @@ export class ClusterNode {
       pageCount: options.regionBytes / pageBytes,
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
+      ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
       memory: asPageMemory(this.manager.native, this.observer),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
+      // Monotonic: Date.now() can step backwards and is read only at each tick.
+      clock: () => performance.now(),
     });
     const mesh = this.mesh;
     this.flow = new FlowGate({
@@ -172,7 +179,11 @@ export class ClusterNode {
       get peerIds() { return mesh.peerIds ?? []; },
       on: (event, listener) => mesh.on(event, listener),
     }, this.engine, sendQueueBytesFromEnvironment(), (paused) => this.manager.native.pauseFastWrite(paused));
+    const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
+      noteActivity(activity.faults);
+      // Test hook: the manager fails while the app thread that faulted is parked on it.
+      if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
       for (let index = 0; index < records.length; index += 3) {
         const slot = records[index]!;
         const page = records[index + 1]!;
@@ -182,8 +193,18 @@ export class ClusterNode {
         if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
         else this.engine.onFault(slot, page, false);
       }
+      noteActivity(activity.idle);
     });
-    this.manager.handleRequests((endpoint, request) => this.onRequest(endpoint, request));
+    this.manager.handleRequests((endpoint, request) => {
+      noteActivity(activity.channelRequest);
+      // Test hook: the manager fails while the app thread that asked is parked on its answer.
+      if (throwOnFault && (request.op === 'atomic' || request.op === 'sync')) {
+        throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving an app thread's '${request.op}' request`);
+      }
+      const answer = this.onRequest(endpoint, request);
+      noteActivity(activity.idle);
+      return answer;
+    });
     this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
     this.manager.start();
     this.engine.start();
@@ -192,9 +213,19 @@ export class ClusterNode {
     if (takeOver !== undefined) takeOver(listener);
     else this.mesh.on('message', listener);
     setInterval(() => {
-      this.engine.onTick(Date.now());
+      noteActivity(activity.engineTick);
+      this.engine.onTick(performance.now());
       this.flow.tick();
+      noteActivity(activity.idle);
     }, tickIntervalMs).unref();
+    const block = testHook('BLOCK_LOOP', handle.nodeId);
+    if (block !== null) {
+      // Test hook: the manager's loop stands still (as in a deadlock or an endless engine step),
+      // soon after start or (`MS:SIGUSR2`) when the test sends SIGUSR2.
+      const [blockMs, trigger] = block.split(':');
+      if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
+      else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
+    }
     handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
@@ -304,7 +335,7 @@ export class ClusterNode {
         const spawnId = `${this.handle.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
         this.sendRuntime(request.nodeId, {
-          type: 'rtSpawn', spawnId, entry: request.entry, evalCode: request.evalCode,
+          type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
           workerData: request.workerData, options: request.options, info: this.engine.releaseFor(request.nodeId),
         });
         return replyLater;
@@ -362,7 +393,7 @@ export class ClusterNode {
       for (const piece of splitDiffs(message)) this.sendEngine(toNode, piece);
       return;
     }
-    this.mesh.send(toNode, message as unknown as { type: string });
+    if (!this.sendTo(toNode, message)) return;
     this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
@@ -378,13 +409,34 @@ export class ClusterNode {
     return null;
   }
 
+  /**
+   * Sends to a node; false when that node is lost. Its loss is already
+   * ending the run (the cluster's failure path says so); throwing here would
+   * instead surface in the engine or in an app thread as a second, wrong error.
+   */
+  private sendTo(toNode: number, message: object): boolean {
+    try {
+      this.mesh.send(toNode, message as { type: string });
+      return true;
+    } catch (error) {
+      if (isDsmError(error) && (error as DsmError).code === 'DSM_ERR_NODE_DIED') return false;
+      throw error;
+    }
+  }
+
   private sendRuntime(toNode: number, message: RuntimeMessage): void {
-    this.mesh.send(toNode, message as unknown as { type: string });
+    if (!this.sendTo(toNode, message)) return;
     // What observability itself sends is not part of the program's traffic.
     if (!observabilityTypes.has(message.type)) this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
   }
 
   private onMessage(from: number, message: { type: string }): void {
+    noteActivity(message.type.startsWith('rt') ? activity.runtimeMessage : activity.protocolMessage);
+    this.dispatchMessage(from, message);
+    noteActivity(activity.idle);
+  }
+
+  private dispatchMessage(from: number, message: { type: string }): void {
     if (!observabilityTypes.has(message.type)) this.observer.countReceived(this.mesh.lastReceivedBytes ?? 0);
     if (!message.type.startsWith('rt')) {
       if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived((message as unknown as { page: number }).page, from);
@@ -499,7 +551,7 @@ export class ClusterNode {
       role: 'worker', nodeId: this.handle.nodeId, nodeCount: this.handle.nodeCount,
       regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
       argv: spawn.options.argv, parallelism: this.manager.parallelism, userWorkerData: null,
-      threadIdSeen: -1, remoteWorkerData: spawn.workerData,
+      threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
     };
     const worker = new Worker(appEntryUrl(), {
       workerData: { __dsm: config, __dsmPort: port2 },
@@ -513,7 +565,7 @@ export class ClusterNode {
     // in order with the app threads' requests, within the link limit.
     const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
       this.flow.admit(() => this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) }));
-    worker.on('online', () => event('online', { threadId: worker.threadId }));
+    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
     });
@@ -542,12 +594,29 @@ export class ClusterNode {
   }
 }
 
+/**
+ * Puts this node process under its watchdog (signals, a stalled loop, a hung
+ * exit, a vanished parent) and makes an uncaught exception on the manager
+ * thread end the node with one line naming it (see src/cluster/watchdog.ts).
+ */
+function superviseNode(handle: ClusterHandle, parentPid: number | undefined): void {
+  const floorMs = handle.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
+  supervise({ nodeId: handle.nodeId, stallMs: Math.round(floorMs * loopStallFactor), ...(parentPid === undefined ? {} : { parentPid }) });
+  endOnManagerFailure(() => handle.nodeId, async (message) => {
+    if (handle.fatal === undefined) process.stderr.write(`${message}\n`);
+    else await handle.fatal(message);
+  }, exitCodeNodeDied);
+}
+
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
-  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName };
+  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number };
+  const parentPid = process.env.DSM_SUPERVISED === '1' ? Number(process.env.DSM_PARENT_PID) : undefined;
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),
+    ...(config.twinBytes === undefined ? {} : { twinBytes: config.twinBytes }),
+    ...(parentPid === undefined || !Number.isInteger(parentPid) ? {} : { parentPid }),
   });
   void node;
   // The process lives until the cluster ends it.
@@ -557,7 +626,7 @@ export function runNode(handle: ClusterHandle): void {
 /** Node 0: runs the program's main thread and ends the cluster with its exit code. */
 export async function runClusterProgram(
   handle: ClusterHandle,
-  options: { regionBytes: number; protocol: string; placement?: PlacementName; file: string; args: string[]; report?: ReportOptions },
+  options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions },
 ): Promise<never> {
   const node = new ClusterNode(handle, options);
   const report = options.report ?? {};

@@ -8,7 +8,8 @@ import net from 'node:net';
 import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
-import { type Connection, type Hello, handshake } from './connection.js';
+import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
+import { FailureDetector, LoopLateness } from './failure-detector.js';
 
 export interface PeerAddress {
   host: string;
@@ -21,6 +22,8 @@ const formatAddress = (address: PeerAddress) => (address.host.includes(':') ? `[
 export class Listener extends EventEmitter {
   readonly server: net.Server;
   readonly address: PeerAddress;
+  /** Handshakes under way on this listener (bounded: see HandshakeDoor). */
+  readonly door = new HandshakeDoor();
 
   private constructor(server: net.Server, address: PeerAddress) {
     super();
@@ -93,9 +96,9 @@ export async function connectPeer(options: PeerAddress & { hello: Hello; secret:
 }
 
 /** Runs the accepting side of the handshake on a socket a Listener emitted. */
-export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string }): Promise<Connection> {
-  const label = `peer at ${socket.remoteAddress}:${socket.remotePort}`;
-  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label });
+export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string; door?: HandshakeDoor }): Promise<Connection> {
+  const label = `peer at ${formatAddress({ host: (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, ''), port: socket.remotePort ?? 0 })}`;
+  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label, ...(options.door === undefined ? {} : { door: options.door }) });
 }
 
 export interface MeshOptions {
@@ -106,12 +109,13 @@ export interface MeshOptions {
   hello: Hello;
   secret: string;
   heartbeatIntervalMs?: number;
+  /** The floor of the adaptive timeout (see FailureDetector). */
   heartbeatTimeoutMs?: number;
 }
 
 interface Peer {
   connection: Connection;
-  lastHeardMs: number;
+  detector: FailureDetector;
 }
 
 /**
@@ -129,6 +133,7 @@ export class Mesh extends EventEmitter {
   private readonly beatIntervalMs: number;
   private readonly beatTimeoutMs: number;
   private timer: NodeJS.Timeout | null = null;
+  private lateness: LoopLateness | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
 
@@ -168,6 +173,7 @@ export class Mesh extends EventEmitter {
         (error: DsmError) => this.reportLost(nodeId, error),
       );
     }
+    this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
     await all;
   }
@@ -207,7 +213,7 @@ export class Mesh extends EventEmitter {
   }
 
   private accept(socket: net.Socket): void {
-    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret }).then((connection) => {
+    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret, door: this.options.listener.door }).then((connection) => {
       const nodeId = connection.peer.nodeId;
       // Only higher ids dial us; anything else is a misconfigured or duplicate peer.
       if (!this.options.addresses.has(nodeId) || nodeId <= this.nodeId || this.peers.has(nodeId)) {
@@ -225,16 +231,16 @@ export class Mesh extends EventEmitter {
       connection.close();
       return;
     }
-    const peer: Peer = { connection, lastHeardMs: Date.now() };
+    const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()) };
     this.peers.set(nodeId, peer);
     connection.on('message', (message: WireMessage) => {
-      peer.lastHeardMs = Date.now();
+      peer.detector.heard(Date.now());
       this.lastReceivedBytes = connection.lastReceivedBytes;
       this.emit('message', nodeId, message);
     });
     connection.on('drain', () => this.emit('drain', nodeId));
     connection.on('heartbeat', () => {
-      peer.lastHeardMs = Date.now();
+      peer.detector.heard(Date.now());
     });
     connection.on('error', (error: DsmError) => this.reportLost(nodeId, error));
     connection.on('close', () => this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${connection.peerLabel}) closed its connection`)));
@@ -243,10 +249,12 @@ export class Mesh extends EventEmitter {
 
   private tick(): void {
     const nowMs = Date.now();
+    // A late tick means this loop stood still: what peers sent meanwhile waits unread, not their fault.
+    const lateMs = this.lateness?.tick(nowMs) ?? 0;
     for (const [nodeId, peer] of this.peers) {
-      const silentMs = nowMs - peer.lastHeardMs;
-      if (silentMs > this.beatTimeoutMs) {
-        this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: nothing heard for ${silentMs} ms`));
+      peer.detector.excuse(lateMs);
+      if (peer.detector.dead(nowMs)) {
+        this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;
       }
       peer.connection.sendHeartbeat();
