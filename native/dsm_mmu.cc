@@ -514,7 +514,10 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   g_region.state = static_cast<std::atomic<uint8_t>*>(state);
   g_region.twin_slot = static_cast<std::atomic<uint32_t>*>(twin_slot);
   g_region.twin_pool = static_cast<uint8_t*>(twin_pool);
-  for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
+  // One node never twins: its pool stays untouched (no resident memory).
+  if (!anonymous) {
+    for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
+  }
   g_ready.store(true, std::memory_order_release);
 }
 

@@ -158,6 +158,8 @@ export const twinBytesMin = 64 * 1024;
  */
 export const twinBytesDefaultMax = 8 * 1024 * 1024;
 export const twinBytesDefaultShareOfMemory = 1 / 16;
+/** At the twin limit, the oldest 1/this of the limit's pages go home early (one engine round trip per batch). */
+export const twinLimitFlushDivisor = 4;
 assert(twinBytesDefaultMax * 2.5 < sendQueueBytesMax, 'a release of a full twin set fits a send queue');
 assert(twinBytesMin >= 4 * pageBytes && twinBytesMin <= twinBytesDefaultMax, 'twin limits are ordered');
 // Launchers (src/cluster/launchers): Slurm, MPI launchers and Kubernetes start every node with one command.

@@ -31,6 +31,7 @@ export const errorCodes = {
   DSM_ERR_CHANNEL: 'the channel between an app thread and its manager failed',
   DSM_ERR_BENCH: 'a benchmark run failed, timed out or printed no result',
   DSM_ERR_TRACE: 'a trace file is missing, unreadable or not a dsm trace',
+  DSM_ERR_WEAK_SECRET: 'the shared secret is too short or too simple to resist guessing',
   DSM_ERR_INTERNAL: 'an invariant of dsm itself failed (a bug: please report it)',
   DSM_ERR_LAUNCHER: 'the environment Slurm, an MPI launcher or Kubernetes gave is missing, inconsistent or ambiguous',
   DSM_ERR_USAGE: 'the command line does not parse: an unknown command or option, a missing argument, or options that conflict',

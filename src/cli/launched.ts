@@ -70,6 +70,8 @@ export async function runLaunched(
   const { launcherSecret, startUnderLauncher } = await import('../cluster/launchers/index.js');
   const { createMesh, runClusterProgram, ClusterNode } = await import('../runtime/cluster-node.js');
   const { secret } = launcherSecret(process.env, homedir(), existsSync);
+  // The program's threads and their subprocesses share this environment: no secret in it.
+  delete process.env.DSM_SECRET;
   const handle = await startUnderLauncher(plan, {
     secret,
     config: { coherence: runtime.coherence, regionBytes: runtime.regionBytes },

@@ -35,8 +35,12 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options), ...heartbeatOption(raw) }, { file: entry, args, report });
     return;
   }
+  // The program's threads and their subprocesses share this environment: no secret in it.
+  const envSecret = process.env.DSM_SECRET;
+  delete process.env.DSM_SECRET;
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+    const { loadTls } = await import('../transport/tls.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
     const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes };
     const placement = raw.listen !== undefined
@@ -45,7 +49,8 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         nodeCount: parseInteger('--expect', raw.expect ?? '', 1, nodeCountMax),
         spawnLocal: false,
         listen: parseAddress(raw.listen, '--listen'),
-        secret: secretFromEnvironment(raw.secret),
+        secret: secretFromEnvironment(raw.secret ?? (raw.secretFile === undefined ? envSecret : undefined), raw.secretFile),
+        ...tlsOption(loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
         ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
       }
       // One machine: node 0 spawns the others, which run this module's runtime.
@@ -109,6 +114,10 @@ function refuseConflicts(raw: Record<string, string | undefined>, given: (name: 
   }
 }
 
+function tlsOption<T>(config: T | undefined): { tls: T } | Record<string, never> {
+  return config === undefined ? {} : { tls: config };
+}
+
 /** What every node must agree on about coherence (checked by the handshake): protocol and page placement. */
 function coherenceOf(options: { protocol: string; placement: string }): string {
   return `${options.protocol}/${options.placement}`;
@@ -117,12 +126,15 @@ function coherenceOf(options: { protocol: string; placement: string }): string {
 async function nodeCommand(raw: Record<string, string | undefined>): Promise<void> {
   const options = parseRunOptions(raw);
   const { joinCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+  const { loadTls } = await import('../transport/tls.js');
   const { createMesh, ClusterNode } = await import('../runtime/cluster-node.js');
   if (raw.join === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'dsm node needs --join HOST:PORT (the address node 0 listens on)');
   const handle = await joinCluster({
     join: parseAddress(raw.join, '--join'),
-    secret: secretFromEnvironment(raw.secret),
+    secret: secretFromEnvironment(raw.secret, raw.secretFile),
     config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
+    ...(raw.bind === undefined ? {} : { meshHost: raw.bind }),
+    ...tlsOption(loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     relayProcessOutput: true,
@@ -217,7 +229,12 @@ export async function main(argv: string[]): Promise<void> {
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
-    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
+    .option('--secret <secret>', 'the cluster\'s shared secret, at least 128 bits (make one with `dsm secret`); never sent over the network, '
+      + 'but visible to every user of this machine in `ps`: prefer --secret-file or DSM_SECRET')
+    .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
+    .option('--tls-cert <file>', 'mutual TLS: this node\'s certificate (PEM), naming the address the others reach it at; with --tls-key and --tls-ca')
+    .option('--tls-key <file>', 'mutual TLS: this node\'s private key (PEM)')
+    .option('--tls-ca <file>', 'mutual TLS: the CA (PEM) that signed every node\'s certificate')
     .option('--launcher <name>', 'started on every rank by: auto (default: from the environment), slurm, mpi, kubernetes, or none')
     .option('--leader <host:port>', 'under a launcher: where node 0 listens (or :PORT to keep the launcher\'s host)')
     .option('--rendezvous <dir>', 'under an MPI launcher: a directory every rank reads, where node 0 publishes its address')
@@ -237,7 +254,12 @@ export async function main(argv: string[]): Promise<void> {
   cli.command('node')
     .description('join a cluster started elsewhere with `dsm run --listen HOST:PORT --expect N`')
     .requiredOption('--join <host:port>', 'the address node 0 listens on')
-    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET)')
+    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); visible to every user of this machine in `ps`: prefer --secret-file')
+    .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
+    .option('--bind <host>', 'the address this node\'s mesh listens on (default: the address it reaches node 0 from)')
+    .option('--tls-cert <file>', 'mutual TLS: this node\'s certificate (PEM), naming the address the others reach it at; with --tls-key and --tls-ca')
+    .option('--tls-key <file>', 'mutual TLS: this node\'s private key (PEM)')
+    .option('--tls-ca <file>', 'mutual TLS: the CA (PEM) that signed every node\'s certificate')
     .option('--protocol <name>', 'must match node 0', 'hlrc')
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
@@ -246,6 +268,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--heartbeat-timeout <ms>', 'as for dsm run (each node uses its own)')
     .action(async (raw: Record<string, string | undefined>) => {
       await nodeCommand(raw);
+    });
+
+  cli.command('secret')
+    .description('print a fresh shared secret (256 random bits) for --secret-file or DSM_SECRET: dsm secret > cluster.secret')
+    .action(async () => {
+      const { freshSecret } = await import('../cluster/common.js');
+      process.stdout.write(`${freshSecret()}\n`);
     });
 
   cli.command('bench')

@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
+import { twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -332,7 +332,7 @@ export class HlrcEngine implements Engine {
    */
   private makeRoomForTwin(): void {
     if (this.twinPageCountMax === 0 || this.twinned.size < this.twinPageCountMax) return;
-    const count = Math.max(1, Math.floor(this.twinPageCountMax / 4));
+    const count = Math.max(1, Math.floor(this.twinPageCountMax / twinLimitFlushDivisor));
     const pages: number[] = [];
     for (const page of this.twinned) {
       pages.push(page);

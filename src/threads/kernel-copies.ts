@@ -102,6 +102,11 @@ function patch(target: object, name: string, make: (original: AnyFunction) => An
   const wrapped = make(original as AnyFunction);
   Object.defineProperty(wrapped, 'name', { value: original.name });
   Object.defineProperty(wrapped, 'length', { value: original.length });
+  // Node's own marks on the function, e.g. the names util.promisify gives fs.read's results.
+  for (const key of Reflect.ownKeys(original)) {
+    if (key === 'name' || key === 'length' || key === 'prototype') continue;
+    Object.defineProperty(wrapped, key, Object.getOwnPropertyDescriptor(original, key)!);
+  }
   holder[name] = wrapped;
 }
 

@@ -75,8 +75,9 @@ export class Connection extends EventEmitter {
       this.closed = true;
       this.emit('close');
     });
-    // Frames that came with the handshake's last one are delivered once the owner has had a chance to listen.
-    if (pending.length > 0 || decoder.pendingBytes > 0) process.nextTick(() => this.receive(() => [...pending, ...decoder.push(Buffer.alloc(0))]));
+    // Frames that came with the handshake's last one are delivered once the owner has had a chance to listen:
+    // after the microtasks that resolve the handshake's promise (a nextTick would run before them).
+    if (pending.length > 0 || decoder.pendingBytes > 0) setImmediate(() => this.receive(() => [...pending, ...decoder.push(Buffer.alloc(0))]));
   }
 
   /**

@@ -9,6 +9,7 @@ import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, hear
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
 import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
+import { type TlsConfig, connectionEventOf, createStreamServer, dialStream } from './tls.js';
 import { FailureDetector, LoopLateness } from './failure-detector.js';
 
 export interface PeerAddress {
@@ -25,17 +26,17 @@ export class Listener extends EventEmitter {
   /** Handshakes under way on this listener (bounded: see HandshakeDoor). */
   readonly door = new HandshakeDoor();
 
-  private constructor(server: net.Server, address: PeerAddress) {
+  private constructor(server: net.Server, address: PeerAddress, tlsConfig: TlsConfig | undefined) {
     super();
     this.server = server;
     this.address = address;
-    server.on('connection', (socket) => this.emit('socket', socket));
+    server.on(connectionEventOf(tlsConfig), (socket: net.Socket) => this.emit('socket', socket));
   }
 
   /** Binds host:port (port 0 picks a free one). EADDRINUSE becomes DSM_ERR_PORT_IN_USE naming the address. */
-  static listen(host: string, port: number): Promise<Listener> {
+  static listen(host: string, port: number, tlsConfig?: TlsConfig): Promise<Listener> {
     assert(Number.isInteger(port) && port >= 0 && port <= 65535, 'a listen port is a TCP port number');
-    const server = net.createServer();
+    const server = createStreamServer(tlsConfig);
     return new Promise((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         const where = formatAddress({ host, port });
@@ -47,7 +48,7 @@ export class Listener extends EventEmitter {
       });
       server.listen(port, host, () => {
         const bound = server.address() as net.AddressInfo;
-        resolve(new Listener(server, { host, port: bound.port }));
+        resolve(new Listener(server, { host, port: bound.port }, tlsConfig));
       });
     });
   }
@@ -59,23 +60,12 @@ export class Listener extends EventEmitter {
 
 const retriedCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENETUNREACH', 'ECONNRESET']);
 
-function openSocket(address: PeerAddress): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(address.port, address.host);
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
-
 /**
  * Dials a peer and runs the handshake. Connection errors that a peer still
  * starting up would cause are retried `retryCountMax` times
  * (`connectRetryIntervalMs` apart), then reported as DSM_ERR_UNREACHABLE.
  */
-export async function connectPeer(options: PeerAddress & { hello: Hello; secret: string; retryCountMax?: number; peerLabel?: string }): Promise<Connection> {
+export async function connectPeer(options: PeerAddress & { hello: Hello; secret: string; retryCountMax?: number; peerLabel?: string; tls?: TlsConfig }): Promise<Connection> {
   const where = formatAddress(options);
   const retryCountMax = options.retryCountMax ?? connectRetryCountMax;
   assert(retryCountMax >= 0, 'a retry count is not negative');
@@ -84,7 +74,7 @@ export async function connectPeer(options: PeerAddress & { hello: Hello; secret:
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, connectRetryIntervalMs));
     let socket: net.Socket;
     try {
-      socket = await openSocket(options);
+      socket = await dialStream(options.host, options.port, options.tls);
     } catch (error) {
       lastError = error as NodeJS.ErrnoException;
       if (!retriedCodes.has(lastError.code ?? '')) break;
@@ -111,6 +101,8 @@ export interface MeshOptions {
   heartbeatIntervalMs?: number;
   /** The floor of the adaptive timeout (see FailureDetector). */
   heartbeatTimeoutMs?: number;
+  /** Mutual TLS under the handshake (the listener must use the same). */
+  tls?: TlsConfig;
 }
 
 interface Peer {
@@ -168,7 +160,7 @@ export class Mesh extends EventEmitter {
     });
     for (const [nodeId, address] of this.options.addresses) {
       if (nodeId >= this.nodeId) continue;
-      connectPeer({ ...address, hello: this.options.hello, secret: this.options.secret, peerLabel: `node ${nodeId}` }).then(
+      connectPeer({ ...address, hello: this.options.hello, secret: this.options.secret, peerLabel: `node ${nodeId}`, ...(this.options.tls === undefined ? {} : { tls: this.options.tls }) }).then(
         (connection) => this.adopt(nodeId, connection),
         (error: DsmError) => this.reportLost(nodeId, error),
       );

@@ -74,3 +74,22 @@ test('idle strangers cannot fill the door: past the cap the oldest handshake is 
   for (const socket of idle) socket.destroy();
   listener.close();
 });
+
+test('after authentication, a message its handler cannot take ends that peer with DSM_ERR_FRAME naming it, never an uncaught exception', async () => {
+  const { Mesh } = await import('../../src/transport/index.js');
+  const listeners = await Promise.all([0, 1].map(() => Listener.listen('127.0.0.1', 0)));
+  const addresses = new Map(listeners.map((listener, nodeId) => [nodeId, listener.address]));
+  const meshes = listeners.map((listener, nodeId) => new Mesh({ nodeId, listener, addresses, hello: { ...hello, nodeId }, secret }));
+  // Node 0's handler trusts the message's shape, as the protocol engine does: `page.toFixed` of a string throws a TypeError.
+  meshes[0]!.on('message', (_from: number, message: { page: number }) => { message.page.toFixed(0); });
+  const lost = new Promise<[number, DsmError]>((resolve) => meshes[0]!.once('peer-lost', (nodeId: number, error: DsmError) => resolve([nodeId, error])));
+  meshes[1]!.on('peer-lost', () => {});
+  await Promise.all(meshes.map((mesh) => mesh.start()));
+  meshes[1]!.send(0, { type: 'pageRequest', page: 'not a number' });
+  const [nodeId, error] = await lost;
+  assert.equal(nodeId, 1);
+  assert.equal(error.code, 'DSM_ERR_FRAME');
+  assert.match(error.message, /a 'pageRequest' message from node 1 \(127\.0\.0\.1:\d+\) could not be handled \(TypeError: /);
+  for (const mesh of meshes) mesh.close();
+  for (const listener of listeners) listener.close();
+});
