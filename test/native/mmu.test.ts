@@ -74,3 +74,10 @@ test("Node's WebAssembly trap handler still works behind dsm's handler", () => {
   assert.equal(r.readValue, 77, 'dsm faults are still served afterwards');
   assert.equal(r.faults, 1);
 });
+
+test('the manager thread faulting in the app view ends the process with one line instead of deadlocking', () => {
+  const result = runFixture('manager-view.mjs');
+  assert.equal(result.stdout, 'touching\n');
+  assert.equal(result.status, 70);
+  assert.match(result.stderr, /^dsm: DSM_ERR_INTERNAL: the manager thread touched dsm memory through the app view/);
+});
