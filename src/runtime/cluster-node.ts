@@ -14,7 +14,7 @@ import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
 import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
-import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, supervise, testHook } from '../cluster/watchdog.js';
+import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -558,6 +558,7 @@ export async function runClusterProgram(
     code = 2;
   }
   const seconds = (performance.now() - startMs) / 1000;
+  stopStallCheck();
   if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
     try {
       const gathered = await node.gatherReports(report.tracePath !== undefined);
