@@ -136,6 +136,8 @@ export class ClusterNode {
   /** Reports gathered by node 0 at the end of a run. */
   private reportWaiter: { reports: Map<number, { stats: NodeStats; dropped: number }>; events: TraceEvent[]; done: () => void } | null = null;
   private nextSyncRef = faultSlotCount;
+  /** Refs withdrawn after the engine threw taking them; a late answer for one is dropped. */
+  private readonly withdrawn = new Set<number>();
   private placementCounter = 0;
   /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
   private readonly hosted = new Map<string, { worker: Worker; parentNode: number }>();
@@ -218,6 +220,8 @@ export class ClusterNode {
       return;
     }
     const waiter = this.syncWaiters.get(ref);
+    // A request withdrawn (its thread ended, or the engine threw taking it) may still get its one answer: drop it.
+    if (waiter === undefined && this.withdrawn.delete(ref)) return;
     assert(waiter !== undefined, 'a sync result answers a waiting thread');
     this.syncWaiters.delete(ref);
     const { endpoint } = waiter;
@@ -235,11 +239,27 @@ export class ClusterNode {
     endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
   }
 
+  /**
+   * Hands a parked request to the engine. If the engine throws, the thread is
+   * answered with that error (by the channel) and its waiter is withdrawn, so
+   * that no second answer can reach it later ("one answer per call").
+   */
+  private syncInEngine(ref: number, request: Parameters<Engine['onSync']>[1]): void {
+    try {
+      this.engine.onSync(ref, request);
+    } catch (error) {
+      this.syncWaiters.delete(ref);
+      this.withdrawn.add(ref);
+      try { this.engine.cancel(ref); } catch { /* the engine is already failing */ }
+      throw error;
+    }
+  }
+
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'atomic': {
         const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
-        this.engine.onSync(ref, {
+        this.syncInEngine(ref, {
           kind: 'atomic', op: request.fn, address: request.address,
           width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,
         });
@@ -249,13 +269,13 @@ export class ClusterNode {
         // Mutex and Barrier of src/sync, routed here in a multi-node run (src/sync/route.ts).
         if (request.kind === 'barrier') {
           const ref = this.waitFor(endpoint, 'barrier', { barrier: request.id });
-          this.engine.onSync(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 });
+          this.syncInEngine(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 });
         } else if (request.kind === 'lock') {
           const ref = this.waitFor(endpoint, request.tryOnly === true ? null : 'lock', { lock: request.id });
-          this.engine.onSync(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true });
+          this.syncInEngine(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true });
         } else {
           const ref = this.waitFor(endpoint, null, {}, request.posted === true);
-          this.engine.onSync(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId });
+          this.syncInEngine(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId });
         }
         return replyLater;
       }
