@@ -7,10 +7,12 @@
 //   node scripts/stress-cluster.mjs --runs 20 --burners 4
 //
 // Options: --runs N (default 20), --burners N (default 4), --files a,b
-// (default the cluster tests), --run-timeout-s S (default 900, per run).
+// (default the cluster tests), --run-timeout-s S (default 900, per run),
+// --log-dir DIR (each run's test output saved there).
 // Prints one line per run and a JSON summary as the last line.
 
 import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,17 +63,24 @@ function runOnce() {
         falseDeaths: count(/DSM_ERR_NODE_DIED[^\n]*stopped answering/g),
         joinTimeouts: count(/DSM_ERR_JOIN_TIMEOUT/g),
         stalls: count(/DSM_ERR_STALLED/g),
+        // A test's own bound ran out (spawnSync timeout): slowness, not a wrong result.
+        testTimeouts: count(/spawnSync \S+ ETIMEDOUT|test timed out/g) / 2,
         failedTests: [...output.matchAll(/^not ok \d+ - (.*)$/gm)].map((match) => match[1]),
+        output,
       });
     });
   });
 }
 
+const logDirectory = option('log-dir', null);
+if (logDirectory !== null) mkdirSync(logDirectory, { recursive: true });
 const runs = [];
 for (let run = 1; run <= runCount; run += 1) {
   const result = await runOnce();
+  if (logDirectory !== null) writeFileSync(join(logDirectory, `run-${run}.log`), result.output);
+  delete result.output;
   runs.push(result);
-  console.log(`run ${run}/${runCount}: ${result.fail === 0 && result.code === 0 ? 'ok' : 'FAILED'} in ${result.seconds} s; pass ${result.pass}, fail ${result.fail}, false deaths ${result.falseDeaths}, join timeouts ${result.joinTimeouts}, stalls ${result.stalls}${result.failedTests.length > 0 ? `; failed: ${result.failedTests.join(' | ')}` : ''}`);
+  console.log(`run ${run}/${runCount}: ${result.fail === 0 && result.code === 0 ? 'ok' : 'FAILED'} in ${result.seconds} s; pass ${result.pass}, fail ${result.fail}, false deaths ${result.falseDeaths}, join timeouts ${result.joinTimeouts}, stalls ${result.stalls}, test timeouts ${result.testTimeouts}${result.failedTests.length > 0 ? `; failed: ${result.failedTests.join(' | ')}` : ''}`);
 }
 stopBurners();
 const summary = {
@@ -80,6 +89,8 @@ const summary = {
   falseDeaths: runs.reduce((sum, result) => sum + result.falseDeaths, 0),
   joinTimeouts: runs.reduce((sum, result) => sum + result.joinTimeouts, 0),
   stalls: runs.reduce((sum, result) => sum + result.stalls, 0),
+  testTimeouts: runs.reduce((sum, result) => sum + result.testTimeouts, 0),
+  loadAverageAtEnd: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
   secondsPerRun: runs.map((result) => result.seconds),
 };
 console.log(JSON.stringify(summary));
