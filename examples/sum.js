@@ -30,6 +30,10 @@ if (isMainThread) {
   let sum = 0;
   for (let value = index + 1; value <= count; value += workerCount) sum += value;
   partials[index] = sum;
+  // Under dsm, DSM_NODE_ID says which node this worker runs on (plain node leaves it unset).
+  if (process.env.DSM_NODE_ID !== undefined) {
+    console.error(`worker ${index} ran on node ${process.env.DSM_NODE_ID} of ${process.env.DSM_NODE_COUNT}`);
+  }
   Atomics.add(done, 0, 1);
   parentPort.postMessage('done');
 }

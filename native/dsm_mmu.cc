@@ -65,6 +65,10 @@ constexpr uint8_t kProtRead = 1;
 constexpr uint8_t kProtReadWrite = 2;
 constexpr uint8_t kFastWrite = 0x04;
 constexpr uint8_t kHasTwin = 0x08;
+// A page whose writes never need a diff (hlrc: a page of this node's own, its
+// home copy is the master): the fast path upgrades it and reports it dirty,
+// without a twin.
+constexpr uint8_t kTwinless = 0x10;
 constexpr uint8_t kBusy = 0x80;
 
 // Fault slot states.
@@ -106,10 +110,22 @@ std::atomic<uint64_t> g_dirty_tail{0};
 std::atomic<uint64_t> g_read_faults{0};
 std::atomic<uint64_t> g_write_faults{0};
 std::atomic<uint64_t> g_fast_write_faults{0};
+// While set, no write takes the fast path: every first store to a read-only
+// page faults to the manager, which can make the writer wait (flow control:
+// twins pile up faster than their diffs can leave).
+std::atomic<bool> g_fast_write_paused{false};
 std::atomic<uint64_t> g_slow_waits{0};
 // Faults outside the app view handed to the previous handler (V8's wasm trap
 // handler, or the default action); counted so a test can see the chain ran.
 std::atomic<uint64_t> g_chained_faults{0};
+// Twins alive (pool slots and twin-area pages), and the most the fast path may
+// make: past it a write fault goes to the manager, which flushes the oldest
+// dirty pages early (src/protocol/hlrc.ts, --twin-bytes). Concurrent fast
+// paths may each pass the check, so the count can exceed the limit by at most
+// the number of app threads.
+std::atomic<uint64_t> g_twin_count{0};
+std::atomic<uint64_t> g_twin_limit{~uint64_t(0)};
+std::atomic<uint64_t> g_twin_limit_faults{0};
 
 struct sigaction g_previous_action;
 std::atomic<bool> g_handler_installed{false};
@@ -216,6 +232,7 @@ void TakeTwin(size_t page) {
     g_region.twin_slot[page].store(0, std::memory_order_relaxed);
     twin = g_region.twin + (page << kPageShift);
   }
+  g_twin_count.fetch_add(1, std::memory_order_relaxed);
   memcpy(twin, g_region.manager + (page << kPageShift), kPageBytes);
 }
 
@@ -226,6 +243,7 @@ const uint8_t* TwinOf(size_t page) {
 
 // Drops the page's twin; the caller holds the page's BUSY bit.
 void DropTwin(size_t page) {
+  g_twin_count.fetch_sub(1, std::memory_order_relaxed);
   uint32_t slot = g_region.twin_slot[page].load(std::memory_order_relaxed);
   if (slot != 0) {
     g_region.twin_slot[page].store(0, std::memory_order_relaxed);
@@ -258,8 +276,9 @@ inline bool IsWriteFault(void* context) {
 #endif
 }
 
-// A write to a read-only page whose fast-write flag is set: twin it and
-// upgrade it here, without a round trip through the manager.
+// A write to a read-only page whose fast-write flag is set: twin it (unless
+// it is twinless) and upgrade it here, without a round trip through the
+// manager. With the twin limit reached, the manager takes the fault.
 bool TryFastWrite(size_t page) {
   std::atomic<uint8_t>& cell = g_region.state[page];
   uint8_t state;
@@ -270,18 +289,25 @@ bool TryFastWrite(size_t page) {
       continue;
     }
     if ((state & kProtMask) == kProtReadWrite) return true;  // upgraded meanwhile: retry the store
+    if (g_fast_write_paused.load(std::memory_order_acquire)) return false;
     if ((state & kProtMask) != kProtRead || (state & kFastWrite) == 0) return false;
     if (cell.compare_exchange_weak(state, state | kBusy, std::memory_order_acq_rel)) break;
+  }
+  bool twinless = (state & kTwinless) != 0;
+  if (!twinless && g_twin_count.load(std::memory_order_relaxed) >= g_twin_limit.load(std::memory_order_relaxed)) {
+    g_twin_limit_faults.fetch_add(1, std::memory_order_relaxed);
+    UnlockPage(page, state);
+    return false;
   }
   if (!DirtyPush(static_cast<uint32_t>(page))) {
     UnlockPage(page, state);
     return false;
   }
   size_t offset = page << kPageShift;
-  TakeTwin(page);
+  if (!twinless) TakeTwin(page);
   mprotect(g_region.app + offset, kPageBytes, PROT_READ | PROT_WRITE);
   g_fast_write_faults.fetch_add(1, std::memory_order_relaxed);
-  UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | kHasTwin));
+  UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | (twinless ? 0 : kHasTwin)));
   return true;
 }
 
@@ -454,6 +480,11 @@ void Init(const FunctionCallbackInfo<Value>& args) {
     Throw(isolate, "DSM_ERR_INVALID_OPTION", "dsm native: the region size must be a positive multiple of 4096");
     return;
   }
+  // One node (issue 17): the app view never changes protection and no other
+  // view is needed, so the region is private anonymous memory, read-write,
+  // exactly what V8 gives a plain SharedArrayBuffer (a shared memfd page costs
+  // about 1.5x as much to first touch), and the manager view is the app view.
+  bool anonymous = args.Length() > 1 && args[1]->IsTrue();
   std::lock_guard<std::mutex> lock(g_init_mutex);
   if (g_ready.load(std::memory_order_acquire)) {
     if (g_region.bytes != bytes) {
@@ -461,14 +492,22 @@ void Init(const FunctionCallbackInfo<Value>& args) {
     }
     return;
   }
-  int fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
-  if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
-    if (fd >= 0) close(fd);
-    return;
+  int fd = -1;
+  void* app;
+  void* manager;
+  if (anonymous) {
+    app = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    manager = app;
+  } else {
+    fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
+    if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
+      if (fd >= 0) close(fd);
+      return;
+    }
+    app = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    manager = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   }
-  void* app = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-  void* manager = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   void* twin = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   size_t page_count = bytes / kPageBytes;
   void* state = mmap(nullptr, page_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -628,6 +667,29 @@ void SetFastWrite(const FunctionCallbackInfo<Value>& args) {
     uint8_t state = LockPage(pages[i]);
     UnlockPage(pages[i], enabled ? (state | kFastWrite) : (state & ~kFastWrite));
   }
+}
+
+void SetTwinless(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  const uint32_t* pages;
+  size_t count;
+  if (!ReadPages(args, 0, &pages, &count)) return;
+  bool enabled = args.Length() > 1 && args[1]->IsTrue();
+  for (size_t i = 0; i < count; i += 1) {
+    uint8_t state = LockPage(pages[i]);
+    UnlockPage(pages[i], enabled ? (state | kTwinless) : (state & ~kTwinless));
+  }
+}
+
+// The most twins the fast path makes (a page count); 0 = no limit.
+void SetTwinLimit(const FunctionCallbackInfo<Value>& args) {
+  uint64_t limit;
+  if (!ReadIndex(args, 0, &limit)) return;
+  g_twin_limit.store(limit == 0 ? ~uint64_t(0) : limit, std::memory_order_relaxed);
+}
+
+void PauseFastWrite(const FunctionCallbackInfo<Value>& args) {
+  g_fast_write_paused.store(args.Length() > 0 && args[0]->IsTrue(), std::memory_order_release);
 }
 
 void PageState(const FunctionCallbackInfo<Value>& args) {
@@ -807,6 +869,11 @@ void Release(const FunctionCallbackInfo<Value>& args) {
   if (!ReadPage(args, 0, &first) || !ReadIndex(args, 1, &count)) return;
   if (first + count > g_region.page_count) {
     Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page range outside the region");
+    return;
+  }
+  if (g_region.memfd < 0) {
+    // The anonymous one-node region: dropped pages read as zero again.
+    madvise(g_region.app + (first << kPageShift), count << kPageShift, MADV_DONTNEED);
     return;
   }
   fallocate(g_region.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first << kPageShift),
@@ -991,6 +1058,8 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("fastWriteFaults", g_fast_write_faults.load());
   set("slowWaits", g_slow_waits.load());
   set("chainedFaults", g_chained_faults.load());
+  set("twins", g_twin_count.load());
+  set("twinLimitFaults", g_twin_limit_faults.load());
   args.GetReturnValue().Set(stats);
 }
 
@@ -1054,6 +1123,9 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "protect", Protect);
   SetMethod(context, exports, "protectPages", ProtectPages);
   SetMethod(context, exports, "setFastWrite", SetFastWrite);
+  SetMethod(context, exports, "setTwinless", SetTwinless);
+  SetMethod(context, exports, "setTwinLimit", SetTwinLimit);
+  SetMethod(context, exports, "pauseFastWrite", PauseFastWrite);
   SetMethod(context, exports, "pageState", PageState);
   SetMethod(context, exports, "makeTwin", MakeTwin);
   SetMethod(context, exports, "flush", Flush);

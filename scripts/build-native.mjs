@@ -1,5 +1,5 @@
 // Builds the native MMU addon with node-gyp. On failure, names the missing tool
-// and the command to retry instead of leaving a wall of compiler output.
+// and the command to retry; on success it says one line, not node-gyp's wall of output.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -24,8 +24,14 @@ try {
 } catch {
   gyp = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
 }
-const result = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' });
+// Quiet on success (node-gyp says some 30 lines); all of it on failure, or always with DSM_BUILD_VERBOSE=1.
+const verbose = process.env.DSM_BUILD_VERBOSE === '1';
+const result = spawnSync(process.execPath, [gyp, 'rebuild'], {
+  cwd: root, stdio: verbose ? 'inherit' : ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+});
 if (result.status !== 0) {
+  if (!verbose) process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}`);
   console.error('dsm: DSM_ERR_ADDON: building the native addon failed (see the compiler output above); fix it and retry with: npm run build:native');
   process.exit(2);
 }
+console.log('dsm: native addon built (build/Release/dsm_mmu.node)');

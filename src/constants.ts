@@ -144,3 +144,86 @@ assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPage
 export const plotPointCountMax = 40_000;
 /** Trace files dsm plot reads at most (a full trace of 16 nodes is about 1.5 GB; plot a shorter run). */
 export const plotTraceBytesMax = 512 * 1024 * 1024;
+
+// Twins (issue 17: src/protocol/hlrc.ts, --twin-bytes)
+/** --twin-bytes at least this: room for a few pages of each kind of early flush batch. */
+export const twinBytesMin = 64 * 1024;
+/**
+ * --twin-bytes by default: a sixteenth of RAM, at most this. A release sends
+ * the diffs of every twinned page at once, so the limit also bounds that
+ * burst: at most 8 MiB of twins (2.5x in the worst-case diff encoding, about
+ * 1x for real data) stays well inside one peer's send queue (sendQueueBytesMax).
+ * Past the limit the oldest dirty pages go home early in batches of a quarter
+ * of it, one engine round trip per batch, so a small limit costs little.
+ */
+export const twinBytesDefaultMax = 8 * 1024 * 1024;
+export const twinBytesDefaultShareOfMemory = 1 / 16;
+assert(twinBytesDefaultMax * 2.5 < sendQueueBytesMax, 'a release of a full twin set fits a send queue');
+assert(twinBytesMin >= 4 * pageBytes && twinBytesMin <= twinBytesDefaultMax, 'twin limits are ordered');
+// Launchers (src/cluster/launchers): Slurm, MPI launchers and Kubernetes start every node with one command.
+/** Node 0's control port under Kubernetes (a pod has addresses of its own), and the base of Slurm's. */
+export const launcherPortDefault = 7400;
+/**
+ * Slurm: node 0 listens on launcherPortDefault + hash(job id, step id) mod this,
+ * so two jobs (or steps) whose first node is the same machine rarely meet on one port.
+ */
+export const slurmPortSpan = 1000;
+/** Hosts a Slurm host list may expand to: a malformed range must fail, not exhaust memory. */
+export const hostlistHostCountMax = 65536;
+/** MPI rendezvous: a joiner that cannot reach the published node 0 rereads the file this often (a stale file is replaced). */
+export const rendezvousRetrySliceMs = 2000;
+/** A secret file holds one line; anything longer is not a secret file. */
+export const secretFileBytesMax = 4096;
+assert(launcherPortDefault + slurmPortSpan <= 65535, 'Slurm\'s derived ports are valid ports');
+assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans several join attempts');
+// Thread ids (src/runtime/manager.ts 'thread-id')
+/**
+ * Worker thread ids node n hands out start at n * threadIdNodeStride + 1, so
+ * they are unique across the cluster and node 0's are 1, 2, 3... as under plain
+ * node; src/sync/handle.ts keeps the low 20 bits as a per-node owner token.
+ */
+export const threadIdNodeStride = 2 ** 20;
+// Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
+/**
+ * A release with at least this many dirty pages sends their diffs ahead of it
+ * in pieces of earlyFlushPageCount pages, waiting for the links to drain
+ * between pieces; a smaller one sends them with the release, as before.
+ */
+export const earlyFlushPageCountMin = 256;
+/** Pages whose diffs one early-flush piece sends (diffs are at most a page each: at most 1 MiB of diffs). */
+export const earlyFlushPageCount = 256;
+/**
+ * Dirty pages (each holds a twin) a node lets accumulate between releases
+ * before it flushes them early in the background: twins cost a page each.
+ */
+export const dirtyPageCountFlushMin = 8192;
+/**
+ * Dirty pages past which a node's writers wait: the native write fast path is
+ * paused, and first stores to clean pages are held at the manager until the
+ * background flush has brought the count below dirtyPageCountFlushMin. Twins
+ * (a page each) stay within this many pages whatever a program writes.
+ */
+export const dirtyPageCountMax = 16384;
+/** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
+export const sendQueueBytesMin = 256 * 1024;
+assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
+assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin < dirtyPageCountMax && dirtyPageCountMax <= dirtyRingCapacity, 'flush thresholds are ordered');
+assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');
+// System calls on dsm memory (src/threads/kernel-copies.ts)
+/** A synchronous system call on a dsm range up to this size reuses one private buffer per thread (no fresh pages per call). */
+export const kernelScratchReuseBytesMax = 16 * 1024 * 1024;
+// Hardening against strangers (src/transport/connection.ts, msgpack-scan.ts)
+/** Transport: largest frame accepted before the peer proved the secret (a hello is ~300 bytes). */
+export const preAuthFrameBytesMax = 4096;
+/** Transport: handshakes one listener runs at once; a new one past this evicts the oldest. */
+export const unauthenticatedCountMax = 2 * nodeCountMax;
+/** Transport: nesting depth of a received msgpack body (dsm's messages nest a few levels). */
+export const msgpackDepthMax = 32;
+/** Transport: bounds of the handshake's fields, checked before use. */
+export const helloStringBytesMax = 256;
+export const refusalReasonBytesMax = 1024;
+export const nonceBytes = 32;
+/** Cluster: a shared secret must carry at least this much entropy (estimated from its length and alphabet). */
+export const secretEntropyBitsMin = 128;
+assert(preAuthFrameBytesMax < frameBytesMax && preAuthFrameBytesMax >= 4 * helloStringBytesMax + refusalReasonBytesMax, 'a handshake frame fits the pre-auth limit');
+assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake with one listener at once');

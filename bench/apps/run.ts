@@ -13,8 +13,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DsmError } from '../../src/errors.js';
 import { packageRoot } from '../../src/package-info.js';
+import { pageBytes } from '../../src/constants.js';
 
-export const appNames: string[] = ['matmul', 'jacobi', 'tsp', 'quicksort', 'water'];
+export const appNames: string[] = ['matmul', 'jacobi', 'tsp', 'quicksort', 'water', 'stencil'];
 
 export interface AppBenchOptions {
   threads?: number;
@@ -33,6 +34,19 @@ export interface AppBenchOptions {
 }
 
 const regionBytes = '1g';
+const stencilSizeDefault = 2048; // bench/apps/stencil.mjs's default grid side
+
+/**
+ * The region for a run: 1 GiB, or for the stencil room for its working set
+ * (16·S² bytes) in the allocating node's heap slice (region / nodes under
+ * block placement), with a quarter to spare.
+ */
+function regionBytesFor(app: string, nodes: number, size: number | undefined): string {
+  if (app !== 'stencil') return regionBytes;
+  const side = size ?? stencilSizeDefault;
+  const mib = Math.ceil((16 * side * side * 1.25 * nodes) / (1 << 20)) + 256;
+  return `${Math.max(1024, mib)}m`;
+}
 const timeoutMsDefault = 600_000;
 const stderrTailBytes = 4000;
 const localRunCount = 3; // plain-node runs per measurement; the fastest counts
@@ -141,7 +155,7 @@ async function runUnderDsm(app: string, nodes: number, protocol: string, threads
   processCounter += 1;
   const statsPath = join(tmpdir(), `dsm-bench-${process.pid}-${processCounter}.json`);
   const args = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodes), '--protocol', protocol,
-    '--region-bytes', regionBytes, '--stats-json', statsPath, ...appArgs(app, threads, options)];
+    '--region-bytes', regionBytesFor(app, nodes, options.size), '--stats-json', statsPath, ...appArgs(app, threads, options)];
   progress.begin(`${app} ${options.variant ?? ''} dsm ${protocol} ${nodes} node(s), ${threads} thread(s)`);
   try {
     const outcome = await runChild(args, timeoutMs);
@@ -247,6 +261,7 @@ export async function runAppBench(app: string, options: AppBenchOptions): Promis
     verified: dsm.result.verified === true && local.verified === true && dsm.result.checksum === local.checksum,
   };
 
+  if (app === 'stencil') Object.assign(result, stencilFigures(dsm.result, nodes, threads, result));
   if (app === 'matmul' && variant === 'row' && protocol === 'hlrc' && nodes === 16) {
     result.goal = { goal: `messages <= ${goalMessagesMax} (Munin; DSM64 needed 7828)`, value: messages, met: messages === null ? null : messages <= goalMessagesMax };
   }
@@ -262,6 +277,55 @@ export async function runAppBench(app: string, options: AppBenchOptions): Promis
     result.goal = { goal: `2 nodes >= ${goalJacobiSpeedupMin}x faster than 1 node`, value: round(speedup, 3), met: speedup >= goalJacobiSpeedupMin };
   }
   return result;
+}
+
+/** The stencil's goals (issue 17) */
+const goalStencilOneNodeRatioMax = 1.05;
+const goalStencilNonHomeFaultFactorMax = 2;
+
+/**
+ * Per-page figures of a stencil run. Written pages per iteration: the interior
+ * rows of one grid. The grids are allocated by the main thread on node 0, so
+ * under block placement every page is homed at node 0, and the pages whose
+ * writer is not their home are the bands of the threads on other nodes
+ * (node 0 places its workers round robin starting after itself: thread t on node (t + 1) % K).
+ */
+function stencilFigures(app: Record<string, unknown>, nodes: number, threads: number, result: Record<string, unknown>): Record<string, unknown> {
+  const n = Number(app.size);
+  const iterations = Number(app.iterations);
+  const rowsOf = (index: number) => Math.floor(((n - 2) * (index + 1)) / threads) - Math.floor(((n - 2) * index) / threads);
+  let remoteRows = 0;
+  for (let thread = 0; thread < threads; thread += 1) if (nodes > 1 && (thread + 1) % nodes !== 0) remoteRows += rowsOf(thread);
+  const writtenPages = Math.ceil((8 * n * (n - 2)) / pageBytes);
+  const nonHomeWrittenPages = Math.ceil((8 * n * remoteRows) / pageBytes);
+  const writeFaults = result.writeFaults as number | null;
+  const writeFaultsPerIteration = writeFaults === null ? null : round(writeFaults / iterations, 1);
+  // Before the timed part the main thread (node 0) fills grid 0 and grid 1's
+  // boundary (its first and last row, and the first and last element of every
+  // row: about two pages per row): one first-touch fault per such page in a
+  // cluster, counted in writeFaults but not part of any iteration.
+  const rowPages = Math.ceil((8 * n) / pageBytes);
+  const setupWritePages = Math.ceil((8 * n * n) / pageBytes) + Math.min(Math.ceil((8 * n * n) / pageBytes), 2 * rowPages + 2 * (n - 2));
+  const iterationWriteFaults = writeFaults === null ? null : round(Math.max(0, writeFaults - (nodes > 1 ? setupWritePages : 0)) / iterations, 1);
+  const figures: Record<string, unknown> = {
+    workingSetBytes: app.workingSetBytes ?? 16 * n * n,
+    writtenPagesPerIteration: writtenPages,
+    nonHomeWrittenPagesPerIteration: nonHomeWrittenPages,
+    writeFaultsPerIteration,
+    setupWritePages,
+    iterationWriteFaultsPerIteration: iterationWriteFaults,
+    secondsPerWrittenPage: round(Number(result.seconds) / (writtenPages * iterations), 9),
+    extraMicrosecondsPerWrittenPage: round(((Number(result.seconds) - Number(result.localSeconds)) * 1e6) / (writtenPages * iterations), 3),
+  };
+  if (nodes === 1) {
+    figures.goal = { goal: `seconds <= ${goalStencilOneNodeRatioMax} x localSeconds, writeFaults <= pages touched`, value: result.ratio,
+      met: Number(result.ratio) <= goalStencilOneNodeRatioMax && (writeFaults ?? 0) <= 2 * writtenPages };
+  } else {
+    const limit = goalStencilNonHomeFaultFactorMax * nonHomeWrittenPages;
+    figures.goal = { goal: `write faults per iteration (setup's first touches left out) <= ${goalStencilNonHomeFaultFactorMax} x non-home written pages (${limit})`, value: iterationWriteFaults,
+      met: iterationWriteFaults === null ? null : iterationWriteFaults <= limit };
+  }
+  return figures;
 }
 
 interface SuiteEntry { app: string; variant?: string; protocol: string; nodes: number; size?: number; iterations?: number }

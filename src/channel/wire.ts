@@ -46,8 +46,13 @@ export type ChannelRequest =
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   | { op: 'sliceAlloc'; byteLength: number }
   | { op: 'place'; }
-  | { op: 'worker-spawn'; handleId: number; nodeId: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
+  /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
+  | { op: 'thread-id' }
+  | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
+  /** A call: answered once the message is queued within the link limit (the poster is parked meanwhile). */
   | { op: 'worker-post'; handleId: number; bytes: Uint8Array }
+  /** A worker whose parent runs on another node posts to it (parentPort.postMessage); a call, as worker-post. */
+  | { op: 'parent-post'; bytes: Uint8Array }
   | { op: 'worker-terminate'; handleId: number }
   /**
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.

@@ -2,6 +2,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
+import type { LauncherPlan } from '../cluster/launchers/detect.js';
 import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
@@ -17,7 +18,7 @@ function fail(error: unknown): never {
   throw error;
 }
 
-async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>): Promise<void> {
+async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, plan: LauncherPlan | null): Promise<void> {
   const options = parseRunOptions(raw);
   const report = {
     ...(raw.stats === undefined ? {} : { stats: true }),
@@ -28,10 +29,16 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const entry = resolveProgram(program);
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
+  // Started by Slurm, an MPI launcher or Kubernetes on every rank (src/cluster/launchers).
+  if (plan !== null && plan.size > 1) {
+    const { runLaunched } = await import('./launched.js');
+    await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options), ...heartbeatOption(raw) }, { file: entry, args, report });
+    return;
+  }
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement };
+    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes };
     const placement = raw.listen !== undefined
       // Across machines: node 0 listens and waits for `dsm node --join`.
       ? {
@@ -57,7 +64,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
-  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
+  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes, singleNode: true });
   manager.start();
   // One node has no peers to time out, but its manager may still fail or stall while app threads are parked.
   const { endOnManagerFailure, exitProcess, supervise } = await import('../cluster/watchdog.js');
@@ -90,6 +97,20 @@ function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTi
   return { heartbeatTimeoutMs: parseInteger('--heartbeat-timeout', raw.heartbeatTimeout, heartbeatTimeoutMsMin, heartbeatTimeoutMsMax) };
 }
 
+/** Options that only make sense together are refused apart, rather than silently ignored. */
+function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean, launched: boolean): void {
+  // Under a launcher --expect checks (or, on Kubernetes, gives) the size and --join-timeout bounds the join.
+  if (launched) return;
+  if (raw.listen === undefined) {
+    for (const [name, option] of [['expect', '--expect'], ['joinTimeout', '--join-timeout']] as const) {
+      if (raw[name] !== undefined) throw new DsmError('DSM_ERR_USAGE', `${option} needs --listen HOST:PORT (it says how many nodes, or how long, node 0 waits for); on one machine use --nodes`);
+    }
+  } else {
+    if (given('nodes')) throw new DsmError('DSM_ERR_USAGE', '--nodes starts nodes on this machine and --listen waits for nodes started elsewhere: use one or the other (with --listen, --expect N counts the nodes)');
+    if (raw.expect === undefined) throw new DsmError('DSM_ERR_USAGE', '--listen needs --expect N, the number of nodes in the cluster (this one included)');
+  }
+}
+
 /** What every node must agree on about coherence (checked by the handshake): protocol and page placement. */
 function coherenceOf(options: { protocol: string; placement: string }): string {
   return `${options.protocol}/${options.placement}`;
@@ -109,7 +130,7 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
     relayProcessOutput: true,
     ...heartbeatOption(raw),
   });
-  new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement });
+  new ClusterNode(handle, { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes });
   // The process lives until the cluster ends it.
   setInterval(() => {}, 1 << 30);
 }
@@ -178,8 +199,11 @@ export async function main(argv: string[]): Promise<void> {
   const cli = new Command('dsm')
     .description('Distributed shared memory for Node.js: run a worker_threads + SharedArrayBuffer program across a cluster')
     .version(version)
-    .showHelpAfterError('(run dsm --help for usage)')
     .exitOverride()
+    // Every usage error is one line with a stable code (subcommands inherit this).
+    .configureOutput({
+      outputError: (text, write) => write(`dsm: DSM_ERR_USAGE: ${text.replace(/^error: /, '').trim()} (run dsm --help for usage)\n`),
+    })
     .enablePositionalOptions();
 
   cli.command('run')
@@ -190,19 +214,26 @@ export async function main(argv: string[]): Promise<void> {
     .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
     .option('--placement <name>', `home (hlrc) or manager (sc) of each page: ${placementNames.join(', ')}`, placementDefault)
     .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
+    .option('--twin-bytes <size>', 'hlrc: most twin memory per node (copies of pages of other homes written since the last release); past it the oldest dirty pages go home early (default: 1/16 of RAM, at most 8m)')
     .option('--tag-output', 'prefix each output line with the node and thread that wrote it: [node N thread T]')
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
     .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
+    .option('--launcher <name>', 'started on every rank by: auto (default: from the environment), slurm, mpi, kubernetes, or none')
+    .option('--leader <host:port>', 'under a launcher: where node 0 listens (or :PORT to keep the launcher\'s host)')
+    .option('--rendezvous <dir>', 'under an MPI launcher: a directory every rank reads, where node 0 publishes its address')
     .option('--heartbeat-timeout <ms>', `a node silent this long at least is declared dead (more when the machine is slow: the timeout adapts to the delays seen); a manager loop that stands still ${loopStallFactor} times as long ends its node. Default ${heartbeatTimeoutMs}, ${heartbeatTimeoutMsMin} to ${heartbeatTimeoutMsMax}`)
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
     .passThroughOptions()
     .allowUnknownOption(false)
-    .action(async (program: string, args: string[], raw: Record<string, string | undefined>) => {
-      await runCommand(program, args, raw);
+    .action(async (program: string, args: string[], raw: Record<string, string | undefined>, command: Command) => {
+      const { launcherPlanFor } = await import('./launched.js');
+      const plan = await launcherPlanFor(raw, process.env);
+      refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli', plan !== null);
+      await runCommand(program, args, raw, plan);
     });
 
   cli.command('node')
@@ -212,6 +243,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--protocol <name>', 'must match node 0', 'hlrc')
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
+    .option('--twin-bytes <size>', 'hlrc: most twin memory on this node (default: 1/16 of RAM, at most 8m)')
     .option('--join-timeout <ms>', 'how long to keep trying to join')
     .option('--heartbeat-timeout <ms>', 'as for dsm run (each node uses its own)')
     .action(async (raw: Record<string, string | undefined>) => {

@@ -1,6 +1,7 @@
 // Options enter here and are validated once, naming the option and its range.
 
-import { nodeCountMax, pageBytes, regionBytesDefault, regionBytesMax, regionBytesMin } from '../constants.js';
+import os from 'node:os';
+import { nodeCountMax, pageBytes, regionBytesDefault, regionBytesMax, regionBytesMin, twinBytesDefaultMax, twinBytesDefaultShareOfMemory, twinBytesMin } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { placementNames, protocolNames, type PlacementName, type ProtocolName } from '../protocol/engine.js';
 
@@ -52,13 +53,22 @@ export interface RunCliOptions {
   protocol: ProtocolName;
   placement: PlacementName;
   regionBytes: number;
+  /** hlrc: the most twin memory a node keeps (--twin-bytes); past it the oldest dirty pages go home early. */
+  twinBytes: number;
 }
 
-export function parseRunOptions(raw: { nodes?: string; protocol?: string; placement?: string; regionBytes?: string }): RunCliOptions {
+/** --twin-bytes by default: a share of this machine's RAM, capped (see twinBytesDefaultMax), whole pages. */
+export function twinBytesDefault(): number {
+  const share = Math.floor((os.totalmem() * twinBytesDefaultShareOfMemory) / pageBytes) * pageBytes;
+  return Math.max(twinBytesMin, Math.min(twinBytesDefaultMax, share));
+}
+
+export function parseRunOptions(raw: { nodes?: string; protocol?: string; placement?: string; regionBytes?: string; twinBytes?: string }): RunCliOptions {
   return {
     nodes: parseInteger('--nodes', raw.nodes ?? '1', 1, nodeCountMax),
     protocol: parseProtocol(raw.protocol ?? 'hlrc'),
     placement: parsePlacement(raw.placement ?? placementDefault),
     regionBytes: parseBytes('--region-bytes', raw.regionBytes ?? String(regionBytesDefault), regionBytesMin, regionBytesMax),
+    twinBytes: raw.twinBytes === undefined ? twinBytesDefault() : parseBytes('--twin-bytes', raw.twinBytes, twinBytesMin, regionBytesMax),
   };
 }

@@ -165,7 +165,10 @@ export async function listenMesh(host: string): Promise<Listener> {
   earlySockets.set(listener, early);
   listener.on('socket', (socket: Socket) => {
     if (listener.listenerCount('socket') > 1) return;
-    assert(early.length < nodeCountMax, 'at most one early socket per peer');
+    // Anyone may connect here; a reset before the mesh runs its handshake must not be an unhandled 'error'.
+    socket.on('error', () => {});
+    // A real peer dials once; more than a cluster's worth can only be strangers, so the oldest go.
+    if (early.length >= nodeCountMax) early.shift()!.destroy();
     early.push(socket);
   });
   return listener;

@@ -12,6 +12,7 @@ import {
   createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
 } from './common.js';
 import { withTimeout } from './launch.js';
+import { progress } from './progress.js';
 import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
 import { exitProcess } from './watchdog.js';
 
@@ -68,12 +69,21 @@ async function connectWithRetry(host: string, port: number, deadlineMs: number):
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (!unreachableCodes.has(code) || Date.now() + joinRetryIntervalMs > deadlineMs) {
+        if (attemptCount > 1) progress(`giving up on node 0 at ${formatAddress(host, port)} after ${attemptCount} attempts`);
         throw new DsmError('DSM_ERR_UNREACHABLE', `cannot reach node 0 at ${formatAddress(host, port)} (${code || (error as Error).message}) after ${attemptCount} attempts: check the address, that dsm run --listen is running there, and the firewall`);
+      }
+      // Said at once, then about once a second: a wrong address should not look like a hang.
+      if (attemptCount === 1 || attemptCount % progressEveryAttempts === 0) {
+        const leftS = Math.max(0, Math.round((deadlineMs - Date.now()) / 1000));
+        progress(`node 0 at ${formatAddress(host, port)} is not reachable yet (${code}); retrying every ${joinRetryIntervalMs} ms, attempt ${attemptCount}, giving up in ${leftS} s (--join-timeout)`);
       }
       await new Promise((resolve) => setTimeout(resolve, joinRetryIntervalMs));
     }
   }
 }
+
+/** Retry progress about once a second. */
+const progressEveryAttempts = Math.max(1, Math.round(1000 / joinRetryIntervalMs));
 
 export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> {
   if (options.supervisedBy !== undefined) watchParent(options.supervisedBy);
@@ -147,7 +157,8 @@ class Joiner implements ClusterHandle {
           this.meshServer.close();
           reject(new DsmError('DSM_ERR_NODE_DIED', `node 0 at ${formatAddress(this.joinHost, this.options.join.port)} closed the connection before the cluster started (it may have timed out waiting for the other nodes)`));
         } else if (!this.ending) {
-          void this.lost(`node 0 (${this.joinHost}) closed its connection`);
+          const failure = this.connection.failure;
+          void this.lost(failure !== null ? `the connection to node 0 (${this.joinHost}) broke: ${failure.message}` : `node 0 (${this.joinHost}) closed its connection`);
         }
       });
       this.connection.on('message', (message) => {
@@ -161,6 +172,7 @@ class Joiner implements ClusterHandle {
     switch (message.type) {
       case 'beat': return;
       case 'joined':
+        if (!this.acknowledged) progress(`joined as node ${message.nodeId}; waiting for the other nodes`);
         this.acknowledged = true;
         return;
       case 'table': {
@@ -192,6 +204,7 @@ class Joiner implements ClusterHandle {
         return;
       }
       case 'start':
+        progress(`all ${this.nodeCount} nodes joined; the program runs (its output appears on node 0's terminal)`);
         this.started = true;
         if (this.options.relayProcessOutput === true) this.relayProcessOutput();
         this.startHeartbeat();

@@ -11,12 +11,13 @@ import { childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTime
 import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
 import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
-import { type Connection, handshake } from '../transport/connection.js';
+import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
+  boundPort, createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
+import { progress } from './progress.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -36,6 +37,8 @@ export interface LaunchOptions {
   tagOutput?: boolean;
   /** SIGINT/SIGTERM end the whole cluster. Default true. */
   handleSignals?: boolean;
+  /** Called once the control address listens, before the joins (a launcher publishes it for the other ranks). */
+  onListening?: (control: { host: string; port: number }) => void;
   /** Floor of the adaptive heartbeat timeout on every node (--heartbeat-timeout); default heartbeatTimeoutMs. */
   heartbeatTimeoutMs?: number;
 }
@@ -87,8 +90,18 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
     control.close();
     throw error;
   }
+  try {
+    options.onListening?.({ host: listenAt.host, port: boundPort(control) });
+  } catch (error) {
+    control.close();
+    meshServer.close();
+    throw error;
+  }
   return new Launcher(options, config, secret, joinTimeoutMs, control, meshServer, spawnLocal).start();
 }
+
+/** A local cluster that has not started within this long says what it waits for. */
+const startupQuietMs = 1000;
 
 class Launcher implements ClusterHandle {
   readonly nodeId = 0;
@@ -109,6 +122,10 @@ class Launcher implements ClusterHandle {
   private lateness: LoopLateness | null = null;
   readonly heartbeatTimeoutMs: number;
   private readonly ownTaggers = new Map<string, LineTagger>();
+  /** Start-up progress: a node joined (src/cluster/progress.ts). */
+  private joinedProgress: (nodeId: number, host: string) => void = () => {};
+  /** Handshakes under way on the control listener (bounded: see HandshakeDoor). */
+  private readonly door = new HandshakeDoor();
 
   constructor(
     private readonly options: LaunchOptions,
@@ -134,16 +151,34 @@ class Launcher implements ClusterHandle {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (slowTimer !== null) clearTimeout(slowTimer);
         void this.abort(error).then(() => reject(error));
       };
       const timer = setTimeout(() => {
         const joined = this.members.size + 1;
         fail(new DsmError('DSM_ERR_JOIN_TIMEOUT', `${joined} of ${this.nodeCount} nodes joined within ${this.joinTimeoutMs} ms (node 0 counts itself); start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`));
       }, this.joinTimeoutMs);
+      // Joiners across machines are started by hand: say where to point them. A local
+      // cluster says so only when its children are slow to start.
+      let waitingShown = false;
+      const showWaiting = (): void => {
+        waitingShown = true;
+        const address = this.controlAddress();
+        progress(this.spawnLocal
+          ? `waiting for ${this.nodeCount} nodes to start (${this.members.size + 1} of ${this.nodeCount} so far)`
+          : `waiting for ${this.nodeCount} nodes at ${address} (this is node 0; start each other one with: dsm node --join ${address})`);
+      };
+      const slowTimer = this.nodeCount > 1 && this.spawnLocal ? setTimeout(showWaiting, startupQuietMs) : null;
+      if (this.nodeCount > 1 && !this.spawnLocal) showWaiting();
+      this.joinedProgress = (nodeId, host) => {
+        if (waitingShown) progress(`node ${nodeId} joined from ${host} (${this.members.size + 1} of ${this.nodeCount})`);
+      };
       const onReady = (): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (slowTimer !== null) clearTimeout(slowTimer);
+        if (waitingShown) progress(`all ${this.nodeCount} nodes joined; starting the program`);
         resolve(this);
       };
       this.control.on('connection', (socket: Socket) => this.accept(socket, fail, onReady));
@@ -206,8 +241,8 @@ class Launcher implements ClusterHandle {
   }
 
   private accept(socket: Socket, fail: (error: DsmError) => void, onReady: () => void): void {
-    const label = `joiner at ${cleanRemote(socket.remoteAddress)}`;
-    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label }).then(
+    const label = `joiner at ${formatAddress(cleanRemote(socket.remoteAddress), socket.remotePort ?? 0)}`;
+    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.door }).then(
       (connection) => {
         // The joiner repeats 'join' until acknowledged (a message arriving with the handshake's last frame can
         // be emitted before this listener exists), so take the first and ignore repeats.
@@ -248,10 +283,13 @@ class Launcher implements ClusterHandle {
     };
     this.members.set(nodeId, member);
     sendControl(connection, { type: 'joined', nodeId });
+    this.joinedProgress(nodeId, host);
     connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
     connection.on('close', () => {
       if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started`));
-      else if (this.children.has(nodeId)) {
+      else if (connection.failure !== null) {
+        if (!this.ending) void this.nodeFailed(nodeId, `broke its connection: ${connection.failure.message}`);
+      } else if (this.children.has(nodeId)) {
         // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
         setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection'); }, childExitWaitMs);
       } else if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection');

@@ -19,6 +19,8 @@ export type Prot = typeof protNone | typeof protRead | typeof protReadWrite;
 export const pageStateProtMask = 0x03;
 export const pageStateFastWrite = 0x04;
 export const pageStateHasTwin = 0x08;
+/** The fast path upgrades such a page without a twin (hlrc: this node's own pages, whose writes need no diff). */
+export const pageStateTwinless = 0x10;
 
 export interface PageDiff {
   page: number;
@@ -34,11 +36,19 @@ export interface NativeStats {
   slowWaits: number;
   /** SIGSEGVs outside the app view passed on to the previous handler (e.g. V8's wasm traps). */
   chainedFaults: number;
+  /** Twins alive now. */
+  twins: number;
+  /** Fast-path write faults handed to the manager because the twin limit was reached. */
+  twinLimitFaults: number;
 }
 
 export interface NativeMmu {
-  /** Maps the region (first call in the process); later calls with the same size do nothing. */
-  init(regionBytes: number): void;
+  /**
+   * Maps the region (first call in the process); later calls with the same size do nothing.
+   * `anonymous` (one node only): private anonymous memory, read-write, with the manager view
+   * the app view itself; nothing may protect it (every view would lose access).
+   */
+  init(regionBytes: number, anonymous?: boolean): void;
   isInitialized(): boolean;
   regionBytes(): number;
   /**
@@ -56,6 +66,16 @@ export interface NativeMmu {
   protectPages(pages: Uint32Array, prot: Prot): void;
   /** Lets the SIGSEGV handler twin and upgrade these pages on a write, without the manager. */
   setFastWrite(pages: Uint32Array, enabled: boolean): void;
+  /** On these pages the fast path makes no twin (their writes never need a diff). */
+  setTwinless(pages: Uint32Array, enabled: boolean): void;
+  /** The most twins the fast path makes (pages); past it write faults go to the manager. 0: no limit. */
+  setTwinLimit(pageCount: number): void;
+  /**
+   * While paused, no store takes the fast path (whatever the pages' flags):
+   * each first store to a read-only page faults to the manager, which may
+   * hold the writer (flow control, src/runtime/flow.ts).
+   */
+  pauseFastWrite(paused: boolean): void;
   pageState(page: number): number;
   makeTwin(page: number): void;
   /** Per page with a twin: protect read-only, diff against the twin, drop the twin. */

@@ -12,7 +12,7 @@
 //   native fault (slot, page, isWrite)   -> engine.onFault(slot, page, isWrite)
 //   app sync request (requestId, req)    -> engine.onSync(requestId, req)
 //   transport message (from, message)    -> engine.onMessage(from, message)
-//   timer, e.g. every 10 ms              -> engine.onTick(Date.now())
+//   timer, e.g. every 10 ms              -> engine.onTick(clock())  (clock: monotonic ms, also handed in)
 //   postMessage / new Worker to node B   -> info = engine.releaseFor(B), attach info;
 //   ... received on node B from node A   -> engineB.acquireFrom(A, info) before delivering
 //
@@ -79,8 +79,21 @@ export interface EngineOptions {
   logReclaimCount?: number;
   /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
   prefetchPageCount?: number;
+  /**
+   * hlrc: the most pages this node keeps twinned (--twin-bytes / pageBytes);
+   * past it the oldest dirty pages are flushed early. 0 or absent: no limit.
+   */
+  twinPageCountMax?: number;
   send: (toNode: number, message: ProtocolMessage) => void;
   host: EngineHost;
+  /**
+   * Monotonic milliseconds (performance.now() in the runtime, the simulated
+   * clock in the simulation), read when a timed Atomics.wait arrives at its
+   * home: its deadline counts from then, which is after the wait was called,
+   * so no wait times out early. Without it the engine uses the last tick's
+   * time, up to one tick old.
+   */
+  clock?: () => number;
 }
 
 export interface EngineCounters {
@@ -94,6 +107,10 @@ export interface EngineCounters {
   messagesSent: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
+  /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
+  twinLimitFlushes?: number;
+  /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */
+  exclusiveShared?: number;
 }
 
 export interface Engine {
@@ -121,6 +138,19 @@ export interface Engine {
   releaseFor(toNode: number): ConsistencyInfo;
   /** The matching acquire on the receiving node, with the attached info. */
   acquireFrom(fromNode: number, info: ConsistencyInfo): void;
+  /**
+   * Pages written since the last release that still hold a twin (each costs
+   * a page of memory and, at the release, up to a page of diff). sc: 0.
+   */
+  dirtyPageCount(): number;
+  /**
+   * Sends the diffs of up to `pageCountMax` dirty pages to their homes now,
+   * ahead of the release that will close the interval (as before an
+   * invalidation): the pages stay in the open interval, read-only without a
+   * twin, and the release sends them as empty diffs. The runtime calls it to
+   * spread a large release over a link's capacity. Returns the pages flushed.
+   */
+  flushDirty(pageCountMax: number): number;
   /** The node that is home (hlrc) or manager (sc) of a page. */
   homeOf(page: number): number;
   counters(): EngineCounters;

@@ -74,6 +74,21 @@ export class HlrcEngine implements Engine {
   private readonly pages = new Map<number, PageState>();
   /** Pages written in the open interval. */
   private readonly intervalPages = new Set<number>();
+  /**
+   * Per page of this node's own (home), 1 while it is exclusive: read-write
+   * here with no write detection, because no other node can hold a copy
+   * that a later write of ours must invalidate. A page enters the state when
+   * an interval naming it closes: every copy served before or during that
+   * interval is older than its write notice, so the acquire that could make
+   * our later writes visible to a node also invalidates that node's copy. A
+   * page leaves it when a copy leaves this node (readServed): protected
+   * read-only first, so every later write faults and is noticed again.
+   * Home pages are twinless (their diffs would be discarded: the home copy is
+   * the master), so they cost no twin either way.
+   */
+  private readonly exclusive: Uint8Array;
+  /** The most pages twinned at once (0: no limit); past it the oldest dirty pages are flushed early. */
+  private readonly twinPageCountMax: number;
 
   private requestIdNext = 1;
   private readonly pending = new Map<number, {
@@ -91,6 +106,7 @@ export class HlrcEngine implements Engine {
   private readonly barrierParties = new Map<number, number>();
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
+  private readonly clock: (() => number) | null;
   private readonly pageScratch = new Uint8Array(pageBytes);
   protected readonly stats: EngineCounters = {
     readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
@@ -105,6 +121,7 @@ export class HlrcEngine implements Engine {
     this.memory = options.memory;
     this.sendRaw = options.send;
     this.host = options.host;
+    this.clock = options.clock ?? null;
     this.vc = new Array<number>(this.nodeCount).fill(0);
     this.known = new Array<number>(this.nodeCount).fill(0);
     this.floor = new Array<number>(this.nodeCount).fill(0);
@@ -117,15 +134,30 @@ export class HlrcEngine implements Engine {
     assert(Number.isInteger(this.prefetchPageCount) && this.prefetchPageCount >= 1 && this.prefetchPageCount <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
     for (let n = 0; n < this.nodeCount; n++) this.readahead.push([]);
     this.peerVc = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
+    this.exclusive = new Uint8Array(this.pageCount);
+    this.twinPageCountMax = options.twinPageCountMax ?? 0;
+    assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
   }
 
   start(): void {
-    // Every page starts valid and zero on every node, read-only with the fast
-    // write path on, so a first store costs a local twin and no message.
     const all = new Uint32Array(this.pageCount);
     for (let page = 0; page < this.pageCount; page++) all[page] = page;
+    if (this.nodeCount === 1) {
+      // A cluster of one: no other node can ever hold a copy, so every page
+      // is exclusive from the start: read-write, no twin, no fault.
+      this.memory.setTwinless(all, true);
+      this.memory.protect(all, protReadWrite);
+      this.exclusive.fill(1);
+      return;
+    }
+    // Every page starts valid and zero on every node, read-only with the fast
+    // write path on, so a first store costs a local twin (none for a page of
+    // our own) and no message.
+    const own = all.filter((page) => this.homeOf(page) === this.nodeId);
+    this.memory.setTwinless(own, true);
     this.memory.protect(all, protRead);
     this.memory.setFastWrite(all, true);
+    if (this.twinPageCountMax > 0) this.memory.setTwinLimit(this.twinPageCountMax);
   }
 
   homeOf(page: number): number {
@@ -180,8 +212,14 @@ export class HlrcEngine implements Engine {
         // drain and makeTwin (found by the concurrent simulation, seed 17).
         this.memory.setFastWrite([page], false);
         this.drainDirty();
-        if (!this.hasTwin(page)) this.memory.makeTwin(page);
-        this.twinned.add(page);
+        // A page of our own needs no twin (its home copy is the master); any
+        // other one does, made room for if the twin limit is reached (the
+        // fast path sends such faults here).
+        if (this.homeOf(page) !== this.nodeId && !this.hasTwin(page)) {
+          this.makeRoomForTwin();
+          this.memory.makeTwin(page);
+          this.twinned.add(page);
+        }
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);
         this.memory.setFastWrite([page], true);
@@ -190,7 +228,10 @@ export class HlrcEngine implements Engine {
     });
   }
 
-  /** Pages twinned by the engine itself (slow write path) in the open interval. */
+  /**
+   * Pages with a twin in the open interval (all of them another node's), in
+   * the order they were twinned: the oldest are flushed first at the limit.
+   */
   private readonly twinned = new Set<number>();
   private hasTwin(page: number): boolean { return this.twinned.has(page); }
 
@@ -277,8 +318,46 @@ export class HlrcEngine implements Engine {
     const dirty = this.memory.drainDirty();
     for (const page of dirty) {
       this.intervalPages.add(page);
-      this.twinned.add(page);
+      // Our own pages are twinless: the fast path upgraded them without a twin.
+      if (this.homeOf(page) !== this.nodeId) this.twinned.add(page);
     }
+  }
+
+  /**
+   * At the twin limit: the oldest twinned pages (a quarter of the limit, so
+   * the next stores take the fast path again) send their diffs home now,
+   * labelled with the last closed interval as any early flush; they stay in
+   * the open interval, whose closing names them (with an empty diff if not
+   * written again). Their copies go back to read-only with the fast path on.
+   */
+  private makeRoomForTwin(): void {
+    if (this.twinPageCountMax === 0 || this.twinned.size < this.twinPageCountMax) return;
+    const count = Math.max(1, Math.floor(this.twinPageCountMax / 4));
+    const pages: number[] = [];
+    for (const page of this.twinned) {
+      pages.push(page);
+      if (pages.length === count) break;
+    }
+    this.flushEarlyMany(pages);
+    this.stats.twinLimitFlushes = (this.stats.twinLimitFlushes ?? 0) + pages.length;
+  }
+
+  /**
+   * Copies a page of our own for another node (a fetch, a prefetch, a push).
+   * An exclusive page becomes shared first: protected read-only (with the
+   * twinless fast path on) before it is read, so every store after the copy
+   * faults and lands in the open interval's write notice, and none can slip
+   * in between the read and the protection.
+   */
+  private readServed(page: number, bytes: Uint8Array): void {
+    assert(this.homeOf(page) === this.nodeId, 'copies of a page leave from its home');
+    if (this.exclusive[page] === 1) {
+      this.exclusive[page] = 0;
+      this.memory.protect([page], protRead);
+      this.memory.setFastWrite([page], true);
+      this.stats.exclusiveShared = (this.stats.exclusiveShared ?? 0) + 1;
+    }
+    this.memory.readPage(page, bytes);
   }
 
   /** Diffs held back by closeInterval(bundleTo) for the sync message that follows it. */
@@ -318,6 +397,13 @@ export class HlrcEngine implements Engine {
         continue;
       }
       this.send(home, { type: 'diffs', interval: index, pages: batch.pages, diffs: batch.diffs });
+    }
+    // Pages of our own named by this interval become exclusive (see
+    // `exclusive`): read-write with no write detection until a copy leaves.
+    const own = pages.filter((page) => this.homeOf(page) === this.nodeId && this.pageState(page).valid && this.exclusive[page] === 0);
+    if (own.length > 0) {
+      this.memory.protect(own, protReadWrite);
+      for (const page of own) this.exclusive[page] = 1;
     }
     this.intervalPages.clear();
     this.twinned.clear();
@@ -375,9 +461,15 @@ export class HlrcEngine implements Engine {
     for (let n = 0; n < this.nodeCount; n++) peer[n] = Math.max(peer[n]!, info.known[n] ?? 0);
   }
 
-  /** Applies write notices up to `target`: pages named by newer intervals are invalidated. */
+  /**
+   * Applies write notices up to `target`: pages named by newer intervals are
+   * invalidated, all of them in one batch (a release of a large written set
+   * names hundreds of thousands of pages; one native call per page and step
+   * kept a manager busy for seconds).
+   */
   protected acquire(target: number[]): void {
     this.drainDirty();
+    const named = new Set<number>();
     for (let n = 0; n < this.nodeCount; n++) {
       if (n === this.nodeId) continue;
       const upTo = target[n] ?? 0;
@@ -388,40 +480,54 @@ export class HlrcEngine implements Engine {
       for (let k = this.vc[n]! - this.floor[n]!; k < upTo - this.floor[n]!; k++) {
         const record = log[k]!;
         assert(record.index === this.floor[n]! + 1 + k, 'interval log is contiguous above the floor');
-        for (const page of record.pages) this.notice(page, n, record.index);
+        for (const page of record.pages) {
+          const state = this.pageState(page);
+          if (state.need[n]! < record.index) state.need[n] = record.index;
+          named.add(page);
+        }
       }
       this.vc[n] = upTo;
     }
+    const stale: number[] = [];
+    for (const page of named) {
+      const state = this.pageState(page);
+      if (state.valid && !this.isCovered(state.version, state.need)) stale.push(page);
+    }
+    this.invalidate(stale.sort((a, b) => a - b));
   }
 
-  private notice(page: number, writer: number, index: number): void {
-    const state = this.pageState(page);
-    if (state.need[writer]! < index) state.need[writer] = index;
-    if (!state.valid || this.isCovered(state.version, state.need)) return;
-    if (this.intervalPages.has(page)) this.flushEarly(page);
-    state.valid = false;
-    this.stats.invalidations++;
+  /** Valid copies that a write notice made stale: dirty ones flush home first, then all go to no access. */
+  private invalidate(pages: number[]): void {
+    if (pages.length === 0) return;
+    this.flushEarlyMany(pages.filter((page) => this.intervalPages.has(page)));
+    for (const page of pages) {
+      this.pageState(page).valid = false;
+      this.exclusive[page] = 0;
+    }
+    this.stats.invalidations += pages.length;
     // App threads of this node run concurrently with the engine. With the
     // fast path off, a store to the (read-only) page faults into the engine
     // instead of twinning it, so no new twin can appear from here on.
-    this.memory.setFastWrite([page], false);
-    this.memory.protect([page], protNone);
-    // One may have stored to the page (twinning it through the fast path)
+    this.memory.setFastWrite(pages, false);
+    this.memory.protect(pages, protNone);
+    // One may have stored to a page (twinning it through the fast path)
     // between the flush and the protect. After protect returns no thread can
     // store, so learn such twins now and send their diff home before the copy
     // is replaced. That flush leaves the page read-only: protect it again
     // (found by the concurrent simulation, seed 1: a stale copy stayed
     // readable and writable after a late flush, and a counter lost updates).
     this.drainDirty();
-    if (this.twinned.has(page)) {
-      this.flushEarly(page);
-      this.memory.protect([page], protNone);
+    const late = pages.filter((page) => this.twinned.has(page));
+    if (late.length > 0) {
+      this.flushEarlyMany(late);
+      this.memory.protect(late, protNone);
     }
-    if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
+    for (const page of pages) if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
   }
 
   /** A copy that became valid: read-only, with the native write fast path on again. */
   private protectValid(page: number): void {
+    this.exclusive[page] = 0;
     this.memory.protect([page], protRead);
     this.memory.setFastWrite([page], true);
   }
@@ -429,19 +535,69 @@ export class HlrcEngine implements Engine {
   /** Counts early flushes, so a pushed page can tell whether it may predate one. */
   private flushSeq = 0;
 
-  /** A locally dirty page about to be invalidated: its diff goes home now. */
-  private flushEarly(page: number): void {
-    const home = this.homeOf(page);
-    this.pageState(page).earlyFlushSeq = ++this.flushSeq;
-    const records = this.memory.flush([page]);
-    this.twinned.delete(page);
-    if (home === this.nodeId) return;
-    const diff = records[0]?.diff ?? new Uint8Array(0);
-    if (diff.length === 0) return;
-    // Labelled with the last closed interval: it completes nothing new, the
-    // closing of the open interval sends the rest (maybe an empty diff).
-    this.stats.diffsSent++;
-    this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: [page], diffs: [diff] });
+  /**
+   * Locally dirty pages whose diffs go home now (about to be invalidated, or
+   * the oldest at the twin limit), one message per home. Labelled with the
+   * last closed interval: they complete nothing new, the closing of the open
+   * interval sends the rest (maybe an empty diff).
+   */
+  private flushEarlyMany(pages: number[]): void {
+    if (pages.length === 0) return;
+    for (const page of pages) {
+      this.pageState(page).earlyFlushSeq = ++this.flushSeq;
+      this.twinned.delete(page);
+    }
+    const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
+    for (const record of this.memory.flush(pages)) {
+      const home = this.homeOf(record.page);
+      if (home === this.nodeId || record.diff.length === 0) continue;
+      let batch = byHome.get(home);
+      if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      batch.pages.push(record.page);
+      batch.diffs.push(record.diff);
+    }
+    for (const [home, batch] of byHome) {
+      this.stats.diffsSent += batch.pages.length;
+      this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: batch.pages, diffs: batch.diffs });
+    }
+  }
+
+  dirtyPageCount(): number {
+    this.drainDirty();
+    return this.twinned.size;
+  }
+
+  flushDirty(pageCountMax: number): number {
+    assert(Number.isInteger(pageCountMax) && pageCountMax >= 1, 'an early flush takes at least one page');
+    assert(this.bundle === null, 'no held-back diffs between events');
+    this.drainDirty();
+    const pages: number[] = [];
+    for (const page of this.twinned) {
+      if (pages.length === pageCountMax) break;
+      pages.push(page);
+    }
+    pages.sort((a, b) => a - b);
+    const diffs = new Map<number, Uint8Array>();
+    for (const record of this.memory.flush(pages)) diffs.set(record.page, record.diff);
+    const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
+    for (const page of pages) {
+      assert(this.intervalPages.has(page), 'a twinned page belongs to the open interval');
+      this.twinned.delete(page);
+      this.pageState(page).earlyFlushSeq = ++this.flushSeq;
+      const home = this.homeOf(page);
+      const diff = diffs.get(page);
+      if (home === this.nodeId || diff === undefined || diff.length === 0) continue;
+      let batch = byHome.get(home);
+      if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      batch.pages.push(page);
+      batch.diffs.push(diff);
+    }
+    // Labelled with the last closed interval, as flushEarly's: the release sends the rest.
+    for (const [home, batch] of byHome) {
+      this.stats.diffsSent += batch.pages.length;
+      this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: batch.pages, diffs: batch.diffs });
+    }
+    return pages.length;
   }
 
   // ------------------------------------------------------------ fetches
@@ -468,7 +624,7 @@ export class HlrcEngine implements Engine {
       // The faulting page waits for its diffs, exactly as a single fetch.
       if (!this.isCovered(state.version, f.need)) return true;
       const bytes = new Uint8Array(pageBytes);
-      this.memory.readPage(page, bytes);
+      this.readServed(page, bytes);
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
       const extraPages: number[] = [];
@@ -478,7 +634,7 @@ export class HlrcEngine implements Engine {
         const other = this.pageState(extra);
         if (!this.isCovered(other.version, f.extraNeeds[k]!)) return;
         const copy = new Uint8Array(pageBytes);
-        this.memory.readPage(extra, copy);
+        this.readServed(extra, copy);
         extraPages.push(extra);
         extraVersions.push([...other.version]);
         extraBytes.push(copy);
@@ -872,7 +1028,7 @@ export class HlrcEngine implements Engine {
         const state = this.pageState(page);
         if (state.version[writer]! < index) continue;
         const bytes = new Uint8Array(pageBytes);
-        this.memory.readPage(page, bytes);
+        this.readServed(page, bytes);
         pushPages.push(page);
         pushVersions.push([...state.version]);
         pushBytes.push(bytes);
@@ -1077,9 +1233,12 @@ export class HlrcEngine implements Engine {
     const old = readLe(this.pageScratch, offset, message.width);
     const op: AtomicOp = message.op;
     if (op === 'notify') {
-      const count = BigInt.asUintN(32, BigInt(message.operands[0] ?? '4294967295'));
+      // The count is ToIntegerOrInfinity's, not reduced modulo 2^32; -1 stands for +Infinity (all).
+      const operand = BigInt(message.operands[0] ?? '-1');
+      const count = operand < 0n ? Infinity : Number(operand);
+      assert(count >= 0, 'a notify count is never negative');
       let woken = 0;
-      for (let k = 0; k < this.atomicWaiters.length && BigInt(woken) < count;) {
+      for (let k = 0; k < this.atomicWaiters.length && woken < count;) {
         const waiter = this.atomicWaiters[k]!;
         if (waiter.address !== message.address) { k++; continue; }
         this.atomicWaiters.splice(k, 1);
@@ -1094,7 +1253,7 @@ export class HlrcEngine implements Engine {
       if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal'); return; }
       if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out'); return; }
       assert(this.atomicWaiters.length < atomicWaiterCountMax, 'atomic waiters within limit');
-      const deadlineMs = message.timeoutMs < 0 ? Infinity : this.nowMs + message.timeoutMs;
+      const deadlineMs = message.timeoutMs < 0 ? Infinity : this.timeNowMs() + message.timeoutMs;
       this.atomicWaiters.push({ node: from, requestId: message.requestId, address: message.address, deadlineMs });
       return;
     }
@@ -1115,6 +1274,15 @@ export class HlrcEngine implements Engine {
       return;
     }
     this.send(node, { type: 'atomicReply', requestId, result, info: this.infoFor(node) });
+  }
+
+  /** The current time: the clock handed in, read fresh, or else the last tick's. */
+  private timeNowMs(): number {
+    if (this.clock === null) return this.nowMs;
+    const nowMs = this.clock();
+    assert(nowMs >= this.nowMs, 'the clock does not go backwards');
+    this.nowMs = nowMs;
+    return nowMs;
   }
 
   onTick(nowMs: number): void {

@@ -28,6 +28,17 @@ export interface PageMemory {
    * pages from drainDirty().
    */
   setFastWrite(pages: PageList, enabled: boolean): void;
+  /**
+   * Marks pages whose writes never need a diff (hlrc: this node's own pages):
+   * the fast path upgrades them and reports them dirty without a twin.
+   */
+  setTwinless(pages: PageList, enabled: boolean): void;
+  /**
+   * The most twins the fast path makes (pages; 0: no limit). Past it a store
+   * to a read-only page faults into the engine, which makes room (flushes the
+   * oldest dirty pages early). makeTwin itself is not limited.
+   */
+  setTwinLimit(pageCount: number): void;
   /** Pages the fast path made dirty since the last call (each at most once per call). */
   drainDirty(): Uint32Array;
   /** Copies the page into its twin (the page must have no twin yet). */
@@ -35,7 +46,8 @@ export interface PageMemory {
   /**
    * Per page that has a twin, in this order: protect read-only (so no store
    * can slip in), diff against the twin, drop the twin. Pages without a twin
-   * are skipped (no record).
+   * are skipped (no record, protection unchanged: a twinless page written
+   * read-write stays read-write).
    */
   flush(pages: PageList): PageDiffRecord[];
   /** Writes a diff's runs into the page through the manager view (any protection). */

@@ -57,6 +57,9 @@ export class ScEngine extends HlrcEngine {
 
   // Write notices do not exist under sc: stores are coherent when they complete.
   protected override closeInterval(): void {}
+  // Nor twins: a written page is owned, never diffed.
+  override dirtyPageCount(): number { return 0; }
+  override flushDirty(_pageCountMax: number): number { return 0; }
   protected override acquire(_target: number[]): void {}
 
   private managedOf(page: number): ScManaged {

@@ -24,6 +24,7 @@ import { appEntryUrl } from '../threads/worker.js';
 import { NodeManager } from './manager.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind, type TraceEvent } from './observe.js';
+import { FlowGate, sendQueueBytesFromEnvironment } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
 
 /** Engine ticks drive Atomics.wait timeouts. */
@@ -32,7 +33,7 @@ const tickIntervalMs = 5;
 const syncRefCountMax = 4096;
 
 type RuntimeMessage =
-  | { type: 'rtSpawn'; spawnId: string; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
+  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
   | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
   | { type: 'rtTerminate'; spawnId: string }
@@ -99,6 +100,8 @@ function asPageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   return {
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
+    setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
+    setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
     drainDirty: () => {
       const pages = native.drainDirty();
       // Fast-path write faults never reach JS one by one: they show in the trace when drained.
@@ -120,7 +123,12 @@ export class ClusterNode {
   readonly handle: ClusterHandle;
   readonly manager: NodeManager;
   readonly engine: Engine;
-  private readonly mesh: MeshLike & { send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number };
+  private readonly mesh: MeshLike & {
+    send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number;
+    queuedBytes?(nodeId: number): number; peerIds?: number[];
+  };
+  /** Admits work that makes traffic only while every link is below its limit (src/runtime/flow.ts). */
+  readonly flow: FlowGate;
   /** Parked sync requests; a `posted` one has no thread waiting for its answer. */
   private readonly syncWaiters = new Map<number, {
     endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown>; posted: boolean;
@@ -141,11 +149,13 @@ export class ClusterNode {
   private placementCounter = 0;
   /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
   private readonly hosted = new Map<string, { worker: Worker; parentNode: number }>();
+  /** The channel endpoints of those workers: endpoint -> spawnId (their parentPort posts arrive here). */
+  private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; parentPid?: number }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
     superviseNode(handle, options.parentPid);
     this.handle = handle;
@@ -158,18 +168,32 @@ export class ClusterNode {
       pageCount: options.regionBytes / pageBytes,
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
+      ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
       memory: asPageMemory(this.manager.native, this.observer),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
+      // Monotonic: Date.now() can step backwards and is read only at each tick.
+      clock: () => performance.now(),
     });
+    const mesh = this.mesh;
+    this.flow = new FlowGate({
+      queuedBytes: (nodeId) => mesh.queuedBytes?.(nodeId) ?? 0,
+      get peerIds() { return mesh.peerIds ?? []; },
+      on: (event, listener) => mesh.on(event, listener),
+    }, this.engine, sendQueueBytesFromEnvironment(), (paused) => this.manager.native.pauseFastWrite(paused));
     const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
       noteActivity(activity.faults);
       // Test hook: the manager fails while the app thread that faulted is parked on it.
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
       for (let index = 0; index < records.length; index += 3) {
-        if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
-        this.engine.onFault(records[index]!, records[index + 1]!, (records[index + 2]! & 1) === 1);
+        const slot = records[index]!;
+        const page = records[index + 1]!;
+        const isWrite = (records[index + 2]! & 1) === 1;
+        if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+        // A write may make one more twin: held while too many pages are dirty.
+        if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
+        else this.engine.onFault(slot, page, false);
       }
       noteActivity(activity.idle);
     });
@@ -192,7 +216,8 @@ export class ClusterNode {
     else this.mesh.on('message', listener);
     setInterval(() => {
       noteActivity(activity.engineTick);
-      this.engine.onTick(Date.now());
+      this.engine.onTick(performance.now());
+      this.flow.tick();
       noteActivity(activity.idle);
     }, tickIntervalMs).unref();
     const block = testHook('BLOCK_LOOP', handle.nodeId);
@@ -203,7 +228,7 @@ export class ClusterNode {
       if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
       else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
     }
-    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
+    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
   private resume(ref: number, result: SyncResult | FaultResult): void {
@@ -257,6 +282,53 @@ export class ClusterNode {
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
+      case 'atomic':
+      case 'sync':
+      case 'worker-spawn':
+      case 'worker-post':
+      case 'parent-post':
+      case 'worker-terminate':
+        // These make traffic (a release's diffs, a message): admitted in
+        // arrival order while every link is below its limit. A thread that
+        // made a call stays parked until its request is admitted and answered.
+        this.flow.admit(() => this.serveAdmitted(endpoint, request));
+        return replyLater;
+      case 'place':
+        return (this.handle.nodeId + 1 + this.placementCounter++) % this.handle.nodeCount;
+      default:
+        throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
+    }
+  }
+
+  /** Whether the thread waits for an answer to this request (a call) or went on (a post). */
+  private static isCall(request: ChannelRequest): boolean {
+    switch (request.op) {
+      case 'atomic': return request.asyncId === undefined;
+      case 'sync': return request.posted !== true;
+      case 'worker-post': case 'parent-post': return true;
+      default: return false;
+    }
+  }
+
+  /** Serves an admitted request; answers a call whose answer is known now (or an error), as the channel server would. */
+  private serveAdmitted(endpoint: ThreadEndpoint, request: ChannelRequest): void {
+    const isCall = ClusterNode.isCall(request);
+    // A thread that ended while its call waited for admission wants no answer
+    // (a posted request, e.g. an unlock, is still performed).
+    if (isCall && !this.manager.channel.endpoints.has(endpoint)) return;
+    let value: unknown;
+    try {
+      value = this.serve(endpoint, request);
+    } catch (error) {
+      if (!isDsmError(error) || !isCall) throw error;
+      endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
+      return;
+    }
+    if (value !== replyLater && isCall) endpoint.answer({ ok: true, value: value ?? null });
+  }
+
+  private serve(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
+    switch (request.op) {
       case 'atomic': {
         const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
         this.syncInEngine(ref, {
@@ -279,13 +351,11 @@ export class ClusterNode {
         }
         return replyLater;
       }
-      case 'place':
-        return (this.handle.nodeId + 1 + this.placementCounter++) % this.handle.nodeCount;
       case 'worker-spawn': {
         const spawnId = `${this.handle.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
         this.sendRuntime(request.nodeId, {
-          type: 'rtSpawn', spawnId, entry: request.entry, evalCode: request.evalCode,
+          type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
           workerData: request.workerData, options: request.options, info: this.engine.releaseFor(request.nodeId),
         });
         return replyLater;
@@ -295,7 +365,15 @@ export class ClusterNode {
         if (target !== null) {
           this.sendRuntime(target.nodeId, { type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.engine.releaseFor(target.nodeId) });
         }
-        return replyLater;
+        return null;
+      }
+      case 'parent-post': {
+        const spawnId = this.hostedEndpoints.get(endpoint);
+        const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
+        if (spawnId !== undefined && entry !== undefined) {
+          this.sendRuntime(entry.parentNode, { type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.engine.releaseFor(entry.parentNode) });
+        }
+        return null;
       }
       case 'worker-terminate': {
         const target = this.findRemote(endpoint, request.handleId);
@@ -303,7 +381,7 @@ export class ClusterNode {
         return replyLater;
       }
       default:
-        throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
+        throw new DsmError('DSM_ERR_CHANNEL', `request '${request.op}' is not served after admission`);
     }
   }
 
@@ -487,12 +565,13 @@ export class ClusterNode {
   /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
   private host(parentNode: number, spawn: Extract<RuntimeMessage, { type: 'rtSpawn' }>): void {
     const { port1, port2 } = new MessageChannel();
-    this.manager.channel.attach(port1);
+    const endpoint = this.manager.channel.attach(port1);
+    this.hostedEndpoints.set(endpoint, spawn.spawnId);
     const config: AppThreadConfig = {
       role: 'worker', nodeId: this.handle.nodeId, nodeCount: this.handle.nodeCount,
       regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
       argv: spawn.options.argv, parallelism: this.manager.parallelism, userWorkerData: null,
-      threadIdSeen: -1, remoteWorkerData: spawn.workerData,
+      threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
     };
     const worker = new Worker(appEntryUrl(), {
       workerData: { __dsm: config, __dsmPort: port2 },
@@ -502,9 +581,11 @@ export class ClusterNode {
       ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
     });
     this.hosted.set(spawn.spawnId, { worker, parentNode });
+    // Each event is a release (worker exit after writing much, say): admitted
+    // in order with the app threads' requests, within the link limit.
     const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
-      this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) });
-    worker.on('online', () => event('online', { threadId: worker.threadId }));
+      this.flow.admit(() => this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) }));
+    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
     });
@@ -527,6 +608,7 @@ export class ClusterNode {
     });
     worker.on('exit', (code) => {
       this.hosted.delete(spawn.spawnId);
+      this.hostedEndpoints.delete(endpoint);
       event('exit', { code });
     });
   }
@@ -548,11 +630,12 @@ function superviseNode(handle: ClusterHandle, parentPid: number | undefined): vo
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
-  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName };
+  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number };
   const parentPid = process.env.DSM_SUPERVISED === '1' ? Number(process.env.DSM_PARENT_PID) : undefined;
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),
+    ...(config.twinBytes === undefined ? {} : { twinBytes: config.twinBytes }),
     ...(parentPid === undefined || !Number.isInteger(parentPid) ? {} : { parentPid }),
   });
   void node;
@@ -563,7 +646,7 @@ export function runNode(handle: ClusterHandle): void {
 /** Node 0: runs the program's main thread and ends the cluster with its exit code. */
 export async function runClusterProgram(
   handle: ClusterHandle,
-  options: { regionBytes: number; protocol: string; placement?: PlacementName; file: string; args: string[]; report?: ReportOptions },
+  options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions },
 ): Promise<never> {
   const node = new ClusterNode(handle, options);
   const report = options.report ?? {};

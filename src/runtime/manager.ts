@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { ChannelServer, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelRequest } from '../channel/wire.js';
-import { pageBytes } from '../constants.js';
+import { pageBytes, threadIdNodeStride } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
@@ -18,6 +18,8 @@ export interface ManagerOptions {
   regionBytes: number;
   /** Total cores across the cluster (what os.availableParallelism() reports inside the program). */
   parallelism?: number;
+  /** A one-node run: the region is private anonymous memory, read-write (native init). */
+  singleNode?: boolean;
 }
 
 export class NodeManager {
@@ -31,7 +33,12 @@ export class NodeManager {
   readonly pages: SingleNodePages;
   private started = false;
   private faultHandler: (records: Uint32Array) => void;
+  /** A one-node run serves faults itself (SingleNodePages); a cluster node hands them to its engine. */
+  private servesOwnPages = true;
+  private readonly singleNode: boolean;
   private extraRequests: RequestHandler | null = null;
+  /** The next worker thread id this node hands out (0 is the program's main thread). */
+  private threadIdSeenNext: number;
 
   constructor(options: ManagerOptions) {
     assert(options.nodeId >= 0 && options.nodeId < options.nodeCount, 'node id within the cluster');
@@ -39,12 +46,14 @@ export class NodeManager {
     this.nodeId = options.nodeId;
     this.nodeCount = options.nodeCount;
     this.regionBytes = options.regionBytes;
+    this.threadIdSeenNext = options.nodeId * threadIdNodeStride + 1;
     // Programs size their pools by core count; in dsm the cores are the
     // cluster's. Every node is taken to have this node's core count (nodes do
     // not report theirs to each other yet).
     this.parallelism = options.parallelism ?? os.availableParallelism() * options.nodeCount;
     this.native = loadNativeMmu();
-    this.native.init(this.regionBytes);
+    this.singleNode = options.singleNode === true;
+    this.native.init(this.regionBytes, this.singleNode);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
     this.pages = new SingleNodePages(this.native);
     this.faultHandler = (records) => this.pages.onFaults(records);
@@ -54,6 +63,8 @@ export class NodeManager {
   start(): void {
     assert(!this.started, 'a manager starts once');
     this.started = true;
+    // Before any app thread can touch the region: one node maps it read-write.
+    if (this.servesOwnPages) this.pages.start();
     this.native.installHandler();
     this.native.startFaultService((records) => this.faultHandler(records));
     this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
@@ -63,7 +74,9 @@ export class NodeManager {
   /** A cluster node serves faults through its coherence engine instead of the one-node page service. */
   handleFaults(handler: (records: Uint32Array) => void): void {
     assert(!this.started, 'fault handling is chosen before start');
+    assert(!this.singleNode, 'an anonymous one-node region cannot be protected by an engine');
     this.faultHandler = handler;
+    this.servesOwnPages = false;
   }
 
   /** Requests the manager itself does not serve (Atomics, placement, remote workers) go here. */
@@ -82,6 +95,11 @@ export class NodeManager {
       case 'alloc':
       case 'sliceAlloc':
         return this.heap.alloc(request.byteLength);
+      case 'thread-id': {
+        const threadIdSeen = this.threadIdSeenNext++;
+        assert(threadIdSeen % threadIdNodeStride !== 0, 'thread ids of this node within their stride');
+        return threadIdSeen;
+      }
       case 'free':
         this.heap.free(request.offset);
         return null;

@@ -2,7 +2,9 @@
 // main thread as an app thread and relays its stdio and exit code.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { join, resolve } from 'node:path';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
 import type { AppThreadConfig } from '../channel/wire.js';
@@ -24,17 +26,6 @@ export function resolveProgram(file: string): string {
     throw new DsmError('DSM_ERR_PROGRAM_NOT_FOUND', `program file '${file}' does not exist (looked at ${path})`);
   }
   return path;
-}
-
-/** Syntax-checks a JavaScript entry the way `node --check` does; returns the first error line. */
-export function syntaxErrorOf(path: string): string | null {
-  if (isTypeScript(path)) return null;
-  const result = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
-  if (result.status === 0) return null;
-  const lines = (result.stderr ?? '').split('\n').map((line) => line.trim()).filter(Boolean);
-  const location = lines[0] ?? path;
-  const message = lines.find((line) => line.startsWith('SyntaxError')) ?? 'SyntaxError';
-  return `${location}: ${message}`;
 }
 
 /** Starts the program's main thread; resolves with the program's exit code. */
@@ -86,27 +77,79 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec):
   });
 }
 
-/** Prints an uncaught exception of the program as node would, and gives the exit code. */
+/**
+ * Prints an uncaught exception of the program as node would: the source line
+ * and a caret under the place it was thrown, then the error as util.inspect
+ * shows it (with its own properties, such as a DsmError's `code`).
+ */
 function reportUncaught(error: unknown, entry: string): number {
   if (error instanceof SyntaxError || (error as { name?: string } | null)?.name === 'SyntaxError') {
-    const syntax = syntaxErrorOf(entry);
-    if (syntax !== null) throw new DsmError('DSM_ERR_PROGRAM_SYNTAX', syntax);
+    // The worker's copy of a SyntaxError lost where it is: ask node, which prints it as it would.
+    const syntax = syntaxReportOf(entry);
+    if (syntax !== null) {
+      process.stderr.write(syntax);
+      return 1;
+    }
   }
-  const text = error instanceof Error ? withoutDsmFrames(error.stack ?? String(error)) : `Uncaught ${inspectThrown(error)}`;
+  let text: string;
+  if (typeof error === 'object' && error !== null && typeof (error as Error).stack === 'string') {
+    const stack = withoutDsmFrames((error as Error).stack!);
+    text = `${arrowOf(stack)}${errorText(error as Error & { code?: unknown }, stack)}`;
+  } else {
+    text = inspect(error);
+  }
   process.stderr.write(`${text}\n\nNode.js ${process.version}\n`);
   return 1;
+}
+
+/**
+ * An error as node prints it: its stack (a coded error's name shows its code,
+ * as node's own `TypeError [ERR_…]:` do), then its own properties.
+ */
+function errorText(error: Error & { code?: unknown }, stack: string): string {
+  let text = stack;
+  if (typeof error.code === 'string' && typeof error.name === 'string' && text.startsWith(`${error.name}: `)) {
+    text = `${error.name} [${error.code}]${text.slice(error.name.length)}`;
+  }
+  const own = Object.entries(error).filter(([key]) => key !== 'name' && key !== 'message' && key !== 'stack');
+  if (own.length === 0) return text;
+  return `${text} {\n${own.map(([key, value]) => `  ${key}: ${inspect(value)}`).join(',\n')}\n}`;
+}
+
+/** `node --check`'s own report of a syntax error in the entry (source line, caret, message), or null. */
+function syntaxReportOf(path: string): string | null {
+  if (isTypeScript(path)) return null;
+  const result = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
+  if (result.status === 0 || !/SyntaxError/.test(result.stderr ?? '')) return null;
+  return result.stderr;
+}
+
+/**
+ * Node's "arrow": the location, source line and a caret at the top frame of
+ * the stack, when that frame is in a file of the program ('' otherwise, or
+ * when the stack already starts with one).
+ */
+export function arrowOf(stack: string): string {
+  const lines = stack.split('\n');
+  if (/:\d+$/.test(lines[0] ?? '') && lines[2]?.trim() === '^') return '';
+  const frame = lines.find((line) => line.trimStart().startsWith('at '));
+  const match = frame === undefined ? null : /^\s*at (?:.*?\()?((?:file:\/\/|\/)[^()]*?):(\d+):(\d+)\)?$/.exec(frame);
+  if (match === null) return '';
+  const [, location, lineText, columnText] = match;
+  try {
+    const path = location!.startsWith('file:') ? fileURLToPath(location!) : location!;
+    const source = readFileSync(path, 'utf8').split(/\r?\n/)[Number(lineText) - 1];
+    if (source === undefined) return '';
+    const column = Number(columnText) - 1;
+    const indent = source.slice(0, column).replace(/[^\t]/g, ' ');
+    return `${location}:${lineText}\n${source}\n${indent}^\n\n`;
+  } catch {
+    return '';
+  }
 }
 
 /** Drops the stack frames of dsm's own app-thread entry: the program's frames are what matter. */
 function withoutDsmFrames(stack: string): string {
   const dsmCode = join(packageRoot, 'dist', 'src');
   return stack.split('\n').filter((line) => !(line.trimStart().startsWith('at ') && line.includes(dsmCode))).join('\n');
-}
-
-function inspectThrown(value: unknown): string {
-  try {
-    return typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

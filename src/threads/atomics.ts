@@ -54,8 +54,9 @@ function typedArrayTag(value: unknown): string | undefined {
   return (value as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag];
 }
 
+/** ToIndex then ValidateAtomicAccess's bound check: one ToNumber (a TypeError for a BigInt or Symbol). */
 function toIndex(value: unknown, length: number): number {
-  const number = value === undefined ? 0 : Number(value);
+  const number = value === undefined ? 0 : +(value as number);
   const integer = Number.isNaN(number) ? 0 : Math.trunc(number);
   if (integer < 0 || integer > Number.MAX_SAFE_INTEGER) throw new RangeError('Invalid atomic access index');
   if (integer >= length) throw new RangeError('Invalid atomic access index');
@@ -63,13 +64,37 @@ function toIndex(value: unknown, length: number): number {
 }
 
 /**
- * Converts a value to the element type and returns its raw unsigned bits as a
- * decimal string. Assigning to an element of the array's own type converts as
- * the specification does (ToNumber then modulo, or ToBigInt), including the
- * TypeError for a BigInt given to an Int32Array and a Number to a BigInt64Array.
+ * ToPrimitive with hint number, run once; every later conversion of the
+ * result (ToBigInt, ToIntegerOrInfinity, the element type's) has no side
+ * effects, so a value's valueOf runs exactly once as under plain node.
  */
-function rawOf(kind: ElementKind, value: unknown): string {
-  kind.typed[0] = value as number & bigint;
+function toPrimitiveNumber(value: unknown): unknown {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value;
+  const exotic = (value as { [Symbol.toPrimitive]?: unknown })[Symbol.toPrimitive];
+  if (exotic !== undefined && exotic !== null) {
+    if (typeof exotic !== 'function') throw new TypeError('Symbol.toPrimitive is not a function');
+    const primitive = (exotic as (hint: string) => unknown).call(value, 'number');
+    if (primitive !== null && (typeof primitive === 'object' || typeof primitive === 'function')) throw new TypeError('Cannot convert object to primitive value');
+    return primitive;
+  }
+  for (const name of ['valueOf', 'toString'] as const) {
+    const method = (value as Record<string, unknown>)[name];
+    if (typeof method !== 'function') continue;
+    const primitive = (method as () => unknown).call(value);
+    if (primitive === null || (typeof primitive !== 'object' && typeof primitive !== 'function')) return primitive;
+  }
+  throw new TypeError('Cannot convert object to primitive value');
+}
+
+/**
+ * Converts a primitive to the element type and returns its raw unsigned bits
+ * as a decimal string. Assigning to an element of the array's own type
+ * converts as the specification does (ToNumber then modulo, or ToBigInt),
+ * including the TypeError for a BigInt given to an Int32Array and a Number
+ * to a BigInt64Array.
+ */
+function rawOf(kind: ElementKind, primitive: unknown): string {
+  kind.typed[0] = primitive as number & bigint;
   return String(kind.raw[0]);
 }
 
@@ -78,24 +103,61 @@ function valueOf(kind: ElementKind, raw: string): number | bigint {
   return kind.typed[0]!;
 }
 
+/** ToIntegerOrInfinity (or ToBigInt) of a primitive, unwrapped: what Atomics.store returns. */
+function storedValueOf(kind: ElementKind, primitive: unknown): number | bigint {
+  if (kind.bigint) return typeof primitive === 'bigint' ? primitive : BigInt(primitive as string | boolean);
+  const number = +(primitive as number);
+  const integer = Number.isNaN(number) ? 0 : Math.trunc(number);
+  return integer === 0 ? 0 : integer;
+}
+
 export interface AtomicRoute {
-  /** The global byte address of element `index`, or null when the array is not dsm memory. */
-  addressOf(array: IntegerArray, index: number, width: number): number | null;
+  /** The global byte offset of a dsm SharedArrayBuffer, or null for any other buffer. */
+  offsetOf(buffer: ArrayBufferLike): number | null;
   channel: ChannelClient;
 }
 
-export function installClusterAtomics(route: AtomicRoute): void {
-  const native = { ...Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) } as
-    unknown as typeof Atomics;
+// %TypedArray%.prototype's own getters: a program may shadow `length` or
+// `buffer` on an array, and the specification reads the internal slots.
+const typedArrayPrototype = Object.getPrototypeOf(Int8Array.prototype) as object;
+const intrinsicGetter = (key: string | symbol) => Object.getOwnPropertyDescriptor(typedArrayPrototype, key)!.get! as (this: unknown) => unknown;
+const tagGetter = intrinsicGetter(Symbol.toStringTag) as (this: unknown) => string | undefined;
+const bufferGetter = intrinsicGetter('buffer') as (this: unknown) => ArrayBufferLike;
+const byteOffsetGetter = intrinsicGetter('byteOffset') as (this: unknown) => number;
+const lengthGetter = intrinsicGetter('length') as (this: unknown) => number;
 
-  function prepare(array: unknown, index: unknown, waitable: boolean): { kind: ElementKind; address: number } | null {
-    const tag = typedArrayTag(array);
+/** A non-constructor function with the given name and length, as the built-in it replaces. */
+function builtin<F extends (...args: never[]) => unknown>(name: string, length: number, body: F): F {
+  // A method definition is not a constructor and has no prototype property.
+  const method = { [name](...args: Parameters<F>) { return body(...args); } }[name]!;
+  Object.defineProperty(method, 'length', { value: length });
+  return method as unknown as F;
+}
+
+export function installClusterAtomics(route: AtomicRoute): void {
+  const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
+    Record<string, (...args: unknown[]) => unknown>;
+
+  interface Target { kind: ElementKind; array: IntegerArray; offset: number }
+
+  /**
+   * ValidateIntegerTypedArray: the dsm target of `array`, or null when the
+   * native function should run with the untouched arguments (any array that
+   * is not over dsm memory, and every invalid one: the native function throws
+   * the specification's TypeError before it converts anything).
+   */
+  function targetOf(array: unknown, waitable: boolean): Target | null {
+    const tag = tagGetter.call(array);
     const kind = tag === undefined ? null : elementKind(tag);
     if (kind === null || (waitable && tag !== 'Int32Array' && tag !== 'BigInt64Array')) return null;
-    const typed = array as IntegerArray;
-    const position = toIndex(index, typed.length);
-    const address = route.addressOf(typed, position, kind.width);
-    return address === null ? null : { kind, address };
+    const offset = route.offsetOf(bufferGetter.call(array));
+    return offset === null ? null : { kind, array: array as IntegerArray, offset };
+  }
+
+  /** ValidateAtomicAccess: the global address of element `index` (ToIndex runs once). */
+  function addressOf(target: Target, index: unknown): number {
+    const position = toIndex(index, lengthGetter.call(target.array));
+    return target.offset + byteOffsetGetter.call(target.array) + position * target.kind.width;
   }
 
   function call(fn: AtomicFunction, address: number, width: number, operands: string[], timeoutMs?: number): string {
@@ -103,61 +165,55 @@ export function installClusterAtomics(route: AtomicRoute): void {
   }
 
   const shim = Atomics as unknown as Record<string, unknown>;
-  const binary = (fn: AtomicFunction) => function (array: IntegerArray, index: number, value: number | bigint) {
-    const target = prepare(array, index, false);
-    if (target === null) return (native as unknown as Record<string, (...a: unknown[]) => unknown>)[fn]!(array, index, value);
-    const operand = rawOf(target.kind, value);
-    return valueOf(target.kind, call(fn, target.address, target.kind.width, [operand]));
-  };
-  for (const fn of ['add', 'sub', 'and', 'or', 'xor', 'exchange'] as const) shim[fn] = binary(fn);
-  shim.store = function store(array: IntegerArray, index: number, value: number | bigint) {
-    const target = prepare(array, index, false);
-    if (target === null) return native.store(array as Int32Array, index, value as number);
+  for (const fn of ['add', 'sub', 'and', 'or', 'xor', 'exchange'] as const) {
+    shim[fn] = builtin(fn, 3, (array: unknown, index: unknown, value: unknown) => {
+      const target = targetOf(array, false);
+      if (target === null) return native[fn]!(array, index, value);
+      const address = addressOf(target, index);
+      const operand = rawOf(target.kind, toPrimitiveNumber(value));
+      return valueOf(target.kind, call(fn, address, target.kind.width, [operand]));
+    });
+  }
+  shim.store = builtin('store', 3, (array: unknown, index: unknown, value: unknown) => {
+    const target = targetOf(array, false);
+    if (target === null) return native.store!(array, index, value);
+    const address = addressOf(target, index);
+    const primitive = toPrimitiveNumber(value);
     // Atomics.store returns the value converted by ToIntegerOrInfinity (or ToBigInt), not wrapped.
-    const raw = rawOf(target.kind, value); // throws the specification's TypeError first
-    let result: number | bigint;
-    if (target.kind.bigint) result = BigInt(value as bigint);
-    else {
-      const number = Number(value);
-      result = Number.isNaN(number) ? 0 : Math.trunc(number);
-    }
-    call('store', target.address, target.kind.width, [raw]);
-    return Object.is(result, -0) ? 0 : result;
-  };
-  shim.load = function load(array: IntegerArray, index: number) {
-    const target = prepare(array, index, false);
-    if (target === null) return native.load(array as Int32Array, index);
-    return valueOf(target.kind, call('load', target.address, target.kind.width, []));
-  };
-  shim.compareExchange = function compareExchange(array: IntegerArray, index: number, expected: number | bigint, replacement: number | bigint) {
-    const target = prepare(array, index, false);
-    if (target === null) return native.compareExchange(array as Int32Array, index, expected as number, replacement as number);
-    const operands = [rawOf(target.kind, expected), rawOf(target.kind, replacement)];
-    return valueOf(target.kind, call('compareExchange', target.address, target.kind.width, operands));
-  };
-  const checkWaitable = (array: unknown, name: string): void => {
-    const tag = typedArrayTag(array);
-    if (tag !== 'Int32Array' && tag !== 'BigInt64Array') {
-      const error = new TypeError(`Atomics.${name} needs an Int32Array or BigInt64Array over a SharedArrayBuffer; got ${tag ?? typeof array}`);
-      (error as TypeError & { code: string }).code = 'DSM_ERR_ATOMICS_TYPE';
-      throw error;
-    }
-  };
+    const raw = rawOf(target.kind, primitive); // throws the specification's TypeError first
+    const stored = storedValueOf(target.kind, primitive);
+    call('store', address, target.kind.width, [raw]);
+    return stored;
+  });
+  shim.load = builtin('load', 2, (array: unknown, index: unknown) => {
+    const target = targetOf(array, false);
+    if (target === null) return native.load!(array, index);
+    const address = addressOf(target, index);
+    return valueOf(target.kind, call('load', address, target.kind.width, []));
+  });
+  shim.compareExchange = builtin('compareExchange', 4, (array: unknown, index: unknown, expected: unknown, replacement: unknown) => {
+    const target = targetOf(array, false);
+    if (target === null) return native.compareExchange!(array, index, expected, replacement);
+    const address = addressOf(target, index);
+    const expectedRaw = rawOf(target.kind, toPrimitiveNumber(expected));
+    const replacementRaw = rawOf(target.kind, toPrimitiveNumber(replacement));
+    return valueOf(target.kind, call('compareExchange', address, target.kind.width, [expectedRaw, replacementRaw]));
+  });
+  /** The timeout's ToNumber: NaN and undefined wait forever, negative values not at all. */
   const timeoutMsOf = (timeout: unknown): number => {
-    const number = timeout === undefined ? Infinity : Number(timeout);
+    const number = timeout === undefined ? Infinity : +(timeout as number);
     return Number.isNaN(number) ? Infinity : Math.max(0, number);
   };
-  shim.wait = function wait(array: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number) {
-    checkWaitable(array, 'wait');
-    const target = prepare(array, index, true);
-    if (target === null) return native.wait(array as Int32Array, index, value as number, timeout);
-    const operand = rawOf(target.kind, value);
+  shim.wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
+    const target = targetOf(array, true);
+    if (target === null) return native.wait!(array, index, value, timeout);
+    const address = addressOf(target, index);
+    const operand = rawOf(target.kind, toPrimitiveNumber(value));
     const timeoutMs = timeoutMsOf(timeout);
-    return call('wait', target.address, target.kind.width, [operand], Number.isFinite(timeoutMs) ? timeoutMs : -1);
-  };
+    return call('wait', address, target.kind.width, [operand], Number.isFinite(timeoutMs) ? timeoutMs : -1);
+  });
   // Atomics.waitAsync is in Node 20's V8 but not in this TypeScript lib (es2022).
-  const nativeWaitAsync = (native as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t?: number) => unknown }).waitAsync;
-  if (typeof nativeWaitAsync === 'function') {
+  if (typeof native.waitAsync === 'function') {
     // The value is compared by a synchronous load (a value already changed answers
     // { async: false, value: 'not-equal' }, as the specification says); then the wait
     // is posted to the location's home and its answer arrives as a channel event.
@@ -173,28 +229,31 @@ export function installClusterAtomics(route: AtomicRoute): void {
       pending.delete(event.asyncId);
       resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
     });
-    shim.waitAsync = function waitAsync(array: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number) {
-      checkWaitable(array, 'waitAsync');
-      const target = prepare(array, index, true);
-      if (target === null) return nativeWaitAsync(array as Int32Array, index, value as number, timeout);
-      const operand = rawOf(target.kind, value);
-      const current = call('load', target.address, target.kind.width, []);
-      if (current !== operand) return { async: false, value: 'not-equal' };
+    shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
+      const target = targetOf(array, true);
+      if (target === null) return native.waitAsync!(array, index, value, timeout);
+      const address = addressOf(target, index);
+      const operand = rawOf(target.kind, toPrimitiveNumber(value));
       const timeoutMs = timeoutMsOf(timeout);
+      const current = call('load', address, target.kind.width, []);
+      if (current !== operand) return { async: false, value: 'not-equal' };
       if (timeoutMs === 0) return { async: false, value: 'timed-out' };
       const asyncId = nextAsyncId++;
       const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
       route.channel.post({
-        op: 'atomic', fn: 'wait', address: target.address, width: target.kind.width, operands: [operand],
+        op: 'atomic', fn: 'wait', address, width: target.kind.width, operands: [operand],
         timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1, asyncId,
       });
       return { async: true, value: promise };
-    };
+    });
   }
-  shim.notify = function notify(array: Int32Array | BigInt64Array, index: number, count?: number) {
-    const target = prepare(array, index, true);
-    if (target === null) return native.notify(array as Int32Array, index, count);
-    const number = count === undefined ? Infinity : Math.max(0, Math.trunc(Number(count)) || 0);
-    return Number(call('notify', target.address, target.kind.width, [Number.isFinite(number) ? String(number) : '-1']));
-  };
+  shim.notify = builtin('notify', 3, (array: unknown, index: unknown, count: unknown) => {
+    const target = targetOf(array, true);
+    if (target === null) return native.notify!(array, index, count);
+    const address = addressOf(target, index);
+    // ToIntegerOrInfinity, then at least 0; +Infinity (and undefined) wake everyone, sent as -1.
+    const number = count === undefined ? Infinity : +(count as number);
+    const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
+    return Number(call('notify', address, target.kind.width, [Number.isFinite(wanted) ? String(wanted) : '-1']));
+  });
 }

@@ -5,6 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { MessagePort } from 'node:worker_threads';
+import type { ChannelClient } from '../channel/client.js';
 import { deserializeValue, serializeValue, type BufferRanges } from './clone.js';
 
 export interface RemoteParentFrame {
@@ -19,6 +20,7 @@ export function isRemoteParentFrame(value: unknown): value is RemoteParentFrame 
 export class RemoteParentPort extends EventEmitter {
   private readonly port: MessagePort;
   private readonly ranges: BufferRanges;
+  private readonly channel: ChannelClient;
   private readonly relay = (frame: unknown) => {
     if (!isRemoteParentFrame(frame)) return;
     let value: unknown;
@@ -31,9 +33,10 @@ export class RemoteParentPort extends EventEmitter {
     this.emit('message', value);
   };
 
-  constructor(port: MessagePort, ranges: BufferRanges) {
+  constructor(port: MessagePort, ranges: BufferRanges, channel: ChannelClient) {
     super();
     this.port = port;
+    this.channel = channel;
     this.ranges = ranges;
     this.on('newListener', (event: string) => {
       if (event === 'message' && this.listenerCount('message') === 0) this.port.on('message', this.relay);
@@ -44,7 +47,9 @@ export class RemoteParentPort extends EventEmitter {
   }
 
   postMessage(value: unknown): void {
-    this.port.postMessage({ dsmRemote: 'message', bytes: serializeValue(value, this.ranges) } satisfies RemoteParentFrame);
+    // Through the channel as a call: when the link to the parent's node is
+    // full, this thread waits until it drains (flow control, src/runtime/flow.ts).
+    this.channel.call({ op: 'parent-post', bytes: serializeValue(value, this.ranges) });
   }
 
   start(): void { this.port.start(); }

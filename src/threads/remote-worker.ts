@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
-import { DsmError } from '../errors.js';
+import { DsmError, assert } from '../errors.js';
 import { deserializeValue, serializeValue, type BufferRanges } from './clone.js';
 
 interface RemoteState {
@@ -34,6 +34,8 @@ export interface RemoteSpawn {
   channel: ChannelClient;
   ranges: BufferRanges;
   nodeId: number;
+  /** The thread id the program sees, known at once (the creating node hands it out). */
+  threadIdSeen: number;
   entry: string;
   evalCode: boolean;
   workerData: unknown;
@@ -49,12 +51,12 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
-  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: -1, exited: false, exitCode: null, referenced: true, exitWaiters: [] };
+  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [] };
   states.set(worker, state);
   handles.set(handleId, worker);
   const workerData = serializeValue(spawn.workerData, ranges);
   channel.hold();
-  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options });
+  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options });
   return worker;
 }
 
@@ -65,7 +67,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
   const state = stateOf(worker);
   switch (event.kind) {
     case 'worker-online':
-      state.threadId = event.threadId;
+      assert(event.threadId === state.threadId, 'a remote worker comes online with the thread id its creator gave it');
       worker.emit('online');
       return;
     case 'worker-message': {
@@ -98,6 +100,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
     case 'worker-exit':
       state.exited = true;
       state.exitCode = event.exitCode;
+      state.threadId = -1; // as Node's handle of an ended thread
       handles.delete(event.handleId);
       if (state.referenced) channel.unhold();
       state.referenced = false;
@@ -120,7 +123,9 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
           throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', 'postMessage to a worker on another node cannot transfer MessagePorts or other handles');
         }
         if (state.exited) return;
-        channel.post({ op: 'worker-post', handleId: state.handleId, bytes: serializeValue(value, ranges) });
+        // A call, not a post: when the link to that node is full, this thread
+        // waits here until it drains (flow control, src/runtime/flow.ts).
+        channel.call({ op: 'worker-post', handleId: state.handleId, bytes: serializeValue(value, ranges) });
       },
     },
     terminate: {

@@ -12,9 +12,11 @@ import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
 import { installClusterAtomics } from './atomics.js';
+import { calledByRuntime } from './caller.js';
+import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from './clone.js';
 import { RemoteParentPort } from './remote-parent.js';
-import { installSharedArrayBuffer, makeSharedArrayBufferClass } from './shared-array-buffer.js';
+import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
@@ -59,6 +61,10 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     return ranges.get(buffer) ?? native.rangeOf(buffer);
   }
   function allocate(byteLength: number): SharedArrayBuffer {
+    // Node's own code and the TypeScript loader allocate with the global
+    // SharedArrayBuffer too (the loader hooks' lock, esbuild's): threads
+    // outside dsm wait on them, so they stay local. Frames: allocate, the constructor, its caller.
+    if (calledByRuntime(2)) return new NativeSharedArrayBuffer(byteLength);
     let offset: number;
     try {
       offset = channel.call({ op: 'alloc', byteLength }) as number;
@@ -90,7 +96,10 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const received = { bufferAt: receivedBufferAt, rangeOf };
   setAppThreadState({ config, channel, bufferAt, rangeOf });
 
-  installSharedArrayBuffer(makeSharedArrayBufferClass(allocate));
+  installSharedArrayBuffer(makeSharedArrayBufferClass(allocate, config.regionBytes));
+  // The kernel and the thread pool get private copies of dsm ranges (src/threads/kernel-copies.ts).
+  installKernelCopies(rangeOf);
+  if (config.role === 'main') copyStdioChunks();
 
   const wt = workerThreads as unknown as Record<string, unknown>;
   wt.Worker = makeWorkerClass(channel, config, received);
@@ -101,18 +110,20 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
     wt.workerData = deserializeValue(config.remoteWorkerData, received);
-    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received);
+    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received, channel);
+    wt.threadId = config.threadIdSeen;
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
   }
+  // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
+  process.env.DSM_NODE_ID = String(config.nodeId);
+  process.env.DSM_NODE_COUNT = String(config.nodeCount);
   if (config.nodeCount > 1) {
-    process.env.DSM_NODE_ID = String(config.nodeId);
     installClusterAtomics({
       channel,
-      addressOf(array, index, width) {
-        const range = rangeOf(array.buffer as SharedArrayBuffer);
-        return range === null ? null : range.offset + array.byteOffset + index * width;
+      offsetOf(buffer) {
+        return rangeOf(buffer as SharedArrayBuffer)?.offset ?? null;
       },
     });
   }

@@ -3,37 +3,86 @@
 // The replacement shares the native prototype, so `instanceof`, `byteLength`,
 // `util.types.isSharedArrayBuffer` and Object.prototype.toString behave as
 // before; `slice` goes through Symbol.species and so allocates dsm memory too.
+// The constructor follows the specification step by step (ToIndex of the
+// length, then of maxByteLength, then the prototype from NewTarget, then the
+// allocation), so a program sees the same errors, in the same order, as
+// under plain node.
 
-import { DsmError } from '../errors.js';
+import { isDsmError } from '../errors.js';
 
 export const NativeSharedArrayBuffer: SharedArrayBufferConstructor = globalThis.SharedArrayBuffer;
 
+type GrowableSharedArrayBufferConstructor = new (byteLength: number, options: { maxByteLength: number }) => SharedArrayBuffer;
+
 const byteLengthMax = Number.MAX_SAFE_INTEGER;
 
-/** ToIndex from the specification, with the RangeError V8 would throw. */
+/** ToIndex from the specification: ToNumber (a TypeError for a BigInt or Symbol), then the range check. */
 function toIndex(value: unknown): number {
   if (value === undefined) return 0;
-  const number = Number(value);
+  const number = +(value as number);
   const integer = Number.isNaN(number) ? 0 : Math.trunc(number);
   if (integer < 0 || integer > byteLengthMax) throw new RangeError('Invalid array buffer length');
+  return integer === 0 ? 0 : integer;
+}
+
+/** GetArrayBufferMaxByteLengthOption from the specification: null when the buffer is not growable. */
+function maxByteLengthOf(options: unknown): number | null {
+  if (typeof options !== 'object' && typeof options !== 'function') return null;
+  if (options === null) return null;
+  const maxByteLength = (options as { maxByteLength?: unknown }).maxByteLength;
+  if (maxByteLength === undefined) return null;
+  const integer = toIndex(maxByteLength);
   return integer;
 }
 
-export function makeSharedArrayBufferClass(allocate: (byteLength: number) => SharedArrayBuffer): SharedArrayBufferConstructor {
-  function SharedArrayBuffer(this: unknown, length?: unknown, options?: unknown): SharedArrayBuffer {
+/**
+ * The buffer could not be allocated: the specification's RangeError (as V8
+ * throws for a length it cannot back), keeping dsm's code and reason.
+ */
+function allocationRangeError(error: unknown): RangeError {
+  const reason = error as { code: string; message: string };
+  const rangeError = new RangeError(`Array buffer allocation failed: ${reason.code}: ${reason.message}`) as RangeError & { code: string };
+  rangeError.code = reason.code;
+  return rangeError;
+}
+
+/** `regionBytes` bounds the length worth asking the manager for. */
+export function makeSharedArrayBufferClass(allocate: (byteLength: number) => SharedArrayBuffer, regionBytes = byteLengthMax): SharedArrayBufferConstructor {
+  // One declared parameter: SharedArrayBuffer.length is 1, options is arguments[1].
+  function SharedArrayBuffer(this: unknown, length: unknown): SharedArrayBuffer {
     if (new.target === undefined) throw new TypeError("Constructor SharedArrayBuffer requires 'new'");
     const byteLength = toIndex(length);
-    if (typeof options === 'object' && options !== null && (options as { maxByteLength?: unknown }).maxByteLength !== undefined) {
-      throw new DsmError('DSM_ERR_GROWABLE',
-        'growable SharedArrayBuffers (maxByteLength) are not supported on dsm memory: allocate the largest size you need up front');
+    // eslint-disable-next-line prefer-rest-params
+    const maxByteLength = maxByteLengthOf(arguments[1]);
+    if (maxByteLength !== null && byteLength > maxByteLength) throw new RangeError('Invalid array buffer max length');
+    // OrdinaryCreateFromConstructor reads NewTarget.prototype before allocating;
+    // one that is not an object gives the realm's SharedArrayBuffer.prototype.
+    const candidate = (new.target as { prototype?: unknown }).prototype;
+    const prototype = (typeof candidate === 'object' && candidate !== null) || typeof candidate === 'function'
+      ? candidate as object : NativeSharedArrayBuffer.prototype;
+    let buffer: SharedArrayBuffer;
+    if (maxByteLength !== null) {
+      // A growable buffer is V8's own (docs/LIMITS.md): it serves this node's threads.
+      buffer = new (NativeSharedArrayBuffer as unknown as GrowableSharedArrayBufferConstructor)(byteLength, { maxByteLength });
+    } else if (byteLength === 0) {
+      // A zero-length buffer holds no memory, so it needs no room in the region.
+      buffer = new NativeSharedArrayBuffer(0);
+    } else if (byteLength > regionBytes) {
+      throw allocationRangeError({ code: 'DSM_ERR_REGION_EXHAUSTED', message: `${byteLength} bytes do not fit in the global region` });
+    } else {
+      try {
+        buffer = allocate(byteLength);
+      } catch (error) {
+        if (isDsmError(error) && (error as { code: string }).code === 'DSM_ERR_REGION_EXHAUSTED') throw allocationRangeError(error);
+        throw error;
+      }
     }
-    // A zero-length buffer holds no memory, so it needs no room in the region.
-    const buffer = byteLength === 0 ? new NativeSharedArrayBuffer(0) : allocate(byteLength);
-    if (new.target !== SharedArrayBuffer) Object.setPrototypeOf(buffer, (new.target as { prototype: object }).prototype);
+    if (prototype !== NativeSharedArrayBuffer.prototype) Object.setPrototypeOf(buffer, prototype);
     return buffer;
   }
-  SharedArrayBuffer.prototype = NativeSharedArrayBuffer.prototype;
-  Object.defineProperty(SharedArrayBuffer, Symbol.species, { get() { return this; }, configurable: true });
+  Object.defineProperty(SharedArrayBuffer, 'prototype', { value: NativeSharedArrayBuffer.prototype, writable: false, enumerable: false, configurable: false });
+  // The native getter: its name is "get [Symbol.species]" and it returns `this`.
+  Object.defineProperty(SharedArrayBuffer, Symbol.species, Object.getOwnPropertyDescriptor(NativeSharedArrayBuffer, Symbol.species)!);
   return SharedArrayBuffer as unknown as SharedArrayBufferConstructor;
 }
 

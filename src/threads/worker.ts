@@ -11,6 +11,7 @@ import { MessageChannel, Worker as NativeWorker, type WorkerOptions } from 'node
 import type { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import type { BufferRanges } from './clone.js';
+import { calledByRuntime } from './caller.js';
 import { spawnRemoteWorker } from './remote-worker.js';
 
 /** dsm's own Worker option: the node to start the worker on (otherwise the placement policy decides). */
@@ -37,13 +38,27 @@ function resolveWorkerFile(filename: string | URL): string {
 }
 
 /**
- * Thread ids the program sees. The program's main thread sees 0, as under
- * plain node; a worker keeps its real id, because Node's own bookkeeping
- * reads `worker.threadId` and must see the real one. So worker ids start at
- * 2 where plain node starts at 1 (the app main thread holds id 1).
+ * Thread ids the program sees: the program's main thread is 0, workers are
+ * numbered by the node that creates them, in creation order (1, 2, 3... on
+ * node 0, as under plain node; see threadIdNodeStride), whatever node they
+ * run on. Node's own bookkeeping keeps the real ids, which differ (the
+ * program's main thread is itself a worker of the manager).
  */
-export function threadIdSeenOf(realThreadId: number): number {
-  return realThreadId;
+const threadIdsSeen = new WeakMap<object, number>();
+
+/** The file esbuild runs its synchronous API's service thread from. */
+function isCompilerThread(entry: string): boolean {
+  return /[\\/]node_modules[\\/]esbuild[\\/]lib[\\/]main\.js$/.test(entry);
+}
+
+/** Whether the caller of `callee` is one of Node's own modules (its frame is node:internal/...). */
+function calledFromNodeInternals(callee: (...args: never[]) => unknown): boolean {
+  const holder: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 1;
+  Error.captureStackTrace(holder, callee);
+  Error.stackTraceLimit = limit;
+  return /^\s*at .*\bnode:internal\//m.test(holder.stack ?? '');
 }
 
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
@@ -51,6 +66,11 @@ const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, '
 export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): typeof NativeWorker {
   class Worker extends NativeWorker {
     constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
+      if (calledByRuntime(1)) {
+        // Node's or the TypeScript loader's own thread (esbuild's service): a plain local Worker.
+        super(filename, options);
+        return;
+      }
       const evalCode = options.eval === true;
       const entry = evalCode ? String(filename) : resolveWorkerFile(filename);
       if (!evalCode && !isAbsolute(entry)) {
@@ -58,13 +78,21 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         super(filename, options);
         return;
       }
+      if (!evalCode && isCompilerThread(entry)) {
+        // esbuild's service thread, which tsx starts to compile a TypeScript
+        // program: dsm's tooling, not a thread of the program, so it runs as a
+        // plain Worker here and takes no thread id the program would see.
+        super(filename, options);
+        return;
+      }
+      const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
         const nodeId = options.dsmNode ?? (channel.call({ op: 'place' }) as number);
         if (nodeId !== parent.nodeId) {
           // A derived constructor may return another object instead of calling super.
           // eslint-disable-next-line no-constructor-return
           return spawnRemoteWorker(new.target.prototype, {
-            channel, ranges, nodeId, entry, evalCode,
+            channel, ranges, nodeId, threadIdSeen, entry, evalCode,
             workerData: options.workerData,
             options: {
               ...(options.name === undefined ? {} : { name: options.name }),
@@ -86,7 +114,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         argv: (options.argv ?? []).map(String),
         parallelism: parent.parallelism,
         userWorkerData: options.workerData,
-        threadIdSeen: -1,
+        threadIdSeen,
       };
       const transferList = [...(options.transferList ?? []), port2];
       super(appEntryUrl(), {
@@ -96,9 +124,22 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         workerData: { __dsm: config, __dsmPort: port2 },
         transferList: transferList as never,
       });
-      channel.post({ op: 'adopt', port: port1, threadIdSeen: threadIdSeenOf(nativeThreadId.call(this)) }, [port1 as never]);
+      threadIdsSeen.set(this, threadIdSeen);
+      channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
     }
   }
+  // @types/node declares threadId a property; Node defines it as an accessor.
+  Object.defineProperty(Worker.prototype, 'threadId', {
+    /** The id the program sees; -1 once the thread has ended, as Node's. */
+    get: function threadIdGetter(this: NativeWorker): number {
+      const real = nativeThreadId.call(this);
+      // Node's own modules (e.g. internal/worker/messaging at exit) key their tables by the real id.
+      if (real < 0 || calledFromNodeInternals(threadIdGetter)) return real;
+      return threadIdsSeen.get(this) ?? real;
+    },
+    configurable: true,
+    enumerable: false,
+  });
   Object.defineProperty(Worker, 'name', { value: 'Worker' });
   return Worker;
 }

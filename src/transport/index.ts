@@ -14,16 +14,17 @@
 //   handshake(socket, { hello, secret, role, peerLabel }): Promise<Connection>   (the primitive under both)
 //     Refusals reject on BOTH sides with DSM_ERR_SECRET, DSM_ERR_VERSION,
 //     DSM_ERR_CONFIG_MISMATCH (naming the field), DSM_ERR_FRAME, DSM_ERR_HANDSHAKE (timeout).
-//   Connection: send(message): boolean   false = socket past its high-water mark, wait for 'drain';
-//                                        throws DSM_ERR_BACKPRESSURE once sendQueueBytesMax is queued
+//   Connection: send(message): boolean   always queues (never throws for a full queue); false = the queue
+//                                        holds sendQueueBytesMax or more: the producer waits for 'drain'
+//               queuedBytes
 //               sendHeartbeat(), close(), peer: Hello, peerLabel
 //               events 'message' (msg), 'heartbeat', 'drain', 'error' (DsmError: DSM_ERR_FRAME naming the peer,
 //               DSM_ERR_NODE_DIED), 'close'
 //   new Mesh({ nodeId, listener, addresses: Map<nodeId, {host, port}>, hello, secret,
 //              heartbeatIntervalMs?, heartbeatTimeoutMs? })
 //     start(): Promise<void>  dials every lower id, accepts every higher id; resolves when all are connected
-//     send(nodeId, msg): boolean, peerIds, close()
-//     events 'message' (from, msg), 'peer-lost' (nodeId, DsmError naming node and host), 'refused' (DsmError)
+//     send(nodeId, msg): boolean, queuedBytes(nodeId), peerIds, close()
+//     events 'message' (from, msg), 'drain' (nodeId), 'peer-lost' (nodeId, DsmError naming node and host), 'refused' (DsmError)
 
 export { type WireMessage } from './codec.js';
 export { Connection, type Hello, handshake } from './connection.js';

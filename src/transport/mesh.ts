@@ -8,7 +8,7 @@ import net from 'node:net';
 import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
-import { type Connection, type Hello, handshake } from './connection.js';
+import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
 import { FailureDetector, LoopLateness } from './failure-detector.js';
 
 export interface PeerAddress {
@@ -22,6 +22,8 @@ const formatAddress = (address: PeerAddress) => (address.host.includes(':') ? `[
 export class Listener extends EventEmitter {
   readonly server: net.Server;
   readonly address: PeerAddress;
+  /** Handshakes under way on this listener (bounded: see HandshakeDoor). */
+  readonly door = new HandshakeDoor();
 
   private constructor(server: net.Server, address: PeerAddress) {
     super();
@@ -94,9 +96,9 @@ export async function connectPeer(options: PeerAddress & { hello: Hello; secret:
 }
 
 /** Runs the accepting side of the handshake on a socket a Listener emitted. */
-export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string }): Promise<Connection> {
-  const label = `peer at ${socket.remoteAddress}:${socket.remotePort}`;
-  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label });
+export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string; door?: HandshakeDoor }): Promise<Connection> {
+  const label = `peer at ${formatAddress({ host: (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, ''), port: socket.remotePort ?? 0 })}`;
+  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label, ...(options.door === undefined ? {} : { door: options.door }) });
 }
 
 export interface MeshOptions {
@@ -119,6 +121,7 @@ interface Peer {
 /**
  * The connections of one node to all others. Events:
  * 'message' (from: number, message: WireMessage), 'peer-lost' (nodeId, DsmError),
+ * 'drain' (nodeId) when the queue to that peer has emptied,
  * 'refused' (DsmError) for a stranger turned away at the door (the mesh keeps serving;
  * not 'error', so an unheeded one cannot crash the process).
  */
@@ -175,7 +178,12 @@ export class Mesh extends EventEmitter {
     await all;
   }
 
-  /** Sends to one peer; false means that socket is backed up (see Connection.send). */
+  /** Bytes queued to one peer and not yet handed to the kernel (0 for a peer not connected). */
+  queuedBytes(nodeId: number): number {
+    return this.peers.get(nodeId)?.connection.queuedBytes ?? 0;
+  }
+
+  /** Sends to one peer, never throwing for a full queue; false means that socket is backed up (see Connection.send). */
   send(nodeId: number, message: WireMessage): boolean {
     const peer = this.peers.get(nodeId);
     if (peer === undefined) throw new DsmError('DSM_ERR_NODE_DIED', `node ${this.nodeId} has no connection to node ${nodeId}`);
@@ -201,7 +209,7 @@ export class Mesh extends EventEmitter {
   }
 
   private accept(socket: net.Socket): void {
-    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret }).then((connection) => {
+    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret, door: this.options.listener.door }).then((connection) => {
       const nodeId = connection.peer.nodeId;
       // Only higher ids dial us; anything else is a misconfigured or duplicate peer.
       if (!this.options.addresses.has(nodeId) || nodeId <= this.nodeId || this.peers.has(nodeId)) {
@@ -226,6 +234,7 @@ export class Mesh extends EventEmitter {
       this.lastReceivedBytes = connection.lastReceivedBytes;
       this.emit('message', nodeId, message);
     });
+    connection.on('drain', () => this.emit('drain', nodeId));
     connection.on('heartbeat', () => {
       peer.detector.heard(Date.now());
     });

@@ -75,6 +75,30 @@ test("Node's WebAssembly trap handler still works behind dsm's handler", () => {
   assert.equal(r.faults, 1);
 });
 
+test('twinless pages: the fast path upgrades them without a twin and flush leaves them read-write; the twin limit sends stores to the manager', () => {
+  const r = json('twinless.mjs');
+  assert.equal(r.twinlessFast, 4, 'one fast-path fault per twinless page');
+  assert.equal(r.twinlessTwins, 0, 'no twin made');
+  assert.deepEqual(r.twinlessDirty, [8, 9, 10, 11], 'still reported dirty');
+  assert.equal(r.twinlessState & 0x1f, 0x02 | 0x04 | 0x10, 'read-write, fast write, twinless, no twin');
+  assert.equal(r.twinlessFlushed, 0, 'nothing to diff');
+  assert.equal(r.twinlessStateAfterFlush & 0x03, 0x02, 'flush leaves a twinless page read-write');
+  assert.equal(r.limitFaults, 2, 'past the limit of 2 twins, two stores are refused by the fast path');
+  assert.deepEqual(r.managerFaults, ['22:w', '23:w'], 'and served by the manager');
+  assert.equal(r.page23, 23, 'the refused store lands after the manager serves it');
+  assert.deepEqual(r.flushedLimited, [20, 21, 22, 23]);
+  assert.equal(r.twinsAtEnd, 0, 'every twin dropped by flush is counted out');
+});
+
+test('pauseFastWrite sends stores to read-only fast-write pages to the manager until it is lifted', () => {
+  const r = json('fast-write-paused.mjs');
+  assert.deepEqual(r.faults, ['6:w'], 'the paused store faulted to the manager');
+  assert.equal(r.fastWhilePaused, 0);
+  assert.deepEqual(r.dirtyWhilePaused, []);
+  assert.equal(r.fastAfter, 1, 'after the pause the fast path twins page 7');
+  assert.deepEqual(r.dirtyAfter, [7]);
+});
+
 test('the manager thread faulting in the app view ends the process with one line instead of deadlocking', () => {
   const result = runFixture('manager-view.mjs');
   assert.equal(result.stdout, 'touching\n');

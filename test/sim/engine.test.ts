@@ -432,3 +432,56 @@ test('cancel: a lock granted to a terminated thread is released at once', () => 
   c.run(); c.drain();
   assert.deepEqual(results, [{ ok: true, value: null }, { ok: true, value: null }]);
 });
+
+/** Two engines wired by hand, with a clock the test sets; node 0 is home of page 0. */
+function handWired(): { engines: ReturnType<typeof createEngine>[]; pump: () => void; resumed: Map<number, SyncResult>; clock: { nowMs: number } } {
+  const clock = { nowMs: 0 };
+  const queues: Array<Array<{ from: number; message: ProtocolMessage }>> = [[], []];
+  const resumed = new Map<number, SyncResult>();
+  const engines = [0, 1].map((node) => createEngine({
+    nodeId: node, nodeCount: 2, pageCount: 2, memory: new SimMemory(2),
+    send: (to, message) => queues[to]!.push({ from: node, message: structuredClone(message) }),
+    host: { resume: (ref, result) => resumed.set(ref, result as SyncResult) },
+    clock: () => clock.nowMs,
+  }));
+  for (const engine of engines) engine.start();
+  const pump = (): void => {
+    for (let guard = 0; guard < 100 && (queues[0]!.length > 0 || queues[1]!.length > 0); guard++) {
+      for (const node of [0, 1]) {
+        const item = queues[node]!.shift();
+        if (item !== undefined) engines[node]!.onMessage(item.from, item.message);
+      }
+    }
+  };
+  return { engines, pump, resumed, clock };
+}
+
+test('a timed wait counts its deadline from its arrival at the home, read from the clock, not from the last tick', () => {
+  const { engines, pump, resumed, clock } = handWired();
+  for (const engine of engines) engine.onTick(0);
+  // The wait arrives 4.9 ms after the last tick: a deadline from the tick would be 4.9 ms early.
+  clock.nowMs = 4.9;
+  engines[1]!.onSync(1, { kind: 'atomic', op: 'wait', address: 0, width: 4, operands: ['0'], timeoutMs: 20 });
+  pump();
+  clock.nowMs = 20;
+  engines[0]!.onTick(20);
+  pump();
+  assert.equal(resumed.has(1), false, 'not timed out 15.1 ms after it arrived');
+  clock.nowMs = 24.9;
+  engines[0]!.onTick(24.9);
+  pump();
+  assert.deepEqual(resumed.get(1), { ok: true, value: 'timed-out' });
+});
+
+test('notify with a count of 2**32 (or more) wakes every waiter: the count is not reduced modulo 2^32', () => {
+  const { engines, pump, resumed } = handWired();
+  for (const count of ['4294967296', '4294967297', '9007199254740991']) {
+    resumed.clear();
+    for (const ref of [1, 2, 3]) engines[1]!.onSync(ref, { kind: 'atomic', op: 'wait', address: 0, width: 4, operands: ['0'], timeoutMs: -1 });
+    pump();
+    engines[1]!.onSync(4, { kind: 'atomic', op: 'notify', address: 0, width: 4, operands: [count], timeoutMs: -1 });
+    pump();
+    assert.deepEqual(resumed.get(4), { ok: true, value: '3' }, count);
+    assert.deepEqual([1, 2, 3].map((ref) => resumed.get(ref)), [1, 2, 3].map(() => ({ ok: true, value: 'ok' })), count);
+  }
+});

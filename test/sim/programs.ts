@@ -155,7 +155,7 @@ export interface RunOutcome { messageCount: number; stepCount: number }
  * `concurrent`: 'seeded' (half the seeds run app threads inside engine calls,
  * SimCluster's concurrentStepsMax), 'always' or 'never'.
  */
-export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded'): RunOutcome {
+export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded', earlyFlushChance = 0): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
   const spec = generateProgram(prng, nodeCount);
@@ -166,8 +166,13 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
   // Drawn last so seeds that run without it keep their schedules.
   const concurrentDraw = prng.next();
   const concurrentStepsMax = concurrent === 'never' ? 0 : concurrent === 'always' || concurrentDraw < 0.5 ? 1 + Math.floor(concurrentDraw * 8) : 0;
+  // Drawn after everything else (earlier seeds keep their runs): half the
+  // seeds run hlrc with a twin limit of 1..4 pages, so the oldest dirty pages
+  // are flushed early whenever a node writes more pages of other homes.
+  const twinDraw = prng.next();
+  const twinPageCountMax = twinDraw < 0.5 ? 1 + Math.floor(twinDraw * 8) : 0;
   const cluster = new SimCluster({
-    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax,
+    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });

@@ -38,7 +38,14 @@ export class SimMemory implements PageMemory {
   readonly data: Uint8Array;
   readonly prot: Uint8Array;
   readonly fast: Uint8Array;
+  readonly twinless: Uint8Array;
   readonly twins = new Map<number, Uint8Array>();
+  /** The fast path's twin limit (0: none), as the native addon's. */
+  twinLimit = 0;
+  /** Stores the fast path refused because the twin limit was reached. */
+  twinLimitFaults = 0;
+  /** Stores the fast path took (a write fault served in the signal handler), per page. */
+  readonly fastWrites = new Map<number, number>();
   private dirty: number[] = [];
   /**
    * Called at the start of every PageMemory call the engine makes: the
@@ -51,12 +58,16 @@ export class SimMemory implements PageMemory {
     this.data = new Uint8Array(pageCount * pageBytes);
     this.prot = new Uint8Array(pageCount);
     this.fast = new Uint8Array(pageCount);
+    this.twinless = new Uint8Array(pageCount);
   }
   protect(pages: PageList, prot: PageProt): void { this.beforeCall?.(); for (const p of pages) this.prot[p] = prot; }
   setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
+  setTwinless(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.twinless[p] = enabled ? 1 : 0; }
+  setTwinLimit(pageCount: number): void { this.beforeCall?.(); this.twinLimit = pageCount; }
   drainDirty(): Uint32Array { this.beforeCall?.(); const out = Uint32Array.from(this.dirty); this.dirty = []; return out; }
   makeTwin(page: number): void {
     this.beforeCall?.();
+    if (this.twinless[page] === 1) throw new Error(`sim memory: a twin of twinless page ${page}`);
     this.twin(page);
   }
   private twin(page: number): void {
@@ -85,9 +96,17 @@ export class SimMemory implements PageMemory {
   storeAllowed(page: number): boolean {
     if (this.prot[page] === protReadWrite) return true;
     if (this.prot[page] === protRead && this.fast[page] === 1) {
-      this.twin(page);
+      if (this.twinless[page] === 1) {
+        // upgraded without a twin: its writes need no diff
+      } else if (this.twinLimit > 0 && this.twins.size >= this.twinLimit) {
+        this.twinLimitFaults++;
+        return false;
+      } else {
+        this.twin(page);
+      }
       this.prot[page] = protReadWrite;
       this.dirty.push(page);
+      this.fastWrites.set(page, (this.fastWrites.get(page) ?? 0) + 1);
       return true;
     }
     return false;
@@ -156,6 +175,8 @@ export interface ClusterOptions {
   /** hlrc: log size that starts a vcQuery round (tiny values exercise reclamation). */
   logReclaimCount?: number;
   prefetchPageCount?: number;
+  /** hlrc: twin limit in pages (--twin-bytes); tiny values make the oldest dirty pages flush early all the time. */
+  twinPageCountMax?: number;
   /**
    * Concurrent app threads: at every PageMemory call an engine makes, up to
    * this many steps of that node's runnable threads run first (loads and
@@ -166,6 +187,13 @@ export interface ClusterOptions {
   concurrentStepsMax?: number;
   /** Invariant check run after every step (throws on a violation). */
   afterStep?: (cluster: SimCluster) => void;
+  /**
+   * Probability that a step is an early flush of a few dirty pages on a random
+   * node (engine.flushDirty), as the runtime's flow control does ahead of a
+   * large release and in the background. 0 (default): no flush and no draw,
+   * so seeds keep their schedules.
+   */
+  earlyFlushChance?: number;
 }
 
 export class SimCluster {
@@ -197,8 +225,10 @@ export class SimCluster {
         placement: options.placement ?? 'roundRobin', memory,
         ...(options.logReclaimCount === undefined ? {} : { logReclaimCount: options.logReclaimCount }),
         ...(options.prefetchPageCount === undefined ? {} : { prefetchPageCount: options.prefetchPageCount }),
+        ...(options.twinPageCountMax === undefined ? {} : { twinPageCountMax: options.twinPageCountMax }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
+        clock: () => this.nowMs,
       }));
     }
     for (const engine of this.engines) engine.start();
@@ -324,6 +354,12 @@ export class SimCluster {
         continue;
       }
       idleSteps = 0;
+      const earlyFlushChance = this.options.earlyFlushChance ?? 0;
+      if (earlyFlushChance > 0 && this.prng.chance(earlyFlushChance)) {
+        this.engines[this.prng.int(this.engines.length)]!.flushDirty(1 + this.prng.int(4));
+        this.options.afterStep?.(this);
+        continue;
+      }
       const deliver = links.length > 0 && (runnable.length === 0 || this.prng.chance(deliverBias));
       if (deliver) this.deliverOne(links[this.prng.int(links.length)]!);
       else this.stepThread(runnable[this.prng.int(runnable.length)]!);

@@ -1,0 +1,194 @@
+// Flow control of one node: a full link parks the producers, it never throws.
+//
+// The transport queues every message it is given (nothing is dropped or
+// reordered) and tells how many bytes wait per link. The engine is sans-I/O
+// and emits its messages synchronously, so the wait happens here, before the
+// engine is asked to produce: work that makes traffic on behalf of app threads
+// (their sync requests, releases, posts, remote-worker events) is admitted in
+// arrival order, one piece at a time, only while every link holds less than
+// the limit. An app thread whose request waits here is parked (its channel
+// call is not answered yet). Incoming traffic is never held: reading,
+// answering page fetches and applying diffs go on, so two nodes sending to
+// each other cannot deadlock.
+//
+// A release can carry a diff per dirty page, far more than the limit. Before
+// admitting the next piece of work, the gate sends the diffs of the dirty
+// pages ahead in pieces of earlyFlushPageCount pages (engine.flushDirty),
+// waiting for the links to drain between pieces, so the release itself only
+// sends what is left (empty diffs for the pages already flushed). The same
+// runs in the background when dirty pages (each with a twin) pile up between
+// releases. Past dirtyPageCountMax the writers themselves wait: the native
+// write fast path is paused, so each first store to a clean page faults to
+// the manager, which holds it until the background flush has brought the
+// dirty pages below dirtyPageCountFlushMin. Twins stay bounded whatever a
+// program writes between two synchronizations.
+
+import { dirtyPageCountFlushMin, dirtyPageCountMax, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMax, sendQueueBytesMin } from '../constants.js';
+import { DsmError, assert } from '../errors.js';
+import type { Engine } from '../protocol/engine.js';
+
+/** Pieces of work waiting for admission (each is at most a parked app thread's request or a worker event). */
+const admissionCountMax = 1 << 16;
+
+/** The link limit: DSM_SEND_QUEUE_BYTES (bytes, or with a k/m/g suffix) or sendQueueBytesMax. */
+/**
+ * Lets the event loop run (incoming messages, timers, heartbeats) before the
+ * next piece: a link that never fills (the kernel takes everything) must not
+ * turn a long flush into one blocking step.
+ */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export function sendQueueBytesFromEnvironment(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.DSM_SEND_QUEUE_BYTES;
+  if (text === undefined || text === '') return sendQueueBytesMax;
+  const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match?.[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const bytes = match === null ? Number.NaN : Number(match[1]) * scale;
+  if (!Number.isSafeInteger(bytes) || bytes < sendQueueBytesMin || bytes > sendQueueBytesMax) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_SEND_QUEUE_BYTES='${text}' is not a byte count from ${sendQueueBytesMin} to ${sendQueueBytesMax} (e.g. 4m)`);
+  }
+  return bytes;
+}
+
+export interface FlowLinks {
+  /** Bytes queued to a peer and not yet handed to the kernel. */
+  queuedBytes(nodeId: number): number;
+  readonly peerIds: number[];
+  on(event: 'drain', listener: (nodeId: number) => void): unknown;
+}
+
+export class FlowGate {
+  readonly queueBytesMax: number;
+  private readonly links: FlowLinks;
+  private readonly engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>;
+  private readonly admission: Array<() => void> = [];
+  private pumping = false;
+  private drainWaiters: Array<() => void> = [];
+  private readonly pauseWrites: (paused: boolean) => void;
+  /** Write faults held while too many pages are dirty (each a parked writer). */
+  private readonly heldWrites: Array<() => void> = [];
+  private writesPaused = false;
+  /** Counters for --stats and tests: pieces of work that had to wait, early-flushed pages. */
+  parkedCount = 0;
+  flushedPageCount = 0;
+  heldWriteCount = 0;
+
+  constructor(links: FlowLinks, engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>, queueBytesMax: number, pauseWrites: (paused: boolean) => void) {
+    assert(queueBytesMax >= sendQueueBytesMin, 'the link limit is at least sendQueueBytesMin');
+    this.links = links;
+    this.engine = engine;
+    this.queueBytesMax = queueBytesMax;
+    this.pauseWrites = pauseWrites;
+    links.on('drain', () => this.wakeIfDrained());
+  }
+
+  /** For failure messages: what waits for a full link, if anything ("" when nothing). */
+  describeWaiting(): string {
+    const parts: string[] = [];
+    if (this.admission.length > 0) parts.push(`${this.admission.length} request(s) waiting for a full link`);
+    if (this.heldWrites.length > 0) parts.push(`${this.heldWrites.length} writer(s) held for dirty pages to leave`);
+    return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
+  }
+
+  /** Whether a link holds the limit or more. */
+  congested(): boolean {
+    for (const nodeId of this.links.peerIds) if (this.links.queuedBytes(nodeId) >= this.queueBytesMax) return true;
+    return false;
+  }
+
+  /**
+   * Runs `work` now if nothing waits, every link is below its limit and no
+   * large release is pending; otherwise after the work admitted before it,
+   * once that holds. Order of admission is order of arrival.
+   */
+  admit(work: () => void): void {
+    if (!this.pumping && this.admission.length === 0 && !this.congested() && this.engine.dirtyPageCount() < earlyFlushPageCountMin) {
+      work();
+      return;
+    }
+    assert(this.admission.length < admissionCountMax, 'work waiting for admission within its limit');
+    this.parkedCount++;
+    this.admission.push(work);
+    this.pump();
+  }
+
+  /** A write fault: served now, or held (its thread parked) while writes are paused. */
+  admitWriteFault(serve: () => void): void {
+    if (!this.writesPaused) {
+      serve();
+      return;
+    }
+    assert(this.heldWrites.length < admissionCountMax, 'held write faults within their limit');
+    this.heldWriteCount++;
+    this.heldWrites.push(serve);
+  }
+
+  /** Called from the runtime's timer: dirty pages piling up between releases are flushed early. */
+  tick(): void {
+    this.resumeWritesIfFlushed();
+    const dirtyPageCount = this.engine.dirtyPageCount();
+    if (!this.writesPaused && dirtyPageCount >= dirtyPageCountMax) {
+      this.writesPaused = true;
+      this.pauseWrites(true);
+    }
+    if (!this.pumping && dirtyPageCount >= dirtyPageCountFlushMin) this.pump();
+  }
+
+  /** Lets held writers go once the dirty pages are below dirtyPageCountFlushMin. */
+  private resumeWritesIfFlushed(): void {
+    if (!this.writesPaused || this.engine.dirtyPageCount() >= dirtyPageCountFlushMin) return;
+    this.writesPaused = false;
+    this.pauseWrites(false);
+    for (const serve of this.heldWrites.splice(0)) serve();
+  }
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    this.run().then(
+      () => { this.pumping = false; },
+      // A bug (a failed assert) must crash, as it would have synchronously.
+      (error: unknown) => process.nextTick(() => { throw error; }),
+    );
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      await this.drained();
+      await this.flushAhead();
+      const work = this.admission.shift();
+      if (work === undefined) return;
+      work();
+      await turn();
+    }
+  }
+
+  /**
+   * Sends the diffs of the pages dirty now ahead of the next release, a piece
+   * at a time within the link limit. One pass: pages dirtied meanwhile by
+   * other threads wait for the next (the release sends them).
+   */
+  private async flushAhead(): Promise<void> {
+    let pageCount = this.engine.dirtyPageCount();
+    if (pageCount < earlyFlushPageCountMin) return;
+    while (pageCount > 0) {
+      await this.drained();
+      const flushed = this.engine.flushDirty(Math.min(earlyFlushPageCount, pageCount));
+      if (flushed === 0) return;
+      this.flushedPageCount += flushed;
+      pageCount -= flushed;
+      this.resumeWritesIfFlushed();
+      await turn();
+    }
+  }
+
+  private drained(): Promise<void> {
+    if (!this.congested()) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private wakeIfDrained(): void {
+    if (this.drainWaiters.length === 0 || this.congested()) return;
+    for (const resolve of this.drainWaiters.splice(0)) resolve();
+  }
+}
