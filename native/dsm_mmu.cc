@@ -132,6 +132,10 @@ std::atomic<bool> g_handler_installed{false};
 
 // The manager's wake-up, created on the manager thread's loop.
 std::atomic<uv_async_t*> g_wake{nullptr};
+// The manager thread (set when its fault service starts). A fault it takes in
+// the app view would park the one thread that serves faults: a deadlock, so
+// the handler ends the process with a message instead.
+std::atomic<long> g_manager_tid{0};
 Isolate* g_manager_isolate = nullptr;
 Global<Function> g_on_faults;
 Global<Function> g_on_freed;
@@ -375,7 +379,17 @@ void OnSegv(int signal, siginfo_t* info, void* context) {
       address < g_region.app + g_region.bytes) {
     size_t page = static_cast<size_t>(address - g_region.app) >> kPageShift;
     bool is_write = IsWriteFault(context);
-    if (!(is_write && TryFastWrite(page))) ParkUntilServed(page, is_write);
+    if (!(is_write && TryFastWrite(page))) {
+      long manager = g_manager_tid.load(std::memory_order_relaxed);
+      if (manager != 0 && syscall(SYS_gettid) == manager) {
+        static const char message[] =
+            "dsm: DSM_ERR_INTERNAL: the manager thread touched dsm memory through the app view (a fault only it could serve); the node ends (a bug in dsm: please report it)\n";
+        ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+        (void)ignored;
+        _exit(70);
+      }
+      ParkUntilServed(page, is_write);
+    }
     errno = saved_errno;
     return;
   }
@@ -957,6 +971,7 @@ void StartFaultService(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   g_manager_isolate = isolate;
+  g_manager_tid.store(syscall(SYS_gettid), std::memory_order_relaxed);
   g_manager_context.Reset(isolate, isolate->GetCurrentContext());
   g_on_faults.Reset(isolate, args[0].As<Function>());
   auto* wake = new uv_async_t;

@@ -84,6 +84,8 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     if (isDsmError(error)) fail(error);
     throw error;
   }
+  const { stopStallCheck } = await import('../cluster/watchdog.js');
+  stopStallCheck();
   if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
     const { writeSingleNodeReport } = await import('../runtime/report.js');
     writeSingleNodeReport(report, manager.native.stats(), { protocol: options.protocol, regionBytes: options.regionBytes, seconds: (performance.now() - startMs) / 1000, exitCode: code });

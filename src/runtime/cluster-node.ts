@@ -14,7 +14,7 @@ import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
 import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
-import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, supervise, testHook } from '../cluster/watchdog.js';
+import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -144,6 +144,8 @@ export class ClusterNode {
   /** Reports gathered by node 0 at the end of a run. */
   private reportWaiter: { reports: Map<number, { stats: NodeStats; dropped: number }>; events: TraceEvent[]; done: () => void } | null = null;
   private nextSyncRef = faultSlotCount;
+  /** Refs withdrawn after the engine threw taking them; a late answer for one is dropped. */
+  private readonly withdrawn = new Set<number>();
   private placementCounter = 0;
   /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
   private readonly hosted = new Map<string, { worker: Worker; parentNode: number }>();
@@ -243,6 +245,8 @@ export class ClusterNode {
       return;
     }
     const waiter = this.syncWaiters.get(ref);
+    // A request withdrawn (its thread ended, or the engine threw taking it) may still get its one answer: drop it.
+    if (waiter === undefined && this.withdrawn.delete(ref)) return;
     assert(waiter !== undefined, 'a sync result answers a waiting thread');
     this.syncWaiters.delete(ref);
     const { endpoint } = waiter;
@@ -258,6 +262,22 @@ export class ClusterNode {
       return;
     }
     endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
+  }
+
+  /**
+   * Hands a parked request to the engine. If the engine throws, the thread is
+   * answered with that error (by the channel) and its waiter is withdrawn, so
+   * that no second answer can reach it later ("one answer per call").
+   */
+  private syncInEngine(ref: number, request: Parameters<Engine['onSync']>[1]): void {
+    try {
+      this.engine.onSync(ref, request);
+    } catch (error) {
+      this.syncWaiters.delete(ref);
+      this.withdrawn.add(ref);
+      try { this.engine.cancel(ref); } catch { /* the engine is already failing */ }
+      throw error;
+    }
   }
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
@@ -311,7 +331,7 @@ export class ClusterNode {
     switch (request.op) {
       case 'atomic': {
         const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
-        this.engine.onSync(ref, {
+        this.syncInEngine(ref, {
           kind: 'atomic', op: request.fn, address: request.address,
           width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,
         });
@@ -321,13 +341,13 @@ export class ClusterNode {
         // Mutex and Barrier of src/sync, routed here in a multi-node run (src/sync/route.ts).
         if (request.kind === 'barrier') {
           const ref = this.waitFor(endpoint, 'barrier', { barrier: request.id });
-          this.engine.onSync(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 });
+          this.syncInEngine(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 });
         } else if (request.kind === 'lock') {
           const ref = this.waitFor(endpoint, request.tryOnly === true ? null : 'lock', { lock: request.id });
-          this.engine.onSync(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true });
+          this.syncInEngine(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true });
         } else {
           const ref = this.waitFor(endpoint, null, {}, request.posted === true);
-          this.engine.onSync(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId });
+          this.syncInEngine(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId });
         }
         return replyLater;
       }
@@ -641,6 +661,7 @@ export async function runClusterProgram(
     code = 2;
   }
   const seconds = (performance.now() - startMs) / 1000;
+  stopStallCheck();
   if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
     try {
       const gathered = await node.gatherReports(report.tracePath !== undefined);
