@@ -202,3 +202,17 @@ export const sendQueueBytesMin = 256 * 1024;
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
 assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin <= dirtyRingCapacity, 'flush thresholds are ordered');
 assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');
+// Race detection (src/race/, docs/RACE.md)
+/** Distinct races a --race report lists; past it races are still counted (bounded report memory). */
+export const raceReportCountMax = 1000;
+/** Thread pairs named per distinct race (the count covers them all). */
+export const raceThreadPairCountMax = 4;
+/**
+ * Per-page write records the race checker keeps to compare later intervals
+ * with; past it the oldest are dropped (counted and said in the report: races
+ * with them can no longer be seen). Records ordered before every node's
+ * latest interval are dropped long before that.
+ */
+export const raceWindowRecordCountMax = 1 << 18;
+/** Nodes `dsm run --race` separates threads on by default (each thread on a node of its own). */
+export const raceNodeCountDefault = 5;

@@ -19,6 +19,7 @@ function fail(error: unknown): never {
 
 async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>): Promise<void> {
   const options = parseRunOptions(raw);
+  const race = raw.race !== undefined || raw.raceJson !== undefined;
   const report = {
     ...(raw.stats === undefined ? {} : { stats: true }),
     ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),
@@ -31,6 +32,16 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   // Started by Slurm, an MPI launcher or Kubernetes on every rank (src/cluster/launchers).
   const { launcherPlanFor, runLaunched } = await import('./launched.js');
   const plan = await launcherPlanFor(raw, process.env);
+  if (race && plan !== null && plan.size > 1) {
+    throw new DsmError('DSM_ERR_USAGE', `--race runs on one machine (each thread on a node of its own, all on this host), but a ${plan.launcher ?? 'launcher'} started ${plan.size} ranks: run dsm run --race once, outside the launcher (or pass --launcher none)`);
+  }
+  if (race) {
+    // Race mode (docs/RACE.md): one node per app thread plus a node that is
+    // home of every page and runs none; --nodes counts the app nodes.
+    const { raceNodeCountDefault } = await import('../constants.js');
+    options.nodes = (raw.nodes === undefined ? raceNodeCountDefault : options.nodes) + 1;
+    process.env.DSM_RACE = '1';
+  }
   if (plan !== null && plan.size > 1) {
     await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options) }, { file: entry, args, report });
     return;
@@ -38,7 +49,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes };
+    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
     const placement = raw.listen !== undefined
       // Across machines: node 0 listens and waits for `dsm node --join`.
       ? {
@@ -60,7 +71,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
     });
-    await runClusterProgram(handle, { ...runtime, file: entry, args, report });
+    await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }) });
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
@@ -97,6 +108,10 @@ function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTi
 
 /** Options that only make sense together are refused apart, rather than silently ignored. */
 function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean): void {
+  if (raw.race !== undefined || raw.raceJson !== undefined) {
+    if (raw.listen !== undefined) throw new DsmError('DSM_ERR_USAGE', '--race runs on one machine (each thread on a node of its own, all on this host) and cannot be combined with --listen: run dsm run --race app.js without --listen');
+    if (raw.protocol !== undefined && raw.protocol !== 'hlrc') throw new DsmError('DSM_ERR_USAGE', `--race needs the hlrc protocol (its intervals, vector timestamps and diffs are what it checks), not --protocol ${raw.protocol}`);
+  }
   if (raw.listen === undefined) {
     for (const [name, option] of [['expect', '--expect'], ['joinTimeout', '--join-timeout']] as const) {
       if (raw[name] !== undefined) throw new DsmError('DSM_ERR_USAGE', `${option} needs --listen HOST:PORT (it says how many nodes, or how long, node 0 waits for); on one machine use --nodes`);
@@ -222,6 +237,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--heartbeat-timeout <ms>', `a node silent this long at least is declared dead (more when the machine is slow: the timeout adapts to the delays seen); a manager loop that stands still ${loopStallFactor} times as long ends its node. Default ${heartbeatTimeoutMs}, ${heartbeatTimeoutMsMin} to ${heartbeatTimeoutMsMax}`)
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
+    .option('--race', 'find data races: each thread runs on a node of its own (--nodes counts them, default 5) and concurrent writes to the same bytes (or reads of a page written concurrently) are reported; exit code 66 when races were found (docs/RACE.md)')
+    .option('--race-json <file>', 'with --race (implies it): also write the race report as JSON to <file>')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
     .passThroughOptions()
     .allowUnknownOption(false)

@@ -107,6 +107,9 @@ export class HlrcEngine implements Engine {
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
   private readonly clock: (() => number) | null;
+  /** Race detection: the one home of every page, or -1 (placement decides). */
+  private readonly homeNode: number;
+  private readonly onIntervalClosed: ((index: number, vc: readonly number[]) => void) | null;
   private readonly pageScratch = new Uint8Array(pageBytes);
   protected readonly stats: EngineCounters = {
     readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
@@ -122,6 +125,9 @@ export class HlrcEngine implements Engine {
     this.sendRaw = options.send;
     this.host = options.host;
     this.clock = options.clock ?? null;
+    this.homeNode = options.homeNode ?? -1;
+    assert(this.homeNode >= -1 && this.homeNode < this.nodeCount, 'the race home is a node of the cluster');
+    this.onIntervalClosed = options.onIntervalClosed ?? null;
     this.vc = new Array<number>(this.nodeCount).fill(0);
     this.known = new Array<number>(this.nodeCount).fill(0);
     this.floor = new Array<number>(this.nodeCount).fill(0);
@@ -162,6 +168,7 @@ export class HlrcEngine implements Engine {
 
   homeOf(page: number): number {
     assert(page >= 0 && page < this.pageCount, 'page within the region');
+    if (this.homeNode >= 0) return this.homeNode;
     if (this.placement === 'block') {
       const blockPages = Math.ceil(this.pageCount / this.nodeCount);
       return Math.floor(page / blockPages);
@@ -223,6 +230,12 @@ export class HlrcEngine implements Engine {
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);
         this.memory.setFastWrite([page], true);
+      } else if (this.onIntervalClosed !== null) {
+        // Race detection protects valid pages at every interval's end so
+        // that the next read faults and is recorded: let it read now (a
+        // page written in the open interval stays writable).
+        this.drainDirty();
+        this.memory.protect([page], this.intervalPages.has(page) ? protReadWrite : protRead);
       }
       this.host.resume(threadRef, { ok: true, value: null } satisfies FaultResult);
     });
@@ -386,7 +399,10 @@ export class HlrcEngine implements Engine {
    */
   protected closeInterval(bundleTo = -1): void {
     this.drainDirty();
-    if (this.intervalPages.size === 0) return;
+    // Race detection closes empty intervals too: a thread that only read
+    // between two synchronizations must have an interval for its reads, and
+    // whoever acquires from it must be seen to be ordered after them.
+    if (this.intervalPages.size === 0 && this.onIntervalClosed === null) return;
     const pages = [...this.intervalPages].sort((a, b) => a - b);
     const index = this.vc[this.nodeId]! + 1;
     const diffs = new Map<number, Uint8Array>();
@@ -426,6 +442,7 @@ export class HlrcEngine implements Engine {
     this.vc[this.nodeId] = index;
     this.appendInterval({ node: this.nodeId, index, pages });
     this.stats.intervalsClosed++;
+    this.onIntervalClosed?.(index, this.vc);
   }
 
   private appendInterval(record: IntervalRecord): void {
@@ -858,6 +875,8 @@ export class HlrcEngine implements Engine {
   acquireFrom(fromNode: number, info: ConsistencyInfo): void {
     assert(fromNode >= 0 && fromNode < this.nodeCount && info.vc.length === this.nodeCount, 'acquire from a node of the cluster');
     if (fromNode !== this.nodeId) this.learn(fromNode, info);
+    // Race detection: writes before this acquire must not take its timestamp.
+    if (this.onIntervalClosed !== null) this.closeInterval();
     this.acquire(info.vc);
     this.maybeReclaim();
   }

@@ -1,0 +1,241 @@
+// The race checker: fed every node's closed intervals (vector timestamp,
+// exact written bytes, pages read), it reports each pair of concurrent
+// intervals of different threads that wrote the same bytes (write-write,
+// byte-precise) or where one read a page the other wrote (read-write, page
+// precision). Perković & Keleher's on-line detection over lazy release
+// consistency (OSDI '96), fed by dsm's diffs. Pure: no I/O, no clock.
+//
+// Interval (n, i) happens before (m, j) iff vc(m, j)[n] >= i: node m had
+// acquired interval i of n when interval j began (race mode closes an
+// interval at every acquire, so a timestamp holds for all of its writes).
+
+import { assert } from '../errors.js';
+import { pageBytes, raceReportCountMax, raceThreadPairCountMax, raceWindowRecordCountMax } from '../constants.js';
+import { overlapRuns } from './diff.js';
+import type { AllocationRecord, IntervalWrites, RaceEntry, RaceKind, RaceSide, SyncPoint } from './record.js';
+
+interface Meta {
+  node: number;
+  index: number;
+  vc: number[];
+  threads: number[];
+  begin: SyncPoint | null;
+  end: SyncPoint | null;
+}
+
+interface Access { meta: Meta; runs: number[] | null }
+
+export interface RaceCheckerOptions {
+  /** Distinct races kept (default raceReportCountMax); past it they are counted only. */
+  reportCountMax?: number;
+  /** Per-page records kept for comparison (default raceWindowRecordCountMax). */
+  windowRecordCountMax?: number;
+}
+
+export interface RaceSummary {
+  /** Every racing pair of accesses found (each distinct race counts all of its occurrences). */
+  raceCount: number;
+  /** Distinct races (listed or not). */
+  distinctCount: number;
+  /** Distinct races beyond the report's limit: counted, not listed. */
+  unlistedCount: number;
+  intervalCount: number;
+  /** Records dropped from the comparison window at its limit (races with them went unseen). */
+  droppedRecordCount: number;
+  races: RaceEntry[];
+  allocations: AllocationRecord[];
+}
+
+export class RaceChecker {
+  private readonly reportCountMax: number;
+  private readonly windowRecordCountMax: number;
+  /** Per page: intervals that wrote it (with their runs) and that read it (runs null), oldest first. */
+  private readonly writes = new Map<number, Access[]>();
+  private readonly reads = new Map<number, Access[]>();
+  private recordCount = 0;
+  private droppedRecordCount = 0;
+  private intervalCount = 0;
+  private raceCount = 0;
+  private distinctCount = 0;
+  private unlistedCount = 0;
+  private readonly races = new Map<string, RaceEntry>();
+  /** Distinct race keys past the listing limit (so they are counted as distinct once): bounded by the same limit times 16. */
+  private readonly unlistedKeys = new Set<string>();
+  private readonly allocations: AllocationRecord[] = [];
+  /** The latest timestamp of each node: a lower bound of its later intervals' (pruning). */
+  private readonly latestVc = new Map<number, number[]>();
+  private readonly nodes = new Set<number>();
+
+  constructor(options: RaceCheckerOptions = {}) {
+    this.reportCountMax = options.reportCountMax ?? raceReportCountMax;
+    this.windowRecordCountMax = options.windowRecordCountMax ?? raceWindowRecordCountMax;
+    assert(this.reportCountMax >= 1 && this.windowRecordCountMax >= 16, 'race checker limits are positive');
+  }
+
+  /** Declares the nodes that run app threads (their later intervals must be compared with what is kept). */
+  expectNodes(nodes: Iterable<number>): void {
+    for (const node of nodes) this.nodes.add(node);
+  }
+
+  addAllocation(record: AllocationRecord): void {
+    this.allocations.push(record);
+  }
+
+  addInterval(record: IntervalWrites): void {
+    assert(record.pages.length === record.runs.length, 'one run list per written page');
+    assert(record.vc[record.node] === record.index, 'an interval\'s timestamp names itself');
+    this.intervalCount++;
+    this.nodes.add(record.node);
+    this.latestVc.set(record.node, record.vc);
+    const meta: Meta = { node: record.node, index: record.index, vc: record.vc, threads: record.threads, begin: record.begin, end: record.end };
+    for (let k = 0; k < record.pages.length; k++) {
+      const page = record.pages[k]!;
+      const runs = record.runs[k]!;
+      if (runs.length === 0) continue;
+      for (const other of this.writes.get(page) ?? []) {
+        if (!this.concurrent(other.meta, meta)) continue;
+        const overlap = overlapRuns(other.runs!, runs);
+        for (let r = 0; r < overlap.length; r += 2) {
+          this.found('write-write', page * pageBytes + overlap[r]!, overlap[r + 1]!, other.meta, meta);
+        }
+      }
+      for (const other of this.reads.get(page) ?? []) {
+        if (this.concurrent(other.meta, meta)) this.found('read-write', page * pageBytes, pageBytes, other.meta, meta);
+      }
+      this.keep(this.writes, page, { meta, runs });
+    }
+    const written = new Set(record.pages);
+    for (const page of record.reads) {
+      // A page this interval also wrote: its own write-write check covers the bytes it changed.
+      if (written.has(page)) continue;
+      for (const other of this.writes.get(page) ?? []) {
+        if (this.concurrent(other.meta, meta)) this.found('read-write', page * pageBytes, pageBytes, meta, other.meta);
+      }
+      this.keep(this.reads, page, { meta, runs: null });
+    }
+    if (this.intervalCount % 256 === 0) this.prune();
+    if (this.recordCount > this.windowRecordCountMax) {
+      this.prune();
+      if (this.recordCount > this.windowRecordCountMax) this.dropOldest();
+    }
+  }
+
+  summary(): RaceSummary {
+    const races = [...this.races.values()].sort((a, b) => a.start - b.start || a.kind.localeCompare(b.kind));
+    return {
+      raceCount: this.raceCount, distinctCount: this.distinctCount, unlistedCount: this.unlistedCount,
+      intervalCount: this.intervalCount, droppedRecordCount: this.droppedRecordCount,
+      races, allocations: [...this.allocations].sort((a, b) => a.address - b.address),
+    };
+  }
+
+  /** Records kept for comparison (bounded-memory checks). */
+  windowSize(): number { return this.recordCount; }
+
+  private concurrent(a: Meta, b: Meta): boolean {
+    if (a.node === b.node) return false; // one node's intervals are ordered (one thread per node in race mode)
+    return (b.vc[a.node] ?? 0) < a.index && (a.vc[b.node] ?? 0) < b.index;
+  }
+
+  private keep(table: Map<number, Access[]>, page: number, access: Access): void {
+    let list = table.get(page);
+    if (list === undefined) { list = []; table.set(page, list); }
+    // A node's newer access to a page supersedes its older one for writes
+    // only if it covers the same bytes; keep it simple and keep both.
+    list.push(access);
+    this.recordCount++;
+  }
+
+  private found(kind: RaceKind, start: number, length: number, a: Meta, b: Meta): void {
+    this.raceCount++;
+    // read-write: first is the reader, second the writer.
+    const [first, second] = kind === 'write-write' ? sideOrder(a, b) : [a, b];
+    // One race per pair of program places and 8-byte word: a racing loop
+    // reports once, with a count, whatever bytes each round changed.
+    const key = `${kind}|${Math.floor(start / 8)}|${placeKey(first)}|${placeKey(second)}`;
+    const entry = this.races.get(key);
+    if (entry !== undefined) {
+      entry.count++;
+      entry.start = Math.min(entry.start, start);
+      entry.end = Math.max(entry.end, start + length);
+      if (entry.threadPairs.length < raceThreadPairCountMax
+        && !entry.threadPairs.some(([x, y]) => sameThreads(x, first.threads) && sameThreads(y, second.threads))) {
+        entry.threadPairs.push([first.threads, second.threads]);
+      }
+      return;
+    }
+    if (this.races.size >= this.reportCountMax) {
+      if (this.unlistedKeys.size < this.reportCountMax * 16 && !this.unlistedKeys.has(key)) {
+        this.unlistedKeys.add(key);
+        this.distinctCount++;
+        this.unlistedCount++;
+      }
+      return;
+    }
+    this.distinctCount++;
+    this.races.set(key, {
+      kind, start, end: start + length, first: side(first), second: side(second), count: 1,
+      threadPairs: [[first.threads, second.threads]],
+    });
+  }
+
+  /**
+   * Drops records no later interval can race with: (n, i) is ordered before
+   * every later interval of node m once m's latest timestamp covers it, for
+   * every other node m that runs app threads.
+   */
+  private prune(): void {
+    const isDone = (meta: Meta): boolean => {
+      for (const node of this.nodes) {
+        if (node === meta.node) continue;
+        const vc = this.latestVc.get(node);
+        if (vc === undefined || (vc[meta.node] ?? 0) < meta.index) return false;
+      }
+      return true;
+    };
+    for (const table of [this.writes, this.reads]) {
+      for (const [page, list] of table) {
+        const kept = list.filter((access) => !isDone(access.meta));
+        this.recordCount -= list.length - kept.length;
+        if (kept.length === 0) table.delete(page); else table.set(page, kept);
+      }
+    }
+  }
+
+  /** At the window's limit: drops the oldest quarter of every page's records. */
+  private dropOldest(): void {
+    for (const table of [this.writes, this.reads]) {
+      for (const [page, list] of table) {
+        const drop = Math.max(1, Math.floor(list.length / 4));
+        list.splice(0, drop);
+        this.recordCount -= drop;
+        this.droppedRecordCount += drop;
+        if (list.length === 0) table.delete(page);
+      }
+    }
+  }
+}
+
+function side(meta: Meta): RaceSide {
+  return { node: meta.node, threads: meta.threads, interval: meta.index, begin: meta.begin, end: meta.end };
+}
+
+function pointKey(point: SyncPoint | null): string {
+  return point === null ? '-' : `${point.op}@${point.site ?? '?'}`;
+}
+
+function placeKey(meta: Meta): string {
+  return `${pointKey(meta.begin)}>${pointKey(meta.end)}`;
+}
+
+/** A stable order of the two sides (by program place, then node), so a race found either way round is one race. */
+function sideOrder(a: Meta, b: Meta): [Meta, Meta] {
+  const ka = placeKey(a);
+  const kb = placeKey(b);
+  if (ka < kb || (ka === kb && a.node <= b.node)) return [a, b];
+  return [b, a];
+}
+
+function sameThreads(x: number[], y: number[]): boolean {
+  return x.length === y.length && x.every((value, index) => value === y[index]);
+}

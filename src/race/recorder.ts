@@ -1,0 +1,98 @@
+// The manager side of race mode on one node (docs/RACE.md): collects, per
+// interval the engine closes, the exact bytes written (from the diffs the
+// engine's flushes make), the pages read (from read faults: the pages an
+// interval touched are protected again when it closes) and the sync
+// operations that bound it, and hands the record to the race checker.
+
+import { assert } from '../errors.js';
+import { protNone, type PageMemory } from '../protocol/memory.js';
+import { diffRuns, unionRuns } from './diff.js';
+import type { IntervalWrites, SyncPoint } from './record.js';
+
+export class RaceRecorder {
+  readonly nodeId: number;
+  private readonly emit: (record: IntervalWrites) => void;
+  private memory: PageMemory | null = null;
+  /** Bytes written in the open interval, per page (runs). */
+  private readonly written = new Map<number, number[]>();
+  /** Pages read (faulted on for reading) in the open interval. */
+  private readonly read = new Set<number>();
+  /** The sync operation under way (it ends the open interval), and the last one done (it began it). */
+  private current: SyncPoint | null = null;
+  private last: SyncPoint | null = null;
+  /** Thread ids of the app threads running on this node. */
+  readonly threads = new Set<number>();
+  /** Thread ids that ever ran here: more than one means their races with each other are not seen. */
+  readonly threadsEver = new Set<number>();
+  intervalCount = 0;
+
+  constructor(nodeId: number, emit: (record: IntervalWrites) => void) {
+    this.nodeId = nodeId;
+    this.emit = emit;
+  }
+
+  /** The node's PageMemory, with every diff it makes recorded. */
+  wrap(memory: PageMemory): PageMemory {
+    this.memory = memory;
+    return {
+      ...memory,
+      flush: (pages) => {
+        const records = memory.flush(pages);
+        for (const record of records) {
+          if (record.diff.length === 0) continue;
+          const runs = diffRuns(record.diff);
+          const before = this.written.get(record.page);
+          this.written.set(record.page, before === undefined ? runs : unionRuns(before, runs));
+        }
+        return records;
+      },
+    };
+  }
+
+  /** Protects every page so the first read of each faults (call after the engine's start). */
+  armAll(pageCount: number): void {
+    assert(this.memory !== null, 'the recorder wraps the node\'s memory');
+    const all = new Uint32Array(pageCount);
+    for (let page = 0; page < pageCount; page++) all[page] = page;
+    this.memory.protect(all, protNone);
+  }
+
+  threadStarted(threadId: number): void { this.threads.add(threadId); this.threadsEver.add(threadId); }
+  threadEnded(threadId: number): void { this.threads.delete(threadId); }
+
+  /** A read fault of an app thread (before the engine serves it). */
+  onReadFault(page: number): void { this.read.add(page); }
+
+  /** Runs a synchronization of the engine (`run`), naming it as the end of the open interval and the start of the next. */
+  around<T>(op: string, site: string | null, run: () => T): T {
+    const point: SyncPoint = { op, site };
+    const outer = this.current;
+    this.current = point;
+    try {
+      return run();
+    } finally {
+      this.current = outer;
+      this.last = point;
+    }
+  }
+
+  /** The engine's onIntervalClosed hook. */
+  intervalClosed(index: number, vc: readonly number[]): void {
+    this.intervalCount++;
+    const pages = [...this.written.keys()].sort((a, b) => a - b);
+    const reads = [...this.read].sort((a, b) => a - b);
+    const touched = [...new Set([...pages, ...reads])].sort((a, b) => a - b);
+    if (pages.length > 0 || reads.length > 0) {
+      this.emit({
+        node: this.nodeId, index, vc: [...vc], threads: [...this.threads].sort((a, b) => a - b),
+        begin: this.last, end: this.current ?? { op: 'dsm release', site: null },
+        pages, runs: pages.map((page) => this.written.get(page)!), reads,
+      });
+    }
+    this.written.clear();
+    this.read.clear();
+    // Re-arm what this interval touched, so the next interval's first reads fault too.
+    if (touched.length > 0 && this.memory !== null) this.memory.protect(touched, protNone);
+    this.last = this.current ?? this.last;
+  }
+}

@@ -1,0 +1,105 @@
+// The --race report: text for people (stderr) and JSON (--race-json).
+// Global addresses are resolved here to the SharedArrayBuffer that holds
+// them and where it was allocated.
+
+import type { RaceSummary } from './checker.js';
+import type { AllocationRecord, RaceEntry, RaceSide, SyncPoint } from './record.js';
+
+export interface ResolvedRace {
+  kind: RaceEntry['kind'];
+  precision: 'byte' | 'page';
+  /** The SharedArrayBuffer (null: the bytes lie in no buffer allocated in race mode). */
+  buffer: { byteLength: number; allocatedAt: string | null; allocatedBy: number; address: number } | null;
+  /** Byte offset within the buffer (or the global address when the buffer is unknown) and length. */
+  offset: number;
+  length: number;
+  count: number;
+  first: RaceSide;
+  second: RaceSide;
+  threadPairs: Array<[number[], number[]]>;
+}
+
+export interface RaceReport {
+  raceCount: number;
+  distinctCount: number;
+  unlistedCount: number;
+  intervalCount: number;
+  droppedRecordCount: number;
+  races: ResolvedRace[];
+}
+
+function allocationOf(allocations: AllocationRecord[], address: number): AllocationRecord | null {
+  let low = 0;
+  let high = allocations.length - 1;
+  let found: AllocationRecord | null = null;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if (allocations[mid]!.address <= address) { found = allocations[mid]!; low = mid + 1; } else high = mid - 1;
+  }
+  return found !== null && address < found.address + Math.max(1, found.byteLength) ? found : null;
+}
+
+export function resolveRaces(summary: RaceSummary): RaceReport {
+  const races = summary.races.map((race): ResolvedRace => {
+    const allocation = allocationOf(summary.allocations, race.start);
+    let offset = race.start;
+    let length = race.end - race.start;
+    if (allocation !== null) {
+      offset = race.start - allocation.address;
+      // A read-write race is a page: say the part of the page the buffer holds.
+      if (race.kind === 'read-write') {
+        offset = Math.max(0, offset);
+        length = Math.min(race.end, allocation.address + allocation.byteLength) - (allocation.address + offset);
+      }
+    }
+    return {
+      kind: race.kind, precision: race.kind === 'write-write' ? 'byte' : 'page',
+      buffer: allocation === null ? null : { byteLength: allocation.byteLength, allocatedAt: allocation.site, allocatedBy: allocation.thread, address: allocation.address },
+      offset, length, count: race.count, first: race.first, second: race.second, threadPairs: race.threadPairs,
+    };
+  });
+  return {
+    raceCount: summary.raceCount, distinctCount: summary.distinctCount, unlistedCount: summary.unlistedCount,
+    intervalCount: summary.intervalCount, droppedRecordCount: summary.droppedRecordCount, races,
+  };
+}
+
+function point(value: SyncPoint | null, fallback: string): string {
+  if (value === null) return fallback;
+  return value.site === null ? value.op : `${value.op} at ${value.site}`;
+}
+
+function threadsOf(side: RaceSide): string {
+  if (side.threads.length === 0) return `node ${side.node}`;
+  const names = side.threads.map((id) => (id === 0 ? 'main thread' : `thread ${id}`));
+  return names.join(' or ');
+}
+
+function sideLine(side: RaceSide, verb: string): string {
+  return `    ${threadsOf(side)} ${verb} in the interval from ${point(side.begin, 'its start')} to ${point(side.end, 'its end')}`;
+}
+
+export function formatRaceReport(report: RaceReport): string {
+  if (report.raceCount === 0) return `dsm race: no data races found (${report.intervalCount} intervals checked)\n`;
+  const lines: string[] = [];
+  lines.push(`dsm race: ${report.distinctCount} data race(s) found, ${report.raceCount} occurrence(s) in ${report.intervalCount} intervals checked`);
+  for (const race of report.races) {
+    const where = race.buffer === null
+      ? `global bytes ${race.offset}..${race.offset + race.length - 1} (in no SharedArrayBuffer allocated in race mode)`
+      : `SharedArrayBuffer(${race.buffer.byteLength}) allocated at ${race.buffer.allocatedAt ?? 'an unknown place'}${race.buffer.allocatedBy === 0 ? ' by the main thread' : ` by thread ${race.buffer.allocatedBy}`}`;
+    const bytes = race.length === 1 ? `byte ${race.offset}` : `bytes ${race.offset}..${race.offset + race.length - 1}`;
+    const title = race.kind === 'write-write'
+      ? `write-write race (byte-precise) on ${bytes} of ${where}`
+      : `read-write race (page precision: somewhere in ${bytes}) on ${where}`;
+    lines.push('');
+    lines.push(`  ${title}${race.count > 1 ? `, ${race.count} times` : ''}`);
+    lines.push(sideLine(race.first, race.kind === 'write-write' ? 'wrote' : 'read the page'));
+    lines.push(sideLine(race.second, 'wrote'));
+    const others = race.threadPairs.slice(1).map(([a, b]) => `${a.join('/')} and ${b.join('/')}`);
+    if (others.length > 0) lines.push(`    also between threads ${others.join(', ')}`);
+  }
+  if (report.unlistedCount > 0) lines.push('', `  ... and ${report.unlistedCount} more distinct race(s) not listed (report limit reached; all are counted above)`);
+  if (report.droppedRecordCount > 0) lines.push('', `  note: ${report.droppedRecordCount} access record(s) left the comparison window at its limit: races with them may have gone unseen`);
+  lines.push('');
+  return `${lines.join('\n')}\n`;
+}
