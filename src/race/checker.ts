@@ -150,9 +150,12 @@ export class RaceChecker {
     this.raceCount++;
     // read-write: first is the reader, second the writer.
     const [first, second] = kind === 'write-write' ? sideOrder(a, b) : [a, b];
-    // One race per pair of program places and 8-byte word: a racing loop
-    // reports once, with a count, whatever bytes each round changed.
-    const key = `${kind}|${Math.floor(start / 8)}|${placeKey(first)}|${placeKey(second)}`;
+    // One race per place in memory: an 8-byte word (write-write) or a page
+    // (read-write). A racing loop reports once, with a count, whatever bytes
+    // each round changed and whichever intervals of the threads met there;
+    // the first pair of intervals is the example, further pairs of program
+    // places are listed (a few).
+    const key = `${kind}|${kind === 'write-write' ? Math.floor(start / 8) : Math.floor(start / pageBytes)}`;
     const entry = this.races.get(key);
     if (entry !== undefined) {
       entry.count++;
@@ -161,6 +164,11 @@ export class RaceChecker {
       if (entry.threadPairs.length < raceThreadPairCountMax
         && !entry.threadPairs.some(([x, y]) => sameThreads(x, first.threads) && sameThreads(y, second.threads))) {
         entry.threadPairs.push([first.threads, second.threads]);
+      }
+      const places = `${placeKey(first)}|${placeKey(second)}`;
+      if (entry.otherPlaces.length < raceThreadPairCountMax && places !== `${placeKey(entry.first)}|${placeKey(entry.second)}`
+        && !entry.otherPlaces.some((pair) => `${sideKey(pair[0])}|${sideKey(pair[1])}` === places)) {
+        entry.otherPlaces.push([side(first), side(second)]);
       }
       return;
     }
@@ -175,7 +183,7 @@ export class RaceChecker {
     this.distinctCount++;
     this.races.set(key, {
       kind, start, end: start + length, first: side(first), second: side(second), count: 1,
-      threadPairs: [[first.threads, second.threads]],
+      threadPairs: [[first.threads, second.threads]], otherPlaces: [],
     });
   }
 
@@ -224,9 +232,11 @@ function pointKey(point: SyncPoint | null): string {
   return point === null ? '-' : `${point.op}@${point.site ?? '?'}`;
 }
 
-function placeKey(meta: Meta): string {
+function placeKey(meta: Meta | RaceSide): string {
   return `${pointKey(meta.begin)}>${pointKey(meta.end)}`;
 }
+
+const sideKey = placeKey;
 
 /** A stable order of the two sides (by program place, then node), so a race found either way round is one race. */
 function sideOrder(a: Meta, b: Meta): [Meta, Meta] {

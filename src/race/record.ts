@@ -62,4 +62,6 @@ export interface RaceEntry {
   count: number;
   /** Further thread pairs seen racing the same way (up to raceThreadPairCountMax). */
   threadPairs: Array<[number[], number[]]>;
+  /** Further pairs of intervals (by their bounding sync operations) that raced here (up to raceThreadPairCountMax). */
+  otherPlaces: Array<[RaceSide, RaceSide]>;
 }

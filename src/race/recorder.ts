@@ -25,6 +25,8 @@ export class RaceRecorder {
   /** Thread ids that ever ran here: more than one means their races with each other are not seen. */
   readonly threadsEver = new Set<number>();
   intervalCount = 0;
+  /** The threads of the last interval that had any (a worker's last interval closes after it exited). */
+  private lastThreads: number[] = [];
 
   constructor(nodeId: number, emit: (record: IntervalWrites) => void) {
     this.nodeId = nodeId;
@@ -82,9 +84,10 @@ export class RaceRecorder {
     const pages = [...this.written.keys()].sort((a, b) => a - b);
     const reads = [...this.read].sort((a, b) => a - b);
     const touched = [...new Set([...pages, ...reads])].sort((a, b) => a - b);
+    if (this.threads.size > 0) this.lastThreads = [...this.threads].sort((a, b) => a - b);
     if (pages.length > 0 || reads.length > 0) {
       this.emit({
-        node: this.nodeId, index, vc: [...vc], threads: [...this.threads].sort((a, b) => a - b),
+        node: this.nodeId, index, vc: [...vc], threads: this.lastThreads,
         begin: this.last, end: this.current ?? { op: 'dsm release', site: null },
         pages, runs: pages.map((page) => this.written.get(page)!), reads,
       });

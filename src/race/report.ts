@@ -17,6 +17,7 @@ export interface ResolvedRace {
   first: RaceSide;
   second: RaceSide;
   threadPairs: Array<[number[], number[]]>;
+  otherPlaces: Array<[RaceSide, RaceSide]>;
 }
 
 export interface RaceReport {
@@ -56,6 +57,7 @@ export function resolveRaces(summary: RaceSummary): RaceReport {
       kind: race.kind, precision: race.kind === 'write-write' ? 'byte' : 'page',
       buffer: allocation === null ? null : { byteLength: allocation.byteLength, allocatedAt: allocation.site, allocatedBy: allocation.thread, address: allocation.address },
       offset, length, count: race.count, first: race.first, second: race.second, threadPairs: race.threadPairs,
+      otherPlaces: race.otherPlaces,
     };
   });
   return {
@@ -97,6 +99,9 @@ export function formatRaceReport(report: RaceReport): string {
     lines.push(sideLine(race.second, 'wrote'));
     const others = race.threadPairs.slice(1).map(([a, b]) => `${a.join('/')} and ${b.join('/')}`);
     if (others.length > 0) lines.push(`    also between threads ${others.join(', ')}`);
+    for (const [a, b] of race.otherPlaces) {
+      lines.push(`    also: ${threadsOf(a)} from ${point(a.begin, 'its start')} to ${point(a.end, 'its end')}, and ${threadsOf(b)} from ${point(b.begin, 'its start')} to ${point(b.end, 'its end')}`);
+    }
   }
   if (report.unlistedCount > 0) lines.push('', `  ... and ${report.unlistedCount} more distinct race(s) not listed (report limit reached; all are counted above)`);
   if (report.droppedRecordCount > 0) lines.push('', `  note: ${report.droppedRecordCount} access record(s) left the comparison window at its limit: races with them may have gone unseen`);
