@@ -19,7 +19,7 @@ function fail(error: unknown): never {
 
 async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>): Promise<void> {
   const options = parseRunOptions(raw);
-  const race = raw.race !== undefined || raw.raceJson !== undefined;
+  const race = raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined;
   const report = {
     ...(raw.stats === undefined ? {} : { stats: true }),
     ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),
@@ -71,7 +71,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
     });
-    await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }) });
+    await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
@@ -108,7 +108,7 @@ function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTi
 
 /** Options that only make sense together are refused apart, rather than silently ignored. */
 function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean): void {
-  if (raw.race !== undefined || raw.raceJson !== undefined) {
+  if (raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined) {
     if (raw.listen !== undefined) throw new DsmError('DSM_ERR_USAGE', '--race runs on one machine (each thread on a node of its own, all on this host) and cannot be combined with --listen: run dsm run --race app.js without --listen');
     if (raw.protocol !== undefined && raw.protocol !== 'hlrc') throw new DsmError('DSM_ERR_USAGE', `--race needs the hlrc protocol (its intervals, vector timestamps and diffs are what it checks), not --protocol ${raw.protocol}`);
   }
@@ -239,6 +239,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
     .option('--race', 'find data races: each thread runs on a node of its own (--nodes counts them, default 5) and concurrent writes to the same bytes (or reads of a page written concurrently) are reported; exit code 66 when races were found (docs/RACE.md)')
     .option('--race-json <file>', 'with --race (implies it): also write the race report as JSON to <file>')
+    .option('--race-pages', 'with --race (implies it): also list possible read-write races known only at page precision (a thread read a page another wrote concurrently, maybe other bytes of it: false sharing or a race)')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
     .passThroughOptions()
     .allowUnknownOption(false)

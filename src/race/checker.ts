@@ -23,13 +23,16 @@ interface Meta {
   end: SyncPoint | null;
 }
 
-interface Access { meta: Meta; runs: number[] | null }
+/** A write (runs: the bytes) or a read (runs null; readOffset: the byte whose read faulted). */
+interface Access { meta: Meta; runs: number[] | null; readOffset: number }
 
 export interface RaceCheckerOptions {
   /** Distinct races kept (default raceReportCountMax); past it they are counted only. */
   reportCountMax?: number;
   /** Per-page records kept for comparison (default raceWindowRecordCountMax). */
   windowRecordCountMax?: number;
+  /** List page-precision read-write overlaps (read-write-page) as races too; else only count them. */
+  pageReads?: boolean;
 }
 
 export interface RaceSummary {
@@ -42,6 +45,8 @@ export interface RaceSummary {
   intervalCount: number;
   /** Records dropped from the comparison window at its limit (races with them went unseen). */
   droppedRecordCount: number;
+  /** Page-precision read-write overlaps (read-write-page) found: listed as races only with pageReads. */
+  pageOverlapCount: number;
   races: RaceEntry[];
   allocations: AllocationRecord[];
 }
@@ -49,6 +54,8 @@ export interface RaceSummary {
 export class RaceChecker {
   private readonly reportCountMax: number;
   private readonly windowRecordCountMax: number;
+  private readonly pageReads: boolean;
+  private pageOverlapCount = 0;
   /** Per page: intervals that wrote it (with their runs) and that read it (runs null), oldest first. */
   private readonly writes = new Map<number, Access[]>();
   private readonly reads = new Map<number, Access[]>();
@@ -69,6 +76,7 @@ export class RaceChecker {
   constructor(options: RaceCheckerOptions = {}) {
     this.reportCountMax = options.reportCountMax ?? raceReportCountMax;
     this.windowRecordCountMax = options.windowRecordCountMax ?? raceWindowRecordCountMax;
+    this.pageReads = options.pageReads ?? false;
     assert(this.reportCountMax >= 1 && this.windowRecordCountMax >= 16, 'race checker limits are positive');
   }
 
@@ -100,18 +108,20 @@ export class RaceChecker {
         }
       }
       for (const other of this.reads.get(page) ?? []) {
-        if (this.concurrent(other.meta, meta)) this.found('read-write', page * pageBytes, pageBytes, other.meta, meta);
+        if (this.concurrent(other.meta, meta)) this.readWrite(page, other.readOffset, runs, other.meta, meta);
       }
-      this.keep(this.writes, page, { meta, runs });
+      this.keep(this.writes, page, { meta, runs, readOffset: -1 });
     }
     const written = new Set(record.pages);
-    for (const page of record.reads) {
+    for (let k = 0; k < record.reads.length; k++) {
+      const page = record.reads[k]!;
+      const readOffset = record.readOffsets[k]!;
       // A page this interval also wrote: its own write-write check covers the bytes it changed.
       if (written.has(page)) continue;
       for (const other of this.writes.get(page) ?? []) {
-        if (this.concurrent(other.meta, meta)) this.found('read-write', page * pageBytes, pageBytes, meta, other.meta);
+        if (this.concurrent(other.meta, meta)) this.readWrite(page, readOffset, other.runs!, meta, other.meta);
       }
-      this.keep(this.reads, page, { meta, runs: null });
+      this.keep(this.reads, page, { meta, runs: null, readOffset });
     }
     if (this.intervalCount % 256 === 0) this.prune();
     if (this.recordCount > this.windowRecordCountMax) {
@@ -120,11 +130,27 @@ export class RaceChecker {
     }
   }
 
+  /**
+   * A read of `page` (whose first read faulted at `readOffset`) in an
+   * interval concurrent with a write of `runs` to it: a certain race when
+   * the writer wrote that byte, else an overlap at page precision.
+   */
+  private readWrite(page: number, readOffset: number, runs: number[], reader: Meta, writer: Meta): void {
+    for (let r = 0; r < runs.length; r += 2) {
+      if (readOffset >= runs[r]! && readOffset < runs[r]! + runs[r + 1]!) {
+        this.found('read-write', page * pageBytes + readOffset, 1, reader, writer);
+        return;
+      }
+    }
+    this.pageOverlapCount++;
+    if (this.pageReads) this.found('read-write-page', page * pageBytes, pageBytes, reader, writer);
+  }
+
   summary(): RaceSummary {
     const races = [...this.races.values()].sort((a, b) => a.start - b.start || a.kind.localeCompare(b.kind));
     return {
       raceCount: this.raceCount, distinctCount: this.distinctCount, unlistedCount: this.unlistedCount,
-      intervalCount: this.intervalCount, droppedRecordCount: this.droppedRecordCount,
+      intervalCount: this.intervalCount, droppedRecordCount: this.droppedRecordCount, pageOverlapCount: this.pageOverlapCount,
       races, allocations: [...this.allocations].sort((a, b) => a.address - b.address),
     };
   }
@@ -150,12 +176,12 @@ export class RaceChecker {
     this.raceCount++;
     // read-write: first is the reader, second the writer.
     const [first, second] = kind === 'write-write' ? sideOrder(a, b) : [a, b];
-    // One race per place in memory: an 8-byte word (write-write) or a page
-    // (read-write). A racing loop reports once, with a count, whatever bytes
+    // One race per place in memory: an 8-byte word (write-write, read-write)
+    // or a page (read-write-page). A racing loop reports once, with a count, whatever bytes
     // each round changed and whichever intervals of the threads met there;
     // the first pair of intervals is the example, further pairs of program
     // places are listed (a few).
-    const key = `${kind}|${kind === 'write-write' ? Math.floor(start / 8) : Math.floor(start / pageBytes)}`;
+    const key = `${kind}|${kind === 'read-write-page' ? Math.floor(start / pageBytes) : Math.floor(start / 8)}`;
     const entry = this.races.get(key);
     if (entry !== undefined) {
       entry.count++;

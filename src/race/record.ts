@@ -27,8 +27,10 @@ export interface IntervalWrites {
   pages: number[];
   /** Per written page: byte runs within the page, [offset, length, offset, length, ...], ascending and disjoint. */
   runs: number[][];
-  /** Pages read (first read after the interval began, at page precision). */
+  /** Pages read (faulted on for reading: the first read of each page in the interval), ascending. */
   reads: number[];
+  /** Per read page: the byte (offset in the page) whose read faulted, which the interval certainly read. */
+  readOffsets: number[];
 }
 
 /** A `new SharedArrayBuffer` in race mode: global byte address, length and where it was made. */
@@ -40,7 +42,14 @@ export interface AllocationRecord {
   node: number;
 }
 
-export type RaceKind = 'write-write' | 'read-write';
+/**
+ * write-write: both wrote these bytes (byte-precise). read-write: the reader
+ * certainly read a byte the writer wrote (the byte its first read of the page
+ * faulted on). read-write-page: the reader read the page and the writer wrote
+ * in it, the bytes read beyond the first unknown (page precision: a race or
+ * false sharing; listed only with --race-pages).
+ */
+export type RaceKind = 'write-write' | 'read-write' | 'read-write-page';
 
 /** One side of a race: the interval and its thread. */
 export interface RaceSide {

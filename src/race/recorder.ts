@@ -15,8 +15,8 @@ export class RaceRecorder {
   private memory: PageMemory | null = null;
   /** Bytes written in the open interval, per page (runs). */
   private readonly written = new Map<number, number[]>();
-  /** Pages read (faulted on for reading) in the open interval. */
-  private readonly read = new Set<number>();
+  /** Pages read (faulted on for reading) in the open interval, with the offset of the faulting byte. */
+  private readonly read = new Map<number, number>();
   /** The sync operation under way (it ends the open interval), and the last one done (it began it). */
   private current: SyncPoint | null = null;
   private last: SyncPoint | null = null;
@@ -63,7 +63,7 @@ export class RaceRecorder {
   threadEnded(threadId: number): void { this.threads.delete(threadId); }
 
   /** A read fault of an app thread (before the engine serves it). */
-  onReadFault(page: number): void { this.read.add(page); }
+  onReadFault(page: number, offset: number): void { if (!this.read.has(page)) this.read.set(page, offset); }
 
   /** Runs a synchronization of the engine (`run`), naming it as the end of the open interval and the start of the next. */
   around<T>(op: string, site: string | null, run: () => T): T {
@@ -82,14 +82,14 @@ export class RaceRecorder {
   intervalClosed(index: number, vc: readonly number[]): void {
     this.intervalCount++;
     const pages = [...this.written.keys()].sort((a, b) => a - b);
-    const reads = [...this.read].sort((a, b) => a - b);
+    const reads = [...this.read.keys()].sort((a, b) => a - b);
     const touched = [...new Set([...pages, ...reads])].sort((a, b) => a - b);
     if (this.threads.size > 0) this.lastThreads = [...this.threads].sort((a, b) => a - b);
     if (pages.length > 0 || reads.length > 0) {
       this.emit({
         node: this.nodeId, index, vc: [...vc], threads: this.lastThreads,
         begin: this.last, end: this.current ?? { op: 'dsm release', site: null },
-        pages, runs: pages.map((page) => this.written.get(page)!), reads,
+        pages, runs: pages.map((page) => this.written.get(page)!), reads, readOffsets: reads.map((page) => this.read.get(page)!),
       });
     }
     this.written.clear();

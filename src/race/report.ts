@@ -7,6 +7,7 @@ import type { AllocationRecord, RaceEntry, RaceSide, SyncPoint } from './record.
 
 export interface ResolvedRace {
   kind: RaceEntry['kind'];
+  /** byte: the bytes named were accessed by both; page: the reader read somewhere in the page (maybe other bytes). */
   precision: 'byte' | 'page';
   /** The SharedArrayBuffer (null: the bytes lie in no buffer allocated in race mode). */
   buffer: { byteLength: number; allocatedAt: string | null; allocatedBy: number; address: number } | null;
@@ -26,6 +27,8 @@ export interface RaceReport {
   unlistedCount: number;
   intervalCount: number;
   droppedRecordCount: number;
+  /** Page-precision read-write overlaps found (listed as read-write-page races only with --race-pages). */
+  pageOverlapCount: number;
   races: ResolvedRace[];
 }
 
@@ -48,13 +51,13 @@ export function resolveRaces(summary: RaceSummary): RaceReport {
     if (allocation !== null) {
       offset = race.start - allocation.address;
       // A read-write race is a page: say the part of the page the buffer holds.
-      if (race.kind === 'read-write') {
+      if (race.kind === 'read-write-page') {
         offset = Math.max(0, offset);
         length = Math.min(race.end, allocation.address + allocation.byteLength) - (allocation.address + offset);
       }
     }
     return {
-      kind: race.kind, precision: race.kind === 'write-write' ? 'byte' : 'page',
+      kind: race.kind, precision: race.kind === 'read-write-page' ? 'page' : 'byte',
       buffer: allocation === null ? null : { byteLength: allocation.byteLength, allocatedAt: allocation.site, allocatedBy: allocation.thread, address: allocation.address },
       offset, length, count: race.count, first: race.first, second: race.second, threadPairs: race.threadPairs,
       otherPlaces: race.otherPlaces,
@@ -62,7 +65,7 @@ export function resolveRaces(summary: RaceSummary): RaceReport {
   });
   return {
     raceCount: summary.raceCount, distinctCount: summary.distinctCount, unlistedCount: summary.unlistedCount,
-    intervalCount: summary.intervalCount, droppedRecordCount: summary.droppedRecordCount, races,
+    intervalCount: summary.intervalCount, droppedRecordCount: summary.droppedRecordCount, pageOverlapCount: summary.pageOverlapCount, races,
   };
 }
 
@@ -82,7 +85,10 @@ function sideLine(side: RaceSide, verb: string): string {
 }
 
 export function formatRaceReport(report: RaceReport): string {
-  if (report.raceCount === 0) return `dsm race: no data races found (${report.intervalCount} intervals checked)\n`;
+  const overlapNote = report.pageOverlapCount > 0 && !report.races.some((race) => race.kind === 'read-write-page')
+    ? `\n  note: ${report.pageOverlapCount} time(s) a thread read a page another wrote concurrently, but not the byte it was first seen reading: false sharing or a race at page precision (--race-pages lists them)`
+    : '';
+  if (report.raceCount === 0) return `dsm race: no data races found (${report.intervalCount} intervals checked)${overlapNote}\n`;
   const lines: string[] = [];
   lines.push(`dsm race: ${report.distinctCount} data race(s) found, ${report.raceCount} occurrence(s) in ${report.intervalCount} intervals checked`);
   for (const race of report.races) {
@@ -92,10 +98,12 @@ export function formatRaceReport(report: RaceReport): string {
     const bytes = race.length === 1 ? `byte ${race.offset}` : `bytes ${race.offset}..${race.offset + race.length - 1}`;
     const title = race.kind === 'write-write'
       ? `write-write race (byte-precise) on ${bytes} of ${where}`
-      : `read-write race (page precision: somewhere in ${bytes}) on ${where}`;
+      : race.kind === 'read-write'
+        ? `read-write race on ${bytes} of ${where} (a byte the reader certainly read, the first it read in the page; it may have read more)`
+        : `possible read-write race (page precision: a read somewhere in ${bytes}, maybe false sharing) on ${where}`;
     lines.push('');
     lines.push(`  ${title}${race.count > 1 ? `, ${race.count} times` : ''}`);
-    lines.push(sideLine(race.first, race.kind === 'write-write' ? 'wrote' : 'read the page'));
+    lines.push(sideLine(race.first, race.kind === 'write-write' ? 'wrote' : race.kind === 'read-write' ? 'read' : 'read the page'));
     lines.push(sideLine(race.second, 'wrote'));
     const others = race.threadPairs.slice(1).map(([a, b]) => `${a.join('/')} and ${b.join('/')}`);
     if (others.length > 0) lines.push(`    also between threads ${others.join(', ')}`);
@@ -104,6 +112,7 @@ export function formatRaceReport(report: RaceReport): string {
     }
   }
   if (report.unlistedCount > 0) lines.push('', `  ... and ${report.unlistedCount} more distinct race(s) not listed (report limit reached; all are counted above)`);
+  if (overlapNote !== '') lines.push(overlapNote.slice(1));
   if (report.droppedRecordCount > 0) lines.push('', `  note: ${report.droppedRecordCount} access record(s) left the comparison window at its limit: races with them may have gone unseen`);
   lines.push('');
   return `${lines.join('\n')}\n`;

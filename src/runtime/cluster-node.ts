@@ -163,7 +163,7 @@ export class ClusterNode {
   readonly raceChecker: RaceChecker | null = null;
   private readonly raceMode: boolean;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
     superviseNode(handle, options.parentPid);
     this.handle = handle;
@@ -177,7 +177,7 @@ export class ClusterNode {
     const raceHome = handle.nodeCount - 1;
     if (this.raceMode) {
       assert(handle.nodeCount >= 2, 'race mode has a home node besides the app nodes');
-      if (handle.nodeId === 0) this.raceChecker = new RaceChecker();
+      if (handle.nodeId === 0) this.raceChecker = new RaceChecker({ pageReads: options.racePages === true });
       if (handle.nodeId !== raceHome) {
         this.race = new RaceRecorder(handle.nodeId, (record) => {
           if (this.raceChecker !== null) this.raceChecker.addInterval(record);
@@ -219,7 +219,7 @@ export class ClusterNode {
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
       for (let index = 0; index < records.length; index += 3) {
         if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
-        if (this.race !== null && (records[index + 2]! & 1) === 0) this.race.onReadFault(records[index + 1]!);
+        if (this.race !== null && (records[index + 2]! & 1) === 0) this.race.onReadFault(records[index + 1]!, (records[index + 2]! >>> 1) & (pageBytes - 1));
         this.engine.onFault(records[index]!, records[index + 1]!, (records[index + 2]! & 1) === 1);
       }
       noteActivity(activity.idle);
@@ -683,7 +683,7 @@ export async function runClusterProgram(
   options: {
     regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions;
     /** Race mode (docs/RACE.md): the report goes to stderr (and JSON to `jsonPath`); races found make the exit code exitCodeRaces. */
-    race?: boolean; raceJsonPath?: string;
+    race?: boolean; racePages?: boolean; raceJsonPath?: string;
   },
 ): Promise<never> {
   const node = new ClusterNode(handle, options);
