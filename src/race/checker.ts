@@ -38,8 +38,9 @@ export interface RaceCheckerOptions {
 export interface RaceSummary {
   /** Every racing pair of accesses found (each distinct race counts all of its occurrences). */
   raceCount: number;
-  /** Distinct races (listed or not). */
+  /** Distinct races (listed or not); a lower bound when distinctCountExact is false (past 16 times the listing limit they are not told apart). */
   distinctCount: number;
+  distinctCountExact: boolean;
   /** Distinct races beyond the report's limit: counted, not listed. */
   unlistedCount: number;
   intervalCount: number;
@@ -65,6 +66,7 @@ export class RaceChecker {
   private raceCount = 0;
   private distinctCount = 0;
   private unlistedCount = 0;
+  private distinctCountExact = true;
   private readonly races = new Map<string, RaceEntry>();
   /** Distinct race keys past the listing limit (so they are counted as distinct once): bounded by the same limit times 16. */
   private readonly unlistedKeys = new Set<string>();
@@ -149,7 +151,7 @@ export class RaceChecker {
   summary(): RaceSummary {
     const races = [...this.races.values()].sort((a, b) => a.start - b.start || a.kind.localeCompare(b.kind));
     return {
-      raceCount: this.raceCount, distinctCount: this.distinctCount, unlistedCount: this.unlistedCount,
+      raceCount: this.raceCount, distinctCount: this.distinctCount, distinctCountExact: this.distinctCountExact, unlistedCount: this.unlistedCount,
       intervalCount: this.intervalCount, droppedRecordCount: this.droppedRecordCount, pageOverlapCount: this.pageOverlapCount,
       races, allocations: [...this.allocations].sort((a, b) => a.address - b.address),
     };
@@ -199,11 +201,11 @@ export class RaceChecker {
       return;
     }
     if (this.races.size >= this.reportCountMax) {
-      if (this.unlistedKeys.size < this.reportCountMax * 16 && !this.unlistedKeys.has(key)) {
-        this.unlistedKeys.add(key);
-        this.distinctCount++;
-        this.unlistedCount++;
-      }
+      if (this.unlistedKeys.has(key)) return;
+      if (this.unlistedKeys.size >= this.reportCountMax * 16) { this.distinctCountExact = false; return; }
+      this.unlistedKeys.add(key);
+      this.distinctCount++;
+      this.unlistedCount++;
       return;
     }
     this.distinctCount++;

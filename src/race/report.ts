@@ -24,6 +24,8 @@ export interface ResolvedRace {
 export interface RaceReport {
   raceCount: number;
   distinctCount: number;
+  /** false: distinctCount is a lower bound (too many distinct races to tell apart in bounded memory). */
+  distinctCountExact: boolean;
   unlistedCount: number;
   intervalCount: number;
   droppedRecordCount: number;
@@ -64,7 +66,7 @@ export function resolveRaces(summary: RaceSummary): RaceReport {
     };
   });
   return {
-    raceCount: summary.raceCount, distinctCount: summary.distinctCount, unlistedCount: summary.unlistedCount,
+    raceCount: summary.raceCount, distinctCount: summary.distinctCount, distinctCountExact: summary.distinctCountExact, unlistedCount: summary.unlistedCount,
     intervalCount: summary.intervalCount, droppedRecordCount: summary.droppedRecordCount, pageOverlapCount: summary.pageOverlapCount, races,
   };
 }
@@ -90,7 +92,7 @@ export function formatRaceReport(report: RaceReport): string {
     : '';
   if (report.raceCount === 0) return `dsm race: no data races found (${report.intervalCount} intervals checked)${overlapNote}\n`;
   const lines: string[] = [];
-  lines.push(`dsm race: ${report.distinctCount} data race(s) found, ${report.raceCount} occurrence(s) in ${report.intervalCount} intervals checked`);
+  lines.push(`dsm race: ${report.distinctCountExact ? '' : 'at least '}${report.distinctCount} data race(s) found, ${report.raceCount} occurrence(s) in ${report.intervalCount} intervals checked`);
   for (const race of report.races) {
     const where = race.buffer === null
       ? `global bytes ${race.offset}..${race.offset + race.length - 1} (in no SharedArrayBuffer allocated in race mode)`
@@ -111,7 +113,7 @@ export function formatRaceReport(report: RaceReport): string {
       lines.push(`    also: ${threadsOf(a)} from ${point(a.begin, 'its start')} to ${point(a.end, 'its end')}, and ${threadsOf(b)} from ${point(b.begin, 'its start')} to ${point(b.end, 'its end')}`);
     }
   }
-  if (report.unlistedCount > 0) lines.push('', `  ... and ${report.unlistedCount} more distinct race(s) not listed (report limit reached; all are counted above)`);
+  if (report.unlistedCount > 0) lines.push('', `  ... and ${report.distinctCountExact ? '' : 'at least '}${report.unlistedCount} more distinct race(s) not listed (report limit reached; every occurrence is counted above)`);
   if (overlapNote !== '') lines.push(overlapNote.slice(1));
   if (report.droppedRecordCount > 0) lines.push('', `  note: ${report.droppedRecordCount} access record(s) left the comparison window at its limit: races with them may have gone unseen`);
   lines.push('');
