@@ -152,7 +152,7 @@ interface BenchRaw {
 }
 
 /** Micro-benchmarks: each module exports run<Name>Bench({ iterations }). */
-const microBenches: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench', sync: 'runSyncBench' };
+const microBenches: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench', sync: 'runSyncBench', race: 'runRaceBench' };
 
 interface AppBenchModule {
   appNames: string[];
@@ -263,7 +263,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   cli.command('bench')
-    .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), '
+    .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), race (dsm run --race against plain node), '
       + 'an application (matmul, jacobi, tsp, quicksort, water: dsm against plain worker threads), or suite (all of them, to bench/results/)')
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object as the last line')
