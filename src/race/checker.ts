@@ -24,7 +24,7 @@ interface Meta {
 }
 
 /** A write (runs: the bytes) or a read (runs null; readOffset: the byte whose read faulted). */
-interface Access { meta: Meta; runs: number[] | null; readOffset: number }
+interface Access { meta: Meta; runs: number[] | null; readOffset: number; seq?: number }
 
 export interface RaceCheckerOptions {
   /** Distinct races kept (default raceReportCountMax); past it they are counted only. */
@@ -48,6 +48,8 @@ export interface RaceSummary {
   droppedRecordCount: number;
   /** Page-precision read-write overlaps (read-write-page) found: listed as races only with pageReads. */
   pageOverlapCount: number;
+  /** Nodes that ran more than one thread: races between those threads are not seen. */
+  sharedNodes: Array<{ node: number; threads: number[] }>;
   races: RaceEntry[];
   allocations: AllocationRecord[];
 }
@@ -61,6 +63,8 @@ export class RaceChecker {
   private readonly writes = new Map<number, Access[]>();
   private readonly reads = new Map<number, Access[]>();
   private recordCount = 0;
+  /** Insertion order of kept accesses (the window drops the oldest first). */
+  private seqNext = 0;
   private droppedRecordCount = 0;
   private intervalCount = 0;
   private raceCount = 0;
@@ -74,6 +78,8 @@ export class RaceChecker {
   /** The latest timestamp of each node: a lower bound of its later intervals' (pruning). */
   private readonly latestVc = new Map<number, number[]>();
   private readonly nodes = new Set<number>();
+  /** Per node, the threads seen in its records: more than one means races between them go unseen. */
+  private readonly threadsByNode = new Map<number, Set<number>>();
 
   constructor(options: RaceCheckerOptions = {}) {
     this.reportCountMax = options.reportCountMax ?? raceReportCountMax;
@@ -97,6 +103,9 @@ export class RaceChecker {
     this.intervalCount++;
     this.nodes.add(record.node);
     this.latestVc.set(record.node, record.vc);
+    let threads = this.threadsByNode.get(record.node);
+    if (threads === undefined) { threads = new Set(); this.threadsByNode.set(record.node, threads); }
+    for (const thread of record.threads) if (threads.size < 64) threads.add(thread);
     const meta: Meta = { node: record.node, index: record.index, vc: record.vc, threads: record.threads, begin: record.begin, end: record.end };
     for (let k = 0; k < record.pages.length; k++) {
       const page = record.pages[k]!;
@@ -153,6 +162,7 @@ export class RaceChecker {
     return {
       raceCount: this.raceCount, distinctCount: this.distinctCount, distinctCountExact: this.distinctCountExact, unlistedCount: this.unlistedCount,
       intervalCount: this.intervalCount, droppedRecordCount: this.droppedRecordCount, pageOverlapCount: this.pageOverlapCount,
+      sharedNodes: [...this.threadsByNode].filter(([, threads]) => threads.size > 1).map(([node, threads]) => ({ node, threads: [...threads].sort((a, b) => a - b) })),
       races, allocations: [...this.allocations].sort((a, b) => a.address - b.address),
     };
   }
@@ -168,10 +178,22 @@ export class RaceChecker {
   private keep(table: Map<number, Access[]>, page: number, access: Access): void {
     let list = table.get(page);
     if (list === undefined) { list = []; table.set(page, list); }
-    // A node's newer access to a page supersedes its older one for writes
-    // only if it covers the same bytes; keep it simple and keep both.
+    // A node's newer access supersedes an older one of the same node that it
+    // covers (the same bytes written, the same byte read): an interval
+    // concurrent with the older one is concurrent with the newer one too,
+    // unless its record arrived late (FastTrack's last-access epochs, per
+    // node). This keeps a page written under a lock at one record per node.
+    for (let k = list.length - 1; k >= 0; k--) {
+      const old = list[k]!;
+      if (old.meta.node !== access.meta.node) continue;
+      const covered = access.runs === null ? old.readOffset === access.readOffset : covers(access.runs, old.runs!);
+      if (!covered) continue;
+      this.recordCount -= weightOf(old);
+      list.splice(k, 1);
+    }
+    access.seq = this.seqNext++;
     list.push(access);
-    this.recordCount++;
+    this.recordCount += weightOf(access);
   }
 
   private found(kind: RaceKind, start: number, length: number, a: Meta, b: Meta): void {
@@ -232,24 +254,43 @@ export class RaceChecker {
     for (const table of [this.writes, this.reads]) {
       for (const [page, list] of table) {
         const kept = list.filter((access) => !isDone(access.meta));
-        this.recordCount -= list.length - kept.length;
+        for (const access of list) if (isDone(access.meta)) this.recordCount -= weightOf(access);
         if (kept.length === 0) table.delete(page); else table.set(page, kept);
       }
     }
   }
 
-  /** At the window's limit: drops the oldest quarter of every page's records. */
+  /** At the window's limit: drops the oldest quarter of the kept accesses (by insertion order). */
   private dropOldest(): void {
+    let seqMin = this.seqNext;
+    for (const table of [this.writes, this.reads]) for (const list of table.values()) if (list.length > 0) seqMin = Math.min(seqMin, list[0]!.seq!);
+    const cutoff = seqMin + Math.max(1, Math.floor((this.seqNext - seqMin) / 4));
     for (const table of [this.writes, this.reads]) {
       for (const [page, list] of table) {
-        const drop = Math.max(1, Math.floor(list.length / 4));
-        list.splice(0, drop);
-        this.recordCount -= drop;
+        let drop = 0;
+        while (drop < list.length && list[drop]!.seq! < cutoff) drop++;
+        if (drop === 0) continue;
+        for (const access of list.splice(0, drop)) this.recordCount -= weightOf(access);
         this.droppedRecordCount += drop;
         if (list.length === 0) table.delete(page);
       }
     }
   }
+}
+
+/** What a kept access costs the window: one, plus one per byte run. */
+function weightOf(access: Access): number {
+  return 1 + (access.runs === null ? 0 : access.runs.length >> 1);
+}
+
+/** Whether run list `outer` holds every byte of `inner`. */
+function covers(outer: number[], inner: number[]): boolean {
+  let innerBytes = 0;
+  for (let k = 1; k < inner.length; k += 2) innerBytes += inner[k]!;
+  const both = overlapRuns(outer, inner);
+  let bothBytes = 0;
+  for (let k = 1; k < both.length; k += 2) bothBytes += both[k]!;
+  return bothBytes === innerBytes;
 }
 
 function side(meta: Meta): RaceSide {

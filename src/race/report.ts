@@ -31,6 +31,8 @@ export interface RaceReport {
   droppedRecordCount: number;
   /** Page-precision read-write overlaps found (listed as read-write-page races only with --race-pages). */
   pageOverlapCount: number;
+  /** Nodes that ran more than one thread (too few --nodes): races between those threads were not looked for. */
+  sharedNodes: Array<{ node: number; threads: number[] }>;
   races: ResolvedRace[];
 }
 
@@ -67,7 +69,7 @@ export function resolveRaces(summary: RaceSummary): RaceReport {
   });
   return {
     raceCount: summary.raceCount, distinctCount: summary.distinctCount, distinctCountExact: summary.distinctCountExact, unlistedCount: summary.unlistedCount,
-    intervalCount: summary.intervalCount, droppedRecordCount: summary.droppedRecordCount, pageOverlapCount: summary.pageOverlapCount, races,
+    intervalCount: summary.intervalCount, droppedRecordCount: summary.droppedRecordCount, pageOverlapCount: summary.pageOverlapCount, sharedNodes: summary.sharedNodes, races,
   };
 }
 
@@ -90,7 +92,8 @@ export function formatRaceReport(report: RaceReport): string {
   const overlapNote = report.pageOverlapCount > 0 && !report.races.some((race) => race.kind === 'read-write-page')
     ? `\n  note: ${report.pageOverlapCount} time(s) a thread read a page another wrote concurrently, but not the byte it was first seen reading: false sharing or a race at page precision (--race-pages lists them)`
     : '';
-  if (report.raceCount === 0) return `dsm race: no data races found (${report.intervalCount} intervals checked)${overlapNote}\n`;
+  const sharedNote = report.sharedNodes.length === 0 ? '' : `\n  warning: ${report.sharedNodes.map(({ node, threads }) => `threads ${threads.join(', ')} shared node ${node}`).join('; ')}: races between threads of one node are not seen (run with --nodes at least the number of threads, the main thread included)`;
+  if (report.raceCount === 0) return `dsm race: no data races found (${report.intervalCount} intervals checked)${overlapNote}${sharedNote}\n`;
   const lines: string[] = [];
   lines.push(`dsm race: ${report.distinctCountExact ? '' : 'at least '}${report.distinctCount} data race(s) found, ${report.raceCount} occurrence(s) in ${report.intervalCount} intervals checked`);
   for (const race of report.races) {
@@ -115,6 +118,7 @@ export function formatRaceReport(report: RaceReport): string {
   }
   if (report.unlistedCount > 0) lines.push('', `  ... and ${report.distinctCountExact ? '' : 'at least '}${report.unlistedCount} more distinct race(s) not listed (report limit reached; every occurrence is counted above)`);
   if (overlapNote !== '') lines.push(overlapNote.slice(1));
+  if (sharedNote !== '') lines.push(sharedNote.slice(1));
   if (report.droppedRecordCount > 0) lines.push('', `  note: ${report.droppedRecordCount} access record(s) left the comparison window at its limit: races with them may have gone unseen`);
   lines.push('');
   return `${lines.join('\n')}\n`;
