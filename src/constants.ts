@@ -216,3 +216,5 @@ export const raceThreadPairCountMax = 4;
 export const raceWindowRecordCountMax = 1 << 18;
 /** Nodes `dsm run --race` separates threads on by default (each thread on a node of its own). */
 export const raceNodeCountDefault = 5;
+/** Race mode: Atomics locations whose own release clock the race home keeps (past it, new ones order through everything). */
+export const atomicClockCountMax = 1 << 16;

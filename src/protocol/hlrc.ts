@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
+import { atomicClockCountMax, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -107,6 +107,8 @@ export class HlrcEngine implements Engine {
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
   private readonly clock: (() => number) | null;
+  /** Race mode at the race home: per Atomics location (byte address), the join of the vcs released there. */
+  private readonly atomicClocks = new Map<number, number[]>();
   /** Race detection: the one home of every page, or -1 (placement decides). */
   private readonly homeNode: number;
   private readonly onIntervalClosed: ((index: number, vc: readonly number[]) => void) | null;
@@ -1226,6 +1228,7 @@ export class HlrcEngine implements Engine {
     // The requester released before asking; acquiring its knowledge here
     // orders this operation after everything it saw.
     this.acquire(message.info.vc);
+    if (this.homeNode === this.nodeId) this.joinAtomicClock(message.address, message.info.vc);
     const page = Math.floor(message.address / pageBytes);
     assert(this.homeOf(page) === this.nodeId, 'atomics run at the home of their page');
     this.atomicAccess(page, () => this.performAtomic(from, message, page));
@@ -1248,15 +1251,15 @@ export class HlrcEngine implements Engine {
         if (waiter.address !== message.address) { k++; continue; }
         this.atomicWaiters.splice(k, 1);
         woken++;
-        this.atomicReply(waiter.node, waiter.requestId, 'ok');
+        this.atomicReply(waiter.node, waiter.requestId, 'ok', waiter.address);
       }
-      this.atomicReply(from, message.requestId, String(woken));
+      this.atomicReply(from, message.requestId, String(woken), message.address);
       return;
     }
     if (op === 'wait') {
       const expected = BigInt.asUintN(message.width * 8, BigInt(message.operands[0] ?? '0'));
-      if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal'); return; }
-      if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out'); return; }
+      if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal', message.address); return; }
+      if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out', message.address); return; }
       assert(this.atomicWaiters.length < atomicWaiterCountMax, 'atomic waiters within limit');
       const deadlineMs = message.timeoutMs < 0 ? Infinity : this.timeNowMs() + message.timeoutMs;
       this.atomicWaiters.push({ node: from, requestId: message.requestId, address: message.address, deadlineMs });
@@ -1269,16 +1272,42 @@ export class HlrcEngine implements Engine {
       // write in its own interval, closed at once so the reply carries it.
       const diff = encodeRun(offset, this.pageScratch.subarray(offset, offset + message.width));
       this.atomicStore(page, diff);
+      // Race mode: this location's clock now includes the store's interval.
+      const clock = this.atomicClocks.get(message.address);
+      if (clock !== undefined) clock[this.nodeId] = this.vc[this.nodeId]!;
     }
-    this.atomicReply(from, message.requestId, result.toString());
+    this.atomicReply(from, message.requestId, result.toString(), message.address);
   }
 
-  private atomicReply(node: number, requestId: number, result: string): void {
+  /**
+   * Race mode, at the race home: every Atomics operation releases what its
+   * thread did into its location's clock (past atomicClockCountMax
+   * locations, new ones are not tracked and their replies carry this node's
+   * whole vc: more ordering, races missed rather than invented).
+   */
+  private joinAtomicClock(address: number, vc: number[]): void {
+    let clock = this.atomicClocks.get(address);
+    if (clock === undefined) {
+      if (this.atomicClocks.size >= atomicClockCountMax) return;
+      clock = new Array<number>(this.nodeCount).fill(0);
+      this.atomicClocks.set(address, clock);
+    }
+    for (let n = 0; n < this.nodeCount; n++) clock[n] = Math.max(clock[n]!, vc[n] ?? 0);
+  }
+
+  private atomicReply(node: number, requestId: number, result: string, address = -1): void {
     if (node === this.nodeId) {
       this.finish(requestId, { ok: true, value: result });
       return;
     }
-    this.send(node, { type: 'atomicReply', requestId, result, info: this.infoFor(node) });
+    const info = this.infoFor(node);
+    // Race mode: the acquire carries what was released at this location only
+    // (a lower bound of this node's vc, as hearVc expects), so Atomics order
+    // threads per location as the JavaScript memory model does, not through
+    // everything the atomic home has seen.
+    const clock = this.atomicClocks.get(address);
+    if (clock !== undefined) info.vc = [...clock];
+    this.send(node, { type: 'atomicReply', requestId, result, info });
   }
 
   /** The current time: the clock handed in, read fresh, or else the last tick's. */
@@ -1297,7 +1326,7 @@ export class HlrcEngine implements Engine {
       const waiter = this.atomicWaiters[k]!;
       if (waiter.deadlineMs > nowMs) { k++; continue; }
       this.atomicWaiters.splice(k, 1);
-      this.atomicReply(waiter.node, waiter.requestId, 'timed-out');
+      this.atomicReply(waiter.node, waiter.requestId, 'timed-out', waiter.address);
     }
   }
 }

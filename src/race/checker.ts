@@ -200,12 +200,12 @@ export class RaceChecker {
     this.raceCount++;
     // read-write: first is the reader, second the writer.
     const [first, second] = kind === 'write-write' ? sideOrder(a, b) : [a, b];
-    // One race per place in memory: an 8-byte word (write-write, read-write)
-    // or a page (read-write-page). A racing loop reports once, with a count, whatever bytes
+    // One race per place in memory: an 8-byte word (write-write), the byte
+    // read (read-write) or a page (read-write-page). A racing loop reports once, with a count, whatever bytes
     // each round changed and whichever intervals of the threads met there;
     // the first pair of intervals is the example, further pairs of program
     // places are listed (a few).
-    const key = `${kind}|${kind === 'read-write-page' ? Math.floor(start / pageBytes) : Math.floor(start / 8)}`;
+    const key = `${kind}|${kind === 'read-write-page' ? Math.floor(start / pageBytes) : kind === 'read-write' ? start : Math.floor(start / 8)}`;
     const entry = this.races.get(key);
     if (entry !== undefined) {
       entry.count++;
