@@ -17,7 +17,7 @@ function fail(error: unknown): never {
   throw error;
 }
 
-async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>): Promise<void> {
+async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, nodesGiven = true): Promise<void> {
   const options = parseRunOptions(raw);
   const race = raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined;
   const report = {
@@ -39,7 +39,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     // Race mode (docs/RACE.md): one node per app thread plus a node that is
     // home of every page and runs none; --nodes counts the app nodes.
     const { raceNodeCountDefault } = await import('../constants.js');
-    options.nodes = (raw.nodes === undefined ? raceNodeCountDefault : options.nodes) + 1;
+    options.nodes = (nodesGiven ? options.nodes : raceNodeCountDefault) + 1;
     process.env.DSM_RACE = '1';
   }
   if (plan !== null && plan.size > 1) {
@@ -245,7 +245,7 @@ export async function main(argv: string[]): Promise<void> {
     .allowUnknownOption(false)
     .action(async (program: string, args: string[], raw: Record<string, string | undefined>, command: Command) => {
       refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli');
-      await runCommand(program, args, raw);
+      await runCommand(program, args, raw, command.getOptionValueSource('nodes') === 'cli');
     });
 
   cli.command('node')

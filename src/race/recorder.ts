@@ -28,9 +28,13 @@ export class RaceRecorder {
   /** The threads of the last interval that had any (a worker's last interval closes after it exited). */
   private lastThreads: number[] = [];
 
-  constructor(nodeId: number, emit: (record: IntervalWrites) => void) {
+  /** The thread ids of the app threads attached to this node now (local workers included). */
+  private readonly attached: () => number[];
+
+  constructor(nodeId: number, emit: (record: IntervalWrites) => void, attached: () => number[] = () => []) {
     this.nodeId = nodeId;
     this.emit = emit;
+    this.attached = attached;
   }
 
   /** The node's PageMemory, with every diff it makes recorded. */
@@ -62,6 +66,14 @@ export class RaceRecorder {
   threadStarted(threadId: number): void { this.threads.add(threadId); this.threadsEver.add(threadId); }
   threadEnded(threadId: number): void { this.threads.delete(threadId); }
 
+  /** Threads seen attached during the open interval (sampled at faults): more than one shows a shared node. */
+  private readonly intervalThreads = new Set<number>();
+
+  /** Notes which threads are attached now (called once per batch of faults). */
+  sample(): void {
+    if (this.intervalThreads.size < 64) for (const id of this.attached()) this.intervalThreads.add(id);
+  }
+
   /** A read fault of an app thread (before the engine serves it). */
   onReadFault(page: number, offset: number): void { if (!this.read.has(page)) this.read.set(page, offset); }
 
@@ -84,7 +96,9 @@ export class RaceRecorder {
     const pages = [...this.written.keys()].sort((a, b) => a - b);
     const reads = [...this.read.keys()].sort((a, b) => a - b);
     const touched = [...new Set([...pages, ...reads])].sort((a, b) => a - b);
-    if (this.threads.size > 0) this.lastThreads = [...this.threads].sort((a, b) => a - b);
+    const now = new Set([...this.threads, ...this.attached(), ...this.intervalThreads]);
+    this.intervalThreads.clear();
+    if (now.size > 0) this.lastThreads = [...now].sort((a, b) => a - b);
     if (pages.length > 0 || reads.length > 0) {
       this.emit({
         node: this.nodeId, index, vc: [...vc], threads: this.lastThreads,

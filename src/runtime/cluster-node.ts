@@ -182,7 +182,7 @@ export class ClusterNode {
         this.race = new RaceRecorder(handle.nodeId, (record) => {
           if (this.raceChecker !== null) this.raceChecker.addInterval(record);
           else this.sendRuntime(0, { type: 'rtRace', record });
-        });
+        }, () => [...this.manager.channel.endpoints].map((endpoint) => endpoint.threadIdSeen).filter((id) => id >= 0));
         this.manager.allocObserver = (offset, byteLength, site, endpoint) => {
           const record: AllocationRecord = { address: offset, byteLength, site, thread: Math.max(0, endpoint.threadIdSeen), node: handle.nodeId };
           if (this.raceChecker !== null) this.raceChecker.addAllocation(record);
@@ -217,6 +217,7 @@ export class ClusterNode {
       noteActivity(activity.faults);
       // Test hook: the manager fails while the app thread that faulted is parked on it.
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
+      this.race?.sample();
       for (let index = 0; index < records.length; index += 3) {
         if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
         if (this.race !== null && (records[index + 2]! & 1) === 0) this.race.onReadFault(records[index + 1]!, (records[index + 2]! >>> 1) & (pageBytes - 1));

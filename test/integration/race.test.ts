@@ -123,6 +123,13 @@ test('a program with over 100,000 distinct races: a bounded report, every occurr
   assert.ok(stderr.length < 2_000_000, `report of ${stderr.length} characters`);
 });
 
+test('too few nodes for the threads: the report says which threads shared a node', () => {
+  const { status, stderr, report } = race('test/fixtures/race/lost-update.mjs', 1);
+  assert.equal(status, 0, stderr);
+  assert.deepEqual(report.sharedNodes, [{ node: 0, threads: [0, 1, 2] }]);
+  assert.match(stderr, /warning: threads 0, 1, 2 shared node 0: races between threads of one node are not seen/);
+});
+
 test('bad input: --race with --listen or another protocol is refused with a clear message', () => {
   const listen = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--race', '--listen', '127.0.0.1:0', '--expect', '2', 'test/fixtures/race/lost-update.mjs'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(listen.status, 2);
