@@ -97,6 +97,7 @@ const raceFree = [
   { file: 'test/fixtures/race/false-sharing.mjs', nodes: 3 },
   { file: 'test/fixtures/race/atomic-counter.mjs', nodes: 4 },
   { file: 'test/fixtures/race/mutex-counter.mjs', nodes: 4 },
+  { file: 'test/fixtures/race/barrier-phases.mjs', nodes: 4 },
   { file: 'test/fixtures/race/no-workers.mjs', nodes: 2 },
   { file: 'test/fixtures/litmus/message-passing.mjs', nodes: 4 },
   { file: 'test/fixtures/litmus/producer-consumer.mjs', nodes: 5 },
