@@ -37,8 +37,9 @@ const syncRefCountMax = 4096;
 
 type RuntimeMessage =
   | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
-  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
+  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
+  /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. */
+  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtTerminate'; spawnId: string }
   // Observability (node 0 asks, every other node answers; see src/runtime/observe.ts)
   | { type: 'rtTraceStart'; originUs: number }
@@ -371,7 +372,10 @@ export class ClusterNode {
       case 'worker-post': {
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
-          this.sendRuntime(target.nodeId, { type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.raceSync('worker.postMessage', request, () => this.engine.releaseFor(target.nodeId)) });
+          this.sendRuntime(target.nodeId, {
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.raceSync('worker.postMessage', request, () => this.engine.releaseFor(target.nodeId)),
+            ...(this.race === null ? {} : { site: (request as { site?: string | null }).site ?? null }),
+          });
         }
         return null;
       }
@@ -379,7 +383,10 @@ export class ClusterNode {
         const spawnId = this.hostedEndpoints.get(endpoint);
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
-          this.sendRuntime(entry.parentNode, { type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.raceSync('parentPort.postMessage', request, () => this.engine.releaseFor(entry.parentNode)) });
+          this.sendRuntime(entry.parentNode, {
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.raceSync('parentPort.postMessage', request, () => this.engine.releaseFor(entry.parentNode)),
+            ...(this.race === null ? {} : { site: (request as { site?: string | null }).site ?? null }),
+          });
         }
         return null;
       }
@@ -521,7 +528,7 @@ export class ClusterNode {
         this.host(from, runtime);
         return;
       case 'rtPost': {
-        this.raceSync('parentPort message received', null, () => this.engine.acquireFrom(from, runtime.info));
+        this.raceSync('message received from worker.postMessage', { site: runtime.site ?? null }, () => this.engine.acquireFrom(from, runtime.info));
         this.hosted.get(runtime.spawnId)?.worker.postMessage({ dsmRemote: 'message', bytes: runtime.bytes });
         return;
       }
@@ -529,7 +536,7 @@ export class ClusterNode {
         void this.hosted.get(runtime.spawnId)?.worker.terminate();
         return;
       case 'rtEvent': {
-        this.raceSync(`worker '${runtime.event}' event`, null, () => this.engine.acquireFrom(from, runtime.info));
+        this.raceSync(runtime.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${runtime.event}' event`, { site: runtime.site ?? null }, () => this.engine.acquireFrom(from, runtime.info));
         const entry = this.remote.get(runtime.spawnId);
         if (entry === undefined) return;
         let event: ChannelEvent;
