@@ -74,6 +74,11 @@ export class RaceRecorder {
     if (this.intervalThreads.size < 64) for (const id of this.attached()) this.intervalThreads.add(id);
   }
 
+  /** An app thread of this node ended (its id counts for the interval that was open). */
+  threadLeft(threadId: number): void {
+    if (threadId >= 0 && this.intervalThreads.size < 64) this.intervalThreads.add(threadId);
+  }
+
   /** A read fault of an app thread (before the engine serves it). */
   onReadFault(page: number, offset: number): void { if (!this.read.has(page)) this.read.set(page, offset); }
 

@@ -236,7 +236,10 @@ export class ClusterNode {
       noteActivity(activity.idle);
       return answer;
     });
-    this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
+    this.manager.channel.onThreadEnd((endpoint) => {
+      this.race?.threadLeft(endpoint.threadIdSeen);
+      this.threadEnded(endpoint);
+    });
     this.manager.start();
     this.engine.start();
     this.race?.armAll(options.regionBytes / pageBytes);
