@@ -3,10 +3,14 @@
 
 import net from 'node:net';
 import { handshake } from '../src/transport/connection.js';
+import { connectionEventOf, createStreamServer, loadTls } from '../src/transport/tls.js';
 import { rttHello, rttSecret } from './rtt-config.js';
 
 const mode = process.argv[2];
-const server = net.createServer((socket) => {
+// 'tls': dsm's transport under mutual TLS, certificates from DSM_BENCH_TLS_{CERT,KEY,CA}.
+const tlsConfig = mode === 'tls' ? loadTls({ cert: process.env.DSM_BENCH_TLS_CERT, key: process.env.DSM_BENCH_TLS_KEY, ca: process.env.DSM_BENCH_TLS_CA }) : undefined;
+const server = createStreamServer(tlsConfig);
+server.on(connectionEventOf(tlsConfig), (socket: net.Socket) => {
   socket.setNoDelay(true);
   if (mode === 'raw') {
     // Raw echo: [u32 length][bytes], sent back as received.

@@ -3,11 +3,14 @@
 // bare length prefix, both measured in the same run, 64-byte and 4 KiB payloads.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { handshake, type Connection } from '../src/transport/connection.js';
 import { rttHello, rttSecret } from './rtt-config.js';
+import { makeTestCerts } from './tls-certs.js';
+import { type TlsConfig, dialStream, loadTls } from '../src/transport/tls.js';
 
 export interface RttBenchResult {
   iterations: number;
@@ -25,6 +28,11 @@ export interface RttBenchResult {
   pageFetchUsP50: number;
   pageFetchUsP99: number;
   pageFetchOverRawRtt4k: number;
+  /** dsm's transport under mutual TLS (--tls-*), measured in the same rounds; null without openssl. */
+  tlsRtt64UsP50: number | null;
+  tlsRtt4kUsP50: number | null;
+  tlsOverDsm64: number | null;
+  tlsOverDsm4k: number | null;
 }
 
 /** Runs bench/programs/page-fetch.mjs on a 2-node cluster and returns its figures for remotely homed pages. */
@@ -43,11 +51,11 @@ function percentile(samples: number[], fraction: number): number {
 }
 const round = (value: number) => Math.round(value * 100) / 100;
 
-async function startEcho(mode: 'raw' | 'dsm'): Promise<{ child: ChildProcess; port: number }> {
+async function startEcho(mode: 'raw' | 'dsm' | 'tls', env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
   const echo = self.replace(/rtt\.(ts|js)$/, 'rtt-echo.$1');
   const execArgv = self.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...execArgv, echo, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...execArgv, echo, mode], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
     child.once('exit', (code) => reject(new Error(`rtt echo exited with ${code}`)));
@@ -104,12 +112,20 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
   const { iterations } = options;
   const raw = await startEcho('raw');
   const dsm = await startEcho('dsm');
+  const certs = makeTestCerts();
+  const tlsConfig: TlsConfig | undefined = certs === null ? undefined : loadTls({ cert: certs.cert, key: certs.key, ca: certs.ca });
+  const secure = certs === null ? null : await startEcho('tls', { DSM_BENCH_TLS_CERT: certs.cert, DSM_BENCH_TLS_KEY: certs.key, DSM_BENCH_TLS_CA: certs.ca });
   try {
     const connection = await handshake(net.connect(dsm.port, '127.0.0.1'),
       { hello: rttHello, secret: rttSecret, role: 'connect', peerLabel: 'rtt echo' });
+    const tlsConnection = secure === null ? null : await handshake(await dialStream('127.0.0.1', secure.port, tlsConfig),
+      { hello: rttHello, secret: rttSecret, role: 'connect', peerLabel: 'rtt echo (tls)' });
     const warm = Math.min(200, iterations);
     await rawRoundTrips(raw.port, 64, warm);
     await dsmRoundTrips(connection, 64, warm);
+    if (tlsConnection !== null) await dsmRoundTrips(tlsConnection, 64, warm);
+    const tls64: number[] = [];
+    const tls4k: number[] = [];
     // Interleave in rounds, so load from elsewhere on the machine hits both kinds alike.
     const roundCount = 10;
     const perRound = Math.max(1, Math.ceil(iterations / roundCount));
@@ -122,8 +138,13 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
       dsm64.push(...await dsmRoundTrips(connection, 64, perRound));
       raw4k.push(...await rawRoundTrips(raw.port, 4096, perRound));
       dsm4k.push(...await dsmRoundTrips(connection, 4096, perRound));
+      if (tlsConnection !== null) {
+        tls64.push(...await dsmRoundTrips(tlsConnection, 64, perRound));
+        tls4k.push(...await dsmRoundTrips(tlsConnection, 4096, perRound));
+      }
     }
     connection.close();
+    tlsConnection?.close();
     const result: RttBenchResult = {
       iterations,
       rtt64UsP50: round(percentile(dsm64, 0.5)),
@@ -139,7 +160,13 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
       pageFetchUsP50: 0,
       pageFetchUsP99: 0,
       pageFetchOverRawRtt4k: 0,
+      tlsRtt64UsP50: tls64.length === 0 ? null : round(percentile(tls64, 0.5)),
+      tlsRtt4kUsP50: tls4k.length === 0 ? null : round(percentile(tls4k, 0.5)),
+      tlsOverDsm64: null,
+      tlsOverDsm4k: null,
     };
+    if (result.tlsRtt64UsP50 !== null) result.tlsOverDsm64 = round(result.tlsRtt64UsP50 / result.rtt64UsP50);
+    if (result.tlsRtt4kUsP50 !== null) result.tlsOverDsm4k = round(result.tlsRtt4kUsP50 / result.rtt4kUsP50);
     const fetch = measurePageFetch(Math.min(iterations, 4000));
     result.pageFetchUsP50 = fetch.p50;
     result.pageFetchUsP99 = fetch.p99;
@@ -150,6 +177,8 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
   } finally {
     raw.child.stdin!.end();
     dsm.child.stdin!.end();
+    secure?.child.stdin!.end();
+    if (certs !== null) rmSync(certs.dir, { recursive: true, force: true });
   }
 }
 

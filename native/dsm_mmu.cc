@@ -110,6 +110,10 @@ std::atomic<uint64_t> g_dirty_tail{0};
 std::atomic<uint64_t> g_read_faults{0};
 std::atomic<uint64_t> g_write_faults{0};
 std::atomic<uint64_t> g_fast_write_faults{0};
+// While set, no write takes the fast path: every first store to a read-only
+// page faults to the manager, which can make the writer wait (flow control:
+// twins pile up faster than their diffs can leave).
+std::atomic<bool> g_fast_write_paused{false};
 std::atomic<uint64_t> g_slow_waits{0};
 // Faults outside the app view handed to the previous handler (V8's wasm trap
 // handler, or the default action); counted so a test can see the chain ran.
@@ -281,6 +285,7 @@ bool TryFastWrite(size_t page) {
       continue;
     }
     if ((state & kProtMask) == kProtReadWrite) return true;  // upgraded meanwhile: retry the store
+    if (g_fast_write_paused.load(std::memory_order_acquire)) return false;
     if ((state & kProtMask) != kProtRead || (state & kFastWrite) == 0) return false;
     if (cell.compare_exchange_weak(state, state | kBusy, std::memory_order_acq_rel)) break;
   }
@@ -464,6 +469,11 @@ void Init(const FunctionCallbackInfo<Value>& args) {
     Throw(isolate, "DSM_ERR_INVALID_OPTION", "dsm native: the region size must be a positive multiple of 4096");
     return;
   }
+  // One node (issue 17): the app view never changes protection and no other
+  // view is needed, so the region is private anonymous memory, read-write,
+  // exactly what V8 gives a plain SharedArrayBuffer (a shared memfd page costs
+  // about 1.5x as much to first touch), and the manager view is the app view.
+  bool anonymous = args.Length() > 1 && args[1]->IsTrue();
   std::lock_guard<std::mutex> lock(g_init_mutex);
   if (g_ready.load(std::memory_order_acquire)) {
     if (g_region.bytes != bytes) {
@@ -471,14 +481,22 @@ void Init(const FunctionCallbackInfo<Value>& args) {
     }
     return;
   }
-  int fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
-  if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
-    if (fd >= 0) close(fd);
-    return;
+  int fd = -1;
+  void* app;
+  void* manager;
+  if (anonymous) {
+    app = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    manager = app;
+  } else {
+    fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
+    if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
+      if (fd >= 0) close(fd);
+      return;
+    }
+    app = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    manager = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   }
-  void* app = mmap(nullptr, bytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-  void* manager = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   void* twin = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   size_t page_count = bytes / kPageBytes;
   void* state = mmap(nullptr, page_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -499,7 +517,10 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   g_region.state = static_cast<std::atomic<uint8_t>*>(state);
   g_region.twin_slot = static_cast<std::atomic<uint32_t>*>(twin_slot);
   g_region.twin_pool = static_cast<uint8_t*>(twin_pool);
-  for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
+  // One node never twins: its pool stays untouched (no resident memory).
+  if (!anonymous) {
+    for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
+  }
   g_ready.store(true, std::memory_order_release);
 }
 
@@ -657,6 +678,10 @@ void SetTwinLimit(const FunctionCallbackInfo<Value>& args) {
   uint64_t limit;
   if (!ReadIndex(args, 0, &limit)) return;
   g_twin_limit.store(limit == 0 ? ~uint64_t(0) : limit, std::memory_order_relaxed);
+}
+
+void PauseFastWrite(const FunctionCallbackInfo<Value>& args) {
+  g_fast_write_paused.store(args.Length() > 0 && args[0]->IsTrue(), std::memory_order_release);
 }
 
 void PageState(const FunctionCallbackInfo<Value>& args) {
@@ -836,6 +861,11 @@ void Release(const FunctionCallbackInfo<Value>& args) {
   if (!ReadPage(args, 0, &first) || !ReadIndex(args, 1, &count)) return;
   if (first + count > g_region.page_count) {
     Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page range outside the region");
+    return;
+  }
+  if (g_region.memfd < 0) {
+    // The anonymous one-node region: dropped pages read as zero again.
+    madvise(g_region.app + (first << kPageShift), count << kPageShift, MADV_DONTNEED);
     return;
   }
   fallocate(g_region.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first << kPageShift),
@@ -1086,6 +1116,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "setFastWrite", SetFastWrite);
   SetMethod(context, exports, "setTwinless", SetTwinless);
   SetMethod(context, exports, "setTwinLimit", SetTwinLimit);
+  SetMethod(context, exports, "pauseFastWrite", PauseFastWrite);
   SetMethod(context, exports, "pageState", PageState);
   SetMethod(context, exports, "makeTwin", MakeTwin);
   SetMethod(context, exports, "flush", Flush);

@@ -158,6 +158,8 @@ export const twinBytesMin = 64 * 1024;
  */
 export const twinBytesDefaultMax = 8 * 1024 * 1024;
 export const twinBytesDefaultShareOfMemory = 1 / 16;
+/** At the twin limit, the oldest 1/this of the limit's pages go home early (one engine round trip per batch). */
+export const twinLimitFlushDivisor = 4;
 assert(twinBytesDefaultMax * 2.5 < sendQueueBytesMax, 'a release of a full twin set fits a send queue');
 assert(twinBytesMin >= 4 * pageBytes && twinBytesMin <= twinBytesDefaultMax, 'twin limits are ordered');
 // Launchers (src/cluster/launchers): Slurm, MPI launchers and Kubernetes start every node with one command.
@@ -196,12 +198,37 @@ export const earlyFlushPageCount = 256;
  * Dirty pages (each holds a twin) a node lets accumulate between releases
  * before it flushes them early in the background: twins cost a page each.
  */
-export const dirtyPageCountFlushMin = 8192;
+export const dirtyPageCountFlushMin = 4096;
+/**
+ * Dirty pages past which a node's writers wait: the native write fast path is
+ * paused, and first stores to clean pages are held at the manager until the
+ * background flush has brought the count below dirtyPageCountFlushMin. Twins
+ * (a page each) stay within this many pages whatever a program writes.
+ */
+export const dirtyPageCountMax = 8192;
 /** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
 export const sendQueueBytesMin = 256 * 1024;
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
-assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin <= dirtyRingCapacity, 'flush thresholds are ordered');
+assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin < dirtyPageCountMax && dirtyPageCountMax <= dirtyRingCapacity, 'flush thresholds are ordered');
 assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');
+// System calls on dsm memory (src/threads/kernel-copies.ts)
+/** A synchronous system call on a dsm range up to this size reuses one private buffer per thread (no fresh pages per call). */
+export const kernelScratchReuseBytesMax = 16 * 1024 * 1024;
+// Hardening against strangers (src/transport/connection.ts, msgpack-scan.ts)
+/** Transport: largest frame accepted before the peer proved the secret (a hello is ~300 bytes). */
+export const preAuthFrameBytesMax = 4096;
+/** Transport: handshakes one listener runs at once; a new one past this evicts the oldest. */
+export const unauthenticatedCountMax = 2 * nodeCountMax;
+/** Transport: nesting depth of a received msgpack body (dsm's messages nest a few levels). */
+export const msgpackDepthMax = 32;
+/** Transport: bounds of the handshake's fields, checked before use. */
+export const helloStringBytesMax = 256;
+export const refusalReasonBytesMax = 1024;
+export const nonceBytes = 32;
+/** Cluster: a shared secret must carry at least this much entropy (estimated from its length and alphabet). */
+export const secretEntropyBitsMin = 128;
+assert(preAuthFrameBytesMax < frameBytesMax && preAuthFrameBytesMax >= 4 * helloStringBytesMax + refusalReasonBytesMax, 'a handshake frame fits the pre-auth limit');
+assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake with one listener at once');
 // Race detection (src/race/, docs/RACE.md)
 /** Distinct races a --race report lists; past it races are still counted (bounded report memory). */
 export const raceReportCountMax = 1000;

@@ -55,7 +55,9 @@ export interface LaunchedRuntime {
   regionBytes: number;
   protocol: string;
   placement: import('../protocol/engine.js').PlacementName;
+  twinBytes: number;
   coherence: string;
+  heartbeatTimeoutMs?: number;
 }
 
 /** Joins or leads the launched cluster, then runs the program (rank 0) or serves (the others). */
@@ -68,14 +70,17 @@ export async function runLaunched(
   const { launcherSecret, startUnderLauncher } = await import('../cluster/launchers/index.js');
   const { createMesh, runClusterProgram, ClusterNode } = await import('../runtime/cluster-node.js');
   const { secret } = launcherSecret(process.env, homedir(), existsSync);
+  // The program's threads and their subprocesses share this environment: no secret in it.
+  delete process.env.DSM_SECRET;
   const handle = await startUnderLauncher(plan, {
     secret,
     config: { coherence: runtime.coherence, regionBytes: runtime.regionBytes },
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     tagOutput: raw.tagOutput !== undefined,
+    ...(runtime.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: runtime.heartbeatTimeoutMs }),
   });
-  const options = { regionBytes: runtime.regionBytes, protocol: runtime.protocol, placement: runtime.placement };
+  const options = { regionBytes: runtime.regionBytes, protocol: runtime.protocol, placement: runtime.placement, twinBytes: runtime.twinBytes };
   if (handle.nodeId === 0) {
     await runClusterProgram(handle, { ...options, file: program.file, args: program.args, report: program.report });
     return;

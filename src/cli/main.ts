@@ -2,6 +2,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
+import type { LauncherPlan } from '../cluster/launchers/detect.js';
 import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
@@ -17,7 +18,7 @@ function fail(error: unknown): never {
   throw error;
 }
 
-async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, nodesGiven = true): Promise<void> {
+async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, plan: LauncherPlan | null, nodesGiven = true): Promise<void> {
   const options = parseRunOptions(raw);
   const race = raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined;
   const report = {
@@ -30,8 +31,6 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
   // Started by Slurm, an MPI launcher or Kubernetes on every rank (src/cluster/launchers).
-  const { launcherPlanFor, runLaunched } = await import('./launched.js');
-  const plan = await launcherPlanFor(raw, process.env);
   if (race && plan !== null && plan.size > 1) {
     throw new DsmError('DSM_ERR_USAGE', `--race runs on one machine (each thread on a node of its own, all on this host), but a ${plan.launcher ?? 'launcher'} started ${plan.size} ranks: run dsm run --race once, outside the launcher (or pass --launcher none)`);
   }
@@ -43,11 +42,16 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     process.env.DSM_RACE = '1';
   }
   if (plan !== null && plan.size > 1) {
-    await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options) }, { file: entry, args, report });
+    const { runLaunched } = await import('./launched.js');
+    await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options), ...heartbeatOption(raw) }, { file: entry, args, report });
     return;
   }
+  // The program's threads and their subprocesses share this environment: no secret in it.
+  const envSecret = process.env.DSM_SECRET;
+  delete process.env.DSM_SECRET;
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+    const { loadTls } = await import('../transport/tls.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
     const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
     const placement = raw.listen !== undefined
@@ -56,7 +60,8 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         nodeCount: parseInteger('--expect', raw.expect ?? '', 1, nodeCountMax),
         spawnLocal: false,
         listen: parseAddress(raw.listen, '--listen'),
-        secret: secretFromEnvironment(raw.secret),
+        secret: secretFromEnvironment(raw.secret ?? (raw.secretFile === undefined ? envSecret : undefined), raw.secretFile),
+        ...tlsOption(loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
         ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
       }
       // One machine: node 0 spawns the others, which run this module's runtime.
@@ -75,7 +80,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
-  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes });
+  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes, singleNode: true });
   manager.start();
   // One node has no peers to time out, but its manager may still fail or stall while app threads are parked.
   const { endOnManagerFailure, exitProcess, supervise } = await import('../cluster/watchdog.js');
@@ -107,11 +112,13 @@ function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTi
 }
 
 /** Options that only make sense together are refused apart, rather than silently ignored. */
-function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean): void {
+function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean, launched: boolean): void {
+  // Under a launcher --expect checks (or, on Kubernetes, gives) the size and --join-timeout bounds the join.
   if (raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined) {
     if (raw.listen !== undefined) throw new DsmError('DSM_ERR_USAGE', '--race runs on one machine (each thread on a node of its own, all on this host) and cannot be combined with --listen: run dsm run --race app.js without --listen');
     if (raw.protocol !== undefined && raw.protocol !== 'hlrc') throw new DsmError('DSM_ERR_USAGE', `--race needs the hlrc protocol (its intervals, vector timestamps and diffs are what it checks), not --protocol ${raw.protocol}`);
   }
+  if (launched) return;
   if (raw.listen === undefined) {
     for (const [name, option] of [['expect', '--expect'], ['joinTimeout', '--join-timeout']] as const) {
       if (raw[name] !== undefined) throw new DsmError('DSM_ERR_USAGE', `${option} needs --listen HOST:PORT (it says how many nodes, or how long, node 0 waits for); on one machine use --nodes`);
@@ -122,6 +129,10 @@ function refuseConflicts(raw: Record<string, string | undefined>, given: (name: 
   }
 }
 
+function tlsOption<T>(config: T | undefined): { tls: T } | Record<string, never> {
+  return config === undefined ? {} : { tls: config };
+}
+
 /** What every node must agree on about coherence (checked by the handshake): protocol and page placement. */
 function coherenceOf(options: { protocol: string; placement: string }): string {
   return `${options.protocol}/${options.placement}`;
@@ -130,12 +141,15 @@ function coherenceOf(options: { protocol: string; placement: string }): string {
 async function nodeCommand(raw: Record<string, string | undefined>): Promise<void> {
   const options = parseRunOptions(raw);
   const { joinCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
+  const { loadTls } = await import('../transport/tls.js');
   const { createMesh, ClusterNode } = await import('../runtime/cluster-node.js');
   if (raw.join === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'dsm node needs --join HOST:PORT (the address node 0 listens on)');
   const handle = await joinCluster({
     join: parseAddress(raw.join, '--join'),
-    secret: secretFromEnvironment(raw.secret),
+    secret: secretFromEnvironment(raw.secret, raw.secretFile),
     config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
+    ...(raw.bind === undefined ? {} : { meshHost: raw.bind }),
+    ...tlsOption(loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
     ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
     createMesh,
     relayProcessOutput: true,
@@ -230,7 +244,12 @@ export async function main(argv: string[]): Promise<void> {
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
     .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
-    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); never sent over the network')
+    .option('--secret <secret>', 'the cluster\'s shared secret, at least 128 bits (make one with `dsm secret`); never sent over the network, '
+      + 'but visible to every user of this machine in `ps`: prefer --secret-file or DSM_SECRET')
+    .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
+    .option('--tls-cert <file>', 'mutual TLS: this node\'s certificate (PEM), naming the address the others reach it at; with --tls-key and --tls-ca')
+    .option('--tls-key <file>', 'mutual TLS: this node\'s private key (PEM)')
+    .option('--tls-ca <file>', 'mutual TLS: the CA (PEM) that signed every node\'s certificate')
     .option('--launcher <name>', 'started on every rank by: auto (default: from the environment), slurm, mpi, kubernetes, or none')
     .option('--leader <host:port>', 'under a launcher: where node 0 listens (or :PORT to keep the launcher\'s host)')
     .option('--rendezvous <dir>', 'under an MPI launcher: a directory every rank reads, where node 0 publishes its address')
@@ -244,14 +263,21 @@ export async function main(argv: string[]): Promise<void> {
     .passThroughOptions()
     .allowUnknownOption(false)
     .action(async (program: string, args: string[], raw: Record<string, string | undefined>, command: Command) => {
-      refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli');
-      await runCommand(program, args, raw, command.getOptionValueSource('nodes') === 'cli');
+      const { launcherPlanFor } = await import('./launched.js');
+      const plan = await launcherPlanFor(raw, process.env);
+      refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli', plan !== null);
+      await runCommand(program, args, raw, plan, command.getOptionValueSource('nodes') === 'cli');
     });
 
   cli.command('node')
     .description('join a cluster started elsewhere with `dsm run --listen HOST:PORT --expect N`')
     .requiredOption('--join <host:port>', 'the address node 0 listens on')
-    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET)')
+    .option('--secret <secret>', 'the cluster\'s shared secret (or set DSM_SECRET); visible to every user of this machine in `ps`: prefer --secret-file')
+    .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
+    .option('--bind <host>', 'the address this node\'s mesh listens on (default: the address it reaches node 0 from)')
+    .option('--tls-cert <file>', 'mutual TLS: this node\'s certificate (PEM), naming the address the others reach it at; with --tls-key and --tls-ca')
+    .option('--tls-key <file>', 'mutual TLS: this node\'s private key (PEM)')
+    .option('--tls-ca <file>', 'mutual TLS: the CA (PEM) that signed every node\'s certificate')
     .option('--protocol <name>', 'must match node 0', 'hlrc')
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
@@ -260,6 +286,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--heartbeat-timeout <ms>', 'as for dsm run (each node uses its own)')
     .action(async (raw: Record<string, string | undefined>) => {
       await nodeCommand(raw);
+    });
+
+  cli.command('secret')
+    .description('print a fresh shared secret (256 random bits) for --secret-file or DSM_SECRET: dsm secret > cluster.secret')
+    .action(async () => {
+      const { freshSecret } = await import('../cluster/common.js');
+      process.stdout.write(`${freshSecret()}\n`);
     });
 
   cli.command('bench')

@@ -2,13 +2,15 @@
 
 import type { EventEmitter } from 'node:events';
 import type { Server, Socket } from 'node:net';
-import { createServer } from 'node:net';
-import { nodeCountMax } from '../constants.js';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { nodeCountMax, secretEntropyBitsMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { packageVersion } from '../package-info.js';
 import type { Connection, Hello } from '../transport/connection.js';
 import { Listener, Mesh, type PeerAddress } from '../transport/mesh.js';
 import { wireVersion } from '../transport/frame.js';
+import { type TlsConfig, createStreamServer } from '../transport/tls.js';
 
 export interface PeerInfo {
   nodeId: number;
@@ -49,6 +51,8 @@ export interface MeshContext {
   hello: Hello;
   /** Already listening on peers[nodeId].port; the mesh accepts its peers here. */
   listener: Listener;
+  /** Mutual TLS for the mesh's connections (as for the listener). */
+  tls?: TlsConfig;
   /** Floor of the adaptive heartbeat timeout (--heartbeat-timeout). */
   heartbeatTimeoutMs?: number;
 }
@@ -84,11 +88,62 @@ export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-export function secretFromEnvironment(explicit: string | undefined): string {
-  const secret = explicit ?? process.env.DSM_SECRET;
-  if (secret === undefined || secret === '') {
-    throw new DsmError('DSM_ERR_INVALID_OPTION', 'a cluster across machines needs a shared secret: pass --secret or set DSM_SECRET on every node');
+/**
+ * The secret from --secret, --secret-file or DSM_SECRET (in that order),
+ * refused when weak. DSM_SECRET is removed from this process's environment
+ * once read, so the program's threads and their children never see it.
+ */
+export function secretFromEnvironment(explicit: string | undefined, file?: string): string {
+  let secret = explicit;
+  let source = '--secret';
+  if (secret === undefined && file !== undefined) {
+    try {
+      secret = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new DsmError('DSM_ERR_INVALID_OPTION', `--secret-file ${file}: ${(error as Error).message}`);
+    }
+    source = `--secret-file ${file}`;
   }
+  if (secret === undefined) {
+    secret = process.env.DSM_SECRET;
+    source = 'DSM_SECRET';
+  }
+  delete process.env.DSM_SECRET;
+  if (secret === undefined || secret === '') {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `a cluster across machines needs a shared secret: put one made by \`dsm secret\` in a file readable only by you and pass --secret-file FILE (or set DSM_SECRET) on every node`);
+  }
+  checkSecretStrength(secret, source);
+  return secret;
+}
+
+/**
+ * Bits of entropy a secret can hold at most: its length times log2 of the
+ * alphabet it draws from (lower, upper, digits, others). A generous estimate
+ * (it cannot see that "Password1Password1" is weak) that still refuses short
+ * and small-alphabet secrets, which an attacker can enumerate.
+ */
+export function secretEntropyBits(secret: string): number {
+  let alphabetSize = 0;
+  if (/[a-z]/.test(secret)) alphabetSize += 26;
+  if (/[A-Z]/.test(secret)) alphabetSize += 26;
+  if (/[0-9]/.test(secret)) alphabetSize += 10;
+  if (/[^a-zA-Z0-9]/.test(secret)) alphabetSize += 33;
+  // A secret of few distinct characters ("aaaa…", "abab…") draws from no more than those.
+  alphabetSize = Math.min(alphabetSize, new Set(secret).size * 4);
+  return alphabetSize <= 1 ? 0 : [...secret].length * Math.log2(alphabetSize);
+}
+
+export function checkSecretStrength(secret: string, source: string): void {
+  const bits = secretEntropyBits(secret);
+  if (bits < secretEntropyBitsMin) {
+    throw new DsmError('DSM_ERR_WEAK_SECRET', `the secret from ${source} holds at most ${Math.floor(bits)} bits of entropy, below the ${secretEntropyBitsMin} needed: make one with \`dsm secret > FILE\` (or \`openssl rand -base64 32\`) and give every node --secret-file FILE`);
+  }
+}
+
+/** A fresh secret: 256 random bits, base64url (43 characters). */
+export function freshSecret(): string {
+  const secret = randomBytes(32).toString('base64url');
+  assert(secretEntropyBits(secret) >= secretEntropyBitsMin, 'a fresh secret passes the strength check');
   return secret;
 }
 
@@ -103,8 +158,8 @@ export function validateNodeCount(nodeCount: number, optionName: string): void {
 }
 
 /** Listens on host:port; EADDRINUSE becomes DSM_ERR_PORT_IN_USE. */
-export function listen(host: string, port: number, what: string): Promise<Server> {
-  const server = createServer();
+export function listen(host: string, port: number, what: string, tlsConfig?: TlsConfig): Promise<Server> {
+  const server = createStreamServer(tlsConfig);
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {
@@ -159,13 +214,16 @@ export { LineTagger } from '../util/line-tagger.js';
 const earlySockets = new WeakMap<Listener, Socket[]>();
 
 /** Listens for this node's mesh on an ephemeral port, holding early sockets (see earlySockets). */
-export async function listenMesh(host: string): Promise<Listener> {
-  const listener = await Listener.listen(host, 0);
+export async function listenMesh(host: string, tlsConfig?: TlsConfig): Promise<Listener> {
+  const listener = await Listener.listen(host, 0, tlsConfig);
   const early: Socket[] = [];
   earlySockets.set(listener, early);
   listener.on('socket', (socket: Socket) => {
     if (listener.listenerCount('socket') > 1) return;
-    assert(early.length < nodeCountMax, 'at most one early socket per peer');
+    // Anyone may connect here; a reset before the mesh runs its handshake must not be an unhandled 'error'.
+    socket.on('error', () => {});
+    // A real peer dials once; more than a cluster's worth can only be strangers, so the oldest go.
+    if (early.length >= nodeCountMax) early.shift()!.destroy();
     early.push(socket);
   });
   return listener;
@@ -188,6 +246,7 @@ export async function createTransportMesh(context: MeshContext): Promise<MeshLik
   const mesh = new Mesh({
     nodeId: context.nodeId, listener: context.listener, addresses, hello: context.hello, secret: context.secret,
     ...(context.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: context.heartbeatTimeoutMs }),
+    ...(context.tls === undefined ? {} : { tls: context.tls }),
   });
   mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
   releaseEarlySockets(context.listener);

@@ -21,7 +21,7 @@
 //   joinCluster(options: JoinOptions): Promise<ClusterHandle>
 //     Every other node. Options: join {host, port}; secret; config?; nodeId?
 //     (a local child's; remote joiners get the next free id); joinTimeoutMs?;
-//     meshHost? (default 0.0.0.0); createMesh?; relayProcessOutput? (send this
+//     meshHost? (--bind; default the local address of the connection to node 0); createMesh?; relayProcessOutput? (send this
 //     process's stdout/stderr to node 0's terminal); supervisedBy? (parent pid:
 //     exit on stdin EOF or when the parent changes). Retries a refused
 //     connection until the join timeout, then DSM_ERR_UNREACHABLE; handshake

@@ -2,14 +2,14 @@
 // prove the secret, receive a node id and the address table, build the mesh,
 // wait for "start"; afterwards exit with the cluster.
 
-import { connect } from 'node:net';
 import type { Listener } from '../transport/mesh.js';
 import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
+import { type TlsConfig, dialStream } from '../transport/tls.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshContext, type MeshLike, type PeerInfo,
-  createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
+  checkSecretStrength, createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
 } from './common.js';
 import { withTimeout } from './launch.js';
 import { progress } from './progress.js';
@@ -23,7 +23,7 @@ export interface JoinOptions {
   /** A local child knows its id; a remote joiner gets the next free one. */
   nodeId?: number;
   joinTimeoutMs?: number;
-  /** Address this node's mesh listens on; default 0.0.0.0 (127.0.0.1 for a local child). */
+  /** Address this node's mesh listens on (--bind); default the local address of the connection to node 0. */
   meshHost?: string;
   /** Default: the transport's Mesh over the address table; null: no mesh. */
   createMesh?: ((context: MeshContext) => Promise<MeshLike>) | null;
@@ -31,6 +31,8 @@ export interface JoinOptions {
   relayProcessOutput?: boolean;
   /** Exit when this pid is gone or stdin reaches EOF (a local child). */
   supervisedBy?: number;
+  /** Mutual TLS (--tls-cert/--tls-key/--tls-ca), as node 0 uses. */
+  tls?: TlsConfig;
   /** Floor of the adaptive heartbeat timeout (--heartbeat-timeout; a local child gets node 0's). */
   heartbeatTimeoutMs?: number;
 }
@@ -52,20 +54,12 @@ export function watchParent(parentPid: number): void {
   process.on('SIGINT', () => {});
 }
 
-async function connectOnce(host: string, port: number): Promise<import('node:net').Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => { socket.off('error', reject); resolve(socket); });
-    socket.once('error', reject);
-  });
-}
-
-async function connectWithRetry(host: string, port: number, deadlineMs: number): Promise<import('node:net').Socket> {
+async function connectWithRetry(host: string, port: number, deadlineMs: number, tlsConfig: TlsConfig | undefined): Promise<import('node:net').Socket> {
   let attemptCount = 0;
   for (;;) {
     attemptCount += 1;
     try {
-      return await connectOnce(host, port);
+      return await dialStream(host, port, tlsConfig);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (!unreachableCodes.has(code) || Date.now() + joinRetryIntervalMs > deadlineMs) {
@@ -95,19 +89,22 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
   };
   const requestedId = options.nodeId ?? -1;
   const deadlineMs = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
-  const meshHost = options.meshHost ?? '0.0.0.0';
-  const meshServer = await listenMesh(meshHost);
   const { host, port } = options.join;
-  let connection: Connection;
+  checkSecretStrength(options.secret, 'the join options');
+  const socket = await connectWithRetry(host, port, deadlineMs, options.tls);
+  const connection = await handshake(socket, { hello: helloFor(config, requestedId), secret: options.secret, role: 'connect', peerLabel: `node 0 at ${formatAddress(host, port)}` });
+  connection.on('error', () => {});
+  // The mesh listens on the address this machine reaches node 0 from (the cluster's network), never on every
+  // interface, unless --bind says otherwise.
+  const meshHost = options.meshHost ?? (connection.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  let meshServer: Listener;
   try {
-    const socket = await connectWithRetry(host, port, deadlineMs);
-    connection = await handshake(socket, { hello: helloFor(config, requestedId), secret: options.secret, role: 'connect', peerLabel: `node 0 at ${formatAddress(host, port)}` });
+    meshServer = await listenMesh(meshHost, options.tls);
   } catch (error) {
-    meshServer.close();
+    connection.close();
     throw error;
   }
-  connection.on('error', () => {});
-  const join: Control = { type: 'join', nodeId: requestedId, meshPort: meshServer.address.port, pid: process.pid, meshHost: meshHost === '0.0.0.0' ? '' : meshHost };
+  const join: Control = { type: 'join', nodeId: requestedId, meshPort: meshServer.address.port, pid: process.pid, meshHost };
   const joiner = new Joiner(connection, meshServer, options, config, host);
   const waiting = joiner.waitForStart();
   // Repeated until node 0 acknowledges: a message that arrives together with the handshake's last frame
@@ -157,12 +154,18 @@ class Joiner implements ClusterHandle {
           this.meshServer.close();
           reject(new DsmError('DSM_ERR_NODE_DIED', `node 0 at ${formatAddress(this.joinHost, this.options.join.port)} closed the connection before the cluster started (it may have timed out waiting for the other nodes)`));
         } else if (!this.ending) {
-          void this.lost(`node 0 (${this.joinHost}) closed its connection`);
+          const failure = this.connection.failure;
+          void this.lost(failure !== null ? `the connection to node 0 (${this.joinHost}) broke: ${failure.message}` : `node 0 (${this.joinHost}) closed its connection`);
         }
       });
       this.connection.on('message', (message) => {
         this.detector.heard(Date.now());
-        void this.onMessage(message as unknown as Control, resolve, reject);
+        // A message node 0 sent that cannot be handled ends this node with a line naming node 0, never an unhandled rejection.
+        this.onMessage(message as unknown as Control, resolve, reject).catch((error: unknown) => {
+          const what = `node 0 (${formatAddress(this.joinHost, this.options.join.port)}) sent a '${String((message as { type?: unknown }).type).slice(0, 64)}' message that could not be handled (${(error as Error)?.message ?? String(error)})`;
+          if (this.started) void this.lost(what);
+          else reject(new DsmError('DSM_ERR_FRAME', what));
+        });
       });
     });
   }
@@ -186,6 +189,7 @@ class Joiner implements ClusterHandle {
             this.mesh = await (this.options.createMesh ?? createTransportMesh)({
               nodeId: this.nodeId, nodeCount: this.nodeCount, peers: this.peers, secret: this.secret,
               hello: helloFor(this.config, this.nodeId), listener: this.meshServer,
+              ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
               heartbeatTimeoutMs: this.heartbeatTimeoutMs,
             });
             this.mesh.on('peer-lost', (event: unknown, why?: unknown) => {
@@ -370,17 +374,17 @@ class Joiner implements ClusterHandle {
 
 /**
  * The join options a local child finds in its environment (set by the
- * launcher; the secret never travels on argv): DSM_JOIN, DSM_SECRET,
+ * launcher; the secret comes down stdin, see readSecretFromStdin): DSM_JOIN,
  * DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS, DSM_PARENT_PID and
  * DSM_SUPERVISED=1. `dsm node` without --join can use this to serve as the child entry.
  */
-export function joinOptionsFromEnvironment(env: NodeJS.ProcessEnv): JoinOptions {
+export function joinOptionsFromEnvironment(env: NodeJS.ProcessEnv, secretFromLauncher?: string): JoinOptions {
   const joinText = env.DSM_JOIN;
   if (joinText === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_JOIN is not set: a local node is started by its launcher');
   const supervised = env.DSM_SUPERVISED === '1';
   return {
     join: parseAddress(joinText, 'DSM_JOIN'),
-    secret: secretFromEnvironment(env.DSM_SECRET),
+    secret: secretFromLauncher ?? secretFromEnvironment(env.DSM_SECRET),
     ...(env.DSM_CLUSTER_CONFIG !== undefined ? { config: JSON.parse(env.DSM_CLUSTER_CONFIG) as ClusterConfig } : {}),
     ...(env.DSM_NODE_ID !== undefined ? { nodeId: Number(env.DSM_NODE_ID) } : {}),
     ...(env.DSM_JOIN_TIMEOUT_MS !== undefined ? { joinTimeoutMs: Number(env.DSM_JOIN_TIMEOUT_MS) } : {}),
@@ -388,3 +392,40 @@ export function joinOptionsFromEnvironment(env: NodeJS.ProcessEnv): JoinOptions 
     ...(env.DSM_HEARTBEAT_TIMEOUT_MS !== undefined ? { heartbeatTimeoutMs: Number(env.DSM_HEARTBEAT_TIMEOUT_MS) } : {}),
   };
 }
+
+/**
+ * A local child's secret: the first line of its stdin (a JSON string), written
+ * by the launcher, which keeps the pipe open afterwards as the child's lifeline.
+ */
+export function readSecretFromStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\n');
+      if (end === -1) {
+        if (text.length > secretLineBytesMax) done(new DsmError('DSM_ERR_INVALID_OPTION', 'the secret line on stdin is too long'));
+        return;
+      }
+      const rest = text.slice(end + 1);
+      if (rest.length > 0) process.stdin.unshift(Buffer.from(rest, 'utf8'));
+      let secret: unknown;
+      try { secret = JSON.parse(text.slice(0, end)); } catch { secret = null; }
+      if (typeof secret !== 'string') done(new DsmError('DSM_ERR_INVALID_OPTION', 'the first line on stdin is not the secret (a JSON string) a launcher writes'));
+      else done(null, secret);
+    };
+    const onEnd = (): void => done(new DsmError('DSM_ERR_NODE_DIED', 'the launcher closed stdin before sending the secret'));
+    const done = (error: DsmError | null, secret?: string): void => {
+      process.stdin.off('data', onData);
+      process.stdin.off('end', onEnd);
+      process.stdin.pause();
+      if (error !== null) reject(error);
+      else resolve(secret!);
+    };
+    process.stdin.on('data', onData);
+    process.stdin.on('end', onEnd);
+  });
+}
+
+/** The secret line a launcher writes is short; more before a newline is not a launcher. */
+const secretLineBytesMax = 64 * 1024;

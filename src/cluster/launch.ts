@@ -7,14 +7,15 @@ import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { Listener } from '../transport/mesh.js';
 import { fileURLToPath } from 'node:url';
-import { childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { nodeCountMax, childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
 import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
-import { type Connection, handshake } from '../transport/connection.js';
+import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
+import { type TlsConfig, connectionEventOf } from '../transport/tls.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  boundPort, createTransportMesh, formatAddress, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
+  boundPort, checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
 import { progress } from './progress.js';
@@ -37,6 +38,8 @@ export interface LaunchOptions {
   tagOutput?: boolean;
   /** SIGINT/SIGTERM end the whole cluster. Default true. */
   handleSignals?: boolean;
+  /** Mutual TLS on the control port and the mesh (--tls-cert/--tls-key/--tls-ca); joiners must use it too. */
+  tls?: TlsConfig;
   /** Called once the control address listens, before the joins (a launcher publishes it for the other ranks). */
   onListening?: (control: { host: string; port: number }) => void;
   /** Floor of the adaptive heartbeat timeout on every node (--heartbeat-timeout); default heartbeatTimeoutMs. */
@@ -52,6 +55,20 @@ interface Member {
   detector: FailureDetector;
   ready: boolean;
   taggers: Map<string, LineTagger>;
+}
+
+/** Why a join message from a proven peer cannot be used, or null. */
+function malformedJoin(message: Control & { type: 'join' }): string | null {
+  if (!Number.isSafeInteger(message.nodeId) || message.nodeId < -1 || message.nodeId >= nodeCountMax) return 'nodeId';
+  if (!Number.isInteger(message.meshPort) || message.meshPort < 1 || message.meshPort > 65535) return 'meshPort';
+  if (!Number.isSafeInteger(message.pid) || message.pid < 0) return 'pid';
+  if (typeof message.meshHost !== 'string' || message.meshHost.length > 255) return 'meshHost';
+  return null;
+}
+
+function withoutSecret(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const { DSM_SECRET: _secret, ...rest } = env;
+  return rest;
 }
 
 export function defaultChildScript(): string {
@@ -73,7 +90,8 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   if (!spawnLocal && (options.secret === undefined || options.secret === '')) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', 'a cluster across machines needs a shared secret: pass --secret or set DSM_SECRET on every node');
   }
-  const secret = options.secret ?? randomBytes(24).toString('hex');
+  if (options.secret !== undefined) checkSecretStrength(options.secret, 'the launch options');
+  const secret = options.secret ?? freshSecret();
   const config: ClusterConfig = {
     clusterId: options.config?.clusterId ?? (spawnLocal ? randomBytes(8).toString('hex') : 'dsm'),
     coherence: options.config?.coherence ?? 'hlrc',
@@ -82,10 +100,10 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   };
   const joinTimeoutMs = options.joinTimeoutMs ?? joinTimeoutMsDefault;
   const listenAt = options.listen ?? { host: '127.0.0.1', port: 0 };
-  const control = await listen(listenAt.host, listenAt.port, 'listen address');
+  const control = await listen(listenAt.host, listenAt.port, 'listen address', options.tls);
   let meshServer: Listener;
   try {
-    meshServer = await listenMesh(listenAt.host);
+    meshServer = await listenMesh(listenAt.host, options.tls);
   } catch (error) {
     control.close();
     throw error;
@@ -124,6 +142,8 @@ class Launcher implements ClusterHandle {
   private readonly ownTaggers = new Map<string, LineTagger>();
   /** Start-up progress: a node joined (src/cluster/progress.ts). */
   private joinedProgress: (nodeId: number, host: string) => void = () => {};
+  /** Handshakes under way on the control listener (bounded: see HandshakeDoor). */
+  private readonly door = new HandshakeDoor();
 
   constructor(
     private readonly options: LaunchOptions,
@@ -179,7 +199,7 @@ class Launcher implements ClusterHandle {
         if (waitingShown) progress(`all ${this.nodeCount} nodes joined; starting the program`);
         resolve(this);
       };
-      this.control.on('connection', (socket: Socket) => this.accept(socket, fail, onReady));
+      this.control.on(connectionEventOf(this.options.tls), (socket: Socket) => this.accept(socket, fail, onReady));
       if (this.spawnLocal) {
         for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) this.spawnChild(nodeId, fail);
       }
@@ -200,11 +220,13 @@ class Launcher implements ClusterHandle {
     const processHandle = spawn(process.execPath, [...(child.execArgv ?? process.execArgv), script, ...(child.args ?? [])], {
       // stdin is the lifeline: the child exits when it reads EOF, so it dies with us even after SIGKILL.
       stdio: ['pipe', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
+      // The secret goes down the stdin pipe (the first line), never into argv or the environment,
+      // where `ps` or the program's own threads and subprocesses could read it.
       env: {
-        ...process.env,
-        ...child.env,
+        ...withoutSecret(process.env),
+        ...withoutSecret(child.env ?? {}),
         DSM_JOIN: this.controlAddress(),
-        DSM_SECRET: this.secret,
+        DSM_SECRET_FROM_STDIN: '1',
         DSM_NODE_ID: String(nodeId),
         DSM_CLUSTER_CONFIG: JSON.stringify(this.config),
         DSM_JOIN_TIMEOUT_MS: String(this.joinTimeoutMs),
@@ -216,6 +238,7 @@ class Launcher implements ClusterHandle {
     // If this process is ever forced to end (its loop blocked), its watchdog kills the children too.
     watchChild(processHandle.pid);
     processHandle.stdin?.on('error', () => {});
+    processHandle.stdin?.write(`${JSON.stringify(this.secret)}\n`);
     if (tag) {
       for (const stream of ['stdout', 'stderr'] as const) {
         const tagger = new LineTagger(`[node ${nodeId}] `, true);
@@ -239,8 +262,8 @@ class Launcher implements ClusterHandle {
   }
 
   private accept(socket: Socket, fail: (error: DsmError) => void, onReady: () => void): void {
-    const label = `joiner at ${cleanRemote(socket.remoteAddress)}`;
-    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label }).then(
+    const label = `joiner at ${formatAddress(cleanRemote(socket.remoteAddress), socket.remotePort ?? 0)}`;
+    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.door }).then(
       (connection) => {
         // The joiner repeats 'join' until acknowledged (a message arriving with the handshake's last frame can
         // be emitted before this listener exists), so take the first and ignore repeats.
@@ -258,7 +281,14 @@ class Launcher implements ClusterHandle {
 
   private onJoin(connection: Connection, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
     if (message.type !== 'join' || this.started || this.ending) {
-      process.stderr.write(`dsm: ignoring ${connection.peerLabel}: it did not join, or the cluster already started\n`);
+      const why = message.type !== 'join' ? `its first message was '${String(message.type).slice(0, 64)}', not a join` : this.started ? 'the cluster already started' : 'the cluster is ending';
+      process.stderr.write(`dsm: ignoring ${connection.peerLabel}: ${why}\n`);
+      connection.close();
+      return;
+    }
+    const malformed = malformedJoin(message);
+    if (malformed !== null) {
+      process.stderr.write(`dsm: DSM_ERR_FRAME: ${connection.peerLabel} sent a malformed join (${malformed}); it was turned away: run the same dsm version on every node\n`);
       connection.close();
       return;
     }
@@ -285,7 +315,9 @@ class Launcher implements ClusterHandle {
     connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
     connection.on('close', () => {
       if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started`));
-      else if (this.children.has(nodeId)) {
+      else if (connection.failure !== null) {
+        if (!this.ending) void this.nodeFailed(nodeId, `broke its connection: ${connection.failure.message}`);
+      } else if (this.children.has(nodeId)) {
         // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
         setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection'); }, childExitWaitMs);
       } else if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection');
@@ -308,6 +340,7 @@ class Launcher implements ClusterHandle {
       if (this.options.createMesh !== null) {
         this.mesh = await (this.options.createMesh ?? createTransportMesh)({
           nodeId: 0, nodeCount: this.nodeCount, peers, secret: this.secret, hello: helloFor(this.config, 0), listener: this.meshServer,
+          ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
           heartbeatTimeoutMs: this.heartbeatTimeoutMs,
         });
         this.watchMesh(this.mesh);
@@ -421,6 +454,9 @@ class Launcher implements ClusterHandle {
   private async endRun(message: string, failure: Failure): Promise<void> {
     if (this.ending || this.failing) return;
     this.failing = true;
+    // A node declared dead may be stopped or hung rather than gone: it gets no grace period.
+    const failed = this.children.get(failure.nodeId);
+    if (failed !== undefined && failed.exitCode === null && failed.signalCode === null) failed.kill('SIGKILL');
     for (const callback of this.failureCallbacks) {
       await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
     }

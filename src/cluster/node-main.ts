@@ -2,7 +2,8 @@
 // join parameters from the environment (the secret never goes on argv, where
 // `ps` would show it), join, then hand the cluster to the runtime.
 //
-// Environment: DSM_JOIN (host:port), DSM_SECRET, DSM_NODE_ID, DSM_CLUSTER_CONFIG
+// Environment: DSM_JOIN (host:port), DSM_SECRET_FROM_STDIN=1 (the secret is the first line of
+// stdin, a JSON string; otherwise DSM_SECRET, removed from the environment once read), DSM_NODE_ID, DSM_CLUSTER_CONFIG
 // (JSON ClusterConfig), DSM_JOIN_TIMEOUT_MS, DSM_PARENT_PID + DSM_SUPERVISED=1
 // (exit when the launcher goes), DSM_NODE_RUNTIME: a module URL or path whose
 // exports `createMesh(context)` (optional) and `runNode(handle)` are used.
@@ -10,7 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { type DsmError, isDsmError } from '../errors.js';
 import type { ClusterHandle, MeshContext, MeshLike } from './common.js';
-import { joinCluster, joinOptionsFromEnvironment } from './join.js';
+import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin } from './join.js';
 
 interface NodeRuntime {
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
@@ -21,8 +22,10 @@ async function main(): Promise<void> {
   const runtimeSpecifier = process.env.DSM_NODE_RUNTIME;
   const runtime: NodeRuntime = runtimeSpecifier === undefined ? {} :
     await import(runtimeSpecifier.startsWith('file:') ? runtimeSpecifier : pathToFileURL(runtimeSpecifier).href) as NodeRuntime;
+  const secret = process.env.DSM_SECRET_FROM_STDIN === '1' ? await readSecretFromStdin() : undefined;
+  delete process.env.DSM_SECRET_FROM_STDIN;
   const handle = await joinCluster({
-    ...joinOptionsFromEnvironment(process.env),
+    ...joinOptionsFromEnvironment(process.env, secret),
     ...(runtime.createMesh !== undefined ? { createMesh: runtime.createMesh } : {}),
   });
   await runtime.runNode?.(handle);

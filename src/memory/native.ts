@@ -43,8 +43,12 @@ export interface NativeStats {
 }
 
 export interface NativeMmu {
-  /** Maps the region (first call in the process); later calls with the same size do nothing. */
-  init(regionBytes: number): void;
+  /**
+   * Maps the region (first call in the process); later calls with the same size do nothing.
+   * `anonymous` (one node only): private anonymous memory, read-write, with the manager view
+   * the app view itself; nothing may protect it (every view would lose access).
+   */
+  init(regionBytes: number, anonymous?: boolean): void;
   isInitialized(): boolean;
   regionBytes(): number;
   /**
@@ -66,6 +70,12 @@ export interface NativeMmu {
   setTwinless(pages: Uint32Array, enabled: boolean): void;
   /** The most twins the fast path makes (pages); past it write faults go to the manager. 0: no limit. */
   setTwinLimit(pageCount: number): void;
+  /**
+   * While paused, no store takes the fast path (whatever the pages' flags):
+   * each first store to a read-only page faults to the manager, which may
+   * hold the writer (flow control, src/runtime/flow.ts).
+   */
+  pauseFastWrite(paused: boolean): void;
   pageState(page: number): number;
   makeTwin(page: number): void;
   /** Per page with a twin: protect read-only, diff against the twin, drop the twin. */

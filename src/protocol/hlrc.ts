@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { atomicClockCountMax, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
+import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -347,29 +347,13 @@ export class HlrcEngine implements Engine {
    */
   private makeRoomForTwin(): void {
     if (this.twinPageCountMax === 0 || this.twinned.size < this.twinPageCountMax) return;
-    const count = Math.max(1, Math.floor(this.twinPageCountMax / 4));
+    const count = Math.max(1, Math.floor(this.twinPageCountMax / twinLimitFlushDivisor));
     const pages: number[] = [];
     for (const page of this.twinned) {
       pages.push(page);
       if (pages.length === count) break;
     }
-    const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
-    for (const page of pages) {
-      this.pageState(page).earlyFlushSeq = ++this.flushSeq;
-      this.twinned.delete(page);
-    }
-    for (const record of this.memory.flush(pages)) {
-      if (record.diff.length === 0) continue;
-      const home = this.homeOf(record.page);
-      let batch = byHome.get(home);
-      if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
-      batch.pages.push(record.page);
-      batch.diffs.push(record.diff);
-    }
-    for (const [home, batch] of byHome) {
-      this.stats.diffsSent += batch.pages.length;
-      this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: batch.pages, diffs: batch.diffs });
-    }
+    this.flushEarlyMany(pages);
     this.stats.twinLimitFlushes = (this.stats.twinLimitFlushes ?? 0) + pages.length;
   }
 
@@ -496,9 +480,15 @@ export class HlrcEngine implements Engine {
     for (let n = 0; n < this.nodeCount; n++) peer[n] = Math.max(peer[n]!, info.known[n] ?? 0);
   }
 
-  /** Applies write notices up to `target`: pages named by newer intervals are invalidated. */
+  /**
+   * Applies write notices up to `target`: pages named by newer intervals are
+   * invalidated, all of them in one batch (a release of a large written set
+   * names hundreds of thousands of pages; one native call per page and step
+   * kept a manager busy for seconds).
+   */
   protected acquire(target: number[]): void {
     this.drainDirty();
+    const named = new Set<number>();
     for (let n = 0; n < this.nodeCount; n++) {
       if (n === this.nodeId) continue;
       const upTo = target[n] ?? 0;
@@ -509,37 +499,49 @@ export class HlrcEngine implements Engine {
       for (let k = this.vc[n]! - this.floor[n]!; k < upTo - this.floor[n]!; k++) {
         const record = log[k]!;
         assert(record.index === this.floor[n]! + 1 + k, 'interval log is contiguous above the floor');
-        for (const page of record.pages) this.notice(page, n, record.index);
+        for (const page of record.pages) {
+          const state = this.pageState(page);
+          if (state.need[n]! < record.index) state.need[n] = record.index;
+          named.add(page);
+        }
       }
       this.vc[n] = upTo;
     }
+    const stale: number[] = [];
+    for (const page of named) {
+      const state = this.pageState(page);
+      if (state.valid && !this.isCovered(state.version, state.need)) stale.push(page);
+    }
+    this.invalidate(stale.sort((a, b) => a - b));
   }
 
-  private notice(page: number, writer: number, index: number): void {
-    const state = this.pageState(page);
-    if (state.need[writer]! < index) state.need[writer] = index;
-    if (!state.valid || this.isCovered(state.version, state.need)) return;
-    if (this.intervalPages.has(page)) this.flushEarly(page);
-    state.valid = false;
-    this.exclusive[page] = 0;
-    this.stats.invalidations++;
+  /** Valid copies that a write notice made stale: dirty ones flush home first, then all go to no access. */
+  private invalidate(pages: number[]): void {
+    if (pages.length === 0) return;
+    this.flushEarlyMany(pages.filter((page) => this.intervalPages.has(page)));
+    for (const page of pages) {
+      this.pageState(page).valid = false;
+      this.exclusive[page] = 0;
+    }
+    this.stats.invalidations += pages.length;
     // App threads of this node run concurrently with the engine. With the
     // fast path off, a store to the (read-only) page faults into the engine
     // instead of twinning it, so no new twin can appear from here on.
-    this.memory.setFastWrite([page], false);
-    this.memory.protect([page], protNone);
-    // One may have stored to the page (twinning it through the fast path)
+    this.memory.setFastWrite(pages, false);
+    this.memory.protect(pages, protNone);
+    // One may have stored to a page (twinning it through the fast path)
     // between the flush and the protect. After protect returns no thread can
     // store, so learn such twins now and send their diff home before the copy
     // is replaced. That flush leaves the page read-only: protect it again
     // (found by the concurrent simulation, seed 1: a stale copy stayed
     // readable and writable after a late flush, and a counter lost updates).
     this.drainDirty();
-    if (this.twinned.has(page)) {
-      this.flushEarly(page);
-      this.memory.protect([page], protNone);
+    const late = pages.filter((page) => this.twinned.has(page));
+    if (late.length > 0) {
+      this.flushEarlyMany(late);
+      this.memory.protect(late, protNone);
     }
-    if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
+    for (const page of pages) if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
   }
 
   /** A copy that became valid: read-only, with the native write fast path on again. */
@@ -552,19 +554,31 @@ export class HlrcEngine implements Engine {
   /** Counts early flushes, so a pushed page can tell whether it may predate one. */
   private flushSeq = 0;
 
-  /** A locally dirty page about to be invalidated: its diff goes home now. */
-  private flushEarly(page: number): void {
-    const home = this.homeOf(page);
-    this.pageState(page).earlyFlushSeq = ++this.flushSeq;
-    const records = this.memory.flush([page]);
-    this.twinned.delete(page);
-    if (home === this.nodeId) return;
-    const diff = records[0]?.diff ?? new Uint8Array(0);
-    if (diff.length === 0) return;
-    // Labelled with the last closed interval: it completes nothing new, the
-    // closing of the open interval sends the rest (maybe an empty diff).
-    this.stats.diffsSent++;
-    this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: [page], diffs: [diff] });
+  /**
+   * Locally dirty pages whose diffs go home now (about to be invalidated, or
+   * the oldest at the twin limit), one message per home. Labelled with the
+   * last closed interval: they complete nothing new, the closing of the open
+   * interval sends the rest (maybe an empty diff).
+   */
+  private flushEarlyMany(pages: number[]): void {
+    if (pages.length === 0) return;
+    for (const page of pages) {
+      this.pageState(page).earlyFlushSeq = ++this.flushSeq;
+      this.twinned.delete(page);
+    }
+    const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
+    for (const record of this.memory.flush(pages)) {
+      const home = this.homeOf(record.page);
+      if (home === this.nodeId || record.diff.length === 0) continue;
+      let batch = byHome.get(home);
+      if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      batch.pages.push(record.page);
+      batch.diffs.push(record.diff);
+    }
+    for (const [home, batch] of byHome) {
+      this.stats.diffsSent += batch.pages.length;
+      this.send(home, { type: 'diffs', interval: this.vc[this.nodeId]!, pages: batch.pages, diffs: batch.diffs });
+    }
   }
 
   dirtyPageCount(): number {

@@ -212,7 +212,7 @@ export class ClusterNode {
       queuedBytes: (nodeId) => mesh.queuedBytes?.(nodeId) ?? 0,
       get peerIds() { return mesh.peerIds ?? []; },
       on: (event, listener) => mesh.on(event, listener),
-    }, this.engine, sendQueueBytesFromEnvironment());
+    }, this.engine, sendQueueBytesFromEnvironment(), (paused) => this.manager.native.pauseFastWrite(paused));
     const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
       noteActivity(activity.faults);
@@ -220,9 +220,14 @@ export class ClusterNode {
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
       this.race?.sample();
       for (let index = 0; index < records.length; index += 3) {
-        if (this.observer.tracing) this.faultsInFlight.set(records[index]!, { page: records[index + 1]!, isWrite: (records[index + 2]! & 1) === 1, startUs: epochUs() });
-        if (this.race !== null && (records[index + 2]! & 1) === 0) this.race.onReadFault(records[index + 1]!, (records[index + 2]! >>> 1) & (pageBytes - 1));
-        this.engine.onFault(records[index]!, records[index + 1]!, (records[index + 2]! & 1) === 1);
+        const slot = records[index]!;
+        const page = records[index + 1]!;
+        const isWrite = (records[index + 2]! & 1) === 1;
+        if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+        if (this.race !== null && !isWrite) this.race.onReadFault(page, (records[index + 2]! >>> 1) & (pageBytes - 1));
+        // A write may make one more twin: held while too many pages are dirty.
+        if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
+        else this.engine.onFault(slot, page, false);
       }
       noteActivity(activity.idle);
     });
@@ -253,10 +258,15 @@ export class ClusterNode {
       this.flow.tick();
       noteActivity(activity.idle);
     }, tickIntervalMs).unref();
-    const blockMs = testHook('BLOCK_LOOP', handle.nodeId);
-    // Test hook: the manager's loop stands still (as in a deadlock or an endless engine step).
-    if (blockMs !== null) setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
-    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}`);
+    const block = testHook('BLOCK_LOOP', handle.nodeId);
+    if (block !== null) {
+      // Test hook: the manager's loop stands still (as in a deadlock or an endless engine step),
+      // soon after start or (`MS:SIGUSR2`) when the test sends SIGUSR2.
+      const [blockMs, trigger] = block.split(':');
+      if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
+      else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
+    }
+    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
   private resume(ref: number, result: SyncResult | FaultResult): void {

@@ -17,9 +17,13 @@
 // waiting for the links to drain between pieces, so the release itself only
 // sends what is left (empty diffs for the pages already flushed). The same
 // runs in the background when dirty pages (each with a twin) pile up between
-// releases.
+// releases. Past dirtyPageCountMax the writers themselves wait: the native
+// write fast path is paused, so each first store to a clean page faults to
+// the manager, which holds it until the background flush has brought the
+// dirty pages below dirtyPageCountFlushMin. Twins stay bounded whatever a
+// program writes between two synchronizations.
 
-import { dirtyPageCountFlushMin, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMax, sendQueueBytesMin } from '../constants.js';
+import { dirtyPageCountFlushMin, dirtyPageCountMax, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMax, sendQueueBytesMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { Engine } from '../protocol/engine.js';
 
@@ -27,6 +31,13 @@ import type { Engine } from '../protocol/engine.js';
 const admissionCountMax = 1 << 16;
 
 /** The link limit: DSM_SEND_QUEUE_BYTES (bytes, or with a k/m/g suffix) or sendQueueBytesMax. */
+/**
+ * Lets the event loop run (incoming messages, timers, heartbeats) before the
+ * next piece: a link that never fills (the kernel takes everything) must not
+ * turn a long flush into one blocking step.
+ */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export function sendQueueBytesFromEnvironment(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.DSM_SEND_QUEUE_BYTES;
   if (text === undefined || text === '') return sendQueueBytesMax;
@@ -53,16 +64,30 @@ export class FlowGate {
   private readonly admission: Array<() => void> = [];
   private pumping = false;
   private drainWaiters: Array<() => void> = [];
-  /** Counters for --stats and tests: pieces of work that had to wait, early-flushed pages. */
+  private readonly pauseWrites: (paused: boolean) => void;
+  /** Write faults held while too many pages are dirty (each a parked writer). */
+  private readonly heldWrites: Array<() => void> = [];
+  private writesPaused = false;
+  /** Counters for tests and diagnostics: work that had to wait, early-flushed pages, held writers. */
   parkedCount = 0;
   flushedPageCount = 0;
+  heldWriteCount = 0;
 
-  constructor(links: FlowLinks, engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>, queueBytesMax: number) {
+  constructor(links: FlowLinks, engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>, queueBytesMax: number, pauseWrites: (paused: boolean) => void) {
     assert(queueBytesMax >= sendQueueBytesMin, 'the link limit is at least sendQueueBytesMin');
     this.links = links;
     this.engine = engine;
     this.queueBytesMax = queueBytesMax;
+    this.pauseWrites = pauseWrites;
     links.on('drain', () => this.wakeIfDrained());
+  }
+
+  /** For failure messages: what waits for a full link, if anything ("" when nothing). */
+  describeWaiting(): string {
+    const parts: string[] = [];
+    if (this.admission.length > 0) parts.push(`${this.admission.length} request(s) waiting for a full link`);
+    if (this.heldWrites.length > 0) parts.push(`${this.heldWrites.length} writer(s) held for dirty pages to leave`);
+    return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
   }
 
   /** Whether a link holds the limit or more. */
@@ -87,10 +112,42 @@ export class FlowGate {
     this.pump();
   }
 
+  /**
+   * A write fault: served now, or held (its thread parked) while writes are
+   * paused or a link is full. Serving one may send diffs (the engine's twin
+   * limit flushes the oldest dirty pages early to make room for a twin), so a
+   * writer faster than the link waits here for it.
+   */
+  admitWriteFault(serve: () => void): void {
+    if (!this.writesPaused && this.heldWrites.length === 0 && !this.congested()) {
+      serve();
+      return;
+    }
+    assert(this.heldWrites.length < admissionCountMax, 'held write faults within their limit');
+    this.heldWriteCount++;
+    this.heldWrites.push(serve);
+  }
+
   /** Called from the runtime's timer: dirty pages piling up between releases are flushed early. */
   tick(): void {
-    if (this.pumping || this.engine.dirtyPageCount() < dirtyPageCountFlushMin) return;
-    this.pump();
+    this.resumeWritesIfFlushed();
+    const dirtyPageCount = this.engine.dirtyPageCount();
+    if (!this.writesPaused && dirtyPageCount >= dirtyPageCountMax) {
+      this.writesPaused = true;
+      this.pauseWrites(true);
+    }
+    if (!this.pumping && dirtyPageCount >= dirtyPageCountFlushMin) this.pump();
+  }
+
+  /** Lets held writers go once the dirty pages are below dirtyPageCountFlushMin and every link below its limit. */
+  private resumeWritesIfFlushed(): void {
+    if (this.writesPaused) {
+      if (this.engine.dirtyPageCount() >= dirtyPageCountFlushMin) return;
+      this.writesPaused = false;
+      this.pauseWrites(false);
+    }
+    // One at a time: each may send (an early flush at the twin limit) and fill a link again.
+    while (this.heldWrites.length > 0 && !this.congested()) this.heldWrites.shift()!();
   }
 
   private pump(): void {
@@ -110,6 +167,7 @@ export class FlowGate {
       const work = this.admission.shift();
       if (work === undefined) return;
       work();
+      await turn();
     }
   }
 
@@ -127,6 +185,8 @@ export class FlowGate {
       if (flushed === 0) return;
       this.flushedPageCount += flushed;
       pageCount -= flushed;
+      this.resumeWritesIfFlushed();
+      await turn();
     }
   }
 
@@ -136,7 +196,8 @@ export class FlowGate {
   }
 
   private wakeIfDrained(): void {
-    if (this.drainWaiters.length === 0 || this.congested()) return;
+    if (this.congested()) return;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
+    this.resumeWritesIfFlushed();
   }
 }

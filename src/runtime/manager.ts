@@ -17,6 +17,8 @@ export interface ManagerOptions {
   regionBytes: number;
   /** Total cores across the cluster (what os.availableParallelism() reports inside the program). */
   parallelism?: number;
+  /** A one-node run: the region is private anonymous memory, read-write (native init). */
+  singleNode?: boolean;
 }
 
 export class NodeManager {
@@ -32,6 +34,7 @@ export class NodeManager {
   private faultHandler: (records: Uint32Array) => void;
   /** A one-node run serves faults itself (SingleNodePages); a cluster node hands them to its engine. */
   private servesOwnPages = true;
+  private readonly singleNode: boolean;
   private extraRequests: RequestHandler | null = null;
   /** The next worker thread id this node hands out (0 is the program's main thread). */
   private threadIdSeenNext: number;
@@ -48,7 +51,8 @@ export class NodeManager {
     // not report theirs to each other yet).
     this.parallelism = options.parallelism ?? os.availableParallelism() * options.nodeCount;
     this.native = loadNativeMmu();
-    this.native.init(this.regionBytes);
+    this.singleNode = options.singleNode === true;
+    this.native.init(this.regionBytes, this.singleNode);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
     this.pages = new SingleNodePages(this.native);
     this.faultHandler = (records) => this.pages.onFaults(records);
@@ -68,6 +72,7 @@ export class NodeManager {
   /** A cluster node serves faults through its coherence engine instead of the one-node page service. */
   handleFaults(handler: (records: Uint32Array) => void): void {
     assert(!this.started, 'fault handling is chosen before start');
+    assert(!this.singleNode, 'an anonymous one-node region cannot be protected by an engine');
     this.faultHandler = handler;
     this.servesOwnPages = false;
   }

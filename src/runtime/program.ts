@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
@@ -116,12 +116,44 @@ function errorText(error: Error & { code?: unknown }, stack: string): string {
   return `${text} {\n${own.map(([key, value]) => `  ${key}: ${inspect(value)}`).join(',\n')}\n}`;
 }
 
-/** `node --check`'s own report of a syntax error in the entry (source line, caret, message), or null. */
-function syntaxReportOf(path: string): string | null {
-  if (isTypeScript(path)) return null;
-  const result = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
-  if (result.status === 0 || !/SyntaxError/.test(result.stderr ?? '')) return null;
-  return result.stderr;
+/**
+ * `node --check`'s own report of the syntax error (source line, caret,
+ * message), in the entry or in a module it imports by a relative specifier
+ * (the worker's copy of the error no longer says which file), or null.
+ */
+function syntaxReportOf(entry: string): string | null {
+  const queue = [entry];
+  const seen = new Set(queue);
+  while (queue.length > 0 && seen.size <= syntaxCheckFileCountMax) {
+    const path = queue.shift()!;
+    if (isTypeScript(path)) continue;
+    const result = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8' });
+    if (result.status !== 0 && /SyntaxError/.test(result.stderr ?? '')) return result.stderr;
+    for (const next of relativeImportsOf(path)) {
+      if (!seen.has(next)) { seen.add(next); queue.push(next); }
+    }
+  }
+  return null;
+}
+
+/** Files a syntax error is looked for in, at most (each costs a `node --check`). */
+const syntaxCheckFileCountMax = 32;
+
+/** Local files a module names in import/export ... from, import() or require() with a relative specifier. */
+function relativeImportsOf(path: string): string[] {
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  const pattern = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)(['"])(\.{1,2}\/[^'"\n]+)\1/g;
+  for (const match of source.matchAll(pattern)) {
+    const target = resolve(dirname(path), match[2]!);
+    if (existsSync(target) && statSync(target).isFile()) found.push(target);
+  }
+  return found;
 }
 
 /**

@@ -2,15 +2,15 @@
 // can go stale and no write ever needs a diff, so the page state machine of a
 // cluster (invalid -> read-only -> read-write with a twin, flushed at each
 // release) has nothing to do. The cheapest correct design is no design: the
-// whole app view is made read-write when the service starts, so a program
+// region is private anonymous memory, read-write from the start (native init
+// with `anonymous`, the manager view being the app view), so a program
 // touches its memory exactly as under plain node (the kernel's own first-touch
-// fault on a fresh page, nothing else), whatever its working set.
+// fault on a fresh anonymous page, nothing else), whatever its working set.
 //
-// Consequences (docs/PROTOCOL.md, "One node"): `--stats` reports no read or
-// write faults on one node, because none happen; freed memory is released by
-// punching a hole in the region's file (reads zero afterwards, through every
-// view) and reused memory is zeroed through the manager view, both of which
-// are coherent with a read-write app view since all views map the same file.
+// Consequences (docs/PROTOCOL.md, "Twins only where a diff is needed"):
+// `--stats` reports no read or write faults on one node, because none happen;
+// freed memory is given back with madvise(MADV_DONTNEED) (reads zero
+// afterwards) and reused memory is zeroed in place.
 
 import { assert } from '../errors.js';
 import { type NativeMmu, protReadWrite } from '../memory/native.js';

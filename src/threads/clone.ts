@@ -118,6 +118,10 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
     _writeHostObject(object: object): void {
       if (ArrayBuffer.isView(object) && isSharedArrayBuffer(object.buffer)) {
         const range = ranges.rangeOf(object.buffer);
+        if (range === null && (object.buffer as { growable?: boolean }).growable === true) {
+          throw new DsmError('DSM_ERR_GROWABLE',
+            'a growable SharedArrayBuffer (maxByteLength) cannot cross nodes: it is local to the node that made it; share a fixed-size one');
+        }
         if (range === null) {
           throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
             'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');

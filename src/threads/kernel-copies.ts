@@ -17,6 +17,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import stream from 'node:stream';
 import { types } from 'node:util';
+import { kernelScratchReuseBytesMax } from '../constants.js';
 
 type RangeOf = (buffer: SharedArrayBuffer) => { offset: number; byteLength: number } | null;
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -33,13 +34,27 @@ function bytesOf(value: ArrayBufferView | SharedArrayBuffer): Uint8Array {
   return ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
 }
 
+let reusableScratch: Buffer | null = null;
+
+/**
+ * A private buffer of `byteLength` bytes. A synchronous call, which keeps no
+ * reference once it returns, may reuse this thread's one scratch buffer.
+ */
+function scratchOf(byteLength: number, reusable: boolean): Buffer {
+  if (!reusable || byteLength > kernelScratchReuseBytesMax) return Buffer.allocUnsafeSlow(byteLength);
+  if (reusableScratch === null || reusableScratch.byteLength < byteLength) {
+    reusableScratch = Buffer.allocUnsafeSlow(Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(byteLength))));
+  }
+  return reusableScratch.subarray(0, byteLength);
+}
+
 /**
  * A private Buffer as long as `value`, holding its bytes in [start, end)
  * (the rest is never read: the caller's offset and length select the range).
  */
-function copyOut(value: ArrayBufferView | SharedArrayBuffer, start = 0, end?: number): Buffer {
+function copyOut(value: ArrayBufferView | SharedArrayBuffer, start = 0, end?: number, reusable = false): Buffer {
   const bytes = bytesOf(value);
-  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  const copy = scratchOf(bytes.byteLength, reusable);
   const from = Math.max(0, Math.min(start, bytes.byteLength));
   const to = Math.max(from, Math.min(end ?? bytes.byteLength, bytes.byteLength));
   copy.set(bytes.subarray(from, to), from);
@@ -87,6 +102,11 @@ function patch(target: object, name: string, make: (original: AnyFunction) => An
   const wrapped = make(original as AnyFunction);
   Object.defineProperty(wrapped, 'name', { value: original.name });
   Object.defineProperty(wrapped, 'length', { value: original.length });
+  // Node's own marks on the function, e.g. the names util.promisify gives fs.read's results.
+  for (const key of Reflect.ownKeys(original)) {
+    if (key === 'name' || key === 'length' || key === 'prototype') continue;
+    Object.defineProperty(wrapped, key, Object.getOwnPropertyDescriptor(original, key)!);
+  }
   holder[name] = wrapped;
 }
 
@@ -105,7 +125,7 @@ function installFs(): void {
     const view = args[1];
     if (!isDsm(view) || !ArrayBuffer.isView(view)) return original.apply(this, args);
     const [start, end] = writeRange(view, args[2], args[3]);
-    args[1] = copyOut(view, start, end);
+    args[1] = copyOut(view, start, end, true);
     return original.apply(this, args);
   });
   patch(fs, 'write', (original) => function (this: unknown, ...args: unknown[]) {
@@ -140,7 +160,7 @@ function installFs(): void {
     const view = args[1];
     if (!isDsm(view) || !ArrayBuffer.isView(view)) return original.apply(this, args);
     const offset = readOffsetOf(args[2]);
-    const scratch = Buffer.allocUnsafeSlow(view.byteLength);
+    const scratch = scratchOf(view.byteLength, true);
     args[1] = scratch;
     const count = original.apply(this, args) as number;
     copyIn(view, scratch, offset, count);
@@ -268,9 +288,12 @@ function installStreams(): void {
   const prototypes = new Set<object>([stream.Writable.prototype, stream.Duplex.prototype]);
   for (const prototype of prototypes) {
     for (const name of ['write', 'end']) {
-      patch(prototype, name, (original) => function (this: { writableObjectMode?: boolean }, ...args: unknown[]) {
-        if (this.writableObjectMode !== true && args[0] instanceof Uint8Array && isDsm(args[0])) args[0] = copyOut(args[0]);
-        return original.apply(this, args);
+      // Fixed arity, cheapest test first: every write of every stream passes here.
+      patch(prototype, name, (original) => function (this: { writableObjectMode?: boolean }, chunk: unknown, encoding: unknown, callback: unknown) {
+        if (chunk instanceof Uint8Array && types.isSharedArrayBuffer(chunk.buffer) && this.writableObjectMode !== true && isDsm(chunk)) {
+          return original.call(this, copyOut(chunk), encoding, callback);
+        }
+        return original.call(this, chunk, encoding, callback);
       });
     }
   }

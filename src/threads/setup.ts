@@ -12,6 +12,7 @@ import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
 import { installClusterAtomics } from './atomics.js';
+import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from './clone.js';
 import { RemoteParentPort } from './remote-parent.js';
@@ -24,25 +25,6 @@ let gcFunction: (() => void) | null = null;
 /** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
 const allocRetryCountMax = 20;
 const pause = new Int32Array(new SharedArrayBuffer(4));
-
-/**
- * Whether the code that called `new SharedArrayBuffer` is Node's own (a
- * `node:` module): frames are this function, allocate, the constructor, its caller.
- */
-function calledFromNodeInternals(): boolean {
-  const { prepareStackTrace, stackTraceLimit } = Error;
-  const holder: { stack?: NodeJS.CallSite[] } = {};
-  try {
-    Error.prepareStackTrace = (_error, frames) => frames;
-    Error.stackTraceLimit = 4;
-    Error.captureStackTrace(holder);
-    const caller = holder.stack?.[3];
-    return caller?.getFileName()?.startsWith('node:') === true;
-  } finally {
-    Error.prepareStackTrace = prepareStackTrace;
-    Error.stackTraceLimit = stackTraceLimit;
-  }
-}
 
 /** A full garbage collection, without exposing `gc` to the program's global scope. */
 function collectGarbage(): void {
@@ -79,9 +61,10 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     return ranges.get(buffer) ?? native.rangeOf(buffer);
   }
   function allocate(byteLength: number): SharedArrayBuffer {
-    // Node's own code allocates with the global SharedArrayBuffer too (the
-    // loader hooks' lock, on which a thread outside dsm waits): keep it local.
-    if (calledFromNodeInternals()) return new NativeSharedArrayBuffer(byteLength);
+    // Node's own code and the TypeScript loader allocate with the global
+    // SharedArrayBuffer too (the loader hooks' lock, esbuild's): threads
+    // outside dsm wait on them, so they stay local. Frames: allocate, the constructor, its caller.
+    if (calledByRuntime(2)) return new NativeSharedArrayBuffer(byteLength);
     let offset: number;
     try {
       offset = channel.call({ op: 'alloc', byteLength }) as number;

@@ -11,6 +11,7 @@ import { MessageChannel, Worker as NativeWorker, type WorkerOptions } from 'node
 import type { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import type { BufferRanges } from './clone.js';
+import { calledByRuntime } from './caller.js';
 import { spawnRemoteWorker } from './remote-worker.js';
 
 /** dsm's own Worker option: the node to start the worker on (otherwise the placement policy decides). */
@@ -65,6 +66,11 @@ const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, '
 export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): typeof NativeWorker {
   class Worker extends NativeWorker {
     constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
+      if (calledByRuntime(1)) {
+        // Node's or the TypeScript loader's own thread (esbuild's service): a plain local Worker.
+        super(filename, options);
+        return;
+      }
       const evalCode = options.eval === true;
       const entry = evalCode ? String(filename) : resolveWorkerFile(filename);
       if (!evalCode && !isAbsolute(entry)) {

@@ -4,6 +4,7 @@
 
 import { Packr } from 'msgpackr';
 import { FrameError } from './frame.js';
+import { scanMsgpack } from './msgpack-scan.js';
 
 export interface WireMessage {
   type: string;
@@ -19,13 +20,16 @@ export function encodeBody(message: WireMessage): { body: Uint8Array; payload: U
 }
 
 export function decodeBody(body: Uint8Array, payload: Uint8Array): WireMessage {
+  // A body from the network is checked before msgpackr sees it: declared lengths must fit the bytes (msgpack-scan.ts).
+  const problem = scanMsgpack(body);
+  if (problem !== null) throw new FrameError(`undecodable message body (${problem})`);
   let value: unknown;
   try {
     value = packr.unpack(body);
   } catch (error) {
     throw new FrameError(`undecodable message body (${(error as Error).message})`);
   }
-  if (typeof value !== 'object' || value === null || typeof (value as { type?: unknown }).type !== 'string') {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as { type?: unknown }).type !== 'string') {
     throw new FrameError('a message body without a string `type`');
   }
   const message = value as WireMessage;

@@ -5,8 +5,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { handshakeTimeoutMs, sendQueueBytesMax } from '../constants.js';
-import { DsmError, type ErrorCode, assert } from '../errors.js';
+import { frameBytesMax, handshakeTimeoutMs, helloStringBytesMax, nodeCountMax, nonceBytes, preAuthFrameBytesMax, refusalReasonBytesMax, sendQueueBytesMax, unauthenticatedCountMax } from '../constants.js';
+import { DsmError, type ErrorCode, assert, errorCodes } from '../errors.js';
 import { decodeBody, encodeBody, type WireMessage } from './codec.js';
 import { FrameDecoder, FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
 
@@ -59,6 +59,8 @@ export class Connection extends EventEmitter {
   lastReceivedBytes = 0;
   readonly peer: Hello;
   readonly peerLabel: string;
+  /** Why the connection failed, once it has (for an owner that learns of it from 'close'). */
+  failure: DsmError | null = null;
   private closed = false;
 
   constructor(socket: Socket, peer: Hello, decoder: FrameDecoder, pending: Frame[]) {
@@ -73,7 +75,9 @@ export class Connection extends EventEmitter {
       this.closed = true;
       this.emit('close');
     });
-    if (pending.length > 0) process.nextTick(() => this.receive(() => pending));
+    // Frames that came with the handshake's last one are delivered once the owner has had a chance to listen:
+    // after the microtasks that resolve the handshake's promise (a nextTick would run before them).
+    if (pending.length > 0 || decoder.pendingBytes > 0) setImmediate(() => this.receive(() => [...pending, ...decoder.push(Buffer.alloc(0))]));
   }
 
   /**
@@ -85,7 +89,8 @@ export class Connection extends EventEmitter {
    * payload is queued by reference: the caller must not change it afterwards.
    */
   send(message: WireMessage): boolean {
-    if (this.closed) throw new DsmError('DSM_ERR_NODE_DIED', `cannot send to ${this.peerLabel}: the connection is closed`);
+    // Its loss was reported ('close' or 'error') and ends the run: what is still sent to it goes nowhere.
+    if (this.closed) return false;
     const flushed = writeFrame(this.socket, frameKinds.message, message);
     this.lastSentBytes = lastFrameBytes;
     return flushed;
@@ -113,26 +118,38 @@ export class Connection extends EventEmitter {
 
   private receive(frames: () => Frame[]): void {
     let decoded: Frame[];
+    let handling: string | null = null;
     try {
       decoded = frames();
       for (const frame of decoded) {
+        if (this.closed) return;
         if (frame.kind === frameKinds.heartbeat) {
           this.emit('heartbeat');
           continue;
         }
         if (frame.kind !== frameKinds.message) throw new FrameError(`unexpected frame kind ${frame.kind} after the handshake`);
         this.lastReceivedBytes = frameHeaderBytes + frame.body.byteLength + frame.payload.byteLength;
-        this.emit('message', decodeBody(frame.body, frame.payload));
+        const message = decodeBody(frame.body, frame.payload);
+        handling = message.type.slice(0, 64);
+        this.emit('message', message);
+        handling = null;
       }
     } catch (error) {
-      if (!(error instanceof FrameError)) throw error;
-      this.fail(new DsmError('DSM_ERR_FRAME', `${this.peerLabel} sent a malformed frame (${error.message}); the connection was closed`));
+      if (handling === null && error instanceof FrameError) {
+        this.fail(new DsmError('DSM_ERR_FRAME', `${this.peerLabel} sent a malformed frame (${error.message}); the connection was closed`));
+        return;
+      }
+      // A proven peer's message that its handler could not take: a malformed message (or a bug in dsm).
+      // Either way the run cannot go on; the owner hears it as this connection's error, never as an uncaught throw.
+      const what = error instanceof Error ? `${error.name === 'DsmError' ? (error as DsmError).code : error.name}: ${error.message}` : String(error);
+      this.fail(new DsmError('DSM_ERR_FRAME', `a '${handling ?? '?'}' message from ${this.peerLabel} could not be handled (${what}); the peer sent a malformed message or dsm has a bug; the connection was closed`, { cause: error }));
     }
   }
 
   private fail(error: DsmError): void {
     if (this.closed) return;
     this.closed = true;
+    this.failure = error;
     this.socket.destroy();
     this.emit('error', error);
   }
@@ -141,7 +158,7 @@ export class Connection extends EventEmitter {
 function proofOf(secret: string, role: Role, ownNonce: Buffer, peerNonce: Buffer, own: Hello, peer: Hello): Buffer {
   return createHmac('sha256', secret)
     .update(`dsm-handshake|${role}|`).update(ownNonce).update('|').update(peerNonce)
-    .update(`|${JSON.stringify(own)}|${JSON.stringify(peer)}`)
+    .update(`|${canonicalHello(own)}|${canonicalHello(peer)}`)
     .digest();
 }
 
@@ -159,32 +176,136 @@ function mismatch(own: Hello, peer: Hello): { code: ErrorCode; reason: string } 
 }
 
 /**
- * Runs the handshake on a fresh socket. Both sides send hello (with a fresh
- * nonce), check the other's configuration, then send an HMAC over both nonces
- * and both hellos, keyed by the shared secret, and verify the other's. Either
- * side that refuses says why in a `refused` frame before closing, so both
- * sides report the same reason.
+ * Handshakes in progress on one listener. Past `unauthenticatedCountMax` the
+ * oldest is dropped: strangers holding connections open can delay a real
+ * node's handshake by at most their churn, never fill the door for good, and
+ * together never hold more than count × preAuthFrameBytesMax of our memory.
  */
-export function handshake(socket: Socket, options: { hello: Hello; secret: string; role: Role; peerLabel: string }): Promise<Connection> {
-  const { hello, secret, role, peerLabel } = options;
+export class HandshakeDoor {
+  private readonly waiting = new Set<Socket>();
+
+  constructor(readonly countMax: number = unauthenticatedCountMax) {
+    assert(countMax >= 1, 'a door admits at least one handshake');
+  }
+
+  admit(socket: Socket): void {
+    if (this.waiting.size >= this.countMax) {
+      const oldest = this.waiting.values().next().value as Socket;
+      this.waiting.delete(oldest);
+      oldest.destroy(new Error(`more than ${this.countMax} connections were handshaking at once; the oldest was dropped`));
+    }
+    this.waiting.add(socket);
+    assert(this.waiting.size <= this.countMax, 'the door holds at most countMax handshakes');
+  }
+
+  leave(socket: Socket): void {
+    this.waiting.delete(socket);
+  }
+
+  get waitingCount(): number {
+    return this.waiting.size;
+  }
+}
+
+/** What the handshake accepts from a peer, checked field by field before anything reads it. */
+type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function onlyFields(value: Record<string, unknown>, fields: readonly string[], what: string): string | null {
+  for (const key of Object.keys(value)) if (!fields.includes(key)) return `${what} has an unknown field '${key.slice(0, 32)}'`;
+  return null;
+}
+
+const helloFields = ['clusterId', 'dsmVersion', 'wireVersion', 'coherence', 'pageBytes', 'regionBytes', 'nodeId'] as const;
+
+function checkHelloMessage(message: WireMessage): Checked<{ hello: Hello; nonce: Buffer }> {
+  const extra = onlyFields(message, ['type', 'hello', 'nonce'], 'hello message');
+  if (extra !== null) return { ok: false, reason: extra };
+  if (message.type !== 'hello') return { ok: false, reason: `a hello frame carries a '${String(message.type).slice(0, 32)}' message` };
+  const hello = message.hello;
+  if (!isPlainObject(hello)) return { ok: false, reason: `hello is ${hello === null ? 'null' : typeof hello}, expected an object` };
+  const helloExtra = onlyFields(hello, helloFields, 'hello');
+  if (helloExtra !== null) return { ok: false, reason: helloExtra };
+  for (const field of ['clusterId', 'dsmVersion', 'coherence'] as const) {
+    const value = hello[field];
+    if (typeof value !== 'string' || value.length === 0 || value.length > helloStringBytesMax) {
+      return { ok: false, reason: `hello.${field} must be a string of 1 to ${helloStringBytesMax} characters` };
+    }
+  }
+  for (const field of ['wireVersion', 'pageBytes', 'regionBytes', 'nodeId'] as const) {
+    const value = hello[field];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) return { ok: false, reason: `hello.${field} must be an integer` };
+  }
+  if ((hello.nodeId as number) < -1 || (hello.nodeId as number) >= nodeCountMax) return { ok: false, reason: `hello.nodeId must lie from -1 to ${nodeCountMax - 1}` };
+  const nonce = message.nonce;
+  if (!(nonce instanceof Uint8Array) || nonce.byteLength !== nonceBytes) return { ok: false, reason: `nonce must be ${nonceBytes} bytes` };
+  const checked = Object.fromEntries(helloFields.map((field) => [field, hello[field]])) as unknown as Hello;
+  return { ok: true, value: { hello: checked, nonce: Buffer.from(nonce) } };
+}
+
+function checkProofMessage(message: WireMessage): Checked<Buffer> {
+  const extra = onlyFields(message, ['type', 'proof'], 'proof message');
+  if (extra !== null) return { ok: false, reason: extra };
+  if (message.type !== 'proof') return { ok: false, reason: `a proof frame carries a '${String(message.type).slice(0, 32)}' message` };
+  const proof = message.proof;
+  if (!(proof instanceof Uint8Array) || proof.byteLength !== proofBytes) return { ok: false, reason: `proof must be ${proofBytes} bytes` };
+  return { ok: true, value: Buffer.from(proof) };
+}
+
+function checkRefusedMessage(message: WireMessage): { code: ErrorCode; reason: string } {
+  const code = typeof message.code === 'string' && message.code in errorCodes ? message.code as ErrorCode : 'DSM_ERR_HANDSHAKE';
+  const reason = typeof message.reason === 'string' ? message.reason.slice(0, refusalReasonBytesMax) : 'no reason given';
+  // The reason goes on one line of our terminal: no control characters from a stranger.
+  return { code, reason: reason.replace(/[\u0000-\u001f\u007f]/g, ' ') };
+}
+
+/** The hello as both sides hash it: fields in one fixed order, whatever order they arrived in. */
+function canonicalHello(hello: Hello): string {
+  return JSON.stringify(helloFields.map((field) => hello[field]));
+}
+
+const proofBytes = 32;
+/** What a refusal to a stranger adds: the listener goes on serving, and what its operator can do. */
+const strangerAdvice = 'the connection was closed and this node keeps serving; if that was a dsm node, give it the same dsm version, options and secret, otherwise block it at the firewall';
+
+/**
+ * Runs the handshake on a fresh socket. Both sides send hello (with a fresh
+ * nonce) and check the other's configuration. Then the side that connected
+ * proves first: an HMAC over both nonces and both hellos, keyed by the shared
+ * secret. The accepting side checks it and only then sends its own proof, so
+ * a stranger who connects learns nothing it could test guesses of the secret
+ * against offline. Every field is checked before use and a frame before
+ * authentication is at most preAuthFrameBytesMax bytes. Either side that
+ * refuses says why in a `refused` frame before closing.
+ */
+export function handshake(socket: Socket, options: { hello: Hello; secret: string; role: Role; peerLabel: string; door?: HandshakeDoor }): Promise<Connection> {
+  const { hello, secret, role, peerLabel, door } = options;
   assert(hello.wireVersion === wireVersion, 'our hello carries our wire version');
   socket.setNoDelay(true);
-  const nonce = randomBytes(32);
-  const decoder = new FrameDecoder();
+  door?.admit(socket);
+  const nonce = randomBytes(nonceBytes);
+  const decoder = new FrameDecoder(preAuthFrameBytesMax);
+  const peerRole: Role = role === 'connect' ? 'accept' : 'connect';
   return new Promise((resolve, reject) => {
     let peerHello: Hello | null = null;
     let peerNonce: Buffer | null = null;
     let settled = false;
-    const timer = setTimeout(() => refuse('DSM_ERR_HANDSHAKE', `${peerLabel} did not complete the handshake within ${handshakeTimeoutMs} ms`, false), handshakeTimeoutMs);
+    const timer = setTimeout(() => refuse('DSM_ERR_HANDSHAKE', `did not complete the handshake within ${handshakeTimeoutMs} ms; ${role === 'accept' ? strangerAdvice : 'is that address a dsm node?'}`, false), handshakeTimeoutMs);
 
     function finish(error: DsmError | null, connection?: Connection): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      door?.leave(socket);
       socket.off('data', onData);
       socket.off('error', onError);
       socket.off('close', onClose);
       if (error !== null) {
+        // Errors after this point (a reset while we close) have no one to tell.
+        socket.on('error', () => {});
         socket.destroy();
         reject(error);
       } else {
@@ -192,66 +313,89 @@ export function handshake(socket: Socket, options: { hello: Hello; secret: strin
       }
     }
     function refuse(code: ErrorCode, reason: string, tellPeer = true): void {
+      if (settled) return;
       if (tellPeer && !socket.destroyed) {
         writeFrame(socket, frameKinds.refused, { type: 'refused', code, reason });
         socket.end();
       }
       finish(new DsmError(code, `${peerLabel}: ${reason}`));
     }
+    function refuseStranger(reason: string): void {
+      refuse('DSM_ERR_HANDSHAKE', `${reason}; ${role === 'accept' ? strangerAdvice : 'is that address a dsm node of this cluster?'}`);
+    }
     function onError(error: Error): void {
-      finish(new DsmError('DSM_ERR_HANDSHAKE', `${peerLabel}: ${error.message}`));
+      finish(new DsmError('DSM_ERR_HANDSHAKE', `${peerLabel}: ${error.message} during the handshake`));
     }
     function onClose(): void {
       finish(new DsmError('DSM_ERR_HANDSHAKE', `${peerLabel} closed the connection during the handshake`));
     }
-    function onData(chunk: Buffer): void {
-      let frames: Frame[];
+    function onFrame(frame: Frame): void {
+      let message: WireMessage;
       try {
-        frames = decoder.push(chunk);
+        message = decodeBody(frame.body, frame.payload);
       } catch (error) {
-        if (!(error instanceof FrameError)) throw error;
-        refuse('DSM_ERR_FRAME', `sent a malformed frame during the handshake (${error.message})`);
+        refuse('DSM_ERR_FRAME', `sent an undecodable handshake frame (${(error as Error).message}); ${role === 'accept' ? strangerAdvice : 'is that address a dsm node?'}`);
         return;
       }
-      while (frames.length > 0 && !settled) {
-        const frame = frames.shift()!;
-        let message: WireMessage;
-        try {
-          message = decodeBody(frame.body, frame.payload);
-        } catch (error) {
-          refuse('DSM_ERR_FRAME', `sent an undecodable handshake frame (${(error as Error).message})`);
-          return;
-        }
-        if (frame.kind === frameKinds.refused) {
-          const code = (typeof message.code === 'string' ? message.code : 'DSM_ERR_HANDSHAKE') as ErrorCode;
-          finish(new DsmError(code, `${peerLabel} refused the connection: ${String(message.reason)}`));
-          return;
-        }
-        if (frame.kind === frameKinds.hello && peerHello === null) {
-          peerHello = message.hello as Hello;
-          peerNonce = Buffer.from(message.nonce as Uint8Array);
-          const problem = mismatch(hello, peerHello);
-          if (problem !== null) {
-            refuse(problem.code, problem.reason);
-            return;
-          }
-          writeFrame(socket, frameKinds.proof, { type: 'proof', proof: proofOf(secret, role, nonce, peerNonce, hello, peerHello) });
-          continue;
-        }
-        if (frame.kind === frameKinds.proof && peerHello !== null && peerNonce !== null) {
-          const peerRole: Role = role === 'connect' ? 'accept' : 'connect';
-          const expected = proofOf(secret, peerRole, peerNonce, nonce, peerHello, hello);
-          const proof = Buffer.from(message.proof as Uint8Array);
-          if (proof.length !== expected.length || !timingSafeEqual(proof, expected)) {
-            refuse('DSM_ERR_SECRET', 'the peer proved a different shared secret: give every node the same --secret (or DSM_SECRET)');
-            return;
-          }
-          const connection = new Connection(socket, peerHello, decoder, frames.splice(0));
-          finish(null, connection);
-          return;
-        }
-        refuse('DSM_ERR_HANDSHAKE', `sent frame kind ${frame.kind} out of order during the handshake`);
+      if (frame.payload.byteLength > 0) {
+        refuseStranger('sent a handshake frame with a payload');
         return;
+      }
+      if (frame.kind === frameKinds.refused) {
+        const refusal = checkRefusedMessage(message);
+        finish(new DsmError(refusal.code, `${peerLabel} refused the connection: ${refusal.reason}`));
+        return;
+      }
+      if (frame.kind === frameKinds.hello && peerHello === null) {
+        const checked = checkHelloMessage(message);
+        if (!checked.ok) {
+          refuseStranger(`sent a malformed hello (${checked.reason})`);
+          return;
+        }
+        const problem = mismatch(hello, checked.value.hello);
+        if (problem !== null) {
+          refuse(problem.code, problem.reason);
+          return;
+        }
+        peerHello = checked.value.hello;
+        peerNonce = checked.value.nonce;
+        // The connecting side proves first; the accepting side proves only after checking that proof.
+        if (role === 'connect') writeFrame(socket, frameKinds.proof, { type: 'proof', proof: proofOf(secret, role, nonce, peerNonce, hello, peerHello) });
+        return;
+      }
+      if (frame.kind === frameKinds.proof && peerHello !== null && peerNonce !== null) {
+        const checked = checkProofMessage(message);
+        if (!checked.ok) {
+          refuseStranger(`sent a malformed proof (${checked.reason})`);
+          return;
+        }
+        const expected = proofOf(secret, peerRole, peerNonce, nonce, peerHello, hello);
+        assert(expected.length === checked.value.length, 'proofs have one length');
+        if (!timingSafeEqual(checked.value, expected)) {
+          refuse('DSM_ERR_SECRET', 'the peer proved a different shared secret: give every node the same --secret or --secret-file (or DSM_SECRET)');
+          return;
+        }
+        if (role === 'accept') writeFrame(socket, frameKinds.proof, { type: 'proof', proof: proofOf(secret, role, nonce, peerNonce, hello, peerHello) });
+        // Proven: from here on the peer is part of the program and may send frames up to the full size.
+        decoder.frameBytesMax = frameBytesMax;
+        finish(null, new Connection(socket, peerHello, decoder, []));
+        return;
+      }
+      refuseStranger(`sent frame kind ${frame.kind} out of order during the handshake`);
+    }
+    function onData(chunk: Buffer): void {
+      decoder.append(chunk);
+      while (!settled) {
+        let frame: Frame | null;
+        try {
+          frame = decoder.next();
+        } catch (error) {
+          if (!(error instanceof FrameError)) throw error;
+          refuse('DSM_ERR_FRAME', `sent a malformed frame during the handshake (${error.message}); ${role === 'accept' ? strangerAdvice : 'is that address a dsm node?'}`);
+          return;
+        }
+        if (frame === null) return;
+        onFrame(frame);
       }
     }
     socket.on('data', onData);

@@ -13,9 +13,10 @@
 // caller closes that connection.
 
 import { frameBytesMax } from '../constants.js';
+import { assert } from '../errors.js';
 
 export const frameMagic = 0x44534d31;
-export const wireVersion = 1;
+export const wireVersion = 2;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {
@@ -62,34 +63,60 @@ export function writeFrameHeader(header: Buffer, kind: FrameKind, bodyBytes: num
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
+  /**
+   * Largest frame this decoder accepts. Before the handshake proves the peer
+   * holds the secret it is small (preAuthFrameBytesMax), so a stranger can make
+   * us buffer only a few KiB; the handshake raises it once the peer is proven.
+   */
+  frameBytesMax: number;
+
+  constructor(frameBytesLimit: number = frameBytesMax) {
+    assert(frameBytesLimit >= frameHeaderBytes && frameBytesLimit <= frameBytesMax, 'a decoder limit lies between a bare header and frameBytesMax');
+    this.frameBytesMax = frameBytesLimit;
+  }
 
   /** Adds received bytes; returns the frames now complete. Throws FrameError on malformed input. */
   push(chunk: Buffer): Frame[] {
+    this.append(chunk);
+    const frames: Frame[] = [];
+    for (let frame = this.next(); frame !== null; frame = this.next()) frames.push(frame);
+    return frames;
+  }
+
+  /** Adds received bytes without decoding them (take the frames with next()). */
+  append(chunk: Buffer): void {
+    if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.bufferedBytes += chunk.length;
-    const frames: Frame[] = [];
-    for (;;) {
-      if (this.bufferedBytes < frameHeaderBytes) break;
-      const header = this.peek(frameHeaderBytes);
-      const magic = header.readUInt32BE(0);
-      if (magic !== frameMagic) throw new FrameError(`bad magic 0x${magic.toString(16).padStart(8, '0')}: the peer does not speak dsm`);
-      const version = header.readUInt8(4);
-      if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
-      const kind = header.readUInt8(5);
-      if (!kindValues.has(kind)) throw new FrameError(`unknown frame kind ${kind}`);
-      const bodyBytes = header.readUInt32BE(8);
-      const payloadBytes = header.readUInt32BE(12);
-      const total = frameHeaderBytes + bodyBytes + payloadBytes;
-      if (total > frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${frameBytesMax}`);
-      if (this.bufferedBytes < total) break;
-      const whole = this.take(total);
-      frames.push({
-        kind: kind as FrameKind,
-        body: whole.subarray(frameHeaderBytes, frameHeaderBytes + bodyBytes),
-        payload: whole.subarray(frameHeaderBytes + bodyBytes, total),
-      });
-    }
-    return frames;
+  }
+
+  /** The next complete frame, or null when more bytes are needed. Throws FrameError on malformed input. */
+  next(): Frame | null {
+    if (this.bufferedBytes < frameHeaderBytes) return null;
+    const header = this.peek(frameHeaderBytes);
+    const magic = header.readUInt32BE(0);
+    if (magic !== frameMagic) throw new FrameError(`bad magic 0x${magic.toString(16).padStart(8, '0')}: the peer does not speak dsm`);
+    const version = header.readUInt8(4);
+    if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
+    const kind = header.readUInt8(5);
+    if (!kindValues.has(kind)) throw new FrameError(`unknown frame kind ${kind}`);
+    const bodyBytes = header.readUInt32BE(8);
+    const payloadBytes = header.readUInt32BE(12);
+    const total = frameHeaderBytes + bodyBytes + payloadBytes;
+    if (total > this.frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${this.frameBytesMax}`);
+    if (this.bufferedBytes < total) return null;
+    const whole = this.take(total);
+    assert(whole.length === total, 'a frame is taken whole');
+    return {
+      kind: kind as FrameKind,
+      body: whole.subarray(frameHeaderBytes, frameHeaderBytes + bodyBytes),
+      payload: whole.subarray(frameHeaderBytes + bodyBytes, total),
+    };
+  }
+
+  /** Bytes received and not yet taken as frames. */
+  get pendingBytes(): number {
+    return this.bufferedBytes;
   }
 
   private peek(byteCount: number): Buffer {

@@ -8,7 +8,8 @@ import net from 'node:net';
 import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
-import { type Connection, type Hello, handshake } from './connection.js';
+import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
+import { type TlsConfig, connectionEventOf, createStreamServer, dialStream } from './tls.js';
 import { FailureDetector, LoopLateness } from './failure-detector.js';
 
 export interface PeerAddress {
@@ -22,18 +23,20 @@ const formatAddress = (address: PeerAddress) => (address.host.includes(':') ? `[
 export class Listener extends EventEmitter {
   readonly server: net.Server;
   readonly address: PeerAddress;
+  /** Handshakes under way on this listener (bounded: see HandshakeDoor). */
+  readonly door = new HandshakeDoor();
 
-  private constructor(server: net.Server, address: PeerAddress) {
+  private constructor(server: net.Server, address: PeerAddress, tlsConfig: TlsConfig | undefined) {
     super();
     this.server = server;
     this.address = address;
-    server.on('connection', (socket) => this.emit('socket', socket));
+    server.on(connectionEventOf(tlsConfig), (socket: net.Socket) => this.emit('socket', socket));
   }
 
   /** Binds host:port (port 0 picks a free one). EADDRINUSE becomes DSM_ERR_PORT_IN_USE naming the address. */
-  static listen(host: string, port: number): Promise<Listener> {
+  static listen(host: string, port: number, tlsConfig?: TlsConfig): Promise<Listener> {
     assert(Number.isInteger(port) && port >= 0 && port <= 65535, 'a listen port is a TCP port number');
-    const server = net.createServer();
+    const server = createStreamServer(tlsConfig);
     return new Promise((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         const where = formatAddress({ host, port });
@@ -45,7 +48,7 @@ export class Listener extends EventEmitter {
       });
       server.listen(port, host, () => {
         const bound = server.address() as net.AddressInfo;
-        resolve(new Listener(server, { host, port: bound.port }));
+        resolve(new Listener(server, { host, port: bound.port }, tlsConfig));
       });
     });
   }
@@ -57,23 +60,12 @@ export class Listener extends EventEmitter {
 
 const retriedCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENETUNREACH', 'ECONNRESET']);
 
-function openSocket(address: PeerAddress): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(address.port, address.host);
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
-
 /**
  * Dials a peer and runs the handshake. Connection errors that a peer still
  * starting up would cause are retried `retryCountMax` times
  * (`connectRetryIntervalMs` apart), then reported as DSM_ERR_UNREACHABLE.
  */
-export async function connectPeer(options: PeerAddress & { hello: Hello; secret: string; retryCountMax?: number; peerLabel?: string }): Promise<Connection> {
+export async function connectPeer(options: PeerAddress & { hello: Hello; secret: string; retryCountMax?: number; peerLabel?: string; tls?: TlsConfig }): Promise<Connection> {
   const where = formatAddress(options);
   const retryCountMax = options.retryCountMax ?? connectRetryCountMax;
   assert(retryCountMax >= 0, 'a retry count is not negative');
@@ -82,7 +74,7 @@ export async function connectPeer(options: PeerAddress & { hello: Hello; secret:
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, connectRetryIntervalMs));
     let socket: net.Socket;
     try {
-      socket = await openSocket(options);
+      socket = await dialStream(options.host, options.port, options.tls);
     } catch (error) {
       lastError = error as NodeJS.ErrnoException;
       if (!retriedCodes.has(lastError.code ?? '')) break;
@@ -94,9 +86,9 @@ export async function connectPeer(options: PeerAddress & { hello: Hello; secret:
 }
 
 /** Runs the accepting side of the handshake on a socket a Listener emitted. */
-export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string }): Promise<Connection> {
-  const label = `peer at ${socket.remoteAddress}:${socket.remotePort}`;
-  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label });
+export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string; door?: HandshakeDoor }): Promise<Connection> {
+  const label = `peer at ${formatAddress({ host: (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, ''), port: socket.remotePort ?? 0 })}`;
+  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label, ...(options.door === undefined ? {} : { door: options.door }) });
 }
 
 export interface MeshOptions {
@@ -109,6 +101,8 @@ export interface MeshOptions {
   heartbeatIntervalMs?: number;
   /** The floor of the adaptive timeout (see FailureDetector). */
   heartbeatTimeoutMs?: number;
+  /** Mutual TLS under the handshake (the listener must use the same). */
+  tls?: TlsConfig;
 }
 
 interface Peer {
@@ -166,7 +160,7 @@ export class Mesh extends EventEmitter {
     });
     for (const [nodeId, address] of this.options.addresses) {
       if (nodeId >= this.nodeId) continue;
-      connectPeer({ ...address, hello: this.options.hello, secret: this.options.secret, peerLabel: `node ${nodeId}` }).then(
+      connectPeer({ ...address, hello: this.options.hello, secret: this.options.secret, peerLabel: `node ${nodeId}`, ...(this.options.tls === undefined ? {} : { tls: this.options.tls }) }).then(
         (connection) => this.adopt(nodeId, connection),
         (error: DsmError) => this.reportLost(nodeId, error),
       );
@@ -184,7 +178,11 @@ export class Mesh extends EventEmitter {
   /** Sends to one peer, never throwing for a full queue; false means that socket is backed up (see Connection.send). */
   send(nodeId: number, message: WireMessage): boolean {
     const peer = this.peers.get(nodeId);
-    if (peer === undefined) throw new DsmError('DSM_ERR_NODE_DIED', `node ${this.nodeId} has no connection to node ${nodeId}`);
+    if (peer === undefined) {
+      // A lost peer was reported ('peer-lost') and ends the run; until then what is sent to it goes nowhere.
+      assert(this.lost.has(nodeId) || this.closing, `node ${this.nodeId} sends only to a node of the mesh (not ${nodeId})`);
+      return false;
+    }
     const flushed = peer.connection.send(message);
     this.lastSentBytes = peer.connection.lastSentBytes;
     return flushed;
@@ -207,7 +205,7 @@ export class Mesh extends EventEmitter {
   }
 
   private accept(socket: net.Socket): void {
-    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret }).then((connection) => {
+    acceptPeer(socket, { hello: this.options.hello, secret: this.options.secret, door: this.options.listener.door }).then((connection) => {
       const nodeId = connection.peer.nodeId;
       // Only higher ids dial us; anything else is a misconfigured or duplicate peer.
       if (!this.options.addresses.has(nodeId) || nodeId <= this.nodeId || this.peers.has(nodeId)) {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { secretFor } from '../fixtures/secret.js';
 
 function freePort(): number {
   return 20000 + Math.floor(Math.random() * 30000);
@@ -25,7 +26,7 @@ function start(args: string[], env: Record<string, string>) {
 
 test('a program runs on a node that listens and a node that joins', async () => {
   const port = freePort();
-  const env = { DSM_SECRET: 'join-test' };
+  const env = { DSM_SECRET: secretFor('join-test') };
   const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--region-bytes', '256m', 'examples/sum.js', '1000'], env);
   const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m'], env);
   const [ran, joined] = await Promise.all([main.done, joiner.done]);
@@ -37,8 +38,8 @@ test('a program runs on a node that listens and a node that joins', async () => 
 
 test('a joiner with another secret is refused, with the reason on both sides', async () => {
   const port = freePort();
-  const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--join-timeout', '3000', '--region-bytes', '256m', 'examples/sum.js', '10'], { DSM_SECRET: 'one' });
-  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m', '--join-timeout', '3000'], { DSM_SECRET: 'two' });
+  const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--join-timeout', '3000', '--region-bytes', '256m', 'examples/sum.js', '10'], { DSM_SECRET: secretFor('one') });
+  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m', '--join-timeout', '3000'], { DSM_SECRET: secretFor('two') });
   const [ran, joined] = await Promise.all([main.done, joiner.done]);
   assert.notEqual(ran.code, 0);
   assert.notEqual(joined.code, 0);
@@ -48,7 +49,7 @@ test('a joiner with another secret is refused, with the reason on both sides', a
 
 test('a joiner with another placement is refused, naming the difference on both sides', async () => {
   const port = freePort();
-  const env = { DSM_SECRET: 'placement-test' };
+  const env = { DSM_SECRET: secretFor('placement-test') };
   const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--join-timeout', '3000', '--region-bytes', '256m', '--placement', 'roundRobin', 'examples/sum.js', '10'], env);
   const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m', '--join-timeout', '3000'], env);
   const [ran, joined] = await Promise.all([main.done, joiner.done]);

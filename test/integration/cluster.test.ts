@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { exitCodeNodeDied } from '../../src/errors.js';
+import { secretFor } from '../fixtures/secret.js';
 
 const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
 const waitMsMax = 20000;
@@ -161,7 +162,7 @@ describe('local cluster', () => {
 describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
   it('node 0 waits for joiners started separately; output from joiners is relayed', async () => {
     const port = await freePort();
-    const env = { DSM_SECRET: 'correct horse', DSM_TEST_RELAY: '1', DSM_TEST_TAG: '1' };
+    const env = { DSM_SECRET: secretFor('correct horse'), DSM_TEST_RELAY: '1', DSM_TEST_TAG: '1' };
     // Joiners start first: they retry until node 0 listens.
     // One joiner relays per thread through the handle, the other relays its whole process output (thread 0).
     const joiners = [run(['join', `127.0.0.1:${port}`], env), run(['join', `127.0.0.1:${port}`], { ...env, DSM_TEST_RELAY: '0', DSM_TEST_RELAY_PROCESS: '1' })];
@@ -181,7 +182,7 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
 
   it('a joiner killed mid-run ends the run on node 0 and on the other joiner', async () => {
     const port = await freePort();
-    const env = { DSM_SECRET: 's3' };
+    const env = { DSM_SECRET: secretFor('s3') };
     const launcher = run(['listen', `127.0.0.1:${port}`, '3', 'hold'], env);
     const joiners = [run(['join', `127.0.0.1:${port}`], env), run(['join', `127.0.0.1:${port}`], env)];
     await waitFor(launcher, /launcher up nodes 3/);
@@ -196,9 +197,9 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
 
   it('a wrong secret is refused with a message on both sides', async () => {
     const port = await freePort();
-    const launcher = run(['listen', `127.0.0.1:${port}`, '2', 'exit'], { DSM_SECRET: 'right', DSM_JOIN_TIMEOUT_MS: '3000' });
+    const launcher = run(['listen', `127.0.0.1:${port}`, '2', 'exit'], { DSM_SECRET: secretFor('right'), DSM_JOIN_TIMEOUT_MS: '3000' });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const joiner = run(['join', `127.0.0.1:${port}`], { DSM_SECRET: 'wrong' });
+    const joiner = run(['join', `127.0.0.1:${port}`], { DSM_SECRET: secretFor('wrong') });
     assert.equal((await exitOf(joiner)).code, 1);
     assert.match(joiner.output(), /DSM_ERR_SECRET/);
     const { code } = await exitOf(launcher);
@@ -209,9 +210,9 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
 
   it('join timeout says how many joined of how many', async () => {
     const port = await freePort();
-    const launcher = run(['listen', `127.0.0.1:${port}`, '3', 'exit'], { DSM_SECRET: 's', DSM_JOIN_TIMEOUT_MS: '4000' });
+    const launcher = run(['listen', `127.0.0.1:${port}`, '3', 'exit'], { DSM_SECRET: secretFor('s'), DSM_JOIN_TIMEOUT_MS: '4000' });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const joiner = run(['join', `127.0.0.1:${port}`], { DSM_SECRET: 's' });
+    const joiner = run(['join', `127.0.0.1:${port}`], { DSM_SECRET: secretFor('s') });
     assert.equal((await exitOf(launcher)).code, 1);
     assert.match(launcher.output(), /DSM_ERR_JOIN_TIMEOUT: 2 of 3 nodes joined within 4000 ms/);
     assert.equal((await exitOf(joiner)).code, exitCodeNodeDied);
@@ -223,14 +224,14 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const launcher = run(['listen', `127.0.0.1:${port}`, '2', 'exit'], { DSM_SECRET: 's' });
+      const launcher = run(['listen', `127.0.0.1:${port}`, '2', 'exit'], { DSM_SECRET: secretFor('s') });
       assert.equal((await exitOf(launcher)).code, 1);
       assert.match(launcher.output(), /DSM_ERR_PORT_IN_USE: listen address 127\.0\.0\.1:\d+ is in use/);
     } finally {
       blocker.close();
     }
     const closedPort = await freePort();
-    const joiner = run(['join', `127.0.0.1:${closedPort}`], { DSM_SECRET: 's', DSM_JOIN_TIMEOUT_MS: '1000' });
+    const joiner = run(['join', `127.0.0.1:${closedPort}`], { DSM_SECRET: secretFor('s'), DSM_JOIN_TIMEOUT_MS: '1000' });
     assert.equal((await exitOf(joiner)).code, 1);
     assert.match(joiner.output(), /DSM_ERR_UNREACHABLE: cannot reach node 0 at 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
   });

@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { secretFor } from '../fixtures/secret.js';
 
 interface Ended { code: number | null; stdout: string; stderr: string }
 
@@ -51,7 +52,7 @@ function jobId(): string {
 
 function slurm(jobIdText: string, size: number, nodeList: string): (rank: number) => Record<string, string> {
   return (rank) => ({
-    DSM_SECRET: 'launcher-test', SLURM_PROCID: String(rank), SLURM_STEP_ID: '0', SLURM_JOB_ID: jobIdText,
+    DSM_SECRET: secretFor('launcher-test'), SLURM_PROCID: String(rank), SLURM_STEP_ID: '0', SLURM_JOB_ID: jobIdText,
     SLURM_STEP_NUM_TASKS: String(size), SLURM_NTASKS: String(size), SLURM_STEP_NODELIST: nodeList,
   });
 }
@@ -86,7 +87,7 @@ test('mpi (Open MPI\'s variables): node 0 publishes its address in the rendezvou
   try {
     const job = jobId();
     const [leader, ...others] = await ranks(3, (rank) => ({
-      DSM_SECRET: 'launcher-test', OMPI_COMM_WORLD_RANK: String(rank), OMPI_COMM_WORLD_SIZE: '3',
+      DSM_SECRET: secretFor('launcher-test'), OMPI_COMM_WORLD_RANK: String(rank), OMPI_COMM_WORLD_SIZE: '3',
       OMPI_COMM_WORLD_LOCAL_SIZE: '3', OMPI_MCA_ess_base_jobid: job,
     }), ['--rendezvous', directory, 'examples/sum.js', '500']);
     assert.equal(leader!.code, 0, leader!.stderr);
@@ -100,7 +101,7 @@ test('mpi (Open MPI\'s variables): node 0 publishes its address in the rendezvou
 
 test('mpi (PMI variables, as MPICH Hydra and Intel MPI set them) with --leader', async () => {
   const port = 20000 + Math.floor(Math.random() * 10000);
-  const ended = await ranks(3, (rank) => ({ DSM_SECRET: 'launcher-test', PMI_RANK: String(rank), PMI_SIZE: '3' }), ['--leader', `127.0.0.1:${port}`, 'test/fixtures/launchers/exit-with.mjs', '0']);
+  const ended = await ranks(3, (rank) => ({ DSM_SECRET: secretFor('launcher-test'), PMI_RANK: String(rank), PMI_SIZE: '3' }), ['--leader', `127.0.0.1:${port}`, 'test/fixtures/launchers/exit-with.mjs', '0']);
   assert.deepEqual(ended.map((rank) => rank.code), [0, 0, 0], ended.map((rank) => rank.stderr).join('\n'));
   assert.equal(ended[0]!.stdout, 'sum=60\n');
 });
@@ -108,7 +109,7 @@ test('mpi (PMI variables, as MPICH Hydra and Intel MPI set them) with --leader',
 test('kubernetes (an Indexed Job\'s variables, node 0 named by --leader on loopback)', async () => {
   const port = 20000 + Math.floor(Math.random() * 10000);
   const ended = await ranks(3, (rank) => ({
-    DSM_SECRET: 'launcher-test', JOB_COMPLETION_INDEX: String(rank), HOSTNAME: `dsm-sum-${rank}`, DSM_KUBERNETES_SERVICE: 'dsm-sum',
+    DSM_SECRET: secretFor('launcher-test'), JOB_COMPLETION_INDEX: String(rank), HOSTNAME: `dsm-sum-${rank}`, DSM_KUBERNETES_SERVICE: 'dsm-sum',
   }), ['--expect', '3', '--leader', `127.0.0.1:${port}`, 'examples/sum.js', '300']);
   assert.deepEqual(ended.map((rank) => rank.code), [0, 0, 0], ended.map((rank) => rank.stderr).join('\n'));
   assert.equal(ended[0]!.stdout, plainNode(['examples/sum.js', '300']));
@@ -131,11 +132,11 @@ test('bad environments: one line naming the variables, exit code 2, nobody waits
       /^dsm: DSM_ERR_INVALID_OPTION: a launched cluster needs a shared secret/],
     ['node 0 unreachable', dsm(['run', '--join-timeout', '1500', 'examples/sum.js'], slurm(job, 2, '127.0.0.1')(1)),
       /^dsm: DSM_ERR_UNREACHABLE: cannot reach node 0 at 127\.0\.0\.1:\d+ .*; slurm: rank 1 of 2 joining node 0 .*read: .*SLURM_STEP_NODELIST=127\.0\.0\.1/],
-    ['node 0 not in DNS', dsm(['run', '--expect', '2', '--join-timeout', '1500', 'examples/sum.js'], { DSM_SECRET: 's', JOB_COMPLETION_INDEX: '1', HOSTNAME: 'job-1', DSM_KUBERNETES_SERVICE: 'no-such-service.invalid' }),
+    ['node 0 not in DNS', dsm(['run', '--expect', '2', '--join-timeout', '1500', 'examples/sum.js'], { DSM_SECRET: secretFor('s'), JOB_COMPLETION_INDEX: '1', HOSTNAME: 'job-1', DSM_KUBERNETES_SERVICE: 'no-such-service.invalid' }),
       /^dsm: DSM_ERR_UNREACHABLE: cannot reach node 0 at job-0\.no-such-service\.invalid:7400 \((ENOTFOUND|EAI_AGAIN)\).*read: JOB_COMPLETION_INDEX=1/],
     ['the others never come', dsm(['run', '--join-timeout', '1500', 'examples/sum.js'], { ...slurm(jobId(), 3, '127.0.0.1')(0), SLURM_STEP_ID: jobId() }),
       /^dsm: DSM_ERR_JOIN_TIMEOUT: 1 of 3 nodes joined within 1500 ms.*; slurm: rank 0 of 3 listening on 0\.0\.0\.0:\d+ waited for ranks 1 to 2 .*; read: SLURM_PROCID=0/],
-    ['node 0 never publishes', dsm(['run', '--join-timeout', '1000', '--rendezvous', tmpdir(), 'examples/sum.js'], { DSM_SECRET: 's', PMI_RANK: '1', PMI_SIZE: '2', PMI_JOBID: `never-${job}` }),
+    ['node 0 never publishes', dsm(['run', '--join-timeout', '1000', '--rendezvous', tmpdir(), 'examples/sum.js'], { DSM_SECRET: secretFor('s'), PMI_RANK: '1', PMI_SIZE: '2', PMI_JOBID: `never-${job}` }),
       /^dsm: DSM_ERR_LAUNCHER: mpi: node 0 did not publish its address in .*dsm-never-\d+\.leader before the join deadline \(it never appeared\)/],
   ];
   for (const [name, ended, pattern] of cases) {
@@ -149,10 +150,10 @@ const mpirun = spawnSync('sh', ['-c', 'command -v mpirun'], { encoding: 'utf8' }
 test('a real mpirun -np 3 forms one cluster', { skip: mpirun === '' ? 'mpirun is not on PATH (apt-get install openmpi-bin to run this test)' : false }, async () => {
   const rootFlags = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
   const mpiArgs = [...rootFlags, '--oversubscribe', '-np', '3', '-x', 'DSM_SECRET', process.execPath, 'bin/dsm.js', 'run', '--region-bytes', '256m'];
-  const ran = await start(mpirun, [...mpiArgs, 'examples/sum.js', '1000'], { DSM_SECRET: 'mpirun-test' });
+  const ran = await start(mpirun, [...mpiArgs, 'examples/sum.js', '1000'], { DSM_SECRET: secretFor('mpirun-test') });
   assert.equal(ran.code, 0, ran.stderr);
   assert.equal(ran.stdout, plainNode(['examples/sum.js', '1000']));
-  const failed = await start(mpirun, [...mpiArgs, 'test/fixtures/launchers/exit-with.mjs', '3'], { DSM_SECRET: 'mpirun-test' });
+  const failed = await start(mpirun, [...mpiArgs, 'test/fixtures/launchers/exit-with.mjs', '3'], { DSM_SECRET: secretFor('mpirun-test') });
   assert.equal(failed.code, 3, failed.stderr);
   assert.match(failed.stdout, /^sum=60$/m);
 });

@@ -32,7 +32,7 @@ for (const nodes of ['1', '3']) {
 }
 
 test('a syntax error prints the source line and caret, as node does, exit 1', () => {
-  for (const file of [`${fixtures}/syntax-error.cjs`, 'test/fixtures/runtime/syntax-error.mjs']) {
+  for (const file of [`${fixtures}/syntax-error.cjs`, 'test/fixtures/runtime/syntax-error.mjs', `${fixtures}/imports-bad-module.mjs`]) {
     const plain = run([file]);
     const onDsm = run(['bin/dsm.js', 'run', file]);
     assert.equal(onDsm.status, 1, onDsm.stderr);
@@ -50,11 +50,11 @@ test('a thrown value that is not an Error prints as node inspects it', () => {
 });
 
 for (const nodes of ['1', '3']) {
-  test(`${nodes} node(s): an uncaught DsmError shows its DSM_ERR_ code`, () => {
+  test(`${nodes} node(s): an uncaught region-full error is node's RangeError and shows its DSM_ERR_ code`, () => {
     const onDsm = run(['bin/dsm.js', 'run', '--nodes', nodes, '--region-bytes', '16m', `${fixtures}/region-full.mjs`]);
     assert.equal(onDsm.status, 1);
     assert.equal(onDsm.stdout, 'before\n');
-    assert.match(onDsm.stderr, /region-full\.mjs:4\n.*new SharedArrayBuffer.*\n +\^\n\nDsmError \[DSM_ERR_REGION_EXHAUSTED\]: /);
+    assert.match(onDsm.stderr, /region-full\.mjs:4\n.*new SharedArrayBuffer.*\n +\^\n\nRangeError \[DSM_ERR_REGION_EXHAUSTED\]: Array buffer allocation failed: /);
     assert.match(onDsm.stderr, /\{\n {2}code: 'DSM_ERR_REGION_EXHAUSTED'\n\}/);
   });
 }
@@ -89,4 +89,20 @@ test('the README demo says which node each worker ran on (stderr); plain node pr
   assert.equal(onDsm.stdout, plain.stdout);
   const nodes = [...onDsm.stderr.matchAll(/^worker \d ran on node (\d) of 3$/gm)].map((match) => match[1]).sort();
   assert.deepEqual(nodes, ['0', '1', '1', '2']);
+});
+
+for (const nodes of ['1', '3']) {
+  test(`${nodes} node(s): an uncaught exception in a TypeScript program points into the .ts source`, () => {
+    const onDsm = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', nodes, '--region-bytes', '256m', `${fixtures}/uncaught.ts`],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
+    assert.equal(onDsm.status, 1, onDsm.stderr);
+    assert.match(head(onDsm.stderr), /^(file:\/\/)?\/.*uncaught\.ts:4\n {2}throw new Error\(`boom at size \$\{job\.size\}`\);\n {8}\^\n\nError: boom at size 3$/);
+  });
+}
+
+test('3 nodes: an uncaught DsmError shows its name and DSM_ERR_ code, with the caret at the call', () => {
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', `${fixtures}/transfer-port-remote.mjs`]);
+  assert.equal(onDsm.status, 1);
+  assert.match(head(onDsm.stderr), /transfer-port-remote\.mjs:6\nworker\.postMessage\(port1, \[port1\]\);\n {7}\^\n\nDsmError \[DSM_ERR_NOT_DSM_MEMORY\]: postMessage to a worker on another node/);
+  assert.match(onDsm.stderr, /\{\n {2}code: 'DSM_ERR_NOT_DSM_MEMORY'\n\}/);
 });

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { secretFor } from '../fixtures/secret.js';
 
 const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
 const dsmBin = fileURLToPath(new URL('../../bin/dsm.js', import.meta.url));
@@ -57,7 +58,7 @@ function tearDown(): void {
   }
 }
 
-interface Run { output: () => string; exited: Promise<number | null> }
+interface Run { output: () => string; stdout: () => string; exited: Promise<number | null> }
 
 function runIn(namespace: string, args: string[], env: Record<string, string>, command = [process.execPath, '--import', 'tsx', driver]): Run {
   const child = spawn('ip', ['netns', 'exec', namespace, ...command, ...args], {
@@ -65,9 +66,10 @@ function runIn(namespace: string, args: string[], env: Record<string, string>, c
   });
   started.push(child);
   let text = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; stdout += chunk; });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
-  return { output: () => text, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  return { output: () => text, stdout: () => stdout, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
 }
 
 async function exitCode(run: Run): Promise<number | null> {
@@ -81,7 +83,7 @@ async function exitCode(run: Run): Promise<number | null> {
 }
 
 async function runCluster(port: number): Promise<void> {
-  const env = { DSM_SECRET: 'netns secret', DSM_JOIN_TIMEOUT_MS: '20000' };
+  const env = { DSM_SECRET: secretFor('netns secret'), DSM_JOIN_TIMEOUT_MS: '20000' };
   const [first, ...others] = hosts;
   const launcher = runIn(first!.namespace, ['listen', `${first!.address}:${port}`, '3', 'exit'], env);
   const joiners = others.map((host) => runIn(host.namespace, ['join', `${first!.address}:${port}`], env));
@@ -151,13 +153,15 @@ const sumExpected = [
 
 /** examples/sum.js on 3 namespaces: node 0 listens, the others join; four workers spread over them. */
 async function runProgram(port: number): Promise<void> {
-  const env = { DSM_SECRET: 'netns secret' };
+  const env = { DSM_SECRET: secretFor('netns secret') };
   const [first, ...others] = hosts;
   const address = `${first!.address}:${port}`;
   const node = [process.execPath, dsmBin];
   const launcher = runIn(first!.namespace, ['run', '--listen', address, '--expect', '3', '--region-bytes', '256m', '--join-timeout', '20000', sumProgram, '200000'], env, node);
   const joiners = others.map((host) => runIn(host.namespace, ['node', '--join', address, '--region-bytes', '256m', '--join-timeout', '20000'], env, node));
   assert.equal(await exitCode(launcher), 0, launcher.output());
-  assert.equal(launcher.output(), sumExpected);
+  // stdout is the program's; its workers say on stderr which node they ran on.
+  assert.equal(launcher.stdout(), sumExpected, launcher.output());
+  assert.match(launcher.output(), /^worker \d ran on node 2 of 3$/m);
   for (const joiner of joiners) assert.equal(await exitCode(joiner), 0, joiner.output());
 }

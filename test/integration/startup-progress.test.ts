@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
+import { secretFor } from '../fixtures/secret.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -47,7 +48,7 @@ function start(args: string[], env: Record<string, string>) {
 
 test('node 0 says it waits for N nodes at its address; a joiner says which node it became', async () => {
   const port = await freePort();
-  const env = { DSM_SECRET: 'progress-test', DSM_PROGRESS: '1' };
+  const env = { DSM_SECRET: secretFor('progress-test'), DSM_PROGRESS: '1' };
   const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--region-bytes', '256m', 'examples/sum.js', '1000'], env);
   assert.equal(await main.said(/waiting for 2 nodes at 127\.0\.0\.1:\d+/), true, 'node 0 says what it waits for before anyone joins');
   const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m'], env);
@@ -63,7 +64,7 @@ test('node 0 says it waits for N nodes at its address; a joiner says which node 
 
 test('a joiner that cannot reach node 0 says so at once, shows its retries, then gives up with a code', async () => {
   const port = await freePort();
-  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--join-timeout', '2500'], { DSM_SECRET: 's', DSM_PROGRESS: '1' });
+  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--join-timeout', '2500'], { DSM_SECRET: secretFor('s'), DSM_PROGRESS: '1' });
   assert.equal(await joiner.said(/node 0 at 127\.0\.0\.1:\d+ is not reachable yet \(ECONNREFUSED\); retrying every \d+ ms, attempt 1,/), true,
     'the first failed attempt is reported while the joiner still retries');
   const ended = await joiner.done;
@@ -74,13 +75,13 @@ test('a joiner that cannot reach node 0 says so at once, shows its retries, then
 
 test('not a terminal: a joiner prints only its error; on a terminal, progress shows without DSM_PROGRESS', async () => {
   const port = await freePort();
-  const piped = await start(['node', '--join', `127.0.0.1:${port}`, '--join-timeout', '600'], { DSM_SECRET: 's' }).done;
+  const piped = await start(['node', '--join', `127.0.0.1:${port}`, '--join-timeout', '600'], { DSM_SECRET: secretFor('s') }).done;
   assert.equal(piped.code, 2);
   assert.deepEqual(piped.stderr.trimEnd().split('\n').map((line) => line.replace(/:.*/, '')), ['dsm']);
   assert.match(piped.stderr, /^dsm: DSM_ERR_UNREACHABLE: /);
   // script(1) gives the command a pseudo-terminal.
   const script = spawnSync('script', ['-qec', `${process.execPath} bin/dsm.js node --join 127.0.0.1:${port} --join-timeout 600`, '/dev/null'], {
-    encoding: 'utf8', env: { ...process.env, DSM_SECRET: 's', DSM_PROGRESS: '' }, timeout: 30_000,
+    encoding: 'utf8', env: { ...process.env, DSM_SECRET: secretFor('s'), DSM_PROGRESS: '' }, timeout: 30_000,
   });
   if (script.error !== undefined) return; // no script(1) here
   assert.match(script.stdout, /not reachable yet/);

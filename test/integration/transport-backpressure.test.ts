@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sendQueueBytesMax } from '../../src/constants.js';
 import type { WireMessage } from '../../src/transport/codec.js';
-import { type Connection, type Hello, Listener, acceptPeer, connectPeer } from '../../src/transport/index.js';
+import { type Connection, type Hello, Listener, acceptPeer, connectPeer, wireVersion } from '../../src/transport/index.js';
 
-const hello: Hello = { clusterId: 'bp', dsmVersion: '0.1.0', wireVersion: 1, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
+const hello: Hello = { clusterId: 'bp', dsmVersion: '0.1.0', wireVersion, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
 
 test('sending to a paused reader past the limit returns false and never throws; all arrives in order after it resumes', async () => {
   const listener = await Listener.listen('127.0.0.1', 0);

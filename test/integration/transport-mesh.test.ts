@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { DsmError } from '../../src/errors.js';
-import { type Hello, Listener, Mesh, type PeerAddress, type WireMessage, connectPeer } from '../../src/transport/index.js';
+import { type Hello, Listener, Mesh, type PeerAddress, type WireMessage, connectPeer, wireVersion } from '../../src/transport/index.js';
 
-const baseHello: Hello = { clusterId: 'mesh', dsmVersion: '0.1.0', wireVersion: 1, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
+const baseHello: Hello = { clusterId: 'mesh', dsmVersion: '0.1.0', wireVersion, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
 
 test('listening on a port in use is DSM_ERR_PORT_IN_USE naming the address', async () => {
   const first = await Listener.listen('127.0.0.1', 0);
@@ -76,6 +76,8 @@ test('a peer that goes silent is reported lost, naming its node id and host', as
   assert.equal(nodeId, 1);
   assert.equal(error.code, 'DSM_ERR_NODE_DIED');
   assert.match(error.message, /node 1 \(127\.0\.0\.1\) stopped answering/);
+  // Its loss is reported; what the runtime still sends to it until the run ends goes nowhere, without a throw.
+  assert.equal(mesh.send(1, { type: 'late' }), false);
   silent.close();
   mesh.close();
   listener.close();

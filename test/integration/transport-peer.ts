@@ -2,12 +2,12 @@
 // the given port, answers each ping with a pong (payload bytes plus one), and
 // exits 0 on 'bye'.
 
-import { connectPeer } from '../../src/transport/index.js';
+import { connectPeer, wireVersion } from '../../src/transport/index.js';
 
 const port = Number(process.argv[2]);
 const connection = await connectPeer({
   host: '127.0.0.1', port, secret: 'two-processes',
-  hello: { clusterId: 'mesh', dsmVersion: '0.1.0', wireVersion: 1, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 1 },
+  hello: { clusterId: 'mesh', dsmVersion: '0.1.0', wireVersion, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 1 },
 });
 connection.on('message', (message) => {
   if (message.type === 'bye') {

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { handshake, type Connection, type Hello } from '../../src/transport/connection.js';
+import { wireVersion } from '../../src/transport/frame.js';
 
-const baseHello: Hello = { clusterId: 'c1', dsmVersion: '0.1.0', wireVersion: 1, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
+const baseHello: Hello = { clusterId: 'c1', dsmVersion: '0.1.0', wireVersion, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
 
 async function pair(server: { hello?: Partial<Hello>; secret?: string }, client: { hello?: Partial<Hello>; secret?: string }) {
   const listener = net.createServer();

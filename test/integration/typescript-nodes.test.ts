@@ -1,14 +1,18 @@
 // TypeScript programs (a .ts or .cts main, a .ts worker of a JavaScript main)
 // run on several nodes as on one. They hung on 2+ nodes: tsx's loader hooks
 // lock lived in dsm memory (Node's HooksProxy allocates it with the global
-// SharedArrayBuffer), where a thread outside dsm waited on it forever.
+// SharedArrayBuffer), where a thread outside dsm waited on it forever; and
+// esbuild's worker (tsx compiles CommonJS TypeScript with esbuild's synchronous
+// API) was placed on another node, which cannot take its MessagePort.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 function dsm(args: string[]) {
-  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 30_000 });
+  // tsx caches what it compiled: without the cache every run compiles, as a first run does.
+  const env = { ...process.env, TSX_DISABLE_CACHE: '1' };
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 30_000, env });
   assert.equal(result.error, undefined, `dsm run ${args.join(' ')}: ${String(result.error)} ${result.stderr ?? ''}`);
   return result;
 }
@@ -17,6 +21,8 @@ const programs = [
   { file: 'test/fixtures/programs/ts-sum.ts', stdout: 'ts total=500500\n' },
   { file: 'test/fixtures/programs/ts-cts-main.cts', stdout: 'cts slots=10,20,30\n' },
   { file: 'test/fixtures/programs/ts-worker-from-mjs.mjs', stdout: 'mjs+ts total=500500\n' },
+  // CommonJS TypeScript goes through esbuild's synchronous API: its own Worker and SharedArrayBuffer.
+  { file: 'test/fixtures/programs/ts-commonjs/main.ts', stdout: 'commonjs ts slots=7,14,21\n' },
 ];
 
 for (const { file, stdout } of programs) {

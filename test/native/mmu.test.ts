@@ -89,3 +89,12 @@ test('twinless pages: the fast path upgrades them without a twin and flush leave
   assert.deepEqual(r.flushedLimited, [20, 21, 22, 23]);
   assert.equal(r.twinsAtEnd, 0, 'every twin dropped by flush is counted out');
 });
+
+test('pauseFastWrite sends stores to read-only fast-write pages to the manager until it is lifted', () => {
+  const r = json('fast-write-paused.mjs');
+  assert.deepEqual(r.faults, ['6:w'], 'the paused store faulted to the manager');
+  assert.equal(r.fastWhilePaused, 0);
+  assert.deepEqual(r.dirtyWhilePaused, []);
+  assert.equal(r.fastAfter, 1, 'after the pause the fast path twins page 7');
+  assert.deepEqual(r.dirtyAfter, [7]);
+});

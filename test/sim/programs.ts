@@ -155,7 +155,7 @@ export interface RunOutcome { messageCount: number; stepCount: number }
  * `concurrent`: 'seeded' (half the seeds run app threads inside engine calls,
  * SimCluster's concurrentStepsMax), 'always' or 'never'.
  */
-export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded'): RunOutcome {
+export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded', earlyFlushChance = 0): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
   const spec = generateProgram(prng, nodeCount);
@@ -172,7 +172,7 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
   const twinDraw = prng.next();
   const twinPageCountMax = twinDraw < 0.5 ? 1 + Math.floor(twinDraw * 8) : 0;
   const cluster = new SimCluster({
-    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax,
+    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });

@@ -1,4 +1,4 @@
-// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never]
+// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P]
 import { runSeed } from './programs.js';
 
 function argValue(name: string): string | undefined {
@@ -10,16 +10,17 @@ const protocol = argValue('--protocol') ?? 'hlrc';
 const only = argValue('--seed');
 const concurrent = argValue('--concurrent') ?? 'seeded';
 if (!['seeded', 'always', 'never'].includes(concurrent)) throw new Error('--concurrent is seeded, always or never');
+const earlyFlushChance = Number(argValue('--early-flush') ?? '0');
 const first = Number(argValue('--first') ?? '1');
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
-    messages += runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never').messageCount;
+    messages += runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance).messageCount;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
-    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent}`);
+    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance}`);
     process.exit(1);
   }
 }

@@ -81,3 +81,18 @@ test('scenario: sc hands a page over downgrade-then-read under concurrent thread
 test('scenario: a pushed page must not predate this node\'s own early-flushed diff (seed 220)', () => {
   assert.ok(runSeed(220, 'hlrc').messageCount > 0);
 });
+
+// Flow control (src/runtime/flow.ts) sends the diffs of dirty pages ahead of
+// a large release, and in the background, through engine.flushDirty: at any
+// moment, with app threads running inside the engine's calls or not.
+for (const protocol of ['hlrc', 'sc'] as const) {
+  test(`${protocol}: 200 random programs with early flushes of dirty pages at random steps`, () => {
+    for (let seed = 7001; seed <= 7200; seed++) {
+      try {
+        runSeed(seed, protocol, 'seeded', 0.05);
+      } catch (error) {
+        assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol ${protocol} --early-flush 0.05`);
+      }
+    }
+  });
+}

@@ -187,6 +187,13 @@ export interface ClusterOptions {
   concurrentStepsMax?: number;
   /** Invariant check run after every step (throws on a violation). */
   afterStep?: (cluster: SimCluster) => void;
+  /**
+   * Probability that a step is an early flush of a few dirty pages on a random
+   * node (engine.flushDirty), as the runtime's flow control does ahead of a
+   * large release and in the background. 0 (default): no flush and no draw,
+   * so seeds keep their schedules.
+   */
+  earlyFlushChance?: number;
 }
 
 export class SimCluster {
@@ -347,6 +354,12 @@ export class SimCluster {
         continue;
       }
       idleSteps = 0;
+      const earlyFlushChance = this.options.earlyFlushChance ?? 0;
+      if (earlyFlushChance > 0 && this.prng.chance(earlyFlushChance)) {
+        this.engines[this.prng.int(this.engines.length)]!.flushDirty(1 + this.prng.int(4));
+        this.options.afterStep?.(this);
+        continue;
+      }
       const deliver = links.length > 0 && (runnable.length === 0 || this.prng.chance(deliverBias));
       if (deliver) this.deliverOne(links[this.prng.int(links.length)]!);
       else this.stepThread(runnable[this.prng.int(runnable.length)]!);

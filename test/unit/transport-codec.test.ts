@@ -59,3 +59,29 @@ test('arbitrary JSON-like messages round-trip (property)', () => {
     assert.deepEqual(roundTrip(message), JSON.parse(JSON.stringify(message)));
   }), { numRuns: 300, seed: 20261122 });
 });
+
+test('the length guard passes everything dsm encodes (arbitrary values), and refuses length bombs before msgpackr allocates', async () => {
+  const { scanMsgpack } = await import('../../src/transport/msgpack-scan.js');
+  const leaf = fc.oneof(
+    fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.string(), fc.string({ unit: 'grapheme' }),
+    fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }), fc.uint8Array({ maxLength: 300 }),
+  );
+  const value = fc.letrec((tie) => ({
+    node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 20 }), fc.dictionary(fc.string(), tie('node'), { maxKeys: 20 })),
+  })).node;
+  fc.assert(fc.property(value, (field) => {
+    const { body } = encodeBody({ type: 'anything', field });
+    assert.equal(scanMsgpack(body), null);
+  }), { numRuns: 200 });
+  // Every length width msgpack has (fix, 8, 16, 32 bits) for strings, binaries and arrays; msgpackr writes objects as map16 at most.
+  for (const count of [15, 200, 70_000]) {
+    const fields = {
+      text: 'x'.repeat(count), bytes: new Uint8Array(count), list: new Array(count).fill(1),
+      map: Object.fromEntries(Array.from({ length: Math.min(count, 60_000) }, (_, index) => [`k${index}`, index])),
+    };
+    assert.equal(scanMsgpack(encodeBody({ type: 'sizes', ...fields }).body), null, `lengths around ${count}`);
+  }
+  for (const bomb of [[0xdd, 0x02, 0, 0, 0], [0xdf, 0x01, 0, 0, 0], [0xdb, 0x7f, 0, 0, 0], [0xc6, 0x7f, 0, 0, 0], [0x91, 0x91, 0x91, 0xdc, 0xff, 0xff]]) {
+    assert.throws(() => decodeBody(Uint8Array.from(bomb), new Uint8Array(0)), (error: Error) => error instanceof FrameError && /declares|truncated/.test(error.message));
+  }
+});

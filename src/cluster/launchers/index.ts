@@ -30,6 +30,8 @@ export interface StartOptions {
   joinTimeoutMs?: number;
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
   tagOutput?: boolean;
+  /** Floor of the adaptive heartbeat timeout (--heartbeat-timeout), on every rank alike. */
+  heartbeatTimeoutMs?: number;
 }
 
 /** Adds where the failing address came from to a cluster error, keeping its code. */
@@ -57,6 +59,7 @@ export async function startUnderLauncher(plan: LauncherPlan, options: StartOptio
         joinTimeoutMs,
         ...(options.createMesh === undefined ? {} : { createMesh: options.createMesh }),
         ...(options.tagOutput === undefined ? {} : { tagOutput: options.tagOutput }),
+        ...(options.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
         ...(leader.kind === 'rendezvous'
           ? { onListening: (control: { port: number }) => publishLeader(leader.file, { host: leader.advertiseHost, port: control.port, pid: process.pid, clusterId: plan.clusterId }) }
           : {}),
@@ -74,6 +77,7 @@ export async function startUnderLauncher(plan: LauncherPlan, options: StartOptio
     joinTimeoutMs: timeoutMs,
     ...(options.createMesh === undefined ? {} : { createMesh: options.createMesh }),
     relayProcessOutput: true,
+    ...(options.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
   });
   if (leader.kind === 'address') {
     try {

@@ -1,0 +1,83 @@
+// Fidelity (issue 10): details of SharedArrayBuffer, Atomics, thread ids and
+// timed waits that a program can observe are the same under `dsm run` as
+// under plain node, on 1 and 3 nodes and under both protocols.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const fixtures = 'test/fixtures/fidelity';
+const modes = [
+  { nodes: 1, protocol: 'hlrc' }, { nodes: 1, protocol: 'sc' },
+  { nodes: 3, protocol: 'hlrc' }, { nodes: 3, protocol: 'sc' },
+] as const;
+
+function run(command: string[]) {
+  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(result.error, undefined, `${command.join(' ')}: ${String(result.error)}`);
+  return result;
+}
+
+function runDsm(mode: { nodes: number; protocol: string }, file: string) {
+  return run(['bin/dsm.js', 'run', '--nodes', String(mode.nodes), '--protocol', mode.protocol, '--region-bytes', '256m', file]);
+}
+
+function samePlainAndDsm(file: string, mode: { nodes: number; protocol: string }): void {
+  const plain = run([file]);
+  const onDsm = runDsm(mode, file);
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, plain.stdout);
+}
+
+for (const mode of modes) {
+  const name = `${mode.nodes} node(s), ${mode.protocol}`;
+
+  test(`${name}: SharedArrayBuffer and Atomics built-ins behave as under node (lengths, names, errors, conversions)`, () => {
+    samePlainAndDsm(`${fixtures}/builtins.cjs`, mode);
+  });
+
+  test(`${name}: Atomics.notify with a count of 2**32, 2**32+1, Infinity or undefined wakes every waiter`, () => {
+    samePlainAndDsm(`${fixtures}/notify-all.cjs`, mode);
+  });
+
+  test(`${name}: growable SharedArrayBuffers grow as under node`, () => {
+    samePlainAndDsm(`${fixtures}/growable.cjs`, mode);
+  });
+
+  test(`${name}: timed Atomics.wait and waitAsync never time out early`, () => {
+    const onDsm = runDsm(mode, `${fixtures}/timed-wait.cjs`);
+    assert.equal(onDsm.status, 0, onDsm.stderr);
+    const lines = onDsm.stdout.trim().split('\n');
+    assert.equal(lines.length, 3, onDsm.stdout);
+    for (const line of lines) {
+      // On one node Atomics are V8's own, whose waitAsync (like plain node's) may
+      // answer a fraction of a millisecond early by libuv's cached loop time.
+      const expected = mode.nodes === 1 ? /^wait early 0, waitAsync early \d+, outcomes timed-out$/ : /^wait early 0, waitAsync early 0, outcomes timed-out$/;
+      assert.match(line, expected);
+    }
+  });
+
+  test(`${name}: thread ids are node's: workers 1, 2, 3 in creation order, unique, known at once`, () => {
+    const onDsm = runDsm(mode, `${fixtures}/thread-ids.mjs`);
+    assert.equal(onDsm.status, 0, onDsm.stderr);
+    const report = JSON.parse(onDsm.stdout) as {
+      main: number; atOnce: number[]; online: number[]; inside: number[]; afterExit: number[]; sub: { atOnce: number; inside: number };
+    };
+    assert.equal(report.main, 0);
+    assert.deepEqual(report.atOnce, [1, 2, 3]);
+    assert.deepEqual(report.online, [1, 2, 3]);
+    assert.deepEqual(report.inside, [1, 2, 3]);
+    assert.deepEqual(report.afterExit, [-1, -1, -1]);
+    // The first worker's own worker: numbered by the node it was created on, so unique across nodes.
+    assert.equal(report.sub.atOnce, report.sub.inside);
+    assert.ok(![0, 1, 2, 3].includes(report.sub.inside), `sub-worker id ${report.sub.inside} is unique`);
+    if (mode.nodes === 1) assert.equal(report.sub.inside, 4, 'on one node, ids run on as under node');
+  });
+}
+
+test('a TypeScript main on 1 node: workers are 1, 2, 3 (the compiler thread takes no id)', () => {
+  const onDsm = run(['bin/dsm.js', 'run', `${fixtures}/thread-ids.ts`]);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, 'main 0 workers 1,2,3\n');
+});

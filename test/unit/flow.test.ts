@@ -1,0 +1,132 @@
+// The flow gate of src/runtime/flow.ts against a fake link and engine: work is
+// admitted in arrival order only while every link is below its limit, a large
+// release is preceded by early flushes in pieces with a drain between them,
+// and writers are held while too many pages are dirty.
+
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import { dirtyPageCountFlushMin, dirtyPageCountMax, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMax } from '../../src/constants.js';
+import { FlowGate, sendQueueBytesFromEnvironment } from '../../src/runtime/flow.js';
+
+const limit = 1 << 20;
+
+class FakeLinks extends EventEmitter {
+  queued = 0;
+  readonly peerIds = [1];
+  queuedBytes(): number { return this.queued; }
+  drainTo(bytes: number): void {
+    this.queued = bytes;
+    this.emit('drain', 1);
+  }
+}
+
+class FakeEngine {
+  dirty = 0;
+  readonly flushes: number[] = [];
+  constructor(private readonly links: FakeLinks, private readonly bytesPerPage: number) {}
+  dirtyPageCount(): number { return this.dirty; }
+  flushDirty(pageCountMax: number): number {
+    const count = Math.min(pageCountMax, this.dirty);
+    this.dirty -= count;
+    this.flushes.push(count);
+    this.links.queued += count * this.bytesPerPage;
+    return count;
+  }
+}
+
+const turns = async (count = 5) => { for (let k = 0; k < count; k++) await new Promise((resolve) => setImmediate(resolve)); };
+
+test('work runs at once on an idle link, waits in order on a full one, and runs after the drain', async () => {
+  const links = new FakeLinks();
+  const gate = new FlowGate(links, new FakeEngine(links, 0), limit, () => {});
+  const ran: number[] = [];
+  gate.admit(() => ran.push(1));
+  assert.deepEqual(ran, [1]);
+  links.queued = limit;
+  gate.admit(() => ran.push(2));
+  gate.admit(() => ran.push(3));
+  await turns();
+  assert.deepEqual(ran, [1], 'nothing runs while the link holds its limit');
+  links.queued = 0;
+  gate.admit(() => ran.push(4));
+  await turns();
+  assert.deepEqual(ran, [1], 'later work does not overtake waiting work, even on an idle link, before the drain event');
+  links.drainTo(0);
+  await turns();
+  assert.deepEqual(ran, [1, 2, 3, 4]);
+  assert.equal(gate.parkedCount, 3);
+});
+
+test('a release with many dirty pages is preceded by early flushes in pieces, a drain between pieces', async () => {
+  const links = new FakeLinks();
+  const engine = new FakeEngine(links, limit / earlyFlushPageCount); // a piece fills the link
+  const gate = new FlowGate(links, engine, limit, () => {});
+  engine.dirty = 3 * earlyFlushPageCount + 10;
+  const ran: number[] = [];
+  gate.admit(() => ran.push(engine.dirty));
+  await turns();
+  assert.deepEqual(engine.flushes, [earlyFlushPageCount], 'one piece, then a wait for the drain');
+  for (let piece = 2; piece <= 4; piece++) {
+    assert.deepEqual(ran, [], 'the release waits while pieces are flushed');
+    links.drainTo(0);
+    await turns();
+    assert.equal(engine.flushes.length, piece);
+  }
+  assert.deepEqual(engine.flushes, [earlyFlushPageCount, earlyFlushPageCount, earlyFlushPageCount, 10]);
+  // The last piece leaves the link below its limit: the release runs, every page flushed ahead.
+  assert.deepEqual(ran, [0]);
+  // Few dirty pages: no early flush, the release carries them.
+  engine.dirty = earlyFlushPageCountMin - 1;
+  gate.admit(() => ran.push(engine.dirty));
+  assert.deepEqual(ran, [0, earlyFlushPageCountMin - 1]);
+});
+
+test('writers are held past dirtyPageCountMax and let go below dirtyPageCountFlushMin', async () => {
+  const links = new FakeLinks();
+  const engine = new FakeEngine(links, 0);
+  const paused: boolean[] = [];
+  const gate = new FlowGate(links, engine, limit, (value) => paused.push(value));
+  const served: number[] = [];
+  gate.admitWriteFault(() => served.push(1));
+  assert.deepEqual(served, [1]);
+  engine.dirty = dirtyPageCountMax;
+  links.queued = limit; // the flush must wait for the link
+  gate.tick();
+  assert.deepEqual(paused, [true], 'the fast path is paused');
+  gate.admitWriteFault(() => served.push(2));
+  gate.admitWriteFault(() => served.push(3));
+  await turns();
+  assert.deepEqual(served, [1], 'writers wait');
+  links.drainTo(0);
+  await turns(200);
+  assert.ok(engine.dirty < dirtyPageCountFlushMin);
+  assert.deepEqual(served, [1, 2, 3], 'held writers go on in order');
+  assert.deepEqual(paused, [true, false]);
+});
+
+test('writers are held while a link is full (serving a write may flush early at the twin limit) and go on after the drain', async () => {
+  const links = new FakeLinks();
+  const gate = new FlowGate(links, new FakeEngine(links, 0), limit, () => {});
+  const served: number[] = [];
+  links.queued = limit;
+  gate.admitWriteFault(() => served.push(1));
+  gate.admitWriteFault(() => served.push(2));
+  assert.deepEqual(served, []);
+  links.queued = 0;
+  gate.admitWriteFault(() => served.push(3));
+  assert.deepEqual(served, [], 'a later writer does not overtake held ones');
+  links.drainTo(0);
+  assert.deepEqual(served, [1, 2, 3]);
+  gate.admitWriteFault(() => served.push(4));
+  assert.deepEqual(served, [1, 2, 3, 4], 'an idle link serves at once');
+});
+
+test('DSM_SEND_QUEUE_BYTES sets the link limit, within its range', () => {
+  assert.equal(sendQueueBytesFromEnvironment({}), sendQueueBytesMax);
+  assert.equal(sendQueueBytesFromEnvironment({ DSM_SEND_QUEUE_BYTES: '4m' }), 4 * 1024 * 1024);
+  assert.equal(sendQueueBytesFromEnvironment({ DSM_SEND_QUEUE_BYTES: '524288' }), 524288);
+  for (const text of ['0', '1k', 'lots', '1g', '-4m']) {
+    assert.throws(() => sendQueueBytesFromEnvironment({ DSM_SEND_QUEUE_BYTES: text }), { code: 'DSM_ERR_INVALID_OPTION' });
+  }
+});
