@@ -311,7 +311,9 @@ bool TryFastWrite(size_t page) {
   return true;
 }
 
-void ParkUntilServed(size_t page, bool is_write) {
+// flags: bit 0 = write; bits 1..12 = the faulting byte's offset in its page
+// (race mode reads it: the first byte an interval read of a page).
+void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   FaultSlot* slot = nullptr;
   for (;;) {
     for (uint32_t index = 0; index < kFaultSlotCount; index += 1) {
@@ -325,7 +327,7 @@ void ParkUntilServed(size_t page, bool is_write) {
     sched_yield();  // every slot holds a parked thread: wait for one to leave
   }
   slot->page = static_cast<uint32_t>(page);
-  slot->flags = is_write ? 1 : 0;
+  slot->flags = (is_write ? 1u : 0u) | (offset_in_page << 1);
   slot->futex.store(0, std::memory_order_relaxed);
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
@@ -379,6 +381,7 @@ void OnSegv(int signal, siginfo_t* info, void* context) {
       address < g_region.app + g_region.bytes) {
     size_t page = static_cast<size_t>(address - g_region.app) >> kPageShift;
     bool is_write = IsWriteFault(context);
+    uint32_t offset_in_page = static_cast<uint32_t>(address - g_region.app) & static_cast<uint32_t>(kPageBytes - 1);
     if (!(is_write && TryFastWrite(page))) {
       long manager = g_manager_tid.load(std::memory_order_relaxed);
       if (manager != 0 && syscall(SYS_gettid) == manager) {
@@ -388,7 +391,7 @@ void OnSegv(int signal, siginfo_t* info, void* context) {
         (void)ignored;
         _exit(70);
       }
-      ParkUntilServed(page, is_write);
+      ParkUntilServed(page, is_write, offset_in_page);
     }
     errno = saved_errno;
     return;

@@ -229,3 +229,19 @@ export const nonceBytes = 32;
 export const secretEntropyBitsMin = 128;
 assert(preAuthFrameBytesMax < frameBytesMax && preAuthFrameBytesMax >= 4 * helloStringBytesMax + refusalReasonBytesMax, 'a handshake frame fits the pre-auth limit');
 assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake with one listener at once');
+// Race detection (src/race/, docs/RACE.md)
+/** Distinct races a --race report lists; past it races are still counted (bounded report memory). */
+export const raceReportCountMax = 1000;
+/** Thread pairs named per distinct race (the count covers them all). */
+export const raceThreadPairCountMax = 4;
+/**
+ * Per-page write records the race checker keeps to compare later intervals
+ * with; past it the oldest are dropped (counted and said in the report: races
+ * with them can no longer be seen). Records ordered before every node's
+ * latest interval are dropped long before that.
+ */
+export const raceWindowRecordCountMax = 1 << 18;
+/** Nodes `dsm run --race` separates threads on by default (each thread on a node of its own). */
+export const raceNodeCountDefault = 5;
+/** Race mode: Atomics locations whose own release clock the race home keeps (past it, new ones order through everything). */
+export const atomicClockCountMax = 1 << 16;

@@ -39,6 +39,11 @@ export interface AppThreadConfig {
 export type AtomicFunction =
   'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange' | 'wait' | 'notify';
 
+/**
+ * In race mode (DSM_RACE=1) the client adds `site` (file:line:column of the
+ * program's call, or null) to alloc, atomic, sync, worker-spawn, worker-post
+ * and parent-post requests; the manager reads it as `(request as { site? }).site`.
+ */
 export type ChannelRequest =
   | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
   | { op: 'alloc'; byteLength: number }

@@ -94,6 +94,22 @@ export interface EngineOptions {
    * time, up to one tick old.
    */
   clock?: () => number;
+  /**
+   * hlrc, race detection (src/race/): every page homed at this one node.
+   * `dsm run --race` gives it a node that runs no app thread, so every app
+   * node twins every page it writes and each interval's diffs are its exact
+   * writes (a home's own writes need no diff and would be invisible).
+   */
+  homeNode?: number;
+  /**
+   * hlrc, race detection: called when this node closes an interval, after its
+   * dirty pages were flushed (PageMemory.flush made their diffs), with the
+   * interval's vector timestamp (vc[nodeId] = index; the other entries are
+   * what the node had acquired). With it set, an acquire from outside the
+   * engine (acquireFrom) also closes the open interval first, so no interval
+   * spans an acquire and its timestamp is exact for all of its writes.
+   */
+  onIntervalClosed?: (index: number, vc: readonly number[]) => void;
 }
 
 export interface EngineCounters {

@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
+import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -107,6 +107,11 @@ export class HlrcEngine implements Engine {
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
   private readonly clock: (() => number) | null;
+  /** Race mode at the race home: per Atomics location (byte address), the join of the vcs released there. */
+  private readonly atomicClocks = new Map<number, number[]>();
+  /** Race detection: the one home of every page, or -1 (placement decides). */
+  private readonly homeNode: number;
+  private readonly onIntervalClosed: ((index: number, vc: readonly number[]) => void) | null;
   private readonly pageScratch = new Uint8Array(pageBytes);
   protected readonly stats: EngineCounters = {
     readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
@@ -122,6 +127,9 @@ export class HlrcEngine implements Engine {
     this.sendRaw = options.send;
     this.host = options.host;
     this.clock = options.clock ?? null;
+    this.homeNode = options.homeNode ?? -1;
+    assert(this.homeNode >= -1 && this.homeNode < this.nodeCount, 'the race home is a node of the cluster');
+    this.onIntervalClosed = options.onIntervalClosed ?? null;
     this.vc = new Array<number>(this.nodeCount).fill(0);
     this.known = new Array<number>(this.nodeCount).fill(0);
     this.floor = new Array<number>(this.nodeCount).fill(0);
@@ -162,6 +170,7 @@ export class HlrcEngine implements Engine {
 
   homeOf(page: number): number {
     assert(page >= 0 && page < this.pageCount, 'page within the region');
+    if (this.homeNode >= 0) return this.homeNode;
     if (this.placement === 'block') {
       const blockPages = Math.ceil(this.pageCount / this.nodeCount);
       return Math.floor(page / blockPages);
@@ -223,6 +232,12 @@ export class HlrcEngine implements Engine {
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);
         this.memory.setFastWrite([page], true);
+      } else if (this.onIntervalClosed !== null) {
+        // Race detection protects valid pages at every interval's end so
+        // that the next read faults and is recorded: let it read now (a
+        // page written in the open interval stays writable).
+        this.drainDirty();
+        this.memory.protect([page], this.intervalPages.has(page) ? protReadWrite : protRead);
       }
       this.host.resume(threadRef, { ok: true, value: null } satisfies FaultResult);
     });
@@ -370,7 +385,10 @@ export class HlrcEngine implements Engine {
    */
   protected closeInterval(bundleTo = -1): void {
     this.drainDirty();
-    if (this.intervalPages.size === 0) return;
+    // Race detection closes empty intervals too: a thread that only read
+    // between two synchronizations must have an interval for its reads, and
+    // whoever acquires from it must be seen to be ordered after them.
+    if (this.intervalPages.size === 0 && this.onIntervalClosed === null) return;
     const pages = [...this.intervalPages].sort((a, b) => a - b);
     const index = this.vc[this.nodeId]! + 1;
     const diffs = new Map<number, Uint8Array>();
@@ -410,6 +428,7 @@ export class HlrcEngine implements Engine {
     this.vc[this.nodeId] = index;
     this.appendInterval({ node: this.nodeId, index, pages });
     this.stats.intervalsClosed++;
+    this.onIntervalClosed?.(index, this.vc);
   }
 
   private appendInterval(record: IntervalRecord): void {
@@ -872,6 +891,8 @@ export class HlrcEngine implements Engine {
   acquireFrom(fromNode: number, info: ConsistencyInfo): void {
     assert(fromNode >= 0 && fromNode < this.nodeCount && info.vc.length === this.nodeCount, 'acquire from a node of the cluster');
     if (fromNode !== this.nodeId) this.learn(fromNode, info);
+    // Race detection: writes before this acquire must not take its timestamp.
+    if (this.onIntervalClosed !== null) this.closeInterval();
     this.acquire(info.vc);
     this.maybeReclaim();
   }
@@ -1221,6 +1242,7 @@ export class HlrcEngine implements Engine {
     // The requester released before asking; acquiring its knowledge here
     // orders this operation after everything it saw.
     this.acquire(message.info.vc);
+    if (this.homeNode === this.nodeId) this.joinAtomicClock(message.address, message.info.vc);
     const page = Math.floor(message.address / pageBytes);
     assert(this.homeOf(page) === this.nodeId, 'atomics run at the home of their page');
     this.atomicAccess(page, () => this.performAtomic(from, message, page));
@@ -1243,15 +1265,15 @@ export class HlrcEngine implements Engine {
         if (waiter.address !== message.address) { k++; continue; }
         this.atomicWaiters.splice(k, 1);
         woken++;
-        this.atomicReply(waiter.node, waiter.requestId, 'ok');
+        this.atomicReply(waiter.node, waiter.requestId, 'ok', waiter.address);
       }
-      this.atomicReply(from, message.requestId, String(woken));
+      this.atomicReply(from, message.requestId, String(woken), message.address);
       return;
     }
     if (op === 'wait') {
       const expected = BigInt.asUintN(message.width * 8, BigInt(message.operands[0] ?? '0'));
-      if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal'); return; }
-      if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out'); return; }
+      if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal', message.address); return; }
+      if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out', message.address); return; }
       assert(this.atomicWaiters.length < atomicWaiterCountMax, 'atomic waiters within limit');
       const deadlineMs = message.timeoutMs < 0 ? Infinity : this.timeNowMs() + message.timeoutMs;
       this.atomicWaiters.push({ node: from, requestId: message.requestId, address: message.address, deadlineMs });
@@ -1264,16 +1286,42 @@ export class HlrcEngine implements Engine {
       // write in its own interval, closed at once so the reply carries it.
       const diff = encodeRun(offset, this.pageScratch.subarray(offset, offset + message.width));
       this.atomicStore(page, diff);
+      // Race mode: this location's clock now includes the store's interval.
+      const clock = this.atomicClocks.get(message.address);
+      if (clock !== undefined) clock[this.nodeId] = this.vc[this.nodeId]!;
     }
-    this.atomicReply(from, message.requestId, result.toString());
+    this.atomicReply(from, message.requestId, result.toString(), message.address);
   }
 
-  private atomicReply(node: number, requestId: number, result: string): void {
+  /**
+   * Race mode, at the race home: every Atomics operation releases what its
+   * thread did into its location's clock (past atomicClockCountMax
+   * locations, new ones are not tracked and their replies carry this node's
+   * whole vc: more ordering, races missed rather than invented).
+   */
+  private joinAtomicClock(address: number, vc: number[]): void {
+    let clock = this.atomicClocks.get(address);
+    if (clock === undefined) {
+      if (this.atomicClocks.size >= atomicClockCountMax) return;
+      clock = new Array<number>(this.nodeCount).fill(0);
+      this.atomicClocks.set(address, clock);
+    }
+    for (let n = 0; n < this.nodeCount; n++) clock[n] = Math.max(clock[n]!, vc[n] ?? 0);
+  }
+
+  private atomicReply(node: number, requestId: number, result: string, address = -1): void {
     if (node === this.nodeId) {
       this.finish(requestId, { ok: true, value: result });
       return;
     }
-    this.send(node, { type: 'atomicReply', requestId, result, info: this.infoFor(node) });
+    const info = this.infoFor(node);
+    // Race mode: the acquire carries what was released at this location only
+    // (a lower bound of this node's vc, as hearVc expects), so Atomics order
+    // threads per location as the JavaScript memory model does, not through
+    // everything the atomic home has seen.
+    const clock = this.atomicClocks.get(address);
+    if (clock !== undefined) info.vc = [...clock];
+    this.send(node, { type: 'atomicReply', requestId, result, info });
   }
 
   /** The current time: the clock handed in, read fresh, or else the last tick's. */
@@ -1292,7 +1340,7 @@ export class HlrcEngine implements Engine {
       const waiter = this.atomicWaiters[k]!;
       if (waiter.deadlineMs > nowMs) { k++; continue; }
       this.atomicWaiters.splice(k, 1);
-      this.atomicReply(waiter.node, waiter.requestId, 'timed-out');
+      this.atomicReply(waiter.node, waiter.requestId, 'timed-out', waiter.address);
     }
   }
 }

@@ -79,6 +79,9 @@ export class NodeManager {
     this.servesOwnPages = false;
   }
 
+  /** Race mode (src/race/): told of every allocation, with the program's call site when the app thread sent it. */
+  allocObserver: ((offset: number, byteLength: number, site: string | null, endpoint: ThreadEndpoint) => void) | null = null;
+
   /** Requests the manager itself does not serve (Atomics, placement, remote workers) go here. */
   handleRequests(handler: RequestHandler): void {
     this.extraRequests = handler;
@@ -93,8 +96,11 @@ export class NodeManager {
   private onRequest(_endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'alloc':
-      case 'sliceAlloc':
-        return this.heap.alloc(request.byteLength);
+      case 'sliceAlloc': {
+        const offset = this.heap.alloc(request.byteLength);
+        this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, _endpoint);
+        return offset;
+      }
       case 'thread-id': {
         const threadIdSeen = this.threadIdSeenNext++;
         assert(threadIdSeen % threadIdNodeStride !== 0, 'thread ids of this node within their stride');
