@@ -198,7 +198,14 @@ async function main() {
         const started = performance.now();
         // Only runs that pass under node can differ in the way that counts.
         const candidates = runs.filter((_, index) => nodeResults[index].pass);
-        const dsmResults = await pool(candidates, options.jobs, (run) => runInMode(run, { nodes, protocol }, options));
+        let doneCount = 0;
+        const dsmResults = await pool(candidates, options.jobs, async (run) => {
+          const result = await runInMode(run, { nodes, protocol }, options);
+          doneCount++;
+          if (!result.pass) log(`  [--nodes ${nodes} --protocol ${protocol}] FAIL ${run.name} (${run.mode}): ${result.why}\n`);
+          if (doneCount % 100 === 0) log(`  [--nodes ${nodes} --protocol ${protocol}] ${doneCount}/${candidates.length}\n`);
+          return result;
+        });
         const failures = candidates
           .map((run, index) => ({ run, result: dsmResults[index] }))
           .filter(({ result }) => !result.pass)
