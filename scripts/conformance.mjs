@@ -118,9 +118,19 @@ function planRuns(options, workDir) {
   return runs;
 }
 
+/** Runs in flight: each is its own process group, ended with it if we are interrupted. */
+const children = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of children) { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ } }
+    process.exit(130);
+  });
+}
+
 function runOnce(command, args, timeoutMs) {
   return new Promise((resolvePromise) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    children.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => { if (stdout.length < 65536) stdout += chunk; });
@@ -131,6 +141,7 @@ function runOnce(command, args, timeoutMs) {
       try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
     }, timeoutMs);
     child.on('close', (code, signal) => {
+      children.delete(child);
       clearTimeout(timer);
       resolvePromise({ code, signal, stdout, stderr, timedOut });
     });
