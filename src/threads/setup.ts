@@ -11,7 +11,7 @@ import { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
-import { installClusterAtomics } from './atomics.js';
+import { installClusterAtomics, installSingleNodeAtomics } from './atomics.js';
 import { deserializeValue } from './clone.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass } from './shared-array-buffer.js';
@@ -107,6 +107,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
   }
+  if (config.nodeCount === 1) installSingleNodeAtomics();
   if (config.nodeCount > 1) {
     process.env.DSM_NODE_ID = String(config.nodeId);
     installClusterAtomics({
