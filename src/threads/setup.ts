@@ -11,7 +11,7 @@ import { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
-import { installClusterAtomics } from './atomics.js';
+import { installClusterAtomics, installSingleNodeAtomics } from './atomics.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from './clone.js';
@@ -119,6 +119,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   process.env.DSM_NODE_ID = String(config.nodeId);
   process.env.DSM_NODE_COUNT = String(config.nodeCount);
+  if (config.nodeCount === 1) installSingleNodeAtomics();
   if (config.nodeCount > 1) {
     installClusterAtomics({
       channel,
