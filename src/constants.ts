@@ -126,6 +126,8 @@ export const prefetchStreamCountMax = 4;
  * critical section, homed at the manager (migratory data moves with its lock).
  */
 export const grantPagePushCountMax = 16;
+/** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
+export const lendPageCountMax = 64;
 
 // Observability (src/runtime/observe.ts)
 /** Trace events one node keeps; later events are counted as dropped. */

@@ -77,6 +77,12 @@ export interface EngineOptions {
    * The simulation sets it tiny so reclamation runs all the time.
    */
   logReclaimCount?: number;
+  /**
+   * hlrc: home migration (default true). At a barrier's departure the static
+   * home of a page whose only writer since the last barrier was another node
+   * lends the page to that node (docs/PROTOCOL.md, "Home migration").
+   */
+  migrateHomes?: boolean;
   /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
   prefetchPageCount?: number;
   /**
@@ -125,6 +131,10 @@ export interface EngineCounters {
   pagesPushed?: number;
   /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
   twinLimitFlushes?: number;
+  /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */
+  pagesLent?: number;
+  /** hlrc: requests and diffs this node forwarded to the node it lent their page to. */
+  lendForwards?: number;
   /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */
   exclusiveShared?: number;
 }

@@ -194,6 +194,8 @@ export interface ClusterOptions {
    * so seeds keep their schedules.
    */
   earlyFlushChance?: number;
+  /** hlrc: home migration (engine default: on). */
+  migrateHomes?: boolean;
 }
 
 export class SimCluster {
@@ -226,6 +228,7 @@ export class SimCluster {
         ...(options.logReclaimCount === undefined ? {} : { logReclaimCount: options.logReclaimCount }),
         ...(options.prefetchPageCount === undefined ? {} : { prefetchPageCount: options.prefetchPageCount }),
         ...(options.twinPageCountMax === undefined ? {} : { twinPageCountMax: options.twinPageCountMax }),
+        ...(options.migrateHomes === undefined ? {} : { migrateHomes: options.migrateHomes }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
