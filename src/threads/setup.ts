@@ -84,7 +84,14 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
         }
       }
     }
-    return bufferAt(offset, byteLength);
+    // Not through the WeakRef cache: a WeakRef keeps its target alive until the
+    // current job ends, so a thread that allocates and drops buffers in one
+    // long loop could never collect any of them. A fresh range has no other
+    // buffer to share an identity with.
+    const buffer = native.sharedArrayBuffer(offset, byteLength);
+    assert(buffer.byteLength === byteLength, 'native buffer has the asked length');
+    ranges.set(buffer, { offset, byteLength });
+    return buffer;
   }
   // A buffer that arrives in a message is a new object over the same memory,
   // as with postMessage between threads under plain node.
