@@ -3,8 +3,9 @@
 // and frees a buffer's memory when no thread holds it any more.
 
 import type { NativeMmu } from '../memory/native.js';
-import { assert } from '../errors.js';
+import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
+import { arenaChunkBytes } from '../constants.js';
 
 export class HeapService {
   private readonly native: NativeMmu;
@@ -14,9 +15,17 @@ export class HeapService {
 
   /** In a cluster, memory is never reused yet: zero-filling through the manager view would not be coherent. */
   private readonly reuse: boolean;
+  private readonly regionBytes: number;
+  private readonly nodeId: number;
+  private readonly nodeCount: number;
+  private readonly sliceBytes: number;
 
   constructor(native: NativeMmu, regionBytes: number, nodeId = 0, nodeCount = 1) {
     this.native = native;
+    this.regionBytes = regionBytes;
+    this.nodeId = nodeId;
+    this.nodeCount = nodeCount;
+    this.sliceBytes = regionBytes;
     const authority = new ChunkAuthority(regionBytes);
     if (nodeCount > 1) {
       // Each node allocates from its own slice of the region, so no node asks
@@ -24,6 +33,7 @@ export class HeapService {
       const sliceChunks = Math.floor(authority.chunkCount / nodeCount);
       for (let node = 0; node < nodeCount; node += 1) authority.take(node, sliceChunks);
       authority.give(nodeId, nodeId * sliceChunks, sliceChunks);
+      this.sliceBytes = sliceChunks * arenaChunkBytes;
     }
     this.heap = new NodeHeap(nodeId, authority);
     this.reuse = nodeCount === 1;
@@ -37,15 +47,34 @@ export class HeapService {
       if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
       // Buffers collected a moment ago may not have been reported yet.
       const freed = this.native.drainFreed();
-      if (freed.length === 0) throw error;
+      if (freed.length === 0) throw this.exhausted(byteLength, error as DsmError);
       for (let index = 0; index < freed.length; index += 2) this.onBufferCollected(freed[index]!, freed[index + 1]!);
-      allocation = this.heap.alloc(byteLength);
+      try {
+        allocation = this.heap.alloc(byteLength);
+      } catch (retryError) {
+        if ((retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
+        throw this.exhausted(byteLength, retryError as DsmError);
+      }
     }
     const { offset, zeroRanges } = allocation;
     for (const range of zeroRanges) this.native.zero(range.offset, range.byteLength);
     assert(!this.live.has(offset), 'a fresh allocation is not live already');
     this.live.set(offset, byteLength);
     return offset;
+  }
+
+  /**
+   * The error for an allocation that found no room, naming the limit hit: in
+   * a cluster each node allocates from its own slice of the region and freed
+   * memory is not reused yet, so the slice fills long before the region does.
+   */
+  exhausted(byteLength: number, cause: DsmError): DsmError {
+    if (this.nodeCount === 1) return cause;
+    const { bytesInUse } = this.heap.stats();
+    return new DsmError('DSM_ERR_REGION_EXHAUSTED',
+      `node ${this.nodeId}'s slice of the global region is full: ${byteLength} bytes asked, ${bytesInUse} of its ${this.sliceBytes} bytes in use ` +
+      `(each of the ${this.nodeCount} nodes allocates from 1/${this.nodeCount} of --region-bytes ${this.regionBytes}, and a cluster does not reuse freed memory yet); ` +
+      `run with a larger --region-bytes (at least ${this.nodeCount}× what one node allocates over the run)`);
   }
 
   free(offset: number): void {
