@@ -229,3 +229,8 @@ export const nonceBytes = 32;
 export const secretEntropyBitsMin = 128;
 assert(preAuthFrameBytesMax < frameBytesMax && preAuthFrameBytesMax >= 4 * helloStringBytesMax + refusalReasonBytesMax, 'a handshake frame fits the pre-auth limit');
 assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake with one listener at once');
+/**
+ * A failed allocation asks every app thread to run a full collection (issue 13): at most once per
+ * this many milliseconds, since the asking thread retries about 20 times over half a second.
+ */
+export const collectRequestGapMs = 50;

@@ -5,7 +5,7 @@
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { arenaChunkBytes } from '../constants.js';
+import { arenaChunkBytes, collectRequestGapMs } from '../constants.js';
 
 export class HeapService {
   private readonly native: NativeMmu;
@@ -19,6 +19,9 @@ export class HeapService {
   private readonly nodeId: number;
   private readonly nodeCount: number;
   private readonly sliceBytes: number;
+  private collectAskedAtMs = -Infinity;
+  /** Times a failed allocation asked every app thread to collect. */
+  collectRequestCount = 0;
 
   constructor(native: NativeMmu, regionBytes: number, nodeId = 0, nodeCount = 1) {
     this.native = native;
@@ -47,7 +50,13 @@ export class HeapService {
       if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
       // Buffers collected a moment ago may not have been reported yet.
       const freed = this.native.drainFreed();
-      if (freed.length === 0) throw this.exhausted(byteLength, error as DsmError);
+      if (freed.length === 0) {
+        // Dead buffers may sit in any thread's heap (V8 counts none of their
+        // memory as its own): ask every app thread to collect. The asking
+        // thread retries (src/threads/setup.ts) while they do.
+        this.askCollect();
+        throw this.exhausted(byteLength, error as DsmError);
+      }
       for (let index = 0; index < freed.length; index += 2) this.onBufferCollected(freed[index]!, freed[index + 1]!);
       try {
         allocation = this.heap.alloc(byteLength);
@@ -61,6 +70,15 @@ export class HeapService {
     assert(!this.live.has(offset), 'a fresh allocation is not live already');
     this.live.set(offset, byteLength);
     return offset;
+  }
+
+  /** Asks every app thread to collect, at most once per collectRequestGapMs: a full collection is not free. */
+  private askCollect(): void {
+    const now = performance.now();
+    if (now - this.collectAskedAtMs < collectRequestGapMs) return;
+    this.collectAskedAtMs = now;
+    this.collectRequestCount += 1;
+    this.native.collectEverywhere();
   }
 
   /**

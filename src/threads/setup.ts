@@ -38,6 +38,7 @@ function collectGarbage(): void {
 export function setupAppThread(config: AppThreadConfig, port: MessagePort): void {
   const native = loadNativeMmu();
   native.init(config.regionBytes);
+  native.registerCollector();
   const channel = new ChannelClient(port, config.threadIdSeen);
 
   // The same range asked for twice gives the same object while it lives.

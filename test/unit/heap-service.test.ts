@@ -7,6 +7,7 @@ import type { NativeMmu } from '../../src/memory/native.js';
 import { HeapService } from '../../src/runtime/heap-service.js';
 
 const fakeNative = {
+  collectEverywhere: () => 0,
   drainFreed: () => new Float64Array(0),
   zero: () => {},
   release: () => {},
