@@ -19,6 +19,12 @@ test('two workers allocate and drop 12x the region on one node', () => {
   assert.match(result.stdout, new RegExp(`churn ok ${totalMiB} MiB`));
 });
 
+test('two workers allocate and drop 12x the region on four nodes', () => {
+  const result = churn(4);
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`churn ok ${totalMiB} MiB`));
+});
+
 test('a failed allocation asks every thread to collect: an idle thread\'s dead buffers are reused', () => {
   const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--region-bytes', `${regionMiB}m`,
     'test/fixtures/programs/alloc-idle-holder.mjs', String(Math.floor(regionMiB * 0.6))], { encoding: 'utf8', timeout: 120_000 });
