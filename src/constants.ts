@@ -247,3 +247,8 @@ export const raceWindowRecordCountMax = 1 << 18;
 export const raceNodeCountDefault = 5;
 /** Race mode: Atomics locations whose own release clock the race home keeps (past it, new ones order through everything). */
 export const atomicClockCountMax = 1 << 16;
+/**
+ * A failed allocation asks every app thread to run a full collection (issue 13): at most once per
+ * this many milliseconds, since the asking thread retries about 20 times over half a second.
+ */
+export const collectRequestGapMs = 50;

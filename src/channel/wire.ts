@@ -48,6 +48,8 @@ export type ChannelRequest =
   | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
   | { op: 'alloc'; byteLength: number }
   | { op: 'free'; offset: number }
+  /** A dsm buffer at `offset` is being sent to another node: its memory is never reused (issue 13). */
+  | { op: 'escape'; offset: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   | { op: 'sliceAlloc'; byteLength: number }
   | { op: 'place'; }

@@ -96,6 +96,10 @@ export interface NativeMmu {
   onBackingStoreFreed(callback: (offset: number, byteLength: number) => void): void;
   /** The freed ranges queued but not yet delivered: flat [offset, byteLength, ...]. */
   drainFreed(): Float64Array;
+  /** Called once by each app thread: V8 is told of its dsm buffers' memory, and it collects when asked. */
+  registerCollector(): void;
+  /** Asks every registered app thread of this process to run a full collection soon; returns how many were asked. */
+  collectEverywhere(): number;
   resume(slot: number): void;
   resumeMany(slots: Uint32Array): void;
   stats(): NativeStats;

@@ -86,6 +86,12 @@ export interface EngineOptions {
   /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
   prefetchPageCount?: number;
   /**
+   * hlrc: count which read-ahead pages a thread touches (useful) and which it
+   * never does (wasted). Read-ahead pages then stay at no access until their
+   * first touch, which costs one local fault each (no message); off by default.
+   */
+  readAheadTracking?: boolean;
+  /**
    * hlrc: the most pages this node keeps twinned (--twin-bytes / pageBytes);
    * past it the oldest dirty pages are flushed early. 0 or absent: no limit.
    */
@@ -129,6 +135,12 @@ export interface EngineCounters {
   messagesSent: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
+  /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */
+  prefetchedPages?: number;
+  /** hlrc: read-ahead pages a thread then touched (useful). */
+  prefetchUsefulPages?: number;
+  /** hlrc: read-ahead pages invalidated before any thread touched them (wasted; the others never touched are wasted too). */
+  prefetchWastedPages?: number;
   /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
   twinLimitFlushes?: number;
   /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */

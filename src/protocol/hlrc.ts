@@ -22,6 +22,12 @@ interface PageState {
   need: number[];
   valid: boolean;
   fetching: boolean;
+  /**
+   * Installed by read-ahead and not touched yet: valid but kept at no access,
+   * so the first touch faults locally (no message) and tells the read-ahead
+   * the page was useful; an invalidation before that counts it wasted.
+   */
+  prefetched?: boolean;
   /** When this node last flushed the page early (flushSeq), 0: never. */
   earlyFlushSeq: number;
   /** Fault slots and continuations waiting for the page to become valid. */
@@ -79,6 +85,7 @@ export class HlrcEngine implements Engine {
   private vcQueryLogCount: number;
   private readonly logReclaimCount: number;
   private readonly prefetchPageCount: number;
+  private readonly readAheadTracking: boolean;
   /** What each peer's log is known to reach (a lower bound). */
   private readonly peerKnown: number[][];
   private readonly pages = new Map<number, PageState>();
@@ -169,6 +176,7 @@ export class HlrcEngine implements Engine {
     assert(this.logReclaimCount >= 1 && this.logReclaimCount < intervalLogCountMax / 2, 'log reclaim count within the log limit');
     this.vcQueryLogCount = this.logReclaimCount;
     this.prefetchPageCount = options.prefetchPageCount ?? prefetchPageCountMax;
+    this.readAheadTracking = options.readAheadTracking ?? false;
     assert(Number.isInteger(this.prefetchPageCount) && this.prefetchPageCount >= 1 && this.prefetchPageCount <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
     for (let n = 0; n < this.nodeCount; n++) this.readahead.push([]);
     this.peerVc = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
@@ -261,6 +269,12 @@ export class HlrcEngine implements Engine {
   onFault(threadRef: number, page: number, isWrite: boolean): void {
     assert(page >= 0 && page < this.pageCount, 'fault within the region');
     if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
+    const touched = this.pages.get(page);
+    if (touched !== undefined && touched.valid && touched.prefetched === true) {
+      // The first touch of a read-ahead page: it was worth fetching.
+      this.stats.prefetchUsefulPages = (this.stats.prefetchUsefulPages ?? 0) + 1;
+      this.protectValid(page);
+    }
     this.whenValid(page, () => {
       if (isWrite) {
         // The fast path did not take it (the page was invalid when stored to):
@@ -608,7 +622,12 @@ export class HlrcEngine implements Engine {
     if (pages.length === 0) return;
     this.flushEarlyMany(pages.filter((page) => this.intervalPages.has(page)));
     for (const page of pages) {
-      this.pageState(page).valid = false;
+      const state = this.pageState(page);
+      if (state.prefetched === true) {
+        state.prefetched = false;
+        this.stats.prefetchWastedPages = (this.stats.prefetchWastedPages ?? 0) + 1;
+      }
+      state.valid = false;
       this.exclusive[page] = 0;
     }
     this.stats.invalidations += pages.length;
@@ -634,6 +653,8 @@ export class HlrcEngine implements Engine {
 
   /** A copy that became valid: read-only, with the native write fast path on again. */
   private protectValid(page: number): void {
+    const state = this.pages.get(page);
+    if (state !== undefined) state.prefetched = false;
     this.exclusive[page] = 0;
     this.memory.protect([page], protRead);
     this.memory.setFastWrite([page], true);
@@ -828,6 +849,13 @@ export class HlrcEngine implements Engine {
     }
     this.memory.writePage(page, bytes);
     state.valid = true;
+    if (this.readAheadTracking && !wanted && state.waiters.length === 0) {
+      // Read-ahead: stays at no access (as it was while invalid, fast write
+      // path off) until a thread touches it, so its use can be counted.
+      state.prefetched = true;
+      this.stats.prefetchedPages = (this.stats.prefetchedPages ?? 0) + 1;
+      return;
+    }
     this.protectValid(page);
     this.runWaiters(state);
   }

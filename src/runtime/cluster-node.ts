@@ -208,6 +208,8 @@ export class ClusterNode {
       host: { resume: (ref, result) => this.resume(ref, result) },
       // Monotonic: Date.now() can step backwards and is read only at each tick.
       clock: () => performance.now(),
+      // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
+      readAheadTracking: process.env.DSM_READAHEAD_STATS === '1',
     });
     const mesh = this.mesh;
     this.flow = new FlowGate({

@@ -109,6 +109,9 @@ export class NodeManager {
       case 'free':
         this.heap.free(request.offset);
         return null;
+      case 'escape':
+        this.heap.onEscape(request.offset);
+        return null;
       default:
         if (this.extraRequests !== null) return this.extraRequests(_endpoint, request);
         throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${(request as { op: string }).op}'`);

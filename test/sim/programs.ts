@@ -204,6 +204,8 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
   }
   const cluster = new SimCluster({
     seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
+    // Half the seeds keep read-ahead pages at no access until touched (wasted read-ahead stats).
+    readAheadTracking: seed % 2 === 1,
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });
