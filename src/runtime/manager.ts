@@ -97,9 +97,10 @@ export class NodeManager {
     switch (request.op) {
       case 'alloc':
       case 'sliceAlloc': {
-        const offset = this.heap.alloc(request.byteLength);
+        const reply = this.heap.alloc(request.byteLength);
+        const offset = typeof reply === 'number' ? reply : reply.offset;
         this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, _endpoint);
-        return offset;
+        return reply;
       }
       case 'thread-id': {
         const threadIdSeen = this.threadIdSeenNext++;
