@@ -10,6 +10,7 @@
 #include <uv.h>
 #include <v8.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -132,6 +133,10 @@ std::atomic<bool> g_handler_installed{false};
 
 // The manager's wake-up, created on the manager thread's loop.
 std::atomic<uv_async_t*> g_wake{nullptr};
+// The manager thread (set when its fault service starts). A fault it takes in
+// the app view would park the one thread that serves faults: a deadlock, so
+// the handler ends the process with a message instead.
+std::atomic<long> g_manager_tid{0};
 Isolate* g_manager_isolate = nullptr;
 Global<Function> g_on_faults;
 Global<Function> g_on_freed;
@@ -151,6 +156,26 @@ struct StoreEntry {
 std::map<std::pair<uint64_t, uint64_t>, StoreEntry> g_stores;
 std::mutex g_freed_mutex;
 std::vector<std::pair<uint64_t, uint64_t>> g_freed;
+
+// Per app-thread isolate: what V8 is told about dsm memory, and a way to ask it
+// to collect. V8 counts no external memory for a shared backing store, so a
+// thread dropping dsm buffers would otherwise see no reason to collect them.
+// An account outlives its isolate (deleters of its stores may still run), so
+// accounts are never freed: one small struct per app thread ever started.
+struct IsolateAccount {
+  Isolate* isolate = nullptr;
+  bool alive = true;  // under g_accounts_mutex
+  // Bytes of stores this isolate made whose deleters ran: told to V8 on its own thread later.
+  std::atomic<int64_t> freedBytes{0};
+  // A collection was asked for and has not run yet: by an interrupt (a thread
+  // running JavaScript or in Atomics.wait) or by a wake-up of its event loop
+  // (an idle thread), whichever comes first.
+  std::atomic<bool> collectPending{false};
+  uv_async_t* wake = nullptr;  // closed at the environment's cleanup
+};
+std::mutex g_accounts_mutex;
+std::vector<IsolateAccount*> g_accounts;
+thread_local IsolateAccount* t_account = nullptr;
 
 // Floor benchmark: a private page the handler just unprotects.
 std::atomic<uint8_t*> g_bench_page{nullptr};
@@ -307,7 +332,9 @@ bool TryFastWrite(size_t page) {
   return true;
 }
 
-void ParkUntilServed(size_t page, bool is_write) {
+// flags: bit 0 = write; bits 1..12 = the faulting byte's offset in its page
+// (race mode reads it: the first byte an interval read of a page).
+void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   FaultSlot* slot = nullptr;
   for (;;) {
     for (uint32_t index = 0; index < kFaultSlotCount; index += 1) {
@@ -321,7 +348,7 @@ void ParkUntilServed(size_t page, bool is_write) {
     sched_yield();  // every slot holds a parked thread: wait for one to leave
   }
   slot->page = static_cast<uint32_t>(page);
-  slot->flags = is_write ? 1 : 0;
+  slot->flags = (is_write ? 1u : 0u) | (offset_in_page << 1);
   slot->futex.store(0, std::memory_order_relaxed);
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
@@ -375,7 +402,18 @@ void OnSegv(int signal, siginfo_t* info, void* context) {
       address < g_region.app + g_region.bytes) {
     size_t page = static_cast<size_t>(address - g_region.app) >> kPageShift;
     bool is_write = IsWriteFault(context);
-    if (!(is_write && TryFastWrite(page))) ParkUntilServed(page, is_write);
+    uint32_t offset_in_page = static_cast<uint32_t>(address - g_region.app) & static_cast<uint32_t>(kPageBytes - 1);
+    if (!(is_write && TryFastWrite(page))) {
+      long manager = g_manager_tid.load(std::memory_order_relaxed);
+      if (manager != 0 && syscall(SYS_gettid) == manager) {
+        static const char message[] =
+            "dsm: DSM_ERR_INTERNAL: the manager thread touched dsm memory through the app view (a fault only it could serve); the node ends (a bug in dsm: please report it)\n";
+        ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+        (void)ignored;
+        _exit(70);
+      }
+      ParkUntilServed(page, is_write, offset_in_page);
+    }
     errno = saved_errno;
     return;
   }
@@ -530,6 +568,9 @@ void RegionBytes(const FunctionCallbackInfo<Value>& args) {
 }
 
 void OnBackingStoreDeleted(void* data, size_t length, void* deleter_data) {
+  if (deleter_data != nullptr) {
+    static_cast<IsolateAccount*>(deleter_data)->freedBytes.fetch_add(static_cast<int64_t>(length), std::memory_order_relaxed);
+  }
   uint64_t offset = static_cast<uint64_t>(static_cast<uint8_t*>(data) - g_region.app);
   {
     std::lock_guard<std::mutex> lock(g_store_mutex);
@@ -547,6 +588,73 @@ void OnBackingStoreDeleted(void* data, size_t length, void* deleter_data) {
   Wake();
 }
 
+// Tells V8 the external memory this isolate's dropped stores no longer hold.
+void SettleAccount(Isolate* isolate) {
+  if (t_account == nullptr) return;
+  int64_t freed = t_account->freedBytes.exchange(0, std::memory_order_relaxed);
+  if (freed != 0) isolate->AdjustAmountOfExternalAllocatedMemory(-freed);
+}
+
+void CollectNow(Isolate* isolate, IsolateAccount* account) {
+  if (!account->collectPending.exchange(false, std::memory_order_acq_rel)) return;
+  SettleAccount(isolate);
+  isolate->LowMemoryNotification();
+}
+
+void OnAccountCleanup(void* data) {
+  auto* account = static_cast<IsolateAccount*>(data);
+  {
+    std::lock_guard<std::mutex> lock(g_accounts_mutex);
+    account->alive = false;
+    g_accounts.erase(std::remove(g_accounts.begin(), g_accounts.end(), account), g_accounts.end());
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(account->wake), [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
+  account->wake = nullptr;
+}
+
+// Called once by each app thread: its buffers are accounted to V8 and it
+// collects when collectEverywhere asks.
+void RegisterCollector(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (t_account != nullptr) return;
+  auto* account = new IsolateAccount;
+  account->isolate = isolate;
+  account->wake = new uv_async_t;
+  account->wake->data = account;
+  uv_async_init(node::GetCurrentEventLoop(isolate), account->wake, [](uv_async_t* handle) {
+    auto* woken = static_cast<IsolateAccount*>(handle->data);
+    v8::HandleScope scope(woken->isolate);
+    CollectNow(woken->isolate, woken);
+  });
+  // The wake-up must not keep the thread's loop alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(account->wake));
+  {
+    std::lock_guard<std::mutex> lock(g_accounts_mutex);
+    g_accounts.push_back(account);
+  }
+  t_account = account;
+  node::AddEnvironmentCleanupHook(isolate, OnAccountCleanup, account);
+}
+
+void CollectInterrupt(Isolate* isolate, void* data) { CollectNow(isolate, static_cast<IsolateAccount*>(data)); }
+
+// Asks every registered app thread of this process to run a full collection at
+// its next interrupt check (also from inside Atomics.wait or a long loop), so
+// dead dsm buffers held in any thread's heap return their memory. Returns how
+// many threads were asked.
+void CollectEverywhere(const FunctionCallbackInfo<Value>& args) {
+  std::lock_guard<std::mutex> lock(g_accounts_mutex);
+  uint32_t asked = 0;
+  for (IsolateAccount* account : g_accounts) {
+    if (!account->alive) continue;
+    account->collectPending.store(true, std::memory_order_release);
+    account->isolate->RequestInterrupt(CollectInterrupt, account);
+    uv_async_send(account->wake);
+    asked += 1;
+  }
+  args.GetReturnValue().Set(asked);
+}
+
 void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (!RequireReady(isolate)) return;
@@ -557,6 +665,7 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   std::shared_ptr<v8::BackingStore> store;
+  int64_t fresh_bytes = 0;
   {
     std::lock_guard<std::mutex> lock(g_store_mutex);
     auto key = std::make_pair(offset, length);
@@ -564,14 +673,18 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
     store = entry.store.lock();
     if (!store) {
       std::unique_ptr<v8::BackingStore> fresh = v8::SharedArrayBuffer::NewBackingStore(
-          g_region.app + offset, length, OnBackingStoreDeleted, nullptr);
+          g_region.app + offset, length, OnBackingStoreDeleted, t_account);
       store = std::move(fresh);
       entry.store = store;
       entry.undeletedCount += 1;
+      fresh_bytes = static_cast<int64_t>(length);
     }
     // The map stays bounded by live buffers: each deleter erases its entry
     // when the last store of the range is deleted.
   }
+  SettleAccount(isolate);
+  // Only a registered thread's stores carry its account, so only they are counted.
+  if (fresh_bytes != 0 && t_account != nullptr) isolate->AdjustAmountOfExternalAllocatedMemory(fresh_bytes);
   args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, store));
 }
 
@@ -957,6 +1070,7 @@ void StartFaultService(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   g_manager_isolate = isolate;
+  g_manager_tid.store(syscall(SYS_gettid), std::memory_order_relaxed);
   g_manager_context.Reset(isolate, isolate->GetCurrentContext());
   g_on_faults.Reset(isolate, args[0].As<Function>());
   auto* wake = new uv_async_t;
@@ -1128,6 +1242,8 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "stopFaultService", StopFaultService);
   SetMethod(context, exports, "onBackingStoreFreed", OnBackingStoreFreed);
   SetMethod(context, exports, "drainFreed", DrainFreed);
+  SetMethod(context, exports, "registerCollector", RegisterCollector);
+  SetMethod(context, exports, "collectEverywhere", CollectEverywhere);
   SetMethod(context, exports, "resume", Resume);
   SetMethod(context, exports, "resumeMany", ResumeMany);
   SetMethod(context, exports, "stats", Stats);

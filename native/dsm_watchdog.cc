@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string>
 #include <sys/types.h>
@@ -97,6 +98,22 @@ const char* ActivityName() {
   return g_activity_names[index];
 }
 
+// Milliseconds the main thread has spent runnable but waiting for a CPU, or -1 if unknown.
+int64_t MainThreadRunQueueWaitMs() {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(getpid()));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char text[128];
+  ssize_t length = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (length <= 0) return -1;
+  text[length] = '\0';
+  unsigned long long run_ns = 0, wait_ns = 0;
+  if (sscanf(text, "%llu %llu", &run_ns, &wait_ns) != 2) return -1;
+  return static_cast<int64_t>(wait_ns / 1000000);
+}
+
 [[noreturn]] void EndProcess(const char* message, int code) {
   if (message != nullptr) WriteAll(message, strlen(message));
   KillChildren();
@@ -143,15 +160,24 @@ void* WatchLoop(void*) {
   int32_t last_turns = g_loop_state == nullptr ? 0 : g_loop_state[0].load();
   int64_t last_turn_at_ms = NowMs();
   int64_t previous_poll_ms = last_turn_at_ms;
+  int64_t previous_wait_ms = MainThreadRunQueueWaitMs();
   char message[512];
   for (;;) {
     timespec pause = {0, kPollMs * 1000000};
     while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {}
     int64_t now_ms = NowMs();
-    // This thread slept far longer than asked: the whole process went without CPU (a loaded or
-    // stopped machine), which is no stall of the loop; do not count that time against it.
-    int64_t overslept_ms = now_ms - previous_poll_ms - kPollMs;
-    if (overslept_ms > kOversleepExcusedMs) last_turn_at_ms += overslept_ms;
+    // Time the main thread was ready to run but got no CPU (a loaded machine) is no stall of
+    // its loop: the kernel's per-thread run-queue wait says how much, and that much is excused.
+    // Without schedstat, a watchdog that overslept (the whole process starved) is the sign.
+    int64_t wait_ms = MainThreadRunQueueWaitMs();
+    if (wait_ms >= 0) {
+      if (previous_wait_ms >= 0 && wait_ms > previous_wait_ms) last_turn_at_ms += wait_ms - previous_wait_ms;
+      previous_wait_ms = wait_ms;
+    } else {
+      int64_t overslept_ms = now_ms - previous_poll_ms - kPollMs;
+      if (overslept_ms > kOversleepExcusedMs) last_turn_at_ms += overslept_ms;
+    }
+    if (last_turn_at_ms > now_ms) last_turn_at_ms = now_ms;
     previous_poll_ms = now_ms;
     int node = g_node_id.load();
     if (g_loop_state != nullptr) {
@@ -175,7 +201,7 @@ void* WatchLoop(void*) {
     int64_t stall_ms = g_stall_ms.load();
     if (stall_ms > 0 && exit_at_ms == 0 && g_loop_state != nullptr && now_ms - last_turn_at_ms > stall_ms) {
       snprintf(message, sizeof message,
-               "dsm: DSM_ERR_STALLED: node %d: its manager loop (the main thread) has not turned for %lld ms (limit %lld ms), doing: %s; node %d is ending\n",
+               "dsm: DSM_ERR_STALLED: node %d: its manager loop (the main thread) has not turned for %lld ms (time waiting for a CPU not counted; limit %lld ms), doing: %s; node %d is ending\n",
                node, static_cast<long long>(now_ms - last_turn_at_ms), static_cast<long long>(stall_ms), ActivityName(), node);
       EndProcess(message, 70);
     }

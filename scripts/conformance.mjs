@@ -118,9 +118,19 @@ function planRuns(options, workDir) {
   return runs;
 }
 
+/** Runs in flight: each is its own process group, ended with it if we are interrupted. */
+const children = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of children) { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ } }
+    process.exit(130);
+  });
+}
+
 function runOnce(command, args, timeoutMs) {
   return new Promise((resolvePromise) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    children.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => { if (stdout.length < 65536) stdout += chunk; });
@@ -131,6 +141,7 @@ function runOnce(command, args, timeoutMs) {
       try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
     }, timeoutMs);
     child.on('close', (code, signal) => {
+      children.delete(child);
       clearTimeout(timer);
       resolvePromise({ code, signal, stdout, stderr, timedOut });
     });
@@ -198,7 +209,14 @@ async function main() {
         const started = performance.now();
         // Only runs that pass under node can differ in the way that counts.
         const candidates = runs.filter((_, index) => nodeResults[index].pass);
-        const dsmResults = await pool(candidates, options.jobs, (run) => runInMode(run, { nodes, protocol }, options));
+        let doneCount = 0;
+        const dsmResults = await pool(candidates, options.jobs, async (run) => {
+          const result = await runInMode(run, { nodes, protocol }, options);
+          doneCount++;
+          if (!result.pass) log(`  [--nodes ${nodes} --protocol ${protocol}] FAIL ${run.name} (${run.mode}): ${result.why}\n`);
+          if (doneCount % 100 === 0) log(`  [--nodes ${nodes} --protocol ${protocol}] ${doneCount}/${candidates.length}\n`);
+          return result;
+        });
         const failures = candidates
           .map((run, index) => ({ run, result: dsmResults[index] }))
           .filter(({ result }) => !result.pass)

@@ -126,6 +126,8 @@ export const prefetchStreamCountMax = 4;
  * critical section, homed at the manager (migratory data moves with its lock).
  */
 export const grantPagePushCountMax = 16;
+/** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
+export const lendPageCountMax = 64;
 
 // Observability (src/runtime/observe.ts)
 /** Trace events one node keeps; later events are counted as dropped. */
@@ -198,14 +200,14 @@ export const earlyFlushPageCount = 256;
  * Dirty pages (each holds a twin) a node lets accumulate between releases
  * before it flushes them early in the background: twins cost a page each.
  */
-export const dirtyPageCountFlushMin = 8192;
+export const dirtyPageCountFlushMin = 4096;
 /**
  * Dirty pages past which a node's writers wait: the native write fast path is
  * paused, and first stores to clean pages are held at the manager until the
  * background flush has brought the count below dirtyPageCountFlushMin. Twins
  * (a page each) stay within this many pages whatever a program writes.
  */
-export const dirtyPageCountMax = 16384;
+export const dirtyPageCountMax = 8192;
 /** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
 export const sendQueueBytesMin = 256 * 1024;
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
@@ -236,3 +238,24 @@ assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake w
  * whether node-local re-acquires came back.
  */
 export const lockRestProbeGrantInterval = 8;
+// Race detection (src/race/, docs/RACE.md)
+/** Distinct races a --race report lists; past it races are still counted (bounded report memory). */
+export const raceReportCountMax = 1000;
+/** Thread pairs named per distinct race (the count covers them all). */
+export const raceThreadPairCountMax = 4;
+/**
+ * Per-page write records the race checker keeps to compare later intervals
+ * with; past it the oldest are dropped (counted and said in the report: races
+ * with them can no longer be seen). Records ordered before every node's
+ * latest interval are dropped long before that.
+ */
+export const raceWindowRecordCountMax = 1 << 18;
+/** Nodes `dsm run --race` separates threads on by default (each thread on a node of its own). */
+export const raceNodeCountDefault = 5;
+/** Race mode: Atomics locations whose own release clock the race home keeps (past it, new ones order through everything). */
+export const atomicClockCountMax = 1 << 16;
+/**
+ * A failed allocation asks every app thread to run a full collection (issue 13): at most once per
+ * this many milliseconds, since the asking thread retries about 20 times over half a second.
+ */
+export const collectRequestGapMs = 50;

@@ -66,3 +66,5 @@ export function assert(condition: unknown, message: string): asserts condition {
 export const exitCodeUsage = 2;
 /** Exit code when a node died or stopped answering and the run was ended. */
 export const exitCodeNodeDied = 70;
+/** `dsm run --race` found data races (the program itself ended 0). */
+export const exitCodeRaces = 66;

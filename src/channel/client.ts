@@ -3,6 +3,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { DsmError, type ErrorCode, assert } from '../errors.js';
 import { type ChannelEvent, type ChannelReply, type ChannelRequest, replyBytes, replyHeaderBytes, replyStateIdle, replyStateReady } from './wire.js';
+import { captureSite, raceSitesEnabled } from '../race/site.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 
@@ -49,6 +50,7 @@ export class ChannelClient {
   call(request: ChannelRequest, transfer: readonly unknown[] = []): unknown {
     assert(!this.callInFlight, 'one synchronous channel call per thread at a time');
     this.callInFlight = true;
+    if (raceSitesEnabled) withSite(request);
     try {
       this.port.postMessage(request, transfer as never);
       while (Atomics.load(this.control, 0) === replyStateIdle) {
@@ -69,6 +71,14 @@ export class ChannelClient {
 
   /** Sends a request that needs no answer. */
   post(request: ChannelRequest, transfer: readonly unknown[] = []): void {
+    if (raceSitesEnabled) withSite(request);
     this.port.postMessage(request, transfer as never);
   }
+}
+
+/** Requests that synchronize or allocate: in race mode they say where the program called them (docs/RACE.md). */
+const sitedOps = new Set(['alloc', 'atomic', 'sync', 'worker-spawn', 'worker-post', 'parent-post']);
+
+function withSite(request: ChannelRequest): void {
+  if (sitedOps.has(request.op)) (request as { site?: string | null }).site = captureSite();
 }

@@ -39,10 +39,17 @@ export interface AppThreadConfig {
 export type AtomicFunction =
   'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange' | 'wait' | 'notify';
 
+/**
+ * In race mode (DSM_RACE=1) the client adds `site` (file:line:column of the
+ * program's call, or null) to alloc, atomic, sync, worker-spawn, worker-post
+ * and parent-post requests; the manager reads it as `(request as { site? }).site`.
+ */
 export type ChannelRequest =
   | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
   | { op: 'alloc'; byteLength: number }
   | { op: 'free'; offset: number }
+  /** A dsm buffer at `offset` is being sent to another node: its memory is never reused (issue 13). */
+  | { op: 'escape'; offset: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   | { op: 'sliceAlloc'; byteLength: number }
   | { op: 'place'; }

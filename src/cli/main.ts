@@ -18,8 +18,9 @@ function fail(error: unknown): never {
   throw error;
 }
 
-async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, plan: LauncherPlan | null): Promise<void> {
+async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, plan: LauncherPlan | null, nodesGiven = true): Promise<void> {
   const options = parseRunOptions(raw);
+  const race = raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined;
   const report = {
     ...(raw.stats === undefined ? {} : { stats: true }),
     ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),
@@ -30,6 +31,16 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
   // Started by Slurm, an MPI launcher or Kubernetes on every rank (src/cluster/launchers).
+  if (race && plan !== null && plan.size > 1) {
+    throw new DsmError('DSM_ERR_USAGE', `--race runs on one machine (each thread on a node of its own, all on this host), but a ${plan.launcher ?? 'launcher'} started ${plan.size} ranks: run dsm run --race once, outside the launcher (or pass --launcher none)`);
+  }
+  if (race) {
+    // Race mode (docs/RACE.md): one node per app thread plus a node that is
+    // home of every page and runs none; --nodes counts the app nodes.
+    const { raceNodeCountDefault } = await import('../constants.js');
+    options.nodes = (nodesGiven ? options.nodes : raceNodeCountDefault) + 1;
+    process.env.DSM_RACE = '1';
+  }
   if (plan !== null && plan.size > 1) {
     const { runLaunched } = await import('./launched.js');
     await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options), ...heartbeatOption(raw) }, { file: entry, args, report });
@@ -42,7 +53,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { loadTls } = await import('../transport/tls.js');
     const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes };
+    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
     const placement = raw.listen !== undefined
       // Across machines: node 0 listens and waits for `dsm node --join`.
       ? {
@@ -65,7 +76,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
     });
-    await runClusterProgram(handle, { ...runtime, file: entry, args, report });
+    await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
     return;
   }
   const { NodeManager } = await import('../runtime/manager.js');
@@ -84,6 +95,8 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     if (isDsmError(error)) fail(error);
     throw error;
   }
+  const { stopStallCheck } = await import('../cluster/watchdog.js');
+  stopStallCheck();
   if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
     const { writeSingleNodeReport } = await import('../runtime/report.js');
     writeSingleNodeReport(report, manager.native.stats(), { protocol: options.protocol, regionBytes: options.regionBytes, seconds: (performance.now() - startMs) / 1000, exitCode: code });
@@ -103,6 +116,10 @@ function heartbeatOption(raw: Record<string, string | undefined>): { heartbeatTi
 /** Options that only make sense together are refused apart, rather than silently ignored. */
 function refuseConflicts(raw: Record<string, string | undefined>, given: (name: string) => boolean, launched: boolean): void {
   // Under a launcher --expect checks (or, on Kubernetes, gives) the size and --join-timeout bounds the join.
+  if (raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined) {
+    if (raw.listen !== undefined) throw new DsmError('DSM_ERR_USAGE', '--race runs on one machine (each thread on a node of its own, all on this host) and cannot be combined with --listen: run dsm run --race app.js without --listen');
+    if (raw.protocol !== undefined && raw.protocol !== 'hlrc') throw new DsmError('DSM_ERR_USAGE', `--race needs the hlrc protocol (its intervals, vector timestamps and diffs are what it checks), not --protocol ${raw.protocol}`);
+  }
   if (launched) return;
   if (raw.listen === undefined) {
     for (const [name, option] of [['expect', '--expect'], ['joinTimeout', '--join-timeout']] as const) {
@@ -151,7 +168,7 @@ interface BenchRaw {
 }
 
 /** Micro-benchmarks: each module exports run<Name>Bench({ iterations }). */
-const microBenches: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench', sync: 'runSyncBench', atomics: 'runAtomicsBench' };
+const microBenches: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench', sync: 'runSyncBench', atomics: 'runAtomicsBench', race: 'runRaceBench' };
 
 interface AppBenchModule {
   appNames: string[];
@@ -241,6 +258,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--heartbeat-timeout <ms>', `a node silent this long at least is declared dead (more when the machine is slow: the timeout adapts to the delays seen); a manager loop that stands still ${loopStallFactor} times as long ends its node. Default ${heartbeatTimeoutMs}, ${heartbeatTimeoutMsMin} to ${heartbeatTimeoutMsMax}`)
     .option('--stats', 'at exit, print a per-node table on stderr: faults, messages and bytes by type, diffs, lock and barrier waits')
     .option('--stats-json <file>', 'at exit, write the same statistics as JSON to <file>')
+    .option('--race', 'find data races: each thread runs on a node of its own (--nodes counts them, default 5) and concurrent writes to the same bytes (or reads of a page written concurrently) are reported; exit code 66 when races were found (docs/RACE.md)')
+    .option('--race-json <file>', 'with --race (implies it): also write the race report as JSON to <file>')
+    .option('--race-pages', 'with --race (implies it): also list possible read-write races known only at page precision (a thread read a page another wrote concurrently, maybe other bytes of it: false sharing or a race)')
     .option('--trace <file>', 'write a Chrome trace (Perfetto, chrome://tracing) of faults, page fetches and sync waits to <file>; plot it with dsm plot')
     .passThroughOptions()
     .allowUnknownOption(false)
@@ -248,7 +268,7 @@ export async function main(argv: string[]): Promise<void> {
       const { launcherPlanFor } = await import('./launched.js');
       const plan = await launcherPlanFor(raw, process.env);
       refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli', plan !== null);
-      await runCommand(program, args, raw, plan);
+      await runCommand(program, args, raw, plan, command.getOptionValueSource('nodes') === 'cli');
     });
 
   cli.command('node')
@@ -278,7 +298,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   cli.command('bench')
-    .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), atomics (Atomics and locks against plain node), '
+    .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), atomics (Atomics and locks against plain node), race (dsm run --race against plain node), '
       + 'an application (matmul, jacobi, tsp, quicksort, water: dsm against plain worker threads), or suite (all of them, to bench/results/)')
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object as the last line')

@@ -92,6 +92,11 @@ export function supervise(options: SuperviseOptions): void {
   watchdog.setStallMs(options.stallMs);
 }
 
+/** The program is over (reports are being written, which may take long): a still loop is no stall now. */
+export function stopStallCheck(): void {
+  if (native !== null) native.setStallMs(0);
+}
+
 /**
  * Ends this process with `code`. process.exit waits for app threads, and one
  * parked on a page fault never returns; the watchdog ends the process after

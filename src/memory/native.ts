@@ -90,12 +90,16 @@ export interface NativeMmu {
   release(firstPage: number, pageCount: number): void;
 
   installHandler(): void;
-  /** `records` holds (slot, page, flags) triples; flags bit 0 = write. */
+  /** `records` holds (slot, page, flags) triples; flags bit 0 = write, bits 1..12 the faulting byte's offset in the page. */
   startFaultService(onFaults: (records: Uint32Array) => void): void;
   stopFaultService(): void;
   onBackingStoreFreed(callback: (offset: number, byteLength: number) => void): void;
   /** The freed ranges queued but not yet delivered: flat [offset, byteLength, ...]. */
   drainFreed(): Float64Array;
+  /** Called once by each app thread: V8 is told of its dsm buffers' memory, and it collects when asked. */
+  registerCollector(): void;
+  /** Asks every registered app thread of this process to run a full collection soon; returns how many were asked. */
+  collectEverywhere(): number;
   resume(slot: number): void;
   resumeMany(slots: Uint32Array): void;
   stats(): NativeStats;

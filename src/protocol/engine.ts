@@ -77,8 +77,20 @@ export interface EngineOptions {
    * The simulation sets it tiny so reclamation runs all the time.
    */
   logReclaimCount?: number;
+  /**
+   * hlrc: home migration (default true). At a barrier's departure the static
+   * home of a page whose only writer since the last barrier was another node
+   * lends the page to that node (docs/PROTOCOL.md, "Home migration").
+   */
+  migrateHomes?: boolean;
   /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
   prefetchPageCount?: number;
+  /**
+   * hlrc: count which read-ahead pages a thread touches (useful) and which it
+   * never does (wasted). Read-ahead pages then stay at no access until their
+   * first touch, which costs one local fault each (no message); off by default.
+   */
+  readAheadTracking?: boolean;
   /**
    * hlrc: the most pages this node keeps twinned (--twin-bytes / pageBytes);
    * past it the oldest dirty pages are flushed early. 0 or absent: no limit.
@@ -94,6 +106,22 @@ export interface EngineOptions {
    * time, up to one tick old.
    */
   clock?: () => number;
+  /**
+   * hlrc, race detection (src/race/): every page homed at this one node.
+   * `dsm run --race` gives it a node that runs no app thread, so every app
+   * node twins every page it writes and each interval's diffs are its exact
+   * writes (a home's own writes need no diff and would be invisible).
+   */
+  homeNode?: number;
+  /**
+   * hlrc, race detection: called when this node closes an interval, after its
+   * dirty pages were flushed (PageMemory.flush made their diffs), with the
+   * interval's vector timestamp (vc[nodeId] = index; the other entries are
+   * what the node had acquired). With it set, an acquire from outside the
+   * engine (acquireFrom) also closes the open interval first, so no interval
+   * spans an acquire and its timestamp is exact for all of its writes.
+   */
+  onIntervalClosed?: (index: number, vc: readonly number[]) => void;
 }
 
 export interface EngineCounters {
@@ -109,8 +137,18 @@ export interface EngineCounters {
   lockTokenReuses?: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
+  /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */
+  prefetchedPages?: number;
+  /** hlrc: read-ahead pages a thread then touched (useful). */
+  prefetchUsefulPages?: number;
+  /** hlrc: read-ahead pages invalidated before any thread touched them (wasted; the others never touched are wasted too). */
+  prefetchWastedPages?: number;
   /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
   twinLimitFlushes?: number;
+  /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */
+  pagesLent?: number;
+  /** hlrc: requests and diffs this node forwarded to the node it lent their page to. */
+  lendForwards?: number;
   /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */
   exclusiveShared?: number;
 }

@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
+import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, lendPageCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -22,10 +22,26 @@ interface PageState {
   need: number[];
   valid: boolean;
   fetching: boolean;
+  /**
+   * Installed by read-ahead and not touched yet: valid but kept at no access,
+   * so the first touch faults locally (no message) and tells the read-ahead
+   * the page was useful; an invalidation before that counts it wasted.
+   */
+  prefetched?: boolean;
   /** When this node last flushed the page early (flushSeq), 0: never. */
   earlyFlushSeq: number;
   /** Fault slots and continuations waiting for the page to become valid. */
   waiters: Array<() => void>;
+  /** Diff entries this node sent for the page to its home (empty ones too). */
+  sentDiffs: number;
+  /** At the home: diff entries applied per writer (a lent page's count travels with it). */
+  applied: number[];
+  /**
+   * A borrowed page's diff of this node's own writes made before the lend
+   * arrived: applied once every diff this node sent the old home is in (they
+   * come forwarded), so a writer's diffs apply in the order it wrote them.
+   */
+  ownPending: Uint8Array | null;
 }
 
 interface LockState {
@@ -79,6 +95,7 @@ export class HlrcEngine implements Engine {
   private vcQueryLogCount: number;
   private readonly logReclaimCount: number;
   private readonly prefetchPageCount: number;
+  private readonly readAheadTracking: boolean;
   /** What each peer's log is known to reach (a lower bound). */
   private readonly peerKnown: number[][];
   private readonly pages = new Map<number, PageState>();
@@ -97,6 +114,26 @@ export class HlrcEngine implements Engine {
    * the master), so they cost no twin either way.
    */
   private readonly exclusive: Uint8Array;
+  /** Home migration on (hlrc only): see lendWritten. */
+  private readonly migrateHomes: boolean;
+  /** Per page of this node's static placement: the node it was lent to, -1 while it is home itself. */
+  private readonly lentTo: Int32Array;
+  /** Per page: 1 when another node lent it to this one (this node is its home from then on). */
+  private readonly borrowed: Uint8Array;
+  /** Nodes this node lent pages to (an unmatched atomicCancel is forwarded to them). */
+  private readonly lendees = new Set<number>();
+  /**
+   * Per page of this node's own (not lent), its writers since the last
+   * barrier departure here: a writer's node, or -2 for several (this node's
+   * own noticed writes count as a writer).
+   */
+  private readonly writersSinceBarrier = new Map<number, number>();
+  /**
+   * Per page of this node's own, the other node that alone wrote it in the
+   * last window that wrote it: a page moves after two such windows (windows
+   * without writes do not count).
+   */
+  private readonly soleWriters = new Map<number, number>();
   /** The most pages twinned at once (0: no limit); past it the oldest dirty pages are flushed early. */
   private readonly twinPageCountMax: number;
 
@@ -130,6 +167,11 @@ export class HlrcEngine implements Engine {
   private readonly atomicWaiters: AtomicWaiter[] = [];
   private nowMs = 0;
   private readonly clock: (() => number) | null;
+  /** Race mode at the race home: per Atomics location (byte address), the join of the vcs released there. */
+  private readonly atomicClocks = new Map<number, number[]>();
+  /** Race detection: the one home of every page, or -1 (placement decides). */
+  private readonly homeNode: number;
+  private readonly onIntervalClosed: ((index: number, vc: readonly number[]) => void) | null;
   private readonly pageScratch = new Uint8Array(pageBytes);
   protected readonly stats: EngineCounters = {
     readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
@@ -145,6 +187,9 @@ export class HlrcEngine implements Engine {
     this.sendRaw = options.send;
     this.host = options.host;
     this.clock = options.clock ?? null;
+    this.homeNode = options.homeNode ?? -1;
+    assert(this.homeNode >= -1 && this.homeNode < this.nodeCount, 'the race home is a node of the cluster');
+    this.onIntervalClosed = options.onIntervalClosed ?? null;
     this.vc = new Array<number>(this.nodeCount).fill(0);
     this.known = new Array<number>(this.nodeCount).fill(0);
     this.floor = new Array<number>(this.nodeCount).fill(0);
@@ -154,10 +199,15 @@ export class HlrcEngine implements Engine {
     assert(this.logReclaimCount >= 1 && this.logReclaimCount < intervalLogCountMax / 2, 'log reclaim count within the log limit');
     this.vcQueryLogCount = this.logReclaimCount;
     this.prefetchPageCount = options.prefetchPageCount ?? prefetchPageCountMax;
+    this.readAheadTracking = options.readAheadTracking ?? false;
     assert(Number.isInteger(this.prefetchPageCount) && this.prefetchPageCount >= 1 && this.prefetchPageCount <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
     for (let n = 0; n < this.nodeCount; n++) this.readahead.push([]);
     this.peerVc = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
     this.exclusive = new Uint8Array(this.pageCount);
+    // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
+    this.migrateHomes = (options.migrateHomes ?? true) && this.homeNode < 0;
+    this.lentTo = new Int32Array(this.pageCount).fill(-1);
+    this.borrowed = new Uint8Array(this.pageCount);
     this.twinPageCountMax = options.twinPageCountMax ?? 0;
     assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
   }
@@ -183,8 +233,24 @@ export class HlrcEngine implements Engine {
     if (this.twinPageCountMax > 0) this.memory.setTwinLimit(this.twinPageCountMax);
   }
 
+  /**
+   * The home as this node knows it: a page lent to this node is its own; a
+   * page this node lent is the borrower's; any other page is at its static
+   * (placement) home, which forwards to a borrower: only the lender and the
+   * borrower ever know of a lend (see lendWritten).
+   */
   homeOf(page: number): number {
     assert(page >= 0 && page < this.pageCount, 'page within the region');
+    if (this.homeNode >= 0) return this.homeNode;
+    if (this.borrowed[page] === 1) return this.nodeId;
+    const home = this.placementHomeOf(page);
+    if (home === this.nodeId && this.lentTo[page]! >= 0) return this.lentTo[page]!;
+    return home;
+  }
+
+  /** The home by placement alone: where a page starts, and the manager of sync ids on it (never moves). */
+  private placementHomeOf(page: number): number {
+    if (this.homeNode >= 0) return this.homeNode;
     if (this.placement === 'block') {
       const blockPages = Math.ceil(this.pageCount / this.nodeCount);
       return Math.floor(page / blockPages);
@@ -214,6 +280,7 @@ export class HlrcEngine implements Engine {
       state = {
         version: new Array<number>(this.nodeCount).fill(0), need: new Array<number>(this.nodeCount).fill(0),
         valid: true, fetching: false, earlyFlushSeq: 0, waiters: [],
+        sentDiffs: 0, applied: new Array<number>(this.nodeCount).fill(0), ownPending: null,
       };
       this.pages.set(page, state);
     }
@@ -225,6 +292,12 @@ export class HlrcEngine implements Engine {
   onFault(threadRef: number, page: number, isWrite: boolean): void {
     assert(page >= 0 && page < this.pageCount, 'fault within the region');
     if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
+    const touched = this.pages.get(page);
+    if (touched !== undefined && touched.valid && touched.prefetched === true) {
+      // The first touch of a read-ahead page: it was worth fetching.
+      this.stats.prefetchUsefulPages = (this.stats.prefetchUsefulPages ?? 0) + 1;
+      this.protectValid(page);
+    }
     this.whenValid(page, () => {
       if (isWrite) {
         // The fast path did not take it (the page was invalid when stored to):
@@ -246,6 +319,12 @@ export class HlrcEngine implements Engine {
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);
         this.memory.setFastWrite([page], true);
+      } else if (this.onIntervalClosed !== null) {
+        // Race detection protects valid pages at every interval's end so
+        // that the next read faults and is recorded: let it read now (a
+        // page written in the open interval stays writable).
+        this.drainDirty();
+        this.memory.protect([page], this.intervalPages.has(page) ? protReadWrite : protRead);
       }
       this.host.resume(threadRef, { ok: true, value: null } satisfies FaultResult);
     });
@@ -323,7 +402,14 @@ export class HlrcEngine implements Engine {
   /** At the home: a page becomes valid once every diff it needs has been applied. */
   private checkHomePage(page: number): void {
     const state = this.pageState(page);
-    if (state.valid || !this.isCovered(state.version, state.need)) return;
+    if (state.valid) return;
+    // A borrowed page: this node's own diffs to the old home come first.
+    if (state.applied[this.nodeId]! < state.sentDiffs) return;
+    if (state.ownPending !== null) {
+      this.memory.applyDiff(page, state.ownPending);
+      state.ownPending = null;
+    }
+    if (!this.isCovered(state.version, state.need)) return;
     state.valid = true;
     this.protectValid(page);
     this.runWaiters(state);
@@ -393,7 +479,10 @@ export class HlrcEngine implements Engine {
    */
   protected closeInterval(bundleTo = -1): void {
     this.drainDirty();
-    if (this.intervalPages.size === 0) return;
+    // Race detection closes empty intervals too: a thread that only read
+    // between two synchronizations must have an interval for its reads, and
+    // whoever acquires from it must be seen to be ordered after them.
+    if (this.intervalPages.size === 0 && this.onIntervalClosed === null) return;
     const pages = [...this.intervalPages].sort((a, b) => a - b);
     const index = this.vc[this.nodeId]! + 1;
     const diffs = new Map<number, Uint8Array>();
@@ -403,7 +492,12 @@ export class HlrcEngine implements Engine {
       const home = this.homeOf(page);
       const state = this.pageState(page);
       state.version[this.nodeId] = index;
-      if (home === this.nodeId) continue; // the home's own writes are already in its master copy
+      if (home === this.nodeId) {
+        // The home's own writes are already in its master copy.
+        if (this.lentTo[page] === -1 && this.borrowed[page] === 0) this.writersSinceBarrier.set(page, -2);
+        continue;
+      }
+      state.sentDiffs++;
       let batch = byHome.get(home);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
       batch.pages.push(page);
@@ -433,6 +527,7 @@ export class HlrcEngine implements Engine {
     this.vc[this.nodeId] = index;
     this.appendInterval({ node: this.nodeId, index, pages });
     this.stats.intervalsClosed++;
+    this.onIntervalClosed?.(index, this.vc);
   }
 
   private appendInterval(record: IntervalRecord): void {
@@ -450,15 +545,41 @@ export class HlrcEngine implements Engine {
 
   private onDiffs(from: number, message: Extract<ProtocolMessage, { type: 'diffs' }>): void {
     assert(message.pages.length === message.diffs.length, 'one diff per page');
+    const writer = message.origin ?? from;
+    // Diffs for pages lent away go on to the borrower, in arrival order: a
+    // writer's diffs reach it through this node, after the lend (FIFO links).
+    const forward = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
     for (let k = 0; k < message.pages.length; k++) {
       const page = message.pages[k]!;
-      assert(this.homeOf(page) === this.nodeId, 'diffs go to the home');
+      const home = this.homeOf(page);
+      if (home !== this.nodeId) {
+        assert(this.lentTo[page] === home, 'diffs go to the home, or to the static home of a lent page');
+        let batch = forward.get(home);
+        if (batch === undefined) { batch = { pages: [], diffs: [] }; forward.set(home, batch); }
+        batch.pages.push(page);
+        batch.diffs.push(message.diffs[k]!);
+        continue;
+      }
       const state = this.pageState(page);
-      assert(state.version[from]! <= message.interval, 'diff versions never go back per writer (early flushes repeat the last closed interval)');
-      if (message.diffs[k]!.length > 0) { this.memory.applyDiff(page, message.diffs[k]!); this.stats.diffsApplied++; }
-      state.version[from] = message.interval;
+      // A borrower's own diffs made before the lend come back forwarded after
+      // its later intervals were closed here: only they may go back.
+      assert(state.version[writer]! <= message.interval || (writer === this.nodeId && this.borrowed[page] === 1), 'diff versions never go back per writer (early flushes repeat the last closed interval)');
+      if (message.diffs[k]!.length > 0) {
+        this.memory.applyDiff(page, message.diffs[k]!);
+        this.stats.diffsApplied++;
+        if (this.lentTo[page] === -1 && this.borrowed[page] === 0) {
+          const seen = this.writersSinceBarrier.get(page);
+          this.writersSinceBarrier.set(page, seen === undefined || seen === writer ? writer : -2);
+        }
+      }
+      state.version[writer] = Math.max(state.version[writer]!, message.interval);
+      state.applied[writer]!++;
       this.checkHomePage(page);
       this.serveFetchers(page);
+    }
+    for (const [home, batch] of forward) {
+      this.stats.lendForwards = (this.stats.lendForwards ?? 0) + 1;
+      this.send(home, { type: 'diffs', interval: message.interval, pages: batch.pages, diffs: batch.diffs, origin: writer });
     }
   }
 
@@ -524,7 +645,12 @@ export class HlrcEngine implements Engine {
     if (pages.length === 0) return;
     this.flushEarlyMany(pages.filter((page) => this.intervalPages.has(page)));
     for (const page of pages) {
-      this.pageState(page).valid = false;
+      const state = this.pageState(page);
+      if (state.prefetched === true) {
+        state.prefetched = false;
+        this.stats.prefetchWastedPages = (this.stats.prefetchWastedPages ?? 0) + 1;
+      }
+      state.valid = false;
       this.exclusive[page] = 0;
     }
     this.stats.invalidations += pages.length;
@@ -550,6 +676,8 @@ export class HlrcEngine implements Engine {
 
   /** A copy that became valid: read-only, with the native write fast path on again. */
   private protectValid(page: number): void {
+    const state = this.pages.get(page);
+    if (state !== undefined) state.prefetched = false;
     this.exclusive[page] = 0;
     this.memory.protect([page], protRead);
     this.memory.setFastWrite([page], true);
@@ -576,6 +704,7 @@ export class HlrcEngine implements Engine {
       if (home === this.nodeId || record.diff.length === 0) continue;
       let batch = byHome.get(home);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      this.pageState(record.page).sentDiffs++;
       batch.pages.push(record.page);
       batch.diffs.push(record.diff);
     }
@@ -612,6 +741,7 @@ export class HlrcEngine implements Engine {
       if (home === this.nodeId || diff === undefined || diff.length === 0) continue;
       let batch = byHome.get(home);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
+      this.pageState(page).sentDiffs++;
       batch.pages.push(page);
       batch.diffs.push(diff);
     }
@@ -629,14 +759,56 @@ export class HlrcEngine implements Engine {
 
   private onPageRequest(from: number, message: Extract<ProtocolMessage, { type: 'pageRequest' }>): void {
     const { page } = message;
-    assert(this.homeOf(page) === this.nodeId, 'page requests go to the home');
+    const requester = message.origin ?? from;
     assert(message.extraPages.length === message.extraNeeds.length && message.extraPages.length < prefetchPageCountMax, 'extra pages within limit, one need each');
-    for (const extra of message.extraPages) assert(this.homeOf(extra) === this.nodeId, 'extra pages share the home');
+    const home = this.homeOf(page);
+    if (home !== this.nodeId) {
+      assert(this.lentTo[page] === home, 'page requests go to the home, or to the static home of a lent page');
+      if (home !== requester) {
+        // Forwarded after every diff of the requester that came here before it (FIFO).
+        this.stats.lendForwards = (this.stats.lendForwards ?? 0) + 1;
+        this.send(home, { ...message, origin: requester });
+        return;
+      }
+      // The borrower asked before the lend reached it: it is the home now.
+      // Its extra pages still homed here are served as any prefetch.
+      const extras = this.servedExtras(message.extraPages, message.extraNeeds);
+      this.send(requester, { type: 'pageReply', page, version: [], bytes: new Uint8Array(0), ...extras });
+      return;
+    }
     let list = this.fetchers.get(page);
     if (list === undefined) { list = []; this.fetchers.set(page, list); }
     assert(list.length < syncQueueCountMax, 'fetchers within limit');
-    list.push({ node: from, need: message.need, extraPages: message.extraPages, extraNeeds: message.extraNeeds });
+    list.push({ node: requester, need: message.need, extraPages: message.extraPages, extraNeeds: message.extraNeeds });
     this.serveFetchers(page);
+  }
+
+  /**
+   * Whether a home copy holds everything its versions claim: a borrowed page
+   * waits for this node's own diffs sent to the old home (they come
+   * forwarded) and then its own writes of before the lend.
+   */
+  private masterReady(state: PageState): boolean {
+    return state.applied[this.nodeId]! >= state.sentDiffs && state.ownPending === null;
+  }
+
+  /** Extra pages homed here whose copy covers their need (a prefetch never waits). */
+  private servedExtras(pages: number[], needs: number[][]): { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] } {
+    const extraPages: number[] = [];
+    const extraVersions: number[][] = [];
+    const extraBytes: Uint8Array[] = [];
+    pages.forEach((extra, k) => {
+      // A page lent away since the requester asked is left out.
+      if (this.homeOf(extra) !== this.nodeId) return;
+      const other = this.pageState(extra);
+      if (!this.isCovered(other.version, needs[k]!) || !this.masterReady(other)) return;
+      const copy = new Uint8Array(pageBytes);
+      this.readServed(extra, copy);
+      extraPages.push(extra);
+      extraVersions.push([...other.version]);
+      extraBytes.push(copy);
+    });
+    return { extraPages, extraVersions, extraBytes };
   }
 
   private serveFetchers(page: number): void {
@@ -645,24 +817,13 @@ export class HlrcEngine implements Engine {
     const state = this.pageState(page);
     const rest = list.filter((f) => {
       // The faulting page waits for its diffs, exactly as a single fetch.
-      if (!this.isCovered(state.version, f.need)) return true;
+      if (!this.isCovered(state.version, f.need) || !this.masterReady(state)) return true;
       const bytes = new Uint8Array(pageBytes);
       this.readServed(page, bytes);
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
-      const extraPages: number[] = [];
-      const extraVersions: number[][] = [];
-      const extraBytes: Uint8Array[] = [];
-      f.extraPages.forEach((extra, k) => {
-        const other = this.pageState(extra);
-        if (!this.isCovered(other.version, f.extraNeeds[k]!)) return;
-        const copy = new Uint8Array(pageBytes);
-        this.readServed(extra, copy);
-        extraPages.push(extra);
-        extraVersions.push([...other.version]);
-        extraBytes.push(copy);
-      });
-      this.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, extraPages, extraVersions, extraBytes });
+      const extras = this.servedExtras(f.extraPages, f.extraNeeds);
+      this.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, ...extras });
       return false;
     });
     if (rest.length === 0) this.fetchers.delete(page); else this.fetchers.set(page, rest);
@@ -674,9 +835,16 @@ export class HlrcEngine implements Engine {
     const served = new Map<number, number>();
     message.extraPages.forEach((extra, k) => served.set(extra, k));
     assert(message.extraPages.every((extra) => asked.includes(extra)), 'a reply carries only extra pages asked for');
-    this.installFetched(message.page, message.version, message.bytes, true);
+    if (message.bytes.length === 0) {
+      // Lent to this node while the request was on its way (see onPageRequest).
+      assert(this.borrowed[message.page] === 1, 'a page reply without bytes answers the borrower of a lent page');
+    } else {
+      this.installFetched(message.page, message.version, message.bytes, true);
+    }
     for (const extra of asked) {
       const k = served.get(extra);
+      // Lent to this node meanwhile: the lend ended the fetch.
+      if (this.borrowed[extra] === 1) { assert(k === undefined, 'a lent page is not served as an extra to its borrower'); continue; }
       if (k === undefined) {
         // Left out by the home: fetch it only if a thread waits for it.
         const state = this.pageState(extra);
@@ -704,6 +872,13 @@ export class HlrcEngine implements Engine {
     }
     this.memory.writePage(page, bytes);
     state.valid = true;
+    if (this.readAheadTracking && !wanted && state.waiters.length === 0) {
+      // Read-ahead: stays at no access (as it was while invalid, fast write
+      // path off) until a thread touches it, so its use can be counted.
+      state.prefetched = true;
+      this.stats.prefetchedPages = (this.stats.prefetchedPages ?? 0) + 1;
+      return;
+    }
     this.protectValid(page);
     this.runWaiters(state);
   }
@@ -740,6 +915,11 @@ export class HlrcEngine implements Engine {
 
   private onAtomicCancel(from: number, requestId: number): void {
     const k = this.atomicWaiters.findIndex((w) => w.node === from && w.requestId === requestId);
+    if (k < 0) {
+      // The wait may have been forwarded to a borrower of its page.
+      for (const node of this.lendees) if (node !== from) this.send(node, { type: 'atomicCancel', requestId, origin: from });
+      return;
+    }
     if (k >= 0) {
       this.atomicWaiters.splice(k, 1);
       // Nobody will answer it now: the requester forgets the request.
@@ -786,7 +966,7 @@ export class HlrcEngine implements Engine {
    */
   private managerOf(id: number): number {
     const page = Math.floor((id * 16) / pageBytes);
-    if (id >= 0 && page < this.pageCount) return this.homeOf(page);
+    if (id >= 0 && page < this.pageCount) return this.placementHomeOf(page);
     return ((id % this.nodeCount) + this.nodeCount) % this.nodeCount;
   }
 
@@ -947,6 +1127,8 @@ export class HlrcEngine implements Engine {
   acquireFrom(fromNode: number, info: ConsistencyInfo): void {
     assert(fromNode >= 0 && fromNode < this.nodeCount && info.vc.length === this.nodeCount, 'acquire from a node of the cluster');
     if (fromNode !== this.nodeId) this.learn(fromNode, info);
+    // Race detection: writes before this acquire must not take its timestamp.
+    if (this.onIntervalClosed !== null) this.closeInterval();
     this.acquire(info.vc);
     this.maybeReclaim();
   }
@@ -990,7 +1172,8 @@ export class HlrcEngine implements Engine {
       case 'barrierArrive': return this.onBarrierArrive(from, message);
       case 'barrierDepart': return this.onBarrierDepart(from, message);
       case 'atomicRequest': return this.onAtomicRequest(from, message);
-      case 'atomicCancel': return this.onAtomicCancel(from, message.requestId);
+      case 'atomicCancel': return this.onAtomicCancel(message.origin ?? from, message.requestId);
+      case 'homeLend': return this.onHomeLend(from, message);
       case 'vcQuery': return this.onVcQuery(from, message.info);
       case 'vcReport': return this.onVcReport(from, message.vc);
       case 'atomicReply':
@@ -1161,7 +1344,7 @@ export class HlrcEngine implements Engine {
         if (pushPages.length >= grantPagePushCountMax) break;
         if (this.homeOf(page) !== this.nodeId || pushPages.includes(page)) continue;
         const state = this.pageState(page);
-        if (state.version[writer]! < index) continue;
+        if (state.version[writer]! < index || !this.masterReady(state)) continue;
         const bytes = new Uint8Array(pageBytes);
         this.readServed(page, bytes);
         pushPages.push(page);
@@ -1282,7 +1465,113 @@ export class HlrcEngine implements Engine {
     }
     this.acquire(message.info.vc);
     this.raiseFloor(message.floor);
+    this.lendWritten();
     this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });
+  }
+
+  // ------------------------------------------------------ home migration
+
+  /**
+   * At a barrier's departure: pages of this node's static placement whose
+   * only writer since the last departure here was one other node, the same
+   * as in the last earlier window that wrote them, are lent to it
+   * (docs/PROTOCOL.md, "Home migration"); data written once does not move. Only pages at rest move: a
+   * valid copy, no fault, fetch or Atomics.wait pending on them. A lent page
+   * stays lent (it is never lent on, nor given back).
+   */
+  private lendWritten(): void {
+    const writers = [...this.writersSinceBarrier];
+    this.writersSinceBarrier.clear();
+    if (!this.migrateHomes || this.protocol !== 'hlrc' || this.nodeCount === 1) return;
+    const byNode = new Map<number, number[]>();
+    for (const [page, writer] of writers) {
+      const before = this.soleWriters.get(page);
+      if (writer < 0 || writer === this.nodeId) { this.soleWriters.delete(page); continue; }
+      this.soleWriters.set(page, writer);
+      if (before !== writer) continue;
+      if (this.placementHomeOf(page) !== this.nodeId || this.lentTo[page] !== -1 || this.borrowed[page] === 1) continue;
+      const state = this.pageState(page);
+      if (!state.valid || state.fetching || state.waiters.length > 0 || this.fetchers.has(page) || state.ownPending !== null) continue;
+      if (this.atomicWaiters.some((waiter) => Math.floor(waiter.address / pageBytes) === page)) continue;
+      let pages = byNode.get(writer);
+      if (pages === undefined) { pages = []; byNode.set(writer, pages); }
+      pages.push(page);
+    }
+    for (const [node, pages] of byNode) {
+      pages.sort((a, b) => a - b);
+      for (let k = 0; k < pages.length; k += lendPageCountMax) this.lend(node, pages.slice(k, k + lendPageCountMax));
+    }
+  }
+
+  /**
+   * Hands pages over to `node`. Stores here are stopped first (read-only,
+   * fast path off), so the copy sent holds every write this node made,
+   * exclusive ones included; from then on this node's stores twin and diff
+   * like any non-home writer's, and go to the borrower after this message.
+   */
+  private lend(node: number, pages: number[]): void {
+    this.memory.setFastWrite(pages, false);
+    this.memory.protect(pages, protRead);
+    // Pages the fast path made dirty stay in the open interval: its closing
+    // sends the borrower an empty diff, so its version reaches that interval.
+    this.drainDirty();
+    this.memory.setTwinless(pages, false);
+    const versions: number[][] = [];
+    const applied: number[][] = [];
+    const bytes: Uint8Array[] = [];
+    for (const page of pages) {
+      const state = this.pageState(page);
+      const copy = new Uint8Array(pageBytes);
+      this.memory.readPage(page, copy);
+      versions.push([...state.version]);
+      applied.push([...state.applied]);
+      bytes.push(copy);
+      this.exclusive[page] = 0;
+      this.lentTo[page] = node;
+      this.soleWriters.delete(page);
+    }
+    this.memory.setFastWrite(pages, true);
+    this.lendees.add(node);
+    this.stats.pagesLent = (this.stats.pagesLent ?? 0) + pages.length;
+    this.send(node, { type: 'homeLend', pages, versions, applied, bytes });
+  }
+
+  /**
+   * The borrower becomes the pages' home. Its stores are stopped; its own
+   * dirty writes (diffed against their twins) wait in ownPending until its
+   * earlier diffs, sent to the lender, come back forwarded, so one writer's
+   * diffs apply in order. The copy is unusable until then (checkHomePage).
+   */
+  private onHomeLend(from: number, message: Extract<ProtocolMessage, { type: 'homeLend' }>): void {
+    const { pages } = message;
+    assert(pages.length <= lendPageCountMax && pages.length === message.bytes.length && pages.length === message.versions.length && pages.length === message.applied.length, 'a lend carries one copy, version and count per page, within its limit');
+    for (const page of pages) assert(this.placementHomeOf(page) === from && this.borrowed[page] === 0, 'pages are lent by their static home, once');
+    this.memory.setFastWrite(pages, false);
+    this.drainDirty();
+    const dirty = pages.filter((page) => this.twinned.has(page));
+    const own = new Map<number, Uint8Array>();
+    for (const record of this.memory.flush(dirty)) own.set(record.page, record.diff);
+    for (const page of dirty) this.twinned.delete(page);
+    this.memory.protect(pages, protNone);
+    this.memory.setTwinless(pages, true);
+    pages.forEach((page, k) => {
+      const state = this.pageState(page);
+      assert(message.bytes[k]!.length === pageBytes, 'a lent page is a whole page');
+      this.borrowed[page] = 1;
+      this.exclusive[page] = 0;
+      // A fetch in flight ends here: the lender answers it without the page.
+      state.fetching = false;
+      state.valid = false;
+      state.version = [...message.versions[k]!];
+      state.applied = [...message.applied[k]!];
+      const diff = own.get(page);
+      state.ownPending = diff !== undefined && diff.length > 0 ? diff : null;
+      this.memory.writePage(page, message.bytes[k]!);
+    });
+    for (const page of pages) {
+      this.checkHomePage(page);
+      this.serveFetchers(page);
+    }
   }
 
   // ------------------------------------------------ log reclamation
@@ -1360,9 +1649,20 @@ export class HlrcEngine implements Engine {
     // The requester released before asking; acquiring its knowledge here
     // orders this operation after everything it saw.
     this.acquire(message.info.vc);
+    if (this.homeNode === this.nodeId) this.joinAtomicClock(message.address, message.info.vc);
     const page = Math.floor(message.address / pageBytes);
-    assert(this.homeOf(page) === this.nodeId, 'atomics run at the home of their page');
-    this.atomicAccess(page, () => this.performAtomic(from, message, page));
+    const requester = message.origin ?? from;
+    const home = this.homeOf(page);
+    if (home !== this.nodeId) {
+      // A page lent away: the borrower runs it, after the requester's diffs
+      // forwarded before (this node acquired the requester's vc, so its own info covers it).
+      assert(this.lentTo[page] === home && home !== requester, 'atomics run at the home of their page, or are forwarded by its static home');
+      const { bundled: _bundled, ...rest } = message;
+      this.stats.lendForwards = (this.stats.lendForwards ?? 0) + 1;
+      this.send(home, { ...rest, origin: requester, info: this.infoFor(home) });
+      return;
+    }
+    this.atomicAccess(page, () => this.performAtomic(requester, message, page));
   }
 
   private performAtomic(from: number, message: Extract<ProtocolMessage, { type: 'atomicRequest' }>, page: number): void {
@@ -1382,15 +1682,15 @@ export class HlrcEngine implements Engine {
         if (waiter.address !== message.address) { k++; continue; }
         this.atomicWaiters.splice(k, 1);
         woken++;
-        this.atomicReply(waiter.node, waiter.requestId, 'ok');
+        this.atomicReply(waiter.node, waiter.requestId, 'ok', waiter.address);
       }
-      this.atomicReply(from, message.requestId, String(woken));
+      this.atomicReply(from, message.requestId, String(woken), message.address);
       return;
     }
     if (op === 'wait') {
       const expected = BigInt.asUintN(message.width * 8, BigInt(message.operands[0] ?? '0'));
-      if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal'); return; }
-      if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out'); return; }
+      if (old !== expected) { this.atomicReply(from, message.requestId, 'not-equal', message.address); return; }
+      if (message.timeoutMs === 0) { this.atomicReply(from, message.requestId, 'timed-out', message.address); return; }
       assert(this.atomicWaiters.length < atomicWaiterCountMax, 'atomic waiters within limit');
       const deadlineMs = message.timeoutMs < 0 ? Infinity : this.timeNowMs() + message.timeoutMs;
       this.atomicWaiters.push({ node: from, requestId: message.requestId, address: message.address, deadlineMs });
@@ -1403,16 +1703,42 @@ export class HlrcEngine implements Engine {
       // write in its own interval, closed at once so the reply carries it.
       const diff = encodeRun(offset, this.pageScratch.subarray(offset, offset + message.width));
       this.atomicStore(page, diff);
+      // Race mode: this location's clock now includes the store's interval.
+      const clock = this.atomicClocks.get(message.address);
+      if (clock !== undefined) clock[this.nodeId] = this.vc[this.nodeId]!;
     }
-    this.atomicReply(from, message.requestId, result.toString());
+    this.atomicReply(from, message.requestId, result.toString(), message.address);
   }
 
-  private atomicReply(node: number, requestId: number, result: string): void {
+  /**
+   * Race mode, at the race home: every Atomics operation releases what its
+   * thread did into its location's clock (past atomicClockCountMax
+   * locations, new ones are not tracked and their replies carry this node's
+   * whole vc: more ordering, races missed rather than invented).
+   */
+  private joinAtomicClock(address: number, vc: number[]): void {
+    let clock = this.atomicClocks.get(address);
+    if (clock === undefined) {
+      if (this.atomicClocks.size >= atomicClockCountMax) return;
+      clock = new Array<number>(this.nodeCount).fill(0);
+      this.atomicClocks.set(address, clock);
+    }
+    for (let n = 0; n < this.nodeCount; n++) clock[n] = Math.max(clock[n]!, vc[n] ?? 0);
+  }
+
+  private atomicReply(node: number, requestId: number, result: string, address = -1): void {
     if (node === this.nodeId) {
       this.finish(requestId, { ok: true, value: result });
       return;
     }
-    this.send(node, { type: 'atomicReply', requestId, result, info: this.infoFor(node) });
+    const info = this.infoFor(node);
+    // Race mode: the acquire carries what was released at this location only
+    // (a lower bound of this node's vc, as hearVc expects), so Atomics order
+    // threads per location as the JavaScript memory model does, not through
+    // everything the atomic home has seen.
+    const clock = this.atomicClocks.get(address);
+    if (clock !== undefined) info.vc = [...clock];
+    this.send(node, { type: 'atomicReply', requestId, result, info });
   }
 
   /** The current time: the clock handed in, read fresh, or else the last tick's. */
@@ -1431,7 +1757,7 @@ export class HlrcEngine implements Engine {
       const waiter = this.atomicWaiters[k]!;
       if (waiter.deadlineMs > nowMs) { k++; continue; }
       this.atomicWaiters.splice(k, 1);
-      this.atomicReply(waiter.node, waiter.requestId, 'timed-out');
+      this.atomicReply(waiter.node, waiter.requestId, 'timed-out', waiter.address);
     }
   }
 }

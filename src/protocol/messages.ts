@@ -34,14 +34,25 @@ export type ProtocolMessage =
    * home that are invalid at the requester and not being fetched: a prefetch,
    * at most prefetchPageCountMax - 1 of them.
    */
-  | { type: 'pageRequest'; page: number; need: number[]; extraPages: number[]; extraNeeds: number[][] }
-  /** Carries the extra pages whose home copy covered their need when `page` was served (others are left out). */
+  /** `origin`: the requester, when an old home forwards the request to the page's new home (absent: the sender). */
+  | { type: 'pageRequest'; page: number; need: number[]; extraPages: number[]; extraNeeds: number[][]; origin?: number }
+  /**
+   * Carries the extra pages whose home copy covered their need when `page` was served (others are left out).
+   * Empty `bytes`: `page` was lent to the requester meanwhile (it is its home now; only extras are served).
+   */
   | {
     type: 'pageReply'; page: number; version: number[]; bytes: Uint8Array;
     extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[];
   }
   /** Diffs for pages homed at the receiver; `interval` is the writer's interval they complete. */
-  | { type: 'diffs'; interval: number; pages: number[]; diffs: Uint8Array[] }
+  /** `origin`: the writer, when an old home forwards diffs to the page's new home (absent: the sender). */
+  | { type: 'diffs'; interval: number; pages: number[]; diffs: Uint8Array[]; origin?: number }
+  /**
+   * Home migration (lend): the static home hands pages over to the node that
+   * alone wrote them; per page its master copy, the version vector it covers
+   * and how many diffs it applied per writer. The receiver is their home from then on.
+   */
+  | { type: 'homeLend'; pages: number[]; versions: number[][]; applied: number[][]; bytes: Uint8Array[] }
   // sc: Li-Hudak fixed distributed manager
   | { type: 'scRequest'; page: number; requester: number; isWrite: boolean }
   | { type: 'scForward'; page: number; requester: number; isWrite: boolean; copyset: number[] }
@@ -82,10 +93,12 @@ export type ProtocolMessage =
   | {
     type: 'atomicRequest'; bundled?: DiffBatch; requestId: number; op: AtomicOp; address: number; width: number;
     operands: string[]; timeoutMs: number; info: ConsistencyInfo;
+    /** The requesting node, when the page's static home forwards the request to the node it lent the page to. */
+    origin?: number;
   }
   | { type: 'atomicReply'; requestId: number; result: string; info: ConsistencyInfo }
   /** The thread behind an Atomics.wait is gone: the home drops the waiter (no answer). */
-  | { type: 'atomicCancel'; requestId: number }
+  | { type: 'atomicCancel'; requestId: number; origin?: number }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }

@@ -14,7 +14,7 @@ import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
 import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
-import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, supervise, testHook } from '../cluster/watchdog.js';
+import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -26,6 +26,9 @@ import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind, type TraceEvent } from './observe.js';
 import { FlowGate, sendQueueBytesFromEnvironment } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
+import { RaceChecker } from '../race/checker.js';
+import { RaceRecorder } from '../race/recorder.js';
+import type { AllocationRecord, IntervalWrites } from '../race/record.js';
 
 /** Engine ticks drive Atomics.wait timeouts. */
 const tickIntervalMs = 5;
@@ -34,14 +37,18 @@ const syncRefCountMax = 4096;
 
 type RuntimeMessage =
   | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo }
-  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo }
+  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
+  /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. */
+  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtTerminate'; spawnId: string }
   // Observability (node 0 asks, every other node answers; see src/runtime/observe.ts)
   | { type: 'rtTraceStart'; originUs: number }
   | { type: 'rtReportRequest'; trace: boolean }
   | { type: 'rtReportTrace'; events: TraceEvent[] }
-  | { type: 'rtReport'; stats: NodeStats; dropped: number };
+  | { type: 'rtReport'; stats: NodeStats; dropped: number }
+  // race mode (src/race/): every node's interval records and allocations go to node 0's checker
+  | { type: 'rtRace'; record: IntervalWrites }
+  | { type: 'rtRaceAlloc'; record: AllocationRecord };
 
 type DiffsMessage = Extract<ProtocolMessage, { type: 'diffs' }>;
 
@@ -71,7 +78,7 @@ function splitDiffs(message: DiffsMessage): DiffsMessage[] {
   return pieces;
 }
 
-const observabilityTypes = new Set(['rtTraceStart', 'rtReportRequest', 'rtReportTrace', 'rtReport']);
+const observabilityTypes = new Set(['rtTraceStart', 'rtReportRequest', 'rtReportTrace', 'rtReport', 'rtRace', 'rtRaceAlloc']);
 
 const noRanges = {
   rangeOf: () => null,
@@ -144,6 +151,8 @@ export class ClusterNode {
   /** Reports gathered by node 0 at the end of a run. */
   private reportWaiter: { reports: Map<number, { stats: NodeStats; dropped: number }>; events: TraceEvent[]; done: () => void } | null = null;
   private nextSyncRef = faultSlotCount;
+  /** Refs withdrawn after the engine threw taking them; a late answer for one is dropped. */
+  private readonly withdrawn = new Set<number>();
   private placementCounter = 0;
   /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
   private readonly hosted = new Map<string, { worker: Worker; parentNode: number }>();
@@ -152,14 +161,39 @@ export class ClusterNode {
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
+  /** Race mode: this node's recorder (null on the race home, which runs no app thread), and node 0's checker. */
+  readonly race: RaceRecorder | null = null;
+  readonly raceChecker: RaceChecker | null = null;
+  private readonly raceMode: boolean;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
     superviseNode(handle, options.parentPid);
     this.handle = handle;
     this.mesh = handle.mesh as ClusterNode['mesh'];
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
     this.observer = new NodeObserver(handle.nodeId);
+    // Race mode (docs/RACE.md): the last node is home of every page and runs
+    // no app thread; every other node runs one thread, so its intervals are
+    // that thread's and its diffs are that thread's exact writes.
+    this.raceMode = options.race === true;
+    const raceHome = handle.nodeCount - 1;
+    if (this.raceMode) {
+      assert(handle.nodeCount >= 2, 'race mode has a home node besides the app nodes');
+      if (handle.nodeId === 0) this.raceChecker = new RaceChecker({ pageReads: options.racePages === true });
+      if (handle.nodeId !== raceHome) {
+        this.race = new RaceRecorder(handle.nodeId, (record) => {
+          if (this.raceChecker !== null) this.raceChecker.addInterval(record);
+          else this.sendRuntime(0, { type: 'rtRace', record });
+        }, () => [...this.manager.channel.endpoints].map((endpoint) => endpoint.threadIdSeen).filter((id) => id >= 0));
+        this.manager.allocObserver = (offset, byteLength, site, endpoint) => {
+          const record: AllocationRecord = { address: offset, byteLength, site, thread: Math.max(0, endpoint.threadIdSeen), node: handle.nodeId };
+          if (this.raceChecker !== null) this.raceChecker.addAllocation(record);
+          else this.sendRuntime(0, { type: 'rtRaceAlloc', record });
+        };
+      }
+    }
+    const memory = asPageMemory(this.manager.native, this.observer);
     this.engine = createEngine({
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
@@ -167,11 +201,15 @@ export class ClusterNode {
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
       ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
-      memory: asPageMemory(this.manager.native, this.observer),
+      memory: this.race === null ? memory : this.race.wrap(memory),
+      ...(this.raceMode ? { homeNode: raceHome } : {}),
+      ...(this.race === null ? {} : { onIntervalClosed: (index: number, vc: readonly number[]) => this.race!.intervalClosed(index, vc) }),
       send: (toNode, message) => this.sendEngine(toNode, message),
       host: { resume: (ref, result) => this.resume(ref, result) },
       // Monotonic: Date.now() can step backwards and is read only at each tick.
       clock: () => performance.now(),
+      // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
+      readAheadTracking: process.env.DSM_READAHEAD_STATS === '1',
     });
     const mesh = this.mesh;
     this.flow = new FlowGate({
@@ -184,11 +222,13 @@ export class ClusterNode {
       noteActivity(activity.faults);
       // Test hook: the manager fails while the app thread that faulted is parked on it.
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
+      this.race?.sample();
       for (let index = 0; index < records.length; index += 3) {
         const slot = records[index]!;
         const page = records[index + 1]!;
         const isWrite = (records[index + 2]! & 1) === 1;
         if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+        if (this.race !== null && !isWrite) this.race.onReadFault(page, (records[index + 2]! >>> 1) & (pageBytes - 1));
         // A write may make one more twin: held while too many pages are dirty.
         if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
         else this.engine.onFault(slot, page, false);
@@ -205,9 +245,13 @@ export class ClusterNode {
       noteActivity(activity.idle);
       return answer;
     });
-    this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
+    this.manager.channel.onThreadEnd((endpoint) => {
+      this.race?.threadLeft(endpoint.threadIdSeen);
+      this.threadEnded(endpoint);
+    });
     this.manager.start();
     this.engine.start();
+    this.race?.armAll(options.regionBytes / pageBytes);
     const takeOver = (this.mesh as unknown as { takeOver?: (l: (from: number, m: unknown) => void) => void }).takeOver;
     const listener = (from: number, message: unknown) => this.onMessage(from, message as { type: string });
     if (takeOver !== undefined) takeOver(listener);
@@ -243,6 +287,8 @@ export class ClusterNode {
       return;
     }
     const waiter = this.syncWaiters.get(ref);
+    // A request withdrawn (its thread ended, or the engine threw taking it) may still get its one answer: drop it.
+    if (waiter === undefined && this.withdrawn.delete(ref)) return;
     assert(waiter !== undefined, 'a sync result answers a waiting thread');
     this.syncWaiters.delete(ref);
     const { endpoint } = waiter;
@@ -260,6 +306,22 @@ export class ClusterNode {
     endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
   }
 
+  /**
+   * Hands a parked request to the engine. If the engine throws, the thread is
+   * answered with that error (by the channel) and its waiter is withdrawn, so
+   * that no second answer can reach it later ("one answer per call").
+   */
+  private syncInEngine(ref: number, request: Parameters<Engine['onSync']>[1]): void {
+    try {
+      this.engine.onSync(ref, request);
+    } catch (error) {
+      this.syncWaiters.delete(ref);
+      this.withdrawn.add(ref);
+      try { this.engine.cancel(ref); } catch { /* the engine is already failing */ }
+      throw error;
+    }
+  }
+
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'atomic':
@@ -274,6 +336,8 @@ export class ClusterNode {
         this.flow.admit(() => this.serveAdmitted(endpoint, request));
         return replyLater;
       case 'place':
+        // Race mode: round-robin over the app nodes (the last node is the race home).
+        if (this.raceMode) return (this.handle.nodeId + 1 + this.placementCounter++) % (this.handle.nodeCount - 1);
         return (this.handle.nodeId + 1 + this.placementCounter++) % this.handle.nodeCount;
       default:
         throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${request.op}'`);
@@ -311,23 +375,23 @@ export class ClusterNode {
     switch (request.op) {
       case 'atomic': {
         const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
-        this.engine.onSync(ref, {
+        this.raceSync(`Atomics.${request.fn}`, request, () => this.syncInEngine(ref, {
           kind: 'atomic', op: request.fn, address: request.address,
           width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,
-        });
+        }));
         return replyLater;
       }
       case 'sync': {
         // Mutex and Barrier of src/sync, routed here in a multi-node run (src/sync/route.ts).
         if (request.kind === 'barrier') {
           const ref = this.waitFor(endpoint, 'barrier', { barrier: request.id });
-          this.engine.onSync(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 });
+          this.raceSync('Barrier.wait', request, () => this.syncInEngine(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 }));
         } else if (request.kind === 'lock') {
           const ref = this.waitFor(endpoint, request.tryOnly === true ? null : 'lock', { lock: request.id });
-          this.engine.onSync(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true });
+          this.raceSync(request.tryOnly === true ? 'Mutex.tryLock' : 'Mutex.lock', request, () => this.syncInEngine(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true }));
         } else {
           const ref = this.waitFor(endpoint, null, {}, request.posted === true);
-          this.engine.onSync(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId });
+          this.raceSync('Mutex.unlock', request, () => this.syncInEngine(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId }));
         }
         return replyLater;
       }
@@ -336,14 +400,17 @@ export class ClusterNode {
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
         this.sendRuntime(request.nodeId, {
           type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
-          workerData: request.workerData, options: request.options, info: this.engine.releaseFor(request.nodeId),
+          workerData: request.workerData, options: request.options, info: this.raceSync('new Worker', request, () => this.engine.releaseFor(request.nodeId)),
         });
         return replyLater;
       }
       case 'worker-post': {
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
-          this.sendRuntime(target.nodeId, { type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.engine.releaseFor(target.nodeId) });
+          this.sendRuntime(target.nodeId, {
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.raceSync('worker.postMessage', request, () => this.engine.releaseFor(target.nodeId)),
+            ...(this.race === null ? {} : { site: (request as { site?: string | null }).site ?? null }),
+          });
         }
         return null;
       }
@@ -351,7 +418,10 @@ export class ClusterNode {
         const spawnId = this.hostedEndpoints.get(endpoint);
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
-          this.sendRuntime(entry.parentNode, { type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.engine.releaseFor(entry.parentNode) });
+          this.sendRuntime(entry.parentNode, {
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.raceSync('parentPort.postMessage', request, () => this.engine.releaseFor(entry.parentNode)),
+            ...(this.race === null ? {} : { site: (request as { site?: string | null }).site ?? null }),
+          });
         }
         return null;
       }
@@ -384,6 +454,21 @@ export class ClusterNode {
     const ref = this.nextSyncRef++;
     this.syncWaiters.set(ref, { endpoint, kind, startUs: kind === null ? 0 : epochUs(), args, posted, ...(asyncId === undefined ? {} : { asyncId }) });
     return ref;
+  }
+
+  /** Runs an engine synchronization; in race mode names it as the bound of the intervals around it (with the program's call site). */
+  private raceSync<T>(op: string, request: object | null, run: () => T): T {
+    if (this.race === null) return run();
+    return this.race.around(op, (request as { site?: string | null } | null)?.site ?? null, run);
+  }
+
+  /** Race mode, node 0 at the end of the run: closes the main thread's last interval and gathers every node's records. */
+  async finishRace(): Promise<RaceChecker> {
+    assert(this.raceChecker !== null, 'node 0 holds the race checker');
+    this.raceSync('program end', null, () => this.engine.releaseFor(this.handle.nodeId));
+    // Records travel before the report on each link (FIFO): once every node has answered, all have arrived.
+    await this.gatherReports(false);
+    return this.raceChecker;
   }
 
   private sendEngine(toNode: number, message: ProtocolMessage): void {
@@ -461,6 +546,12 @@ export class ClusterNode {
       case 'rtReportTrace':
         this.reportWaiter?.events.push(...runtime.events);
         return;
+      case 'rtRace':
+        this.raceChecker?.addInterval(runtime.record);
+        return;
+      case 'rtRaceAlloc':
+        this.raceChecker?.addAllocation(runtime.record);
+        return;
       case 'rtReport':
         if (this.reportWaiter !== null) {
           this.reportWaiter.reports.set(from, { stats: runtime.stats, dropped: runtime.dropped });
@@ -468,11 +559,11 @@ export class ClusterNode {
         }
         return;
       case 'rtSpawn':
-        this.engine.acquireFrom(from, runtime.info);
+        this.raceSync('worker start', null, () => this.engine.acquireFrom(from, runtime.info));
         this.host(from, runtime);
         return;
       case 'rtPost': {
-        this.engine.acquireFrom(from, runtime.info);
+        this.raceSync('message received from worker.postMessage', { site: runtime.site ?? null }, () => this.engine.acquireFrom(from, runtime.info));
         this.hosted.get(runtime.spawnId)?.worker.postMessage({ dsmRemote: 'message', bytes: runtime.bytes });
         return;
       }
@@ -480,7 +571,7 @@ export class ClusterNode {
         void this.hosted.get(runtime.spawnId)?.worker.terminate();
         return;
       case 'rtEvent': {
-        this.engine.acquireFrom(from, runtime.info);
+        this.raceSync(runtime.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${runtime.event}' event`, { site: runtime.site ?? null }, () => this.engine.acquireFrom(from, runtime.info));
         const entry = this.remote.get(runtime.spawnId);
         if (entry === undefined) return;
         let event: ChannelEvent;
@@ -561,10 +652,14 @@ export class ClusterNode {
       ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
     });
     this.hosted.set(spawn.spawnId, { worker, parentNode });
+    this.race?.threadStarted(spawn.threadIdSeen);
     // Each event is a release (worker exit after writing much, say): admitted
     // in order with the app threads' requests, within the link limit.
     const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
-      this.flow.admit(() => this.sendRuntime(parentNode, { type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra, info: this.engine.releaseFor(parentNode) }));
+      this.flow.admit(() => this.sendRuntime(parentNode, {
+        type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
+        info: this.raceSync(kind === 'exit' ? 'worker exit' : kind === 'message' ? 'parentPort.postMessage' : `worker ${kind}`, null, () => this.engine.releaseFor(parentNode)),
+      }));
     worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
     worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
       if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
@@ -587,6 +682,7 @@ export class ClusterNode {
       event('error', { bytes: serializeValue(thrown, noRanges) });
     });
     worker.on('exit', (code) => {
+      this.race?.threadEnded(spawn.threadIdSeen);
       this.hosted.delete(spawn.spawnId);
       this.hostedEndpoints.delete(endpoint);
       event('exit', { code });
@@ -610,12 +706,13 @@ function superviseNode(handle: ClusterHandle, parentPid: number | undefined): vo
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
-  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number };
+  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number; race?: boolean };
   const parentPid = process.env.DSM_SUPERVISED === '1' ? Number(process.env.DSM_PARENT_PID) : undefined;
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),
     ...(config.twinBytes === undefined ? {} : { twinBytes: config.twinBytes }),
+    ...(config.race === true ? { race: true } : {}),
     ...(parentPid === undefined || !Number.isInteger(parentPid) ? {} : { parentPid }),
   });
   void node;
@@ -626,9 +723,14 @@ export function runNode(handle: ClusterHandle): void {
 /** Node 0: runs the program's main thread and ends the cluster with its exit code. */
 export async function runClusterProgram(
   handle: ClusterHandle,
-  options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions },
+  options: {
+    regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions;
+    /** Race mode (docs/RACE.md): the report goes to stderr (and JSON to `jsonPath`); races found make the exit code exitCodeRaces. */
+    race?: boolean; racePages?: boolean; raceJsonPath?: string;
+  },
 ): Promise<never> {
   const node = new ClusterNode(handle, options);
+  node.race?.threadStarted(0);
   const report = options.report ?? {};
   if (report.tracePath !== undefined) node.startTrace();
   let code: number;
@@ -641,6 +743,16 @@ export async function runClusterProgram(
     code = 2;
   }
   const seconds = (performance.now() - startMs) / 1000;
+  stopStallCheck();
+  if (node.raceChecker !== null) {
+    try {
+      const { finishRaceReport } = await import('../race/output.js');
+      code = finishRaceReport(await node.finishRace(), code, options.raceJsonPath);
+    } catch (error) {
+      process.stderr.write(`dsm: race report: ${error instanceof DsmError ? `${error.code}: ${error.message}` : String(error)}\n`);
+      if (code === 0) code = 1;
+    }
+  }
   if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
     try {
       const gathered = await node.gatherReports(report.tracePath !== undefined);

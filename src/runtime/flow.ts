@@ -68,7 +68,7 @@ export class FlowGate {
   /** Write faults held while too many pages are dirty (each a parked writer). */
   private readonly heldWrites: Array<() => void> = [];
   private writesPaused = false;
-  /** Counters for --stats and tests: pieces of work that had to wait, early-flushed pages. */
+  /** Counters for tests and diagnostics: work that had to wait, early-flushed pages, held writers. */
   parkedCount = 0;
   flushedPageCount = 0;
   heldWriteCount = 0;
@@ -112,9 +112,14 @@ export class FlowGate {
     this.pump();
   }
 
-  /** A write fault: served now, or held (its thread parked) while writes are paused. */
+  /**
+   * A write fault: served now, or held (its thread parked) while writes are
+   * paused or a link is full. Serving one may send diffs (the engine's twin
+   * limit flushes the oldest dirty pages early to make room for a twin), so a
+   * writer faster than the link waits here for it.
+   */
   admitWriteFault(serve: () => void): void {
-    if (!this.writesPaused) {
+    if (!this.writesPaused && this.heldWrites.length === 0 && !this.congested()) {
       serve();
       return;
     }
@@ -134,12 +139,15 @@ export class FlowGate {
     if (!this.pumping && dirtyPageCount >= dirtyPageCountFlushMin) this.pump();
   }
 
-  /** Lets held writers go once the dirty pages are below dirtyPageCountFlushMin. */
+  /** Lets held writers go once the dirty pages are below dirtyPageCountFlushMin and every link below its limit. */
   private resumeWritesIfFlushed(): void {
-    if (!this.writesPaused || this.engine.dirtyPageCount() >= dirtyPageCountFlushMin) return;
-    this.writesPaused = false;
-    this.pauseWrites(false);
-    for (const serve of this.heldWrites.splice(0)) serve();
+    if (this.writesPaused) {
+      if (this.engine.dirtyPageCount() >= dirtyPageCountFlushMin) return;
+      this.writesPaused = false;
+      this.pauseWrites(false);
+    }
+    // One at a time: each may send (an early flush at the twin limit) and fill a link again.
+    while (this.heldWrites.length > 0 && !this.congested()) this.heldWrites.shift()!();
   }
 
   private pump(): void {
@@ -188,7 +196,8 @@ export class FlowGate {
   }
 
   private wakeIfDrained(): void {
-    if (this.drainWaiters.length === 0 || this.congested()) return;
+    if (this.congested()) return;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
+    this.resumeWritesIfFlushed();
   }
 }

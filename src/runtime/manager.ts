@@ -8,6 +8,7 @@ import type { ChannelRequest } from '../channel/wire.js';
 import { pageBytes, threadIdNodeStride } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
+import { guardAppView } from './app-view-guard.js';
 import { HeapService } from './heap-service.js';
 import { SingleNodePages } from './single-node-pages.js';
 
@@ -67,6 +68,7 @@ export class NodeManager {
     this.native.installHandler();
     this.native.startFaultService((records) => this.faultHandler(records));
     this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
+    if (process.env.DSM_DEBUG_APP_VIEW === '1') guardAppView(this.native);
   }
 
   /** A cluster node serves faults through its coherence engine instead of the one-node page service. */
@@ -76,6 +78,9 @@ export class NodeManager {
     this.faultHandler = handler;
     this.servesOwnPages = false;
   }
+
+  /** Race mode (src/race/): told of every allocation, with the program's call site when the app thread sent it. */
+  allocObserver: ((offset: number, byteLength: number, site: string | null, endpoint: ThreadEndpoint) => void) | null = null;
 
   /** Requests the manager itself does not serve (Atomics, placement, remote workers) go here. */
   handleRequests(handler: RequestHandler): void {
@@ -91,8 +96,12 @@ export class NodeManager {
   private onRequest(_endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'alloc':
-      case 'sliceAlloc':
-        return this.heap.alloc(request.byteLength);
+      case 'sliceAlloc': {
+        const reply = this.heap.alloc(request.byteLength);
+        const offset = typeof reply === 'number' ? reply : reply.offset;
+        this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, _endpoint);
+        return reply;
+      }
       case 'thread-id': {
         const threadIdSeen = this.threadIdSeenNext++;
         assert(threadIdSeen % threadIdNodeStride !== 0, 'thread ids of this node within their stride');
@@ -100,6 +109,9 @@ export class NodeManager {
       }
       case 'free':
         this.heap.free(request.offset);
+        return null;
+      case 'escape':
+        this.heap.onEscape(request.offset);
         return null;
       default:
         if (this.extraRequests !== null) return this.extraRequests(_endpoint, request);

@@ -4,7 +4,7 @@
 // node 0 asked for them, at most traceEventCountMax per node.
 
 import { performance } from 'node:perf_hooks';
-import { traceEventCountMax } from '../constants.js';
+import { pageBytes, traceEventCountMax } from '../constants.js';
 import type { NativeStats } from '../memory/native.js';
 import type { EngineCounters } from '../protocol/engine.js';
 
@@ -16,6 +16,9 @@ export interface NodeStats {
   writeFaults: number;
   fastWriteFaults: number;
   pageFetches: number;
+  /** hlrc: bytes of pages installed by read-ahead, and of those no thread touched (invalidated first, or never touched so far). */
+  prefetchedBytes: number;
+  prefetchWastedBytes: number;
   diffsSent: number;
   diffsApplied: number;
   invalidations: number;
@@ -134,6 +137,8 @@ export class NodeObserver {
       writeFaults: native.writeFaults + native.fastWriteFaults,
       fastWriteFaults: native.fastWriteFaults,
       pageFetches: engine?.pageFetches ?? 0,
+      prefetchedBytes: (engine?.prefetchedPages ?? 0) * pageBytes,
+      prefetchWastedBytes: ((engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0)) * pageBytes,
       diffsSent: engine?.diffsSent ?? 0,
       diffsApplied: engine?.diffsApplied ?? 0,
       invalidations: engine?.invalidations ?? 0,
@@ -160,7 +165,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -187,6 +192,8 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['read faults', (s) => String(s.readFaults)],
     ['write faults', (s) => String(s.writeFaults)],
     ['page fetches', (s) => String(s.pageFetches)],
+    ['read-ahead bytes', (s) => String(s.prefetchedBytes)],
+    ['wasted read-ahead bytes', (s) => String(s.prefetchWastedBytes)],
     ['diffs sent', (s) => String(s.diffsSent)],
     ['diffs applied', (s) => String(s.diffsApplied)],
     ['invalidations', (s) => String(s.invalidations)],

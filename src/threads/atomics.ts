@@ -134,6 +134,43 @@ function builtin<F extends (...args: never[]) => unknown>(name: string, length: 
   return method as unknown as F;
 }
 
+type WaitAsync = (array: unknown, index: unknown, value: unknown, timeout: unknown) => unknown;
+
+/**
+ * V8's Atomics.waitAsync, kept from answering 'timed-out' before its timeout
+ * has passed as measured from the call. V8 times it by the event loop's cached
+ * clock, which lags when the thread was held (as by a dsm page fault) after
+ * the loop last read it, so the native wait can end early by that much; the
+ * rest is waited out here before the promise settles. The timeout is still
+ * converted once, by the native function, in the specification's order.
+ */
+function waitAsyncFromCall(native: WaitAsync): WaitAsync {
+  return (array, index, value, timeout) => {
+    const startMs = performance.now();
+    let timeoutMs = Infinity;
+    const probe = timeout === undefined ? undefined : {
+      [Symbol.toPrimitive]: () => { timeoutMs = +(timeout as number); return timeoutMs; },
+    };
+    const result = native(array, index, value, probe) as { async: boolean; value: unknown };
+    if (!result.async || !Number.isFinite(timeoutMs)) return result;
+    const deadlineMs = startMs + Math.max(0, timeoutMs);
+    const waitOut = (outcome: unknown): unknown => {
+      const leftMs = deadlineMs - performance.now();
+      if (outcome !== 'timed-out' || leftMs <= 0) return outcome;
+      // A pending waitAsync does not keep a thread alive, so neither does this timer.
+      return new Promise((resolve) => setTimeout(resolve, Math.ceil(leftMs), outcome).unref()).then(waitOut);
+    };
+    return { async: true, value: (result.value as Promise<unknown>).then(waitOut) };
+  };
+}
+
+/** One node: Atomics are V8's own; only waitAsync is wrapped (waitAsyncFromCall). */
+export function installSingleNodeAtomics(): void {
+  const native = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+  if (typeof native !== 'function') return;
+  (Atomics as unknown as Record<string, unknown>).waitAsync = builtin('waitAsync', 4, waitAsyncFromCall(native.bind(Atomics)));
+}
+
 export function installClusterAtomics(route: AtomicRoute): void {
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
     Record<string, (...args: unknown[]) => unknown>;
@@ -214,6 +251,7 @@ export function installClusterAtomics(route: AtomicRoute): void {
   });
   // Atomics.waitAsync is in Node 20's V8 but not in this TypeScript lib (es2022).
   if (typeof native.waitAsync === 'function') {
+    const nativeWaitAsync = waitAsyncFromCall(native.waitAsync.bind(Atomics));
     // The value is compared by a synchronous load (a value already changed answers
     // { async: false, value: 'not-equal' }, as the specification says); then the wait
     // is posted to the location's home and its answer arrives as a channel event.
@@ -231,7 +269,7 @@ export function installClusterAtomics(route: AtomicRoute): void {
     });
     shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
       const target = targetOf(array, true);
-      if (target === null) return native.waitAsync!(array, index, value, timeout);
+      if (target === null) return nativeWaitAsync(array, index, value, timeout);
       const address = addressOf(target, index);
       const operand = rawOf(target.kind, toPrimitiveNumber(value));
       const timeoutMs = timeoutMsOf(timeout);

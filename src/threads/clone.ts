@@ -12,6 +12,8 @@ import { DsmError } from '../errors.js';
 export interface BufferRanges {
   rangeOf(buffer: SharedArrayBuffer): { offset: number; byteLength: number } | null;
   bufferAt(offset: number, byteLength: number): SharedArrayBuffer;
+  /** A buffer over `offset` is serialized to cross nodes (the allocating node then never reuses its memory). */
+  onEscape?(offset: number): void;
 }
 
 /** Node's serializer hooks, which @types/node does not declare. */
@@ -126,6 +128,7 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
           throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
             'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
         }
+        ranges.onEscape?.(range.offset);
         const bare = bareMarkers.has(object as DataView);
         this.writeUint32(bare ? hostTagBuffer : hostTagView);
         this.writeUint32(viewKinds.findIndex((kind) => object instanceof kind));

@@ -11,7 +11,7 @@ import { ChannelClient } from '../channel/client.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
-import { installClusterAtomics } from './atomics.js';
+import { installClusterAtomics, installSingleNodeAtomics } from './atomics.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from './clone.js';
@@ -20,6 +20,7 @@ import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArray
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
+import type { AllocReplyZeroed } from '../runtime/heap-service.js';
 
 let gcFunction: (() => void) | null = null;
 /** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
@@ -38,6 +39,7 @@ function collectGarbage(): void {
 export function setupAppThread(config: AppThreadConfig, port: MessagePort): void {
   const native = loadNativeMmu();
   native.init(config.regionBytes);
+  native.registerCollector();
   const channel = new ChannelClient(port, config.threadIdSeen);
 
   // The same range asked for twice gives the same object while it lives.
@@ -60,6 +62,20 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   function rangeOf(buffer: SharedArrayBuffer): { offset: number; byteLength: number } | null {
     return ranges.get(buffer) ?? native.rangeOf(buffer);
   }
+  // In a cluster, reused memory is zeroed by the allocating thread itself,
+  // through the ordinary write path: the zeros reach the pages' homes as diffs
+  // and other nodes' copies are invalidated by write notices, exactly like any
+  // other write (the manager's view would bypass the protocol).
+  let zeroFirst = false;
+  function allocReply(reply: unknown): number {
+    if (typeof reply === 'number') {
+      zeroFirst = false;
+      return reply;
+    }
+    const { offset } = reply as AllocReplyZeroed;
+    zeroFirst = true;
+    return offset;
+  }
   function allocate(byteLength: number): SharedArrayBuffer {
     // Node's own code and the TypeScript loader allocate with the global
     // SharedArrayBuffer too (the loader hooks' lock, esbuild's): threads
@@ -67,7 +83,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     if (calledByRuntime(2)) return new NativeSharedArrayBuffer(byteLength);
     let offset: number;
     try {
-      offset = channel.call({ op: 'alloc', byteLength }) as number;
+      offset = allocReply(channel.call({ op: 'alloc', byteLength }));
     } catch (error) {
       if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
       // V8 does not count dsm memory as its own, so it may not have collected
@@ -78,13 +94,21 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
         if (attempt % 4 === 0) collectGarbage();
         Atomics.wait(pause, 0, 0, 2 ** Math.min(attempt, 5));
         try {
-          offset = channel.call({ op: 'alloc', byteLength }) as number;
+          offset = allocReply(channel.call({ op: 'alloc', byteLength }));
         } catch (retryError) {
           if (attempt >= allocRetryCountMax || (retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
         }
       }
     }
-    return bufferAt(offset, byteLength);
+    // Not through the WeakRef cache: a WeakRef keeps its target alive until the
+    // current job ends, so a thread that allocates and drops buffers in one
+    // long loop could never collect any of them. A fresh range has no other
+    // buffer to share an identity with.
+    const buffer = native.sharedArrayBuffer(offset, byteLength);
+    assert(buffer.byteLength === byteLength, 'native buffer has the asked length');
+    ranges.set(buffer, { offset, byteLength });
+    if (zeroFirst) new Uint8Array(buffer).fill(0);
+    return buffer;
   }
   // A buffer that arrives in a message is a new object over the same memory,
   // as with postMessage between threads under plain node.
@@ -93,7 +117,13 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     ranges.set(buffer, { offset, byteLength });
     return buffer;
   }
-  const received = { bufferAt: receivedBufferAt, rangeOf };
+  const received = {
+    bufferAt: receivedBufferAt,
+    rangeOf,
+    onEscape(offset: number): void {
+      channel.call({ op: 'escape', offset });
+    },
+  };
   setAppThreadState({ config, channel, bufferAt, rangeOf });
 
   installSharedArrayBuffer(makeSharedArrayBufferClass(allocate, config.regionBytes));
@@ -119,6 +149,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   process.env.DSM_NODE_ID = String(config.nodeId);
   process.env.DSM_NODE_COUNT = String(config.nodeCount);
+  if (config.nodeCount === 1) installSingleNodeAtomics();
   if (config.nodeCount > 1) {
     installClusterAtomics({
       channel,

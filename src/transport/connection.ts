@@ -89,7 +89,8 @@ export class Connection extends EventEmitter {
    * payload is queued by reference: the caller must not change it afterwards.
    */
   send(message: WireMessage): boolean {
-    if (this.closed) throw new DsmError('DSM_ERR_NODE_DIED', `cannot send to ${this.peerLabel}: the connection is closed`);
+    // Its loss was reported ('close' or 'error') and ends the run: what is still sent to it goes nowhere.
+    if (this.closed) return false;
     const flushed = writeFrame(this.socket, frameKinds.message, message);
     this.lastSentBytes = lastFrameBytes;
     return flushed;

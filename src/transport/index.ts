@@ -14,8 +14,9 @@
 //   handshake(socket, { hello, secret, role, peerLabel }): Promise<Connection>   (the primitive under both)
 //     Refusals reject on BOTH sides with DSM_ERR_SECRET, DSM_ERR_VERSION,
 //     DSM_ERR_CONFIG_MISMATCH (naming the field), DSM_ERR_FRAME, DSM_ERR_HANDSHAKE (timeout).
-//   Connection: send(message): boolean   always queues (never throws for a full queue); false = the queue
-//                                        holds sendQueueBytesMax or more: the producer waits for 'drain'
+//   Connection: send(message): boolean   always queues (never throws); false = the queue holds
+//                                        sendQueueBytesMax or more (the producer waits for 'drain'),
+//                                        or the connection is closed (its loss was reported)
 //               queuedBytes
 //               sendHeartbeat(), close(), peer: Hello, peerLabel
 //               events 'message' (msg), 'heartbeat', 'drain', 'error' (DsmError: DSM_ERR_FRAME naming the peer,

@@ -178,7 +178,11 @@ export class Mesh extends EventEmitter {
   /** Sends to one peer, never throwing for a full queue; false means that socket is backed up (see Connection.send). */
   send(nodeId: number, message: WireMessage): boolean {
     const peer = this.peers.get(nodeId);
-    if (peer === undefined) throw new DsmError('DSM_ERR_NODE_DIED', `node ${this.nodeId} has no connection to node ${nodeId}`);
+    if (peer === undefined) {
+      // A lost peer was reported ('peer-lost') and ends the run; until then what is sent to it goes nowhere.
+      assert(this.lost.has(nodeId) || this.closing, `node ${this.nodeId} sends only to a node of the mesh (not ${nodeId})`);
+      return false;
+    }
     const flushed = peer.connection.send(message);
     this.lastSentBytes = peer.connection.lastSentBytes;
     return flushed;

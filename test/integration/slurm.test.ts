@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { secretFor } from '../fixtures/secret.js';
 
 const tools = ['slurmctld', 'slurmd', 'srun', 'sbatch', 'sinfo'];
 const missing = tools.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
@@ -64,7 +65,7 @@ before(async () => {
     `PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES`,
   ].join('\n') + '\n');
   const secret = join(directory, 'secret');
-  writeFileSync(secret, `slurm-test-${process.pid}\n`, { mode: 0o600 });
+  writeFileSync(secret, `${secretFor('slurm')}\n`, { mode: 0o600 });
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(SLURM_|OMPI_|PMI_|PMIX_|DSM_)/.test(name))) as Record<string, string>;
   env = { ...base, SLURM_CONF: conf, DSM_SECRET_FILE: secret };
   for (const [daemon, args] of [['slurmctld', ['-D', '-f', conf]], ['slurmd', ['-D', '-f', conf, '-N', host]]] as const) {

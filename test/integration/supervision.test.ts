@@ -195,3 +195,21 @@ test('the watchdog addon is built', () => {
   const built = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(join(root, 'build/Release/dsm_watchdog.node'))}); console.log('ok')`], { encoding: 'utf8' });
   assert.equal(built.trim(), 'ok');
 });
+
+// The report itself: under `--protocol sc`, node 0's manager wrote the view to
+// stdout, got EFAULT, and never exited. Until the write itself is made right,
+// the run must end with one line naming the cause; once it is, with the right output.
+for (const debug of [false, true]) {
+  test(`the report's program (a shared view written to stdout, sc, 3 nodes${debug ? ', DSM_DEBUG_APP_VIEW=1' : ''}) ends: right output or one line`, async () => {
+    const run = startRun(['run', '--nodes', '3', '--protocol', 'sc', '--region-bytes', '256m', 'test/fixtures/programs/stdout-shared-view.mjs'], debug ? { DSM_DEBUG_APP_VIEW: '1' } : {});
+    const { code } = await ended(run);
+    if (code === 0) {
+      assert.equal(run.stdout(), 'AAAABBBBCCCC\n');
+      return;
+    }
+    assert.equal(code, 70, run.stderr());
+    const lines = dsmLines(run.stderr());
+    assert.equal(lines.length, 1, `one line: ${run.stderr()}`);
+    assert.match(lines[0]!, debug ? /^dsm: DSM_ERR_INTERNAL: node 0's manager failed: the manager passed dsm memory through the app view/ : /^dsm: DSM_ERR_\w+: node 0's manager failed: .*EFAULT/);
+  });
+}

@@ -76,6 +76,8 @@ test('a peer that goes silent is reported lost, naming its node id and host', as
   assert.equal(nodeId, 1);
   assert.equal(error.code, 'DSM_ERR_NODE_DIED');
   assert.match(error.message, /node 1 \(127\.0\.0\.1\) stopped answering/);
+  // Its loss is reported; what the runtime still sends to it until the run ends goes nowhere, without a throw.
+  assert.equal(mesh.send(1, { type: 'late' }), false);
   silent.close();
   mesh.close();
   listener.close();

@@ -98,3 +98,10 @@ test('pauseFastWrite sends stores to read-only fast-write pages to the manager u
   assert.equal(r.fastAfter, 1, 'after the pause the fast path twins page 7');
   assert.deepEqual(r.dirtyAfter, [7]);
 });
+
+test('the manager thread faulting in the app view ends the process with one line instead of deadlocking', () => {
+  const result = runFixture('manager-view.mjs');
+  assert.equal(result.stdout, 'touching\n');
+  assert.equal(result.status, 70);
+  assert.match(result.stderr, /^dsm: DSM_ERR_INTERNAL: the manager thread touched dsm memory through the app view/);
+});

@@ -22,6 +22,7 @@ export interface MatmulOptions {
   size: number;
   placement: PlacementName;
   prefetchPageCount: number;
+  readAheadTracking?: boolean;
   seed: number;
 }
 
@@ -34,7 +35,7 @@ function inputValue(matrix: number, index: number): number {
 }
 
 /** Runs the program; returns the message counts by type and checks every output word. */
-export function runMatmul(options: MatmulOptions): { messageCount: number; byType: Record<string, number> } {
+export function runMatmul(options: MatmulOptions): { messageCount: number; byType: Record<string, number>; pagesMoved: number; wastedPages: number } {
   const { nodeCount, size: n } = options;
   const matrixBytes = 4 * n * n;
   const matrixPages = Math.ceil(matrixBytes / pageBytes);
@@ -50,6 +51,7 @@ export function runMatmul(options: MatmulOptions): { messageCount: number; byTyp
   const cluster = new SimCluster({
     seed: options.seed, nodeCount, pageCount, protocol: 'hlrc', placement: options.placement,
     prefetchPageCount: options.prefetchPageCount, stepCountMax: 5_000_000,
+    ...(options.readAheadTracking === undefined ? {} : { readAheadTracking: options.readAheadTracking }),
   });
   const rowSum = (i: number): number => {
     let sum = 0;
@@ -88,7 +90,8 @@ export function runMatmul(options: MatmulOptions): { messageCount: number; byTyp
   }
   cluster.run();
   cluster.drain();
-  return { messageCount: cluster.messageCount, byType: Object.fromEntries(cluster.messageCounts) };
+  const wastedPages = cluster.engines.reduce((sum, engine) => { const c = engine.counters(); return sum + (c.prefetchedPages ?? 0) - (c.prefetchUsefulPages ?? 0); }, 0);
+  return { messageCount: cluster.messageCount, byType: Object.fromEntries(cluster.messageCounts), pagesMoved: cluster.pagesMoved, wastedPages };
 }
 
 const base = { nodeCount: 16, size: 400, seed: 3 };
@@ -119,4 +122,16 @@ test('matmul 400x400 on 16 nodes, block placement with read-ahead: under the 1,5
   // Diffs of the output rows ride in the lockRelease to node 0 (home of C and manager of the mutex).
   assert.equal(outcome.byType['diffs'] ?? 0, 0);
   assert.equal(outcome.byType['lockRequest'], 375, 'one lockRequest per row of the 15 remote nodes');
+});
+
+test('matmul 400x400 on 16 nodes, read-ahead tracked: same messages, and the pages no thread touched are counted wasted', () => {
+  const outcome = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax, readAheadTracking: true });
+  const onePerFetch = runMatmul({ ...base, placement: 'block', prefetchPageCount: 1 });
+  assert.equal(outcome.messageCount, 1449, JSON.stringify(outcome.byType));
+  // Pinned (deterministic): each node reads every 16th row of A and writes every
+  // 16th row of C, so most read-ahead pages of A and C are never touched there.
+  assert.equal(outcome.pagesMoved, 4553);
+  assert.equal(outcome.wastedPages, 1666);
+  // Read-ahead moves the pages fetching one page at a time would, plus the wasted ones.
+  assert.equal(outcome.pagesMoved - outcome.wastedPages, onePerFetch.pagesMoved);
 });

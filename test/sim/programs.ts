@@ -22,6 +22,13 @@ export interface ProgramSpec {
   atomics: number[];
   /** A counter guarded by a mutex built from compareExchange + wait/notify on `lockAddress`. */
   casCounter: { address: number; lockAddress: number };
+  /**
+   * Writer sets that change over time: in phase p the word of owner o is
+   * written by thread (o + floor(p / 2) * ownerShift) mod threadCount, so a
+   * page keeps its writers for two phases (long enough for its home to move
+   * to a sole writer) and then changes them. 0: owners never change.
+   */
+  ownerShift?: number;
   /** per thread, per phase: counter indices to increment, atomic indices to add 1 to */
   plans: Array<Array<{ counters: number[]; atomics: number[]; checks: number[]; casIncrements: number }>>;
 }
@@ -88,11 +95,16 @@ function* casLock(address: number): Generator<ThreadOp, void, unknown> {
 /** A tryLock spin that long means a lock nobody holds answers busy. */
 const tryLockSpinCountMax = 100_000;
 
+/** The thread that writes a word in a phase (see ProgramSpec.ownerShift). */
+export function writerOf(spec: ProgramSpec, owner: number, phase: number): number {
+  return (owner + Math.floor(phase / 2) * (spec.ownerShift ?? 0)) % spec.threadCount;
+}
+
 export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram {
   for (let phase = 0; phase < spec.phaseCount; phase++) {
     const plan = spec.plans[thread]![phase]!;
     for (const { address, owner } of spec.owned) {
-      if (owner === thread) yield { op: 'store', address, value: ownedValue(address, phase) };
+      if (writerOf(spec, owner, phase) === thread) yield { op: 'store', address, value: ownedValue(address, phase) };
     }
     for (const c of plan.counters) {
       const counter = spec.counters[c]!;
@@ -160,7 +172,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -183,20 +195,44 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
   // are flushed early whenever a node writes more pages of other homes.
   const twinDraw = prng.next();
   const twinPageCountMax = twinDraw < 0.5 ? 1 + Math.floor(twinDraw * 8) : 0;
+  // Drawn after everything else: half the seeds change their writer sets
+  // every two phases over 4..7 phases (extra phases' plans drawn here), so
+  // homes move to sole writers and then see other writers.
+  const shiftDraw = prng.next();
+  if (shiftDraw < 0.5 && spec.threadCount > 1) {
+    spec.ownerShift = 1 + Math.floor(shiftDraw * 2 * (spec.threadCount - 1));
+    const phaseCount = 4 + prng.int(4);
+    for (const plan of spec.plans) {
+      while (plan.length < phaseCount) {
+        plan.push({
+          casIncrements: prng.int(2),
+          counters: Array.from({ length: prng.int(2) }, () => prng.int(spec.counters.length)),
+          atomics: Array.from({ length: prng.int(2) }, () => prng.int(spec.atomics.length)),
+          checks: Array.from({ length: prng.int(4) }, () => prng.int(spec.owned.length)),
+        });
+      }
+    }
+    spec.phaseCount = Math.max(spec.phaseCount, phaseCount);
+  }
   const cluster = new SimCluster({
     seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
+    // Half the seeds keep read-ahead pages at no access until touched (wasted read-ahead stats).
+    readAheadTracking: seed % 2 === 1,
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
   cluster.run();
   cluster.drain();
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount };
+  const pagesLent = cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
   const homeWord = (address: number): number => {
-    const home = cluster.engines[0]!.homeOf(Math.floor(address / pageBytes));
+    // The home as its holder knows it (a lent page's home is known to its lender and borrower only).
+    const page = Math.floor(address / pageBytes);
+    const home = cluster.engines.findIndex((engine) => engine.homeOf(page) === engine.nodeId);
     return readU32(cluster.memories[home]!.data, address);
   };
   for (const { address } of spec.owned) {
@@ -210,5 +246,5 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
     const sizes = engine.tableSizes();
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent };
 }

@@ -14,14 +14,17 @@ const earlyFlushChance = Number(argValue('--early-flush') ?? '0');
 const first = Number(argValue('--first') ?? '1');
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
+let pagesLent = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
-    messages += runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance).messageCount;
+    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance);
+    messages += outcome.messageCount;
+    pagesLent += outcome.pagesLent;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
     console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance}`);
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${((performance.now() - started) / 1000).toFixed(1)} s`);

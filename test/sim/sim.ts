@@ -175,6 +175,8 @@ export interface ClusterOptions {
   /** hlrc: log size that starts a vcQuery round (tiny values exercise reclamation). */
   logReclaimCount?: number;
   prefetchPageCount?: number;
+  /** hlrc: read-ahead pages stay at no access until touched, counted useful or wasted. */
+  readAheadTracking?: boolean;
   /** hlrc: twin limit in pages (--twin-bytes); tiny values make the oldest dirty pages flush early all the time. */
   twinPageCountMax?: number;
   /**
@@ -194,6 +196,8 @@ export interface ClusterOptions {
    * so seeds keep their schedules.
    */
   earlyFlushChance?: number;
+  /** hlrc: home migration (engine default: on). */
+  migrateHomes?: boolean;
 }
 
 export class SimCluster {
@@ -210,6 +214,8 @@ export class SimCluster {
   /** Every message sent, in order (for tests that inspect single operations). */
   readonly sent: Array<{ from: number; to: number; message: ProtocolMessage }> = [];
   messageCount = 0;
+  /** Pages carried by pageReply messages (the faulting page and read-ahead pages). */
+  pagesMoved = 0;
   nowMs = 0;
   stepCount = 0;
 
@@ -225,7 +231,9 @@ export class SimCluster {
         placement: options.placement ?? 'roundRobin', memory,
         ...(options.logReclaimCount === undefined ? {} : { logReclaimCount: options.logReclaimCount }),
         ...(options.prefetchPageCount === undefined ? {} : { prefetchPageCount: options.prefetchPageCount }),
+        ...(options.readAheadTracking === undefined ? {} : { readAheadTracking: options.readAheadTracking }),
         ...(options.twinPageCountMax === undefined ? {} : { twinPageCountMax: options.twinPageCountMax }),
+        ...(options.migrateHomes === undefined ? {} : { migrateHomes: options.migrateHomes }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
@@ -277,6 +285,7 @@ export class SimCluster {
     this.messageCount++;
     if (this.sent.length < 100_000) this.sent.push({ from, to, message });
     this.messageCounts.set(message.type, (this.messageCounts.get(message.type) ?? 0) + 1);
+    if (message.type === 'pageReply') this.pagesMoved += 1 + message.extraPages.length;
   }
 
   private resume(ref: number, result: unknown): void {

@@ -105,6 +105,23 @@ test('writers are held past dirtyPageCountMax and let go below dirtyPageCountFlu
   assert.deepEqual(paused, [true, false]);
 });
 
+test('writers are held while a link is full (serving a write may flush early at the twin limit) and go on after the drain', async () => {
+  const links = new FakeLinks();
+  const gate = new FlowGate(links, new FakeEngine(links, 0), limit, () => {});
+  const served: number[] = [];
+  links.queued = limit;
+  gate.admitWriteFault(() => served.push(1));
+  gate.admitWriteFault(() => served.push(2));
+  assert.deepEqual(served, []);
+  links.queued = 0;
+  gate.admitWriteFault(() => served.push(3));
+  assert.deepEqual(served, [], 'a later writer does not overtake held ones');
+  links.drainTo(0);
+  assert.deepEqual(served, [1, 2, 3]);
+  gate.admitWriteFault(() => served.push(4));
+  assert.deepEqual(served, [1, 2, 3, 4], 'an idle link serves at once');
+});
+
 test('DSM_SEND_QUEUE_BYTES sets the link limit, within its range', () => {
   assert.equal(sendQueueBytesFromEnvironment({}), sendQueueBytesMax);
   assert.equal(sendQueueBytesFromEnvironment({ DSM_SEND_QUEUE_BYTES: '4m' }), 4 * 1024 * 1024);

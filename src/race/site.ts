@@ -1,0 +1,37 @@
+// App side of race mode: where in the program a synchronization or an
+// allocation was called (file:line:column of the first frame outside dsm).
+// Imports nothing of the manager side.
+
+import { fileURLToPath } from 'node:url';
+import { relative, sep } from 'node:path';
+
+/** Race mode is on for every thread of a `dsm run --race` (the environment is inherited). */
+export const raceSitesEnabled = process.env.DSM_RACE === '1';
+
+/** dsm's own code: src/ (run from source) or dist/ (compiled: dist/src/ and dist/bench/). */
+const ownRoots = (() => {
+  const srcDir = fileURLToPath(new URL('../', import.meta.url));
+  const distDir = fileURLToPath(new URL('../../', import.meta.url));
+  return srcDir.endsWith(`${sep}dist${sep}src${sep}`) ? [distDir] : [srcDir];
+})();
+
+const framePattern = /(?:\(|at )((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
+
+/** The program's file:line:column of the current call, or null. */
+export function captureSite(): string | null {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  const lines = stack.split('\n');
+  for (let k = 1; k < lines.length; k++) {
+    const match = framePattern.exec(lines[k]!.trim());
+    if (match === null) continue;
+    const file = match[1]!.startsWith('file://') ? fileURLToPath(match[1]!) : match[1]!;
+    if (ownRoots.some((root) => file.startsWith(root))) continue;
+    if (file.includes(`${sep}node_modules${sep}`)) continue;
+    const shown = relative(process.cwd(), file);
+    return `${shown.startsWith('..') ? file : shown}:${match[2]}:${match[3]}`;
+  }
+  return null;
+}

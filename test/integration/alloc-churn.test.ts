@@ -1,0 +1,33 @@
+// Memory reuse (issue 13, item 5): threads that allocate and drop 12× the
+// region over their life run to the end, on one node and on four.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const regionMiB = 64;
+const totalMiB = 12 * regionMiB;
+
+function churn(nodes: number) {
+  return spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--region-bytes', `${regionMiB}m`,
+    'test/fixtures/programs/alloc-churn.mjs', String(totalMiB), '2'], { encoding: 'utf8', timeout: 180_000 });
+}
+
+test('two workers allocate and drop 12x the region on one node', () => {
+  const result = churn(1);
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`churn ok ${totalMiB} MiB`));
+});
+
+test('two workers allocate and drop 12x the region on four nodes', () => {
+  const result = churn(4);
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`churn ok ${totalMiB} MiB`));
+});
+
+test('a failed allocation asks every thread to collect: an idle thread\'s dead buffers are reused', () => {
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--region-bytes', `${regionMiB}m`,
+    'test/fixtures/programs/alloc-idle-holder.mjs', String(Math.floor(regionMiB * 0.6))], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, /taker ok/);
+});
