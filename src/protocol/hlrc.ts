@@ -1301,7 +1301,9 @@ export class HlrcEngine implements Engine {
     // tryOnly requests behind the new holder find the lock held.
     const busy = lock.queue.filter((entry) => entry.tryOnly);
     lock.queue = lock.queue.filter((entry) => !entry.tryOnly);
-    lock.recalled = lock.queue.length > 0
+    // Race mode: every lock is an acquire and a release (each bounds an interval
+    // the race report names), so a token never rests.
+    lock.recalled = lock.queue.length > 0 || this.homeNode >= 0
       || (lock.eager && ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0);
     this.grant(next.node, lockId, next.requestId, lock, next.vc, lock.recalled);
     for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
