@@ -14,14 +14,8 @@ import { pageBytes, raceReportCountMax, raceThreadPairCountMax, raceWindowRecord
 import { overlapRuns } from './diff.js';
 import type { AllocationRecord, IntervalWrites, RaceEntry, RaceKind, RaceSide, SyncPoint } from './record.js';
 
-interface Meta {
-  node: number;
-  index: number;
-  vc: number[];
-  threads: number[];
-  begin: SyncPoint | null;
-  end: SyncPoint | null;
-}
+/** An interval's identity and bounds: its record without the pages and bytes it wrote. */
+type Meta = Omit<IntervalWrites, 'pages' | 'runs' | 'reads' | 'readOffsets'>;
 
 /** A write (runs: the bytes) or a read (runs null; readOffset: the byte whose read faulted). */
 interface Access { meta: Meta; runs: number[] | null; readOffset: number; seq?: number }

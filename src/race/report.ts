@@ -21,20 +21,8 @@ export interface ResolvedRace {
   otherPlaces: Array<[RaceSide, RaceSide]>;
 }
 
-export interface RaceReport {
-  raceCount: number;
-  distinctCount: number;
-  /** false: distinctCount is a lower bound (too many distinct races to tell apart in bounded memory). */
-  distinctCountExact: boolean;
-  unlistedCount: number;
-  intervalCount: number;
-  droppedRecordCount: number;
-  /** Page-precision read-write overlaps found (listed as read-write-page races only with --race-pages). */
-  pageOverlapCount: number;
-  /** Nodes that ran more than one thread (too few --nodes): races between those threads were not looked for. */
-  sharedNodes: Array<{ node: number; threads: number[] }>;
-  races: ResolvedRace[];
-}
+/** The checker's summary with each race resolved to its buffer and allocation site (the allocations themselves are not repeated). */
+export type RaceReport = Omit<RaceSummary, 'races' | 'allocations'> & { races: ResolvedRace[] };
 
 function allocationOf(allocations: AllocationRecord[], address: number): AllocationRecord | null {
   let low = 0;
