@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -119,8 +119,17 @@ test('srun with an inconsistent size: every task prints one line naming the vari
 
 test('sbatch examples/slurm.sbatch (its 3 nodes as 3 tasks on this machine)', { skip }, async () => {
   const output = join(directory, 'example.out');
+  // The job runs in a project that depends on dsm, as a user's would, so the
+  // script's `npx dsm` finds node_modules/.bin/dsm. Run in this repository
+  // itself, npx would install the repository into its cache as a package and
+  // run its install script, rebuilding build/ under the tests still running.
+  const project = join(directory, 'project');
+  mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
+  symlinkSync(process.cwd(), join(project, 'node_modules', 'dsm'));
+  symlinkSync(join(process.cwd(), 'bin', 'dsm.js'), join(project, 'node_modules', '.bin', 'dsm'));
+  symlinkSync(join(process.cwd(), 'examples'), join(project, 'examples'));
   // The program's stdout alone (examples/sum.js says on stderr where its workers ran).
-  const ran = await run('sbatch', ['-W', '--nodes=1', '--ntasks-per-node=3', '--overcommit', `--output=${output}`, `--error=${output}.err`, 'examples/slurm.sbatch']);
+  const ran = await run('sbatch', ['-W', `--chdir=${project}`, '--nodes=1', '--ntasks-per-node=3', '--overcommit', `--output=${output}`, `--error=${output}.err`, join(process.cwd(), 'examples/slurm.sbatch')]);
   assert.equal(ran.code, 0, ran.stderr);
   assert.equal(readFileSync(output, 'utf8'), plainNode(['examples/sum.js', '1000000']));
 });
