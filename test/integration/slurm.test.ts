@@ -31,8 +31,8 @@ let env: Record<string, string> = {};
 
 interface Ended { code: number | null; stdout: string; stderr: string }
 
-function run(command: string, args: string[]): Promise<Ended> {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(command: string, args: string[], cwd?: string): Promise<Ended> {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd === undefined ? {} : { cwd }) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => { stdout += chunk; });
@@ -129,7 +129,8 @@ test('sbatch examples/slurm.sbatch (its 3 nodes as 3 tasks on this machine)', { 
   symlinkSync(join(process.cwd(), 'bin', 'dsm.js'), join(project, 'node_modules', '.bin', 'dsm'));
   symlinkSync(join(process.cwd(), 'examples'), join(project, 'examples'));
   // The program's stdout alone (examples/sum.js says on stderr where its workers ran).
-  const ran = await run('sbatch', ['-W', `--chdir=${project}`, '--nodes=1', '--ntasks-per-node=3', '--overcommit', `--output=${output}`, `--error=${output}.err`, join(process.cwd(), 'examples/slurm.sbatch')]);
+  // Submitted from the project: the script changes to SLURM_SUBMIT_DIR.
+  const ran = await run('sbatch', ['-W', '--nodes=1', '--ntasks-per-node=3', '--overcommit', `--output=${output}`, `--error=${output}.err`, join(process.cwd(), 'examples/slurm.sbatch')], project);
   assert.equal(ran.code, 0, ran.stderr);
   assert.equal(readFileSync(output, 'utf8'), plainNode(['examples/sum.js', '1000000']));
 });
