@@ -3,6 +3,8 @@
 
 /** Size of one coherence unit. Must equal the OS page size (checked by the native addon). */
 export const pageBytes = 4096;
+/** log2(pageBytes): the native addon shifts page indexes by it. */
+export const pageShift = 12;
 
 /** Default size of the global region (virtual address space, lazily backed). */
 export const regionBytesDefault = 4 * 1024 * 1024 * 1024;
@@ -13,6 +15,37 @@ export const regionBytesMax = 64 * 1024 * 1024 * 1024;
 export const faultSlotCount = 1024;
 /** Pages a write fault may make dirty through the native fast path before a release drains them. */
 export const dirtyRingCapacity = 65536;
+
+// Native addons (native/dsm_mmu.cc, native/dsm_watchdog.cc). scripts/native-constants.mjs writes the
+// constants the addons use (listed there) into native/generated/dsm_constants.h, with the error codes
+// and exit codes of src/errors.ts; `npm run build:native` regenerates it and
+// test/unit/native-constants.test.ts fails when the committed header and these values differ.
+/** Page protections: PageMemory.protect's argument and the low bits of the native page state. */
+export const protNone = 0;
+export const protRead = 1;
+export const protReadWrite = 2;
+export type PageProt = typeof protNone | typeof protRead | typeof protReadWrite;
+/** Native page state bits (as the addon's pageState reports them): the protection, then flags. */
+export const pageStateProtMask = 0x03;
+export const pageStateFastWrite = 0x04;
+export const pageStateHasTwin = 0x08;
+/** The fast path upgrades such a page without a twin (hlrc: this node's own pages, whose writes need no diff). */
+export const pageStateTwinless = 0x10;
+/** Set while one thread changes the page's state (the others wait). */
+export const pageStateBusy = 0x80;
+/** Native: twins come first from a pool of this many pre-touched page slots (so the fast path takes no kernel fault on fresh twin memory), this many of them touched at init. */
+export const twinPoolSlotCount = 8192;
+export const twinPoolPretouchCount = 2048;
+/** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
+export const parkSpinCount = 4000;
+/** Watchdog: child node processes it can register (it SIGKILLs them when it forces its own exit). */
+export const watchdogChildCountMax = 1024;
+/** Watchdog: names of manager-loop activities it can report, and the bytes of each name (with its NUL). */
+export const watchdogActivityCountMax = 64;
+export const watchdogActivityNameBytes = 64;
+/** Watchdog: its thread looks this often; an oversleep of more than watchdogOversleepExcusedMs (a starved process) is not a stall of the loop. */
+export const watchdogPollMs = 50;
+export const watchdogOversleepExcusedMs = 500;
 
 /** App threads one node can run at once. */
 export const appThreadCountMax = 512;
@@ -79,6 +112,12 @@ function assert(condition: boolean, message: string): asserts condition {
 }
 
 assert(pageBytes > 0 && (pageBytes & (pageBytes - 1)) === 0, 'pageBytes is a power of two');
+assert(1 << pageShift === pageBytes, 'pageShift is log2(pageBytes)');
+assert((dirtyRingCapacity & (dirtyRingCapacity - 1)) === 0, 'the dirty ring indexes by a mask');
+assert(twinPoolSlotCount % 64 === 0 && twinPoolPretouchCount <= twinPoolSlotCount, 'the twin pool is whole 64-slot words, partly pre-touched');
+assert(protNone < protRead && protRead < protReadWrite && protReadWrite <= pageStateProtMask, 'protections fit the state mask in order');
+assert(watchdogChildCountMax >= nodeCountMax, 'the watchdog can register every local child node');
+assert(watchdogPollMs < loopPetIntervalMs * 2 && watchdogOversleepExcusedMs >= watchdogPollMs, 'the watchdog looks more often than the loop is petted');
 assert(regionBytesDefault % pageBytes === 0, 'region is whole pages');
 assert(regionBytesMin <= regionBytesDefault && regionBytesDefault <= regionBytesMax, 'default region within range');
 assert(arenaChunkBytes % pageBytes === 0, 'arena chunks are whole pages');

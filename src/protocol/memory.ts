@@ -6,10 +6,8 @@
 // semantic the engine relies on is "a diff carries the runs of bytes that
 // changed since the twin was made", so diffs of disjoint writes commute.
 
-export const protNone = 0;
-export const protRead = 1;
-export const protReadWrite = 2;
-export type PageProt = typeof protNone | typeof protRead | typeof protReadWrite;
+export { protNone, protRead, protReadWrite, type PageProt } from '../constants.js';
+import type { PageProt } from '../constants.js';
 
 export type PageList = Uint32Array | number[];
 
