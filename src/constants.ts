@@ -11,7 +11,11 @@ export const regionBytesDefault = 4 * 1024 * 1024 * 1024;
 export const regionBytesMin = 16 * 1024 * 1024;
 export const regionBytesMax = 64 * 1024 * 1024 * 1024;
 
-/** Concurrent page faults the native fault queue can hold (one per parked thread). */
+/**
+ * Concurrent page faults the native fault queue can hold (one per parked thread). A thread that
+ * faults while every slot is taken yields until one frees: more app threads than this on one
+ * node is allowed (dsm sets no thread limit of its own, as plain node sets none), they queue.
+ */
 export const faultSlotCount = 1024;
 /** Pages a write fault may make dirty through the native fast path before a release drains them. */
 export const dirtyRingCapacity = 65536;
@@ -46,9 +50,6 @@ export const watchdogActivityNameBytes = 64;
 /** Watchdog: its thread looks this often; an oversleep of more than watchdogOversleepExcusedMs (a starved process) is not a stall of the loop. */
 export const watchdogPollMs = 50;
 export const watchdogOversleepExcusedMs = 500;
-
-/** App threads one node can run at once. */
-export const appThreadCountMax = 512;
 
 /** Bytes of a synchronous channel reply (app thread <- manager). */
 export const channelReplyBytesMax = 64 * 1024;
@@ -122,7 +123,6 @@ assert(regionBytesDefault % pageBytes === 0, 'region is whole pages');
 assert(regionBytesMin <= regionBytesDefault && regionBytesDefault <= regionBytesMax, 'default region within range');
 assert(arenaChunkBytes % pageBytes === 0, 'arena chunks are whole pages');
 assert(smallBlockBytesMax * 2 <= pageBytes, 'a small block is at most half a page');
-assert(faultSlotCount >= appThreadCountMax, 'every app thread can have a fault in flight');
 assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several heartbeats');
 assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
 assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');
@@ -136,8 +136,11 @@ export const intervalLogCountMax = 1 << 20;
 export const syncInFlightCountMax = 4096;
 /** Protocol: threads parked in Atomics.wait at one synchronization home. */
 export const atomicWaiterCountMax = 65536;
-/** Protocol: waiters queued on one mutex, condition or barrier. */
-export const syncQueueCountMax = 4096;
+/**
+ * Protocol: waiters queued on one mutex, condition or barrier (at most every thread of the
+ * cluster: as many as may wait in Atomics.wait at one home).
+ */
+export const syncQueueCountMax = 65536;
 /** Protocol: distinct barrier ids one barrier manager remembers (with their party counts). */
 export const barrierIdCountMax = 65536;
 /** Protocol: distinct mutex ids one lock manager keeps state for (a used lock keeps its release vector). */
@@ -249,6 +252,7 @@ export const dirtyPageCountFlushMin = 4096;
 export const dirtyPageCountMax = 8192;
 /** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
 export const sendQueueBytesMin = 256 * 1024;
+assert(syncQueueCountMax >= atomicWaiterCountMax, 'a mutex queue holds as many threads as may wait at one Atomics home');
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
 assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin < dirtyPageCountMax && dirtyPageCountMax <= dirtyRingCapacity, 'flush thresholds are ordered');
 assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');
