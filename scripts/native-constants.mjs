@@ -42,6 +42,13 @@ export const nativeConstants = [
   { name: 'watchdogOversleepExcusedMs', type: 'int64_t', cpp: 'kOversleepExcusedMs' },
 ];
 
+/** The values each C++ type holds (int and long as on Linux x64/arm64: 32 and 64 bits). */
+const typeRanges = {
+  uint8_t: [0, 0xff], int: [-(2 ** 31), 2 ** 31 - 1], uint32_t: [0, 2 ** 32 - 1],
+  int64_t: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], long: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64_t: [0, Number.MAX_SAFE_INTEGER], size_t: [0, Number.MAX_SAFE_INTEGER],
+};
+
 export function cppName(entry) {
   return entry.cpp ?? `k${entry.name[0].toUpperCase()}${entry.name.slice(1)}`;
 }
@@ -53,7 +60,6 @@ export function readConstants(source) {
     const [, name, expression] = match;
     if (!/^[\w\s+\-*/%()<>&|^~.]+$/.test(expression)) continue;  // not arithmetic (e.g. an object)
     try {
-      // eslint-disable-next-line no-new-func
       const value = new Function(...values.keys(), `return (${expression});`)(...values.values());
       if (typeof value === 'number' && Number.isFinite(value)) values.set(name, value);
     } catch {
@@ -91,6 +97,8 @@ export function renderHeader(constantsSource, errorsSource) {
     if (value === undefined || !Number.isInteger(value)) {
       throw new Error(`src/constants.ts: ${entry.name} is not an integer constant the generator can read`);
     }
+    const [low, high] = typeRanges[entry.type];
+    if (value < low || value > high) throw new Error(`src/constants.ts: ${entry.name} = ${value} does not fit the addon's ${entry.type}`);
     const text = entry.name.startsWith('pageState') ? `0x${value.toString(16).padStart(2, '0')}` : String(value);
     lines.push(`constexpr ${entry.type} ${cppName(entry)} = ${text};  // ${entry.name}`);
   }
