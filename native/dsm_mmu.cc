@@ -320,7 +320,7 @@ bool TryFastWrite(size_t page) {
   return true;
 }
 
-// flags: bit 0 = write; bits 1..12 = the faulting byte's offset in its page
+// flags: kFaultFlagWrite; from kFaultFlagOffsetShift up, the faulting byte's offset in its page
 // (race mode reads it: the first byte an interval read of a page).
 void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   FaultSlot* slot = nullptr;
@@ -336,7 +336,7 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
     sched_yield();  // every slot holds a parked thread: wait for one to leave
   }
   slot->page = static_cast<uint32_t>(page);
-  slot->flags = (is_write ? 1u : 0u) | (offset_in_page << 1);
+  slot->flags = (is_write ? kFaultFlagWrite : 0u) | (offset_in_page << kFaultFlagOffsetShift);
   slot->futex.store(0, std::memory_order_relaxed);
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);

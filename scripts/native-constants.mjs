@@ -34,6 +34,8 @@ export const nativeConstants = [
   { name: 'pageStateHasTwin', type: 'uint8_t', cpp: 'kHasTwin' },
   { name: 'pageStateTwinless', type: 'uint8_t', cpp: 'kTwinless' },
   { name: 'pageStateBusy', type: 'uint8_t', cpp: 'kBusy' },
+  { name: 'faultFlagWrite', type: 'uint32_t' },
+  { name: 'faultFlagOffsetShift', type: 'uint32_t' },
   { name: 'signalGraceMs', type: 'int64_t' },
   { name: 'watchdogChildCountMax', type: 'int', cpp: 'kChildCountMax' },
   { name: 'watchdogActivityCountMax', type: 'int', cpp: 'kActivityCountMax' },

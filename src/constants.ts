@@ -37,6 +37,12 @@ export const pageStateHasTwin = 0x08;
 export const pageStateTwinless = 0x10;
 /** Set while one thread changes the page's state (the others wait). */
 export const pageStateBusy = 0x80;
+/**
+ * A fault record's flags word (startFaultService's (slot, page, flags) triples): the write bit,
+ * and above it, from this shift, the faulting byte's offset in its page.
+ */
+export const faultFlagWrite = 0x1;
+export const faultFlagOffsetShift = 1;
 /** Native: twins come first from a pool of this many pre-touched page slots (so the fast path takes no kernel fault on fresh twin memory), this many of them touched at init. */
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
@@ -116,6 +122,7 @@ assert(pageBytes > 0 && (pageBytes & (pageBytes - 1)) === 0, 'pageBytes is a pow
 assert(1 << pageShift === pageBytes, 'pageShift is log2(pageBytes)');
 assert((dirtyRingCapacity & (dirtyRingCapacity - 1)) === 0, 'the dirty ring indexes by a mask');
 assert(twinPoolSlotCount % 64 === 0 && twinPoolPretouchCount <= twinPoolSlotCount, 'the twin pool is whole 64-slot words, partly pre-touched');
+assert(faultFlagWrite < 1 << faultFlagOffsetShift && pageBytes << faultFlagOffsetShift <= 2 ** 32, 'a fault record flags word holds the write bit and the offset');
 assert(protNone < protRead && protRead < protReadWrite && protReadWrite <= pageStateProtMask, 'protections fit the state mask in order');
 assert(watchdogChildCountMax >= nodeCountMax, 'the watchdog can register every local child node');
 assert(watchdogPollMs < loopPetIntervalMs * 2 && watchdogOversleepExcusedMs >= watchdogPollMs, 'the watchdog looks more often than the loop is petted');

@@ -84,7 +84,7 @@ export interface NativeMmu {
   release(firstPage: number, pageCount: number): void;
 
   installHandler(): void;
-  /** `records` holds (slot, page, flags) triples; flags bit 0 = write, bits 1..12 the faulting byte's offset in the page. */
+  /** `records` holds (slot, page, flags) triples; flags: faultFlagWrite, and from faultFlagOffsetShift up the faulting byte's offset in the page. */
   startFaultService(onFaults: (records: Uint32Array) => void): void;
   stopFaultService(): void;
   onBackingStoreFreed(callback: (offset: number, byteLength: number) => void): void;
