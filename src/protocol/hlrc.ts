@@ -10,10 +10,11 @@
 
 import { assert } from '../errors.js';
 import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, lendPageCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
-import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
+import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './types.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
 import { atomicApply } from './atomic-ops.js';
+import { encodeRun } from './diff-codec.js';
 
 interface PageState {
   /** What the local copy contains, per writer (the home: what it has applied). */
@@ -1773,12 +1774,4 @@ function readLe(bytes: Uint8Array, offset: number, width: number): bigint {
 function writeLe(bytes: Uint8Array, offset: number, width: number, value: bigint): void {
   let rest = value;
   for (let k = 0; k < width; k++) { bytes[offset + k] = Number(rest & 0xffn); rest >>= 8n; }
-}
-
-/** One run in the diff format the memory implementations share: [u16 offset][u16 length][bytes]. */
-export function encodeRun(offset: number, bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + bytes.length);
-  out[0] = offset & 0xff; out[1] = offset >> 8; out[2] = bytes.length & 0xff; out[3] = bytes.length >> 8;
-  out.set(bytes, 4);
-  return out;
 }

@@ -12,7 +12,7 @@
 
 import { assert } from '../errors.js';
 import { syncQueueCountMax, pageBytes } from '../constants.js';
-import type { EngineOptions } from './engine.js';
+import type { EngineOptions } from './types.js';
 import { HlrcEngine } from './hlrc.js';
 import { protNone, protRead, protReadWrite } from './memory.js';
 import type { ProtocolMessage } from './messages.js';

@@ -275,10 +275,10 @@ test('message count: a lock acquire carrying k write notices is 4 lock messages 
 
 // Named scenario: two nodes write adjacent 4-byte words of one 8-byte word in
 // the same phase (legal: no data race). Diffs must carry only changed bytes;
-// whole-word diffs (the native addon's encoding as of this commit) would let
-// the later diff overwrite the other node's word at the home with its old value.
-function adjacentWords(granularity: number): number[] {
-  const c = new SimCluster({ seed: 3, nodeCount: 3, pageCount: 2, protocol: 'hlrc', diffGranularityBytes: granularity });
+// whole-word diffs would let the later diff overwrite the other node's word at
+// the home with its old value.
+function adjacentWords(): number[] {
+  const c = new SimCluster({ seed: 3, nodeCount: 3, pageCount: 2, protocol: 'hlrc' });
   for (const node of [1, 2]) {
     c.addThread(node, () => (function* () {
       yield { op: 'store', address: (node - 1) * 4, value: 100 + node };
@@ -291,7 +291,7 @@ function adjacentWords(granularity: number): number[] {
 }
 
 test('scenario: adjacent words of one 8-byte word written by two nodes both reach the home', () => {
-  assert.deepEqual(adjacentWords(1), [101, 102]);
+  assert.deepEqual(adjacentWords(), [101, 102]);
 });
 
 test('several threads faulting on one invalid page share one fetch', () => {
