@@ -22,8 +22,9 @@
 import { DsmError } from '../errors.js';
 import type { Engine, EngineOptions, ProtocolName } from './types.js';
 import { protocolNames } from './types.js';
-import { HlrcEngine } from './hlrc.js';
-import { ScEngine } from './sc.js';
+import { ProtocolEngine } from './core.js';
+import { HlrcCoherence } from './hlrc.js';
+import { ScCoherence } from './sc.js';
 
 export * from './types.js';
 
@@ -38,5 +39,8 @@ export function createEngine(options: EngineOptions): Engine {
   if (!(options.nodeId >= 0 && options.nodeId < options.nodeCount)) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `nodeId ${options.nodeId} is not within 0..${options.nodeCount - 1}`);
   }
-  return protocol === 'hlrc' ? new HlrcEngine(options) : new ScEngine(options);
+  // One sync layer and one interval log, with the protocol's coherence (sc places managers round-robin).
+  if (protocol === 'sc') return new ProtocolEngine(options, 'roundRobin', ({ ctx }) => new ScCoherence(ctx));
+  return new ProtocolEngine(options, options.placement ?? 'roundRobin',
+    (parts) => new HlrcCoherence(parts.ctx, parts.intervals, parts.options, parts.atomicWaiterOn));
 }
