@@ -88,7 +88,7 @@ export class EngineContext {
   }
 
   /**
-   * The manager of a mutex, condition or barrier id. The runtime's ids are a
+   * The manager of a mutex or barrier id. The runtime's ids are a
    * global byte address / 16: the manager is the home of that address (its
    * synchronization home, as for Atomics), so a lock guarding data homed with
    * it carries the holder's diffs in its release message. Ids beyond the

@@ -33,7 +33,7 @@ export class ProtocolEngine implements Engine {
   private readonly intervals: Intervals;
   /** Pages: hlrc or sc. */
   private readonly coherence: Coherence;
-  /** Locks, conditions, barriers, requests in flight and their cancellation. */
+  /** Locks, barriers, requests in flight and their cancellation. */
   private readonly sync: SyncLayer;
   /** Atomics at their page's home. */
   private readonly atomics: AtomicsHome;
@@ -107,8 +107,7 @@ export class ProtocolEngine implements Engine {
     this.dispatch(fromNode, message);
     // Messages whose info.vc is the sender's own applied vc tell us a lower bound of it, free.
     switch (message.type) {
-      case 'lockRequest': case 'lockRelease': case 'barrierArrive': case 'condWait': case 'condSignal':
-      case 'atomicRequest': case 'atomicReply':
+      case 'lockRequest': case 'lockRelease': case 'barrierArrive': case 'atomicRequest': case 'atomicReply':
         this.intervals.hearVc(fromNode, message.info.vc);
         break;
       default:
@@ -125,7 +124,7 @@ export class ProtocolEngine implements Engine {
     }
     switch (message.type) {
       case 'lockRequest': case 'lockRelease': case 'lockGrant': case 'lockRecall': case 'lockBusy':
-      case 'condWait': case 'condSignal': case 'barrierArrive': case 'barrierDepart':
+      case 'barrierArrive': case 'barrierDepart':
         return this.sync.onMessage(from, message);
       case 'atomicRequest': return this.atomics.onRequest(from, message);
       case 'atomicReply': return this.atomics.onReply(from, message);

@@ -1,7 +1,8 @@
 // The synchronization layer, the same for every coherence protocol: sync
 // requests in flight and their cancellation, mutexes (lock tokens that rest
 // at their last holder's node, the manager's queue, recalls, tryLock),
-// conditions, barriers, and node-local release/acquire. A release or an
+// barriers, and node-local release/acquire. (The runtime's Condition is built
+// on Atomics wait/notify: the atomics home, atomics.ts.) A release or an
 // acquire is asked of the coherence (closeInterval, acquire), which decides
 // what it means (sc: nothing). Atomics are the atomics home's (atomics.ts),
 // which files its requests here (SyncRequests). Managers of ids: see
@@ -92,10 +93,6 @@ export class SyncLayer implements SyncRequests {
   // -- at this node as a manager
   /** Locks managed here that are held, queued, or keep a release vector. */
   private readonly locks = new Map<number, LockState>();
-  /** Condition waiters per condition id. */
-  private readonly conds = new Map<number, Array<{ node: number; requestId: number; vc: number[] }>>();
-  /** The mutex each condition with waiters was waited on with. */
-  private readonly condLock = new Map<number, number>();
   /** Barriers with arrivals in the current round. */
   private readonly barriers = new Map<number, BarrierState>();
   /** Party count per barrier id, fixed by its first use. */
@@ -105,7 +102,7 @@ export class SyncLayer implements SyncRequests {
 
   tableSizes(): Record<string, number> {
     return {
-      canceled: this.canceled.size, held: this.held.size, conds: this.conds.size, pending: this.pending.size,
+      canceled: this.canceled.size, held: this.held.size, pending: this.pending.size,
       locks: this.locks.size, tokens: this.tokens.size,
       tokenWaiters: [...this.tokens.values()].reduce((sum, token) => sum + token.waiters.length, 0),
       barriers: this.barriers.size,
@@ -239,34 +236,6 @@ export class SyncLayer implements SyncRequests {
         }
         return;
       }
-      case 'condWait': {
-        const held = this.held.get(request.lockId);
-        if (held === undefined || held.threadId !== request.threadId) {
-          host.resume(threadRef, {
-            ok: false, code: 'DSM_ERR_NOT_OWNER',
-            message: `condition ${request.condId} waited on with mutex ${request.lockId} not held by thread ${request.threadId}`,
-          });
-          return;
-        }
-        this.held.delete(request.lockId);
-        // The condWait message releases the lock at its manager: the token goes with it.
-        const token = this.tokens.get(request.lockId);
-        assert(token !== undefined, 'a held lock has its token here');
-        this.tokens.delete(request.lockId);
-        const manager = this.ctx.managerOf(request.lockId);
-        this.coherence.closeInterval(manager);
-        const requestId = this.newRequest(threadRef, 'lock', { lockId: request.lockId, threadId: request.threadId });
-        this.ctx.deliver(manager, () => ({ type: 'condWait', condId: request.condId, lockId: request.lockId, requestId, info: this.intervals.infoTo(manager) }));
-        for (const waiter of token.waiters) this.requestLock(waiter.threadRef, request.lockId, waiter.threadId, false);
-        return;
-      }
-      case 'condSignal': {
-        const manager = this.ctx.managerOf(request.lockId);
-        this.coherence.closeInterval(manager);
-        this.ctx.deliver(manager, () => ({ type: 'condSignal', condId: request.condId, all: request.all, info: this.intervals.infoTo(manager) }));
-        host.resume(threadRef, { ok: true, value: null });
-        return;
-      }
       case 'barrier': {
         const manager = this.ctx.managerOf(request.barrierId);
         this.coherence.closeInterval(manager);
@@ -288,7 +257,7 @@ export class SyncLayer implements SyncRequests {
 
   // ------------------------------------------------------- messages
 
-  /** The sync layer's messages (locks, conditions, barriers). */
+  /** The sync layer's messages (locks, barriers). */
   onMessage(from: number, message: ProtocolMessage): void {
     switch (message.type) {
       case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.tryOnly, message.info);
@@ -296,8 +265,6 @@ export class SyncLayer implements SyncRequests {
       case 'lockGrant': return this.onLockGrant(from, message);
       case 'lockRecall': return this.onLockRecall(message.lockId, message.tryOnly);
       case 'lockBusy': return this.onLockBusy(from, message.lockId);
-      case 'condWait': return this.onCondWait(from, message);
-      case 'condSignal': return this.onCondSignal(from, message);
       case 'barrierArrive': return this.onBarrierArrive(from, message);
       case 'barrierDepart': return this.onBarrierDepart(from, message);
       default:
@@ -318,7 +285,7 @@ export class SyncLayer implements SyncRequests {
   /** At the node holding a lock's token: the manager wants it back. */
   private onLockRecall(lockId: number, tryOnly: boolean): void {
     const token = this.tokens.get(lockId);
-    // Gone already (condWait, or a canceled grant): that release answers the recall.
+    // Gone already (a canceled grant): that release answers the recall.
     if (token === undefined) return;
     if (!this.held.has(lockId)) {
       assert(token.waiters.length === 0, 'a free token has no waiters here');
@@ -438,35 +405,6 @@ export class SyncLayer implements SyncRequests {
     const info = this.intervals.infoFor(node);
     const push = this.coherence.pushFor(lock.releases, requesterVc);
     this.ctx.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push, ...(recall ? { recall } : {}) });
-  }
-
-  // ------------------------------------------------------ conditions
-
-  private onCondWait(from: number, message: Extract<ProtocolMessage, { type: 'condWait' }>): void {
-    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
-    let waiters = this.conds.get(message.condId);
-    if (waiters === undefined) { waiters = []; this.conds.set(message.condId, waiters); }
-    assert(waiters.length < syncQueueCountMax, 'condition waiters within limit');
-    waiters.push({ node: from, requestId: message.requestId, vc: [...message.info.vc] });
-    this.condLock.set(message.condId, message.lockId);
-    this.onLockRelease(from, message.lockId, message.info);
-  }
-
-  private onCondSignal(from: number, message: Extract<ProtocolMessage, { type: 'condSignal' }>): void {
-    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
-    const waiters = this.conds.get(message.condId);
-    if (waiters === undefined) return;
-    const lockId = this.condLock.get(message.condId)!;
-    const lock = this.lock(lockId);
-    for (let n = 0; n < this.ctx.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, message.info.vc[n] ?? 0);
-    const woken = message.all ? waiters.splice(0) : waiters.splice(0, 1);
-    if (waiters.length === 0) { this.conds.delete(message.condId); this.condLock.delete(message.condId); }
-    for (const waiter of woken) lock.queue.push({ ...waiter, tryOnly: false });
-    if (woken.length > 0 && lock.holderNode !== -1 && !lock.recalled) {
-      lock.recalled = true;
-      this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false }));
-    }
-    this.grantNext(lockId);
   }
 
   // -------------------------------------------------------- barriers

@@ -16,9 +16,6 @@ export type SyncRequest =
   | { kind: 'lock'; lockId: number; threadId: number; tryOnly?: boolean }
   | { kind: 'unlock'; lockId: number; threadId: number }
   | { kind: 'barrier'; barrierId: number; parties: number }
-  /** Releases the mutex, waits for a signal, reacquires the mutex. */
-  | { kind: 'condWait'; condId: number; lockId: number; threadId: number }
-  | { kind: 'condSignal'; condId: number; lockId: number; all: boolean }
   /**
    * An Atomics operation on a global byte address. Operands and the result are
    * the raw little-endian unsigned bits as decimal strings. `timeoutMs` is for
