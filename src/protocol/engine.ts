@@ -18,6 +18,11 @@
 //
 // Every call acts synchronously (memory operations, sends, resumes) and
 // returns; the engine never awaits and keeps no clock of its own.
+//
+// createEngine assembles one from parts (core.ts): the coherence of the
+// protocol (hlrc.ts or sc.ts, behind coherence.ts), the one sync layer
+// (sync.ts, atomics.ts) and the one interval log (intervals.ts). The public
+// types live in types.ts and are re-exported here.
 
 import { DsmError } from '../errors.js';
 import type { Engine, EngineOptions, ProtocolName } from './types.js';
