@@ -1,14 +1,12 @@
 // The page operations the protocol engine needs from its node's copy of the
-// global region. The native MMU addon (native/dsm_mmu.cc, through
-// src/memory/native.ts) implements them in production; the simulator
-// (SimMemory in test/sim/sim.ts) implements the same semantics in memory.
+// global region. The native MMU addon implements them in production
+// (src/memory/native.ts); the simulator's SimMemory (test/sim/sim.ts)
+// implements the same semantics in memory.
 //
-// Every implementation encodes a diff the same way: runs of [u16 offset]
-// [u16 length][bytes], little-endian, exact to the byte. The engine passes
-// diffs on without reading them, and makes one itself only for the store of
-// an Atomics operation at its home (encodeRun in hlrc.ts). The semantic it
-// relies on is "a diff carries the runs of bytes that changed since the twin
-// was made", so diffs of disjoint writes commute.
+// Diffs are in the format of src/protocol/diff-codec.ts (runs of the bytes
+// that changed since the twin was made, exact to the byte), so diffs of
+// disjoint writes commute. The engine makes one itself only for an atomic
+// store at its home (encodeRun); every other diff comes from flush().
 
 export { protNone, protRead, protReadWrite, type PageProt } from '../constants.js';
 import type { PageProt } from '../constants.js';
