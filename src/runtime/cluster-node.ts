@@ -19,7 +19,7 @@ import type { NativeMmu } from '../memory/native.js';
 import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo, ProtocolMessage } from '../protocol/messages.js';
-import { serializeValue } from '../threads/clone.js';
+import { serializeValue } from '../channel/clone.js';
 import { appEntryUrl } from '../threads/worker.js';
 import { NodeManager } from './manager.js';
 import { runMainThread } from './program.js';
