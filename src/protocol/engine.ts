@@ -24,6 +24,7 @@ import type { PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, ProtocolMessage } from './messages.js';
 import { HlrcEngine } from './hlrc.js';
 import { ScEngine } from './sc.js';
+import { sendingSplitDiffs } from './diff-split.js';
 
 export const protocolNames = ['hlrc', 'sc'] as const;
 export type ProtocolName = (typeof protocolNames)[number];
@@ -209,5 +210,7 @@ export function createEngine(options: EngineOptions): Engine {
   if (!(options.nodeId >= 0 && options.nodeId < options.nodeCount)) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `nodeId ${options.nodeId} is not within 0..${options.nodeCount - 1}`);
   }
-  return protocol === 'hlrc' ? new HlrcEngine(options) : new ScEngine(options);
+  // Oversized diffs messages leave as pieces (src/protocol/diff-split.ts).
+  const split = { ...options, send: sendingSplitDiffs(options.send) };
+  return protocol === 'hlrc' ? new HlrcEngine(split) : new ScEngine(split);
 }
