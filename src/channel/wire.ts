@@ -51,8 +51,8 @@ export type ChannelRequest =
   /** A dsm buffer at `offset` is being sent to another node: its memory is never reused (issue 13). */
   | { op: 'escape'; offset: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
-  | { op: 'sliceAlloc'; byteLength: number }
-  | { op: 'place'; }
+  /** Which node a new worker runs on (the placement policy's choice). */
+  | { op: 'place' }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }
   | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }

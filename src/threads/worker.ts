@@ -6,7 +6,7 @@
 // events, postMessage, terminate, ref/unref, resourceLimits all behave as Node's.
 
 import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData } from '../channel/thread-config.js';
@@ -129,5 +129,3 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   Object.defineProperty(Worker, 'name', { value: 'Worker' });
   return Worker;
 }
-
-export { pathToFileURL };
