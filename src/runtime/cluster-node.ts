@@ -34,7 +34,7 @@ import { writeRunReport, type ReportOptions } from './report.js';
 import { MeshNetwork, type Routed } from './envelope.js';
 import { EngineHost } from './engine-host.js';
 import { isWorkerRequest, RemoteWorkers } from './remote-workers.js';
-import { RunReports, type GatheredReports } from './run-reports.js';
+import { RunReports } from './run-reports.js';
 import { RaceChecker } from '../race/checker.js';
 import { RaceRecorder } from '../race/recorder.js';
 
@@ -217,11 +217,6 @@ export class ClusterNode {
     handle.describeInFlight(() => `${this.host.syncInFlight} synchronization request(s) and ${this.workers.inFlight} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
-  /** The coherence engine this node hosts. */
-  get engine(): EngineHost['engine'] {
-    return this.host.engine;
-  }
-
   private onMessage(from: number, routed: Routed): void {
     noteActivity(routed.lane === 'engine' ? activity.protocolMessage : activity.runtimeMessage);
     switch (routed.lane) {
@@ -332,22 +327,12 @@ export class ClusterNode {
     return this.observer.snapshot(this.manager.native.stats(), this.host.engine.counters());
   }
 
-  /** Node 0: tells every node to keep trace events from now on. */
-  startTrace(): void {
-    this.reports.startTrace();
-  }
-
-  /** Node 0, at the end of a run: every node's stats (and trace events), or an error naming the nodes that did not answer. */
-  gatherReports(trace: boolean): Promise<GatheredReports> {
-    return this.reports.gather(trace);
-  }
-
   /** Race mode, node 0 at the end of the run: closes the main thread's last interval and gathers every node's records. */
   async finishRace(): Promise<RaceChecker> {
     assert(this.raceChecker !== null, 'node 0 holds the race checker');
     this.raceSync('program end', null, () => this.host.engine.releaseFor(this.handle.nodeId));
     // Records travel before the report on each link (FIFO): once every node has answered, all have arrived.
-    await this.gatherReports(false);
+    await this.reports.gather(false);
     return this.raceChecker;
   }
 }
@@ -394,7 +379,7 @@ export async function runClusterProgram(
   const node = new ClusterNode(handle, options);
   node.race?.threadStarted(0);
   const report = options.report ?? {};
-  if (report.tracePath !== undefined) node.startTrace();
+  if (report.tracePath !== undefined) node.reports.startTrace();
   let code: number;
   const startMs = performance.now();
   try {
@@ -417,7 +402,7 @@ export async function runClusterProgram(
   }
   if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
     try {
-      const gathered = await node.gatherReports(report.tracePath !== undefined);
+      const gathered = await node.reports.gather(report.tracePath !== undefined);
       writeRunReport(report, { protocol: options.protocol, nodeCount: handle.nodeCount, regionBytes: options.regionBytes, seconds, exitCode: code, ...gathered });
     } catch (error) {
       process.stderr.write(`dsm: ${error instanceof DsmError ? `${error.code}: ${error.message}` : String(error)}\n`);
