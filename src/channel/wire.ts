@@ -51,7 +51,8 @@ export type ChannelRequest =
   /** A dsm buffer at `offset` is being sent to another node: its memory is never reused (issue 13). */
   | { op: 'escape'; offset: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
-  | { op: 'place'; }
+  /** Which node a new worker runs on (the placement policy's choice). */
+  | { op: 'place' }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }
   | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
@@ -84,15 +85,27 @@ export interface RemoteWorkerOptions {
   stderr?: boolean;
 }
 
-/** Events the manager sends to an app thread about a worker that runs on another node. */
+/**
+ * Events the manager sends to an app thread on its own (the thread listens
+ * with ChannelClient.onEvent): about a worker of this thread that runs on
+ * another node, a message from the parent of a worker hosted here for a
+ * parent on another node, and the answer to an Atomics.waitAsync.
+ */
 export type ChannelEvent =
   | { kind: 'worker-online'; handleId: number; threadId: number }
   | { kind: 'worker-message'; handleId: number; bytes: Uint8Array }
   | { kind: 'worker-error'; handleId: number; bytes: Uint8Array }
   | { kind: 'worker-exit'; handleId: number; exitCode: number }
-  | { kind: 'worker-output'; handleId: number; stream: 'stdout' | 'stderr'; bytes: Uint8Array }
+  /** To a worker whose parent runs on another node: the parent's worker.postMessage (its parentPort's 'message'). */
+  | { kind: 'parent-message'; bytes: Uint8Array }
   /** The answer to a posted atomic request (Atomics.waitAsync). */
   | { kind: 'atomic-done'; asyncId: number; value: string };
+
+/** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster; else the offset alone). */
+export interface AllocReplyZeroed {
+  offset: number;
+  zero: true;
+}
 
 export type ChannelReply =
   | { ok: true; value: unknown }

@@ -30,6 +30,7 @@ import { protocolNames } from './types.js';
 import { ProtocolEngine } from './core.js';
 import { HlrcCoherence } from './hlrc.js';
 import { ScCoherence } from './sc.js';
+import { sendingSplitDiffs } from './diff-split.js';
 
 export * from './types.js';
 
@@ -44,8 +45,10 @@ export function createEngine(options: EngineOptions): Engine {
   if (!(options.nodeId >= 0 && options.nodeId < options.nodeCount)) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `nodeId ${options.nodeId} is not within 0..${options.nodeCount - 1}`);
   }
+  // Oversized diffs messages leave as pieces (src/protocol/diff-split.ts).
+  const split: EngineOptions = { ...options, send: sendingSplitDiffs(options.send) };
   // One sync layer and one interval log, with the protocol's coherence (sc places managers round-robin).
-  if (protocol === 'sc') return new ProtocolEngine(options, 'roundRobin', ({ ctx }) => new ScCoherence(ctx));
-  return new ProtocolEngine(options, options.placement ?? 'roundRobin',
+  if (protocol === 'sc') return new ProtocolEngine(split, 'roundRobin', ({ ctx }) => new ScCoherence(ctx));
+  return new ProtocolEngine(split, split.placement ?? 'roundRobin',
     (parts) => new HlrcCoherence(parts.ctx, parts.intervals, parts.options, parts.atomicWaiterOn));
 }

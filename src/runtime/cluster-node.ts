@@ -1,108 +1,59 @@
-// A node of a multi-node run: the manager wires the native MMU, the coherence
-// engine (src/protocol) and the cluster's mesh together, serves its app
-// threads' channel requests (Atomics, worker placement, remote workers), and
-// hosts workers whose parents run on other nodes.
+// A node of a multi-node run: wires the native MMU, the channel to this
+// node's app threads and the cluster's mesh to the runtime's lanes, over one
+// typed envelope (src/runtime/envelope.ts):
+//
+//   engine lane          src/runtime/engine-host.ts     the coherence engine: faults, sync, its messages
+//   remote-workers lane  src/runtime/remote-workers.ts  workers whose parent runs on another node
+//   reports lane         src/runtime/run-reports.ts     stats, trace, race records, end-of-run reports
+//
+// This file serves the app threads' channel requests (handing each to its
+// lane, admitted by flow control: src/runtime/flow.ts) and routes each mesh
+// message to its lane.
 //
 // Node 0 also runs the program's main thread (runClusterProgram); every other
 // node runs `runNode` (the DSM_NODE_RUNTIME module of src/cluster/node-main).
 
 import { performance } from 'node:perf_hooks';
-import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
-import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
-import { diffsMessageBytesMax, faultFlagOffsetShift, faultFlagWrite, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
+import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
+import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
-import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
+import type { PlacementName, SyncRequest, SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
-import type { ConsistencyInfo, ProtocolMessage } from '../protocol/messages.js';
-import { serializeValue } from '../threads/clone.js';
-import { appEntryUrl } from '../threads/worker.js';
+import type { ConsistencyInfo } from '../protocol/messages.js';
+import { Mesh } from '../transport/mesh.js';
 import { NodeManager } from './manager.js';
 import { runMainThread } from './program.js';
-import { epochUs, NodeObserver, type NodeStats, type SyncKind, type TraceEvent } from './observe.js';
+import { epochUs, NodeObserver, type NodeStats, type SyncKind } from './observe.js';
 import { FlowGate, sendQueueBytesFromEnvironment } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
+import { MeshNetwork, type Routed } from './envelope.js';
+import { EngineHost } from './engine-host.js';
+import { isWorkerRequest, RemoteWorkers } from './remote-workers.js';
+import { RunReports } from './run-reports.js';
 import { RaceChecker } from '../race/checker.js';
 import { RaceRecorder } from '../race/recorder.js';
-import type { AllocationRecord, IntervalWrites } from '../race/record.js';
 
 /** Engine ticks drive Atomics.wait timeouts. */
 const tickIntervalMs = 5;
-/** Sync requests in flight on one node (each is a parked app thread). */
-const syncRefCountMax = 4096;
-
-type RuntimeMessage =
-  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
-  /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. */
-  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo; site?: string | null }
-  | { type: 'rtTerminate'; spawnId: string }
-  // Observability (node 0 asks, every other node answers; see src/runtime/observe.ts)
-  | { type: 'rtTraceStart'; originUs: number }
-  | { type: 'rtReportRequest'; trace: boolean }
-  | { type: 'rtReportTrace'; events: TraceEvent[] }
-  | { type: 'rtReport'; stats: NodeStats; dropped: number }
-  // race mode (src/race/): every node's interval records and allocations go to node 0's checker
-  | { type: 'rtRace'; record: IntervalWrites }
-  | { type: 'rtRaceAlloc'; record: AllocationRecord };
-
-type DiffsMessage = Extract<ProtocolMessage, { type: 'diffs' }>;
-
-function diffBytesOf(diffs: Uint8Array[]): number {
-  let bytes = 0;
-  for (const diff of diffs) bytes += diff.byteLength + 16;
-  return bytes;
-}
-
-/** Pieces of a diffs message, each within diffsMessageBytesMax (a single diff is at most a few pages' worth). */
-function splitDiffs(message: DiffsMessage): DiffsMessage[] {
-  const pieces: DiffsMessage[] = [];
-  let piece: DiffsMessage = { type: 'diffs', interval: message.interval, pages: [], diffs: [] };
-  let bytes = 0;
-  for (let index = 0; index < message.pages.length; index++) {
-    const diff = message.diffs[index]!;
-    if (bytes + diff.byteLength + 16 > diffsMessageBytesMax && piece.pages.length > 0) {
-      pieces.push(piece);
-      piece = { type: 'diffs', interval: message.interval, pages: [], diffs: [] };
-      bytes = 0;
-    }
-    piece.pages.push(message.pages[index]!);
-    piece.diffs.push(diff);
-    bytes += diff.byteLength + 16;
-  }
-  if (piece.pages.length > 0) pieces.push(piece);
-  return pieces;
-}
-
-const observabilityTypes = new Set(['rtTraceStart', 'rtReportRequest', 'rtReportTrace', 'rtReport', 'rtRace', 'rtRaceAlloc']);
-
-const noRanges = {
-  rangeOf: () => null,
-  bufferAt: (): never => { throw new DsmError('DSM_ERR_INTERNAL', 'the manager holds no dsm buffers'); },
-};
 
 /**
  * The mesh, with messages held from the moment it exists until the runtime
- * takes over: a peer may send before this node has wired its engine.
+ * listens (MeshNetwork.listen): a peer may send before this node has wired its lanes.
  */
 export async function createMesh(context: MeshContext): Promise<MeshLike> {
   const mesh = await createTransportMesh(context);
-  const held: Array<[number, unknown]> = [];
-  const hold = (from: number, message: unknown) => held.push([from, message]);
-  mesh.on('message', hold);
-  (mesh as MeshLike & { takeOver?: (listener: (from: number, message: unknown) => void) => void }).takeOver = (listener) => {
-    mesh.off('message', hold);
-    mesh.on('message', listener);
-    for (const [from, message] of held.splice(0)) listener(from, message);
-  };
+  assert(mesh instanceof Mesh, 'the runtime runs over the transport mesh');
+  mesh.holdMessages();
   return mesh;
 }
 
-function asPageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
+/** The native MMU as the engine's page memory (fast-path write faults drained are traced here). */
+function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   const pagesOf = (pages: Uint32Array | number[]) => (pages instanceof Uint32Array ? pages : Uint32Array.from(pages));
   return {
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
@@ -126,53 +77,33 @@ function asPageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   };
 }
 
+/** A request that synchronizes through the engine (Atomics; Mutex and Barrier of src/sync, routed here by src/sync/route.ts). */
+type EngineRequest = Extract<ChannelRequest, { op: 'atomic' | 'sync' }>;
+
 export class ClusterNode {
   readonly handle: ClusterHandle;
   readonly manager: NodeManager;
-  readonly engine: Engine;
-  private readonly mesh: MeshLike & {
-    send(nodeId: number, message: object): boolean; lastSentBytes?: number; lastReceivedBytes?: number;
-    queuedBytes?(nodeId: number): number; peerIds?: number[];
-  };
+  readonly host: EngineHost<ThreadEndpoint>;
+  readonly workers: RemoteWorkers;
+  readonly reports: RunReports;
+  readonly network: MeshNetwork;
   /** Admits work that makes traffic only while every link is below its limit (src/runtime/flow.ts). */
   readonly flow: FlowGate;
-  /** Parked sync requests; a `posted` one has no thread waiting for its answer. */
-  private readonly syncWaiters = new Map<number, {
-    endpoint: ThreadEndpoint; kind: SyncKind | null; startUs: number; args: Record<string, unknown>; posted: boolean;
-    /** Answered as an 'atomic-done' event (Atomics.waitAsync), not through the reply block. */
-    asyncId?: number;
-  }>();
   readonly observer: NodeObserver;
-  /** Faults being served, by slot (kept only while tracing). */
-  private readonly faultsInFlight = new Map<number, { page: number; isWrite: boolean; startUs: number }>();
-  /** Page fetches in flight (tracing only): page -> async event id. */
-  private readonly fetchesInFlight = new Map<number, string>();
-  private fetchCounter = 0;
-  /** Reports gathered by node 0 at the end of a run. */
-  private reportWaiter: { reports: Map<number, { stats: NodeStats; dropped: number }>; events: TraceEvent[]; done: () => void } | null = null;
-  private nextSyncRef = faultSlotCount;
-  /** Refs withdrawn after the engine threw taking them; a late answer for one is dropped. */
-  private readonly withdrawn = new Set<number>();
   private placementCounter = 0;
-  /** Workers started here for parents elsewhere: spawnId -> worker and the parent's node. */
-  private readonly hosted = new Map<string, { worker: Worker; parentNode: number }>();
-  /** The channel endpoints of those workers: endpoint -> spawnId (their parentPort posts arrive here). */
-  private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
-  /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
-  private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
-  private spawnCounter = 0;
   /** Race mode: this node's recorder (null on the race home, which runs no app thread), and node 0's checker. */
   readonly race: RaceRecorder | null = null;
   readonly raceChecker: RaceChecker | null = null;
   private readonly raceMode: boolean;
 
   constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
-    assert(handle.mesh !== null, 'a cluster node has a mesh');
+    assert(handle.mesh instanceof Mesh, 'a cluster node runs over the transport mesh');
     superviseNode(handle, options.parentPid);
+    const mesh = handle.mesh;
     this.handle = handle;
-    this.mesh = handle.mesh as ClusterNode['mesh'];
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
     this.observer = new NodeObserver(handle.nodeId);
+    this.network = new MeshNetwork(mesh, this.observer);
     // Race mode (docs/RACE.md): the last node is home of every page and runs
     // no app thread; every other node runs one thread, so its intervals are
     // that thread's and its diffs are that thread's exact writes.
@@ -181,42 +112,59 @@ export class ClusterNode {
     if (this.raceMode) {
       assert(handle.nodeCount >= 2, 'race mode has a home node besides the app nodes');
       if (handle.nodeId === 0) this.raceChecker = new RaceChecker({ pageReads: options.racePages === true });
-      if (handle.nodeId !== raceHome) {
-        this.race = new RaceRecorder(handle.nodeId, (record) => {
-          if (this.raceChecker !== null) this.raceChecker.addInterval(record);
-          else this.sendRuntime(0, { type: 'rtRace', record });
-        }, () => [...this.manager.channel.endpoints].map((endpoint) => endpoint.threadIdSeen).filter((id) => id >= 0));
-        this.manager.allocObserver = (offset, byteLength, site, endpoint) => {
-          const record: AllocationRecord = { address: offset, byteLength, site, thread: Math.max(0, endpoint.threadIdSeen), node: handle.nodeId };
-          if (this.raceChecker !== null) this.raceChecker.addAllocation(record);
-          else this.sendRuntime(0, { type: 'rtRaceAlloc', record });
-        };
-      }
     }
-    const memory = asPageMemory(this.manager.native, this.observer);
-    this.engine = createEngine({
+    this.reports = new RunReports({
+      nodeId: handle.nodeId, nodeCount: handle.nodeCount, observer: this.observer, network: this.network,
+      stats: () => this.stats(), raceChecker: this.raceChecker,
+    });
+    if (this.raceMode && handle.nodeId !== raceHome) {
+      this.race = new RaceRecorder(handle.nodeId, (record) => this.reports.raceInterval(record),
+        () => [...this.manager.channel.endpoints].map((endpoint) => endpoint.threadIdSeen).filter((id) => id >= 0));
+      this.manager.allocObserver = (offset, byteLength, site, endpoint) => {
+        this.reports.raceAllocation({ address: offset, byteLength, site, thread: Math.max(0, endpoint.threadIdSeen), node: handle.nodeId });
+      };
+    }
+    const pages = nativePageMemory(this.manager.native, this.observer);
+    const native = this.manager.native;
+    this.host = new EngineHost<ThreadEndpoint>({
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
       pageCount: options.regionBytes / pageBytes,
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
       ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
-      memory: this.race === null ? memory : this.race.wrap(memory),
+      memory: { pages: this.race === null ? pages : this.race.wrap(pages), resumeFault: (slot) => native.resume(slot) },
+      network: this.network,
+      observer: this.observer,
       ...(this.raceMode ? { homeNode: raceHome } : {}),
       ...(this.race === null ? {} : { onIntervalClosed: (index: number, vc: readonly number[]) => this.race!.intervalClosed(index, vc) }),
-      send: (toNode, message) => this.sendEngine(toNode, message),
-      host: { resume: (ref, result) => this.resume(ref, result) },
       // Monotonic: Date.now() can step backwards and is read only at each tick.
       clock: () => performance.now(),
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: process.env.DSM_READAHEAD_STATS === '1',
     });
-    const mesh = this.mesh;
+    const engine = this.host.engine;
     this.flow = new FlowGate({
-      queuedBytes: (nodeId) => mesh.queuedBytes?.(nodeId) ?? 0,
-      get peerIds() { return mesh.peerIds ?? []; },
+      queuedBytes: (nodeId) => mesh.queuedBytes(nodeId),
+      get peerIds() { return mesh.peerIds; },
       on: (event, listener) => mesh.on(event, listener),
-    }, this.engine, sendQueueBytesFromEnvironment(), (paused) => this.manager.native.pauseFastWrite(paused));
+    }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused));
+    this.workers = new RemoteWorkers({
+      node: this.manager,
+      hostName: handle.peers[handle.nodeId]?.host ?? 'this host',
+      channel: this.manager.channel,
+      network: this.network,
+      bounds: {
+        release: (op, request, toNode) => this.raceSync(op, request, () => engine.releaseFor(toNode)),
+        acquire: (op, site, fromNode, info: ConsistencyInfo) => this.raceSync(op, { site }, () => engine.acquireFrom(fromNode, info)),
+      },
+      admit: (work) => this.flow.admit(work),
+      raceSites: this.race !== null,
+      ...(this.race === null ? {} : {
+        threadStarted: (id: number) => this.race!.threadStarted(id),
+        threadEnded: (id: number) => this.race!.threadEnded(id),
+      }),
+    });
     const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
       noteActivity(activity.faults);
@@ -227,11 +175,10 @@ export class ClusterNode {
         const slot = records[index]!;
         const page = records[index + 1]!;
         const isWrite = (records[index + 2]! & faultFlagWrite) !== 0;
-        if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
         if (this.race !== null && !isWrite) this.race.onReadFault(page, (records[index + 2]! >>> faultFlagOffsetShift) & (pageBytes - 1));
         // A write may make one more twin: held while too many pages are dirty.
-        if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
-        else this.engine.onFault(slot, page, false);
+        if (isWrite) this.flow.admitWriteFault(() => this.host.fault(slot, page, true));
+        else this.host.fault(slot, page, false);
       }
       noteActivity(activity.idle);
     });
@@ -247,18 +194,15 @@ export class ClusterNode {
     });
     this.manager.channel.onThreadEnd((endpoint) => {
       this.race?.threadLeft(endpoint.threadIdSeen);
-      this.threadEnded(endpoint);
+      this.host.ownerEnded(endpoint);
     });
     this.manager.start();
-    this.engine.start();
+    this.host.start();
     this.race?.armAll(options.regionBytes / pageBytes);
-    const takeOver = (this.mesh as unknown as { takeOver?: (l: (from: number, m: unknown) => void) => void }).takeOver;
-    const listener = (from: number, message: unknown) => this.onMessage(from, message as { type: string });
-    if (takeOver !== undefined) takeOver(listener);
-    else this.mesh.on('message', listener);
+    this.network.listen((from, routed) => this.onMessage(from, routed));
     setInterval(() => {
       noteActivity(activity.engineTick);
-      this.engine.onTick(performance.now());
+      this.host.tick(performance.now());
       this.flow.tick();
       noteActivity(activity.idle);
     }, tickIntervalMs).unref();
@@ -270,56 +214,17 @@ export class ClusterNode {
       if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
       else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
     }
-    handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
+    handle.describeInFlight(() => `${this.host.syncInFlight} synchronization request(s) and ${this.workers.inFlight} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
-  private resume(ref: number, result: SyncResult | FaultResult): void {
-    if (ref < faultSlotCount) {
-      this.manager.native.resume(ref);
-      const fault = this.faultsInFlight.get(ref);
-      if (fault !== undefined) {
-        this.faultsInFlight.delete(ref);
-        this.observer.record({
-          name: fault.isWrite ? 'write fault' : 'read fault', cat: 'fault', ph: 'X', ts: this.observer.traceTs(fault.startUs),
-          dur: epochUs() - fault.startUs, pid: this.observer.nodeId, tid: 0, args: { page: fault.page },
-        });
-      }
-      return;
+  private onMessage(from: number, routed: Routed): void {
+    noteActivity(routed.lane === 'engine' ? activity.protocolMessage : activity.runtimeMessage);
+    switch (routed.lane) {
+      case 'engine': this.host.message(from, routed.message); break;
+      case 'workers': this.workers.onMessage(from, routed.message); break;
+      case 'reports': this.reports.onMessage(from, routed.message); break;
     }
-    const waiter = this.syncWaiters.get(ref);
-    // A request withdrawn (its thread ended, or the engine threw taking it) may still get its one answer: drop it.
-    if (waiter === undefined && this.withdrawn.delete(ref)) return;
-    assert(waiter !== undefined, 'a sync result answers a waiting thread');
-    this.syncWaiters.delete(ref);
-    const { endpoint } = waiter;
-    if (waiter.kind !== null) this.observer.syncDone(waiter.kind, waiter.startUs, Math.max(0, endpoint.threadIdSeen), waiter.args);
-    if (waiter.asyncId !== undefined) {
-      assert(result.ok, 'an atomic wait succeeds');
-      endpoint.port.postMessage({ kind: 'atomic-done', asyncId: waiter.asyncId, value: String(result.value) } satisfies ChannelEvent);
-      return;
-    }
-    if (waiter.posted) {
-      // Nobody waits: the app thread checked ownership itself before posting.
-      assert(result.ok, `a posted sync request succeeds (${result.ok ? '' : result.message})`);
-      return;
-    }
-    endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
-  }
-
-  /**
-   * Hands a parked request to the engine. If the engine throws, the thread is
-   * answered with that error (by the channel) and its waiter is withdrawn, so
-   * that no second answer can reach it later ("one answer per call").
-   */
-  private syncInEngine(ref: number, request: Parameters<Engine['onSync']>[1]): void {
-    try {
-      this.engine.onSync(ref, request);
-    } catch (error) {
-      this.syncWaiters.delete(ref);
-      this.withdrawn.add(ref);
-      try { this.engine.cancel(ref); } catch { /* the engine is already failing */ }
-      throw error;
-    }
+    noteActivity(activity.idle);
   }
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
@@ -362,7 +267,14 @@ export class ClusterNode {
     if (isCall && !this.manager.channel.endpoints.has(endpoint)) return;
     let value: unknown;
     try {
-      value = this.serve(endpoint, request);
+      if (request.op === 'atomic' || request.op === 'sync') {
+        this.syncInEngine(endpoint, request);
+        value = replyLater;
+      } else if (isWorkerRequest(request)) {
+        value = this.workers.serve(endpoint, request);
+      } else {
+        throw new DsmError('DSM_ERR_CHANNEL', `request '${request.op}' is not served after admission`);
+      }
     } catch (error) {
       if (!isDsmError(error) || !isCall) throw error;
       endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
@@ -371,89 +283,38 @@ export class ClusterNode {
     if (value !== replyLater && isCall) endpoint.answer({ ok: true, value: value ?? null });
   }
 
-  private serve(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
-    switch (request.op) {
-      case 'atomic': {
-        const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
-        this.raceSync(`Atomics.${request.fn}`, request, () => this.syncInEngine(ref, {
-          kind: 'atomic', op: request.fn, address: request.address,
-          width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,
-        }));
-        return replyLater;
+  /** Parks the thread's request in the engine host; the answer goes back through the channel. */
+  private syncInEngine(endpoint: ThreadEndpoint, request: EngineRequest): void {
+    const posted = request.op === 'sync' && request.posted === true;
+    const asyncId = request.op === 'atomic' ? request.asyncId : undefined;
+    const answer = (result: SyncResult): void => {
+      if (asyncId !== undefined) {
+        assert(result.ok, 'an atomic wait succeeds');
+        endpoint.port.postMessage({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
+        return;
       }
-      case 'sync': {
-        // Mutex and Barrier of src/sync, routed here in a multi-node run (src/sync/route.ts).
-        if (request.kind === 'barrier') {
-          const ref = this.waitFor(endpoint, 'barrier', { barrier: request.id });
-          this.raceSync('Barrier.wait', request, () => this.syncInEngine(ref, { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 }));
-        } else if (request.kind === 'lock') {
-          const ref = this.waitFor(endpoint, request.tryOnly === true ? null : 'lock', { lock: request.id });
-          this.raceSync(request.tryOnly === true ? 'Mutex.tryLock' : 'Mutex.lock', request, () => this.syncInEngine(ref, { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly: request.tryOnly === true }));
-        } else {
-          const ref = this.waitFor(endpoint, null, {}, request.posted === true);
-          this.raceSync('Mutex.unlock', request, () => this.syncInEngine(ref, { kind: 'unlock', lockId: request.id, threadId: request.threadId }));
-        }
-        return replyLater;
+      if (posted) {
+        // Nobody waits: the app thread checked ownership itself before posting.
+        assert(result.ok, `a posted sync request succeeds (${result.ok ? '' : result.message})`);
+        return;
       }
-      case 'worker-spawn': {
-        const spawnId = `${this.handle.nodeId}:${this.spawnCounter++}`;
-        this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
-        this.sendRuntime(request.nodeId, {
-          type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
-          workerData: request.workerData, options: request.options, info: this.raceSync('new Worker', request, () => this.engine.releaseFor(request.nodeId)),
-        });
-        return replyLater;
-      }
-      case 'worker-post': {
-        const target = this.findRemote(endpoint, request.handleId);
-        if (target !== null) {
-          this.sendRuntime(target.nodeId, {
-            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: this.raceSync('worker.postMessage', request, () => this.engine.releaseFor(target.nodeId)),
-            ...(this.race === null ? {} : { site: (request as { site?: string | null }).site ?? null }),
-          });
-        }
-        return null;
-      }
-      case 'parent-post': {
-        const spawnId = this.hostedEndpoints.get(endpoint);
-        const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
-        if (spawnId !== undefined && entry !== undefined) {
-          this.sendRuntime(entry.parentNode, {
-            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: this.raceSync('parentPort.postMessage', request, () => this.engine.releaseFor(entry.parentNode)),
-            ...(this.race === null ? {} : { site: (request as { site?: string | null }).site ?? null }),
-          });
-        }
-        return null;
-      }
-      case 'worker-terminate': {
-        const target = this.findRemote(endpoint, request.handleId);
-        if (target !== null) this.sendRuntime(target.nodeId, { type: 'rtTerminate', spawnId: target.spawnId });
-        return replyLater;
-      }
-      default:
-        throw new DsmError('DSM_ERR_CHANNEL', `request '${request.op}' is not served after admission`);
+      endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
+    };
+    const park = (op: string, engineRequest: SyncRequest, kind: SyncKind | null, args: Record<string, unknown>) =>
+      this.raceSync(op, request, () => this.host.sync(engineRequest, { owner: endpoint, answer, kind, args, tid: Math.max(0, endpoint.threadIdSeen) }));
+    if (request.op === 'atomic') {
+      park(`Atomics.${request.fn}`, {
+        kind: 'atomic', op: request.fn, address: request.address,
+        width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,
+      }, 'atomic', { op: request.fn, address: request.address });
+    } else if (request.kind === 'barrier') {
+      park('Barrier.wait', { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 }, 'barrier', { barrier: request.id });
+    } else if (request.kind === 'lock') {
+      const tryOnly = request.tryOnly === true;
+      park(tryOnly ? 'Mutex.tryLock' : 'Mutex.lock', { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly }, tryOnly ? null : 'lock', { lock: request.id });
+    } else {
+      park('Mutex.unlock', { kind: 'unlock', lockId: request.id, threadId: request.threadId }, null, {});
     }
-  }
-
-  /**
-   * A thread ended (exited, or terminated while parked): its sync requests
-   * still in the engine are withdrawn, so an Atomics.wait it left at a home
-   * does not swallow a notify and a lock granted to it is released.
-   */
-  private threadEnded(endpoint: ThreadEndpoint): void {
-    for (const [ref, waiter] of this.syncWaiters) {
-      if (waiter.endpoint !== endpoint) continue;
-      this.syncWaiters.delete(ref);
-      this.engine.cancel(ref);
-    }
-  }
-
-  /** Parks a thread's sync request; its answer comes through resume(). */
-  private waitFor(endpoint: ThreadEndpoint, kind: SyncKind | null, args: Record<string, unknown>, posted = false, asyncId?: number): number {
-    assert(this.syncWaiters.size < syncRefCountMax, 'sync requests in flight within their limit');
-    const ref = this.nextSyncRef++;
-    this.syncWaiters.set(ref, { endpoint, kind, startUs: kind === null ? 0 : epochUs(), args, posted, ...(asyncId === undefined ? {} : { asyncId }) });
-    return ref;
   }
 
   /** Runs an engine synchronization; in race mode names it as the bound of the intervals around it (with the program's call site). */
@@ -462,231 +323,17 @@ export class ClusterNode {
     return this.race.around(op, (request as { site?: string | null } | null)?.site ?? null, run);
   }
 
+  stats(): NodeStats {
+    return this.observer.snapshot(this.manager.native.stats(), this.host.engine.counters());
+  }
+
   /** Race mode, node 0 at the end of the run: closes the main thread's last interval and gathers every node's records. */
   async finishRace(): Promise<RaceChecker> {
     assert(this.raceChecker !== null, 'node 0 holds the race checker');
-    this.raceSync('program end', null, () => this.engine.releaseFor(this.handle.nodeId));
+    this.raceSync('program end', null, () => this.host.engine.releaseFor(this.handle.nodeId));
     // Records travel before the report on each link (FIFO): once every node has answered, all have arrived.
-    await this.gatherReports(false);
+    await this.reports.gather(false);
     return this.raceChecker;
-  }
-
-  private sendEngine(toNode: number, message: ProtocolMessage): void {
-    if (message.type === 'diffs' && diffBytesOf(message.diffs) > diffsMessageBytesMax) {
-      // A release may carry more diffs for one home than a frame holds; the
-      // home applies a diffs message page by page, so pieces of one are equivalent.
-      for (const piece of splitDiffs(message)) this.sendEngine(toNode, piece);
-      return;
-    }
-    if (!this.sendTo(toNode, message)) return;
-    this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
-    if (message.type === 'pageRequest' && this.observer.tracing) {
-      const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
-      this.fetchesInFlight.set(message.page, id);
-      this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'b', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page: message.page, home: toNode } });
-    }
-  }
-
-  private findRemote(endpoint: ThreadEndpoint, handleId: number): { spawnId: string; nodeId: number } | null {
-    for (const [spawnId, entry] of this.remote) {
-      if (entry.endpoint === endpoint && entry.handleId === handleId) return { spawnId, nodeId: entry.nodeId };
-    }
-    return null;
-  }
-
-  /**
-   * Sends to a node; false when that node is lost. Its loss is already
-   * ending the run (the cluster's failure path says so); throwing here would
-   * instead surface in the engine or in an app thread as a second, wrong error.
-   */
-  private sendTo(toNode: number, message: object): boolean {
-    try {
-      this.mesh.send(toNode, message as { type: string });
-      return true;
-    } catch (error) {
-      if (isDsmError(error) && (error as DsmError).code === 'DSM_ERR_NODE_DIED') return false;
-      throw error;
-    }
-  }
-
-  private sendRuntime(toNode: number, message: RuntimeMessage): void {
-    if (!this.sendTo(toNode, message)) return;
-    // What observability itself sends is not part of the program's traffic.
-    if (!observabilityTypes.has(message.type)) this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
-  }
-
-  private onMessage(from: number, message: { type: string }): void {
-    noteActivity(message.type.startsWith('rt') ? activity.runtimeMessage : activity.protocolMessage);
-    this.dispatchMessage(from, message);
-    noteActivity(activity.idle);
-  }
-
-  private dispatchMessage(from: number, message: { type: string }): void {
-    if (!observabilityTypes.has(message.type)) this.observer.countReceived(this.mesh.lastReceivedBytes ?? 0);
-    if (!message.type.startsWith('rt')) {
-      if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived((message as unknown as { page: number }).page, from);
-      this.engine.onMessage(from, message as unknown as ProtocolMessage);
-      return;
-    }
-    const runtime = message as RuntimeMessage;
-    switch (runtime.type) {
-      case 'rtTraceStart':
-        this.observer.startTrace(runtime.originUs);
-        return;
-      case 'rtReportRequest': {
-        if (runtime.trace) {
-          const { events } = this.observer.takeTrace();
-          for (let start = 0; start < events.length; start += traceEventsPerMessage) {
-            this.sendRuntime(from, { type: 'rtReportTrace', events: events.slice(start, start + traceEventsPerMessage) });
-          }
-        }
-        this.sendRuntime(from, { type: 'rtReport', stats: this.stats(), dropped: this.observer.takeTrace().dropped });
-        return;
-      }
-      case 'rtReportTrace':
-        this.reportWaiter?.events.push(...runtime.events);
-        return;
-      case 'rtRace':
-        this.raceChecker?.addInterval(runtime.record);
-        return;
-      case 'rtRaceAlloc':
-        this.raceChecker?.addAllocation(runtime.record);
-        return;
-      case 'rtReport':
-        if (this.reportWaiter !== null) {
-          this.reportWaiter.reports.set(from, { stats: runtime.stats, dropped: runtime.dropped });
-          if (this.reportWaiter.reports.size === this.handle.nodeCount) this.reportWaiter.done();
-        }
-        return;
-      case 'rtSpawn':
-        this.raceSync('worker start', null, () => this.engine.acquireFrom(from, runtime.info));
-        this.host(from, runtime);
-        return;
-      case 'rtPost': {
-        this.raceSync('message received from worker.postMessage', { site: runtime.site ?? null }, () => this.engine.acquireFrom(from, runtime.info));
-        this.hosted.get(runtime.spawnId)?.worker.postMessage({ dsmRemote: 'message', bytes: runtime.bytes });
-        return;
-      }
-      case 'rtTerminate':
-        void this.hosted.get(runtime.spawnId)?.worker.terminate();
-        return;
-      case 'rtEvent': {
-        this.raceSync(runtime.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${runtime.event}' event`, { site: runtime.site ?? null }, () => this.engine.acquireFrom(from, runtime.info));
-        const entry = this.remote.get(runtime.spawnId);
-        if (entry === undefined) return;
-        let event: ChannelEvent;
-        switch (runtime.event) {
-          case 'online': event = { kind: 'worker-online', handleId: entry.handleId, threadId: runtime.threadId ?? -1 }; break;
-          case 'message': event = { kind: 'worker-message', handleId: entry.handleId, bytes: runtime.bytes! }; break;
-          case 'error': event = { kind: 'worker-error', handleId: entry.handleId, bytes: runtime.bytes! }; break;
-          case 'exit':
-            event = { kind: 'worker-exit', handleId: entry.handleId, exitCode: runtime.code ?? 1 };
-            this.remote.delete(runtime.spawnId);
-            break;
-        }
-        entry.endpoint.port.postMessage(event);
-        return;
-      }
-    }
-  }
-
-  private fetchArrived(page: number, home: number): void {
-    const id = this.fetchesInFlight.get(page);
-    if (id === undefined) return;
-    this.fetchesInFlight.delete(page);
-    this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'e', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page, home } });
-  }
-
-  stats(): NodeStats {
-    return this.observer.snapshot(this.manager.native.stats(), this.engine.counters());
-  }
-
-  /** Node 0: tells every node to keep trace events from now on. */
-  startTrace(): void {
-    const originUs = epochUs();
-    this.observer.startTrace(originUs);
-    for (let node = 0; node < this.handle.nodeCount; node++) {
-      if (node !== this.handle.nodeId) this.sendRuntime(node, { type: 'rtTraceStart', originUs });
-    }
-  }
-
-  /** Node 0, at the end of a run: every node's stats (and trace events), or an error naming the nodes that did not answer. */
-  async gatherReports(trace: boolean): Promise<{ nodes: NodeStats[]; events: TraceEvent[]; dropped: number }> {
-    const own = this.observer.takeTrace();
-    const reports = new Map<number, { stats: NodeStats; dropped: number }>([[this.handle.nodeId, { stats: this.stats(), dropped: own.dropped }]]);
-    const events: TraceEvent[] = trace ? own.events : [];
-    if (this.handle.nodeCount > 1) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const missing = [...Array(this.handle.nodeCount).keys()].filter((node) => !reports.has(node));
-          reject(new DsmError('DSM_ERR_NODE_DIED', `node(s) ${missing.join(', ')} did not send their statistics within ${reportTimeoutMs} ms`));
-        }, reportTimeoutMs);
-        this.reportWaiter = { reports, events, done: () => { clearTimeout(timer); resolve(); } };
-        for (let node = 0; node < this.handle.nodeCount; node++) {
-          if (node !== this.handle.nodeId) this.sendRuntime(node, { type: 'rtReportRequest', trace });
-        }
-      });
-      this.reportWaiter = null;
-    }
-    const nodes = [...reports.keys()].sort((a, b) => a - b).map((node) => reports.get(node)!.stats);
-    const dropped = [...reports.values()].reduce((sum, report) => sum + report.dropped, 0);
-    return { nodes, events, dropped };
-  }
-
-  /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
-  private host(parentNode: number, spawn: Extract<RuntimeMessage, { type: 'rtSpawn' }>): void {
-    const { port1, port2 } = new MessageChannel();
-    const endpoint = this.manager.channel.attach(port1);
-    this.hostedEndpoints.set(endpoint, spawn.spawnId);
-    const config: AppThreadConfig = {
-      role: 'worker', nodeId: this.handle.nodeId, nodeCount: this.handle.nodeCount,
-      regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
-      argv: spawn.options.argv, parallelism: this.manager.parallelism, userWorkerData: null,
-      threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
-    };
-    const worker = new Worker(appEntryUrl(), {
-      workerData: { __dsm: config, __dsmPort: port2 },
-      transferList: [port2],
-      ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
-      ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),
-      ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
-    });
-    this.hosted.set(spawn.spawnId, { worker, parentNode });
-    this.race?.threadStarted(spawn.threadIdSeen);
-    // Each event is a release (worker exit after writing much, say): admitted
-    // in order with the app threads' requests, within the link limit.
-    const event = (kind: 'online' | 'message' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
-      this.flow.admit(() => this.sendRuntime(parentNode, {
-        type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
-        info: this.raceSync(kind === 'exit' ? 'worker exit' : kind === 'message' ? 'parentPort.postMessage' : `worker ${kind}`, null, () => this.engine.releaseFor(parentNode)),
-      }));
-    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
-    worker.on('message', (frame: { dsmRemote?: string; bytes?: Uint8Array }) => {
-      if (frame?.dsmRemote === 'message' && frame.bytes !== undefined) event('message', { bytes: frame.bytes });
-    });
-    worker.on('error', (error: unknown) => {
-      // Node rebuilds a worker's error as an object with Error's prototype but
-      // not a real Error, which V8's serializer would flatten to {}: send its parts.
-      let thrown: Record<string, unknown> = { dsmThrown: true, value: String(error) };
-      if (typeof error === 'object' && error !== null && 'message' in error) {
-        const { name, message, stack, code } = error as Error & { code?: unknown };
-        thrown = { dsmError: true, name: String(name), message: String(message), stack: String(stack ?? '') };
-        if (typeof code === 'string') thrown.code = code;
-        if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-          // The file exists where the parent runs but not here: say where, and what a multi-machine run needs.
-          const where = `on node ${this.handle.nodeId} (${this.handle.peers[this.handle.nodeId]?.host ?? 'this host'})`;
-          thrown.message = `${String(message)} ${where}: every node needs the program's files at the same path`;
-          thrown.stack = String(stack ?? '').replace(String(message), String(thrown.message));
-        }
-      }
-      event('error', { bytes: serializeValue(thrown, noRanges) });
-    });
-    worker.on('exit', (code) => {
-      this.race?.threadEnded(spawn.threadIdSeen);
-      this.hosted.delete(spawn.spawnId);
-      this.hostedEndpoints.delete(endpoint);
-      event('exit', { code });
-    });
   }
 }
 
@@ -732,7 +379,7 @@ export async function runClusterProgram(
   const node = new ClusterNode(handle, options);
   node.race?.threadStarted(0);
   const report = options.report ?? {};
-  if (report.tracePath !== undefined) node.startTrace();
+  if (report.tracePath !== undefined) node.reports.startTrace();
   let code: number;
   const startMs = performance.now();
   try {
@@ -755,7 +402,7 @@ export async function runClusterProgram(
   }
   if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
     try {
-      const gathered = await node.gatherReports(report.tracePath !== undefined);
+      const gathered = await node.reports.gather(report.tracePath !== undefined);
       writeRunReport(report, { protocol: options.protocol, nodeCount: handle.nodeCount, regionBytes: options.regionBytes, seconds, exitCode: code, ...gathered });
     } catch (error) {
       process.stderr.write(`dsm: ${error instanceof DsmError ? `${error.code}: ${error.message}` : String(error)}\n`);

@@ -12,16 +12,12 @@
 // zeros travel as diffs and write notices like any write. A buffer that
 // crossed nodes is never reused: its references on other nodes are not counted.
 
+import type { AllocReplyZeroed } from '../channel/wire.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
 import { arenaChunkBytes, collectRequestGapMs, pageBytes } from '../constants.js';
 
-/** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster). */
-export interface AllocReplyZeroed {
-  offset: number;
-  zero: true;
-}
 
 export class HeapService {
   private readonly native: NativeMmu;

@@ -7,11 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
-import type { AppThreadConfig } from '../channel/wire.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData } from '../channel/thread-config.js';
 import { DsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
-import { isTypeScript } from '../threads/module-kind.js';
-import { appEntryUrl } from '../threads/worker.js';
+import { isTypeScript } from '../util/module-kind.js';
 import type { NodeManager } from './manager.js';
 
 export interface ProgramSpec {
@@ -33,23 +32,12 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec):
   const entry = resolveProgram(program.file);
   const { port1, port2 } = new MessageChannel();
   manager.channel.attach(port1);
-  const config: AppThreadConfig = {
-    role: 'main',
-    nodeId: manager.nodeId,
-    nodeCount: manager.nodeCount,
-    regionBytes: manager.regionBytes,
-    entry,
-    evalCode: false,
-    argv: program.args,
-    parallelism: manager.parallelism,
-    userWorkerData: null,
-    threadIdSeen: 0,
-  };
+  const config = appThreadConfig(manager, { role: 'main', entry, evalCode: false, argv: program.args, threadIdSeen: 0 });
   const worker = new Worker(appEntryUrl(), {
     env: SHARE_ENV,
     stdin: true,
     execArgv: process.execArgv,
-    workerData: { __dsm: config, __dsmPort: port2 },
+    workerData: appThreadWorkerData(config, port2),
     transferList: [port2],
   });
   // The program's stdin is its main thread's.

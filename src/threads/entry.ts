@@ -4,12 +4,12 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { workerData, type MessagePort } from 'node:worker_threads';
-import type { AppThreadConfig } from '../channel/wire.js';
-import { isTypeScript, moduleKindOf } from './module-kind.js';
+import { workerData } from 'node:worker_threads';
+import { readAppThreadWorkerData } from '../channel/thread-config.js';
+import { isTypeScript, moduleKindOf } from '../util/module-kind.js';
 import { setupAppThread } from './setup.js';
 
-const { __dsm: config, __dsmPort: port } = workerData as { __dsm: AppThreadConfig; __dsmPort: MessagePort };
+const { config, port } = readAppThreadWorkerData(workerData);
 const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
 setupAppThread({ ...config, threadIdSeen }, port);
 

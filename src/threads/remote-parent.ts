@@ -1,49 +1,60 @@
 // `parentPort` inside a worker whose parent thread runs on another node.
-// The real parentPort leads to this node's manager; this facade clones values
-// with dsm's structured clone, so dsm buffers travel by range, and otherwise
-// behaves as a MessagePort: listening for 'message' keeps the thread alive.
+// Both directions go through the channel (the one door to this node's
+// manager): the parent's messages arrive as 'parent-message' events, and
+// postMessage is a 'parent-post' call. Values are cloned with dsm's structured
+// clone, so dsm buffers travel by range. Otherwise it behaves as Node's
+// parentPort: messages wait until a 'message' listener is added, and while
+// one listens (and the port is ref'd) the thread stays alive.
 
 import { EventEmitter } from 'node:events';
-import type { MessagePort } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import { deserializeValue, serializeValue, type BufferRanges } from './clone.js';
-
-export interface RemoteParentFrame {
-  dsmRemote: 'message';
-  bytes: Uint8Array;
-}
-
-export function isRemoteParentFrame(value: unknown): value is RemoteParentFrame {
-  return typeof value === 'object' && value !== null && (value as { dsmRemote?: unknown }).dsmRemote === 'message';
-}
+import { deserializeValue, serializeValue, type BufferRanges } from '../channel/clone.js';
 
 export class RemoteParentPort extends EventEmitter {
-  private readonly port: MessagePort;
   private readonly ranges: BufferRanges;
   private readonly channel: ChannelClient;
-  private readonly relay = (frame: unknown) => {
-    if (!isRemoteParentFrame(frame)) return;
+  /** Messages that arrived before anyone listened (a MessagePort queues them until started). */
+  private readonly waiting: Uint8Array[] = [];
+  private started = false;
+  private closed = false;
+  private referenced = true;
+  /** Whether this port holds the channel (keeps the thread alive): listening and ref'd. */
+  private holding = false;
+
+  constructor(ranges: BufferRanges, channel: ChannelClient) {
+    super();
+    this.channel = channel;
+    this.ranges = ranges;
+    channel.onEvent((event) => {
+      if (event.kind !== 'parent-message' || this.closed) return;
+      if (this.started) this.deliver(event.bytes);
+      else this.waiting.push(event.bytes);
+    });
+    this.on('newListener', (event: string) => {
+      if (event === 'message') queueMicrotask(() => this.start());
+    });
+    this.on('removeListener', (event: string) => {
+      if (event === 'message') this.updateHold();
+    });
+  }
+
+  private deliver(bytes: Uint8Array): void {
     let value: unknown;
     try {
-      value = deserializeValue(frame.bytes, this.ranges);
+      value = deserializeValue(bytes, this.ranges);
     } catch (error) {
       this.emit('messageerror', error);
       return;
     }
     this.emit('message', value);
-  };
+  }
 
-  constructor(port: MessagePort, ranges: BufferRanges, channel: ChannelClient) {
-    super();
-    this.port = port;
-    this.channel = channel;
-    this.ranges = ranges;
-    this.on('newListener', (event: string) => {
-      if (event === 'message' && this.listenerCount('message') === 0) this.port.on('message', this.relay);
-    });
-    this.on('removeListener', (event: string) => {
-      if (event === 'message' && this.listenerCount('message') === 0) this.port.off('message', this.relay);
-    });
+  private updateHold(): void {
+    const hold = !this.closed && this.referenced && this.listenerCount('message') > 0;
+    if (hold === this.holding) return;
+    this.holding = hold;
+    if (hold) this.channel.hold();
+    else this.channel.unhold();
   }
 
   postMessage(value: unknown): void {
@@ -52,9 +63,22 @@ export class RemoteParentPort extends EventEmitter {
     this.channel.call({ op: 'parent-post', bytes: serializeValue(value, this.ranges) });
   }
 
-  start(): void { this.port.start(); }
-  close(): void { this.port.close(); }
-  ref(): void { this.port.ref(); }
-  unref(): void { this.port.unref(); }
-  hasRef(): boolean { return (this.port as unknown as { hasRef(): boolean }).hasRef(); }
+  start(): void {
+    this.updateHold();
+    if (this.started || this.closed) return;
+    this.started = true;
+    for (const bytes of this.waiting.splice(0)) this.deliver(bytes);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiting.length = 0;
+    this.updateHold();
+    this.emit('close');
+  }
+
+  ref(): void { this.referenced = true; this.updateHold(); }
+  unref(): void { this.referenced = false; this.updateHold(); }
+  hasRef(): boolean { return this.holding; }
 }

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { deserializeValue, serializeValue, type BufferRanges } from './clone.js';
+import { deserializeValue, serializeValue, type BufferRanges } from '../channel/clone.js';
 
 interface RemoteState {
   handleId: number;
@@ -61,7 +61,8 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
 }
 
 function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
-  if (event.kind === 'atomic-done') return; // Atomics.waitAsync's (src/threads/atomics.ts)
+  // Atomics.waitAsync's answers (src/threads/atomics.ts) and a hosted worker's parent messages (./remote-parent.ts).
+  if (event.kind === 'atomic-done' || event.kind === 'parent-message') return;
   const worker = handles.get(event.handleId);
   if (worker === undefined) return;
   const state = stateOf(worker);
@@ -94,9 +95,6 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       }
       return;
     }
-    case 'worker-output':
-      (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.bytes);
-      return;
     case 'worker-exit':
       state.exited = true;
       state.exitCode = event.exitCode;

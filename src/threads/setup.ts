@@ -8,19 +8,18 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import workerThreads, { type MessagePort } from 'node:worker_threads';
 import { ChannelClient } from '../channel/client.js';
-import type { AppThreadConfig } from '../channel/wire.js';
+import type { AllocReplyZeroed, AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
 import { installClusterAtomics, installSingleNodeAtomics } from './atomics.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
-import { deserializeValue } from './clone.js';
+import { deserializeValue } from '../channel/clone.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
-import type { AllocReplyZeroed } from '../runtime/heap-service.js';
 
 let gcFunction: (() => void) | null = null;
 /** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
@@ -140,7 +139,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
     wt.workerData = deserializeValue(config.remoteWorkerData, received);
-    wt.parentPort = new RemoteParentPort(workerThreads.parentPort!, received, channel);
+    wt.parentPort = new RemoteParentPort(received, channel);
     wt.threadId = config.threadIdSeen;
   } else {
     wt.workerData = config.userWorkerData;

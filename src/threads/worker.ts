@@ -6,23 +6,18 @@
 // events, postMessage, terminate, ref/unref, resourceLimits all behave as Node's.
 
 import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData } from '../channel/thread-config.js';
 import type { AppThreadConfig } from '../channel/wire.js';
-import type { BufferRanges } from './clone.js';
+import type { BufferRanges } from '../channel/clone.js';
 import { calledByRuntime } from './caller.js';
 import { spawnRemoteWorker } from './remote-worker.js';
 
 /** dsm's own Worker option: the node to start the worker on (otherwise the placement policy decides). */
 export interface DsmWorkerOptions extends WorkerOptions {
   dsmNode?: number;
-}
-
-/** The file app threads start in (compiled .js, or .ts when dsm itself runs under tsx). */
-export function appEntryUrl(): URL {
-  const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './entry.ts' : './entry.js', self);
 }
 
 /** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
@@ -104,24 +99,15 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         }
       }
       const { port1, port2 } = new MessageChannel();
-      const config: AppThreadConfig = {
-        role: 'worker',
-        nodeId: parent.nodeId,
-        nodeCount: parent.nodeCount,
-        regionBytes: parent.regionBytes,
-        entry,
-        evalCode,
-        argv: (options.argv ?? []).map(String),
-        parallelism: parent.parallelism,
-        userWorkerData: options.workerData,
-        threadIdSeen,
-      };
+      const config = appThreadConfig(parent, {
+        role: 'worker', entry, evalCode, argv: (options.argv ?? []).map(String), userWorkerData: options.workerData, threadIdSeen,
+      });
       const transferList = [...(options.transferList ?? []), port2];
       super(appEntryUrl(), {
         ...options,
         eval: false,
         argv: [],
-        workerData: { __dsm: config, __dsmPort: port2 },
+        workerData: appThreadWorkerData(config, port2),
         transferList: transferList as never,
       });
       threadIdsSeen.set(this, threadIdSeen);
@@ -143,5 +129,3 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   Object.defineProperty(Worker, 'name', { value: 'Worker' });
   return Worker;
 }
-
-export { pathToFileURL };

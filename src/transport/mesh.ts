@@ -192,6 +192,29 @@ export class Mesh extends EventEmitter {
   lastSentBytes = 0;
   lastReceivedBytes = 0;
 
+  /** Messages held until the receiver is wired (holdMessages), with their frame bytes; null when delivering. */
+  private held: Array<{ from: number; message: WireMessage; bytes: number }> | null = null;
+
+  /**
+   * From now on, messages are held instead of emitted, until `deliverTo`: a
+   * peer may send before this node has wired what receives them.
+   */
+  holdMessages(): void {
+    assert(this.held === null, 'messages are held once');
+    this.held = [];
+  }
+
+  /** Hands the held messages to `listener`, in arrival order, then makes it a 'message' listener. */
+  deliverTo(listener: (from: number, message: WireMessage) => void): void {
+    const held = this.held ?? [];
+    this.held = null;
+    this.on('message', listener);
+    for (const { from, message, bytes } of held) {
+      this.lastReceivedBytes = bytes;
+      listener(from, message);
+    }
+  }
+
   get peerIds(): number[] {
     return [...this.peers.keys()].sort((a, b) => a - b);
   }
@@ -227,6 +250,10 @@ export class Mesh extends EventEmitter {
     this.peers.set(nodeId, peer);
     connection.on('message', (message: WireMessage) => {
       peer.detector.heard(Date.now());
+      if (this.held !== null) {
+        this.held.push({ from: nodeId, message, bytes: connection.lastReceivedBytes });
+        return;
+      }
       this.lastReceivedBytes = connection.lastReceivedBytes;
       this.emit('message', nodeId, message);
     });

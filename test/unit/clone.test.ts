@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deserializeValue, serializeValue, type BufferRanges } from '../../src/threads/clone.js';
+import { deserializeValue, serializeValue, type BufferRanges } from '../../src/channel/clone.js';
 
 // A fake region: buffers registered by offset, as the app side does with real dsm memory.
 function fakeRanges(): BufferRanges & { add(offset: number, buffer: SharedArrayBuffer): void } {

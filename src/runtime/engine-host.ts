@@ -1,0 +1,178 @@
+// The engine lane: hosts a node's coherence engine (src/protocol/). It feeds
+// the engine faults, synchronization requests, messages and ticks, gives it
+// the page memory it works on, sends what it sends, and routes each answer
+// back to whoever waits for it (a faulting thread's slot, a parked sync
+// request's owner).
+//
+// Network and memory are injected, so the same host runs in a node (the
+// native MMU and the mesh: src/runtime/cluster-node.ts) and in the
+// simulation (simulated memory and a seeded network: test/sim/host.test.ts).
+// It knows nothing of channels or app threads: a sync request's owner is an
+// opaque value (a channel endpoint in a node, a thread index in the
+// simulation) whose requests are withdrawn together when it ends.
+
+import { faultSlotCount } from '../constants.js';
+import { assert } from '../errors.js';
+import { createEngine, type Engine, type EngineOptions, type FaultResult, type SyncRequest, type SyncResult } from '../protocol/engine.js';
+import type { PageMemory } from '../protocol/memory.js';
+import type { ProtocolMessage } from '../protocol/messages.js';
+import type { LaneNetwork } from './envelope.js';
+import { epochUs, type NodeObserver, type SyncKind } from './observe.js';
+
+/** Sync requests in flight on one node (each is a parked app thread). */
+export const syncRefCountMax = 4096;
+
+/** Page memory as the host sees it: the engine's PageMemory, and the way to let a faulting thread go on. */
+export interface HostMemory {
+  readonly pages: PageMemory;
+  /** The fault in `slot` is served: its thread retries the access. */
+  resumeFault(slot: number): void;
+}
+
+export interface EngineHostOptions extends Omit<EngineOptions, 'send' | 'host' | 'memory'> {
+  memory: HostMemory;
+  network: LaneNetwork<ProtocolMessage>;
+  /** Sync timings and trace events (a node's observer; the simulation may pass one too). */
+  observer: NodeObserver;
+}
+
+/** How a parked sync request is answered, and what it is traced as. */
+export interface SyncWait<Owner> {
+  owner: Owner;
+  answer(result: SyncResult): void;
+  /** Traced and timed as this kind (null: neither). */
+  kind: SyncKind | null;
+  args: Record<string, unknown>;
+  /** The thread id shown in the trace. */
+  tid: number;
+}
+
+export class EngineHost<Owner = unknown> {
+  readonly engine: Engine;
+  readonly nodeId: number;
+  private readonly memory: HostMemory;
+  private readonly network: LaneNetwork<ProtocolMessage>;
+  private readonly observer: NodeObserver;
+  /** Parked sync requests, by ref (refs from faultSlotCount up: below are fault slots). */
+  private readonly waiters = new Map<number, SyncWait<Owner> & { startUs: number }>();
+  private nextSyncRef = faultSlotCount;
+  /** Refs withdrawn after the engine threw taking them; a late answer for one is dropped. */
+  private readonly withdrawn = new Set<number>();
+  /** Faults being served, by slot (kept only while tracing). */
+  private readonly faultsInFlight = new Map<number, { page: number; isWrite: boolean; startUs: number }>();
+  /** Page fetches in flight (tracing only): page -> async event id. */
+  private readonly fetchesInFlight = new Map<number, string>();
+  private fetchCounter = 0;
+
+  constructor(options: EngineHostOptions) {
+    const { memory, network, observer, ...engineOptions } = options;
+    this.nodeId = options.nodeId;
+    this.memory = memory;
+    this.network = network;
+    this.observer = observer;
+    this.engine = createEngine({
+      ...engineOptions,
+      memory: memory.pages,
+      send: (toNode, message) => this.send(toNode, message),
+      host: { resume: (ref, result) => this.resume(ref, result) },
+    });
+  }
+
+  start(): void {
+    this.engine.start();
+  }
+
+  /** An app thread faulted on `page`; it waits in fault slot `slot` until resumeFault. */
+  fault(slot: number, page: number, isWrite: boolean): void {
+    assert(slot >= 0 && slot < faultSlotCount, 'a fault slot');
+    if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+    this.engine.onFault(slot, page, isWrite);
+  }
+
+  /**
+   * Parks a sync request and hands it to the engine; its answer comes through
+   * `wait.answer`. If the engine throws, the request is withdrawn (no answer
+   * can reach its owner later: "one answer per call") and the error goes to
+   * the caller. Returns the request's ref.
+   */
+  sync(request: SyncRequest, wait: SyncWait<Owner>): number {
+    assert(this.waiters.size < syncRefCountMax, 'sync requests in flight within their limit');
+    const ref = this.nextSyncRef++;
+    this.waiters.set(ref, { ...wait, startUs: wait.kind === null ? 0 : epochUs() });
+    try {
+      this.engine.onSync(ref, request);
+    } catch (error) {
+      this.waiters.delete(ref);
+      this.withdrawn.add(ref);
+      try { this.engine.cancel(ref); } catch { /* the engine is already failing */ }
+      throw error;
+    }
+    return ref;
+  }
+
+  /**
+   * An owner ended (its thread exited, or was terminated while parked): its
+   * sync requests still in the engine are withdrawn, so an Atomics.wait it
+   * left at a home does not swallow a notify and a lock granted to it is released.
+   */
+  ownerEnded(owner: Owner): void {
+    for (const [ref, waiter] of this.waiters) {
+      if (waiter.owner !== owner) continue;
+      this.waiters.delete(ref);
+      this.engine.cancel(ref);
+    }
+  }
+
+  /** Sync requests parked now. */
+  get syncInFlight(): number {
+    return this.waiters.size;
+  }
+
+  message(fromNode: number, message: ProtocolMessage): void {
+    if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived(message.page, fromNode);
+    this.engine.onMessage(fromNode, message);
+  }
+
+  tick(nowMs: number): void {
+    this.engine.onTick(nowMs);
+  }
+
+  private resume(ref: number, result: SyncResult | FaultResult): void {
+    if (ref < faultSlotCount) {
+      this.memory.resumeFault(ref);
+      const fault = this.faultsInFlight.get(ref);
+      if (fault !== undefined) {
+        this.faultsInFlight.delete(ref);
+        this.observer.record({
+          name: fault.isWrite ? 'write fault' : 'read fault', cat: 'fault', ph: 'X', ts: this.observer.traceTs(fault.startUs),
+          dur: epochUs() - fault.startUs, pid: this.observer.nodeId, tid: 0, args: { page: fault.page },
+        });
+      }
+      return;
+    }
+    const waiter = this.waiters.get(ref);
+    // A request withdrawn (its owner ended, or the engine threw taking it) may still get its one answer: drop it.
+    if (waiter === undefined && this.withdrawn.delete(ref)) return;
+    assert(waiter !== undefined, 'a sync result answers a waiting request');
+    this.waiters.delete(ref);
+    if (waiter.kind !== null) this.observer.syncDone(waiter.kind, waiter.startUs, waiter.tid, waiter.args);
+    waiter.answer(result);
+  }
+
+  private send(toNode: number, message: ProtocolMessage): void {
+    // 'queued' needs nothing here (flow control sees the backed-up link); 'lost' ends the run elsewhere.
+    if (this.network.send(toNode, message) === 'lost') return;
+    if (message.type === 'pageRequest' && this.observer.tracing) {
+      const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
+      this.fetchesInFlight.set(message.page, id);
+      this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'b', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page: message.page, home: toNode } });
+    }
+  }
+
+  private fetchArrived(page: number, home: number): void {
+    const id = this.fetchesInFlight.get(page);
+    if (id === undefined) return;
+    this.fetchesInFlight.delete(page);
+    this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'e', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page, home } });
+  }
+}

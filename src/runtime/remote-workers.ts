@@ -1,0 +1,228 @@
+// The remote-workers lane: a worker whose parent thread runs on another node.
+//
+// The parent's side (this node runs the parent): its app thread asks through
+// the channel (worker-spawn, worker-post, worker-terminate) and hears back as
+// channel events (worker-online, -message, -error, -exit). The worker's side
+// (this node hosts the worker): the worker is a real Worker thread of this
+// node with its own channel; its parentPort's posts come as parent-post
+// requests and the parent's messages go to it as parent-message events. Every
+// crossing is a release on the sending node and an acquire on the receiving
+// one (ConsistencyBounds), so the worker sees what its parent wrote before.
+
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
+import { serializeValue } from '../channel/clone.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, type NodeThreadBase } from '../channel/thread-config.js';
+import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
+import { DsmError } from '../errors.js';
+import type { ConsistencyInfo } from '../protocol/messages.js';
+import type { LaneNetwork, WorkerLaneMessage } from './envelope.js';
+
+/** The release and acquire around each crossing (the engine's, named for race mode). */
+export interface ConsistencyBounds {
+  /** Before sending to `toNode`: what the receiver must acquire. `op` names the release (race mode), `request` carries the call site. */
+  release(op: string, request: object | null, toNode: number): ConsistencyInfo;
+  acquire(op: string, site: string | null, fromNode: number, info: ConsistencyInfo): void;
+}
+
+export interface RemoteWorkersOptions {
+  node: NodeThreadBase;
+  /** Where this node is, for errors that must say which machine lacks a file. */
+  hostName: string;
+  channel: ChannelServer;
+  network: LaneNetwork<WorkerLaneMessage>;
+  bounds: ConsistencyBounds;
+  /** Admits work that makes traffic in order, within the link limit (src/runtime/flow.ts). */
+  admit(work: () => void): void;
+  /** Race mode: each crossing names the program's call site (docs/RACE.md). */
+  raceSites: boolean;
+  /** Race mode: a hosted worker started or ended (its thread id). */
+  threadStarted?(threadIdSeen: number): void;
+  threadEnded?(threadIdSeen: number): void;
+}
+
+type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' }>;
+
+/** The requests this lane serves. */
+export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
+  return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate';
+}
+
+const siteOf = (request: object | null): string | null => (request as { site?: string | null } | null)?.site ?? null;
+
+const noRanges = {
+  rangeOf: () => null,
+  bufferAt: (): never => { throw new DsmError('DSM_ERR_INTERNAL', 'the manager holds no dsm buffers'); },
+};
+
+export class RemoteWorkers {
+  private readonly options: RemoteWorkersOptions;
+  /** Workers started here for parents elsewhere: spawnId -> worker, its channel endpoint and the parent's node. */
+  private readonly hosted = new Map<string, { worker: Worker; endpoint: ThreadEndpoint; parentNode: number }>();
+  /** The channel endpoints of those workers: endpoint -> spawnId. */
+  private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
+  /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
+  private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
+  private spawnCounter = 0;
+  /** Whether race mode names each crossing's call site. */
+  private readonly withSites: boolean;
+
+  constructor(options: RemoteWorkersOptions) {
+    this.options = options;
+    this.withSites = options.raceSites;
+  }
+
+  /** Remote workers of this node's threads not yet ended. */
+  get inFlight(): number {
+    return this.remote.size;
+  }
+
+  /** Serves an admitted request of an app thread (answers nothing itself: each is a post, or a call answered null). */
+  serve(endpoint: ThreadEndpoint, request: WorkerRequest): null {
+    const { bounds } = this.options;
+    switch (request.op) {
+      case 'worker-spawn': {
+        const spawnId = `${this.options.node.nodeId}:${this.spawnCounter++}`;
+        this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
+        this.send(request.nodeId, {
+          type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
+          workerData: request.workerData, options: request.options, info: bounds.release('new Worker', request, request.nodeId),
+        });
+        return null;
+      }
+      case 'worker-post': {
+        const target = this.findRemote(endpoint, request.handleId);
+        if (target !== null) {
+          this.send(target.nodeId, {
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: bounds.release('worker.postMessage', request, target.nodeId),
+            ...(this.withSites ? { site: siteOf(request) } : {}),
+          });
+        }
+        return null;
+      }
+      case 'parent-post': {
+        const spawnId = this.hostedEndpoints.get(endpoint);
+        const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
+        if (spawnId !== undefined && entry !== undefined) {
+          this.send(entry.parentNode, {
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: bounds.release('parentPort.postMessage', request, entry.parentNode),
+            ...(this.withSites ? { site: siteOf(request) } : {}),
+          });
+        }
+        return null;
+      }
+      case 'worker-terminate': {
+        const target = this.findRemote(endpoint, request.handleId);
+        if (target !== null) this.send(target.nodeId, { type: 'rtTerminate', spawnId: target.spawnId });
+        return null;
+      }
+    }
+  }
+
+  onMessage(from: number, message: WorkerLaneMessage): void {
+    const { bounds } = this.options;
+    switch (message.type) {
+      case 'rtSpawn':
+        bounds.acquire('worker start', null, from, message.info);
+        this.host(from, message);
+        return;
+      case 'rtPost': {
+        bounds.acquire('message received from worker.postMessage', message.site ?? null, from, message.info);
+        this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes } satisfies ChannelEvent);
+        return;
+      }
+      case 'rtTerminate':
+        void this.hosted.get(message.spawnId)?.worker.terminate();
+        return;
+      case 'rtEvent': {
+        bounds.acquire(message.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${message.event}' event`, message.site ?? null, from, message.info);
+        const entry = this.remote.get(message.spawnId);
+        if (entry === undefined) return;
+        let event: ChannelEvent;
+        switch (message.event) {
+          case 'online': event = { kind: 'worker-online', handleId: entry.handleId, threadId: message.threadId ?? -1 }; break;
+          case 'message': event = { kind: 'worker-message', handleId: entry.handleId, bytes: message.bytes! }; break;
+          case 'error': event = { kind: 'worker-error', handleId: entry.handleId, bytes: message.bytes! }; break;
+          case 'exit':
+            event = { kind: 'worker-exit', handleId: entry.handleId, exitCode: message.code ?? 1 };
+            this.remote.delete(message.spawnId);
+            break;
+        }
+        entry.endpoint.port.postMessage(event);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Sends on this lane. A backed-up link ('queued') needs nothing: flow
+   * control holds new work until it drains. A lost node ('lost') ends the run
+   * (the cluster's failure path says so); a worker spawned there never
+   * answers, so its record goes.
+   */
+  private send(toNode: number, message: WorkerLaneMessage): void {
+    if (this.options.network.send(toNode, message) !== 'lost') return;
+    if (message.type === 'rtSpawn') this.remote.delete(message.spawnId);
+  }
+
+  private findRemote(endpoint: ThreadEndpoint, handleId: number): { spawnId: string; nodeId: number } | null {
+    for (const [spawnId, entry] of this.remote) {
+      if (entry.endpoint === endpoint && entry.handleId === handleId) return { spawnId, nodeId: entry.nodeId };
+    }
+    return null;
+  }
+
+  /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
+  private host(parentNode: number, spawn: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>): void {
+    const { port1, port2 } = new MessageChannel();
+    const endpoint = this.options.channel.attach(port1);
+    this.hostedEndpoints.set(endpoint, spawn.spawnId);
+    const config = appThreadConfig(this.options.node, {
+      role: 'worker', entry: spawn.entry, evalCode: spawn.evalCode, argv: spawn.options.argv,
+      threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
+    });
+    const worker = new Worker(appEntryUrl(), {
+      workerData: appThreadWorkerData(config, port2),
+      transferList: [port2],
+      ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
+      ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),
+      ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
+    });
+    this.hosted.set(spawn.spawnId, { worker, endpoint, parentNode });
+    this.options.threadStarted?.(spawn.threadIdSeen);
+    // Each event is a release (worker exit after writing much, say): admitted
+    // in order with the app threads' requests, within the link limit.
+    const event = (kind: 'online' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
+      this.options.admit(() => this.send(parentNode, {
+        type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
+        info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
+      }));
+    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
+    worker.on('error', (error: unknown) => event('error', { bytes: serializeValue(this.thrownParts(error), noRanges) }));
+    worker.on('exit', (code) => {
+      this.options.threadEnded?.(spawn.threadIdSeen);
+      this.hosted.delete(spawn.spawnId);
+      this.hostedEndpoints.delete(endpoint);
+      event('exit', { code });
+    });
+  }
+
+  /**
+   * A worker's uncaught error, as parts: Node rebuilds a worker's error as an
+   * object with Error's prototype but not a real Error, which V8's serializer
+   * would flatten to {}.
+   */
+  private thrownParts(error: unknown): Record<string, unknown> {
+    if (typeof error !== 'object' || error === null || !('message' in error)) return { dsmThrown: true, value: String(error) };
+    const { name, message, stack, code } = error as Error & { code?: unknown };
+    const thrown: Record<string, unknown> = { dsmError: true, name: String(name), message: String(message), stack: String(stack ?? '') };
+    if (typeof code === 'string') thrown.code = code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      // The file exists where the parent runs but not here: say where, and what a multi-machine run needs.
+      const where = `on node ${this.options.node.nodeId} (${this.options.hostName})`;
+      thrown.message = `${String(message)} ${where}: every node needs the program's files at the same path`;
+      thrown.stack = String(stack ?? '').replace(String(message), String(thrown.message));
+    }
+    return thrown;
+  }
+}
