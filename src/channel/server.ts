@@ -58,9 +58,8 @@ export class ChannelServer {
 
   constructor(handler: RequestHandler) {
     this.handler = handler;
-    // The bell is process-wide: the first server opens it on this thread's loop.
-    const bell = loadDoorbell();
-    if (!bell.isOpen()) bell.open(drainAllServers);
+    // The bell is process-wide (one manager per process): the first server opens it on this thread's loop.
+    if (servers.size === 0) loadDoorbell().open(drainAllServers);
     servers.add(this);
   }
 
