@@ -13,6 +13,9 @@
 //                    trip through the doorbell, against futexRoundTripUsP50, a
 //                    bare Atomics.wait/notify ping-pong between two plain-node
 //                    threads (atomics-plain.mjs, best of a few runs) in the same run
+//   doorbellBareUsP50  the doorbell alone: a ChannelServer on one thread answering a
+//                    ChannelClient on another at once (no cluster, no engine), with
+//                    the futex ping-pong in the same process (doorbell-bare.mjs)
 // Each program times inside itself with performance.now() and prints one JSON line.
 // Message counts per operation come from the same runs' --stats-json.
 // Goals (reported, not asserted): lock ≤ 1.5 round trips; a barrier of n
@@ -65,6 +68,10 @@ export interface SyncBenchResult extends Record<string, unknown> {
   /** A bare futex ping-pong between two plain-node threads, measured in the same run. */
   futexRoundTripUsP50: number;
   doorbellRoundTripRatio: number;
+  /** The doorbell alone (doorbell-bare.mjs), and a futex ping-pong in the same process: best of a few runs. */
+  doorbellBareUsP50: number;
+  doorbellBareFutexUsP50: number;
+  doorbellBareRatio: number;
   lockAcquireRtts: number;
   handoffRtts: number;
   barrier4Rtts: number;
@@ -165,19 +172,22 @@ function runProgram(program: string, nodeCount: number, iterations: number): Pro
   }
 }
 
+/** A plain-node program's JSON line (its last line of output). */
+function runJson(program: string, iterations: number, extra: string[] = []): Record<string, number> {
+  const result = spawnSync(process.execPath, [program, String(iterations), ...extra], { encoding: 'utf8', timeout: runTimeoutMs });
+  if (result.error !== undefined || result.status !== 0) {
+    throw new DsmError('DSM_ERR_BENCH', `${program} failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
+  }
+  try {
+    return JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
+  } catch {
+    throw new DsmError('DSM_ERR_BENCH', `${program} printed no JSON line: ${result.stdout}`);
+  }
+}
+
 /** A bare futex ping-pong between two plain-node threads (bench/programs/atomics-plain.mjs): its median round trip, µs. */
 function runPlainFutex(iterations: number): number {
-  const program = join(packageRoot, 'bench', 'programs', 'atomics-plain.mjs');
-  const result = spawnSync(process.execPath, [program, String(iterations), String(plainCounterIterations)], { encoding: 'utf8', timeout: runTimeoutMs });
-  if (result.error !== undefined || result.status !== 0) {
-    throw new DsmError('DSM_ERR_BENCH', `atomics-plain.mjs failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
-  }
-  let figures: Record<string, number>;
-  try {
-    figures = JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
-  } catch {
-    throw new DsmError('DSM_ERR_BENCH', `atomics-plain.mjs printed no JSON line: ${result.stdout}`);
-  }
+  const figures = runJson(join(packageRoot, 'bench', 'programs', 'atomics-plain.mjs'), iterations, [String(plainCounterIterations)]);
   return figure(figures, 'futexRoundTripUsP50', 'atomics-plain.mjs');
 }
 
@@ -206,6 +216,9 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
   };
   const rtt = await runRttBench({ iterations });
   const futexRoundTripUsP50 = Math.min(...Array.from({ length: plainRunCount }, () => runPlainFutex(iterations)));
+  const bare = Array.from({ length: plainRunCount }, () => runJson(join(packageRoot, 'bench', 'programs', 'doorbell-bare.mjs'), iterations));
+  const doorbellBareUsP50 = Math.min(...bare.map((run) => figure(run, 'doorbellUsP50', 'doorbell-bare.mjs')));
+  const doorbellBareFutexUsP50 = Math.min(...bare.map((run) => figure(run, 'futexUsP50', 'doorbell-bare.mjs')));
   const lock = runProgram('sync-lock.mjs', lockNodeCount, iterations);
   const atomic = runProgram('sync-atomic.mjs', atomicNodeCount, iterations);
   const barriers = barrierNodeCounts.map((nodeCount) => runProgram('sync-barrier.mjs', nodeCount, iterations));
@@ -240,6 +253,9 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     doorbellRoundTripUsP99: figure(lockFigures, 'doorbellRoundTripUsP99', 'sync-lock'),
     futexRoundTripUsP50,
     doorbellRoundTripRatio: 0,
+    doorbellBareUsP50,
+    doorbellBareFutexUsP50,
+    doorbellBareRatio: round(doorbellBareUsP50 / doorbellBareFutexUsP50),
     lockAcquireRtts: 0,
     handoffRtts: 0,
     barrier4Rtts: 0,

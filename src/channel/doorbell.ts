@@ -34,6 +34,14 @@ import { DsmError, type ErrorCode, assert } from '../errors.js';
 import { packageRoot } from '../package-info.js';
 import type { AtomicFunction, ChannelReply, ChannelRequest } from './wire.js';
 
+// V8's own Atomics, taken when this module loads: in a cluster an app thread's
+// global Atomics are replaced by dsm's (src/threads/atomics.ts), which would
+// first ask whether the block is dsm memory (it never is).
+const atomicLoad = Atomics.load;
+const atomicStore = Atomics.store;
+const atomicWait = Atomics.wait;
+const atomicNotify = Atomics.notify;
+
 export interface NativeDoorbell {
   /** The calling thread (a node's manager) is the one rung: `onRing` runs on its loop after one or more rings. */
   open(onRing: () => void): void;
@@ -137,7 +145,6 @@ const replyKindDecimal64 = 5;
 const replyWords = ['busy', 'serial', 'ok', 'not-equal', 'timed-out'] as const;
 const replyWordCodes = new Map<string, number>(replyWords.map((word, code) => [word, code]));
 
-const two32 = 0x1_0000_0000;
 const u64Limit = 1n << 64n;
 const textDecoder = new TextDecoder();
 const textEncoder = new TextEncoder();
@@ -159,15 +166,15 @@ export class DoorbellBlock {
 
   // ---- The ring (app thread: publish; manager: take).
 
-  head(): number { return Atomics.load(this.words, wordHead); }
-  tail(): number { return Atomics.load(this.words, wordTail); }
+  head(): number { return atomicLoad(this.words, wordHead); }
+  tail(): number { return atomicLoad(this.words, wordTail); }
 
   /** App thread: waits until the ring has room for entry `sequence` (the manager takes entries in order). */
   waitForRoom(sequence: number): void {
-    while (sequence - Atomics.load(this.words, wordTail) >= channelRingEntries) {
-      Atomics.store(this.words, wordSpaceWanted, 1);
-      const tail = Atomics.load(this.words, wordTail);
-      if (sequence - tail >= channelRingEntries) Atomics.wait(this.words, wordTail, tail);
+    while (sequence - atomicLoad(this.words, wordTail) >= channelRingEntries) {
+      atomicStore(this.words, wordSpaceWanted, 1);
+      const tail = atomicLoad(this.words, wordTail);
+      if (sequence - tail >= channelRingEntries) atomicWait(this.words, wordTail, tail);
     }
   }
 
@@ -255,7 +262,7 @@ export class DoorbellBlock {
 
   /** App thread: makes entries before `head` visible to the manager. */
   publish(head: number): void {
-    Atomics.store(this.words, wordHead, head);
+    atomicStore(this.words, wordHead, head);
   }
 
   /** Manager: how many port messages the thread had sent before it wrote entry `sequence`. */
@@ -319,23 +326,23 @@ export class DoorbellBlock {
 
   /** Manager: entries before `tail` are taken (their room may be reused). */
   take(tail: number): void {
-    Atomics.store(this.words, wordTail, tail);
-    if (Atomics.load(this.words, wordSpaceWanted) !== 0) {
-      Atomics.store(this.words, wordSpaceWanted, 0);
-      Atomics.notify(this.words, wordTail);
+    atomicStore(this.words, wordTail, tail);
+    if (atomicLoad(this.words, wordSpaceWanted) !== 0) {
+      atomicStore(this.words, wordSpaceWanted, 0);
+      atomicNotify(this.words, wordTail);
     }
   }
 
   // ---- The reply (manager: write; app thread: read).
 
-  replyState(): number { return Atomics.load(this.words, wordReplyState); }
+  replyState(): number { return atomicLoad(this.words, wordReplyState); }
 
   /** Manager: writes the answer to the thread's call and wakes it. */
   answer(reply: ChannelReply): void {
-    assert(Atomics.load(this.words, wordReplyState) === replyStateIdle, 'one answer per call');
+    assert(atomicLoad(this.words, wordReplyState) === replyStateIdle, 'one answer per call');
     if (!reply.ok || !this.encodeValue(reply.value)) this.encodeJson(reply);
-    Atomics.store(this.words, wordReplyState, replyStateReady);
-    Atomics.notify(this.words, wordReplyState);
+    atomicStore(this.words, wordReplyState, replyStateReady);
+    atomicNotify(this.words, wordReplyState);
   }
 
   private encodeValue(value: unknown): boolean {
@@ -384,11 +391,17 @@ export class DoorbellBlock {
     this.words[wordReplyBytes] = encoded.byteLength;
   }
 
-  /** App thread: parks until the answer is there, takes it (the block is idle again), and returns its value or throws its error. */
+  /**
+   * App thread: parks until the answer is there, takes it (the block is idle
+   * again), and returns its value or throws its error. It parks at once: a
+   * spin first (as the native fault path does) made the trip shorter with
+   * two threads on two idle cores, but longer in dsm runs on a loaded
+   * machine, where the spinning thread takes the core its manager needs.
+   */
   awaitReply(): unknown {
     const words = this.words;
-    while (Atomics.load(words, wordReplyState) === replyStateIdle) Atomics.wait(words, wordReplyState, replyStateIdle);
-    assert(Atomics.load(words, wordReplyState) === replyStateReady, 'the block holds a ready reply');
+    while (atomicLoad(words, wordReplyState) === replyStateIdle) atomicWait(words, wordReplyState, replyStateIdle);
+    assert(atomicLoad(words, wordReplyState) === replyStateReady, 'the block holds a ready reply');
     let value: unknown;
     switch (words[wordReplyKind]) {
       case replyKindNull: value = null; break;
@@ -396,9 +409,7 @@ export class DoorbellBlock {
       case replyKindWord: value = replyWords[words[wordReplyWord]!]; break;
       case replyKindDecimal: value = String(this.floats[replyNumberF64]); break;
       case replyKindDecimal64: {
-        const low = words[wordReplyLow]! >>> 0;
-        const high = words[wordReplyHigh]! >>> 0;
-        value = high === 0 ? String(low) : (high * two32 + low <= Number.MAX_SAFE_INTEGER ? String(high * two32 + low) : ((BigInt(high) << 32n) | BigInt(low)).toString());
+        value = ((BigInt(words[wordReplyHigh]! >>> 0) << 32n) | BigInt(words[wordReplyLow]! >>> 0)).toString();
         break;
       }
       default: {
@@ -406,12 +417,12 @@ export class DoorbellBlock {
         assert(words[wordReplyKind] === replyKindJson && byteLength >= 0 && byteLength <= this.json.byteLength, 'a JSON reply within the block');
         // TextDecoder does not read shared memory: copy out first.
         const reply = JSON.parse(textDecoder.decode(this.json.slice(0, byteLength))) as ChannelReply;
-        Atomics.store(words, wordReplyState, replyStateIdle);
+        atomicStore(words, wordReplyState, replyStateIdle);
         if (!reply.ok) throw new DsmError(reply.code as ErrorCode, reply.message);
         return reply.value;
       }
     }
-    Atomics.store(words, wordReplyState, replyStateIdle);
+    atomicStore(words, wordReplyState, replyStateIdle);
     return value;
   }
 }
