@@ -1,15 +1,17 @@
 // dsm's doorbell: an app thread wakes its node's manager without a message.
 //
-// A synchronous request travels through a slot of shared memory that the app
+// A synchronous request travels through a block of shared memory that the app
 // thread and the manager both see (src/channel/doorbell.ts: binary fields in a
-// SharedArrayBuffer private to the pair). What JavaScript cannot do is wake
-// another thread's event loop without a MessagePort; this addon does only
-// that: `ring()` from any thread is a uv_async_send on the manager's loop, and
-// the manager's callback runs once per wake-up however many threads rang
-// (libuv coalesces sends until the callback has run), so it drains every slot
-// that is ready. Parking and waking the app thread stay with Atomics.wait and
-// Atomics.notify on the slot: a thread parked there can still be terminated
-// (worker.terminate interrupts Atomics.wait, not a raw futex in native code).
+// SharedArrayBuffer private to the pair). This addon does what JavaScript
+// cannot do, or does slowly:
+// - ring(): from any thread, a uv_async_send on the manager's loop. The
+//   manager's callback runs once per wake-up however many threads rang (libuv
+//   coalesces sends until the callback has run), so it drains every ready slot.
+// - park()/unpark(): a raw futex on a word of the block. V8's Atomics.wait and
+//   notify take a process-wide lock and a condition variable around the same
+//   futex. park sleeps at most the time it is given: worker.terminate stops
+//   JavaScript but interrupts only Atomics.wait, so a parked thread returns to
+//   JavaScript now and then (where the termination takes effect).
 //
 // Process-wide: one manager per process (a node), one bell. Nothing here has a
 // fixed size or layout shared with JavaScript.
@@ -19,9 +21,15 @@
 #include <v8.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <mutex>
 #include <string>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 namespace dsm_doorbell {
 namespace {
@@ -154,6 +162,44 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(result);
 }
 
+// The Int32 word at `byteOffset` of a SharedArrayBuffer, or null (an exception is thrown).
+std::atomic<int32_t>* WordOf(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (args.Length() < 2 || !args[0]->IsSharedArrayBuffer() || !args[1]->IsUint32()) {
+    Throw(isolate, "DSM_ERR_INTERNAL", "dsm doorbell: a SharedArrayBuffer and a byte offset");
+    return nullptr;
+  }
+  Local<v8::SharedArrayBuffer> buffer = args[0].As<v8::SharedArrayBuffer>();
+  uint32_t offset = args[1].As<v8::Uint32>()->Value();
+  if (offset % 4 != 0 || offset + 4 > buffer->ByteLength()) {
+    Throw(isolate, "DSM_ERR_INTERNAL", "dsm doorbell: the word is not within the buffer");
+    return nullptr;
+  }
+  return reinterpret_cast<std::atomic<int32_t>*>(static_cast<uint8_t*>(buffer->Data()) + offset);
+}
+
+// park(buffer, byteOffset, expected, timeoutMs): sleeps on the word while it
+// holds `expected`, at most timeoutMs; returns at once if it does not.
+void Park(const FunctionCallbackInfo<Value>& args) {
+  std::atomic<int32_t>* word = WordOf(args);
+  if (word == nullptr) return;
+  int32_t expected = args[2]->Int32Value(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  double timeout_ms = args[3]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  struct timespec timeout;
+  timeout.tv_sec = static_cast<time_t>(timeout_ms / 1000);
+  timeout.tv_nsec = static_cast<long>((timeout_ms - timeout.tv_sec * 1000.0) * 1e6);
+  if (word->load(std::memory_order_acquire) == expected) {
+    syscall(SYS_futex, reinterpret_cast<int32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &timeout, nullptr, 0);
+  }
+}
+
+// unpark(buffer, byteOffset): wakes the thread parked on the word.
+void Unpark(const FunctionCallbackInfo<Value>& args) {
+  std::atomic<int32_t>* word = WordOf(args);
+  if (word == nullptr) return;
+  syscall(SYS_futex, reinterpret_cast<int32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
 void SetMethod(Local<Context> context, Local<Object> exports, const char* name, v8::FunctionCallback callback) {
   Isolate* isolate = context->GetIsolate();
   Local<Function> function = v8::FunctionTemplate::New(isolate, callback)->GetFunction(context).ToLocalChecked();
@@ -173,4 +219,6 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "isOpen", IsOpen);
   SetMethod(context, exports, "close", Close);
   SetMethod(context, exports, "stats", Stats);
+  SetMethod(context, exports, "park", Park);
+  SetMethod(context, exports, "unpark", Unpark);
 }

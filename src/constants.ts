@@ -25,6 +25,11 @@ export const channelReplyBytesMax = 64 * 1024;
  * requests (an unlock, an Atomics.waitAsync) pile up; a full ring makes the thread wait.
  */
 export const channelRingEntries = 8;
+/**
+ * An app thread parked on a call wakes this often to let a termination
+ * (worker.terminate) take effect: the longest a terminated thread takes to end.
+ */
+export const channelParkSliceMs = 50;
 
 /** Allocator: blocks at most this size come from size classes that share pages. */
 export const smallBlockBytesMax = 2048;

@@ -9,16 +9,19 @@
 // never JSON or text. The thread writes an entry, publishes the ring's head,
 // and rings the manager's bell (native/dsm_doorbell.cc: a uv_async_send on the
 // manager's loop, which coalesces: one wake-up drains every thread's ring);
-// a call then parks with Atomics.wait on the reply state until the manager
-// stores the answer and notifies, a post goes on at once.
+// a call then parks on the reply word until the manager stores the answer and
+// wakes it, a post goes on at once.
 //
-// Why shared memory of JavaScript's and not a native slot with a raw futex:
-// the fields are read and written by JIT-compiled typed-array accesses (no
-// call into the addon per field), and a thread parked in Atomics.wait can be
-// terminated (worker.terminate interrupts it; a thread blocked in a native
-// futex call could not be), so a terminated thread never leaves a parked
-// native waiter behind. The native part is the one thing JavaScript cannot do:
-// wake another thread's event loop without a MessagePort.
+// Why a SharedArrayBuffer rather than native memory: the fields are read
+// and written by JIT-compiled typed-array accesses (no call into the addon per
+// field), and the block lives and dies with the thread's endpoint (garbage
+// collected; nothing native to free or to leave stale). The native part is
+// what JavaScript cannot do or does slowly: wake another thread's event loop
+// without a MessagePort (uv_async), and park and wake on a raw futex on the
+// block's reply word (park/unpark; V8's Atomics.wait/notify wrap a futex in a
+// process-wide lock and a condition variable: about a third slower a trip).
+// A thread parks in slices (channelParkSliceMs) so that worker.terminate, which
+// stops JavaScript but interrupts only Atomics.wait, takes effect within one.
 //
 // What is rare or large still goes by postMessage (ports, worker data, race
 // mode's call sites), and so does every reply that is not a small value (an
@@ -29,7 +32,7 @@
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { channelReplyBytesMax, channelRingEntries } from '../constants.js';
+import { channelParkSliceMs, channelReplyBytesMax, channelRingEntries } from '../constants.js';
 import { DsmError, type ErrorCode, assert } from '../errors.js';
 import { packageRoot } from '../package-info.js';
 import type { AtomicFunction, ChannelReply, ChannelRequest } from './wire.js';
@@ -50,6 +53,10 @@ export interface NativeDoorbell {
   isOpen(): boolean;
   close(): void;
   stats(): { rings: number; wakes: number };
+  /** Sleeps on the Int32 word at `byteOffset` while it holds `expected`, at most `timeoutMs` (a raw futex). */
+  park(buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): void;
+  /** Wakes the threads parked on the word. */
+  unpark(buffer: SharedArrayBuffer, byteOffset: number): void;
 }
 
 let loaded: NativeDoorbell | null = null;
@@ -156,9 +163,12 @@ export class DoorbellBlock {
   private readonly floats: Float64Array;
   private readonly json: Uint8Array;
 
+  private readonly native: NativeDoorbell;
+
   constructor(buffer: SharedArrayBuffer) {
     assert(buffer.byteLength === blockBytes, 'a doorbell block of the expected size');
     this.buffer = buffer;
+    this.native = loadDoorbell();
     this.words = new Int32Array(buffer, 0, ringOffsetBytes / 4 + channelRingEntries * entryBytes / 4);
     this.floats = new Float64Array(buffer, 0, jsonOffsetBytes / 8);
     this.json = new Uint8Array(buffer, jsonOffsetBytes);
@@ -342,7 +352,7 @@ export class DoorbellBlock {
     assert(atomicLoad(this.words, wordReplyState) === replyStateIdle, 'one answer per call');
     if (!reply.ok || !this.encodeValue(reply.value)) this.encodeJson(reply);
     atomicStore(this.words, wordReplyState, replyStateReady);
-    atomicNotify(this.words, wordReplyState);
+    this.native.unpark(this.buffer, wordReplyState * 4);
   }
 
   private encodeValue(value: unknown): boolean {
@@ -393,14 +403,18 @@ export class DoorbellBlock {
 
   /**
    * App thread: parks until the answer is there, takes it (the block is idle
-   * again), and returns its value or throws its error. It parks at once: a
-   * spin first (as the native fault path does) made the trip shorter with
-   * two threads on two idle cores, but longer in dsm runs on a loaded
-   * machine, where the spinning thread takes the core its manager needs.
+   * again), and returns its value or throws its error. It parks on a raw futex
+   * (V8's Atomics.wait adds a lock and a condition variable to every sleep and
+   * wake-up) in slices of channelParkSliceMs, so that a terminated thread
+   * (worker.terminate stops JavaScript, and only Atomics.wait would it also
+   * wake) ends within one slice. It parks at once: a spin first (as the native
+   * fault path does) made the trip shorter with two threads on two idle cores,
+   * but longer in dsm runs on a loaded machine, where the spinning thread
+   * takes the core its manager needs.
    */
   awaitReply(): unknown {
     const words = this.words;
-    while (atomicLoad(words, wordReplyState) === replyStateIdle) atomicWait(words, wordReplyState, replyStateIdle);
+    while (atomicLoad(words, wordReplyState) === replyStateIdle) this.native.park(this.buffer, wordReplyState * 4, replyStateIdle, channelParkSliceMs);
     assert(atomicLoad(words, wordReplyState) === replyStateReady, 'the block holds a ready reply');
     let value: unknown;
     switch (words[wordReplyKind]) {
