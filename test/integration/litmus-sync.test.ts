@@ -5,7 +5,8 @@
 // tryLock between nodes and between threads of one node, Condition
 // broadcast and timed wait, views at offsets sent to other nodes, and the
 // corner cases of the Atomics specification (node's own output is the oracle),
-// notify's FIFO order, a waiter whose worker was terminated.
+// notify's FIFO order, a waiter whose worker was terminated (in Atomics.wait
+// and in Mutex.lock).
 // Each runs on 4 nodes under both protocols (a racy one under sc only) and
 // must print exactly what plain node prints.
 
@@ -65,6 +66,8 @@ const litmus: { file: string; expected: string; protocols?: string[] }[] = [
   { file: atomicsEdge, expected: 'the output of plain node' },
   { file: 'test/fixtures/litmus/notify-order.mjs', expected: 'order=1,2,3 notified=1,1,1 outcomes=ok,ok,ok\n' },
   { file: 'test/fixtures/bugs/sync-terminated-waiter.mjs', expected: 'node0: notify=1 live=ok node1: notify=1 live=ok\n', protocols: sharedLayers },
+  // dsm's own: under plain node a ticket lock cannot drop a terminated waiter's ticket.
+  { file: 'test/fixtures/bugs/lock-terminated-waiter.mjs', expected: 'node0: next=ok relock=true node1: next=ok relock=true\n', protocols: sharedLayers },
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
