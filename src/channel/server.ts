@@ -85,6 +85,7 @@ export class ChannelServer {
   }
 
   private onPortMessage(endpoint: ThreadEndpoint, message: PortMessage): void {
+    assert(typeof message === 'object' && message !== null && typeof message.ringBefore === 'number', 'a port message comes from a ChannelClient (a PortMessage)');
     // Entries the thread queued before this message come first (they are in
     // its block already: it published them before posting).
     if (endpoint.ringServed < message.ringBefore) this.drainRing(endpoint, false, message.ringBefore);
