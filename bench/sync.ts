@@ -8,6 +8,14 @@
 //   barrier4/8UsP50  a Barrier with one thread on each of 4 / 8 node
 //                    processes, managed by node 0 (sync-barrier.mjs)
 //   atomicAddUsP50   Atomics.add from node 1 on a word homed on node 0 (sync-atomic.mjs)
+//   doorbellRoundTripUsP50  a tryLock of a free mutex managed on the thread's own
+//                    node (sync-lock.mjs): one app thread -> manager -> app thread
+//                    trip through the doorbell, against futexRoundTripUsP50, a
+//                    bare Atomics.wait/notify ping-pong between two plain-node
+//                    threads (atomics-plain.mjs, best of a few runs) in the same run
+//   doorbellBareUsP50  the doorbell alone: a ChannelServer on one thread answering a
+//                    ChannelClient on another at once (no cluster, no engine), with
+//                    the futex ping-pong in the same process (doorbell-bare.mjs)
 // Each program times inside itself with performance.now() and prints one JSON line.
 // Message counts per operation come from the same runs' --stats-json.
 // Goals (reported, not asserted): lock ≤ 1.5 round trips; a barrier of n
@@ -29,6 +37,11 @@ const atomicNodeCount = 2;
 const barrierNodeCounts = [4, 8] as const;
 assert(barrierNodeCounts[0] === 4 && barrierNodeCounts[1] === 8, 'the result names barrier4 and barrier8');
 const lockGoalRtts = 1.5;
+/** Issue 12: one sync round trip through the doorbell costs at most this many bare futex ping-pongs. */
+const doorbellGoalRatio = 1.5;
+const plainRunCount = 3;
+/** atomics-plain.mjs also counts; the sync bench wants only its ping-pong. */
+const plainCounterIterations = 1000;
 const runTimeoutMs = 300_000;
 
 export interface SyncBenchResult extends Record<string, unknown> {
@@ -49,6 +62,16 @@ export interface SyncBenchResult extends Record<string, unknown> {
   atomicAddUsP50: number;
   atomicAddUsP99: number;
   atomicAddHomeLocalUsP50: number;
+  /** tryLock of a free mutex managed on the thread's node: the app thread -> manager round trip (the doorbell). */
+  doorbellRoundTripUsP50: number;
+  doorbellRoundTripUsP99: number;
+  /** A bare futex ping-pong between two plain-node threads, measured in the same run. */
+  futexRoundTripUsP50: number;
+  doorbellRoundTripRatio: number;
+  /** The doorbell alone (doorbell-bare.mjs), and a futex ping-pong in the same process: best of a few runs. */
+  doorbellBareUsP50: number;
+  doorbellBareFutexUsP50: number;
+  doorbellBareRatio: number;
   lockAcquireRtts: number;
   handoffRtts: number;
   barrier4Rtts: number;
@@ -149,6 +172,25 @@ function runProgram(program: string, nodeCount: number, iterations: number): Pro
   }
 }
 
+/** A plain-node program's JSON line (its last line of output). */
+function runJson(program: string, iterations: number, extra: string[] = []): Record<string, number> {
+  const result = spawnSync(process.execPath, [program, String(iterations), ...extra], { encoding: 'utf8', timeout: runTimeoutMs });
+  if (result.error !== undefined || result.status !== 0) {
+    throw new DsmError('DSM_ERR_BENCH', `${program} failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
+  }
+  try {
+    return JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
+  } catch {
+    throw new DsmError('DSM_ERR_BENCH', `${program} printed no JSON line: ${result.stdout}`);
+  }
+}
+
+/** A bare futex ping-pong between two plain-node threads (bench/programs/atomics-plain.mjs): its median round trip, µs. */
+function runPlainFutex(iterations: number): number {
+  const figures = runJson(join(packageRoot, 'bench', 'programs', 'atomics-plain.mjs'), iterations, [String(plainCounterIterations)]);
+  return figure(figures, 'futexRoundTripUsP50', 'atomics-plain.mjs');
+}
+
 /** Messages of the given types in a run, divided by the number of operations that sent them. */
 function messagesPer(stats: RunStats, types: string[], operationCount: number): number {
   if (operationCount <= 0) throw new DsmError('DSM_ERR_BENCH', `no operations to count messages of ${types.join(', ')} against`);
@@ -173,6 +215,10 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
   };
   const rtt = await runRttBench({ iterations });
+  const futexRoundTripUsP50 = Math.min(...Array.from({ length: plainRunCount }, () => runPlainFutex(iterations)));
+  const bare = Array.from({ length: plainRunCount }, () => runJson(join(packageRoot, 'bench', 'programs', 'doorbell-bare.mjs'), iterations));
+  const doorbellBareUsP50 = Math.min(...bare.map((run) => figure(run, 'doorbellUsP50', 'doorbell-bare.mjs')));
+  const doorbellBareFutexUsP50 = Math.min(...bare.map((run) => figure(run, 'futexUsP50', 'doorbell-bare.mjs')));
   const lock = runProgram('sync-lock.mjs', lockNodeCount, iterations);
   const atomic = runProgram('sync-atomic.mjs', atomicNodeCount, iterations);
   const barriers = barrierNodeCounts.map((nodeCount) => runProgram('sync-barrier.mjs', nodeCount, iterations));
@@ -203,6 +249,13 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     atomicAddUsP50: figure(atomic.figures, 'atomicAddUsP50', 'sync-atomic'),
     atomicAddUsP99: figure(atomic.figures, 'atomicAddUsP99', 'sync-atomic'),
     atomicAddHomeLocalUsP50: figure(atomic.figures, 'atomicAddHomeLocalUsP50', 'sync-atomic'),
+    doorbellRoundTripUsP50: figure(lockFigures, 'doorbellRoundTripUsP50', 'sync-lock'),
+    doorbellRoundTripUsP99: figure(lockFigures, 'doorbellRoundTripUsP99', 'sync-lock'),
+    futexRoundTripUsP50,
+    doorbellRoundTripRatio: 0,
+    doorbellBareUsP50,
+    doorbellBareFutexUsP50,
+    doorbellBareRatio: round(doorbellBareUsP50 / doorbellBareFutexUsP50),
     lockAcquireRtts: 0,
     handoffRtts: 0,
     barrier4Rtts: 0,
@@ -220,6 +273,7 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     goals: {},
     config,
   };
+  result.doorbellRoundTripRatio = round(result.doorbellRoundTripUsP50 / futexRoundTripUsP50);
   result.lockAcquireRtts = round(result.lockUsP50 / rawRttUsP50);
   result.handoffRtts = round(result.handoffUsP50 / rawRttUsP50);
   result.barrier4Rtts = round(result.barrier4UsP50 / rawRttUsP50);
@@ -232,6 +286,8 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     barrier4Met: result.barrier4Rtts <= 2 + 4,
     barrier8RttsMax: 2 + 8,
     barrier8Met: result.barrier8Rtts <= 2 + 8,
+    doorbellRoundTripRatioMax: doorbellGoalRatio,
+    doorbellRoundTripMet: result.doorbellRoundTripRatio <= doorbellGoalRatio,
   };
   return result;
 }

@@ -59,6 +59,17 @@ export const watchdogOversleepExcusedMs = 500;
 
 /** Bytes of a synchronous channel reply (app thread <- manager). */
 export const channelReplyBytesMax = 64 * 1024;
+/**
+ * Requests an app thread may have queued in its doorbell slot (src/channel/doorbell.ts)
+ * before the manager takes them: a call waits for its answer, so only posted
+ * requests (an unlock, an Atomics.waitAsync) pile up; a full ring makes the thread wait.
+ */
+export const channelRingEntries = 8;
+/**
+ * An app thread parked on a call wakes this often to let a termination
+ * (worker.terminate) take effect: the longest a terminated thread takes to end.
+ */
+export const channelParkSliceMs = 50;
 
 /** Allocator: blocks at most this size come from size classes that share pages. */
 export const smallBlockBytesMax = 2048;

@@ -5,7 +5,10 @@
 //   managed by node 1 itself (no network: the cost of reaching the engine);
 // - contended: threads on nodes 1 and 2 lock and unlock the other mutex in a
 //   loop; the FIFO manager hands it over at every unlock, so each thread's
-//   interval between two of its own acquisitions is two handoffs.
+//   interval between two of its own acquisitions is two handoffs;
+// - doorbell: tryLock of the free mutex managed by node 1, by its thread on
+//   node 1: one app thread -> manager -> app thread round trip (the doorbell,
+//   src/channel/doorbell.ts) plus the lock's bookkeeping; the unlock is posted.
 // Prints one JSON line.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
 import { Barrier, Mutex, nodeInfo } from 'dsm';
@@ -29,7 +32,7 @@ if (isMainThread) {
   const start = new Barrier(2);
   const url = new URL(import.meta.url);
   const uncontended = await onMessage(new Worker(url, { workerData: { role: 'solo', iterations, mutex: solo.handle }, dsmNode: 1 }));
-  const managerLocal = await onMessage(new Worker(url, { workerData: { role: 'solo', iterations, mutex: soloLocal.handle }, dsmNode: 1 }));
+  const managerLocal = await onMessage(new Worker(url, { workerData: { role: 'solo', iterations, mutex: soloLocal.handle, tryToo: true }, dsmNode: 1 }));
   const contended = await Promise.all([1, 2].map((node) => onMessage(new Worker(url, {
     workerData: { role: 'pair', iterations, mutex: shared.handle, start: start.handle }, dsmNode: node,
   }))));
@@ -40,6 +43,8 @@ if (isMainThread) {
     lockUsP99: percentile(uncontended.acquireRelease, 0.99),
     lockAcquireUsP50: percentile(uncontended.acquire, 0.5),
     lockManagerLocalUsP50: percentile(managerLocal.acquireRelease, 0.5),
+    doorbellRoundTripUsP50: percentile(managerLocal.tryLock, 0.5),
+    doorbellRoundTripUsP99: percentile(managerLocal.tryLock, 0.99),
     handoffUsP50: Math.round(percentile(cycles, 0.5) / 2 * 100) / 100,
     handoffUsP99: Math.round(percentile(cycles, 0.99) / 2 * 100) / 100,
     handoffUsMean: Math.round(Math.max(...contended.map((report) => report.elapsedUs)) / (2 * iterations) * 100) / 100,
@@ -64,7 +69,16 @@ if (isMainThread) {
       acquire[i] = (held - begin) * 1000;
       acquireRelease[i] = (end - begin) * 1000;
     }
-    parentPort.postMessage({ acquire: Array.from(acquire), acquireRelease: Array.from(acquireRelease) });
+    // A tryLock of a free mutex managed on this thread's node: the round trip to the manager.
+    const tryLock = new Float64Array(workerData.tryToo === true ? iterations : 0);
+    for (let i = -Math.min(warmCount, tryLock.length); i < tryLock.length; i += 1) {
+      const begin = performance.now();
+      if (!mutex.tryLock()) throw new Error('sync-lock: a free mutex was busy');
+      const end = performance.now();
+      mutex.unlock();
+      if (i >= 0) tryLock[i] = (end - begin) * 1000;
+    }
+    parentPort.postMessage({ acquire: Array.from(acquire), acquireRelease: Array.from(acquireRelease), tryLock: Array.from(tryLock) });
   } else {
     const start = Barrier.from(workerData.start, 2);
     start.wait();

@@ -1,16 +1,22 @@
 // App side of the channel: synchronous calls from an app thread to its manager.
 
 import type { MessagePort } from 'node:worker_threads';
-import { DsmError, type ErrorCode, assert } from '../errors.js';
-import { type ChannelEvent, type ChannelReply, type ChannelRequest, replyBytes, replyHeaderBytes, replyStateIdle, replyStateReady } from './wire.js';
+import { DsmError, assert } from '../errors.js';
+import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
+import { DoorbellBlock, type NativeDoorbell, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 
 export class ChannelClient {
   private readonly port: MessagePort;
-  private readonly control: Int32Array;
-  private readonly bytes: Uint8Array;
+  private readonly block: DoorbellBlock;
+  /** Null when requests go by postMessage only (race mode carries call sites as text; DSM_DOORBELL=0). */
+  private readonly bell: NativeDoorbell | null;
+  /** Doorbell entries published so far (the ring's head). */
+  private ringSent = 0;
+  /** Messages posted on the port so far. */
+  private portSent = 0;
   private callInFlight = false;
   private holdCount = 0;
   private readonly listeners = new Set<(event: ChannelEvent) => void>();
@@ -18,11 +24,11 @@ export class ChannelClient {
   constructor(port: MessagePort, threadIdSeen: number) {
     this.port = port;
     // Created with the native constructor before dsm replaces the global one:
-    // the reply block is private to this thread and its manager, never dsm memory.
-    const reply = new NativeSharedArrayBuffer(replyBytes);
-    this.control = new Int32Array(reply, 0, 2);
-    this.bytes = new Uint8Array(reply, replyHeaderBytes);
-    this.port.postMessage({ op: 'hello', reply, threadIdSeen } satisfies ChannelRequest);
+    // the block is private to this thread and its manager, never dsm memory.
+    const reply = new NativeSharedArrayBuffer(blockBytes);
+    this.block = new DoorbellBlock(reply);
+    this.bell = doorbellEnabled && !raceSitesEnabled ? loadDoorbell() : null;
+    this.send({ op: 'hello', reply, threadIdSeen }, []);
     this.port.on('message', (event: ChannelEvent) => {
       for (const listener of this.listeners) listener(event);
     });
@@ -52,18 +58,8 @@ export class ChannelClient {
     this.callInFlight = true;
     if (raceSitesEnabled) withSite(request);
     try {
-      this.port.postMessage(request, transfer as never);
-      while (Atomics.load(this.control, 0) === replyStateIdle) {
-        Atomics.wait(this.control, 0, replyStateIdle);
-      }
-      assert(Atomics.load(this.control, 0) === replyStateReady, 'reply block holds a ready reply');
-      const byteLength = this.control[1]!;
-      assert(byteLength >= 0 && byteLength <= this.bytes.byteLength, 'reply length within the block');
-      const text = Buffer.from(this.bytes.slice(0, byteLength)).toString('utf8');
-      Atomics.store(this.control, 0, replyStateIdle);
-      const reply = JSON.parse(text) as ChannelReply;
-      if (!reply.ok) throw new DsmError(reply.code as ErrorCode, reply.message);
-      return reply.value;
+      this.send(request, transfer, false);
+      return this.block.awaitReply();
     } finally {
       this.callInFlight = false;
     }
@@ -72,7 +68,23 @@ export class ChannelClient {
   /** Sends a request that needs no answer. */
   post(request: ChannelRequest, transfer: readonly unknown[] = []): void {
     if (raceSitesEnabled) withSite(request);
-    this.port.postMessage(request, transfer as never);
+    this.send(request, transfer, true);
+  }
+
+  /** Through the doorbell if the request has a binary form and carries nothing to transfer, else by postMessage. */
+  private send(request: ChannelRequest, transfer: readonly unknown[], posted = true): void {
+    if (this.bell !== null && transfer.length === 0) {
+      const sequence = this.ringSent;
+      this.block.waitForRoom(sequence);
+      if (this.block.encode(sequence, request, posted, this.portSent)) {
+        this.ringSent = sequence + 1;
+        this.block.publish(this.ringSent);
+        if (!this.bell.ring()) throw new DsmError('DSM_ERR_CHANNEL', 'the manager\'s doorbell is closed (the node is ending)');
+        return;
+      }
+    }
+    this.port.postMessage({ request, ringBefore: this.ringSent } satisfies PortMessage, transfer as never);
+    this.portSent += 1;
   }
 }
 

@@ -1,9 +1,11 @@
-// Manager side of the channel: one endpoint per app thread, answers written
-// into the thread's reply block.
+// Manager side of the channel: one endpoint per app thread. Requests arrive
+// by the thread's doorbell (binary entries in its block, the manager woken
+// natively) or on its port; answers are written into the thread's block.
 
 import type { MessagePort } from 'node:worker_threads';
 import { DsmError, assert, isDsmError } from '../errors.js';
-import { type ChannelReply, type ChannelRequest, replyHeaderBytes, replyStateIdle, replyStateReady } from './wire.js';
+import type { ChannelReply, ChannelRequest, PortMessage } from './wire.js';
+import { DoorbellBlock, loadDoorbell } from './doorbell.js';
 
 /** A handler's answer meaning: no reply now (the manager answers later, or the request was a post). */
 export const replyLater = Symbol('replyLater');
@@ -13,33 +15,35 @@ export type RequestHandler = (thread: ThreadEndpoint, request: ChannelRequest) =
 export class ThreadEndpoint {
   readonly port: MessagePort;
   threadIdSeen = -1;
-  private control: Int32Array | null = null;
-  private bytes: Uint8Array | null = null;
+  /** Set by the thread's hello: its doorbell block. */
+  block: DoorbellBlock | null = null;
+  /** Port messages served (hello included). */
+  portServed = 0;
+  /** Doorbell entries taken from the thread's ring. */
+  ringServed = 0;
 
   constructor(port: MessagePort) {
     this.port = port;
   }
 
   attachReply(reply: SharedArrayBuffer, threadIdSeen: number): void {
-    assert(this.control === null, 'a thread says hello once');
-    this.control = new Int32Array(reply, 0, 2);
-    this.bytes = new Uint8Array(reply, replyHeaderBytes);
+    assert(this.block === null, 'a thread says hello once');
+    this.block = new DoorbellBlock(reply);
     this.threadIdSeen = threadIdSeen;
   }
 
   /** Writes the answer to the thread's pending synchronous call and wakes it. */
   answer(reply: ChannelReply): void {
-    assert(this.control !== null && this.bytes !== null, 'answer only after hello');
-    assert(Atomics.load(this.control, 0) === replyStateIdle, 'one answer per call');
-    let encoded = Buffer.from(JSON.stringify(reply), 'utf8');
-    if (encoded.byteLength > this.bytes.byteLength) {
-      encoded = Buffer.from(JSON.stringify({ ok: false, code: 'DSM_ERR_CHANNEL', message: `reply of ${encoded.byteLength} bytes exceeds the reply block` }));
-    }
-    this.bytes.set(encoded);
-    this.control[1] = encoded.byteLength;
-    Atomics.store(this.control, 0, replyStateReady);
-    Atomics.notify(this.control, 0);
+    assert(this.block !== null, 'answer only after hello');
+    this.block.answer(reply);
   }
+}
+
+/** The servers of this thread (a node's manager has one), drained when the doorbell rings. */
+const servers = new Set<ChannelServer>();
+
+function drainAllServers(): void {
+  for (const server of servers) server.drainAll();
 }
 
 export class ChannelServer {
@@ -54,22 +58,66 @@ export class ChannelServer {
 
   constructor(handler: RequestHandler) {
     this.handler = handler;
+    // The bell is process-wide (one manager per process): the first server opens it on this thread's loop.
+    if (servers.size === 0) loadDoorbell().open(drainAllServers);
+    servers.add(this);
   }
 
   /** Serves requests arriving on `port`, the manager's end of one app thread's channel. */
   attach(port: MessagePort): ThreadEndpoint {
     const endpoint = new ThreadEndpoint(port);
     this.endpoints.add(endpoint);
-    port.on('message', (request: ChannelRequest) => this.dispatch(endpoint, request));
+    port.on('message', (message: PortMessage) => this.onPortMessage(endpoint, message));
     port.on('close', () => {
       this.endpoints.delete(endpoint);
+      // What the thread queued before it ended is still served (a posted unlock
+      // is performed); a call whose thread is gone gets no answer (src/runtime).
+      this.drainRing(endpoint, true);
       for (const listener of this.endListeners) listener(endpoint);
     });
     port.unref();
     return endpoint;
   }
 
-  private dispatch(endpoint: ThreadEndpoint, request: ChannelRequest): void {
+  /** Takes every thread's ready doorbell entries (the bell coalesces: one wake-up for any number of rings). */
+  drainAll(): void {
+    for (const endpoint of this.endpoints) this.drainRing(endpoint, false);
+  }
+
+  private onPortMessage(endpoint: ThreadEndpoint, message: PortMessage): void {
+    assert(typeof message === 'object' && message !== null && typeof message.ringBefore === 'number', 'a port message comes from a ChannelClient (a PortMessage)');
+    // Entries the thread queued before this message come first (they are in
+    // its block already: it published them before posting).
+    if (endpoint.ringServed < message.ringBefore) this.drainRing(endpoint, false, message.ringBefore);
+    assert(endpoint.ringServed === message.ringBefore, 'a port message is served after the doorbell entries before it');
+    endpoint.portServed += 1;
+    this.dispatch(endpoint, message.request);
+    // Entries that waited for this message.
+    this.drainRing(endpoint, false);
+  }
+
+  /**
+   * Serves the thread's doorbell entries in order, up to `limit`, stopping at
+   * one written after a port message not yet arrived (unless `final`: the
+   * thread is gone and every message it sent has arrived).
+   */
+  private drainRing(endpoint: ThreadEndpoint, final: boolean, limit = Infinity): void {
+    const block = endpoint.block;
+    if (block === null) return;
+    while (endpoint.ringServed < limit) {
+      const sequence = endpoint.ringServed;
+      if (sequence >= block.head()) return;
+      if (!final && block.portBefore(sequence) > endpoint.portServed) return;
+      const request = block.decode(sequence);
+      const posted = block.isPosted(sequence);
+      endpoint.ringServed = sequence + 1;
+      block.take(endpoint.ringServed);
+      this.dispatch(endpoint, request, posted);
+    }
+  }
+
+  /** Serves one request; answers it unless the handler will later, or it was posted from the doorbell (nobody waits). */
+  private dispatch(endpoint: ThreadEndpoint, request: ChannelRequest, posted = false): void {
     switch (request.op) {
       case 'hello':
         endpoint.attachReply(request.reply, request.threadIdSeen);
@@ -81,10 +129,11 @@ export class ChannelServer {
         let reply: ChannelReply;
         try {
           const value = this.handler(endpoint, request);
-          if (value === replyLater) return;
+          if (value === replyLater || posted) return;
           reply = { ok: true, value: value ?? null };
         } catch (error) {
-          if (!isDsmError(error)) throw error;
+          // An answer nobody reads would be taken as the answer to the thread's next call.
+          if (!isDsmError(error) || posted) throw error;
           reply = { ok: false, code: (error as DsmError).code, message: (error as DsmError).message };
         }
         endpoint.answer(reply);

@@ -1,18 +1,15 @@
 // The one door between app threads and their node's manager.
 //
-// An app thread posts a request on its MessagePort and, for a synchronous
-// call, parks with Atomics.wait on its own reply block until the manager
-// writes the answer and notifies. Requests that need no answer are posted
-// and forgotten. Both sides import this file and nothing of each other.
+// An app thread's synchronous calls that are small (sync operations, Atomics,
+// allocation) go through its doorbell block (src/channel/doorbell.ts): binary
+// fields in shared memory, the manager woken natively, the thread parked with
+// Atomics.wait on the block until the manager writes the answer and
+// notifies. What is rare or large is posted on the thread's MessagePort (as a
+// PortMessage) and answered in the same block. Requests that need no answer
+// are posted and forgotten. Both sides import this file and doorbell.ts, and
+// nothing of each other.
 
 import type { MessagePort } from 'node:worker_threads';
-import { channelReplyBytesMax } from '../constants.js';
-
-/** Reply block layout (Int32 words): [state, byteLength], then the JSON bytes. */
-export const replyHeaderBytes = 8;
-export const replyBytes = replyHeaderBytes + channelReplyBytesMax;
-export const replyStateIdle = 0;
-export const replyStateReady = 1;
 
 export type ThreadRole = 'main' | 'worker';
 
@@ -45,6 +42,7 @@ export type AtomicFunction =
  * and parent-post requests; the manager reads it as `(request as { site? }).site`.
  */
 export type ChannelRequest =
+  /** `reply` is the thread's doorbell block (doorbell.ts), where every answer to it is written. */
   | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
   | { op: 'alloc'; byteLength: number }
   | { op: 'free'; offset: number }
@@ -105,6 +103,16 @@ export type ChannelEvent =
 export interface AllocReplyZeroed {
   offset: number;
   zero: true;
+}
+
+/**
+ * What travels on a thread's port to its manager: a request, and how many of
+ * the thread's doorbell entries came before it (the manager serves the two in
+ * the thread's order).
+ */
+export interface PortMessage {
+  request: ChannelRequest;
+  ringBefore: number;
 }
 
 export type ChannelReply =

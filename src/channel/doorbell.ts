@@ -1,0 +1,440 @@
+// The doorbell: the synchronous path between an app thread and its manager
+// without a message (issue 12).
+//
+// Each app thread owns one block of shared memory, private to it and its
+// manager (a SharedArrayBuffer made with the native constructor, never dsm
+// memory): a small ring of requests the thread writes, and the reply its
+// manager writes back. A request is binary fields (an op code, ids and
+// addresses as float64, Atomics operands as float64 or as two 32-bit halves),
+// never JSON or text. The thread writes an entry, publishes the ring's head,
+// and rings the manager's bell (native/dsm_doorbell.cc: a uv_async_send on the
+// manager's loop, which coalesces: one wake-up drains every thread's ring);
+// a call then parks on the reply word until the manager stores the answer and
+// wakes it, a post goes on at once.
+//
+// Why a SharedArrayBuffer rather than native memory: the fields are read
+// and written by JIT-compiled typed-array accesses (no call into the addon per
+// field), and the block lives and dies with the thread's endpoint (garbage
+// collected; nothing native to free or to leave stale). The native part is
+// what JavaScript cannot do or does slowly: wake another thread's event loop
+// without a MessagePort (uv_async), and park and wake on a raw futex on the
+// block's reply word (park/unpark; V8's Atomics.wait/notify wrap a futex in a
+// process-wide lock and a condition variable: about a third slower a trip).
+// A thread parks in slices (channelParkSliceMs) so that worker.terminate, which
+// stops JavaScript but interrupts only Atomics.wait, takes effect within one.
+//
+// What is rare or large still goes by postMessage (ports, worker data, race
+// mode's call sites), and so does every reply that is not a small value (an
+// error's text, an object): as JSON in the same block. The two ways keep the
+// thread's order: each port message says how many ring entries came before it
+// and each ring entry how many port messages, and the manager serves them in
+// that order (src/channel/server.ts).
+
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { channelParkSliceMs, channelReplyBytesMax, channelRingEntries } from '../constants.js';
+import { DsmError, type ErrorCode, assert } from '../errors.js';
+import { packageRoot } from '../package-info.js';
+import type { AtomicFunction, ChannelReply, ChannelRequest } from './wire.js';
+
+// V8's own Atomics, taken when this module loads: in a cluster an app thread's
+// global Atomics are replaced by dsm's (src/threads/atomics.ts), which would
+// first ask whether the block is dsm memory (it never is).
+const atomicLoad = Atomics.load;
+const atomicStore = Atomics.store;
+const atomicWait = Atomics.wait;
+const atomicNotify = Atomics.notify;
+
+export interface NativeDoorbell {
+  /** The calling thread (a node's manager) is the one rung: `onRing` runs on its loop after one or more rings. */
+  open(onRing: () => void): void;
+  /** From any thread: wakes the manager; false if no bell is open (the manager is gone or going). */
+  ring(): boolean;
+  isOpen(): boolean;
+  close(): void;
+  stats(): { rings: number; wakes: number };
+  /** Sleeps on the Int32 word at `byteOffset` while it holds `expected`, at most `timeoutMs` (a raw futex). */
+  park(buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): void;
+  /** Wakes the threads parked on the word. */
+  unpark(buffer: SharedArrayBuffer, byteOffset: number): void;
+}
+
+let loaded: NativeDoorbell | null = null;
+
+export function loadDoorbell(): NativeDoorbell {
+  if (loaded !== null) return loaded;
+  const require = createRequire(import.meta.url);
+  const path = join(packageRoot, 'build', 'Release', 'dsm_doorbell.node');
+  try {
+    loaded = require(path) as NativeDoorbell;
+  } catch (error) {
+    throw new DsmError('DSM_ERR_ADDON',
+      `the native doorbell addon is not built or does not load (${path}): run 'npm run build:native' (needs g++, make, python3)`, { cause: error });
+  }
+  return loaded;
+}
+
+/** DSM_DOORBELL=0 sends every request by postMessage, as before the doorbell (to compare the two). */
+export const doorbellEnabled = process.env.DSM_DOORBELL !== '0';
+
+// ---- Block layout. Int32 words of the header:
+const wordReplyState = 0;
+const wordReplyKind = 1;
+const wordReplyBytes = 2;
+const wordReplyWord = 3;
+const wordReplyLow = 4;
+const wordReplyHigh = 5;
+/** Ring entries the thread has published (it alone writes this word). */
+const wordHead = 6;
+/** Ring entries the manager has taken (it alone writes this word). */
+const wordTail = 7;
+/** Set by a thread waiting for room in its ring: the manager notifies wordTail when it takes an entry. */
+const wordSpaceWanted = 8;
+/** Float64 index of the reply's number. */
+const replyNumberF64 = 8;
+const ringOffsetBytes = 128;
+/** One ring entry: 12 Int32 words, then 6 float64s. */
+const entryBytes = 96;
+const entryIntWords = 12;
+const jsonOffsetBytes = ringOffsetBytes + channelRingEntries * entryBytes;
+export const blockBytes = jsonOffsetBytes + channelReplyBytesMax;
+assert(jsonOffsetBytes % 8 === 0 && entryBytes % 8 === 0 && (replyNumberF64 + 1) * 8 <= ringOffsetBytes, 'doorbell block fields are aligned and apart');
+
+export const replyStateIdle = 0;
+export const replyStateReady = 1;
+
+// Entry Int32 fields.
+const fieldOp = 0;
+const fieldFlags = 1;
+const fieldSub = 2;
+const fieldWidth = 3;
+const fieldOperandLow = 4; // + 2k
+const fieldOperandHigh = 5; // + 2k
+const fieldOperandCount = 8;
+// Entry float64 fields.
+const fieldA = 0;
+const fieldB = 1;
+const fieldC = 2;
+const fieldOperand = 3; // + k
+const fieldPortBefore = 5;
+const operandCountMax = 2;
+
+const opSync = 1;
+const opAtomic = 2;
+const opAlloc = 3;
+// 4 was sliceAlloc (removed: no sender)
+const opFree = 5;
+const opEscape = 6;
+const opThreadId = 7;
+const opPlace = 8;
+
+const flagPosted = 1;
+const flagTryOnly = 2;
+const flagAsyncId = 4;
+const flagParties = 8;
+/** Operand k is held as two 32-bit halves (flagOperandBig << k), not as a float64. */
+const flagOperandBig = 16;
+
+const syncKinds = ['lock', 'unlock', 'barrier'] as const;
+const atomicFunctions: readonly AtomicFunction[] =
+  ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange', 'wait', 'notify'];
+const atomicFunctionCodes = new Map(atomicFunctions.map((fn, code) => [fn, code]));
+
+const replyKindJson = 0;
+const replyKindNull = 1;
+const replyKindNumber = 2;
+/** A string of replyWords. */
+const replyKindWord = 3;
+/** A decimal string of a safe integer, held as a float64. */
+const replyKindDecimal = 4;
+/** A decimal string of an unsigned 64-bit integer, held as two 32-bit halves. */
+const replyKindDecimal64 = 5;
+const replyWords = ['busy', 'serial', 'ok', 'not-equal', 'timed-out'] as const;
+const replyWordCodes = new Map<string, number>(replyWords.map((word, code) => [word, code]));
+
+const u64Limit = 1n << 64n;
+const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+
+/** One thread's block, as both sides see it. */
+export class DoorbellBlock {
+  readonly buffer: SharedArrayBuffer;
+  readonly words: Int32Array;
+  private readonly floats: Float64Array;
+  private readonly json: Uint8Array;
+
+  private readonly native: NativeDoorbell;
+
+  constructor(buffer: SharedArrayBuffer) {
+    assert(buffer.byteLength === blockBytes, 'a doorbell block of the expected size');
+    this.buffer = buffer;
+    this.native = loadDoorbell();
+    this.words = new Int32Array(buffer, 0, ringOffsetBytes / 4 + channelRingEntries * entryBytes / 4);
+    this.floats = new Float64Array(buffer, 0, jsonOffsetBytes / 8);
+    this.json = new Uint8Array(buffer, jsonOffsetBytes);
+  }
+
+  // ---- The ring (app thread: publish; manager: take).
+
+  head(): number { return atomicLoad(this.words, wordHead); }
+  tail(): number { return atomicLoad(this.words, wordTail); }
+
+  /** App thread: waits until the ring has room for entry `sequence` (the manager takes entries in order). */
+  waitForRoom(sequence: number): void {
+    while (sequence - atomicLoad(this.words, wordTail) >= channelRingEntries) {
+      atomicStore(this.words, wordSpaceWanted, 1);
+      const tail = atomicLoad(this.words, wordTail);
+      if (sequence - tail >= channelRingEntries) atomicWait(this.words, wordTail, tail);
+    }
+  }
+
+  /**
+   * App thread: writes `request` as entry `sequence` (not yet published). False
+   * if it has no binary form (then it goes by postMessage).
+   */
+  encode(sequence: number, request: ChannelRequest, posted: boolean, portBefore: number): boolean {
+    const int = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4;
+    const float = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes + entryIntWords * 4) / 8;
+    const words = this.words;
+    const floats = this.floats;
+    let flags = posted ? flagPosted : 0;
+    switch (request.op) {
+      case 'sync': {
+        const kind = syncKinds.indexOf(request.kind);
+        if (kind < 0) return false;
+        words[int + fieldOp] = opSync;
+        words[int + fieldSub] = kind;
+        floats[float + fieldA] = request.id;
+        floats[float + fieldB] = request.threadId;
+        if (request.tryOnly === true) flags |= flagTryOnly;
+        if (request.parties !== undefined) {
+          flags |= flagParties;
+          floats[float + fieldC] = request.parties;
+        }
+        // `posted` travels as the flag.
+        if ((request.posted === true) !== posted) return false;
+        break;
+      }
+      case 'atomic': {
+        const code = atomicFunctionCodes.get(request.fn);
+        const count = request.operands.length;
+        if (code === undefined || count > operandCountMax) return false;
+        words[int + fieldOp] = opAtomic;
+        words[int + fieldSub] = code;
+        words[int + fieldWidth] = request.width;
+        words[int + fieldOperandCount] = count;
+        floats[float + fieldA] = request.address;
+        floats[float + fieldB] = request.timeoutMs;
+        if (request.asyncId !== undefined) {
+          flags |= flagAsyncId;
+          floats[float + fieldC] = request.asyncId;
+        }
+        for (let k = 0; k < count; k += 1) {
+          const text = request.operands[k]!;
+          const number = Number(text);
+          if (Number.isSafeInteger(number) && String(number) === text) {
+            floats[float + fieldOperand + k] = number;
+            continue;
+          }
+          // Raw bits of a 64-bit element: an unsigned decimal below 2^64.
+          if (!/^[1-9][0-9]{0,19}$/.test(text)) return false;
+          const big = BigInt(text);
+          if (big >= u64Limit) return false;
+          flags |= flagOperandBig << k;
+          words[int + fieldOperandLow + 2 * k] = Number(big & 0xffff_ffffn) | 0;
+          words[int + fieldOperandHigh + 2 * k] = Number(big >> 32n) | 0;
+        }
+        break;
+      }
+      case 'alloc':
+        words[int + fieldOp] = opAlloc;
+        floats[float + fieldA] = request.byteLength;
+        break;
+      case 'free':
+      case 'escape':
+        words[int + fieldOp] = request.op === 'free' ? opFree : opEscape;
+        floats[float + fieldA] = request.offset;
+        break;
+      case 'thread-id':
+        words[int + fieldOp] = opThreadId;
+        break;
+      case 'place':
+        words[int + fieldOp] = opPlace;
+        break;
+      default:
+        return false;
+    }
+    words[int + fieldFlags] = flags;
+    floats[float + fieldPortBefore] = portBefore;
+    return true;
+  }
+
+  /** App thread: makes entries before `head` visible to the manager. */
+  publish(head: number): void {
+    atomicStore(this.words, wordHead, head);
+  }
+
+  /** Manager: how many port messages the thread had sent before it wrote entry `sequence`. */
+  portBefore(sequence: number): number {
+    return this.floats[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes + entryIntWords * 4) / 8 + fieldPortBefore]!;
+  }
+
+  /** Manager: whether the thread went on after writing entry `sequence` (no answer is wanted). */
+  isPosted(sequence: number): boolean {
+    return (this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldFlags]! & flagPosted) !== 0;
+  }
+
+  /** Manager: entry `sequence` as the request the thread made. */
+  decode(sequence: number): ChannelRequest {
+    const int = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4;
+    const float = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes + entryIntWords * 4) / 8;
+    const words = this.words;
+    const floats = this.floats;
+    const flags = words[int + fieldFlags]!;
+    switch (words[int + fieldOp]) {
+      case opSync: {
+        const kind = syncKinds[words[int + fieldSub]!];
+        assert(kind !== undefined, 'a sync entry names its kind');
+        const request: ChannelRequest = { op: 'sync', kind, id: floats[float + fieldA]!, threadId: floats[float + fieldB]! };
+        if ((flags & flagTryOnly) !== 0) request.tryOnly = true;
+        if ((flags & flagParties) !== 0) request.parties = floats[float + fieldC]!;
+        if ((flags & flagPosted) !== 0) request.posted = true;
+        return request;
+      }
+      case opAtomic: {
+        const fn = atomicFunctions[words[int + fieldSub]!];
+        assert(fn !== undefined, 'an atomic entry names its function');
+        const count = words[int + fieldOperandCount]!;
+        assert(count >= 0 && count <= operandCountMax, 'an atomic entry has at most two operands');
+        const operands: string[] = [];
+        for (let k = 0; k < count; k += 1) {
+          if ((flags & (flagOperandBig << k)) === 0) {
+            operands.push(String(floats[float + fieldOperand + k]!));
+          } else {
+            const low = BigInt(words[int + fieldOperandLow + 2 * k]! >>> 0);
+            const high = BigInt(words[int + fieldOperandHigh + 2 * k]! >>> 0);
+            operands.push(((high << 32n) | low).toString());
+          }
+        }
+        const request: ChannelRequest = {
+          op: 'atomic', fn, address: floats[float + fieldA]!, width: words[int + fieldWidth]!, operands, timeoutMs: floats[float + fieldB]!,
+        };
+        if ((flags & flagAsyncId) !== 0) request.asyncId = floats[float + fieldC]!;
+        return request;
+      }
+      case opAlloc: return { op: 'alloc', byteLength: floats[float + fieldA]! };
+      case opFree: return { op: 'free', offset: floats[float + fieldA]! };
+      case opEscape: return { op: 'escape', offset: floats[float + fieldA]! };
+      case opThreadId: return { op: 'thread-id' };
+      case opPlace: return { op: 'place' };
+      default:
+        throw new DsmError('DSM_ERR_CHANNEL', `doorbell entry with unknown op code ${words[int + fieldOp]}`);
+    }
+  }
+
+  /** Manager: entries before `tail` are taken (their room may be reused). */
+  take(tail: number): void {
+    atomicStore(this.words, wordTail, tail);
+    if (atomicLoad(this.words, wordSpaceWanted) !== 0) {
+      atomicStore(this.words, wordSpaceWanted, 0);
+      atomicNotify(this.words, wordTail);
+    }
+  }
+
+  // ---- The reply (manager: write; app thread: read).
+
+  replyState(): number { return atomicLoad(this.words, wordReplyState); }
+
+  /** Manager: writes the answer to the thread's call and wakes it. */
+  answer(reply: ChannelReply): void {
+    assert(atomicLoad(this.words, wordReplyState) === replyStateIdle, 'one answer per call');
+    if (!reply.ok || !this.encodeValue(reply.value)) this.encodeJson(reply);
+    atomicStore(this.words, wordReplyState, replyStateReady);
+    this.native.unpark(this.buffer, wordReplyState * 4);
+  }
+
+  private encodeValue(value: unknown): boolean {
+    const words = this.words;
+    if (value === null || value === undefined) {
+      words[wordReplyKind] = replyKindNull;
+      return true;
+    }
+    if (typeof value === 'number') {
+      words[wordReplyKind] = replyKindNumber;
+      this.floats[replyNumberF64] = value;
+      return true;
+    }
+    if (typeof value !== 'string') return false;
+    const word = replyWordCodes.get(value);
+    if (word !== undefined) {
+      words[wordReplyKind] = replyKindWord;
+      words[wordReplyWord] = word;
+      return true;
+    }
+    const number = Number(value);
+    if (Number.isSafeInteger(number) && String(number) === value) {
+      words[wordReplyKind] = replyKindDecimal;
+      this.floats[replyNumberF64] = number;
+      return true;
+    }
+    if (/^[1-9][0-9]{0,19}$/.test(value)) {
+      const big = BigInt(value);
+      if (big < u64Limit) {
+        words[wordReplyKind] = replyKindDecimal64;
+        words[wordReplyLow] = Number(big & 0xffff_ffffn) | 0;
+        words[wordReplyHigh] = Number(big >> 32n) | 0;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private encodeJson(reply: ChannelReply): void {
+    let encoded = textEncoder.encode(JSON.stringify(reply));
+    if (encoded.byteLength > this.json.byteLength) {
+      encoded = textEncoder.encode(JSON.stringify({ ok: false, code: 'DSM_ERR_CHANNEL', message: `reply of ${encoded.byteLength} bytes exceeds the reply block` }));
+    }
+    this.json.set(encoded);
+    this.words[wordReplyKind] = replyKindJson;
+    this.words[wordReplyBytes] = encoded.byteLength;
+  }
+
+  /**
+   * App thread: parks until the answer is there, takes it (the block is idle
+   * again), and returns its value or throws its error. It parks on a raw futex
+   * (V8's Atomics.wait adds a lock and a condition variable to every sleep and
+   * wake-up) in slices of channelParkSliceMs, so that a terminated thread
+   * (worker.terminate stops JavaScript, and only Atomics.wait would it also
+   * wake) ends within one slice. It parks at once: a spin first (as the native
+   * fault path does) made the trip shorter with two threads on two idle cores,
+   * but longer in dsm runs on a loaded machine, where the spinning thread
+   * takes the core its manager needs.
+   */
+  awaitReply(): unknown {
+    const words = this.words;
+    while (atomicLoad(words, wordReplyState) === replyStateIdle) this.native.park(this.buffer, wordReplyState * 4, replyStateIdle, channelParkSliceMs);
+    assert(atomicLoad(words, wordReplyState) === replyStateReady, 'the block holds a ready reply');
+    let value: unknown;
+    switch (words[wordReplyKind]) {
+      case replyKindNull: value = null; break;
+      case replyKindNumber: value = this.floats[replyNumberF64]; break;
+      case replyKindWord: value = replyWords[words[wordReplyWord]!]; break;
+      case replyKindDecimal: value = String(this.floats[replyNumberF64]); break;
+      case replyKindDecimal64: {
+        value = ((BigInt(words[wordReplyHigh]! >>> 0) << 32n) | BigInt(words[wordReplyLow]! >>> 0)).toString();
+        break;
+      }
+      default: {
+        const byteLength = words[wordReplyBytes]!;
+        assert(words[wordReplyKind] === replyKindJson && byteLength >= 0 && byteLength <= this.json.byteLength, 'a JSON reply within the block');
+        // TextDecoder does not read shared memory: copy out first.
+        const reply = JSON.parse(textDecoder.decode(this.json.slice(0, byteLength))) as ChannelReply;
+        atomicStore(words, wordReplyState, replyStateIdle);
+        if (!reply.ok) throw new DsmError(reply.code as ErrorCode, reply.message);
+        return reply.value;
+      }
+    }
+    atomicStore(words, wordReplyState, replyStateIdle);
+    return value;
+  }
+}
