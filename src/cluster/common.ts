@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { nodeCountMax, secretEntropyBitsMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { packageVersion } from '../package-info.js';
+import { takeEnvironmentSecret } from '../env.js';
 import type { Connection, Hello } from '../transport/connection.js';
 import { Listener, Mesh, type PeerAddress } from '../transport/mesh.js';
 import { wireVersion } from '../transport/frame.js';
@@ -104,11 +105,11 @@ export function secretFromEnvironment(explicit: string | undefined, file?: strin
     }
     source = `--secret-file ${file}`;
   }
+  const fromEnvironment = takeEnvironmentSecret();
   if (secret === undefined) {
-    secret = process.env.DSM_SECRET;
+    secret = fromEnvironment;
     source = 'DSM_SECRET';
   }
-  delete process.env.DSM_SECRET;
   if (secret === undefined || secret === '') {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `a cluster across machines needs a shared secret: put one made by \`dsm secret\` in a file readable only by you and pass --secret-file FILE (or set DSM_SECRET) on every node`);
   }

@@ -13,6 +13,7 @@ import {
 } from './common.js';
 import { withTimeout } from './launch.js';
 import { progress } from './progress.js';
+import type { ChildJoinEnvironment } from '../env.js';
 import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
 import { exitProcess } from './watchdog.js';
 
@@ -373,23 +374,20 @@ class Joiner implements ClusterHandle {
 }
 
 /**
- * The join options a local child finds in its environment (set by the
- * launcher; the secret comes down stdin, see readSecretFromStdin): DSM_JOIN,
+ * The join options a local child finds in its environment (read by
+ * childJoinEnvironment in src/env.ts; set by the launcher; the secret comes down stdin, see readSecretFromStdin): DSM_JOIN,
  * DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS, DSM_PARENT_PID and
  * DSM_SUPERVISED=1. `dsm node` without --join can use this to serve as the child entry.
  */
-export function joinOptionsFromEnvironment(env: NodeJS.ProcessEnv, secretFromLauncher?: string): JoinOptions {
-  const joinText = env.DSM_JOIN;
-  if (joinText === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_JOIN is not set: a local node is started by its launcher');
-  const supervised = env.DSM_SUPERVISED === '1';
+export function joinOptionsFromEnvironment(env: ChildJoinEnvironment, secretFromLauncher?: string): JoinOptions {
   return {
-    join: parseAddress(joinText, 'DSM_JOIN'),
-    secret: secretFromLauncher ?? secretFromEnvironment(env.DSM_SECRET),
-    ...(env.DSM_CLUSTER_CONFIG !== undefined ? { config: JSON.parse(env.DSM_CLUSTER_CONFIG) as ClusterConfig } : {}),
-    ...(env.DSM_NODE_ID !== undefined ? { nodeId: Number(env.DSM_NODE_ID) } : {}),
-    ...(env.DSM_JOIN_TIMEOUT_MS !== undefined ? { joinTimeoutMs: Number(env.DSM_JOIN_TIMEOUT_MS) } : {}),
-    ...(supervised ? { supervisedBy: Number(env.DSM_PARENT_PID), meshHost: '127.0.0.1' } : {}),
-    ...(env.DSM_HEARTBEAT_TIMEOUT_MS !== undefined ? { heartbeatTimeoutMs: Number(env.DSM_HEARTBEAT_TIMEOUT_MS) } : {}),
+    join: parseAddress(env.join, 'DSM_JOIN'),
+    secret: secretFromLauncher ?? secretFromEnvironment(env.secret),
+    ...(env.clusterConfig !== undefined ? { config: env.clusterConfig as ClusterConfig } : {}),
+    ...(env.nodeId !== undefined ? { nodeId: env.nodeId } : {}),
+    ...(env.joinTimeoutMs !== undefined ? { joinTimeoutMs: env.joinTimeoutMs } : {}),
+    ...(env.parentPid !== undefined ? { supervisedBy: env.parentPid, meshHost: '127.0.0.1' } : {}),
+    ...(env.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: env.heartbeatTimeoutMs } : {}),
   };
 }
 

@@ -19,6 +19,7 @@ import {
 } from './common.js';
 import type { MeshContext } from './common.js';
 import { progress } from './progress.js';
+import { childEnvironment } from '../env.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -31,7 +32,7 @@ export interface LaunchOptions {
   config?: Partial<ClusterConfig>;
   joinTimeoutMs?: number;
   /** What a local child runs; default this process's execArgv and src/cluster/node-main. */
-  child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string> };
+  child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string>; nodeRuntime?: string; runtimeConfig?: unknown };
   /** Default: the transport's Mesh over the address table; null: no mesh. */
   createMesh?: ((context: MeshContext) => Promise<MeshLike>) | null;
   /** Prefix relayed lines with `[node N thread T] ` (local children: `[node N] `). */
@@ -64,11 +65,6 @@ function malformedJoin(message: Control & { type: 'join' }): string | null {
   if (!Number.isSafeInteger(message.pid) || message.pid < 0) return 'pid';
   if (typeof message.meshHost !== 'string' || message.meshHost.length > 255) return 'meshHost';
   return null;
-}
-
-function withoutSecret(env: Record<string, string | undefined>): Record<string, string | undefined> {
-  const { DSM_SECRET: _secret, ...rest } = env;
-  return rest;
 }
 
 export function defaultChildScript(): string {
@@ -222,18 +218,12 @@ class Launcher implements ClusterHandle {
       stdio: ['pipe', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
       // The secret goes down the stdin pipe (the first line), never into argv or the environment,
       // where `ps` or the program's own threads and subprocesses could read it.
-      env: {
-        ...withoutSecret(process.env),
-        ...withoutSecret(child.env ?? {}),
-        DSM_JOIN: this.controlAddress(),
-        DSM_SECRET_FROM_STDIN: '1',
-        DSM_NODE_ID: String(nodeId),
-        DSM_CLUSTER_CONFIG: JSON.stringify(this.config),
-        DSM_JOIN_TIMEOUT_MS: String(this.joinTimeoutMs),
-        DSM_PARENT_PID: String(process.pid),
-        DSM_SUPERVISED: '1',
-        DSM_HEARTBEAT_TIMEOUT_MS: String(this.heartbeatTimeoutMs),
-      },
+      env: childEnvironment({
+        join: this.controlAddress(), nodeId, clusterConfig: this.config, joinTimeoutMs: this.joinTimeoutMs,
+        parentPid: process.pid, heartbeatTimeoutMs: this.heartbeatTimeoutMs,
+        ...(child.nodeRuntime === undefined ? {} : { nodeRuntime: child.nodeRuntime }),
+        ...(child.runtimeConfig === undefined ? {} : { runtimeConfig: child.runtimeConfig }),
+      }, child.env),
     });
     // If this process is ever forced to end (its loop blocked), its watchdog kills the children too.
     watchChild(processHandle.pid);

@@ -20,6 +20,7 @@ import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArray
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
+import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
 import type { AllocReplyZeroed } from '../runtime/heap-service.js';
 
 let gcFunction: (() => void) | null = null;
@@ -147,8 +148,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = config.threadIdSeen;
   }
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
-  process.env.DSM_NODE_ID = String(config.nodeId);
-  process.env.DSM_NODE_COUNT = String(config.nodeCount);
+  publishNodeIdentity(config.nodeId, config.nodeCount);
   if (config.nodeCount === 1) installSingleNodeAtomics();
   if (config.nodeCount > 1) {
     installClusterAtomics({
@@ -158,7 +158,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       },
     });
   }
-  if (process.env.DSM_TAG_OUTPUT === '1') tagThreadOutput(config.nodeId, Number(wt.threadId));
+  if (tagOutputEnabled()) tagThreadOutput(config.nodeId, Number(wt.threadId));
   if (config.nodeCount > 1) {
     // Programs size their pools by core count; in dsm the cores are the cluster's.
     const parallelism = config.parallelism;
