@@ -3,7 +3,7 @@
 // wait for "start"; afterwards exit with the cluster.
 
 import type { Listener } from '../transport/mesh.js';
-import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import { type TlsConfig, dialStream } from '../transport/tls.js';
@@ -14,7 +14,6 @@ import {
 import { withTimeout } from './launch.js';
 import { progress } from './progress.js';
 import type { ChildJoinEnvironment } from '../env.js';
-import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
 import { exitProcess } from './watchdog.js';
 
 export interface JoinOptions {
@@ -125,7 +124,6 @@ class Joiner implements ClusterHandle {
   mesh: MeshLike | null = null;
   readonly secret: string;
   readonly heartbeatTimeoutMs: number;
-  private detector: FailureDetector;
   acknowledged = false;
   private droppedOutputBytes = 0;
   /** The terminal's own writes, kept for when the link to node 0 is gone. */
@@ -145,7 +143,6 @@ class Joiner implements ClusterHandle {
   ) {
     this.secret = options.secret;
     this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
-    this.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
   }
 
   waitForStart(): Promise<ClusterHandle> {
@@ -160,7 +157,6 @@ class Joiner implements ClusterHandle {
         }
       });
       this.connection.on('message', (message) => {
-        this.detector.heard(Date.now());
         // A message node 0 sent that cannot be handled ends this node with a line naming node 0, never an unhandled rejection.
         this.onMessage(message as unknown as Control, resolve, reject).catch((error: unknown) => {
           const what = `node 0 (${formatAddress(this.joinHost, this.options.join.port)}) sent a '${String((message as { type?: unknown }).type).slice(0, 64)}' message that could not be handled (${(error as Error)?.message ?? String(error)})`;
@@ -211,7 +207,6 @@ class Joiner implements ClusterHandle {
         progress(`all ${this.nodeCount} nodes joined; the program runs (its output appears on node 0's terminal)`);
         this.started = true;
         if (this.options.relayProcessOutput === true) this.relayProcessOutput();
-        this.startHeartbeat();
         resolve(this);
         return;
       case 'failure':
@@ -235,22 +230,6 @@ class Joiner implements ClusterHandle {
     } catch {
       return '';
     }
-  }
-
-  private startHeartbeat(): void {
-    this.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
-    const lateness = new LoopLateness(heartbeatIntervalMs, Date.now());
-    const timer = setInterval(() => {
-      try { sendControl(this.connection, { type: 'beat' }); } catch { /* 'close' reports it */ }
-      const nowMs = Date.now();
-      // A late tick means this loop stood still: node 0's beats wait unread, not its fault.
-      this.detector.excuse(lateness.tick(nowMs));
-      if (this.detector.dead(nowMs)) {
-        clearInterval(timer);
-        void this.lost(`node 0 (${this.joinHost}) stopped answering (${this.detector.describe(nowMs)})`);
-      }
-    }, heartbeatIntervalMs);
-    timer.unref();
   }
 
   /**

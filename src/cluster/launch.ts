@@ -7,8 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { Listener } from '../transport/mesh.js';
 import { fileURLToPath } from 'node:url';
-import { nodeCountMax, childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
-import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
+import { nodeCountMax, childExitWaitMs, failureReportMsMax, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
@@ -53,7 +52,6 @@ interface Member {
   meshPort: number;
   pid?: number;
   connection: Connection;
-  detector: FailureDetector;
   ready: boolean;
   taggers: Map<string, LineTagger>;
 }
@@ -132,8 +130,6 @@ class Launcher implements ClusterHandle {
   private ending = false;
   /** A failure is being reported: later ones (the same death seen another way) are not. */
   private failing = false;
-  private beatTimer: NodeJS.Timeout | null = null;
-  private lateness: LoopLateness | null = null;
   readonly heartbeatTimeoutMs: number;
   private readonly ownTaggers = new Map<string, LineTagger>();
   /** Start-up progress: a node joined (src/cluster/progress.ts). */
@@ -296,7 +292,7 @@ class Launcher implements ClusterHandle {
     }
     const host = wildcard(message.meshHost) ? cleanRemote(connection.socket.remoteAddress) : message.meshHost;
     const member: Member = {
-      nodeId, host, meshPort: message.meshPort, connection, detector: new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now()), ready: false, taggers: new Map(),
+      nodeId, host, meshPort: message.meshPort, connection, ready: false, taggers: new Map(),
       ...(this.children.has(nodeId) ? { pid: this.children.get(nodeId)!.pid } : { pid: message.pid }),
     };
     this.members.set(nodeId, member);
@@ -347,17 +343,11 @@ class Launcher implements ClusterHandle {
     if (this.options.createMesh !== null && this.mesh === null) return;
     for (const member of this.members.values()) if (!member.ready) return;
     this.started = true;
-    for (const member of this.members.values()) {
-      member.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
-      sendControl(member.connection, { type: 'start' });
-    }
-    this.lateness = new LoopLateness(heartbeatIntervalMs, Date.now());
-    this.beatTimer = setInterval(() => this.tick(), heartbeatIntervalMs);
+    for (const member of this.members.values()) sendControl(member.connection, { type: 'start' });
     onReady();
   }
 
   private onMessage(member: Member, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
-    member.detector.heard(Date.now());
     switch (message.type) {
       case 'beat': return;
       case 'join': return;
@@ -398,24 +388,6 @@ class Launcher implements ClusterHandle {
       taggers.set(key, tagger);
     }
     target.write(tagger.push(text));
-  }
-
-  private tick(): void {
-    const nowMs = Date.now();
-    // A late tick means this loop stood still: what the nodes sent meanwhile waits unread, not their fault.
-    const lateMs = this.lateness?.tick(nowMs) ?? 0;
-    for (const member of this.members.values()) {
-      try {
-        sendControl(member.connection, { type: 'beat' });
-      } catch {
-        // A closed connection reports itself through 'close'.
-      }
-      member.detector.excuse(lateMs);
-      if (member.detector.dead(nowMs)) {
-        void this.nodeFailed(member.nodeId, `stopped answering (${member.detector.describe(nowMs)})`);
-        return;
-      }
-    }
   }
 
   private watchMesh(mesh: MeshLike): void {
@@ -495,7 +467,6 @@ class Launcher implements ClusterHandle {
   async shutdown(code: number): Promise<never> {
     if (!this.ending) {
       this.ending = true;
-      if (this.beatTimer !== null) clearInterval(this.beatTimer);
       for (const callback of this.shutdownCallbacks) {
         await withTimeout(Promise.resolve().then(() => callback(code)), shutdownGraceMs);
       }

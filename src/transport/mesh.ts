@@ -11,6 +11,7 @@ import type { WireMessage } from './codec.js';
 import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
 import { type TlsConfig, connectionEventOf, createStreamServer, dialStream } from './tls.js';
 import { FailureDetector, LoopLateness } from './failure-detector.js';
+import { Beacon } from './beacon.js';
 
 export interface PeerAddress {
   host: string;
@@ -103,11 +104,15 @@ export interface MeshOptions {
   heartbeatTimeoutMs?: number;
   /** Mutual TLS under the handshake (the listener must use the same). */
   tls?: TlsConfig;
+  /** Heartbeats from a thread of their own as well (beacon.ts); default true. */
+  beacon?: boolean;
 }
 
 interface Peer {
   connection: Connection;
   detector: FailureDetector;
+  /** The last beacon beat fed to the detector (Date.now() time). */
+  beaconHeardMs: number;
 }
 
 /**
@@ -126,6 +131,7 @@ export class Mesh extends EventEmitter {
   private readonly beatTimeoutMs: number;
   private timer: NodeJS.Timeout | null = null;
   private lateness: LoopLateness | null = null;
+  private beacon: Beacon | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
 
@@ -165,6 +171,12 @@ export class Mesh extends EventEmitter {
         (error: DsmError) => this.reportLost(nodeId, error),
       );
     }
+    if (this.options.beacon ?? true) {
+      this.beacon = new Beacon({
+        nodeId: this.nodeId, host: this.options.listener.address.host, port: this.options.listener.address.port, intervalMs: this.beatIntervalMs,
+        secret: this.options.secret, clusterId: this.options.hello.clusterId, peers: this.options.addresses,
+      });
+    }
     this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
     await all;
@@ -199,6 +211,7 @@ export class Mesh extends EventEmitter {
   close(): void {
     this.closing = true;
     if (this.timer !== null) clearInterval(this.timer);
+    this.beacon?.close();
     this.options.listener.off('socket', this.onListenerSocket);
     for (const peer of this.peers.values()) peer.connection.close();
     this.peers.clear();
@@ -223,7 +236,7 @@ export class Mesh extends EventEmitter {
       connection.close();
       return;
     }
-    const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()) };
+    const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()), beaconHeardMs: 0 };
     this.peers.set(nodeId, peer);
     connection.on('message', (message: WireMessage) => {
       peer.detector.heard(Date.now());
@@ -245,6 +258,12 @@ export class Mesh extends EventEmitter {
     const lateMs = this.lateness?.tick(nowMs) ?? 0;
     for (const [nodeId, peer] of this.peers) {
       peer.detector.excuse(lateMs);
+      // Beats from the peer's heartbeat thread arrive even while its main thread (or ours) is busy.
+      const beaconMs = this.beacon?.heardAtMs(nodeId) ?? null;
+      if (beaconMs !== null && beaconMs > peer.beaconHeardMs) {
+        peer.beaconHeardMs = beaconMs;
+        peer.detector.heard(beaconMs);
+      }
       if (peer.detector.dead(nowMs)) {
         this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;

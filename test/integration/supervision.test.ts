@@ -136,6 +136,17 @@ test('SIGTERM to node 1 whose manager loop is blocked ends it, and the run ends 
   assert.match(run.stderr(), new RegExp(`DSM_ERR_NODE_DIED: node 1 \\(127\\.0\\.0\\.1, pid ${victim}\\)`));
 });
 
+// Heartbeats come from a thread of their own (src/transport/beacon.ts): a manager loop busy for twice the
+// heartbeat floor (but less than the stall limit, loopStallFactor times the floor) is alive, not dead.
+for (const busyNode of [1, 0]) {
+  test(`node ${busyNode}'s manager loop busy for twice the heartbeat floor is not declared dead`, async () => {
+    const run = startRun(['run', '--nodes', '3', '--heartbeat-timeout', '1500', '--region-bytes', '256m', program, '6'], { DSM_TEST_HOOK_BLOCK_LOOP: `${busyNode}:3000` });
+    const { code } = await ended(run);
+    assert.equal(code, 0, run.stderr());
+    assert.deepEqual(dsmLines(run.stderr()), [], run.stderr());
+  });
+}
+
 test('a manager loop that stops turning ends its node with a line saying so, and the run ends', async () => {
   const run = startRun(['run', '--nodes', '3', '--heartbeat-timeout', '1500', '--region-bytes', '256m', program, '60'], { DSM_TEST_HOOK_BLOCK_LOOP: '2:120000' });
   const { code } = await ended(run);
