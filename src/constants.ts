@@ -65,6 +65,12 @@ export const loopPetIntervalMs = 100;
  * a loop stuck this long is.
  */
 export const loopStallFactor = 3;
+/**
+ * Hardening: lines about unauthenticated connections that were refused (anyone who can reach a port can cause
+ * them) are printed at most refusalLinesMax per refusalWindowMs; one summary line counts the rest.
+ */
+export const refusalLinesMax = 10;
+export const refusalWindowMs = 10_000;
 /** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */
 export const heartbeatTimeoutMsMin = 1500;
 export const heartbeatTimeoutMsMax = 600_000;

@@ -4,20 +4,21 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { Server, Socket } from 'node:net';
-import type { Listener } from '../transport/mesh.js';
+import type { Socket } from 'node:net';
+import { Listener } from '../transport/mesh.js';
 import { fileURLToPath } from 'node:url';
-import { nodeCountMax, childExitWaitMs, failureReportMsMax, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { nodeCountMax, childExitWaitMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
-import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
-import { type TlsConfig, connectionEventOf } from '../transport/tls.js';
+import { type Connection, handshake } from '../transport/connection.js';
+import type { TlsConfig } from '../transport/tls.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  boundPort, checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
+  checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listenMesh, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
 import { progress } from './progress.js';
+import { NodeHandle, withTimeout } from './handle.js';
 import { childEnvironment } from '../env.js';
 
 export interface LaunchOptions {
@@ -94,7 +95,7 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   };
   const joinTimeoutMs = options.joinTimeoutMs ?? joinTimeoutMsDefault;
   const listenAt = options.listen ?? { host: '127.0.0.1', port: 0 };
-  const control = await listen(listenAt.host, listenAt.port, 'listen address', options.tls);
+  const control = await Listener.listen(listenAt.host, listenAt.port, options.tls, 'listen address');
   let meshServer: Listener;
   try {
     meshServer = await listenMesh(listenAt.host, options.tls);
@@ -103,7 +104,7 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
     throw error;
   }
   try {
-    options.onListening?.({ host: listenAt.host, port: boundPort(control) });
+    options.onListening?.({ host: listenAt.host, port: control.address.port });
   } catch (error) {
     control.close();
     meshServer.close();
@@ -115,39 +116,29 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
 /** A local cluster that has not started within this long says what it waits for. */
 const startupQuietMs = 1000;
 
-class Launcher implements ClusterHandle {
+class Launcher extends NodeHandle {
   readonly nodeId = 0;
-  readonly nodeCount: number;
-  peers: PeerInfo[] = [];
-  mesh: MeshLike | null = null;
   private readonly members = new Map<number, Member>();
   private readonly children = new Map<number, ChildProcess>();
   private readonly childExited = new Map<number, Promise<void>>();
-  private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
-  private readonly shutdownCallbacks: Array<(code: number) => void | Promise<void>> = [];
-  private inFlight: (() => string) | null = null;
   private started = false;
-  private ending = false;
   /** A failure is being reported: later ones (the same death seen another way) are not. */
   private failing = false;
-  readonly heartbeatTimeoutMs: number;
   private readonly ownTaggers = new Map<string, LineTagger>();
   /** Start-up progress: a node joined (src/cluster/progress.ts). */
   private joinedProgress: (nodeId: number, host: string) => void = () => {};
-  /** Handshakes under way on the control listener (bounded: see HandshakeDoor). */
-  private readonly door = new HandshakeDoor();
 
   constructor(
     private readonly options: LaunchOptions,
     private readonly config: ClusterConfig,
-    readonly secret: string,
+    secret: string,
     private readonly joinTimeoutMs: number,
-    private readonly control: Server,
+    private readonly control: Listener,
     private readonly meshServer: Listener,
     private readonly spawnLocal: boolean,
   ) {
+    super(secret, options.heartbeatTimeoutMs ?? heartbeatTimeoutMs);
     this.nodeCount = options.nodeCount;
-    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
   }
 
   start(): Promise<ClusterHandle> {
@@ -191,7 +182,7 @@ class Launcher implements ClusterHandle {
         if (waitingShown) progress(`all ${this.nodeCount} nodes joined; starting the program`);
         resolve(this);
       };
-      this.control.on(connectionEventOf(this.options.tls), (socket: Socket) => this.accept(socket, fail, onReady));
+      this.control.on('socket', (socket: Socket) => this.accept(socket, fail, onReady));
       if (this.spawnLocal) {
         for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) this.spawnChild(nodeId, fail);
       }
@@ -200,9 +191,7 @@ class Launcher implements ClusterHandle {
   }
 
   controlAddress(): string {
-    const address = this.control.address();
-    assert(address !== null && typeof address === 'object', 'control server is listening');
-    return formatAddress(address.address, address.port);
+    return formatAddress(this.control.address.host, this.control.address.port);
   }
 
   private spawnChild(nodeId: number, fail: (error: DsmError) => void): void {
@@ -249,7 +238,7 @@ class Launcher implements ClusterHandle {
 
   private accept(socket: Socket, fail: (error: DsmError) => void, onReady: () => void): void {
     const label = `joiner at ${formatAddress(cleanRemote(socket.remoteAddress), socket.remotePort ?? 0)}`;
-    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.door }).then(
+    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.control.door }).then(
       (connection) => {
         // The joiner repeats 'join' until acknowledged (a message arriving with the handshake's last frame can
         // be emitted before this listener exists), so take the first and ignore repeats.
@@ -391,25 +380,13 @@ class Launcher implements ClusterHandle {
   }
 
   private watchMesh(mesh: MeshLike): void {
-    mesh.on('peer-lost', (event: unknown, why?: unknown) => {
-      const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
-      // A local child's exit status says more than the mesh; give it a moment to arrive first.
-      setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, peerLostReason(why)); }, childExitWaitMs);
-    });
+    // A local child's exit status says more than the mesh; give it a moment to arrive first.
+    this.watchPeerLost(mesh, (nodeId, reason) => setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, reason); }, childExitWaitMs));
   }
 
   private nodeFailed(nodeId: number, reason: string): Promise<void> {
-    const peer = this.peers[nodeId];
-    const host = peer?.host ?? 'unknown host';
-    const pid = peer?.pid;
-    const where = pid !== undefined ? `${host}, pid ${pid}` : host;
-    let inFlight = '';
-    try {
-      if (this.inFlight !== null) inFlight = `; in flight: ${this.inFlight()}`;
-    } catch (error) {
-      inFlight = `; in flight: unknown (${(error as Error).message})`;
-    }
-    const message = `dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${where}) ${reason}${inFlight}; the run was ended`;
+    const { host, pid, where } = this.whereIs(nodeId);
+    const message = `dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${where}) ${reason}${this.inFlightSuffix()}; the run was ended`;
     return this.endRun(message, { nodeId, host, reason, message, ...(pid !== undefined ? { pid } : {}) });
   }
 
@@ -419,9 +396,7 @@ class Launcher implements ClusterHandle {
     // A node declared dead may be stopped or hung rather than gone: it gets no grace period.
     const failed = this.children.get(failure.nodeId);
     if (failed !== undefined && failed.exitCode === null && failed.signalCode === null) failed.kill('SIGKILL');
-    for (const callback of this.failureCallbacks) {
-      await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
-    }
+    await this.runFailureCallbacks(failure);
     process.stderr.write(`${message}\n`);
     for (const member of this.members.values()) {
       try { sendControl(member.connection, { type: 'failure', message }); } catch { /* already gone */ }
@@ -467,9 +442,7 @@ class Launcher implements ClusterHandle {
   async shutdown(code: number): Promise<never> {
     if (!this.ending) {
       this.ending = true;
-      for (const callback of this.shutdownCallbacks) {
-        await withTimeout(Promise.resolve().then(() => callback(code)), shutdownGraceMs);
-      }
+      await this.runShutdownCallbacks(code);
       await this.stopOthers(code);
       try { await this.mesh?.close(); } catch { /* the run is over */ }
       this.control.close();
@@ -491,29 +464,7 @@ class Launcher implements ClusterHandle {
     await this.shutdown(exitCodeNodeDied);
   }
 
-  onFailure(callback: (failure: Failure) => void | Promise<void>): void {
-    this.failureCallbacks.push(callback);
-  }
-
-  describeInFlight(describe: () => string): void {
-    this.inFlight = describe;
-  }
-
-  onShutdown(callback: (code: number) => void | Promise<void>): void {
-    this.shutdownCallbacks.push(callback);
-  }
-
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId = 0): void {
     this.writeOutput(0, this.ownTaggers, stream, text, threadId);
   }
-}
-
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), timeoutMs);
-    promise.then(
-      (value) => { clearTimeout(timer); resolve(value); },
-      () => { clearTimeout(timer); resolve(undefined); },
-    );
-  });
 }
