@@ -11,6 +11,7 @@ import { takeEnvironmentSecret } from '../env.js';
 import type { Connection, Hello } from '../transport/connection.js';
 import { Listener, Mesh, type PeerAddress } from '../transport/mesh.js';
 import { wireVersion } from '../transport/frame.js';
+import { refusals } from '../transport/refusals.js';
 import type { TlsConfig } from '../transport/tls.js';
 
 export interface PeerInfo {
@@ -220,7 +221,7 @@ export async function createTransportMesh(context: MeshContext): Promise<MeshLik
     ...(context.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: context.heartbeatTimeoutMs }),
     ...(context.tls === undefined ? {} : { tls: context.tls }),
   });
-  mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
+  mesh.on('refused', (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`));
   releaseEarlySockets(context.listener);
   await mesh.start();
   return mesh;

@@ -12,6 +12,7 @@ import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import type { TlsConfig } from '../transport/tls.js';
+import { refusals } from '../transport/refusals.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
   checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listenMesh, sendControl, validateNodeCount,
@@ -250,7 +251,8 @@ class Launcher extends NodeHandle {
         });
         connection.on('error', () => {});
       },
-      (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`),
+      // A stranger turned away: rate-limited, anyone who reaches the port can cause these.
+      (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`),
     );
   }
 

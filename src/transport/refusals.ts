@@ -51,3 +51,5 @@ export class RefusalLog {
 
 /** This process's log of refusals: every listener (control, mesh, TLS) reports here. */
 export const refusals = new RefusalLog();
+// What was held back is said before the process ends (a pipe's write is synchronous at exit).
+process.once('exit', () => refusals.summarize());

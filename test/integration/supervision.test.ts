@@ -1,6 +1,6 @@
 // A run always ends: a manager that throws while app threads are parked, a
 // node whose loop is blocked when SIGTERM comes, a stalled manager loop, a
-// stopped (SIGSTOP) node among 8, node 0 killed, and a run under `timeout`
+// stopped (SIGSTOP) node among 8, a node killed among 8 and 16 and stopped among 16, node 0 killed, and a run under `timeout`
 // through `npx` — each ends with one line saying what happened, and no dsm
 // process is left. Failures are injected with the test-only hooks
 // DSM_TEST_HOOK_MANAGER_THROW and DSM_TEST_HOOK_BLOCK_LOOP (docs/CLUSTER.md).
@@ -172,6 +172,29 @@ test('SIGSTOP of one node of 8 ends the run naming it, with nothing else on stde
   assert.match(lines[0]!, new RegExp(`^dsm: DSM_ERR_NODE_DIED: node 7 \\(127\\.0\\.0\\.1, pid ${victim}\\) stopped answering`));
   assert.doesNotMatch(run.stderr(), /invariant failed|has no connection/);
 });
+
+// Failure at scale on loopback: a node killed or stopped among 8 and 16 ends the run naming it, with one line on
+// stderr and no process left, in bounded time (each run's length is printed: a slow machine lengthens start-up).
+for (const [nodeCount, signal] of [[8, 'SIGKILL'], [16, 'SIGKILL'], [16, 'SIGSTOP']] as const) {
+  test(`${signal} of one node of ${nodeCount} ends the run naming it, with one line and no process left`, async () => {
+    const startedAt = Date.now();
+    const run = startRun(['run', '--nodes', String(nodeCount), '--placement', 'roundRobin', '--heartbeat-timeout', '2000', '--region-bytes', '64m', program, '60', String(nodeCount)]);
+    await started(run);
+    await new Promise((done) => setTimeout(done, 500));
+    const victimId = signal === 'SIGKILL' ? nodeCount / 2 : nodeCount - 1;
+    const victim = childNodes(run).get(victimId);
+    assert.ok(victim !== undefined, `node ${victimId} runs`);
+    const signalledAt = Date.now();
+    process.kill(victim, signal);
+    const { code } = await ended(run);
+    process.stdout.write(`# ${nodeCount} nodes, ${signal}: started in ${signalledAt - startedAt} ms, ended ${Date.now() - signalledAt} ms after the signal\n`);
+    assert.equal(code, 70, run.stderr());
+    const lines = dsmLines(run.stderr());
+    assert.equal(lines.length, 1, `one line: ${run.stderr()}`);
+    assert.match(lines[0]!, new RegExp(`^dsm: DSM_ERR_NODE_DIED: node ${victimId} \\(127\\.0\\.0\\.1, pid ${victim}\\) ${signal === 'SIGKILL' ? '' : 'stopped answering'}`));
+    assert.doesNotMatch(run.stderr(), /invariant failed|has no connection|^\s+at /m);
+  });
+}
 
 test('node 0 killed: its child nodes end even with app threads parked on faults', async () => {
   const run = startRun(['run', '--nodes', '3', '--placement', 'roundRobin', '--region-bytes', '256m', program, '60']);
