@@ -164,7 +164,6 @@ export type Control =
   | { type: 'table'; nodeId: number; nodeCount: number; peers: PeerInfo[] }
   | { type: 'ready' }
   | { type: 'start' }
-  | { type: 'beat' }
   | { type: 'output'; stream: 'stdout' | 'stderr'; text: string; threadId: number }
   | { type: 'failure'; message: string }
   /** A joiner's manager failed; node 0 prints its line as the run's cause. */

@@ -148,7 +148,6 @@ class Joiner extends NodeHandle {
 
   private async onMessage(message: Control, resolve: (handle: ClusterHandle) => void, reject: (error: unknown) => void): Promise<void> {
     switch (message.type) {
-      case 'beat': return;
       case 'joined':
         if (!this.acknowledged) progress(`joined as node ${message.nodeId}; waiting for the other nodes`);
         this.acknowledged = true;

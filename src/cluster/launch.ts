@@ -340,7 +340,6 @@ class Launcher extends NodeHandle {
 
   private onMessage(member: Member, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
     switch (message.type) {
-      case 'beat': return;
       case 'join': return;
       case 'ready':
         member.ready = true;
