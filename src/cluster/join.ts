@@ -240,6 +240,9 @@ class Joiner extends NodeHandle {
 
   private async lost(reason: string): Promise<void> {
     if (this.ending) return;
+    // From here on this node's output stays on its own terminal: the link to node 0 is gone or unanswered
+    // (a partition), and its line must not be relayed into the void.
+    this.ending = true;
     const message = `dsm: DSM_ERR_NODE_DIED: ${reason}; node ${this.nodeId} is ending${this.inFlightSuffix()}`;
     await this.failed(message);
     process.stderr.write(`${message}\n`);

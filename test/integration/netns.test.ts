@@ -216,9 +216,11 @@ async function runPartitioned(port: number): Promise<void> {
     const endedMs = Date.now() - cutAt;
     process.stdout.write(`# partition: every node ended ${endedMs} ms after the cut\n`);
     runs.forEach((run, index) => {
-      assert.equal(codes[index], 70, `node in ${hosts[index]!.namespace}: ${run.output()}`);
+      const what = `the node in ${hosts[index]!.namespace} (exit code ${codes[index]}) said:\n${run.output()}`;
+      assert.equal(codes[index], 70, what);
       const lines = run.output().split('\n').filter((line) => line.startsWith('dsm:'));
-      assert.ok(lines.length >= 1, run.output());
+      assert.ok(lines.length >= 1, what);
+      process.stdout.write(`# ${hosts[index]!.namespace}: ${lines[0]}\n`);
       assert.match(lines[0]!, /^dsm: DSM_ERR_NODE_DIED: node \d \(10\.213\.0\.\d[^)]*\) /, run.output());
       assert.doesNotMatch(run.output(), /^\s+at |TypeError|RangeError/m, 'no stack');
     });
