@@ -72,9 +72,19 @@ export abstract class NodeHandle implements ClusterHandle {
   protected watchPeerLost(mesh: MeshLike, lost: (nodeId: number, reason: string) => void): void {
     mesh.on('peer-lost', (event: unknown, why?: unknown) => {
       const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
-      lost(nodeId, why instanceof Error ? `was lost by the mesh (${why.message})` : 'was lost by the mesh');
+      lost(nodeId, lostReason(why));
     });
   }
+}
+
+/**
+ * What a mesh's 'peer-lost' error says after the node it names ("stopped answering: nothing heard for X ms,
+ * limit Y ms", "closed its connection"), so the cluster's line reads "node N (host, pid P) stopped answering: …".
+ */
+export function lostReason(why: unknown): string {
+  if (!(why instanceof Error)) return 'was lost by the mesh';
+  const tail = /^node \d+ \((?:[^()]|\([^()]*\))*\) (.*)$/s.exec(why.message)?.[1];
+  return tail ?? `was lost by the mesh (${why.message})`;
 }
 
 export function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
