@@ -70,6 +70,8 @@ export const loopStallFactor = 3;
  * them) are printed at most refusalLinesMax per refusalWindowMs; one summary line counts the rest.
  */
 export const refusalLinesMax = 10;
+/** Failure detection: a mesh waits at most this long for its heartbeat thread (src/transport/beacon.ts) to start beating. */
+export const beaconStartMsMax = 5000;
 export const refusalWindowMs = 10_000;
 /** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */
 export const heartbeatTimeoutMsMin = 1500;

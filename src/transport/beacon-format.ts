@@ -22,6 +22,8 @@ export interface BeaconWorkerData {
   heard: SharedArrayBuffer;
   baseMs: number;
   peers: Array<[number, { host: string; port: number }]>;
+  /** The datagram's layout (the thread's code is plain JavaScript: beacon-worker.ts). */
+  format: { magic: string; version: number; signedBytes: number; macBytes: number; bytes: number };
 }
 
 /** The beat key: never the secret itself (the heartbeat thread holds only this). */

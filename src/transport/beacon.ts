@@ -12,9 +12,10 @@
 // where UDP is filtered, the beacon is silent and they decide alone.
 
 import { Worker } from 'node:worker_threads';
-import { nodeCountMax } from '../constants.js';
+import { beaconStartMsMax, nodeCountMax } from '../constants.js';
 import { assert } from '../errors.js';
-import { type BeaconWorkerData, beaconKey } from './beacon-format.js';
+import { type BeaconWorkerData, beaconKey, beatBytes, beatMacBytes, beatMagic, beatSignedBytes, beatVersion } from './beacon-format.js';
+import { beaconThreadSource } from './beacon-worker.js';
 
 export interface BeaconOptions {
   nodeId: number;
@@ -28,17 +29,15 @@ export interface BeaconOptions {
   peers: ReadonlyMap<number, { host: string; port: number }>;
 }
 
-function workerUrl(): URL {
-  // Beside this module: beacon-worker.js in dist/, beacon-worker.ts when run from source (tsx).
-  return new URL(import.meta.url.replace(/beacon\.(ts|js)$/, 'beacon-worker.$1'));
-}
-
 export class Beacon {
   private readonly heard = new Int32Array(new SharedArrayBuffer(nodeCountMax * 4));
   private readonly baseMs = Date.now();
   private readonly worker: Worker;
   /** Why the beacon stopped (its UDP port could not be bound), or null while it runs. */
   failure: string | null = null;
+  /** Settles once the thread sends beats (or failed, or took longer than beaconStartMsMax: the TCP heartbeats decide meanwhile). */
+  readonly ready: Promise<void>;
+  private settleReady: () => void = () => {};
 
   constructor(options: BeaconOptions) {
     assert(options.nodeId >= 0 && options.nodeId < nodeCountMax, 'a beacon serves a node of the cluster');
@@ -46,11 +45,17 @@ export class Beacon {
       nodeId: options.nodeId, host: options.host, port: options.port, intervalMs: options.intervalMs,
       key: beaconKey(options.secret, options.clusterId), heard: this.heard.buffer as SharedArrayBuffer, baseMs: this.baseMs,
       peers: [...options.peers].filter(([nodeId]) => nodeId !== options.nodeId),
+      format: { magic: beatMagic, version: beatVersion, signedBytes: beatSignedBytes, macBytes: beatMacBytes, bytes: beatBytes },
     };
     // An empty environment: the heartbeat thread needs none (and holds only a key derived from the secret).
-    this.worker = new Worker(workerUrl(), { workerData: data, env: {}, resourceLimits: { maxOldGenerationSizeMb: 16 } });
+    this.worker = new Worker(beaconThreadSource, { eval: true, workerData: data, env: {}, resourceLimits: { maxOldGenerationSizeMb: 16 } });
     this.worker.unref();
+    this.ready = new Promise((resolve) => {
+      this.settleReady = resolve;
+      setTimeout(resolve, beaconStartMsMax).unref();
+    });
     this.worker.on('message', (message: { type: string; message?: string }) => {
+      if (message.type === 'bound') this.settleReady();
       if (message.type === 'error') this.stop(message.message ?? 'unknown error');
     });
     this.worker.on('error', (error: Error) => this.stop(error.message));
@@ -72,6 +77,7 @@ export class Beacon {
   private stop(why: string): void {
     if (this.failure !== null) return;
     this.failure = why;
+    this.settleReady();
     void this.worker.terminate();
   }
 }

@@ -168,7 +168,8 @@ export class Mesh extends EventEmitter {
     }
     this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
-    await all;
+    // The run starts once the heartbeat thread beats: a main thread busy right after the start is not silent.
+    await Promise.all([all, this.beacon?.ready]);
   }
 
   /** Bytes queued to one peer and not yet handed to the kernel (0 for a peer not connected). */

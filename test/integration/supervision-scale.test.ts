@@ -9,7 +9,7 @@ import { childNodes, dsmLines, ended, program, started, startRun } from '../fixt
 for (const [nodeCount, signal] of [[8, 'SIGKILL'], [16, 'SIGKILL'], [16, 'SIGSTOP']] as const) {
   test(`${signal} of one node of ${nodeCount} ends the run naming it, with one line and no process left`, async () => {
     const startedAt = Date.now();
-    const run = startRun(['run', '--nodes', String(nodeCount), '--placement', 'roundRobin', '--join-timeout', '55000', '--region-bytes', '64m', program, '60', String(nodeCount)]);
+    const run = startRun(['run', '--nodes', String(nodeCount), '--placement', 'roundRobin', '--region-bytes', '64m', program, '60', String(nodeCount)]);
     await started(run);
     await new Promise((done) => setTimeout(done, 500));
     const victimId = signal === 'SIGKILL' ? nodeCount / 2 : nodeCount - 1;
