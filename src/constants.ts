@@ -110,10 +110,20 @@ export const exitDeadlineMs = 1000;
 /** Supervision: the manager loop tells the watchdog it turns this often. */
 export const loopPetIntervalMs = 100;
 /**
- * Supervision: a manager loop standing still this fraction of the heartbeat timeout (the floor) is a stalled
- * node; below 1 so that the stalled node says so itself before its peers declare it silent.
+ * Supervision: a manager loop standing still this many times the heartbeat timeout (the floor) is a stalled
+ * node, which ends itself (DSM_ERR_STALLED). Above 1: heartbeats come from a thread of their own
+ * (src/transport/beacon.ts), so a loop busy for longer than the floor is not declared dead by its peers; only
+ * a loop stuck this long is.
  */
-export const loopStallFactor = 0.75;
+export const loopStallFactor = 3;
+/**
+ * Hardening: lines about unauthenticated connections that were refused (anyone who can reach a port can cause
+ * them) are printed at most refusalLinesMax per refusalWindowMs; one summary line counts the rest.
+ */
+export const refusalLinesMax = 10;
+/** Failure detection: a mesh waits at most this long for its heartbeat thread (src/transport/beacon.ts) to start beating. */
+export const beaconStartMsMax = 5000;
+export const refusalWindowMs = 10_000;
 /** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */
 export const heartbeatTimeoutMsMin = 1500;
 export const heartbeatTimeoutMsMax = 600_000;

@@ -30,6 +30,7 @@
 // and each ring entry how many port messages, and the manager serves them in
 // that order (src/channel/server.ts).
 
+import { doorbellSetting } from '../env.js';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { channelParkSliceMs, channelReplyBytesMax, channelRingEntries } from '../constants.js';
@@ -75,7 +76,7 @@ export function loadDoorbell(): NativeDoorbell {
 }
 
 /** DSM_DOORBELL=0 sends every request by postMessage, as before the doorbell (to compare the two). */
-export const doorbellEnabled = process.env.DSM_DOORBELL !== '0';
+export const doorbellEnabled = doorbellSetting();
 
 // ---- Block layout. Int32 words of the header:
 const wordReplyState = 0;

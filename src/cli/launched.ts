@@ -8,6 +8,7 @@ import { nodeCountMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 import type { LauncherPlan } from '../cluster/launchers/detect.js';
 import { parseInteger } from './options.js';
+import { type Environment, launcherSetting, processEnvironment, takeEnvironmentSecret } from '../env.js';
 
 export interface LaunchedRaw {
   launcher?: string;
@@ -25,10 +26,10 @@ export interface LaunchedRaw {
  * explicit --listen or --nodes N > 1 is an ordinary run unless --launcher
  * names an engine (then they conflict).
  */
-export async function launcherPlanFor(raw: LaunchedRaw, env: NodeJS.ProcessEnv): Promise<LauncherPlan | null> {
+export async function launcherPlanFor(raw: LaunchedRaw, env: Environment): Promise<LauncherPlan | null> {
   const manual = raw.listen !== undefined || (raw.nodes !== undefined && raw.nodes !== '1');
   // DSM_LAUNCHER=none keeps ordinary runs ordinary inside an engine's environment (e.g. a CI job under Slurm).
-  const asked = raw.launcher ?? env.DSM_LAUNCHER ?? 'auto';
+  const asked = raw.launcher ?? launcherSetting(env) ?? 'auto';
   if (manual) {
     if (asked !== 'auto' && asked !== 'none') {
       throw new DsmError('DSM_ERR_INVALID_OPTION', `--launcher ${asked} starts every node itself; drop ${raw.listen !== undefined ? '--listen' : '--nodes'}`);
@@ -69,9 +70,9 @@ export async function runLaunched(
 ): Promise<void> {
   const { launcherSecret, startUnderLauncher } = await import('../cluster/launchers/index.js');
   const { createMesh, runClusterProgram, ClusterNode } = await import('../runtime/cluster-node.js');
-  const { secret } = launcherSecret(process.env, homedir(), existsSync);
+  const { secret } = launcherSecret(processEnvironment(), homedir(), existsSync);
   // The program's threads and their subprocesses share this environment: no secret in it.
-  delete process.env.DSM_SECRET;
+  takeEnvironmentSecret();
   const handle = await startUnderLauncher(plan, {
     secret,
     config: { coherence: runtime.coherence, regionBytes: runtime.regionBytes },

@@ -7,6 +7,7 @@ import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
+import { processEnvironment, setRaceMode, setTagOutput, takeEnvironmentSecret } from '../env.js';
 
 import { packageVersion as version } from '../package-info.js';
 
@@ -29,7 +30,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   const { resolveProgram, runMainThread } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
-  if (raw.tagOutput !== undefined) process.env.DSM_TAG_OUTPUT = '1';
+  if (raw.tagOutput !== undefined) setTagOutput();
   // Started by Slurm, an MPI launcher or Kubernetes on every rank (src/cluster/launchers).
   if (race && plan !== null && plan.size > 1) {
     throw new DsmError('DSM_ERR_USAGE', `--race runs on one machine (each thread on a node of its own, all on this host), but a ${plan.launcher ?? 'launcher'} started ${plan.size} ranks: run dsm run --race once, outside the launcher (or pass --launcher none)`);
@@ -39,7 +40,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     // home of every page and runs none; --nodes counts the app nodes.
     const { raceNodeCountDefault } = await import('../constants.js');
     options.nodes = (nodesGiven ? options.nodes : raceNodeCountDefault) + 1;
-    process.env.DSM_RACE = '1';
+    setRaceMode();
   }
   if (plan !== null && plan.size > 1) {
     const { runLaunched } = await import('./launched.js');
@@ -47,8 +48,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     return;
   }
   // The program's threads and their subprocesses share this environment: no secret in it.
-  const envSecret = process.env.DSM_SECRET;
-  delete process.env.DSM_SECRET;
+  const envSecret = takeEnvironmentSecret();
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { loadTls } = await import('../transport/tls.js');
@@ -67,7 +67,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       // One machine: node 0 spawns the others, which run this module's runtime.
       : {
         nodeCount: options.nodes,
-        child: { env: { DSM_NODE_RUNTIME: new URL('../runtime/cluster-node.js', import.meta.url).href, DSM_RUNTIME_CONFIG: JSON.stringify(runtime) } },
+        child: { nodeRuntime: new URL('../runtime/cluster-node.js', import.meta.url).href, runtimeConfig: runtime },
       };
     const handle = await launchLocalCluster({
       ...placement,
@@ -266,7 +266,7 @@ export async function main(argv: string[]): Promise<void> {
     .allowUnknownOption(false)
     .action(async (program: string, args: string[], raw: Record<string, string | undefined>, command: Command) => {
       const { launcherPlanFor } = await import('./launched.js');
-      const plan = await launcherPlanFor(raw, process.env);
+      const plan = await launcherPlanFor(raw, processEnvironment());
       refuseConflicts(raw, (name) => command.getOptionValueSource(name) === 'cli', plan !== null);
       await runCommand(program, args, raw, plan, command.getOptionValueSource('nodes') === 'cli');
     });

@@ -1,16 +1,18 @@
 // Types and helpers shared by the launcher (node 0) and the joiners.
 
 import type { EventEmitter } from 'node:events';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { nodeCountMax, secretEntropyBitsMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { packageVersion } from '../package-info.js';
+import { takeEnvironmentSecret } from '../env.js';
 import type { Connection, Hello } from '../transport/connection.js';
 import { Listener, Mesh, type PeerAddress } from '../transport/mesh.js';
 import { wireVersion } from '../transport/frame.js';
-import { type TlsConfig, createStreamServer } from '../transport/tls.js';
+import { refusals } from '../transport/refusals.js';
+import type { TlsConfig } from '../transport/tls.js';
 
 export interface PeerInfo {
   nodeId: number;
@@ -84,9 +86,7 @@ export function parseAddress(text: string, optionName: string): { host: string; 
   return { host, port };
 }
 
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatAddress } from '../transport/dial.js';
 
 /**
  * The secret from --secret, --secret-file or DSM_SECRET (in that order),
@@ -104,11 +104,11 @@ export function secretFromEnvironment(explicit: string | undefined, file?: strin
     }
     source = `--secret-file ${file}`;
   }
+  const fromEnvironment = takeEnvironmentSecret();
   if (secret === undefined) {
-    secret = process.env.DSM_SECRET;
+    secret = fromEnvironment;
     source = 'DSM_SECRET';
   }
-  delete process.env.DSM_SECRET;
   if (secret === undefined || secret === '') {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `a cluster across machines needs a shared secret: put one made by \`dsm secret\` in a file readable only by you and pass --secret-file FILE (or set DSM_SECRET) on every node`);
   }
@@ -157,33 +157,6 @@ export function validateNodeCount(nodeCount: number, optionName: string): void {
   }
 }
 
-/** Listens on host:port; EADDRINUSE becomes DSM_ERR_PORT_IN_USE. */
-export function listen(host: string, port: number, what: string, tlsConfig?: TlsConfig): Promise<Server> {
-  const server = createStreamServer(tlsConfig);
-  return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') {
-        reject(new DsmError('DSM_ERR_PORT_IN_USE', `${what} ${formatAddress(host, port)} is in use: pick another port or stop the process holding it`));
-      } else if (error.code === 'EADDRNOTAVAIL') {
-        reject(new DsmError('DSM_ERR_UNREACHABLE', `${what} ${formatAddress(host, port)}: no interface of this machine has that address`));
-      } else {
-        reject(new DsmError('DSM_ERR_UNREACHABLE', `${what} ${formatAddress(host, port)}: ${error.message}`));
-      }
-    });
-    server.listen({ host, port, exclusive: true }, () => {
-      const address = server.address();
-      assert(address !== null && typeof address === 'object', 'a TCP server has an address once listening');
-      resolve(server);
-    });
-  });
-}
-
-export function boundPort(server: Server): number {
-  const address = server.address();
-  assert(address !== null && typeof address === 'object', 'server is listening');
-  return address.port;
-}
-
 /** Control messages between node 0 and a joiner. */
 export type Control =
   | { type: 'join'; nodeId: number; meshPort: number; pid: number; meshHost: string }
@@ -191,7 +164,6 @@ export type Control =
   | { type: 'table'; nodeId: number; nodeCount: number; peers: PeerInfo[] }
   | { type: 'ready' }
   | { type: 'start' }
-  | { type: 'beat' }
   | { type: 'output'; stream: 'stdout' | 'stderr'; text: string; threadId: number }
   | { type: 'failure'; message: string }
   /** A joiner's manager failed; node 0 prints its line as the run's cause. */
@@ -215,7 +187,7 @@ const earlySockets = new WeakMap<Listener, Socket[]>();
 
 /** Listens for this node's mesh on an ephemeral port, holding early sockets (see earlySockets). */
 export async function listenMesh(host: string, tlsConfig?: TlsConfig): Promise<Listener> {
-  const listener = await Listener.listen(host, 0, tlsConfig);
+  const listener = await Listener.listen(host, 0, tlsConfig, 'mesh address');
   const early: Socket[] = [];
   earlySockets.set(listener, early);
   listener.on('socket', (socket: Socket) => {
@@ -248,13 +220,8 @@ export async function createTransportMesh(context: MeshContext): Promise<MeshLik
     ...(context.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: context.heartbeatTimeoutMs }),
     ...(context.tls === undefined ? {} : { tls: context.tls }),
   });
-  mesh.on('refused', (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`));
+  mesh.on('refused', (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`));
   releaseEarlySockets(context.listener);
   await mesh.start();
   return mesh;
-}
-
-/** The reason text of a mesh 'peer-lost' event (nodeId, DsmError). */
-export function peerLostReason(why: unknown): string {
-  return why instanceof Error ? `was lost by the mesh (${why.message})` : 'was lost by the mesh';
 }

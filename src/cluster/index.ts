@@ -28,7 +28,7 @@
 //     refusals (DSM_ERR_SECRET, _VERSION, _CONFIG_MISMATCH) reject at once.
 //     Resolves on "start".
 //
-//   joinOptionsFromEnvironment(env): JoinOptions   what a local child was given (DSM_JOIN, DSM_SECRET, …)
+//   joinOptionsFromEnvironment(childJoinEnvironment()): JoinOptions   what a local child was given (src/env.ts)
 //   defaultChildScript(): string                   path of node-main (imports DSM_NODE_RUNTIME's
 //                                                  createMesh?(context) and runNode(handle))
 //
@@ -51,9 +51,13 @@
 //
 // Supervision: a local child watches its stdin (the launcher holds the other
 // end; EOF means the launcher is gone, even by SIGKILL) and its parent pid,
-// and exits at once when either goes. Failure detection: node 0 and every
-// joiner keep the control connection between them alive with heartbeats; a
-// mesh's 'peer-lost' event and a child's unexpected exit are failures too.
+// and exits at once when either goes. Failure detection is the transport's:
+// the mesh's heartbeats (also sent from a thread of their own, see
+// src/transport/beacon.ts) cover every pair of nodes, node 0 and each joiner
+// included; a mesh's 'peer-lost' event, a closed control connection and a
+// child's unexpected exit are failures. Listening and dialing are the
+// transport's too (Listener, dialWithRetry); node 0 and the joiners share one
+// handle implementation (handle.ts). The environment is read in src/env.ts.
 // Any failure ends the run on every node with exit code exitCodeNodeDied and
 // one line naming the node, its host and (when local) its pid.
 

@@ -3,17 +3,18 @@
 // wait for "start"; afterwards exit with the cluster.
 
 import type { Listener } from '../transport/mesh.js';
-import { failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
-import { type TlsConfig, dialStream } from '../transport/tls.js';
+import type { TlsConfig } from '../transport/tls.js';
+import { dialWithRetry } from '../transport/dial.js';
 import {
-  type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshContext, type MeshLike, type PeerInfo,
-  checkSecretStrength, createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, peerLostReason, secretFromEnvironment, sendControl,
+  type ClusterConfig, type ClusterHandle, type Control, type MeshContext, type MeshLike,
+  checkSecretStrength, createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, secretFromEnvironment, sendControl,
 } from './common.js';
-import { withTimeout } from './launch.js';
+import { NodeHandle } from './handle.js';
 import { progress } from './progress.js';
-import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
+import type { ChildJoinEnvironment } from '../env.js';
 import { exitProcess } from './watchdog.js';
 
 export interface JoinOptions {
@@ -37,8 +38,6 @@ export interface JoinOptions {
   heartbeatTimeoutMs?: number;
 }
 
-const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET']);
-
 /** A local child dies with its launcher: EOF on stdin, or the parent pid changing, ends it at once. */
 export function watchParent(parentPid: number): void {
   const die = (): void => exitProcess(exitCodeNodeDied);
@@ -52,28 +51,6 @@ export function watchParent(parentPid: number): void {
   timer.unref();
   // The terminal's SIGINT reaches the whole process group; the launcher decides how the cluster ends.
   process.on('SIGINT', () => {});
-}
-
-async function connectWithRetry(host: string, port: number, deadlineMs: number, tlsConfig: TlsConfig | undefined): Promise<import('node:net').Socket> {
-  let attemptCount = 0;
-  for (;;) {
-    attemptCount += 1;
-    try {
-      return await dialStream(host, port, tlsConfig);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? '';
-      if (!unreachableCodes.has(code) || Date.now() + joinRetryIntervalMs > deadlineMs) {
-        if (attemptCount > 1) progress(`giving up on node 0 at ${formatAddress(host, port)} after ${attemptCount} attempts`);
-        throw new DsmError('DSM_ERR_UNREACHABLE', `cannot reach node 0 at ${formatAddress(host, port)} (${code || (error as Error).message}) after ${attemptCount} attempts: check the address, that dsm run --listen is running there, and the firewall`);
-      }
-      // Said at once, then about once a second: a wrong address should not look like a hang.
-      if (attemptCount === 1 || attemptCount % progressEveryAttempts === 0) {
-        const leftS = Math.max(0, Math.round((deadlineMs - Date.now()) / 1000));
-        progress(`node 0 at ${formatAddress(host, port)} is not reachable yet (${code}); retrying every ${joinRetryIntervalMs} ms, attempt ${attemptCount}, giving up in ${leftS} s (--join-timeout)`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, joinRetryIntervalMs));
-    }
-  }
 }
 
 /** Retry progress about once a second. */
@@ -91,7 +68,19 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
   const deadlineMs = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   const { host, port } = options.join;
   checkSecretStrength(options.secret, 'the join options');
-  const socket = await connectWithRetry(host, port, deadlineMs, options.tls);
+  const where = formatAddress(host, port);
+  const socket = await dialWithRetry({ host, port }, {
+    intervalMs: joinRetryIntervalMs, deadlineMs, label: 'node 0',
+    hint: 'check the address, that dsm run --listen is running there, and the firewall',
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    // Said at once, then about once a second: a wrong address should not look like a hang.
+    onRetry: (attempt, code) => {
+      if (attempt !== 1 && attempt % progressEveryAttempts !== 0) return;
+      const leftS = Math.max(0, Math.round((deadlineMs - Date.now()) / 1000));
+      progress(`node 0 at ${where} is not reachable yet (${code}); retrying every ${joinRetryIntervalMs} ms, attempt ${attempt}, giving up in ${leftS} s (--join-timeout)`);
+    },
+    onGiveUp: (attemptCount) => progress(`giving up on node 0 at ${where} after ${attemptCount} attempts`),
+  });
   const connection = await handshake(socket, { hello: helloFor(config, requestedId), secret: options.secret, role: 'connect', peerLabel: `node 0 at ${formatAddress(host, port)}` });
   connection.on('error', () => {});
   // The mesh listens on the address this machine reaches node 0 from (the cluster's network), never on every
@@ -117,23 +106,13 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
   return waiting.finally(() => clearInterval(repeat));
 }
 
-class Joiner implements ClusterHandle {
+class Joiner extends NodeHandle {
   nodeId = -1;
-  nodeCount = 0;
-  peers: PeerInfo[] = [];
-  mesh: MeshLike | null = null;
-  readonly secret: string;
-  readonly heartbeatTimeoutMs: number;
-  private detector: FailureDetector;
   acknowledged = false;
   private droppedOutputBytes = 0;
   /** The terminal's own writes, kept for when the link to node 0 is gone. */
   private readonly localWrites = new Map<string, (text: string) => void>();
   private started = false;
-  private ending = false;
-  private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
-  private readonly shutdownCallbacks: Array<(code: number) => void | Promise<void>> = [];
-  private inFlight: (() => string) | null = null;
 
   constructor(
     private readonly connection: Connection,
@@ -142,9 +121,7 @@ class Joiner implements ClusterHandle {
     private readonly config: ClusterConfig,
     private readonly joinHost: string,
   ) {
-    this.secret = options.secret;
-    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
-    this.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
+    super(options.secret, options.heartbeatTimeoutMs ?? heartbeatTimeoutMs);
   }
 
   waitForStart(): Promise<ClusterHandle> {
@@ -159,7 +136,6 @@ class Joiner implements ClusterHandle {
         }
       });
       this.connection.on('message', (message) => {
-        this.detector.heard(Date.now());
         // A message node 0 sent that cannot be handled ends this node with a line naming node 0, never an unhandled rejection.
         this.onMessage(message as unknown as Control, resolve, reject).catch((error: unknown) => {
           const what = `node 0 (${formatAddress(this.joinHost, this.options.join.port)}) sent a '${String((message as { type?: unknown }).type).slice(0, 64)}' message that could not be handled (${(error as Error)?.message ?? String(error)})`;
@@ -172,7 +148,6 @@ class Joiner implements ClusterHandle {
 
   private async onMessage(message: Control, resolve: (handle: ClusterHandle) => void, reject: (error: unknown) => void): Promise<void> {
     switch (message.type) {
-      case 'beat': return;
       case 'joined':
         if (!this.acknowledged) progress(`joined as node ${message.nodeId}; waiting for the other nodes`);
         this.acknowledged = true;
@@ -192,10 +167,9 @@ class Joiner implements ClusterHandle {
               ...(this.options.tls === undefined ? {} : { tls: this.options.tls }),
               heartbeatTimeoutMs: this.heartbeatTimeoutMs,
             });
-            this.mesh.on('peer-lost', (event: unknown, why?: unknown) => {
-              const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
-              const peer = this.peers[nodeId];
-              void this.report(`dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${peer?.host ?? 'unknown host'}${peer?.pid !== undefined ? `, pid ${peer.pid}` : ''}) ${peerLostReason(why)} (seen by node ${this.nodeId})${this.describe()}; the run was ended`);
+            this.watchPeerLost(this.mesh, (nodeId, reason) => {
+              const lost = `node ${nodeId} (${this.whereIs(nodeId).where}) ${reason} (seen by node ${this.nodeId})`;
+              void this.report(`dsm: DSM_ERR_NODE_DIED: ${lost}${this.inFlightSuffix()}; the run was ended`, lost);
             });
           }
         } catch (error) {
@@ -210,14 +184,13 @@ class Joiner implements ClusterHandle {
         progress(`all ${this.nodeCount} nodes joined; the program runs (its output appears on node 0's terminal)`);
         this.started = true;
         if (this.options.relayProcessOutput === true) this.relayProcessOutput();
-        this.startHeartbeat();
         resolve(this);
         return;
       case 'failure':
         this.ending = true;
         // Node 0 prints it on the launching terminal; a remote node prints it on its own as well.
         if (this.options.supervisedBy === undefined) process.stderr.write(`${message.message}\n`);
-        await this.runFailureCallbacks(message.message);
+        await this.failed(message.message);
         this.exit(exitCodeNodeDied);
         return;
       case 'shutdown':
@@ -226,30 +199,6 @@ class Joiner implements ClusterHandle {
       default:
         process.stderr.write(`dsm: node 0 sent an unexpected control message '${message.type}'; ignored\n`);
     }
-  }
-
-  private describe(): string {
-    try {
-      return this.inFlight === null ? '' : `; in flight: ${this.inFlight()}`;
-    } catch {
-      return '';
-    }
-  }
-
-  private startHeartbeat(): void {
-    this.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
-    const lateness = new LoopLateness(heartbeatIntervalMs, Date.now());
-    const timer = setInterval(() => {
-      try { sendControl(this.connection, { type: 'beat' }); } catch { /* 'close' reports it */ }
-      const nowMs = Date.now();
-      // A late tick means this loop stood still: node 0's beats wait unread, not its fault.
-      this.detector.excuse(lateness.tick(nowMs));
-      if (this.detector.dead(nowMs)) {
-        clearInterval(timer);
-        void this.lost(`node 0 (${this.joinHost}) stopped answering (${this.detector.describe(nowMs)})`);
-      }
-    }, heartbeatIntervalMs);
-    timer.unref();
   }
 
   /**
@@ -274,32 +223,40 @@ class Joiner implements ClusterHandle {
     setTimeout(() => this.exit(exitCodeNodeDied), failureReportMsMax).unref();
   }
 
-  /** Tells node 0 (which ends the run everywhere); a joiner never ends the cluster on its own. */
-  private async report(message: string): Promise<void> {
-    try { sendControl(this.connection, { type: 'failure', message }); } catch { await this.lost(message); }
+  /**
+   * Tells node 0, which ends the run everywhere. When node 0 does not answer
+   * (this node is cut off from it too: a partition), this node ends on its own.
+   */
+  private async report(message: string, reason: string): Promise<void> {
+    if (this.ending) return;
+    try {
+      sendControl(this.connection, { type: 'failure', message });
+    } catch {
+      await this.lost(reason);
+      return;
+    }
+    setTimeout(() => void this.lost(reason), failureReportMsMax + shutdownGraceMs).unref();
   }
 
   private async lost(reason: string): Promise<void> {
     if (this.ending) return;
-    const message = `dsm: DSM_ERR_NODE_DIED: ${reason}; node ${this.nodeId} is ending${this.describe()}`;
-    await this.runFailureCallbacks(message);
+    // From here on this node's output stays on its own terminal: the link to node 0 is gone or unanswered
+    // (a partition), and its line must not be relayed into the void.
+    this.ending = true;
+    const message = `dsm: DSM_ERR_NODE_DIED: ${reason}; node ${this.nodeId} is ending${this.inFlightSuffix()}`;
+    await this.failed(message);
     process.stderr.write(`${message}\n`);
     this.exit(exitCodeNodeDied);
   }
 
-  private async runFailureCallbacks(message: string): Promise<void> {
-    const failure: Failure = { nodeId: 0, host: this.joinHost, reason: message, message };
-    for (const callback of this.failureCallbacks) {
-      await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
-    }
+  private failed(message: string): Promise<void> {
+    return this.runFailureCallbacks({ nodeId: 0, host: this.joinHost, reason: message, message });
   }
 
   private async stop(code: number): Promise<void> {
     if (this.ending) return;
     this.ending = true;
-    for (const callback of this.shutdownCallbacks) {
-      await withTimeout(Promise.resolve().then(() => callback(code)), shutdownGraceMs);
-    }
+    await this.runShutdownCallbacks(code);
     try { await this.mesh?.close(); } catch { /* the run is over */ }
     this.exit(code);
   }
@@ -309,18 +266,6 @@ class Joiner implements ClusterHandle {
     this.meshServer.close();
     this.connection.close();
     process.stdout.write('', () => process.stderr.write('', () => exitProcess(code)));
-  }
-
-  onFailure(callback: (failure: Failure) => void | Promise<void>): void {
-    this.failureCallbacks.push(callback);
-  }
-
-  describeInFlight(describe: () => string): void {
-    this.inFlight = describe;
-  }
-
-  onShutdown(callback: (code: number) => void | Promise<void>): void {
-    this.shutdownCallbacks.push(callback);
   }
 
   /** Asks node 0 to end the run with this code; the process exits when node 0 says so. */
@@ -373,23 +318,20 @@ class Joiner implements ClusterHandle {
 }
 
 /**
- * The join options a local child finds in its environment (set by the
- * launcher; the secret comes down stdin, see readSecretFromStdin): DSM_JOIN,
+ * The join options a local child finds in its environment (read by
+ * childJoinEnvironment in src/env.ts; set by the launcher; the secret comes down stdin, see readSecretFromStdin): DSM_JOIN,
  * DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS, DSM_PARENT_PID and
  * DSM_SUPERVISED=1. `dsm node` without --join can use this to serve as the child entry.
  */
-export function joinOptionsFromEnvironment(env: NodeJS.ProcessEnv, secretFromLauncher?: string): JoinOptions {
-  const joinText = env.DSM_JOIN;
-  if (joinText === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_JOIN is not set: a local node is started by its launcher');
-  const supervised = env.DSM_SUPERVISED === '1';
+export function joinOptionsFromEnvironment(env: ChildJoinEnvironment, secretFromLauncher?: string): JoinOptions {
   return {
-    join: parseAddress(joinText, 'DSM_JOIN'),
-    secret: secretFromLauncher ?? secretFromEnvironment(env.DSM_SECRET),
-    ...(env.DSM_CLUSTER_CONFIG !== undefined ? { config: JSON.parse(env.DSM_CLUSTER_CONFIG) as ClusterConfig } : {}),
-    ...(env.DSM_NODE_ID !== undefined ? { nodeId: Number(env.DSM_NODE_ID) } : {}),
-    ...(env.DSM_JOIN_TIMEOUT_MS !== undefined ? { joinTimeoutMs: Number(env.DSM_JOIN_TIMEOUT_MS) } : {}),
-    ...(supervised ? { supervisedBy: Number(env.DSM_PARENT_PID), meshHost: '127.0.0.1' } : {}),
-    ...(env.DSM_HEARTBEAT_TIMEOUT_MS !== undefined ? { heartbeatTimeoutMs: Number(env.DSM_HEARTBEAT_TIMEOUT_MS) } : {}),
+    join: parseAddress(env.join, 'DSM_JOIN'),
+    secret: secretFromLauncher ?? secretFromEnvironment(env.secret),
+    ...(env.clusterConfig !== undefined ? { config: env.clusterConfig as ClusterConfig } : {}),
+    ...(env.nodeId !== undefined ? { nodeId: env.nodeId } : {}),
+    ...(env.joinTimeoutMs !== undefined ? { joinTimeoutMs: env.joinTimeoutMs } : {}),
+    ...(env.parentPid !== undefined ? { supervisedBy: env.parentPid, meshHost: '127.0.0.1' } : {}),
+    ...(env.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: env.heartbeatTimeoutMs } : {}),
   };
 }
 

@@ -4,21 +4,23 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { Server, Socket } from 'node:net';
-import type { Listener } from '../transport/mesh.js';
+import type { Socket } from 'node:net';
+import { Listener } from '../transport/mesh.js';
 import { fileURLToPath } from 'node:url';
-import { nodeCountMax, childExitWaitMs, failureReportMsMax, heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
-import { FailureDetector, LoopLateness } from '../transport/failure-detector.js';
+import { nodeCountMax, childExitWaitMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
-import { type Connection, HandshakeDoor, handshake } from '../transport/connection.js';
-import { type TlsConfig, connectionEventOf } from '../transport/tls.js';
+import { type Connection, handshake } from '../transport/connection.js';
+import type { TlsConfig } from '../transport/tls.js';
+import { refusals } from '../transport/refusals.js';
 import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
-  boundPort, checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listen, listenMesh, peerLostReason, sendControl, validateNodeCount,
+  checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listenMesh, sendControl, validateNodeCount,
 } from './common.js';
 import type { MeshContext } from './common.js';
 import { progress } from './progress.js';
+import { NodeHandle, withTimeout } from './handle.js';
+import { childEnvironment } from '../env.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -31,7 +33,7 @@ export interface LaunchOptions {
   config?: Partial<ClusterConfig>;
   joinTimeoutMs?: number;
   /** What a local child runs; default this process's execArgv and src/cluster/node-main. */
-  child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string> };
+  child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string>; nodeRuntime?: string; runtimeConfig?: unknown };
   /** Default: the transport's Mesh over the address table; null: no mesh. */
   createMesh?: ((context: MeshContext) => Promise<MeshLike>) | null;
   /** Prefix relayed lines with `[node N thread T] ` (local children: `[node N] `). */
@@ -52,7 +54,6 @@ interface Member {
   meshPort: number;
   pid?: number;
   connection: Connection;
-  detector: FailureDetector;
   ready: boolean;
   taggers: Map<string, LineTagger>;
 }
@@ -64,11 +65,6 @@ function malformedJoin(message: Control & { type: 'join' }): string | null {
   if (!Number.isSafeInteger(message.pid) || message.pid < 0) return 'pid';
   if (typeof message.meshHost !== 'string' || message.meshHost.length > 255) return 'meshHost';
   return null;
-}
-
-function withoutSecret(env: Record<string, string | undefined>): Record<string, string | undefined> {
-  const { DSM_SECRET: _secret, ...rest } = env;
-  return rest;
 }
 
 export function defaultChildScript(): string {
@@ -100,7 +96,7 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
   };
   const joinTimeoutMs = options.joinTimeoutMs ?? joinTimeoutMsDefault;
   const listenAt = options.listen ?? { host: '127.0.0.1', port: 0 };
-  const control = await listen(listenAt.host, listenAt.port, 'listen address', options.tls);
+  const control = await Listener.listen(listenAt.host, listenAt.port, options.tls, 'listen address');
   let meshServer: Listener;
   try {
     meshServer = await listenMesh(listenAt.host, options.tls);
@@ -109,7 +105,7 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
     throw error;
   }
   try {
-    options.onListening?.({ host: listenAt.host, port: boundPort(control) });
+    options.onListening?.({ host: listenAt.host, port: control.address.port });
   } catch (error) {
     control.close();
     meshServer.close();
@@ -121,41 +117,29 @@ export async function launchLocalCluster(options: LaunchOptions): Promise<Cluste
 /** A local cluster that has not started within this long says what it waits for. */
 const startupQuietMs = 1000;
 
-class Launcher implements ClusterHandle {
+class Launcher extends NodeHandle {
   readonly nodeId = 0;
-  readonly nodeCount: number;
-  peers: PeerInfo[] = [];
-  mesh: MeshLike | null = null;
   private readonly members = new Map<number, Member>();
   private readonly children = new Map<number, ChildProcess>();
   private readonly childExited = new Map<number, Promise<void>>();
-  private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
-  private readonly shutdownCallbacks: Array<(code: number) => void | Promise<void>> = [];
-  private inFlight: (() => string) | null = null;
   private started = false;
-  private ending = false;
   /** A failure is being reported: later ones (the same death seen another way) are not. */
   private failing = false;
-  private beatTimer: NodeJS.Timeout | null = null;
-  private lateness: LoopLateness | null = null;
-  readonly heartbeatTimeoutMs: number;
   private readonly ownTaggers = new Map<string, LineTagger>();
   /** Start-up progress: a node joined (src/cluster/progress.ts). */
   private joinedProgress: (nodeId: number, host: string) => void = () => {};
-  /** Handshakes under way on the control listener (bounded: see HandshakeDoor). */
-  private readonly door = new HandshakeDoor();
 
   constructor(
     private readonly options: LaunchOptions,
     private readonly config: ClusterConfig,
-    readonly secret: string,
+    secret: string,
     private readonly joinTimeoutMs: number,
-    private readonly control: Server,
+    private readonly control: Listener,
     private readonly meshServer: Listener,
     private readonly spawnLocal: boolean,
   ) {
+    super(secret, options.heartbeatTimeoutMs ?? heartbeatTimeoutMs);
     this.nodeCount = options.nodeCount;
-    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
   }
 
   start(): Promise<ClusterHandle> {
@@ -199,7 +183,7 @@ class Launcher implements ClusterHandle {
         if (waitingShown) progress(`all ${this.nodeCount} nodes joined; starting the program`);
         resolve(this);
       };
-      this.control.on(connectionEventOf(this.options.tls), (socket: Socket) => this.accept(socket, fail, onReady));
+      this.control.on('socket', (socket: Socket) => this.accept(socket, fail, onReady));
       if (this.spawnLocal) {
         for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) this.spawnChild(nodeId, fail);
       }
@@ -208,9 +192,7 @@ class Launcher implements ClusterHandle {
   }
 
   controlAddress(): string {
-    const address = this.control.address();
-    assert(address !== null && typeof address === 'object', 'control server is listening');
-    return formatAddress(address.address, address.port);
+    return formatAddress(this.control.address.host, this.control.address.port);
   }
 
   private spawnChild(nodeId: number, fail: (error: DsmError) => void): void {
@@ -222,18 +204,12 @@ class Launcher implements ClusterHandle {
       stdio: ['pipe', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
       // The secret goes down the stdin pipe (the first line), never into argv or the environment,
       // where `ps` or the program's own threads and subprocesses could read it.
-      env: {
-        ...withoutSecret(process.env),
-        ...withoutSecret(child.env ?? {}),
-        DSM_JOIN: this.controlAddress(),
-        DSM_SECRET_FROM_STDIN: '1',
-        DSM_NODE_ID: String(nodeId),
-        DSM_CLUSTER_CONFIG: JSON.stringify(this.config),
-        DSM_JOIN_TIMEOUT_MS: String(this.joinTimeoutMs),
-        DSM_PARENT_PID: String(process.pid),
-        DSM_SUPERVISED: '1',
-        DSM_HEARTBEAT_TIMEOUT_MS: String(this.heartbeatTimeoutMs),
-      },
+      env: childEnvironment({
+        join: this.controlAddress(), nodeId, clusterConfig: this.config, joinTimeoutMs: this.joinTimeoutMs,
+        parentPid: process.pid, heartbeatTimeoutMs: this.heartbeatTimeoutMs,
+        ...(child.nodeRuntime === undefined ? {} : { nodeRuntime: child.nodeRuntime }),
+        ...(child.runtimeConfig === undefined ? {} : { runtimeConfig: child.runtimeConfig }),
+      }, child.env),
     });
     // If this process is ever forced to end (its loop blocked), its watchdog kills the children too.
     watchChild(processHandle.pid);
@@ -263,7 +239,7 @@ class Launcher implements ClusterHandle {
 
   private accept(socket: Socket, fail: (error: DsmError) => void, onReady: () => void): void {
     const label = `joiner at ${formatAddress(cleanRemote(socket.remoteAddress), socket.remotePort ?? 0)}`;
-    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.door }).then(
+    handshake(socket, { hello: helloFor(this.config, 0), secret: this.secret, role: 'accept', peerLabel: label, door: this.control.door }).then(
       (connection) => {
         // The joiner repeats 'join' until acknowledged (a message arriving with the handshake's last frame can
         // be emitted before this listener exists), so take the first and ignore repeats.
@@ -275,7 +251,8 @@ class Launcher implements ClusterHandle {
         });
         connection.on('error', () => {});
       },
-      (error: DsmError) => process.stderr.write(`dsm: ${error.code}: ${error.message}\n`),
+      // A stranger turned away: rate-limited, anyone who reaches the port can cause these.
+      (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`),
     );
   }
 
@@ -306,7 +283,7 @@ class Launcher implements ClusterHandle {
     }
     const host = wildcard(message.meshHost) ? cleanRemote(connection.socket.remoteAddress) : message.meshHost;
     const member: Member = {
-      nodeId, host, meshPort: message.meshPort, connection, detector: new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now()), ready: false, taggers: new Map(),
+      nodeId, host, meshPort: message.meshPort, connection, ready: false, taggers: new Map(),
       ...(this.children.has(nodeId) ? { pid: this.children.get(nodeId)!.pid } : { pid: message.pid }),
     };
     this.members.set(nodeId, member);
@@ -357,19 +334,12 @@ class Launcher implements ClusterHandle {
     if (this.options.createMesh !== null && this.mesh === null) return;
     for (const member of this.members.values()) if (!member.ready) return;
     this.started = true;
-    for (const member of this.members.values()) {
-      member.detector = new FailureDetector(this.heartbeatTimeoutMs, heartbeatIntervalMs, Date.now());
-      sendControl(member.connection, { type: 'start' });
-    }
-    this.lateness = new LoopLateness(heartbeatIntervalMs, Date.now());
-    this.beatTimer = setInterval(() => this.tick(), heartbeatIntervalMs);
+    for (const member of this.members.values()) sendControl(member.connection, { type: 'start' });
     onReady();
   }
 
   private onMessage(member: Member, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
-    member.detector.heard(Date.now());
     switch (message.type) {
-      case 'beat': return;
       case 'join': return;
       case 'ready':
         member.ready = true;
@@ -410,44 +380,14 @@ class Launcher implements ClusterHandle {
     target.write(tagger.push(text));
   }
 
-  private tick(): void {
-    const nowMs = Date.now();
-    // A late tick means this loop stood still: what the nodes sent meanwhile waits unread, not their fault.
-    const lateMs = this.lateness?.tick(nowMs) ?? 0;
-    for (const member of this.members.values()) {
-      try {
-        sendControl(member.connection, { type: 'beat' });
-      } catch {
-        // A closed connection reports itself through 'close'.
-      }
-      member.detector.excuse(lateMs);
-      if (member.detector.dead(nowMs)) {
-        void this.nodeFailed(member.nodeId, `stopped answering (${member.detector.describe(nowMs)})`);
-        return;
-      }
-    }
-  }
-
   private watchMesh(mesh: MeshLike): void {
-    mesh.on('peer-lost', (event: unknown, why?: unknown) => {
-      const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
-      // A local child's exit status says more than the mesh; give it a moment to arrive first.
-      setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, peerLostReason(why)); }, childExitWaitMs);
-    });
+    // A local child's exit status says more than the mesh; give it a moment to arrive first.
+    this.watchPeerLost(mesh, (nodeId, reason) => setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, reason); }, childExitWaitMs));
   }
 
   private nodeFailed(nodeId: number, reason: string): Promise<void> {
-    const peer = this.peers[nodeId];
-    const host = peer?.host ?? 'unknown host';
-    const pid = peer?.pid;
-    const where = pid !== undefined ? `${host}, pid ${pid}` : host;
-    let inFlight = '';
-    try {
-      if (this.inFlight !== null) inFlight = `; in flight: ${this.inFlight()}`;
-    } catch (error) {
-      inFlight = `; in flight: unknown (${(error as Error).message})`;
-    }
-    const message = `dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${where}) ${reason}${inFlight}; the run was ended`;
+    const { host, pid, where } = this.whereIs(nodeId);
+    const message = `dsm: DSM_ERR_NODE_DIED: node ${nodeId} (${where}) ${reason}${this.inFlightSuffix()}; the run was ended`;
     return this.endRun(message, { nodeId, host, reason, message, ...(pid !== undefined ? { pid } : {}) });
   }
 
@@ -457,9 +397,7 @@ class Launcher implements ClusterHandle {
     // A node declared dead may be stopped or hung rather than gone: it gets no grace period.
     const failed = this.children.get(failure.nodeId);
     if (failed !== undefined && failed.exitCode === null && failed.signalCode === null) failed.kill('SIGKILL');
-    for (const callback of this.failureCallbacks) {
-      await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
-    }
+    await this.runFailureCallbacks(failure);
     process.stderr.write(`${message}\n`);
     for (const member of this.members.values()) {
       try { sendControl(member.connection, { type: 'failure', message }); } catch { /* already gone */ }
@@ -505,10 +443,7 @@ class Launcher implements ClusterHandle {
   async shutdown(code: number): Promise<never> {
     if (!this.ending) {
       this.ending = true;
-      if (this.beatTimer !== null) clearInterval(this.beatTimer);
-      for (const callback of this.shutdownCallbacks) {
-        await withTimeout(Promise.resolve().then(() => callback(code)), shutdownGraceMs);
-      }
+      await this.runShutdownCallbacks(code);
       await this.stopOthers(code);
       try { await this.mesh?.close(); } catch { /* the run is over */ }
       this.control.close();
@@ -530,29 +465,7 @@ class Launcher implements ClusterHandle {
     await this.shutdown(exitCodeNodeDied);
   }
 
-  onFailure(callback: (failure: Failure) => void | Promise<void>): void {
-    this.failureCallbacks.push(callback);
-  }
-
-  describeInFlight(describe: () => string): void {
-    this.inFlight = describe;
-  }
-
-  onShutdown(callback: (code: number) => void | Promise<void>): void {
-    this.shutdownCallbacks.push(callback);
-  }
-
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId = 0): void {
     this.writeOutput(0, this.ownTaggers, stream, text, threadId);
   }
-}
-
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), timeoutMs);
-    promise.then(
-      (value) => { clearTimeout(timer); resolve(value); },
-      () => { clearTimeout(timer); resolve(undefined); },
-    );
-  });
 }

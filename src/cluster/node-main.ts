@@ -10,6 +10,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { type DsmError, isDsmError } from '../errors.js';
+import { childJoinEnvironment } from '../env.js';
 import type { ClusterHandle, MeshContext, MeshLike } from './common.js';
 import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin } from './join.js';
 
@@ -19,13 +20,13 @@ interface NodeRuntime {
 }
 
 async function main(): Promise<void> {
-  const runtimeSpecifier = process.env.DSM_NODE_RUNTIME;
+  const environment = childJoinEnvironment();
+  const runtimeSpecifier = environment.nodeRuntime;
   const runtime: NodeRuntime = runtimeSpecifier === undefined ? {} :
     await import(runtimeSpecifier.startsWith('file:') ? runtimeSpecifier : pathToFileURL(runtimeSpecifier).href) as NodeRuntime;
-  const secret = process.env.DSM_SECRET_FROM_STDIN === '1' ? await readSecretFromStdin() : undefined;
-  delete process.env.DSM_SECRET_FROM_STDIN;
+  const secret = environment.secretFromStdin ? await readSecretFromStdin() : undefined;
   const handle = await joinCluster({
-    ...joinOptionsFromEnvironment(process.env, secret),
+    ...joinOptionsFromEnvironment(environment, secret),
     ...(runtime.createMesh !== undefined ? { createMesh: runtime.createMesh } : {}),
   });
   await runtime.runNode?.(handle);

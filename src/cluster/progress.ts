@@ -3,11 +3,11 @@
 // on stderr only when stderr is a terminal (DSM_PROGRESS=1 shows it anyway,
 // DSM_PROGRESS=0 never), so pipes, files and tests see the program's output only.
 
+import { progressSetting } from '../env.js';
+
 export function progressShown(): boolean {
-  const setting = process.env.DSM_PROGRESS;
-  if (setting === '1') return true;
-  if (setting === '0') return false;
-  return process.stderr.isTTY === true;
+  const setting = progressSetting();
+  return setting === 'always' || (setting === 'terminal' && process.stderr.isTTY === true);
 }
 
 /** One line of progress: `dsm: <text>`. */

@@ -149,14 +149,6 @@ export function endOnManagerFailure(nodeId: () => number, onFailure: (message: s
   process.on('unhandledRejection', fail);
 }
 
-/** Test-only hooks (never set them outside dsm's tests); see docs/CLUSTER.md. */
-export function testHook(name: 'MANAGER_THROW' | 'BLOCK_LOOP', nodeId: number): string | null {
-  const value = process.env[`DSM_TEST_HOOK_${name}`];
-  if (value === undefined || value === '') return null;
-  const [node, ...rest] = value.split(':');
-  return Number(node) === nodeId ? rest.join(':') : null;
-}
-
 /** Test hook: blocks this thread's event loop for `ms` (as a long engine step or a deadlock would). */
 export function blockLoopForTest(ms: number): void {
   noteActivity(activity.testHook);

@@ -4,9 +4,10 @@
 
 import { fileURLToPath } from 'node:url';
 import { relative, sep } from 'node:path';
+import { raceModeEnabled } from '../env.js';
 
 /** Race mode is on for every thread of a `dsm run --race` (the environment is inherited). */
-export const raceSitesEnabled = process.env.DSM_RACE === '1';
+export const raceSitesEnabled = raceModeEnabled();
 
 /** dsm's own code: src/ (run from source) or dist/ (compiled: dist/src/ and dist/bench/). */
 const ownRoots = (() => {

@@ -20,7 +20,8 @@ import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
-import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
+import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
+import { readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import type { PlacementName, SyncRequest, SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -29,7 +30,7 @@ import { Mesh } from '../transport/mesh.js';
 import { NodeManager } from './manager.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind } from './observe.js';
-import { FlowGate, sendQueueBytesFromEnvironment } from './flow.js';
+import { FlowGate } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
 import { MeshNetwork, type Routed } from './envelope.js';
 import { EngineHost } from './engine-host.js';
@@ -141,7 +142,7 @@ export class ClusterNode {
       // Monotonic: Date.now() can step backwards and is read only at each tick.
       clock: () => performance.now(),
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
-      readAheadTracking: process.env.DSM_READAHEAD_STATS === '1',
+      readAheadTracking: readAheadStatsEnabled(),
     });
     const engine = this.host.engine;
     this.flow = new FlowGate({
@@ -353,8 +354,8 @@ function superviseNode(handle: ClusterHandle, parentPid: number | undefined): vo
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
 export function runNode(handle: ClusterHandle): void {
-  const config = JSON.parse(process.env.DSM_RUNTIME_CONFIG ?? '{}') as { regionBytes?: number; protocol?: string; placement?: PlacementName; twinBytes?: number; race?: boolean };
-  const parentPid = process.env.DSM_SUPERVISED === '1' ? Number(process.env.DSM_PARENT_PID) : undefined;
+  const config = runtimeConfig<{ regionBytes: number; protocol: string; placement: PlacementName; twinBytes: number; race: boolean }>();
+  const parentPid = supervisingParentPid();
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),

@@ -23,14 +23,13 @@
 // dirty pages below dirtyPageCountFlushMin. Twins stay bounded whatever a
 // program writes between two synchronizations.
 
-import { dirtyPageCountFlushMin, dirtyPageCountMax, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMax, sendQueueBytesMin } from '../constants.js';
-import { DsmError, assert } from '../errors.js';
+import { dirtyPageCountFlushMin, dirtyPageCountMax, earlyFlushPageCount, earlyFlushPageCountMin, sendQueueBytesMin } from '../constants.js';
+import { assert } from '../errors.js';
 import type { Engine } from '../protocol/engine.js';
 
 /** Pieces of work waiting for admission (each is at most a parked app thread's request or a worker event). */
 const admissionCountMax = 1 << 16;
 
-/** The link limit: DSM_SEND_QUEUE_BYTES (bytes, or with a k/m/g suffix) or sendQueueBytesMax. */
 /**
  * Lets the event loop run (incoming messages, timers, heartbeats) before the
  * next piece: a link that never fills (the kernel takes everything) must not
@@ -38,17 +37,8 @@ const admissionCountMax = 1 << 16;
  */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export function sendQueueBytesFromEnvironment(env: NodeJS.ProcessEnv = process.env): number {
-  const text = env.DSM_SEND_QUEUE_BYTES;
-  if (text === undefined || text === '') return sendQueueBytesMax;
-  const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
-  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match?.[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const bytes = match === null ? Number.NaN : Number(match[1]) * scale;
-  if (!Number.isSafeInteger(bytes) || bytes < sendQueueBytesMin || bytes > sendQueueBytesMax) {
-    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_SEND_QUEUE_BYTES='${text}' is not a byte count from ${sendQueueBytesMin} to ${sendQueueBytesMax} (e.g. 4m)`);
-  }
-  return bytes;
-}
+/** The link limit: DSM_SEND_QUEUE_BYTES (bytes, or with a k/m/g suffix) or sendQueueBytesMax (read in src/env.ts). */
+export { sendQueueBytesFromEnvironment } from '../env.js';
 
 export interface FlowLinks {
   /** Bytes queued to a peer and not yet handed to the kernel. */

@@ -9,6 +9,7 @@ import { pageBytes, threadIdNodeStride } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
+import { debugAppViewEnabled } from '../env.js';
 import { HeapService } from './heap-service.js';
 import { SingleNodePages } from './single-node-pages.js';
 
@@ -68,7 +69,7 @@ export class NodeManager {
     this.native.installHandler();
     this.native.startFaultService((records) => this.faultHandler(records));
     this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
-    if (process.env.DSM_DEBUG_APP_VIEW === '1') guardAppView(this.native);
+    if (debugAppViewEnabled()) guardAppView(this.native);
   }
 
   /** A cluster node serves faults through its coherence engine instead of the one-node page service. */

@@ -9,6 +9,7 @@
 
 import workerThreads from 'node:worker_threads';
 import { DsmError } from '../errors.js';
+import { nodeIdOfThread } from '../env.js';
 
 export const wordBytes = 4;
 
@@ -29,6 +30,6 @@ export function checkHandle(handle: unknown, wordCount: number, kind: string, ma
 
 /** A nonzero token for the calling thread, unique in the cluster: node id and thread id. */
 export function ownerToken(): number {
-  const nodeId = Number(process.env.DSM_NODE_ID ?? 0);
+  const nodeId = nodeIdOfThread();
   return ((nodeId & 0x3ff) << 20) + (workerThreads.threadId & 0xfffff) + 1;
 }

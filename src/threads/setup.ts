@@ -20,6 +20,7 @@ import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArray
 import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
+import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
 
 let gcFunction: (() => void) | null = null;
 /** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
@@ -146,8 +147,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = config.threadIdSeen;
   }
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
-  process.env.DSM_NODE_ID = String(config.nodeId);
-  process.env.DSM_NODE_COUNT = String(config.nodeCount);
+  publishNodeIdentity(config.nodeId, config.nodeCount);
   if (config.nodeCount === 1) installSingleNodeAtomics();
   if (config.nodeCount > 1) {
     installClusterAtomics({
@@ -157,7 +157,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       },
     });
   }
-  if (process.env.DSM_TAG_OUTPUT === '1') tagThreadOutput(config.nodeId, Number(wt.threadId));
+  if (tagOutputEnabled()) tagThreadOutput(config.nodeId, Number(wt.threadId));
   if (config.nodeCount > 1) {
     // Programs size their pools by core count; in dsm the cores are the cluster's.
     const parallelism = config.parallelism;

@@ -10,6 +10,9 @@
 //   Listener.listen(host, port): Promise<Listener>        'socket' events; DSM_ERR_PORT_IN_USE on EADDRINUSE
 //   connectPeer({ host, port, hello, secret, retryCountMax? }): Promise<Connection>
 //                                                          bounded retries, then DSM_ERR_UNREACHABLE
+//   dialWithRetry(address, policy): Promise<Socket>        the one retry loop (count or deadline) over retriedDialCodes
+//   formatAddress(host, port)                              host:port, [v6]:port
+//   Beacon: heartbeats from a worker thread of their own (beacon.ts); the Mesh runs one
 //   acceptPeer(socket, { hello, secret }): Promise<Connection>
 //   handshake(socket, { hello, secret, role, peerLabel }): Promise<Connection>   (the primitive under both)
 //     Refusals reject on BOTH sides with DSM_ERR_SECRET, DSM_ERR_VERSION,
@@ -30,4 +33,6 @@
 export { type WireMessage } from './codec.js';
 export { Connection, type Hello, handshake } from './connection.js';
 export { FrameDecoder, FrameError, frameKinds, wireVersion } from './frame.js';
+export { type DialPolicy, dialWithRetry, formatAddress, retriedDialCodes } from './dial.js';
+export { Beacon } from './beacon.js';
 export { Listener, Mesh, type MeshOptions, type PeerAddress, acceptPeer, connectPeer } from './mesh.js';

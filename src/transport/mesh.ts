@@ -9,15 +9,13 @@ import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, hear
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
 import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
-import { type TlsConfig, connectionEventOf, createStreamServer, dialStream } from './tls.js';
+import { type TlsConfig, connectionEventOf, createStreamServer } from './tls.js';
+import { type PeerAddress, dialWithRetry, formatAddress } from './dial.js';
 import { FailureDetector, LoopLateness } from './failure-detector.js';
+import { Beacon } from './beacon.js';
 
-export interface PeerAddress {
-  host: string;
-  port: number;
-}
-
-const formatAddress = (address: PeerAddress) => (address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`);
+export type { PeerAddress } from './dial.js';
+const where = (address: PeerAddress): string => formatAddress(address.host, address.port);
 
 /** A bound TCP listener; sockets it accepts are emitted as 'socket' (run `acceptPeer` on them). */
 export class Listener extends EventEmitter {
@@ -33,20 +31,25 @@ export class Listener extends EventEmitter {
     server.on(connectionEventOf(tlsConfig), (socket: net.Socket) => this.emit('socket', socket));
   }
 
-  /** Binds host:port (port 0 picks a free one). EADDRINUSE becomes DSM_ERR_PORT_IN_USE naming the address. */
-  static listen(host: string, port: number, tlsConfig?: TlsConfig): Promise<Listener> {
+  /**
+   * Binds host:port (port 0 picks a free one); `what` names it in errors ("listen address").
+   * EADDRINUSE becomes DSM_ERR_PORT_IN_USE, EADDRNOTAVAIL and the rest DSM_ERR_UNREACHABLE, naming the address.
+   */
+  static listen(host: string, port: number, tlsConfig?: TlsConfig, what = 'listen address'): Promise<Listener> {
     assert(Number.isInteger(port) && port >= 0 && port <= 65535, 'a listen port is a TCP port number');
     const server = createStreamServer(tlsConfig);
     return new Promise((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
-        const where = formatAddress({ host, port });
+        const at = `${what} ${formatAddress(host, port)}`;
         if (error.code === 'EADDRINUSE') {
-          reject(new DsmError('DSM_ERR_PORT_IN_USE', `cannot listen on ${where}: the address is in use; choose another port (e.g. ${port === 65535 ? port - 1 : port + 1}) or stop the process holding it`));
+          reject(new DsmError('DSM_ERR_PORT_IN_USE', `${at} is in use: choose another port (e.g. ${port === 65535 ? port - 1 : port + 1}) or stop the process holding it`));
+        } else if (error.code === 'EADDRNOTAVAIL') {
+          reject(new DsmError('DSM_ERR_UNREACHABLE', `${at}: no interface of this machine has that address`));
         } else {
-          reject(new DsmError('DSM_ERR_UNREACHABLE', `cannot listen on ${where}: ${error.message}`));
+          reject(new DsmError('DSM_ERR_UNREACHABLE', `cannot listen on ${at}: ${error.message}`));
         }
       });
-      server.listen(port, host, () => {
+      server.listen({ host, port, exclusive: true }, () => {
         const bound = server.address() as net.AddressInfo;
         resolve(new Listener(server, { host, port: bound.port }, tlsConfig));
       });
@@ -58,36 +61,23 @@ export class Listener extends EventEmitter {
   }
 }
 
-const retriedCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ETIMEDOUT', 'ENETUNREACH', 'ECONNRESET']);
-
 /**
  * Dials a peer and runs the handshake. Connection errors that a peer still
  * starting up would cause are retried `retryCountMax` times
  * (`connectRetryIntervalMs` apart), then reported as DSM_ERR_UNREACHABLE.
  */
 export async function connectPeer(options: PeerAddress & { hello: Hello; secret: string; retryCountMax?: number; peerLabel?: string; tls?: TlsConfig }): Promise<Connection> {
-  const where = formatAddress(options);
-  const retryCountMax = options.retryCountMax ?? connectRetryCountMax;
-  assert(retryCountMax >= 0, 'a retry count is not negative');
-  let lastError: NodeJS.ErrnoException | null = null;
-  for (let attempt = 0; attempt <= retryCountMax; attempt += 1) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, connectRetryIntervalMs));
-    let socket: net.Socket;
-    try {
-      socket = await dialStream(options.host, options.port, options.tls);
-    } catch (error) {
-      lastError = error as NodeJS.ErrnoException;
-      if (!retriedCodes.has(lastError.code ?? '')) break;
-      continue;
-    }
-    return handshake(socket, { hello: options.hello, secret: options.secret, role: 'connect', peerLabel: options.peerLabel ?? where });
-  }
-  throw new DsmError('DSM_ERR_UNREACHABLE', `cannot reach ${options.peerLabel ?? where} at ${where} after ${retryCountMax + 1} attempts (${lastError?.code ?? lastError?.message}): is the node running and the port open?`);
+  const label = options.peerLabel ?? where(options);
+  const socket = await dialWithRetry(options, {
+    intervalMs: connectRetryIntervalMs, retryCountMax: options.retryCountMax ?? connectRetryCountMax, label,
+    hint: 'is the node running and the port open?', ...(options.tls === undefined ? {} : { tls: options.tls }),
+  });
+  return handshake(socket, { hello: options.hello, secret: options.secret, role: 'connect', peerLabel: label });
 }
 
 /** Runs the accepting side of the handshake on a socket a Listener emitted. */
 export function acceptPeer(socket: net.Socket, options: { hello: Hello; secret: string; door?: HandshakeDoor }): Promise<Connection> {
-  const label = `peer at ${formatAddress({ host: (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, ''), port: socket.remotePort ?? 0 })}`;
+  const label = `peer at ${formatAddress((socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, ''), socket.remotePort ?? 0)}`;
   return handshake(socket, { hello: options.hello, secret: options.secret, role: 'accept', peerLabel: label, ...(options.door === undefined ? {} : { door: options.door }) });
 }
 
@@ -103,11 +93,15 @@ export interface MeshOptions {
   heartbeatTimeoutMs?: number;
   /** Mutual TLS under the handshake (the listener must use the same). */
   tls?: TlsConfig;
+  /** Heartbeats from a thread of their own as well (beacon.ts); default true. */
+  beacon?: boolean;
 }
 
 interface Peer {
   connection: Connection;
   detector: FailureDetector;
+  /** The last beacon beat fed to the detector (Date.now() time). */
+  beaconHeardMs: number;
 }
 
 /**
@@ -126,6 +120,7 @@ export class Mesh extends EventEmitter {
   private readonly beatTimeoutMs: number;
   private timer: NodeJS.Timeout | null = null;
   private lateness: LoopLateness | null = null;
+  private beacon: Beacon | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
 
@@ -165,9 +160,16 @@ export class Mesh extends EventEmitter {
         (error: DsmError) => this.reportLost(nodeId, error),
       );
     }
+    if (this.options.beacon ?? true) {
+      this.beacon = new Beacon({
+        nodeId: this.nodeId, host: this.options.listener.address.host, port: this.options.listener.address.port, intervalMs: this.beatIntervalMs,
+        secret: this.options.secret, clusterId: this.options.hello.clusterId, peers: this.options.addresses,
+      });
+    }
     this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
-    await all;
+    // The run starts once the heartbeat thread beats: a main thread busy right after the start is not silent.
+    await Promise.all([all, this.beacon?.ready]);
   }
 
   /** Bytes queued to one peer and not yet handed to the kernel (0 for a peer not connected). */
@@ -222,6 +224,7 @@ export class Mesh extends EventEmitter {
   close(): void {
     this.closing = true;
     if (this.timer !== null) clearInterval(this.timer);
+    this.beacon?.close();
     this.options.listener.off('socket', this.onListenerSocket);
     for (const peer of this.peers.values()) peer.connection.close();
     this.peers.clear();
@@ -246,7 +249,7 @@ export class Mesh extends EventEmitter {
       connection.close();
       return;
     }
-    const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()) };
+    const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()), beaconHeardMs: 0 };
     this.peers.set(nodeId, peer);
     connection.on('message', (message: WireMessage) => {
       peer.detector.heard(Date.now());
@@ -272,6 +275,12 @@ export class Mesh extends EventEmitter {
     const lateMs = this.lateness?.tick(nowMs) ?? 0;
     for (const [nodeId, peer] of this.peers) {
       peer.detector.excuse(lateMs);
+      // Beats from the peer's heartbeat thread arrive even while its main thread (or ours) is busy.
+      const beaconMs = this.beacon?.heardAtMs(nodeId) ?? null;
+      if (beaconMs !== null && beaconMs > peer.beaconHeardMs) {
+        peer.beaconHeardMs = beaconMs;
+        peer.detector.heard(beaconMs);
+      }
       if (peer.detector.dead(nowMs)) {
         this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;

@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { handshakeTimeoutMs } from '../constants.js';
 import { DsmError } from '../errors.js';
+import { refusals } from './refusals.js';
 
 export interface TlsConfig {
   cert: Buffer;
@@ -36,7 +37,7 @@ export function createStreamServer(config: TlsConfig | undefined): net.Server {
   const server = tls.createServer({ ...config, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs });
   // A stranger without a certificate is turned away by TLS itself; nothing to crash on.
   server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
-    process.stderr.write(`dsm: DSM_ERR_HANDSHAKE: peer at ${(socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')}:${socket.remotePort}: TLS refused (${error.message}); the node keeps serving\n`);
+    refusals.report(`dsm: DSM_ERR_HANDSHAKE: peer at ${(socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')}:${socket.remotePort}: TLS refused (${error.message}); the node keeps serving`);
   });
   return server;
 }

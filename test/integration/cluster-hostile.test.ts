@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { attack, attacks, listeningPorts, truncatedFlood } from '../fixtures/hostile/attacks.js';
 import { secretFor } from '../fixtures/secret.js';
+import { refusalLinesMax, refusalWindowMs } from '../../src/constants.js';
 import { makeTestCerts } from '../fixtures/tls.js';
 
 interface Run { process: ChildProcess; stdout(): string; stderr(): string; exited: Promise<number | null> }
@@ -48,11 +49,18 @@ async function assault(port: number, floodCount: number): Promise<void> {
   await Promise.all(sockets.map((socket) => new Promise((resolve) => (socket.destroyed ? resolve(null) : socket.once('close', resolve)))));
 }
 
-function checkRefusalLines(stderr: string): void {
+/**
+ * Refusals are reported, each naming the stranger, but rate-limited (src/transport/refusals.ts): at most
+ * refusalLinesMax per refusalWindowMs per process, the rest counted in one summary line.
+ */
+function checkRefusalLines(stderr: string, elapsedMs: number, processCount: number): void {
   assert.doesNotMatch(stderr, /TypeError|RangeError|^\s+at /m, 'no raw exception or stack');
   const refusals = stderr.split('\n').filter((line) => /peer at|joiner at/.test(line));
   assert.ok(refusals.length > 0, 'the refusals are reported');
   for (const line of refusals) assert.match(line, /^dsm: DSM_ERR_[A-Z_]+: .*(peer|joiner) at 127\.0\.0\.1:\d+/);
+  const bound = processCount * refusalLinesMax * (Math.ceil(elapsedMs / refusalWindowMs) + 1);
+  assert.ok(refusals.length <= bound, `at most ${bound} refusal lines in ${elapsedMs} ms from ${processCount} process(es), not ${refusals.length}`);
+  assert.match(stderr, /^dsm: DSM_ERR_HANDSHAKE: \d+ more unauthenticated connection\(s\) were refused within \d+ s/m, 'a flood ends in a summary line');
 }
 
 function checkNoSecretVisible(pids: number[], secret: string | null): void {
@@ -75,6 +83,7 @@ async function checkBinds(pids: number[]): Promise<void> {
 test('a running --nodes 3 cluster shrugs off a hostile client on every port, and no secret shows', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dsm-hostile-'));
   const goFile = join(dir, 'go');
+  const startedAt = Date.now();
   const run = start(['run', '--nodes', '3', '--region-bytes', '256m', 'test/fixtures/programs/hostile-wait.mjs', goFile]);
   try {
     await until(() => (run.stdout().match(/^worker \d/gm) ?? []).length === 3, 'three workers started');
@@ -91,7 +100,7 @@ test('a running --nodes 3 cluster shrugs off a hostile client on every port, and
     writeFileSync(goFile, '');
     assert.equal(await run.exited, 0, run.stderr());
     assert.match(run.stdout(), /^sum 3000$/m);
-    checkRefusalLines(run.stderr());
+    checkRefusalLines(run.stderr(), Date.now() - startedAt, 3);
   } finally {
     run.process.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -113,6 +122,7 @@ test('--listen keeps serving real nodes through a hostile client, before and aft
   const secret = secretFor('listen');
   writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
   const port = await freePort();
+  const startedAt = Date.now();
   const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--secret-file', secretFile, '--join-timeout', '60000', '--region-bytes', '256m', 'test/fixtures/programs/hostile-wait.mjs', goFile]);
   let joiner: Run | null = null;
   try {
@@ -129,7 +139,7 @@ test('--listen keeps serving real nodes through a hostile client, before and aft
     assert.equal(await main.exited, 0, main.stderr());
     assert.match(main.stdout(), /^sum 3000$/m);
     assert.equal(await joiner.exited, 0, joiner.stderr());
-    checkRefusalLines(main.stderr());
+    checkRefusalLines(main.stderr(), Date.now() - startedAt, 1);
   } finally {
     main.process.kill('SIGKILL');
     joiner?.process.kill('SIGKILL');
@@ -172,6 +182,7 @@ test('mutual TLS: a --listen run with a TLS joiner completes; strangers without 
   writeFileSync(secretFile, `${secretFor('tls')}\n`, { mode: 0o600 });
   const tlsArgs = ['--tls-cert', certs.cert, '--tls-key', certs.key, '--tls-ca', certs.ca];
   const port = await freePort();
+  const startedAt = Date.now();
   const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--secret-file', secretFile, ...tlsArgs, '--join-timeout', '60000', '--region-bytes', '256m', 'test/fixtures/programs/hostile-wait.mjs', goFile]);
   let joiner: Run | null = null;
   let wrongCa: Run | null = null;

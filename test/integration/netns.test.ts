@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { secretFor } from '../fixtures/secret.js';
 
@@ -133,6 +134,11 @@ describe('cluster across network namespaces', { skip: reason ?? false }, () => {
     await runCluster(7412);
     await runProgram(7414);
   });
+
+  // Last of the describe's tests that use the links: it cuts one of them.
+  it('a partition (node 2 cut off from the others) ends the run on every node with a line naming a peer, no process left', async () => {
+    await runPartitioned(7415);
+  });
 });
 
 /** netem delay 5ms loss 1% on every link, or, without sch_netem, a tbf rate limit; says which. */
@@ -164,4 +170,64 @@ async function runProgram(port: number): Promise<void> {
   assert.equal(launcher.stdout(), sumExpected, launcher.output());
   assert.match(launcher.output(), /^worker \d ran on node 2 of 3$/m);
   for (const joiner of joiners) assert.equal(await exitCode(joiner), 0, joiner.output());
+}
+
+/** Pids of live processes whose environment holds DSM_TEST_RUN_TAG=tag. */
+function processesTagged(tag: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`DSM_TEST_RUN_TAG=${tag}`)) continue;
+      const state = /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${entry}/stat`, 'latin1'))?.[1];
+      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/**
+ * A 3-node run (busy-pages: workers faulting on shared pages on every node), then node 2's link is
+ * taken off the bridge: its packets to and from the others are dropped, the links stay up (no reset,
+ * no error: silence, as a partition is). Every node ends with exit 70 and a DSM_ERR_NODE_DIED line
+ * naming a peer; nothing is left running.
+ */
+async function runPartitioned(port: number): Promise<void> {
+  const tag = `partition${process.pid}`;
+  const env = { DSM_SECRET: secretFor('netns secret'), DSM_TEST_RUN_TAG: tag };
+  const [first, ...others] = hosts;
+  const address = `${first!.address}:${port}`;
+  const node = [process.execPath, dsmBin];
+  const busy = fileURLToPath(new URL('../fixtures/programs/busy-pages.mjs', import.meta.url));
+  const common = ['--region-bytes', '256m', '--join-timeout', '20000', '--heartbeat-timeout', '2000'];
+  const launcher = runIn(first!.namespace, ['run', '--listen', address, '--expect', '3', ...common, busy, '60', '3'], env, node);
+  const joiners = others.map((host) => runIn(host.namespace, ['node', '--join', address, ...common], env, node));
+  const startedBy = Date.now() + waitMsMax;
+  while (!launcher.stdout().includes('started') && Date.now() < startedBy) await new Promise((done) => setTimeout(done, 100));
+  assert.match(launcher.stdout(), /started/, launcher.output());
+  await new Promise((done) => setTimeout(done, 1000));
+  const cutAt = Date.now();
+  sh('ip', '-n', bridgeNamespace, 'link', 'set', 'port2', 'nomaster');
+  try {
+    const runs = [launcher, ...joiners];
+    const codes = await Promise.all(runs.map((run) => exitCode(run)));
+    const endedMs = Date.now() - cutAt;
+    process.stdout.write(`# partition: every node ended ${endedMs} ms after the cut\n`);
+    runs.forEach((run, index) => {
+      const what = `the node in ${hosts[index]!.namespace} (exit code ${codes[index]}) said:\n${run.output()}`;
+      assert.equal(codes[index], 70, what);
+      const lines = run.output().split('\n').filter((line) => line.startsWith('dsm:'));
+      assert.ok(lines.length >= 1, what);
+      process.stdout.write(`# ${hosts[index]!.namespace}: ${lines[0]}\n`);
+      assert.match(lines[0]!, /^dsm: DSM_ERR_NODE_DIED: node \d \(10\.213\.0\.\d[^)]*\) /, run.output());
+      assert.doesNotMatch(run.output(), /^\s+at |TypeError|RangeError/m, 'no stack');
+    });
+    // Node 0 names the node that was cut off.
+    assert.match(launcher.output(), /DSM_ERR_NODE_DIED: node \d \(10\.213\.0\.3/);
+    assert.deepEqual(processesTagged(tag), [], 'no dsm process is left');
+  } finally {
+    spawnSync('ip', ['-n', bridgeNamespace, 'link', 'set', 'port2', 'master', 'br0']);
+  }
 }

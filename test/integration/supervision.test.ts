@@ -1,6 +1,6 @@
 // A run always ends: a manager that throws while app threads are parked, a
 // node whose loop is blocked when SIGTERM comes, a stalled manager loop, a
-// stopped (SIGSTOP) node among 8, node 0 killed, and a run under `timeout`
+// stopped (SIGSTOP) node among 8, a node killed among 8 and 16 and stopped among 16, node 0 killed, and a run under `timeout`
 // through `npx` — each ends with one line saying what happened, and no dsm
 // process is left. Failures are injected with the test-only hooks
 // DSM_TEST_HOOK_MANAGER_THROW and DSM_TEST_HOOK_BLOCK_LOOP (docs/CLUSTER.md).
@@ -9,96 +9,12 @@
 // so that a regression (a hang) fails instead of blocking the suite.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-
-const root = resolve(import.meta.dirname, '../..');
-const program = 'test/fixtures/programs/busy-pages.mjs';
-/** A bound for "it ended" (a hang fails the test instead of the suite's timeout). */
-const endedWithinMs = 60_000;
-
-/** Pids of live (not zombie) processes whose environment holds DSM_TEST_RUN_TAG=tag. */
-function processesTagged(tag: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`DSM_TEST_RUN_TAG=${tag}`)) continue;
-      const state = /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${entry}/stat`, 'latin1'))?.[1];
-      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
-    } catch {
-      // Gone meanwhile, or not ours.
-    }
-  }
-  return found;
-}
-
-async function until(condition: () => boolean, boundMs: number): Promise<boolean> {
-  const deadline = Date.now() + boundMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((done) => setTimeout(done, 50));
-  }
-  return true;
-}
-
-interface Run {
-  child: ChildProcess;
-  tag: string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startRun(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, 'bin/dsm.js'], cwd = root): Run {
-  const tag = randomBytes(8).toString('hex');
-  const child = spawn(command[0]!, [...command.slice(1), ...args], {
-    cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, DSM_TEST_RUN_TAG: tag },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => { stdout += chunk; });
-  child.stderr!.on('data', (chunk) => { stderr += chunk; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
-  return { child, tag, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-/** Waits for the run to end (or kills everything it left and fails), then checks nothing of it is left. */
-async function ended(run: Run): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  const timer = setTimeout(() => {
-    for (const pid of processesTagged(run.tag)) process.kill(pid, 'SIGKILL');
-  }, endedWithinMs);
-  const result = await run.exited;
-  clearTimeout(timer);
-  // Children are reaped by their launcher before it exits; allow the kernel a moment to tear them down.
-  const gone = await until(() => processesTagged(run.tag).length === 0, 10_000);
-  const left = processesTagged(run.tag);
-  for (const pid of left) process.kill(pid, 'SIGKILL');
-  assert.ok(gone, `no dsm process is left (left: ${left.join(', ')}); stderr:\n${run.stderr()}`);
-  return result;
-}
-
-async function started(run: Run): Promise<void> {
-  assert.ok(await until(() => run.stdout().includes('started') || run.child.exitCode !== null, endedWithinMs), 'the program started');
-  assert.match(run.stdout(), /started/, run.stderr());
-}
-
-function childNodes(run: Run): Map<number, number> {
-  const nodes = new Map<number, number>();
-  for (const pid of processesTagged(run.tag)) {
-    const nodeId = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((entry) => entry.startsWith('DSM_NODE_ID='));
-    if (nodeId !== undefined) nodes.set(Number(nodeId.slice('DSM_NODE_ID='.length)), pid);
-  }
-  return nodes;
-}
-
-function dsmLines(stderr: string): string[] {
-  return stderr.split('\n').filter((line) => line.startsWith('dsm:'));
-}
+import { childNodes, dsmLines, ended, program, root, started, startRun } from '../fixtures/runs.js';
 
 for (const failingNode of [1, 0]) {
   test(`an exception on node ${failingNode}'s manager while app threads are parked ends the run with one line naming the node`, async () => {
@@ -135,6 +51,17 @@ test('SIGTERM to node 1 whose manager loop is blocked ends it, and the run ends 
   assert.equal(code, 70, run.stderr());
   assert.match(run.stderr(), new RegExp(`DSM_ERR_NODE_DIED: node 1 \\(127\\.0\\.0\\.1, pid ${victim}\\)`));
 });
+
+// Heartbeats come from a thread of their own (src/transport/beacon.ts): a manager loop busy for twice the
+// heartbeat floor (but less than the stall limit, loopStallFactor times the floor) is alive, not dead.
+for (const busyNode of [1, 0]) {
+  test(`node ${busyNode}'s manager loop busy for twice the heartbeat floor is not declared dead`, async () => {
+    const run = startRun(['run', '--nodes', '3', '--heartbeat-timeout', '1500', '--region-bytes', '256m', program, '6'], { DSM_TEST_HOOK_BLOCK_LOOP: `${busyNode}:3000` });
+    const { code } = await ended(run);
+    assert.equal(code, 0, run.stderr());
+    assert.deepEqual(dsmLines(run.stderr()), [], run.stderr());
+  });
+}
 
 test('a manager loop that stops turning ends its node with a line saying so, and the run ends', async () => {
   const run = startRun(['run', '--nodes', '3', '--heartbeat-timeout', '1500', '--region-bytes', '256m', program, '60'], { DSM_TEST_HOOK_BLOCK_LOOP: '2:120000' });

@@ -8,6 +8,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { secretFileBytesMax } from '../../constants.js';
 import { DsmError } from '../../errors.js';
+import { secretSettings } from '../../env.js';
 
 /** Reads a secret file: a regular file, private to its owner, one non-empty line. */
 export function readSecretFile(path: string, origin: string): string {
@@ -42,9 +43,8 @@ export function readSecretFile(path: string, origin: string): string {
  * asked about ~/.dsm/secret only when neither variable is set.
  */
 export function launcherSecret(env: Record<string, string | undefined>, homeDirectory: string, fileExists: (path: string) => boolean): { secret: string; from: string } {
-  const file = env.DSM_SECRET_FILE;
+  const { file, value } = secretSettings(env);
   if (file !== undefined && file !== '') return { secret: readSecretFile(file, 'DSM_SECRET_FILE'), from: `DSM_SECRET_FILE=${file}` };
-  const value = env.DSM_SECRET;
   if (value !== undefined && value !== '') return { secret: value, from: 'DSM_SECRET' };
   const home = join(homeDirectory, '.dsm', 'secret');
   if (fileExists(home)) return { secret: readSecretFile(home, '~/.dsm/secret'), from: home };

@@ -1,0 +1,98 @@
+// The one implementation of ClusterHandle's bookkeeping, shared by node 0
+// (launch.ts) and every other node (join.ts): who is in the cluster, the
+// callbacks to run on a failure and on shutdown, what is in flight, and how
+// a mesh's 'peer-lost' becomes a failure. The two differ only in how the run
+// ends (node 0 stops every node; a joiner asks node 0) and where output goes.
+
+import { failureReportMsMax, shutdownGraceMs } from '../constants.js';
+import type { ClusterHandle, Failure, MeshLike, PeerInfo } from './common.js';
+
+export abstract class NodeHandle implements ClusterHandle {
+  abstract readonly nodeId: number;
+  nodeCount = 0;
+  peers: PeerInfo[] = [];
+  mesh: MeshLike | null = null;
+  /** The run is ending (shutdown or failure under way): later failures are the same end seen again. */
+  protected ending = false;
+  private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
+  private readonly shutdownCallbacks: Array<(code: number) => void | Promise<void>> = [];
+  private inFlight: (() => string) | null = null;
+
+  constructor(readonly secret: string, readonly heartbeatTimeoutMs: number) {}
+
+  abstract shutdown(code: number): Promise<never>;
+  abstract relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
+  abstract fatal(message: string): Promise<void>;
+
+  onFailure(callback: (failure: Failure) => void | Promise<void>): void {
+    this.failureCallbacks.push(callback);
+  }
+
+  describeInFlight(describe: () => string): void {
+    this.inFlight = describe;
+  }
+
+  onShutdown(callback: (code: number) => void | Promise<void>): void {
+    this.shutdownCallbacks.push(callback);
+  }
+
+  /** "; in flight: …" for a failure line ('' when nothing describes it). */
+  protected inFlightSuffix(): string {
+    if (this.inFlight === null) return '';
+    try {
+      return `; in flight: ${this.inFlight()}`;
+    } catch (error) {
+      return `; in flight: unknown (${(error as Error).message})`;
+    }
+  }
+
+  /** "host, pid N" (or "host") of a node, for failure lines. */
+  protected whereIs(nodeId: number): { host: string; pid?: number; where: string } {
+    const peer = this.peers[nodeId];
+    const host = peer?.host ?? 'unknown host';
+    const pid = peer?.pid;
+    return { host, ...(pid !== undefined ? { pid } : {}), where: pid !== undefined ? `${host}, pid ${pid}` : host };
+  }
+
+  /** Each failure callback, each bounded by failureReportMsMax. */
+  protected async runFailureCallbacks(failure: Failure): Promise<void> {
+    for (const callback of this.failureCallbacks) {
+      await withTimeout(Promise.resolve().then(() => callback(failure)), failureReportMsMax);
+    }
+  }
+
+  /** Each shutdown callback, each bounded by shutdownGraceMs. */
+  protected async runShutdownCallbacks(code: number): Promise<void> {
+    for (const callback of this.shutdownCallbacks) {
+      await withTimeout(Promise.resolve().then(() => callback(code)), shutdownGraceMs);
+    }
+  }
+
+  /** Calls `lost(nodeId, reason)` when the mesh loses a peer (its failure detector or a broken connection). */
+  protected watchPeerLost(mesh: MeshLike, lost: (nodeId: number, reason: string) => void): void {
+    mesh.on('peer-lost', (event: unknown, why?: unknown) => {
+      const nodeId = typeof event === 'number' ? event : Number((event as { nodeId?: unknown }).nodeId);
+      lost(nodeId, lostReason(why));
+    });
+  }
+}
+
+/**
+ * What a mesh's 'peer-lost' error says after the node it names ("stopped answering: nothing heard for X ms,
+ * limit Y ms", "closed its connection"), so the cluster's line reads "node N (host, pid P) stopped answering: …".
+ */
+export function lostReason(why: unknown): string {
+  if (!(why instanceof Error)) return 'was lost by the mesh';
+  const tail = /^node \d+ \((?:[^()]|\([^()]*\))*\) (.*)$/s.exec(why.message)?.[1];
+  return tail ?? `was lost by the mesh (${why.message})`;
+}
+
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    promise.then(
+      (value) => { clearTimeout(timer); resolve(value); },
+      () => { clearTimeout(timer); resolve(undefined); },
+    );
+  });
+}

@@ -1,0 +1,241 @@
+// The one module that reads (and writes) dsm's process environment. Every
+// DSM_* variable is named here, parsed and validated once, and handed out as
+// a typed value; the rest of dsm imports these accessors and never touches
+// `process.env` (test/unit/env.test.ts fails when a file does).
+//
+// Three kinds of variables:
+//   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
+//     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW;
+//   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
+//     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
+//     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_RUNTIME_CONFIG;
+//   - what dsm itself publishes for its threads: DSM_RACE, DSM_TAG_OUTPUT, DSM_NODE_ID/DSM_NODE_COUNT
+//     (the app's view of where it runs);
+//   - test hooks (DSM_TEST_HOOK_*; never set them outside dsm's tests).
+// DSM_SECRET is removed from the environment once read (takeEnvironmentSecret), so app
+// threads (which share this environment) and their children never see it.
+
+import { sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
+import { DsmError } from './errors.js';
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** The whole environment, for code that interprets another program's variables (a launcher's SLURM_*, PMI_*, …). */
+export function processEnvironment(): Environment {
+  return process.env;
+}
+
+function flag(name: string, env: Environment = process.env): boolean {
+  return env[name] === '1';
+}
+
+function integerOf(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `${name}='${text}' is not an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+// ---- secrets ----
+
+/** DSM_SECRET, removed from the environment as it is read (app threads share this environment). */
+export function takeEnvironmentSecret(): string | undefined {
+  const secret = process.env.DSM_SECRET;
+  delete process.env.DSM_SECRET;
+  return secret;
+}
+
+/** DSM_SECRET_FILE and DSM_SECRET of an environment (a launched rank's; `takeEnvironmentSecret` clears this process's). */
+export function secretSettings(env: Environment = process.env): { file: string | undefined; value: string | undefined } {
+  return { file: env.DSM_SECRET_FILE, value: env.DSM_SECRET };
+}
+
+/** Removes DSM_SECRET from an environment handed to a child process. */
+export function withoutSecret(env: Environment): Record<string, string | undefined> {
+  const { DSM_SECRET: _secret, ...rest } = env;
+  return rest;
+}
+
+// ---- what a person sets ----
+
+/** DSM_LAUNCHER: the launcher engine to assume (none keeps runs ordinary inside an engine's environment). */
+export function launcherSetting(env: Environment = process.env): string | undefined {
+  return env.DSM_LAUNCHER;
+}
+
+/** DSM_PROGRESS: '1' always shows start-up progress, '0' never, unset: when stderr is a terminal. */
+export function progressSetting(): 'always' | 'never' | 'terminal' {
+  const setting = process.env.DSM_PROGRESS;
+  return setting === '1' ? 'always' : setting === '0' ? 'never' : 'terminal';
+}
+
+/** DSM_SEND_QUEUE_BYTES: the per-link send queue limit (e.g. 4m), or sendQueueBytesMax. */
+export function sendQueueBytesFromEnvironment(env: Environment = process.env): number {
+  const text = env.DSM_SEND_QUEUE_BYTES;
+  if (text === undefined || text === '') return sendQueueBytesMax;
+  const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match?.[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const bytes = match === null ? Number.NaN : Number(match[1]) * scale;
+  if (!Number.isSafeInteger(bytes) || bytes < sendQueueBytesMin || bytes > sendQueueBytesMax) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_SEND_QUEUE_BYTES='${text}' is not a byte count from ${sendQueueBytesMin} to ${sendQueueBytesMax} (e.g. 4m)`);
+  }
+  return bytes;
+}
+
+/** DSM_READAHEAD_STATS=1: the engine counts read-ahead hits. */
+export function readAheadStatsEnabled(): boolean {
+  return flag('DSM_READAHEAD_STATS');
+}
+
+/** DSM_DEBUG_APP_VIEW=1: guard the app's view of the region (debugging aid). */
+/** DSM_DOORBELL=0 sends every app-thread request by postMessage, as before the doorbell (to compare the two). */
+export function doorbellSetting(): boolean {
+  return process.env.DSM_DOORBELL !== '0';
+}
+
+export function debugAppViewEnabled(): boolean {
+  return flag('DSM_DEBUG_APP_VIEW');
+}
+
+// ---- what dsm publishes for its own threads and node processes ----
+
+/** DSM_RACE=1: race mode (docs/RACE.md); set by `dsm run --race`, read by app threads. */
+export function raceModeEnabled(): boolean {
+  return flag('DSM_RACE');
+}
+
+export function setRaceMode(): void {
+  process.env.DSM_RACE = '1';
+}
+
+/** DSM_TAG_OUTPUT=1: app threads prefix their lines (`dsm run --tag-output`). */
+export function tagOutputEnabled(): boolean {
+  return flag('DSM_TAG_OUTPUT');
+}
+
+export function setTagOutput(): void {
+  process.env.DSM_TAG_OUTPUT = '1';
+}
+
+/** The node this thread runs on (DSM_NODE_ID, published for the program; 0 when unset). */
+export function nodeIdOfThread(): number {
+  return Number(process.env.DSM_NODE_ID ?? 0);
+}
+
+/** Tells the program's threads where they run (DSM_NODE_ID, DSM_NODE_COUNT; plain node leaves these unset). */
+export function publishNodeIdentity(nodeId: number, nodeCount: number): void {
+  process.env.DSM_NODE_ID = String(nodeId);
+  process.env.DSM_NODE_COUNT = String(nodeCount);
+}
+
+// ---- what a launcher hands its local children ----
+
+/** What a launcher tells a local child node (the secret goes down its stdin, never here). */
+export interface ChildSettings {
+  join: string;
+  nodeId: number;
+  clusterConfig: unknown;
+  joinTimeoutMs: number;
+  parentPid: number;
+  heartbeatTimeoutMs: number;
+  /** Module the child imports for createMesh(context)/runNode(handle). */
+  nodeRuntime?: string;
+  /** JSON the runtime reads back with runtimeConfig(). */
+  runtimeConfig?: unknown;
+}
+
+/** The environment of a local child: this one without the secret, plus its settings. */
+export function childEnvironment(settings: ChildSettings, extra: Environment = {}): Record<string, string | undefined> {
+  return {
+    ...withoutSecret(process.env),
+    ...withoutSecret(extra),
+    ...(settings.nodeRuntime === undefined ? {} : { DSM_NODE_RUNTIME: settings.nodeRuntime }),
+    ...(settings.runtimeConfig === undefined ? {} : { DSM_RUNTIME_CONFIG: JSON.stringify(settings.runtimeConfig) }),
+    DSM_JOIN: settings.join,
+    DSM_SECRET_FROM_STDIN: '1',
+    DSM_NODE_ID: String(settings.nodeId),
+    DSM_CLUSTER_CONFIG: JSON.stringify(settings.clusterConfig),
+    DSM_JOIN_TIMEOUT_MS: String(settings.joinTimeoutMs),
+    DSM_PARENT_PID: String(settings.parentPid),
+    DSM_SUPERVISED: '1',
+    DSM_HEARTBEAT_TIMEOUT_MS: String(settings.heartbeatTimeoutMs),
+  };
+}
+
+/** What a local child finds in its environment (validated); DSM_SECRET_FROM_STDIN is cleared once read. */
+export interface ChildJoinEnvironment {
+  join: string;
+  secretFromStdin: boolean;
+  /** DSM_SECRET when the secret does not come down stdin (removed from the environment). */
+  secret?: string;
+  nodeId?: number;
+  clusterConfig?: unknown;
+  joinTimeoutMs?: number;
+  /** The launcher's pid when supervised (DSM_SUPERVISED=1). */
+  parentPid?: number;
+  heartbeatTimeoutMs?: number;
+  nodeRuntime?: string;
+}
+
+export function childJoinEnvironment(env: Environment = process.env): ChildJoinEnvironment {
+  const join = env.DSM_JOIN;
+  if (join === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_JOIN is not set: a local node is started by its launcher');
+  const secretFromStdin = env.DSM_SECRET_FROM_STDIN === '1';
+  let clusterConfig: unknown;
+  if (env.DSM_CLUSTER_CONFIG !== undefined) {
+    try {
+      clusterConfig = JSON.parse(env.DSM_CLUSTER_CONFIG);
+    } catch {
+      throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_CLUSTER_CONFIG is not JSON: a local node is started by its launcher');
+    }
+  }
+  const result: ChildJoinEnvironment = {
+    join,
+    secretFromStdin,
+    ...(env.DSM_NODE_ID !== undefined ? { nodeId: integerOf('DSM_NODE_ID', env.DSM_NODE_ID, 0, 2 ** 31) } : {}),
+    ...(clusterConfig !== undefined ? { clusterConfig } : {}),
+    ...(env.DSM_JOIN_TIMEOUT_MS !== undefined ? { joinTimeoutMs: integerOf('DSM_JOIN_TIMEOUT_MS', env.DSM_JOIN_TIMEOUT_MS, 1, 2 ** 31) } : {}),
+    ...(env.DSM_SUPERVISED === '1' ? { parentPid: integerOf('DSM_PARENT_PID', env.DSM_PARENT_PID ?? '', 1, 2 ** 31) } : {}),
+    ...(env.DSM_HEARTBEAT_TIMEOUT_MS !== undefined ? { heartbeatTimeoutMs: integerOf('DSM_HEARTBEAT_TIMEOUT_MS', env.DSM_HEARTBEAT_TIMEOUT_MS, 1, 2 ** 31) } : {}),
+    ...(env.DSM_NODE_RUNTIME !== undefined ? { nodeRuntime: env.DSM_NODE_RUNTIME } : {}),
+  };
+  if (env === process.env) {
+    delete process.env.DSM_SECRET_FROM_STDIN;
+    if (!secretFromStdin) {
+      const secret = takeEnvironmentSecret();
+      if (secret !== undefined) result.secret = secret;
+    }
+  } else if (!secretFromStdin && env.DSM_SECRET !== undefined) {
+    result.secret = env.DSM_SECRET;
+  }
+  return result;
+}
+
+/** The launcher's pid when this process is a supervised local child (DSM_SUPERVISED=1, DSM_PARENT_PID). */
+export function supervisingParentPid(): number | undefined {
+  return process.env.DSM_SUPERVISED === '1' ? Number(process.env.DSM_PARENT_PID) : undefined;
+}
+
+/** DSM_RUNTIME_CONFIG: the runtime settings node 0 gave a local child ({} when unset). */
+export function runtimeConfig<T extends object>(): Partial<T> {
+  const text = process.env.DSM_RUNTIME_CONFIG;
+  if (text === undefined || text === '') return {};
+  try {
+    return JSON.parse(text) as Partial<T>;
+  } catch {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', 'DSM_RUNTIME_CONFIG is not JSON: a local node is started by its launcher');
+  }
+}
+
+// ---- test hooks ----
+
+export type TestHookName = 'MANAGER_THROW' | 'BLOCK_LOOP';
+
+/** Test-only hooks (never set them outside dsm's tests; see docs/CLUSTER.md): DSM_TEST_HOOK_<NAME>=<node>:<argument>. */
+export function testHook(name: TestHookName, nodeId: number): string | null {
+  const value = process.env[`DSM_TEST_HOOK_${name}`];
+  if (value === undefined || value === '') return null;
+  const [node, ...rest] = value.split(':');
+  return Number(node) === nodeId ? rest.join(':') : null;
+}

@@ -1,0 +1,28 @@
+// Failure at scale on loopback: a node killed or stopped among 8 and 16 ends the run naming it, with one line
+// on stderr and no process left, in bounded time (each run's times are printed: a busy machine lengthens
+// start-up). The SIGSTOP of one node among 8 is in supervision.test.ts.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { childNodes, dsmLines, ended, program, started, startRun } from '../fixtures/runs.js';
+
+for (const [nodeCount, signal] of [[8, 'SIGKILL'], [16, 'SIGKILL'], [16, 'SIGSTOP']] as const) {
+  test(`${signal} of one node of ${nodeCount} ends the run naming it, with one line and no process left`, async () => {
+    const startedAt = Date.now();
+    const run = startRun(['run', '--nodes', String(nodeCount), '--placement', 'roundRobin', '--region-bytes', '64m', program, '60', String(nodeCount)]);
+    await started(run);
+    await new Promise((done) => setTimeout(done, 500));
+    const victimId = signal === 'SIGKILL' ? nodeCount / 2 : nodeCount - 1;
+    const victim = childNodes(run).get(victimId);
+    assert.ok(victim !== undefined, `node ${victimId} runs`);
+    const signalledAt = Date.now();
+    process.kill(victim, signal);
+    const { code } = await ended(run);
+    process.stdout.write(`# ${nodeCount} nodes, ${signal}: started in ${signalledAt - startedAt} ms, ended ${Date.now() - signalledAt} ms after the signal\n`);
+    assert.equal(code, 70, run.stderr());
+    const lines = dsmLines(run.stderr());
+    assert.equal(lines.length, 1, `one line: ${run.stderr()}`);
+    assert.match(lines[0]!, new RegExp(`^dsm: DSM_ERR_NODE_DIED: node ${victimId} \\(127\\.0\\.0\\.1, pid ${victim}\\) ${signal === 'SIGKILL' ? '' : 'stopped answering'}`));
+    assert.doesNotMatch(run.stderr(), /invariant failed|has no connection|^\s+at /m);
+  });
+}

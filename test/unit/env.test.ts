@@ -1,0 +1,36 @@
+// One module reads dsm's process environment (src/env.ts): no other source file touches process.env.
+
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { test } from 'node:test';
+import { childEnvironment, childJoinEnvironment, testHook } from '../../src/env.js';
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sources(path) : /\.ts$/.test(name) ? [path] : [];
+  });
+}
+
+test('only src/env.ts reads or writes process.env', () => {
+  const offenders = sources('src').filter((path) => relative('src', path) !== 'env.ts')
+    .filter((path) => /process\.env\b|process\[['"]env['"]\]/.test(readFileSync(path, 'utf8')));
+  assert.deepEqual(offenders, []);
+});
+
+test('a child\'s environment carries its settings, never the secret, and reads back validated', () => {
+  const env = childEnvironment({ join: '127.0.0.1:7400', nodeId: 3, clusterConfig: { clusterId: 'x' }, joinTimeoutMs: 5000, parentPid: 42, heartbeatTimeoutMs: 4000 },
+    { DSM_SECRET: 'no', OTHER: 'yes' });
+  assert.equal(env.DSM_SECRET, undefined);
+  assert.equal(env.OTHER, 'yes');
+  const read = childJoinEnvironment(env);
+  assert.deepEqual(read, { join: '127.0.0.1:7400', secretFromStdin: true, nodeId: 3, clusterConfig: { clusterId: 'x' }, joinTimeoutMs: 5000, parentPid: 42, heartbeatTimeoutMs: 4000 });
+  assert.throws(() => childJoinEnvironment({ ...env, DSM_NODE_ID: 'x' }), { code: 'DSM_ERR_INVALID_OPTION' });
+  assert.throws(() => childJoinEnvironment({ ...env, DSM_CLUSTER_CONFIG: '{' }), { code: 'DSM_ERR_INVALID_OPTION' });
+  assert.throws(() => childJoinEnvironment({}), { code: 'DSM_ERR_INVALID_OPTION' });
+});
+
+test('test hooks name a node', () => {
+  assert.equal(testHook('BLOCK_LOOP', 1), null);
+});
