@@ -1,0 +1,270 @@
+// Adaptive read-ahead (issue 13.3): which pages an hlrc fetch asks for besides
+// the faulting one. Pure bookkeeping (no I/O, no clock, no page memory): the
+// engine tells it each remote fault (`plan`), the pages it actually asked for
+// (`issued`), and what became of each read-ahead page: touched by a thread
+// (`touched`: useful) or invalidated untouched (`invalidated`: wasted).
+//
+// Three sources of evidence, each bounded:
+// - Streams, per home (least recently used evicted): a fault at the page a
+//   stream expects next continues it (stride 1: anywhere within one window
+//   past its last page; stride d: exactly the next page of the stride). A
+//   continuing stream's window doubles while its last window was mostly
+//   touched, stays while about half was, halves otherwise.
+// - Strides: a fault d pages (2..strideMax) after the last fault of a stream
+//   whose previous fault was also d before it turns the stream strided.
+// - History: per start page, the extent the last stream starting there used
+//   (a program that faults on the same boundary every iteration asks for
+//   exactly what it read last time); per region of a home, a window that
+//   grows by one per useful page and shrinks by one per wasted or skipped page
+//   (a page a stream passed over untouched), used for streams with no history.
+
+import { assert } from '../errors.js';
+
+export interface ReadAheadOptions {
+  /** Nodes (homes) of the cluster. */
+  homeCount: number;
+  /** Pages one fetch may ask for, the faulting one included (1: no read-ahead). */
+  windowMax: number;
+  /** The window of a new stream in a region with no evidence yet. */
+  windowInitial: number;
+  /** Streams tracked per home. */
+  streamCountMax: number;
+  /** Start pages whose extent is remembered. */
+  historyCountMax: number;
+  /** Largest stride (pages) detected. */
+  strideMax: number;
+  /** Pages per region: log2. */
+  regionShift: number;
+  /**
+   * Whether the engine reports touches (read-ahead pages installed at no
+   * access until first touched). Without it a stream that continues counts
+   * its last window as used, and only invalidations teach anything.
+   */
+  touchesObserved: boolean;
+}
+
+/** Pages to ask for: the faulting page, then page + stride, page + 2·stride, … (`count` in all, at most). */
+export interface ReadAheadPlan { count: number; stride: number }
+
+interface Stream {
+  home: number;
+  /** The page whose fault started the stream. */
+  start: number;
+  stride: number;
+  /** The page after the last one asked for (stride 1) or the next of the stride. */
+  next: number;
+  /** The window of the last fetch. */
+  window: number;
+  /** The last two remote faults of the stream (for stride detection). */
+  lastFault: number;
+  lastDelta: number;
+  /** Read-ahead pages of the last fetch not yet touched (in stride order). */
+  outstanding: number[];
+  /** Of the last fetch's read-ahead pages: how many were asked for, and touched. */
+  asked: number;
+  used: number;
+  /** Pages from start (in strides) the stream has used so far. */
+  extent: number;
+}
+
+interface Tracked { stream: Stream; region: number; skipped: boolean }
+
+export interface ReadAheadCounters {
+  /** Read-ahead pages asked for. */
+  asked: number;
+  useful: number;
+  wasted: number;
+  /** Pages a stream passed over untouched (counted wasted for learning; a later touch undoes it). */
+  skipped: number;
+  strided: number;
+}
+
+export class ReadAheadPolicy {
+  private readonly options: ReadAheadOptions;
+  private readonly streams: Stream[][] = [];
+  /** Start page -> extent of the last stream that started there (insertion order = age). */
+  private readonly history = new Map<number, number>();
+  /** Region key -> learned window for new streams there. */
+  private readonly regions = new Map<number, number>();
+  /** Read-ahead pages asked for and not yet touched or invalidated. */
+  private readonly tracked = new Map<number, Tracked>();
+  readonly counters: ReadAheadCounters = { asked: 0, useful: 0, wasted: 0, skipped: 0, strided: 0 };
+
+  constructor(options: ReadAheadOptions) {
+    assert(Number.isInteger(options.windowMax) && options.windowMax >= 1, 'read-ahead window limit is a page count');
+    assert(options.windowInitial >= 1 && options.windowInitial <= options.windowMax, 'read-ahead window starts within its limit');
+    assert(options.streamCountMax >= 1 && options.historyCountMax >= 1 && options.strideMax >= 2, 'read-ahead tables have room');
+    this.options = options;
+    for (let home = 0; home < options.homeCount; home++) this.streams.push([]);
+  }
+
+  /** Pages tracked (bounded by the pages of the region: each page at most once). */
+  trackedCount(): number { return this.tracked.size; }
+
+  private regionKey(home: number, page: number): number {
+    return (page >> this.options.regionShift) * this.options.homeCount + home;
+  }
+
+  private regionWindow(key: number): number {
+    return this.regions.get(key) ?? this.options.windowInitial;
+  }
+
+  private learn(key: number, delta: number): void {
+    const window = Math.min(this.options.windowMax, Math.max(1, this.regionWindow(key) + delta));
+    this.regions.delete(key);
+    if (this.regions.size >= this.options.historyCountMax) this.regions.delete(this.regions.keys().next().value!);
+    this.regions.set(key, window);
+  }
+
+  private remember(start: number, extent: number): void {
+    this.history.delete(start);
+    if (this.history.size >= this.options.historyCountMax) this.history.delete(this.history.keys().next().value!);
+    this.history.set(start, extent);
+  }
+
+  /** Records that stream `stream` reached `page` (a fault or a touch): its extent grows, earlier untouched pages are skipped. */
+  private reach(stream: Stream, page: number): void {
+    const steps = Math.floor((page - stream.start) / stream.stride);
+    if (steps >= 0 && steps + 1 > stream.extent) {
+      stream.extent = steps + 1;
+      this.remember(stream.start, stream.extent);
+    }
+    // Read-ahead pages before `page` in the stream's order that were never touched: passed over.
+    while (this.options.touchesObserved && stream.outstanding.length > 0) {
+      const first = stream.outstanding[0]!;
+      if ((first - page) * Math.sign(stream.stride) >= 0) break;
+      stream.outstanding.shift();
+      const entry = this.tracked.get(first);
+      if (entry !== undefined && entry.stream === stream && !entry.skipped) {
+        entry.skipped = true;
+        this.counters.skipped++;
+        this.learn(entry.region, -1);
+      }
+    }
+  }
+
+  /**
+   * A remote fault on `page` of `home`: the pages to ask for. The engine then
+   * asks for the ones it may (invalid here, not in flight, same home), in
+   * order, stopping at the first it may not, and reports them with `issued`.
+   */
+  plan(home: number, page: number): ReadAheadPlan {
+    assert(home >= 0 && home < this.options.homeCount, 'read-ahead for a node of the cluster');
+    const streams = this.streams[home]!;
+    const { windowMax } = this.options;
+    let stream = streams.find((s) => (s.stride === 1 ? page >= s.next && page < s.next + s.window : page === s.next));
+    let count: number;
+    if (stream !== undefined) {
+      // Continues: grow while the last window was mostly used.
+      const used = stream.asked === 0 || !this.options.touchesObserved ? 1 : stream.used / stream.asked;
+      count = used >= 0.75 ? stream.window * 2 : used >= 0.4 ? stream.window : Math.floor(stream.window / 2);
+      this.reach(stream, page);
+    } else {
+      stream = this.strideOf(streams, page);
+      if (stream !== undefined) {
+        count = Math.max(2, stream.window);
+        this.counters.strided++;
+      } else {
+        if (streams.length >= this.options.streamCountMax) streams.shift();
+        const history = this.history.get(page);
+        count = history ?? this.regionWindow(this.regionKey(home, page));
+        stream = {
+          home, start: page, stride: 1, next: page + 1, window: count, lastFault: page, lastDelta: 0,
+          outstanding: [], asked: 0, used: 0, extent: 1,
+        };
+        this.remember(page, 1);
+      }
+    }
+    // Most recently used last.
+    const at = streams.indexOf(stream);
+    if (at >= 0) streams.splice(at, 1);
+    streams.push(stream);
+    if (stream.lastFault !== page) {
+      stream.lastDelta = page - stream.lastFault;
+      stream.lastFault = page;
+    }
+    stream.window = Math.min(windowMax, Math.max(1, count));
+    return { count: stream.window, stride: stream.stride };
+  }
+
+  /** A stream whose last two faults were `d` apart and `page` is `d` after its last one: it turns strided. */
+  private strideOf(streams: Stream[], page: number): Stream | undefined {
+    for (const stream of streams) {
+      const delta = page - stream.lastFault;
+      if (delta === 0 || Math.abs(delta) < 2 || Math.abs(delta) > this.options.strideMax) continue;
+      if (delta !== stream.lastDelta) continue;
+      if (stream.stride !== delta) {
+        stream.stride = delta;
+        stream.start = page;
+        stream.extent = 1;
+        stream.window = 1;
+      }
+      return stream;
+    }
+    // Remember the delta on the nearest stream so that the next fault may confirm it.
+    let nearest: Stream | undefined;
+    for (const stream of streams) {
+      const delta = page - stream.lastFault;
+      if (Math.abs(delta) < 2 || Math.abs(delta) > this.options.strideMax) continue;
+      if (nearest === undefined || Math.abs(delta) < Math.abs(page - nearest.lastFault)) nearest = stream;
+    }
+    if (nearest !== undefined && nearest.stride === 1) {
+      nearest.lastDelta = page - nearest.lastFault;
+      nearest.lastFault = page;
+    }
+    return undefined;
+  }
+
+  /** The fetch for `page` went out asking for `extraPages` too (a prefix of the plan's pages). */
+  issued(home: number, page: number, extraPages: readonly number[]): void {
+    // `plan` made the fetch's stream the most recently used one of its home.
+    const streams = this.streams[home]!;
+    const stream = streams[streams.length - 1];
+    assert(stream !== undefined && stream.lastFault === page, 'a fetch is issued for the page just planned');
+    stream.outstanding = [];
+    stream.asked = extraPages.length;
+    stream.used = 0;
+    for (const extra of extraPages) {
+      // A page still tracked from an earlier stream goes to the new one.
+      this.tracked.set(extra, { stream, region: this.regionKey(home, extra), skipped: false });
+      stream.outstanding.push(extra);
+    }
+    this.counters.asked += extraPages.length;
+    const last = extraPages.length > 0 ? extraPages[extraPages.length - 1]! : page;
+    stream.next = last + stream.stride;
+  }
+
+  /** A thread touched read-ahead page `page` (it was installed and not touched before): useful. */
+  touched(page: number): void {
+    const entry = this.tracked.get(page);
+    if (entry === undefined) return;
+    this.tracked.delete(page);
+    this.counters.useful++;
+    this.learn(entry.region, entry.skipped ? 2 : 1);
+    const { stream } = entry;
+    stream.used++;
+    const k = stream.outstanding.indexOf(page);
+    if (k >= 0) stream.outstanding.splice(k, 1);
+    this.reach(stream, page);
+  }
+
+  /** Read-ahead page `page` was invalidated, or left out by its home, before any thread touched it: wasted. */
+  invalidated(page: number): void {
+    const entry = this.tracked.get(page);
+    if (entry === undefined) return;
+    this.tracked.delete(page);
+    const k = entry.stream.outstanding.indexOf(page);
+    if (k >= 0) entry.stream.outstanding.splice(k, 1);
+    this.counters.wasted++;
+    if (!entry.skipped) this.learn(entry.region, -1);
+  }
+
+  /** Forgets a tracked page without judging it (e.g. it became this node's own). */
+  forget(page: number): void {
+    const entry = this.tracked.get(page);
+    if (entry === undefined) return;
+    this.tracked.delete(page);
+    const k = entry.stream.outstanding.indexOf(page);
+    if (k >= 0) entry.stream.outstanding.splice(k, 1);
+  }
+}
