@@ -113,7 +113,9 @@ export const intervalLogReclaimCount = 1024;
  * Protocol: pages one hlrc fetch may bring from their home in one reply (the
  * faulting page and the following ones). The window starts at
  * prefetchPageCountInitial and doubles while faults keep going forward past
- * the previous window (read-ahead), so a sequential scan of n pages costs
+ * the previous window and its pages were touched (adaptive read-ahead,
+ * src/protocol/readahead.ts, which also shrinks it where read-ahead pages are
+ * invalidated untouched), so a sequential scan of n pages costs
  * about log2 + n / prefetchPageCountMax round trips, and an isolated fault
  * brings few pages.
  */
@@ -121,6 +123,16 @@ export const prefetchPageCountMax = 64;
 export const prefetchPageCountInitial = 16;
 /** Protocol: read-ahead streams tracked per home (interleaved scans of different arrays each keep their window). */
 export const prefetchStreamCountMax = 4;
+/**
+ * Protocol: read-ahead history (src/protocol/readahead.ts): start pages whose
+ * last extent is remembered, and regions with a learned window (each table at
+ * most this many entries, least recently set evicted).
+ */
+export const prefetchHistoryCountMax = 4096;
+/** Protocol: the largest stride (pages) read-ahead detects between a stream's faults. */
+export const prefetchStridePagesMax = 64;
+/** Protocol: read-ahead learns a window per region of this many pages (log2: 256 pages, 1 MiB) and home. */
+export const prefetchRegionPagesLog2 = 8;
 /**
  * Protocol: pages a lockGrant may carry: those written in the previous holder's
  * critical section, homed at the manager (migratory data moves with its lock).

@@ -9,11 +9,12 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, lendPageCountMax, prefetchPageCountInitial, prefetchStreamCountMax, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
+import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, lendPageCountMax, prefetchPageCountInitial, prefetchStreamCountMax, prefetchHistoryCountMax, prefetchStridePagesMax, prefetchRegionPagesLog2, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
 import { atomicApply } from './atomic-ops.js';
+import { ReadAheadPolicy } from './readahead.js';
 
 interface PageState {
   /** What the local copy contains, per writer (the home: what it has applied). */
@@ -199,9 +200,13 @@ export class HlrcEngine implements Engine {
     assert(this.logReclaimCount >= 1 && this.logReclaimCount < intervalLogCountMax / 2, 'log reclaim count within the log limit');
     this.vcQueryLogCount = this.logReclaimCount;
     this.prefetchPageCount = options.prefetchPageCount ?? prefetchPageCountMax;
-    this.readAheadTracking = options.readAheadTracking ?? false;
+    this.readAheadTracking = options.readAheadTracking ?? true;
     assert(Number.isInteger(this.prefetchPageCount) && this.prefetchPageCount >= 1 && this.prefetchPageCount <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
-    for (let n = 0; n < this.nodeCount; n++) this.readahead.push([]);
+    this.readAhead = new ReadAheadPolicy({
+      homeCount: this.nodeCount, windowMax: this.prefetchPageCount, windowInitial: Math.min(prefetchPageCountInitial, this.prefetchPageCount),
+      streamCountMax: prefetchStreamCountMax, historyCountMax: prefetchHistoryCountMax, strideMax: prefetchStridePagesMax,
+      regionShift: prefetchRegionPagesLog2, touchesObserved: this.readAheadTracking,
+    });
     this.peerVc = Array.from({ length: this.nodeCount }, () => new Array<number>(this.nodeCount).fill(0));
     this.exclusive = new Uint8Array(this.pageCount);
     // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
@@ -296,6 +301,7 @@ export class HlrcEngine implements Engine {
     if (touched !== undefined && touched.valid && touched.prefetched === true) {
       // The first touch of a read-ahead page: it was worth fetching.
       this.stats.prefetchUsefulPages = (this.stats.prefetchUsefulPages ?? 0) + 1;
+      this.readAhead.touched(page);
       this.protectValid(page);
     }
     this.whenValid(page, () => {
@@ -352,8 +358,8 @@ export class HlrcEngine implements Engine {
     if (!state.fetching) this.fetch(page);
   }
 
-  /** Per home, its read-ahead streams (least recently used first): the page after a fetch's pages, and its window. */
-  private readonly readahead: Array<Array<{ end: number; window: number }>> = [];
+  /** Which pages a fetch asks for besides the faulting one (adaptive read-ahead). */
+  private readonly readAhead: ReadAheadPolicy;
 
   /** Extra pages asked for with each fetch still in flight: faulting page -> the pages after it. */
   private readonly prefetches = new Map<number, number[]>();
@@ -369,31 +375,24 @@ export class HlrcEngine implements Engine {
     const home = this.homeOf(page);
     state.fetching = true;
     this.stats.pageFetches++;
-    // Read-ahead per home: a fault just past the previous window (within one
-    // more window) doubles it; any other fault starts small again.
-    const streams = this.readahead[home]!;
-    let readahead = streams.find((stream) => page >= stream.end && page < stream.end + stream.window);
-    const forward = readahead !== undefined;
-    if (readahead === undefined) {
-      // A new stream replaces the least recently used one.
-      if (streams.length >= prefetchStreamCountMax) streams.shift();
-      readahead = { end: -1, window: 0 };
-    } else {
-      streams.splice(streams.indexOf(readahead), 1);
-    }
-    streams.push(readahead);
-    const window = Math.min(forward ? readahead.window * 2 : prefetchPageCountInitial, this.prefetchPageCount);
+    // Read-ahead (src/protocol/readahead.ts): the policy names the pages,
+    // asked for while invalid here, not in flight and of the same home (a
+    // run stops at the first page that is not, a sparse pattern skips it).
+    const plan = this.readAhead.plan(home, page);
     const extraPages: number[] = [];
     const extraNeeds: number[][] = [];
-    for (let next = page + 1; next < this.pageCount && extraPages.length < window - 1; next++) {
-      const other = this.pages.get(next);
-      if (other === undefined || other.valid || other.fetching || this.homeOf(next) !== home) break;
+    for (const next of plan.pages) {
+      if (extraPages.length >= this.prefetchPageCount - 1) break;
+      const other = next >= 0 && next < this.pageCount ? this.pages.get(next) : undefined;
+      if (other === undefined || other.valid || other.fetching || this.homeOf(next) !== home) {
+        if (plan.sparse) continue;
+        break;
+      }
       other.fetching = true;
       extraPages.push(next);
       extraNeeds.push([...other.need]);
     }
-    readahead.end = page + 1 + extraPages.length;
-    readahead.window = window;
+    this.readAhead.issued(home, page, extraPages);
     assert(!this.prefetches.has(page), 'one fetch per page in flight');
     if (extraPages.length > 0) this.prefetches.set(page, extraPages);
     this.send(home, { type: 'pageRequest', page, need: [...state.need], extraPages, extraNeeds });
@@ -649,6 +648,7 @@ export class HlrcEngine implements Engine {
       if (state.prefetched === true) {
         state.prefetched = false;
         this.stats.prefetchWastedPages = (this.stats.prefetchWastedPages ?? 0) + 1;
+        this.readAhead.invalidated(page);
       }
       state.valid = false;
       this.exclusive[page] = 0;
@@ -677,7 +677,10 @@ export class HlrcEngine implements Engine {
   /** A copy that became valid: read-only, with the native write fast path on again. */
   private protectValid(page: number): void {
     const state = this.pages.get(page);
-    if (state !== undefined) state.prefetched = false;
+    if (state !== undefined && state.prefetched === true) {
+      state.prefetched = false;
+      this.readAhead.forget(page);
+    }
     this.exclusive[page] = 0;
     this.memory.protect([page], protRead);
     this.memory.setFastWrite([page], true);
@@ -850,6 +853,7 @@ export class HlrcEngine implements Engine {
         const state = this.pageState(extra);
         assert(state.fetching && !state.valid, 'a prefetched page was being fetched');
         state.fetching = false;
+        this.readAhead.forget(extra);
         if (state.waiters.length > 0) this.fetch(extra);
         continue;
       }
@@ -867,11 +871,14 @@ export class HlrcEngine implements Engine {
     if (!this.isCovered(state.version, state.need)) {
       // An acquire raised the need while the fetch was in flight: fetch again
       // (a prefetched page only if a thread waits for it).
+      if (!wanted) this.readAhead.forget(page);
       if (wanted || state.waiters.length > 0) this.fetch(page);
       return;
     }
     this.memory.writePage(page, bytes);
     state.valid = true;
+    // A read-ahead page a thread already waits for was worth asking for.
+    if (!wanted && state.waiters.length > 0) this.readAhead.touched(page);
     if (this.readAheadTracking && !wanted && state.waiters.length === 0) {
       // Read-ahead: stays at no access (as it was while invalid, fast write
       // path off) until a thread touches it, so its use can be counted.

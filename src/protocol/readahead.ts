@@ -43,8 +43,15 @@ export interface ReadAheadOptions {
   touchesObserved: boolean;
 }
 
-/** Pages to ask for: the faulting page, then page + stride, page + 2·stride, … (`count` in all, at most). */
-export interface ReadAheadPlan { count: number; stride: number }
+/**
+ * Pages to ask for besides the faulting one, in order. Not sparse: a run
+ * (contiguous or of one stride) that ends at the first page the engine may
+ * not ask for. Sparse: a pattern, whose ineligible pages are just left out.
+ */
+export interface ReadAheadPlan { pages: number[]; sparse: boolean }
+
+/** Touched pages a stream remembers for pattern detection. */
+const touchHistoryCount = 16;
 
 interface Stream {
   home: number;
@@ -65,7 +72,14 @@ interface Stream {
   used: number;
   /** Pages from start (in strides) the stream has used so far. */
   extent: number;
+  /** The last pages the stream's threads faulted on or touched, in order. */
+  touches: number[];
+  /** A sparse pattern (runs of `width` pages every `step` pages, step fractional) the last fetch followed, or null. */
+  pattern: Pattern | null;
 }
+
+/** Runs of up to `width` pages starting at the pages of lo + m·step .. hi + m·step (lo, hi: the phase as known). */
+interface Pattern { step: number; width: number; lo: number; hi: number }
 
 interface Tracked { stream: Stream; region: number; skipped: boolean }
 
@@ -77,6 +91,8 @@ export interface ReadAheadCounters {
   /** Pages a stream passed over untouched (counted wasted for learning; a later touch undoes it). */
   skipped: number;
   strided: number;
+  /** Fetches that followed a sparse pattern (runs of pages at a fractional stride). */
+  patterned: number;
 }
 
 export class ReadAheadPolicy {
@@ -88,7 +104,7 @@ export class ReadAheadPolicy {
   private readonly regions = new Map<number, number>();
   /** Read-ahead pages asked for and not yet touched or invalidated. */
   private readonly tracked = new Map<number, Tracked>();
-  readonly counters: ReadAheadCounters = { asked: 0, useful: 0, wasted: 0, skipped: 0, strided: 0 };
+  readonly counters: ReadAheadCounters = { asked: 0, useful: 0, wasted: 0, skipped: 0, strided: 0, patterned: 0 };
 
   constructor(options: ReadAheadOptions) {
     assert(Number.isInteger(options.windowMax) && options.windowMax >= 1, 'read-ahead window limit is a page count');
@@ -152,13 +168,21 @@ export class ReadAheadPolicy {
     assert(home >= 0 && home < this.options.homeCount, 'read-ahead for a node of the cluster');
     const streams = this.streams[home]!;
     const { windowMax } = this.options;
-    let stream = streams.find((s) => (s.stride === 1 ? page >= s.next && page < s.next + s.window : page === s.next));
+    let stream = streams.find((s) => (s.pattern !== null ? page > s.lastFault && page < s.next + 2 * s.pattern.step
+      : s.stride === 1 ? page >= s.next && page < s.next + s.window : page === s.next));
     let count: number;
+    let pattern: Pattern | null = null;
     if (stream !== undefined) {
       // Continues: grow while the last window was mostly used.
       const used = stream.asked === 0 || !this.options.touchesObserved ? 1 : stream.used / stream.asked;
-      count = used >= 0.75 ? stream.window * 2 : used >= 0.4 ? stream.window : Math.floor(stream.window / 2);
+      // (A pattern's runs cover the pages where its rows may start: about half of them are read.)
+      count = used >= (stream.pattern === null ? 0.75 : 0.5) ? stream.window * 2 : stream.window;
       this.reach(stream, page);
+      this.touch(stream, page);
+      // Mostly unused: a sparse pattern in what was touched replaces the run.
+      if (this.options.touchesObserved && stream.stride === 1 && (stream.pattern !== null || (stream.asked >= 4 && used < 0.5))) {
+        pattern = this.patternOf(stream.touches);
+      }
     } else {
       stream = this.strideOf(streams, page);
       if (stream !== undefined) {
@@ -170,7 +194,7 @@ export class ReadAheadPolicy {
         count = history ?? this.regionWindow(this.regionKey(home, page));
         stream = {
           home, start: page, stride: 1, next: page + 1, window: count, lastFault: page, lastDelta: 0,
-          outstanding: [], asked: 0, used: 0, extent: 1,
+          outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null,
         };
         this.remember(page, 1);
       }
@@ -184,7 +208,74 @@ export class ReadAheadPolicy {
       stream.lastFault = page;
     }
     stream.window = Math.min(windowMax, Math.max(1, count));
-    return { count: stream.window, stride: stream.stride };
+    stream.pattern = pattern;
+    const pages: number[] = [];
+    if (pattern !== null) {
+      this.counters.patterned++;
+      // The rest of the faulting page's run, then the runs that follow.
+      const add = (candidate: number): void => { if (candidate > page && !pages.includes(candidate) && pages.length < stream!.window - 1) pages.push(candidate); };
+      for (let k = 1; k < pattern.width; k++) add(page + k);
+      const first = Math.ceil((page + 1 - pattern.hi) / pattern.step);
+      for (let m = Math.max(0, first); pages.length < stream.window - 1 && m < first + windowMax; m++) {
+        const from = Math.floor(pattern.lo + m * pattern.step);
+        const to = Math.floor(pattern.hi + m * pattern.step - 1e-9) + pattern.width - 1;
+        for (let candidate = from; candidate <= to; candidate++) add(candidate);
+      }
+    } else {
+      for (let k = 1; k < stream.window; k++) pages.push(page + k * stream.stride);
+    }
+    return { pages, sparse: pattern !== null };
+  }
+
+  private touch(stream: Stream, page: number): void {
+    stream.touches.push(page);
+    if (stream.touches.length > touchHistoryCount) stream.touches.shift();
+  }
+
+  /**
+   * A sparse pattern in touched pages: runs (pages touched with their
+   * predecessor untouched start one) of at most `width` pages whose starts
+   * are a regular `step` apart (each gap within one page of the mean, the
+   * mean at least twice the width): e.g. rows of a matrix a thread reads
+   * every 16th of, 6.25 pages apart and 1-2 pages long.
+   */
+  private patternOf(touches: readonly number[]): Pattern | null {
+    const pages = [...new Set(touches)].sort((a, b) => a - b);
+    const set = new Set(pages);
+    const starts = pages.filter((page) => !set.has(page - 1));
+    if (starts.length < 3) return null;
+    let width = 1;
+    for (const start of starts) {
+      let run = 1;
+      while (set.has(start + run)) run++;
+      width = Math.max(width, run);
+    }
+    const mean = (starts[starts.length - 1]! - starts[0]!) / (starts.length - 1);
+    if (mean < 2 * width || mean > this.options.strideMax) return null;
+    for (let k = 1; k < starts.length; k++) if (Math.abs(starts[k]! - starts[k - 1]! - mean) > 1) return null;
+    // Each start is floor(origin + m·step): the steps every pair of starts allows, then the origins.
+    const index = starts.map((start) => Math.round((start - starts[0]!) / mean));
+    let stepLo = 0;
+    let stepHi = Infinity;
+    for (let i = 0; i < starts.length; i++) {
+      for (let j = i + 1; j < starts.length; j++) {
+        const gap = starts[j]! - starts[i]!;
+        const rows = index[j]! - index[i]!;
+        if (rows <= 0) return null;
+        stepLo = Math.max(stepLo, (gap - 1) / rows);
+        stepHi = Math.min(stepHi, (gap + 1) / rows);
+      }
+    }
+    if (stepLo >= stepHi) return null;
+    const step = (stepLo + stepHi) / 2;
+    let lo = -Infinity;
+    let hi = Infinity;
+    starts.forEach((start, k) => {
+      lo = Math.max(lo, start - index[k]! * step);
+      hi = Math.min(hi, start + 1 - index[k]! * step);
+    });
+    if (lo >= hi) return null;
+    return { step, width, lo, hi };
   }
 
   /** A stream whose last two faults were `d` apart and `page` is `d` after its last one: it turns strided. */
@@ -198,6 +289,7 @@ export class ReadAheadPolicy {
         stream.start = page;
         stream.extent = 1;
         stream.window = 1;
+        stream.pattern = null;
       }
       return stream;
     }
@@ -224,7 +316,8 @@ export class ReadAheadPolicy {
     stream.outstanding = [];
     stream.asked = extraPages.length;
     stream.used = 0;
-    for (const extra of extraPages) {
+    // Unobserved touches: nothing would ever resolve a tracked page.
+    for (const extra of this.options.touchesObserved ? extraPages : []) {
       // A page still tracked from an earlier stream goes to the new one.
       this.tracked.set(extra, { stream, region: this.regionKey(home, extra), skipped: false });
       stream.outstanding.push(extra);
@@ -245,6 +338,7 @@ export class ReadAheadPolicy {
     stream.used++;
     const k = stream.outstanding.indexOf(page);
     if (k >= 0) stream.outstanding.splice(k, 1);
+    this.touch(stream, page);
     this.reach(stream, page);
   }
 

@@ -208,8 +208,10 @@ export class ClusterNode {
       host: { resume: (ref, result) => this.resume(ref, result) },
       // Monotonic: Date.now() can step backwards and is read only at each tick.
       clock: () => performance.now(),
-      // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
-      readAheadTracking: process.env.DSM_READAHEAD_STATS === '1',
+      // Adaptive read-ahead learns from the first touch of each read-ahead page
+      // (a local fault), and --stats shows the wasted bytes (issue 13);
+      // DSM_READAHEAD_STATS=0 turns tracking off (the window then only grows).
+      readAheadTracking: process.env.DSM_READAHEAD_STATS !== '0',
     });
     const mesh = this.mesh;
     this.flow = new FlowGate({

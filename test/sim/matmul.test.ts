@@ -106,7 +106,7 @@ const base = { nodeCount: 16, size: 400, seed: 3 };
 const pinned: Array<{ name: string; placement: PlacementName; prefetchPageCount: number; messageCount: number }> = [
   { name: 'roundRobin, one page per fetch', placement: 'roundRobin', prefetchPageCount: 1, messageCount: 8051 },
   { name: 'block, one page per fetch', placement: 'block', prefetchPageCount: 1, messageCount: 6984 },
-  { name: 'block, read-ahead up to prefetchPageCountMax', placement: 'block', prefetchPageCount: prefetchPageCountMax, messageCount: 1474 },
+  { name: 'block, read-ahead up to prefetchPageCountMax', placement: 'block', prefetchPageCount: prefetchPageCountMax, messageCount: 1464 },
 ];
 
 for (const row of pinned) {
@@ -124,15 +124,20 @@ test('matmul 400x400 on 16 nodes, block placement with read-ahead: under the 1,5
   assert.equal(outcome.byType['lockRequest'], 375, 'one lockRequest per row of the 15 remote nodes');
 });
 
-test('matmul 400x400 on 16 nodes, read-ahead tracked: same messages, and the pages no thread touched are counted wasted', () => {
+test('matmul 400x400 on 16 nodes, adaptive read-ahead: fewer pages than a window that only grows, no more messages, and the pages no thread touched are counted wasted', () => {
   const outcome = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax, readAheadTracking: true });
   const onePerFetch = runMatmul({ ...base, placement: 'block', prefetchPageCount: 1 });
-  const untracked = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax });
-  assert.equal(outcome.messageCount, untracked.messageCount, JSON.stringify(outcome.byType));
-  // Pinned (deterministic): each node reads every 16th row of A and writes every
-  // 16th row of C, so most read-ahead pages of A and C are never touched there.
-  assert.equal(outcome.pagesMoved, 4566);
-  assert.equal(outcome.wastedPages, 1667);
+  // Untracked, the policy sees no touches: windows only grow (the read-ahead before issue 13.3).
+  const untracked = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax, readAheadTracking: false });
+  assert.ok(outcome.messageCount <= untracked.messageCount, `${outcome.messageCount} vs ${untracked.messageCount} messages`);
+  // Pinned (deterministic): each node reads every 16th row of A (a row is 1,600
+  // bytes, one page in about six); once a window shows it, fetches follow the
+  // rows' pattern instead of taking every page. Growing windows alone moved
+  // 4,566 pages (1,667 never touched) in 1,474 messages.
+  assert.equal(untracked.pagesMoved, 4566);
+  assert.equal(untracked.messageCount, 1474);
+  assert.equal(outcome.pagesMoved, 3434);
+  assert.equal(outcome.wastedPages, 535);
   // Read-ahead moves the pages fetching one page at a time would, plus the wasted ones.
   assert.equal(outcome.pagesMoved - outcome.wastedPages, onePerFetch.pagesMoved);
 });

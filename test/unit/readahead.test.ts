@@ -4,18 +4,18 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ReadAheadPolicy, type ReadAheadOptions, type ReadAheadPlan } from '../../src/protocol/readahead.js';
+import { ReadAheadPolicy, type ReadAheadOptions } from '../../src/protocol/readahead.js';
 
 const base: ReadAheadOptions = {
   homeCount: 2, windowMax: 64, windowInitial: 16, streamCountMax: 4, historyCountMax: 1024, strideMax: 128, regionShift: 8, touchesObserved: true,
 };
 
 /** Plans a fault and issues every page the plan names (as an engine with all of them invalid would). */
-function fault(policy: ReadAheadPolicy, home: number, page: number): { plan: ReadAheadPlan; extras: number[] } {
+function fault(policy: ReadAheadPolicy, home: number, page: number): { plan: { count: number; stride: number; sparse: boolean }; extras: number[] } {
   const plan = policy.plan(home, page);
-  const extras = Array.from({ length: plan.count - 1 }, (_, k) => page + (k + 1) * plan.stride);
+  const extras = plan.pages;
   policy.issued(home, page, extras);
-  return { plan, extras };
+  return { plan: { count: extras.length + 1, stride: extras.length === 0 ? 1 : extras[0]! - page, sparse: plan.sparse }, extras };
 }
 
 test('a sequential scan whose read-ahead is all touched: the window doubles up to its limit', () => {
@@ -77,11 +77,11 @@ test('a strided scan: the third fault at the same distance turns the stream stri
   assert.equal(fault(policy, 0, 0).plan.count, 1);
   assert.equal(fault(policy, 0, 100).plan.count, 1);
   const strided = fault(policy, 0, 200);
-  assert.deepEqual(strided.plan, { count: 2, stride: 100 });
+  assert.deepEqual(strided.plan, { count: 2, stride: 100, sparse: false });
   assert.deepEqual(strided.extras, [300]);
   policy.touched(300);
   const next = fault(policy, 0, 400);
-  assert.deepEqual(next.plan, { count: 4, stride: 100 });
+  assert.deepEqual(next.plan, { count: 4, stride: 100, sparse: false });
   assert.deepEqual(next.extras, [500, 600, 700]);
   assert.equal(policy.counters.strided, 1);
 });
@@ -116,4 +116,34 @@ test('history and region tables stay within their limit', () => {
   const inner = policy as unknown as { history: Map<number, number>; regions: Map<number, number> };
   assert.ok(inner.history.size <= 8 && inner.regions.size <= 8);
   assert.equal(policy.trackedCount(), 0);
+});
+
+test('rows of a matrix read every 6.25 pages, one or two pages each: after a mostly wasted window the fetch follows the pattern', () => {
+  const policy = new ReadAheadPolicy(base);
+  // Row r starts at byte 25,600·r + 8,000 and is 1,600 bytes long.
+  const rowPages = (row: number): number[] => {
+    const first = Math.floor((25_600 * row + 8000) / 4096);
+    const last = Math.floor((25_600 * row + 8000 + 1599) / 4096);
+    return first === last ? [first] : [first, last];
+  };
+  const first = fault(policy, 0, rowPages(0)[0]!);
+  assert.equal(first.plan.count, 16);
+  const valid = new Set([rowPages(0)[0]!, ...first.extras]);
+  let fetches = 1;
+  let asked = first.extras.length + 1;
+  for (let row = 0; row < 25; row++) {
+    for (const page of rowPages(row)) {
+      if (valid.has(page)) { policy.touched(page); continue; }
+      const next = fault(policy, 0, page);
+      fetches++;
+      asked += next.extras.length + 1;
+      valid.add(page);
+      for (const extra of next.extras) if (!valid.has(extra)) valid.add(extra);
+    }
+  }
+  const needed = new Set(Array.from({ length: 25 }, (_, row) => rowPages(row)).flat()).size;
+  assert.ok(policy.counters.patterned >= 1, 'a pattern was followed');
+  // A contiguous window doubling to 64 asks for every page up to the last row (about 156).
+  assert.ok(fetches <= 5, `${fetches} fetches`);
+  assert.ok(asked <= needed * 2, `${asked} pages asked for ${needed} needed`);
 });
