@@ -24,6 +24,8 @@ export const channelReplyBytesMax = 64 * 1024;
 export const smallBlockBytesMax = 2048;
 /** Allocator: a node's arena takes chunks of this size from the global region. */
 export const arenaChunkBytes = 1024 * 1024;
+/** Allocation: chunks a node whose slice is full asks another node for at once (at least what the allocation needs). */
+export const chunkBorrowCountMin = 4;
 
 /** Transport: largest frame accepted on a connection (header + body). */
 export const frameBytesMax = 8 * 1024 * 1024;

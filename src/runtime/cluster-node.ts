@@ -29,6 +29,7 @@ import { writeRunReport, type ReportOptions } from './report.js';
 import { RaceChecker } from '../race/checker.js';
 import { RaceRecorder } from '../race/recorder.js';
 import type { AllocationRecord, IntervalWrites } from '../race/record.js';
+import type { ChunkMessage } from './heap-service.js';
 
 /** Engine ticks drive Atomics.wait timeouts. */
 const tickIntervalMs = 5;
@@ -48,7 +49,9 @@ type RuntimeMessage =
   | { type: 'rtReport'; stats: NodeStats; dropped: number }
   // race mode (src/race/): every node's interval records and allocations go to node 0's checker
   | { type: 'rtRace'; record: IntervalWrites }
-  | { type: 'rtRaceAlloc'; record: AllocationRecord };
+  | { type: 'rtRaceAlloc'; record: AllocationRecord }
+  // slice borrowing between allocation services (src/runtime/heap-service.ts)
+  | ChunkMessage;
 
 type DiffsMessage = Extract<ProtocolMessage, { type: 'diffs' }>;
 
@@ -251,6 +254,7 @@ export class ClusterNode {
       this.race?.threadLeft(endpoint.threadIdSeen);
       this.threadEnded(endpoint);
     });
+    this.manager.heap.borrowThrough((toNode, message) => this.sendRuntime(toNode, message));
     this.manager.start();
     this.engine.start();
     this.race?.armAll(options.regionBytes / pageBytes);
@@ -571,6 +575,10 @@ export class ClusterNode {
       }
       case 'rtTerminate':
         void this.hosted.get(runtime.spawnId)?.worker.terminate();
+        return;
+      case 'rtChunkBorrow':
+      case 'rtChunkLend':
+        this.manager.heap.onChunkMessage(from, runtime);
         return;
       case 'rtEvent': {
         this.raceSync(runtime.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${runtime.event}' event`, { site: runtime.site ?? null }, () => this.engine.acquireFrom(from, runtime.info));
