@@ -10,8 +10,8 @@
 //   past its last page; stride d: exactly the next page of the stride). A
 //   continuing stream's window doubles while its last window was mostly
 //   touched, stays while about half was, halves otherwise.
-// - Strides: a fault d pages (2..strideMax) after the last fault of a stream
-//   whose previous fault was also d before it turns the stream strided.
+// - Strides: a fault d pages (2..strideMax, either direction) after a recent
+//   fault that was itself d after another starts a strided stream.
 // - History: per start page, the extent the last stream starting there used
 //   (a program that faults on the same boundary every iteration asks for
 //   exactly what it read last time); per region of a home, a window that
@@ -52,6 +52,8 @@ export interface ReadAheadPlan { pages: number[]; sparse: boolean }
 
 /** Touched pages a stream remembers for pattern detection. */
 const touchHistoryCount = 16;
+/** Remote faults per home remembered for stride detection. */
+const recentFaultCount = 8;
 
 interface Stream {
   home: number;
@@ -62,9 +64,8 @@ interface Stream {
   next: number;
   /** The window of the last fetch. */
   window: number;
-  /** The last two remote faults of the stream (for stride detection). */
+  /** The stream's last remote fault. */
   lastFault: number;
-  lastDelta: number;
   /** Read-ahead pages of the last fetch not yet touched (in stride order). */
   outstanding: number[];
   /** Of the last fetch's read-ahead pages: how many were asked for, and touched. */
@@ -98,6 +99,8 @@ export interface ReadAheadCounters {
 export class ReadAheadPolicy {
   private readonly options: ReadAheadOptions;
   private readonly streams: Stream[][] = [];
+  /** Per home, its last remote faults that continued no stream (stride detection). */
+  private readonly recent: number[][] = [];
   /** Start page -> extent of the last stream that started there (insertion order = age). */
   private readonly history = new Map<number, number>();
   /** Region key -> learned window for new streams there. */
@@ -111,7 +114,7 @@ export class ReadAheadPolicy {
     assert(options.windowInitial >= 1 && options.windowInitial <= options.windowMax, 'read-ahead window starts within its limit');
     assert(options.streamCountMax >= 1 && options.historyCountMax >= 1 && options.strideMax >= 2, 'read-ahead tables have room');
     this.options = options;
-    for (let home = 0; home < options.homeCount; home++) this.streams.push([]);
+    for (let home = 0; home < options.homeCount; home++) { this.streams.push([]); this.recent.push([]); }
   }
 
   /** Pages tracked (bounded by the pages of the region: each page at most once). */
@@ -184,16 +187,16 @@ export class ReadAheadPolicy {
         pattern = this.patternOf(stream.touches);
       }
     } else {
-      stream = this.strideOf(streams, page);
+      if (streams.length >= this.options.streamCountMax) streams.shift();
+      stream = this.strideOf(home, page);
       if (stream !== undefined) {
-        count = Math.max(2, stream.window);
+        count = 2;
         this.counters.strided++;
       } else {
-        if (streams.length >= this.options.streamCountMax) streams.shift();
         const history = this.history.get(page);
         count = history ?? this.regionWindow(this.regionKey(home, page));
         stream = {
-          home, start: page, stride: 1, next: page + 1, window: count, lastFault: page, lastDelta: 0,
+          home, start: page, stride: 1, next: page + 1, window: count, lastFault: page,
           outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null,
         };
         this.remember(page, 1);
@@ -203,10 +206,7 @@ export class ReadAheadPolicy {
     const at = streams.indexOf(stream);
     if (at >= 0) streams.splice(at, 1);
     streams.push(stream);
-    if (stream.lastFault !== page) {
-      stream.lastDelta = page - stream.lastFault;
-      stream.lastFault = page;
-    }
+    stream.lastFault = page;
     stream.window = Math.min(windowMax, Math.max(1, count));
     stream.pattern = pattern;
     const pages: number[] = [];
@@ -278,33 +278,31 @@ export class ReadAheadPolicy {
     return { step, width, lo, hi };
   }
 
-  /** A stream whose last two faults were `d` apart and `page` is `d` after its last one: it turns strided. */
-  private strideOf(streams: Stream[], page: number): Stream | undefined {
-    for (const stream of streams) {
-      const delta = page - stream.lastFault;
-      if (delta === 0 || Math.abs(delta) < 2 || Math.abs(delta) > this.options.strideMax) continue;
-      if (delta !== stream.lastDelta) continue;
-      if (stream.stride !== delta) {
-        stream.stride = delta;
-        stream.start = page;
-        stream.extent = 1;
-        stream.window = 1;
-        stream.pattern = null;
-      }
-      return stream;
+  /**
+   * A fault that is the third of a stride: `page`, `page - d`, `page - 2d`
+   * among the home's recent faults that continued no stream, with no other
+   * recent fault between them (2 <= |d| <= strideMax). Returns a new strided
+   * stream, or undefined.
+   */
+  private strideOf(home: number, page: number): Stream | undefined {
+    const recent = this.recent[home]!;
+    let found: Stream | undefined;
+    for (const before of recent) {
+      const delta = page - before;
+      if (Math.abs(delta) < 2 || Math.abs(delta) > this.options.strideMax || !recent.includes(before - delta)) continue;
+      // Not a stride if other recent faults fall between (a dense scan, e.g. descending page by page).
+      const low = Math.min(page, before - delta);
+      const high = Math.max(page, before - delta);
+      if (recent.some((other) => other > low && other < high && other !== before)) continue;
+      found = {
+        home, start: page, stride: delta, next: page + delta, window: 1, lastFault: page,
+        outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null,
+      };
+      break;
     }
-    // Remember the delta on the nearest stream so that the next fault may confirm it.
-    let nearest: Stream | undefined;
-    for (const stream of streams) {
-      const delta = page - stream.lastFault;
-      if (Math.abs(delta) < 2 || Math.abs(delta) > this.options.strideMax) continue;
-      if (nearest === undefined || Math.abs(delta) < Math.abs(page - nearest.lastFault)) nearest = stream;
-    }
-    if (nearest !== undefined && nearest.stride === 1) {
-      nearest.lastDelta = page - nearest.lastFault;
-      nearest.lastFault = page;
-    }
-    return undefined;
+    recent.push(page);
+    if (recent.length > recentFaultCount) recent.shift();
+    return found;
   }
 
   /** The fetch for `page` went out asking for `extraPages` too (a prefix of the plan's pages). */

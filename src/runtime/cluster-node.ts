@@ -232,7 +232,10 @@ export class ClusterNode {
         const slot = records[index]!;
         const page = records[index + 1]!;
         const isWrite = (records[index + 2]! & 1) === 1;
-        if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+        if (this.observer.tracing) {
+          this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+          this.hop('fault received', page);
+        }
         if (this.race !== null && !isWrite) this.race.onReadFault(page, (records[index + 2]! >>> 1) & (pageBytes - 1));
         // A write may make one more twin: held while too many pages are dirty.
         if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
@@ -279,12 +282,24 @@ export class ClusterNode {
     handle.describeInFlight(() => `${this.syncWaiters.size} synchronization request(s) and ${this.remote.size} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 
+  /**
+   * One hop of a remote read fault (`bench rtt --hops`): an instant trace
+   * event with the page and this machine's epoch time in microseconds, so
+   * hops recorded on different nodes of one machine line up.
+   */
+  private hop(hop: string, page: number): void {
+    if (!this.observer.tracing) return;
+    const atUs = epochUs();
+    this.observer.record({ name: hop, cat: 'hop', ph: 'i', s: 't', ts: this.observer.traceTs(atUs), pid: this.observer.nodeId, tid: 0, args: { page, epochUs: atUs } });
+  }
+
   private resume(ref: number, result: SyncResult | FaultResult): void {
     if (ref < faultSlotCount) {
       this.manager.native.resume(ref);
       const fault = this.faultsInFlight.get(ref);
       if (fault !== undefined) {
         this.faultsInFlight.delete(ref);
+        this.hop('thread resumed', fault.page);
         this.observer.record({
           name: fault.isWrite ? 'write fault' : 'read fault', cat: 'fault', ph: 'X', ts: this.observer.traceTs(fault.startUs),
           dur: epochUs() - fault.startUs, pid: this.observer.nodeId, tid: 0, args: { page: fault.page },
@@ -484,8 +499,12 @@ export class ClusterNode {
       for (const piece of splitDiffs(message)) this.sendEngine(toNode, piece);
       return;
     }
+    if (message.type === 'pageReply') this.hop('reply sending', message.page);
+    if (message.type === 'pageRequest') this.hop('request sending', message.page);
     if (!this.sendTo(toNode, message)) return;
     this.observer.countSent(message.type, this.mesh.lastSentBytes ?? 0);
+    if (message.type === 'pageReply') this.hop('reply sent', message.page);
+    if (message.type === 'pageRequest') this.hop('request sent', message.page);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
       this.fetchesInFlight.set(message.page, id);
@@ -531,7 +550,10 @@ export class ClusterNode {
     if (!observabilityTypes.has(message.type)) this.observer.countReceived(this.mesh.lastReceivedBytes ?? 0);
     if (!message.type.startsWith('rt')) {
       if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived((message as unknown as { page: number }).page, from);
+      const hopPage = this.observer.tracing && (message.type === 'pageReply' || message.type === 'pageRequest') ? (message as unknown as { page: number }).page : -1;
+      if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply received' : 'request received', hopPage);
       this.engine.onMessage(from, message as unknown as ProtocolMessage);
+      if (hopPage >= 0 && message.type === 'pageReply') this.hop('reply installed', hopPage);
       return;
     }
     const runtime = message as RuntimeMessage;

@@ -147,3 +147,25 @@ test('rows of a matrix read every 6.25 pages, one or two pages each: after a mos
   assert.ok(fetches <= 5, `${fetches} fetches`);
   assert.ok(asked <= needed * 2, `${asked} pages asked for ${needed} needed`);
 });
+
+test('a descending scan page by page is no stride: every fault fetches its page alone (bench rtt relies on it)', () => {
+  const policy = new ReadAheadPolicy(base);
+  const valid = new Set<number>();
+  let fetches = 0;
+  for (let page = 299; page >= 0; page--) {
+    if (valid.has(page)) { policy.touched(page); continue; }
+    const plan = policy.plan(0, page);
+    fetches++;
+    // As the engine: a run stops at the first page that is valid (or beyond the array).
+    const extras: number[] = [];
+    for (const extra of plan.pages) {
+      if (extra < 0 || extra >= 300 || valid.has(extra)) { if (plan.sparse) continue; break; }
+      extras.push(extra);
+    }
+    policy.issued(0, page, extras);
+    valid.add(page);
+    for (const extra of extras) valid.add(extra);
+  }
+  assert.equal(fetches, 300);
+  assert.equal(policy.counters.strided, 0);
+});
