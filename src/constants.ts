@@ -140,6 +140,13 @@ export const prefetchRegionPagesLog2 = 8;
  * critical section, homed at the manager (migratory data moves with its lock).
  */
 export const grantPagePushCountMax = 16;
+/**
+ * Protocol: barrier pushes a node receives of a page it fetched once, before
+ * it must fetch the page again to keep receiving it (a reader that stopped
+ * reading stops costing the home copies). At most grantPagePushCountMax pages
+ * ride one barrier message.
+ */
+export const barrierPushRenewCount = 8;
 /** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
 export const lendPageCountMax = 64;
 

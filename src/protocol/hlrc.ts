@@ -9,7 +9,7 @@
 // Sync messages carry the sender's vc plus the intervals the receiver may lack.
 
 import { assert } from '../errors.js';
-import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, lendPageCountMax, prefetchPageCountInitial, prefetchStreamCountMax, prefetchHistoryCountMax, prefetchStridePagesMax, prefetchRegionPagesLog2, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
+import { atomicClockCountMax, twinLimitFlushDivisor, diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, lendPageCountMax, prefetchPageCountInitial, prefetchStreamCountMax, prefetchHistoryCountMax, prefetchStridePagesMax, prefetchRegionPagesLog2, intervalLogCountMax, intervalLogReclaimCount, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, atomicWaiterCountMax, pageBytes, barrierIdCountMax, lockIdCountMax, lockRestProbeGrantInterval } from '../constants.js';
 import type { Engine, EngineCounters, EngineOptions, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, DiffBatch, IntervalRecord, ProtocolMessage } from './messages.js';
@@ -64,9 +64,12 @@ interface LockState {
   releases: Array<{ node: number; index: number }>;
 }
 
+/** Page copies pushed with a sync message (lockGrant, barrierArrive, barrierDepart). */
+interface PushedPages { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+
 interface BarrierState {
   parties: number;
-  arrivals: Array<{ node: number; requestId: number; known: number[]; vc: number[] }>;
+  arrivals: Array<{ node: number; requestId: number; known: number[]; vc: number[]; push: PushedPages | null }>;
 }
 
 interface AtomicWaiter { node: number; requestId: number; address: number; deadlineMs: number }
@@ -823,6 +826,7 @@ export class HlrcEngine implements Engine {
       if (!this.isCovered(state.version, f.need) || !this.masterReady(state)) return true;
       const bytes = new Uint8Array(pageBytes);
       this.readServed(page, bytes);
+      this.subscribe(page, f.node);
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
       const extras = this.servedExtras(f.extraPages, f.extraNeeds);
@@ -1099,6 +1103,7 @@ export class HlrcEngine implements Engine {
         const requestId = this.newRequest(threadRef, 'barrier');
         this.deliver(manager, () => ({
           type: 'barrierArrive', barrierId: request.barrierId, parties: request.parties, requestId, info: this.infoTo(manager),
+          ...this.pushForBarrier(manager),
         }));
         return;
       }
@@ -1364,10 +1369,61 @@ export class HlrcEngine implements Engine {
     return pushPages.length === 0 ? {} : { pushPages, pushVersions, pushBytes };
   }
 
-  /** Pages pushed with a grant, after its acquire: installed where they make an invalid copy valid. */
-  private installPushed(message: Extract<ProtocolMessage, { type: 'lockGrant' }>, requestFlushSeq: number): void {
+  /**
+   * Per page of this node's own: the nodes that fetched it (the faulting
+   * page of a fetch), each with the barrier pushes left before it must fetch
+   * again to stay subscribed (a node that stops reading the page stops
+   * receiving it after barrierPushRenewCount barriers).
+   */
+  private readonly subscribers = new Map<number, Map<number, number>>();
+
+  private subscribe(page: number, node: number): void {
+    let nodes = this.subscribers.get(page);
+    if (nodes === undefined) { nodes = new Map(); this.subscribers.set(page, nodes); }
+    nodes.set(node, barrierPushRenewCount);
+  }
+
+  /**
+   * Barrier pushes (issue 13.2): pages of this node's own that `toNode`
+   * fetched before and that this node wrote in intervals `toNode` may not
+   * have applied travel with the barrier message to it, so a boundary read
+   * every iteration (Jacobi) costs no fetch after the barrier. The receiver
+   * installs a copy only where it covers the need its acquire set (as for
+   * lockGrant pushes). At most grantPagePushCountMax pages.
+   */
+  private pushForBarrier(toNode: number): PushedPages {
+    if (toNode === this.nodeId || this.subscribers.size === 0 || this.protocol !== 'hlrc') return {};
+    const self = this.nodeId;
+    const pushPages: number[] = [];
+    const pushVersions: number[][] = [];
+    const pushBytes: Uint8Array[] = [];
+    const from = Math.max(this.peerVc[toNode]![self]!, this.floor[self]!);
+    for (let index = this.vc[self]!; index > from && pushPages.length < grantPagePushCountMax; index--) {
+      const record = this.log[self]![index - this.floor[self]! - 1];
+      if (record === undefined) break;
+      for (const page of record.pages) {
+        if (pushPages.length >= grantPagePushCountMax) break;
+        const nodes = this.subscribers.get(page);
+        const left = nodes?.get(toNode);
+        if (left === undefined || this.homeOf(page) !== self || pushPages.includes(page)) continue;
+        const state = this.pageState(page);
+        if (!state.valid || !this.masterReady(state)) continue;
+        if (left <= 1) nodes!.delete(toNode); else nodes!.set(toNode, left - 1);
+        if (nodes!.size === 0) this.subscribers.delete(page);
+        const bytes = new Uint8Array(pageBytes);
+        this.readServed(page, bytes);
+        pushPages.push(page);
+        pushVersions.push([...state.version]);
+        pushBytes.push(bytes);
+      }
+    }
+    return pushPages.length === 0 ? {} : { pushPages, pushVersions, pushBytes };
+  }
+
+  /** Pages pushed with a grant or a barrier message, after its acquire: installed where they make an invalid copy valid. */
+  private installPushed(message: PushedPages, requestFlushSeq: number): void {
     const pages = message.pushPages ?? [];
-    assert(pages.length <= grantPagePushCountMax && pages.length === (message.pushBytes ?? []).length, 'pushed pages within limit');
+    assert(pages.length <= grantPagePushCountMax && pages.length === (message.pushBytes ?? []).length && pages.length === (message.pushVersions ?? []).length, 'pushed pages within limit');
     pages.forEach((page, k) => {
       const state = this.pageState(page);
       if (state.valid || state.fetching || this.homeOf(page) === this.nodeId) return;
@@ -1437,13 +1493,19 @@ export class HlrcEngine implements Engine {
       return;
     }
     assert(barrier.arrivals.length < syncQueueCountMax, 'barrier arrivals within limit');
-    barrier.arrivals.push({ node: from, requestId: message.requestId, known: message.info.known, vc: message.info.vc });
+    barrier.arrivals.push({ node: from, requestId: message.requestId, known: message.info.known, vc: message.info.vc, push: message.pushPages === undefined ? null : message });
     if (barrier.arrivals.length < barrier.parties) return;
     this.barriers.delete(message.barrierId);
     // Merge everyone's knowledge: the manager acquires it all, then hands it back.
     const merged = [...this.vc];
     for (const arrival of barrier.arrivals) for (let n = 0; n < this.nodeCount; n++) merged[n] = Math.max(merged[n]!, arrival.vc[n]!);
     this.acquire(merged);
+    // Pages pushed to this (the manager's) node, if one of its threads waits here (its request bounds early flushes).
+    const own = barrier.arrivals.find((arrival) => arrival.node === this.nodeId);
+    const ownRequest = own === undefined ? undefined : this.pending.get(own.requestId);
+    for (const arrival of barrier.arrivals) {
+      if (arrival.push !== null && ownRequest !== undefined) this.installPushed(arrival.push, ownRequest.flushSeq);
+    }
     // When every node took part, everything up to the smallest arrival vector
     // is applied everywhere: intervals up to it can be reclaimed.
     const nodes = new Set(barrier.arrivals.map((a) => a.node));
@@ -1463,7 +1525,7 @@ export class HlrcEngine implements Engine {
       return;
     }
     const info = this.infoFor(node);
-    this.send(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...info, vc: [...vc] } });
+    this.send(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...info, vc: [...vc] }, ...(error === '' ? this.pushForBarrier(node) : {}) });
   }
 
   private onBarrierDepart(from: number, message: Extract<ProtocolMessage, { type: 'barrierDepart' }>): void {
@@ -1473,6 +1535,7 @@ export class HlrcEngine implements Engine {
       return;
     }
     this.acquire(message.info.vc);
+    if (from !== this.nodeId && message.pushPages !== undefined) this.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
     this.raiseFloor(message.floor);
     this.lendWritten();
     this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });
