@@ -363,6 +363,8 @@ export class HlrcEngine implements Engine {
 
   /** Which pages a fetch asks for besides the faulting one (adaptive read-ahead). */
   private readonly readAhead: ReadAheadPolicy;
+  /** Read-ahead pages asked for untracked (a saturated stream's): installed readable, counted apart. */
+  private readonly untrackedReadAhead = new Set<number>();
 
   /** Extra pages asked for with each fetch still in flight: faulting page -> the pages after it. */
   private readonly prefetches = new Map<number, number[]>();
@@ -395,7 +397,8 @@ export class HlrcEngine implements Engine {
       extraPages.push(next);
       extraNeeds.push([...other.need]);
     }
-    this.readAhead.issued(home, page, extraPages);
+    this.readAhead.issued(home, page, extraPages, plan.track);
+    if (!plan.track) for (const extra of extraPages) this.untrackedReadAhead.add(extra);
     assert(!this.prefetches.has(page), 'one fetch per page in flight');
     if (extraPages.length > 0) this.prefetches.set(page, extraPages);
     this.send(home, { type: 'pageRequest', page, need: [...state.need], extraPages, extraNeeds });
@@ -858,6 +861,7 @@ export class HlrcEngine implements Engine {
         assert(state.fetching && !state.valid, 'a prefetched page was being fetched');
         state.fetching = false;
         this.readAhead.forget(extra);
+        this.untrackedReadAhead.delete(extra);
         if (state.waiters.length > 0) this.fetch(extra);
         continue;
       }
@@ -883,7 +887,9 @@ export class HlrcEngine implements Engine {
     state.valid = true;
     // A read-ahead page a thread already waits for was worth asking for.
     if (!wanted && state.waiters.length > 0) this.readAhead.touched(page);
-    if (this.readAheadTracking && !wanted && state.waiters.length === 0) {
+    const untracked = this.untrackedReadAhead.delete(page);
+    if (untracked && !wanted) this.stats.prefetchUntrackedPages = (this.stats.prefetchUntrackedPages ?? 0) + 1;
+    if (this.readAheadTracking && !untracked && !wanted && state.waiters.length === 0) {
       // Read-ahead: stays at no access (as it was while invalid, fast write
       // path off) until a thread touches it, so its use can be counted.
       state.prefetched = true;

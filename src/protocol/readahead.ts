@@ -48,7 +48,20 @@ export interface ReadAheadOptions {
  * (contiguous or of one stride) that ends at the first page the engine may
  * not ask for. Sparse: a pattern, whose ineligible pages are just left out.
  */
-export interface ReadAheadPlan { pages: number[]; sparse: boolean }
+export interface ReadAheadPlan {
+  pages: number[];
+  sparse: boolean;
+  /**
+   * Whether the engine should track this fetch's read-ahead pages (install
+   * them at no access until touched). A stream at the window limit whose
+   * windows were used is tracked only every saturatedTrackInterval-th fetch:
+   * its touches would teach nothing and each costs a local fault.
+   */
+  track: boolean;
+}
+
+/** Fetches of a saturated stream (window at its limit, last window used) per tracked one. */
+const saturatedTrackInterval = 4;
 
 /** Touched pages a stream remembers for pattern detection. */
 const touchHistoryCount = 16;
@@ -75,6 +88,8 @@ interface Stream {
   extent: number;
   /** The last pages the stream's threads faulted on or touched, in order. */
   touches: number[];
+  /** Untracked fetches since the stream saturated (see ReadAheadPlan.track), -1: not saturated. */
+  saturatedFetches: number;
   /** A sparse pattern (runs of `width` pages every `step` pages, step fractional) the last fetch followed, or null. */
   pattern: Pattern | null;
 }
@@ -175,9 +190,12 @@ export class ReadAheadPolicy {
       : s.stride === 1 ? page >= s.next && page < s.next + s.window : page === s.next));
     let count: number;
     let pattern: Pattern | null = null;
+    const continued = stream !== undefined;
+    let lastUsed = 0;
     if (stream !== undefined) {
       // Continues: grow while the last window was mostly used.
       const used = stream.asked === 0 || !this.options.touchesObserved ? 1 : stream.used / stream.asked;
+      lastUsed = used;
       // (A pattern's runs cover the pages where its rows may start: about half of them are read.)
       count = used >= (stream.pattern === null ? 0.75 : 0.5) ? stream.window * 2 : stream.window;
       this.reach(stream, page);
@@ -197,7 +215,7 @@ export class ReadAheadPolicy {
         count = history ?? this.regionWindow(this.regionKey(home, page));
         stream = {
           home, start: page, stride: 1, next: page + 1, window: count, lastFault: page,
-          outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null,
+          outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1,
         };
         this.remember(page, 1);
       }
@@ -209,6 +227,14 @@ export class ReadAheadPolicy {
     stream.lastFault = page;
     stream.window = Math.min(windowMax, Math.max(1, count));
     stream.pattern = pattern;
+    // Saturated: a continuing run at the limit whose last window was used (or untracked).
+    let track = true;
+    if (continued && pattern === null && stream.window === windowMax && lastUsed >= 0.75) {
+      stream.saturatedFetches = stream.saturatedFetches < 0 ? 1 : stream.saturatedFetches + 1;
+      track = stream.saturatedFetches % saturatedTrackInterval === 0;
+    } else {
+      stream.saturatedFetches = -1;
+    }
     const pages: number[] = [];
     if (pattern !== null) {
       this.counters.patterned++;
@@ -224,7 +250,7 @@ export class ReadAheadPolicy {
     } else {
       for (let k = 1; k < stream.window; k++) pages.push(page + k * stream.stride);
     }
-    return { pages, sparse: pattern !== null };
+    return { pages, sparse: pattern !== null, track };
   }
 
   private touch(stream: Stream, page: number): void {
@@ -296,7 +322,7 @@ export class ReadAheadPolicy {
       if (recent.some((other) => other > low && other < high && other !== before)) continue;
       found = {
         home, start: page, stride: delta, next: page + delta, window: 1, lastFault: page,
-        outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null,
+        outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1,
       };
       break;
     }
@@ -306,16 +332,17 @@ export class ReadAheadPolicy {
   }
 
   /** The fetch for `page` went out asking for `extraPages` too (a prefix of the plan's pages). */
-  issued(home: number, page: number, extraPages: readonly number[]): void {
+  issued(home: number, page: number, extraPages: readonly number[], track = true): void {
     // `plan` made the fetch's stream the most recently used one of its home.
     const streams = this.streams[home]!;
     const stream = streams[streams.length - 1];
     assert(stream !== undefined && stream.lastFault === page, 'a fetch is issued for the page just planned');
     stream.outstanding = [];
-    stream.asked = extraPages.length;
+    // Untracked (unobserved, or a saturated stream's): counts as used when the stream continues.
+    stream.asked = track ? extraPages.length : 0;
     stream.used = 0;
     // Unobserved touches: nothing would ever resolve a tracked page.
-    for (const extra of this.options.touchesObserved ? extraPages : []) {
+    for (const extra of this.options.touchesObserved && track ? extraPages : []) {
       // A page still tracked from an earlier stream goes to the new one.
       this.tracked.set(extra, { stream, region: this.regionKey(home, extra), skipped: false });
       stream.outstanding.push(extra);

@@ -140,7 +140,8 @@ export class NodeObserver {
       writeFaults: native.writeFaults + native.fastWriteFaults,
       fastWriteFaults: native.fastWriteFaults,
       pageFetches: engine?.pageFetches ?? 0,
-      prefetchedBytes: (engine?.prefetchedPages ?? 0) * pageBytes,
+      // Untracked read-ahead pages (a saturated sequential stream's) count as moved, not as wasted.
+      prefetchedBytes: ((engine?.prefetchedPages ?? 0) + (engine?.prefetchUntrackedPages ?? 0)) * pageBytes,
       prefetchWastedBytes: ((engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0)) * pageBytes,
       prefetchUsefulPages: engine?.prefetchUsefulPages ?? 0,
       prefetchWastedPages: (engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0),

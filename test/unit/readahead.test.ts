@@ -11,25 +11,29 @@ const base: ReadAheadOptions = {
 };
 
 /** Plans a fault and issues every page the plan names (as an engine with all of them invalid would). */
-function fault(policy: ReadAheadPolicy, home: number, page: number): { plan: { count: number; stride: number; sparse: boolean }; extras: number[] } {
+function fault(policy: ReadAheadPolicy, home: number, page: number): { plan: { count: number; stride: number; sparse: boolean; track: boolean }; extras: number[] } {
   const plan = policy.plan(home, page);
   const extras = plan.pages;
-  policy.issued(home, page, extras);
-  return { plan: { count: extras.length + 1, stride: extras.length === 0 ? 1 : extras[0]! - page, sparse: plan.sparse }, extras };
+  policy.issued(home, page, extras, plan.track);
+  return { plan: { count: extras.length + 1, stride: extras.length === 0 ? 1 : extras[0]! - page, sparse: plan.sparse, track: plan.track }, extras };
 }
 
 test('a sequential scan whose read-ahead is all touched: the window doubles up to its limit', () => {
   const policy = new ReadAheadPolicy(base);
   const windows: number[] = [];
+  const tracked: boolean[] = [];
   let page = 0;
-  for (let k = 0; k < 5; k++) {
+  for (let k = 0; k < 6; k++) {
     const { plan, extras } = fault(policy, 1, page);
     windows.push(plan.count);
+    tracked.push(plan.track);
     for (const extra of extras) policy.touched(extra);
     page += plan.count;
   }
-  assert.deepEqual(windows, [16, 32, 64, 64, 64]);
-  assert.equal(policy.counters.useful, 15 + 31 + 63 * 3);
+  assert.deepEqual(windows, [16, 32, 64, 64, 64, 64]);
+  // At the limit and used, a stream is tracked every 4th fetch only (each tracked page costs a local fault).
+  assert.deepEqual(tracked, [true, true, false, false, false, true]);
+  assert.equal(policy.counters.useful, 15 + 31 + 63);
   assert.equal(policy.counters.wasted + policy.counters.skipped, 0);
   assert.equal(policy.trackedCount(), 0);
 });
@@ -77,11 +81,11 @@ test('a strided scan: the third fault at the same distance turns the stream stri
   assert.equal(fault(policy, 0, 0).plan.count, 1);
   assert.equal(fault(policy, 0, 100).plan.count, 1);
   const strided = fault(policy, 0, 200);
-  assert.deepEqual(strided.plan, { count: 2, stride: 100, sparse: false });
+  assert.deepEqual(strided.plan, { count: 2, stride: 100, sparse: false, track: true });
   assert.deepEqual(strided.extras, [300]);
   policy.touched(300);
   const next = fault(policy, 0, 400);
-  assert.deepEqual(next.plan, { count: 4, stride: 100, sparse: false });
+  assert.deepEqual(next.plan, { count: 4, stride: 100, sparse: false, track: true });
   assert.deepEqual(next.extras, [500, 600, 700]);
   assert.equal(policy.counters.strided, 1);
 });
