@@ -6,6 +6,8 @@
 // park and resume the faulting thread. The signal handler is async-signal-safe:
 // no malloc, no locks, no JS — atomics, memcpy and system calls only.
 
+#include "generated/dsm_constants.h"
+
 #include <node.h>
 #include <uv.h>
 #include <v8.h>
@@ -46,31 +48,17 @@ using v8::Number;
 using v8::Object;
 using v8::Value;
 
-constexpr size_t kPageBytes = 4096;
-constexpr int kPageShift = 12;
-// Must match faultSlotCount and dirtyRingCapacity in src/constants.ts.
-constexpr uint32_t kFaultSlotCount = 1024;
-constexpr uint64_t kDirtyRingCapacity = 65536;
-// Twins come first from a pool of pre-touched slots, so the fast path does
-// not take a second (kernel) page fault on fresh twin memory; when the pool
-// is empty a page's twin goes to its own place in the twin area.
-constexpr uint32_t kTwinPoolSlotCount = 8192;
-constexpr uint32_t kTwinPoolPretouchCount = 2048;
-// Pause instructions a parked thread spins before it sleeps on its futex.
-constexpr uint32_t kParkSpinCount = 4000;
-
-// Page state byte.
-constexpr uint8_t kProtMask = 0x03;
-constexpr uint8_t kProtNone = 0;
-constexpr uint8_t kProtRead = 1;
-constexpr uint8_t kProtReadWrite = 2;
-constexpr uint8_t kFastWrite = 0x04;
-constexpr uint8_t kHasTwin = 0x08;
-// A page whose writes never need a diff (hlrc: a page of this node's own, its
-// home copy is the master): the fast path upgrades it and reports it dirty,
-// without a twin.
-constexpr uint8_t kTwinless = 0x10;
-constexpr uint8_t kBusy = 0x80;
+// Limits, protections and page state bits (kPageBytes, kFaultSlotCount,
+// kProtRead, kFastWrite ...) come from src/constants.ts through the generated
+// header. Twins come first from a pool of kTwinPoolSlotCount pre-touched
+// slots, so the fast path does not take a second (kernel) page fault on fresh
+// twin memory; when the pool is empty a page's twin goes to its own place in
+// the twin area. A parked thread spins kParkSpinCount pause instructions
+// before it sleeps on its futex. The page state byte: the protection
+// (kProtMask), kFastWrite, kHasTwin, kTwinless (a page whose writes never need
+// a diff, hlrc: a page of this node's own, its home copy is the master: the
+// fast path upgrades it and reports it dirty, without a twin), kBusy.
+using namespace dsm_constants;
 
 // Fault slot states.
 constexpr uint32_t kSlotFree = 0;
@@ -332,7 +320,7 @@ bool TryFastWrite(size_t page) {
   return true;
 }
 
-// flags: bit 0 = write; bits 1..12 = the faulting byte's offset in its page
+// flags: kFaultFlagWrite; from kFaultFlagOffsetShift up, the faulting byte's offset in its page
 // (race mode reads it: the first byte an interval read of a page).
 void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   FaultSlot* slot = nullptr;
@@ -348,7 +336,7 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
     sched_yield();  // every slot holds a parked thread: wait for one to leave
   }
   slot->page = static_cast<uint32_t>(page);
-  slot->flags = (is_write ? 1u : 0u) | (offset_in_page << 1);
+  slot->flags = (is_write ? kFaultFlagWrite : 0u) | (offset_in_page << kFaultFlagOffsetShift);
   slot->futex.store(0, std::memory_order_relaxed);
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
@@ -407,10 +395,10 @@ void OnSegv(int signal, siginfo_t* info, void* context) {
       long manager = g_manager_tid.load(std::memory_order_relaxed);
       if (manager != 0 && syscall(SYS_gettid) == manager) {
         static const char message[] =
-            "dsm: DSM_ERR_INTERNAL: the manager thread touched dsm memory through the app view (a fault only it could serve); the node ends (a bug in dsm: please report it)\n";
+            "dsm: " DSM_ERR_INTERNAL ": the manager thread touched dsm memory through the app view (a fault only it could serve); the node ends (a bug in dsm: please report it)\n";
         ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
         (void)ignored;
-        _exit(70);
+        _exit(kExitCodeNodeDied);
       }
       ParkUntilServed(page, is_write, offset_in_page);
     }
@@ -434,18 +422,18 @@ void Throw(Isolate* isolate, const char* code, const std::string& message) {
 
 bool RequireReady(Isolate* isolate) {
   if (g_ready.load(std::memory_order_acquire)) return true;
-  Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: the region is not initialized (call init first)");
+  Throw(isolate, DSM_ERR_INTERNAL, "dsm native: the region is not initialized (call init first)");
   return false;
 }
 
 bool ReadIndex(const FunctionCallbackInfo<Value>& args, int index, uint64_t* out) {
   if (index >= args.Length() || !args[index]->IsNumber()) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a number argument");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: expected a number argument");
     return false;
   }
   double value = args[index].As<Number>()->Value();
   if (!(value >= 0) || value > 9007199254740991.0 || value != static_cast<double>(static_cast<uint64_t>(value))) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a non-negative integer");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: expected a non-negative integer");
     return false;
   }
   *out = static_cast<uint64_t>(value);
@@ -455,7 +443,7 @@ bool ReadIndex(const FunctionCallbackInfo<Value>& args, int index, uint64_t* out
 bool ReadPage(const FunctionCallbackInfo<Value>& args, int index, uint64_t* page) {
   if (!ReadIndex(args, index, page)) return false;
   if (*page >= g_region.page_count) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page index outside the region");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: page index outside the region");
     return false;
   }
   return true;
@@ -463,7 +451,7 @@ bool ReadPage(const FunctionCallbackInfo<Value>& args, int index, uint64_t* page
 
 bool ReadPages(const FunctionCallbackInfo<Value>& args, int index, const uint32_t** pages, size_t* count) {
   if (index >= args.Length() || !args[index]->IsUint32Array()) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a Uint32Array of pages");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: expected a Uint32Array of pages");
     return false;
   }
   Local<v8::Uint32Array> array = args[index].As<v8::Uint32Array>();
@@ -472,7 +460,7 @@ bool ReadPages(const FunctionCallbackInfo<Value>& args, int index, const uint32_
   *count = array->Length();
   for (size_t i = 0; i < *count; i += 1) {
     if ((*pages)[i] >= g_region.page_count) {
-      Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page index outside the region");
+      Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: page index outside the region");
       return false;
     }
   }
@@ -481,7 +469,7 @@ bool ReadPages(const FunctionCallbackInfo<Value>& args, int index, const uint32_
 
 bool ReadBytes(const FunctionCallbackInfo<Value>& args, int index, uint8_t** data, size_t* length) {
   if (index >= args.Length() || !args[index]->IsArrayBufferView()) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: expected a Uint8Array");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: expected a Uint8Array");
     return false;
   }
   Local<v8::ArrayBufferView> view = args[index].As<v8::ArrayBufferView>();
@@ -497,11 +485,11 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   uint64_t bytes;
   if (!ReadIndex(args, 0, &bytes)) return;
   if (sysconf(_SC_PAGESIZE) != static_cast<long>(kPageBytes)) {
-    Throw(isolate, "DSM_ERR_PLATFORM", "dsm needs 4096-byte pages; this system uses " + std::to_string(sysconf(_SC_PAGESIZE)));
+    Throw(isolate, DSM_ERR_PLATFORM, "dsm needs " + std::to_string(kPageBytes) + "-byte pages; this system uses " + std::to_string(sysconf(_SC_PAGESIZE)));
     return;
   }
   if (bytes == 0 || bytes % kPageBytes != 0) {
-    Throw(isolate, "DSM_ERR_INVALID_OPTION", "dsm native: the region size must be a positive multiple of 4096");
+    Throw(isolate, DSM_ERR_INVALID_OPTION, "dsm native: the region size must be a positive multiple of " + std::to_string(kPageBytes));
     return;
   }
   // One node (issue 17): the app view never changes protection and no other
@@ -512,7 +500,7 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   std::lock_guard<std::mutex> lock(g_init_mutex);
   if (g_ready.load(std::memory_order_acquire)) {
     if (g_region.bytes != bytes) {
-      Throw(isolate, "DSM_ERR_INVALID_OPTION", "dsm native: the region is already mapped with another size");
+      Throw(isolate, DSM_ERR_INVALID_OPTION, "dsm native: the region is already mapped with another size");
     }
     return;
   }
@@ -525,7 +513,7 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   } else {
     fd = static_cast<int>(syscall(SYS_memfd_create, "dsm-region", 1u /* MFD_CLOEXEC */));
     if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-      Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: memfd for the region failed: ") + strerror(errno));
+      Throw(isolate, DSM_ERR_PLATFORM, std::string("dsm native: memfd for the region failed: ") + strerror(errno));
       if (fd >= 0) close(fd);
       return;
     }
@@ -539,7 +527,7 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   void* twin_pool = mmap(nullptr, size_t(kTwinPoolSlotCount) * kPageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (app == MAP_FAILED || manager == MAP_FAILED || twin == MAP_FAILED || state == MAP_FAILED ||
       twin_slot == MAP_FAILED || twin_pool == MAP_FAILED) {
-    Throw(isolate, "DSM_ERR_PLATFORM", std::string("dsm native: mapping the region failed: ") + strerror(errno) +
+    Throw(isolate, DSM_ERR_PLATFORM, std::string("dsm native: mapping the region failed: ") + strerror(errno) +
                                            " (try a smaller --region-bytes)");
     return;
   }
@@ -661,7 +649,7 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
   uint64_t offset, length;
   if (!ReadIndex(args, 0, &offset) || !ReadIndex(args, 1, &length)) return;
   if (length == 0 || offset + length > g_region.bytes) {
-    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: buffer range outside the region");
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: buffer range outside the region");
     return;
   }
   std::shared_ptr<v8::BackingStore> store;
@@ -725,7 +713,7 @@ bool ReadProt(const FunctionCallbackInfo<Value>& args, int index, uint8_t* prot)
   uint64_t value;
   if (!ReadIndex(args, index, &value)) return false;
   if (value > kProtReadWrite) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: protection must be 0, 1 or 2");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: protection must be 0, 1 or 2");
     return false;
   }
   *prot = static_cast<uint8_t>(value);
@@ -738,7 +726,7 @@ void Protect(const FunctionCallbackInfo<Value>& args) {
   uint8_t prot;
   if (!ReadPage(args, 0, &first) || !ReadIndex(args, 1, &count) || !ReadProt(args, 2, &prot)) return;
   if (first + count > g_region.page_count) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page range outside the region");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: page range outside the region");
     return;
   }
   if (count > 0) ProtectRun(first, count, prot);
@@ -903,7 +891,7 @@ void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
     at += 4 + run;
   }
   if (at != length) {
-    Throw(isolate, "DSM_ERR_FRAME", "dsm native: a malformed diff (a run leaves the page or the buffer)");
+    Throw(isolate, DSM_ERR_FRAME, "dsm native: a malformed diff (a run leaves the page or the buffer)");
     return;
   }
   at = 0;
@@ -943,7 +931,7 @@ void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
   size_t length;
   if (!ReadPage(args, 0, &page) || !ReadBytes(args, 1, &data, &length)) return;
   if (length != kPageBytes) {
-    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: a page buffer must be 4096 bytes");
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: a page buffer must be " + std::to_string(kPageBytes) + " bytes");
     return;
   }
   uint8_t* memory = g_region.manager + (page << kPageShift);
@@ -959,7 +947,7 @@ void Zero(const FunctionCallbackInfo<Value>& args) {
   uint64_t offset, length;
   if (!ReadIndex(args, 0, &offset) || !ReadIndex(args, 1, &length)) return;
   if (offset + length > g_region.bytes) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: range outside the region");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: range outside the region");
     return;
   }
   memset(g_region.manager + offset, 0, length);
@@ -970,7 +958,7 @@ void Release(const FunctionCallbackInfo<Value>& args) {
   uint64_t first, count;
   if (!ReadPage(args, 0, &first) || !ReadIndex(args, 1, &count)) return;
   if (first + count > g_region.page_count) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: page range outside the region");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: page range outside the region");
     return;
   }
   if (g_region.memfd < 0) {
@@ -993,7 +981,7 @@ void InstallHandler(const FunctionCallbackInfo<Value>& args) {
   sigemptyset(&action.sa_mask);
   if (sigaction(SIGSEGV, &action, &g_previous_action) != 0) {
     g_handler_installed.store(false);
-    Throw(args.GetIsolate(), "DSM_ERR_PLATFORM", std::string("dsm native: sigaction failed: ") + strerror(errno));
+    Throw(args.GetIsolate(), DSM_ERR_PLATFORM, std::string("dsm native: sigaction failed: ") + strerror(errno));
   }
 }
 
@@ -1062,11 +1050,11 @@ void DrainFreed(const FunctionCallbackInfo<Value>& args) {
 void StartFaultService(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (args.Length() < 1 || !args[0]->IsFunction()) {
-    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: startFaultService needs a callback");
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: startFaultService needs a callback");
     return;
   }
   if (g_wake.load() != nullptr) {
-    Throw(isolate, "DSM_ERR_INTERNAL", "dsm native: the fault service is already running");
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: the fault service is already running");
     return;
   }
   g_manager_isolate = isolate;
@@ -1109,7 +1097,7 @@ void StopFaultService(const FunctionCallbackInfo<Value>& args) {
 
 void OnBackingStoreFreed(const FunctionCallbackInfo<Value>& args) {
   if (args.Length() < 1 || !args[0]->IsFunction()) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: onBackingStoreFreed needs a callback");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: onBackingStoreFreed needs a callback");
     return;
   }
   g_on_freed.Reset(args.GetIsolate(), args[0].As<Function>());
@@ -1125,7 +1113,7 @@ void Resume(const FunctionCallbackInfo<Value>& args) {
   uint64_t index;
   if (!ReadIndex(args, 0, &index)) return;
   if (index >= kFaultSlotCount || g_slots[index].state.load() != kSlotServing) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: resume of a slot that is not being served");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: resume of a slot that is not being served");
     return;
   }
   ResumeSlot(static_cast<uint32_t>(index));
@@ -1133,14 +1121,14 @@ void Resume(const FunctionCallbackInfo<Value>& args) {
 
 void ResumeMany(const FunctionCallbackInfo<Value>& args) {
   if (args.Length() < 1 || !args[0]->IsUint32Array()) {
-    Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: resumeMany needs a Uint32Array");
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: resumeMany needs a Uint32Array");
     return;
   }
   Local<v8::Uint32Array> array = args[0].As<v8::Uint32Array>();
   auto* slots = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(array->Buffer()->Data()) + array->ByteOffset());
   for (size_t i = 0; i < array->Length(); i += 1) {
     if (slots[i] >= kFaultSlotCount || g_slots[slots[i]].state.load() != kSlotServing) {
-      Throw(args.GetIsolate(), "DSM_ERR_INTERNAL", "dsm native: resume of a slot that is not being served");
+      Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: resume of a slot that is not being served");
       return;
     }
     ResumeSlot(slots[i]);

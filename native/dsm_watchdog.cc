@@ -23,6 +23,8 @@
 // Everything the thread does is a read of atomics, write(2), kill(2) and
 // _exit(2); the signal handler only stores atomics and chains.
 
+#include "generated/dsm_constants.h"
+
 #include <node_api.h>
 
 #include <atomic>
@@ -40,11 +42,10 @@
 
 namespace {
 
-constexpr int kChildCountMax = 1024;
-constexpr int kActivityCountMax = 64;
-constexpr int kActivityNameBytes = 64;
-constexpr long kPollMs = 50;
-constexpr int64_t kOversleepExcusedMs = 500;
+// Limits (kChildCountMax, kActivityCountMax, kActivityNameBytes, kPollMs,
+// kOversleepExcusedMs, kSignalGraceMs) and exit codes come from src/constants.ts
+// and src/errors.ts through the generated header.
+using namespace dsm_constants;
 
 std::atomic<int> g_pending_signal{0};
 std::atomic<int64_t> g_signal_at_ms{0};
@@ -54,7 +55,7 @@ bool g_signals_installed = false;
 
 std::atomic<bool> g_started{false};
 std::atomic<int> g_node_id{-1};
-std::atomic<int64_t> g_grace_ms{4000};
+std::atomic<int64_t> g_grace_ms{kSignalGraceMs};
 std::atomic<int64_t> g_stall_ms{0};
 std::atomic<int64_t> g_exit_at_ms{0};
 std::atomic<int> g_exit_code{0};
@@ -192,7 +193,7 @@ void* WatchLoop(void*) {
     int signal = g_pending_signal.load();
     if (signal != 0 && now_ms - g_signal_at_ms.load() >= g_grace_ms.load()) {
       snprintf(message, sizeof message,
-               "dsm: DSM_ERR_FORCED_EXIT: node %d did not end within %lld ms of %s (its manager loop last turned %lld ms ago, doing: %s); forced exit%s\n",
+               "dsm: " DSM_ERR_FORCED_EXIT ": node %d did not end within %lld ms of %s (its manager loop last turned %lld ms ago, doing: %s); forced exit%s\n",
                node, static_cast<long long>(g_grace_ms.load()), signal == SIGTERM ? "SIGTERM" : "SIGINT",
                static_cast<long long>(now_ms - last_turn_at_ms), ActivityName(),
                node == 0 ? ", its child nodes killed" : "");
@@ -201,12 +202,12 @@ void* WatchLoop(void*) {
     int64_t stall_ms = g_stall_ms.load();
     if (stall_ms > 0 && exit_at_ms == 0 && g_loop_state != nullptr && now_ms - last_turn_at_ms > stall_ms) {
       snprintf(message, sizeof message,
-               "dsm: DSM_ERR_STALLED: node %d: its manager loop (the main thread) has not turned for %lld ms (time waiting for a CPU not counted; limit %lld ms), doing: %s; node %d is ending\n",
+               "dsm: " DSM_ERR_STALLED ": node %d: its manager loop (the main thread) has not turned for %lld ms (time waiting for a CPU not counted; limit %lld ms), doing: %s; node %d is ending\n",
                node, static_cast<long long>(now_ms - last_turn_at_ms), static_cast<long long>(stall_ms), ActivityName(), node);
-      EndProcess(message, 70);
+      EndProcess(message, kExitCodeNodeDied);
     }
     int parent = g_parent_pid.load();
-    if (parent > 0 && getppid() != parent) EndProcess(nullptr, 70);
+    if (parent > 0 && getppid() != parent) EndProcess(nullptr, kExitCodeNodeDied);
   }
   return nullptr;
 }
@@ -224,7 +225,7 @@ bool ArgInt64(napi_env env, napi_callback_info info, size_t index, int64_t* out)
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (index >= argc || napi_get_value_int64(env, argv[index], out) != napi_ok) {
-    napi_throw_type_error(env, "DSM_ERR_INTERNAL", "dsm watchdog: expected an integer argument");
+    napi_throw_type_error(env, DSM_ERR_INTERNAL, "dsm watchdog: expected an integer argument");
     return false;
   }
   return true;
@@ -237,7 +238,7 @@ napi_value Start(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   int32_t node_id = -1;
   if (argc < 3 || napi_get_value_int32(env, argv[0], &node_id) != napi_ok) {
-    napi_throw_type_error(env, "DSM_ERR_INTERNAL", "dsm watchdog: start(nodeId, loopState, activityNames)");
+    napi_throw_type_error(env, DSM_ERR_INTERNAL, "dsm watchdog: start(nodeId, loopState, activityNames)");
     return nullptr;
   }
   g_node_id.store(node_id);
@@ -256,7 +257,7 @@ napi_value Start(napi_env env, napi_callback_info info) {
     napi_is_typedarray(env, argv[1], &is_typed);
     if (!is_typed || napi_get_typedarray_info(env, argv[1], &type, &element_count, &data, &array_buffer, &byte_offset) != napi_ok ||
         type != napi_int32_array || element_count < 2) {
-      napi_throw_type_error(env, "DSM_ERR_INTERNAL", "dsm watchdog: loopState must be an Int32Array of 2 over a SharedArrayBuffer");
+      napi_throw_type_error(env, DSM_ERR_INTERNAL, "dsm watchdog: loopState must be an Int32Array of 2 over a SharedArrayBuffer");
       return nullptr;
     }
   }
@@ -286,7 +287,7 @@ napi_value Start(napi_env env, napi_callback_info info) {
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   pthread_attr_destroy(&attributes);
   if (failed != 0) {
-    napi_throw_error(env, "DSM_ERR_PLATFORM", "dsm watchdog: pthread_create failed");
+    napi_throw_error(env, DSM_ERR_PLATFORM, "dsm watchdog: pthread_create failed");
     return nullptr;
   }
   g_started.store(true);
@@ -305,7 +306,7 @@ napi_value WatchSignals(napi_env env, napi_callback_info info) {
   action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&action.sa_mask);
   if (sigaction(SIGTERM, &action, &g_previous_term) != 0 || sigaction(SIGINT, &action, &g_previous_int) != 0) {
-    napi_throw_error(env, "DSM_ERR_PLATFORM", "dsm watchdog: sigaction failed");
+    napi_throw_error(env, DSM_ERR_PLATFORM, "dsm watchdog: sigaction failed");
     return nullptr;
   }
   g_signals_installed = true;
@@ -333,7 +334,7 @@ napi_value AddChild(napi_env env, napi_callback_info info) {
     int expected = 0;
     if (g_children[index].compare_exchange_strong(expected, static_cast<int>(pid))) return Undefined(env);
   }
-  napi_throw_error(env, "DSM_ERR_INTERNAL", "dsm watchdog: too many child nodes");
+  napi_throw_error(env, DSM_ERR_INTERNAL, "dsm watchdog: too many child nodes");
   return nullptr;
 }
 

@@ -1,9 +1,11 @@
-// Builds the native MMU addon with node-gyp. On failure, names the missing tool
-// and the command to retry; on success it says one line, not node-gyp's wall of output.
+// Builds the native addons with node-gyp, after writing native/generated/dsm_constants.h from
+// src/constants.ts and src/errors.ts (scripts/native-constants.mjs). On failure, names the missing
+// tool and the command to retry; on success it says one line, not node-gyp's wall of output.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeHeader } from './native-constants.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) {
@@ -16,6 +18,12 @@ for (const tool of ['g++', 'make', 'python3']) {
     console.error(`dsm: DSM_ERR_ADDON: '${tool}' is not installed; install it (e.g. apt-get install ${tool === 'g++' ? 'g++' : tool}) and retry with: npm run build:native`);
     process.exit(2);
   }
+}
+try {
+  writeHeader();
+} catch (error) {
+  console.error(`dsm: DSM_ERR_ADDON: generating native/generated/dsm_constants.h failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
 }
 let gyp;
 try {

@@ -3,19 +3,59 @@
 
 /** Size of one coherence unit. Must equal the OS page size (checked by the native addon). */
 export const pageBytes = 4096;
+/** log2(pageBytes): the native addon shifts page indexes by it. */
+export const pageShift = 12;
 
 /** Default size of the global region (virtual address space, lazily backed). */
 export const regionBytesDefault = 4 * 1024 * 1024 * 1024;
 export const regionBytesMin = 16 * 1024 * 1024;
 export const regionBytesMax = 64 * 1024 * 1024 * 1024;
 
-/** Concurrent page faults the native fault queue can hold (one per parked thread). */
+/**
+ * Concurrent page faults the native fault queue can hold (one per parked thread). A thread that
+ * faults while every slot is taken yields until one frees: more app threads than this on one
+ * node is allowed (dsm sets no thread limit of its own, as plain node sets none), they queue.
+ */
 export const faultSlotCount = 1024;
 /** Pages a write fault may make dirty through the native fast path before a release drains them. */
 export const dirtyRingCapacity = 65536;
 
-/** App threads one node can run at once. */
-export const appThreadCountMax = 512;
+// Native addons (native/dsm_mmu.cc, native/dsm_watchdog.cc). scripts/native-constants.mjs writes the
+// constants the addons use (listed there) into native/generated/dsm_constants.h, with the error codes
+// and exit codes of src/errors.ts; `npm run build:native` regenerates it and
+// test/unit/native-constants.test.ts fails when the committed header and these values differ.
+/** Page protections: PageMemory.protect's argument and the low bits of the native page state. */
+export const protNone = 0;
+export const protRead = 1;
+export const protReadWrite = 2;
+export type PageProt = typeof protNone | typeof protRead | typeof protReadWrite;
+/** Native page state bits (as the addon's pageState reports them): the protection, then flags. */
+export const pageStateProtMask = 0x03;
+export const pageStateFastWrite = 0x04;
+export const pageStateHasTwin = 0x08;
+/** The fast path upgrades such a page without a twin (hlrc: this node's own pages, whose writes need no diff). */
+export const pageStateTwinless = 0x10;
+/** Set while one thread changes the page's state (the others wait). */
+export const pageStateBusy = 0x80;
+/**
+ * A fault record's flags word (startFaultService's (slot, page, flags) triples): the write bit,
+ * and above it, from this shift, the faulting byte's offset in its page.
+ */
+export const faultFlagWrite = 0x1;
+export const faultFlagOffsetShift = 1;
+/** Native: twins come first from a pool of this many pre-touched page slots (so the fast path takes no kernel fault on fresh twin memory), this many of them touched at init. */
+export const twinPoolSlotCount = 8192;
+export const twinPoolPretouchCount = 2048;
+/** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
+export const parkSpinCount = 4000;
+/** Watchdog: child node processes it can register (it SIGKILLs them when it forces its own exit). */
+export const watchdogChildCountMax = 1024;
+/** Watchdog: names of manager-loop activities it can report, and the bytes of each name (with its NUL). */
+export const watchdogActivityCountMax = 64;
+export const watchdogActivityNameBytes = 64;
+/** Watchdog: its thread looks this often; an oversleep of more than watchdogOversleepExcusedMs (a starved process) is not a stall of the loop. */
+export const watchdogPollMs = 50;
+export const watchdogOversleepExcusedMs = 500;
 
 /** Bytes of a synchronous channel reply (app thread <- manager). */
 export const channelReplyBytesMax = 64 * 1024;
@@ -81,11 +121,17 @@ function assert(condition: boolean, message: string): asserts condition {
 }
 
 assert(pageBytes > 0 && (pageBytes & (pageBytes - 1)) === 0, 'pageBytes is a power of two');
+assert(1 << pageShift === pageBytes, 'pageShift is log2(pageBytes)');
+assert((dirtyRingCapacity & (dirtyRingCapacity - 1)) === 0, 'the dirty ring indexes by a mask');
+assert(twinPoolSlotCount % 64 === 0 && twinPoolPretouchCount <= twinPoolSlotCount, 'the twin pool is whole 64-slot words, partly pre-touched');
+assert(faultFlagWrite < 1 << faultFlagOffsetShift && pageBytes << faultFlagOffsetShift <= 2 ** 32, 'a fault record flags word holds the write bit and the offset');
+assert(protNone < protRead && protRead < protReadWrite && protReadWrite <= pageStateProtMask, 'protections fit the state mask in order');
+assert(watchdogChildCountMax >= nodeCountMax, 'the watchdog can register every local child node');
+assert(watchdogPollMs < loopPetIntervalMs * 2 && watchdogOversleepExcusedMs >= watchdogPollMs, 'the watchdog looks more often than the loop is petted');
 assert(regionBytesDefault % pageBytes === 0, 'region is whole pages');
 assert(regionBytesMin <= regionBytesDefault && regionBytesDefault <= regionBytesMax, 'default region within range');
 assert(arenaChunkBytes % pageBytes === 0, 'arena chunks are whole pages');
 assert(smallBlockBytesMax * 2 <= pageBytes, 'a small block is at most half a page');
-assert(faultSlotCount >= appThreadCountMax, 'every app thread can have a fault in flight');
 assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several heartbeats');
 assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
 assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');
@@ -99,8 +145,11 @@ export const intervalLogCountMax = 1 << 20;
 export const syncInFlightCountMax = 4096;
 /** Protocol: threads parked in Atomics.wait at one synchronization home. */
 export const atomicWaiterCountMax = 65536;
-/** Protocol: waiters queued on one mutex, condition or barrier. */
-export const syncQueueCountMax = 4096;
+/**
+ * Protocol: waiters queued on one mutex, condition or barrier (at most every thread of the
+ * cluster: as many as may wait in Atomics.wait at one home).
+ */
+export const syncQueueCountMax = 65536;
 /** Protocol: distinct barrier ids one barrier manager remembers (with their party counts). */
 export const barrierIdCountMax = 65536;
 /** Protocol: distinct mutex ids one lock manager keeps state for (a used lock keeps its release vector). */
@@ -231,6 +280,7 @@ export const dirtyPageCountFlushMin = 4096;
 export const dirtyPageCountMax = 8192;
 /** Lowest link limit DSM_SEND_QUEUE_BYTES may set (sendQueueBytesMax is the default). */
 export const sendQueueBytesMin = 256 * 1024;
+assert(syncQueueCountMax >= atomicWaiterCountMax, 'a mutex queue holds as many threads as may wait at one Atomics home');
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
 assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin < dirtyPageCountMax && dirtyPageCountMax <= dirtyRingCapacity, 'flush thresholds are ordered');
 assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');

@@ -51,7 +51,6 @@ export type ChannelRequest =
   /** A dsm buffer at `offset` is being sent to another node: its memory is never reused (issue 13). */
   | { op: 'escape'; offset: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
-  | { op: 'sliceAlloc'; byteLength: number }
   | { op: 'place'; }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }

@@ -7,20 +7,14 @@
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { PageProt } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
 
-export const protNone = 0;
-export const protRead = 1;
-export const protReadWrite = 2;
-export type Prot = typeof protNone | typeof protRead | typeof protReadWrite;
-
-/** Page state bits as `pageState` reports them. */
-export const pageStateProtMask = 0x03;
-export const pageStateFastWrite = 0x04;
-export const pageStateHasTwin = 0x08;
-/** The fast path upgrades such a page without a twin (hlrc: this node's own pages, whose writes need no diff). */
-export const pageStateTwinless = 0x10;
+// Protections (protNone, protRead, protReadWrite) and the page state bits `pageState` reports
+// (pageStateProtMask ...) are in src/constants.ts, the addon's source for them too.
+export { protNone, protRead, protReadWrite } from '../constants.js';
+export type Prot = PageProt;
 
 export interface PageDiff {
   page: number;
@@ -90,7 +84,7 @@ export interface NativeMmu {
   release(firstPage: number, pageCount: number): void;
 
   installHandler(): void;
-  /** `records` holds (slot, page, flags) triples; flags bit 0 = write, bits 1..12 the faulting byte's offset in the page. */
+  /** `records` holds (slot, page, flags) triples; flags: faultFlagWrite, and from faultFlagOffsetShift up the faulting byte's offset in the page. */
   startFaultService(onFaults: (records: Uint32Array) => void): void;
   stopFaultService(): void;
   onBackingStoreFreed(callback: (offset: number, byteLength: number) => void): void;

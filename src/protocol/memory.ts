@@ -1,15 +1,15 @@
 // The page operations the protocol engine needs from its node's copy of the
-// global region. The native MMU addon implements them in production; the
-// simulator (test/sim/sim-memory.ts) implements the same semantics in memory.
+// global region. The native MMU addon implements them in production
+// (src/memory/native.ts); the simulator's SimMemory (test/sim/sim.ts)
+// implements the same semantics in memory.
 //
-// Diffs are opaque bytes to the engine: whoever made one applies it. The only
-// semantic the engine relies on is "a diff carries the runs of bytes that
-// changed since the twin was made", so diffs of disjoint writes commute.
+// Diffs are in the format of src/protocol/diff-codec.ts (runs of the bytes
+// that changed since the twin was made, exact to the byte), so diffs of
+// disjoint writes commute. The engine makes one itself only for an atomic
+// store at its home (encodeRun); every other diff comes from flush().
 
-export const protNone = 0;
-export const protRead = 1;
-export const protReadWrite = 2;
-export type PageProt = typeof protNone | typeof protRead | typeof protReadWrite;
+export { protNone, protRead, protReadWrite, type PageProt } from '../constants.js';
+import type { PageProt } from '../constants.js';
 
 export type PageList = Uint32Array | number[];
 

@@ -60,7 +60,7 @@ export type ProtocolMessage =
   | { type: 'scInvalidate'; page: number; requester: number }
   | { type: 'scInvalidateAck'; page: number }
   | { type: 'scConfirm'; page: number; isWrite: boolean }
-  // sync: mutex, barrier, condition, atomics. `bundled`: the diffs of the
+  // sync: mutex, barrier, atomics. `bundled`: the diffs of the
   // release before this message for pages homed at its receiver (one message
   // instead of two; the receiver applies them first, as if they came just before).
   | { type: 'lockRequest'; bundled?: DiffBatch; lockId: number; requestId: number; tryOnly: boolean; info: ConsistencyInfo }
@@ -95,8 +95,6 @@ export type ProtocolMessage =
     type: 'barrierDepart'; barrierId: number; requestId: number; error: string; serial: boolean; floor: number[]; info: ConsistencyInfo;
     pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
   }
-  | { type: 'condWait'; bundled?: DiffBatch; condId: number; lockId: number; requestId: number; info: ConsistencyInfo }
-  | { type: 'condSignal'; bundled?: DiffBatch; condId: number; all: boolean; info: ConsistencyInfo }
   | {
     type: 'atomicRequest'; bundled?: DiffBatch; requestId: number; op: AtomicOp; address: number; width: number;
     operands: string[]; timeoutMs: number; info: ConsistencyInfo;

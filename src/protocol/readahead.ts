@@ -19,6 +19,8 @@
 //   (a page a stream passed over untouched), used for streams with no history.
 
 import { assert } from '../errors.js';
+import { prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
+import type { EngineCounters } from './types.js';
 
 export interface ReadAheadOptions {
   /** Nodes (homes) of the cluster. */
@@ -385,5 +387,85 @@ export class ReadAheadPolicy {
     this.tracked.delete(page);
     const k = entry.stream.outstanding.indexOf(page);
     if (k >= 0) entry.stream.outstanding.splice(k, 1);
+  }
+}
+
+/**
+ * The engine's read-ahead unit: the policy above, with the counters
+ * (EngineCounters) and the engine's three call sites in hlrc.ts: `pick` at
+ * the fetch, `arrived` when a read-ahead page is installed, `useful` /
+ * `wasted` / `forget` for what became of it.
+ */
+export class ReadAhead {
+  /** Whether read-ahead pages stay at no access until first touched (EngineOptions.readAheadTracking, default on). */
+  readonly tracking: boolean;
+  private readonly policy: ReadAheadPolicy;
+  /** Read-ahead pages asked for untracked (a saturated stream's): installed readable, counted apart. */
+  private readonly untracked = new Set<number>();
+
+  constructor(private readonly pageCount: number, nodeCount: number, private readonly stats: EngineCounters, options: { prefetchPageCount?: number; readAheadTracking?: boolean }) {
+    const windowMax = options.prefetchPageCount ?? prefetchPageCountMax;
+    assert(Number.isInteger(windowMax) && windowMax >= 1 && windowMax <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
+    this.tracking = options.readAheadTracking ?? true;
+    this.policy = new ReadAheadPolicy({
+      homeCount: nodeCount, windowMax, windowInitial: Math.min(prefetchPageCountInitial, windowMax),
+      streamCountMax: prefetchStreamCountMax, historyCountMax: prefetchHistoryCountMax, strideMax: prefetchStridePagesMax,
+      regionShift: prefetchRegionPagesLog2, touchesObserved: this.tracking,
+    });
+  }
+
+  /** The policy's counters (tests). */
+  get counters(): ReadAheadCounters { return this.policy.counters; }
+
+  /**
+   * A fetch of `page` from `home`: the other pages to ask for, each one
+   * `eligible` (invalid here, not being fetched, same home); a run stops at
+   * the first that is not, a sparse pattern skips it.
+   */
+  pick(home: number, page: number, eligible: (next: number) => boolean): number[] {
+    const plan = this.policy.plan(home, page);
+    const extra: number[] = [];
+    for (const next of plan.pages) {
+      if (extra.length >= prefetchPageCountMax - 1) break;
+      if (next < 0 || next >= this.pageCount || !eligible(next)) {
+        if (plan.sparse) continue;
+        break;
+      }
+      extra.push(next);
+    }
+    this.policy.issued(home, page, extra, plan.track);
+    if (!plan.track) for (const next of extra) this.untracked.add(next);
+    return extra;
+  }
+
+  /**
+   * A read-ahead page was installed (`waited`: a thread already waits for
+   * it). Returns whether it stays at no access until touched (tracked).
+   */
+  arrived(page: number, waited: boolean): boolean {
+    const untracked = this.untracked.delete(page);
+    if (waited) { this.policy.touched(page); return false; }
+    if (untracked) { this.stats.prefetchUntrackedPages = (this.stats.prefetchUntrackedPages ?? 0) + 1; return false; }
+    if (!this.tracking) return false;
+    this.stats.prefetchedPages = (this.stats.prefetchedPages ?? 0) + 1;
+    return true;
+  }
+
+  /** The first touch of a tracked read-ahead page: it was worth fetching. */
+  useful(page: number): void {
+    this.stats.prefetchUsefulPages = (this.stats.prefetchUsefulPages ?? 0) + 1;
+    this.policy.touched(page);
+  }
+
+  /** A tracked read-ahead page was invalidated before any thread touched it. */
+  wasted(page: number): void {
+    this.stats.prefetchWastedPages = (this.stats.prefetchWastedPages ?? 0) + 1;
+    this.policy.invalidated(page);
+  }
+
+  /** A read-ahead page not installed as one (left out by its home, refetched, or made valid otherwise). */
+  forget(page: number): void {
+    this.untracked.delete(page);
+    this.policy.forget(page);
   }
 }

@@ -6,16 +6,18 @@
 // owner sends the page; for a write it also hands over the copyset, and the
 // requester invalidates every other copy (waiting for the acks) before it
 // writes. So at every instant a page has one writer or any number of readers.
-// Sync operations reuse the hlrc machinery with empty write notices (every
-// store is already visible when it completes); atomics run at the page's
+// The synchronization layer (sync.ts, atomics.ts) is the hlrc one, with a
+// release and an acquire that do nothing (every store is already visible when
+// it completes), so write notices stay empty; atomics run at the page's
 // manager once that node holds the page writable.
 
 import { assert } from '../errors.js';
 import { syncQueueCountMax, pageBytes } from '../constants.js';
-import type { EngineOptions } from './engine.js';
-import { HlrcEngine } from './hlrc.js';
-import { protNone, protRead, protReadWrite } from './memory.js';
+import type { Coherence, GrantPush, LockReleases } from './coherence.js';
+import type { EngineContext } from './context.js';
+import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
+import type { EngineCounters } from './types.js';
 
 type Access = 0 | 1 | 2;
 
@@ -34,16 +36,32 @@ interface ScLocal {
   waiters: Array<{ isWrite: boolean; then: () => void }>;
 }
 
-export class ScEngine extends HlrcEngine {
-  override readonly protocol = 'sc' as const;
+export class ScCoherence implements Coherence {
+  readonly protocol = 'sc' as const;
+
+  // -- shared with the other parts (copied from the context for brevity)
+  private readonly nodeId: number;
+  private readonly nodeCount: number;
+  private readonly pageCount: number;
+  private readonly memory: PageMemory;
+  private readonly stats: EngineCounters;
+
+  // -- pages
+  /** At the manager: the directory entry of each page that moved from its initial state. */
   private readonly managed = new Map<number, ScManaged>();
+  /** This node's access to each page it asked for or gave up. */
   private readonly local = new Map<number, ScLocal>();
 
-  constructor(options: EngineOptions) {
-    super({ ...options, placement: 'roundRobin' });
+  constructor(private readonly ctx: EngineContext) {
+    assert(ctx.placement === 'roundRobin', 'sc managers are placed round-robin');
+    this.nodeId = ctx.nodeId;
+    this.nodeCount = ctx.nodeCount;
+    this.pageCount = ctx.pageCount;
+    this.memory = ctx.memory;
+    this.stats = ctx.stats;
   }
 
-  override start(): void {
+  start(): void {
     // Every node starts with a read copy of every (zero) page; the manager owns it.
     const all = new Uint32Array(this.pageCount);
     for (let page = 0; page < this.pageCount; page++) all[page] = page;
@@ -51,16 +69,32 @@ export class ScEngine extends HlrcEngine {
     this.memory.setFastWrite(all, false);
   }
 
-  override tableSizes(): Record<string, number> {
-    return { ...super.tableSizes(), scManaged: this.managed.size, scLocal: this.local.size };
+  tableSizes(): Record<string, number> {
+    return { scManaged: this.managed.size, scLocal: this.local.size };
   }
 
+  /** The manager of a page: fixed by placement (pages never move under sc). */
+  homeOf(page: number): number {
+    assert(page >= 0 && page < this.pageCount, 'page within the region');
+    return this.ctx.placementHomeOf(page);
+  }
+  lentTo(_page: number): number { return -1; }
+  lendees(): Iterable<number> { return []; }
+
   // Write notices do not exist under sc: stores are coherent when they complete.
-  protected override closeInterval(): void {}
+  closeInterval(_bundleTo?: number): void {}
+  acquire(_target: number[]): void {}
+  flushSeq(): number { return 0; }
+  // Nor pushes with a lock grant (they follow write notices), nor home migration.
+  pushFor(_releases: LockReleases, _requesterVc: number[]): GrantPush { return {}; }
+  pushForBarrier(_toNode: number): GrantPush { return {}; }
+  installPushed(push: GrantPush, _requestFlushSeq: number): void {
+    assert((push.pushPages ?? []).length === 0, 'no pages are pushed under sc');
+  }
+  afterBarrier(): void {}
   // Nor twins: a written page is owned, never diffed.
-  override dirtyPageCount(): number { return 0; }
-  override flushDirty(_pageCountMax: number): number { return 0; }
-  protected override acquire(_target: number[]): void {}
+  dirtyPageCount(): number { return 0; }
+  flushDirty(_pageCountMax: number): number { return 0; }
 
   private managedOf(page: number): ScManaged {
     assert(this.homeOf(page) === this.nodeId, 'only the manager keeps a page directory entry');
@@ -81,17 +115,17 @@ export class ScEngine extends HlrcEngine {
     return entry;
   }
 
-  override onFault(threadRef: number, page: number, isWrite: boolean): void {
+  onFault(threadRef: number, page: number, isWrite: boolean): void {
     assert(page >= 0 && page < this.pageCount, 'fault within the region');
     if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
-    this.withAccess(page, isWrite, () => this.host.resume(threadRef, { ok: true, value: null }));
+    this.withAccess(page, isWrite, () => this.ctx.host.resume(threadRef, { ok: true, value: null }));
   }
 
-  protected override atomicAccess(page: number, then: () => void): void {
+  atomicAccess(page: number, then: () => void): void {
     this.withAccess(page, true, then);
   }
 
-  protected override atomicStore(page: number, diff: Uint8Array): void {
+  atomicStore(page: number, diff: Uint8Array): void {
     assert(this.localOf(page).access === 2, 'an atomic store at a node that holds the page writable');
     this.memory.applyDiff(page, diff);
   }
@@ -116,10 +150,10 @@ export class ScEngine extends HlrcEngine {
     state.requesting = true;
     state.requestWrite = state.waiters.some((w) => w.isWrite);
     this.stats.pageFetches++;
-    this.deliver(this.homeOf(page), () => ({ type: 'scRequest', page, requester: this.nodeId, isWrite: state.requestWrite }));
+    this.ctx.deliver(this.homeOf(page), () => ({ type: 'scRequest', page, requester: this.nodeId, isWrite: state.requestWrite }));
   }
 
-  protected override dispatchPages(from: number, message: ProtocolMessage): void {
+  onMessage(from: number, message: ProtocolMessage): void {
     switch (message.type) {
       case 'scRequest': return this.onRequest(message.page, message.requester, message.isWrite);
       case 'scForward': return this.onForward(message.page, message.requester, message.isWrite, message.copyset);
@@ -142,7 +176,7 @@ export class ScEngine extends HlrcEngine {
     }
     entry.busy = true;
     const copyset = isWrite ? [...entry.copyset].filter((n) => n !== requester && n !== entry.owner) : [];
-    this.deliver(entry.owner, () => ({ type: 'scForward', page, requester, isWrite, copyset }));
+    this.ctx.deliver(entry.owner, () => ({ type: 'scForward', page, requester, isWrite, copyset }));
   }
 
   /** At the owner: hand the page over (downgrading or giving up our copy). */
@@ -160,7 +194,7 @@ export class ScEngine extends HlrcEngine {
     }
     const bytes = new Uint8Array(pageBytes);
     this.memory.readPage(page, bytes);
-    this.deliver(requester, () => ({ type: 'scPage', page, isWrite, bytes, copyset }));
+    this.ctx.deliver(requester, () => ({ type: 'scPage', page, isWrite, bytes, copyset }));
   }
 
   /** At the requester. */
@@ -171,7 +205,7 @@ export class ScEngine extends HlrcEngine {
     if (!isWrite) { this.grantLocal(page, 1); return; }
     state.acksPending = copyset.length;
     if (copyset.length === 0) { this.grantLocal(page, 2); return; }
-    for (const node of copyset) this.deliver(node, () => ({ type: 'scInvalidate', page, requester: this.nodeId }));
+    for (const node of copyset) this.ctx.deliver(node, () => ({ type: 'scInvalidate', page, requester: this.nodeId }));
   }
 
   private onInvalidate(page: number, requester: number): void {
@@ -180,7 +214,7 @@ export class ScEngine extends HlrcEngine {
     if (state.access > 0) this.stats.invalidations++;
     state.access = 0;
     this.memory.protect([page], protNone);
-    this.deliver(requester, () => ({ type: 'scInvalidateAck', page }));
+    this.ctx.deliver(requester, () => ({ type: 'scInvalidateAck', page }));
   }
 
   private onInvalidateAck(page: number): void {
@@ -195,7 +229,7 @@ export class ScEngine extends HlrcEngine {
     state.access = access;
     state.requesting = false;
     this.memory.protect([page], access === 2 ? protReadWrite : protRead);
-    this.deliver(this.homeOf(page), () => ({ type: 'scConfirm', page, isWrite: access === 2 }));
+    this.ctx.deliver(this.homeOf(page), () => ({ type: 'scConfirm', page, isWrite: access === 2 }));
     this.requestNext(page);
   }
 

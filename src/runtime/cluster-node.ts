@@ -12,7 +12,7 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { AppThreadConfig, ChannelEvent, ChannelRequest, RemoteWorkerOptions } from '../channel/wire.js';
-import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
+import { diffsMessageBytesMax, faultFlagOffsetShift, faultFlagWrite, faultSlotCount, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, reportTimeoutMs, traceEventsPerMessage } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
@@ -231,12 +231,12 @@ export class ClusterNode {
       for (let index = 0; index < records.length; index += 3) {
         const slot = records[index]!;
         const page = records[index + 1]!;
-        const isWrite = (records[index + 2]! & 1) === 1;
+        const isWrite = (records[index + 2]! & faultFlagWrite) !== 0;
         if (this.observer.tracing) {
           this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
           this.hop('fault received', page);
         }
-        if (this.race !== null && !isWrite) this.race.onReadFault(page, (records[index + 2]! >>> 1) & (pageBytes - 1));
+        if (this.race !== null && !isWrite) this.race.onReadFault(page, (records[index + 2]! >>> faultFlagOffsetShift) & (pageBytes - 1));
         // A write may make one more twin: held while too many pages are dirty.
         if (isWrite) this.flow.admitWriteFault(() => this.engine.onFault(slot, page, true));
         else this.engine.onFault(slot, page, false);

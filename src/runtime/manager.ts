@@ -95,8 +95,7 @@ export class NodeManager {
 
   private onRequest(_endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
-      case 'alloc':
-      case 'sliceAlloc': {
+      case 'alloc': {
         const reply = this.heap.alloc(request.byteLength);
         const offset = typeof reply === 'number' ? reply : reply.offset;
         this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, _endpoint);

@@ -14,7 +14,7 @@
 
 import { assert } from '../errors.js';
 import { type NativeMmu, protReadWrite } from '../memory/native.js';
-import { pageBytes } from '../constants.js';
+import { faultFlagWrite, pageBytes } from '../constants.js';
 
 export class SingleNodePages {
   private readonly native: NativeMmu;
@@ -42,7 +42,7 @@ export class SingleNodePages {
     for (let index = 0; index < records.length; index += 3) {
       slots[index / 3] = records[index]!;
       const page = records[index + 1]!;
-      if ((records[index + 2]! & 1) === 1) this.writeFaultCount += 1; else this.readFaultCount += 1;
+      if ((records[index + 2]! & faultFlagWrite) !== 0) this.writeFaultCount += 1; else this.readFaultCount += 1;
       this.native.protect(page, 1, protReadWrite);
     }
     this.native.resumeMany(slots);

@@ -161,8 +161,6 @@ const protocolCorpus: ProtocolMessage[] = [
   { type: 'lockBusy', lockId: 1 },
   { type: 'barrierArrive', barrierId: 1, parties: 3, requestId: 2, info: info() },
   { type: 'barrierDepart', barrierId: 1, requestId: 2, error: '', serial: true, floor: [0, 0, 0], info: info() },
-  { type: 'condWait', condId: 1, lockId: 1, requestId: 3, info: info() },
-  { type: 'condSignal', condId: 1, all: true, info: info() },
   { type: 'atomicRequest', requestId: 4, op: 'add', address: 64, width: 4, operands: ['1'], timeoutMs: -1, info: info() },
   { type: 'atomicReply', requestId: 4, result: '0', info: info() },
   { type: 'atomicCancel', requestId: 4 },

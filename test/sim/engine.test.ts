@@ -163,29 +163,6 @@ test('Atomics wait/notify across nodes, and a wait timeout driven by ticks', () 
   assert.deepEqual(results.sort(), ['123', 'not-equal', 'ok', 'timed-out'].sort());
 });
 
-test('condition: wait releases the mutex, signal hands it back with the signaller\'s writes', () => {
-  const c = cluster(2);
-  let seen = -1;
-  c.addThread(0, () => (function* () {
-    yield* syncOp({ kind: 'lock', lockId: 1, threadId: 0 });
-    let ready = (yield { op: 'load', address: 0 }) as number;
-    for (let k = 0; ready === 0 && k < 100; k++) {
-      yield* syncOp({ kind: 'condWait', condId: 9, lockId: 1, threadId: 0 });
-      ready = (yield { op: 'load', address: 0 }) as number;
-    }
-    seen = ready;
-    yield* syncOp({ kind: 'unlock', lockId: 1, threadId: 0 });
-  })() as ThreadProgram);
-  c.addThread(1, () => (function* () {
-    yield* syncOp({ kind: 'lock', lockId: 1, threadId: 1 });
-    yield { op: 'store', address: 0, value: 42 };
-    yield* syncOp({ kind: 'condSignal', condId: 9, lockId: 1, all: true });
-    yield* syncOp({ kind: 'unlock', lockId: 1, threadId: 1 });
-  })() as ThreadProgram);
-  c.run();
-  assert.equal(seen, 42);
-});
-
 test('interval logs are reclaimed at all-node barriers', () => {
   const c = cluster(3);
   for (let node = 0; node < 3; node++) {
@@ -275,10 +252,10 @@ test('message count: a lock acquire carrying k write notices is 4 lock messages 
 
 // Named scenario: two nodes write adjacent 4-byte words of one 8-byte word in
 // the same phase (legal: no data race). Diffs must carry only changed bytes;
-// whole-word diffs (the native addon's encoding as of this commit) would let
-// the later diff overwrite the other node's word at the home with its old value.
-function adjacentWords(granularity: number): number[] {
-  const c = new SimCluster({ seed: 3, nodeCount: 3, pageCount: 2, protocol: 'hlrc', diffGranularityBytes: granularity });
+// whole-word diffs would let the later diff overwrite the other node's word at
+// the home with its old value.
+function adjacentWords(): number[] {
+  const c = new SimCluster({ seed: 3, nodeCount: 3, pageCount: 2, protocol: 'hlrc' });
   for (const node of [1, 2]) {
     c.addThread(node, () => (function* () {
       yield { op: 'store', address: (node - 1) * 4, value: 100 + node };
@@ -291,7 +268,7 @@ function adjacentWords(granularity: number): number[] {
 }
 
 test('scenario: adjacent words of one 8-byte word written by two nodes both reach the home', () => {
-  assert.deepEqual(adjacentWords(1), [101, 102]);
+  assert.deepEqual(adjacentWords(), [101, 102]);
 });
 
 test('several threads faulting on one invalid page share one fetch', () => {
@@ -599,32 +576,6 @@ test('lock token: a thread canceled while waiting for a token held on another no
       assert.equal(engine.tableSizes()['canceled'], 0, protocol);
     }
   }
-});
-
-test('lock token: condition wait gives the token back with the mutex; a signal recalls it from the signaller', () => {
-  const c = cluster(3);
-  let waiting = false;
-  let seen = 0;
-  c.addThread(1, () => (function* () {
-    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 1 });
-    waiting = true;
-    yield* syncOp({ kind: 'condWait', condId: 5, lockId: 0, threadId: 1 });
-    seen = (yield { op: 'load', address: 16 }) as number;
-    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 1 });
-  })() as ThreadProgram);
-  c.addThread(2, () => (function* () {
-    while (!waiting) yield* syncOp({ kind: 'release' });
-    yield* syncOp({ kind: 'lock', lockId: 0, threadId: 2 });
-    yield { op: 'store', address: 16, value: 99 };
-    yield* syncOp({ kind: 'condSignal', condId: 5, lockId: 0, all: false });
-    yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 2 });
-  })() as ThreadProgram);
-  c.run(); c.drain();
-  assert.equal(seen, 99);
-  // Node 2's token was recalled with no re-acquire at node 2, so the grant to
-  // node 1 carried the recall flag: its unlock gave the token back to the manager.
-  assert.deepEqual(c.engines.map((engine) => engine.tableSizes()['tokens']), [0, 0, 0]);
-  assert.equal(c.engines[0]!.tableSizes()['locks'], 1);
 });
 
 test('lock token: threads of one node pass the token among themselves with no message; a canceled local waiter is forgotten', () => {

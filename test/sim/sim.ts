@@ -11,6 +11,7 @@ import { pageBytes } from '../../src/constants.js';
 import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
+import { applyDiff, encodeDiff } from '../../src/protocol/diff-codec.js';
 
 /** sfc32: small, fast, seeded; enough for picking schedules. */
 export class Prng {
@@ -53,8 +54,8 @@ export class SimMemory implements PageMemory {
    * real node's manager is between two memory operations.
    */
   beforeCall: (() => void) | null = null;
-  /** Diff granularity: 1 = exact bytes; 8 = whole changed words, as the native addon encodes today. */
-  constructor(readonly pageCount: number, readonly diffGranularityBytes = 1) {
+  /** Diffs are made and applied by the engine's codec (src/protocol/diff-codec.ts): the native format, exact to the byte. */
+  constructor(readonly pageCount: number) {
     this.data = new Uint8Array(pageCount * pageBytes);
     this.prot = new Uint8Array(pageCount);
     this.fast = new Uint8Array(pageCount);
@@ -83,12 +84,12 @@ export class SimMemory implements PageMemory {
       const twin = this.twins.get(page);
       if (twin === undefined) continue;
       this.prot[page] = protRead;
-      out.push({ page, diff: makeDiff(twin, this.data.subarray(page * pageBytes, (page + 1) * pageBytes), this.diffGranularityBytes) });
+      out.push({ page, diff: encodeDiff(twin, this.data.subarray(page * pageBytes, (page + 1) * pageBytes)) });
       this.twins.delete(page);
     }
     return out;
   }
-  applyDiff(page: number, diff: Uint8Array): void { this.beforeCall?.(); applyDiffTo(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
+  applyDiff(page: number, diff: Uint8Array): void { this.beforeCall?.(); applyDiff(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
   readPage(page: number, dst: Uint8Array): void { this.beforeCall?.(); dst.set(this.data.subarray(page * pageBytes, (page + 1) * pageBytes)); }
   writePage(page: number, src: Uint8Array): void { this.beforeCall?.(); this.data.set(src, page * pageBytes); }
 
@@ -112,34 +113,6 @@ export class SimMemory implements PageMemory {
     return false;
   }
   loadAllowed(page: number): boolean { return this.prot[page] !== protNone; }
-}
-
-/** Runs of changed bytes: [u16 offset][u16 length][bytes]..., the native format at byte granularity. */
-export function makeDiff(twin: Uint8Array, page: Uint8Array, granularity = 1): Uint8Array {
-  const parts: number[] = [];
-  const differs = (at: number): boolean => {
-    for (let b = at; b < at + granularity; b++) if (page[b] !== twin[b]) return true;
-    return false;
-  };
-  let k = 0;
-  while (k < page.length) {
-    if (!differs(k)) { k += granularity; continue; }
-    const start = k;
-    while (k < page.length && differs(k) && k - start < 0xffff) k += granularity;
-    parts.push(start & 0xff, start >> 8, (k - start) & 0xff, (k - start) >> 8, ...page.subarray(start, k));
-  }
-  return Uint8Array.from(parts);
-}
-
-export function applyDiffTo(page: Uint8Array, diff: Uint8Array): void {
-  let k = 0;
-  while (k < diff.length) {
-    const offset = diff[k]! | (diff[k + 1]! << 8);
-    const length = diff[k + 2]! | (diff[k + 3]! << 8);
-    page.set(diff.subarray(k + 4, k + 4 + length), offset);
-    k += 4 + length;
-  }
-  if (k !== diff.length) throw new Error('sim memory: malformed diff');
 }
 
 // ------------------------------------------------------------ app threads
@@ -171,7 +144,6 @@ export interface ClusterOptions {
   stepCountMax?: number;
   /** Probability a step delivers a message rather than running a thread. */
   deliverBias?: number;
-  diffGranularityBytes?: number;
   /** hlrc: log size that starts a vcQuery round (tiny values exercise reclamation). */
   logReclaimCount?: number;
   prefetchPageCount?: number;
@@ -224,7 +196,7 @@ export class SimCluster {
     const n = options.nodeCount;
     this.links = Array.from({ length: n * n }, () => []);
     for (let node = 0; node < n; node++) {
-      const memory = new SimMemory(options.pageCount, options.diffGranularityBytes ?? 1);
+      const memory = new SimMemory(options.pageCount);
       this.memories.push(memory);
       this.engines.push(createEngine({
         nodeId: node, nodeCount: n, pageCount: options.pageCount, protocol: options.protocol ?? 'hlrc',

@@ -1,0 +1,64 @@
+// The coherence protocol of one node, as the rest of the engine sees it:
+// page state, faults, fetches, flushes of dirty pages (releases), write
+// notices applied (acquires, invalidations), homes and read-ahead. Two
+// implementations: hlrc (src/protocol/hlrc.ts, home-based lazy release
+// consistency, with home migration and read-ahead) and sc (src/protocol/sc.ts,
+// sequential consistency, one writer or many readers per page). The
+// synchronization layer (sync.ts, atomics.ts) and the interval log
+// (intervals.ts) are the same for both; they call a coherence only through
+// this interface.
+
+import type { ProtocolMessage } from './messages.js';
+import type { ProtocolName } from './types.js';
+
+/** Pages a lock grant carries to its acquirer (hlrc: migratory data), all three or none. */
+export interface GrantPush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+
+/** A lock's latest releases at its manager, newest last: the node and the interval it closed at the release. */
+export type LockReleases = ReadonlyArray<{ node: number; index: number }>;
+
+export interface Coherence {
+  readonly protocol: ProtocolName;
+  /** Sets the initial protections of every page. */
+  start(): void;
+  /** The node that is home (hlrc) or manager (sc) of a page, as this node knows it. */
+  homeOf(page: number): number;
+  /** hlrc: the node this node lent the page to as its static home, -1 if none (sc: always -1). */
+  lentTo(page: number): number;
+  /** hlrc: nodes this node lent pages to (a request for such a page may have gone on to them). */
+  lendees(): Iterable<number>;
+
+  /** An app thread faulted on a page: resume it (host.resume) once the access is allowed. */
+  onFault(threadRef: number, page: number, isWrite: boolean): void;
+  /** A message of the page protocol (hlrc: pageRequest, pageReply, diffs, homeLend; sc: sc*). */
+  onMessage(from: number, message: ProtocolMessage): void;
+
+  /**
+   * A release: closes the open interval (diffs of dirty pages go to their
+   * homes, a write notice is logged). The batch for `bundleTo` is held back in
+   * the context to travel inside the sync message that follows. sc: nothing.
+   */
+  closeInterval(bundleTo?: number): void;
+  /** An acquire: applies write notices up to `target`, invalidating stale copies. sc: nothing. */
+  acquire(target: number[]): void;
+  /** Counts early flushes (stamped on a sync request, so a pushed page can tell whether it may predate one). sc: 0. */
+  flushSeq(): number;
+  /** At a lock's manager: pages to push with a grant to a requester that had applied `requesterVc`. */
+  pushFor(releases: LockReleases, requesterVc: number[]): GrantPush;
+  /** At the acquirer, after the grant's acquire: installs pushed pages that make an invalid copy valid. */
+  installPushed(push: GrantPush, requestFlushSeq: number): void;
+  /** Pages to push with a barrier message to `toNode` (hlrc: pages of this node's own it fetched and this node wrote since). sc: none. */
+  pushForBarrier(toNode: number): GrantPush;
+  /** After a barrier's departure was acquired (hlrc: home migration). */
+  afterBarrier(): void;
+
+  /** Runs `then` when the page may be read and written here by the manager (an atomic at its home). */
+  atomicAccess(page: number, then: () => void): void;
+  /** An atomic store at the home (a one-run diff): hlrc makes it this node's write in an interval closed at once. */
+  atomicStore(page: number, diff: Uint8Array): void;
+
+  /** Engine.dirtyPageCount and Engine.flushDirty. sc: 0. */
+  dirtyPageCount(): number;
+  flushDirty(pageCountMax: number): number;
+  tableSizes(): Record<string, number>;
+}

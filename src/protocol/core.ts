@@ -1,0 +1,142 @@
+// One node's engine assembled from its parts (the Engine of types.ts): the
+// context (context.ts), the interval log (intervals.ts), a coherence (hlrc.ts
+// or sc.ts, behind coherence.ts), the sync layer (sync.ts) and the atomics
+// home (atomics.ts). It owns no protocol state of its own: it routes each
+// event to the part that handles it, then lets the log reclaim.
+
+import { assert } from '../errors.js';
+import { AtomicsHome } from './atomics.js';
+import type { Coherence } from './coherence.js';
+import { EngineContext } from './context.js';
+import { Intervals } from './intervals.js';
+import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+import { SyncLayer } from './sync.js';
+import type { Engine, EngineCounters, EngineOptions, PlacementName, ProtocolName, SyncRequest } from './types.js';
+
+/** What a coherence is built from (engine.ts picks hlrc or sc). */
+export interface CoherenceParts {
+  ctx: EngineContext;
+  intervals: Intervals;
+  options: EngineOptions;
+  /** Whether an Atomics.wait is parked at this node on a page (answered by the atomics home, built after). */
+  atomicWaiterOn: (page: number) => boolean;
+}
+
+export class ProtocolEngine implements Engine {
+  readonly nodeId: number;
+  readonly protocol: ProtocolName;
+
+  // -- the parts
+  /** Identity, memory, host, counters and the way out, shared by every part. */
+  private readonly ctx: EngineContext;
+  /** Vector clocks, write notices, log reclamation. */
+  private readonly intervals: Intervals;
+  /** Pages: hlrc or sc. */
+  private readonly coherence: Coherence;
+  /** Locks, barriers, requests in flight and their cancellation. */
+  private readonly sync: SyncLayer;
+  /** Atomics at their page's home. */
+  private readonly atomics: AtomicsHome;
+  /** Race detection (EngineOptions.onIntervalClosed): an acquire from outside the engine closes the open interval first. */
+  private readonly closeBeforeAcquire: boolean;
+
+  constructor(options: EngineOptions, placement: PlacementName, makeCoherence: (parts: CoherenceParts) => Coherence) {
+    this.nodeId = options.nodeId;
+    this.closeBeforeAcquire = options.onIntervalClosed !== undefined;
+    this.ctx = new EngineContext(options, placement);
+    this.ctx.dispatchLocal = (from, message) => this.dispatch(from, message);
+    this.intervals = new Intervals(this.ctx, options.logReclaimCount);
+    this.coherence = makeCoherence({
+      ctx: this.ctx, intervals: this.intervals, options,
+      atomicWaiterOn: (page) => this.atomics.hasWaiterOn(page),
+    });
+    this.protocol = this.coherence.protocol;
+    this.sync = new SyncLayer(this.ctx, this.intervals, this.coherence);
+    this.atomics = new AtomicsHome(this.ctx, this.intervals, this.coherence, this.sync, options.clock);
+  }
+
+  start(): void { this.coherence.start(); }
+
+  homeOf(page: number): number { return this.coherence.homeOf(page); }
+
+  counters(): EngineCounters { return { ...this.ctx.stats }; }
+
+  tableSizes(): Record<string, number> {
+    return { ...this.intervals.tableSizes(), ...this.sync.tableSizes(), ...this.atomics.tableSizes(), ...this.coherence.tableSizes() };
+  }
+
+  onFault(threadRef: number, page: number, isWrite: boolean): void {
+    this.coherence.onFault(threadRef, page, isWrite);
+  }
+
+  onSync(threadRef: number, request: SyncRequest): void {
+    if (request.kind === 'atomic') this.atomics.request(threadRef, request);
+    else this.sync.onSync(threadRef, request);
+    this.maybeReclaim();
+  }
+
+  onTick(nowMs: number): void { this.atomics.onTick(nowMs); }
+
+  cancel(threadRef: number): boolean {
+    return this.sync.cancel(threadRef, (requestId, home) => this.atomics.cancelWait(requestId, home));
+  }
+
+  releaseFor(toNode: number): ConsistencyInfo {
+    assert(toNode >= 0 && toNode < this.ctx.nodeCount, 'release for a node of the cluster');
+    this.coherence.closeInterval();
+    const info = this.intervals.infoTo(toNode);
+    this.maybeReclaim();
+    return info;
+  }
+
+  acquireFrom(fromNode: number, info: ConsistencyInfo): void {
+    assert(fromNode >= 0 && fromNode < this.ctx.nodeCount && info.vc.length === this.ctx.nodeCount, 'acquire from a node of the cluster');
+    if (fromNode !== this.nodeId) this.intervals.learn(fromNode, info);
+    // Race detection: writes before this acquire must not take its timestamp.
+    if (this.closeBeforeAcquire) this.coherence.closeInterval();
+    this.coherence.acquire(info.vc);
+    this.maybeReclaim();
+  }
+
+  dirtyPageCount(): number { return this.coherence.dirtyPageCount(); }
+
+  flushDirty(pageCountMax: number): number { return this.coherence.flushDirty(pageCountMax); }
+
+  onMessage(fromNode: number, message: ProtocolMessage): void {
+    assert(fromNode !== this.nodeId && fromNode >= 0 && fromNode < this.ctx.nodeCount, 'message from another node');
+    this.dispatch(fromNode, message);
+    // Messages whose info.vc is the sender's own applied vc tell us a lower bound of it, free.
+    switch (message.type) {
+      case 'lockRequest': case 'lockRelease': case 'barrierArrive': case 'atomicRequest': case 'atomicReply':
+        this.intervals.hearVc(fromNode, message.info.vc);
+        break;
+      default:
+        break;
+    }
+    this.maybeReclaim();
+  }
+
+  /** Routes a message (from another node, or delivered to self) to its part. */
+  private dispatch(from: number, message: ProtocolMessage): void {
+    if ('bundled' in message && message.bundled !== undefined) {
+      const { interval, pages, diffs } = message.bundled;
+      this.coherence.onMessage(from, { type: 'diffs', interval, pages, diffs });
+    }
+    switch (message.type) {
+      case 'lockRequest': case 'lockRelease': case 'lockGrant': case 'lockRecall': case 'lockBusy':
+      case 'barrierArrive': case 'barrierDepart':
+        return this.sync.onMessage(from, message);
+      case 'atomicRequest': return this.atomics.onRequest(from, message);
+      case 'atomicReply': return this.atomics.onReply(from, message);
+      case 'atomicCancel': return this.atomics.onCancel(message.origin ?? from, message.requestId);
+      case 'vcQuery': return this.intervals.onVcQuery(from, message.info, (target) => this.coherence.acquire(target));
+      case 'vcReport': return this.intervals.onVcReport(from, message.vc);
+      default:
+        return this.coherence.onMessage(from, message);
+    }
+  }
+
+  private maybeReclaim(): void {
+    this.intervals.maybeReclaim((target) => this.coherence.acquire(target));
+  }
+}

@@ -1,0 +1,205 @@
+// hlrc home migration (docs/PROTOCOL.md, "Home migration"): which node is a
+// page's home as this node knows it, the writers of each own page per barrier
+// window, and lending a page to the node that alone writes it (lender side:
+// lendWritten, lend; borrower side: onHomeLend). Only the lender and the
+// borrower ever know of a lend; every other node keeps asking the static
+// (placement) home, which forwards to the borrower. Owned by the hlrc
+// coherence (hlrc.ts), which it reaches through LendHost.
+
+import { assert } from '../errors.js';
+import { lendPageCountMax, pageBytes } from '../constants.js';
+import type { EngineContext } from './context.js';
+import { protNone, protRead } from './memory.js';
+import type { ProtocolMessage } from './messages.js';
+import type { PageState } from './page-state.js';
+
+/** What migration needs of the hlrc coherence that owns it. */
+export interface LendHost {
+  pageState(page: number): PageState;
+  /** Page requests waiting at this home for the page's diffs. */
+  hasFetchers(page: number): boolean;
+  /** An Atomics.wait parked at this home on the page. */
+  hasAtomicWaiter(page: number): boolean;
+  /** Collects pages dirtied through the native fast path into the open interval. */
+  drainDirty(): void;
+  /** Pages with a twin in the open interval. */
+  readonly twinned: Set<number>;
+  /** Per own page, 1 while exclusive (see HlrcCoherence.exclusive). */
+  readonly exclusive: Uint8Array;
+  /** At the home: makes the page valid once every diff it needs is in. */
+  checkHomePage(page: number): void;
+  /** At the home: answers the page requests the page's copy now covers. */
+  serveFetchers(page: number): void;
+}
+
+export class HomeMigration {
+  // -- configuration
+  /** Lending on (EngineOptions.migrateHomes, never in race mode). */
+  private readonly enabled: boolean;
+
+  // -- lends
+  /** Per page of this node's static placement: the node it was lent to, -1 while it is home itself. */
+  private readonly lent: Int32Array;
+  /** Per page: 1 when another node lent it to this one (this node is its home from then on). */
+  private readonly borrowed: Uint8Array;
+  /** Nodes this node lent pages to (an unmatched atomicCancel is forwarded to them). */
+  readonly lendees = new Set<number>();
+
+  // -- writers per barrier window
+  /**
+   * Per page of this node's own (not lent), its writers since the last
+   * barrier departure here: a writer's node, or -2 for several (this node's
+   * own noticed writes count as a writer).
+   */
+  private readonly writersSinceBarrier = new Map<number, number>();
+  /**
+   * Per page of this node's own, the other node that alone wrote it in the
+   * last window that wrote it: a page moves after two such windows (windows
+   * without writes do not count).
+   */
+  private readonly soleWriters = new Map<number, number>();
+
+  constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean) {
+    // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
+    this.enabled = migrateHomes && ctx.homeNode < 0;
+    this.lent = new Int32Array(ctx.pageCount).fill(-1);
+    this.borrowed = new Uint8Array(ctx.pageCount);
+  }
+
+  /**
+   * The home as this node knows it: a page lent to this node is its own; a
+   * page this node lent is the borrower's; any other page is at its static
+   * (placement) home, which forwards to a borrower.
+   */
+  homeOf(page: number): number {
+    assert(page >= 0 && page < this.ctx.pageCount, 'page within the region');
+    if (this.ctx.homeNode >= 0) return this.ctx.homeNode;
+    if (this.borrowed[page] === 1) return this.ctx.nodeId;
+    const home = this.ctx.placementHomeOf(page);
+    if (home === this.ctx.nodeId && this.lent[page]! >= 0) return this.lent[page]!;
+    return home;
+  }
+
+  /** The node this node lent the page to, -1 if none. */
+  lentTo(page: number): number { return this.lent[page]!; }
+
+  isBorrowed(page: number): boolean { return this.borrowed[page] === 1; }
+
+  /** This node closed an interval writing a page it is home of. */
+  noteOwnWrite(page: number): void {
+    if (this.lent[page] === -1 && this.borrowed[page] === 0) this.writersSinceBarrier.set(page, -2);
+  }
+
+  /** A non-empty diff of `writer` was applied here, the page's home. */
+  noteWrite(page: number, writer: number): void {
+    if (this.lent[page] === -1 && this.borrowed[page] === 0) {
+      const seen = this.writersSinceBarrier.get(page);
+      this.writersSinceBarrier.set(page, seen === undefined || seen === writer ? writer : -2);
+    }
+  }
+
+  /**
+   * At a barrier's departure: pages of this node's static placement whose
+   * only writer since the last departure here was one other node, the same
+   * as in the last earlier window that wrote them, are lent to it; data
+   * written once does not move. Only pages at rest move: a valid copy, no
+   * fault, fetch or Atomics.wait pending on them. A lent page stays lent (it
+   * is never lent on, nor given back).
+   */
+  lendWritten(): void {
+    const writers = [...this.writersSinceBarrier];
+    this.writersSinceBarrier.clear();
+    if (!this.enabled || this.ctx.nodeCount === 1) return;
+    const byNode = new Map<number, number[]>();
+    for (const [page, writer] of writers) {
+      const before = this.soleWriters.get(page);
+      if (writer < 0 || writer === this.ctx.nodeId) { this.soleWriters.delete(page); continue; }
+      this.soleWriters.set(page, writer);
+      if (before !== writer) continue;
+      if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== -1 || this.borrowed[page] === 1) continue;
+      const state = this.host.pageState(page);
+      if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) continue;
+      if (this.host.hasAtomicWaiter(page)) continue;
+      let pages = byNode.get(writer);
+      if (pages === undefined) { pages = []; byNode.set(writer, pages); }
+      pages.push(page);
+    }
+    for (const [node, pages] of byNode) {
+      pages.sort((a, b) => a - b);
+      for (let k = 0; k < pages.length; k += lendPageCountMax) this.lend(node, pages.slice(k, k + lendPageCountMax));
+    }
+  }
+
+  /**
+   * Hands pages over to `node`. Stores here are stopped first (read-only,
+   * fast path off), so the copy sent holds every write this node made,
+   * exclusive ones included; from then on this node's stores twin and diff
+   * like any non-home writer's, and go to the borrower after this message.
+   */
+  private lend(node: number, pages: number[]): void {
+    const memory = this.ctx.memory;
+    memory.setFastWrite(pages, false);
+    memory.protect(pages, protRead);
+    // Pages the fast path made dirty stay in the open interval: its closing
+    // sends the borrower an empty diff, so its version reaches that interval.
+    this.host.drainDirty();
+    memory.setTwinless(pages, false);
+    const versions: number[][] = [];
+    const applied: number[][] = [];
+    const bytes: Uint8Array[] = [];
+    for (const page of pages) {
+      const state = this.host.pageState(page);
+      const copy = new Uint8Array(pageBytes);
+      memory.readPage(page, copy);
+      versions.push([...state.version]);
+      applied.push([...state.applied]);
+      bytes.push(copy);
+      this.host.exclusive[page] = 0;
+      this.lent[page] = node;
+      this.soleWriters.delete(page);
+    }
+    memory.setFastWrite(pages, true);
+    this.lendees.add(node);
+    this.ctx.stats.pagesLent = (this.ctx.stats.pagesLent ?? 0) + pages.length;
+    this.ctx.send(node, { type: 'homeLend', pages, versions, applied, bytes });
+  }
+
+  /**
+   * The borrower becomes the pages' home. Its stores are stopped; its own
+   * dirty writes (diffed against their twins) wait in ownPending until its
+   * earlier diffs, sent to the lender, come back forwarded, so one writer's
+   * diffs apply in order. The copy is unusable until then (checkHomePage).
+   */
+  onHomeLend(from: number, message: Extract<ProtocolMessage, { type: 'homeLend' }>): void {
+    const { pages } = message;
+    const memory = this.ctx.memory;
+    assert(pages.length <= lendPageCountMax && pages.length === message.bytes.length && pages.length === message.versions.length && pages.length === message.applied.length, 'a lend carries one copy, version and count per page, within its limit');
+    for (const page of pages) assert(this.ctx.placementHomeOf(page) === from && this.borrowed[page] === 0, 'pages are lent by their static home, once');
+    memory.setFastWrite(pages, false);
+    this.host.drainDirty();
+    const dirty = pages.filter((page) => this.host.twinned.has(page));
+    const own = new Map<number, Uint8Array>();
+    for (const record of memory.flush(dirty)) own.set(record.page, record.diff);
+    for (const page of dirty) this.host.twinned.delete(page);
+    memory.protect(pages, protNone);
+    memory.setTwinless(pages, true);
+    pages.forEach((page, k) => {
+      const state = this.host.pageState(page);
+      assert(message.bytes[k]!.length === pageBytes, 'a lent page is a whole page');
+      this.borrowed[page] = 1;
+      this.host.exclusive[page] = 0;
+      // A fetch in flight ends here: the lender answers it without the page.
+      state.fetching = false;
+      state.valid = false;
+      state.version = [...message.versions[k]!];
+      state.applied = [...message.applied[k]!];
+      const diff = own.get(page);
+      state.ownPending = diff !== undefined && diff.length > 0 ? diff : null;
+      memory.writePage(page, message.bytes[k]!);
+    });
+    for (const page of pages) {
+      this.host.checkHomePage(page);
+      this.host.serveFetchers(page);
+    }
+  }
+}

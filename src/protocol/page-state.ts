@@ -1,0 +1,46 @@
+// hlrc: what one node keeps per page (its copy's versions, what it needs,
+// validity, waiters, and at the home the diffs applied). Shared by the hlrc
+// coherence (hlrc.ts) and home migration (migration.ts).
+
+export interface PageState {
+  /** What the local copy contains, per writer (the home: what it has applied). */
+  version: number[];
+  /** What this node must see before using the page. */
+  need: number[];
+  valid: boolean;
+  fetching: boolean;
+  /**
+   * Installed by read-ahead and not touched yet: valid but kept at no access,
+   * so the first touch faults locally (no message) and tells the read-ahead
+   * the page was useful; an invalidation before that counts it wasted.
+   */
+  prefetched?: boolean;
+  /** When this node last flushed the page early (flushSeq), 0: never. */
+  earlyFlushSeq: number;
+  /** Fault slots and continuations waiting for the page to become valid. */
+  waiters: Array<() => void>;
+  /** Diff entries this node sent for the page to its home (empty ones too). */
+  sentDiffs: number;
+  /** At the home: diff entries applied per writer (a lent page's count travels with it). */
+  applied: number[];
+  /**
+   * A borrowed page's diff of this node's own writes made before the lend
+   * arrived: applied once every diff this node sent the old home is in (they
+   * come forwarded), so a writer's diffs apply in the order it wrote them.
+   */
+  ownPending: Uint8Array | null;
+}
+
+export function newPageState(nodeCount: number): PageState {
+  return {
+    version: new Array<number>(nodeCount).fill(0), need: new Array<number>(nodeCount).fill(0),
+    valid: true, fetching: false, earlyFlushSeq: 0, waiters: [],
+    sentDiffs: 0, applied: new Array<number>(nodeCount).fill(0), ownPending: null,
+  };
+}
+
+/** Whether a copy with `version` holds everything `need` asks for. */
+export function isCovered(version: number[], need: number[], nodeCount: number): boolean {
+  for (let n = 0; n < nodeCount; n++) if ((version[n] ?? 0) < (need[n] ?? 0)) return false;
+  return true;
+}

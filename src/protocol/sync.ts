@@ -1,0 +1,481 @@
+// The synchronization layer, the same for every coherence protocol: sync
+// requests in flight and their cancellation, mutexes (lock tokens that rest
+// at their last holder's node, the manager's queue, recalls, tryLock),
+// barriers, and node-local release/acquire. (The runtime's Condition is built
+// on Atomics wait/notify: the atomics home, atomics.ts.) A release or an
+// acquire is asked of the coherence (closeInterval, acquire), which decides
+// what it means (sc: nothing). Atomics are the atomics home's (atomics.ts),
+// which files its requests here (SyncRequests). Managers of ids: see
+// EngineContext.managerOf.
+
+import { assert } from '../errors.js';
+import { barrierIdCountMax, grantPagePushCountMax, lockIdCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
+import type { Coherence, GrantPush } from './coherence.js';
+import type { EngineContext } from './context.js';
+import type { Intervals } from './intervals.js';
+import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+import type { SyncRequest, SyncResult } from './types.js';
+
+/** What the atomics home needs of the request table. */
+export interface SyncRequests {
+  /** Files a request of `threadRef`; returns its id. Atomics name the home it goes to and whether it is a wait. */
+  newRequest(threadRef: number, kind: string, extra?: { home?: number; isWait?: boolean }): number;
+  /** Answers a request (or drops the answer of a canceled one). */
+  finish(requestId: number, result: SyncResult): void;
+  /** A canceled request of this node will get no answer: forget it. */
+  forgetCanceled(requestId: number): void;
+}
+
+interface PendingRequest {
+  threadRef: number; kind: string; lockId?: number; threadId?: number;
+  /** The coherence's flushSeq when the request was made. */
+  flushSeq: number;
+  /** Atomics: the home the request went to, and whether it is a wait. */
+  home?: number; isWait?: boolean;
+}
+
+/** A lock token at this node (see SyncLayer.tokens). */
+interface Token {
+  recalled: boolean;
+  waiters: Array<{ threadRef: number; threadId: number }>;
+  /** Granted to rest (no recall flag), and the re-acquires at this node since, reported with its release. */
+  resting: boolean; reuses: number;
+}
+
+/** At a lock's manager. */
+interface LockState {
+  /** The node the token is at (held by a thread there, or resting unused): -1 when it is here at the manager. */
+  holderNode: number;
+  /** `vc`: what the requester had applied when it asked (a lower bound). `tryOnly`: waits only for the holder's answer to a recall. */
+  queue: Array<{ node: number; requestId: number; vc: number[]; tryOnly: boolean }>;
+  /** A recall (plain, not tryOnly) went to the holder since its grant: it gives the token back at its unlock. */
+  recalled: boolean;
+  /**
+   * The last token left to rest was not re-acquired at its node before it was
+   * recalled: grants carry the recall flag (the token goes back at the unlock,
+   * no lockRecall needed), all but every lockRestProbeGrantInterval-th.
+   */
+  eager: boolean;
+  eagerGrantCount: number;
+  vc: number[];
+  /** The latest releases, newest last: node and the interval it closed at the release (at most grantPagePushCountMax). */
+  releases: Array<{ node: number; index: number }>;
+}
+
+/** At a barrier's manager. */
+interface BarrierState {
+  parties: number;
+  /** `push`: pages the arrival pushed to the manager's node (see HlrcCoherence.pushForBarrier), or null. */
+  arrivals: Array<{ node: number; requestId: number; known: number[]; vc: number[]; push: GrantPush | null }>;
+}
+
+export class SyncLayer implements SyncRequests {
+  // -- requests of this node's threads
+  /** The id of the next request. */
+  private requestIdNext = 1;
+  /** Requests sent and not answered yet. */
+  private readonly pending = new Map<number, PendingRequest>();
+  /** Requests whose thread is gone (cancel): their answers are dropped, a granted lock released. */
+  private readonly canceled = new Map<number, { kind: string; lockId?: number }>();
+
+  // -- locks at this node (as a holder)
+  /** Locks this node holds: lockId -> threadId. */
+  private readonly held = new Map<number, { threadId: number }>();
+  /**
+   * Lock tokens at this node (issue 12): a lock stays with the node of its last
+   * holder until its manager recalls it, so a re-acquire here costs no message
+   * (TreadMarks' locks stay with their last owner likewise). `recalled`: another
+   * node waits, so the token goes back at the next unlock. Every held lock has its token here.
+   * `waiters`: threads of this node waiting for a held token nobody recalled;
+   * the unlock hands it to the first (no message).
+   */
+  private readonly tokens = new Map<number, Token>();
+
+  // -- at this node as a manager
+  /** Locks managed here that are held, queued, or keep a release vector. */
+  private readonly locks = new Map<number, LockState>();
+  /** Barriers with arrivals in the current round. */
+  private readonly barriers = new Map<number, BarrierState>();
+  /** Party count per barrier id, fixed by its first use. */
+  private readonly barrierParties = new Map<number, number>();
+
+  constructor(private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence) {}
+
+  tableSizes(): Record<string, number> {
+    return {
+      canceled: this.canceled.size, held: this.held.size, pending: this.pending.size,
+      locks: this.locks.size, tokens: this.tokens.size,
+      tokenWaiters: [...this.tokens.values()].reduce((sum, token) => sum + token.waiters.length, 0),
+      barriers: this.barriers.size,
+    };
+  }
+
+  // ------------------------------------------------------- requests
+
+  newRequest(threadRef: number, kind: string, extra?: { lockId?: number; threadId?: number; home?: number; isWait?: boolean }): number {
+    assert(this.pending.size < syncInFlightCountMax, 'sync requests in flight within limit');
+    const requestId = this.requestIdNext++;
+    this.pending.set(requestId, { threadRef, kind, ...extra, flushSeq: this.coherence.flushSeq() });
+    return requestId;
+  }
+
+  /**
+   * The thread behind `threadRef` is gone (Engine.cancel). A wait parked at an
+   * atomics home is named to `cancelWait`, which tells the home.
+   */
+  cancel(threadRef: number, cancelWait: (requestId: number, home: number) => void): boolean {
+    // A thread waiting here for a token held on this node: nothing was sent for it.
+    for (const token of this.tokens.values()) {
+      const k = token.waiters.findIndex((waiter) => waiter.threadRef === threadRef);
+      if (k >= 0) { token.waiters.splice(k, 1); return true; }
+    }
+    for (const [requestId, entry] of this.pending) {
+      if (entry.threadRef !== threadRef) continue;
+      this.pending.delete(requestId);
+      // Exactly one answer still comes (the result, or 'canceled' for a wait
+      // removed at its home): it finds the request here and is dropped.
+      assert(this.canceled.size < syncInFlightCountMax, 'canceled requests within limit');
+      this.canceled.set(requestId, { kind: entry.kind, ...(entry.lockId === undefined ? {} : { lockId: entry.lockId }) });
+      if (entry.kind === 'atomic' && entry.isWait === true && entry.home !== undefined) cancelWait(requestId, entry.home);
+      return true;
+    }
+    return false;
+  }
+
+  forgetCanceled(requestId: number): void { this.canceled.delete(requestId); }
+
+  /** `recalled`: for a granted lock, whether another node already waits for it. */
+  finish(requestId: number, result: SyncResult, recalled = false): void {
+    const gone = this.canceled.get(requestId);
+    if (gone !== undefined) {
+      this.canceled.delete(requestId);
+      // A lock granted to a thread that is gone is released at once.
+      if (gone.kind === 'lock' && result.ok && result.value === null) {
+        this.coherence.closeInterval();
+        const manager = this.ctx.managerOf(gone.lockId!);
+        this.ctx.deliver(manager, () => ({ type: 'lockRelease', lockId: gone.lockId!, info: this.intervals.infoTo(manager) }));
+      }
+      return;
+    }
+    const entry = this.pending.get(requestId);
+    assert(entry !== undefined, 'a reply answers a pending request');
+    this.pending.delete(requestId);
+    if (entry.kind === 'lock' && result.ok && result.value === null) {
+      assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
+      this.held.set(entry.lockId!, { threadId: entry.threadId! });
+      this.tokens.set(entry.lockId!, { recalled, waiters: [], resting: !recalled, reuses: 0 });
+    }
+    this.ctx.host.resume(entry.threadRef, result);
+  }
+
+  // --------------------------------------------------- app requests
+
+  /** Every sync request but 'atomic' (the atomics home's). */
+  onSync(threadRef: number, request: Exclude<SyncRequest, { kind: 'atomic' }>): void {
+    const host = this.ctx.host;
+    switch (request.kind) {
+      case 'release':
+        this.coherence.closeInterval();
+        host.resume(threadRef, { ok: true, value: null });
+        return;
+      case 'acquire':
+        // A node-local acquire: what this node's log holds is all it can know.
+        this.coherence.acquire(this.intervals.known);
+        host.resume(threadRef, { ok: true, value: null });
+        return;
+      case 'lock': {
+        const token = this.tokens.get(request.lockId);
+        if (token !== undefined && !this.held.has(request.lockId)) {
+          // The token rests here from this node's last holder: no message, and
+          // nothing to acquire (every write under the lock was made on this node).
+          assert(!token.recalled && token.waiters.length === 0, 'a recalled or awaited token goes on at its unlock, it never rests');
+          this.held.set(request.lockId, { threadId: request.threadId });
+          this.ctx.stats.lockTokenReuses = (this.ctx.stats.lockTokenReuses ?? 0) + 1;
+          token.reuses++;
+          host.resume(threadRef, { ok: true, value: null });
+          return;
+        }
+        if (token !== undefined && request.tryOnly === true) {
+          host.resume(threadRef, { ok: true, value: 'busy' });
+          return;
+        }
+        if (token !== undefined && !token.recalled) {
+          // Held by another thread of this node, nobody else asked: wait here for its unlock.
+          assert(token.waiters.length < syncQueueCountMax, 'lock waiters within limit');
+          token.waiters.push({ threadRef, threadId: request.threadId });
+          return;
+        }
+        this.requestLock(threadRef, request.lockId, request.threadId, request.tryOnly === true);
+        return;
+      }
+      case 'unlock': {
+        const held = this.held.get(request.lockId);
+        if (held === undefined || held.threadId !== request.threadId) {
+          host.resume(threadRef, {
+            ok: false, code: 'DSM_ERR_NOT_OWNER',
+            message: `mutex ${request.lockId} unlocked by thread ${request.threadId}, which does not hold it`,
+          });
+          return;
+        }
+        this.held.delete(request.lockId);
+        const token = this.tokens.get(request.lockId);
+        assert(token !== undefined, 'a held lock has its token here');
+        host.resume(threadRef, { ok: true, value: null });
+        if (token.recalled) {
+          this.releaseToken(request.lockId);
+          // This node's waiters queue at the manager behind the node that asked.
+          for (const waiter of token.waiters) this.requestLock(waiter.threadRef, request.lockId, waiter.threadId, false);
+          return;
+        }
+        const next = token.waiters.shift();
+        // Nobody else asked: the next thread of this node takes it, or it rests here until someone does (no message).
+        if (next !== undefined) {
+          this.held.set(request.lockId, { threadId: next.threadId });
+          this.ctx.stats.lockTokenReuses = (this.ctx.stats.lockTokenReuses ?? 0) + 1;
+          token.reuses++;
+          host.resume(next.threadRef, { ok: true, value: null });
+        }
+        return;
+      }
+      case 'barrier': {
+        const manager = this.ctx.managerOf(request.barrierId);
+        this.coherence.closeInterval(manager);
+        const requestId = this.newRequest(threadRef, 'barrier');
+        this.ctx.deliver(manager, () => ({
+          type: 'barrierArrive', barrierId: request.barrierId, parties: request.parties, requestId, info: this.intervals.infoTo(manager),
+          ...this.coherence.pushForBarrier(manager),
+        }));
+        return;
+      }
+    }
+  }
+
+  private requestLock(threadRef: number, lockId: number, threadId: number, tryOnly: boolean): void {
+    const manager = this.ctx.managerOf(lockId);
+    this.coherence.closeInterval(manager);
+    const requestId = this.newRequest(threadRef, 'lock', { lockId, threadId });
+    this.ctx.deliver(manager, () => ({ type: 'lockRequest', lockId, requestId, tryOnly, info: this.intervals.infoTo(manager) }));
+  }
+
+  // ------------------------------------------------------- messages
+
+  /** The sync layer's messages (locks, barriers). */
+  onMessage(from: number, message: ProtocolMessage): void {
+    switch (message.type) {
+      case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.tryOnly, message.info);
+      case 'lockRelease': return this.onLockRelease(from, message.lockId, message.info, message.reuses);
+      case 'lockGrant': return this.onLockGrant(from, message);
+      case 'lockRecall': return this.onLockRecall(message.lockId, message.tryOnly);
+      case 'lockBusy': return this.onLockBusy(from, message.lockId);
+      case 'barrierArrive': return this.onBarrierArrive(from, message);
+      case 'barrierDepart': return this.onBarrierDepart(from, message);
+      default:
+        assert(false, `the sync layer got a message it does not speak: ${message.type}`);
+    }
+  }
+
+  // ------------------------------------------------- locks (holder side)
+
+  private onLockGrant(from: number, message: Extract<ProtocolMessage, { type: 'lockGrant' }>): void {
+    this.intervals.learn(from, message.info);
+    if (!message.granted) { this.finish(message.requestId, { ok: true, value: 'busy' }); return; }
+    this.coherence.acquire(message.info.vc);
+    this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
+    this.finish(message.requestId, { ok: true, value: null }, message.recall === true);
+  }
+
+  /** At the node holding a lock's token: the manager wants it back. */
+  private onLockRecall(lockId: number, tryOnly: boolean): void {
+    const token = this.tokens.get(lockId);
+    // Gone already (a canceled grant): that release answers the recall.
+    if (token === undefined) return;
+    if (!this.held.has(lockId)) {
+      assert(token.waiters.length === 0, 'a free token has no waiters here');
+      this.releaseToken(lockId);
+      return;
+    }
+    if (!tryOnly) { token.recalled = true; return; }
+    const manager = this.ctx.managerOf(lockId);
+    this.ctx.deliver(manager, () => ({ type: 'lockBusy', lockId }));
+  }
+
+  /** Gives a lock's token back to its manager: the release of release consistency happens here, not at every unlock. */
+  private releaseToken(lockId: number): void {
+    const token = this.tokens.get(lockId);
+    assert(token !== undefined, 'a token is released by the node it is at');
+    this.tokens.delete(lockId);
+    const manager = this.ctx.managerOf(lockId);
+    this.coherence.closeInterval(manager);
+    this.ctx.deliver(manager, () => ({ type: 'lockRelease', lockId, info: this.intervals.infoTo(manager), ...(token.resting ? { reuses: token.reuses } : {}) }));
+  }
+
+  // ------------------------------------------------ locks (manager side)
+
+  private lock(lockId: number): LockState {
+    let lock = this.locks.get(lockId);
+    if (lock === undefined) {
+      assert(this.locks.size < lockIdCountMax, 'lock ids within limit');
+      lock = { holderNode: -1, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [] };
+      this.locks.set(lockId, lock);
+    }
+    return lock;
+  }
+
+  private onLockRequest(from: number, lockId: number, requestId: number, tryOnly: boolean, info: ConsistencyInfo): void {
+    assert(this.ctx.managerOf(lockId) === this.ctx.nodeId, 'lock requests go to the manager');
+    if (from !== this.ctx.nodeId) this.intervals.learn(from, info);
+    const lock = this.lock(lockId);
+    if (tryOnly && (lock.holderNode === from || lock.queue.length > 0)) {
+      this.answerBusy(from, lockId, requestId);
+      return;
+    }
+    assert(lock.queue.length < syncQueueCountMax, 'lock queue within limit');
+    if (tryOnly && lock.holderNode !== -1) {
+      // The token may rest unused at its holder's node: ask. Its answer is a
+      // lockRelease (granted to this request) or a lockBusy (answered 'busy').
+      lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: true });
+      this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: true }));
+      return;
+    }
+    lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: false });
+    if (lock.holderNode !== -1 && !lock.recalled) {
+      lock.recalled = true;
+      this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false }));
+    }
+    this.grantNext(lockId);
+  }
+
+  private answerBusy(node: number, lockId: number, requestId: number): void {
+    if (node === this.ctx.nodeId) { this.finish(requestId, { ok: true, value: 'busy' }); return; }
+    this.ctx.send(node, { type: 'lockGrant', lockId, requestId, granted: false, info: this.intervals.infoFor(node) });
+  }
+
+  /** The holder kept the token from a tryOnly recall: the oldest tryOnly request is answered 'busy'. */
+  private onLockBusy(from: number, lockId: number): void {
+    const lock = this.locks.get(lockId);
+    assert(lock !== undefined && lock.holderNode === from, 'lockBusy comes from the holder, before any release of it');
+    const k = lock.queue.findIndex((entry) => entry.tryOnly);
+    assert(k >= 0, 'a lockBusy answers a waiting tryOnly request (recalls and answers keep their order)');
+    const [entry] = lock.queue.splice(k, 1);
+    this.answerBusy(entry!.node, lockId, entry!.requestId);
+  }
+
+  private onLockRelease(from: number, lockId: number, info: ConsistencyInfo, reuses?: number): void {
+    if (from !== this.ctx.nodeId) this.intervals.learn(from, info);
+    const lock = this.lock(lockId);
+    assert(lock.holderNode === from, 'the lock is released by its holder node');
+    lock.holderNode = -1;
+    // Only a token left to rest tells whether resting paid (its node re-acquired it).
+    if (reuses !== undefined) lock.eager = reuses === 0;
+    for (let n = 0; n < this.ctx.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, info.vc[n] ?? 0);
+    if ((info.vc[from] ?? 0) > 0) {
+      lock.releases.push({ node: from, index: info.vc[from]! });
+      if (lock.releases.length > grantPagePushCountMax) lock.releases.shift();
+    }
+    this.grantNext(lockId);
+  }
+
+  private grantNext(lockId: number): void {
+    const lock = this.lock(lockId);
+    if (lock.holderNode !== -1) return;
+    const next = lock.queue.shift();
+    if (next === undefined) { this.locks.delete(lockId); this.retainLockVc(lockId, lock); return; }
+    lock.holderNode = next.node;
+    // tryOnly requests behind the new holder find the lock held.
+    const busy = lock.queue.filter((entry) => entry.tryOnly);
+    lock.queue = lock.queue.filter((entry) => !entry.tryOnly);
+    // Race mode: every lock is an acquire and a release (each bounds an interval
+    // the race report names), so a token never rests.
+    lock.recalled = lock.queue.length > 0 || this.ctx.homeNode >= 0
+      || (lock.eager && ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0);
+    this.grant(next.node, lockId, next.requestId, lock, next.vc, lock.recalled);
+    for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
+  }
+
+  /** A free lock with no queue still carries its release vector (and whether its token rests); keep it unless that is all default. */
+  private retainLockVc(lockId: number, lock: LockState): void {
+    if (lock.vc.some((v) => v > 0) || lock.eager) this.locks.set(lockId, lock);
+  }
+
+  private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[], recall: boolean): void {
+    const vc = lock.vc;
+    if (node === this.ctx.nodeId) {
+      this.coherence.acquire(vc);
+      this.finish(requestId, { ok: true, value: null }, recall);
+      return;
+    }
+    const info = this.intervals.infoFor(node);
+    const push = this.coherence.pushFor(lock.releases, requesterVc);
+    this.ctx.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push, ...(recall ? { recall } : {}) });
+  }
+
+  // -------------------------------------------------------- barriers
+
+  private onBarrierArrive(from: number, message: Extract<ProtocolMessage, { type: 'barrierArrive' }>): void {
+    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
+    let barrier = this.barriers.get(message.barrierId);
+    if (barrier === undefined) {
+      // A reusable barrier keeps its party count for life: the first use fixes it.
+      const parties = this.barrierParties.get(message.barrierId) ?? message.parties;
+      assert(this.barrierParties.size < barrierIdCountMax, 'barrier ids within limit');
+      this.barrierParties.set(message.barrierId, parties);
+      barrier = { parties, arrivals: [] };
+      this.barriers.set(message.barrierId, barrier);
+    }
+    if (barrier.parties !== message.parties || message.parties < 1) {
+      if (barrier.arrivals.length === 0) this.barriers.delete(message.barrierId);
+      const error = `barrier ${message.barrierId} has ${barrier.parties} parties, a thread waited with ${message.parties}`;
+      this.depart(from, message.barrierId, message.requestId, error, false, this.intervals.vc, this.intervals.floor);
+      return;
+    }
+    assert(barrier.arrivals.length < syncQueueCountMax, 'barrier arrivals within limit');
+    barrier.arrivals.push({ node: from, requestId: message.requestId, known: message.info.known, vc: message.info.vc, push: message.pushPages === undefined ? null : message });
+    if (barrier.arrivals.length < barrier.parties) return;
+    this.barriers.delete(message.barrierId);
+    const nodeCount = this.ctx.nodeCount;
+    // Merge everyone's knowledge: the manager acquires it all, then hands it back.
+    const merged = [...this.intervals.vc];
+    for (const arrival of barrier.arrivals) for (let n = 0; n < nodeCount; n++) merged[n] = Math.max(merged[n]!, arrival.vc[n]!);
+    this.coherence.acquire(merged);
+    // Pages pushed to this (the manager's) node, if one of its threads waits here (its request bounds early flushes).
+    const own = barrier.arrivals.find((arrival) => arrival.node === this.ctx.nodeId);
+    const ownRequest = own === undefined ? undefined : this.pending.get(own.requestId);
+    for (const arrival of barrier.arrivals) {
+      if (arrival.push !== null && ownRequest !== undefined) this.coherence.installPushed(arrival.push, ownRequest.flushSeq);
+    }
+    // When every node took part, everything up to the smallest arrival vector
+    // is applied everywhere: intervals up to it can be reclaimed.
+    const nodes = new Set(barrier.arrivals.map((a) => a.node));
+    const current = this.intervals.floor;
+    let floor = [...current];
+    if (nodes.size === nodeCount) {
+      floor = new Array<number>(nodeCount).fill(Infinity);
+      for (const arrival of barrier.arrivals) for (let n = 0; n < nodeCount; n++) floor[n] = Math.min(floor[n]!, arrival.vc[n]!);
+      for (let n = 0; n < nodeCount; n++) floor[n] = Math.max(floor[n]!, current[n]!);
+    }
+    const last = barrier.arrivals.length - 1;
+    barrier.arrivals.forEach((arrival, index) => this.depart(arrival.node, message.barrierId, arrival.requestId, '', index === last, merged, floor));
+  }
+
+  private depart(node: number, barrierId: number, requestId: number, error: string, serial: boolean, vc: number[], floor: number[]): void {
+    if (node === this.ctx.nodeId) {
+      this.onBarrierDepart(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...this.intervals.localInfo(), vc: [...vc] } });
+      return;
+    }
+    const info = this.intervals.infoFor(node);
+    this.ctx.send(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...info, vc: [...vc] }, ...(error === '' ? this.coherence.pushForBarrier(node) : {}) });
+  }
+
+  private onBarrierDepart(from: number, message: Extract<ProtocolMessage, { type: 'barrierDepart' }>): void {
+    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
+    if (message.error !== '') {
+      this.finish(message.requestId, { ok: false, code: 'DSM_ERR_BARRIER_PARTIES', message: message.error });
+      return;
+    }
+    this.coherence.acquire(message.info.vc);
+    if (from !== this.ctx.nodeId && message.pushPages !== undefined) this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
+    this.intervals.raiseFloor(message.floor);
+    this.coherence.afterBarrier();
+    this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });
+  }
+}

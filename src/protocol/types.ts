@@ -1,0 +1,179 @@
+// The engine's public types: what the runtime and the simulator hand in
+// (options, host) and get back (the Engine interface, sync requests and
+// results, counters). Its own file so that every part of the engine can
+// import them without importing engine.ts (which imports the parts).
+
+import type { PageMemory } from './memory.js';
+import type { AtomicOp, ConsistencyInfo, ProtocolMessage } from './messages.js';
+
+export const protocolNames = ['hlrc', 'sc'] as const;
+export type ProtocolName = (typeof protocolNames)[number];
+export const placementNames = ['roundRobin', 'block'] as const;
+export type PlacementName = (typeof placementNames)[number];
+
+export type SyncRequest =
+  /** With `tryOnly`, a lock that is held or has waiters answers 'busy' at once instead of queueing. */
+  | { kind: 'lock'; lockId: number; threadId: number; tryOnly?: boolean }
+  | { kind: 'unlock'; lockId: number; threadId: number }
+  | { kind: 'barrier'; barrierId: number; parties: number }
+  /**
+   * An Atomics operation on a global byte address. Operands and the result are
+   * the raw little-endian unsigned bits as decimal strings. `timeoutMs` is for
+   * wait only (-1: none). wait answers 'ok' | 'not-equal' | 'timed-out';
+   * notify answers the count woken; the others answer the old value
+   * (store answers the stored value).
+   */
+  | { kind: 'atomic'; op: AtomicOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; timeoutMs: number }
+  | { kind: 'release' }
+  | { kind: 'acquire' };
+
+/**
+ * lock answers null (held now) or 'busy' (a tryOnly lock that was not free);
+ * barrier answers 'serial' in exactly one arriving thread per round, else null.
+ */
+export type SyncResult =
+  | { ok: true; value: string | null }
+  | { ok: false; code: 'DSM_ERR_NOT_OWNER' | 'DSM_ERR_BARRIER_PARTIES'; message: string };
+
+/** What a fault resumes with. */
+export type FaultResult = { ok: true; value: null };
+
+export interface EngineHost {
+  resume(threadRef: number, result: SyncResult | FaultResult): void;
+}
+
+export interface EngineOptions {
+  nodeId: number;
+  nodeCount: number;
+  /** Pages of the global region. */
+  pageCount: number;
+  protocol?: string;
+  placement?: PlacementName;
+  memory: PageMemory;
+  /**
+   * hlrc: log size that starts a vcQuery round (default intervalLogReclaimCount).
+   * The simulation sets it tiny so reclamation runs all the time.
+   */
+  logReclaimCount?: number;
+  /**
+   * hlrc: home migration (default true). At a barrier's departure the static
+   * home of a page whose only writer since the last barrier was another node
+   * lends the page to that node (docs/PROTOCOL.md, "Home migration").
+   */
+  migrateHomes?: boolean;
+  /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
+  prefetchPageCount?: number;
+  /**
+   * hlrc: count which read-ahead pages a thread touches (useful) and which it
+   * never does (wasted). Read-ahead pages then stay at no access until their
+   * first touch, which costs one local fault each (no message); off by default.
+   */
+  readAheadTracking?: boolean;
+  /**
+   * hlrc: the most pages this node keeps twinned (--twin-bytes / pageBytes);
+   * past it the oldest dirty pages are flushed early. 0 or absent: no limit.
+   */
+  twinPageCountMax?: number;
+  send: (toNode: number, message: ProtocolMessage) => void;
+  host: EngineHost;
+  /**
+   * Monotonic milliseconds (performance.now() in the runtime, the simulated
+   * clock in the simulation), read when a timed Atomics.wait arrives at its
+   * home: its deadline counts from then, which is after the wait was called,
+   * so no wait times out early. Without it the engine uses the last tick's
+   * time, up to one tick old.
+   */
+  clock?: () => number;
+  /**
+   * hlrc, race detection (src/race/): every page homed at this one node.
+   * `dsm run --race` gives it a node that runs no app thread, so every app
+   * node twins every page it writes and each interval's diffs are its exact
+   * writes (a home's own writes need no diff and would be invisible).
+   */
+  homeNode?: number;
+  /**
+   * hlrc, race detection: called when this node closes an interval, after its
+   * dirty pages were flushed (PageMemory.flush made their diffs), with the
+   * interval's vector timestamp (vc[nodeId] = index; the other entries are
+   * what the node had acquired). With it set, an acquire from outside the
+   * engine (acquireFrom) also closes the open interval first, so no interval
+   * spans an acquire and its timestamp is exact for all of its writes.
+   */
+  onIntervalClosed?: (index: number, vc: readonly number[]) => void;
+}
+
+export interface EngineCounters {
+  readFaults: number;
+  writeFaults: number;
+  pageFetches: number;
+  diffsSent: number;
+  diffsApplied: number;
+  intervalsClosed: number;
+  invalidations: number;
+  messagesSent: number;
+  /** Mutex acquisitions served by a token resting at this node, with no message (issue 12). */
+  lockTokenReuses?: number;
+  /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
+  pagesPushed?: number;
+  /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */
+  prefetchedPages?: number;
+  /** hlrc: read-ahead pages a thread then touched (useful). */
+  prefetchUsefulPages?: number;
+  /** hlrc: read-ahead pages invalidated before any thread touched them (wasted; the others never touched are wasted too). */
+  prefetchWastedPages?: number;
+  /** hlrc: read-ahead pages installed readable, untracked (a saturated sequential stream's; neither useful nor wasted is known). */
+  prefetchUntrackedPages?: number;
+  /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
+  twinLimitFlushes?: number;
+  /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */
+  pagesLent?: number;
+  /** hlrc: requests and diffs this node forwarded to the node it lent their page to. */
+  lendForwards?: number;
+  /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */
+  exclusiveShared?: number;
+}
+
+export interface Engine {
+  readonly nodeId: number;
+  readonly protocol: ProtocolName;
+  /** Sets initial protections; call once before any event. */
+  start(): void;
+  onFault(threadRef: number, page: number, isWrite: boolean): void;
+  onSync(threadRef: number, request: SyncRequest): void;
+  onMessage(fromNode: number, message: ProtocolMessage): void;
+  onTick(nowMs: number): void;
+  /**
+   * The thread behind `threadRef` is gone (its worker was terminated while
+   * parked in a sync request): the engine never resumes it. An Atomics.wait
+   * parked at a home is removed there, so a notify is not spent on it; a lock
+   * granted to it later is released at once; other answers are dropped.
+   * Returns whether a request of that thread was pending.
+   */
+  cancel(threadRef: number): boolean;
+  /**
+   * A release whose acquirer learns of it outside the engine (worker creation,
+   * postMessage, worker exit on another node): closes this node's interval and
+   * returns what to attach to the runtime's message for `toNode`.
+   */
+  releaseFor(toNode: number): ConsistencyInfo;
+  /** The matching acquire on the receiving node, with the attached info. */
+  acquireFrom(fromNode: number, info: ConsistencyInfo): void;
+  /**
+   * Pages written since the last release that still hold a twin (each costs
+   * a page of memory and, at the release, up to a page of diff). sc: 0.
+   */
+  dirtyPageCount(): number;
+  /**
+   * Sends the diffs of up to `pageCountMax` dirty pages to their homes now,
+   * ahead of the release that will close the interval (as before an
+   * invalidation): the pages stay in the open interval, read-only without a
+   * twin, and the release sends them as empty diffs. The runtime calls it to
+   * spread a large release over a link's capacity. Returns the pages flushed.
+   */
+  flushDirty(pageCountMax: number): number;
+  /** The node that is home (hlrc) or manager (sc) of a page. */
+  homeOf(page: number): number;
+  counters(): EngineCounters;
+  /** Entries in the engine's tables, for bounded-memory checks. */
+  tableSizes(): Record<string, number>;
+}
