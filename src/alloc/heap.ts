@@ -74,13 +74,13 @@ export class ChunkAuthority {
    * up to `count`, at least `min`, marked as that node's from then on.
    * Returns the first chunk and the count, or null when no run of `min` is free.
    */
-  lend(toNode: number, min: number, count: number): { firstChunk: number; count: number } | null {
+  lend(toNode: number, min: number, count: number, lendable: (chunk: number) => boolean = () => true): { firstChunk: number; count: number } | null {
     assert(min >= 1 && count >= min, 'lend at least one chunk');
     let runStart = 0;
     let runLength = 0;
     let best: { firstChunk: number; count: number } | null = null;
     for (let chunk = 0; chunk <= this.chunkCount; chunk += 1) {
-      if (chunk < this.chunkCount && this.owner[chunk] === 0) {
+      if (chunk < this.chunkCount && this.owner[chunk] === 0 && lendable(chunk)) {
         if (runLength === 0) runStart = chunk;
         runLength += 1;
         if (runLength === count) { best = { firstChunk: runStart, count }; break; }
