@@ -75,6 +75,8 @@ export const channelParkSliceMs = 50;
 export const smallBlockBytesMax = 2048;
 /** Allocator: a node's arena takes chunks of this size from the global region. */
 export const arenaChunkBytes = 1024 * 1024;
+/** Allocation: chunks a node whose slice is full asks another node for at once (at least what the allocation needs). */
+export const chunkBorrowCountMin = 4;
 
 /** Transport: largest frame accepted on a connection (header + body). */
 export const frameBytesMax = 8 * 1024 * 1024;
@@ -183,7 +185,9 @@ export const intervalLogReclaimCount = 1024;
  * Protocol: pages one hlrc fetch may bring from their home in one reply (the
  * faulting page and the following ones). The window starts at
  * prefetchPageCountInitial and doubles while faults keep going forward past
- * the previous window (read-ahead), so a sequential scan of n pages costs
+ * the previous window and its pages were touched (adaptive read-ahead,
+ * src/protocol/readahead.ts, which also shrinks it where read-ahead pages are
+ * invalidated untouched), so a sequential scan of n pages costs
  * about log2 + n / prefetchPageCountMax round trips, and an isolated fault
  * brings few pages.
  */
@@ -192,10 +196,27 @@ export const prefetchPageCountInitial = 16;
 /** Protocol: read-ahead streams tracked per home (interleaved scans of different arrays each keep their window). */
 export const prefetchStreamCountMax = 4;
 /**
+ * Protocol: read-ahead history (src/protocol/readahead.ts): start pages whose
+ * last extent is remembered, and regions with a learned window (each table at
+ * most this many entries, least recently set evicted).
+ */
+export const prefetchHistoryCountMax = 4096;
+/** Protocol: the largest stride (pages) read-ahead detects between a stream's faults. */
+export const prefetchStridePagesMax = 64;
+/** Protocol: read-ahead learns a window per region of this many pages (log2: 256 pages, 1 MiB) and home. */
+export const prefetchRegionPagesLog2 = 8;
+/**
  * Protocol: pages a lockGrant may carry: those written in the previous holder's
  * critical section, homed at the manager (migratory data moves with its lock).
  */
 export const grantPagePushCountMax = 16;
+/**
+ * Protocol: barrier pushes a node receives of a page it fetched once, before
+ * it must fetch the page again to keep receiving it (a reader that stopped
+ * reading stops costing the home copies). At most grantPagePushCountMax pages
+ * ride one barrier message.
+ */
+export const barrierPushRenewCount = 8;
 /** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
 export const lendPageCountMax = 64;
 

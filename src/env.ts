@@ -83,9 +83,12 @@ export function sendQueueBytesFromEnvironment(env: Environment = process.env): n
   return bytes;
 }
 
-/** DSM_READAHEAD_STATS=1: the engine counts read-ahead hits. */
+/**
+ * Read-ahead tracking (on unless DSM_READAHEAD_STATS=0): adaptive read-ahead learns from the first
+ * touch of each read-ahead page (a local fault), and --stats shows the wasted bytes (issue 13).
+ */
 export function readAheadStatsEnabled(): boolean {
-  return flag('DSM_READAHEAD_STATS');
+  return process.env.DSM_READAHEAD_STATS !== '0';
 }
 
 /** DSM_DEBUG_APP_VIEW=1: guard the app's view of the region (debugging aid). */

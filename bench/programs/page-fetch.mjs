@@ -4,30 +4,41 @@
 // remote home. Pages are read in descending order, so that read-ahead (which
 // brings the pages after a faulting one) does not hide the fetches; the
 // program checks that every read was a fault (one fetch per page).
-// Prints one JSON line.
+// Prints one JSON line. With a second argument `hops`, the line also holds,
+// per page, when the reading thread started its read and when it had the
+// value (this machine's epoch time in microseconds, as dsm's trace hops).
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
 
 const pageBytes = 4096;
 if (isMainThread) {
   const pageCount = Number(process.argv[2] ?? 2000);
+  const hops = process.argv[3] === 'hops';
   const view = new Uint8Array(new SharedArrayBuffer(pageCount * pageBytes));
   for (let page = 0; page < pageCount; page += 1) view[page * pageBytes] = (page % 250) + 1;
-  const worker = new Worker(new URL(import.meta.url), { workerData: { view, pageCount }, dsmNode: 1 });
-  worker.on('message', (samples) => {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { view, pageCount, hops }, dsmNode: 1 });
+  worker.on('message', ({ samples, starts, ends }) => {
     const sorted = Float64Array.from(samples).sort();
     const at = (fraction) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] * 100) / 100;
-    console.log(JSON.stringify({ pageCount, pageFetchUsP50: at(0.5), pageFetchUsP99: at(0.99), pageFetchUsP10: at(0.1) }));
+    const figures = { pageCount, pageFetchUsP50: at(0.5), pageFetchUsP99: at(0.99), pageFetchUsP10: at(0.1) };
+    console.log(JSON.stringify(hops ? { ...figures, starts, ends } : figures));
   });
 } else {
-  const { view, pageCount } = workerData;
+  const { view, pageCount, hops } = workerData;
   const samples = new Float64Array(pageCount);
+  const starts = hops ? new Array(pageCount) : null;
+  const ends = hops ? new Array(pageCount) : null;
   let wrong = 0;
   for (let page = pageCount - 1; page >= 0; page -= 1) {
+    const startUs = hops ? performance.timeOrigin * 1000 + performance.now() * 1000 : 0;
     const start = process.hrtime.bigint();
     const value = view[page * pageBytes];
     samples[page] = Number(process.hrtime.bigint() - start) / 1000;
+    if (hops) {
+      starts[page] = startUs;
+      ends[page] = performance.timeOrigin * 1000 + performance.now() * 1000;
+    }
     if (value !== (page % 250) + 1) wrong += 1;
   }
   if (wrong > 0) throw new Error(`${wrong} pages read stale values`);
-  parentPort.postMessage(Array.from(samples));
+  parentPort.postMessage({ samples: Array.from(samples), starts, ends });
 }

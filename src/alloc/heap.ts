@@ -69,6 +69,49 @@ export class ChunkAuthority {
     throw regionFull(this.regionBytes);
   }
 
+  /**
+   * Lends contiguous free chunks to another node (slice borrowing, issue 13):
+   * up to `count`, at least `min`, marked as that node's from then on.
+   * Returns the first chunk and the count, or null when no run of `min` is free.
+   */
+  lend(toNode: number, min: number, count: number, lendable: (chunk: number) => boolean = () => true): { firstChunk: number; count: number } | null {
+    assert(min >= 1 && count >= min, 'lend at least one chunk');
+    let runStart = 0;
+    let runLength = 0;
+    let best: { firstChunk: number; count: number } | null = null;
+    for (let chunk = 0; chunk <= this.chunkCount; chunk += 1) {
+      if (chunk < this.chunkCount && this.owner[chunk] === 0 && lendable(chunk)) {
+        if (runLength === 0) runStart = chunk;
+        runLength += 1;
+        if (runLength === count) { best = { firstChunk: runStart, count }; break; }
+        continue;
+      }
+      if (runLength >= min && (best === null || runLength > best.count)) best = { firstChunk: runStart, count: runLength };
+      runLength = 0;
+    }
+    if (best === null) return null;
+    this.owner.fill(toNode + 1, best.firstChunk, best.firstChunk + best.count);
+    return best;
+  }
+
+  /**
+   * Chunks another node lent to `nodeId`: free here from now on, for
+   * `nodeId`'s heap to take. Here they may still show as their first owner's
+   * (a lender may lend on chunks it borrowed): only the lender and the
+   * borrower learn of a lend, and only the borrower sees them free.
+   */
+  adopt(nodeId: number, firstChunk: number, count: number): void {
+    for (let chunk = firstChunk; chunk < firstChunk + count; chunk += 1) {
+      assert(this.owner[chunk] !== 0 && this.owner[chunk] !== nodeId + 1, 'a lent chunk was another node\'s');
+      this.owner[chunk] = 0;
+    }
+  }
+
+  /** Free chunks (not taken by any node as this authority knows it). */
+  get chunksFree(): number {
+    return this.chunkCount - this.chunksInUse;
+  }
+
   give(nodeId: number, firstChunk: number, count: number): void {
     for (let chunk = firstChunk; chunk < firstChunk + count; chunk += 1) {
       assert(this.owner[chunk] === nodeId + 1, 'a node gives back only its own chunks');

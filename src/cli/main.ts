@@ -164,7 +164,7 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
 
 interface BenchRaw {
   json?: boolean; iterations?: string; threads?: string; nodes?: string; protocol?: string;
-  variant?: string; size?: string; quick?: boolean;
+  variant?: string; size?: string; quick?: boolean; hops?: boolean;
 }
 
 /** Micro-benchmarks: each module exports run<Name>Bench({ iterations }). */
@@ -179,6 +179,15 @@ interface AppBenchModule {
 async function benchCommand(name: string, raw: BenchRaw): Promise<void> {
   const json = raw.json === true;
   const exported = microBenches[name];
+  if (name === 'rtt' && raw.hops === true) {
+    // Where one remote read fault's time goes, hop by hop (bench/rtt-hops.ts).
+    const pages = parseInteger('--iterations', raw.iterations ?? '500', 10, 100_000);
+    const module = await import(benchModule('rtt-hops')) as typeof import('../../bench/rtt-hops.js');
+    const result = module.runRttHops({ pages });
+    if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else process.stdout.write(`dsm bench rtt --hops\n${module.formatHops(result)}`);
+    return;
+  }
   if (exported !== undefined) {
     const iterations = parseInteger('--iterations', raw.iterations ?? '2000', 10, 1_000_000);
     const module = await import(benchModule(name)) as Record<string, (o: { iterations: number }) => Promise<Record<string, unknown>>>;
@@ -309,6 +318,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--variant <name>', 'application: variant, e.g. row or col for matmul')
     .option('--size <n>', 'application: problem size (see bench/apps)')
     .option('--quick', 'suite: small problem sizes')
+    .option('--hops', 'rtt: the time of one remote read fault hop by hop (fault, request, home, reply, install, resume), from a traced 2-node run; --iterations pages')
     .action(async (name: string, raw: BenchRaw) => {
       await benchCommand(name, raw);
     });

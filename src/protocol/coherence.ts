@@ -47,6 +47,8 @@ export interface Coherence {
   pushFor(releases: LockReleases, requesterVc: number[]): GrantPush;
   /** At the acquirer, after the grant's acquire: installs pushed pages that make an invalid copy valid. */
   installPushed(push: GrantPush, requestFlushSeq: number): void;
+  /** Pages to push with a barrier message to `toNode` (hlrc: pages of this node's own it fetched and this node wrote since). sc: none. */
+  pushForBarrier(toNode: number): GrantPush;
   /** After a barrier's departure was acquired (hlrc: home migration). */
   afterBarrier(): void;
 

@@ -17,7 +17,7 @@
 // as wide as the class.
 
 import { assert } from '../errors.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -461,7 +461,10 @@ export class HlrcCoherence implements Coherence, LendHost {
   /** A copy that became valid: read-only, with the native write fast path on again. */
   private protectValid(page: number): void {
     const state = this.pages.get(page);
-    if (state !== undefined) state.prefetched = false;
+    if (state !== undefined && state.prefetched === true) {
+      state.prefetched = false;
+      this.readAhead.forget(page);
+    }
     this.exclusive[page] = 0;
     this.memory.protect([page], protRead);
     this.memory.setFastWrite([page], true);
@@ -599,6 +602,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       if (!isCovered(state.version, f.need, this.nodeCount) || !this.masterReady(state)) return true;
       const bytes = new Uint8Array(pageBytes);
       this.readServed(page, bytes);
+      this.subscribe(page, f.node);
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
       const extras = this.servedExtras(f.extraPages, f.extraNeeds);
@@ -629,6 +633,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         const state = this.pageState(extra);
         assert(state.fetching && !state.valid, 'a prefetched page was being fetched');
         state.fetching = false;
+        this.readAhead.forget(extra);
         if (state.waiters.length > 0) this.fetch(extra);
         continue;
       }
@@ -646,16 +651,16 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (!isCovered(state.version, state.need, this.nodeCount)) {
       // An acquire raised the need while the fetch was in flight: fetch again
       // (a prefetched page only if a thread waits for it).
+      if (!wanted) this.readAhead.forget(page);
       if (wanted || state.waiters.length > 0) this.fetch(page);
       return;
     }
     this.memory.writePage(page, bytes);
     state.valid = true;
-    if (this.readAhead.tracking && !wanted && state.waiters.length === 0) {
+    if (!wanted && this.readAhead.arrived(page, state.waiters.length > 0)) {
       // Read-ahead: stays at no access (as it was while invalid, fast write
       // path off) until a thread touches it, so its use can be counted.
       state.prefetched = true;
-      this.readAhead.installed(page);
       return;
     }
     this.protectValid(page);
@@ -695,10 +700,62 @@ export class HlrcCoherence implements Coherence, LendHost {
     return pushPages.length === 0 ? {} : { pushPages, pushVersions, pushBytes };
   }
 
-  /** Pages pushed with a grant, after its acquire: installed where they make an invalid copy valid. */
+  /**
+   * Per page of this node's own: the nodes that fetched it (the faulting
+   * page of a fetch), each with the barrier pushes left before it must fetch
+   * again to stay subscribed (a node that stops reading the page stops
+   * receiving it after barrierPushRenewCount barriers).
+   */
+  private readonly subscribers = new Map<number, Map<number, number>>();
+
+  private subscribe(page: number, node: number): void {
+    let nodes = this.subscribers.get(page);
+    if (nodes === undefined) { nodes = new Map(); this.subscribers.set(page, nodes); }
+    nodes.set(node, barrierPushRenewCount);
+  }
+
+  /**
+   * Barrier pushes (issue 13.2): pages of this node's own that `toNode`
+   * fetched before and that this node wrote in intervals `toNode` may not
+   * have applied travel with the barrier message to it (barrierArrive to the
+   * manager, barrierDepart from it), so a boundary read every iteration
+   * (Jacobi) costs no fetch after the barrier. The receiver installs a copy
+   * only where it covers the need its acquire set (installPushed, as for
+   * lockGrant pushes). At most grantPagePushCountMax pages.
+   */
+  pushForBarrier(toNode: number): GrantPush {
+    if (toNode === this.nodeId || this.subscribers.size === 0) return {};
+    const self = this.nodeId;
+    const pushPages: number[] = [];
+    const pushVersions: number[][] = [];
+    const pushBytes: Uint8Array[] = [];
+    const from = this.intervals.appliedBy(toNode, self);
+    for (let index = this.intervals.vc[self]!; index > from && pushPages.length < grantPagePushCountMax; index--) {
+      const record = this.intervals.record(self, index);
+      if (record === null) break;
+      for (const page of record.pages) {
+        if (pushPages.length >= grantPagePushCountMax) break;
+        const nodes = this.subscribers.get(page);
+        const left = nodes?.get(toNode);
+        if (nodes === undefined || left === undefined || this.homeOf(page) !== self || pushPages.includes(page)) continue;
+        const state = this.pageState(page);
+        if (!state.valid || !this.masterReady(state)) continue;
+        if (left <= 1) nodes.delete(toNode); else nodes.set(toNode, left - 1);
+        if (nodes.size === 0) this.subscribers.delete(page);
+        const bytes = new Uint8Array(pageBytes);
+        this.readServed(page, bytes);
+        pushPages.push(page);
+        pushVersions.push([...state.version]);
+        pushBytes.push(bytes);
+      }
+    }
+    return pushPages.length === 0 ? {} : { pushPages, pushVersions, pushBytes };
+  }
+
+  /** Pages pushed with a grant or a barrier message, after its acquire: installed where they make an invalid copy valid. */
   installPushed(push: GrantPush, requestFlushSeq: number): void {
     const pages = push.pushPages ?? [];
-    assert(pages.length <= grantPagePushCountMax && pages.length === (push.pushBytes ?? []).length, 'pushed pages within limit');
+    assert(pages.length <= grantPagePushCountMax && pages.length === (push.pushBytes ?? []).length && pages.length === (push.pushVersions ?? []).length, 'pushed pages within limit');
     pages.forEach((page, k) => {
       const state = this.pageState(page);
       if (state.valid || state.fetching || this.homeOf(page) === this.nodeId) return;

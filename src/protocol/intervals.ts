@@ -143,6 +143,11 @@ export class Intervals {
 
   // ------------------------------------------------ log reclamation
 
+  /** What `node` is known to have applied of `writer`'s intervals (a lower bound). */
+  appliedBy(node: number, writer: number): number {
+    return node === this.ctx.nodeId ? this.vc[writer]! : this.peerVc[node]![writer]!;
+  }
+
   /** `vc` is what `node` had applied when it sent it: a lower bound of its applied vc from now on. */
   hearVc(node: number, vc: number[]): void {
     if (node === this.ctx.nodeId) return;

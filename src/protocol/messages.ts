@@ -85,9 +85,16 @@ export type ProtocolMessage =
   | { type: 'lockBusy'; lockId: number }
   /** `reuses`: for a token granted to rest (no recall), how many times its node re-acquired it with no message. */
   | { type: 'lockRelease'; bundled?: DiffBatch; lockId: number; info: ConsistencyInfo; reuses?: number }
-  | { type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo }
-  /** `serial` is true for exactly one arrival per round (the last to arrive). */
-  | { type: 'barrierDepart'; barrierId: number; requestId: number; error: string; serial: boolean; floor: number[]; info: ConsistencyInfo }
+  /** `push*`: pages homed at the sender that the manager's node fetched before and the sender wrote since (see hlrc pushForBarrier). */
+  | {
+    type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo;
+    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
+  }
+  /** `serial` is true for exactly one arrival per round (the last to arrive). `push*`: as barrierArrive's, from the manager. */
+  | {
+    type: 'barrierDepart'; barrierId: number; requestId: number; error: string; serial: boolean; floor: number[]; info: ConsistencyInfo;
+    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
+  }
   | {
     type: 'atomicRequest'; bundled?: DiffBatch; requestId: number; op: AtomicOp; address: number; width: number;
     operands: string[]; timeoutMs: number; info: ConsistencyInfo;

@@ -1,84 +1,471 @@
-// hlrc read-ahead: which pages after a faulting one a fetch also asks for.
-// The policy alone lives here; the coherence (hlrc.ts) calls it at one place,
-// HlrcCoherence.fetch (`this.readAhead.pick(home, page, eligible)`), and
-// reports what became of read-ahead pages (installed, touched, invalidated
-// untouched) through the `installed`/`useful`/`wasted` calls.
+// Adaptive read-ahead (issue 13.3): which pages an hlrc fetch asks for besides
+// the faulting one. Pure bookkeeping (no I/O, no clock, no page memory): the
+// engine tells it each remote fault (`plan`), the pages it actually asked for
+// (`issued`), and what became of each read-ahead page: touched by a thread
+// (`touched`: useful) or invalidated untouched (`invalidated`: wasted).
 //
-// Policy: per home, up to prefetchStreamCountMax streams (least recently used
-// first), each the page after its last fetch's pages and its window. A fault
-// just past a stream's window (within one more window) doubles the window; any
-// other fault starts a new stream at prefetchPageCountInitial. A window is at
-// most prefetchPageCount pages, the faulting one included.
+// Three sources of evidence, each bounded:
+// - Streams, per home (least recently used evicted): a fault at the page a
+//   stream expects next continues it (stride 1: anywhere within one window
+//   past its last page; stride d: exactly the next page of the stride). A
+//   continuing stream's window doubles while its last window was mostly
+//   touched, stays while about half was, halves otherwise.
+// - Strides: a fault d pages (2..strideMax, either direction) after a recent
+//   fault that was itself d after another starts a strided stream.
+// - History: per start page, the extent the last stream starting there used
+//   (a program that faults on the same boundary every iteration asks for
+//   exactly what it read last time); per region of a home, a window that
+//   grows by one per useful page and shrinks by one per wasted or skipped page
+//   (a page a stream passed over untouched), used for streams with no history.
 
 import { assert } from '../errors.js';
-import { prefetchPageCountInitial, prefetchPageCountMax, prefetchStreamCountMax } from '../constants.js';
+import { prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
 import type { EngineCounters } from './types.js';
 
-interface Stream {
-  /** The page after the last fetch's pages. */
-  end: number;
-  /** The last fetch's window (pages, the faulting one included). */
-  window: number;
+export interface ReadAheadOptions {
+  /** Nodes (homes) of the cluster. */
+  homeCount: number;
+  /** Pages one fetch may ask for, the faulting one included (1: no read-ahead). */
+  windowMax: number;
+  /** The window of a new stream in a region with no evidence yet. */
+  windowInitial: number;
+  /** Streams tracked per home. */
+  streamCountMax: number;
+  /** Start pages whose extent is remembered. */
+  historyCountMax: number;
+  /** Largest stride (pages) detected. */
+  strideMax: number;
+  /** Pages per region: log2. */
+  regionShift: number;
+  /**
+   * Whether the engine reports touches (read-ahead pages installed at no
+   * access until first touched). Without it a stream that continues counts
+   * its last window as used, and only invalidations teach anything.
+   */
+  touchesObserved: boolean;
 }
 
-export class ReadAhead {
-  /** Pages one fetch may bring, the faulting one included (1: no read-ahead). */
-  private readonly pageCountMax: number;
+/**
+ * Pages to ask for besides the faulting one, in order. Not sparse: a run
+ * (contiguous or of one stride) that ends at the first page the engine may
+ * not ask for. Sparse: a pattern, whose ineligible pages are just left out.
+ */
+export interface ReadAheadPlan {
+  pages: number[];
+  sparse: boolean;
   /**
-   * Whether read-ahead pages stay at no access until first touched, so their
-   * use can be counted (EngineOptions.readAheadTracking).
+   * Whether the engine should track this fetch's read-ahead pages (install
+   * them at no access until touched). A stream at the window limit whose
+   * windows were used is tracked only every saturatedTrackInterval-th fetch:
+   * its touches would teach nothing and each costs a local fault.
    */
-  readonly tracking: boolean;
-  /** Per home, its streams, least recently used first. */
-  private readonly streams: Stream[][];
+  track: boolean;
+}
 
-  constructor(private readonly pageCount: number, nodeCount: number, private readonly stats: EngineCounters, options: { prefetchPageCount?: number; readAheadTracking?: boolean }) {
-    this.pageCountMax = options.prefetchPageCount ?? prefetchPageCountMax;
-    this.tracking = options.readAheadTracking ?? false;
-    assert(Number.isInteger(this.pageCountMax) && this.pageCountMax >= 1 && this.pageCountMax <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
-    this.streams = Array.from({ length: nodeCount }, () => []);
+/** Fetches of a saturated stream (window at its limit, last window used) per tracked one. */
+const saturatedTrackInterval = 4;
+
+/** Touched pages a stream remembers for pattern detection. */
+const touchHistoryCount = 16;
+/** Remote faults per home remembered for stride detection. */
+const recentFaultCount = 8;
+
+interface Stream {
+  home: number;
+  /** The page whose fault started the stream. */
+  start: number;
+  stride: number;
+  /** The page after the last one asked for (stride 1) or the next of the stride. */
+  next: number;
+  /** The window of the last fetch. */
+  window: number;
+  /** The stream's last remote fault. */
+  lastFault: number;
+  /** Read-ahead pages of the last fetch not yet touched (in stride order). */
+  outstanding: number[];
+  /** Of the last fetch's read-ahead pages: how many were asked for, and touched. */
+  asked: number;
+  used: number;
+  /** Pages from start (in strides) the stream has used so far. */
+  extent: number;
+  /** The last pages the stream's threads faulted on or touched, in order. */
+  touches: number[];
+  /** Untracked fetches since the stream saturated (see ReadAheadPlan.track), -1: not saturated. */
+  saturatedFetches: number;
+  /** A sparse pattern (runs of `width` pages every `step` pages, step fractional) the last fetch followed, or null. */
+  pattern: Pattern | null;
+}
+
+/** Runs of up to `width` pages starting at the pages of lo + m·step .. hi + m·step (lo, hi: the phase as known). */
+interface Pattern { step: number; width: number; lo: number; hi: number }
+
+interface Tracked { stream: Stream; region: number; skipped: boolean }
+
+export interface ReadAheadCounters {
+  /** Read-ahead pages asked for. */
+  asked: number;
+  useful: number;
+  wasted: number;
+  /** Pages a stream passed over untouched (counted wasted for learning; a later touch undoes it). */
+  skipped: number;
+  strided: number;
+  /** Fetches that followed a sparse pattern (runs of pages at a fractional stride). */
+  patterned: number;
+}
+
+export class ReadAheadPolicy {
+  private readonly options: ReadAheadOptions;
+  private readonly streams: Stream[][] = [];
+  /** Per home, its last remote faults that continued no stream (stride detection). */
+  private readonly recent: number[][] = [];
+  /** Start page -> extent of the last stream that started there (insertion order = age). */
+  private readonly history = new Map<number, number>();
+  /** Region key -> learned window for new streams there. */
+  private readonly regions = new Map<number, number>();
+  /** Read-ahead pages asked for and not yet touched or invalidated. */
+  private readonly tracked = new Map<number, Tracked>();
+  readonly counters: ReadAheadCounters = { asked: 0, useful: 0, wasted: 0, skipped: 0, strided: 0, patterned: 0 };
+
+  constructor(options: ReadAheadOptions) {
+    assert(Number.isInteger(options.windowMax) && options.windowMax >= 1, 'read-ahead window limit is a page count');
+    assert(options.windowInitial >= 1 && options.windowInitial <= options.windowMax, 'read-ahead window starts within its limit');
+    assert(options.streamCountMax >= 1 && options.historyCountMax >= 1 && options.strideMax >= 2, 'read-ahead tables have room');
+    this.options = options;
+    for (let home = 0; home < options.homeCount; home++) { this.streams.push([]); this.recent.push([]); }
+  }
+
+  /** Pages tracked (bounded by the pages of the region: each page at most once). */
+  trackedCount(): number { return this.tracked.size; }
+
+  private regionKey(home: number, page: number): number {
+    return (page >> this.options.regionShift) * this.options.homeCount + home;
+  }
+
+  private regionWindow(key: number): number {
+    return this.regions.get(key) ?? this.options.windowInitial;
+  }
+
+  private learn(key: number, delta: number): void {
+    const window = Math.min(this.options.windowMax, Math.max(1, this.regionWindow(key) + delta));
+    this.regions.delete(key);
+    if (this.regions.size >= this.options.historyCountMax) this.regions.delete(this.regions.keys().next().value!);
+    this.regions.set(key, window);
+  }
+
+  private remember(start: number, extent: number): void {
+    this.history.delete(start);
+    if (this.history.size >= this.options.historyCountMax) this.history.delete(this.history.keys().next().value!);
+    this.history.set(start, extent);
+  }
+
+  /** Records that stream `stream` reached `page` (a fault or a touch): its extent grows, earlier untouched pages are skipped. */
+  private reach(stream: Stream, page: number): void {
+    const steps = Math.floor((page - stream.start) / stream.stride);
+    if (steps >= 0 && steps + 1 > stream.extent) {
+      stream.extent = steps + 1;
+      this.remember(stream.start, stream.extent);
+    }
+    // Read-ahead pages before `page` in the stream's order that were never touched: passed over.
+    while (this.options.touchesObserved && stream.outstanding.length > 0) {
+      const first = stream.outstanding[0]!;
+      if ((first - page) * Math.sign(stream.stride) >= 0) break;
+      stream.outstanding.shift();
+      const entry = this.tracked.get(first);
+      if (entry !== undefined && entry.stream === stream && !entry.skipped) {
+        entry.skipped = true;
+        this.counters.skipped++;
+        this.learn(entry.region, -1);
+      }
+    }
   }
 
   /**
-   * A fetch of `page` from `home`: the pages after it to ask for too, in
-   * order, each one `eligible` (invalid here, not being fetched, same home);
-   * the first one that is not ends the run.
+   * A remote fault on `page` of `home`: the pages to ask for. The engine then
+   * asks for the ones it may (invalid here, not in flight, same home), in
+   * order, stopping at the first it may not, and reports them with `issued`.
+   */
+  plan(home: number, page: number): ReadAheadPlan {
+    assert(home >= 0 && home < this.options.homeCount, 'read-ahead for a node of the cluster');
+    const streams = this.streams[home]!;
+    const { windowMax } = this.options;
+    let stream = streams.find((s) => (s.pattern !== null ? page > s.lastFault && page < s.next + 2 * s.pattern.step
+      : s.stride === 1 ? page >= s.next && page < s.next + s.window : page === s.next));
+    let count: number;
+    let pattern: Pattern | null = null;
+    const continued = stream !== undefined;
+    let lastUsed = 0;
+    if (stream !== undefined) {
+      // Continues: grow while the last window was mostly used.
+      const used = stream.asked === 0 || !this.options.touchesObserved ? 1 : stream.used / stream.asked;
+      lastUsed = used;
+      // (A pattern's runs cover the pages where its rows may start: about half of them are read.)
+      count = used >= (stream.pattern === null ? 0.75 : 0.5) ? stream.window * 2 : stream.window;
+      this.reach(stream, page);
+      this.touch(stream, page);
+      // Mostly unused: a sparse pattern in what was touched replaces the run.
+      if (this.options.touchesObserved && stream.stride === 1 && (stream.pattern !== null || (stream.asked >= 4 && used < 0.5))) {
+        pattern = this.patternOf(stream.touches);
+      }
+    } else {
+      if (streams.length >= this.options.streamCountMax) streams.shift();
+      stream = this.strideOf(home, page);
+      if (stream !== undefined) {
+        count = 2;
+        this.counters.strided++;
+      } else {
+        const history = this.history.get(page);
+        count = history ?? this.regionWindow(this.regionKey(home, page));
+        stream = {
+          home, start: page, stride: 1, next: page + 1, window: count, lastFault: page,
+          outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1,
+        };
+        this.remember(page, 1);
+      }
+    }
+    // Most recently used last.
+    const at = streams.indexOf(stream);
+    if (at >= 0) streams.splice(at, 1);
+    streams.push(stream);
+    stream.lastFault = page;
+    stream.window = Math.min(windowMax, Math.max(1, count));
+    stream.pattern = pattern;
+    // Saturated: a continuing run at the limit whose last window was used (or untracked).
+    let track = true;
+    if (continued && pattern === null && stream.window === windowMax && lastUsed >= 0.75) {
+      stream.saturatedFetches = stream.saturatedFetches < 0 ? 1 : stream.saturatedFetches + 1;
+      track = stream.saturatedFetches % saturatedTrackInterval === 0;
+    } else {
+      stream.saturatedFetches = -1;
+    }
+    const pages: number[] = [];
+    if (pattern !== null) {
+      this.counters.patterned++;
+      // The rest of the faulting page's run, then the runs that follow.
+      const add = (candidate: number): void => { if (candidate > page && !pages.includes(candidate) && pages.length < stream!.window - 1) pages.push(candidate); };
+      for (let k = 1; k < pattern.width; k++) add(page + k);
+      const first = Math.ceil((page + 1 - pattern.hi) / pattern.step);
+      for (let m = Math.max(0, first); pages.length < stream.window - 1 && m < first + windowMax; m++) {
+        const from = Math.floor(pattern.lo + m * pattern.step);
+        const to = Math.floor(pattern.hi + m * pattern.step - 1e-9) + pattern.width - 1;
+        for (let candidate = from; candidate <= to; candidate++) add(candidate);
+      }
+    } else {
+      for (let k = 1; k < stream.window; k++) pages.push(page + k * stream.stride);
+    }
+    return { pages, sparse: pattern !== null, track };
+  }
+
+  private touch(stream: Stream, page: number): void {
+    stream.touches.push(page);
+    if (stream.touches.length > touchHistoryCount) stream.touches.shift();
+  }
+
+  /**
+   * A sparse pattern in touched pages: runs (pages touched with their
+   * predecessor untouched start one) of at most `width` pages whose starts
+   * are a regular `step` apart (each gap within one page of the mean, the
+   * mean at least twice the width): e.g. rows of a matrix a thread reads
+   * every 16th of, 6.25 pages apart and 1-2 pages long.
+   */
+  private patternOf(touches: readonly number[]): Pattern | null {
+    const pages = [...new Set(touches)].sort((a, b) => a - b);
+    const set = new Set(pages);
+    const starts = pages.filter((page) => !set.has(page - 1));
+    if (starts.length < 3) return null;
+    let width = 1;
+    for (const start of starts) {
+      let run = 1;
+      while (set.has(start + run)) run++;
+      width = Math.max(width, run);
+    }
+    const mean = (starts[starts.length - 1]! - starts[0]!) / (starts.length - 1);
+    if (mean < 2 * width || mean > this.options.strideMax) return null;
+    for (let k = 1; k < starts.length; k++) if (Math.abs(starts[k]! - starts[k - 1]! - mean) > 1) return null;
+    // Each start is floor(origin + m·step): the steps every pair of starts allows, then the origins.
+    const index = starts.map((start) => Math.round((start - starts[0]!) / mean));
+    let stepLo = 0;
+    let stepHi = Infinity;
+    for (let i = 0; i < starts.length; i++) {
+      for (let j = i + 1; j < starts.length; j++) {
+        const gap = starts[j]! - starts[i]!;
+        const rows = index[j]! - index[i]!;
+        if (rows <= 0) return null;
+        stepLo = Math.max(stepLo, (gap - 1) / rows);
+        stepHi = Math.min(stepHi, (gap + 1) / rows);
+      }
+    }
+    if (stepLo >= stepHi) return null;
+    const step = (stepLo + stepHi) / 2;
+    let lo = -Infinity;
+    let hi = Infinity;
+    starts.forEach((start, k) => {
+      lo = Math.max(lo, start - index[k]! * step);
+      hi = Math.min(hi, start + 1 - index[k]! * step);
+    });
+    if (lo >= hi) return null;
+    return { step, width, lo, hi };
+  }
+
+  /**
+   * A fault that is the third of a stride: `page`, `page - d`, `page - 2d`
+   * among the home's recent faults that continued no stream, with no other
+   * recent fault between them (2 <= |d| <= strideMax). Returns a new strided
+   * stream, or undefined.
+   */
+  private strideOf(home: number, page: number): Stream | undefined {
+    const recent = this.recent[home]!;
+    let found: Stream | undefined;
+    for (const before of recent) {
+      const delta = page - before;
+      if (Math.abs(delta) < 2 || Math.abs(delta) > this.options.strideMax || !recent.includes(before - delta)) continue;
+      // Not a stride if other recent faults fall between (a dense scan, e.g. descending page by page).
+      const low = Math.min(page, before - delta);
+      const high = Math.max(page, before - delta);
+      if (recent.some((other) => other > low && other < high && other !== before)) continue;
+      found = {
+        home, start: page, stride: delta, next: page + delta, window: 1, lastFault: page,
+        outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1,
+      };
+      break;
+    }
+    recent.push(page);
+    if (recent.length > recentFaultCount) recent.shift();
+    return found;
+  }
+
+  /** The fetch for `page` went out asking for `extraPages` too (a prefix of the plan's pages). */
+  issued(home: number, page: number, extraPages: readonly number[], track = true): void {
+    // `plan` made the fetch's stream the most recently used one of its home.
+    const streams = this.streams[home]!;
+    const stream = streams[streams.length - 1];
+    assert(stream !== undefined && stream.lastFault === page, 'a fetch is issued for the page just planned');
+    stream.outstanding = [];
+    // Untracked (unobserved, or a saturated stream's): counts as used when the stream continues.
+    stream.asked = track ? extraPages.length : 0;
+    stream.used = 0;
+    // Unobserved touches: nothing would ever resolve a tracked page.
+    for (const extra of this.options.touchesObserved && track ? extraPages : []) {
+      // A page still tracked from an earlier stream goes to the new one.
+      this.tracked.set(extra, { stream, region: this.regionKey(home, extra), skipped: false });
+      stream.outstanding.push(extra);
+    }
+    this.counters.asked += extraPages.length;
+    const last = extraPages.length > 0 ? extraPages[extraPages.length - 1]! : page;
+    stream.next = last + stream.stride;
+  }
+
+  /** A thread touched read-ahead page `page` (it was installed and not touched before): useful. */
+  touched(page: number): void {
+    const entry = this.tracked.get(page);
+    if (entry === undefined) return;
+    this.tracked.delete(page);
+    this.counters.useful++;
+    this.learn(entry.region, entry.skipped ? 2 : 1);
+    const { stream } = entry;
+    stream.used++;
+    const k = stream.outstanding.indexOf(page);
+    if (k >= 0) stream.outstanding.splice(k, 1);
+    this.touch(stream, page);
+    this.reach(stream, page);
+  }
+
+  /** Read-ahead page `page` was invalidated, or left out by its home, before any thread touched it: wasted. */
+  invalidated(page: number): void {
+    const entry = this.tracked.get(page);
+    if (entry === undefined) return;
+    this.tracked.delete(page);
+    const k = entry.stream.outstanding.indexOf(page);
+    if (k >= 0) entry.stream.outstanding.splice(k, 1);
+    this.counters.wasted++;
+    if (!entry.skipped) this.learn(entry.region, -1);
+  }
+
+  /** Forgets a tracked page without judging it (e.g. it became this node's own). */
+  forget(page: number): void {
+    const entry = this.tracked.get(page);
+    if (entry === undefined) return;
+    this.tracked.delete(page);
+    const k = entry.stream.outstanding.indexOf(page);
+    if (k >= 0) entry.stream.outstanding.splice(k, 1);
+  }
+}
+
+/**
+ * The engine's read-ahead unit: the policy above, with the counters
+ * (EngineCounters) and the engine's three call sites in hlrc.ts: `pick` at
+ * the fetch, `arrived` when a read-ahead page is installed, `useful` /
+ * `wasted` / `forget` for what became of it.
+ */
+export class ReadAhead {
+  /** Whether read-ahead pages stay at no access until first touched (EngineOptions.readAheadTracking, default on). */
+  readonly tracking: boolean;
+  private readonly policy: ReadAheadPolicy;
+  /** Read-ahead pages asked for untracked (a saturated stream's): installed readable, counted apart. */
+  private readonly untracked = new Set<number>();
+
+  constructor(private readonly pageCount: number, nodeCount: number, private readonly stats: EngineCounters, options: { prefetchPageCount?: number; readAheadTracking?: boolean }) {
+    const windowMax = options.prefetchPageCount ?? prefetchPageCountMax;
+    assert(Number.isInteger(windowMax) && windowMax >= 1 && windowMax <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
+    this.tracking = options.readAheadTracking ?? true;
+    this.policy = new ReadAheadPolicy({
+      homeCount: nodeCount, windowMax, windowInitial: Math.min(prefetchPageCountInitial, windowMax),
+      streamCountMax: prefetchStreamCountMax, historyCountMax: prefetchHistoryCountMax, strideMax: prefetchStridePagesMax,
+      regionShift: prefetchRegionPagesLog2, touchesObserved: this.tracking,
+    });
+  }
+
+  /** The policy's counters (tests). */
+  get counters(): ReadAheadCounters { return this.policy.counters; }
+
+  /**
+   * A fetch of `page` from `home`: the other pages to ask for, each one
+   * `eligible` (invalid here, not being fetched, same home); a run stops at
+   * the first that is not, a sparse pattern skips it.
    */
   pick(home: number, page: number, eligible: (next: number) => boolean): number[] {
-    const streams = this.streams[home]!;
-    let stream = streams.find((s) => page >= s.end && page < s.end + s.window);
-    const forward = stream !== undefined;
-    if (stream === undefined) {
-      // A new stream replaces the least recently used one.
-      if (streams.length >= prefetchStreamCountMax) streams.shift();
-      stream = { end: -1, window: 0 };
-    } else {
-      streams.splice(streams.indexOf(stream), 1);
-    }
-    streams.push(stream);
-    const window = Math.min(forward ? stream.window * 2 : prefetchPageCountInitial, this.pageCountMax);
+    const plan = this.policy.plan(home, page);
     const extra: number[] = [];
-    for (let next = page + 1; next < this.pageCount && extra.length < window - 1; next++) {
-      if (!eligible(next)) break;
+    for (const next of plan.pages) {
+      if (extra.length >= prefetchPageCountMax - 1) break;
+      if (next < 0 || next >= this.pageCount || !eligible(next)) {
+        if (plan.sparse) continue;
+        break;
+      }
       extra.push(next);
     }
-    stream.end = page + 1 + extra.length;
-    stream.window = window;
+    this.policy.issued(home, page, extra, plan.track);
+    if (!plan.track) for (const next of extra) this.untracked.add(next);
     return extra;
   }
 
-  /** A read-ahead page was installed untouched (tracking only). */
-  installed(_page: number): void {
+  /**
+   * A read-ahead page was installed (`waited`: a thread already waits for
+   * it). Returns whether it stays at no access until touched (tracked).
+   */
+  arrived(page: number, waited: boolean): boolean {
+    const untracked = this.untracked.delete(page);
+    if (waited) { this.policy.touched(page); return false; }
+    if (untracked) { this.stats.prefetchUntrackedPages = (this.stats.prefetchUntrackedPages ?? 0) + 1; return false; }
+    if (!this.tracking) return false;
     this.stats.prefetchedPages = (this.stats.prefetchedPages ?? 0) + 1;
+    return true;
   }
 
-  /** The first touch of a read-ahead page (tracking only): it was worth fetching. */
-  useful(_page: number): void {
+  /** The first touch of a tracked read-ahead page: it was worth fetching. */
+  useful(page: number): void {
     this.stats.prefetchUsefulPages = (this.stats.prefetchUsefulPages ?? 0) + 1;
+    this.policy.touched(page);
   }
 
-  /** A read-ahead page was invalidated before any thread touched it (tracking only). */
-  wasted(_page: number): void {
+  /** A tracked read-ahead page was invalidated before any thread touched it. */
+  wasted(page: number): void {
     this.stats.prefetchWastedPages = (this.stats.prefetchWastedPages ?? 0) + 1;
+    this.policy.invalidated(page);
+  }
+
+  /** A read-ahead page not installed as one (left out by its home, refetched, or made valid otherwise). */
+  forget(page: number): void {
+    this.untracked.delete(page);
+    this.policy.forget(page);
   }
 }

@@ -10,7 +10,7 @@
 
 import { assert } from '../errors.js';
 import { barrierIdCountMax, grantPagePushCountMax, lockIdCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
-import type { Coherence } from './coherence.js';
+import type { Coherence, GrantPush } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
@@ -65,7 +65,8 @@ interface LockState {
 /** At a barrier's manager. */
 interface BarrierState {
   parties: number;
-  arrivals: Array<{ node: number; requestId: number; known: number[]; vc: number[] }>;
+  /** `push`: pages the arrival pushed to the manager's node (see HlrcCoherence.pushForBarrier), or null. */
+  arrivals: Array<{ node: number; requestId: number; known: number[]; vc: number[]; push: GrantPush | null }>;
 }
 
 export class SyncLayer implements SyncRequests {
@@ -242,6 +243,7 @@ export class SyncLayer implements SyncRequests {
         const requestId = this.newRequest(threadRef, 'barrier');
         this.ctx.deliver(manager, () => ({
           type: 'barrierArrive', barrierId: request.barrierId, parties: request.parties, requestId, info: this.intervals.infoTo(manager),
+          ...this.coherence.pushForBarrier(manager),
         }));
         return;
       }
@@ -427,7 +429,7 @@ export class SyncLayer implements SyncRequests {
       return;
     }
     assert(barrier.arrivals.length < syncQueueCountMax, 'barrier arrivals within limit');
-    barrier.arrivals.push({ node: from, requestId: message.requestId, known: message.info.known, vc: message.info.vc });
+    barrier.arrivals.push({ node: from, requestId: message.requestId, known: message.info.known, vc: message.info.vc, push: message.pushPages === undefined ? null : message });
     if (barrier.arrivals.length < barrier.parties) return;
     this.barriers.delete(message.barrierId);
     const nodeCount = this.ctx.nodeCount;
@@ -435,6 +437,12 @@ export class SyncLayer implements SyncRequests {
     const merged = [...this.intervals.vc];
     for (const arrival of barrier.arrivals) for (let n = 0; n < nodeCount; n++) merged[n] = Math.max(merged[n]!, arrival.vc[n]!);
     this.coherence.acquire(merged);
+    // Pages pushed to this (the manager's) node, if one of its threads waits here (its request bounds early flushes).
+    const own = barrier.arrivals.find((arrival) => arrival.node === this.ctx.nodeId);
+    const ownRequest = own === undefined ? undefined : this.pending.get(own.requestId);
+    for (const arrival of barrier.arrivals) {
+      if (arrival.push !== null && ownRequest !== undefined) this.coherence.installPushed(arrival.push, ownRequest.flushSeq);
+    }
     // When every node took part, everything up to the smallest arrival vector
     // is applied everywhere: intervals up to it can be reclaimed.
     const nodes = new Set(barrier.arrivals.map((a) => a.node));
@@ -455,7 +463,7 @@ export class SyncLayer implements SyncRequests {
       return;
     }
     const info = this.intervals.infoFor(node);
-    this.ctx.send(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...info, vc: [...vc] } });
+    this.ctx.send(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...info, vc: [...vc] }, ...(error === '' ? this.coherence.pushForBarrier(node) : {}) });
   }
 
   private onBarrierDepart(from: number, message: Extract<ProtocolMessage, { type: 'barrierDepart' }>): void {
@@ -465,6 +473,7 @@ export class SyncLayer implements SyncRequests {
       return;
     }
     this.coherence.acquire(message.info.vc);
+    if (from !== this.ctx.nodeId && message.pushPages !== undefined) this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
     this.intervals.raiseFloor(message.floor);
     this.coherence.afterBarrier();
     this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });

@@ -121,6 +121,8 @@ export interface EngineCounters {
   prefetchUsefulPages?: number;
   /** hlrc: read-ahead pages invalidated before any thread touched them (wasted; the others never touched are wasted too). */
   prefetchWastedPages?: number;
+  /** hlrc: read-ahead pages installed readable, untracked (a saturated sequential stream's; neither useful nor wasted is known). */
+  prefetchUntrackedPages?: number;
   /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
   twinLimitFlushes?: number;
   /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */

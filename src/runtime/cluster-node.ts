@@ -197,6 +197,8 @@ export class ClusterNode {
       this.race?.threadLeft(endpoint.threadIdSeen);
       this.host.ownerEnded(endpoint);
     });
+    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
+    this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); });
     this.manager.start();
     this.host.start();
     this.race?.armAll(options.regionBytes / pageBytes);
@@ -224,6 +226,7 @@ export class ClusterNode {
       case 'engine': this.host.message(from, routed.message); break;
       case 'workers': this.workers.onMessage(from, routed.message); break;
       case 'reports': this.reports.onMessage(from, routed.message); break;
+      case 'heap': this.manager.heap.onChunkMessage(from, routed.message); break;
     }
     noteActivity(activity.idle);
   }

@@ -85,7 +85,10 @@ export class EngineHost<Owner = unknown> {
   /** An app thread faulted on `page`; it waits in fault slot `slot` until resumeFault. */
   fault(slot: number, page: number, isWrite: boolean): void {
     assert(slot >= 0 && slot < faultSlotCount, 'a fault slot');
-    if (this.observer.tracing) this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+    if (this.observer.tracing) {
+      this.faultsInFlight.set(slot, { page, isWrite, startUs: epochUs() });
+      this.hop('fault received', page);
+    }
     this.engine.onFault(slot, page, isWrite);
   }
 
@@ -130,7 +133,10 @@ export class EngineHost<Owner = unknown> {
 
   message(fromNode: number, message: ProtocolMessage): void {
     if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived(message.page, fromNode);
+    const hopPage = this.observer.tracing && (message.type === 'pageReply' || message.type === 'pageRequest') ? message.page : -1;
+    if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply received' : 'request received', hopPage);
     this.engine.onMessage(fromNode, message);
+    if (hopPage >= 0 && message.type === 'pageReply') this.hop('reply installed', hopPage);
   }
 
   tick(nowMs: number): void {
@@ -143,6 +149,7 @@ export class EngineHost<Owner = unknown> {
       const fault = this.faultsInFlight.get(ref);
       if (fault !== undefined) {
         this.faultsInFlight.delete(ref);
+        this.hop('thread resumed', fault.page);
         this.observer.record({
           name: fault.isWrite ? 'write fault' : 'read fault', cat: 'fault', ph: 'X', ts: this.observer.traceTs(fault.startUs),
           dur: epochUs() - fault.startUs, pid: this.observer.nodeId, tid: 0, args: { page: fault.page },
@@ -161,12 +168,26 @@ export class EngineHost<Owner = unknown> {
 
   private send(toNode: number, message: ProtocolMessage): void {
     // 'queued' needs nothing here (flow control sees the backed-up link); 'lost' ends the run elsewhere.
+    const hopPage = this.observer.tracing && (message.type === 'pageReply' || message.type === 'pageRequest') ? message.page : -1;
+    if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sending' : 'request sending', hopPage);
     if (this.network.send(toNode, message) === 'lost') return;
+    if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sent' : 'request sent', hopPage);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
       this.fetchesInFlight.set(message.page, id);
       this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'b', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page: message.page, home: toNode } });
     }
+  }
+
+  /**
+   * One hop of a remote read fault (`bench rtt --hops`): an instant trace
+   * event with the page and this machine's epoch time in microseconds, so
+   * hops recorded on different nodes of one machine line up.
+   */
+  private hop(hop: string, page: number): void {
+    if (!this.observer.tracing) return;
+    const atUs = epochUs();
+    this.observer.record({ name: hop, cat: 'hop', ph: 'i', s: 't', ts: this.observer.traceTs(atUs), pid: this.observer.nodeId, tid: 0, args: { page, epochUs: atUs } });
   }
 
   private fetchArrived(page: number, home: number): void {

@@ -3,7 +3,8 @@
 // engine's traffic (src/protocol/messages.ts), the remote-workers lane
 // (src/runtime/remote-workers.ts: a worker started on another node than its
 // parent) or the reports lane (src/runtime/run-reports.ts: statistics, trace,
-// race records). Each type belongs to exactly one lane (laneOfType); a
+// race records) or the heap lane (slice borrowing between the nodes'
+// allocation services, src/runtime/heap-service.ts). Each type belongs to exactly one lane (laneOfType); a
 // message is routed by that table and nothing else.
 //
 // MeshNetwork is the envelope over the transport's Mesh: it sends, says what
@@ -18,6 +19,7 @@ import type { WireMessage } from '../transport/codec.js';
 import type { Mesh } from '../transport/mesh.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
+import type { ChunkMessage } from './heap-service.js';
 
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
 export type WorkerLaneMessage =
@@ -37,19 +39,23 @@ export type ReportLaneMessage =
   | { type: 'rtRace'; record: IntervalWrites }
   | { type: 'rtRaceAlloc'; record: AllocationRecord };
 
-export type MeshMessage = ProtocolMessage | WorkerLaneMessage | ReportLaneMessage;
+/** Slice borrowing between the nodes' allocation services (src/runtime/heap-service.ts). */
+export type HeapLaneMessage = ChunkMessage;
 
-export type Lane = 'engine' | 'workers' | 'reports';
+export type MeshMessage = ProtocolMessage | WorkerLaneMessage | ReportLaneMessage | HeapLaneMessage;
+
+export type Lane = 'engine' | 'workers' | 'reports' | 'heap';
 
 export type Routed =
   | { lane: 'engine'; message: ProtocolMessage }
   | { lane: 'workers'; message: WorkerLaneMessage }
-  | { lane: 'reports'; message: ReportLaneMessage };
+  | { lane: 'reports'; message: ReportLaneMessage }
+  | { lane: 'heap'; message: HeapLaneMessage };
 
 const engineLane = 'engine' as const;
 
 /** Each message type's lane: the compiler checks every type of the envelope is here exactly once. */
-const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessageType ? 'engine' : T extends WorkerLaneMessage['type'] ? 'workers' : 'reports' } = {
+const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessageType ? 'engine' : T extends WorkerLaneMessage['type'] ? 'workers' : T extends HeapLaneMessage['type'] ? 'heap' : 'reports' } = {
   pageRequest: engineLane, pageReply: engineLane, diffs: engineLane, homeLend: engineLane,
   scRequest: engineLane, scForward: engineLane, scPage: engineLane, scInvalidate: engineLane, scInvalidateAck: engineLane, scConfirm: engineLane,
   lockRequest: engineLane, lockGrant: engineLane, lockRecall: engineLane, lockBusy: engineLane, lockRelease: engineLane,
@@ -57,6 +63,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane,
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
+  rtChunkBorrow: 'heap', rtChunkLend: 'heap',
 };
 
 export function laneOf(type: string): Lane | null {
@@ -75,11 +82,16 @@ function isReportLaneMessage(message: WireMessage): message is ReportLaneMessage
   return laneOf(message.type) === 'reports';
 }
 
+function isHeapLaneMessage(message: WireMessage): message is HeapLaneMessage & WireMessage {
+  return laneOf(message.type) === 'heap';
+}
+
 /** The lane of a message off the wire; null for a type no lane knows. */
 export function route(message: WireMessage): Routed | null {
   if (isEngineMessage(message)) return { lane: 'engine', message };
   if (isWorkerLaneMessage(message)) return { lane: 'workers', message };
   if (isReportLaneMessage(message)) return { lane: 'reports', message };
+  if (isHeapLaneMessage(message)) return { lane: 'heap', message };
   return null;
 }
 

@@ -11,12 +11,27 @@
 // zeroes it through the ordinary write path instead (AllocReplyZeroed), so the
 // zeros travel as diffs and write notices like any write. A buffer that
 // crossed nodes is never reused: its references on other nodes are not counted.
+//
+// Slice borrowing (issue 13): a node whose slice has no room asks the other
+// nodes in turn for free chunks of theirs (rtChunkBorrow); the lender marks
+// them the borrower's for good. The failed allocation fails as exhausted
+// meanwhile and the thread retries (src/threads/setup.ts), by then usually
+// from the borrowed chunks. Only chunks the lender never handed out are lent
+// (they are zero everywhere, no copy of them holds other bytes); the message
+// keeps a `used` flag, always false now, for when used chunks can move too
+// (their allocations would then be zeroed by the allocating thread).
 
 import type { AllocReplyZeroed } from '../channel/wire.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { arenaChunkBytes, collectRequestGapMs, pageBytes } from '../constants.js';
+import { arenaChunkBytes, chunkBorrowCountMin, collectRequestGapMs, pageBytes } from '../constants.js';
+
+/** Slice borrowing messages between nodes' allocation services. */
+export type ChunkMessage =
+  | { type: 'rtChunkBorrow'; min: number; count: number }
+  /** count 0: none free. `used`: the lender handed out memory in them before. */
+  | { type: 'rtChunkLend'; firstChunk: number; count: number; used: boolean };
 
 
 export class HeapService {
@@ -38,6 +53,17 @@ export class HeapService {
   private collectAskedAtMs = -Infinity;
   /** Times a failed allocation asked every app thread to collect. */
   collectRequestCount = 0;
+  private readonly authority: ChunkAuthority;
+  /** Sends a chunk message to another node (set by the cluster node; null: no borrowing). */
+  private sendChunks: ((toNode: number, message: ChunkMessage) => void) | null = null;
+  /** The borrow in flight: whom it asked, how many lenders it asked in this round, and what it asked for. */
+  private borrowing: { lender: number; asked: number; min: number; count: number } | null = null;
+  private lenderNext: number;
+  /** The last borrow round found no lender with room (the region, not the slice, is full). */
+  private borrowRoundFailed = false;
+  /** Chunks borrowed from other nodes, and lent to them. */
+  chunksBorrowed = 0;
+  chunksLent = 0;
 
   constructor(native: NativeMmu, regionBytes: number, nodeId = 0, nodeCount = 1) {
     this.native = native;
@@ -46,6 +72,8 @@ export class HeapService {
     this.nodeCount = nodeCount;
     this.sliceBytes = regionBytes;
     const authority = new ChunkAuthority(regionBytes);
+    this.authority = authority;
+    this.lenderNext = (nodeId + 1) % nodeCount;
     if (nodeCount > 1) {
       // Each node allocates from its own slice of the region, so no node asks
       // another before it allocates (the chunk authority is not networked yet).
@@ -72,6 +100,7 @@ export class HeapService {
         // memory as its own): ask every app thread to collect. The asking
         // thread retries (src/threads/setup.ts) while they do.
         this.askCollect();
+        this.borrow(byteLength);
         throw this.exhausted(byteLength, error as DsmError);
       }
       for (let index = 0; index < freed.length; index += 2) this.onBufferCollected(freed[index]!, freed[index + 1]!);
@@ -79,6 +108,7 @@ export class HeapService {
         allocation = this.heap.alloc(byteLength);
       } catch (retryError) {
         if ((retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
+        this.borrow(byteLength);
         throw this.exhausted(byteLength, retryError as DsmError);
       }
     }
@@ -118,18 +148,78 @@ export class HeapService {
     this.native.collectEverywhere();
   }
 
+  /** Wires slice borrowing: how to reach other nodes' allocation services. */
+  borrowThrough(send: (toNode: number, message: ChunkMessage) => void): void {
+    this.sendChunks = send;
+  }
+
+  /** Asks the next lender for chunks enough for `byteLength` (one borrow in flight at a time). */
+  private borrow(byteLength: number): void {
+    if (this.sendChunks === null || this.nodeCount === 1 || this.borrowing !== null) return;
+    const min = Math.max(1, Math.ceil(byteLength / arenaChunkBytes));
+    this.borrowing = { lender: this.lenderNext, asked: 1, min, count: Math.max(min, chunkBorrowCountMin) };
+    this.sendChunks(this.lenderNext, { type: 'rtChunkBorrow', min, count: this.borrowing.count });
+  }
+
+  /** A chunk message from another node. */
+  onChunkMessage(from: number, message: ChunkMessage): void {
+    assert(from !== this.nodeId && from >= 0 && from < this.nodeCount, 'chunk messages come from other nodes');
+    if (message.type === 'rtChunkBorrow') {
+      // Only chunks no allocation here ever used: a reused range lent to
+      // another node showed stale bytes there (alloc-churn on 4 nodes, about
+      // one run in three), so used chunks stay with their node for now.
+      const pagesPerChunk = arenaChunkBytes / pageBytes;
+      const unused = (chunk: number): boolean => {
+        for (let page = chunk * pagesPerChunk; page < (chunk + 1) * pagesPerChunk; page += 8) if (this.pagesUsed[page >> 3] !== 0) return false;
+        return true;
+      };
+      const lent = this.authority.lend(from, message.min, message.count, unused);
+      const used = false;
+      if (lent !== null) this.chunksLent += lent.count;
+      this.sendChunks?.(from, { type: 'rtChunkLend', firstChunk: lent?.firstChunk ?? 0, count: lent?.count ?? 0, used });
+      return;
+    }
+    const borrowing = this.borrowing;
+    assert(borrowing !== null && borrowing.lender === from, 'a lend answers this node\'s borrow');
+    this.lenderNext = (this.lenderNext + 1) % this.nodeCount;
+    if (this.lenderNext === this.nodeId) this.lenderNext = (this.lenderNext + 1) % this.nodeCount;
+    if (message.count > 0) {
+      this.authority.adopt(this.nodeId, message.firstChunk, message.count);
+      this.chunksBorrowed += message.count;
+      this.borrowing = null;
+      this.borrowRoundFailed = false;
+      if (message.used) {
+        // Old bytes may be there (at their homes, in copies): allocations here are zeroed by their threads.
+        const pagesPerChunk = arenaChunkBytes / pageBytes;
+        this.markPagesUsed(message.firstChunk * arenaChunkBytes, message.count * pagesPerChunk * pageBytes);
+      }
+      return;
+    }
+    if (borrowing.asked >= this.nodeCount - 1) {
+      // Every other node said no: the region itself is full (for now).
+      this.borrowing = null;
+      this.borrowRoundFailed = true;
+      return;
+    }
+    borrowing.lender = this.lenderNext;
+    borrowing.asked += 1;
+    this.sendChunks?.(this.lenderNext, { type: 'rtChunkBorrow', min: borrowing.min, count: borrowing.count });
+  }
+
   /**
-   * The error for an allocation that found no room, naming the limit hit: in
-   * a cluster each node allocates from its own slice of the region and freed
-   * memory is not reused yet, so the slice fills long before the region does.
+   * The error for an allocation that found no room, naming the limit hit: a
+   * node's slice fills first; then it borrows free chunks of other nodes'
+   * slices; the region is full when none has any.
    */
   exhausted(byteLength: number, cause: DsmError): DsmError {
     if (this.nodeCount === 1) return cause;
     const { bytesInUse } = this.heap.stats();
+    const where = this.borrowRoundFailed
+      ? `the global region is full: node ${this.nodeId}'s slice has no room for ${byteLength} bytes (${bytesInUse} bytes in use there, ${this.chunksBorrowed} chunks borrowed) and no other node has a free run of ${Math.ceil(byteLength / arenaChunkBytes)} chunk(s) to lend`
+      : `node ${this.nodeId}'s slice of the global region is full: ${byteLength} bytes asked, ${bytesInUse} of its ${this.sliceBytes} bytes in use (${this.chunksBorrowed} chunks borrowed from other nodes; a borrow ${this.sendChunks === null ? 'is not possible here' : 'is under way or found no room'})`;
     return new DsmError('DSM_ERR_REGION_EXHAUSTED',
-      `node ${this.nodeId}'s slice of the global region is full: ${byteLength} bytes asked, ${bytesInUse} of its ${this.sliceBytes} bytes in use ` +
-      `(each of the ${this.nodeCount} nodes allocates from 1/${this.nodeCount} of --region-bytes ${this.regionBytes}, and memory sent to another node is not reused); ` +
-      `run with a larger --region-bytes (at least ${this.nodeCount}× what one node allocates over the run)`);
+      `${where}; each of the ${this.nodeCount} nodes allocates from 1/${this.nodeCount} of --region-bytes ${this.regionBytes} and borrows free chunks of the others' ` +
+      `(memory sent to another node is not reused); run with a larger --region-bytes`);
   }
 
   free(offset: number): void {

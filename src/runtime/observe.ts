@@ -19,6 +19,9 @@ export interface NodeStats {
   /** hlrc: bytes of pages installed by read-ahead, and of those no thread touched (invalidated first, or never touched so far). */
   prefetchedBytes: number;
   prefetchWastedBytes: number;
+  /** hlrc: read-ahead pages a thread touched (useful), and those not touched (invalidated untouched, or never touched so far). */
+  prefetchUsefulPages: number;
+  prefetchWastedPages: number;
   diffsSent: number;
   diffsApplied: number;
   invalidations: number;
@@ -137,8 +140,11 @@ export class NodeObserver {
       writeFaults: native.writeFaults + native.fastWriteFaults,
       fastWriteFaults: native.fastWriteFaults,
       pageFetches: engine?.pageFetches ?? 0,
-      prefetchedBytes: (engine?.prefetchedPages ?? 0) * pageBytes,
+      // Untracked read-ahead pages (a saturated sequential stream's) count as moved, not as wasted.
+      prefetchedBytes: ((engine?.prefetchedPages ?? 0) + (engine?.prefetchUntrackedPages ?? 0)) * pageBytes,
       prefetchWastedBytes: ((engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0)) * pageBytes,
+      prefetchUsefulPages: engine?.prefetchUsefulPages ?? 0,
+      prefetchWastedPages: (engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0),
       diffsSent: engine?.diffsSent ?? 0,
       diffsApplied: engine?.diffsApplied ?? 0,
       invalidations: engine?.invalidations ?? 0,
@@ -165,7 +171,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -194,6 +200,8 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['page fetches', (s) => String(s.pageFetches)],
     ['read-ahead bytes', (s) => String(s.prefetchedBytes)],
     ['wasted read-ahead bytes', (s) => String(s.prefetchWastedBytes)],
+    ['read-ahead pages useful', (s) => String(s.prefetchUsefulPages)],
+    ['read-ahead pages wasted', (s) => String(s.prefetchWastedPages)],
     ['diffs sent', (s) => String(s.diffsSent)],
     ['diffs applied', (s) => String(s.diffsApplied)],
     ['invalidations', (s) => String(s.invalidations)],

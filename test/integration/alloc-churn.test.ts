@@ -8,9 +8,9 @@ import { test } from 'node:test';
 const regionMiB = 64;
 const totalMiB = 12 * regionMiB;
 
-function churn(nodes: number) {
+function churn(nodes: number, total = totalMiB, keep = 5) {
   return spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--region-bytes', `${regionMiB}m`,
-    'test/fixtures/programs/alloc-churn.mjs', String(totalMiB), '2'], { encoding: 'utf8', timeout: 180_000 });
+    'test/fixtures/programs/alloc-churn.mjs', String(total), '2', String(keep)], { encoding: 'utf8', timeout: 180_000 });
 }
 
 test('two workers allocate and drop 12x the region on one node', () => {
@@ -23,6 +23,14 @@ test('two workers allocate and drop 12x the region on four nodes', () => {
   const result = churn(4);
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stdout, new RegExp(`churn ok ${totalMiB} MiB`));
+});
+
+test('workers whose live buffers outgrow their node\'s slice borrow chunks of other nodes\' slices (four nodes)', () => {
+  // 24 MiB live per worker, a slice is 16 MiB (64 MiB / 4 nodes).
+  const total = 4 * regionMiB;
+  const result = churn(4, total, 24);
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`churn ok ${total} MiB`));
 });
 
 test('a failed allocation asks every thread to collect: an idle thread\'s dead buffers are reused', () => {

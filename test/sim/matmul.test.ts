@@ -35,7 +35,7 @@ function inputValue(matrix: number, index: number): number {
 }
 
 /** Runs the program; returns the message counts by type and checks every output word. */
-export function runMatmul(options: MatmulOptions): { messageCount: number; byType: Record<string, number>; pagesMoved: number; wastedPages: number } {
+export function runMatmul(options: MatmulOptions): { messageCount: number; byType: Record<string, number>; pagesMoved: number; wastedPages: number; untrackedPages: number } {
   const { nodeCount, size: n } = options;
   const matrixBytes = 4 * n * n;
   const matrixPages = Math.ceil(matrixBytes / pageBytes);
@@ -91,7 +91,8 @@ export function runMatmul(options: MatmulOptions): { messageCount: number; byTyp
   cluster.run();
   cluster.drain();
   const wastedPages = cluster.engines.reduce((sum, engine) => { const c = engine.counters(); return sum + (c.prefetchedPages ?? 0) - (c.prefetchUsefulPages ?? 0); }, 0);
-  return { messageCount: cluster.messageCount, byType: Object.fromEntries(cluster.messageCounts), pagesMoved: cluster.pagesMoved, wastedPages };
+  const untrackedPages = cluster.engines.reduce((sum, engine) => sum + (engine.counters().prefetchUntrackedPages ?? 0), 0);
+  return { messageCount: cluster.messageCount, byType: Object.fromEntries(cluster.messageCounts), pagesMoved: cluster.pagesMoved, wastedPages, untrackedPages };
 }
 
 const base = { nodeCount: 16, size: 400, seed: 3 };
@@ -104,9 +105,9 @@ const base = { nodeCount: 16, size: 400, seed: 3 };
 // changed schedule of this seed costs 1-12 more page fetches (8,048 / 6,959 /
 // 1,449 before).
 const pinned: Array<{ name: string; placement: PlacementName; prefetchPageCount: number; messageCount: number }> = [
-  { name: 'roundRobin, one page per fetch', placement: 'roundRobin', prefetchPageCount: 1, messageCount: 8051 },
+  { name: 'roundRobin, one page per fetch', placement: 'roundRobin', prefetchPageCount: 1, messageCount: 8047 },
   { name: 'block, one page per fetch', placement: 'block', prefetchPageCount: 1, messageCount: 6984 },
-  { name: 'block, read-ahead up to prefetchPageCountMax', placement: 'block', prefetchPageCount: prefetchPageCountMax, messageCount: 1474 },
+  { name: 'block, read-ahead up to prefetchPageCountMax', placement: 'block', prefetchPageCount: prefetchPageCountMax, messageCount: 1464 },
 ];
 
 for (const row of pinned) {
@@ -124,15 +125,25 @@ test('matmul 400x400 on 16 nodes, block placement with read-ahead: under the 1,5
   assert.equal(outcome.byType['lockRequest'], 375, 'one lockRequest per row of the 15 remote nodes');
 });
 
-test('matmul 400x400 on 16 nodes, read-ahead tracked: same messages, and the pages no thread touched are counted wasted', () => {
+test('matmul 400x400 on 16 nodes, adaptive read-ahead: fewer pages than a window that only grows, no more messages, and the pages no thread touched are counted wasted', () => {
   const outcome = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax, readAheadTracking: true });
   const onePerFetch = runMatmul({ ...base, placement: 'block', prefetchPageCount: 1 });
-  const untracked = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax });
-  assert.equal(outcome.messageCount, untracked.messageCount, JSON.stringify(outcome.byType));
-  // Pinned (deterministic): each node reads every 16th row of A and writes every
-  // 16th row of C, so most read-ahead pages of A and C are never touched there.
-  assert.equal(outcome.pagesMoved, 4566);
-  assert.equal(outcome.wastedPages, 1667);
-  // Read-ahead moves the pages fetching one page at a time would, plus the wasted ones.
-  assert.equal(outcome.pagesMoved - outcome.wastedPages, onePerFetch.pagesMoved);
+  // Untracked, the policy sees no touches: windows only grow (the read-ahead before issue 13.3).
+  const untracked = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax, readAheadTracking: false });
+  assert.ok(outcome.messageCount <= untracked.messageCount, `${outcome.messageCount} vs ${untracked.messageCount} messages`);
+  // Pinned (deterministic): each node reads every 16th row of A (a row is 1,600
+  // bytes, one page in about six); once a window shows it, fetches follow the
+  // rows' pattern instead of taking every page. Growing windows alone moved
+  // 4,566 pages (1,667 never touched) in 1,474 messages.
+  assert.equal(untracked.pagesMoved, 4566);
+  assert.equal(untracked.messageCount, 1474);
+  assert.equal(outcome.pagesMoved, 3434);
+  // Tracked read-ahead pages never touched; the last windows of each node's
+  // scan of B (saturated: at the limit, all used) go untracked.
+  assert.equal(outcome.wastedPages, 527);
+  assert.equal(outcome.untrackedPages, 1596);
+  // Read-ahead moves the pages fetching one page at a time would, plus the
+  // wasted ones (some of the untracked ones may be unused too).
+  assert.ok(outcome.pagesMoved - outcome.wastedPages >= onePerFetch.pagesMoved);
+  assert.ok(outcome.pagesMoved - outcome.wastedPages - outcome.untrackedPages <= onePerFetch.pagesMoved);
 });

@@ -1,0 +1,175 @@
+// The adaptive read-ahead policy of src/protocol/readahead.ts, driven as the
+// hlrc engine drives it: plan a fault, issue the pages the plan names, report
+// touches (useful) and invalidations (wasted).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ReadAheadPolicy, type ReadAheadOptions } from '../../src/protocol/readahead.js';
+
+const base: ReadAheadOptions = {
+  homeCount: 2, windowMax: 64, windowInitial: 16, streamCountMax: 4, historyCountMax: 1024, strideMax: 128, regionShift: 8, touchesObserved: true,
+};
+
+/** Plans a fault and issues every page the plan names (as an engine with all of them invalid would). */
+function fault(policy: ReadAheadPolicy, home: number, page: number): { plan: { count: number; stride: number; sparse: boolean; track: boolean }; extras: number[] } {
+  const plan = policy.plan(home, page);
+  const extras = plan.pages;
+  policy.issued(home, page, extras, plan.track);
+  return { plan: { count: extras.length + 1, stride: extras.length === 0 ? 1 : extras[0]! - page, sparse: plan.sparse, track: plan.track }, extras };
+}
+
+test('a sequential scan whose read-ahead is all touched: the window doubles up to its limit', () => {
+  const policy = new ReadAheadPolicy(base);
+  const windows: number[] = [];
+  const tracked: boolean[] = [];
+  let page = 0;
+  for (let k = 0; k < 6; k++) {
+    const { plan, extras } = fault(policy, 1, page);
+    windows.push(plan.count);
+    tracked.push(plan.track);
+    for (const extra of extras) policy.touched(extra);
+    page += plan.count;
+  }
+  assert.deepEqual(windows, [16, 32, 64, 64, 64, 64]);
+  // At the limit and used, a stream is tracked every 4th fetch only (each tracked page costs a local fault).
+  assert.deepEqual(tracked, [true, true, false, false, false, true]);
+  assert.equal(policy.counters.useful, 15 + 31 + 63);
+  assert.equal(policy.counters.wasted + policy.counters.skipped, 0);
+  assert.equal(policy.trackedCount(), 0);
+});
+
+test('a boundary read every iteration: after one wasted window the fetch brings exactly the pages read last time', () => {
+  const policy = new ReadAheadPolicy(base);
+  const first = fault(policy, 0, 100);
+  assert.equal(first.plan.count, 16);
+  policy.touched(101); // the row spans two pages
+  for (const extra of first.extras.slice(1)) policy.invalidated(extra); // the neighbour writes the rest
+  assert.equal(policy.counters.wasted, 14);
+  for (let iteration = 0; iteration < 3; iteration++) {
+    const again = fault(policy, 0, 100);
+    assert.deepEqual(again.extras, [101], `iteration ${iteration}`);
+    policy.touched(101);
+  }
+  assert.equal(policy.counters.wasted, 14);
+});
+
+test('wasted pages shrink the window of new streams in their region; useful ones grow it back', () => {
+  const policy = new ReadAheadPolicy(base);
+  const first = fault(policy, 0, 0);
+  for (const extra of first.extras) policy.invalidated(extra);
+  const second = fault(policy, 0, 40); // same region (pages 0..255), no history at 40
+  assert.equal(second.plan.count, 1);
+  const other = fault(policy, 0, 300); // another region: untouched evidence
+  assert.equal(other.plan.count, 16);
+  for (const extra of other.extras) policy.touched(extra);
+  const third = fault(policy, 1, 60); // another home's region
+  assert.equal(third.plan.count, 16);
+});
+
+test('pages a stream passes over untouched count against the region; a later touch takes it back', () => {
+  const policy = new ReadAheadPolicy(base);
+  const first = fault(policy, 0, 0); // 1..15 asked
+  policy.touched(8); // 1..7 passed over
+  assert.equal(policy.counters.skipped, 7);
+  policy.touched(3);
+  assert.equal(policy.counters.useful, 2);
+  assert.equal(first.extras.length, 15);
+});
+
+test('a strided scan: the third fault at the same distance turns the stream strided, and it grows while used', () => {
+  const policy = new ReadAheadPolicy({ ...base, windowInitial: 1 });
+  assert.equal(fault(policy, 0, 0).plan.count, 1);
+  assert.equal(fault(policy, 0, 100).plan.count, 1);
+  const strided = fault(policy, 0, 200);
+  assert.deepEqual(strided.plan, { count: 2, stride: 100, sparse: false, track: true });
+  assert.deepEqual(strided.extras, [300]);
+  policy.touched(300);
+  const next = fault(policy, 0, 400);
+  assert.deepEqual(next.plan, { count: 4, stride: 100, sparse: false, track: true });
+  assert.deepEqual(next.extras, [500, 600, 700]);
+  assert.equal(policy.counters.strided, 1);
+});
+
+test('without touch reports, a continuing stream doubles as before and only invalidations teach', () => {
+  const policy = new ReadAheadPolicy({ ...base, touchesObserved: false });
+  assert.equal(fault(policy, 0, 0).plan.count, 16);
+  assert.equal(fault(policy, 0, 16).plan.count, 32);
+  assert.equal(fault(policy, 0, 48).plan.count, 64);
+  assert.equal(policy.counters.skipped, 0);
+});
+
+test('the window never exceeds the configured limit, and a limit of one turns read-ahead off', () => {
+  const off = new ReadAheadPolicy({ ...base, windowMax: 1, windowInitial: 1 });
+  for (let page = 0; page < 10; page++) assert.equal(fault(off, 0, page).plan.count, 1);
+  const small = new ReadAheadPolicy({ ...base, windowMax: 4, windowInitial: 4 });
+  let page = 0;
+  for (let k = 0; k < 4; k++) {
+    const { plan, extras } = fault(small, 0, page);
+    assert.ok(plan.count <= 4);
+    for (const extra of extras) small.touched(extra);
+    page += plan.count;
+  }
+});
+
+test('history and region tables stay within their limit', () => {
+  const policy = new ReadAheadPolicy({ ...base, historyCountMax: 8 });
+  for (let page = 0; page < 10_000; page += 300) {
+    const { extras } = fault(policy, 0, page);
+    for (const extra of extras) policy.invalidated(extra);
+  }
+  const inner = policy as unknown as { history: Map<number, number>; regions: Map<number, number> };
+  assert.ok(inner.history.size <= 8 && inner.regions.size <= 8);
+  assert.equal(policy.trackedCount(), 0);
+});
+
+test('rows of a matrix read every 6.25 pages, one or two pages each: after a mostly wasted window the fetch follows the pattern', () => {
+  const policy = new ReadAheadPolicy(base);
+  // Row r starts at byte 25,600·r + 8,000 and is 1,600 bytes long.
+  const rowPages = (row: number): number[] => {
+    const first = Math.floor((25_600 * row + 8000) / 4096);
+    const last = Math.floor((25_600 * row + 8000 + 1599) / 4096);
+    return first === last ? [first] : [first, last];
+  };
+  const first = fault(policy, 0, rowPages(0)[0]!);
+  assert.equal(first.plan.count, 16);
+  const valid = new Set([rowPages(0)[0]!, ...first.extras]);
+  let fetches = 1;
+  let asked = first.extras.length + 1;
+  for (let row = 0; row < 25; row++) {
+    for (const page of rowPages(row)) {
+      if (valid.has(page)) { policy.touched(page); continue; }
+      const next = fault(policy, 0, page);
+      fetches++;
+      asked += next.extras.length + 1;
+      valid.add(page);
+      for (const extra of next.extras) if (!valid.has(extra)) valid.add(extra);
+    }
+  }
+  const needed = new Set(Array.from({ length: 25 }, (_, row) => rowPages(row)).flat()).size;
+  assert.ok(policy.counters.patterned >= 1, 'a pattern was followed');
+  // A contiguous window doubling to 64 asks for every page up to the last row (about 156).
+  assert.ok(fetches <= 5, `${fetches} fetches`);
+  assert.ok(asked <= needed * 2, `${asked} pages asked for ${needed} needed`);
+});
+
+test('a descending scan page by page is no stride: every fault fetches its page alone (bench rtt relies on it)', () => {
+  const policy = new ReadAheadPolicy(base);
+  const valid = new Set<number>();
+  let fetches = 0;
+  for (let page = 299; page >= 0; page--) {
+    if (valid.has(page)) { policy.touched(page); continue; }
+    const plan = policy.plan(0, page);
+    fetches++;
+    // As the engine: a run stops at the first page that is valid (or beyond the array).
+    const extras: number[] = [];
+    for (const extra of plan.pages) {
+      if (extra < 0 || extra >= 300 || valid.has(extra)) { if (plan.sparse) continue; break; }
+      extras.push(extra);
+    }
+    policy.issued(0, page, extras);
+    valid.add(page);
+    for (const extra of extras) valid.add(extra);
+  }
+  assert.equal(fetches, 300);
+  assert.equal(policy.counters.strided, 0);
+});
