@@ -74,13 +74,23 @@ export type ProtocolMessage =
     pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
     /** Another node already waits: give the token back at the holder's unlock instead of keeping it (issue 12). */
     recall?: boolean;
+    /**
+     * From the manager: the node that waits next (its request id, and whether
+     * its grant must carry the recall flag). At its unlock the holder grants
+     * the lock to it directly (a lockGrant from holder to next holder with the
+     * write notices), unless its release has diffs for pages homed at the
+     * manager: then it goes back in a lockRelease, which carries them, and the
+     * manager grants (issue 12).
+     */
+    next?: { node: number; requestId: number; recall: boolean };
   }
   /**
    * Manager to the node where a lock's token rests: another node wants it.
    * A free token goes back at once (lockRelease); a held one at its unlock,
    * or, for `tryOnly`, the holder answers lockBusy and keeps it.
    */
-  | { type: 'lockRecall'; lockId: number; tryOnly: boolean }
+  /** `early`: the token may still be on its way to the receiver (a direct handoff): a node waiting for it takes the recall with it. */
+  | { type: 'lockRecall'; lockId: number; tryOnly: boolean; early?: boolean }
   /** The answer to a tryOnly lockRecall whose token was held by a thread: the oldest tryOnly waiter gets 'busy'. */
   | { type: 'lockBusy'; lockId: number }
   /** `reuses`: for a token granted to rest (no recall), how many times its node re-acquired it with no message. */

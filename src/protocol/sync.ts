@@ -40,6 +40,8 @@ interface Token {
   waiters: Array<{ threadRef: number; threadId: number }>;
   /** Granted to rest (no recall flag), and the re-acquires at this node since, reported with its release. */
   resting: boolean; reuses: number;
+  /** The node the manager named to take the token next (lockGrant.next): the unlock grants it directly. */
+  next?: { node: number; requestId: number; recall: boolean };
 }
 
 /** At a lock's manager. */
@@ -58,6 +60,13 @@ interface LockState {
   eager: boolean;
   eagerGrantCount: number;
   vc: number[];
+  /**
+   * The holder `from` was granted the token with `next` (lockGrant.next): it
+   * hands it to `node` directly at its unlock (holderNode is `node` already),
+   * or gives it back here (a lockRelease from `from`) and the manager grants.
+   * Cleared by either release.
+   */
+  passing: { from: number; node: number; requestId: number; vc: number[] } | null;
   /** The latest releases, newest last: node and the interval it closed at the release (at most grantPagePushCountMax). */
   releases: Array<{ node: number; index: number }>;
 }
@@ -90,6 +99,12 @@ export class SyncLayer implements SyncRequests {
    * the unlock hands it to the first (no message).
    */
   private readonly tokens = new Map<number, Token>();
+  /**
+   * Locks recalled while their token was on its way to this node (a direct
+   * handoff from the previous holder races the manager's recall): the grant,
+   * when it comes, carries the recall.
+   */
+  private readonly earlyRecalls = new Set<number>();
 
   // -- at this node as a manager
   /** Locks managed here that are held, queued, or keep a release vector. */
@@ -106,6 +121,7 @@ export class SyncLayer implements SyncRequests {
       canceled: this.canceled.size, held: this.held.size, pending: this.pending.size,
       locks: this.locks.size, tokens: this.tokens.size,
       tokenWaiters: [...this.tokens.values()].reduce((sum, token) => sum + token.waiters.length, 0),
+      earlyRecalls: this.earlyRecalls.size,
       barriers: this.barriers.size,
     };
   }
@@ -145,10 +161,12 @@ export class SyncLayer implements SyncRequests {
   forgetCanceled(requestId: number): void { this.canceled.delete(requestId); }
 
   /** `recalled`: for a granted lock, whether another node already waits for it. */
-  finish(requestId: number, result: SyncResult, recalled = false): void {
+  finish(requestId: number, result: SyncResult, recalled = false, next?: Token['next']): void {
     const gone = this.canceled.get(requestId);
     if (gone !== undefined) {
       this.canceled.delete(requestId);
+      // The token goes back at once: a recall that came ahead of it is answered by that release.
+      if (gone.kind === 'lock' && result.ok && result.value === null) this.earlyRecalls.delete(gone.lockId!);
       // A lock granted to a thread that is gone is released at once.
       if (gone.kind === 'lock' && result.ok && result.value === null) {
         this.coherence.closeInterval();
@@ -163,7 +181,8 @@ export class SyncLayer implements SyncRequests {
     if (entry.kind === 'lock' && result.ok && result.value === null) {
       assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
       this.held.set(entry.lockId!, { threadId: entry.threadId! });
-      this.tokens.set(entry.lockId!, { recalled, waiters: [], resting: !recalled, reuses: 0 });
+      const recall = recalled || next !== undefined || this.earlyRecalls.delete(entry.lockId!);
+      this.tokens.set(entry.lockId!, { recalled: recall, waiters: [], resting: !recall, reuses: 0, ...(next === undefined ? {} : { next }) });
     }
     this.ctx.host.resume(entry.threadRef, result);
   }
@@ -265,7 +284,7 @@ export class SyncLayer implements SyncRequests {
       case 'lockRequest': return this.onLockRequest(from, message.lockId, message.requestId, message.tryOnly, message.info);
       case 'lockRelease': return this.onLockRelease(from, message.lockId, message.info, message.reuses);
       case 'lockGrant': return this.onLockGrant(from, message);
-      case 'lockRecall': return this.onLockRecall(message.lockId, message.tryOnly);
+      case 'lockRecall': return this.onLockRecall(message.lockId, message.tryOnly, message.early === true);
       case 'lockBusy': return this.onLockBusy(from, message.lockId);
       case 'barrierArrive': return this.onBarrierArrive(from, message);
       case 'barrierDepart': return this.onBarrierDepart(from, message);
@@ -281,14 +300,24 @@ export class SyncLayer implements SyncRequests {
     if (!message.granted) { this.finish(message.requestId, { ok: true, value: 'busy' }); return; }
     this.coherence.acquire(message.info.vc);
     this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
-    this.finish(message.requestId, { ok: true, value: null }, message.recall === true);
+    this.finish(message.requestId, { ok: true, value: null }, message.recall === true, message.next);
   }
 
   /** At the node holding a lock's token: the manager wants it back. */
-  private onLockRecall(lockId: number, tryOnly: boolean): void {
+  private onLockRecall(lockId: number, tryOnly: boolean, early: boolean): void {
     const token = this.tokens.get(lockId);
-    // Gone already (a canceled grant): that release answers the recall.
-    if (token === undefined) return;
+    if (token === undefined) {
+      // Maybe on its way here from the previous holder (a direct handoff):
+      // its grant takes the recall; a tryOnly one finds the lock taken.
+      if (early && this.awaitsToken(lockId)) {
+        if (!tryOnly) { this.earlyRecalls.add(lockId); return; }
+        const manager = this.ctx.managerOf(lockId);
+        this.ctx.deliver(manager, () => ({ type: 'lockBusy', lockId }));
+        return;
+      }
+      // Gone already (a canceled grant): that release answers the recall.
+      return;
+    }
     if (!this.held.has(lockId)) {
       assert(token.waiters.length === 0, 'a free token has no waiters here');
       this.releaseToken(lockId);
@@ -299,13 +328,34 @@ export class SyncLayer implements SyncRequests {
     this.ctx.deliver(manager, () => ({ type: 'lockBusy', lockId }));
   }
 
-  /** Gives a lock's token back to its manager: the release of release consistency happens here, not at every unlock. */
+  /** A thread of this node asked for the lock and has no answer yet. */
+  private awaitsToken(lockId: number): boolean {
+    for (const entry of this.pending.values()) if (entry.kind === 'lock' && entry.lockId === lockId) return true;
+    return false;
+  }
+
+  /**
+   * Gives a lock's token back to its manager: the release of release
+   * consistency happens here, not at every unlock. A token with a named next
+   * holder goes to it directly (one message instead of lockRelease +
+   * lockGrant), unless the release has diffs for the manager's pages: those
+   * travel in the lockRelease, and the manager grants.
+   */
   private releaseToken(lockId: number): void {
     const token = this.tokens.get(lockId);
     assert(token !== undefined, 'a token is released by the node it is at');
     this.tokens.delete(lockId);
     const manager = this.ctx.managerOf(lockId);
     this.coherence.closeInterval(manager);
+    const next = token.next;
+    if (next !== undefined && this.ctx.bundle === null) {
+      assert(next.node !== this.ctx.nodeId && next.node !== manager, 'a direct handoff goes to a third node');
+      this.ctx.stats.lockHandoffsDirect = (this.ctx.stats.lockHandoffsDirect ?? 0) + 1;
+      this.ctx.send(next.node, {
+        type: 'lockGrant', lockId, requestId: next.requestId, granted: true, info: this.intervals.infoFor(next.node), ...(next.recall ? { recall: true } : {}),
+      });
+      return;
+    }
     this.ctx.deliver(manager, () => ({ type: 'lockRelease', lockId, info: this.intervals.infoTo(manager), ...(token.resting ? { reuses: token.reuses } : {}) }));
   }
 
@@ -315,7 +365,7 @@ export class SyncLayer implements SyncRequests {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
       assert(this.locks.size < lockIdCountMax, 'lock ids within limit');
-      lock = { holderNode: -1, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [] };
+      lock = { holderNode: -1, passing: null, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [] };
       this.locks.set(lockId, lock);
     }
     return lock;
@@ -334,13 +384,15 @@ export class SyncLayer implements SyncRequests {
       // The token may rest unused at its holder's node: ask. Its answer is a
       // lockRelease (granted to this request) or a lockBusy (answered 'busy').
       lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: true });
-      this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: true }));
+      const early = lock.passing !== null;
+      this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: true, ...(early ? { early } : {}) }));
       return;
     }
     lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: false });
     if (lock.holderNode !== -1 && !lock.recalled) {
       lock.recalled = true;
-      this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false }));
+      const early = lock.passing !== null;
+      this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false, ...(early ? { early } : {}) }));
     }
     this.grantNext(lockId);
   }
@@ -353,9 +405,11 @@ export class SyncLayer implements SyncRequests {
   /** The holder kept the token from a tryOnly recall: the oldest tryOnly request is answered 'busy'. */
   private onLockBusy(from: number, lockId: number): void {
     const lock = this.locks.get(lockId);
-    assert(lock !== undefined && lock.holderNode === from, 'lockBusy comes from the holder, before any release of it');
+    // An answer to an early recall (lockRecall.early) can come after the token
+    // went on from that node, whose release already answered the request: drop it.
+    if (lock === undefined || lock.holderNode !== from) return;
     const k = lock.queue.findIndex((entry) => entry.tryOnly);
-    assert(k >= 0, 'a lockBusy answers a waiting tryOnly request (recalls and answers keep their order)');
+    if (k < 0) return;
     const [entry] = lock.queue.splice(k, 1);
     this.answerBusy(entry!.node, lockId, entry!.requestId);
   }
@@ -363,16 +417,32 @@ export class SyncLayer implements SyncRequests {
   private onLockRelease(from: number, lockId: number, info: ConsistencyInfo, reuses?: number): void {
     if (from !== this.ctx.nodeId) this.intervals.learn(from, info);
     const lock = this.lock(lockId);
+    if (lock.passing !== null && from === lock.passing.from) {
+      // The holder named to hand the token on gave it back instead (its
+      // release carried diffs for this home, or its grant found its thread gone): grant the next holder from here.
+      this.mergeRelease(lock, from, info);
+      const passing = lock.passing;
+      lock.passing = null;
+      this.grant(passing.node, lockId, passing.requestId, lock, passing.vc, lock.recalled);
+      return;
+    }
     assert(lock.holderNode === from, 'the lock is released by its holder node');
+    // A direct handoff ended at `from`, which releases it now.
+    lock.passing = null;
     lock.holderNode = -1;
     // Only a token left to rest tells whether resting paid (its node re-acquired it).
     if (reuses !== undefined) lock.eager = reuses === 0;
+    this.mergeRelease(lock, from, info);
+    this.grantNext(lockId);
+  }
+
+  /** A release's vector joins the lock's; its interval is remembered for pushes. */
+  private mergeRelease(lock: LockState, from: number, info: ConsistencyInfo): void {
     for (let n = 0; n < this.ctx.nodeCount; n++) lock.vc[n] = Math.max(lock.vc[n]!, info.vc[n] ?? 0);
     if ((info.vc[from] ?? 0) > 0) {
       lock.releases.push({ node: from, index: info.vc[from]! });
       if (lock.releases.length > grantPagePushCountMax) lock.releases.shift();
     }
-    this.grantNext(lockId);
   }
 
   private grantNext(lockId: number): void {
@@ -386,6 +456,19 @@ export class SyncLayer implements SyncRequests {
     lock.queue = lock.queue.filter((entry) => !entry.tryOnly);
     // Race mode: every lock is an acquire and a release (each bounds an interval
     // the race report names), so a token never rests.
+    const manager = this.ctx.nodeId;
+    const after = lock.queue[0];
+    if (after !== undefined && this.ctx.homeNode < 0 && next.node !== manager && after.node !== manager && after.node !== next.node) {
+      // Contended, between two other nodes: the new holder hands the token to
+      // the one after it directly (lockGrant.next), which holds it from then on for the manager.
+      lock.queue.shift();
+      lock.holderNode = after.node;
+      lock.passing = { from: next.node, node: after.node, requestId: after.requestId, vc: after.vc };
+      lock.recalled = lock.queue.length > 0 || (lock.eager && ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0);
+      this.grant(next.node, lockId, next.requestId, lock, next.vc, true, { node: after.node, requestId: after.requestId, recall: lock.recalled });
+      for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
+      return;
+    }
     lock.recalled = lock.queue.length > 0 || this.ctx.homeNode >= 0
       || (lock.eager && ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0);
     this.grant(next.node, lockId, next.requestId, lock, next.vc, lock.recalled);
@@ -397,16 +480,17 @@ export class SyncLayer implements SyncRequests {
     if (lock.vc.some((v) => v > 0) || lock.eager) this.locks.set(lockId, lock);
   }
 
-  private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[], recall: boolean): void {
+  private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[], recall: boolean, next?: Token['next']): void {
     const vc = lock.vc;
     if (node === this.ctx.nodeId) {
+      assert(next === undefined, 'the manager names no next holder to itself');
       this.coherence.acquire(vc);
       this.finish(requestId, { ok: true, value: null }, recall);
       return;
     }
     const info = this.intervals.infoFor(node);
     const push = this.coherence.pushFor(lock.releases, requesterVc);
-    this.ctx.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push, ...(recall ? { recall } : {}) });
+    this.ctx.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push, ...(recall ? { recall } : {}), ...(next === undefined ? {} : { next }) });
   }
 
   // -------------------------------------------------------- barriers

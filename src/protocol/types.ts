@@ -113,6 +113,8 @@ export interface EngineCounters {
   messagesSent: number;
   /** Mutex acquisitions served by a token resting at this node, with no message (issue 12). */
   lockTokenReuses?: number;
+  /** Contended locks this node handed to the next holder directly, not through the manager (issue 12). */
+  lockHandoffsDirect?: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
   /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */

@@ -641,3 +641,61 @@ test('lock token: a token recalled with no re-acquire where it rested goes back 
   const recalls = c.messageCounts.get('lockRecall') ?? 0;
   assert.ok(recalls <= 1 + Math.ceil(acquisitions / lockRestProbeGrantInterval) + 1, `${recalls} recalls for ${acquisitions} alternating acquisitions`);
 });
+
+test('lock token: a contended lock goes from its holder straight to the next node (no lockRelease), with the writes made under it', () => {
+  for (const protocol of ['hlrc', 'sc'] as const) {
+    // Lock 0's manager is node 0; the counter's page 1 is homed at node 1, so
+    // no release has diffs for the manager's pages (they would send the token back through it).
+    const c = new SimCluster({ seed: 11, nodeCount: 3, pageCount: 4, protocol });
+    const counter = 8 + pageBytes;
+    const asked = [false, false, false];
+    const seen: number[] = [];
+    let counts: Record<string, number> = {};
+    const body = (node: number) => (function* () {
+      if (node === 0) {
+        yield* syncOp({ kind: 'lock', lockId: 0, threadId: 10 });
+      } else {
+        while (!asked[0]) yield* syncOp({ kind: 'release' });
+        asked[node] = true;
+        yield* syncOp({ kind: 'lock', lockId: 0, threadId: 10 + node });
+      }
+      const value = (yield { op: 'load', address: counter }) as number;
+      seen.push(value);
+      yield { op: 'store', address: counter, value: value + 1 };
+      if (node === 0) {
+        asked[0] = true;
+        // Both other nodes' requests wait in the manager's queue.
+        while (!asked[1] || !asked[2]) yield* syncOp({ kind: 'release' });
+        for (let k = 0; k < 400; k++) yield* syncOp({ kind: 'release' });
+      }
+      yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 10 + node });
+    })() as ThreadProgram;
+    for (const node of [0, 1, 2]) c.addThread(node, () => body(node));
+    c.run(); c.drain();
+    counts = Object.fromEntries(c.messageCounts);
+    assert.deepEqual(seen, [0, 1, 2], `${protocol}: each holder saw the writes of the one before`);
+    assert.equal(counts['lockRequest'], 2, protocol);
+    assert.equal(counts['lockGrant'], 2, `${protocol}: manager to the first, the first to the second`);
+    assert.equal(counts['lockRecall'] ?? 0, 0, protocol);
+    const handedOn = c.engines.filter((engine) => (engine.counters().lockHandoffsDirect ?? 0) === 1).map((engine) => engine.nodeId);
+    assert.equal(handedOn.length, 1, `${protocol}: one direct handoff`);
+    // The first node's token went to the second, not back to the manager; the
+    // second gives it back at its unlock only because the manager's token was
+    // recalled unused before (eager), so at most one lockRelease, from the second.
+    const releases = c.sent.filter((sent) => sent.message.type === 'lockRelease');
+    assert.ok(releases.length <= 1 && releases.every((sent) => sent.from !== handedOn[0]), protocol);
+    assert.ok(c.engines.reduce((sum, engine) => sum + engine.tableSizes()['tokens']!, 0) <= 1, `${protocol}: one token at most`);
+    // The manager asks for it again: recalled from wherever it went.
+    let last = -1;
+    run(c, 0, function* () {
+      yield* syncOp({ kind: 'lock', lockId: 0, threadId: 20 });
+      last = (yield { op: 'load', address: counter }) as number;
+      yield* syncOp({ kind: 'unlock', lockId: 0, threadId: 20 });
+    });
+    assert.equal(last, 3, protocol);
+    for (const engine of c.engines) {
+      assert.equal(engine.tableSizes()['pending'], 0, protocol);
+      assert.equal(engine.tableSizes()['earlyRecalls'], 0, protocol);
+    }
+  }
+});
