@@ -77,10 +77,15 @@ export class HeapService {
     if (nodeCount > 1) {
       // Each node allocates from its own slice of the region, so no node asks
       // another before it allocates (the chunk authority is not networked yet).
+      // The last node's slice also holds the chunks the division leaves over: a
+      // chunk in no slice would be free in every node's table, and two nodes
+      // could take it at once (or lend it to a node that thinks it free).
       const sliceChunks = Math.floor(authority.chunkCount / nodeCount);
-      for (let node = 0; node < nodeCount; node += 1) authority.take(node, sliceChunks);
-      authority.give(nodeId, nodeId * sliceChunks, sliceChunks);
-      this.sliceBytes = sliceChunks * arenaChunkBytes;
+      const chunksOf = (node: number): number => (node === nodeCount - 1 ? authority.chunkCount - node * sliceChunks : sliceChunks);
+      for (let node = 0; node < nodeCount; node += 1) authority.take(node, chunksOf(node));
+      authority.give(nodeId, nodeId * sliceChunks, chunksOf(nodeId));
+      assert(authority.chunksFree === chunksOf(nodeId), 'every chunk is in exactly one slice');
+      this.sliceBytes = chunksOf(nodeId) * arenaChunkBytes;
     }
     this.heap = new NodeHeap(nodeId, authority);
     this.reuse = nodeCount === 1;
