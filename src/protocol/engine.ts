@@ -24,6 +24,7 @@ import type { PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, ProtocolMessage } from './messages.js';
 import { HlrcEngine } from './hlrc.js';
 import { ScEngine } from './sc.js';
+import { LineEngine, type LineHost } from './lines.js';
 
 export const protocolNames = ['hlrc', 'sc'] as const;
 export type ProtocolName = (typeof protocolNames)[number];
@@ -46,6 +47,12 @@ export type SyncRequest =
    * (store answers the stored value).
    */
   | { kind: 'atomic'; op: AtomicOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; timeoutMs: number }
+  /** Atomics by ownership (src/protocol/lines.ts): answered once this node holds the line. */
+  | { kind: 'line'; line: number }
+  /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
+  | { kind: 'lineWait'; address: number; timeoutMs: number }
+  /** Wakes up to `count` (-1: all) line waiters on `address`; answers the count woken. */
+  | { kind: 'lineNotify'; address: number; count: number }
   | { kind: 'release' }
   | { kind: 'acquire' };
 
@@ -122,6 +129,12 @@ export interface EngineOptions {
    * spans an acquire and its timestamp is exact for all of its writes.
    */
   onIntervalClosed?: (index: number, vc: readonly number[]) => void;
+  /**
+   * Atomics by ownership (issue 12.2, src/protocol/lines.ts): with this host
+   * an hlrc engine of several nodes (not in race mode) serves line requests;
+   * app threads then run Atomics natively on lines their node holds.
+   */
+  lines?: LineHost;
 }
 
 export interface EngineCounters {
@@ -162,6 +175,8 @@ export interface Engine {
   onSync(threadRef: number, request: SyncRequest): void;
   onMessage(fromNode: number, message: ProtocolMessage): void;
   onTick(nowMs: number): void;
+  /** The earliest time onTick has work (atomic lines: a wanted line, a timed line wait), or null; absent: none beyond the regular ticks. */
+  nextTickMs?(): number | null;
   /**
    * The thread behind `threadRef` is gone (its worker was terminated while
    * parked in a sync request): the engine never resumes it. An Atomics.wait
@@ -209,5 +224,22 @@ export function createEngine(options: EngineOptions): Engine {
   if (!(options.nodeId >= 0 && options.nodeId < options.nodeCount)) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `nodeId ${options.nodeId} is not within 0..${options.nodeCount - 1}`);
   }
-  return protocol === 'hlrc' ? new HlrcEngine(options) : new ScEngine(options);
+  if (protocol !== 'hlrc') return new ScEngine(options);
+  const engine = new HlrcEngine(options);
+  if (!linesApply(options)) return engine;
+  return new LineEngine(engine, {
+    nodeId: options.nodeId, nodeCount: options.nodeCount, pageCount: options.pageCount, send: options.send,
+    resume: (ref, result) => options.host.resume(ref, result), host: options.lines!,
+    ...(options.placement === undefined ? {} : { placement: options.placement }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+}
+
+/**
+ * Whether Atomics run by line ownership: hlrc on several nodes, not in race
+ * mode (whose race home keeps per-location clocks on the home path). sc keeps
+ * the home path: its atomics run at the page's manager once it holds the page.
+ */
+export function linesApply(options: { protocol?: string; nodeCount: number; homeNode?: number; lines?: LineHost }): boolean {
+  return (options.protocol ?? 'hlrc') === 'hlrc' && options.nodeCount > 1 && options.homeNode === undefined && options.lines !== undefined;
 }
