@@ -16,12 +16,13 @@ import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFact
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
-import { createEngine, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
+import { createEngine, linesApply, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo, ProtocolMessage } from '../protocol/messages.js';
 import { serializeValue } from '../threads/clone.js';
 import { appEntryUrl } from '../threads/worker.js';
 import { NodeManager } from './manager.js';
+import { LineTable } from './atomic-lines.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind, type TraceEvent } from './observe.js';
 import { FlowGate, sendQueueBytesFromEnvironment } from './flow.js';
@@ -165,6 +166,11 @@ export class ClusterNode {
   readonly race: RaceRecorder | null = null;
   readonly raceChecker: RaceChecker | null = null;
   private readonly raceMode: boolean;
+  /** Atomics by line ownership (issue 12.2): the node's line table and each app thread's pin word in it. */
+  private readonly lineTable: LineTable | null = null;
+  private readonly linePins = new Map<ThreadEndpoint, number>();
+  private lineTimer: NodeJS.Timeout | null = null;
+  private lineTimerAtMs = Infinity;
 
   constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
     assert(handle.mesh !== null, 'a cluster node has a mesh');
@@ -194,6 +200,10 @@ export class ClusterNode {
       }
     }
     const memory = asPageMemory(this.manager.native, this.observer);
+    if (process.env.DSM_ATOMIC_LINES !== '0' && linesApply({ protocol: options.protocol, nodeCount: handle.nodeCount, ...(this.raceMode ? { homeNode: raceHome } : {}), lines: {} as LineTable })) {
+      this.lineTable = new LineTable();
+      this.manager.atomicLines = this.lineTable.buffer;
+    }
     this.engine = createEngine({
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
@@ -210,6 +220,7 @@ export class ClusterNode {
       clock: () => performance.now(),
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: process.env.DSM_READAHEAD_STATS === '1',
+      ...(this.lineTable === null ? {} : { lines: this.lineTable }),
     });
     const mesh = this.mesh;
     this.flow = new FlowGate({
@@ -242,6 +253,7 @@ export class ClusterNode {
         throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving an app thread's '${request.op}' request`);
       }
       const answer = this.onRequest(endpoint, request);
+      this.scheduleLineTick();
       noteActivity(activity.idle);
       return answer;
     });
@@ -260,6 +272,7 @@ export class ClusterNode {
       noteActivity(activity.engineTick);
       this.engine.onTick(performance.now());
       this.flow.tick();
+      this.scheduleLineTick();
       noteActivity(activity.idle);
     }, tickIntervalMs).unref();
     const block = testHook('BLOCK_LOOP', handle.nodeId);
@@ -324,6 +337,14 @@ export class ClusterNode {
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
+      case 'line':
+        if (request.fn === 'pin') {
+          assert(this.lineTable !== null, 'line requests come only when Atomics run by line ownership');
+          if (!this.linePins.has(endpoint)) this.linePins.set(endpoint, this.lineTable.takePin());
+          return this.linePins.get(endpoint)!;
+        }
+        this.flow.admit(() => { this.serveAdmitted(endpoint, request); this.scheduleLineTick(); });
+        return replyLater;
       case 'atomic':
       case 'sync':
       case 'worker-spawn':
@@ -348,6 +369,7 @@ export class ClusterNode {
   private static isCall(request: ChannelRequest): boolean {
     switch (request.op) {
       case 'atomic': return request.asyncId === undefined;
+      case 'line': return true;
       case 'sync': return request.posted !== true;
       case 'worker-post': case 'parent-post': return true;
       default: return false;
@@ -373,6 +395,7 @@ export class ClusterNode {
 
   private serve(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
+      case 'line': return this.serveLine(endpoint, request);
       case 'atomic': {
         const ref = this.waitFor(endpoint, 'atomic', { op: request.fn, address: request.address }, false, request.asyncId);
         this.raceSync(`Atomics.${request.fn}`, request, () => this.syncInEngine(ref, {
@@ -440,7 +463,62 @@ export class ClusterNode {
    * still in the engine are withdrawn, so an Atomics.wait it left at a home
    * does not swallow a notify and a lock granted to it is released.
    */
+  /** Atomics by line ownership: a thread needs a line, waits on or notifies a location (src/threads/atomics.ts). */
+  private serveLine(endpoint: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'line' }>): unknown {
+    assert(this.lineTable !== null, 'line requests come only when Atomics run by line ownership');
+    const address = request.address ?? 0;
+    switch (request.fn) {
+      case 'acquire': {
+        const ref = this.waitFor(endpoint, null, {});
+        this.syncInEngine(ref, { kind: 'line', line: request.line ?? 0 });
+        return replyLater;
+      }
+      case 'wait': case 'waitAsync': {
+        const asyncId = request.fn === 'waitAsync' ? request.asyncId : undefined;
+        const ref = this.waitFor(endpoint, 'atomic', { op: 'wait', address }, false, asyncId);
+        try {
+          this.syncInEngine(ref, { kind: 'lineWait', address, timeoutMs: request.timeoutMs ?? -1 });
+        } finally {
+          // The wait is registered (or on its way, before any later release of the line): the line may go.
+          const pin = this.linePins.get(endpoint);
+          if (pin !== undefined) this.lineTable.clearPin(pin);
+        }
+        return asyncId === undefined ? replyLater : null;
+      }
+      case 'notify': {
+        const ref = this.waitFor(endpoint, 'atomic', { op: 'notify', address });
+        this.syncInEngine(ref, { kind: 'lineNotify', address, count: request.count ?? -1 });
+        return replyLater;
+      }
+      default:
+        throw new DsmError('DSM_ERR_CHANNEL', `unknown line request '${request.fn}'`);
+    }
+  }
+
+  /** Runs the engine's tick when its line layer has work due (a wanted line's window, a revoke to retry, a timed wait). */
+  private scheduleLineTick(): void {
+    if (this.lineTable === null) return;
+    const atMs = this.engine.nextTickMs?.() ?? null;
+    if (atMs === null || atMs >= this.lineTimerAtMs) return;
+    if (this.lineTimer !== null) clearTimeout(this.lineTimer);
+    this.lineTimerAtMs = atMs;
+    this.lineTimer = setTimeout(() => {
+      this.lineTimer = null;
+      this.lineTimerAtMs = Infinity;
+      noteActivity(activity.engineTick);
+      this.engine.onTick(performance.now());
+      this.scheduleLineTick();
+      noteActivity(activity.idle);
+    }, Math.max(0, atMs - performance.now()));
+    this.lineTimer.unref();
+  }
+
   private threadEnded(endpoint: ThreadEndpoint): void {
+    const pin = this.linePins.get(endpoint);
+    if (pin !== undefined) {
+      this.linePins.delete(endpoint);
+      this.lineTable?.releasePin(pin);
+    }
     for (const [ref, waiter] of this.syncWaiters) {
       if (waiter.endpoint !== endpoint) continue;
       this.syncWaiters.delete(ref);
@@ -518,6 +596,7 @@ export class ClusterNode {
   private onMessage(from: number, message: { type: string }): void {
     noteActivity(message.type.startsWith('rt') ? activity.runtimeMessage : activity.protocolMessage);
     this.dispatchMessage(from, message);
+    this.scheduleLineTick();
     noteActivity(activity.idle);
   }
 
@@ -643,6 +722,7 @@ export class ClusterNode {
       regionBytes: this.manager.regionBytes, entry: spawn.entry, evalCode: spawn.evalCode,
       argv: spawn.options.argv, parallelism: this.manager.parallelism, userWorkerData: null,
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
+      ...(this.manager.atomicLines === null ? {} : { atomicLines: this.manager.atomicLines }),
     };
     const worker = new Worker(appEntryUrl(), {
       workerData: { __dsm: config, __dsmPort: port2 },

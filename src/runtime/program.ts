@@ -44,6 +44,7 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec):
     parallelism: manager.parallelism,
     userWorkerData: null,
     threadIdSeen: 0,
+    ...(manager.atomicLines === null ? {} : { atomicLines: manager.atomicLines }),
   };
   const worker = new Worker(appEntryUrl(), {
     env: SHARE_ENV,

@@ -9,6 +9,8 @@
 
 import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction } from '../channel/wire.js';
+import { atomicLineBytes } from '../constants.js';
+import { lineSlotHash, lineStateHeld, lineTableLayout } from '../runtime/atomic-lines.js';
 
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
@@ -115,6 +117,12 @@ export interface AtomicRoute {
   /** The global byte offset of a dsm SharedArrayBuffer, or null for any other buffer. */
   offsetOf(buffer: ArrayBufferLike): number | null;
   channel: ChannelClient;
+  /**
+   * The node's atomic line table (src/runtime/atomic-lines.ts): Atomics run
+   * by line ownership, natively on lines the node holds. Absent: every op
+   * goes to the location's home (sc, race mode).
+   */
+  lines?: SharedArrayBuffer;
 }
 
 // %TypedArray%.prototype's own getters: a program may shadow `length` or
@@ -172,6 +180,7 @@ export function installSingleNodeAtomics(): void {
 }
 
 export function installClusterAtomics(route: AtomicRoute): void {
+  if (route.lines !== undefined) { installLineAtomics(route, route.lines); return; }
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
     Record<string, (...args: unknown[]) => unknown>;
 
@@ -293,5 +302,193 @@ export function installClusterAtomics(route: AtomicRoute): void {
     const number = count === undefined ? Infinity : +(count as number);
     const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
     return Number(call('notify', address, target.kind.width, [Number.isFinite(wanted) ? String(wanted) : '-1']));
+  });
+}
+
+/**
+ * Atomics by line ownership (issue 12.2). An op on dsm memory runs natively,
+ * on this thread's own mapping of the region, while the node holds the
+ * op's line: the thread pins the line (its pin word in the node's table),
+ * checks that the table says held, runs the native op and unpins (see
+ * src/runtime/atomic-lines.ts for why the manager cannot revoke in between).
+ * A line the node does not hold is asked of the manager, and the op retried.
+ * A page the op touches that is not valid here faults like a plain access.
+ * wait checks the value natively with the line pinned and then parks at the
+ * line's directory; notify wakes waiters there (on every node).
+ */
+function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void {
+  const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
+    Record<string, (...args: unknown[]) => unknown>;
+  const words = new Int32Array(table);
+  const slotCount = words[0]!;
+  const mask = slotCount - 1;
+  const layout = lineTableLayout(slotCount);
+  const keysAt = layout.keys;
+  const statesAt = layout.states;
+  const usedAt = layout.used;
+  let pinAt = -1;
+  let cachedLine = -1;
+  let cachedSlot = -1;
+  const channel = route.channel;
+
+  /** The slot of a line, or -1 when the table has none for it. */
+  function probe(line: number): number {
+    const key = line + 1;
+    let slot = lineSlotHash(line, mask);
+    for (let k = 0; k < slotCount; k++, slot = (slot + 1) & mask) {
+      const current = words[keysAt + slot]!;
+      if (current === key) return slot;
+      if (current === 0) return -1;
+    }
+    return -1;
+  }
+
+  /** Pins `line` and answers true if the node holds it (the caller unpins); else unpinned, false. */
+  function pinHeld(line: number): boolean {
+    const slot = cachedLine === line ? cachedSlot : probe(line);
+    if (slot < 0) return false;
+    const key = line + 1;
+    Atomics.store(words, pinAt, key);
+    if (Atomics.load(words, statesAt + slot) === lineStateHeld && Atomics.load(words, keysAt + slot) === key) {
+      cachedLine = line;
+      cachedSlot = slot;
+      if (words[usedAt + slot] === 0) words[usedAt + slot] = 1;
+      return true;
+    }
+    Atomics.store(words, pinAt, 0);
+    return false;
+  }
+
+  /** Pins `line`, asking the manager for it until the node holds it. */
+  function pinLine(line: number): void {
+    if (pinAt < 0) pinAt = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
+  }
+
+  function unpin(): void {
+    Atomics.store(words, pinAt, 0);
+  }
+
+  interface Target { kind: ElementKind; array: IntegerArray; offset: number }
+
+  function targetOf(array: unknown, waitable: boolean): Target | null {
+    const tag = tagGetter.call(array);
+    const kind = tag === undefined ? null : elementKind(tag);
+    if (kind === null || (waitable && tag !== 'Int32Array' && tag !== 'BigInt64Array')) return null;
+    const offset = route.offsetOf(bufferGetter.call(array));
+    return offset === null ? null : { kind, array: array as IntegerArray, offset };
+  }
+
+  function addressOf(target: Target, position: number): number {
+    return target.offset + byteOffsetGetter.call(target.array) + position * target.kind.width;
+  }
+
+  const shim = Atomics as unknown as Record<string, unknown>;
+  for (const fn of ['add', 'sub', 'and', 'or', 'xor', 'exchange', 'store'] as const) {
+    const op = native[fn]!;
+    shim[fn] = builtin(fn, 3, (array: unknown, index: unknown, value: unknown) => {
+      const target = targetOf(array, false);
+      if (target === null) return op(array, index, value);
+      const position = toIndex(index, lengthGetter.call(target.array));
+      const primitive = toPrimitiveNumber(value);
+      pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+      try { return op(array, position, primitive); } finally { unpin(); }
+    });
+  }
+  shim.load = builtin('load', 2, (array: unknown, index: unknown) => {
+    const target = targetOf(array, false);
+    if (target === null) return native.load!(array, index);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    try { return native.load!(array, position); } finally { unpin(); }
+  });
+  shim.compareExchange = builtin('compareExchange', 4, (array: unknown, index: unknown, expected: unknown, replacement: unknown) => {
+    const target = targetOf(array, false);
+    if (target === null) return native.compareExchange!(array, index, expected, replacement);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    const expectedPrimitive = toPrimitiveNumber(expected);
+    target.kind.typed[0] = expectedPrimitive as number & bigint; // the specification's TypeError before replacement converts
+    const replacementPrimitive = toPrimitiveNumber(replacement);
+    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    try { return native.compareExchange!(array, position, expectedPrimitive, replacementPrimitive); } finally { unpin(); }
+  });
+  const timeoutMsOf = (timeout: unknown): number => {
+    const number = timeout === undefined ? Infinity : +(timeout as number);
+    return Number.isNaN(number) ? Infinity : Math.max(0, number);
+  };
+  /** The value a waiter compares with, converted as the element type does (ToInt32 or ToBigInt64). */
+  function expectedOf(target: Target, primitive: unknown): number | bigint {
+    target.kind.typed[0] = primitive as number & bigint;
+    return target.kind.typed[0]!;
+  }
+  /**
+   * Checks the value with the line pinned: 'not-equal' or 'timed-out' now,
+   * or null with the line still pinned (the manager unpins it once the wait
+   * is registered).
+   */
+  function check(target: Target, position: number, expected: number | bigint, timeoutMs: number): 'not-equal' | 'timed-out' | null {
+    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    let outcome: 'not-equal' | 'timed-out' | null = 'not-equal';
+    try {
+      if (native.load!(target.array, position) !== expected) return outcome;
+      outcome = timeoutMs === 0 ? 'timed-out' : null;
+      return outcome;
+    } finally {
+      if (outcome !== null) unpin();
+    }
+  }
+  shim.wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
+    const target = targetOf(array, true);
+    if (target === null) return native.wait!(array, index, value, timeout);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    const expected = expectedOf(target, toPrimitiveNumber(value));
+    const timeoutMs = timeoutMsOf(timeout);
+    const early = check(target, position, expected, timeoutMs);
+    if (early !== null) return early;
+    try {
+      return channel.call({ op: 'line', fn: 'wait', address: addressOf(target, position), timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1 });
+    } finally {
+      unpin();
+    }
+  });
+  if (typeof native.waitAsync === 'function') {
+    const nativeWaitAsync = waitAsyncFromCall(native.waitAsync.bind(Atomics));
+    const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
+    let nextAsyncId = 1;
+    channel.onEvent((event) => {
+      if (event.kind !== 'atomic-done') return;
+      const resolve = pending.get(event.asyncId);
+      if (resolve === undefined) return;
+      pending.delete(event.asyncId);
+      resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
+    });
+    shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
+      const target = targetOf(array, true);
+      if (target === null) return nativeWaitAsync(array, index, value, timeout);
+      const position = toIndex(index, lengthGetter.call(target.array));
+      const expected = expectedOf(target, toPrimitiveNumber(value));
+      const timeoutMs = timeoutMsOf(timeout);
+      const early = check(target, position, expected, timeoutMs);
+      if (early !== null) return { async: false, value: early };
+      const asyncId = nextAsyncId++;
+      const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
+      try {
+        channel.call({
+          op: 'line', fn: 'waitAsync', address: addressOf(target, position),
+          timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1, asyncId,
+        });
+      } finally {
+        unpin();
+      }
+      return { async: true, value: promise };
+    });
+  }
+  shim.notify = builtin('notify', 3, (array: unknown, index: unknown, count: unknown) => {
+    const target = targetOf(array, true);
+    if (target === null) return native.notify!(array, index, count);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    const number = count === undefined ? Infinity : +(count as number);
+    const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
+    return Number(channel.call({ op: 'line', fn: 'notify', address: addressOf(target, position), count: Number.isFinite(wanted) ? wanted : -1 }));
   });
 }

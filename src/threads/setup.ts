@@ -156,6 +156,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       offsetOf(buffer) {
         return rangeOf(buffer as SharedArrayBuffer)?.offset ?? null;
       },
+      ...(config.atomicLines === undefined ? {} : { lines: config.atomicLines }),
     });
   }
   if (process.env.DSM_TAG_OUTPUT === '1') tagThreadOutput(config.nodeId, Number(wt.threadId));

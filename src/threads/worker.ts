@@ -115,6 +115,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         parallelism: parent.parallelism,
         userWorkerData: options.workerData,
         threadIdSeen,
+        ...(parent.atomicLines === undefined ? {} : { atomicLines: parent.atomicLines }),
       };
       const transferList = [...(options.transferList ?? []), port2];
       super(appEntryUrl(), {
