@@ -1,4 +1,4 @@
-// Litmus programs for Atomics by line ownership (issue 12.2) over real
+// Shared by test/integration/litmus-lines-*.test.ts. Litmus programs for Atomics by line ownership (issue 12.2) over real
 // processes: message passing through an atomic flag, store buffering, IRIW
 // on Atomics, wait/notify across nodes, a thread terminated while it waits
 // for a line. On 1, 3 and 8 nodes under both protocols, each must print
@@ -28,8 +28,9 @@ function plainNode(file: string): string {
   return output;
 }
 
-for (const nodes of [1, 3, 8]) {
-  for (const protocol of ['hlrc', 'sc']) {
+/** Registers the litmus tests for one node count (each test file takes one share, within the per-file time limit). */
+export function litmusLines(nodes: number, protocols: string[]): void {
+  for (const protocol of protocols) {
     for (const file of files) {
       test(`${protocol}, ${nodes} node(s): ${file} prints what plain node prints`, () => {
         const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--protocol', protocol, '--region-bytes', '256m', file],
