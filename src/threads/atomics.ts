@@ -371,22 +371,78 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   interface Target { kind: ElementKind; array: IntegerArray; offset: number }
 
+  // The last dsm array an op ran on: its global base address, length and
+  // element kind (a dsm buffer never grows, moves or detaches), so a loop of
+  // ops on one array skips the validation the specification's functions
+  // repeat anyway (the native op below validates again).
+  let lastArray: unknown = null;
+  let lastBase = 0;
+  let lastLength = 0;
+  let lastWidth = 1;
+  let lastBigint = false;
+
   function targetOf(array: unknown, waitable: boolean): Target | null {
     const tag = tagGetter.call(array);
     const kind = tag === undefined ? null : elementKind(tag);
     if (kind === null || (waitable && tag !== 'Int32Array' && tag !== 'BigInt64Array')) return null;
     const offset = route.offsetOf(bufferGetter.call(array));
-    return offset === null ? null : { kind, array: array as IntegerArray, offset };
+    if (offset === null) return null;
+    const target = { kind, array: array as IntegerArray, offset };
+    lastArray = array;
+    lastBase = offset + byteOffsetGetter.call(array);
+    lastLength = lengthGetter.call(array);
+    lastWidth = kind.width;
+    lastBigint = kind.bigint;
+    return target;
   }
 
   function addressOf(target: Target, position: number): number {
     return target.offset + byteOffsetGetter.call(target.array) + position * target.kind.width;
   }
 
+  /** The line of element `index` of the last array, or -1 when the fast path does not apply (another array, an index or value to convert). */
+  function fastLine(array: unknown, index: unknown, value: unknown): number {
+    if (array !== lastArray || pinAt < 0 || typeof index !== 'number' || (index >>> 0) !== index || index >= lastLength) return -1;
+    if (lastBigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
+    return Math.floor((lastBase + index * lastWidth) / atomicLineBytes);
+  }
+
   const shim = Atomics as unknown as Record<string, unknown>;
+  const nativeAdd = native.add!;
+  const nativeLoad = native.load!;
+  const nativeStore = native.store!;
+  const nativeCompareExchange = native.compareExchange!;
+  // Fast paths, one function each (a shared one would make the native call megamorphic).
+  const fast = {
+    add(array: unknown, index: unknown, value: unknown): unknown {
+      const line = fastLine(array, index, value);
+      if (line >= 0 && pinHeld(line)) { const result = nativeAdd(array, index, value); unpin(); return result; }
+      return slow.add!(array, index, value);
+    },
+    store(array: unknown, index: unknown, value: unknown): unknown {
+      const line = fastLine(array, index, value);
+      if (line >= 0 && pinHeld(line)) { const result = nativeStore(array, index, value); unpin(); return result; }
+      return slow.store!(array, index, value);
+    },
+    load(array: unknown, index: unknown): unknown {
+      const line = fastLine(array, index, lastBigint ? 0n : 0);
+      if (line >= 0 && pinHeld(line)) { const result = nativeLoad(array, index); unpin(); return result; }
+      return slow.load!(array, index);
+    },
+    compareExchange(array: unknown, index: unknown, expected: unknown, replacement: unknown): unknown {
+      const line = fastLine(array, index, expected);
+      if (line >= 0 && typeof replacement === typeof expected && pinHeld(line)) {
+        const result = nativeCompareExchange(array, index, expected, replacement);
+        unpin();
+        return result;
+      }
+      return slow.compareExchange!(array, index, expected, replacement);
+    },
+  };
+  const slow: Record<string, (...args: unknown[]) => unknown> = {};
   for (const fn of ['add', 'sub', 'and', 'or', 'xor', 'exchange', 'store'] as const) {
     const op = native[fn]!;
-    shim[fn] = builtin(fn, 3, (array: unknown, index: unknown, value: unknown) => {
+    slow[fn] = builtin(fn, 3, (array: unknown, index: unknown, value: unknown) => {
       const target = targetOf(array, false);
       if (target === null) return op(array, index, value);
       const position = toIndex(index, lengthGetter.call(target.array));
@@ -394,15 +450,16 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
       try { return op(array, position, primitive); } finally { unpin(); }
     });
+    shim[fn] = slow[fn];
   }
-  shim.load = builtin('load', 2, (array: unknown, index: unknown) => {
+  slow.load = builtin('load', 2, (array: unknown, index: unknown) => {
     const target = targetOf(array, false);
     if (target === null) return native.load!(array, index);
     const position = toIndex(index, lengthGetter.call(target.array));
     pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
     try { return native.load!(array, position); } finally { unpin(); }
   });
-  shim.compareExchange = builtin('compareExchange', 4, (array: unknown, index: unknown, expected: unknown, replacement: unknown) => {
+  slow.compareExchange = builtin('compareExchange', 4, (array: unknown, index: unknown, expected: unknown, replacement: unknown) => {
     const target = targetOf(array, false);
     if (target === null) return native.compareExchange!(array, index, expected, replacement);
     const position = toIndex(index, lengthGetter.call(target.array));
@@ -412,6 +469,11 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
     try { return native.compareExchange!(array, position, expectedPrimitive, replacementPrimitive); } finally { unpin(); }
   });
+  // Method definitions: not constructors, named and with the length of the built-ins they replace.
+  shim.add = fast.add;
+  shim.store = fast.store;
+  shim.load = fast.load;
+  shim.compareExchange = fast.compareExchange;
   const timeoutMsOf = (timeout: unknown): number => {
     const number = timeout === undefined ? Infinity : +(timeout as number);
     return Number.isNaN(number) ? Infinity : Math.max(0, number);
