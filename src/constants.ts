@@ -268,9 +268,11 @@ export const atomicLineSlotCount = 1 << 16;
 export const atomicLinePinCountMax = 1024;
 /** A held line that another node wants is kept at most this long after its grant at first (Mirage's window), ms. */
 export const atomicLineHoldMsInitial = 1;
-/** Bounds of the adaptive hold window, ms. */
+/** Bounds of the adaptive hold window, ms: the window doubles up to the larger of the base and a multiple of the last transfer's time, never past the max. */
 export const atomicLineHoldMsMin = 0.25;
-export const atomicLineHoldMsMax = 8;
+export const atomicLineHoldMsBase = 8;
+export const atomicLineHoldTransferFactor = 8;
+export const atomicLineHoldMsMax = 64;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */

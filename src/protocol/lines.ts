@@ -35,7 +35,7 @@
 
 import { DsmError, assert } from '../errors.js';
 import {
-  atomicLineBytes, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineStateCountMax,
+  atomicLineBytes, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor, atomicLineStateCountMax,
   atomicLineWaiterCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, PlacementName, SyncRequest, SyncResult } from './engine.js';
@@ -53,9 +53,12 @@ export interface LineHost {
    * for a fault this node's manager must serve).
    */
   lineRevoke(line: number): boolean;
-  /** Whether app threads used `line` since the last call (or since its grant); clears the mark. */
-  lineUsed(line: number): boolean;
+  /** How app threads used `line` since the last call (or since its grant); clears the mark. */
+  lineUsed(line: number): LineUse;
 }
+
+/** 0: not used; 1: only read (loads, waits, failed compareExchange); 2: written. */
+export type LineUse = 0 | 1 | 2;
 
 export type LineMessage = Extract<ProtocolMessage, { type: `line${string}` }>;
 
@@ -69,6 +72,9 @@ type NodeLine = {
   holdMs: number;
   /** Whether a thread used the line since the grant. */
   usedOnce: boolean;
+  /** When this node last asked for the line, and how long its last transfer took (request to grant), ms. */
+  requestedAtMs: number;
+  transferMs: number;
 };
 
 type DirectoryLine = { owner: number; queue: number[]; recalling: boolean };
@@ -244,7 +250,10 @@ export class LineEngine implements Engine {
       if (this.lines.size >= atomicLineStateCountMax) {
         throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node tracks at most ${atomicLineStateCountMax} atomic lines at once`);
       }
-      state = { state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false };
+      state = {
+        state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false,
+        requestedAtMs: 0, transferMs: 0,
+      };
       this.lines.set(line, state);
     }
     return state;
@@ -268,6 +277,7 @@ export class LineEngine implements Engine {
       case 'none':
         state.waiters.push(threadRef);
         state.state = 'requested';
+        state.requestedAtMs = this.timeNowMs();
         this.toDirectory(line, { type: 'lineRequest', line });
         return;
     }
@@ -398,6 +408,7 @@ export class LineEngine implements Engine {
     if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
     state.state = 'held';
     state.grantedAtMs = this.timeNowMs();
+    state.transferMs = state.grantedAtMs - state.requestedAtMs;
     state.usedOnce = false;
     state.wantedAtMs = recall ? state.grantedAtMs : -1;
     if (recall) this.wanted.add(line);
@@ -418,21 +429,28 @@ export class LineEngine implements Engine {
 
   /**
    * A wanted line goes when its hold window since the grant has passed, or
-   * earlier when the node used it since the grant but not since the last look
-   * (idle). A line not yet used once waits its window: the thread that asked
-   * for it runs first.
+   * earlier once a thread used it since the grant and, since the last look,
+   * nobody used it (idle) or threads only read it (a spin on Atomics.load or
+   * a wait keeps away the very writer it waits for). A line not yet used
+   * once waits its window: the thread that asked for it runs first.
+   * Mirage's window, adapted: written to the end -> twice as long next time
+   * (up to a multiple of what a transfer costs); idle -> half as long.
    */
   private considerGiving(line: number, state: NodeLine): void {
     const nowMs = this.timeNowMs();
     if (state.state === 'held') {
       const used = this.host.lineUsed(line);
-      if (used) state.usedOnce = true;
+      if (used > 0) state.usedOnce = true;
       const windowOver = nowMs - state.grantedAtMs >= state.holdMs;
-      const idle = state.usedOnce && !used;
-      if (!windowOver && !idle) return;
-      // Mirage's window, adapted: in use to the end -> longer next time; idle -> shorter.
-      if (windowOver && used) state.holdMs = Math.min(atomicLineHoldMsMax, state.holdMs * 2);
-      else if (idle) state.holdMs = Math.max(atomicLineHoldMsMin, state.holdMs / 2);
+      const idle = state.usedOnce && used === 0;
+      const readOnly = used === 1;
+      if (!windowOver && !idle && !readOnly) return;
+      if (windowOver && used === 2) {
+        const cap = Math.min(atomicLineHoldMsMax, Math.max(atomicLineHoldMsBase, atomicLineHoldTransferFactor * state.transferMs));
+        state.holdMs = Math.min(cap, state.holdMs * 2);
+      } else if (idle) {
+        state.holdMs = Math.max(atomicLineHoldMsMin, state.holdMs / 2);
+      }
       state.state = 'revoking';
     }
     if (state.state !== 'revoking') return;
@@ -447,6 +465,7 @@ export class LineEngine implements Engine {
     if (state.waiters.length > 0 && state.state === 'none') {
       // Threads asked while it was going: ask again (after the release on the same link).
       state.state = 'requested';
+      state.requestedAtMs = this.timeNowMs();
       this.toDirectory(line, { type: 'lineRequest', line });
     }
   }

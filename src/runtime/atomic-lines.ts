@@ -7,7 +7,7 @@
 //   [0..headerWords)            header: slot count
 //   keys[slotCount]             line + 1 of each slot (0: never used); a slot is only re-keyed, never emptied
 //   states[slotCount]           stateInvalid | stateHeld | stateRevoking
-//   used[slotCount]             1 once a thread ran an op on the line since the manager last looked
+//   used[slotCount]             since the manager last looked: 0 unused, 1 read only, 2 written
 //   pins[atomicLinePinCountMax] per app thread: line + 1 while the thread runs an op on it, else 0
 //
 // An app thread's op on line L: store pins[me] = L + 1, then load the
@@ -20,7 +20,7 @@
 
 import { DsmError, assert } from '../errors.js';
 import { atomicLinePinCountMax, atomicLineSlotCount } from '../constants.js';
-import type { LineHost } from '../protocol/lines.js';
+import type { LineHost, LineUse } from '../protocol/lines.js';
 
 export const lineHeaderWords = 4;
 export const lineStateInvalid = 0;
@@ -126,9 +126,10 @@ export class LineTable implements LineHost {
     return true;
   }
 
-  lineUsed(line: number): boolean {
+  lineUsed(line: number): LineUse {
     const slot = this.slotFor(line, false);
-    if (slot < 0) return false;
-    return Atomics.exchange(this.words, this.layout.used + slot, 0) === 1;
+    if (slot < 0) return 0;
+    const use = Atomics.exchange(this.words, this.layout.used + slot, 0);
+    return use === 2 ? 2 : use === 1 ? 1 : 0;
   }
 }

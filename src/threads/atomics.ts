@@ -319,6 +319,9 @@ export function installClusterAtomics(route: AtomicRoute): void {
 function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void {
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
     Record<string, (...args: unknown[]) => unknown>;
+  // The table's own accesses use the native functions: the global ones are this shim.
+  const atomicLoad = native.load! as (array: Int32Array, index: number) => number;
+  const atomicStore = native.store! as (array: Int32Array, index: number, value: number) => number;
   const words = new Int32Array(table);
   const slotCount = words[0]!;
   const mask = slotCount - 1;
@@ -348,14 +351,14 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const slot = cachedLine === line ? cachedSlot : probe(line);
     if (slot < 0) return false;
     const key = line + 1;
-    Atomics.store(words, pinAt, key);
-    if (Atomics.load(words, statesAt + slot) === lineStateHeld && Atomics.load(words, keysAt + slot) === key) {
+    atomicStore(words, pinAt, key);
+    if (atomicLoad(words, statesAt + slot) === lineStateHeld && atomicLoad(words, keysAt + slot) === key) {
       cachedLine = line;
       cachedSlot = slot;
       if (words[usedAt + slot] === 0) words[usedAt + slot] = 1;
       return true;
     }
-    Atomics.store(words, pinAt, 0);
+    atomicStore(words, pinAt, 0);
     return false;
   }
 
@@ -366,7 +369,12 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   }
 
   function unpin(): void {
-    Atomics.store(words, pinAt, 0);
+    atomicStore(words, pinAt, 0);
+  }
+
+  /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
+  function written(): void {
+    if (words[usedAt + cachedSlot] !== 2) words[usedAt + cachedSlot] = 2;
   }
 
   interface Target { kind: ElementKind; array: IntegerArray; offset: number }
@@ -416,12 +424,12 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const fast = {
     add(array: unknown, index: unknown, value: unknown): unknown {
       const line = fastLine(array, index, value);
-      if (line >= 0 && pinHeld(line)) { const result = nativeAdd(array, index, value); unpin(); return result; }
+      if (line >= 0 && pinHeld(line)) { const result = nativeAdd(array, index, value); written(); unpin(); return result; }
       return slow.add!(array, index, value);
     },
     store(array: unknown, index: unknown, value: unknown): unknown {
       const line = fastLine(array, index, value);
-      if (line >= 0 && pinHeld(line)) { const result = nativeStore(array, index, value); unpin(); return result; }
+      if (line >= 0 && pinHeld(line)) { const result = nativeStore(array, index, value); written(); unpin(); return result; }
       return slow.store!(array, index, value);
     },
     load(array: unknown, index: unknown): unknown {
@@ -433,6 +441,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const line = fastLine(array, index, expected);
       if (line >= 0 && typeof replacement === typeof expected && pinHeld(line)) {
         const result = nativeCompareExchange(array, index, expected, replacement);
+        if (result === expected) written();
         unpin();
         return result;
       }
@@ -448,7 +457,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const position = toIndex(index, lengthGetter.call(target.array));
       const primitive = toPrimitiveNumber(value);
       pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
-      try { return op(array, position, primitive); } finally { unpin(); }
+      try { const result = op(array, position, primitive); written(); return result; } finally { unpin(); }
     });
     shim[fn] = slow[fn];
   }
@@ -467,7 +476,11 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     target.kind.typed[0] = expectedPrimitive as number & bigint; // the specification's TypeError before replacement converts
     const replacementPrimitive = toPrimitiveNumber(replacement);
     pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
-    try { return native.compareExchange!(array, position, expectedPrimitive, replacementPrimitive); } finally { unpin(); }
+    try {
+      const result = native.compareExchange!(array, position, expectedPrimitive, replacementPrimitive);
+      if (result === expectedOf(target, expectedPrimitive)) written();
+      return result;
+    } finally { unpin(); }
   });
   // Method definitions: not constructors, named and with the length of the built-ins they replace.
   shim.add = fast.add;

@@ -11,7 +11,7 @@ import { pageBytes } from '../../src/constants.js';
 import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
-import { lineOf, type LineHost } from '../../src/protocol/lines.js';
+import { lineOf, type LineHost, type LineUse } from '../../src/protocol/lines.js';
 import { atomicApply } from '../../src/protocol/atomic-ops.js';
 
 /** sfc32: small, fast, seeded; enough for picking schedules. */
@@ -175,7 +175,7 @@ interface SimThread {
  */
 export class SimLineTable implements LineHost {
   readonly held = new Set<number>();
-  readonly used = new Set<number>();
+  readonly used = new Map<number, LineUse>();
   readonly pins = new Map<number, number>();
   revokes = 0;
   refusals = 0;
@@ -190,10 +190,13 @@ export class SimLineTable implements LineHost {
     this.revokes++;
     return true;
   }
-  lineUsed(line: number): boolean {
-    const used = this.used.has(line);
+  lineUsed(line: number): LineUse {
+    const used = this.used.get(line) ?? 0;
     this.used.delete(line);
     return used;
+  }
+  use(line: number, use: 1 | 2): void {
+    if ((this.used.get(line) ?? 0) < use) this.used.set(line, use);
   }
   pin(line: number, delta: 1 | -1): void {
     const count = (this.pins.get(line) ?? 0) + delta;
@@ -428,9 +431,9 @@ export class SimCluster {
       this.toEngine(() => engine.onFault(thread.index, page, writes));
       return;
     }
-    table.used.add(line);
     this.nativeAtomics++;
     const old = readLe(memory.data, address, width);
+    table.use(line, op === 'load' || op === 'wait' || (op === 'compareExchange' && old !== BigInt.asUintN(width * 8, BigInt(request.operands[0] ?? '0'))) ? 1 : 2);
     if (op === 'wait') {
       const expected = BigInt.asUintN(width * 8, BigInt(request.operands[0] ?? '0'));
       if (old !== expected || request.timeoutMs === 0) {
