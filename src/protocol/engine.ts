@@ -241,5 +241,10 @@ export function createEngine(options: EngineOptions): Engine {
  * the home path: its atomics run at the page's manager once it holds the page.
  */
 export function linesApply(options: { protocol?: string; nodeCount: number; homeNode?: number; lines?: LineHost }): boolean {
-  return (options.protocol ?? 'hlrc') === 'hlrc' && options.nodeCount > 1 && options.homeNode === undefined && options.lines !== undefined;
+  return linesSuit(options) && options.lines !== undefined;
+}
+
+/** Whether a run of this protocol, node count and race home would use atomic lines (given a line host). */
+export function linesSuit(options: { protocol?: string; nodeCount: number; homeNode?: number }): boolean {
+  return (options.protocol ?? 'hlrc') === 'hlrc' && options.nodeCount > 1 && options.homeNode === undefined;
 }

@@ -16,7 +16,7 @@ import { diffsMessageBytesMax, faultSlotCount, heartbeatTimeoutMs, loopStallFact
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise, testHook } from '../cluster/watchdog.js';
 import type { NativeMmu } from '../memory/native.js';
-import { createEngine, linesApply, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
+import { createEngine, linesSuit, type Engine, type FaultResult, type PlacementName, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo, ProtocolMessage } from '../protocol/messages.js';
 import { serializeValue } from '../threads/clone.js';
@@ -200,7 +200,7 @@ export class ClusterNode {
       }
     }
     const memory = asPageMemory(this.manager.native, this.observer);
-    if (process.env.DSM_ATOMIC_LINES !== '0' && linesApply({ protocol: options.protocol, nodeCount: handle.nodeCount, ...(this.raceMode ? { homeNode: raceHome } : {}), lines: {} as LineTable })) {
+    if (process.env.DSM_ATOMIC_LINES !== '0' && linesSuit({ protocol: options.protocol, nodeCount: handle.nodeCount, ...(this.raceMode ? { homeNode: raceHome } : {}) })) {
       this.lineTable = new LineTable();
       this.manager.atomicLines = this.lineTable.buffer;
     }
