@@ -368,9 +368,15 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
   }
 
-  function unpin(): void {
-    atomicStore(words, pinAt, 0);
-  }
+  // x86 keeps stores in order and a plain store cannot pass the locked
+  // instruction of the native op before it, so the unpin needs no lock
+  // there (V8 keeps memory accesses in program order around an Atomics
+  // call). Elsewhere (arm64) a plain store could become visible before the
+  // op's own store, and the manager could revoke and flush the line's page
+  // without it: the unpin is a sequentially consistent store.
+  const unpin = process.arch === 'x64' || process.arch === 'ia32'
+    ? (): void => { words[pinAt] = 0; }
+    : (): void => { atomicStore(words, pinAt, 0); };
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
   function written(): void {
