@@ -55,6 +55,12 @@ export interface LineHost {
   lineRevoke(line: number): boolean;
   /** How app threads used `line` since the last call (or since its grant); clears the mark. */
   lineUsed(line: number): LineUse;
+  /**
+   * Whether a thread of this node is inside an op on `line` now, such as a
+   * waiter that checked the value and whose lineWait has not reached the
+   * engine yet: a notify from this node waits until it has (see lineNotify).
+   */
+  linePinned(line: number): boolean;
 }
 
 /** 0: not used; 1: only read (loads, waits, failed compareExchange); 2: written. */
@@ -123,6 +129,8 @@ export class LineEngine implements Engine {
   private readonly directory = new Map<number, DirectoryLine>();
   private readonly waiters: LineWaiter[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Notifies waiting for this node's pinned waiters of their line to register (retried at every tick). */
+  private deferredNotifies: Array<{ threadRef: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
   private nextRequestId = 1;
   private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0 };
 
@@ -153,7 +161,7 @@ export class LineEngine implements Engine {
   tableSizes(): Record<string, number> {
     return {
       ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,
-      lineWaiters: this.waiters.length, linePending: this.pending.size,
+      lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length,
     };
   }
 
@@ -190,6 +198,14 @@ export class LineEngine implements Engine {
         return;
       }
       case 'lineNotify': {
+        // A waiter of this node that checked the value before this notifier's
+        // store may not have reached the engine yet (its request travels on its
+        // own channel): it still pins the line, and the notify waits for it,
+        // so that its lineWait goes to the directory first.
+        if (this.host.linePinned(lineOf(request.address))) {
+          this.deferredNotifies.push({ threadRef, request });
+          return;
+        }
         const line = lineOf(request.address);
         const requestId = this.newPending(threadRef, 'notify');
         this.stats.lineNotifies++;
@@ -204,6 +220,8 @@ export class LineEngine implements Engine {
   }
 
   cancel(threadRef: number): boolean {
+    const deferred = this.deferredNotifies.findIndex((entry) => entry.threadRef === threadRef);
+    if (deferred >= 0) { this.deferredNotifies.splice(deferred, 1); return true; }
     for (const state of this.lines.values()) {
       const k = state.waiters.indexOf(threadRef);
       if (k >= 0) { state.waiters.splice(k, 1); return true; }
@@ -482,6 +500,7 @@ export class LineEngine implements Engine {
   onTick(nowMs: number): void {
     if (nowMs > this.nowMs) this.nowMs = nowMs;
     this.inner.onTick(nowMs);
+    for (const { threadRef, request } of this.deferredNotifies.splice(0)) this.onSync(threadRef, request);
     for (const line of [...this.wanted]) {
       const state = this.lines.get(line);
       if (state !== undefined) this.considerGiving(line, state);
@@ -496,7 +515,7 @@ export class LineEngine implements Engine {
 
   /** The earliest time a tick has work to do here (a wanted line or a timed wait), or null. */
   nextTickMs(): number | null {
-    let at = Infinity;
+    let at = this.deferredNotifies.length > 0 ? this.nowMs : Infinity;
     for (const line of this.wanted) {
       const state = this.lines.get(line);
       if (state === undefined) continue;

@@ -4,7 +4,7 @@
 // natively on held lines, src/threads/atomics.ts).
 //
 // One SharedArrayBuffer of Int32 words:
-//   [0..headerWords)            header: slot count
+//   [0..headerWords)            header: slot count, then 1 if pins are plain stores (asymmetric barrier)
 //   keys[slotCount]             line + 1 of each slot (0: never used); a slot is only re-keyed, never emptied
 //   states[slotCount]           stateInvalid | stateHeld | stateRevoking
 //   used[slotCount]             since the manager last looked: 0 unused, 1 read only, 2 written
@@ -17,6 +17,12 @@
 // stores then loads), so either the thread sees the revoke and asks the
 // manager, or the manager sees the pin and tries again later (it never
 // waits for a thread, which may itself wait for a fault the manager serves).
+//
+// Where the kernel has a private expedited membarrier, the app thread's pin
+// is a plain store (no locked instruction on the fast path) and the manager
+// runs the barrier between its revoking store and its loads: the barrier
+// makes every running app thread pass a full fence, so the store-then-load
+// pairs still see each other (the asymmetric Dekker of userspace RCU).
 
 import { DsmError, assert } from '../errors.js';
 import { atomicLinePinCountMax, atomicLineSlotCount } from '../constants.js';
@@ -52,13 +58,20 @@ export class LineTable implements LineHost {
   /** Slots by line for the lines the manager has keyed (a cache of the probe). */
   private readonly slotOf = new Map<number, number>();
 
-  constructor(slotCount = atomicLineSlotCount) {
+  /** Whether app threads pin with plain stores (the manager runs `barrier` before reading pins). */
+  readonly asymmetric: boolean;
+  private readonly barrier: (() => boolean) | null;
+
+  constructor(slotCount = atomicLineSlotCount, barrier: (() => boolean) | null = null) {
     assert((slotCount & (slotCount - 1)) === 0 && slotCount > 0, 'slot count is a power of two');
     this.slotCount = slotCount;
     this.layout = lineTableLayout(slotCount);
     this.buffer = new SharedArrayBuffer(this.layout.words * 4);
     this.words = new Int32Array(this.buffer);
     this.words[0] = slotCount;
+    this.asymmetric = barrier !== null && barrier();
+    this.barrier = this.asymmetric ? barrier : null;
+    this.words[1] = this.asymmetric ? 1 : 0;
   }
 
   /** A pin word for a new app thread. */
@@ -120,10 +133,18 @@ export class LineTable implements LineHost {
     const slot = this.slotFor(line, false);
     assert(slot >= 0, 'a revoked line has a slot');
     Atomics.store(this.words, this.layout.states + slot, lineStateRevoking);
+    if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
     const key = line + 1;
     for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return false;
     Atomics.store(this.words, this.layout.states + slot, lineStateInvalid);
     return true;
+  }
+
+  linePinned(line: number): boolean {
+    if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
+    const key = line + 1;
+    for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return true;
+    return false;
   }
 
   lineUsed(line: number): LineUse {

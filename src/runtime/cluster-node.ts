@@ -201,7 +201,7 @@ export class ClusterNode {
     }
     const memory = asPageMemory(this.manager.native, this.observer);
     if (process.env.DSM_ATOMIC_LINES !== '0' && linesSuit({ protocol: options.protocol, nodeCount: handle.nodeCount, ...(this.raceMode ? { homeNode: raceHome } : {}) })) {
-      this.lineTable = new LineTable();
+      this.lineTable = new LineTable(undefined, () => this.manager.native.membarrier());
       this.manager.atomicLines = this.lineTable.buffer;
     }
     this.engine = createEngine({

@@ -326,6 +326,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const slotCount = words[0]!;
   const mask = slotCount - 1;
   const layout = lineTableLayout(slotCount);
+  // The manager runs a process-wide barrier before it reads pins: a plain store pins.
+  const asymmetric = words[1] === 1;
   const keysAt = layout.keys;
   const statesAt = layout.states;
   const usedAt = layout.used;
@@ -351,7 +353,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const slot = cachedLine === line ? cachedSlot : probe(line);
     if (slot < 0) return false;
     const key = line + 1;
-    atomicStore(words, pinAt, key);
+    if (asymmetric) words[pinAt] = key; else atomicStore(words, pinAt, key);
     if (atomicLoad(words, statesAt + slot) === lineStateHeld && atomicLoad(words, keysAt + slot) === key) {
       cachedLine = line;
       cachedSlot = slot;

@@ -195,6 +195,9 @@ export class SimLineTable implements LineHost {
     this.used.delete(line);
     return used;
   }
+  linePinned(line: number): boolean {
+    return (this.pins.get(line) ?? 0) > 0;
+  }
   use(line: number, use: 1 | 2): void {
     if ((this.used.get(line) ?? 0) < use) this.used.set(line, use);
   }
