@@ -190,3 +190,12 @@ test('a thread canceled while it waits for a line leaves no stale owner or waite
     assert.equal(home.ownerOf(line), holders[0] ?? home.ownerOf(line));
   }
 });
+
+// Named scenario (seed 20070, lines): a waiter checked the compareExchange
+// mutex's word while its node held the line, and before its lineWait reached
+// the engine, a thread of the same node stored 0 and notified: the notify
+// reached the directory first and the waiter slept forever. A notify now
+// waits while a waiter of its node still pins the line.
+test('scenario: a notify from the waiter\'s own node does not overtake its wait (seed 20070)', () => {
+  assert.ok(runSeed(20070, 'hlrc', 'seeded', 0, 'always').messageCount > 0);
+});
