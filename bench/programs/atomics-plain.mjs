@@ -23,8 +23,10 @@ if (isMainThread) {
   const owned = await result(new Worker(url, { workerData: { role: 'owned', iterations, words } }));
   // Ping-pong on word 4: the pinger sets 1 and waits for 0, the ponger answers 0.
   const ponger = new Worker(url, { workerData: { role: 'pong', iterations, words } });
+  // Listening from the start: the ponger may end before the pinger's result arrives.
+  const pongerExit = new Promise((resolve) => ponger.on('exit', resolve));
   const ping = await result(new Worker(url, { workerData: { role: 'ping', iterations, words } }));
-  await new Promise((resolve) => ponger.on('exit', resolve));
+  await pongerExit;
   const sorted = Float64Array.from(ping.samples).sort();
   console.log(JSON.stringify({
     iterations, counterIterations,
