@@ -8,6 +8,9 @@
 //                against native Atomics.add
 //   lock         lock+unlock of a Mutex by a thread on node 1, no other
 //                thread interested: managed by node 1 / by node 0
+//   render       a row-counter render (bench/programs/render.mjs): 2 threads take
+//                rows with Atomics.add and write them into a shared image;
+//                wall time on 2 nodes (one thread each) against plain node
 //   syncRoundTrip  a tryLock of a free mutex managed on the thread's node (one
 //                app thread -> manager -> app thread trip), against a bare
 //                futex ping-pong between two plain-node threads
@@ -30,6 +33,14 @@ const goalCounterRatioMax = 3;
 const goalAtomicAddRatioMax = 1.5;
 const goalLockUsMax = 2;
 const goalRoundTripRatioMax = 1.5;
+const goalRenderRatioMax = 1.25;
+const renderArgs = ['2', '300', '1024', '400'];
+/**
+ * Atomics by line ownership (issue 12.2) make a dsm add cheap: the dsm counter
+ * then counts as many as plain node. DSM_ATOMIC_LINES=0 (every op at its home,
+ * as before) keeps the small count.
+ */
+const linesOn = process.env.DSM_ATOMIC_LINES !== '0';
 
 const round = (value: number) => Math.round(value * 100) / 100;
 
@@ -66,10 +77,15 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   for (const key of ['counterSeconds', 'atomicAddNs', 'futexRoundTripUsP50']) {
     plain[key] = Math.min(...plainRuns.map((run) => figure(run, key, 'atomics-plain.mjs')));
   }
+  const counterIterations = linesOn ? plainCounterIterations : iterations;
   const dsm = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol, '--placement', 'roundRobin',
-    '--region-bytes', regionBytes, join(programs, 'atomics.mjs'), String(iterations)], `atomics.mjs on ${nodeCount} nodes`);
+    '--region-bytes', regionBytes, join(programs, 'atomics.mjs'), String(iterations), String(counterIterations)], `atomics.mjs on ${nodeCount} nodes`);
   assert(dsm.iterations === iterations && dsm.nodeCount === nodeCount, 'the dsm run did what was asked');
-  const counterNsPerAdd = figure(dsm, 'counterSeconds', 'atomics.mjs') * 1e9 / iterations;
+  const counterNsPerAdd = figure(dsm, 'counterSeconds', 'atomics.mjs') * 1e9 / counterIterations;
+  const renderPlainSeconds = Math.min(...Array.from({ length: plainRunCount }, () =>
+    figure(runJson([join(programs, 'render.mjs'), ...renderArgs], 'render.mjs under plain node'), 'seconds', 'render.mjs')));
+  const renderSeconds = figure(runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+    '--region-bytes', regionBytes, join(programs, 'render.mjs'), ...renderArgs], `render.mjs on ${nodeCount} nodes`), 'seconds', 'render.mjs');
   const plainCounterNsPerAdd = figure(plain, 'counterSeconds', 'atomics-plain.mjs') * 1e9 / plainCounterIterations;
   const atomicAddOwnedNs = figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs');
   const plainAtomicAddNs = figure(plain, 'atomicAddNs', 'atomics-plain.mjs');
@@ -90,14 +106,18 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     syncRoundTripUsP50,
     futexRoundTripUsP50,
     syncRoundTripRatio: round(syncRoundTripUsP50 / futexRoundTripUsP50),
+    renderSeconds: round(renderSeconds),
+    renderPlainSeconds: round(renderPlainSeconds),
+    renderRatio: round(renderSeconds / renderPlainSeconds),
     goals: {
+      renderRatioMax: goalRenderRatioMax, renderMet: renderSeconds <= goalRenderRatioMax * renderPlainSeconds,
       counterRatioMax: goalCounterRatioMax, counterMet: counterNsPerAdd <= goalCounterRatioMax * plainCounterNsPerAdd,
       atomicAddRatioMax: goalAtomicAddRatioMax, atomicAddMet: atomicAddOwnedNs <= goalAtomicAddRatioMax * plainAtomicAddNs,
       lockUsMax: goalLockUsMax, lockMet: Math.max(lockLocalUsP50, lockRemoteUsP50) <= goalLockUsMax,
       syncRoundTripRatioMax: goalRoundTripRatioMax, syncRoundTripMet: syncRoundTripUsP50 <= goalRoundTripRatioMax * futexRoundTripUsP50,
     },
     config: {
-      protocol, nodeCount, placement: 'roundRobin', regionBytes, counterHome: 0, dsmCounterIterations: iterations, plainCounterIterations, plainRunCount,
+      protocol, nodeCount, placement: 'roundRobin', regionBytes, counterHome: 0, dsmCounterIterations: counterIterations, atomicLines: linesOn, render: renderArgs.join(' '), plainCounterIterations, plainRunCount,
       cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
     },
   };

@@ -26,6 +26,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -782,6 +783,21 @@ void PauseFastWrite(const FunctionCallbackInfo<Value>& args) {
   g_fast_write_paused.store(args.Length() > 0 && args[0]->IsTrue(), std::memory_order_release);
 }
 
+// A memory barrier on every thread of this process that runs now (the
+// asymmetric half of the atomic line table's pin protocol, src/channel/atomic-lines.ts:
+// app threads pin with a plain store, the manager revokes with a store, this
+// barrier, then loads). Registers the process on first use. Returns false
+// where the kernel offers no private expedited membarrier (the app side then
+// pins with a locked store).
+void Membarrier(const FunctionCallbackInfo<Value>& args) {
+  static int registered = -1;
+  if (registered < 0) {
+    registered = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : 0;
+  }
+  bool done = registered == 1 && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+  args.GetReturnValue().Set(done);
+}
+
 void PageState(const FunctionCallbackInfo<Value>& args) {
   if (!RequireReady(args.GetIsolate())) return;
   uint64_t page;
@@ -1216,6 +1232,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "setTwinless", SetTwinless);
   SetMethod(context, exports, "setTwinLimit", SetTwinLimit);
   SetMethod(context, exports, "pauseFastWrite", PauseFastWrite);
+  SetMethod(context, exports, "membarrier", Membarrier);
   SetMethod(context, exports, "pageState", PageState);
   SetMethod(context, exports, "makeTwin", MakeTwin);
   SetMethod(context, exports, "flush", Flush);

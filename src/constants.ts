@@ -351,3 +351,23 @@ export const atomicClockCountMax = 1 << 16;
  * this many milliseconds, since the asking thread retries about 20 times over half a second.
  */
 export const collectRequestGapMs = 50;
+// Atomics by ownership (issue 12.2, src/protocol/lines.ts, src/channel/atomic-lines.ts)
+/** Bytes of one synchronization line: the unit a node owns for native Atomics (a power of two, within a page). */
+export const atomicLineBytes = 64;
+/** Lines one node's ownership table can hold at once (open addressing; a power of two). */
+export const atomicLineSlotCount = 1 << 16;
+/** App threads one node's ownership table has pin words for. */
+export const atomicLinePinCountMax = 1024;
+/** A held line that another node wants is kept at most this long after its grant at first (Mirage's window), ms. */
+export const atomicLineHoldMsInitial = 1;
+/** Bounds of the adaptive hold window, ms: the window doubles up to the larger of the base and a multiple of the last transfer's time, never past the max. */
+export const atomicLineHoldMsMin = 0.25;
+export const atomicLineHoldMsBase = 8;
+export const atomicLineHoldTransferFactor = 8;
+export const atomicLineHoldMsMax = 64;
+/** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
+export const atomicLineStateCountMax = 1 << 20;
+/** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */
+export const atomicLineWaiterCountMax = 1 << 16;
+assert(atomicLineBytes >= 8 && (atomicLineBytes & (atomicLineBytes - 1)) === 0 && pageBytes % atomicLineBytes === 0, 'a line is a power of two within a page');
+assert((atomicLineSlotCount & (atomicLineSlotCount - 1)) === 0, 'the line table size is a power of two');

@@ -87,6 +87,11 @@ export function sendQueueBytesFromEnvironment(env: Environment = process.env): n
  * Read-ahead tracking (on unless DSM_READAHEAD_STATS=0): adaptive read-ahead learns from the first
  * touch of each read-ahead page (a local fault), and --stats shows the wasted bytes (issue 13).
  */
+/** DSM_ATOMIC_LINES=0: Atomics keep the home path even where they would run by line ownership (issue 12.2). */
+export function atomicLinesEnabled(): boolean {
+  return process.env.DSM_ATOMIC_LINES !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }

@@ -37,6 +37,7 @@ export const errorCodes = {
   DSM_ERR_USAGE: 'the command line does not parse: an unknown command or option, a missing argument, or options that conflict',
   DSM_ERR_MANAGER_FAILED: 'a node\'s manager (its main thread) threw an uncaught exception; the node ended',
   DSM_ERR_FORCED_EXIT: 'a node did not end within the grace period after SIGTERM or SIGINT and was ended by its watchdog',
+  DSM_ERR_ATOMIC_LINES: 'more Atomics locations are in use at once than a node\'s line tables hold',
   DSM_ERR_STALLED: 'a node\'s manager loop stopped turning for longer than its limit; the node ended',
 } as const;
 

@@ -15,6 +15,8 @@ export interface NodeThreadBase {
   regionBytes: number;
   /** Cluster-wide parallelism. */
   parallelism: number;
+  /** The node's atomic line table (src/channel/atomic-lines.ts) when Atomics run by line ownership. */
+  atomicLines?: SharedArrayBuffer;
 }
 
 /** What differs from one app thread to the next. */
@@ -44,6 +46,7 @@ export function appThreadConfig(base: NodeThreadBase, start: ThreadStart): AppTh
     userWorkerData: start.userWorkerData ?? null,
     threadIdSeen: start.threadIdSeen,
     ...(start.remoteWorkerData === undefined ? {} : { remoteWorkerData: start.remoteWorkerData }),
+    ...(base.atomicLines === undefined ? {} : { atomicLines: base.atomicLines }),
   };
 }
 

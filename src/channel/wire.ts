@@ -29,6 +29,8 @@ export interface AppThreadConfig {
   userWorkerData: unknown;
   /** Thread id the program sees (the main thread is 0, as under plain node). */
   threadIdSeen: number;
+  /** The node's atomic line table (src/channel/atomic-lines.ts) when Atomics run by line ownership. */
+  atomicLines?: SharedArrayBuffer;
   /** Set for a worker whose parent thread runs on another node: its workerData, cloned by dsm. */
   remoteWorkerData?: Uint8Array;
 }
@@ -64,6 +66,15 @@ export type ChannelRequest =
    * With `asyncId` (Atomics.waitAsync) the request is posted and the answer comes as an 'atomic-done' event.
    */
   | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number; asyncId?: number }
+  /**
+   * Atomics by ownership (src/threads/atomics.ts, src/channel/atomic-lines.ts), calls all:
+   * 'pin' answers this thread's pin word in the node's line table; 'acquire'
+   * answers once the node holds `line`; 'wait' (made with the thread's pin on
+   * the line, which the manager clears once the engine has the wait) answers
+   * 'ok' or 'timed-out'; 'waitAsync' answers at once and the outcome comes as
+   * an 'atomic-done' event with `asyncId`; 'notify' answers the count woken.
+   */
+  | { op: 'line'; fn: 'pin' | 'acquire' | 'wait' | 'waitAsync' | 'notify'; line?: number; address?: number; timeoutMs?: number; count?: number; asyncId?: number }
   /**
    * A dsm Mutex or Barrier in a multi-node run, performed by the coherence
    * engine's lock and barrier managers. `id` names the object cluster-wide

@@ -70,6 +70,8 @@ export interface NativeMmu {
    * hold the writer (flow control, src/runtime/flow.ts).
    */
   pauseFastWrite(paused: boolean): void;
+  /** A memory barrier on every running thread of this process (Linux membarrier, private expedited); false where unavailable. */
+  membarrier(): boolean;
   pageState(page: number): number;
   makeTwin(page: number): void;
   /** Per page with a twin: protect read-only, diff against the twin, drop the twin. */

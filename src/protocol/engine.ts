@@ -31,6 +31,7 @@ import { ProtocolEngine } from './core.js';
 import { HlrcCoherence } from './hlrc.js';
 import { ScCoherence } from './sc.js';
 import { sendingSplitDiffs } from './diff-split.js';
+import { LineEngine } from './lines.js';
 
 export * from './types.js';
 
@@ -49,6 +50,28 @@ export function createEngine(options: EngineOptions): Engine {
   const split: EngineOptions = { ...options, send: sendingSplitDiffs(options.send) };
   // One sync layer and one interval log, with the protocol's coherence (sc places managers round-robin).
   if (protocol === 'sc') return new ProtocolEngine(split, 'roundRobin', ({ ctx }) => new ScCoherence(ctx));
-  return new ProtocolEngine(split, split.placement ?? 'roundRobin',
+  const engine = new ProtocolEngine(split, split.placement ?? 'roundRobin',
     (parts) => new HlrcCoherence(parts.ctx, parts.intervals, parts.options, parts.atomicWaiterOn));
+  if (!linesApply(options) || options.lines === undefined) return engine;
+  // Atomics by line ownership (src/protocol/lines.ts) in front of the hlrc engine; its sends split diffs too.
+  return new LineEngine(engine, {
+    nodeId: split.nodeId, nodeCount: split.nodeCount, pageCount: split.pageCount, send: split.send,
+    resume: (ref, result) => split.host.resume(ref, result), host: options.lines,
+    ...(split.placement === undefined ? {} : { placement: split.placement }),
+    ...(split.clock === undefined ? {} : { clock: split.clock }),
+  });
+}
+
+/**
+ * Whether Atomics run by line ownership: hlrc on several nodes, not in race
+ * mode (whose race home keeps per-location clocks on the home path). sc keeps
+ * the home path: its atomics run at the page's manager once it holds the page.
+ */
+export function linesApply(options: { protocol?: string; nodeCount: number; homeNode?: number; lines?: unknown }): boolean {
+  return linesSuit(options) && options.lines !== undefined;
+}
+
+/** Whether a run of this protocol, node count and race home would use atomic lines (given a line host). */
+export function linesSuit(options: { protocol?: string; nodeCount: number; homeNode?: number }): boolean {
+  return (options.protocol ?? 'hlrc') === 'hlrc' && options.nodeCount > 1 && options.homeNode === undefined;
 }

@@ -114,6 +114,20 @@ export type ProtocolMessage =
   | { type: 'atomicReply'; requestId: number; result: string; info: ConsistencyInfo }
   /** The thread behind an Atomics.wait is gone: the home drops the waiter (no answer). */
   | { type: 'atomicCancel'; requestId: number; origin?: number }
+  // Atomics by ownership (src/protocol/lines.ts): a line's transfers through its directory.
+  | { type: 'lineRequest'; line: number }
+  | { type: 'lineRecall'; line: number }
+  /** `info`: the holder's release (absent when the holder is the directory itself). */
+  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo }
+  /** `recall`: another node already waits for the line (its hold window starts now). */
+  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo }
+  /** A thread that found the value equal while its node held the line waits at the directory. */
+  | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number }
+  | { type: 'lineWaitCancel'; requestId: number }
+  /** `count` -1: all. `info`: the notifier's release. */
+  | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo }
+  | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled'; info?: ConsistencyInfo }
+  | { type: 'lineNotified'; requestId: number; woken: number }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }

@@ -24,6 +24,12 @@ export type SyncRequest =
    * (store answers the stored value).
    */
   | { kind: 'atomic'; op: AtomicOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; timeoutMs: number }
+  /** Atomics by ownership (src/protocol/lines.ts): answered once this node holds the line. */
+  | { kind: 'line'; line: number }
+  /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
+  | { kind: 'lineWait'; address: number; timeoutMs: number }
+  /** Wakes up to `count` (-1: all) line waiters on `address`; answers the count woken. */
+  | { kind: 'lineNotify'; address: number; count: number }
   | { kind: 'release' }
   | { kind: 'acquire' };
 
@@ -100,6 +106,12 @@ export interface EngineOptions {
    * spans an acquire and its timestamp is exact for all of its writes.
    */
   onIntervalClosed?: (index: number, vc: readonly number[]) => void;
+  /**
+   * Atomics by ownership (issue 12.2, src/protocol/lines.ts): with this host
+   * an hlrc engine of several nodes (not in race mode) serves line requests;
+   * app threads then run Atomics natively on lines their node holds.
+   */
+  lines?: LineHost;
 }
 
 export interface EngineCounters {
@@ -144,6 +156,8 @@ export interface Engine {
   onSync(threadRef: number, request: SyncRequest): void;
   onMessage(fromNode: number, message: ProtocolMessage): void;
   onTick(nowMs: number): void;
+  /** The earliest time onTick has work (atomic lines: a wanted line, a timed line wait), or null; absent: none beyond the regular ticks. */
+  nextTickMs?(): number | null;
   /**
    * The thread behind `threadRef` is gone (its worker was terminated while
    * parked in a sync request): the engine never resumes it. An Atomics.wait
@@ -179,3 +193,28 @@ export interface Engine {
   /** Entries in the engine's tables, for bounded-memory checks. */
   tableSizes(): Record<string, number>;
 }
+
+/** What the node's runtime does for the line layer (the ownership table app threads read). */
+export interface LineHost {
+  /** The node holds `line` now: app threads may run Atomics on it natively. */
+  lineGranted(line: number): void;
+  /**
+   * Stop app threads from starting Atomics on `line` and answer whether none
+   * is inside one now. True: the line is revoked (no thread may use it until
+   * the next lineGranted). False: a thread still uses it; no new one starts,
+   * and the layer asks again later (never waits: that thread may itself wait
+   * for a fault this node's manager must serve).
+   */
+  lineRevoke(line: number): boolean;
+  /** How app threads used `line` since the last call (or since its grant); clears the mark. */
+  lineUsed(line: number): LineUse;
+  /**
+   * Whether a thread of this node is inside an op on `line` now, such as a
+   * waiter that checked the value and whose lineWait has not reached the
+   * engine yet: a notify from this node waits until it has (see lineNotify).
+   */
+  linePinned(line: number): boolean;
+}
+
+/** 0: not used; 1: only read (loads, waits, failed compareExchange); 2: written. */
+export type LineUse = 0 | 1 | 2;

@@ -21,13 +21,14 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
-import { readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { atomicLinesEnabled, readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
-import type { PlacementName, SyncRequest, SyncResult } from '../protocol/engine.js';
+import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import { Mesh } from '../transport/mesh.js';
 import { NodeManager } from './manager.js';
+import { LineTable } from '../channel/atomic-lines.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind } from './observe.js';
 import { FlowGate } from './flow.js';
@@ -80,6 +81,7 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
 
 /** A request that synchronizes through the engine (Atomics; Mutex and Barrier of src/sync, routed here by src/sync/route.ts). */
 type EngineRequest = Extract<ChannelRequest, { op: 'atomic' | 'sync' }>;
+type LineRequest = Extract<ChannelRequest, { op: 'line' }>;
 
 export class ClusterNode {
   readonly handle: ClusterHandle;
@@ -96,6 +98,11 @@ export class ClusterNode {
   readonly race: RaceRecorder | null = null;
   readonly raceChecker: RaceChecker | null = null;
   private readonly raceMode: boolean;
+  /** Atomics by line ownership (issue 12.2): the node's line table and each app thread's pin word in it. */
+  private readonly lineTable: LineTable | null = null;
+  private readonly linePins = new Map<ThreadEndpoint, number>();
+  private lineTimer: NodeJS.Timeout | null = null;
+  private lineTimerAtMs = Infinity;
 
   constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
     assert(handle.mesh instanceof Mesh, 'a cluster node runs over the transport mesh');
@@ -127,6 +134,11 @@ export class ClusterNode {
     }
     const pages = nativePageMemory(this.manager.native, this.observer);
     const native = this.manager.native;
+    // Atomics by line ownership (issue 12.2): the line table every app thread of this node maps (src/channel/atomic-lines.ts).
+    if (atomicLinesEnabled() && linesSuit({ protocol: options.protocol, nodeCount: handle.nodeCount, ...(this.raceMode ? { homeNode: raceHome } : {}) })) {
+      this.lineTable = new LineTable(undefined, () => native.membarrier());
+      this.manager.atomicLines = this.lineTable.buffer;
+    }
     this.host = new EngineHost<ThreadEndpoint>({
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
@@ -143,6 +155,7 @@ export class ClusterNode {
       clock: () => performance.now(),
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: readAheadStatsEnabled(),
+      ...(this.lineTable === null ? {} : { lines: this.lineTable }),
     });
     const engine = this.host.engine;
     this.flow = new FlowGate({
@@ -190,12 +203,18 @@ export class ClusterNode {
         throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving an app thread's '${request.op}' request`);
       }
       const answer = this.onRequest(endpoint, request);
+      this.scheduleLineTick();
       noteActivity(activity.idle);
       return answer;
     });
     this.manager.channel.onThreadEnd((endpoint) => {
       this.race?.threadLeft(endpoint.threadIdSeen);
       this.host.ownerEnded(endpoint);
+      const pin = this.linePins.get(endpoint);
+      if (pin !== undefined) {
+        this.linePins.delete(endpoint);
+        this.lineTable?.releasePin(pin);
+      }
     });
     // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
     this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); });
@@ -207,6 +226,7 @@ export class ClusterNode {
       noteActivity(activity.engineTick);
       this.host.tick(performance.now());
       this.flow.tick();
+      this.scheduleLineTick();
       noteActivity(activity.idle);
     }, tickIntervalMs).unref();
     const block = testHook('BLOCK_LOOP', handle.nodeId);
@@ -228,11 +248,24 @@ export class ClusterNode {
       case 'reports': this.reports.onMessage(from, routed.message); break;
       case 'heap': this.manager.heap.onChunkMessage(from, routed.message); break;
     }
+    this.scheduleLineTick();
     noteActivity(activity.idle);
   }
 
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
+      case 'line':
+        if (request.fn === 'pin') {
+          assert(this.lineTable !== null, 'line requests come only when Atomics run by line ownership');
+          let pin = this.linePins.get(endpoint);
+          if (pin === undefined) {
+            pin = this.lineTable.takePin();
+            this.linePins.set(endpoint, pin);
+          }
+          return pin;
+        }
+        this.flow.admit(() => { this.serveAdmitted(endpoint, request); this.scheduleLineTick(); });
+        return replyLater;
       case 'atomic':
       case 'sync':
       case 'worker-spawn':
@@ -257,6 +290,7 @@ export class ClusterNode {
   private static isCall(request: ChannelRequest): boolean {
     switch (request.op) {
       case 'atomic': return request.asyncId === undefined;
+      case 'line': return true;
       case 'sync': return request.posted !== true;
       case 'worker-post': case 'parent-post': return true;
       default: return false;
@@ -274,6 +308,8 @@ export class ClusterNode {
       if (request.op === 'atomic' || request.op === 'sync') {
         this.syncInEngine(endpoint, request);
         value = replyLater;
+      } else if (request.op === 'line') {
+        value = this.serveLine(endpoint, request);
       } else if (isWorkerRequest(request)) {
         value = this.workers.serve(endpoint, request);
       } else {
@@ -319,6 +355,61 @@ export class ClusterNode {
     } else {
       park('Mutex.unlock', { kind: 'unlock', lockId: request.id, threadId: request.threadId }, null, {});
     }
+  }
+
+  /** Atomics by line ownership: a thread needs a line, waits on or notifies a location (src/threads/atomics.ts). */
+  private serveLine(endpoint: ThreadEndpoint, request: LineRequest): unknown {
+    assert(this.lineTable !== null, 'line requests come only when Atomics run by line ownership');
+    const address = request.address ?? 0;
+    const tid = Math.max(0, endpoint.threadIdSeen);
+    const answer = (result: SyncResult): void => {
+      endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
+    };
+    switch (request.fn) {
+      case 'acquire':
+        this.host.sync({ kind: 'line', line: request.line ?? 0 }, { owner: endpoint, answer, kind: null, args: {}, tid });
+        return replyLater;
+      case 'wait': case 'waitAsync': {
+        const asyncId = request.fn === 'waitAsync' ? request.asyncId : undefined;
+        const waitAnswer = asyncId === undefined ? answer : (result: SyncResult): void => {
+          assert(result.ok, 'an atomic wait succeeds');
+          endpoint.port.postMessage({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
+        };
+        try {
+          this.host.sync({ kind: 'lineWait', address, timeoutMs: request.timeoutMs ?? -1 },
+            { owner: endpoint, answer: waitAnswer, kind: 'atomic', args: { op: 'wait', address }, tid });
+        } finally {
+          // The wait is registered (or on its way, before any later release of the line): the line may go.
+          const pin = this.linePins.get(endpoint);
+          if (pin !== undefined) this.lineTable.clearPin(pin);
+        }
+        return asyncId === undefined ? replyLater : null;
+      }
+      case 'notify':
+        this.host.sync({ kind: 'lineNotify', address, count: request.count ?? -1 },
+          { owner: endpoint, answer, kind: 'atomic', args: { op: 'notify', address }, tid });
+        return replyLater;
+      default:
+        throw new DsmError('DSM_ERR_CHANNEL', `unknown line request '${request.fn}'`);
+    }
+  }
+
+  /** Runs the engine's tick when its line layer has work due (a wanted line's window, a revoke to retry, a timed wait). */
+  private scheduleLineTick(): void {
+    if (this.lineTable === null) return;
+    const atMs = this.host.nextTickMs();
+    if (atMs === null || atMs >= this.lineTimerAtMs) return;
+    if (this.lineTimer !== null) clearTimeout(this.lineTimer);
+    this.lineTimerAtMs = atMs;
+    this.lineTimer = setTimeout(() => {
+      this.lineTimer = null;
+      this.lineTimerAtMs = Infinity;
+      noteActivity(activity.engineTick);
+      this.host.tick(performance.now());
+      this.scheduleLineTick();
+      noteActivity(activity.idle);
+    }, Math.max(0, atMs - performance.now()));
+    this.lineTimer.unref();
   }
 
   /** Runs an engine synchronization; in race mode names it as the bound of the intervals around it (with the program's call site). */

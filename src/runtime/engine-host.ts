@@ -143,6 +143,11 @@ export class EngineHost<Owner = unknown> {
     this.engine.onTick(nowMs);
   }
 
+  /** The earliest time the engine's tick has work beyond the regular ticks (atomic lines), or null. */
+  nextTickMs(): number | null {
+    return this.engine.nextTickMs?.() ?? null;
+  }
+
   private resume(ref: number, result: SyncResult | FaultResult): void {
     if (ref < faultSlotCount) {
       this.memory.resumeFault(ref);

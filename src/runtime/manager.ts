@@ -37,6 +37,8 @@ export class NodeManager {
   /** A one-node run serves faults itself (SingleNodePages); a cluster node hands them to its engine. */
   private servesOwnPages = true;
   private readonly singleNode: boolean;
+  /** The node's atomic line table, handed to every app thread (set by a cluster node whose Atomics run by line ownership). */
+  atomicLines?: SharedArrayBuffer;
   private extraRequests: RequestHandler | null = null;
   /** The next worker thread id this node hands out (0 is the program's main thread). */
   private threadIdSeenNext: number;

@@ -9,6 +9,8 @@
 
 import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction } from '../channel/wire.js';
+import { atomicLineBytes } from '../constants.js';
+import { lineSlotHash, lineStateHeld, lineTableLayout } from '../channel/atomic-lines.js';
 
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
@@ -115,6 +117,12 @@ export interface AtomicRoute {
   /** The global byte offset of a dsm SharedArrayBuffer, or null for any other buffer. */
   offsetOf(buffer: ArrayBufferLike): number | null;
   channel: ChannelClient;
+  /**
+   * The node's atomic line table (src/channel/atomic-lines.ts): Atomics run
+   * by line ownership, natively on lines the node holds. Absent: every op
+   * goes to the location's home (sc, race mode).
+   */
+  lines?: SharedArrayBuffer;
 }
 
 // %TypedArray%.prototype's own getters: a program may shadow `length` or
@@ -172,6 +180,7 @@ export function installSingleNodeAtomics(): void {
 }
 
 export function installClusterAtomics(route: AtomicRoute): void {
+  if (route.lines !== undefined) { installLineAtomics(route, route.lines); return; }
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
     Record<string, (...args: unknown[]) => unknown>;
 
@@ -293,5 +302,276 @@ export function installClusterAtomics(route: AtomicRoute): void {
     const number = count === undefined ? Infinity : +(count as number);
     const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
     return Number(call('notify', address, target.kind.width, [Number.isFinite(wanted) ? String(wanted) : '-1']));
+  });
+}
+
+/**
+ * Atomics by line ownership (issue 12.2). An op on dsm memory runs natively,
+ * on this thread's own mapping of the region, while the node holds the
+ * op's line: the thread pins the line (its pin word in the node's table),
+ * checks that the table says held, runs the native op and unpins (see
+ * src/channel/atomic-lines.ts for why the manager cannot revoke in between).
+ * A line the node does not hold is asked of the manager, and the op retried.
+ * A page the op touches that is not valid here faults like a plain access.
+ * wait checks the value natively with the line pinned and then parks at the
+ * line's directory; notify wakes waiters there (on every node).
+ */
+function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void {
+  const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
+    Record<string, (...args: unknown[]) => unknown>;
+  // The table's own accesses use the native functions: the global ones are this shim.
+  const atomicLoad = native.load! as (array: Int32Array, index: number) => number;
+  const atomicStore = native.store! as (array: Int32Array, index: number, value: number) => number;
+  const words = new Int32Array(table);
+  const slotCount = words[0]!;
+  const mask = slotCount - 1;
+  const layout = lineTableLayout(slotCount);
+  // The manager runs a process-wide barrier before it reads pins: a plain store pins.
+  const asymmetric = words[1] === 1;
+  const keysAt = layout.keys;
+  const statesAt = layout.states;
+  const usedAt = layout.used;
+  let pinAt = -1;
+  let cachedLine = -1;
+  let cachedSlot = -1;
+  const channel = route.channel;
+
+  /** The slot of a line, or -1 when the table has none for it. */
+  function probe(line: number): number {
+    const key = line + 1;
+    let slot = lineSlotHash(line, mask);
+    for (let k = 0; k < slotCount; k++, slot = (slot + 1) & mask) {
+      const current = words[keysAt + slot]!;
+      if (current === key) return slot;
+      if (current === 0) return -1;
+    }
+    return -1;
+  }
+
+  /** Pins `line` and answers true if the node holds it (the caller unpins); else unpinned, false. */
+  function pinHeld(line: number): boolean {
+    const slot = cachedLine === line ? cachedSlot : probe(line);
+    if (slot < 0) return false;
+    const key = line + 1;
+    if (asymmetric) words[pinAt] = key; else atomicStore(words, pinAt, key);
+    if (atomicLoad(words, statesAt + slot) === lineStateHeld && atomicLoad(words, keysAt + slot) === key) {
+      cachedLine = line;
+      cachedSlot = slot;
+      if (words[usedAt + slot] === 0) words[usedAt + slot] = 1;
+      return true;
+    }
+    atomicStore(words, pinAt, 0);
+    return false;
+  }
+
+  /** Pins `line`, asking the manager for it until the node holds it. */
+  function pinLine(line: number): void {
+    if (pinAt < 0) pinAt = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
+  }
+
+  // x86 keeps stores in order and a plain store cannot pass the locked
+  // instruction of the native op before it, so the unpin needs no lock
+  // there (V8 keeps memory accesses in program order around an Atomics
+  // call). Elsewhere (arm64) a plain store could become visible before the
+  // op's own store, and the manager could revoke and flush the line's page
+  // without it: the unpin is a sequentially consistent store.
+  const unpin = process.arch === 'x64' || process.arch === 'ia32'
+    ? (): void => { words[pinAt] = 0; }
+    : (): void => { atomicStore(words, pinAt, 0); };
+
+  /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
+  function written(): void {
+    if (words[usedAt + cachedSlot] !== 2) words[usedAt + cachedSlot] = 2;
+  }
+
+  interface Target { kind: ElementKind; array: IntegerArray; offset: number }
+
+  // The last dsm array an op ran on: its global base address, length and
+  // element kind (a dsm buffer never grows, moves or detaches), so a loop of
+  // ops on one array skips the validation the specification's functions
+  // repeat anyway (the native op below validates again).
+  let lastArray: unknown = null;
+  let lastBase = 0;
+  let lastLength = 0;
+  let lastWidth = 1;
+  let lastBigint = false;
+
+  function targetOf(array: unknown, waitable: boolean): Target | null {
+    const tag = tagGetter.call(array);
+    const kind = tag === undefined ? null : elementKind(tag);
+    if (kind === null || (waitable && tag !== 'Int32Array' && tag !== 'BigInt64Array')) return null;
+    const offset = route.offsetOf(bufferGetter.call(array));
+    if (offset === null) return null;
+    const target = { kind, array: array as IntegerArray, offset };
+    lastArray = array;
+    lastBase = offset + byteOffsetGetter.call(array);
+    lastLength = lengthGetter.call(array);
+    lastWidth = kind.width;
+    lastBigint = kind.bigint;
+    return target;
+  }
+
+  function addressOf(target: Target, position: number): number {
+    return target.offset + byteOffsetGetter.call(target.array) + position * target.kind.width;
+  }
+
+  /** The line of element `index` of the last array, or -1 when the fast path does not apply (another array, an index or value to convert). */
+  function fastLine(array: unknown, index: unknown, value: unknown): number {
+    if (array !== lastArray || pinAt < 0 || typeof index !== 'number' || (index >>> 0) !== index || index >= lastLength) return -1;
+    if (lastBigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
+    return Math.floor((lastBase + index * lastWidth) / atomicLineBytes);
+  }
+
+  const shim = Atomics as unknown as Record<string, unknown>;
+  const nativeAdd = native.add!;
+  const nativeLoad = native.load!;
+  const nativeStore = native.store!;
+  const nativeCompareExchange = native.compareExchange!;
+  // Fast paths, one function each (a shared one would make the native call megamorphic).
+  const fast = {
+    add(array: unknown, index: unknown, value: unknown): unknown {
+      const line = fastLine(array, index, value);
+      if (line >= 0 && pinHeld(line)) { const result = nativeAdd(array, index, value); written(); unpin(); return result; }
+      return slow.add!(array, index, value);
+    },
+    store(array: unknown, index: unknown, value: unknown): unknown {
+      const line = fastLine(array, index, value);
+      if (line >= 0 && pinHeld(line)) { const result = nativeStore(array, index, value); written(); unpin(); return result; }
+      return slow.store!(array, index, value);
+    },
+    load(array: unknown, index: unknown): unknown {
+      const line = fastLine(array, index, lastBigint ? 0n : 0);
+      if (line >= 0 && pinHeld(line)) { const result = nativeLoad(array, index); unpin(); return result; }
+      return slow.load!(array, index);
+    },
+    compareExchange(array: unknown, index: unknown, expected: unknown, replacement: unknown): unknown {
+      const line = fastLine(array, index, expected);
+      if (line >= 0 && typeof replacement === typeof expected && pinHeld(line)) {
+        const result = nativeCompareExchange(array, index, expected, replacement);
+        if (result === expected) written();
+        unpin();
+        return result;
+      }
+      return slow.compareExchange!(array, index, expected, replacement);
+    },
+  };
+  const slow: Record<string, (...args: unknown[]) => unknown> = {};
+  for (const fn of ['add', 'sub', 'and', 'or', 'xor', 'exchange', 'store'] as const) {
+    const op = native[fn]!;
+    slow[fn] = builtin(fn, 3, (array: unknown, index: unknown, value: unknown) => {
+      const target = targetOf(array, false);
+      if (target === null) return op(array, index, value);
+      const position = toIndex(index, lengthGetter.call(target.array));
+      const primitive = toPrimitiveNumber(value);
+      pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+      try { const result = op(array, position, primitive); written(); return result; } finally { unpin(); }
+    });
+    shim[fn] = slow[fn];
+  }
+  slow.load = builtin('load', 2, (array: unknown, index: unknown) => {
+    const target = targetOf(array, false);
+    if (target === null) return native.load!(array, index);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    try { return native.load!(array, position); } finally { unpin(); }
+  });
+  slow.compareExchange = builtin('compareExchange', 4, (array: unknown, index: unknown, expected: unknown, replacement: unknown) => {
+    const target = targetOf(array, false);
+    if (target === null) return native.compareExchange!(array, index, expected, replacement);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    const expectedPrimitive = toPrimitiveNumber(expected);
+    target.kind.typed[0] = expectedPrimitive as number & bigint; // the specification's TypeError before replacement converts
+    const replacementPrimitive = toPrimitiveNumber(replacement);
+    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    try {
+      const result = native.compareExchange!(array, position, expectedPrimitive, replacementPrimitive);
+      if (result === expectedOf(target, expectedPrimitive)) written();
+      return result;
+    } finally { unpin(); }
+  });
+  // Method definitions: not constructors, named and with the length of the built-ins they replace.
+  shim.add = fast.add;
+  shim.store = fast.store;
+  shim.load = fast.load;
+  shim.compareExchange = fast.compareExchange;
+  const timeoutMsOf = (timeout: unknown): number => {
+    const number = timeout === undefined ? Infinity : +(timeout as number);
+    return Number.isNaN(number) ? Infinity : Math.max(0, number);
+  };
+  /** The value a waiter compares with, converted as the element type does (ToInt32 or ToBigInt64). */
+  function expectedOf(target: Target, primitive: unknown): number | bigint {
+    target.kind.typed[0] = primitive as number & bigint;
+    return target.kind.typed[0]!;
+  }
+  /**
+   * Checks the value with the line pinned: 'not-equal' or 'timed-out' now,
+   * or null with the line still pinned (the manager unpins it once the wait
+   * is registered).
+   */
+  function check(target: Target, position: number, expected: number | bigint, timeoutMs: number): 'not-equal' | 'timed-out' | null {
+    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    let outcome: 'not-equal' | 'timed-out' | null = 'not-equal';
+    try {
+      if (native.load!(target.array, position) !== expected) return outcome;
+      outcome = timeoutMs === 0 ? 'timed-out' : null;
+      return outcome;
+    } finally {
+      if (outcome !== null) unpin();
+    }
+  }
+  shim.wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
+    const target = targetOf(array, true);
+    if (target === null) return native.wait!(array, index, value, timeout);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    const expected = expectedOf(target, toPrimitiveNumber(value));
+    const timeoutMs = timeoutMsOf(timeout);
+    const early = check(target, position, expected, timeoutMs);
+    if (early !== null) return early;
+    try {
+      return channel.call({ op: 'line', fn: 'wait', address: addressOf(target, position), timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1 });
+    } finally {
+      unpin();
+    }
+  });
+  if (typeof native.waitAsync === 'function') {
+    const nativeWaitAsync = waitAsyncFromCall(native.waitAsync.bind(Atomics));
+    const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
+    let nextAsyncId = 1;
+    channel.onEvent((event) => {
+      if (event.kind !== 'atomic-done') return;
+      const resolve = pending.get(event.asyncId);
+      if (resolve === undefined) return;
+      pending.delete(event.asyncId);
+      resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
+    });
+    shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
+      const target = targetOf(array, true);
+      if (target === null) return nativeWaitAsync(array, index, value, timeout);
+      const position = toIndex(index, lengthGetter.call(target.array));
+      const expected = expectedOf(target, toPrimitiveNumber(value));
+      const timeoutMs = timeoutMsOf(timeout);
+      const early = check(target, position, expected, timeoutMs);
+      if (early !== null) return { async: false, value: early };
+      const asyncId = nextAsyncId++;
+      const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
+      try {
+        channel.call({
+          op: 'line', fn: 'waitAsync', address: addressOf(target, position),
+          timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1, asyncId,
+        });
+      } finally {
+        unpin();
+      }
+      return { async: true, value: promise };
+    });
+  }
+  shim.notify = builtin('notify', 3, (array: unknown, index: unknown, count: unknown) => {
+    const target = targetOf(array, true);
+    if (target === null) return native.notify!(array, index, count);
+    const position = toIndex(index, lengthGetter.call(target.array));
+    const number = count === undefined ? Infinity : +(count as number);
+    const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
+    return Number(channel.call({ op: 'line', fn: 'notify', address: addressOf(target, position), count: Number.isFinite(wanted) ? wanted : -1 }));
   });
 }

@@ -155,6 +155,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       offsetOf(buffer) {
         return rangeOf(buffer as SharedArrayBuffer)?.offset ?? null;
       },
+      ...(config.atomicLines === undefined ? {} : { lines: config.atomicLines }),
     });
   }
   if (tagOutputEnabled()) tagThreadOutput(config.nodeId, Number(wt.threadId));

@@ -179,7 +179,11 @@ export interface RunOutcome { messageCount: number; stepCount: number; pagesLent
  * `concurrent`: 'seeded' (half the seeds run app threads inside engine calls,
  * SimCluster's concurrentStepsMax), 'always' or 'never'.
  */
-export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded', earlyFlushChance = 0): RunOutcome {
+export function runSeed(
+  seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded', earlyFlushChance = 0,
+  /** hlrc: Atomics by line ownership (src/protocol/lines.ts); 'seeded': half the seeds. */
+  atomicLines: 'seeded' | 'always' | 'never' = 'never',
+): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
   const spec = generateProgram(prng, nodeCount);
@@ -220,6 +224,8 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
     readAheadTracking: seed % 2 === 1,
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
+    ...(atomicLines === 'always' || (atomicLines === 'seeded' && seed % 4 < 2)
+      ? { atomicLines: true, lineRefuseChance: (seed % 5) / 10 } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
   cluster.run();
@@ -245,6 +251,7 @@ export function runSeed(seed: number, protocol = 'hlrc', concurrent: 'seeded' | 
   for (const engine of cluster.engines) {
     const sizes = engine.tableSizes();
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
+    if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
   return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent };
 }

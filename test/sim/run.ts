@@ -1,4 +1,4 @@
-// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P]
+// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P] [--lines seeded|always|never]
 import { runSeed } from './programs.js';
 
 function argValue(name: string): string | undefined {
@@ -11,6 +11,8 @@ const only = argValue('--seed');
 const concurrent = argValue('--concurrent') ?? 'seeded';
 if (!['seeded', 'always', 'never'].includes(concurrent)) throw new Error('--concurrent is seeded, always or never');
 const earlyFlushChance = Number(argValue('--early-flush') ?? '0');
+const lines = argValue('--lines') ?? 'never';
+if (!['seeded', 'always', 'never'].includes(lines)) throw new Error('--lines is seeded, always or never');
 const first = Number(argValue('--first') ?? '1');
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
@@ -18,12 +20,12 @@ let pagesLent = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
-    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance);
+    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance, lines as 'seeded' | 'always' | 'never');
     messages += outcome.messageCount;
     pagesLent += outcome.pagesLent;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
-    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance}`);
+    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines}`);
     process.exit(1);
   }
 }

@@ -12,6 +12,8 @@ import { createEngine, type Engine, type SyncRequest, type SyncResult } from '..
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
 import { applyDiff, encodeDiff } from '../../src/protocol/diff-codec.js';
+import { lineOf, type LineHost, type LineUse } from '../../src/protocol/lines.js';
+import { atomicApply } from '../../src/protocol/atomic-ops.js';
 
 /** sfc32: small, fast, seeded; enough for picking schedules. */
 export class Prng {
@@ -133,6 +135,61 @@ interface SimThread {
   input: number | SyncResult | undefined;
   blocked: boolean;
   done: boolean;
+  /** Blocked for a line or a page fault inside an atomic op: the op runs again when resumed. */
+  retry?: boolean;
+}
+
+/**
+ * A node's line ownership table as app threads see it (src/channel/atomic-lines.ts
+ * in production). A thread step is atomic here, so a thread is inside an
+ * op only while its lineWait is on its way to the engine (pinned); besides,
+ * a revoke is refused at random with `refuseChance`, as when a real thread is
+ * in the middle of an op, and the layer must ask again later.
+ */
+export class SimLineTable implements LineHost {
+  readonly held = new Set<number>();
+  readonly used = new Map<number, LineUse>();
+  readonly pins = new Map<number, number>();
+  revokes = 0;
+  refusals = 0;
+  constructor(private readonly prng: Prng, private readonly refuseChance: number) {}
+  lineGranted(line: number): void {
+    if (this.held.has(line)) throw new Error(`sim lines: line ${line} granted twice`);
+    this.held.add(line);
+  }
+  lineRevoke(line: number): boolean {
+    this.held.delete(line);
+    if ((this.pins.get(line) ?? 0) > 0 || (this.refuseChance > 0 && this.prng.chance(this.refuseChance))) { this.refusals++; return false; }
+    this.revokes++;
+    return true;
+  }
+  lineUsed(line: number): LineUse {
+    const used = this.used.get(line) ?? 0;
+    this.used.delete(line);
+    return used;
+  }
+  linePinned(line: number): boolean {
+    return (this.pins.get(line) ?? 0) > 0;
+  }
+  use(line: number, use: 1 | 2): void {
+    if ((this.used.get(line) ?? 0) < use) this.used.set(line, use);
+  }
+  pin(line: number, delta: 1 | -1): void {
+    const count = (this.pins.get(line) ?? 0) + delta;
+    if (count < 0) throw new Error('sim lines: unpin without a pin');
+    if (count === 0) this.pins.delete(line); else this.pins.set(line, count);
+  }
+}
+
+export function readLe(bytes: Uint8Array, address: number, width: number): bigint {
+  let value = 0n;
+  for (let k = width - 1; k >= 0; k--) value = (value << 8n) | BigInt(bytes[address + k]!);
+  return value;
+}
+
+export function writeLe(bytes: Uint8Array, address: number, width: number, value: bigint): void {
+  let rest = value;
+  for (let k = 0; k < width; k++) { bytes[address + k] = Number(rest & 0xffn); rest >>= 8n; }
 }
 
 export interface ClusterOptions {
@@ -170,12 +227,24 @@ export interface ClusterOptions {
   earlyFlushChance?: number;
   /** hlrc: home migration (engine default: on). */
   migrateHomes?: boolean;
+  /**
+   * hlrc, several nodes: Atomics by line ownership (src/protocol/lines.ts).
+   * 'atomic' sync requests of thread programs then run as app threads run
+   * them: natively on the node's memory while its line table holds the line.
+   */
+  atomicLines?: boolean;
+  /** With atomicLines: probability that a revoke finds a thread inside an op (asked again at a later tick). */
+  lineRefuseChance?: number;
 }
 
 export class SimCluster {
   readonly prng: Prng;
   readonly memories: SimMemory[] = [];
   readonly engines: Engine[] = [];
+  /** Per node, with atomicLines: its line table. */
+  readonly lineTables: SimLineTable[] = [];
+  /** Atomics run natively on held lines. */
+  nativeAtomics = 0;
   readonly threads: SimThread[] = [];
   /** Per ordered pair (from * nodeCount + to): FIFO queue. */
   private readonly links: ProtocolMessage[][];
@@ -198,6 +267,8 @@ export class SimCluster {
     for (let node = 0; node < n; node++) {
       const memory = new SimMemory(options.pageCount);
       this.memories.push(memory);
+      const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0);
+      this.lineTables.push(lines);
       this.engines.push(createEngine({
         nodeId: node, nodeCount: n, pageCount: options.pageCount, protocol: options.protocol ?? 'hlrc',
         placement: options.placement ?? 'roundRobin', memory,
@@ -209,6 +280,7 @@ export class SimCluster {
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
+        ...(options.atomicLines === true ? { lines } : {}),
       }));
     }
     for (const engine of this.engines) engine.start();
@@ -265,6 +337,7 @@ export class SimCluster {
     if (thread === undefined || !thread.blocked) throw new Error(`resume of thread ${ref}, which is not blocked`);
     if (thread.done) throw new Error(`resume of thread ${ref}, which was killed`);
     thread.blocked = false;
+    if (thread.retry === true) { thread.retry = false; return; }
     if (thread.current?.op === 'sync') { thread.input = result as SyncResult; thread.current = null; }
     // A load or store that faulted retries its access when it runs again.
   }
@@ -296,10 +369,65 @@ export class SimCluster {
         return;
       }
       case 'sync':
+        if (op.request.kind === 'atomic' && this.options.atomicLines === true && this.options.nodeCount > 1) {
+          this.nativeAtomic(thread, op.request);
+          return;
+        }
         thread.blocked = true;
         this.toEngine(() => engine.onSync(thread.index, op.request));
         return;
     }
+  }
+
+  /** An Atomics op as an app thread runs it with atomic lines: natively while the node holds the line. */
+  private nativeAtomic(thread: SimThread, request: Extract<SyncRequest, { kind: 'atomic' }>): void {
+    const engine = this.engines[thread.node]!;
+    const memory = this.memories[thread.node]!;
+    const table = this.lineTables[thread.node]!;
+    const { address, width, op } = request;
+    const line = lineOf(address);
+    if (op === 'notify') {
+      thread.blocked = true;
+      const count = Number(request.operands[0] ?? '-1');
+      this.toEngine(() => engine.onSync(thread.index, { kind: 'lineNotify', address, count }));
+      return;
+    }
+    if (!table.held.has(line)) {
+      thread.blocked = true;
+      thread.retry = true;
+      this.toEngine(() => engine.onSync(thread.index, { kind: 'line', line }));
+      return;
+    }
+    const page = Math.floor(address / pageBytes);
+    const writes = op !== 'load' && op !== 'wait';
+    if (!(writes ? memory.storeAllowed(page) : memory.loadAllowed(page))) {
+      thread.blocked = true;
+      thread.retry = true;
+      this.toEngine(() => engine.onFault(thread.index, page, writes));
+      return;
+    }
+    this.nativeAtomics++;
+    const old = readLe(memory.data, address, width);
+    table.use(line, op === 'load' || op === 'wait' || (op === 'compareExchange' && old !== BigInt.asUintN(width * 8, BigInt(request.operands[0] ?? '0'))) ? 1 : 2);
+    if (op === 'wait') {
+      const expected = BigInt.asUintN(width * 8, BigInt(request.operands[0] ?? '0'));
+      if (old !== expected || request.timeoutMs === 0) {
+        thread.input = { ok: true, value: old !== expected ? 'not-equal' : 'timed-out' };
+        thread.current = null;
+        return;
+      }
+      // Pinned from the check until the engine has the wait: the line cannot go meanwhile.
+      table.pin(line, 1);
+      thread.blocked = true;
+      this.toEngine(() => {
+        try { engine.onSync(thread.index, { kind: 'lineWait', address, timeoutMs: request.timeoutMs }); } finally { table.pin(line, -1); }
+      });
+      return;
+    }
+    const { result, next } = atomicApply(op, old, request.operands, width);
+    if (next !== null) writeLe(memory.data, address, width, next);
+    thread.input = { ok: true, value: result.toString() };
+    thread.current = null;
   }
 
   private deliverOne(linkIndex: number): void {

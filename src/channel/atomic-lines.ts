@@ -1,0 +1,156 @@
+// A node's atomic line table (issue 12.2): which synchronization lines the
+// node holds, shared by the manager (which writes it for the protocol layer,
+// src/protocol/lines.ts) and the app threads (which read it and run Atomics
+// natively on held lines, src/threads/atomics.ts).
+//
+// One SharedArrayBuffer of Int32 words:
+//   [0..headerWords)            header: slot count, then 1 if pins are plain stores (asymmetric barrier)
+//   keys[slotCount]             line + 1 of each slot (0: never used); a slot is only re-keyed, never emptied
+//   states[slotCount]           stateInvalid | stateHeld | stateRevoking
+//   used[slotCount]             since the manager last looked: 0 unused, 1 read only, 2 written
+//   pins[atomicLinePinCountMax] per app thread: line + 1 while the thread runs an op on it, else 0
+//
+// An app thread's op on line L: store pins[me] = L + 1, then load the
+// slot's state and key: if held and still L, run the op natively, then
+// store pins[me] = 0. The manager revokes L by storing stateRevoking, then
+// loading every pin: one of the two sees the other (sequentially consistent
+// stores then loads), so either the thread sees the revoke and asks the
+// manager, or the manager sees the pin and tries again later (it never
+// waits for a thread, which may itself wait for a fault the manager serves).
+//
+// Where the kernel has a private expedited membarrier, the app thread's pin
+// is a plain store (no locked instruction on the fast path) and the manager
+// runs the barrier between its revoking store and its loads: the barrier
+// makes every running app thread pass a full fence, so the store-then-load
+// pairs still see each other (the asymmetric Dekker of userspace RCU).
+
+import { DsmError, assert } from '../errors.js';
+import { atomicLinePinCountMax, atomicLineSlotCount } from '../constants.js';
+import type { LineHost, LineUse } from '../protocol/types.js';
+
+export const lineHeaderWords = 4;
+export const lineStateInvalid = 0;
+export const lineStateHeld = 1;
+export const lineStateRevoking = 2;
+
+/** Word offsets of the table's parts, for a table of `slotCount` slots. */
+export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; pins: number; words: number } {
+  const keys = lineHeaderWords;
+  const states = keys + slotCount;
+  const used = states + slotCount;
+  const pins = used + slotCount;
+  return { keys, states, used, pins, words: pins + atomicLinePinCountMax };
+}
+
+/** The first slot a line probes (Fibonacci hashing); the app side uses the same. */
+export function lineSlotHash(line: number, slotMask: number): number {
+  return (Math.imul(line | 0, 0x9e3779b1) >>> 0) & slotMask;
+}
+
+export class LineTable implements LineHost {
+  readonly buffer: SharedArrayBuffer;
+  private readonly words: Int32Array;
+  private readonly slotCount: number;
+  private readonly layout: ReturnType<typeof lineTableLayout>;
+  /** Pin words handed out to app threads (index -> in use). */
+  private readonly pinsInUse = new Uint8Array(atomicLinePinCountMax);
+  private pinHigh = 0;
+  /** Slots by line for the lines the manager has keyed (a cache of the probe). */
+  private readonly slotOf = new Map<number, number>();
+
+  /** Whether app threads pin with plain stores (the manager runs `barrier` before reading pins). */
+  readonly asymmetric: boolean;
+  private readonly barrier: (() => boolean) | null;
+
+  constructor(slotCount = atomicLineSlotCount, barrier: (() => boolean) | null = null) {
+    assert((slotCount & (slotCount - 1)) === 0 && slotCount > 0, 'slot count is a power of two');
+    this.slotCount = slotCount;
+    this.layout = lineTableLayout(slotCount);
+    this.buffer = new SharedArrayBuffer(this.layout.words * 4);
+    this.words = new Int32Array(this.buffer);
+    this.words[0] = slotCount;
+    this.asymmetric = barrier !== null && barrier();
+    this.barrier = this.asymmetric ? barrier : null;
+    this.words[1] = this.asymmetric ? 1 : 0;
+  }
+
+  /** A pin word for a new app thread. */
+  takePin(): number {
+    for (let k = 0; k < atomicLinePinCountMax; k++) {
+      if (this.pinsInUse[k] === 1) continue;
+      this.pinsInUse[k] = 1;
+      this.pinHigh = Math.max(this.pinHigh, k + 1);
+      Atomics.store(this.words, this.layout.pins + k, 0);
+      return k;
+    }
+    throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node runs Atomics from at most ${atomicLinePinCountMax} app threads at once`);
+  }
+
+  /** The thread behind a pin ended (or its lineWait reached the engine): its pin, if any, is gone. */
+  clearPin(pin: number): void {
+    assert(pin >= 0 && pin < this.pinHigh, 'a pin word handed out');
+    Atomics.store(this.words, this.layout.pins + pin, 0);
+  }
+
+  releasePin(pin: number): void {
+    this.clearPin(pin);
+    this.pinsInUse[pin] = 0;
+  }
+
+  /** The slot of `line`, keying one if it has none: the first re-usable slot of its probe chain. */
+  private slotFor(line: number, create: boolean): number {
+    const cached = this.slotOf.get(line);
+    if (cached !== undefined) return cached;
+    const { keys, states } = this.layout;
+    const mask = this.slotCount - 1;
+    const key = line + 1;
+    let reusable = -1;
+    let slot = lineSlotHash(line, mask);
+    for (let probe = 0; probe < this.slotCount; probe++, slot = (slot + 1) & mask) {
+      const current = this.words[keys + slot]!;
+      if (current === key) { this.slotOf.set(line, slot); return slot; }
+      if (current === 0) { if (reusable < 0) reusable = slot; break; }
+      if (reusable < 0 && Atomics.load(this.words, states + slot) === lineStateInvalid) reusable = slot;
+    }
+    if (!create) return -1;
+    if (reusable < 0) throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node holds at most ${this.slotCount} atomic lines at once`);
+    const old = this.words[keys + reusable]!;
+    if (old !== 0) this.slotOf.delete(old - 1);
+    // Re-keyed while invalid: a thread that pinned the old line sees the new key and backs off.
+    Atomics.store(this.words, keys + reusable, key);
+    this.slotOf.set(line, reusable);
+    return reusable;
+  }
+
+  lineGranted(line: number): void {
+    assert(line >= 0 && line + 1 <= 0x7fffffff, 'a line number fits the table key');
+    const slot = this.slotFor(line, true);
+    Atomics.store(this.words, this.layout.used + slot, 0);
+    Atomics.store(this.words, this.layout.states + slot, lineStateHeld);
+  }
+
+  lineRevoke(line: number): boolean {
+    const slot = this.slotFor(line, false);
+    assert(slot >= 0, 'a revoked line has a slot');
+    Atomics.store(this.words, this.layout.states + slot, lineStateRevoking);
+    if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
+    const key = line + 1;
+    for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return false;
+    Atomics.store(this.words, this.layout.states + slot, lineStateInvalid);
+    return true;
+  }
+
+  linePinned(line: number): boolean {
+    if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
+    const key = line + 1;
+    for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return true;
+    return false;
+  }
+
+  lineUsed(line: number): LineUse {
+    const slot = this.slotFor(line, false);
+    if (slot < 0) return 0;
+    const use = Atomics.exchange(this.words, this.layout.used + slot, 0);
+    return use === 2 ? 2 : use === 1 ? 1 : 0;
+  }
+}

@@ -1,0 +1,504 @@
+// Atomics by ownership (issue 12.2): synchronization lines, MSI-style with
+// exclusive ownership only (M/I).
+//
+// A line is `atomicLineBytes` bytes of the global region. While a node holds
+// a line, its app threads run every Atomics operation on it natively on
+// their own mapping, with no message: the bytes are ordinary page bytes kept
+// coherent by the page protocol (a native Atomics op on a protected page
+// faults like a plain access). The line's directory is the static
+// (placement) home of its page, the node that also manages sync ids there.
+// Every transfer goes through the directory:
+//
+//   lineRequest  requester -> directory
+//   lineRecall   directory -> holder        (another node wants it)
+//   lineRelease  holder -> directory        (a release: the holder's write notices)
+//   lineGrant    directory -> requester     (an acquire: the notices travel on)
+//
+// Handing a line over is a release by the giver and an acquire by the taker,
+// as a lock grant is; threads of one node share a held line with no protocol.
+// A node keeps a wanted line for a hold window (Mirage's time window) that
+// adapts to use: a line still in use at the end of its window gets a longer
+// one next time, a line idle while wanted goes at once and its window halves.
+// So contention between nodes turns into batches.
+//
+// Atomics.wait and notify: the waiting thread checks the value natively while
+// its node holds the line (and its pin keeps the line there), then registers
+// at the directory with lineWait, sent before any later lineRelease of that
+// node on the same FIFO link. A store that a notifier makes after that needs
+// the line, which the directory grants only after that release, so the
+// notifier's lineNotify finds the waiter registered. A waiter on the
+// directory's own node is registered inline, before its node can give the line up.
+//
+// This layer wraps a protocol engine (hlrc) and uses only its public
+// releaseFor/acquireFrom for the consistency actions; it does no I/O and
+// reads no clock (time comes from onTick and the engine options' clock).
+
+import { DsmError, assert } from '../errors.js';
+import {
+  atomicLineBytes, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor, atomicLineStateCountMax,
+  atomicLineWaiterCountMax, pageBytes,
+} from '../constants.js';
+import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
+import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+
+export type { LineHost, LineUse };
+
+export type LineMessage = Extract<ProtocolMessage, { type: `line${string}` }>;
+
+type NodeLine = {
+  state: 'none' | 'requested' | 'held' | 'revoking';
+  /** Threads waiting for the line here. */
+  waiters: number[];
+  grantedAtMs: number;
+  /** Another node wants the line: since when (-1: nobody). */
+  wantedAtMs: number;
+  holdMs: number;
+  /** Whether a thread used the line since the grant. */
+  usedOnce: boolean;
+  /** When this node last asked for the line, and how long its last transfer took (request to grant), ms. */
+  requestedAtMs: number;
+  transferMs: number;
+};
+
+type DirectoryLine = { owner: number; queue: number[]; recalling: boolean };
+
+type LineWaiter = { node: number; requestId: number; address: number; deadlineMs: number };
+
+type Pending = { threadRef: number; kind: 'wait' | 'notify'; canceled: boolean };
+
+export interface LineLayerOptions {
+  nodeId: number;
+  nodeCount: number;
+  pageCount: number;
+  placement?: PlacementName;
+  send: (toNode: number, message: ProtocolMessage) => void;
+  resume: (threadRef: number, result: SyncResult | FaultResult) => void;
+  host: LineHost;
+  clock?: () => number;
+}
+
+export function lineOf(address: number): number {
+  return Math.floor(address / atomicLineBytes);
+}
+
+export function isLineMessage(message: ProtocolMessage): message is LineMessage {
+  return message.type.startsWith('line');
+}
+
+/** An engine with atomic lines: every Engine call goes to the inner engine except the line requests and messages. */
+export class LineEngine implements Engine {
+  readonly nodeId: number;
+  readonly protocol;
+  private readonly inner: Engine;
+  private readonly nodeCount: number;
+  private readonly pageCount: number;
+  private readonly placement: PlacementName;
+  private readonly send: (toNode: number, message: ProtocolMessage) => void;
+  private readonly resume: (threadRef: number, result: SyncResult | FaultResult) => void;
+  private readonly host: LineHost;
+  private readonly clock: (() => number) | null;
+  private nowMs = 0;
+  /** This node's view of lines (held, requested, or remembered for their hold window). */
+  private readonly lines = new Map<number, NodeLine>();
+  /** Held lines another node wants (checked at every tick). */
+  private readonly wanted = new Set<number>();
+  /** Directory state of lines homed here. */
+  private readonly directory = new Map<number, DirectoryLine>();
+  private readonly waiters: LineWaiter[] = [];
+  private readonly pending = new Map<number, Pending>();
+  /** Notifies waiting for this node's pinned waiters of their line to register (retried at every tick). */
+  private deferredNotifies: Array<{ threadRef: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
+  private nextRequestId = 1;
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0 };
+
+  constructor(inner: Engine, options: LineLayerOptions) {
+    assert(options.nodeCount > 1, 'lines are for a cluster of several nodes');
+    this.inner = inner;
+    this.nodeId = options.nodeId;
+    this.protocol = inner.protocol;
+    this.nodeCount = options.nodeCount;
+    this.pageCount = options.pageCount;
+    this.placement = options.placement ?? 'roundRobin';
+    this.send = options.send;
+    this.resume = options.resume;
+    this.host = options.host;
+    this.clock = options.clock ?? null;
+  }
+
+  // ------------------------------------------------------------ delegation
+
+  start(): void { this.inner.start(); }
+  onFault(threadRef: number, page: number, isWrite: boolean): void { this.inner.onFault(threadRef, page, isWrite); }
+  releaseFor(toNode: number): ConsistencyInfo { return this.inner.releaseFor(toNode); }
+  acquireFrom(fromNode: number, info: ConsistencyInfo): void { this.inner.acquireFrom(fromNode, info); }
+  dirtyPageCount(): number { return this.inner.dirtyPageCount(); }
+  flushDirty(pageCountMax: number): number { return this.inner.flushDirty(pageCountMax); }
+  homeOf(page: number): number { return this.inner.homeOf(page); }
+  counters(): EngineCounters { return { ...this.inner.counters(), ...this.stats }; }
+  tableSizes(): Record<string, number> {
+    return {
+      ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,
+      lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length,
+    };
+  }
+
+  /** The directory of a line: the static (placement) home of its page, which never moves. */
+  directoryOf(line: number): number {
+    const page = Math.floor((line * atomicLineBytes) / pageBytes);
+    assert(page >= 0 && page < this.pageCount, 'line within the region');
+    if (this.placement === 'block') return Math.floor(page / Math.ceil(this.pageCount / this.nodeCount));
+    return page % this.nodeCount;
+  }
+
+  /** Whether this node holds `line` (for tests and assertions). */
+  holds(line: number): boolean {
+    return this.lines.get(line)?.state === 'held';
+  }
+
+  /** The directory's owner of a line homed here (-1: free), for tests. */
+  ownerOf(line: number): number {
+    return this.directory.get(line)?.owner ?? -1;
+  }
+
+  // ------------------------------------------------------------ requests
+
+  onSync(threadRef: number, request: SyncRequest): void {
+    switch (request.kind) {
+      case 'line': return this.wantLine(threadRef, request.line);
+      case 'lineWait': {
+        // The thread checked the value while this node held the line and its pin kept it here.
+        const line = lineOf(request.address);
+        assert(this.lines.get(line)?.state === 'held' || this.lines.get(line)?.state === 'revoking', 'a line wait is made while the line is held');
+        const requestId = this.newPending(threadRef, 'wait');
+        this.stats.lineWaits++;
+        this.toDirectory(line, { type: 'lineWait', requestId, address: request.address, timeoutMs: request.timeoutMs });
+        return;
+      }
+      case 'lineNotify': {
+        // A waiter of this node that checked the value before this notifier's
+        // store may not have reached the engine yet (its request travels on its
+        // own channel): it still pins the line, and the notify waits for it,
+        // so that its lineWait goes to the directory first.
+        if (this.host.linePinned(lineOf(request.address))) {
+          this.deferredNotifies.push({ threadRef, request });
+          return;
+        }
+        const line = lineOf(request.address);
+        const requestId = this.newPending(threadRef, 'notify');
+        this.stats.lineNotifies++;
+        const home = this.directoryOf(line);
+        const info = home === this.nodeId ? null : this.inner.releaseFor(home);
+        this.toDirectory(line, { type: 'lineNotify', requestId, address: request.address, count: request.count, ...(info === null ? {} : { info }) });
+        return;
+      }
+      default:
+        this.inner.onSync(threadRef, request);
+    }
+  }
+
+  cancel(threadRef: number): boolean {
+    const deferred = this.deferredNotifies.findIndex((entry) => entry.threadRef === threadRef);
+    if (deferred >= 0) { this.deferredNotifies.splice(deferred, 1); return true; }
+    for (const state of this.lines.values()) {
+      const k = state.waiters.indexOf(threadRef);
+      if (k >= 0) { state.waiters.splice(k, 1); return true; }
+    }
+    for (const [requestId, entry] of this.pending) {
+      if (entry.threadRef !== threadRef || entry.canceled) continue;
+      entry.canceled = true;
+      if (entry.kind === 'wait') {
+        // The directory answers a waiter it still had with 'canceled'; one it woke already was answered.
+        const waiter = this.findWaitDirectory(requestId);
+        this.toNode(waiter, { type: 'lineWaitCancel', requestId });
+      }
+      return true;
+    }
+    return this.inner.cancel(threadRef);
+  }
+
+  /** The directory each pending wait went to, remembered by request id. */
+  private readonly waitDirectories = new Map<number, number>();
+  private findWaitDirectory(requestId: number): number {
+    const node = this.waitDirectories.get(requestId);
+    assert(node !== undefined, 'a pending wait knows its directory');
+    return node;
+  }
+
+  private newPending(threadRef: number, kind: Pending['kind']): number {
+    const requestId = this.nextRequestId++;
+    this.pending.set(requestId, { threadRef, kind, canceled: false });
+    return requestId;
+  }
+
+  private finishPending(requestId: number, result: SyncResult): void {
+    const entry = this.pending.get(requestId);
+    assert(entry !== undefined, 'a line answer matches a pending request');
+    this.pending.delete(requestId);
+    this.waitDirectories.delete(requestId);
+    if (!entry.canceled) this.resume(entry.threadRef, result);
+  }
+
+  private nodeLine(line: number): NodeLine {
+    let state = this.lines.get(line);
+    if (state === undefined) {
+      if (this.lines.size >= atomicLineStateCountMax) this.forgetIdleLines();
+      if (this.lines.size >= atomicLineStateCountMax) {
+        throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node tracks at most ${atomicLineStateCountMax} atomic lines at once`);
+      }
+      state = {
+        state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false,
+        requestedAtMs: 0, transferMs: 0,
+      };
+      this.lines.set(line, state);
+    }
+    return state;
+  }
+
+  private forgetIdleLines(): void {
+    for (const [line, state] of this.lines) if (state.state === 'none' && state.waiters.length === 0) this.lines.delete(line);
+  }
+
+  /** A thread needs `line` held here: answered at once if it is, else once granted. */
+  private wantLine(threadRef: number, line: number): void {
+    const state = this.nodeLine(line);
+    switch (state.state) {
+      case 'held':
+        this.resume(threadRef, { ok: true, value: null });
+        return;
+      case 'requested': case 'revoking':
+        // Revoking: the line is asked for again once its release is sent.
+        state.waiters.push(threadRef);
+        return;
+      case 'none':
+        state.waiters.push(threadRef);
+        state.state = 'requested';
+        state.requestedAtMs = this.timeNowMs();
+        this.toDirectory(line, { type: 'lineRequest', line });
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------ messages
+
+  onMessage(fromNode: number, message: ProtocolMessage): void {
+    if (isLineMessage(message)) this.dispatch(fromNode, message);
+    else this.inner.onMessage(fromNode, message);
+  }
+
+  private toDirectory(line: number, message: LineMessage): void {
+    this.toNode(this.directoryOf(line), message);
+  }
+
+  /** Sends, or handles inline when the receiver is this node (a message to itself is free). */
+  private toNode(node: number, message: LineMessage): void {
+    if (message.type === 'lineWait') this.waitDirectories.set(message.requestId, node);
+    if (node === this.nodeId) this.dispatch(this.nodeId, message);
+    else this.send(node, message);
+  }
+
+  private dispatch(from: number, message: LineMessage): void {
+    switch (message.type) {
+      case 'lineRequest': return this.onRequest(from, message.line);
+      case 'lineRelease': return this.onRelease(from, message.line, message.info);
+      case 'lineGrant': return this.onGrant(from, message.line, message.info, message.recall);
+      case 'lineRecall': return this.onRecall(message.line);
+      case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
+      case 'lineWaitCancel': return this.onWaitCancel(from, message.requestId);
+      case 'lineNotify': return this.onNotify(from, message.requestId, message.address, message.count, message.info);
+      case 'lineWake':
+        if (message.info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, message.info);
+        return this.finishPending(message.requestId, { ok: true, value: message.result });
+      case 'lineNotified': return this.finishPending(message.requestId, { ok: true, value: String(message.woken) });
+    }
+  }
+
+  // ------------------------------------------------------------ directory
+
+  private directoryLine(line: number): DirectoryLine {
+    assert(this.directoryOf(line) === this.nodeId, 'the directory of a line is its static home');
+    let entry = this.directory.get(line);
+    if (entry === undefined) {
+      if (this.directory.size >= atomicLineStateCountMax) {
+        throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node directs at most ${atomicLineStateCountMax} atomic lines`);
+      }
+      entry = { owner: -1, queue: [], recalling: false };
+      this.directory.set(line, entry);
+    }
+    return entry;
+  }
+
+  private onRequest(from: number, line: number): void {
+    const entry = this.directoryLine(line);
+    assert(entry.owner !== from && !entry.queue.includes(from), 'a node asks for a line it neither holds nor asked for');
+    if (entry.owner < 0) { this.grant(line, entry, from); return; }
+    entry.queue.push(from);
+    this.recall(line, entry);
+  }
+
+  private recall(line: number, entry: DirectoryLine): void {
+    if (entry.recalling || entry.owner < 0) return;
+    entry.recalling = true;
+    this.stats.lineRecalls++;
+    this.toNode(entry.owner, { type: 'lineRecall', line });
+  }
+
+  private onRelease(from: number, line: number, info: ConsistencyInfo | undefined): void {
+    const entry = this.directoryLine(line);
+    assert(entry.owner === from, 'a line is released by its holder');
+    if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
+    entry.owner = -1;
+    entry.recalling = false;
+    const next = entry.queue.shift();
+    if (next !== undefined) this.grant(line, entry, next);
+  }
+
+  private grant(line: number, entry: DirectoryLine, to: number): void {
+    entry.owner = to;
+    this.stats.lineGrants++;
+    const recall = entry.queue.length > 0;
+    if (recall) entry.recalling = true;
+    const info = to === this.nodeId ? undefined : this.inner.releaseFor(to);
+    this.toNode(to, { type: 'lineGrant', line, recall, ...(info === undefined ? {} : { info }) });
+  }
+
+  private onWait(from: number, requestId: number, address: number, timeoutMs: number): void {
+    if (this.waiters.length >= atomicLineWaiterCountMax) {
+      throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory keeps at most ${atomicLineWaiterCountMax} Atomics.wait waiters`);
+    }
+    const deadlineMs = timeoutMs < 0 ? Infinity : this.timeNowMs() + timeoutMs;
+    this.waiters.push({ node: from, requestId, address, deadlineMs });
+  }
+
+  private onWaitCancel(from: number, requestId: number): void {
+    const k = this.waiters.findIndex((w) => w.node === from && w.requestId === requestId);
+    if (k < 0) return; // woken or timed out already: that answer is on its way
+    this.waiters.splice(k, 1);
+    this.wake(from, requestId, 'canceled');
+  }
+
+  private onNotify(from: number, requestId: number, address: number, count: number, info: ConsistencyInfo | undefined): void {
+    if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
+    const wanted = count < 0 ? Infinity : count;
+    let woken = 0;
+    for (let k = 0; k < this.waiters.length && woken < wanted;) {
+      const waiter = this.waiters[k]!;
+      if (waiter.address !== address) { k++; continue; }
+      this.waiters.splice(k, 1);
+      woken++;
+      this.wake(waiter.node, waiter.requestId, 'ok');
+    }
+    this.toNode(from, { type: 'lineNotified', requestId, woken });
+  }
+
+  private wake(node: number, requestId: number, result: 'ok' | 'timed-out' | 'canceled'): void {
+    const info = node === this.nodeId ? undefined : this.inner.releaseFor(node);
+    this.toNode(node, { type: 'lineWake', requestId, result, ...(info === undefined ? {} : { info }) });
+  }
+
+  // ------------------------------------------------------------ holder
+
+  private onGrant(from: number, line: number, info: ConsistencyInfo | undefined, recall: boolean): void {
+    const state = this.lines.get(line);
+    assert(state !== undefined && state.state === 'requested', 'a line is granted to a node that asked for it');
+    if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
+    state.state = 'held';
+    state.grantedAtMs = this.timeNowMs();
+    state.transferMs = state.grantedAtMs - state.requestedAtMs;
+    state.usedOnce = false;
+    state.wantedAtMs = recall ? state.grantedAtMs : -1;
+    if (recall) this.wanted.add(line);
+    this.host.lineGranted(line);
+    for (const threadRef of state.waiters.splice(0)) this.resume(threadRef, { ok: true, value: null });
+  }
+
+  private onRecall(line: number): void {
+    const state = this.lines.get(line);
+    // A recall can cross our release (then the directory is already satisfied) only if
+    // it was sent before that release arrived: the directory sends one recall per tenure.
+    assert(state !== undefined && (state.state === 'held' || state.state === 'revoking'), 'a recall reaches the node holding the line');
+    if (state.state !== 'held' || state.wantedAtMs >= 0) return;
+    state.wantedAtMs = this.timeNowMs();
+    this.wanted.add(line);
+    this.considerGiving(line, state);
+  }
+
+  /**
+   * A wanted line goes when its hold window since the grant has passed, or
+   * earlier once a thread used it since the grant and, since the last look,
+   * nobody used it (idle) or threads only read it (a spin on Atomics.load or
+   * a wait keeps away the very writer it waits for). A line not yet used
+   * once waits its window: the thread that asked for it runs first.
+   * Mirage's window, adapted: written to the end -> twice as long next time
+   * (up to a multiple of what a transfer costs); idle -> half as long.
+   */
+  private considerGiving(line: number, state: NodeLine): void {
+    const nowMs = this.timeNowMs();
+    if (state.state === 'held') {
+      const used = this.host.lineUsed(line);
+      if (used > 0) state.usedOnce = true;
+      const windowOver = nowMs - state.grantedAtMs >= state.holdMs;
+      const idle = state.usedOnce && used === 0;
+      const readOnly = used === 1;
+      if (!windowOver && !idle && !readOnly) return;
+      if (windowOver && used === 2) {
+        const cap = Math.min(atomicLineHoldMsMax, Math.max(atomicLineHoldMsBase, atomicLineHoldTransferFactor * state.transferMs));
+        state.holdMs = Math.min(cap, state.holdMs * 2);
+      } else if (idle) {
+        state.holdMs = Math.max(atomicLineHoldMsMin, state.holdMs / 2);
+      }
+      state.state = 'revoking';
+    }
+    if (state.state !== 'revoking') return;
+    if (!this.host.lineRevoke(line)) return; // a thread is inside an op on it: ask again at the next tick
+    this.wanted.delete(line);
+    state.state = 'none';
+    state.wantedAtMs = -1;
+    this.stats.lineReleases++;
+    const home = this.directoryOf(line);
+    const info = home === this.nodeId ? undefined : this.inner.releaseFor(home);
+    this.toNode(home, { type: 'lineRelease', line, ...(info === undefined ? {} : { info }) });
+    if (state.waiters.length > 0 && state.state === 'none') {
+      // Threads asked while it was going: ask again (after the release on the same link).
+      state.state = 'requested';
+      state.requestedAtMs = this.timeNowMs();
+      this.toDirectory(line, { type: 'lineRequest', line });
+    }
+  }
+
+  // ------------------------------------------------------------ time
+
+  private timeNowMs(): number {
+    if (this.clock === null) return this.nowMs;
+    const nowMs = this.clock();
+    if (nowMs > this.nowMs) this.nowMs = nowMs;
+    return this.nowMs;
+  }
+
+  onTick(nowMs: number): void {
+    if (nowMs > this.nowMs) this.nowMs = nowMs;
+    this.inner.onTick(nowMs);
+    for (const { threadRef, request } of this.deferredNotifies.splice(0)) this.onSync(threadRef, request);
+    for (const line of [...this.wanted]) {
+      const state = this.lines.get(line);
+      if (state !== undefined) this.considerGiving(line, state);
+    }
+    for (let k = 0; k < this.waiters.length;) {
+      const waiter = this.waiters[k]!;
+      if (waiter.deadlineMs > this.nowMs) { k++; continue; }
+      this.waiters.splice(k, 1);
+      this.wake(waiter.node, waiter.requestId, 'timed-out');
+    }
+  }
+
+  /** The earliest time a tick has work to do here (a wanted line or a timed wait), or null. */
+  nextTickMs(): number | null {
+    let at = this.deferredNotifies.length > 0 ? this.nowMs : Infinity;
+    for (const line of this.wanted) {
+      const state = this.lines.get(line);
+      if (state === undefined) continue;
+      at = Math.min(at, state.state === 'revoking' ? this.nowMs : Math.min(state.grantedAtMs + state.holdMs, this.nowMs + atomicLineHoldMsMin));
+    }
+    for (const waiter of this.waiters) at = Math.min(at, waiter.deadlineMs);
+    return Number.isFinite(at) ? at : null;
+  }
+}

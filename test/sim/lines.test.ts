@@ -1,0 +1,201 @@
+// Atomics by ownership (issue 12.2, src/protocol/lines.ts) in the simulation:
+// random data-race-free programs whose atomic counters, compareExchange
+// mutex and wait/notify run natively on held lines; line transfer during
+// concurrent ops, hold windows, waiters on several nodes, a thread canceled
+// while it waits for a line.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runSeed } from './programs.js';
+import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
+import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
+import type { LineEngine } from '../../src/protocol/lines.js';
+import { atomicLineBytes, pageBytes } from '../../src/constants.js';
+
+test('hlrc with atomic lines: 300 random programs end with the sequential result (half with app threads inside engine calls)', () => {
+  for (let seed = 1; seed <= 300; seed++) {
+    try {
+      runSeed(seed, 'hlrc', 'seeded', 0, 'always');
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol hlrc --lines always`);
+    }
+  }
+});
+
+test('hlrc with atomic lines: 150 random programs with app threads always running inside engine calls', () => {
+  for (let seed = 7001; seed <= 7150; seed++) {
+    try {
+      runSeed(seed, 'hlrc', 'always', 0, 'always');
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol hlrc --concurrent always --lines always`);
+    }
+  }
+});
+
+function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
+  return (yield { op: 'sync', request }) as SyncResult;
+}
+
+function* atomic(op: 'add' | 'load' | 'store' | 'compareExchange' | 'wait' | 'notify', address: number, operands: string[], timeoutMs = -1): Generator<ThreadOp, string, unknown> {
+  const result = yield* sync({ kind: 'atomic', op, address, width: 4, operands, timeoutMs });
+  assert.ok(result.ok);
+  return result.value!;
+}
+
+function* load(address: number): Generator<ThreadOp, number, unknown> {
+  return (yield { op: 'load', address }) as number;
+}
+
+function cluster(seed: number, nodeCount: number, extra: Partial<ConstructorParameters<typeof SimCluster>[0]> = {}): SimCluster {
+  return new SimCluster({ seed, nodeCount, pageCount: 4, protocol: 'hlrc', atomicLines: true, ...extra });
+}
+
+test('a contended counter: line transfers during concurrent adds, batched by the hold window', () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const nodeCount = 2 + (seed % 3);
+    const sim = cluster(seed, nodeCount, { lineRefuseChance: (seed % 4) / 8, concurrentStepsMax: seed % 2 === 0 ? 4 : 0 });
+    const counter = pageBytes + 8;
+    const adds = 200;
+    // Two counters on one line; the second is added first, so once the first is complete so is the second.
+    const program = function* (): ThreadProgram {
+      for (let k = 0; k < adds; k++) {
+        yield* atomic('add', counter + 4, ['2']);
+        yield* atomic('add', counter, ['1']);
+      }
+    };
+    for (let node = 0; node < nodeCount; node++) sim.addThread(node, program);
+    sim.addThread(0, function* (): ThreadProgram {
+      // Waits for every add, then reads with Atomics.load and with a plain load after the line's acquire.
+      while (Number(yield* atomic('load', counter, [])) !== adds * nodeCount) { /* spin */ }
+      assert.equal(Number(yield* atomic('load', counter + 4, [])), 2 * adds * nodeCount);
+      assert.equal(yield* load(counter), adds * nodeCount);
+    });
+    sim.run();
+    sim.drain();
+    const grants = sim.messageCounts.get('lineGrant') ?? 0;
+    assert.ok(sim.nativeAtomics >= 2 * adds * nodeCount, `seed ${seed}: ops ran natively`);
+    // Batches: far fewer transfers than ops (each transfer is a release and an acquire).
+    assert.ok(grants < (adds * nodeCount) / 4, `seed ${seed}: ${grants} remote grants for ${2 * adds * nodeCount} adds`);
+    for (const engine of sim.engines) {
+      const sizes = engine.tableSizes();
+      assert.equal(sizes['linePending'], 0);
+      assert.equal(sizes['lineWaiters'], 0);
+    }
+  }
+});
+
+test('message passing through an atomic flag on a line of its own, plain data on other pages', () => {
+  for (let seed = 1; seed <= 60; seed++) {
+    const nodeCount = 2 + (seed % 3);
+    const sim = cluster(seed, nodeCount, { pageCount: 6, concurrentStepsMax: seed % 3, lineRefuseChance: 0.2 });
+    const flag = 5 * pageBytes;
+    const data = (k: number) => (k % 4) * pageBytes + 16 * k;
+    sim.addThread(0, function* (): ThreadProgram {
+      for (let k = 0; k < 20; k++) yield { op: 'store', address: data(k), value: 1000 + k };
+      yield* atomic('store', flag, ['1']);
+      yield* atomic('notify', flag, ['-1']);
+    });
+    for (let node = 1; node < nodeCount; node++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        // Half the readers spin on Atomics.load, half wait.
+        if ((node + seed) % 2 === 0) {
+          while ((yield* atomic('load', flag, [])) === '0') { /* spin */ }
+        } else {
+          while ((yield* atomic('load', flag, [])) === '0') yield* atomic('wait', flag, ['0']);
+        }
+        for (let k = 0; k < 20; k++) assert.equal(yield* load(data(k)), 1000 + k, `seed ${seed}: node ${node} reads data ${k}`);
+      });
+    }
+    sim.run();
+    sim.drain();
+  }
+});
+
+test('waiters on several nodes: notify wakes each once; timeouts expire at the directory', () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const nodeCount = 3 + (seed % 2);
+    const sim = cluster(seed, nodeCount, { concurrentStepsMax: seed % 3 });
+    const gate = 2 * pageBytes + atomicLineBytes;
+    const woken = gate + 4;
+    const results: string[] = [];
+    for (let node = 1; node < nodeCount; node++) {
+      for (let t = 0; t < 2; t++) {
+        sim.addThread(node, function* (): ThreadProgram {
+          const result = yield* atomic('wait', gate, ['0']);
+          results.push(result);
+          yield* atomic('add', woken, ['1']);
+        });
+      }
+    }
+    // A timed wait that nobody notifies (another address on the line).
+    sim.addThread(nodeCount - 1, function* (): ThreadProgram {
+      results.push(`timed ${yield* atomic('wait', gate + 8, ['0'], 5)}`);
+    });
+    sim.addThread(0, function* (): ThreadProgram {
+      // Notify until every waiter has woken (a notify before a wait registers wakes nobody).
+      yield* atomic('store', gate, ['1']);
+      let total = 0;
+      while (Number(yield* atomic('load', woken, [])) < 2 * (nodeCount - 1)) total += Number(yield* atomic('notify', gate, ['1']));
+      assert.ok(total <= 2 * (nodeCount - 1), 'no waiter is woken twice');
+    });
+    sim.run();
+    sim.drain();
+    assert.equal(results.filter((r) => r === 'ok' || r === 'not-equal').length, 2 * (nodeCount - 1));
+    assert.ok(results.includes('timed timed-out'), `seed ${seed}: the timed wait timed out`);
+  }
+});
+
+test('a thread canceled while it waits for a line leaves no stale owner or waiter', () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const sim = cluster(seed, 3, { lineRefuseChance: 0.3 });
+    const counter = 3 * pageBytes;
+    const adds = 50;
+    const program = function* (): ThreadProgram {
+      for (let k = 0; k < adds; k++) yield* atomic('add', counter, ['1']);
+    };
+    sim.addThread(0, program);
+    sim.addThread(1, program);
+    const victim = sim.addThread(2, program);
+    const waiterVictim = sim.addThread(1, function* (): ThreadProgram {
+      yield* atomic('wait', counter + 8, ['0']);
+      assert.fail('the killed waiter never resumes');
+    });
+    // Run until the victim is blocked (waiting for the line or in a fault), then kill it.
+    let killed = false;
+    const sims = sim as unknown as { threads: Array<{ blocked: boolean; done: boolean; retry?: boolean }> };
+    const original = sim.options.afterStep;
+    sim.options.afterStep = (s) => {
+      original?.(s);
+      const thread = sims.threads[victim]!;
+      if (!killed && thread.blocked && thread.retry === true) {
+        killed = true;
+        s.kill(victim);
+      }
+      const waiter = sims.threads[waiterVictim]!;
+      if (waiter.blocked && !waiter.done && sims.threads[0]!.done) s.kill(waiterVictim);
+    };
+    sim.run();
+    sim.drain();
+    assert.ok(killed, `seed ${seed}: the victim was killed while waiting`);
+    const engines = sim.engines as unknown as LineEngine[];
+    for (const engine of engines) {
+      const sizes = engine.tableSizes();
+      assert.equal(sizes['linePending'], 0, `seed ${seed}: node ${engine.nodeId} has no pending line request`);
+      assert.equal(sizes['lineWaiters'], 0, `seed ${seed}: node ${engine.nodeId} keeps no waiter`);
+    }
+    // The line has one owner or none, and the directory agrees with the holder.
+    const line = Math.floor(counter / atomicLineBytes);
+    const home = engines.find((engine) => engine.directoryOf(line) === engine.nodeId)!;
+    const holders = engines.filter((engine) => engine.holds(line)).map((engine) => engine.nodeId);
+    assert.ok(holders.length <= 1);
+    assert.equal(home.ownerOf(line), holders[0] ?? home.ownerOf(line));
+  }
+});
+
+// Named scenario (seed 20070, lines): a waiter checked the compareExchange
+// mutex's word while its node held the line, and before its lineWait reached
+// the engine, a thread of the same node stored 0 and notified: the notify
+// reached the directory first and the waiter slept forever. A notify now
+// waits while a waiter of its node still pins the line.
+test('scenario: a notify from the waiter\'s own node does not overtake its wait (seed 20070)', () => {
+  assert.ok(runSeed(20070, 'hlrc', 'seeded', 0, 'always').messageCount > 0);
+});

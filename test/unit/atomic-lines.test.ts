@@ -1,0 +1,82 @@
+// The node's atomic line table (src/channel/atomic-lines.ts) and the app
+// side's Atomics on it (src/threads/atomics.ts), in one process: held lines
+// run natively, a pinned line is not revoked, slots are re-keyed only while
+// invalid, a pin given back unblocks a revoke.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LineTable, lineTableLayout, lineStateHeld, lineStateInvalid, lineStateRevoking } from '../../src/channel/atomic-lines.js';
+
+test('a revoke waits for no thread but fails while a pin names the line, and succeeds once it is gone', () => {
+  const table = new LineTable(16);
+  const words = new Int32Array(table.buffer);
+  const layout = lineTableLayout(16);
+  const pin = table.takePin();
+  table.lineGranted(5);
+  assert.equal(table.lineUsed(5), 0);
+  words[layout.pins + pin] = 6; // a thread inside an op on line 5
+  assert.equal(table.lineRevoke(5), false);
+  const slot = [...words.subarray(layout.keys, layout.keys + 16)].indexOf(6);
+  assert.ok(slot >= 0);
+  assert.equal(words[layout.states + slot], lineStateRevoking, 'no new op starts while revoking');
+  table.clearPin(pin);
+  assert.equal(table.lineRevoke(5), true);
+  assert.equal(words[layout.states + slot], lineStateInvalid);
+  table.lineGranted(5);
+  assert.equal(words[layout.states + slot], lineStateHeld, 'the same slot again');
+  words[layout.used + slot] = 2;
+  assert.equal(table.lineUsed(5), 2);
+  assert.equal(table.lineUsed(5), 0, 'the use mark clears');
+  table.releasePin(pin);
+  assert.equal(table.takePin(), pin, 'a pin word given back is handed out again');
+});
+
+test('slots are re-keyed only while their line is invalid; a full table of held lines is DSM_ERR_ATOMIC_LINES', () => {
+  const table = new LineTable(8);
+  for (let line = 0; line < 8; line++) table.lineGranted(line * 8);
+  assert.throws(() => table.lineGranted(1000), (error: Error & { code?: string }) => error.code === 'DSM_ERR_ATOMIC_LINES');
+  assert.equal(table.lineRevoke(24), true);
+  table.lineGranted(1000); // takes line 24's slot
+  const words = new Int32Array(table.buffer);
+  const layout = lineTableLayout(8);
+  const keys = [...words.subarray(layout.keys, layout.keys + 8)];
+  assert.ok(keys.includes(1001) && !keys.includes(25));
+  // Every held line is still found.
+  for (const line of [0, 8, 16, 32, 40, 48, 56, 1000]) assert.equal(table.lineRevoke(line), true);
+});
+
+test('the app side runs Atomics natively on a held line and asks for a line it does not hold', async () => {
+  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
+  const table = new LineTable(64);
+  const dsm = new SharedArrayBuffer(4096);
+  const other = new SharedArrayBuffer(64);
+  const asked: number[] = [];
+  const channel = {
+    call(request: { fn: string; line?: number }): unknown {
+      if (request.fn === 'pin') return table.takePin();
+      if (request.fn === 'acquire') { asked.push(request.line!); table.lineGranted(request.line!); return null; }
+      throw new Error(`unexpected ${request.fn}`);
+    },
+    onEvent() {}, post() {},
+  };
+  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
+  try {
+    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+    const array = new Int32Array(dsm);
+    assert.equal(Atomics.add(array, 0, 5), 0);
+    assert.deepEqual(asked, [8192 / 64], 'the first op asks for its line');
+    for (let k = 0; k < 1000; k++) Atomics.add(array, 0, 1);
+    assert.equal(Atomics.load(array, 0), 1005);
+    assert.equal(Atomics.compareExchange(array, 0, 1005, 7), 1005);
+    assert.equal(Atomics.store(array, 16, 3), 3);
+    assert.deepEqual(asked, [128, 129], 'one request per line');
+    assert.equal(table.lineUsed(128), 2);
+    assert.equal(table.lineRevoke(128), true, 'no pin is left behind');
+    assert.equal(Atomics.sub(array, 0, 2), 7);
+    assert.deepEqual(asked, [128, 129, 128], 'a revoked line is asked for again');
+    assert.equal(Atomics.add(new Int32Array(other), 0, 1), 0, 'other buffers stay native');
+    assert.throws(() => Atomics.add(array, 1024, 1), RangeError);
+    assert.throws(() => Atomics.add(array, 0, 1n as never), TypeError);
+  } finally {
+    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
+  }
+});
