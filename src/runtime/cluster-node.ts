@@ -199,7 +199,7 @@ export class ClusterNode {
     this.manager.handleRequests((endpoint, request) => {
       noteActivity(activity.channelRequest);
       // Test hook: the manager fails while the app thread that asked is parked on its answer.
-      if (throwOnFault && (request.op === 'atomic' || request.op === 'sync')) {
+      if (throwOnFault && (request.op === 'atomic' || request.op === 'sync' || request.op === 'line')) {
         throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving an app thread's '${request.op}' request`);
       }
       const answer = this.onRequest(endpoint, request);
