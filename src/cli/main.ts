@@ -1,9 +1,9 @@
 // The `dsm` command.
 
-import { performance } from 'node:perf_hooks';
 import { Command, CommanderError } from 'commander';
 import type { LauncherPlan } from '../cluster/launchers/detect.js';
-import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
+import type { ClusterHandle } from '../cluster/common.js';
+import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
@@ -27,7 +27,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),
     ...(raw.trace === undefined ? {} : { tracePath: raw.trace }),
   };
-  const { resolveProgram, runMainThread } = await import('../runtime/program.js');
+  const { resolveProgram } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) setTagOutput();
@@ -49,11 +49,12 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   }
   // The program's threads and their subprocesses share this environment: no secret in it.
   const envSecret = takeEnvironmentSecret();
+  const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
+  const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
+  let handle: ClusterHandle;
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
     const { loadTls } = await import('../transport/tls.js');
-    const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
-    const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
     const placement = raw.listen !== undefined
       // Across machines: node 0 listens and waits for `dsm node --join`.
       ? {
@@ -69,42 +70,19 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         nodeCount: options.nodes,
         child: { nodeRuntime: new URL('../runtime/cluster-node.js', import.meta.url).href, runtimeConfig: runtime },
       };
-    const handle = await launchLocalCluster({
+    handle = await launchLocalCluster({
       ...placement,
       ...heartbeatOption(raw),
       config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
       createMesh,
       tagOutput: raw.tagOutput !== undefined,
     });
-    await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
-    return;
+  } else {
+    // One node is a cluster of one: nobody to spawn, listen for or dial (src/cluster/solo.ts).
+    const { soloCluster } = await import('../cluster/solo.js');
+    handle = soloCluster(heartbeatOption(raw));
   }
-  const { NodeManager } = await import('../runtime/manager.js');
-  const manager = new NodeManager({ nodeId: 0, nodeCount: 1, regionBytes: options.regionBytes, singleNode: true });
-  manager.start();
-  // One node has no peers to time out, but its manager may still fail or stall while app threads are parked.
-  const { endOnManagerFailure, exitProcess, supervise } = await import('../cluster/watchdog.js');
-  supervise({ nodeId: 0, stallMs: Math.round((heartbeatOption(raw).heartbeatTimeoutMs ?? heartbeatTimeoutMs) * loopStallFactor) });
-  endOnManagerFailure(() => 0, (message) => { process.stderr.write(`${message}\n`); }, exitCodeNodeDied);
-  let code: number;
-  const startMs = performance.now();
-  try {
-    code = await runMainThread(manager, { file: entry, args });
-  } catch (error) {
-    manager.stop();
-    if (isDsmError(error)) fail(error);
-    throw error;
-  }
-  const { stopStallCheck } = await import('../cluster/watchdog.js');
-  stopStallCheck();
-  if (report.stats === true || report.statsJsonPath !== undefined || report.tracePath !== undefined) {
-    const { writeSingleNodeReport } = await import('../runtime/report.js');
-    writeSingleNodeReport(report, manager.native.stats(), { protocol: options.protocol, regionBytes: options.regionBytes, seconds: (performance.now() - startMs) / 1000, exitCode: code });
-  }
-  manager.stop();
-  process.exitCode = code;
-  // Let stdout drain, then leave even if a stray handle would keep the loop alive.
-  process.stdout.write('', () => exitProcess(code));
+  await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
 }
 
 /** --heartbeat-timeout: the floor of the adaptive failure detector, and (times loopStallFactor) the stalled-loop limit. */

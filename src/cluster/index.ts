@@ -28,6 +28,10 @@
 //     refusals (DSM_ERR_SECRET, _VERSION, _CONFIG_MISMATCH) reject at once.
 //     Resolves on "start".
 //
+//   soloCluster({heartbeatTimeoutMs?}): ClusterHandle
+//     A cluster of one (`dsm run` on one node): node 0 with no peer, over a
+//     mesh of one (src/transport/solo-mesh.ts): no socket, no child, no join.
+//
 //   joinOptionsFromEnvironment(childJoinEnvironment()): JoinOptions   what a local child was given (src/env.ts)
 //   defaultChildScript(): string                   path of node-main (imports DSM_NODE_RUNTIME's
 //                                                  createMesh?(context) and runNode(handle))
@@ -62,6 +66,7 @@
 // one line naming the node, its host and (when local) its pid.
 
 export { launchLocalCluster, type LaunchOptions } from './launch.js';
+export { soloCluster } from './solo.js';
 export { joinCluster, joinOptionsFromEnvironment, type JoinOptions } from './join.js';
 export { defaultChildScript } from './launch.js';
 export {

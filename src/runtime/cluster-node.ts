@@ -1,4 +1,4 @@
-// A node of a multi-node run: wires the native MMU, the channel to this
+// A node of a run (one node is a cluster of one: src/cluster/solo.ts): wires the native MMU, the channel to this
 // node's app threads and the cluster's mesh to the runtime's lanes, over one
 // typed envelope (src/runtime/envelope.ts):
 //
@@ -12,6 +12,14 @@
 //
 // Node 0 also runs the program's main thread (runClusterProgram); every other
 // node runs `runNode` (the DSM_NODE_RUNTIME module of src/cluster/node-main).
+//
+// A cluster of one runs this same code over a mesh of one (no socket): its
+// engine is home of every page and holds them exclusive from the start
+// (read-write, no twin, no fault: src/protocol/hlrc.ts and sc.ts `start`), its
+// app threads run V8's own Atomics (every atomic line is held by the only node,
+// src/threads/atomics.ts) and its Mutex/Barrier take the "token always here"
+// case of the sync route (src/sync/route.ts); its region is private anonymous
+// memory (src/runtime/manager.ts), what V8 gives a plain SharedArrayBuffer.
 
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
@@ -26,7 +34,8 @@ import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
-import { Mesh } from '../transport/mesh.js';
+import { Mesh, type MeshPort } from '../transport/mesh.js';
+import { SoloMesh } from '../transport/solo-mesh.js';
 import { NodeManager } from './manager.js';
 import { LineTable } from '../channel/atomic-lines.js';
 import { runMainThread } from './program.js';
@@ -105,9 +114,9 @@ export class ClusterNode {
   private lineTimerAtMs = Infinity;
 
   constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
-    assert(handle.mesh instanceof Mesh, 'a cluster node runs over the transport mesh');
+    assert(handle.mesh instanceof Mesh || handle.mesh instanceof SoloMesh, 'a cluster node runs over the transport mesh (or a mesh of one)');
     superviseNode(handle, options.parentPid);
-    const mesh = handle.mesh;
+    const mesh: MeshPort = handle.mesh;
     this.handle = handle;
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
     this.observer = new NodeObserver(handle.nodeId);

@@ -7,7 +7,8 @@
 // allocation services, src/runtime/heap-service.ts). Each type belongs to exactly one lane (laneOfType); a
 // message is routed by that table and nothing else.
 //
-// MeshNetwork is the envelope over the transport's Mesh: it sends, says what
+// MeshNetwork is the envelope over the transport's Mesh (or a cluster of
+// one's SoloMesh): it sends, says what
 // became of each send, counts the program's traffic (what the reports lane
 // itself sends is not the program's) and hands each arriving message to its
 // lane already typed.
@@ -16,7 +17,7 @@ import { DsmError, assert, isDsmError } from '../errors.js';
 import type { AllocationRecord, IntervalWrites } from '../race/record.js';
 import type { ConsistencyInfo, ProtocolMessage, ProtocolMessageType } from '../protocol/messages.js';
 import type { WireMessage } from '../transport/codec.js';
-import type { Mesh } from '../transport/mesh.js';
+import type { MeshPort } from '../transport/mesh.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
 import type { ChunkMessage } from './heap-service.js';
@@ -112,10 +113,10 @@ export interface LaneNetwork<M> {
 }
 
 export class MeshNetwork implements LaneNetwork<MeshMessage> {
-  private readonly mesh: Mesh;
+  private readonly mesh: MeshPort;
   private readonly observer: NodeObserver;
 
-  constructor(mesh: Mesh, observer: NodeObserver) {
+  constructor(mesh: MeshPort, observer: NodeObserver) {
     this.mesh = mesh;
     this.observer = observer;
   }

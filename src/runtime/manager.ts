@@ -1,6 +1,14 @@
 // A node's manager: the main thread of a node process. It owns the native
-// MMU, the global heap's arena for this node, the channel to every app
-// thread, and the page service that answers faults.
+// MMU, the global heap's arena for this node and the channel to every app
+// thread; faults go to the node's coherence engine (src/runtime/cluster-node.ts).
+//
+// A cluster of one maps its region as private anonymous memory, read-write,
+// with the manager view the app view itself (native init `anonymous`): its
+// engine holds every page exclusive from the start and never protects one
+// (src/protocol/hlrc.ts `start`), so a program touches its memory exactly as
+// under plain node (a shared memfd page costs ~1.5x as much to first touch).
+// Freed memory is then given back with madvise(MADV_DONTNEED) and reused
+// memory is zeroed in place (src/runtime/heap-service.ts).
 
 import os from 'node:os';
 import { ChannelServer, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
@@ -11,7 +19,6 @@ import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
 import { debugAppViewEnabled } from '../env.js';
 import { HeapService } from './heap-service.js';
-import { SingleNodePages } from './single-node-pages.js';
 
 export interface ManagerOptions {
   nodeId: number;
@@ -19,8 +26,6 @@ export interface ManagerOptions {
   regionBytes: number;
   /** Total cores across the cluster (what os.availableParallelism() reports inside the program). */
   parallelism?: number;
-  /** A one-node run: the region is private anonymous memory, read-write (native init). */
-  singleNode?: boolean;
 }
 
 export class NodeManager {
@@ -31,12 +36,8 @@ export class NodeManager {
   readonly native: NativeMmu;
   readonly channel: ChannelServer;
   readonly heap: HeapService;
-  readonly pages: SingleNodePages;
   private started = false;
-  private faultHandler: (records: Uint32Array) => void;
-  /** A one-node run serves faults itself (SingleNodePages); a cluster node hands them to its engine. */
-  private servesOwnPages = true;
-  private readonly singleNode: boolean;
+  private faultHandler: ((records: Uint32Array) => void) | null = null;
   /** The node's atomic line table, handed to every app thread (set by a cluster node whose Atomics run by line ownership). */
   atomicLines?: SharedArrayBuffer;
   private extraRequests: RequestHandler | null = null;
@@ -55,31 +56,27 @@ export class NodeManager {
     // not report theirs to each other yet).
     this.parallelism = options.parallelism ?? os.availableParallelism() * options.nodeCount;
     this.native = loadNativeMmu();
-    this.singleNode = options.singleNode === true;
-    this.native.init(this.regionBytes, this.singleNode);
+    // A cluster of one: private anonymous memory (see above).
+    this.native.init(this.regionBytes, this.nodeCount === 1);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
-    this.pages = new SingleNodePages(this.native);
-    this.faultHandler = (records) => this.pages.onFaults(records);
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
   }
 
   start(): void {
     assert(!this.started, 'a manager starts once');
+    const faultHandler = this.faultHandler;
+    assert(faultHandler !== null, 'faults have a handler (the node\'s engine) before the manager starts');
     this.started = true;
-    // Before any app thread can touch the region: one node maps it read-write.
-    if (this.servesOwnPages) this.pages.start();
     this.native.installHandler();
-    this.native.startFaultService((records) => this.faultHandler(records));
+    this.native.startFaultService((records) => faultHandler(records));
     this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
     if (debugAppViewEnabled()) guardAppView(this.native);
   }
 
-  /** A cluster node serves faults through its coherence engine instead of the one-node page service. */
+  /** Faults are served by the node's coherence engine (set once, before start). */
   handleFaults(handler: (records: Uint32Array) => void): void {
     assert(!this.started, 'fault handling is chosen before start');
-    assert(!this.singleNode, 'an anonymous one-node region cannot be protected by an engine');
     this.faultHandler = handler;
-    this.servesOwnPages = false;
   }
 
   /** Race mode (src/race/): told of every allocation, with the program's call site when the app thread sent it. */

@@ -5,8 +5,7 @@ import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { pageBytes } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { packageVersion } from '../package-info.js';
-import type { NativeStats } from '../memory/native.js';
-import { formatStatsTable, NodeObserver, totalOf, type NodeStats, type TraceEvent } from './observe.js';
+import { formatStatsTable, totalOf, type NodeStats, type TraceEvent } from './observe.js';
 
 export interface ReportOptions {
   /** Print the per-node table on stderr. */
@@ -68,15 +67,4 @@ function writeOrFail(path: string, option: string, write: () => void): void {
   } catch (error) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `${option}: cannot write ${path} (${(error as Error).message}); choose a writable path`);
   }
-}
-
-/**
- * A one-node run: faults from the native MMU, no messages. Its trace holds the
- * node's metadata only (one node fetches nothing; faults there are first touches).
- */
-export function writeSingleNodeReport(options: ReportOptions, native: NativeStats, run: { protocol: string; regionBytes: number; seconds: number; exitCode: number }): void {
-  const observer = new NodeObserver(0);
-  observer.startTrace(0);
-  const stats = observer.snapshot(native, null);
-  writeRunReport(options, { ...run, nodeCount: 1, nodes: [stats], events: observer.takeTrace().events, dropped: 0 });
 }

@@ -1,4 +1,4 @@
-// A FIFO mutex. On one node: a ticket lock — each locker takes the next
+// A FIFO mutex. On one node (a cluster of one, which holds every lock token): a ticket lock — each locker takes the next
 // ticket with one Atomics.add and waits until the `serving` word reaches it,
 // so threads get the lock in the order they asked for it. In a multi-node run
 // the engine's lock manager does the same with messages (src/sync/route.ts):

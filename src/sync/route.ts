@@ -3,8 +3,12 @@
 // then 2 messages to acquire and 1 to release (a ticket lock over remote
 // Atomics needs about 8 round trips), and a barrier 2(n-1) messages for n
 // nodes. The object's words stay in dsm memory; its global address names it.
-// On one node, and over a SharedArrayBuffer that is not dsm memory, the
-// Atomics implementation runs unchanged.
+//
+// A cluster of one holds every lock and barrier token, always: the route's
+// fast case is then the object's own Atomics implementation (null route: a
+// native ticket lock, an Atomics barrier), with no request to the manager, as
+// a node-local token does while it stays on the node. Over a SharedArrayBuffer
+// that is not dsm memory the Atomics implementation runs unchanged too.
 
 import { assert } from '../errors.js';
 import { appThreadState } from '../threads/state.js';
@@ -27,6 +31,7 @@ export interface EngineRoute {
 
 export function engineRoute(handle: Int32Array): EngineRoute | null {
   const state = appThreadState();
+  // A cluster of one: the token is always here (see above).
   if (state === null || state.config.nodeCount === 1) return null;
   const range = state.rangeOf(handle.buffer as SharedArrayBuffer);
   if (range === null) return null;

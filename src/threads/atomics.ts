@@ -1,4 +1,4 @@
-// `Atomics` inside a multi-node dsm program.
+// `Atomics` inside a dsm program (on one node: V8's own, see installHeldLineAtomics).
 //
 // On dsm memory every Atomics operation is a synchronization access: it is
 // performed at the location's synchronization home, in one total order per
@@ -123,6 +123,8 @@ export interface AtomicRoute {
    * goes to the location's home (sc, race mode).
    */
   lines?: SharedArrayBuffer;
+  /** A cluster of one: the node holds every line, forever (see installHeldLineAtomics). */
+  allLinesHeld?: boolean;
 }
 
 // %TypedArray%.prototype's own getters: a program may shadow `length` or
@@ -172,14 +174,24 @@ function waitAsyncFromCall(native: WaitAsync): WaitAsync {
   };
 }
 
-/** One node: Atomics are V8's own; only waitAsync is wrapped (waitAsyncFromCall). */
-export function installSingleNodeAtomics(): void {
+/**
+ * A cluster of one holds every atomic line, forever: V8's own Atomics are then
+ * exactly what line ownership does for a held line (the operation, natively,
+ * with no message), and the ownership check is folded here, once, instead of
+ * run per operation. Only waitAsync is wrapped (waitAsyncFromCall).
+ */
+function installHeldLineAtomics(): void {
   const native = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
   if (typeof native !== 'function') return;
   (Atomics as unknown as Record<string, unknown>).waitAsync = builtin('waitAsync', 4, waitAsyncFromCall(native.bind(Atomics)));
 }
 
+/**
+ * Atomics on dsm memory: a cluster of one holds every line (installHeldLineAtomics);
+ * several nodes run by line ownership (route.lines) or at each location's home.
+ */
 export function installClusterAtomics(route: AtomicRoute): void {
+  if (route.allLinesHeld === true) { installHeldLineAtomics(); return; }
   if (route.lines !== undefined) { installLineAtomics(route, route.lines); return; }
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
     Record<string, (...args: unknown[]) => unknown>;

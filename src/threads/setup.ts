@@ -11,7 +11,7 @@ import { ChannelClient } from '../channel/client.js';
 import type { AllocReplyZeroed, AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
-import { installClusterAtomics, installSingleNodeAtomics } from './atomics.js';
+import { installClusterAtomics } from './atomics.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
@@ -148,16 +148,15 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   }
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   publishNodeIdentity(config.nodeId, config.nodeCount);
-  if (config.nodeCount === 1) installSingleNodeAtomics();
-  if (config.nodeCount > 1) {
-    installClusterAtomics({
-      channel,
-      offsetOf(buffer) {
-        return rangeOf(buffer as SharedArrayBuffer)?.offset ?? null;
-      },
-      ...(config.atomicLines === undefined ? {} : { lines: config.atomicLines }),
-    });
-  }
+  installClusterAtomics({
+    channel,
+    offsetOf(buffer) {
+      return rangeOf(buffer as SharedArrayBuffer)?.offset ?? null;
+    },
+    ...(config.atomicLines === undefined ? {} : { lines: config.atomicLines }),
+    // A cluster of one holds every atomic line: its Atomics are V8's own.
+    allLinesHeld: config.nodeCount === 1,
+  });
   if (tagOutputEnabled()) tagThreadOutput(config.nodeId, Number(wt.threadId));
   if (config.nodeCount > 1) {
     // Programs size their pools by core count; in dsm the cores are the cluster's.

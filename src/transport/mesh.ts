@@ -105,13 +105,30 @@ interface Peer {
 }
 
 /**
+ * What the runtime uses of a mesh (src/runtime/envelope.ts, flow control):
+ * the transport's Mesh, or a cluster of one's SoloMesh (src/transport/solo-mesh.ts).
+ * Events: 'message' and 'drain' as on Mesh ('peer-lost' never comes from a mesh of one).
+ */
+export interface MeshPort extends EventEmitter {
+  readonly nodeId: number;
+  send(nodeId: number, message: WireMessage): boolean;
+  queuedBytes(nodeId: number): number;
+  readonly peerIds: number[];
+  readonly lastSentBytes: number;
+  readonly lastReceivedBytes: number;
+  holdMessages(): void;
+  deliverTo(listener: (from: number, message: WireMessage) => void): void;
+  close(): void;
+}
+
+/**
  * The connections of one node to all others. Events:
  * 'message' (from: number, message: WireMessage), 'peer-lost' (nodeId, DsmError),
  * 'drain' (nodeId) when the queue to that peer has emptied,
  * 'refused' (DsmError) for a stranger turned away at the door (the mesh keeps serving;
  * not 'error', so an unheeded one cannot crash the process).
  */
-export class Mesh extends EventEmitter {
+export class Mesh extends EventEmitter implements MeshPort {
   readonly nodeId: number;
   private readonly options: MeshOptions;
   private readonly peers = new Map<number, Peer>();

@@ -1,0 +1,51 @@
+// A cluster of one: `dsm run` on one node. Nobody joins, so nothing listens
+// or dials; the handle is node 0's with no other node, over a mesh of one
+// (src/transport/solo-mesh.ts), so the runtime runs it exactly as a cluster
+// (src/runtime/cluster-node.ts: the same manager, engine host, lanes, run
+// orchestration and end-of-run reports).
+
+import os from 'node:os';
+import { heartbeatTimeoutMs } from '../constants.js';
+import { exitCodeNodeDied } from '../errors.js';
+import { SoloMesh } from '../transport/solo-mesh.js';
+import type { ClusterHandle } from './common.js';
+import { NodeHandle } from './handle.js';
+import { exitProcess } from './watchdog.js';
+
+class SoloHandle extends NodeHandle {
+  readonly nodeId = 0;
+
+  constructor(heartbeatMs: number) {
+    // No peer proves anything to a cluster of one: its secret is never used.
+    super('', heartbeatMs);
+    this.nodeCount = 1;
+    this.peers = [{ nodeId: 0, host: os.hostname(), port: 0, pid: process.pid }];
+    this.mesh = new SoloMesh();
+  }
+
+  async shutdown(code: number): Promise<never> {
+    if (!this.ending) {
+      this.ending = true;
+      await this.runShutdownCallbacks(code);
+      await this.mesh?.close();
+      // Let stdout drain, then leave even if a stray handle would keep the loop alive.
+      process.stdout.write('', () => exitProcess(code));
+    }
+    return new Promise<never>(() => {});
+  }
+
+  async fatal(message: string): Promise<void> {
+    if (this.ending) return;
+    process.stderr.write(`${message}\n`);
+    await this.shutdown(exitCodeNodeDied);
+  }
+
+  relayOutput(stream: 'stdout' | 'stderr', text: string): void {
+    (stream === 'stdout' ? process.stdout : process.stderr).write(text);
+  }
+}
+
+/** The handle of a cluster of one (node 0, no peer); `heartbeatTimeoutMs` sizes its stalled-loop limit only. */
+export function soloCluster(options: { heartbeatTimeoutMs?: number } = {}): ClusterHandle {
+  return new SoloHandle(options.heartbeatTimeoutMs ?? heartbeatTimeoutMs);
+}
