@@ -23,7 +23,6 @@
 
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
-import { createTransportMesh } from '../cluster/common.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
@@ -34,8 +33,7 @@ import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
-import { Mesh, type MeshPort } from '../transport/mesh.js';
-import { SoloMesh } from '../transport/solo-mesh.js';
+import type { MeshPort } from '../transport/mesh.js';
 import { NodeManager } from './manager.js';
 import { LineTable } from '../channel/atomic-lines.js';
 import { runMainThread } from './program.js';
@@ -57,10 +55,17 @@ const tickIntervalMs = 5;
  * listens (MeshNetwork.listen): a peer may send before this node has wired its lanes.
  */
 export async function createMesh(context: MeshContext): Promise<MeshLike> {
+  // Loaded here, not above: a cluster of one never loads the transport (its start-up time).
+  const { createTransportMesh } = await import('../cluster/common.js');
   const mesh = await createTransportMesh(context);
-  assert(mesh instanceof Mesh, 'the runtime runs over the transport mesh');
+  assert(isMeshPort(mesh), 'the runtime runs over the transport mesh');
   mesh.holdMessages();
   return mesh;
+}
+
+/** The transport's Mesh or a mesh of one (src/transport/solo-mesh.ts), told apart from other MeshLikes by shape. */
+function isMeshPort(mesh: MeshLike | null): mesh is MeshLike & MeshPort {
+  return mesh !== null && typeof (mesh as Partial<MeshPort>).deliverTo === 'function' && typeof (mesh as Partial<MeshPort>).queuedBytes === 'function';
 }
 
 /** The native MMU as the engine's page memory (fast-path write faults drained are traced here). */
@@ -114,7 +119,7 @@ export class ClusterNode {
   private lineTimerAtMs = Infinity;
 
   constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
-    assert(handle.mesh instanceof Mesh || handle.mesh instanceof SoloMesh, 'a cluster node runs over the transport mesh (or a mesh of one)');
+    assert(isMeshPort(handle.mesh), 'a cluster node runs over the transport mesh (or a mesh of one)');
     superviseNode(handle, options.parentPid);
     const mesh: MeshPort = handle.mesh;
     this.handle = handle;
