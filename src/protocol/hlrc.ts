@@ -100,16 +100,17 @@ export class HlrcCoherence implements Coherence, LendHost {
   }
 
   start(): void {
-    const all = new Uint32Array(this.pageCount);
-    for (let page = 0; page < this.pageCount; page++) all[page] = page;
     if (this.nodeCount === 1) {
       // A cluster of one: no other node can ever hold a copy, so every page
-      // is exclusive from the start: read-write, no twin, no fault.
-      this.memory.setTwinless(all, true);
-      this.memory.protect(all, protReadWrite);
+      // is exclusive from the start: read-write, no fault, and so no twin
+      // (a page never protected never reaches the write fast path). One
+      // range, no page list: this is the start-up of every one-node run.
+      this.memory.protectRange(0, this.pageCount, protReadWrite);
       this.exclusive.fill(1);
       return;
     }
+    const all = new Uint32Array(this.pageCount);
+    for (let page = 0; page < this.pageCount; page++) all[page] = page;
     // Every page starts valid and zero on every node, read-only with the fast
     // write path on, so a first store costs a local twin (none for a page of
     // our own) and no message.

@@ -21,6 +21,8 @@ export interface PageDiffRecord {
 export interface PageMemory {
   /** Sets the app view's protection of each page. */
   protect(pages: PageList, prot: PageProt): void;
+  /** Sets the protection of pages [first, first + count) (a cluster of one's whole region at start: no page list). */
+  protectRange(first: number, count: number, prot: PageProt): void;
   /**
    * Allows the native write-fault fast path on these pages: a store to a
    * read-only page with this flag twins it and upgrades it to read-write in

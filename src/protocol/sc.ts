@@ -63,14 +63,14 @@ export class ScCoherence implements Coherence {
 
   start(): void {
     // Every node starts with a read copy of every (zero) page; the manager owns it.
-    const all = new Uint32Array(this.pageCount);
-    for (let page = 0; page < this.pageCount; page++) all[page] = page;
     if (this.ctx.nodeCount === 1) {
       // A cluster of one manages every page and no other node can ever hold
       // a copy: every page is read-write from the start, with no fault.
-      this.memory.protect(all, protReadWrite);
+      this.memory.protectRange(0, this.pageCount, protReadWrite);
       return;
     }
+    const all = new Uint32Array(this.pageCount);
+    for (let page = 0; page < this.pageCount; page++) all[page] = page;
     this.memory.protect(all, protRead);
     this.memory.setFastWrite(all, false);
   }

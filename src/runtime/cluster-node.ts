@@ -73,6 +73,7 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
   const pagesOf = (pages: Uint32Array | number[]) => (pages instanceof Uint32Array ? pages : Uint32Array.from(pages));
   return {
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
+    protectRange: (first, count, prot) => native.protect(first, count, prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
     setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
     setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),

@@ -196,3 +196,40 @@ test('twin limit: past it the oldest dirty pages are flushed early, twins stay b
   // Without a limit nothing is flushed early.
   assert.equal(twinLimit(1, 0).engines[1]!.counters().twinLimitFlushes ?? 0, 0);
 });
+
+// Issue 11: one node is a cluster of one. Its engine is home (hlrc) or
+// manager (sc) of every page and no other node can hold a copy, so every page
+// is read-write from `start`: no fault, no twin, no diff, no message, however
+// many releases and acquires the program makes.
+for (const protocol of ['hlrc', 'sc'] as const) {
+  test(`a cluster of one (${protocol}): every page read-write from the start, no fault, twin, diff or message`, () => {
+    const pageCount = 4;
+    const cluster = new SimCluster({ seed: 3, nodeCount: 1, pageCount, protocol, placement: 'roundRobin' });
+    for (let thread = 0; thread < 2; thread++) {
+      cluster.addThread(0, () => (function* () {
+        for (let phase = 0; phase < 5; phase++) {
+          for (let page = 0; page < pageCount; page++) yield { op: 'store', address: page * pageBytes + thread * 4, value: phase + 1 };
+          yield* sync({ kind: 'lock', lockId: 1, threadId: thread + 1, tryOnly: false });
+          yield* sync({ kind: 'unlock', lockId: 1, threadId: thread + 1 });
+          yield* sync(barrier(2));
+          for (let page = 0; page < pageCount; page++) {
+            const other = yield* load(page * pageBytes + (1 - thread) * 4);
+            if (other !== phase + 1) throw new Error(`thread ${thread} reads ${other} on page ${page} in phase ${phase}`);
+          }
+          yield* sync(barrier(2));
+        }
+      })() as ThreadProgram);
+    }
+    cluster.run();
+    cluster.drain();
+    const memory = cluster.memories[0]!;
+    assert.deepEqual([...memory.prot], new Array<number>(pageCount).fill(protReadWrite), 'every page read-write');
+    assert.equal(memory.twins.size, 0, 'no twin');
+    assert.equal(memory.fastWrites.size, 0, 'no fast-path write fault');
+    const counters = cluster.engines[0]!.counters();
+    assert.equal(counters.readFaults, 0);
+    assert.equal(counters.writeFaults, 0);
+    assert.equal(counters.diffsSent, 0);
+    assert.equal(cluster.sent.length, 0, 'no message');
+  });
+}

@@ -64,6 +64,7 @@ export class SimMemory implements PageMemory {
     this.twinless = new Uint8Array(pageCount);
   }
   protect(pages: PageList, prot: PageProt): void { this.beforeCall?.(); for (const p of pages) this.prot[p] = prot; }
+  protectRange(first: number, count: number, prot: PageProt): void { this.beforeCall?.(); this.prot.fill(prot, first, first + count); }
   setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
   setTwinless(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.twinless[p] = enabled ? 1 : 0; }
   setTwinLimit(pageCount: number): void { this.beforeCall?.(); this.twinLimit = pageCount; }
