@@ -217,6 +217,13 @@ export const grantPagePushCountMax = 16;
  * ride one barrier message.
  */
 export const barrierPushRenewCount = 8;
+/**
+ * Protocol (hlrc home migration): the barrier windows, counting only windows
+ * that wrote the page, in which one other node must have been a page's sole
+ * writer before its static home lends it there. 1: at the first departure
+ * after such a window (Jacobi's bands then send their diffs once, not twice).
+ */
+export const lendSoleWriterWindowCount = 1;
 /** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
 export const lendPageCountMax = 64;
 

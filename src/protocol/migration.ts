@@ -7,7 +7,7 @@
 // coherence (hlrc.ts), which it reaches through LendHost.
 
 import { assert } from '../errors.js';
-import { lendPageCountMax, pageBytes } from '../constants.js';
+import { lendPageCountMax, lendSoleWriterWindowCount, pageBytes } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { protNone, protRead } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
@@ -54,10 +54,11 @@ export class HomeMigration {
   private readonly writersSinceBarrier = new Map<number, number>();
   /**
    * Per page of this node's own, the other node that alone wrote it in the
-   * last window that wrote it: a page moves after two such windows (windows
-   * without writes do not count).
+   * last windows that wrote it, and how many such windows in a row (windows
+   * without writes do not count): a page moves after
+   * lendSoleWriterWindowCount of them.
    */
-  private readonly soleWriters = new Map<number, number>();
+  private readonly soleWriters = new Map<number, { node: number; windows: number }>();
 
   constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean) {
     // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
@@ -100,11 +101,11 @@ export class HomeMigration {
 
   /**
    * At a barrier's departure: pages of this node's static placement whose
-   * only writer since the last departure here was one other node, the same
-   * as in the last earlier window that wrote them, are lent to it; data
-   * written once does not move. Only pages at rest move: a valid copy, no
-   * fault, fetch or Atomics.wait pending on them. A lent page stays lent (it
-   * is never lent on, nor given back).
+   * only writer since the last departure here was one other node, in the
+   * last lendSoleWriterWindowCount windows that wrote them, are lent to it.
+   * Only pages at rest move: a valid copy, no fault, fetch or Atomics.wait
+   * pending on them. A lent page stays lent (it is never lent on, nor given
+   * back).
    */
   lendWritten(): void {
     const writers = [...this.writersSinceBarrier];
@@ -114,8 +115,9 @@ export class HomeMigration {
     for (const [page, writer] of writers) {
       const before = this.soleWriters.get(page);
       if (writer < 0 || writer === this.ctx.nodeId) { this.soleWriters.delete(page); continue; }
-      this.soleWriters.set(page, writer);
-      if (before !== writer) continue;
+      const windows = before !== undefined && before.node === writer ? before.windows + 1 : 1;
+      this.soleWriters.set(page, { node: writer, windows });
+      if (windows < lendSoleWriterWindowCount) continue;
       if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== -1 || this.borrowed[page] === 1) continue;
       const state = this.host.pageState(page);
       if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) continue;
