@@ -32,6 +32,11 @@ export interface LendHost {
   serveFetchers(page: number): void;
 }
 
+/** writersSinceBarrier: only this node wrote the page in the window. */
+const ownWritesOnly = -3;
+/** writersSinceBarrier: two other nodes, or this node after another one. */
+const severalWriters = -2;
+
 export class HomeMigration {
   // -- configuration
   /** Lending on (EngineOptions.migrateHomes, never in race mode). */
@@ -48,8 +53,13 @@ export class HomeMigration {
   // -- writers per barrier window
   /**
    * Per page of this node's own (not lent), its writers since the last
-   * barrier departure here: a writer's node, or -2 for several (this node's
-   * own noticed writes count as a writer).
+   * barrier departure here, in the order their writes reached this node:
+   * another node's id while it alone wrote the page after this node's own
+   * writes (if any), ownWritesOnly while only this node did, severalWriters
+   * once two other nodes did or this node wrote after another one. Own
+   * writes that all came before another node's count as handed over (the
+   * main thread filling a grid before the workers start: Jacobi's bands then
+   * move after the first window that wrote them).
    */
   private readonly writersSinceBarrier = new Map<number, number>();
   /**
@@ -88,21 +98,25 @@ export class HomeMigration {
 
   /** This node closed an interval writing a page it is home of. */
   noteOwnWrite(page: number): void {
-    if (this.lent[page] === -1 && this.borrowed[page] === 0) this.writersSinceBarrier.set(page, -2);
+    if (this.lent[page] === -1 && this.borrowed[page] === 0) {
+      const seen = this.writersSinceBarrier.get(page);
+      this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly ? ownWritesOnly : severalWriters);
+    }
   }
 
   /** A non-empty diff of `writer` was applied here, the page's home. */
   noteWrite(page: number, writer: number): void {
     if (this.lent[page] === -1 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
-      this.writersSinceBarrier.set(page, seen === undefined || seen === writer ? writer : -2);
+      this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters);
     }
   }
 
   /**
    * At a barrier's departure: pages of this node's static placement whose
-   * only writer since the last departure here was one other node, in the
-   * last lendSoleWriterWindowCount windows that wrote them, are lent to it.
+   * only writer since the last departure here was one other node (after
+   * this node's own writes, if any: see writersSinceBarrier), in the last
+   * lendSoleWriterWindowCount windows that wrote them, are lent to it.
    * Only pages at rest move: a valid copy, no fault, fetch or Atomics.wait
    * pending on them. A lent page stays lent (it is never lent on, nor given
    * back).
