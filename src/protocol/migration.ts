@@ -7,7 +7,7 @@
 // coherence (hlrc.ts), which it reaches through LendHost.
 
 import { assert } from '../errors.js';
-import { lendPageCountMax, lendSoleWriterWindowCount, pageBytes } from '../constants.js';
+import { lendPageCountMax, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { protNone, protRead } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
@@ -66,7 +66,7 @@ export class HomeMigration {
    * Per page of this node's own, the other node that alone wrote it in the
    * last windows that wrote it, and how many such windows in a row (windows
    * without writes do not count): a page moves after
-   * lendSoleWriterWindowCount of them.
+   * lendSoleWriterWindowCount of them (two nodes: lendSoleWriterWindowCountTwoNodes).
    */
   private readonly soleWriters = new Map<number, { node: number; windows: number }>();
 
@@ -116,7 +116,8 @@ export class HomeMigration {
    * At a barrier's departure: pages of this node's static placement whose
    * only writer since the last departure here was one other node (after
    * this node's own writes, if any: see writersSinceBarrier), in the last
-   * lendSoleWriterWindowCount windows that wrote them, are lent to it.
+   * lendSoleWriterWindowCount windows that wrote them (on two nodes
+   * lendSoleWriterWindowCountTwoNodes), are lent to it.
    * Only pages at rest move: a valid copy, no fault, fetch or Atomics.wait
    * pending on them. A lent page stays lent (it is never lent on, nor given
    * back).
@@ -126,12 +127,13 @@ export class HomeMigration {
     this.writersSinceBarrier.clear();
     if (!this.enabled || this.ctx.nodeCount === 1) return;
     const byNode = new Map<number, number[]>();
+    const windowsNeeded = this.ctx.nodeCount === 2 ? lendSoleWriterWindowCountTwoNodes : lendSoleWriterWindowCount;
     for (const [page, writer] of writers) {
       const before = this.soleWriters.get(page);
       if (writer < 0 || writer === this.ctx.nodeId) { this.soleWriters.delete(page); continue; }
       const windows = before !== undefined && before.node === writer ? before.windows + 1 : 1;
       this.soleWriters.set(page, { node: writer, windows });
-      if (windows < lendSoleWriterWindowCount) continue;
+      if (windows < windowsNeeded) continue;
       if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== -1 || this.borrowed[page] === 1) continue;
       const state = this.host.pageState(page);
       if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) continue;
