@@ -217,6 +217,21 @@ export const grantPagePushCountMax = 16;
  * ride one barrier message.
  */
 export const barrierPushRenewCount = 8;
+/**
+ * Protocol (hlrc home migration): the barrier windows, counting only windows
+ * that wrote the page, in which one other node must have been a page's sole
+ * writer before its static home lends it there, on more than two nodes. Two
+ * keep data written once (input matrices filled by node 0 under round-robin
+ * homes, then read by every node) at their static homes, where third nodes
+ * ask for them without a forwarding hop.
+ */
+export const lendSoleWriterWindowCount = 2;
+/**
+ * The same on two nodes, where a lend adds no forwarding hop (the lender is
+ * the only other node, and knows): the first departure after one such
+ * window (Jacobi's bands then go as diffs once, not twice).
+ */
+export const lendSoleWriterWindowCountTwoNodes = 1;
 /** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
 export const lendPageCountMax = 64;
 

@@ -28,6 +28,9 @@ import { isCovered, newPageState, type PageState } from './page-state.js';
 import { ReadAhead } from './readahead.js';
 import type { EngineCounters, EngineOptions, FaultResult } from './types.js';
 
+/** Pages pushed with a lockGrant or a barrier message, as they are collected. */
+type PushedCopies = Required<GrantPush>;
+
 export class HlrcCoherence implements Coherence, LendHost {
   readonly protocol = 'hlrc' as const;
 
@@ -678,9 +681,8 @@ export class HlrcCoherence implements Coherence, LendHost {
    * otherwise fault and fetch them right away. At most grantPagePushCountMax.
    */
   pushFor(releases: LockReleases, requesterVc: number[]): GrantPush {
-    const pushPages: number[] = [];
-    const pushVersions: number[][] = [];
-    const pushBytes: Uint8Array[] = [];
+    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
+    const pushPages = push.pushPages;
     for (let r = releases.length - 1; r >= 0 && pushPages.length < grantPagePushCountMax; r--) {
       const { node: writer, index } = releases[r]!;
       if (writer === this.nodeId || index <= (requesterVc[writer] ?? 0)) continue;
@@ -691,14 +693,10 @@ export class HlrcCoherence implements Coherence, LendHost {
         if (this.homeOf(page) !== this.nodeId || pushPages.includes(page)) continue;
         const state = this.pageState(page);
         if (state.version[writer]! < index || !this.masterReady(state)) continue;
-        const bytes = new Uint8Array(pageBytes);
-        this.readServed(page, bytes);
-        pushPages.push(page);
-        pushVersions.push([...state.version]);
-        pushBytes.push(bytes);
+        this.pushCopy(push, page, state);
       }
     }
-    return pushPages.length === 0 ? {} : { pushPages, pushVersions, pushBytes };
+    return pushPages.length === 0 ? {} : push;
   }
 
   /**
@@ -727,9 +725,8 @@ export class HlrcCoherence implements Coherence, LendHost {
   pushForBarrier(toNode: number): GrantPush {
     if (toNode === this.nodeId || this.subscribers.size === 0) return {};
     const self = this.nodeId;
-    const pushPages: number[] = [];
-    const pushVersions: number[][] = [];
-    const pushBytes: Uint8Array[] = [];
+    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
+    const pushPages = push.pushPages;
     const from = this.intervals.appliedBy(toNode, self);
     for (let index = this.intervals.vc[self]!; index > from && pushPages.length < grantPagePushCountMax; index--) {
       const record = this.intervals.record(self, index);
@@ -743,14 +740,19 @@ export class HlrcCoherence implements Coherence, LendHost {
         if (!state.valid || !this.masterReady(state)) continue;
         if (left <= 1) nodes.delete(toNode); else nodes.set(toNode, left - 1);
         if (nodes.size === 0) this.subscribers.delete(page);
-        const bytes = new Uint8Array(pageBytes);
-        this.readServed(page, bytes);
-        pushPages.push(page);
-        pushVersions.push([...state.version]);
-        pushBytes.push(bytes);
+        this.pushCopy(push, page, state);
       }
     }
-    return pushPages.length === 0 ? {} : { pushPages, pushVersions, pushBytes };
+    return pushPages.length === 0 ? {} : push;
+  }
+
+  /** Adds a copy of a page of our own, with its version, to pages pushed with a grant or a barrier message. */
+  private pushCopy(push: PushedCopies, page: number, state: PageState): void {
+    const bytes = new Uint8Array(pageBytes);
+    this.readServed(page, bytes);
+    push.pushPages.push(page);
+    push.pushVersions.push([...state.version]);
+    push.pushBytes.push(bytes);
   }
 
   /** Pages pushed with a grant or a barrier message, after its acquire: installed where they make an invalid copy valid. */

@@ -7,7 +7,7 @@
 // coherence (hlrc.ts), which it reaches through LendHost.
 
 import { assert } from '../errors.js';
-import { lendPageCountMax, pageBytes } from '../constants.js';
+import { lendPageCountMax, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { protNone, protRead } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
@@ -32,6 +32,11 @@ export interface LendHost {
   serveFetchers(page: number): void;
 }
 
+/** writersSinceBarrier: only this node wrote the page in the window. */
+const ownWritesOnly = -3;
+/** writersSinceBarrier: two other nodes, or this node after another one. */
+const severalWriters = -2;
+
 export class HomeMigration {
   // -- configuration
   /** Lending on (EngineOptions.migrateHomes, never in race mode). */
@@ -48,16 +53,22 @@ export class HomeMigration {
   // -- writers per barrier window
   /**
    * Per page of this node's own (not lent), its writers since the last
-   * barrier departure here: a writer's node, or -2 for several (this node's
-   * own noticed writes count as a writer).
+   * barrier departure here, in the order their writes reached this node:
+   * another node's id while it alone wrote the page after this node's own
+   * writes (if any), ownWritesOnly while only this node did, severalWriters
+   * once two other nodes did or this node wrote after another one. Own
+   * writes that all came before another node's count as handed over (the
+   * main thread filling a grid before the workers start: Jacobi's bands then
+   * move after the first window that wrote them).
    */
   private readonly writersSinceBarrier = new Map<number, number>();
   /**
    * Per page of this node's own, the other node that alone wrote it in the
-   * last window that wrote it: a page moves after two such windows (windows
-   * without writes do not count).
+   * last windows that wrote it, and how many such windows in a row (windows
+   * without writes do not count): a page moves after
+   * lendSoleWriterWindowCount of them (two nodes: lendSoleWriterWindowCountTwoNodes).
    */
-  private readonly soleWriters = new Map<number, number>();
+  private readonly soleWriters = new Map<number, { node: number; windows: number }>();
 
   constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean) {
     // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
@@ -87,35 +98,42 @@ export class HomeMigration {
 
   /** This node closed an interval writing a page it is home of. */
   noteOwnWrite(page: number): void {
-    if (this.lent[page] === -1 && this.borrowed[page] === 0) this.writersSinceBarrier.set(page, -2);
+    if (this.lent[page] === -1 && this.borrowed[page] === 0) {
+      const seen = this.writersSinceBarrier.get(page);
+      this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly ? ownWritesOnly : severalWriters);
+    }
   }
 
   /** A non-empty diff of `writer` was applied here, the page's home. */
   noteWrite(page: number, writer: number): void {
     if (this.lent[page] === -1 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
-      this.writersSinceBarrier.set(page, seen === undefined || seen === writer ? writer : -2);
+      this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters);
     }
   }
 
   /**
    * At a barrier's departure: pages of this node's static placement whose
-   * only writer since the last departure here was one other node, the same
-   * as in the last earlier window that wrote them, are lent to it; data
-   * written once does not move. Only pages at rest move: a valid copy, no
-   * fault, fetch or Atomics.wait pending on them. A lent page stays lent (it
-   * is never lent on, nor given back).
+   * only writer since the last departure here was one other node (after
+   * this node's own writes, if any: see writersSinceBarrier), in the last
+   * lendSoleWriterWindowCount windows that wrote them (on two nodes
+   * lendSoleWriterWindowCountTwoNodes), are lent to it.
+   * Only pages at rest move: a valid copy, no fault, fetch or Atomics.wait
+   * pending on them. A lent page stays lent (it is never lent on, nor given
+   * back).
    */
   lendWritten(): void {
     const writers = [...this.writersSinceBarrier];
     this.writersSinceBarrier.clear();
     if (!this.enabled || this.ctx.nodeCount === 1) return;
     const byNode = new Map<number, number[]>();
+    const windowsNeeded = this.ctx.nodeCount === 2 ? lendSoleWriterWindowCountTwoNodes : lendSoleWriterWindowCount;
     for (const [page, writer] of writers) {
       const before = this.soleWriters.get(page);
       if (writer < 0 || writer === this.ctx.nodeId) { this.soleWriters.delete(page); continue; }
-      this.soleWriters.set(page, writer);
-      if (before !== writer) continue;
+      const windows = before !== undefined && before.node === writer ? before.windows + 1 : 1;
+      this.soleWriters.set(page, { node: writer, windows });
+      if (windows < windowsNeeded) continue;
       if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== -1 || this.borrowed[page] === 1) continue;
       const state = this.host.pageState(page);
       if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) continue;

@@ -24,11 +24,18 @@ export interface ProgramSpec {
   casCounter: { address: number; lockAddress: number };
   /**
    * Writer sets that change over time: in phase p the word of owner o is
-   * written by thread (o + floor(p / 2) * ownerShift) mod threadCount, so a
-   * page keeps its writers for two phases (long enough for its home to move
-   * to a sole writer) and then changes them. 0: owners never change.
+   * written by thread (o + floor(p / ownerShiftPeriod) * ownerShift) mod
+   * threadCount, so a page keeps its writers for that many phases (long
+   * enough for its home to move to a sole writer) and then changes them.
+   * 0: owners never change.
    */
   ownerShift?: number;
+  /**
+   * Phases a writer set lasts when ownerShift is set (default 2): 1 in half
+   * of those seeds, so a page moves to a sole writer after one window
+   * (lendSoleWriterWindowCount) and sees another writer in the very next.
+   */
+  ownerShiftPeriod?: number;
   /** per thread, per phase: counter indices to increment, atomic indices to add 1 to */
   plans: Array<Array<{ counters: number[]; atomics: number[]; checks: number[]; casIncrements: number }>>;
 }
@@ -97,7 +104,7 @@ const tryLockSpinCountMax = 100_000;
 
 /** The thread that writes a word in a phase (see ProgramSpec.ownerShift). */
 export function writerOf(spec: ProgramSpec, owner: number, phase: number): number {
-  return (owner + Math.floor(phase / 2) * (spec.ownerShift ?? 0)) % spec.threadCount;
+  return (owner + Math.floor(phase / (spec.ownerShiftPeriod ?? 2)) * (spec.ownerShift ?? 0)) % spec.threadCount;
 }
 
 export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram {
@@ -217,6 +224,8 @@ export function runSeed(
       }
     }
     spec.phaseCount = Math.max(spec.phaseCount, phaseCount);
+    // Drawn last: half of these seeds change writers every phase.
+    spec.ownerShiftPeriod = prng.next() < 0.5 ? 1 : 2;
   }
   const cluster = new SimCluster({
     seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
