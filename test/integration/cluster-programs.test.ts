@@ -12,9 +12,12 @@ function run(command: string[]) {
   return result;
 }
 
+// mutex-counter.mjs is not here: test/integration/litmus.test.ts runs it on 4
+// nodes under hlrc against its exact output (and under plain node), and the sc
+// regression below runs it on 3 nodes; a third run of its 8000 contended
+// increments (about 20 s) proved nothing more.
 const programs = [
   { file: 'examples/sum.js', args: ['100000'] },
-  { file: 'test/fixtures/programs/mutex-counter.mjs', args: [] },
   { file: 'test/fixtures/programs/messages.cjs', args: [] },
 ];
 
