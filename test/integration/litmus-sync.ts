@@ -1,4 +1,6 @@
-// Litmus programs for synchronization over real processes: message passing
+// Shared by test/integration/litmus-sync-*.test.ts (three files, so that the
+// runner's two lanes can share them out and none nears the per-file time
+// limit). Litmus programs for synchronization over real processes: message passing
 // with Atomics and with postMessage, barrier reuse, producer–consumer with
 // Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors,
 // read-modify-write atomics of every width, FIFO mutex handoff, lock and
@@ -72,8 +74,12 @@ const litmus: { file: string; expected: string; protocols?: string[]; dsmOnly?: 
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
-for (const protocol of bothProtocols) {
-  for (const { file, expected, protocols = bothProtocols } of litmus) {
+/**
+ * Registers the runs of one share: `protocol`'s programs from index `from` (inclusive) to `to` (exclusive) of the
+ * table; `withPlainNode` adds the check of the expected outputs under plain node.
+ */
+export function litmusSync(protocol: 'hlrc' | 'sc', from: number, to: number, withPlainNode = false): void {
+  for (const { file, expected, protocols = bothProtocols } of litmus.slice(from, to)) {
     if (!protocols.includes(protocol)) continue;
     test(`${protocol}, 4 nodes: ${file}`, () => {
       const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
@@ -91,10 +97,13 @@ for (const protocol of bothProtocols) {
       assert.equal(result.stdout, expected);
     });
   }
+  if (!withPlainNode) return;
+  test('the sync litmus programs give the same answers under plain node', () => {
+    for (const { file, expected, dsmOnly } of litmus) {
+      if (file !== atomicsEdge && dsmOnly !== true) assert.equal(plainNode(file), expected, file);
+    }
+  });
 }
 
-test('the sync litmus programs give the same answers under plain node', () => {
-  for (const { file, expected, dsmOnly } of litmus) {
-    if (file !== atomicsEdge && dsmOnly !== true) assert.equal(plainNode(file), expected, file);
-  }
-});
+/** How many programs the table holds (the shares split it). */
+export const litmusSyncCount = litmus.length;
