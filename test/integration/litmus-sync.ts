@@ -14,6 +14,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 const atomicsWaitErrors = ['Uint32Array', 'Int16Array', 'Uint8Array', 'Float64Array', 'BigUint64Array']
@@ -82,8 +85,12 @@ export function litmusSync(protocol: 'hlrc' | 'sc', from: number, to: number, wi
   for (const { file, expected, protocols = bothProtocols } of litmus.slice(from, to)) {
     if (!protocols.includes(protocol)) continue;
     test(`${protocol}, 4 nodes: ${file}`, () => {
+      // The programs that need a request to have reached its home before the next thread asks wait for it
+      // through this hook (test/fixtures/litmus/arrivals.mjs) instead of sleeping a grace period.
+      const arrivals = mkdtempSync(join(tmpdir(), 'dsm-arrivals-'));
       const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
-        { encoding: 'utf8', timeout: 90_000 });
+        { encoding: 'utf8', timeout: 90_000, env: { ...process.env, DSM_TEST_HOOK_ARRIVALS: `*:${arrivals}` } });
+      rmSync(arrivals, { recursive: true, force: true });
       assert.equal(result.error, undefined, String(result.error));
       assert.equal(result.status, 0, result.stderr);
       if (file === atomicsEdge) {
