@@ -11,7 +11,7 @@
 import { pageBytes } from '../../src/constants.js';
 import type { SyncKind } from '../../src/runtime/observe.js';
 import { NodeObserver } from '../../src/runtime/observe.js';
-import { EngineHost } from '../../src/runtime/engine-host.js';
+import { EngineHost, type Arrival } from '../../src/runtime/engine-host.js';
 import { route, type LaneNetwork, type SendOutcome } from '../../src/runtime/envelope.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
@@ -41,6 +41,8 @@ export interface HostClusterOptions {
   stepCountMax?: number;
   /** Trace on every node (exercises the host's fault and fetch tracing). */
   trace?: boolean;
+  /** The hosts' arrival hook (DSM_TEST_HOOK_ARRIVALS in a node), with the node it fired on. */
+  onArrival?: (node: number, what: Arrival, key: number) => void;
 }
 
 /** A seeded network of FIFO links, as the hosts see it through LaneNetwork. */
@@ -103,6 +105,7 @@ export class HostCluster {
         network: this.network.of(node),
         observer,
         clock: () => this.nowMs,
+        ...(options.onArrival === undefined ? {} : { onArrival: (what: Arrival, key: number) => options.onArrival!(node, what, key) }),
       }));
     }
     for (const host of this.hosts) host.start();
