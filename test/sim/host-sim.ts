@@ -16,7 +16,7 @@ import { route, type LaneNetwork, type SendOutcome } from '../../src/runtime/env
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
 import type { WireMessage } from '../../src/transport/codec.js';
-import { Prng, SimMemory, readU32, writeU32, type ThreadOp, type ThreadProgram } from './sim.js';
+import { Prng, SimLinks, SimMemory, readU32, writeU32, type ThreadOp, type ThreadProgram } from './sim.js';
 
 interface HostThread {
   index: number;
@@ -45,14 +45,14 @@ export interface HostClusterOptions {
   onArrival?: (node: number, what: Arrival, key: number) => void;
 }
 
-/** A seeded network of FIFO links, as the hosts see it through LaneNetwork. */
+/** The simulated network (sim.ts's SimLinks) as the hosts see it through LaneNetwork. */
 class SimNetwork {
-  private readonly links: WireMessage[][];
+  private readonly links: SimLinks<WireMessage>;
   messageCount = 0;
   readonly counts = new Map<string, number>();
 
   constructor(readonly nodeCount: number) {
-    this.links = Array.from({ length: nodeCount * nodeCount }, () => []);
+    this.links = new SimLinks<WireMessage>(nodeCount);
   }
 
   /** The network node `from` sends through. */
@@ -60,8 +60,7 @@ class SimNetwork {
     return {
       send: (toNode, message): SendOutcome => {
         if (toNode === from || toNode < 0 || toNode >= this.nodeCount) throw new Error(`node ${from} sends to node ${toNode}`);
-        // structuredClone stands in for encoding: no object is shared between nodes.
-        this.links[from * this.nodeCount + toNode]!.push(structuredClone(message));
+        this.links.push(from, toNode, message);
         this.messageCount++;
         this.counts.set(message.type, (this.counts.get(message.type) ?? 0) + 1);
         return 'sent';
@@ -70,13 +69,11 @@ class SimNetwork {
   }
 
   busyLinks(): number[] {
-    const busy: number[] = [];
-    for (let k = 0; k < this.links.length; k++) if (this.links[k]!.length > 0) busy.push(k);
-    return busy;
+    return this.links.busy();
   }
 
   take(link: number): { from: number; to: number; message: WireMessage } {
-    return { from: Math.floor(link / this.nodeCount), to: link % this.nodeCount, message: this.links[link]!.shift()! };
+    return this.links.take(link);
   }
 }
 
