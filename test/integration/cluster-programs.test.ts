@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 function run(command: string[]) {
-  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 120_000 });
+  // A bound for hangs, not a time budget: the 3-node mutex counter nears 120 s on a busy machine (35 s quiet).
+  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 240_000 });
   assert.equal(result.error, undefined, `${command.join(' ')}: ${String(result.error)}`);
   return result;
 }
