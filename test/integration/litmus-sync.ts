@@ -89,7 +89,8 @@ export function litmusSync(protocol: 'hlrc' | 'sc', from: number, to: number, wi
       // through this hook (test/fixtures/litmus/arrivals.mjs) instead of sleeping a grace period.
       const arrivals = mkdtempSync(join(tmpdir(), 'dsm-arrivals-'));
       const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
-        { encoding: 'utf8', timeout: 90_000, env: { ...process.env, DSM_TEST_HOOK_ARRIVALS: `*:${arrivals}` } });
+        // A bound for hangs, not a time budget (a run took over 90 s at load 40).
+        { encoding: 'utf8', timeout: 240_000, env: { ...process.env, DSM_TEST_HOOK_ARRIVALS: `*:${arrivals}` } });
       rmSync(arrivals, { recursive: true, force: true });
       assert.equal(result.error, undefined, String(result.error));
       assert.equal(result.status, 0, result.stderr);
