@@ -30,6 +30,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "dsm_addon.h"
 #include "generated/dsm_constants.h"
 
 namespace dsm_doorbell {
@@ -57,13 +58,8 @@ bool g_cleanup_registered = false;
 std::atomic<uint64_t> g_rings{0};
 std::atomic<uint64_t> g_wakes{0};
 
-void Throw(Isolate* isolate, const char* code, const std::string& message) {
-  Local<Context> context = isolate->GetCurrentContext();
-  Local<Value> error = v8::Exception::Error(v8::String::NewFromUtf8(isolate, message.c_str()).ToLocalChecked());
-  error.As<Object>()->Set(context, v8::String::NewFromUtf8Literal(isolate, "code"),
-                          v8::String::NewFromUtf8(isolate, code).ToLocalChecked()).Check();
-  isolate->ThrowException(error);
-}
+using dsm_addon::SetMethod;
+using dsm_addon::Throw;
 
 void OnBell(uv_async_t* handle) {
   g_wakes.fetch_add(1, std::memory_order_relaxed);
@@ -165,18 +161,7 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
 
 // The Int32 word at `byteOffset` of a SharedArrayBuffer, or null (an exception is thrown).
 std::atomic<int32_t>* WordOf(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  if (args.Length() < 2 || !args[0]->IsSharedArrayBuffer() || !args[1]->IsUint32()) {
-    Throw(isolate, DSM_ERR_INTERNAL, "dsm doorbell: a SharedArrayBuffer and a byte offset");
-    return nullptr;
-  }
-  Local<v8::SharedArrayBuffer> buffer = args[0].As<v8::SharedArrayBuffer>();
-  uint32_t offset = args[1].As<v8::Uint32>()->Value();
-  if (offset % 4 != 0 || offset + 4 > buffer->ByteLength()) {
-    Throw(isolate, DSM_ERR_INTERNAL, "dsm doorbell: the word is not within the buffer");
-    return nullptr;
-  }
-  return reinterpret_cast<std::atomic<int32_t>*>(static_cast<uint8_t*>(buffer->Data()) + offset);
+  return reinterpret_cast<std::atomic<int32_t>*>(dsm_addon::SharedWordArg(args, 0, 1, DSM_ERR_INTERNAL, "dsm doorbell"));
 }
 
 // park(buffer, byteOffset, expected, timeoutMs): sleeps on the word while it
@@ -199,14 +184,6 @@ void Unpark(const FunctionCallbackInfo<Value>& args) {
   std::atomic<int32_t>* word = WordOf(args);
   if (word == nullptr) return;
   syscall(SYS_futex, reinterpret_cast<int32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
-}
-
-void SetMethod(Local<Context> context, Local<Object> exports, const char* name, v8::FunctionCallback callback) {
-  Isolate* isolate = context->GetIsolate();
-  Local<Function> function = v8::FunctionTemplate::New(isolate, callback)->GetFunction(context).ToLocalChecked();
-  Local<v8::String> key = v8::String::NewFromUtf8(isolate, name).ToLocalChecked();
-  function->SetName(key);
-  exports->Set(context, key, function).Check();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // park and resume the faulting thread. The signal handler is async-signal-safe:
 // no malloc, no locks, no JS — atomics, memcpy and system calls only.
 
+#include "dsm_addon.h"
 #include "generated/dsm_constants.h"
 
 #include <node.h>
@@ -413,13 +414,9 @@ void OnSegv(int signal, siginfo_t* info, void* context) {
 
 // ---- helpers for the bindings ------------------------------------------------
 
-void Throw(Isolate* isolate, const char* code, const std::string& message) {
-  Local<Value> error = v8::Exception::Error(v8::String::NewFromUtf8(isolate, message.c_str()).ToLocalChecked());
-  Local<Context> context = isolate->GetCurrentContext();
-  error.As<Object>()->Set(context, v8::String::NewFromUtf8(isolate, "code").ToLocalChecked(),
-                          v8::String::NewFromUtf8(isolate, code).ToLocalChecked()).Check();
-  isolate->ThrowException(error);
-}
+using dsm_addon::SetMethod;
+using dsm_addon::Throw;
+using dsm_addon::ViewData;
 
 bool RequireReady(Isolate* isolate) {
   if (g_ready.load(std::memory_order_acquire)) return true;
@@ -456,7 +453,7 @@ bool ReadPages(const FunctionCallbackInfo<Value>& args, int index, const uint32_
     return false;
   }
   Local<v8::Uint32Array> array = args[index].As<v8::Uint32Array>();
-  auto* base = static_cast<uint8_t*>(array->Buffer()->Data()) + array->ByteOffset();
+  uint8_t* base = ViewData(array);
   *pages = reinterpret_cast<const uint32_t*>(base);
   *count = array->Length();
   for (size_t i = 0; i < *count; i += 1) {
@@ -474,7 +471,7 @@ bool ReadBytes(const FunctionCallbackInfo<Value>& args, int index, uint8_t** dat
     return false;
   }
   Local<v8::ArrayBufferView> view = args[index].As<v8::ArrayBufferView>();
-  *data = static_cast<uint8_t*>(view->Buffer()->Data()) + view->ByteOffset();
+  *data = ViewData(view);
   *length = view->ByteLength();
   return true;
 }
@@ -1141,7 +1138,7 @@ void ResumeMany(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   Local<v8::Uint32Array> array = args[0].As<v8::Uint32Array>();
-  auto* slots = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(array->Buffer()->Data()) + array->ByteOffset());
+  auto* slots = reinterpret_cast<uint32_t*>(ViewData(array));
   for (size_t i = 0; i < array->Length(); i += 1) {
     if (slots[i] >= kFaultSlotCount || g_slots[slots[i]].state.load() != kSlotServing) {
       Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: resume of a slot that is not being served");
@@ -1206,14 +1203,6 @@ void CrashForTest(const FunctionCallbackInfo<Value>& args) {
   // Through a volatile integer so the compiler neither warns nor folds it.
   volatile uintptr_t bad_address = 16;
   *reinterpret_cast<volatile uint8_t*>(bad_address) = 1;
-}
-
-void SetMethod(Local<Context> context, Local<Object> exports, const char* name, v8::FunctionCallback callback) {
-  Isolate* isolate = context->GetIsolate();
-  Local<Function> function = v8::FunctionTemplate::New(isolate, callback)->GetFunction(context).ToLocalChecked();
-  Local<v8::String> key = v8::String::NewFromUtf8(isolate, name).ToLocalChecked();
-  function->SetName(key);
-  exports->Set(context, key, function).Check();
 }
 
 }  // namespace

@@ -238,12 +238,12 @@ export function runtimeConfig<T extends object>(): Partial<T> {
 
 // ---- test hooks ----
 
-export type TestHookName = 'MANAGER_THROW' | 'BLOCK_LOOP';
+export type TestHookName = 'MANAGER_THROW' | 'BLOCK_LOOP' | 'ARRIVALS';
 
-/** Test-only hooks (never set them outside dsm's tests; see docs/CLUSTER.md): DSM_TEST_HOOK_<NAME>=<node>:<argument>. */
+/** Test-only hooks (never set them outside dsm's tests; see docs/CLUSTER.md): DSM_TEST_HOOK_<NAME>=<node>:<argument> (node `*`: every node). */
 export function testHook(name: TestHookName, nodeId: number): string | null {
   const value = process.env[`DSM_TEST_HOOK_${name}`];
   if (value === undefined || value === '') return null;
   const [node, ...rest] = value.split(':');
-  return Number(node) === nodeId ? rest.join(':') : null;
+  return node === '*' || Number(node) === nodeId ? rest.join(':') : null;
 }

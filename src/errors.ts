@@ -4,7 +4,6 @@
 export const errorCodes = {
   DSM_ERR_INVALID_OPTION: 'an option is missing, malformed or out of range',
   DSM_ERR_PROGRAM_NOT_FOUND: 'the program file does not exist',
-  DSM_ERR_PROGRAM_SYNTAX: 'the program file does not parse',
   DSM_ERR_PLATFORM: 'this platform is not supported',
   DSM_ERR_ADDON: 'the native addon is missing or failed to load',
   DSM_ERR_REGION_EXHAUSTED: 'the global region has no room for an allocation',
@@ -22,12 +21,9 @@ export const errorCodes = {
   DSM_ERR_UNREACHABLE: 'a host could not be reached',
   DSM_ERR_JOIN_TIMEOUT: 'not every node joined in time',
   DSM_ERR_NODE_DIED: 'a node crashed or stopped answering',
-  DSM_ERR_BACKPRESSURE: 'a send queue is full',
   DSM_ERR_NOT_OWNER: 'a mutex was unlocked by a thread that does not hold it',
   DSM_ERR_BARRIER_PARTIES: 'a barrier was used with a different party count',
-  DSM_ERR_ATOMICS_TYPE: 'Atomics.wait needs an Int32Array or BigInt64Array',
   DSM_ERR_STALE_OBJECT: 'a dsm object outlived the run that created it',
-  DSM_ERR_WORKER_FILE: 'a worker file does not exist on the node chosen for it',
   DSM_ERR_CHANNEL: 'the channel between an app thread and its manager failed',
   DSM_ERR_BENCH: 'a benchmark run failed, timed out or printed no result',
   DSM_ERR_TRACE: 'a trace file is missing, unreadable or not a dsm trace',
@@ -37,6 +33,7 @@ export const errorCodes = {
   DSM_ERR_USAGE: 'the command line does not parse: an unknown command or option, a missing argument, or options that conflict',
   DSM_ERR_MANAGER_FAILED: 'a node\'s manager (its main thread) threw an uncaught exception; the node ended',
   DSM_ERR_FORCED_EXIT: 'a node did not end within the grace period after SIGTERM or SIGINT and was ended by its watchdog',
+  DSM_ERR_SYNC_OBJECTS: 'a program uses more distinct Mutex or Barrier objects than one node\'s lock or barrier manager keeps state for',
   DSM_ERR_ATOMIC_LINES: 'more Atomics locations are in use at once than a node\'s line tables hold',
   DSM_ERR_STALLED: 'a node\'s manager loop stopped turning for longer than its limit; the node ended',
 } as const;

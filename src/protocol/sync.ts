@@ -8,7 +8,7 @@
 // which files its requests here (SyncRequests). Managers of ids: see
 // EngineContext.managerOf.
 
-import { assert } from '../errors.js';
+import { DsmError, assert } from '../errors.js';
 import { barrierIdCountMax, grantPagePushCountMax, lockIdCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -364,7 +364,7 @@ export class SyncLayer implements SyncRequests {
   private lock(lockId: number): LockState {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
-      assert(this.locks.size < lockIdCountMax, 'lock ids within limit');
+      if (this.locks.size >= lockIdCountMax) throw syncObjectsError('mutexes', 'lockIdCountMax', lockIdCountMax, this.ctx.nodeId);
       lock = { holderNode: -1, passing: null, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [] };
       this.locks.set(lockId, lock);
     }
@@ -501,7 +501,7 @@ export class SyncLayer implements SyncRequests {
     if (barrier === undefined) {
       // A reusable barrier keeps its party count for life: the first use fixes it.
       const parties = this.barrierParties.get(message.barrierId) ?? message.parties;
-      assert(this.barrierParties.size < barrierIdCountMax, 'barrier ids within limit');
+      if (!this.barrierParties.has(message.barrierId) && this.barrierParties.size >= barrierIdCountMax) throw syncObjectsError('barriers', 'barrierIdCountMax', barrierIdCountMax, this.ctx.nodeId);
       this.barrierParties.set(message.barrierId, parties);
       barrier = { parties, arrivals: [] };
       this.barriers.set(message.barrierId, barrier);
@@ -562,4 +562,10 @@ export class SyncLayer implements SyncRequests {
     this.coherence.afterBarrier();
     this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });
   }
+}
+
+/** A program that uses more distinct mutexes or barriers than one manager keeps state for: a user-facing limit, not a bug. */
+function syncObjectsError(what: string, limitName: string, limit: number, nodeId: number): DsmError {
+  return new DsmError('DSM_ERR_SYNC_OBJECTS', `node ${nodeId}'s manager keeps state for at most ${limit} distinct ${what} `
+    + `(${limitName} in src/constants.ts): reuse ${what} instead of creating new ones, or raise ${limitName} and rebuild (npm run build)`);
 }

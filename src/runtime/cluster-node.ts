@@ -21,6 +21,8 @@
 // case of the sync route (src/sync/route.ts); its region is private anonymous
 // memory (src/runtime/manager.ts), what V8 gives a plain SharedArrayBuffer.
 
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
@@ -154,7 +156,12 @@ export class ClusterNode {
       this.lineTable = new LineTable(undefined, () => native.membarrier());
       this.manager.atomicLines = this.lineTable.buffer;
     }
+    // Test hook: a line per lock request or wait that reaches this node as its manager or home, so a litmus
+    // program can wait for one instead of sleeping a grace period (test/fixtures/litmus/arrivals.mjs).
+    const arrivalsDir = testHook('ARRIVALS', handle.nodeId);
+    const arrivalsFile = arrivalsDir === null ? null : join(arrivalsDir, `node-${handle.nodeId}`);
     this.host = new EngineHost<ThreadEndpoint>({
+      ...(arrivalsFile === null ? {} : { onArrival: (what: string, key: number) => appendFileSync(arrivalsFile, `${what} ${key}\n`) }),
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
       pageCount: options.regionBytes / pageBytes,

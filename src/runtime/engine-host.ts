@@ -34,7 +34,15 @@ export interface EngineHostOptions extends Omit<EngineOptions, 'send' | 'host' |
   network: LaneNetwork<ProtocolMessage>;
   /** Sync timings and trace events (a node's observer; the simulation may pass one too). */
   observer: NodeObserver;
+  /**
+   * Test hook (DSM_TEST_HOOK_ARRIVALS): called when a lock request or an Atomics.wait reaches this node's engine
+   * as its manager or home (from another node, or from a thread of this node when nothing was sent for it).
+   */
+  onArrival?: (what: Arrival, key: number) => void;
 }
+
+/** What reached its manager or home: a lock request (key: the lock id) or a wait (key: the address). */
+export type Arrival = 'lock' | 'wait';
 
 /** How a parked sync request is answered, and what it is traced as. */
 export interface SyncWait<Owner> {
@@ -63,9 +71,13 @@ export class EngineHost<Owner = unknown> {
   /** Page fetches in flight (tracing only): page -> async event id. */
   private readonly fetchesInFlight = new Map<number, string>();
   private fetchCounter = 0;
+  private readonly onArrival: ((what: Arrival, key: number) => void) | null;
+  /** While a thread of this node hands its lock request or wait to the engine: cleared if the engine sends it on. */
+  private localArrival: { what: Arrival; key: number } | null = null;
 
   constructor(options: EngineHostOptions) {
-    const { memory, network, observer, ...engineOptions } = options;
+    const { memory, network, observer, onArrival, ...engineOptions } = options;
+    this.onArrival = onArrival ?? null;
     this.nodeId = options.nodeId;
     this.memory = memory;
     this.network = network;
@@ -103,7 +115,15 @@ export class EngineHost<Owner = unknown> {
     const ref = this.nextSyncRef++;
     this.waiters.set(ref, { ...wait, startUs: wait.kind === null ? 0 : epochUs() });
     try {
-      this.engine.onSync(ref, request);
+      if (this.onArrival === null) {
+        this.engine.onSync(ref, request);
+      } else {
+        this.localArrival = arrivalOfRequest(request);
+        this.engine.onSync(ref, request);
+        const arrived = this.localArrival;
+        this.localArrival = null;
+        if (arrived !== null) this.onArrival(arrived.what, arrived.key);
+      }
     } catch (error) {
       this.waiters.delete(ref);
       this.withdrawn.add(ref);
@@ -137,6 +157,10 @@ export class EngineHost<Owner = unknown> {
     if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply received' : 'request received', hopPage);
     this.engine.onMessage(fromNode, message);
     if (hopPage >= 0 && message.type === 'pageReply') this.hop('reply installed', hopPage);
+    if (this.onArrival !== null) {
+      const arrived = arrivalOfMessage(message);
+      if (arrived !== null) this.onArrival(arrived.what, arrived.key);
+    }
   }
 
   tick(nowMs: number): void {
@@ -172,6 +196,7 @@ export class EngineHost<Owner = unknown> {
   }
 
   private send(toNode: number, message: ProtocolMessage): void {
+    if (this.localArrival !== null && arrivalOfMessage(message) !== null) this.localArrival = null;
     // 'queued' needs nothing here (flow control sees the backed-up link); 'lost' ends the run elsewhere.
     const hopPage = this.observer.tracing && (message.type === 'pageReply' || message.type === 'pageRequest') ? message.page : -1;
     if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sending' : 'request sending', hopPage);
@@ -201,4 +226,16 @@ export class EngineHost<Owner = unknown> {
     this.fetchesInFlight.delete(page);
     this.observer.record({ name: 'page fetch', cat: 'fetch', ph: 'e', id, ts: this.observer.traceTs(epochUs()), pid: this.observer.nodeId, tid: 0, args: { page, home } });
   }
+}
+
+function arrivalOfRequest(request: SyncRequest): { what: Arrival; key: number } | null {
+  if (request.kind === 'lock' && request.tryOnly !== true) return { what: 'lock', key: request.lockId };
+  if ((request.kind === 'atomic' && request.op === 'wait') || request.kind === 'lineWait') return { what: 'wait', key: request.address };
+  return null;
+}
+
+function arrivalOfMessage(message: ProtocolMessage): { what: Arrival; key: number } | null {
+  if (message.type === 'lockRequest' && !message.tryOnly) return { what: 'lock', key: message.lockId };
+  if ((message.type === 'atomicRequest' && message.op === 'wait') || message.type === 'lineWait') return { what: 'wait', key: message.address };
+  return null;
 }

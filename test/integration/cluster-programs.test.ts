@@ -7,14 +7,18 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 function run(command: string[]) {
-  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 120_000 });
+  // A bound for hangs, not a time budget: the 3-node mutex counter nears 120 s on a busy machine (35 s quiet).
+  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 240_000 });
   assert.equal(result.error, undefined, `${command.join(' ')}: ${String(result.error)}`);
   return result;
 }
 
+// mutex-counter.mjs is not here: test/integration/litmus.test.ts runs it on 4
+// nodes under hlrc against its exact output (and under plain node), and the sc
+// regression below runs it on 3 nodes; a third run of its 8000 contended
+// increments (about 20 s) proved nothing more.
 const programs = [
   { file: 'examples/sum.js', args: ['100000'] },
-  { file: 'test/fixtures/programs/mutex-counter.mjs', args: [] },
   { file: 'test/fixtures/programs/messages.cjs', args: [] },
 ];
 
@@ -60,8 +64,9 @@ test('killing a node mid-run ends the run, non-zero, naming the node, and leaves
   launcher.stdout.on('data', (chunk) => { stdout += chunk; });
   launcher.stderr.on('data', (chunk) => { stderr += chunk; });
   const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
-  const safety = setTimeout(() => launcher.kill('SIGKILL'), 60_000);
-  for (let attempt = 0; attempt < 200 && !stdout.includes('started'); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+  const safety = setTimeout(() => launcher.kill('SIGKILL'), 90_000);
+  // A bound that only waits (a busy machine starts three nodes slowly): the test takes as long as the start does.
+  for (const startedBy = Date.now() + 50_000; !stdout.includes('started') && Date.now() < startedBy;) await new Promise((resolve) => setTimeout(resolve, 50));
   assert.match(stdout, /started/);
   const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(launcher.pid)], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
   assert.equal(children.length, 2, 'two child nodes');

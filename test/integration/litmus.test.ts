@@ -1,5 +1,5 @@
 // Litmus programs over real processes: 4 nodes, both protocols, the same
-// answer a single machine gives.
+// answer a single machine gives (the mutex counter under hlrc only: see below).
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,9 +13,14 @@ const litmus = [
 
 for (const protocol of ['hlrc', 'sc']) {
   for (const { file, expected } of litmus) {
+    // Under sc the mutex counter runs in test/integration/cluster-programs.test.ts
+    // (3 nodes, where its lost-update regression was found): the same program and
+    // output, so a second sc run of its 8000 contended increments (about 45 s) is left out.
+    if (protocol === 'sc' && file.endsWith('mutex-counter.mjs')) continue;
     test(`${protocol}, 4 nodes: ${file}`, () => {
       const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
-        { encoding: 'utf8', timeout: 120_000 });
+        // A bound for hangs, not a time budget: the mutex counter took over 120 s at load 40 (45 s quiet).
+        { encoding: 'utf8', timeout: 240_000 });
       assert.equal(result.error, undefined, String(result.error));
       assert.equal(result.status, 0, result.stderr);
       assert.equal(result.stdout, expected);

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { processesTagged } from '../fixtures/runs.js';
 import { secretFor } from '../fixtures/secret.js';
 
 const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
@@ -170,22 +170,6 @@ async function runProgram(port: number): Promise<void> {
   assert.equal(launcher.stdout(), sumExpected, launcher.output());
   assert.match(launcher.output(), /^worker \d ran on node 2 of 3$/m);
   for (const joiner of joiners) assert.equal(await exitCode(joiner), 0, joiner.output());
-}
-
-/** Pids of live processes whose environment holds DSM_TEST_RUN_TAG=tag. */
-function processesTagged(tag: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(`DSM_TEST_RUN_TAG=${tag}`)) continue;
-      const state = /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${entry}/stat`, 'latin1'))?.[1];
-      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
 }
 
 /**

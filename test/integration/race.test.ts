@@ -1,39 +1,12 @@
 // dsm run --race over real processes (docs/RACE.md): racy fixtures are
 // reported exactly (the right kind, bytes, buffer and lines, nothing else),
-// race-free fixtures and litmus programs report nothing, bad input is refused.
+// bad input is refused. The race-free fixtures and litmus programs, which must
+// report nothing, are in race-free.test.ts (a file of their own, for the runner's two lanes).
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
-import type { RaceReport } from '../../src/race/report.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'dsm-race-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-let runs = 0;
-
-function race(file: string, nodes: number, extra: string[] = []): { status: number | null; stdout: string; stderr: string; report: RaceReport } {
-  const json = join(dir, `report-${runs++}.json`);
-  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--race', '--nodes', String(nodes), '--region-bytes', '256m', '--race-json', json, ...extra, file],
-    { encoding: 'utf8', timeout: 180_000 });
-  assert.equal(result.error, undefined, String(result.error));
-  let report: RaceReport;
-  try {
-    report = JSON.parse(readFileSync(json, 'utf8')) as RaceReport;
-  } catch {
-    assert.fail(`no race report (exit ${result.status}): ${result.stderr}`);
-  }
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr, report };
-}
-
-/** The line of `file` holding `marker`, 1-based. */
-function lineOf(file: string, marker: string): number {
-  const index = readFileSync(file, 'utf8').split('\n').findIndex((line) => line.includes(marker));
-  assert.ok(index >= 0, `${marker} in ${file}`);
-  return index + 1;
-}
+import { test } from 'node:test';
+import { lineOf, race } from './race-runs.js';
 
 test('a lost counter update: one write-write race on the counter\'s 4 bytes, between the two workers, exit 66', () => {
   const file = 'test/fixtures/race/lost-update.mjs';
@@ -93,28 +66,6 @@ test('a queue with a missing fence (tail published before the item is written): 
 });
 
 // Race-free: fixtures of our own and litmus programs of the repository.
-const raceFree = [
-  { file: 'test/fixtures/race/false-sharing.mjs', nodes: 3 },
-  { file: 'test/fixtures/race/atomic-counter.mjs', nodes: 4 },
-  { file: 'test/fixtures/race/mutex-counter.mjs', nodes: 4 },
-  { file: 'test/fixtures/race/barrier-phases.mjs', nodes: 4 },
-  { file: 'test/fixtures/race/no-workers.mjs', nodes: 2 },
-  { file: 'test/fixtures/litmus/message-passing.mjs', nodes: 4 },
-  { file: 'test/fixtures/litmus/producer-consumer.mjs', nodes: 5 },
-  { file: 'test/fixtures/litmus/post-message.mjs', nodes: 3 },
-  { file: 'test/fixtures/litmus/condition-broadcast.mjs', nodes: 5 },
-];
-
-for (const { file, nodes } of raceFree) {
-  test(`race-free: ${file} reports nothing`, () => {
-    const { status, stderr, report } = race(file, nodes);
-    assert.equal(status, 0, stderr);
-    assert.equal(report.raceCount, 0, stderr);
-    assert.ok(report.intervalCount > 0 || file.includes('no-workers'), 'intervals were checked');
-    assert.match(stderr, /dsm race: no data races found/);
-  });
-}
-
 test('a program with over 100,000 distinct races: a bounded report, every occurrence counted', () => {
   const { status, stderr, report } = race('test/fixtures/race/many-races.mjs', 3);
   assert.equal(status, 66, stderr.slice(0, 2000));

@@ -11,12 +11,12 @@
 import { pageBytes } from '../../src/constants.js';
 import type { SyncKind } from '../../src/runtime/observe.js';
 import { NodeObserver } from '../../src/runtime/observe.js';
-import { EngineHost } from '../../src/runtime/engine-host.js';
+import { EngineHost, type Arrival } from '../../src/runtime/engine-host.js';
 import { route, type LaneNetwork, type SendOutcome } from '../../src/runtime/envelope.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
 import type { WireMessage } from '../../src/transport/codec.js';
-import { Prng, SimMemory, readU32, writeU32, type ThreadOp, type ThreadProgram } from './sim.js';
+import { Prng, SimLinks, SimMemory, readU32, writeU32, type ThreadOp, type ThreadProgram } from './sim.js';
 
 interface HostThread {
   index: number;
@@ -41,16 +41,18 @@ export interface HostClusterOptions {
   stepCountMax?: number;
   /** Trace on every node (exercises the host's fault and fetch tracing). */
   trace?: boolean;
+  /** The hosts' arrival hook (DSM_TEST_HOOK_ARRIVALS in a node), with the node it fired on. */
+  onArrival?: (node: number, what: Arrival, key: number) => void;
 }
 
-/** A seeded network of FIFO links, as the hosts see it through LaneNetwork. */
+/** The simulated network (sim.ts's SimLinks) as the hosts see it through LaneNetwork. */
 class SimNetwork {
-  private readonly links: WireMessage[][];
+  private readonly links: SimLinks<WireMessage>;
   messageCount = 0;
   readonly counts = new Map<string, number>();
 
   constructor(readonly nodeCount: number) {
-    this.links = Array.from({ length: nodeCount * nodeCount }, () => []);
+    this.links = new SimLinks<WireMessage>(nodeCount);
   }
 
   /** The network node `from` sends through. */
@@ -58,8 +60,7 @@ class SimNetwork {
     return {
       send: (toNode, message): SendOutcome => {
         if (toNode === from || toNode < 0 || toNode >= this.nodeCount) throw new Error(`node ${from} sends to node ${toNode}`);
-        // structuredClone stands in for encoding: no object is shared between nodes.
-        this.links[from * this.nodeCount + toNode]!.push(structuredClone(message));
+        this.links.push(from, toNode, message);
         this.messageCount++;
         this.counts.set(message.type, (this.counts.get(message.type) ?? 0) + 1);
         return 'sent';
@@ -68,13 +69,11 @@ class SimNetwork {
   }
 
   busyLinks(): number[] {
-    const busy: number[] = [];
-    for (let k = 0; k < this.links.length; k++) if (this.links[k]!.length > 0) busy.push(k);
-    return busy;
+    return this.links.busy();
   }
 
   take(link: number): { from: number; to: number; message: WireMessage } {
-    return { from: Math.floor(link / this.nodeCount), to: link % this.nodeCount, message: this.links[link]!.shift()! };
+    return this.links.take(link);
   }
 }
 
@@ -103,6 +102,7 @@ export class HostCluster {
         network: this.network.of(node),
         observer,
         clock: () => this.nowMs,
+        ...(options.onArrival === undefined ? {} : { onArrival: (what: Arrival, key: number) => options.onArrival!(node, what, key) }),
       }));
     }
     for (const host of this.hosts) host.start();

@@ -238,6 +238,36 @@ export interface ClusterOptions {
   lineRefuseChance?: number;
 }
 
+/**
+ * The simulated network: one FIFO queue per ordered pair of nodes (a
+ * connection); across queues the caller's seed picks what is delivered next.
+ * Messages are copied (structuredClone stands in for encoding: no object is
+ * shared between nodes). Used by SimCluster and by host-sim.ts's hosts.
+ */
+export class SimLinks<Message> {
+  private readonly queues: Message[][];
+
+  constructor(readonly nodeCount: number) {
+    this.queues = Array.from({ length: nodeCount * nodeCount }, () => []);
+  }
+
+  push(from: number, to: number, message: Message): void {
+    this.queues[from * this.nodeCount + to]!.push(structuredClone(message));
+  }
+
+  /** The links with a message queued, in link order (link = from * nodeCount + to). */
+  busy(): number[] {
+    const busy: number[] = [];
+    for (let k = 0; k < this.queues.length; k++) if (this.queues[k]!.length > 0) busy.push(k);
+    return busy;
+  }
+
+  /** The oldest message of a busy link. */
+  take(link: number): { from: number; to: number; message: Message } {
+    return { from: Math.floor(link / this.nodeCount), to: link % this.nodeCount, message: this.queues[link]!.shift()! };
+  }
+}
+
 export class SimCluster {
   readonly prng: Prng;
   readonly memories: SimMemory[] = [];
@@ -247,8 +277,7 @@ export class SimCluster {
   /** Atomics run natively on held lines. */
   nativeAtomics = 0;
   readonly threads: SimThread[] = [];
-  /** Per ordered pair (from * nodeCount + to): FIFO queue. */
-  private readonly links: ProtocolMessage[][];
+  private readonly links: SimLinks<ProtocolMessage>;
   /** Faults and sync requests made by threads running inside an engine call, not yet handed to the engine. */
   private readonly deferred: Array<() => void> = [];
   private nested = false;
@@ -264,7 +293,7 @@ export class SimCluster {
   constructor(readonly options: ClusterOptions) {
     this.prng = new Prng(options.seed);
     const n = options.nodeCount;
-    this.links = Array.from({ length: n * n }, () => []);
+    this.links = new SimLinks<ProtocolMessage>(n);
     for (let node = 0; node < n; node++) {
       const memory = new SimMemory(options.pageCount);
       this.memories.push(memory);
@@ -325,8 +354,7 @@ export class SimCluster {
   }
 
   private send(from: number, to: number, message: ProtocolMessage): void {
-    // structuredClone stands in for encoding: no object is shared between nodes.
-    this.links[from * this.options.nodeCount + to]!.push(structuredClone(message));
+    this.links.push(from, to, message);
     this.messageCount++;
     if (this.sent.length < 100_000) this.sent.push({ from, to, message });
     this.messageCounts.set(message.type, (this.messageCounts.get(message.type) ?? 0) + 1);
@@ -432,9 +460,8 @@ export class SimCluster {
   }
 
   private deliverOne(linkIndex: number): void {
-    const message = this.links[linkIndex]!.shift()!;
-    const n = this.options.nodeCount;
-    this.engines[linkIndex % n]!.onMessage(Math.floor(linkIndex / n), message);
+    const { from, to, message } = this.links.take(linkIndex);
+    this.engines[to]!.onMessage(from, message);
   }
 
   /** Runs until every thread is done. Throws on a stuck cluster or the step limit. */
@@ -450,8 +477,7 @@ export class SimCluster {
         for (const engine of this.engines) engine.onTick(this.nowMs);
       }
       const runnable = this.threads.filter((t) => !t.done && !t.blocked);
-      const links: number[] = [];
-      for (let k = 0; k < this.links.length; k++) if (this.links[k]!.length > 0) links.push(k);
+      const links = this.links.busy();
       if (this.deferred.length > 0 && (this.prng.chance(0.5) || (runnable.length === 0 && links.length === 0))) {
         this.deferred.shift()!();
         this.options.afterStep?.(this);
@@ -480,9 +506,9 @@ export class SimCluster {
   /** Delivers every queued message (threads untouched). */
   drain(): void {
     for (let guard = 0; guard < 1_000_000; guard++) {
-      const k = this.links.findIndex((l) => l.length > 0);
-      if (k < 0) return;
-      this.deliverOne(k);
+      const busy = this.links.busy();
+      if (busy.length === 0) return;
+      this.deliverOne(busy[0]!);
     }
     throw new Error('drain did not settle');
   }

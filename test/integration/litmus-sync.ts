@@ -1,4 +1,6 @@
-// Litmus programs for synchronization over real processes: message passing
+// Shared by test/integration/litmus-sync-*.test.ts (three files, so that the
+// runner's two lanes can share them out and none nears the per-file time
+// limit). Litmus programs for synchronization over real processes: message passing
 // with Atomics and with postMessage, barrier reuse, producer–consumer with
 // Condition, Atomics.wait / notify / waitAsync across nodes, misuse errors,
 // read-modify-write atomics of every width, FIFO mutex handoff, lock and
@@ -12,6 +14,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 const atomicsWaitErrors = ['Uint32Array', 'Int16Array', 'Uint8Array', 'Float64Array', 'BigUint64Array']
@@ -72,12 +77,21 @@ const litmus: { file: string; expected: string; protocols?: string[]; dsmOnly?: 
   { file: 'test/fixtures/litmus/sc-plain-flag.mjs', expected: 'rounds=100 stale=0\n', protocols: ['sc'] },
 ];
 
-for (const protocol of bothProtocols) {
-  for (const { file, expected, protocols = bothProtocols } of litmus) {
+/**
+ * Registers the runs of one share: `protocol`'s programs from index `from` (inclusive) to `to` (exclusive) of the
+ * table; `withPlainNode` adds the check of the expected outputs under plain node.
+ */
+export function litmusSync(protocol: 'hlrc' | 'sc', from: number, to: number, withPlainNode = false): void {
+  for (const { file, expected, protocols = bothProtocols } of litmus.slice(from, to)) {
     if (!protocols.includes(protocol)) continue;
     test(`${protocol}, 4 nodes: ${file}`, () => {
+      // The programs that need a request to have reached its home before the next thread asks wait for it
+      // through this hook (test/fixtures/litmus/arrivals.mjs) instead of sleeping a grace period.
+      const arrivals = mkdtempSync(join(tmpdir(), 'dsm-arrivals-'));
       const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
-        { encoding: 'utf8', timeout: 90_000 });
+        // A bound for hangs, not a time budget (a run took over 90 s at load 40).
+        { encoding: 'utf8', timeout: 240_000, env: { ...process.env, DSM_TEST_HOOK_ARRIVALS: `*:${arrivals}` } });
+      rmSync(arrivals, { recursive: true, force: true });
       assert.equal(result.error, undefined, String(result.error));
       assert.equal(result.status, 0, result.stderr);
       if (file === atomicsEdge) {
@@ -91,10 +105,13 @@ for (const protocol of bothProtocols) {
       assert.equal(result.stdout, expected);
     });
   }
+  if (!withPlainNode) return;
+  test('the sync litmus programs give the same answers under plain node', () => {
+    for (const { file, expected, dsmOnly } of litmus) {
+      if (file !== atomicsEdge && dsmOnly !== true) assert.equal(plainNode(file), expected, file);
+    }
+  });
 }
 
-test('the sync litmus programs give the same answers under plain node', () => {
-  for (const { file, expected, dsmOnly } of litmus) {
-    if (file !== atomicsEdge && dsmOnly !== true) assert.equal(plainNode(file), expected, file);
-  }
-});
+/** How many programs the table holds (the shares split it). */
+export const litmusSyncCount = litmus.length;
