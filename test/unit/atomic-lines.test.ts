@@ -18,11 +18,13 @@ test('a revoke waits for no thread but fails while a pin names the line, and suc
   const slot = [...words.subarray(layout.keys, layout.keys + 16)].indexOf(6);
   assert.ok(slot >= 0);
   assert.equal(words[layout.states + slot], lineStateRevoking, 'no new op starts while revoking');
+  assert.equal(words[layout.held + slot], 0, 'the held word an app thread loads is cleared before the pins are read');
   table.clearPin(pin);
   assert.equal(table.lineRevoke(5), true);
   assert.equal(words[layout.states + slot], lineStateInvalid);
   table.lineGranted(5);
   assert.equal(words[layout.states + slot], lineStateHeld, 'the same slot again');
+  assert.equal(words[layout.held + slot], 6, 'the held word names the line');
   words[layout.used + slot] = 2;
   assert.equal(table.lineUsed(5), 2);
   assert.equal(table.lineUsed(5), 0, 'the use mark clears');
