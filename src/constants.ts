@@ -365,6 +365,14 @@ export const atomicLineHoldMsMin = 0.25;
 export const atomicLineHoldMsBase = 8;
 export const atomicLineHoldTransferFactor = 8;
 export const atomicLineHoldMsMax = 64;
+/**
+ * A wanted line is kept for its window only while it is hot: its node's threads
+ * wrote it at least this many times per transfer time (the last transfer's, at
+ * least atomicLineHoldMsMin) since the layer last looked. A line written less
+ * often (a row counter taken once per row) goes at once: holding it would stall
+ * the other node for nothing that a batch saves.
+ */
+export const atomicLineHotWritesPerTransfer = 16;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */

@@ -7,7 +7,8 @@
 //   [0..headerWords)            header: slot count, then 1 if pins are plain stores (asymmetric barrier)
 //   keys[slotCount]             line + 1 of each slot (0: never used); a slot is only re-keyed, never emptied
 //   states[slotCount]           stateInvalid | stateHeld | stateRevoking
-//   used[slotCount]             since the manager last looked: 0 unused, 1 read only, 2 written
+//   used[slotCount]             since the manager last looked: bit 0 read, bits 1.. writes (saturating at
+//                               lineUseWritesMax; plain read-modify-writes, so approximate)
 //   held[slotCount]             line + 1 while the slot's line is held (stateHeld), else 0: the one
 //                               word an app thread's fast path loads
 //   pins[atomicLinePinCountMax] per app thread: line + 1 while the thread runs an op on it, else 0
@@ -35,6 +36,8 @@ export const lineHeaderWords = 4;
 export const lineStateInvalid = 0;
 export const lineStateHeld = 1;
 export const lineStateRevoking = 2;
+/** A used word counts writes up to this many, times 2 (bit 0 is the read mark). */
+export const lineUseWordMax = 0x40000000;
 
 /** Word offsets of the table's parts, for a table of `slotCount` slots. */
 export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; pins: number; words: number } {
@@ -156,7 +159,7 @@ export class LineTable implements LineHost {
   lineUsed(line: number): LineUse {
     const slot = this.slotFor(line, false);
     if (slot < 0) return 0;
-    const use = Atomics.exchange(this.words, this.layout.used + slot, 0);
-    return use === 2 ? 2 : use === 1 ? 1 : 0;
+    const word = Atomics.exchange(this.words, this.layout.used + slot, 0);
+    return word <= 1 ? Math.max(0, word) : 1 + (word >>> 1);
   }
 }

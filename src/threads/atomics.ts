@@ -10,7 +10,7 @@
 import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction } from '../channel/wire.js';
 import { atomicLineBytes } from '../constants.js';
-import { lineSlotHash, lineTableLayout } from '../channel/atomic-lines.js';
+import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
@@ -380,7 +380,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   function pinHeld(line: number): boolean {
     const slot = pinSlot(line);
     if (slot < 0) return false;
-    if (words[usedAt + slot] === 0) words[usedAt + slot] = 1;
+    markRead(slot);
     return true;
   }
 
@@ -402,7 +402,20 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
   function written(): void {
-    if (words[usedAt + cachedSlot] !== 2) words[usedAt + cachedSlot] = 2;
+    markWritten(cachedSlot);
+  }
+
+  // The slot's use word (src/channel/atomic-lines.ts): bit 0 read, a count of
+  // writes above it, so that the manager keeps only lines used often enough
+  // for a batch to pay. Plain read-modify-writes: a count lost to a race
+  // between two threads of the node only makes it approximate.
+  function markWritten(slot: number): void {
+    const word = words[usedAt + slot]!;
+    if (word < lineUseWordMax) words[usedAt + slot] = word + 2;
+  }
+  function markRead(slot: number): void {
+    const word = words[usedAt + slot]!;
+    if ((word & 1) === 0) words[usedAt + slot] = word | 1;
   }
 
   interface Target { kind: ElementKind; array: IntegerArray; offset: number }
@@ -469,7 +482,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const slot = line < 0 ? -1 : pinSlot(line);
       if (slot < 0) return slow.add!(array, index, value);
       const result = nativeAdd(array, index, value);
-      if (words[usedAt + slot] !== 2) words[usedAt + slot] = 2;
+      markWritten(slot);
       unpin();
       return result;
     },
@@ -478,7 +491,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const slot = line < 0 ? -1 : pinSlot(line);
       if (slot < 0) return slow.store!(array, index, value);
       const result = nativeStore(array, index, value);
-      if (words[usedAt + slot] !== 2) words[usedAt + slot] = 2;
+      markWritten(slot);
       unpin();
       return result;
     },
@@ -487,7 +500,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const slot = line < 0 ? -1 : pinSlot(line);
       if (slot < 0) return slow.load!(array, index);
       const result = nativeLoad(array, index);
-      if (words[usedAt + slot] === 0) words[usedAt + slot] = 1;
+      markRead(slot);
       unpin();
       return result;
     },
@@ -496,8 +509,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const slot = line < 0 ? -1 : pinSlot(line);
       if (slot < 0) return slow.compareExchange!(array, index, expected, replacement);
       const result = nativeCompareExchange(array, index, expected, replacement);
-      const use = result === expected ? 2 : 1;
-      if (words[usedAt + slot]! < use) words[usedAt + slot] = use;
+      if (result === expected) markWritten(slot); else markRead(slot);
       unpin();
       return result;
     },

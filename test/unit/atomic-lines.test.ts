@@ -26,7 +26,9 @@ test('a revoke waits for no thread but fails while a pin names the line, and suc
   assert.equal(words[layout.states + slot], lineStateHeld, 'the same slot again');
   assert.equal(words[layout.held + slot], 6, 'the held word names the line');
   words[layout.used + slot] = 2;
-  assert.equal(table.lineUsed(5), 2);
+  assert.equal(table.lineUsed(5), 2, 'one write');
+  words[layout.used + slot] = 7;
+  assert.equal(table.lineUsed(5), 4, 'three writes and a read');
   assert.equal(table.lineUsed(5), 0, 'the use mark clears');
   table.releasePin(pin);
   assert.equal(table.takePin(), pin, 'a pin word given back is handed out again');
@@ -71,7 +73,7 @@ test('the app side runs Atomics natively on a held line and asks for a line it d
     assert.equal(Atomics.compareExchange(array, 0, 1005, 7), 1005);
     assert.equal(Atomics.store(array, 16, 3), 3);
     assert.deepEqual(asked, [128, 129], 'one request per line');
-    assert.equal(table.lineUsed(128), 2);
+    assert.ok(table.lineUsed(128) >= 1002, 'every write counts');
     assert.equal(table.lineRevoke(128), true, 'no pin is left behind');
     assert.equal(Atomics.sub(array, 0, 2), 7);
     assert.deepEqual(asked, [128, 129, 128], 'a revoked line is asked for again');
