@@ -179,6 +179,28 @@ export function installSingleNodeAtomics(): void {
   (Atomics as unknown as Record<string, unknown>).waitAsync = builtin('waitAsync', 4, waitAsyncFromCall(native.bind(Atomics)));
 }
 
+/**
+ * The app side of Atomics.waitAsync on dsm memory: each wait gets an id and a
+ * promise, which the channel's 'atomic-done' event for that id settles.
+ */
+function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; promise: Promise<'ok' | 'timed-out'> } } {
+  const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
+  let nextAsyncId = 1;
+  channel.onEvent((event) => {
+    if (event.kind !== 'atomic-done') return;
+    const resolve = pending.get(event.asyncId);
+    if (resolve === undefined) return;
+    pending.delete(event.asyncId);
+    resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
+  });
+  return {
+    next() {
+      const asyncId = nextAsyncId++;
+      return { asyncId, promise: new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve)) };
+    },
+  };
+}
+
 export function installClusterAtomics(route: AtomicRoute): void {
   if (route.lines !== undefined) { installLineAtomics(route, route.lines); return; }
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
@@ -267,15 +289,7 @@ export function installClusterAtomics(route: AtomicRoute): void {
     // Should the value change between the load and the home's check, the wait
     // resolves 'ok', as if notified: a spurious wake-up, which a program that
     // re-checks its condition (as every waitAsync loop must) cannot tell.
-    const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
-    let nextAsyncId = 1;
-    route.channel.onEvent((event) => {
-      if (event.kind !== 'atomic-done') return;
-      const resolve = pending.get(event.asyncId);
-      if (resolve === undefined) return;
-      pending.delete(event.asyncId);
-      resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
-    });
+    const asyncWaits = asyncWaitsOf(route.channel);
     shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
       const target = targetOf(array, true);
       if (target === null) return nativeWaitAsync(array, index, value, timeout);
@@ -285,8 +299,7 @@ export function installClusterAtomics(route: AtomicRoute): void {
       const current = call('load', address, target.kind.width, []);
       if (current !== operand) return { async: false, value: 'not-equal' };
       if (timeoutMs === 0) return { async: false, value: 'timed-out' };
-      const asyncId = nextAsyncId++;
-      const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
+      const { asyncId, promise } = asyncWaits.next();
       route.channel.post({
         op: 'atomic', fn: 'wait', address, width: target.kind.width, operands: [operand],
         timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1, asyncId,
@@ -594,15 +607,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   });
   if (typeof native.waitAsync === 'function') {
     const nativeWaitAsync = waitAsyncFromCall(native.waitAsync.bind(Atomics));
-    const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
-    let nextAsyncId = 1;
-    channel.onEvent((event) => {
-      if (event.kind !== 'atomic-done') return;
-      const resolve = pending.get(event.asyncId);
-      if (resolve === undefined) return;
-      pending.delete(event.asyncId);
-      resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
-    });
+    const asyncWaits = asyncWaitsOf(channel);
     shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
       const target = targetOf(array, true);
       if (target === null) return nativeWaitAsync(array, index, value, timeout);
@@ -611,8 +616,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const timeoutMs = timeoutMsOf(timeout);
       const early = check(target, position, expected, timeoutMs);
       if (early !== null) return { async: false, value: early };
-      const asyncId = nextAsyncId++;
-      const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
+      const { asyncId, promise } = asyncWaits.next();
       try {
         channel.call({
           op: 'line', fn: 'waitAsync', address: addressOf(target, position),
