@@ -84,3 +84,42 @@ test('the app side runs Atomics natively on a held line and asks for a line it d
     for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
   }
 });
+
+test('the fast path does not trust a cached slot that was re-keyed to another line', async () => {
+  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
+  const table = new LineTable(1); // one slot: every line shares it
+  const dsm = new SharedArrayBuffer(4096);
+  const asked: number[] = [];
+  let holding = -1;
+  const channel = {
+    call(request: { fn: string; line?: number }): unknown {
+      if (request.fn === 'pin') return table.takePin();
+      if (request.fn === 'acquire') {
+        asked.push(request.line!);
+        if (holding >= 0) assert.equal(table.lineRevoke(holding), true);
+        table.lineGranted(request.line!);
+        holding = request.line!;
+        return null;
+      }
+      throw new Error(`unexpected ${request.fn}`);
+    },
+    onEvent() {}, post() {},
+  };
+  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
+  try {
+    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+    const array = new Int32Array(dsm);
+    Atomics.add(array, 0, 1);
+    for (let k = 0; k < 100; k++) Atomics.add(array, 0, 1); // cached: line 128 in slot 0
+    assert.deepEqual(asked, [128]);
+    // The manager gives line 128 up and re-keys the slot to another line, held.
+    assert.equal(table.lineRevoke(128), true);
+    table.lineGranted(999);
+    holding = 999;
+    assert.equal(Atomics.add(array, 0, 1), 101);
+    assert.deepEqual(asked, [128, 128], 'the op asked for its line again instead of running under line 999');
+    assert.equal(Atomics.load(array, 0), 102);
+  } finally {
+    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
+  }
+});
