@@ -7,7 +7,9 @@
 //                    node 0: one release-to-grant handoff
 //   barrier4/8UsP50  a Barrier with one thread on each of 4 / 8 node
 //                    processes, managed by node 0 (sync-barrier.mjs)
-//   atomicAddUsP50   Atomics.add from node 1 on a word homed on node 0 (sync-atomic.mjs)
+//   atomicAddUsP50   Atomics.add from node 1 on a fresh line homed on node 0 and held
+//                    there (sync-atomic.mjs): a line transfer (lineRequest, lineGrant);
+//                    with DSM_ATOMIC_LINES=0 the home round trip (atomicRequest, atomicReply)
 //   doorbellRoundTripUsP50  a tryLock of a free mutex managed on the thread's own
 //                    node (sync-lock.mjs): one app thread -> manager -> app thread
 //                    trip through the doorbell, against futexRoundTripUsP50, a
@@ -43,6 +45,8 @@ const plainRunCount = 3;
 /** atomics-plain.mjs also counts; the sync bench wants only its ping-pong. */
 const plainCounterIterations = 1000;
 const runTimeoutMs = 300_000;
+/** DSM_ATOMIC_LINES=0 (inherited by the runs): Atomics at their home instead of by line ownership (src/env.ts). */
+const atomicLinesOn = process.env.DSM_ATOMIC_LINES !== '0';
 
 export interface SyncBenchResult extends Record<string, unknown> {
   iterations: number;
@@ -127,10 +131,24 @@ function checkPlacement(iterations: number, lock: RunStats, atomic: RunStats, ba
       + `${lockRequests2}, not 2..${1 + lockRounds} and 1..${lockRounds}: the mutexes are not managed where the program placed them`);
   }
   const atomicRounds = atomicWarmCount(iterations) + iterations;
-  const atomicRequests = sentBy(atomic, 1, 'atomicRequest');
-  // A few more for the final check of the counts.
-  if (atomicRequests < atomicRounds || atomicRequests > atomicRounds + 4) {
-    throw new DsmError('DSM_ERR_BENCH', `sync-atomic: node 1 sent ${atomicRequests} atomic requests for ${atomicRounds} remote adds: the words are not homed where the program placed them`);
+  if (atomicLinesOn) {
+    // One line transfer per remote add (sync-atomic.mjs): node 1 asks the directory
+    // (node 0) once per line and never goes to a home; the final check's loads run
+    // on lines node 1 then holds.
+    const lineRequests = sentBy(atomic, 1, 'lineRequest');
+    const lineGrants = sentBy(atomic, 0, 'lineGrant');
+    const homeRequests = sentBy(atomic, 1, 'atomicRequest');
+    if (lineRequests !== atomicRounds || lineGrants !== atomicRounds || homeRequests !== 0) {
+      throw new DsmError('DSM_ERR_BENCH', `sync-atomic: node 1 sent ${lineRequests} line requests (and ${homeRequests} atomic requests) and node 0 `
+        + `${lineGrants} line grants for ${atomicRounds} adds on remote lines: the lines are not directed where the program placed them`);
+    }
+  } else {
+    // Each remote add and each final check's load of a remote word is one request to the home.
+    const atomicRequests = sentBy(atomic, 1, 'atomicRequest');
+    if (atomicRequests !== 2 * atomicRounds) {
+      throw new DsmError('DSM_ERR_BENCH', `sync-atomic: node 1 sent ${atomicRequests} atomic requests for ${atomicRounds} remote adds and as many `
+        + 'remote loads: the words are not homed where the program placed them');
+    }
   }
   for (const { nodeCount, stats } of barriers) {
     const barrierRounds = barrierWarmCount(iterations) + iterations;
@@ -211,7 +229,7 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
   }
   const config = {
     protocol, placement: 'roundRobin', regionBytes, lockNodeCount, atomicNodeCount, barrierNodeCounts: [...barrierNodeCounts],
-    lockManager: 0, barrierManager: 0, atomicHome: 0,
+    lockManager: 0, barrierManager: 0, atomicHome: 0, atomicLines: atomicLinesOn,
     cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
   };
   const rtt = await runRttBench({ iterations });
@@ -268,8 +286,11 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     // Every node's thread counts one wait per round.
     barrier4Messages: messagesPer(barrier4Run.stats, ['barrierArrive', 'barrierDepart'], barrier4Run.stats.total.barrierWaits / 4),
     barrier8Messages: messagesPer(barrier8Run.stats, ['barrierArrive', 'barrierDepart'], barrier8Run.stats.total.barrierWaits / 8),
-    // The remote phase: warm-up and timed adds; the home-local phase sends nothing.
-    atomicAddMessages: messagesPer(atomicRun.stats, ['atomicRequest', 'atomicReply'], atomicWarmCount(iterations) + iterations),
+    // The remote phase: warm-up and timed adds (lines off: and the final check's
+    // remote loads, as many); the home-local phase sends nothing.
+    atomicAddMessages: atomicLinesOn
+      ? messagesPer(atomicRun.stats, ['lineRequest', 'lineGrant', 'lineRecall', 'lineRelease'], atomicWarmCount(iterations) + iterations)
+      : messagesPer(atomicRun.stats, ['atomicRequest', 'atomicReply'], 2 * (atomicWarmCount(iterations) + iterations)),
     goals: {},
     config,
   };

@@ -7,12 +7,16 @@
 //   [0..headerWords)            header: slot count, then 1 if pins are plain stores (asymmetric barrier)
 //   keys[slotCount]             line + 1 of each slot (0: never used); a slot is only re-keyed, never emptied
 //   states[slotCount]           stateInvalid | stateHeld | stateRevoking
-//   used[slotCount]             since the manager last looked: 0 unused, 1 read only, 2 written
+//   used[slotCount]             since the manager last looked: bit 0 read, bits 1.. writes (saturating at
+//                               lineUseWritesMax; plain read-modify-writes, so approximate)
+//   held[slotCount]             line + 1 while the slot's line is held (stateHeld), else 0: the one
+//                               word an app thread's fast path loads
 //   pins[atomicLinePinCountMax] per app thread: line + 1 while the thread runs an op on it, else 0
 //
 // An app thread's op on line L: store pins[me] = L + 1, then load the
-// slot's state and key: if held and still L, run the op natively, then
-// store pins[me] = 0. The manager revokes L by storing stateRevoking, then
+// slot's held word: if it is still L + 1, run the op natively, then
+// store pins[me] = 0. The manager revokes L by storing stateRevoking (and
+// clearing the held word), then
 // loading every pin: one of the two sees the other (sequentially consistent
 // stores then loads), so either the thread sees the revoke and asks the
 // manager, or the manager sees the pin and tries again later (it never
@@ -32,14 +36,17 @@ export const lineHeaderWords = 4;
 export const lineStateInvalid = 0;
 export const lineStateHeld = 1;
 export const lineStateRevoking = 2;
+/** A used word counts writes up to this many, times 2 (bit 0 is the read mark). */
+export const lineUseWordMax = 0x40000000;
 
 /** Word offsets of the table's parts, for a table of `slotCount` slots. */
-export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; pins: number; words: number } {
+export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; pins: number; words: number } {
   const keys = lineHeaderWords;
   const states = keys + slotCount;
   const used = states + slotCount;
-  const pins = used + slotCount;
-  return { keys, states, used, pins, words: pins + atomicLinePinCountMax };
+  const held = used + slotCount;
+  const pins = held + slotCount;
+  return { keys, states, used, held, pins, words: pins + atomicLinePinCountMax };
 }
 
 /** The first slot a line probes (Fibonacci hashing); the app side uses the same. */
@@ -127,12 +134,14 @@ export class LineTable implements LineHost {
     const slot = this.slotFor(line, true);
     Atomics.store(this.words, this.layout.used + slot, 0);
     Atomics.store(this.words, this.layout.states + slot, lineStateHeld);
+    Atomics.store(this.words, this.layout.held + slot, line + 1);
   }
 
   lineRevoke(line: number): boolean {
     const slot = this.slotFor(line, false);
     assert(slot >= 0, 'a revoked line has a slot');
     Atomics.store(this.words, this.layout.states + slot, lineStateRevoking);
+    Atomics.store(this.words, this.layout.held + slot, 0);
     if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
     const key = line + 1;
     for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return false;
@@ -150,7 +159,7 @@ export class LineTable implements LineHost {
   lineUsed(line: number): LineUse {
     const slot = this.slotFor(line, false);
     if (slot < 0) return 0;
-    const use = Atomics.exchange(this.words, this.layout.used + slot, 0);
-    return use === 2 ? 2 : use === 1 ? 1 : 0;
+    const word = Atomics.exchange(this.words, this.layout.used + slot, 0);
+    return word <= 1 ? Math.max(0, word) : 1 + (word >>> 1);
   }
 }

@@ -59,6 +59,7 @@ export function createEngine(options: EngineOptions): Engine {
     resume: (ref, result) => split.host.resume(ref, result), host: options.lines,
     ...(split.placement === undefined ? {} : { placement: split.placement }),
     ...(split.clock === undefined ? {} : { clock: split.clock }),
+    ...(split.lineHotWritesPerTransfer === undefined ? {} : { hotWritesPerTransfer: split.lineHotWritesPerTransfer }),
   });
 }
 

@@ -35,7 +35,7 @@
 
 import { DsmError, assert } from '../errors.js';
 import {
-  atomicLineBytes, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor, atomicLineStateCountMax,
+  atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor, atomicLineStateCountMax,
   atomicLineWaiterCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
@@ -55,6 +55,8 @@ type NodeLine = {
   holdMs: number;
   /** Whether a thread used the line since the grant. */
   usedOnce: boolean;
+  /** When the layer last read the line's use (lineUsed), or its grant. */
+  lookedAtMs: number;
   /** When this node last asked for the line, and how long its last transfer took (request to grant), ms. */
   requestedAtMs: number;
   transferMs: number;
@@ -75,6 +77,8 @@ export interface LineLayerOptions {
   resume: (threadRef: number, result: SyncResult | FaultResult) => void;
   host: LineHost;
   clock?: () => number;
+  /** Writes per transfer time that make a wanted line worth keeping for its window (a simulation's ops are slow against its messages). */
+  hotWritesPerTransfer?: number;
 }
 
 export function lineOf(address: number): number {
@@ -97,6 +101,7 @@ export class LineEngine implements Engine {
   private readonly resume: (threadRef: number, result: SyncResult | FaultResult) => void;
   private readonly host: LineHost;
   private readonly clock: (() => number) | null;
+  private readonly hotWritesPerTransfer: number;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -123,6 +128,7 @@ export class LineEngine implements Engine {
     this.resume = options.resume;
     this.host = options.host;
     this.clock = options.clock ?? null;
+    this.hotWritesPerTransfer = options.hotWritesPerTransfer ?? atomicLineHotWritesPerTransfer;
   }
 
   // ------------------------------------------------------------ delegation
@@ -246,7 +252,7 @@ export class LineEngine implements Engine {
         throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node tracks at most ${atomicLineStateCountMax} atomic lines at once`);
       }
       state = {
-        state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false,
+        state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
         requestedAtMs: 0, transferMs: 0,
       };
       this.lines.set(line, state);
@@ -405,6 +411,7 @@ export class LineEngine implements Engine {
     state.grantedAtMs = this.timeNowMs();
     state.transferMs = state.grantedAtMs - state.requestedAtMs;
     state.usedOnce = false;
+    state.lookedAtMs = state.grantedAtMs;
     state.wantedAtMs = recall ? state.grantedAtMs : -1;
     if (recall) this.wanted.add(line);
     this.host.lineGranted(line);
@@ -425,22 +432,28 @@ export class LineEngine implements Engine {
   /**
    * A wanted line goes when its hold window since the grant has passed, or
    * earlier once a thread used it since the grant and, since the last look,
-   * nobody used it (idle) or threads only read it (a spin on Atomics.load or
-   * a wait keeps away the very writer it waits for). A line not yet used
-   * once waits its window: the thread that asked for it runs first.
-   * Mirage's window, adapted: written to the end -> twice as long next time
-   * (up to a multiple of what a transfer costs); idle -> half as long.
+   * nobody used it or wrote it often enough for a batch to pay (idle: fewer
+   * than atomicLineHotWritesPerTransfer writes per transfer time), or threads
+   * only read it (a spin on Atomics.load or a wait keeps away the very writer
+   * it waits for). A line not yet used once waits its window: the thread
+   * that asked for it runs first.
+   * Mirage's window, adapted: written hot to the end -> twice as long next
+   * time (up to a multiple of what a transfer costs); idle -> half as long.
    */
   private considerGiving(line: number, state: NodeLine): void {
     const nowMs = this.timeNowMs();
     if (state.state === 'held') {
       const used = this.host.lineUsed(line);
       if (used > 0) state.usedOnce = true;
+      const writes = used >= 2 ? used - 1 : 0;
+      const sinceMs = Math.max(nowMs - state.lookedAtMs, 0);
+      state.lookedAtMs = nowMs;
+      const hot = writes * Math.max(state.transferMs, atomicLineHoldMsMin) >= this.hotWritesPerTransfer * Math.max(sinceMs, atomicLineHoldMsMin);
       const windowOver = nowMs - state.grantedAtMs >= state.holdMs;
-      const idle = state.usedOnce && used === 0;
+      const idle = state.usedOnce && (used === 0 || (writes > 0 && !hot));
       const readOnly = used === 1;
       if (!windowOver && !idle && !readOnly) return;
-      if (windowOver && used === 2) {
+      if (windowOver && writes > 0 && hot) {
         const cap = Math.min(atomicLineHoldMsMax, Math.max(atomicLineHoldMsBase, atomicLineHoldTransferFactor * state.transferMs));
         state.holdMs = Math.min(cap, state.holdMs * 2);
       } else if (idle) {

@@ -112,6 +112,8 @@ export interface EngineOptions {
    * app threads then run Atomics natively on lines their node holds.
    */
   lines?: LineHost;
+  /** With lines: writes per transfer time that make a wanted line worth keeping (default atomicLineHotWritesPerTransfer). */
+  lineHotWritesPerTransfer?: number;
 }
 
 export interface EngineCounters {
@@ -216,5 +218,9 @@ export interface LineHost {
   linePinned(line: number): boolean;
 }
 
-/** 0: not used; 1: only read (loads, waits, failed compareExchange); 2: written. */
-export type LineUse = 0 | 1 | 2;
+/**
+ * 0: not used; 1: only read (loads, waits, failed compareExchange); n >= 2:
+ * written, n - 1 times (a count app threads keep without locked
+ * instructions: approximate when several threads of the node write at once).
+ */
+export type LineUse = number;

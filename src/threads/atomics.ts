@@ -10,7 +10,7 @@
 import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction } from '../channel/wire.js';
 import { atomicLineBytes } from '../constants.js';
-import { lineSlotHash, lineStateHeld, lineTableLayout } from '../channel/atomic-lines.js';
+import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
@@ -187,6 +187,28 @@ function installHeldLineAtomics(): void {
 }
 
 /**
+ * The app side of Atomics.waitAsync on dsm memory: each wait gets an id and a
+ * promise, which the channel's 'atomic-done' event for that id settles.
+ */
+function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; promise: Promise<'ok' | 'timed-out'> } } {
+  const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
+  let nextAsyncId = 1;
+  channel.onEvent((event) => {
+    if (event.kind !== 'atomic-done') return;
+    const resolve = pending.get(event.asyncId);
+    if (resolve === undefined) return;
+    pending.delete(event.asyncId);
+    resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
+  });
+  return {
+    next() {
+      const asyncId = nextAsyncId++;
+      return { asyncId, promise: new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve)) };
+    },
+  };
+}
+
+/**
  * Atomics on dsm memory: a cluster of one holds every line (installHeldLineAtomics);
  * several nodes run by line ownership (route.lines) or at each location's home.
  */
@@ -279,15 +301,7 @@ export function installClusterAtomics(route: AtomicRoute): void {
     // Should the value change between the load and the home's check, the wait
     // resolves 'ok', as if notified: a spurious wake-up, which a program that
     // re-checks its condition (as every waitAsync loop must) cannot tell.
-    const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
-    let nextAsyncId = 1;
-    route.channel.onEvent((event) => {
-      if (event.kind !== 'atomic-done') return;
-      const resolve = pending.get(event.asyncId);
-      if (resolve === undefined) return;
-      pending.delete(event.asyncId);
-      resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
-    });
+    const asyncWaits = asyncWaitsOf(route.channel);
     shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
       const target = targetOf(array, true);
       if (target === null) return nativeWaitAsync(array, index, value, timeout);
@@ -297,8 +311,7 @@ export function installClusterAtomics(route: AtomicRoute): void {
       const current = call('load', address, target.kind.width, []);
       if (current !== operand) return { async: false, value: 'not-equal' };
       if (timeoutMs === 0) return { async: false, value: 'timed-out' };
-      const asyncId = nextAsyncId++;
-      const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
+      const { asyncId, promise } = asyncWaits.next();
       route.channel.post({
         op: 'atomic', fn: 'wait', address, width: target.kind.width, operands: [operand],
         timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1, asyncId,
@@ -341,12 +354,18 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // The manager runs a process-wide barrier before it reads pins: a plain store pins.
   const asymmetric = words[1] === 1;
   const keysAt = layout.keys;
-  const statesAt = layout.states;
   const usedAt = layout.used;
+  const heldAt = layout.held;
+  // A plain load may follow the pin: x86 keeps a store and a later load to
+  // another word in order once the store is locked (a sequentially consistent
+  // store is an xchg), and with the asymmetric barrier the manager's membarrier
+  // orders a plain pin and load on any architecture.
+  const plainCheck = asymmetric || process.arch === 'x64' || process.arch === 'ia32';
   let pinAt = -1;
   let cachedLine = -1;
   let cachedSlot = -1;
   const channel = route.channel;
+  const lineShift = Math.log2(atomicLineBytes);
 
   /** The slot of a line, or -1 when the table has none for it. */
   function probe(line: number): number {
@@ -360,20 +379,34 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     return -1;
   }
 
-  /** Pins `line` and answers true if the node holds it (the caller unpins); else unpinned, false. */
-  function pinHeld(line: number): boolean {
-    const slot = cachedLine === line ? cachedSlot : probe(line);
-    if (slot < 0) return false;
-    const key = line + 1;
-    if (asymmetric) words[pinAt] = key; else atomicStore(words, pinAt, key);
-    if (atomicLoad(words, statesAt + slot) === lineStateHeld && atomicLoad(words, keysAt + slot) === key) {
+  /**
+   * Pins `line` and answers its slot if the node holds it (the caller marks
+   * its use and unpins), else unpinned, -1. One load of the slot's held word
+   * after the pin store.
+   */
+  function pinSlot(line: number): number {
+    let slot = cachedSlot;
+    if (cachedLine !== line) {
+      slot = probe(line);
+      if (slot < 0) return -1;
       cachedLine = line;
       cachedSlot = slot;
-      if (words[usedAt + slot] === 0) words[usedAt + slot] = 1;
-      return true;
     }
+    const key = line + 1;
+    if (asymmetric) words[pinAt] = key; else atomicStore(words, pinAt, key);
+    if ((plainCheck ? words[heldAt + slot] : atomicLoad(words, heldAt + slot)) === key) return slot;
+    // Not held (or the slot re-keyed since): probe again next time.
     atomicStore(words, pinAt, 0);
-    return false;
+    cachedLine = -1;
+    return -1;
+  }
+
+  /** Pins `line` and answers true if the node holds it (the caller unpins), marking it read; else unpinned, false. */
+  function pinHeld(line: number): boolean {
+    const slot = pinSlot(line);
+    if (slot < 0) return false;
+    markRead(slot);
+    return true;
   }
 
   /** Pins `line`, asking the manager for it until the node holds it. */
@@ -394,19 +427,36 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
   function written(): void {
-    if (words[usedAt + cachedSlot] !== 2) words[usedAt + cachedSlot] = 2;
+    markWritten(cachedSlot);
+  }
+
+  // The slot's use word (src/channel/atomic-lines.ts): bit 0 read, a count of
+  // writes above it, so that the manager keeps only lines used often enough
+  // for a batch to pay. Plain read-modify-writes: a count lost to a race
+  // between two threads of the node only makes it approximate.
+  function markWritten(slot: number): void {
+    const word = words[usedAt + slot]!;
+    if (word < lineUseWordMax) words[usedAt + slot] = word + 2;
+  }
+  function markRead(slot: number): void {
+    const word = words[usedAt + slot]!;
+    if ((word & 1) === 0) words[usedAt + slot] = word | 1;
   }
 
   interface Target { kind: ElementKind; array: IntegerArray; offset: number }
 
-  // The last dsm array an op ran on: its global base address, length and
-  // element kind (a dsm buffer never grows, moves or detaches), so a loop of
-  // ops on one array skips the validation the specification's functions
-  // repeat anyway (the native op below validates again).
+  // The last dsm array an op ran on (a dsm buffer never grows, moves or
+  // detaches), so a loop of ops on one array skips the validation the
+  // specification's functions repeat anyway (the native op below validates
+  // again). Its base address as a line number and a remainder, so that the
+  // line of an element is int32 arithmetic: lastLine + ((lastRemainder +
+  // (index << lastShift)) >> log2(atomicLineBytes)). Only cached once the
+  // thread has its pin word, and for arrays under 2 GiB (the int32 range).
   let lastArray: unknown = null;
-  let lastBase = 0;
+  let lastLine = 0;
+  let lastRemainder = 0;
+  let lastShift = 0;
   let lastLength = 0;
-  let lastWidth = 1;
   let lastBigint = false;
 
   function targetOf(array: unknown, waitable: boolean): Target | null {
@@ -416,11 +466,16 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const offset = route.offsetOf(bufferGetter.call(array));
     if (offset === null) return null;
     const target = { kind, array: array as IntegerArray, offset };
-    lastArray = array;
-    lastBase = offset + byteOffsetGetter.call(array);
-    lastLength = lengthGetter.call(array);
-    lastWidth = kind.width;
-    lastBigint = kind.bigint;
+    const base = offset + byteOffsetGetter.call(array);
+    const length = lengthGetter.call(array);
+    if (pinAt >= 0 && length * kind.width + atomicLineBytes < 2 ** 31) {
+      lastArray = array;
+      lastLine = Math.floor(base / atomicLineBytes);
+      lastRemainder = base % atomicLineBytes;
+      lastShift = Math.log2(kind.width);
+      lastLength = length;
+      lastBigint = kind.bigint;
+    }
     return target;
   }
 
@@ -430,9 +485,9 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   /** The line of element `index` of the last array, or -1 when the fast path does not apply (another array, an index or value to convert). */
   function fastLine(array: unknown, index: unknown, value: unknown): number {
-    if (array !== lastArray || pinAt < 0 || typeof index !== 'number' || (index >>> 0) !== index || index >= lastLength) return -1;
+    if (array !== lastArray || typeof index !== 'number' || (index >>> 0) !== index || index >= lastLength) return -1;
     if (lastBigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
-    return Math.floor((lastBase + index * lastWidth) / atomicLineBytes);
+    return lastLine + ((lastRemainder + (index << lastShift)) >> lineShift);
   }
 
   const shim = Atomics as unknown as Record<string, unknown>;
@@ -441,31 +496,47 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const nativeStore = native.store!;
   const nativeCompareExchange = native.compareExchange!;
   // Fast paths, one function each (a shared one would make the native call megamorphic).
+  // Fast paths, one function each (a shared one would make the native call
+  // megamorphic): on the last array, an integer index in bounds and a value of
+  // the element's type, an op costs the checks, the pin store, one load of
+  // the slot's held word, the native op, a load (and rarely a store) of the
+  // use mark and the unpin store; no allocation, no call into the engine.
   const fast = {
     add(array: unknown, index: unknown, value: unknown): unknown {
       const line = fastLine(array, index, value);
-      if (line >= 0 && pinHeld(line)) { const result = nativeAdd(array, index, value); written(); unpin(); return result; }
-      return slow.add!(array, index, value);
+      const slot = line < 0 ? -1 : pinSlot(line);
+      if (slot < 0) return slow.add!(array, index, value);
+      const result = nativeAdd(array, index, value);
+      markWritten(slot);
+      unpin();
+      return result;
     },
     store(array: unknown, index: unknown, value: unknown): unknown {
       const line = fastLine(array, index, value);
-      if (line >= 0 && pinHeld(line)) { const result = nativeStore(array, index, value); written(); unpin(); return result; }
-      return slow.store!(array, index, value);
+      const slot = line < 0 ? -1 : pinSlot(line);
+      if (slot < 0) return slow.store!(array, index, value);
+      const result = nativeStore(array, index, value);
+      markWritten(slot);
+      unpin();
+      return result;
     },
     load(array: unknown, index: unknown): unknown {
       const line = fastLine(array, index, lastBigint ? 0n : 0);
-      if (line >= 0 && pinHeld(line)) { const result = nativeLoad(array, index); unpin(); return result; }
-      return slow.load!(array, index);
+      const slot = line < 0 ? -1 : pinSlot(line);
+      if (slot < 0) return slow.load!(array, index);
+      const result = nativeLoad(array, index);
+      markRead(slot);
+      unpin();
+      return result;
     },
     compareExchange(array: unknown, index: unknown, expected: unknown, replacement: unknown): unknown {
-      const line = fastLine(array, index, expected);
-      if (line >= 0 && typeof replacement === typeof expected && pinHeld(line)) {
-        const result = nativeCompareExchange(array, index, expected, replacement);
-        if (result === expected) written();
-        unpin();
-        return result;
-      }
-      return slow.compareExchange!(array, index, expected, replacement);
+      const line = typeof replacement === typeof expected ? fastLine(array, index, expected) : -1;
+      const slot = line < 0 ? -1 : pinSlot(line);
+      if (slot < 0) return slow.compareExchange!(array, index, expected, replacement);
+      const result = nativeCompareExchange(array, index, expected, replacement);
+      if (result === expected) markWritten(slot); else markRead(slot);
+      unpin();
+      return result;
     },
   };
   const slow: Record<string, (...args: unknown[]) => unknown> = {};
@@ -548,15 +619,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   });
   if (typeof native.waitAsync === 'function') {
     const nativeWaitAsync = waitAsyncFromCall(native.waitAsync.bind(Atomics));
-    const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
-    let nextAsyncId = 1;
-    channel.onEvent((event) => {
-      if (event.kind !== 'atomic-done') return;
-      const resolve = pending.get(event.asyncId);
-      if (resolve === undefined) return;
-      pending.delete(event.asyncId);
-      resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
-    });
+    const asyncWaits = asyncWaitsOf(channel);
     shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
       const target = targetOf(array, true);
       if (target === null) return nativeWaitAsync(array, index, value, timeout);
@@ -565,8 +628,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       const timeoutMs = timeoutMsOf(timeout);
       const early = check(target, position, expected, timeoutMs);
       if (early !== null) return { async: false, value: early };
-      const asyncId = nextAsyncId++;
-      const promise = new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve));
+      const { asyncId, promise } = asyncWaits.next();
       try {
         channel.call({
           op: 'line', fn: 'waitAsync', address: addressOf(target, position),

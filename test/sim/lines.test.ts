@@ -199,3 +199,43 @@ test('a thread canceled while it waits for a line leaves no stale owner or waite
 test('scenario: a notify from the waiter\'s own node does not overtake its wait (seed 20070)', () => {
   assert.ok(runSeed(20070, 'hlrc', 'seeded', 0, 'always').messageCount > 0);
 });
+
+test('a row counter written once per row is not kept for a window: the other node takes it at once and its thread waits less', () => {
+  // Each thread takes a row with Atomics.add, then works on its own page for a
+  // while (plain stores): the counter is wanted by the other node most of the
+  // time but written rarely. Kept for a window (every write counts as hot), the
+  // waiting node idles; given at once (real threshold), both work. Measured in
+  // steps a thread spends blocked (the simulation runs one op per step, so its
+  // clock shows no parallelism).
+  const finish = (hotWritesPerTransfer: number, seed: number) => {
+    let blockedSteps = 0;
+    const sim = cluster(seed, 2, {
+      pageCount: 6, lineHotWritesPerTransfer: hotWritesPerTransfer,
+      afterStep: (c) => { for (const t of c.threads) if (t.blocked && !t.done) blockedSteps++; },
+    });
+    const counter = 5 * pageBytes;
+    const rows = 40;
+    let taken = 0;
+    for (let node = 0; node < 2; node++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        for (;;) {
+          const row = Number(yield* atomic('add', counter, ['1']));
+          if (row >= rows) return;
+          taken++;
+          for (let k = 0; k < 48; k++) yield { op: 'store', address: (1 + node) * pageBytes + 4 * (k % 64), value: row };
+        }
+      });
+    }
+    sim.run();
+    sim.drain();
+    assert.equal(taken, rows, `seed ${seed}: every row taken once`);
+    return blockedSteps;
+  };
+  let kept = 0;
+  let given = 0;
+  for (let seed = 1; seed <= 10; seed++) {
+    kept += finish(0, seed);
+    given += finish(1000, seed);
+  }
+  assert.ok(given < kept * 0.8, `threads blocked ${given} steps with the line given at once, ${kept} kept for its window`);
+});

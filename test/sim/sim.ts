@@ -172,8 +172,10 @@ export class SimLineTable implements LineHost {
   linePinned(line: number): boolean {
     return (this.pins.get(line) ?? 0) > 0;
   }
+  /** A read marks the line read (1); each write counts (2 after one write, 3 after two, ...), as the real table does. */
   use(line: number, use: 1 | 2): void {
-    if ((this.used.get(line) ?? 0) < use) this.used.set(line, use);
+    const current = this.used.get(line) ?? 0;
+    this.used.set(line, use === 2 ? Math.max(2, current + 1) : Math.max(1, current));
   }
   pin(line: number, delta: 1 | -1): void {
     const count = (this.pins.get(line) ?? 0) + delta;
@@ -192,6 +194,12 @@ export function writeLe(bytes: Uint8Array, address: number, width: number, value
   let rest = value;
   for (let k = 0; k < width; k++) { bytes[address + k] = Number(rest & 0xffn); rest >>= 8n; }
 }
+
+/**
+ * A simulated thread runs one op per step and 16 steps make a millisecond, so
+ * ops are slow against messages: a line written once per transfer time is hot here.
+ */
+export const simLineHotWritesPerTransfer = 1;
 
 export interface ClusterOptions {
   seed: number;
@@ -234,6 +242,8 @@ export interface ClusterOptions {
    * them: natively on the node's memory while its line table holds the line.
    */
   atomicLines?: boolean;
+  /** With atomicLines: writes per transfer time that keep a wanted line (default simLineHotWritesPerTransfer). */
+  lineHotWritesPerTransfer?: number;
   /** With atomicLines: probability that a revoke finds a thread inside an op (asked again at a later tick). */
   lineRefuseChance?: number;
 }
@@ -310,7 +320,7 @@ export class SimCluster {
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
-        ...(options.atomicLines === true ? { lines } : {}),
+        ...(options.atomicLines === true ? { lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer } : {}),
       }));
     }
     for (const engine of this.engines) engine.start();

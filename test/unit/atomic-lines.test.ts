@@ -18,13 +18,17 @@ test('a revoke waits for no thread but fails while a pin names the line, and suc
   const slot = [...words.subarray(layout.keys, layout.keys + 16)].indexOf(6);
   assert.ok(slot >= 0);
   assert.equal(words[layout.states + slot], lineStateRevoking, 'no new op starts while revoking');
+  assert.equal(words[layout.held + slot], 0, 'the held word an app thread loads is cleared before the pins are read');
   table.clearPin(pin);
   assert.equal(table.lineRevoke(5), true);
   assert.equal(words[layout.states + slot], lineStateInvalid);
   table.lineGranted(5);
   assert.equal(words[layout.states + slot], lineStateHeld, 'the same slot again');
+  assert.equal(words[layout.held + slot], 6, 'the held word names the line');
   words[layout.used + slot] = 2;
-  assert.equal(table.lineUsed(5), 2);
+  assert.equal(table.lineUsed(5), 2, 'one write');
+  words[layout.used + slot] = 7;
+  assert.equal(table.lineUsed(5), 4, 'three writes and a read');
   assert.equal(table.lineUsed(5), 0, 'the use mark clears');
   table.releasePin(pin);
   assert.equal(table.takePin(), pin, 'a pin word given back is handed out again');
@@ -69,13 +73,52 @@ test('the app side runs Atomics natively on a held line and asks for a line it d
     assert.equal(Atomics.compareExchange(array, 0, 1005, 7), 1005);
     assert.equal(Atomics.store(array, 16, 3), 3);
     assert.deepEqual(asked, [128, 129], 'one request per line');
-    assert.equal(table.lineUsed(128), 2);
+    assert.ok(table.lineUsed(128) >= 1002, 'every write counts');
     assert.equal(table.lineRevoke(128), true, 'no pin is left behind');
     assert.equal(Atomics.sub(array, 0, 2), 7);
     assert.deepEqual(asked, [128, 129, 128], 'a revoked line is asked for again');
     assert.equal(Atomics.add(new Int32Array(other), 0, 1), 0, 'other buffers stay native');
     assert.throws(() => Atomics.add(array, 1024, 1), RangeError);
     assert.throws(() => Atomics.add(array, 0, 1n as never), TypeError);
+  } finally {
+    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
+  }
+});
+
+test('the fast path does not trust a cached slot that was re-keyed to another line', async () => {
+  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
+  const table = new LineTable(1); // one slot: every line shares it
+  const dsm = new SharedArrayBuffer(4096);
+  const asked: number[] = [];
+  let holding = -1;
+  const channel = {
+    call(request: { fn: string; line?: number }): unknown {
+      if (request.fn === 'pin') return table.takePin();
+      if (request.fn === 'acquire') {
+        asked.push(request.line!);
+        if (holding >= 0) assert.equal(table.lineRevoke(holding), true);
+        table.lineGranted(request.line!);
+        holding = request.line!;
+        return null;
+      }
+      throw new Error(`unexpected ${request.fn}`);
+    },
+    onEvent() {}, post() {},
+  };
+  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
+  try {
+    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+    const array = new Int32Array(dsm);
+    Atomics.add(array, 0, 1);
+    for (let k = 0; k < 100; k++) Atomics.add(array, 0, 1); // cached: line 128 in slot 0
+    assert.deepEqual(asked, [128]);
+    // The manager gives line 128 up and re-keys the slot to another line, held.
+    assert.equal(table.lineRevoke(128), true);
+    table.lineGranted(999);
+    holding = 999;
+    assert.equal(Atomics.add(array, 0, 1), 101);
+    assert.deepEqual(asked, [128, 128], 'the op asked for its line again instead of running under line 999');
+    assert.equal(Atomics.load(array, 0), 102);
   } finally {
     for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
   }
