@@ -21,7 +21,7 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
-import { atomicLinesEnabled, readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { atomicLinesEnabled, lockTokensEnabled, readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -29,6 +29,7 @@ import type { ConsistencyInfo } from '../protocol/messages.js';
 import { Mesh } from '../transport/mesh.js';
 import { NodeManager } from './manager.js';
 import { LineTable } from '../channel/atomic-lines.js';
+import { LockTokenTable, ownerNodeBase } from '../channel/lock-tokens.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind } from './observe.js';
 import { FlowGate } from './flow.js';
@@ -139,6 +140,13 @@ export class ClusterNode {
       this.lineTable = new LineTable(undefined, () => native.membarrier());
       this.manager.atomicLines = this.lineTable.buffer;
     }
+    // Mutex tokens resting at this node, taken and given back by app threads with no message (src/channel/lock-tokens.ts);
+    // not in race mode, where every lock bounds the intervals the race report names.
+    let lockTokens: LockTokenTable | null = null;
+    if (!this.raceMode && lockTokensEnabled()) {
+      lockTokens = new LockTokenTable(ownerNodeBase(handle.nodeId));
+      this.manager.lockTokens = lockTokens.buffer;
+    }
     this.host = new EngineHost<ThreadEndpoint>({
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
@@ -156,6 +164,7 @@ export class ClusterNode {
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: readAheadStatsEnabled(),
       ...(this.lineTable === null ? {} : { lines: this.lineTable }),
+      ...(lockTokens === null ? {} : { lockTokens }),
     });
     const engine = this.host.engine;
     this.flow = new FlowGate({
