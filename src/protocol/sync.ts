@@ -15,6 +15,7 @@ import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
 import type { SyncRequest, SyncResult } from './types.js';
+import { claimToken, delegateToken } from './token-table.js';
 
 /** What the atomics home needs of the request table. */
 export interface SyncRequests {
@@ -42,11 +43,7 @@ interface Token {
   resting: boolean; reuses: number;
   /** The node the manager named to take the token next (lockGrant.next): the unlock grants it directly. */
   next?: { node: number; requestId: number; recall: boolean };
-  /**
-   * Handed to the node's lock token table (ctx.lockTokens): app threads take
-   * and give it there with no request, and `held` says nothing of it; the
-   * layer takes it back (claim) before it acts on the lock.
-   */
+  /** In the node's lock token table (token-table.ts): `held` says nothing of it until the layer claims it back. */
   delegated: boolean;
 }
 
@@ -345,41 +342,11 @@ export class SyncLayer implements SyncRequests {
     this.ctx.deliver(manager, () => ({ type: 'lockBusy', lockId }));
   }
 
-  /**
-   * Takes a token back from the node's table before the layer acts on its
-   * lock: a thread holding it there is the lock's holder here from now on
-   * (its unlock, which finds the table changed, comes as a request).
-   */
-  private claim(lockId: number): void {
-    const token = this.tokens.get(lockId);
-    if (token === undefined || !token.delegated) return;
-    token.delegated = false;
-    const { holder, uses } = this.ctx.lockTokens!.tokenReclaim(lockId);
-    token.reuses += uses;
-    if (uses > 0) this.ctx.stats.lockTokenReuses = (this.ctx.stats.lockTokenReuses ?? 0) + uses;
-    if (holder !== null) {
-      assert(!this.held.has(lockId), 'a delegated lock has no holder in the layer');
-      this.held.set(lockId, { threadId: holder });
-    }
-  }
+  /** Takes a delegated token back from the node's table before the layer acts on the lock (token-table.ts). */
+  private claim(lockId: number): void { claimToken(this.ctx, this.tokens.get(lockId), lockId, this.held); }
 
-  /**
-   * Hands a token that rests here to the node's table when nothing but its
-   * holder (if any) is concerned: not recalled, no waiter here, no named next
-   * node. Every write made under it until the layer claims it back was made
-   * on this node, and the release that hands it on (releaseToken) closes the
-   * interval that holds them all: the lazy release of release consistency.
-   */
-  private delegate(lockId: number): void {
-    const table = this.ctx.lockTokens;
-    if (table === null) return;
-    const token = this.tokens.get(lockId);
-    if (token === undefined || token.delegated || token.recalled || token.waiters.length > 0 || token.next !== undefined) return;
-    const holder = this.held.get(lockId)?.threadId ?? null;
-    if (!table.tokenDelegate(lockId, holder)) return;
-    token.delegated = true;
-    this.held.delete(lockId);
-  }
+  /** Hands a token resting here to the node's table when nothing but its holder is concerned (token-table.ts). */
+  private delegate(lockId: number): void { delegateToken(this.ctx, this.tokens.get(lockId), lockId, this.held); }
 
   /** A thread of this node asked for the lock and has no answer yet. */
   private awaitsToken(lockId: number): boolean {
