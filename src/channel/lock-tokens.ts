@@ -77,6 +77,8 @@ export class LockTokenTable implements LockTokenHost {
   private readonly slotOf = new Map<number, number>();
   /** Locks whose token is at this node since it was first delegated (their slots keep their keys). */
   private readonly present = new Set<number>();
+  /** Takes counted by the reclaims so far. */
+  private reclaimedUses = 0;
 
   /** `nodeBase`: the node's part of its threads' owner tokens (see lockOwnerField). */
   constructor(private readonly nodeBase: number, slotCount = lockTokenSlotCount) {
@@ -132,9 +134,17 @@ export class LockTokenTable implements LockTokenHost {
       assert((state & lockTokenHere) !== 0, 'a delegated token is marked here');
       if (Atomics.compareExchange(this.words, at, state, 0) !== state) continue;
       const uses = Atomics.exchange(this.words, this.layout.uses + slot, 0);
+      this.reclaimedUses += uses;
       const field = state & ownerFieldMask;
       return { holder: field === 0 ? null : field + this.nodeBase, uses };
     }
+  }
+
+  /** Locks app threads took in the table so far (for --stats: acquires that never reached the manager). */
+  takes(): number {
+    let pending = 0;
+    for (let slot = 0; slot < this.slotCount; slot++) pending += Atomics.load(this.words, this.layout.uses + slot);
+    return this.reclaimedUses + pending;
   }
 
   tokenGone(lockId: number): void {

@@ -102,6 +102,8 @@ export class ClusterNode {
   /** Atomics by line ownership (issue 12.2): the node's line table and each app thread's pin word in it. */
   private readonly lineTable: LineTable | null = null;
   private readonly linePins = new Map<ThreadEndpoint, number>();
+  /** Mutex tokens resting at this node for its app threads (issue 12.3), or null (race mode, DSM_LOCK_TOKENS=0). */
+  private readonly lockTokens: LockTokenTable | null = null;
   private lineTimer: NodeJS.Timeout | null = null;
   private lineTimerAtMs = Infinity;
 
@@ -142,11 +144,11 @@ export class ClusterNode {
     }
     // Mutex tokens resting at this node, taken and given back by app threads with no message (src/channel/lock-tokens.ts);
     // not in race mode, where every lock bounds the intervals the race report names.
-    let lockTokens: LockTokenTable | null = null;
     if (!this.raceMode && lockTokensEnabled()) {
-      lockTokens = new LockTokenTable(ownerNodeBase(handle.nodeId));
-      this.manager.lockTokens = lockTokens.buffer;
+      this.lockTokens = new LockTokenTable(ownerNodeBase(handle.nodeId));
+      this.manager.lockTokens = this.lockTokens.buffer;
     }
+    const lockTokens = this.lockTokens;
     this.host = new EngineHost<ThreadEndpoint>({
       nodeId: handle.nodeId,
       nodeCount: handle.nodeCount,
@@ -428,7 +430,10 @@ export class ClusterNode {
   }
 
   stats(): NodeStats {
-    return this.observer.snapshot(this.manager.native.stats(), this.host.engine.counters());
+    const stats = this.observer.snapshot(this.manager.native.stats(), this.host.engine.counters());
+    // Locks taken in the node's lock token table are acquires too, with no wait and no request.
+    if (this.lockTokens !== null) stats.lockAcquires += this.lockTokens.takes();
+    return stats;
   }
 
   /** Race mode, node 0 at the end of the run: closes the main thread's last interval and gathers every node's records. */
