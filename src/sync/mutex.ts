@@ -50,7 +50,7 @@ export class Mutex {
     if (route !== null) {
       if (heldHere.has(route.id)) throw notRecursive();
       // The token rests here free: one compareExchange.
-      if (route.tokens !== null && route.tokens.take(route.id, (otherId) => route.postUnlockOf(otherId, ownerToken())) === takeTaken) {
+      if (route.tokens !== null && route.tokens.take(route.id, route.giveBack) === takeTaken) {
         heldHere.add(route.id);
         return;
       }
@@ -75,7 +75,7 @@ export class Mutex {
     if (route !== null) {
       if (heldHere.has(route.id)) return false;
       if (route.tokens !== null) {
-        const taken = route.tokens.take(route.id, (otherId) => route.postUnlockOf(otherId, ownerToken()));
+        const taken = route.tokens.take(route.id, route.giveBack);
         if (taken === takeHeldHere) return false;
         if (taken === takeTaken) { heldHere.add(route.id); return true; }
       }

@@ -25,8 +25,8 @@ export interface EngineRoute {
    * data-race-free program can tell.
    */
   post(kind: 'unlock', threadId: number): void;
-  /** Posts the unlock of another mutex (by id): see LockTokenView.take. */
-  postUnlockOf(id: number, threadId: number): void;
+  /** Posts this thread's unlock of another mutex (by id), for LockTokenView.take's `giveBack`. */
+  giveBack(otherId: number): void;
   /**
    * The node's lock token table as this thread sees it (src/channel/lock-tokens.ts),
    * or null: a mutex whose token rests at this node is locked and unlocked there
@@ -56,7 +56,7 @@ export function engineRoute(handle: Int32Array): EngineRoute | null {
     id,
     call: (kind, threadId, extra) => channel.call({ op: 'sync', kind, id, threadId, ...extra }),
     post: (kind, threadId) => channel.post({ op: 'sync', kind, id, threadId, posted: true }),
-    postUnlockOf: (otherId, threadId) => channel.post({ op: 'sync', kind: 'unlock', id: otherId, threadId, posted: true }),
+    giveBack: (otherId) => channel.post({ op: 'sync', kind: 'unlock', id: otherId, threadId: ownerToken(), posted: true }),
     tokens: lockTokenView(state.config.lockTokens, state.config.nodeId),
   };
 }
