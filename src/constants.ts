@@ -395,5 +395,11 @@ export const atomicLineHotWritesPerTransfer = 16;
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */
 export const atomicLineWaiterCountMax = 1 << 16;
+// Lock tokens at their node (issue 12.3, src/channel/lock-tokens.ts, src/protocol/sync.ts)
+/** Mutexes whose token one node's lock token table can hold at once (open addressing; a power of two). */
+export const lockTokenSlotCount = 1 << 12;
+/** Slots a lock's probe looks at before it gives up (the lock then goes through the manager). */
+export const lockTokenProbeCountMax = 8;
 assert(atomicLineBytes >= 8 && (atomicLineBytes & (atomicLineBytes - 1)) === 0 && pageBytes % atomicLineBytes === 0, 'a line is a power of two within a page');
 assert((atomicLineSlotCount & (atomicLineSlotCount - 1)) === 0, 'the line table size is a power of two');
+assert((lockTokenSlotCount & (lockTokenSlotCount - 1)) === 0 && lockTokenProbeCountMax <= lockTokenSlotCount, 'the lock token table size is a power of two');

@@ -92,6 +92,11 @@ export function atomicLinesEnabled(): boolean {
   return process.env.DSM_ATOMIC_LINES !== '0';
 }
 
+/** DSM_LOCK_TOKENS=0: every Mutex lock and unlock asks the manager, even with the token resting at the node (issue 12.3; to compare). */
+export function lockTokensEnabled(): boolean {
+  return process.env.DSM_LOCK_TOKENS !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }

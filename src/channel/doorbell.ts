@@ -45,6 +45,9 @@ const atomicLoad = Atomics.load;
 const atomicStore = Atomics.store;
 const atomicWait = Atomics.wait;
 const atomicNotify = Atomics.notify;
+/** V8's compareExchange and load, for other node-local tables app threads share with the manager (src/channel/lock-tokens.ts). */
+export const nativeCompareExchange = Atomics.compareExchange;
+export const nativeLoad = Atomics.load;
 
 export interface NativeDoorbell {
   /** The calling thread (a node's manager) is the one rung: `onRing` runs on its loop after one or more rings. */

@@ -17,6 +17,8 @@ export interface NodeThreadBase {
   parallelism: number;
   /** The node's atomic line table (src/channel/atomic-lines.ts) when Atomics run by line ownership. */
   atomicLines?: SharedArrayBuffer;
+  /** The node's lock token table (src/channel/lock-tokens.ts) when mutex tokens rest with app threads. */
+  lockTokens?: SharedArrayBuffer;
 }
 
 /** What differs from one app thread to the next. */
@@ -47,6 +49,7 @@ export function appThreadConfig(base: NodeThreadBase, start: ThreadStart): AppTh
     threadIdSeen: start.threadIdSeen,
     ...(start.remoteWorkerData === undefined ? {} : { remoteWorkerData: start.remoteWorkerData }),
     ...(base.atomicLines === undefined ? {} : { atomicLines: base.atomicLines }),
+    ...(base.lockTokens === undefined ? {} : { lockTokens: base.lockTokens }),
   };
 }
 

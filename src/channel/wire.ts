@@ -31,6 +31,8 @@ export interface AppThreadConfig {
   threadIdSeen: number;
   /** The node's atomic line table (src/channel/atomic-lines.ts) when Atomics run by line ownership. */
   atomicLines?: SharedArrayBuffer;
+  /** The node's lock token table (src/channel/lock-tokens.ts) when mutex tokens rest with app threads. */
+  lockTokens?: SharedArrayBuffer;
   /** Set for a worker whose parent thread runs on another node: its workerData, cloned by dsm. */
   remoteWorkerData?: Uint8Array;
 }

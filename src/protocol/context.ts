@@ -9,7 +9,7 @@ import { assert } from '../errors.js';
 import { pageBytes } from '../constants.js';
 import type { PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
-import type { EngineCounters, EngineHost, EngineOptions, PlacementName } from './types.js';
+import type { EngineCounters, EngineHost, EngineOptions, LockTokenHost, PlacementName } from './types.js';
 
 export class EngineContext {
   // -- identity and shape of the cluster
@@ -29,6 +29,8 @@ export class EngineContext {
   readonly memory: PageMemory;
   /** Resumes app threads parked in a fault or a sync request. */
   readonly host: EngineHost;
+  /** The node's lock token table, where app threads lock and unlock tokens resting here (null: none). */
+  readonly lockTokens: LockTokenHost | null;
   /** The counters every part adds to (Engine.counters() copies them). */
   readonly stats: EngineCounters = {
     readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0,
@@ -50,6 +52,8 @@ export class EngineContext {
     this.placement = placement;
     this.memory = options.memory;
     this.host = options.host;
+    // Race mode: every lock is an acquire and a release the race report names: no token rests with app threads.
+    this.lockTokens = options.homeNode === undefined ? options.lockTokens ?? null : null;
     this.sendRaw = options.send;
     this.homeNode = options.homeNode ?? -1;
     assert(this.homeNode >= -1 && this.homeNode < this.nodeCount, 'the race home is a node of the cluster');

@@ -15,6 +15,7 @@ import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
 import type { SyncRequest, SyncResult } from './types.js';
+import { claimToken, delegateToken } from './token-table.js';
 
 /** What the atomics home needs of the request table. */
 export interface SyncRequests {
@@ -42,6 +43,8 @@ interface Token {
   resting: boolean; reuses: number;
   /** The node the manager named to take the token next (lockGrant.next): the unlock grants it directly. */
   next?: { node: number; requestId: number; recall: boolean };
+  /** In the node's lock token table (token-table.ts): `held` says nothing of it until the layer claims it back. */
+  delegated: boolean;
 }
 
 /** At a lock's manager. */
@@ -182,7 +185,9 @@ export class SyncLayer implements SyncRequests {
       assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
       this.held.set(entry.lockId!, { threadId: entry.threadId! });
       const recall = recalled || next !== undefined || this.earlyRecalls.delete(entry.lockId!);
-      this.tokens.set(entry.lockId!, { recalled: recall, waiters: [], resting: !recall, reuses: 0, ...(next === undefined ? {} : { next }) });
+      this.tokens.set(entry.lockId!, { recalled: recall, waiters: [], resting: !recall, reuses: 0, delegated: false, ...(next === undefined ? {} : { next }) });
+      // Before the thread runs on: its unlock can then be one compareExchange.
+      this.delegate(entry.lockId!);
     }
     this.ctx.host.resume(entry.threadRef, result);
   }
@@ -203,6 +208,7 @@ export class SyncLayer implements SyncRequests {
         host.resume(threadRef, { ok: true, value: null });
         return;
       case 'lock': {
+        this.claim(request.lockId);
         const token = this.tokens.get(request.lockId);
         if (token !== undefined && !this.held.has(request.lockId)) {
           // The token rests here from this node's last holder: no message, and
@@ -211,10 +217,12 @@ export class SyncLayer implements SyncRequests {
           this.held.set(request.lockId, { threadId: request.threadId });
           this.ctx.stats.lockTokenReuses = (this.ctx.stats.lockTokenReuses ?? 0) + 1;
           token.reuses++;
+          this.delegate(request.lockId);
           host.resume(threadRef, { ok: true, value: null });
           return;
         }
         if (token !== undefined && request.tryOnly === true) {
+          this.delegate(request.lockId);
           host.resume(threadRef, { ok: true, value: 'busy' });
           return;
         }
@@ -228,8 +236,10 @@ export class SyncLayer implements SyncRequests {
         return;
       }
       case 'unlock': {
+        this.claim(request.lockId);
         const held = this.held.get(request.lockId);
         if (held === undefined || held.threadId !== request.threadId) {
+          this.delegate(request.lockId);
           host.resume(threadRef, {
             ok: false, code: 'DSM_ERR_NOT_OWNER',
             message: `mutex ${request.lockId} unlocked by thread ${request.threadId}, which does not hold it`,
@@ -252,8 +262,9 @@ export class SyncLayer implements SyncRequests {
           this.held.set(request.lockId, { threadId: next.threadId });
           this.ctx.stats.lockTokenReuses = (this.ctx.stats.lockTokenReuses ?? 0) + 1;
           token.reuses++;
-          host.resume(next.threadRef, { ok: true, value: null });
         }
+        this.delegate(request.lockId);
+        if (next !== undefined) host.resume(next.threadRef, { ok: true, value: null });
         return;
       }
       case 'barrier': {
@@ -305,6 +316,7 @@ export class SyncLayer implements SyncRequests {
 
   /** At the node holding a lock's token: the manager wants it back. */
   private onLockRecall(lockId: number, tryOnly: boolean, early: boolean): void {
+    this.claim(lockId);
     const token = this.tokens.get(lockId);
     if (token === undefined) {
       // Maybe on its way here from the previous holder (a direct handoff):
@@ -324,9 +336,17 @@ export class SyncLayer implements SyncRequests {
       return;
     }
     if (!tryOnly) { token.recalled = true; return; }
+    // Held here, kept from a tryLock elsewhere: its holder's unlock is again one compareExchange.
+    this.delegate(lockId);
     const manager = this.ctx.managerOf(lockId);
     this.ctx.deliver(manager, () => ({ type: 'lockBusy', lockId }));
   }
+
+  /** Takes a delegated token back from the node's table before the layer acts on the lock (token-table.ts). */
+  private claim(lockId: number): void { claimToken(this.ctx, this.tokens.get(lockId), lockId, this.held); }
+
+  /** Hands a token resting here to the node's table when nothing but its holder is concerned (token-table.ts). */
+  private delegate(lockId: number): void { delegateToken(this.ctx, this.tokens.get(lockId), lockId, this.held); }
 
   /** A thread of this node asked for the lock and has no answer yet. */
   private awaitsToken(lockId: number): boolean {
@@ -343,8 +363,9 @@ export class SyncLayer implements SyncRequests {
    */
   private releaseToken(lockId: number): void {
     const token = this.tokens.get(lockId);
-    assert(token !== undefined, 'a token is released by the node it is at');
+    assert(token !== undefined && !token.delegated, 'a token is released by the node it is at, from the layer');
     this.tokens.delete(lockId);
+    this.ctx.lockTokens?.tokenGone(lockId);
     const manager = this.ctx.managerOf(lockId);
     this.coherence.closeInterval(manager);
     const next = token.next;

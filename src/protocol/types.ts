@@ -114,6 +114,12 @@ export interface EngineOptions {
   lines?: LineHost;
   /** With lines: writes per transfer time that make a wanted line worth keeping (default atomicLineHotWritesPerTransfer). */
   lineHotWritesPerTransfer?: number;
+  /**
+   * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
+   * host a mutex token that rests at this node is handed to the node's table,
+   * where app threads take and give it back with no message and no request.
+   */
+  lockTokens?: LockTokenHost;
 }
 
 export interface EngineCounters {
@@ -216,6 +222,29 @@ export interface LineHost {
    * engine yet: a notify from this node waits until it has (see lineNotify).
    */
   linePinned(line: number): boolean;
+}
+
+/**
+ * What the node's runtime does for the sync layer's lock tokens (the table app
+ * threads lock and unlock in, src/channel/lock-tokens.ts). The layer delegates a
+ * token that rests here, free or held by one thread, with no one else waiting
+ * (no recall, no local waiter); it takes it back before it acts on the lock again.
+ */
+export interface LockTokenHost {
+  /**
+   * The token of `lockId` rests here: app threads take and give it back in
+   * the table from now on. `holder`: the thread (engine thread id) that holds
+   * it now, or null. False: the table has no room; the layer keeps the token.
+   */
+  tokenDelegate(lockId: number, holder: number | null): boolean;
+  /**
+   * Takes a delegated token back: from now on app threads ask the layer. Says
+   * who held it at that instant (null: nobody) and how many times threads took
+   * it in the table since it was delegated.
+   */
+  tokenReclaim(lockId: number): { holder: number | null; uses: number };
+  /** The token left this node (it was not delegated since it was taken back). */
+  tokenGone(lockId: number): void;
 }
 
 /**

@@ -30,7 +30,7 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
-import { atomicLinesEnabled, readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { atomicLinesEnabled, lockTokensEnabled, readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -38,6 +38,7 @@ import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { MeshPort } from '../transport/mesh.js';
 import { NodeManager } from './manager.js';
 import { LineTable } from '../channel/atomic-lines.js';
+import { LockTokenTable, ownerNodeBase } from '../channel/lock-tokens.js';
 import { runMainThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind } from './observe.js';
 import { FlowGate } from './flow.js';
@@ -118,6 +119,8 @@ export class ClusterNode {
   /** Atomics by line ownership (issue 12.2): the node's line table and each app thread's pin word in it. */
   private readonly lineTable: LineTable | null = null;
   private readonly linePins = new Map<ThreadEndpoint, number>();
+  /** Mutex tokens resting at this node for its app threads (issue 12.3), or null (race mode, DSM_LOCK_TOKENS=0). */
+  private readonly lockTokens: LockTokenTable | null = null;
   private lineTimer: NodeJS.Timeout | null = null;
   private lineTimerAtMs = Infinity;
 
@@ -156,6 +159,13 @@ export class ClusterNode {
       this.lineTable = new LineTable(undefined, () => native.membarrier());
       this.manager.atomicLines = this.lineTable.buffer;
     }
+    // Mutex tokens resting at this node, taken and given back by app threads with no message (src/channel/lock-tokens.ts);
+    // not in race mode, where every lock bounds the intervals the race report names.
+    if (!this.raceMode && lockTokensEnabled()) {
+      this.lockTokens = new LockTokenTable(ownerNodeBase(handle.nodeId));
+      this.manager.lockTokens = this.lockTokens.buffer;
+    }
+    const lockTokens = this.lockTokens;
     // Test hook: a line per lock request or wait that reaches this node as its manager or home, so a litmus
     // program can wait for one instead of sleeping a grace period (test/fixtures/litmus/arrivals.mjs).
     const arrivalsDir = testHook('ARRIVALS', handle.nodeId);
@@ -178,6 +188,7 @@ export class ClusterNode {
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: readAheadStatsEnabled(),
       ...(this.lineTable === null ? {} : { lines: this.lineTable }),
+      ...(lockTokens === null ? {} : { lockTokens }),
     });
     const engine = this.host.engine;
     this.flow = new FlowGate({
@@ -441,7 +452,10 @@ export class ClusterNode {
   }
 
   stats(): NodeStats {
-    return this.observer.snapshot(this.manager.native.stats(), this.host.engine.counters());
+    const stats = this.observer.snapshot(this.manager.native.stats(), this.host.engine.counters());
+    // Locks taken in the node's lock token table are acquires too, with no wait and no request.
+    if (this.lockTokens !== null) stats.lockAcquires += this.lockTokens.takes();
+    return stats;
   }
 
   /** Race mode, node 0 at the end of the run: closes the main thread's last interval and gathers every node's records. */

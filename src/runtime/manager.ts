@@ -40,6 +40,8 @@ export class NodeManager {
   private faultHandler: ((records: Uint32Array) => void) | null = null;
   /** The node's atomic line table, handed to every app thread (set by a cluster node whose Atomics run by line ownership). */
   atomicLines?: SharedArrayBuffer;
+  /** The node's lock token table, handed to every app thread (set by a cluster node, src/channel/lock-tokens.ts). */
+  lockTokens?: SharedArrayBuffer;
   private extraRequests: RequestHandler | null = null;
   /** The next worker thread id this node hands out (0 is the program's main thread). */
   private threadIdSeenNext: number;

@@ -10,6 +10,7 @@
 import workerThreads from 'node:worker_threads';
 import { DsmError } from '../errors.js';
 import { nodeIdOfThread } from '../env.js';
+import { ownerNodeBase } from '../channel/lock-tokens.js';
 
 export const wordBytes = 4;
 
@@ -31,5 +32,5 @@ export function checkHandle(handle: unknown, wordCount: number, kind: string, ma
 /** A nonzero token for the calling thread, unique in the cluster: node id and thread id. */
 export function ownerToken(): number {
   const nodeId = nodeIdOfThread();
-  return ((nodeId & 0x3ff) << 20) + (workerThreads.threadId & 0xfffff) + 1;
+  return ownerNodeBase(nodeId) + (workerThreads.threadId & 0xfffff) + 1;
 }

@@ -3,10 +3,18 @@
 // so threads get the lock in the order they asked for it. In a multi-node run
 // the engine's lock manager does the same with messages (src/sync/route.ts):
 // its queue is FIFO, and a grant carries the releases the acquirer must see.
+// Its token then stays at the node of its last holder until another node
+// asks, in the node's lock token table (src/channel/lock-tokens.ts): a thread
+// locks a token that rests there free with one compareExchange and unlocks
+// with another, no message and no request to its manager. Only when the
+// token is not there free does it ask the manager: the token is elsewhere,
+// or held by another thread of this node (the manager queues the waiters of
+// this node in FIFO order), or the manager took it back to hand it on.
 
 import { DsmError } from '../errors.js';
 import { allocateWords, checkHandle, ownerToken } from './handle.js';
 import { engineRoute, type EngineRoute } from './route.js';
+import { takeHeldHere, takeTaken } from '../channel/lock-tokens.js';
 
 /** Engine-routed mutexes this thread holds (by id): the manager knows, but asking it would cost a message. */
 const heldHere = new Set<number>();
@@ -38,15 +46,20 @@ export class Mutex {
   }
 
   lock(): void {
-    const me = ownerToken();
-    if (this.isLockedByMe) {
-      throw new DsmError('DSM_ERR_NOT_OWNER', 'Mutex.lock: this thread already holds the mutex (it is not recursive)');
-    }
-    if (this.route !== null) {
-      this.route.call('lock', me);
-      heldHere.add(this.route.id);
+    const route = this.route;
+    if (route !== null) {
+      if (heldHere.has(route.id)) throw notRecursive();
+      // The token rests here free: one compareExchange.
+      if (route.tokens !== null && route.tokens.take(route.id, route.giveBack) === takeTaken) {
+        heldHere.add(route.id);
+        return;
+      }
+      route.call('lock', ownerToken());
+      heldHere.add(route.id);
       return;
     }
+    const me = ownerToken();
+    if (this.isLockedByMe) throw notRecursive();
     const ticket = Atomics.add(this.handle, wordNext, 1);
     for (;;) {
       const serving = Atomics.load(this.handle, wordServing);
@@ -58,10 +71,16 @@ export class Mutex {
 
   /** Takes the mutex only if nobody holds or waits for it. */
   tryLock(): boolean {
-    if (this.route !== null) {
-      if (heldHere.has(this.route.id)) return false;
-      if (this.route.call('lock', ownerToken(), { tryOnly: true }) === 'busy') return false;
-      heldHere.add(this.route.id);
+    const route = this.route;
+    if (route !== null) {
+      if (heldHere.has(route.id)) return false;
+      if (route.tokens !== null) {
+        const taken = route.tokens.take(route.id, route.giveBack);
+        if (taken === takeHeldHere) return false;
+        if (taken === takeTaken) { heldHere.add(route.id); return true; }
+      }
+      if (route.call('lock', ownerToken(), { tryOnly: true }) === 'busy') return false;
+      heldHere.add(route.id);
       return true;
     }
     const serving = Atomics.load(this.handle, wordServing);
@@ -76,6 +95,8 @@ export class Mutex {
         throw new DsmError('DSM_ERR_NOT_OWNER', 'Mutex.unlock: this thread does not hold the mutex; only the thread that locked it may unlock it');
       }
       heldHere.delete(this.route.id);
+      // In the table in this thread's hands (nobody waits): one compareExchange. Else the manager hands it on.
+      if (this.route.tokens !== null && this.route.tokens.give(this.route.id)) return;
       this.route.post('unlock', ownerToken());
       return;
     }
@@ -104,4 +125,8 @@ export class Mutex {
     if (this.route !== null) return heldHere.has(this.route.id);
     return Atomics.load(this.handle, wordOwner) === ownerToken();
   }
+}
+
+function notRecursive(): DsmError {
+  return new DsmError('DSM_ERR_NOT_OWNER', 'Mutex.lock: this thread already holds the mutex (it is not recursive)');
 }

@@ -11,7 +11,9 @@
 // that is not dsm memory the Atomics implementation runs unchanged too.
 
 import { assert } from '../errors.js';
+import { LockTokenView, lockOwnerField, ownerNodeBase } from '../channel/lock-tokens.js';
 import { appThreadState } from '../threads/state.js';
+import { ownerToken } from './handle.js';
 
 /** Sync objects are 16-byte heap blocks: their address / 16 is a unique id. */
 const idGranuleBytes = 16;
@@ -27,6 +29,22 @@ export interface EngineRoute {
    * data-race-free program can tell.
    */
   post(kind: 'unlock', threadId: number): void;
+  /** Posts this thread's unlock of another mutex (by id), for LockTokenView.take's `giveBack`. */
+  giveBack(otherId: number): void;
+  /**
+   * The node's lock token table as this thread sees it (src/channel/lock-tokens.ts),
+   * or null: a mutex whose token rests at this node is locked and unlocked there
+   * with no request.
+   */
+  tokens: LockTokenView | null;
+}
+
+/** This thread's view of its node's lock token table (one per thread: it caches a slot). */
+let tokenView: LockTokenView | null | undefined;
+
+function lockTokenView(buffer: SharedArrayBuffer | undefined, nodeId: number): LockTokenView | null {
+  if (tokenView === undefined) tokenView = buffer === undefined ? null : new LockTokenView(buffer, lockOwnerField(ownerToken(), ownerNodeBase(nodeId)));
+  return tokenView;
 }
 
 export function engineRoute(handle: Int32Array): EngineRoute | null {
@@ -43,5 +61,7 @@ export function engineRoute(handle: Int32Array): EngineRoute | null {
     id,
     call: (kind, threadId, extra) => channel.call({ op: 'sync', kind, id, threadId, ...extra }),
     post: (kind, threadId) => channel.post({ op: 'sync', kind, id, threadId, posted: true }),
+    giveBack: (otherId) => channel.post({ op: 'sync', kind: 'unlock', id: otherId, threadId: ownerToken(), posted: true }),
+    tokens: lockTokenView(state.config.lockTokens, state.config.nodeId),
   };
 }

@@ -69,6 +69,8 @@ const litmus: { file: string; expected: string; protocols?: string[]; dsmOnly?: 
     protocols: sharedLayers,
   },
   { file: 'test/fixtures/litmus/mutex-pages.mjs', expected: 'counts=400,400,400 expected=400 regressions=0\n' },
+  // Lock tokens in the node's table (issue 12.3): recalled while free and while held, tryLock against a local holder.
+  { file: 'test/fixtures/litmus/mutex-tokens.mjs', expected: 'recalled-free=500 recalled-held=78 try=true,false/true\n', protocols: sharedLayers },
   { file: atomicsEdge, expected: 'the output of plain node' },
   { file: 'test/fixtures/litmus/notify-order.mjs', expected: 'order=1,2,3 notified=1,1,1 outcomes=ok,ok,ok\n' },
   { file: 'test/fixtures/bugs/sync-terminated-waiter.mjs', expected: 'node0: notify=1 live=ok node1: notify=1 live=ok\n', protocols: sharedLayers },

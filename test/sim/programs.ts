@@ -190,6 +190,8 @@ export function runSeed(
   seed: number, protocol = 'hlrc', concurrent: 'seeded' | 'always' | 'never' = 'seeded', earlyFlushChance = 0,
   /** hlrc: Atomics by line ownership (src/protocol/lines.ts); 'seeded': half the seeds. */
   atomicLines: 'seeded' | 'always' | 'never' = 'never',
+  /** Lock tokens in a node table (src/channel/lock-tokens.ts); 'seeded': half the seeds, tables of 1..16 slots (slots re-keyed, locks without room). */
+  lockTokens: 'seeded' | 'always' | 'never' = 'seeded',
 ): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
@@ -235,6 +237,8 @@ export function runSeed(
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
     ...(atomicLines === 'always' || (atomicLines === 'seeded' && seed % 4 < 2)
       ? { atomicLines: true, lineRefuseChance: (seed % 5) / 10 } : {}),
+    ...(lockTokens === 'always' || (lockTokens === 'seeded' && Math.floor(seed / 2) % 2 === 0)
+      ? { lockTokenSlots: 1 << (seed % 5) } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
   cluster.run();

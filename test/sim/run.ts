@@ -1,4 +1,4 @@
-// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P] [--lines seeded|always|never]
+// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P] [--lines seeded|always|never] [--tokens seeded|always|never]
 import { runSeed } from './programs.js';
 
 function argValue(name: string): string | undefined {
@@ -13,6 +13,8 @@ if (!['seeded', 'always', 'never'].includes(concurrent)) throw new Error('--conc
 const earlyFlushChance = Number(argValue('--early-flush') ?? '0');
 const lines = argValue('--lines') ?? 'never';
 if (!['seeded', 'always', 'never'].includes(lines)) throw new Error('--lines is seeded, always or never');
+const tokens = argValue('--tokens') ?? 'seeded';
+if (!['seeded', 'always', 'never'].includes(tokens)) throw new Error('--tokens is seeded, always or never');
 const first = Number(argValue('--first') ?? '1');
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
@@ -20,12 +22,12 @@ let pagesLent = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
-    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance, lines as 'seeded' | 'always' | 'never');
+    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance, lines as 'seeded' | 'always' | 'never', tokens as 'seeded' | 'always' | 'never');
     messages += outcome.messageCount;
     pagesLent += outcome.pagesLent;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
-    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines}`);
+    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens}`);
     process.exit(1);
   }
 }

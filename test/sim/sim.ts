@@ -13,6 +13,7 @@ import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, 
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
 import { applyDiff, encodeDiff } from '../../src/protocol/diff-codec.js';
 import { lineOf, type LineHost, type LineUse } from '../../src/protocol/lines.js';
+import { LockTokenTable, LockTokenView, takeHeldHere, takeTaken } from '../../src/channel/lock-tokens.js';
 import { atomicApply } from '../../src/protocol/atomic-ops.js';
 
 /** sfc32: small, fast, seeded; enough for picking schedules. */
@@ -246,6 +247,13 @@ export interface ClusterOptions {
   lineHotWritesPerTransfer?: number;
   /** With atomicLines: probability that a revoke finds a thread inside an op (asked again at a later tick). */
   lineRefuseChance?: number;
+  /**
+   * Lock tokens at their node (issue 12.3): each node has a real lock token
+   * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
+   * unlock in it as app threads do, asking their engine only when it says so.
+   * Small tables make slots re-keyed and locks find no room.
+   */
+  lockTokenSlots?: number;
 }
 
 /**
@@ -286,6 +294,11 @@ export class SimCluster {
   readonly lineTables: SimLineTable[] = [];
   /** Atomics run natively on held lines. */
   nativeAtomics = 0;
+  /** Per node, with lockTokenSlots: its lock token table. */
+  readonly lockTokenTables: LockTokenTable[] = [];
+  /** Lock and unlock operations done in a table with no request to the engine. */
+  tokenFastOps = 0;
+  private readonly tokenViews = new Map<number, LockTokenView>();
   readonly threads: SimThread[] = [];
   private readonly links: SimLinks<ProtocolMessage>;
   /** Faults and sync requests made by threads running inside an engine call, not yet handed to the engine. */
@@ -309,6 +322,9 @@ export class SimCluster {
       this.memories.push(memory);
       const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0);
       this.lineTables.push(lines);
+      // Thread ids of the simulation start at 0: the owner field is the id + 1 (node base -1).
+      const lockTokens = options.lockTokenSlots === undefined ? null : new LockTokenTable(-1, options.lockTokenSlots);
+      if (lockTokens !== null) this.lockTokenTables.push(lockTokens);
       this.engines.push(createEngine({
         nodeId: node, nodeCount: n, pageCount: options.pageCount, protocol: options.protocol ?? 'hlrc',
         placement: options.placement ?? 'roundRobin', memory,
@@ -321,6 +337,7 @@ export class SimCluster {
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
         ...(options.atomicLines === true ? { lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer } : {}),
+        ...(lockTokens === null ? {} : { lockTokens }),
       }));
     }
     for (const engine of this.engines) engine.start();
@@ -412,10 +429,37 @@ export class SimCluster {
           this.nativeAtomic(thread, op.request);
           return;
         }
+        if ((op.request.kind === 'lock' || op.request.kind === 'unlock') && this.options.lockTokenSlots !== undefined && this.tokenOp(thread, op.request)) return;
         thread.blocked = true;
         this.toEngine(() => engine.onSync(thread.index, op.request));
         return;
     }
+  }
+
+  /** A lock or unlock as src/sync/mutex.ts makes it with a lock token table: true if done in the table. */
+  private tokenOp(thread: SimThread, request: Extract<SyncRequest, { kind: 'lock' | 'unlock' }>): boolean {
+    const viewKey = thread.node * 1_000_000 + request.threadId;
+    let view = this.tokenViews.get(viewKey);
+    if (view === undefined) {
+      view = new LockTokenView(this.lockTokenTables[thread.node]!.buffer, request.threadId + 1);
+      this.tokenViews.set(viewKey, view);
+    }
+    if (request.kind === 'unlock') {
+      if (!view.give(request.lockId)) return false;
+    } else {
+      // A thread step is atomic here: no re-key can come between its key check and its compareExchange.
+      const taken = view.take(request.lockId, () => { throw new Error('sim lock tokens: a slot re-keyed inside a step'); });
+      if (taken === takeHeldHere && request.tryOnly === true) {
+        thread.input = { ok: true, value: 'busy' };
+        thread.current = null;
+        return true;
+      }
+      if (taken !== takeTaken) return false;
+    }
+    this.tokenFastOps++;
+    thread.input = { ok: true, value: null };
+    thread.current = null;
+    return true;
   }
 
   /** An Atomics op as an app thread runs it with atomic lines: natively while the node holds the line. */

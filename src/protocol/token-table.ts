@@ -1,0 +1,51 @@
+// The sync layer's side of the node's lock token table (issue 12.3; the table
+// itself is the runtime's, src/channel/lock-tokens.ts, behind LockTokenHost).
+// A token resting at this node with nobody else concerned is delegated to the
+// table, where app threads lock and unlock it with one compareExchange each;
+// the layer claims it back before it acts on the lock again. See
+// docs/PROTOCOL.md "Lock tokens in the node's table".
+
+import { assert } from '../errors.js';
+import type { EngineContext } from './context.js';
+
+/** What the layer keeps of a token at this node (SyncLayer's Token). */
+export interface TableToken {
+  recalled: boolean;
+  waiters: readonly unknown[];
+  next?: unknown;
+  reuses: number;
+  delegated: boolean;
+}
+
+/**
+ * Takes a delegated token back: a thread that holds it in the table is the
+ * lock's holder in `held` from now on (its unlock, which finds the table
+ * changed, comes as a request); the table's re-acquires count as reuses.
+ */
+export function claimToken(ctx: EngineContext, token: TableToken | undefined, lockId: number, held: Map<number, { threadId: number }>): void {
+  if (token === undefined || !token.delegated) return;
+  token.delegated = false;
+  const { holder, uses } = ctx.lockTokens!.tokenReclaim(lockId);
+  token.reuses += uses;
+  if (uses > 0) ctx.stats.lockTokenReuses = (ctx.stats.lockTokenReuses ?? 0) + uses;
+  if (holder !== null) {
+    assert(!held.has(lockId), 'a delegated lock has no holder in the layer');
+    held.set(lockId, { threadId: holder });
+  }
+}
+
+/**
+ * Hands a token that rests here to the table when nothing but its holder (if
+ * any) is concerned: not recalled, no waiter here, no named next node. Every
+ * write made under it until the layer claims it back is made on this node,
+ * and the release that hands it on (SyncLayer.releaseToken) closes the
+ * interval that holds them all: the lazy release of release consistency.
+ */
+export function delegateToken(ctx: EngineContext, token: TableToken | undefined, lockId: number, held: Map<number, { threadId: number }>): void {
+  const table = ctx.lockTokens;
+  if (table === null || token === undefined || token.delegated || token.recalled || token.waiters.length > 0 || token.next !== undefined) return;
+  const holder = held.get(lockId)?.threadId ?? null;
+  if (!table.tokenDelegate(lockId, holder)) return;
+  token.delegated = true;
+  held.delete(lockId);
+}
