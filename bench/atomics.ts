@@ -13,7 +13,9 @@
 //                wall time on 2 nodes (one thread each) against plain node
 //   syncRoundTrip  a tryLock of a free mutex managed on the thread's node (one
 //                app thread -> manager -> app thread trip), against a bare
-//                futex ping-pong between two plain-node threads
+//                futex ping-pong between two plain-node threads; from a second
+//                run with DSM_LOCK_TOKENS=0, since with lock tokens in the node's
+//                table (issue 12.3) that tryLock makes no request at all
 // Programs: bench/programs/atomics.mjs (dsm) and atomics-plain.mjs (plain node).
 // Goals from issue 12 are reported, not asserted.
 
@@ -44,8 +46,8 @@ const linesOn = process.env.DSM_ATOMIC_LINES !== '0';
 
 const round = (value: number) => Math.round(value * 100) / 100;
 
-function runJson(args: string[], what: string): Record<string, number> {
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs });
+function runJson(args: string[], what: string, env: Record<string, string> = {}): Record<string, number> {
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs, env: { ...process.env, ...env } });
   if (result.error !== undefined || result.status !== 0) {
     throw new DsmError('DSM_ERR_BENCH', `${what} failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
   }
@@ -78,8 +80,10 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     plain[key] = Math.min(...plainRuns.map((run) => figure(run, key, 'atomics-plain.mjs')));
   }
   const counterIterations = linesOn ? plainCounterIterations : iterations;
-  const dsm = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol, '--placement', 'roundRobin',
-    '--region-bytes', regionBytes, join(programs, 'atomics.mjs'), String(iterations), String(counterIterations)], `atomics.mjs on ${nodeCount} nodes`);
+  const dsmArgs = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol, '--placement', 'roundRobin',
+    '--region-bytes', regionBytes, join(programs, 'atomics.mjs'), String(iterations), String(counterIterations)];
+  const dsm = runJson(dsmArgs, `atomics.mjs on ${nodeCount} nodes`);
+  const managerPath = runJson(dsmArgs, `atomics.mjs on ${nodeCount} nodes with DSM_LOCK_TOKENS=0`, { DSM_LOCK_TOKENS: '0' });
   assert(dsm.iterations === iterations && dsm.nodeCount === nodeCount, 'the dsm run did what was asked');
   const counterNsPerAdd = figure(dsm, 'counterSeconds', 'atomics.mjs') * 1e9 / counterIterations;
   const renderPlainSeconds = Math.min(...Array.from({ length: plainRunCount }, () =>
@@ -89,7 +93,7 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   const plainCounterNsPerAdd = figure(plain, 'counterSeconds', 'atomics-plain.mjs') * 1e9 / plainCounterIterations;
   const atomicAddOwnedNs = figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs');
   const plainAtomicAddNs = figure(plain, 'atomicAddNs', 'atomics-plain.mjs');
-  const syncRoundTripUsP50 = figure(dsm, 'syncRoundTripUsP50', 'atomics.mjs');
+  const syncRoundTripUsP50 = figure(managerPath, 'syncRoundTripUsP50', 'atomics.mjs');
   const futexRoundTripUsP50 = figure(plain, 'futexRoundTripUsP50', 'atomics-plain.mjs');
   const lockLocalUsP50 = figure(dsm, 'lockLocalUsP50', 'atomics.mjs');
   const lockRemoteUsP50 = figure(dsm, 'lockRemoteUsP50', 'atomics.mjs');
@@ -117,7 +121,7 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
       syncRoundTripRatioMax: goalRoundTripRatioMax, syncRoundTripMet: syncRoundTripUsP50 <= goalRoundTripRatioMax * futexRoundTripUsP50,
     },
     config: {
-      protocol, nodeCount, placement: 'roundRobin', regionBytes, counterHome: 0, dsmCounterIterations: counterIterations, atomicLines: linesOn, render: renderArgs.join(' '), plainCounterIterations, plainRunCount,
+      protocol, nodeCount, placement: 'roundRobin', syncRoundTripFrom: 'DSM_LOCK_TOKENS=0', regionBytes, counterHome: 0, dsmCounterIterations: counterIterations, atomicLines: linesOn, render: renderArgs.join(' '), plainCounterIterations, plainRunCount,
       cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
     },
   };

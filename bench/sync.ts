@@ -10,8 +10,12 @@
 //   atomicAddUsP50   Atomics.add from node 1 on a fresh line homed on node 0 and held
 //                    there (sync-atomic.mjs): a line transfer (lineRequest, lineGrant);
 //                    with DSM_ATOMIC_LINES=0 the home round trip (atomicRequest, atomicReply)
+//                    (with lock tokens in the node's table, issue 12.3, the token
+//                    rests at node 1 after its first lock: lock+unlock is then two
+//                    compareExchanges, no request)
 //   doorbellRoundTripUsP50  a tryLock of a free mutex managed on the thread's own
-//                    node (sync-lock.mjs): one app thread -> manager -> app thread
+//                    node (sync-lock.mjs, run again with DSM_LOCK_TOKENS=0 so that
+//                    it reaches the manager): one app thread -> manager -> app thread
 //                    trip through the doorbell, against futexRoundTripUsP50, a
 //                    bare Atomics.wait/notify ping-pong between two plain-node
 //                    threads (atomics-plain.mjs, best of a few runs) in the same run
@@ -164,14 +168,14 @@ interface ProgramRun {
 }
 
 /** Runs one bench/programs/sync-*.mjs on a cluster of `nodeCount`: its JSON line and the run's statistics. */
-function runProgram(program: string, nodeCount: number, iterations: number): ProgramRun {
+function runProgram(program: string, nodeCount: number, iterations: number, env: Record<string, string> = {}): ProgramRun {
   const statsFolder = mkdtempSync(join(tmpdir(), 'dsm-bench-sync-'));
   const statsFile = join(statsFolder, 'stats.json');
   try {
     // The programs place their objects by the round-robin rule (bench/programs/sync-lib.mjs).
     const args = [join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol, '--placement', 'roundRobin',
       '--region-bytes', regionBytes, '--stats-json', statsFile, join(packageRoot, 'bench', 'programs', program), String(iterations)];
-    const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs });
+    const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: runTimeoutMs, env: { ...process.env, ...env } });
     if (result.error !== undefined || result.status !== 0) {
       throw new DsmError('DSM_ERR_BENCH', `${program} on ${nodeCount} nodes failed (${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
     }
@@ -238,6 +242,10 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
   const doorbellBareUsP50 = Math.min(...bare.map((run) => figure(run, 'doorbellUsP50', 'doorbell-bare.mjs')));
   const doorbellBareFutexUsP50 = Math.min(...bare.map((run) => figure(run, 'futexUsP50', 'doorbell-bare.mjs')));
   const lock = runProgram('sync-lock.mjs', lockNodeCount, iterations);
+  // The doorbell round trip is a tryLock that reaches the manager: with lock tokens in the
+  // node's table (issue 12.3) a free local mutex is taken there with no request at all, so
+  // that figure comes from a run with the table off (DSM_LOCK_TOKENS=0).
+  const lockManagerPath = runProgram('sync-lock.mjs', lockNodeCount, iterations, { DSM_LOCK_TOKENS: '0' });
   const atomic = runProgram('sync-atomic.mjs', atomicNodeCount, iterations);
   const barriers = barrierNodeCounts.map((nodeCount) => runProgram('sync-barrier.mjs', nodeCount, iterations));
   const [barrier4Run, barrier8Run] = barriers as [ProgramRun, ProgramRun];
@@ -267,8 +275,8 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     atomicAddUsP50: figure(atomic.figures, 'atomicAddUsP50', 'sync-atomic'),
     atomicAddUsP99: figure(atomic.figures, 'atomicAddUsP99', 'sync-atomic'),
     atomicAddHomeLocalUsP50: figure(atomic.figures, 'atomicAddHomeLocalUsP50', 'sync-atomic'),
-    doorbellRoundTripUsP50: figure(lockFigures, 'doorbellRoundTripUsP50', 'sync-lock'),
-    doorbellRoundTripUsP99: figure(lockFigures, 'doorbellRoundTripUsP99', 'sync-lock'),
+    doorbellRoundTripUsP50: figure(lockManagerPath.figures, 'doorbellRoundTripUsP50', 'sync-lock'),
+    doorbellRoundTripUsP99: figure(lockManagerPath.figures, 'doorbellRoundTripUsP99', 'sync-lock'),
     futexRoundTripUsP50,
     doorbellRoundTripRatio: 0,
     doorbellBareUsP50,

@@ -43,7 +43,11 @@ export class HomeMigration {
   private readonly enabled: boolean;
 
   // -- lends
-  /** Per page of this node's static placement: the node it was lent to, -1 while it is home itself. */
+  /**
+   * Per page of this node's static placement: 1 + the node it was lent to, 0 while it is home itself
+   * (0 for none: a fresh typed array is zero without touching its memory, a -1 fill would write 4 MiB
+   * per GiB of region at every start, a cluster of one included).
+   */
   private readonly lent: Int32Array;
   /** Per page: 1 when another node lent it to this one (this node is its home from then on). */
   private readonly borrowed: Uint8Array;
@@ -73,7 +77,7 @@ export class HomeMigration {
   constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean) {
     // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
     this.enabled = migrateHomes && ctx.homeNode < 0;
-    this.lent = new Int32Array(ctx.pageCount).fill(-1);
+    this.lent = new Int32Array(ctx.pageCount);
     this.borrowed = new Uint8Array(ctx.pageCount);
   }
 
@@ -87,18 +91,18 @@ export class HomeMigration {
     if (this.ctx.homeNode >= 0) return this.ctx.homeNode;
     if (this.borrowed[page] === 1) return this.ctx.nodeId;
     const home = this.ctx.placementHomeOf(page);
-    if (home === this.ctx.nodeId && this.lent[page]! >= 0) return this.lent[page]!;
+    if (home === this.ctx.nodeId && this.lent[page]! > 0) return this.lent[page]! - 1;
     return home;
   }
 
   /** The node this node lent the page to, -1 if none. */
-  lentTo(page: number): number { return this.lent[page]!; }
+  lentTo(page: number): number { return this.lent[page]! - 1; }
 
   isBorrowed(page: number): boolean { return this.borrowed[page] === 1; }
 
   /** This node closed an interval writing a page it is home of. */
   noteOwnWrite(page: number): void {
-    if (this.lent[page] === -1 && this.borrowed[page] === 0) {
+    if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly ? ownWritesOnly : severalWriters);
     }
@@ -106,7 +110,7 @@ export class HomeMigration {
 
   /** A non-empty diff of `writer` was applied here, the page's home. */
   noteWrite(page: number, writer: number): void {
-    if (this.lent[page] === -1 && this.borrowed[page] === 0) {
+    if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters);
     }
@@ -134,7 +138,7 @@ export class HomeMigration {
       const windows = before !== undefined && before.node === writer ? before.windows + 1 : 1;
       this.soleWriters.set(page, { node: writer, windows });
       if (windows < windowsNeeded) continue;
-      if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== -1 || this.borrowed[page] === 1) continue;
+      if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== 0 || this.borrowed[page] === 1) continue;
       const state = this.host.pageState(page);
       if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) continue;
       if (this.host.hasAtomicWaiter(page)) continue;
@@ -173,7 +177,7 @@ export class HomeMigration {
       applied.push([...state.applied]);
       bytes.push(copy);
       this.host.exclusive[page] = 0;
-      this.lent[page] = node;
+      this.lent[page] = node + 1;
       this.soleWriters.delete(page);
     }
     memory.setFastWrite(pages, true);
