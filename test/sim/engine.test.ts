@@ -7,22 +7,12 @@ import { DsmError } from '../../src/errors.js';
 import { createEngine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
 import { SimCluster, SimMemory, type ThreadOp, type ThreadProgram } from './sim.js';
+import { runThread as run, syncOp } from './thread-ops.js';
 
 function cluster(nodeCount: number, pageCount = 4): SimCluster {
   return new SimCluster({ seed: 42, nodeCount, pageCount, protocol: 'hlrc' });
 }
 
-function* syncOp(request: SyncRequest, results?: SyncResult[]): Generator<ThreadOp, SyncResult, unknown> {
-  const result = (yield { op: 'sync', request }) as SyncResult;
-  results?.push(result);
-  return result;
-}
-
-function run(c: SimCluster, node: number, body: () => Generator<ThreadOp, unknown, unknown>): void {
-  c.addThread(node, () => body() as ThreadProgram);
-  c.run();
-  c.drain();
-}
 
 test('an unknown protocol is a DSM_ERR_PROTOCOL naming the valid ones', () => {
   assert.throws(() => createEngine({

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
+import { runThread as run, syncOp } from './thread-ops.js';
 
 const protocols = ['hlrc', 'sc'] as const;
 
@@ -15,17 +16,6 @@ function cluster(protocol: string, nodeCount = 3, seed = 42, lockTokenSlots = 16
   return new SimCluster({ seed, nodeCount, pageCount: 4, protocol, lockTokenSlots });
 }
 
-function* syncOp(request: SyncRequest, results?: SyncResult[]): Generator<ThreadOp, SyncResult, unknown> {
-  const result = (yield { op: 'sync', request }) as SyncResult;
-  results?.push(result);
-  return result;
-}
-
-function run(c: SimCluster, node: number, body: () => Generator<ThreadOp, unknown, unknown>): void {
-  c.addThread(node, () => body() as ThreadProgram);
-  c.run();
-  c.drain();
-}
 
 /** A word on page 2: homed at node 2 of 3 (round-robin), so node 1's writes travel as diffs. */
 const word = 8 + pageBytes * 2;
