@@ -130,6 +130,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   flushSeq(): number { return this.flushSeqCount; }
   afterBarrier(): void { this.migration.lendWritten(); }
   hasFetchers(page: number): boolean { return this.fetchers.has(page); }
+  intervalHas(page: number): boolean { return this.intervalPages.has(page); }
   hasAtomicWaiter(page: number): boolean { return this.atomicWaiterOn(page); }
 
   tableSizes(): Record<string, number> {
@@ -298,7 +299,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * faults and lands in the open interval's write notice, and none can slip
    * in between the read and the protection.
    */
-  private readServed(page: number, bytes: Uint8Array): void {
+  private readServed(page: number, bytes: Uint8Array, toNode: number): void {
     assert(this.homeOf(page) === this.nodeId, 'copies of a page leave from its home');
     if (this.exclusive[page] === 1) {
       this.exclusive[page] = 0;
@@ -307,6 +308,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       this.stats.exclusiveShared = (this.stats.exclusiveShared ?? 0) + 1;
     }
     this.memory.readPage(page, bytes);
+    if (toNode >= 0) this.migration.noteServed(page, toNode);
   }
 
   /**
@@ -558,7 +560,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       }
       // The borrower asked before the lend reached it: it is the home now.
       // Its extra pages still homed here are served as any prefetch.
-      const extras = this.servedExtras(message.extraPages, message.extraNeeds);
+      const extras = this.servedExtras(requester, message.extraPages, message.extraNeeds);
       this.ctx.send(requester, { type: 'pageReply', page, version: [], bytes: new Uint8Array(0), ...extras });
       return;
     }
@@ -579,7 +581,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   }
 
   /** Extra pages homed here whose copy covers their need (a prefetch never waits). */
-  private servedExtras(pages: number[], needs: number[][]): { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] } {
+  private servedExtras(requester: number, pages: number[], needs: number[][]): { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] } {
     const extraPages: number[] = [];
     const extraVersions: number[][] = [];
     const extraBytes: Uint8Array[] = [];
@@ -589,7 +591,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       const other = this.pageState(extra);
       if (!isCovered(other.version, needs[k]!, this.nodeCount) || !this.masterReady(other)) return;
       const copy = new Uint8Array(pageBytes);
-      this.readServed(extra, copy);
+      this.readServed(extra, copy, requester);
       extraPages.push(extra);
       extraVersions.push([...other.version]);
       extraBytes.push(copy);
@@ -605,11 +607,11 @@ export class HlrcCoherence implements Coherence, LendHost {
       // The faulting page waits for its diffs, exactly as a single fetch.
       if (!isCovered(state.version, f.need, this.nodeCount) || !this.masterReady(state)) return true;
       const bytes = new Uint8Array(pageBytes);
-      this.readServed(page, bytes);
+      this.readServed(page, bytes, f.node);
       this.subscribe(page, f.node);
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
-      const extras = this.servedExtras(f.extraPages, f.extraNeeds);
+      const extras = this.servedExtras(f.node, f.extraPages, f.extraNeeds);
       this.ctx.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, ...extras });
       return false;
     });
@@ -749,7 +751,8 @@ export class HlrcCoherence implements Coherence, LendHost {
   /** Adds a copy of a page of our own, with its version, to pages pushed with a grant or a barrier message. */
   private pushCopy(push: PushedCopies, page: number, state: PageState): void {
     const bytes = new Uint8Array(pageBytes);
-    this.readServed(page, bytes);
+    // A receiver may ignore a pushed copy: it does not make it current (migration.noteServed).
+    this.readServed(page, bytes, -1);
     push.pushPages.push(page);
     push.pushVersions.push([...state.version]);
     push.pushBytes.push(bytes);

@@ -24,6 +24,8 @@ export interface LendHost {
   drainDirty(): void;
   /** Pages with a twin in the open interval. */
   readonly twinned: Set<number>;
+  /** Whether the open interval wrote the page (after drainDirty). */
+  intervalHas(page: number): boolean;
   /** Per own page, 1 while exclusive (see HlrcCoherence.exclusive). */
   readonly exclusive: Uint8Array;
   /** At the home: makes the page valid once every diff it needs is in. */
@@ -53,6 +55,14 @@ export class HomeMigration {
   private readonly borrowed: Uint8Array;
   /** Nodes this node lent pages to (an unmatched atomicCancel is forwarded to them). */
   readonly lendees = new Set<number>();
+  /**
+   * Per page of this node's own, on a cluster of two: 1 + the other node
+   * while its copy holds every byte of this node's master copy except its
+   * own writes (a copy was served to it and installed, and since then only
+   * its own diffs changed the master), 0 otherwise. A lend to that node then
+   * carries no bytes (see lend).
+   */
+  private readonly currentAt: Int32Array;
 
   // -- writers per barrier window
   /**
@@ -79,6 +89,23 @@ export class HomeMigration {
     this.enabled = migrateHomes && ctx.homeNode < 0;
     this.lent = new Int32Array(ctx.pageCount);
     this.borrowed = new Uint8Array(ctx.pageCount);
+    this.currentAt = new Int32Array(ctx.pageCount);
+  }
+
+  /**
+   * A copy of a page of this node's own was served to `node` as a page reply
+   * (the faulting page or an extra one). On two nodes the requester always
+   * installs it: the only needs it can have come from this node's own
+   * intervals, and the home's version of its own writes is never behind.
+   * Pushed copies do not count (a receiver may ignore them).
+   */
+  noteServed(page: number, node: number): void {
+    if (this.ctx.nodeCount === 2 && this.enabled) this.currentAt[page] = node + 1;
+  }
+
+  /** The master copy of a page of this node's own changed by `writer`'s writes (this node's own included). */
+  private noteChanged(page: number, writer: number): void {
+    if (this.currentAt[page] !== writer + 1) this.currentAt[page] = 0;
   }
 
   /**
@@ -102,6 +129,7 @@ export class HomeMigration {
 
   /** This node closed an interval writing a page it is home of. */
   noteOwnWrite(page: number): void {
+    this.noteChanged(page, this.ctx.nodeId);
     if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly ? ownWritesOnly : severalWriters);
@@ -110,6 +138,7 @@ export class HomeMigration {
 
   /** A non-empty diff of `writer` was applied here, the page's home. */
   noteWrite(page: number, writer: number): void {
+    this.noteChanged(page, writer);
     if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters);
@@ -169,10 +198,16 @@ export class HomeMigration {
     const versions: number[][] = [];
     const applied: number[][] = [];
     const bytes: Uint8Array[] = [];
+    let omitted = 0;
     for (const page of pages) {
       const state = this.host.pageState(page);
-      const copy = new Uint8Array(pageBytes);
-      memory.readPage(page, copy);
+      // The borrower's copy already holds every byte (see currentAt): unless
+      // this node wrote the page since in ways its versions do not show yet
+      // (in the open interval, or exclusive: stores with no detection).
+      const current = this.currentAt[page] === node + 1 && !this.host.intervalHas(page) && this.host.exclusive[page] === 0;
+      const copy = new Uint8Array(current ? 0 : pageBytes);
+      if (current) omitted++; else memory.readPage(page, copy);
+      this.currentAt[page] = 0;
       versions.push([...state.version]);
       applied.push([...state.applied]);
       bytes.push(copy);
@@ -183,6 +218,7 @@ export class HomeMigration {
     memory.setFastWrite(pages, true);
     this.lendees.add(node);
     this.ctx.stats.pagesLent = (this.ctx.stats.pagesLent ?? 0) + pages.length;
+    if (omitted > 0) this.ctx.stats.pagesLentWithoutBytes = (this.ctx.stats.pagesLentWithoutBytes ?? 0) + omitted;
     this.ctx.send(node, { type: 'homeLend', pages, versions, applied, bytes });
   }
 
@@ -207,7 +243,12 @@ export class HomeMigration {
     memory.setTwinless(pages, true);
     pages.forEach((page, k) => {
       const state = this.host.pageState(page);
-      assert(message.bytes[k]!.length === pageBytes, 'a lent page is a whole page');
+      const bytes = message.bytes[k]!;
+      assert(bytes.length === pageBytes || bytes.length === 0, 'a lent page is a whole page, or none when this copy is current');
+      // Without bytes: this copy holds the lender's (it was served from there
+      // and since then only this node's diffs changed the master), so it covers
+      // the lender's versions of every other writer.
+      assert(bytes.length > 0 || message.versions[k]!.every((v, n) => n === this.ctx.nodeId || state.version[n]! >= v), 'a lend without bytes goes to a current copy');
       this.borrowed[page] = 1;
       this.host.exclusive[page] = 0;
       // A fetch in flight ends here: the lender answers it without the page.
@@ -217,7 +258,7 @@ export class HomeMigration {
       state.applied = [...message.applied[k]!];
       const diff = own.get(page);
       state.ownPending = diff !== undefined && diff.length > 0 ? diff : null;
-      memory.writePage(page, message.bytes[k]!);
+      if (bytes.length > 0) memory.writePage(page, bytes);
     });
     for (const page of pages) {
       this.host.checkHomePage(page);

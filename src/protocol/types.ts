@@ -149,6 +149,8 @@ export interface EngineCounters {
   twinLimitFlushes?: number;
   /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */
   pagesLent?: number;
+  /** hlrc: of those, pages lent without their bytes (the borrower's copy was current). */
+  pagesLentWithoutBytes?: number;
   /** hlrc: requests and diffs this node forwarded to the node it lent their page to. */
   lendForwards?: number;
   /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */

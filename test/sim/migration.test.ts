@@ -39,7 +39,7 @@ function homeNow(cluster: SimCluster, page: number): number {
  * before the lend must travel with the page, later ones as diffs to the new
  * home; nothing may wait forever and no store may be lost.
  */
-function outsideWriterScenario(seed: number, concurrentStepsMax: number): { lent: number; cluster: SimCluster } {
+function outsideWriterScenario(seed: number, concurrentStepsMax: number): { lent: number; lentWithoutBytes: number; cluster: SimCluster } {
   const phaseCount = 6;
   const storeCount = 40;
   const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 2, placement: 'block', concurrentStepsMax, deliverBias: 0.3 + (seed % 5) / 10 });
@@ -81,19 +81,23 @@ function outsideWriterScenario(seed: number, concurrentStepsMax: number): { lent
   const master = cluster.memories[home]!.data;
   assert.equal(readU32(master, wordA), phaseCount, `seed ${seed}: home copy of A's word`);
   assert.equal(readU32(master, wordC), storeCount, `seed ${seed}: home copy of C's word`);
-  return { lent: cluster.engines[0]!.counters().pagesLent ?? 0, cluster };
+  return { lent: cluster.engines[0]!.counters().pagesLent ?? 0, lentWithoutBytes: cluster.engines[0]!.counters().pagesLentWithoutBytes ?? 0, cluster };
 }
 
 test('a page lent while a thread outside the barrier writes it as its home loses no store and never waits forever (200 seeds)', () => {
   let lent = 0;
+  let lentWithoutBytes = 0;
   for (let seed = 1; seed <= 200; seed++) {
     try {
-      lent += outsideWriterScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8)).lent;
+      const outcome = outsideWriterScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8));
+      lent += outcome.lent;
+      lentWithoutBytes += outcome.lentWithoutBytes;
     } catch (error) {
       assert.fail(`seed ${seed}: ${(error as Error).message}`);
     }
   }
   assert.ok(lent > 50, `page 0 moved to node 1 in most seeds (${lent} lends in 200 seeds)`);
+  console.log(`# outside writer: ${lent} pages lent, ${lentWithoutBytes} without bytes`);
 });
 
 /**
@@ -161,6 +165,10 @@ test('a band written only by node 1 moves to node 1: its diffs stop', () => {
   assert.ok(fixedDiffs >= 4 * 8, `without migration node 1 diffs its band every iteration (${fixedDiffs})`);
   assert.ok(movedDiffs <= 4, `with migration node 1 diffs its band once (${movedDiffs})`);
   assert.ok(bytesMoved(moved) < bytesMoved(fixed), `fewer bytes moved (${bytesMoved(moved)} vs ${bytesMoved(fixed)})`);
+  // Node 1 fetched its band, wrote it and sent the diffs: its copy is the
+  // master's, so the lend carries no page bytes.
+  const lent = moved.engines[0]!.counters();
+  assert.equal(lent.pagesLentWithoutBytes, lent.pagesLent, `every page of the band lent without bytes (${lent.pagesLentWithoutBytes ?? 0} of ${lent.pagesLent ?? 0})`);
 });
 
 /**
@@ -222,8 +230,11 @@ function changingWritersScenario(seed: number, concurrentStepsMax: number, twinP
     assert.equal(readU32(master, wordOf(page)), value(page, phaseCount - 1), `seed ${seed}: home copy of page ${page}'s word`);
     if (page < 2) assert.equal(readU32(master, outsideWordOf(page)), storeCount, `seed ${seed}: home copy of page ${page}'s outside word`);
   }
+  lentWithoutBytesTotal += cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLentWithoutBytes ?? 0), 0);
   return cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
 }
+
+let lentWithoutBytesTotal = 0;
 
 test('pages whose writer changes at every barrier (2 and 3 nodes) move to sole writers and lose no store (300 seeds)', () => {
   let lent = 0;
@@ -235,4 +246,75 @@ test('pages whose writer changes at every barrier (2 and 3 nodes) move to sole w
     }
   }
   assert.ok(lent > 300, `pages moved in most seeds (${lent} lends in 300 seeds)`);
+  // On two nodes a borrower whose copy is current gets the page without its bytes.
+  assert.ok(lentWithoutBytesTotal > 0, `some pages lent without bytes (${lentWithoutBytesTotal} of ${lent})`);
+  console.log(`# changing writers: ${lent} pages lent, ${lentWithoutBytesTotal} without bytes`);
+});
+
+/**
+ * A lend without bytes must not skip the lender's own writes made after the
+ * borrower fetched its copy: node 1 reads page 0 (a copy served to it), then
+ * node 0 writes word Y as its home and node 1 word Z in the same window (node
+ * 0's own writes first count as handed over, so the page moves to node 1).
+ * Node 1's copy lacks Y: the lend must carry the bytes.
+ */
+function stalePeerScenario(seed: number, concurrentStepsMax: number): { lent: number; lentWithoutBytes: number } {
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 2, placement: 'block', concurrentStepsMax, deliverBias: 0.3 + (seed % 5) / 10 });
+  const wordX = 64;
+  const wordY = 256;
+  const wordZ = 1024;
+  const rounds = 3;
+  cluster.addThread(0, () => (function* () {
+    yield { op: 'store', address: wordX, value: 1 };
+    for (let round = 1; round <= rounds; round++) {
+      yield* sync(barrier(7, 2));
+      yield* sync(barrier(7, 2));
+      yield { op: 'store', address: wordY, value: round };
+      yield* sync(barrier(7, 2));
+    }
+    yield* sync(barrier(7, 2));
+    for (const [word, value] of [[wordX, 1], [wordY, rounds], [wordZ, rounds]] as const) {
+      const seen = yield* load(word);
+      if (seen !== value) throw new Error(`node 0 reads word ${word} as ${seen}, expected ${value}`);
+    }
+  })() as ThreadProgram);
+  cluster.addThread(1, () => (function* () {
+    for (let round = 1; round <= rounds; round++) {
+      yield* sync(barrier(7, 2));
+      yield* load(wordX);
+      yield* sync(barrier(7, 2));
+      // Let node 0's store and arrival go first in most schedules.
+      for (let k = 0; k < 6; k++) yield* load(wordX);
+      yield { op: 'store', address: wordZ, value: round };
+      yield* sync(barrier(7, 2));
+    }
+    yield* sync(barrier(7, 2));
+    for (const [word, value] of [[wordX, 1], [wordY, rounds], [wordZ, rounds]] as const) {
+      const seen = yield* load(word);
+      if (seen !== value) throw new Error(`node 1 reads word ${word} as ${seen}, expected ${value}`);
+    }
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  const master = cluster.memories[homeNow(cluster, 0)]!.data;
+  assert.equal(readU32(master, wordY), rounds, `seed ${seed}: home copy of Y`);
+  assert.equal(readU32(master, wordZ), rounds, `seed ${seed}: home copy of Z`);
+  const counters = cluster.engines[0]!.counters();
+  return { lent: counters.pagesLent ?? 0, lentWithoutBytes: counters.pagesLentWithoutBytes ?? 0 };
+}
+
+test('a page the lender wrote after the borrower fetched it is lent with its bytes (200 seeds)', () => {
+  let lent = 0;
+  let lentWithoutBytes = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    try {
+      const outcome = stalePeerScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8));
+      lent += outcome.lent;
+      lentWithoutBytes += outcome.lentWithoutBytes;
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}`);
+    }
+  }
+  console.log(`# stale: ${lent} ${lentWithoutBytes}`);
+  assert.ok(lent > 20, `page 0 moved in some seeds (${lent} lends in 200 seeds)`);
 });
