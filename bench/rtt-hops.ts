@@ -1,7 +1,7 @@
 // `dsm bench rtt --hops`: where the time of one remote read fault goes. A
 // 2-node run of bench/programs/page-fetch.mjs with --trace: a worker on node 1
-// reads one byte of each page homed on node 0 (descending, so read-ahead
-// brings nothing), stamping when it starts each read and when it has the
+// reads one byte of each page homed on node 0 (read-ahead off: DSM_READAHEAD=0),
+// stamping when it starts each read and when it has the
 // value; dsm's trace stamps the hops in between on each node (cluster-node.ts
 // `hop`). All stamps are this machine's epoch time in microseconds, so the
 // two processes' stamps line up (one machine, loopback).
@@ -42,7 +42,7 @@ export function runRttHops(options: { pages: number }): HopsResult {
   try {
     const tracePath = join(dir, 'trace.json');
     const result = spawnSync(process.execPath, [join(root, 'bin', 'dsm.js'), 'run', '--nodes', '2', '--placement', 'block', '--region-bytes', '256m',
-      '--trace', tracePath, join(root, 'bench', 'programs', 'page-fetch.mjs'), String(options.pages), 'hops'], { encoding: 'utf8', timeout: 120_000 });
+      '--trace', tracePath, join(root, 'bench', 'programs', 'page-fetch.mjs'), String(options.pages), 'hops'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, DSM_READAHEAD: '0' } });
     if (result.status !== 0) throw new Error(`page-fetch run failed: ${result.stderr}`);
     const program = JSON.parse(result.stdout.trim().split('\n').pop()!) as { starts: number[]; ends: number[] };
     const trace = JSON.parse(readFileSync(tracePath, 'utf8')) as { traceEvents: TraceEvent[] };

@@ -39,7 +39,7 @@ export interface RttBenchResult {
 function measurePageFetch(pageCount: number): { p50: number; p99: number } {
   const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url));
   const result = spawnSync(process.execPath, [join(root, 'bin', 'dsm.js'), 'run', '--nodes', '2', '--placement', 'block', '--region-bytes', '256m',
-    join(root, 'bench', 'programs', 'page-fetch.mjs'), String(pageCount)], { encoding: 'utf8', timeout: 120_000 });
+    join(root, 'bench', 'programs', 'page-fetch.mjs'), String(pageCount)], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, DSM_READAHEAD: '0' } });
   if (result.status !== 0) throw new Error(`page-fetch run failed: ${result.stderr}`);
   const figures = JSON.parse(result.stdout.trim().split('\n').pop()!) as { pageFetchUsP50: number; pageFetchUsP99: number };
   return { p50: figures.pageFetchUsP50, p99: figures.pageFetchUsP99 };

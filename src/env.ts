@@ -101,6 +101,15 @@ export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }
 
+/**
+ * DSM_READAHEAD=0: hlrc fetches bring one page each, no read-ahead (bench
+ * rtt's page-fetch program times single remote fetches: it reads pages going
+ * down, which read-ahead now follows).
+ */
+export function readAheadPageCount(): number | undefined {
+  return process.env.DSM_READAHEAD === '0' ? 1 : undefined;
+}
+
 /** DSM_DEBUG_APP_VIEW=1: guard the app's view of the region (debugging aid). */
 /** DSM_DOORBELL=0 sends every app-thread request by postMessage, as before the doorbell (to compare the two). */
 export function doorbellSetting(): boolean {

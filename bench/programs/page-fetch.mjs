@@ -1,9 +1,11 @@
 // Run under `dsm run --nodes 2 --placement block`: the main thread (node 0)
 // writes pages it allocated, so node 0 is their home; a worker on node 1 then
 // reads one byte of each, timing each first read: a read fault served by the
-// remote home. Pages are read in descending order, so that read-ahead (which
-// brings the pages after a faulting one) does not hide the fetches; the
-// program checks that every read was a fault (one fetch per page).
+// remote home. Run with DSM_READAHEAD=0 (bench rtt does), so that read-ahead
+// does not hide the fetches; pages are read in descending order, so that the
+// pages after a faulting one are valid already (no read-ahead either way
+// before read-ahead followed scans going down); the program checks that
+// every read was a fault (one fetch per page).
 // Prints one JSON line. With a second argument `hops`, the line also holds,
 // per page, when the reading thread started its read and when it had the
 // value (this machine's epoch time in microseconds, as dsm's trace hops).

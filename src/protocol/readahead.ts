@@ -10,8 +10,9 @@
 //   past its last page; stride d: exactly the next page of the stride). A
 //   continuing stream's window doubles while its last window was mostly
 //   touched, stays while about half was, halves otherwise.
-// - Strides: a fault d pages (2..strideMax, either direction) after a recent
-//   fault that was itself d after another starts a strided stream.
+// - Strides: a fault d pages (2..strideMax, either direction, or one page
+//   down) after a recent fault that was itself d after another starts a
+//   strided stream.
 // - History: per start page, the extent the last stream starting there used
 //   (a program that faults on the same boundary every iteration asks for
 //   exactly what it read last time); per region of a home, a window that
@@ -309,16 +310,17 @@ export class ReadAheadPolicy {
   /**
    * A fault that is the third of a stride: `page`, `page - d`, `page - 2d`
    * among the home's recent faults that continued no stream, with no other
-   * recent fault between them (2 <= |d| <= strideMax). Returns a new strided
-   * stream, or undefined.
+   * recent fault between them (2 <= |d| <= strideMax, or d = -1: a dense
+   * scan going down, e.g. QuickSort's partition from the top of its range).
+   * Returns a new strided stream, or undefined.
    */
   private strideOf(home: number, page: number): Stream | undefined {
     const recent = this.recent[home]!;
     let found: Stream | undefined;
     for (const before of recent) {
       const delta = page - before;
-      if (Math.abs(delta) < 2 || Math.abs(delta) > this.options.strideMax || !recent.includes(before - delta)) continue;
-      // Not a stride if other recent faults fall between (a dense scan, e.g. descending page by page).
+      if ((Math.abs(delta) < 2 && delta !== -1) || Math.abs(delta) > this.options.strideMax || !recent.includes(before - delta)) continue;
+      // Not a stride if other recent faults fall between (a dense scan going up is a stream of stride 1 already).
       const low = Math.min(page, before - delta);
       const high = Math.max(page, before - delta);
       if (recent.some((other) => other > low && other < high && other !== before)) continue;
