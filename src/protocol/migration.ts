@@ -1,7 +1,8 @@
 // hlrc home migration (docs/PROTOCOL.md, "Home migration"): which node is a
 // page's home as this node knows it, the writers of each own page per barrier
 // window, and lending a page to the node that alone writes it (lender side:
-// lendWritten, lend; borrower side: onHomeLend). Only the lender and the
+// lendWritten, lend; borrower side: onHomeLend), without the page's bytes
+// when the borrower's copy is current (two nodes: currentAt). Only the lender and the
 // borrower ever know of a lend; every other node keeps asking the static
 // (placement) home, which forwards to the borrower. Owned by the hlrc
 // coherence (hlrc.ts), which it reaches through LendHost.
@@ -186,6 +187,8 @@ export class HomeMigration {
    * fast path off), so the copy sent holds every write this node made,
    * exclusive ones included; from then on this node's stores twin and diff
    * like any non-home writer's, and go to the borrower after this message.
+   * A page whose borrower holds a current copy (currentAt) goes without its
+   * bytes (an empty copy), with its versions and applied counts as any.
    */
   private lend(node: number, pages: number[]): void {
     const memory = this.ctx.memory;
