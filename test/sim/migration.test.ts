@@ -39,7 +39,7 @@ function homeNow(cluster: SimCluster, page: number): number {
  * before the lend must travel with the page, later ones as diffs to the new
  * home; nothing may wait forever and no store may be lost.
  */
-function outsideWriterScenario(seed: number, concurrentStepsMax: number): { lent: number; lentWithoutBytes: number; cluster: SimCluster } {
+function outsideWriterScenario(seed: number, concurrentStepsMax: number): { lent: number; cluster: SimCluster } {
   const phaseCount = 6;
   const storeCount = 40;
   const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 2, placement: 'block', concurrentStepsMax, deliverBias: 0.3 + (seed % 5) / 10 });
@@ -81,23 +81,19 @@ function outsideWriterScenario(seed: number, concurrentStepsMax: number): { lent
   const master = cluster.memories[home]!.data;
   assert.equal(readU32(master, wordA), phaseCount, `seed ${seed}: home copy of A's word`);
   assert.equal(readU32(master, wordC), storeCount, `seed ${seed}: home copy of C's word`);
-  return { lent: cluster.engines[0]!.counters().pagesLent ?? 0, lentWithoutBytes: cluster.engines[0]!.counters().pagesLentWithoutBytes ?? 0, cluster };
+  return { lent: cluster.engines[0]!.counters().pagesLent ?? 0, cluster };
 }
 
 test('a page lent while a thread outside the barrier writes it as its home loses no store and never waits forever (200 seeds)', () => {
   let lent = 0;
-  let lentWithoutBytes = 0;
   for (let seed = 1; seed <= 200; seed++) {
     try {
-      const outcome = outsideWriterScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8));
-      lent += outcome.lent;
-      lentWithoutBytes += outcome.lentWithoutBytes;
+      lent += outsideWriterScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8)).lent;
     } catch (error) {
       assert.fail(`seed ${seed}: ${(error as Error).message}`);
     }
   }
   assert.ok(lent > 50, `page 0 moved to node 1 in most seeds (${lent} lends in 200 seeds)`);
-  console.log(`# outside writer: ${lent} pages lent, ${lentWithoutBytes} without bytes`);
 });
 
 /**
@@ -248,7 +244,6 @@ test('pages whose writer changes at every barrier (2 and 3 nodes) move to sole w
   assert.ok(lent > 300, `pages moved in most seeds (${lent} lends in 300 seeds)`);
   // On two nodes a borrower whose copy is current gets the page without its bytes.
   assert.ok(lentWithoutBytesTotal > 0, `some pages lent without bytes (${lentWithoutBytesTotal} of ${lent})`);
-  console.log(`# changing writers: ${lent} pages lent, ${lentWithoutBytesTotal} without bytes`);
 });
 
 /**
@@ -258,7 +253,7 @@ test('pages whose writer changes at every barrier (2 and 3 nodes) move to sole w
  * 0's own writes first count as handed over, so the page moves to node 1).
  * Node 1's copy lacks Y: the lend must carry the bytes.
  */
-function stalePeerScenario(seed: number, concurrentStepsMax: number): { lent: number; lentWithoutBytes: number } {
+function stalePeerScenario(seed: number, concurrentStepsMax: number): { lent: number } {
   const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 2, placement: 'block', concurrentStepsMax, deliverBias: 0.3 + (seed % 5) / 10 });
   const wordX = 64;
   const wordY = 256;
@@ -299,22 +294,17 @@ function stalePeerScenario(seed: number, concurrentStepsMax: number): { lent: nu
   const master = cluster.memories[homeNow(cluster, 0)]!.data;
   assert.equal(readU32(master, wordY), rounds, `seed ${seed}: home copy of Y`);
   assert.equal(readU32(master, wordZ), rounds, `seed ${seed}: home copy of Z`);
-  const counters = cluster.engines[0]!.counters();
-  return { lent: counters.pagesLent ?? 0, lentWithoutBytes: counters.pagesLentWithoutBytes ?? 0 };
+  return { lent: cluster.engines[0]!.counters().pagesLent ?? 0 };
 }
 
 test('a page the lender wrote after the borrower fetched it is lent with its bytes (200 seeds)', () => {
   let lent = 0;
-  let lentWithoutBytes = 0;
   for (let seed = 1; seed <= 200; seed++) {
     try {
-      const outcome = stalePeerScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8));
-      lent += outcome.lent;
-      lentWithoutBytes += outcome.lentWithoutBytes;
+      lent += stalePeerScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8)).lent;
     } catch (error) {
       assert.fail(`seed ${seed}: ${(error as Error).message}`);
     }
   }
-  console.log(`# stale: ${lent} ${lentWithoutBytes}`);
   assert.ok(lent > 20, `page 0 moved in some seeds (${lent} lends in 200 seeds)`);
 });
