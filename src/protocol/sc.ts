@@ -71,7 +71,7 @@ export class ScCoherence implements Coherence {
     }
     const all = new Uint32Array(this.pageCount);
     for (let page = 0; page < this.pageCount; page++) all[page] = page;
-    this.memory.protect(all, protRead);
+    this.memory.protectRange(0, this.pageCount, protRead);
     this.memory.setFastWrite(all, false);
   }
 

@@ -47,8 +47,15 @@ import { MeshNetwork, type Routed } from './envelope.js';
 import { EngineHost } from './engine-host.js';
 import { isWorkerRequest, RemoteWorkers } from './remote-workers.js';
 import { RunReports } from './run-reports.js';
-import { RaceChecker } from '../race/checker.js';
-import { RaceRecorder } from '../race/recorder.js';
+import type { RaceChecker } from '../race/checker.js';
+import type { RaceRecorder } from '../race/recorder.js';
+
+/** Race mode's classes (src/race/), loaded for a race run only: every other node starts without them. */
+export interface RaceModules { RaceChecker: typeof RaceChecker; RaceRecorder: typeof RaceRecorder }
+export async function loadRaceModules(): Promise<RaceModules> {
+  const [{ RaceChecker }, { RaceRecorder }] = await Promise.all([import('../race/checker.js'), import('../race/recorder.js')]);
+  return { RaceChecker, RaceRecorder };
+}
 
 /** Engine ticks drive Atomics.wait timeouts. */
 const tickIntervalMs = 5;
@@ -124,7 +131,7 @@ export class ClusterNode {
   private lineTimer: NodeJS.Timeout | null = null;
   private lineTimerAtMs = Infinity;
 
-  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean }) {
+  constructor(handle: ClusterHandle, options: { regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; parentPid?: number; race?: boolean; racePages?: boolean; raceModules?: RaceModules }) {
     assert(isMeshPort(handle.mesh), 'a cluster node runs over the transport mesh (or a mesh of one)');
     superviseNode(handle, options.parentPid);
     const mesh: MeshPort = handle.mesh;
@@ -137,16 +144,18 @@ export class ClusterNode {
     // that thread's and its diffs are that thread's exact writes.
     this.raceMode = options.race === true;
     const raceHome = handle.nodeCount - 1;
+    const raceModules = options.raceModules;
     if (this.raceMode) {
       assert(handle.nodeCount >= 2, 'race mode has a home node besides the app nodes');
-      if (handle.nodeId === 0) this.raceChecker = new RaceChecker({ pageReads: options.racePages === true });
+      assert(raceModules !== undefined, 'a race run loads the race modules (loadRaceModules) before its node starts');
+      if (handle.nodeId === 0) this.raceChecker = new raceModules.RaceChecker({ pageReads: options.racePages === true });
     }
     this.reports = new RunReports({
       nodeId: handle.nodeId, nodeCount: handle.nodeCount, observer: this.observer, network: this.network,
       stats: () => this.stats(), raceChecker: this.raceChecker,
     });
     if (this.raceMode && handle.nodeId !== raceHome) {
-      this.race = new RaceRecorder(handle.nodeId, (record) => this.reports.raceInterval(record),
+      this.race = new raceModules!.RaceRecorder(handle.nodeId, (record) => this.reports.raceInterval(record),
         () => [...this.manager.channel.endpoints].map((endpoint) => endpoint.threadIdSeen).filter((id) => id >= 0));
       this.manager.allocObserver = (offset, byteLength, site, endpoint) => {
         this.reports.raceAllocation({ address: offset, byteLength, site, thread: Math.max(0, endpoint.threadIdSeen), node: handle.nodeId });
@@ -484,14 +493,15 @@ function superviseNode(handle: ClusterHandle, parentPid: number | undefined): vo
 }
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */
-export function runNode(handle: ClusterHandle): void {
+export async function runNode(handle: ClusterHandle): Promise<void> {
   const config = runtimeConfig<{ regionBytes: number; protocol: string; placement: PlacementName; twinBytes: number; race: boolean }>();
   const parentPid = supervisingParentPid();
+  const raceModules = config.race === true ? await loadRaceModules() : undefined;
   const node = new ClusterNode(handle, {
     regionBytes: config.regionBytes ?? regionBytesDefault, protocol: config.protocol ?? 'hlrc',
     ...(config.placement === undefined ? {} : { placement: config.placement }),
     ...(config.twinBytes === undefined ? {} : { twinBytes: config.twinBytes }),
-    ...(config.race === true ? { race: true } : {}),
+    ...(raceModules === undefined ? {} : { race: true, raceModules }),
     ...(parentPid === undefined || !Number.isInteger(parentPid) ? {} : { parentPid }),
   });
   void node;
@@ -508,7 +518,7 @@ export async function runClusterProgram(
     race?: boolean; racePages?: boolean; raceJsonPath?: string;
   },
 ): Promise<never> {
-  const node = new ClusterNode(handle, options);
+  const node = new ClusterNode(handle, options.race === true ? { ...options, raceModules: await loadRaceModules() } : options);
   node.race?.threadStarted(0);
   const report = options.report ?? {};
   if (report.tracePath !== undefined) node.reports.startTrace();

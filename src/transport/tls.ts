@@ -4,8 +4,9 @@
 // that node at. The shared-secret handshake still runs inside it.
 
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import tls from 'node:tls';
+import type * as tlsModule from 'node:tls';
 import { handshakeTimeoutMs } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { refusals } from './refusals.js';
@@ -32,11 +33,19 @@ export function loadTls(paths: { cert?: string | undefined; key?: string | undef
 }
 
 /** A server for plain TCP, or TLS that requires a client certificate from the CA. */
+// node:tls (and the dozen internal modules it loads) only when TLS is configured: every node of a run
+// without TLS, the common case, starts without it.
+let tlsLoaded: typeof tlsModule | null = null;
+function nodeTls(): typeof tlsModule {
+  tlsLoaded ??= createRequire(import.meta.url)('node:tls') as typeof tlsModule;
+  return tlsLoaded;
+}
+
 export function createStreamServer(config: TlsConfig | undefined): net.Server {
   if (config === undefined) return net.createServer();
-  const server = tls.createServer({ ...config, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs });
+  const server = nodeTls().createServer({ ...config, requestCert: true, rejectUnauthorized: true, handshakeTimeout: handshakeTimeoutMs });
   // A stranger without a certificate is turned away by TLS itself; nothing to crash on.
-  server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
+  server.on('tlsClientError', (error: Error, socket: tlsModule.TLSSocket) => {
     refusals.report(`dsm: DSM_ERR_HANDSHAKE: peer at ${(socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '')}:${socket.remotePort}: TLS refused (${error.message}); the node keeps serving`);
   });
   return server;
@@ -50,7 +59,7 @@ export function connectionEventOf(config: TlsConfig | undefined): 'connection' |
 /** Dials host:port; resolves once the socket (and TLS, with the peer's certificate checked) is up. */
 export function dialStream(host: string, port: number, config: TlsConfig | undefined): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = config === undefined ? net.connect(port, host) : tls.connect({ host, port, ...config, ...(net.isIP(host) === 0 ? { servername: host } : {}) });
+    const socket = config === undefined ? net.connect(port, host) : nodeTls().connect({ host, port, ...config, ...(net.isIP(host) === 0 ? { servername: host } : {}) });
     const ready = config === undefined ? 'connect' : 'secureConnect';
     socket.once(ready, () => {
       socket.off('error', reject);

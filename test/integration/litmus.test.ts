@@ -5,9 +5,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
+// store-buffer.mjs is not here: test/integration/litmus-lines-*.test.ts run it on
+// 1, 3 and 8 nodes under both protocols against plain node's output (the same
+// program and check; its two threads sit on two other nodes on 3 nodes as on 4),
+// so a fourth node count proved nothing more (about 15 s of file time quiet).
 const litmus = [
   { file: 'test/fixtures/litmus/false-sharing.mjs', expected: 'stale reads=0 lost writes=0\n' },
-  { file: 'test/fixtures/litmus/store-buffer.mjs', expected: 'rounds=100 both-zero=0\n' },
   { file: 'test/fixtures/programs/mutex-counter.mjs', expected: 'counter=8000 expected=8000\n' },
 ];
 
