@@ -68,6 +68,11 @@ constexpr uint32_t kSlotFilling = 1;
 constexpr uint32_t kSlotPending = 2;
 constexpr uint32_t kSlotServing = 3;
 
+// A parked thread's futex word: waiting (spinning), sleeping on the futex, served.
+constexpr uint32_t kParkWaiting = 0;
+constexpr uint32_t kParkServed = 1;
+constexpr uint32_t kParkSleeping = 2;
+
 struct FaultSlot {
   std::atomic<uint32_t> state{kSlotFree};
   std::atomic<uint32_t> futex{0};
@@ -339,22 +344,27 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   }
   slot->page = static_cast<uint32_t>(page);
   slot->flags = (is_write ? kFaultFlagWrite : 0u) | (offset_in_page << kFaultFlagOffsetShift);
-  slot->futex.store(0, std::memory_order_relaxed);
+  slot->futex.store(kParkWaiting, std::memory_order_relaxed);
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
   Wake();
   // Spin briefly first: the manager usually answers within tens of
   // microseconds, and a futex sleep and wake-up costs about as much again.
-  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == 0; spin += 1) {
+  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == kParkWaiting; spin += 1) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     asm volatile("yield");
 #endif
   }
-  if (slot->futex.load(std::memory_order_acquire) == 0) g_slow_waits.fetch_add(1, std::memory_order_relaxed);
-  while (slot->futex.load(std::memory_order_acquire) == 0) {
-    Futex(&slot->futex, FUTEX_WAIT_PRIVATE, 0);
+  // Going to sleep is announced (kParkSleeping), so a resume that comes while
+  // the thread still spins costs its manager no futex system call.
+  uint32_t waiting = kParkWaiting;
+  if (slot->futex.compare_exchange_strong(waiting, kParkSleeping, std::memory_order_acq_rel)) {
+    g_slow_waits.fetch_add(1, std::memory_order_relaxed);
+    while (slot->futex.load(std::memory_order_acquire) == kParkSleeping) {
+      Futex(&slot->futex, FUTEX_WAIT_PRIVATE, kParkSleeping);
+    }
   }
   slot->state.store(kSlotFree, std::memory_order_release);
 }
@@ -1118,8 +1128,8 @@ void OnBackingStoreFreed(const FunctionCallbackInfo<Value>& args) {
 
 void ResumeSlot(uint32_t index) {
   FaultSlot& slot = g_slots[index];
-  slot.futex.store(1, std::memory_order_release);
-  Futex(&slot.futex, FUTEX_WAKE_PRIVATE, 1);
+  // A thread still spinning sees kParkServed by itself; only a sleeping one needs the system call.
+  if (slot.futex.exchange(kParkServed, std::memory_order_acq_rel) == kParkSleeping) Futex(&slot.futex, FUTEX_WAKE_PRIVATE, 1);
 }
 
 void Resume(const FunctionCallbackInfo<Value>& args) {
