@@ -50,9 +50,12 @@ export const twinPoolPretouchCount = 2048;
 export const parkSpinCount = 4000;
 /**
  * Native: microseconds a faulting thread then polls its slot, yielding the CPU between looks, before it sleeps
- * (a remote page takes a few hundred microseconds; waking a sleeping thread costs tens more). DSM_PARK_YIELD_US overrides it.
+ * (DSM_PARK_YIELD_US sets it). A remote page takes a few hundred microseconds and waking a sleeping thread costs
+ * tens more, so on a machine with idle cores polling saves the last wake-up of a remote fault; on a loaded
+ * machine a polling thread is scheduled behind the others each time it yields (measured on the 2-vCPU VM
+ * under load: no gain, some far worse faults), so the default is 0: spin, then sleep, as before.
  */
-export const parkYieldUs = 1000;
+export const parkYieldUs = 0;
 /** The most DSM_PARK_YIELD_US may ask (one second). */
 export const parkYieldUsMax = 1_000_000;
 /** Watchdog: child node processes it can register (it SIGKILLs them when it forces its own exit). */
