@@ -11,22 +11,29 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rawRoundTrips, startEcho } from './rtt.js';
 
 /** The hops of one fault, in order: the stamp that ends each, and who stamps it. */
 const hops: Array<{ name: string; from: string; to: string; side: string; part?: boolean }> = [
   { name: 'thread faults -> manager sees it', from: 'thread start', to: 'fault received', side: 'node 1: app thread, signal handler, fault service, event loop turn' },
   { name: 'requester engine', from: 'fault received', to: 'request sending', side: 'node 1: engine onFault, read-ahead plan' },
   { name: 'request: send -> home has it', from: 'request sending', to: 'request received', side: 'node 1 encode + write, loopback TCP, node 0 event loop turn + decode' },
-  { name: '  of which encode + write', from: 'request sending', to: 'request sent', side: 'node 1: frame, msgpack, socket write', part: true },
+  { name: '  of which request encode + write', from: 'request sending', to: 'request sent', side: 'node 1: frame, msgpack, socket write (wakes node 0)', part: true },
   { name: 'home serves', from: 'request received', to: 'reply sending', side: 'node 0: engine, page copy' },
   { name: 'reply: send -> requester has it', from: 'reply sending', to: 'reply received', side: 'node 0 encode + write, loopback TCP, node 1 event loop turn + decode' },
-  { name: '  of which encode + write', from: 'reply sending', to: 'reply sent', side: 'node 0: frame, msgpack, socket write', part: true },
+  { name: '  of which reply encode + write', from: 'reply sending', to: 'reply sent', side: 'node 0: frame, msgpack, socket write (wakes node 1)', part: true },
   { name: 'install + resume call', from: 'reply received', to: 'thread resumed', side: 'node 1: engine install (write page, protect), native resume' },
   { name: 'thread wakes with the value', from: 'thread resumed', to: 'thread end', side: 'node 1: futex wake, signal return, load retried' },
 ];
 
 export interface HopRow { hop: string; where: string; p50Us: number; p90Us: number }
-export interface HopsResult { pages: number; faultsMatched: number; totalUsP50: number; sumOfHopP50sUs: number; hops: HopRow[] }
+export interface HopsResult {
+  pages: number; faultsMatched: number; totalUsP50: number; sumOfHopP50sUs: number; hops: HopRow[];
+  /** Raw TCP round trip of 4 KiB between two processes (bench/rtt.ts), measured in the same run, before and after the traced run. */
+  rawRtt4kUsP50: number;
+  /** totalUsP50 over rawRtt4kUsP50 (the goal of issue 13.4 is 2 for an untraced fetch: `dsm bench rtt` pageFetchOverRawRtt4k). */
+  totalOverRawRtt4k: number;
+}
 
 interface TraceEvent { name: string; cat: string; pid: number; args?: { page?: number; epochUs?: number } }
 
@@ -36,7 +43,26 @@ function percentile(samples: number[], fraction: number): number {
 }
 const round = (value: number) => Math.round(value * 10) / 10;
 
-export function runRttHops(options: { pages: number }): HopsResult {
+/** The median raw 4 KiB round trip over `iterations` (bench/rtt.ts's raw echo). */
+async function rawRtt4k(iterations: number): Promise<number[]> {
+  const raw = await startEcho('raw');
+  try {
+    await rawRoundTrips(raw.port, 4096, Math.min(200, iterations));
+    return await rawRoundTrips(raw.port, 4096, iterations);
+  } finally {
+    raw.child.stdin!.end();
+  }
+}
+
+export async function runRttHops(options: { pages: number }): Promise<HopsResult> {
+  const rawBefore = await rawRtt4k(500);
+  const traced = tracedRun(options);
+  const rawAfter = await rawRtt4k(500);
+  const rawRtt4kUsP50 = round(percentile([...rawBefore, ...rawAfter], 0.5));
+  return { ...traced, rawRtt4kUsP50, totalOverRawRtt4k: Math.round((traced.totalUsP50 / rawRtt4kUsP50) * 100) / 100 };
+}
+
+function tracedRun(options: { pages: number }): Omit<HopsResult, 'rawRtt4kUsP50' | 'totalOverRawRtt4k'> {
   const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), 'dsm-hops-'));
   try {
@@ -84,6 +110,7 @@ export function runRttHops(options: { pages: number }): HopsResult {
 /** The table `dsm bench rtt --hops` prints. */
 export function formatHops(result: HopsResult): string {
   const lines = [`one remote read fault, ${result.faultsMatched} of ${result.pages} faults matched; median ${result.totalUsP50} µs from read to value`,
+    `raw TCP 4 KiB round trip in the same run: ${result.rawRtt4kUsP50} µs (the traced fault: ${result.totalOverRawRtt4k}x)`,
     `${'hop'.padEnd(36)} ${'p50 µs'.padStart(8)} ${'p90 µs'.padStart(8)}  where`];
   for (const row of result.hops) lines.push(`${row.hop.padEnd(36)} ${String(row.p50Us).padStart(8)} ${String(row.p90Us).padStart(8)}  ${row.where}`);
   lines.push(`${'sum of medians'.padEnd(36)} ${String(result.sumOfHopP50sUs).padStart(8)}`);

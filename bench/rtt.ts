@@ -51,7 +51,7 @@ function percentile(samples: number[], fraction: number): number {
 }
 const round = (value: number) => Math.round(value * 100) / 100;
 
-async function startEcho(mode: 'raw' | 'dsm' | 'tls', env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+export async function startEcho(mode: 'raw' | 'dsm' | 'tls', env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
   const echo = self.replace(/rtt\.(ts|js)$/, 'rtt-echo.$1');
   const execArgv = self.endsWith('.ts') ? ['--import', 'tsx'] : [];
@@ -63,7 +63,7 @@ async function startEcho(mode: 'raw' | 'dsm' | 'tls', env: Record<string, string
   return { child, port };
 }
 
-async function rawRoundTrips(port: number, payloadBytes: number, iterations: number): Promise<number[]> {
+export async function rawRoundTrips(port: number, payloadBytes: number, iterations: number): Promise<number[]> {
   const socket = net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
   await new Promise((resolve) => socket.once('connect', resolve));

@@ -62,11 +62,26 @@ using v8::Value;
 // fast path upgrades it and reports it dirty, without a twin), kBusy.
 using namespace dsm_constants;
 
+// How long a parked thread polls (yielding) after its pause spin, before it sleeps on its futex
+// (parkYieldUs; setParkYield changes it, 0: sleep at once after the spin).
+std::atomic<int64_t> g_park_yield_ns{static_cast<int64_t>(kParkYieldUs) * 1000};
+
+inline int64_t MonotonicNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
 // Fault slot states.
 constexpr uint32_t kSlotFree = 0;
 constexpr uint32_t kSlotFilling = 1;
 constexpr uint32_t kSlotPending = 2;
 constexpr uint32_t kSlotServing = 3;
+
+// A parked thread's futex word: waiting (spinning), sleeping on the futex, served.
+constexpr uint32_t kParkWaiting = 0;
+constexpr uint32_t kParkServed = 1;
+constexpr uint32_t kParkSleeping = 2;
 
 struct FaultSlot {
   std::atomic<uint32_t> state{kSlotFree};
@@ -339,22 +354,37 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   }
   slot->page = static_cast<uint32_t>(page);
   slot->flags = (is_write ? kFaultFlagWrite : 0u) | (offset_in_page << kFaultFlagOffsetShift);
-  slot->futex.store(0, std::memory_order_relaxed);
+  slot->futex.store(kParkWaiting, std::memory_order_relaxed);
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
   Wake();
   // Spin briefly first: the manager usually answers within tens of
   // microseconds, and a futex sleep and wake-up costs about as much again.
-  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == 0; spin += 1) {
+  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == kParkWaiting; spin += 1) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     asm volatile("yield");
 #endif
   }
-  if (slot->futex.load(std::memory_order_acquire) == 0) g_slow_waits.fetch_add(1, std::memory_order_relaxed);
-  while (slot->futex.load(std::memory_order_acquire) == 0) {
-    Futex(&slot->futex, FUTEX_WAIT_PRIVATE, 0);
+  // Then poll, yielding the CPU between looks, up to g_park_yield_ns: a remote
+  // page arrives within a few hundred microseconds, and a thread still awake
+  // sees it at once, where a sleeping one waits for its wake-up (on a virtual
+  // machine, an idle vCPU halts and its wake-up costs tens of microseconds).
+  // Yielding lets whatever else is runnable on this CPU (its own manager) go first.
+  const int64_t yield_ns = g_park_yield_ns.load(std::memory_order_relaxed);
+  if (yield_ns > 0 && slot->futex.load(std::memory_order_acquire) == kParkWaiting) {
+    const int64_t deadline = MonotonicNs() + yield_ns;
+    while (slot->futex.load(std::memory_order_acquire) == kParkWaiting && MonotonicNs() < deadline) sched_yield();
+  }
+  // Going to sleep is announced (kParkSleeping), so a resume that comes while
+  // the thread still spins costs its manager no futex system call.
+  uint32_t waiting = kParkWaiting;
+  if (slot->futex.compare_exchange_strong(waiting, kParkSleeping, std::memory_order_acq_rel)) {
+    g_slow_waits.fetch_add(1, std::memory_order_relaxed);
+    while (slot->futex.load(std::memory_order_acquire) == kParkSleeping) {
+      Futex(&slot->futex, FUTEX_WAIT_PRIVATE, kParkSleeping);
+    }
   }
   slot->state.store(kSlotFree, std::memory_order_release);
 }
@@ -1116,10 +1146,21 @@ void OnBackingStoreFreed(const FunctionCallbackInfo<Value>& args) {
   g_on_freed.Reset(args.GetIsolate(), args[0].As<Function>());
 }
 
+// setParkYield(us): how long a parked thread polls before it sleeps (process-wide; the manager sets it at start).
+void SetParkYield(const FunctionCallbackInfo<Value>& args) {
+  uint64_t micros;
+  if (!ReadIndex(args, 0, &micros)) return;
+  if (micros > 1000000) {
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm native: a park poll of at most a second");
+    return;
+  }
+  g_park_yield_ns.store(static_cast<int64_t>(micros) * 1000, std::memory_order_relaxed);
+}
+
 void ResumeSlot(uint32_t index) {
   FaultSlot& slot = g_slots[index];
-  slot.futex.store(1, std::memory_order_release);
-  Futex(&slot.futex, FUTEX_WAKE_PRIVATE, 1);
+  // A thread still spinning sees kParkServed by itself; only a sleeping one needs the system call.
+  if (slot.futex.exchange(kParkServed, std::memory_order_acq_rel) == kParkSleeping) Futex(&slot.futex, FUTEX_WAKE_PRIVATE, 1);
 }
 
 void Resume(const FunctionCallbackInfo<Value>& args) {
@@ -1240,6 +1281,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "collectEverywhere", CollectEverywhere);
   SetMethod(context, exports, "resume", Resume);
   SetMethod(context, exports, "resumeMany", ResumeMany);
+  SetMethod(context, exports, "setParkYield", SetParkYield);
   SetMethod(context, exports, "stats", Stats);
   SetMethod(context, exports, "benchFloor", BenchFloor);
   SetMethod(context, exports, "crashForTest", CrashForTest);

@@ -48,6 +48,16 @@ export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
 /** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
 export const parkSpinCount = 4000;
+/**
+ * Native: microseconds a faulting thread then polls its slot, yielding the CPU between looks, before it sleeps
+ * (DSM_PARK_YIELD_US sets it). A remote page takes a few hundred microseconds and waking a sleeping thread costs
+ * tens more, so on a machine with idle cores polling saves the last wake-up of a remote fault; on a loaded
+ * machine a polling thread is scheduled behind the others each time it yields (measured on the 2-vCPU VM
+ * under load: no gain, some far worse faults), so the default is 0: spin, then sleep, as before.
+ */
+export const parkYieldUs = 0;
+/** The most DSM_PARK_YIELD_US may ask (one second). */
+export const parkYieldUsMax = 1_000_000;
 /** Watchdog: child node processes it can register (it SIGKILLs them when it forces its own exit). */
 export const watchdogChildCountMax = 1024;
 /** Watchdog: names of manager-loop activities it can report, and the bytes of each name (with its NUL). */

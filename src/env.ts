@@ -5,7 +5,7 @@
 //
 // Three kinds of variables:
 //   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
-//     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW;
+//     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
 //     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_RUNTIME_CONFIG;
@@ -15,7 +15,7 @@
 // DSM_SECRET is removed from the environment once read (takeEnvironmentSecret), so app
 // threads (which share this environment) and their children never see it.
 
-import { sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
+import { parkYieldUs, parkYieldUsMax, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
 import { DsmError } from './errors.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -81,6 +81,20 @@ export function sendQueueBytesFromEnvironment(env: Environment = process.env): n
     throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_SEND_QUEUE_BYTES='${text}' is not a byte count from ${sendQueueBytesMin} to ${sendQueueBytesMax} (e.g. 4m)`);
   }
   return bytes;
+}
+
+/**
+ * DSM_PARK_YIELD_US: microseconds a faulting app thread polls for its page (yielding the CPU) before it sleeps
+ * on its futex; 0 sleeps right after the brief spin (fewer CPU cycles, a slower remote fault). Default parkYieldUs.
+ */
+export function parkYieldUsFromEnvironment(env: Environment = process.env): number {
+  const text = env.DSM_PARK_YIELD_US;
+  if (text === undefined || text === '') return parkYieldUs;
+  const micros = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(micros) || micros > parkYieldUsMax) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_PARK_YIELD_US='${text}' is not a whole number of microseconds from 0 to ${parkYieldUsMax}`);
+  }
+  return micros;
 }
 
 /**

@@ -161,7 +161,7 @@ async function benchCommand(name: string, raw: BenchRaw): Promise<void> {
     // Where one remote read fault's time goes, hop by hop (bench/rtt-hops.ts).
     const pages = parseInteger('--iterations', raw.iterations ?? '500', 10, 100_000);
     const module = await import(benchModule('rtt-hops')) as typeof import('../../bench/rtt-hops.js');
-    const result = module.runRttHops({ pages });
+    const result = await module.runRttHops({ pages });
     if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else process.stdout.write(`dsm bench rtt --hops\n${module.formatHops(result)}`);
     return;

@@ -98,6 +98,8 @@ export interface NativeMmu {
   collectEverywhere(): number;
   resume(slot: number): void;
   resumeMany(slots: Uint32Array): void;
+  /** Microseconds a faulting thread polls its slot (yielding) after its spin, before it sleeps (process-wide; default parkYieldUs). */
+  setParkYield(micros: number): void;
   stats(): NativeStats;
 
   /** Nanoseconds per bare fault: signal, mprotect in the handler, return. */

@@ -17,7 +17,7 @@ import { pageBytes, threadIdNodeStride } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
-import { debugAppViewEnabled } from '../env.js';
+import { debugAppViewEnabled, parkYieldUsFromEnvironment } from '../env.js';
 import { HeapService } from './heap-service.js';
 
 export interface ManagerOptions {
@@ -60,6 +60,7 @@ export class NodeManager {
     this.native = loadNativeMmu();
     // A cluster of one: private anonymous memory (see above).
     this.native.init(this.regionBytes, this.nodeCount === 1);
+    this.native.setParkYield(parkYieldUsFromEnvironment());
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
   }

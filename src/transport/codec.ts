@@ -2,7 +2,8 @@
 // A message may carry one raw `payload` (a page, a diff) which travels after
 // the body as its own buffer, never re-encoded.
 
-import { Packr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr';
+import { assert } from '../errors.js';
 import { FrameError } from './frame.js';
 import { scanMsgpack } from './msgpack-scan.js';
 
@@ -13,6 +14,17 @@ export interface WireMessage {
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'bigint', mapsAsObjects: true });
+
+/**
+ * A message without a payload field, encoded after `reserveBytes` bytes left
+ * for the caller (a frame header): the buffer is a view of msgpackr's own
+ * output buffer, which it never writes again, so the frame goes to the socket
+ * with no allocation and no copy.
+ */
+export function encodeBodyAfter(message: WireMessage, reserveBytes: number): Buffer {
+  assert(reserveBytes >= 0 && reserveBytes <= 0xff && !('payload' in message), 'a reserve of at most 255 bytes, and a message without payload');
+  return packr.pack(message, RESERVE_START_SPACE | reserveBytes);
+}
 
 export function encodeBody(message: WireMessage): { body: Uint8Array; payload: Uint8Array | null } {
   const { payload, ...rest } = message;

@@ -27,7 +27,11 @@ export const frameKinds = {
   heartbeat: 5,
 } as const;
 export type FrameKind = (typeof frameKinds)[keyof typeof frameKinds];
-const kindValues = new Set<number>(Object.values(frameKinds));
+const kindValues = Object.values(frameKinds);
+const frameKindMin = Math.min(...kindValues);
+const frameKindMax = Math.max(...kindValues);
+// The decoder checks a kind by range: the kinds are consecutive.
+assert(frameKindMax - frameKindMin + 1 === kindValues.length, 'frame kinds are consecutive numbers');
 
 export interface Frame {
   kind: FrameKind;
@@ -51,10 +55,15 @@ export function encodeFrameHeader(kind: FrameKind, bodyBytes: number, payloadByt
 export function writeFrameHeader(header: Buffer, kind: FrameKind, bodyBytes: number, payloadBytes: number): Buffer {
   const total = frameHeaderBytes + bodyBytes + payloadBytes;
   if (total > frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${frameBytesMax}`);
-  header.writeUInt32BE(frameMagic, 0);
-  header.writeUInt8(wireVersion, 4);
-  header.writeUInt8(kind, 5);
-  header.writeUInt16BE(0, 6);
+  // Byte by byte: this runs for every message sent.
+  header[0] = frameMagic >>> 24;
+  header[1] = (frameMagic >>> 16) & 0xff;
+  header[2] = (frameMagic >>> 8) & 0xff;
+  header[3] = frameMagic & 0xff;
+  header[4] = wireVersion;
+  header[5] = kind;
+  header[6] = 0;
+  header[7] = 0;
   header.writeUInt32BE(bodyBytes, 8);
   header.writeUInt32BE(payloadBytes, 12);
   return header;
@@ -94,12 +103,13 @@ export class FrameDecoder {
   next(): Frame | null {
     if (this.bufferedBytes < frameHeaderBytes) return null;
     const header = this.peek(frameHeaderBytes);
-    const magic = header.readUInt32BE(0);
-    if (magic !== frameMagic) throw new FrameError(`bad magic 0x${magic.toString(16).padStart(8, '0')}: the peer does not speak dsm`);
-    const version = header.readUInt8(4);
+    if (header[0] !== frameMagic >>> 24 || header[1] !== ((frameMagic >>> 16) & 0xff) || header[2] !== ((frameMagic >>> 8) & 0xff) || header[3] !== (frameMagic & 0xff)) {
+      throw new FrameError(`bad magic 0x${header.readUInt32BE(0).toString(16).padStart(8, '0')}: the peer does not speak dsm`);
+    }
+    const version = header[4]!;
     if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
-    const kind = header.readUInt8(5);
-    if (!kindValues.has(kind)) throw new FrameError(`unknown frame kind ${kind}`);
+    const kind = header[5]!;
+    if (kind < frameKindMin || kind > frameKindMax) throw new FrameError(`unknown frame kind ${kind}`);
     const bodyBytes = header.readUInt32BE(8);
     const payloadBytes = header.readUInt32BE(12);
     const total = frameHeaderBytes + bodyBytes + payloadBytes;

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { childEnvironment, childJoinEnvironment, testHook } from '../../src/env.js';
+import { childEnvironment, childJoinEnvironment, parkYieldUsFromEnvironment, testHook } from '../../src/env.js';
+import { parkYieldUs, parkYieldUsMax } from '../../src/constants.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -33,4 +34,13 @@ test('a child\'s environment carries its settings, never the secret, and reads b
 
 test('test hooks name a node', () => {
   assert.equal(testHook('BLOCK_LOOP', 1), null);
+});
+
+test('DSM_PARK_YIELD_US: microseconds a faulting thread polls before it sleeps, validated', () => {
+  assert.equal(parkYieldUsFromEnvironment({}), parkYieldUs);
+  assert.equal(parkYieldUsFromEnvironment({ DSM_PARK_YIELD_US: '0' }), 0);
+  assert.equal(parkYieldUsFromEnvironment({ DSM_PARK_YIELD_US: '250' }), 250);
+  for (const bad of ['-1', '1.5', 'soon', String(parkYieldUsMax + 1)]) {
+    assert.throws(() => parkYieldUsFromEnvironment({ DSM_PARK_YIELD_US: bad }), /DSM_PARK_YIELD_US/);
+  }
 });
