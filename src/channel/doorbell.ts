@@ -158,7 +158,7 @@ const replyWords = ['busy', 'serial', 'ok', 'not-equal', 'timed-out'] as const;
 const replyWordCodes = new Map<string, number>(replyWords.map((word, code) => [word, code]));
 
 /** Atomics by line ownership (src/threads/atomics.ts): the line request's fn, by code. */
-const lineFunctions = ['pin', 'acquire', 'wait', 'waitAsync', 'notify'] as const;
+const lineFunctions = ['pin', 'acquire', 'wait', 'waitAsync', 'notify', 'unpinned'] as const;
 const lineFunctionCodes = new Map<string, number>(lineFunctions.map((fn, code) => [fn, code]));
 
 const u64Limit = 1n << 64n;
@@ -356,7 +356,7 @@ export class DoorbellBlock {
         const a = floats[float + fieldA]!;
         const b = floats[float + fieldB]!;
         switch (fn) {
-          case 'pin': return { op: 'line', fn };
+          case 'pin': case 'unpinned': return { op: 'line', fn };
           case 'acquire': return { op: 'line', fn, line: a };
           case 'notify': return { op: 'line', fn, address: a, count: b };
           default: {

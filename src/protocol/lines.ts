@@ -452,7 +452,11 @@ export class LineEngine implements Engine {
       const windowOver = nowMs - state.grantedAtMs >= state.holdMs;
       const idle = state.usedOnce && (used === 0 || (writes > 0 && !hot));
       const readOnly = used === 1;
-      if (!windowOver && !idle && !readOnly) return;
+      if (!windowOver && !idle && !readOnly) {
+        // Not used yet since the grant: the first op's end is the time to look again.
+        if (!state.usedOnce) this.host.lineWatch?.(line);
+        return;
+      }
       if (windowOver && writes > 0 && hot) {
         const cap = Math.min(atomicLineHoldMsMax, Math.max(atomicLineHoldMsBase, atomicLineHoldTransferFactor * state.transferMs));
         state.holdMs = Math.min(cap, state.holdMs * 2);

@@ -356,6 +356,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const keysAt = layout.keys;
   const usedAt = layout.used;
   const heldAt = layout.held;
+  const watchAt = layout.watch;
   // A plain load may follow the pin: x86 keeps a store and a later load to
   // another word in order once the store is locked (a sequentially consistent
   // store is an xchg), and with the asymmetric barrier the manager's membarrier
@@ -421,9 +422,15 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // call). Elsewhere (arm64) a plain store could become visible before the
   // op's own store, and the manager could revoke and flush the line's page
   // without it: the unpin is a sequentially consistent store.
+  // Then one load of the slot's watch word: the manager set it while waiting
+  // for this op to end (src/channel/atomic-lines.ts), and hears of it at once.
   const unpin = process.arch === 'x64' || process.arch === 'ia32'
-    ? (): void => { words[pinAt] = 0; }
-    : (): void => { atomicStore(words, pinAt, 0); };
+    ? (): void => { words[pinAt] = 0; if (words[watchAt + cachedSlot] !== 0) unpinned(); }
+    : (): void => { atomicStore(words, pinAt, 0); if (words[watchAt + cachedSlot] !== 0) unpinned(); };
+  function unpinned(): void {
+    words[watchAt + cachedSlot] = 0;
+    channel.post({ op: 'line', fn: 'unpinned' });
+  }
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
   function written(): void {
