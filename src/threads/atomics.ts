@@ -362,9 +362,15 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // store is an xchg), and with the asymmetric barrier the manager's membarrier
   // orders a plain pin and load on any architecture.
   const plainCheck = asymmetric || process.arch === 'x64' || process.arch === 'ia32';
-  let pinAt = -1;
-  let cachedLine = -1;
-  let cachedSlot = -1;
+  // The fast path's mutable state: words of one Int32Array and the fields of
+  // one object, which optimized code reads with plain loads (a closure's `let`
+  // costs a load and a hole check at each use).
+  const state = new Int32Array(7);
+  const sPin = 0; const sCachedLine = 1; const sCachedSlot = 2; const sLine = 3; const sRemainder = 4; const sShift = 5; const sLength = 6;
+  state[sPin] = -1;
+  state[sCachedLine] = -1;
+  state[sCachedSlot] = -1;
+  const last: { array: unknown; bigint: boolean } = { array: null, bigint: false };
   const channel = route.channel;
   const lineShift = Math.log2(atomicLineBytes);
 
@@ -386,19 +392,19 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    * after the pin store.
    */
   function pinSlot(line: number): number {
-    let slot = cachedSlot;
-    if (cachedLine !== line) {
+    let slot = state[sCachedSlot]!;
+    if (state[sCachedLine]! !== line) {
       slot = probe(line);
       if (slot < 0) return -1;
-      cachedLine = line;
-      cachedSlot = slot;
+      state[sCachedLine] = line;
+      state[sCachedSlot] = slot;
     }
     const key = line + 1;
-    if (asymmetric) words[pinAt] = key; else atomicStore(words, pinAt, key);
+    if (asymmetric) words[state[sPin]!] = key; else atomicStore(words, state[sPin]!, key);
     if ((plainCheck ? words[heldAt + slot] : atomicLoad(words, heldAt + slot)) === key) return slot;
     // Not held (or the slot re-keyed since): probe again next time.
-    atomicStore(words, pinAt, 0);
-    cachedLine = -1;
+    atomicStore(words, state[sPin]!, 0);
+    state[sCachedLine] = -1;
     return -1;
   }
 
@@ -412,7 +418,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   /** Pins `line`, asking the manager for it until the node holds it. */
   function pinLine(line: number): void {
-    if (pinAt < 0) pinAt = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
     while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
   }
 
@@ -425,16 +431,16 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // Then one load of the slot's watch word: the manager set it while waiting
   // for this op to end (src/channel/atomic-lines.ts), and hears of it at once.
   const unpin = process.arch === 'x64' || process.arch === 'ia32'
-    ? (): void => { words[pinAt] = 0; if (words[watchAt + cachedSlot] !== 0) unpinned(); }
-    : (): void => { atomicStore(words, pinAt, 0); if (words[watchAt + cachedSlot] !== 0) unpinned(); };
+    ? (): void => { words[state[sPin]!] = 0; if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); }
+    : (): void => { atomicStore(words, state[sPin]!, 0); if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); };
   function unpinned(): void {
-    words[watchAt + cachedSlot] = 0;
+    words[watchAt + state[sCachedSlot]!] = 0;
     channel.post({ op: 'line', fn: 'unpinned' });
   }
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
   function written(): void {
-    markWritten(cachedSlot);
+    markWritten(state[sCachedSlot]!);
   }
 
   // The slot's use word (src/channel/atomic-lines.ts): bit 0 read, a count of
@@ -456,15 +462,10 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // detaches), so a loop of ops on one array skips the validation the
   // specification's functions repeat anyway (the native op below validates
   // again). Its base address as a line number and a remainder, so that the
-  // line of an element is int32 arithmetic: lastLine + ((lastRemainder +
-  // (index << lastShift)) >> log2(atomicLineBytes)). Only cached once the
+  // line of an element is int32 arithmetic: line + ((remainder + (index <<
+  // shift)) >> log2(atomicLineBytes)) (state[sLine], state[sRemainder],
+  // state[sShift] above; the array itself in last.array). Only cached once the
   // thread has its pin word, and for arrays under 2 GiB (the int32 range).
-  let lastArray: unknown = null;
-  let lastLine = 0;
-  let lastRemainder = 0;
-  let lastShift = 0;
-  let lastLength = 0;
-  let lastBigint = false;
 
   function targetOf(array: unknown, waitable: boolean): Target | null {
     const tag = tagGetter.call(array);
@@ -475,13 +476,13 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const target = { kind, array: array as IntegerArray, offset };
     const base = offset + byteOffsetGetter.call(array);
     const length = lengthGetter.call(array);
-    if (pinAt >= 0 && length * kind.width + atomicLineBytes < 2 ** 31) {
-      lastArray = array;
-      lastLine = Math.floor(base / atomicLineBytes);
-      lastRemainder = base % atomicLineBytes;
-      lastShift = Math.log2(kind.width);
-      lastLength = length;
-      lastBigint = kind.bigint;
+    if (state[sPin]! >= 0 && length * kind.width + atomicLineBytes < 2 ** 31) {
+      last.array = array;
+      state[sLine] = Math.floor(base / atomicLineBytes);
+      state[sRemainder] = base % atomicLineBytes;
+      state[sShift] = Math.log2(kind.width);
+      state[sLength] = length;
+      last.bigint = kind.bigint;
     }
     return target;
   }
@@ -492,9 +493,9 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   /** The line of element `index` of the last array, or -1 when the fast path does not apply (another array, an index or value to convert). */
   function fastLine(array: unknown, index: unknown, value: unknown): number {
-    if (array !== lastArray || typeof index !== 'number' || (index >>> 0) !== index || index >= lastLength) return -1;
-    if (lastBigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
-    return lastLine + ((lastRemainder + (index << lastShift)) >> lineShift);
+    if (array !== last.array || typeof index !== 'number' || (index >>> 0) !== index || index >= state[sLength]!) return -1;
+    if (last.bigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
+    return state[sLine]! + ((state[sRemainder]! + (index << state[sShift]!)) >> lineShift);
   }
 
   const shim = Atomics as unknown as Record<string, unknown>;
@@ -528,7 +529,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       return result;
     },
     load(array: unknown, index: unknown): unknown {
-      const line = fastLine(array, index, lastBigint ? 0n : 0);
+      const line = fastLine(array, index, last.bigint ? 0n : 0);
       const slot = line < 0 ? -1 : pinSlot(line);
       if (slot < 0) return slow.load!(array, index);
       const result = nativeLoad(array, index);
