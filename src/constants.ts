@@ -48,6 +48,12 @@ export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
 /** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
 export const parkSpinCount = 4000;
+/**
+ * Native: and for at most this many microseconds. A pause costs 10 to 150 cycles
+ * by CPU (about 100 ns on the EPYC of the 2-vCPU test machine: 4000 were 0.3 to
+ * 0.5 ms of spinning a remote fetch, CPU taken from the manager that serves it).
+ */
+export const parkSpinUsMax = 30;
 /** Watchdog: child node processes it can register (it SIGKILLs them when it forces its own exit). */
 export const watchdogChildCountMax = 1024;
 /** Watchdog: names of manager-loop activities it can report, and the bytes of each name (with its NUL). */

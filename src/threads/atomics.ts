@@ -10,6 +10,7 @@
 import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction } from '../channel/wire.js';
 import { atomicLineBytes } from '../constants.js';
+import { isDsmError } from '../errors.js';
 import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
@@ -435,7 +436,12 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     : (): void => { atomicStore(words, state[sPin]!, 0); if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); };
   function unpinned(): void {
     words[watchAt + state[sCachedSlot]!] = 0;
-    channel.post({ op: 'line', fn: 'unpinned' });
+    try {
+      channel.post({ op: 'line', fn: 'unpinned' });
+    } catch (error) {
+      // A manager already ending needs no hint (the hint is never needed for correctness: the tick looks anyway).
+      if (!isDsmError(error) || error.code !== 'DSM_ERR_CHANNEL') throw error;
+    }
   }
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
