@@ -376,7 +376,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const lineShift = Math.log2(atomicLineBytes);
 
   /** The slot of a line, or -1 when the table has none for it. */
-  function probe(line: number): number {
+  const probe = (line: number): number => {
     const key = line + 1;
     let slot = lineSlotHash(line, mask);
     for (let k = 0; k < slotCount; k++, slot = (slot + 1) & mask) {
@@ -385,14 +385,14 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       if (current === 0) return -1;
     }
     return -1;
-  }
+  };
 
   /**
    * Pins `line` and answers its slot if the node holds it (the caller marks
    * its use and unpins), else unpinned, -1. One load of the slot's held word
    * after the pin store.
    */
-  function pinSlot(line: number): number {
+  const pinSlot = (line: number): number => {
     let slot = state[sCachedSlot]!;
     if (state[sCachedLine]! !== line) {
       slot = probe(line);
@@ -407,7 +407,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     atomicStore(words, state[sPin]!, 0);
     state[sCachedLine] = -1;
     return -1;
-  }
+  };
 
   /** Pins `line` and answers true if the node holds it (the caller unpins), marking it read; else unpinned, false. */
   function pinHeld(line: number): boolean {
@@ -434,7 +434,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const unpin = process.arch === 'x64' || process.arch === 'ia32'
     ? (): void => { words[state[sPin]!] = 0; if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); }
     : (): void => { atomicStore(words, state[sPin]!, 0); if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); };
-  function unpinned(): void {
+  const unpinned = (): void => {
     words[watchAt + state[sCachedSlot]!] = 0;
     try {
       channel.post({ op: 'line', fn: 'unpinned' });
@@ -442,7 +442,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       // A manager already ending needs no hint (the hint is never needed for correctness: the tick looks anyway).
       if (!isDsmError(error) || error.code !== 'DSM_ERR_CHANNEL') throw error;
     }
-  }
+  };
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
   function written(): void {
@@ -453,14 +453,14 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // writes above it, so that the manager keeps only lines used often enough
   // for a batch to pay. Plain read-modify-writes: a count lost to a race
   // between two threads of the node only makes it approximate.
-  function markWritten(slot: number): void {
+  const markWritten = (slot: number): void => {
     const word = words[usedAt + slot]!;
     if (word < lineUseWordMax) words[usedAt + slot] = word + 2;
-  }
-  function markRead(slot: number): void {
+  };
+  const markRead = (slot: number): void => {
     const word = words[usedAt + slot]!;
     if ((word & 1) === 0) words[usedAt + slot] = word | 1;
-  }
+  };
 
   interface Target { kind: ElementKind; array: IntegerArray; offset: number }
 
@@ -498,11 +498,11 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   }
 
   /** The line of element `index` of the last array, or -1 when the fast path does not apply (another array, an index or value to convert). */
-  function fastLine(array: unknown, index: unknown, value: unknown): number {
+  const fastLine = (array: unknown, index: unknown, value: unknown): number => {
     if (array !== last.array || typeof index !== 'number' || (index >>> 0) !== index || index >= state[sLength]!) return -1;
     if (last.bigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
     return state[sLine]! + ((state[sRemainder]! + (index << state[sShift]!)) >> lineShift);
-  }
+  };
 
   const shim = Atomics as unknown as Record<string, unknown>;
   const nativeAdd = native.add!;
