@@ -13,7 +13,7 @@
 //                               word an app thread's fast path loads
 //   pins[atomicLinePinCountMax] per app thread: line + 1 while the thread runs an op on it, else 0
 //   watch[slotCount]            1 while the manager waits for an op on the slot's line to end (a revoke
-//                               that found a pin, a wanted line not used yet): the thread that ends
+//                               that found a pin, or lineWatch): the thread that ends
 //                               one clears it and posts 'unpinned', so the manager looks again at once
 //                               instead of at its next timer (a missed post only costs that timer)
 //

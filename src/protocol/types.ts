@@ -224,8 +224,8 @@ export interface LineHost {
   linePinned(line: number): boolean;
   /**
    * Optional: have the next thread that ends an op on `line` tell the layer
-   * (the runtime then runs onTick at once), for a held line the layer keeps
-   * only until its first use. Without it the layer looks at its next tick.
+   * (the runtime then runs onTick at once). lineRevoke sets the same watch
+   * itself when it finds a pin. Without it the layer looks at its next tick.
    */
   lineWatch?(line: number): void;
 }
