@@ -29,6 +29,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -360,12 +361,22 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   Wake();
   // Spin briefly first: the manager usually answers within tens of
   // microseconds, and a futex sleep and wake-up costs about as much again.
+  // At most kParkSpinCount pauses and kParkSpinUsMax microseconds (a pause
+  // costs 10 to 150 cycles by CPU; clock_gettime is async-signal-safe).
+  struct timespec spin_start;
+  clock_gettime(CLOCK_MONOTONIC, &spin_start);
   for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == kParkWaiting; spin += 1) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     asm volatile("yield");
 #endif
+    if ((spin & 31u) == 31u) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      const int64_t elapsed_us = (static_cast<int64_t>(now.tv_sec) - spin_start.tv_sec) * 1000000 + (now.tv_nsec - spin_start.tv_nsec) / 1000;
+      if (elapsed_us >= kParkSpinUsMax) break;
+    }
   }
   // Then poll, yielding the CPU between looks, up to g_park_yield_ns: a remote
   // page arrives within a few hundred microseconds, and a thread still awake

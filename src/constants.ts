@@ -49,6 +49,12 @@ export const twinPoolPretouchCount = 2048;
 /** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
 export const parkSpinCount = 4000;
 /**
+ * Native: and for at most this many microseconds. A pause costs 10 to 150 cycles
+ * by CPU (about 100 ns on the EPYC of the 2-vCPU test machine: 4000 were 0.3 to
+ * 0.5 ms of spinning a remote fetch, CPU taken from the manager that serves it).
+ */
+export const parkSpinUsMax = 30;
+/**
  * Native: microseconds a faulting thread then polls its slot, yielding the CPU between looks, before it sleeps
  * (DSM_PARK_YIELD_US sets it). A remote page takes a few hundred microseconds and waking a sleeping thread costs
  * tens more, so on a machine with idle cores polling saves the last wake-up of a remote fault; on a loaded

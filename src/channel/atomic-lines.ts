@@ -12,6 +12,10 @@
 //   held[slotCount]             line + 1 while the slot's line is held (stateHeld), else 0: the one
 //                               word an app thread's fast path loads
 //   pins[atomicLinePinCountMax] per app thread: line + 1 while the thread runs an op on it, else 0
+//   watch[slotCount]            1 while the manager waits for an op on the slot's line to end (a revoke
+//                               that found a pin, or lineWatch): the thread that ends
+//                               one clears it and posts 'unpinned', so the manager looks again at once
+//                               instead of at its next timer (a missed post only costs that timer)
 //
 // An app thread's op on line L: store pins[me] = L + 1, then load the
 // slot's held word: if it is still L + 1, run the op natively, then
@@ -40,13 +44,14 @@ export const lineStateRevoking = 2;
 export const lineUseWordMax = 0x40000000;
 
 /** Word offsets of the table's parts, for a table of `slotCount` slots. */
-export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; pins: number; words: number } {
+export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; pins: number; watch: number; words: number } {
   const keys = lineHeaderWords;
   const states = keys + slotCount;
   const used = states + slotCount;
   const held = used + slotCount;
   const pins = held + slotCount;
-  return { keys, states, used, held, pins, words: pins + atomicLinePinCountMax };
+  const watch = pins + atomicLinePinCountMax;
+  return { keys, states, used, held, pins, watch, words: watch + slotCount };
 }
 
 /** The first slot a line probes (Fibonacci hashing); the app side uses the same. */
@@ -133,6 +138,7 @@ export class LineTable implements LineHost {
     assert(line >= 0 && line + 1 <= 0x7fffffff, 'a line number fits the table key');
     const slot = this.slotFor(line, true);
     Atomics.store(this.words, this.layout.used + slot, 0);
+    Atomics.store(this.words, this.layout.watch + slot, 0);
     Atomics.store(this.words, this.layout.states + slot, lineStateHeld);
     Atomics.store(this.words, this.layout.held + slot, line + 1);
   }
@@ -142,11 +148,19 @@ export class LineTable implements LineHost {
     assert(slot >= 0, 'a revoked line has a slot');
     Atomics.store(this.words, this.layout.states + slot, lineStateRevoking);
     Atomics.store(this.words, this.layout.held + slot, 0);
+    // A thread found pinned below says when its op ends (it loads the watch word after its unpin).
+    Atomics.store(this.words, this.layout.watch + slot, 1);
     if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
     const key = line + 1;
     for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return false;
+    Atomics.store(this.words, this.layout.watch + slot, 0);
     Atomics.store(this.words, this.layout.states + slot, lineStateInvalid);
     return true;
+  }
+
+  lineWatch(line: number): void {
+    const slot = this.slotFor(line, false);
+    if (slot >= 0) Atomics.store(this.words, this.layout.watch + slot, 1);
   }
 
   linePinned(line: number): boolean {

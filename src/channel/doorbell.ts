@@ -131,6 +131,7 @@ const opFree = 5;
 const opEscape = 6;
 const opThreadId = 7;
 const opPlace = 8;
+const opLine = 9;
 
 const flagPosted = 1;
 const flagTryOnly = 2;
@@ -155,6 +156,10 @@ const replyKindDecimal = 4;
 const replyKindDecimal64 = 5;
 const replyWords = ['busy', 'serial', 'ok', 'not-equal', 'timed-out'] as const;
 const replyWordCodes = new Map<string, number>(replyWords.map((word, code) => [word, code]));
+
+/** Atomics by line ownership (src/threads/atomics.ts): the line request's fn, by code. */
+const lineFunctions = ['pin', 'acquire', 'wait', 'waitAsync', 'notify', 'unpinned'] as const;
+const lineFunctionCodes = new Map<string, number>(lineFunctions.map((fn, code) => [fn, code]));
 
 const u64Limit = 1n << 64n;
 const textDecoder = new TextDecoder();
@@ -265,6 +270,20 @@ export class DoorbellBlock {
       case 'place':
         words[int + fieldOp] = opPlace;
         break;
+      case 'line': {
+        // The hot path of a line transfer: a binary entry, no postMessage (issue 12).
+        const code = lineFunctionCodes.get(request.fn);
+        if (code === undefined) return false;
+        words[int + fieldOp] = opLine;
+        words[int + fieldSub] = code;
+        floats[float + fieldA] = request.fn === 'acquire' ? request.line ?? 0 : request.address ?? 0;
+        floats[float + fieldB] = request.fn === 'notify' ? request.count ?? -1 : request.timeoutMs ?? -1;
+        if (request.asyncId !== undefined) {
+          flags |= flagAsyncId;
+          floats[float + fieldC] = request.asyncId;
+        }
+        break;
+      }
       default:
         return false;
     }
@@ -331,6 +350,22 @@ export class DoorbellBlock {
       case opEscape: return { op: 'escape', offset: floats[float + fieldA]! };
       case opThreadId: return { op: 'thread-id' };
       case opPlace: return { op: 'place' };
+      case opLine: {
+        const fn = lineFunctions[words[int + fieldSub]!];
+        assert(fn !== undefined, 'a line entry names its function');
+        const a = floats[float + fieldA]!;
+        const b = floats[float + fieldB]!;
+        switch (fn) {
+          case 'pin': case 'unpinned': return { op: 'line', fn };
+          case 'acquire': return { op: 'line', fn, line: a };
+          case 'notify': return { op: 'line', fn, address: a, count: b };
+          default: {
+            const request: ChannelRequest = { op: 'line', fn, address: a, timeoutMs: b };
+            if ((flags & flagAsyncId) !== 0) request.asyncId = floats[float + fieldC]!;
+            return request;
+          }
+        }
+      }
       default:
         throw new DsmError('DSM_ERR_CHANNEL', `doorbell entry with unknown op code ${words[int + fieldOp]}`);
     }

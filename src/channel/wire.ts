@@ -75,8 +75,10 @@ export type ChannelRequest =
    * the line, which the manager clears once the engine has the wait) answers
    * 'ok' or 'timed-out'; 'waitAsync' answers at once and the outcome comes as
    * an 'atomic-done' event with `asyncId`; 'notify' answers the count woken.
+   * 'unpinned' (posted) says that the thread left an op on a line whose watch
+   * word the manager had set (it waits to give the line up).
    */
-  | { op: 'line'; fn: 'pin' | 'acquire' | 'wait' | 'waitAsync' | 'notify'; line?: number; address?: number; timeoutMs?: number; count?: number; asyncId?: number }
+  | { op: 'line'; fn: 'pin' | 'acquire' | 'wait' | 'waitAsync' | 'notify' | 'unpinned'; line?: number; address?: number; timeoutMs?: number; count?: number; asyncId?: number }
   /**
    * A dsm Mutex or Barrier in a multi-node run, performed by the coherence
    * engine's lock and barrier managers. `id` names the object cluster-wide

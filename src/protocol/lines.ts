@@ -452,6 +452,8 @@ export class LineEngine implements Engine {
       const windowOver = nowMs - state.grantedAtMs >= state.holdMs;
       const idle = state.usedOnce && (used === 0 || (writes > 0 && !hot));
       const readOnly = used === 1;
+      // (A line not used yet since its grant is looked at again at the next tick, not at its first
+      // op's end: that early a look sees too few writes to tell a hot line, measured on the counter.)
       if (!windowOver && !idle && !readOnly) return;
       if (windowOver && writes > 0 && hot) {
         const cap = Math.min(atomicLineHoldMsMax, Math.max(atomicLineHoldMsBase, atomicLineHoldTransferFactor * state.transferMs));

@@ -224,6 +224,12 @@ export interface LineHost {
    * engine yet: a notify from this node waits until it has (see lineNotify).
    */
   linePinned(line: number): boolean;
+  /**
+   * Optional: have the next thread that ends an op on `line` tell the layer
+   * (the runtime then runs onTick at once). lineRevoke sets the same watch
+   * itself when it finds a pin. Without it the layer looks at its next tick.
+   */
+  lineWatch?(line: number): void;
 }
 
 /**

@@ -307,6 +307,11 @@ export class ClusterNode {
           }
           return pin;
         }
+        if (request.fn === 'unpinned') {
+          // Posted: a thread ended an op on a line the layer waits to give up (or to see used): look now.
+          this.lineTickNow();
+          return replyLater;
+        }
         this.flow.admit(() => { this.serveAdmitted(endpoint, request); this.scheduleLineTick(); });
         return replyLater;
       case 'atomic':
@@ -333,7 +338,7 @@ export class ClusterNode {
   private static isCall(request: ChannelRequest): boolean {
     switch (request.op) {
       case 'atomic': return request.asyncId === undefined;
-      case 'line': return true;
+      case 'line': return request.fn !== 'unpinned';
       case 'sync': return request.posted !== true;
       case 'worker-post': case 'parent-post': return true;
       default: return false;
@@ -435,6 +440,15 @@ export class ClusterNode {
       default:
         throw new DsmError('DSM_ERR_CHANNEL', `unknown line request '${request.fn}'`);
     }
+  }
+
+  /** Runs the engine's tick now (a thread ended an op the line layer waited for), then schedules the next. */
+  private lineTickNow(): void {
+    if (this.lineTable === null) return;
+    noteActivity(activity.engineTick);
+    this.host.tick(performance.now());
+    this.scheduleLineTick();
+    noteActivity(activity.idle);
   }
 
   /** Runs the engine's tick when its line layer has work due (a wanted line's window, a revoke to retry, a timed wait). */

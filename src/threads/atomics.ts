@@ -10,6 +10,7 @@
 import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction } from '../channel/wire.js';
 import { atomicLineBytes } from '../constants.js';
+import { isDsmError } from '../errors.js';
 import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
@@ -356,19 +357,26 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const keysAt = layout.keys;
   const usedAt = layout.used;
   const heldAt = layout.held;
+  const watchAt = layout.watch;
   // A plain load may follow the pin: x86 keeps a store and a later load to
   // another word in order once the store is locked (a sequentially consistent
   // store is an xchg), and with the asymmetric barrier the manager's membarrier
   // orders a plain pin and load on any architecture.
   const plainCheck = asymmetric || process.arch === 'x64' || process.arch === 'ia32';
-  let pinAt = -1;
-  let cachedLine = -1;
-  let cachedSlot = -1;
+  // The fast path's mutable state: words of one Int32Array and the fields of
+  // one object, which optimized code reads with plain loads (a closure's `let`
+  // costs a load and a hole check at each use).
+  const state = new Int32Array(7);
+  const sPin = 0; const sCachedLine = 1; const sCachedSlot = 2; const sLine = 3; const sRemainder = 4; const sShift = 5; const sLength = 6;
+  state[sPin] = -1;
+  state[sCachedLine] = -1;
+  state[sCachedSlot] = -1;
+  const last: { array: unknown; bigint: boolean } = { array: null, bigint: false };
   const channel = route.channel;
   const lineShift = Math.log2(atomicLineBytes);
 
   /** The slot of a line, or -1 when the table has none for it. */
-  function probe(line: number): number {
+  const probe = (line: number): number => {
     const key = line + 1;
     let slot = lineSlotHash(line, mask);
     for (let k = 0; k < slotCount; k++, slot = (slot + 1) & mask) {
@@ -377,29 +385,29 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       if (current === 0) return -1;
     }
     return -1;
-  }
+  };
 
   /**
    * Pins `line` and answers its slot if the node holds it (the caller marks
    * its use and unpins), else unpinned, -1. One load of the slot's held word
    * after the pin store.
    */
-  function pinSlot(line: number): number {
-    let slot = cachedSlot;
-    if (cachedLine !== line) {
+  const pinSlot = (line: number): number => {
+    let slot = state[sCachedSlot]!;
+    if (state[sCachedLine]! !== line) {
       slot = probe(line);
       if (slot < 0) return -1;
-      cachedLine = line;
-      cachedSlot = slot;
+      state[sCachedLine] = line;
+      state[sCachedSlot] = slot;
     }
     const key = line + 1;
-    if (asymmetric) words[pinAt] = key; else atomicStore(words, pinAt, key);
+    if (asymmetric) words[state[sPin]!] = key; else atomicStore(words, state[sPin]!, key);
     if ((plainCheck ? words[heldAt + slot] : atomicLoad(words, heldAt + slot)) === key) return slot;
     // Not held (or the slot re-keyed since): probe again next time.
-    atomicStore(words, pinAt, 0);
-    cachedLine = -1;
+    atomicStore(words, state[sPin]!, 0);
+    state[sCachedLine] = -1;
     return -1;
-  }
+  };
 
   /** Pins `line` and answers true if the node holds it (the caller unpins), marking it read; else unpinned, false. */
   function pinHeld(line: number): boolean {
@@ -411,7 +419,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   /** Pins `line`, asking the manager for it until the node holds it. */
   function pinLine(line: number): void {
-    if (pinAt < 0) pinAt = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
     while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
   }
 
@@ -421,27 +429,38 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // call). Elsewhere (arm64) a plain store could become visible before the
   // op's own store, and the manager could revoke and flush the line's page
   // without it: the unpin is a sequentially consistent store.
+  // Then one load of the slot's watch word: the manager set it while waiting
+  // for this op to end (src/channel/atomic-lines.ts), and hears of it at once.
   const unpin = process.arch === 'x64' || process.arch === 'ia32'
-    ? (): void => { words[pinAt] = 0; }
-    : (): void => { atomicStore(words, pinAt, 0); };
+    ? (): void => { words[state[sPin]!] = 0; if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); }
+    : (): void => { atomicStore(words, state[sPin]!, 0); if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); };
+  const unpinned = (): void => {
+    words[watchAt + state[sCachedSlot]!] = 0;
+    try {
+      channel.post({ op: 'line', fn: 'unpinned' });
+    } catch (error) {
+      // A manager already ending needs no hint (the hint is never needed for correctness: the tick looks anyway).
+      if (!isDsmError(error) || error.code !== 'DSM_ERR_CHANNEL') throw error;
+    }
+  };
 
   /** Marks the pinned line written (pinHeld marked it read): the manager keeps written lines for their hold window. */
   function written(): void {
-    markWritten(cachedSlot);
+    markWritten(state[sCachedSlot]!);
   }
 
   // The slot's use word (src/channel/atomic-lines.ts): bit 0 read, a count of
   // writes above it, so that the manager keeps only lines used often enough
   // for a batch to pay. Plain read-modify-writes: a count lost to a race
   // between two threads of the node only makes it approximate.
-  function markWritten(slot: number): void {
+  const markWritten = (slot: number): void => {
     const word = words[usedAt + slot]!;
     if (word < lineUseWordMax) words[usedAt + slot] = word + 2;
-  }
-  function markRead(slot: number): void {
+  };
+  const markRead = (slot: number): void => {
     const word = words[usedAt + slot]!;
     if ((word & 1) === 0) words[usedAt + slot] = word | 1;
-  }
+  };
 
   interface Target { kind: ElementKind; array: IntegerArray; offset: number }
 
@@ -449,15 +468,10 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // detaches), so a loop of ops on one array skips the validation the
   // specification's functions repeat anyway (the native op below validates
   // again). Its base address as a line number and a remainder, so that the
-  // line of an element is int32 arithmetic: lastLine + ((lastRemainder +
-  // (index << lastShift)) >> log2(atomicLineBytes)). Only cached once the
+  // line of an element is int32 arithmetic: line + ((remainder + (index <<
+  // shift)) >> log2(atomicLineBytes)) (state[sLine], state[sRemainder],
+  // state[sShift] above; the array itself in last.array). Only cached once the
   // thread has its pin word, and for arrays under 2 GiB (the int32 range).
-  let lastArray: unknown = null;
-  let lastLine = 0;
-  let lastRemainder = 0;
-  let lastShift = 0;
-  let lastLength = 0;
-  let lastBigint = false;
 
   function targetOf(array: unknown, waitable: boolean): Target | null {
     const tag = tagGetter.call(array);
@@ -468,13 +482,13 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const target = { kind, array: array as IntegerArray, offset };
     const base = offset + byteOffsetGetter.call(array);
     const length = lengthGetter.call(array);
-    if (pinAt >= 0 && length * kind.width + atomicLineBytes < 2 ** 31) {
-      lastArray = array;
-      lastLine = Math.floor(base / atomicLineBytes);
-      lastRemainder = base % atomicLineBytes;
-      lastShift = Math.log2(kind.width);
-      lastLength = length;
-      lastBigint = kind.bigint;
+    if (state[sPin]! >= 0 && length * kind.width + atomicLineBytes < 2 ** 31) {
+      last.array = array;
+      state[sLine] = Math.floor(base / atomicLineBytes);
+      state[sRemainder] = base % atomicLineBytes;
+      state[sShift] = Math.log2(kind.width);
+      state[sLength] = length;
+      last.bigint = kind.bigint;
     }
     return target;
   }
@@ -484,11 +498,11 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   }
 
   /** The line of element `index` of the last array, or -1 when the fast path does not apply (another array, an index or value to convert). */
-  function fastLine(array: unknown, index: unknown, value: unknown): number {
-    if (array !== lastArray || typeof index !== 'number' || (index >>> 0) !== index || index >= lastLength) return -1;
-    if (lastBigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
-    return lastLine + ((lastRemainder + (index << lastShift)) >> lineShift);
-  }
+  const fastLine = (array: unknown, index: unknown, value: unknown): number => {
+    if (array !== last.array || typeof index !== 'number' || (index >>> 0) !== index || index >= state[sLength]!) return -1;
+    if (last.bigint ? typeof value !== 'bigint' : typeof value !== 'number') return -1;
+    return state[sLine]! + ((state[sRemainder]! + (index << state[sShift]!)) >> lineShift);
+  };
 
   const shim = Atomics as unknown as Record<string, unknown>;
   const nativeAdd = native.add!;
@@ -521,7 +535,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       return result;
     },
     load(array: unknown, index: unknown): unknown {
-      const line = fastLine(array, index, lastBigint ? 0n : 0);
+      const line = fastLine(array, index, last.bigint ? 0n : 0);
       const slot = line < 0 ? -1 : pinSlot(line);
       if (slot < 0) return slow.load!(array, index);
       const result = nativeLoad(array, index);

@@ -21,12 +21,14 @@ function check(r: ReturnType<typeof run>): void {
     threadId: 7, place: -2.5, alloc: { offset: 4096, note: 'an object: JSON in the block' },
     free: 'DSM_ERR_CHANNEL: free refused: ünïcode text', escape: 123456789012, lock: 'busy', barrier: null,
     load: u64Max, cas: '9007199254740993', add: '4294967295', notify: '-1', last: 7,
+    linePin: 3, lineAcquire: null, lineWait: 'ok', lineWaitAsync: null, lineNotify: 2,
   });
   assert.deepEqual(r.order, [
     'sync:unlock:11:5:posted', 'worker-terminate:2', 'sync:unlock:12:5:posted', 'thread-id:', 'place:', 'alloc:64',
     'free:4096', 'escape:8192', 'sync:lock:13:5:try', 'sync:barrier:14:5:3', 'atomic:load:40:8::-1',
     `atomic:compareExchange:48:8:${u64Max},9007199254740993:-1`, 'atomic:add:52:4:4294967295:2.5', 'atomic:notify:56:4:-1:-1',
-    'atomic:wait:60:4:0:1000:async3', 'thread-id:',
+    'atomic:wait:60:4:0:1000:async3', 'line:pin::::', 'line:acquire:33554431:::', 'line:wait::2147483644:2.5:',
+    'line:waitAsync::68:-1::async4', 'line:notify::72::-1', 'thread-id:',
   ], 'requests served in the order the thread made them, fields exact');
   assert.equal(r.full, 7);
   assert.equal(r.fullOrder, [...Array.from({ length: 30 }, (_, i) => `sync:unlock:${100 + i}:2:posted`), 'thread-id:'].join(' '), 'a full ring loses and reorders nothing');

@@ -123,3 +123,26 @@ test('the fast path does not trust a cached slot that was re-keyed to another li
     for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
   }
 });
+
+test('the watch word: set by a revoke that finds a pin and by lineWatch, cleared by the revoke that succeeds and by a grant', () => {
+  const table = new LineTable(16);
+  const words = new Int32Array(table.buffer);
+  const layout = lineTableLayout(16);
+  const pin = table.takePin();
+  table.lineGranted(9);
+  const slot = [...words.subarray(layout.keys, layout.keys + 16)].indexOf(10);
+  assert.ok(slot >= 0);
+  assert.equal(words[layout.watch + slot], 0, 'nobody is watched after a grant');
+  table.lineWatch(9);
+  assert.equal(words[layout.watch + slot], 1, 'the layer waits for the first op to end');
+  table.lineGranted(9);
+  assert.equal(words[layout.watch + slot], 0);
+  words[layout.pins + pin] = 10; // a thread inside an op on line 9
+  assert.equal(table.lineRevoke(9), false);
+  assert.equal(words[layout.watch + slot], 1, 'the pinned thread is asked to say when its op ends');
+  words[layout.watch + slot] = 0; // the thread took the watch and posted 'unpinned'
+  table.clearPin(pin);
+  assert.equal(table.lineRevoke(9), true);
+  assert.equal(words[layout.watch + slot], 0, 'a revoked line is watched by nobody');
+  table.lineWatch(12345); // a line without a slot: nothing to watch
+});
