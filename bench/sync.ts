@@ -3,8 +3,11 @@
 //   lockUsP50        a thread on node 1 locks and unlocks a Mutex managed by
 //                    node 0, nobody else asking (bench/programs/sync-lock.mjs);
 //                    lockManagerLocalUsP50 the same with the manager on node 1
-//   handoffUsP50     threads on nodes 1 and 2 ping-pong a Mutex managed by
-//                    node 0: one release-to-grant handoff
+//   handoffUsP50     threads on nodes 1 and 2 take strict turns under a Mutex
+//                    managed by node 0 (a turn word guarded by it, homed on
+//                    node 0): one remote handoff per turn (recall, release with
+//                    the turn word's diff, grant with its page); half the
+//                    interval between two turns of one thread
 //   barrier4/8UsP50  a Barrier with one thread on each of 4 / 8 node
 //                    processes, managed by node 0 (sync-barrier.mjs)
 //   atomicAddUsP50   Atomics.add from node 1 on a fresh line homed on node 0 and held
@@ -127,12 +130,14 @@ function checkPlacement(iterations: number, lock: RunStats, atomic: RunStats, ba
   const lockRounds = lockWarmCount(iterations) + iterations;
   // Node 1: the remote solo phase (one request: the token then rests at node 1)
   // and its half of the pair; its manager-local phase sends nothing. In the
-  // pair, a thread that re-locks before the other node asks sends nothing either.
+  // pair every turn needs the token back from the other node (at least one
+  // request per turn), and a thread that gets it before its turn asks again.
   const lockRequests1 = sentBy(lock, 1, 'lockRequest');
   const lockRequests2 = sentBy(lock, 2, 'lockRequest');
-  if (lockRequests1 < 2 || lockRequests1 > 1 + lockRounds || lockRequests2 < 1 || lockRequests2 > lockRounds) {
+  const turnRequestsMax = 4 * lockRounds;
+  if (lockRequests1 < 1 + lockRounds || lockRequests1 > 1 + turnRequestsMax || lockRequests2 < lockRounds || lockRequests2 > turnRequestsMax) {
     throw new DsmError('DSM_ERR_BENCH', `sync-lock: lock requests sent by node 1 and 2 were ${lockRequests1} and `
-      + `${lockRequests2}, not 2..${1 + lockRounds} and 1..${lockRounds}: the mutexes are not managed where the program placed them`);
+      + `${lockRequests2}, not ${1 + lockRounds}..${1 + turnRequestsMax} and ${lockRounds}..${turnRequestsMax}: the mutexes are not managed where the program placed them`);
   }
   const atomicRounds = atomicWarmCount(iterations) + iterations;
   if (atomicLinesOn) {
