@@ -73,7 +73,7 @@ interface RandomOutcome { flushes: number; killed: boolean }
  * once the leaver has left. Maybe a thread is killed while waiting at the very
  * last barrier. Throws on a wrong read, a stuck cluster or leftover state.
  */
-function randomRounds(seed: number, protocol: ProtocolName): RandomOutcome {
+export function randomRounds(seed: number, protocol: ProtocolName): RandomOutcome {
   const prng = new Prng(seed);
   const nodeCount = 2 + prng.int(7);
   const nodeOf: number[] = [];
@@ -93,6 +93,8 @@ function randomRounds(seed: number, protocol: ProtocolName): RandomOutcome {
   const victim = prng.chance(0.5) ? members2[prng.int(members2.length - 1)]! : -1;
   const c = new SimCluster({
     seed, nodeCount, pageCount, protocol, deliverBias: 0.2 + prng.next() * 0.6,
+    // App threads inside engine calls, in half the seeds without a kill (a kill needs the request in the engine).
+    concurrentStepsMax: victim < 0 && prng.chance(0.5) ? 3 : 0,
     afterStep: (cluster) => {
       if (victimWaiting && !killed && threadOfSlot[victim] !== undefined) {
         const thread = cluster.threads[threadOfSlot[victim]!]!;
