@@ -303,10 +303,12 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     barrier4Rtts: 0,
     barrier8Rtts: 0,
     atomicAddRtts: 0,
-    // Remote acquisitions only: the manager-local phase sends nothing (nor, since
-    // issue 12, do re-acquisitions of a token resting at the node).
+    // Per remote acquisition (one lockRequest each): the manager-local phase sends
+    // nothing, nor (issue 12) do re-acquisitions of a token resting at the node,
+    // which the pair's turns make many of (a thread that finds the other's turn
+    // locks again), so lockAcquires would not count what the messages serve.
     lockMessages: messagesPer(lockRun.stats, ['lockRequest', 'lockGrant', 'lockRelease', 'lockRecall', 'lockBusy'],
-      lockRun.stats.total.lockAcquires - (lockWarmCount(iterations) + iterations)),
+      lockRun.stats.total.messagesByType.lockRequest?.count ?? 0),
     // Every node's thread counts one wait per round.
     barrier2Messages: messagesPer(barrier2Run.stats, ['barrierArrive', 'barrierDepart', 'barrierFlush'], barrier2Run.stats.total.barrierWaits / 2),
     barrier4Messages: messagesPer(barrier4Run.stats, ['barrierArrive', 'barrierDepart', 'barrierFlush'], barrier4Run.stats.total.barrierWaits / 4),
