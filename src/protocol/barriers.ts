@@ -315,15 +315,19 @@ export class Barriers {
     record.localArrived = 0;
     record.flushed = false;
     const last = barrier.arrivals[barrier.arrivals.length - 1]!;
-    order.forEach((node, index) => {
+    // Other nodes first, parents before children (a child's next arrival then
+    // finds its parent planned more often); this node's own threads last, so
+    // resuming them is off the way of the departures that cross the network.
+    for (const index of [...order.keys()].slice(1).concat(0)) {
+      const node = order[index]!;
       const ids = byNode.get(node);
-      if (ids === undefined) return;
+      if (ids === undefined) continue;
       const children = order.filter((_, k) => k > 0 && Math.floor((k - 1) / barrierTreeFanIn) === index).length;
       const plan: BarrierPlan | undefined = node === self ? undefined : {
         round: record.round + 1, parties: record.parties, parent: order[Math.floor((index - 1) / barrierTreeFanIn)]!, local: ids.length, children,
       };
       this.depart(node, barrierId, ids, node === last.node ? last.requestId : 0, '', merged, floor, plan);
-    });
+    }
   }
 
   private depart(node: number, barrierId: number, requestIds: number[], serial: number, error: string, vc: number[], floor: number[], plan: BarrierPlan | undefined): void {
