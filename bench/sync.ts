@@ -3,10 +3,16 @@
 //   lockUsP50        a thread on node 1 locks and unlocks a Mutex managed by
 //                    node 0, nobody else asking (bench/programs/sync-lock.mjs);
 //                    lockManagerLocalUsP50 the same with the manager on node 1
-//   handoffUsP50     threads on nodes 1 and 2 ping-pong a Mutex managed by
-//                    node 0: one release-to-grant handoff
-//   barrier4/8UsP50  a Barrier with one thread on each of 4 / 8 node
-//                    processes, managed by node 0 (sync-barrier.mjs)
+//   handoffUsP50     threads on nodes 1 and 2 take strict turns under a Mutex
+//                    managed by node 0 (a turn word guarded by it, homed on
+//                    node 0): one remote handoff per turn (recall, release with
+//                    the turn word's diff, grant with its page); half the
+//                    interval between two turns of one thread
+//   barrier2/4/8UsP50  a Barrier with one thread on each of 2 / 4 / 8 node
+//                    processes, managed by node 0 (sync-barrier.mjs); after the
+//                    first round each node sends one combined arrival up the
+//                    barrier's tree (issue 12.3); barrier2 is the floor: one
+//                    arrival and one departure, a round trip
 //   atomicAddUsP50   Atomics.add from node 1 on a fresh line homed on node 0 and held
 //                    there (sync-atomic.mjs): a line transfer (lineRequest, lineGrant);
 //                    with DSM_ATOMIC_LINES=0 the home round trip (atomicRequest, atomicReply)
@@ -40,8 +46,8 @@ const protocol = 'hlrc';
 const regionBytes = '256m';
 const lockNodeCount = 3;
 const atomicNodeCount = 2;
-const barrierNodeCounts = [4, 8] as const;
-assert(barrierNodeCounts[0] === 4 && barrierNodeCounts[1] === 8, 'the result names barrier4 and barrier8');
+const barrierNodeCounts = [2, 4, 8] as const;
+assert(barrierNodeCounts[0] === 2 && barrierNodeCounts[1] === 4 && barrierNodeCounts[2] === 8, 'the result names barrier2, barrier4 and barrier8');
 const lockGoalRtts = 1.5;
 /** Issue 12: one sync round trip through the doorbell costs at most this many bare futex ping-pongs. */
 const doorbellGoalRatio = 1.5;
@@ -63,6 +69,8 @@ export interface SyncBenchResult extends Record<string, unknown> {
   lockManagerLocalUsP50: number;
   handoffUsP50: number;
   handoffUsP99: number;
+  barrier2UsP50: number;
+  barrier2UsP99: number;
   barrier4UsP50: number;
   barrier4UsP99: number;
   barrier8UsP50: number;
@@ -82,11 +90,13 @@ export interface SyncBenchResult extends Record<string, unknown> {
   doorbellBareRatio: number;
   lockAcquireRtts: number;
   handoffRtts: number;
+  barrier2Rtts: number;
   barrier4Rtts: number;
   barrier8Rtts: number;
   atomicAddRtts: number;
   /** Messages per operation, from each run's statistics (setup traffic included, so slightly above the protocol's count). */
   lockMessages: number;
+  barrier2Messages: number;
   barrier4Messages: number;
   barrier8Messages: number;
   atomicAddMessages: number;
@@ -127,12 +137,14 @@ function checkPlacement(iterations: number, lock: RunStats, atomic: RunStats, ba
   const lockRounds = lockWarmCount(iterations) + iterations;
   // Node 1: the remote solo phase (one request: the token then rests at node 1)
   // and its half of the pair; its manager-local phase sends nothing. In the
-  // pair, a thread that re-locks before the other node asks sends nothing either.
+  // pair every turn needs the token back from the other node (at least one
+  // request per turn), and a thread that gets it before its turn asks again.
   const lockRequests1 = sentBy(lock, 1, 'lockRequest');
   const lockRequests2 = sentBy(lock, 2, 'lockRequest');
-  if (lockRequests1 < 2 || lockRequests1 > 1 + lockRounds || lockRequests2 < 1 || lockRequests2 > lockRounds) {
+  const turnRequestsMax = 4 * lockRounds;
+  if (lockRequests1 < 1 + lockRounds || lockRequests1 > 1 + turnRequestsMax || lockRequests2 < lockRounds || lockRequests2 > turnRequestsMax) {
     throw new DsmError('DSM_ERR_BENCH', `sync-lock: lock requests sent by node 1 and 2 were ${lockRequests1} and `
-      + `${lockRequests2}, not 2..${1 + lockRounds} and 1..${lockRounds}: the mutexes are not managed where the program placed them`);
+      + `${lockRequests2}, not ${1 + lockRounds}..${1 + turnRequestsMax} and ${lockRounds}..${turnRequestsMax}: the mutexes are not managed where the program placed them`);
   }
   const atomicRounds = atomicWarmCount(iterations) + iterations;
   if (atomicLinesOn) {
@@ -248,13 +260,14 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
   const lockManagerPath = runProgram('sync-lock.mjs', lockNodeCount, iterations, { DSM_LOCK_TOKENS: '0' });
   const atomic = runProgram('sync-atomic.mjs', atomicNodeCount, iterations);
   const barriers = barrierNodeCounts.map((nodeCount) => runProgram('sync-barrier.mjs', nodeCount, iterations));
-  const [barrier4Run, barrier8Run] = barriers as [ProgramRun, ProgramRun];
+  const [barrier2Run, barrier4Run, barrier8Run] = barriers as [ProgramRun, ProgramRun, ProgramRun];
   checkPlacement(iterations, lock.stats, atomic.stats, [
-    { nodeCount: 4, stats: barrier4Run.stats }, { nodeCount: 8, stats: barrier8Run.stats },
+    { nodeCount: 2, stats: barrier2Run.stats }, { nodeCount: 4, stats: barrier4Run.stats }, { nodeCount: 8, stats: barrier8Run.stats },
   ]);
   const lockRun = lock;
   const atomicRun = atomic;
   const lockFigures = lockRun.figures;
+  const barrier2 = barrier2Run.figures;
   const barrier4 = barrier4Run.figures;
   const barrier8 = barrier8Run.figures;
   const rawRttUsP50 = rtt.rawRtt64UsP50;
@@ -268,6 +281,8 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     lockManagerLocalUsP50: figure(lockFigures, 'lockManagerLocalUsP50', 'sync-lock'),
     handoffUsP50: figure(lockFigures, 'handoffUsP50', 'sync-lock'),
     handoffUsP99: figure(lockFigures, 'handoffUsP99', 'sync-lock'),
+    barrier2UsP50: figure(barrier2, 'barrierUsP50', 'sync-barrier'),
+    barrier2UsP99: figure(barrier2, 'barrierUsP99', 'sync-barrier'),
     barrier4UsP50: figure(barrier4, 'barrierUsP50', 'sync-barrier'),
     barrier4UsP99: figure(barrier4, 'barrierUsP99', 'sync-barrier'),
     barrier8UsP50: figure(barrier8, 'barrierUsP50', 'sync-barrier'),
@@ -284,16 +299,20 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
     doorbellBareRatio: round(doorbellBareUsP50 / doorbellBareFutexUsP50),
     lockAcquireRtts: 0,
     handoffRtts: 0,
+    barrier2Rtts: 0,
     barrier4Rtts: 0,
     barrier8Rtts: 0,
     atomicAddRtts: 0,
-    // Remote acquisitions only: the manager-local phase sends nothing (nor, since
-    // issue 12, do re-acquisitions of a token resting at the node).
+    // Per remote acquisition (one lockRequest each): the manager-local phase sends
+    // nothing, nor (issue 12) do re-acquisitions of a token resting at the node,
+    // which the pair's turns make many of (a thread that finds the other's turn
+    // locks again), so lockAcquires would not count what the messages serve.
     lockMessages: messagesPer(lockRun.stats, ['lockRequest', 'lockGrant', 'lockRelease', 'lockRecall', 'lockBusy'],
-      lockRun.stats.total.lockAcquires - (lockWarmCount(iterations) + iterations)),
+      lockRun.stats.total.messagesByType.lockRequest?.count ?? 0),
     // Every node's thread counts one wait per round.
-    barrier4Messages: messagesPer(barrier4Run.stats, ['barrierArrive', 'barrierDepart'], barrier4Run.stats.total.barrierWaits / 4),
-    barrier8Messages: messagesPer(barrier8Run.stats, ['barrierArrive', 'barrierDepart'], barrier8Run.stats.total.barrierWaits / 8),
+    barrier2Messages: messagesPer(barrier2Run.stats, ['barrierArrive', 'barrierDepart', 'barrierFlush'], barrier2Run.stats.total.barrierWaits / 2),
+    barrier4Messages: messagesPer(barrier4Run.stats, ['barrierArrive', 'barrierDepart', 'barrierFlush'], barrier4Run.stats.total.barrierWaits / 4),
+    barrier8Messages: messagesPer(barrier8Run.stats, ['barrierArrive', 'barrierDepart', 'barrierFlush'], barrier8Run.stats.total.barrierWaits / 8),
     // The remote phase: warm-up and timed adds (lines off: and the final check's
     // remote loads, as many); the home-local phase sends nothing.
     atomicAddMessages: atomicLinesOn
@@ -305,6 +324,7 @@ export async function runSyncBench(options: { iterations: number }): Promise<Syn
   result.doorbellRoundTripRatio = round(result.doorbellRoundTripUsP50 / futexRoundTripUsP50);
   result.lockAcquireRtts = round(result.lockUsP50 / rawRttUsP50);
   result.handoffRtts = round(result.handoffUsP50 / rawRttUsP50);
+  result.barrier2Rtts = round(result.barrier2UsP50 / rawRttUsP50);
   result.barrier4Rtts = round(result.barrier4UsP50 / rawRttUsP50);
   result.barrier8Rtts = round(result.barrier8UsP50 / rawRttUsP50);
   result.atomicAddRtts = round(result.atomicAddUsP50 / rawRttUsP50);

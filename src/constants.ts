@@ -189,6 +189,12 @@ export const atomicWaiterCountMax = 65536;
 export const syncQueueCountMax = 65536;
 /** Protocol: distinct barrier ids one barrier manager remembers (with their party counts). */
 export const barrierIdCountMax = 65536;
+/**
+ * Protocol: nodes that send their combined barrier arrivals to one node of the
+ * round's tree (the manager at its root), issue 12.3: the manager hears from at
+ * most this many nodes per round instead of every node.
+ */
+export const barrierTreeFanIn = 4;
 /** Protocol: distinct mutex ids one lock manager keeps state for (a used lock keeps its release vector). */
 export const lockIdCountMax = 1 << 20;
 /**

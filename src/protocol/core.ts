@@ -124,7 +124,7 @@ export class ProtocolEngine implements Engine {
     }
     switch (message.type) {
       case 'lockRequest': case 'lockRelease': case 'lockGrant': case 'lockRecall': case 'lockBusy':
-      case 'barrierArrive': case 'barrierDepart':
+      case 'barrierArrive': case 'barrierDepart': case 'barrierFlush':
         return this.sync.onMessage(from, message);
       case 'atomicRequest': return this.atomics.onRequest(from, message);
       case 'atomicReply': return this.atomics.onReply(from, message);

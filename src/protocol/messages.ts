@@ -95,16 +95,38 @@ export type ProtocolMessage =
   | { type: 'lockBusy'; lockId: number }
   /** `reuses`: for a token granted to rest (no recall), how many times its node re-acquired it with no message. */
   | { type: 'lockRelease'; bundled?: DiffBatch; lockId: number; info: ConsistencyInfo; reuses?: number }
-  /** `push*`: pages homed at the sender that the manager's node fetched before and the sender wrote since (see hlrc pushForBarrier). */
+  /**
+   * Arrivals at a barrier (issue 12.3), to its manager or, combined, up the
+   * round's tree. `arrivals`: the threads' arrivals it carries, pairs (node,
+   * requestId): one (a flat arrival) or all those of the sender's node and of
+   * the nodes below it in the tree. `round`: the round the sender's plan
+   * (barrierDepart.plan) made this for; absent for a flat arrival (it counts in
+   * the manager's open round). `vcMax`/`vcMin`: the element-wise max and min of
+   * the applied vectors of the nodes it speaks for (absent: info.vc).
+   * `flushed`: sent past the plan (a barrierFlush, or the plan did not hold).
+   * `push*`: pages homed at the sender that the manager's node fetched before
+   * and the sender wrote since (see hlrc pushForBarrier); only to the manager.
+   */
   | {
-    type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; requestId: number; info: ConsistencyInfo;
+    type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; arrivals: number[]; info: ConsistencyInfo;
+    round?: number; vcMax?: number[]; vcMin?: number[]; flushed?: boolean;
     pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
   }
-  /** `serial` is true for exactly one arrival per round (the last to arrive). `push*`: as barrierArrive's, from the manager. */
+  /**
+   * From the manager to each node with threads in the round: `requestIds` of
+   * that node's arrivals, `serial` the one that is told it is serial (0: none
+   * here). `plan`: how the node sends its next round's arrivals (issue 12.3):
+   * once `local` threads of its own have arrived and each of `children` nodes
+   * has sent its combined arrival, one barrierArrive to `parent`.
+   * `push*`: as barrierArrive's, from the manager.
+   */
   | {
-    type: 'barrierDepart'; barrierId: number; requestId: number; error: string; serial: boolean; floor: number[]; info: ConsistencyInfo;
+    type: 'barrierDepart'; barrierId: number; requestIds: number[]; error: string; serial: number; floor: number[]; info: ConsistencyInfo;
+    plan?: BarrierPlan;
     pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
   }
+  /** The round's arrivals did not follow the plan: every node sends what it holds of `round` to the manager and goes flat until its next plan. */
+  | { type: 'barrierFlush'; barrierId: number; round: number }
   | {
     type: 'atomicRequest'; bundled?: DiffBatch; requestId: number; op: AtomicOp; address: number; width: number;
     operands: string[]; timeoutMs: number; info: ConsistencyInfo;
@@ -132,5 +154,8 @@ export type ProtocolMessage =
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }
   | { type: 'vcReport'; vc: number[] };
+
+/** A node's part in a barrier's next round (barrierDepart.plan). */
+export interface BarrierPlan { round: number; parties: number; parent: number; local: number; children: number }
 
 export type ProtocolMessageType = ProtocolMessage['type'];

@@ -1,7 +1,7 @@
 // The synchronization layer, the same for every coherence protocol: sync
 // requests in flight and their cancellation, mutexes (lock tokens that rest
 // at their last holder's node, the manager's queue, recalls, tryLock),
-// barriers, and node-local release/acquire. (The runtime's Condition is built
+// barriers (barriers.ts, to which it routes theirs), and node-local release/acquire. (The runtime's Condition is built
 // on Atomics wait/notify: the atomics home, atomics.ts.) A release or an
 // acquire is asked of the coherence (closeInterval, acquire), which decides
 // what it means (sc: nothing). Atomics are the atomics home's (atomics.ts),
@@ -9,11 +9,12 @@
 // EngineContext.managerOf.
 
 import { DsmError, assert } from '../errors.js';
-import { barrierIdCountMax, grantPagePushCountMax, lockIdCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
+import { grantPagePushCountMax, lockIdCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+import { Barriers, syncObjectsError, type BarrierRequests } from './barriers.js';
 import type { SyncRequest, SyncResult } from './types.js';
 import { claimToken, delegateToken } from './token-table.js';
 
@@ -74,14 +75,7 @@ interface LockState {
   releases: Array<{ node: number; index: number }>;
 }
 
-/** At a barrier's manager. */
-interface BarrierState {
-  parties: number;
-  /** `push`: pages the arrival pushed to the manager's node (see HlrcCoherence.pushForBarrier), or null. */
-  arrivals: Array<{ node: number; requestId: number; known: number[]; vc: number[]; push: GrantPush | null }>;
-}
-
-export class SyncLayer implements SyncRequests {
+export class SyncLayer implements SyncRequests, BarrierRequests {
   // -- requests of this node's threads
   /** The id of the next request. */
   private requestIdNext = 1;
@@ -112,12 +106,12 @@ export class SyncLayer implements SyncRequests {
   // -- at this node as a manager
   /** Locks managed here that are held, queued, or keep a release vector. */
   private readonly locks = new Map<number, LockState>();
-  /** Barriers with arrivals in the current round. */
-  private readonly barriers = new Map<number, BarrierState>();
-  /** Party count per barrier id, fixed by its first use. */
-  private readonly barrierParties = new Map<number, number>();
+  /** Barriers (barriers.ts), as a manager and as a node of their rounds. */
+  private readonly barrierLayer: Barriers;
 
-  constructor(private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence) {}
+  constructor(private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence) {
+    this.barrierLayer = new Barriers(ctx, intervals, coherence, this);
+  }
 
   tableSizes(): Record<string, number> {
     return {
@@ -125,7 +119,7 @@ export class SyncLayer implements SyncRequests {
       locks: this.locks.size, tokens: this.tokens.size,
       tokenWaiters: [...this.tokens.values()].reduce((sum, token) => sum + token.waiters.length, 0),
       earlyRecalls: this.earlyRecalls.size,
-      barriers: this.barriers.size,
+      ...this.barrierLayer.tableSizes(),
     };
   }
 
@@ -162,6 +156,16 @@ export class SyncLayer implements SyncRequests {
   }
 
   forgetCanceled(requestId: number): void { this.canceled.delete(requestId); }
+
+  /** The smallest flushSeq of this node's pending requests among `requestIds` (null: none pending). */
+  flushSeqOf(requestIds: number[]): number | null {
+    let seq: number | null = null;
+    for (const id of requestIds) {
+      const entry = this.pending.get(id);
+      if (entry !== undefined) seq = seq === null ? entry.flushSeq : Math.min(seq, entry.flushSeq);
+    }
+    return seq;
+  }
 
   /** `recalled`: for a granted lock, whether another node already waits for it. */
   finish(requestId: number, result: SyncResult, recalled = false, next?: Token['next']): void {
@@ -267,16 +271,9 @@ export class SyncLayer implements SyncRequests {
         if (next !== undefined) host.resume(next.threadRef, { ok: true, value: null });
         return;
       }
-      case 'barrier': {
-        const manager = this.ctx.managerOf(request.barrierId);
-        this.coherence.closeInterval(manager);
-        const requestId = this.newRequest(threadRef, 'barrier');
-        this.ctx.deliver(manager, () => ({
-          type: 'barrierArrive', barrierId: request.barrierId, parties: request.parties, requestId, info: this.intervals.infoTo(manager),
-          ...this.coherence.pushForBarrier(manager),
-        }));
+      case 'barrier':
+        this.barrierLayer.arrive(threadRef, request.barrierId, request.parties);
         return;
-      }
     }
   }
 
@@ -297,8 +294,7 @@ export class SyncLayer implements SyncRequests {
       case 'lockGrant': return this.onLockGrant(from, message);
       case 'lockRecall': return this.onLockRecall(message.lockId, message.tryOnly, message.early === true);
       case 'lockBusy': return this.onLockBusy(from, message.lockId);
-      case 'barrierArrive': return this.onBarrierArrive(from, message);
-      case 'barrierDepart': return this.onBarrierDepart(from, message);
+      case 'barrierArrive': case 'barrierDepart': case 'barrierFlush': return this.barrierLayer.onMessage(from, message);
       default:
         assert(false, `the sync layer got a message it does not speak: ${message.type}`);
     }
@@ -514,79 +510,4 @@ export class SyncLayer implements SyncRequests {
     this.ctx.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push, ...(recall ? { recall } : {}), ...(next === undefined ? {} : { next }) });
   }
 
-  // -------------------------------------------------------- barriers
-
-  private onBarrierArrive(from: number, message: Extract<ProtocolMessage, { type: 'barrierArrive' }>): void {
-    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
-    let barrier = this.barriers.get(message.barrierId);
-    if (barrier === undefined) {
-      // A reusable barrier keeps its party count for life: the first use fixes it.
-      const parties = this.barrierParties.get(message.barrierId) ?? message.parties;
-      if (!this.barrierParties.has(message.barrierId) && this.barrierParties.size >= barrierIdCountMax) throw syncObjectsError('barriers', 'barrierIdCountMax', barrierIdCountMax, this.ctx.nodeId);
-      this.barrierParties.set(message.barrierId, parties);
-      barrier = { parties, arrivals: [] };
-      this.barriers.set(message.barrierId, barrier);
-    }
-    if (barrier.parties !== message.parties || message.parties < 1) {
-      if (barrier.arrivals.length === 0) this.barriers.delete(message.barrierId);
-      const error = `barrier ${message.barrierId} has ${barrier.parties} parties, a thread waited with ${message.parties}`;
-      this.depart(from, message.barrierId, message.requestId, error, false, this.intervals.vc, this.intervals.floor);
-      return;
-    }
-    assert(barrier.arrivals.length < syncQueueCountMax, 'barrier arrivals within limit');
-    barrier.arrivals.push({ node: from, requestId: message.requestId, known: message.info.known, vc: message.info.vc, push: message.pushPages === undefined ? null : message });
-    if (barrier.arrivals.length < barrier.parties) return;
-    this.barriers.delete(message.barrierId);
-    const nodeCount = this.ctx.nodeCount;
-    // Merge everyone's knowledge: the manager acquires it all, then hands it back.
-    const merged = [...this.intervals.vc];
-    for (const arrival of barrier.arrivals) for (let n = 0; n < nodeCount; n++) merged[n] = Math.max(merged[n]!, arrival.vc[n]!);
-    this.coherence.acquire(merged);
-    // Pages pushed to this (the manager's) node, if one of its threads waits here (its request bounds early flushes).
-    const own = barrier.arrivals.find((arrival) => arrival.node === this.ctx.nodeId);
-    const ownRequest = own === undefined ? undefined : this.pending.get(own.requestId);
-    for (const arrival of barrier.arrivals) {
-      if (arrival.push !== null && ownRequest !== undefined) this.coherence.installPushed(arrival.push, ownRequest.flushSeq);
-    }
-    // When every node took part, everything up to the smallest arrival vector
-    // is applied everywhere: intervals up to it can be reclaimed.
-    const nodes = new Set(barrier.arrivals.map((a) => a.node));
-    const current = this.intervals.floor;
-    let floor = [...current];
-    if (nodes.size === nodeCount) {
-      floor = new Array<number>(nodeCount).fill(Infinity);
-      for (const arrival of barrier.arrivals) for (let n = 0; n < nodeCount; n++) floor[n] = Math.min(floor[n]!, arrival.vc[n]!);
-      for (let n = 0; n < nodeCount; n++) floor[n] = Math.max(floor[n]!, current[n]!);
-    }
-    const last = barrier.arrivals.length - 1;
-    barrier.arrivals.forEach((arrival, index) => this.depart(arrival.node, message.barrierId, arrival.requestId, '', index === last, merged, floor));
-  }
-
-  private depart(node: number, barrierId: number, requestId: number, error: string, serial: boolean, vc: number[], floor: number[]): void {
-    if (node === this.ctx.nodeId) {
-      this.onBarrierDepart(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...this.intervals.localInfo(), vc: [...vc] } });
-      return;
-    }
-    const info = this.intervals.infoFor(node);
-    this.ctx.send(node, { type: 'barrierDepart', barrierId, requestId, error, serial, floor: [...floor], info: { ...info, vc: [...vc] }, ...(error === '' ? this.coherence.pushForBarrier(node) : {}) });
-  }
-
-  private onBarrierDepart(from: number, message: Extract<ProtocolMessage, { type: 'barrierDepart' }>): void {
-    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
-    if (message.error !== '') {
-      this.finish(message.requestId, { ok: false, code: 'DSM_ERR_BARRIER_PARTIES', message: message.error });
-      return;
-    }
-    this.coherence.acquire(message.info.vc);
-    if (from !== this.ctx.nodeId && message.pushPages !== undefined) this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
-    this.intervals.raiseFloor(message.floor);
-    this.coherence.afterBarrier();
-    this.finish(message.requestId, { ok: true, value: message.serial ? 'serial' : null });
-  }
-}
-
-/** A program that uses more distinct mutexes or barriers than one manager keeps state for: a user-facing limit, not a bug. */
-function syncObjectsError(what: string, limitName: string, limit: number, nodeId: number): DsmError {
-  return new DsmError('DSM_ERR_SYNC_OBJECTS', `node ${nodeId}'s manager keeps state for at most ${limit} distinct ${what} `
-    + `(${limitName} in src/constants.ts): reuse ${what} instead of creating new ones, or raise ${limitName} and rebuild (npm run build)`);
 }

@@ -135,6 +135,8 @@ export interface EngineCounters {
   lockTokenReuses?: number;
   /** Contended locks this node handed to the next holder directly, not through the manager (issue 12). */
   lockHandoffsDirect?: number;
+  /** Barrier rounds whose arrivals did not follow the plan, so the manager sent barrierFlush (issue 12.3). */
+  barrierFlushes?: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
   /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */

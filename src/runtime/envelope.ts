@@ -60,7 +60,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   pageRequest: engineLane, pageReply: engineLane, diffs: engineLane, homeLend: engineLane,
   scRequest: engineLane, scForward: engineLane, scPage: engineLane, scInvalidate: engineLane, scInvalidateAck: engineLane, scConfirm: engineLane,
   lockRequest: engineLane, lockGrant: engineLane, lockRecall: engineLane, lockBusy: engineLane, lockRelease: engineLane,
-  barrierArrive: engineLane, barrierDepart: engineLane,
+  barrierArrive: engineLane, barrierDepart: engineLane, barrierFlush: engineLane,
   atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane,
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
   lineWait: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane,

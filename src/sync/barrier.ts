@@ -1,7 +1,9 @@
 // A reusable barrier for a fixed number of parties. On one node: arrivals
 // count up; the last one resets the count and advances the generation, waking
 // the rest. In a multi-node run the engine's barrier manager does it with
-// 2(n-1) messages for n nodes (src/sync/route.ts).
+// 2(n-1) messages for n nodes whatever the threads per node (src/sync/route.ts):
+// after the first round each node combines its threads' arrivals into one
+// message up a tree rooted at the manager (src/protocol/sync.ts, issue 12.3).
 
 import { DsmError } from '../errors.js';
 import { allocateWords, checkHandle, ownerToken } from './handle.js';

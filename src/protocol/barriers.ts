@@ -1,0 +1,382 @@
+// Barriers (issue 12.3), part of the synchronization layer (sync.ts, which
+// files the threads' requests and routes the messages here).
+//
+// A barrier's manager counts the round's arrivals and departs every node
+// with threads in it (one barrierDepart per node, naming its requests).
+// Arrivals reach it flat (one barrierArrive per thread) or combined (issue
+// 12.3): each departure carries the node's plan for the next round, made
+// from the round just ended (its nodes, and how many threads each had):
+// the round's nodes form a tree rooted at the manager, barrierTreeFanIn
+// children per node, and a node sends one barrierArrive to its parent once
+// its own threads expected and each child's combined arrival are in. A
+// plan is a guess (parties are threads, which come and go): an arrival the
+// plan did not foresee goes flat to the manager, which then tells every
+// node to send what it holds of the round (barrierFlush) and go flat until
+// its next plan. So no arrival waits for one that will not come: the plan's
+// counts add up to the parties, so a node that gets fewer threads than
+// planned means another gets more (or the round cannot end anyway).
+
+import { DsmError, assert } from '../errors.js';
+import { barrierIdCountMax, barrierTreeFanIn, syncQueueCountMax } from '../constants.js';
+import type { Coherence, GrantPush } from './coherence.js';
+import type { EngineContext } from './context.js';
+import type { Intervals } from './intervals.js';
+import type { BarrierPlan, ProtocolMessage } from './messages.js';
+import type { SyncResult } from './types.js';
+
+/** What barriers need of the sync layer's request table. */
+export interface BarrierRequests {
+  /** Files a request of `threadRef`; returns its id. */
+  newRequest(threadRef: number, kind: string): number;
+  /** Answers a request (or drops the answer of a canceled one). */
+  finish(requestId: number, result: SyncResult): void;
+  /** The smallest flushSeq of this node's pending requests among `requestIds` (null: none pending). */
+  flushSeqOf(requestIds: number[]): number | null;
+}
+
+type BarrierArrive = Extract<ProtocolMessage, { type: 'barrierArrive' }>;
+
+/** At a barrier's manager: the open round's arrivals. */
+interface BarrierState {
+  parties: number;
+  arrivals: Array<{ node: number; requestId: number }>;
+  /** Element-wise max and min of the applied vectors the arrivals' messages carried. */
+  vcMax: number[];
+  vcMin: number[];
+  /** Pages pushed to the manager's node with arrivals (see HlrcCoherence.pushForBarrier). */
+  pushes: GrantPush[];
+}
+
+/** At a barrier's manager, for the barrier's life. */
+interface BarrierRecord {
+  /** Fixed by the barrier's first use. */
+  parties: number;
+  /** Rounds completed: the open round is `round + 1`. */
+  round: number;
+  /** The open round has a plan (made from the round before): the manager's own threads it expects, or -1 (no plan: every arrival is flat). */
+  planLocal: number;
+  /** The manager's own arrivals in the open round. */
+  localArrived: number;
+  /** A barrierFlush went out for the open round. */
+  flushed: boolean;
+}
+
+/**
+ * At any node that takes part in a barrier: its part in the rounds (issue
+ * 12.3). With a plan, its threads' arrivals and the combined arrivals of its
+ * children in the round's tree are gathered here and go to its parent in one
+ * barrierArrive; without one, each arrival goes to the manager alone (flat).
+ */
+interface BarrierNode {
+  plan: BarrierPlan | null;
+  /** Gathered for plan.round and not sent yet: pairs (node, requestId). */
+  arrivals: number[];
+  local: number;
+  children: number;
+  vcMax: number[] | null;
+  vcMin: number[] | null;
+  /** The plan's round went to the parent (complete); further arrivals of this node go flat until the next plan. */
+  sent: boolean;
+  /** Children's arrivals for a round after plan.round, which this node's departure (on its way) will plan. */
+  early: Array<{ from: number; message: BarrierArrive }>;
+  /** Rounds up to this one are planned past or flushed here: a child's arrival for one goes on to the manager. */
+  doneRound: number;
+}
+
+export class Barriers {
+  /** At this node as a manager: barriers with arrivals in the open round. */
+  private readonly barriers = new Map<number, BarrierState>();
+  /** At this node as a manager: party count and round per barrier id, fixed by its first use. */
+  private readonly barrierRecords = new Map<number, BarrierRecord>();
+  /** This node's part in barriers its threads took part in (any node: see BarrierNode). */
+  private readonly barrierNodes = new Map<number, BarrierNode>();
+
+  constructor(
+    private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence,
+    private readonly requests: BarrierRequests,
+  ) {}
+
+  tableSizes(): Record<string, number> {
+    return {
+      barriers: this.barriers.size,
+      barrierEarly: [...this.barrierNodes.values()].reduce((sum, node) => sum + node.early.length, 0),
+    };
+  }
+
+  /** The barrier messages. */
+  onMessage(from: number, message: Extract<ProtocolMessage, { type: 'barrierArrive' | 'barrierDepart' | 'barrierFlush' }>): void {
+    switch (message.type) {
+      case 'barrierArrive': return this.onBarrierArrive(from, message);
+      case 'barrierDepart': return this.onBarrierDepart(from, message);
+      case 'barrierFlush': return this.onBarrierFlush(message.barrierId, message.round);
+    }
+  }
+
+  private barrierNode(barrierId: number): BarrierNode {
+    let node = this.barrierNodes.get(barrierId);
+    if (node === undefined) {
+      if (this.barrierNodes.size >= barrierIdCountMax) throw syncObjectsError('barriers', 'barrierIdCountMax', barrierIdCountMax, this.ctx.nodeId);
+      node = { plan: null, arrivals: [], local: 0, children: 0, vcMax: null, vcMin: null, sent: false, early: [], doneRound: 0 };
+      this.barrierNodes.set(barrierId, node);
+    }
+    return node;
+  }
+
+  /** A thread of this node arrives (a release). */
+  arrive(threadRef: number, barrierId: number, parties: number): void {
+    const manager = this.ctx.managerOf(barrierId);
+    const requestId = this.requests.newRequest(threadRef, 'barrier');
+    const node = manager === this.ctx.nodeId ? null : this.barrierNode(barrierId);
+    const plan = node?.plan ?? null;
+    if (node !== null && plan !== null && !node.sent && plan.parties === parties && node.local < plan.local) {
+      node.arrivals.push(this.ctx.nodeId, requestId);
+      node.local++;
+      if (this.barrierComplete(node)) {
+        this.coherence.closeInterval(plan.parent);
+        this.sendUp(barrierId, node);
+      } else {
+        this.coherence.closeInterval();
+      }
+      return;
+    }
+    // Flat: no plan (first round, or flushed), or one more thread than planned.
+    this.coherence.closeInterval(manager);
+    this.ctx.deliver(manager, () => ({
+      type: 'barrierArrive', barrierId, parties, arrivals: [this.ctx.nodeId, requestId], info: this.intervals.infoTo(manager),
+      ...this.coherence.pushForBarrier(manager),
+    }));
+  }
+
+  private barrierComplete(node: BarrierNode): boolean {
+    return node.plan !== null && !node.sent && node.local >= node.plan.local && node.children >= node.plan.children;
+  }
+
+  /** The plan's round is complete here: one combined arrival to the parent. */
+  private sendUp(barrierId: number, node: BarrierNode): void {
+    const plan = node.plan;
+    assert(plan !== null && !node.sent, 'a planned round goes up once');
+    const own = this.intervals.vc;
+    const vcMax = own.map((v, n) => Math.max(v, node.vcMax?.[n] ?? 0));
+    const vcMin = own.map((v, n) => Math.min(v, node.vcMin?.[n] ?? v));
+    const arrivals = node.arrivals;
+    const manager = this.ctx.managerOf(barrierId);
+    node.sent = true;
+    this.resetGathered(node);
+    this.ctx.deliver(plan.parent, () => ({
+      type: 'barrierArrive', barrierId, parties: plan.parties, arrivals, round: plan.round, vcMax, vcMin, info: this.intervals.infoTo(plan.parent),
+      ...(plan.parent === manager ? this.coherence.pushForBarrier(manager) : {}),
+    }));
+  }
+
+  private resetGathered(node: BarrierNode): void {
+    node.arrivals = [];
+    node.local = 0;
+    node.children = 0;
+    node.vcMax = null;
+    node.vcMin = null;
+  }
+
+  /** Sends arrivals this node holds or got from a child straight to the manager, past the plan. */
+  private forward(barrierId: number, parties: number, arrivals: number[], round: number | undefined, vcMax: number[], vcMin: number[]): void {
+    if (arrivals.length === 0) return;
+    const manager = this.ctx.managerOf(barrierId);
+    this.ctx.deliver(manager, () => ({
+      type: 'barrierArrive', barrierId, parties, arrivals, ...(round === undefined ? {} : { round }), vcMax, vcMin, flushed: true,
+      info: this.intervals.infoTo(manager),
+    }));
+  }
+
+  private forwardMessage(message: BarrierArrive): void {
+    this.forward(message.barrierId, message.parties, message.arrivals, message.round, message.vcMax ?? message.info.vc, message.vcMin ?? message.info.vc);
+  }
+
+  /**
+   * Everything held of the planned round goes to the manager; flat until the
+   * next plan. Children's arrivals held for rounds up to `upTo` go too; later
+   * ones wait for the departure that plans their round.
+   */
+  private dropPlan(barrierId: number, node: BarrierNode, upTo: number): void {
+    const plan = node.plan;
+    if (plan !== null && !node.sent && node.arrivals.length > 0) {
+      const own = this.intervals.vc;
+      const vcMax = own.map((v, n) => Math.max(v, node.vcMax?.[n] ?? 0));
+      const vcMin = own.map((v, n) => Math.min(v, node.vcMin?.[n] ?? v));
+      this.forward(barrierId, plan.parties, node.arrivals, plan.round, vcMax, vcMin);
+    }
+    node.plan = null;
+    node.sent = false;
+    node.doneRound = Math.max(node.doneRound, upTo);
+    this.resetGathered(node);
+    const stale = node.early.filter((entry) => (entry.message.round ?? 0) <= upTo);
+    node.early = node.early.filter((entry) => (entry.message.round ?? 0) > upTo);
+    for (const entry of stale) this.forwardMessage(entry.message);
+  }
+
+  private onBarrierArrive(from: number, message: BarrierArrive): void {
+    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
+    if (this.ctx.managerOf(message.barrierId) !== this.ctx.nodeId) { this.onChildArrive(from, message); return; }
+    let record = this.barrierRecords.get(message.barrierId);
+    if (record === undefined) {
+      // A reusable barrier keeps its party count for life: the first use fixes it.
+      if (this.barrierRecords.size >= barrierIdCountMax) throw syncObjectsError('barriers', 'barrierIdCountMax', barrierIdCountMax, this.ctx.nodeId);
+      record = { parties: message.parties, round: 0, planLocal: -1, localArrived: 0, flushed: false };
+      this.barrierRecords.set(message.barrierId, record);
+    }
+    // An arrival the open round's plan did not foresee: every node sends what it holds.
+    if (from === this.ctx.nodeId) record.localArrived += message.arrivals.length / 2;
+    const unplanned = from === this.ctx.nodeId
+      ? record.localArrived > record.planLocal
+      : message.round !== record.round + 1 || message.flushed === true;
+    if (record.planLocal >= 0 && !record.flushed && unplanned) {
+      record.flushed = true;
+      this.ctx.stats.barrierFlushes = (this.ctx.stats.barrierFlushes ?? 0) + 1;
+      for (let n = 0; n < this.ctx.nodeCount; n++) {
+        if (n !== this.ctx.nodeId) this.ctx.send(n, { type: 'barrierFlush', barrierId: message.barrierId, round: record.round + 1 });
+      }
+    }
+    const vcMax = message.vcMax ?? message.info.vc;
+    const vcMin = message.vcMin ?? message.info.vc;
+    const push = message.pushPages === undefined ? null : message;
+    for (let k = 0; k < message.arrivals.length; k += 2) {
+      const node = message.arrivals[k]!;
+      const requestId = message.arrivals[k + 1]!;
+      if (record.parties !== message.parties || message.parties < 1) {
+        const error = `barrier ${message.barrierId} has ${record.parties} parties, a thread waited with ${message.parties}`;
+        this.depart(node, message.barrierId, [requestId], 0, error, this.intervals.vc, this.intervals.floor, undefined);
+        continue;
+      }
+      let barrier = this.barriers.get(message.barrierId);
+      if (barrier === undefined) {
+        barrier = { parties: record.parties, arrivals: [], vcMax: [...vcMax], vcMin: [...vcMin], pushes: [] };
+        this.barriers.set(message.barrierId, barrier);
+      }
+      assert(barrier.arrivals.length < syncQueueCountMax, 'barrier arrivals within limit');
+      for (let n = 0; n < this.ctx.nodeCount; n++) {
+        barrier.vcMax[n] = Math.max(barrier.vcMax[n]!, vcMax[n] ?? 0);
+        barrier.vcMin[n] = Math.min(barrier.vcMin[n]!, vcMin[n] ?? 0);
+      }
+      if (push !== null && !barrier.pushes.includes(push)) barrier.pushes.push(push);
+      barrier.arrivals.push({ node, requestId });
+      if (barrier.arrivals.length === barrier.parties) this.completeRound(message.barrierId, record, barrier);
+    }
+  }
+
+  /** At a node of the round's tree: a child's combined arrival, or one past its plan. */
+  private onChildArrive(from: number, message: BarrierArrive): void {
+    const node = this.barrierNode(message.barrierId);
+    const plan = node.plan;
+    if (message.flushed !== true && plan !== null && message.round === plan.round && !node.sent) {
+      node.arrivals.push(...message.arrivals);
+      node.children++;
+      const vcMax = message.vcMax ?? message.info.vc;
+      const vcMin = message.vcMin ?? message.info.vc;
+      node.vcMax = vcMax.map((v, n) => Math.max(v, node.vcMax?.[n] ?? 0));
+      node.vcMin = vcMin.map((v, n) => Math.min(v, node.vcMin?.[n] ?? v));
+      if (this.barrierComplete(node)) this.sendUp(message.barrierId, node);
+      return;
+    }
+    const round = message.round;
+    if (message.flushed !== true && round !== undefined && round > node.doneRound && (plan === null || plan.round < round)) {
+      // A child's plan for `round` names this node its parent: this node took
+      // part in the round before, whose departure (on its way) plans `round`.
+      assert(node.early.length < syncQueueCountMax, 'early barrier arrivals within limit');
+      node.early.push({ from, message });
+      return;
+    }
+    this.forwardMessage(message);
+  }
+
+  /** The round is complete at its manager: acquire everything, depart every node with its plan for the next round. */
+  private completeRound(barrierId: number, record: BarrierRecord, barrier: BarrierState): void {
+    this.barriers.delete(barrierId);
+    const nodeCount = this.ctx.nodeCount;
+    const self = this.ctx.nodeId;
+    // Merge everyone's knowledge: the manager acquires it all, then hands it back.
+    const merged = this.intervals.vc.map((v, n) => Math.max(v, barrier.vcMax[n]!));
+    this.coherence.acquire(merged);
+    // Pages pushed to this (the manager's) node, if one of its threads waits here (its request bounds early flushes).
+    const ownFlushSeq = this.requests.flushSeqOf(barrier.arrivals.filter((a) => a.node === self).map((a) => a.requestId));
+    if (ownFlushSeq !== null) for (const push of barrier.pushes) this.coherence.installPushed(push, ownFlushSeq);
+    // Requests by node, the nodes in tree order: the manager first, then the others by id.
+    const byNode = new Map<number, number[]>();
+    for (const arrival of barrier.arrivals) {
+      let ids = byNode.get(arrival.node);
+      if (ids === undefined) { ids = []; byNode.set(arrival.node, ids); }
+      ids.push(arrival.requestId);
+    }
+    // When every node took part, everything up to the smallest arrival vector
+    // is applied everywhere: intervals up to it can be reclaimed.
+    const current = this.intervals.floor;
+    let floor = [...current];
+    if (byNode.size === nodeCount) floor = barrier.vcMin.map((v, n) => Math.max(v, current[n]!));
+    const order = [self, ...[...byNode.keys()].filter((n) => n !== self).sort((a, b) => a - b)];
+    record.round++;
+    record.planLocal = byNode.get(self)?.length ?? 0;
+    record.localArrived = 0;
+    record.flushed = false;
+    const last = barrier.arrivals[barrier.arrivals.length - 1]!;
+    // Other nodes first, parents before children (a child's next arrival then
+    // finds its parent planned more often); this node's own threads last, so
+    // resuming them is off the way of the departures that cross the network.
+    for (const index of [...order.keys()].slice(1).concat(0)) {
+      const node = order[index]!;
+      const ids = byNode.get(node);
+      if (ids === undefined) continue;
+      const children = order.filter((_, k) => k > 0 && Math.floor((k - 1) / barrierTreeFanIn) === index).length;
+      const plan: BarrierPlan | undefined = node === self ? undefined : {
+        round: record.round + 1, parties: record.parties, parent: order[Math.floor((index - 1) / barrierTreeFanIn)]!, local: ids.length, children,
+      };
+      this.depart(node, barrierId, ids, node === last.node ? last.requestId : 0, '', merged, floor, plan);
+    }
+  }
+
+  private depart(node: number, barrierId: number, requestIds: number[], serial: number, error: string, vc: number[], floor: number[], plan: BarrierPlan | undefined): void {
+    const extra = plan === undefined ? {} : { plan };
+    if (node === this.ctx.nodeId) {
+      this.onBarrierDepart(node, { type: 'barrierDepart', barrierId, requestIds, error, serial, floor: [...floor], info: { ...this.intervals.localInfo(), vc: [...vc] }, ...extra });
+      return;
+    }
+    const info = this.intervals.infoFor(node);
+    this.ctx.send(node, {
+      type: 'barrierDepart', barrierId, requestIds, error, serial, floor: [...floor], info: { ...info, vc: [...vc] }, ...extra,
+      ...(error === '' ? this.coherence.pushForBarrier(node) : {}),
+    });
+  }
+
+  private onBarrierDepart(from: number, message: Extract<ProtocolMessage, { type: 'barrierDepart' }>): void {
+    if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
+    if (message.error !== '') {
+      for (const id of message.requestIds) this.requests.finish(id, { ok: false, code: 'DSM_ERR_BARRIER_PARTIES', message: message.error });
+      return;
+    }
+    this.coherence.acquire(message.info.vc);
+    if (from !== this.ctx.nodeId && message.pushPages !== undefined) this.coherence.installPushed(message, this.requests.flushSeqOf(message.requestIds) ?? 0);
+    this.intervals.raiseFloor(message.floor);
+    this.coherence.afterBarrier();
+    for (const id of message.requestIds) this.requests.finish(id, { ok: true, value: id === message.serial ? 'serial' : null });
+    if (from === this.ctx.nodeId || message.plan === undefined) return;
+    const node = this.barrierNode(message.barrierId);
+    const plan = message.plan;
+    if (node.plan !== null && node.plan.round >= plan.round) return;
+    // A new plan: anything held of an older one goes to the manager first;
+    // children's arrivals for its round are gathered now.
+    this.dropPlan(message.barrierId, node, plan.round - 1);
+    node.plan = plan;
+    const early = node.early.filter((entry) => entry.message.round === plan.round);
+    node.early = node.early.filter((entry) => entry.message.round !== plan.round);
+    for (const entry of early) this.onChildArrive(entry.from, entry.message);
+  }
+
+  /** The manager saw an arrival the plan of `round` did not foresee: send what is held of it, go flat until the next plan. */
+  private onBarrierFlush(barrierId: number, round: number): void {
+    const node = this.barrierNodes.get(barrierId);
+    if (node === undefined || (node.plan !== null && node.plan.round > round)) return;
+    this.dropPlan(barrierId, node, round);
+  }
+}
+
+/** A program that uses more distinct mutexes or barriers than one manager keeps state for: a user-facing limit, not a bug. */
+export function syncObjectsError(what: string, limitName: string, limit: number, nodeId: number): DsmError {
+  return new DsmError('DSM_ERR_SYNC_OBJECTS', `node ${nodeId}'s manager keeps state for at most ${limit} distinct ${what} `
+    + `(${limitName} in src/constants.ts): reuse ${what} instead of creating new ones, or raise ${limitName} and rebuild (npm run build)`);
+}
