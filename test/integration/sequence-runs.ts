@@ -69,7 +69,9 @@ export class Sequence {
     }
     const rest = lines.slice(start + 1);
     const last = rest.findIndex((line) => line.startsWith('=== '));
-    const stdout = rest.slice(0, last === -1 ? rest.length : last).map((line) => `${line}\n`).join('');
+    // Without an end line the output runs to the end of stdout, whose last line ends in a newline (or is cut off).
+    const ownLines = last === -1 ? rest : rest.slice(0, last);
+    const stdout = last === -1 ? ownLines.join('\n') : ownLines.map((line) => `${line}\n`).join('');
     const marker = last === -1 ? undefined : rest[last];
     if (marker === `=== end ${file}`) return { status: 0, stdout, stderr: run.stderr, error: undefined };
     if (marker !== undefined && marker.startsWith(`=== error ${file}: `)) {
