@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { Sequence } from './sequence-runs.js';
 
 const fixtures = 'test/fixtures/fidelity';
 const modes = [
@@ -22,37 +23,53 @@ function runDsm(mode: { nodes: number; protocol: string }, file: string) {
   return run(['bin/dsm.js', 'run', '--nodes', String(mode.nodes), '--protocol', mode.protocol, '--region-bytes', '256m', file]);
 }
 
-function samePlainAndDsm(file: string, mode: { nodes: number; protocol: string }): void {
+// One `dsm run` per mode runs these in turn (test/integration/sequence-runs.ts; each keeps its own test). The thread
+// ids' program runs alone: its ids are counted from the run's first worker.
+const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs'].map((name) => `${fixtures}/${name}`);
+
+function samePlainAndDsm(file: string, sequence: Sequence): void {
   const plain = run([file]);
-  const onDsm = runDsm(mode, file);
+  const onDsm = sequence.resultOf(file);
   assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(onDsm.error, undefined, `${String(onDsm.error)} ${onDsm.stderr}`);
   assert.equal(onDsm.status, 0, onDsm.stderr);
   assert.equal(onDsm.stdout, plain.stdout);
 }
 
 for (const mode of modes) {
   const name = `${mode.nodes} node(s), ${mode.protocol}`;
+  // Bounds for hangs, not time budgets.
+  const sequence = new Sequence({
+    dsmArgs: ['--nodes', String(mode.nodes), '--protocol', mode.protocol, '--region-bytes', '256m'], files: sequenced, timeoutMs: 240_000, programTimeoutMs: 120_000,
+  });
 
   test(`${name}: SharedArrayBuffer and Atomics built-ins behave as under node (lengths, names, errors, conversions)`, () => {
-    samePlainAndDsm(`${fixtures}/builtins.cjs`, mode);
+    samePlainAndDsm(`${fixtures}/builtins.cjs`, sequence);
   });
 
   test(`${name}: Atomics.notify with a count of 2**32, 2**32+1, Infinity or undefined wakes every waiter`, () => {
-    samePlainAndDsm(`${fixtures}/notify-all.cjs`, mode);
+    samePlainAndDsm(`${fixtures}/notify-all.cjs`, sequence);
   });
 
   test(`${name}: growable SharedArrayBuffers grow as under node`, () => {
-    samePlainAndDsm(`${fixtures}/growable.cjs`, mode);
+    samePlainAndDsm(`${fixtures}/growable.cjs`, sequence);
   });
 
   test(`${name}: timed Atomics.wait and waitAsync never time out early`, () => {
-    const onDsm = runDsm(mode, `${fixtures}/timed-wait.cjs`);
+    const onDsm = sequence.resultOf(`${fixtures}/timed-wait.cjs`);
+    assert.equal(onDsm.error, undefined, `${String(onDsm.error)} ${onDsm.stderr}`);
     assert.equal(onDsm.status, 0, onDsm.stderr);
     const lines = onDsm.stdout.trim().split('\n');
     assert.equal(lines.length, 3, onDsm.stdout);
     // On one node V8's own waitAsync would answer early by as much as a page
     // fault held the thread after its event loop last read the clock.
     for (const line of lines) assert.equal(line, 'wait early 0, waitAsync early 0, outcomes timed-out');
+  });
+
+  test(`${name}: the run of the sequenced programs exits 0`, () => {
+    const result = sequence.whole();
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.status, 0, result.stderr);
   });
 
   test(`${name}: thread ids are node's: workers 1, 2, 3 in creation order, unique, known at once`, () => {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { Sequence } from './sequence-runs.js';
 
 const files = [
   'test/fixtures/litmus/lines-message-passing.mjs',
@@ -29,30 +30,21 @@ function plainNode(file: string): string {
 }
 
 /**
- * One `dsm run` per node count and protocol runs every program in turn (test/fixtures/litmus/sequence.mjs): a
+ * One `dsm run` per node count and protocol runs every program in turn (test/integration/sequence-runs.ts): a
  * cluster start is most of a program's time on 8 nodes. Each program's output still has a test of its own, which
  * fails naming it. Workers are placed round-robin from where the previous program left off: each program's threads
  * are spread over the nodes as evenly as in a run of its own, from another first node.
  */
-const runs = new Map<string, { status: number | null; stdout: string; stderr: string; error: Error | undefined }>();
-function sequenceRun(nodes: number, protocol: string): { status: number | null; stdout: string; stderr: string; error: Error | undefined } {
+const runs = new Map<string, Sequence>();
+function sequenceRun(nodes: number, protocol: string): Sequence {
   const key = `${nodes} ${protocol}`;
   let run = runs.get(key);
   if (run === undefined) {
-    const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--protocol', protocol, '--region-bytes', '256m', 'test/fixtures/litmus/sequence.mjs', ...files],
-      // A bound for hangs, not a time budget: five programs, each once bounded at 240 s.
-      { encoding: 'utf8', timeout: 600_000 });
-    run = { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', error: result.error };
+    // Bounds for hangs, not time budgets: five programs, each once bounded at 240 s.
+    run = new Sequence({ dsmArgs: ['--nodes', String(nodes), '--protocol', protocol, '--region-bytes', '256m'], files, timeoutMs: 600_000, programTimeoutMs: 240_000 });
     runs.set(key, run);
   }
   return run;
-}
-
-/** What `file` printed in a sequence run (between its `=== file` line and the next program's). */
-function outputOf(stdout: string, file: string): string | null {
-  const sections = stdout.split(/^=== /m);
-  const section = sections.find((text) => text.startsWith(`${file}\n`));
-  return section === undefined ? null : section.slice(file.length + 1);
 }
 
 /** Registers the litmus tests for one node count (each test file takes one share, within the per-file time limit). */
@@ -61,14 +53,14 @@ export function litmusLines(nodes: number, protocols: string[]): void {
     for (const file of files) {
       // A program's test looks at its own output only: a failing (or hung) program fails its test, not the others'.
       test(`${protocol}, ${nodes} node(s): ${file} prints what plain node prints`, () => {
-        const result = sequenceRun(nodes, protocol);
-        const output = outputOf(result.stdout, file);
-        assert.notEqual(output, null, `${file} did not start (the run ended before it: ${String(result.error ?? `exit ${result.status}`)}): ${result.stderr}`);
-        assert.equal(output, plainNode(file), `${String(result.error ?? '')} ${result.stderr}`);
+        const result = sequenceRun(nodes, protocol).resultOf(file);
+        assert.equal(result.error, undefined, `${String(result.error)} ${result.stderr}`);
+        assert.equal(result.status, 0, result.stderr);
+        assert.equal(result.stdout, plainNode(file), result.stderr);
       });
     }
     test(`${protocol}, ${nodes} node(s): the run of the litmus programs exits 0`, () => {
-      const result = sequenceRun(nodes, protocol);
+      const result = sequenceRun(nodes, protocol).whole();
       assert.equal(result.error, undefined, String(result.error));
       assert.equal(result.status, 0, result.stderr);
     });

@@ -14,10 +14,8 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { Sequence } from './sequence-runs.js';
 
 const atomicsWaitErrors = ['Uint32Array', 'Int16Array', 'Uint8Array', 'Float64Array', 'BigUint64Array']
   .flatMap((kind) => [`wait-${kind}:TypeError`, `notify-${kind}:TypeError`])
@@ -81,20 +79,26 @@ const litmus: { file: string; expected: string; protocols?: string[]; dsmOnly?: 
 
 /**
  * Registers the runs of one share: `protocol`'s programs from index `from` (inclusive) to `to` (exclusive) of the
- * table; `withPlainNode` adds the check of the expected outputs under plain node.
+ * table; `withPlainNode` adds the check of the expected outputs under plain node. One `dsm run` runs the share's
+ * programs in turn (test/integration/sequence-runs.ts): each still has its own test, which looks at its own output.
  */
 export function litmusSync(protocol: 'hlrc' | 'sc', from: number, to: number, withPlainNode = false): void {
-  for (const { file, expected, protocols = bothProtocols } of litmus.slice(from, to)) {
-    if (!protocols.includes(protocol)) continue;
+  const programs = litmus.slice(from, to).filter(({ protocols = bothProtocols }) => protocols.includes(protocol));
+  const sequence = new Sequence({
+    dsmArgs: ['--nodes', '4', '--protocol', protocol, '--region-bytes', '256m'],
+    files: programs.map(({ file }) => file),
+    // The programs that need a request to have reached its home before the next thread asks wait for it
+    // through this hook (test/fixtures/litmus/arrivals.mjs) instead of sleeping a grace period; the sequence
+    // clears its record before each program.
+    arrivals: true,
+    // Bounds for hangs, not time budgets (one program's run took over 90 s at load 40).
+    timeoutMs: 600_000,
+    programTimeoutMs: 240_000,
+  });
+  for (const { file, expected } of programs) {
     test(`${protocol}, 4 nodes: ${file}`, () => {
-      // The programs that need a request to have reached its home before the next thread asks wait for it
-      // through this hook (test/fixtures/litmus/arrivals.mjs) instead of sleeping a grace period.
-      const arrivals = mkdtempSync(join(tmpdir(), 'dsm-arrivals-'));
-      const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
-        // A bound for hangs, not a time budget (a run took over 90 s at load 40).
-        { encoding: 'utf8', timeout: 240_000, env: { ...process.env, DSM_TEST_HOOK_ARRIVALS: `*:${arrivals}` } });
-      rmSync(arrivals, { recursive: true, force: true });
-      assert.equal(result.error, undefined, String(result.error));
+      const result = sequence.resultOf(file);
+      assert.equal(result.error, undefined, `${String(result.error)} ${result.stderr}`);
       assert.equal(result.status, 0, result.stderr);
       if (file === atomicsEdge) {
         const oracle = plainNode(file);
@@ -107,6 +111,11 @@ export function litmusSync(protocol: 'hlrc' | 'sc', from: number, to: number, wi
       assert.equal(result.stdout, expected);
     });
   }
+  test(`${protocol}, 4 nodes: the run of the share's programs exits 0`, () => {
+    const result = sequence.whole();
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.status, 0, result.stderr);
+  });
   if (!withPlainNode) return;
   test('the sync litmus programs give the same answers under plain node', () => {
     for (const { file, expected, dsmOnly } of litmus) {

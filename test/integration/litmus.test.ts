@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { Sequence } from './sequence-runs.js';
 
 // store-buffer.mjs is not here: test/integration/litmus-lines-*.test.ts run it on
 // 1, 3 and 8 nodes under both protocols against plain node's output (the same
@@ -15,20 +16,31 @@ const litmus = [
 ];
 
 for (const protocol of ['hlrc', 'sc']) {
-  for (const { file, expected } of litmus) {
-    // Under sc the mutex counter runs in test/integration/cluster-programs.test.ts
-    // (3 nodes, where its lost-update regression was found): the same program and
-    // output, so a second sc run of its 8000 contended increments (about 45 s) is left out.
-    if (protocol === 'sc' && file.endsWith('mutex-counter.mjs')) continue;
+  // Under sc the mutex counter runs in test/integration/cluster-programs.test.ts
+  // (3 nodes, where its lost-update regression was found): the same program and
+  // output, so a second sc run of its 8000 contended increments (about 45 s) is left out.
+  const programs = litmus.filter(({ file }) => protocol === 'hlrc' || !file.endsWith('mutex-counter.mjs'));
+  // One `dsm run` runs the protocol's programs in turn (test/integration/sequence-runs.ts); each keeps its own test.
+  const sequence = new Sequence({
+    dsmArgs: ['--nodes', '4', '--protocol', protocol, '--region-bytes', '256m'],
+    files: programs.map(({ file }) => file),
+    // Bounds for hangs, not time budgets: the mutex counter took over 120 s at load 40 (45 s quiet).
+    timeoutMs: 480_000,
+    programTimeoutMs: 240_000,
+  });
+  for (const { file, expected } of programs) {
     test(`${protocol}, 4 nodes: ${file}`, () => {
-      const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--protocol', protocol, '--region-bytes', '256m', file],
-        // A bound for hangs, not a time budget: the mutex counter took over 120 s at load 40 (45 s quiet).
-        { encoding: 'utf8', timeout: 240_000 });
-      assert.equal(result.error, undefined, String(result.error));
+      const result = sequence.resultOf(file);
+      assert.equal(result.error, undefined, `${String(result.error)} ${result.stderr}`);
       assert.equal(result.status, 0, result.stderr);
       assert.equal(result.stdout, expected);
     });
   }
+  test(`${protocol}, 4 nodes: the run of the litmus programs exits 0`, () => {
+    const result = sequence.whole();
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.status, 0, result.stderr);
+  });
 }
 
 test('the litmus programs give the same answers under plain node', () => {
