@@ -42,26 +42,26 @@ class FakeSocket extends Duplex {
   remoteAddress = '127.0.0.1';
   remotePort = 7400;
   setNoDelay(): this { return this; }
-  _read(): void {}
-  _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _read(): void {}
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const peer = this.peer;
     const out = this.tap === null ? [chunk] : this.tap(chunk);
     // One receive per piece, each its own I/O callback (microtasks run between them, as on a real socket).
     for (const piece of out) setImmediate(() => { if (peer !== null && !peer.destroyed) peer.push(piece); });
     callback();
   }
-  _final(callback: (error?: Error | null) => void): void {
+  override _final(callback: (error?: Error | null) => void): void {
     const peer = this.peer;
     setImmediate(() => { if (peer !== null && !peer.destroyed) peer.push(null); });
     callback();
   }
-  _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     const peer = this.peer;
     this.peer = null;
     setImmediate(() => { if (peer !== null && !peer.destroyed) peer.destroy(); });
     callback(error);
   }
-  get writableLength(): number { return 0; }
+  override readonly writableLength = 0;
 }
 
 function socketPair(): [FakeSocket, FakeSocket] {

@@ -14,7 +14,7 @@ connection.on('message', (message) => {
     connection.close();
     process.exit(0);
   }
-  connection.send({ type: 'pong', i: message.i, pid: process.pid, payload: message.payload!.map((byte) => byte + 1) });
+  connection.send({ type: 'pong', i: message.i, pid: process.pid, payload: message.payload!.map((byte: number) => byte + 1) });
 });
 connection.on('error', (error) => {
   process.stderr.write(`transport peer: ${error.message}\n`);

@@ -119,7 +119,9 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
       // program stays as it was): a free token resting at another node must be granted.
       if ((thread + c + phase) % 3 === 0) {
         let tries = 0;
-        while ((yield* sync({ kind: 'lock', lockId: counter.lockId, threadId: thread, tryOnly: true })).value === 'busy') {
+        for (;;) {
+          const result = yield* sync({ kind: 'lock', lockId: counter.lockId, threadId: thread, tryOnly: true });
+          if (!result.ok || result.value !== 'busy') break;
           if (++tries > tryLockSpinCountMax) throw new Error(`thread ${thread}: tryLock of lock ${counter.lockId} busy ${tries} times`);
         }
       } else {

@@ -112,10 +112,10 @@ test('writers are held while a link is full (serving a write may flush early at 
   links.queued = limit;
   gate.admitWriteFault(() => served.push(1));
   gate.admitWriteFault(() => served.push(2));
-  assert.deepEqual(served, []);
+  assert.deepEqual(served, [] as number[]);
   links.queued = 0;
   gate.admitWriteFault(() => served.push(3));
-  assert.deepEqual(served, [], 'a later writer does not overtake held ones');
+  assert.deepEqual(served, [] as number[], 'a later writer does not overtake held ones');
   links.drainTo(0);
   assert.deepEqual(served, [1, 2, 3]);
   gate.admitWriteFault(() => served.push(4));
