@@ -124,6 +124,11 @@ export function readAheadPageCount(): number | undefined {
   return process.env.DSM_READAHEAD === '0' ? 1 : undefined;
 }
 
+/** DSM_HOPS: a directory to stamp each hop of a synchronization into (src/util/hops.ts); '' when unset (off). */
+export function hopsDirSetting(): string {
+  return process.env.DSM_HOPS ?? '';
+}
+
 /** DSM_DEBUG_APP_VIEW=1: guard the app's view of the region (debugging aid). */
 /** DSM_DOORBELL=0 sends every app-thread request by postMessage, as before the doorbell (to compare the two). */
 export function doorbellSetting(): boolean {

@@ -10,8 +10,9 @@
 
 import { appendFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
+import { hopsDirSetting } from '../env.js';
 
-const hopsDir = process.env.DSM_HOPS ?? '';
+const hopsDir = hopsDirSetting();
 /** Stamps kept before they are appended to the thread's file. */
 const hopFlushCount = 512;
 const stamps: string[] = [];
