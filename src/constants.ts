@@ -64,6 +64,17 @@ export const parkSpinUsMax = 30;
 export const parkYieldUs = 0;
 /** The most DSM_PARK_YIELD_US may ask (one second). */
 export const parkYieldUsMax = 1_000_000;
+/**
+ * V8's interrupt budget (bytecode bytes a function runs between tier-up checks; V8's default is 67584) in a
+ * node process, set when its manager starts (issue 12/13). A synchronization runs each function of the
+ * manager's path (channel, engine, msgpack, streams) about once, so with V8's budget that path reached
+ * optimized code only after ~3000 barriers (2-node barrier p50 by 1000-round window on the 2-vCPU VM:
+ * 725, 455, 223, 198, 190 µs); with 8192, after ~1000 (495, 175, 179, 194, 198 µs). DSM_INTERRUPT_BUDGET
+ * overrides it (0: leave V8's own).
+ */
+export const interruptBudgetBytes = 8192;
+/** The most DSM_INTERRUPT_BUDGET may ask. */
+export const interruptBudgetBytesMax = 1 << 24;
 /** Watchdog: child node processes it can register (it SIGKILLs them when it forces its own exit). */
 export const watchdogChildCountMax = 1024;
 /** Watchdog: names of manager-loop activities it can report, and the bytes of each name (with its NUL). */

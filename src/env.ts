@@ -15,7 +15,7 @@
 // DSM_SECRET is removed from the environment once read (takeEnvironmentSecret), so app
 // threads (which share this environment) and their children never see it.
 
-import { parkYieldUs, parkYieldUsMax, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
+import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
 import { DsmError } from './errors.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -122,6 +122,22 @@ export function readAheadStatsEnabled(): boolean {
  */
 export function readAheadPageCount(): number | undefined {
   return process.env.DSM_READAHEAD === '0' ? 1 : undefined;
+}
+
+/** DSM_INTERRUPT_BUDGET: V8's interrupt budget in a node process (constants.ts interruptBudgetBytes); 0 leaves V8's own. */
+export function interruptBudgetFromEnvironment(env: Environment = process.env): number {
+  const text = env.DSM_INTERRUPT_BUDGET;
+  if (text === undefined || text === '') return interruptBudgetBytes;
+  const bytes = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes > interruptBudgetBytesMax) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_INTERRUPT_BUDGET='${text}' is not a whole number of bytecode bytes from 0 to ${interruptBudgetBytesMax}`);
+  }
+  return bytes;
+}
+
+/** DSM_HOPS: a directory to stamp each hop of a synchronization into (src/util/hops.ts); '' when unset (off). */
+export function hopsDirSetting(): string {
+  return process.env.DSM_HOPS ?? '';
 }
 
 /** DSM_DEBUG_APP_VIEW=1: guard the app's view of the region (debugging aid). */

@@ -5,6 +5,7 @@ import { DsmError, assert } from '../errors.js';
 import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
 import { DoorbellBlock, type NativeDoorbell, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 
@@ -59,7 +60,9 @@ export class ChannelClient {
     if (raceSitesEnabled) withSite(request);
     try {
       this.send(request, transfer, false);
-      return this.block.awaitReply();
+      const value = this.block.awaitReply();
+      if (hopsOn) hop('t:resumed');
+      return value;
     } finally {
       this.callInFlight = false;
     }
@@ -79,6 +82,7 @@ export class ChannelClient {
       if (this.block.encode(sequence, request, posted, this.portSent)) {
         this.ringSent = sequence + 1;
         this.block.publish(this.ringSent);
+        if (hopsOn) hop(`t:ring ${request.op}`);
         if (!this.bell.ring()) throw new DsmError('DSM_ERR_CHANNEL', 'the manager\'s doorbell is closed (the node is ending)');
         return;
       }

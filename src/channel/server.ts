@@ -6,6 +6,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { DsmError, assert, isDsmError } from '../errors.js';
 import type { ChannelReply, ChannelRequest, PortMessage } from './wire.js';
 import { DoorbellBlock, loadDoorbell } from './doorbell.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 /** A handler's answer meaning: no reply now (the manager answers later, or the request was a post). */
 export const replyLater = Symbol('replyLater');
@@ -34,6 +35,7 @@ export class ThreadEndpoint {
 
   /** Writes the answer to the thread's pending synchronous call and wakes it. */
   answer(reply: ChannelReply): void {
+    if (hopsOn) hop('m:answer');
     assert(this.block !== null, 'answer only after hello');
     this.block.answer(reply);
   }
@@ -43,6 +45,7 @@ export class ThreadEndpoint {
 const servers = new Set<ChannelServer>();
 
 function drainAllServers(): void {
+  if (hopsOn) hop('m:bell');
   for (const server of servers) server.drainAll();
 }
 

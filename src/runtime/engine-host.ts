@@ -18,6 +18,7 @@ import type { PageMemory } from '../protocol/memory.js';
 import type { ProtocolMessage } from '../protocol/messages.js';
 import type { LaneNetwork } from './envelope.js';
 import { epochUs, type NodeObserver, type SyncKind } from './observe.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 /** Sync requests in flight on one node (each is a parked app thread). */
 export const syncRefCountMax = 4096;
@@ -114,6 +115,7 @@ export class EngineHost<Owner = unknown> {
     assert(this.waiters.size < syncRefCountMax, 'sync requests in flight within their limit');
     const ref = this.nextSyncRef++;
     this.waiters.set(ref, { ...wait, startUs: wait.kind === null ? 0 : epochUs() });
+    if (hopsOn) hop(`m:onSync ${request.kind}`);
     try {
       if (this.onArrival === null) {
         this.engine.onSync(ref, request);
@@ -130,6 +132,7 @@ export class EngineHost<Owner = unknown> {
       try { this.engine.cancel(ref); } catch { /* the engine is already failing */ }
       throw error;
     }
+    if (hopsOn) hop('m:onSync done');
     return ref;
   }
 
@@ -152,10 +155,12 @@ export class EngineHost<Owner = unknown> {
   }
 
   message(fromNode: number, message: ProtocolMessage): void {
+    if (hopsOn) hop(`m:onMessage ${message.type}`);
     if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived(message.page, fromNode);
     const hopPage = this.observer.tracing && (message.type === 'pageReply' || message.type === 'pageRequest') ? message.page : -1;
     if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply received' : 'request received', hopPage);
     this.engine.onMessage(fromNode, message);
+    if (hopsOn) hop('m:onMessage done');
     if (hopPage >= 0 && message.type === 'pageReply') this.hop('reply installed', hopPage);
     if (this.onArrival !== null) {
       const arrived = arrivalOfMessage(message);
@@ -200,7 +205,9 @@ export class EngineHost<Owner = unknown> {
     // 'queued' needs nothing here (flow control sees the backed-up link); 'lost' ends the run elsewhere.
     const hopPage = this.observer.tracing && (message.type === 'pageReply' || message.type === 'pageRequest') ? message.page : -1;
     if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sending' : 'request sending', hopPage);
+    if (hopsOn) hop(`m:send ${message.type}`);
     if (this.network.send(toNode, message) === 'lost') return;
+    if (hopsOn) hop('m:sent');
     if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sent' : 'request sent', hopPage);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;

@@ -9,6 +9,7 @@ import { frameBytesMax, handshakeTimeoutMs, helloStringBytesMax, nodeCountMax, n
 import { DsmError, type ErrorCode, assert, errorCodes } from '../errors.js';
 import { decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from './codec.js';
 import { FrameDecoder, FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 export interface Hello {
   clusterId: string;
@@ -36,6 +37,7 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
     const frame = encodeBodyAfter(message, frameHeaderBytes);
     writeFrameHeader(frame, kind, frame.byteLength - frameHeaderBytes, 0);
     lastFrameBytes = frame.byteLength;
+    if (hopsOn) hop('m:encoded');
     flushed = socket.write(frame);
     return flushed && socket.writableLength < sendQueueBytesMax;
   }
@@ -77,7 +79,11 @@ export class Connection extends EventEmitter {
     this.socket = socket;
     this.peer = peer;
     this.peerLabel = `node ${peer.nodeId} (${socket.remoteAddress}:${socket.remotePort})`;
-    socket.on('data', (chunk: Buffer) => this.receive(() => decoder.push(chunk)));
+    socket.on('data', (chunk: Buffer) => {
+      if (hopsOn) hop('m:data');
+      this.receive(() => decoder.push(chunk));
+      if (hopsOn) hop('m:data done');
+    });
     socket.on('drain', () => this.emit('drain'));
     socket.on('error', (error) => this.fail(new DsmError('DSM_ERR_NODE_DIED', `connection to ${this.peerLabel} failed: ${error.message}`)));
     socket.on('close', () => {
@@ -140,6 +146,7 @@ export class Connection extends EventEmitter {
         this.lastReceivedBytes = frameHeaderBytes + frame.body.byteLength + frame.payload.byteLength;
         const message = decodeBody(frame.body, frame.payload);
         handling = message.type;
+        if (hopsOn) hop('m:decoded');
         this.emit('message', message);
         handling = null;
       }

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { childEnvironment, childJoinEnvironment, parkYieldUsFromEnvironment, testHook } from '../../src/env.js';
-import { parkYieldUs, parkYieldUsMax } from '../../src/constants.js';
+import { childEnvironment, childJoinEnvironment, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment, testHook } from '../../src/env.js';
+import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax } from '../../src/constants.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -42,5 +42,14 @@ test('DSM_PARK_YIELD_US: microseconds a faulting thread polls before it sleeps, 
   assert.equal(parkYieldUsFromEnvironment({ DSM_PARK_YIELD_US: '250' }), 250);
   for (const bad of ['-1', '1.5', 'soon', String(parkYieldUsMax + 1)]) {
     assert.throws(() => parkYieldUsFromEnvironment({ DSM_PARK_YIELD_US: bad }), /DSM_PARK_YIELD_US/);
+  }
+});
+
+test('DSM_INTERRUPT_BUDGET: V8\'s interrupt budget in a node process, 0 for V8\'s own, validated', () => {
+  assert.equal(interruptBudgetFromEnvironment({}), interruptBudgetBytes);
+  assert.equal(interruptBudgetFromEnvironment({ DSM_INTERRUPT_BUDGET: '0' }), 0);
+  assert.equal(interruptBudgetFromEnvironment({ DSM_INTERRUPT_BUDGET: '67584' }), 67584);
+  for (const bad of ['-1', '1.5', 'soon', String(interruptBudgetBytesMax + 1)]) {
+    assert.throws(() => interruptBudgetFromEnvironment({ DSM_INTERRUPT_BUDGET: bad }), /DSM_INTERRUPT_BUDGET/);
   }
 });
