@@ -39,7 +39,9 @@ test('a program runs on a node that listens and a node that joins', async () => 
 test('a joiner with another secret is refused, with the reason on both sides', async () => {
   const port = freePort();
   const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--join-timeout', '3000', '--region-bytes', '256m', 'examples/sum.js', '10'], { DSM_SECRET: secretFor('one') });
-  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m', '--join-timeout', '3000'], { DSM_SECRET: secretFor('two') });
+  // The joiner's timeout is long: it is refused as soon as it connects, and node 0
+  // may take seconds to listen on a loaded machine (CI saw 12 refused attempts in 3 s).
+  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m', '--join-timeout', '30000'], { DSM_SECRET: secretFor('two') });
   const [ran, joined] = await Promise.all([main.done, joiner.done]);
   assert.notEqual(ran.code, 0);
   assert.notEqual(joined.code, 0);
@@ -51,7 +53,7 @@ test('a joiner with another placement is refused, naming the difference on both 
   const port = freePort();
   const env = { DSM_SECRET: secretFor('placement-test') };
   const main = start(['run', '--listen', `127.0.0.1:${port}`, '--expect', '2', '--join-timeout', '3000', '--region-bytes', '256m', '--placement', 'roundRobin', 'examples/sum.js', '10'], env);
-  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m', '--join-timeout', '3000'], env);
+  const joiner = start(['node', '--join', `127.0.0.1:${port}`, '--region-bytes', '256m', '--join-timeout', '30000'], env);
   const [ran, joined] = await Promise.all([main.done, joiner.done]);
   assert.notEqual(ran.code, 0);
   assert.notEqual(joined.code, 0);
