@@ -307,14 +307,32 @@ export class HlrcCoherence implements Coherence, LendHost {
    */
   private readServed(page: number, bytes: Uint8Array, toNode: number): void {
     assert(this.homeOf(page) === this.nodeId, 'copies of a page leave from its home');
-    if (this.exclusive[page] === 1) {
-      this.exclusive[page] = 0;
-      this.memory.protect([page], protRead);
-      this.memory.setFastWrite([page], true);
-      this.stats.exclusiveShared = (this.stats.exclusiveShared ?? 0) + 1;
-    }
+    if (this.exclusive[page] === 1) this.shareForCopies([page]);
     this.memory.readPage(page, bytes);
     if (toNode >= 0) this.migration.noteServed(page, toNode);
+  }
+
+  /**
+   * The exclusive pages among `pages` (all of our own, about to be copied
+   * for another node) become shared in one protection call, before any of
+   * them is read (see readServed). A reply or a push of many pages then
+   * costs one mprotect per run of pages, not one per page: an mprotect that
+   * takes rights away from a multi-threaded process costs tens of µs on a
+   * virtual machine (its TLB shootdown), a 64-page read-ahead reply paid it
+   * 64 times.
+   */
+  private shareForCopies(pages: readonly number[]): void {
+    const leaving: number[] = [];
+    for (const page of pages) {
+      if (this.exclusive[page] !== 1) continue;
+      this.exclusive[page] = 0;
+      leaving.push(page);
+    }
+    if (leaving.length === 0) return;
+    leaving.sort((a, b) => a - b);
+    this.memory.protect(leaving, protRead);
+    this.memory.setFastWrite(leaving, true);
+    this.stats.exclusiveShared = (this.stats.exclusiveShared ?? 0) + leaving.length;
   }
 
   /**
@@ -472,14 +490,23 @@ export class HlrcCoherence implements Coherence, LendHost {
 
   /** A copy that became valid: read-only, with the native write fast path on again. */
   private protectValid(page: number): void {
-    const state = this.pages.get(page);
-    if (state !== undefined && state.prefetched === true) {
-      state.prefetched = false;
-      this.readAhead.forget(page);
+    this.protectValidMany([page]);
+  }
+
+  /** protectValid of several pages, in one protection call per run of pages. */
+  private protectValidMany(pages: number[]): void {
+    if (pages.length === 0) return;
+    for (const page of pages) {
+      const state = this.pages.get(page);
+      if (state !== undefined && state.prefetched === true) {
+        state.prefetched = false;
+        this.readAhead.forget(page);
+      }
+      this.exclusive[page] = 0;
     }
-    this.exclusive[page] = 0;
-    this.memory.protect([page], protRead);
-    this.memory.setFastWrite([page], true);
+    if (pages.length > 1) pages.sort((a, b) => a - b);
+    this.memory.protect(pages, protRead);
+    this.memory.setFastWrite(pages, true);
   }
 
   /**
@@ -586,8 +613,12 @@ export class HlrcCoherence implements Coherence, LendHost {
     return state.applied[this.nodeId]! >= state.sentDiffs && state.ownPending === null;
   }
 
-  /** Extra pages homed here whose copy covers their need (a prefetch never waits). */
-  private servedExtras(requester: number, pages: number[], needs: number[][]): { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] } {
+  /**
+   * Extra pages homed here whose copy covers their need (a prefetch never
+   * waits), copied after one protection call for all of them (and for
+   * `alsoShared`, the faulting page of the same reply, if given).
+   */
+  private servedExtras(requester: number, pages: number[], needs: number[][], alsoShared = -1): { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] } {
     const extraPages: number[] = [];
     const extraVersions: number[][] = [];
     const extraBytes: Uint8Array[] = [];
@@ -596,12 +627,15 @@ export class HlrcCoherence implements Coherence, LendHost {
       if (this.homeOf(extra) !== this.nodeId) return;
       const other = this.pageState(extra);
       if (!isCovered(other.version, needs[k]!, this.nodeCount) || !this.masterReady(other)) return;
-      const copy = new Uint8Array(pageBytes);
-      this.readServed(extra, copy, requester);
       extraPages.push(extra);
       extraVersions.push([...other.version]);
-      extraBytes.push(copy);
     });
+    this.shareForCopies(alsoShared >= 0 ? [alsoShared, ...extraPages] : extraPages);
+    for (const extra of extraPages) {
+      const copy = new Uint8Array(pageBytes);
+      this.readServed(extra, copy, requester);
+      extraBytes.push(copy);
+    }
     return { extraPages, extraVersions, extraBytes };
   }
 
@@ -612,12 +646,13 @@ export class HlrcCoherence implements Coherence, LendHost {
     const rest = list.filter((f) => {
       // The faulting page waits for its diffs, exactly as a single fetch.
       if (!isCovered(state.version, f.need, this.nodeCount) || !this.masterReady(state)) return true;
+      // Extra pages go along only if this copy already covers their need: a
+      // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
+      // The faulting page is shared (if exclusive) in the extras' one protection call.
+      const extras = this.servedExtras(f.node, f.extraPages, f.extraNeeds, page);
       const bytes = new Uint8Array(pageBytes);
       this.readServed(page, bytes, f.node);
       this.subscribe(page, f.node);
-      // Extra pages go along only if this copy already covers their need: a
-      // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
-      const extras = this.servedExtras(f.node, f.extraPages, f.extraNeeds);
       this.ctx.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, ...extras });
       return false;
     });
@@ -630,11 +665,13 @@ export class HlrcCoherence implements Coherence, LendHost {
     const served = new Map<number, number>();
     message.extraPages.forEach((extra, k) => served.set(extra, k));
     assert(message.extraPages.every((extra) => asked.includes(extra)), 'a reply carries only extra pages asked for');
+    // Copies made valid here: read-only in one protection call at the end, then their waiters run.
+    const validated: number[] = [];
     if (message.bytes.length === 0) {
       // Lent to this node while the request was on its way (see onPageRequest).
       assert(this.migration.isBorrowed(message.page), 'a page reply without bytes answers the borrower of a lent page');
     } else {
-      this.installFetched(message.page, message.version, message.bytes, true);
+      this.installFetched(message.page, message.version, message.bytes, true, validated);
     }
     for (const extra of asked) {
       const k = served.get(extra);
@@ -649,12 +686,18 @@ export class HlrcCoherence implements Coherence, LendHost {
         if (state.waiters.length > 0) this.fetch(extra);
         continue;
       }
-      this.installFetched(extra, message.extraVersions[k]!, message.extraBytes[k]!, false);
+      this.installFetched(extra, message.extraVersions[k]!, message.extraBytes[k]!, false, validated);
     }
+    this.protectValidMany(validated);
+    for (const page of validated) this.runWaiters(this.pageState(page));
   }
 
-  /** A fetched copy: installed read-only if it covers the need, else fetched again (if wanted). */
-  private installFetched(page: number, version: number[], bytes: Uint8Array, wanted: boolean): void {
+  /**
+   * A fetched copy: installed if it covers the need, else fetched again (if
+   * wanted). A copy to be made read-only now (not kept back as read-ahead)
+   * goes on `validated`, for the caller to protect and run its waiters.
+   */
+  private installFetched(page: number, version: number[], bytes: Uint8Array, wanted: boolean, validated: number[]): void {
     const state = this.pageState(page);
     assert(state.fetching && !state.valid, 'a page reply answers a fetch');
     assert(bytes.length === pageBytes, 'a page reply carries a whole page');
@@ -675,8 +718,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       state.prefetched = true;
       return;
     }
-    this.protectValid(page);
-    this.runWaiters(state);
+    validated.push(page);
   }
 
   // ------------------------------------------------------- lock grants
@@ -704,7 +746,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         this.pushCopy(push, page, state);
       }
     }
-    return pushPages.length === 0 ? {} : push;
+    return this.readPushed(push);
   }
 
   /**
@@ -751,23 +793,33 @@ export class HlrcCoherence implements Coherence, LendHost {
         this.pushCopy(push, page, state);
       }
     }
-    return pushPages.length === 0 ? {} : push;
+    return this.readPushed(push);
   }
 
-  /** Adds a copy of a page of our own, with its version, to pages pushed with a grant or a barrier message. */
+  /** Adds a page of our own, with its version, to pages pushed with a grant or a barrier message (copied by readPushed). */
   private pushCopy(push: PushedCopies, page: number, state: PageState): void {
-    const bytes = new Uint8Array(pageBytes);
-    // A receiver may ignore a pushed copy: it does not make it current (migration.noteServed).
-    this.readServed(page, bytes, -1);
     push.pushPages.push(page);
     push.pushVersions.push([...state.version]);
-    push.pushBytes.push(bytes);
+  }
+
+  /** The copies of the pages pushCopy collected, after one protection call for all of them. */
+  private readPushed(push: PushedCopies): GrantPush {
+    if (push.pushPages.length === 0) return {};
+    this.shareForCopies(push.pushPages);
+    for (const page of push.pushPages) {
+      const bytes = new Uint8Array(pageBytes);
+      // A receiver may ignore a pushed copy: it does not make it current (migration.noteServed).
+      this.readServed(page, bytes, -1);
+      push.pushBytes.push(bytes);
+    }
+    return push;
   }
 
   /** Pages pushed with a grant or a barrier message, after its acquire: installed where they make an invalid copy valid. */
   installPushed(push: GrantPush, requestFlushSeq: number): void {
     const pages = push.pushPages ?? [];
     assert(pages.length <= grantPagePushCountMax && pages.length === (push.pushBytes ?? []).length && pages.length === (push.pushVersions ?? []).length, 'pushed pages within limit');
+    const installed: number[] = [];
     pages.forEach((page, k) => {
       const state = this.pageState(page);
       if (state.valid || state.fetching || this.homeOf(page) === this.nodeId) return;
@@ -784,10 +836,12 @@ export class HlrcCoherence implements Coherence, LendHost {
       state.version = merged;
       this.memory.writePage(page, bytes);
       state.valid = true;
-      this.protectValid(page);
+      installed.push(page);
       this.stats.pagesPushed = (this.stats.pagesPushed ?? 0) + 1;
-      this.runWaiters(state);
     });
+    // Read-only in one protection call, then their waiters run.
+    this.protectValidMany(installed);
+    for (const page of installed) this.runWaiters(this.pageState(page));
   }
 
   // -------------------------------------------------------------- atomics
