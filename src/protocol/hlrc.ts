@@ -175,7 +175,16 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (touched !== undefined && touched.valid && touched.prefetched === true) {
       // The first touch of a read-ahead page: it was worth fetching.
       this.readAhead.useful(page);
-      this.protectValid(page);
+      if (isWrite) {
+        // The store below makes it read-write: one protection call, not a
+        // read-only one first (it stays at no access until then, so a
+        // thread touching it meanwhile faults and waits here).
+        touched.prefetched = false;
+        this.readAhead.forget(page);
+        this.exclusive[page] = 0;
+      } else {
+        this.protectValid(page);
+      }
     }
     this.whenValid(page, () => {
       if (isWrite) {
