@@ -145,6 +145,50 @@ test('home-exclusive to shared: a store landing as the home protects the page is
 });
 
 /**
+ * A read-ahead reply of many exclusive pages: the home shares them (read-only
+ * before reading) in one protection call per reply, not one per page (an
+ * mprotect that takes rights away costs tens of µs on a virtual machine), and
+ * the reader sees every store the home made before the barrier.
+ */
+function sharedInBatches(seed: number): { readOnlyCalls: number; shared: number; fetches: number } {
+  const pageCount = 64; // block homes: node 0 homes pages 0..31
+  const homePages = 32;
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount, placement: 'block', deliverBias: 0.2 + (seed % 7) / 10, afterStep: checkNoHomeTwins });
+  const memory = cluster.memories[0]!;
+  const protect = memory.protect.bind(memory);
+  let readOnlyCalls = 0;
+  memory.protect = (pages: PageList, prot: PageProt) => {
+    if (prot === protRead) readOnlyCalls += 1;
+    protect(pages, prot);
+  };
+  cluster.addThread(0, () => (function* () {
+    for (let page = 0; page < homePages; page++) yield { op: 'store', address: page * pageBytes + 8, value: page + 1 };
+    yield* sync(barrier(2));
+    yield* sync(barrier(2));
+  })() as ThreadProgram);
+  cluster.addThread(1, () => (function* () {
+    yield* sync(barrier(2));
+    for (let page = 0; page < homePages; page++) {
+      const got = yield* load(page * pageBytes + 8);
+      if (got !== page + 1) throw new Error(`seed ${seed}: node 1 reads page ${page} as ${got}, expected ${page + 1}`);
+    }
+    yield* sync(barrier(2));
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  return { readOnlyCalls, shared: cluster.engines[0]!.counters().exclusiveShared ?? 0, fetches: cluster.engines[1]!.counters().pageFetches };
+}
+
+test('home-exclusive to shared: the pages of a read-ahead reply are protected in one call, not one per page (20 seeds)', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const { readOnlyCalls, shared, fetches } = sharedInBatches(seed);
+    assert.equal(shared, 32, `seed ${seed}: every page node 1 read left node 0's exclusive state`);
+    assert.ok(fetches < 16, `seed ${seed}: read-ahead fetched several pages a reply (${fetches} fetches)`);
+    assert.ok(readOnlyCalls <= fetches, `seed ${seed}: ${readOnlyCalls} read-only protections at the home for ${fetches} replies (one per page was ${shared})`);
+  }
+});
+
+/**
  * Twin limit: node 1 writes one word in each of 8 pages homed at nodes 0 and
  * 2 per phase, with room for 2 twins; every node then checks every word.
  */
