@@ -28,6 +28,9 @@ import { isCovered, newPageState, type PageState } from './page-state.js';
 import { ReadAhead } from './readahead.js';
 import type { EngineCounters, EngineOptions, FaultResult } from './types.js';
 
+/** The diff of a page with no write since its early flush (never written to: it has no bytes). */
+const emptyDiff = new Uint8Array(0);
+
 /** Pages pushed with a lockGrant or a barrier message, as they are collected. */
 type PushedCopies = Required<GrantPush>;
 
@@ -347,8 +350,11 @@ export class HlrcCoherence implements Coherence, LendHost {
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
       batch.pages.push(page);
       // A page flushed early (before an invalidation) still sends an empty
-      // diff so the home's applied vector reaches this interval.
-      batch.diffs.push(diffs.get(page) ?? new Uint8Array(0));
+      // diff so the home's applied vector reaches this interval. One shared
+      // empty array for all of them: a release after a large early-flushed
+      // write names every page (1 GiB: 262,144 of them), and an array and a
+      // buffer each cost ~50 MiB at once.
+      batch.diffs.push(diffs.get(page) ?? emptyDiff);
     }
     assert(this.ctx.bundle === null, 'a held-back diff batch was sent with its sync message');
     for (const [home, batch] of byHome) {
