@@ -24,7 +24,7 @@ import type { Intervals } from './intervals.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
-import { isCovered, newPageState, type PageState } from './page-state.js';
+import { isCovered, newPageState, noWaiters, type PageState } from './page-state.js';
 import { ReadAhead } from './readahead.js';
 import type { EngineCounters, EngineOptions, FaultResult } from './types.js';
 
@@ -217,6 +217,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     const state = this.pageState(page);
     if (state.valid) { then(); return; }
     assert(state.waiters.length < syncInFlightCountMax, 'page waiters within limit');
+    if (state.waiters === noWaiters) state.waiters = [];
     state.waiters.push(then);
     if (this.homeOf(page) === this.nodeId) { this.checkHomePage(page); return; }
     if (!state.fetching) this.fetch(page);
@@ -266,7 +267,9 @@ export class HlrcCoherence implements Coherence, LendHost {
   }
 
   private runWaiters(state: PageState): void {
-    const waiters = state.waiters.splice(0);
+    const waiters = state.waiters;
+    if (waiters.length === 0) return;
+    state.waiters = noWaiters;
     for (const waiter of waiters) waiter();
   }
 
