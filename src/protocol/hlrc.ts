@@ -24,9 +24,12 @@ import type { Intervals } from './intervals.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
-import { isCovered, newPageState, type PageState } from './page-state.js';
+import { isCovered, newPageState, noWaiters, type PageState } from './page-state.js';
 import { ReadAhead } from './readahead.js';
 import type { EngineCounters, EngineOptions, FaultResult } from './types.js';
+
+/** The diff of a page with no write since its early flush (never written to: it has no bytes). */
+const emptyDiff = new Uint8Array(0);
 
 /** Pages pushed with a lockGrant or a barrier message, as they are collected. */
 type PushedCopies = Required<GrantPush>;
@@ -223,6 +226,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     const state = this.pageState(page);
     if (state.valid) { then(); return; }
     assert(state.waiters.length < syncInFlightCountMax, 'page waiters within limit');
+    if (state.waiters === noWaiters) state.waiters = [];
     state.waiters.push(then);
     if (this.homeOf(page) === this.nodeId) { this.checkHomePage(page); return; }
     if (!state.fetching) this.fetch(page);
@@ -272,7 +276,9 @@ export class HlrcCoherence implements Coherence, LendHost {
   }
 
   private runWaiters(state: PageState): void {
-    const waiters = state.waiters.splice(0);
+    const waiters = state.waiters;
+    if (waiters.length === 0) return;
+    state.waiters = noWaiters;
     for (const waiter of waiters) waiter();
   }
 
@@ -374,8 +380,11 @@ export class HlrcCoherence implements Coherence, LendHost {
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
       batch.pages.push(page);
       // A page flushed early (before an invalidation) still sends an empty
-      // diff so the home's applied vector reaches this interval.
-      batch.diffs.push(diffs.get(page) ?? new Uint8Array(0));
+      // diff so the home's applied vector reaches this interval. One shared
+      // empty array for all of them: a release after a large early-flushed
+      // write names every page (1 GiB: 262,144 of them), and an array and a
+      // buffer each cost ~50 MiB at once.
+      batch.diffs.push(diffs.get(page) ?? emptyDiff);
     }
     assert(this.ctx.bundle === null, 'a held-back diff batch was sent with its sync message');
     for (const [home, batch] of byHome) {
