@@ -60,6 +60,8 @@ type NodeLine = {
   /** When this node last asked for the line, and how long its last transfer took (request to grant), ms. */
   requestedAtMs: number;
   transferMs: number;
+  /** The engine's flushSeq when this node last asked for the line (a page pushed with the grant must not predate an early flush since). */
+  requestFlushSeq: number;
 };
 
 type DirectoryLine = { owner: number; queue: number[]; recalling: boolean };
@@ -146,6 +148,10 @@ export class LineEngine implements Engine {
       ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,
       lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length,
     };
+  }
+
+  private pageOf(line: number): number {
+    return Math.floor((line * atomicLineBytes) / pageBytes);
   }
 
   /** The directory of a line: the static (placement) home of its page, which never moves. */
@@ -253,7 +259,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0,
       };
       this.lines.set(line, state);
     }
@@ -279,6 +285,7 @@ export class LineEngine implements Engine {
         state.waiters.push(threadRef);
         state.state = 'requested';
         state.requestedAtMs = this.timeNowMs();
+        state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
         this.toDirectory(line, { type: 'lineRequest', line });
         return;
     }
@@ -306,7 +313,7 @@ export class LineEngine implements Engine {
     switch (message.type) {
       case 'lineRequest': return this.onRequest(from, message.line);
       case 'lineRelease': return this.onRelease(from, message.line, message.info);
-      case 'lineGrant': return this.onGrant(from, message.line, message.info, message.recall);
+      case 'lineGrant': return this.onGrant(from, message);
       case 'lineRecall': return this.onRecall(message.line);
       case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
       case 'lineWaitCancel': return this.onWaitCancel(from, message.requestId);
@@ -363,8 +370,11 @@ export class LineEngine implements Engine {
     this.stats.lineGrants++;
     const recall = entry.queue.length > 0;
     if (recall) entry.recalling = true;
-    const info = to === this.nodeId ? undefined : this.inner.releaseFor(to);
-    this.toNode(to, { type: 'lineGrant', line, recall, ...(info === undefined ? {} : { info }) });
+    if (to === this.nodeId) { this.toNode(to, { type: 'lineGrant', line, recall }); return; }
+    const info = this.inner.releaseFor(to);
+    // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
+    const push = this.inner.pushForLine?.(this.pageOf(line), to) ?? {};
+    this.toNode(to, { type: 'lineGrant', line, recall, info, ...push });
   }
 
   private onWait(from: number, requestId: number, address: number, timeoutMs: number): void {
@@ -403,10 +413,17 @@ export class LineEngine implements Engine {
 
   // ------------------------------------------------------------ holder
 
-  private onGrant(from: number, line: number, info: ConsistencyInfo | undefined, recall: boolean): void {
+  private onGrant(from: number, message: Extract<LineMessage, { type: 'lineGrant' }>): void {
+    const { line, info, recall } = message;
     const state = this.lines.get(line);
     assert(state !== undefined && state.state === 'requested', 'a line is granted to a node that asked for it');
-    if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
+    if (info !== undefined && from !== this.nodeId) {
+      this.inner.acquireFrom(from, info);
+      if (message.pushPages !== undefined && message.pushPages.length > 0) {
+        assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
+        this.inner.installPushed(message, state.requestFlushSeq);
+      }
+    }
     state.state = 'held';
     state.grantedAtMs = this.timeNowMs();
     state.transferMs = state.grantedAtMs - state.requestedAtMs;
@@ -476,6 +493,7 @@ export class LineEngine implements Engine {
       // Threads asked while it was going: ask again (after the release on the same link).
       state.state = 'requested';
       state.requestedAtMs = this.timeNowMs();
+      state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
       this.toDirectory(line, { type: 'lineRequest', line });
     }
   }

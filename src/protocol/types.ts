@@ -3,6 +3,7 @@
 // results, counters). Its own file so that every part of the engine can
 // import them without importing engine.ts (which imports the parts).
 
+import type { GrantPush } from './coherence.js';
 import type { PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, ProtocolMessage } from './messages.js';
 
@@ -170,6 +171,12 @@ export interface Engine {
   onTick(nowMs: number): void;
   /** The earliest time onTick has work (atomic lines: a wanted line, a timed line wait), or null; absent: none beyond the regular ticks. */
   nextTickMs?(): number | null;
+  /** At a line's directory (hlrc): a copy of the line's page to push with a grant to `toNode` (see Coherence.pushForLine). */
+  pushForLine?(page: number, toNode: number): GrantPush;
+  /** At a line's taker, after the grant's acquire: installs its pushed page where it makes an invalid copy valid. */
+  installPushed?(push: GrantPush, requestFlushSeq: number): void;
+  /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */
+  flushSeq?(): number;
   /**
    * The thread behind `threadRef` is gone (its worker was terminated while
    * parked in a sync request): the engine never resumes it. An Atomics.wait
