@@ -3,7 +3,6 @@
 // results, counters). Its own file so that every part of the engine can
 // import them without importing engine.ts (which imports the parts).
 
-import type { GrantPush } from './coherence.js';
 import type { PageMemory } from './memory.js';
 import type { AtomicOp, ConsistencyInfo, ProtocolMessage } from './messages.js';
 
@@ -160,6 +159,9 @@ export interface EngineCounters {
   exclusiveShared?: number;
 }
 
+/** Copies of pages pushed with a grant (the shape of Coherence's GrantPush, named here so that types.ts imports no coherence). */
+export interface PagePush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+
 export interface Engine {
   readonly nodeId: number;
   readonly protocol: ProtocolName;
@@ -172,9 +174,9 @@ export interface Engine {
   /** The earliest time onTick has work (atomic lines: a wanted line, a timed line wait), or null; absent: none beyond the regular ticks. */
   nextTickMs?(): number | null;
   /** At a line's directory (hlrc): a copy of the line's page to push with a grant to `toNode` (see Coherence.pushForLine). */
-  pushForLine?(page: number, toNode: number): GrantPush;
+  pushForLine?(page: number, toNode: number): PagePush;
   /** At a line's taker, after the grant's acquire: installs its pushed page where it makes an invalid copy valid. */
-  installPushed?(push: GrantPush, requestFlushSeq: number): void;
+  installPushed?(push: PagePush, requestFlushSeq: number): void;
   /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */
   flushSeq?(): number;
   /**
