@@ -12,7 +12,9 @@
 //   lineRequest  requester -> directory
 //   lineRecall   directory -> holder        (another node wants it)
 //   lineRelease  holder -> directory        (a release: the holder's write notices)
-//   lineGrant    directory -> requester     (an acquire: the notices travel on)
+//   lineGrant    directory -> requester     (an acquire: the notices travel on; under hlrc
+//                                           with the line's page when the directory is its home
+//                                           and the taker may lack a write of it: no fetch while pinned)
 //
 // Handing a line over is a release by the giver and an acquire by the taker,
 // as a lock grant is; threads of one node share a held line with no protocol.
@@ -156,7 +158,7 @@ export class LineEngine implements Engine {
 
   /** The directory of a line: the static (placement) home of its page, which never moves. */
   directoryOf(line: number): number {
-    const page = Math.floor((line * atomicLineBytes) / pageBytes);
+    const page = this.pageOf(line);
     assert(page >= 0 && page < this.pageCount, 'line within the region');
     if (this.placement === 'block') return Math.floor(page / Math.ceil(this.pageCount / this.nodeCount));
     return page % this.nodeCount;
