@@ -83,6 +83,8 @@ export interface LineLayerOptions {
   clock?: () => number;
   /** Writes per transfer time that make a wanted line worth keeping for its window (a simulation's ops are slow against its messages). */
   hotWritesPerTransfer?: number;
+  /** Whether a grant from the directory that is the line page's home carries the page (default true). */
+  pagePush?: boolean;
 }
 
 export function lineOf(address: number): number {
@@ -106,6 +108,7 @@ export class LineEngine implements Engine {
   private readonly host: LineHost;
   private readonly clock: (() => number) | null;
   private readonly hotWritesPerTransfer: number;
+  private readonly pagePush: boolean;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -133,6 +136,7 @@ export class LineEngine implements Engine {
     this.host = options.host;
     this.clock = options.clock ?? null;
     this.hotWritesPerTransfer = options.hotWritesPerTransfer ?? atomicLineHotWritesPerTransfer;
+    this.pagePush = options.pagePush ?? true;
   }
 
   // ------------------------------------------------------------ delegation
@@ -375,7 +379,7 @@ export class LineEngine implements Engine {
     if (to === this.nodeId) { this.toNode(to, { type: 'lineGrant', line, recall }); return; }
     const info = this.inner.releaseFor(to);
     // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
-    const push = this.inner.pushForLine?.(this.pageOf(line), to) ?? {};
+    const push = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
     this.toNode(to, { type: 'lineGrant', line, recall, info, ...push });
   }
 

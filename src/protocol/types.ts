@@ -112,6 +112,8 @@ export interface EngineOptions {
    * app threads then run Atomics natively on lines their node holds.
    */
   lines?: LineHost;
+  /** With lines: whether a grant from the line page's home carries the page (default true; DSM_LINE_PUSH=0 to compare). */
+  linePagePush?: boolean;
   /** With lines: writes per transfer time that make a wanted line worth keeping (default atomicLineHotWritesPerTransfer). */
   lineHotWritesPerTransfer?: number;
   /**
