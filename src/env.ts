@@ -111,6 +111,11 @@ export function lockTokensEnabled(): boolean {
   return process.env.DSM_LOCK_TOKENS !== '0';
 }
 
+/** DSM_LINE_PUSH=0: a line grant never carries the line's page (the taker faults and fetches it; issue 12, to compare). */
+export function linePagePushEnabled(): boolean {
+  return process.env.DSM_LINE_PUSH !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }

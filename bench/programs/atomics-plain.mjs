@@ -1,10 +1,15 @@
 // The plain-node baselines of bench/atomics.ts, in one process, one JSON line:
 // - counterSeconds: 2 threads each do `iterations` Atomics.add on one word;
 // - atomicAddNs: mean ns of Atomics.add by one thread on a word of its own
-//   (counterIterations adds, best of 5 rounds, as the dsm side);
+//   (a warm-up, then rounds of counterIterations / 5 adds, the best of
+//   ownedRounds, as the dsm side);
 // - futexRoundTripUsP50: a bare ping-pong between two threads, each parking
 //   with Atomics.wait and waking the other with Atomics.notify.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+
+// The owned add: adds before timing, and timed rounds (as atomics.mjs).
+const ownedWarmUp = 50_000;
+const ownedRounds = 9;
 
 function result(worker) {
   return new Promise((resolve, reject) => {
@@ -21,7 +26,7 @@ if (isMainThread) {
   const url = new URL(import.meta.url);
   const counter = await Promise.all([0, 1].map(() => result(new Worker(url, { workerData: { role: 'counter', iterations: counterIterations, words } }))));
   if (Atomics.load(words, 0) !== 2 * counterIterations) throw new Error('atomics-plain: lost an Atomics.add');
-  // As many adds as the dsm side's owned add (its counter count), best of 5 rounds there as here.
+  // As many adds as the dsm side's owned add (its counter count), best of ownedRounds rounds there as here.
   const owned = await result(new Worker(url, { workerData: { role: 'owned', iterations: counterIterations, words } }));
   // Ping-pong on word 4: the pinger sets 1 and waits for 0, the ponger answers 0.
   const ponger = new Worker(url, { workerData: { role: 'pong', iterations, words } });
@@ -47,10 +52,11 @@ if (isMainThread) {
     for (let i = 0; i < iterations; i += 1) Atomics.add(words, 0, 1);
     parentPort.postMessage({ seconds: (performance.now() - begin) / 1000 });
   } else if (role === 'owned') {
-    for (let i = 0; i < Math.min(100, iterations); i += 1) Atomics.add(words, 2, 1);
+    // As the dsm side (atomics.mjs): a warm-up for the optimizing compiler, then the best of its rounds.
+    for (let i = 0; i < Math.min(ownedWarmUp, iterations); i += 1) Atomics.add(words, 2, 1);
     const round = Math.max(1, Math.floor(iterations / 5));
     let best = Infinity;
-    for (let r = 0; r < 5; r += 1) {
+    for (let r = 0; r < ownedRounds; r += 1) {
       const begin = performance.now();
       for (let i = 0; i < round; i += 1) Atomics.add(words, 2, 1);
       best = Math.min(best, (performance.now() - begin) * 1e6 / round);

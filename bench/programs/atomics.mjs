@@ -4,7 +4,8 @@
 //   Atomics.add on one counter word (homed on node 0), from a common start;
 //   wall time until both are done.
 // - atomicAddOwnedNs: mean ns of Atomics.add by a thread on node 1 on a word
-//   homed on node 1 that no other thread uses (an owned line), best of 5 rounds.
+//   homed on node 1 that no other thread uses (an owned line), after a
+//   warm-up, best of ownedRounds rounds.
 // - lockLocalUsP50 / lockRemoteUsP50: lock+unlock by a thread on node 1 of a
 //   Mutex managed by node 1 / node 0, no other thread interested.
 // - syncRoundTripUsP50: Mutex.tryLock of a mutex managed on the thread's own
@@ -15,6 +16,9 @@ import { Barrier, Mutex, nodeInfo, rangeOf } from 'dsm';
 import { managedBy, percentile } from './sync-lib.mjs';
 
 const pageBytes = 4096;
+// The owned add: adds before timing, and timed rounds (as atomics-plain.mjs).
+const ownedWarmUp = 50_000;
+const ownedRounds = 9;
 
 function result(worker) {
   return new Promise((resolve, reject) => {
@@ -65,12 +69,15 @@ if (isMainThread) {
   parentPort.postMessage({ seconds: (performance.now() - begin) / 1000 });
 } else if (workerData.role === 'owned') {
   const { iterations, words, index } = workerData;
-  for (let i = 0; i < Math.min(100, iterations); i += 1) Atomics.add(words, index, 1);
-  // The best of 5 rounds (plain node's figure is the best of 3 runs): on a loaded
+  // A warm-up long enough for the optimizing compiler (V8 tiers a hot loop up
+  // after some thousands of iterations: a short one timed baseline code, on
+  // either side), then the best of `ownedRounds` rounds (plain node's figure is the best of its
+  // rounds in each of 3 runs, and bench/atomics.ts takes the best of 2 dsm runs): on a loaded
   // machine one descheduled moment would otherwise swamp a per-op figure.
+  for (let i = 0; i < Math.min(ownedWarmUp, iterations); i += 1) Atomics.add(words, index, 1);
   const round = Math.max(1, Math.floor(iterations / 5));
   let best = Infinity;
-  for (let r = 0; r < 5; r += 1) {
+  for (let r = 0; r < ownedRounds; r += 1) {
     const begin = performance.now();
     for (let i = 0; i < round; i += 1) Atomics.add(words, index, 1);
     best = Math.min(best, (performance.now() - begin) * 1e6 / round);

@@ -47,6 +47,13 @@ export interface Coherence {
   pushFor(releases: LockReleases, requesterVc: number[]): GrantPush;
   /** At the acquirer, after the grant's acquire: installs pushed pages that make an invalid copy valid. */
   installPushed(push: GrantPush, requestFlushSeq: number): void;
+  /**
+   * At a line's directory, granting it to `toNode` (issue 12): a copy of the
+   * line's page if this node is its home and `toNode` may not have applied its
+   * latest writes (the taker would fault on its first op and fetch the page
+   * while its line is pinned). sc: none.
+   */
+  pushForLine(page: number, toNode: number): GrantPush;
   /** Pages to push with a barrier message to `toNode` (hlrc: pages of this node's own it fetched and this node wrote since). sc: none. */
   pushForBarrier(toNode: number): GrantPush;
   /** After a barrier's departure was acquired (hlrc: home migration). */

@@ -6,7 +6,7 @@
 
 import { assert } from '../errors.js';
 import { AtomicsHome } from './atomics.js';
-import type { Coherence } from './coherence.js';
+import type { Coherence, GrantPush } from './coherence.js';
 import { EngineContext } from './context.js';
 import { Intervals } from './intervals.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
@@ -76,6 +76,15 @@ export class ProtocolEngine implements Engine {
   }
 
   onTick(nowMs: number): void { this.atomics.onTick(nowMs); }
+
+  pushForLine(page: number, toNode: number): GrantPush { return this.coherence.pushForLine(page, toNode); }
+
+  installPushed(push: GrantPush, requestFlushSeq: number): void {
+    this.coherence.installPushed(push, requestFlushSeq);
+    this.maybeReclaim();
+  }
+
+  flushSeq(): number { return this.coherence.flushSeq(); }
 
   cancel(threadRef: number): boolean {
     return this.sync.cancel(threadRef, (requestId, home) => this.atomics.cancelWait(requestId, home));

@@ -60,6 +60,7 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.placement === undefined ? {} : { placement: split.placement }),
     ...(split.clock === undefined ? {} : { clock: split.clock }),
     ...(split.lineHotWritesPerTransfer === undefined ? {} : { hotWritesPerTransfer: split.lineHotWritesPerTransfer }),
+    ...(split.linePagePush === undefined ? {} : { pagePush: split.linePagePush }),
   });
 }
 

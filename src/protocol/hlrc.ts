@@ -814,6 +814,27 @@ export class HlrcCoherence implements Coherence, LendHost {
     return this.readPushed(push);
   }
 
+  /**
+   * A line grant's push (issue 12): the page of the line, from its home, when
+   * the taker may lack a write the home holds (else its first op faults and
+   * fetches while the line is pinned, and a recall waits for that fetch). The
+   * taker installs it after the grant's acquire where it covers the need
+   * (installPushed, as for lockGrant pushes).
+   */
+  pushForLine(page: number, toNode: number): GrantPush {
+    if (toNode === this.nodeId || this.homeOf(page) !== this.nodeId) return {};
+    const state = this.pageState(page);
+    if (!state.valid || !this.masterReady(state)) return {};
+    let stale = false;
+    for (let n = 0; n < this.nodeCount && !stale; n++) {
+      if (n !== toNode && state.version[n]! > this.intervals.appliedBy(toNode, n)) stale = true;
+    }
+    if (!stale) return {};
+    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
+    this.pushCopy(push, page, state);
+    return this.readPushed(push);
+  }
+
   /** Adds a page of our own, with its version, to pages pushed with a grant or a barrier message (copied by readPushed). */
   private pushCopy(push: PushedCopies, page: number, state: PageState): void {
     push.pushPages.push(page);

@@ -12,7 +12,9 @@
 //   lineRequest  requester -> directory
 //   lineRecall   directory -> holder        (another node wants it)
 //   lineRelease  holder -> directory        (a release: the holder's write notices)
-//   lineGrant    directory -> requester     (an acquire: the notices travel on)
+//   lineGrant    directory -> requester     (an acquire: the notices travel on; under hlrc
+//                                           with the line's page when the directory is its home
+//                                           and the taker may lack a write of it: no fetch while pinned)
 //
 // Handing a line over is a release by the giver and an acquire by the taker,
 // as a lock grant is; threads of one node share a held line with no protocol.
@@ -60,6 +62,8 @@ type NodeLine = {
   /** When this node last asked for the line, and how long its last transfer took (request to grant), ms. */
   requestedAtMs: number;
   transferMs: number;
+  /** The engine's flushSeq when this node last asked for the line (a page pushed with the grant must not predate an early flush since). */
+  requestFlushSeq: number;
 };
 
 type DirectoryLine = { owner: number; queue: number[]; recalling: boolean };
@@ -79,6 +83,8 @@ export interface LineLayerOptions {
   clock?: () => number;
   /** Writes per transfer time that make a wanted line worth keeping for its window (a simulation's ops are slow against its messages). */
   hotWritesPerTransfer?: number;
+  /** Whether a grant from the directory that is the line page's home carries the page (default true). */
+  pagePush?: boolean;
 }
 
 export function lineOf(address: number): number {
@@ -102,6 +108,7 @@ export class LineEngine implements Engine {
   private readonly host: LineHost;
   private readonly clock: (() => number) | null;
   private readonly hotWritesPerTransfer: number;
+  private readonly pagePush: boolean;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -129,6 +136,7 @@ export class LineEngine implements Engine {
     this.host = options.host;
     this.clock = options.clock ?? null;
     this.hotWritesPerTransfer = options.hotWritesPerTransfer ?? atomicLineHotWritesPerTransfer;
+    this.pagePush = options.pagePush ?? true;
   }
 
   // ------------------------------------------------------------ delegation
@@ -148,9 +156,13 @@ export class LineEngine implements Engine {
     };
   }
 
+  private pageOf(line: number): number {
+    return Math.floor((line * atomicLineBytes) / pageBytes);
+  }
+
   /** The directory of a line: the static (placement) home of its page, which never moves. */
   directoryOf(line: number): number {
-    const page = Math.floor((line * atomicLineBytes) / pageBytes);
+    const page = this.pageOf(line);
     assert(page >= 0 && page < this.pageCount, 'line within the region');
     if (this.placement === 'block') return Math.floor(page / Math.ceil(this.pageCount / this.nodeCount));
     return page % this.nodeCount;
@@ -253,7 +265,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0,
       };
       this.lines.set(line, state);
     }
@@ -279,6 +291,7 @@ export class LineEngine implements Engine {
         state.waiters.push(threadRef);
         state.state = 'requested';
         state.requestedAtMs = this.timeNowMs();
+        state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
         this.toDirectory(line, { type: 'lineRequest', line });
         return;
     }
@@ -306,7 +319,7 @@ export class LineEngine implements Engine {
     switch (message.type) {
       case 'lineRequest': return this.onRequest(from, message.line);
       case 'lineRelease': return this.onRelease(from, message.line, message.info);
-      case 'lineGrant': return this.onGrant(from, message.line, message.info, message.recall);
+      case 'lineGrant': return this.onGrant(from, message);
       case 'lineRecall': return this.onRecall(message.line);
       case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
       case 'lineWaitCancel': return this.onWaitCancel(from, message.requestId);
@@ -363,8 +376,11 @@ export class LineEngine implements Engine {
     this.stats.lineGrants++;
     const recall = entry.queue.length > 0;
     if (recall) entry.recalling = true;
-    const info = to === this.nodeId ? undefined : this.inner.releaseFor(to);
-    this.toNode(to, { type: 'lineGrant', line, recall, ...(info === undefined ? {} : { info }) });
+    if (to === this.nodeId) { this.toNode(to, { type: 'lineGrant', line, recall }); return; }
+    const info = this.inner.releaseFor(to);
+    // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
+    const push = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
+    this.toNode(to, { type: 'lineGrant', line, recall, info, ...push });
   }
 
   private onWait(from: number, requestId: number, address: number, timeoutMs: number): void {
@@ -403,10 +419,17 @@ export class LineEngine implements Engine {
 
   // ------------------------------------------------------------ holder
 
-  private onGrant(from: number, line: number, info: ConsistencyInfo | undefined, recall: boolean): void {
+  private onGrant(from: number, message: Extract<LineMessage, { type: 'lineGrant' }>): void {
+    const { line, info, recall } = message;
     const state = this.lines.get(line);
     assert(state !== undefined && state.state === 'requested', 'a line is granted to a node that asked for it');
-    if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
+    if (info !== undefined && from !== this.nodeId) {
+      this.inner.acquireFrom(from, info);
+      if (message.pushPages !== undefined && message.pushPages.length > 0) {
+        assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
+        this.inner.installPushed(message, state.requestFlushSeq);
+      }
+    }
     state.state = 'held';
     state.grantedAtMs = this.timeNowMs();
     state.transferMs = state.grantedAtMs - state.requestedAtMs;
@@ -476,6 +499,7 @@ export class LineEngine implements Engine {
       // Threads asked while it was going: ask again (after the release on the same link).
       state.state = 'requested';
       state.requestedAtMs = this.timeNowMs();
+      state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
       this.toDirectory(line, { type: 'lineRequest', line });
     }
   }

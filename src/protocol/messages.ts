@@ -142,7 +142,8 @@ export type ProtocolMessage =
   /** `info`: the holder's release (absent when the holder is the directory itself). */
   | { type: 'lineRelease'; line: number; info?: ConsistencyInfo }
   /** `recall`: another node already waits for the line (its hold window starts now). */
-  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo }
+  /** `push*`: a copy of the line's page from its home, the directory (hlrc, see HlrcCoherence.pushForLine). */
+  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   /** A thread that found the value equal while its node held the line waits at the directory. */
   | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number }
   | { type: 'lineWaitCancel'; requestId: number }

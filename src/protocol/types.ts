@@ -112,6 +112,8 @@ export interface EngineOptions {
    * app threads then run Atomics natively on lines their node holds.
    */
   lines?: LineHost;
+  /** With lines: whether a grant from the line page's home carries the page (default true; DSM_LINE_PUSH=0 to compare). */
+  linePagePush?: boolean;
   /** With lines: writes per transfer time that make a wanted line worth keeping (default atomicLineHotWritesPerTransfer). */
   lineHotWritesPerTransfer?: number;
   /**
@@ -159,6 +161,9 @@ export interface EngineCounters {
   exclusiveShared?: number;
 }
 
+/** Copies of pages pushed with a grant (the shape of Coherence's GrantPush, named here so that types.ts imports no coherence). */
+export interface PagePush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+
 export interface Engine {
   readonly nodeId: number;
   readonly protocol: ProtocolName;
@@ -170,6 +175,12 @@ export interface Engine {
   onTick(nowMs: number): void;
   /** The earliest time onTick has work (atomic lines: a wanted line, a timed line wait), or null; absent: none beyond the regular ticks. */
   nextTickMs?(): number | null;
+  /** At a line's directory (hlrc): a copy of the line's page to push with a grant to `toNode` (see Coherence.pushForLine). */
+  pushForLine?(page: number, toNode: number): PagePush;
+  /** At a line's taker, after the grant's acquire: installs its pushed page where it makes an invalid copy valid. */
+  installPushed?(push: PagePush, requestFlushSeq: number): void;
+  /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */
+  flushSeq?(): number;
   /**
    * The thread behind `threadRef` is gone (its worker was terminated while
    * parked in a sync request): the engine never resumes it. An Atomics.wait

@@ -239,3 +239,33 @@ test('a row counter written once per row is not kept for a window: the other nod
   }
   assert.ok(given < kept * 0.8, `threads blocked ${given} steps with the line given at once, ${kept} kept for its window`);
 });
+
+test('a line grant from the directory that is its page\'s home carries the page: the taker does not fetch it while the line is pinned', () => {
+  // A render's row counter: homed on node 0 (its directory), taken alternately by
+  // both nodes. Each grant's write notices name the counter's page (node 0's adds);
+  // without the page in the grant, node 1's first op after each grant faults and
+  // fetches it while its thread pins the line.
+  for (let seed = 1; seed <= 10; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6 });
+    const counter = 4 * pageBytes + 8; // page 4: home (and line directory) node 0 under roundRobin
+    const rows = 40;
+    let taken = 0;
+    for (let node = 0; node < 2; node++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        for (;;) {
+          const row = Number(yield* atomic('add', counter, ['1']));
+          if (row >= rows) return;
+          taken++;
+          for (let k = 0; k < 48; k++) yield { op: 'store', address: (1 + 2 * node) * pageBytes + 4 * (k % 64), value: row };
+        }
+      });
+    }
+    sim.run();
+    sim.drain();
+    assert.equal(taken, rows, `seed ${seed}: every row taken once`);
+    const grants = sim.messageCounts.get('lineGrant') ?? 0;
+    const fetches = sim.messageCounts.get('pageRequest') ?? 0;
+    assert.ok(grants >= 4, `seed ${seed}: the counter moved (${grants} remote grants)`);
+    assert.ok(fetches <= 2, `seed ${seed}: ${fetches} page fetches for ${grants} remote grants`);
+  }
+});
