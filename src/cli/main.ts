@@ -9,7 +9,10 @@ import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from '
 import { placementNames } from '../protocol/engine.js';
 import { processEnvironment, setRaceMode, setTagOutput, takeEnvironmentSecret } from '../env.js';
 
-import { packageVersion as version } from '../package-info.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot, packageVersion as version } from '../package-info.js';
+import { entryUrl } from '../util/entry-url.js';
 
 function fail(error: unknown): never {
   if (isDsmError(error)) {
@@ -68,7 +71,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       // One machine: node 0 spawns the others, which run this module's runtime.
       : {
         nodeCount: options.nodes,
-        child: { nodeRuntime: new URL('../runtime/cluster-node.js', import.meta.url).href, runtimeConfig: runtime },
+        child: { nodeRuntime: entryUrl('clusterNode').href, runtimeConfig: runtime },
       };
     handle = await launchLocalCluster({
       ...placement,
@@ -192,9 +195,9 @@ async function benchCommand(name: string, raw: BenchRaw): Promise<void> {
   printBench(name, await apps.runAppBench(name, options), json);
 }
 
-/** Benchmarks live in bench/, compiled beside src/ in dist/. */
+/** Benchmarks live in bench/, compiled by tsc beside src/ in dist/ (they are not bundled). */
 function benchModule(name: string): string {
-  return new URL(`../../bench/${name}.js`, import.meta.url).href;
+  return pathToFileURL(join(packageRoot, 'dist', 'bench', `${name}.js`)).href;
 }
 
 function printBench(name: string, result: Record<string, unknown>, json: boolean): void {
