@@ -2,7 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import type { LauncherPlan } from '../cluster/launchers/detect.js';
-import type { ClusterHandle } from '../cluster/common.js';
+import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/common.js';
 import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
@@ -52,7 +52,11 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   }
   // The program's threads and their subprocesses share this environment: no secret in it.
   const envSecret = takeEnvironmentSecret();
-  const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
+  // Node 0's runtime loads while the cluster starts: the other nodes are spawned as soon as node 0
+  // listens, not after this process has loaded everything it runs (they start in parallel with it).
+  const runtimeModule = import('../runtime/cluster-node.js');
+  runtimeModule.catch(() => {});
+  const createMesh = async (context: MeshContext): Promise<MeshLike> => (await runtimeModule).createMesh(context);
   const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
   let handle: ClusterHandle;
   if (raw.listen !== undefined || options.nodes > 1) {
@@ -85,6 +89,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     const { soloCluster } = await import('../cluster/solo.js');
     handle = soloCluster(heartbeatOption(raw));
   }
+  const { runClusterProgram } = await runtimeModule;
   await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
 }
 
