@@ -67,6 +67,13 @@ using namespace dsm_constants;
 // (parkYieldUs; setParkYield changes it, 0: sleep at once after the spin).
 std::atomic<int64_t> g_park_yield_ns{static_cast<int64_t>(kParkYieldUs) * 1000};
 
+// madvise advice that faults a range in, writable (Linux 5.14; older headers lack the name).
+#ifdef MADV_POPULATE_WRITE
+constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kMadvPopulateWrite = 23;
+#endif
+
 inline int64_t MonotonicNs() {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -579,9 +586,18 @@ void Init(const FunctionCallbackInfo<Value>& args) {
   g_region.state = static_cast<std::atomic<uint8_t>*>(state);
   g_region.twin_slot = static_cast<std::atomic<uint32_t>*>(twin_slot);
   g_region.twin_pool = static_cast<uint8_t*>(twin_pool);
-  // One node never twins: its pool stays untouched (no resident memory).
+  // Every page's state byte is written at start (the engine's first pass sets every page's
+  // protection): one populate instead of a fault per 4096 pages. Best effort, as below.
+  madvise(state, page_count, kMadvPopulateWrite);
+  // One node never twins: its pool stays untouched (no resident memory). Otherwise the first
+  // kTwinPoolPretouchCount slots are made resident now, in one call where the kernel has
+  // MADV_POPULATE_WRITE (Linux 5.14): a page fault each costs 40-50 times as much, and this is
+  // every node's start-up. Older kernels: one write per page.
   if (!anonymous) {
-    for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
+    size_t pretouch_bytes = size_t(kTwinPoolPretouchCount) * kPageBytes;
+    if (madvise(g_region.twin_pool, pretouch_bytes, kMadvPopulateWrite) != 0) {
+      for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
+    }
   }
   g_ready.store(true, std::memory_order_release);
 }

@@ -6,6 +6,7 @@
 // start the same entry module.
 
 import type { MessagePort } from 'node:worker_threads';
+import { entryUrl } from '../util/entry-url.js';
 import type { AppThreadConfig, ThreadRole } from './wire.js';
 
 /** What a node tells every app thread it starts (the same for all its threads). */
@@ -73,11 +74,10 @@ export function readAppThreadWorkerData(workerData: unknown): { config: AppThrea
 }
 
 /**
- * The module every app thread starts in (src/threads/entry.ts: compiled .js,
+ * The module every app thread starts in (src/threads/entry.ts: bundled, compiled .js,
  * or .ts when dsm itself runs under tsx). A URL, not an import: the manager
  * never loads app-side code itself.
  */
 export function appEntryUrl(): URL {
-  const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? '../threads/entry.ts' : '../threads/entry.js', self);
+  return entryUrl('threadEntry');
 }

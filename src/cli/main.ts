@@ -2,14 +2,17 @@
 
 import { Command, CommanderError } from 'commander';
 import type { LauncherPlan } from '../cluster/launchers/detect.js';
-import type { ClusterHandle } from '../cluster/common.js';
+import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/common.js';
 import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
 import { processEnvironment, setRaceMode, setTagOutput, takeEnvironmentSecret } from '../env.js';
 
-import { packageVersion as version } from '../package-info.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot, packageVersion as version } from '../package-info.js';
+import { entryUrl } from '../util/entry-url.js';
 
 function fail(error: unknown): never {
   if (isDsmError(error)) {
@@ -49,7 +52,11 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   }
   // The program's threads and their subprocesses share this environment: no secret in it.
   const envSecret = takeEnvironmentSecret();
-  const { createMesh, runClusterProgram } = await import('../runtime/cluster-node.js');
+  // Node 0's runtime loads while the cluster starts: the other nodes are spawned as soon as node 0
+  // listens, not after this process has loaded everything it runs (they start in parallel with it).
+  const runtimeModule = import('../runtime/cluster-node.js');
+  runtimeModule.catch(() => {});
+  const createMesh = async (context: MeshContext): Promise<MeshLike> => (await runtimeModule).createMesh(context);
   const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
   let handle: ClusterHandle;
   if (raw.listen !== undefined || options.nodes > 1) {
@@ -68,7 +75,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       // One machine: node 0 spawns the others, which run this module's runtime.
       : {
         nodeCount: options.nodes,
-        child: { nodeRuntime: new URL('../runtime/cluster-node.js', import.meta.url).href, runtimeConfig: runtime },
+        child: { nodeRuntime: entryUrl('clusterNode').href, runtimeConfig: runtime },
       };
     handle = await launchLocalCluster({
       ...placement,
@@ -82,6 +89,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     const { soloCluster } = await import('../cluster/solo.js');
     handle = soloCluster(heartbeatOption(raw));
   }
+  const { runClusterProgram } = await runtimeModule;
   await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
 }
 
@@ -192,9 +200,9 @@ async function benchCommand(name: string, raw: BenchRaw): Promise<void> {
   printBench(name, await apps.runAppBench(name, options), json);
 }
 
-/** Benchmarks live in bench/, compiled beside src/ in dist/. */
+/** Benchmarks live in bench/, compiled by tsc beside src/ in dist/ (they are not bundled). */
 function benchModule(name: string): string {
-  return new URL(`../../bench/${name}.js`, import.meta.url).href;
+  return pathToFileURL(join(packageRoot, 'dist', 'bench', `${name}.js`)).href;
 }
 
 function printBench(name: string, result: Record<string, unknown>, json: boolean): void {

@@ -76,16 +76,7 @@ export interface ClusterHandle {
   fatal?(message: string): Promise<void>;
 }
 
-export function parseAddress(text: string, optionName: string): { host: string; port: number } {
-  const match = /^(.*):(\d{1,5})$/.exec(text);
-  const host = match?.[1]?.replace(/^\[(.*)\]$/, '$1') ?? '';
-  const port = Number(match?.[2] ?? NaN);
-  if (match === null || host === '' || !(port >= 0 && port <= 65535)) {
-    throw new DsmError('DSM_ERR_INVALID_OPTION', `${optionName} '${text}': expected HOST:PORT, e.g. 10.0.0.1:7400`);
-  }
-  return { host, port };
-}
-
+export { parseAddress } from './address.js';
 export { formatAddress } from '../transport/dial.js';
 
 /**

@@ -21,6 +21,7 @@ import type { MeshContext } from './common.js';
 import { progress } from './progress.js';
 import { NodeHandle, withTimeout } from './handle.js';
 import { childEnvironment } from '../env.js';
+import { entryUrl } from '../util/entry-url.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -68,8 +69,7 @@ function malformedJoin(message: Control & { type: 'join' }): string | null {
 }
 
 export function defaultChildScript(): string {
-  const self = fileURLToPath(import.meta.url);
-  return self.replace(/launch\.(ts|js)$/, 'node-main.$1');
+  return fileURLToPath(entryUrl('nodeMain'));
 }
 
 function wildcard(host: string): boolean {

@@ -11,7 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { type DsmError, isDsmError } from '../errors.js';
 import { childJoinEnvironment } from '../env.js';
-import type { ClusterHandle, MeshContext, MeshLike } from './common.js';
+import { type ClusterHandle, type MeshContext, type MeshLike, createTransportMesh } from './common.js';
 import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin } from './join.js';
 
 interface NodeRuntime {
@@ -22,13 +22,17 @@ interface NodeRuntime {
 async function main(): Promise<void> {
   const environment = childJoinEnvironment();
   const runtimeSpecifier = environment.nodeRuntime;
-  const runtime: NodeRuntime = runtimeSpecifier === undefined ? {} :
-    await import(runtimeSpecifier.startsWith('file:') ? runtimeSpecifier : pathToFileURL(runtimeSpecifier).href) as NodeRuntime;
+  // The runtime loads while this node reads its secret and joins (it is needed once the mesh is made).
+  const runtimeLoaded: Promise<NodeRuntime> = runtimeSpecifier === undefined ? Promise.resolve({}) :
+    import(runtimeSpecifier.startsWith('file:') ? runtimeSpecifier : pathToFileURL(runtimeSpecifier).href) as Promise<NodeRuntime>;
+  runtimeLoaded.catch(() => {});
   const secret = environment.secretFromStdin ? await readSecretFromStdin() : undefined;
-  const handle = await joinCluster({
-    ...joinOptionsFromEnvironment(environment, secret),
-    ...(runtime.createMesh !== undefined ? { createMesh: runtime.createMesh } : {}),
-  });
+  const createMesh = async (context: MeshContext): Promise<MeshLike> => {
+    const runtime = await runtimeLoaded;
+    return (runtime.createMesh ?? createTransportMesh)(context);
+  };
+  const handle = await joinCluster({ ...joinOptionsFromEnvironment(environment, secret), createMesh });
+  const runtime = await runtimeLoaded;
   await runtime.runNode?.(handle);
 }
 

@@ -17,11 +17,11 @@
 // as wide as the class.
 
 import { assert } from '../errors.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, pageBytes, prefetchPageCountMax, startPageChunk, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
-import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
+import { forEachPageChunk, protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
 import { isCovered, newPageState, noWaiters, type PageState } from './page-state.js';
@@ -117,19 +117,19 @@ export class HlrcCoherence implements Coherence, LendHost {
     }
     // Every page starts valid and zero on every node, read-only with the fast
     // write path on, so a first store costs a local twin (none for a page of
-    // our own) and no message. One pass over the region (a 4 GiB region is
-    // 2^20 pages: no per-page closure, no filter, one range to protect); this
-    // is the start-up of every run of more than one node.
-    const all = new Uint32Array(this.pageCount);
-    const own = new Uint32Array(this.pageCount);
-    let ownCount = 0;
-    for (let page = 0; page < this.pageCount; page++) {
-      all[page] = page;
-      if (this.migration.homeOf(page) === this.nodeId) own[ownCount++] = page;
-    }
-    this.memory.setTwinless(own.subarray(0, ownCount), true);
+    // our own) and no message. A pass over the region (a 4 GiB region is
+    // 2^20 pages: no per-page closure, no filter, one range to protect, page
+    // lists in small reused chunks); this is the start-up of every run of more than one node.
+    const own = new Uint32Array(Math.min(this.pageCount, startPageChunk));
+    forEachPageChunk(this.pageCount, (pages) => {
+      let ownCount = 0;
+      for (let k = 0; k < pages.length; k++) {
+        if (this.migration.homeOf(pages[k]!) === this.nodeId) own[ownCount++] = pages[k]!;
+      }
+      if (ownCount > 0) this.memory.setTwinless(own.subarray(0, ownCount), true);
+    });
     this.memory.protectRange(0, this.pageCount, protRead);
-    this.memory.setFastWrite(all, true);
+    forEachPageChunk(this.pageCount, (pages) => this.memory.setFastWrite(pages, true));
     if (this.twinPageCountMax > 0) this.memory.setTwinLimit(this.twinPageCountMax);
   }
 

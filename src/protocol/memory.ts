@@ -9,7 +9,7 @@
 // store at its home (encodeRun); every other diff comes from flush().
 
 export { protNone, protRead, protReadWrite, type PageProt } from '../constants.js';
-import type { PageProt } from '../constants.js';
+import { startPageChunk, type PageProt } from '../constants.js';
 
 export type PageList = Uint32Array | number[];
 
@@ -58,4 +58,17 @@ export interface PageMemory {
   readPage(page: number, dst: Uint8Array): void;
   /** Overwrites the page's bytes through the manager view (any protection). */
   writePage(page: number, src: Uint8Array): void;
+}
+
+/**
+ * Visits pages [0, pageCount) in order as lists of at most startPageChunk pages, all in one buffer
+ * that the next visit overwrites (the list is the visitor's only during its call).
+ */
+export function forEachPageChunk(pageCount: number, visit: (pages: Uint32Array) => void): void {
+  const chunk = new Uint32Array(Math.min(pageCount, startPageChunk));
+  for (let first = 0; first < pageCount; first += chunk.length) {
+    const count = Math.min(chunk.length, pageCount - first);
+    for (let k = 0; k < count; k++) chunk[k] = first + k;
+    visit(count === chunk.length ? chunk : chunk.subarray(0, count));
+  }
 }

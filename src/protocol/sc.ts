@@ -15,7 +15,7 @@ import { assert } from '../errors.js';
 import { syncQueueCountMax, pageBytes } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
-import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
+import { forEachPageChunk, protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
 import type { EngineCounters } from './types.js';
 
@@ -69,10 +69,8 @@ export class ScCoherence implements Coherence {
       this.memory.protectRange(0, this.pageCount, protReadWrite);
       return;
     }
-    const all = new Uint32Array(this.pageCount);
-    for (let page = 0; page < this.pageCount; page++) all[page] = page;
     this.memory.protectRange(0, this.pageCount, protRead);
-    this.memory.setFastWrite(all, false);
+    forEachPageChunk(this.pageCount, (pages) => this.memory.setFastWrite(pages, false));
   }
 
   tableSizes(): Record<string, number> {

@@ -3,18 +3,18 @@
 // Imports nothing of the manager side.
 
 import { fileURLToPath } from 'node:url';
-import { relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { raceModeEnabled } from '../env.js';
+import { packageRoot } from '../package-info.js';
 
 /** Race mode is on for every thread of a `dsm run --race` (the environment is inherited). */
 export const raceSitesEnabled = raceModeEnabled();
 
-/** dsm's own code: src/ (run from source) or dist/ (compiled: dist/src/ and dist/bench/). */
-const ownRoots = (() => {
-  const srcDir = fileURLToPath(new URL('../', import.meta.url));
-  const distDir = fileURLToPath(new URL('../../', import.meta.url));
-  return srcDir.endsWith(`${sep}dist${sep}src${sep}`) ? [distDir] : [srcDir];
-})();
+/**
+ * dsm's own code: src/ (run from source, or named by a source map) and dist/ (the bundle,
+ * dist/bundle/, and tsc's output, dist/src/ and dist/bench/).
+ */
+const ownRoots = [join(packageRoot, 'src') + sep, join(packageRoot, 'dist') + sep];
 
 const framePattern = /(?:\(|at )((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData } from '../channel/thread-config.js';
 import { DsmError } from '../errors.js';
@@ -170,6 +170,7 @@ export function arrowOf(stack: string): string {
 
 /** Drops the stack frames of dsm's own app-thread entry: the program's frames are what matter. */
 function withoutDsmFrames(stack: string): string {
-  const dsmCode = join(packageRoot, 'dist', 'src');
-  return stack.split('\n').filter((line) => !(line.trimStart().startsWith('at ') && line.includes(dsmCode))).join('\n');
+  // dsm's code: the bundle and tsc's output (dist/bundle/, dist/src/), or its sources (src/, run under tsx).
+  const dsmCode = [join(packageRoot, 'dist') + sep, join(packageRoot, 'src') + sep];
+  return stack.split('\n').filter((line) => !(line.trimStart().startsWith('at ') && dsmCode.some((code) => line.includes(code)))).join('\n');
 }

@@ -80,6 +80,8 @@ export function makeSharedArrayBufferClass(allocate: (byteLength: number) => Sha
     if (prototype !== NativeSharedArrayBuffer.prototype) Object.setPrototypeOf(buffer, prototype);
     return buffer;
   }
+  // Spelled out: a bundler may rename the declaration (it shadows the global in the bundle's scope).
+  Object.defineProperty(SharedArrayBuffer, 'name', { value: 'SharedArrayBuffer', writable: false, enumerable: false, configurable: true });
   Object.defineProperty(SharedArrayBuffer, 'prototype', { value: NativeSharedArrayBuffer.prototype, writable: false, enumerable: false, configurable: false });
   // The native getter: its name is "get [Symbol.species]" and it returns `this`.
   Object.defineProperty(SharedArrayBuffer, Symbol.species, Object.getOwnPropertyDescriptor(NativeSharedArrayBuffer, Symbol.species)!);

@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import { launcherPortDefault, nodeCountMax, slurmPortSpan } from '../../constants.js';
 import { DsmError, assert } from '../../errors.js';
-import { parseAddress } from '../common.js';
+import { parseAddress } from '../address.js';
 import { HostlistError, expandHostlist, expandTaskCounts } from './hostlist.js';
 
 export const launcherNames = ['slurm', 'mpi', 'kubernetes'] as const;
