@@ -64,6 +64,8 @@ export class HlrcCoherence implements Coherence, LendHost {
   // -- the open interval
   /** Pages written in the open interval. */
   private readonly intervalPages = new Set<number>();
+  /** acquire's scratch: 1 for a page already named by the notices being applied (all 0 between calls). */
+  private namedMark: Uint8Array | null = null;
   /**
    * Pages with a twin in the open interval (all of them another node's), in
    * the order they were twinned: the oldest are flushed first at the limit.
@@ -262,17 +264,34 @@ export class HlrcCoherence implements Coherence, LendHost {
   /** At the home: a page becomes valid once every diff it needs has been applied. */
   checkHomePage(page: number): void {
     const state = this.pageState(page);
-    if (state.valid) return;
+    if (!this.homeCopyCompleted(page, state)) return;
+    this.protectValid(page);
+    this.runWaiters(state);
+  }
+
+  /**
+   * checkHomePage without the protection and the waiters: whether the home
+   * copy just became valid (the caller protects it, with the other pages of
+   * its batch in one call, and then runs its waiters).
+   */
+  private homeCopyCompleted(page: number, state: PageState): boolean {
+    if (state.valid) return false;
     // A borrowed page: this node's own diffs to the old home come first.
-    if (state.applied[this.nodeId]! < state.sentDiffs) return;
+    if (state.applied[this.nodeId]! < state.sentDiffs) return false;
     if (state.ownPending !== null) {
       this.memory.applyDiff(page, state.ownPending);
       state.ownPending = null;
     }
-    if (!isCovered(state.version, state.need, this.nodeCount)) return;
+    if (!isCovered(state.version, state.need, this.nodeCount)) return false;
     state.valid = true;
-    this.protectValid(page);
-    this.runWaiters(state);
+    return true;
+  }
+
+  /** Home copies completed together (homeCopyCompleted): made valid in one protection call per run, then their waiters run. */
+  private homeCopiesValid(pages: number[]): void {
+    if (pages.length === 0) return;
+    this.protectValidMany(pages);
+    for (const page of pages) this.runWaiters(this.pageState(page));
   }
 
   private runWaiters(state: PageState): void {
@@ -417,6 +436,11 @@ export class HlrcCoherence implements Coherence, LendHost {
     // Diffs for pages lent away go on to the borrower, in arrival order: a
     // writer's diffs reach it through this node, after the lend (FIFO links).
     const forward = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
+    // Home copies these diffs complete become valid in one protection call
+    // per run after the loop (a large release's diffs completed them one
+    // mprotect each), and only then are their waiters and fetchers served.
+    const completed: number[] = [];
+    const applied: number[] = [];
     for (let k = 0; k < message.pages.length; k++) {
       const page = message.pages[k]!;
       const home = this.homeOf(page);
@@ -439,9 +463,11 @@ export class HlrcCoherence implements Coherence, LendHost {
       }
       state.version[writer] = Math.max(state.version[writer]!, message.interval);
       state.applied[writer]!++;
-      this.checkHomePage(page);
-      this.serveFetchers(page);
+      if (this.homeCopyCompleted(page, state)) completed.push(page);
+      applied.push(page);
     }
+    this.homeCopiesValid(completed);
+    for (const page of applied) this.serveFetchers(page);
     for (const [home, batch] of forward) {
       this.stats.lendForwards = (this.stats.lendForwards ?? 0) + 1;
       this.ctx.send(home, { type: 'diffs', interval: message.interval, pages: batch.pages, diffs: batch.diffs, origin: writer });
@@ -456,28 +482,42 @@ export class HlrcCoherence implements Coherence, LendHost {
    */
   acquire(target: number[]): void {
     this.drainDirty();
-    const named = new Set<number>();
+    // Hot at a large notice (a remote worker's start acquires its parent's
+    // fill of every page it wrote): a byte per page marks the pages named, no
+    // Set, and the stale ones go to the memory as one sorted Uint32Array.
+    const named: number[] = [];
+    const mark = this.namedMark ??= new Uint8Array(this.pageCount);
     this.intervals.advance(target, (record) => {
-      for (const page of record.pages) {
+      const pages = record.pages;
+      const writer = record.node;
+      const index = record.index;
+      for (let k = 0; k < pages.length; k++) {
+        const page = pages[k]!;
         const state = this.pageState(page);
-        if (state.need[record.node]! < record.index) state.need[record.node] = record.index;
-        named.add(page);
+        if (state.need[writer]! < index) state.need[writer] = index;
+        if (mark[page] === 0) { mark[page] = 1; named.push(page); }
       }
     });
-    const stale: number[] = [];
-    for (const page of named) {
-      const state = this.pageState(page);
-      if (state.valid && !isCovered(state.version, state.need, this.nodeCount)) stale.push(page);
+    const stale = new Uint32Array(named.length);
+    let staleCount = 0;
+    for (let k = 0; k < named.length; k++) {
+      const page = named[k]!;
+      mark[page] = 0;
+      const state = this.pages.get(page)!;
+      if (state.valid && !isCovered(state.version, state.need, this.nodeCount)) stale[staleCount++] = page;
     }
-    this.invalidate(stale.sort((a, b) => a - b));
+    this.invalidate(stale.subarray(0, staleCount).sort());
   }
 
-  /** Valid copies that a write notice made stale: dirty ones flush home first, then all go to no access. */
-  private invalidate(pages: number[]): void {
+  /** Valid copies that a write notice made stale (sorted): dirty ones flush home first, then all go to no access. */
+  private invalidate(pages: Uint32Array): void {
     if (pages.length === 0) return;
-    this.flushEarlyMany(pages.filter((page) => this.intervalPages.has(page)));
-    for (const page of pages) {
-      const state = this.pageState(page);
+    const dirty: number[] = [];
+    for (let k = 0; k < pages.length; k++) if (this.intervalPages.has(pages[k]!)) dirty.push(pages[k]!);
+    this.flushEarlyMany(dirty);
+    for (let k = 0; k < pages.length; k++) {
+      const page = pages[k]!;
+      const state = this.pages.get(page)!;
       if (state.prefetched === true) {
         state.prefetched = false;
         this.readAhead.wasted(page);
@@ -498,12 +538,18 @@ export class HlrcCoherence implements Coherence, LendHost {
     // (found by the concurrent simulation, seed 1: a stale copy stayed
     // readable and writable after a late flush, and a counter lost updates).
     this.drainDirty();
-    const late = pages.filter((page) => this.twinned.has(page));
+    const late: number[] = [];
+    for (let k = 0; k < pages.length; k++) if (this.twinned.has(pages[k]!)) late.push(pages[k]!);
     if (late.length > 0) {
       this.flushEarlyMany(late);
       this.memory.protect(late, protNone);
     }
-    for (const page of pages) if (this.homeOf(page) === this.nodeId) this.checkHomePage(page);
+    const completed: number[] = [];
+    for (let k = 0; k < pages.length; k++) {
+      const page = pages[k]!;
+      if (this.homeOf(page) === this.nodeId && this.homeCopyCompleted(page, this.pages.get(page)!)) completed.push(page);
+    }
+    this.homeCopiesValid(completed);
   }
 
   /** A copy that became valid: read-only, with the native write fast path on again. */

@@ -277,3 +277,54 @@ for (const protocol of ['hlrc', 'sc'] as const) {
     assert.equal(cluster.sent.length, 0, 'no message');
   });
 }
+
+/**
+ * An acquire of a large write notice (jac13e: a remote worker's start acquires
+ * the parent's fill of Jacobi's grids, 4,096 pages): node 1, which never
+ * touched the pages, invalidates them and makes its own pages valid again when
+ * their diffs arrive, in one protection call per run of contiguous pages, not
+ * one per page. Counted as the native addon's mprotect calls: runs of
+ * consecutive pages within each protect call. Three nodes, block placement
+ * (node 1 homes pages 128..255): node 2 writes every page, so its diffs to
+ * node 1 may arrive after the barrier's departure.
+ */
+function acquireProtections(seed: number): { calls: number; runs: number; invalidations: number } {
+  const pageCount = 384;
+  const cluster = new SimCluster({ seed, nodeCount: 3, pageCount, placement: 'block', deliverBias: 0.2 + (seed % 7) / 10, afterStep: checkNoHomeTwins });
+  const memory = cluster.memories[1]!;
+  const protect = memory.protect.bind(memory);
+  let calls = 0;
+  let runs = 0;
+  memory.protect = (pages: PageList, prot: PageProt) => {
+    calls += 1;
+    let previous = -2;
+    for (const page of pages) {
+      if (page !== previous + 1) runs += 1;
+      previous = page;
+    }
+    protect(pages, prot);
+  };
+  cluster.addThread(2, () => (function* () {
+    for (let page = 0; page < pageCount; page++) yield { op: 'store', address: page * pageBytes + 8, value: page + 1 };
+    yield* sync(barrier(3));
+  })() as ThreadProgram);
+  cluster.addThread(0, () => (function* () { yield* sync(barrier(3)); })() as ThreadProgram);
+  cluster.addThread(1, () => (function* () {
+    yield* sync(barrier(3));
+    for (let page = 0; page < pageCount; page += 37) {
+      const got = yield* load(page * pageBytes + 8);
+      if (got !== page + 1) throw new Error(`seed ${seed}: node 1 reads page ${page} as ${got}, expected ${page + 1}`);
+    }
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  return { calls, runs, invalidations: cluster.engines[1]!.counters().invalidations };
+}
+
+test('an acquire of a large write notice invalidates, and its home pages become valid, in one protection call per run of pages, not one per page (30 seeds)', () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const { calls, runs, invalidations } = acquireProtections(seed);
+    assert.ok(invalidations >= 256, `seed ${seed}: node 1 invalidated the pages it does not home (${invalidations})`);
+    assert.ok(runs <= 16, `seed ${seed}: ${calls} protection calls, ${runs} runs for ${invalidations} invalidated pages`);
+  }
+});
