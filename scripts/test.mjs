@@ -20,7 +20,8 @@
 // (node_modules/.cache/dsm/test-durations.json, written after every run), else
 // from the times checked in (scripts/test-durations.json; refresh it with
 // `node scripts/test.mjs --write-durations` after a full run on a quiet
-// machine). An entry is { "ms": wall, "cpuMs": cpu }; a bare number is a wall
+// machine). Whether a file is light is judged from the checked-in times first
+// (quiet), the last run's second. An entry is { "ms": wall, "cpuMs": cpu }; a bare number is a wall
 // time of unknown CPU (counted heavy). A file in neither list starts first (it
 // may be long) and counts heavy.
 //
@@ -97,12 +98,17 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-const known = { ...readDurations(checkedInPath), ...readDurations(cachePath) };
+const checkedIn = readDurations(checkedInPath);
+const known = { ...checkedIn, ...readDurations(cachePath) };
 const durationOf = (file) => known[file]?.ms ?? Infinity;
-// Estimated CPU seconds per wall second; unknown counts as one busy core.
+// Estimated CPU seconds per wall second; unknown counts as one busy core. The
+// checked-in times come first here: they are from a quiet machine, and a run on a
+// busy one stretches wall times but not CPU times, so its files all look light.
 const loadOf = (file) => {
-  const entry = known[file];
-  return entry !== undefined && entry.cpuMs !== undefined && entry.ms > 0 ? entry.cpuMs / entry.ms : 1;
+  for (const entry of [checkedIn[file], known[file]]) {
+    if (entry !== undefined && entry.cpuMs !== undefined && entry.ms > 0) return entry.cpuMs / entry.ms;
+  }
+  return 1;
 };
 const queue = [...files].sort((a, b) => durationOf(b) - durationOf(a) || a.localeCompare(b));
 
