@@ -8,7 +8,9 @@ import { exitCodeNodeDied } from '../../src/errors.js';
 import { secretFor } from '../fixtures/secret.js';
 
 const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
-const waitMsMax = 20000;
+// Bounds a hang only (nothing here is about speed): generous, as a 3-node start under tsx took over 20 s
+// with the machine's load average at 46 (a test failed with no output at all).
+const waitMsMax = 60_000;
 const started: ChildProcess[] = [];
 const pidsSeen = new Set<number>();
 

@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { processesTagged } from '../fixtures/runs.js';
+import { processesTagged, runningFile } from '../fixtures/runs.js';
 import { secretFor } from '../fixtures/secret.js';
 
 const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
@@ -186,12 +187,17 @@ async function runPartitioned(port: number): Promise<void> {
   const node = [process.execPath, dsmBin];
   const busy = fileURLToPath(new URL('../fixtures/programs/busy-pages.mjs', import.meta.url));
   const common = ['--region-bytes', '256m', '--join-timeout', '20000', '--heartbeat-timeout', '2000'];
-  const launcher = runIn(first!.namespace, ['run', '--listen', address, '--expect', '3', ...common, busy, '60', '3'], env, node);
+  const file = runningFile();
+  const launcher = runIn(first!.namespace, ['run', '--listen', address, '--expect', '3', ...common, busy, '60', '3', file], env, node);
   const joiners = others.map((host) => runIn(host.namespace, ['node', '--join', address, ...common], env, node));
   const startedBy = Date.now() + waitMsMax;
   while (!launcher.stdout().includes('started') && Date.now() < startedBy) await new Promise((done) => setTimeout(done, 100));
   assert.match(launcher.stdout(), /started/, launcher.output());
-  await new Promise((done) => setTimeout(done, 1000));
+  // The handshake of busy-pages: its workers have faulted through the pages (in place of a 1 s sleep).
+  while (!existsSync(file) && Date.now() < startedBy) await new Promise((done) => setTimeout(done, 100));
+  const isRunning = existsSync(file);
+  rmSync(file, { force: true });
+  assert.ok(isRunning, `the program is running: ${launcher.output()}`);
   const cutAt = Date.now();
   sh('ip', '-n', bridgeNamespace, 'link', 'set', 'port2', 'nomaster');
   try {

@@ -4,14 +4,15 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { childNodes, dsmLines, ended, program, started, startRun } from '../fixtures/runs.js';
+import { childNodes, dsmLines, ended, program, running, runningFile, started, startRun } from '../fixtures/runs.js';
 
 for (const [nodeCount, signal] of [[8, 'SIGKILL'], [16, 'SIGKILL'], [16, 'SIGSTOP']] as const) {
   test(`${signal} of one node of ${nodeCount} ends the run naming it, with one line and no process left`, async () => {
     const startedAt = Date.now();
-    const run = startRun(['run', '--nodes', String(nodeCount), '--placement', 'roundRobin', '--region-bytes', '64m', program, '60', String(nodeCount)]);
+    const file = runningFile();
+    const run = startRun(['run', '--nodes', String(nodeCount), '--placement', 'roundRobin', '--region-bytes', '64m', program, '60', String(nodeCount), file]);
     await started(run);
-    await new Promise((done) => setTimeout(done, 500));
+    await running(run, file);
     const victimId = signal === 'SIGKILL' ? nodeCount / 2 : nodeCount - 1;
     const victim = childNodes(run).get(victimId);
     assert.ok(victim !== undefined, `node ${victimId} runs`);

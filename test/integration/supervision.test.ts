@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { childNodes, dsmLines, ended, program, root, started, startRun } from '../fixtures/runs.js';
+import { childNodes, dsmLines, ended, program, root, running, runningFile, started, startRun } from '../fixtures/runs.js';
 
 for (const failingNode of [1, 0]) {
   test(`an exception on node ${failingNode}'s manager while app threads are parked ends the run with one line naming the node`, async () => {
@@ -75,9 +75,10 @@ test('a manager loop that stops turning ends its node with a line saying so, and
 // fault served by the stopped node held process.exit), or the engine's sends
 // to the lost node threw into app threads ("node 1 has no connection to node 7").
 test('SIGSTOP of one node of 8 ends the run naming it, with nothing else on stderr and no process left', async () => {
-  const run = startRun(['run', '--nodes', '8', '--placement', 'roundRobin', '--region-bytes', '256m', program, '60', '8']);
+  const file = runningFile();
+  const run = startRun(['run', '--nodes', '8', '--placement', 'roundRobin', '--region-bytes', '256m', program, '60', '8', file]);
   await started(run);
-  await new Promise((done) => setTimeout(done, 1000));
+  await running(run, file);
   const victim = childNodes(run).get(7);
   assert.ok(victim !== undefined, 'node 7 runs');
   process.kill(victim, 'SIGSTOP');
@@ -90,9 +91,10 @@ test('SIGSTOP of one node of 8 ends the run naming it, with nothing else on stde
 });
 
 test('node 0 killed: its child nodes end even with app threads parked on faults', async () => {
-  const run = startRun(['run', '--nodes', '3', '--placement', 'roundRobin', '--region-bytes', '256m', program, '60']);
+  const file = runningFile();
+  const run = startRun(['run', '--nodes', '3', '--placement', 'roundRobin', '--region-bytes', '256m', program, '60', '3', file]);
   await started(run);
-  await new Promise((done) => setTimeout(done, 1000));
+  await running(run, file);
   const children = [...childNodes(run).values()];
   assert.equal(children.length, 2);
   run.child.kill('SIGKILL');
