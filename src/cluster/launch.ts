@@ -157,8 +157,7 @@ class Launcher extends NodeHandle {
         void this.abort(error).then(() => reject(error));
       };
       const timer = setTimeout(() => {
-        const joined = this.members.size + 1;
-        fail(new DsmError('DSM_ERR_JOIN_TIMEOUT', `${joined} of ${this.nodeCount} nodes joined within ${this.joinTimeoutMs} ms (node 0 counts itself); start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`));
+        fail(new DsmError('DSM_ERR_JOIN_TIMEOUT', this.joinTimeoutMessage()));
       }, this.joinTimeoutMs);
       // Joiners across machines are started by hand: say where to point them. A local
       // cluster says so only when its children are slow to start.
@@ -189,6 +188,28 @@ class Launcher extends NodeHandle {
       }
       if (this.nodeCount === 1) void this.allJoined(fail, onReady);
     });
+  }
+
+  /**
+   * What a start that ran out of time still waited for: nodes that never joined, or, when every node
+   * joined, the step after the join that did not finish (node 0's mesh, or the nodes not yet ready).
+   */
+  private joinTimeoutMessage(): string {
+    const joined = this.members.size + 1;
+    const within = `within ${this.joinTimeoutMs} ms`;
+    if (joined < this.nodeCount) {
+      const missing: number[] = [];
+      for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) if (!this.members.has(nodeId)) missing.push(nodeId);
+      const which = this.spawnLocal ? ` (missing: node ${missing.join(', node ')})` : '';
+      return `${joined} of ${this.nodeCount} nodes joined ${within} (node 0 counts itself)${which}; start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`;
+    }
+    if (this.options.createMesh !== null && this.mesh === null) {
+      return `all ${this.nodeCount} nodes joined but node 0 did not finish connecting its mesh to them ${within}; check that every node's mesh port is reachable from node 0 (--bind, firewalls) or raise --join-timeout`;
+    }
+    const notReady: number[] = [];
+    for (const member of this.members.values()) if (!member.ready) notReady.push(member.nodeId);
+    notReady.sort((a, b) => a - b);
+    return `all ${this.nodeCount} nodes joined but node ${notReady.join(', node ')} did not report ready (mesh connected and runtime loaded) ${within}; check that node's output for an error, or raise --join-timeout on a slow machine`;
   }
 
   controlAddress(): string {

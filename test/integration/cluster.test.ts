@@ -221,6 +221,13 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
     assert.match(joiner.output(), /DSM_ERR_JOIN_TIMEOUT: 2 of 3 nodes joined/);
   });
 
+  // 20 s: the one child must join first, and a loaded machine (load 10+) has taken over 4 s to start it.
+  it('a join timeout after every node joined names the step that did not finish', async () => {
+    const launcher = run(['local', '2', 'exit'], { DSM_TEST_MESH_NEVER: '1', DSM_JOIN_TIMEOUT_MS: '20000' });
+    assert.equal((await exitOf(launcher)).code, 1, launcher.output());
+    assert.match(launcher.output(), /DSM_ERR_JOIN_TIMEOUT: all 2 nodes joined but node 0 did not finish connecting its mesh to them within 20000 ms; check that every node's mesh port is reachable/);
+  });
+
   it('a port in use and an unreachable node 0 are named errors', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
