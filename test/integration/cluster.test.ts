@@ -119,6 +119,8 @@ describe('local cluster', () => {
     const launcher = run(['local', '3', 'hold']);
     await waitFor(launcher, /node 2 of 3 up/);
     await waitFor(launcher, /node 1 of 3 up/);
+    // The children's lines and node 0's come on different pipes: node 0's may come last.
+    await waitFor(launcher, /launcher up nodes 3 pids/);
     const pids = pidsOf(launcher.output());
     process.kill(pids[2]!, 'SIGKILL');
     const { code } = await exitOf(launcher);
@@ -131,6 +133,8 @@ describe('local cluster', () => {
     const launcher = run(['local', '3', 'hold']);
     await waitFor(launcher, /node 2 of 3 up/);
     await waitFor(launcher, /node 1 of 3 up/);
+    // The children's lines and node 0's come on different pipes: node 0's may come last.
+    await waitFor(launcher, /launcher up nodes 3 pids/);
     const pids = pidsOf(launcher.output());
     process.kill(pids[1]!, 'SIGSTOP');
     const { code } = await exitOf(launcher);
@@ -143,6 +147,8 @@ describe('local cluster', () => {
     const launcher = run(['local', '3', 'hold']);
     await waitFor(launcher, /node 2 of 3 up/);
     await waitFor(launcher, /node 1 of 3 up/);
+    // The children's lines and node 0's come on different pipes: node 0's may come last.
+    await waitFor(launcher, /launcher up nodes 3 pids/);
     const pids = pidsOf(launcher.output());
     launcher.child.kill('SIGTERM');
     const { code } = await exitOf(launcher);
@@ -154,6 +160,8 @@ describe('local cluster', () => {
     const launcher = run(['local', '3', 'hold']);
     await waitFor(launcher, /node 2 of 3 up/);
     await waitFor(launcher, /node 1 of 3 up/);
+    // The children's lines and node 0's come on different pipes: node 0's may come last.
+    await waitFor(launcher, /launcher up nodes 3 pids/);
     const pids = pidsOf(launcher.output());
     launcher.child.kill('SIGKILL');
     await exitOf(launcher);
@@ -176,6 +184,7 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
     assert.equal(threadOf.get(joiners[0]!.child.pid!), '1', launcher.output());
     assert.equal(threadOf.get(joiners[1]!.child.pid!), '0', launcher.output());
     assert.doesNotMatch(joiners[1]!.output(), /of 3 up/, 'relayed output does not print locally');
+    await waitFor(launcher, /launcher up nodes 3 pids/);
     pidsOf(launcher.output());
     launcher.child.kill('SIGTERM');
     assert.equal((await exitOf(launcher)).code, 143);
