@@ -24,7 +24,7 @@ import type { Intervals } from './intervals.js';
 import { forEachPageChunk, protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
-import { isCovered, newPageState, noWaiters, type PageState } from './page-state.js';
+import { isCovered, newPageState, noWaiters, zeroVector, type PageState } from './page-state.js';
 import { ReadAhead } from './readahead.js';
 import { StatelessNeeds } from './stateless-needs.js';
 import type { EngineCounters, EngineOptions, FaultResult } from './types.js';
@@ -54,6 +54,8 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly pages = new Map<number, PageState>();
   /** Pages with no state that an acquire made invalid: their need (pageState builds their state from it). */
   private readonly stateless: StatelessNeeds;
+  /** need and applied of every state until raised (frozen: see zeroVector). */
+  private readonly zeros: number[];
   /**
    * Per page of this node's own (home), 1 while it is exclusive: read-write
    * here with no write detection, because no other node can hold a copy
@@ -110,6 +112,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.readAhead = new ReadAhead(this.pageCount, this.nodeCount, this.stats, options);
     this.exclusive = new Uint8Array(this.pageCount);
     this.stateless = new StatelessNeeds(this.pageCount, this.nodeCount);
+    this.zeros = zeroVector(this.nodeCount);
     this.migration = new HomeMigration(ctx, this, options.migrateHomes ?? true);
     this.twinPageCountMax = options.twinPageCountMax ?? 0;
     assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
@@ -162,7 +165,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   pageState(page: number): PageState {
     let state = this.pages.get(page);
     if (state === undefined) {
-      state = newPageState(this.nodeCount);
+      state = newPageState(this.nodeCount, this.zeros);
       const need = this.stateless.take(page);
       if (need !== null) {
         // Made invalid by an acquire while it had no state (version zero).
@@ -478,6 +481,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         this.migration.noteWrite(page, writer);
       }
       state.version[writer] = Math.max(state.version[writer]!, message.interval);
+      if (state.applied === this.zeros) state.applied = new Array<number>(this.nodeCount).fill(0);
       state.applied[writer]!++;
       if (this.homeCopyCompleted(page, state)) completed.push(page);
       applied.push(page);
@@ -515,7 +519,10 @@ export class HlrcCoherence implements Coherence, LendHost {
         const state = this.pages.get(page);
         let fresh = false;
         if (state === undefined) fresh = this.stateless.raise(page, writer, index);
-        else if (state.need[writer]! < index) state.need[writer] = index;
+        else if (state.need[writer]! < index) {
+          if (state.need === this.zeros) state.need = new Array<number>(this.nodeCount).fill(0);
+          state.need[writer] = index;
+        }
         if (mark[page] === 0) { mark[page] = fresh ? 2 : 1; named.push(page); }
       }
     });
