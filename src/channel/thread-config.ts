@@ -6,6 +6,7 @@
 // start the same entry module.
 
 import type { MessagePort } from 'node:worker_threads';
+import { DsmError } from '../errors.js';
 import { entryUrl } from '../util/entry-url.js';
 import type { AppThreadConfig, ThreadRole } from './wire.js';
 
@@ -58,19 +59,53 @@ export function appThreadConfig(base: NodeThreadBase, start: ThreadStart): AppTh
 export interface AppThreadWorkerData {
   __dsm: AppThreadConfig;
   __dsmPort: MessagePort;
+  /** A remote worker's start gate (see StartGate): absent for a thread that may run at once. */
+  __dsmStartGate?: Int32Array;
 }
 
-export function appThreadWorkerData(config: AppThreadConfig, port: MessagePort): AppThreadWorkerData {
-  return { __dsm: config, __dsmPort: port };
+export function appThreadWorkerData(config: AppThreadConfig, port: MessagePort, startGate?: StartGate): AppThreadWorkerData {
+  return { __dsm: config, __dsmPort: port, ...(startGate === undefined ? {} : { __dsmStartGate: startGate.word }) };
+}
+
+/** StartGate's word: closed until the manager opens it. */
+const gateClosed = 0;
+const gateOpen = 1;
+const gateFailed = 2;
+
+/**
+ * A remote worker is created before its node acquires its parent's writes
+ * (worker creation is a synchronization: the worker must see them), so the
+ * thread's bootstrap (Node's worker realm, dsm's modules) overlaps the
+ * acquire. The thread waits here before it sets dsm up and runs the program:
+ * a page still valid here from before the acquire would otherwise be read
+ * stale with no fault. One word in a (native) shared buffer, opened by the
+ * manager right after the acquire, in the same turn.
+ */
+export class StartGate {
+  readonly word = new Int32Array(new SharedArrayBuffer(4));
+
+  /** Lets the thread run (ok), or fail at its start (the acquire threw). */
+  open(ok: boolean): void {
+    Atomics.store(this.word, 0, ok ? gateOpen : gateFailed);
+    Atomics.notify(this.word, 0);
+  }
+}
+
+/** The thread's side: blocks until the manager opens the gate; throws if the acquire failed. */
+export function passStartGate(word: Int32Array | undefined): void {
+  if (word === undefined) return;
+  // One wait: the manager opens the gate once, right after the acquire (no timeout: the thread has nothing else to do).
+  Atomics.wait(word, 0, gateClosed);
+  if (Atomics.load(word, 0) !== gateOpen) throw new DsmError('DSM_ERR_INTERNAL', 'dsm: this worker\'s node could not acquire its parent\'s writes');
 }
 
 /** The app thread's side: its config and channel port, from the workerData it was started with. */
-export function readAppThreadWorkerData(workerData: unknown): { config: AppThreadConfig; port: MessagePort } {
+export function readAppThreadWorkerData(workerData: unknown): { config: AppThreadConfig; port: MessagePort; startGate?: Int32Array } {
   const data = workerData as Partial<AppThreadWorkerData> | null;
   if (data === null || typeof data !== 'object' || data.__dsm === undefined || data.__dsmPort === undefined) {
     throw new TypeError('dsm: an app thread was started without its config and channel port');
   }
-  return { config: data.__dsm, port: data.__dsmPort };
+  return { config: data.__dsm, port: data.__dsmPort, ...(data.__dsmStartGate === undefined ? {} : { startGate: data.__dsmStartGate }) };
 }
 
 /**

@@ -24,8 +24,9 @@ import type { Intervals } from './intervals.js';
 import { forEachPageChunk, protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
-import { isCovered, newPageState, noWaiters, type PageState } from './page-state.js';
+import { isCovered, newPageState, noWaiters, zeroVector, type PageState } from './page-state.js';
 import { ReadAhead } from './readahead.js';
+import { StatelessNeeds } from './stateless-needs.js';
 import type { EngineCounters, EngineOptions, FaultResult } from './types.js';
 
 /** The diff of a page with no write since its early flush (never written to: it has no bytes). */
@@ -45,8 +46,16 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly stats: EngineCounters;
 
   // -- the page table
-  /** Per page touched by the protocol (absent: valid, zero versions). */
+  /**
+   * Per page touched by the protocol (absent: valid, zero versions, unless
+   * `stateless` holds it). Built at a page's first use, not by the acquire
+   * that only invalidates it (see stateless-needs.ts).
+   */
   private readonly pages = new Map<number, PageState>();
+  /** Pages with no state that an acquire made invalid: their need (pageState builds their state from it). */
+  private readonly stateless: StatelessNeeds;
+  /** need and applied of every state until raised (frozen: see zeroVector). */
+  private readonly zeros: number[];
   /**
    * Per page of this node's own (home), 1 while it is exclusive: read-write
    * here with no write detection, because no other node can hold a copy
@@ -102,6 +111,8 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.atomicWaiterOn = atomicWaiterOn;
     this.readAhead = new ReadAhead(this.pageCount, this.nodeCount, this.stats, options);
     this.exclusive = new Uint8Array(this.pageCount);
+    this.stateless = new StatelessNeeds(this.pageCount, this.nodeCount);
+    this.zeros = zeroVector(this.nodeCount);
     this.migration = new HomeMigration(ctx, this, options.migrateHomes ?? true);
     this.twinPageCountMax = options.twinPageCountMax ?? 0;
     assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
@@ -147,14 +158,20 @@ export class HlrcCoherence implements Coherence, LendHost {
   tableSizes(): Record<string, number> {
     return {
       fetchers: this.fetchers.size, twinned: this.twinned.size, prefetches: this.prefetches.size,
-      pages: this.pages.size, intervalPages: this.intervalPages.size,
+      pages: this.pages.size, statelessNeeds: this.stateless.size, intervalPages: this.intervalPages.size,
     };
   }
 
   pageState(page: number): PageState {
     let state = this.pages.get(page);
     if (state === undefined) {
-      state = newPageState(this.nodeCount);
+      state = newPageState(this.nodeCount, this.zeros);
+      const need = this.stateless.take(page);
+      if (need !== null) {
+        // Made invalid by an acquire while it had no state (version zero).
+        state.need = need;
+        state.valid = false;
+      }
       this.pages.set(page, state);
     }
     return state;
@@ -247,12 +264,14 @@ export class HlrcCoherence implements Coherence, LendHost {
     state.fetching = true;
     this.stats.pageFetches++;
     const extraPages = this.readAhead.pick(home, page, (next) => {
+      if (this.homeOf(next) !== home) return false;
       const other = this.pages.get(next);
-      return other !== undefined && !other.valid && !other.fetching && this.homeOf(next) === home;
+      // No state: invalid (not being fetched) only if an acquire left its need in `stateless`.
+      return other === undefined ? this.stateless.has(next) : !other.valid && !other.fetching;
     });
     const extraNeeds: number[][] = [];
     for (const next of extraPages) {
-      const other = this.pages.get(next)!;
+      const other = this.pageState(next);
       other.fetching = true;
       extraNeeds.push([...other.need]);
     }
@@ -462,6 +481,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         this.migration.noteWrite(page, writer);
       }
       state.version[writer] = Math.max(state.version[writer]!, message.interval);
+      if (state.applied === this.zeros) state.applied = new Array<number>(this.nodeCount).fill(0);
       state.applied[writer]!++;
       if (this.homeCopyCompleted(page, state)) completed.push(page);
       applied.push(page);
@@ -484,7 +504,10 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.drainDirty();
     // Hot at a large notice (a remote worker's start acquires its parent's
     // fill of every page it wrote): a byte per page marks the pages named, no
-    // Set, and the stale ones go to the memory as one sorted Uint32Array.
+    // Set, and the stale ones go to the memory as one sorted Uint32Array. A
+    // page with no state gets none: its need goes to `stateless` (it was
+    // valid at version zero, so it is stale now; mark 2), or is raised there
+    // (already invalid; mark 1).
     const named: number[] = [];
     const mark = this.namedMark ??= new Uint8Array(this.pageCount);
     this.intervals.advance(target, (record) => {
@@ -493,18 +516,23 @@ export class HlrcCoherence implements Coherence, LendHost {
       const index = record.index;
       for (let k = 0; k < pages.length; k++) {
         const page = pages[k]!;
-        const state = this.pageState(page);
-        if (state.need[writer]! < index) state.need[writer] = index;
-        if (mark[page] === 0) { mark[page] = 1; named.push(page); }
+        const state = this.pages.get(page);
+        let fresh = false;
+        if (state === undefined) fresh = this.stateless.raise(page, writer, index);
+        else if (state.need[writer]! < index) {
+          if (state.need === this.zeros) state.need = new Array<number>(this.nodeCount).fill(0);
+          state.need[writer] = index;
+        }
+        if (mark[page] === 0) { mark[page] = fresh ? 2 : 1; named.push(page); }
       }
     });
     const stale = new Uint32Array(named.length);
     let staleCount = 0;
     for (let k = 0; k < named.length; k++) {
       const page = named[k]!;
+      const state = this.pages.get(page);
+      if (state === undefined ? mark[page] === 2 : state.valid && !isCovered(state.version, state.need, this.nodeCount)) stale[staleCount++] = page;
       mark[page] = 0;
-      const state = this.pages.get(page)!;
-      if (state.valid && !isCovered(state.version, state.need, this.nodeCount)) stale[staleCount++] = page;
     }
     this.invalidate(stale.subarray(0, staleCount).sort());
   }
@@ -517,12 +545,15 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.flushEarlyMany(dirty);
     for (let k = 0; k < pages.length; k++) {
       const page = pages[k]!;
-      const state = this.pages.get(page)!;
-      if (state.prefetched === true) {
-        state.prefetched = false;
-        this.readAhead.wasted(page);
+      // No state (`stateless` holds it): invalid already, never read ahead.
+      const state = this.pages.get(page);
+      if (state !== undefined) {
+        if (state.prefetched === true) {
+          state.prefetched = false;
+          this.readAhead.wasted(page);
+        }
+        state.valid = false;
       }
-      state.valid = false;
       this.exclusive[page] = 0;
     }
     this.stats.invalidations += pages.length;
@@ -547,7 +578,9 @@ export class HlrcCoherence implements Coherence, LendHost {
     const completed: number[] = [];
     for (let k = 0; k < pages.length; k++) {
       const page = pages[k]!;
-      if (this.homeOf(page) === this.nodeId && this.homeCopyCompleted(page, this.pages.get(page)!)) completed.push(page);
+      // A page with no state has version zero under a need: never complete.
+      const state = this.pages.get(page);
+      if (state !== undefined && this.homeOf(page) === this.nodeId && this.homeCopyCompleted(page, state)) completed.push(page);
     }
     this.homeCopiesValid(completed);
   }

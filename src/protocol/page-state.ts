@@ -5,7 +5,11 @@
 export interface PageState {
   /** What the local copy contains, per writer (the home: what it has applied). */
   version: number[];
-  /** What this node must see before using the page. */
+  /**
+   * What this node must see before using the page. The coherence's shared
+   * frozen zero vector until an acquire first raises it (a page only this
+   * node or its home writes never needs one: see newPageState).
+   */
   need: number[];
   valid: boolean;
   fetching: boolean;
@@ -25,7 +29,11 @@ export interface PageState {
   waiters: Array<() => void>;
   /** Diff entries this node sent for the page to its home (empty ones too). */
   sentDiffs: number;
-  /** At the home: diff entries applied per writer (a lent page's count travels with it). */
+  /**
+   * At the home: diff entries applied per writer (a lent page's count travels
+   * with it). The shared frozen zero vector until a diff is applied (a
+   * writer's copy of another home's page never has one).
+   */
   applied: number[];
   /**
    * A borrowed page's diff of this node's own writes made before the lend
@@ -38,11 +46,22 @@ export interface PageState {
 /** PageState.waiters of a page no one waits for: shared by every such page, so frozen (a push throws). */
 export const noWaiters: Array<() => void> = Object.freeze([]) as unknown as Array<() => void>;
 
-export function newPageState(nodeCount: number): PageState {
+/**
+ * A zero vector of nodeCount entries, frozen (a write throws), for `need` and
+ * `applied` of the states that never get their own: one array each costs
+ * ~64 bytes a page on 2 nodes, and a node writing 1 GiB of another home's
+ * pages holds 262,144 states (issue 9: its memory bound).
+ */
+export function zeroVector(nodeCount: number): number[] {
+  return Object.freeze(new Array<number>(nodeCount).fill(0)) as number[];
+}
+
+/** A fresh state: valid at version zero; `zeros` (zeroVector) is shared by need and applied until they are raised. */
+export function newPageState(nodeCount: number, zeros: number[]): PageState {
   return {
-    version: new Array<number>(nodeCount).fill(0), need: new Array<number>(nodeCount).fill(0),
+    version: new Array<number>(nodeCount).fill(0), need: zeros,
     valid: true, fetching: false, earlyFlushSeq: 0, waiters: noWaiters,
-    sentDiffs: 0, applied: new Array<number>(nodeCount).fill(0), ownPending: null,
+    sentDiffs: 0, applied: zeros, ownPending: null,
   };
 }
 

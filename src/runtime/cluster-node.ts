@@ -206,6 +206,8 @@ export class ClusterNode {
       get peerIds() { return mesh.peerIds; },
       on: (event, listener) => mesh.on(event, listener),
     }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused));
+    const slowWorkerStart = testHook('SLOW_WORKER_START', handle.nodeId);
+    const slowWorkerStartMs = slowWorkerStart === null ? null : Number(slowWorkerStart);
     this.workers = new RemoteWorkers({
       node: this.manager,
       hostName: handle.peers[handle.nodeId]?.host ?? 'this host',
@@ -217,6 +219,8 @@ export class ClusterNode {
       },
       admit: (work) => this.flow.admit(work),
       raceSites: this.race !== null,
+      // Test hook: the acquire at a remote worker's start comes MS ms late (its thread must still see the parent's writes).
+      ...(slowWorkerStartMs === null ? {} : { beforeStartAcquire: () => blockLoopForTest(slowWorkerStartMs) }),
       ...(this.race === null ? {} : {
         threadStarted: (id: number) => this.race!.threadStarted(id),
         threadEnded: (id: number) => this.race!.threadEnded(id),

@@ -12,7 +12,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
 import { serializeValue } from '../channel/clone.js';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData, type NodeThreadBase } from '../channel/thread-config.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, StartGate, type NodeThreadBase } from '../channel/thread-config.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
@@ -39,6 +39,8 @@ export interface RemoteWorkersOptions {
   /** Race mode: a hosted worker started or ended (its thread id). */
   threadStarted?(threadIdSeen: number): void;
   threadEnded?(threadIdSeen: number): void;
+  /** Test hook (DSM_TEST_HOOK_SLOW_WORKER_START): runs between a hosted worker's creation and its node's acquire. */
+  beforeStartAcquire?(): void;
 }
 
 type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' }>;
@@ -122,10 +124,33 @@ export class RemoteWorkers {
   onMessage(from: number, message: WorkerLaneMessage): void {
     const { bounds } = this.options;
     switch (message.type) {
-      case 'rtSpawn':
-        bounds.acquire('worker start', null, from, message.info);
-        this.host(from, message);
+      case 'rtSpawn': {
+        if (this.withSites) {
+          // Race mode: the acquire is recorded before the thread starts (threadStarted).
+          bounds.acquire('worker start', null, from, message.info);
+          this.host(from, message, null);
+          return;
+        }
+        // The thread is created first, so its bootstrap (Node's worker realm,
+        // dsm's modules: hundreds of ms on a loaded machine) overlaps the
+        // acquire of the parent's writes (a Jacobi start: 4,096 pages); it
+        // waits at its start gate until the acquire is done.
+        // The acquire runs even if the thread could not be created.
+        const gate = new StartGate();
+        try {
+          this.host(from, message, gate);
+        } finally {
+          let acquired = false;
+          try {
+            this.options.beforeStartAcquire?.();
+            bounds.acquire('worker start', null, from, message.info);
+            acquired = true;
+          } finally {
+            gate.open(acquired);
+          }
+        }
         return;
+      }
       case 'rtPost': {
         bounds.acquire('message received from worker.postMessage', message.site ?? null, from, message.info);
         this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes } satisfies ChannelEvent);
@@ -173,7 +198,7 @@ export class RemoteWorkers {
   }
 
   /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
-  private host(parentNode: number, spawn: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>): void {
+  private host(parentNode: number, spawn: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>, gate: StartGate | null): void {
     const { port1, port2 } = new MessageChannel();
     const endpoint = this.options.channel.attach(port1);
     this.hostedEndpoints.set(endpoint, spawn.spawnId);
@@ -182,7 +207,7 @@ export class RemoteWorkers {
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
     });
     const worker = new Worker(appEntryUrl(), {
-      workerData: appThreadWorkerData(config, port2),
+      workerData: appThreadWorkerData(config, port2, gate ?? undefined),
       transferList: [port2],
       ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
       ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),

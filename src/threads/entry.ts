@@ -5,11 +5,13 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { readAppThreadWorkerData } from '../channel/thread-config.js';
+import { passStartGate, readAppThreadWorkerData } from '../channel/thread-config.js';
 import { isTypeScript, moduleKindOf } from '../util/module-kind.js';
 import { setupAppThread } from './setup.js';
 
-const { config, port } = readAppThreadWorkerData(workerData);
+const { config, port, startGate } = readAppThreadWorkerData(workerData);
+// A remote worker: its node acquires the parent's writes while this thread boots; wait for it.
+passStartGate(startGate);
 const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
 setupAppThread({ ...config, threadIdSeen }, port);
 

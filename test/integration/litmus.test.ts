@@ -13,6 +13,7 @@ import { Sequence } from './sequence-runs.js';
 const litmus = [
   { file: 'test/fixtures/litmus/false-sharing.mjs', expected: 'stale reads=0 lost writes=0\n' },
   { file: 'test/fixtures/programs/mutex-counter.mjs', expected: 'counter=8000 expected=8000\n' },
+  { file: 'test/fixtures/litmus/worker-start.mjs', expected: 'rounds=4 stale=0\n' },
 ];
 
 for (const protocol of ['hlrc', 'sc']) {

@@ -23,3 +23,14 @@ test('a remote worker\'s parentPort: queued messages in order, close() and unref
   assert.equal(onDsm.stdout, plain.stdout);
   assert.match(onDsm.stderr, /^late worker on node 1$/m, 'the worker ran on the other node');
 });
+
+test('worker creation is a synchronization: a remote worker\'s thread, created before its node acquires the parent\'s writes, waits for that acquire (made 1 s late by a test hook)', () => {
+  const program = 'test/fixtures/litmus/worker-start.mjs';
+  // Without the start gate this printed stale=3072 (the workers read their node's old zero copies).
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '2', '--region-bytes', '256m', program], {
+    encoding: 'utf8', timeout: 240_000, env: { ...process.env, DSM_TEST_HOOK_SLOW_WORKER_START: '*:1000' },
+  });
+  assert.equal(result.error, undefined, String(result.error));
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout, 'rounds=4 stale=0\n');
+});

@@ -328,3 +328,32 @@ test('an acquire of a large write notice invalidates, and its home pages become 
     assert.ok(runs <= 16, `seed ${seed}: ${calls} protection calls, ${runs} runs for ${invalidations} invalidated pages`);
   }
 });
+
+test('an acquire of a large write notice builds no page state for the pages it only invalidates: their needs stay in a typed table until first use (10 seeds)', () => {
+  const pageCount = 384;
+  for (let seed = 1; seed <= 10; seed++) {
+    // Block placement: node 1 homes pages 128..255; node 2 writes every page.
+    const cluster = new SimCluster({ seed, nodeCount: 3, pageCount, placement: 'block', deliverBias: 0.2 + (seed % 7) / 10, afterStep: checkNoHomeTwins });
+    let afterAcquire: Record<string, number> = {};
+    cluster.addThread(2, () => (function* () {
+      for (let page = 0; page < pageCount; page++) yield { op: 'store', address: page * pageBytes + 8, value: page + 1 };
+      yield* sync(barrier(3));
+    })() as ThreadProgram);
+    cluster.addThread(0, () => (function* () { yield* sync(barrier(3)); })() as ThreadProgram);
+    cluster.addThread(1, () => (function* () {
+      yield* sync(barrier(3));
+      afterAcquire = cluster.engines[1]!.tableSizes();
+      // Every page, so read-ahead picks pages that have no state yet.
+      for (let page = 0; page < pageCount; page++) {
+        const got = yield* load(page * pageBytes + 8);
+        if (got !== page + 1) throw new Error(`seed ${seed}: node 1 reads page ${page} as ${got}, expected ${page + 1}`);
+      }
+    })() as ThreadProgram);
+    cluster.run();
+    cluster.drain();
+    // States only for node 1's own pages whose diffs came (onDiffs builds them); before: one per named page (384).
+    assert.ok(afterAcquire['pages']! <= 128, `seed ${seed}: ${afterAcquire['pages']} page states after the acquire`);
+    assert.ok(afterAcquire['statelessNeeds']! >= 256, `seed ${seed}: ${afterAcquire['statelessNeeds']} pages invalid with no state`);
+    assert.equal(cluster.engines[1]!.tableSizes()['statelessNeeds'], 0, `seed ${seed}: every page used has its state`);
+  }
+});

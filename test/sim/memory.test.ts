@@ -92,7 +92,7 @@ test('lock-only program: 100,000 rounds on 3 nodes keep every engine table bound
   assert.ok(early['log']! <= 2 * intervalLogReclaimCount + 64, `log ${early['log']} early`);
   // Without reclamation the log would hold about one record per round per writer.
   assert.ok(roundCount > 4 * intervalLogReclaimCount, 'enough rounds to show the difference');
-  for (const name of ['pages', 'pending', 'locks', 'fetchers', 'held', 'twinned', 'intervalPages', 'atomicWaiters', 'barriers']) {
+  for (const name of ['pages', 'statelessNeeds', 'pending', 'locks', 'fetchers', 'held', 'twinned', 'intervalPages', 'atomicWaiters', 'barriers']) {
     assert.ok(late[name]! <= 8, `table ${name} is ${late[name]} at the end (page and lock tables hold at most the program's pages and locks)`);
   }
   assert.ok((cluster.messageCounts.get('vcQuery') ?? 0) > 0, 'reclamation ran');
