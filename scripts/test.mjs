@@ -7,7 +7,7 @@
 // one process (scripts/test-batch.mjs imports them in turn), since a process's
 // start with tsx costs ~0.5 s of CPU, as much as such a file's tests. A batch is
 // files under test/unit/ and test/sim/ whose checked-in CPU time is at most
-// 2.5 s and that declare no hook at their top level (a top-level after() or
+// 5.5 s and that declare no hook at their top level (a top-level after() or
 // before() belongs to the process's root test, which a batch shares), up to
 // about 8 s of CPU a batch. When a batch fails, each of its files runs again
 // alone, so that the failing files are named (a file that passes alone is
@@ -58,7 +58,7 @@ const lightLoad = 0.45;
 const args = process.argv.slice(2);
 const filters = [];
 // Batches: files whose checked-in CPU is at most this, up to this much CPU a batch.
-const batchFileCpuMs = 2500;
+const batchFileCpuMs = 5500;
 const batchCpuMs = 8000;
 const options = { lanes: 2, lightLanes: 2, budget: Math.max(2, availableParallelism()) + 0.5, writeCheckedIn: false, batch: true };
 for (let i = 0; i < args.length; i += 1) {
