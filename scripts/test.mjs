@@ -7,9 +7,9 @@
 // one process (scripts/test-batch.mjs imports them in turn), since a process's
 // start with tsx costs ~0.5 s of CPU, as much as such a file's tests. A batch is
 // files under test/unit/ and test/sim/ whose checked-in CPU time is at most
-// 5.5 s and that declare no hook at their top level (a top-level after() or
-// before() belongs to the process's root test, which a batch shares), up to
-// about 8 s of CPU a batch. When a batch fails, each of its files runs again
+// 5.5 s and that declare no hook at their top level, nor do the modules of
+// test/ they import (a top-level after() or before() belongs to the process's
+// root test, which a batch shares), up to about 8 s of CPU a batch. When a batch fails, each of its files runs again
 // alone, so that the failing files are named (a file that passes alone is
 // reported with its batch). `--no-batch` runs every file alone.
 //
@@ -128,9 +128,21 @@ const loadOf = (file) => {
 // A CPU estimate for grouping (checked-in first, as for the load).
 const cpuOf = (file) => checkedIn[file]?.cpuMs ?? known[file]?.cpuMs ?? Infinity;
 
-// A file whose top level declares a hook (after(), before(), ...) would give it to
-// the root test that a batch's files share: it runs alone.
-const topLevelHook = (file) => /^(?:after|afterEach|before|beforeEach)\(/m.test(readFileSync(file, 'utf8'));
+// A file whose top level, or the top level of a module of test/ it imports (at any
+// depth), declares a hook (after(), before(), ...) would give it to the root test
+// that a batch's files share: it runs alone.
+function topLevelHook(file, seen = new Set()) {
+  if (seen.has(file) || !existsSync(file)) return false;
+  seen.add(file);
+  const text = readFileSync(file, 'utf8');
+  if (/^(?:after|afterEach|before|beforeEach)\(/m.test(text)) return true;
+  for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+    const path = join(dirname(file), specifier);
+    if (!path.startsWith('test/')) continue;
+    if (topLevelHook(path.replace(/\.js$/, '.ts'), seen) || topLevelHook(path, seen)) return true;
+  }
+  return false;
+}
 const batchable = (file) => options.batch && /^test\/(?:unit|sim)\//.test(file) && cpuOf(file) <= batchFileCpuMs && !topLevelHook(file);
 
 // A job is one process: a file, or a batch of files. Its estimates are its files' sums.
