@@ -1,8 +1,19 @@
 // Runs every test file under test/ with node's test runner, TypeScript loaded by tsx.
 // `npm test -- unit` restricts to paths containing "unit".
 //
-// Each file runs in a node --test process of its own, and the longest files
-// start first, so that the lanes end together instead of one long file running
+// Each file runs in a node process of its own (the file itself, not a `node
+// --test` parent that starts it in a child: that parent costs ~0.2 s of CPU a
+// file), except light unit and simulation files: those run batched, several in
+// one process (scripts/test-batch.mjs imports them in turn), since a process's
+// start with tsx costs ~0.5 s of CPU, as much as such a file's tests. A batch is
+// files under test/unit/ and test/sim/ whose checked-in CPU time is at most
+// 5.5 s and that declare no hook at their top level, nor do the modules of
+// test/ they import (a top-level after() or before() belongs to the process's
+// root test, which a batch shares), up to about 8 s of CPU a batch. When a batch fails, each of its files runs again
+// alone, so that the failing files are named (a file that passes alone is
+// reported with its batch). `--no-batch` runs every file alone.
+//
+// The longest files (and batches) start first, so that the lanes end together instead of one long file running
 // alone at the end. (node 20's runner sorts the files it is given by name, so
 // the order is kept here, not handed to it.)
 //
@@ -31,11 +42,11 @@
 // heavy file waits part of its time too).
 //
 // A file's output is printed when it ends, whole, with its wall and CPU time;
-// a summary of all files comes last. node 20's --test-timeout bounds each file
-// as a whole as well as each test: the bound is for hangs (each test bounds its
-// own processes), so it is 15 min, which costs nothing when files end in time
-// (at 300 s the longest files failed on a busy machine with all their tests
-// passing).
+// a summary of all files comes last. Each process is killed (and its file
+// fails) after 15 min: the bound is for hangs (each test bounds its own
+// processes), which costs nothing when files end in time (at 300 s the longest
+// files failed on a busy machine with all their tests passing). It was node
+// 20's --test-timeout, which bounds nothing without --test.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -46,10 +57,14 @@ const fileTimeoutMs = 900_000;
 const lightLoad = 0.45;
 const args = process.argv.slice(2);
 const filters = [];
-const options = { lanes: 2, lightLanes: 2, budget: Math.max(2, availableParallelism()) + 0.5, writeCheckedIn: false };
+// Batches: files whose checked-in CPU is at most this, up to this much CPU a batch.
+const batchFileCpuMs = 5500;
+const batchCpuMs = 8000;
+const options = { lanes: 2, lightLanes: 2, budget: Math.max(2, availableParallelism()) + 0.5, writeCheckedIn: false, batch: true };
 for (let i = 0; i < args.length; i += 1) {
   const arg = args[i];
   if (arg === '--write-durations') options.writeCheckedIn = true;
+  else if (arg === '--no-batch') options.batch = false;
   else if (arg === '--lanes' || arg === '--light-lanes' || arg === '--budget') {
     const value = Number(args[i + 1]);
     if (!Number.isFinite(value) || value < 0 || (arg === '--lanes' && value < 1)) {
@@ -110,7 +125,48 @@ const loadOf = (file) => {
   }
   return 1;
 };
-const queue = [...files].sort((a, b) => durationOf(b) - durationOf(a) || a.localeCompare(b));
+// A CPU estimate for grouping (checked-in first, as for the load).
+const cpuOf = (file) => checkedIn[file]?.cpuMs ?? known[file]?.cpuMs ?? Infinity;
+
+// A file whose top level, or the top level of a module of test/ it imports (at any
+// depth), declares a hook (after(), before(), ...) would give it to the root test
+// that a batch's files share: it runs alone.
+function topLevelHook(file, seen = new Set()) {
+  if (seen.has(file) || !existsSync(file)) return false;
+  seen.add(file);
+  const text = readFileSync(file, 'utf8');
+  if (/^(?:after|afterEach|before|beforeEach)\(/m.test(text)) return true;
+  for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+    const path = join(dirname(file), specifier);
+    if (!path.startsWith('test/')) continue;
+    if (topLevelHook(path.replace(/\.js$/, '.ts'), seen) || topLevelHook(path, seen)) return true;
+  }
+  return false;
+}
+const batchable = (file) => options.batch && /^test\/(?:unit|sim)\//.test(file) && cpuOf(file) <= batchFileCpuMs && !topLevelHook(file);
+
+// A job is one process: a file, or a batch of files. Its estimates are its files' sums.
+const jobOf = (jobFiles) => ({
+  files: jobFiles,
+  name: jobFiles.length === 1 ? jobFiles[0] : `batch of ${jobFiles.length} (${jobFiles.join(' ')})`,
+  ms: jobFiles.reduce((sum, file) => sum + durationOf(file), 0),
+  cpuMs: jobFiles.reduce((sum, file) => sum + cpuOf(file), 0),
+  load: jobFiles.length === 1 ? loadOf(jobFiles[0]) : 1,
+});
+const jobs = files.filter((file) => !batchable(file)).map((file) => jobOf([file]));
+{
+  // Batches of about batchCpuMs each, the files dealt out heaviest first to the lightest batch.
+  const light = files.filter(batchable).sort((a, b) => cpuOf(b) - cpuOf(a) || a.localeCompare(b));
+  const total = light.reduce((sum, file) => sum + cpuOf(file), 0);
+  const batches = Array.from({ length: Math.ceil(total / batchCpuMs) }, () => ({ files: [], cpuMs: 0 }));
+  for (const file of light) {
+    const batch = batches.reduce((least, each) => (each.cpuMs < least.cpuMs ? each : least));
+    batch.files.push(file);
+    batch.cpuMs += cpuOf(file);
+  }
+  for (const batch of batches) if (batch.files.length > 0) jobs.push(jobOf(batch.files.sort()));
+}
+const queue = [...jobs].sort((a, b) => b.ms - a.ms || a.name.localeCompare(b.name));
 
 // User+sys time of this process's reaped children, in ms (Linux: /proc/self/stat
 // fields cutime and cstime, in clock ticks of 10 ms). Null where unreadable.
@@ -139,14 +195,22 @@ let maxRunning = 0;
 let allDone;
 const done = new Promise((resolve) => { allDone = resolve; });
 
-function runFile(file, onEnd) {
+// Runs a job's files in one process: the file itself, or scripts/test-batch.mjs
+// importing each in turn. Calls onEnd(ok, ms, cpuMs, output, code, signal).
+function runProcess(jobFiles, onEnd) {
   const fileStartedAt = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-timeout=${fileTimeoutMs}`, `--test-reporter=${reporter}`, file], {
+  const entry = jobFiles.length === 1 ? jobFiles : ['scripts/test-batch.mjs', ...jobFiles];
+  const child = spawn(process.execPath, ['--import', 'tsx', `--test-reporter=${reporter}`, ...entry], {
     stdio: ['ignore', 'pipe', 'pipe'], env: process.env,
   });
   children.add(child);
   let output = '';
   let cpuMs;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, fileTimeoutMs);
   child.stdout.setEncoding('utf8').on('data', (chunk) => { output += chunk; });
   child.stderr.setEncoding('utf8').on('data', (chunk) => { output += chunk; });
   // 'exit' comes right after the child is reaped: what the children's times grew
@@ -158,15 +222,64 @@ function runFile(file, onEnd) {
     lastCpuMs = now;
   });
   child.on('close', (code, signal) => {
+    clearTimeout(timer);
     children.delete(child);
-    const ms = Date.now() - fileStartedAt;
-    measured[file] = cpuMs === undefined ? { ms } : { ms, cpuMs };
-    for (const [, name, value] of output.matchAll(/^(?:# |ℹ )(tests|pass|fail|skipped|cancelled|todo) (\d+)$/gm)) counts[name] += Number(value);
-    const ok = code === 0;
-    if (!ok) failedFiles.push(file);
-    const cpu = cpuMs === undefined ? '' : `, CPU ${(cpuMs / 1000).toFixed(1)} s`;
-    process.stdout.write(`# file ${file}: ${ok ? 'passed' : `FAILED (${signal ?? `exit ${code}`})`} in ${(ms / 1000).toFixed(1)} s${cpu}\n${output}`);
-    onEnd();
+    if (timedOut) output += `\n# killed after ${fileTimeoutMs / 1000} s (a hang)\n`;
+    onEnd(code === 0, Date.now() - fileStartedAt, cpuMs, output, code, signal);
+  });
+}
+
+const cpuText = (cpuMs) => (cpuMs === undefined ? '' : `, CPU ${(cpuMs / 1000).toFixed(1)} s`);
+const statusText = (ok, code, signal) => (ok ? 'passed' : `FAILED (${signal ?? `exit ${code}`})`);
+const addCounts = (output) => {
+  for (const [, name, value] of output.matchAll(/^(?:# |ℹ )(tests|pass|fail|skipped|cancelled|todo) (\d+)$/gm)) counts[name] += Number(value);
+};
+
+function runJob(job, onEnd) {
+  runProcess(job.files, (ok, ms, cpuMs, output, code, signal) => {
+    if (job.files.length === 1) {
+      const [file] = job.files;
+      measured[file] = cpuMs === undefined ? { ms } : { ms, cpuMs };
+      addCounts(output);
+      if (!ok) failedFiles.push(file);
+      process.stdout.write(`# file ${file}: ${statusText(ok, code, signal)} in ${(ms / 1000).toFixed(1)} s${cpuText(cpuMs)}\n${output}`);
+      onEnd();
+      return;
+    }
+    // A batch's times are shared out to its files in proportion to their estimates
+    // (the file times keep their format; only the order and grouping use them).
+    for (const file of job.files) {
+      const share = Number.isFinite(job.cpuMs) && job.cpuMs > 0 ? cpuOf(file) / job.cpuMs : 1 / job.files.length;
+      measured[file] = { ms: Math.round(ms * share), ...(cpuMs === undefined ? {} : { cpuMs: Math.round(cpuMs * share) }) };
+    }
+    process.stdout.write(`# ${job.name}: ${statusText(ok, code, signal)} in ${(ms / 1000).toFixed(1)} s${cpuText(cpuMs)}\n${output}`);
+    if (ok) {
+      addCounts(output);
+      onEnd();
+      return;
+    }
+    // Each file again alone, in turn, to name the failing ones; the counts are theirs.
+    process.stdout.write(`# the batch failed: its ${job.files.length} files run again, each alone\n`);
+    const rest = [...job.files];
+    let anyFailed = false;
+    const next = () => {
+      const file = rest.shift();
+      if (file === undefined) {
+        if (!anyFailed) failedFiles.push(`${job.name} (its files pass alone)`);
+        onEnd();
+        return;
+      }
+      runProcess([file], (fileOk, fileMs, fileCpuMs, fileOutput, fileCode, fileSignal) => {
+        addCounts(fileOutput);
+        if (!fileOk) {
+          anyFailed = true;
+          failedFiles.push(file);
+        }
+        process.stdout.write(`# file ${file} (alone): ${statusText(fileOk, fileCode, fileSignal)} in ${(fileMs / 1000).toFixed(1)} s${cpuText(fileCpuMs)}\n${fileOk ? '' : fileOutput}`);
+        next();
+      });
+    };
+    next();
   });
 }
 
@@ -177,20 +290,20 @@ function schedule() {
     start(queue.shift(), 'heavy');
   }
   while (lightRunning < options.lightLanes) {
-    const index = queue.findIndex((file) => loadOf(file) <= lightLoad && runningLoad + loadOf(file) <= options.budget);
+    const index = queue.findIndex((job) => job.load <= lightLoad && runningLoad + job.load <= options.budget);
     if (index < 0) break;
     start(queue.splice(index, 1)[0], 'light');
   }
-  if (queue.length === 0 && children.size === 0) allDone();
+  if (queue.length === 0 && heavyRunning + lightRunning === 0) allDone();
 }
 
-function start(file, kind) {
-  const load = loadOf(file);
+function start(job, kind) {
+  const { load } = job;
   runningLoad += load;
   if (kind === 'heavy') heavyRunning += 1;
   else lightRunning += 1;
   maxRunning = Math.max(maxRunning, heavyRunning + lightRunning);
-  runFile(file, () => {
+  runJob(job, () => {
     runningLoad -= load;
     if (kind === 'heavy') heavyRunning -= 1;
     else lightRunning -= 1;
@@ -211,7 +324,7 @@ await done;
 const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
 const endCpuMs = childrenCpuMs();
 const cpuSeconds = endCpuMs !== null && startCpuMs !== null ? `, CPU ${((endCpuMs - startCpuMs) / 1000).toFixed(1)} s` : '';
-process.stdout.write(`# suite: ${files.length} files in ${seconds} s${cpuSeconds} (${options.lanes} lanes + ${options.lightLanes} light, `
+process.stdout.write(`# suite: ${files.length} files (${jobs.length} processes) in ${seconds} s${cpuSeconds} (${options.lanes} lanes + ${options.lightLanes} light, `
   + `budget ${options.budget}, at most ${maxRunning} at a time); tests ${counts.tests}, pass ${counts.pass}, `
   + `fail ${counts.fail}, skipped ${counts.skipped}, cancelled ${counts.cancelled}, todo ${counts.todo}\n`);
 if (failedFiles.length > 0) process.stdout.write(`# failed files: ${failedFiles.join(' ')}\n`);

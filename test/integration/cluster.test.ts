@@ -1,4 +1,4 @@
-// Real node processes on 127.0.0.1, driven through test/fixtures/cluster/driver.ts.
+// Real node processes on 127.0.0.1, driven through test/fixtures/cluster/driver.mjs (plain JavaScript on dist/: run `npm run build` after changing src/).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { exitCodeNodeDied } from '../../src/errors.js';
 import { secretFor } from '../fixtures/secret.js';
 
-const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
+const driver = fileURLToPath(new URL('../fixtures/cluster/driver.mjs', import.meta.url));
 // Bounds a hang only (nothing here is about speed): generous, as a 3-node start under tsx took over 20 s
 // with the machine's load average at 46 (a test failed with no output at all).
 const waitMsMax = 60_000;
@@ -21,7 +21,7 @@ interface Run {
 }
 
 function run(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', driver, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [driver, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   pidsSeen.add(child.pid!);
   let text = '';

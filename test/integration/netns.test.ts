@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { processesTagged, runningFile } from '../fixtures/runs.js';
 import { secretFor } from '../fixtures/secret.js';
 
-const driver = fileURLToPath(new URL('../fixtures/cluster/driver.ts', import.meta.url));
+const driver = fileURLToPath(new URL('../fixtures/cluster/driver.mjs', import.meta.url));
 const dsmBin = fileURLToPath(new URL('../../bin/dsm.js', import.meta.url));
 const sumProgram = fileURLToPath(new URL('../../examples/sum.js', import.meta.url));
 const prefix = `dsmt${process.pid % 100000}`;
@@ -62,7 +62,7 @@ function tearDown(): void {
 
 interface Run { output: () => string; stdout: () => string; exited: Promise<number | null> }
 
-function runIn(namespace: string, args: string[], env: Record<string, string>, command = [process.execPath, '--import', 'tsx', driver]): Run {
+function runIn(namespace: string, args: string[], env: Record<string, string>, command = [process.execPath, driver]): Run {
   const child = spawn('ip', ['netns', 'exec', namespace, ...command, ...args], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -11,14 +11,9 @@ const programs: Array<{ file: string; args?: string[]; input?: string }> = [
   { file: 'test/fixtures/programs/messages.cjs' },
 ];
 
-// Plain node 20 cannot start a worker whose entry is TypeScript even with
-// `--import tsx` (loader hooks do not reach a worker's entry), so the
-// TypeScript program is checked against its known output.
-test('a TypeScript program with a TypeScript worker runs directly', () => {
-  const onDsm = run(['bin/dsm.js', 'run', 'test/fixtures/programs/ts-sum.ts']);
-  assert.equal(onDsm.status, 0, onDsm.stderr);
-  assert.equal(onDsm.stdout, 'ts total=500500\n');
-});
+// TypeScript programs (a TypeScript worker included) are checked against their
+// known output in test/integration/typescript-nodes.test.ts, on one node and on
+// three: plain node 20 cannot start a worker whose entry is TypeScript.
 
 function run(command: string[], input = '') {
   const result = spawnSync(process.execPath, command, { encoding: 'utf8', input, timeout: 60_000 });

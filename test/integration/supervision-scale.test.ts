@@ -1,12 +1,15 @@
-// Failure at scale on loopback: a node killed or stopped among 8 and 16 ends the run naming it, with one line
+// Failure at scale on loopback: a node killed or stopped among 16 ends the run naming it, with one line
 // on stderr and no process left, in bounded time (each run's times are printed: a busy machine lengthens
-// start-up). The SIGSTOP of one node among 8 is in supervision.test.ts.
+// start-up). The SIGSTOP of one node among 8 is in supervision.test.ts. A SIGKILL among 8 was here too; it
+// is left out: a kill among 16 goes the same way with more peers (the launcher sees its child exit, every
+// peer its connection close), and the 8-node run's starts and busy app threads were about a fifth of this
+// file's CPU.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { childNodes, dsmLines, ended, program, running, runningFile, started, startRun } from '../fixtures/runs.js';
 
-for (const [nodeCount, signal] of [[8, 'SIGKILL'], [16, 'SIGKILL'], [16, 'SIGSTOP']] as const) {
+for (const [nodeCount, signal] of [[16, 'SIGKILL'], [16, 'SIGSTOP']] as const) {
   test(`${signal} of one node of ${nodeCount} ends the run naming it, with one line and no process left`, async () => {
     const startedAt = Date.now();
     const file = runningFile();

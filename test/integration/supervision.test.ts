@@ -1,6 +1,6 @@
 // A run always ends: a manager that throws while app threads are parked, a
 // node whose loop is blocked when SIGTERM comes, a stalled manager loop, a
-// stopped (SIGSTOP) node among 8, a node killed among 8 and 16 and stopped among 16, node 0 killed, and a run under `timeout`
+// stopped (SIGSTOP) node among 8 (killed and stopped among 16: supervision-scale.test.ts), node 0 killed, and a run under `timeout`
 // through `npx` — each ends with one line saying what happened, and no dsm
 // process is left. Failures are injected with the test-only hooks
 // DSM_TEST_HOOK_MANAGER_THROW and DSM_TEST_HOOK_BLOCK_LOOP (docs/CLUSTER.md).
