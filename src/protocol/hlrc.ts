@@ -33,6 +33,8 @@ const emptyDiff = new Uint8Array(0);
 
 /** Pages pushed with a lockGrant or a barrier message, as they are collected. */
 type PushedCopies = Required<GrantPush>;
+/** The extra pages a page reply carries. */
+type ServedExtras = { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] };
 
 export class HlrcCoherence implements Coherence, LendHost {
   readonly protocol = 'hlrc' as const;
@@ -657,7 +659,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       }
       // The borrower asked before the lend reached it: it is the home now.
       // Its extra pages still homed here are served as any prefetch.
-      const extras = this.servedExtras(requester, message.extraPages, message.extraNeeds);
+      const [extras] = this.servedExtras(requester, message.extraPages, message.extraNeeds);
       this.ctx.send(requester, { type: 'pageReply', page, version: [], bytes: new Uint8Array(0), ...extras });
       return;
     }
@@ -680,9 +682,10 @@ export class HlrcCoherence implements Coherence, LendHost {
   /**
    * Extra pages homed here whose copy covers their need (a prefetch never
    * waits), copied after one protection call for all of them (and for
-   * `alsoShared`, the faulting page of the same reply, if given).
+   * `alsoShared`, the faulting page of the same reply, if given), and the
+   * room for `alsoShared`'s copy (empty without it) in their buffer.
    */
-  private servedExtras(requester: number, pages: number[], needs: number[][], alsoShared = -1): { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] } {
+  private servedExtras(requester: number, pages: number[], needs: number[][], alsoShared = -1): [ServedExtras, Uint8Array] {
     const extraPages: number[] = [];
     const extraVersions: number[][] = [];
     const extraBytes: Uint8Array[] = [];
@@ -695,12 +698,15 @@ export class HlrcCoherence implements Coherence, LendHost {
       extraVersions.push([...other.version]);
     });
     this.shareForCopies(alsoShared >= 0 ? [alsoShared, ...extraPages] : extraPages);
-    for (const extra of extraPages) {
-      const copy = new Uint8Array(pageBytes);
+    // All copies of one reply in one buffer (the faulting page first, if any): it goes to the socket as it is (see toWire).
+    const lead = alsoShared >= 0 ? 1 : 0;
+    const copies = new Uint8Array((lead + extraPages.length) * pageBytes);
+    extraPages.forEach((extra, k) => {
+      const copy = copies.subarray((lead + k) * pageBytes, (lead + k + 1) * pageBytes);
       this.readServed(extra, copy, requester);
       extraBytes.push(copy);
-    }
-    return { extraPages, extraVersions, extraBytes };
+    });
+    return [{ extraPages, extraVersions, extraBytes }, copies.subarray(0, lead * pageBytes)];
   }
 
   serveFetchers(page: number): void {
@@ -713,8 +719,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
       // The faulting page is shared (if exclusive) in the extras' one protection call.
-      const extras = this.servedExtras(f.node, f.extraPages, f.extraNeeds, page);
-      const bytes = new Uint8Array(pageBytes);
+      const [extras, bytes] = this.servedExtras(f.node, f.extraPages, f.extraNeeds, page);
       this.readServed(page, bytes, f.node);
       this.subscribe(page, f.node);
       this.ctx.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, ...extras });
@@ -891,8 +896,10 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readPushed(push: PushedCopies): GrantPush {
     if (push.pushPages.length === 0) return {};
     this.shareForCopies(push.pushPages);
-    for (const page of push.pushPages) {
-      const bytes = new Uint8Array(pageBytes);
+    // One buffer for all copies (see servedExtras).
+    const copies = new Uint8Array(push.pushPages.length * pageBytes);
+    for (const [k, page] of push.pushPages.entries()) {
+      const bytes = copies.subarray(k * pageBytes, (k + 1) * pageBytes);
       // A receiver may ignore a pushed copy: it does not make it current (migration.noteServed).
       this.readServed(page, bytes, -1);
       push.pushBytes.push(bytes);
