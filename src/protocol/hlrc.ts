@@ -82,7 +82,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   /** Extra pages asked for with each fetch still in flight: faulting page -> the pages after it. */
   private readonly prefetches = new Map<number, number[]>();
   /** At the home: page requests waiting for the page's diffs. */
-  private readonly fetchers = new Map<number, Array<{ node: number; need: number[]; extraPages: number[]; extraNeeds: number[][] }>>();
+  private readonly fetchers = new Map<number, Array<{ node: number; need: number[]; extraPages: number[]; extraNeeds: number[][]; ahead: boolean }>>();
   /** Which pages after a faulting one a fetch also asks for. */
   private readonly readAhead: ReadAhead;
 
@@ -102,7 +102,10 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.stats = ctx.stats;
     this.onIntervalClosed = options.onIntervalClosed ?? null;
     this.atomicWaiterOn = atomicWaiterOn;
-    this.readAhead = new ReadAhead(this.pageCount, this.nodeCount, this.stats, options);
+    this.readAhead = new ReadAhead(this.pageCount, this.nodeCount, this.stats, options, {
+      eligible: (home, next) => this.fetchEligible(home, next),
+      fetchAhead: (home, pages) => this.fetchAhead(home, pages),
+    });
     this.exclusive = new Uint8Array(this.pageCount);
     this.migration = new HomeMigration(ctx, this, options.migrateHomes ?? true);
     this.twinPageCountMax = options.twinPageCountMax ?? 0;
@@ -248,10 +251,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     const home = this.homeOf(page);
     state.fetching = true;
     this.stats.pageFetches++;
-    const extraPages = this.readAhead.pick(home, page, (next) => {
-      const other = this.pages.get(next);
-      return other !== undefined && !other.valid && !other.fetching && this.homeOf(next) === home;
-    });
+    const extraPages = this.readAhead.pick(home, page, (next) => this.fetchEligible(home, next));
     const extraNeeds: number[][] = [];
     for (const next of extraPages) {
       const other = this.pages.get(next)!;
@@ -261,6 +261,31 @@ export class HlrcCoherence implements Coherence, LendHost {
     assert(!this.prefetches.has(page), 'one fetch per page in flight');
     if (extraPages.length > 0) this.prefetches.set(page, extraPages);
     this.ctx.send(home, { type: 'pageRequest', page, need: [...state.need], extraPages, extraNeeds });
+  }
+
+  /** Whether read-ahead may ask `home` for `page` with a fetch: invalid here, not being fetched, homed there. */
+  private fetchEligible(home: number, page: number): boolean {
+    const other = this.pages.get(page);
+    return other !== undefined && !other.valid && !other.fetching && this.homeOf(page) === home;
+  }
+
+  /**
+   * A window streaming read-ahead issues ahead of a stream's threads
+   * (readahead.ts): fetched as a fault's window is, with no thread waiting;
+   * its first page is installed as read-ahead too (onPageReply asks `replied`).
+   */
+  private fetchAhead(home: number, pages: number[]): void {
+    const [page, ...extraPages] = pages;
+    const needs = pages.map((next) => {
+      const other = this.pageState(next);
+      assert(!other.valid && !other.fetching, 'a window issued ahead asks for invalid pages not being fetched');
+      other.fetching = true;
+      return [...other.need];
+    });
+    this.stats.pageFetches++;
+    assert(!this.prefetches.has(page!), 'one fetch per page in flight');
+    if (extraPages.length > 0) this.prefetches.set(page!, extraPages);
+    this.ctx.send(home, { type: 'pageRequest', page: page!, need: needs[0]!, extraPages, extraNeeds: needs.slice(1), ahead: true });
   }
 
   /** At the home: a page becomes valid once every diff it needs has been applied. */
@@ -666,7 +691,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     let list = this.fetchers.get(page);
     if (list === undefined) { list = []; this.fetchers.set(page, list); }
     assert(list.length < syncQueueCountMax, 'fetchers within limit');
-    list.push({ node: requester, need: message.need, extraPages: message.extraPages, extraNeeds: message.extraNeeds });
+    list.push({ node: requester, need: message.need, extraPages: message.extraPages, extraNeeds: message.extraNeeds, ahead: message.ahead === true });
     this.serveFetchers(page);
   }
 
@@ -721,7 +746,8 @@ export class HlrcCoherence implements Coherence, LendHost {
       // The faulting page is shared (if exclusive) in the extras' one protection call.
       const [extras, bytes] = this.servedExtras(f.node, f.extraPages, f.extraNeeds, page);
       this.readServed(page, bytes, f.node);
-      this.subscribe(page, f.node);
+      // Barrier pushes follow pages a thread faulted on, not a streamed window's first page.
+      if (!f.ahead) this.subscribe(page, f.node);
       this.ctx.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, ...extras });
       return false;
     });
@@ -731,6 +757,8 @@ export class HlrcCoherence implements Coherence, LendHost {
   private onPageReply(message: Extract<ProtocolMessage, { type: 'pageReply' }>): void {
     const asked = this.prefetches.get(message.page) ?? [];
     this.prefetches.delete(message.page);
+    // A window issued ahead: its first page is read-ahead as the others are.
+    const ahead = this.readAhead.replied(message.page);
     const served = new Map<number, number>();
     message.extraPages.forEach((extra, k) => served.set(extra, k));
     assert(message.extraPages.every((extra) => asked.includes(extra)), 'a reply carries only extra pages asked for');
@@ -739,8 +767,9 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (message.bytes.length === 0) {
       // Lent to this node while the request was on its way (see onPageRequest).
       assert(this.migration.isBorrowed(message.page), 'a page reply without bytes answers the borrower of a lent page');
+      if (ahead) this.readAhead.forget(message.page);
     } else {
-      this.installFetched(message.page, message.version, message.bytes, true, validated);
+      this.installFetched(message.page, message.version, message.bytes, !ahead, validated);
     }
     for (const extra of asked) {
       const k = served.get(extra);

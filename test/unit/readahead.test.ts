@@ -8,6 +8,7 @@ import { ReadAheadPolicy, type ReadAheadOptions } from '../../src/protocol/reada
 
 const base: ReadAheadOptions = {
   homeCount: 2, windowMax: 64, windowInitial: 16, streamCountMax: 4, historyCountMax: 1024, strideMax: 128, regionShift: 8, touchesObserved: true,
+  aheadWindowMax: 0, aheadFetchMax: 8,
 };
 
 /** Plans a fault and issues every page the plan names (as an engine with all of them invalid would). */
