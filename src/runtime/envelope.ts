@@ -118,6 +118,15 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   lineGrant: ['pushBytes'],
 };
 
+/**
+ * Page copies of at most this many bytes in all stay in the body, packed by
+ * msgpackr into its own buffer, which is the frame (no allocation): a frame
+ * with a payload of a page or two costs an allocation of its own, which
+ * measured slower for a one-page reply (bench/rtt's page fetch) than
+ * msgpackr's copy. Read-ahead replies are larger.
+ */
+const payloadInlineBytesMax = 16 * 1024;
+
 /** Byte arrays of a payload: one view when they lie back to back in one buffer, else one copy. */
 function joined(views: Uint8Array[], byteCount: number): Uint8Array {
   const first = views[0]!;
@@ -138,6 +147,13 @@ function joined(views: Uint8Array[], byteCount: number): Uint8Array {
 export function toWire(message: MeshMessage): WireMessage {
   const fields = Object.hasOwn(rawFields, message.type) ? rawFields[message.type] : undefined;
   if (fields === undefined) return message as WireMessage;
+  let inlineBytes = 0;
+  for (const field of fields) {
+    const value = (message as unknown as Record<string, unknown>)[field];
+    if (value instanceof Uint8Array) inlineBytes += value.byteLength;
+    else if (Array.isArray(value)) for (const item of value) inlineBytes += item instanceof Uint8Array ? item.byteLength : 0;
+  }
+  if (inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
   const wire: Record<string, unknown> = { ...message };
   const views: Uint8Array[] = [];
   let byteCount = 0;
@@ -169,8 +185,9 @@ function byteLengthOf(value: unknown, left: number, what: string): number {
 
 /**
  * The message toWire sent: its page copies are views of the payload (no
- * copy). The lengths must account for the payload exactly; a payload on any
- * other message, or a length that does not fit, is a FrameError.
+ * copy), or were left in the body (a small one, no payload). The lengths must
+ * account for the payload exactly; a payload on any other message, or a
+ * length that does not fit, is a FrameError.
  */
 export function fromWire(wire: WireMessage): WireMessage {
   const fields = Object.hasOwn(rawFields, wire.type) ? rawFields[wire.type as MeshMessage['type']] : undefined;
@@ -179,6 +196,8 @@ export function fromWire(wire: WireMessage): WireMessage {
     if (payload !== undefined) throw new FrameError(`a '${wire.type.slice(0, 64)}' message carries no payload`);
     return wire;
   }
+  // Copies in the body: the engine checks them as any field.
+  if (payload === undefined) return wire;
   const empty = new Uint8Array(0);
   const bytes = payload ?? empty;
   let at = 0;

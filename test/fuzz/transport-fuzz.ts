@@ -149,6 +149,8 @@ const protocolCorpus: ProtocolMessage[] = [
   { type: 'pageReply', page: 1, version: [0, 0, 0], bytes: page(), extraPages: [], extraVersions: [], extraBytes: [] },
   { type: 'pageReply', page: 1, version: [0, 0, 0], bytes: page(), extraPages: [2, 3], extraVersions: [[0, 0, 0], [0, 0, 0]], extraBytes: [page(), page()] },
   { type: 'pageReply', page: 1, version: [], bytes: new Uint8Array(0), extraPages: [2], extraVersions: [[0, 0, 0]], extraBytes: [page()] },
+  // Large enough for the page payload (src/runtime/envelope.ts toWire).
+  { type: 'pageReply', page: 1, version: [0, 0, 0], bytes: page(), extraPages: [2, 3, 4, 5], extraVersions: [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], extraBytes: [page(), page(), page(), page()] },
   { type: 'diffs', interval: 1, pages: [1], diffs: [new Uint8Array([0, 0, 0, 0, 4, 0, 1, 2, 3, 4])] },
   { type: 'scRequest', page: 1, requester: 1, isWrite: true },
   { type: 'scForward', page: 1, requester: 2, isWrite: false, copyset: [0, 1] },
