@@ -27,6 +27,10 @@
 // (prefetchAheadWindowCountMax windows issued past the one being read) and
 // per node (prefetchAheadFetchCountMax such fetches in flight); a window whose
 // predecessor was mostly untouched stops it until the stream's next fault.
+//
+// Over 600 lines: the policy's three sources of evidence and streaming share
+// the streams and the tracked pages; split, each part would reach into the
+// other's tables.
 
 import { assert } from '../errors.js';
 import { prefetchAheadFetchCountMax, prefetchAheadWindowCountMax, prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
