@@ -3,6 +3,9 @@
 // engine tells it each remote fault (`plan`), the pages it actually asked for
 // (`issued`), and what became of each read-ahead page: touched by a thread
 // (`touched`: useful) or invalidated untouched (`invalidated`: wasted).
+// Over 600 lines: the policy's three sources of evidence and streaming share
+// the streams and the tracked pages; split, each part would reach into the
+// other's tables.
 //
 // Three sources of evidence, each bounded:
 // - Streams, per home (least recently used evicted): a fault at the page a
@@ -27,10 +30,6 @@
 // (prefetchAheadWindowCountMax windows issued past the one being read) and
 // per node (prefetchAheadFetchCountMax such fetches in flight); a window whose
 // predecessor was mostly untouched stops it until the stream's next fault.
-//
-// Over 600 lines: the policy's three sources of evidence and streaming share
-// the streams and the tracked pages; split, each part would reach into the
-// other's tables.
 
 import { assert } from '../errors.js';
 import { prefetchAheadFetchCountMax, prefetchAheadWindowCountMax, prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
