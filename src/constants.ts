@@ -235,6 +235,15 @@ export const prefetchPageCountInitial = 16;
 /** Protocol: read-ahead streams tracked per home (interleaved scans of different arrays each keep their window). */
 export const prefetchStreamCountMax = 4;
 /**
+ * Protocol: streaming read-ahead (src/protocol/readahead.ts). A stream whose
+ * windows are used issues its next window when a thread first touches the
+ * first page of its current one, so the transfer overlaps the sweep: at most
+ * prefetchAheadWindowCountMax windows issued past the one being read per
+ * stream, and at most prefetchAheadFetchCountMax such fetches in flight per node.
+ */
+export const prefetchAheadWindowCountMax = 1;
+export const prefetchAheadFetchCountMax = 8;
+/**
  * Protocol: read-ahead history (src/protocol/readahead.ts): start pages whose
  * last extent is remembered, and regions with a learned window (each table at
  * most this many entries, least recently set evicted).

@@ -34,6 +34,8 @@ const emptyDiff = new Uint8Array(0);
 
 /** Pages pushed with a lockGrant or a barrier message, as they are collected. */
 type PushedCopies = Required<GrantPush>;
+/** The extra pages a page reply carries. */
+type ServedExtras = { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] };
 
 export class HlrcCoherence implements Coherence, LendHost {
   readonly protocol = 'hlrc' as const;
@@ -89,7 +91,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   /** Extra pages asked for with each fetch still in flight: faulting page -> the pages after it. */
   private readonly prefetches = new Map<number, number[]>();
   /** At the home: page requests waiting for the page's diffs. */
-  private readonly fetchers = new Map<number, Array<{ node: number; need: number[]; extraPages: number[]; extraNeeds: number[][] }>>();
+  private readonly fetchers = new Map<number, Array<{ node: number; need: number[]; extraPages: number[]; extraNeeds: number[][]; ahead: boolean }>>();
   /** Which pages after a faulting one a fetch also asks for. */
   private readonly readAhead: ReadAhead;
 
@@ -109,7 +111,10 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.stats = ctx.stats;
     this.onIntervalClosed = options.onIntervalClosed ?? null;
     this.atomicWaiterOn = atomicWaiterOn;
-    this.readAhead = new ReadAhead(this.pageCount, this.nodeCount, this.stats, options);
+    this.readAhead = new ReadAhead(this.pageCount, this.nodeCount, this.stats, options, {
+      eligible: (home, next) => this.fetchEligible(home, next),
+      fetchAhead: (home, pages) => this.fetchAhead(home, pages),
+    });
     this.exclusive = new Uint8Array(this.pageCount);
     this.stateless = new StatelessNeeds(this.pageCount, this.nodeCount);
     this.zeros = zeroVector(this.nodeCount);
@@ -263,12 +268,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     const home = this.homeOf(page);
     state.fetching = true;
     this.stats.pageFetches++;
-    const extraPages = this.readAhead.pick(home, page, (next) => {
-      if (this.homeOf(next) !== home) return false;
-      const other = this.pages.get(next);
-      // No state: invalid (not being fetched) only if an acquire left its need in `stateless`.
-      return other === undefined ? this.stateless.has(next) : !other.valid && !other.fetching;
-    });
+    const extraPages = this.readAhead.pick(home, page, (next) => this.fetchEligible(home, next));
     const extraNeeds: number[][] = [];
     for (const next of extraPages) {
       const other = this.pageState(next);
@@ -278,6 +278,33 @@ export class HlrcCoherence implements Coherence, LendHost {
     assert(!this.prefetches.has(page), 'one fetch per page in flight');
     if (extraPages.length > 0) this.prefetches.set(page, extraPages);
     this.ctx.send(home, { type: 'pageRequest', page, need: [...state.need], extraPages, extraNeeds });
+  }
+
+  /** Whether read-ahead may ask `home` for `page` with a fetch: invalid here, not being fetched, homed there. */
+  private fetchEligible(home: number, page: number): boolean {
+    if (this.homeOf(page) !== home) return false;
+    const other = this.pages.get(page);
+    // No state: invalid (not being fetched) only if an acquire left its need in `stateless`.
+    return other === undefined ? this.stateless.has(page) : !other.valid && !other.fetching;
+  }
+
+  /**
+   * A window streaming read-ahead issues ahead of a stream's threads
+   * (readahead.ts): fetched as a fault's window is, with no thread waiting;
+   * its first page is installed as read-ahead too (onPageReply asks `replied`).
+   */
+  private fetchAhead(home: number, pages: number[]): void {
+    const [page, ...extraPages] = pages;
+    const needs = pages.map((next) => {
+      const other = this.pageState(next);
+      assert(!other.valid && !other.fetching, 'a window issued ahead asks for invalid pages not being fetched');
+      other.fetching = true;
+      return [...other.need];
+    });
+    this.stats.pageFetches++;
+    assert(!this.prefetches.has(page!), 'one fetch per page in flight');
+    if (extraPages.length > 0) this.prefetches.set(page!, extraPages);
+    this.ctx.send(home, { type: 'pageRequest', page: page!, need: needs[0]!, extraPages, extraNeeds: needs.slice(1), ahead: true });
   }
 
   /** At the home: a page becomes valid once every diff it needs has been applied. */
@@ -690,14 +717,14 @@ export class HlrcCoherence implements Coherence, LendHost {
       }
       // The borrower asked before the lend reached it: it is the home now.
       // Its extra pages still homed here are served as any prefetch.
-      const extras = this.servedExtras(requester, message.extraPages, message.extraNeeds);
+      const [extras] = this.servedExtras(requester, message.extraPages, message.extraNeeds);
       this.ctx.send(requester, { type: 'pageReply', page, version: [], bytes: new Uint8Array(0), ...extras });
       return;
     }
     let list = this.fetchers.get(page);
     if (list === undefined) { list = []; this.fetchers.set(page, list); }
     assert(list.length < syncQueueCountMax, 'fetchers within limit');
-    list.push({ node: requester, need: message.need, extraPages: message.extraPages, extraNeeds: message.extraNeeds });
+    list.push({ node: requester, need: message.need, extraPages: message.extraPages, extraNeeds: message.extraNeeds, ahead: message.ahead === true });
     this.serveFetchers(page);
   }
 
@@ -713,9 +740,10 @@ export class HlrcCoherence implements Coherence, LendHost {
   /**
    * Extra pages homed here whose copy covers their need (a prefetch never
    * waits), copied after one protection call for all of them (and for
-   * `alsoShared`, the faulting page of the same reply, if given).
+   * `alsoShared`, the faulting page of the same reply, if given), and the
+   * room for `alsoShared`'s copy (empty without it) in their buffer.
    */
-  private servedExtras(requester: number, pages: number[], needs: number[][], alsoShared = -1): { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] } {
+  private servedExtras(requester: number, pages: number[], needs: number[][], alsoShared = -1): [ServedExtras, Uint8Array] {
     const extraPages: number[] = [];
     const extraVersions: number[][] = [];
     const extraBytes: Uint8Array[] = [];
@@ -728,12 +756,15 @@ export class HlrcCoherence implements Coherence, LendHost {
       extraVersions.push([...other.version]);
     });
     this.shareForCopies(alsoShared >= 0 ? [alsoShared, ...extraPages] : extraPages);
-    for (const extra of extraPages) {
-      const copy = new Uint8Array(pageBytes);
+    // All copies of one reply in one buffer (the faulting page first, if any): it goes to the socket as it is (see toWire).
+    const lead = alsoShared >= 0 ? 1 : 0;
+    const copies = new Uint8Array((lead + extraPages.length) * pageBytes);
+    extraPages.forEach((extra, k) => {
+      const copy = copies.subarray((lead + k) * pageBytes, (lead + k + 1) * pageBytes);
       this.readServed(extra, copy, requester);
       extraBytes.push(copy);
-    }
-    return { extraPages, extraVersions, extraBytes };
+    });
+    return [{ extraPages, extraVersions, extraBytes }, copies.subarray(0, lead * pageBytes)];
   }
 
   serveFetchers(page: number): void {
@@ -746,10 +777,10 @@ export class HlrcCoherence implements Coherence, LendHost {
       // Extra pages go along only if this copy already covers their need: a
       // prefetch never delays the faulting page. The requester fetches a left-out page when it faults on it.
       // The faulting page is shared (if exclusive) in the extras' one protection call.
-      const extras = this.servedExtras(f.node, f.extraPages, f.extraNeeds, page);
-      const bytes = new Uint8Array(pageBytes);
+      const [extras, bytes] = this.servedExtras(f.node, f.extraPages, f.extraNeeds, page);
       this.readServed(page, bytes, f.node);
-      this.subscribe(page, f.node);
+      // Barrier pushes follow pages a thread faulted on, not a streamed window's first page.
+      if (!f.ahead) this.subscribe(page, f.node);
       this.ctx.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, ...extras });
       return false;
     });
@@ -759,6 +790,8 @@ export class HlrcCoherence implements Coherence, LendHost {
   private onPageReply(message: Extract<ProtocolMessage, { type: 'pageReply' }>): void {
     const asked = this.prefetches.get(message.page) ?? [];
     this.prefetches.delete(message.page);
+    // A window issued ahead: its first page is read-ahead as the others are.
+    const ahead = this.readAhead.replied(message.page);
     const served = new Map<number, number>();
     message.extraPages.forEach((extra, k) => served.set(extra, k));
     assert(message.extraPages.every((extra) => asked.includes(extra)), 'a reply carries only extra pages asked for');
@@ -767,8 +800,9 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (message.bytes.length === 0) {
       // Lent to this node while the request was on its way (see onPageRequest).
       assert(this.migration.isBorrowed(message.page), 'a page reply without bytes answers the borrower of a lent page');
+      if (ahead) this.readAhead.forget(message.page);
     } else {
-      this.installFetched(message.page, message.version, message.bytes, true, validated);
+      this.installFetched(message.page, message.version, message.bytes, !ahead, validated);
     }
     for (const extra of asked) {
       const k = served.get(extra);
@@ -924,8 +958,10 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readPushed(push: PushedCopies): GrantPush {
     if (push.pushPages.length === 0) return {};
     this.shareForCopies(push.pushPages);
-    for (const page of push.pushPages) {
-      const bytes = new Uint8Array(pageBytes);
+    // One buffer for all copies (see servedExtras).
+    const copies = new Uint8Array(push.pushPages.length * pageBytes);
+    for (const [k, page] of push.pushPages.entries()) {
+      const bytes = copies.subarray(k * pageBytes, (k + 1) * pageBytes);
       // A receiver may ignore a pushed copy: it does not make it current (migration.noteServed).
       this.readServed(page, bytes, -1);
       push.pushBytes.push(bytes);

@@ -35,7 +35,8 @@ export type ProtocolMessage =
    * at most prefetchPageCountMax - 1 of them.
    */
   /** `origin`: the requester, when an old home forwards the request to the page's new home (absent: the sender). */
-  | { type: 'pageRequest'; page: number; need: number[]; extraPages: number[]; extraNeeds: number[][]; origin?: number }
+  /** `ahead`: a window streaming read-ahead issued (no thread waits for `page`): the home does not subscribe the requester to its pushes. */
+  | { type: 'pageRequest'; page: number; need: number[]; extraPages: number[]; extraNeeds: number[][]; origin?: number; ahead?: boolean }
   /**
    * Carries the extra pages whose home copy covered their need when `page` was served (others are left out).
    * Empty `bytes`: `page` was lent to the requester meanwhile (it is its home now; only extras are served).

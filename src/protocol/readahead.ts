@@ -3,6 +3,9 @@
 // engine tells it each remote fault (`plan`), the pages it actually asked for
 // (`issued`), and what became of each read-ahead page: touched by a thread
 // (`touched`: useful) or invalidated untouched (`invalidated`: wasted).
+// Over 600 lines: the policy's three sources of evidence and streaming share
+// the streams and the tracked pages; split, each part would reach into the
+// other's tables.
 //
 // Three sources of evidence, each bounded:
 // - Streams, per home (least recently used evicted): a fault at the page a
@@ -18,9 +21,18 @@
 //   exactly what it read last time); per region of a home, a window that
 //   grows by one per useful page and shrinks by one per wasted or skipped page
 //   (a page a stream passed over untouched), used for streams with no history.
+//
+// Streaming: a continuing stream whose last window was used issues its next
+// window (`aheadWindows`) when a thread first touches the first page of its
+// current one, without waiting for the fault past its end, so the transfer
+// overlaps the sweep (the first page of every window is tracked for this,
+// even in a saturated stream's untracked windows). Bounded per stream
+// (prefetchAheadWindowCountMax windows issued past the one being read) and
+// per node (prefetchAheadFetchCountMax such fetches in flight); a window whose
+// predecessor was mostly untouched stops it until the stream's next fault.
 
 import { assert } from '../errors.js';
-import { prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
+import { prefetchAheadFetchCountMax, prefetchAheadWindowCountMax, prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
 import type { EngineCounters } from './types.js';
 
 export interface ReadAheadOptions {
@@ -44,6 +56,10 @@ export interface ReadAheadOptions {
    * its last window as used, and only invalidations teach anything.
    */
   touchesObserved: boolean;
+  /** Windows a streaming stream issues past the one being read (0: no streaming). */
+  aheadWindowMax: number;
+  /** Windows issued ahead and not yet answered, per node. */
+  aheadFetchMax: number;
 }
 
 /**
@@ -95,12 +111,22 @@ interface Stream {
   saturatedFetches: number;
   /** A sparse pattern (runs of `width` pages every `step` pages, step fractional) the last fetch followed, or null. */
   pattern: Pattern | null;
+  /** Whether the stream issues windows ahead of its threads (a continuing run whose last window was used). */
+  streaming: boolean;
+  /** The windows issued since the stream's last fault (its fetch's first), oldest first, at most windowsKept. */
+  windows: Window[];
 }
+
+/** One fetch's read-ahead pages: the first (tracked whenever the stream streams), how many were tracked, and touched. */
+interface Window { first: number; asked: number; used: number; reached: boolean }
+
+/** Windows a stream remembers: the one before the window being read, that one, and those issued past it. */
+const windowsKept = 2 + prefetchAheadWindowCountMax;
 
 /** Runs of up to `width` pages starting at the pages of lo + m·step .. hi + m·step (lo, hi: the phase as known). */
 interface Pattern { step: number; width: number; lo: number; hi: number }
 
-interface Tracked { stream: Stream; region: number; skipped: boolean }
+interface Tracked { stream: Stream; window: Window | null; region: number; skipped: boolean }
 
 export interface ReadAheadCounters {
   /** Read-ahead pages asked for. */
@@ -112,6 +138,8 @@ export interface ReadAheadCounters {
   strided: number;
   /** Fetches that followed a sparse pattern (runs of pages at a fractional stride). */
   patterned: number;
+  /** Windows a streaming stream issued ahead (aheadWindows). */
+  ahead: number;
 }
 
 export class ReadAheadPolicy {
@@ -125,12 +153,17 @@ export class ReadAheadPolicy {
   private readonly regions = new Map<number, number>();
   /** Read-ahead pages asked for and not yet touched or invalidated. */
   private readonly tracked = new Map<number, Tracked>();
-  readonly counters: ReadAheadCounters = { asked: 0, useful: 0, wasted: 0, skipped: 0, strided: 0, patterned: 0 };
+  readonly counters: ReadAheadCounters = { asked: 0, useful: 0, wasted: 0, skipped: 0, strided: 0, patterned: 0, ahead: 0 };
+  /** Windows issued ahead and not yet answered: first page -> its stream (at most aheadFetchMax). */
+  private readonly aheadInFlight = new Map<number, Stream>();
+  /** The stream whose window's first page was just touched (aheadWindows takes it). */
+  private wanting: Stream | null = null;
 
   constructor(options: ReadAheadOptions) {
     assert(Number.isInteger(options.windowMax) && options.windowMax >= 1, 'read-ahead window limit is a page count');
     assert(options.windowInitial >= 1 && options.windowInitial <= options.windowMax, 'read-ahead window starts within its limit');
     assert(options.streamCountMax >= 1 && options.historyCountMax >= 1 && options.strideMax >= 2, 'read-ahead tables have room');
+    assert(options.aheadWindowMax >= 0 && options.aheadWindowMax <= prefetchAheadWindowCountMax && options.aheadFetchMax >= 0 && options.aheadFetchMax <= prefetchAheadFetchCountMax, 'streaming read-ahead within its limits');
     this.options = options;
     for (let home = 0; home < options.homeCount; home++) { this.streams.push([]); this.recent.push([]); }
   }
@@ -218,7 +251,7 @@ export class ReadAheadPolicy {
         count = history ?? this.regionWindow(this.regionKey(home, page));
         stream = {
           home, start: page, stride: 1, next: page + 1, window: count, lastFault: page,
-          outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1,
+          outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1, streaming: false, windows: [],
         };
         this.remember(page, 1);
       }
@@ -230,6 +263,9 @@ export class ReadAheadPolicy {
     stream.lastFault = page;
     stream.window = Math.min(windowMax, Math.max(1, count));
     stream.pattern = pattern;
+    // A fault starts the stream's windows afresh; it streams once a continuing run's last window was used.
+    stream.windows = [];
+    stream.streaming = this.options.aheadWindowMax > 0 && this.options.touchesObserved && continued && pattern === null && lastUsed >= 0.75;
     // Saturated: a continuing run at the limit whose last window was used (or untracked).
     let track = true;
     if (continued && pattern === null && stream.window === windowMax && lastUsed >= 0.75) {
@@ -326,7 +362,7 @@ export class ReadAheadPolicy {
       if (recent.some((other) => other > low && other < high && other !== before)) continue;
       found = {
         home, start: page, stride: delta, next: page + delta, window: 1, lastFault: page,
-        outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1,
+        outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1, streaming: false, windows: [],
       };
       break;
     }
@@ -342,18 +378,87 @@ export class ReadAheadPolicy {
     const stream = streams[streams.length - 1];
     assert(stream !== undefined && stream.lastFault === page, 'a fetch is issued for the page just planned');
     stream.outstanding = [];
+    this.record(stream, extraPages, track);
+    if (extraPages.length === 0) stream.next = page + stream.stride;
+  }
+
+  /** A window of read-ahead pages went out for `stream` (a fault's fetch or one issued ahead). */
+  private record(stream: Stream, pages: readonly number[], track: boolean): void {
     // Untracked (unobserved, or a saturated stream's): counts as used when the stream continues.
-    stream.asked = track ? extraPages.length : 0;
+    stream.asked = track ? pages.length : 0;
     stream.used = 0;
-    // Unobserved touches: nothing would ever resolve a tracked page.
-    for (const extra of this.options.touchesObserved && track ? extraPages : []) {
+    let window: Window | null = null;
+    if (pages.length > 0) {
+      window = { first: pages[0]!, asked: stream.asked, used: 0, reached: false };
+      stream.windows.push(window);
+      if (stream.windows.length > windowsKept) stream.windows.shift();
+    }
+    // Unobserved touches: nothing would ever resolve a tracked page. A streaming stream's untracked
+    // window still tracks its first page: its first touch issues the next window.
+    const observed = !this.options.touchesObserved ? [] : track ? pages : stream.streaming ? pages.slice(0, 1) : [];
+    for (const extra of observed) {
       // A page still tracked from an earlier stream goes to the new one.
-      this.tracked.set(extra, { stream, region: this.regionKey(home, extra), skipped: false });
+      this.tracked.set(extra, { stream, window, region: this.regionKey(stream.home, extra), skipped: false });
       stream.outstanding.push(extra);
     }
-    this.counters.asked += extraPages.length;
-    const last = extraPages.length > 0 ? extraPages[extraPages.length - 1]! : page;
-    stream.next = last + stream.stride;
+    this.counters.asked += pages.length;
+    if (pages.length > 0) stream.next = pages[pages.length - 1]! + stream.stride;
+  }
+
+  /** Whether a read-ahead page is tracked (installed at no access until a thread touches it). */
+  tracks(page: number): boolean { return this.tracked.has(page); }
+
+  /**
+   * After a touch (`touched`) of the first page of a streaming stream's
+   * window: the windows it issues now, each a run from the page after its last
+   * window (those at its start not `eligible` passed over), stopping at the next page not `eligible`, and whether each is
+   * tracked. The window before the touched one must have been mostly used
+   * (else the stream stops streaming until its next fault); each window
+   * doubles up to the limit while it is, as a fault's would.
+   */
+  aheadWindows(eligible: (home: number, page: number) => boolean): Array<{ home: number; pages: number[]; track: boolean }> {
+    const stream = this.wanting;
+    this.wanting = null;
+    const windows: Array<{ home: number; pages: number[]; track: boolean }> = [];
+    if (stream === null || !stream.streaming || !this.streams[stream.home]!.includes(stream)) return windows;
+    let reached = -1;
+    stream.windows.forEach((window, k) => { if (window.reached) reached = k; });
+    const before = reached >= 1 ? stream.windows[reached - 1]! : null;
+    if (before !== null && before.asked > 0 && before.used < 0.75 * before.asked) {
+      stream.streaming = false;
+      return windows;
+    }
+    const { windowMax } = this.options;
+    for (let round = 0; round < this.options.aheadWindowMax; round++) {
+      const ahead = stream.windows.length - 1 - reached;
+      if (ahead >= this.options.aheadWindowMax || this.aheadInFlight.size >= this.options.aheadFetchMax) break;
+      const size = Math.min(windowMax, stream.window * 2);
+      // Pages already here (e.g. pushed at a barrier) at the start are passed over; the run stops at the next one.
+      const pages: number[] = [];
+      for (let k = 0; k < size; k++) {
+        const next = stream.next + k * stream.stride;
+        if (eligible(stream.home, next)) pages.push(next);
+        else if (pages.length > 0) break;
+      }
+      if (pages.length === 0) break;
+      stream.window = size;
+      // Saturated as a fault's fetch would be (see plan): tracked every saturatedTrackInterval-th window.
+      let track = true;
+      if (size === windowMax) {
+        stream.saturatedFetches = stream.saturatedFetches < 0 ? 1 : stream.saturatedFetches + 1;
+        track = stream.saturatedFetches % saturatedTrackInterval === 0;
+      }
+      this.record(stream, pages, track);
+      this.aheadInFlight.set(pages[0]!, stream);
+      this.counters.ahead++;
+      windows.push({ home: stream.home, pages, track });
+    }
+    return windows;
+  }
+
+  /** The reply to a fetch of `page` came: whether it was a window issued ahead (its first page is read-ahead too). */
+  replied(page: number): boolean {
+    return this.aheadInFlight.delete(page);
   }
 
   /** A thread touched read-ahead page `page` (it was installed and not touched before): useful. */
@@ -363,12 +468,19 @@ export class ReadAheadPolicy {
     this.tracked.delete(page);
     this.counters.useful++;
     this.learn(entry.region, entry.skipped ? 2 : 1);
-    const { stream } = entry;
+    const { stream, window } = entry;
     stream.used++;
     const k = stream.outstanding.indexOf(page);
     if (k >= 0) stream.outstanding.splice(k, 1);
     this.touch(stream, page);
     this.reach(stream, page);
+    if (window !== null) {
+      window.used++;
+      if (page === window.first && !window.reached) {
+        window.reached = true;
+        if (stream.streaming) this.wanting = stream;
+      }
+    }
   }
 
   /** Read-ahead page `page` was invalidated, or left out by its home, before any thread touched it: wasted. */
@@ -392,11 +504,20 @@ export class ReadAheadPolicy {
   }
 }
 
+/** What streaming read-ahead needs from the engine: which pages it may ask for, and a way to ask. */
+export interface ReadAheadHost {
+  /** Whether `page` may be asked for from `home` now (invalid here, not being fetched, homed there). */
+  eligible(home: number, page: number): boolean;
+  /** Fetches `pages` (a window issued ahead, no thread waiting) from `home`; `replied` tells the reply apart. */
+  fetchAhead(home: number, pages: number[]): void;
+}
+
 /**
  * The engine's read-ahead unit: the policy above, with the counters
- * (EngineCounters) and the engine's three call sites in hlrc.ts: `pick` at
+ * (EngineCounters) and the engine's call sites in hlrc.ts: `pick` at
  * the fetch, `arrived` when a read-ahead page is installed, `useful` /
- * `wasted` / `forget` for what became of it.
+ * `wasted` / `forget` for what became of it, `replied` at a page reply
+ * (streaming fetches its windows through the host).
  */
 export class ReadAhead {
   /** Whether read-ahead pages stay at no access until first touched (EngineOptions.readAheadTracking, default on). */
@@ -405,7 +526,10 @@ export class ReadAhead {
   /** Read-ahead pages asked for untracked (a saturated stream's): installed readable, counted apart. */
   private readonly untracked = new Set<number>();
 
-  constructor(private readonly pageCount: number, nodeCount: number, private readonly stats: EngineCounters, options: { prefetchPageCount?: number; readAheadTracking?: boolean }) {
+  constructor(
+    private readonly pageCount: number, nodeCount: number, private readonly stats: EngineCounters,
+    options: { prefetchPageCount?: number; readAheadTracking?: boolean; readAheadStreaming?: boolean }, private readonly host: ReadAheadHost | null = null,
+  ) {
     const windowMax = options.prefetchPageCount ?? prefetchPageCountMax;
     assert(Number.isInteger(windowMax) && windowMax >= 1 && windowMax <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
     this.tracking = options.readAheadTracking ?? true;
@@ -413,6 +537,8 @@ export class ReadAhead {
       homeCount: nodeCount, windowMax, windowInitial: Math.min(prefetchPageCountInitial, windowMax),
       streamCountMax: prefetchStreamCountMax, historyCountMax: prefetchHistoryCountMax, strideMax: prefetchStridePagesMax,
       regionShift: prefetchRegionPagesLog2, touchesObserved: this.tracking,
+      aheadWindowMax: host === null || windowMax === 1 || options.readAheadStreaming === false ? 0 : prefetchAheadWindowCountMax,
+      aheadFetchMax: prefetchAheadFetchCountMax,
     });
   }
 
@@ -436,8 +562,25 @@ export class ReadAhead {
       extra.push(next);
     }
     this.policy.issued(home, page, extra, plan.track);
-    if (!plan.track) for (const next of extra) this.untracked.add(next);
+    if (!plan.track) for (const next of extra) if (!this.policy.tracks(next)) this.untracked.add(next);
     return extra;
+  }
+
+  /** After a touch: the windows a streaming stream issues now, fetched through the host. */
+  private streamAhead(): void {
+    const host = this.host;
+    if (host === null) return;
+    const windows = this.policy.aheadWindows((home, page) => page >= 0 && page < this.pageCount && host.eligible(home, page));
+    for (const { home, pages, track } of windows) {
+      if (!track) for (const next of pages) if (!this.policy.tracks(next)) this.untracked.add(next);
+      this.stats.prefetchAheadFetches = (this.stats.prefetchAheadFetches ?? 0) + 1;
+      host.fetchAhead(home, pages);
+    }
+  }
+
+  /** A page reply came for `page`: whether it answers a window issued ahead (install its first page as read-ahead). */
+  replied(page: number): boolean {
+    return this.policy.replied(page);
   }
 
   /**
@@ -446,7 +589,7 @@ export class ReadAhead {
    */
   arrived(page: number, waited: boolean): boolean {
     const untracked = this.untracked.delete(page);
-    if (waited) { this.policy.touched(page); return false; }
+    if (waited) { this.policy.touched(page); this.streamAhead(); return false; }
     if (untracked) { this.stats.prefetchUntrackedPages = (this.stats.prefetchUntrackedPages ?? 0) + 1; return false; }
     if (!this.tracking) return false;
     this.stats.prefetchedPages = (this.stats.prefetchedPages ?? 0) + 1;
@@ -457,6 +600,7 @@ export class ReadAhead {
   useful(page: number): void {
     this.stats.prefetchUsefulPages = (this.stats.prefetchUsefulPages ?? 0) + 1;
     this.policy.touched(page);
+    this.streamAhead();
   }
 
   /** A tracked read-ahead page was invalidated before any thread touched it. */

@@ -76,6 +76,12 @@ export interface EngineOptions {
    */
   readAheadTracking?: boolean;
   /**
+   * hlrc: streaming read-ahead (default on, needs readAheadTracking): a stream
+   * whose windows are used fetches its next window when a thread first touches
+   * the first page of its current one (src/protocol/readahead.ts).
+   */
+  readAheadStreaming?: boolean;
+  /**
    * hlrc: the most pages this node keeps twinned (--twin-bytes / pageBytes);
    * past it the oldest dirty pages are flushed early. 0 or absent: no limit.
    */
@@ -149,6 +155,8 @@ export interface EngineCounters {
   prefetchWastedPages?: number;
   /** hlrc: read-ahead pages installed readable, untracked (a saturated sequential stream's; neither useful nor wasted is known). */
   prefetchUntrackedPages?: number;
+  /** hlrc: fetches streaming read-ahead issued ahead of a stream's threads (also in pageFetches). */
+  prefetchAheadFetches?: number;
   /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
   twinLimitFlushes?: number;
   /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */

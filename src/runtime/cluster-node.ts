@@ -30,7 +30,7 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
-import { atomicLinesEnabled, linePagePushEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { atomicLinesEnabled, linePagePushEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -196,6 +196,7 @@ export class ClusterNode {
       clock: () => performance.now(),
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: readAheadStatsEnabled(),
+      readAheadStreaming: readAheadStreamingEnabled(),
       ...(readAheadPageCount() === undefined ? {} : { prefetchPageCount: readAheadPageCount() }),
       ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled() }),
       ...(lockTokens === null ? {} : { lockTokens }),

@@ -17,6 +17,7 @@ import { DsmError, assert, isDsmError } from '../errors.js';
 import type { AllocationRecord, IntervalWrites } from '../race/record.js';
 import type { ConsistencyInfo, ProtocolMessage, ProtocolMessageType } from '../protocol/messages.js';
 import type { WireMessage } from '../transport/codec.js';
+import { FrameError } from '../transport/frame.js';
 import type { MeshPort } from '../transport/mesh.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
@@ -99,6 +100,126 @@ export function route(message: WireMessage): Routed | null {
 }
 
 /**
+ * Fields of engine messages that hold page copies (a Uint8Array, or a list of
+ * them). They travel as the frame's raw payload (src/transport/codec.ts), in
+ * this order, and the body holds their byte lengths in their place: msgpackr
+ * never copies a page into its buffer (a 64-page reply cost the home more in
+ * that copy than in serving), a reply whose pages were read into one buffer
+ * goes to the socket as it is (a gathered write: header, body, pages), and the
+ * receiver's pages are views of the received frame.
+ */
+const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
+  pageReply: ['bytes', 'extraBytes'],
+  homeLend: ['bytes'],
+  scPage: ['bytes'],
+  lockGrant: ['pushBytes'],
+  barrierArrive: ['pushBytes'],
+  barrierDepart: ['pushBytes'],
+  lineGrant: ['pushBytes'],
+};
+
+/**
+ * Page copies of at most this many bytes in all stay in the body, packed by
+ * msgpackr into its own buffer, which is the frame (no allocation): a frame
+ * with a payload of a page or two costs an allocation of its own, which
+ * measured slower for a one-page reply (bench/rtt's page fetch) than
+ * msgpackr's copy. Read-ahead replies are larger.
+ */
+const payloadInlineBytesMax = 16 * 1024;
+
+/** Byte arrays of a payload: one view when they lie back to back in one buffer, else one copy. */
+function joined(views: Uint8Array[], byteCount: number): Uint8Array {
+  const first = views[0]!;
+  let end = first.byteOffset;
+  let contiguous = true;
+  for (const view of views) {
+    if (view.buffer !== first.buffer || view.byteOffset !== end) { contiguous = false; break; }
+    end += view.byteLength;
+  }
+  if (contiguous) return new Uint8Array(first.buffer, first.byteOffset, byteCount);
+  const copy = Buffer.allocUnsafe(byteCount);
+  let at = 0;
+  for (const view of views) { copy.set(view, at); at += view.byteLength; }
+  return copy;
+}
+
+/** A message as it goes on the wire: its page copies (rawFields) moved to the payload, their lengths left in the body. */
+export function toWire(message: MeshMessage): WireMessage {
+  const fields = Object.hasOwn(rawFields, message.type) ? rawFields[message.type] : undefined;
+  if (fields === undefined) return message as WireMessage;
+  let inlineBytes = 0;
+  for (const field of fields) {
+    const value = (message as unknown as Record<string, unknown>)[field];
+    if (value instanceof Uint8Array) inlineBytes += value.byteLength;
+    else if (Array.isArray(value)) for (const item of value) inlineBytes += item instanceof Uint8Array ? item.byteLength : 0;
+  }
+  if (inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
+  const wire: Record<string, unknown> = { ...message };
+  const views: Uint8Array[] = [];
+  let byteCount = 0;
+  for (const field of fields) {
+    const value = wire[field];
+    if (value instanceof Uint8Array) {
+      views.push(value);
+      byteCount += value.byteLength;
+      wire[field] = value.byteLength;
+    } else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) {
+      wire[field] = value.map((item: Uint8Array) => {
+        views.push(item);
+        byteCount += item.byteLength;
+        return item.byteLength;
+      });
+    }
+    // (Anything else is not dsm's: it goes in the body as it is, and the receiver refuses it.)
+  }
+  if (byteCount > 0) wire.payload = joined(views, byteCount);
+  return wire as WireMessage;
+}
+
+function byteLengthOf(value: unknown, left: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > left) {
+    throw new FrameError(`${what} must be a byte length of at most the ${left} payload bytes left`);
+  }
+  return value;
+}
+
+/**
+ * The message toWire sent: its page copies are views of the payload (no
+ * copy), or were left in the body (a small one, no payload). The lengths must
+ * account for the payload exactly; a payload on any other message, or a
+ * length that does not fit, is a FrameError.
+ */
+export function fromWire(wire: WireMessage): WireMessage {
+  const fields = Object.hasOwn(rawFields, wire.type) ? rawFields[wire.type as MeshMessage['type']] : undefined;
+  const payload = wire.payload;
+  if (fields === undefined) {
+    if (payload !== undefined) throw new FrameError(`a '${wire.type.slice(0, 64)}' message carries no payload`);
+    return wire;
+  }
+  // Copies in the body: the engine checks them as any field.
+  if (payload === undefined) return wire;
+  const empty = new Uint8Array(0);
+  const bytes = payload ?? empty;
+  let at = 0;
+  const take = (value: unknown, what: string): Uint8Array => {
+    const length = byteLengthOf(value, bytes.byteLength - at, what);
+    const view = length === 0 ? empty : bytes.subarray(at, at + length);
+    at += length;
+    return view;
+  };
+  const message: Record<string, unknown> = wire;
+  delete message.payload;
+  for (const field of fields) {
+    const value = message[field];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) message[field] = value.map((length, k) => take(length, `${wire.type}.${field}[${k}]`));
+    else message[field] = take(value, `${wire.type}.${field}`);
+  }
+  if (at !== bytes.byteLength) throw new FrameError(`a '${wire.type}' message's lengths account for ${at} of its ${bytes.byteLength} payload bytes`);
+  return message as WireMessage;
+}
+
+/**
  * What became of a send. 'sent': handed to the kernel; 'queued': the link is
  * backed up and the message waits in its queue (nothing is dropped: flow
  * control, src/runtime/flow.ts, holds new work until the link drains);
@@ -124,7 +245,7 @@ export class MeshNetwork implements LaneNetwork<MeshMessage> {
   send(toNode: number, message: MeshMessage): SendOutcome {
     let flushed: boolean;
     try {
-      flushed = this.mesh.send(toNode, message);
+      flushed = this.mesh.send(toNode, toWire(message));
     } catch (error) {
       // A connection failing under the send: the same as a peer already lost (throwing here would
       // surface in the engine or in an app thread as a second, wrong error).
@@ -139,7 +260,8 @@ export class MeshNetwork implements LaneNetwork<MeshMessage> {
 
   /** Delivers every message (those held since the mesh was made first) to `receive`, typed by lane. */
   listen(receive: (from: number, routed: Routed) => void): void {
-    this.mesh.deliverTo((from, message) => {
+    this.mesh.deliverTo((from, wire) => {
+      const message = fromWire(wire);
       const routed = route(message);
       if (routed === null) throw new DsmError('DSM_ERR_PROTOCOL', `node ${from} sent a message of unknown type '${message.type}'`);
       if (routed.lane !== 'reports') this.observer.countReceived(this.mesh.lastReceivedBytes);

@@ -22,6 +22,8 @@ export interface NodeStats {
   /** hlrc: read-ahead pages a thread touched (useful), and those not touched (invalidated untouched, or never touched so far). */
   prefetchUsefulPages: number;
   prefetchWastedPages: number;
+  /** hlrc: page fetches streaming read-ahead issued ahead of a stream's threads (in pageFetches too). */
+  prefetchAheadFetches: number;
   diffsSent: number;
   diffsApplied: number;
   invalidations: number;
@@ -145,6 +147,7 @@ export class NodeObserver {
       prefetchWastedBytes: ((engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0)) * pageBytes,
       prefetchUsefulPages: engine?.prefetchUsefulPages ?? 0,
       prefetchWastedPages: (engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0),
+      prefetchAheadFetches: engine?.prefetchAheadFetches ?? 0,
       diffsSent: engine?.diffsSent ?? 0,
       diffsApplied: engine?.diffsApplied ?? 0,
       invalidations: engine?.invalidations ?? 0,
@@ -171,7 +174,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -202,6 +205,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['wasted read-ahead bytes', (s) => String(s.prefetchWastedBytes)],
     ['read-ahead pages useful', (s) => String(s.prefetchUsefulPages)],
     ['read-ahead pages wasted', (s) => String(s.prefetchWastedPages)],
+    ['fetches streamed ahead', (s) => String(s.prefetchAheadFetches)],
     ['diffs sent', (s) => String(s.diffsSent)],
     ['diffs applied', (s) => String(s.diffsApplied)],
     ['invalidations', (s) => String(s.invalidations)],

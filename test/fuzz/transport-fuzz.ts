@@ -17,6 +17,7 @@ import { pageBytes } from '../../src/constants.js';
 import { DsmError } from '../../src/errors.js';
 import { createEngine } from '../../src/protocol/engine.js';
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
+import { fromWire, toWire } from '../../src/runtime/envelope.js';
 import { decodeBody, encodeBody, type WireMessage } from '../../src/transport/codec.js';
 import { type Connection, type Hello, handshake } from '../../src/transport/connection.js';
 import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds, wireVersion } from '../../src/transport/frame.js';
@@ -146,6 +147,10 @@ const page = () => new Uint8Array(pageBytes);
 const protocolCorpus: ProtocolMessage[] = [
   { type: 'pageRequest', page: 1, need: [0, 0, 0], extraPages: [2], extraNeeds: [[0, 0, 0]] },
   { type: 'pageReply', page: 1, version: [0, 0, 0], bytes: page(), extraPages: [], extraVersions: [], extraBytes: [] },
+  { type: 'pageReply', page: 1, version: [0, 0, 0], bytes: page(), extraPages: [2, 3], extraVersions: [[0, 0, 0], [0, 0, 0]], extraBytes: [page(), page()] },
+  { type: 'pageReply', page: 1, version: [], bytes: new Uint8Array(0), extraPages: [2], extraVersions: [[0, 0, 0]], extraBytes: [page()] },
+  // Large enough for the page payload (src/runtime/envelope.ts toWire).
+  { type: 'pageReply', page: 1, version: [0, 0, 0], bytes: page(), extraPages: [2, 3, 4, 5], extraVersions: [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], extraBytes: [page(), page(), page(), page()] },
   { type: 'diffs', interval: 1, pages: [1], diffs: [new Uint8Array([0, 0, 0, 0, 4, 0, 1, 2, 3, 4])] },
   { type: 'scRequest', page: 1, requester: 1, isWrite: true },
   { type: 'scForward', page: 1, requester: 2, isWrite: false, copyset: [0, 1] },
@@ -157,6 +162,7 @@ const protocolCorpus: ProtocolMessage[] = [
   { type: 'lockGrant', lockId: 1, requestId: 1, granted: true, info: info() },
   { type: 'lockRelease', lockId: 1, info: info() },
   { type: 'lockGrant', lockId: 1, requestId: 1, granted: true, info: info(), recall: true },
+  { type: 'lockGrant', lockId: 1, requestId: 1, granted: true, info: info(), pushPages: [2], pushVersions: [[0, 1, 0]], pushBytes: [page()] },
   { type: 'lockRecall', lockId: 1, tryOnly: true },
   { type: 'lockBusy', lockId: 1 },
   { type: 'barrierArrive', barrierId: 1, parties: 3, arrivals: [1, 2], round: 4, vcMax: [1, 2, 3], vcMin: [0, 1, 2], info: info() },
@@ -215,7 +221,8 @@ function messageTarget(rng: Prng): Outcome {
   let body: Uint8Array = rng.chance(0.5) ? packr.pack(mutateValue(rng, protocolCorpus[index] as unknown as Record<string, unknown>)) : packedCorpus[index]!;
   if (rng.chance(0.6)) body = mutateBytes(rng, Buffer.from(body));
   try {
-    decodeBody(body, new Uint8Array(0));
+    const payload = rng.chance(0.5) ? new Uint8Array(0) : new Uint8Array(rng.chance(0.5) ? pageBytes : rng.int(3 * pageBytes));
+    fromWire(decodeBody(body, payload));
     return 'message ok';
   } catch (error) {
     if (error instanceof FrameError) return 'message refused';
@@ -305,7 +312,8 @@ async function dispatchTarget(rng: Prng): Promise<Outcome> {
   });
   engine.start();
   let failure: unknown = null;
-  receiver.on('message', (message: WireMessage) => engine.onMessage(1, message as unknown as ProtocolMessage));
+  // Through the envelope, as a node's messages go (page copies as the frame's payload).
+  receiver.on('message', (message: WireMessage) => engine.onMessage(1, fromWire(message) as unknown as ProtocolMessage));
   receiver.on('error', (error: unknown) => { failure = error; });
   sender.on('error', () => {});
   const tap = manInTheMiddle(rng, 0.3);
@@ -313,7 +321,7 @@ async function dispatchTarget(rng: Prng): Promise<Outcome> {
   const count = 1 + rng.int(4);
   for (let index = 0; index < count; index += 1) {
     const message = protocolCorpus[rng.int(protocolCorpus.length)] as unknown as Record<string, unknown>;
-    try { sender.send((rng.chance(0.6) ? mutateValue(rng, message) : message) as WireMessage); } catch { break; }
+    try { sender.send(toWire((rng.chance(0.6) ? mutateValue(rng, message) : message) as unknown as ProtocolMessage)); } catch { break; }
   }
   for (let round = 0; round < 20; round += 1) await new Promise((resolve) => setImmediate(resolve));
   receiver.close();

@@ -36,6 +36,13 @@ export interface ProgramSpec {
    * (lendSoleWriterWindowCount) and sees another writer in the very next.
    */
   ownerShiftPeriod?: number;
+  /**
+   * Pages after the program's (0: none): in phase p thread p mod threadCount
+   * writes a word of each, and after the barrier every other thread reads
+   * them in order and checks them (a sequential sweep of a band another node
+   * wrote: read-ahead streams, issue 13).
+   */
+  bandPages?: number;
   /** per thread, per phase: counter indices to increment, atomic indices to add 1 to */
   plans: Array<Array<{ counters: number[]; atomics: number[]; checks: number[]; casIncrements: number }>>;
 }
@@ -44,6 +51,10 @@ const wordsPerPage = pageBytes / 4;
 
 export function ownedValue(address: number, phase: number): number {
   return ((address * 2654435761) ^ (phase + 1) * 40503) >>> 0 || 1;
+}
+
+function bandValue(page: number, phase: number): number {
+  return (phase + 1) * 1000 + page + 1;
 }
 
 export function generateProgram(prng: Prng, nodeCount: number): ProgramSpec {
@@ -113,6 +124,11 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
     for (const { address, owner } of spec.owned) {
       if (writerOf(spec, owner, phase) === thread) yield { op: 'store', address, value: ownedValue(address, phase) };
     }
+    const bandBase = spec.pageCount * pageBytes;
+    const bandWriter = phase % spec.threadCount;
+    if (thread === bandWriter) {
+      for (let k = 0; k < (spec.bandPages ?? 0); k++) yield { op: 'store', address: bandBase + k * pageBytes + 4 * (k % 8), value: bandValue(k, phase) };
+    }
     for (const c of plan.counters) {
       const counter = spec.counters[c]!;
       // Some increments spin on tryLock (chosen without the prng, so every seed's
@@ -148,6 +164,12 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
       const expected = ownedValue(address, phase);
       if (value !== expected) throw new Error(`thread ${thread} phase ${phase}: word @${address} is ${value}, expected ${expected}`);
     }
+    if (thread !== bandWriter) {
+      for (let k = 0; k < (spec.bandPages ?? 0); k++) {
+        const value = yield* load(bandBase + k * pageBytes + 4 * (k % 8));
+        if (value !== bandValue(k, phase)) throw new Error(`thread ${thread} phase ${phase}: band page ${k} reads ${value}, expected ${bandValue(k, phase)}`);
+      }
+    }
     // A second barrier keeps the next phase's stores away from these checks.
     yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
   }
@@ -181,7 +203,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -231,10 +253,14 @@ export function runSeed(
     // Drawn last: half of these seeds change writers every phase.
     spec.ownerShiftPeriod = prng.next() < 0.5 ? 1 : 2;
   }
+  // A quarter of the seeds (those fetching two pages at a time, below) sweep a band of 12 pages every phase.
+  if (seed % 4 === 3) spec.bandPages = 12;
   const cluster = new SimCluster({
-    seed, nodeCount, pageCount: spec.pageCount, protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
+    seed, nodeCount, pageCount: spec.pageCount + (spec.bandPages ?? 0), protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
     // Half the seeds keep read-ahead pages at no access until touched (wasted read-ahead stats).
     readAheadTracking: seed % 2 === 1,
+    // A quarter of them fetch at most two pages at a time: streams of a few pages continue, and stream (issue 13).
+    ...(seed % 4 === 3 ? { prefetchPageCount: 2 } : {}),
     ...(reclaimDraw < 0.5 ? { logReclaimCount: 1 + Math.floor(reclaimDraw * 8) } : {}),
     ...(protocol === 'sc' ? { afterStep: checkSingleWriter } : {}),
     ...(atomicLines === 'always' || (atomicLines === 'seeded' && seed % 4 < 2)
@@ -246,7 +272,8 @@ export function runSeed(
   cluster.run();
   cluster.drain();
   const pagesLent = cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent };
+  const aheadFetches = cluster.engines.reduce((sum, engine) => sum + (engine.counters().prefetchAheadFetches ?? 0), 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -268,5 +295,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches };
 }

@@ -19,16 +19,18 @@ const first = Number(argValue('--first') ?? '1');
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
 let pagesLent = 0;
+let aheadFetches = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
     const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance, lines as 'seeded' | 'always' | 'never', tokens as 'seeded' | 'always' | 'never');
     messages += outcome.messageCount;
     pagesLent += outcome.pagesLent;
+    aheadFetches += outcome.aheadFetches;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
     console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens}`);
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -216,6 +216,8 @@ export interface ClusterOptions {
   prefetchPageCount?: number;
   /** hlrc: read-ahead pages stay at no access until touched, counted useful or wasted. */
   readAheadTracking?: boolean;
+  /** hlrc: streaming read-ahead (engine default: on). */
+  readAheadStreaming?: boolean;
   /** hlrc: twin limit in pages (--twin-bytes); tiny values make the oldest dirty pages flush early all the time. */
   twinPageCountMax?: number;
   /**
@@ -331,6 +333,7 @@ export class SimCluster {
         ...(options.logReclaimCount === undefined ? {} : { logReclaimCount: options.logReclaimCount }),
         ...(options.prefetchPageCount === undefined ? {} : { prefetchPageCount: options.prefetchPageCount }),
         ...(options.readAheadTracking === undefined ? {} : { readAheadTracking: options.readAheadTracking }),
+        ...(options.readAheadStreaming === undefined ? {} : { readAheadStreaming: options.readAheadStreaming }),
         ...(options.twinPageCountMax === undefined ? {} : { twinPageCountMax: options.twinPageCountMax }),
         ...(options.migrateHomes === undefined ? {} : { migrateHomes: options.migrateHomes }),
         send: (to, message) => this.send(node, to, message),

@@ -8,6 +8,7 @@ import { ReadAheadPolicy, type ReadAheadOptions } from '../../src/protocol/reada
 
 const base: ReadAheadOptions = {
   homeCount: 2, windowMax: 64, windowInitial: 16, streamCountMax: 4, historyCountMax: 1024, strideMax: 128, regionShift: 8, touchesObserved: true,
+  aheadWindowMax: 0, aheadFetchMax: 8,
 };
 
 /** Plans a fault and issues every page the plan names (as an engine with all of them invalid would). */
@@ -194,4 +195,83 @@ test('QuickSort\'s partition: a scan going up and one going down on the same hom
   };
   for (let k = 0; k < 200; k++) { read(k); read(399 - k); }
   assert.ok(fetches <= 24, `${fetches} fetches for 400 pages`);
+});
+
+/** An engine's view for streaming: which pages are invalid and not being fetched; windows issued ahead are answered when `answer` is true. */
+function streamer(policy: ReadAheadPolicy, pageCount: number, answer = true) {
+  const fetching = new Set<number>();
+  const here = new Set<number>();
+  const aheadWindows: number[][] = [];
+  const faults: number[] = [];
+  const eligible = (_home: number, page: number): boolean => page >= 0 && page < pageCount && !fetching.has(page) && !here.has(page);
+  return {
+    aheadWindows, faults,
+    /** A thread reads `page`: a fault (planned fetch), or the first touch of a tracked read-ahead page. */
+    read(home: number, page: number): void {
+      if (!fetching.has(page) && !here.has(page)) {
+        faults.push(page);
+        const { extras } = fault(policy, home, page);
+        for (const next of [page, ...extras]) fetching.add(next);
+      } else if (policy.tracks(page)) {
+        policy.touched(page);
+        for (const window of policy.aheadWindows(eligible)) {
+          aheadWindows.push(window.pages);
+          for (const next of window.pages) fetching.add(next);
+          if (answer) assert.equal(policy.replied(window.pages[0]!), true);
+        }
+      }
+      fetching.delete(page);
+      here.add(page);
+    },
+  };
+}
+
+const streaming: ReadAheadOptions = { ...base, aheadWindowMax: 1, aheadFetchMax: 8 };
+
+test('streaming: once a stream continues with its window used, each first touch of a window issues the next one, doubling to the limit', () => {
+  const policy = new ReadAheadPolicy(streaming);
+  const engine = streamer(policy, 400);
+  for (let page = 0; page < 400; page++) engine.read(1, page);
+  // Two faults (the stream's start, its continuation), then windows ahead of the sweep.
+  assert.deepEqual(engine.faults, [0, 16]);
+  assert.deepEqual(engine.aheadWindows.map((pages) => [pages[0], pages.length]), [[48, 64], [112, 64], [176, 64], [240, 64], [304, 64], [368, 32]]);
+  assert.equal(policy.counters.ahead, 6);
+  assert.equal(policy.counters.wasted + policy.counters.skipped, 0);
+  assert.equal(policy.trackedCount(), 0, 'every tracked page was touched');
+});
+
+test('streaming: a window whose predecessor was mostly untouched stops it until the next fault', () => {
+  // Small windows, so the windows issued ahead are tracked (below the limit).
+  const policy = new ReadAheadPolicy({ ...streaming, windowInitial: 4 });
+  const engine = streamer(policy, 400);
+  for (let page = 0; page < 13; page++) engine.read(0, page);
+  assert.deepEqual(engine.faults, [0, 4]);
+  assert.deepEqual(engine.aheadWindows.map((pages) => [pages[0], pages.length]), [[12, 16], [28, 32]]);
+  // The thread skips most of 12..27, then touches 28: the window 28..59 goes on, no further one.
+  for (const page of [26, 27, 28, 29]) engine.read(0, page);
+  assert.equal(engine.aheadWindows.length, 2);
+  assert.ok(policy.counters.skipped >= 10, `${policy.counters.skipped} pages passed over`);
+});
+
+test('streaming: a stream issues at most aheadWindowMax windows past the one being read, a node at most aheadFetchMax unanswered', () => {
+  // Windows never answered: the per-node limit stops streams of 4 homes at 2 windows in flight.
+  const policy = new ReadAheadPolicy({ ...streaming, homeCount: 4, aheadFetchMax: 2 });
+  const engine = streamer(policy, 4000, false);
+  for (let home = 0; home < 4; home++) for (let page = 0; page < 20; page++) engine.read(home, home * 1000 + page);
+  assert.equal(engine.aheadWindows.length, 2, 'two streams issued ahead, the others waited for room');
+  // One window past the one being read: touching a window's first page again issues nothing.
+  const single = new ReadAheadPolicy(streaming);
+  const again = streamer(single, 400);
+  for (let page = 0; page < 20; page++) again.read(0, page);
+  assert.equal(again.aheadWindows.length, 1);
+  single.touched(17);
+  assert.deepEqual(single.aheadWindows(() => true), []);
+});
+
+test('streaming off (aheadWindowMax 0): nothing is issued ahead', () => {
+  const policy = new ReadAheadPolicy(base);
+  const engine = streamer(policy, 400);
+  for (let page = 0; page < 400; page++) engine.read(1, page);
+  assert.equal(engine.aheadWindows.length, 0);
+  assert.ok(engine.faults.length > 3);
 });
