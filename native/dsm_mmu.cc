@@ -918,26 +918,49 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
   uint32_t result_index = 0;
   static thread_local uint8_t scratch[kDiffBytesMax];
   std::vector<uint32_t> pages_copy(pages, pages + count);
-  for (uint32_t page : pages_copy) {
-    uint8_t state = LockPage(page);
-    if ((state & kHasTwin) == 0) {
-      UnlockPage(page, state);
-      continue;
+  std::vector<uint8_t> states;
+  // A run of consecutive pages (a release names them sorted) is locked in
+  // ascending order, as ProtectRun does, and its writable twinned pages lose
+  // write access in one mprotect per stretch, not one per page: an mprotect
+  // that takes rights away costs a TLB shootdown (tens of µs on a virtual
+  // machine), and a line release after a node's run of rows flushed 45-123
+  // consecutive pages one mprotect each.
+  size_t index = 0;
+  while (index < count) {
+    size_t run = 1;
+    while (index + run < count && pages_copy[index + run] == pages_copy[index] + run) run += 1;
+    const uint32_t first = pages_copy[index];
+    states.assign(run, 0);
+    for (size_t i = 0; i < run; i += 1) states[i] = LockPage(first + i);
+    // Protect first: once mprotect returns no thread can store to the pages,
+    // so the diffs below see every store and none is lost.
+    for (size_t i = 0; i < run;) {
+      if ((states[i] & kHasTwin) == 0 || (states[i] & kProtMask) != kProtReadWrite) { i += 1; continue; }
+      size_t stretch = 1;
+      while (i + stretch < run && (states[i + stretch] & kHasTwin) != 0 && (states[i + stretch] & kProtMask) == kProtReadWrite) stretch += 1;
+      mprotect(g_region.app + (static_cast<size_t>(first + i) << kPageShift), stretch << kPageShift, PROT_READ);
+      i += stretch;
     }
-    size_t offset = static_cast<size_t>(page) << kPageShift;
-    // Protect first: once mprotect returns no thread can store to the page,
-    // so the diff below sees every store and none is lost.
-    if ((state & kProtMask) == kProtReadWrite) mprotect(g_region.app + offset, kPageBytes, PROT_READ);
-    size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, scratch);
-    DropTwin(page);
-    uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
-    UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
-    Local<v8::ArrayBuffer> bytes = v8::ArrayBuffer::New(isolate, length);
-    if (length > 0) memcpy(bytes->Data(), scratch, length);
-    Local<Object> entry = Object::New(isolate);
-    entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "page"), Number::New(isolate, page)).Check();
-    entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "diff"), v8::Uint8Array::New(bytes, 0, length)).Check();
-    result->Set(context, result_index++, entry).Check();
+    for (size_t i = 0; i < run; i += 1) {
+      const uint32_t page = first + static_cast<uint32_t>(i);
+      const uint8_t state = states[i];
+      if ((state & kHasTwin) == 0) {
+        UnlockPage(page, state);
+        continue;
+      }
+      size_t offset = static_cast<size_t>(page) << kPageShift;
+      size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, scratch);
+      DropTwin(page);
+      uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
+      UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
+      Local<v8::ArrayBuffer> bytes = v8::ArrayBuffer::New(isolate, length);
+      if (length > 0) memcpy(bytes->Data(), scratch, length);
+      Local<Object> entry = Object::New(isolate);
+      entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "page"), Number::New(isolate, page)).Check();
+      entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "diff"), v8::Uint8Array::New(bytes, 0, length)).Check();
+      result->Set(context, result_index++, entry).Check();
+    }
+    index += run;
   }
   args.GetReturnValue().Set(result);
 }

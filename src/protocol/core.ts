@@ -9,7 +9,7 @@ import { AtomicsHome } from './atomics.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import { EngineContext } from './context.js';
 import { Intervals } from './intervals.js';
-import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
 import { SyncLayer } from './sync.js';
 import type { Engine, EngineCounters, EngineOptions, PlacementName, ProtocolName, SyncRequest } from './types.js';
 
@@ -96,6 +96,16 @@ export class ProtocolEngine implements Engine {
     const info = this.intervals.infoTo(toNode);
     this.maybeReclaim();
     return info;
+  }
+
+  releaseBundledFor(toNode: number): { info: ConsistencyInfo; bundled?: DiffBatch } {
+    assert(toNode >= 0 && toNode < this.ctx.nodeCount && toNode !== this.nodeId, 'a bundled release for another node of the cluster');
+    this.coherence.closeInterval(toNode);
+    const bundle = this.ctx.bundle;
+    this.ctx.bundle = null;
+    const info = this.intervals.infoTo(toNode);
+    this.maybeReclaim();
+    return bundle === null ? { info } : { info, bundled: bundle.batch };
   }
 
   acquireFrom(fromNode: number, info: ConsistencyInfo): void {

@@ -11,7 +11,8 @@
 //
 //   lineRequest  requester -> directory
 //   lineRecall   directory -> holder        (another node wants it)
-//   lineRelease  holder -> directory        (a release: the holder's write notices)
+//   lineRelease  holder -> directory        (a release: the holder's write notices, with its diffs for
+//                                           pages homed at the directory: one message, one wake-up)
 //   lineGrant    directory -> requester     (an acquire: the notices travel on; under hlrc
 //                                           with the line's page when the directory is its home
 //                                           and the taker may lack a write of it: no fetch while pinned)
@@ -318,7 +319,13 @@ export class LineEngine implements Engine {
   private dispatch(from: number, message: LineMessage): void {
     switch (message.type) {
       case 'lineRequest': return this.onRequest(from, message.line);
-      case 'lineRelease': return this.onRelease(from, message.line, message.info);
+      case 'lineRelease':
+        if (message.bundled !== undefined) {
+          assert(from !== this.nodeId, 'a release to its own node bundles nothing');
+          const { interval, pages, diffs } = message.bundled;
+          this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
+        }
+        return this.onRelease(from, message.line, message.info);
       case 'lineGrant': return this.onGrant(from, message);
       case 'lineRecall': return this.onRecall(message.line);
       case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
@@ -493,8 +500,13 @@ export class LineEngine implements Engine {
     state.wantedAtMs = -1;
     this.stats.lineReleases++;
     const home = this.directoryOf(line);
-    const info = home === this.nodeId ? undefined : this.inner.releaseFor(home);
-    this.toNode(home, { type: 'lineRelease', line, ...(info === undefined ? {} : { info }) });
+    // The release's diffs for pages homed at the directory (the line's own
+    // page among them, when it was written) travel inside the lineRelease:
+    // the directory applies them before its acquire, with one message and
+    // one wake-up instead of a 'diffs' message and then the release.
+    const release = home === this.nodeId ? undefined
+      : this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
+    this.toNode(home, { type: 'lineRelease', line, ...(release === undefined ? {} : release) });
     if (state.waiters.length > 0 && state.state === 'none') {
       // Threads asked while it was going: ask again (after the release on the same link).
       state.state = 'requested';

@@ -141,7 +141,7 @@ export type ProtocolMessage =
   | { type: 'lineRequest'; line: number }
   | { type: 'lineRecall'; line: number }
   /** `info`: the holder's release (absent when the holder is the directory itself). */
-  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo }
+  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch }
   /** `recall`: another node already waits for the line (its hold window starts now). */
   /** `push*`: a copy of the line's page from its home, the directory (hlrc, see HlrcCoherence.pushForLine). */
   | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }

@@ -4,7 +4,7 @@
 // import them without importing engine.ts (which imports the parts).
 
 import type { PageMemory } from './memory.js';
-import type { AtomicOp, ConsistencyInfo, ProtocolMessage } from './messages.js';
+import type { AtomicOp, ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
 
 export const protocolNames = ['hlrc', 'sc'] as const;
 export type ProtocolName = (typeof protocolNames)[number];
@@ -203,6 +203,14 @@ export interface Engine {
    * returns what to attach to the runtime's message for `toNode`.
    */
   releaseFor(toNode: number): ConsistencyInfo;
+  /**
+   * releaseFor, with the closed interval's diffs for pages homed at `toNode`
+   * held back to travel inside the message that carries the info (a line
+   * release to its directory): one message and one wake-up at the receiver
+   * instead of two. The receiver hands them to onMessage as a 'diffs'
+   * message before its acquireFrom. Absent: releaseFor, diffs sent apart.
+   */
+  releaseBundledFor?(toNode: number): { info: ConsistencyInfo; bundled?: DiffBatch };
   /** The matching acquire on the receiving node, with the attached info. */
   acquireFrom(fromNode: number, info: ConsistencyInfo): void;
   /**

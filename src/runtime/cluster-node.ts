@@ -49,6 +49,7 @@ import { isWorkerRequest, RemoteWorkers } from './remote-workers.js';
 import { RunReports } from './run-reports.js';
 import type { RaceChecker } from '../race/checker.js';
 import type { RaceRecorder } from '../race/recorder.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 /** Race mode's classes (src/race/), loaded for a race run only: every other node starts without them. */
 export interface RaceModules { RaceChecker: typeof RaceChecker; RaceRecorder: typeof RaceRecorder }
@@ -97,7 +98,13 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
       return pages;
     },
     makeTwin: (page) => native.makeTwin(page),
-    flush: (pages) => native.flush(pagesOf(pages)),
+    flush: (pages) => {
+      if (!hopsOn) return native.flush(pagesOf(pages));
+      hop(`m:flush ${pages.length}`);
+      const records = native.flush(pagesOf(pages));
+      hop('m:flushed');
+      return records;
+    },
     applyDiff: (page, diff) => native.applyDiff(page, diff),
     readPage: (page, into) => native.readPage(page, into),
     writePage: (page, from) => native.writePage(page, from),
@@ -165,7 +172,9 @@ export class ClusterNode {
     const native = this.manager.native;
     // Atomics by line ownership (issue 12.2): the line table every app thread of this node maps (src/channel/atomic-lines.ts).
     if (atomicLinesEnabled() && linesSuit({ protocol: options.protocol, nodeCount: handle.nodeCount, ...(this.raceMode ? { homeNode: raceHome } : {}) })) {
-      this.lineTable = new LineTable(undefined, () => native.membarrier());
+      this.lineTable = new LineTable(undefined, hopsOn
+        ? () => { hop('m:membarrier'); const done = native.membarrier(); hop('m:membarrier done'); return done; }
+        : () => native.membarrier());
       this.manager.atomicLines = this.lineTable.buffer;
     }
     // Mutex tokens resting at this node, taken and given back by app threads with no message (src/channel/lock-tokens.ts);

@@ -33,6 +33,12 @@ test('read fault on an invalid page and write fault on a read-only page are serv
   assert.equal(r.stateAfterFlush & 0x0b, 0x01, 'page 4 read-only without a twin after flush');
   assert.deepEqual(r.page5, [1, 2, 3, 0, 0xaa], 'the diff applies the changed bytes and nothing else, not even their word-neighbours');
   assert.equal(r.malformed, 'DSM_ERR_FRAME');
+  // A run of consecutive pages (one mprotect for the stretch of written ones).
+  assert.deepEqual(r.runDiffPages, [6, 7, 8, 9, 12], 'one diff per twinned page, none for the untouched page 10');
+  assert.deepEqual(r.runDiffLengths, [5, 5, 5, 5, 5], 'each page: one changed byte');
+  assert.deepEqual(r.runStates, [1, 1, 1, 1, 1, 1], 'read-only without a twin after flush (page 10 as it was)');
+  assert.equal(r.runRefaults, 1, 'a store after the flush is detected again');
+  assert.deepEqual(r.runDirtyAgain, [7]);
 });
 
 test('a real segfault outside dsm memory still kills the process by SIGSEGV', () => {

@@ -269,3 +269,43 @@ test('a line grant from the directory that is its page\'s home carries the page:
     assert.ok(fetches <= 2, `seed ${seed}: ${fetches} page fetches for ${grants} remote grants`);
   }
 });
+
+test('a line release carries the holder\'s diffs for pages homed at the directory: no diffs message of its own', () => {
+  // The render again: node 1 writes its rows into a page homed at node 0, the
+  // counter's directory, between its adds. Each release of the counter to node 0
+  // closes an interval with those writes; their diffs travel inside the
+  // lineRelease (one message, one wake-up at node 0) rather than before it.
+  for (let seed = 1; seed <= 10; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6 });
+    const counter = 4 * pageBytes + 8; // page 4: home (and line directory) node 0 under roundRobin
+    const rows = 40;
+    const written = new Map<number, number>();
+    for (let node = 0; node < 2; node++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        for (;;) {
+          const row = Number(yield* atomic('add', counter, ['1']));
+          if (row >= rows) return;
+          // Node 0 into page 0, node 1 into page 2: both homed at node 0.
+          const address = 2 * node * pageBytes + 4 * row;
+          written.set(address, row + 1);
+          yield { op: 'store', address, value: row + 1 };
+        }
+      });
+    }
+    sim.run();
+    // The rows node 1 wrote are visible at node 0 after a last add there (an acquire of the counter's line).
+    sim.addThread(0, function* (): ThreadProgram {
+      yield* atomic('add', counter, ['0']);
+      for (const [address, value] of written) {
+        const seen = yield { op: 'load', address };
+        assert.equal(seen, value, `seed ${seed}: the row at ${address}`);
+      }
+    });
+    sim.run();
+    sim.drain();
+    const releases = sim.messageCounts.get('lineRelease') ?? 0;
+    const diffs = sim.messageCounts.get('diffs') ?? 0;
+    assert.ok(releases >= 2, `seed ${seed}: the counter came back from node 1 (${releases} releases)`);
+    assert.equal(diffs, 0, `seed ${seed}: ${diffs} diffs messages beside ${releases} line releases`);
+  }
+});

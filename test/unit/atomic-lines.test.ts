@@ -124,6 +124,57 @@ test('the fast path does not trust a cached slot that was re-keyed to another li
   }
 });
 
+test('the repeated-element fast path: only the same element of the same array, a Number value, and a line still held', async () => {
+  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
+  const table = new LineTable(64);
+  const dsm = new SharedArrayBuffer(4096);
+  const asked: number[] = [];
+  const channel = {
+    call(request: { fn: string; line?: number }): unknown {
+      if (request.fn === 'pin') return table.takePin();
+      if (request.fn === 'acquire') { asked.push(request.line!); table.lineGranted(request.line!); return null; }
+      throw new Error(`unexpected ${request.fn}`);
+    },
+    onEvent() {}, post() {},
+  };
+  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
+  try {
+    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+    const array = new Int32Array(dsm);
+    const view = new Int32Array(dsm, 64); // the same buffer, one line further: index 0 is line 129
+    for (let k = 0; k < 10; k++) Atomics.add(array, 0, 1); // element 0 cached, line 128
+    assert.deepEqual(asked, [128]);
+    assert.equal(Atomics.add(view, 0, 1), 0, 'the same index of another array is its own element');
+    assert.deepEqual(asked, [128, 129], 'and its own line');
+    assert.equal(Atomics.add(array, 16, 5), 1, 'another element of the array: line 129');
+    assert.equal(Atomics.add(array, 0, 1), 10);
+    assert.deepEqual(asked, [128, 129]);
+    // The cached element's line goes: the next op on it asks again instead of running unheld.
+    assert.equal(table.lineRevoke(128), true);
+    assert.equal(Atomics.add(array, 0, 1), 11);
+    assert.deepEqual(asked, [128, 129, 128]);
+    assert.equal(table.lineRevoke(128), true);
+    assert.equal(Atomics.load(array, 0), 12, 'a load of the cached element after a revoke asks too');
+    assert.deepEqual(asked, [128, 129, 128, 128]);
+    // Values and indices the fast path leaves to the specification's conversions.
+    assert.equal(Atomics.add(array, 0, { valueOf: () => 3 } as never), 12);
+    assert.equal(Atomics.add(array, 0, '2' as never), 15);
+    assert.equal(Atomics.add(array, -0, 1), 17);
+    assert.throws(() => Atomics.add(array, -1, 1), RangeError);
+    assert.throws(() => Atomics.add(array, 0, 1n as never), TypeError);
+    assert.equal(Atomics.load(array, 0), 18);
+    const big = new BigInt64Array(dsm, 128);
+    assert.equal(Atomics.add(big, 0, 4n), 0n);
+    assert.equal(Atomics.add(big, 0, 4n), 4n);
+    assert.throws(() => Atomics.add(big, 0, 1 as never), TypeError);
+    assert.equal(table.lineRevoke(128), true, 'no pin is left behind');
+    assert.equal(table.lineRevoke(129), true);
+    assert.equal(table.lineRevoke(130), true);
+  } finally {
+    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
+  }
+});
+
 test('the watch word: set by a revoke that finds a pin and by lineWatch, cleared by the revoke that succeeds and by a grant', () => {
   const table = new LineTable(16);
   const words = new Int32Array(table.buffer);
