@@ -11,8 +11,8 @@ import { test } from 'node:test';
 const regionMiB = 32;
 const totalMiB = 12 * regionMiB;
 
-function churn(nodes: number, total = totalMiB, keep = 5) {
-  return spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--region-bytes', `${regionMiB}m`,
+function churn(nodes: number, total = totalMiB, keep = 5, region = regionMiB) {
+  return spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--region-bytes', `${region}m`,
     'test/fixtures/programs/alloc-churn.mjs', String(total), '2', String(keep)], { encoding: 'utf8', timeout: 180_000 });
 }
 
@@ -29,9 +29,12 @@ test('two workers allocate and drop 12x the region on four nodes', () => {
 });
 
 test('workers whose live buffers outgrow their node\'s slice borrow chunks of other nodes\' slices (four nodes)', () => {
-  // 12 MiB live per worker, a slice is 8 MiB (32 MiB / 4 nodes).
-  const total = 4 * regionMiB;
-  const result = churn(4, total, 12);
+  // 24 MiB live per worker, a slice is 16 MiB (64 MiB / 4 nodes). This one keeps the 64 MiB region: at 32 MiB
+  // (12 MiB live per worker, 8 MiB slices) a quiet run once failed with DSM_ERR_REGION_EXHAUSTED (no other node
+  // had a free chunk to lend): the same 75% live leaves half the absolute room for garbage not yet collected.
+  const borrowRegionMiB = 64;
+  const total = 4 * borrowRegionMiB;
+  const result = churn(4, total, 24, borrowRegionMiB);
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stdout, new RegExp(`churn ok ${total} MiB`));
 });
