@@ -412,7 +412,11 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       state[sCachedLine] = line;
       state[sCachedSlot] = slot;
     }
-    const key = line + 1;
+    return pinCached(slot, line + 1);
+  };
+
+  /** Pins the cached `slot` under `key` (its line + 1): the slot if the node holds it, else unpinned and -1. */
+  const pinCached = (slot: number, key: number): number => {
     if (asymmetric) words[state[sPin]!] = key; else atomicStore(words, state[sPin]!, key);
     if ((plainCheck ? words[heldAt + slot] : atomicLoad(words, heldAt + slot)) === key) return slot;
     // Not held (or the slot re-keyed since): probe again next time.
@@ -528,14 +532,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    */
   const pinFast = (array: unknown, index: unknown, value: unknown): number => {
     if (array === last.array && index === state[sIndex]! && (index as number) >= 0 && typeof value === 'number') {
-      const slot = state[sCachedSlot]!;
-      const key = state[sCachedLine]! + 1;
-      if (asymmetric) words[state[sPin]!] = key; else atomicStore(words, state[sPin]!, key);
-      if ((plainCheck ? words[heldAt + slot] : atomicLoad(words, heldAt + slot)) === key) return slot;
-      atomicStore(words, state[sPin]!, 0);
-      state[sCachedLine] = -1;
-      state[sIndex] = -1;
-      return -1;
+      return pinCached(state[sCachedSlot]!, state[sCachedLine]! + 1);
     }
     const line = fastLine(array, index, value);
     const slot = line < 0 ? -1 : pinSlot(line);
