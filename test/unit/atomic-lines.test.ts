@@ -6,6 +6,30 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineTable, lineTableLayout, lineStateHeld, lineStateInvalid, lineStateRevoking } from '../../src/channel/atomic-lines.js';
 
+/**
+ * Runs `body` with the app side's Atomics (src/threads/atomics.ts) installed over `table`, `dsm` at region
+ * offset 8192, the channel answering a pin from the table and a line request with `acquire`; Atomics is
+ * restored after.
+ */
+async function withAppAtomics(table: LineTable, dsm: SharedArrayBuffer, acquire: (line: number) => void, body: () => void): Promise<void> {
+  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
+  const channel = {
+    call(request: { fn: string; line?: number }): unknown {
+      if (request.fn === 'pin') return table.takePin();
+      if (request.fn === 'acquire') { acquire(request.line!); return null; }
+      throw new Error(`unexpected ${request.fn}`);
+    },
+    onEvent() {}, post() {},
+  };
+  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
+  try {
+    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+    body();
+  } finally {
+    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
+  }
+}
+
 test('a revoke waits for no thread but fails while a pin names the line, and succeeds once it is gone', () => {
   const table = new LineTable(16);
   const words = new Int32Array(table.buffer);
@@ -49,22 +73,11 @@ test('slots are re-keyed only while their line is invalid; a full table of held 
 });
 
 test('the app side runs Atomics natively on a held line and asks for a line it does not hold', async () => {
-  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
   const table = new LineTable(64);
   const dsm = new SharedArrayBuffer(4096);
   const other = new SharedArrayBuffer(64);
   const asked: number[] = [];
-  const channel = {
-    call(request: { fn: string; line?: number }): unknown {
-      if (request.fn === 'pin') return table.takePin();
-      if (request.fn === 'acquire') { asked.push(request.line!); table.lineGranted(request.line!); return null; }
-      throw new Error(`unexpected ${request.fn}`);
-    },
-    onEvent() {}, post() {},
-  };
-  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
-  try {
-    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+  await withAppAtomics(table, dsm, (line) => { asked.push(line); table.lineGranted(line); }, () => {
     const array = new Int32Array(dsm);
     assert.equal(Atomics.add(array, 0, 5), 0);
     assert.deepEqual(asked, [8192 / 64], 'the first op asks for its line');
@@ -80,34 +93,21 @@ test('the app side runs Atomics natively on a held line and asks for a line it d
     assert.equal(Atomics.add(new Int32Array(other), 0, 1), 0, 'other buffers stay native');
     assert.throws(() => Atomics.add(array, 1024, 1), RangeError);
     assert.throws(() => Atomics.add(array, 0, 1n as never), TypeError);
-  } finally {
-    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
-  }
+  });
 });
 
 test('the fast path does not trust a cached slot that was re-keyed to another line', async () => {
-  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
   const table = new LineTable(1); // one slot: every line shares it
   const dsm = new SharedArrayBuffer(4096);
   const asked: number[] = [];
   let holding = -1;
-  const channel = {
-    call(request: { fn: string; line?: number }): unknown {
-      if (request.fn === 'pin') return table.takePin();
-      if (request.fn === 'acquire') {
-        asked.push(request.line!);
-        if (holding >= 0) assert.equal(table.lineRevoke(holding), true);
-        table.lineGranted(request.line!);
-        holding = request.line!;
-        return null;
-      }
-      throw new Error(`unexpected ${request.fn}`);
-    },
-    onEvent() {}, post() {},
+  const acquire = (line: number): void => {
+    asked.push(line);
+    if (holding >= 0) assert.equal(table.lineRevoke(holding), true);
+    table.lineGranted(line);
+    holding = line;
   };
-  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
-  try {
-    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+  await withAppAtomics(table, dsm, acquire, () => {
     const array = new Int32Array(dsm);
     Atomics.add(array, 0, 1);
     for (let k = 0; k < 100; k++) Atomics.add(array, 0, 1); // cached: line 128 in slot 0
@@ -119,27 +119,14 @@ test('the fast path does not trust a cached slot that was re-keyed to another li
     assert.equal(Atomics.add(array, 0, 1), 101);
     assert.deepEqual(asked, [128, 128], 'the op asked for its line again instead of running under line 999');
     assert.equal(Atomics.load(array, 0), 102);
-  } finally {
-    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
-  }
+  });
 });
 
 test('the repeated-element fast path: only the same element of the same array, a Number value, and a line still held', async () => {
-  const { installClusterAtomics } = await import('../../src/threads/atomics.js');
   const table = new LineTable(64);
   const dsm = new SharedArrayBuffer(4096);
   const asked: number[] = [];
-  const channel = {
-    call(request: { fn: string; line?: number }): unknown {
-      if (request.fn === 'pin') return table.takePin();
-      if (request.fn === 'acquire') { asked.push(request.line!); table.lineGranted(request.line!); return null; }
-      throw new Error(`unexpected ${request.fn}`);
-    },
-    onEvent() {}, post() {},
-  };
-  const saved = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, Object.getOwnPropertyDescriptor(Atomics, name)!]));
-  try {
-    installClusterAtomics({ channel: channel as never, offsetOf: (buffer) => (buffer === dsm ? 8192 : null), lines: table.buffer });
+  await withAppAtomics(table, dsm, (line) => { asked.push(line); table.lineGranted(line); }, () => {
     const array = new Int32Array(dsm);
     const view = new Int32Array(dsm, 64); // the same buffer, one line further: index 0 is line 129
     for (let k = 0; k < 10; k++) Atomics.add(array, 0, 1); // element 0 cached, line 128
@@ -170,9 +157,7 @@ test('the repeated-element fast path: only the same element of the same array, a
     assert.equal(table.lineRevoke(128), true, 'no pin is left behind');
     assert.equal(table.lineRevoke(129), true);
     assert.equal(table.lineRevoke(130), true);
-  } finally {
-    for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(Atomics, name, descriptor);
-  }
+  });
 });
 
 test('the watch word: set by a revoke that finds a pin and by lineWatch, cleared by the revoke that succeeds and by a grant', () => {
