@@ -278,6 +278,15 @@ for (const protocol of ['hlrc', 'sc'] as const) {
   });
 }
 
+/** A large write notice at a barrier of 3: node 2 writes page + 1 into every page, node 0 only waits (node 1's thread is the caller's). */
+function addLargeNotice(cluster: SimCluster, pageCount: number): void {
+  cluster.addThread(2, () => (function* () {
+    for (let page = 0; page < pageCount; page++) yield { op: 'store', address: page * pageBytes + 8, value: page + 1 };
+    yield* sync(barrier(3));
+  })() as ThreadProgram);
+  cluster.addThread(0, () => (function* () { yield* sync(barrier(3)); })() as ThreadProgram);
+}
+
 /**
  * An acquire of a large write notice (jac13e: a remote worker's start acquires
  * the parent's fill of Jacobi's grids, 4,096 pages): node 1, which never
@@ -304,11 +313,7 @@ function acquireProtections(seed: number): { calls: number; runs: number; invali
     }
     protect(pages, prot);
   };
-  cluster.addThread(2, () => (function* () {
-    for (let page = 0; page < pageCount; page++) yield { op: 'store', address: page * pageBytes + 8, value: page + 1 };
-    yield* sync(barrier(3));
-  })() as ThreadProgram);
-  cluster.addThread(0, () => (function* () { yield* sync(barrier(3)); })() as ThreadProgram);
+  addLargeNotice(cluster, pageCount);
   cluster.addThread(1, () => (function* () {
     yield* sync(barrier(3));
     for (let page = 0; page < pageCount; page += 37) {
@@ -335,11 +340,7 @@ test('an acquire of a large write notice builds no page state for the pages it o
     // Block placement: node 1 homes pages 128..255; node 2 writes every page.
     const cluster = new SimCluster({ seed, nodeCount: 3, pageCount, placement: 'block', deliverBias: 0.2 + (seed % 7) / 10, afterStep: checkNoHomeTwins });
     let afterAcquire: Record<string, number> = {};
-    cluster.addThread(2, () => (function* () {
-      for (let page = 0; page < pageCount; page++) yield { op: 'store', address: page * pageBytes + 8, value: page + 1 };
-      yield* sync(barrier(3));
-    })() as ThreadProgram);
-    cluster.addThread(0, () => (function* () { yield* sync(barrier(3)); })() as ThreadProgram);
+    addLargeNotice(cluster, pageCount);
     cluster.addThread(1, () => (function* () {
       yield* sync(barrier(3));
       afterAcquire = cluster.engines[1]!.tableSizes();
