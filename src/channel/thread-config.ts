@@ -78,7 +78,7 @@ const gateFailed = 2;
  * thread's bootstrap (Node's worker realm, dsm's modules) overlaps the
  * acquire. The thread waits here before it sets dsm up and runs the program:
  * a page still valid here from before the acquire would otherwise be read
- * stale with no fault. One word in a (native) shared buffer, opened by the
+ * stale with no fault. One word in a SharedArrayBuffer of its own, opened by the
  * manager right after the acquire, in the same turn.
  */
 export class StartGate {
