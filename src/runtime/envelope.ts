@@ -199,7 +199,7 @@ export function fromWire(wire: WireMessage): WireMessage {
   // Copies in the body: the engine checks them as any field.
   if (payload === undefined) return wire;
   const empty = new Uint8Array(0);
-  const bytes = payload ?? empty;
+  const bytes = payload;
   let at = 0;
   const take = (value: unknown, what: string): Uint8Array => {
     const length = byteLengthOf(value, bytes.byteLength - at, what);
