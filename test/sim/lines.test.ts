@@ -49,6 +49,18 @@ function cluster(seed: number, nodeCount: number, extra: Partial<ConstructorPara
   return new SimCluster({ seed, nodeCount, pageCount: 4, protocol: 'hlrc', atomicLines: true, ...extra });
 }
 
+// A real sc run never uses lines (linesSuit); the simulation asked for lines under sc once sent
+// line requests to an engine without a line layer and stuck (seed 1, every thread blocked).
+test('sc with lines asked for runs as a real sc run does: atomics at the page\'s manager, no line layer', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    try {
+      runSeed(seed, 'sc', 'seeded', 0, 'always');
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol sc --lines always`);
+    }
+  }
+});
+
 test('a contended counter: line transfers during concurrent adds, batched by the hold window', () => {
   for (let seed = 1; seed <= 40; seed++) {
     const nodeCount = 2 + (seed % 3);

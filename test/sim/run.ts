@@ -13,6 +13,7 @@ if (!['seeded', 'always', 'never'].includes(concurrent)) throw new Error('--conc
 const earlyFlushChance = Number(argValue('--early-flush') ?? '0');
 const lines = argValue('--lines') ?? 'never';
 if (!['seeded', 'always', 'never'].includes(lines)) throw new Error('--lines is seeded, always or never');
+if (lines !== 'never' && protocol !== 'hlrc') console.log(`--lines ${lines}: ${protocol} never uses atomic lines (as in a real run: its atomics run at the page's manager); the seeds run without them`);
 const tokens = argValue('--tokens') ?? 'seeded';
 if (!['seeded', 'always', 'never'].includes(tokens)) throw new Error('--tokens is seeded, always or never');
 const first = Number(argValue('--first') ?? '1');

@@ -13,6 +13,7 @@ import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, 
 import type { ProtocolMessage } from '../../src/protocol/messages.js';
 import { applyDiff, encodeDiff } from '../../src/protocol/diff-codec.js';
 import { lineOf, type LineHost, type LineUse } from '../../src/protocol/lines.js';
+import { linesSuit } from '../../src/protocol/engine.js';
 import { LockTokenTable, LockTokenView, takeHeldHere, takeTaken } from '../../src/channel/lock-tokens.js';
 import { atomicApply } from '../../src/protocol/atomic-ops.js';
 
@@ -315,9 +316,13 @@ export class SimCluster {
   nowMs = 0;
   stepCount = 0;
 
+  /** Whether Atomics run by line ownership: asked for, and a run of this protocol and size would use them (sc never does). */
+  private readonly linesOn: boolean;
+
   constructor(readonly options: ClusterOptions) {
     this.prng = new Prng(options.seed);
     const n = options.nodeCount;
+    this.linesOn = options.atomicLines === true && linesSuit({ protocol: options.protocol ?? 'hlrc', nodeCount: n });
     this.links = new SimLinks<ProtocolMessage>(n);
     for (let node = 0; node < n; node++) {
       const memory = new SimMemory(options.pageCount);
@@ -339,7 +344,7 @@ export class SimCluster {
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
-        ...(options.atomicLines === true ? { lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer } : {}),
+        ...(this.linesOn ? { lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
       }));
     }
@@ -428,7 +433,7 @@ export class SimCluster {
         return;
       }
       case 'sync':
-        if (op.request.kind === 'atomic' && this.options.atomicLines === true && this.options.nodeCount > 1) {
+        if (op.request.kind === 'atomic' && this.linesOn) {
           this.nativeAtomic(thread, op.request);
           return;
         }
