@@ -274,7 +274,11 @@ export class ClusterNode {
       }
     });
     // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
-    this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); });
+    // A lend of chunks used before is a release and an acquire (src/runtime/heap-service.ts).
+    this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); }, {
+      release: (toNode) => this.raceSync('chunk lend', null, () => engine.releaseFor(toNode)),
+      acquire: (fromNode, info) => this.raceSync('chunk borrow', null, () => engine.acquireFrom(fromNode, info)),
+    });
     this.manager.start();
     this.host.start();
     this.race?.armAll(options.regionBytes / pageBytes);

@@ -16,12 +16,22 @@
 // nodes in turn for free chunks of theirs (rtChunkBorrow); the lender marks
 // them the borrower's for good. The failed allocation fails as exhausted
 // meanwhile and the thread retries (src/threads/setup.ts), by then usually
-// from the borrowed chunks. Only chunks the lender never handed out are lent
-// (they are zero everywhere, no copy of them holds other bytes); the message
-// keeps a `used` flag, always false now, for when used chunks can move too
-// (their allocations would then be zeroed by the allocating thread).
+// from the borrowed chunks. A lender gives chunks it never handed out first
+// (zero everywhere, no copy of them holds other bytes). When it has none, it
+// lends free chunks it used before, and the lend is a synchronization: the
+// lender releases to the borrower (releaseFor) and the borrower acquires
+// (acquireFrom) before it adopts them, so the lender's writes there happen
+// before the borrower's reuse. Without that, a borrower that still held a
+// valid copy of such a page from long ago zeroed it against its stale twin:
+// bytes that were zero in its old copy but not at the home made no diff, and
+// the reused range showed the lender's old bytes (alloc-churn on 4 nodes, about
+// one run in three, before used chunks were kept at home). With the acquire,
+// the copy is invalidated, the zeroing writes (the allocating thread zeroes
+// memory that was used: AllocReplyZeroed) fault in the home's bytes, and their
+// diffs hold every byte that changed.
 
 import type { AllocReplyZeroed } from '../channel/wire.js';
+import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
@@ -30,8 +40,18 @@ import { arenaChunkBytes, chunkBorrowCountMin, collectRequestGapMs, pageBytes } 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
   | { type: 'rtChunkBorrow'; min: number; count: number }
-  /** count 0: none free. `used`: the lender handed out memory in them before. */
-  | { type: 'rtChunkLend'; firstChunk: number; count: number; used: boolean };
+  /**
+   * count 0: none free. `used`: the lender handed out memory in them before;
+   * then `info` is the lender's release to the borrower, which acquires it
+   * before it adopts the chunks.
+   */
+  | { type: 'rtChunkLend'; firstChunk: number; count: number; used: boolean; info?: ConsistencyInfo };
+
+/** A lend of used chunks is a release by the lender and an acquire by the borrower (the cluster node's engine). */
+export interface LendBounds {
+  release(toNode: number): ConsistencyInfo;
+  acquire(fromNode: number, info: ConsistencyInfo): void;
+}
 
 
 export class HeapService {
@@ -56,6 +76,8 @@ export class HeapService {
   private readonly authority: ChunkAuthority;
   /** Sends a chunk message to another node (set by the cluster node; null: no borrowing). */
   private sendChunks: ((toNode: number, message: ChunkMessage) => void) | null = null;
+  /** How a lend of used chunks synchronizes (null: only never-used chunks are lent). */
+  private lendBounds: LendBounds | null = null;
   /** The borrow in flight: whom it asked, how many lenders it asked in this round, and what it asked for. */
   private borrowing: { lender: number; asked: number; min: number; count: number } | null = null;
   private lenderNext: number;
@@ -99,8 +121,7 @@ export class HeapService {
     } catch (error) {
       if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
       // Buffers collected a moment ago may not have been reported yet.
-      const freed = this.native.drainFreed();
-      if (freed.length === 0) {
+      if (!this.drainCollected()) {
         // Dead buffers may sit in any thread's heap (V8 counts none of their
         // memory as its own): ask every app thread to collect. The asking
         // thread retries (src/threads/setup.ts) while they do.
@@ -108,7 +129,6 @@ export class HeapService {
         this.borrow(byteLength);
         throw this.exhausted(byteLength, error as DsmError);
       }
-      for (let index = 0; index < freed.length; index += 2) this.onBufferCollected(freed[index]!, freed[index + 1]!);
       try {
         allocation = this.heap.alloc(byteLength);
       } catch (retryError) {
@@ -125,6 +145,13 @@ export class HeapService {
       return offset;
     }
     return this.markPagesUsed(offset, byteLength) ? { offset, zero: true } : offset;
+  }
+
+  /** Frees the buffers collected since the last look; true when there were any. */
+  private drainCollected(): boolean {
+    const freed = this.native.drainFreed();
+    for (let index = 0; index < freed.length; index += 2) this.onBufferCollected(freed[index]!, freed[index + 1]!);
+    return freed.length > 0;
   }
 
   /** Marks the pages of [offset, +byteLength) used; true when any was used before. */
@@ -153,10 +180,14 @@ export class HeapService {
     this.native.collectEverywhere();
   }
 
-  /** Wires slice borrowing: how to reach other nodes' allocation services. */
-  borrowThrough(send: (toNode: number, message: ChunkMessage) => void): void {
+  /** Wires slice borrowing: how to reach other nodes' allocation services, and how a lend of used chunks synchronizes. */
+  borrowThrough(send: (toNode: number, message: ChunkMessage) => void, bounds: LendBounds | null = null): void {
     this.sendChunks = send;
+    this.lendBounds = bounds;
   }
+
+  /** Chunks lent that this node had handed out before (each such lend carried a release). */
+  usedChunksLent = 0;
 
   /** Asks the next lender for chunks enough for `byteLength` (one borrow in flight at a time). */
   private borrow(byteLength: number): void {
@@ -170,18 +201,33 @@ export class HeapService {
   onChunkMessage(from: number, message: ChunkMessage): void {
     assert(from !== this.nodeId && from >= 0 && from < this.nodeCount, 'chunk messages come from other nodes');
     if (message.type === 'rtChunkBorrow') {
-      // Only chunks no allocation here ever used: a reused range lent to
-      // another node showed stale bytes there (alloc-churn on 4 nodes, about
-      // one run in three), so used chunks stay with their node for now.
+      // Buffers collected here since the last look free their chunks first.
+      this.drainCollected();
+      // Chunks no allocation here ever used first; then, when the lend can
+      // synchronize, free chunks that were used (see the header).
       const pagesPerChunk = arenaChunkBytes / pageBytes;
       const unused = (chunk: number): boolean => {
         for (let page = chunk * pagesPerChunk; page < (chunk + 1) * pagesPerChunk; page += 8) if (this.pagesUsed[page >> 3] !== 0) return false;
         return true;
       };
-      const lent = this.authority.lend(from, message.min, message.count, unused);
-      const used = false;
+      let lent = this.authority.lend(from, message.min, message.count, unused);
+      let used = false;
+      if (lent === null && this.lendBounds !== null) {
+        lent = this.authority.lend(from, message.min, message.count);
+        if (lent !== null) {
+          for (let chunk = lent.firstChunk; chunk < lent.firstChunk + lent.count && !used; chunk += 1) used = !unused(chunk);
+          if (used) this.usedChunksLent += lent.count;
+        }
+      }
       if (lent !== null) this.chunksLent += lent.count;
-      this.sendChunks?.(from, { type: 'rtChunkLend', firstChunk: lent?.firstChunk ?? 0, count: lent?.count ?? 0, used });
+      // None to lend: dead buffers in this node's threads may hold chunks (V8
+      // counts no dsm memory as its own, so an idle thread may never collect).
+      // Ask them to collect; the borrower's next round (its thread retries) finds what they free.
+      else this.askCollect();
+      const reply: ChunkMessage = { type: 'rtChunkLend', firstChunk: lent?.firstChunk ?? 0, count: lent?.count ?? 0, used };
+      // The release comes after the chunks left this node's table: nothing here can write them after it.
+      if (used) reply.info = this.lendBounds!.release(from);
+      this.sendChunks?.(from, reply);
       return;
     }
     const borrowing = this.borrowing;
@@ -189,6 +235,13 @@ export class HeapService {
     this.lenderNext = (this.lenderNext + 1) % this.nodeCount;
     if (this.lenderNext === this.nodeId) this.lenderNext = (this.lenderNext + 1) % this.nodeCount;
     if (message.count > 0) {
+      if (message.used) {
+        // The lender's writes there happen before any allocation here reuses them (see the header).
+        if (message.info === undefined || this.lendBounds === null) {
+          throw new DsmError('DSM_ERR_FRAME', `node ${from} lent ${message.count} used chunk(s) at chunk ${message.firstChunk} without its release: a node of another dsm version?`);
+        }
+        this.lendBounds.acquire(from, message.info);
+      }
       this.authority.adopt(this.nodeId, message.firstChunk, message.count);
       this.chunksBorrowed += message.count;
       this.borrowing = null;

@@ -45,3 +45,21 @@ test('a failed allocation asks every thread to collect: an idle thread\'s dead b
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stdout, /taker ok/);
 });
+
+test('chunks a node used are lent when no never-used chunk is left, and read as zero at the borrower (four nodes)', () => {
+  // 8 MiB slices; the filler on node 1 takes 20 MiB (the never-used chunks of nodes 2 and 3 among them) and ends;
+  // the taker on node 2 then needs 20 MiB: only chunks the filler wrote (every byte 0xab) are left to lend.
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--region-bytes', `${regionMiB}m`,
+    'test/fixtures/programs/alloc-lend-used.mjs', '20'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, /lend-used ok: the taker on node 2 found 20 fresh 1 MiB buffers reading zero/);
+});
+
+test('a node asked to lend collects its idle thread\'s dead buffers: the taker on another node gets them (four nodes)', () => {
+  // The holder on node 1 takes 60% of the region (its slice and borrowed chunks), drops it and idles; the
+  // taker on node 2 needs as much, which only the holder's collected chunks can give.
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--region-bytes', `${regionMiB}m`,
+    'test/fixtures/programs/alloc-idle-holder.mjs', String(Math.floor(regionMiB * 0.6)), 'spread'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, /taker ok/);
+});

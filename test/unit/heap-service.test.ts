@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { arenaChunkBytes } from '../../src/constants.js';
 import type { NativeMmu } from '../../src/memory/native.js';
-import { HeapService, type ChunkMessage } from '../../src/runtime/heap-service.js';
+import { HeapService, type ChunkMessage, type LendBounds } from '../../src/runtime/heap-service.js';
+import type { ConsistencyInfo } from '../../src/protocol/messages.js';
 
 const fakeNative = {
   collectEverywhere: () => 0,
@@ -31,10 +32,10 @@ test('a full region on one node names the region', () => {
 });
 
 /** Services of a cluster wired together; messages are delivered when `deliver` is called. */
-function cluster(nodeCount: number, regionBytes: number): { services: HeapService[]; deliver: () => number } {
+function cluster(nodeCount: number, regionBytes: number, bounds: (node: number) => LendBounds | null = () => null): { services: HeapService[]; deliver: () => number } {
   const queue: Array<{ from: number; to: number; message: ChunkMessage }> = [];
   const services = Array.from({ length: nodeCount }, (_, node) => new HeapService(fakeNative, regionBytes, node, nodeCount));
-  services.forEach((service, node) => service.borrowThrough((to, message) => queue.push({ from: node, to, message })));
+  services.forEach((service, node) => service.borrowThrough((to, message) => queue.push({ from: node, to, message }), bounds(node)));
   const deliver = () => {
     let count = 0;
     while (queue.length > 0) {
@@ -49,7 +50,7 @@ function cluster(nodeCount: number, regionBytes: number): { services: HeapServic
 
 const offsetOf = (reply: number | { offset: number }) => (typeof reply === 'number' ? reply : reply.offset);
 
-test('a node whose slice is full borrows free chunks of another node\'s slice, never one the lender used', () => {
+test('a node whose slice is full borrows free chunks of another node\'s slice, never one the lender used while it has never-used ones (and, with no way to synchronize a lend, never)', () => {
   const { services, deliver } = cluster(4, 32 * arenaChunkBytes);
   const [node0, node1] = services as [HeapService, HeapService];
   // Node 1 used and freed a chunk of its own (8): it may hold old bytes, so it is not lent.
@@ -77,4 +78,36 @@ test('when no node has a free chunk, the error names the region as full and what
   deliver();
   assert.throws(() => node0.alloc(4096), (error: { code: string; message: string }) =>
     error.code === 'DSM_ERR_REGION_EXHAUSTED' && /the global region is full/.test(error.message) && /larger --region-bytes/.test(error.message));
+});
+
+test('with no never-used chunk left, a lender lends chunks it used, as a release the borrower acquires before it allocates there', () => {
+  const events: string[] = [];
+  const info = { vc: [7, 0] } as unknown as ConsistencyInfo;
+  const bounds = (node: number): LendBounds => ({
+    release: (toNode) => { events.push(`node ${node} releases to ${toNode}`); return info; },
+    acquire: (fromNode, got) => { assert.equal(got, info, 'the lender\'s release is what the borrower acquires'); events.push(`node ${node} acquires from ${fromNode}`); },
+  });
+  const { services, deliver } = cluster(2, 4 * arenaChunkBytes, bounds);
+  const [node0, node1] = services as [HeapService, HeapService];
+  // Node 1 uses both chunks of its slice and frees them: every chunk it could lend was used.
+  const used = [node1.alloc(arenaChunkBytes), node1.alloc(arenaChunkBytes)].map(offsetOf);
+  for (const offset of used) node1.free(offset);
+  node0.alloc(2 * arenaChunkBytes);
+  assert.throws(() => node0.alloc(arenaChunkBytes), /slice of the global region is full/);
+  deliver();
+  assert.deepEqual(events, ['node 1 releases to 0', 'node 0 acquires from 1']);
+  assert.equal(node1.usedChunksLent, 2);
+  const reused = node0.alloc(arenaChunkBytes);
+  assert.equal(typeof reused, 'object', 'memory that held the lender\'s bytes is zeroed by the allocating thread');
+  assert.ok(used.includes(offsetOf(reused)));
+});
+
+test('a lend of used chunks without the lender\'s release is refused with a clear error', () => {
+  const bounds = (): LendBounds => ({ release: () => ({}) as ConsistencyInfo, acquire: () => {} });
+  const { services } = cluster(2, 4 * arenaChunkBytes, bounds);
+  const node0 = services[0]!;
+  node0.alloc(2 * arenaChunkBytes);
+  assert.throws(() => node0.alloc(arenaChunkBytes));
+  assert.throws(() => node0.onChunkMessage(1, { type: 'rtChunkLend', firstChunk: 2, count: 1, used: true }),
+    (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /node 1 lent 1 used chunk/.test(error.message));
 });
