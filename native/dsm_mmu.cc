@@ -623,9 +623,12 @@ void OnBackingStoreDeleted(void* data, size_t length, void* deleter_data) {
       if (found->second.undeletedCount > 0) return;  // a newer store maps the range
       g_stores.erase(found);
     }
-  }
-  {
-    std::lock_guard<std::mutex> lock(g_freed_mutex);
+    // Queued under the store lock (lock order: store, then freed): a thread
+    // that makes a new store for the range after this point finds the report
+    // already queued, so a manager that drains the queue before it records a
+    // new holder of the range (a buffer received from another node) never
+    // takes this report for the new store's.
+    std::lock_guard<std::mutex> freed_lock(g_freed_mutex);
     g_freed.emplace_back(offset, static_cast<uint64_t>(length));
   }
   Wake();

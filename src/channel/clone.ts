@@ -13,7 +13,10 @@ export interface BufferRanges {
   rangeOf(buffer: SharedArrayBuffer): { offset: number; byteLength: number } | null;
   bufferAt(offset: number, byteLength: number): SharedArrayBuffer;
   /** A buffer over `offset` is serialized to cross nodes (the allocating node then never reuses its memory). */
-  onEscape?(offset: number): void;
+  /** The buffer at `offset` leaves for another node: the range token its descriptor carries (0 without a manager). */
+  onEscape?(offset: number): number;
+  /** A buffer received with this range token is about to be made. */
+  onHold?(offset: number, byteLength: number, token: number): void;
 }
 
 /** Node's serializer hooks, which @types/node does not declare. */
@@ -128,12 +131,13 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
           throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
             'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
         }
-        ranges.onEscape?.(range.offset);
+        const token = ranges.onEscape?.(range.offset) ?? 0;
         const bare = bareMarkers.has(object as DataView);
         this.writeUint32(bare ? hostTagBuffer : hostTagView);
         this.writeUint32(viewKinds.findIndex((kind) => object instanceof kind));
         this.writeDouble(range.offset);
         this.writeDouble(range.byteLength);
+        this.writeDouble(token);
         this.writeDouble(object.byteOffset);
         this.writeDouble(object.byteLength);
         return;
@@ -169,8 +173,11 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unkno
       const kind = viewKinds[this.readUint32()];
       const offset = this.readDouble();
       const bufferByteLength = this.readDouble();
+      const token = this.readDouble();
       const byteOffset = this.readDouble();
       const byteLength = this.readDouble();
+      // Every descriptor's weight is held, also when one message names the range twice (each took a share).
+      ranges.onHold?.(offset, bufferByteLength, token);
       const buffer = bufferAt(offset, bufferByteLength);
       if (tag === hostTagBuffer) return buffer;
       if (kind === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value names an unknown view kind');

@@ -50,8 +50,14 @@ export type ChannelRequest =
   | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
   | { op: 'alloc'; byteLength: number }
   | { op: 'free'; offset: number }
-  /** A dsm buffer at `offset` is being sent to another node: its memory is never reused (issue 13). */
+  /**
+   * A dsm buffer at `offset` is being sent to another node: answered with the
+   * range token its descriptor carries (src/runtime/heap-service.ts, weighted
+   * reference counting, issue 13).
+   */
   | { op: 'escape'; offset: number }
+  /** A buffer received from another node is about to be made here, with its descriptor's range token. */
+  | { op: 'hold'; offset: number; byteLength: number; token: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   /** Which node a new worker runs on (the placement policy's choice). */
   | { op: 'place' }

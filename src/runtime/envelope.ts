@@ -21,7 +21,7 @@ import { FrameError } from '../transport/frame.js';
 import type { MeshPort } from '../transport/mesh.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
-import type { ChunkMessage } from './heap-service.js';
+import type { HeapMessage } from './heap-service.js';
 
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
 export type WorkerLaneMessage =
@@ -42,7 +42,7 @@ export type ReportLaneMessage =
   | { type: 'rtRaceAlloc'; record: AllocationRecord };
 
 /** Slice borrowing between the nodes' allocation services (src/runtime/heap-service.ts). */
-export type HeapLaneMessage = ChunkMessage;
+export type HeapLaneMessage = HeapMessage;
 
 export type MeshMessage = ProtocolMessage | WorkerLaneMessage | ReportLaneMessage | HeapLaneMessage;
 
@@ -67,7 +67,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   lineWait: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane,
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
-  rtChunkBorrow: 'heap', rtChunkLend: 'heap',
+  rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtRangeRelease: 'heap',
 };
 
 export function laneOf(type: string): Lane | null {

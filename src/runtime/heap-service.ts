@@ -9,8 +9,24 @@
 // manager's view nor released to the OS (either would bypass the coherence
 // protocol: the home's copy would keep the old bytes); the allocating thread
 // zeroes it through the ordinary write path instead (AllocReplyZeroed), so the
-// zeros travel as diffs and write notices like any write. A buffer that
-// crossed nodes is never reused: its references on other nodes are not counted.
+// zeros travel as diffs and write notices like any write.
+//
+// A buffer that crossed nodes is reused once no node holds it, found by
+// weighted reference counting (no message when a reference is copied, and no
+// ordering needed between nodes): each time the owner (the allocating node)
+// sends the buffer away it gives the message a weight and counts it
+// outstanding; a node that forwards it gives half of its own weight; a node
+// whose last buffer over the range is collected returns its weight to the owner
+// with a release (rtRangeRelease), which the owner acquires, so every write
+// made there happens before a reuse. The owner reuses the range when its own
+// buffers are gone and every weight it gave is back. A node whose weight is
+// down to 1 cannot split it: the range is then kept for good (its release says
+// so). A weight travels in the cloned buffer's descriptor (src/channel/clone.ts)
+// as a token; the receiving thread hands it to its manager (the 'hold'
+// request) before it makes its buffer, and the manager first takes the
+// collections already reported, so a report of an older buffer is never taken
+// for the new one's (the native layer queues a report with the deletion, under
+// one lock). An explicit free of a buffer that crossed nodes keeps it for good.
 //
 // Slice borrowing (issue 13): a node whose slice has no room asks the other
 // nodes in turn for free chunks of theirs (rtChunkBorrow); the lender marks
@@ -47,6 +63,31 @@ export type ChunkMessage =
    */
   | { type: 'rtChunkLend'; firstChunk: number; count: number; used: boolean; info?: ConsistencyInfo };
 
+/** A node whose last buffer over a range it does not own was collected returns its weight (see the header). */
+export type RangeMessage = { type: 'rtRangeRelease'; offset: number; byteLength: number; weight: number; keep: boolean; info: ConsistencyInfo };
+
+/**
+ * A weight and its owner in one number (a channel reply, a descriptor field):
+ * weight * rangeTokenOwners + owner. Weight 0: the range is kept for good.
+ */
+export const rangeTokenOwners = 256;
+/** The weight an owner gives each message that carries its buffer away (at most 2^44: the token stays a safe integer). */
+export const rangeEscapeWeight = 2 ** 40;
+const rangeOwnerUnknown = rangeTokenOwners - 1;
+
+export function rangeToken(weight: number, owner: number): number {
+  assert(Number.isSafeInteger(weight) && weight >= 0 && weight <= 2 ** 44 && owner >= 0 && owner < rangeTokenOwners, 'a range token holds its weight and owner');
+  return weight * rangeTokenOwners + owner;
+}
+
+export function parseRangeToken(token: number): { weight: number; owner: number } | null {
+  if (!Number.isSafeInteger(token) || token < 0) return null;
+  return { weight: Math.floor(token / rangeTokenOwners), owner: token % rangeTokenOwners };
+}
+
+/** Messages between the nodes' allocation services (the heap lane). */
+export type HeapMessage = ChunkMessage | RangeMessage;
+
 /** A lend of used chunks is a release by the lender and an acquire by the borrower (the cluster node's engine). */
 export interface LendBounds {
   release(toNode: number): ConsistencyInfo;
@@ -62,8 +103,13 @@ export class HeapService {
 
   /** One node: reused memory is zeroed or released through the manager's view (no other copies exist). */
   private readonly reuse: boolean;
-  /** Cluster: allocations whose buffer was sent to another node; never reused. */
-  private readonly escaped = new Set<number>();
+  /** Cluster, the owner's side: allocations whose buffer was sent to another node (see the header). */
+  private readonly escaped = new Map<number, { outstanding: number; keep: boolean; localAlive: boolean }>();
+  /** Cluster, other nodes' allocations held here: offset -> owner, byte length, weight, kept for good. */
+  private readonly held = new Map<number, { owner: number; byteLength: number; weight: number; keep: boolean }>();
+  /** Ranges of other nodes given back to their owners, and ranges of this node reused after crossing nodes. */
+  rangesReturned = 0;
+  rangesReclaimed = 0;
   /** Cluster: one bit per page handed out at least once (such a page may hold old bytes). */
   private readonly pagesUsed: Uint8Array;
   private readonly regionBytes: number;
@@ -75,7 +121,7 @@ export class HeapService {
   collectRequestCount = 0;
   private readonly authority: ChunkAuthority;
   /** Sends a chunk message to another node (set by the cluster node; null: no borrowing). */
-  private sendChunks: ((toNode: number, message: ChunkMessage) => void) | null = null;
+  private sendChunks: ((toNode: number, message: HeapMessage) => void) | null = null;
   /** How a lend of used chunks synchronizes (null: only never-used chunks are lent). */
   private lendBounds: LendBounds | null = null;
   /** The borrow in flight: whom it asked, how many lenders it asked in this round, and what it asked for. */
@@ -166,9 +212,88 @@ export class HeapService {
     return usedBefore;
   }
 
-  /** A buffer over this allocation is being sent to another node: it is never reused. */
-  onEscape(offset: number): void {
-    if (this.live.has(offset)) this.escaped.add(offset);
+  /**
+   * A buffer over the range at `offset` is being sent to another node: the
+   * token (rangeToken) its descriptor carries. Without lend bounds (race mode,
+   * a unit test) a range that crossed nodes is kept for good.
+   */
+  onEscape(offset: number): number {
+    const live = this.live.has(offset);
+    if (live) {
+      let entry = this.escaped.get(offset);
+      if (entry === undefined) {
+        entry = { outstanding: 0, keep: this.lendBounds === null, localAlive: true };
+        this.escaped.set(offset, entry);
+      }
+      if (entry.keep) return rangeToken(0, rangeOwnerUnknown);
+      entry.outstanding += rangeEscapeWeight;
+      return rangeToken(rangeEscapeWeight, this.nodeId);
+    }
+    const held = this.held.get(offset);
+    if (held === undefined) return rangeToken(0, rangeOwnerUnknown);
+    if (held.weight < 2) {
+      // Nothing left to split: kept for good, which this node's release will tell the owner.
+      held.keep = true;
+      return rangeToken(0, held.owner);
+    }
+    const given = Math.floor(held.weight / 2);
+    held.weight -= given;
+    return rangeToken(given, held.owner);
+  }
+
+  /**
+   * A thread here is about to make its buffer over a range it received from
+   * another node, with the descriptor's token. Collections reported so far
+   * are taken first (see the header).
+   */
+  onHold(offset: number, byteLength: number, token: number): void {
+    const parsed = parseRangeToken(token);
+    if (parsed === null || (parsed.owner !== rangeOwnerUnknown && parsed.owner >= this.nodeCount)) {
+      throw new DsmError('DSM_ERR_FRAME', `a received buffer at offset ${offset} carries a malformed range token ${token}`);
+    }
+    if (parsed.owner === rangeOwnerUnknown) return;
+    this.drainCollected();
+    if (parsed.owner === this.nodeId) {
+      // Back home: the weight returns with it, and a buffer lives here again.
+      const entry = this.escaped.get(offset);
+      if (entry === undefined) return;
+      entry.outstanding -= parsed.weight;
+      assert(entry.outstanding >= 0, 'a range\'s weight comes back at most once');
+      if (parsed.weight === 0) entry.keep = true;
+      entry.localAlive = true;
+      return;
+    }
+    const held = this.held.get(offset);
+    if (held === undefined) {
+      this.held.set(offset, { owner: parsed.owner, byteLength, weight: parsed.weight, keep: parsed.weight === 0 });
+      return;
+    }
+    assert(held.owner === parsed.owner && held.byteLength === byteLength, 'one owner and length per range');
+    held.weight += parsed.weight;
+    if (parsed.weight === 0) held.keep = true;
+  }
+
+  /** The owner: another node gave its weight for a range back (with its release). */
+  private onRangeRelease(from: number, message: RangeMessage): void {
+    if (this.lendBounds === null) throw new DsmError('DSM_ERR_FRAME', `node ${from} returned a range where none was lent`);
+    this.lendBounds.acquire(from, message.info);
+    const entry = this.escaped.get(message.offset);
+    const length = this.live.get(message.offset);
+    if (entry === undefined || (length !== undefined && length !== message.byteLength) || !Number.isSafeInteger(message.weight) || message.weight < 0 || message.weight > entry.outstanding) {
+      throw new DsmError('DSM_ERR_FRAME', `node ${from} returned a weight of ${message.weight} for the range at offset ${message.offset}, which this node did not send it`);
+    }
+    entry.outstanding -= message.weight;
+    if (message.keep) entry.keep = true;
+    this.reclaimIfFree(message.offset);
+  }
+
+  /** The owner reuses a range that crossed nodes once no buffer over it is alive anywhere. */
+  private reclaimIfFree(offset: number): void {
+    const entry = this.escaped.get(offset);
+    if (entry === undefined || entry.localAlive || entry.outstanding !== 0 || entry.keep) return;
+    this.escaped.delete(offset);
+    this.rangesReclaimed += 1;
+    this.release(offset);
   }
 
   /** Asks every app thread to collect, at most once per collectRequestGapMs: a full collection is not free. */
@@ -181,7 +306,7 @@ export class HeapService {
   }
 
   /** Wires slice borrowing: how to reach other nodes' allocation services, and how a lend of used chunks synchronizes. */
-  borrowThrough(send: (toNode: number, message: ChunkMessage) => void, bounds: LendBounds | null = null): void {
+  borrowThrough(send: (toNode: number, message: HeapMessage) => void, bounds: LendBounds | null = null): void {
     this.sendChunks = send;
     this.lendBounds = bounds;
   }
@@ -198,8 +323,12 @@ export class HeapService {
   }
 
   /** A chunk message from another node. */
-  onChunkMessage(from: number, message: ChunkMessage): void {
+  onChunkMessage(from: number, message: HeapMessage): void {
     assert(from !== this.nodeId && from >= 0 && from < this.nodeCount, 'chunk messages come from other nodes');
+    if (message.type === 'rtRangeRelease') {
+      this.onRangeRelease(from, message);
+      return;
+    }
     if (message.type === 'rtChunkBorrow') {
       // Buffers collected here since the last look free their chunks first.
       this.drainCollected();
@@ -277,16 +406,24 @@ export class HeapService {
       : `node ${this.nodeId}'s slice of the global region is full: ${byteLength} bytes asked, ${bytesInUse} of its ${this.sliceBytes} bytes in use (${this.chunksBorrowed} chunks borrowed from other nodes; a borrow ${this.sendChunks === null ? 'is not possible here' : 'is under way or found no room'})`;
     return new DsmError('DSM_ERR_REGION_EXHAUSTED',
       `${where}; each of the ${this.nodeCount} nodes allocates from 1/${this.nodeCount} of --region-bytes ${this.regionBytes} and borrows free chunks of the others' ` +
-      `(memory sent to another node is not reused); run with a larger --region-bytes`);
+      `(memory sent to another node is reused once no node holds it); run with a larger --region-bytes`);
   }
 
+  /** The program's explicit free. A buffer that crossed nodes is kept for good (other nodes may still use it). */
   free(offset: number): void {
+    const entry = this.escaped.get(offset);
+    if (entry !== undefined) {
+      entry.keep = true;
+      this.live.delete(offset);
+      return;
+    }
+    this.release(offset);
+  }
+
+  /** The range's memory goes back to this node's heap. */
+  private release(offset: number): void {
     if (!this.reuse) {
-      if (!this.live.has(offset) || this.escaped.delete(offset)) {
-        // Sent to another node (or not this node's): other nodes may still use it.
-        this.live.delete(offset);
-        return;
-      }
+      if (!this.live.has(offset)) return;
       this.heap.free(offset);
       this.live.delete(offset);
       // Not released to the OS: the pages' homes keep their bytes, so a
@@ -301,8 +438,26 @@ export class HeapService {
 
   /** No SharedArrayBuffer over [offset, +byteLength) is alive in this process any more. */
   onBufferCollected(offset: number, byteLength: number): void {
+    const held = this.held.get(offset);
+    if (held !== undefined && held.byteLength === byteLength && this.live.get(offset) !== byteLength) {
+      // Another node's range: its weight goes home, with this node's release (its writes there happen before a reuse).
+      this.held.delete(offset);
+      this.rangesReturned += 1;
+      if (this.sendChunks === null || this.lendBounds === null) return;
+      const message: RangeMessage = {
+        type: 'rtRangeRelease', offset, byteLength, weight: held.weight, keep: held.keep, info: this.lendBounds.release(held.owner),
+      };
+      this.sendChunks(held.owner, message);
+      return;
+    }
     if (this.live.get(offset) !== byteLength) return;
-    this.free(offset);
+    const entry = this.escaped.get(offset);
+    if (entry === undefined) {
+      this.release(offset);
+      return;
+    }
+    entry.localAlive = false;
+    this.reclaimIfFree(offset);
   }
 
   private releaseFreePages(): void {

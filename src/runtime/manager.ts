@@ -119,7 +119,9 @@ export class NodeManager {
         this.heap.free(request.offset);
         return null;
       case 'escape':
-        this.heap.onEscape(request.offset);
+        return this.heap.onEscape(request.offset);
+      case 'hold':
+        this.heap.onHold(request.offset, request.byteLength, request.token);
         return null;
       default:
         if (this.extraRequests !== null) return this.extraRequests(_endpoint, request);

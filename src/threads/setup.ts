@@ -120,8 +120,11 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const received = {
     bufferAt: receivedBufferAt,
     rangeOf,
-    onEscape(offset: number): void {
-      channel.call({ op: 'escape', offset });
+    onEscape(offset: number): number {
+      return channel.call({ op: 'escape', offset }) as number;
+    },
+    onHold(offset: number, byteLength: number, token: number): void {
+      channel.call({ op: 'hold', offset, byteLength, token });
     },
   };
   setAppThreadState({ config, channel, bufferAt, rangeOf });

@@ -63,3 +63,10 @@ test('a node asked to lend collects its idle thread\'s dead buffers: the taker o
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stdout, /taker ok/);
 });
+
+test('buffers sent to other nodes (and on, and back home) are reused once every node dropped them: 12x the region (three nodes)', () => {
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', `${regionMiB}m`,
+    'test/fixtures/programs/alloc-escape-churn.mjs', String(totalMiB), '4'], { encoding: 'utf8', timeout: 180_000 });
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, new RegExp(`escape churn ok ${totalMiB} MiB`));
+});

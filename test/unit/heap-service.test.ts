@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { arenaChunkBytes } from '../../src/constants.js';
 import type { NativeMmu } from '../../src/memory/native.js';
-import { HeapService, type ChunkMessage, type LendBounds } from '../../src/runtime/heap-service.js';
+import { HeapService, parseRangeToken, rangeToken, type HeapMessage, type LendBounds } from '../../src/runtime/heap-service.js';
 import type { ConsistencyInfo } from '../../src/protocol/messages.js';
 
 const fakeNative = {
@@ -33,7 +33,7 @@ test('a full region on one node names the region', () => {
 
 /** Services of a cluster wired together; messages are delivered when `deliver` is called. */
 function cluster(nodeCount: number, regionBytes: number, bounds: (node: number) => LendBounds | null = () => null): { services: HeapService[]; deliver: () => number } {
-  const queue: Array<{ from: number; to: number; message: ChunkMessage }> = [];
+  const queue: Array<{ from: number; to: number; message: HeapMessage }> = [];
   const services = Array.from({ length: nodeCount }, (_, node) => new HeapService(fakeNative, regionBytes, node, nodeCount));
   services.forEach((service, node) => service.borrowThrough((to, message) => queue.push({ from: node, to, message }), bounds(node)));
   const deliver = () => {
@@ -110,4 +110,81 @@ test('a lend of used chunks without the lender\'s release is refused with a clea
   assert.throws(() => node0.alloc(arenaChunkBytes));
   assert.throws(() => node0.onChunkMessage(1, { type: 'rtChunkLend', firstChunk: 2, count: 1, used: true }),
     (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /node 1 lent 1 used chunk/.test(error.message));
+});
+
+/** Two or three services with lend bounds that log each release and acquire. */
+function boundCluster(nodeCount: number) {
+  const events: string[] = [];
+  const bounds = (node: number): LendBounds => ({
+    release: (toNode) => { events.push(`${node}>${toNode}`); return {} as ConsistencyInfo; },
+    acquire: (fromNode) => { events.push(`${node}<${fromNode}`); },
+  });
+  return { events, ...cluster(nodeCount, 8 * nodeCount * arenaChunkBytes, bounds) };
+}
+
+test('a buffer that crossed nodes is reused once every node dropped it: the weight goes home with a release', () => {
+  const { events, services, deliver } = boundCluster(2);
+  const [owner, other] = services as [HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  const token = owner.onEscape(offset);
+  other.onHold(offset, arenaChunkBytes, token);
+  // The owner's own buffers go first: the range stays, another node holds it.
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  assert.equal(owner.rangesReclaimed, 0);
+  assert.equal(owner.liveCount, 1);
+  other.onBufferCollected(offset, arenaChunkBytes);
+  assert.equal(deliver(), 1);
+  assert.deepEqual(events, ['1>0', '0<1'], 'the holder releases to the owner, which acquires before it reuses');
+  assert.equal(owner.rangesReclaimed, 1);
+  assert.equal(owner.liveCount, 0);
+  const again = owner.alloc(arenaChunkBytes);
+  assert.deepEqual(again, { offset, zero: true }, 'the reused range is zeroed by its allocating thread');
+});
+
+test('a forwarded buffer splits its weight; the owner waits for every share, and a buffer back home holds its own', () => {
+  const { services, deliver } = boundCluster(3);
+  const [owner, first, second] = services as [HeapService, HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  first.onHold(offset, arenaChunkBytes, owner.onEscape(offset));
+  second.onHold(offset, arenaChunkBytes, first.onEscape(offset));
+  // Sent home again from the second node (the owner holds a buffer over it once more).
+  owner.onHold(offset, arenaChunkBytes, second.onEscape(offset));
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  first.onBufferCollected(offset, arenaChunkBytes);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 0, 'the second node still holds a share');
+  second.onBufferCollected(offset, arenaChunkBytes);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 1);
+});
+
+test('a share that cannot split keeps the range for good; so does an explicit free of a buffer that crossed nodes', () => {
+  const { services, deliver } = boundCluster(2);
+  const [owner, other] = services as [HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  other.onHold(offset, arenaChunkBytes, rangeToken(1, 0));
+  // The owner's books: hand-made share of 1 stands for the end of a long chain of forwards.
+  (owner as unknown as { escaped: Map<number, { outstanding: number; keep: boolean; localAlive: boolean }> }).escaped.set(offset, { outstanding: 1, keep: false, localAlive: true });
+  const forwarded = parseRangeToken(other.onEscape(offset));
+  assert.deepEqual(forwarded, { weight: 0, owner: 0 });
+  other.onBufferCollected(offset, arenaChunkBytes);
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 0, 'kept: a node may hold a buffer with no share');
+  const freed = offsetOf(owner.alloc(arenaChunkBytes));
+  other.onHold(freed, arenaChunkBytes, owner.onEscape(freed));
+  owner.free(freed);
+  other.onBufferCollected(freed, arenaChunkBytes);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 0);
+});
+
+test('a malformed range token or a weight the owner never gave is refused with a clear error', () => {
+  const { services } = boundCluster(2);
+  const [owner, other] = services as [HeapService, HeapService];
+  assert.throws(() => other.onHold(0, 4096, -3), (error: { code: string }) => error.code === 'DSM_ERR_FRAME');
+  assert.throws(() => other.onHold(0, 4096, rangeToken(5, 9)), (error: { code: string }) => error.code === 'DSM_ERR_FRAME');
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  assert.throws(() => owner.onChunkMessage(1, { type: 'rtRangeRelease', offset, byteLength: arenaChunkBytes, weight: 7, keep: false, info: {} as ConsistencyInfo }),
+    (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /node 1 returned a weight of 7/.test(error.message));
 });
