@@ -414,6 +414,15 @@ export const atomicClockCountMax = 1 << 16;
  * this many milliseconds, since the asking thread retries about 20 times over half a second.
  */
 export const collectRequestGapMs = 50;
+/**
+ * Shares of other nodes' allocations (buffers that crossed nodes, dropped
+ * here) wait here until their owner runs short and asks (rtRangeCollect), so
+ * a program whose memory never runs short sends no message for them; past
+ * this many waiting for one owner they go at once, in one message.
+ */
+export const rangeReturnBatchMax = 256;
+/** After an owner asked, shares of its ranges dropped here within this long go back at once. */
+export const rangeReturnEagerMs = 1000;
 // Atomics by ownership (issue 12.2, src/protocol/lines.ts, src/channel/atomic-lines.ts)
 /** Bytes of one synchronization line: the unit a node owns for native Atomics (a power of two, within a page). */
 export const atomicLineBytes = 64;

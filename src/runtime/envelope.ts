@@ -67,7 +67,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   lineWait: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane,
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
-  rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtRangeRelease: 'heap',
+  rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap',
 };
 
 export function laneOf(type: string): Lane | null {

@@ -19,7 +19,11 @@
 // whose last buffer over the range is collected returns its weight to the owner
 // with a release (rtRangeRelease), which the owner acquires, so every write
 // made there happens before a reuse. The owner reuses the range when its own
-// buffers are gone and every weight it gave is back. A node whose weight is
+// buffers are gone and every weight it gave is back. Returns are lazy: they
+// wait at the node that dropped the buffer until the owner runs short and asks
+// every node (rtRangeCollect, with its failed allocation's own collection), so
+// a run that never runs short sends none (matmul on 16 nodes sent 60 at its
+// end when they went at once). A node whose weight is
 // down to 1 cannot split it: the range is then kept for good (its release says
 // so). A weight travels in the cloned buffer's descriptor (src/channel/clone.ts)
 // as a token; the receiving thread hands it to its manager (the 'hold'
@@ -51,7 +55,7 @@ import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { arenaChunkBytes, chunkBorrowCountMin, collectRequestGapMs, pageBytes } from '../constants.js';
+import { arenaChunkBytes, chunkBorrowCountMin, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
@@ -64,7 +68,13 @@ export type ChunkMessage =
   | { type: 'rtChunkLend'; firstChunk: number; count: number; used: boolean; info?: ConsistencyInfo };
 
 /** A node whose last buffer over a range it does not own was collected returns its weight (see the header). */
-export type RangeMessage = { type: 'rtRangeRelease'; offset: number; byteLength: number; weight: number; keep: boolean; info: ConsistencyInfo };
+/** A share of another node's allocation, dropped here. */
+export type RangeShare = { offset: number; byteLength: number; weight: number; keep: boolean };
+export type RangeMessage =
+  /** Shares of the receiver's allocations dropped at the sender, with the sender's release. */
+  | { type: 'rtRangeRelease'; ranges: RangeShare[]; info: ConsistencyInfo }
+  /** The sender runs short: collect, and return the shares of its allocations dropped here. */
+  | { type: 'rtRangeCollect' };
 
 /**
  * A weight and its owner in one number (a channel reply, a descriptor field):
@@ -107,6 +117,11 @@ export class HeapService {
   private readonly escaped = new Map<number, { outstanding: number; keep: boolean; localAlive: boolean }>();
   /** Cluster, other nodes' allocations held here: offset -> owner, byte length, weight, kept for good. */
   private readonly held = new Map<number, { owner: number; byteLength: number; weight: number; keep: boolean }>();
+  /** Shares of other nodes' allocations dropped here, by owner, until the owner asks (or too many wait). */
+  private readonly dropped = new Map<number, RangeShare[]>();
+  /** Until when shares dropped here go back to their owner at once (it asked), by owner. */
+  private readonly returnEagerUntilMs = new Map<number, number>();
+  private holdersAskedAtMs = -Infinity;
   /** Ranges of other nodes given back to their owners, and ranges of this node reused after crossing nodes. */
   rangesReturned = 0;
   rangesReclaimed = 0;
@@ -172,6 +187,7 @@ export class HeapService {
         // memory as its own): ask every app thread to collect. The asking
         // thread retries (src/threads/setup.ts) while they do.
         this.askCollect();
+        this.askHolders();
         this.borrow(byteLength);
         throw this.exhausted(byteLength, error as DsmError);
       }
@@ -179,6 +195,7 @@ export class HeapService {
         allocation = this.heap.alloc(byteLength);
       } catch (retryError) {
         if ((retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
+        this.askHolders();
         this.borrow(byteLength);
         throw this.exhausted(byteLength, retryError as DsmError);
       }
@@ -273,18 +290,38 @@ export class HeapService {
     if (parsed.weight === 0) held.keep = true;
   }
 
-  /** The owner: another node gave its weight for a range back (with its release). */
-  private onRangeRelease(from: number, message: RangeMessage): void {
-    if (this.lendBounds === null) throw new DsmError('DSM_ERR_FRAME', `node ${from} returned a range where none was lent`);
+  /** The owner: another node gave its shares of ranges back (with its release). */
+  private onRangeRelease(from: number, message: Extract<RangeMessage, { type: 'rtRangeRelease' }>): void {
+    if (this.lendBounds === null) throw new DsmError('DSM_ERR_FRAME', `node ${from} returned ranges where none were lent`);
     this.lendBounds.acquire(from, message.info);
-    const entry = this.escaped.get(message.offset);
-    const length = this.live.get(message.offset);
-    if (entry === undefined || (length !== undefined && length !== message.byteLength) || !Number.isSafeInteger(message.weight) || message.weight < 0 || message.weight > entry.outstanding) {
-      throw new DsmError('DSM_ERR_FRAME', `node ${from} returned a weight of ${message.weight} for the range at offset ${message.offset}, which this node did not send it`);
+    for (const share of message.ranges) {
+      const entry = this.escaped.get(share.offset);
+      const length = this.live.get(share.offset);
+      if (entry === undefined || (length !== undefined && length !== share.byteLength) || !Number.isSafeInteger(share.weight) || share.weight < 0 || share.weight > entry.outstanding) {
+        throw new DsmError('DSM_ERR_FRAME', `node ${from} returned a weight of ${share.weight} for the range at offset ${share.offset}, which this node did not send it`);
+      }
+      entry.outstanding -= share.weight;
+      if (share.keep) entry.keep = true;
+      this.reclaimIfFree(share.offset);
     }
-    entry.outstanding -= message.weight;
-    if (message.keep) entry.keep = true;
-    this.reclaimIfFree(message.offset);
+  }
+
+  /** Runs short: asks every other node to collect and return its shares of this node's ranges (at most once per collectRequestGapMs). */
+  private askHolders(): void {
+    if (this.escaped.size === 0 || this.sendChunks === null) return;
+    const now = performance.now();
+    if (now - this.holdersAskedAtMs < collectRequestGapMs) return;
+    this.holdersAskedAtMs = now;
+    for (let node = 0; node < this.nodeCount; node += 1) if (node !== this.nodeId) this.sendChunks(node, { type: 'rtRangeCollect' });
+  }
+
+  /** Sends the shares of `owner`'s ranges dropped here back to it, in one message with this node's release. */
+  private returnShares(owner: number): void {
+    const shares = this.dropped.get(owner);
+    if (shares === undefined || shares.length === 0 || this.sendChunks === null || this.lendBounds === null) return;
+    this.dropped.delete(owner);
+    this.rangesReturned += shares.length;
+    this.sendChunks(owner, { type: 'rtRangeRelease', ranges: shares, info: this.lendBounds.release(owner) });
   }
 
   /** The owner reuses a range that crossed nodes once no buffer over it is alive anywhere. */
@@ -327,6 +364,14 @@ export class HeapService {
     assert(from !== this.nodeId && from >= 0 && from < this.nodeCount, 'chunk messages come from other nodes');
     if (message.type === 'rtRangeRelease') {
       this.onRangeRelease(from, message);
+      return;
+    }
+    if (message.type === 'rtRangeCollect') {
+      // The owner runs short: this node's threads collect, and its shares go back now and for a while.
+      this.askCollect();
+      this.drainCollected();
+      this.returnEagerUntilMs.set(from, performance.now() + rangeReturnEagerMs);
+      this.returnShares(from);
       return;
     }
     if (message.type === 'rtChunkBorrow') {
@@ -440,14 +485,15 @@ export class HeapService {
   onBufferCollected(offset: number, byteLength: number): void {
     const held = this.held.get(offset);
     if (held !== undefined && held.byteLength === byteLength && this.live.get(offset) !== byteLength) {
-      // Another node's range: its weight goes home, with this node's release (its writes there happen before a reuse).
+      // Another node's range: its share waits here for its owner (see the header).
       this.held.delete(offset);
-      this.rangesReturned += 1;
-      if (this.sendChunks === null || this.lendBounds === null) return;
-      const message: RangeMessage = {
-        type: 'rtRangeRelease', offset, byteLength, weight: held.weight, keep: held.keep, info: this.lendBounds.release(held.owner),
-      };
-      this.sendChunks(held.owner, message);
+      let shares = this.dropped.get(held.owner);
+      if (shares === undefined) {
+        shares = [];
+        this.dropped.set(held.owner, shares);
+      }
+      shares.push({ offset, byteLength, weight: held.weight, keep: held.keep });
+      if (shares.length >= rangeReturnBatchMax || performance.now() < (this.returnEagerUntilMs.get(held.owner) ?? -Infinity)) this.returnShares(held.owner);
       return;
     }
     if (this.live.get(offset) !== byteLength) return;
