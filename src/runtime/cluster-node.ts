@@ -87,6 +87,8 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     protectRange: (first, count, prot) => native.protect(first, count, prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
     setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
+    setFastWriteRange: (first, count, step, enabled) => native.setFastWriteRange(first, count, step, enabled),
+    setTwinlessRange: (first, count, step, enabled) => native.setTwinlessRange(first, count, step, enabled),
     setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
     drainDirty: () => {
       const pages = native.drainDirty();
