@@ -7,7 +7,7 @@ if (!existsSync(cli)) {
   process.stderr.write("dsm: DSM_ERR_ADDON: dsm is not built; run 'npm install' (or 'npm run build') in the dsm folder\n");
   process.exit(2);
 }
-// dsm's own stack frames name src/ (dist/bundle/*.js.map); the program's threads keep node's default.
-process.setSourceMapsEnabled(true);
+// Node's source maps stay off (they cost every process ~17 ms of CPU at start): a stack trace dsm prints
+// names its own frames in src/ through dist/bundle/*.js.map when it prints it (src/util/source-frames.ts).
 const { main } = await import(cli.href);
 await main(process.argv.slice(2));

@@ -89,12 +89,11 @@ export async function bundle() {
       problems.push(`${output}: class ${match[1]} became ${match[1]}${match[2]} (rename one of the clashing declarations in src/)`);
     }
   }
-  // A node process maps dsm's stack frames to src/ (its app threads do not: their stack traces are
-  // the program's, as under node). Source maps apply to modules compiled after they are enabled,
-  // so the process's first module enables them and only then loads the rest (as bin/dsm.js does).
+  // A local child node's process. Node's source maps stay off (parsing the maps of every module it
+  // loads cost each node process ~17 ms of CPU at start): the stack traces dsm prints name its own
+  // frames in src/ through these maps when they are printed (src/util/source-frames.ts).
   writeFileSync(join(outdir, 'node-main.js'), [
-    '// A local child node\'s process (src/cluster/launch.ts): source maps on, then src/cluster/node-main.ts.',
-    'process.setSourceMapsEnabled(true);',
+    '// A local child node\'s process (src/cluster/launch.ts): src/cluster/node-main.ts.',
     "await import('./node-process.js');",
     '',
   ].join('\n'));

@@ -46,12 +46,6 @@ export const faultFlagOffsetShift = 1;
 /** Native: twins come first from a pool of this many pre-touched page slots (so the fast path takes no kernel fault on fresh twin memory), this many of them touched at init. */
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
-/**
- * Engine start: the whole-region page lists (every page: fast write; own pages: twinless) go to the
- * memory in chunks of this many pages, through one reused buffer. A 4 GiB region's list in one piece
- * is 4 MiB of fresh memory, and first touches of fresh pages are most of a node's start on a VM.
- */
-export const startPageChunk = 16384;
 /** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
 export const parkSpinCount = 4000;
 /**

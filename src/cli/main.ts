@@ -13,12 +13,15 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot, packageVersion as version } from '../package-info.js';
 import { entryUrl } from '../util/entry-url.js';
+import { mappedStack } from '../util/source-frames.js';
 
 function fail(error: unknown): never {
   if (isDsmError(error)) {
     process.stderr.write(`dsm: ${(error as DsmError).code}: ${(error as DsmError).message}\n`);
     process.exit(exitCodeUsage);
   }
+  // Node prints it, uncaught: with dsm's frames named in src/ (node's source maps are off, src/util/source-frames.ts).
+  if (error instanceof Error && typeof error.stack === 'string') error.stack = mappedStack(error.stack);
   throw error;
 }
 

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { type DsmError, isDsmError } from '../errors.js';
 import { childJoinEnvironment } from '../env.js';
 import { type ClusterHandle, type MeshContext, type MeshLike, createTransportMesh } from './common.js';
+import { mappedStackOf } from '../util/source-frames.js';
 import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin } from './join.js';
 
 interface NodeRuntime {
@@ -37,6 +38,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(isDsmError(error) ? `dsm: ${(error as DsmError).code}: ${(error as DsmError).message}\n` : `dsm: ${String((error as Error)?.stack ?? error)}\n`);
+  process.stderr.write(isDsmError(error) ? `dsm: ${(error as DsmError).code}: ${(error as DsmError).message}\n` : `dsm: ${mappedStackOf(error)}\n`);
   process.exit(1);
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { exitDeadlineMs, loopPetIntervalMs, signalGraceMs } from '../constants.js';
 import { DsmError, isDsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
+import { mappedStack } from '../util/source-frames.js';
 
 interface NativeWatchdog {
   start(nodeId: number, loopState: Int32Array, activityNames: string[]): void;
@@ -118,7 +119,7 @@ export function exitProcess(code: number): never {
 export function describeManagerFailure(nodeId: number, error: unknown): string {
   const code = isDsmError(error) ? (error as DsmError).code : 'DSM_ERR_MANAGER_FAILED';
   const message = error instanceof Error ? error.message : String(error);
-  const frame = error instanceof Error ? /\n\s+at (.*)/.exec(error.stack ?? '')?.[1] : undefined;
+  const frame = error instanceof Error ? /\n\s+at (.*)/.exec(mappedStack(error.stack ?? ''))?.[1] : undefined;
   const where = frame === undefined ? '' : ` (at ${frame.replace(/^file:\/\//, '')})`;
   return `dsm: ${code}: node ${nodeId}'s manager failed: ${message.replace(/\s*\n\s*/g, ' ')}${where}; the run was ended`;
 }

@@ -62,6 +62,10 @@ export interface NativeMmu {
   setFastWrite(pages: Uint32Array, enabled: boolean): void;
   /** On these pages the fast path makes no twin (their writes never need a diff). */
   setTwinless(pages: Uint32Array, enabled: boolean): void;
+  /** setFastWrite on pages first, first + step, ... (count pages); throws for a range past the region. */
+  setFastWriteRange(first: number, count: number, step: number, enabled: boolean): void;
+  /** setTwinless on pages first, first + step, ... (count pages); throws for a range past the region. */
+  setTwinlessRange(first: number, count: number, step: number, enabled: boolean): void;
   /** The most twins the fast path makes (pages); past it write faults go to the manager. 0: no limit. */
   setTwinLimit(pageCount: number): void;
   /**

@@ -92,6 +92,22 @@ export class EngineContext {
   }
 
   /**
+   * The pages whose placement home is `node`, as a strided run: pages first,
+   * first + step, ... (count pages). An engine's start marks its own pages
+   * with it, in one call (no per-page homeOf, no page list).
+   */
+  placementPagesOf(node: number): { first: number; count: number; step: number } {
+    assert(node >= 0 && node < this.nodeCount, 'a node of the cluster');
+    if (this.homeNode >= 0) return { first: 0, count: node === this.homeNode ? this.pageCount : 0, step: 1 };
+    if (this.placement === 'block') {
+      const blockPages = Math.ceil(this.pageCount / this.nodeCount);
+      const first = Math.min(this.pageCount, node * blockPages);
+      return { first, count: Math.min(this.pageCount, first + blockPages) - first, step: 1 };
+    }
+    return { first: node, count: node < this.pageCount ? Math.ceil((this.pageCount - node) / this.nodeCount) : 0, step: this.nodeCount };
+  }
+
+  /**
    * The manager of a mutex or barrier id. The runtime's ids are a
    * global byte address / 16: the manager is the home of that address (its
    * synchronization home, as for Atomics), so a lock guarding data homed with

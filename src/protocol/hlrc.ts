@@ -17,11 +17,11 @@
 // as wide as the class.
 
 import { assert } from '../errors.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, pageBytes, prefetchPageCountMax, startPageChunk, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
-import { forEachPageChunk, protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
+import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
 import { isCovered, newPageState, noWaiters, zeroVector, type PageState } from './page-state.js';
@@ -135,19 +135,16 @@ export class HlrcCoherence implements Coherence, LendHost {
     }
     // Every page starts valid and zero on every node, read-only with the fast
     // write path on, so a first store costs a local twin (none for a page of
-    // our own) and no message. A pass over the region (a 4 GiB region is
-    // 2^20 pages: no per-page closure, no filter, one range to protect, page
-    // lists in small reused chunks); this is the start-up of every run of more than one node.
-    const own = new Uint32Array(Math.min(this.pageCount, startPageChunk));
-    forEachPageChunk(this.pageCount, (pages) => {
-      let ownCount = 0;
-      for (let k = 0; k < pages.length; k++) {
-        if (this.migration.homeOf(pages[k]!) === this.nodeId) own[ownCount++] = pages[k]!;
-      }
-      if (ownCount > 0) this.memory.setTwinless(own.subarray(0, ownCount), true);
-    });
+    // our own) and no message. This covers the whole region (a 4 GiB region is
+    // 2^20 pages) at the start of every node of every run of more than one, so
+    // it goes to the memory as ranges, no page list: one protect, one fast
+    // write range, and the own pages as one strided range (nothing is lent or
+    // borrowed yet, so a page's home is its placement home).
+    const own = this.ctx.placementPagesOf(this.nodeId);
+    assert(own.count === 0 || this.migration.homeOf(own.first) === this.nodeId, 'own pages are homed here at start');
+    if (own.count > 0) this.memory.setTwinlessRange(own.first, own.count, own.step, true);
     this.memory.protectRange(0, this.pageCount, protRead);
-    forEachPageChunk(this.pageCount, (pages) => this.memory.setFastWrite(pages, true));
+    this.memory.setFastWriteRange(0, this.pageCount, 1, true);
     if (this.twinPageCountMax > 0) this.memory.setTwinLimit(this.twinPageCountMax);
   }
 

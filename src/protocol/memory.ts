@@ -9,7 +9,7 @@
 // store at its home (encodeRun); every other diff comes from flush().
 
 export { protNone, protRead, protReadWrite, type PageProt } from '../constants.js';
-import { startPageChunk, type PageProt } from '../constants.js';
+import type { PageProt } from '../constants.js';
 
 export type PageList = Uint32Array | number[];
 
@@ -36,6 +36,14 @@ export interface PageMemory {
    */
   setTwinless(pages: PageList, enabled: boolean): void;
   /**
+   * setFastWrite on the pages first, first + step, ... (count pages), with no
+   * page list: an engine's start sets the whole region's flags this way (a
+   * 4 GiB region is 2^20 pages; as lists they cost ~50 ms of CPU a node).
+   */
+  setFastWriteRange(first: number, count: number, step: number, enabled: boolean): void;
+  /** setTwinless on the pages first, first + step, ... (count pages): a node's own pages at start. */
+  setTwinlessRange(first: number, count: number, step: number, enabled: boolean): void;
+  /**
    * The most twins the fast path makes (pages; 0: no limit). Past it a store
    * to a read-only page faults into the engine, which makes room (flushes the
    * oldest dirty pages early). makeTwin itself is not limited.
@@ -58,17 +66,4 @@ export interface PageMemory {
   readPage(page: number, dst: Uint8Array): void;
   /** Overwrites the page's bytes through the manager view (any protection). */
   writePage(page: number, src: Uint8Array): void;
-}
-
-/**
- * Visits pages [0, pageCount) in order as lists of at most startPageChunk pages, all in one buffer
- * that the next visit overwrites (the list is the visitor's only during its call).
- */
-export function forEachPageChunk(pageCount: number, visit: (pages: Uint32Array) => void): void {
-  const chunk = new Uint32Array(Math.min(pageCount, startPageChunk));
-  for (let first = 0; first < pageCount; first += chunk.length) {
-    const count = Math.min(chunk.length, pageCount - first);
-    for (let k = 0; k < count; k++) chunk[k] = first + k;
-    visit(count === chunk.length ? chunk : chunk.subarray(0, count));
-  }
 }

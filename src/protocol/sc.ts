@@ -15,7 +15,7 @@ import { assert } from '../errors.js';
 import { syncQueueCountMax, pageBytes } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
-import { forEachPageChunk, protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
+import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
 import type { EngineCounters } from './types.js';
 
@@ -70,7 +70,7 @@ export class ScCoherence implements Coherence {
       return;
     }
     this.memory.protectRange(0, this.pageCount, protRead);
-    forEachPageChunk(this.pageCount, (pages) => this.memory.setFastWrite(pages, false));
+    this.memory.setFastWriteRange(0, this.pageCount, 1, false);
   }
 
   tableSizes(): Record<string, number> {

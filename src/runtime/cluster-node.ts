@@ -50,6 +50,7 @@ import { RunReports } from './run-reports.js';
 import type { RaceChecker } from '../race/checker.js';
 import type { RaceRecorder } from '../race/recorder.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { mappedStackOf } from '../util/source-frames.js';
 
 /** Race mode's classes (src/race/), loaded for a race run only: every other node starts without them. */
 export interface RaceModules { RaceChecker: typeof RaceChecker; RaceRecorder: typeof RaceRecorder }
@@ -87,6 +88,8 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     protectRange: (first, count, prot) => native.protect(first, count, prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
     setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
+    setFastWriteRange: (first, count, step, enabled) => native.setFastWriteRange(first, count, step, enabled),
+    setTwinlessRange: (first, count, step, enabled) => native.setTwinlessRange(first, count, step, enabled),
     setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
     drainDirty: () => {
       const pages = native.drainDirty();
@@ -560,7 +563,7 @@ export async function runClusterProgram(
     code = await runMainThread(node.manager, { file: options.file, args: options.args });
   } catch (error) {
     if (error instanceof DsmError) process.stderr.write(`dsm: ${error.code}: ${error.message}\n`);
-    else process.stderr.write(`dsm: ${String((error as Error)?.stack ?? error)}\n`);
+    else process.stderr.write(`dsm: ${mappedStackOf(error)}\n`);
     code = 2;
   }
   const seconds = (performance.now() - startMs) / 1000;

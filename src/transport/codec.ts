@@ -2,7 +2,11 @@
 // A message may carry one raw `payload` (a page, a diff) which travels after
 // the body as its own buffer, never re-encoded.
 
-import { Packr, RESERVE_START_SPACE } from 'msgpackr';
+// 'msgpackr/pack' is msgpackr's pure-JavaScript entry (under node it resolves to its index.js): the main
+// entry also loads the optional native string extractor (msgpackr-extract, found through
+// node-gyp-build's platform probe), about 15 ms of CPU in every node process, for messages whose strings
+// are short type names and field keys; decoding them took the same time either way (about 1 us a message).
+import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
 import { assert } from '../errors.js';
 import { FrameError } from './frame.js';
 import { scanMsgpack } from './msgpack-scan.js';

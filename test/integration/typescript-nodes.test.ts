@@ -27,10 +27,13 @@ const programs = [
   { file: 'test/fixtures/programs/ts-commonjs/main.ts', stdout: 'commonjs ts slots=7,14,21\n' },
 ];
 
+// Two nodes show both hangs (they came with a second node: a thread on node 0 outside dsm, a worker placed on
+// node 1), and every program's workers land on both; a third node was one more process loading tsx and
+// compiling the program in each run (about 0.7 s of CPU a run, 8 runs).
 for (const { file, stdout } of programs) {
   for (const protocol of ['hlrc', 'sc']) {
-    test(`${protocol}, 3 nodes: ${file}`, () => {
-      const run = dsm(['--nodes', '3', '--protocol', protocol, '--region-bytes', '256m', file]);
+    test(`${protocol}, 2 nodes: ${file}`, () => {
+      const run = dsm(['--nodes', '2', '--protocol', protocol, '--region-bytes', '256m', file]);
       assert.equal(run.status, 0, run.stderr);
       assert.equal(run.stdout, stdout);
     });

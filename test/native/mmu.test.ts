@@ -89,6 +89,10 @@ test('twinless pages: the fast path upgrades them without a twin and flush leave
   assert.equal(r.twinlessState & 0x1f, 0x02 | 0x04 | 0x10, 'read-write, fast write, twinless, no twin');
   assert.equal(r.twinlessFlushed, 0, 'nothing to diff');
   assert.equal(r.twinlessStateAfterFlush & 0x03, 0x02, 'flush leaves a twinless page read-write');
+  assert.deepEqual(r.rangeStates, [0, 0x14, 0, 0, 0x14, 0x14, 0x14, 0, 0], 'a strided range flags pages 30, 33, 36, 39 (fast write, twinless), not their neighbours');
+  assert.deepEqual(r.rangeStatesCleared, [0x14, 0x04, 0x04, 0x14], 'a range clears as it sets (pages 33 and 36)');
+  assert.deepEqual(r.wholeRegion, [0x04, 0x04], 'a range of the whole region reaches its first and last page');
+  assert.equal(r.rangeOutside, 'DSM_ERR_INTERNAL', 'a range past the region is refused');
   assert.equal(r.limitFaults, 2, 'past the limit of 2 twins, two stores are refused by the fast path');
   assert.deepEqual(r.managerFaults, ['22:w', '23:w'], 'and served by the manager');
   assert.equal(r.page23, 23, 'the refused store lands after the manager serves it');

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
-import { SimCluster, writeU32, type ThreadOp, type ThreadProgram } from './sim.js';
+import { createEngine } from '../../src/protocol/engine.js';
+import { SimCluster, SimMemory, writeU32, type ThreadOp, type ThreadProgram } from './sim.js';
 import { protRead, protReadWrite, type PageList, type PageProt } from '../../src/protocol/memory.js';
 
 function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
@@ -358,3 +359,45 @@ test('an acquire of a large write notice builds no page state for the pages it o
     assert.equal(cluster.engines[1]!.tableSizes()['statelessNeeds'], 0, `seed ${seed}: every page used has its state`);
   }
 });
+
+// Every node of a run of more than one starts with every page read-only, the
+// write fast path on (hlrc; off under sc) and, under hlrc, its own pages
+// twinless. That is a pass over the whole region (a 4 GiB region is 2^20
+// pages) at every node's start: it goes to the memory as ranges (a strided one
+// for round-robin homes), never as page lists, which cost ~50 ms of CPU a node
+// in JavaScript loops. The flags it leaves are the ones the page lists left.
+class ListCountingMemory extends SimMemory {
+  listedPages = 0;
+  override protect(pages: PageList, prot: PageProt): void { this.listedPages += pages.length; super.protect(pages, prot); }
+  override setFastWrite(pages: PageList, enabled: boolean): void { this.listedPages += pages.length; super.setFastWrite(pages, enabled); }
+  override setTwinless(pages: PageList, enabled: boolean): void { this.listedPages += pages.length; super.setTwinless(pages, enabled); }
+}
+
+const startCases = [
+  { protocol: 'hlrc', placement: 'roundRobin' }, { protocol: 'hlrc', placement: 'block' },
+  { protocol: 'hlrc', placement: 'roundRobin', homeNode: 2 }, { protocol: 'sc', placement: 'roundRobin' },
+] as const;
+for (const options of startCases) {
+  test(`engine start (${JSON.stringify(options)}): whole-region flags as ranges, no page list`, () => {
+    const nodeCount = 3;
+    // Not a multiple of the node count: the last block is short.
+    const pageCount = 101;
+    const blockPages = Math.ceil(pageCount / nodeCount);
+    const placementHome = (page: number): number =>
+      'homeNode' in options ? options.homeNode : options.placement === 'block' ? Math.floor(page / blockPages) : page % nodeCount;
+    for (let nodeId = 0; nodeId < nodeCount; nodeId++) {
+      const memory = new ListCountingMemory(pageCount);
+      const engine = createEngine({
+        nodeId, nodeCount, pageCount, protocol: options.protocol, placement: options.placement, memory,
+        ...('homeNode' in options ? { homeNode: options.homeNode } : {}),
+        send: () => {}, host: { resume: () => {} }, clock: () => 0,
+      });
+      engine.start();
+      assert.equal(memory.listedPages, 0, `node ${nodeId}: no page list at start`);
+      assert.deepEqual([...memory.prot], new Array<number>(pageCount).fill(protRead), 'every page read-only');
+      assert.deepEqual([...memory.fast], new Array<number>(pageCount).fill(options.protocol === 'hlrc' ? 1 : 0), 'fast write path on (hlrc), off (sc)');
+      const twinless = Array.from({ length: pageCount }, (_, page) => (options.protocol === 'hlrc' && placementHome(page) === nodeId ? 1 : 0));
+      assert.deepEqual([...memory.twinless], twinless, `node ${nodeId}: its own pages (hlrc) twinless, no other`);
+    }
+  });
+}

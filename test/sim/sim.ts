@@ -69,6 +69,14 @@ export class SimMemory implements PageMemory {
   protectRange(first: number, count: number, prot: PageProt): void { this.beforeCall?.(); this.prot.fill(prot, first, first + count); }
   setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
   setTwinless(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.twinless[p] = enabled ? 1 : 0; }
+  setFastWriteRange(first: number, count: number, step: number, enabled: boolean): void {
+    this.beforeCall?.();
+    for (let k = 0; k < count; k++) this.fast[first + k * step] = enabled ? 1 : 0;
+  }
+  setTwinlessRange(first: number, count: number, step: number, enabled: boolean): void {
+    this.beforeCall?.();
+    for (let k = 0; k < count; k++) this.twinless[first + k * step] = enabled ? 1 : 0;
+  }
   setTwinLimit(pageCount: number): void { this.beforeCall?.(); this.twinLimit = pageCount; }
   drainDirty(): Uint32Array { this.beforeCall?.(); const out = Uint32Array.from(this.dirty); this.dirty = []; return out; }
   makeTwin(page: number): void {
