@@ -439,6 +439,21 @@ export const atomicLineHoldMsMax = 64;
  * 40, 0.8-1.6 s against 7-10 s (windows grown to tens of ms stalled the other node).
  */
 export const atomicLineHotWritesPerTransfer = 16;
+/**
+ * Shipped ops (issue 12, session 9): a node that gave a line up idle (used,
+ * but not hot, while another node wanted it) sends its next ops on that line
+ * to the line's directory, which runs them natively on its own mapping, instead
+ * of asking for the line. Every atomicLineShipSampleOps shipped ops the node
+ * looks at how much of their span its threads spent waiting for answers: at or
+ * past atomicLineShipBusyMax (a thread that does little but this line's ops, as
+ * a counter loop) moving the line pays again, and the node asks for it.
+ */
+export const atomicLineShipSampleOps = 8;
+export const atomicLineShipBusyMax = 0.5;
+/** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
+export const atomicLineShippedCountMax = 1 << 16;
+/** Shipped ops one node has in flight at once (each is a parked app thread). */
+export const atomicLineShipInFlightMax = 1 << 16;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */

@@ -30,7 +30,7 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
-import { atomicLinesEnabled, linePagePushEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { atomicLinesEnabled, linePagePushEnabled, lineShipEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -207,7 +207,7 @@ export class ClusterNode {
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
       ...(readAheadPageCount() === undefined ? {} : { prefetchPageCount: readAheadPageCount() }),
-      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled() }),
+      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled() }),
       ...(lockTokens === null ? {} : { lockTokens }),
     });
     const engine = this.host.engine;
