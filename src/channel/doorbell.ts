@@ -139,6 +139,8 @@ const flagAsyncId = 4;
 const flagParties = 8;
 /** Operand k is held as two 32-bit halves (flagOperandBig << k), not as a float64. */
 const flagOperandBig = 16;
+/** An atomic entry is a line op (ChannelRequest 'atomic' with `line`; after the two operand flags). */
+const flagLineOp = 64;
 
 const syncKinds = ['lock', 'unlock', 'barrier'] as const;
 const atomicFunctions: readonly AtomicFunction[] =
@@ -238,6 +240,7 @@ export class DoorbellBlock {
           flags |= flagAsyncId;
           floats[float + fieldC] = request.asyncId;
         }
+        if (request.line === true) flags |= flagLineOp;
         for (let k = 0; k < count; k += 1) {
           const text = request.operands[k]!;
           const number = Number(text);
@@ -343,6 +346,7 @@ export class DoorbellBlock {
           op: 'atomic', fn, address: floats[float + fieldA]!, width: words[int + fieldWidth]!, operands, timeoutMs: floats[float + fieldB]!,
         };
         if ((flags & flagAsyncId) !== 0) request.asyncId = floats[float + fieldC]!;
+        if ((flags & flagLineOp) !== 0) request.line = true;
         return request;
       }
       case opAlloc: return { op: 'alloc', byteLength: floats[float + fieldA]! };
