@@ -262,6 +262,10 @@ export interface ClusterOptions {
   lineHotWritesPerTransfer?: number;
   /** With atomicLines: probability that a revoke finds a thread inside an op (asked again at a later tick). */
   lineRefuseChance?: number;
+  /** With atomicLines: whether nodes ship ops on lines they gave up idle (default true), and the sample that moves them again. */
+  lineShipOps?: boolean;
+  lineShipSampleOps?: number;
+  lineShipBusyMax?: number;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -354,7 +358,12 @@ export class SimCluster {
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
-        ...(options.atomicLines === true ? { lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer } : {}),
+        ...(options.atomicLines === true ? {
+          lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
+          ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
+          ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
+          ...(options.lineShipBusyMax === undefined ? {} : { lineShipBusyMax: options.lineShipBusyMax }),
+        } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
       }));
     }
