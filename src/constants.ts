@@ -444,12 +444,11 @@ export const atomicLineHotWritesPerTransfer = 16;
  * but not hot, while another node wanted it) sends its next ops on that line
  * to the line's directory, which runs them natively on its own mapping, instead
  * of asking for the line. Every atomicLineShipSampleOps shipped ops the node
- * looks at how much of their span its threads spent waiting for answers: at or
- * past atomicLineShipBusyMax (a thread that does little but this line's ops, as
- * a counter loop) moving the line pays again, and the node asks for it.
+ * looks whether the line is hot by the hold window's rule (ops per transfer
+ * time, counting only the time its threads did not wait for answers, at least
+ * atomicLineHotWritesPerTransfer: a counter loop): then moving pays again.
  */
 export const atomicLineShipSampleOps = 8;
-export const atomicLineShipBusyMax = 0.5;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

@@ -63,7 +63,6 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.linePagePush === undefined ? {} : { pagePush: split.linePagePush }),
     ...(split.lineShipOps === undefined ? {} : { shipOps: split.lineShipOps }),
     ...(split.lineShipSampleOps === undefined ? {} : { shipSampleOps: split.lineShipSampleOps }),
-    ...(split.lineShipBusyMax === undefined ? {} : { shipBusyMax: split.lineShipBusyMax }),
   });
 }
 

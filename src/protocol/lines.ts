@@ -31,7 +31,8 @@
 // threads' native ops on the same bytes. One round trip for the requester;
 // the directory's threads never wait. The requester moves again (asks for the
 // line) when its threads spend most of a sample of shipped ops waiting for
-// answers (a tight loop on the line: batching by moving pays), when the
+// answers (a tight loop on the line: batching by moving pays, by the same
+// hot rule as a held line's window), when the
 // directory is not the page's home (lent away), and for Atomics.wait (whose
 // check runs with the line held here).
 //
@@ -57,7 +58,7 @@
 import { DsmError, assert } from '../errors.js';
 import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
-  atomicLineShipBusyMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
+  atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLineWaiterCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
@@ -122,9 +123,8 @@ export interface LineLayerOptions {
   pagePush?: boolean;
   /** Whether a node ships ops on a line it gave up idle (default true; false: lines only move). */
   shipOps?: boolean;
-  /** Shipped ops per sample, and the share of their span spent waiting that makes the node move the line again (defaults: constants). */
+  /** Shipped ops per sample: at its end the node looks whether moving the line would pay again (default atomicLineShipSampleOps). */
   shipSampleOps?: number;
-  shipBusyMax?: number;
 }
 
 export function lineOf(address: number): number {
@@ -151,7 +151,6 @@ export class LineEngine implements Engine {
   private readonly pagePush: boolean;
   private readonly shipOps: boolean;
   private readonly shipSampleOps: number;
-  private readonly shipBusyMax: number;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -188,7 +187,6 @@ export class LineEngine implements Engine {
     this.pagePush = options.pagePush ?? true;
     this.shipOps = (options.shipOps ?? true) && inner.shippedAtomic !== undefined;
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
-    this.shipBusyMax = options.shipBusyMax ?? atomicLineShipBusyMax;
   }
 
   // ------------------------------------------------------------ delegation
@@ -393,10 +391,17 @@ export class LineEngine implements Engine {
     state.shipOps++;
     state.shipWaitMs += nowMs - entry.sentAtMs;
     if (state.shipOps < this.shipSampleOps) return;
-    // The sample's threads mostly waited for answers: they use the line
-    // faster than shipping serves them, and holding it for a window pays.
-    const spanMs = Math.max(nowMs - state.shipSinceMs, atomicLineHoldMsMin);
-    if (state.ship && state.shipWaitMs >= this.shipBusyMax * spanMs) {
+    // Hot, by the rule that keeps a held line for its window: the rate at
+    // which the node's threads would use the line if it were here (its ops
+    // over the sample's time not spent waiting for answers) times a transfer's
+    // time. A thread that does little but this line's ops (a counter loop)
+    // is hot; a row counter taken once per row of work is not. Threads of
+    // the node waiting at once (waits summing past the span) are hot too.
+    const spanMs = nowMs - state.shipSinceMs;
+    const workingMs = spanMs - state.shipWaitMs;
+    const transferMs = Math.max(state.transferMs, (2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
+    const hot = workingMs <= 0 || state.shipOps * transferMs >= this.hotWritesPerTransfer * workingMs;
+    if (state.ship && hot) {
       state.ship = false;
       this.stats.lineMoveSwitches++;
     }

@@ -131,9 +131,8 @@ export interface EngineOptions {
   lineHotWritesPerTransfer?: number;
   /** With lines: whether a node ships ops on a line it gave up idle to its directory (default true; DSM_LINE_SHIP=0 to compare). */
   lineShipOps?: boolean;
-  /** With lines: shipped ops per sample and the waiting share that moves the line again (defaults atomicLineShipSampleOps, atomicLineShipBusyMax). */
+  /** With lines: shipped ops per sample before the node looks whether moving pays again (default atomicLineShipSampleOps). */
   lineShipSampleOps?: number;
-  lineShipBusyMax?: number;
   /**
    * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
    * host a mutex token that rests at this node is handed to the node's table,

@@ -402,7 +402,7 @@ test('ship and move switch with use: a node ships a line it used once per row, a
   let toShip = 0;
   let toMove = 0;
   for (let seed = 1; seed <= 12; seed++) {
-    const sim = cluster(seed, 2, { pageCount: 6, lineShipSampleOps: 4, lineShipBusyMax: 0.5, concurrentStepsMax: seed % 2 });
+    const sim = cluster(seed, 2, { pageCount: 6, lineShipSampleOps: 4, concurrentStepsMax: seed % 2 });
     const next = 4 * pageBytes;
     const rows = 30;
     const taken: number[] = [];

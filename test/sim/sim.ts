@@ -265,7 +265,6 @@ export interface ClusterOptions {
   /** With atomicLines: whether nodes ship ops on lines they gave up idle (default true), and the sample that moves them again. */
   lineShipOps?: boolean;
   lineShipSampleOps?: number;
-  lineShipBusyMax?: number;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -362,7 +361,6 @@ export class SimCluster {
           lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
           ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
-          ...(options.lineShipBusyMax === undefined ? {} : { lineShipBusyMax: options.lineShipBusyMax }),
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
       }));
