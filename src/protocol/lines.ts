@@ -1,5 +1,8 @@
 // Atomics by ownership (issue 12.2): synchronization lines, MSI-style with
 // exclusive ownership only (M/I).
+// Over 600 lines: one state machine per line, seen from the holder, the
+// directory and a node that ships its ops; waits, notifies and shipped ops
+// all turn on the same per-line states, which a split would share across files.
 //
 // A line is `atomicLineBytes` bytes of the global region. While a node holds
 // a line, its app threads run every Atomics operation on it natively on
