@@ -448,11 +448,13 @@ export const atomicLineHotWritesPerTransfer = 16;
  * time, counting only the time its threads did not wait for answers, at least
  * atomicLineHotWritesPerTransfer: a counter loop): then moving pays again.
  */
-export const atomicLineShipSampleOps = 8;
+export const atomicLineShipSampleOps = 4;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */
 export const managerAtomicPageCountMax = 1024;
+/** Lines per app thread whose last shipped op's return time the thread keeps (its measure of use sent with the next op; dropped wholesale past it). */
+export const atomicLineShipTimesCountMax = 1024;
 /** Shipped ops one node has in flight at once (each is a parked app thread). */
 export const atomicLineShipInFlightMax = 1 << 16;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */

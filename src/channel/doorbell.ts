@@ -141,6 +141,8 @@ const flagParties = 8;
 const flagOperandBig = 16;
 /** An atomic entry is a line op (ChannelRequest 'atomic' with `line`; after the two operand flags). */
 const flagLineOp = 64;
+/** A line op's `workMs` is in field C (a line op has no asyncId). */
+const flagWorkMs = 128;
 
 const syncKinds = ['lock', 'unlock', 'barrier'] as const;
 const atomicFunctions: readonly AtomicFunction[] =
@@ -241,6 +243,11 @@ export class DoorbellBlock {
           floats[float + fieldC] = request.asyncId;
         }
         if (request.line === true) flags |= flagLineOp;
+        if (request.workMs !== undefined) {
+          if (request.asyncId !== undefined) return false;
+          flags |= flagWorkMs;
+          floats[float + fieldC] = request.workMs;
+        }
         for (let k = 0; k < count; k += 1) {
           const text = request.operands[k]!;
           const number = Number(text);
@@ -347,6 +354,7 @@ export class DoorbellBlock {
         };
         if ((flags & flagAsyncId) !== 0) request.asyncId = floats[float + fieldC]!;
         if ((flags & flagLineOp) !== 0) request.line = true;
+        if ((flags & flagWorkMs) !== 0) request.workMs = floats[float + fieldC]!;
         return request;
       }
       case opAlloc: return { op: 'alloc', byteLength: floats[float + fieldA]! };

@@ -71,9 +71,10 @@ export type ChannelRequest =
    * With `line` (Atomics by ownership, a line the node did not hold when the
    * thread looked): answered null once the node holds the line (the thread
    * runs the op natively), or with the op's result when the line layer shipped
-   * the op to the line's directory (src/protocol/lines.ts).
+   * the op to the line's directory (src/protocol/lines.ts). `workMs`: how
+   * long the thread ran since its previous shipped op on the line returned.
    */
-  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number; asyncId?: number; line?: boolean }
+  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number; asyncId?: number; line?: boolean; workMs?: number }
   /**
    * Atomics by ownership (src/threads/atomics.ts, src/channel/atomic-lines.ts), calls all:
    * 'pin' answers this thread's pin word in the node's line table; 'acquire'

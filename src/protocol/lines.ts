@@ -94,6 +94,9 @@ type NodeLine = {
   shipOps: number;
   shipWaitMs: number;
   shipSinceMs: number;
+  /** Of the sample's ops, those whose thread said how long it ran since its previous shipped op on the line, and the sum. */
+  shipWorkOps: number;
+  shipWorkMs: number;
   /** At the directory's node: shipped ops run on the line since the layer last looked (counted as writes). */
   shippedUses: number;
 };
@@ -322,7 +325,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shippedUses: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shippedUses: 0,
       };
       this.lines.set(line, state);
     }
@@ -369,6 +372,10 @@ export class LineEngine implements Engine {
     }
     const requestId = this.newPending(threadRef, 'op', line);
     this.shipInFlight++;
+    if (request.workMs !== undefined && request.workMs >= 0) {
+      state.shipWorkOps++;
+      state.shipWorkMs += request.workMs;
+    }
     this.stats.lineOpsShipped++;
     // The op is a release (the notices, with the diffs for pages homed at the
     // directory inside the message) and, with its answer, an acquire.
@@ -395,13 +402,16 @@ export class LineEngine implements Engine {
     state.shipWaitMs += nowMs - entry.sentAtMs;
     if (state.shipOps < this.shipSampleOps) return;
     // Hot, by the rule that keeps a held line for its window: the rate at
-    // which the node's threads would use the line if it were here (its ops
-    // over the sample's time not spent waiting for answers) times a transfer's
-    // time. A thread that does little but this line's ops (a counter loop)
-    // is hot; a row counter taken once per row of work is not. Threads of
-    // the node waiting at once (waits summing past the span) are hot too.
+    // which the node's threads would use the line if it were here (ops per
+    // time they ran between them) times a transfer's time. A thread that does
+    // little but this line's ops (a counter loop) is hot; a row counter taken
+    // once per row of work is not. The threads say how long they ran since
+    // their previous shipped op on the line returned (their channel's
+    // wake-ups are not work: on a loaded machine they are most of the gap
+    // the manager sees); without that, the sample's span less its waits
+    // (threads of the node waiting at once, waits summing past it: hot).
     const spanMs = nowMs - state.shipSinceMs;
-    const workingMs = spanMs - state.shipWaitMs;
+    const workingMs = state.shipWorkOps > 0 ? (state.shipWorkMs * state.shipOps) / state.shipWorkOps : spanMs - state.shipWaitMs;
     const transferMs = Math.max(state.transferMs, (2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
     const hot = workingMs <= 0 || state.shipOps * transferMs >= this.hotWritesPerTransfer * workingMs;
     if (state.ship && hot) {
@@ -411,6 +421,8 @@ export class LineEngine implements Engine {
     state.shipOps = 0;
     state.shipWaitMs = 0;
     state.shipSinceMs = nowMs;
+    state.shipWorkOps = 0;
+    state.shipWorkMs = 0;
   }
 
   // ------------------------------------------------------------ messages
@@ -697,6 +709,8 @@ export class LineEngine implements Engine {
         state.shipOps = 0;
         state.shipWaitMs = 0;
         state.shipSinceMs = nowMs;
+        state.shipWorkOps = 0;
+        state.shipWorkMs = 0;
         this.stats.lineShipSwitches++;
       }
       state.state = 'revoking';

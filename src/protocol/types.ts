@@ -32,7 +32,8 @@ export type SyncRequest =
    * (the thread runs the op natively), or the op's result (raw bits, as for
    * 'atomic') when the layer shipped it to the line's directory instead.
    */
-  | { kind: 'lineOp'; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[] }
+  /** `workMs`: how long the thread ran since its last shipped op on this line returned (absent: unknown), for the ship or move choice. */
+  | { kind: 'lineOp'; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; workMs?: number }
   /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
   | { kind: 'lineWait'; address: number; timeoutMs: number }
   /** Wakes up to `count` (-1: all) line waiters on `address`; answers the count woken. */

@@ -416,7 +416,10 @@ export class ClusterNode {
     if (request.op === 'atomic' && request.line === true) {
       // A line op (src/protocol/lines.ts): null once the node holds the line, or the shipped op's result.
       assert(request.fn !== 'wait' && request.fn !== 'notify' && this.lineTable !== null, 'a line op is a read-modify-write, store or load with lines');
-      this.host.sync({ kind: 'lineOp', op: request.fn, address: request.address, width: request.width as 1 | 2 | 4 | 8, operands: request.operands },
+      this.host.sync({
+        kind: 'lineOp', op: request.fn, address: request.address, width: request.width as 1 | 2 | 4 | 8, operands: request.operands,
+        ...(request.workMs === undefined ? {} : { workMs: request.workMs }),
+      },
         { owner: endpoint, answer, kind: null, args: {}, tid: Math.max(0, endpoint.threadIdSeen) });
     } else if (request.op === 'atomic') {
       park(`Atomics.${request.fn}`, {

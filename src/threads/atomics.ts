@@ -8,8 +8,8 @@
 // other buffer the native Atomics run unchanged.
 
 import type { ChannelClient } from '../channel/client.js';
-import type { AtomicFunction } from '../channel/wire.js';
-import { atomicLineBytes } from '../constants.js';
+import type { AtomicFunction, ChannelRequest } from '../channel/wire.js';
+import { atomicLineBytes, atomicLineShipTimesCountMax } from '../constants.js';
 import { isDsmError } from '../errors.js';
 import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
@@ -440,6 +440,9 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
   }
 
+  /** When this thread's last shipped op on each line returned (performance.now()): a few lines in practice, dropped past the limit. */
+  const shippedAt = new Map<number, number>();
+  const shippedAtCountMax = atomicLineShipTimesCountMax;
   /**
    * Pins `line` if the node holds it and answers null (the caller runs the op
    * natively, then unpins); else hands the op to the manager, which answers
@@ -450,8 +453,17 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   function pinOrShip(line: number, fn: AtomicFunction, address: number, width: number, operands: string[]): string | null {
     if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
     while (!pinHeld(line)) {
-      const answer = channel.call({ op: 'atomic', fn, address, width, operands, timeoutMs: -1, line: true });
-      if (answer !== null && answer !== undefined) return String(answer);
+      // How long this thread ran since its last shipped op on the line returned: the layer's measure of use.
+      const last = shippedAt.get(line);
+      const request: ChannelRequest = { op: 'atomic', fn, address, width, operands, timeoutMs: -1, line: true };
+      if (last !== undefined) request.workMs = performance.now() - last;
+      const answer = channel.call(request);
+      if (answer !== null && answer !== undefined) {
+        if (shippedAt.size >= shippedAtCountMax && !shippedAt.has(line)) shippedAt.clear();
+        shippedAt.set(line, performance.now());
+        return String(answer);
+      }
+      shippedAt.delete(line);
     }
     return null;
   }
