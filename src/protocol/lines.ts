@@ -33,11 +33,11 @@
 // its own copy of the page through the manager view: atomic against its own
 // threads' native ops on the same bytes. One round trip for the requester;
 // the directory's threads never wait. The requester moves again (asks for the
-// line) when its threads spend most of a sample of shipped ops waiting for
-// answers (a tight loop on the line: batching by moving pays, by the same
-// hot rule as a held line's window), when the
-// directory is not the page's home (lent away), and for Atomics.wait (whose
-// check runs with the line held here).
+// line) when a sample of its shipped ops shows the line hot by the rule that
+// keeps a held line for its window (ops per transfer time over the time its
+// threads ran between them: a tight loop on the line, where batching by
+// moving pays), when the directory is not the page's home (lent away), and
+// for Atomics.wait (whose check runs with the line held here).
 //
 // Handing a line over is a release by the giver and an acquire by the taker,
 // as a lock grant is; threads of one node share a held line with no protocol.
