@@ -734,6 +734,26 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, store));
 }
 
+// A SharedArrayBuffer over a range of the manager view (always read-write):
+// the manager runs a line's shipped Atomics op on it with V8's own Atomics, a
+// locked instruction on the same physical bytes the app threads' native ops
+// use through the app view, so both are atomic against each other (issue 12,
+// session 9). Never handed to an app thread; the mapping outlives every such
+// buffer (it is unmapped only at process exit), so the deleter does nothing.
+void ManagerBufferAt(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!RequireReady(isolate)) return;
+  uint64_t offset, length;
+  if (!ReadIndex(args, 0, &offset) || !ReadIndex(args, 1, &length)) return;
+  if (length == 0 || offset + length > g_region.bytes || g_region.manager == nullptr) {
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: manager buffer range outside the region");
+    return;
+  }
+  std::unique_ptr<v8::BackingStore> store = v8::SharedArrayBuffer::NewBackingStore(
+      g_region.manager + offset, length, [](void*, size_t, void*) {}, nullptr);
+  args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, std::move(store)));
+}
+
 void RangeOf(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (args.Length() < 1 || !args[0]->IsSharedArrayBuffer() || !g_ready.load(std::memory_order_acquire)) {
@@ -1330,6 +1350,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "isInitialized", IsInitialized);
   SetMethod(context, exports, "regionBytes", RegionBytes);
   SetMethod(context, exports, "sharedArrayBuffer", SharedArrayBufferAt);
+  SetMethod(context, exports, "managerBuffer", ManagerBufferAt);
   SetMethod(context, exports, "rangeOf", RangeOf);
   SetMethod(context, exports, "protect", Protect);
   SetMethod(context, exports, "protectPages", ProtectPages);

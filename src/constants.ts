@@ -442,6 +442,24 @@ export const atomicLineHoldMsMax = 64;
  * 40, 0.8-1.6 s against 7-10 s (windows grown to tens of ms stalled the other node).
  */
 export const atomicLineHotWritesPerTransfer = 16;
+/**
+ * Shipped ops (issue 12, session 9): a node that gave a line up idle (used,
+ * but not hot, while another node wanted it) sends its next ops on that line
+ * to the line's directory, which runs them natively on its own mapping, instead
+ * of asking for the line. Every atomicLineShipSampleOps shipped ops the node
+ * looks whether the line is hot by the hold window's rule (ops per transfer
+ * time, counting only the time its threads did not wait for answers, at least
+ * atomicLineHotWritesPerTransfer: a counter loop): then moving pays again.
+ */
+export const atomicLineShipSampleOps = 4;
+/** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
+export const atomicLineShippedCountMax = 1 << 16;
+/** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */
+export const managerAtomicPageCountMax = 1024;
+/** Lines per app thread whose last shipped op's return time the thread keeps (its measure of use sent with the next op; dropped wholesale past it). */
+export const atomicLineShipTimesCountMax = 1024;
+/** Shipped ops one node has in flight at once (each is a parked app thread). */
+export const atomicLineShipInFlightMax = 1 << 16;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */

@@ -117,6 +117,11 @@ export function linePagePushEnabled(): boolean {
   return process.env.DSM_LINE_PUSH !== '0';
 }
 
+/** Whether a node ships Atomics ops on a line it gave up idle to the line's directory (DSM_LINE_SHIP=0: lines only move, to compare). */
+export function lineShipEnabled(): boolean {
+  return process.env.DSM_LINE_SHIP !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }

@@ -139,6 +139,10 @@ const flagAsyncId = 4;
 const flagParties = 8;
 /** Operand k is held as two 32-bit halves (flagOperandBig << k), not as a float64. */
 const flagOperandBig = 16;
+/** An atomic entry is a line op (ChannelRequest 'atomic' with `line`; after the two operand flags). */
+const flagLineOp = 64;
+/** A line op's `workMs` is in field C (a line op has no asyncId). */
+const flagWorkMs = 128;
 
 const syncKinds = ['lock', 'unlock', 'barrier'] as const;
 const atomicFunctions: readonly AtomicFunction[] =
@@ -237,6 +241,12 @@ export class DoorbellBlock {
         if (request.asyncId !== undefined) {
           flags |= flagAsyncId;
           floats[float + fieldC] = request.asyncId;
+        }
+        if (request.line === true) flags |= flagLineOp;
+        if (request.workMs !== undefined) {
+          if (request.asyncId !== undefined) return false;
+          flags |= flagWorkMs;
+          floats[float + fieldC] = request.workMs;
         }
         for (let k = 0; k < count; k += 1) {
           const text = request.operands[k]!;
@@ -343,6 +353,8 @@ export class DoorbellBlock {
           op: 'atomic', fn, address: floats[float + fieldA]!, width: words[int + fieldWidth]!, operands, timeoutMs: floats[float + fieldB]!,
         };
         if ((flags & flagAsyncId) !== 0) request.asyncId = floats[float + fieldC]!;
+        if ((flags & flagLineOp) !== 0) request.line = true;
+        if ((flags & flagWorkMs) !== 0) request.workMs = floats[float + fieldC]!;
         return request;
       }
       case opAlloc: return { op: 'alloc', byteLength: floats[float + fieldA]! };

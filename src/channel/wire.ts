@@ -73,7 +73,14 @@ export type ChannelRequest =
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.
    * With `asyncId` (Atomics.waitAsync) the request is posted and the answer comes as an 'atomic-done' event.
    */
-  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number; asyncId?: number }
+  /**
+   * With `line` (Atomics by ownership, a line the node did not hold when the
+   * thread looked): answered null once the node holds the line (the thread
+   * runs the op natively), or with the op's result when the line layer shipped
+   * the op to the line's directory (src/protocol/lines.ts). `workMs`: how
+   * long the thread ran since its previous shipped op on the line returned.
+   */
+  | { op: 'atomic'; fn: AtomicFunction; address: number; width: number; operands: string[]; timeoutMs: number; asyncId?: number; line?: boolean; workMs?: number }
   /**
    * Atomics by ownership (src/threads/atomics.ts, src/channel/atomic-lines.ts), calls all:
    * 'pin' answers this thread's pin word in the node's line table; 'acquire'

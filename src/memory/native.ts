@@ -53,6 +53,8 @@ export interface NativeMmu {
    * not raise SIGSEGV for it. Touch the pages from JS first (one access per page) to prefault.
    */
   sharedArrayBuffer(offset: number, byteLength: number): SharedArrayBuffer;
+  /** Manager thread only: a SharedArrayBuffer over a range of the manager view (read-write whatever the app view's protection), for a line's shipped Atomics ops. */
+  managerBuffer(offset: number, byteLength: number): SharedArrayBuffer;
   /** Where a SharedArrayBuffer lies in the region, or null if it is not dsm memory. */
   rangeOf(buffer: unknown): { offset: number; byteLength: number } | null;
 

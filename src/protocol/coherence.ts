@@ -63,6 +63,12 @@ export interface Coherence {
   atomicAccess(page: number, then: () => void): void;
   /** An atomic store at the home (a one-run diff): hlrc makes it this node's write in an interval closed at once. */
   atomicStore(page: number, diff: Uint8Array): void;
+  /**
+   * Optional (hlrc): the manager wrote a page of its own in place (a shipped
+   * op on a line, run through the manager view): the page joins the open
+   * interval, as a write fault's would, and the next release names it.
+   */
+  noteHomeWrite?(page: number): void;
 
   /** Engine.dirtyPageCount and Engine.flushDirty. sc: 0. */
   dirtyPageCount(): number;

@@ -4,12 +4,13 @@
 // home (atomics.ts). It owns no protocol state of its own: it routes each
 // event to the part that handles it, then lets the log reclaim.
 
+import { pageBytes } from '../constants.js';
 import { assert } from '../errors.js';
 import { AtomicsHome } from './atomics.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import { EngineContext } from './context.js';
 import { Intervals } from './intervals.js';
-import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
+import type { ConsistencyInfo, DiffBatch, ProtocolMessage, ShippedOp } from './messages.js';
 import { SyncLayer } from './sync.js';
 import type { Engine, EngineCounters, EngineOptions, PlacementName, ProtocolName, SyncRequest } from './types.js';
 
@@ -85,6 +86,22 @@ export class ProtocolEngine implements Engine {
   }
 
   flushSeq(): number { return this.coherence.flushSeq(); }
+
+  shippedAtomic(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null) => void): void {
+    assert([1, 2, 4, 8].includes(width) && address % width === 0, 'a shipped atomic is aligned');
+    const page = Math.floor(address / pageBytes);
+    const memory = this.ctx.memory;
+    const noteHomeWrite = this.coherence.noteHomeWrite?.bind(this.coherence);
+    if (memory.atomic === undefined || noteHomeWrite === undefined || this.coherence.homeOf(page) !== this.nodeId) { then(null); return; }
+    const atomic = memory.atomic.bind(memory);
+    // A home copy still waiting for diffs an acquire named becomes current first.
+    this.coherence.atomicAccess(page, () => {
+      if (this.coherence.homeOf(page) !== this.nodeId) { then(null); return; } // lent away meanwhile
+      const { result, wrote } = atomic(address, width, op, operands);
+      if (wrote) noteHomeWrite(page);
+      then(result.toString());
+    });
+  }
 
   cancel(threadRef: number): boolean {
     return this.sync.cancel(threadRef, (requestId, home) => this.atomics.cancelWait(requestId, home));

@@ -61,6 +61,8 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.clock === undefined ? {} : { clock: split.clock }),
     ...(split.lineHotWritesPerTransfer === undefined ? {} : { hotWritesPerTransfer: split.lineHotWritesPerTransfer }),
     ...(split.linePagePush === undefined ? {} : { pagePush: split.linePagePush }),
+    ...(split.lineShipOps === undefined ? {} : { shipOps: split.lineShipOps }),
+    ...(split.lineShipSampleOps === undefined ? {} : { shipSampleOps: split.lineShipSampleOps }),
   });
 }
 

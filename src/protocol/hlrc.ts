@@ -1001,6 +1001,12 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.whenValid(page, then);
   }
 
+  noteHomeWrite(page: number): void {
+    assert(this.homeOf(page) === this.nodeId && this.pageState(page).valid, 'a write in place is to a valid page of our own');
+    this.drainDirty();
+    this.intervalPages.add(page);
+  }
+
   atomicStore(page: number, diff: Uint8Array): void {
     this.drainDirty();
     this.intervalPages.add(page);

@@ -1,5 +1,8 @@
 // Atomics by ownership (issue 12.2): synchronization lines, MSI-style with
 // exclusive ownership only (M/I).
+// Over 600 lines: one state machine per line, seen from the holder, the
+// directory and a node that ships its ops; waits, notifies and shipped ops
+// all turn on the same per-line states, which a split would share across files.
 //
 // A line is `atomicLineBytes` bytes of the global region. While a node holds
 // a line, its app threads run every Atomics operation on it natively on
@@ -16,6 +19,25 @@
 //   lineGrant    directory -> requester     (an acquire: the notices travel on; under hlrc
 //                                           with the line's page when the directory is its home
 //                                           and the taker may lack a write of it: no fetch while pinned)
+//
+// Shipped ops (session 9). A line that is contended but used at a low rate
+// (a work counter taken once per row) should not move: each move costs the
+// taker the holder's window and a recall, release and grant. A node that gave
+// a line up idle ships its next ops on it instead:
+//
+//   lineOp       requester -> directory     (a release, bundled as lineRelease's, and the op)
+//   lineOpDone   directory -> requester     (the result and the directory's release: an acquire)
+//
+// The directory runs a shipped op while its own node holds the line (taking
+// it back through its own queue first if another node holds it), natively on
+// its own copy of the page through the manager view: atomic against its own
+// threads' native ops on the same bytes. One round trip for the requester;
+// the directory's threads never wait. The requester moves again (asks for the
+// line) when a sample of its shipped ops shows the line hot by the rule that
+// keeps a held line for its window (ops per transfer time over the time its
+// threads ran between them: a tight loop on the line, where batching by
+// moving pays), when the directory is not the page's home (lent away), and
+// for Atomics.wait (whose check runs with the line held here).
 //
 // Handing a line over is a release by the giver and an acquire by the taker,
 // as a lock grant is; threads of one node share a held line with no protocol.
@@ -38,7 +60,8 @@
 
 import { DsmError, assert } from '../errors.js';
 import {
-  atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor, atomicLineStateCountMax,
+  atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
+  atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLineWaiterCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
@@ -65,13 +88,31 @@ type NodeLine = {
   transferMs: number;
   /** The engine's flushSeq when this node last asked for the line (a page pushed with the grant must not predate an early flush since). */
   requestFlushSeq: number;
+  /** This node ships its ops on the line to the directory instead of asking for it (it gave the line up idle). */
+  ship: boolean;
+  /** The current sample of shipped ops: how many answered, the time their threads waited, since when (ms). */
+  shipOps: number;
+  shipWaitMs: number;
+  shipSinceMs: number;
+  /** Of the sample's ops, those whose thread said how long it ran since its previous shipped op on the line, and the sum. */
+  shipWorkOps: number;
+  shipWorkMs: number;
+  /** At the directory's node: shipped ops run on the line since the layer last looked (counted as writes). */
+  shippedUses: number;
 };
 
-type DirectoryLine = { owner: number; queue: number[]; recalling: boolean };
+type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
+
+/**
+ * `shipped`: ops shipped here that wait for this node to hold the line again.
+ * `shippedEver`: a shipped op ran on the line (a remote notify then waits for
+ * this node's pinned waiters, see onNotify).
+ */
+type DirectoryLine = { owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage }>; shippedEver: boolean };
 
 type LineWaiter = { node: number; requestId: number; address: number; deadlineMs: number };
 
-type Pending = { threadRef: number; kind: 'wait' | 'notify'; canceled: boolean };
+type Pending = { threadRef: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number };
 
 export interface LineLayerOptions {
   nodeId: number;
@@ -86,6 +127,10 @@ export interface LineLayerOptions {
   hotWritesPerTransfer?: number;
   /** Whether a grant from the directory that is the line page's home carries the page (default true). */
   pagePush?: boolean;
+  /** Whether a node ships ops on a line it gave up idle (default true; false: lines only move). */
+  shipOps?: boolean;
+  /** Shipped ops per sample: at its end the node looks whether moving the line would pay again (default atomicLineShipSampleOps). */
+  shipSampleOps?: number;
 }
 
 export function lineOf(address: number): number {
@@ -110,6 +155,8 @@ export class LineEngine implements Engine {
   private readonly clock: (() => number) | null;
   private readonly hotWritesPerTransfer: number;
   private readonly pagePush: boolean;
+  private readonly shipOps: boolean;
+  private readonly shipSampleOps: number;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -121,8 +168,14 @@ export class LineEngine implements Engine {
   private readonly pending = new Map<number, Pending>();
   /** Notifies waiting for this node's pinned waiters of their line to register (retried at every tick). */
   private deferredNotifies: Array<{ threadRef: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
+  /** Remote notifies at this directory waiting for this node's pinned waiters of a line with shipped ops (retried at every tick). */
+  private deferredRemoteNotifies: Array<{ from: number; message: Extract<LineMessage, { type: 'lineNotify' }> }> = [];
+  /** Shipped ops queued at this directory (all lines), against atomicLineShippedCountMax. */
+  private shippedQueued = 0;
+  /** Shipped ops of this node in flight, against atomicLineShipInFlightMax. */
+  private shipInFlight = 0;
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineOpsShipped: 0, lineOpsRun: 0, lineShipSwitches: 0, lineMoveSwitches: 0 };
 
   constructor(inner: Engine, options: LineLayerOptions) {
     assert(options.nodeCount > 1, 'lines are for a cluster of several nodes');
@@ -138,6 +191,8 @@ export class LineEngine implements Engine {
     this.clock = options.clock ?? null;
     this.hotWritesPerTransfer = options.hotWritesPerTransfer ?? atomicLineHotWritesPerTransfer;
     this.pagePush = options.pagePush ?? true;
+    this.shipOps = (options.shipOps ?? true) && inner.shippedAtomic !== undefined;
+    this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
   }
 
   // ------------------------------------------------------------ delegation
@@ -153,7 +208,8 @@ export class LineEngine implements Engine {
   tableSizes(): Record<string, number> {
     return {
       ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,
-      lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length,
+      lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length + this.deferredRemoteNotifies.length,
+      lineShippedQueued: this.shippedQueued,
     };
   }
 
@@ -184,11 +240,12 @@ export class LineEngine implements Engine {
   onSync(threadRef: number, request: SyncRequest): void {
     switch (request.kind) {
       case 'line': return this.wantLine(threadRef, request.line);
+      case 'lineOp': return this.lineOp(threadRef, request);
       case 'lineWait': {
         // The thread checked the value while this node held the line and its pin kept it here.
         const line = lineOf(request.address);
         assert(this.lines.get(line)?.state === 'held' || this.lines.get(line)?.state === 'revoking', 'a line wait is made while the line is held');
-        const requestId = this.newPending(threadRef, 'wait');
+        const requestId = this.newPending(threadRef, 'wait', line);
         this.stats.lineWaits++;
         this.toDirectory(line, { type: 'lineWait', requestId, address: request.address, timeoutMs: request.timeoutMs });
         return;
@@ -203,7 +260,7 @@ export class LineEngine implements Engine {
           return;
         }
         const line = lineOf(request.address);
-        const requestId = this.newPending(threadRef, 'notify');
+        const requestId = this.newPending(threadRef, 'notify', line);
         this.stats.lineNotifies++;
         const home = this.directoryOf(line);
         const info = home === this.nodeId ? null : this.inner.releaseFor(home);
@@ -225,6 +282,7 @@ export class LineEngine implements Engine {
     for (const [requestId, entry] of this.pending) {
       if (entry.threadRef !== threadRef || entry.canceled) continue;
       entry.canceled = true;
+      // A shipped op runs all the same (it may have already): its answer is dropped.
       if (entry.kind === 'wait') {
         // The directory answers a waiter it still had with 'canceled'; one it woke already was answered.
         const waiter = this.findWaitDirectory(requestId);
@@ -243,18 +301,19 @@ export class LineEngine implements Engine {
     return node;
   }
 
-  private newPending(threadRef: number, kind: Pending['kind']): number {
+  private newPending(threadRef: number, kind: Pending['kind'], line: number): number {
     const requestId = this.nextRequestId++;
-    this.pending.set(requestId, { threadRef, kind, canceled: false });
+    this.pending.set(requestId, { threadRef, kind, canceled: false, line, sentAtMs: this.timeNowMs() });
     return requestId;
   }
 
-  private finishPending(requestId: number, result: SyncResult): void {
+  private finishPending(requestId: number, result: SyncResult): Pending {
     const entry = this.pending.get(requestId);
     assert(entry !== undefined, 'a line answer matches a pending request');
     this.pending.delete(requestId);
     this.waitDirectories.delete(requestId);
     if (!entry.canceled) this.resume(entry.threadRef, result);
+    return entry;
   }
 
   private nodeLine(line: number): NodeLine {
@@ -266,7 +325,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shippedUses: 0,
       };
       this.lines.set(line, state);
     }
@@ -296,6 +355,74 @@ export class LineEngine implements Engine {
         this.toDirectory(line, { type: 'lineRequest', line });
         return;
     }
+  }
+
+  /**
+   * An op on a line this node did not hold when the thread looked: run it
+   * natively once the line is here (answer null), or ship it to the directory
+   * (answer its result) when this node ships ops on the line.
+   */
+  private lineOp(threadRef: number, request: Extract<SyncRequest, { kind: 'lineOp' }>): void {
+    const line = lineOf(request.address);
+    const state = this.nodeLine(line);
+    const home = this.directoryOf(line);
+    if (!state.ship || state.state !== 'none' || home === this.nodeId) { this.wantLine(threadRef, line); return; }
+    if (this.shipInFlight >= atomicLineShipInFlightMax) {
+      throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node has at most ${atomicLineShipInFlightMax} shipped Atomics ops in flight`);
+    }
+    const requestId = this.newPending(threadRef, 'op', line);
+    this.shipInFlight++;
+    if (request.workMs !== undefined && request.workMs >= 0) {
+      state.shipWorkOps++;
+      state.shipWorkMs += request.workMs;
+    }
+    this.stats.lineOpsShipped++;
+    // The op is a release (the notices, with the diffs for pages homed at the
+    // directory inside the message) and, with its answer, an acquire.
+    const release = this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
+    this.send(home, { type: 'lineOp', requestId, op: request.op, address: request.address, width: request.width, operands: request.operands, ...release });
+  }
+
+  /** The directory's answer to a shipped op: its acquire, then the thread's result (null: ask for the line). */
+  private onOpDone(from: number, message: Extract<LineMessage, { type: 'lineOpDone' }>): void {
+    assert(from !== this.nodeId, 'a shipped op comes from another node');
+    this.inner.acquireFrom(from, message.info);
+    this.shipInFlight--;
+    const entry = this.finishPending(message.requestId, { ok: true, value: message.result });
+    const state = this.lines.get(entry.line);
+    if (state === undefined) return;
+    if (message.result === null) {
+      // Not run (the page is not homed at the directory): the thread asks for the line.
+      if (state.ship) this.stats.lineMoveSwitches++;
+      state.ship = false;
+      return;
+    }
+    const nowMs = this.timeNowMs();
+    state.shipOps++;
+    state.shipWaitMs += nowMs - entry.sentAtMs;
+    if (state.shipOps < this.shipSampleOps) return;
+    // Hot, by the rule that keeps a held line for its window: the rate at
+    // which the node's threads would use the line if it were here (ops per
+    // time they ran between them) times a transfer's time. A thread that does
+    // little but this line's ops (a counter loop) is hot; a row counter taken
+    // once per row of work is not. The threads say how long they ran since
+    // their previous shipped op on the line returned (their channel's
+    // wake-ups are not work: on a loaded machine they are most of the gap
+    // the manager sees); without that, the sample's span less its waits
+    // (threads of the node waiting at once, waits summing past it: hot).
+    const spanMs = nowMs - state.shipSinceMs;
+    const workingMs = state.shipWorkOps > 0 ? (state.shipWorkMs * state.shipOps) / state.shipWorkOps : spanMs - state.shipWaitMs;
+    const transferMs = Math.max(state.transferMs, (2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
+    const hot = workingMs <= 0 || state.shipOps * transferMs >= this.hotWritesPerTransfer * workingMs;
+    if (state.ship && hot) {
+      state.ship = false;
+      this.stats.lineMoveSwitches++;
+    }
+    state.shipOps = 0;
+    state.shipWaitMs = 0;
+    state.shipSinceMs = nowMs;
+    state.shipWorkOps = 0;
+    state.shipWorkMs = 0;
   }
 
   // ------------------------------------------------------------ messages
@@ -330,11 +457,26 @@ export class LineEngine implements Engine {
       case 'lineRecall': return this.onRecall(message.line);
       case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
       case 'lineWaitCancel': return this.onWaitCancel(from, message.requestId);
-      case 'lineNotify': return this.onNotify(from, message.requestId, message.address, message.count, message.info);
+      case 'lineNotify': {
+        // A waiter of this node that checked the value while a shipped store
+        // ran here may not have reached the engine yet (pinned): the notify
+        // that follows the store waits for it, as a local notify does.
+        const line = lineOf(message.address);
+        if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
+          if (message.info !== undefined) { this.inner.acquireFrom(from, message.info); delete message.info; }
+          this.deferredRemoteNotifies.push({ from, message });
+          this.host.lineWatch?.(line);
+          return;
+        }
+        return this.onNotify(from, message.requestId, message.address, message.count, message.info);
+      }
       case 'lineWake':
         if (message.info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, message.info);
-        return this.finishPending(message.requestId, { ok: true, value: message.result });
-      case 'lineNotified': return this.finishPending(message.requestId, { ok: true, value: String(message.woken) });
+        this.finishPending(message.requestId, { ok: true, value: message.result });
+        return;
+      case 'lineNotified': this.finishPending(message.requestId, { ok: true, value: String(message.woken) }); return;
+      case 'lineOp': return this.onShippedOp(from, message);
+      case 'lineOpDone': return this.onOpDone(from, message);
     }
   }
 
@@ -347,7 +489,7 @@ export class LineEngine implements Engine {
       if (this.directory.size >= atomicLineStateCountMax) {
         throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node directs at most ${atomicLineStateCountMax} atomic lines`);
       }
-      entry = { owner: -1, queue: [], recalling: false };
+      entry = { owner: -1, queue: [], recalling: false, shipped: [], shippedEver: false };
       this.directory.set(line, entry);
     }
     return entry;
@@ -388,6 +530,70 @@ export class LineEngine implements Engine {
     // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
     const push = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
     this.toNode(to, { type: 'lineGrant', line, recall, info, ...push });
+  }
+
+  /**
+   * A shipped op: acquire what the requester released (its bundled diffs
+   * first), then run the op while this node holds the line, now or once it
+   * has the line back.
+   */
+  private onShippedOp(from: number, message: ShippedOpMessage): void {
+    assert(from !== this.nodeId, 'a node runs its own ops natively');
+    const line = lineOf(message.address);
+    const entry = this.directoryLine(line);
+    // FIFO: the requester's release of the line (if it held it) came before its op.
+    assert(entry.owner !== from && !entry.queue.includes(from), 'a node ships ops only on a line it neither holds nor asked for');
+    if (message.bundled !== undefined) {
+      const { interval, pages, diffs } = message.bundled;
+      this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
+    }
+    this.inner.acquireFrom(from, message.info);
+    this.runShipped(line, entry, from, message);
+  }
+
+  /** Runs a shipped op if this node holds the line, else queues it and takes the line back. */
+  private runShipped(line: number, entry: DirectoryLine, from: number, message: ShippedOpMessage): void {
+    if (entry.owner !== this.nodeId) {
+      if (this.shippedQueued >= atomicLineShippedCountMax) {
+        throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory queues at most ${atomicLineShippedCountMax} shipped Atomics ops`);
+      }
+      entry.shipped.push({ from, message });
+      this.shippedQueued++;
+      this.wantHere(line);
+      return;
+    }
+    assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
+    this.inner.shippedAtomic(message.address, message.width, message.op, message.operands, (result) => {
+      // The page may have been waited for, and the line given away meanwhile: then again once it is back.
+      if (result !== null && entry.owner !== this.nodeId) { this.runShipped(line, entry, from, message); return; }
+      if (result !== null) {
+        entry.shippedEver = true;
+        this.stats.lineOpsRun++;
+        const state = this.lines.get(line);
+        if (state !== undefined) state.shippedUses++;
+      }
+      // Its release: the requester acquires the op's write and all this node's releases before it.
+      this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info: this.inner.releaseFor(from) });
+    });
+  }
+
+  /** The directory's own node asks for a line for the shipped ops queued on it (no thread waits). */
+  private wantHere(line: number): void {
+    const state = this.nodeLine(line);
+    if (state.state !== 'none') return; // asked already, or held and on its way back after a release (revoking)
+    state.state = 'requested';
+    state.requestedAtMs = this.timeNowMs();
+    state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
+    this.toDirectory(line, { type: 'lineRequest', line });
+  }
+
+  /** The directory's node holds the line again: the shipped ops queued on it run, in arrival order. */
+  private runQueuedShipped(line: number): void {
+    const entry = this.directory.get(line);
+    if (entry === undefined || entry.shipped.length === 0) return;
+    const queued = entry.shipped.splice(0);
+    this.shippedQueued -= queued.length;
+    for (const { from, message } of queued) this.runShipped(line, entry, from, message);
   }
 
   private onWait(from: number, requestId: number, address: number, timeoutMs: number): void {
@@ -446,6 +652,7 @@ export class LineEngine implements Engine {
     if (recall) this.wanted.add(line);
     this.host.lineGranted(line);
     for (const threadRef of state.waiters.splice(0)) this.resume(threadRef, { ok: true, value: null });
+    if (from === this.nodeId) this.runQueuedShipped(line);
   }
 
   private onRecall(line: number): void {
@@ -474,14 +681,17 @@ export class LineEngine implements Engine {
     const nowMs = this.timeNowMs();
     if (state.state === 'held') {
       const used = this.host.lineUsed(line);
-      if (used > 0) state.usedOnce = true;
-      const writes = used >= 2 ? used - 1 : 0;
+      // Ops shipped here and run for other nodes count as writes: a line busy with them is in use.
+      const shipped = state.shippedUses;
+      state.shippedUses = 0;
+      if (used > 0 || shipped > 0) state.usedOnce = true;
+      const writes = (used >= 2 ? used - 1 : 0) + shipped;
       const sinceMs = Math.max(nowMs - state.lookedAtMs, 0);
       state.lookedAtMs = nowMs;
       const hot = writes * Math.max(state.transferMs, atomicLineHoldMsMin) >= this.hotWritesPerTransfer * Math.max(sinceMs, atomicLineHoldMsMin);
       const windowOver = nowMs - state.grantedAtMs >= state.holdMs;
-      const idle = state.usedOnce && (used === 0 || (writes > 0 && !hot));
-      const readOnly = used === 1;
+      const idle = state.usedOnce && ((used === 0 && shipped === 0) || (writes > 0 && !hot));
+      const readOnly = used === 1 && shipped === 0;
       // (A line not used yet since its grant is looked at again at the next tick, not at its first
       // op's end: that early a look sees too few writes to tell a hot line, measured on the counter.)
       if (!windowOver && !idle && !readOnly) return;
@@ -490,6 +700,18 @@ export class LineEngine implements Engine {
         state.holdMs = Math.min(cap, state.holdMs * 2);
       } else if (idle) {
         state.holdMs = Math.max(atomicLineHoldMsMin, state.holdMs / 2);
+      }
+      // Given up idle while another node wanted it: this node's next ops on
+      // it travel to the directory rather than take the line back (not at the
+      // directory itself, where the line comes back to run them).
+      if (idle && this.shipOps && this.directoryOf(line) !== this.nodeId && !state.ship) {
+        state.ship = true;
+        state.shipOps = 0;
+        state.shipWaitMs = 0;
+        state.shipSinceMs = nowMs;
+        state.shipWorkOps = 0;
+        state.shipWorkMs = 0;
+        this.stats.lineShipSwitches++;
       }
       state.state = 'revoking';
     }
@@ -507,8 +729,9 @@ export class LineEngine implements Engine {
     const release = home === this.nodeId ? undefined
       : this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
     this.toNode(home, { type: 'lineRelease', line, ...(release === undefined ? {} : release) });
-    if (state.waiters.length > 0 && state.state === 'none') {
-      // Threads asked while it was going: ask again (after the release on the same link).
+    const shippedHere = home === this.nodeId && (this.directory.get(line)?.shipped.length ?? 0) > 0;
+    if ((state.waiters.length > 0 || shippedHere) && state.state === 'none') {
+      // Threads asked while it was going, or ops were shipped here for it: ask again (after the release on the same link).
       state.state = 'requested';
       state.requestedAtMs = this.timeNowMs();
       state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
@@ -529,6 +752,7 @@ export class LineEngine implements Engine {
     if (nowMs > this.nowMs) this.nowMs = nowMs;
     this.inner.onTick(nowMs);
     for (const { threadRef, request } of this.deferredNotifies.splice(0)) this.onSync(threadRef, request);
+    for (const { from, message } of this.deferredRemoteNotifies.splice(0)) this.dispatch(from, message);
     for (const line of [...this.wanted]) {
       const state = this.lines.get(line);
       if (state !== undefined) this.considerGiving(line, state);
@@ -543,7 +767,7 @@ export class LineEngine implements Engine {
 
   /** The earliest time a tick has work to do here (a wanted line or a timed wait), or null. */
   nextTickMs(): number | null {
-    let at = this.deferredNotifies.length > 0 ? this.nowMs : Infinity;
+    let at = this.deferredNotifies.length > 0 || this.deferredRemoteNotifies.length > 0 ? this.nowMs : Infinity;
     for (const line of this.wanted) {
       const state = this.lines.get(line);
       if (state === undefined) continue;

@@ -10,6 +10,7 @@
 
 export { protNone, protRead, protReadWrite, type PageProt } from '../constants.js';
 import type { PageProt } from '../constants.js';
+import type { ShippedOp } from './messages.js';
 
 export type PageList = Uint32Array | number[];
 
@@ -66,4 +67,13 @@ export interface PageMemory {
   readPage(page: number, dst: Uint8Array): void;
   /** Overwrites the page's bytes through the manager view (any protection). */
   writePage(page: number, src: Uint8Array): void;
+  /**
+   * Optional (atomic lines, issue 12 session 9): runs one Atomics op on the
+   * global byte `address` through the manager view (any protection) as a real
+   * atomic instruction, so that it is atomic against app threads' native ops
+   * on the same bytes. Operands and the result are raw unsigned bits (the
+   * result as atomicApply's: the old value, or the stored value for a store);
+   * `wrote` says whether the op stored.
+   */
+  atomic?(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[]): { result: bigint; wrote: boolean };
 }

@@ -27,6 +27,9 @@ export type AtomicOp =
   | 'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange'
   | 'wait' | 'notify';
 
+/** The Atomics ops a node may ship to a line's directory (wait and notify have their own line messages). */
+export type ShippedOp = Exclude<AtomicOp, 'wait' | 'notify'>;
+
 export type ProtocolMessage =
   // hlrc: pages and diffs
   /**
@@ -152,6 +155,15 @@ export type ProtocolMessage =
   | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo }
   | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled'; info?: ConsistencyInfo }
   | { type: 'lineNotified'; requestId: number; woken: number }
+  /**
+   * A shipped op (issue 12, session 9): the requester's release (with its
+   * diffs for pages homed at the directory, as lineRelease bundles them), then
+   * the op, which the directory runs natively on its own copy of the line while
+   * its node holds the line (taking it back first if another node holds it).
+   */
+  | { type: 'lineOp'; requestId: number; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; info: ConsistencyInfo; bundled?: DiffBatch }
+  /** The directory's answer: the op's result (raw bits) and its release; `result` null: not run (the requester asks for the line). */
+  | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }

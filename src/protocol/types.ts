@@ -4,7 +4,7 @@
 // import them without importing engine.ts (which imports the parts).
 
 import type { PageMemory } from './memory.js';
-import type { AtomicOp, ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
+import type { AtomicOp, ConsistencyInfo, DiffBatch, ProtocolMessage, ShippedOp } from './messages.js';
 
 export const protocolNames = ['hlrc', 'sc'] as const;
 export type ProtocolName = (typeof protocolNames)[number];
@@ -26,6 +26,14 @@ export type SyncRequest =
   | { kind: 'atomic'; op: AtomicOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; timeoutMs: number }
   /** Atomics by ownership (src/protocol/lines.ts): answered once this node holds the line. */
   | { kind: 'line'; line: number }
+  /**
+   * An Atomics read-modify-write, store or load on a line this node does not
+   * hold (src/protocol/lines.ts): answered null once the node holds the line
+   * (the thread runs the op natively), or the op's result (raw bits, as for
+   * 'atomic') when the layer shipped it to the line's directory instead.
+   */
+  /** `workMs`: how long the thread ran since its last shipped op on this line returned (absent: unknown), for the ship or move choice. */
+  | { kind: 'lineOp'; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; workMs?: number }
   /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
   | { kind: 'lineWait'; address: number; timeoutMs: number }
   /** Wakes up to `count` (-1: all) line waiters on `address`; answers the count woken. */
@@ -122,6 +130,10 @@ export interface EngineOptions {
   linePagePush?: boolean;
   /** With lines: writes per transfer time that make a wanted line worth keeping (default atomicLineHotWritesPerTransfer). */
   lineHotWritesPerTransfer?: number;
+  /** With lines: whether a node ships ops on a line it gave up idle to its directory (default true; DSM_LINE_SHIP=0 to compare). */
+  lineShipOps?: boolean;
+  /** With lines: shipped ops per sample before the node looks whether moving pays again (default atomicLineShipSampleOps). */
+  lineShipSampleOps?: number;
   /**
    * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
    * host a mutex token that rests at this node is handed to the node's table,
@@ -189,6 +201,16 @@ export interface Engine {
   installPushed?(push: PagePush, requestFlushSeq: number): void;
   /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */
   flushSeq?(): number;
+  /**
+   * At a line's directory (hlrc, issue 12 session 9): runs a shipped Atomics op
+   * on this node's own copy of its page, atomically against this node's app
+   * threads' native ops on the same memory (the manager view maps the same
+   * bytes), once that copy is current; a write joins the open interval, which
+   * the caller's release then closes. `then` gets the result (raw bits) or
+   * null when this node is not the page's home (lent away): the requester then
+   * asks for the line instead.
+   */
+  shippedAtomic?(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null) => void): void;
   /**
    * The thread behind `threadRef` is gone (its worker was terminated while
    * parked in a sync request): the engine never resumes it. An Atomics.wait

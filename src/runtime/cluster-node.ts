@@ -30,7 +30,8 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
-import { atomicLinesEnabled, linePagePushEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { ManagerAtomics } from '../memory/manager-atomics.js';
+import { atomicLinesEnabled, linePagePushEnabled, lineShipEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -83,7 +84,9 @@ function isMeshPort(mesh: MeshLike | null): mesh is MeshLike & MeshPort {
 /** The native MMU as the engine's page memory (fast-path write faults drained are traced here). */
 function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   const pagesOf = (pages: Uint32Array | number[]) => (pages instanceof Uint32Array ? pages : Uint32Array.from(pages));
+  const shipped = new ManagerAtomics((offset, byteLength) => native.managerBuffer(offset, byteLength));
   return {
+    atomic: (address, width, op, operands) => shipped.run(address, width, op, operands),
     protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
     protectRange: (first, count, prot) => native.protect(first, count, prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
@@ -210,7 +213,7 @@ export class ClusterNode {
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
       ...(readAheadPageCount() === undefined ? {} : { prefetchPageCount: readAheadPageCount() }),
-      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled() }),
+      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled() }),
       ...(lockTokens === null ? {} : { lockTokens }),
     });
     const engine = this.host.engine;
@@ -336,6 +339,12 @@ export class ClusterNode {
         this.flow.admit(() => { this.serveAdmitted(endpoint, request); this.scheduleLineTick(); });
         return replyLater;
       case 'atomic':
+        if (request.line === true) {
+          this.flow.admit(() => { this.serveAdmitted(endpoint, request); this.scheduleLineTick(); });
+          return replyLater;
+        }
+        this.flow.admit(() => this.serveAdmitted(endpoint, request));
+        return replyLater;
       case 'sync':
       case 'worker-spawn':
       case 'worker-post':
@@ -411,7 +420,15 @@ export class ClusterNode {
     };
     const park = (op: string, engineRequest: SyncRequest, kind: SyncKind | null, args: Record<string, unknown>) =>
       this.raceSync(op, request, () => this.host.sync(engineRequest, { owner: endpoint, answer, kind, args, tid: Math.max(0, endpoint.threadIdSeen) }));
-    if (request.op === 'atomic') {
+    if (request.op === 'atomic' && request.line === true) {
+      // A line op (src/protocol/lines.ts): null once the node holds the line, or the shipped op's result.
+      assert(request.fn !== 'wait' && request.fn !== 'notify' && this.lineTable !== null, 'a line op is a read-modify-write, store or load with lines');
+      this.host.sync({
+        kind: 'lineOp', op: request.fn, address: request.address, width: request.width as 1 | 2 | 4 | 8, operands: request.operands,
+        ...(request.workMs === undefined ? {} : { workMs: request.workMs }),
+      },
+        { owner: endpoint, answer, kind: null, args: {}, tid: Math.max(0, endpoint.threadIdSeen) });
+    } else if (request.op === 'atomic') {
       park(`Atomics.${request.fn}`, {
         kind: 'atomic', op: request.fn, address: request.address,
         width: request.width as 1 | 2 | 4 | 8, operands: request.operands, timeoutMs: request.timeoutMs,

@@ -8,8 +8,8 @@
 // other buffer the native Atomics run unchanged.
 
 import type { ChannelClient } from '../channel/client.js';
-import type { AtomicFunction } from '../channel/wire.js';
-import { atomicLineBytes } from '../constants.js';
+import type { AtomicFunction, ChannelRequest } from '../channel/wire.js';
+import { atomicLineBytes, atomicLineShipTimesCountMax } from '../constants.js';
 import { isDsmError } from '../errors.js';
 import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
@@ -440,6 +440,34 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
   }
 
+  /** When this thread's last shipped op on each line returned (performance.now()): a few lines in practice, dropped past the limit. */
+  const shippedAt = new Map<number, number>();
+  const shippedAtCountMax = atomicLineShipTimesCountMax;
+  /**
+   * Pins `line` if the node holds it and answers null (the caller runs the op
+   * natively, then unpins); else hands the op to the manager, which answers
+   * null once the node holds the line (pin again) or the op's raw result when
+   * the line layer shipped it to the line's directory (src/protocol/lines.ts):
+   * then nothing is pinned and the op is done.
+   */
+  function pinOrShip(line: number, fn: AtomicFunction, address: number, width: number, operands: string[]): string | null {
+    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    while (!pinHeld(line)) {
+      // How long this thread ran since its last shipped op on the line returned: the layer's measure of use.
+      const last = shippedAt.get(line);
+      const request: ChannelRequest = { op: 'atomic', fn, address, width, operands, timeoutMs: -1, line: true };
+      if (last !== undefined) request.workMs = performance.now() - last;
+      const answer = channel.call(request);
+      if (answer !== null && answer !== undefined) {
+        if (shippedAt.size >= shippedAtCountMax && !shippedAt.has(line)) shippedAt.clear();
+        shippedAt.set(line, performance.now());
+        return String(answer);
+      }
+      shippedAt.delete(line);
+    }
+    return null;
+  }
+
   // x86 keeps stores in order and a plain store cannot pass the locked
   // instruction of the native op before it, so the unpin needs no lock
   // there (V8 keeps memory accesses in program order around an Atomics
@@ -612,7 +640,11 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       if (target === null) return op(array, index, value);
       const position = toIndex(index, lengthGetter.call(target.array));
       const primitive = toPrimitiveNumber(value);
-      pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+      const address = addressOf(target, position);
+      // The element type's conversion (its TypeError for a BigInt to an Int32Array, as the native op's) before anything else.
+      const raw = rawOf(target.kind, primitive);
+      const shipped = pinOrShip(Math.floor(address / atomicLineBytes), fn, address, target.kind.width, [raw]);
+      if (shipped !== null) return fn === 'store' ? storedValueOf(target.kind, primitive) : valueOf(target.kind, shipped);
       try { const result = op(array, position, primitive); written(); return result; } finally { unpin(); }
     });
     shim[fn] = slow[fn];
@@ -621,7 +653,9 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const target = targetOf(array, false);
     if (target === null) return native.load!(array, index);
     const position = toIndex(index, lengthGetter.call(target.array));
-    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    const address = addressOf(target, position);
+    const shipped = pinOrShip(Math.floor(address / atomicLineBytes), 'load', address, target.kind.width, []);
+    if (shipped !== null) return valueOf(target.kind, shipped);
     try { return native.load!(array, position); } finally { unpin(); }
   });
   slow.compareExchange = builtin('compareExchange', 4, (array: unknown, index: unknown, expected: unknown, replacement: unknown) => {
@@ -631,7 +665,10 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const expectedPrimitive = toPrimitiveNumber(expected);
     target.kind.typed[0] = expectedPrimitive as number & bigint; // the specification's TypeError before replacement converts
     const replacementPrimitive = toPrimitiveNumber(replacement);
-    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    const address = addressOf(target, position);
+    const operands = [rawOf(target.kind, expectedPrimitive), rawOf(target.kind, replacementPrimitive)];
+    const shipped = pinOrShip(Math.floor(address / atomicLineBytes), 'compareExchange', address, target.kind.width, operands);
+    if (shipped !== null) return valueOf(target.kind, shipped);
     try {
       const result = native.compareExchange!(array, position, expectedPrimitive, replacementPrimitive);
       if (result === expectedOf(target, expectedPrimitive)) written();

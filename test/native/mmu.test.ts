@@ -72,6 +72,13 @@ test('one backing store per range; rangeOf; the manager hears when a range is no
   assert.equal(r.freedLive, false);
 });
 
+test('a manager-view buffer: the manager\'s Atomics and an app thread\'s on one word are atomic together, whatever the app view\'s protection', () => {
+  const r = json('manager-atomics.mjs');
+  assert.equal(r.total, r.expected, 'no add lost between the two views');
+  assert.equal(r.swapped, 42);
+  assert.equal(r.seenByApp, 43);
+});
+
 test("Node's WebAssembly trap handler still works behind dsm's handler", () => {
   const r = json('wasm.mjs');
   assert.equal(r.inBounds, 0);

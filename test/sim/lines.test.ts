@@ -173,12 +173,12 @@ test('a thread canceled while it waits for a line leaves no stale owner or waite
     });
     // Run until the victim is blocked (waiting for the line or in a fault), then kill it.
     let killed = false;
-    const sims = sim as unknown as { threads: Array<{ blocked: boolean; done: boolean; retry?: boolean }> };
+    const sims = sim as unknown as { threads: Array<{ blocked: boolean; done: boolean; retry?: boolean; shipping?: boolean }> };
     const original = sim.options.afterStep;
     sim.options.afterStep = (s) => {
       original?.(s);
       const thread = sims.threads[victim]!;
-      if (!killed && thread.blocked && thread.retry === true) {
+      if (!killed && thread.blocked && (thread.retry === true || thread.shipping === true)) {
         killed = true;
         s.kill(victim);
       }
@@ -222,7 +222,7 @@ test('a row counter written once per row is not kept for a window: the other nod
   const finish = (hotWritesPerTransfer: number, seed: number) => {
     let blockedSteps = 0;
     const sim = cluster(seed, 2, {
-      pageCount: 6, lineHotWritesPerTransfer: hotWritesPerTransfer,
+      pageCount: 6, lineHotWritesPerTransfer: hotWritesPerTransfer, lineShipOps: false,
       afterStep: (c) => { for (const t of c.threads) if (t.blocked && !t.done) blockedSteps++; },
     });
     const counter = 5 * pageBytes;
@@ -258,7 +258,8 @@ test('a line grant from the directory that is its page\'s home carries the page:
   // without the page in the grant, node 1's first op after each grant faults and
   // fetches it while its thread pins the line.
   for (let seed = 1; seed <= 10; seed++) {
-    const sim = cluster(seed, 2, { pageCount: 6 });
+    // The line moves (shipped ops, below, leave it at the directory).
+    const sim = cluster(seed, 2, { pageCount: 6, lineShipOps: false });
     const counter = 4 * pageBytes + 8; // page 4: home (and line directory) node 0 under roundRobin
     const rows = 40;
     let taken = 0;
@@ -288,7 +289,7 @@ test('a line release carries the holder\'s diffs for pages homed at the director
   // closes an interval with those writes; their diffs travel inside the
   // lineRelease (one message, one wake-up at node 0) rather than before it.
   for (let seed = 1; seed <= 10; seed++) {
-    const sim = cluster(seed, 2, { pageCount: 6 });
+    const sim = cluster(seed, 2, { pageCount: 6, lineShipOps: false });
     const counter = 4 * pageBytes + 8; // page 4: home (and line directory) node 0 under roundRobin
     const rows = 40;
     const written = new Map<number, number>();
@@ -320,4 +321,197 @@ test('a line release carries the holder\'s diffs for pages homed at the director
     assert.ok(releases >= 2, `seed ${seed}: the counter came back from node 1 (${releases} releases)`);
     assert.equal(diffs, 0, `seed ${seed}: ${diffs} diffs messages beside ${releases} line releases`);
   }
+});
+
+// ------------------------------------------------------------ shipped ops (session 9)
+
+type SimThreadView = { blocked: boolean; done: boolean; shipping?: boolean };
+const threadsOf = (sim: SimCluster) => (sim as unknown as { threads: SimThreadView[] }).threads;
+const counter = (sim: SimCluster, node: number, name: string): number => (sim.engines[node]!.counters() as unknown as Record<string, number | undefined>)[name] ?? 0;
+
+/** The render's shape: each thread takes a row with an add on `next`, writes it (plain stores to a page of its own), then adds to `done` (another line of the same page). */
+function renderThreads(sim: SimCluster, nodes: number[], next: number, rows: number, taken: number[], workStores = 48): void {
+  for (const node of nodes) {
+    sim.addThread(node, function* (): ThreadProgram {
+      for (;;) {
+        const row = Number(yield* atomic('add', next, ['1']));
+        if (row >= rows) return;
+        taken.push(row);
+        for (let k = 0; k < workStores; k++) yield { op: 'store', address: (1 + node) * pageBytes + 4 * ((row * 7 + k) % 1024), value: row + 1 };
+        yield* atomic('add', next + atomicLineBytes, ['1']);
+      }
+    });
+  }
+}
+
+test('a row counter used once per row is shipped, not moved: the directory keeps it and runs the other node\'s adds, with far fewer grants', () => {
+  let shipped = 0;
+  let grantsShipping = 0;
+  let grantsMoving = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    for (const ship of [true, false]) {
+      const sim = cluster(seed, 2, { pageCount: 6, lineShipOps: ship, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10 });
+      const next = 4 * pageBytes; // page 4: home and line directory node 0 (roundRobin)
+      const rows = 40;
+      const taken: number[] = [];
+      renderThreads(sim, [0, 1], next, rows, taken);
+      sim.run();
+      // Every row once; both counters exact, read at node 0 and at node 1 (Atomics.load, then a plain load after it).
+      assert.deepEqual([...taken].sort((a, b) => a - b), Array.from({ length: rows }, (_, k) => k), `seed ${seed}: every row taken once`);
+      for (const node of [0, 1]) {
+        sim.addThread(node, function* (): ThreadProgram {
+          assert.equal(Number(yield* atomic('load', next + atomicLineBytes, [])), rows, `seed ${seed}: rows done at node ${node}`);
+          assert.equal(Number(yield* atomic('load', next, [])), rows + 2, `seed ${seed}: next row at node ${node}`);
+          assert.equal(yield* load(next), rows + 2);
+        });
+      }
+      sim.run();
+      sim.drain();
+      for (const engine of sim.engines) {
+        assert.equal(engine.tableSizes()['linePending'], 0);
+        assert.equal(engine.tableSizes()['lineShippedQueued'], 0);
+      }
+      if (ship) { shipped += sim.shippedResults; grantsShipping += sim.messageCounts.get('lineGrant') ?? 0; } else grantsMoving += sim.messageCounts.get('lineGrant') ?? 0;
+      if (!ship) assert.equal(sim.shippedResults, 0);
+    }
+  }
+  assert.ok(shipped > 40, `${shipped} ops shipped over 12 seeds`);
+  assert.ok(grantsShipping < grantsMoving / 2, `remote grants: ${grantsShipping} shipping, ${grantsMoving} moving`);
+});
+
+test('shipped ops and native ops on one line from several nodes: stores and adds all land, the directory\'s threads among them', () => {
+  let shipped = 0;
+  for (let seed = 1; seed <= 30; seed++) {
+    const nodeCount = 2 + (seed % 3);
+    const sim = cluster(seed, nodeCount, { pageCount: 8, concurrentStepsMax: seed % 4, lineRefuseChance: (seed % 3) / 10, placement: seed % 2 === 0 ? 'block' : 'roundRobin' });
+    const base = 7 * pageBytes; // the line: a counter and one store slot per node
+    const rounds = 25;
+    for (let node = 0; node < nodeCount; node++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        for (let k = 1; k <= rounds; k++) {
+          yield* atomic('add', base, ['1']);
+          yield* atomic('store', base + 4 * (1 + node), [String(k)]);
+          // A compareExchange that succeeds only on this node's own slot's current value.
+          assert.equal(yield* atomic('compareExchange', base + 4 * (1 + node), [String(k), String(k * 10)]), String(k));
+          for (let w = 0; w < 6 + node * 4; w++) yield { op: 'store', address: node * pageBytes + 4 * w, value: k };
+        }
+      });
+    }
+    sim.run();
+    sim.addThread(nodeCount - 1, function* (): ThreadProgram {
+      assert.equal(Number(yield* atomic('load', base, [])), rounds * nodeCount, `seed ${seed}: every add`);
+      for (let node = 0; node < nodeCount; node++) assert.equal(Number(yield* atomic('load', base + 4 * (1 + node), [])), rounds * 10, `seed ${seed}: node ${node}'s slot`);
+    });
+    sim.run();
+    sim.drain();
+    shipped += sim.shippedResults;
+    for (const engine of sim.engines) assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}`);
+  }
+  assert.ok(shipped > 100, `${shipped} ops shipped over 30 seeds`);
+});
+
+test('ship and move switch with use: a node ships a line it used once per row, and takes it back once it adds in a tight loop', () => {
+  let toShip = 0;
+  let toMove = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6, lineShipSampleOps: 4, concurrentStepsMax: seed % 2 });
+    const next = 4 * pageBytes;
+    const rows = 30;
+    const taken: number[] = [];
+    renderThreads(sim, [0, 1], next, rows, taken);
+
+
+    sim.run();
+    // Then node 1 adds 200 times in a row on the same line (node 0 reads it now and then).
+    sim.addThread(1, function* (): ThreadProgram {
+      for (let k = 0; k < 200; k++) yield* atomic('add', next + atomicLineBytes, ['1']);
+    });
+    sim.addThread(0, function* (): ThreadProgram {
+      while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows + 200) { for (let w = 0; w < 30; w++) yield { op: 'store', address: pageBytes + 4 * w, value: w }; }
+    });
+    sim.run();
+    sim.drain();
+    toShip += counter(sim, 1, 'lineShipSwitches');
+    toMove += counter(sim, 1, 'lineMoveSwitches');
+    assert.equal(taken.length, rows);
+  }
+  assert.ok(toShip > 0, `node 1 switched to shipping ${toShip} times`);
+  assert.ok(toMove > 0, `node 1 switched back to moving ${toMove} times`);
+});
+
+test('a waiter at the directory and a shipped store with its notify: the notify does not overtake the wait', () => {
+  let shipped = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6, concurrentStepsMax: 1 + (seed % 4) });
+    const next = 4 * pageBytes;
+    const flag = next + 8; // on the row counter's line: node 1 ships ops on it
+    const rows = 16;
+    const taken: number[] = [];
+    renderThreads(sim, [0, 1], next, rows, taken, 24);
+    const woken: string[] = [];
+    for (let t = 0; t < 2; t++) {
+      sim.addThread(0, function* (): ThreadProgram {
+        while ((yield* atomic('load', flag, [])) === '0') woken.push(yield* atomic('wait', flag, ['0']));
+      });
+    }
+    sim.addThread(1, function* (): ThreadProgram {
+      // After some rows (so that node 1 ships by then, mostly), the store and its notify.
+      while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows / 2) { for (let w = 0; w < 8; w++) yield { op: 'store', address: 3 * pageBytes + 4 * w, value: w }; }
+      yield* atomic('store', flag, ['1']);
+      yield* atomic('notify', flag, ['-1']);
+    });
+    sim.run(); // a lost wake-up leaves the waiters blocked: 'cluster is stuck'
+    sim.drain();
+    shipped += sim.shippedResults;
+    for (const engine of sim.engines) {
+      assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}`);
+      assert.equal(engine.tableSizes()['lineWaiters'], 0, `seed ${seed}`);
+    }
+  }
+  assert.ok(shipped > 0, `${shipped} ops shipped over 40 seeds`);
+});
+
+test('a thread terminated while its shipped op is in flight: the op runs once, its answer is dropped, nothing is left pending', () => {
+  let killedInFlight = 0;
+  for (let seed = 1; seed <= 30; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6, lineRefuseChance: (seed % 3) / 10 });
+    const next = 4 * pageBytes;
+    const adds = 30;
+    let victimAdds = 0;
+    sim.addThread(0, function* (): ThreadProgram {
+      for (let k = 0; k < adds; k++) { yield* atomic('add', next, ['1']); for (let w = 0; w < 40; w++) yield { op: 'store', address: pageBytes + 4 * w, value: k }; }
+    });
+    const victim = sim.addThread(1, function* (): ThreadProgram {
+      for (let k = 0; k < adds; k++) { yield* atomic('add', next, ['1']); victimAdds++; for (let w = 0; w < 40; w++) yield { op: 'store', address: 3 * pageBytes + 4 * w, value: k }; }
+    });
+    let killed = false;
+    sim.options.afterStep = (s) => {
+      const thread = threadsOf(s)[victim]!;
+      // Blocked in a line op with a shipped op of node 1 in flight (node 1 makes no waits or notifies).
+      if (!killed && victimAdds >= 8 && thread.blocked && thread.shipping === true && (s.engines[1]!.tableSizes()['linePending'] ?? 0) > 0) {
+        killed = true;
+        assert.ok(s.kill(victim), 'the engine had the victim\'s op');
+      }
+    };
+    sim.run();
+    sim.options.afterStep = undefined;
+    sim.addThread(0, function* (): ThreadProgram {
+      const total = Number(yield* atomic('load', next, []));
+      assert.equal(total, adds + victimAdds + (killed ? 1 : 0), `seed ${seed}: the op in flight ran once`);
+    });
+    sim.run();
+    sim.drain();
+    if (killed) killedInFlight++;
+    for (const engine of sim.engines) assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}: node ${engine.nodeId}`);
+  }
+  assert.ok(killedInFlight >= 5, `${killedInFlight} of 30 seeds killed the thread with its shipped op in flight`);
+});
+
+// Named scenario (seed 48, lines always): a waiter on the directory's node
+// checked its word with the line held there, and before its lineWait reached
+// the engine a shipped store from node 1 ran at the directory; node 1's
+// notify then found no waiter and the waiter slept forever. A remote notify on
+// a line with shipped ops now waits while a waiter of the directory's node pins it.
+test('scenario: a shipped store\'s notify does not overtake a directory waiter\'s wait (seed 48)', () => {
+  assert.ok(runSeed(48, 'hlrc', 'seeded', 0, 'always').shippedOps > 0);
 });

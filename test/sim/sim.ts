@@ -10,7 +10,7 @@
 import { pageBytes } from '../../src/constants.js';
 import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
-import type { ProtocolMessage } from '../../src/protocol/messages.js';
+import type { ProtocolMessage, ShippedOp } from '../../src/protocol/messages.js';
 import { applyDiff, encodeDiff } from '../../src/protocol/diff-codec.js';
 import { lineOf, type LineHost, type LineUse } from '../../src/protocol/lines.js';
 import { linesSuit } from '../../src/protocol/engine.js';
@@ -105,6 +105,17 @@ export class SimMemory implements PageMemory {
   applyDiff(page: number, diff: Uint8Array): void { this.beforeCall?.(); applyDiff(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
   readPage(page: number, dst: Uint8Array): void { this.beforeCall?.(); dst.set(this.data.subarray(page * pageBytes, (page + 1) * pageBytes)); }
   writePage(page: number, src: Uint8Array): void { this.beforeCall?.(); this.data.set(src, page * pageBytes); }
+  /** A shipped op through the manager view: one step, so atomic against the node's app threads (whose steps are atomic too). */
+  atomic(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[]): { result: bigint; wrote: boolean } {
+    this.beforeCall?.();
+    this.shippedOps++;
+    const old = readLe(this.data, address, width);
+    const { result, next } = atomicApply(op, old, operands, width);
+    if (next !== null) writeLe(this.data, address, width, next);
+    return { result, wrote: next !== null };
+  }
+  /** Shipped ops run on this node's memory (at a line's directory). */
+  shippedOps = 0;
 
   /** An app store of one byte: what the MMU and the signal handler would do. Returns false on a fault. */
   storeAllowed(page: number): boolean {
@@ -148,6 +159,8 @@ interface SimThread {
   done: boolean;
   /** Blocked for a line or a page fault inside an atomic op: the op runs again when resumed. */
   retry?: boolean;
+  /** Blocked in a lineOp: resumed with null the op runs again (natively), with a result it is done (shipped). */
+  shipping?: boolean;
 }
 
 /**
@@ -258,6 +271,9 @@ export interface ClusterOptions {
   lineHotWritesPerTransfer?: number;
   /** With atomicLines: probability that a revoke finds a thread inside an op (asked again at a later tick). */
   lineRefuseChance?: number;
+  /** With atomicLines: whether nodes ship ops on lines they gave up idle (default true), and the sample that moves them again. */
+  lineShipOps?: boolean;
+  lineShipSampleOps?: number;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -303,6 +319,8 @@ export class SimCluster {
   readonly engines: Engine[] = [];
   /** Per node, with atomicLines: its line table. */
   readonly lineTables: SimLineTable[] = [];
+  /** Atomics ops whose thread got a shipped op's result. */
+  shippedResults = 0;
   /** Atomics run natively on held lines. */
   nativeAtomics = 0;
   /** Per node, with lockTokenSlots: its lock token table. */
@@ -352,7 +370,11 @@ export class SimCluster {
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
-        ...(this.linesOn ? { lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer } : {}),
+        ...(this.linesOn ? {
+          lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
+          ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
+          ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
+        } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
       }));
     }
@@ -409,6 +431,15 @@ export class SimCluster {
     if (thread === undefined || !thread.blocked) throw new Error(`resume of thread ${ref}, which is not blocked`);
     if (thread.done) throw new Error(`resume of thread ${ref}, which was killed`);
     thread.blocked = false;
+    if (thread.shipping === true) {
+      thread.shipping = false;
+      const value = (result as SyncResult).ok ? (result as { value: string | null }).value : null;
+      if (value === null) return; // the line is here now: the op runs again natively
+      this.shippedResults++;
+      thread.input = { ok: true, value };
+      thread.current = null;
+      return;
+    }
     if (thread.retry === true) { thread.retry = false; return; }
     if (thread.current?.op === 'sync') { thread.input = result as SyncResult; thread.current = null; }
     // A load or store that faulted retries its access when it runs again.
@@ -493,8 +524,15 @@ export class SimCluster {
     }
     if (!table.held.has(line)) {
       thread.blocked = true;
-      thread.retry = true;
-      this.toEngine(() => engine.onSync(thread.index, { kind: 'line', line }));
+      if (op === 'wait') {
+        // A wait checks the value with the line held here.
+        thread.retry = true;
+        this.toEngine(() => engine.onSync(thread.index, { kind: 'line', line }));
+      } else {
+        // As the app side does: the op itself, which the layer may ship to the directory.
+        thread.shipping = true;
+        this.toEngine(() => engine.onSync(thread.index, { kind: 'lineOp', op, address, width, operands: request.operands }));
+      }
       return;
     }
     const page = Math.floor(address / pageBytes);

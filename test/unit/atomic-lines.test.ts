@@ -8,15 +8,25 @@ import { LineTable, lineTableLayout, lineStateHeld, lineStateInvalid, lineStateR
 
 /**
  * Runs `body` with the app side's Atomics (src/threads/atomics.ts) installed over `table`, `dsm` at region
- * offset 8192, the channel answering a pin from the table and a line request with `acquire`; Atomics is
- * restored after.
+ * offset 8192, the channel answering a pin from the table and a line request with `acquire` (a line op
+ * too, unless `lineOp` answers it); Atomics is restored after.
  */
-async function withAppAtomics(table: LineTable, dsm: SharedArrayBuffer, acquire: (line: number) => void, body: () => void): Promise<void> {
+async function withAppAtomics(
+  table: LineTable, dsm: SharedArrayBuffer, acquire: (line: number) => void, body: () => void,
+  /** A line op the node does not hold (an 'atomic' request with `line`): the shipped op's result, or null (default: acquire, then null). */
+  lineOp?: (request: { fn: string; address: number; width: number; operands: string[] }) => string | null,
+): Promise<void> {
   const { installClusterAtomics } = await import('../../src/threads/atomics.js');
   const channel = {
-    call(request: { fn: string; line?: number }): unknown {
+    call(request: { op: string; fn: string; line?: number; address?: number; width?: number; operands?: string[] }): unknown {
       if (request.fn === 'pin') return table.takePin();
       if (request.fn === 'acquire') { acquire(request.line!); return null; }
+      if (request.op === 'atomic' && (request as { line?: boolean }).line === true) {
+        const op = { fn: request.fn, address: request.address!, width: request.width!, operands: request.operands! };
+        if (lineOp !== undefined) return lineOp(op);
+        acquire(Math.floor(op.address / 64));
+        return null;
+      }
       throw new Error(`unexpected ${request.fn}`);
     },
     onEvent() {}, post() {},
@@ -181,4 +191,32 @@ test('the watch word: set by a revoke that finds a pin and by lineWatch, cleared
   assert.equal(table.lineRevoke(9), true);
   assert.equal(words[layout.watch + slot], 0, 'a revoked line is watched by nobody');
   table.lineWatch(12345); // a line without a slot: nothing to watch
+});
+
+test('a line op the node does not hold goes to the manager with the op: a shipped result is returned as the element type, memory untouched here', async () => {
+  const table = new LineTable(16);
+  const dsm = new SharedArrayBuffer(4096);
+  const view = new Int32Array(dsm);
+  const big = new BigInt64Array(dsm);
+  const seen: Array<{ fn: string; address: number; width: number; operands: string[] }> = [];
+  await withAppAtomics(table, dsm, () => assert.fail('no line acquire'), () => {
+    // Raw bits come back: 0xfffffffe is -2 in an Int32Array, 2^64 - 1 is -1n in a BigInt64Array.
+    assert.equal(Atomics.add(view, 3, 5), -2);
+    assert.equal(Atomics.store(view, 4, 7.9), 7);
+    assert.equal(Atomics.compareExchange(view, 5, -1, 2), -2);
+    assert.equal(Atomics.load(view, 6), -2);
+    assert.equal(Atomics.sub(big, 10, 1n), -1n);
+    assert.throws(() => Atomics.add(view, 3, 1n as never), TypeError);
+  }, (request) => {
+    seen.push(request);
+    return request.width === 8 ? String(2n ** 64n - 1n) : String(0xfffffffe);
+  });
+  assert.deepEqual(seen.map((r) => [r.fn, r.address, r.width, r.operands]), [
+    ['add', 8192 + 12, 4, ['5']],
+    ['store', 8192 + 16, 4, ['7']],
+    ['compareExchange', 8192 + 20, 4, ['4294967295', '2']],
+    ['load', 8192 + 24, 4, []],
+    ['sub', 8192 + 80, 8, ['1']],
+  ]);
+  assert.deepEqual([...view.subarray(0, 8)], [0, 0, 0, 0, 0, 0, 0, 0], 'a shipped op ran at the directory, not here');
 });
