@@ -105,6 +105,21 @@ function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, Data
   return changed ? copy : value;
 }
 
+/**
+ * The transfer list that hands `bytes` to another thread without a copy: its
+ * ArrayBuffer, when the bytes are the whole of it (serializeValue's output; a
+ * large message's payload as the frame decoder gives it, src/transport/frame.ts),
+ * else none (a view of a larger buffer, such as a frame received in one chunk,
+ * is copied by the clone: transferring it would take its neighbours along).
+ * The sender must not use `bytes` afterwards: they are detached.
+ */
+export function transferListOf(bytes: Uint8Array): ArrayBuffer[] {
+  const buffer = bytes.buffer;
+  if (!(buffer instanceof ArrayBuffer) || bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) return [];
+  return [buffer];
+}
+
+/** A value as bytes that cross nodes: the serializer's own buffer, whole (transferListOf hands it on without a copy). */
 export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array {
   const markers = new Map<SharedArrayBuffer, DataView>();
   const prepared = replaceBareBuffers(value, markers, new Map());

@@ -100,13 +100,17 @@ export function route(message: WireMessage): Routed | null {
 }
 
 /**
- * Fields of engine messages that hold page copies (a Uint8Array, or a list of
- * them). They travel as the frame's raw payload (src/transport/codec.ts), in
- * this order, and the body holds their byte lengths in their place: msgpackr
- * never copies a page into its buffer (a 64-page reply cost the home more in
- * that copy than in serving), a reply whose pages were read into one buffer
- * goes to the socket as it is (a gathered write: header, body, pages), and the
- * receiver's pages are views of the received frame.
+ * Fields that hold byte arrays: page copies of engine messages, and the
+ * structured-clone bytes of a remote worker's messages, workerData and errors.
+ * They travel as the frame's raw payload (src/transport/codec.ts), in this
+ * order, and the body holds their byte lengths in their place: msgpackr never
+ * copies them into its buffer (a 64-page reply cost the home more in that copy
+ * than in serving; a 1 MiB postMessage was one more 1 MiB copy per hop), a
+ * reply whose pages were read into one buffer goes to the socket as it is (a
+ * gathered write: header, body, pages), and the receiver's arrays are views of
+ * the received frame's payload. A large payload arrives alone in its own
+ * ArrayBuffer (src/transport/frame.ts), so a message's bytes can be handed to
+ * the receiving app thread by transfer (transferListOf, src/channel/clone.ts).
  */
 const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   pageReply: ['bytes', 'extraBytes'],
@@ -116,10 +120,13 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   barrierArrive: ['pushBytes'],
   barrierDepart: ['pushBytes'],
   lineGrant: ['pushBytes'],
+  rtSpawn: ['workerData'],
+  rtPost: ['bytes'],
+  rtEvent: ['bytes'],
 };
 
 /**
- * Page copies of at most this many bytes in all stay in the body, packed by
+ * Byte arrays of at most this many bytes in all stay in the body, packed by
  * msgpackr into its own buffer, which is the frame (no allocation): a frame
  * with a payload of a page or two costs an allocation of its own, which
  * measured slower for a one-page reply (bench/rtt's page fetch) than

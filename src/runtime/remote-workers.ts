@@ -11,7 +11,7 @@
 
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
-import { serializeValue } from '../channel/clone.js';
+import { serializeValue, transferListOf } from '../channel/clone.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, StartGate, type NodeThreadBase } from '../channel/thread-config.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
@@ -153,7 +153,8 @@ export class RemoteWorkers {
       }
       case 'rtPost': {
         bounds.acquire('message received from worker.postMessage', message.site ?? null, from, message.info);
-        this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes } satisfies ChannelEvent);
+        // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
+        this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes } satisfies ChannelEvent, transferListOf(message.bytes));
         return;
       }
       case 'rtTerminate':
@@ -173,7 +174,7 @@ export class RemoteWorkers {
             this.remote.delete(message.spawnId);
             break;
         }
-        entry.endpoint.port.postMessage(event);
+        entry.endpoint.port.postMessage(event, 'bytes' in event ? transferListOf(event.bytes) : []);
         return;
       }
     }

@@ -8,7 +8,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
-import { deserializeValue, serializeValue, type BufferRanges } from '../channel/clone.js';
+import { deserializeValue, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
 
 export class RemoteParentPort extends EventEmitter {
   private readonly ranges: BufferRanges;
@@ -60,7 +60,9 @@ export class RemoteParentPort extends EventEmitter {
   postMessage(value: unknown): void {
     // Through the channel as a call: when the link to the parent's node is
     // full, this thread waits until it drains (flow control, src/runtime/flow.ts).
-    this.channel.call({ op: 'parent-post', bytes: serializeValue(value, this.ranges) });
+    // The clone's bytes move to the manager by transfer (no copy).
+    const bytes = serializeValue(value, this.ranges);
+    this.channel.call({ op: 'parent-post', bytes }, transferListOf(bytes));
   }
 
   start(): void {

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { deserializeValue, serializeValue, type BufferRanges } from '../channel/clone.js';
+import { deserializeValue, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
 
 interface RemoteState {
   handleId: number;
@@ -56,7 +56,7 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   handles.set(handleId, worker);
   const workerData = serializeValue(spawn.workerData, ranges);
   channel.hold();
-  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options });
+  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options }, transferListOf(workerData));
   return worker;
 }
 
@@ -122,8 +122,11 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         }
         if (state.exited) return;
         // A call, not a post: when the link to that node is full, this thread
-        // waits here until it drains (flow control, src/runtime/flow.ts).
-        channel.call({ op: 'worker-post', handleId: state.handleId, bytes: serializeValue(value, ranges) });
+        // waits here until it drains (flow control, src/runtime/flow.ts). The
+        // clone's bytes move to the manager by transfer, not by a copy: they
+        // go on to the socket as the frame's payload as they are.
+        const bytes = serializeValue(value, ranges);
+        channel.call({ op: 'worker-post', handleId: state.handleId, bytes }, transferListOf(bytes));
       },
     },
     terminate: {
