@@ -205,14 +205,15 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unkno
 /**
  * A message of at least this many bytes is followed by askForYoungGc.
  * V8 weighs the ArrayBuffers of its young generation (a scavenge once they
- * pass two semispaces, 32 MiB) only when a backing store is allocated
+ * pass two semispaces, about 32 MiB) only when a backing store is allocated
  * through its heap, as a typed array made in JavaScript is. A received
  * message's buffers are not: the bytes came by transfer (src/runtime/remote-workers.ts)
  * and V8's deserializer allocates its own. So a thread that only receives
  * large messages and echoes them (a remote worker) held them until a full
  * collection: node 1's worker of bench/volume.ts's posts collected every
- * ~130 MiB (45 mark-compacts and no scavenge for 3,000 messages of 1 MiB),
- * its node's peak Pss 50 MiB above the tree before transfers.
+ * ~130 MiB (45 mark-compacts and no scavenge for 3,000 messages of 1 MiB;
+ * 183 scavenges with the check), its node's peak Pss 253-264 MiB instead of
+ * 201-218 (docs/EVALUATION.md, "Session 9: a large postMessage, copy by copy").
  */
 const youngGcCheckBytesMin = 64 * 1024;
 
