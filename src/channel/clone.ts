@@ -203,12 +203,14 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unkno
 }
 
 /**
- * A message of at least this many bytes is followed by askForYoungGc.
+ * A message of at least this many bytes is followed by askForYoungGc, and a
+ * typed array or ArrayBuffer of at least this many travels as its contents
+ * (serializeMessage).
  * V8 weighs the ArrayBuffers of its young generation (a scavenge once they
  * pass two semispaces, about 32 MiB) only when a backing store is allocated
  * through its heap, as a typed array made in JavaScript is. A received
- * message's buffers are not: the bytes came by transfer (src/runtime/remote-workers.ts)
- * and V8's deserializer allocates its own. So a thread that only receives
+ * message allocates none: its bytes came by transfer (src/runtime/remote-workers.ts)
+ * and its typed arrays are views of them. So a thread that only receives
  * large messages and echoes them (a remote worker) held them until a full
  * collection: node 1's worker of bench/volume.ts's posts collected every
  * ~130 MiB (45 mark-compacts and no scavenge for 3,000 messages of 1 MiB;
@@ -223,4 +225,78 @@ export let youngGcProbe: ArrayBuffer | null = null;
 /** An allocation through V8's heap, for its check of the young generation's buffers (see youngGcCheckBytesMin). */
 function askForYoungGc(): void {
   youngGcProbe = new ArrayBuffer(1);
+}
+
+/**
+ * A message as it crosses nodes: the bytes of a structured clone, or (`form`
+ * set) the contents of the one typed array, DataView or ArrayBuffer the
+ * message is: `form` is its kind's index in viewKinds, or formArrayBuffer.
+ */
+export interface MessageBytes {
+  bytes: Uint8Array;
+  form?: number;
+}
+
+/** `form` of a message that is a bare ArrayBuffer. */
+const formArrayBuffer = viewKinds.length;
+
+/**
+ * The kind of a message that is one large view covering all of a plain,
+ * fixed-length ArrayBuffer (or such an ArrayBuffer itself), and that buffer;
+ * null for anything else (a Buffer or another subclass, a part of a buffer,
+ * dsm or other shared memory, a resizable buffer: the structured clone
+ * serves those).
+ */
+function wholeBufferOf(value: unknown): { form: number; buffer: ArrayBuffer } | null {
+  if (typeof value !== 'object' || value === null) return null;
+  let buffer: ArrayBufferLike;
+  let form: number;
+  if (value instanceof ArrayBuffer) {
+    if (Object.getPrototypeOf(value) !== ArrayBuffer.prototype) return null;
+    buffer = value;
+    form = formArrayBuffer;
+  } else if (ArrayBuffer.isView(value)) {
+    form = viewKinds.findIndex((kind) => Object.getPrototypeOf(value) === kind.prototype);
+    if (form < 0 || value.byteOffset !== 0) return null;
+    buffer = value.buffer;
+    if (value.byteLength !== buffer.byteLength) return null;
+  } else {
+    return null;
+  }
+  if (!(buffer instanceof ArrayBuffer) || (buffer as { resizable?: boolean }).resizable === true) return null;
+  if (buffer.byteLength < youngGcCheckBytesMin) return null;
+  return { form, buffer };
+}
+
+/**
+ * A message to a thread on another node. One large typed array (or
+ * ArrayBuffer) that is its buffer whole, the common large message, travels as
+ * a copy of its contents (the snapshot postMessage takes), and the receiver's
+ * array is the received bytes themselves, its buffer whole as under plain
+ * node (deserializeMessage). Through the clone, a typed array comes back as a
+ * view of the message's bytes, at an offset past the clone's header, so that
+ * `new Float64Array(received.buffer)` read the header too, and an ArrayBuffer
+ * is copied out of the bytes. Anything else is a structured clone. Either way
+ * `bytes` is its ArrayBuffer whole (transferListOf).
+ */
+export function serializeMessage(value: unknown, ranges: BufferRanges): MessageBytes {
+  const whole = wholeBufferOf(value);
+  if (whole === null) return { bytes: serializeValue(value, ranges) };
+  return { bytes: new Uint8Array(whole.buffer.slice(0)), form: whole.form };
+}
+
+/** The message serializeMessage made. A `form` that names no kind, or bytes that do not fit it, are a DSM_ERR_FRAME. */
+export function deserializeMessage(message: MessageBytes, ranges: BufferRanges): unknown {
+  const { bytes, form } = message;
+  if (form === undefined) return deserializeValue(bytes, ranges);
+  if (!Number.isInteger(form) || form < 0 || form > formArrayBuffer) throw new DsmError('DSM_ERR_FRAME', `a message names an unknown form ${String(form)}`);
+  // The bytes are the message's buffer when they are a buffer whole (they came by transfer); else (a view of a larger one) a copy.
+  const buffer = transferListOf(bytes).length === 1 ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;
+  if (buffer.byteLength >= youngGcCheckBytesMin) askForYoungGc();
+  if (form === formArrayBuffer) return buffer;
+  const kind = viewKinds[form]!;
+  if (kind === DataView) return new DataView(buffer);
+  const elementBytes = (kind as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  if (buffer.byteLength % elementBytes !== 0) throw new DsmError('DSM_ERR_FRAME', `a message of ${buffer.byteLength} bytes is not a whole number of ${kind.name} elements`);
+  return new (kind as unknown as new (b: ArrayBuffer) => ArrayBufferView)(buffer);
 }

@@ -26,9 +26,9 @@ import type { ChunkMessage } from './heap-service.js';
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
 export type WorkerLaneMessage =
   | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
-  /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. */
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
-  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo; site?: string | null }
+  /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. `form`: how a message's bytes read (src/channel/clone.ts, serializeMessage). */
+  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
+  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtTerminate'; spawnId: string };
 
 /** Observability: node 0 asks, every other node answers (src/runtime/run-reports.ts). */

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { deserializeValue, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
 
 interface RemoteState {
   handleId: number;
@@ -74,7 +74,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
     case 'worker-message': {
       let value: unknown;
       try {
-        value = deserializeValue(event.bytes, ranges);
+        value = deserializeMessage(event, ranges);
       } catch (error) {
         worker.emit('messageerror', error);
         return;
@@ -125,8 +125,8 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         // waits here until it drains (flow control, src/runtime/flow.ts). The
         // clone's bytes move to the manager by transfer, not by a copy: they
         // go on to the socket as the frame's payload as they are.
-        const bytes = serializeValue(value, ranges);
-        channel.call({ op: 'worker-post', handleId: state.handleId, bytes }, transferListOf(bytes));
+        const message = serializeMessage(value, ranges);
+        channel.call({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
       },
     },
     terminate: {
