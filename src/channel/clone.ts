@@ -7,6 +7,7 @@
 // length. A SharedArrayBuffer that is not dsm memory cannot cross nodes.
 
 import v8 from 'node:v8';
+import { remoteMessageBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 
 export interface BufferRanges {
@@ -281,8 +282,21 @@ function wholeBufferOf(value: unknown): { form: number; buffer: ArrayBuffer } | 
  */
 export function serializeMessage(value: unknown, ranges: BufferRanges): MessageBytes {
   const whole = wholeBufferOf(value);
-  if (whole === null) return { bytes: serializeValue(value, ranges) };
-  return { bytes: new Uint8Array(whole.buffer.slice(0)), form: whole.form };
+  if (whole !== null) {
+    assertFits(whole.buffer.byteLength, 'a message');
+    return { bytes: new Uint8Array(whole.buffer.slice(0)), form: whole.form };
+  }
+  return { bytes: assertFits(serializeValue(value, ranges), 'a message') };
+}
+
+/** Throws DSM_ERR_MESSAGE_TOO_LARGE past remoteMessageBytesMax (what one frame carries); else gives `bytes` back. */
+export function assertFits<T extends Uint8Array | number>(bytes: T, what: string): T {
+  const byteLength = typeof bytes === 'number' ? bytes : bytes.byteLength;
+  if (byteLength > remoteMessageBytesMax) {
+    throw new DsmError('DSM_ERR_MESSAGE_TOO_LARGE',
+      `${what} of ${byteLength} bytes for a thread on another node is larger than the ${remoteMessageBytesMax} bytes one frame carries (remoteMessageBytesMax): send it in parts, or share it as a SharedArrayBuffer`);
+  }
+  return bytes;
 }
 
 /** The message serializeMessage made. A `form` that names no kind, or bytes that do not fit it, are a DSM_ERR_FRAME. */

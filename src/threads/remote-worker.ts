@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
 
 interface RemoteState {
   handleId: number;
@@ -48,13 +48,14 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
     listening = true;
     channel.onEvent((event) => dispatch(event, ranges, channel));
   }
+  // First: a workerData that cannot cross throws before any handle exists.
+  const workerData = assertFits(serializeValue(spawn.workerData, ranges), 'workerData');
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
   const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [] };
   states.set(worker, state);
   handles.set(handleId, worker);
-  const workerData = serializeValue(spawn.workerData, ranges);
   channel.hold();
   channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options }, transferListOf(workerData));
   return worker;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
+import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
+import { remoteMessageBytesMax } from '../../src/constants.js';
 
 // A fake region: buffers registered by offset, as the app side does with real dsm memory.
 function fakeRanges(): BufferRanges & { add(offset: number, buffer: SharedArrayBuffer): void } {
@@ -104,4 +105,13 @@ test('a message that is one large typed array, DataView or ArrayBuffer, its buff
   }
   assert.throws(() => deserializeMessage({ bytes: new Uint8Array(8), form: 99 }, ranges), /unknown form 99/);
   assert.throws(() => deserializeMessage({ bytes: new Uint8Array(6), form: 8 }, ranges), /not a whole number of Float64Array elements/);
+});
+
+test('a message or workerData larger than one frame carries is DSM_ERR_MESSAGE_TOO_LARGE in the posting thread', () => {
+  const ranges = fakeRanges();
+  const tooLarge = (error: unknown) => (error as { code?: string }).code === 'DSM_ERR_MESSAGE_TOO_LARGE' && /remoteMessageBytesMax/.test((error as Error).message);
+  assert.throws(() => serializeMessage(new Uint8Array(remoteMessageBytesMax + 1), ranges), tooLarge);
+  assert.throws(() => serializeMessage({ data: new Uint8Array(remoteMessageBytesMax) }, ranges), tooLarge, 'the clone is a few bytes more');
+  assert.equal(serializeMessage(new Uint8Array(remoteMessageBytesMax), ranges).bytes.byteLength, remoteMessageBytesMax);
+  assert.throws(() => assertFits(serializeValue(new Uint8Array(remoteMessageBytesMax + 1), ranges), 'workerData'), /workerData of/);
 });
