@@ -280,13 +280,27 @@ function wholeBufferOf(value: unknown): { form: number; buffer: ArrayBuffer } | 
  * is copied out of the bytes. Anything else is a structured clone. Either way
  * `bytes` is its ArrayBuffer whole (transferListOf).
  */
-export function serializeMessage(value: unknown, ranges: BufferRanges): MessageBytes {
+export function serializeMessage(value: unknown, ranges: BufferRanges, transferList: readonly ArrayBuffer[] = []): MessageBytes {
   const whole = wholeBufferOf(value);
+  let message: MessageBytes;
   if (whole !== null) {
     assertFits(whole.buffer.byteLength, 'a message');
-    return { bytes: new Uint8Array(whole.buffer.slice(0)), form: whole.form };
+    // Transferred by the program: the buffer itself goes (the channel detaches it, as Node would), no snapshot.
+    const moved = transferList.includes(whole.buffer);
+    message = { bytes: new Uint8Array(moved ? whole.buffer : whole.buffer.slice(0)), form: whole.form };
+  } else {
+    message = { bytes: assertFits(serializeValue(value, ranges), 'a message') };
   }
-  return { bytes: assertFits(serializeValue(value, ranges), 'a message') };
+  // The program's other transferred buffers were copied into the clone: detached as Node would leave them.
+  for (const buffer of new Set(transferList)) {
+    if (buffer !== message.bytes.buffer) detach(buffer);
+  }
+  return message;
+}
+
+/** Detaches `buffer` (its contents move to a copy nobody keeps), as a transfer leaves it in the sender. */
+function detach(buffer: ArrayBuffer): void {
+  structuredClone(buffer, { transfer: [buffer] });
 }
 
 /** Throws DSM_ERR_MESSAGE_TOO_LARGE past remoteMessageBytesMax (what one frame carries); else gives `bytes` back. */

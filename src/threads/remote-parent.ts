@@ -7,6 +7,7 @@
 // one listens (and the port is ref'd) the thread stays alive.
 
 import { EventEmitter } from 'node:events';
+import { DsmError } from '../errors.js';
 import type { ChannelClient } from '../channel/client.js';
 import { deserializeMessage, serializeMessage, transferListOf, type BufferRanges, type MessageBytes } from '../channel/clone.js';
 
@@ -57,11 +58,14 @@ export class RemoteParentPort extends EventEmitter {
     else this.channel.unhold();
   }
 
-  postMessage(value: unknown): void {
+  postMessage(value: unknown, transferList?: readonly unknown[]): void {
+    if (transferList?.some((item) => !(item instanceof ArrayBuffer))) {
+      throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', 'postMessage to a parent on another node cannot transfer MessagePorts or other handles');
+    }
     // Through the channel as a call: when the link to the parent's node is
     // full, this thread waits until it drains (flow control, src/runtime/flow.ts).
     // The clone's bytes move to the manager by transfer (no copy).
-    const message = serializeMessage(value, this.ranges);
+    const message = serializeMessage(value, this.ranges, (transferList ?? []) as readonly ArrayBuffer[]);
     this.channel.call({ op: 'parent-post', ...message }, transferListOf(message.bytes));
   }
 

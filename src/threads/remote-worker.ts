@@ -126,7 +126,7 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         // waits here until it drains (flow control, src/runtime/flow.ts). The
         // clone's bytes move to the manager by transfer, not by a copy: they
         // go on to the socket as the frame's payload as they are.
-        const message = serializeMessage(value, ranges);
+        const message = serializeMessage(value, ranges, (transferList ?? []) as readonly ArrayBuffer[]);
         channel.call({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
       },
     },

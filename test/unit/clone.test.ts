@@ -115,3 +115,26 @@ test('a message or workerData larger than one frame carries is DSM_ERR_MESSAGE_T
   assert.equal(serializeMessage(new Uint8Array(remoteMessageBytesMax), ranges).bytes.byteLength, remoteMessageBytesMax);
   assert.throws(() => assertFits(serializeValue(new Uint8Array(remoteMessageBytesMax + 1), ranges), 'workerData'), /workerData of/);
 });
+
+test('a transferList moves a whole typed array\'s buffer with no copy, and detaches every buffer it names, as Node does', () => {
+  const ranges = fakeRanges();
+  const size = 128 * 1024;
+  const array = new Uint8Array(size).fill(5);
+  const buffer = array.buffer;
+  const moved = serializeMessage(array, ranges, [buffer]);
+  assert.equal(moved.bytes.buffer, buffer, 'the program\'s own buffer goes (the channel\'s transfer detaches it)');
+  assert.deepEqual([...new Set(deserializeMessage({ bytes: moved.bytes.slice(), form: moved.form! }, ranges) as Uint8Array)], [5]);
+  // In a clone: the buffers are copied into it, then detached.
+  const inside = new Uint8Array(size).fill(6);
+  const other = new ArrayBuffer(64);
+  const cloned = serializeMessage({ inside }, ranges, [inside.buffer, other]);
+  assert.equal(cloned.form, undefined);
+  assert.equal(inside.byteLength, 0, 'detached');
+  assert.equal(other.byteLength, 0, 'detached, though not in the message');
+  assert.deepEqual([...new Set((deserializeMessage(cloned, ranges) as { inside: Uint8Array }).inside)], [6]);
+  // A snapshot is still taken when the message's buffer is not in the list.
+  const kept = new Uint8Array(size).fill(7);
+  const snapshot = serializeMessage(kept, ranges, [new ArrayBuffer(8)]);
+  assert.notEqual(snapshot.bytes.buffer, kept.buffer);
+  assert.equal(kept.byteLength, size, 'not transferred: left as it was');
+});
