@@ -107,6 +107,18 @@ test('a 1 MiB typed array or ArrayBuffer posted to a worker on another node is c
   }
 });
 
+test('a 1 MiB typed array posted with its buffer in the transferList is copied once: the frame\'s payload', async () => {
+  const original = new Uint8Array(mib).map((_, i) => (i * 7) & 0xff);
+  const expected = original.slice();
+  const message = serializeMessage(original, noRanges, [original.buffer]);
+  assert.equal(message.bytes.buffer, original.buffer, 'no snapshot: the program gave its buffer away');
+  const arrived = await acrossNodes(message); // the one copy: the frame's payload
+  assert.equal(original.byteLength, 0, 'detached on the sending thread, as under plain node');
+  const value = deserializeMessage(arrived, noRanges) as Uint8Array;
+  assert.deepEqual(value, expected);
+  assert.equal(value.buffer, arrived.bytes.buffer);
+});
+
 test('a 1 MiB message holding a typed array is copied twice: the receiver\'s array is a view of the received payload', async () => {
   const original = { data: new Uint8Array(mib).map((_, i) => (i * 31) & 0xff), label: 'x' };
   // Sending app thread: the structured clone (copy 1).
