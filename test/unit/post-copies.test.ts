@@ -5,7 +5,8 @@
 // structured clone) and the receiving manager's one pass from the socket's
 // reads into the frame's payload, whose typed arrays the receiving thread
 // reads as views (an ArrayBuffer inside a larger message is copied out once
-// more). Every other hop moves the same bytes: the channel to the manager by
+// more; a typed array whose buffer the program transfers is not snapshot:
+// once in all). Every other hop moves the same bytes: the channel to the manager by
 // transfer, the socket by a gathered write of the bytes themselves, the
 // channel to the receiving thread by transfer. (Before session 9, seven for a
 // typed array: the channel to and from each manager copied twice each way,
