@@ -204,9 +204,7 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unkno
 }
 
 /**
- * A message of at least this many bytes is followed by askForYoungGc, and a
- * typed array or ArrayBuffer of at least this many travels as its contents
- * (serializeMessage).
+ * A message of at least this many bytes is followed by askForYoungGc.
  * V8 weighs the ArrayBuffers of its young generation (a scavenge once they
  * pass two semispaces, about 32 MiB) only when a backing store is allocated
  * through its heap, as a typed array made in JavaScript is. A received
@@ -238,6 +236,13 @@ export interface MessageBytes {
   form?: number;
 }
 
+/**
+ * A typed array or ArrayBuffer of at least this many bytes travels as its
+ * contents (serializeMessage); a smaller one as a clone, whose few bytes of
+ * header cost less than a second way to read it.
+ */
+const contentsMessageBytesMin = 64 * 1024;
+
 /** `form` of a message that is a bare ArrayBuffer. */
 const formArrayBuffer = viewKinds.length;
 
@@ -265,7 +270,7 @@ function wholeBufferOf(value: unknown): { form: number; buffer: ArrayBuffer } | 
     return null;
   }
   if (!(buffer instanceof ArrayBuffer) || (buffer as { resizable?: boolean }).resizable === true) return null;
-  if (buffer.byteLength < youngGcCheckBytesMin) return null;
+  if (buffer.byteLength < contentsMessageBytesMin) return null;
   return { form, buffer };
 }
 
