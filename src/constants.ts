@@ -287,6 +287,15 @@ export const reportTimeoutMs = 10_000;
 /** A release's diffs for one home travel in messages of at most this many diff bytes. */
 export const diffsMessageBytesMax = 1024 * 1024;
 assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a frame with room for its header');
+
+/**
+ * Remote workers: largest message (its clone's bytes, or a typed array's) a
+ * thread may post to a thread on another node, and largest workerData: it
+ * travels in one frame, with room for the frame's header and body. A larger
+ * one throws DSM_ERR_MESSAGE_TOO_LARGE in the posting thread (it used to end
+ * the run: the sending manager's frame was refused).
+ */
+export const remoteMessageBytesMax = frameBytesMax - 64 * 1024;
 assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountMax, 'the read-ahead window starts within its limit');
 
 // dsm plot (src/plot)

@@ -7,6 +7,7 @@
 // length. A SharedArrayBuffer that is not dsm memory cannot cross nodes.
 
 import v8 from 'node:v8';
+import { remoteMessageBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 
 export interface BufferRanges {
@@ -108,6 +109,21 @@ function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, Data
   return changed ? copy : value;
 }
 
+/**
+ * The transfer list that hands `bytes` to another thread without a copy: its
+ * ArrayBuffer, when the bytes are the whole of it (serializeValue's output; a
+ * large message's payload as the frame decoder gives it, src/transport/frame.ts),
+ * else none (a view of a larger buffer, such as a frame received in one chunk,
+ * is copied by the clone: transferring it would take its neighbours along).
+ * The sender must not use `bytes` afterwards: they are detached.
+ */
+export function transferListOf(bytes: Uint8Array): ArrayBuffer[] {
+  const buffer = bytes.buffer;
+  if (!(buffer instanceof ArrayBuffer) || bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) return [];
+  return [buffer];
+}
+
+/** A value as bytes that cross nodes: the serializer's own buffer, whole (transferListOf hands it on without a copy). */
 export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array {
   const markers = new Map<SharedArrayBuffer, DataView>();
   const prepared = replaceBareBuffers(value, markers, new Map());
@@ -189,5 +205,138 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unkno
   }
   const deserializer = new Deserializer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   deserializer.readHeader();
-  return deserializer.readValue();
+  const value = deserializer.readValue();
+  if (bytes.byteLength >= youngGcCheckBytesMin) askForYoungGc();
+  return value;
+}
+
+/**
+ * A message of at least this many bytes is followed by askForYoungGc.
+ * V8 weighs the ArrayBuffers of its young generation (a scavenge once they
+ * pass two semispaces, about 32 MiB) only when a backing store is allocated
+ * through its heap, as a typed array made in JavaScript is. A received
+ * message allocates none: its bytes came by transfer (src/runtime/remote-workers.ts)
+ * and its typed arrays are views of them. So a thread that only receives
+ * large messages and echoes them (a remote worker) held them until a full
+ * collection: node 1's worker of bench/volume.ts's posts collected every
+ * ~130 MiB (45 mark-compacts and no scavenge for 3,000 messages of 1 MiB;
+ * 183 scavenges with the check), its node's peak Pss 253-264 MiB instead of
+ * 201-218 (docs/EVALUATION.md, "Session 9: a large postMessage, copy by copy").
+ */
+const youngGcCheckBytesMin = 64 * 1024;
+
+/** The last allocation askForYoungGc made: kept, so that no compiler drops it as unused. */
+export let youngGcProbe: ArrayBuffer | null = null;
+
+/** An allocation through V8's heap, for its check of the young generation's buffers (see youngGcCheckBytesMin). */
+function askForYoungGc(): void {
+  youngGcProbe = new ArrayBuffer(1);
+}
+
+/**
+ * A message as it crosses nodes: the bytes of a structured clone, or (`form`
+ * set) the contents of the one typed array, DataView or ArrayBuffer the
+ * message is: `form` is its kind's index in viewKinds, or formArrayBuffer.
+ */
+export interface MessageBytes {
+  bytes: Uint8Array;
+  form?: number;
+}
+
+/**
+ * A typed array or ArrayBuffer of at least this many bytes travels as its
+ * contents (serializeMessage); a smaller one as a clone, whose few bytes of
+ * header cost less than a second way to read it.
+ */
+const contentsMessageBytesMin = 64 * 1024;
+
+/** `form` of a message that is a bare ArrayBuffer. */
+const formArrayBuffer = viewKinds.length;
+
+/**
+ * The kind of a message that is one large view covering all of a plain,
+ * fixed-length ArrayBuffer (or such an ArrayBuffer itself), and that buffer;
+ * null for anything else (a Buffer or another subclass, a part of a buffer,
+ * dsm or other shared memory, a resizable buffer: the structured clone
+ * serves those).
+ */
+function wholeBufferOf(value: unknown): { form: number; buffer: ArrayBuffer } | null {
+  if (typeof value !== 'object' || value === null) return null;
+  let buffer: ArrayBufferLike;
+  let form: number;
+  if (value instanceof ArrayBuffer) {
+    if (Object.getPrototypeOf(value) !== ArrayBuffer.prototype) return null;
+    buffer = value;
+    form = formArrayBuffer;
+  } else if (ArrayBuffer.isView(value)) {
+    form = viewKinds.findIndex((kind) => Object.getPrototypeOf(value) === kind.prototype);
+    if (form < 0 || value.byteOffset !== 0) return null;
+    buffer = value.buffer;
+    if (value.byteLength !== buffer.byteLength) return null;
+  } else {
+    return null;
+  }
+  if (!(buffer instanceof ArrayBuffer) || (buffer as { resizable?: boolean }).resizable === true) return null;
+  if (buffer.byteLength < contentsMessageBytesMin) return null;
+  return { form, buffer };
+}
+
+/**
+ * A message to a thread on another node. One large typed array (or
+ * ArrayBuffer) that is its buffer whole, the common large message, travels as
+ * a copy of its contents (the snapshot postMessage takes), and the receiver's
+ * array is the received bytes themselves, its buffer whole as under plain
+ * node (deserializeMessage). Through the clone, a typed array comes back as a
+ * view of the message's bytes, at an offset past the clone's header, so that
+ * `new Float64Array(received.buffer)` read the header too, and an ArrayBuffer
+ * is copied out of the bytes. Anything else is a structured clone. Either way
+ * `bytes` is its ArrayBuffer whole (transferListOf).
+ */
+export function serializeMessage(value: unknown, ranges: BufferRanges, transferList: readonly ArrayBuffer[] = []): MessageBytes {
+  const whole = wholeBufferOf(value);
+  let message: MessageBytes;
+  if (whole !== null) {
+    assertFits(whole.buffer.byteLength, 'a message');
+    // Transferred by the program: the buffer itself goes (the channel detaches it, as Node would), no snapshot.
+    const moved = transferList.includes(whole.buffer);
+    message = { bytes: new Uint8Array(moved ? whole.buffer : whole.buffer.slice(0)), form: whole.form };
+  } else {
+    message = { bytes: assertFits(serializeValue(value, ranges), 'a message') };
+  }
+  // The program's other transferred buffers were copied into the clone: detached as Node would leave them.
+  for (const buffer of new Set(transferList)) {
+    if (buffer !== message.bytes.buffer) detach(buffer);
+  }
+  return message;
+}
+
+/** Detaches `buffer` (its contents move to a copy nobody keeps), as a transfer leaves it in the sender. */
+function detach(buffer: ArrayBuffer): void {
+  structuredClone(buffer, { transfer: [buffer] });
+}
+
+/** Throws DSM_ERR_MESSAGE_TOO_LARGE past remoteMessageBytesMax (what one frame carries); else gives `bytes` back. */
+export function assertFits<T extends Uint8Array | number>(bytes: T, what: string): T {
+  const byteLength = typeof bytes === 'number' ? bytes : bytes.byteLength;
+  if (byteLength > remoteMessageBytesMax) {
+    throw new DsmError('DSM_ERR_MESSAGE_TOO_LARGE',
+      `${what} of ${byteLength} bytes for a thread on another node is larger than the ${remoteMessageBytesMax} bytes one frame carries (remoteMessageBytesMax): send it in parts, or share it as a SharedArrayBuffer`);
+  }
+  return bytes;
+}
+
+/** The message serializeMessage made. A `form` that names no kind, or bytes that do not fit it, are a DSM_ERR_FRAME. */
+export function deserializeMessage(message: MessageBytes, ranges: BufferRanges): unknown {
+  const { bytes, form } = message;
+  if (form === undefined) return deserializeValue(bytes, ranges);
+  if (!Number.isInteger(form) || form < 0 || form > formArrayBuffer) throw new DsmError('DSM_ERR_FRAME', `a message names an unknown form ${String(form)}`);
+  // The bytes are the message's buffer when they are a buffer whole (they came by transfer); else (a view of a larger one) a copy.
+  const buffer = transferListOf(bytes).length === 1 ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;
+  if (buffer.byteLength >= youngGcCheckBytesMin) askForYoungGc();
+  if (form === formArrayBuffer) return buffer;
+  const kind = viewKinds[form]!;
+  if (kind === DataView) return new DataView(buffer);
+  const elementBytes = (kind as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  if (buffer.byteLength % elementBytes !== 0) throw new DsmError('DSM_ERR_FRAME', `a message of ${buffer.byteLength} bytes is not a whole number of ${kind.name} elements`);
+  return new (kind as unknown as new (b: ArrayBuffer) => ArrayBufferView)(buffer);
 }

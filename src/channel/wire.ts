@@ -65,9 +65,9 @@ export type ChannelRequest =
   | { op: 'thread-id' }
   | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
   /** A call: answered once the message is queued within the link limit (the poster is parked meanwhile). */
-  | { op: 'worker-post'; handleId: number; bytes: Uint8Array }
+  | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number }
   /** A worker whose parent runs on another node posts to it (parentPort.postMessage); a call, as worker-post. */
-  | { op: 'parent-post'; bytes: Uint8Array }
+  | { op: 'parent-post'; bytes: Uint8Array; form?: number }
   | { op: 'worker-terminate'; handleId: number }
   /**
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.
@@ -119,11 +119,12 @@ export interface RemoteWorkerOptions {
  */
 export type ChannelEvent =
   | { kind: 'worker-online'; handleId: number; threadId: number }
-  | { kind: 'worker-message'; handleId: number; bytes: Uint8Array }
+  /** `bytes` and `form` of a message: src/channel/clone.ts, serializeMessage. */
+  | { kind: 'worker-message'; handleId: number; bytes: Uint8Array; form?: number }
   | { kind: 'worker-error'; handleId: number; bytes: Uint8Array }
   | { kind: 'worker-exit'; handleId: number; exitCode: number }
   /** To a worker whose parent runs on another node: the parent's worker.postMessage (its parentPort's 'message'). */
-  | { kind: 'parent-message'; bytes: Uint8Array }
+  | { kind: 'parent-message'; bytes: Uint8Array; form?: number }
   /** The answer to a posted atomic request (Atomics.waitAsync). */
   | { kind: 'atomic-done'; asyncId: number; value: string };
 

@@ -26,9 +26,9 @@ import type { HeapMessage } from './heap-service.js';
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
 export type WorkerLaneMessage =
   | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
-  /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. */
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
-  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; info: ConsistencyInfo; site?: string | null }
+  /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. `form`: how a message's bytes read (src/channel/clone.ts, serializeMessage). */
+  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
+  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtTerminate'; spawnId: string };
 
 /** Observability: node 0 asks, every other node answers (src/runtime/run-reports.ts). */
@@ -100,13 +100,17 @@ export function route(message: WireMessage): Routed | null {
 }
 
 /**
- * Fields of engine messages that hold page copies (a Uint8Array, or a list of
- * them). They travel as the frame's raw payload (src/transport/codec.ts), in
- * this order, and the body holds their byte lengths in their place: msgpackr
- * never copies a page into its buffer (a 64-page reply cost the home more in
- * that copy than in serving), a reply whose pages were read into one buffer
- * goes to the socket as it is (a gathered write: header, body, pages), and the
- * receiver's pages are views of the received frame.
+ * Fields that hold byte arrays: page copies of engine messages, and the
+ * structured-clone bytes of a remote worker's messages, workerData and errors.
+ * They travel as the frame's raw payload (src/transport/codec.ts), in this
+ * order, and the body holds their byte lengths in their place: msgpackr never
+ * copies them into its buffer (a 64-page reply cost the home more in that copy
+ * than in serving; a 1 MiB postMessage was one more 1 MiB copy per hop), a
+ * reply whose pages were read into one buffer goes to the socket as it is (a
+ * gathered write: header, body, pages), and the receiver's arrays are views of
+ * the received frame's payload. A large payload arrives alone in its own
+ * ArrayBuffer (src/transport/frame.ts), so a message's bytes can be handed to
+ * the receiving app thread by transfer (transferListOf, src/channel/clone.ts).
  */
 const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   pageReply: ['bytes', 'extraBytes'],
@@ -116,10 +120,13 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   barrierArrive: ['pushBytes'],
   barrierDepart: ['pushBytes'],
   lineGrant: ['pushBytes'],
+  rtSpawn: ['workerData'],
+  rtPost: ['bytes'],
+  rtEvent: ['bytes'],
 };
 
 /**
- * Page copies of at most this many bytes in all stay in the body, packed by
+ * Byte arrays of at most this many bytes in all stay in the body, packed by
  * msgpackr into its own buffer, which is the frame (no allocation): a frame
  * with a payload of a page or two costs an allocation of its own, which
  * measured slower for a one-page reply (bench/rtt's page fetch) than

@@ -11,7 +11,7 @@
 
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
-import { serializeValue } from '../channel/clone.js';
+import { serializeValue, transferListOf } from '../channel/clone.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, StartGate, type NodeThreadBase } from '../channel/thread-config.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
@@ -51,6 +51,9 @@ export function isWorkerRequest(request: ChannelRequest): request is WorkerReque
 }
 
 const siteOf = (request: object | null): string | null => (request as { site?: string | null } | null)?.site ?? null;
+
+/** A message's `form` (src/channel/clone.ts, serializeMessage), passed on only when it has one. */
+const formOf = (carrier: { form?: number }): { form?: number } => (carrier.form === undefined ? {} : { form: carrier.form });
 
 const noRanges = {
   rangeOf: () => null,
@@ -96,7 +99,7 @@ export class RemoteWorkers {
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
           this.send(target.nodeId, {
-            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, info: bounds.release('worker.postMessage', request, target.nodeId),
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -107,7 +110,7 @@ export class RemoteWorkers {
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
           this.send(entry.parentNode, {
-            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, info: bounds.release('parentPort.postMessage', request, entry.parentNode),
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -153,7 +156,8 @@ export class RemoteWorkers {
       }
       case 'rtPost': {
         bounds.acquire('message received from worker.postMessage', message.site ?? null, from, message.info);
-        this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes } satisfies ChannelEvent);
+        // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
+        this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
         return;
       }
       case 'rtTerminate':
@@ -166,14 +170,14 @@ export class RemoteWorkers {
         let event: ChannelEvent;
         switch (message.event) {
           case 'online': event = { kind: 'worker-online', handleId: entry.handleId, threadId: message.threadId ?? -1 }; break;
-          case 'message': event = { kind: 'worker-message', handleId: entry.handleId, bytes: message.bytes! }; break;
+          case 'message': event = { kind: 'worker-message', handleId: entry.handleId, bytes: message.bytes!, ...formOf(message) }; break;
           case 'error': event = { kind: 'worker-error', handleId: entry.handleId, bytes: message.bytes! }; break;
           case 'exit':
             event = { kind: 'worker-exit', handleId: entry.handleId, exitCode: message.code ?? 1 };
             this.remote.delete(message.spawnId);
             break;
         }
-        entry.endpoint.port.postMessage(event);
+        entry.endpoint.port.postMessage(event, 'bytes' in event ? transferListOf(event.bytes) : []);
         return;
       }
     }

@@ -7,14 +7,15 @@
 // one listens (and the port is ref'd) the thread stays alive.
 
 import { EventEmitter } from 'node:events';
+import { DsmError } from '../errors.js';
 import type { ChannelClient } from '../channel/client.js';
-import { deserializeValue, serializeValue, type BufferRanges } from '../channel/clone.js';
+import { deserializeMessage, serializeMessage, transferListOf, type BufferRanges, type MessageBytes } from '../channel/clone.js';
 
 export class RemoteParentPort extends EventEmitter {
   private readonly ranges: BufferRanges;
   private readonly channel: ChannelClient;
   /** Messages that arrived before anyone listened (a MessagePort queues them until started). */
-  private readonly waiting: Uint8Array[] = [];
+  private readonly waiting: MessageBytes[] = [];
   private started = false;
   private closed = false;
   private referenced = true;
@@ -27,8 +28,8 @@ export class RemoteParentPort extends EventEmitter {
     this.ranges = ranges;
     channel.onEvent((event) => {
       if (event.kind !== 'parent-message' || this.closed) return;
-      if (this.started) this.deliver(event.bytes);
-      else this.waiting.push(event.bytes);
+      if (this.started) this.deliver(event);
+      else this.waiting.push(event);
     });
     this.on('newListener', (event: string) => {
       if (event === 'message') queueMicrotask(() => this.start());
@@ -38,10 +39,10 @@ export class RemoteParentPort extends EventEmitter {
     });
   }
 
-  private deliver(bytes: Uint8Array): void {
+  private deliver(message: MessageBytes): void {
     let value: unknown;
     try {
-      value = deserializeValue(bytes, this.ranges);
+      value = deserializeMessage(message, this.ranges);
     } catch (error) {
       this.emit('messageerror', error);
       return;
@@ -57,17 +58,22 @@ export class RemoteParentPort extends EventEmitter {
     else this.channel.unhold();
   }
 
-  postMessage(value: unknown): void {
+  postMessage(value: unknown, transferList?: readonly unknown[]): void {
+    if (transferList?.some((item) => !(item instanceof ArrayBuffer))) {
+      throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', 'postMessage to a parent on another node cannot transfer MessagePorts or other handles');
+    }
     // Through the channel as a call: when the link to the parent's node is
     // full, this thread waits until it drains (flow control, src/runtime/flow.ts).
-    this.channel.call({ op: 'parent-post', bytes: serializeValue(value, this.ranges) });
+    // The clone's bytes move to the manager by transfer (no copy).
+    const message = serializeMessage(value, this.ranges, (transferList ?? []) as readonly ArrayBuffer[]);
+    this.channel.call({ op: 'parent-post', ...message }, transferListOf(message.bytes));
   }
 
   start(): void {
     this.updateHold();
     if (this.started || this.closed) return;
     this.started = true;
-    for (const bytes of this.waiting.splice(0)) this.deliver(bytes);
+    for (const message of this.waiting.splice(0)) this.deliver(message);
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { deserializeValue, serializeValue, type BufferRanges } from '../channel/clone.js';
+import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
 
 interface RemoteState {
   handleId: number;
@@ -48,15 +48,16 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
     listening = true;
     channel.onEvent((event) => dispatch(event, ranges, channel));
   }
+  // First: a workerData that cannot cross throws before any handle exists.
+  const workerData = assertFits(serializeValue(spawn.workerData, ranges), 'workerData');
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
   const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [] };
   states.set(worker, state);
   handles.set(handleId, worker);
-  const workerData = serializeValue(spawn.workerData, ranges);
   channel.hold();
-  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options });
+  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options }, transferListOf(workerData));
   return worker;
 }
 
@@ -74,7 +75,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
     case 'worker-message': {
       let value: unknown;
       try {
-        value = deserializeValue(event.bytes, ranges);
+        value = deserializeMessage(event, ranges);
       } catch (error) {
         worker.emit('messageerror', error);
         return;
@@ -122,8 +123,11 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         }
         if (state.exited) return;
         // A call, not a post: when the link to that node is full, this thread
-        // waits here until it drains (flow control, src/runtime/flow.ts).
-        channel.call({ op: 'worker-post', handleId: state.handleId, bytes: serializeValue(value, ranges) });
+        // waits here until it drains (flow control, src/runtime/flow.ts). The
+        // clone's bytes move to the manager by transfer, not by a copy: they
+        // go on to the socket as the frame's payload as they are.
+        const message = serializeMessage(value, ranges, (transferList ?? []) as readonly ArrayBuffer[]);
+        channel.call({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
       },
     },
     terminate: {

@@ -8,9 +8,10 @@
 //   offset 12 u32  payload byte length (raw bytes after the body, e.g. a page)
 //   then the body (msgpack) and the payload
 //
-// The decoder accumulates chunks without quadratic copying and yields whole
-// frames; anything malformed is a FrameError naming what was wrong, and the
-// caller closes that connection.
+// The decoder yields whole frames, copying each byte at most once (a frame
+// that spans chunks, into buffers of its own: FrameDecoder.next); anything
+// malformed is a FrameError naming what was wrong, and the caller closes that
+// connection.
 
 import { frameBytesMax } from '../constants.js';
 import { assert } from '../errors.js';
@@ -69,9 +70,24 @@ export function writeFrameHeader(header: Buffer, kind: FrameKind, bodyBytes: num
   return header;
 }
 
+/** A frame spanning chunks, filled as its bytes arrive (FrameDecoder). */
+interface PartialFrame {
+  kind: FrameKind;
+  /** Header and body: one buffer. */
+  head: Buffer;
+  /** The payload: a buffer of its own, exactly its length (empty when there is none). */
+  payload: Buffer;
+  /** Bytes of the frame filled so far (head first, then payload). */
+  filled: number;
+}
+
+const emptyPayload = Buffer.alloc(0);
+
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
+  /** The frame being filled, once its header has come and it spans more than the chunk it starts in. */
+  private partial: PartialFrame | null = null;
   /**
    * Largest frame this decoder accepts. Before the handshake proves the peer
    * holds the secret it is small (preAuthFrameBytesMax), so a stranger can make
@@ -99,56 +115,96 @@ export class FrameDecoder {
     this.bufferedBytes += chunk.length;
   }
 
-  /** The next complete frame, or null when more bytes are needed. Throws FrameError on malformed input. */
+  /**
+   * The next complete frame, or null when more bytes are needed. Throws FrameError on malformed input.
+   *
+   * A frame that lies in one received chunk is a view of it (no copy). A frame
+   * that spans chunks (any frame larger than a socket read: a large payload)
+   * is copied once, chunk by chunk as the chunks come, into a buffer for its
+   * header and body and a buffer of its own for its payload: the chunks go as
+   * soon as they are copied (a 1 MiB frame never waits as chunks and a joined
+   * copy at once), and the payload, alone in its ArrayBuffer, can be
+   * transferred to another thread without a copy (a large postMessage).
+   */
   next(): Frame | null {
-    if (this.bufferedBytes < frameHeaderBytes) return null;
-    const header = this.peek(frameHeaderBytes);
-    if (header[0] !== frameMagic >>> 24 || header[1] !== ((frameMagic >>> 16) & 0xff) || header[2] !== ((frameMagic >>> 8) & 0xff) || header[3] !== (frameMagic & 0xff)) {
-      throw new FrameError(`bad magic 0x${header.readUInt32BE(0).toString(16).padStart(8, '0')}: the peer does not speak dsm`);
+    if (this.partial === null) {
+      if (this.bufferedBytes < frameHeaderBytes) return null;
+      const header = this.peekHeader();
+      if (header[0] !== frameMagic >>> 24 || header[1] !== ((frameMagic >>> 16) & 0xff) || header[2] !== ((frameMagic >>> 8) & 0xff) || header[3] !== (frameMagic & 0xff)) {
+        throw new FrameError(`bad magic 0x${header.readUInt32BE(0).toString(16).padStart(8, '0')}: the peer does not speak dsm`);
+      }
+      const version = header[4]!;
+      if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
+      const kind = header[5]!;
+      if (kind < frameKindMin || kind > frameKindMax) throw new FrameError(`unknown frame kind ${kind}`);
+      const bodyBytes = header.readUInt32BE(8);
+      const payloadBytes = header.readUInt32BE(12);
+      const total = frameHeaderBytes + bodyBytes + payloadBytes;
+      if (total > this.frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${this.frameBytesMax}`);
+      const first = this.chunks[0]!;
+      if (first.length >= total) {
+        const whole = this.takeFirst(total);
+        return {
+          kind: kind as FrameKind,
+          body: whole.subarray(frameHeaderBytes, frameHeaderBytes + bodyBytes),
+          payload: whole.subarray(frameHeaderBytes + bodyBytes, total),
+        };
+      }
+      // Never pooled: a payload alone in its ArrayBuffer (transferable); allocated only once the size passed the limit above.
+      this.partial = {
+        kind: kind as FrameKind,
+        head: Buffer.allocUnsafe(frameHeaderBytes + bodyBytes),
+        payload: payloadBytes === 0 ? emptyPayload : Buffer.allocUnsafeSlow(payloadBytes),
+        filled: 0,
+      };
     }
-    const version = header[4]!;
-    if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
-    const kind = header[5]!;
-    if (kind < frameKindMin || kind > frameKindMax) throw new FrameError(`unknown frame kind ${kind}`);
-    const bodyBytes = header.readUInt32BE(8);
-    const payloadBytes = header.readUInt32BE(12);
-    const total = frameHeaderBytes + bodyBytes + payloadBytes;
-    if (total > this.frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${this.frameBytesMax}`);
-    if (this.bufferedBytes < total) return null;
-    const whole = this.take(total);
-    assert(whole.length === total, 'a frame is taken whole');
-    return {
-      kind: kind as FrameKind,
-      body: whole.subarray(frameHeaderBytes, frameHeaderBytes + bodyBytes),
-      payload: whole.subarray(frameHeaderBytes + bodyBytes, total),
-    };
+    return this.fill(this.partial);
   }
 
   /** Bytes received and not yet taken as frames. */
   get pendingBytes(): number {
-    return this.bufferedBytes;
+    return this.bufferedBytes + (this.partial?.filled ?? 0);
   }
 
-  private peek(byteCount: number): Buffer {
-    if (this.chunks[0]!.length >= byteCount) return this.chunks[0]!;
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!;
-  }
-
-  private take(byteCount: number): Buffer {
-    let first = this.chunks[0]!;
-    if (first.length < byteCount) {
-      // Join only what this frame needs: each byte is copied at most once per frame.
-      let joinedBytes = 0;
-      let chunkCount = 0;
-      while (joinedBytes < byteCount) joinedBytes += this.chunks[chunkCount++]!.length;
-      first = Buffer.concat(this.chunks.slice(0, chunkCount), joinedBytes);
-      this.chunks.splice(0, chunkCount, first);
+  /** Copies what has come of a spanning frame into its buffers; the frame once whole. */
+  private fill(partial: PartialFrame): Frame | null {
+    const headBytes = partial.head.length;
+    const total = headBytes + partial.payload.length;
+    while (partial.filled < total && this.chunks.length > 0) {
+      const chunk = this.chunks[0]!;
+      const into = partial.filled < headBytes ? partial.head : partial.payload;
+      const at = partial.filled < headBytes ? partial.filled : partial.filled - headBytes;
+      const count = Math.min(chunk.length, into.length - at);
+      chunk.copy(into, at, 0, count);
+      partial.filled += count;
+      this.takeFirst(count);
     }
-    const frame = first.subarray(0, byteCount);
+    if (partial.filled < total) return null;
+    this.partial = null;
+    return { kind: partial.kind, body: partial.head.subarray(frameHeaderBytes), payload: partial.payload };
+  }
+
+  /** The next frame header's bytes: in the first chunk, or (a header cut by a read) copied from the chunks, which stay as they are. */
+  private peekHeader(): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= frameHeaderBytes) return first;
+    const header = Buffer.allocUnsafe(frameHeaderBytes);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      at += chunk.copy(header, at, 0, Math.min(chunk.length, frameHeaderBytes - at));
+      if (at === frameHeaderBytes) break;
+    }
+    return header;
+  }
+
+  /** The first `byteCount` bytes of the first chunk, which holds at least that many. */
+  private takeFirst(byteCount: number): Buffer {
+    const first = this.chunks[0]!;
+    assert(first.length >= byteCount, 'bytes are taken from one chunk');
+    const taken = first.subarray(0, byteCount);
     if (first.length === byteCount) this.chunks.shift();
     else this.chunks[0] = first.subarray(byteCount);
     this.bufferedBytes -= byteCount;
-    return frame;
+    return taken;
   }
 }

@@ -25,7 +25,7 @@ function runDsm(mode: { nodes: number; protocol: string }, file: string) {
 
 // One `dsm run` per mode runs these in turn (test/integration/sequence-runs.ts; each keeps its own test). The thread
 // ids' program runs alone: its ids are counted from the run's first worker.
-const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs'].map((name) => `${fixtures}/${name}`);
+const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs'].map((name) => `${fixtures}/${name}`);
 
 function samePlainAndDsm(file: string, sequence: Sequence): void {
   const plain = run([file]);
@@ -53,6 +53,10 @@ for (const mode of modes) {
 
   test(`${name}: growable SharedArrayBuffers grow as under node`, () => {
     samePlainAndDsm(`${fixtures}/growable.cjs`, sequence);
+  });
+
+  test(`${name}: large typed arrays and ArrayBuffers posted to a worker (on node 1) arrive whole, and a transferList detaches, as under node`, () => {
+    samePlainAndDsm(`${fixtures}/messages.cjs`, sequence);
   });
 
   test(`${name}: timed Atomics.wait and waitAsync never time out early`, () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deserializeValue, serializeValue, type BufferRanges } from '../../src/channel/clone.js';
+import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
+import { remoteMessageBytesMax } from '../../src/constants.js';
 
 // A fake region: buffers registered by offset, as the app side does with real dsm memory.
 function fakeRanges(): BufferRanges & { add(offset: number, buffer: SharedArrayBuffer): void } {
@@ -51,4 +52,89 @@ test('a SharedArrayBuffer that is not dsm memory is a clear error', () => {
   const ranges = fakeRanges();
   assert.throws(() => serializeValue({ sab: new SharedArrayBuffer(8) }, ranges), { code: 'DSM_ERR_NOT_DSM_MEMORY' });
   assert.throws(() => serializeValue(new Int32Array(new SharedArrayBuffer(8)), ranges), { code: 'DSM_ERR_NOT_DSM_MEMORY' });
+});
+
+test('a message that is one large typed array, DataView or ArrayBuffer, its buffer whole, travels as its contents; anything else as a clone', () => {
+  const ranges = fakeRanges();
+  const size = 128 * 1024;
+  const kinds = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView] as const;
+  for (const kind of kinds) {
+    const original = new (kind as unknown as new (buffer: ArrayBuffer) => ArrayBufferView)(new Uint8Array(size).map((_, i) => i & 0xff).buffer);
+    const message = serializeMessage(original, ranges);
+    assert.notEqual(message.form, undefined, kind.name);
+    assert.deepEqual(transferListOf(message.bytes), [message.bytes.buffer], `${kind.name}: the bytes are their buffer whole`);
+    const back = deserializeMessage(message, ranges) as ArrayBufferView;
+    assert.equal(Object.getPrototypeOf(back), kind.prototype, kind.name);
+    assert.equal(back.buffer, message.bytes.buffer, `${kind.name}: over the bytes themselves`);
+    assert.deepEqual(Buffer.from(back.buffer), Buffer.from(original.buffer as ArrayBuffer));
+  }
+  const bare = new Uint8Array(size).fill(3).buffer;
+  const bareBack = deserializeMessage(serializeMessage(bare, ranges), ranges);
+  assert.ok(bareBack instanceof ArrayBuffer);
+  assert.deepEqual(Buffer.from(bareBack), Buffer.from(bare));
+  // The snapshot: changing the original after posting changes nothing that travels.
+  const original = new Uint8Array(size).fill(1);
+  const message = serializeMessage(original, ranges);
+  original.fill(2);
+  assert.deepEqual([...new Set(deserializeMessage(message, ranges) as Uint8Array)], [1]);
+  // Bytes that are a view of a larger buffer (not transferred): copied, still right.
+  const padded = new Uint8Array(message.bytes.byteLength + 8);
+  padded.set(message.bytes, 8);
+  const fromView = deserializeMessage({ bytes: padded.subarray(8), form: message.form! }, ranges) as Uint8Array;
+  assert.equal(fromView.buffer.byteLength, size, 'the structured clone\'s shape: a buffer of the array\'s length');
+  assert.deepEqual([...new Set(fromView)], [1]);
+  // Everything else is a structured clone, with its shape.
+  const sab = new SharedArrayBuffer(size);
+  ranges.add(8192, sab);
+  const large = new Uint8Array(size * 2);
+  const resizable = new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(size, { maxByteLength: size * 2 });
+  for (const [what, value] of [
+    ['a small array', new Uint8Array(16)],
+    ['a part of a buffer', large.subarray(size)],
+    ['a view at an offset', new Uint8Array(large.buffer, 8, size)],
+    ['a Buffer', Buffer.alloc(size)],
+    ['dsm memory', new Uint8Array(sab)],
+    ['a resizable buffer', resizable],
+    ['an object holding an array', { data: new Uint8Array(size) }],
+  ] as const) {
+    const cloned = serializeMessage(value, ranges);
+    assert.equal(cloned.form, undefined, what);
+    const back = deserializeMessage(cloned, ranges);
+    if (what === 'dsm memory') assert.equal((back as Uint8Array).buffer, sab);
+    if (what === 'a part of a buffer' || what === 'a view at an offset') assert.equal((back as Uint8Array).byteLength, size);
+  }
+  assert.throws(() => deserializeMessage({ bytes: new Uint8Array(8), form: 99 }, ranges), /unknown form 99/);
+  assert.throws(() => deserializeMessage({ bytes: new Uint8Array(6), form: 8 }, ranges), /not a whole number of Float64Array elements/);
+});
+
+test('a message or workerData larger than one frame carries is DSM_ERR_MESSAGE_TOO_LARGE in the posting thread', () => {
+  const ranges = fakeRanges();
+  const tooLarge = (error: unknown) => (error as { code?: string }).code === 'DSM_ERR_MESSAGE_TOO_LARGE' && /remoteMessageBytesMax/.test((error as Error).message);
+  assert.throws(() => serializeMessage(new Uint8Array(remoteMessageBytesMax + 1), ranges), tooLarge);
+  assert.throws(() => serializeMessage({ data: new Uint8Array(remoteMessageBytesMax) }, ranges), tooLarge, 'the clone is a few bytes more');
+  assert.equal(serializeMessage(new Uint8Array(remoteMessageBytesMax), ranges).bytes.byteLength, remoteMessageBytesMax);
+  assert.throws(() => assertFits(serializeValue(new Uint8Array(remoteMessageBytesMax + 1), ranges), 'workerData'), /workerData of/);
+});
+
+test('a transferList moves a whole typed array\'s buffer with no copy, and detaches every buffer it names, as Node does', () => {
+  const ranges = fakeRanges();
+  const size = 128 * 1024;
+  const array = new Uint8Array(size).fill(5);
+  const buffer = array.buffer;
+  const moved = serializeMessage(array, ranges, [buffer]);
+  assert.equal(moved.bytes.buffer, buffer, 'the program\'s own buffer goes (the channel\'s transfer detaches it)');
+  assert.deepEqual([...new Set(deserializeMessage({ bytes: moved.bytes.slice(), form: moved.form! }, ranges) as Uint8Array)], [5]);
+  // In a clone: the buffers are copied into it, then detached.
+  const inside = new Uint8Array(size).fill(6);
+  const other = new ArrayBuffer(64);
+  const cloned = serializeMessage({ inside }, ranges, [inside.buffer, other]);
+  assert.equal(cloned.form, undefined);
+  assert.equal(inside.byteLength, 0, 'detached');
+  assert.equal(other.byteLength, 0, 'detached, though not in the message');
+  assert.deepEqual([...new Set((deserializeMessage(cloned, ranges) as { inside: Uint8Array }).inside)], [6]);
+  // A snapshot is still taken when the message's buffer is not in the list.
+  const kept = new Uint8Array(size).fill(7);
+  const snapshot = serializeMessage(kept, ranges, [new ArrayBuffer(8)]);
+  assert.notEqual(snapshot.bytes.buffer, kept.buffer);
+  assert.equal(kept.byteLength, size, 'not transferred: left as it was');
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { deserializeValue, serializeValue, transferListOf } from '../../src/channel/clone.js';
 import { fromWire, laneOf, route, toWire, type MeshMessage } from '../../src/runtime/envelope.js';
 import { decodeBody, encodeBody, type WireMessage } from '../../src/transport/codec.js';
 import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds } from '../../src/transport/frame.js';
@@ -21,6 +22,8 @@ test('route types a message by its lane', () => {
   assert.equal(route({ type: 'rtTerminate', spawnId: '0:1' })?.lane, 'workers');
   assert.equal(route({ type: 'nonsense' }), null);
 });
+
+const noRanges = { rangeOf: () => null, bufferAt: (): never => { throw new Error('no dsm buffers here'); } };
 
 /** Through a real frame, as the mesh sends it: toWire, encode, decode, fromWire. */
 function overTheWire(message: MeshMessage): { back: WireMessage; wire: Buffer; body: Uint8Array; payload: Uint8Array | null } {
@@ -81,4 +84,37 @@ test('lengths that do not account for the payload, and payloads where none belon
   assert.throws(() => fromWire(reply({ bytes: 0, extraBytes: [4096, { a: 1 }] }, 4096)), FrameError);
   assert.throws(() => fromWire({ type: 'pageRequest', page: 1, payload: new Uint8Array(1) } as WireMessage), /carries no payload/);
   assert.doesNotThrow(() => fromWire(reply({ bytes: 0, extraBytes: [4096] }, 4096)));
+});
+
+test('a remote worker\'s message bytes travel as the payload, by reference, and arrive alone in their buffer (transferable)', () => {
+  const bytes = serializeValue(new Uint8Array(1024 * 1024).fill(7), noRanges);
+  const info = { vc: [0], known: [0], intervals: [] };
+  for (const message of [
+    { type: 'rtPost', spawnId: '0:1', bytes, info },
+    { type: 'rtEvent', spawnId: '0:1', event: 'message', bytes, info },
+  ] as MeshMessage[]) {
+    const wire = toWire(message);
+    assert.equal(wire.payload!.buffer, bytes.buffer, `${message.type}: the serialized bytes themselves go out (no copy into msgpackr's buffer)`);
+    assert.equal(wire.payload!.byteLength, bytes.byteLength);
+    assert.equal(wire.bytes, bytes.byteLength);
+    // Received as a socket gives it: in reads of 64 KiB.
+    const { body, payload } = encodeBody(wire);
+    const stream = Buffer.concat([encodeFrameHeader(frameKinds.message, body.byteLength, payload!.byteLength), body, payload!]);
+    const decoder = new FrameDecoder();
+    const frames = [];
+    for (let at = 0; at < stream.length; at += 64 * 1024) frames.push(...decoder.push(stream.subarray(at, at + 64 * 1024)));
+    const back = fromWire(decodeBody(frames[0]!.body, frames[0]!.payload)) as unknown as { bytes: Uint8Array };
+    assert.deepEqual(transferListOf(back.bytes), [back.bytes.buffer], `${message.type}: the bytes are their buffer, whole`);
+    assert.deepEqual(deserializeValue(back.bytes, noRanges), new Uint8Array(1024 * 1024).fill(7));
+  }
+  const spawn = toWire({ type: 'rtSpawn', spawnId: '0:2', threadIdSeen: 1, entry: '/x.js', evalCode: false, workerData: bytes, options: { argv: [] }, info });
+  assert.equal(spawn.payload!.buffer, bytes.buffer, 'a large workerData too');
+  const online = toWire({ type: 'rtEvent', spawnId: '0:1', event: 'online', threadId: 1, info });
+  assert.equal('payload' in online, false, 'an event without bytes has no payload');
+  const small = serializeValue('hello', noRanges);
+  const inline = overTheWire({ type: 'rtPost', spawnId: '0:1', bytes: small, info });
+  assert.equal(inline.payload, null, 'a small message stays in the body');
+  const smallBack = (inline.back as unknown as { bytes: Uint8Array }).bytes;
+  assert.deepEqual(transferListOf(smallBack), [], 'a view of the received frame is copied, never transferred');
+  assert.equal(deserializeValue(smallBack, noRanges), 'hello');
 });

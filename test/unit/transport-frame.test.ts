@@ -66,3 +66,39 @@ test('random garbage never throws anything but a FrameError', () => {
     }
   }), { numRuns: 500, seed: 7 });
 });
+
+test('a frame that spans chunks: copied once, its payload alone in an ArrayBuffer of its own, the chunks let go as they are copied', () => {
+  const payload = new Uint8Array(200 * 1024).map((_, i) => (i * 13) & 0xff);
+  const large = frameOf({ type: 'post', spawnId: '0:1', payload });
+  const small = frameOf({ type: 'next', i: 1 });
+  const stream = Buffer.concat([large, small]);
+  const chunkBytes = 64 * 1024;
+  const decoder = new FrameDecoder();
+  const frames = [];
+  for (let at = 0; at < stream.length; at += chunkBytes) {
+    frames.push(...decoder.push(stream.subarray(at, at + chunkBytes)));
+    // Each chunk's bytes of the large frame are in its buffers already: no chunk waits for the rest of the frame.
+    const held = (decoder as unknown as { chunks: Buffer[] }).chunks;
+    assert.equal(held.length, 0, `after the chunk at ${at}: no chunk held`);
+  }
+  assert.equal(frames.length, 2);
+  const received = frames[0]!.payload;
+  assert.equal(received.byteOffset, 0, 'the payload starts its buffer');
+  assert.equal(received.buffer.byteLength, payload.byteLength, 'the payload is its buffer, whole: transferable without taking anything else along');
+  assert.deepEqual(Buffer.from(received), Buffer.from(payload));
+  assert.equal(decodeBody(frames[0]!.body, received).spawnId, '0:1');
+  assert.deepEqual(decodeBody(frames[1]!.body, frames[1]!.payload), { type: 'next', i: 1 });
+  assert.equal(decoder.pendingBytes, 0);
+});
+
+test('a header cut by a read is read across chunks without joining what follows', () => {
+  const large = frameOf({ type: 'post', payload: new Uint8Array(100 * 1024).fill(4) });
+  const decoder = new FrameDecoder();
+  assert.deepEqual(decoder.push(large.subarray(0, 5)), []);
+  assert.deepEqual(decoder.push(large.subarray(5, 64 * 1024)), []);
+  assert.equal(decoder.pendingBytes, 64 * 1024);
+  const [frame] = decoder.push(large.subarray(64 * 1024));
+  assert.equal(frame!.payload.byteLength, 100 * 1024);
+  assert.equal(frame!.payload.buffer.byteLength, 100 * 1024);
+  assert.deepEqual([...new Set(frame!.payload)], [4]);
+});
