@@ -341,6 +341,14 @@ assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans s
  * node; src/sync/handle.ts keeps the low 20 bits as a per-node owner token.
  */
 export const threadIdNodeStride = 2 ** 20;
+/**
+ * Warm app threads a node keeps (src/runtime/remote-workers.ts): booted up to
+ * the program's module and waiting, so that a worker placed here by a parent
+ * on another node starts at once. A node other than 0 makes one at its start;
+ * a node makes one again when a worker it hosted ends. An unused one costs its
+ * boot (CPU) and its memory (an isolate) until the node ends.
+ */
+export const warmThreadCountMax = 1;
 // Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
 /**
  * A release with at least this many dirty pages sends their diffs ahead of it

@@ -30,7 +30,7 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
-import { atomicLinesEnabled, linePagePushEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { atomicLinesEnabled, linePagePushEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -231,6 +231,8 @@ export class ClusterNode {
       raceSites: this.race !== null,
       // Test hook: the acquire at a remote worker's start comes MS ms late (its thread must still see the parent's writes).
       ...(slowWorkerStartMs === null ? {} : { beforeStartAcquire: () => blockLoopForTest(slowWorkerStartMs) }),
+      // Remote workers start on a warm thread; nodes other than 0 host them from the program's start.
+      ...(handle.nodeCount > 1 && warmThreadsEnabled() ? { warmThreads: { atStart: handle.nodeId !== 0 } } : {}),
       ...(this.race === null ? {} : {
         threadStarted: (id: number) => this.race!.threadStarted(id),
         threadEnded: (id: number) => this.race!.threadEnded(id),
