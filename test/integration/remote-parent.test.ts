@@ -5,6 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 const fixture = 'test/fixtures/programs/remote-parent-port.mjs';
@@ -33,4 +36,29 @@ test('worker creation is a synchronization: a remote worker\'s thread, created b
   assert.equal(result.error, undefined, String(result.error));
   assert.equal(result.status, 0, result.stderr);
   assert.equal(result.stdout, 'rounds=4 stale=0\n');
+});
+
+test('a remote worker started on its node\'s warm thread behaves as a new thread: workerData, argv, env, threadId, stdout, online, exit codes, errors, terminate at once; env, resourceLimits and name get a thread of their own', () => {
+  const program = 'test/fixtures/programs/warm-start.mjs';
+  const env = { ...process.env, WARM_START_VAR: 'outer' };
+  const plain = spawnSync(process.execPath, [program], { encoding: 'utf8', timeout: 120_000, env });
+  assert.equal(plain.status, 0, plain.stderr);
+  for (const warm of ['1', '0']) {
+    // Which start each worker had: node 1's manager stamps it (DSM_HOPS, src/runtime/remote-workers.ts).
+    const hops = mkdtempSync(join(tmpdir(), 'dsm-warm-'));
+    try {
+      const onDsm = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '2', program], {
+        encoding: 'utf8', timeout: 120_000, env: { ...env, DSM_HOPS: hops, DSM_WARM_THREADS: warm },
+      });
+      assert.equal(onDsm.error, undefined, String(onDsm.error));
+      assert.equal(onDsm.status, 0, onDsm.stderr);
+      assert.equal(onDsm.stdout, plain.stdout, `DSM_WARM_THREADS=${warm}`);
+      const stamps = readdirSync(hops).map((file) => readFileSync(join(hops, file), 'utf8')).join('');
+      const count = (hop: string) => stamps.split('\n').filter((line) => line.endsWith(` ${hop}`)).length;
+      // 11 workers: the 3 with env, resourceLimits or a name, and the second of the pair started together, on threads of their own.
+      assert.deepEqual({ warm: count('m:warm thread taken'), cold: count('m:creating thread') }, warm === '1' ? { warm: 7, cold: 4 } : { warm: 0, cold: 11 });
+    } finally {
+      rmSync(hops, { recursive: true, force: true });
+    }
+  }
 });
