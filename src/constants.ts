@@ -345,8 +345,9 @@ export const threadIdNodeStride = 2 ** 20;
  * Warm app threads a node keeps (src/runtime/remote-workers.ts): booted up to
  * the program's module and waiting, so that a worker placed here by a parent
  * on another node starts at once. A node other than 0 makes one at its start;
- * a node makes one again when a worker it hosted ends. An unused one costs its
- * boot (CPU) and its memory (an isolate) until the node ends.
+ * once a worker placed on a node found none ready, the node makes one again
+ * at the end of each worker it hosts. An unused one costs its boot (CPU: about
+ * what a worker's start costs) and its memory (an isolate) until the node ends.
  */
 export const warmThreadCountMax = 1;
 // Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")

@@ -48,7 +48,8 @@ export interface RemoteWorkersOptions {
   /**
    * Warm threads (DSM_WARM_THREADS, on by default): keep a thread booted up to
    * the program's module, taken by the next worker hosted here (`atStart`:
-   * make one now; otherwise the first is made when a hosted worker ends).
+   * make one now). A worker that finds none turns on a new one at each hosted
+   * worker's end.
    */
   warmThreads?: { atStart: boolean };
 }
@@ -108,6 +109,12 @@ export class RemoteWorkers {
   private readonly warm: WarmThread[] = [];
   /** False with DSM_WARM_THREADS=0, and once a warm thread ended before it was taken (it would again: cold starts only). */
   private warmEnabled: boolean;
+  /**
+   * Whether a hosted worker's end makes a warm thread: set once a worker that
+   * could have had one found none (this node gets workers one after another),
+   * so a node whose program places one worker here pays for no unused thread.
+   */
+  private warmRefill = false;
 
   constructor(options: RemoteWorkersOptions) {
     this.options = options;
@@ -175,7 +182,9 @@ export class RemoteWorkers {
       case 'rtSpawn': {
         if (hopsOn) hop('m:rtSpawn received');
         // A warm thread if one is ready and the worker's options are the defaults it was made with.
-        const warm = warmFits(message.options) ? this.takeWarmThread() : null;
+        const fits = warmFits(message.options);
+        const warm = fits ? this.takeWarmThread() : null;
+        if (fits && warm === null && this.warmEnabled) this.warmRefill = true;
         if (this.withSites) {
           // Race mode: the acquire is recorded before the thread starts (threadStarted).
           bounds.acquire('worker start', null, from, message.info);
@@ -303,8 +312,8 @@ export class RemoteWorkers {
       this.hosted.delete(spawn.spawnId);
       this.hostedEndpoints.delete(endpoint);
       event('exit', { code });
-      // Workers are placed here: keep a thread warm for the next one.
-      this.makeWarmThread();
+      // Workers come here one after another: keep a thread warm for the next one.
+      if (this.warmRefill) this.makeWarmThread();
     });
   }
 
