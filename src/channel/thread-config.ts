@@ -67,6 +67,12 @@ export function appThreadWorkerData(config: AppThreadConfig, port: MessagePort, 
   return { __dsm: config, __dsmPort: port, ...(startGate === undefined ? {} : { __dsmStartGate: startGate.word }) };
 }
 
+/**
+ * Held when this module loads, before an app thread's setup replaces the global
+ * one: a gate made in an app thread (a local warm thread's) is private, never dsm memory.
+ */
+const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
+
 /** StartGate's word: closed until the manager opens it. */
 const gateClosed = 0;
 const gateOpen = 1;
@@ -79,10 +85,12 @@ const gateFailed = 2;
  * acquire. The thread waits here before it sets dsm up and runs the program:
  * a page still valid here from before the acquire would otherwise be read
  * stale with no fault. One word in a SharedArrayBuffer of its own, opened by the
- * manager right after the acquire, in the same turn.
+ * manager right after the acquire, in the same turn. A warm thread waits at one
+ * too until it is taken (opened by its maker: a manager, or for a local worker
+ * the parent thread, which has nothing to acquire).
  */
 export class StartGate {
-  readonly word = new Int32Array(new SharedArrayBuffer(4));
+  readonly word = new Int32Array(new NativeSharedArrayBuffer(4));
 
   /** Lets the thread run (ok), or fail at its start (the acquire threw). */
   open(ok: boolean): void {

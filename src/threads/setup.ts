@@ -132,7 +132,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   if (config.role === 'main') copyStdioChunks();
 
   const wt = workerThreads as unknown as Record<string, unknown>;
-  wt.Worker = makeWorkerClass(channel, config, received);
+  const workers = makeWorkerClass(channel, config, received);
+  wt.Worker = workers.Worker;
   if (config.role === 'main') {
     wt.isMainThread = true;
     wt.parentPort = null;
@@ -167,6 +168,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       Array.from({ length: parallelism }, (_, index) => ({ ...localCpus[index % Math.max(1, localCpus.length)]! }));
   }
   syncBuiltinESMExports();
+  // The program's main thread keeps a warm thread for its first local worker (docs/DESIGN.md "Warm threads").
+  if (config.role === 'main') workers.warm.make();
 }
 
 /**
