@@ -342,12 +342,14 @@ assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans s
  */
 export const threadIdNodeStride = 2 ** 20;
 /**
- * Warm app threads a node keeps (src/runtime/remote-workers.ts): booted up to
- * the program's module and waiting, so that a worker placed here by a parent
- * on another node starts at once. A node other than 0 makes one at its start;
- * once a worker placed on a node found none ready, the node makes one again
- * at the end of each worker it hosts. An unused one costs its boot (CPU: about
- * what a worker's start costs) and its memory (an isolate) until the node ends.
+ * Warm app threads a node keeps (src/runtime/remote-workers.ts), and the
+ * program's main thread for its local workers (src/threads/worker.ts), on a
+ * cluster of 2 or more nodes: booted up to the program's module and waiting,
+ * so that a worker starts at once. Nodes other than 0 and the main thread make
+ * one at their start; once a worker found none ready, a node makes one again
+ * at the end of each worker it hosts, a main thread at each local worker's
+ * start. An unused one costs its boot (CPU: about what a worker's start
+ * costs) and its memory (an isolate) until the node ends.
  */
 export const warmThreadCountMax = 1;
 // Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
