@@ -127,6 +127,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       worker.on('error', thread.onEnd);
       worker.on('exit', thread.onEnd);
       warmThreads.push(thread);
+      if (hopsOn) hop('t:warm thread made');
     },
   };
   /** A warm thread for a worker made now (its environment unchanged since), no longer warm; or null. */
