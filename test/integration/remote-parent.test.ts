@@ -75,3 +75,20 @@ for (const { node, expected } of warmStarts) {
     }
   });
 }
+
+test('a thread\'s start allocates no dsm memory (its Atomics state is private to it): no alloc request in a program that allocates nothing', () => {
+  const hops = mkdtempSync(join(tmpdir(), 'dsm-start-alloc-'));
+  try {
+    const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '2', 'test/fixtures/programs/start-alloc.mjs'], {
+      encoding: 'utf8', timeout: 120_000, env: { ...process.env, DSM_HOPS: hops },
+    });
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'hello from the worker placed on node 1\nhello from the worker placed on node 0\n');
+    const stamps = readdirSync(hops).map((file) => readFileSync(join(hops, file), 'utf8')).join('');
+    // Before: one per app thread (3), each a round trip to its manager during the thread's set-up.
+    assert.equal(stamps.split('\n').filter((line) => line.endsWith(' t:ring alloc')).length, 0);
+  } finally {
+    rmSync(hops, { recursive: true, force: true });
+  }
+});
