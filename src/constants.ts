@@ -349,9 +349,15 @@ export const threadIdNodeStride = 2 ** 20;
  * one at their start; once a worker found none ready, a node makes one again
  * at the end of each worker it hosts, a main thread at each local worker's
  * start. An unused one costs its boot (CPU: about what a worker's start
- * costs) and its memory (an isolate) until the node ends.
+ * costs) and its memory (an isolate, ~10 MiB) until warmThreadIdleMsMax.
  */
 export const warmThreadCountMax = 1;
+/**
+ * A warm thread not taken within this many milliseconds of its making is
+ * ended, and its memory (an isolate: about 10 MiB) returned: a program that
+ * places no worker there soon is not likely to; the next worker starts cold.
+ */
+export const warmThreadIdleMsMax = 5000;
 // Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
 /**
  * A release with at least this many dirty pages sends their diffs ahead of it

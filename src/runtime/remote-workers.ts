@@ -15,7 +15,7 @@ import { serializeValue } from '../channel/clone.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
 } from '../channel/thread-config.js';
-import { warmThreadCountMax } from '../constants.js';
+import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
@@ -69,6 +69,8 @@ interface WarmThread {
   /** Its listeners while warm, removed when it is taken. */
   onOnline(): void;
   onEnd(): void;
+  /** Ends it if it is still warm warmThreadIdleMsMax after its making. */
+  idleTimer: NodeJS.Timeout | null;
 }
 
 type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' }>;
@@ -326,7 +328,7 @@ export class RemoteWorkers {
     // Until it is taken, it must not keep this node's process alive.
     worker.unref();
     const thread: WarmThread = {
-      worker, handoff: port1, gate, online: false,
+      worker, handoff: port1, gate, online: false, idleTimer: null,
       onOnline: () => { thread.online = true; },
       onEnd: () => {
         // It failed or ended before it was taken: another would too (cold starts from now on).
@@ -339,19 +341,37 @@ export class RemoteWorkers {
     worker.on('online', thread.onOnline);
     worker.on('error', thread.onEnd);
     worker.on('exit', thread.onEnd);
+    // Not taken soon: end it and return its memory (not a failure: warm threads stay on).
+    thread.idleTimer = setTimeout(() => {
+      if (this.detachWarmThread(thread)) {
+        void worker.terminate();
+        port1.close();
+        if (hopsOn) hop('m:warm thread ended idle');
+      }
+    }, warmThreadIdleMsMax);
+    thread.idleTimer.unref();
     this.warm.push(thread);
     if (hopsOn) hop('m:warm thread made');
   }
 
   /** A warm thread for a worker, no longer warm (its listeners gone, it keeps the process alive as a worker does), or null. */
   private takeWarmThread(): WarmThread | null {
-    const thread = this.warm.shift();
-    if (thread === undefined) return null;
+    const thread = this.warm[0];
+    if (thread === undefined || !this.detachWarmThread(thread)) return null;
+    thread.worker.ref();
+    return thread;
+  }
+
+  /** Takes `thread` out of the warm ones (its listeners and idle timer gone); false if it was not there. */
+  private detachWarmThread(thread: WarmThread): boolean {
+    const index = this.warm.indexOf(thread);
+    if (index < 0) return false;
+    this.warm.splice(index, 1);
     thread.worker.off('online', thread.onOnline);
     thread.worker.off('error', thread.onEnd);
     thread.worker.off('exit', thread.onEnd);
-    thread.worker.ref();
-    return thread;
+    if (thread.idleTimer !== null) clearTimeout(thread.idleTimer);
+    return true;
   }
 
   /**

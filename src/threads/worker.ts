@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
-import { warmThreadCountMax } from '../constants.js';
+import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { warmThreadsEnabled } from '../env.js';
 import type { AppThreadConfig } from '../channel/wire.js';
@@ -83,6 +83,8 @@ interface LocalWarmThread {
   online: boolean;
   onOnline(): void;
   onEnd(): void;
+  /** Ends it if it is still warm warmThreadIdleMsMax after its making. */
+  idleTimer: ReturnType<typeof setTimeout> | null;
 }
 
 /** The local warm threads of one app thread, and the class's hook to make them. */
@@ -114,7 +116,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       // Until it is taken, it must not keep this thread alive.
       worker.unref();
       const thread: LocalWarmThread = {
-        worker, handoff: port1, gate, env: JSON.stringify(process.env), online: false,
+        worker, handoff: port1, gate, env: JSON.stringify(process.env), online: false, idleTimer: null,
         onOnline: () => { thread.online = true; },
         onEnd: () => {
           const index = warmThreads.indexOf(thread);
@@ -126,17 +128,34 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       worker.on('online', thread.onOnline);
       worker.on('error', thread.onEnd);
       worker.on('exit', thread.onEnd);
+      // Not taken soon: end it and return its memory (warm threads stay on).
+      thread.idleTimer = setTimeout(() => {
+        if (detachWarm(thread)) {
+          void worker.terminate();
+          port1.close();
+          if (hopsOn) hop('t:warm thread ended idle');
+        }
+      }, warmThreadIdleMsMax);
+      thread.idleTimer.unref();
       warmThreads.push(thread);
       if (hopsOn) hop('t:warm thread made');
     },
   };
   /** A warm thread for a worker made now (its environment unchanged since), no longer warm; or null. */
-  function takeWarm(): LocalWarmThread | null {
-    const thread = warmThreads.shift();
-    if (thread === undefined) return null;
+  /** Takes `thread` out of the warm ones (its listeners and idle timer gone); false if it was not there. */
+  function detachWarm(thread: LocalWarmThread): boolean {
+    const index = warmThreads.indexOf(thread);
+    if (index < 0) return false;
+    warmThreads.splice(index, 1);
     thread.worker.off('online', thread.onOnline);
     thread.worker.off('error', thread.onEnd);
     thread.worker.off('exit', thread.onEnd);
+    if (thread.idleTimer !== null) clearTimeout(thread.idleTimer);
+    return true;
+  }
+  function takeWarm(): LocalWarmThread | null {
+    const thread = warmThreads[0];
+    if (thread === undefined || !detachWarm(thread)) return null;
     if (thread.env !== JSON.stringify(process.env)) {
       // The program changed process.env since: a new thread copies the environment of now.
       void thread.worker.terminate();
