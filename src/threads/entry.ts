@@ -7,12 +7,14 @@ import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { awaitAppThreadStart } from '../channel/thread-config.js';
 import { isTypeScript, moduleKindOf } from '../util/module-kind.js';
-import { setupAppThread } from './setup.js';
+import { preloadAppThreadAddons, setupAppThread } from './setup.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 if (hopsOn) hop('t:entry evaluated');
 // A remote worker: its node acquires the parent's writes while this thread boots; a
-// warm thread: it waits until it is taken for a worker. Both wait at their start gate.
+// warm thread: it waits until it is taken for a worker. Both wait at their start gate,
+// with dsm's addons loaded.
+preloadAppThreadAddons();
 const { config, port } = awaitAppThreadStart(workerData);
 if (hopsOn) hop('t:start gate passed');
 const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
