@@ -125,11 +125,6 @@ export class RemoteWorkers {
     if (options.warmThreads?.atStart === true) this.makeWarmThread();
   }
 
-  /** Warm threads waiting to be taken (tests). */
-  get warmCount(): number {
-    return this.warm.length;
-  }
-
   /** Remote workers of this node's threads not yet ended. */
   get inFlight(): number {
     return this.remote.size;
@@ -277,7 +272,13 @@ export class RemoteWorkers {
     });
     let worker: Worker;
     if (warm !== null) {
-      handWarmStart(warm.handoff, { config, port: port2 });
+      try {
+        handWarmStart(warm.handoff, { config, port: port2 });
+      } catch (error) {
+        // Its start could not be handed over: end it rather than open its gate on nothing.
+        void warm.worker.terminate();
+        throw error;
+      }
       worker = warm.worker;
       if (hopsOn) hop('m:warm thread taken');
     } else {
