@@ -141,7 +141,6 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       if (hopsOn) hop('t:warm thread made');
     },
   };
-  /** A warm thread for a worker made now (its environment unchanged since), no longer warm; or null. */
   /** Takes `thread` out of the warm ones (its listeners and idle timer gone); false if it was not there. */
   function detachWarm(thread: LocalWarmThread): boolean {
     const index = warmThreads.indexOf(thread);
@@ -153,6 +152,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     if (thread.idleTimer !== null) clearTimeout(thread.idleTimer);
     return true;
   }
+  /** A warm thread for a worker made now (its environment unchanged since), no longer warm; or null. */
   function takeWarm(): LocalWarmThread | null {
     const thread = warmThreads[0];
     if (thread === undefined || !detachWarm(thread)) return null;
