@@ -28,6 +28,12 @@ export interface RttBenchResult {
   pageFetchUsP50: number;
   pageFetchUsP99: number;
   pageFetchOverRawRtt4k: number;
+  /**
+   * A worker's start through a real 2-node dsm run (bench/programs/worker-start.mjs): `new Worker` to the
+   * first line of its module, ms, for the run's first worker placed on node 1 (remote) and on node 0 (local).
+   */
+  remoteWorkerStartMs: number;
+  localWorkerStartMs: number;
   /** dsm's transport under mutual TLS (--tls-*), measured in the same rounds; null without openssl. */
   tlsRtt64UsP50: number | null;
   tlsRtt4kUsP50: number | null;
@@ -43,6 +49,15 @@ function measurePageFetch(pageCount: number): { p50: number; p99: number } {
   if (result.status !== 0) throw new Error(`page-fetch run failed: ${result.stderr}`);
   const figures = JSON.parse(result.stdout.trim().split('\n').pop()!) as { pageFetchUsP50: number; pageFetchUsP99: number };
   return { p50: figures.pageFetchUsP50, p99: figures.pageFetchUsP99 };
+}
+
+/** Runs bench/programs/worker-start.mjs on a 2-node cluster: the first worker's start on node `node`, ms. */
+function measureWorkerStart(node: 0 | 1): number {
+  const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '..' : '../..', import.meta.url));
+  const result = spawnSync(process.execPath, [join(root, 'bin', 'dsm.js'), 'run', '--nodes', '2',
+    join(root, 'bench', 'programs', 'worker-start.mjs'), '1', String(node)], { encoding: 'utf8', timeout: 120_000 });
+  if (result.status !== 0) throw new Error(`worker-start run failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout.trim().split('\n').pop()!) as { firstStartMs: number }).firstStartMs;
 }
 
 function percentile(samples: number[], fraction: number): number {
@@ -160,6 +175,8 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
       pageFetchUsP50: 0,
       pageFetchUsP99: 0,
       pageFetchOverRawRtt4k: 0,
+      remoteWorkerStartMs: 0,
+      localWorkerStartMs: 0,
       tlsRtt64UsP50: tls64.length === 0 ? null : round(percentile(tls64, 0.5)),
       tlsRtt4kUsP50: tls4k.length === 0 ? null : round(percentile(tls4k, 0.5)),
       tlsOverDsm64: null,
@@ -171,6 +188,8 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
     result.pageFetchUsP50 = fetch.p50;
     result.pageFetchUsP99 = fetch.p99;
     result.pageFetchOverRawRtt4k = round(fetch.p50 / result.rawRtt4kUsP50);
+    result.remoteWorkerStartMs = measureWorkerStart(1);
+    result.localWorkerStartMs = measureWorkerStart(0);
     result.ratio64 = round(result.rtt64UsP50 / result.rawRtt64UsP50);
     result.ratio4k = round(result.rtt4kUsP50 / result.rawRtt4kUsP50);
     return result;

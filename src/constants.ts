@@ -344,6 +344,23 @@ assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans s
  * node; src/sync/handle.ts keeps the low 20 bits as a per-node owner token.
  */
 export const threadIdNodeStride = 2 ** 20;
+/**
+ * Warm app threads a node keeps (src/runtime/remote-workers.ts), and the
+ * program's main thread for its local workers (src/threads/worker.ts), on a
+ * cluster of 2 or more nodes: booted up to the program's module and waiting,
+ * so that a worker starts at once. Nodes other than 0 and the main thread make
+ * one at their start; once a worker found none ready, a node makes one again
+ * at the end of each worker it hosts, a main thread at each local worker's
+ * start. An unused one costs its boot (CPU: about what a worker's start
+ * costs) and its memory (an isolate, ~10 MiB) until warmThreadIdleMsMax.
+ */
+export const warmThreadCountMax = 1;
+/**
+ * A warm thread not taken within this many milliseconds of its making is
+ * ended, and its memory (an isolate: about 10 MiB) returned: a program that
+ * places no worker there soon is not likely to; the next worker starts cold.
+ */
+export const warmThreadIdleMsMax = 5000;
 // Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
 /**
  * A release with at least this many dirty pages sends their diffs ahead of it

@@ -112,6 +112,11 @@ export function lockTokensEnabled(): boolean {
   return process.env.DSM_LOCK_TOKENS !== '0';
 }
 
+/** DSM_WARM_THREADS=0: a node keeps no warm app thread; every remote worker's thread is created when it is placed (issue 13; to compare). */
+export function warmThreadsEnabled(): boolean {
+  return process.env.DSM_WARM_THREADS !== '0';
+}
+
 /** DSM_LINE_PUSH=0: a line grant never carries the line's page (the taker faults and fetches it; issue 12, to compare). */
 export function linePagePushEnabled(): boolean {
   return process.env.DSM_LINE_PUSH !== '0';

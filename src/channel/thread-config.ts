@@ -5,8 +5,8 @@
 // AppThreadConfig here, hand it over in the same workerData envelope, and
 // start the same entry module.
 
-import type { MessagePort } from 'node:worker_threads';
-import { DsmError } from '../errors.js';
+import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+import { DsmError, assert } from '../errors.js';
 import { entryUrl } from '../util/entry-url.js';
 import type { AppThreadConfig, ThreadRole } from './wire.js';
 
@@ -67,6 +67,12 @@ export function appThreadWorkerData(config: AppThreadConfig, port: MessagePort, 
   return { __dsm: config, __dsmPort: port, ...(startGate === undefined ? {} : { __dsmStartGate: startGate.word }) };
 }
 
+/**
+ * Held when this module loads, before an app thread's setup replaces the global
+ * one: a gate made in an app thread (a local warm thread's) is private, never dsm memory.
+ */
+const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
+
 /** StartGate's word: closed until the manager opens it. */
 const gateClosed = 0;
 const gateOpen = 1;
@@ -79,10 +85,12 @@ const gateFailed = 2;
  * acquire. The thread waits here before it sets dsm up and runs the program:
  * a page still valid here from before the acquire would otherwise be read
  * stale with no fault. One word in a SharedArrayBuffer of its own, opened by the
- * manager right after the acquire, in the same turn.
+ * manager right after the acquire, in the same turn. A warm thread waits at one
+ * too until it is taken (opened by its maker: a manager, or for a local worker
+ * the parent thread, which has nothing to acquire).
  */
 export class StartGate {
-  readonly word = new Int32Array(new SharedArrayBuffer(4));
+  readonly word = new Int32Array(new NativeSharedArrayBuffer(4));
 
   /** Lets the thread run (ok), or fail at its start (the acquire threw). */
   open(ok: boolean): void {
@@ -99,13 +107,56 @@ export function passStartGate(word: Int32Array | undefined): void {
   if (Atomics.load(word, 0) !== gateOpen) throw new DsmError('DSM_ERR_INTERNAL', 'dsm: this worker\'s node could not acquire its parent\'s writes');
 }
 
-/** The app thread's side: its config and channel port, from the workerData it was started with. */
-export function readAppThreadWorkerData(workerData: unknown): { config: AppThreadConfig; port: MessagePort; startGate?: Int32Array } {
+/**
+ * The workerData of a warm thread (issue 13: a remote worker that starts at
+ * once): a thread started before any worker needs it, which boots (Node's
+ * worker realm, dsm's modules) and then waits at its start gate. The manager
+ * takes it for a worker by posting the thread's start (WarmStart) on the
+ * hand-off port, then opens the gate once its node has acquired the parent's
+ * writes, as for a thread started then.
+ */
+export interface WarmThreadWorkerData {
+  __dsmWarm: MessagePort;
+  __dsmStartGate: Int32Array;
+}
+
+/** What a warm thread is handed when it is taken: what a thread started cold gets in its workerData. */
+export interface WarmStart {
+  config: AppThreadConfig;
+  port: MessagePort;
+}
+
+export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate): WarmThreadWorkerData {
+  return { __dsmWarm: handoff, __dsmStartGate: gate.word };
+}
+
+/** The manager's side of a warm thread's hand-off: posts its start (transfers the channel port); open the gate after. */
+export function handWarmStart(handoff: MessagePort, start: WarmStart): void {
+  handoff.postMessage(start, [start.port]);
+}
+
+/**
+ * The app thread's side: its config and channel port, from the workerData it
+ * was started with, once it may run. A remote worker waits at its start gate
+ * first (its node acquires the parent's writes while it boots); a warm thread
+ * waits there until it is taken and the acquire is done, then receives its
+ * start, posted before the gate opened.
+ */
+export function awaitAppThreadStart(workerData: unknown): { config: AppThreadConfig; port: MessagePort } {
+  const warm = workerData as Partial<WarmThreadWorkerData> | null;
+  if (warm !== null && typeof warm === 'object' && warm.__dsmWarm !== undefined && warm.__dsmStartGate !== undefined) {
+    passStartGate(warm.__dsmStartGate);
+    const received = receiveMessageOnPort(warm.__dsmWarm) as { message: WarmStart } | undefined;
+    assert(received !== undefined, 'a warm thread\'s start is posted before its gate opens');
+    warm.__dsmWarm.close();
+    return { config: received.message.config, port: received.message.port };
+  }
   const data = workerData as Partial<AppThreadWorkerData> | null;
   if (data === null || typeof data !== 'object' || data.__dsm === undefined || data.__dsmPort === undefined) {
     throw new TypeError('dsm: an app thread was started without its config and channel port');
   }
-  return { config: data.__dsm, port: data.__dsmPort, ...(data.__dsmStartGate === undefined ? {} : { startGate: data.__dsmStartGate }) };
+  passStartGate(data.__dsmStartGate);
+  return { config: data.__dsm, port: data.__dsmPort };
 }
 
 /**

@@ -31,7 +31,7 @@ import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFact
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, linePagePushEnabled, lineShipEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook } from '../env.js';
+import { atomicLinesEnabled, linePagePushEnabled, lineShipEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -237,6 +237,8 @@ export class ClusterNode {
       raceSites: this.race !== null,
       // Test hook: the acquire at a remote worker's start comes MS ms late (its thread must still see the parent's writes).
       ...(slowWorkerStartMs === null ? {} : { beforeStartAcquire: () => blockLoopForTest(slowWorkerStartMs) }),
+      // Remote workers start on a warm thread; nodes other than 0 host them from the program's start.
+      ...(handle.nodeCount > 1 && warmThreadsEnabled() ? { warmThreads: { atStart: handle.nodeId !== 0 } } : {}),
       ...(this.race === null ? {} : {
         threadStarted: (id: number) => this.race!.threadStarted(id),
         threadEnded: (id: number) => this.race!.threadEnded(id),

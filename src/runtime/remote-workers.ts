@@ -9,14 +9,18 @@
 // crossing is a release on the sending node and an acquire on the receiving
 // one (ConsistencyBounds), so the worker sees what its parent wrote before.
 
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
 import { serializeValue, transferListOf } from '../channel/clone.js';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData, StartGate, type NodeThreadBase } from '../channel/thread-config.js';
+import {
+  appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
+} from '../channel/thread-config.js';
+import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, WorkerLaneMessage } from './envelope.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 /** The release and acquire around each crossing (the engine's, named for race mode). */
 export interface ConsistencyBounds {
@@ -41,6 +45,32 @@ export interface RemoteWorkersOptions {
   threadEnded?(threadIdSeen: number): void;
   /** Test hook (DSM_TEST_HOOK_SLOW_WORKER_START): runs between a hosted worker's creation and its node's acquire. */
   beforeStartAcquire?(): void;
+  /**
+   * Warm threads (DSM_WARM_THREADS, on by default): keep a thread booted up to
+   * the program's module, taken by the next worker hosted here (`atStart`:
+   * make one now). A worker that finds none turns on a new one at each hosted
+   * worker's end.
+   */
+  warmThreads?: { atStart: boolean };
+}
+
+/**
+ * A warm app thread: started on dsm's app entry with no program yet, booted
+ * (Node's worker realm, dsm's modules) and waiting at its start gate until a
+ * worker takes it (src/channel/thread-config.ts, awaitAppThreadStart).
+ */
+interface WarmThread {
+  worker: Worker;
+  /** Where its start is posted when it is taken. */
+  handoff: MessagePort;
+  gate: StartGate;
+  /** Whether Node's 'online' came (the thread runs JavaScript). */
+  online: boolean;
+  /** Its listeners while warm, removed when it is taken. */
+  onOnline(): void;
+  onEnd(): void;
+  /** Ends it if it is still warm warmThreadIdleMsMax after its making. */
+  idleTimer: NodeJS.Timeout | null;
 }
 
 type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' }>;
@@ -48,6 +78,15 @@ type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post
 /** The requests this lane serves. */
 export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
   return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate';
+}
+
+/**
+ * Whether a warm thread can host a worker with these options: it was made with
+ * Node's defaults (the node's environment, no name, no resource limits), which
+ * a thread cannot change once started; argv and workerData come with its start.
+ */
+function warmFits(options: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>['options']): boolean {
+  return options.env === undefined && options.name === undefined && options.resourceLimits === undefined;
 }
 
 const siteOf = (request: object | null): string | null => (request as { site?: string | null } | null)?.site ?? null;
@@ -71,10 +110,22 @@ export class RemoteWorkers {
   private spawnCounter = 0;
   /** Whether race mode names each crossing's call site. */
   private readonly withSites: boolean;
+  /** Warm threads ready to be taken (at most warmThreadCountMax). */
+  private readonly warm: WarmThread[] = [];
+  /** False with DSM_WARM_THREADS=0, and once a warm thread ended before it was taken (it would again: cold starts only). */
+  private warmEnabled: boolean;
+  /**
+   * Whether a hosted worker's end makes a warm thread: set once a worker that
+   * could have had one found none (this node gets workers one after another),
+   * so a node whose program places one worker here pays for no unused thread.
+   */
+  private warmRefill = false;
 
   constructor(options: RemoteWorkersOptions) {
     this.options = options;
     this.withSites = options.raceSites;
+    this.warmEnabled = options.warmThreads !== undefined;
+    if (options.warmThreads?.atStart === true) this.makeWarmThread();
   }
 
   /** Remote workers of this node's threads not yet ended. */
@@ -87,6 +138,7 @@ export class RemoteWorkers {
     const { bounds } = this.options;
     switch (request.op) {
       case 'worker-spawn': {
+        if (hopsOn) hop('m:worker-spawn');
         const spawnId = `${this.options.node.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
         this.send(request.nodeId, {
@@ -128,20 +180,26 @@ export class RemoteWorkers {
     const { bounds } = this.options;
     switch (message.type) {
       case 'rtSpawn': {
+        if (hopsOn) hop('m:rtSpawn received');
+        // A warm thread if one is ready and the worker's options are the defaults it was made with.
+        const fits = warmFits(message.options);
+        const warm = fits ? this.takeWarmThread() : null;
+        if (fits && warm === null && this.warmEnabled) this.warmRefill = true;
         if (this.withSites) {
           // Race mode: the acquire is recorded before the thread starts (threadStarted).
           bounds.acquire('worker start', null, from, message.info);
-          this.host(from, message, null);
+          this.host(from, message, warm, null);
+          warm?.gate.open(true);
           return;
         }
-        // The thread is created first, so its bootstrap (Node's worker realm,
-        // dsm's modules: hundreds of ms on a loaded machine) overlaps the
-        // acquire of the parent's writes (a Jacobi start: 4,096 pages); it
-        // waits at its start gate until the acquire is done.
-        // The acquire runs even if the thread could not be created.
-        const gate = new StartGate();
+        // The thread is created first (or is warm already), so its bootstrap
+        // (Node's worker realm, dsm's modules: hundreds of ms on a loaded
+        // machine) overlaps the acquire of the parent's writes (a Jacobi
+        // start: 4,096 pages); it waits at its start gate until the acquire is
+        // done. The acquire runs even if the thread could not be created.
+        const gate = warm?.gate ?? new StartGate();
         try {
-          this.host(from, message, gate);
+          this.host(from, message, warm, gate);
         } finally {
           let acquired = false;
           try {
@@ -150,6 +208,7 @@ export class RemoteWorkers {
             acquired = true;
           } finally {
             gate.open(acquired);
+            if (hopsOn) hop('m:start gate opened');
           }
         }
         return;
@@ -164,6 +223,7 @@ export class RemoteWorkers {
         void this.hosted.get(message.spawnId)?.worker.terminate();
         return;
       case 'rtEvent': {
+        if (hopsOn) hop(`m:rtEvent ${message.event}`);
         bounds.acquire(message.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${message.event}' event`, message.site ?? null, from, message.info);
         const entry = this.remote.get(message.spawnId);
         if (entry === undefined) return;
@@ -201,8 +261,12 @@ export class RemoteWorkers {
     return null;
   }
 
-  /** Starts, on this node, a worker whose parent thread runs on node `parentNode`. */
-  private host(parentNode: number, spawn: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>, gate: StartGate | null): void {
+  /**
+   * Starts, on this node, a worker whose parent thread runs on node
+   * `parentNode`: hands its start to `warm`, or creates its thread (waiting at
+   * `gate` if not null).
+   */
+  private host(parentNode: number, spawn: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>, warm: WarmThread | null, gate: StartGate | null): void {
     const { port1, port2 } = new MessageChannel();
     const endpoint = this.options.channel.attach(port1);
     this.hostedEndpoints.set(endpoint, spawn.spawnId);
@@ -210,13 +274,28 @@ export class RemoteWorkers {
       role: 'worker', entry: spawn.entry, evalCode: spawn.evalCode, argv: spawn.options.argv,
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
     });
-    const worker = new Worker(appEntryUrl(), {
-      workerData: appThreadWorkerData(config, port2, gate ?? undefined),
-      transferList: [port2],
-      ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
-      ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),
-      ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
-    });
+    let worker: Worker;
+    if (warm !== null) {
+      try {
+        handWarmStart(warm.handoff, { config, port: port2 });
+      } catch (error) {
+        // Its start could not be handed over: end it rather than open its gate on nothing.
+        void warm.worker.terminate();
+        throw error;
+      }
+      worker = warm.worker;
+      if (hopsOn) hop('m:warm thread taken');
+    } else {
+      if (hopsOn) hop('m:creating thread');
+      worker = new Worker(appEntryUrl(), {
+        workerData: appThreadWorkerData(config, port2, gate ?? undefined),
+        transferList: [port2],
+        ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
+        ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),
+        ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
+      });
+      if (hopsOn) hop('m:thread created');
+    }
     this.hosted.set(spawn.spawnId, { worker, endpoint, parentNode });
     this.options.threadStarted?.(spawn.threadIdSeen);
     // Each event is a release (worker exit after writing much, say): admitted
@@ -226,14 +305,78 @@ export class RemoteWorkers {
         type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
         info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
       }));
-    worker.on('online', () => event('online', { threadId: spawn.threadIdSeen }));
+    if (warm?.online === true) {
+      // Node's 'online' came while it was warm: the worker's comes now, after
+      // this turn's acquire (as a new thread's would), before any of its messages.
+      queueMicrotask(() => event('online', { threadId: spawn.threadIdSeen }));
+    } else {
+      worker.once('online', () => event('online', { threadId: spawn.threadIdSeen }));
+    }
     worker.on('error', (error: unknown) => event('error', { bytes: serializeValue(this.thrownParts(error), noRanges) }));
     worker.on('exit', (code) => {
+      if (hopsOn) hop('m:thread exit');
       this.options.threadEnded?.(spawn.threadIdSeen);
       this.hosted.delete(spawn.spawnId);
       this.hostedEndpoints.delete(endpoint);
       event('exit', { code });
+      // Workers come here one after another: keep a thread warm for the next one.
+      if (this.warmRefill) this.makeWarmThread();
     });
+  }
+
+  /** Starts a warm thread if warm threads are on and fewer than warmThreadCountMax wait. */
+  private makeWarmThread(): void {
+    if (!this.warmEnabled || this.warm.length >= warmThreadCountMax) return;
+    const { port1, port2 } = new MessageChannel();
+    const gate = new StartGate();
+    const worker = new Worker(appEntryUrl(), { workerData: warmThreadWorkerData(port2, gate), transferList: [port2] });
+    // Until it is taken, it must not keep this node's process alive.
+    worker.unref();
+    const thread: WarmThread = {
+      worker, handoff: port1, gate, online: false, idleTimer: null,
+      onOnline: () => { thread.online = true; },
+      onEnd: () => {
+        // It failed or ended before it was taken: another would too (cold starts from now on).
+        const index = this.warm.indexOf(thread);
+        if (index >= 0) this.warm.splice(index, 1);
+        this.warmEnabled = false;
+        port1.close();
+      },
+    };
+    worker.on('online', thread.onOnline);
+    worker.on('error', thread.onEnd);
+    worker.on('exit', thread.onEnd);
+    // Not taken soon: end it and return its memory (not a failure: warm threads stay on).
+    thread.idleTimer = setTimeout(() => {
+      if (this.detachWarmThread(thread)) {
+        void worker.terminate();
+        port1.close();
+        if (hopsOn) hop('m:warm thread ended idle');
+      }
+    }, warmThreadIdleMsMax);
+    thread.idleTimer.unref();
+    this.warm.push(thread);
+    if (hopsOn) hop('m:warm thread made');
+  }
+
+  /** A warm thread for a worker, no longer warm (its listeners gone, it keeps the process alive as a worker does), or null. */
+  private takeWarmThread(): WarmThread | null {
+    const thread = this.warm[0];
+    if (thread === undefined || !this.detachWarmThread(thread)) return null;
+    thread.worker.ref();
+    return thread;
+  }
+
+  /** Takes `thread` out of the warm ones (its listeners and idle timer gone); false if it was not there. */
+  private detachWarmThread(thread: WarmThread): boolean {
+    const index = this.warm.indexOf(thread);
+    if (index < 0) return false;
+    this.warm.splice(index, 1);
+    thread.worker.off('online', thread.onOnline);
+    thread.worker.off('error', thread.onEnd);
+    thread.worker.off('exit', thread.onEnd);
+    if (thread.idleTimer !== null) clearTimeout(thread.idleTimer);
+    return true;
   }
 
   /**

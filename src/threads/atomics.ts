@@ -13,6 +13,14 @@ import { atomicLineBytes, atomicLineShipTimesCountMax } from '../constants.js';
 import { isDsmError } from '../errors.js';
 import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
+/**
+ * Held when this module loads, before setup replaces the global constructor:
+ * a thread's own state (the fast path's words) is private to it, never dsm
+ * memory (which would cost an allocation round trip at every thread's start,
+ * and make the words' page a shared page that every release diffs).
+ */
+const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
+
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 interface ElementKind {
@@ -370,7 +378,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // moves and its length never changes, so optimized code addresses them as
   // constants, with no load of the array's base, offset and length at each
   // use, which an on-heap Int32Array costs (measured: about a nanosecond an op).
-  const state = new Int32Array(new SharedArrayBuffer(9 * 4));
+  const state = new Int32Array(new NativeSharedArrayBuffer(9 * 4));
   const sPin = 0; const sCachedLine = 1; const sCachedSlot = 2; const sLine = 3; const sRemainder = 4; const sShift = 5; const sLength = 6; const sBigint = 7;
   // The index of the last array whose line is the cached line (state[sCachedLine], in
   // state[sCachedSlot]), or -1: an op on the same element again (a counter) skips the

@@ -5,15 +5,21 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { passStartGate, readAppThreadWorkerData } from '../channel/thread-config.js';
+import { awaitAppThreadStart } from '../channel/thread-config.js';
 import { isTypeScript, moduleKindOf } from '../util/module-kind.js';
-import { setupAppThread } from './setup.js';
+import { preloadAppThreadAddons, setupAppThread } from './setup.js';
+import { hop, hopsOn } from '../util/hops.js';
 
-const { config, port, startGate } = readAppThreadWorkerData(workerData);
-// A remote worker: its node acquires the parent's writes while this thread boots; wait for it.
-passStartGate(startGate);
+if (hopsOn) hop('t:entry evaluated');
+// A remote worker: its node acquires the parent's writes while this thread boots; a
+// warm thread: it waits until it is taken for a worker. Both wait at their start gate,
+// with dsm's addons loaded.
+preloadAppThreadAddons();
+const { config, port } = awaitAppThreadStart(workerData);
+if (hopsOn) hop('t:start gate passed');
 const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
 setupAppThread({ ...config, threadIdSeen }, port);
+if (hopsOn) hop('t:set up');
 
 if (config.evalCode) {
   // Node runs eval workers as CommonJS scripts with require bound to the cwd.
@@ -38,6 +44,7 @@ if (config.evalCode) {
     const Module = require('node:module') as { _load(request: string, parent: unknown, isMain: boolean): unknown };
     Module._load(entry, null, true);
   } else {
+    if (hopsOn) hop('t:user module');
     await import(pathToFileURL(entry).href);
   }
 }

@@ -8,6 +8,7 @@ import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
 import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 interface RemoteState {
   handleId: number;
@@ -44,6 +45,7 @@ export interface RemoteSpawn {
 
 export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventEmitter {
   const { channel, ranges } = spawn;
+  if (hopsOn) hop('t:new Worker');
   if (!listening) {
     listening = true;
     channel.onEvent((event) => dispatch(event, ranges, channel));
@@ -97,6 +99,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       return;
     }
     case 'worker-exit':
+      if (hopsOn) hop('t:worker exit seen');
       state.exited = true;
       state.exitCode = event.exitCode;
       state.threadId = -1; // as Node's handle of an ended thread

@@ -8,6 +8,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import workerThreads, { type MessagePort } from 'node:worker_threads';
 import { ChannelClient } from '../channel/client.js';
+import { doorbellEnabled, loadDoorbell } from '../channel/doorbell.js';
 import type { AllocReplyZeroed, AppThreadConfig } from '../channel/wire.js';
 import { assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
@@ -34,6 +35,16 @@ function collectGarbage(): void {
     gcFunction = vm.runInNewContext('gc') as () => void;
   }
   gcFunction();
+}
+
+/**
+ * Loads the native addons a thread's set-up needs (each is loaded once per
+ * thread): a thread waiting at its start gate (a warm one, or a remote worker
+ * whose node acquires) does it while it waits.
+ */
+export function preloadAppThreadAddons(): void {
+  loadNativeMmu();
+  if (doorbellEnabled) loadDoorbell();
 }
 
 export function setupAppThread(config: AppThreadConfig, port: MessagePort): void {
@@ -135,7 +146,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   if (config.role === 'main') copyStdioChunks();
 
   const wt = workerThreads as unknown as Record<string, unknown>;
-  wt.Worker = makeWorkerClass(channel, config, received);
+  const workers = makeWorkerClass(channel, config, received);
+  wt.Worker = workers.Worker;
   if (config.role === 'main') {
     wt.isMainThread = true;
     wt.parentPort = null;
@@ -170,6 +182,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       Array.from({ length: parallelism }, (_, index) => ({ ...localCpus[index % Math.max(1, localCpus.length)]! }));
   }
   syncBuiltinESMExports();
+  // The program's main thread keeps a warm thread for its first local worker (docs/DESIGN.md "Warm threads").
+  if (config.role === 'main') workers.warm.make();
 }
 
 /**

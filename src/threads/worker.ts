@@ -7,9 +7,12 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData } from '../channel/thread-config.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
+import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { hop, hopsOn } from '../util/hops.js';
+import { warmThreadsEnabled } from '../env.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import type { BufferRanges } from '../channel/clone.js';
 import { calledByRuntime } from './caller.js';
@@ -56,9 +59,113 @@ function calledFromNodeInternals(callee: (...args: never[]) => unknown): boolean
   return /^\s*at .*\bnode:internal\//m.test(holder.stack ?? '');
 }
 
+/**
+ * The options a warm thread can take (src/runtime/remote-workers.ts has the
+ * remote case): a thread made with Node's defaults cannot change its env,
+ * execArgv, resource limits, name, stdio or fd tracking once started, and
+ * transferred objects must go with the thread's workerData.
+ */
+const warmOptionNames = new Set(['workerData', 'argv', 'eval', 'dsmNode']);
+function warmFits(options: DsmWorkerOptions): boolean {
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined && !warmOptionNames.has(name)) return false;
+  }
+  return true;
+}
+
+/** A local warm thread: a Worker of this thread booted on dsm's app entry, waiting at its start gate (src/channel/thread-config.ts). */
+interface LocalWarmThread {
+  worker: NativeWorker;
+  handoff: MessagePort;
+  gate: StartGate;
+  /** process.env when it was made (it has a copy): a worker made later must see the environment of then. */
+  env: string;
+  online: boolean;
+  onOnline(): void;
+  onEnd(): void;
+  /** Ends it if it is still warm warmThreadIdleMsMax after its making. */
+  idleTimer: ReturnType<typeof setTimeout> | null;
+}
+
+/** The local warm threads of one app thread, and the class's hook to make them. */
+export interface WarmLocalThreads {
+  /** Makes one if there are fewer than warmThreadCountMax and warm threads are on (a cluster of 2 or more nodes, DSM_WARM_THREADS not 0). */
+  make(): void;
+}
+
+/** Node's Worker, held now: the imported binding is live, and becomes dsm's class once setup syncs the builtin exports. */
+const NodeWorker = NativeWorker;
+
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
 
-export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): typeof NativeWorker {
+export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): { Worker: typeof NativeWorker; warm: WarmLocalThreads } {
+  const warmThreads: LocalWarmThread[] = [];
+  /** Warm threads in a cluster (DSM_WARM_THREADS=0 turns them off); false once one ended before it was taken (another would too). */
+  let warmEnabled = parent.nodeCount > 1 && warmThreadsEnabled();
+  /** Set once a worker that could have had a warm thread found none: from then on, each take makes the next. */
+  let warmRefill = false;
+  const warm: WarmLocalThreads = {
+    make(): void {
+      if (!warmEnabled || warmThreads.length >= warmThreadCountMax) return;
+      const { port1, port2 } = new MessageChannel();
+      const gate = new StartGate();
+      // An instance of dsm's Worker made without its constructor: Node's own thread, on dsm's entry, with no program yet.
+      const worker = Reflect.construct(NodeWorker, [appEntryUrl(), {
+        workerData: warmThreadWorkerData(port2, gate), transferList: [port2],
+      }], Worker) as NativeWorker;
+      // Until it is taken, it must not keep this thread alive.
+      worker.unref();
+      const thread: LocalWarmThread = {
+        worker, handoff: port1, gate, env: JSON.stringify(process.env), online: false, idleTimer: null,
+        onOnline: () => { thread.online = true; },
+        onEnd: () => {
+          const index = warmThreads.indexOf(thread);
+          if (index >= 0) warmThreads.splice(index, 1);
+          warmEnabled = false;
+          port1.close();
+        },
+      };
+      worker.on('online', thread.onOnline);
+      worker.on('error', thread.onEnd);
+      worker.on('exit', thread.onEnd);
+      // Not taken soon: end it and return its memory (warm threads stay on).
+      thread.idleTimer = setTimeout(() => {
+        if (detachWarm(thread)) {
+          void worker.terminate();
+          port1.close();
+          if (hopsOn) hop('t:warm thread ended idle');
+        }
+      }, warmThreadIdleMsMax);
+      thread.idleTimer.unref();
+      warmThreads.push(thread);
+      if (hopsOn) hop('t:warm thread made');
+    },
+  };
+  /** Takes `thread` out of the warm ones (its listeners and idle timer gone); false if it was not there. */
+  function detachWarm(thread: LocalWarmThread): boolean {
+    const index = warmThreads.indexOf(thread);
+    if (index < 0) return false;
+    warmThreads.splice(index, 1);
+    thread.worker.off('online', thread.onOnline);
+    thread.worker.off('error', thread.onEnd);
+    thread.worker.off('exit', thread.onEnd);
+    if (thread.idleTimer !== null) clearTimeout(thread.idleTimer);
+    return true;
+  }
+  /** A warm thread for a worker made now (its environment unchanged since), no longer warm; or null. */
+  function takeWarm(): LocalWarmThread | null {
+    const thread = warmThreads[0];
+    if (thread === undefined || !detachWarm(thread)) return null;
+    if (thread.env !== JSON.stringify(process.env)) {
+      // The program changed process.env since: a new thread copies the environment of now.
+      void thread.worker.terminate();
+      thread.handoff.close();
+      return null;
+    }
+    thread.worker.ref();
+    return thread;
+  }
+
   class Worker extends NativeWorker {
     constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
       if (calledByRuntime(1)) {
@@ -102,7 +209,33 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       const config = appThreadConfig(parent, {
         role: 'worker', entry, evalCode, argv: (options.argv ?? []).map(String), userWorkerData: options.workerData, threadIdSeen,
       });
+      const fits = new.target === Worker && warmFits(options);
+      const taken = fits ? takeWarm() : null;
+      // Workers come one after another here: from now on each start makes the next one's warm thread.
+      const missed = fits && taken === null && warmEnabled;
+      if (missed) warmRefill = true;
+      if (taken !== null) {
+        // workerData is cloned by postMessage here, as Node clones it for a new thread.
+        try {
+          handWarmStart(taken.handoff, { config, port: port2 });
+        } catch (error) {
+          // workerData that cannot be cloned throws here as from Node's constructor; the taken thread must not wait on.
+          void taken.worker.terminate();
+          throw error;
+        }
+        taken.gate.open(true);
+        if (hopsOn) hop('t:warm thread taken');
+        const worker = taken.worker;
+        threadIdsSeen.set(worker, threadIdSeen);
+        channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
+        // Node's 'online' came while it was warm: the program's comes after this turn, as a new thread's would.
+        if (taken.online) process.nextTick(() => worker.emit('online'));
+        if (warmRefill) warm.make();
+        // eslint-disable-next-line no-constructor-return
+        return worker as Worker;
+      }
       const transferList = [...(options.transferList ?? []), port2];
+      if (hopsOn) hop('t:creating thread');
       super(appEntryUrl(), {
         ...options,
         eval: false,
@@ -112,6 +245,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       });
       threadIdsSeen.set(this, threadIdSeen);
       channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
+      if (missed) warm.make();
     }
   }
   // @types/node declares threadId a property; Node defines it as an accessor.
@@ -127,5 +261,5 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     enumerable: false,
   });
   Object.defineProperty(Worker, 'name', { value: 'Worker' });
-  return Worker;
+  return { Worker, warm };
 }

@@ -5,6 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 const fixture = 'test/fixtures/programs/remote-parent-port.mjs';
@@ -33,4 +36,58 @@ test('worker creation is a synchronization: a remote worker\'s thread, created b
   assert.equal(result.error, undefined, String(result.error));
   assert.equal(result.status, 0, result.stderr);
   assert.equal(result.stdout, 'rounds=4 stale=0\n');
+});
+
+// Which start each worker had: the thread that starts it stamps it (DSM_HOPS): node 1's manager for a
+// remote worker (src/runtime/remote-workers.ts), the main thread for a local one (src/threads/worker.ts).
+// 11 workers on node 1: on threads of their own the 3 with env, resourceLimits or a name; the next one
+// (node 1's warm thread went to the first), after which each worker's end makes a warm thread; the second
+// of the pair started together. 12 on node 0: the same, except that from the miss on each start makes the
+// next one's warm thread, and the last one, made after the program changed process.env, gets a thread of its own.
+const warmStarts = [
+  { node: 1, expected: { warm: 6, cold: 5 } },
+  { node: 0, expected: { warm: 7, cold: 5 } },
+];
+
+for (const { node, expected } of warmStarts) {
+  test(`a worker started on ${node === 1 ? 'its node\'s' : 'its parent\'s'} warm thread (node ${node} of 2) behaves as a new thread: workerData, argv, env, threadId, stdout, online, exit codes, errors, terminate at once; env, resourceLimits, name${node === 0 ? ' and a changed process.env' : ''} get a thread of their own`, () => {
+    const program = 'test/fixtures/programs/warm-start.mjs';
+    // Warm threads on, whatever the environment says.
+    const env: NodeJS.ProcessEnv = { ...process.env, WARM_START_VAR: 'outer' };
+    delete env.DSM_WARM_THREADS;
+    const plain = spawnSync(process.execPath, [program, String(node)], { encoding: 'utf8', timeout: 120_000, env });
+    assert.equal(plain.status, 0, plain.stderr);
+    const hops = mkdtempSync(join(tmpdir(), 'dsm-warm-'));
+    try {
+      const onDsm = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '2', program, String(node)], {
+        encoding: 'utf8', timeout: 120_000, env: { ...env, DSM_HOPS: hops },
+      });
+      assert.equal(onDsm.error, undefined, String(onDsm.error));
+      assert.equal(onDsm.status, 0, onDsm.stderr);
+      assert.equal(onDsm.stdout, plain.stdout);
+      const stamps = readdirSync(hops).map((file) => readFileSync(join(hops, file), 'utf8')).join('');
+      const count = (hop: string) => stamps.split('\n').filter((line) => line.endsWith(` ${hop}`)).length;
+      const side = node === 1 ? 'm' : 't';
+      assert.deepEqual({ warm: count(`${side}:warm thread taken`), cold: count(`${side}:creating thread`) }, expected);
+    } finally {
+      rmSync(hops, { recursive: true, force: true });
+    }
+  });
+}
+
+test('a thread\'s start allocates no dsm memory (its Atomics state is private to it): no alloc request in a program that allocates nothing', () => {
+  const hops = mkdtempSync(join(tmpdir(), 'dsm-start-alloc-'));
+  try {
+    const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '2', 'test/fixtures/programs/start-alloc.mjs'], {
+      encoding: 'utf8', timeout: 120_000, env: { ...process.env, DSM_HOPS: hops },
+    });
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'hello from the worker placed on node 1\nhello from the worker placed on node 0\n');
+    const stamps = readdirSync(hops).map((file) => readFileSync(join(hops, file), 'utf8')).join('');
+    // Before: one per app thread (3), each a round trip to its manager during the thread's set-up.
+    assert.equal(stamps.split('\n').filter((line) => line.endsWith(' t:ring alloc')).length, 0);
+  } finally {
+    rmSync(hops, { recursive: true, force: true });
+  }
 });
