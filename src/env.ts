@@ -312,3 +312,11 @@ export function testHook(name: TestHookName, nodeId: number): string | null {
   const [node, ...rest] = value.split(':');
   return node === '*' || Number(node) === nodeId ? rest.join(':') : null;
 }
+
+/**
+ * The process environment as one string, to tell whether the program changed
+ * it (a warm thread copied the environment of its making: src/threads/worker.ts).
+ */
+export function environmentFingerprint(): string {
+  return JSON.stringify(process.env);
+}

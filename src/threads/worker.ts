@@ -12,7 +12,7 @@ import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
-import { warmThreadsEnabled } from '../env.js';
+import { environmentFingerprint, warmThreadsEnabled } from '../env.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import type { BufferRanges } from '../channel/clone.js';
 import { calledByRuntime } from './caller.js';
@@ -78,7 +78,7 @@ interface LocalWarmThread {
   worker: NativeWorker;
   handoff: MessagePort;
   gate: StartGate;
-  /** process.env when it was made (it has a copy): a worker made later must see the environment of then. */
+  /** The process environment when it was made (it has a copy): a worker made later must see the environment of then. */
   env: string;
   online: boolean;
   onOnline(): void;
@@ -116,7 +116,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       // Until it is taken, it must not keep this thread alive.
       worker.unref();
       const thread: LocalWarmThread = {
-        worker, handoff: port1, gate, env: JSON.stringify(process.env), online: false, idleTimer: null,
+        worker, handoff: port1, gate, env: environmentFingerprint(), online: false, idleTimer: null,
         onOnline: () => { thread.online = true; },
         onEnd: () => {
           const index = warmThreads.indexOf(thread);
@@ -156,8 +156,8 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   function takeWarm(): LocalWarmThread | null {
     const thread = warmThreads[0];
     if (thread === undefined || !detachWarm(thread)) return null;
-    if (thread.env !== JSON.stringify(process.env)) {
-      // The program changed process.env since: a new thread copies the environment of now.
+    if (thread.env !== environmentFingerprint()) {
+      // The program changed its environment since: a new thread copies the environment of now.
       void thread.worker.terminate();
       thread.handoff.close();
       return null;
