@@ -11,24 +11,24 @@ import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import type { LineEngine } from '../../src/protocol/lines.js';
 import { atomicLineBytes, pageBytes } from '../../src/constants.js';
 
-test('hlrc with atomic lines: 300 random programs end with the sequential result (half with app threads inside engine calls)', () => {
-  for (let seed = 1; seed <= 300; seed++) {
+/** Runs seeds first..last with atomic lines asked for; a failure names its seed and the command that reruns it. */
+function seedsPass(first: number, last: number, protocol: 'hlrc' | 'sc', concurrent: 'seeded' | 'always'): void {
+  for (let seed = first; seed <= last; seed++) {
     try {
-      runSeed(seed, 'hlrc', 'seeded', 0, 'always');
+      runSeed(seed, protocol, concurrent, 0, 'always');
     } catch (error) {
-      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol hlrc --lines always`);
+      const flags = concurrent === 'always' ? ' --concurrent always' : '';
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol ${protocol}${flags} --lines always`);
     }
   }
+}
+
+test('hlrc with atomic lines: 300 random programs end with the sequential result (half with app threads inside engine calls)', () => {
+  seedsPass(1, 300, 'hlrc', 'seeded');
 });
 
 test('hlrc with atomic lines: 150 random programs with app threads always running inside engine calls', () => {
-  for (let seed = 7001; seed <= 7150; seed++) {
-    try {
-      runSeed(seed, 'hlrc', 'always', 0, 'always');
-    } catch (error) {
-      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol hlrc --concurrent always --lines always`);
-    }
-  }
+  seedsPass(7001, 7150, 'hlrc', 'always');
 });
 
 function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
@@ -52,13 +52,7 @@ function cluster(seed: number, nodeCount: number, extra: Partial<ConstructorPara
 // A real sc run never uses lines (linesSuit); the simulation asked for lines under sc once sent
 // line requests to an engine without a line layer and stuck (seed 1, every thread blocked).
 test('sc with lines asked for runs as a real sc run does: atomics at the page\'s manager, no line layer', () => {
-  for (let seed = 1; seed <= 20; seed++) {
-    try {
-      runSeed(seed, 'sc', 'seeded', 0, 'always');
-    } catch (error) {
-      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --protocol sc --lines always`);
-    }
-  }
+  seedsPass(1, 20, 'sc', 'seeded');
 });
 
 test('a contended counter: line transfers during concurrent adds, batched by the hold window', () => {
