@@ -131,8 +131,15 @@ export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate): War
 }
 
 /** The manager's side of a warm thread's hand-off: posts its start (transfers the channel port); open the gate after. */
-export function handWarmStart(handoff: MessagePort, start: WarmStart): void {
-  handoff.postMessage(start, [start.port]);
+export function handWarmStart(handoff: MessagePort, start: WarmStart, worker: { terminate(): Promise<number> }): void {
+  try {
+    handoff.postMessage(start, [start.port]);
+  } catch (error) {
+    // Its start could not be handed over (e.g. workerData that cannot be cloned, thrown as from Node's
+    // constructor): end the warm thread rather than leave it waiting at its gate for nothing.
+    void worker.terminate();
+    throw error;
+  }
 }
 
 /**

@@ -276,13 +276,7 @@ export class RemoteWorkers {
     });
     let worker: Worker;
     if (warm !== null) {
-      try {
-        handWarmStart(warm.handoff, { config, port: port2 });
-      } catch (error) {
-        // Its start could not be handed over: end it rather than open its gate on nothing.
-        void warm.worker.terminate();
-        throw error;
-      }
+      handWarmStart(warm.handoff, { config, port: port2 }, warm.worker);
       worker = warm.worker;
       if (hopsOn) hop('m:warm thread taken');
     } else {

@@ -216,13 +216,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       if (missed) warmRefill = true;
       if (taken !== null) {
         // workerData is cloned by postMessage here, as Node clones it for a new thread.
-        try {
-          handWarmStart(taken.handoff, { config, port: port2 });
-        } catch (error) {
-          // workerData that cannot be cloned throws here as from Node's constructor; the taken thread must not wait on.
-          void taken.worker.terminate();
-          throw error;
-        }
+        handWarmStart(taken.handoff, { config, port: port2 }, taken.worker);
         taken.gate.open(true);
         if (hopsOn) hop('t:warm thread taken');
         const worker = taken.worker;
