@@ -413,6 +413,23 @@ assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake w
  * whether node-local re-acquires came back.
  */
 export const lockRestProbeGrantInterval = 8;
+/**
+ * Protocol: the keep window of a contended lock token (src/protocol/lock-keep.ts).
+ * A node whose threads still take a mutex keeps its token, after another node
+ * asked, until this long after the token arrived (the window starts at the
+ * initial value, doubles while batches are cut by it, halves after a keep
+ * nobody used). lockKeepMsMax is the fairness bound: a node that asked waits
+ * at most this plus one critical section and the hand-over.
+ */
+export const lockKeepMsInitial = 4;
+export const lockKeepMsMin = 1;
+export const lockKeepMsMax = 16;
+/** A kept token nobody at its node took for this long goes at once (the threads stopped wanting it), ms. */
+export const lockKeepIdleMs = 1;
+/** After a keep nobody used, recalled unlocks of that lock give the token up at once; every this many, one keeps again (a probe). */
+export const lockKeepProbeInterval = 8;
+/** Locks whose keep window one node remembers (dropped wholesale past it: the windows are learned again). */
+export const lockKeepStateCountMax = 1 << 16;
 // Race detection (src/race/, docs/RACE.md)
 /** Distinct races a --race report lists; past it races are still counted (bounded report memory). */
 export const raceReportCountMax = 1000;
@@ -497,4 +514,5 @@ export const lockTokenSlotCount = 1 << 12;
 export const lockTokenProbeCountMax = 8;
 assert(atomicLineBytes >= 8 && (atomicLineBytes & (atomicLineBytes - 1)) === 0 && pageBytes % atomicLineBytes === 0, 'a line is a power of two within a page');
 assert((atomicLineSlotCount & (atomicLineSlotCount - 1)) === 0, 'the line table size is a power of two');
+assert(lockKeepMsMin <= lockKeepMsInitial && lockKeepMsInitial <= lockKeepMsMax && lockKeepIdleMs < lockKeepMsMax && lockKeepProbeInterval >= 1, 'keep window bounds are ordered');
 assert((lockTokenSlotCount & (lockTokenSlotCount - 1)) === 0 && lockTokenProbeCountMax <= lockTokenSlotCount, 'the lock token table size is a power of two');

@@ -112,6 +112,11 @@ export function lockTokensEnabled(): boolean {
   return process.env.DSM_LOCK_TOKENS !== '0';
 }
 
+/** DSM_LOCK_KEEP=0: a recalled mutex token goes at its holder's unlock, with no keep window for the node's threads (src/protocol/lock-keep.ts; to compare). */
+export function lockKeepEnabled(): boolean {
+  return process.env.DSM_LOCK_KEEP !== '0';
+}
+
 /** DSM_WARM_THREADS=0: a node keeps no warm app thread; every remote worker's thread is created when it is placed (issue 13; to compare). */
 export function warmThreadsEnabled(): boolean {
   return process.env.DSM_WARM_THREADS !== '0';

@@ -52,7 +52,9 @@ export class ProtocolEngine implements Engine {
       atomicWaiterOn: (page) => this.atomics.hasWaiterOn(page),
     });
     this.protocol = this.coherence.protocol;
-    this.sync = new SyncLayer(this.ctx, this.intervals, this.coherence);
+    this.sync = new SyncLayer(this.ctx, this.intervals, this.coherence, {
+      ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }), ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
     this.atomics = new AtomicsHome(this.ctx, this.intervals, this.coherence, this.sync, options.clock);
   }
 
@@ -76,7 +78,12 @@ export class ProtocolEngine implements Engine {
     this.maybeReclaim();
   }
 
-  onTick(nowMs: number): void { this.atomics.onTick(nowMs); }
+  onTick(nowMs: number): void {
+    this.atomics.onTick(nowMs);
+    this.sync.onTick(nowMs);
+  }
+
+  nextTickMs(): number | null { return this.sync.nextTickMs(); }
 
   pushForLine(page: number, toNode: number): GrantPush { return this.coherence.pushForLine(page, toNode); }
 

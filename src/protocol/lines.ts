@@ -768,6 +768,8 @@ export class LineEngine implements Engine {
   /** The earliest time a tick has work to do here (a wanted line or a timed wait), or null. */
   nextTickMs(): number | null {
     let at = this.deferredNotifies.length > 0 || this.deferredRemoteNotifies.length > 0 ? this.nowMs : Infinity;
+    // The inner engine's (a kept lock token's window).
+    at = Math.min(at, this.inner.nextTickMs?.() ?? Infinity);
     for (const line of this.wanted) {
       const state = this.lines.get(line);
       if (state === undefined) continue;

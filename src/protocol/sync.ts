@@ -9,7 +9,7 @@
 // EngineContext.managerOf.
 
 import { DsmError, assert } from '../errors.js';
-import { grantPagePushCountMax, lockIdCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
+import { grantPagePushCountMax, lockIdCountMax, lockKeepIdleMs, lockKeepMsMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -17,6 +17,7 @@ import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
 import { Barriers, syncObjectsError, type BarrierRequests } from './barriers.js';
 import type { SyncRequest, SyncResult } from './types.js';
 import { claimToken, delegateToken } from './token-table.js';
+import { LockKeepPolicy, type KeepOutcome } from './lock-keep.js';
 
 /** What the atomics home needs of the request table. */
 export interface SyncRequests {
@@ -46,6 +47,17 @@ interface Token {
   next?: { node: number; requestId: number; recall: boolean };
   /** In the node's lock token table (token-table.ts): `held` says nothing of it until the layer claims it back. */
   delegated: boolean;
+  /** When the token came to this node (ms): its keep window counts from here. */
+  arrivedAtMs: number;
+  /**
+   * Kept after a recall while this node's threads still take it (lock-keep.ts):
+   * the window's end (ms), or -1 when not keeping. At most one keep per tenure (`keepEnded`).
+   */
+  keepUntilMs: number;
+  keepEnded: boolean;
+  /** While kept: when the layer last saw it taken or held here (for the idle release), and the takes since the keep began. */
+  keepLookMs: number;
+  keepTakes: number;
 }
 
 /** At a lock's manager. */
@@ -102,6 +114,13 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
    * when it comes, carries the recall.
    */
   private readonly earlyRecalls = new Set<number>();
+  /** Locks whose recalled token this node keeps for its own threads (Token.keepUntilMs), looked at by every tick. */
+  private readonly keeping = new Set<number>();
+  /** The keep windows (lock-keep.ts), or null: a recalled token goes at the unlock (off, or race mode). */
+  private readonly keepPolicy: LockKeepPolicy | null;
+  /** The clock handed in (EngineOptions.clock), or null: the last tick's time. */
+  private readonly clock: (() => number) | null;
+  private nowMs = 0;
 
   // -- at this node as a manager
   /** Locks managed here that are held, queued, or keep a release vector. */
@@ -109,8 +128,14 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
   /** Barriers (barriers.ts), as a manager and as a node of their rounds. */
   private readonly barrierLayer: Barriers;
 
-  constructor(private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence) {
+  constructor(
+    private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence,
+    keep: { lockKeep?: boolean; clock?: () => number } = {},
+  ) {
     this.barrierLayer = new Barriers(ctx, intervals, coherence, this);
+    // Race mode: every lock bounds the intervals the race report names, so no node keeps a token for more takes.
+    this.keepPolicy = keep.lockKeep === true && ctx.homeNode < 0 ? new LockKeepPolicy() : null;
+    this.clock = keep.clock ?? null;
   }
 
   tableSizes(): Record<string, number> {
@@ -118,7 +143,8 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       canceled: this.canceled.size, held: this.held.size, pending: this.pending.size,
       locks: this.locks.size, tokens: this.tokens.size,
       tokenWaiters: [...this.tokens.values()].reduce((sum, token) => sum + token.waiters.length, 0),
-      earlyRecalls: this.earlyRecalls.size,
+      tokensRecalled: [...this.tokens.values()].filter((token) => token.recalled).length,
+      earlyRecalls: this.earlyRecalls.size, keeping: this.keeping.size,
       ...this.barrierLayer.tableSizes(),
     };
   }
@@ -189,7 +215,10 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
       this.held.set(entry.lockId!, { threadId: entry.threadId! });
       const recall = recalled || next !== undefined || this.earlyRecalls.delete(entry.lockId!);
-      this.tokens.set(entry.lockId!, { recalled: recall, waiters: [], resting: !recall, reuses: 0, delegated: false, ...(next === undefined ? {} : { next }) });
+      this.tokens.set(entry.lockId!, {
+        recalled: recall, waiters: [], resting: !recall, reuses: 0, delegated: false, ...(next === undefined ? {} : { next }),
+        arrivedAtMs: this.timeNowMs(), keepUntilMs: -1, keepEnded: false, keepLookMs: 0, keepTakes: 0,
+      });
       // Before the thread runs on: its unlock can then be one compareExchange.
       this.delegate(entry.lockId!);
     }
@@ -215,9 +244,21 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
         this.claim(request.lockId);
         const token = this.tokens.get(request.lockId);
         if (token !== undefined && !this.held.has(request.lockId)) {
+          assert(token.waiters.length === 0, 'an awaited token goes on at its unlock, it never rests');
+          if (token.recalled) {
+            // Free and recalled: only while kept for this node's threads (else it went at the unlock or a tick).
+            assert(token.keepUntilMs >= 0, 'a recalled token rests only while kept');
+            if (!this.keepOpen(request.lockId, token)) {
+              // The window is over: the token goes, and this thread asks behind the node that waits.
+              this.endKeep(request.lockId, token, 'cut');
+              this.releaseToken(request.lockId);
+              this.requestLock(threadRef, request.lockId, request.threadId, request.tryOnly === true);
+              return;
+            }
+            this.keptTake(token);
+          }
           // The token rests here from this node's last holder: no message, and
           // nothing to acquire (every write under the lock was made on this node).
-          assert(!token.recalled && token.waiters.length === 0, 'a recalled or awaited token goes on at its unlock, it never rests');
           this.held.set(request.lockId, { threadId: request.threadId });
           this.ctx.stats.lockTokenReuses = (this.ctx.stats.lockTokenReuses ?? 0) + 1;
           token.reuses++;
@@ -230,8 +271,9 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
           host.resume(threadRef, { ok: true, value: 'busy' });
           return;
         }
-        if (token !== undefined && !token.recalled) {
-          // Held by another thread of this node, nobody else asked: wait here for its unlock.
+        if (token !== undefined && (!token.recalled || this.keepOpen(request.lockId, token))) {
+          // Held by another thread of this node, nobody else asked (or the token is
+          // kept for this node's threads): wait here for its unlock.
           assert(token.waiters.length < syncQueueCountMax, 'lock waiters within limit');
           token.waiters.push({ threadRef, threadId: request.threadId });
           return;
@@ -254,7 +296,21 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
         const token = this.tokens.get(request.lockId);
         assert(token !== undefined, 'a held lock has its token here');
         host.resume(threadRef, { ok: true, value: null });
+        if (token.recalled && this.keepOpen(request.lockId, token)) {
+          // Another node asked, but this node's threads still take it: keep it
+          // for the window (a local waiter takes it now, or it waits free for the next take).
+          token.keepLookMs = this.timeNowMs();
+          const kept = token.waiters.shift();
+          if (kept !== undefined) {
+            this.held.set(request.lockId, { threadId: kept.threadId });
+            this.keptTake(token);
+          }
+          this.delegate(request.lockId);
+          if (kept !== undefined) host.resume(kept.threadRef, { ok: true, value: null });
+          return;
+        }
         if (token.recalled) {
+          if (token.keepUntilMs >= 0) this.endKeep(request.lockId, token, 'cut');
           this.releaseToken(request.lockId);
           // This node's waiters queue at the manager behind the node that asked.
           for (const waiter of token.waiters) this.requestLock(waiter.threadRef, request.lockId, waiter.threadId, false);
@@ -338,6 +394,98 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     this.ctx.deliver(manager, () => ({ type: 'lockBusy', lockId }));
   }
 
+  // --------------------------------------------- the keep window (lock-keep.ts)
+
+  private timeNowMs(): number {
+    if (this.clock === null) return this.nowMs;
+    const nowMs = this.clock();
+    if (nowMs > this.nowMs) this.nowMs = nowMs;
+    return this.nowMs;
+  }
+
+  /**
+   * Whether a recalled token stays here for this node's threads: within its
+   * keep window since it arrived. The first ask of a tenure starts the keep
+   * (or, with the policy saying no, ends it for the tenure).
+   */
+  private keepOpen(lockId: number, token: Token): boolean {
+    if (this.keepPolicy === null || token.keepEnded) return false;
+    const nowMs = this.timeNowMs();
+    if (token.keepUntilMs >= 0) return nowMs < token.keepUntilMs;
+    const untilMs = this.keepPolicy.keepUntil(lockId, token.arrivedAtMs, nowMs);
+    if (untilMs === null) { token.keepEnded = true; return false; }
+    // The fairness bound: the node that asked gets the token at most lockKeepMsMax after it came here (plus one critical section).
+    assert(untilMs <= token.arrivedAtMs + lockKeepMsMax, 'a token is kept within the fairness bound');
+    token.keepUntilMs = untilMs;
+    token.keepLookMs = nowMs;
+    token.keepTakes = 0;
+    this.keeping.add(lockId);
+    return true;
+  }
+
+  /** A thread of this node took a kept token (from the layer: a lock request, or a waiter at the unlock). */
+  private keptTake(token: Token): void {
+    token.keepTakes++;
+    token.keepLookMs = this.timeNowMs();
+    this.ctx.stats.lockKeepTakes = (this.ctx.stats.lockKeepTakes ?? 0) + 1;
+  }
+
+  private endKeep(lockId: number, token: Token, outcome: KeepOutcome): void {
+    assert(token.keepUntilMs >= 0 && this.keepPolicy !== null, 'a keep ends once, where it began');
+    this.keeping.delete(lockId);
+    token.keepUntilMs = -1;
+    token.keepEnded = true;
+    this.keepPolicy.ended(lockId, outcome);
+    if (outcome === 'idle') this.ctx.stats.lockKeepIdle = (this.ctx.stats.lockKeepIdle ?? 0) + 1;
+  }
+
+  /**
+   * Every tick: each kept token is claimed from the table (counting the takes
+   * there); one whose window is over goes now if free (a held one at its
+   * holder's unlock, which now comes to the layer), and a free one nobody took
+   * for lockKeepIdleMs goes early; the others go back to the table.
+   */
+  onTick(nowMs: number): void {
+    if (nowMs > this.nowMs) this.nowMs = nowMs;
+    if (this.keeping.size === 0) return;
+    const now = this.timeNowMs();
+    for (const lockId of [...this.keeping]) {
+      const token = this.tokens.get(lockId);
+      assert(token !== undefined && token.keepUntilMs >= 0 && token.recalled, 'a kept token is here, recalled');
+      const reusesBefore = token.reuses;
+      this.claim(lockId);
+      const took = token.reuses - reusesBefore;
+      const held = this.held.has(lockId);
+      if (took > 0 || held) {
+        token.keepTakes += took;
+        token.keepLookMs = now;
+        if (took > 0) this.ctx.stats.lockKeepTakes = (this.ctx.stats.lockKeepTakes ?? 0) + took;
+      }
+      const idle = !held && now - token.keepLookMs >= lockKeepIdleMs;
+      if (now >= token.keepUntilMs) {
+        this.endKeep(lockId, token, !idle ? 'cut' : token.keepTakes > 0 ? 'drained' : 'idle');
+        if (!held) this.releaseToken(lockId);
+        continue;
+      }
+      if (idle) {
+        this.endKeep(lockId, token, token.keepTakes > 0 ? 'drained' : 'idle');
+        this.releaseToken(lockId);
+        continue;
+      }
+      this.delegate(lockId);
+    }
+  }
+
+  /** The earliest time a tick has keep work: a window's end, or a free kept token's idle release. */
+  nextTickMs(): number | null {
+    let at = Infinity;
+    for (const lockId of this.keeping) {
+      const token = this.tokens.get(lockId)!;
+      at = Math.min(at, token.keepUntilMs, token.keepLookMs + lockKeepIdleMs);
+    }
+    return Number.isFinite(at) ? at : null;
+  }
+
   /** Takes a delegated token back from the node's table before the layer acts on the lock (token-table.ts). */
   private claim(lockId: number): void { claimToken(this.ctx, this.tokens.get(lockId), lockId, this.held); }
 
@@ -360,6 +508,8 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
   private releaseToken(lockId: number): void {
     const token = this.tokens.get(lockId);
     assert(token !== undefined && !token.delegated, 'a token is released by the node it is at, from the layer');
+    // A keep ended by anything else (a tryLock's recall of a token granted with the recall flag): its threads had stopped.
+    if (token.keepUntilMs >= 0) this.endKeep(lockId, token, 'drained');
     this.tokens.delete(lockId);
     this.ctx.lockTokens?.tokenGone(lockId);
     const manager = this.ctx.managerOf(lockId);

@@ -15,6 +15,8 @@ export interface TableToken {
   next?: unknown;
   reuses: number;
   delegated: boolean;
+  /** Kept after a recall for this node's threads (lock-keep.ts): the window's end, or -1. */
+  keepUntilMs: number;
 }
 
 /**
@@ -36,14 +38,16 @@ export function claimToken(ctx: EngineContext, token: TableToken | undefined, lo
 
 /**
  * Hands a token that rests here to the table when nothing but its holder (if
- * any) is concerned: not recalled, no waiter here, no named next node. Every
+ * any) is concerned: not recalled (or kept for this node's threads), no waiter
+ * here, no named next node. Every
  * write made under it until the layer claims it back is made on this node,
  * and the release that hands it on (SyncLayer.releaseToken) closes the
  * interval that holds them all: the lazy release of release consistency.
  */
 export function delegateToken(ctx: EngineContext, token: TableToken | undefined, lockId: number, held: Map<number, { threadId: number }>): void {
   const table = ctx.lockTokens;
-  if (table === null || token === undefined || token.delegated || token.recalled || token.waiters.length > 0 || token.next !== undefined) return;
+  // A recalled token goes to the table only while kept for this node's threads: a tick claims it back at the window's end.
+  if (table === null || token === undefined || token.delegated || (token.recalled && token.keepUntilMs < 0) || token.waiters.length > 0 || token.next !== undefined) return;
   const holder = held.get(lockId)?.threadId ?? null;
   if (!table.tokenDelegate(lockId, holder)) return;
   token.delegated = true;

@@ -140,6 +140,13 @@ export interface EngineOptions {
    * where app threads take and give it back with no message and no request.
    */
   lockTokens?: LockTokenHost;
+  /**
+   * The keep window of a contended lock (src/protocol/lock-keep.ts): a node
+   * whose threads still take a mutex keeps its token after another node asked,
+   * up to an adaptive window since it arrived (default off; the runtime turns
+   * it on, DSM_LOCK_KEEP=0 to compare). Needs onTick (and nextTickMs) to end windows.
+   */
+  lockKeep?: boolean;
 }
 
 export interface EngineCounters {
@@ -153,6 +160,10 @@ export interface EngineCounters {
   messagesSent: number;
   /** Mutex acquisitions served by a token resting at this node, with no message (issue 12). */
   lockTokenReuses?: number;
+  /** Takes of a contended lock's token kept at this node for its threads after another node asked (keep window). */
+  lockKeepTakes?: number;
+  /** Keeps of a recalled token that no thread of the node took (each made the asking node wait up to lockKeepIdleMs). */
+  lockKeepIdle?: number;
   /** Contended locks this node handed to the next holder directly, not through the manager (issue 12). */
   lockHandoffsDirect?: number;
   /** Barrier rounds whose arrivals did not follow the plan, so the manager sent barrierFlush (issue 12.3). */

@@ -31,7 +31,7 @@ import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFact
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, linePagePushEnabled, lineShipEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -215,6 +215,7 @@ export class ClusterNode {
       ...(readAheadPageCount() === undefined ? {} : { prefetchPageCount: readAheadPageCount() }),
       ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled() }),
       ...(lockTokens === null ? {} : { lockTokens }),
+      lockKeep: lockKeepEnabled(),
     });
     const engine = this.host.engine;
     this.flow = new FlowGate({
@@ -491,9 +492,8 @@ export class ClusterNode {
     noteActivity(activity.idle);
   }
 
-  /** Runs the engine's tick when its line layer has work due (a wanted line's window, a revoke to retry, a timed wait). */
+  /** Runs the engine's tick when it has work due (a wanted line's window, a revoke to retry, a timed wait, a kept lock token's window). */
   private scheduleLineTick(): void {
-    if (this.lineTable === null) return;
     const atMs = this.host.nextTickMs();
     if (atMs === null || atMs >= this.lineTimerAtMs) return;
     if (this.lineTimer !== null) clearTimeout(this.lineTimer);

@@ -118,6 +118,14 @@ export function writerOf(spec: ProgramSpec, owner: number, phase: number): numbe
   return (owner + Math.floor(phase / (spec.ownerShiftPeriod ?? 2)) * (spec.ownerShift ?? 0)) % spec.threadCount;
 }
 
+/** The thread holding each mutex of a running program (its threads share one cluster, so one map per spec). */
+const holdersOf = new WeakMap<ProgramSpec, Map<number, number>>();
+function lockHolders(spec: ProgramSpec): Map<number, number> {
+  let holders = holdersOf.get(spec);
+  if (holders === undefined) { holders = new Map(); holdersOf.set(spec, holders); }
+  return holders;
+}
+
 export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram {
   for (let phase = 0; phase < spec.phaseCount; phase++) {
     const plan = spec.plans[thread]![phase]!;
@@ -143,8 +151,14 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
       } else {
         yield* sync({ kind: 'lock', lockId: counter.lockId, threadId: thread });
       }
+      // Mutual exclusion, asserted (not only seen in the counters' final values): one holder at a time.
+      const holders = lockHolders(spec);
+      const other = holders.get(counter.lockId);
+      if (other !== undefined) throw new Error(`thread ${thread} got lock ${counter.lockId} while thread ${other} holds it`);
+      holders.set(counter.lockId, thread);
       const value = yield* load(counter.address);
       yield { op: 'store', address: counter.address, value: value + 1 };
+      holders.delete(counter.lockId);
       yield* sync({ kind: 'unlock', lockId: counter.lockId, threadId: thread });
     }
     for (const a of plan.atomics) {
@@ -203,7 +217,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; keepTakes: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -216,6 +230,8 @@ export function runSeed(
   atomicLines: 'seeded' | 'always' | 'never' = 'never',
   /** Lock tokens in a node table (src/channel/lock-tokens.ts); 'seeded': half the seeds, tables of 1..16 slots (slots re-keyed, locks without room). */
   lockTokens: 'seeded' | 'always' | 'never' = 'seeded',
+  /** The keep window of contended lock tokens (src/protocol/lock-keep.ts); 'seeded': half the seeds. */
+  lockKeep: 'seeded' | 'always' | 'never' = 'seeded',
 ): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
@@ -267,6 +283,7 @@ export function runSeed(
       ? { atomicLines: true, lineRefuseChance: (seed % 5) / 10 } : {}),
     ...(lockTokens === 'always' || (lockTokens === 'seeded' && Math.floor(seed / 2) % 2 === 0)
       ? { lockTokenSlots: 1 << (seed % 5) } : {}),
+    ...(lockKeep === 'always' || (lockKeep === 'seeded' && Math.floor(seed / 4) % 2 === 0) ? { lockKeep: true } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
   cluster.run();
@@ -274,7 +291,8 @@ export function runSeed(
   const pagesLent = cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
   const aheadFetches = cluster.engines.reduce((sum, engine) => sum + (engine.counters().prefetchAheadFetches ?? 0), 0);
   const shippedOps = cluster.shippedResults;
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps };
+  const keepTakes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockKeepTakes ?? 0), 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, keepTakes };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -296,5 +314,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, keepTakes };
 }

@@ -281,6 +281,8 @@ export interface ClusterOptions {
    * Small tables make slots re-keyed and locks find no room.
    */
   lockTokenSlots?: number;
+  /** The keep window of contended lock tokens (EngineOptions.lockKeep). */
+  lockKeep?: boolean;
 }
 
 /**
@@ -376,6 +378,7 @@ export class SimCluster {
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
+        ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }),
       }));
     }
     for (const engine of this.engines) engine.start();
