@@ -424,6 +424,13 @@ export const lockRestProbeGrantInterval = 8;
 export const lockKeepMsInitial = 4;
 export const lockKeepMsMin = 1;
 export const lockKeepMsMax = 16;
+/**
+ * Takes one keep allows; past it the token goes (the node's threads then ask
+ * behind the node that waits). Batches stay long for real critical sections
+ * (matmul: ~25 rows in 16 ms), while threads that only poll under the lock for
+ * a flag the other node must set give the token up after this many polls.
+ */
+export const lockKeepTakeCountMax = 32;
 /** A kept token nobody at its node took for this long goes at once (the threads stopped wanting it), ms. */
 export const lockKeepIdleMs = 1;
 /** After a keep nobody used, recalled unlocks of that lock give the token up at once; every this many, one keeps again (a probe). */
@@ -514,5 +521,5 @@ export const lockTokenSlotCount = 1 << 12;
 export const lockTokenProbeCountMax = 8;
 assert(atomicLineBytes >= 8 && (atomicLineBytes & (atomicLineBytes - 1)) === 0 && pageBytes % atomicLineBytes === 0, 'a line is a power of two within a page');
 assert((atomicLineSlotCount & (atomicLineSlotCount - 1)) === 0, 'the line table size is a power of two');
-assert(lockKeepMsMin <= lockKeepMsInitial && lockKeepMsInitial <= lockKeepMsMax && lockKeepIdleMs < lockKeepMsMax && lockKeepProbeInterval >= 1, 'keep window bounds are ordered');
+assert(lockKeepMsMin <= lockKeepMsInitial && lockKeepMsInitial <= lockKeepMsMax && lockKeepIdleMs < lockKeepMsMax && lockKeepProbeInterval >= 1 && lockKeepTakeCountMax >= 2, 'keep window bounds are ordered');
 assert((lockTokenSlotCount & (lockTokenSlotCount - 1)) === 0 && lockTokenProbeCountMax <= lockTokenSlotCount, 'the lock token table size is a power of two');

@@ -13,6 +13,9 @@
 //                       here | owner: held by the thread whose owner field (lockOwnerField) that is
 //   uses[slotCount]     times threads took the lock here since the manager last looked
 //                       (a plain increment made while holding the lock, which orders it)
+//   limits[slotCount]   0: no limit; n: a thread that finds uses >= n asks the manager
+//                       instead of taking (a token kept for this node's threads after
+//                       another node asked: its keep's take budget, src/protocol/lock-keep.ts)
 //
 // An app thread locks with one compareExchange(here -> here | me) and
 // unlocks with one compareExchange(here | me -> here). The manager takes a
@@ -39,11 +42,12 @@ export const lockTokenHere = 0x40000000;
 const ownerFieldMask = 0x1fffff;
 const ownerFieldMax = 0x100000;
 
-export function lockTokenLayout(slotCount: number): { keys: number; states: number; uses: number; words: number } {
+export function lockTokenLayout(slotCount: number): { keys: number; states: number; uses: number; limits: number; words: number } {
   const keys = lockTokenHeaderWords;
   const states = keys + slotCount;
   const uses = states + slotCount;
-  return { keys, states, uses, words: uses + slotCount };
+  const limits = uses + slotCount;
+  return { keys, states, uses, limits, words: limits + slotCount };
 }
 
 /** The first slot a lock probes (Fibonacci hashing), the same on both sides. */
@@ -114,11 +118,14 @@ export class LockTokenTable implements LockTokenHost {
     return reusable;
   }
 
-  tokenDelegate(lockId: number, holder: number | null): boolean {
+  tokenDelegate(lockId: number, holder: number | null, takeLimit = 0): boolean {
     assert(lockId >= 0 && lockId + 1 <= 0x7fffffff, 'a lock id fits the table key');
+    assert(Number.isInteger(takeLimit) && takeLimit >= 0 && takeLimit <= 0x7fffffff, 'a take limit is a count');
     const slot = this.slotFor(lockId);
     if (slot < 0) return false;
     this.present.add(lockId);
+    // Before the state: a thread that sees the token here sees its limit (uses are 0 since the last reclaim or the keying).
+    Atomics.store(this.words, this.layout.limits + slot, takeLimit);
     const state = lockTokenHere | (holder === null ? 0 : lockOwnerField(holder, this.nodeBase));
     const previous = Atomics.compareExchange(this.words, this.layout.states + slot, 0, state);
     assert(previous === 0, 'a token is delegated only while the manager keeps it');
@@ -169,6 +176,7 @@ export class LockTokenView {
   private readonly keysAt: number;
   private readonly statesAt: number;
   private readonly usesAt: number;
+  private readonly limitsAt: number;
   private cachedLock = -1;
   private cachedSlot = -1;
 
@@ -183,6 +191,7 @@ export class LockTokenView {
     this.keysAt = layout.keys;
     this.statesAt = layout.states;
     this.usesAt = layout.uses;
+    this.limitsAt = layout.limits;
     assert(owner >= 1 && owner <= ownerFieldMax, 'an owner field in range');
   }
 
@@ -209,6 +218,9 @@ export class LockTokenView {
   take(lockId: number, giveBack: (otherLockId: number) => void): number {
     const slot = this.slotOf(lockId);
     if (slot < 0) return takeAsk;
+    // A kept token's take budget is spent: the manager decides (it hands the token on, see lock-keep.ts).
+    const limit = this.words[this.limitsAt + slot]!;
+    if (limit !== 0 && this.words[this.usesAt + slot]! >= limit) return takeAsk;
     const at = this.statesAt + slot;
     const mine = lockTokenHere | this.owner;
     const previous = nativeCompareExchange(this.words, at, lockTokenHere, mine);

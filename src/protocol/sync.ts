@@ -9,7 +9,7 @@
 // EngineContext.managerOf.
 
 import { DsmError, assert } from '../errors.js';
-import { grantPagePushCountMax, lockIdCountMax, lockKeepIdleMs, lockKeepMsMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
+import { grantPagePushCountMax, lockIdCountMax, lockKeepIdleMs, lockKeepMsMax, lockKeepTakeCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -249,8 +249,8 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
             // Free and recalled: only while kept for this node's threads (else it went at the unlock or a tick).
             assert(token.keepUntilMs >= 0, 'a recalled token rests only while kept');
             if (!this.keepOpen(request.lockId, token)) {
-              // The window is over: the token goes, and this thread asks behind the node that waits.
-              this.endKeep(request.lockId, token, 'cut');
+              // The window (or its take budget) is over: the token goes, and this thread asks behind the node that waits.
+              this.endKeep(request.lockId, token, this.keepOverOutcome(token));
               this.releaseToken(request.lockId);
               this.requestLock(threadRef, request.lockId, request.threadId, request.tryOnly === true);
               return;
@@ -310,7 +310,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
           return;
         }
         if (token.recalled) {
-          if (token.keepUntilMs >= 0) this.endKeep(request.lockId, token, 'cut');
+          if (token.keepUntilMs >= 0) this.endKeep(request.lockId, token, this.keepOverOutcome(token));
           this.releaseToken(request.lockId);
           // This node's waiters queue at the manager behind the node that asked.
           for (const waiter of token.waiters) this.requestLock(waiter.threadRef, request.lockId, waiter.threadId, false);
@@ -411,7 +411,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
   private keepOpen(lockId: number, token: Token): boolean {
     if (this.keepPolicy === null || token.keepEnded) return false;
     const nowMs = this.timeNowMs();
-    if (token.keepUntilMs >= 0) return nowMs < token.keepUntilMs;
+    if (token.keepUntilMs >= 0) return nowMs < token.keepUntilMs && token.keepTakes < lockKeepTakeCountMax;
     const untilMs = this.keepPolicy.keepUntil(lockId, token.arrivedAtMs, nowMs);
     if (untilMs === null) { token.keepEnded = true; return false; }
     // The fairness bound: the node that asked gets the token at most lockKeepMsMax after it came here (plus one critical section).
@@ -428,6 +428,16 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     token.keepTakes++;
     token.keepLookMs = this.timeNowMs();
     this.ctx.stats.lockKeepTakes = (this.ctx.stats.lockKeepTakes ?? 0) + 1;
+  }
+
+  /**
+   * How a keep that is over at a take or an unlock ended: its window cut a
+   * batch still going, unless its take budget ran out first (threads that
+   * take and give the lock back in a loop, e.g. polling a flag only the
+   * other node sets: a longer window would not help them).
+   */
+  private keepOverOutcome(token: Token): KeepOutcome {
+    return token.keepTakes >= lockKeepTakeCountMax ? 'drained' : 'cut';
   }
 
   private endKeep(lockId: number, token: Token, outcome: KeepOutcome): void {
@@ -452,18 +462,12 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     for (const lockId of [...this.keeping]) {
       const token = this.tokens.get(lockId);
       assert(token !== undefined && token.keepUntilMs >= 0 && token.recalled, 'a kept token is here, recalled');
-      const reusesBefore = token.reuses;
       this.claim(lockId);
-      const took = token.reuses - reusesBefore;
       const held = this.held.has(lockId);
-      if (took > 0 || held) {
-        token.keepTakes += took;
-        token.keepLookMs = now;
-        if (took > 0) this.ctx.stats.lockKeepTakes = (this.ctx.stats.lockKeepTakes ?? 0) + took;
-      }
+      if (held) token.keepLookMs = now;
       const idle = !held && now - token.keepLookMs >= lockKeepIdleMs;
-      if (now >= token.keepUntilMs) {
-        this.endKeep(lockId, token, !idle ? 'cut' : token.keepTakes > 0 ? 'drained' : 'idle');
+      if (now >= token.keepUntilMs || token.keepTakes >= lockKeepTakeCountMax) {
+        this.endKeep(lockId, token, !idle ? this.keepOverOutcome(token) : token.keepTakes > 0 ? 'drained' : 'idle');
         if (!held) this.releaseToken(lockId);
         continue;
       }
@@ -486,11 +490,36 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     return Number.isFinite(at) ? at : null;
   }
 
-  /** Takes a delegated token back from the node's table before the layer acts on the lock (token-table.ts). */
-  private claim(lockId: number): void { claimToken(this.ctx, this.tokens.get(lockId), lockId, this.held); }
+  /**
+   * Takes a delegated token back from the node's table before the layer acts
+   * on the lock (token-table.ts); a kept token's takes there count for its keep.
+   * Returns those takes.
+   */
+  private claim(lockId: number): number {
+    const token = this.tokens.get(lockId);
+    if (token === undefined) return 0;
+    const reusesBefore = token.reuses;
+    claimToken(this.ctx, token, lockId, this.held);
+    const took = token.reuses - reusesBefore;
+    if (took > 0 && token.keepUntilMs >= 0) {
+      token.keepTakes += took;
+      token.keepLookMs = this.timeNowMs();
+      this.ctx.stats.lockKeepTakes = (this.ctx.stats.lockKeepTakes ?? 0) + took;
+    }
+    return took;
+  }
 
-  /** Hands a token resting here to the node's table when nothing but its holder is concerned (token-table.ts). */
-  private delegate(lockId: number): void { delegateToken(this.ctx, this.tokens.get(lockId), lockId, this.held); }
+  /**
+   * Hands a token resting here to the node's table when nothing but its holder
+   * is concerned (token-table.ts); a kept one with what is left of its take
+   * budget, after which its threads ask the layer again.
+   */
+  private delegate(lockId: number): void {
+    const token = this.tokens.get(lockId);
+    const kept = token !== undefined && token.keepUntilMs >= 0;
+    if (kept && token.keepTakes >= lockKeepTakeCountMax) return;
+    delegateToken(this.ctx, token, lockId, this.held, kept ? lockKeepTakeCountMax - token.keepTakes : 0);
+  }
 
   /** A thread of this node asked for the lock and has no answer yet. */
   private awaitsToken(lockId: number): boolean {

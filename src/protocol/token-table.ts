@@ -44,12 +44,12 @@ export function claimToken(ctx: EngineContext, token: TableToken | undefined, lo
  * and the release that hands it on (SyncLayer.releaseToken) closes the
  * interval that holds them all: the lazy release of release consistency.
  */
-export function delegateToken(ctx: EngineContext, token: TableToken | undefined, lockId: number, held: Map<number, { threadId: number }>): void {
+export function delegateToken(ctx: EngineContext, token: TableToken | undefined, lockId: number, held: Map<number, { threadId: number }>, takeLimit = 0): void {
   const table = ctx.lockTokens;
   // A recalled token goes to the table only while kept for this node's threads: a tick claims it back at the window's end.
   if (table === null || token === undefined || token.delegated || (token.recalled && token.keepUntilMs < 0) || token.waiters.length > 0 || token.next !== undefined) return;
   const holder = held.get(lockId)?.threadId ?? null;
-  if (!table.tokenDelegate(lockId, holder)) return;
+  if (!table.tokenDelegate(lockId, holder, takeLimit)) return;
   token.delegated = true;
   held.delete(lockId);
 }

@@ -305,8 +305,10 @@ export interface LockTokenHost {
    * The token of `lockId` rests here: app threads take and give it back in
    * the table from now on. `holder`: the thread (engine thread id) that holds
    * it now, or null. False: the table has no room; the layer keeps the token.
+   * `takeLimit` (0: none): after that many takes in the table threads ask the
+   * layer again (a token kept for this node's threads after a recall).
    */
-  tokenDelegate(lockId: number, holder: number | null): boolean;
+  tokenDelegate(lockId: number, holder: number | null, takeLimit?: number): boolean;
   /**
    * Takes a delegated token back: from now on app threads ask the layer. Says
    * who held it at that instant (null: nobody) and how many times threads took

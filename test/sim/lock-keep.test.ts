@@ -6,7 +6,7 @@
 // section and the hand-over). Mutual exclusion is asserted at every take.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lockKeepIdleMs, lockKeepMsMax, pageBytes } from '../../src/constants.js';
+import { lockKeepIdleMs, lockKeepMsMax, lockKeepTakeCountMax, pageBytes } from '../../src/constants.js';
 import { SimCluster, type ThreadProgram } from './sim.js';
 import { syncOp } from './thread-ops.js';
 
@@ -176,6 +176,41 @@ test('lock keep: a thread terminated while waiting at its node for a kept token 
         assert.equal(engine.tableSizes()['canceled'], 0, label);
         assert.equal(engine.tableSizes()['keeping'], 0, label);
       }
+    }
+  }
+});
+
+test('lock keep: threads that poll a flag under the lock (strict turns, as bench sync\'s handoff) give a kept token up after the take budget', () => {
+  for (const protocol of protocols) {
+    for (const slots of [undefined, 16]) {
+      const label = `${protocol}, table ${slots ?? 'none'}`;
+      const turns = 12;
+      const run = (lockKeep: boolean): { polls: number } => {
+        const c = new SimCluster({ seed: 3, nodeCount: 3, pageCount: 4, protocol, lockKeep, ...(slots === undefined ? {} : { lockTokenSlots: slots }) });
+        let turn = 1;
+        let polls = 0;
+        for (const node of [1, 2]) {
+          c.addThread(node, (thread) => (function* () {
+            for (let k = 0; k < turns; k++) {
+              for (;;) {
+                yield* syncOp({ kind: 'lock', lockId: 0, threadId: thread });
+                const mine = turn === node;
+                if (mine) turn = node === 1 ? 2 : 1;
+                else polls++;
+                yield* syncOp({ kind: 'unlock', lockId: 0, threadId: thread });
+                if (mine) break;
+              }
+            }
+          })() as ThreadProgram);
+        }
+        c.run(); c.drain();
+        return { polls };
+      };
+      const off = run(false);
+      const on = run(true);
+      // Each hand-over costs at most one take budget of polls at the node that keeps the token
+      // (in the table each is a compareExchange pair; without one, a request to the layer each).
+      assert.ok(on.polls <= 2 * turns * (lockKeepTakeCountMax + 2), `${label}: ${on.polls} polls kept against ${off.polls}`);
     }
   }
 });

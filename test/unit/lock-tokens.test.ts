@@ -30,6 +30,23 @@ test('a delegated free token is taken and given back with no manager; a held one
   assert.equal(a.take(7, noGiveBack), takeAsk);
 });
 
+test('a token delegated with a take limit (a kept token\'s budget) is taken that many times, then the threads ask the manager', () => {
+  const table = new LockTokenTable(base, 16);
+  const a = new LockTokenView(table.buffer, lockOwnerField(tokenOf(1), base));
+  assert.ok(table.tokenDelegate(9, null, 2));
+  for (let k = 0; k < 2; k++) {
+    assert.equal(a.take(9, noGiveBack), takeTaken);
+    assert.equal(a.give(9), true);
+  }
+  assert.equal(a.take(9, noGiveBack), takeAsk, 'the budget is spent');
+  assert.deepEqual(table.tokenReclaim(9), { holder: null, uses: 2 });
+  assert.ok(table.tokenDelegate(9, null), 'delegated again with no limit');
+  for (let k = 0; k < 4; k++) {
+    assert.equal(a.take(9, noGiveBack), takeTaken);
+    assert.equal(a.give(9), true);
+  }
+});
+
 test('delegated with a holder (a grant): the holder unlocks in the table; a reclaim of a free token names nobody', () => {
   const table = new LockTokenTable(base, 16);
   const a = new LockTokenView(table.buffer, lockOwnerField(tokenOf(5), base));
