@@ -10,6 +10,9 @@
 // token is not there free does it ask the manager: the token is elsewhere,
 // or held by another thread of this node (the manager queues the waiters of
 // this node in FIFO order), or the manager took it back to hand it on.
+// Across nodes the order is FIFO but for the keep window: a node whose threads
+// still take a contended mutex keeps its token for them up to lockKeepMsMax
+// after it arrived (src/protocol/lock-keep.ts), so batches replace crossings.
 
 import { DsmError } from '../errors.js';
 import { allocateWords, checkHandle, ownerToken } from './handle.js';
