@@ -38,16 +38,18 @@ export function claimToken(ctx: EngineContext, token: TableToken | undefined, lo
 
 /**
  * Hands a token that rests here to the table when nothing but its holder (if
- * any) is concerned: not recalled (or kept for this node's threads), no waiter
- * here, no named next node. Every
+ * any) is concerned: no waiter here, and not recalled nor promised to a named
+ * next node, unless kept for this node's threads (sync.ts, lock-keep.ts). Every
  * write made under it until the layer claims it back is made on this node,
  * and the release that hands it on (SyncLayer.releaseToken) closes the
  * interval that holds them all: the lazy release of release consistency.
  */
 export function delegateToken(ctx: EngineContext, token: TableToken | undefined, lockId: number, held: Map<number, { threadId: number }>, takeLimit = 0): void {
   const table = ctx.lockTokens;
-  // A recalled token goes to the table only while kept for this node's threads: a tick claims it back at the window's end.
-  if (table === null || token === undefined || token.delegated || (token.recalled && token.keepUntilMs < 0) || token.waiters.length > 0 || token.next !== undefined) return;
+  // A recalled token (or one promised to a next node) goes to the table only while kept for this
+  // node's threads: a tick, or a take past its budget, brings it back to the layer, which hands it on.
+  const goesOn = token !== undefined && (token.recalled || token.next !== undefined);
+  if (table === null || token === undefined || token.delegated || (goesOn && token.keepUntilMs < 0) || token.waiters.length > 0) return;
   const holder = held.get(lockId)?.threadId ?? null;
   if (!table.tokenDelegate(lockId, holder, takeLimit)) return;
   token.delegated = true;
