@@ -37,7 +37,12 @@ export type SyncRequest =
   /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
   | { kind: 'lineWait'; address: number; timeoutMs: number }
   /** Wakes up to `count` (-1: all) line waiters on `address`; answers the count woken. */
-  | { kind: 'lineNotify'; address: number; count: number }
+  /**
+   * `afterOp`: the thread's last Atomics operation was the op on this line it
+   * shipped just before (nothing since), so the layer may answer 0 if that op
+   * found the line quiet (src/protocol/lines.ts, "Notifies that wake nobody").
+   */
+  | { kind: 'lineNotify'; address: number; count: number; afterOp?: boolean }
   | { kind: 'release' }
   | { kind: 'acquire' };
 

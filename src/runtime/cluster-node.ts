@@ -474,7 +474,7 @@ export class ClusterNode {
         return asyncId === undefined ? replyLater : null;
       }
       case 'notify':
-        this.host.sync({ kind: 'lineNotify', address, count: request.count ?? -1 },
+        this.host.sync({ kind: 'lineNotify', address, count: request.count ?? -1, ...(request.afterOp === true ? { afterOp: true } : {}) },
           { owner: endpoint, answer, kind: 'atomic', args: { op: 'notify', address }, tid });
         return replyLater;
       default:

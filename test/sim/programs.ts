@@ -203,7 +203,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -274,7 +274,8 @@ export function runSeed(
   const pagesLent = cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
   const aheadFetches = cluster.engines.reduce((sum, engine) => sum + (engine.counters().prefetchAheadFetches ?? 0), 0);
   const shippedOps = cluster.shippedResults;
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps };
+  const quietNotifies = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineNotifiesQuiet?: number }).lineNotifiesQuiet ?? 0), 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -296,5 +297,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies };
 }

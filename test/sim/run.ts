@@ -22,6 +22,7 @@ let messages = 0;
 let pagesLent = 0;
 let aheadFetches = 0;
 let shippedOps = 0;
+let quietNotifies = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
@@ -30,10 +31,11 @@ for (const seed of seeds) {
     pagesLent += outcome.pagesLent;
     aheadFetches += outcome.aheadFetches;
     shippedOps += outcome.shippedOps;
+    quietNotifies += outcome.quietNotifies;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
     console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens}`);
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${shippedOps} Atomics ops shipped to a line's directory, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${((performance.now() - started) / 1000).toFixed(1)} s`);
