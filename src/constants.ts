@@ -478,6 +478,13 @@ export const atomicLineHotWritesPerTransfer = 16;
  * atomicLineHotWritesPerTransfer: a counter loop): then moving pays again.
  */
 export const atomicLineShipSampleOps = 4;
+/**
+ * Protocol: a line that a node gave up idle and then found hot in its
+ * shipped ops' sample moves (is not shipped) at the node's next give-ups:
+ * 1, then 2, 4, ... up to this many, each time the sample is hot again;
+ * a sample that is not hot resets it (src/protocol/lines.ts, onOpDone).
+ */
+export const atomicLineShipBackoffMax = 64;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

@@ -37,7 +37,9 @@
 // keeps a held line for its window (ops per transfer time over the time its
 // threads ran between them: a tight loop on the line, where batching by
 // moving pays), when the directory is not the page's home (lent away), and
-// for Atomics.wait (whose check runs with the line held here).
+// for Atomics.wait (whose check runs with the line held here). A line found
+// used here while shipped (hot or waited on) keeps moving for the node's
+// next idle give-ups (a doubling backoff, see stopShipping).
 //
 // Handing a line over is a release by the giver and an acquire by the taker,
 // as a lock grant is; threads of one node share a held line with no protocol.
@@ -81,7 +83,7 @@
 import { DsmError, assert } from '../errors.js';
 import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
-  atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
+  atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLineWaiterCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
@@ -121,6 +123,13 @@ type NodeLine = {
   shippedUses: number;
   /** The line's grant found no waiter registered on it (valid while held; see "Notifies that wake nobody"). */
   quiet: boolean;
+  /**
+   * Ship backoff: idle give-ups left that keep the line moving, and the
+   * count the next hot sample sets (doubling up to atomicLineShipBackoffMax;
+   * 0 after a sample that was not hot). See onOpDone.
+   */
+  shipSkips: number;
+  shipBackoff: number;
   /** Waits of this node's threads registered (or on their way) at the directory and not answered yet. */
   waitsOut: number;
 };
@@ -155,6 +164,8 @@ export interface LineLayerOptions {
   shipOps?: boolean;
   /** Shipped ops per sample: at its end the node looks whether moving the line would pay again (default atomicLineShipSampleOps). */
   shipSampleOps?: number;
+  /** Idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
+  shipBackoffMax?: number;
 }
 
 export function lineOf(address: number): number {
@@ -181,6 +192,7 @@ export class LineEngine implements Engine {
   private readonly pagePush: boolean;
   private readonly shipOps: boolean;
   private readonly shipSampleOps: number;
+  private readonly shipBackoffMax: number;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -223,6 +235,7 @@ export class LineEngine implements Engine {
     this.pagePush = options.pagePush ?? true;
     this.shipOps = (options.shipOps ?? true) && inner.shippedAtomic !== undefined;
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
+    this.shipBackoffMax = options.shipBackoffMax ?? atomicLineShipBackoffMax;
   }
 
   // ------------------------------------------------------------ delegation
@@ -272,7 +285,14 @@ export class LineEngine implements Engine {
     const quietLine = this.quietAfterOp.get(threadRef);
     if (quietLine !== undefined) this.quietAfterOp.delete(threadRef);
     switch (request.kind) {
-      case 'line': return this.wantLine(threadRef, request.line);
+      case 'line': {
+        // A wait's check (src/threads/atomics.ts: only a wait pins a line it
+        // does not hold by asking): the line comes here for it, so this node
+        // uses it here again and stops shipping its ops on it.
+        const state = this.lines.get(request.line);
+        if (state !== undefined && state.ship) this.stopShipping(state);
+        return this.wantLine(threadRef, request.line);
+      }
       case 'lineOp': return this.lineOp(threadRef, request);
       case 'lineWait': {
         // The thread checked the value while this node held the line and its pin kept it here.
@@ -372,7 +392,7 @@ export class LineEngine implements Engine {
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shippedUses: 0,
-        quiet: false, waitsOut: 0,
+        quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0,
       };
       this.lines.set(line, state);
     }
@@ -467,14 +487,32 @@ export class LineEngine implements Engine {
     const transferMs = Math.max(state.transferMs, (2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
     const hot = workingMs <= 0 || state.shipOps * transferMs >= this.hotWritesPerTransfer * workingMs;
     if (state.ship && hot) {
-      state.ship = false;
-      this.stats.lineMoveSwitches++;
+      this.stopShipping(state);
+    } else if (!hot) {
+      state.shipBackoff = 0;
     }
     state.shipOps = 0;
     state.shipWaitMs = 0;
     state.shipSinceMs = nowMs;
     state.shipWorkOps = 0;
     state.shipWorkMs = 0;
+  }
+
+  /**
+   * A line this node ships its ops on is used here after all: hot in its
+   * shipped ops' sample, or waited on here (a wait's check needs the line
+   * here). It was idle when given up but is used in bursts (a queue's pushes
+   * and pops between waits): shipping a burst op by op costs a round trip
+   * each, moving the line one transfer for all. So it moves again, and its
+   * next idle give-ups keep it moving, twice as many each time this repeats
+   * (a 2-node ring buffer of 10,000 items: 13,707 shipped ops and 2,373
+   * moves before; with lines only moving, 1,019 moves).
+   */
+  private stopShipping(state: NodeLine): void {
+    state.ship = false;
+    this.stats.lineMoveSwitches++;
+    state.shipBackoff = Math.min(this.shipBackoffMax, Math.max(1, state.shipBackoff * 2));
+    state.shipSkips = state.shipBackoff;
   }
 
   // ------------------------------------------------------------ messages
@@ -769,7 +807,10 @@ export class LineEngine implements Engine {
       // Given up idle while another node wanted it: this node's next ops on
       // it travel to the directory rather than take the line back (not at the
       // directory itself, where the line comes back to run them).
-      if (idle && this.shipOps && this.directoryOf(line) !== this.nodeId && !state.ship) {
+      const shipNow = idle && this.shipOps && this.directoryOf(line) !== this.nodeId && !state.ship;
+      if (shipNow && state.shipSkips > 0) {
+        state.shipSkips--;
+      } else if (shipNow) {
         state.ship = true;
         state.shipOps = 0;
         state.shipWaitMs = 0;

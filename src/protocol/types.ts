@@ -139,6 +139,8 @@ export interface EngineOptions {
   lineShipOps?: boolean;
   /** With lines: shipped ops per sample before the node looks whether moving pays again (default atomicLineShipSampleOps). */
   lineShipSampleOps?: number;
+  /** With lines: idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
+  lineShipBackoffMax?: number;
   /**
    * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
    * host a mutex token that rests at this node is handed to the node's table,

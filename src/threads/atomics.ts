@@ -715,7 +715,10 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    * is registered).
    */
   function check(target: Target, position: number, expected: number | bigint, timeoutMs: number): 'not-equal' | 'timed-out' | null {
-    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    const line = Math.floor(addressOf(target, position) / atomicLineBytes);
+    // The time until this thread's next op on the line is spent waiting, not working: no workMs for that op.
+    shippedAt.delete(line);
+    pinLine(line);
     let outcome: 'not-equal' | 'timed-out' | null = 'not-equal';
     try {
       if (native.load!(target.array, position) !== expected) return outcome;

@@ -276,6 +276,8 @@ export interface ClusterOptions {
   /** With atomicLines: whether nodes ship ops on lines they gave up idle (default true), and the sample that moves them again. */
   lineShipOps?: boolean;
   lineShipSampleOps?: number;
+  /** With atomicLines: idle give-ups that keep a line moving after it was used while shipped (default atomicLineShipBackoffMax). */
+  lineShipBackoffMax?: number;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -378,6 +380,7 @@ export class SimCluster {
           lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
           ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
+          ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
       }));
