@@ -87,7 +87,9 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
   const shipped = new ManagerAtomics((offset, byteLength) => native.managerBuffer(offset, byteLength));
   return {
     atomic: (address, width, op, operands) => shipped.run(address, width, op, operands),
-    protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
+    protect: hopsOn
+      ? (pages, prot) => { hop(`m:protect ${pages.length}`); native.protectPages(pagesOf(pages), prot); hop('m:protected'); }
+      : (pages, prot) => native.protectPages(pagesOf(pages), prot),
     protectRange: (first, count, prot) => native.protect(first, count, prot),
     setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
     setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
@@ -113,7 +115,7 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     },
     applyDiff: (page, diff) => native.applyDiff(page, diff),
     readPage: (page, into) => native.readPage(page, into),
-    writePage: (page, from) => native.writePage(page, from),
+    writePage: hopsOn ? (page, from) => { hop('m:writePage'); native.writePage(page, from); hop('m:writePage done'); } : (page, from) => native.writePage(page, from),
   };
 }
 
@@ -202,7 +204,10 @@ export class ClusterNode {
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
       ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
-      memory: { pages: this.race === null ? pages : this.race.wrap(pages), resumeFault: (slot) => native.resume(slot) },
+      memory: {
+        pages: this.race === null ? pages : this.race.wrap(pages),
+        resumeFault: hopsOn ? (slot) => { hop('m:resume'); native.resume(slot); hop('m:resumed'); } : (slot) => native.resume(slot),
+      },
       network: this.network,
       observer: this.observer,
       ...(this.raceMode ? { homeNode: raceHome } : {}),
@@ -246,6 +251,7 @@ export class ClusterNode {
     });
     const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
+      if (hopsOn) hop(`m:faults ${records.length / 3}`);
       noteActivity(activity.faults);
       // Test hook: the manager fails while the app thread that faulted is parked on it.
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
