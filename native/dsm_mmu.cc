@@ -394,10 +394,21 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   // sees it at once, where a sleeping one waits for its wake-up (on a virtual
   // machine, an idle vCPU halts and its wake-up costs tens of microseconds).
   // Yielding lets whatever else is runnable on this CPU (its own manager) go first.
+  // A yield that kept this thread off the CPU for kParkYieldContendedUs or more
+  // means a thread that does not sleep soon (a computing one) shares the CPU:
+  // polling behind it would see the page only when the scheduler comes back
+  // to this thread (after a whole time slice, since each yield pushed it
+  // back), while a futex wake-up is scheduled at once, so the thread sleeps.
   const int64_t yield_ns = g_park_yield_ns.load(std::memory_order_relaxed);
   if (yield_ns > 0 && slot->futex.load(std::memory_order_acquire) == kParkWaiting) {
-    const int64_t deadline = MonotonicNs() + yield_ns;
-    while (slot->futex.load(std::memory_order_acquire) == kParkWaiting && MonotonicNs() < deadline) sched_yield();
+    int64_t now = MonotonicNs();
+    const int64_t deadline = now + yield_ns;
+    while (slot->futex.load(std::memory_order_acquire) == kParkWaiting && now < deadline) {
+      sched_yield();
+      const int64_t before = now;
+      now = MonotonicNs();
+      if (now - before >= kParkYieldContendedUs * 1000) break;
+    }
   }
   // Going to sleep is announced (kParkSleeping), so a resume that comes while
   // the thread still spins costs its manager no futex system call.

@@ -62,6 +62,12 @@ export const parkSpinUsMax = 30;
  * under load: no gain, some far worse faults), so the default is 0: spin, then sleep, as before.
  */
 export const parkYieldUs = 0;
+/**
+ * Native: a poll's yield that kept the thread off its CPU this long (µs) ends the polling: a thread that
+ * computes shares the CPU, and the faulting thread sleeps instead, since a futex wake-up is scheduled at once
+ * where a thread that yielded waits for the scheduler to come back to it.
+ */
+export const parkYieldContendedUs = 200;
 /** The most DSM_PARK_YIELD_US may ask (one second). */
 export const parkYieldUsMax = 1_000_000;
 /**
