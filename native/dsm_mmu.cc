@@ -57,7 +57,7 @@ using v8::Value;
 // slots, so the fast path does not take a second (kernel) page fault on fresh
 // twin memory; when the pool is empty a page's twin goes to its own place in
 // the twin area. A parked thread spins kParkSpinCount pause instructions
-// before it sleeps on its futex. The page state byte: the protection
+// (yielding the CPU every 32) before it sleeps on its futex. The page state byte: the protection
 // (kProtMask), kFastWrite, kHasTwin, kTwinless (a page whose writes never need
 // a diff, hlrc: a page of this node's own, its home copy is the master: the
 // fast path upgrades it and reports it dirty, without a twin), kBusy.

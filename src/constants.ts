@@ -46,7 +46,11 @@ export const faultFlagOffsetShift = 1;
 /** Native: twins come first from a pool of this many pre-touched page slots (so the fast path takes no kernel fault on fresh twin memory), this many of them touched at init. */
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
-/** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
+/**
+ * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
+ * within tens of microseconds); every 32 pauses it looks at the clock and yields the CPU, so a manager queued on
+ * the same CPU (on 2 vCPUs, often) serves the fault during the spin instead of after it.
+ */
 export const parkSpinCount = 4000;
 /**
  * Native: and for at most this many microseconds. A pause costs 10 to 150 cycles
