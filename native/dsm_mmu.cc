@@ -383,10 +383,13 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
       clock_gettime(CLOCK_MONOTONIC, &now);
       const int64_t elapsed_us = (static_cast<int64_t>(now.tv_sec) - spin_start.tv_sec) * 1000000 + (now.tv_nsec - spin_start.tv_nsec) / 1000;
       if (elapsed_us >= kParkSpinUsMax) break;
-      // Let a runnable thread of this CPU go first: it may be the manager
-      // that serves this fault (on 2 vCPUs it often is, queued behind the
-      // spin). Without it the spin delayed that manager by the whole spin.
-      sched_yield();
+      // While the manager has not taken the fault, let a runnable thread of
+      // this CPU go first: it may be that manager (on 2 vCPUs it often is,
+      // preempted by this very thread when it resumed it, and queued behind
+      // the spin, which then delayed it by the whole spin). Once the manager
+      // has the fault, yielding would only hand this CPU to others for a
+      // whole time slice (a resume coming meanwhile waits for it).
+      if (slot->state.load(std::memory_order_acquire) == kSlotPending) sched_yield();
     }
   }
   // Then poll, yielding the CPU between looks, up to g_park_yield_ns: a remote

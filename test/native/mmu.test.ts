@@ -133,6 +133,6 @@ test('on one CPU a faulting thread lets its manager serve it: its spin yields, i
   assert.equal(result.status, 0, `one-cpu.mjs failed: ${result.stderr}`);
   const r = JSON.parse(result.stdout.trim().split('\n').pop()!);
   assert.equal(r.faults, 400, 'one read fault per page');
-  // Before the spin yielded, 54 to 260 of the 400 slept (12 runs, load 1-11); since, none (a few may, when another process takes the CPU).
+  // Before the spin yielded, 54 to 260 of the 400 slept (9 runs, load 1-11); since, none (a few may, when another process takes the CPU).
   assert.ok(r.slowWaits <= r.faults / 10, `${r.slowWaits} of ${r.faults} faults slept on their futex`);
 });
