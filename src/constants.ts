@@ -48,8 +48,9 @@ export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
 /**
  * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
- * within tens of microseconds); every 32 pauses it looks at the clock and yields the CPU, so a manager queued on
- * the same CPU (on 2 vCPUs, often) serves the fault during the spin instead of after it.
+ * within tens of microseconds); every 32 pauses it looks at the clock and, until the manager has taken the fault,
+ * yields the CPU, so a manager queued on the same CPU (on 2 vCPUs, often) serves the fault during the spin
+ * instead of after it.
  */
 export const parkSpinCount = 4000;
 /**
