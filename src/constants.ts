@@ -46,7 +46,12 @@ export const faultFlagOffsetShift = 1;
 /** Native: twins come first from a pool of this many pre-touched page slots (so the fast path takes no kernel fault on fresh twin memory), this many of them touched at init. */
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
-/** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
+/**
+ * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
+ * within tens of microseconds); every 32 pauses it looks at the clock and, until the manager has taken the fault,
+ * yields the CPU, so a manager queued on the same CPU (on 2 vCPUs, often) serves the fault during the spin
+ * instead of after it.
+ */
 export const parkSpinCount = 4000;
 /**
  * Native: and for at most this many microseconds. A pause costs 10 to 150 cycles
@@ -62,6 +67,12 @@ export const parkSpinUsMax = 30;
  * under load: no gain, some far worse faults), so the default is 0: spin, then sleep, as before.
  */
 export const parkYieldUs = 0;
+/**
+ * Native: a poll's yield that kept the thread off its CPU this long (µs) ends the polling: a thread that
+ * computes shares the CPU, and the faulting thread sleeps instead, since a futex wake-up is scheduled at once
+ * where a thread that yielded waits for the scheduler to come back to it.
+ */
+export const parkYieldContendedUs = 200;
 /** The most DSM_PARK_YIELD_US may ask (one second). */
 export const parkYieldUsMax = 1_000_000;
 /**
