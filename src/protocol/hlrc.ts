@@ -342,6 +342,33 @@ export class HlrcCoherence implements Coherence, LendHost {
     return true;
   }
 
+  /** LendHost: see HomeMigration.onHomeLend. */
+  homePagesLent(pages: number[], exclusive: boolean): void {
+    const completed: number[] = [];
+    for (const page of pages) if (this.homeCopyCompleted(page, this.pageState(page))) completed.push(page);
+    if (completed.length > 0) {
+      this.protectValidMany(completed);
+      if (exclusive) {
+        // No other node holds a copy (the lender dropped its own): as a page
+        // of ours after closeInterval, no write of ours needs a notice until a copy leaves.
+        this.memory.protect(completed, protReadWrite);
+        for (const page of completed) this.exclusive[page] = 1;
+      }
+      for (const page of completed) this.runWaiters(this.pageState(page));
+    }
+    for (const page of pages) this.serveFetchers(page);
+  }
+
+  /** LendHost: see HomeMigration.lend (two nodes). */
+  dropCopies(pages: number[]): void {
+    this.memory.protect(pages, protNone);
+    for (const page of pages) {
+      const state = this.pageState(page);
+      assert(!state.fetching && state.waiters.length === 0, 'a page lent is at rest');
+      state.valid = false;
+    }
+  }
+
   /** Home copies completed together (homeCopyCompleted): made valid in one protection call per run, then their waiters run. */
   private homeCopiesValid(pages: number[]): void {
     if (pages.length === 0) return;

@@ -29,10 +29,15 @@ export interface LendHost {
   intervalHas(page: number): boolean;
   /** Per own page, 1 while exclusive (see HlrcCoherence.exclusive). */
   readonly exclusive: Uint8Array;
-  /** At the home: makes the page valid once every diff it needs is in. */
-  checkHomePage(page: number): void;
-  /** At the home: answers the page requests the page's copy now covers. */
-  serveFetchers(page: number): void;
+  /**
+   * At a borrower: makes the lent pages valid where every diff they need is
+   * in (one protection call per run), `exclusive` ones read-write with no
+   * write detection (see HlrcCoherence.exclusive), then runs their waiters
+   * and answers the page requests their copies now cover.
+   */
+  homePagesLent(pages: number[], exclusive: boolean): void;
+  /** At a lender: its copies of pages just lent become invalid (one protection call per run). */
+  dropCopies(pages: number[]): void;
 }
 
 /** writersSinceBarrier: only this node wrote the page in the window. */
@@ -218,6 +223,10 @@ export class HomeMigration {
       this.lent[page] = node + 1;
       this.soleWriters.delete(page);
     }
+    // On two nodes the borrower is the only other node: with no copy left
+    // here, it holds the only one and takes the pages exclusive (no write
+    // fault at its next writes). A later read here fetches from it.
+    if (this.ctx.nodeCount === 2) this.host.dropCopies(pages);
     memory.setFastWrite(pages, true);
     this.lendees.add(node);
     this.ctx.stats.pagesLent = (this.ctx.stats.pagesLent ?? 0) + pages.length;
@@ -229,7 +238,7 @@ export class HomeMigration {
    * The borrower becomes the pages' home. Its stores are stopped; its own
    * dirty writes (diffed against their twins) wait in ownPending until its
    * earlier diffs, sent to the lender, come back forwarded, so one writer's
-   * diffs apply in order. The copy is unusable until then (checkHomePage).
+   * diffs apply in order. The copy is unusable until then (homePagesLent).
    */
   onHomeLend(from: number, message: Extract<ProtocolMessage, { type: 'homeLend' }>): void {
     const { pages } = message;
@@ -263,9 +272,7 @@ export class HomeMigration {
       state.ownPending = diff !== undefined && diff.length > 0 ? diff : null;
       if (bytes.length > 0) memory.writePage(page, bytes);
     });
-    for (const page of pages) {
-      this.host.checkHomePage(page);
-      this.host.serveFetchers(page);
-    }
+    // Two nodes: the lender kept no copy (lend), so this one is the only one.
+    this.host.homePagesLent(pages, this.ctx.nodeCount === 2);
   }
 }
