@@ -342,31 +342,30 @@ export class HlrcCoherence implements Coherence, LendHost {
     return true;
   }
 
-  /** LendHost: see HomeMigration.onHomeLend. */
-  homePagesLent(pages: number[], exclusive: boolean): void {
+  /**
+   * LendHost, at the borrower (HomeMigration.onHomeLend): lent pages whose
+   * copies are complete become valid and exclusive at once, so this node's
+   * next writes take no fault (Jacobi: one per page of the band after each
+   * lend). Other nodes may still hold copies (the lender's own, ones it
+   * served), so the pages join the open interval as if written: its notice
+   * reaches every node whose acquire could make a later write of ours
+   * visible, and invalidates its copy, exactly as for a page of ours made
+   * exclusive at closeInterval (docs/PROTOCOL.md, "Exclusive pages").
+   */
+  homePagesLent(pages: number[]): void {
     const completed: number[] = [];
     for (const page of pages) if (this.homeCopyCompleted(page, this.pageState(page))) completed.push(page);
     if (completed.length > 0) {
       this.protectValidMany(completed);
-      if (exclusive) {
-        // No other node holds a copy (the lender dropped its own): as a page
-        // of ours after closeInterval, no write of ours needs a notice until a copy leaves.
-        this.memory.protect(completed, protReadWrite);
-        for (const page of completed) this.exclusive[page] = 1;
+      this.drainDirty();
+      this.memory.protect(completed, protReadWrite);
+      for (const page of completed) {
+        this.exclusive[page] = 1;
+        this.intervalPages.add(page);
       }
       for (const page of completed) this.runWaiters(this.pageState(page));
     }
     for (const page of pages) this.serveFetchers(page);
-  }
-
-  /** LendHost: see HomeMigration.lend (two nodes). */
-  dropCopies(pages: number[]): void {
-    this.memory.protect(pages, protNone);
-    for (const page of pages) {
-      const state = this.pageState(page);
-      assert(!state.fetching && state.waiters.length === 0, 'a page lent is at rest');
-      state.valid = false;
-    }
   }
 
   /** Home copies completed together (homeCopyCompleted): made valid in one protection call per run, then their waiters run. */

@@ -31,13 +31,11 @@ export interface LendHost {
   readonly exclusive: Uint8Array;
   /**
    * At a borrower: makes the lent pages valid where every diff they need is
-   * in (one protection call per run), `exclusive` ones read-write with no
-   * write detection (see HlrcCoherence.exclusive), then runs their waiters
-   * and answers the page requests their copies now cover.
+   * in (one protection call per run) and exclusive (read-write, no write
+   * detection: see HlrcCoherence.homePagesLent), then runs their waiters and
+   * answers the page requests their copies now cover.
    */
-  homePagesLent(pages: number[], exclusive: boolean): void;
-  /** At a lender: its copies of pages just lent become invalid (one protection call per run). */
-  dropCopies(pages: number[]): void;
+  homePagesLent(pages: number[]): void;
 }
 
 /** writersSinceBarrier: only this node wrote the page in the window. */
@@ -223,10 +221,6 @@ export class HomeMigration {
       this.lent[page] = node + 1;
       this.soleWriters.delete(page);
     }
-    // On two nodes the borrower is the only other node: with no copy left
-    // here, it holds the only one and takes the pages exclusive (no write
-    // fault at its next writes). A later read here fetches from it.
-    if (this.ctx.nodeCount === 2) this.host.dropCopies(pages);
     memory.setFastWrite(pages, true);
     this.lendees.add(node);
     this.ctx.stats.pagesLent = (this.ctx.stats.pagesLent ?? 0) + pages.length;
@@ -272,7 +266,6 @@ export class HomeMigration {
       state.ownPending = diff !== undefined && diff.length > 0 ? diff : null;
       if (bytes.length > 0) memory.writePage(page, bytes);
     });
-    // Two nodes: the lender kept no copy (lend), so this one is the only one.
-    this.host.homePagesLent(pages, this.ctx.nodeCount === 2);
+    this.host.homePagesLent(pages);
   }
 }
