@@ -271,6 +271,15 @@ export const grantPagePushCountMax = 16;
  */
 export const barrierPushRenewCount = 8;
 /**
+ * Protocol: the most barrier pushes one subscription grants. A reader that
+ * fetches a page again right after its subscription ran out (the page's next
+ * write found it lapsed) reads it steadily: its next subscription doubles, up
+ * to this many pushes. So a boundary read every iteration is re-fetched a few
+ * times in a long run, and a reader that stops reading receives at most this
+ * many more copies of the page.
+ */
+export const barrierPushRenewCountMax = 128;
+/**
  * Protocol (hlrc home migration): the barrier windows, counting only windows
  * that wrote the page, in which one other node must have been a page's sole
  * writer before its static home lends it there, on more than two nodes. Two
