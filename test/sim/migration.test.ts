@@ -308,3 +308,169 @@ test('a page the lender wrote after the borrower fetched it is lent with its byt
   }
   assert.ok(lent > 20, `page 0 moved in some seeds (${lent} lends in 200 seeds)`);
 });
+
+// ------------------------------------------------ lends at a release (two nodes)
+
+const lock = (lockId: number, threadId: number): SyncRequest => ({ kind: 'lock', lockId, threadId });
+const unlock = (lockId: number, threadId: number): SyncRequest => ({ kind: 'unlock', lockId, threadId });
+
+/** Diff entries node `from` sent for `page` (in diffs messages and bundled in sync messages). */
+function diffsSentFor(cluster: SimCluster, from: number, page: number): number {
+  let count = 0;
+  for (const entry of cluster.sent) {
+    if (entry.from !== from) continue;
+    const message = entry.message;
+    if (message.type === 'diffs') count += message.pages.filter((p) => p === page).length;
+    if ('bundled' in message && message.bundled !== undefined) count += message.bundled.pages.filter((p) => p === page).length;
+  }
+  return count;
+}
+
+/**
+ * QuickSort's pattern, no barrier: node 0's main thread fills pages 0-1
+ * (homed at node 0), then node 1's worker rewrites page 0 in every critical
+ * section of lock 5 while node 0's worker rewrites page 1 (its own). Page 0's
+ * only writer is node 1, interval after interval: its static home lends it
+ * when it applies the second of those intervals' diffs (lendSoleWriterIntervalCountTwoNodes),
+ * so the rest of node 1's writes cost no diff.
+ */
+function lockedWritersRun(migrateHomes: boolean, seed = 3): SimCluster {
+  const rounds = 8;
+  // A quarter of a page changed in every critical section (a partition's swaps): each diff is ~1 KiB.
+  const words = 256;
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 4, placement: 'block', migrateHomes });
+  const wordOf = (page: number, k: number): number => page * pageBytes + 64 + 4 * k;
+  let filled = false;
+  cluster.addThread(0, () => (function* () {
+    for (let k = 0; k < 16; k++) { yield { op: 'store', address: wordOf(0, k), value: 1 }; yield { op: 'store', address: wordOf(1, k), value: 1 }; }
+    filled = true;
+    for (let round = 1; round <= rounds; round++) {
+      yield* sync(lock(5, 0));
+      for (let k = 0; k < 16; k++) yield { op: 'store', address: wordOf(1, k), value: round };
+      yield* sync(unlock(5, 0));
+    }
+    yield* sync(barrier(8, 2));
+    for (let k = 0; k < words; k++) {
+      const seen = yield* load(wordOf(0, k));
+      if (seen !== rounds) throw new Error(`node 0 reads node 1's word ${k} as ${seen}, expected ${rounds}`);
+    }
+  })() as ThreadProgram);
+  cluster.addThread(1, () => (function* () {
+    // Starts after the fill as a worker would (its start is an acquire of it).
+    yield* sync(barrier(9, 2));
+    for (let round = 1; round <= rounds; round++) {
+      yield* sync(lock(5, 1));
+      for (let k = 0; k < words; k++) yield { op: 'store', address: wordOf(0, k), value: round };
+      yield* sync(unlock(5, 1));
+    }
+    yield* sync(barrier(8, 2));
+    for (let k = 0; k < 16; k++) {
+      const seen = yield* load(wordOf(1, k));
+      if (seen !== rounds) throw new Error(`node 1 reads node 0's word ${k} as ${seen}, expected ${rounds}`);
+    }
+  })() as ThreadProgram);
+  // Node 0's side of the start: barrier 9 after the fill (the fill's barrier window then holds only node 0's writes).
+  cluster.addThread(0, () => (function* () {
+    while (!filled) yield* load(wordOf(2, 0));
+    yield* sync(barrier(9, 2));
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  return cluster;
+}
+
+test('a page only the other node writes, critical section after critical section, moves to it at a release: its diffs stop', () => {
+  const moved = lockedWritersRun(true);
+  const fixed = lockedWritersRun(false);
+  assert.equal(homeNow(moved, 0), 1, 'page 0 (written only by node 1 under the lock) is homed at node 1');
+  assert.equal(homeNow(moved, 1), 0, 'page 1 (written by node 0) stays at node 0');
+  const movedDiffs = diffsSentFor(moved, 1, 0);
+  const fixedDiffs = diffsSentFor(fixed, 1, 0);
+  assert.ok(fixedDiffs >= 8, `without migration node 1 diffs page 0 at every release (${fixedDiffs})`);
+  assert.ok(movedDiffs <= 3, `with migration node 1 diffs page 0 until the lend only (${movedDiffs})`);
+  // Node 1 fetched page 0 and only its own diffs changed it since: the lend carries no bytes.
+  assert.equal(moved.engines[0]!.counters().pagesLentAtRelease, 1, 'page 0 lent at a release, not at the final barrier');
+  assert.equal(moved.engines[0]!.counters().pagesLentWithoutBytes, 1, 'page 0 lent without its bytes');
+  assert.ok(bytesMoved(moved) < bytesMoved(fixed), `fewer bytes moved (${bytesMoved(moved)} vs ${bytesMoved(fixed)})`);
+});
+
+/**
+ * A lend at a release while threads of the lender write the page: node 1's
+ * thread A writes word A of pages 0 and 1 in critical sections of lock 5
+ * (so both become candidates); node 0's thread B, in the same lock, reads
+ * A's words (each must be the value of A's last critical section, or the
+ * one before if B went between) and in some rounds writes word B of page 1;
+ * node 0's thread C, outside the lock, stores to word C of page 0 as its
+ * home throughout (so the lend can come with C's stores in node 0's open
+ * interval, or exclusive). Nothing may be lost, nothing may wait forever.
+ */
+function lockLendScenario(seed: number, concurrentStepsMax: number, twinPageCountMax: number): { lent: number; atRelease: number } {
+  const rounds = 10;
+  const storeCount = 30;
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 4, placement: 'block', concurrentStepsMax, twinPageCountMax, deliverBias: 0.3 + (seed % 5) / 10 });
+  const wordA = 64;
+  const wordB = 512;
+  const wordC = 1024;
+  const bWrites = (round: number): boolean => ((seed >> (round % 8)) & 1) === 1;
+  cluster.addThread(1, () => (function* () {
+    for (let round = 1; round <= rounds; round++) {
+      yield* sync(lock(5, 1));
+      yield { op: 'store', address: wordA, value: round };
+      yield { op: 'store', address: pageBytes + wordA, value: round };
+      yield* sync(unlock(5, 1));
+      yield* load(wordA);
+    }
+    yield* sync(barrier(8, 3));
+    const checks: Array<[number, number]> = [[wordA, rounds], [pageBytes + wordA, rounds], [wordC, storeCount]];
+    for (const [address, value] of checks) {
+      const seen = yield* load(address);
+      if (seen !== value) throw new Error(`node 1 reads ${address} as ${seen}, expected ${value}`);
+    }
+  })() as ThreadProgram);
+  let lastB = 0;
+  cluster.addThread(0, () => (function* () {
+    let seenA = 0;
+    for (let round = 1; round <= rounds; round++) {
+      yield* sync(lock(5, 0));
+      const a0 = yield* load(wordA);
+      const a1 = yield* load(pageBytes + wordA);
+      if (a0 !== a1 || a0 < seenA) throw new Error(`node 0 reads A's words as ${a0} and ${a1} after ${seenA}`);
+      seenA = a0;
+      if (bWrites(round)) { yield { op: 'store', address: pageBytes + wordB, value: round }; lastB = round; }
+      yield* sync(unlock(5, 0));
+    }
+    yield* sync(barrier(8, 3));
+  })() as ThreadProgram);
+  cluster.addThread(0, () => (function* () {
+    for (let k = 1; k <= storeCount; k++) {
+      yield { op: 'store', address: wordC, value: k };
+      if (k % 5 === 0) yield* load(wordA);
+    }
+    yield* sync(barrier(8, 3));
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  const master0 = cluster.memories[homeNow(cluster, 0)]!.data;
+  const master1 = cluster.memories[homeNow(cluster, 1)]!.data;
+  assert.equal(readU32(master0, wordA), rounds, `seed ${seed}: home copy of A's word, page 0`);
+  assert.equal(readU32(master0, wordC), storeCount, `seed ${seed}: home copy of C's word`);
+  assert.equal(readU32(master1, pageBytes + wordA), rounds, `seed ${seed}: home copy of A's word, page 1`);
+  assert.equal(readU32(master1, pageBytes + wordB), lastB, `seed ${seed}: home copy of B's word`);
+  const counters = cluster.engines[0]!.counters();
+  return { lent: counters.pagesLent ?? 0, atRelease: counters.pagesLentAtRelease ?? 0 };
+}
+
+test('pages lent at a release while the lender writes them lose no store and never wait forever (300 seeds)', () => {
+  let lent = 0;
+  let atRelease = 0;
+  for (let seed = 1; seed <= 300; seed++) {
+    try {
+      const run = lockLendScenario(seed, seed % 2 === 0 ? 0 : 1 + (seed % 8), seed % 3 === 0 ? 1 + (seed % 3) : 0);
+      lent += run.lent;
+      atRelease += run.atRelease;
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}`);
+    }
+  }
+  assert.ok(atRelease > 100, `pages moved at releases in many seeds (${atRelease} of ${lent} lends in 300 seeds)`);
+});
