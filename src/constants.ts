@@ -274,17 +274,6 @@ export const lendSoleWriterWindowCount = 2;
  * window (Jacobi's bands then go as diffs once, not twice).
  */
 export const lendSoleWriterWindowCountTwoNodes = 1;
-/**
- * Protocol (hlrc home migration, two nodes): the other node's intervals in a
- * row (each one's non-empty diffs applied at the static home, no interval of
- * the home naming the page in between) after which the home lends it the
- * page as it applies the last one's diffs, barrier or not (a lend at a
- * release: QuickSort's lock hand-offs). Two, not one: a range partitioned
- * once by a node and then handed to the other (pushed on QuickSort's stack)
- * stays where its next writer is likely to find it; a node that writes a page
- * again keeps writing it.
- */
-export const lendSoleWriterIntervalCountTwoNodes = 2;
 /** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
 export const lendPageCountMax = 64;
 

@@ -502,7 +502,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       if (message.diffs[k]!.length > 0) {
         this.memory.applyDiff(page, message.diffs[k]!);
         this.stats.diffsApplied++;
-        this.migration.noteWrite(page, writer, message.interval);
+        this.migration.noteWrite(page, writer);
       }
       state.version[writer] = Math.max(state.version[writer]!, message.interval);
       if (state.applied === this.zeros) state.applied = new Array<number>(this.nodeCount).fill(0);
@@ -516,8 +516,6 @@ export class HlrcCoherence implements Coherence, LendHost {
       this.stats.lendForwards = (this.stats.lendForwards ?? 0) + 1;
       this.ctx.send(home, { type: 'diffs', interval: message.interval, pages: batch.pages, diffs: batch.diffs, origin: writer });
     }
-    // Two nodes: pages the other node keeps writing alone move to it now (migration.ts, lendRepeated).
-    this.migration.lendRepeated();
   }
 
   /**

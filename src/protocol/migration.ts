@@ -8,7 +8,7 @@
 // coherence (hlrc.ts), which it reaches through LendHost.
 
 import { assert } from '../errors.js';
-import { lendPageCountMax, lendSoleWriterIntervalCountTwoNodes, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
+import { lendPageCountMax, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { protNone, protRead } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
@@ -85,18 +85,6 @@ export class HomeMigration {
    */
   private readonly soleWriters = new Map<number, { node: number; windows: number }>();
 
-  // -- writers per interval (two nodes: lends at a release)
-  /**
-   * Per page of this node's own (not lent), on a cluster of two: the other
-   * node's latest interval whose non-empty diff was applied here, and how many
-   * of its intervals in a row did so with no interval of this node naming the
-   * page in between (this node's own writes before the first count as handed
-   * over, as in a barrier window). Deleted when this node names the page.
-   */
-  private readonly otherIntervals = new Map<number, { interval: number; runs: number }>();
-  /** Pages whose run is at lendSoleWriterIntervalCountTwoNodes or more, named by the diffs being applied (lendRepeated takes them). */
-  private repeated: number[] = [];
-
   constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean) {
     // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
     this.enabled = migrateHomes && ctx.homeNode < 0;
@@ -143,76 +131,19 @@ export class HomeMigration {
   /** This node closed an interval writing a page it is home of. */
   noteOwnWrite(page: number): void {
     this.noteChanged(page, this.ctx.nodeId);
-    this.otherIntervals.delete(page);
     if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly ? ownWritesOnly : severalWriters);
     }
   }
 
-  /** A non-empty diff of `writer`'s interval `interval` was applied here, the page's home. */
-  noteWrite(page: number, writer: number, interval: number): void {
+  /** A non-empty diff of `writer` was applied here, the page's home. */
+  noteWrite(page: number, writer: number): void {
     this.noteChanged(page, writer);
     if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters);
-      if (this.ctx.nodeCount === 2 && this.enabled && writer !== this.ctx.nodeId) this.noteOtherInterval(page, interval);
     }
-  }
-
-  /**
-   * Two nodes: the other node's interval `interval` wrote a page of this
-   * node's own. An early flush is labelled with the last closed interval, so
-   * it and the closing of the interval it flushed from may count as two.
-   */
-  private noteOtherInterval(page: number, interval: number): void {
-    const seen = this.otherIntervals.get(page);
-    if (seen === undefined) { this.otherIntervals.set(page, { interval, runs: 1 }); return; }
-    if (interval <= seen.interval) return;
-    seen.interval = interval;
-    seen.runs++;
-    // Every further interval too: a page not at rest when its run got there is tried again.
-    if (seen.runs >= lendSoleWriterIntervalCountTwoNodes) this.repeated.push(page);
-  }
-
-  /**
-   * Two nodes, after a batch of the other node's diffs was applied (a
-   * release of its, with or without a barrier): the pages it has now written
-   * in lendSoleWriterIntervalCountTwoNodes intervals in a row, and this node
-   * in none of them, are lent to it if they are at rest here (as at a
-   * barrier's departure) and not exclusive here (this node's stores to an
-   * exclusive page are not detected: it may be writing the page). The lend
-   * is the same as at a barrier's departure, whatever the sync state: the
-   * lender stops its stores before it copies (see lend).
-   */
-  lendRepeated(): void {
-    if (this.repeated.length === 0) return;
-    const candidates = this.repeated;
-    this.repeated = [];
-    const other = 1 - this.ctx.nodeId;
-    const pages: number[] = [];
-    for (const page of candidates) {
-      const seen = this.otherIntervals.get(page);
-      if (seen === undefined || seen.runs < lendSoleWriterIntervalCountTwoNodes) continue;
-      if (this.host.exclusive[page] === 1 || !this.atRest(page)) continue;
-      pages.push(page);
-    }
-    if (pages.length === 0) return;
-    pages.sort((a, b) => a - b);
-    this.ctx.stats.pagesLentAtRelease = (this.ctx.stats.pagesLentAtRelease ?? 0) + pages.length;
-    for (let k = 0; k < pages.length; k += lendPageCountMax) this.lend(other, pages.slice(k, k + lendPageCountMax));
-  }
-
-  /**
-   * Whether a page of this node's static placement may be lent now: still
-   * homed here, and at rest (a valid copy, no fault, fetch, diff of its own
-   * or Atomics.wait pending on it).
-   */
-  private atRest(page: number): boolean {
-    if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== 0 || this.borrowed[page] === 1) return false;
-    const state = this.host.pageState(page);
-    if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) return false;
-    return !this.host.hasAtomicWaiter(page);
   }
 
   /**
@@ -236,7 +167,11 @@ export class HomeMigration {
       if (writer < 0 || writer === this.ctx.nodeId) { this.soleWriters.delete(page); continue; }
       const windows = before !== undefined && before.node === writer ? before.windows + 1 : 1;
       this.soleWriters.set(page, { node: writer, windows });
-      if (windows < windowsNeeded || !this.atRest(page)) continue;
+      if (windows < windowsNeeded) continue;
+      if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== 0 || this.borrowed[page] === 1) continue;
+      const state = this.host.pageState(page);
+      if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) continue;
+      if (this.host.hasAtomicWaiter(page)) continue;
       let pages = byNode.get(writer);
       if (pages === undefined) { pages = []; byNode.set(writer, pages); }
       pages.push(page);
@@ -282,7 +217,6 @@ export class HomeMigration {
       this.host.exclusive[page] = 0;
       this.lent[page] = node + 1;
       this.soleWriters.delete(page);
-      this.otherIntervals.delete(page);
     }
     memory.setFastWrite(pages, true);
     this.lendees.add(node);

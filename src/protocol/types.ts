@@ -175,8 +175,6 @@ export interface EngineCounters {
   pagesLent?: number;
   /** hlrc: of those, pages lent without their bytes (the borrower's copy was current). */
   pagesLentWithoutBytes?: number;
-  /** hlrc: of those, pages lent as the other node's diffs were applied, not at a barrier (two nodes: lendRepeated). */
-  pagesLentAtRelease?: number;
   /** hlrc: requests and diffs this node forwarded to the node it lent their page to. */
   lendForwards?: number;
   /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */
