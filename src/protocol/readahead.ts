@@ -244,7 +244,9 @@ export class ReadAheadPolicy {
       if (streams.length >= this.options.streamCountMax) streams.shift();
       stream = this.strideOf(home, page);
       if (stream !== undefined) {
-        count = 2;
+        // A scan going down page by page is as dense as one going up: it starts with the window a new
+        // stream would take in its region; a wider stride with two pages.
+        count = stream.stride === -1 ? this.regionWindow(this.regionKey(home, page)) : 2;
         this.counters.strided++;
       } else {
         const history = this.history.get(page);
@@ -348,7 +350,9 @@ export class ReadAheadPolicy {
    * among the home's recent faults that continued no stream, with no other
    * recent fault between them (2 <= |d| <= strideMax, or d = -1: a dense
    * scan going down, e.g. QuickSort's partition from the top of its range).
-   * Returns a new strided stream, or undefined.
+   * Not from its second fault: two adjacent faults going down are also a
+   * small object read top first (QuickSort's stack and count, one page
+   * each, at every acquire). Returns a new strided stream, or undefined.
    */
   private strideOf(home: number, page: number): Stream | undefined {
     const recent = this.recent[home]!;

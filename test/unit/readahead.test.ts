@@ -176,6 +176,30 @@ test('a descending scan page by page is a stride of -1: after three faults its w
   assert.ok(fetches <= 12, `${fetches} fetches for 300 pages`);
 });
 
+test('a descending scan: its third fault starts a stride of -1 with the window a new stream takes, not two pages', () => {
+  const policy = new ReadAheadPolicy(base);
+  const valid = new Set<number>();
+  const windows: number[] = [];
+  for (let page = 299; page >= 0; page--) {
+    if (valid.has(page)) { policy.touched(page); continue; }
+    const plan = policy.plan(0, page);
+    const extras: number[] = [];
+    for (const extra of plan.pages) {
+      if (extra < 0 || extra >= 300 || valid.has(extra)) { if (plan.sparse) continue; break; }
+      extras.push(extra);
+    }
+    policy.issued(0, page, extras);
+    windows.push(1 + extras.length);
+    valid.add(page);
+    for (const extra of extras) valid.add(extra);
+  }
+  // Two single pages (the first one's upward window is past the array, the second's blocked by the
+  // first), then 16 pages as a scan going up would start, doubling while used: the top of each of
+  // QuickSort's ranges pays three fetch round trips before its window is full, not six (2, 4, 8 first).
+  assert.deepEqual(windows, [1, 1, 16, 32, 64, 64, 64, 58]);
+  assert.equal(policy.counters.strided, 1);
+});
+
 test('QuickSort\'s partition: a scan going up and one going down on the same home both stream', () => {
   const policy = new ReadAheadPolicy(base);
   const valid = new Set<number>();
