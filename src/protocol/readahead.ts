@@ -244,9 +244,7 @@ export class ReadAheadPolicy {
       if (streams.length >= this.options.streamCountMax) streams.shift();
       stream = this.strideOf(home, page);
       if (stream !== undefined) {
-        // A scan going down page by page is as dense as one going up: it starts with the window a new
-        // stream would take in its region; a wider stride with two pages.
-        count = stream.stride === -1 ? this.regionWindow(this.regionKey(home, page)) : 2;
+        count = 2;
         this.counters.strided++;
       } else {
         const history = this.history.get(page);
@@ -350,26 +348,12 @@ export class ReadAheadPolicy {
    * among the home's recent faults that continued no stream, with no other
    * recent fault between them (2 <= |d| <= strideMax, or d = -1: a dense
    * scan going down, e.g. QuickSort's partition from the top of its range).
-   * From its second fault if the first one's upward window went untouched
-   * (two adjacent faults going down are also a small object read top first,
-   * QuickSort's stack and count pages at every acquire: their first fault
-   * had nothing above it to read ahead). Returns a new strided stream, or
-   * undefined.
+   * Returns a new strided stream, or undefined.
    */
   private strideOf(home: number, page: number): Stream | undefined {
     const recent = this.recent[home]!;
     let found: Stream | undefined;
-    if (this.options.touchesObserved && this.streams[home]!.some((s) => s.stride === 1 && s.pattern === null && s.lastFault === page + 1 && s.asked > 0 && s.used === 0)) {
-      // The top of a range read going down: the fault just above went up with a window of pages that
-      // is still untouched, and the thread came down instead (QuickSort's partition from the top of its
-      // range: the second fault, not the third; the count and stack pages read top first fetched no
-      // window above them, so they are not taken for a scan).
-      found = {
-        home, start: page, stride: -1, next: page - 1, window: 1, lastFault: page,
-        outstanding: [], asked: 0, used: 0, extent: 1, touches: [page], pattern: null, saturatedFetches: -1, streaming: false, windows: [],
-      };
-    }
-    for (const before of found === undefined ? recent : []) {
+    for (const before of recent) {
       const delta = page - before;
       if ((Math.abs(delta) < 2 && delta !== -1) || Math.abs(delta) > this.options.strideMax || !recent.includes(before - delta)) continue;
       // Not a stride if other recent faults fall between (a dense scan going up is a stream of stride 1 already).

@@ -176,64 +176,6 @@ test('a descending scan page by page is a stride of -1: after three faults its w
   assert.ok(fetches <= 12, `${fetches} fetches for 300 pages`);
 });
 
-test('a descending scan: its third fault starts a stride of -1 with the window a new stream takes, not two pages', () => {
-  const policy = new ReadAheadPolicy(base);
-  const valid = new Set<number>();
-  const windows: number[] = [];
-  for (let page = 299; page >= 0; page--) {
-    if (valid.has(page)) { policy.touched(page); continue; }
-    const plan = policy.plan(0, page);
-    const extras: number[] = [];
-    for (const extra of plan.pages) {
-      if (extra < 0 || extra >= 300 || valid.has(extra)) { if (plan.sparse) continue; break; }
-      extras.push(extra);
-    }
-    policy.issued(0, page, extras);
-    windows.push(1 + extras.length);
-    valid.add(page);
-    for (const extra of extras) valid.add(extra);
-  }
-  // Two single pages (the first one's upward window is past the array, the second's blocked by the
-  // first), then 16 pages as a scan going up would start, doubling while used: the top of each of
-  // QuickSort's ranges pays three fetch round trips before its window is full, not six (2, 4, 8 first).
-  assert.deepEqual(windows, [1, 1, 16, 32, 64, 64, 64, 58]);
-  assert.equal(policy.counters.strided, 1);
-});
-
-test('the top of a range read going down: the fault just below a fault whose upward window went untouched starts a stride of -1', () => {
-  const policy = new ReadAheadPolicy(base);
-  const valid = new Set<number>();
-  const windows: number[] = [];
-  // Pages 0-399 all invalid here; a thread reads 299 down to 100 (the pages above 299 are another range's).
-  for (let page = 299; page >= 100; page--) {
-    if (valid.has(page)) { policy.touched(page); continue; }
-    const plan = policy.plan(0, page);
-    const extras: number[] = [];
-    for (const extra of plan.pages) {
-      if (extra < 0 || extra >= 400 || valid.has(extra)) { if (plan.sparse) continue; break; }
-      extras.push(extra);
-    }
-    policy.issued(0, page, extras);
-    windows.push(extras.length === 0 ? 1 : (extras[0]! - page) * (1 + extras.length));
-    valid.add(page);
-    for (const extra of extras) valid.add(extra);
-  }
-  // The first fault's window goes up (16 pages, 15 of them past the range and never read); the second,
-  // one page below it, goes down at once (negative: going down), as a scan going up would start.
-  assert.deepEqual(windows.slice(0, 4), [16, -16, -32, -64]);
-});
-
-test('two small objects read top first (QuickSort\'s count and stack pages) are not a scan going down', () => {
-  const policy = new ReadAheadPolicy(base);
-  // Page 401 (nothing above it to read ahead: its fetch is one page), then 400 just below it.
-  const first = policy.plan(0, 401);
-  policy.issued(0, 401, []);
-  assert.ok(first.pages.length > 0, 'a new stream plans a window');
-  const second = policy.plan(0, 400);
-  assert.equal(policy.counters.strided, 0, 'no stride from an upward window that asked for nothing');
-  assert.ok(second.pages.every((page) => page > 400), 'the second fault plans upwards, as any new stream');
-});
-
 test('QuickSort\'s partition: a scan going up and one going down on the same home both stream', () => {
   const policy = new ReadAheadPolicy(base);
   const valid = new Set<number>();
