@@ -57,7 +57,7 @@ using v8::Value;
 // slots, so the fast path does not take a second (kernel) page fault on fresh
 // twin memory; when the pool is empty a page's twin goes to its own place in
 // the twin area. A parked thread spins kParkSpinCount pause instructions
-// before it sleeps on its futex. The page state byte: the protection
+// (yielding the CPU every 32) before it sleeps on its futex. The page state byte: the protection
 // (kProtMask), kFastWrite, kHasTwin, kTwinless (a page whose writes never need
 // a diff, hlrc: a page of this node's own, its home copy is the master: the
 // fast path upgrades it and reports it dirty, without a twin), kBusy.
@@ -383,6 +383,13 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
       clock_gettime(CLOCK_MONOTONIC, &now);
       const int64_t elapsed_us = (static_cast<int64_t>(now.tv_sec) - spin_start.tv_sec) * 1000000 + (now.tv_nsec - spin_start.tv_nsec) / 1000;
       if (elapsed_us >= kParkSpinUsMax) break;
+      // While the manager has not taken the fault, let a runnable thread of
+      // this CPU go first: it may be that manager (on 2 vCPUs it often is,
+      // preempted by this very thread when it resumed it, and queued behind
+      // the spin, which then delayed it by the whole spin). Once the manager
+      // has the fault, yielding would only hand this CPU to others for a
+      // whole time slice (a resume coming meanwhile waits for it).
+      if (slot->state.load(std::memory_order_acquire) == kSlotPending) sched_yield();
     }
   }
   // Then poll, yielding the CPU between looks, up to g_park_yield_ns: a remote
@@ -390,10 +397,21 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   // sees it at once, where a sleeping one waits for its wake-up (on a virtual
   // machine, an idle vCPU halts and its wake-up costs tens of microseconds).
   // Yielding lets whatever else is runnable on this CPU (its own manager) go first.
+  // A yield that kept this thread off the CPU for kParkYieldContendedUs or more
+  // means a thread that does not sleep soon (a computing one) shares the CPU:
+  // polling behind it would see the page only when the scheduler comes back
+  // to this thread (after a whole time slice, since each yield pushed it
+  // back), while a futex wake-up is scheduled at once, so the thread sleeps.
   const int64_t yield_ns = g_park_yield_ns.load(std::memory_order_relaxed);
   if (yield_ns > 0 && slot->futex.load(std::memory_order_acquire) == kParkWaiting) {
-    const int64_t deadline = MonotonicNs() + yield_ns;
-    while (slot->futex.load(std::memory_order_acquire) == kParkWaiting && MonotonicNs() < deadline) sched_yield();
+    int64_t now = MonotonicNs();
+    const int64_t deadline = now + yield_ns;
+    while (slot->futex.load(std::memory_order_acquire) == kParkWaiting && now < deadline) {
+      sched_yield();
+      const int64_t before = now;
+      now = MonotonicNs();
+      if (now - before >= kParkYieldContendedUs * 1000) break;
+    }
   }
   // Going to sleep is announced (kParkSleeping), so a resume that comes while
   // the thread still spins costs its manager no futex system call.

@@ -46,7 +46,12 @@ export const faultFlagOffsetShift = 1;
 /** Native: twins come first from a pool of this many pre-touched page slots (so the fast path takes no kernel fault on fresh twin memory), this many of them touched at init. */
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
-/** Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers within tens of microseconds). */
+/**
+ * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
+ * within tens of microseconds); every 32 pauses it looks at the clock and, until the manager has taken the fault,
+ * yields the CPU, so a manager queued on the same CPU (on 2 vCPUs, often) serves the fault during the spin
+ * instead of after it.
+ */
 export const parkSpinCount = 4000;
 /**
  * Native: and for at most this many microseconds. A pause costs 10 to 150 cycles
@@ -62,6 +67,12 @@ export const parkSpinUsMax = 30;
  * under load: no gain, some far worse faults), so the default is 0: spin, then sleep, as before.
  */
 export const parkYieldUs = 0;
+/**
+ * Native: a poll's yield that kept the thread off its CPU this long (µs) ends the polling: a thread that
+ * computes shares the CPU, and the faulting thread sleeps instead, since a futex wake-up is scheduled at once
+ * where a thread that yielded waits for the scheduler to come back to it.
+ */
+export const parkYieldContendedUs = 200;
 /** The most DSM_PARK_YIELD_US may ask (one second). */
 export const parkYieldUsMax = 1_000_000;
 /**
@@ -259,6 +270,15 @@ export const grantPagePushCountMax = 16;
  * ride one barrier message.
  */
 export const barrierPushRenewCount = 8;
+/**
+ * Protocol: the most barrier pushes one subscription grants. A reader that
+ * fetches a page again right after its subscription ran out (the page's next
+ * write found it lapsed) reads it steadily: its next subscription doubles, up
+ * to this many pushes. So a boundary read every iteration is re-fetched a few
+ * times in a long run, and a reader that stops reading receives at most this
+ * many more copies of the page.
+ */
+export const barrierPushRenewCountMax = 128;
 /**
  * Protocol (hlrc home migration): the barrier windows, counting only windows
  * that wrote the page, in which one other node must have been a page's sole
@@ -502,6 +522,13 @@ export const atomicLineHotWritesPerTransfer = 16;
  * atomicLineHotWritesPerTransfer: a counter loop): then moving pays again.
  */
 export const atomicLineShipSampleOps = 4;
+/**
+ * Protocol: a line that a node gave up idle and then found hot in its
+ * shipped ops' sample moves (is not shipped) at the node's next give-ups:
+ * 1, then 2, 4, ... up to this many, each time the sample is hot again;
+ * a sample that is not hot resets it (src/protocol/lines.ts, onOpDone).
+ */
+export const atomicLineShipBackoffMax = 64;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

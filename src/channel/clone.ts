@@ -159,7 +159,16 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
         return;
       }
       this.writeUint32(hostTagPlain);
-      writePlainHostObject.call(this, object);
+      try {
+        writePlainHostObject.call(this, object);
+      } catch (error) {
+        // V8's "Unserializable host object" names nothing a program can act on (a MessagePort in a remote worker's workerData).
+        const kind = (object as { constructor?: { name?: unknown } }).constructor?.name;
+        const what = typeof kind === 'string' && kind !== '' ? kind : 'this host object';
+        throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+          `a ${what} cannot cross nodes (in workerData or a message to or from a thread on another node): only values a structured clone copies, and dsm memory, can; ${what === 'MessagePort' ? 'keep MessageChannel ports between threads of one node, or relay through the parent' : 'send its data instead'}`,
+          { cause: error });
+      }
     }
   }
   const serializer = new Serializer();

@@ -143,6 +143,8 @@ const flagOperandBig = 16;
 const flagLineOp = 64;
 /** A line op's `workMs` is in field C (a line op has no asyncId). */
 const flagWorkMs = 128;
+/** A line notify whose thread's last Atomics op was the op it shipped on that line (ChannelRequest `afterOp`). */
+const flagAfterOp = 256;
 
 const syncKinds = ['lock', 'unlock', 'barrier'] as const;
 const atomicFunctions: readonly AtomicFunction[] =
@@ -288,6 +290,7 @@ export class DoorbellBlock {
         words[int + fieldSub] = code;
         floats[float + fieldA] = request.fn === 'acquire' ? request.line ?? 0 : request.address ?? 0;
         floats[float + fieldB] = request.fn === 'notify' ? request.count ?? -1 : request.timeoutMs ?? -1;
+        if (request.afterOp === true) flags |= flagAfterOp;
         if (request.asyncId !== undefined) {
           flags |= flagAsyncId;
           floats[float + fieldC] = request.asyncId;
@@ -370,7 +373,7 @@ export class DoorbellBlock {
         switch (fn) {
           case 'pin': case 'unpinned': return { op: 'line', fn };
           case 'acquire': return { op: 'line', fn, line: a };
-          case 'notify': return { op: 'line', fn, address: a, count: b };
+          case 'notify': return (flags & flagAfterOp) !== 0 ? { op: 'line', fn, address: a, count: b, afterOp: true } : { op: 'line', fn, address: a, count: b };
           default: {
             const request: ChannelRequest = { op: 'line', fn, address: a, timeoutMs: b };
             if ((flags & flagAsyncId) !== 0) request.asyncId = floats[float + fieldC]!;

@@ -87,11 +87,13 @@ export type ChannelRequest =
    * answers once the node holds `line`; 'wait' (made with the thread's pin on
    * the line, which the manager clears once the engine has the wait) answers
    * 'ok' or 'timed-out'; 'waitAsync' answers at once and the outcome comes as
-   * an 'atomic-done' event with `asyncId`; 'notify' answers the count woken.
+   * an 'atomic-done' event with `asyncId`; 'notify' answers the count woken
+   * (`afterOp`: the thread's last Atomics op was the op it shipped on this
+   * line, nothing since; see src/protocol/lines.ts).
    * 'unpinned' (posted) says that the thread left an op on a line whose watch
    * word the manager had set (it waits to give the line up).
    */
-  | { op: 'line'; fn: 'pin' | 'acquire' | 'wait' | 'waitAsync' | 'notify' | 'unpinned'; line?: number; address?: number; timeoutMs?: number; count?: number; asyncId?: number }
+  | { op: 'line'; fn: 'pin' | 'acquire' | 'wait' | 'waitAsync' | 'notify' | 'unpinned'; line?: number; address?: number; timeoutMs?: number; count?: number; asyncId?: number; afterOp?: boolean }
   /**
    * A dsm Mutex or Barrier in a multi-node run, performed by the coherence
    * engine's lock and barrier managers. `id` names the object cluster-wide

@@ -63,6 +63,7 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.linePagePush === undefined ? {} : { pagePush: split.linePagePush }),
     ...(split.lineShipOps === undefined ? {} : { shipOps: split.lineShipOps }),
     ...(split.lineShipSampleOps === undefined ? {} : { shipSampleOps: split.lineShipSampleOps }),
+    ...(split.lineShipBackoffMax === undefined ? {} : { shipBackoffMax: split.lineShipBackoffMax }),
   });
 }
 

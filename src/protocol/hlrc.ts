@@ -17,7 +17,7 @@
 // as wide as the class.
 
 import { assert } from '../errors.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -35,6 +35,18 @@ const emptyDiff = new Uint8Array(0);
 /** Pages pushed with a lockGrant or a barrier message, as they are collected. */
 type PushedCopies = Required<GrantPush>;
 /** The extra pages a page reply carries. */
+/**
+ * A reader's subscription to barrier pushes of one page of ours: `left`
+ * pushes before it lapses (0: lapsed, no more copies), out of `pushes`
+ * granted at its fetch (barrierPushRenewCount, doubled up to
+ * barrierPushRenewCountMax while the reader fetches again at each lapse);
+ * `lapsedAt`: the page's version (our interval) whose write first found it
+ * lapsed (-1: none yet);
+ * `pushedAt`: the version (our interval) of the copy last pushed, so a
+ * write is pushed once, not at every barrier until the reader's applied
+ * vector shows it (a push the reader already holds spent its subscription).
+ */
+type Subscription = { left: number; pushes: number; lapsedAt: number; pushedAt: number };
 type ServedExtras = { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] };
 
 export class HlrcCoherence implements Coherence, LendHost {
@@ -328,6 +340,32 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (!isCovered(state.version, state.need, this.nodeCount)) return false;
     state.valid = true;
     return true;
+  }
+
+  /**
+   * LendHost, at the borrower (HomeMigration.onHomeLend): lent pages whose
+   * copies are complete become valid and exclusive at once, so this node's
+   * next writes take no fault (Jacobi: one per page of the band after each
+   * lend). Other nodes may still hold copies (the lender's own, ones it
+   * served), so the pages join the open interval as if written: its notice
+   * reaches every node whose acquire could make a later write of ours
+   * visible, and invalidates its copy, exactly as for a page of ours made
+   * exclusive at closeInterval (docs/PROTOCOL.md, "Exclusive pages").
+   */
+  homePagesLent(pages: number[]): void {
+    const completed: number[] = [];
+    for (const page of pages) if (this.homeCopyCompleted(page, this.pageState(page))) completed.push(page);
+    if (completed.length > 0) {
+      this.protectValidMany(completed);
+      this.drainDirty();
+      this.memory.protect(completed, protReadWrite);
+      for (const page of completed) {
+        this.exclusive[page] = 1;
+        this.intervalPages.add(page);
+      }
+      for (const page of completed) this.runWaiters(this.pageState(page));
+    }
+    for (const page of pages) this.serveFetchers(page);
   }
 
   /** Home copies completed together (homeCopyCompleted): made valid in one protection call per run, then their waiters run. */
@@ -879,16 +917,19 @@ export class HlrcCoherence implements Coherence, LendHost {
 
   /**
    * Per page of this node's own: the nodes that fetched it (the faulting
-   * page of a fetch), each with the barrier pushes left before it must fetch
-   * again to stay subscribed (a node that stops reading the page stops
-   * receiving it after barrierPushRenewCount barriers).
+   * page of a fetch), each with its subscription (see Subscription): a node
+   * that stops reading the page stops receiving it.
    */
-  private readonly subscribers = new Map<number, Map<number, number>>();
+  private readonly subscribers = new Map<number, Map<number, Subscription>>();
 
   private subscribe(page: number, node: number): void {
     let nodes = this.subscribers.get(page);
     if (nodes === undefined) { nodes = new Map(); this.subscribers.set(page, nodes); }
-    nodes.set(node, barrierPushRenewCount);
+    const before = nodes.get(node);
+    // Fetched again while its lapse is pending: it reads the page steadily (Jacobi's boundary row), so it is kept twice as long.
+    const pushes = before === undefined ? barrierPushRenewCount
+      : before.left === 0 ? Math.min(2 * before.pushes, barrierPushRenewCountMax) : before.pushes;
+    nodes.set(node, { left: pushes, pushes, lapsedAt: -1, pushedAt: this.pageState(page).version[this.nodeId]! });
   }
 
   /**
@@ -905,19 +946,31 @@ export class HlrcCoherence implements Coherence, LendHost {
     const self = this.nodeId;
     const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
     const pushPages = push.pushPages;
+    const newest = this.intervals.vc[self]!;
     const from = this.intervals.appliedBy(toNode, self);
-    for (let index = this.intervals.vc[self]!; index > from && pushPages.length < grantPagePushCountMax; index--) {
+    for (let index = newest; index > from && pushPages.length < grantPagePushCountMax; index--) {
       const record = this.intervals.record(self, index);
       if (record === null) break;
       for (const page of record.pages) {
         if (pushPages.length >= grantPagePushCountMax) break;
         const nodes = this.subscribers.get(page);
-        const left = nodes?.get(toNode);
-        if (nodes === undefined || left === undefined || this.homeOf(page) !== self || pushPages.includes(page)) continue;
+        const subscription = nodes?.get(toNode);
+        if (nodes === undefined || subscription === undefined || this.homeOf(page) !== self || pushPages.includes(page)) continue;
         const state = this.pageState(page);
+        const written = state.version[self]!;
+        // This write was pushed already (a record the reader's applied vector does not show yet).
+        if (written <= subscription.pushedAt) continue;
+        if (subscription.left === 0) {
+          // Lapsed: no copy. The write that found it lapsed invalidates the
+          // reader's copy; a reader that did not fetch again before a later
+          // write is dropped.
+          if (subscription.lapsedAt < 0) subscription.lapsedAt = written;
+          else if (subscription.lapsedAt < written) { nodes.delete(toNode); if (nodes.size === 0) this.subscribers.delete(page); }
+          continue;
+        }
         if (!state.valid || !this.masterReady(state)) continue;
-        if (left <= 1) nodes.delete(toNode); else nodes.set(toNode, left - 1);
-        if (nodes.size === 0) this.subscribers.delete(page);
+        subscription.left--;
+        subscription.pushedAt = written;
         this.pushCopy(push, page, state);
       }
     }

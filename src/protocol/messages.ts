@@ -147,7 +147,8 @@ export type ProtocolMessage =
   | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch }
   /** `recall`: another node already waits for the line (its hold window starts now). */
   /** `push*`: a copy of the line's page from its home, the directory (hlrc, see HlrcCoherence.pushForLine). */
-  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  /** `quiet`: no Atomics.wait waiter was registered on the line when it was granted (see LineLayer, "Notifies that wake nobody"). */
+  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; quiet?: boolean }
   /** A thread that found the value equal while its node held the line waits at the directory. */
   | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number }
   | { type: 'lineWaitCancel'; requestId: number }
@@ -163,7 +164,8 @@ export type ProtocolMessage =
    */
   | { type: 'lineOp'; requestId: number; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; info: ConsistencyInfo; bundled?: DiffBatch }
   /** The directory's answer: the op's result (raw bits) and its release; `result` null: not run (the requester asks for the line). */
-  | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo }
+  /** `quiet`: no waiter was registered on the line, nor one of the directory's threads between its check and its registration, when the op ran. */
+  | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo; quiet?: boolean }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }

@@ -29,10 +29,13 @@ export interface LendHost {
   intervalHas(page: number): boolean;
   /** Per own page, 1 while exclusive (see HlrcCoherence.exclusive). */
   readonly exclusive: Uint8Array;
-  /** At the home: makes the page valid once every diff it needs is in. */
-  checkHomePage(page: number): void;
-  /** At the home: answers the page requests the page's copy now covers. */
-  serveFetchers(page: number): void;
+  /**
+   * At a borrower: makes the lent pages valid where every diff they need is
+   * in (one protection call per run) and exclusive (read-write, no write
+   * detection: see HlrcCoherence.homePagesLent), then runs their waiters and
+   * answers the page requests their copies now cover.
+   */
+  homePagesLent(pages: number[]): void;
 }
 
 /** writersSinceBarrier: only this node wrote the page in the window. */
@@ -229,7 +232,7 @@ export class HomeMigration {
    * The borrower becomes the pages' home. Its stores are stopped; its own
    * dirty writes (diffed against their twins) wait in ownPending until its
    * earlier diffs, sent to the lender, come back forwarded, so one writer's
-   * diffs apply in order. The copy is unusable until then (checkHomePage).
+   * diffs apply in order. The copy is unusable until then (homePagesLent).
    */
   onHomeLend(from: number, message: Extract<ProtocolMessage, { type: 'homeLend' }>): void {
     const { pages } = message;
@@ -263,9 +266,6 @@ export class HomeMigration {
       state.ownPending = diff !== undefined && diff.length > 0 ? diff : null;
       if (bytes.length > 0) memory.writePage(page, bytes);
     });
-    for (const page of pages) {
-      this.host.checkHomePage(page);
-      this.host.serveFetchers(page);
-    }
+    this.host.homePagesLent(pages);
   }
 }

@@ -37,7 +37,12 @@ export type SyncRequest =
   /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
   | { kind: 'lineWait'; address: number; timeoutMs: number }
   /** Wakes up to `count` (-1: all) line waiters on `address`; answers the count woken. */
-  | { kind: 'lineNotify'; address: number; count: number }
+  /**
+   * `afterOp`: the thread's last Atomics operation was the op on this line it
+   * shipped just before (nothing since), so the layer may answer 0 if that op
+   * found the line quiet (src/protocol/lines.ts, "Notifies that wake nobody").
+   */
+  | { kind: 'lineNotify'; address: number; count: number; afterOp?: boolean }
   | { kind: 'release' }
   | { kind: 'acquire' };
 
@@ -134,6 +139,8 @@ export interface EngineOptions {
   lineShipOps?: boolean;
   /** With lines: shipped ops per sample before the node looks whether moving pays again (default atomicLineShipSampleOps). */
   lineShipSampleOps?: number;
+  /** With lines: idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
+  lineShipBackoffMax?: number;
   /**
    * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
    * host a mutex token that rests at this node is handed to the node's table,

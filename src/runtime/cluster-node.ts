@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault } from '../constants.js';
+import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
@@ -84,12 +84,20 @@ function isMeshPort(mesh: MeshLike | null): mesh is MeshLike & MeshPort {
 /** The native MMU as the engine's page memory (fast-path write faults drained are traced here). */
 function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   const pagesOf = (pages: Uint32Array | number[]) => (pages instanceof Uint32Array ? pages : Uint32Array.from(pages));
+  // One page (a fault's, a one-page reply's): the range calls, with no page list built for the addon.
+  const protect = (pages: Uint32Array | number[], prot: PageProt) => {
+    if (pages.length === 1) native.protect(pages[0]!, 1, prot);
+    else native.protectPages(pagesOf(pages), prot);
+  };
   const shipped = new ManagerAtomics((offset, byteLength) => native.managerBuffer(offset, byteLength));
   return {
     atomic: (address, width, op, operands) => shipped.run(address, width, op, operands),
-    protect: (pages, prot) => native.protectPages(pagesOf(pages), prot),
+    protect: hopsOn ? (pages, prot) => { hop(`m:protect ${pages.length}`); protect(pages, prot); hop('m:protected'); } : protect,
     protectRange: (first, count, prot) => native.protect(first, count, prot),
-    setFastWrite: (pages, enabled) => native.setFastWrite(pagesOf(pages), enabled),
+    setFastWrite: (pages, enabled) => {
+      if (pages.length === 1) native.setFastWriteRange(pages[0]!, 1, 1, enabled);
+      else native.setFastWrite(pagesOf(pages), enabled);
+    },
     setTwinless: (pages, enabled) => native.setTwinless(pagesOf(pages), enabled),
     setFastWriteRange: (first, count, step, enabled) => native.setFastWriteRange(first, count, step, enabled),
     setTwinlessRange: (first, count, step, enabled) => native.setTwinlessRange(first, count, step, enabled),
@@ -113,7 +121,7 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     },
     applyDiff: (page, diff) => native.applyDiff(page, diff),
     readPage: (page, into) => native.readPage(page, into),
-    writePage: (page, from) => native.writePage(page, from),
+    writePage: hopsOn ? (page, from) => { hop('m:writePage'); native.writePage(page, from); hop('m:writePage done'); } : (page, from) => native.writePage(page, from),
   };
 }
 
@@ -202,7 +210,10 @@ export class ClusterNode {
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
       ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
-      memory: { pages: this.race === null ? pages : this.race.wrap(pages), resumeFault: (slot) => native.resume(slot) },
+      memory: {
+        pages: this.race === null ? pages : this.race.wrap(pages),
+        resumeFault: hopsOn ? (slot) => { hop('m:resume'); native.resume(slot); hop('m:resumed'); } : (slot) => native.resume(slot),
+      },
       network: this.network,
       observer: this.observer,
       ...(this.raceMode ? { homeNode: raceHome } : {}),
@@ -247,6 +258,7 @@ export class ClusterNode {
     });
     const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
+      if (hopsOn) hop(`m:faults ${records.length / 3}`);
       noteActivity(activity.faults);
       // Test hook: the manager fails while the app thread that faulted is parked on it.
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
@@ -475,7 +487,7 @@ export class ClusterNode {
         return asyncId === undefined ? replyLater : null;
       }
       case 'notify':
-        this.host.sync({ kind: 'lineNotify', address, count: request.count ?? -1 },
+        this.host.sync({ kind: 'lineNotify', address, count: request.count ?? -1, ...(request.afterOp === true ? { afterOp: true } : {}) },
           { owner: endpoint, answer, kind: 'atomic', args: { op: 'notify', address }, tid });
         return replyLater;
       default:

@@ -24,6 +24,9 @@ export interface NodeStats {
   prefetchWastedPages: number;
   /** hlrc: page fetches streaming read-ahead issued ahead of a stream's threads (in pageFetches too). */
   prefetchAheadFetches: number;
+  /** hlrc: pages this node lent to their sole writer (home migration), and of those, lent without their bytes. */
+  pagesLent: number;
+  pagesLentWithoutBytes: number;
   diffsSent: number;
   diffsApplied: number;
   invalidations: number;
@@ -148,6 +151,8 @@ export class NodeObserver {
       prefetchUsefulPages: engine?.prefetchUsefulPages ?? 0,
       prefetchWastedPages: (engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0),
       prefetchAheadFetches: engine?.prefetchAheadFetches ?? 0,
+      pagesLent: engine?.pagesLent ?? 0,
+      pagesLentWithoutBytes: engine?.pagesLentWithoutBytes ?? 0,
       diffsSent: engine?.diffsSent ?? 0,
       diffsApplied: engine?.diffsApplied ?? 0,
       invalidations: engine?.invalidations ?? 0,
@@ -174,7 +179,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -206,6 +211,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['read-ahead pages useful', (s) => String(s.prefetchUsefulPages)],
     ['read-ahead pages wasted', (s) => String(s.prefetchWastedPages)],
     ['fetches streamed ahead', (s) => String(s.prefetchAheadFetches)],
+    ['pages lent (without bytes)', (s) => `${s.pagesLent} (${s.pagesLentWithoutBytes})`],
     ['diffs sent', (s) => String(s.diffsSent)],
     ['diffs applied', (s) => String(s.diffsApplied)],
     ['invalidations', (s) => String(s.invalidations)],

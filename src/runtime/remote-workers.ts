@@ -11,7 +11,8 @@
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
-import { serializeValue, transferListOf } from '../channel/clone.js';
+import { transferListOf } from '../channel/clone.js';
+import { serializeThrown } from '../channel/thrown.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
 } from '../channel/thread-config.js';
@@ -306,7 +307,7 @@ export class RemoteWorkers {
     } else {
       worker.once('online', () => event('online', { threadId: spawn.threadIdSeen }));
     }
-    worker.on('error', (error: unknown) => event('error', { bytes: serializeValue(this.thrownParts(error), noRanges) }));
+    worker.on('error', (error: unknown) => event('error', { bytes: serializeThrown(error, noRanges, (message, code) => this.moduleNotFoundMessage(message, code)) }));
     worker.on('exit', (code) => {
       if (hopsOn) hop('m:thread exit');
       this.options.threadEnded?.(spawn.threadIdSeen);
@@ -378,17 +379,10 @@ export class RemoteWorkers {
    * object with Error's prototype but not a real Error, which V8's serializer
    * would flatten to {}.
    */
-  private thrownParts(error: unknown): Record<string, unknown> {
-    if (typeof error !== 'object' || error === null || !('message' in error)) return { dsmThrown: true, value: String(error) };
-    const { name, message, stack, code } = error as Error & { code?: unknown };
-    const thrown: Record<string, unknown> = { dsmError: true, name: String(name), message: String(message), stack: String(stack ?? '') };
-    if (typeof code === 'string') thrown.code = code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      // The file exists where the parent runs but not here: say where, and what a multi-machine run needs.
-      const where = `on node ${this.options.node.nodeId} (${this.options.hostName})`;
-      thrown.message = `${String(message)} ${where}: every node needs the program's files at the same path`;
-      thrown.stack = String(stack ?? '').replace(String(message), String(thrown.message));
-    }
-    return thrown;
+  /** A module not found here exists where the parent runs: say where, and what a multi-machine run needs. */
+  private moduleNotFoundMessage(message: string, code: unknown): string {
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return message;
+    const where = `on node ${this.options.node.nodeId} (${this.options.hostName})`;
+    return `${message} ${where}: every node needs the program's files at the same path`;
   }
 }

@@ -469,6 +469,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       if (answer !== null && answer !== undefined) {
         if (shippedAt.size >= shippedAtCountMax && !shippedAt.has(line)) shippedAt.clear();
         shippedAt.set(line, performance.now());
+        afterShipLine = line;
         return String(answer);
       }
       shippedAt.delete(line);
@@ -485,8 +486,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // Then one load of the slot's watch word: the manager set it while waiting
   // for this op to end (src/channel/atomic-lines.ts), and hears of it at once.
   const unpin = process.arch === 'x64' || process.arch === 'ia32'
-    ? (): void => { words[state[sPin]!] = 0; if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); }
-    : (): void => { atomicStore(words, state[sPin]!, 0); if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); };
+    ? (): void => { words[state[sPin]!] = 0; afterShipLine = -1; if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); }
+    : (): void => { atomicStore(words, state[sPin]!, 0); afterShipLine = -1; if (words[watchAt + state[sCachedSlot]!] !== 0) unpinned(); };
   const unpinned = (): void => {
     words[watchAt + state[sCachedSlot]!] = 0;
     try {
@@ -526,7 +527,18 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // state[sShift] above; the array itself in last.array). Only cached once the
   // thread has its pin word, and for arrays under 2 GiB (the int32 range).
 
+  /**
+   * The line of this thread's last Atomics op when the line layer shipped
+   * that op (it ran at the line's directory) and the thread has run no
+   * Atomics op since, else -1. A notify on that line says so (`afterOp`),
+   * and the layer may answer it with no message (src/protocol/lines.ts,
+   * "Notifies that wake nobody"). Every other op clears it: a native op in
+   * unpin, any other in targetOf (each slow path's first step).
+   */
+  let afterShipLine = -1;
+
   function targetOf(array: unknown, waitable: boolean): Target | null {
+    afterShipLine = -1;
     const tag = tagGetter.call(array);
     const kind = tag === undefined ? null : elementKind(tag);
     if (kind === null || (waitable && tag !== 'Int32Array' && tag !== 'BigInt64Array')) return null;
@@ -703,7 +715,10 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    * is registered).
    */
   function check(target: Target, position: number, expected: number | bigint, timeoutMs: number): 'not-equal' | 'timed-out' | null {
-    pinLine(Math.floor(addressOf(target, position) / atomicLineBytes));
+    const line = Math.floor(addressOf(target, position) / atomicLineBytes);
+    // The time until this thread's next op on the line is spent waiting, not working: no workMs for that op.
+    shippedAt.delete(line);
+    pinLine(line);
     let outcome: 'not-equal' | 'timed-out' | null = 'not-equal';
     try {
       if (native.load!(target.array, position) !== expected) return outcome;
@@ -751,11 +766,15 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     });
   }
   shim.notify = builtin('notify', 3, (array: unknown, index: unknown, count: unknown) => {
+    const shippedLine = afterShipLine; // before targetOf clears it
     const target = targetOf(array, true);
     if (target === null) return native.notify!(array, index, count);
     const position = toIndex(index, lengthGetter.call(target.array));
     const number = count === undefined ? Infinity : +(count as number);
     const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
-    return Number(channel.call({ op: 'line', fn: 'notify', address: addressOf(target, position), count: Number.isFinite(wanted) ? wanted : -1 }));
+    const address = addressOf(target, position);
+    const request: ChannelRequest = { op: 'line', fn: 'notify', address, count: Number.isFinite(wanted) ? wanted : -1 };
+    if (shippedLine === Math.floor(address / atomicLineBytes)) request.afterOp = true;
+    return Number(channel.call(request));
   });
 }

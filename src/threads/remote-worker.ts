@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { assertFits, deserializeMessage, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { deserializeThrown } from '../channel/thrown.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 interface RemoteState {
@@ -86,16 +87,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       return;
     }
     case 'worker-error': {
-      const thrown = deserializeValue(event.bytes, ranges) as { dsmError?: boolean; name: string; message: string; stack: string; code?: string; value?: string };
-      if (thrown.dsmError === true) {
-        const error = new Error(thrown.message) as Error & { code?: string };
-        error.name = thrown.name;
-        error.stack = thrown.stack;
-        if (thrown.code !== undefined) error.code = thrown.code;
-        worker.emit('error', error);
-      } else {
-        worker.emit('error', thrown.value);
-      }
+      worker.emit('error', deserializeThrown(event.bytes, ranges));
       return;
     }
     case 'worker-exit':

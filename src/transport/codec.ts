@@ -10,6 +10,7 @@ import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
 import { assert } from '../errors.js';
 import { FrameError } from './frame.js';
 import { scanMsgpack } from './msgpack-scan.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 export interface WireMessage {
   type: string;
@@ -38,6 +39,7 @@ export function encodeBody(message: WireMessage): { body: Uint8Array; payload: U
 export function decodeBody(body: Uint8Array, payload: Uint8Array): WireMessage {
   // A body from the network is checked before msgpackr sees it: declared lengths must fit the bytes (msgpack-scan.ts).
   const problem = scanMsgpack(body);
+  if (hopsOn) hop('m:scanned');
   if (problem !== null) throw new FrameError(`undecodable message body (${problem})`);
   let value: unknown;
   try {

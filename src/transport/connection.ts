@@ -136,6 +136,7 @@ export class Connection extends EventEmitter {
     let handling: string | null = null;
     try {
       decoded = frames();
+      if (hopsOn) hop('m:frames');
       for (const frame of decoded) {
         if (this.closed) return;
         if (frame.kind === frameKinds.heartbeat) {

@@ -377,7 +377,8 @@ test('shipped ops and native ops on one line from several nodes: stores and adds
   let shipped = 0;
   for (let seed = 1; seed <= 30; seed++) {
     const nodeCount = 2 + (seed % 3);
-    const sim = cluster(seed, nodeCount, { pageCount: 8, concurrentStepsMax: seed % 4, lineRefuseChance: (seed % 3) / 10, placement: seed % 2 === 0 ? 'block' : 'roundRobin' });
+    // No ship backoff: a tight loop is hot in every sample, and this test wants ships and moves interleaved throughout.
+    const sim = cluster(seed, nodeCount, { pageCount: 8, concurrentStepsMax: seed % 4, lineRefuseChance: (seed % 3) / 10, placement: seed % 2 === 0 ? 'block' : 'roundRobin', lineShipBackoffMax: 0 });
     const base = 7 * pageBytes; // the line: a counter and one store slot per node
     const rounds = 25;
     for (let node = 0; node < nodeCount; node++) {
@@ -431,6 +432,51 @@ test('ship and move switch with use: a node ships a line it used once per row, a
   }
   assert.ok(toShip > 0, `node 1 switched to shipping ${toShip} times`);
   assert.ok(toMove > 0, `node 1 switched back to moving ${toMove} times`);
+});
+
+// Session 10: a line used in bursts between waits (a queue's pushes and pops)
+// was shipped op by op after every idle give-up, then pulled back by the next
+// wait, over and over. Waited on here or hot in its shipped sample, it now
+// keeps moving for its next give-ups (a backoff that doubles), so fewer of its
+// ops travel one by one; every burst still lands (the counter), every wait ends.
+test('a line used in bursts between waits moves rather than ships op by op (ship backoff)', () => {
+  const bursts = 12;
+  const burstOps = 6;
+  const run = (shipBackoffMax: number | undefined): { shipped: number; toShip: number } => {
+    let shipped = 0;
+    let toShip = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const sim = cluster(seed, 2, { pageCount: 6, concurrentStepsMax: seed % 3, ...(shipBackoffMax === undefined ? {} : { lineShipBackoffMax: shipBackoffMax }) });
+      const line = 4 * pageBytes; // [0] a counter both nodes bump in bursts, [1] an event word they wait on
+      for (const node of [0, 1]) {
+        sim.addThread(node, function* (): ThreadProgram {
+          for (let b = 0; b < bursts; b++) {
+            const seen = yield* atomic('load', line + 4, []);
+            for (let k = 0; k < burstOps; k++) yield* atomic('add', line, ['1']);
+            yield* atomic('add', line + 4, ['1']);
+            yield* atomic('notify', line + 4, ['-1']);
+            // Between bursts, wait (bounded) for the other node's next event: the line sits idle here meanwhile.
+            yield* atomic('wait', line + 4, [String(Number(seen) + 1)], 3);
+            for (let w = 0; w < 20; w++) yield { op: 'store', address: node * pageBytes + 4 * w, value: b };
+          }
+        });
+      }
+      sim.run();
+      sim.addThread(1, function* (): ThreadProgram {
+        assert.equal(Number(yield* atomic('load', line, [])), 2 * bursts * burstOps, `seed ${seed}: every add`);
+      });
+      sim.run();
+      sim.drain();
+      shipped += sim.shippedResults;
+      toShip += counter(sim, 1, 'lineShipSwitches') + counter(sim, 0, 'lineShipSwitches');
+      for (const engine of sim.engines) assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}`);
+    }
+    return { shipped, toShip };
+  };
+  const withBackoff = run(undefined);
+  const without = run(0);
+  assert.ok(without.shipped > 0, `without the backoff ${without.shipped} ops were shipped`);
+  assert.ok(withBackoff.shipped < without.shipped, `shipped ops: ${withBackoff.shipped} with the backoff, ${without.shipped} without`);
 });
 
 test('a waiter at the directory and a shipped store with its notify: the notify does not overtake the wait', () => {

@@ -217,7 +217,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; keepTakes: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -291,8 +291,9 @@ export function runSeed(
   const pagesLent = cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
   const aheadFetches = cluster.engines.reduce((sum, engine) => sum + (engine.counters().prefetchAheadFetches ?? 0), 0);
   const shippedOps = cluster.shippedResults;
+  const quietNotifies = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineNotifiesQuiet?: number }).lineNotifiesQuiet ?? 0), 0);
   const keepTakes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockKeepTakes ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, keepTakes };
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -314,5 +315,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, keepTakes };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes };
 }

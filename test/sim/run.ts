@@ -24,6 +24,7 @@ let messages = 0;
 let pagesLent = 0;
 let aheadFetches = 0;
 let shippedOps = 0;
+let quietNotifies = 0;
 let keepTakes = 0;
 const started = performance.now();
 for (const seed of seeds) {
@@ -33,6 +34,7 @@ for (const seed of seeds) {
     pagesLent += outcome.pagesLent;
     aheadFetches += outcome.aheadFetches;
     shippedOps += outcome.shippedOps;
+    quietNotifies += outcome.quietNotifies;
     keepTakes += outcome.keepTakes;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
@@ -40,4 +42,4 @@ for (const seed of seeds) {
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${shippedOps} Atomics ops shipped to a line's directory, ${keepTakes} takes of kept lock tokens, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -161,6 +161,8 @@ interface SimThread {
   retry?: boolean;
   /** Blocked in a lineOp: resumed with null the op runs again (natively), with a result it is done (shipped). */
   shipping?: boolean;
+  /** The line of the thread's last op when the layer shipped it and the thread ran no sync op since (src/threads/atomics.ts: afterShipLine). */
+  afterShipLine?: number;
 }
 
 /**
@@ -274,6 +276,8 @@ export interface ClusterOptions {
   /** With atomicLines: whether nodes ship ops on lines they gave up idle (default true), and the sample that moves them again. */
   lineShipOps?: boolean;
   lineShipSampleOps?: number;
+  /** With atomicLines: idle give-ups that keep a line moving after it was used while shipped (default atomicLineShipBackoffMax). */
+  lineShipBackoffMax?: number;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -323,6 +327,8 @@ export class SimCluster {
   readonly lineTables: SimLineTable[] = [];
   /** Atomics ops whose thread got a shipped op's result. */
   shippedResults = 0;
+  /** Notifies a thread made right after an op the layer shipped on the same line (afterOp). */
+  notifiesAfterShip = 0;
   /** Atomics run natively on held lines. */
   nativeAtomics = 0;
   /** Per node, with lockTokenSlots: its lock token table. */
@@ -376,6 +382,7 @@ export class SimCluster {
           lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
           ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
+          ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
         ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }),
@@ -439,6 +446,8 @@ export class SimCluster {
       const value = (result as SyncResult).ok ? (result as { value: string | null }).value : null;
       if (value === null) return; // the line is here now: the op runs again natively
       this.shippedResults++;
+      const shipped = thread.current;
+      if (shipped?.op === 'sync' && shipped.request.kind === 'atomic') thread.afterShipLine = lineOf(shipped.request.address);
       thread.input = { ok: true, value };
       thread.current = null;
       return;
@@ -474,15 +483,19 @@ export class SimCluster {
         thread.current = null;
         return;
       }
-      case 'sync':
+      case 'sync': {
+        // As the app side does: any op but the shipped one clears it (the notify right after reads it first).
+        const afterShipLine = thread.afterShipLine ?? -1;
+        thread.afterShipLine = -1;
         if (op.request.kind === 'atomic' && this.linesOn) {
-          this.nativeAtomic(thread, op.request);
+          this.nativeAtomic(thread, op.request, afterShipLine);
           return;
         }
         if ((op.request.kind === 'lock' || op.request.kind === 'unlock') && this.options.lockTokenSlots !== undefined && this.tokenOp(thread, op.request)) return;
         thread.blocked = true;
         this.toEngine(() => engine.onSync(thread.index, op.request));
         return;
+      }
     }
   }
 
@@ -513,7 +526,7 @@ export class SimCluster {
   }
 
   /** An Atomics op as an app thread runs it with atomic lines: natively while the node holds the line. */
-  private nativeAtomic(thread: SimThread, request: Extract<SyncRequest, { kind: 'atomic' }>): void {
+  private nativeAtomic(thread: SimThread, request: Extract<SyncRequest, { kind: 'atomic' }>, afterShipLine: number): void {
     const engine = this.engines[thread.node]!;
     const memory = this.memories[thread.node]!;
     const table = this.lineTables[thread.node]!;
@@ -522,7 +535,9 @@ export class SimCluster {
     if (op === 'notify') {
       thread.blocked = true;
       const count = Number(request.operands[0] ?? '-1');
-      this.toEngine(() => engine.onSync(thread.index, { kind: 'lineNotify', address, count }));
+      const afterOp = afterShipLine === line;
+      if (afterOp) this.notifiesAfterShip++;
+      this.toEngine(() => engine.onSync(thread.index, { kind: 'lineNotify', address, count, ...(afterOp ? { afterOp } : {}) }));
       return;
     }
     if (!table.held.has(line)) {

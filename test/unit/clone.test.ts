@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
 import { remoteMessageBytesMax } from '../../src/constants.js';
+import { deserializeThrown, serializeThrown } from '../../src/channel/thrown.js';
+import { MessageChannel } from 'node:worker_threads';
 
 // A fake region: buffers registered by offset, as the app side does with real dsm memory.
 function fakeRanges(): BufferRanges & { add(offset: number, buffer: SharedArrayBuffer): void } {
@@ -137,4 +139,46 @@ test('a transferList moves a whole typed array\'s buffer with no copy, and detac
   const snapshot = serializeMessage(kept, ranges, [new ArrayBuffer(8)]);
   assert.notEqual(snapshot.bytes.buffer, kept.buffer);
   assert.equal(kept.byteLength, size, 'not transferred: left as it was');
+});
+
+test('a MessagePort cannot cross nodes: a DsmError that says so, not V8\'s "Unserializable host object"', () => {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    assert.throws(() => serializeValue({ role: 'a', port: port1 }, fakeRanges()), (error: unknown) => {
+      assert.equal((error as { code?: unknown }).code, 'DSM_ERR_NOT_DSM_MEMORY');
+      assert.match((error as Error).message, /a MessagePort cannot cross nodes/);
+      return true;
+    });
+  } finally {
+    port1.close();
+    port2.close();
+  }
+});
+
+test('what a worker threw comes back as under node: its built-in class, fields, errors and cause, or the value itself', () => {
+  const fields = new RangeError('out of range') as RangeError & { code?: string; extra?: unknown };
+  fields.code = 'E_X';
+  fields.extra = { a: [1, 2] };
+  const back = deserializeThrown(serializeThrown(fields, fakeRanges()), fakeRanges()) as typeof fields;
+  assert.ok(back instanceof RangeError);
+  assert.equal(Object.prototype.toString.call(back), '[object Error]');
+  assert.equal(back.message, 'out of range');
+  assert.equal(back.code, 'E_X');
+  assert.deepEqual(back.extra, { a: [1, 2] });
+  assert.deepEqual(Object.keys(back), ['code', 'extra']);
+  assert.equal(back.stack, fields.stack);
+  const aggregate = deserializeThrown(serializeThrown(new AggregateError([new TypeError('b')], 'agg', { cause: new SyntaxError('c') }), fakeRanges()), fakeRanges()) as AggregateError;
+  // Node's own serialization knows no AggregateError: an Error with its name, errors and cause.
+  assert.equal(aggregate.constructor, Error);
+  assert.equal(aggregate.name, 'AggregateError');
+  assert.ok(aggregate.errors[0] instanceof TypeError);
+  assert.ok(aggregate.cause instanceof SyntaxError);
+  class TaskError extends Error { override name = 'TaskError'; handler = (): void => {}; }
+  const custom = deserializeThrown(serializeThrown(new TaskError('t'), fakeRanges()), fakeRanges()) as Error;
+  assert.equal(custom.constructor, Error);
+  assert.equal(custom.name, 'TaskError');
+  assert.equal((custom as unknown as { handler?: unknown }).handler, undefined, 'functions are left out');
+  assert.equal(deserializeThrown(serializeThrown(42, fakeRanges()), fakeRanges()), 42);
+  assert.deepEqual(deserializeThrown(serializeThrown({ reason: 'x' }, fakeRanges()), fakeRanges()), { reason: 'x' });
+  assert.equal(deserializeThrown(serializeThrown(Symbol('s'), fakeRanges()), fakeRanges()), 'Symbol(s)');
 });
