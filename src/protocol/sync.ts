@@ -7,6 +7,10 @@
 // what it means (sc: nothing). Atomics are the atomics home's (atomics.ts),
 // which files its requests here (SyncRequests). Managers of ids: see
 // EngineContext.managerOf.
+// Over 600 lines: a mutex's token, queue, recall, direct hand-off and keep
+// window (session 10) are one state machine over one Token and LockState, and
+// the requests in flight and their cancellation cross all of it; the keep
+// window's policy (its arithmetic, no state of a token) is apart, lock-keep.ts.
 
 import { DsmError, assert } from '../errors.js';
 import { grantPagePushCountMax, lockIdCountMax, lockKeepIdleMs, lockKeepMsMax, lockKeepTakeCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
