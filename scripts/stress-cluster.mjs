@@ -18,6 +18,15 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
+const known = new Set(['--runs', '--burners', '--files', '--run-timeout-s', '--log-dir']);
+const unknown = args.filter((arg, index) => arg.startsWith('-') && !known.has(arg) && !(index > 0 && known.has(args[index - 1])));
+if (args.includes('--help') || args.includes('-h') || unknown.length > 0) {
+  // The header comment is the usage: a mistyped option must not start 20 runs beside 4 burners.
+  const usage = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((line) => line.startsWith('//')).map((line) => line.slice(3)).join('\n');
+  if (unknown.length > 0 && !args.includes('--help') && !args.includes('-h')) console.error(`stress-cluster: unknown option ${unknown.join(', ')}\n`);
+  console.error(usage);
+  process.exit(args.includes('--help') || args.includes('-h') ? 0 : 2);
+}
 function option(name, fallback) {
   const index = args.indexOf(`--${name}`);
   return index === -1 ? fallback : args[index + 1];
