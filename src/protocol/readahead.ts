@@ -73,8 +73,9 @@ export interface ReadAheadPlan {
   /**
    * Whether the engine should track this fetch's read-ahead pages (install
    * them at no access until touched). A stream at the window limit whose
-   * windows were used is tracked only every saturatedTrackInterval-th fetch:
-   * its touches would teach nothing and each costs a local fault.
+   * windows were used is tracked only every saturatedTrackInterval-th fetch,
+   * and then only a sample of it (`sampled`): its touches would teach
+   * nothing and each costs a fault through the manager.
    */
   track: boolean;
   /**
