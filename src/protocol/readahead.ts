@@ -73,14 +73,31 @@ export interface ReadAheadPlan {
   /**
    * Whether the engine should track this fetch's read-ahead pages (install
    * them at no access until touched). A stream at the window limit whose
-   * windows were used is tracked only every saturatedTrackInterval-th fetch:
-   * its touches would teach nothing and each costs a local fault.
+   * windows were used is tracked only every saturatedTrackInterval-th fetch,
+   * and then only a sample of it (`sampled`): its touches would teach
+   * nothing and each costs a fault through the manager.
    */
   track: boolean;
+  /**
+   * With `track`: a saturated stream's tracked window, of which only every
+   * saturatedSampleStride-th page (its first included) is tracked; the
+   * others are installed readable as an untracked window's are.
+   */
+  sampled: boolean;
 }
 
 /** Fetches of a saturated stream (window at its limit, last window used) per tracked one. */
 const saturatedTrackInterval = 4;
+/**
+ * Of a saturated stream's tracked window, the pages tracked: every
+ * saturatedSampleStride-th (10 of 64). Whether the stream is still used is
+ * read from the sample; each tracked page costs a fault through the manager
+ * (a round trip between the app thread and its manager, ~0.1 ms on a loaded
+ * 2-core machine) where an untracked one costs nothing on a read and a fast
+ * write fault on a store. Not a power of two, so that rows of a power-of-two
+ * size do not alias with it.
+ */
+const saturatedSampleStride = 7;
 
 /** Touched pages a stream remembers for pattern detection. */
 const touchHistoryCount = 16;
@@ -268,9 +285,11 @@ export class ReadAheadPolicy {
     stream.streaming = this.options.aheadWindowMax > 0 && this.options.touchesObserved && continued && pattern === null && lastUsed >= 0.75;
     // Saturated: a continuing run at the limit whose last window was used (or untracked).
     let track = true;
+    let sampled = false;
     if (continued && pattern === null && stream.window === windowMax && lastUsed >= 0.75) {
       stream.saturatedFetches = stream.saturatedFetches < 0 ? 1 : stream.saturatedFetches + 1;
       track = stream.saturatedFetches % saturatedTrackInterval === 0;
+      sampled = track;
     } else {
       stream.saturatedFetches = -1;
     }
@@ -289,7 +308,7 @@ export class ReadAheadPolicy {
     } else {
       for (let k = 1; k < stream.window; k++) pages.push(page + k * stream.stride);
     }
-    return { pages, sparse: pattern !== null, track };
+    return { pages, sparse: pattern !== null, track, sampled };
   }
 
   private touch(stream: Stream, page: number): void {
@@ -372,20 +391,26 @@ export class ReadAheadPolicy {
   }
 
   /** The fetch for `page` went out asking for `extraPages` too (a prefix of the plan's pages). */
-  issued(home: number, page: number, extraPages: readonly number[], track = true): void {
+  issued(home: number, page: number, extraPages: readonly number[], track = true, sampled = false): void {
     // `plan` made the fetch's stream the most recently used one of its home.
     const streams = this.streams[home]!;
     const stream = streams[streams.length - 1];
     assert(stream !== undefined && stream.lastFault === page, 'a fetch is issued for the page just planned');
     stream.outstanding = [];
-    this.record(stream, extraPages, track);
+    this.record(stream, extraPages, track, sampled);
     if (extraPages.length === 0) stream.next = page + stream.stride;
   }
 
   /** A window of read-ahead pages went out for `stream` (a fault's fetch or one issued ahead). */
-  private record(stream: Stream, pages: readonly number[], track: boolean): void {
+  private record(stream: Stream, pages: readonly number[], track: boolean, sampled = false): void {
+    // Unobserved touches: nothing would ever resolve a tracked page. A streaming stream's untracked
+    // window still tracks its first page: its first touch issues the next window. A sampled window
+    // tracks every saturatedSampleStride-th page, its first included.
+    const observed = !this.options.touchesObserved ? [] : !track ? (stream.streaming ? pages.slice(0, 1) : [])
+      : sampled ? pages.filter((_, k) => k % saturatedSampleStride === 0) : pages;
     // Untracked (unobserved, or a saturated stream's): counts as used when the stream continues.
-    stream.asked = track ? pages.length : 0;
+    // Sampled: used is judged on the sample.
+    stream.asked = track ? (sampled ? observed.length : pages.length) : 0;
     stream.used = 0;
     let window: Window | null = null;
     if (pages.length > 0) {
@@ -393,9 +418,6 @@ export class ReadAheadPolicy {
       stream.windows.push(window);
       if (stream.windows.length > windowsKept) stream.windows.shift();
     }
-    // Unobserved touches: nothing would ever resolve a tracked page. A streaming stream's untracked
-    // window still tracks its first page: its first touch issues the next window.
-    const observed = !this.options.touchesObserved ? [] : track ? pages : stream.streaming ? pages.slice(0, 1) : [];
     for (const extra of observed) {
       // A page still tracked from an earlier stream goes to the new one.
       this.tracked.set(extra, { stream, window, region: this.regionKey(stream.home, extra), skipped: false });
@@ -416,10 +438,10 @@ export class ReadAheadPolicy {
    * (else the stream stops streaming until its next fault); each window
    * doubles up to the limit while it is, as a fault's would.
    */
-  aheadWindows(eligible: (home: number, page: number) => boolean): Array<{ home: number; pages: number[]; track: boolean }> {
+  aheadWindows(eligible: (home: number, page: number) => boolean): Array<{ home: number; pages: number[]; track: boolean; sampled: boolean }> {
     const stream = this.wanting;
     this.wanting = null;
-    const windows: Array<{ home: number; pages: number[]; track: boolean }> = [];
+    const windows: Array<{ home: number; pages: number[]; track: boolean; sampled: boolean }> = [];
     if (stream === null || !stream.streaming || !this.streams[stream.home]!.includes(stream)) return windows;
     let reached = -1;
     stream.windows.forEach((window, k) => { if (window.reached) reached = k; });
@@ -444,14 +466,16 @@ export class ReadAheadPolicy {
       stream.window = size;
       // Saturated as a fault's fetch would be (see plan): tracked every saturatedTrackInterval-th window.
       let track = true;
+      let sampled = false;
       if (size === windowMax) {
         stream.saturatedFetches = stream.saturatedFetches < 0 ? 1 : stream.saturatedFetches + 1;
         track = stream.saturatedFetches % saturatedTrackInterval === 0;
+        sampled = track;
       }
-      this.record(stream, pages, track);
+      this.record(stream, pages, track, sampled);
       this.aheadInFlight.set(pages[0]!, stream);
       this.counters.ahead++;
-      windows.push({ home: stream.home, pages, track });
+      windows.push({ home: stream.home, pages, track, sampled });
     }
     return windows;
   }
@@ -561,8 +585,8 @@ export class ReadAhead {
       }
       extra.push(next);
     }
-    this.policy.issued(home, page, extra, plan.track);
-    if (!plan.track) for (const next of extra) if (!this.policy.tracks(next)) this.untracked.add(next);
+    this.policy.issued(home, page, extra, plan.track, plan.sampled);
+    if (!plan.track || plan.sampled) for (const next of extra) if (!this.policy.tracks(next)) this.untracked.add(next);
     return extra;
   }
 
@@ -571,8 +595,8 @@ export class ReadAhead {
     const host = this.host;
     if (host === null) return;
     const windows = this.policy.aheadWindows((home, page) => page >= 0 && page < this.pageCount && host.eligible(home, page));
-    for (const { home, pages, track } of windows) {
-      if (!track) for (const next of pages) if (!this.policy.tracks(next)) this.untracked.add(next);
+    for (const { home, pages, track, sampled } of windows) {
+      if (!track || sampled) for (const next of pages) if (!this.policy.tracks(next)) this.untracked.add(next);
       this.stats.prefetchAheadFetches = (this.stats.prefetchAheadFetches ?? 0) + 1;
       host.fetchAhead(home, pages);
     }

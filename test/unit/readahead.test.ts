@@ -15,7 +15,7 @@ const base: ReadAheadOptions = {
 function fault(policy: ReadAheadPolicy, home: number, page: number): { plan: { count: number; stride: number; sparse: boolean; track: boolean }; extras: number[] } {
   const plan = policy.plan(home, page);
   const extras = plan.pages;
-  policy.issued(home, page, extras, plan.track);
+  policy.issued(home, page, extras, plan.track, plan.sampled);
   return { plan: { count: extras.length + 1, stride: extras.length === 0 ? 1 : extras[0]! - page, sparse: plan.sparse, track: plan.track }, extras };
 }
 
@@ -34,9 +34,40 @@ test('a sequential scan whose read-ahead is all touched: the window doubles up t
   assert.deepEqual(windows, [16, 32, 64, 64, 64, 64]);
   // At the limit and used, a stream is tracked every 4th fetch only (each tracked page costs a local fault).
   assert.deepEqual(tracked, [true, true, false, false, false, true]);
-  assert.equal(policy.counters.useful, 15 + 31 + 63);
+  // ... and then only a sample of its window: pages 0, 7, ..., 56 of the 63 (issue 13, Jacobi's start).
+  assert.equal(policy.counters.useful, 15 + 31 + 9);
   assert.equal(policy.counters.wasted + policy.counters.skipped, 0);
   assert.equal(policy.trackedCount(), 0);
+});
+
+test('a saturated stream\'s tracked window is a sample: touched, the stream stays at the limit; untouched, it is tracked in full again', () => {
+  for (const touchSample of [true, false]) {
+    const policy = new ReadAheadPolicy(base);
+    let page = 0;
+    let sampledWindow: number[] = [];
+    for (let k = 0; k < 6; k++) {
+      const { plan, extras } = fault(policy, 1, page);
+      if (k === 5) {
+        assert.equal(plan.track, true);
+        sampledWindow = extras.filter((extra) => policy.tracks(extra));
+      } else {
+        for (const extra of extras) policy.touched(extra);
+      }
+      page += plan.count;
+    }
+    // 9 of the 63 read-ahead pages, the first included, one every 7.
+    assert.deepEqual(sampledWindow, [241, 248, 255, 262, 269, 276, 283, 290, 297]);
+    if (touchSample) for (const extra of sampledWindow) policy.touched(extra);
+    const next = fault(policy, 1, page);
+    if (touchSample) {
+      // Judged on the sample: all used, the window stays at the limit, untracked.
+      assert.deepEqual(next.plan, { count: 64, stride: 1, sparse: false, track: false });
+    } else {
+      // None of the sample used: the stream is no longer saturated and its next window is tracked in full.
+      assert.equal(next.plan.track, true);
+      assert.ok(next.extras.every((extra) => policy.tracks(extra)), 'every page of an unsaturated window is tracked');
+    }
+  }
 });
 
 test('a boundary read every iteration: after one wasted window the fetch brings exactly the pages read last time', () => {
