@@ -201,6 +201,8 @@ export class LineEngine implements Engine {
   /** Directory state of lines homed here. */
   private readonly directory = new Map<number, DirectoryLine>();
   private readonly waiters: LineWaiter[] = [];
+  /** Per line, its waiters in `waiters` (a line absent: none), so a grant or a shipped op asks without a scan. */
+  private readonly waiterCounts = new Map<number, number>();
   private readonly pending = new Map<number, Pending>();
   /** Notifies waiting for this node's pinned waiters of their line to register (retried at every tick). */
   private deferredNotifies: Array<{ threadRef: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
@@ -620,7 +622,7 @@ export class LineEngine implements Engine {
     // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
     const push = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
     // No other node registers a waiter on the line while `to` holds it: its notifies may count waiters itself.
-    const quiet = this.waiterCountOn(line) === 0;
+    const quiet = !this.hasWaiterOn(line);
     this.toNode(to, { type: 'lineGrant', line, recall, info, ...push, ...(quiet ? { quiet } : {}) });
   }
 
@@ -666,7 +668,7 @@ export class LineEngine implements Engine {
       }
       // Its release: the requester acquires the op's write and all this node's releases before it.
       // Quiet: no waiter registered on the line, nor one of this node's threads between its check and its registration.
-      const quiet = result !== null && this.waiterCountOn(line) === 0 && !this.host.linePinned(line);
+      const quiet = result !== null && !this.hasWaiterOn(line) && !this.host.linePinned(line);
       this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info: this.inner.releaseFor(from), ...(quiet ? { quiet } : {}) });
     });
   }
@@ -696,19 +698,30 @@ export class LineEngine implements Engine {
     }
     const deadlineMs = timeoutMs < 0 ? Infinity : this.timeNowMs() + timeoutMs;
     this.waiters.push({ node: from, requestId, address, deadlineMs });
+    const line = lineOf(address);
+    this.waiterCounts.set(line, (this.waiterCounts.get(line) ?? 0) + 1);
   }
 
-  /** Waiters registered at this directory on `line` (any of its addresses). */
-  private waiterCountOn(line: number): number {
-    let count = 0;
-    for (const waiter of this.waiters) if (lineOf(waiter.address) === line) count++;
-    return count;
+  /** Removes waiter k from `waiters` and from its line's count; answers it. */
+  private removeWaiter(k: number): LineWaiter {
+    const [waiter] = this.waiters.splice(k, 1);
+    assert(waiter !== undefined, 'a waiter removed is registered');
+    const line = lineOf(waiter.address);
+    const count = this.waiterCounts.get(line) ?? 0;
+    assert(count > 0, 'a registered waiter is counted on its line');
+    if (count === 1) this.waiterCounts.delete(line); else this.waiterCounts.set(line, count - 1);
+    return waiter;
+  }
+
+  /** Whether any waiter is registered at this directory on `line` (any of its addresses). */
+  private hasWaiterOn(line: number): boolean {
+    return this.waiterCounts.has(line);
   }
 
   private onWaitCancel(from: number, requestId: number): void {
     const k = this.waiters.findIndex((w) => w.node === from && w.requestId === requestId);
     if (k < 0) return; // woken or timed out already: that answer is on its way
-    this.waiters.splice(k, 1);
+    this.removeWaiter(k);
     this.wake(from, requestId, 'canceled');
   }
 
@@ -719,7 +732,7 @@ export class LineEngine implements Engine {
     for (let k = 0; k < this.waiters.length && woken < wanted;) {
       const waiter = this.waiters[k]!;
       if (waiter.address !== address) { k++; continue; }
-      this.waiters.splice(k, 1);
+      this.removeWaiter(k);
       woken++;
       this.wake(waiter.node, waiter.requestId, 'ok');
     }
@@ -866,7 +879,7 @@ export class LineEngine implements Engine {
     for (let k = 0; k < this.waiters.length;) {
       const waiter = this.waiters[k]!;
       if (waiter.deadlineMs > this.nowMs) { k++; continue; }
-      this.waiters.splice(k, 1);
+      this.removeWaiter(k);
       this.wake(waiter.node, waiter.requestId, 'timed-out');
     }
   }
