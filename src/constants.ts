@@ -118,6 +118,14 @@ export const chunkBorrowCountMin = 4;
 
 /** Transport: largest frame accepted on a connection (header + body). */
 export const frameBytesMax = 8 * 1024 * 1024;
+/**
+ * Page copies on the wire (src/runtime/page-pack.ts): a copy is packed (zero
+ * bytes left out) only where that saves at least 1 / pagePackGainDivisor of
+ * it, and a copy whose first pagePackProbeBytes do not is sent raw without
+ * packing the rest (pages of doubles, random bytes).
+ */
+export const pagePackGainDivisor = 8;
+export const pagePackProbeBytes = 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
 /** Transport: handshake must complete within this many milliseconds. */

@@ -22,6 +22,8 @@ import type { MeshPort } from '../transport/mesh.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
 import type { HeapMessage } from './heap-service.js';
+import { packWords, unpackWords } from './page-pack.js';
+import { frameBytesMax } from '../constants.js';
 
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
 export type WorkerLaneMessage =
@@ -150,36 +152,80 @@ function joined(views: Uint8Array[], byteCount: number): Uint8Array {
   return copy;
 }
 
-/** A message as it goes on the wire: its page copies (rawFields) moved to the payload, their lengths left in the body. */
+/**
+ * Engine messages whose raw fields are copies of dsm pages: packed where that
+ * pays (src/runtime/page-pack.ts). The workers lane's bytes (structured
+ * clones, handed on by transfer) are not.
+ */
+const pageCopyTypes: ReadonlySet<string> = new Set(['pageReply', 'homeLend', 'scPage', 'lockGrant', 'barrierArrive', 'barrierDepart', 'lineGrant']);
+
+/**
+ * The body field naming packed copies: per payload view in order, 0 (raw) or
+ * the length it unpacks to. Only on page-copy messages with a payload; fromWire
+ * removes it, so the engine never sees it.
+ */
+const packedField = 'packed';
+
+/** A message's raw-field byte arrays, in wire order. */
+function rawViews(message: Record<string, unknown>, fields: readonly string[]): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  for (const field of fields) {
+    const value = message[field];
+    if (value instanceof Uint8Array) views.push(value);
+    else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) views.push(...(value as Uint8Array[]));
+  }
+  return views;
+}
+
+/**
+ * The payload of page copies packed where each gains (or null: none does, so
+ * they go as they are, without a copy), and per view its unpacked length or 0.
+ */
+function packedPayload(views: Uint8Array[], byteCount: number): { payload: Uint8Array; packed: number[]; lengths: number[] } | null {
+  const out = Buffer.allocUnsafe(byteCount);
+  const packed: number[] = [];
+  const lengths: number[] = [];
+  let at = 0;
+  let gained = false;
+  for (const view of views) {
+    const end = view.byteLength % 8 === 0 ? packWords(view, out, at) : -1;
+    if (end < 0) {
+      out.set(view, at);
+      packed.push(0);
+      lengths.push(view.byteLength);
+      at += view.byteLength;
+    } else {
+      packed.push(view.byteLength);
+      lengths.push(end - at);
+      at = end;
+      gained = true;
+    }
+  }
+  return gained ? { payload: out.subarray(0, at), packed, lengths } : null;
+}
+
+/** A message as it goes on the wire: its page copies (rawFields) moved to the payload (packed where that pays), their lengths left in the body. */
 export function toWire(message: MeshMessage): WireMessage {
   const fields = Object.hasOwn(rawFields, message.type) ? rawFields[message.type] : undefined;
   if (fields === undefined) return message as WireMessage;
+  const views = rawViews(message as unknown as Record<string, unknown>, fields);
   let inlineBytes = 0;
-  for (const field of fields) {
-    const value = (message as unknown as Record<string, unknown>)[field];
-    if (value instanceof Uint8Array) inlineBytes += value.byteLength;
-    else if (Array.isArray(value)) for (const item of value) inlineBytes += item instanceof Uint8Array ? item.byteLength : 0;
-  }
-  if (inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
+  for (const view of views) inlineBytes += view.byteLength;
+  const packing = pageCopyTypes.has(message.type) && inlineBytes > 0 ? packedPayload(views, inlineBytes) : null;
+  if (packing === null && inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
   const wire: Record<string, unknown> = { ...message };
-  const views: Uint8Array[] = [];
-  let byteCount = 0;
+  const lengths = packing?.lengths ?? views.map((view) => view.byteLength);
+  let next = 0;
   for (const field of fields) {
     const value = wire[field];
-    if (value instanceof Uint8Array) {
-      views.push(value);
-      byteCount += value.byteLength;
-      wire[field] = value.byteLength;
-    } else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) {
-      wire[field] = value.map((item: Uint8Array) => {
-        views.push(item);
-        byteCount += item.byteLength;
-        return item.byteLength;
-      });
-    }
+    if (value instanceof Uint8Array) wire[field] = lengths[next++];
+    else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) wire[field] = value.map(() => lengths[next++]);
     // (Anything else is not dsm's: it goes in the body as it is, and the receiver refuses it.)
   }
-  if (byteCount > 0) wire.payload = joined(views, byteCount);
+  if (packing !== null) {
+    wire.payload = packing.payload;
+    wire[packedField] = packing.packed;
+  } else if (inlineBytes > 0) wire.payload = joined(views, inlineBytes);
   return wire as WireMessage;
 }
 
@@ -203,8 +249,11 @@ export function fromWire(wire: WireMessage): WireMessage {
     if (payload !== undefined) throw new FrameError(`a '${wire.type.slice(0, 64)}' message carries no payload`);
     return wire;
   }
-  // Copies in the body: the engine checks them as any field.
-  if (payload === undefined) return wire;
+  // Copies in the body: the engine checks them as any field (packed copies always travel as the payload).
+  if (payload === undefined) {
+    if (packedField in wire) throw new FrameError(`a '${wire.type.slice(0, 64)}' message names packed copies but has no payload`);
+    return wire;
+  }
   const empty = new Uint8Array(0);
   const bytes = payload;
   let at = 0;
@@ -216,14 +265,43 @@ export function fromWire(wire: WireMessage): WireMessage {
   };
   const message: Record<string, unknown> = wire;
   delete message.payload;
+  const packed = unpackedLengths(message, wire.type);
+  let viewIndex = 0;
+  const takeCopy = (length: unknown, what: string): Uint8Array => {
+    const view = take(length, what);
+    const unpacked = packed === null ? 0 : packed[viewIndex] ?? 0;
+    viewIndex += 1;
+    if (unpacked === 0) return view;
+    const out = new Uint8Array(unpacked);
+    unpackWords(view, out);
+    return out;
+  };
   for (const field of fields) {
     const value = message[field];
     if (value === undefined) continue;
-    if (Array.isArray(value)) message[field] = value.map((length, k) => take(length, `${wire.type}.${field}[${k}]`));
-    else message[field] = take(value, `${wire.type}.${field}`);
+    if (Array.isArray(value)) message[field] = value.map((length, k) => takeCopy(length, `${wire.type}.${field}[${k}]`));
+    else message[field] = takeCopy(value, `${wire.type}.${field}`);
   }
   if (at !== bytes.byteLength) throw new FrameError(`a '${wire.type}' message's lengths account for ${at} of its ${bytes.byteLength} payload bytes`);
+  if (packed !== null && packed.length !== viewIndex) throw new FrameError(`a '${wire.type}' message names ${packed.length} packed copies for its ${viewIndex}`);
   return message as WireMessage;
+}
+
+/** The packed field of a page-copy message off the wire (removed from it), checked: null when it has none. */
+function unpackedLengths(message: Record<string, unknown>, type: string): number[] | null {
+  if (!(packedField in message)) return null;
+  const value = message[packedField];
+  delete message[packedField];
+  if (!pageCopyTypes.has(type)) throw new FrameError(`a '${type.slice(0, 64)}' message carries no packed copies`);
+  let total = 0;
+  const ok = Array.isArray(value) && value.every((length) => {
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length % 8 !== 0) return false;
+    total += length;
+    return true;
+  });
+  // Unpacked, the copies fit one frame, as they did before packing.
+  if (!ok || total > frameBytesMax) throw new FrameError(`a '${type}' message's packed lengths must be whole words, at most ${frameBytesMax} bytes in all`);
+  return value as number[];
 }
 
 /**

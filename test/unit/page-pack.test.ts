@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { packWords, unpackWords } from '../../src/runtime/page-pack.js';
+import { fromWire, toWire, type MeshMessage } from '../../src/runtime/envelope.js';
+import { decodeBody, encodeBody, type WireMessage } from '../../src/transport/codec.js';
+import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds } from '../../src/transport/frame.js';
+
+/** A seeded generator (xorshift32), so a failure names its case. */
+function random(seed: number): () => number {
+  let x = seed | 1;
+  return () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 2 ** 32; };
+}
+
+function roundTrip(page: Uint8Array): number {
+  const out = new Uint8Array(page.length + 16).fill(0xaa);
+  const end = packWords(page, out, 16);
+  if (end < 0) return -1;
+  const back = new Uint8Array(page.length).fill(0x55);
+  unpackWords(out.subarray(16, end), back);
+  assert.deepEqual(Buffer.from(back), Buffer.from(page));
+  return end - 16;
+}
+
+test('a page of small Int32s packs to about a third, and unpacks to the same bytes', () => {
+  const next = random(1);
+  const page = new Int32Array(1024).map(() => Math.floor(next() * 10));
+  const packed = roundTrip(new Uint8Array(page.buffer));
+  assert.ok(packed > 0 && packed < 4096 * 0.4, `packed ${packed} bytes`);
+});
+
+test('a zero page packs to a few bytes; a page of doubles or random bytes goes raw', () => {
+  assert.ok(roundTrip(new Uint8Array(4096)) <= 8);
+  const next = random(2);
+  assert.equal(roundTrip(new Uint8Array(new Float64Array(512).map((_, k) => Math.sin(k + next())).buffer)), -1);
+  assert.equal(roundTrip(new Uint8Array(4096).map(() => 1 + Math.floor(next() * 255))), -1);
+  assert.equal(roundTrip(new Uint8Array(64)), -1, 'too small to pack');
+});
+
+test('every mix of zero, sparse, dense and one-zero words round-trips (10,000 seeded pages)', () => {
+  let packedCount = 0;
+  for (let seed = 1; seed <= 10_000; seed++) {
+    const next = random(seed);
+    const length = 8 * (16 + Math.floor(next() * 1009));
+    const page = new Uint8Array(length);
+    let at = 0;
+    while (at < length) {
+      // Runs of one kind of word, long enough to cross the 255-word run limit now and then.
+      const kind = Math.floor(next() * 4);
+      const words = Math.min((length - at) / 8, 1 + Math.floor(next() * (next() < 0.1 ? 600 : 8)));
+      for (let w = 0; w < words; w++, at += 8) {
+        for (let b = 0; b < 8; b++) {
+          const nonZero = kind === 1 ? next() < 0.3 : kind === 2 ? true : kind === 3 ? b !== Math.floor(next() * 8) : false;
+          page[at + b] = nonZero ? 1 + Math.floor(next() * 255) : 0;
+        }
+      }
+    }
+    if (roundTrip(page) >= 0) packedCount++;
+  }
+  assert.ok(packedCount > 1000, `some pack (${packedCount})`);
+});
+
+test('a malformed packed copy is a FrameError, never bytes past its length', () => {
+  const out = new Uint8Array(4096);
+  assert.throws(() => unpackWords(new Uint8Array([0, 255]), new Uint8Array(64)), FrameError, 'a zero run past the end');
+  assert.throws(() => unpackWords(new Uint8Array([0xff, 1, 2, 3]), out), FrameError, 'a raw word cut short');
+  assert.throws(() => unpackWords(new Uint8Array([3, 1]), out), FrameError, 'a tag without its bytes');
+  assert.throws(() => unpackWords(new Uint8Array([0, 0, 0, 0, 9]), new Uint8Array(16)), /past its end/);
+  assert.throws(() => unpackWords(new Uint8Array([0, 0]), new Uint8Array(12)), FrameError, 'whole words only');
+});
+
+function overTheWire(message: MeshMessage): { back: WireMessage; wireBytes: number } {
+  const { body, payload } = encodeBody(toWire(message));
+  const wire = Buffer.concat([encodeFrameHeader(frameKinds.message, body.byteLength, payload?.byteLength ?? 0), body, payload ?? new Uint8Array(0)]);
+  const frame = new FrameDecoder().push(wire)[0]!;
+  return { back: fromWire(decodeBody(frame.body, frame.payload)), wireBytes: wire.byteLength };
+}
+
+test('page copies go packed where it pays, raw where not, and the engine sees whole pages', () => {
+  const next = random(3);
+  const small = new Uint8Array(new Int32Array(1024).map(() => Math.floor(next() * 10)).buffer);
+  const doubles = new Uint8Array(new Float64Array(512).map((_, k) => Math.sin(k + next())).buffer);
+  const zero = new Uint8Array(4096);
+  const message: MeshMessage = { type: 'pageReply', page: 5, version: [1, 0], bytes: small, extraPages: [6, 7], extraVersions: [[1, 0], [0, 1]], extraBytes: [doubles, zero] };
+  const { back, wireBytes } = overTheWire(message);
+  assert.ok(wireBytes < 4096 + 1600 + 300, `${wireBytes} bytes on the wire`);
+  assert.equal('packed' in back, false, 'the engine never sees the packed field');
+  const reply = back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
+  assert.deepEqual([reply.bytes, ...reply.extraBytes].map((view) => Buffer.from(view)), [small, doubles, zero].map((view) => Buffer.from(view)));
+  const grant: MeshMessage = { type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0, 1], intervals: [] }, pushPages: [3], pushVersions: [[0, 1]], pushBytes: [small] };
+  const back2 = overTheWire(grant).back as unknown as Extract<MeshMessage, { type: 'lockGrant' }>;
+  assert.deepEqual(Buffer.from(back2.pushBytes![0]!), Buffer.from(small));
+  // A worker's bytes are never packed (they are handed on by transfer).
+  const post: MeshMessage = { type: 'rtPost', spawnId: '0:1', bytes: zero, info: { vc: [0], intervals: [] } };
+  assert.equal(toWire(post), post);
+});
+
+test('a packed field the receiver cannot trust is a FrameError', () => {
+  const lengths = (packed: unknown): WireMessage => ({ type: 'pageReply', page: 1, version: [1], bytes: 2, extraPages: [], extraVersions: [], extraBytes: [], packed, payload: new Uint8Array([0, 255]) });
+  assert.deepEqual([...(fromWire(lengths([2048])) as unknown as { bytes: Uint8Array }).bytes], new Array(2048).fill(0));
+  assert.throws(() => fromWire(lengths([2047])), FrameError, 'whole words');
+  assert.throws(() => fromWire(lengths([1 << 30])), FrameError, 'at most a frame');
+  assert.throws(() => fromWire(lengths([2048, 8])), /names 2 packed copies for its 1/);
+  assert.throws(() => fromWire(lengths('x')), FrameError);
+  assert.throws(() => fromWire({ type: 'pageReply', page: 1, version: [1], bytes: new Uint8Array(8), extraPages: [], extraVersions: [], extraBytes: [], packed: [8] }), /no payload/);
+  assert.throws(() => fromWire({ type: 'rtPost', spawnId: '0:1', bytes: 2, info: { vc: [0], intervals: [] }, packed: [8], payload: new Uint8Array([0, 0]) }), /carries no packed copies/);
+});
