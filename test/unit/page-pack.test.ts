@@ -86,11 +86,11 @@ test('page copies go packed where it pays, raw where not, and the engine sees wh
   assert.equal('packed' in back, false, 'the engine never sees the packed field');
   const reply = back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
   assert.deepEqual([reply.bytes, ...reply.extraBytes].map((view) => Buffer.from(view)), [small, doubles, zero].map((view) => Buffer.from(view)));
-  const grant: MeshMessage = { type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0, 1], intervals: [] }, pushPages: [3], pushVersions: [[0, 1]], pushBytes: [small] };
+  const grant: MeshMessage = { type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0, 1], known: [0, 1], intervals: [] }, pushPages: [3], pushVersions: [[0, 1]], pushBytes: [small] };
   const back2 = overTheWire(grant).back as unknown as Extract<MeshMessage, { type: 'lockGrant' }>;
   assert.deepEqual(Buffer.from(back2.pushBytes![0]!), Buffer.from(small));
   // A worker's bytes are never packed (they are handed on by transfer).
-  const post: MeshMessage = { type: 'rtPost', spawnId: '0:1', bytes: zero, info: { vc: [0], intervals: [] } };
+  const post: MeshMessage = { type: 'rtPost', spawnId: '0:1', bytes: zero, info: { vc: [0], known: [0], intervals: [] } };
   assert.equal(toWire(post), post);
 });
 
