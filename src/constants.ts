@@ -272,6 +272,16 @@ export const prefetchRegionPagesLog2 = 8;
  */
 export const grantPagePushCountMax = 16;
 /**
+ * Protocol: a lock's manager predicts the pages a grant's acquirer will write
+ * (src/protocol/push-predict.ts) from offsets to where its last critical
+ * section wrote: at most pushOffsetCountMax offsets per node, each within
+ * pushOffsetPagesMax pages; at each release of a node its offsets' weights are
+ * multiplied by pushOffsetWeightKept (an offset seen every time weighs 8).
+ */
+export const pushOffsetCountMax = 64;
+export const pushOffsetPagesMax = 1024;
+export const pushOffsetWeightKept = 7 / 8;
+/**
  * Protocol: barrier pushes a node receives of a page it fetched once, before
  * it must fetch the page again to keep receiving it (a reader that stopped
  * reading stops costing the home copies). At most grantPagePushCountMax pages

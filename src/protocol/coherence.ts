@@ -15,6 +15,8 @@ import type { ProtocolName } from './types.js';
 export interface GrantPush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
 
 /** A lock's latest releases at its manager, newest last: the node and the interval it closed at the release. */
+import type { PushPrediction } from './push-predict.js';
+
 export type LockReleases = ReadonlyArray<{ node: number; index: number }>;
 
 export interface Coherence {
@@ -43,8 +45,8 @@ export interface Coherence {
   acquire(target: number[]): void;
   /** Counts early flushes (stamped on a sync request, so a pushed page can tell whether it may predate one). sc: 0. */
   flushSeq(): number;
-  /** At a lock's manager: pages to push with a grant to a requester that had applied `requesterVc`. */
-  pushFor(releases: LockReleases, requesterVc: number[]): GrantPush;
+  /** At a lock's manager: pages to push with a grant to `requester`, which had applied `requesterVc` (the pages `prediction` names, else the last release's). */
+  pushFor(releases: LockReleases, requesterVc: number[], requester: number, prediction: PushPrediction | null): GrantPush;
   /** At the acquirer, after the grant's acquire: installs pushed pages that make an invalid copy valid. */
   installPushed(push: GrantPush, requestFlushSeq: number): void;
   /**

@@ -17,6 +17,7 @@
 // as wide as the class.
 
 import { assert } from '../errors.js';
+import type { PushPrediction } from './push-predict.js';
 import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -890,27 +891,44 @@ export class HlrcCoherence implements Coherence, LendHost {
   // ------------------------------------------------------- lock grants
 
   /**
-   * Migratory data: the pages the previous holder wrote in its critical
-   * section (its interval closed at the release), if this manager is their
-   * home and already holds that interval's diffs (a diff bundled with the
-   * lockRelease has been applied), travel with the grant. The acquirer would
-   * otherwise fault and fetch them right away. At most grantPagePushCountMax.
+   * A grant's push: pages of this manager's own, with writes the acquirer
+   * has not applied, that the acquirer is predicted to write next
+   * (push-predict.ts: where its own critical sections under this lock wrote,
+   * relative to the last one), most likely first, at most prediction.pushMax.
+   * The acquirer would otherwise fault and fetch each right away. With no
+   * prediction yet: migratory data, the pages the previous holder wrote in its
+   * critical section (its interval closed at the release), if this manager
+   * already holds that interval's diffs (a diff bundled with the lockRelease
+   * has been applied). At most grantPagePushCountMax either way.
    */
-  pushFor(releases: LockReleases, requesterVc: number[]): GrantPush {
+  pushFor(releases: LockReleases, requesterVc: number[], requester: number, prediction: PushPrediction | null): GrantPush {
     const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
     const pushPages = push.pushPages;
-    for (let r = releases.length - 1; r >= 0 && pushPages.length < grantPagePushCountMax; r--) {
-      const { node: writer, index } = releases[r]!;
-      if (writer === this.nodeId || index <= (requesterVc[writer] ?? 0)) continue;
-      const record = this.intervals.record(writer, index);
-      if (record === null) continue;
-      for (const page of record.pages) {
-        if (pushPages.length >= grantPagePushCountMax) break;
-        if (this.homeOf(page) !== this.nodeId || pushPages.includes(page)) continue;
-        const state = this.pageState(page);
-        if (state.version[writer]! < index || !this.masterReady(state)) continue;
-        this.pushCopy(push, page, state);
+    if (prediction !== null) {
+      const pushMax = Math.min(prediction.pushMax, grantPagePushCountMax);
+      for (const page of prediction.pages) {
+        if (pushPages.length >= pushMax) break;
+        if (page >= this.pageCount || this.homeOf(page) !== this.nodeId || pushPages.includes(page)) continue;
+        const state = this.pages.get(page);
+        if (state === undefined || !state.valid || !this.masterReady(state)) continue;
+        let stale = false;
+        for (let n = 0; n < this.nodeCount && !stale; n++) if (n !== requester && state.version[n]! > (requesterVc[n] ?? 0)) stale = true;
+        if (stale) this.pushCopy(push, page, state);
       }
+      return this.readPushed(push);
+    }
+    const newest = releases.length - 1;
+    if (newest < 0) return {};
+    const { node: writer, index } = releases[newest]!;
+    if (writer === this.nodeId || index <= (requesterVc[writer] ?? 0)) return {};
+    const record = this.intervals.record(writer, index);
+    if (record === null) return {};
+    for (const page of record.pages) {
+      if (pushPages.length >= grantPagePushCountMax) break;
+      if (this.homeOf(page) !== this.nodeId || pushPages.includes(page)) continue;
+      const state = this.pageState(page);
+      if (state.version[writer]! < index || !this.masterReady(state)) continue;
+      this.pushCopy(push, page, state);
     }
     return this.readPushed(push);
   }

@@ -14,6 +14,7 @@
 import { assert } from '../errors.js';
 import { syncQueueCountMax, pageBytes } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
+import type { PushPrediction } from './push-predict.js';
 import type { EngineContext } from './context.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
@@ -90,7 +91,7 @@ export class ScCoherence implements Coherence {
   acquire(_target: number[]): void {}
   flushSeq(): number { return 0; }
   // Nor pushes with a lock grant (they follow write notices), nor home migration.
-  pushFor(_releases: LockReleases, _requesterVc: number[]): GrantPush { return {}; }
+  pushFor(_releases: LockReleases, _requesterVc: number[], _requester: number, _prediction: PushPrediction | null): GrantPush { return {}; }
   pushForBarrier(_toNode: number): GrantPush { return {}; }
   pushForLine(_page: number, _toNode: number): GrantPush { return {}; }
   installPushed(push: GrantPush, _requestFlushSeq: number): void {

@@ -13,6 +13,7 @@
 // window's policy (its arithmetic, no state of a token) is apart, lock-keep.ts.
 
 import { DsmError, assert } from '../errors.js';
+import { PushPredictor } from './push-predict.js';
 import { grantPagePushCountMax, lockIdCountMax, lockKeepIdleMs, lockKeepMsMax, lockKeepTakeCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import type { EngineContext } from './context.js';
@@ -89,6 +90,8 @@ interface LockState {
   passing: { from: number; node: number; requestId: number; vc: number[] } | null;
   /** The latest releases, newest last: node and the interval it closed at the release (at most grantPagePushCountMax). */
   releases: Array<{ node: number; index: number }>;
+  /** Where each node's critical sections under this lock write (push-predict.ts): what a grant pushes. Made at the first release. */
+  predictor: PushPredictor | null;
 }
 
 export class SyncLayer implements SyncRequests, BarrierRequests {
@@ -565,7 +568,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
       if (this.locks.size >= lockIdCountMax) throw syncObjectsError('mutexes', 'lockIdCountMax', lockIdCountMax, this.ctx.nodeId);
-      lock = { holderNode: -1, passing: null, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [] };
+      lock = { holderNode: -1, passing: null, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [], predictor: null };
       this.locks.set(lockId, lock);
     }
     return lock;
@@ -642,6 +645,9 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     if ((info.vc[from] ?? 0) > 0) {
       lock.releases.push({ node: from, index: info.vc[from]! });
       if (lock.releases.length > grantPagePushCountMax) lock.releases.shift();
+      // The pages the release's interval wrote (known here: the release's info carried it, or this node closed it).
+      const record = this.intervals.record(from, info.vc[from]!);
+      if (record !== null && record.pages.length > 0) (lock.predictor ??= new PushPredictor()).noteRelease(from, record.pages);
     }
   }
 
@@ -689,7 +695,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       return;
     }
     const info = this.intervals.infoFor(node);
-    const push = this.coherence.pushFor(lock.releases, requesterVc);
+    const push = this.coherence.pushFor(lock.releases, requesterVc, node, lock.predictor?.predicted(node) ?? null);
     this.ctx.send(node, { type: 'lockGrant', lockId, requestId, granted: true, info: { ...info, vc: [...vc] }, ...push, ...(recall ? { recall } : {}), ...(next === undefined ? {} : { next }) });
   }
 
