@@ -23,16 +23,34 @@ const runCountMax = 255;
 /** Copies smaller than this go raw: below it, len / pagePackGainDivisor could not hold one word's worst case (10 bytes). */
 const packedCopyBytesMin = 128;
 
-function nonZeroMask(src: Uint8Array, at: number): number {
-  let tag = 0;
-  for (let b = 0; b < wordBytes; b++) if (src[at + b] !== 0) tag |= 1 << b;
-  return tag;
+/** Whether a 32-bit word has a zero byte (the classic bit trick). */
+function hasZeroByte(v: number): boolean {
+  return ((v - 0x01010101) & ~v & 0x80808080) !== 0;
 }
 
-function popCount8(tag: number): number {
-  let count = 0;
-  for (let t = tag; t !== 0; t &= t - 1) count++;
-  return count;
+/** Whether the word at byte `at` is all zero bytes. */
+function zeroAt(src: Uint8Array, at: number): boolean {
+  for (let b = 0; b < wordBytes; b++) if (src[at + b] !== 0) return false;
+  return true;
+}
+
+/** Whether a word, as its two 32-bit halves, has at most one zero byte. */
+function dense32(lo: number, hi: number): boolean {
+  const loZero = hasZeroByte(lo);
+  const hiZero = hasZeroByte(hi);
+  if (!loZero && !hiZero) return true;
+  if (loZero && hiZero) return false;
+  const half = loZero ? lo : hi;
+  let zeros = 0;
+  for (let b = 0; b < 32; b += 8) if (((half >>> b) & 0xff) === 0) zeros++;
+  return zeros <= 1;
+}
+
+/** Whether the word at byte `at` has at most one zero byte (copied raw in a dense run: packing it gains nothing). */
+function denseAt(src: Uint8Array, at: number): boolean {
+  let zeros = 0;
+  for (let b = 0; b < wordBytes; b++) if (src[at + b] === 0) zeros++;
+  return zeros <= 1;
 }
 
 /**
@@ -45,6 +63,8 @@ export function packWords(src: Uint8Array, out: Uint8Array, outAt: number): numb
   assert(src.length % wordBytes === 0 && out.length - outAt >= src.length, 'packing whole words into room for them raw');
   // Too small to gain: and the limit below must leave room for one word's worst case (tag, 8 bytes, count).
   if (src.length < packedCopyBytesMin) return -1;
+  // Whole words read as two 32-bit halves where the copy is aligned (pages are): a zero word, or a word with no zero byte, costs two loads.
+  const words32 = src.byteOffset % 4 === 0 ? new Uint32Array(src.buffer, src.byteOffset, src.length >> 2) : null;
   const end = outAt + src.length;
   const limit = outAt + src.length - Math.floor(src.length / pagePackGainDivisor);
   const probeEnd = Math.min(src.length, pagePackProbeBytes);
@@ -59,24 +79,36 @@ export function packWords(src: Uint8Array, out: Uint8Array, outAt: number): numb
     }
     // At most 10 bytes are written before the next look (a raw run stops short of `end`).
     if (o > limit) return -1;
-    const tag = nonZeroMask(src, i);
-    out[o++] = tag;
+    // The tag and the word's non-zero bytes in one pass.
+    const tagAt = o++;
+    let tag = 0;
+    for (let b = 0; b < wordBytes; b++) {
+      const v = src[i + b]!;
+      if (v !== 0) { tag |= 1 << b; out[o++] = v; }
+    }
+    out[tagAt] = tag;
     i += wordBytes;
     if (tag === 0) {
       let run = 0;
-      while (run < runCountMax && i < src.length && nonZeroMask(src, i) === 0) { run++; i += wordBytes; }
+      if (words32 !== null) {
+        while (run < runCountMax && i < src.length && words32[i >> 2] === 0 && words32[(i >> 2) + 1] === 0) { run++; i += wordBytes; }
+      } else {
+        while (run < runCountMax && i < src.length && zeroAt(src, i)) { run++; i += wordBytes; }
+      }
       out[o++] = run;
     } else if (tag === 0xff) {
-      for (let b = 0; b < wordBytes; b++) out[o++] = src[i - wordBytes + b]!;
-      const countAt = o++;
+      // A dense run stops at the probe's end until the probe has looked (pages of doubles are one long run).
+      const runEnd = probed ? src.length : probeEnd;
       let run = 0;
-      while (run < runCountMax && i < src.length && o + wordBytes <= end && popCount8(nonZeroMask(src, i)) >= wordBytes - 1) {
-        for (let b = 0; b < wordBytes; b++) out[o++] = src[i + b]!;
-        run++; i += wordBytes;
+      let j = i;
+      if (words32 !== null) {
+        while (run < runCountMax && j < runEnd && o + 1 + wordBytes * (run + 1) <= end && dense32(words32[j >> 2]!, words32[(j >> 2) + 1]!)) { run++; j += wordBytes; }
+      } else {
+        while (run < runCountMax && j < runEnd && o + 1 + wordBytes * (run + 1) <= end && denseAt(src, j)) { run++; j += wordBytes; }
       }
-      out[countAt] = run;
-    } else {
-      for (let b = 0; b < wordBytes; b++) if ((tag & (1 << b)) !== 0) out[o++] = src[i - wordBytes + b]!;
+      out[o++] = run;
+      if (run > 0) { out.set(src.subarray(i, j), o); o += wordBytes * run; }
+      i = j;
     }
   }
   return o > limit ? -1 : o;
@@ -89,36 +121,46 @@ export function packWords(src: Uint8Array, out: Uint8Array, outAt: number): numb
  */
 export function unpackWords(packed: Uint8Array, out: Uint8Array): void {
   if (out.length % wordBytes !== 0) throw new FrameError('a packed copy unpacks to whole words');
+  // Zeros first (one memset), then only the non-zero bytes are written.
+  out.fill(0);
+  const length = packed.length;
   let p = 0;
   let o = 0;
-  const need = (bytes: number): void => {
-    if (p + bytes > packed.length) throw new FrameError('a packed copy ends inside a word');
-  };
   while (o < out.length) {
-    need(1);
+    if (p >= length) throw new FrameError('a packed copy ends inside a word');
     const tag = packed[p++]!;
     if (tag === 0) {
-      need(1);
-      const words = 1 + packed[p++]!;
-      if (o + words * wordBytes > out.length) throw new FrameError('a packed copy unpacks past its length');
-      out.fill(0, o, o + words * wordBytes);
-      o += words * wordBytes;
-    } else if (tag === 0xff) {
-      need(wordBytes + 1);
-      out.set(packed.subarray(p, p + wordBytes), o);
-      p += wordBytes; o += wordBytes;
-      const words = packed[p++]!;
-      const bytes = words * wordBytes;
-      need(bytes);
+      if (p >= length) throw new FrameError('a packed copy ends inside a word');
+      const bytes = (1 + packed[p++]!) * wordBytes;
       if (o + bytes > out.length) throw new FrameError('a packed copy unpacks past its length');
-      out.set(packed.subarray(p, p + bytes), o);
-      p += bytes; o += bytes;
+      o += bytes;
+    } else if (tag === 0xff) {
+      if (p + wordBytes + 1 > length) throw new FrameError('a packed copy ends inside a word');
+      const bytes = wordBytes * (1 + packed[p + wordBytes]!);
+      if (o + bytes > out.length) throw new FrameError('a packed copy unpacks past its length');
+      if (p + bytes + 1 > length) throw new FrameError('a packed copy ends inside a word');
+      out.set(packed.subarray(p, p + wordBytes), o);
+      if (bytes > wordBytes) out.set(packed.subarray(p + wordBytes + 1, p + bytes + 1), o + wordBytes);
+      p += bytes + 1;
+      o += bytes;
     } else {
-      for (let b = 0; b < wordBytes; b++) {
-        if ((tag & (1 << b)) !== 0) { need(1); out[o + b] = packed[p++]!; } else out[o + b] = 0;
-      }
+      if (p + popCount8(tag) > length) throw new FrameError('a packed copy ends inside a word');
+      if ((tag & 1) !== 0) out[o] = packed[p++]!;
+      if ((tag & 2) !== 0) out[o + 1] = packed[p++]!;
+      if ((tag & 4) !== 0) out[o + 2] = packed[p++]!;
+      if ((tag & 8) !== 0) out[o + 3] = packed[p++]!;
+      if ((tag & 16) !== 0) out[o + 4] = packed[p++]!;
+      if ((tag & 32) !== 0) out[o + 5] = packed[p++]!;
+      if ((tag & 64) !== 0) out[o + 6] = packed[p++]!;
+      if ((tag & 128) !== 0) out[o + 7] = packed[p++]!;
       o += wordBytes;
     }
   }
-  if (p !== packed.length) throw new FrameError(`a packed copy has ${packed.length - p} bytes past its end`);
+  if (p !== length) throw new FrameError(`a packed copy has ${length - p} bytes past its end`);
+}
+
+/** Set bits of a byte. */
+const popCounts = Uint8Array.from({ length: 256 }, (_, v) => { let c = 0; for (let t = v; t !== 0; t &= t - 1) c++; return c; });
+function popCount8(tag: number): number {
+  return popCounts[tag]!;
 }
