@@ -6,7 +6,7 @@
 // Three kinds of variables:
 //   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
 //     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_READAHEAD,
-//     DSM_READAHEAD_STREAM;
+//     DSM_READAHEAD_STREAM, DSM_PAGE_PACK;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
 //     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_RUNTIME_CONFIG;
@@ -110,6 +110,11 @@ export function atomicLinesEnabled(): boolean {
 /** DSM_LOCK_TOKENS=0: every Mutex lock and unlock asks the manager, even with the token resting at the node (issue 12.3; to compare). */
 export function lockTokensEnabled(): boolean {
   return process.env.DSM_LOCK_TOKENS !== '0';
+}
+
+/** DSM_PAGE_PACK=0: page copies go on the wire raw, never packed (src/runtime/page-pack.ts; to compare). */
+export function pagePackEnabled(): boolean {
+  return process.env.DSM_PAGE_PACK !== '0';
 }
 
 /** DSM_LOCK_KEEP=0: a recalled mutex token goes at its holder's unlock, with no keep window for the node's threads (src/protocol/lock-keep.ts; to compare). */

@@ -24,6 +24,7 @@ import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
 import type { HeapMessage } from './heap-service.js';
 import { packWords, unpackWords } from './page-pack.js';
 import { frameBytesMax } from '../constants.js';
+import { pagePackEnabled } from '../env.js';
 
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
 export type WorkerLaneMessage =
@@ -158,6 +159,8 @@ function joined(views: Uint8Array[], byteCount: number): Uint8Array {
  * clones, handed on by transfer) are not.
  */
 const pageCopyTypes: ReadonlySet<string> = new Set(['pageReply', 'homeLend', 'scPage', 'lockGrant', 'barrierArrive', 'barrierDepart', 'lineGrant']);
+/** DSM_PAGE_PACK=0 turns packing off (to compare); a receiver unpacks either way. */
+const packing = pagePackEnabled();
 
 /**
  * The body field naming packed copies: per payload view in order, 0 (raw) or
@@ -211,10 +214,10 @@ export function toWire(message: MeshMessage): WireMessage {
   const views = rawViews(message as unknown as Record<string, unknown>, fields);
   let inlineBytes = 0;
   for (const view of views) inlineBytes += view.byteLength;
-  const packing = pageCopyTypes.has(message.type) && inlineBytes > 0 ? packedPayload(views, inlineBytes) : null;
-  if (packing === null && inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
+  const packed = packing && pageCopyTypes.has(message.type) && inlineBytes > 0 ? packedPayload(views, inlineBytes) : null;
+  if (packed === null && inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
   const wire: Record<string, unknown> = { ...message };
-  const lengths = packing?.lengths ?? views.map((view) => view.byteLength);
+  const lengths = packed?.lengths ?? views.map((view) => view.byteLength);
   let next = 0;
   for (const field of fields) {
     const value = wire[field];
@@ -222,9 +225,9 @@ export function toWire(message: MeshMessage): WireMessage {
     else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) wire[field] = value.map(() => lengths[next++]);
     // (Anything else is not dsm's: it goes in the body as it is, and the receiver refuses it.)
   }
-  if (packing !== null) {
-    wire.payload = packing.payload;
-    wire[packedField] = packing.packed;
+  if (packed !== null) {
+    wire.payload = packed.payload;
+    wire[packedField] = packed.packed;
   } else if (inlineBytes > 0) wire.payload = joined(views, inlineBytes);
   return wire as WireMessage;
 }
