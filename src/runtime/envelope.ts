@@ -23,7 +23,7 @@ import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
 import type { HeapMessage } from './heap-service.js';
 import { packWords, unpackWords } from './page-pack.js';
-import { frameBytesMax } from '../constants.js';
+import { frameBytesMax, pageBytes } from '../constants.js';
 import { pagePackEnabled } from '../env.js';
 
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
@@ -185,7 +185,10 @@ function rawViews(message: Record<string, unknown>, fields: readonly string[]): 
  * they go as they are, without a copy), and per view its unpacked length or 0.
  */
 function packedPayload(views: Uint8Array[], byteCount: number): { payload: Uint8Array; packed: number[]; lengths: number[] } | null {
-  const out = Buffer.allocUnsafe(byteCount);
+  // Packed into a scratch buffer reused from message to message, then copied out at its packed size (a one-page
+  // buffer of its own per message measured slower: bench/programs/page-fetch.mjs).
+  if (packScratch.length < byteCount) packScratch = new Uint8Array(Math.max(byteCount, 2 * packScratch.length));
+  const out = packScratch;
   const packed: number[] = [];
   const lengths: number[] = [];
   let at = 0;
@@ -204,8 +207,10 @@ function packedPayload(views: Uint8Array[], byteCount: number): { payload: Uint8
       gained = true;
     }
   }
-  return gained ? { payload: out.subarray(0, at), packed, lengths } : null;
+  return gained ? { payload: Uint8Array.prototype.slice.call(out, 0, at), packed, lengths } : null;
 }
+
+let packScratch = new Uint8Array(64 * 1024);
 
 /** A message as it goes on the wire: its page copies (rawFields) moved to the payload (packed where that pays), their lengths left in the body. */
 export function toWire(message: MeshMessage): WireMessage {
@@ -214,9 +219,23 @@ export function toWire(message: MeshMessage): WireMessage {
   const views = rawViews(message as unknown as Record<string, unknown>, fields);
   let inlineBytes = 0;
   for (const view of views) inlineBytes += view.byteLength;
-  const packed = packing && pageCopyTypes.has(message.type) && inlineBytes > 0 ? packedPayload(views, inlineBytes) : null;
+  // A message of one page goes as it is (a single-page fetch measured ~15% slower packed on loopback, where bytes are cheap).
+  const packed = packing && pageCopyTypes.has(message.type) && inlineBytes > pageBytes ? packedPayload(views, inlineBytes) : null;
   if (packed === null && inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
   const wire: Record<string, unknown> = { ...message };
+  if (packed !== null && packed.payload.byteLength <= payloadInlineBytesMax) {
+    // Small once packed: the copies stay in the body (msgpackr's buffer is the frame, as for a small reply), each a view of the packed bytes.
+    let next = 0;
+    let at = 0;
+    const view = (): Uint8Array => { const length = packed.lengths[next++]!; at += length; return packed.payload.subarray(at - length, at); };
+    for (const field of fields) {
+      const value = wire[field];
+      if (value instanceof Uint8Array) wire[field] = view();
+      else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) wire[field] = value.map(view);
+    }
+    wire[packedField] = packed.packed;
+    return wire as WireMessage;
+  }
   const lengths = packed?.lengths ?? views.map((view) => view.byteLength);
   let next = 0;
   for (const field of fields) {
@@ -252,9 +271,9 @@ export function fromWire(wire: WireMessage): WireMessage {
     if (payload !== undefined) throw new FrameError(`a '${wire.type.slice(0, 64)}' message carries no payload`);
     return wire;
   }
-  // Copies in the body: the engine checks them as any field (packed copies always travel as the payload).
+  // Copies in the body: the engine checks them as any field; packed ones are unpacked here.
   if (payload === undefined) {
-    if (packedField in wire) throw new FrameError(`a '${wire.type.slice(0, 64)}' message names packed copies but has no payload`);
+    if (packedField in wire) unpackInline(wire as Record<string, unknown>, wire.type, fields);
     return wire;
   }
   const empty = new Uint8Array(0);
@@ -276,7 +295,7 @@ export function fromWire(wire: WireMessage): WireMessage {
     viewIndex += 1;
     if (unpacked === 0) return view;
     const out = new Uint8Array(unpacked);
-    unpackWords(view, out);
+    unpackWords(view, out, true);
     return out;
   };
   for (const field of fields) {
@@ -288,6 +307,28 @@ export function fromWire(wire: WireMessage): WireMessage {
   if (at !== bytes.byteLength) throw new FrameError(`a '${wire.type}' message's lengths account for ${at} of its ${bytes.byteLength} payload bytes`);
   if (packed !== null && packed.length !== viewIndex) throw new FrameError(`a '${wire.type}' message names ${packed.length} packed copies for its ${viewIndex}`);
   return message as WireMessage;
+}
+
+/** A small message's packed copies, in its body (as toWire leaves them): unpacked in place. */
+function unpackInline(message: Record<string, unknown>, type: string, fields: readonly string[]): void {
+  const packed = unpackedLengths(message, type)!;
+  let viewIndex = 0;
+  const unpack = (value: unknown, what: string): unknown => {
+    const unpacked = packed[viewIndex] ?? 0;
+    viewIndex += 1;
+    if (unpacked === 0) return value;
+    if (!(value instanceof Uint8Array)) throw new FrameError(`${what} must be a packed copy's bytes`);
+    const out = new Uint8Array(unpacked);
+    unpackWords(value, out, true);
+    return out;
+  };
+  for (const field of fields) {
+    const value = message[field];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) message[field] = value.map((item, k) => unpack(item, `${type}.${field}[${k}]`));
+    else message[field] = unpack(value, `${type}.${field}`);
+  }
+  if (packed.length !== viewIndex) throw new FrameError(`a '${type}' message names ${packed.length} packed copies for its ${viewIndex}`);
 }
 
 /** The packed field of a page-copy message off the wire (removed from it), checked: null when it has none. */

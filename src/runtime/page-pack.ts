@@ -116,13 +116,13 @@ export function packWords(src: Uint8Array, out: Uint8Array, outAt: number): numb
 
 /**
  * Unpacks `packed` into `out` (zeroed where packing left zeros: every byte of
- * `out` is written). Throws FrameError when `packed` does not hold exactly
+ * `out` is written; `zeroed`: `out` is all zeros already, a new array). Throws FrameError when `packed` does not hold exactly
  * out.length bytes' worth (a peer's bytes are checked like any frame field).
  */
-export function unpackWords(packed: Uint8Array, out: Uint8Array): void {
+export function unpackWords(packed: Uint8Array, out: Uint8Array, zeroed = false): void {
   if (out.length % wordBytes !== 0) throw new FrameError('a packed copy unpacks to whole words');
-  // Zeros first (one memset), then only the non-zero bytes are written.
-  out.fill(0);
+  // Zeros first (one memset, unless `out` is new), then only the non-zero bytes are written.
+  if (!zeroed) out.fill(0);
   const length = packed.length;
   let p = 0;
   let o = 0;

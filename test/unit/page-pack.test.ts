@@ -86,12 +86,27 @@ test('page copies go packed where it pays, raw where not, and the engine sees wh
   assert.equal('packed' in back, false, 'the engine never sees the packed field');
   const reply = back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
   assert.deepEqual([reply.bytes, ...reply.extraBytes].map((view) => Buffer.from(view)), [small, doubles, zero].map((view) => Buffer.from(view)));
-  const grant: MeshMessage = { type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0, 1], known: [0, 1], intervals: [] }, pushPages: [3], pushVersions: [[0, 1]], pushBytes: [small] };
-  const back2 = overTheWire(grant).back as unknown as Extract<MeshMessage, { type: 'lockGrant' }>;
-  assert.deepEqual(Buffer.from(back2.pushBytes![0]!), Buffer.from(small));
+  const grant: MeshMessage = { type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0, 1], known: [0, 1], intervals: [] }, pushPages: [3, 4], pushVersions: [[0, 1], [0, 1]], pushBytes: [small, zero] };
+  const { back: back2, wireBytes: grantBytes } = overTheWire(grant);
+  assert.ok(grantBytes < 1600 + 200, `${grantBytes} bytes`);
+  assert.deepEqual((back2 as unknown as Extract<MeshMessage, { type: 'lockGrant' }>).pushBytes!.map((view) => Buffer.from(view)), [small, zero].map((view) => Buffer.from(view)));
   // A worker's bytes are never packed (they are handed on by transfer).
   const post: MeshMessage = { type: 'rtPost', spawnId: '0:1', bytes: zero, info: { vc: [0], known: [0], intervals: [] } };
   assert.equal(toWire(post), post);
+});
+
+test('pages that pack small stay in the body (no payload), packed; a message of one page goes as it is', () => {
+  const page = new Uint8Array(4096);
+  page[0] = 7;
+  const one: MeshMessage = { type: 'pageReply', page: 5, version: [1], bytes: page, extraPages: [], extraVersions: [], extraBytes: [] };
+  assert.equal(toWire(one), one);
+  const message: MeshMessage = { type: 'pageReply', page: 5, version: [1], bytes: page, extraPages: [6], extraVersions: [[1]], extraBytes: [page] };
+  const { body, payload } = encodeBody(toWire(message));
+  assert.equal(payload, null);
+  assert.ok(body.byteLength < 150, `${body.byteLength} bytes for two pages`);
+  const back = overTheWire(message).back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
+  assert.deepEqual([back.bytes, ...back.extraBytes].map((view) => Buffer.from(view)), [page, page].map((view) => Buffer.from(view)));
+  assert.equal('packed' in back, false);
 });
 
 test('a packed field the receiver cannot trust is a FrameError', () => {
@@ -101,6 +116,9 @@ test('a packed field the receiver cannot trust is a FrameError', () => {
   assert.throws(() => fromWire(lengths([1 << 30])), FrameError, 'at most a frame');
   assert.throws(() => fromWire(lengths([2048, 8])), /names 2 packed copies for its 1/);
   assert.throws(() => fromWire(lengths('x')), FrameError);
-  assert.throws(() => fromWire({ type: 'pageReply', page: 1, version: [1], bytes: new Uint8Array(8), extraPages: [], extraVersions: [], extraBytes: [], packed: [8] }), /no payload/);
+  // In the body (a small message): the same checks.
+  assert.throws(() => fromWire({ type: 'pageReply', page: 1, version: [1], bytes: new Uint8Array(8), extraPages: [], extraVersions: [], extraBytes: [], packed: [8] }), /past its end/);
+  assert.throws(() => fromWire({ type: 'pageReply', page: 1, version: [1], bytes: 'x', extraPages: [], extraVersions: [], extraBytes: [], packed: [8] }), /must be a packed copy's bytes/);
+  assert.throws(() => fromWire({ type: 'pageReply', page: 1, version: [1], bytes: new Uint8Array([0, 0]), extraPages: [], extraVersions: [], extraBytes: [], packed: [8, 8] }), /names 2 packed copies for its 1/);
   assert.throws(() => fromWire({ type: 'rtPost', spawnId: '0:1', bytes: 2, info: { vc: [0], intervals: [] }, packed: [8], payload: new Uint8Array([0, 0]) }), /carries no packed copies/);
 });
