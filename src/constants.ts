@@ -376,6 +376,13 @@ export const threadIdNodeStride = 2 ** 20;
  */
 export const warmThreadCountMax = 1;
 /**
+ * BroadcastChannel names a node's relay keeps with an open instance in one of
+ * its threads (src/runtime/remote-workers.ts): a thread that opens a channel
+ * of one more name fails with DSM_ERR_BROADCAST_CHANNELS. Messages from other
+ * nodes go to the threads of those names.
+ */
+export const broadcastChannelNameCountMax = 1 << 16;
+/**
  * A warm thread not taken within this many milliseconds of its making is
  * ended, and its memory (an isolate: about 10 MiB) returned: a program that
  * places no worker there soon is not likely to; the next worker starts cold.
