@@ -23,6 +23,19 @@ export interface DsmWorkerOptions extends WorkerOptions {
   dsmNode?: number;
 }
 
+/**
+ * Whether a worker needs its creator's process: a transferList that moves a
+ * MessagePort or another handle (only ArrayBuffers can cross nodes), stdio
+ * streams piped to the creator, or the creator's own environment object
+ * (SHARE_ENV). The placement policy then starts it on the creator's node, where
+ * it runs as under plain node, instead of a node where it could not start.
+ */
+function needsCreatorsProcess(options: WorkerOptions): boolean {
+  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer))) return true;
+  if (options.stdin === true || options.stdout === true || options.stderr === true) return true;
+  return typeof options.env === 'symbol';
+}
+
 /** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
 function resolveWorkerFile(filename: string | URL): string {
   if (filename instanceof URL) return fileURLToPath(filename);
@@ -189,7 +202,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
-        const nodeId = options.dsmNode ?? (channel.call({ op: 'place' }) as number);
+        const nodeId = options.dsmNode ?? (needsCreatorsProcess(options) ? parent.nodeId : channel.call({ op: 'place' }) as number);
         if (nodeId !== parent.nodeId) {
           // A derived constructor may return another object instead of calling super.
           // eslint-disable-next-line no-constructor-return
