@@ -35,6 +35,14 @@ export interface AppThreadConfig {
   lockTokens?: SharedArrayBuffer;
   /** Set for a worker whose parent thread runs on another node: its workerData, cloned by dsm. */
   remoteWorkerData?: Uint8Array;
+  /**
+   * A local worker: its creator's environment data entries (structured-cloned
+   * by Node; src/threads/environment-data.ts). Node copies them itself too,
+   * but not into a warm thread, made before the program set them.
+   */
+  environmentEntries?: Array<[unknown, unknown]>;
+  /** A worker whose parent thread runs on another node: the parent's environment data entries, cloned by dsm. */
+  remoteEnvironmentData?: Uint8Array;
 }
 
 export type AtomicFunction =
@@ -126,6 +134,8 @@ export interface RemoteWorkerOptions {
   resourceLimits?: Record<string, number>;
   stdout?: boolean;
   stderr?: boolean;
+  /** The creator's worker_threads environment data entries, cloned by dsm (src/threads/environment-data.ts). */
+  environmentData?: Uint8Array;
 }
 
 /**

@@ -329,6 +329,7 @@ export class RemoteWorkers {
     const config = appThreadConfig(this.options.node, {
       role: 'worker', entry: spawn.entry, evalCode: spawn.evalCode, argv: spawn.options.argv,
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
+      ...(spawn.options.environmentData === undefined ? {} : { remoteEnvironmentData: spawn.options.environmentData }),
     });
     let worker: Worker;
     if (warm !== null) {

@@ -17,6 +17,13 @@ import type { AppThreadConfig } from '../channel/wire.js';
 import type { BufferRanges } from '../channel/clone.js';
 import { calledByRuntime } from './caller.js';
 import { spawnRemoteWorker } from './remote-worker.js';
+import { environmentEntries, serializeEnvironmentData } from './environment-data.js';
+
+/** The creator's environment data for a worker on another node, when it has any. */
+function environmentDataOption(ranges: BufferRanges): { environmentData?: Uint8Array } {
+  const environmentData = serializeEnvironmentData(ranges);
+  return environmentData === undefined ? {} : { environmentData };
+}
 
 /** dsm's own Worker option: the node to start the worker on (otherwise the placement policy decides). */
 export interface DsmWorkerOptions extends WorkerOptions {
@@ -214,6 +221,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
               argv: (options.argv ?? []).map(String),
               ...(typeof options.env === 'object' && options.env !== null ? { env: options.env as Record<string, string> } : {}),
               ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits as Record<string, number> }),
+              ...environmentDataOption(ranges),
             },
           }) as unknown as Worker;
         }
@@ -221,6 +229,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       const { port1, port2 } = new MessageChannel();
       const config = appThreadConfig(parent, {
         role: 'worker', entry, evalCode, argv: (options.argv ?? []).map(String), userWorkerData: options.workerData, threadIdSeen,
+        environmentEntries: environmentEntries(),
       });
       const fits = new.target === Worker && warmFits(options);
       const taken = fits ? takeWarm() : null;
