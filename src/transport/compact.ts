@@ -1,6 +1,8 @@
 // A compact binary body for the shipped Atomics op's two messages (issue 12,
 // session 11): `lineOp` and `lineOpDone` (src/protocol/messages.ts), the one
-// round trip a thread waits for on each shipped op. msgpackr writes a field
+// round trip a thread waits for on each shipped op; and for a line transfer's
+// (`lineRequest`, `lineRecall`, `lineRelease`, and `lineGrant` without pages
+// pushed with it). msgpackr writes a field
 // name and a type tag for every field and its decoder is generic; a render
 // ships only ~50 ops, so that code runs cold (interpreted) on every op: a
 // lineOp took 40–60 µs to encode and 35–50 µs to scan and decode, each way.
@@ -17,6 +19,9 @@
 //               diffs (count v, each: length v then bytes)
 //   lineOpDone: requestId v, result (u8 0 null, 1 string: length u8 then ASCII bytes), info,
 //               quiet u8 (0 absent, 1 true)
+//   lineRequest, lineRecall: line v
+//   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
+//   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
 //   info:       vc (count v, each v), known (count v, each v),
 //               intervals (count v, each: node v, index v, pages (count v, each v))
 //
@@ -33,7 +38,7 @@ import type { WireMessage } from './codec.js';
 /** The first byte of a compact body (msgpack's one never-used byte). */
 export const compactMarker = 0xc1;
 
-const compactTypes = { lineOp: 1, lineOpDone: 2 } as const;
+const compactTypes = { lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6 } as const;
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
@@ -102,6 +107,10 @@ const intervalKeys = ['node', 'index', 'pages'] as const;
 const bundledKeys = ['interval', 'pages', 'diffs'] as const;
 const lineOpKeys = ['type', 'requestId', 'op', 'address', 'width', 'operands', 'info', 'bundled'] as const;
 const lineOpDoneKeys = ['type', 'requestId', 'result', 'info', 'quiet'] as const;
+const lineKeys = ['type', 'line'] as const;
+const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
+// pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
+const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet'] as const;
 
 function writeInfo(value: unknown): void {
   const info = checkKeys(value, infoKeys);
@@ -139,7 +148,44 @@ function writeLineOp(message: Record<string, unknown>): void {
     return;
   }
   writeU8(1);
-  const bundled = checkKeys(message.bundled, bundledKeys);
+  writeBundled(message.bundled);
+}
+
+/** A field that is either absent or set (an own key whose value is undefined: msgpack, which keeps what it keeps). */
+function present(message: Record<string, unknown>, key: string): boolean {
+  if (message[key] !== undefined) return true;
+  if (key in message) throw notCompact;
+  return false;
+}
+
+function writeLine(message: Record<string, unknown>): void {
+  checkKeys(message, lineKeys);
+  writeVarint(message.line);
+}
+
+function writeLineRelease(message: Record<string, unknown>): void {
+  checkKeys(message, lineReleaseKeys);
+  writeVarint(message.line);
+  const info = present(message, 'info');
+  const bundled = present(message, 'bundled');
+  writeU8((info ? 1 : 0) | (bundled ? 2 : 0));
+  if (info) writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+}
+
+function writeLineGrant(message: Record<string, unknown>): void {
+  checkKeys(message, lineGrantKeys);
+  writeVarint(message.line);
+  if (typeof message.recall !== 'boolean') throw notCompact;
+  const info = present(message, 'info');
+  const quiet = present(message, 'quiet');
+  if (quiet && message.quiet !== true) throw notCompact;
+  writeU8((message.recall ? 1 : 0) | (info ? 2 : 0) | (quiet ? 4 : 0));
+  if (info) writeInfo(message.info);
+}
+
+function writeBundled(value: unknown): void {
+  const bundled = checkKeys(value, bundledKeys);
   writeVarint(bundled.interval);
   writeNumbers(bundled.pages);
   const diffs = bundled.diffs;
@@ -171,14 +217,19 @@ function writeLineOpDone(message: Record<string, unknown>): void {
  * encodes it as msgpack).
  */
 export function encodeCompactAfter(message: WireMessage, reserveBytes: number): Buffer | null {
-  const type = message.type === 'lineOp' ? compactTypes.lineOp : message.type === 'lineOpDone' ? compactTypes.lineOpDone : 0;
+  const type = Object.hasOwn(compactTypes, message.type) ? compactTypes[message.type as keyof typeof compactTypes] : 0;
   if (type === 0) return null;
   at = 0;
   try {
     writeU8(compactMarker);
     writeU8(type);
-    if (type === compactTypes.lineOp) writeLineOp(message);
-    else writeLineOpDone(message);
+    switch (type) {
+      case compactTypes.lineOp: writeLineOp(message); break;
+      case compactTypes.lineOpDone: writeLineOpDone(message); break;
+      case compactTypes.lineRequest: case compactTypes.lineRecall: writeLine(message); break;
+      case compactTypes.lineRelease: writeLineRelease(message); break;
+      case compactTypes.lineGrant: writeLineGrant(message); break;
+    }
   } catch (error) {
     if (error === notCompact) return null;
     throw error;
@@ -292,14 +343,40 @@ function readLineOp(reader: Reader): WireMessage {
   for (let k = 0; k < operandCount; k++) operands[k] = reader.string();
   const info = readInfo(reader);
   const message: WireMessage = { type: 'lineOp', requestId, op, address, width, operands, info };
-  if (reader.flag()) {
-    const interval = reader.varint();
-    const pages = reader.numbers();
-    const diffCount = reader.count();
-    const diffs = new Array<Uint8Array>(diffCount);
-    for (let k = 0; k < diffCount; k++) diffs[k] = reader.bytesCopy(reader.varint());
-    message.bundled = { interval, pages, diffs };
-  }
+  if (reader.flag()) message.bundled = readBundled(reader);
+  return message;
+}
+
+function readBundled(reader: Reader): { interval: number; pages: number[]; diffs: Uint8Array[] } {
+  const interval = reader.varint();
+  const pages = reader.numbers();
+  const diffCount = reader.count();
+  const diffs = new Array<Uint8Array>(diffCount);
+  for (let k = 0; k < diffCount; k++) diffs[k] = reader.bytesCopy(reader.varint());
+  return { interval, pages, diffs };
+}
+
+/** A flags byte with no bit set beyond `bitCount`. */
+function readFlags(reader: Reader, bitCount: number): number {
+  const flags = reader.u8();
+  if (flags >>> bitCount !== 0) throw new FrameError(`compact flags 0x${flags.toString(16)}`);
+  return flags;
+}
+
+function readLineRelease(reader: Reader): WireMessage {
+  const message: WireMessage = { type: 'lineRelease', line: reader.varint() };
+  const flags = readFlags(reader, 2);
+  if ((flags & 1) !== 0) message.info = readInfo(reader);
+  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+  return message;
+}
+
+function readLineGrant(reader: Reader): WireMessage {
+  const line = reader.varint();
+  const flags = readFlags(reader, 3);
+  const message: WireMessage = { type: 'lineGrant', line, recall: (flags & 1) !== 0 };
+  if ((flags & 2) !== 0) message.info = readInfo(reader);
+  if ((flags & 4) !== 0) message.quiet = true;
   return message;
 }
 
@@ -317,9 +394,15 @@ export function decodeCompact(body: Uint8Array): WireMessage {
   const reader = new Reader(body, 1);
   const type = reader.u8();
   let message: WireMessage;
-  if (type === compactTypes.lineOp) message = readLineOp(reader);
-  else if (type === compactTypes.lineOpDone) message = readLineOpDone(reader);
-  else throw new FrameError(`unknown compact message type ${type}`);
+  switch (type) {
+    case compactTypes.lineOp: message = readLineOp(reader); break;
+    case compactTypes.lineOpDone: message = readLineOpDone(reader); break;
+    case compactTypes.lineRequest: message = { type: 'lineRequest', line: reader.varint() }; break;
+    case compactTypes.lineRecall: message = { type: 'lineRecall', line: reader.varint() }; break;
+    case compactTypes.lineRelease: message = readLineRelease(reader); break;
+    case compactTypes.lineGrant: message = readLineGrant(reader); break;
+    default: throw new FrameError(`unknown compact message type ${type}`);
+  }
   if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);
   return message;
 }

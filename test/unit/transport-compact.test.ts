@@ -1,5 +1,5 @@
-// The shipped op's compact message layout (src/transport/compact.ts): lineOp
-// and lineOpDone round-trip through real frames in it, anything outside its
+// The compact message layout (src/transport/compact.ts): the shipped op's
+// lineOp and lineOpDone and a line transfer's messages round-trip through real frames in it, anything outside its
 // forms goes as msgpack, and a malformed compact body is a FrameError.
 
 import assert from 'node:assert/strict';
@@ -36,6 +36,10 @@ test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpa
     { ...lineOp, op: 'add', width: 4, operands: ['1'], bundled },
     { type: 'lineOpDone', requestId: 77, result: '41', info },
     { type: 'lineOpDone', requestId: 0, result: null, info: { vc: [], known: [], intervals: [] }, quiet: true },
+    { type: 'lineRelease', line: 3, info, bundled },
+    { type: 'lineRelease', line: 2 ** 40, info },
+    { type: 'lineGrant', line: 9, recall: true, info, quiet: true },
+    { type: 'lineGrant', line: 9, recall: false, info },
   ];
   for (const message of cases) {
     const { body, back } = roundTrip(message);
@@ -44,6 +48,13 @@ test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpa
     const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
     assert.notEqual(msgpackBody[0], compactMarker);
     assert.ok(body.byteLength < msgpackBody.byteLength * 0.6, `compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
+  }
+  // The smallest: a line number and a flags byte or less, where msgpack spells the field names out.
+  for (const message of [{ type: 'lineRequest', line: 70_000 }, { type: 'lineRecall', line: 1 }, { type: 'lineRelease', line: 5 }, { type: 'lineGrant', line: 5, recall: false }]) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.ok(body.byteLength <= 6, `${message.type}: ${body.byteLength} B`);
+    assert.deepEqual(back, message);
   }
   const { back } = roundTrip({ ...lineOp, bundled });
   const diffs = (back.bundled as typeof bundled).diffs;
@@ -63,7 +74,12 @@ test('a message outside the compact forms goes as msgpack, unchanged', () => {
     { ...lineOp, bundled: { ...bundled, diffs: [new Uint8Array(20_000)] } },
     { type: 'lineOpDone', requestId: 1, result: '1', info, quiet: false },
     { type: 'lineOpDone', requestId: 1, result: 5, info },
-    { type: 'lineGrant', line: 3, recall: false },
+    { type: 'lineGrant', line: 3, recall: false, pushPages: [4], pushVersions: [[1, 2]], pushBytes: [new Uint8Array(8)] },
+    { type: 'lineGrant', line: 3, recall: 1 },
+    { type: 'lineGrant', line: 3, recall: false, quiet: false },
+    { type: 'lineRelease', line: 3, extra: 1 },
+    { type: 'lineRequest', line: -3 },
+    { type: 'lineRecall', line: 3, info },
   ];
   for (const message of outside) {
     const { body, back } = roundTrip(message);
@@ -86,9 +102,12 @@ test('a malformed compact body is a FrameError: cut anywhere, bytes left over, b
   // A varint of 9 bytes.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 1]), empty), /varint/);
   assert.throws(() => decodeBody(body, Uint8Array.from([1])), /payload/);
+  // lineGrant of line 1 with flag bit 3; lineRelease of line 1 with flag bit 2.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 6, 1, 8]), empty), /flags/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 5, 1, 4]), empty), /flags/);
 });
 
-test('arbitrary lineOp and lineOpDone messages round-trip (property)', () => {
+test('arbitrary messages of every compact type round-trip (property)', () => {
   const count = fc.nat({ max: Number.MAX_SAFE_INTEGER });
   const numbers = fc.array(count, { maxLength: 20 });
   const infoValue = fc.record({ vc: numbers, known: numbers, intervals: fc.array(fc.record({ node: fc.nat(64), index: count, pages: numbers }), { maxLength: 6 }) });
@@ -106,7 +125,17 @@ test('arbitrary lineOp and lineOpDone messages round-trip (property)', () => {
       if (message.quiet === undefined) delete (message as { quiet?: unknown }).quiet;
       return message;
     });
-  fc.assert(fc.property(fc.oneof(op, done), (message) => {
+  const drop = <T extends Record<string, unknown>>(message: T): T => {
+    for (const key of Object.keys(message)) if (message[key] === undefined) delete message[key];
+    return message;
+  };
+  const bundledValue = fc.record({ interval: count, pages: numbers, diffs: fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }) });
+  const transfer = fc.oneof(
+    fc.record({ type: fc.constantFrom('lineRequest', 'lineRecall'), line: count }),
+    fc.record({ type: fc.constant('lineRelease'), line: count, info: fc.option(infoValue, { nil: undefined }), bundled: fc.option(bundledValue, { nil: undefined }) }).map(drop),
+    fc.record({ type: fc.constant('lineGrant'), line: count, recall: fc.boolean(), info: fc.option(infoValue, { nil: undefined }), quiet: fc.option(fc.constant(true as const), { nil: undefined }) }).map(drop),
+  );
+  fc.assert(fc.property(fc.oneof(op, done, transfer), (message) => {
     const { body, back } = roundTrip(message as WireMessage);
     assert.equal(body[0], compactMarker);
     assert.deepEqual(plain(back), plain(message));
