@@ -32,6 +32,7 @@
 // optimization, never a limit. Its decoder checks every length against the
 // bytes there (a FrameError otherwise), as msgpack-scan does for msgpack.
 
+import { compactBodyBytesMax } from '../constants.js';
 import { FrameError } from './frame.js';
 import type { WireMessage } from './codec.js';
 
@@ -45,7 +46,7 @@ const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange
 const shippedOpCodes = new Map<string, number>(shippedOps.map((op, code) => [op, code]));
 
 /** Compact bodies are written into this scratch buffer, then copied once into the frame. */
-const scratchBytes = 16 * 1024;
+const scratchBytes = compactBodyBytesMax;
 const scratch = Buffer.allocUnsafe(scratchBytes);
 /** The largest varint: 8 bytes of 7 bits hold every safe integer (53 bits). */
 const varintBytesMax = 8;
