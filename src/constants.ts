@@ -118,6 +118,11 @@ export const chunkBorrowCountMin = 4;
 
 /** Transport: largest frame accepted on a connection (header + body). */
 export const frameBytesMax = 8 * 1024 * 1024;
+/**
+ * Largest body written in the compact layout (src/transport/compact.ts: the atomic lines' small messages);
+ * a larger one (a release bundling many diffs) goes as msgpack. The encoder's one scratch buffer is this size.
+ */
+export const compactBodyBytesMax = 16 * 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
 /** Transport: handshake must complete within this many milliseconds. */
