@@ -126,6 +126,11 @@ export const frameBytesMax = 8 * 1024 * 1024;
  */
 export const pagePackGainDivisor = 8;
 export const pagePackProbeBytes = 1024;
+/**
+ * Largest body written in the compact layout (src/transport/compact.ts: the atomic lines' small messages);
+ * a larger one (a release bundling many diffs) goes as msgpack. The encoder's one scratch buffer is this size.
+ */
+export const compactBodyBytesMax = 16 * 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
 /** Transport: handshake must complete within this many milliseconds. */
@@ -393,6 +398,13 @@ export const threadIdNodeStride = 2 ** 20;
  * costs) and its memory (an isolate, ~10 MiB) until warmThreadIdleMsMax.
  */
 export const warmThreadCountMax = 1;
+/**
+ * BroadcastChannel names a node's relay keeps with an open instance in one of
+ * its threads (src/runtime/remote-workers.ts): a thread that opens a channel
+ * of one more name fails with DSM_ERR_BROADCAST_CHANNELS. Messages from other
+ * nodes go to the threads of those names.
+ */
+export const broadcastChannelNameCountMax = 1 << 16;
 /**
  * A warm thread not taken within this many milliseconds of its making is
  * ended, and its memory (an isolate: about 10 MiB) returned: a program that

@@ -34,6 +34,10 @@ export interface ThreadStart {
   userWorkerData?: unknown;
   /** A worker whose parent runs on another node: its workerData, cloned by dsm (src/channel/clone.ts). */
   remoteWorkerData?: Uint8Array;
+  /** A local worker: its creator's environment data entries. */
+  environmentEntries?: Array<[unknown, unknown]>;
+  /** A worker whose parent runs on another node: the parent's environment data, cloned by dsm. */
+  remoteEnvironmentData?: Uint8Array;
 }
 
 /** The one place an AppThreadConfig is built. */
@@ -50,6 +54,8 @@ export function appThreadConfig(base: NodeThreadBase, start: ThreadStart): AppTh
     userWorkerData: start.userWorkerData ?? null,
     threadIdSeen: start.threadIdSeen,
     ...(start.remoteWorkerData === undefined ? {} : { remoteWorkerData: start.remoteWorkerData }),
+    ...(start.environmentEntries === undefined || start.environmentEntries.length === 0 ? {} : { environmentEntries: start.environmentEntries }),
+    ...(start.remoteEnvironmentData === undefined ? {} : { remoteEnvironmentData: start.remoteEnvironmentData }),
     ...(base.atomicLines === undefined ? {} : { atomicLines: base.atomicLines }),
     ...(base.lockTokens === undefined ? {} : { lockTokens: base.lockTokens }),
   };

@@ -35,6 +35,14 @@ export interface AppThreadConfig {
   lockTokens?: SharedArrayBuffer;
   /** Set for a worker whose parent thread runs on another node: its workerData, cloned by dsm. */
   remoteWorkerData?: Uint8Array;
+  /**
+   * A local worker: its creator's environment data entries (structured-cloned
+   * by Node; src/threads/environment-data.ts). Node copies them itself too,
+   * but not into a warm thread, made before the program set them.
+   */
+  environmentEntries?: Array<[unknown, unknown]>;
+  /** A worker whose parent thread runs on another node: the parent's environment data entries, cloned by dsm. */
+  remoteEnvironmentData?: Uint8Array;
 }
 
 export type AtomicFunction =
@@ -56,6 +64,12 @@ export type ChannelRequest =
    * reference counting, issue 13).
    */
   | { op: 'escape'; offset: number }
+  /**
+   * As 'escape', for a message that may be read on many nodes and threads (a
+   * BroadcastChannel's): no weight is given, the range is kept for good.
+   * Never in the doorbell (it has no binary form): it goes by postMessage.
+   */
+  | { op: 'escape-keep'; offset: number }
   /** A buffer received from another node is about to be made here, with its descriptor's range token. */
   | { op: 'hold'; offset: number; byteLength: number; token: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
@@ -69,6 +83,15 @@ export type ChannelRequest =
   /** A worker whose parent runs on another node posts to it (parentPort.postMessage); a call, as worker-post. */
   | { op: 'parent-post'; bytes: Uint8Array; form?: number }
   | { op: 'worker-terminate'; handleId: number }
+  /**
+   * BroadcastChannel across nodes (src/threads/broadcast-channel.ts): a thread
+   * opened its first channel of `name` (a call, so that it is registered
+   * before the thread goes on), closed its last (a post, never answered), or
+   * posts to the channel's instances on other nodes (a call, as worker-post).
+   */
+  | { op: 'bc-open'; name: string }
+  | { op: 'bc-close'; name: string }
+  | { op: 'bc-post'; name: string; bytes: Uint8Array; form?: number }
   /**
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.
    * With `asyncId` (Atomics.waitAsync) the request is posted and the answer comes as an 'atomic-done' event.
@@ -111,6 +134,8 @@ export interface RemoteWorkerOptions {
   resourceLimits?: Record<string, number>;
   stdout?: boolean;
   stderr?: boolean;
+  /** The creator's worker_threads environment data entries, cloned by dsm (src/threads/environment-data.ts). */
+  environmentData?: Uint8Array;
 }
 
 /**
@@ -128,7 +153,9 @@ export type ChannelEvent =
   /** To a worker whose parent runs on another node: the parent's worker.postMessage (its parentPort's 'message'). */
   | { kind: 'parent-message'; bytes: Uint8Array; form?: number }
   /** The answer to a posted atomic request (Atomics.waitAsync). */
-  | { kind: 'atomic-done'; asyncId: number; value: string };
+  | { kind: 'atomic-done'; asyncId: number; value: string }
+  /** A message posted to a BroadcastChannel named `name` on another node, for this thread's instances of it. */
+  | { kind: 'bc-message'; name: string; bytes: Uint8Array; form?: number };
 
 /** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster; else the offset alone). */
 export interface AllocReplyZeroed {

@@ -75,6 +75,9 @@
 //   the thread did in between (no Atomics op, no sync) orders the wait
 //   before the notify, so an order in which the notify came first, waking
 //   nobody, is one a single machine could produce (sequential consistency).
+//   The directory works `quiet` out for an op only once some other node has
+//   notified on the line (its pin check is a membarrier): before that, a
+//   notify after a shipped op makes its round trip, and from then on it may not.
 //
 // This layer wraps a protocol engine (hlrc) and uses only its public
 // releaseFor/acquireFrom for the consistency actions; it does no I/O and
@@ -141,7 +144,12 @@ type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
  * `shippedEver`: a shipped op ran on the line (a remote notify then waits for
  * this node's pinned waiters, see onNotify).
  */
-type DirectoryLine = { owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage }>; shippedEver: boolean };
+/**
+ * `notifiedFromAfar`: another node has sent a lineNotify on the line. Until it has, a shipped op's answer
+ * does not work out `quiet` (which only lets the requester's next notify skip its round trip): that check
+ * runs a process-wide membarrier, 40–75 µs of the op's round trip, in programs that never notify.
+ */
+type DirectoryLine = { owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage }>; shippedEver: boolean; notifiedFromAfar: boolean };
 
 type LineWaiter = { node: number; requestId: number; address: number; deadlineMs: number };
 
@@ -554,6 +562,7 @@ export class LineEngine implements Engine {
         // ran here may not have reached the engine yet (pinned): the notify
         // that follows the store waits for it, as a local notify does.
         const line = lineOf(message.address);
+        if (from !== this.nodeId) this.directoryLine(line).notifiedFromAfar = true;
         if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
           if (message.info !== undefined) { this.inner.acquireFrom(from, message.info); delete message.info; }
           this.deferredRemoteNotifies.push({ from, message });
@@ -581,7 +590,7 @@ export class LineEngine implements Engine {
       if (this.directory.size >= atomicLineStateCountMax) {
         throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node directs at most ${atomicLineStateCountMax} atomic lines`);
       }
-      entry = { owner: -1, queue: [], recalling: false, shipped: [], shippedEver: false };
+      entry = { owner: -1, queue: [], recalling: false, shipped: [], shippedEver: false, notifiedFromAfar: false };
       this.directory.set(line, entry);
     }
     return entry;
@@ -668,7 +677,8 @@ export class LineEngine implements Engine {
       }
       // Its release: the requester acquires the op's write and all this node's releases before it.
       // Quiet: no waiter registered on the line, nor one of this node's threads between its check and its registration.
-      const quiet = result !== null && !this.hasWaiterOn(line) && !this.host.linePinned(line);
+      // Not worked out (not quiet: always safe) until some node notifies on the line from afar: only such a notify uses it.
+      const quiet = result !== null && entry.notifiedFromAfar && !this.hasWaiterOn(line) && !this.host.linePinned(line);
       this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info: this.inner.releaseFor(from), ...(quiet ? { quiet } : {}) });
     });
   }

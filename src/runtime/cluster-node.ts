@@ -360,10 +360,18 @@ export class ClusterNode {
         }
         this.flow.admit(() => this.serveAdmitted(endpoint, request));
         return replyLater;
+      case 'bc-open':
+        this.workers.broadcastOpened(endpoint, request.name);
+        return null;
+      case 'bc-close':
+        // Posted: nobody waits for an answer.
+        this.workers.broadcastClosed(endpoint, request.name);
+        return replyLater;
       case 'sync':
       case 'worker-spawn':
       case 'worker-post':
       case 'parent-post':
+      case 'bc-post':
       case 'worker-terminate':
         // These make traffic (a release's diffs, a message): admitted in
         // arrival order while every link is below its limit. A thread that
@@ -385,7 +393,7 @@ export class ClusterNode {
       case 'atomic': return request.asyncId === undefined;
       case 'line': return request.fn !== 'unpinned';
       case 'sync': return request.posted !== true;
-      case 'worker-post': case 'parent-post': return true;
+      case 'worker-post': case 'parent-post': case 'bc-post': return true;
       default: return false;
     }
   }

@@ -32,7 +32,9 @@ export type WorkerLaneMessage =
   /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. `form`: how a message's bytes read (src/channel/clone.ts, serializeMessage). */
   | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null }
-  | { type: 'rtTerminate'; spawnId: string };
+  | { type: 'rtTerminate'; spawnId: string }
+  /** A BroadcastChannel message for the instances of `name` on the receiving node (src/runtime/remote-workers.ts). */
+  | { type: 'rtBroadcast'; name: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null };
 
 /** Observability: node 0 asks, every other node answers (src/runtime/run-reports.ts). */
 export type ReportLaneMessage =
@@ -68,7 +70,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane,
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
   lineWait: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
-  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers',
+  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap',
 };
@@ -126,6 +128,7 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   rtSpawn: ['workerData'],
   rtPost: ['bytes'],
   rtEvent: ['bytes'],
+  rtBroadcast: ['bytes'],
 };
 
 /**

@@ -232,9 +232,11 @@ export class HeapService {
   /**
    * A buffer over the range at `offset` is being sent to another node: the
    * token (rangeToken) its descriptor carries. Without lend bounds (race mode,
-   * a unit test) a range that crossed nodes is kept for good.
+   * a unit test) a range that crossed nodes is kept for good, and so is one
+   * sent with `keep` (a BroadcastChannel message: read on any number of nodes
+   * and threads, so no weight can be split among its readers).
    */
-  onEscape(offset: number): number {
+  onEscape(offset: number, keep = false): number {
     const live = this.live.has(offset);
     if (live) {
       let entry = this.escaped.get(offset);
@@ -242,13 +244,14 @@ export class HeapService {
         entry = { outstanding: 0, keep: this.lendBounds === null, localAlive: true };
         this.escaped.set(offset, entry);
       }
+      if (keep) entry.keep = true;
       if (entry.keep) return rangeToken(0, rangeOwnerUnknown);
       entry.outstanding += rangeEscapeWeight;
       return rangeToken(rangeEscapeWeight, this.nodeId);
     }
     const held = this.held.get(offset);
     if (held === undefined) return rangeToken(0, rangeOwnerUnknown);
-    if (held.weight < 2) {
+    if (held.weight < 2 || keep) {
       // Nothing left to split: kept for good, which this node's release will tell the owner.
       held.keep = true;
       return rangeToken(0, held.owner);

@@ -120,6 +120,8 @@ export class NodeManager {
         return null;
       case 'escape':
         return this.heap.onEscape(request.offset);
+      case 'escape-keep':
+        return this.heap.onEscape(request.offset, true);
       case 'hold':
         this.heap.onHold(request.offset, request.byteLength, request.token);
         return null;

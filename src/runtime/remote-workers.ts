@@ -16,7 +16,7 @@ import { serializeThrown } from '../channel/thrown.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
 } from '../channel/thread-config.js';
-import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
@@ -74,11 +74,11 @@ interface WarmThread {
   idleTimer: NodeJS.Timeout | null;
 }
 
-type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' }>;
+type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' }>;
 
-/** The requests this lane serves. */
+/** The requests this lane serves after admission (bc-open and bc-close are served at once: subscribe, unsubscribe). */
 export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
-  return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate';
+  return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post';
 }
 
 /**
@@ -109,6 +109,13 @@ export class RemoteWorkers {
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
   private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
   private spawnCounter = 0;
+  /**
+   * BroadcastChannel names with an open instance in a thread of this node:
+   * name -> those threads' channel endpoints (at most
+   * broadcastChannelNameCountMax names). A thread says when it opens its first
+   * instance of a name and closes its last; its end drops the rest.
+   */
+  private readonly broadcastOpen = new Map<string, Set<ThreadEndpoint>>();
   /** Whether race mode names each crossing's call site. */
   private readonly withSites: boolean;
   /** Warm threads ready to be taken (at most warmThreadCountMax). */
@@ -127,6 +134,29 @@ export class RemoteWorkers {
     this.withSites = options.raceSites;
     this.warmEnabled = options.warmThreads !== undefined;
     if (options.warmThreads?.atStart === true) this.makeWarmThread();
+    options.channel.onThreadEnd((endpoint) => {
+      for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
+    });
+  }
+
+  /** A thread of this node opened its first BroadcastChannel named `name`: messages from other nodes reach it from now on. */
+  broadcastOpened(endpoint: ThreadEndpoint, name: string): void {
+    let threads = this.broadcastOpen.get(name);
+    if (threads === undefined) {
+      if (this.broadcastOpen.size >= broadcastChannelNameCountMax) {
+        throw new DsmError('DSM_ERR_BROADCAST_CHANNELS', `this node has BroadcastChannels of ${this.broadcastOpen.size} different names open, its limit (broadcastChannelNameCountMax): close channels the program no longer uses`);
+      }
+      threads = new Set();
+      this.broadcastOpen.set(name, threads);
+    }
+    threads.add(endpoint);
+  }
+
+  /** A thread closed its last BroadcastChannel named `name` (or ended). */
+  broadcastClosed(endpoint: ThreadEndpoint, name: string): void {
+    const threads = this.broadcastOpen.get(name);
+    if (threads === undefined || !threads.delete(endpoint)) return;
+    if (threads.size === 0) this.broadcastOpen.delete(name);
   }
 
   /** Remote workers of this node's threads not yet ended. */
@@ -172,6 +202,20 @@ export class RemoteWorkers {
       case 'worker-terminate': {
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) this.send(target.nodeId, { type: 'rtTerminate', spawnId: target.spawnId });
+        return null;
+      }
+      case 'bc-post': {
+        // To every other node: whether one has an instance of the channel
+        // open can change at any moment (a thread there may open one and tell
+        // this thread so through shared memory before the post), so each
+        // receiver decides. Each send is a release to its node, as a postMessage is.
+        for (let node = 0; node < this.options.node.nodeCount; node += 1) {
+          if (node === this.options.node.nodeId) continue;
+          this.send(node, {
+            type: 'rtBroadcast', name: request.name, bytes: request.bytes, ...formOf(request), info: bounds.release('BroadcastChannel.postMessage', request, node),
+            ...(this.withSites ? { site: siteOf(request) } : {}),
+          });
+        }
         return null;
       }
     }
@@ -223,6 +267,17 @@ export class RemoteWorkers {
       case 'rtTerminate':
         void this.hosted.get(message.spawnId)?.worker.terminate();
         return;
+      case 'rtBroadcast': {
+        // Acquired even when no thread here listens: a later instance's reads must see what the post released.
+        bounds.acquire('message received from BroadcastChannel.postMessage', message.site ?? null, from, message.info);
+        const threads = this.broadcastOpen.get(message.name);
+        if (threads === undefined) return;
+        for (const endpoint of threads) {
+          // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
+          endpoint.port.postMessage({ kind: 'bc-message', name: message.name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent);
+        }
+        return;
+      }
       case 'rtEvent': {
         if (hopsOn) hop(`m:rtEvent ${message.event}`);
         bounds.acquire(message.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${message.event}' event`, message.site ?? null, from, message.info);
@@ -274,6 +329,7 @@ export class RemoteWorkers {
     const config = appThreadConfig(this.options.node, {
       role: 'worker', entry: spawn.entry, evalCode: spawn.evalCode, argv: spawn.options.argv,
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
+      ...(spawn.options.environmentData === undefined ? {} : { remoteEnvironmentData: spawn.options.environmentData }),
     });
     let worker: Worker;
     if (warm !== null) {

@@ -65,8 +65,9 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
 }
 
 function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
-  // Atomics.waitAsync's answers (src/threads/atomics.ts) and a hosted worker's parent messages (./remote-parent.ts).
-  if (event.kind === 'atomic-done' || event.kind === 'parent-message') return;
+  // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
+  // and BroadcastChannel messages (./broadcast-channel.ts).
+  if (event.kind === 'atomic-done' || event.kind === 'parent-message' || event.kind === 'bc-message') return;
   const worker = handles.get(event.handleId);
   if (worker === undefined) return;
   const state = stateOf(worker);

@@ -16,6 +16,8 @@ import { installClusterAtomics } from './atomics.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
+import { makeBroadcastChannelClass } from './broadcast-channel.js';
+import { installEnvironmentData } from './environment-data.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
@@ -160,6 +162,14 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
+  }
+  // Environment data: the creator's entries are set before the program runs (a warm or remote thread has none).
+  installEnvironmentData(wt, received, config.environmentEntries, config.remoteEnvironmentData);
+  if (config.nodeCount > 1) {
+    // BroadcastChannel reaches the instances of its name on every node (src/threads/broadcast-channel.ts).
+    const BroadcastChannel = makeBroadcastChannelClass(channel, received);
+    wt.BroadcastChannel = BroadcastChannel;
+    (globalThis as Record<string, unknown>).BroadcastChannel = BroadcastChannel;
   }
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   publishNodeIdentity(config.nodeId, config.nodeCount);

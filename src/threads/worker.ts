@@ -17,10 +17,30 @@ import type { AppThreadConfig } from '../channel/wire.js';
 import type { BufferRanges } from '../channel/clone.js';
 import { calledByRuntime } from './caller.js';
 import { spawnRemoteWorker } from './remote-worker.js';
+import { environmentEntries, serializeEnvironmentData } from './environment-data.js';
+
+/** The creator's environment data for a worker on another node, when it has any. */
+function environmentDataOption(ranges: BufferRanges): { environmentData?: Uint8Array } {
+  const environmentData = serializeEnvironmentData(ranges);
+  return environmentData === undefined ? {} : { environmentData };
+}
 
 /** dsm's own Worker option: the node to start the worker on (otherwise the placement policy decides). */
 export interface DsmWorkerOptions extends WorkerOptions {
   dsmNode?: number;
+}
+
+/**
+ * Whether a worker needs its creator's process: a transferList that moves a
+ * MessagePort or another handle (only ArrayBuffers can cross nodes), stdio
+ * streams piped to the creator, or the creator's own environment object
+ * (SHARE_ENV). The placement policy then starts it on the creator's node, where
+ * it runs as under plain node, instead of a node where it could not start.
+ */
+function needsCreatorsProcess(options: WorkerOptions): boolean {
+  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer))) return true;
+  if (options.stdin === true || options.stdout === true || options.stderr === true) return true;
+  return typeof options.env === 'symbol';
 }
 
 /** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
@@ -189,7 +209,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
-        const nodeId = options.dsmNode ?? (channel.call({ op: 'place' }) as number);
+        const nodeId = options.dsmNode ?? (needsCreatorsProcess(options) ? parent.nodeId : channel.call({ op: 'place' }) as number);
         if (nodeId !== parent.nodeId) {
           // A derived constructor may return another object instead of calling super.
           // eslint-disable-next-line no-constructor-return
@@ -201,6 +221,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
               argv: (options.argv ?? []).map(String),
               ...(typeof options.env === 'object' && options.env !== null ? { env: options.env as Record<string, string> } : {}),
               ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits as Record<string, number> }),
+              ...environmentDataOption(ranges),
             },
           }) as unknown as Worker;
         }
@@ -208,6 +229,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       const { port1, port2 } = new MessageChannel();
       const config = appThreadConfig(parent, {
         role: 'worker', entry, evalCode, argv: (options.argv ?? []).map(String), userWorkerData: options.workerData, threadIdSeen,
+        environmentEntries: environmentEntries(),
       });
       const fits = new.target === Worker && warmFits(options);
       const taken = fits ? takeWarm() : null;

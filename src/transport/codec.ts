@@ -1,4 +1,5 @@
-// Control messages: plain objects with a `type`, encoded with msgpackr.
+// Control messages: plain objects with a `type`, encoded with msgpackr (the
+// shipped op's lineOp and lineOpDone in a compact layout of their own: compact.ts).
 // A message may carry one raw `payload` (a page, a diff) which travels after
 // the body as its own buffer, never re-encoded.
 
@@ -10,6 +11,7 @@ import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
 import { assert } from '../errors.js';
 import { FrameError } from './frame.js';
 import { scanMsgpack } from './msgpack-scan.js';
+import { compactMarker, decodeCompact, encodeCompactAfter } from './compact.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 export interface WireMessage {
@@ -28,6 +30,9 @@ const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'big
  */
 export function encodeBodyAfter(message: WireMessage, reserveBytes: number): Buffer {
   assert(reserveBytes >= 0 && reserveBytes <= 0xff && !('payload' in message), 'a reserve of at most 255 bytes, and a message without payload');
+  // The shipped op's messages in their compact layout (compact.ts), when they fit it.
+  const compact = encodeCompactAfter(message, reserveBytes);
+  if (compact !== null) return compact;
   return packr.pack(message, RESERVE_START_SPACE | reserveBytes);
 }
 
@@ -37,6 +42,13 @@ export function encodeBody(message: WireMessage): { body: Uint8Array; payload: U
 }
 
 export function decodeBody(body: Uint8Array, payload: Uint8Array): WireMessage {
+  if (body.byteLength > 0 && body[0] === compactMarker) {
+    // A compact body (compact.ts) carries no payload: its bytes are all in the body.
+    if (payload.byteLength > 0) throw new FrameError('a compact message body with a payload');
+    const message = decodeCompact(body);
+    if (hopsOn) hop('m:scanned');
+    return message;
+  }
   // A body from the network is checked before msgpackr sees it: declared lengths must fit the bytes (msgpack-scan.ts).
   const problem = scanMsgpack(body);
   if (hopsOn) hop('m:scanned');

@@ -6,7 +6,7 @@
 //   offset 6  u16  reserved, zero
 //   offset 8  u32  body byte length
 //   offset 12 u32  payload byte length (raw bytes after the body, e.g. a page)
-//   then the body (msgpack) and the payload
+//   then the body (msgpack, or a compact layout for a few messages: compact.ts) and the payload
 //
 // The decoder yields whole frames, copying each byte at most once (a frame
 // that spans chunks, into buffers of its own: FrameDecoder.next); anything
@@ -17,7 +17,7 @@ import { frameBytesMax } from '../constants.js';
 import { assert } from '../errors.js';
 
 export const frameMagic = 0x44534d31;
-export const wireVersion = 2;
+export const wireVersion = 3;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

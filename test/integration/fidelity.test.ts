@@ -25,7 +25,7 @@ function runDsm(mode: { nodes: number; protocol: string }, file: string) {
 
 // One `dsm run` per mode runs these in turn (test/integration/sequence-runs.ts; each keeps its own test). The thread
 // ids' program runs alone: its ids are counted from the run's first worker.
-const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs'].map((name) => `${fixtures}/${name}`);
+const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs', 'broadcast-channel.mjs', 'worker-ports.mjs', 'environment-data.mjs'].map((name) => `${fixtures}/${name}`);
 
 function samePlainAndDsm(file: string, sequence: Sequence): void {
   const plain = run([file]);
@@ -61,6 +61,18 @@ for (const mode of modes) {
 
   test(`${name}: what a worker throws reaches its parent as under node (built-in error class, fields, errors, cause, values that are no error)`, () => {
     samePlainAndDsm(`${fixtures}/worker-errors.mjs`, sequence);
+  });
+
+  test(`${name}: BroadcastChannel reaches every thread on every node as under node (order per sender, dsm buffers with their writes, close, clone errors)`, () => {
+    samePlainAndDsm(`${fixtures}/broadcast-channel.mjs`, sequence);
+  });
+
+  test(`${name}: a worker given a MessagePort, piped stdio or SHARE_ENV runs as under node (started on its creator's node)`, () => {
+    samePlainAndDsm(`${fixtures}/worker-ports.mjs`, sequence);
+  });
+
+  test(`${name}: worker_threads environment data reaches every worker, local, warm or remote, as under node`, () => {
+    samePlainAndDsm(`${fixtures}/environment-data.mjs`, sequence);
   });
 
   test(`${name}: timed Atomics.wait and waitAsync never time out early`, () => {

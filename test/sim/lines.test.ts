@@ -366,6 +366,8 @@ test('a row counter used once per row is shipped, not moved: the directory keeps
         assert.equal(engine.tableSizes()['lineShippedQueued'], 0);
       }
       if (ship) { shipped += sim.shippedResults; grantsShipping += sim.messageCounts.get('lineGrant') ?? 0; } else grantsMoving += sim.messageCounts.get('lineGrant') ?? 0;
+      // No thread notifies: no shipped op's answer works out `quiet`, whose pin check is a membarrier in a real node.
+      assert.equal(sim.lineTables.reduce((sum, table) => sum + table.pinChecks, 0), 0, `seed ${seed}: pin checks without a notify`);
       if (!ship) assert.equal(sim.shippedResults, 0);
     }
   }

@@ -178,6 +178,7 @@ export class SimLineTable implements LineHost {
   readonly pins = new Map<number, number>();
   revokes = 0;
   refusals = 0;
+  pinChecks = 0;
   constructor(private readonly prng: Prng, private readonly refuseChance: number) {}
   lineGranted(line: number): void {
     if (this.held.has(line)) throw new Error(`sim lines: line ${line} granted twice`);
@@ -195,6 +196,8 @@ export class SimLineTable implements LineHost {
     return used;
   }
   linePinned(line: number): boolean {
+    // Each check is a process-wide membarrier in a real node: counted, so tests can see which paths pay one.
+    this.pinChecks++;
     return (this.pins.get(line) ?? 0) > 0;
   }
   /** A read marks the line read (1); each write counts (2 after one write, 3 after two, ...), as the real table does. */

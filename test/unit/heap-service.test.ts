@@ -189,6 +189,31 @@ test('a share that cannot split keeps the range for good; so does an explicit fr
   assert.equal(owner.rangesReclaimed, 0);
 });
 
+test('a buffer sent with keep (a BroadcastChannel message, read on any number of nodes) carries no weight and is kept for good, from its owner or from a holder', () => {
+  const { services, deliver } = boundCluster(3);
+  const [owner, first, second] = services as [HeapService, HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  const token = owner.onEscape(offset, true);
+  assert.equal(parseRangeToken(token)!.weight, 0);
+  // Any number of readers may hold it: nothing is counted.
+  first.onHold(offset, arenaChunkBytes, token);
+  second.onHold(offset, arenaChunkBytes, token);
+  for (const service of services) service.onBufferCollected(offset, arenaChunkBytes);
+  ask(first);
+  ask(second);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 0, 'kept: a reader anywhere may still hold it');
+  // A holder that broadcasts a buffer it was lent a weight of keeps its share for good.
+  const other = offsetOf(owner.alloc(arenaChunkBytes));
+  first.onHold(other, arenaChunkBytes, owner.onEscape(other));
+  assert.deepEqual(parseRangeToken(first.onEscape(other, true)), { weight: 0, owner: 0 });
+  owner.onBufferCollected(other, arenaChunkBytes);
+  first.onBufferCollected(other, arenaChunkBytes);
+  ask(first);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 0);
+});
+
 test('a malformed range token or a weight the owner never gave is refused with a clear error', () => {
   const { services } = boundCluster(2);
   const [owner, other] = services as [HeapService, HeapService];

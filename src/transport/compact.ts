@@ -1,0 +1,409 @@
+// A compact binary body for the shipped Atomics op's two messages (issue 12,
+// session 11): `lineOp` and `lineOpDone` (src/protocol/messages.ts), the one
+// round trip a thread waits for on each shipped op; and for a line transfer's
+// (`lineRequest`, `lineRecall`, `lineRelease`, and `lineGrant` without pages
+// pushed with it). msgpackr writes a field
+// name and a type tag for every field and its decoder is generic; a render
+// ships only ~50 ops, so that code runs cold (interpreted) on every op: a
+// lineOp took 40–60 µs to encode and 35–50 µs to scan and decode, each way.
+// This layout is written and read by two small straight-line functions.
+//
+// A body that starts with 0xc1 is compact: msgpack never uses that byte (it
+// is "never used" in the msgpack spec), so a msgpack body (a map: 0x80–0x8f,
+// 0xde or 0xdf) can never be mistaken for one. Then:
+//
+//   u8      compact type (compactTypes)
+//   lineOp:     requestId v, op u8 (shippedOpCodes), address v, width u8,
+//               operands (count u8, each: length u8 then ASCII bytes), info,
+//               bundled u8 (0 absent, 1 present) then interval v, pages (count v, each v),
+//               diffs (count v, each: length v then bytes)
+//   lineOpDone: requestId v, result (u8 0 null, 1 string: length u8 then ASCII bytes), info,
+//               quiet u8 (0 absent, 1 true)
+//   lineRequest, lineRecall: line v
+//   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
+//   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
+//   info:       vc (count v, each v), known (count v, each v),
+//               intervals (count v, each: node v, index v, pages (count v, each v))
+//
+// where v is an unsigned LEB128 varint of a safe integer (at most 8 bytes).
+// A message that does not fit (a field outside these forms, a field this
+// layout does not know, a string longer than 255 or not ASCII, a body larger
+// than the scratch buffer) is sent as msgpack instead: the compact form is an
+// optimization, never a limit. Its decoder checks every length against the
+// bytes there (a FrameError otherwise), as msgpack-scan does for msgpack.
+
+import { compactBodyBytesMax } from '../constants.js';
+import { FrameError } from './frame.js';
+import type { WireMessage } from './codec.js';
+
+/** The first byte of a compact body (msgpack's one never-used byte). */
+export const compactMarker = 0xc1;
+
+const compactTypes = { lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6 } as const;
+
+/** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
+const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
+const shippedOpCodes = new Map<string, number>(shippedOps.map((op, code) => [op, code]));
+
+/** Compact bodies are written into this scratch buffer, then copied once into the frame. */
+const scratchBytes = compactBodyBytesMax;
+const scratch = Buffer.allocUnsafe(scratchBytes);
+/** The largest varint: 8 bytes of 7 bits hold every safe integer (53 bits). */
+const varintBytesMax = 8;
+/** Strings (operands, results: decimal or bigint text) are short. */
+const stringBytesMax = 255;
+
+/** Thrown inside the encoder when a message does not fit the compact form (caught: msgpack instead). */
+class NotCompact extends Error {}
+const notCompact = new NotCompact('not compact');
+
+let at = 0;
+
+function room(byteCount: number): void {
+  if (at + byteCount > scratchBytes) throw notCompact;
+}
+
+function writeU8(value: number): void {
+  room(1);
+  scratch[at++] = value;
+}
+
+function writeVarint(value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw notCompact;
+  room(varintBytesMax);
+  let rest = value;
+  while (rest >= 0x80) {
+    scratch[at++] = (rest % 0x80) | 0x80;
+    rest = Math.floor(rest / 0x80);
+  }
+  scratch[at++] = rest;
+}
+
+function writeString(value: unknown): void {
+  if (typeof value !== 'string' || value.length > stringBytesMax) throw notCompact;
+  room(1 + value.length);
+  scratch[at++] = value.length;
+  for (let k = 0; k < value.length; k++) {
+    const code = value.charCodeAt(k);
+    if (code >= 0x80) throw notCompact;
+    scratch[at++] = code;
+  }
+}
+
+function writeNumbers(values: unknown): void {
+  if (!Array.isArray(values)) throw notCompact;
+  writeVarint(values.length);
+  for (const value of values) writeVarint(value);
+}
+
+/** Own enumerable keys of `value`, all among `allowed` (a field the layout does not know: msgpack). */
+function checkKeys(value: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) throw notCompact;
+  for (const key in value) if (!allowed.includes(key)) throw notCompact;
+  return value as Record<string, unknown>;
+}
+
+const infoKeys = ['vc', 'known', 'intervals'] as const;
+const intervalKeys = ['node', 'index', 'pages'] as const;
+const bundledKeys = ['interval', 'pages', 'diffs'] as const;
+const lineOpKeys = ['type', 'requestId', 'op', 'address', 'width', 'operands', 'info', 'bundled'] as const;
+const lineOpDoneKeys = ['type', 'requestId', 'result', 'info', 'quiet'] as const;
+const lineKeys = ['type', 'line'] as const;
+const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
+// pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
+const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet'] as const;
+
+function writeInfo(value: unknown): void {
+  const info = checkKeys(value, infoKeys);
+  writeNumbers(info.vc);
+  writeNumbers(info.known);
+  const intervals = info.intervals;
+  if (!Array.isArray(intervals)) throw notCompact;
+  writeVarint(intervals.length);
+  for (const item of intervals) {
+    const record = checkKeys(item, intervalKeys);
+    writeVarint(record.node);
+    writeVarint(record.index);
+    writeNumbers(record.pages);
+  }
+}
+
+function writeLineOp(message: Record<string, unknown>): void {
+  checkKeys(message, lineOpKeys);
+  writeVarint(message.requestId);
+  const op = shippedOpCodes.get(message.op as string);
+  if (op === undefined) throw notCompact;
+  writeU8(op);
+  writeVarint(message.address);
+  const width = message.width;
+  if (width !== 1 && width !== 2 && width !== 4 && width !== 8) throw notCompact;
+  writeU8(width);
+  const operands = message.operands;
+  if (!Array.isArray(operands) || operands.length > 0xff) throw notCompact;
+  writeU8(operands.length);
+  for (const operand of operands) writeString(operand);
+  writeInfo(message.info);
+  if (message.bundled === undefined) {
+    if ('bundled' in message) throw notCompact; // present but undefined: msgpack keeps what it keeps
+    writeU8(0);
+    return;
+  }
+  writeU8(1);
+  writeBundled(message.bundled);
+}
+
+/** A field that is either absent or set (an own key whose value is undefined: msgpack, which keeps what it keeps). */
+function present(message: Record<string, unknown>, key: string): boolean {
+  if (message[key] !== undefined) return true;
+  if (key in message) throw notCompact;
+  return false;
+}
+
+function writeLine(message: Record<string, unknown>): void {
+  checkKeys(message, lineKeys);
+  writeVarint(message.line);
+}
+
+function writeLineRelease(message: Record<string, unknown>): void {
+  checkKeys(message, lineReleaseKeys);
+  writeVarint(message.line);
+  const info = present(message, 'info');
+  const bundled = present(message, 'bundled');
+  writeU8((info ? 1 : 0) | (bundled ? 2 : 0));
+  if (info) writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+}
+
+function writeLineGrant(message: Record<string, unknown>): void {
+  checkKeys(message, lineGrantKeys);
+  writeVarint(message.line);
+  if (typeof message.recall !== 'boolean') throw notCompact;
+  const info = present(message, 'info');
+  const quiet = present(message, 'quiet');
+  if (quiet && message.quiet !== true) throw notCompact;
+  writeU8((message.recall ? 1 : 0) | (info ? 2 : 0) | (quiet ? 4 : 0));
+  if (info) writeInfo(message.info);
+}
+
+function writeBundled(value: unknown): void {
+  const bundled = checkKeys(value, bundledKeys);
+  writeVarint(bundled.interval);
+  writeNumbers(bundled.pages);
+  const diffs = bundled.diffs;
+  if (!Array.isArray(diffs)) throw notCompact;
+  writeVarint(diffs.length);
+  for (const diff of diffs) {
+    if (!(diff instanceof Uint8Array)) throw notCompact;
+    writeVarint(diff.byteLength);
+    room(diff.byteLength);
+    scratch.set(diff, at);
+    at += diff.byteLength;
+  }
+}
+
+function writeLineOpDone(message: Record<string, unknown>): void {
+  checkKeys(message, lineOpDoneKeys);
+  writeVarint(message.requestId);
+  if (message.result === null) writeU8(0);
+  else { writeU8(1); writeString(message.result); }
+  writeInfo(message.info);
+  if (message.quiet === true) writeU8(1);
+  else if (!('quiet' in message)) writeU8(0);
+  else throw notCompact;
+}
+
+/**
+ * The compact body of `message` after `reserveBytes` bytes left for the
+ * caller (a frame header), or null when it has no compact form (the caller
+ * encodes it as msgpack).
+ */
+export function encodeCompactAfter(message: WireMessage, reserveBytes: number): Buffer | null {
+  const type = Object.hasOwn(compactTypes, message.type) ? compactTypes[message.type as keyof typeof compactTypes] : 0;
+  if (type === 0) return null;
+  at = 0;
+  try {
+    writeU8(compactMarker);
+    writeU8(type);
+    switch (type) {
+      case compactTypes.lineOp: writeLineOp(message); break;
+      case compactTypes.lineOpDone: writeLineOpDone(message); break;
+      case compactTypes.lineRequest: case compactTypes.lineRecall: writeLine(message); break;
+      case compactTypes.lineRelease: writeLineRelease(message); break;
+      case compactTypes.lineGrant: writeLineGrant(message); break;
+    }
+  } catch (error) {
+    if (error === notCompact) return null;
+    throw error;
+  }
+  const frame = Buffer.allocUnsafe(reserveBytes + at);
+  scratch.copy(frame, reserveBytes, 0, at);
+  return frame;
+}
+
+// ------------------------------------------------------------ decoding
+
+/** A compact body being read; every read checks the bytes are there. */
+class Reader {
+  private readonly bytes: Uint8Array;
+  private position: number;
+
+  constructor(bytes: Uint8Array, position: number) {
+    this.bytes = bytes;
+    this.position = position;
+  }
+
+  get remaining(): number {
+    return this.bytes.byteLength - this.position;
+  }
+
+  u8(): number {
+    if (this.position >= this.bytes.byteLength) throw new FrameError('a compact body ends early');
+    return this.bytes[this.position++]!;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let k = 0; k < varintBytesMax; k++) {
+      const byte = this.u8();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (!Number.isSafeInteger(value)) throw new FrameError('a compact varint beyond a safe integer');
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw new FrameError(`a compact varint longer than ${varintBytesMax} bytes`);
+  }
+
+  /** A count of items of at least one byte each: never more than the bytes left. */
+  count(): number {
+    const count = this.varint();
+    if (count > this.remaining) throw new FrameError(`a compact count of ${count} with ${this.remaining} bytes left`);
+    return count;
+  }
+
+  string(): string {
+    const length = this.u8();
+    if (length > this.remaining) throw new FrameError('a compact string ends early');
+    let text = '';
+    for (let k = 0; k < length; k++) {
+      const code = this.bytes[this.position++]!;
+      if (code >= 0x80) throw new FrameError('a compact string that is not ASCII');
+      text += String.fromCharCode(code);
+    }
+    return text;
+  }
+
+  numbers(): number[] {
+    const count = this.count();
+    const values = new Array<number>(count);
+    for (let k = 0; k < count; k++) values[k] = this.varint();
+    return values;
+  }
+
+  /** `byteCount` bytes, copied (a message may be kept longer than the received chunk should be). */
+  bytesCopy(byteCount: number): Uint8Array {
+    if (byteCount > this.remaining) throw new FrameError('compact bytes end early');
+    const copy = new Uint8Array(byteCount);
+    copy.set(this.bytes.subarray(this.position, this.position + byteCount));
+    this.position += byteCount;
+    return copy;
+  }
+
+  flag(): boolean {
+    const value = this.u8();
+    if (value > 1) throw new FrameError(`a compact flag of ${value}`);
+    return value === 1;
+  }
+}
+
+function readInfo(reader: Reader): { vc: number[]; known: number[]; intervals: { node: number; index: number; pages: number[] }[] } {
+  const vc = reader.numbers();
+  const known = reader.numbers();
+  const count = reader.count();
+  const intervals = new Array<{ node: number; index: number; pages: number[] }>(count);
+  for (let k = 0; k < count; k++) {
+    const node = reader.varint();
+    const index = reader.varint();
+    intervals[k] = { node, index, pages: reader.numbers() };
+  }
+  return { vc, known, intervals };
+}
+
+function readLineOp(reader: Reader): WireMessage {
+  const requestId = reader.varint();
+  const opCode = reader.u8();
+  const op = shippedOps[opCode];
+  if (op === undefined) throw new FrameError(`a compact lineOp with op code ${opCode}`);
+  const address = reader.varint();
+  const width = reader.u8();
+  if (width !== 1 && width !== 2 && width !== 4 && width !== 8) throw new FrameError(`a compact lineOp of width ${width}`);
+  const operandCount = reader.u8();
+  const operands = new Array<string>(operandCount);
+  for (let k = 0; k < operandCount; k++) operands[k] = reader.string();
+  const info = readInfo(reader);
+  const message: WireMessage = { type: 'lineOp', requestId, op, address, width, operands, info };
+  if (reader.flag()) message.bundled = readBundled(reader);
+  return message;
+}
+
+function readBundled(reader: Reader): { interval: number; pages: number[]; diffs: Uint8Array[] } {
+  const interval = reader.varint();
+  const pages = reader.numbers();
+  const diffCount = reader.count();
+  const diffs = new Array<Uint8Array>(diffCount);
+  for (let k = 0; k < diffCount; k++) diffs[k] = reader.bytesCopy(reader.varint());
+  return { interval, pages, diffs };
+}
+
+/** A flags byte with no bit set beyond `bitCount`. */
+function readFlags(reader: Reader, bitCount: number): number {
+  const flags = reader.u8();
+  if (flags >>> bitCount !== 0) throw new FrameError(`compact flags 0x${flags.toString(16)}`);
+  return flags;
+}
+
+function readLineRelease(reader: Reader): WireMessage {
+  const message: WireMessage = { type: 'lineRelease', line: reader.varint() };
+  const flags = readFlags(reader, 2);
+  if ((flags & 1) !== 0) message.info = readInfo(reader);
+  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+  return message;
+}
+
+function readLineGrant(reader: Reader): WireMessage {
+  const line = reader.varint();
+  const flags = readFlags(reader, 3);
+  const message: WireMessage = { type: 'lineGrant', line, recall: (flags & 1) !== 0 };
+  if ((flags & 2) !== 0) message.info = readInfo(reader);
+  if ((flags & 4) !== 0) message.quiet = true;
+  return message;
+}
+
+function readLineOpDone(reader: Reader): WireMessage {
+  const requestId = reader.varint();
+  const result = reader.flag() ? reader.string() : null;
+  const info = readInfo(reader);
+  const message: WireMessage = { type: 'lineOpDone', requestId, result, info };
+  if (reader.flag()) message.quiet = true;
+  return message;
+}
+
+/** Decodes a compact body (its first byte is compactMarker). Throws FrameError on anything malformed. */
+export function decodeCompact(body: Uint8Array): WireMessage {
+  const reader = new Reader(body, 1);
+  const type = reader.u8();
+  let message: WireMessage;
+  switch (type) {
+    case compactTypes.lineOp: message = readLineOp(reader); break;
+    case compactTypes.lineOpDone: message = readLineOpDone(reader); break;
+    case compactTypes.lineRequest: message = { type: 'lineRequest', line: reader.varint() }; break;
+    case compactTypes.lineRecall: message = { type: 'lineRecall', line: reader.varint() }; break;
+    case compactTypes.lineRelease: message = readLineRelease(reader); break;
+    case compactTypes.lineGrant: message = readLineGrant(reader); break;
+    default: throw new FrameError(`unknown compact message type ${type}`);
+  }
+  if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);
+  return message;
+}

@@ -1,0 +1,143 @@
+// The compact message layout (src/transport/compact.ts): the shipped op's
+// lineOp and lineOpDone and a line transfer's messages round-trip through real frames in it, anything outside its
+// forms goes as msgpack, and a malformed compact body is a FrameError.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { decodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
+import { compactMarker } from '../../src/transport/compact.js';
+import { FrameDecoder, FrameError, frameHeaderBytes, frameKinds, writeFrameHeader } from '../../src/transport/frame.js';
+
+/** The frame body as Connection sends it, and the message decoded from the frame. */
+function roundTrip(message: WireMessage): { body: Uint8Array; back: WireMessage } {
+  const frame = encodeBodyAfter(message, frameHeaderBytes);
+  writeFrameHeader(frame, frameKinds.message, frame.byteLength - frameHeaderBytes, 0);
+  const frames = new FrameDecoder().push(Buffer.from(frame));
+  assert.equal(frames.length, 1);
+  return { body: frames[0]!.body, back: decodeBody(frames[0]!.body, frames[0]!.payload) };
+}
+
+/** Plain data to compare: byte arrays (msgpack gives Buffers) as number arrays, objects with the plain prototype. */
+function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return { bytes: Array.from(value) };
+  if (Array.isArray(value)) return value.map(plain);
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, plain(item)]));
+  return value;
+}
+
+const info = { vc: [12, 300, 0], known: [12, 301, 5], intervals: [{ node: 1, index: 301, pages: [3, 70_000, 1 << 30] }, { node: 2, index: 5, pages: [] }] };
+const lineOp: WireMessage = { type: 'lineOp', requestId: 77, op: 'compareExchange', address: 17 * 2 ** 32 + 8, width: 8, operands: ['-5', '18446744073709551615'], info };
+const bundled = { interval: 301, pages: [4, 6], diffs: [new Uint8Array([1, 2, 3, 250]), new Uint8Array(0)] };
+
+test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpack', () => {
+  const cases: WireMessage[] = [
+    lineOp,
+    { ...lineOp, op: 'add', width: 4, operands: ['1'], bundled },
+    { type: 'lineOpDone', requestId: 77, result: '41', info },
+    { type: 'lineOpDone', requestId: 0, result: null, info: { vc: [], known: [], intervals: [] }, quiet: true },
+    { type: 'lineRelease', line: 3, info, bundled },
+    { type: 'lineRelease', line: 2 ** 40, info },
+    { type: 'lineGrant', line: 9, recall: true, info, quiet: true },
+    { type: 'lineGrant', line: 9, recall: false, info },
+  ];
+  for (const message of cases) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.deepEqual(plain(back), plain(message));
+    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
+    assert.notEqual(msgpackBody[0], compactMarker);
+    assert.ok(body.byteLength < msgpackBody.byteLength * 0.6, `compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
+  }
+  // The smallest: a line number and a flags byte or less, where msgpack spells the field names out.
+  for (const message of [{ type: 'lineRequest', line: 70_000 }, { type: 'lineRecall', line: 1 }, { type: 'lineRelease', line: 5 }, { type: 'lineGrant', line: 5, recall: false }]) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.ok(body.byteLength <= 6, `${message.type}: ${body.byteLength} B`);
+    assert.deepEqual(back, message);
+  }
+  const { back } = roundTrip({ ...lineOp, bundled });
+  const diffs = (back.bundled as typeof bundled).diffs;
+  assert.ok(diffs[0] instanceof Uint8Array && diffs[0].byteLength === 4);
+});
+
+test('a message outside the compact forms goes as msgpack, unchanged', () => {
+  const outside: WireMessage[] = [
+    { ...lineOp, extra: true },
+    { ...lineOp, requestId: -1 },
+    { ...lineOp, address: 0.5 },
+    { ...lineOp, operands: ['é'] },
+    { ...lineOp, operands: ['1'.repeat(256)] },
+    { ...lineOp, op: 'wait' },
+    { ...lineOp, width: 3 },
+    { ...lineOp, info: { ...info, extra: 1 } },
+    { ...lineOp, bundled: { ...bundled, diffs: [new Uint8Array(20_000)] } },
+    { type: 'lineOpDone', requestId: 1, result: '1', info, quiet: false },
+    { type: 'lineOpDone', requestId: 1, result: 5, info },
+    { type: 'lineGrant', line: 3, recall: false, pushPages: [4], pushVersions: [[1, 2]], pushBytes: [new Uint8Array(8)] },
+    { type: 'lineGrant', line: 3, recall: 1 },
+    { type: 'lineGrant', line: 3, recall: false, quiet: false },
+    { type: 'lineRelease', line: 3, extra: 1 },
+    { type: 'lineRequest', line: -3 },
+    { type: 'lineRecall', line: 3, info },
+  ];
+  for (const message of outside) {
+    const { body, back } = roundTrip(message);
+    assert.notEqual(body[0], compactMarker, JSON.stringify(message).slice(0, 80));
+    assert.deepEqual(plain(back), plain(message));
+  }
+});
+
+test('a malformed compact body is a FrameError: cut anywhere, bytes left over, bad codes, counts beyond the bytes', () => {
+  const empty = new Uint8Array(0);
+  const { body } = roundTrip({ ...lineOp, bundled });
+  for (let length = 1; length < body.byteLength; length++) {
+    assert.throws(() => decodeBody(body.subarray(0, length), empty), FrameError, `cut at ${length}`);
+  }
+  assert.throws(() => decodeBody(Buffer.concat([body, Buffer.from([0])]), empty), /left over/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 9]), empty), /unknown compact message type/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 1, 5, 42]), empty), /op code 42/);
+  // lineOpDone, requestId 1, no result, vc count of 2^40.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 2, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20]), empty), /count/);
+  // A varint of 9 bytes.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 1]), empty), /varint/);
+  assert.throws(() => decodeBody(body, Uint8Array.from([1])), /payload/);
+  // lineGrant of line 1 with flag bit 3; lineRelease of line 1 with flag bit 2.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 6, 1, 8]), empty), /flags/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 5, 1, 4]), empty), /flags/);
+});
+
+test('arbitrary messages of every compact type round-trip (property)', () => {
+  const count = fc.nat({ max: Number.MAX_SAFE_INTEGER });
+  const numbers = fc.array(count, { maxLength: 20 });
+  const infoValue = fc.record({ vc: numbers, known: numbers, intervals: fc.array(fc.record({ node: fc.nat(64), index: count, pages: numbers }), { maxLength: 6 }) });
+  const ascii = fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((code) => String.fromCharCode(code)), maxLength: 40 });
+  const op = fc.record({
+    type: fc.constant('lineOp'), requestId: count, op: fc.constantFrom('load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'),
+    address: count, width: fc.constantFrom(1, 2, 4, 8), operands: fc.array(ascii, { maxLength: 3 }), info: infoValue,
+    bundled: fc.option(fc.record({ interval: count, pages: numbers, diffs: fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }) }), { nil: undefined }),
+  }).map((message) => {
+    if (message.bundled === undefined) delete (message as { bundled?: unknown }).bundled;
+    return message;
+  });
+  const done = fc.record({ type: fc.constant('lineOpDone'), requestId: count, result: fc.option(ascii, { nil: null }), info: infoValue, quiet: fc.option(fc.constant(true as const), { nil: undefined }) })
+    .map((message) => {
+      if (message.quiet === undefined) delete (message as { quiet?: unknown }).quiet;
+      return message;
+    });
+  const drop = <T extends Record<string, unknown>>(message: T): T => {
+    for (const key of Object.keys(message)) if (message[key] === undefined) delete message[key];
+    return message;
+  };
+  const bundledValue = fc.record({ interval: count, pages: numbers, diffs: fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }) });
+  const transfer = fc.oneof(
+    fc.record({ type: fc.constantFrom('lineRequest', 'lineRecall'), line: count }),
+    fc.record({ type: fc.constant('lineRelease'), line: count, info: fc.option(infoValue, { nil: undefined }), bundled: fc.option(bundledValue, { nil: undefined }) }).map(drop),
+    fc.record({ type: fc.constant('lineGrant'), line: count, recall: fc.boolean(), info: fc.option(infoValue, { nil: undefined }), quiet: fc.option(fc.constant(true as const), { nil: undefined }) }).map(drop),
+  );
+  fc.assert(fc.property(fc.oneof(op, done, transfer), (message) => {
+    const { body, back } = roundTrip(message as WireMessage);
+    assert.equal(body[0], compactMarker);
+    assert.deepEqual(plain(back), plain(message));
+  }), { numRuns: 300, seed: 20261203 });
+});
