@@ -117,6 +117,15 @@ export function lockKeepEnabled(): boolean {
   return process.env.DSM_LOCK_KEEP !== '0';
 }
 
+/**
+ * DSM_DEFER_DIFFS=0: a large release's diffs leave ahead of its sync message
+ * (flushed early in pieces before it is sent), not after it (session 11,
+ * flush17: src/runtime/flow.ts; to compare).
+ */
+export function deferDiffsEnabled(): boolean {
+  return process.env.DSM_DEFER_DIFFS !== '0';
+}
+
 /** DSM_WARM_THREADS=0: a node keeps no warm app thread; every remote worker's thread is created when it is placed (issue 13; to compare). */
 export function warmThreadsEnabled(): boolean {
   return process.env.DSM_WARM_THREADS !== '0';

@@ -145,6 +145,10 @@ export class ProtocolEngine implements Engine {
 
   flushDirty(pageCountMax: number): number { return this.coherence.flushDirty(pageCountMax); }
 
+  deferredPageCount(): number { return this.coherence.deferredPageCount(); }
+
+  flushDeferred(pageCountMax: number): number { return this.coherence.flushDeferredCount(pageCountMax); }
+
   onMessage(fromNode: number, message: ProtocolMessage): void {
     assert(fromNode !== this.nodeId && fromNode >= 0 && fromNode < this.ctx.nodeCount, 'message from another node');
     this.dispatch(fromNode, message);

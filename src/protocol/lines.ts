@@ -248,6 +248,8 @@ export class LineEngine implements Engine {
   acquireFrom(fromNode: number, info: ConsistencyInfo): void { this.inner.acquireFrom(fromNode, info); }
   dirtyPageCount(): number { return this.inner.dirtyPageCount(); }
   flushDirty(pageCountMax: number): number { return this.inner.flushDirty(pageCountMax); }
+  deferredPageCount(): number { return this.inner.deferredPageCount(); }
+  flushDeferred(pageCountMax: number): number { return this.inner.flushDeferred(pageCountMax); }
   homeOf(page: number): number { return this.inner.homeOf(page); }
   counters(): EngineCounters { return { ...this.inner.counters(), ...this.stats }; }
   tableSizes(): Record<string, number> {
