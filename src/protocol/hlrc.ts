@@ -781,24 +781,27 @@ export class HlrcCoherence implements Coherence, LendHost {
   private flushDeferred(pages: number[]): void {
     if (pages.length === 0) return;
     pages.sort((a, b) => a - b);
-    const records = this.memory.flush(pages);
-    assert(records.length === pages.length, 'a deferred page keeps its twin until its diff is made');
+    const diffs = new Map<number, Uint8Array>();
+    for (const record of this.memory.flush(pages)) diffs.set(record.page, record.diff);
     const batches = new Map<number, Map<number, { pages: number[]; diffs: Uint8Array[] }>>();
-    for (const record of records) {
-      const interval = this.deferred.get(record.page);
+    for (const page of pages) {
+      const interval = this.deferred.get(page);
       assert(interval !== undefined, 'only deferred pages have deferred diffs');
-      this.deferred.delete(record.page);
-      const state = this.pageState(record.page);
+      this.deferred.delete(page);
+      const state = this.pageState(page);
       state.earlyFlushSeq = ++this.flushSeqCount;
-      const home = this.homeOf(record.page);
+      const home = this.homeOf(page);
       assert(home !== this.nodeId, 'a deferred page is another node\'s (a lend here flushes them first)');
       state.sentDiffs++;
       let byInterval = batches.get(home);
       if (byInterval === undefined) { byInterval = new Map(); batches.set(home, byInterval); }
       let batch = byInterval.get(interval);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byInterval.set(interval, batch); }
-      batch.pages.push(record.page);
-      batch.diffs.push(record.diff);
+      batch.pages.push(page);
+      // No twin: a stale dirty-ring entry (a store twinned the page during an
+      // earlier flush, which took it). Its writes went with that flush: an
+      // empty diff, which still raises the home's version to this interval.
+      batch.diffs.push(diffs.get(page) ?? emptyDiff);
     }
     this.memory.setFastWrite(pages, true);
     for (const [home, byInterval] of batches) {

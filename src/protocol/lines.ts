@@ -660,8 +660,11 @@ export class LineEngine implements Engine {
     }
     assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
     this.inner.shippedAtomic(message.address, message.width, message.op, message.operands, (result) => {
-      // The page may have been waited for, and the line given away meanwhile: then again once it is back.
-      if (result !== null && entry.owner !== this.nodeId) { this.runShipped(line, entry, from, message); return; }
+      // The page was waited for (its diffs), and the line given away meanwhile:
+      // the op did not run (running it and then again once the line is back
+      // applied it twice: a compareExchange that took a lock then failed
+      // against itself; found with deferred diffs, session 11, seed 240).
+      if (result === false) { this.runShipped(line, entry, from, message); return; }
       if (result !== null) {
         entry.shippedEver = true;
         this.stats.lineOpsRun++;
@@ -672,7 +675,7 @@ export class LineEngine implements Engine {
       // Quiet: no waiter registered on the line, nor one of this node's threads between its check and its registration.
       const quiet = result !== null && !this.hasWaiterOn(line) && !this.host.linePinned(line);
       this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info: this.inner.releaseFor(from), ...(quiet ? { quiet } : {}) });
-    });
+    }, () => entry.owner === this.nodeId);
   }
 
   /** The directory's own node asks for a line for the shipped ops queued on it (no thread waits). */

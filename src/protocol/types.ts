@@ -235,9 +235,11 @@ export interface Engine {
    * bytes), once that copy is current; a write joins the open interval, which
    * the caller's release then closes. `then` gets the result (raw bits) or
    * null when this node is not the page's home (lent away): the requester then
-   * asks for the line instead.
+   * asks for the line instead. `mayRun`, if given, is asked right before the
+   * op runs (after any wait for the page): false, and `then` gets false, the
+   * op not run.
    */
-  shippedAtomic?(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null) => void): void;
+  shippedAtomic?(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null | false) => void, mayRun?: () => boolean): void;
   /**
    * The thread behind `threadRef` is gone (its worker was terminated while
    * parked in a sync request): the engine never resumes it. An Atomics.wait

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
+import { runSeed } from './programs.js';
 import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
 
 function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
@@ -85,4 +86,14 @@ test('deferred diffs that reach the home after the grant: the home and a third n
 
 test('deferred diffs streamed at random steps: the same results', () => {
   for (let seed = 1; seed <= 100; seed++) scenario(seed, 0.2, seed % 4);
+});
+
+// Named seeds of the random programs with deferred diffs always on.
+test('scenario: a shipped op whose home page waited for deferred diffs, the line given away meanwhile, runs once (seed 240, lines)', () => {
+  // It ran, then ran again once the line was back: a compareExchange that took a lock failed against itself, and every thread waited.
+  assert.ok(runSeed(240, 'hlrc', 'seeded', 0, 'always', 'seeded', 'seeded', 'always').messageCount > 0);
+});
+
+test('scenario: a deferred page whose twin an earlier flush took (a stale dirty-ring entry) sends an empty diff (seed 294, early flushes)', () => {
+  assert.ok(runSeed(294, 'hlrc', 'seeded', 0.05, 'never', 'seeded', 'seeded', 'always').messageCount > 0);
 });
