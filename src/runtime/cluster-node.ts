@@ -237,6 +237,7 @@ export class ClusterNode {
       get peerIds() { return mesh.peerIds; },
       on: (event, listener) => mesh.on(event, listener),
     }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused), deferDiffs);
+    if (testHook('HOLD_DEFERRED', handle.nodeId) !== null) this.flow.holdDeferredForTest();
     const slowWorkerStart = testHook('SLOW_WORKER_START', handle.nodeId);
     const slowWorkerStartMs = slowWorkerStart === null ? null : Number(slowWorkerStart);
     this.workers = new RemoteWorkers({

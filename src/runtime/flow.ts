@@ -63,6 +63,8 @@ export class FlowGate {
   /** Whether the engine defers a large release's diffs (EngineOptions.deferDiffPageCountMin): no flush ahead of work then. */
   private readonly defers: boolean;
   private streaming = false;
+  /** Test hook DSM_TEST_HOOK_HOLD_DEFERRED: deferred diffs are never sent (their readers wait; a node death must still end the run). */
+  private deferredHeld = false;
   private readonly admission: Array<() => void> = [];
   private pumping = false;
   private drainWaiters: Array<() => void> = [];
@@ -88,6 +90,9 @@ export class FlowGate {
     this.pauseWrites = pauseWrites;
     links.on('drain', () => this.wakeIfDrained());
   }
+
+  /** Test only (DSM_TEST_HOOK_HOLD_DEFERRED): deferred diffs stay unsent from now on. */
+  holdDeferredForTest(): void { this.deferredHeld = true; }
 
   /** For failure messages: what waits for a full link, if anything ("" when nothing). */
   describeWaiting(): string {
@@ -191,7 +196,7 @@ export class FlowGate {
    * first. Work is admitted meanwhile.
    */
   streamDeferred(): void {
-    if (this.streaming || this.engine.deferredPageCount() === 0) return;
+    if (this.streaming || this.deferredHeld || this.engine.deferredPageCount() === 0) return;
     this.streaming = true;
     this.stream().then(
       // Deferred pages added meanwhile by later closes: another bounded pass.
