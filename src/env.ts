@@ -118,12 +118,14 @@ export function lockKeepEnabled(): boolean {
 }
 
 /**
- * DSM_DEFER_DIFFS=0: a large release's diffs leave ahead of its sync message
- * (flushed early in pieces before it is sent), not after it (session 11,
- * flush17: src/runtime/flow.ts; to compare).
+ * DSM_DEFER_DIFFS=1: a large release sends its write notices with its sync
+ * message at once and its diffs after (session 11, flush17:
+ * src/runtime/flow.ts, docs/PROTOCOL.md "Deferred diffs"). Off by default:
+ * it cut the lock request's wait 3-5x but made QuickSort slower (EVALUATION,
+ * "Session 11: the release flush and the hand-off").
  */
 export function deferDiffsEnabled(): boolean {
-  return process.env.DSM_DEFER_DIFFS !== '0';
+  return process.env.DSM_DEFER_DIFFS === '1';
 }
 
 /** DSM_WARM_THREADS=0: a node keeps no warm app thread; every remote worker's thread is created when it is placed (issue 13; to compare). */

@@ -12,14 +12,14 @@
 // each other cannot deadlock.
 //
 // A release can carry a diff per dirty page, far more than the limit. With
-// deferred diffs (the default; session 11, flush17) the engine sends a large
+// deferred diffs (DSM_DEFER_DIFFS=1; session 11, flush17) the engine sends a large
 // release's write notices with its sync message at once and keeps the diffs
 // (and their twins) back; the gate then streams them (engine.flushDeferred)
 // in pieces of earlyFlushPageCount pages, waiting for the links to drain
 // between pieces, while later work is admitted as usual: a lock request or
 // release is not held behind the flush of the pages dirtied before it (homes
-// and acquirers wait for the diffs their write notices name). Without
-// (DSM_DEFER_DIFFS=0), before admitting the next piece of work the gate sends
+// and acquirers wait for the diffs their write notices name). Without (the
+// default: it made QuickSort slower), before admitting the next piece of work the gate sends
 // the diffs of the dirty pages ahead in the same pieces (engine.flushDirty),
 // so the release itself only sends what is left (empty diffs for the pages
 // already flushed). The early flush also runs in the background when dirty

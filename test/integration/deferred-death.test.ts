@@ -4,6 +4,7 @@
 // with the diffs (every word arrives), and, with the diffs held
 // (DSM_TEST_HOOK_HOLD_DEFERRED=1) and node 1 killed while node 0 waits for
 // them, with one line naming node 1 (DSM_ERR_NODE_DIED), never a hang.
+// Deferral is off by default (DSM_DEFER_DIFFS=1 turns it on).
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,7 +19,7 @@ test('hlrc, 2 nodes: a release of 1,024 pages whose diffs follow it: the reader 
   const dir = mkdtempSync(join(tmpdir(), 'dsm-deferred-'));
   try {
     const statsFile = join(dir, 'stats.json');
-    const run = startRun(['run', '--nodes', '2', '--region-bytes', '256m', '--stats-json', statsFile, program, '1024', '0']);
+    const run = startRun(['run', '--nodes', '2', '--region-bytes', '256m', '--stats-json', statsFile, program, '1024', '0'], { DSM_DEFER_DIFFS: '1' });
     const { code } = await ended(run);
     assert.equal(code, 0, run.stderr());
     assert.equal(run.stdout(), 'reading\nwrong=0\n');
@@ -30,7 +31,7 @@ test('hlrc, 2 nodes: a release of 1,024 pages whose diffs follow it: the reader 
 });
 
 test('hlrc, 2 nodes: node 1 killed while node 0 waits for its deferred diffs ends the run with DSM_ERR_NODE_DIED', async () => {
-  const run = startRun(['run', '--nodes', '2', '--region-bytes', '256m', program, '1024', '120'], { DSM_TEST_HOOK_HOLD_DEFERRED: '1' });
+  const run = startRun(['run', '--nodes', '2', '--region-bytes', '256m', program, '1024', '120'], { DSM_DEFER_DIFFS: '1', DSM_TEST_HOOK_HOLD_DEFERRED: '1' });
   assert.ok(await until(() => run.stdout().includes('reading') || run.child.exitCode !== null, 60_000), `node 0 reads: ${run.stderr()}`);
   // Node 0's reader now waits for diffs node 1 holds back: without the kill the run would not end.
   await new Promise((resolve) => setTimeout(resolve, 500));
