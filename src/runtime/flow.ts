@@ -11,19 +11,20 @@
 // answering page fetches and applying diffs go on, so two nodes sending to
 // each other cannot deadlock.
 //
-// A release can carry a diff per dirty page, far more than the limit. With
-// deferred diffs (DSM_DEFER_DIFFS=1; session 11, flush17) the engine sends a large
-// release's write notices with its sync message at once and keeps the diffs
-// (and their twins) back; the gate then streams them (engine.flushDeferred)
-// in pieces of earlyFlushPageCount pages, waiting for the links to drain
-// between pieces, while later work is admitted as usual: a lock request or
-// release is not held behind the flush of the pages dirtied before it (homes
-// and acquirers wait for the diffs their write notices name). Without (the
-// default: it made QuickSort slower), before admitting the next piece of work the gate sends
-// the diffs of the dirty pages ahead in the same pieces (engine.flushDirty),
-// so the release itself only sends what is left (empty diffs for the pages
-// already flushed). The early flush also runs in the background when dirty
-// pages (each with a twin) pile up between releases. Past dirtyPageCountMax the writers themselves wait: the native
+// A release can carry a diff per dirty page, far more than the limit. Before
+// admitting the next piece of work, the gate sends the diffs of the dirty
+// pages ahead in pieces of earlyFlushPageCount pages (engine.flushDirty),
+// waiting for the links to drain between pieces, so the release itself only
+// sends what is left (empty diffs for the pages already flushed). With
+// deferred diffs (DSM_DEFER_DIFFS=1, off by default: it made QuickSort
+// slower; session 11, flush17) the order is reversed: the engine sends a
+// large release's write notices with its sync message at once and keeps the
+// diffs (and their twins) back, and the gate streams them after it
+// (engine.flushDeferred, the same pieces and drains) while later work is
+// admitted as usual (homes and acquirers wait for the diffs their write
+// notices name). The early flush also runs in the background when dirty
+// pages (each with a twin) pile up between releases. Past dirtyPageCountMax
+// twins (dirty or deferred) the writers themselves wait: the native
 // write fast path is paused, so each first store to a clean page faults to
 // the manager, which holds it until the background flush has brought the
 // dirty pages below dirtyPageCountFlushMin. Twins stay bounded whatever a
