@@ -122,6 +122,17 @@ export function lockKeepEnabled(): boolean {
   return process.env.DSM_LOCK_KEEP !== '0';
 }
 
+/**
+ * DSM_DEFER_DIFFS=1: a large release sends its write notices with its sync
+ * message at once and its diffs after (session 11, flush17:
+ * src/runtime/flow.ts, docs/PROTOCOL.md "Deferred diffs"). Off by default:
+ * it cut the lock request's wait 3-5x but made QuickSort slower (EVALUATION,
+ * "Session 11: the release flush and the hand-off").
+ */
+export function deferDiffsEnabled(): boolean {
+  return process.env.DSM_DEFER_DIFFS === '1';
+}
+
 /** DSM_WARM_THREADS=0: a node keeps no warm app thread; every remote worker's thread is created when it is placed (issue 13; to compare). */
 export function warmThreadsEnabled(): boolean {
   return process.env.DSM_WARM_THREADS !== '0';
@@ -313,7 +324,7 @@ export function runtimeConfig<T extends object>(): Partial<T> {
 
 // ---- test hooks ----
 
-export type TestHookName = 'MANAGER_THROW' | 'BLOCK_LOOP' | 'ARRIVALS' | 'SLOW_WORKER_START';
+export type TestHookName = 'MANAGER_THROW' | 'BLOCK_LOOP' | 'ARRIVALS' | 'SLOW_WORKER_START' | 'HOLD_DEFERRED';
 
 /** Test-only hooks (never set them outside dsm's tests; see docs/CLUSTER.md): DSM_TEST_HOOK_<NAME>=<node>:<argument> (node `*`: every node). */
 export function testHook(name: TestHookName, nodeId: number): string | null {

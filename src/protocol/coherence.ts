@@ -75,5 +75,8 @@ export interface Coherence {
   /** Engine.dirtyPageCount and Engine.flushDirty. sc: 0. */
   dirtyPageCount(): number;
   flushDirty(pageCountMax: number): number;
+  /** Engine.deferredPageCount and Engine.flushDeferred. sc: 0. */
+  deferredPageCount(): number;
+  flushDeferredCount(pageCountMax: number): number;
   tableSizes(): Record<string, number>;
 }

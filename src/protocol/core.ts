@@ -94,7 +94,7 @@ export class ProtocolEngine implements Engine {
 
   flushSeq(): number { return this.coherence.flushSeq(); }
 
-  shippedAtomic(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null) => void): void {
+  shippedAtomic(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null | false) => void, mayRun?: () => boolean): void {
     assert([1, 2, 4, 8].includes(width) && address % width === 0, 'a shipped atomic is aligned');
     const page = Math.floor(address / pageBytes);
     const memory = this.ctx.memory;
@@ -104,6 +104,8 @@ export class ProtocolEngine implements Engine {
     // A home copy still waiting for diffs an acquire named becomes current first.
     this.coherence.atomicAccess(page, () => {
       if (this.coherence.homeOf(page) !== this.nodeId) { then(null); return; } // lent away meanwhile
+      // Waited for the page's diffs, and the caller's reason to run it is gone meanwhile (its line left): not run.
+      if (mayRun !== undefined && !mayRun()) { then(false); return; }
       const { result, wrote } = atomic(address, width, op, operands);
       if (wrote) noteHomeWrite(page);
       then(result.toString());
@@ -144,6 +146,10 @@ export class ProtocolEngine implements Engine {
   dirtyPageCount(): number { return this.coherence.dirtyPageCount(); }
 
   flushDirty(pageCountMax: number): number { return this.coherence.flushDirty(pageCountMax); }
+
+  deferredPageCount(): number { return this.coherence.deferredPageCount(); }
+
+  flushDeferred(pageCountMax: number): number { return this.coherence.flushDeferredCount(pageCountMax); }
 
   onMessage(fromNode: number, message: ProtocolMessage): void {
     assert(fromNode !== this.nodeId && fromNode >= 0 && fromNode < this.ctx.nodeCount, 'message from another node');

@@ -99,6 +99,22 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly twinPageCountMax: number;
   /** Counts early flushes, so a pushed page can tell whether it may predate one. */
   private flushSeqCount = 0;
+  /**
+   * Deferred diffs (session 11, flush17): pages of closed intervals whose
+   * diff is not made yet, page -> the interval whose closing named it. A
+   * close with at least deferPageCountMin twinned pages keeps their twins,
+   * turns their fast path off and protects them read-only, and sends only
+   * the write notices with its sync message; the diffs follow
+   * (flushDeferred, in pieces, from the runtime's flow control). Homes wait
+   * for a page's diffs before they serve it or make their own copy valid
+   * (version vectors), so a lock hand-off need not wait for a large
+   * release's diffs. A page leaves the map when its diff is made: streamed,
+   * or first, before a store to it (its write fault), its invalidation, a
+   * twin-limit flush, or a lend to this node.
+   */
+  private readonly deferred = new Map<number, number>();
+  /** Twinned pages from which a close defers their diffs (0: never). */
+  private readonly deferPageCountMin: number;
 
   // -- fetches
   /** Extra pages asked for with each fetch still in flight: faulting page -> the pages after it. */
@@ -134,6 +150,9 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.migration = new HomeMigration(ctx, this, options.migrateHomes ?? true);
     this.twinPageCountMax = options.twinPageCountMax ?? 0;
     assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
+    // Race detection protects every page at each close and names its reads: diffs stay with their release there.
+    this.deferPageCountMin = this.onIntervalClosed === null ? options.deferDiffPageCountMin ?? 0 : 0;
+    assert(Number.isInteger(this.deferPageCountMin) && this.deferPageCountMin >= 0, 'the deferral threshold is a page count');
   }
 
   start(): void {
@@ -197,7 +216,10 @@ export class HlrcCoherence implements Coherence, LendHost {
       case 'pageRequest': return this.onPageRequest(from, message);
       case 'pageReply': return this.onPageReply(message);
       case 'diffs': return this.onDiffs(from, message);
-      case 'homeLend': return this.migration.onHomeLend(from, message);
+      case 'homeLend':
+        // A page lent here becomes our own (twinless): its deferred diff goes to the old home first, as an early flush in flight would.
+        this.flushDeferredAll();
+        return this.migration.onHomeLend(from, message);
       default:
         assert(false, `hlrc engine got a message it does not speak: ${message.type}`);
     }
@@ -231,6 +253,8 @@ export class HlrcCoherence implements Coherence, LendHost {
         // fault was recorded: learn that first, a page has one twin at most.
         // With the fast path off meanwhile, no thread can twin it between the
         // drain and makeTwin (found by the concurrent simulation, seed 17).
+        // A deferred diff is made before the store: it holds the closed interval's writes only.
+        if (this.deferred.has(page)) this.flushDeferred([page]);
         this.memory.setFastWrite([page], false);
         this.drainDirty();
         // A page of our own needs no twin (its home copy is the master); any
@@ -403,8 +427,13 @@ export class HlrcCoherence implements Coherence, LendHost {
    * written again). Their copies go back to read-only with the fast path on.
    */
   private makeRoomForTwin(): void {
-    if (this.twinPageCountMax === 0 || this.twinned.size < this.twinPageCountMax) return;
+    if (this.twinPageCountMax === 0 || this.twinned.size + this.deferred.size < this.twinPageCountMax) return;
     const count = Math.max(1, Math.floor(this.twinPageCountMax / twinLimitFlushDivisor));
+    // Deferred diffs hold twins too: they go first (they are due anyway).
+    if (this.deferred.size > 0) {
+      this.flushDeferredCount(count);
+      return;
+    }
     const pages: number[] = [];
     for (const page of this.twinned) {
       pages.push(page);
@@ -464,8 +493,23 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (this.intervalPages.size === 0 && this.onIntervalClosed === null) return;
     const pages = [...this.intervalPages].sort((a, b) => a - b);
     const index = this.intervals.vc[this.nodeId]! + 1;
+    // A large release defers its diffs (see `deferred`): fast path off before
+    // read-only, so a store after the protect faults to the engine (which
+    // makes this diff first) and never re-twins over the twin it needs.
+    const defer = this.deferPageCountMin > 0 && this.twinned.size >= this.deferPageCountMin;
+    const deferring = defer ? pages.filter((page) => this.twinned.has(page)) : [];
+    if (deferring.length > 0) {
+      this.memory.setFastWrite(deferring, false);
+      this.memory.protect(deferring, protRead);
+      for (const page of deferring) {
+        // A deferred page is read-only with its fast path off until its diff is made: no store can twin it into a later interval first.
+        assert(!this.deferred.has(page), 'a page has one deferred diff at most');
+        this.deferred.set(page, index);
+      }
+      this.stats.diffsDeferred = (this.stats.diffsDeferred ?? 0) + deferring.length;
+    }
     const diffs = new Map<number, Uint8Array>();
-    for (const record of this.memory.flush(pages)) diffs.set(record.page, record.diff);
+    for (const record of this.memory.flush(defer ? pages.filter((page) => !this.twinned.has(page)) : pages)) diffs.set(record.page, record.diff);
     const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
     for (const page of pages) {
       const home = this.homeOf(page);
@@ -476,6 +520,8 @@ export class HlrcCoherence implements Coherence, LendHost {
         this.migration.noteOwnWrite(page);
         continue;
       }
+      // Its diff, labelled with this interval, follows the sync message.
+      if (defer && this.twinned.has(page)) continue;
       state.sentDiffs++;
       let batch = byHome.get(home);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
@@ -604,7 +650,13 @@ export class HlrcCoherence implements Coherence, LendHost {
   private invalidate(pages: Uint32Array): void {
     if (pages.length === 0) return;
     const dirty: number[] = [];
-    for (let k = 0; k < pages.length; k++) if (this.intervalPages.has(pages[k]!)) dirty.push(pages[k]!);
+    const deferred: number[] = [];
+    for (let k = 0; k < pages.length; k++) {
+      if (this.intervalPages.has(pages[k]!)) dirty.push(pages[k]!);
+      if (this.deferred.has(pages[k]!)) deferred.push(pages[k]!);
+    }
+    // A deferred diff goes before the page's early flush (per page, diffs reach the home in interval order).
+    this.flushDeferred(deferred);
     this.flushEarlyMany(dirty);
     for (let k = 0; k < pages.length; k++) {
       const page = pages[k]!;
@@ -700,6 +752,65 @@ export class HlrcCoherence implements Coherence, LendHost {
   dirtyPageCount(): number {
     this.drainDirty();
     return this.twinned.size;
+  }
+
+  deferredPageCount(): number { return this.deferred.size; }
+
+  flushDeferredCount(pageCountMax: number): number {
+    assert(Number.isInteger(pageCountMax) && pageCountMax >= 1, 'a deferred flush takes at least one page');
+    const pages: number[] = [];
+    // Oldest first (Map order is insertion order: intervals close in order).
+    for (const page of this.deferred.keys()) {
+      if (pages.length === pageCountMax) break;
+      pages.push(page);
+    }
+    this.flushDeferred(pages);
+    return pages.length;
+  }
+
+  private flushDeferredAll(): void {
+    if (this.deferred.size > 0) this.flushDeferred([...this.deferred.keys()]);
+  }
+
+  /**
+   * Makes and sends the deferred diffs of `pages` (each in `deferred`),
+   * labelled with the interval that named each page: one message per home and
+   * interval. The pages stay read-only and valid, twinless now, with the fast
+   * path on again (a store twins them for the open interval). A diff found
+   * empty still goes: it raises the home's version to its interval.
+   */
+  private flushDeferred(pages: number[]): void {
+    if (pages.length === 0) return;
+    pages.sort((a, b) => a - b);
+    const diffs = new Map<number, Uint8Array>();
+    for (const record of this.memory.flush(pages)) diffs.set(record.page, record.diff);
+    const batches = new Map<number, Map<number, { pages: number[]; diffs: Uint8Array[] }>>();
+    for (const page of pages) {
+      const interval = this.deferred.get(page);
+      assert(interval !== undefined, 'only deferred pages have deferred diffs');
+      this.deferred.delete(page);
+      const state = this.pageState(page);
+      state.earlyFlushSeq = ++this.flushSeqCount;
+      const home = this.homeOf(page);
+      assert(home !== this.nodeId, 'a deferred page is another node\'s (a lend here flushes them first)');
+      state.sentDiffs++;
+      let byInterval = batches.get(home);
+      if (byInterval === undefined) { byInterval = new Map(); batches.set(home, byInterval); }
+      let batch = byInterval.get(interval);
+      if (batch === undefined) { batch = { pages: [], diffs: [] }; byInterval.set(interval, batch); }
+      batch.pages.push(page);
+      // No twin: a stale dirty-ring entry (a store twinned the page during an
+      // earlier flush, which took it). Its writes went with that flush: an
+      // empty diff, which still raises the home's version to this interval.
+      batch.diffs.push(diffs.get(page) ?? emptyDiff);
+    }
+    this.memory.setFastWrite(pages, true);
+    for (const [home, byInterval] of batches) {
+      for (const [interval, batch] of [...byInterval].sort((a, b) => a[0] - b[0])) {
+        this.stats.diffsSent += batch.pages.length;
+        this.ctx.send(home, { type: 'diffs', interval, pages: batch.pages, diffs: batch.diffs });
+      }
+    }
   }
 
   flushDirty(pageCountMax: number): number {

@@ -256,6 +256,8 @@ export class LineEngine implements Engine {
   acquireFrom(fromNode: number, info: ConsistencyInfo): void { this.inner.acquireFrom(fromNode, info); }
   dirtyPageCount(): number { return this.inner.dirtyPageCount(); }
   flushDirty(pageCountMax: number): number { return this.inner.flushDirty(pageCountMax); }
+  deferredPageCount(): number { return this.inner.deferredPageCount(); }
+  flushDeferred(pageCountMax: number): number { return this.inner.flushDeferred(pageCountMax); }
   homeOf(page: number): number { return this.inner.homeOf(page); }
   counters(): EngineCounters { return { ...this.inner.counters(), ...this.stats }; }
   tableSizes(): Record<string, number> {
@@ -667,8 +669,11 @@ export class LineEngine implements Engine {
     }
     assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
     this.inner.shippedAtomic(message.address, message.width, message.op, message.operands, (result) => {
-      // The page may have been waited for, and the line given away meanwhile: then again once it is back.
-      if (result !== null && entry.owner !== this.nodeId) { this.runShipped(line, entry, from, message); return; }
+      // The page was waited for (its diffs), and the line given away meanwhile:
+      // the op did not run (running it and then again once the line is back
+      // applied it twice: a compareExchange that took a lock then failed
+      // against itself; found with deferred diffs, session 11, seed 240).
+      if (result === false) { this.runShipped(line, entry, from, message); return; }
       if (result !== null) {
         entry.shippedEver = true;
         this.stats.lineOpsRun++;
@@ -680,7 +685,7 @@ export class LineEngine implements Engine {
       // Not worked out (not quiet: always safe) until some node notifies on the line from afar: only such a notify uses it.
       const quiet = result !== null && entry.notifiedFromAfar && !this.hasWaiterOn(line) && !this.host.linePinned(line);
       this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info: this.inner.releaseFor(from), ...(quiet ? { quiet } : {}) });
-    });
+    }, () => entry.owner === this.nodeId);
   }
 
   /** The directory's own node asks for a line for the shipped ops queued on it (no thread waits). */

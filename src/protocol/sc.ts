@@ -101,6 +101,8 @@ export class ScCoherence implements Coherence {
   // Nor twins: a written page is owned, never diffed.
   dirtyPageCount(): number { return 0; }
   flushDirty(_pageCountMax: number): number { return 0; }
+  deferredPageCount(): number { return 0; }
+  flushDeferredCount(_pageCountMax: number): number { return 0; }
 
   private managedOf(page: number): ScManaged {
     assert(this.homeOf(page) === this.nodeId, 'only the manager keeps a page directory entry');

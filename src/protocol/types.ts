@@ -99,6 +99,13 @@ export interface EngineOptions {
    * past it the oldest dirty pages are flushed early. 0 or absent: no limit.
    */
   twinPageCountMax?: number;
+  /**
+   * hlrc: a close (release) with at least this many twinned pages sends its
+   * write notices with the sync message at once and defers the pages' diffs:
+   * Engine.flushDeferred sends them after (docs/PROTOCOL.md, "Deferred
+   * diffs"). 0 or absent: every diff leaves with its release, as before.
+   */
+  deferDiffPageCountMin?: number;
   send: (toNode: number, message: ProtocolMessage) => void;
   host: EngineHost;
   /**
@@ -189,6 +196,8 @@ export interface EngineCounters {
   prefetchAheadFetches?: number;
   /** hlrc: early flushes of the oldest dirty pages because the twin limit was reached (pages). */
   twinLimitFlushes?: number;
+  /** hlrc: pages whose diff a close deferred (EngineOptions.deferDiffPageCountMin): sent after the sync message. */
+  diffsDeferred?: number;
   /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */
   pagesLent?: number;
   /** hlrc: of those, pages lent without their bytes (the borrower's copy was current). */
@@ -226,9 +235,11 @@ export interface Engine {
    * bytes), once that copy is current; a write joins the open interval, which
    * the caller's release then closes. `then` gets the result (raw bits) or
    * null when this node is not the page's home (lent away): the requester then
-   * asks for the line instead.
+   * asks for the line instead. `mayRun`, if given, is asked right before the
+   * op runs (after any wait for the page): false, and `then` gets false, the
+   * op not run.
    */
-  shippedAtomic?(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null) => void): void;
+  shippedAtomic?(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null | false) => void, mayRun?: () => boolean): void;
   /**
    * The thread behind `threadRef` is gone (its worker was terminated while
    * parked in a sync request): the engine never resumes it. An Atomics.wait
@@ -266,6 +277,15 @@ export interface Engine {
    * spread a large release over a link's capacity. Returns the pages flushed.
    */
   flushDirty(pageCountMax: number): number;
+  /**
+   * Pages of closed intervals whose diffs were deferred
+   * (EngineOptions.deferDiffPageCountMin) and not sent yet. Homes wait for
+   * them, so whoever runs the engine must call flushDeferred until this is 0
+   * (the runtime's flow control streams them in pieces). sc: 0.
+   */
+  deferredPageCount(): number;
+  /** Makes and sends the deferred diffs of up to `pageCountMax` pages, oldest first. Returns the pages sent. */
+  flushDeferred(pageCountMax: number): number;
   /** The node that is home (hlrc) or manager (sc) of a page. */
   homeOf(page: number): number;
   counters(): EngineCounters;

@@ -27,11 +27,11 @@ import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
+import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -198,6 +198,7 @@ export class ClusterNode {
       this.manager.lockTokens = this.lockTokens.buffer;
     }
     const lockTokens = this.lockTokens;
+    const deferDiffs = deferDiffsEnabled();
     // Test hook: a line per lock request or wait that reaches this node as its manager or home, so a litmus
     // program can wait for one instead of sleeping a grace period (test/fixtures/litmus/arrivals.mjs).
     const arrivalsDir = testHook('ARRIVALS', handle.nodeId);
@@ -210,6 +211,8 @@ export class ClusterNode {
       protocol: options.protocol,
       ...(options.placement === undefined ? {} : { placement: options.placement }),
       ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
+      // A release with as many dirty pages as flow control would flush ahead sends its notices first, its diffs after.
+      ...(deferDiffs ? { deferDiffPageCountMin: earlyFlushPageCountMin } : {}),
       memory: {
         pages: this.race === null ? pages : this.race.wrap(pages),
         resumeFault: hopsOn ? (slot) => { hop('m:resume'); native.resume(slot); hop('m:resumed'); } : (slot) => native.resume(slot),
@@ -233,7 +236,8 @@ export class ClusterNode {
       queuedBytes: (nodeId) => mesh.queuedBytes(nodeId),
       get peerIds() { return mesh.peerIds; },
       on: (event, listener) => mesh.on(event, listener),
-    }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused));
+    }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused), deferDiffs);
+    if (testHook('HOLD_DEFERRED', handle.nodeId) !== null) this.flow.holdDeferredForTest();
     const slowWorkerStart = testHook('SLOW_WORKER_START', handle.nodeId);
     const slowWorkerStartMs = slowWorkerStart === null ? null : Number(slowWorkerStart);
     this.workers = new RemoteWorkers({
@@ -325,7 +329,8 @@ export class ClusterNode {
   private onMessage(from: number, routed: Routed): void {
     noteActivity(routed.lane === 'engine' ? activity.protocolMessage : activity.runtimeMessage);
     switch (routed.lane) {
-      case 'engine': this.host.message(from, routed.message); break;
+      // A message may close an interval (a recalled token's release): its deferred diffs follow.
+      case 'engine': this.host.message(from, routed.message); this.flow.streamDeferred(); break;
       case 'workers': this.workers.onMessage(from, routed.message); break;
       case 'reports': this.reports.onMessage(from, routed.message); break;
       case 'heap': this.manager.heap.onChunkMessage(from, routed.message); break;

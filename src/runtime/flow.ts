@@ -15,9 +15,16 @@
 // admitting the next piece of work, the gate sends the diffs of the dirty
 // pages ahead in pieces of earlyFlushPageCount pages (engine.flushDirty),
 // waiting for the links to drain between pieces, so the release itself only
-// sends what is left (empty diffs for the pages already flushed). The same
-// runs in the background when dirty pages (each with a twin) pile up between
-// releases. Past dirtyPageCountMax the writers themselves wait: the native
+// sends what is left (empty diffs for the pages already flushed). With
+// deferred diffs (DSM_DEFER_DIFFS=1, off by default: it made QuickSort
+// slower; session 11, flush17) the order is reversed: the engine sends a
+// large release's write notices with its sync message at once and keeps the
+// diffs (and their twins) back, and the gate streams them after it
+// (engine.flushDeferred, the same pieces and drains) while later work is
+// admitted as usual (homes and acquirers wait for the diffs their write
+// notices name). The early flush also runs in the background when dirty
+// pages (each with a twin) pile up between releases. Past dirtyPageCountMax
+// twins (dirty or deferred) the writers themselves wait: the native
 // write fast path is paused, so each first store to a clean page faults to
 // the manager, which holds it until the background flush has brought the
 // dirty pages below dirtyPageCountFlushMin. Twins stay bounded whatever a
@@ -29,6 +36,9 @@ import type { Engine } from '../protocol/engine.js';
 
 /** Pieces of work waiting for admission (each is at most a parked app thread's request or a worker event). */
 const admissionCountMax = 1 << 16;
+
+/** Pieces one pass of the deferred stream sends before it starts another (a bound on one loop). */
+const streamPieceCountMax = Math.ceil(dirtyPageCountMax / earlyFlushPageCount);
 
 /**
  * Lets the event loop run (incoming messages, timers, heartbeats) before the
@@ -50,7 +60,12 @@ export interface FlowLinks {
 export class FlowGate {
   readonly queueBytesMax: number;
   private readonly links: FlowLinks;
-  private readonly engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>;
+  private readonly engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty' | 'deferredPageCount' | 'flushDeferred'>;
+  /** Whether the engine defers a large release's diffs (EngineOptions.deferDiffPageCountMin): no flush ahead of work then. */
+  private readonly defers: boolean;
+  private streaming = false;
+  /** Test hook DSM_TEST_HOOK_HOLD_DEFERRED: deferred diffs are never sent (their readers wait; a node death must still end the run). */
+  private deferredHeld = false;
   private readonly admission: Array<() => void> = [];
   private pumping = false;
   private drainWaiters: Array<() => void> = [];
@@ -58,19 +73,27 @@ export class FlowGate {
   /** Write faults held while too many pages are dirty (each a parked writer). */
   private readonly heldWrites: Array<() => void> = [];
   private writesPaused = false;
-  /** Counters for tests and diagnostics: work that had to wait, early-flushed pages, held writers. */
+  /** Counters for tests and diagnostics: work that had to wait, early-flushed pages, deferred diffs streamed, held writers. */
   parkedCount = 0;
   flushedPageCount = 0;
+  streamedPageCount = 0;
   heldWriteCount = 0;
 
-  constructor(links: FlowLinks, engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty'>, queueBytesMax: number, pauseWrites: (paused: boolean) => void) {
+  constructor(
+    links: FlowLinks, engine: Pick<Engine, 'dirtyPageCount' | 'flushDirty' | 'deferredPageCount' | 'flushDeferred'>, queueBytesMax: number,
+    pauseWrites: (paused: boolean) => void, defers = false,
+  ) {
     assert(queueBytesMax >= sendQueueBytesMin, 'the link limit is at least sendQueueBytesMin');
     this.links = links;
     this.engine = engine;
+    this.defers = defers;
     this.queueBytesMax = queueBytesMax;
     this.pauseWrites = pauseWrites;
     links.on('drain', () => this.wakeIfDrained());
   }
+
+  /** Test only (DSM_TEST_HOOK_HOLD_DEFERRED): deferred diffs stay unsent from now on. */
+  holdDeferredForTest(): void { this.deferredHeld = true; }
 
   /** For failure messages: what waits for a full link, if anything ("" when nothing). */
   describeWaiting(): string {
@@ -92,8 +115,9 @@ export class FlowGate {
    * once that holds. Order of admission is order of arrival.
    */
   admit(work: () => void): void {
-    if (!this.pumping && this.admission.length === 0 && !this.congested() && this.engine.dirtyPageCount() < earlyFlushPageCountMin) {
+    if (!this.pumping && this.admission.length === 0 && !this.congested() && (this.defers || this.engine.dirtyPageCount() < earlyFlushPageCountMin)) {
       work();
+      this.streamDeferred();
       return;
     }
     assert(this.admission.length < admissionCountMax, 'work waiting for admission within its limit');
@@ -122,17 +146,18 @@ export class FlowGate {
   tick(): void {
     this.resumeWritesIfFlushed();
     const dirtyPageCount = this.engine.dirtyPageCount();
-    if (!this.writesPaused && dirtyPageCount >= dirtyPageCountMax) {
+    if (!this.writesPaused && dirtyPageCount + this.engine.deferredPageCount() >= dirtyPageCountMax) {
       this.writesPaused = true;
       this.pauseWrites(true);
     }
     if (!this.pumping && dirtyPageCount >= dirtyPageCountFlushMin) this.pump();
+    this.streamDeferred();
   }
 
   /** Lets held writers go once the dirty pages are below dirtyPageCountFlushMin and every link below its limit. */
   private resumeWritesIfFlushed(): void {
     if (this.writesPaused) {
-      if (this.engine.dirtyPageCount() >= dirtyPageCountFlushMin) return;
+      if (this.engine.dirtyPageCount() + this.engine.deferredPageCount() >= dirtyPageCountFlushMin) return;
       this.writesPaused = false;
       this.pauseWrites(false);
     }
@@ -153,11 +178,42 @@ export class FlowGate {
   private async run(): Promise<void> {
     for (;;) {
       await this.drained();
-      await this.flushAhead();
+      // Deferring, only dirty pages piling up between releases are flushed ahead (the twin bound).
+      if (!this.defers || this.engine.dirtyPageCount() >= dirtyPageCountFlushMin) await this.flushAhead();
       const work = this.admission.shift();
       if (work === undefined) return;
       work();
+      this.streamDeferred();
       await turn();
+    }
+  }
+
+  /**
+   * Streams the deferred diffs of closed intervals, if any and not already
+   * streaming: a piece of earlyFlushPageCount pages per turn, each once the
+   * links are below their limit. Called after every admitted work, every
+   * engine message (a recall closes an interval) and every tick. The first
+   * piece waits one turn, so the sync message that closed the interval leaves
+   * first. Work is admitted meanwhile.
+   */
+  streamDeferred(): void {
+    if (this.streaming || this.deferredHeld || this.engine.deferredPageCount() === 0) return;
+    this.streaming = true;
+    this.stream().then(
+      // Deferred pages added meanwhile by later closes: another bounded pass.
+      () => { this.streaming = false; this.streamDeferred(); },
+      (error: unknown) => process.nextTick(() => { throw error; }),
+    );
+  }
+
+  private async stream(): Promise<void> {
+    // Bounded: a pass sends what one writer-pause's worth of twins holds, at most.
+    for (let pieces = 0; pieces < streamPieceCountMax && this.engine.deferredPageCount() > 0; pieces++) {
+      await turn();
+      await this.drained();
+      const sent = this.engine.flushDeferred(earlyFlushPageCount);
+      this.streamedPageCount += sent;
+      this.resumeWritesIfFlushed();
     }
   }
 

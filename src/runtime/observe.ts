@@ -28,6 +28,8 @@ export interface NodeStats {
   pagesLent: number;
   pagesLentWithoutBytes: number;
   diffsSent: number;
+  /** hlrc: diffs of large releases sent after their sync message (deferred; in diffsSent too once sent). */
+  diffsDeferred: number;
   diffsApplied: number;
   invalidations: number;
   intervalsClosed: number;
@@ -154,6 +156,7 @@ export class NodeObserver {
       pagesLent: engine?.pagesLent ?? 0,
       pagesLentWithoutBytes: engine?.pagesLentWithoutBytes ?? 0,
       diffsSent: engine?.diffsSent ?? 0,
+      diffsDeferred: engine?.diffsDeferred ?? 0,
       diffsApplied: engine?.diffsApplied ?? 0,
       invalidations: engine?.invalidations ?? 0,
       intervalsClosed: engine?.intervalsClosed ?? 0,
@@ -179,7 +182,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -212,7 +215,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['read-ahead pages wasted', (s) => String(s.prefetchWastedPages)],
     ['fetches streamed ahead', (s) => String(s.prefetchAheadFetches)],
     ['pages lent (without bytes)', (s) => `${s.pagesLent} (${s.pagesLentWithoutBytes})`],
-    ['diffs sent', (s) => String(s.diffsSent)],
+    ['diffs sent (deferred)', (s) => `${s.diffsSent} (${s.diffsDeferred})`],
     ['diffs applied', (s) => String(s.diffsApplied)],
     ['invalidations', (s) => String(s.invalidations)],
     ['messages sent', (s) => String(s.messagesSent)],

@@ -232,6 +232,8 @@ export function runSeed(
   lockTokens: 'seeded' | 'always' | 'never' = 'seeded',
   /** The keep window of contended lock tokens (src/protocol/lock-keep.ts); 'seeded': half the seeds. */
   lockKeep: 'seeded' | 'always' | 'never' = 'seeded',
+  /** hlrc: deferred diffs (EngineOptions.deferDiffPageCountMin, 1..3 pages); 'seeded': a quarter of the seeds. */
+  deferDiffs: 'seeded' | 'always' | 'never' = 'seeded',
 ): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
@@ -284,6 +286,7 @@ export function runSeed(
     ...(lockTokens === 'always' || (lockTokens === 'seeded' && Math.floor(seed / 2) % 2 === 0)
       ? { lockTokenSlots: 1 << (seed % 5) } : {}),
     ...(lockKeep === 'always' || (lockKeep === 'seeded' && Math.floor(seed / 4) % 2 === 0) ? { lockKeep: true } : {}),
+    ...(deferDiffs === 'always' || (deferDiffs === 'seeded' && Math.floor(seed / 8) % 4 === 1) ? { deferDiffPageCountMin: 1 + (seed % 3) } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
   cluster.run();

@@ -264,6 +264,16 @@ export interface ClusterOptions {
    * so seeds keep their schedules.
    */
   earlyFlushChance?: number;
+  /**
+   * hlrc: a close with at least this many twinned pages defers their diffs
+   * (EngineOptions.deferDiffPageCountMin). The cluster then streams them as
+   * the runtime's flow control does: a step with probability
+   * deferredFlushChance sends a few of one node's, and every deferred diff is
+   * sent before the cluster would stand still (nothing else can move) or end.
+   */
+  deferDiffPageCountMin?: number;
+  /** With deferDiffPageCountMin: the probability of a streaming step (default 0.1). */
+  deferredFlushChance?: number;
   /** hlrc: home migration (engine default: on). */
   migrateHomes?: boolean;
   /**
@@ -378,6 +388,7 @@ export class SimCluster {
         ...(options.readAheadStreaming === undefined ? {} : { readAheadStreaming: options.readAheadStreaming }),
         ...(options.twinPageCountMax === undefined ? {} : { twinPageCountMax: options.twinPageCountMax }),
         ...(options.migrateHomes === undefined ? {} : { migrateHomes: options.migrateHomes }),
+        ...(options.deferDiffPageCountMin === undefined ? {} : { deferDiffPageCountMin: options.deferDiffPageCountMin }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
         clock: () => this.nowMs,
@@ -598,7 +609,11 @@ export class SimCluster {
     const stepCountMax = this.options.stepCountMax ?? 2_000_000;
     const deliverBias = this.options.deliverBias ?? 0.5;
     let idleSteps = 0;
-    while (!this.threads.every((t) => t.done) || this.deferred.length > 0) {
+    const defers = (this.options.deferDiffPageCountMin ?? 0) > 0;
+    const deferredFlushChance = this.options.deferredFlushChance ?? 0.1;
+    // A node with deferred diffs not sent yet, or -1 (only looked at when deferring: other seeds keep their schedules).
+    const deferring = (): number => defers ? this.engines.findIndex((engine) => engine.deferredPageCount() > 0) : -1;
+    while (!this.threads.every((t) => t.done) || this.deferred.length > 0 || deferring() >= 0) {
       this.stepCount++;
       if (this.stepCount > stepCountMax) throw new Error(`step limit ${stepCountMax} reached`);
       if (this.stepCount % 16 === 0) {
@@ -607,6 +622,16 @@ export class SimCluster {
       }
       const runnable = this.threads.filter((t) => !t.done && !t.blocked);
       const links = this.links.busy();
+      if (defers) {
+        // Streaming deferred diffs: at random steps, and always before the cluster would stand still.
+        const node = deferring();
+        const idle = runnable.length === 0 && links.length === 0 && this.deferred.length === 0;
+        if (node >= 0 && (idle || this.prng.chance(deferredFlushChance))) {
+          this.engines[node]!.flushDeferred(1 + this.prng.int(4));
+          this.options.afterStep?.(this);
+          continue;
+        }
+      }
       if (this.deferred.length > 0 && (this.prng.chance(0.5) || (runnable.length === 0 && links.length === 0))) {
         this.deferred.shift()!();
         this.options.afterStep?.(this);

@@ -23,13 +23,24 @@ class FakeLinks extends EventEmitter {
 
 class FakeEngine {
   dirty = 0;
+  /** Deferred diffs (a release that closed with many dirty pages, when the engine defers). */
+  deferred = 0;
   readonly flushes: number[] = [];
+  readonly deferredSent: number[] = [];
   constructor(private readonly links: FakeLinks, private readonly bytesPerPage: number) {}
   dirtyPageCount(): number { return this.dirty; }
   flushDirty(pageCountMax: number): number {
     const count = Math.min(pageCountMax, this.dirty);
     this.dirty -= count;
     this.flushes.push(count);
+    this.links.queued += count * this.bytesPerPage;
+    return count;
+  }
+  deferredPageCount(): number { return this.deferred; }
+  flushDeferred(pageCountMax: number): number {
+    const count = Math.min(pageCountMax, this.deferred);
+    this.deferred -= count;
+    this.deferredSent.push(count);
     this.links.queued += count * this.bytesPerPage;
     return count;
   }
@@ -80,6 +91,47 @@ test('a release with many dirty pages is preceded by early flushes in pieces, a 
   engine.dirty = earlyFlushPageCountMin - 1;
   gate.admit(() => ran.push(engine.dirty));
   assert.deepEqual(ran, [0, earlyFlushPageCountMin - 1]);
+});
+
+test('deferring, a release with many dirty pages runs at once and its deferred diffs stream after it, a drain between pieces, later work not held', async () => {
+  const links = new FakeLinks();
+  const engine = new FakeEngine(links, limit / earlyFlushPageCount); // a piece fills the link
+  const gate = new FlowGate(links, engine, limit, () => {}, true);
+  engine.dirty = 3 * earlyFlushPageCount + 10;
+  const ran: string[] = [];
+  // The release: the engine closes the interval, deferring every dirty page's diff.
+  gate.admit(() => { ran.push('release'); engine.deferred = engine.dirty; engine.dirty = 0; });
+  assert.deepEqual(ran, ['release'], 'no flush ahead: the sync message leaves first');
+  assert.deepEqual(engine.flushes, [] as number[]);
+  assert.deepEqual(engine.deferredSent, [] as number[], 'the first piece waits a turn (the sync message is sent first)');
+  await turns();
+  assert.deepEqual(engine.deferredSent, [earlyFlushPageCount], 'one piece, then a wait for the drain');
+  // The link is full: new work waits for it, as any work.
+  gate.admit(() => ran.push('next'));
+  await turns();
+  assert.deepEqual(ran, ['release']);
+  for (let piece = 2; piece <= 4; piece++) {
+    links.drainTo(0);
+    await turns();
+    assert.equal(engine.deferredSent.length, piece);
+  }
+  assert.deepEqual(engine.deferredSent, [earlyFlushPageCount, earlyFlushPageCount, earlyFlushPageCount, 10]);
+  assert.deepEqual(ran, ['release', 'next'], 'work admitted after the first drain, between pieces (not after the last)');
+  assert.equal(gate.streamedPageCount, 3 * earlyFlushPageCount + 10);
+  assert.equal(engine.deferred, 0);
+  assert.deepEqual(engine.flushes, [] as number[], 'nothing was flushed ahead');
+  // Deferred diffs held twins: they count toward the writer pause.
+  const paused: boolean[] = [];
+  const gate2 = new FlowGate(links, engine, limit, (value) => paused.push(value), true);
+  engine.deferred = dirtyPageCountMax;
+  links.queued = limit;
+  gate2.tick();
+  assert.deepEqual(paused, [true], 'the fast path is paused while deferred twins pile up');
+  for (let piece = 0; piece < dirtyPageCountMax / earlyFlushPageCount && engine.deferred > 0; piece++) {
+    links.drainTo(0);
+    await turns();
+  }
+  assert.deepEqual(paused, [true, false]);
 });
 
 test('writers are held past dirtyPageCountMax and let go below dirtyPageCountFlushMin', async () => {
