@@ -14,11 +14,9 @@ import { scanMsgpack } from './msgpack-scan.js';
 import { compactMarker, decodeCompact, encodeCompactAfter } from './compact.js';
 import { hop, hopsOn } from '../util/hops.js';
 
-export interface WireMessage {
-  type: string;
-  payload?: Uint8Array;
-  [field: string]: unknown;
-}
+import type { WireMessage } from './frame.js';
+
+export type { WireMessage };
 
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'bigint', mapsAsObjects: true });
 

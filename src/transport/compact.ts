@@ -34,7 +34,7 @@
 
 import { compactBodyBytesMax } from '../constants.js';
 import { FrameError } from './frame.js';
-import type { WireMessage } from './codec.js';
+import type { WireMessage } from './frame.js';
 
 /** The first byte of a compact body (msgpack's one never-used byte). */
 export const compactMarker = 0xc1;

@@ -16,6 +16,14 @@
 import { frameBytesMax } from '../constants.js';
 import { assert } from '../errors.js';
 
+
+/** A message as the codec encodes it: its type, its fields, and the byte arrays that travel as the frame's payload (src/runtime/envelope.ts). Here so that codec.ts and compact.ts both name it without importing each other. */
+export interface WireMessage {
+  type: string;
+  payload?: Uint8Array;
+  [field: string]: unknown;
+}
+
 export const frameMagic = 0x44534d31;
 export const wireVersion = 3;
 export const frameHeaderBytes = 16;
