@@ -16,9 +16,9 @@ import { serializeThrown } from '../channel/thrown.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
 } from '../channel/thread-config.js';
-import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { broadcastChannelNameCountMax, portRelayCountMax, portRelayPendingMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { DsmError } from '../errors.js';
+import { DsmError, assert } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, WorkerLaneMessage } from './envelope.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -74,11 +74,30 @@ interface WarmThread {
   idleTimer: NodeJS.Timeout | null;
 }
 
-type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' }>;
+type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' }>;
 
-/** The requests this lane serves after admission (bc-open and bc-close are served at once: subscribe, unsubscribe). */
+/**
+ * The requests this lane serves after admission (bc-open, bc-close and
+ * port-open are served at once: subscribe, unsubscribe, register). A
+ * port-close is admitted too: it must not pass the relay's messages before it.
+ */
 export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
-  return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post';
+  return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post'
+    || request.op === 'port-post' || request.op === 'port-close';
+}
+
+/**
+ * One end of a MessagePort relay in a thread of this node
+ * (src/threads/port-relay.ts): the thread, and the node of the far end.
+ * A received end is not `opened` until its thread has made the port (its
+ * message may wait unread): until then what comes for it waits in `pending`
+ * (at most portRelayPendingMax), a far close last.
+ */
+interface PortRelayEnd {
+  endpoint: ThreadEndpoint;
+  farNode: number;
+  opened: boolean;
+  pending: ChannelEvent[];
 }
 
 /**
@@ -94,6 +113,9 @@ const siteOf = (request: object | null): string | null => (request as { site?: s
 
 /** A message's `form` (src/channel/clone.ts, serializeMessage), passed on only when it has one. */
 const formOf = (carrier: { form?: number }): { form?: number } => (carrier.form === undefined ? {} : { form: carrier.form });
+
+/** A message's relayed ports (src/threads/port-relay.ts), passed on only when it has some. */
+const portsOf = (carrier: { ports?: string[] }): { ports?: string[] } => (carrier.ports === undefined ? {} : { ports: carrier.ports });
 
 const noRanges = {
   rangeOf: () => null,
@@ -116,6 +138,8 @@ export class RemoteWorkers {
    * instance of a name and closes its last; its end drops the rest.
    */
   private readonly broadcastOpen = new Map<string, Set<ThreadEndpoint>>();
+  /** The relay ends of MessagePorts relayed across nodes held by this node's threads, by relay id (at most portRelayCountMax). */
+  private readonly portRelays = new Map<string, PortRelayEnd>();
   /** Whether race mode names each crossing's call site. */
   private readonly withSites: boolean;
   /** Warm threads ready to be taken (at most warmThreadCountMax). */
@@ -136,7 +160,69 @@ export class RemoteWorkers {
     if (options.warmThreads?.atStart === true) this.makeWarmThread();
     options.channel.onThreadEnd((endpoint) => {
       for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
+      // Its relay ends close with it, as its ports would under Node: each far end sees 'close'.
+      for (const [id, end] of [...this.portRelays]) {
+        if (end.endpoint !== endpoint) continue;
+        this.portRelays.delete(id);
+        // Admitted: after the messages this thread posted on the relay before it ended.
+        options.admit(() => this.send(end.farNode, { type: 'rtPortClose', id }));
+      }
     });
+  }
+
+  /** Relay ends of MessagePorts held by this node's threads. */
+  get portRelayCount(): number {
+    return this.portRelays.size;
+  }
+
+  /**
+   * A thread sends a message carrying relayed ports (their ids) to node
+   * `farNode`: it holds their relay ends, whose far ends will be there.
+   */
+  private portsSent(endpoint: ThreadEndpoint, ids: readonly string[] | undefined, farNode: number): void {
+    if (ids === undefined) return;
+    if (this.portRelays.size + ids.length > portRelayCountMax) {
+      throw new DsmError('DSM_ERR_PORT_RELAYS', `this node relays ${this.portRelays.size} MessagePorts to other nodes, its limit (portRelayCountMax): close ports the program no longer uses`);
+    }
+    for (const id of ids) this.portRelays.set(id, { endpoint, farNode, opened: true, pending: [] });
+  }
+
+  /** A message carrying relayed ports came from `fromNode` for the thread at `endpoint`: their ends are there once it reads it. */
+  private portsReceived(endpoint: ThreadEndpoint, ids: readonly string[] | undefined, fromNode: number): void {
+    if (ids === undefined) return;
+    for (const id of ids) {
+      assert(!this.portRelays.has(id), 'a relay id arrives once');
+      this.portRelays.set(id, { endpoint, farNode: fromNode, opened: false, pending: [] });
+    }
+  }
+
+  /** A message carrying relayed ports came for a thread that has ended: their ends close (the sender's see 'close'). */
+  private portsRefused(ids: readonly string[] | undefined, fromNode: number): void {
+    for (const id of ids ?? []) this.send(fromNode, { type: 'rtPortClose', id });
+  }
+
+  /** A thread made the port of relay `id` (it read the message that carried it): it takes what waited, and the rest as it comes. */
+  portOpened(endpoint: ThreadEndpoint, id: string): void {
+    const end = this.portRelays.get(id);
+    // Its thread ended meanwhile, or a far close came first and was handed on below: nothing waits.
+    if (end === undefined || end.opened) return;
+    end.opened = true;
+    end.endpoint = endpoint;
+    for (const event of end.pending.splice(0)) this.toRelayEnd(id, end, event);
+  }
+
+  /** An event for this node's end of relay `id`: to its thread, or held until the thread opens it. */
+  private toRelayEnd(id: string, end: PortRelayEnd, event: ChannelEvent): void {
+    if (!end.opened) {
+      if (end.pending.length >= portRelayPendingMax) {
+        throw new DsmError('DSM_ERR_PORT_RELAYS', `${portRelayPendingMax} messages wait for a MessagePort received from node ${end.farNode} whose message no thread here has read (portRelayPendingMax): read the message that carries the port`);
+      }
+      end.pending.push(event);
+      return;
+    }
+    if (event.kind === 'port-close') this.portRelays.delete(id);
+    // By transfer when the bytes are a large frame's payload (no copy), as rtPost.
+    end.endpoint.port.postMessage(event, event.kind === 'port-message' ? transferListOf(event.bytes) : []);
   }
 
   /** A thread of this node opened its first BroadcastChannel named `name`: messages from other nodes reach it from now on. */
@@ -181,8 +267,9 @@ export class RemoteWorkers {
       case 'worker-post': {
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
+          this.portsSent(endpoint, request.ports, target.nodeId);
           this.send(target.nodeId, {
-            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -192,8 +279,9 @@ export class RemoteWorkers {
         const spawnId = this.hostedEndpoints.get(endpoint);
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
+          this.portsSent(endpoint, request.ports, entry.parentNode);
           this.send(entry.parentNode, {
-            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -216,6 +304,24 @@ export class RemoteWorkers {
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
+        return null;
+      }
+      case 'port-post': {
+        const end = this.portRelays.get(request.id);
+        // Its far end closed: the message goes nowhere, as a post to a closed port's twin.
+        if (end === undefined) return null;
+        this.portsSent(endpoint, request.ports, end.farNode);
+        this.send(end.farNode, {
+          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('MessagePort.postMessage', request, end.farNode),
+          ...(this.withSites ? { site: siteOf(request) } : {}),
+        });
+        return null;
+      }
+      case 'port-close': {
+        const end = this.portRelays.get(request.id);
+        if (end === undefined) return null;
+        this.portRelays.delete(request.id);
+        this.send(end.farNode, { type: 'rtPortClose', id: request.id });
         return null;
       }
     }
@@ -260,8 +366,31 @@ export class RemoteWorkers {
       }
       case 'rtPost': {
         bounds.acquire('message received from worker.postMessage', message.site ?? null, from, message.info);
+        const hosted = this.hosted.get(message.spawnId);
+        if (hosted === undefined) {
+          this.portsRefused(message.ports, from);
+          return;
+        }
+        this.portsReceived(hosted.endpoint, message.ports, from);
         // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
-        this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+        hosted.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+        return;
+      }
+      case 'rtPortMessage': {
+        bounds.acquire('message received from MessagePort.postMessage', message.site ?? null, from, message.info);
+        const end = this.portRelays.get(message.id);
+        // Closed here meanwhile: dropped, as a message to a closed port (its ports close).
+        if (end === undefined) {
+          this.portsRefused(message.ports, from);
+          return;
+        }
+        this.portsReceived(end.endpoint, message.ports, from);
+        this.toRelayEnd(message.id, end, { kind: 'port-message', id: message.id, bytes: message.bytes, ...formOf(message) });
+        return;
+      }
+      case 'rtPortClose': {
+        const end = this.portRelays.get(message.id);
+        if (end !== undefined) this.toRelayEnd(message.id, end, { kind: 'port-close', id: message.id });
         return;
       }
       case 'rtTerminate':
@@ -282,7 +411,11 @@ export class RemoteWorkers {
         if (hopsOn) hop(`m:rtEvent ${message.event}`);
         bounds.acquire(message.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${message.event}' event`, message.site ?? null, from, message.info);
         const entry = this.remote.get(message.spawnId);
-        if (entry === undefined) return;
+        if (entry === undefined) {
+          this.portsRefused(message.ports, from);
+          return;
+        }
+        if (message.event === 'message') this.portsReceived(entry.endpoint, message.ports, from);
         let event: ChannelEvent;
         switch (message.event) {
           case 'online': event = { kind: 'worker-online', handleId: entry.handleId, threadId: message.threadId ?? -1 }; break;
