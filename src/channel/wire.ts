@@ -158,17 +158,17 @@ export interface RemoteWorkerOptions {
 export type ChannelEvent =
   | { kind: 'worker-online'; handleId: number; threadId: number }
   /** `bytes` and `form` of a message: src/channel/clone.ts, serializeMessage. */
-  | { kind: 'worker-message'; handleId: number; bytes: Uint8Array; form?: number; ports?: string[] }
+  | { kind: 'worker-message'; handleId: number; bytes: Uint8Array; form?: number }
   | { kind: 'worker-error'; handleId: number; bytes: Uint8Array }
   | { kind: 'worker-exit'; handleId: number; exitCode: number }
   /** To a worker whose parent runs on another node: the parent's worker.postMessage (its parentPort's 'message'). */
-  | { kind: 'parent-message'; bytes: Uint8Array; form?: number; ports?: string[] }
+  | { kind: 'parent-message'; bytes: Uint8Array; form?: number }
   /** The answer to a posted atomic request (Atomics.waitAsync). */
   | { kind: 'atomic-done'; asyncId: number; value: string }
   /** A message posted to a BroadcastChannel named `name` on another node, for this thread's instances of it. */
   | { kind: 'bc-message'; name: string; bytes: Uint8Array; form?: number }
   /** A message for this thread's relay end of MessagePort relay `id` (src/threads/port-relay.ts), and the close of its far end. */
-  | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number; ports?: string[] }
+  | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
   | { kind: 'port-close'; id: string };
 
 /** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster; else the offset alone). */

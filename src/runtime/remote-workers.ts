@@ -190,6 +190,7 @@ export class RemoteWorkers {
   /** A message carrying relayed ports came from `fromNode` for the thread at `endpoint`: their ends are there once it reads it. */
   private portsReceived(endpoint: ThreadEndpoint, ids: readonly string[] | undefined, fromNode: number): void {
     if (ids === undefined) return;
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw new DsmError('DSM_ERR_FRAME', `a message from node ${fromNode} names its relayed ports with something other than a list of ids`);
     for (const id of ids) {
       assert(!this.portRelays.has(id), 'a relay id arrives once');
       this.portRelays.set(id, { endpoint, farNode: fromNode, opened: false, pending: [] });
