@@ -77,7 +77,7 @@ export type ChannelRequest =
   | { op: 'place' }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }
-  | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
+  | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; ports?: string[] }
   /** A call: answered once the message is queued within the link limit (the poster is parked meanwhile). */
   | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number; ports?: string[] }
   /** A worker whose parent runs on another node posts to it (parentPort.postMessage); a call, as worker-post. */

@@ -259,9 +259,10 @@ export class RemoteWorkers {
         if (hopsOn) hop('m:worker-spawn');
         const spawnId = `${this.options.node.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
+        this.portsSent(endpoint, request.ports, request.nodeId);
         this.send(request.nodeId, {
           type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
-          workerData: request.workerData, options: request.options, info: bounds.release('new Worker', request, request.nodeId),
+          workerData: request.workerData, ...portsOf(request), options: request.options, info: bounds.release('new Worker', request, request.nodeId),
         });
         return null;
       }
@@ -460,6 +461,8 @@ export class RemoteWorkers {
     const { port1, port2 } = new MessageChannel();
     const endpoint = this.options.channel.attach(port1);
     this.hostedEndpoints.set(endpoint, spawn.spawnId);
+    // workerData's relayed ports: the new thread opens them as it reads its workerData.
+    this.portsReceived(endpoint, spawn.ports, parentNode);
     const config = appThreadConfig(this.options.node, {
       role: 'worker', entry: spawn.entry, evalCode: spawn.evalCode, argv: spawn.options.argv,
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,

@@ -24,7 +24,7 @@
 
 import { MessageChannel, MessagePort } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import { deserializeMessage, serializeMessage, transferListOf, type BufferRanges, type MessageBytes, type PortCodec } from '../channel/clone.js';
+import { assertFits, deserializeMessage, serializeMessage, serializeValue, transferListOf, type BufferRanges, type MessageBytes, type PortCodec } from '../channel/clone.js';
 import type { ChannelEvent } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
 
@@ -61,6 +61,21 @@ export class PortRelays {
    * program for relays. Anything else in the list cannot cross nodes.
    */
   serialize(value: unknown, transferList: readonly unknown[] | undefined, toWhom: string): RelayedMessage {
+    return this.serializeWith(value, transferList, toWhom, (buffers, ports) => serializeMessage(value, this.ranges, buffers, ports));
+  }
+
+  /**
+   * A new remote worker's workerData (a value, not a message: no `form`): its
+   * MessagePorts leave for relays as a message's; its ArrayBuffers are
+   * copied, not detached (as before relays: a remote worker's start).
+   */
+  serializeValue(value: unknown, transferList: readonly unknown[], toWhom: string): RelayedMessage {
+    // Too large throws before any port leaves the program.
+    return this.serializeWith(value, transferList, toWhom, (_buffers, ports) => ({ bytes: assertFits(serializeValue(value, this.ranges, ports), 'workerData') }));
+  }
+
+  private serializeWith(value: unknown, transferList: readonly unknown[] | undefined, toWhom: string,
+    write: (buffers: ArrayBuffer[], ports: PortCodec) => MessageBytes): RelayedMessage {
     const buffers: ArrayBuffer[] = [];
     const ids = new Map<MessagePort, string>();
     for (const item of transferList ?? []) {
@@ -72,7 +87,7 @@ export class PortRelays {
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', `postMessage to ${toWhom} on another node can transfer ArrayBuffers and MessagePorts, not other handles`);
       }
     }
-    const message = serializeMessage(value, this.ranges, buffers, {
+    const message = write(buffers, {
       idOf: (port) => {
         const id = ids.get(port);
         // Node's own error for a port in a message but not in its transferList.

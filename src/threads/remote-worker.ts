@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { assertFits, deserializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { deserializeMessage, transferListOf, type BufferRanges } from '../channel/clone.js';
 import { portRelays } from './port-relay.js';
 import { deserializeThrown } from '../channel/thrown.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -42,6 +42,8 @@ export interface RemoteSpawn {
   entry: string;
   evalCode: boolean;
   workerData: unknown;
+  /** Its MessagePorts are relayed to the worker's node (./port-relay.ts). */
+  transferList: readonly unknown[];
   options: RemoteWorkerOptions;
 }
 
@@ -53,7 +55,9 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
     channel.onEvent((event) => dispatch(event, ranges, channel));
   }
   // First: a workerData that cannot cross throws before any handle exists.
-  const workerData = assertFits(serializeValue(spawn.workerData, ranges), 'workerData');
+  const relays = portRelays();
+  assert(relays !== null, 'a thread with remote workers has port relays');
+  const { bytes: workerData, ports } = relays.serializeValue(spawn.workerData, spawn.transferList, 'a worker');
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
@@ -61,7 +65,10 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   states.set(worker, state);
   handles.set(handleId, worker);
   channel.hold();
-  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options }, transferListOf(workerData));
+  channel.post({
+    op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options,
+    ...(ports === undefined ? {} : { ports }),
+  }, transferListOf(workerData));
   return worker;
 }
 

@@ -67,7 +67,7 @@ for (const mode of modes) {
     samePlainAndDsm(`${fixtures}/broadcast-channel.mjs`, sequence);
   });
 
-  test(`${name}: a worker given a MessagePort, piped stdio or SHARE_ENV runs as under node (started on its creator's node)`, () => {
+  test(`${name}: a worker given a MessagePort (spread, its port relayed), piped stdio or SHARE_ENV (on its creator's node) runs as under node`, () => {
     samePlainAndDsm(`${fixtures}/worker-ports.mjs`, sequence);
   });
 
