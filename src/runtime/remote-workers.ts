@@ -16,9 +16,10 @@ import { serializeThrown } from '../channel/thrown.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
 } from '../channel/thread-config.js';
-import { broadcastChannelNameCountMax, portRelayCountMax, portRelayPendingMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { PortRoutes, type PortDelivery } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { DsmError, assert } from '../errors.js';
+import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, WorkerLaneMessage } from './envelope.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -86,19 +87,8 @@ export function isWorkerRequest(request: ChannelRequest): request is WorkerReque
     || request.op === 'port-post' || request.op === 'port-close';
 }
 
-/**
- * One end of a MessagePort relay in a thread of this node
- * (src/threads/port-relay.ts): the thread, and the node of the far end.
- * A received end is not `opened` until its thread has made the port (its
- * message may wait unread): until then what comes for it waits in `pending`
- * (at most portRelayPendingMax), a far close last.
- */
-interface PortRelayEnd {
-  endpoint: ThreadEndpoint;
-  farNode: number;
-  opened: boolean;
-  pending: ChannelEvent[];
-}
+/** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts). */
+type PortMessage = { bytes: Uint8Array; form?: number };
 
 /**
  * Whether a warm thread can host a worker with these options: it was made with
@@ -138,8 +128,8 @@ export class RemoteWorkers {
    * instance of a name and closes its last; its end drops the rest.
    */
   private readonly broadcastOpen = new Map<string, Set<ThreadEndpoint>>();
-  /** The relay ends of MessagePorts relayed across nodes held by this node's threads, by relay id (at most portRelayCountMax). */
-  private readonly portRelays = new Map<string, PortRelayEnd>();
+  /** The relay ends of MessagePorts relayed across nodes held by this node's threads (./port-routes.ts). */
+  private readonly ports = new PortRoutes<ThreadEndpoint, PortMessage>();
   /** Whether race mode names each crossing's call site. */
   private readonly withSites: boolean;
   /** Warm threads ready to be taken (at most warmThreadCountMax). */
@@ -161,40 +151,11 @@ export class RemoteWorkers {
     options.channel.onThreadEnd((endpoint) => {
       for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
       // Its relay ends close with it, as its ports would under Node: each far end sees 'close'.
-      for (const [id, end] of [...this.portRelays]) {
-        if (end.endpoint !== endpoint) continue;
-        this.portRelays.delete(id);
+      for (const { id, farNode } of this.ports.threadEnded(endpoint)) {
         // Admitted: after the messages this thread posted on the relay before it ended.
-        options.admit(() => this.send(end.farNode, { type: 'rtPortClose', id }));
+        options.admit(() => this.send(farNode, { type: 'rtPortClose', id }));
       }
     });
-  }
-
-  /** Relay ends of MessagePorts held by this node's threads. */
-  get portRelayCount(): number {
-    return this.portRelays.size;
-  }
-
-  /**
-   * A thread sends a message carrying relayed ports (their ids) to node
-   * `farNode`: it holds their relay ends, whose far ends will be there.
-   */
-  private portsSent(endpoint: ThreadEndpoint, ids: readonly string[] | undefined, farNode: number): void {
-    if (ids === undefined) return;
-    if (this.portRelays.size + ids.length > portRelayCountMax) {
-      throw new DsmError('DSM_ERR_PORT_RELAYS', `this node relays ${this.portRelays.size} MessagePorts to other nodes, its limit (portRelayCountMax): close ports the program no longer uses`);
-    }
-    for (const id of ids) this.portRelays.set(id, { endpoint, farNode, opened: true, pending: [] });
-  }
-
-  /** A message carrying relayed ports came from `fromNode` for the thread at `endpoint`: their ends are there once it reads it. */
-  private portsReceived(endpoint: ThreadEndpoint, ids: readonly string[] | undefined, fromNode: number): void {
-    if (ids === undefined) return;
-    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw new DsmError('DSM_ERR_FRAME', `a message from node ${fromNode} names its relayed ports with something other than a list of ids`);
-    for (const id of ids) {
-      assert(!this.portRelays.has(id), 'a relay id arrives once');
-      this.portRelays.set(id, { endpoint, farNode: fromNode, opened: false, pending: [] });
-    }
   }
 
   /** A message carrying relayed ports came for a thread that has ended: their ends close (the sender's see 'close'). */
@@ -204,26 +165,23 @@ export class RemoteWorkers {
 
   /** A thread made the port of relay `id` (it read the message that carried it): it takes what waited, and the rest as it comes. */
   portOpened(endpoint: ThreadEndpoint, id: string): void {
-    const end = this.portRelays.get(id);
-    // Its thread ended meanwhile, or a far close came first and was handed on below: nothing waits.
-    if (end === undefined || end.opened) return;
-    end.opened = true;
-    end.endpoint = endpoint;
-    for (const event of end.pending.splice(0)) this.toRelayEnd(id, end, event);
+    for (const delivery of this.ports.opened(endpoint, id)) this.post(endpoint, id, delivery);
   }
 
-  /** An event for this node's end of relay `id`: to its thread, or held until the thread opens it. */
-  private toRelayEnd(id: string, end: PortRelayEnd, event: ChannelEvent): void {
-    if (!end.opened) {
-      if (end.pending.length >= portRelayPendingMax) {
-        throw new DsmError('DSM_ERR_PORT_RELAYS', `${portRelayPendingMax} messages wait for a MessagePort received from node ${end.farNode} whose message no thread here has read (portRelayPendingMax): read the message that carries the port`);
-      }
-      end.pending.push(event);
+  /** Something for this node's end of relay `id`: to its thread, or held until the thread opens it. */
+  private toRelayEnd(id: string, delivery: PortDelivery<PortMessage>): void {
+    const endpoint = this.ports.deliver(id, delivery);
+    if (endpoint !== null) this.post(endpoint, id, delivery);
+  }
+
+  private post(endpoint: ThreadEndpoint, id: string, delivery: PortDelivery<PortMessage>): void {
+    if (delivery.kind === 'close') {
+      endpoint.port.postMessage({ kind: 'port-close', id } satisfies ChannelEvent);
       return;
     }
-    if (event.kind === 'port-close') this.portRelays.delete(id);
     // By transfer when the bytes are a large frame's payload (no copy), as rtPost.
-    end.endpoint.port.postMessage(event, event.kind === 'port-message' ? transferListOf(event.bytes) : []);
+    const { message } = delivery;
+    endpoint.port.postMessage({ kind: 'port-message', id, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
   }
 
   /** A thread of this node opened its first BroadcastChannel named `name`: messages from other nodes reach it from now on. */
@@ -259,7 +217,7 @@ export class RemoteWorkers {
         if (hopsOn) hop('m:worker-spawn');
         const spawnId = `${this.options.node.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
-        this.portsSent(endpoint, request.ports, request.nodeId);
+        this.ports.sent(endpoint, request.ports, request.nodeId);
         this.send(request.nodeId, {
           type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
           workerData: request.workerData, ...portsOf(request), options: request.options, info: bounds.release('new Worker', request, request.nodeId),
@@ -269,7 +227,7 @@ export class RemoteWorkers {
       case 'worker-post': {
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
-          this.portsSent(endpoint, request.ports, target.nodeId);
+          this.ports.sent(endpoint, request.ports, target.nodeId);
           this.send(target.nodeId, {
             type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
             ...(this.withSites ? { site: siteOf(request) } : {}),
@@ -281,7 +239,7 @@ export class RemoteWorkers {
         const spawnId = this.hostedEndpoints.get(endpoint);
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
-          this.portsSent(endpoint, request.ports, entry.parentNode);
+          this.ports.sent(endpoint, request.ports, entry.parentNode);
           this.send(entry.parentNode, {
             type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
             ...(this.withSites ? { site: siteOf(request) } : {}),
@@ -309,21 +267,19 @@ export class RemoteWorkers {
         return null;
       }
       case 'port-post': {
-        const end = this.portRelays.get(request.id);
+        const farNode = this.ports.farNodeOf(request.id);
         // Its far end closed: the message goes nowhere, as a post to a closed port's twin.
-        if (end === undefined) return null;
-        this.portsSent(endpoint, request.ports, end.farNode);
-        this.send(end.farNode, {
-          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('MessagePort.postMessage', request, end.farNode),
+        if (farNode === null) return null;
+        this.ports.sent(endpoint, request.ports, farNode);
+        this.send(farNode, {
+          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('MessagePort.postMessage', request, farNode),
           ...(this.withSites ? { site: siteOf(request) } : {}),
         });
         return null;
       }
       case 'port-close': {
-        const end = this.portRelays.get(request.id);
-        if (end === undefined) return null;
-        this.portRelays.delete(request.id);
-        this.send(end.farNode, { type: 'rtPortClose', id: request.id });
+        const farNode = this.ports.closedHere(request.id);
+        if (farNode !== null) this.send(farNode, { type: 'rtPortClose', id: request.id });
         return null;
       }
     }
@@ -373,26 +329,25 @@ export class RemoteWorkers {
           this.portsRefused(message.ports, from);
           return;
         }
-        this.portsReceived(hosted.endpoint, message.ports, from);
+        this.ports.received(hosted.endpoint, message.ports, from);
         // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
         hosted.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
         return;
       }
       case 'rtPortMessage': {
         bounds.acquire('message received from MessagePort.postMessage', message.site ?? null, from, message.info);
-        const end = this.portRelays.get(message.id);
+        const endpoint = this.ports.endpointOf(message.id);
         // Closed here meanwhile: dropped, as a message to a closed port (its ports close).
-        if (end === undefined) {
+        if (endpoint === null) {
           this.portsRefused(message.ports, from);
           return;
         }
-        this.portsReceived(end.endpoint, message.ports, from);
-        this.toRelayEnd(message.id, end, { kind: 'port-message', id: message.id, bytes: message.bytes, ...formOf(message) });
+        this.ports.received(endpoint, message.ports, from);
+        this.toRelayEnd(message.id, { kind: 'message', message: { bytes: message.bytes, ...formOf(message) } });
         return;
       }
       case 'rtPortClose': {
-        const end = this.portRelays.get(message.id);
-        if (end !== undefined) this.toRelayEnd(message.id, end, { kind: 'port-close', id: message.id });
+        this.toRelayEnd(message.id, { kind: 'close' });
         return;
       }
       case 'rtTerminate':
@@ -417,7 +372,7 @@ export class RemoteWorkers {
           this.portsRefused(message.ports, from);
           return;
         }
-        if (message.event === 'message') this.portsReceived(entry.endpoint, message.ports, from);
+        if (message.event === 'message') this.ports.received(entry.endpoint, message.ports, from);
         let event: ChannelEvent;
         switch (message.event) {
           case 'online': event = { kind: 'worker-online', handleId: entry.handleId, threadId: message.threadId ?? -1 }; break;
@@ -462,7 +417,7 @@ export class RemoteWorkers {
     const endpoint = this.options.channel.attach(port1);
     this.hostedEndpoints.set(endpoint, spawn.spawnId);
     // workerData's relayed ports: the new thread opens them as it reads its workerData.
-    this.portsReceived(endpoint, spawn.ports, parentNode);
+    this.ports.received(endpoint, spawn.ports, parentNode);
     const config = appThreadConfig(this.options.node, {
       role: 'worker', entry: spawn.entry, evalCode: spawn.evalCode, argv: spawn.options.argv,
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,
