@@ -87,20 +87,25 @@ export class PortRelays {
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', `postMessage to ${toWhom} on another node can transfer ArrayBuffers and MessagePorts, not other handles`);
       }
     }
+    const written = new Set<string>();
     const message = write(buffers, {
       idOf: (port) => {
         const id = ids.get(port);
         // Node's own error for a port in a message but not in its transferList.
-        if (id === undefined) throw new DOMException('Object that needs transfer was found in message but not listed in transferList', 'DataCloneError');
+        if (id === undefined) throw missingTransferable();
+        written.add(id);
         return id;
       },
     });
     if (ids.size === 0) return message;
     for (const [port, id] of ids) {
       // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
-      this.listen(id, structuredClone(port, { transfer: [port] }));
+      const taken = structuredClone(port, { transfer: [port] });
+      // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
+      if (written.has(id)) this.listen(id, taken);
+      else taken.close();
     }
-    return { ...message, ports: [...ids.values()] };
+    return written.size === 0 ? message : { ...message, ports: [...written] };
   }
 
   /** The ports of a received message: each becomes a new local channel, one end for the program, the other relayed. */
@@ -185,6 +190,13 @@ export class PortRelays {
     this.relays.delete(id);
     port.close();
   }
+}
+
+/** Node's error for a MessagePort in a message but not in its transferList (a TypeError with Node's code). */
+function missingTransferable(): TypeError {
+  const error = new TypeError('Object that needs transfer was found in message but not listed in transferList');
+  Object.defineProperty(error, 'code', { value: 'ERR_MISSING_TRANSFERABLE_IN_TRANSFER_LIST', enumerable: true, configurable: true, writable: true });
+  return error;
 }
 
 let installed: PortRelays | null = null;
