@@ -406,6 +406,20 @@ export const warmThreadCountMax = 1;
  */
 export const broadcastChannelNameCountMax = 1 << 16;
 /**
+ * MessagePorts relayed across nodes (src/runtime/remote-workers.ts) whose
+ * relay end is in a thread of one node: a postMessage that sends one more
+ * port to another node fails with DSM_ERR_PORT_RELAYS. A relay goes when
+ * either end closes or its thread ends.
+ */
+export const portRelayCountMax = 1 << 16;
+/**
+ * Messages (and a close) a node's manager keeps for one relayed MessagePort
+ * that its receiving thread has not opened yet (the message that carries the
+ * port waits unread, e.g. in a parentPort nobody listens to): one more ends
+ * the run with DSM_ERR_PORT_RELAYS (plain node would keep them all).
+ */
+export const portRelayPendingMax = 1 << 14;
+/**
  * A warm thread not taken within this many milliseconds of its making is
  * ended, and its memory (an isolate: about 10 MiB) returned: a program that
  * places no worker there soon is not likely to; the next worker starts cold.

@@ -35,6 +35,7 @@ export const errorCodes = {
   DSM_ERR_FORCED_EXIT: 'a node did not end within the grace period after SIGTERM or SIGINT and was ended by its watchdog',
   DSM_ERR_SYNC_OBJECTS: 'a program uses more distinct Mutex or Barrier objects than one node\'s lock or barrier manager keeps state for',
   DSM_ERR_ATOMIC_LINES: 'more Atomics locations are in use at once than a node\'s line tables hold',
+  DSM_ERR_PORT_RELAYS: 'more MessagePorts are relayed across nodes, or more messages wait for an unopened relayed port, than a node keeps',
   DSM_ERR_BROADCAST_CHANNELS: 'more BroadcastChannel names are open at once on one node than its relay keeps',
   DSM_ERR_MESSAGE_TOO_LARGE: 'a message or workerData for a thread on another node is larger than one frame carries',
   DSM_ERR_STALLED: 'a node\'s manager loop stopped turning for longer than its limit; the node ended',

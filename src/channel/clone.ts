@@ -7,6 +7,7 @@
 // length. A SharedArrayBuffer that is not dsm memory cannot cross nodes.
 
 import v8 from 'node:v8';
+import { MessagePort } from 'node:worker_threads';
 import { remoteMessageBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 
@@ -29,6 +30,18 @@ interface HostHooks {
 const hostTagView = 1;
 const hostTagBuffer = 2;
 const hostTagPlain = 0;
+/** A MessagePort relayed across nodes: its relay id (src/threads/port-relay.ts). */
+const hostTagPort = 3;
+
+/**
+ * MessagePorts in a value that crosses nodes (src/threads/port-relay.ts):
+ * `idOf` gives the relay id a port travels as (or throws: a port not in the
+ * transferList), `portAt` the port a received id becomes.
+ */
+export interface PortCodec {
+  idOf?(port: MessagePort): string;
+  portAt?(id: string): MessagePort;
+}
 
 const viewKinds = [
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
@@ -124,7 +137,7 @@ export function transferListOf(bytes: Uint8Array): ArrayBuffer[] {
 }
 
 /** A value as bytes that cross nodes: the serializer's own buffer, whole (transferListOf hands it on without a copy). */
-export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array {
+export function serializeValue(value: unknown, ranges: BufferRanges, ports: PortCodec = {}): Uint8Array {
   const markers = new Map<SharedArrayBuffer, DataView>();
   const prepared = replaceBareBuffers(value, markers, new Map());
   const bareMarkers = new Set<DataView>(markers.values());
@@ -158,6 +171,13 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
         this.writeDouble(object.byteLength);
         return;
       }
+      if (ports.idOf !== undefined && object instanceof MessagePort) {
+        const id = Buffer.from(ports.idOf(object), 'utf8');
+        this.writeUint32(hostTagPort);
+        this.writeUint32(id.byteLength);
+        this.writeRawBytes(id);
+        return;
+      }
       this.writeUint32(hostTagPlain);
       try {
         writePlainHostObject.call(this, object);
@@ -166,7 +186,7 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
         const kind = (object as { constructor?: { name?: unknown } }).constructor?.name;
         const what = typeof kind === 'string' && kind !== '' ? kind : 'this host object';
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
-          `a ${what} cannot cross nodes (in workerData or a message to or from a thread on another node): only values a structured clone copies, and dsm memory, can; ${what === 'MessagePort' ? 'keep MessageChannel ports between threads of one node, or relay through the parent' : 'send its data instead'}`,
+          `a ${what} cannot cross nodes (in workerData or a message to or from a thread on another node): only values a structured clone copies, and dsm memory, can; ${what === 'MessagePort' ? 'post it to the thread with postMessage, in the transferList (a MessagePort posted across nodes is relayed)' : 'send its data instead'}`,
           { cause: error });
       }
     }
@@ -177,7 +197,7 @@ export function serializeValue(value: unknown, ranges: BufferRanges): Uint8Array
   return serializer.releaseBuffer();
 }
 
-export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unknown {
+export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {
   const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
   // One message keeps one buffer identity, as structured clone does: views over
   // the same dsm buffer arrive over the same SharedArrayBuffer object.
@@ -195,6 +215,11 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges): unkno
     _readHostObject(): unknown {
       const tag = this.readUint32();
       if (tag === hostTagPlain) return readPlainHostObject.call(this);
+      if (tag === hostTagPort) {
+        const id = (this.readRawBytes(this.readUint32()) as Buffer).toString('utf8');
+        if (ports.portAt === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value holds a relayed MessagePort where none can be received');
+        return ports.portAt(id);
+      }
       const kind = viewKinds[this.readUint32()];
       const offset = this.readDouble();
       const bufferByteLength = this.readDouble();
@@ -250,6 +275,8 @@ function askForYoungGc(): void {
 export interface MessageBytes {
   bytes: Uint8Array;
   form?: number;
+  /** The relay ids of the MessagePorts in the message (src/threads/port-relay.ts), for the managers' routing. */
+  ports?: string[];
 }
 
 /**
@@ -301,7 +328,7 @@ function wholeBufferOf(value: unknown): { form: number; buffer: ArrayBuffer } | 
  * is copied out of the bytes. Anything else is a structured clone. Either way
  * `bytes` is its ArrayBuffer whole (transferListOf).
  */
-export function serializeMessage(value: unknown, ranges: BufferRanges, transferList: readonly ArrayBuffer[] = []): MessageBytes {
+export function serializeMessage(value: unknown, ranges: BufferRanges, transferList: readonly ArrayBuffer[] = [], ports: PortCodec = {}): MessageBytes {
   const whole = wholeBufferOf(value);
   let message: MessageBytes;
   if (whole !== null) {
@@ -310,7 +337,7 @@ export function serializeMessage(value: unknown, ranges: BufferRanges, transferL
     const moved = transferList.includes(whole.buffer);
     message = { bytes: new Uint8Array(moved ? whole.buffer : whole.buffer.slice(0)), form: whole.form };
   } else {
-    message = { bytes: assertFits(serializeValue(value, ranges), 'a message') };
+    message = { bytes: assertFits(serializeValue(value, ranges, ports), 'a message') };
   }
   // The program's other transferred buffers were copied into the clone: detached as Node would leave them.
   for (const buffer of new Set(transferList)) {
@@ -335,9 +362,9 @@ export function assertFits<T extends Uint8Array | number>(bytes: T, what: string
 }
 
 /** The message serializeMessage made. A `form` that names no kind, or bytes that do not fit it, are a DSM_ERR_FRAME. */
-export function deserializeMessage(message: MessageBytes, ranges: BufferRanges): unknown {
+export function deserializeMessage(message: MessageBytes, ranges: BufferRanges, ports: PortCodec = {}): unknown {
   const { bytes, form } = message;
-  if (form === undefined) return deserializeValue(bytes, ranges);
+  if (form === undefined) return deserializeValue(bytes, ranges, ports);
   if (!Number.isInteger(form) || form < 0 || form > formArrayBuffer) throw new DsmError('DSM_ERR_FRAME', `a message names an unknown form ${String(form)}`);
   // The bytes are the message's buffer when they are a buffer whole (they came by transfer); else (a view of a larger one) a copy.
   const buffer = transferListOf(bytes).length === 1 ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;

@@ -77,11 +77,11 @@ export type ChannelRequest =
   | { op: 'place' }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }
-  | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions }
+  | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; ports?: string[] }
   /** A call: answered once the message is queued within the link limit (the poster is parked meanwhile). */
-  | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number }
+  | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number; ports?: string[] }
   /** A worker whose parent runs on another node posts to it (parentPort.postMessage); a call, as worker-post. */
-  | { op: 'parent-post'; bytes: Uint8Array; form?: number }
+  | { op: 'parent-post'; bytes: Uint8Array; form?: number; ports?: string[] }
   | { op: 'worker-terminate'; handleId: number }
   /**
    * BroadcastChannel across nodes (src/threads/broadcast-channel.ts): a thread
@@ -92,6 +92,17 @@ export type ChannelRequest =
   | { op: 'bc-open'; name: string }
   | { op: 'bc-close'; name: string }
   | { op: 'bc-post'; name: string; bytes: Uint8Array; form?: number }
+  /**
+   * MessagePorts relayed across nodes (src/threads/port-relay.ts). `ports` of
+   * a post: the relay ids of the ports it carries (this thread holds their
+   * relay ends; their far ends will be where the message goes). 'port-open'
+   * (a call): this thread made the port a received id names, and takes the
+   * relay's messages from now on. 'port-post' (a call, as worker-post): a
+   * message to the relay's far end. 'port-close' (a post): this end closed.
+   */
+  | { op: 'port-open'; id: string }
+  | { op: 'port-post'; id: string; bytes: Uint8Array; form?: number; ports?: string[] }
+  | { op: 'port-close'; id: string }
   /**
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.
    * With `asyncId` (Atomics.waitAsync) the request is posted and the answer comes as an 'atomic-done' event.
@@ -155,7 +166,10 @@ export type ChannelEvent =
   /** The answer to a posted atomic request (Atomics.waitAsync). */
   | { kind: 'atomic-done'; asyncId: number; value: string }
   /** A message posted to a BroadcastChannel named `name` on another node, for this thread's instances of it. */
-  | { kind: 'bc-message'; name: string; bytes: Uint8Array; form?: number };
+  | { kind: 'bc-message'; name: string; bytes: Uint8Array; form?: number }
+  /** A message for this thread's relay end of MessagePort relay `id` (src/threads/port-relay.ts), and the close of its far end. */
+  | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
+  | { kind: 'port-close'; id: string };
 
 /** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster; else the offset alone). */
 export interface AllocReplyZeroed {

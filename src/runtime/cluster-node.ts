@@ -372,11 +372,16 @@ export class ClusterNode {
         // Posted: nobody waits for an answer.
         this.workers.broadcastClosed(endpoint, request.name);
         return replyLater;
+      case 'port-open':
+        this.workers.portOpened(endpoint, request.id);
+        return null;
       case 'sync':
       case 'worker-spawn':
       case 'worker-post':
       case 'parent-post':
       case 'bc-post':
+      case 'port-post':
+      case 'port-close':
       case 'worker-terminate':
         // These make traffic (a release's diffs, a message): admitted in
         // arrival order while every link is below its limit. A thread that
@@ -398,7 +403,7 @@ export class ClusterNode {
       case 'atomic': return request.asyncId === undefined;
       case 'line': return request.fn !== 'unpinned';
       case 'sync': return request.posted !== true;
-      case 'worker-post': case 'parent-post': case 'bc-post': return true;
+      case 'worker-post': case 'parent-post': case 'bc-post': case 'port-post': return true;
       default: return false;
     }
   }

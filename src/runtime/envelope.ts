@@ -28,13 +28,17 @@ import { pagePackEnabled } from '../env.js';
 
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
 export type WorkerLaneMessage =
-  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; info: ConsistencyInfo }
+  | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; ports?: string[]; options: RemoteWorkerOptions; info: ConsistencyInfo }
   /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. `form`: how a message's bytes read (src/channel/clone.ts, serializeMessage). */
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
-  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null }
+  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; ports?: string[]; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
+  /** `ports`: the relay ids of the MessagePorts a message carries (src/threads/port-relay.ts). */
+  | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtTerminate'; spawnId: string }
   /** A BroadcastChannel message for the instances of `name` on the receiving node (src/runtime/remote-workers.ts). */
-  | { type: 'rtBroadcast'; name: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null };
+  | { type: 'rtBroadcast'; name: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null }
+  /** A message for the receiving node's end of MessagePort relay `id`, and the close of the sending node's end (src/runtime/remote-workers.ts). */
+  | { type: 'rtPortMessage'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
+  | { type: 'rtPortClose'; id: string };
 
 /** Observability: node 0 asks, every other node answers (src/runtime/run-reports.ts). */
 export type ReportLaneMessage =
@@ -70,7 +74,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane,
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
   lineWait: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
-  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers',
+  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap',
 };
@@ -129,6 +133,7 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   rtPost: ['bytes'],
   rtEvent: ['bytes'],
   rtBroadcast: ['bytes'],
+  rtPortMessage: ['bytes'],
 };
 
 /**

@@ -17,6 +17,7 @@ import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
 } from '../channel/thread-config.js';
 import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { PortRoutes, type PortDelivery } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
@@ -74,12 +75,20 @@ interface WarmThread {
   idleTimer: NodeJS.Timeout | null;
 }
 
-type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' }>;
+type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' }>;
 
-/** The requests this lane serves after admission (bc-open and bc-close are served at once: subscribe, unsubscribe). */
+/**
+ * The requests this lane serves after admission (bc-open, bc-close and
+ * port-open are served at once: subscribe, unsubscribe, register). A
+ * port-close is admitted too: it must not pass the relay's messages before it.
+ */
 export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
-  return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post';
+  return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post'
+    || request.op === 'port-post' || request.op === 'port-close';
 }
+
+/** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts). */
+type PortMessage = { bytes: Uint8Array; form?: number };
 
 /**
  * Whether a warm thread can host a worker with these options: it was made with
@@ -94,6 +103,9 @@ const siteOf = (request: object | null): string | null => (request as { site?: s
 
 /** A message's `form` (src/channel/clone.ts, serializeMessage), passed on only when it has one. */
 const formOf = (carrier: { form?: number }): { form?: number } => (carrier.form === undefined ? {} : { form: carrier.form });
+
+/** A message's relayed ports (src/threads/port-relay.ts), passed on only when it has some. */
+const portsOf = (carrier: { ports?: string[] }): { ports?: string[] } => (carrier.ports === undefined ? {} : { ports: carrier.ports });
 
 const noRanges = {
   rangeOf: () => null,
@@ -116,6 +128,8 @@ export class RemoteWorkers {
    * instance of a name and closes its last; its end drops the rest.
    */
   private readonly broadcastOpen = new Map<string, Set<ThreadEndpoint>>();
+  /** The relay ends of MessagePorts relayed across nodes held by this node's threads (./port-routes.ts). */
+  private readonly ports = new PortRoutes<ThreadEndpoint, PortMessage>();
   /** Whether race mode names each crossing's call site. */
   private readonly withSites: boolean;
   /** Warm threads ready to be taken (at most warmThreadCountMax). */
@@ -136,7 +150,38 @@ export class RemoteWorkers {
     if (options.warmThreads?.atStart === true) this.makeWarmThread();
     options.channel.onThreadEnd((endpoint) => {
       for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
+      // Its relay ends close with it, as its ports would under Node: each far end sees 'close'.
+      for (const { id, farNode } of this.ports.threadEnded(endpoint)) {
+        // Admitted: after the messages this thread posted on the relay before it ended.
+        options.admit(() => this.send(farNode, { type: 'rtPortClose', id }));
+      }
     });
+  }
+
+  /** A message carrying relayed ports came for a thread that has ended: their ends close (the sender's see 'close'). */
+  private portsRefused(ids: readonly string[] | undefined, fromNode: number): void {
+    for (const id of ids ?? []) this.send(fromNode, { type: 'rtPortClose', id });
+  }
+
+  /** A thread made the port of relay `id` (it read the message that carried it): it takes what waited, and the rest as it comes. */
+  portOpened(endpoint: ThreadEndpoint, id: string): void {
+    for (const delivery of this.ports.opened(endpoint, id)) this.post(endpoint, id, delivery);
+  }
+
+  /** Something for this node's end of relay `id`: to its thread, or held until the thread opens it. */
+  private toRelayEnd(id: string, delivery: PortDelivery<PortMessage>): void {
+    const endpoint = this.ports.deliver(id, delivery);
+    if (endpoint !== null) this.post(endpoint, id, delivery);
+  }
+
+  private post(endpoint: ThreadEndpoint, id: string, delivery: PortDelivery<PortMessage>): void {
+    if (delivery.kind === 'close') {
+      endpoint.port.postMessage({ kind: 'port-close', id } satisfies ChannelEvent);
+      return;
+    }
+    // By transfer when the bytes are a large frame's payload (no copy), as rtPost.
+    const { message } = delivery;
+    endpoint.port.postMessage({ kind: 'port-message', id, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
   }
 
   /** A thread of this node opened its first BroadcastChannel named `name`: messages from other nodes reach it from now on. */
@@ -172,17 +217,19 @@ export class RemoteWorkers {
         if (hopsOn) hop('m:worker-spawn');
         const spawnId = `${this.options.node.nodeId}:${this.spawnCounter++}`;
         this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
+        this.ports.sent(endpoint, request.ports, request.nodeId);
         this.send(request.nodeId, {
           type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
-          workerData: request.workerData, options: request.options, info: bounds.release('new Worker', request, request.nodeId),
+          workerData: request.workerData, ...portsOf(request), options: request.options, info: bounds.release('new Worker', request, request.nodeId),
         });
         return null;
       }
       case 'worker-post': {
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
+          this.ports.sent(endpoint, request.ports, target.nodeId);
           this.send(target.nodeId, {
-            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -192,8 +239,9 @@ export class RemoteWorkers {
         const spawnId = this.hostedEndpoints.get(endpoint);
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
+          this.ports.sent(endpoint, request.ports, entry.parentNode);
           this.send(entry.parentNode, {
-            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -216,6 +264,22 @@ export class RemoteWorkers {
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
+        return null;
+      }
+      case 'port-post': {
+        const farNode = this.ports.farNodeOf(request.id);
+        // Its far end closed: the message goes nowhere, as a post to a closed port's twin.
+        if (farNode === null) return null;
+        this.ports.sent(endpoint, request.ports, farNode);
+        this.send(farNode, {
+          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('MessagePort.postMessage', request, farNode),
+          ...(this.withSites ? { site: siteOf(request) } : {}),
+        });
+        return null;
+      }
+      case 'port-close': {
+        const farNode = this.ports.closedHere(request.id);
+        if (farNode !== null) this.send(farNode, { type: 'rtPortClose', id: request.id });
         return null;
       }
     }
@@ -260,8 +324,30 @@ export class RemoteWorkers {
       }
       case 'rtPost': {
         bounds.acquire('message received from worker.postMessage', message.site ?? null, from, message.info);
+        const hosted = this.hosted.get(message.spawnId);
+        if (hosted === undefined) {
+          this.portsRefused(message.ports, from);
+          return;
+        }
+        this.ports.received(hosted.endpoint, message.ports, from);
         // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
-        this.hosted.get(message.spawnId)?.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+        hosted.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+        return;
+      }
+      case 'rtPortMessage': {
+        bounds.acquire('message received from MessagePort.postMessage', message.site ?? null, from, message.info);
+        const endpoint = this.ports.endpointOf(message.id);
+        // Closed here meanwhile: dropped, as a message to a closed port (its ports close).
+        if (endpoint === null) {
+          this.portsRefused(message.ports, from);
+          return;
+        }
+        this.ports.received(endpoint, message.ports, from);
+        this.toRelayEnd(message.id, { kind: 'message', message: { bytes: message.bytes, ...formOf(message) } });
+        return;
+      }
+      case 'rtPortClose': {
+        this.toRelayEnd(message.id, { kind: 'close' });
         return;
       }
       case 'rtTerminate':
@@ -282,7 +368,11 @@ export class RemoteWorkers {
         if (hopsOn) hop(`m:rtEvent ${message.event}`);
         bounds.acquire(message.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${message.event}' event`, message.site ?? null, from, message.info);
         const entry = this.remote.get(message.spawnId);
-        if (entry === undefined) return;
+        if (entry === undefined) {
+          this.portsRefused(message.ports, from);
+          return;
+        }
+        if (message.event === 'message') this.ports.received(entry.endpoint, message.ports, from);
         let event: ChannelEvent;
         switch (message.event) {
           case 'online': event = { kind: 'worker-online', handleId: entry.handleId, threadId: message.threadId ?? -1 }; break;
@@ -326,6 +416,8 @@ export class RemoteWorkers {
     const { port1, port2 } = new MessageChannel();
     const endpoint = this.options.channel.attach(port1);
     this.hostedEndpoints.set(endpoint, spawn.spawnId);
+    // workerData's relayed ports: the new thread opens them as it reads its workerData.
+    this.ports.received(endpoint, spawn.ports, parentNode);
     const config = appThreadConfig(this.options.node, {
       role: 'worker', entry: spawn.entry, evalCode: spawn.evalCode, argv: spawn.options.argv,
       threadIdSeen: spawn.threadIdSeen, remoteWorkerData: spawn.workerData,

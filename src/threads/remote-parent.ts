@@ -7,9 +7,10 @@
 // one listens (and the port is ref'd) the thread stays alive.
 
 import { EventEmitter } from 'node:events';
-import { DsmError } from '../errors.js';
+import { assert } from '../errors.js';
+import { portRelays } from './port-relay.js';
 import type { ChannelClient } from '../channel/client.js';
-import { deserializeMessage, serializeMessage, transferListOf, type BufferRanges, type MessageBytes } from '../channel/clone.js';
+import { deserializeMessage, transferListOf, type BufferRanges, type MessageBytes } from '../channel/clone.js';
 
 export class RemoteParentPort extends EventEmitter {
   private readonly ranges: BufferRanges;
@@ -42,7 +43,7 @@ export class RemoteParentPort extends EventEmitter {
   private deliver(message: MessageBytes): void {
     let value: unknown;
     try {
-      value = deserializeMessage(message, this.ranges);
+      value = deserializeMessage(message, this.ranges, portRelays()?.receiving());
     } catch (error) {
       this.emit('messageerror', error);
       return;
@@ -59,13 +60,13 @@ export class RemoteParentPort extends EventEmitter {
   }
 
   postMessage(value: unknown, transferList?: readonly unknown[]): void {
-    if (transferList?.some((item) => !(item instanceof ArrayBuffer))) {
-      throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', 'postMessage to a parent on another node cannot transfer MessagePorts or other handles');
-    }
     // Through the channel as a call: when the link to the parent's node is
     // full, this thread waits until it drains (flow control, src/runtime/flow.ts).
     // The clone's bytes move to the manager by transfer (no copy).
-    const message = serializeMessage(value, this.ranges, (transferList ?? []) as readonly ArrayBuffer[]);
+    // Its MessagePorts stay in this thread, relayed to the parent's node (./port-relay.ts).
+    const relays = portRelays();
+    assert(relays !== null, 'a worker with a parent on another node has port relays');
+    const message = relays.serialize(value, transferList, 'a parent');
     this.channel.call({ op: 'parent-post', ...message }, transferListOf(message.bytes));
   }
 

@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
-import { assertFits, deserializeMessage, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { deserializeMessage, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { portRelays } from './port-relay.js';
 import { deserializeThrown } from '../channel/thrown.js';
 import { hop, hopsOn } from '../util/hops.js';
 
@@ -41,6 +42,8 @@ export interface RemoteSpawn {
   entry: string;
   evalCode: boolean;
   workerData: unknown;
+  /** Its MessagePorts are relayed to the worker's node (./port-relay.ts). */
+  transferList: readonly unknown[];
   options: RemoteWorkerOptions;
 }
 
@@ -52,7 +55,9 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
     channel.onEvent((event) => dispatch(event, ranges, channel));
   }
   // First: a workerData that cannot cross throws before any handle exists.
-  const workerData = assertFits(serializeValue(spawn.workerData, ranges), 'workerData');
+  const relays = portRelays();
+  assert(relays !== null, 'a thread with remote workers has port relays');
+  const { bytes: workerData, ports } = relays.serializeValue(spawn.workerData, spawn.transferList, 'a worker');
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
@@ -60,14 +65,18 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   states.set(worker, state);
   handles.set(handleId, worker);
   channel.hold();
-  channel.post({ op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options }, transferListOf(workerData));
+  channel.post({
+    op: 'worker-spawn', handleId, nodeId: spawn.nodeId, threadIdSeen: spawn.threadIdSeen, entry: spawn.entry, evalCode: spawn.evalCode, workerData, options: spawn.options,
+    ...(ports === undefined ? {} : { ports }),
+  }, transferListOf(workerData));
   return worker;
 }
 
 function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
   // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
   // and BroadcastChannel messages (./broadcast-channel.ts).
-  if (event.kind === 'atomic-done' || event.kind === 'parent-message' || event.kind === 'bc-message') return;
+  // and relayed MessagePorts' messages (./port-relay.ts).
+  if (event.kind === 'atomic-done' || event.kind === 'parent-message' || event.kind === 'bc-message' || event.kind === 'port-message' || event.kind === 'port-close') return;
   const worker = handles.get(event.handleId);
   if (worker === undefined) return;
   const state = stateOf(worker);
@@ -79,7 +88,8 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
     case 'worker-message': {
       let value: unknown;
       try {
-        value = deserializeMessage(event, ranges);
+        // Its MessagePorts, if any, become local ports relayed to the worker's node (./port-relay.ts).
+        value = deserializeMessage(event, ranges, portRelays()?.receiving());
       } catch (error) {
         worker.emit('messageerror', error);
         return;
@@ -114,15 +124,15 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
     postMessage: {
       value(this: object, value: unknown, transferList?: readonly unknown[]) {
         const state = stateOf(this);
-        if (transferList?.some((item) => !(item instanceof ArrayBuffer))) {
-          throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', 'postMessage to a worker on another node cannot transfer MessagePorts or other handles');
-        }
         if (state.exited) return;
         // A call, not a post: when the link to that node is full, this thread
         // waits here until it drains (flow control, src/runtime/flow.ts). The
         // clone's bytes move to the manager by transfer, not by a copy: they
         // go on to the socket as the frame's payload as they are.
-        const message = serializeMessage(value, ranges, (transferList ?? []) as readonly ArrayBuffer[]);
+        // Its MessagePorts stay in this thread, relayed to the worker's node (./port-relay.ts).
+        const relays = portRelays();
+        assert(relays !== null, 'a thread with remote workers has port relays');
+        const message = relays.serialize(value, transferList, 'a worker');
         channel.call({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
       },
     },

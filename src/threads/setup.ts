@@ -17,6 +17,7 @@ import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
+import { installPortRelays, portRelays, PortRelays } from './port-relay.js';
 import { installEnvironmentData } from './environment-data.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
@@ -148,6 +149,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   if (config.role === 'main') copyStdioChunks();
 
   const wt = workerThreads as unknown as Record<string, unknown>;
+  // MessagePorts posted to threads on other nodes are relayed (src/threads/port-relay.ts).
+  if (config.nodeCount > 1) installPortRelays(new PortRelays(channel, received, config.nodeId, config.threadIdSeen));
   const workers = makeWorkerClass(channel, config, received);
   wt.Worker = workers.Worker;
   if (config.role === 'main') {
@@ -156,7 +159,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.workerData = null;
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
-    wt.workerData = deserializeValue(config.remoteWorkerData, received);
+    // Its MessagePorts become local ports relayed to the creator's node (src/threads/port-relay.ts).
+    wt.workerData = deserializeValue(config.remoteWorkerData, received, portRelays()?.receiving());
     wt.parentPort = new RemoteParentPort(received, channel);
     wt.threadId = config.threadIdSeen;
   } else {

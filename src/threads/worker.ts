@@ -7,7 +7,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
+import { MessageChannel, MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
@@ -32,13 +32,14 @@ export interface DsmWorkerOptions extends WorkerOptions {
 
 /**
  * Whether a worker needs its creator's process: a transferList that moves a
- * MessagePort or another handle (only ArrayBuffers can cross nodes), stdio
+ * handle other than a MessagePort (ArrayBuffers cross nodes, MessagePorts are
+ * relayed: src/threads/port-relay.ts), stdio
  * streams piped to the creator, or the creator's own environment object
  * (SHARE_ENV). The placement policy then starts it on the creator's node, where
  * it runs as under plain node, instead of a node where it could not start.
  */
 function needsCreatorsProcess(options: WorkerOptions): boolean {
-  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer))) return true;
+  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer) && !(item instanceof MessagePort))) return true;
   if (options.stdin === true || options.stdout === true || options.stderr === true) return true;
   return typeof options.env === 'symbol';
 }
@@ -216,6 +217,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
           return spawnRemoteWorker(new.target.prototype, {
             channel, ranges, nodeId, threadIdSeen, entry, evalCode,
             workerData: options.workerData,
+            transferList: options.transferList ?? [],
             options: {
               ...(options.name === undefined ? {} : { name: options.name }),
               argv: (options.argv ?? []).map(String),

@@ -25,7 +25,7 @@ function runDsm(mode: { nodes: number; protocol: string }, file: string) {
 
 // One `dsm run` per mode runs these in turn (test/integration/sequence-runs.ts; each keeps its own test). The thread
 // ids' program runs alone: its ids are counted from the run's first worker.
-const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs', 'broadcast-channel.mjs', 'worker-ports.mjs', 'environment-data.mjs'].map((name) => `${fixtures}/${name}`);
+const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs', 'broadcast-channel.mjs', 'worker-ports.mjs', 'environment-data.mjs', 'relayed-ports.mjs'].map((name) => `${fixtures}/${name}`);
 
 function samePlainAndDsm(file: string, sequence: Sequence): void {
   const plain = run([file]);
@@ -67,8 +67,12 @@ for (const mode of modes) {
     samePlainAndDsm(`${fixtures}/broadcast-channel.mjs`, sequence);
   });
 
-  test(`${name}: a worker given a MessagePort, piped stdio or SHARE_ENV runs as under node (started on its creator's node)`, () => {
+  test(`${name}: a worker given a MessagePort (spread, its port relayed), piped stdio or SHARE_ENV (on its creator's node) runs as under node`, () => {
     samePlainAndDsm(`${fixtures}/worker-ports.mjs`, sequence);
+  });
+
+  test(`${name}: a MessagePort posted to a worker on another node, or back to its parent, is relayed and behaves as under node (order, receiveMessageOnPort, nested ports, close from each side, writes before a post)`, () => {
+    samePlainAndDsm(`${fixtures}/relayed-ports.mjs`, sequence);
   });
 
   test(`${name}: worker_threads environment data reaches every worker, local, warm or remote, as under node`, () => {

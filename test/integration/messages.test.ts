@@ -101,8 +101,8 @@ for (const nodes of ['1', '3']) {
 }
 
 test('3 nodes: an uncaught DsmError shows its name and DSM_ERR_ code, with the caret at the call', () => {
-  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', `${fixtures}/transfer-port-remote.mjs`]);
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '256m', `${fixtures}/transfer-handle-remote.mjs`]);
   assert.equal(onDsm.status, 1);
-  assert.match(head(onDsm.stderr), /transfer-port-remote\.mjs:6\nworker\.postMessage\(port1, \[port1\]\);\n {7}\^\n\nDsmError \[DSM_ERR_NOT_DSM_MEMORY\]: postMessage to a worker on another node/);
+  assert.match(head(onDsm.stderr), /transfer-handle-remote\.mjs:6\nworker\.postMessage\(handle, \[handle\]\);\n {7}\^\n\nDsmError \[DSM_ERR_NOT_DSM_MEMORY\]: postMessage to a worker on another node/);
   assert.match(onDsm.stderr, /\{\n {2}code: 'DSM_ERR_NOT_DSM_MEMORY'\n\}/);
 });

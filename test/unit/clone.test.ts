@@ -155,6 +155,33 @@ test('a MessagePort cannot cross nodes: a DsmError that says so, not V8\'s "Unse
   }
 });
 
+test('a MessagePort with a PortCodec travels as its relay id and comes back as the port the receiver makes for it', () => {
+  const ranges = fakeRanges();
+  const { port1, port2 } = new MessageChannel();
+  const made = new MessageChannel();
+  try {
+    const ids = new Map([[port1, '0.0.7'], [port2, '0.0.8']]);
+    const bytes = serializeValue({ first: port1, again: port1, second: [port2], text: 'x' }, ranges, { idOf: (port) => ids.get(port)! });
+    const seen: string[] = [];
+    const value = deserializeValue(bytes, ranges, { portAt: (id) => { seen.push(id); return id === '0.0.7' ? made.port1 : made.port2; } }) as Record<string, unknown>;
+    // One port named twice is one object, as a structured clone keeps identity.
+    assert.deepEqual(seen, ['0.0.7', '0.0.8']);
+    assert.equal(value.first, made.port1);
+    assert.equal(value.again, made.port1);
+    assert.deepEqual(value.second, [made.port2]);
+    assert.equal(value.text, 'x');
+    // The codec may refuse a port (not in the transferList): its error, as thrown.
+    assert.throws(() => serializeValue(port1, ranges, { idOf: () => { throw new DOMException('not listed', 'DataCloneError'); } }), { name: 'DataCloneError' });
+    // A relay id where the receiver takes no ports is a frame error, not a crash.
+    assert.throws(() => deserializeValue(bytes, ranges), { code: 'DSM_ERR_FRAME' });
+    // Through serializeMessage too.
+    const message = serializeMessage({ port: port2 }, ranges, [], { idOf: (port) => ids.get(port)! });
+    assert.equal((deserializeMessage(message, ranges, { portAt: () => made.port2 }) as { port: unknown }).port, made.port2);
+  } finally {
+    for (const port of [port1, port2, made.port1, made.port2]) port.close();
+  }
+});
+
 test('what a worker threw comes back as under node: its built-in class, fields, errors and cause, or the value itself', () => {
   const fields = new RangeError('out of range') as RangeError & { code?: string; extra?: unknown };
   fields.code = 'E_X';

@@ -92,6 +92,7 @@ test('a remote worker\'s message bytes travel as the payload, by reference, and 
   for (const message of [
     { type: 'rtPost', spawnId: '0:1', bytes, info },
     { type: 'rtEvent', spawnId: '0:1', event: 'message', bytes, info },
+    { type: 'rtPortMessage', id: '0.0.1', bytes, ports: ['0.0.2'], info },
   ] as MeshMessage[]) {
     const wire = toWire(message);
     assert.equal(wire.payload!.buffer, bytes.buffer, `${message.type}: the serialized bytes themselves go out (no copy into msgpackr's buffer)`);
@@ -103,7 +104,8 @@ test('a remote worker\'s message bytes travel as the payload, by reference, and 
     const decoder = new FrameDecoder();
     const frames = [];
     for (let at = 0; at < stream.length; at += 64 * 1024) frames.push(...decoder.push(stream.subarray(at, at + 64 * 1024)));
-    const back = fromWire(decodeBody(frames[0]!.body, frames[0]!.payload)) as unknown as { bytes: Uint8Array };
+    const back = fromWire(decodeBody(frames[0]!.body, frames[0]!.payload)) as unknown as { bytes: Uint8Array; ports?: string[] };
+    assert.deepEqual(back.ports, (message as { ports?: string[] }).ports, `${message.type}: relayed ports' ids travel in the body`);
     assert.deepEqual(transferListOf(back.bytes), [back.bytes.buffer], `${message.type}: the bytes are their buffer, whole`);
     assert.deepEqual(deserializeValue(back.bytes, noRanges), new Uint8Array(1024 * 1024).fill(7));
   }

@@ -1,0 +1,211 @@
+// MessagePorts that cross nodes. A MessagePort cannot leave its process, so a
+// port posted to a thread on another node is relayed:
+//
+// - the sending thread takes the port from the program (a transfer to itself:
+//   the program's object is detached, as a posted port is under Node), gives
+//   it a relay id unique in the cluster (node, thread, counter) and writes the
+//   id in the clone (src/channel/clone.ts). It keeps listening on the port
+//   (unref'd: a relay does not keep its thread alive) and sends what arrives
+//   there to the relay's far end ('port-post', a call admitted with flow
+//   control as worker-post is); the port's 'close' goes as 'port-close';
+// - the receiving thread makes a MessageChannel for the id: the program gets
+//   one end, a real MessagePort (receiveMessageOnPort, once, close events and
+//   instanceof behave as Node's), and this module relays the other end both
+//   ways ('port-open' registers it with the manager, which holds the relay's
+//   messages until then);
+// - the managers route by id and make each crossing a release at the sender's
+//   node and an acquire at the receiver's (src/runtime/remote-workers.ts).
+//
+// Relayed messages may carry ports themselves: each is relayed the same way,
+// from the thread that relays the message. A relay ends when either side
+// closes, or when the thread holding one of its ends ends (the far side sees
+// 'close'): a port passed on through a chain of threads lives as long as the
+// threads it passed through.
+
+import { MessageChannel, MessagePort } from 'node:worker_threads';
+import type { ChannelClient } from '../channel/client.js';
+import { assertFits, deserializeMessage, serializeMessage, serializeValue, transferListOf, type BufferRanges, type MessageBytes, type PortCodec } from '../channel/clone.js';
+import type { ChannelEvent } from '../channel/wire.js';
+import { DsmError, assert } from '../errors.js';
+
+/** A message serialized to cross nodes, with the relay ids of its ports. */
+export type RelayedMessage = MessageBytes;
+
+export class PortRelays {
+  private readonly channel: ChannelClient;
+  private readonly ranges: BufferRanges;
+  /** Relay ids start with it: this thread's node and thread id. */
+  private readonly idPrefix: string;
+  private idCounter = 0;
+  /** This thread's relay ends, by relay id: the port this module listens on and posts to. */
+  private readonly relays = new Map<string, MessagePort>();
+
+  constructor(channel: ChannelClient, ranges: BufferRanges, nodeId: number, threadId: number) {
+    this.channel = channel;
+    this.ranges = ranges;
+    this.idPrefix = `${nodeId}.${threadId}.`;
+    channel.onEvent((event: ChannelEvent) => {
+      if (event.kind === 'port-message') this.deliver(event);
+      else if (event.kind === 'port-close') this.closedFar(event.id);
+    });
+  }
+
+  /** Relay ends this thread holds (tests, limits). */
+  get size(): number {
+    return this.relays.size;
+  }
+
+  /**
+   * A program's message for a thread on another node: its transferList's
+   * ArrayBuffers are detached as Node does, its MessagePorts leave the
+   * program for relays. Anything else in the list cannot cross nodes.
+   */
+  serialize(value: unknown, transferList: readonly unknown[] | undefined, toWhom: string): RelayedMessage {
+    return this.serializeWith(value, transferList, toWhom, (buffers, ports) => serializeMessage(value, this.ranges, buffers, ports));
+  }
+
+  /**
+   * A new remote worker's workerData (a value, not a message: no `form`): its
+   * MessagePorts leave for relays as a message's; its ArrayBuffers are
+   * copied, not detached (as before relays: a remote worker's start).
+   */
+  serializeValue(value: unknown, transferList: readonly unknown[], toWhom: string): RelayedMessage {
+    // Too large throws before any port leaves the program.
+    return this.serializeWith(value, transferList, toWhom, (_buffers, ports) => ({ bytes: assertFits(serializeValue(value, this.ranges, ports), 'workerData') }));
+  }
+
+  private serializeWith(value: unknown, transferList: readonly unknown[] | undefined, toWhom: string,
+    write: (buffers: ArrayBuffer[], ports: PortCodec) => MessageBytes): RelayedMessage {
+    const buffers: ArrayBuffer[] = [];
+    const ids = new Map<MessagePort, string>();
+    for (const item of transferList ?? []) {
+      if (item instanceof ArrayBuffer) buffers.push(item);
+      else if (item instanceof MessagePort) {
+        if (ids.has(item)) throw new DOMException('Transfer list contains duplicate MessagePort', 'DataCloneError');
+        ids.set(item, this.nextId());
+      } else {
+        throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', `postMessage to ${toWhom} on another node can transfer ArrayBuffers and MessagePorts, not other handles`);
+      }
+    }
+    const written = new Set<string>();
+    const message = write(buffers, {
+      idOf: (port) => {
+        const id = ids.get(port);
+        // Node's own error for a port in a message but not in its transferList.
+        if (id === undefined) throw missingTransferable();
+        written.add(id);
+        return id;
+      },
+    });
+    if (ids.size === 0) return message;
+    for (const [port, id] of ids) {
+      // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
+      const taken = structuredClone(port, { transfer: [port] });
+      // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
+      if (written.has(id)) this.listen(id, taken);
+      else taken.close();
+    }
+    return written.size === 0 ? message : { ...message, ports: [...written] };
+  }
+
+  /** The ports of a received message: each becomes a new local channel, one end for the program, the other relayed. */
+  deserialize(message: MessageBytes): unknown {
+    return deserializeMessage(message, this.ranges, this.receiving());
+  }
+
+  /** The PortCodec that opens received relay ids (for deserializeMessage's callers). */
+  receiving(): PortCodec {
+    return {
+      portAt: (id) => {
+        const { port1, port2 } = new MessageChannel();
+        this.listen(id, port2);
+        // Registered before the program can use port1: the manager hands over what waited for this id, then the rest.
+        this.channel.call({ op: 'port-open', id });
+        return port1;
+      },
+    };
+  }
+
+  private nextId(): string {
+    const id = `${this.idPrefix}${this.idCounter}`;
+    this.idCounter += 1;
+    return id;
+  }
+
+  /** Relays `port` as relay `id`: what arrives on it goes to the far end. */
+  private listen(id: string, port: MessagePort): void {
+    assert(!this.relays.has(id), 'a relay id names one relay end in its thread');
+    this.relays.set(id, port);
+    port.on('message', (data: unknown) => this.forward(id, data));
+    port.on('close', () => {
+      // Closed here (the program closed its end, or this thread ended it): the far end closes too.
+      if (this.relays.delete(id)) this.channel.post({ op: 'port-close', id });
+    });
+    // The program's end decides this thread's lifetime, as under Node: the relay end does not hold it.
+    port.unref();
+  }
+
+  /** A message posted by the program on its end of relay `id`: to the far end. Its own ports are relayed from here. */
+  private forward(id: string, data: unknown): void {
+    if (!this.relays.has(id)) return;
+    const nested = new Map<MessagePort, string>();
+    // A value that cannot cross nodes (a SharedArrayBuffer that is not dsm
+    // memory, a message too large) throws here, in this thread: the program
+    // posted it on a port whose far end is on another node.
+    const message = serializeMessage(data, this.ranges, [], {
+      idOf: (port) => {
+        let nestedId = nested.get(port);
+        if (nestedId === undefined) {
+          nestedId = this.nextId();
+          nested.set(port, nestedId);
+        }
+        return nestedId;
+      },
+    });
+    for (const [port, nestedId] of nested) this.listen(nestedId, port);
+    const ports = nested.size === 0 ? {} : { ports: [...nested.values()] };
+    this.channel.call({ op: 'port-post', id, ...message, ...ports }, transferListOf(message.bytes));
+  }
+
+  /** A message from the far end of relay `id`: to the program's end, with its ports made here. */
+  private deliver(event: Extract<ChannelEvent, { kind: 'port-message' }>): void {
+    const port = this.relays.get(event.id);
+    if (port === undefined) return;
+    const opened: MessagePort[] = [];
+    const receiving = this.receiving();
+    const value = deserializeMessage(event, this.ranges, {
+      portAt: (id) => {
+        const made = receiving.portAt!(id);
+        opened.push(made);
+        return made;
+      },
+    });
+    port.postMessage(value, opened);
+  }
+
+  /** The far end of relay `id` closed (or its thread ended): so does the program's end here. */
+  private closedFar(id: string): void {
+    const port = this.relays.get(id);
+    if (port === undefined) return;
+    this.relays.delete(id);
+    port.close();
+  }
+}
+
+/** Node's error for a MessagePort in a message but not in its transferList (a TypeError with Node's code). */
+function missingTransferable(): TypeError {
+  const error = new TypeError('Object that needs transfer was found in message but not listed in transferList');
+  Object.defineProperty(error, 'code', { value: 'ERR_MISSING_TRANSFERABLE_IN_TRANSFER_LIST', enumerable: true, configurable: true, writable: true });
+  return error;
+}
+
+let installed: PortRelays | null = null;
+
+/** This thread's relays (src/threads/setup.ts makes them in a cluster of 2 or more nodes). */
+export function installPortRelays(relays: PortRelays): void {
+  installed = relays;
+}
+
+export function portRelays(): PortRelays | null {
+  return installed;
+}
