@@ -32,14 +32,18 @@ export interface DsmWorkerOptions extends WorkerOptions {
 
 /**
  * Whether a worker needs its creator's process: a transferList that moves a
- * handle other than a MessagePort (ArrayBuffers cross nodes, MessagePorts are
- * relayed: src/threads/port-relay.ts), stdio
- * streams piped to the creator, or the creator's own environment object
- * (SHARE_ENV). The placement policy then starts it on the creator's node, where
- * it runs as under plain node, instead of a node where it could not start.
+ * handle (only ArrayBuffers cross nodes as they are), stdio streams piped to
+ * the creator, or the creator's own environment object (SHARE_ENV). The
+ * placement policy then starts it on the creator's node, where it runs as
+ * under plain node. A MessagePort could be relayed (src/threads/port-relay.ts),
+ * but a relayed port delivers through the receiving thread's event loop, and a
+ * pool's worker typically reads its port synchronously (receiveMessageOnPort
+ * after an Atomics wake-up, as piscina does) without ever returning to it: on
+ * another node it would wait for ever. `dsmNode` still places such a worker
+ * anywhere, its ports relayed.
  */
 function needsCreatorsProcess(options: WorkerOptions): boolean {
-  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer) && !(item instanceof MessagePort))) return true;
+  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer))) return true;
   if (options.stdin === true || options.stdout === true || options.stderr === true) return true;
   return typeof options.env === 'symbol';
 }
