@@ -9,19 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
-import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import { runSeed } from './programs.js';
-import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
-
-function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
-  const result = (yield { op: 'sync', request }) as SyncResult;
-  if (!result.ok) throw new Error(`sync ${request.kind} failed`);
-  return result;
-}
-
-function* load(address: number): Generator<ThreadOp, number, unknown> {
-  return (yield { op: 'load', address }) as number;
-}
+import { SimCluster, type ThreadProgram } from './sim.js';
+import { loadOp, syncOk } from './thread-ops.js';
 
 const nodeCount = 3;
 /** Round-robin homes: pages 0, 3, 6, 9, 12, 15 are node 0's. */
@@ -43,25 +33,25 @@ function scenario(seed: number, deferredFlushChance: number, concurrentStepsMax:
   });
   // Node 1: writes a word in each page homed at node 0 (one release: every diff deferred), then sets the flag under the lock.
   cluster.addThread(1, (index) => (function* () {
-    yield* sync({ kind: 'lock', lockId, threadId: index });
-    yield* sync({ kind: 'unlock', lockId, threadId: index });
+    yield* syncOk({ kind: 'lock', lockId, threadId: index });
+    yield* syncOk({ kind: 'unlock', lockId, threadId: index });
     for (const page of written) yield { op: 'store', address: page * pageBytes + 40, value: 1000 + page };
-    yield* sync({ kind: 'lock', lockId, threadId: index });
+    yield* syncOk({ kind: 'lock', lockId, threadId: index });
     yield { op: 'store', address: flagPage * pageBytes, value: 1 };
-    yield* sync({ kind: 'unlock', lockId, threadId: index });
+    yield* syncOk({ kind: 'unlock', lockId, threadId: index });
   })() as ThreadProgram);
   // Nodes 0 (the pages' home) and 2: take the lock until the flag is set, then read every page.
   for (const node of [0, 2]) {
     cluster.addThread(node, (index) => (function* () {
       for (let tries = 0; ; tries++) {
         if (tries > 10_000) throw new Error('the flag never came');
-        yield* sync({ kind: 'lock', lockId, threadId: index });
-        const flag = yield* load(flagPage * pageBytes);
-        yield* sync({ kind: 'unlock', lockId, threadId: index });
+        yield* syncOk({ kind: 'lock', lockId, threadId: index });
+        const flag = yield* loadOp(flagPage * pageBytes);
+        yield* syncOk({ kind: 'unlock', lockId, threadId: index });
         if (flag === 1) break;
       }
       for (const page of written) {
-        const value = yield* load(page * pageBytes + 40);
+        const value = yield* loadOp(page * pageBytes + 40);
         if (value !== 1000 + page) throw new Error(`node ${node} read ${value} on page ${page}, expected ${1000 + page}`);
       }
     })() as ThreadProgram);
