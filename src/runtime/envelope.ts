@@ -306,15 +306,20 @@ export function fromWire(wire: WireMessage): WireMessage {
     unpackWords(view, out, true);
     return out;
   };
-  for (const field of fields) {
-    const value = message[field];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) message[field] = value.map((length, k) => takeCopy(length, `${wire.type}.${field}[${k}]`));
-    else message[field] = takeCopy(value, `${wire.type}.${field}`);
-  }
+  mapCopies(message, wire.type, fields, takeCopy);
   if (at !== bytes.byteLength) throw new FrameError(`a '${wire.type}' message's lengths account for ${at} of its ${bytes.byteLength} payload bytes`);
   if (packed !== null && packed.length !== viewIndex) throw new FrameError(`a '${wire.type}' message names ${packed.length} packed copies for its ${viewIndex}`);
   return message as WireMessage;
+}
+
+/** Replaces each page-copy field of `message` (one value, or each item of a list), in order, by `map`'s result; `what` names it in errors. */
+function mapCopies(message: Record<string, unknown>, type: string, fields: readonly string[], map: (value: unknown, what: string) => unknown): void {
+  for (const field of fields) {
+    const value = message[field];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) message[field] = value.map((item, k) => map(item, `${type}.${field}[${k}]`));
+    else message[field] = map(value, `${type}.${field}`);
+  }
 }
 
 /** A small message's packed copies, in its body (as toWire leaves them): unpacked in place. */
@@ -330,12 +335,7 @@ function unpackInline(message: Record<string, unknown>, type: string, fields: re
     unpackWords(value, out, true);
     return out;
   };
-  for (const field of fields) {
-    const value = message[field];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) message[field] = value.map((item, k) => unpack(item, `${type}.${field}[${k}]`));
-    else message[field] = unpack(value, `${type}.${field}`);
-  }
+  mapCopies(message, type, fields, unpack);
   if (packed.length !== viewIndex) throw new FrameError(`a '${type}' message names ${packed.length} packed copies for its ${viewIndex}`);
 }
 
