@@ -7,7 +7,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
