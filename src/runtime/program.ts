@@ -36,7 +36,6 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec):
   const worker = new Worker(appEntryUrl(), {
     env: SHARE_ENV,
     stdin: true,
-    execArgv: process.execArgv,
     workerData: appThreadWorkerData(config, port2),
     transferList: [port2],
   });

@@ -17,11 +17,13 @@ const cases = [
     file: 'test/fixtures/bugs/sync-atomics-conversion.mjs', nodes: 2,
     expected: 'add-i32-bigint=TypeError add-i64-number=TypeError wait-i32-bigint=TypeError wait-i64-number=TypeError store-nan=0\n',
   },
+  // A process-wide node flag (here --v8-pool-size) stopped dsm before the program ran: ERR_WORKER_INVALID_EXEC_ARGV.
+  { file: 'test/fixtures/bugs/process-flags.mjs', nodes: 2, expected: 'main=true worker=true\n', nodeFlags: ['--v8-pool-size=1'] },
 ];
 
-for (const { file, nodes, expected } of cases) {
+for (const { file, nodes, expected, nodeFlags = [] } of cases) {
   test(`${file} on ${nodes} nodes`, () => {
-    const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', String(nodes), '--region-bytes', '512m', file],
+    const result = spawnSync(process.execPath, [...nodeFlags, 'bin/dsm.js', 'run', '--nodes', String(nodes), '--region-bytes', '512m', file],
       { encoding: 'utf8', timeout: 120_000 });
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout, expected);
