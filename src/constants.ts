@@ -425,6 +425,15 @@ export const portRelayPendingMax = 1 << 14;
  * places no worker there soon is not likely to; the next worker starts cold.
  */
 export const warmThreadIdleMsMax = 5000;
+/**
+ * Values of a new worker's workerData the placement looks through for shared
+ * memory that is not dsm memory (a WebAssembly shared Memory, a growable
+ * SharedArrayBuffer), which keeps the worker on its creator's node
+ * (src/threads/worker.ts). Past it the worker is placed as any other; if it is
+ * then given such memory, the clone's error names it. Bounds the look at a
+ * large workerData to well under a millisecond.
+ */
+export const placementScanValueCountMax = 10_000;
 // Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
 /**
  * A release with at least this many dirty pages sends their diffs ahead of it

@@ -52,6 +52,45 @@ function isSharedArrayBuffer(value: unknown): value is SharedArrayBuffer {
   return Object.prototype.toString.call(value) === '[object SharedArrayBuffer]';
 }
 
+/** WebAssembly.Memory (the project's type libraries do not declare WebAssembly). */
+const wasmMemory = (globalThis as { WebAssembly?: { Memory: abstract new (...args: never[]) => { buffer: unknown } } }).WebAssembly?.Memory;
+
+/**
+ * Whether `value` holds shared memory that is local to this node and so cannot
+ * cross nodes: a WebAssembly shared Memory, a growable SharedArrayBuffer, or
+ * any other SharedArrayBuffer that is not dsm memory (bare or under a view).
+ * The walk follows what the structured clone follows (own enumerable values of
+ * objects and arrays, Map and Set entries) and stops after `valueCountMax`
+ * values, answering false: a worker placed by that answer and given such memory
+ * still gets the clone's error, which names the memory.
+ */
+export function holdsNodeLocalMemory(value: unknown, ranges: BufferRanges, valueCountMax: number): boolean {
+  const seen = new Set<object>();
+  const pending: unknown[] = [value];
+  let visited = 0;
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item !== 'object' || item === null || seen.has(item)) continue;
+    if (++visited > valueCountMax) return false;
+    seen.add(item);
+    if (wasmMemory !== undefined && item instanceof wasmMemory) return isSharedArrayBuffer(item.buffer);
+    const buffer = isSharedArrayBuffer(item) ? item : ArrayBuffer.isView(item) && isSharedArrayBuffer(item.buffer) ? item.buffer : null;
+    if (buffer !== null) {
+      if (ranges.rangeOf(buffer) === null) return true;
+      continue;
+    }
+    if (ArrayBuffer.isView(item) || item instanceof ArrayBuffer) continue;
+    if (item instanceof Map) {
+      for (const [key, entry] of item) pending.push(key, entry);
+    } else if (item instanceof Set) {
+      for (const entry of item) pending.push(entry);
+    } else {
+      for (const key of Object.keys(item)) pending.push((item as Record<string, unknown>)[key]);
+    }
+  }
+  return false;
+}
+
 /**
  * V8 serializes a bare SharedArrayBuffer by id, which its deserializer cannot
  * read back in Node; so each bare buffer is first replaced by a zero-length
@@ -144,7 +183,13 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
 
   const writePlainHostObject = (v8.DefaultSerializer.prototype as unknown as HostHooks)._writeHostObject!;
   class Serializer extends v8.DefaultSerializer {
-    _getSharedArrayBufferId(): never {
+    _getSharedArrayBufferId(buffer: SharedArrayBuffer): never {
+      // V8 asks for an id for a buffer it meets outside a view we wrote: inside an object of a class, or a
+      // WebAssembly shared Memory's buffer (which is never dsm memory).
+      if (ranges.rangeOf(buffer) === null) {
+        throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+          'a WebAssembly shared Memory (or another SharedArrayBuffer that is not dsm memory) cannot cross nodes: it is local to its node; a worker given it in workerData starts on its creator\'s node');
+      }
       throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
         'a SharedArrayBuffer inside an object of a class cannot cross nodes: send it directly, in a plain object, array, Map or Set');
     }

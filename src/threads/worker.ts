@@ -10,11 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
-import { warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { environmentFingerprint, warmThreadsEnabled } from '../env.js';
 import type { AppThreadConfig } from '../channel/wire.js';
-import type { BufferRanges } from '../channel/clone.js';
+import { holdsNodeLocalMemory, type BufferRanges } from '../channel/clone.js';
 import { calledByRuntime } from './caller.js';
 import { spawnRemoteWorker } from './remote-worker.js';
 import { environmentEntries, serializeEnvironmentData } from './environment-data.js';
@@ -33,7 +33,9 @@ export interface DsmWorkerOptions extends WorkerOptions {
 /**
  * Whether a worker needs its creator's process: a transferList that moves a
  * handle (only ArrayBuffers cross nodes as they are), stdio streams piped to
- * the creator, or the creator's own environment object (SHARE_ENV). The
+ * the creator, the creator's own environment object (SHARE_ENV), or shared
+ * memory in its workerData that is not dsm memory (a WebAssembly shared Memory,
+ * a growable SharedArrayBuffer: V8 makes those, local to one node). The
  * placement policy then starts it on the creator's node, where it runs as
  * under plain node. A MessagePort could be relayed (src/threads/port-relay.ts),
  * but a relayed port delivers through the receiving thread's event loop, and a
@@ -42,10 +44,12 @@ export interface DsmWorkerOptions extends WorkerOptions {
  * another node it would wait for ever. `dsmNode` still places such a worker
  * anywhere, its ports relayed.
  */
-function needsCreatorsProcess(options: WorkerOptions): boolean {
+function needsCreatorsProcess(options: WorkerOptions, ranges: BufferRanges): boolean {
   if (options.transferList?.some((item) => !(item instanceof ArrayBuffer))) return true;
   if (options.stdin === true || options.stdout === true || options.stderr === true) return true;
-  return typeof options.env === 'symbol';
+  if (typeof options.env === 'symbol') return true;
+  // Shared memory that is not dsm memory (a WebAssembly shared Memory, a growable buffer) stays on its node.
+  return holdsNodeLocalMemory(options.workerData, ranges, placementScanValueCountMax);
 }
 
 /** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
@@ -214,7 +218,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
-        const nodeId = options.dsmNode ?? (needsCreatorsProcess(options) ? parent.nodeId : channel.call({ op: 'place' }) as number);
+        const nodeId = options.dsmNode ?? (needsCreatorsProcess(options, ranges) ? parent.nodeId : channel.call({ op: 'place' }) as number);
         if (nodeId !== parent.nodeId) {
           // A derived constructor may return another object instead of calling super.
           // eslint-disable-next-line no-constructor-return

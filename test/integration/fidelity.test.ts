@@ -51,7 +51,7 @@ for (const mode of modes) {
     samePlainAndDsm(`${fixtures}/notify-all.cjs`, sequence);
   });
 
-  test(`${name}: growable SharedArrayBuffers grow as under node`, () => {
+  test(`${name}: growable SharedArrayBuffers and WebAssembly shared memory, given to workers placed by the policy, behave as under node`, () => {
     samePlainAndDsm(`${fixtures}/growable.cjs`, sequence);
   });
 

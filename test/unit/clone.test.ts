@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertFits, deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
+import { assertFits, deserializeMessage, deserializeValue, holdsNodeLocalMemory, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
 import { remoteMessageBytesMax } from '../../src/constants.js';
 import { deserializeThrown, serializeThrown } from '../../src/channel/thrown.js';
 import { MessageChannel } from 'node:worker_threads';
@@ -54,6 +54,26 @@ test('a SharedArrayBuffer that is not dsm memory is a clear error', () => {
   const ranges = fakeRanges();
   assert.throws(() => serializeValue({ sab: new SharedArrayBuffer(8) }, ranges), { code: 'DSM_ERR_NOT_DSM_MEMORY' });
   assert.throws(() => serializeValue(new Int32Array(new SharedArrayBuffer(8)), ranges), { code: 'DSM_ERR_NOT_DSM_MEMORY' });
+});
+
+test('a WebAssembly shared Memory is named in its error, and found (bounded) where a worker\'s placement looks', () => {
+  const ranges = fakeRanges();
+  const dsm = new SharedArrayBuffer(8);
+  ranges.add(0, dsm);
+  const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: object) => object } }).WebAssembly;
+  const Growable = SharedArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => SharedArrayBuffer;
+  const memory = new Memory({ initial: 1, maximum: 1, shared: true });
+  assert.throws(() => serializeValue({ memory }, ranges), { code: 'DSM_ERR_NOT_DSM_MEMORY', message: /WebAssembly shared Memory/ });
+  assert.equal(holdsNodeLocalMemory({ a: [1, 'x', new Map([['m', memory]])] }, ranges, 100), true);
+  assert.equal(holdsNodeLocalMemory(new Set([new Int32Array(new Growable(8, { maxByteLength: 16 }))]), ranges, 100), true);
+  assert.equal(holdsNodeLocalMemory({ dsm, view: new Int32Array(dsm), plain: new Uint8Array(4), memory: new Memory({ initial: 1 }) }, ranges, 100), false);
+  const cycle: Record<string, unknown> = { dsm };
+  cycle.self = cycle;
+  assert.equal(holdsNodeLocalMemory(cycle, ranges, 100), false);
+  // Past the bound the answer is false: the worker is placed as any other (and the clone names the memory).
+  const deep = Array.from({ length: 200 }, (_, index) => ({ index }));
+  assert.equal(holdsNodeLocalMemory([memory, ...deep], ranges, 100), false);
+  assert.equal(holdsNodeLocalMemory([memory, ...deep], ranges, 1000), true);
 });
 
 test('a message that is one large typed array, DataView or ArrayBuffer, its buffer whole, travels as its contents; anything else as a clone', () => {
