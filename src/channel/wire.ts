@@ -75,6 +75,8 @@ export type ChannelRequest =
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   /** Which node a new worker runs on (the placement policy's choice). */
   | { op: 'place' }
+  /** The node that is home to global page `page` now, as this node knows it (the public homeOf). */
+  | { op: 'home-of'; page: number }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }
   | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; ports?: string[] }

@@ -7,6 +7,7 @@
 
 import { assert } from '../errors.js';
 import { pageBytes } from '../constants.js';
+import { blockHomeOf, blockOf } from './placement.js';
 import type { PageMemory } from './memory.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import type { EngineCounters, EngineHost, EngineOptions, LockTokenHost, PlacementName } from './types.js';
@@ -84,10 +85,7 @@ export class EngineContext {
   /** The home by placement alone: where a page starts, and the manager of sync ids on it (never moves). */
   placementHomeOf(page: number): number {
     if (this.homeNode >= 0) return this.homeNode;
-    if (this.placement === 'block') {
-      const blockPages = Math.ceil(this.pageCount / this.nodeCount);
-      return Math.floor(page / blockPages);
-    }
+    if (this.placement === 'block') return blockHomeOf(page, this.pageCount, this.nodeCount);
     return page % this.nodeCount;
   }
 
@@ -99,11 +97,7 @@ export class EngineContext {
   placementPagesOf(node: number): { first: number; count: number; step: number } {
     assert(node >= 0 && node < this.nodeCount, 'a node of the cluster');
     if (this.homeNode >= 0) return { first: 0, count: node === this.homeNode ? this.pageCount : 0, step: 1 };
-    if (this.placement === 'block') {
-      const blockPages = Math.ceil(this.pageCount / this.nodeCount);
-      const first = Math.min(this.pageCount, node * blockPages);
-      return { first, count: Math.min(this.pageCount, first + blockPages) - first, step: 1 };
-    }
+    if (this.placement === 'block') return { ...blockOf(node, this.pageCount, this.nodeCount), step: 1 };
     return { first: node, count: node < this.pageCount ? Math.ceil((this.pageCount - node) / this.nodeCount) : 0, step: this.nodeCount };
   }
 

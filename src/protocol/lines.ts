@@ -91,6 +91,7 @@ import {
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+import { blockHomeOf } from './placement.js';
 
 export type { LineHost, LineUse };
 
@@ -276,7 +277,7 @@ export class LineEngine implements Engine {
   directoryOf(line: number): number {
     const page = this.pageOf(line);
     assert(page >= 0 && page < this.pageCount, 'line within the region');
-    if (this.placement === 'block') return Math.floor(page / Math.ceil(this.pageCount / this.nodeCount));
+    if (this.placement === 'block') return blockHomeOf(page, this.pageCount, this.nodeCount);
     return page % this.nodeCount;
   }
 

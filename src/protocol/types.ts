@@ -216,6 +216,8 @@ export interface Engine {
   readonly protocol: ProtocolName;
   /** Sets initial protections; call once before any event. */
   start(): void;
+  /** The node that is home to `page` now, as this node knows it (a lend moves it; sc: the page's manager). */
+  homeOf(page: number): number;
   onFault(threadRef: number, page: number, isWrite: boolean): void;
   onSync(threadRef: number, request: SyncRequest): void;
   onMessage(fromNode: number, message: ProtocolMessage): void;

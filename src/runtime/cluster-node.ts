@@ -388,6 +388,9 @@ export class ClusterNode {
         // made a call stays parked until its request is admitted and answered.
         this.flow.admit(() => this.serveAdmitted(endpoint, request));
         return replyLater;
+      case 'home-of':
+        assert(Number.isInteger(request.page) && request.page >= 0 && request.page * pageBytes < this.manager.regionBytes, 'homeOf asks for a page of the global region');
+        return this.host.engine.homeOf(request.page);
       case 'place':
         // Race mode: round-robin over the app nodes (the last node is the race home).
         if (this.raceMode) return (this.handle.nodeId + 1 + this.placementCounter++) % (this.handle.nodeCount - 1);

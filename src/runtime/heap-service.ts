@@ -52,6 +52,7 @@
 
 import type { AllocReplyZeroed } from '../channel/wire.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
+import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
@@ -163,7 +164,8 @@ export class HeapService {
       // The last node's slice also holds the chunks the division leaves over: a
       // chunk in no slice would be free in every node's table, and two nodes
       // could take it at once (or lend it to a node that thinks it free).
-      const sliceChunks = Math.floor(authority.chunkCount / nodeCount);
+      // The same division as block placement's (src/protocol/placement.ts): a node's slice is homed at it.
+      const sliceChunks = sliceChunksOf(authority.chunkCount, nodeCount);
       const chunksOf = (node: number): number => (node === nodeCount - 1 ? authority.chunkCount - node * sliceChunks : sliceChunks);
       for (let node = 0; node < nodeCount; node += 1) authority.take(node, chunksOf(node));
       authority.give(nodeId, nodeId * sliceChunks, chunksOf(nodeId));

@@ -72,6 +72,11 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   return worker;
 }
 
+/** The node a worker handle made by spawnRemoteWorker runs on; undefined for any other object. */
+export function remoteWorkerNode(worker: object): number | undefined {
+  return states.get(worker)?.nodeId;
+}
+
 function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
   // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
   // and BroadcastChannel messages (./broadcast-channel.ts).
