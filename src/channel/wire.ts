@@ -158,7 +158,7 @@ export interface RemoteWorkerOptions {
  * parent on another node, and the answer to an Atomics.waitAsync.
  */
 export type ChannelEvent =
-  | { kind: 'worker-online'; handleId: number; threadId: number }
+  | { kind: 'worker-online'; handleId: number; threadId: number; resourceLimits?: Record<string, number> }
   /** `bytes` and `form` of a message: src/channel/clone.ts, serializeMessage. */
   | { kind: 'worker-message'; handleId: number; bytes: Uint8Array; form?: number }
   | { kind: 'worker-error'; handleId: number; bytes: Uint8Array }

@@ -30,7 +30,7 @@ import { pagePackEnabled } from '../env.js';
 export type WorkerLaneMessage =
   | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; ports?: string[]; options: RemoteWorkerOptions; info: ConsistencyInfo }
   /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. `form`: how a message's bytes read (src/channel/clone.ts, serializeMessage). */
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; ports?: string[]; code?: number; threadId?: number; info: ConsistencyInfo; site?: string | null }
+  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; ports?: string[]; code?: number; threadId?: number; limits?: Record<string, number>; info: ConsistencyInfo; site?: string | null }
   /** `ports`: the relay ids of the MessagePorts a message carries (src/threads/port-relay.ts). */
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtTerminate'; spawnId: string }

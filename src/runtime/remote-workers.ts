@@ -375,7 +375,9 @@ export class RemoteWorkers {
         if (message.event === 'message') this.ports.received(entry.endpoint, message.ports, from);
         let event: ChannelEvent;
         switch (message.event) {
-          case 'online': event = { kind: 'worker-online', handleId: entry.handleId, threadId: message.threadId ?? -1 }; break;
+          case 'online':
+            event = { kind: 'worker-online', handleId: entry.handleId, threadId: message.threadId ?? -1, ...(message.limits === undefined ? {} : { resourceLimits: message.limits }) };
+            break;
           case 'message': event = { kind: 'worker-message', handleId: entry.handleId, bytes: message.bytes!, ...formOf(message) }; break;
           case 'error': event = { kind: 'worker-error', handleId: entry.handleId, bytes: message.bytes! }; break;
           case 'exit':
@@ -443,7 +445,7 @@ export class RemoteWorkers {
     this.options.threadStarted?.(spawn.threadIdSeen);
     // Each event is a release (worker exit after writing much, say): admitted
     // in order with the app threads' requests, within the link limit.
-    const event = (kind: 'online' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number }) =>
+    const event = (kind: 'online' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number; limits?: Record<string, number> }) =>
       this.options.admit(() => this.send(parentNode, {
         type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
         info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
@@ -451,9 +453,9 @@ export class RemoteWorkers {
     if (warm?.online === true) {
       // Node's 'online' came while it was warm: the worker's comes now, after
       // this turn's acquire (as a new thread's would), before any of its messages.
-      queueMicrotask(() => event('online', { threadId: spawn.threadIdSeen }));
+      queueMicrotask(() => event('online', { threadId: spawn.threadIdSeen, limits: { ...worker.resourceLimits } }));
     } else {
-      worker.once('online', () => event('online', { threadId: spawn.threadIdSeen }));
+      worker.once('online', () => event('online', { threadId: spawn.threadIdSeen, limits: { ...worker.resourceLimits } }));
     }
     worker.on('error', (error: unknown) => event('error', { bytes: serializeThrown(error, noRanges, (message, code) => this.moduleNotFoundMessage(message, code)) }));
     worker.on('exit', (code) => {

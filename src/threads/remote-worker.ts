@@ -20,6 +20,8 @@ interface RemoteState {
   exitCode: number | null;
   referenced: boolean;
   exitWaiters: Array<(code: number) => void>;
+  /** The thread's V8 limits as its node reports them when it comes online; {} before and after it runs (as Node's). */
+  resourceLimits: Record<string, number>;
 }
 
 const states = new WeakMap<object, RemoteState>();
@@ -61,7 +63,7 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
-  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [] };
+  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [], resourceLimits: {} };
   states.set(worker, state);
   handles.set(handleId, worker);
   channel.hold();
@@ -77,6 +79,13 @@ export function remoteWorkerNode(worker: object): number | undefined {
   return states.get(worker)?.nodeId;
 }
 
+/** A limits record from another node: its own finite numbers only. */
+function numbersOnly(limits: Record<string, number> | undefined): Record<string, number> {
+  const kept: Record<string, number> = {};
+  for (const [name, value] of Object.entries(limits ?? {})) if (typeof value === 'number' && Number.isFinite(value)) kept[name] = value;
+  return kept;
+}
+
 function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
   // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
   // and BroadcastChannel messages (./broadcast-channel.ts).
@@ -88,6 +97,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
   switch (event.kind) {
     case 'worker-online':
       assert(event.threadId === state.threadId, 'a remote worker comes online with the thread id its creator gave it');
+      state.resourceLimits = numbersOnly(event.resourceLimits);
       worker.emit('online');
       return;
     case 'worker-message': {
@@ -111,6 +121,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       state.exited = true;
       state.exitCode = event.exitCode;
       state.threadId = -1; // as Node's handle of an ended thread
+      state.resourceLimits = {};
       handles.delete(event.handleId);
       if (state.referenced) channel.unhold();
       state.referenced = false;
@@ -167,7 +178,7 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
     stdin: { get() { return null; } },
     stdout: { get() { return null; } },
     stderr: { get() { return null; } },
-    resourceLimits: { get() { return {}; } },
+    resourceLimits: { get(this: object) { return { ...stateOf(this).resourceLimits }; } },
     performance: { get() { return { eventLoopUtilization: () => ({ idle: 0, active: 0, utilization: 0 }) }; } },
     getHeapSnapshot: {
       value() {

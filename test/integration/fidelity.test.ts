@@ -25,7 +25,7 @@ function runDsm(mode: { nodes: number; protocol: string }, file: string) {
 
 // One `dsm run` per mode runs these in turn (test/integration/sequence-runs.ts; each keeps its own test). The thread
 // ids' program runs alone: its ids are counted from the run's first worker.
-const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs', 'broadcast-channel.mjs', 'worker-ports.mjs', 'environment-data.mjs', 'relayed-ports.mjs'].map((name) => `${fixtures}/${name}`);
+const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs', 'broadcast-channel.mjs', 'worker-ports.mjs', 'environment-data.mjs', 'relayed-ports.mjs', 'worker-handle.mjs'].map((name) => `${fixtures}/${name}`);
 
 function samePlainAndDsm(file: string, sequence: Sequence): void {
   const plain = run([file]);
@@ -77,6 +77,10 @@ for (const mode of modes) {
 
   test(`${name}: worker_threads environment data reaches every worker, local, warm or remote, as under node`, () => {
     samePlainAndDsm(`${fixtures}/environment-data.mjs`, sequence);
+  });
+
+  test(`${name}: a Worker handle's resourceLimits are the thread's while it runs and {} after, as under node (a worker on another node too)`, () => {
+    samePlainAndDsm(`${fixtures}/worker-handle.mjs`, sequence);
   });
 
   test(`${name}: timed Atomics.wait and waitAsync never time out early`, () => {
