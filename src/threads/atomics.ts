@@ -385,7 +385,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // line arithmetic and the bounds check (set only for Number arrays, after a pin that held).
   const sIndex = 8;
   // The line of this thread's last Atomics op when the line layer shipped that op
-  // and the thread has run no Atomics op since, else -1 (see afterShipLine below).
+  // and the thread has run no Atomics op since, else -1 (its uses: the comment above targetOf).
   // A word here rather than a closure `let`: every native op clears it, and a `let`
   // declared below the functions that store it costs a load and a hole check at each store.
   const sAfterShip = 9;
