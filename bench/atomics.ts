@@ -14,7 +14,10 @@
 //                wall time on 2 nodes (one thread each) against plain node, and
 //                CPU time (of the processes the workers run in) over the same
 //                span; both from the workers' common start to the last row,
-//                start-up excluded under plain node as under dsm
+//                start-up excluded under plain node as under dsm; at two sizes:
+//                the small one (300 rows of 400 iterations, ~0.05 s plain, where
+//                fixed costs weigh) and a large one of the issue's kind (2,000
+//                rows of 1,000 iterations, ~0.6 s plain on a quiet machine)
 //   syncRoundTrip  a tryLock of a free mutex managed on the thread's node (one
 //                app thread -> manager -> app thread trip), against a bare
 //                futex ping-pong between two plain-node threads; from a second
@@ -42,6 +45,8 @@ const goalRoundTripRatioMax = 1.5;
 const goalRenderRatioMax = 1.25;
 const goalRenderCpuRatioMax = 1.5;
 const renderArgs = ['2', '300', '1024', '400'];
+/** The issue's kind of render (seconds, thousands of atomic ops): 2,000 rows, ~0.6 s plain with 2 threads on a quiet machine. */
+const renderLargeArgs = ['2', '2000', '1024', '1000'];
 /**
  * Atomics by line ownership (issue 12.2) make a dsm add cheap: the dsm counter
  * then counts as many as plain node. DSM_ATOMIC_LINES=0 (every op at its home,
@@ -91,13 +96,24 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   const managerPath = runJson(dsmArgs, `atomics.mjs on ${nodeCount} nodes with DSM_LOCK_TOKENS=0`, { DSM_LOCK_TOKENS: '0' });
   assert(dsm.iterations === iterations && dsm.nodeCount === nodeCount, 'the dsm run did what was asked');
   const counterNsPerAdd = figure(dsm, 'counterSeconds', 'atomics.mjs') * 1e9 / counterIterations;
-  const renderPlainRuns = Array.from({ length: plainRunCount }, () => runJson([join(programs, 'render.mjs'), ...renderArgs], 'render.mjs under plain node'));
-  const renderPlainSeconds = Math.min(...renderPlainRuns.map((run) => figure(run, 'seconds', 'render.mjs')));
-  const renderPlainCpuSeconds = Math.min(...renderPlainRuns.map((run) => figure(run, 'cpuSeconds', 'render.mjs')));
-  const renderDsm = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
-    '--region-bytes', regionBytes, join(programs, 'render.mjs'), ...renderArgs], `render.mjs on ${nodeCount} nodes`);
-  const renderSeconds = figure(renderDsm, 'seconds', 'render.mjs');
-  const renderCpuSeconds = figure(renderDsm, 'cpuSeconds', 'render.mjs');
+  /** One render size: plain node's best of plainRunCount runs (wall and CPU apart), then one dsm run. */
+  const render = (args: string[]) => {
+    const plainRuns = Array.from({ length: plainRunCount }, () => runJson([join(programs, 'render.mjs'), ...args], 'render.mjs under plain node'));
+    const dsmRun = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+      '--region-bytes', regionBytes, join(programs, 'render.mjs'), ...args], `render.mjs ${args.join(' ')} on ${nodeCount} nodes`);
+    return {
+      plainSeconds: Math.min(...plainRuns.map((run) => figure(run, 'seconds', 'render.mjs'))),
+      plainCpuSeconds: Math.min(...plainRuns.map((run) => figure(run, 'cpuSeconds', 'render.mjs'))),
+      seconds: figure(dsmRun, 'seconds', 'render.mjs'),
+      cpuSeconds: figure(dsmRun, 'cpuSeconds', 'render.mjs'),
+    };
+  };
+  const small = render(renderArgs);
+  const renderPlainSeconds = small.plainSeconds;
+  const renderPlainCpuSeconds = small.plainCpuSeconds;
+  const renderSeconds = small.seconds;
+  const renderCpuSeconds = small.cpuSeconds;
+  const large = render(renderLargeArgs);
   const plainCounterNsPerAdd = figure(plain, 'counterSeconds', 'atomics-plain.mjs') * 1e9 / plainCounterIterations;
   // Best of both dsm runs (plain node's is the best of plainRunCount runs): one more chance against a loaded moment.
   const atomicAddOwnedNs = Math.min(figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs'), figure(managerPath, 'atomicAddOwnedNs', 'atomics.mjs'));
@@ -125,16 +141,24 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     renderCpuSeconds: round(renderCpuSeconds),
     renderPlainCpuSeconds: round(renderPlainCpuSeconds),
     renderCpuRatio: round(renderCpuSeconds / renderPlainCpuSeconds),
+    renderLargeSeconds: round(large.seconds),
+    renderLargePlainSeconds: round(large.plainSeconds),
+    renderLargeRatio: round(large.seconds / large.plainSeconds),
+    renderLargeCpuSeconds: round(large.cpuSeconds),
+    renderLargePlainCpuSeconds: round(large.plainCpuSeconds),
+    renderLargeCpuRatio: round(large.cpuSeconds / large.plainCpuSeconds),
     goals: {
       renderRatioMax: goalRenderRatioMax, renderMet: renderSeconds <= goalRenderRatioMax * renderPlainSeconds,
       renderCpuRatioMax: goalRenderCpuRatioMax, renderCpuMet: renderCpuSeconds <= goalRenderCpuRatioMax * renderPlainCpuSeconds,
+      renderLargeMet: large.seconds <= goalRenderRatioMax * large.plainSeconds,
+      renderLargeCpuMet: large.cpuSeconds <= goalRenderCpuRatioMax * large.plainCpuSeconds,
       counterRatioMax: goalCounterRatioMax, counterMet: counterNsPerAdd <= goalCounterRatioMax * plainCounterNsPerAdd,
       atomicAddRatioMax: goalAtomicAddRatioMax, atomicAddMet: atomicAddOwnedNs <= goalAtomicAddRatioMax * plainAtomicAddNs,
       lockUsMax: goalLockUsMax, lockMet: Math.max(lockLocalUsP50, lockRemoteUsP50) <= goalLockUsMax,
       syncRoundTripRatioMax: goalRoundTripRatioMax, syncRoundTripMet: syncRoundTripUsP50 <= goalRoundTripRatioMax * futexRoundTripUsP50,
     },
     config: {
-      protocol, nodeCount, placement: 'roundRobin', syncRoundTripFrom: 'DSM_LOCK_TOKENS=0', regionBytes, counterHome: 0, dsmCounterIterations: counterIterations, atomicLines: linesOn, render: renderArgs.join(' '), plainCounterIterations, plainRunCount,
+      protocol, nodeCount, placement: 'roundRobin', syncRoundTripFrom: 'DSM_LOCK_TOKENS=0', regionBytes, counterHome: 0, dsmCounterIterations: counterIterations, atomicLines: linesOn, render: renderArgs.join(' '), renderLarge: renderLargeArgs.join(' '), plainCounterIterations, plainRunCount,
       cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
     },
   };

@@ -161,7 +161,7 @@ interface SimThread {
   retry?: boolean;
   /** Blocked in a lineOp: resumed with null the op runs again (natively), with a result it is done (shipped). */
   shipping?: boolean;
-  /** The line of the thread's last op when the layer shipped it and the thread ran no sync op since (src/threads/atomics.ts: afterShipLine). */
+  /** The line of the thread's last op when the layer shipped it and the thread ran no sync op since (src/threads/atomics.ts: the state word sAfterShip). */
   afterShipLine?: number;
 }
 

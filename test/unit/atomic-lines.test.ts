@@ -15,12 +15,15 @@ async function withAppAtomics(
   table: LineTable, dsm: SharedArrayBuffer, acquire: (line: number) => void, body: () => void,
   /** A line op the node does not hold (an 'atomic' request with `line`): the shipped op's result, or null (default: acquire, then null). */
   lineOp?: (request: { fn: string; address: number; width: number; operands: string[] }) => string | null,
+  /** Each line notify the channel was asked for, with its `afterOp` flag. */
+  notifies: Array<{ address: number; afterOp: boolean }> = [],
 ): Promise<void> {
   const { installClusterAtomics } = await import('../../src/threads/atomics.js');
   const channel = {
     call(request: { op: string; fn: string; line?: number; address?: number; width?: number; operands?: string[] }): unknown {
       if (request.fn === 'pin') return table.takePin();
       if (request.fn === 'acquire') { acquire(request.line!); return null; }
+      if (request.fn === 'notify') { notifies.push({ address: request.address!, afterOp: (request as { afterOp?: boolean }).afterOp === true }); return 0; }
       if (request.op === 'atomic' && (request as { line?: boolean }).line === true) {
         const op = { fn: request.fn, address: request.address!, width: request.width!, operands: request.operands! };
         if (lineOp !== undefined) return lineOp(op);
@@ -219,4 +222,34 @@ test('a line op the node does not hold goes to the manager with the op: a shippe
     ['sub', 8192 + 80, 8, ['1']],
   ]);
   assert.deepEqual([...view.subarray(0, 8)], [0, 0, 0, 0, 0, 0, 0, 0], 'a shipped op ran at the directory, not here');
+});
+
+test('a notify says afterOp only when the thread\'s last Atomics op was shipped on that line: a native op since clears it', async () => {
+  const table = new LineTable(16);
+  const dsm = new SharedArrayBuffer(4096);
+  const array = new Int32Array(dsm);
+  const notifies: Array<{ address: number; afterOp: boolean }> = [];
+  await withAppAtomics(table, dsm, () => assert.fail('no line acquire'), () => {
+    // Element 0 (line 128) is held and cached by the same-element path; element 16 (line 129) is shipped.
+    for (let k = 0; k < 3; k++) Atomics.add(array, 0, 1);
+    assert.equal(Atomics.add(array, 16, 1), 0);
+    Atomics.notify(array, 16, 1);
+    assert.equal(Atomics.add(array, 16, 1), 0);
+    Atomics.notify(array, 0, 1); // another line: no afterOp
+    assert.equal(Atomics.add(array, 16, 1), 0);
+    assert.equal(Atomics.add(array, 0, 1), 3, 'a native add');
+    Atomics.notify(array, 16, 1);
+    assert.equal(Atomics.add(array, 16, 1), 0);
+    assert.equal(Atomics.load(array, 0), 4, 'a native load');
+    Atomics.notify(array, 16, 1);
+    assert.equal(Atomics.add(array, 16, 1), 0);
+    Atomics.notify(array, 16, 1);
+  }, (request) => {
+    if (Math.floor(request.address / 64) === 128) { table.lineGranted(128); return null; }
+    return '0';
+  }, notifies);
+  assert.deepEqual(notifies.map((n) => [n.address, n.afterOp]), [
+    [8192 + 64, true], [8192, false], [8192 + 64, false], [8192 + 64, false], [8192 + 64, true],
+  ]);
+  assert.equal(table.lineRevoke(128), true, 'no pin is left behind');
 });
