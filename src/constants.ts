@@ -81,7 +81,7 @@ export const parkYieldUsMax = 1_000_000;
  * manager's path (channel, engine, msgpack, streams) about once, so with V8's budget that path reached
  * optimized code only after ~3000 barriers (2-node barrier p50 by 1000-round window on the 2-vCPU VM:
  * 725, 455, 223, 198, 190 µs); with 8192, after ~1000 (495, 175, 179, 194, 198 µs). DSM_INTERRUPT_BUDGET
- * overrides it (0: leave V8's own).
+ * overrides it (0: leave V8's own). Only on V8 11 and earlier (Node 20): later V8s have no such flag.
  */
 export const interruptBudgetBytes = 8192;
 /** The most DSM_INTERRUPT_BUDGET may ask. */

@@ -29,6 +29,11 @@ export interface ManagerOptions {
   parallelism?: number;
 }
 
+/** Whether this V8 has the --interrupt-budget flag (V8 11 and earlier: Node 20). */
+export function v8HasInterruptBudget(v8Version: string = process.versions.v8): boolean {
+  return Number.parseInt(v8Version, 10) <= 11;
+}
+
 export class NodeManager {
   readonly nodeId: number;
   readonly nodeCount: number;
@@ -61,8 +66,10 @@ export class NodeManager {
     // The manager's path of a synchronization runs each of its functions about once: a smaller budget
     // brings it to optimized code in ~1000 rounds rather than ~3000 (constants.ts interruptBudgetBytes).
     // Process-wide (V8 flags are), so app threads tier up sooner too.
+    // V8 12 and later (Node 22+) tier up by invocation counts and have no --interrupt-budget (setting it there
+    // only prints "unrecognized flag" on stderr): their defaults stand.
     const interruptBudget = interruptBudgetFromEnvironment();
-    if (interruptBudget > 0) setFlagsFromString(`--interrupt-budget=${interruptBudget}`);
+    if (interruptBudget > 0 && v8HasInterruptBudget()) setFlagsFromString(`--interrupt-budget=${interruptBudget}`);
     this.native = loadNativeMmu();
     // A cluster of one: private anonymous memory (see above).
     this.native.init(this.regionBytes, this.nodeCount === 1);

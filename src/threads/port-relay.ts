@@ -192,8 +192,22 @@ export class PortRelays {
   }
 }
 
-/** Node's error for a MessagePort in a message but not in its transferList (a TypeError with Node's code). */
-function missingTransferable(): TypeError {
+/**
+ * The error this Node throws for a MessagePort in a message but not in its
+ * transferList, made fresh by Node itself for each call (Node 20: a TypeError
+ * with code ERR_MISSING_TRANSFERABLE_IN_TRANSFER_LIST; Node 24: a
+ * DOMException DataCloneError), so a program sees its own Node's error.
+ */
+function missingTransferable(): Error {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    port1.postMessage(port2);
+  } catch (error) {
+    return error as Error;
+  } finally {
+    port1.close();
+    port2.close();
+  }
   const error = new TypeError('Object that needs transfer was found in message but not listed in transferList');
   Object.defineProperty(error, 'code', { value: 'ERR_MISSING_TRANSFERABLE_IN_TRANSFER_LIST', enumerable: true, configurable: true, writable: true });
   return error;

@@ -53,3 +53,10 @@ test('DSM_INTERRUPT_BUDGET: V8\'s interrupt budget in a node process, 0 for V8\'
     assert.throws(() => interruptBudgetFromEnvironment({ DSM_INTERRUPT_BUDGET: bad }), /DSM_INTERRUPT_BUDGET/);
   }
 });
+
+test('the interrupt budget is set only on a V8 that has the flag (11 and earlier: Node 20), not on Node 22+', async () => {
+  const { v8HasInterruptBudget } = await import('../../src/runtime/manager.js');
+  assert.equal(v8HasInterruptBudget('11.3.244.8-node.33'), true);
+  assert.equal(v8HasInterruptBudget('12.4.254.21-node.33'), false);
+  assert.equal(v8HasInterruptBudget('13.6.233.17-node.37'), false);
+});
