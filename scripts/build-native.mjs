@@ -28,7 +28,11 @@ try {
 let gyp;
 try {
   const require = createRequire(import.meta.url);
-  gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root, dirname(process.execPath) + '/../lib/node_modules/npm'] });
+  // The npm running this script (npm_execpath) may not sit next to this node: a Node installed
+  // from the npm registry (`npm install node@24`) has no npm of its own.
+  const npmRoots = [dirname(process.execPath) + '/../lib/node_modules/npm'];
+  if (process.env.npm_execpath) npmRoots.push(join(dirname(process.env.npm_execpath), '..'));
+  gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root, ...npmRoots] });
 } catch {
   gyp = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
 }
@@ -40,6 +44,14 @@ const result = spawnSync(process.execPath, [gyp, 'rebuild'], {
 if (result.status !== 0) {
   if (!verbose) process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}`);
   console.error('dsm: DSM_ERR_ADDON: building the native addon failed (see the compiler output above); fix it and retry with: npm run build:native');
+  process.exit(2);
+}
+// Built against the headers npm named (its nodedir): they must be this Node's, or the addon will not load.
+const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(root, 'build', 'Release', 'dsm_mmu.node'))})`], { encoding: 'utf8' });
+if (probe.status !== 0) {
+  const reason = (probe.stderr ?? '').split('\n').find((line) => /NODE_MODULE_VERSION|Error/.test(line)) ?? `exit ${probe.status}`;
+  console.error(`dsm: DSM_ERR_ADDON: the addon was built but does not load in this node (${process.version}): ${reason.trim()}`);
+  console.error('dsm: npm built it against another Node\'s headers: point npm_config_nodedir at this Node\'s (the directory holding include/node) and retry with: npm run build:native');
   process.exit(2);
 }
 console.log('dsm: native addon built (build/Release/dsm_mmu.node)');

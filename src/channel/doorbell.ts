@@ -31,12 +31,10 @@
 // that order (src/channel/server.ts).
 
 import { doorbellSetting } from '../env.js';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { channelParkSliceMs, channelReplyBytesMax, channelRingEntries } from '../constants.js';
 import { DsmError, type ErrorCode, assert } from '../errors.js';
-import { packageRoot } from '../package-info.js';
 import type { AtomicFunction, ChannelReply, ChannelRequest } from './wire.js';
+import { loadAddon } from '../util/addon.js';
 
 // V8's own Atomics, taken when this module loads: in a cluster an app thread's
 // global Atomics are replaced by dsm's (src/threads/atomics.ts), which would
@@ -67,15 +65,9 @@ let loaded: NativeDoorbell | null = null;
 
 export function loadDoorbell(): NativeDoorbell {
   if (loaded !== null) return loaded;
-  const require = createRequire(import.meta.url);
-  const path = join(packageRoot, 'build', 'Release', 'dsm_doorbell.node');
-  try {
-    loaded = require(path) as NativeDoorbell;
-  } catch (error) {
-    throw new DsmError('DSM_ERR_ADDON',
-      `the native doorbell addon is not built or does not load (${path}): run 'npm run build:native' (needs g++, make, python3)`, { cause: error });
-  }
-  return loaded;
+  const addon = loadAddon<NativeDoorbell>('dsm_doorbell.node', 'the native doorbell addon');
+  loaded = addon;
+  return addon;
 }
 
 /** DSM_DOORBELL=0 sends every request by postMessage, as before the doorbell (to compare the two). */

@@ -4,12 +4,10 @@
 // app thread parked on a fault. Also the one way dsm's own code ends a node
 // process (exitProcess) and reports a failed manager (failManager).
 
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { exitDeadlineMs, loopPetIntervalMs, signalGraceMs } from '../constants.js';
 import { DsmError, isDsmError } from '../errors.js';
-import { packageRoot } from '../package-info.js';
 import { mappedStack } from '../util/source-frames.js';
+import { loadAddon } from '../util/addon.js';
 
 interface NativeWatchdog {
   start(nodeId: number, loopState: Int32Array, activityNames: string[]): void;
@@ -43,14 +41,9 @@ let nodeIdSeen = -1;
 
 function load(): NativeWatchdog {
   if (native !== null) return native;
-  const require = createRequire(import.meta.url);
-  const path = join(packageRoot, 'build', 'Release', 'dsm_watchdog.node');
-  try {
-    native = require(path) as NativeWatchdog;
-  } catch (error) {
-    throw new DsmError('DSM_ERR_ADDON', `the native watchdog is not built or does not load (${path}): run 'npm run build:native'`, { cause: error });
-  }
-  return native;
+  const addon = loadAddon<NativeWatchdog>('dsm_watchdog.node', 'the native watchdog');
+  native = addon;
+  return addon;
 }
 
 /** Marks what the manager loop is doing now (one store into memory the watchdog reads). */

@@ -5,11 +5,9 @@
 // (protections, twins, diffs, the fault service) belong to a node's main
 // thread; app threads use only `init` and `sharedArrayBuffer`.
 
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import type { PageProt } from '../constants.js';
 import { DsmError } from '../errors.js';
-import { packageRoot } from '../package-info.js';
+import { loadAddon } from '../util/addon.js';
 
 // Protections (protNone, protRead, protReadWrite) and the page state bits `pageState` reports
 // (pageStateProtMask ...) are in src/constants.ts, the addon's source for them too.
@@ -121,13 +119,7 @@ export function loadNativeMmu(): NativeMmu {
   if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) {
     throw new DsmError('DSM_ERR_PLATFORM', `dsm needs Linux on x64 or arm64; this is ${process.platform}/${process.arch}`);
   }
-  const require = createRequire(import.meta.url);
-  const path = join(packageRoot, 'build', 'Release', 'dsm_mmu.node');
-  try {
-    loaded = require(path) as NativeMmu;
-  } catch (error) {
-    throw new DsmError('DSM_ERR_ADDON',
-      `the native addon is not built or does not load (${path}): run 'npm run build:native' (needs g++, make, python3)`, { cause: error });
-  }
-  return loaded;
+  const addon = loadAddon<NativeMmu>('dsm_mmu.node', 'the native addon');
+  loaded = addon;
+  return addon;
 }
