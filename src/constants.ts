@@ -581,6 +581,12 @@ export const managerAtomicPageCountMax = 1024;
 export const atomicLineShipTimesCountMax = 1024;
 /** Shipped ops one node has in flight at once (each is a parked app thread). */
 export const atomicLineShipInFlightMax = 1 << 16;
+/**
+ * Threads whose last shipped op's quiet answer one node's line layer remembers for their next request (a notify
+ * then needs no round trip: src/protocol/lines.ts, quietAfterOp); cleared wholesale past it (threads that ended
+ * right after such an op leave theirs).
+ */
+export const atomicLineQuietThreadCountMax = 1 << 12;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */
