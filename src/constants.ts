@@ -591,6 +591,12 @@ export const atomicLineQuietThreadCountMax = 1 << 12;
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */
 export const atomicLineWaiterCountMax = 1 << 16;
+/**
+ * Longest sleep of a Condition.wait whose waiter is not counted (its mutex is not the one the condition is
+ * bound to, or not engine-routed) in a multi-node run: a signal made under the bound mutex may skip it, so it
+ * wakes by itself after this long (a spurious wake-up; src/sync/condition.ts).
+ */
+export const conditionUncountedWaitMsMax = 10;
 // Lock tokens at their node (issue 12.3, src/channel/lock-tokens.ts, src/protocol/sync.ts)
 /** Mutexes whose token one node's lock token table can hold at once (open addressing; a power of two). */
 export const lockTokenSlotCount = 1 << 12;
