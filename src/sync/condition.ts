@@ -37,11 +37,11 @@ const wordMutex = 2;
 /**
  * Threads inside wait() with the bound mutex, and the bound word again (as
  * wordMutex): plain loads and stores, only while holding that mutex, on a
- * page of their own. A signaller reads them, not wordMutex: on 2 nodes a plain
- * load of wordMutex (on the page of the Atomics words, whose line moves or
- * has its ops shipped) still read 0 long after the compareExchange that set
- * it, with the mutex held since (TSP); what the signaller reads is written
- * with plain stores under the mutex, as any data it guards.
+ * page of their own. A signaller reads these, not wordMutex, and with plain
+ * loads: data the mutex guards like any other, on a page no Atomics op writes,
+ * so the copy a signaller's node has stays valid across acquires (the page of
+ * the Atomics words changes with every signal that does wake someone, and with
+ * its line's moves; a read there would often be a fault and a fetch).
  */
 const wordWaiters = pageBytes / 4;
 const wordMutexSeen = wordWaiters + 1;
