@@ -590,10 +590,22 @@ export const managerAtomicPageCountMax = 1024;
 export const atomicLineShipTimesCountMax = 1024;
 /** Shipped ops one node has in flight at once (each is a parked app thread). */
 export const atomicLineShipInFlightMax = 1 << 16;
+/**
+ * Threads whose last shipped op's quiet answer one node's line layer remembers for their next request (a notify
+ * then needs no round trip: src/protocol/lines.ts, quietAfterOp); cleared wholesale past it (threads that ended
+ * right after such an op leave theirs).
+ */
+export const atomicLineQuietThreadCountMax = 1 << 12;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
 export const atomicLineStateCountMax = 1 << 20;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */
 export const atomicLineWaiterCountMax = 1 << 16;
+/**
+ * Longest sleep of a Condition.wait whose waiter is not counted (its mutex is not the one the condition is
+ * bound to, or not engine-routed) in a multi-node run: a signal made under the bound mutex may skip it, so it
+ * wakes by itself after this long (a spurious wake-up; src/sync/condition.ts).
+ */
+export const conditionUncountedWaitMsMax = 10;
 // Lock tokens at their node (issue 12.3, src/channel/lock-tokens.ts, src/protocol/sync.ts)
 /** Mutexes whose token one node's lock token table can hold at once (open addressing; a power of two). */
 export const lockTokenSlotCount = 1 << 12;

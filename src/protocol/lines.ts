@@ -86,7 +86,7 @@
 import { DsmError, assert } from '../errors.js';
 import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
-  atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
+  atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLineWaiterCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
@@ -154,7 +154,8 @@ type DirectoryLine = { owner: number; queue: number[]; recalling: boolean; shipp
 
 type LineWaiter = { node: number; requestId: number; address: number; deadlineMs: number };
 
-type Pending = { threadRef: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number };
+/** `thread`: the requesting thread's key (Engine.onSync), for what its next request may use (quietAfterOp). */
+type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number };
 
 export interface LineLayerOptions {
   nodeId: number;
@@ -214,7 +215,7 @@ export class LineEngine implements Engine {
   private readonly waiterCounts = new Map<number, number>();
   private readonly pending = new Map<number, Pending>();
   /** Notifies waiting for this node's pinned waiters of their line to register (retried at every tick). */
-  private deferredNotifies: Array<{ threadRef: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
+  private deferredNotifies: Array<{ threadRef: number; thread: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
   /** Remote notifies at this directory waiting for this node's pinned waiters of a line with shipped ops (retried at every tick). */
   private deferredRemoteNotifies: Array<{ from: number; message: Extract<LineMessage, { type: 'lineNotify' }> }> = [];
   /** Shipped ops queued at this directory (all lines), against atomicLineShippedCountMax. */
@@ -224,9 +225,13 @@ export class LineEngine implements Engine {
   private nextRequestId = 1;
   private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineShipSwitches: 0, lineMoveSwitches: 0 };
   /**
-   * Per thread: the line its last shipped op found quiet at the directory
-   * (answered, nothing of the thread's since in this layer). At most one
-   * entry per thread with a shipped op answered; dropped at its next request.
+   * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
+   * which in the runtime is new for every request): the line its last shipped
+   * op found quiet at the directory (answered, nothing of the thread's since
+   * in this layer). At most one entry per thread with a shipped op answered;
+   * dropped at its next request. A thread that ends right after such an op
+   * leaves its entry: the map is cleared past atomicLineQuietThreadCountMax
+   * (a lost entry costs one notify its round trip, nothing else).
    */
   private readonly quietAfterOp = new Map<number, number>();
 
@@ -293,10 +298,10 @@ export class LineEngine implements Engine {
 
   // ------------------------------------------------------------ requests
 
-  onSync(threadRef: number, request: SyncRequest): void {
-    // Valid only for the request that comes right after the shipped op's answer.
-    const quietLine = this.quietAfterOp.get(threadRef);
-    if (quietLine !== undefined) this.quietAfterOp.delete(threadRef);
+  onSync(threadRef: number, request: SyncRequest, thread: number = threadRef): void {
+    // Valid only for the thread's request that comes right after the shipped op's answer.
+    const quietLine = this.quietAfterOp.get(thread);
+    if (quietLine !== undefined) this.quietAfterOp.delete(thread);
     switch (request.kind) {
       case 'line': {
         // A wait's check (src/threads/atomics.ts: only a wait pins a line it
@@ -306,7 +311,7 @@ export class LineEngine implements Engine {
         if (state !== undefined && state.ship) this.stopShipping(state);
         return this.wantLine(threadRef, request.line);
       }
-      case 'lineOp': return this.lineOp(threadRef, request);
+      case 'lineOp': return this.lineOp(threadRef, request, thread);
       case 'lineWait': {
         // The thread checked the value while this node held the line and its pin kept it here.
         const line = lineOf(request.address);
@@ -323,7 +328,7 @@ export class LineEngine implements Engine {
         // own channel): it still pins the line, and the notify waits for it,
         // so that its lineWait goes to the directory first.
         if (this.host.linePinned(lineOf(request.address))) {
-          this.deferredNotifies.push({ threadRef, request });
+          this.deferredNotifies.push({ threadRef, thread, request });
           return;
         }
         const line = lineOf(request.address);
@@ -375,9 +380,9 @@ export class LineEngine implements Engine {
     return node;
   }
 
-  private newPending(threadRef: number, kind: Pending['kind'], line: number): number {
+  private newPending(threadRef: number, kind: Pending['kind'], line: number, thread: number = threadRef): number {
     const requestId = this.nextRequestId++;
-    this.pending.set(requestId, { threadRef, kind, canceled: false, line, sentAtMs: this.timeNowMs() });
+    this.pending.set(requestId, { threadRef, thread, kind, canceled: false, line, sentAtMs: this.timeNowMs() });
     return requestId;
   }
 
@@ -442,7 +447,7 @@ export class LineEngine implements Engine {
    * natively once the line is here (answer null), or ship it to the directory
    * (answer its result) when this node ships ops on the line.
    */
-  private lineOp(threadRef: number, request: Extract<SyncRequest, { kind: 'lineOp' }>): void {
+  private lineOp(threadRef: number, request: Extract<SyncRequest, { kind: 'lineOp' }>, thread: number): void {
     const line = lineOf(request.address);
     const state = this.nodeLine(line);
     const home = this.directoryOf(line);
@@ -450,7 +455,7 @@ export class LineEngine implements Engine {
     if (this.shipInFlight >= atomicLineShipInFlightMax) {
       throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node has at most ${atomicLineShipInFlightMax} shipped Atomics ops in flight`);
     }
-    const requestId = this.newPending(threadRef, 'op', line);
+    const requestId = this.newPending(threadRef, 'op', line, thread);
     this.shipInFlight++;
     if (request.workMs !== undefined && request.workMs >= 0) {
       state.shipWorkOps++;
@@ -471,8 +476,13 @@ export class LineEngine implements Engine {
     const waiting = this.pending.get(message.requestId);
     assert(waiting !== undefined, 'a shipped op is answered once');
     // Before the thread resumes: its notify, if it comes next, finds this.
-    if (message.quiet === true && !waiting.canceled) this.quietAfterOp.set(waiting.threadRef, waiting.line);
-    else this.quietAfterOp.delete(waiting.threadRef);
+    if (message.quiet === true && !waiting.canceled) {
+      if (this.quietAfterOp.size >= atomicLineQuietThreadCountMax && !this.quietAfterOp.has(waiting.thread)) this.quietAfterOp.clear();
+      this.quietAfterOp.set(waiting.thread, waiting.line);
+    } else {
+      this.quietAfterOp.delete(waiting.thread);
+    }
+    assert(this.quietAfterOp.size <= atomicLineQuietThreadCountMax, 'quiet answers remembered within their limit');
     const entry = this.finishPending(message.requestId, { ok: true, value: message.result });
     const state = this.lines.get(entry.line);
     if (state === undefined) return;
@@ -886,7 +896,7 @@ export class LineEngine implements Engine {
   onTick(nowMs: number): void {
     if (nowMs > this.nowMs) this.nowMs = nowMs;
     this.inner.onTick(nowMs);
-    for (const { threadRef, request } of this.deferredNotifies.splice(0)) this.onSync(threadRef, request);
+    for (const { threadRef, thread, request } of this.deferredNotifies.splice(0)) this.onSync(threadRef, request, thread);
     for (const { from, message } of this.deferredRemoteNotifies.splice(0)) this.dispatch(from, message);
     for (const line of [...this.wanted]) {
       const state = this.lines.get(line);

@@ -219,7 +219,14 @@ export interface Engine {
   /** The node that is home to `page` now, as this node knows it (a lend moves it; sc: the page's manager). */
   homeOf(page: number): number;
   onFault(threadRef: number, page: number, isWrite: boolean): void;
-  onSync(threadRef: number, request: SyncRequest): void;
+  /**
+   * `thread`: a key of the requesting thread that stays the same across its
+   * requests, absent when `threadRef` is that key. The simulation's threadRef
+   * is its thread; the runtime's is one per request (src/runtime/engine-host.ts),
+   * so it passes the thread's key here. Only the line layer uses it (a shipped
+   * op's answer, remembered for the same thread's next request).
+   */
+  onSync(threadRef: number, request: SyncRequest, thread?: number): void;
   onMessage(fromNode: number, message: ProtocolMessage): void;
   onTick(nowMs: number): void;
   /** The earliest time onTick has work (atomic lines: a wanted line, a timed line wait), or null; absent: none beyond the regular ticks. */

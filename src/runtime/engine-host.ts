@@ -65,6 +65,14 @@ export class EngineHost<Owner = unknown> {
   /** Parked sync requests, by ref (refs from faultSlotCount up: below are fault slots). */
   private readonly waiters = new Map<number, SyncWait<Owner> & { startUs: number }>();
   private nextSyncRef = faultSlotCount;
+  /**
+   * A key per owner that stays the same across its requests (each request
+   * gets its own ref): the engine's `thread` (Engine.onSync). A numeric owner
+   * (the simulation's thread index) is its own key; an object owner (a
+   * channel endpoint) gets the next number, kept as long as the owner lives.
+   */
+  private readonly ownerKeys = new WeakMap<object, number>();
+  private nextOwnerKey = 0;
   /** Refs withdrawn after the engine threw taking them; a late answer for one is dropped. */
   private readonly withdrawn = new Set<number>();
   /** Faults being served, by slot (kept only while tracing). */
@@ -114,14 +122,15 @@ export class EngineHost<Owner = unknown> {
   sync(request: SyncRequest, wait: SyncWait<Owner>): number {
     assert(this.waiters.size < syncRefCountMax, 'sync requests in flight within their limit');
     const ref = this.nextSyncRef++;
+    const thread = this.ownerKey(wait.owner);
     this.waiters.set(ref, { ...wait, startUs: wait.kind === null ? 0 : epochUs() });
     if (hopsOn) hop(`m:onSync ${request.kind}`);
     try {
       if (this.onArrival === null) {
-        this.engine.onSync(ref, request);
+        this.engine.onSync(ref, request, thread);
       } else {
         this.localArrival = arrivalOfRequest(request);
-        this.engine.onSync(ref, request);
+        this.engine.onSync(ref, request, thread);
         const arrived = this.localArrival;
         this.localArrival = null;
         if (arrived !== null) this.onArrival(arrived.what, arrived.key);
@@ -134,6 +143,17 @@ export class EngineHost<Owner = unknown> {
     }
     if (hopsOn) hop('m:onSync done');
     return ref;
+  }
+
+  private ownerKey(owner: Owner): number | undefined {
+    if (typeof owner === 'number') return owner;
+    if (typeof owner !== 'object' || owner === null) return undefined;
+    let key = this.ownerKeys.get(owner);
+    if (key === undefined) {
+      key = this.nextOwnerKey++;
+      this.ownerKeys.set(owner, key);
+    }
+    return key;
   }
 
   /**

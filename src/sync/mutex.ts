@@ -124,10 +124,32 @@ export class Mutex {
     }
   }
 
+  /** The engine id when engine-routed, else null. */
+  get routeId(): number | null {
+    return this.route?.id ?? null;
+  }
+
   get isLockedByMe(): boolean {
     if (this.route !== null) return heldHere.has(this.route.id);
     return Atomics.load(this.handle, wordOwner) === ownerToken();
   }
+}
+
+/** The engine id of `mutex` if it is engine-routed (a multi-node run, dsm memory), else null (src/sync/condition.ts). */
+export function routedMutexId(mutex: Mutex): number | null {
+  return mutex.routeId;
+}
+
+/** Whether this thread holds the engine-routed mutex `id` (src/sync/condition.ts: a signal under it may skip). */
+export function holdsRoutedMutex(id: number): boolean {
+  return heldHere.has(id);
+}
+
+/** The engine-routed mutex this thread holds if it holds exactly one, else null (src/sync/condition.ts binds to it). */
+export function soleHeldRoutedMutex(): number | null {
+  if (heldHere.size !== 1) return null;
+  for (const id of heldHere) return id;
+  return null;
 }
 
 function notRecursive(): DsmError {

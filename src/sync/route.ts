@@ -47,6 +47,12 @@ function lockTokenView(buffer: SharedArrayBuffer | undefined, nodeId: number): L
   return tokenView;
 }
 
+/** Whether this thread runs in a dsm program on several nodes (where Mutex and Barrier are engine-routed). */
+export function multiNodeRun(): boolean {
+  const state = appThreadState();
+  return state !== null && state.config.nodeCount > 1;
+}
+
 export function engineRoute(handle: Int32Array): EngineRoute | null {
   const state = appThreadState();
   // A cluster of one: the token is always here (see above).

@@ -557,3 +557,33 @@ test('a thread terminated while its shipped op is in flight: the op runs once, i
 test('scenario: a shipped store\'s notify does not overtake a directory waiter\'s wait (seed 48)', () => {
   assert.ok(runSeed(48, 'hlrc', 'seeded', 0, 'always').shippedOps > 0);
 });
+
+test('a notify right after the thread\'s own quiet shipped op sends nothing, with one ref per request as in the runtime (session 12: TSP\'s broadcasts)', () => {
+  let shipped = 0;
+  let notifiesSent = 0;
+  let afterShip = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6, concurrentStepsMax: seed % 3, lineShipBackoffMax: 0 });
+    const next = 4 * pageBytes; // page 4: line directory node 0 (roundRobin)
+    const sequence = next + 8; // on the row counter's line: node 1 ships ops on it
+    const rows = 30;
+    const taken: number[] = [];
+    renderThreads(sim, [0, 1], next, rows, taken);
+    // A condition variable's broadcast, as a program writes it: an add, then a notify on the same word, waking nobody.
+    sim.addThread(1, function* (): ThreadProgram {
+      for (let k = 0; k < 20; k++) {
+        yield* atomic('add', sequence, ['1']);
+        yield* atomic('notify', sequence, ['-1']);
+        for (let w = 0; w < 6; w++) yield { op: 'store', address: 3 * pageBytes + 4 * w, value: k };
+      }
+    });
+    sim.run();
+    sim.drain();
+    shipped += sim.shippedResults;
+    afterShip += sim.notifiesAfterShip;
+    notifiesSent += sim.messageCounts.get('lineNotify') ?? 0;
+  }
+  assert.ok(afterShip > 40, `${afterShip} notifies right after a shipped op over 12 seeds`);
+  // The first of each run makes its round trip (the directory then works quiet out); later ones only when a shipped op raced a line move.
+  assert.ok(notifiesSent <= afterShip / 4, `${notifiesSent} lineNotify sent for ${afterShip} notifies after a shipped op (${shipped} ops shipped)`);
+});

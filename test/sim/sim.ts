@@ -163,7 +163,19 @@ interface SimThread {
   shipping?: boolean;
   /** The line of the thread's last op when the layer shipped it and the thread ran no sync op since (src/threads/atomics.ts: the state word sAfterShip). */
   afterShipLine?: number;
+  /** The ref of the thread's last sync request (answered or not): one per request, as the runtime's (syncRefBase). */
+  syncRef?: number;
 }
+
+/**
+ * Sync requests get refs from here up, one per request, as in the runtime
+ * (src/runtime/engine-host.ts: fault slots below, a new ref for each sync
+ * request), with the thread's index as Engine.onSync's `thread`. Faults keep
+ * the thread's index as their ref. (With the index as every request's ref, a
+ * layer that kept per-thread state by ref passed here and failed in real runs:
+ * the line layer's quiet answers, session 12.)
+ */
+const syncRefBase = 1 << 20;
 
 /**
  * A node's line ownership table as app threads see it (src/channel/atomic-lines.ts
@@ -350,6 +362,9 @@ export class SimCluster {
   tokenFastOps = 0;
   private readonly tokenViews = new Map<number, LockTokenView>();
   readonly threads: SimThread[] = [];
+  /** Sync request refs not answered yet -> their thread (see syncRefBase). */
+  private readonly syncRefThreads = new Map<number, number>();
+  private nextSyncRef = syncRefBase;
   private readonly links: SimLinks<ProtocolMessage>;
   /** Faults and sync requests made by threads running inside an engine call, not yet handed to the engine. */
   private readonly deferred: Array<() => void> = [];
@@ -439,7 +454,9 @@ export class SimCluster {
   kill(threadIndex: number): boolean {
     const thread = this.threads[threadIndex]!;
     thread.done = true;
-    return this.engines[thread.node]!.cancel(threadIndex);
+    // Parked in a sync request: that request's ref; else (a fault) the thread's index.
+    const parkedRef = thread.syncRef !== undefined && this.syncRefThreads.has(thread.syncRef) ? thread.syncRef : threadIndex;
+    return this.engines[thread.node]!.cancel(parkedRef);
   }
 
   private send(from: number, to: number, message: ProtocolMessage): void {
@@ -450,8 +467,18 @@ export class SimCluster {
     if (message.type === 'pageReply') this.pagesMoved += 1 + message.extraPages.length;
   }
 
+  /** A new ref for a sync request of `thread` (see syncRefBase). */
+  private newSyncRef(thread: SimThread): number {
+    const ref = this.nextSyncRef++;
+    this.syncRefThreads.set(ref, thread.index);
+    thread.syncRef = ref;
+    return ref;
+  }
+
   private resume(ref: number, result: unknown): void {
-    const thread = this.threads[ref];
+    const threadIndex = ref >= syncRefBase ? this.syncRefThreads.get(ref) : ref;
+    if (ref >= syncRefBase) this.syncRefThreads.delete(ref);
+    const thread = threadIndex === undefined ? undefined : this.threads[threadIndex];
     if (thread === undefined || !thread.blocked) throw new Error(`resume of thread ${ref}, which is not blocked`);
     if (thread.done) throw new Error(`resume of thread ${ref}, which was killed`);
     thread.blocked = false;
@@ -507,7 +534,7 @@ export class SimCluster {
         }
         if ((op.request.kind === 'lock' || op.request.kind === 'unlock') && this.options.lockTokenSlots !== undefined && this.tokenOp(thread, op.request)) return;
         thread.blocked = true;
-        this.toEngine(() => engine.onSync(thread.index, op.request));
+        this.toEngine(() => engine.onSync(this.newSyncRef(thread), op.request, thread.index));
         return;
       }
     }
@@ -551,7 +578,7 @@ export class SimCluster {
       const count = Number(request.operands[0] ?? '-1');
       const afterOp = afterShipLine === line;
       if (afterOp) this.notifiesAfterShip++;
-      this.toEngine(() => engine.onSync(thread.index, { kind: 'lineNotify', address, count, ...(afterOp ? { afterOp } : {}) }));
+      this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'lineNotify', address, count, ...(afterOp ? { afterOp } : {}) }, thread.index));
       return;
     }
     if (!table.held.has(line)) {
@@ -559,11 +586,11 @@ export class SimCluster {
       if (op === 'wait') {
         // A wait checks the value with the line held here.
         thread.retry = true;
-        this.toEngine(() => engine.onSync(thread.index, { kind: 'line', line }));
+        this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'line', line }, thread.index));
       } else {
         // As the app side does: the op itself, which the layer may ship to the directory.
         thread.shipping = true;
-        this.toEngine(() => engine.onSync(thread.index, { kind: 'lineOp', op, address, width, operands: request.operands }));
+        this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'lineOp', op, address, width, operands: request.operands }, thread.index));
       }
       return;
     }
@@ -589,7 +616,7 @@ export class SimCluster {
       table.pin(line, 1);
       thread.blocked = true;
       this.toEngine(() => {
-        try { engine.onSync(thread.index, { kind: 'lineWait', address, timeoutMs: request.timeoutMs }); } finally { table.pin(line, -1); }
+        try { engine.onSync(this.newSyncRef(thread), { kind: 'lineWait', address, timeoutMs: request.timeoutMs }, thread.index); } finally { table.pin(line, -1); }
       });
       return;
     }
