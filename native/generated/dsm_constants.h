@@ -13,6 +13,7 @@ constexpr uint32_t kFaultSlotCount = 1024;  // faultSlotCount
 constexpr uint64_t kDirtyRingCapacity = 65536;  // dirtyRingCapacity
 constexpr uint32_t kTwinPoolSlotCount = 8192;  // twinPoolSlotCount
 constexpr uint32_t kTwinPoolPretouchCount = 2048;  // twinPoolPretouchCount
+constexpr uint32_t kWriteAheadPageCountMax = 15;  // writeAheadPageCountMax
 constexpr uint32_t kParkSpinCount = 4000;  // parkSpinCount
 constexpr uint32_t kParkYieldUs = 0;  // parkYieldUs
 constexpr int64_t kParkSpinUsMax = 30;  // parkSpinUsMax

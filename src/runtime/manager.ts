@@ -18,7 +18,7 @@ import { pageBytes, threadIdNodeStride } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
-import { debugAppViewEnabled, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment } from '../env.js';
+import { debugAppViewEnabled, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
 import { HeapService } from './heap-service.js';
 
 export interface ManagerOptions {
@@ -67,6 +67,7 @@ export class NodeManager {
     // A cluster of one: private anonymous memory (see above).
     this.native.init(this.regionBytes, this.nodeCount === 1);
     this.native.setParkYield(parkYieldUsFromEnvironment());
+    if (!writeAheadEnabled()) this.native.setWriteAhead(0);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
   }
