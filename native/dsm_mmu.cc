@@ -323,10 +323,10 @@ inline bool TwinnedWritable(size_t page) {
 }
 
 // Write-ahead for a fast write to `page` (the caller holds its BUSY bit and
-// has twinned it): when the pages just before it were twinned and written in a
-// row, the store continues a sequential write stream over read-only copies of
-// other homes' pages, so the next pages will be written too. Up to as many as
-// that run (at most writeAheadPageCountMax), each read-only, fast-write, not
+// has twinned it): when at least writeAheadRunPagesMin pages just before it
+// were twinned and written in a row, the store continues a sequential write
+// stream over read-only copies of other homes' pages, so the next pages will
+// be written too. Up to as many as that run (at most writeAheadPageCountMax), each read-only, fast-write, not
 // twinless and not twinned, are locked, twinned and reported dirty here; the
 // caller upgrades them with `page` in one mprotect and unlocks them. To the
 // engine a page twinned ahead is a page written with the bytes it held (a
@@ -337,6 +337,7 @@ size_t TwinAhead(size_t page) {
   const size_t most = g_write_ahead_max.load(std::memory_order_relaxed);
   size_t behind = 0;
   while (behind < most && behind < page && TwinnedWritable(page - behind - 1)) behind += 1;
+  if (behind < kWriteAheadRunPagesMin) return 0;
   size_t ahead = 0;
   while (ahead < behind && page + ahead + 1 < g_region.page_count) {
     size_t next = page + ahead + 1;

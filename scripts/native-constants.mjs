@@ -26,6 +26,7 @@ export const nativeConstants = [
   { name: 'twinPoolSlotCount', type: 'uint32_t' },
   { name: 'twinPoolPretouchCount', type: 'uint32_t' },
   { name: 'writeAheadPageCountMax', type: 'uint32_t' },
+  { name: 'writeAheadRunPagesMin', type: 'uint32_t' },
   { name: 'parkSpinCount', type: 'uint32_t' },
   { name: 'parkYieldUs', type: 'uint32_t' },
   { name: 'parkSpinUsMax', type: 'int64_t' },

@@ -56,6 +56,13 @@ export const twinPoolPretouchCount = 2048;
  */
 export const writeAheadPageCountMax = 15;
 /**
+ * Native: write-ahead starts only once this many pages before the faulting one were twinned and written in a
+ * row (the third page of a stream): a row of a matrix that spans two pages, written by one node among others
+ * (matmul's C), is no stream, and a page twinned past its end would be named in the write notice and
+ * invalidate the other writers' copies (the simulated 16-node matmul: 1,442 -> 1,486 messages with 1).
+ */
+export const writeAheadRunPagesMin = 2;
+/**
  * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
  * within tens of microseconds); every 32 pauses it looks at the clock and, until the manager has taken the fault,
  * yields the CPU, so a manager queued on the same CPU (on 2 vCPUs, often) serves the fault during the spin

@@ -14,6 +14,7 @@ constexpr uint64_t kDirtyRingCapacity = 65536;  // dirtyRingCapacity
 constexpr uint32_t kTwinPoolSlotCount = 8192;  // twinPoolSlotCount
 constexpr uint32_t kTwinPoolPretouchCount = 2048;  // twinPoolPretouchCount
 constexpr uint32_t kWriteAheadPageCountMax = 15;  // writeAheadPageCountMax
+constexpr uint32_t kWriteAheadRunPagesMin = 2;  // writeAheadRunPagesMin
 constexpr uint32_t kParkSpinCount = 4000;  // parkSpinCount
 constexpr uint32_t kParkYieldUs = 0;  // parkYieldUs
 constexpr int64_t kParkSpinUsMax = 30;  // parkSpinUsMax

@@ -7,7 +7,7 @@
 // across connections messages are delivered in any order the seed picks, with
 // arbitrary stalls (a connection may not be chosen for many steps).
 
-import { pageBytes } from '../../src/constants.js';
+import { pageBytes, writeAheadRunPagesMin } from '../../src/constants.js';
 import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
 import type { ProtocolMessage, ShippedOp } from '../../src/protocol/messages.js';
@@ -155,6 +155,7 @@ export class SimMemory implements PageMemory {
   private twinAhead(page: number): void {
     let behind = 0;
     while (behind < this.writeAheadPageCountMax && behind < page && this.prot[page - behind - 1] === protReadWrite && this.twins.has(page - behind - 1)) behind++;
+    if (behind < writeAheadRunPagesMin) return;
     for (let next = page + 1; next <= page + behind && next < this.pageCount; next++) {
       if (this.prot[next] !== protRead || this.fast[next] !== 1 || this.twinless[next] === 1 || this.twins.has(next)) break;
       if (this.twinLimit > 0 && this.twins.size >= this.twinLimit) break;
