@@ -311,9 +311,9 @@ inline bool IsWriteFault(void* context) {
 }
 
 // Pages written ahead of a stream (twinned by TwinAhead, not by their own fault),
-// and the most TwinAhead takes after one fault (setWriteAhead; 0: off).
+// and the most TwinAhead takes after one fault (setWriteAhead; 0, the default: off).
 std::atomic<uint64_t> g_write_ahead_pages{0};
-std::atomic<uint32_t> g_write_ahead_max{kWriteAheadPageCountMax};
+std::atomic<uint32_t> g_write_ahead_max{0};
 
 // Whether `page` is twinned and read-write: written in the open interval
 // through a twin (not a page of our own, which is twinless).

@@ -157,9 +157,13 @@ export function readAheadStreamingEnabled(): boolean {
   return process.env.DSM_READAHEAD_STREAM !== '0';
 }
 
-/** DSM_WRITE_AHEAD=0: a fast write never twins the pages after it in a sequential write stream (writeAheadPageCountMax; to compare). */
+/**
+ * DSM_WRITE_AHEAD=1: a fast write continuing a sequential write stream also twins the pages after it
+ * (writeAheadPageCountMax; native setWriteAhead). Off by default: it cuts the stream's faults, but no time
+ * gain was measurable on the loaded test machine (docs/EVALUATION.md, "Session 12: Jacobi on 2 nodes").
+ */
 export function writeAheadEnabled(): boolean {
-  return process.env.DSM_WRITE_AHEAD !== '0';
+  return process.env.DSM_WRITE_AHEAD === '1';
 }
 
 /**

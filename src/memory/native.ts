@@ -78,7 +78,7 @@ export interface NativeMmu {
    * hold the writer (flow control, src/runtime/flow.ts).
    */
   pauseFastWrite(paused: boolean): void;
-  /** The most pages one fast write twins ahead of a sequential write stream (capped at writeAheadPageCountMax; 0: off). */
+  /** The most pages one fast write twins ahead of a sequential write stream (capped at writeAheadPageCountMax; 0, the default: off). */
   setWriteAhead(pageCount: number): void;
   /** A memory barrier on every running thread of this process (Linux membarrier, private expedited); false where unavailable. */
   membarrier(): boolean;
