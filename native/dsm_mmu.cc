@@ -310,6 +310,54 @@ inline bool IsWriteFault(void* context) {
 #endif
 }
 
+// Pages written ahead of a stream (twinned by TwinAhead, not by their own fault),
+// and the most TwinAhead takes after one fault (setWriteAhead; 0, the default: off).
+std::atomic<uint64_t> g_write_ahead_pages{0};
+std::atomic<uint32_t> g_write_ahead_max{0};
+
+// Whether `page` is twinned and read-write: written in the open interval
+// through a twin (not a page of our own, which is twinless).
+inline bool TwinnedWritable(size_t page) {
+  uint8_t state = g_region.state[page].load(std::memory_order_acquire);
+  return (state & kBusy) == 0 && (state & kProtMask) == kProtReadWrite && (state & kHasTwin) != 0;
+}
+
+// Write-ahead for a fast write to `page` (the caller holds its BUSY bit and
+// has twinned it): when at least writeAheadRunPagesMin pages just before it
+// were twinned and written in a row, the store continues a sequential write
+// stream over read-only copies of other homes' pages, so the next pages will
+// be written too. Up to as many as that run (at most writeAheadPageCountMax), each read-only, fast-write, not
+// twinless and not twinned, are locked, twinned and reported dirty here; the
+// caller upgrades them with `page` in one mprotect and unlocks them. To the
+// engine a page twinned ahead is a page written with the bytes it held (a
+// silent store): its diff is empty if no store follows. Stops at the first
+// page not in that state, busy, over the twin limit, or when the dirty ring
+// is full. Returns how many pages after `page` it took.
+size_t TwinAhead(size_t page) {
+  const size_t most = g_write_ahead_max.load(std::memory_order_relaxed);
+  size_t behind = 0;
+  while (behind < most && behind < page && TwinnedWritable(page - behind - 1)) behind += 1;
+  if (behind < kWriteAheadRunPagesMin) return 0;
+  size_t ahead = 0;
+  while (ahead < behind && page + ahead + 1 < g_region.page_count) {
+    size_t next = page + ahead + 1;
+    std::atomic<uint8_t>& cell = g_region.state[next];
+    uint8_t state = cell.load(std::memory_order_acquire);
+    if ((state & (kBusy | kTwinless | kHasTwin)) != 0 || (state & kProtMask) != kProtRead || (state & kFastWrite) == 0) break;
+    if (g_fast_write_paused.load(std::memory_order_acquire)) break;
+    if (g_twin_count.load(std::memory_order_relaxed) >= g_twin_limit.load(std::memory_order_relaxed)) break;
+    if (!cell.compare_exchange_strong(state, state | kBusy, std::memory_order_acq_rel)) break;
+    if (!DirtyPush(static_cast<uint32_t>(next))) {
+      UnlockPage(next, state);
+      break;
+    }
+    TakeTwin(next);
+    ahead += 1;
+  }
+  if (ahead > 0) g_write_ahead_pages.fetch_add(ahead, std::memory_order_relaxed);
+  return ahead;
+}
+
 // A write to a read-only page whose fast-write flag is set: twin it (unless
 // it is twinless) and upgrade it here, without a round trip through the
 // manager. With the twin limit reached, the manager takes the fault.
@@ -339,8 +387,15 @@ bool TryFastWrite(size_t page) {
   }
   size_t offset = page << kPageShift;
   if (!twinless) TakeTwin(page);
-  mprotect(g_region.app + offset, kPageBytes, PROT_READ | PROT_WRITE);
+  // A twinned page continuing a run of pages twinned and written behind it is
+  // a sequential write stream: twin and upgrade the next ones with it (one
+  // mprotect, one signal, for up to writeAheadPageCountMax + 1 pages).
+  size_t ahead = twinless ? 0 : TwinAhead(page);
+  mprotect(g_region.app + offset, (ahead + 1) * kPageBytes, PROT_READ | PROT_WRITE);
   g_fast_write_faults.fetch_add(1, std::memory_order_relaxed);
+  for (size_t k = 1; k <= ahead; k += 1) {
+    UnlockPage(page + k, static_cast<uint8_t>((g_region.state[page + k].load(std::memory_order_relaxed) & ~kProtMask) | kProtReadWrite | kHasTwin));
+  }
   UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | (twinless ? 0 : kHasTwin)));
   return true;
 }
@@ -896,6 +951,14 @@ void SetTwinLimit(const FunctionCallbackInfo<Value>& args) {
   g_twin_limit.store(limit == 0 ? ~uint64_t(0) : limit, std::memory_order_relaxed);
 }
 
+// setWriteAhead(pages): the most pages one fast write twins ahead of a
+// sequential write stream (at most writeAheadPageCountMax; 0 turns it off).
+void SetWriteAhead(const FunctionCallbackInfo<Value>& args) {
+  uint64_t pages;
+  if (!ReadIndex(args, 0, &pages)) return;
+  g_write_ahead_max.store(static_cast<uint32_t>(pages < kWriteAheadPageCountMax ? pages : kWriteAheadPageCountMax), std::memory_order_relaxed);
+}
+
 void PauseFastWrite(const FunctionCallbackInfo<Value>& args) {
   g_fast_write_paused.store(args.Length() > 0 && args[0]->IsTrue(), std::memory_order_release);
 }
@@ -1317,6 +1380,7 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("chainedFaults", g_chained_faults.load());
   set("twins", g_twin_count.load());
   set("twinLimitFaults", g_twin_limit_faults.load());
+  set("writeAheadPages", g_write_ahead_pages.load());
   args.GetReturnValue().Set(stats);
 }
 
@@ -1378,6 +1442,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "setTwinlessRange", SetTwinlessRange);
   SetMethod(context, exports, "setTwinLimit", SetTwinLimit);
   SetMethod(context, exports, "pauseFastWrite", PauseFastWrite);
+  SetMethod(context, exports, "setWriteAhead", SetWriteAhead);
   SetMethod(context, exports, "membarrier", Membarrier);
   SetMethod(context, exports, "pageState", PageState);
   SetMethod(context, exports, "makeTwin", MakeTwin);

@@ -47,6 +47,22 @@ export const faultFlagOffsetShift = 1;
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
 /**
+ * Native: a fast write to a page whose preceding pages were twinned and written in a row (a sequential write
+ * stream over read-only copies of other homes' pages, e.g. a band of a stencil grid before it is lent) also
+ * twins and upgrades up to this many following pages that are in the same state, in one mprotect: as many as
+ * the run behind it (1, 2, 4, ... up to this), so a stream of N pages takes about N / this faults, not N.
+ * A page twinned ahead and never written closes with an empty diff (named in the write notice, like an
+ * early-flushed page); the run rule keeps such pages to the tail of a stream.
+ */
+export const writeAheadPageCountMax = 15;
+/**
+ * Native: write-ahead starts only once this many pages before the faulting one were twinned and written in a
+ * row (the third page of a stream): a row of a matrix that spans two pages, written by one node among others
+ * (matmul's C), is no stream, and a page twinned past its end would be named in the write notice and
+ * invalidate the other writers' copies (the simulated 16-node matmul: 1,442 -> 1,486 messages with 1).
+ */
+export const writeAheadRunPagesMin = 2;
+/**
  * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
  * within tens of microseconds); every 32 pauses it looks at the clock and, until the manager has taken the fault,
  * yields the CPU, so a manager queued on the same CPU (on 2 vCPUs, often) serves the fault during the spin

@@ -6,7 +6,7 @@
 // Three kinds of variables:
 //   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
 //     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_READAHEAD,
-//     DSM_READAHEAD_STREAM, DSM_PAGE_PACK;
+//     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
 //     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_RUNTIME_CONFIG;
@@ -155,6 +155,15 @@ export function readAheadStatsEnabled(): boolean {
 /** DSM_READAHEAD_STREAM=0: read-ahead never issues a stream's next window ahead of its threads (issue 13; to compare). */
 export function readAheadStreamingEnabled(): boolean {
   return process.env.DSM_READAHEAD_STREAM !== '0';
+}
+
+/**
+ * DSM_WRITE_AHEAD=1: a fast write continuing a sequential write stream also twins the pages after it
+ * (writeAheadPageCountMax; native setWriteAhead). Off by default: it cuts the stream's faults, but no time
+ * gain was measurable on the loaded test machine (docs/EVALUATION.md, "Session 12: Jacobi on 2 nodes").
+ */
+export function writeAheadEnabled(): boolean {
+  return process.env.DSM_WRITE_AHEAD === '1';
 }
 
 /**

@@ -32,6 +32,8 @@ export interface NativeStats {
   twins: number;
   /** Fast-path write faults handed to the manager because the twin limit was reached. */
   twinLimitFaults: number;
+  /** Pages a fast write twinned and upgraded ahead of a sequential write stream (no fault of their own). */
+  writeAheadPages: number;
 }
 
 export interface NativeMmu {
@@ -74,6 +76,8 @@ export interface NativeMmu {
    * hold the writer (flow control, src/runtime/flow.ts).
    */
   pauseFastWrite(paused: boolean): void;
+  /** The most pages one fast write twins ahead of a sequential write stream (capped at writeAheadPageCountMax; 0, the default: off). */
+  setWriteAhead(pageCount: number): void;
   /** A memory barrier on every running thread of this process (Linux membarrier, private expedited); false where unavailable. */
   membarrier(): boolean;
   pageState(page: number): number;

@@ -14,11 +14,11 @@ import os from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { ChannelServer, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelRequest } from '../channel/wire.js';
-import { pageBytes, threadIdNodeStride } from '../constants.js';
+import { pageBytes, threadIdNodeStride, writeAheadPageCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
-import { debugAppViewEnabled, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment } from '../env.js';
+import { debugAppViewEnabled, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
 import { HeapService } from './heap-service.js';
 
 export interface ManagerOptions {
@@ -74,6 +74,7 @@ export class NodeManager {
     // A cluster of one: private anonymous memory (see above).
     this.native.init(this.regionBytes, this.nodeCount === 1);
     this.native.setParkYield(parkYieldUsFromEnvironment());
+    if (writeAheadEnabled()) this.native.setWriteAhead(writeAheadPageCountMax);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
   }

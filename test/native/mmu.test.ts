@@ -107,6 +107,20 @@ test('twinless pages: the fast path upgrades them without a twin and flush leave
   assert.equal(r.twinsAtEnd, 0, 'every twin dropped by flush is counted out');
 });
 
+test('write-ahead: a sequential write stream faults on a few pages and twins the next ones with them; an unwritten one flushes empty; twinless pages and setWriteAhead(0) stop it', () => {
+  const r = json('write-ahead.mjs');
+  // 40 pages written in order (20..59): faults at 20, 21, 22 (two written behind it: writeAheadRunPagesMin),
+  // 25, 31, 43, 59; each takes as many pages ahead as the run behind it (2, 5, 11, then 15 =
+  // writeAheadPageCountMax), the last one page, 60 (61 has no fast write).
+  assert.deepEqual(r.stream, { fast: 7, ahead: 34 }, 'seven faults for forty pages, thirty-four pages twinned ahead');
+  assert.deepEqual(r.streamDirty, Array.from({ length: 41 }, (_, k) => 20 + k), 'every page written or twinned ahead is reported dirty (60 included)');
+  assert.deepEqual(r.streamDiffs, [...Array.from({ length: 40 }, (_, k) => [20 + k, 5]), [60, 0]], 'exact diffs; page 60, twinned ahead and never written, has an empty one');
+  assert.deepEqual(r.streamStates, [1, 1, 1, 1], 'read-only without a twin after flush; page 61 (no fast write) never touched');
+  assert.deepEqual(r.stopped, { fast: 3, ahead: 1 }, 'a twinless page ends the write-ahead (100, 101, 102 + 103, not 104)');
+  assert.equal(r.twinlessState, 0x01 | 0x10, 'the twinless page stays read-only, untouched');
+  assert.deepEqual(r.off, { fast: 20, ahead: 0 }, 'setWriteAhead(0): a fault per page');
+});
+
 test('pauseFastWrite sends stores to read-only fast-write pages to the manager until it is lifted', () => {
   const r = json('fast-write-paused.mjs');
   assert.deepEqual(r.faults, ['6:w'], 'the paused store faulted to the manager');

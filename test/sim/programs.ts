@@ -217,7 +217,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; writtenAhead: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -287,6 +287,8 @@ export function runSeed(
       ? { lockTokenSlots: 1 << (seed % 5) } : {}),
     ...(lockKeep === 'always' || (lockKeep === 'seeded' && Math.floor(seed / 4) % 2 === 0) ? { lockKeep: true } : {}),
     ...(deferDiffs === 'always' || (deferDiffs === 'seeded' && Math.floor(seed / 8) % 4 === 1) ? { deferDiffPageCountMin: 1 + (seed % 3) } : {}),
+    // Half the seeds twin pages ahead of sequential write streams (the native fast path's write-ahead), 1, 2, 4 or 15 at most.
+    ...(Math.floor(seed / 16) % 2 === 1 ? { writeAheadPageCountMax: [1, 2, 4, 15][seed % 4]! } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
   cluster.run();
@@ -296,7 +298,8 @@ export function runSeed(
   const shippedOps = cluster.shippedResults;
   const quietNotifies = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineNotifiesQuiet?: number }).lineNotifiesQuiet ?? 0), 0);
   const keepTakes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockKeepTakes ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes };
+  const writtenAhead = cluster.memories.reduce((sum, memory) => sum + memory.writeAheadPages, 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, writtenAhead };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -318,5 +321,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, writtenAhead };
 }

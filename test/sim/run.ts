@@ -25,6 +25,7 @@ const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCou
 let messages = 0;
 let pagesLent = 0;
 let aheadFetches = 0;
+let writtenAhead = 0;
 let shippedOps = 0;
 let quietNotifies = 0;
 let keepTakes = 0;
@@ -35,6 +36,7 @@ for (const seed of seeds) {
     messages += outcome.messageCount;
     pagesLent += outcome.pagesLent;
     aheadFetches += outcome.aheadFetches;
+    writtenAhead += outcome.writtenAhead;
     shippedOps += outcome.shippedOps;
     quietNotifies += outcome.quietNotifies;
     keepTakes += outcome.keepTakes;
@@ -44,4 +46,4 @@ for (const seed of seeds) {
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${((performance.now() - started) / 1000).toFixed(1)} s`);

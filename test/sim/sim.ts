@@ -7,7 +7,7 @@
 // across connections messages are delivered in any order the seed picks, with
 // arbitrary stalls (a connection may not be chosen for many steps).
 
-import { pageBytes } from '../../src/constants.js';
+import { pageBytes, writeAheadRunPagesMin } from '../../src/constants.js';
 import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
 import type { ProtocolMessage, ShippedOp } from '../../src/protocol/messages.js';
@@ -51,6 +51,18 @@ export class SimMemory implements PageMemory {
   twinLimitFaults = 0;
   /** Stores the fast path took (a write fault served in the signal handler), per page. */
   readonly fastWrites = new Map<number, number>();
+  /**
+   * The native write-ahead (TwinAhead in native/dsm_mmu.cc; 0: off, as here by
+   * default so that pinned counts stay): a fast write that twins a page whose
+   * preceding pages are twinned and writable in a row also twins and upgrades
+   * up to that many following read-only fast-write pages, at most this many.
+   * To the engine they are written pages whose stores left their bytes as
+   * they were.
+   */
+  writeAheadPageCountMax = 0;
+  /** Pages twinned ahead (no store of their own yet), in all and per page. */
+  writeAheadPages = 0;
+  readonly writtenAhead = new Map<number, number>();
   private dirty: number[] = [];
   /**
    * Called at the start of every PageMemory call the engine makes: the
@@ -128,6 +140,7 @@ export class SimMemory implements PageMemory {
         return false;
       } else {
         this.twin(page);
+        this.twinAhead(page);
       }
       this.prot[page] = protReadWrite;
       this.dirty.push(page);
@@ -137,6 +150,22 @@ export class SimMemory implements PageMemory {
     return false;
   }
   loadAllowed(page: number): boolean { return this.prot[page] !== protNone; }
+
+  /** As the native TwinAhead: pages after `page` twinned, upgraded and reported dirty with it. */
+  private twinAhead(page: number): void {
+    let behind = 0;
+    while (behind < this.writeAheadPageCountMax && behind < page && this.prot[page - behind - 1] === protReadWrite && this.twins.has(page - behind - 1)) behind++;
+    if (behind < writeAheadRunPagesMin) return;
+    for (let next = page + 1; next <= page + behind && next < this.pageCount; next++) {
+      if (this.prot[next] !== protRead || this.fast[next] !== 1 || this.twinless[next] === 1 || this.twins.has(next)) break;
+      if (this.twinLimit > 0 && this.twins.size >= this.twinLimit) break;
+      this.twin(next);
+      this.prot[next] = protReadWrite;
+      this.dirty.push(next);
+      this.writeAheadPages++;
+      this.writtenAhead.set(next, (this.writtenAhead.get(next) ?? 0) + 1);
+    }
+  }
 }
 
 // ------------------------------------------------------------ app threads
@@ -259,6 +288,8 @@ export interface ClusterOptions {
   readAheadStreaming?: boolean;
   /** hlrc: twin limit in pages (--twin-bytes); tiny values make the oldest dirty pages flush early all the time. */
   twinPageCountMax?: number;
+  /** The fast path's write-ahead (SimMemory.writeAheadPageCountMax; default 0: off). */
+  writeAheadPageCountMax?: number;
   /**
    * Concurrent app threads: at every PageMemory call an engine makes, up to
    * this many steps of that node's runnable threads run first (loads and
@@ -388,6 +419,7 @@ export class SimCluster {
     this.links = new SimLinks<ProtocolMessage>(n);
     for (let node = 0; node < n; node++) {
       const memory = new SimMemory(options.pageCount);
+      memory.writeAheadPageCountMax = options.writeAheadPageCountMax ?? 0;
       this.memories.push(memory);
       const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0);
       this.lineTables.push(lines);
