@@ -92,14 +92,20 @@ export const parkYieldContendedUs = 200;
 /** The most DSM_PARK_YIELD_US may ask (one second). */
 export const parkYieldUsMax = 1_000_000;
 /**
- * V8's interrupt budget (bytecode bytes a function runs between tier-up checks; V8's default is 67584) in a
- * node process, set when its manager starts (issue 12/13). A synchronization runs each function of the
- * manager's path (channel, engine, msgpack, streams) about once, so with V8's budget that path reached
- * optimized code only after ~3000 barriers (2-node barrier p50 by 1000-round window on the 2-vCPU VM:
- * 725, 455, 223, 198, 190 µs); with 8192, after ~1000 (495, 175, 179, 194, 198 µs). DSM_INTERRUPT_BUDGET
- * overrides it (0: leave V8's own). Only on V8 11 and earlier (Node 20): later V8s have no such flag.
+ * V8's interrupt budget (bytecode bytes a function runs between tier-up checks) set in a node process when
+ * its manager starts, or 0 to leave V8's own (67584). A synchronization runs each function of the manager's
+ * path (channel, engine, msgpack, streams) about once, so with V8's budget that path reaches optimized code
+ * only after ~3000 barriers (2-node barrier p50 by 1000-round window on the 2-vCPU VM: 725, 455, 223, 198,
+ * 190 µs); with 8192, after ~1000 (495, 175, 179, 194, 198 µs). But V8's flags are process-wide: app threads
+ * then tier up on partial feedback, deoptimize and compile again (~0.25-0.5 s of background compile CPU per
+ * node process early in a run). Session 12's A/B on a quiet machine (docs/EVALUATION.md, "Session 12: the
+ * interrupt budget") found programs faster with V8's own budget (Jacobi 2 nodes 3 of 3 pairs, median 1.65 ->
+ * 1.21 s; the large render 1.83-1.96 -> 1.54-1.56x plain, its CPU 1.79-1.92 -> 1.48-1.52x; TSP and QuickSort
+ * 2 of 2) and only the first thousands of sync rounds slower (bench sync's 2000-round p50s ~30-60% higher),
+ * so the default is now V8's own. DSM_INTERRUPT_BUDGET=8192 brings the old warm-up back for programs that are
+ * short and all synchronization. Only on V8 11 and earlier (Node 20): later V8s have no such flag.
  */
-export const interruptBudgetBytes = 8192;
+export const interruptBudgetBytes = 0;
 /** The most DSM_INTERRUPT_BUDGET may ask. */
 export const interruptBudgetBytesMax = 1 << 24;
 /** Watchdog: child node processes it can register (it SIGKILLs them when it forces its own exit). */

@@ -64,8 +64,9 @@ export class NodeManager {
     // not report theirs to each other yet).
     this.parallelism = options.parallelism ?? os.availableParallelism() * options.nodeCount;
     // The manager's path of a synchronization runs each of its functions about once: a smaller budget
-    // brings it to optimized code in ~1000 rounds rather than ~3000 (constants.ts interruptBudgetBytes).
-    // Process-wide (V8 flags are), so app threads tier up sooner too.
+    // (DSM_INTERRUPT_BUDGET) brings it to optimized code in ~1000 rounds rather than ~3000, but V8's flags
+    // are process-wide, so app threads tier up early too; programs ran faster with V8's own (the default:
+    // constants.ts interruptBudgetBytes).
     // V8 12 and later (Node 22+) tier up by invocation counts and have no --interrupt-budget (setting it there
     // only prints "unrecognized flag" on stderr): their defaults stand.
     const interruptBudget = interruptBudgetFromEnvironment();
