@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
+import { replyStateReady } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
@@ -147,6 +148,8 @@ export class ClusterNode {
   /** Atomics by line ownership (issue 12.2): the node's line table and each app thread's pin word in it. */
   private readonly lineTable: LineTable | null = null;
   private readonly linePins = new Map<ThreadEndpoint, number>();
+  /** Per live app thread, the lock grant last written to its reply block until its next request shows it read it (threadEnded). */
+  private readonly lockGrantsUnread = new Map<ThreadEndpoint, { lockId: number; threadId: number }>();
   /** Mutex tokens resting at this node for its app threads (issue 12.3), or null (race mode, DSM_LOCK_TOKENS=0). */
   private readonly lockTokens: LockTokenTable | null = null;
   private lineTimer: NodeJS.Timeout | null = null;
@@ -289,16 +292,13 @@ export class ClusterNode {
       noteActivity(activity.idle);
       return answer;
     });
+    // Test hook: the manager learns of a thread's end this many ms late (its channel port's 'close' comes
+    // asynchronously, after requests other threads made meanwhile: test/integration/regressions.test.ts).
+    const threadEndDelayMs = Number(testHook('THREAD_END_DELAY', handle.nodeId) ?? 0);
     this.manager.channel.onThreadEnd((endpoint) => {
-      this.race?.threadLeft(endpoint.threadIdSeen);
-      this.host.ownerEnded(endpoint);
-      const pin = this.linePins.get(endpoint);
-      if (pin !== undefined) {
-        this.linePins.delete(endpoint);
-        this.lineTable?.releasePin(pin);
-      }
-    });
-    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
+      if (threadEndDelayMs > 0) setTimeout(() => this.threadEnded(endpoint), threadEndDelayMs);
+      else this.threadEnded(endpoint);
+    });    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
     // A lend of chunks used before is a release and an acquire (src/runtime/heap-service.ts).
     this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); }, {
       release: (toNode) => this.raceSync('chunk lend', null, () => engine.releaseFor(toNode)),
@@ -339,7 +339,34 @@ export class ClusterNode {
     noteActivity(activity.idle);
   }
 
+  /**
+   * An app thread ended (its channel closed). Its parked requests are withdrawn. A lock granted to it that it
+   * never read (its reply block still holds the grant: the thread was terminated while parked in Mutex.lock,
+   * and the grant came before this node learned of its end, as when another thread's unlock arrived by the
+   * doorbell ahead of the channel's 'close') is released on its behalf: under node such a thread never held
+   * the lock, and the next locker would otherwise wait for ever.
+   */
+  private threadEnded(endpoint: ThreadEndpoint): void {
+    this.race?.threadLeft(endpoint.threadIdSeen);
+    this.host.ownerEnded(endpoint);
+    const grant = this.lockGrantsUnread.get(endpoint);
+    if (grant !== undefined) {
+      this.lockGrantsUnread.delete(endpoint);
+      if (endpoint.block?.replyState() === replyStateReady) {
+        this.host.sync({ kind: 'unlock', lockId: grant.lockId, threadId: grant.threadId },
+          { owner: endpoint, answer: () => {}, kind: null, args: {}, tid: Math.max(0, endpoint.threadIdSeen) });
+      }
+    }
+    const pin = this.linePins.get(endpoint);
+    if (pin !== undefined) {
+      this.linePins.delete(endpoint);
+      this.lineTable?.releasePin(pin);
+    }
+  }
+
   private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
+    // Any request proves the thread read its last answer (a lock grant among them).
+    if (this.lockGrantsUnread.size > 0) this.lockGrantsUnread.delete(endpoint);
     switch (request.op) {
       case 'line':
         if (request.fn === 'pin') {
@@ -473,7 +500,14 @@ export class ClusterNode {
       park('Barrier.wait', { kind: 'barrier', barrierId: request.id, parties: request.parties ?? 0 }, 'barrier', { barrier: request.id });
     } else if (request.kind === 'lock') {
       const tryOnly = request.tryOnly === true;
-      park(tryOnly ? 'Mutex.tryLock' : 'Mutex.lock', { kind: 'lock', lockId: request.id, threadId: request.threadId, tryOnly }, tryOnly ? null : 'lock', { lock: request.id });
+      const { id: lockId, threadId } = request;
+      const lockAnswer = (result: SyncResult): void => {
+        // A grant ({ ok, value: null }) is remembered until the thread's next request shows it was read (threadEnded).
+        if (result.ok && result.value === null && !posted) this.lockGrantsUnread.set(endpoint, { lockId, threadId });
+        answer(result);
+      };
+      this.raceSync(tryOnly ? 'Mutex.tryLock' : 'Mutex.lock', request, () => this.host.sync({ kind: 'lock', lockId, threadId, tryOnly },
+        { owner: endpoint, answer: lockAnswer, kind: tryOnly ? null : 'lock', args: { lock: lockId }, tid: Math.max(0, endpoint.threadIdSeen) }));
     } else {
       park('Mutex.unlock', { kind: 'unlock', lockId: request.id, threadId: request.threadId }, null, {});
     }
