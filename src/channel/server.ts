@@ -66,17 +66,39 @@ export class ChannelServer {
     servers.add(this);
   }
 
+  /** Test hook (DSM_TEST_HOOK_THREAD_END_DELAY): a thread's channel close is handled this many ms late. */
+  private closeDelayMs = 0;
+
+  delayClosesForTest(ms: number): void {
+    this.closeDelayMs = ms;
+  }
+
+  /** The live endpoint of the thread the program knows as `threadIdSeen` (after its hello), or null. */
+  endpointOf(threadIdSeen: number): ThreadEndpoint | null {
+    for (const endpoint of this.endpoints) if (endpoint.threadIdSeen === threadIdSeen) return endpoint;
+    return null;
+  }
+
+  /** Serves the doorbell entries of `endpoint` that are in order now (its thread ended; its channel has not closed yet). */
+  serveInOrder(endpoint: ThreadEndpoint): void {
+    this.drainRing(endpoint, false);
+  }
+
   /** Serves requests arriving on `port`, the manager's end of one app thread's channel. */
   attach(port: MessagePort): ThreadEndpoint {
     const endpoint = new ThreadEndpoint(port);
     this.endpoints.add(endpoint);
     port.on('message', (message: PortMessage) => this.onPortMessage(endpoint, message));
     port.on('close', () => {
-      this.endpoints.delete(endpoint);
-      // What the thread queued before it ended is still served (a posted unlock
-      // is performed); a call whose thread is gone gets no answer (src/runtime).
-      this.drainRing(endpoint, true);
-      for (const listener of this.endListeners) listener(endpoint);
+      const ended = (): void => {
+        this.endpoints.delete(endpoint);
+        // What the thread queued before it ended is still served (a posted unlock
+        // is performed); a call whose thread is gone gets no answer (src/runtime).
+        this.drainRing(endpoint, true);
+        for (const listener of this.endListeners) listener(endpoint);
+      };
+      if (this.closeDelayMs > 0) setTimeout(ended, this.closeDelayMs);
+      else ended();
     });
     port.unref();
     return endpoint;

@@ -73,6 +73,12 @@ export type ChannelRequest =
   /** A buffer received from another node is about to be made here, with its descriptor's range token. */
   | { op: 'hold'; offset: number; byteLength: number; token: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
+  /**
+   * Posted by a worker's parent thread when its 'exit' comes (before the program sees it): the manager withdraws
+   * that thread's parked requests now, ahead of anything the parent does next, rather than when the thread's
+   * channel closes (asynchronously, possibly after them).
+   */
+  | { op: 'thread-exited'; threadIdSeen: number }
   /** Which node a new worker runs on (the placement policy's choice). */
   | { op: 'place' }
   /** The node that is home to global page `page` now, as this node knows it (the public homeOf). */

@@ -258,6 +258,7 @@ export class ClusterNode {
       ...(slowWorkerStartMs === null ? {} : { beforeStartAcquire: () => blockLoopForTest(slowWorkerStartMs) }),
       // Remote workers start on a warm thread; nodes other than 0 host them from the program's start.
       ...(handle.nodeCount > 1 && warmThreadsEnabled() ? { warmThreads: { atStart: handle.nodeId !== 0 } } : {}),
+      threadExited: (endpoint: ThreadEndpoint) => this.threadExited(endpoint),
       ...(this.race === null ? {} : {
         threadStarted: (id: number) => this.race!.threadStarted(id),
         threadEnded: (id: number) => this.race!.threadEnded(id),
@@ -295,10 +296,8 @@ export class ClusterNode {
     // Test hook: the manager learns of a thread's end this many ms late (its channel port's 'close' comes
     // asynchronously, after requests other threads made meanwhile: test/integration/regressions.test.ts).
     const threadEndDelayMs = Number(testHook('THREAD_END_DELAY', handle.nodeId) ?? 0);
-    this.manager.channel.onThreadEnd((endpoint) => {
-      if (threadEndDelayMs > 0) setTimeout(() => this.threadEnded(endpoint), threadEndDelayMs);
-      else this.threadEnded(endpoint);
-    });    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
+    if (threadEndDelayMs > 0) this.manager.channel.delayClosesForTest(threadEndDelayMs);
+    this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
     // A lend of chunks used before is a release and an acquire (src/runtime/heap-service.ts).
     this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); }, {
       release: (toNode) => this.raceSync('chunk lend', null, () => engine.releaseFor(toNode)),
@@ -348,6 +347,25 @@ export class ClusterNode {
    */
   private threadEnded(endpoint: ThreadEndpoint): void {
     this.race?.threadLeft(endpoint.threadIdSeen);
+    this.withdrawEnded(endpoint);
+    const pin = this.linePins.get(endpoint);
+    if (pin !== undefined) {
+      this.linePins.delete(endpoint);
+      this.lineTable?.releasePin(pin);
+    }
+  }
+
+  /**
+   * A thread is known to have ended before its channel closed (its parent saw 'exit', or this node's manager
+   * did for a hosted worker): what it queued in order is served, then its parked requests are withdrawn and an
+   * unread lock grant released, before the parent's next request. The channel's close later does the rest.
+   */
+  threadExited(endpoint: ThreadEndpoint): void {
+    this.manager.channel.serveInOrder(endpoint);
+    this.withdrawEnded(endpoint);
+  }
+
+  private withdrawEnded(endpoint: ThreadEndpoint): void {
     this.host.ownerEnded(endpoint);
     const grant = this.lockGrantsUnread.get(endpoint);
     if (grant !== undefined) {
@@ -356,11 +374,6 @@ export class ClusterNode {
         this.host.sync({ kind: 'unlock', lockId: grant.lockId, threadId: grant.threadId },
           { owner: endpoint, answer: () => {}, kind: null, args: {}, tid: Math.max(0, endpoint.threadIdSeen) });
       }
-    }
-    const pin = this.linePins.get(endpoint);
-    if (pin !== undefined) {
-      this.linePins.delete(endpoint);
-      this.lineTable?.releasePin(pin);
     }
   }
 
@@ -418,6 +431,11 @@ export class ClusterNode {
       case 'home-of':
         assert(Number.isInteger(request.page) && request.page >= 0 && request.page * pageBytes < this.manager.regionBytes, 'homeOf asks for a page of the global region');
         return this.host.engine.homeOf(request.page);
+      case 'thread-exited': {
+        const ended = this.manager.channel.endpointOf(request.threadIdSeen);
+        if (ended !== null) this.threadExited(ended);
+        return replyLater;
+      }
       case 'place':
         // Race mode: round-robin over the app nodes (the last node is the race home).
         if (this.raceMode) return (this.handle.nodeId + 1 + this.placementCounter++) % (this.handle.nodeCount - 1);

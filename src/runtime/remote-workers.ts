@@ -45,6 +45,8 @@ export interface RemoteWorkersOptions {
   /** Race mode: a hosted worker started or ended (its thread id). */
   threadStarted?(threadIdSeen: number): void;
   threadEnded?(threadIdSeen: number): void;
+  /** A hosted worker's thread exited (Node's 'exit' here): its parked requests go before its parent hears of it. */
+  threadExited?(endpoint: ThreadEndpoint): void;
   /** Test hook (DSM_TEST_HOOK_SLOW_WORKER_START): runs between a hosted worker's creation and its node's acquire. */
   beforeStartAcquire?(): void;
   /**
@@ -460,6 +462,7 @@ export class RemoteWorkers {
     worker.on('error', (error: unknown) => event('error', { bytes: serializeThrown(error, noRanges, (message, code) => this.moduleNotFoundMessage(message, code)) }));
     worker.on('exit', (code) => {
       if (hopsOn) hop('m:thread exit');
+      this.options.threadExited?.(endpoint);
       this.options.threadEnded?.(spawn.threadIdSeen);
       this.hosted.delete(spawn.spawnId);
       this.hostedEndpoints.delete(endpoint);

@@ -128,6 +128,21 @@ const NodeWorker = NativeWorker;
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
 
 export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): { Worker: typeof NativeWorker; warm: WarmLocalThreads } {
+  /**
+   * The first 'exit' listener of a local worker (registered before the program can add one): tells the manager
+   * the thread ended, ahead of whatever this thread does next (an unlock, a notify), so that a request the dead
+   * thread left parked (a lock or a wait) takes no grant or wake-up meant for a live thread. Without it the
+   * manager learned of the end only when the thread's channel closed, asynchronously, maybe after those.
+   */
+  const tellManagerAtExit = (worker: NativeWorker, threadIdSeen: number): void => {
+    worker.once('exit', () => {
+      try {
+        channel.post({ op: 'thread-exited', threadIdSeen });
+      } catch {
+        // The node is ending: its manager withdraws every thread's requests anyway.
+      }
+    });
+  };
   const warmThreads: LocalWarmThread[] = [];
   /** Warm threads in a cluster (DSM_WARM_THREADS=0 turns them off); false once one ended before it was taken (another would too). */
   let warmEnabled = parent.nodeCount > 1 && warmThreadsEnabled();
@@ -254,6 +269,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         const worker = taken.worker;
         threadIdsSeen.set(worker, threadIdSeen);
         channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
+        tellManagerAtExit(worker, threadIdSeen);
         // Node's 'online' came while it was warm: the program's comes after this turn, as a new thread's would.
         if (taken.online) process.nextTick(() => worker.emit('online'));
         if (warmRefill) warm.make();
@@ -271,6 +287,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       });
       threadIdsSeen.set(this, threadIdSeen);
       channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
+      tellManagerAtExit(this, threadIdSeen);
       if (missed) warm.make();
     }
   }

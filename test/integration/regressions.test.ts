@@ -26,6 +26,13 @@ const cases = [
     file: 'test/fixtures/bugs/lock-terminated-waiter.mjs', nodes: 2, expected: 'node0: next=ok relock=true node1: next=ok relock=true\n',
     env: { DSM_TEST_HOOK_THREAD_END_DELAY: '*:300' },
   },
+  // The same for a worker terminated while parked in Atomics.wait: main's notify(…, 1) woke the dead waiter and the
+  // live one timed out. Now the parent's 'exit' (or, for a worker on another node, its host's) withdraws the dead
+  // thread's requests ahead of the parent's next operation.
+  {
+    file: 'test/fixtures/bugs/sync-terminated-waiter.mjs', nodes: 2, expected: 'node0: notify=1 live=ok node1: notify=1 live=ok\n',
+    env: { DSM_TEST_HOOK_THREAD_END_DELAY: '*:300' },
+  },
 ];
 
 for (const { file, nodes, expected, nodeFlags = [], env = {} } of cases) {
