@@ -8,18 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
-import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
+import type { SyncRequest } from '../../src/protocol/engine.js';
 import { SimCluster, readU32, type ThreadOp, type ThreadProgram } from './sim.js';
+import { loadOp, syncOk } from './thread-ops.js';
 
-function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
-  const result = (yield { op: 'sync', request }) as SyncResult;
-  if (!result.ok) throw new Error(`sync ${request.kind} failed`);
-  return result;
-}
-
-function* load(address: number): Generator<ThreadOp, number, unknown> {
-  return (yield { op: 'load', address }) as number;
-}
 
 const barrier: SyncRequest = { kind: 'barrier', barrierId: 9, parties: 2 };
 const word = (page: number, k = 0): number => page * pageBytes + 4 * k;
@@ -45,27 +37,27 @@ function run(seed: number, writeAheadPageCountMax: number, migrateHomes: boolean
   });
   cluster.addThread(0, () => (function* () {
     for (let page = 0; page < 32; page++) yield { op: 'store', address: word(page, 100), value: 1 };
-    yield* sync(barrier);
+    yield* syncOk(barrier);
     for (let it = 0; it < iterations; it++) {
       for (let page = after.first; page < after.first + after.count; page++) for (let k = 0; k < wordsWritten; k++) yield { op: 'store', address: word(page, k), value: value(it, page) };
-      yield* sync(barrier);
+      yield* syncOk(barrier);
       for (let page = band.first; page < band.first + band.count; page++) {
-        const seen = yield* load(word(page, wordsWritten - 1));
+        const seen = yield* loadOp(word(page, wordsWritten - 1));
         if (seen !== value(it, page)) throw new Error(`seed ${seed}: node 0 reads page ${page} of node 1's band as ${seen.toString(16)} in iteration ${it}`);
       }
-      yield* sync(barrier);
+      yield* syncOk(barrier);
     }
   })() as ThreadProgram);
   cluster.addThread(1, () => (function* () {
-    yield* sync(barrier);
+    yield* syncOk(barrier);
     for (let it = 0; it < iterations; it++) {
       for (let page = band.first; page < band.first + band.count; page++) for (let k = 0; k < wordsWritten; k++) yield { op: 'store', address: word(page, k), value: value(it, page) };
-      yield* sync(barrier);
+      yield* syncOk(barrier);
       for (let page = after.first; page < after.first + after.count; page++) {
-        const seen = yield* load(word(page, 0));
+        const seen = yield* loadOp(word(page, 0));
         if (seen !== value(it, page)) throw new Error(`seed ${seed}: node 1 reads page ${page} as ${seen.toString(16)} in iteration ${it}`);
       }
-      yield* sync(barrier);
+      yield* syncOk(barrier);
     }
   })() as ThreadProgram);
   cluster.run();
