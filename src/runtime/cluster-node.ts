@@ -499,8 +499,8 @@ export class ClusterNode {
       }
       endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
     };
-    const park = (op: string, engineRequest: SyncRequest, kind: SyncKind | null, args: Record<string, unknown>) =>
-      this.raceSync(op, request, () => this.host.sync(engineRequest, { owner: endpoint, answer, kind, args, tid: Math.max(0, endpoint.threadIdSeen) }));
+    const park = (op: string, engineRequest: SyncRequest, kind: SyncKind | null, args: Record<string, unknown>, answerWith = answer) =>
+      this.raceSync(op, request, () => this.host.sync(engineRequest, { owner: endpoint, answer: answerWith, kind, args, tid: Math.max(0, endpoint.threadIdSeen) }));
     if (request.op === 'atomic' && request.line === true) {
       // A line op (src/protocol/lines.ts): null once the node holds the line, or the shipped op's result.
       assert(request.fn !== 'wait' && request.fn !== 'notify' && this.lineTable !== null, 'a line op is a read-modify-write, store or load with lines');
@@ -524,8 +524,7 @@ export class ClusterNode {
         if (result.ok && result.value === null && !posted) this.lockGrantsUnread.set(endpoint, { lockId, threadId });
         answer(result);
       };
-      this.raceSync(tryOnly ? 'Mutex.tryLock' : 'Mutex.lock', request, () => this.host.sync({ kind: 'lock', lockId, threadId, tryOnly },
-        { owner: endpoint, answer: lockAnswer, kind: tryOnly ? null : 'lock', args: { lock: lockId }, tid: Math.max(0, endpoint.threadIdSeen) }));
+      park(tryOnly ? 'Mutex.tryLock' : 'Mutex.lock', { kind: 'lock', lockId, threadId, tryOnly }, tryOnly ? null : 'lock', { lock: lockId }, lockAnswer);
     } else {
       park('Mutex.unlock', { kind: 'unlock', lockId: request.id, threadId: request.threadId }, null, {});
     }
