@@ -155,13 +155,7 @@ export class ProtocolEngine implements Engine {
     assert(fromNode !== this.nodeId && fromNode >= 0 && fromNode < this.ctx.nodeCount, 'message from another node');
     this.dispatch(fromNode, message);
     // Messages whose info.vc is the sender's own applied vc tell us a lower bound of it, free.
-    switch (message.type) {
-      case 'lockRequest': case 'lockRelease': case 'barrierArrive': case 'atomicRequest': case 'atomicReply':
-        this.intervals.hearVc(fromNode, message.info.vc);
-        break;
-      default:
-        break;
-    }
+    if (hearsVc(message.type)) this.intervals.hearVc(fromNode, (message as Extract<ProtocolMessage, { type: VcMessageType }>).info.vc);
     this.maybeReclaim();
   }
 
@@ -169,6 +163,8 @@ export class ProtocolEngine implements Engine {
   private dispatch(from: number, message: ProtocolMessage): void {
     if ('bundled' in message && message.bundled !== undefined) {
       const { interval, pages, diffs } = message.bundled;
+      // What the writer had applied when it wrote them (its release's vc), known before they apply: home migration asks it (migration.ts).
+      if (from !== this.nodeId && hearsVc(message.type)) this.intervals.hearVc(from, (message as Extract<ProtocolMessage, { type: VcMessageType }>).info.vc);
       this.coherence.onMessage(from, { type: 'diffs', interval, pages, diffs });
     }
     switch (message.type) {
@@ -188,4 +184,10 @@ export class ProtocolEngine implements Engine {
   private maybeReclaim(): void {
     this.intervals.maybeReclaim((target) => this.coherence.acquire(target));
   }
+}
+
+/** Messages whose info.vc is the sender's own applied vc: each tells a lower bound of it, free. */
+type VcMessageType = 'lockRequest' | 'lockRelease' | 'barrierArrive' | 'atomicRequest' | 'atomicReply';
+function hearsVc(type: ProtocolMessage['type']): type is VcMessageType {
+  return type === 'lockRequest' || type === 'lockRelease' || type === 'barrierArrive' || type === 'atomicRequest' || type === 'atomicReply';
 }

@@ -147,7 +147,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.exclusive = new Uint8Array(this.pageCount);
     this.stateless = new StatelessNeeds(this.pageCount, this.nodeCount);
     this.zeros = zeroVector(this.nodeCount);
-    this.migration = new HomeMigration(ctx, this, options.migrateHomes ?? true);
+    this.migration = new HomeMigration(ctx, this, options.migrateHomes ?? true, options.lendConcurrentWrites ?? false);
     this.twinPageCountMax = options.twinPageCountMax ?? 0;
     assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
     // Race detection protects every page at each close and names its reads: diffs stay with their release there.
@@ -188,6 +188,8 @@ export class HlrcCoherence implements Coherence, LendHost {
   hasFetchers(page: number): boolean { return this.fetchers.has(page); }
   intervalHas(page: number): boolean { return this.intervalPages.has(page); }
   hasAtomicWaiter(page: number): boolean { return this.atomicWaiterOn(page); }
+
+  appliedOwnBy(node: number): number { return this.intervals.appliedBy(node, this.nodeId); }
 
   tableSizes(): Record<string, number> {
     return {
@@ -474,6 +476,9 @@ export class HlrcCoherence implements Coherence, LendHost {
       leaving.push(page);
     }
     if (leaving.length === 0) return;
+    // Stores of the open interval to these pages went unseen: home migration counts them as possible (migration.ts).
+    const openIndex = this.intervals.vc[this.nodeId]! + 1;
+    for (const page of leaving) this.migration.noteExclusiveShared(page, openIndex);
     leaving.sort((a, b) => a - b);
     this.memory.protect(leaving, protRead);
     this.memory.setFastWrite(leaving, true);
@@ -517,7 +522,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       state.version[this.nodeId] = index;
       if (home === this.nodeId) {
         // The home's own writes are already in its master copy.
-        this.migration.noteOwnWrite(page);
+        this.migration.noteOwnWrite(page, index);
         continue;
       }
       // Its diff, labelled with this interval, follows the sync message.

@@ -21,6 +21,8 @@ export interface LendHost {
   hasFetchers(page: number): boolean;
   /** An Atomics.wait parked at this home on the page. */
   hasAtomicWaiter(page: number): boolean;
+  /** What `node` is known to have applied of this node's own intervals (a lower bound: intervals.appliedBy). */
+  appliedOwnBy(node: number): number;
   /** Collects pages dirtied through the native fast path into the open interval. */
   drainDirty(): void;
   /** Pages with a twin in the open interval. */
@@ -40,7 +42,7 @@ export interface LendHost {
 
 /** writersSinceBarrier: only this node wrote the page in the window. */
 const ownWritesOnly = -3;
-/** writersSinceBarrier: two other nodes, or this node after another one. */
+/** writersSinceBarrier: two other nodes, this node after another one, or another one concurrently with this node. */
 const severalWriters = -2;
 
 export class HomeMigration {
@@ -77,9 +79,21 @@ export class HomeMigration {
    * once two other nodes did or this node wrote after another one. Own
    * writes that all came before another node's count as handed over (the
    * main thread filling a grid before the workers start: Jacobi's bands then
-   * move after the first window that wrote them).
+   * move after the first window that wrote them) only if that node had
+   * applied them when it wrote: writes it made concurrently with this
+   * node's (Water's boundary page, written by both workers between the same
+   * two barriers) make the page severalWriters, whichever reached this node
+   * first. Such a page stays at its static home; lent, its other writer would
+   * pay a fetch after every barrier (it cannot be pushed with its own writes
+   * missing).
    */
   private readonly writersSinceBarrier = new Map<number, number>();
+  /** Per page in writersSinceBarrier as ownWritesOnly: this node's last interval that wrote it in the window. */
+  private readonly ownWriteIndex = new Map<number, number>();
+  /** Barrier departures seen here (windows ended): 0 during the program's initialization. */
+  private windowsEnded = 0;
+  /** Test hook (EngineOptions.lendConcurrentWrites): concurrent own writes count as handed over too, the rule before session 13. */
+  private readonly lendConcurrentWrites: boolean;
   /**
    * Per page of this node's own, the other node that alone wrote it in the
    * last windows that wrote it, and how many such windows in a row (windows
@@ -88,9 +102,10 @@ export class HomeMigration {
    */
   private readonly soleWriters = new Map<number, { node: number; windows: number }>();
 
-  constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean) {
+  constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean, lendConcurrentWrites = false) {
     // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
     this.enabled = migrateHomes && ctx.homeNode < 0;
+    this.lendConcurrentWrites = lendConcurrentWrites;
     this.lent = new Int32Array(ctx.pageCount);
     this.borrowed = new Uint8Array(ctx.pageCount);
     this.currentAt = new Int32Array(ctx.pageCount);
@@ -131,12 +146,36 @@ export class HomeMigration {
 
   isBorrowed(page: number): boolean { return this.borrowed[page] === 1; }
 
-  /** This node closed an interval writing a page it is home of. */
-  noteOwnWrite(page: number): void {
+  /** This node closed its interval `index`, which wrote a page it is home of. */
+  noteOwnWrite(page: number, index: number): void {
     this.noteChanged(page, this.ctx.nodeId);
     if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
-      this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly ? ownWritesOnly : severalWriters);
+      const own = seen === undefined || seen === ownWritesOnly;
+      this.writersSinceBarrier.set(page, own ? ownWritesOnly : severalWriters);
+      if (own) this.ownWriteIndex.set(page, index);
+    }
+  }
+
+  /**
+   * A copy of a page of this node's own left while the page was exclusive
+   * (read-write here with no write detection): this node may have written it
+   * in the open interval, `openIndex`, unseen. After the first barrier
+   * departure such writes count as this node's own, concurrent with any
+   * other node's in the window (none can have applied an interval not yet
+   * closed): Water's velocity page at the boundary, exclusive here since the
+   * main thread filled it, is written by both workers between the same two
+   * barriers, and its first such window named only the other worker's
+   * writes. Before the first departure a home's writes are the program's
+   * initialization, which the workers applied at their start (Jacobi's
+   * grids): they do not count, and such pages may move after one window.
+   */
+  noteExclusiveShared(page: number, openIndex: number): void {
+    if (!this.enabled || this.windowsEnded === 0 || this.lent[page] !== 0 || this.borrowed[page] !== 0) return;
+    const seen = this.writersSinceBarrier.get(page);
+    if (seen === undefined || seen === ownWritesOnly) {
+      this.writersSinceBarrier.set(page, ownWritesOnly);
+      this.ownWriteIndex.set(page, openIndex);
     }
   }
 
@@ -145,7 +184,14 @@ export class HomeMigration {
     this.noteChanged(page, writer);
     if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
-      this.writersSinceBarrier.set(page, seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters);
+      let next = seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters;
+      if (seen === ownWritesOnly) {
+        // Handed over only if the writer had applied this node's writes of the window (happened-before), not concurrent with them.
+        const own = this.ownWriteIndex.get(page);
+        assert(own !== undefined, 'own writes of the window have their interval');
+        if (!this.lendConcurrentWrites && this.host.appliedOwnBy(writer) < own) next = severalWriters;
+      }
+      this.writersSinceBarrier.set(page, next);
     }
   }
 
@@ -162,6 +208,8 @@ export class HomeMigration {
   lendWritten(): void {
     const writers = [...this.writersSinceBarrier];
     this.writersSinceBarrier.clear();
+    this.ownWriteIndex.clear();
+    this.windowsEnded++;
     if (!this.enabled || this.ctx.nodeCount === 1) return;
     const byNode = new Map<number, number[]>();
     const windowsNeeded = this.ctx.nodeCount === 2 ? lendSoleWriterWindowCountTwoNodes : lendSoleWriterWindowCount;

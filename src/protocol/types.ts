@@ -80,6 +80,13 @@ export interface EngineOptions {
    * lends the page to that node (docs/PROTOCOL.md, "Home migration").
    */
   migrateHomes?: boolean;
+  /**
+   * hlrc, tests only: the home's own writes of a window count as handed over
+   * to a later writer even when that writer made its writes concurrently
+   * (had not applied them): the lending rule before session 13, kept so that
+   * tests can lend pages a thread of the home keeps writing (migration.ts).
+   */
+  lendConcurrentWrites?: boolean;
   /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
   prefetchPageCount?: number;
   /**

@@ -319,6 +319,8 @@ export interface ClusterOptions {
   deferredFlushChance?: number;
   /** hlrc: home migration (engine default: on). */
   migrateHomes?: boolean;
+  /** hlrc: lend pages their home wrote concurrently too (EngineOptions.lendConcurrentWrites; tests of the lend itself). */
+  lendConcurrentWrites?: boolean;
   /**
    * hlrc, several nodes: Atomics by line ownership (src/protocol/lines.ts).
    * 'atomic' sync requests of thread programs then run as app threads run
@@ -435,6 +437,7 @@ export class SimCluster {
         ...(options.readAheadStreaming === undefined ? {} : { readAheadStreaming: options.readAheadStreaming }),
         ...(options.twinPageCountMax === undefined ? {} : { twinPageCountMax: options.twinPageCountMax }),
         ...(options.migrateHomes === undefined ? {} : { migrateHomes: options.migrateHomes }),
+        ...(options.lendConcurrentWrites === undefined ? {} : { lendConcurrentWrites: options.lendConcurrentWrites }),
         ...(options.deferDiffPageCountMin === undefined ? {} : { deferDiffPageCountMin: options.deferDiffPageCountMin }),
         send: (to, message) => this.send(node, to, message),
         host: { resume: (ref, result) => this.resume(ref, result) },
