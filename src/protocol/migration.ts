@@ -80,7 +80,8 @@ export class HomeMigration {
    * writes that all came before another node's count as handed over (the
    * main thread filling a grid before the workers start: Jacobi's bands then
    * move after the first window that wrote them) only if that node had
-   * applied them when it wrote: writes it made concurrently with this
+   * applied them when it wrote (after the first departure; before it, always):
+   * writes it made concurrently with this
    * node's (Water's boundary page, written by both workers between the same
    * two barriers) make the page severalWriters, whichever reached this node
    * first. Such a page stays at its static home; lent, its other writer would
@@ -185,8 +186,12 @@ export class HomeMigration {
     if (this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       let next = seen === undefined || seen === ownWritesOnly || seen === writer ? writer : severalWriters;
-      if (seen === ownWritesOnly) {
-        // Handed over only if the writer had applied this node's writes of the window (happened-before), not concurrent with them.
+      if (seen === ownWritesOnly && this.windowsEnded > 0) {
+        // Handed over only if the writer had applied this node's writes of the
+        // window (happened-before), not concurrent with them. Before the first
+        // departure they are the program's initialization, which a worker
+        // sees by fetching copies, with no acquire of the interval (Jacobi's
+        // fill): handed over.
         const own = this.ownWriteIndex.get(page);
         assert(own !== undefined, 'own writes of the window have their interval');
         if (!this.lendConcurrentWrites && this.host.appliedOwnBy(writer) < own) next = severalWriters;
