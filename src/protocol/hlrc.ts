@@ -1034,7 +1034,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         for (let n = 0; n < this.nodeCount && !stale; n++) if (n !== requester && state.version[n]! > (requesterVc[n] ?? 0)) stale = true;
         if (stale) this.pushCopy(push, page, state);
       }
-      return this.readPushed(push);
+      return this.readGrantPush(push);
     }
     for (let r = releases.length - 1; r >= 0 && pushPages.length < grantPagePushCountMax; r--) {
       const { node: writer, index } = releases[r]!;
@@ -1049,6 +1049,12 @@ export class HlrcCoherence implements Coherence, LendHost {
         this.pushCopy(push, page, state);
       }
     }
+    return this.readGrantPush(push);
+  }
+
+  /** A grant's copies: read as any push; their pages stay at this home (migration.notePushedWithGrant). */
+  private readGrantPush(push: PushedCopies): GrantPush {
+    for (const page of push.pushPages) this.migration.notePushedWithGrant(page);
     return this.readPushed(push);
   }
 

@@ -180,6 +180,19 @@ export class HomeMigration {
     }
   }
 
+  /**
+   * A copy of a page of this node's own went with a lock grant (this node
+   * manages the lock): the page is data the lock's critical sections pass
+   * from node to node (Water's energy total), which every grant carries from
+   * here. Lent, this node's own next section would fetch it instead. It is
+   * not lent after this window, as if several nodes wrote it.
+   */
+  notePushedWithGrant(page: number): void {
+    if (!this.enabled || this.lent[page] !== 0 || this.borrowed[page] !== 0) return;
+    this.writersSinceBarrier.set(page, severalWriters);
+    this.ownWriteIndex.delete(page);
+  }
+
   /** A non-empty diff of `writer` was applied here, the page's home. */
   noteWrite(page: number, writer: number): void {
     this.noteChanged(page, writer);

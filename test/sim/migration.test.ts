@@ -387,3 +387,42 @@ test('a page two nodes write between the same barriers stays at its home; a page
   // The rule before (concurrent writes handed over) lent the shared page in some seeds: the scenario is the one it got wrong.
   assert.ok(lentBefore > 0, `the old rule lent the shared page in some seeds (${lentBefore} of 200)`);
 });
+
+/**
+ * Water's energy total (session 13): both nodes add to one word under a
+ * mutex whose manager is the word's home (node 0), then meet at a barrier.
+ * When node 0's section came first in a window, node 1's write came after
+ * it (happened-before, through the grant), so node 1 looked like the page's
+ * sole writer and the page was lent to it: node 0's own section then fetched
+ * it every step. A page the manager pushed with a grant in the window is the
+ * lock's data and stays at the manager, whose grants carry it.
+ */
+function lockDataRun(seed: number): SimCluster {
+  const steps = 5;
+  const total = 256;
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 4, placement: 'block', concurrentStepsMax: seed % 2 === 0 ? 0 : 1 + (seed % 4), deliverBias: 0.2 + (seed % 7) / 10 });
+  for (const node of [0, 1]) {
+    cluster.addThread(node, () => (function* () {
+      yield* sync(barrier(7, 2));
+      for (let step = 0; step < steps; step++) {
+        yield* sync({ kind: 'lock', lockId: 0, threadId: node });
+        const before = yield* load(total);
+        yield { op: 'store', address: total, value: before + 1 };
+        yield* sync({ kind: 'unlock', lockId: 0, threadId: node });
+        yield* sync(barrier(7, 2));
+      }
+      const last = yield* load(total);
+      if (last < 2 * steps - 1) throw new Error(`node ${node} reads the total as ${last} after the last barrier`);
+    })() as ThreadProgram);
+  }
+  cluster.run();
+  cluster.drain();
+  assert.equal(readU32(cluster.memories[homeNow(cluster, 0)]!.data, total), 2 * steps, `seed ${seed}: the total at its home`);
+  return cluster;
+}
+
+test('a page written under a lock by both nodes stays at the lock\'s manager, its home (100 seeds)', () => {
+  for (let seed = 1; seed <= 100; seed++) {
+    assert.equal(homeNow(lockDataRun(seed), 0), 0, `seed ${seed}: the lock's data stays at node 0`);
+  }
+});
