@@ -182,8 +182,9 @@ export class HomeMigration {
 
   /**
    * A copy of a page of this node's own went with a lock grant (this node
-   * manages the lock): the page is data the lock's critical sections pass
-   * from node to node (Water's energy total), which every grant carries from
+   * manages the lock), or this node's own critical sections wrote it before
+   * a grant to another node: the page is data the lock's critical sections
+   * pass from node to node (Water's energy total), which grants carry from
    * here. Lent, this node's own next section would fetch it instead. It is
    * not lent after this window, as if several nodes wrote it.
    */
