@@ -1038,8 +1038,8 @@ export class HlrcCoherence implements Coherence, LendHost {
     }
     for (let r = releases.length - 1; r >= 0 && pushPages.length < grantPagePushCountMax; r--) {
       const { node: writer, index } = releases[r]!;
-      if (writer === this.nodeId && index > (requesterVc[writer] ?? 0)) {
-        // This node's own sections are not pushed here (the requester fetches what it reads), but their pages are the lock's data all the same.
+      if (writer === this.nodeId) {
+        // This node's own sections are not pushed here (the requester fetches what it reads, if it has not applied them yet), but their pages are the lock's data all the same.
         const record = this.intervals.record(writer, index);
         for (const page of record?.pages ?? []) if (this.homeOf(page) === this.nodeId) this.migration.notePushedWithGrant(page);
       }
