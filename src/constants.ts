@@ -411,10 +411,10 @@ assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans s
 export const threadIdNodeStride = 2 ** 20;
 /**
  * Warm app threads a node keeps (src/runtime/remote-workers.ts), and the
- * program's main thread for its local workers (src/threads/worker.ts), on a
- * cluster of 2 or more nodes: booted up to the program's module and waiting,
- * so that a worker starts at once. Nodes other than 0 and the main thread make
- * one at their start; once a worker found none ready, a node makes one again
+ * program's main thread for its local workers (src/threads/worker.ts):
+ * booted up to the program's module and waiting, so that a worker starts at
+ * once. Nodes other than 0 and the main thread (on a cluster of 2 or more
+ * nodes) make one at their start; once a worker found none ready, a node makes one again
  * at the end of each worker it hosts, a main thread at each local worker's
  * start. An unused one costs its boot (CPU: about what a worker's start
  * costs) and its memory (an isolate, ~10 MiB) until warmThreadIdleMsMax.
