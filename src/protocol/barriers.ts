@@ -417,6 +417,13 @@ export class Barriers {
       }
       return;
     }
+    const self = this.ctx.nodeId;
+    if (from === self && !pair.flushing && pair.sentVc === null && message.arrivals.length === 2 && pair.ids.length < pair.local) {
+      // A thread of this node held in the round before (replayed by completePeer): planned in this one.
+      pair.ids.push(message.arrivals[1]!);
+      if (pair.ids.length === pair.local) this.sendPeer(barrierId, pair);
+      return;
+    }
     assert(pair.held.length < syncQueueCountMax, 'held barrier arrivals within limit');
     pair.held.push({ from, message });
     if (pair.flushing) return;
