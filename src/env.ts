@@ -6,7 +6,7 @@
 // Three kinds of variables:
 //   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
 //     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_READAHEAD,
-//     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD;
+//     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD, DSM_PEER_BARRIERS;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
 //     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_RUNTIME_CONFIG;
@@ -131,6 +131,11 @@ export function lockKeepEnabled(): boolean {
  */
 export function deferDiffsEnabled(): boolean {
   return process.env.DSM_DEFER_DIFFS === '1';
+}
+
+/** DSM_PEER_BARRIERS=0: two-node barrier rounds go through the manager (arrival, then departure) as on more nodes (session 13; to compare). */
+export function peerBarriersEnabled(): boolean {
+  return process.env.DSM_PEER_BARRIERS !== '0';
 }
 
 /** DSM_WARM_THREADS=0: a node keeps no warm app thread; every remote worker's thread is created when it is placed (issue 13; to compare). */
