@@ -267,11 +267,24 @@ export const intervalLogReclaimCount = 1024;
  * the previous window and its pages were touched (adaptive read-ahead,
  * src/protocol/readahead.ts, which also shrinks it where read-ahead pages are
  * invalidated untouched), so a sequential scan of n pages costs
- * about log2 + n / prefetchPageCountMax round trips, and an isolated fault
+ * about log2 + n / (the window limit) round trips, and an isolated fault
  * brings few pages.
  */
-export const prefetchPageCountMax = 64;
+export const prefetchPageCountDefault = 64;
 export const prefetchPageCountInitial = 16;
+/**
+ * Protocol: the most pages one fetch may ask for (EngineOptions.prefetchPageCount's limit; a page request with more
+ * extras is refused). The engine's window limit is prefetchPageCountDefault unless its options say otherwise.
+ */
+export const prefetchPageCountMax = 256;
+/**
+ * Runtime: the read-ahead window limit cluster nodes run with (DSM_READAHEAD_PAGES overrides it). Larger than the
+ * engine's default since session 13: a remote fetch's cost on two loaded cores is mostly per message (a manager
+ * woken on each side, about 2 ms a 64-page window at load 2-9), so QuickSort's partition of a 3,072-page remote
+ * range took 57 fetches with 64-page windows and 25 with 256, 20-35% less time (docs/EVALUATION.md, "Session 13:
+ * QuickSort on 2 nodes"). A stream still starts at prefetchPageCountInitial and doubles only while used.
+ */
+export const prefetchPageCountRuntime = 256;
 /** Protocol: read-ahead streams tracked per home (interleaved scans of different arrays each keep their window). */
 export const prefetchStreamCountMax = 4;
 /**
@@ -361,7 +374,9 @@ assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a
  * the run: the sending manager's frame was refused).
  */
 export const remoteMessageBytesMax = frameBytesMax - 64 * 1024;
-assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountMax, 'the read-ahead window starts within its limit');
+assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountDefault, 'the read-ahead window starts within its limit');
+assert(prefetchPageCountDefault <= prefetchPageCountMax && prefetchPageCountRuntime <= prefetchPageCountMax, 'read-ahead window limits within what one fetch may ask for');
+assert(prefetchPageCountMax * pageBytes < frameBytesMax, 'a full read-ahead reply fits one frame');
 
 // dsm plot (src/plot)
 /** Marks one access-pattern figure draws at most; larger traces are sampled evenly (and the figure says so). */

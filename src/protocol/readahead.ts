@@ -32,7 +32,7 @@
 // predecessor was mostly untouched stops it until the stream's next fault.
 
 import { assert } from '../errors.js';
-import { prefetchAheadFetchCountMax, prefetchAheadWindowCountMax, prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
+import { prefetchAheadFetchCountMax, prefetchAheadWindowCountMax, prefetchHistoryCountMax, prefetchPageCountDefault, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
 import type { EngineCounters } from './types.js';
 
 export interface ReadAheadOptions {
@@ -547,6 +547,8 @@ export class ReadAhead {
   /** Whether read-ahead pages stay at no access until first touched (EngineOptions.readAheadTracking, default on). */
   readonly tracking: boolean;
   private readonly policy: ReadAheadPolicy;
+  /** The most pages one fetch brings (EngineOptions.prefetchPageCount, default prefetchPageCountDefault). */
+  private readonly windowMax: number;
   /** Read-ahead pages asked for untracked (a saturated stream's): installed readable, counted apart. */
   private readonly untracked = new Set<number>();
 
@@ -554,7 +556,8 @@ export class ReadAhead {
     private readonly pageCount: number, nodeCount: number, private readonly stats: EngineCounters,
     options: { prefetchPageCount?: number; readAheadTracking?: boolean; readAheadStreaming?: boolean }, private readonly host: ReadAheadHost | null = null,
   ) {
-    const windowMax = options.prefetchPageCount ?? prefetchPageCountMax;
+    const windowMax = options.prefetchPageCount ?? prefetchPageCountDefault;
+    this.windowMax = windowMax;
     assert(Number.isInteger(windowMax) && windowMax >= 1 && windowMax <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
     this.tracking = options.readAheadTracking ?? true;
     this.policy = new ReadAheadPolicy({
@@ -578,7 +581,7 @@ export class ReadAhead {
     const plan = this.policy.plan(home, page);
     const extra: number[] = [];
     for (const next of plan.pages) {
-      if (extra.length >= prefetchPageCountMax - 1) break;
+      if (extra.length >= this.windowMax - 1) break;
       if (next < 0 || next >= this.pageCount || !eligible(next)) {
         if (plan.sparse) continue;
         break;

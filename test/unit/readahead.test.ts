@@ -306,3 +306,26 @@ test('streaming off (aheadWindowMax 0): nothing is issued ahead', () => {
   assert.equal(engine.aheadWindows.length, 0);
   assert.ok(engine.faults.length > 3);
 });
+
+test('the engine\'s read-ahead unit: 64-page windows by default, up to 256 when the runtime asks (QuickSort\'s remote partition, session 13)', async () => {
+  const { ReadAhead } = await import('../../src/protocol/readahead.js');
+  const { prefetchPageCountDefault, prefetchPageCountMax, prefetchPageCountRuntime } = await import('../../src/constants.js');
+  assert.equal(prefetchPageCountDefault, 64);
+  assert.equal(prefetchPageCountRuntime, 256);
+  assert.ok(prefetchPageCountRuntime <= prefetchPageCountMax);
+  /** A sequential scan of `pages` pages, every read-ahead page touched: the size of each fetch. */
+  const scan = (options: { prefetchPageCount?: number }, pages: number): number[] => {
+    const unit = new ReadAhead(4096, 2, { readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0 } as never, { ...options, readAheadTracking: true });
+    const sizes: number[] = [];
+    for (let page = 0; page < pages;) {
+      const extras = unit.pick(1, page, () => true);
+      sizes.push(extras.length + 1);
+      for (const extra of extras) if (unit.arrived(extra, false)) unit.useful(extra);
+      page += extras.length + 1;
+    }
+    return sizes;
+  };
+  assert.deepEqual(scan({}, 16 + 32 + 3 * 64), [16, 32, 64, 64, 64]);
+  assert.deepEqual(scan({ prefetchPageCount: prefetchPageCountRuntime }, 16 + 32 + 64 + 128 + 2 * 256), [16, 32, 64, 128, 256, 256]);
+  assert.throws(() => scan({ prefetchPageCount: prefetchPageCountMax + 1 }, 1), /prefetch page count/);
+});
