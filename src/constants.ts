@@ -390,12 +390,17 @@ export const twinBytesMin = 64 * 1024;
 /**
  * --twin-bytes by default: a sixteenth of RAM, at most this. A release sends
  * the diffs of every twinned page at once, so the limit also bounds that
- * burst: at most 8 MiB of twins (2.5x in the worst-case diff encoding, about
- * 1x for real data) stays well inside one peer's send queue (sendQueueBytesMax).
+ * burst: at most 12 MiB of twins (2.5x in the worst-case diff encoding, about
+ * 1x for real data) stays inside one peer's send queue (sendQueueBytesMax).
  * Past the limit the oldest dirty pages go home early in batches of a quarter
- * of it, one engine round trip per batch, so a small limit costs little.
+ * of it, one engine round trip per batch, and a store to a page flushed early
+ * twins it again: a thread that keeps writing past the limit diffs pages
+ * twice and waits for a batch every quarter. 12 MiB (3,072 pages, 8 MiB
+ * before session 13) holds QuickSort's first pushed range of 4 M ints between
+ * two releases: node 1's partition of its kept half then took 6-9 ms instead
+ * of 45-56 (docs/EVALUATION.md, "Session 13: QuickSort on 2 nodes").
  */
-export const twinBytesDefaultMax = 8 * 1024 * 1024;
+export const twinBytesDefaultMax = 12 * 1024 * 1024;
 export const twinBytesDefaultShareOfMemory = 1 / 16;
 /** At the twin limit, the oldest 1/this of the limit's pages go home early (one engine round trip per batch). */
 export const twinLimitFlushDivisor = 4;
