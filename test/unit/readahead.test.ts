@@ -329,3 +329,22 @@ test('the engine\'s read-ahead unit: 64-page windows by default, up to 256 when 
   assert.deepEqual(scan({ prefetchPageCount: prefetchPageCountRuntime }, 16 + 32 + 64 + 128 + 2 * 256), [16, 32, 64, 128, 256, 256]);
   assert.throws(() => scan({ prefetchPageCount: prefetchPageCountMax + 1 }, 1), /prefetch page count/);
 });
+
+test('windows past 64 pages are tracked by sample (every 7th page): a long remote scan pays a local fault for 1 page in 7 of them, not each (session 13)', () => {
+  const policy = new ReadAheadPolicy({ ...base, windowMax: 256 });
+  const windows: number[] = [];
+  const trackedPerWindow: number[] = [];
+  let page = 0;
+  for (let k = 0; k < 5; k++) {
+    const { plan, extras } = fault(policy, 1, page);
+    windows.push(plan.count);
+    trackedPerWindow.push(policy.trackedCount());
+    for (const extra of extras) if (policy.tracks(extra)) policy.touched(extra);
+    assert.equal(policy.trackedCount(), 0);
+    page += plan.count;
+  }
+  // The stream still doubles on its sample, up to the limit.
+  assert.deepEqual(windows, [16, 32, 64, 128, 256]);
+  // 15, 31 and 63 read-ahead pages tracked in full; the 127 of the fourth window by sample; the fifth is saturated (untracked).
+  assert.deepEqual(trackedPerWindow, [15, 31, 63, Math.ceil(127 / 7), 0]);
+});
