@@ -86,7 +86,7 @@ export interface EngineOptions {
    * and departs on its own (docs/PROTOCOL.md, "Barrier", two-node rounds).
    */
   peerBarriers?: boolean;
-  /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
+  /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountDefault (the runtime's: prefetchPageCountRuntime), 1 turns prefetch off. */
   prefetchPageCount?: number;
   /**
    * hlrc: count which read-ahead pages a thread touches (useful) and which it

@@ -230,7 +230,7 @@ export class ClusterNode {
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
-      ...(readAheadPageCount() === undefined ? {} : { prefetchPageCount: readAheadPageCount() }),
+      prefetchPageCount: readAheadPageCount(),
       ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled() }),
       ...(lockTokens === null ? {} : { lockTokens }),
       lockKeep: lockKeepEnabled(),
