@@ -18,6 +18,10 @@
 //                the small one (300 rows of 400 iterations, ~0.05 s plain, where
 //                fixed costs weigh) and a large one of the issue's kind (2,000
 //                rows of 1,000 iterations, ~0.6 s plain on a quiet machine)
+//   histogram    2 threads (one a node) add 1 to pseudo-random buckets of one
+//                table with Atomics.add, 2,000,000 each, the 64 buckets over the
+//                16 lines of one page (bench/programs/histogram.mjs); wall time
+//                against plain node (session 13: it took minutes before)
 //   syncRoundTrip  a tryLock of a free mutex managed on the thread's node (one
 //                app thread -> manager -> app thread trip), against a bare
 //                futex ping-pong between two plain-node threads; from a second
@@ -47,6 +51,8 @@ const goalRenderCpuRatioMax = 1.5;
 const renderArgs = ['2', '300', '1024', '400'];
 /** The issue's kind of render (seconds, thousands of atomic ops): 2,000 rows, ~0.6 s plain with 2 threads on a quiet machine. */
 const renderLargeArgs = ['2', '2000', '1024', '1000'];
+/** A histogram: 2 threads, 2,000,000 Atomics.add each on 64 buckets over the 16 lines of one page (~0.1 s plain). */
+const histogramArgs = ['2', '2000000'];
 /**
  * Atomics by line ownership (issue 12.2) make a dsm add cheap: the dsm counter
  * then counts as many as plain node. DSM_ATOMIC_LINES=0 (every op at its home,
@@ -114,6 +120,12 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   const renderSeconds = small.seconds;
   const renderCpuSeconds = small.cpuSeconds;
   const large = render(renderLargeArgs);
+  // A histogram (threads cycling over the 16 lines of one page): plain node's best of plainRunCount runs, then one dsm run.
+  const histogramPlainRuns = Array.from({ length: plainRunCount }, () => runJson([join(programs, 'histogram.mjs'), ...histogramArgs], 'histogram.mjs under plain node'));
+  const histogramRun = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+    '--region-bytes', regionBytes, join(programs, 'histogram.mjs'), ...histogramArgs], `histogram.mjs ${histogramArgs.join(' ')} on ${nodeCount} nodes`);
+  const histogramPlainSeconds = Math.min(...histogramPlainRuns.map((run) => figure(run, 'seconds', 'histogram.mjs')));
+  const histogramSeconds = figure(histogramRun, 'seconds', 'histogram.mjs');
   const plainCounterNsPerAdd = figure(plain, 'counterSeconds', 'atomics-plain.mjs') * 1e9 / plainCounterIterations;
   // Best of both dsm runs (plain node's is the best of plainRunCount runs): one more chance against a loaded moment.
   const atomicAddOwnedNs = Math.min(figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs'), figure(managerPath, 'atomicAddOwnedNs', 'atomics.mjs'));
@@ -141,6 +153,9 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     renderCpuSeconds: round(renderCpuSeconds),
     renderPlainCpuSeconds: round(renderPlainCpuSeconds),
     renderCpuRatio: round(renderCpuSeconds / renderPlainCpuSeconds),
+    histogramSeconds: round(histogramSeconds),
+    histogramPlainSeconds: round(histogramPlainSeconds),
+    histogramRatio: round(histogramSeconds / histogramPlainSeconds),
     renderLargeSeconds: round(large.seconds),
     renderLargePlainSeconds: round(large.plainSeconds),
     renderLargeRatio: round(large.seconds / large.plainSeconds),

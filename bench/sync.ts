@@ -12,7 +12,9 @@
 //                    processes, managed by node 0 (sync-barrier.mjs); after the
 //                    first round each node sends one combined arrival up the
 //                    barrier's tree (issue 12.3); barrier2 is the floor: one
-//                    arrival and one departure, a round trip
+//                    arrival each way, peer to peer (session 13: each node departs
+//                    on its own once it has the other's; DSM_PEER_BARRIERS=0: one
+//                    arrival and one departure, a round trip)
 //   atomicAddUsP50   Atomics.add from node 1 on a fresh line homed on node 0 and held
 //                    there (sync-atomic.mjs): a line transfer (lineRequest, lineGrant);
 //                    with DSM_ATOMIC_LINES=0 the home round trip (atomicRequest, atomicReply)
@@ -57,6 +59,8 @@ const plainCounterIterations = 1000;
 const runTimeoutMs = 300_000;
 /** DSM_ATOMIC_LINES=0 (inherited by the runs): Atomics at their home instead of by line ownership (src/env.ts). */
 const atomicLinesOn = process.env.DSM_ATOMIC_LINES !== '0';
+/** DSM_PEER_BARRIERS=0 (inherited by the runs): two-node barrier rounds through the manager, as on more nodes (src/env.ts). */
+const peerBarriersOn = process.env.DSM_PEER_BARRIERS !== '0';
 
 export interface SyncBenchResult extends Record<string, unknown> {
   iterations: number;
@@ -168,7 +172,13 @@ function checkPlacement(iterations: number, lock: RunStats, atomic: RunStats, ba
   }
   for (const { nodeCount, stats } of barriers) {
     const barrierRounds = barrierWarmCount(iterations) + iterations;
-    if (sentBy(stats, 0, 'barrierArrive') !== 0 || stats.total.messagesByType.barrierArrive?.count !== (nodeCount - 1) * barrierRounds) {
+    // Two nodes go peer to peer after the first round (its one departure from
+    // the manager): the manager then sends an arrival a round too.
+    const pair = nodeCount === 2 && peerBarriersOn;
+    const managerArrivals = pair ? barrierRounds - 1 : 0;
+    const departs = pair ? 1 : (nodeCount - 1) * barrierRounds;
+    if (sentBy(stats, 0, 'barrierArrive') !== managerArrivals || sentBy(stats, 0, 'barrierDepart') !== departs
+      || stats.total.messagesByType.barrierArrive?.count !== (nodeCount - 1) * barrierRounds + managerArrivals) {
       throw new DsmError('DSM_ERR_BENCH', `sync-barrier on ${nodeCount} nodes: the barrier is not managed by node 0`);
     }
   }

@@ -267,11 +267,24 @@ export const intervalLogReclaimCount = 1024;
  * the previous window and its pages were touched (adaptive read-ahead,
  * src/protocol/readahead.ts, which also shrinks it where read-ahead pages are
  * invalidated untouched), so a sequential scan of n pages costs
- * about log2 + n / prefetchPageCountMax round trips, and an isolated fault
+ * about log2 + n / (the window limit) round trips, and an isolated fault
  * brings few pages.
  */
-export const prefetchPageCountMax = 64;
+export const prefetchPageCountDefault = 64;
 export const prefetchPageCountInitial = 16;
+/**
+ * Protocol: the most pages one fetch may ask for (EngineOptions.prefetchPageCount's limit; a page request with more
+ * extras is refused). The engine's window limit is prefetchPageCountDefault unless its options say otherwise.
+ */
+export const prefetchPageCountMax = 256;
+/**
+ * Runtime: the read-ahead window limit cluster nodes run with (DSM_READAHEAD_PAGES overrides it). Larger than the
+ * engine's default since session 13: a remote fetch's cost on two loaded cores is mostly per message (a manager
+ * woken on each side, about 2 ms a 64-page window at load 2-9), so QuickSort's partition of a 3,072-page remote
+ * range took 57 fetches with 64-page windows and 25 with 256, 20-35% less time (docs/EVALUATION.md, "Session 13:
+ * QuickSort on 2 nodes"). A stream still starts at prefetchPageCountInitial and doubles only while used.
+ */
+export const prefetchPageCountRuntime = 256;
 /** Protocol: read-ahead streams tracked per home (interleaved scans of different arrays each keep their window). */
 export const prefetchStreamCountMax = 4;
 /**
@@ -361,7 +374,9 @@ assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a
  * the run: the sending manager's frame was refused).
  */
 export const remoteMessageBytesMax = frameBytesMax - 64 * 1024;
-assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountMax, 'the read-ahead window starts within its limit');
+assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountDefault, 'the read-ahead window starts within its limit');
+assert(prefetchPageCountDefault <= prefetchPageCountMax && prefetchPageCountRuntime <= prefetchPageCountMax, 'read-ahead window limits within what one fetch may ask for');
+assert(prefetchPageCountMax * pageBytes < frameBytesMax, 'a full read-ahead reply fits one frame');
 
 // dsm plot (src/plot)
 /** Marks one access-pattern figure draws at most; larger traces are sampled evenly (and the figure says so). */
@@ -375,12 +390,17 @@ export const twinBytesMin = 64 * 1024;
 /**
  * --twin-bytes by default: a sixteenth of RAM, at most this. A release sends
  * the diffs of every twinned page at once, so the limit also bounds that
- * burst: at most 8 MiB of twins (2.5x in the worst-case diff encoding, about
- * 1x for real data) stays well inside one peer's send queue (sendQueueBytesMax).
+ * burst: at most 12 MiB of twins (2.5x in the worst-case diff encoding, about
+ * 1x for real data) stays inside one peer's send queue (sendQueueBytesMax).
  * Past the limit the oldest dirty pages go home early in batches of a quarter
- * of it, one engine round trip per batch, so a small limit costs little.
+ * of it, one engine round trip per batch, and a store to a page flushed early
+ * twins it again: a thread that keeps writing past the limit diffs pages
+ * twice and waits for a batch every quarter. 12 MiB (3,072 pages, 8 MiB
+ * before session 13) holds QuickSort's first pushed range of 4 M ints between
+ * two releases: node 1's partition of its kept half then took 6-9 ms instead
+ * of 45-56 (docs/EVALUATION.md, "Session 13: QuickSort on 2 nodes").
  */
-export const twinBytesDefaultMax = 8 * 1024 * 1024;
+export const twinBytesDefaultMax = 12 * 1024 * 1024;
 export const twinBytesDefaultShareOfMemory = 1 / 16;
 /** At the twin limit, the oldest 1/this of the limit's pages go home early (one engine round trip per batch). */
 export const twinLimitFlushDivisor = 4;
@@ -411,10 +431,10 @@ assert(rendezvousRetrySliceMs > joinRetryIntervalMs, 'a rendezvous slice spans s
 export const threadIdNodeStride = 2 ** 20;
 /**
  * Warm app threads a node keeps (src/runtime/remote-workers.ts), and the
- * program's main thread for its local workers (src/threads/worker.ts), on a
- * cluster of 2 or more nodes: booted up to the program's module and waiting,
- * so that a worker starts at once. Nodes other than 0 and the main thread make
- * one at their start; once a worker found none ready, a node makes one again
+ * program's main thread for its local workers (src/threads/worker.ts):
+ * booted up to the program's module and waiting, so that a worker starts at
+ * once. Nodes other than 0 and the main thread (on a cluster of 2 or more
+ * nodes) make one at their start; once a worker found none ready, a node makes one again
  * at the end of each worker it hosts, a main thread at each local worker's
  * start. An unused one costs its boot (CPU: about what a worker's start
  * costs) and its memory (an isolate, ~10 MiB) until warmThreadIdleMsMax.

@@ -6,7 +6,7 @@
 // Three kinds of variables:
 //   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
 //     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_READAHEAD,
-//     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD;
+//     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD, DSM_PEER_BARRIERS;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
 //     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_RUNTIME_CONFIG;
@@ -16,7 +16,7 @@
 // DSM_SECRET is removed from the environment once read (takeEnvironmentSecret), so app
 // threads (which share this environment) and their children never see it.
 
-import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
+import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax, prefetchPageCountMax, prefetchPageCountRuntime, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
 import { DsmError } from './errors.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -133,6 +133,11 @@ export function deferDiffsEnabled(): boolean {
   return process.env.DSM_DEFER_DIFFS === '1';
 }
 
+/** DSM_PEER_BARRIERS=0: two-node barrier rounds go through the manager (arrival, then departure) as on more nodes (session 13; to compare). */
+export function peerBarriersEnabled(): boolean {
+  return process.env.DSM_PEER_BARRIERS !== '0';
+}
+
 /** DSM_WARM_THREADS=0: a node keeps no warm app thread; every remote worker's thread is created when it is placed (issue 13; to compare). */
 export function warmThreadsEnabled(): boolean {
   return process.env.DSM_WARM_THREADS !== '0';
@@ -167,12 +172,21 @@ export function writeAheadEnabled(): boolean {
 }
 
 /**
- * DSM_READAHEAD=0: hlrc fetches bring one page each, no read-ahead (bench
- * rtt's page-fetch program times single remote fetches: it reads pages going
- * down, which read-ahead now follows).
+ * The most pages one hlrc fetch brings on a cluster node (EngineOptions.prefetchPageCount).
+ * DSM_READAHEAD=0: one page each, no read-ahead (bench rtt's page-fetch program
+ * times single remote fetches: it reads pages going down, which read-ahead now
+ * follows). DSM_READAHEAD_PAGES=<n>: windows of at most n pages (1..prefetchPageCountMax;
+ * 64 is the limit of sessions 8-12, to compare). Default prefetchPageCountRuntime.
  */
-export function readAheadPageCount(): number | undefined {
-  return process.env.DSM_READAHEAD === '0' ? 1 : undefined;
+export function readAheadPageCount(env: Environment = process.env): number {
+  if (env.DSM_READAHEAD === '0') return 1;
+  const text = env.DSM_READAHEAD_PAGES;
+  if (text === undefined || text === '') return prefetchPageCountRuntime;
+  const pages = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(pages) || pages < 1 || pages > prefetchPageCountMax) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_READAHEAD_PAGES='${text}' is not a whole number of pages from 1 to ${prefetchPageCountMax}`);
+  }
+  return pages;
 }
 
 /** DSM_INTERRUPT_BUDGET: V8's interrupt budget in a node process (constants.ts interruptBudgetBytes); 0 leaves V8's own. */

@@ -239,7 +239,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--protocol <name>', 'coherence protocol: hlrc (home-based lazy release consistency) or sc (sequential consistency)', 'hlrc')
     .option('--placement <name>', `home (hlrc) or manager (sc) of each page: ${placementNames.join(', ')}`, placementDefault)
     .option('--region-bytes <size>', 'size of the global region (virtual, lazily backed), e.g. 512m or 4g', '4g')
-    .option('--twin-bytes <size>', 'hlrc: most twin memory per node (copies of pages of other homes written since the last release); past it the oldest dirty pages go home early (default: 1/16 of RAM, at most 8m)')
+    .option('--twin-bytes <size>', 'hlrc: most twin memory per node (copies of pages of other homes written since the last release); past it the oldest dirty pages go home early (default: 1/16 of RAM, at most 12m)')
     .option('--tag-output', 'prefix each output line with the node and thread that wrote it: [node N thread T]')
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
@@ -281,7 +281,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--protocol <name>', 'must match node 0', 'hlrc')
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
-    .option('--twin-bytes <size>', 'hlrc: most twin memory on this node (default: 1/16 of RAM, at most 8m)')
+    .option('--twin-bytes <size>', 'hlrc: most twin memory on this node (default: 1/16 of RAM, at most 12m)')
     .option('--join-timeout <ms>', 'how long to keep trying to join')
     .option('--heartbeat-timeout <ms>', 'as for dsm run (each node uses its own)')
     .action(async (raw: Record<string, string | undefined>) => {

@@ -15,6 +15,12 @@
 // its next plan. So no arrival waits for one that will not come: the plan's
 // counts add up to the parties, so a node that gets fewer threads than
 // planned means another gets more (or the round cannot end anyway).
+//
+// Two-node rounds go peer to peer (session 13, PeerRound below): when the
+// round just ended had threads on the manager and on one other node only,
+// the plan says so, and from then on each of the two sends its arrival to
+// the other and departs on its own once it holds both: one crossing a round
+// instead of two (arrival, then departure), and no departure message.
 
 import { DsmError, assert } from '../errors.js';
 import { barrierIdCountMax, barrierTreeFanIn, syncQueueCountMax } from '../constants.js';
@@ -83,6 +89,49 @@ interface BarrierNode {
   doneRound: number;
 }
 
+/**
+ * A barrier's two-node round at one of its two nodes (the manager and one
+ * other; session 13). Each node, once its `local` threads have arrived,
+ * closes its interval and sends one barrierArrive (`peer`) to the other,
+ * carrying its write notices, its bundled diffs and its barrier pushes; it
+ * departs when it holds its own and the other's: it acquires their merged
+ * knowledge, installs the pushes and raises the floor itself (the floor only
+ * when the two are the whole cluster). The next round keeps the plan. So a
+ * round costs two messages, one crossing on each node's path.
+ *
+ * An arrival the plan did not foresee reaches the manager (flat) and the
+ * manager alone decides (FIFO links, two nodes): if it has not sent its own
+ * peer arrival of the round, the other node cannot end the round; if it has,
+ * the other ends it only if all its threads arrived, and then its peer
+ * arrival is already on the way. So the manager sends barrierFlush, holds
+ * the unforeseen arrivals, sends nothing more of the round, and waits:
+ * either the other's peer arrival comes while its own went out (the round
+ * ends peer to peer, the held arrivals count in the next round), or the
+ * other's answer to the flush (`peerFlushed`: its unsent arrivals, maybe
+ * none; it then drops the round and everything it got of it) makes the
+ * round flat at the manager, which ends it with departures as before.
+ */
+interface PeerRound {
+  /** The open round. */
+  round: number;
+  /** The other node of the pair. */
+  peer: number;
+  parties: number;
+  /** This node's threads the round expects, and the other node's. */
+  local: number;
+  peerLocal: number;
+  /** This node's requests gathered for `round`. */
+  ids: number[];
+  /** This node's applied vector when its arrival went to the other (null: not sent). */
+  sentVc: number[] | null;
+  /** The other node's arrival of `round` (null: not here yet). */
+  got: BarrierArrive | null;
+  /** At the manager: a barrierFlush of `round` went to the other node, not answered yet. */
+  flushing: boolean;
+  /** At the manager while flushing: arrivals to count once the round ends or goes flat, in order. */
+  held: Array<{ from: number; message: BarrierArrive }>;
+}
+
 export class Barriers {
   /** At this node as a manager: barriers with arrivals in the open round. */
   private readonly barriers = new Map<number, BarrierState>();
@@ -90,16 +139,21 @@ export class Barriers {
   private readonly barrierRecords = new Map<number, BarrierRecord>();
   /** This node's part in barriers its threads took part in (any node: see BarrierNode). */
   private readonly barrierNodes = new Map<number, BarrierNode>();
+  /** Two-node rounds this node takes part in (see PeerRound). */
+  private readonly peerRounds = new Map<number, PeerRound>();
 
   constructor(
     private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence,
     private readonly requests: BarrierRequests,
+    /** Plan two-node rounds peer to peer (EngineOptions.peerBarriers). */
+    private readonly peerBarriers = true,
   ) {}
 
   tableSizes(): Record<string, number> {
     return {
       barriers: this.barriers.size,
       barrierEarly: [...this.barrierNodes.values()].reduce((sum, node) => sum + node.early.length, 0),
+      barrierPeerHeld: [...this.peerRounds.values()].reduce((sum, round) => sum + round.held.length + (round.flushing ? 1 : 0), 0),
     };
   }
 
@@ -126,6 +180,14 @@ export class Barriers {
   arrive(threadRef: number, barrierId: number, parties: number): void {
     const manager = this.ctx.managerOf(barrierId);
     const requestId = this.requests.newRequest(threadRef, 'barrier');
+    const pair = this.peerRounds.get(barrierId);
+    if (pair !== undefined && pair.sentVc === null && pair.parties === parties && pair.ids.length < pair.local) {
+      pair.ids.push(requestId);
+      // While the manager flushes the round it sends nothing of it: the arrival waits in `ids`.
+      if (pair.ids.length === pair.local && !pair.flushing) this.sendPeer(barrierId, pair);
+      else this.coherence.closeInterval();
+      return;
+    }
     const node = manager === this.ctx.nodeId ? null : this.barrierNode(barrierId);
     const plan = node?.plan ?? null;
     if (node !== null && plan !== null && !node.sent && plan.parties === parties && node.local < plan.local) {
@@ -214,7 +276,15 @@ export class Barriers {
 
   private onBarrierArrive(from: number, message: BarrierArrive): void {
     if (from !== this.ctx.nodeId) this.intervals.learn(from, message.info);
+    if (message.peer === true) { this.onPeerArrive(from, message); return; }
     if (this.ctx.managerOf(message.barrierId) !== this.ctx.nodeId) { this.onChildArrive(from, message); return; }
+    this.arriveAtManager(from, message);
+  }
+
+  /** At the manager: an arrival (flat, combined, forwarded, or the other node's answer to a two-node flush), its info learned. */
+  private arriveAtManager(from: number, message: BarrierArrive): void {
+    const pair = this.peerRounds.get(message.barrierId);
+    if (pair !== undefined) { this.arriveInPair(from, message, pair); return; }
     let record = this.barrierRecords.get(message.barrierId);
     if (record === undefined) {
       // A reusable barrier keeps its party count for life: the first use fixes it.
@@ -257,8 +327,130 @@ export class Barriers {
       }
       if (push !== null && !barrier.pushes.includes(push)) barrier.pushes.push(push);
       barrier.arrivals.push({ node, requestId });
-      if (barrier.arrivals.length === barrier.parties) this.completeRound(message.barrierId, record, barrier);
+      if (barrier.arrivals.length === barrier.parties) {
+        this.completeRound(message.barrierId, record, barrier);
+        // The next round is a two-node one: the rest of this message is unforeseen there.
+        if (this.peerRounds.has(message.barrierId) && k + 2 < message.arrivals.length) {
+          const { pushPages: _pages, pushVersions: _versions, pushBytes: _bytes, ...rest } = message;
+          this.arriveAtManager(from, { ...rest, arrivals: message.arrivals.slice(k + 2) });
+          return;
+        }
+      }
     }
+  }
+
+  // ------------------------------------------------ two-node rounds (PeerRound)
+
+  /** This node's threads of the round are all in: its arrival goes to the other node. */
+  private sendPeer(barrierId: number, pair: PeerRound): void {
+    assert(pair.sentVc === null && !pair.flushing && pair.ids.length === pair.local, 'a two-node round\'s arrival goes once, complete');
+    this.coherence.closeInterval(pair.peer);
+    pair.sentVc = [...this.intervals.vc];
+    const self = this.ctx.nodeId;
+    const arrivals = pair.ids.flatMap((id) => [self, id]);
+    this.ctx.deliver(pair.peer, () => ({
+      type: 'barrierArrive', barrierId, parties: pair.parties, arrivals, round: pair.round, peer: true,
+      info: this.intervals.infoTo(pair.peer), ...this.coherence.pushForBarrier(pair.peer),
+    }));
+    this.completePeer(barrierId, pair);
+  }
+
+  /** The other node's arrival of a two-node round. */
+  private onPeerArrive(from: number, message: BarrierArrive): void {
+    const pair = this.peerRounds.get(message.barrierId);
+    // FIFO links: the other node sends the round's arrival only while this node
+    // is in the round (a flush that dropped it here came after, and the manager
+    // goes flat only on the answer to its flush, which follows this arrival).
+    assert(pair !== undefined && pair.peer === from && message.round === pair.round && pair.got === null
+      && message.arrivals.length === 2 * pair.peerLocal, 'a two-node arrival finds its round open at the other node');
+    pair.got = message;
+    this.completePeer(message.barrierId, pair);
+  }
+
+  /** Ends the round here once this node's arrival went out and the other's came in. */
+  private completePeer(barrierId: number, pair: PeerRound): void {
+    const got = pair.got;
+    const sentVc = pair.sentVc;
+    if (got === null || sentVc === null) return;
+    const self = this.ctx.nodeId;
+    const manager = this.ctx.managerOf(barrierId);
+    const ids = pair.ids;
+    this.coherence.acquire(this.intervals.vc.map((v, n) => Math.max(v, got.info.vc[n] ?? 0)));
+    if (got.pushPages !== undefined) this.coherence.installPushed(got, this.requests.flushSeqOf(ids) ?? 0);
+    // Both nodes applied everything up to either's arrival vector: with no other node, the log below it goes.
+    if (this.ctx.nodeCount === 2) this.intervals.raiseFloor(sentVc.map((v, n) => Math.min(v, got.info.vc[n] ?? 0)));
+    this.coherence.afterBarrier();
+    this.ctx.stats.barrierPeerRounds = (this.ctx.stats.barrierPeerRounds ?? 0) + 1;
+    const held = pair.held;
+    pair.round++;
+    pair.ids = [];
+    pair.sentVc = null;
+    pair.got = null;
+    pair.flushing = false;
+    pair.held = [];
+    if (manager === self) {
+      const record = this.barrierRecords.get(barrierId);
+      assert(record !== undefined, 'a two-node round\'s manager keeps its record');
+      record.round++;
+      record.localArrived = 0;
+      record.flushed = false;
+    }
+    // One serial thread a round: the manager's last.
+    const serial = manager === self ? ids[ids.length - 1]! : 0;
+    for (const id of ids) this.requests.finish(id, { ok: true, value: id === serial ? 'serial' : null });
+    // Arrivals the manager held while its flush was open count in the next round.
+    for (const entry of held) this.arriveAtManager(entry.from, entry.message);
+  }
+
+  /** At the manager of a two-node round: an arrival that is not the other node's peer arrival. */
+  private arriveInPair(from: number, message: BarrierArrive, pair: PeerRound): void {
+    const barrierId = message.barrierId;
+    if (message.peerFlushed === true) {
+      assert(pair.flushing && from === pair.peer && message.round === pair.round, 'the answer to this round\'s flush');
+      this.pairToFlat(barrierId, pair, message);
+      return;
+    }
+    if (message.parties !== pair.parties) {
+      const error = `barrier ${barrierId} has ${pair.parties} parties, a thread waited with ${message.parties}`;
+      for (let k = 0; k < message.arrivals.length; k += 2) {
+        this.depart(message.arrivals[k]!, barrierId, [message.arrivals[k + 1]!], 0, error, this.intervals.vc, this.intervals.floor, undefined);
+      }
+      return;
+    }
+    const self = this.ctx.nodeId;
+    if (from === self && !pair.flushing && pair.sentVc === null && message.arrivals.length === 2 && pair.ids.length < pair.local) {
+      // A thread of this node held in the round before (replayed by completePeer): planned in this one.
+      pair.ids.push(message.arrivals[1]!);
+      if (pair.ids.length === pair.local) this.sendPeer(barrierId, pair);
+      return;
+    }
+    assert(pair.held.length < syncQueueCountMax, 'held barrier arrivals within limit');
+    pair.held.push({ from, message });
+    if (pair.flushing) return;
+    // Unforeseen (a thread on a third node, or one more than planned): see PeerRound.
+    pair.flushing = true;
+    this.ctx.stats.barrierFlushes = (this.ctx.stats.barrierFlushes ?? 0) + 1;
+    this.ctx.send(pair.peer, { type: 'barrierFlush', barrierId, round: pair.round });
+  }
+
+  /** The other node dropped the flushed round: everything of it is counted flat here, in order. */
+  private pairToFlat(barrierId: number, pair: PeerRound, answer: BarrierArrive): void {
+    this.peerRounds.delete(barrierId);
+    const record = this.barrierRecords.get(barrierId);
+    assert(record !== undefined && record.round + 1 === pair.round, 'a two-node round is its manager\'s open round');
+    record.planLocal = -1;
+    record.flushed = true;
+    record.localArrived = 0;
+    const self = this.ctx.nodeId;
+    const flat = (arrivals: number[], info: BarrierArrive['info']): BarrierArrive => ({
+      type: 'barrierArrive', barrierId, parties: pair.parties, arrivals, round: pair.round, flushed: true, info,
+    });
+    if (pair.ids.length > 0) {
+      this.arriveAtManager(self, flat(pair.ids.flatMap((id) => [self, id]), { ...this.intervals.localInfo(), vc: pair.sentVc ?? [...this.intervals.vc] }));
+    }
+    if (pair.got !== null) this.arriveAtManager(pair.peer, { ...pair.got, peer: undefined, flushed: true });
+    this.arriveAtManager(pair.peer, answer);
+    for (const entry of pair.held) this.arriveAtManager(entry.from, entry.message);
   }
 
   /** At a node of the round's tree: a child's combined arrival, or one past its plan. */
@@ -315,6 +507,16 @@ export class Barriers {
     record.localArrived = 0;
     record.flushed = false;
     const last = barrier.arrivals[barrier.arrivals.length - 1]!;
+    // Threads on this node and one other only: the next round goes peer to peer (PeerRound).
+    const other = order[1];
+    const pairPlan = this.peerBarriers && byNode.size === 2 && byNode.has(self) && other !== undefined;
+    if (pairPlan) {
+      assert(!this.peerRounds.has(barrierId), 'one two-node round at a time');
+      this.peerRounds.set(barrierId, {
+        round: record.round + 1, peer: other, parties: record.parties, local: byNode.get(self)!.length, peerLocal: byNode.get(other)!.length,
+        ids: [], sentVc: null, got: null, flushing: false, held: [],
+      });
+    }
     // Other nodes first, parents before children (a child's next arrival then
     // finds its parent planned more often); this node's own threads last, so
     // resuming them is off the way of the departures that cross the network.
@@ -325,6 +527,7 @@ export class Barriers {
       const children = order.filter((_, k) => k > 0 && Math.floor((k - 1) / barrierTreeFanIn) === index).length;
       const plan: BarrierPlan | undefined = node === self ? undefined : {
         round: record.round + 1, parties: record.parties, parent: order[Math.floor((index - 1) / barrierTreeFanIn)]!, local: ids.length, children,
+        ...(pairPlan ? { peerLocal: byNode.get(self)!.length } : {}),
       };
       this.depart(node, barrierId, ids, node === last.node ? last.requestId : 0, '', merged, floor, plan);
     }
@@ -355,8 +558,19 @@ export class Barriers {
     this.coherence.afterBarrier();
     for (const id of message.requestIds) this.requests.finish(id, { ok: true, value: id === message.serial ? 'serial' : null });
     if (from === this.ctx.nodeId || message.plan === undefined) return;
-    const node = this.barrierNode(message.barrierId);
     const plan = message.plan;
+    assert(!this.peerRounds.has(message.barrierId), 'a departure comes only to a node out of two-node rounds');
+    if (plan.peerLocal !== undefined) {
+      // A two-node round with the manager: anything held of a tree plan goes to the manager first.
+      const old = this.barrierNodes.get(message.barrierId);
+      if (old !== undefined) this.dropPlan(message.barrierId, old, plan.round - 1);
+      this.peerRounds.set(message.barrierId, {
+        round: plan.round, peer: from, parties: plan.parties, local: plan.local, peerLocal: plan.peerLocal,
+        ids: [], sentVc: null, got: null, flushing: false, held: [],
+      });
+      return;
+    }
+    const node = this.barrierNode(message.barrierId);
     if (node.plan !== null && node.plan.round >= plan.round) return;
     // A new plan: anything held of an older one goes to the manager first;
     // children's arrivals for its round are gathered now.
@@ -369,6 +583,19 @@ export class Barriers {
 
   /** The manager saw an arrival the plan of `round` did not foresee: send what is held of it, go flat until the next plan. */
   private onBarrierFlush(barrierId: number, round: number): void {
+    const pair = this.peerRounds.get(barrierId);
+    if (pair !== undefined) {
+      // This node ended the round already: the manager ends it too when this node's arrival reaches it.
+      if (pair.round > round) return;
+      assert(pair.round === round, 'a flush of the open two-node round');
+      this.peerRounds.delete(barrierId);
+      // The answer: this node's arrivals it did not send (none if it did); what it got of the round is dropped.
+      const arrivals = pair.sentVc === null ? pair.ids.flatMap((id) => [this.ctx.nodeId, id]) : [];
+      this.ctx.deliver(pair.peer, () => ({
+        type: 'barrierArrive', barrierId, parties: pair.parties, arrivals, round, flushed: true, peerFlushed: true,
+        info: this.intervals.infoTo(pair.peer),
+      }));
+    }
     const node = this.barrierNodes.get(barrierId);
     if (node === undefined || (node.plan !== null && node.plan.round > round)) return;
     this.dropPlan(barrierId, node, round);

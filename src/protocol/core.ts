@@ -54,6 +54,7 @@ export class ProtocolEngine implements Engine {
     this.protocol = this.coherence.protocol;
     this.sync = new SyncLayer(this.ctx, this.intervals, this.coherence, {
       ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }), ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.peerBarriers === undefined ? {} : { peerBarriers: options.peerBarriers }),
     });
     this.atomics = new AtomicsHome(this.ctx, this.intervals, this.coherence, this.sync, options.clock);
   }

@@ -109,11 +109,16 @@ export type ProtocolMessage =
    * the applied vectors of the nodes it speaks for (absent: info.vc).
    * `flushed`: sent past the plan (a barrierFlush, or the plan did not hold).
    * `push*`: pages homed at the sender that the manager's node fetched before
-   * and the sender wrote since (see hlrc pushForBarrier); only to the manager.
+   * and the sender wrote since (see hlrc pushForBarrier); only to the manager,
+   * or to the other node of a two-node round.
+   * `peer`: a two-node round's arrival (session 13), from either node to the
+   * other, which departs its own threads once it holds both.
+   * `peerFlushed`: the other node's answer to the manager's barrierFlush of a
+   * two-node round (its arrivals not sent, maybe none).
    */
   | {
     type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; arrivals: number[]; info: ConsistencyInfo;
-    round?: number; vcMax?: number[]; vcMin?: number[]; flushed?: boolean;
+    round?: number; vcMax?: number[]; vcMin?: number[]; flushed?: boolean; peer?: boolean; peerFlushed?: boolean;
     pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
   }
   /**
@@ -171,7 +176,11 @@ export type ProtocolMessage =
   | { type: 'vcQuery'; info: ConsistencyInfo }
   | { type: 'vcReport'; vc: number[] };
 
-/** A node's part in a barrier's next round (barrierDepart.plan). */
-export interface BarrierPlan { round: number; parties: number; parent: number; local: number; children: number }
+/**
+ * A node's part in a barrier's next round (barrierDepart.plan). `peerLocal`:
+ * the round is a two-node one with the manager (`parent`), which expects
+ * this many threads of its own (src/protocol/barriers.ts, PeerRound).
+ */
+export interface BarrierPlan { round: number; parties: number; parent: number; local: number; children: number; peerLocal?: number }
 
 export type ProtocolMessageType = ProtocolMessage['type'];

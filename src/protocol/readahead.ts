@@ -32,7 +32,7 @@
 // predecessor was mostly untouched stops it until the stream's next fault.
 
 import { assert } from '../errors.js';
-import { prefetchAheadFetchCountMax, prefetchAheadWindowCountMax, prefetchHistoryCountMax, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
+import { prefetchAheadFetchCountMax, prefetchAheadWindowCountMax, prefetchHistoryCountMax, prefetchPageCountDefault, prefetchPageCountInitial, prefetchPageCountMax, prefetchRegionPagesLog2, prefetchStreamCountMax, prefetchStridePagesMax } from '../constants.js';
 import type { EngineCounters } from './types.js';
 
 export interface ReadAheadOptions {
@@ -98,6 +98,14 @@ const saturatedTrackInterval = 4;
  * size do not alias with it.
  */
 const saturatedSampleStride = 7;
+/**
+ * A tracked window of more pages than this is tracked by sample as a
+ * saturated one is (session 13): windows past the engine's default limit
+ * (64) come only to a stream whose 16-, 32- and 64-page windows were used,
+ * and tracking each of their pages cost QuickSort's remote partition 835
+ * local faults through the manager for 3,072 pages (331 with 64-page windows).
+ */
+const fullyTrackedWindowPagesMax = prefetchPageCountDefault;
 
 /** Touched pages a stream remembers for pattern detection. */
 const touchHistoryCount = 16;
@@ -293,6 +301,7 @@ export class ReadAheadPolicy {
     } else {
       stream.saturatedFetches = -1;
     }
+    if (track && pattern === null && stream.window > fullyTrackedWindowPagesMax) sampled = true;
     const pages: number[] = [];
     if (pattern !== null) {
       this.counters.patterned++;
@@ -472,6 +481,7 @@ export class ReadAheadPolicy {
         track = stream.saturatedFetches % saturatedTrackInterval === 0;
         sampled = track;
       }
+      if (track && size > fullyTrackedWindowPagesMax) sampled = true;
       this.record(stream, pages, track, sampled);
       this.aheadInFlight.set(pages[0]!, stream);
       this.counters.ahead++;
@@ -547,6 +557,8 @@ export class ReadAhead {
   /** Whether read-ahead pages stay at no access until first touched (EngineOptions.readAheadTracking, default on). */
   readonly tracking: boolean;
   private readonly policy: ReadAheadPolicy;
+  /** The most pages one fetch brings (EngineOptions.prefetchPageCount, default prefetchPageCountDefault). */
+  private readonly windowMax: number;
   /** Read-ahead pages asked for untracked (a saturated stream's): installed readable, counted apart. */
   private readonly untracked = new Set<number>();
 
@@ -554,7 +566,8 @@ export class ReadAhead {
     private readonly pageCount: number, nodeCount: number, private readonly stats: EngineCounters,
     options: { prefetchPageCount?: number; readAheadTracking?: boolean; readAheadStreaming?: boolean }, private readonly host: ReadAheadHost | null = null,
   ) {
-    const windowMax = options.prefetchPageCount ?? prefetchPageCountMax;
+    const windowMax = options.prefetchPageCount ?? prefetchPageCountDefault;
+    this.windowMax = windowMax;
     assert(Number.isInteger(windowMax) && windowMax >= 1 && windowMax <= prefetchPageCountMax, 'prefetch page count within 1..prefetchPageCountMax');
     this.tracking = options.readAheadTracking ?? true;
     this.policy = new ReadAheadPolicy({
@@ -578,7 +591,7 @@ export class ReadAhead {
     const plan = this.policy.plan(home, page);
     const extra: number[] = [];
     for (const next of plan.pages) {
-      if (extra.length >= prefetchPageCountMax - 1) break;
+      if (extra.length >= this.windowMax - 1) break;
       if (next < 0 || next >= this.pageCount || !eligible(next)) {
         if (plan.sparse) continue;
         break;

@@ -137,9 +137,9 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
 
   constructor(
     private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence,
-    keep: { lockKeep?: boolean; clock?: () => number } = {},
+    keep: { lockKeep?: boolean; clock?: () => number; peerBarriers?: boolean } = {},
   ) {
-    this.barrierLayer = new Barriers(ctx, intervals, coherence, this);
+    this.barrierLayer = new Barriers(ctx, intervals, coherence, this, keep.peerBarriers ?? true);
     // Race mode: every lock bounds the intervals the race report names, so no node keeps a token for more takes.
     this.keepPolicy = keep.lockKeep === true && ctx.homeNode < 0 ? new LockKeepPolicy() : null;
     this.clock = keep.clock ?? null;

@@ -87,7 +87,13 @@ export interface EngineOptions {
    * tests can lend pages a thread of the home keeps writing (migration.ts).
    */
   lendConcurrentWrites?: boolean;
-  /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountMax, 1 turns prefetch off. */
+  /**
+   * Barriers whose round had threads on the manager's node and one other only
+   * go peer to peer (default true): each node sends its arrival to the other
+   * and departs on its own (docs/PROTOCOL.md, "Barrier", two-node rounds).
+   */
+  peerBarriers?: boolean;
+  /** hlrc: pages one fetch may bring (the faulting one included), 1..prefetchPageCountMax; default prefetchPageCountDefault (the runtime's: prefetchPageCountRuntime), 1 turns prefetch off. */
   prefetchPageCount?: number;
   /**
    * hlrc: count which read-ahead pages a thread touches (useful) and which it
@@ -189,6 +195,8 @@ export interface EngineCounters {
   lockHandoffsDirect?: number;
   /** Barrier rounds whose arrivals did not follow the plan, so the manager sent barrierFlush (issue 12.3). */
   barrierFlushes?: number;
+  /** Barrier rounds this node ended peer to peer, with no departure message (two-node rounds, session 13). */
+  barrierPeerRounds?: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
   /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */

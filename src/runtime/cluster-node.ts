@@ -32,7 +32,7 @@ import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeat
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -216,6 +216,7 @@ export class ClusterNode {
       ...(options.twinBytes === undefined ? {} : { twinPageCountMax: Math.floor(options.twinBytes / pageBytes) }),
       // A release with as many dirty pages as flow control would flush ahead sends its notices first, its diffs after.
       ...(deferDiffs ? { deferDiffPageCountMin: earlyFlushPageCountMin } : {}),
+      ...(peerBarriersEnabled() ? {} : { peerBarriers: false }),
       memory: {
         pages: this.race === null ? pages : this.race.wrap(pages),
         resumeFault: hopsOn ? (slot) => { hop('m:resume'); native.resume(slot); hop('m:resumed'); } : (slot) => native.resume(slot),
@@ -229,7 +230,7 @@ export class ClusterNode {
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
-      ...(readAheadPageCount() === undefined ? {} : { prefetchPageCount: readAheadPageCount() }),
+      prefetchPageCount: readAheadPageCount(),
       ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled() }),
       ...(lockTokens === null ? {} : { lockTokens }),
       lockKeep: lockKeepEnabled(),

@@ -451,11 +451,26 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   /** Pins `line`, asking the manager for it until the node holds it. */
   function pinLine(line: number): void {
     if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
-    while (!pinHeld(line)) channel.call({ op: 'line', fn: 'acquire', line });
+    while (!pinHeld(line)) {
+      const askedAt = performance.now();
+      channel.call({ op: 'line', fn: 'acquire', line });
+      lineWaitedMs += performance.now() - askedAt;
+    }
   }
 
-  /** When this thread's last shipped op on each line returned (performance.now()): a few lines in practice, dropped past the limit. */
-  const shippedAt = new Map<number, number>();
+  /**
+   * Milliseconds this thread has spent waiting for lines (shipped ops' round
+   * trips, line acquires): not work. A thread that cycles over many lines
+   * (a histogram's buckets) waits on the others between two ops on one line;
+   * counted as work, that wait made every line look cold, so each op was
+   * shipped, a round trip each, for ever.
+   */
+  let lineWaitedMs = 0;
+  /**
+   * When this thread's last shipped op on each line returned (performance.now())
+   * and lineWaitedMs then: a few lines in practice, dropped past the limit.
+   */
+  const shippedAt = new Map<number, { atMs: number; waitedMs: number }>();
   const shippedAtCountMax = atomicLineShipTimesCountMax;
   /**
    * Pins `line` if the node holds it and answers null (the caller runs the op
@@ -470,11 +485,15 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       // How long this thread ran since its last shipped op on the line returned: the layer's measure of use.
       const last = shippedAt.get(line);
       const request: ChannelRequest = { op: 'atomic', fn, address, width, operands, timeoutMs: -1, line: true };
-      if (last !== undefined) request.workMs = performance.now() - last;
+      const askedAt = performance.now();
+      // The time it ran, less its waits for lines (this one's and others') since.
+      if (last !== undefined) request.workMs = Math.max(0, askedAt - last.atMs - (lineWaitedMs - last.waitedMs));
       const answer = channel.call(request);
+      const answeredAt = performance.now();
+      lineWaitedMs += answeredAt - askedAt;
       if (answer !== null && answer !== undefined) {
         if (shippedAt.size >= shippedAtCountMax && !shippedAt.has(line)) shippedAt.clear();
-        shippedAt.set(line, performance.now());
+        shippedAt.set(line, { atMs: answeredAt, waitedMs: lineWaitedMs });
         state[sAfterShip] = line;
         return String(answer);
       }

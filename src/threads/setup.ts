@@ -196,8 +196,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       Array.from({ length: parallelism }, (_, index) => ({ ...localCpus[index % Math.max(1, localCpus.length)]! }));
   }
   syncBuiltinESMExports();
-  // The program's main thread keeps a warm thread for its first local worker (docs/DESIGN.md "Warm threads").
-  if (config.role === 'main') workers.warm.make();
+  // The program's main thread keeps a warm thread for its first local worker on a cluster (docs/DESIGN.md "Warm
+  // threads"); on one node from its first local worker's start on.
+  if (config.role === 'main' && config.nodeCount > 1) workers.warm.make();
 }
 
 /**

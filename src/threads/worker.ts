@@ -118,7 +118,7 @@ interface LocalWarmThread {
 
 /** The local warm threads of one app thread, and the class's hook to make them. */
 export interface WarmLocalThreads {
-  /** Makes one if there are fewer than warmThreadCountMax and warm threads are on (a cluster of 2 or more nodes, DSM_WARM_THREADS not 0). */
+  /** Makes one if there are fewer than warmThreadCountMax and warm threads are on (DSM_WARM_THREADS not 0). */
   make(): void;
 }
 
@@ -144,8 +144,12 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     });
   };
   const warmThreads: LocalWarmThread[] = [];
-  /** Warm threads in a cluster (DSM_WARM_THREADS=0 turns them off); false once one ended before it was taken (another would too). */
-  let warmEnabled = parent.nodeCount > 1 && warmThreadsEnabled();
+  /**
+   * Warm threads (DSM_WARM_THREADS=0 turns them off), on one node too: there the main thread makes none at its start
+   * (a program that makes no worker pays nothing), the first local worker's miss starts the refills. False once one
+   * ended before it was taken (another would too).
+   */
+  let warmEnabled = warmThreadsEnabled();
   /** Set once a worker that could have had a warm thread found none: from then on, each take makes the next. */
   let warmRefill = false;
   const warm: WarmLocalThreads = {

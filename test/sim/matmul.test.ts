@@ -6,7 +6,7 @@
 // and in docs/PROTOCOL.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pageBytes, prefetchPageCountMax } from '../../src/constants.js';
+import { pageBytes, prefetchPageCountDefault } from '../../src/constants.js';
 import type { PlacementName, SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
 
@@ -121,7 +121,7 @@ const base = { nodeCount: 16, size: 400, seed: 3 };
 const pinned: Array<{ name: string; placement: PlacementName; prefetchPageCount: number; messageCount: number }> = [
   { name: 'roundRobin, one page per fetch', placement: 'roundRobin', prefetchPageCount: 1, messageCount: 7916 },
   { name: 'block, one page per fetch', placement: 'block', prefetchPageCount: 1, messageCount: 6962 },
-  { name: 'block, read-ahead up to prefetchPageCountMax', placement: 'block', prefetchPageCount: prefetchPageCountMax, messageCount: 1442 },
+  { name: 'block, read-ahead up to prefetchPageCountDefault', placement: 'block', prefetchPageCount: prefetchPageCountDefault, messageCount: 1442 },
 ];
 
 for (const row of pinned) {
@@ -136,7 +136,7 @@ for (const row of pinned) {
 }
 
 test('matmul 400x400 on 16 nodes, block placement with read-ahead: under the 1,567 messages of issue 5\'s goal', () => {
-  const outcome = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax });
+  const outcome = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountDefault });
   assert.ok(outcome.messageCount <= 1567, `${outcome.messageCount} messages`);
   // Diffs of the output rows ride in the lockRelease to node 0 (home of C and manager of the mutex).
   assert.equal(outcome.byType['diffs'] ?? 0, 0);
@@ -144,10 +144,10 @@ test('matmul 400x400 on 16 nodes, block placement with read-ahead: under the 1,5
 });
 
 test('matmul 400x400 on 16 nodes, adaptive read-ahead: fewer pages than a window that only grows, no more messages, and the pages no thread touched are counted wasted', () => {
-  const outcome = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax, readAheadTracking: true });
+  const outcome = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountDefault, readAheadTracking: true });
   const onePerFetch = runMatmul({ ...base, placement: 'block', prefetchPageCount: 1 });
   // Untracked, the policy sees no touches: windows only grow (the read-ahead before issue 13.3).
-  const untracked = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountMax, readAheadTracking: false });
+  const untracked = runMatmul({ ...base, placement: 'block', prefetchPageCount: prefetchPageCountDefault, readAheadTracking: false });
   assert.ok(outcome.messageCount <= untracked.messageCount, `${outcome.messageCount} vs ${untracked.messageCount} messages`);
   // Pinned (deterministic): each node reads every 16th row of A (a row is 1,600
   // bytes, one page in about six); once a window shows it, fetches follow the
@@ -170,8 +170,8 @@ test('matmul 400x400 on 16 nodes, adaptive read-ahead: fewer pages than a window
 
 test('matmul 400x400 on 16 nodes: the fast path\'s write-ahead leaves the counts as they were (rows of C are no write streams)', () => {
   for (const placement of ['block', 'roundRobin'] as const) {
-    const off = runMatmul({ ...base, placement, prefetchPageCount: prefetchPageCountMax, readAheadTracking: true });
-    const on = runMatmul({ ...base, placement, prefetchPageCount: prefetchPageCountMax, readAheadTracking: true, writeAheadPageCountMax: 15 });
+    const off = runMatmul({ ...base, placement, prefetchPageCount: prefetchPageCountDefault, readAheadTracking: true });
+    const on = runMatmul({ ...base, placement, prefetchPageCount: prefetchPageCountDefault, readAheadTracking: true, writeAheadPageCountMax: 15 });
     // Measured: block 1,442 both; roundRobin 7,916 -> 7,918. With write-ahead from the second page of a run
     // (writeAheadRunPagesMin = 1) block went to 1,486: a row of C spanning two pages twinned a third.
     assert.ok(on.messageCount <= off.messageCount * 1.005, `${placement}: ${on.messageCount} messages with write-ahead, ${off.messageCount} without`);

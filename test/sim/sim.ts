@@ -345,6 +345,8 @@ export interface ClusterOptions {
   lockTokenSlots?: number;
   /** The keep window of contended lock tokens (EngineOptions.lockKeep). */
   lockKeep?: boolean;
+  /** Two-node barrier rounds peer to peer (EngineOptions.peerBarriers, default on). */
+  peerBarriers?: boolean;
 }
 
 /**
@@ -450,6 +452,7 @@ export class SimCluster {
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
         ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }),
+        ...(options.peerBarriers === undefined ? {} : { peerBarriers: options.peerBarriers }),
       }));
     }
     for (const engine of this.engines) engine.start();

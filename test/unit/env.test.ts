@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { childEnvironment, childJoinEnvironment, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment, testHook } from '../../src/env.js';
-import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax } from '../../src/constants.js';
+import { childEnvironment, childJoinEnvironment, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment, readAheadPageCount, testHook } from '../../src/env.js';
+import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax, prefetchPageCountMax, prefetchPageCountRuntime } from '../../src/constants.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -51,6 +51,16 @@ test('DSM_INTERRUPT_BUDGET: V8\'s interrupt budget in a node process, 0 for V8\'
   assert.equal(interruptBudgetFromEnvironment({ DSM_INTERRUPT_BUDGET: '67584' }), 67584);
   for (const bad of ['-1', '1.5', 'soon', String(interruptBudgetBytesMax + 1)]) {
     assert.throws(() => interruptBudgetFromEnvironment({ DSM_INTERRUPT_BUDGET: bad }), /DSM_INTERRUPT_BUDGET/);
+  }
+});
+
+test('DSM_READAHEAD_PAGES sets the runtime\'s read-ahead window limit (default prefetchPageCountRuntime); DSM_READAHEAD=0 turns read-ahead off', () => {
+  assert.equal(readAheadPageCount({}), prefetchPageCountRuntime);
+  assert.equal(readAheadPageCount({ DSM_READAHEAD_PAGES: '64' }), 64);
+  assert.equal(readAheadPageCount({ DSM_READAHEAD_PAGES: String(prefetchPageCountMax) }), prefetchPageCountMax);
+  assert.equal(readAheadPageCount({ DSM_READAHEAD: '0', DSM_READAHEAD_PAGES: '64' }), 1);
+  for (const bad of ['0', '-1', '1.5', 'many', String(prefetchPageCountMax + 1)]) {
+    assert.throws(() => readAheadPageCount({ DSM_READAHEAD_PAGES: bad }), /DSM_READAHEAD_PAGES/);
   }
 });
 

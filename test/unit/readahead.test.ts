@@ -306,3 +306,45 @@ test('streaming off (aheadWindowMax 0): nothing is issued ahead', () => {
   assert.equal(engine.aheadWindows.length, 0);
   assert.ok(engine.faults.length > 3);
 });
+
+test('the engine\'s read-ahead unit: 64-page windows by default, up to 256 when the runtime asks (QuickSort\'s remote partition, session 13)', async () => {
+  const { ReadAhead } = await import('../../src/protocol/readahead.js');
+  const { prefetchPageCountDefault, prefetchPageCountMax, prefetchPageCountRuntime } = await import('../../src/constants.js');
+  assert.equal(prefetchPageCountDefault, 64);
+  assert.equal(prefetchPageCountRuntime, 256);
+  assert.ok(prefetchPageCountRuntime <= prefetchPageCountMax);
+  /** A sequential scan of `pages` pages, every read-ahead page touched: the size of each fetch. */
+  const scan = (options: { prefetchPageCount?: number }, pages: number): number[] => {
+    const unit = new ReadAhead(4096, 2, { readFaults: 0, writeFaults: 0, pageFetches: 0, diffsSent: 0, diffsApplied: 0, invalidations: 0 } as never, { ...options, readAheadTracking: true });
+    const sizes: number[] = [];
+    for (let page = 0; page < pages;) {
+      const extras = unit.pick(1, page, () => true);
+      sizes.push(extras.length + 1);
+      for (const extra of extras) if (unit.arrived(extra, false)) unit.useful(extra);
+      page += extras.length + 1;
+    }
+    return sizes;
+  };
+  assert.deepEqual(scan({}, 16 + 32 + 3 * 64), [16, 32, 64, 64, 64]);
+  assert.deepEqual(scan({ prefetchPageCount: prefetchPageCountRuntime }, 16 + 32 + 64 + 128 + 2 * 256), [16, 32, 64, 128, 256, 256]);
+  assert.throws(() => scan({ prefetchPageCount: prefetchPageCountMax + 1 }, 1), /prefetch page count/);
+});
+
+test('windows past 64 pages are tracked by sample (every 7th page): a long remote scan pays a local fault for 1 page in 7 of them, not each (session 13)', () => {
+  const policy = new ReadAheadPolicy({ ...base, windowMax: 256 });
+  const windows: number[] = [];
+  const trackedPerWindow: number[] = [];
+  let page = 0;
+  for (let k = 0; k < 5; k++) {
+    const { plan, extras } = fault(policy, 1, page);
+    windows.push(plan.count);
+    trackedPerWindow.push(policy.trackedCount());
+    for (const extra of extras) if (policy.tracks(extra)) policy.touched(extra);
+    assert.equal(policy.trackedCount(), 0);
+    page += plan.count;
+  }
+  // The stream still doubles on its sample, up to the limit.
+  assert.deepEqual(windows, [16, 32, 64, 128, 256]);
+  // 15, 31 and 63 read-ahead pages tracked in full; the 127 of the fourth window by sample; the fifth is saturated (untracked).
+  assert.deepEqual(trackedPerWindow, [15, 31, 63, Math.ceil(127 / 7), 0]);
+});

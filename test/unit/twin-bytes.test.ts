@@ -16,3 +16,9 @@ test('--twin-bytes: a share of RAM by default, sizes with units, whole pages, an
       (error: unknown) => error instanceof DsmError && error.code === 'DSM_ERR_INVALID_OPTION' && error.message.startsWith('--twin-bytes'), bad);
   }
 });
+
+test('the default twin limit holds a 3,072-page range written between two releases (QuickSort\'s first pushed range of 4 M ints, session 13), and a release of all of it fits a send queue', async () => {
+  const { sendQueueBytesMax } = await import('../../src/constants.js');
+  assert.ok(twinBytesDefaultMax >= 3072 * pageBytes, `${twinBytesDefaultMax / pageBytes} pages`);
+  assert.ok(twinBytesDefaultMax * 2.5 < sendQueueBytesMax);
+});
