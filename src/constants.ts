@@ -312,6 +312,12 @@ export const prefetchRegionPagesLog2 = 8;
  */
 export const grantPagePushCountMax = 16;
 /**
+ * hlrc: pages of other homes whose last own diff a node keeps after sending it, so that a pushed copy lacking
+ * only that interval's writes can be completed here (HlrcCoherence.ownDiffs). Past it the oldest is dropped
+ * (such a push is then refused and the page fetched, as before).
+ */
+export const ownDiffPageCountMax = 256;
+/**
  * Protocol: a lock's manager predicts the pages a grant's acquirer will write
  * (src/protocol/push-predict.ts) from offsets to where its last critical
  * section wrote: at most pushOffsetCountMax offsets per node, each within

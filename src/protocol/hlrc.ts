@@ -18,7 +18,7 @@
 
 import { assert } from '../errors.js';
 import type { PushPrediction } from './push-predict.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, ownDiffPageCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -99,6 +99,18 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly twinPageCountMax: number;
   /** Counts early flushes, so a pushed page can tell whether it may predate one. */
   private flushSeqCount = 0;
+  /** flushSeqCount when the last interval closed: a page whose earlyFlushSeq is above it was flushed early in the open interval. */
+  private flushSeqAtClose = 0;
+  /**
+   * Per page of another home: this node's diff of the last interval that
+   * wrote it (`interval`), and the page's version of this node before it
+   * (`before`), kept after the diff went home. A pushed copy that holds
+   * every write of this node up to `before` but not `interval` (a two-node
+   * barrier's peer arrival, sent before this node's own diffs reached the
+   * home: Water's boundary page) is completed by applying it, instead of
+   * being refused and the page fetched. At most ownDiffPageCountMax pages.
+   */
+  private readonly ownDiffs = new Map<number, { interval: number; before: number; diff: Uint8Array }>();
   /**
    * Deferred diffs (session 11, flush17): pages of closed intervals whose
    * diff is not made yet, page -> the interval whose closing named it. A
@@ -519,7 +531,9 @@ export class HlrcCoherence implements Coherence, LendHost {
     for (const page of pages) {
       const home = this.homeOf(page);
       const state = this.pageState(page);
+      const before = state.version[this.nodeId]!;
       state.version[this.nodeId] = index;
+      this.ownDiffs.delete(page);
       if (home === this.nodeId) {
         // The home's own writes are already in its master copy.
         this.migration.noteOwnWrite(page, index);
@@ -537,6 +551,12 @@ export class HlrcCoherence implements Coherence, LendHost {
       // write names every page (1 GiB: 262,144 of them), and an array and a
       // buffer each cost ~50 MiB at once.
       batch.diffs.push(diffs.get(page) ?? emptyDiff);
+      // The whole interval's writes to the page are in this diff only if none went home early in it.
+      const diff = diffs.get(page);
+      if (diff !== undefined && diff.length > 0 && state.earlyFlushSeq <= this.flushSeqAtClose) {
+        if (this.ownDiffs.size >= ownDiffPageCountMax) this.ownDiffs.delete(this.ownDiffs.keys().next().value!);
+        this.ownDiffs.set(page, { interval: index, before, diff });
+      }
     }
     assert(this.ctx.bundle === null, 'a held-back diff batch was sent with its sync message');
     for (const [home, batch] of byHome) {
@@ -557,6 +577,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     }
     this.intervalPages.clear();
     this.twinned.clear();
+    this.flushSeqAtClose = this.flushSeqCount;
     this.intervals.closeOwn(index, pages);
     this.stats.intervalsClosed++;
     this.onIntervalClosed?.(index, this.intervals.vc);
@@ -1180,13 +1201,21 @@ export class HlrcCoherence implements Coherence, LendHost {
       // home before the lockRequest (FIFO) or show in version[self]; a diff
       // flushed early after the request may have reached the home after the
       // grant left (found by the simulation, seed 220: a store reverted).
-      if (state.earlyFlushSeq > requestFlushSeq || (version[this.nodeId] ?? 0) < state.version[this.nodeId]!) return;
+      if (state.earlyFlushSeq > requestFlushSeq) return;
+      // A copy lacking only this node's last interval that wrote the page is completed with that interval's diff, kept here.
+      const self = this.nodeId;
+      const own = (version[self] ?? 0) < state.version[self]! ? this.ownDiffs.get(page) : undefined;
+      if ((version[self] ?? 0) < state.version[self]! && (own === undefined || own.interval !== state.version[self] || (version[self] ?? 0) < own.before)) return;
       const bytes = push.pushBytes![k]!;
       assert(bytes.length === pageBytes, 'a pushed page is a whole page');
       const merged = state.version.map((v, n) => Math.max(v, version[n] ?? 0));
       if (!isCovered(merged, state.need, this.nodeCount)) return;
       state.version = merged;
       this.memory.writePage(page, bytes);
+      if (own !== undefined) {
+        this.memory.applyDiff(page, own.diff);
+        this.stats.pushesCompleted = (this.stats.pushesCompleted ?? 0) + 1;
+      }
       state.valid = true;
       installed.push(page);
       this.stats.pagesPushed = (this.stats.pagesPushed ?? 0) + 1;

@@ -199,6 +199,8 @@ export interface EngineCounters {
   barrierPeerRounds?: number;
   /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
   pagesPushed?: number;
+  /** hlrc: pushed copies that lacked only this node's last own interval on the page, completed with its kept diff (HlrcCoherence.ownDiffs). */
+  pushesCompleted?: number;
   /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */
   prefetchedPages?: number;
   /** hlrc: read-ahead pages a thread then touched (useful). */
