@@ -21,6 +21,10 @@
 // the plan says so, and from then on each of the two sends its arrival to
 // the other and departs on its own once it holds both: one crossing a round
 // instead of two (arrival, then departure), and no departure message.
+//
+// Over 600 lines: the manager's round, the tree's combined arrivals, the
+// flush that turns a wrong plan flat and the two-node peer round are one
+// state machine per barrier, and each needs the others' cases.
 
 import { DsmError, assert } from '../errors.js';
 import { barrierIdCountMax, barrierTreeFanIn, syncQueueCountMax } from '../constants.js';
