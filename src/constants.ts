@@ -646,6 +646,15 @@ export const atomicLineShipInFlightMax = 1 << 16;
 export const atomicLineQuietThreadCountMax = 1 << 12;
 /** Lines a node's protocol layer tracks (held, requested or with a hold window), and lines a directory keeps. */
 export const atomicLineStateCountMax = 1 << 20;
+/**
+ * Lines of one page a node's threads must have asked for before the page's
+ * lines count as used together: a request for one then asks for the others
+ * it asked for before (src/protocol/lines.ts requestPageLines). A row counter
+ * and its done counter (2 lines) stay apart.
+ */
+export const atomicLinePageGroupLines = 4;
+/** Pages whose asked-for lines a node remembers for atomicLinePageGroupLines; past it they are forgotten at once. */
+export const atomicLinePageUseCountMax = 1024;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */
 export const atomicLineWaiterCountMax = 1 << 16;
 /**
