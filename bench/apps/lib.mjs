@@ -1,5 +1,6 @@
 // Shared helpers of the evaluation applications (bench/apps/*.mjs): argv
-// parsing, a seeded generator, joining workers, and the result line that
+// parsing, a seeded generator, joining workers, QuickSort's partition (also
+// bench/programs/remote-partition.mjs), and the result line that
 // bench/apps/run.ts reads. Plain ESM with no dsm import, so every app runs
 // the same under `node app.mjs` and `dsm run app.mjs`.
 import { Worker } from 'node:worker_threads';
@@ -93,4 +94,24 @@ export function takeJob(state, lock, idle) {
   state[0] = top;
   state[1] += 1;
   return top;
+}
+
+/** QuickSort's Hoare partition of [lo, hi) around a median-of-three; returns [leftEnd, rightStart]. */
+export function partition(a, lo, hi) {
+  const x = a[lo];
+  const y = a[(lo + hi) >>> 1];
+  const z = a[hi - 1];
+  const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+  let i = lo;
+  let j = hi - 1;
+  while (i <= j) {
+    while (a[i] < pivot) i += 1;
+    while (a[j] > pivot) j -= 1;
+    if (i <= j) {
+      const t = a[i]; a[i] = a[j]; a[j] = t;
+      i += 1;
+      j -= 1;
+    }
+  }
+  return [j + 1, i];
 }

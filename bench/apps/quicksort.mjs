@@ -9,7 +9,7 @@
 // Usage: node quicksort.mjs [--threads 2] [--size 4194304 (elements)] [--seed 1]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Condition, Mutex } from 'dsm';
-import { checksumInt32, parseArgs, random, report, runWorkers, takeJob } from './lib.mjs';
+import { checksumInt32, parseArgs, partition, random, report, runWorkers, takeJob } from './lib.mjs';
 
 const localMax = 16384; // ranges this small are sorted by one worker without sharing
 const stateTop = 0; // ranges on the stack
@@ -20,26 +20,6 @@ function makeInput(n, seed) {
   const values = new Int32Array(n);
   for (let index = 0; index < n; index += 1) values[index] = Math.floor(next() * 4294967296) | 0;
   return values;
-}
-
-/** Hoare partition of [lo, hi) around a median-of-three; returns [leftEnd, rightStart]. */
-function partition(a, lo, hi) {
-  const x = a[lo];
-  const y = a[(lo + hi) >>> 1];
-  const z = a[hi - 1];
-  const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
-  let i = lo;
-  let j = hi - 1;
-  while (i <= j) {
-    while (a[i] < pivot) i += 1;
-    while (a[j] > pivot) j -= 1;
-    if (i <= j) {
-      const t = a[i]; a[i] = a[j]; a[j] = t;
-      i += 1;
-      j -= 1;
-    }
-  }
-  return [j + 1, i];
 }
 
 if (isMainThread) {

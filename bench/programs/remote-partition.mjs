@@ -14,28 +14,9 @@
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Mutex, nodeInfo } from 'dsm';
+import { partition } from '../apps/lib.mjs';
 
 const intsPerPage = 1024;
-
-/** Hoare partition of [lo, hi) around a median-of-three, as bench/apps/quicksort.mjs; returns [leftEnd, rightStart]. */
-function partition(a, lo, hi) {
-  const x = a[lo];
-  const y = a[(lo + hi) >>> 1];
-  const z = a[hi - 1];
-  const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
-  let i = lo;
-  let j = hi - 1;
-  while (i <= j) {
-    while (a[i] < pivot) i += 1;
-    while (a[j] > pivot) j -= 1;
-    if (i <= j) {
-      const t = a[i]; a[i] = a[j]; a[j] = t;
-      i += 1;
-      j -= 1;
-    }
-  }
-  return [j + 1, i];
-}
 
 /** Sum and xor of the ints: equal before and after iff (almost surely) the partition only moved them. */
 function digest(a) {
