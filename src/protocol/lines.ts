@@ -178,6 +178,10 @@ export interface LineLayerOptions {
   shipBackoffMax?: number;
 }
 
+/** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
+const heldStates: ReadonlySet<NodeLine['state']> = new Set(['held', 'revoking']);
+const requestedStates: ReadonlySet<NodeLine['state']> = new Set(['requested']);
+
 export function lineOf(address: number): number {
   return Math.floor(address / atomicLineBytes);
 }
@@ -446,7 +450,9 @@ export class LineEngine implements Engine {
     }
   }
 
+  /** Asks the line's directory for `line`, which this node does not hold or ask for now. */
   private requestLine(line: number, state: NodeLine): void {
+    assert(state.state === 'none', 'a line is asked for when neither here nor asked for');
     state.state = 'requested';
     state.requestedAtMs = this.timeNowMs();
     state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
@@ -520,22 +526,24 @@ export class LineEngine implements Engine {
    * page ask for their line instead, and the page's lines gather here.
    */
   private holdsLineOnPageOf(line: number): boolean {
-    const linesPerPage = pageBytes / atomicLineBytes;
-    const first = line - (line % linesPerPage);
-    for (let other = first; other < first + linesPerPage; other++) {
-      if (other === line) continue;
-      const state = this.lines.get(other)?.state;
-      if (state === 'held' || state === 'revoking') return true;
-    }
-    return false;
+    return this.anotherLineOfPageIs(line, heldStates);
   }
 
-  /** Whether a thread of this node waits for another line of `line`'s page (the node asked for it). */
+  /**
+   * Whether this node asked for another line of `line`'s page and waits for
+   * it: a thread here does, or (3 or more nodes) it asked for the page's
+   * lines together (requestPageLines).
+   */
   private requestsLineOnPageOf(line: number): boolean {
+    return this.anotherLineOfPageIs(line, requestedStates);
+  }
+
+  private anotherLineOfPageIs(line: number, states: ReadonlySet<NodeLine['state']>): boolean {
     const linesPerPage = pageBytes / atomicLineBytes;
     const first = line - (line % linesPerPage);
     for (let other = first; other < first + linesPerPage; other++) {
-      if (other !== line && this.lines.get(other)?.state === 'requested') return true;
+      const state = this.lines.get(other);
+      if (other !== line && state !== undefined && states.has(state.state)) return true;
     }
     return false;
   }
@@ -775,10 +783,7 @@ export class LineEngine implements Engine {
   private wantHere(line: number): void {
     const state = this.nodeLine(line);
     if (state.state !== 'none') return; // asked already, or held and on its way back after a release (revoking)
-    state.state = 'requested';
-    state.requestedAtMs = this.timeNowMs();
-    state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
-    this.toDirectory(line, { type: 'lineRequest', line });
+    this.requestLine(line, state);
   }
 
   /** The directory's node holds the line again: the shipped ops queued on it run, in arrival order. */
@@ -951,10 +956,7 @@ export class LineEngine implements Engine {
     const shippedHere = home === this.nodeId && (this.directory.get(line)?.shipped.length ?? 0) > 0;
     if ((state.waiters.length > 0 || shippedHere) && state.state === 'none') {
       // Threads asked while it was going, or ops were shipped here for it: ask again (after the release on the same link).
-      state.state = 'requested';
-      state.requestedAtMs = this.timeNowMs();
-      state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
-      this.toDirectory(line, { type: 'lineRequest', line });
+      this.requestLine(line, state);
     }
   }
 
