@@ -36,15 +36,17 @@ export function encodeBodyAfter(message: WireMessage, reserveBytes: number): Buf
 
 export function encodeBody(message: WireMessage): { body: Uint8Array; payload: Uint8Array | null } {
   const { payload, ...rest } = message;
-  return { body: packr.pack(rest), payload: payload ?? null };
+  // A window's reply (its copies in the payload, their lengths in the body) in the compact layout, when it fits.
+  const compact = encodeCompactAfter(rest, 0);
+  return { body: compact ?? packr.pack(rest), payload: payload ?? null };
 }
 
 export function decodeBody(body: Uint8Array, payload: Uint8Array): WireMessage {
   if (body.byteLength > 0 && body[0] === compactMarker) {
-    // A compact body (compact.ts) carries no payload: its bytes are all in the body.
-    if (payload.byteLength > 0) throw new FrameError('a compact message body with a payload');
-    const message = decodeCompact(body);
+    // A compact body (compact.ts) carries no payload, except a page reply whose copies are the payload.
+    const message = decodeCompact(body, payload.byteLength);
     if (hopsOn) hop('m:scanned');
+    if (payload.byteLength > 0) message.payload = payload;
     return message;
   }
   // A body from the network is checked before msgpackr sees it: declared lengths must fit the bytes (msgpack-scan.ts).

@@ -1,8 +1,9 @@
 // A compact binary body for the shipped Atomics op's two messages (issue 12,
 // session 11): `lineOp` and `lineOpDone` (src/protocol/messages.ts), the one
-// round trip a thread waits for on each shipped op; and for a line transfer's
+// round trip a thread waits for on each shipped op; for a line transfer's
 // (`lineRequest`, `lineRecall`, `lineRelease`, and `lineGrant` without pages
-// pushed with it). msgpackr writes a field
+// pushed with it); and for a page fetch's (`pageRequest`, `pageReply`: session
+// 14, the read fault's data path). msgpackr writes a field
 // name and a type tag for every field and its decoder is generic; a render
 // ships only ~50 ops, so that code runs cold (interpreted) on every op: a
 // lineOp took 40–60 µs to encode and 35–50 µs to scan and decode, each way.
@@ -22,6 +23,16 @@
 //   lineRequest, lineRecall: line v
 //   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
 //   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
+//   pageRequest: page v, need (count v, each v), extraPages (count v, each v),
+//               extraNeeds (count v, each: count v, each v),
+//               flags u8 (bit 0 origin, bit 1 ahead present, bit 2 ahead's value), then origin v
+//   pageReply:   page v, flags u8 (bit 0 lengths: the copies are the frame's payload and
+//               the body holds their lengths, as the envelope leaves them; bit 1 packed),
+//               version (count v, each v), bytes (a copy), extraPages (count v, each v),
+//               extraVersions (count v, each: count v, each v), extraBytes (count v, each a copy),
+//               then packed (count v, each v); a copy is its length v, then (unless
+//               lengths) its bytes, which the decoded message views in the frame (as
+//               msgpack's bin fields are: the engine copies them into the page at once)
 //   info:       vc (count v, each v), known (count v, each v),
 //               intervals (count v, each: node v, index v, pages (count v, each v))
 //
@@ -31,6 +42,7 @@
 // than the scratch buffer) is sent as msgpack instead: the compact form is an
 // optimization, never a limit. Its decoder checks every length against the
 // bytes there (a FrameError otherwise), as msgpack-scan does for msgpack.
+// Only a pageReply of the lengths form comes with a payload.
 
 import { compactBodyBytesMax } from '../constants.js';
 import { FrameError } from './frame.js';
@@ -39,7 +51,7 @@ import type { WireMessage } from './frame.js';
 /** The first byte of a compact body (msgpack's one never-used byte). */
 export const compactMarker = 0xc1;
 
-const compactTypes = { lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6 } as const;
+const compactTypes = { lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6, pageRequest: 7, pageReply: 8 } as const;
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
@@ -201,6 +213,61 @@ function writeBundled(value: unknown): void {
   }
 }
 
+const pageRequestKeys = ['type', 'page', 'need', 'extraPages', 'extraNeeds', 'origin', 'ahead'] as const;
+const pageReplyKeys = ['type', 'page', 'version', 'bytes', 'extraPages', 'extraVersions', 'extraBytes', 'packed'] as const;
+const pageReplyLengths = 1;
+const pageReplyPacked = 2;
+
+function writeLists(values: unknown): void {
+  if (!Array.isArray(values)) throw notCompact;
+  writeVarint(values.length);
+  for (const value of values) writeNumbers(value);
+}
+
+function writePageRequest(message: Record<string, unknown>): void {
+  checkKeys(message, pageRequestKeys);
+  writeVarint(message.page);
+  writeNumbers(message.need);
+  writeNumbers(message.extraPages);
+  writeLists(message.extraNeeds);
+  const origin = present(message, 'origin');
+  const ahead = present(message, 'ahead');
+  if (ahead && typeof message.ahead !== 'boolean') throw notCompact;
+  writeU8((origin ? 1 : 0) | (ahead ? 2 : 0) | (message.ahead === true ? 4 : 0));
+  if (origin) writeVarint(message.origin);
+}
+
+/** One page copy: its bytes in the body, or (lengths form) only its length. */
+function writeCopy(value: unknown, lengths: boolean): void {
+  if (lengths) {
+    writeVarint(value);
+    return;
+  }
+  if (!(value instanceof Uint8Array)) throw notCompact;
+  writeVarint(value.byteLength);
+  room(value.byteLength);
+  scratch.set(value, at);
+  at += value.byteLength;
+}
+
+function writePageReply(message: Record<string, unknown>): void {
+  checkKeys(message, pageReplyKeys);
+  writeVarint(message.page);
+  // The envelope leaves either every copy in the body or every length (toWire): a mix is not ours.
+  const lengths = typeof message.bytes === 'number';
+  const packed = present(message, 'packed');
+  writeU8((lengths ? pageReplyLengths : 0) | (packed ? pageReplyPacked : 0));
+  writeNumbers(message.version);
+  writeCopy(message.bytes, lengths);
+  writeNumbers(message.extraPages);
+  writeLists(message.extraVersions);
+  const extraBytes = message.extraBytes;
+  if (!Array.isArray(extraBytes)) throw notCompact;
+  writeVarint(extraBytes.length);
+  for (const copy of extraBytes) writeCopy(copy, lengths);
+  if (packed) writeNumbers(message.packed);
+}
+
 function writeLineOpDone(message: Record<string, unknown>): void {
   checkKeys(message, lineOpDoneKeys);
   writeVarint(message.requestId);
@@ -230,6 +297,8 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
       case compactTypes.lineRequest: case compactTypes.lineRecall: writeLine(message); break;
       case compactTypes.lineRelease: writeLineRelease(message); break;
       case compactTypes.lineGrant: writeLineGrant(message); break;
+      case compactTypes.pageRequest: writePageRequest(message); break;
+      case compactTypes.pageReply: writePageReply(message); break;
     }
   } catch (error) {
     if (error === notCompact) return null;
@@ -311,6 +380,21 @@ class Reader {
     return copy;
   }
 
+  /** `byteCount` bytes as a view of the body (no copy). */
+  bytesView(byteCount: number): Uint8Array {
+    if (byteCount > this.remaining) throw new FrameError('compact bytes end early');
+    const view = this.bytes.subarray(this.position, this.position + byteCount);
+    this.position += byteCount;
+    return view;
+  }
+
+  lists(): number[][] {
+    const count = this.count();
+    const lists = new Array<number[]>(count);
+    for (let k = 0; k < count; k++) lists[k] = this.numbers();
+    return lists;
+  }
+
   flag(): boolean {
     const value = this.u8();
     if (value > 1) throw new FrameError(`a compact flag of ${value}`);
@@ -390,8 +474,42 @@ function readLineOpDone(reader: Reader): WireMessage {
   return message;
 }
 
-/** Decodes a compact body (its first byte is compactMarker). Throws FrameError on anything malformed. */
-export function decodeCompact(body: Uint8Array): WireMessage {
+function readPageRequest(reader: Reader): WireMessage {
+  const page = reader.varint();
+  const need = reader.numbers();
+  const extraPages = reader.numbers();
+  const extraNeeds = reader.lists();
+  const flags = readFlags(reader, 3);
+  if ((flags & 4) !== 0 && (flags & 2) === 0) throw new FrameError(`compact flags 0x${flags.toString(16)}`);
+  const message: WireMessage = { type: 'pageRequest', page, need, extraPages, extraNeeds };
+  if ((flags & 1) !== 0) message.origin = reader.varint();
+  if ((flags & 2) !== 0) message.ahead = (flags & 4) !== 0;
+  return message;
+}
+
+function readPageReply(reader: Reader, payloadBytes: number): WireMessage {
+  const page = reader.varint();
+  const flags = readFlags(reader, 2);
+  const lengths = (flags & pageReplyLengths) !== 0;
+  if (!lengths && payloadBytes > 0) throw new FrameError('a compact pageReply with its copies in the body and a payload');
+  const copy = (): Uint8Array | number => (lengths ? reader.varint() : reader.bytesView(reader.varint()));
+  const version = reader.numbers();
+  const bytes = copy();
+  const extraPages = reader.numbers();
+  const extraVersions = reader.lists();
+  const count = reader.count();
+  const extraBytes = new Array<Uint8Array | number>(count);
+  for (let k = 0; k < count; k++) extraBytes[k] = copy();
+  const message: WireMessage = { type: 'pageReply', page, version, bytes, extraPages, extraVersions, extraBytes };
+  if ((flags & pageReplyPacked) !== 0) message.packed = reader.numbers();
+  return message;
+}
+
+/**
+ * Decodes a compact body (its first byte is compactMarker). Throws FrameError on anything malformed.
+ * `payloadBytes`: the frame's payload, which only a pageReply of the lengths form may have.
+ */
+export function decodeCompact(body: Uint8Array, payloadBytes = 0): WireMessage {
   const reader = new Reader(body, 1);
   const type = reader.u8();
   let message: WireMessage;
@@ -402,8 +520,11 @@ export function decodeCompact(body: Uint8Array): WireMessage {
     case compactTypes.lineRecall: message = { type: 'lineRecall', line: reader.varint() }; break;
     case compactTypes.lineRelease: message = readLineRelease(reader); break;
     case compactTypes.lineGrant: message = readLineGrant(reader); break;
+    case compactTypes.pageRequest: message = readPageRequest(reader); break;
+    case compactTypes.pageReply: message = readPageReply(reader, payloadBytes); break;
     default: throw new FrameError(`unknown compact message type ${type}`);
   }
+  if (payloadBytes > 0 && type !== compactTypes.pageReply) throw new FrameError(`a compact ${message.type} body with a payload`);
   if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);
   return message;
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
+import { decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
 import { compactMarker } from '../../src/transport/compact.js';
 import { FrameDecoder, FrameError, frameHeaderBytes, frameKinds, writeFrameHeader } from '../../src/transport/frame.js';
 
@@ -140,4 +140,96 @@ test('arbitrary messages of every compact type round-trip (property)', () => {
     assert.equal(body[0], compactMarker);
     assert.deepEqual(plain(back), plain(message));
   }), { numRuns: 300, seed: 20261203 });
+});
+
+// ------------------------------------------------------------ a page fetch's two messages (session 14, fetch21)
+
+/** The frame as Connection sends a message with a payload (header, body, payload), and the message decoded from it. */
+function roundTripWithPayload(message: WireMessage): { body: Uint8Array; back: WireMessage } {
+  const { body, payload } = encodeBody(message);
+  const frame = Buffer.alloc(frameHeaderBytes + body.byteLength + (payload?.byteLength ?? 0));
+  writeFrameHeader(frame, frameKinds.message, body.byteLength, payload?.byteLength ?? 0);
+  frame.set(body, frameHeaderBytes);
+  if (payload !== null) frame.set(payload, frameHeaderBytes + body.byteLength);
+  const frames = new FrameDecoder().push(frame);
+  assert.equal(frames.length, 1);
+  return { body: frames[0]!.body, back: decodeBody(frames[0]!.body, frames[0]!.payload) };
+}
+
+const page = (fill: number): Uint8Array => new Uint8Array(4096).fill(fill);
+const pageRequest: WireMessage = { type: 'pageRequest', page: 70_000, need: [3, 0, 12], extraPages: [70_001, 70_002], extraNeeds: [[3, 0, 12], [1, 0, 0]] };
+const pageReply: WireMessage = { type: 'pageReply', page: 5, version: [4, 0, 7], bytes: page(9), extraPages: [], extraVersions: [], extraBytes: [] };
+
+test('a page fetch\'s request and one-page reply round-trip in the compact layout, smaller than msgpack', () => {
+  const cases: WireMessage[] = [
+    pageRequest,
+    { ...pageRequest, extraPages: [], extraNeeds: [] },
+    { ...pageRequest, ahead: true },
+    { ...pageRequest, ahead: false, origin: 2 },
+    pageReply,
+    { ...pageReply, bytes: new Uint8Array(0) },
+    // Page copies left in the body by the envelope (src/runtime/envelope.ts), packed ones named in `packed`.
+    { ...pageReply, bytes: new Uint8Array(40).fill(1), extraPages: [6], extraVersions: [[4, 0, 7]], extraBytes: [new Uint8Array(12).fill(2)], packed: [4096, 4096] },
+  ];
+  for (const message of cases) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.deepEqual(plain(back), plain(message));
+    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
+    assert.notEqual(msgpackBody[0], compactMarker);
+    assert.ok(body.byteLength < msgpackBody.byteLength, `compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
+  }
+  // The received page is a view of the frame, as msgpack's bin fields are (the engine copies it into the page at once).
+  const { back } = roundTrip(pageReply);
+  assert.ok(back.bytes instanceof Uint8Array && back.bytes.byteLength === 4096 && back.bytes.every((byte) => byte === 9));
+});
+
+test('a window\'s reply with its copies as the frame\'s payload (lengths in the body) round-trips in the compact layout', () => {
+  const extraPages = Array.from({ length: 255 }, (_, k) => 1000 + k);
+  // As the envelope's toWire leaves it: each copy's length in its place, the copies in the payload.
+  const wire: WireMessage = {
+    type: 'pageReply', page: 999, version: [2, 9], bytes: 4096, extraPages, extraVersions: extraPages.map((_, k) => [2, k]),
+    extraBytes: extraPages.map(() => 4096), payload: new Uint8Array(256 * 4096).fill(7),
+  };
+  const { body, back } = roundTripWithPayload(wire);
+  assert.equal(body[0], compactMarker);
+  assert.ok(body.byteLength < 3 * 1024, `${body.byteLength} B of body for 256 pages`);
+  assert.deepEqual(plain({ ...back, payload: undefined }), plain({ ...wire, payload: undefined }));
+  assert.equal(back.payload?.byteLength, 256 * 4096);
+  // Packed copies name their unpacked lengths.
+  const packed: WireMessage = { ...wire, bytes: 100, extraPages: [1000], extraVersions: [[2, 0]], extraBytes: [28], packed: [4096, 4096], payload: new Uint8Array(128) };
+  const again = roundTripWithPayload(packed);
+  assert.equal(again.body[0], compactMarker);
+  assert.deepEqual(plain({ ...again.back, payload: undefined }), plain({ ...packed, payload: undefined }));
+  // A compact body with a payload is a page reply's lengths form, nothing else.
+  const request = roundTrip(pageRequest).body;
+  assert.throws(() => decodeBody(request, Uint8Array.from([1])), /payload/);
+  const inline = roundTrip(pageReply).body;
+  assert.throws(() => decodeBody(inline, Uint8Array.from([1])), /payload/);
+});
+
+test('a page fetch\'s message outside the compact forms goes as msgpack, and a malformed one is a FrameError', () => {
+  const outside: WireMessage[] = [
+    { ...pageRequest, page: -1 },
+    { ...pageRequest, ahead: 1 },
+    { ...pageRequest, origin: 0.5 },
+    { ...pageRequest, extraNeeds: [[1], 2] },
+    { ...pageReply, bytes: [1, 2] },
+    { ...pageReply, extraBytes: [page(1), 4096] },
+    { ...pageReply, bytes: page(1), extraBytes: [page(2), page(3), page(4), page(5)], extraPages: [1, 2, 3, 4], extraVersions: [[], [], [], []] },
+    { ...pageReply, packed: [1.5] },
+  ];
+  for (const message of outside) {
+    const { body, back } = roundTrip(message);
+    assert.notEqual(body[0], compactMarker, JSON.stringify(message).slice(0, 80));
+    assert.deepEqual(plain(back), plain(message));
+  }
+  const empty = new Uint8Array(0);
+  const { body } = roundTrip({ ...pageReply, extraPages: [6], extraVersions: [[1]], extraBytes: [page(3)], packed: [0, 0] });
+  for (let length = 1; length < body.byteLength; length++) {
+    assert.throws(() => decodeBody(body.subarray(0, length), empty), FrameError, `cut at ${length}`);
+  }
+  assert.throws(() => decodeBody(Buffer.concat([body, Buffer.from([0])]), empty), /left over/);
+  // A page reply whose flags name a form that does not exist.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 8, 5, 0x80]), empty), /flags/);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds } from '../../src/transport/frame.js';
+import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds, wireVersion } from '../../src/transport/frame.js';
 import { decodeBody, encodeBody } from '../../src/transport/codec.js';
 import { frameBytesMax } from '../../src/constants.js';
 
@@ -101,4 +101,11 @@ test('a header cut by a read is read across chunks without joining what follows'
   assert.equal(frame!.payload.byteLength, 100 * 1024);
   assert.equal(frame!.payload.buffer.byteLength, 100 * 1024);
   assert.deepEqual([...new Set(frame!.payload)], [4]);
+});
+
+test('a frame of the previous wire version is refused naming both versions (session 14 added compact page messages: wire 4)', () => {
+  assert.equal(wireVersion, 4);
+  const frame = frameOf({ type: 'pageRequest', page: 1, need: [], extraPages: [], extraNeeds: [] });
+  frame[4] = wireVersion - 1;
+  assert.throws(() => new FrameDecoder().push(frame), (error: unknown) => error instanceof FrameError && /wire version 3, expected 4/.test(error.message));
 });
