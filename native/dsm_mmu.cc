@@ -26,6 +26,9 @@
 #include <vector>
 
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -599,6 +602,22 @@ bool ReadBytes(const FunctionCallbackInfo<Value>& args, int index, uint8_t** dat
 
 // ---- region -----------------------------------------------------------------
 
+// A node of several nodes allocates and frees a buffer of up to 1 MiB for every
+// page fetch's reply it serves and receives (src/protocol/hlrc.ts servedExtras,
+// src/transport/frame.ts FrameDecoder). glibc maps such buffers afresh, or
+// trims its heap under them, so that each page of each buffer costs a page
+// fault and a zeroing when first touched (on this VM, ~3 µs a page). Keeping
+// them in the heap makes them memory the process touched before. Best effort:
+// other C libraries keep their own policy.
+std::atomic<bool> g_malloc_heap_kept{false};
+
+void KeepMallocHeap() {
+#if defined(__GLIBC__)
+  const bool kept = mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes) == 1 && mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes) == 1;
+  g_malloc_heap_kept.store(kept, std::memory_order_relaxed);
+#endif
+}
+
 void Init(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   uint64_t bytes;
@@ -672,6 +691,7 @@ void Init(const FunctionCallbackInfo<Value>& args) {
       for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
     }
   }
+  if (!anonymous) KeepMallocHeap();
   g_ready.store(true, std::memory_order_release);
 }
 
@@ -1381,6 +1401,7 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("twins", g_twin_count.load());
   set("twinLimitFaults", g_twin_limit_faults.load());
   set("writeAheadPages", g_write_ahead_pages.load());
+  set("mallocHeapKept", g_malloc_heap_kept.load() ? 1 : 0);
   args.GetReturnValue().Set(stats);
 }
 

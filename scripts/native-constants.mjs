@@ -25,6 +25,8 @@ export const nativeConstants = [
   { name: 'dirtyRingCapacity', type: 'uint64_t' },
   { name: 'twinPoolSlotCount', type: 'uint32_t' },
   { name: 'twinPoolPretouchCount', type: 'uint32_t' },
+  { name: 'mallocMmapThresholdBytes', type: 'int' },
+  { name: 'mallocTrimThresholdBytes', type: 'int' },
   { name: 'writeAheadPageCountMax', type: 'uint32_t' },
   { name: 'writeAheadRunPagesMin', type: 'uint32_t' },
   { name: 'parkSpinCount', type: 'uint32_t' },

@@ -47,6 +47,20 @@ export const faultFlagOffsetShift = 1;
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
 /**
+ * Native (glibc only): in a node process of a cluster of several nodes, the C allocator keeps buffers of up to
+ * this size in its heap instead of mapping each one afresh (M_MMAP_THRESHOLD, glibc's own maximum). A page
+ * fetch's reply buffer (up to 256 pages), the received frame's payload and the socket's read chunks are then
+ * memory the process used before: on a virtual machine a freshly mapped page costs a fault and a zeroing
+ * (clear_page: 13% of the cluster's CPU in a 128 MiB remote read, session 14) each time it is first touched.
+ */
+export const mallocMmapThresholdBytes = 32 * 1024 * 1024;
+/**
+ * Native (glibc only): free memory at the top of the C heap that the allocator keeps rather than giving back to
+ * the system (M_TRIM_THRESHOLD). glibc's dynamic default follows the largest buffer freed (twice it): a node's
+ * 1 MiB replies came and went faster than that, so the heap kept shrinking and growing again, page by page.
+ */
+export const mallocTrimThresholdBytes = 128 * 1024 * 1024;
+/**
  * Native: a fast write to a page whose preceding pages were twinned and written in a row (a sequential write
  * stream over read-only copies of other homes' pages, e.g. a band of a stencil grid before it is lent) also
  * twins and upgrades up to this many following pages that are in the same state, in one mprotect: as many as

@@ -34,6 +34,8 @@ export interface NativeStats {
   twinLimitFaults: number;
   /** Pages a fast write twinned and upgraded ahead of a sequential write stream (no fault of their own). */
   writeAheadPages: number;
+  /** 1 once init (several nodes, glibc) told the C allocator to keep its heap for fetch buffers (KeepMallocHeap in dsm_mmu.cc), else 0. */
+  mallocHeapKept: number;
 }
 
 export interface NativeMmu {

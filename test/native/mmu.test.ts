@@ -150,3 +150,12 @@ test('on one CPU a faulting thread lets its manager serve it: its spin yields, i
   // Before the spin yielded, 54 to 260 of the 400 slept (9 runs, load 1-11); since, none (a few may, when another process takes the CPU).
   assert.ok(r.slowWaits <= r.faults / 10, `${r.slowWaits} of ${r.faults} faults slept on their futex`);
 });
+
+test('a node of several nodes keeps its C heap for fetch buffers (glibc); one node leaves the allocator as it is', () => {
+  const several = json('malloc-heap.mjs');
+  assert.equal(several.before, 0);
+  assert.equal(several.after, several.glibc ? 1 : 0);
+  const result = spawnSync(process.execPath, [`${fixtures}/malloc-heap.mjs`, 'anonymous'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(JSON.parse(result.stdout.trim()).after, 0);
+});
