@@ -1,6 +1,7 @@
 // Round trips between two node processes on loopback: dsm's transport
-// (frames + msgpack + out-of-band payload) against plain `net` sockets with a
-// bare length prefix, both measured in the same run, 64-byte and 4 KiB payloads.
+// (frames, a compact body as a fault's page reply has, or msgpack and an
+// out-of-band payload) against plain `net` sockets with a bare length prefix,
+// all measured in the same run, 64-byte and 4 KiB payloads.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -24,6 +25,13 @@ export interface RttBenchResult {
   rawRtt4kUsP99: number;
   ratio64: number;
   ratio4k: number;
+  /**
+   * The round trip as sessions 1-13 measured it (rtt64UsP50 and rtt4kUsP50 until session 14): a message whose
+   * bytes travel as the frame's raw payload, a path the protocol's messages of up to 16 KiB do not take.
+   * rtt64UsP50 and rtt4kUsP50 now carry the bytes as a fault's reply does (a compact `pageReply`).
+   */
+  payloadRtt64UsP50: number;
+  payloadRtt4kUsP50: number;
   /** A read fault on node 1 served by the page's home on node 0, through a real 2-node dsm run. */
   pageFetchUsP50: number;
   pageFetchUsP99: number;
@@ -106,7 +114,14 @@ export async function rawRoundTrips(port: number, payloadBytes: number, iteratio
   return samples;
 }
 
-async function dsmRoundTrips(connection: Connection, payloadBytes: number, iterations: number): Promise<number[]> {
+/**
+ * What the round trip carries: 'page', the message a read fault's reply is (a `pageReply` with the bytes in its
+ * body, in the compact layout, as every protocol message of up to 16 KiB goes); 'payload', a message whose
+ * bytes travel as the frame's raw payload (a large window's reply, a postMessage: their own buffer, two copies).
+ */
+export type DsmRoundTripKind = 'page' | 'payload';
+
+async function dsmRoundTrips(connection: Connection, payloadBytes: number, iterations: number, kind: DsmRoundTripKind = 'page'): Promise<number[]> {
   const payload = new Uint8Array(payloadBytes).fill(7);
   const samples: number[] = [];
   let wake: () => void = () => {};
@@ -115,7 +130,9 @@ async function dsmRoundTrips(connection: Connection, payloadBytes: number, itera
     const start = process.hrtime.bigint();
     await new Promise<void>((resolve) => {
       wake = resolve;
-      connection.send({ type: 'ping', i, payload });
+      connection.send(kind === 'page'
+        ? { type: 'pageReply', page: i, version: [i, 0], bytes: payload, extraPages: [], extraVersions: [], extraBytes: [] }
+        : { type: 'ping', i, payload });
     });
     samples.push(Number(process.hrtime.bigint() - start) / 1000);
   }
@@ -148,11 +165,15 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
     const dsm64: number[] = [];
     const raw4k: number[] = [];
     const dsm4k: number[] = [];
+    const payload64: number[] = [];
+    const payload4k: number[] = [];
     for (let roundIndex = 0; roundIndex < roundCount; roundIndex += 1) {
       raw64.push(...await rawRoundTrips(raw.port, 64, perRound));
       dsm64.push(...await dsmRoundTrips(connection, 64, perRound));
       raw4k.push(...await rawRoundTrips(raw.port, 4096, perRound));
       dsm4k.push(...await dsmRoundTrips(connection, 4096, perRound));
+      payload64.push(...await dsmRoundTrips(connection, 64, perRound, 'payload'));
+      payload4k.push(...await dsmRoundTrips(connection, 4096, perRound, 'payload'));
       if (tlsConnection !== null) {
         tls64.push(...await dsmRoundTrips(tlsConnection, 64, perRound));
         tls4k.push(...await dsmRoundTrips(tlsConnection, 4096, perRound));
@@ -172,6 +193,8 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
       rawRtt4kUsP99: round(percentile(raw4k, 0.99)),
       ratio64: 0,
       ratio4k: 0,
+      payloadRtt64UsP50: round(percentile(payload64, 0.5)),
+      payloadRtt4kUsP50: round(percentile(payload4k, 0.5)),
       pageFetchUsP50: 0,
       pageFetchUsP99: 0,
       pageFetchOverRawRtt4k: 0,

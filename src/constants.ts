@@ -167,6 +167,12 @@ export const pagePackProbeBytes = 1024;
  * a larger one (a release bundling many diffs) goes as msgpack. The encoder's one scratch buffer is this size.
  */
 export const compactBodyBytesMax = 16 * 1024;
+/**
+ * Bytes of the slab compact frames are written into (src/transport/compact.ts): each frame is a view of it,
+ * a new slab is taken when the room left could not hold a whole body: about 15 one-page replies a slab. Under
+ * glibc's default mmap threshold (128 KiB), so a slab comes from the heap in any process.
+ */
+export const compactSlabBytes = 64 * 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
 /** Transport: handshake must complete within this many milliseconds. */
@@ -686,3 +692,4 @@ assert(atomicLineBytes >= 8 && (atomicLineBytes & (atomicLineBytes - 1)) === 0 &
 assert((atomicLineSlotCount & (atomicLineSlotCount - 1)) === 0, 'the line table size is a power of two');
 assert(lockKeepMsMin <= lockKeepMsInitial && lockKeepMsInitial <= lockKeepMsMax && lockKeepIdleMs < lockKeepMsMax && lockKeepProbeInterval >= 1 && lockKeepTakeCountMax >= 2, 'keep window bounds are ordered');
 assert((lockTokenSlotCount & (lockTokenSlotCount - 1)) === 0 && lockTokenProbeCountMax <= lockTokenSlotCount, 'the lock token table size is a power of two');
+assert(compactSlabBytes >= 0xff + compactBodyBytesMax, 'a compact slab holds the largest frame header reserve and body');

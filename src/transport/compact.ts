@@ -39,12 +39,13 @@
 // where v is an unsigned LEB128 varint of a safe integer (at most 8 bytes).
 // A message that does not fit (a field outside these forms, a field this
 // layout does not know, a string longer than 255 or not ASCII, a body larger
-// than the scratch buffer) is sent as msgpack instead: the compact form is an
+// than compactBodyBytesMax) is sent as msgpack instead: the compact form is an
 // optimization, never a limit. Its decoder checks every length against the
 // bytes there (a FrameError otherwise), as msgpack-scan does for msgpack.
 // Only a pageReply of the lengths form comes with a payload.
 
-import { compactBodyBytesMax } from '../constants.js';
+import { compactBodyBytesMax, compactSlabBytes } from '../constants.js';
+import { assert } from '../errors.js';
 import { FrameError } from './frame.js';
 import type { WireMessage } from './frame.js';
 
@@ -57,9 +58,20 @@ const compactTypes = { lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, 
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
 const shippedOpCodes = new Map<string, number>(shippedOps.map((op, code) => [op, code]));
 
-/** Compact bodies are written into this scratch buffer, then copied once into the frame. */
-const scratchBytes = compactBodyBytesMax;
-const scratch = Buffer.allocUnsafe(scratchBytes);
+/**
+ * Compact frames are written straight into this slab, each one a view of it
+ * that goes to the socket as it is (no allocation and no copy per message, as
+ * msgpackr does with its own buffer). Bytes handed out are never written
+ * again: when the room left could not hold a whole body, a new slab is taken
+ * and the old one lives as long as frames still view it. Before session 14 a
+ * body was written to a scratch buffer and copied into a buffer of its own:
+ * a one-page reply paid two 4 KiB copies and an allocation.
+ */
+let scratch = Buffer.allocUnsafeSlow(compactSlabBytes);
+/** Bytes of the slab handed out as frames. */
+let slabUsed = 0;
+/** Where the body being written must end (compactBodyBytesMax after its start). */
+let limit = 0;
 /** The largest varint: 8 bytes of 7 bits hold every safe integer (53 bits). */
 const varintBytesMax = 8;
 /** Strings (operands, results: decimal or bigint text) are short. */
@@ -72,7 +84,7 @@ const notCompact = new NotCompact('not compact');
 let at = 0;
 
 function room(byteCount: number): void {
-  if (at + byteCount > scratchBytes) throw notCompact;
+  if (at + byteCount > limit) throw notCompact;
 }
 
 function writeU8(value: number): void {
@@ -287,7 +299,14 @@ function writeLineOpDone(message: Record<string, unknown>): void {
 export function encodeCompactAfter(message: WireMessage, reserveBytes: number): Buffer | null {
   const type = Object.hasOwn(compactTypes, message.type) ? compactTypes[message.type as keyof typeof compactTypes] : 0;
   if (type === 0) return null;
-  at = 0;
+  assert(reserveBytes >= 0 && reserveBytes <= 0xff, 'a reserve of at most 255 bytes');
+  if (scratch.length - slabUsed < reserveBytes + compactBodyBytesMax) {
+    scratch = Buffer.allocUnsafeSlow(compactSlabBytes);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  at = start + reserveBytes;
+  limit = at + compactBodyBytesMax;
   try {
     writeU8(compactMarker);
     writeU8(type);
@@ -304,9 +323,9 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
     if (error === notCompact) return null;
     throw error;
   }
-  const frame = Buffer.allocUnsafe(reserveBytes + at);
-  scratch.copy(frame, reserveBytes, 0, at);
-  return frame;
+  // The next frame starts on an 8-byte boundary (the slab's ArrayBuffer is malloc'd, so aligned).
+  slabUsed = Math.min(scratch.length, (at + 7) & ~7);
+  return scratch.subarray(start, at);
 }
 
 // ------------------------------------------------------------ decoding
