@@ -1192,6 +1192,31 @@ void Zero(const FunctionCallbackInfo<Value>& args) {
   memset(g_region.manager + offset, 0, length);
 }
 
+// Makes the manager view's pages resident (MADV_POPULATE_WRITE, one call per
+// run of consecutive pages): called while a fetch's request is out, so that
+// installing the reply's copies takes no page fault. A fresh shared page costs a
+// fault, an allocation and a zeroing on first touch (~3 µs on the VM, 9.7 µs
+// p50 of a one-page install in place): that is moved off the fault's path, into
+// the time the manager would wait anyway. Contents are unchanged (the advice
+// faults pages in, it writes nothing). Best effort: where the kernel lacks the
+// advice nothing happens and the copies fault in as before. One node's region
+// (anonymous, the app view itself) never fetches.
+void Prefault(const FunctionCallbackInfo<Value>& args) {
+  if (!RequireReady(args.GetIsolate())) return;
+  const uint32_t* pages;
+  size_t count;
+  if (!ReadPages(args, 0, &pages, &count)) return;
+  if (g_region.manager == g_region.app) return;
+  size_t index = 0;
+  while (index < count) {
+    const uint64_t first = pages[index];
+    uint64_t run = 1;
+    while (index + run < count && pages[index + run] == first + run) run += 1;
+    madvise(g_region.manager + (first << kPageShift), run << kPageShift, kMadvPopulateWrite);
+    index += run;
+  }
+}
+
 void Release(const FunctionCallbackInfo<Value>& args) {
   if (!RequireReady(args.GetIsolate())) return;
   uint64_t first, count;
@@ -1474,6 +1499,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "writePage", WritePageFrom);
   SetMethod(context, exports, "zero", Zero);
   SetMethod(context, exports, "release", Release);
+  SetMethod(context, exports, "prefault", Prefault);
   SetMethod(context, exports, "installHandler", InstallHandler);
   SetMethod(context, exports, "startFaultService", StartFaultService);
   SetMethod(context, exports, "stopFaultService", StopFaultService);

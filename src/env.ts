@@ -117,6 +117,11 @@ export function pagePackEnabled(): boolean {
   return process.env.DSM_PAGE_PACK !== '0';
 }
 
+/** DSM_PREFAULT=0: a fetch's pages are not made resident in the manager view while its request is out (src/runtime/engine-host.ts; to compare). */
+export function prefaultEnabled(): boolean {
+  return process.env.DSM_PREFAULT !== '0';
+}
+
 /** DSM_LOCK_KEEP=0: a recalled mutex token goes at its holder's unlock, with no keep window for the node's threads (src/protocol/lock-keep.ts; to compare). */
 export function lockKeepEnabled(): boolean {
   return process.env.DSM_LOCK_KEEP !== '0';

@@ -92,6 +92,11 @@ export interface NativeMmu {
   readPage(page: number, into: Uint8Array): void;
   writePage(page: number, from: Uint8Array): void;
   zero(offset: number, byteLength: number): void;
+  /**
+   * Makes the pages resident in the manager view (contents unchanged), so that writing them later takes no page
+   * fault: called while a fetch's request is out (several nodes only; best effort).
+   */
+  prefault(pages: Uint32Array): void;
   /** Gives the pages' memory back to the OS; they read as zero afterwards. */
   release(firstPage: number, pageCount: number): void;
 

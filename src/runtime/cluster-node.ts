@@ -32,7 +32,7 @@ import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeat
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -124,6 +124,14 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     readPage: (page, into) => native.readPage(page, into),
     writePage: hopsOn ? (page, from) => { hop('m:writePage'); native.writePage(page, from); hop('m:writePage done'); } : (page, from) => native.writePage(page, from),
   };
+}
+
+/** A fetch's pages in ascending order (a window streaming downwards lists them downwards), so that prefault makes one call per run. */
+function pagesOfFetch(page: number, extraPages: readonly number[]): Uint32Array {
+  const pages = new Uint32Array(1 + extraPages.length);
+  pages[0] = page;
+  pages.set(extraPages, 1);
+  return pages.length > 1 ? pages.sort() : pages;
 }
 
 /** A request that synchronizes through the engine (Atomics; Mutex and Barrier of src/sync, routed here by src/sync/route.ts). */
@@ -220,6 +228,7 @@ export class ClusterNode {
       memory: {
         pages: this.race === null ? pages : this.race.wrap(pages),
         resumeFault: hopsOn ? (slot) => { hop('m:resume'); native.resume(slot); hop('m:resumed'); } : (slot) => native.resume(slot),
+        ...(prefaultEnabled() ? { prefault: (page: number, extraPages: readonly number[]) => native.prefault(pagesOfFetch(page, extraPages)) } : {}),
       },
       network: this.network,
       observer: this.observer,

@@ -28,6 +28,11 @@ export interface HostMemory {
   readonly pages: PageMemory;
   /** The fault in `slot` is served: its thread retries the access. */
   resumeFault(slot: number): void;
+  /**
+   * Optional: makes these pages' memory resident (contents unchanged), called once a fetch's request is out, so
+   * that installing the reply's copies takes no page fault on the fault's path (src/memory/native.ts prefault).
+   */
+  prefault?(page: number, extraPages: readonly number[]): void;
 }
 
 export interface EngineHostOptions extends Omit<EngineOptions, 'send' | 'host' | 'memory'> {
@@ -228,6 +233,12 @@ export class EngineHost<Owner = unknown> {
     if (hopsOn) hop(`m:send ${message.type}`);
     if (this.network.send(toNode, message) === 'lost') return;
     if (hopsOn) hop('m:sent');
+    // Our own request (an old home forwarding another node's carries its origin): its pages' memory is made
+    // resident while the home serves it, time this manager would spend waiting.
+    if (message.type === 'pageRequest' && message.origin === undefined && this.memory.prefault !== undefined) {
+      this.memory.prefault(message.page, message.extraPages);
+      if (hopsOn) hop('m:prefaulted');
+    }
     if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sent' : 'request sent', hopPage);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;

@@ -159,3 +159,10 @@ test('a node of several nodes keeps its C heap for fetch buffers (glibc); one no
   assert.equal(result.status, 0, result.stderr);
   assert.equal(JSON.parse(result.stdout.trim()).after, 0);
 });
+
+test('prefault makes a fetch\'s pages resident in the manager view: installing them then takes no page fault, and a page\'s bytes stay', () => {
+  const { fresh, prefaulted, kept } = json('prefault.mjs');
+  assert.ok(fresh >= 60, `writing 64 fresh pages took ${fresh} faults`);
+  assert.ok(prefaulted <= 4, `writing 63 prefaulted pages took ${prefaulted} faults`);
+  assert.equal(kept, true);
+});
