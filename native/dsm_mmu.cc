@@ -611,11 +611,15 @@ bool ReadBytes(const FunctionCallbackInfo<Value>& args, int index, uint8_t** dat
 // other C libraries keep their own policy.
 std::atomic<bool> g_malloc_heap_kept{false};
 
-void KeepMallocHeap() {
+// keepMallocHeap(): called by a node's manager (several nodes; DSM_MALLOC_KEEP=0 skips it).
+// Returns whether the allocator took the setting (false on another C library).
+void KeepMallocHeap(const FunctionCallbackInfo<Value>& args) {
+  bool kept = false;
 #if defined(__GLIBC__)
-  const bool kept = mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes) == 1 && mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes) == 1;
+  kept = mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes) == 1 && mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes) == 1;
   g_malloc_heap_kept.store(kept, std::memory_order_relaxed);
 #endif
+  args.GetReturnValue().Set(kept);
 }
 
 void Init(const FunctionCallbackInfo<Value>& args) {
@@ -691,7 +695,6 @@ void Init(const FunctionCallbackInfo<Value>& args) {
       for (size_t slot = 0; slot < kTwinPoolPretouchCount; slot += 1) g_region.twin_pool[slot * kPageBytes] = 0;
     }
   }
-  if (!anonymous) KeepMallocHeap();
   g_ready.store(true, std::memory_order_release);
 }
 
@@ -1500,6 +1503,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "zero", Zero);
   SetMethod(context, exports, "release", Release);
   SetMethod(context, exports, "prefault", Prefault);
+  SetMethod(context, exports, "keepMallocHeap", KeepMallocHeap);
   SetMethod(context, exports, "installHandler", InstallHandler);
   SetMethod(context, exports, "startFaultService", StartFaultService);
   SetMethod(context, exports, "stopFaultService", StopFaultService);

@@ -117,6 +117,15 @@ export function pagePackEnabled(): boolean {
   return process.env.DSM_PAGE_PACK !== '0';
 }
 
+/**
+ * DSM_MALLOC_KEEP=1: a node of several nodes tells the C allocator to keep fetch buffers in its heap
+ * (src/runtime/manager.ts, src/constants.ts mallocMmapThresholdBytes). Off by default: measured both ways
+ * (docs/EVALUATION.md, "Session 14: the cost of one page fetch").
+ */
+export function mallocKeepEnabled(): boolean {
+  return process.env.DSM_MALLOC_KEEP === '1';
+}
+
 /** DSM_PREFAULT=0: a fetch's pages are not made resident in the manager view while its request is out (src/runtime/engine-host.ts; to compare). */
 export function prefaultEnabled(): boolean {
   return process.env.DSM_PREFAULT !== '0';

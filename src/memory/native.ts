@@ -34,7 +34,7 @@ export interface NativeStats {
   twinLimitFaults: number;
   /** Pages a fast write twinned and upgraded ahead of a sequential write stream (no fault of their own). */
   writeAheadPages: number;
-  /** 1 once init (several nodes, glibc) told the C allocator to keep its heap for fetch buffers (KeepMallocHeap in dsm_mmu.cc), else 0. */
+  /** 1 once keepMallocHeap told the C allocator (glibc) to keep its heap for fetch buffers, else 0. */
   mallocHeapKept: number;
 }
 
@@ -92,6 +92,11 @@ export interface NativeMmu {
   readPage(page: number, into: Uint8Array): void;
   writePage(page: number, from: Uint8Array): void;
   zero(offset: number, byteLength: number): void;
+  /**
+   * Tells the C allocator (glibc) to keep buffers of up to a fetch's reply in its heap (mallocMmapThresholdBytes,
+   * mallocTrimThresholdBytes); false where it does not take it. A node's manager calls it when there are several nodes.
+   */
+  keepMallocHeap(): boolean;
   /**
    * Makes the pages resident in the manager view (contents unchanged), so that writing them later takes no page
    * fault: called while a fetch's request is out (several nodes only; best effort).

@@ -18,7 +18,7 @@ import { pageBytes, threadIdNodeStride, writeAheadPageCountMax } from '../consta
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
-import { debugAppViewEnabled, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
+import { debugAppViewEnabled, interruptBudgetFromEnvironment, mallocKeepEnabled, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
 import { HeapService } from './heap-service.js';
 
 export interface ManagerOptions {
@@ -74,6 +74,10 @@ export class NodeManager {
     this.native = loadNativeMmu();
     // A cluster of one: private anonymous memory (see above).
     this.native.init(this.regionBytes, this.nodeCount === 1);
+    // Several nodes, DSM_MALLOC_KEEP=1: fetch buffers (a reply of up to 1 MiB, a received frame) come and go;
+    // kept in the C heap, their pages are not faulted in and zeroed afresh each time (src/constants.ts
+    // mallocMmapThresholdBytes). Off by default: it saved CPU in a long remote read and cost some in a short one.
+    if (this.nodeCount > 1 && mallocKeepEnabled()) this.native.keepMallocHeap();
     this.native.setParkYield(parkYieldUsFromEnvironment());
     if (writeAheadEnabled()) this.native.setWriteAhead(writeAheadPageCountMax);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
