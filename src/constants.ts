@@ -170,6 +170,13 @@ export const pagePackProbeBytes = 1024;
  */
 export const compactBodyBytesMax = 16 * 1024;
 /**
+ * Pages of one fetch made resident in the manager view while its request is out (the faulting page first,
+ * then its window's next ones: src/runtime/engine-host.ts). A page costs ~3 µs (the kernel allocates and
+ * zeroes it): a whole 256-page window took 0.65-1.4 ms, a synchronous call during which the manager served
+ * nothing else (a streamed window's touch faults waited behind it), so only the first few.
+ */
+export const prefaultPageCountMax = 16;
+/**
  * Bytes of the slab compact frames are written into (src/transport/compact.ts): each frame is a view of it,
  * a new slab is taken when the room left could not hold a whole body: about 15 one-page replies a slab. Under
  * glibc's default mmap threshold (128 KiB), so a slab comes from the heap in any process.

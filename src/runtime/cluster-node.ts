@@ -28,7 +28,7 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import { replyStateReady } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
+import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, prefaultPageCountMax, regionBytesDefault, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
@@ -126,11 +126,15 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
   };
 }
 
-/** A fetch's pages in ascending order (a window streaming downwards lists them downwards), so that prefault makes one call per run. */
+/**
+ * The pages of a fetch to prefault: the faulting one and the first of its window's next ones, at most
+ * prefaultPageCountMax, in ascending order (a window streaming downwards lists them downwards), so that
+ * prefault makes one call per run.
+ */
 function pagesOfFetch(page: number, extraPages: readonly number[]): Uint32Array {
-  const pages = new Uint32Array(1 + extraPages.length);
+  const pages = new Uint32Array(Math.min(prefaultPageCountMax, 1 + extraPages.length));
   pages[0] = page;
-  pages.set(extraPages, 1);
+  for (let k = 1; k < pages.length; k++) pages[k] = extraPages[k - 1]!;
   return pages.length > 1 ? pages.sort() : pages;
 }
 

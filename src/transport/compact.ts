@@ -385,8 +385,11 @@ class Reader {
 
   numbers(): number[] {
     const count = this.count();
-    const values = new Array<number>(count);
-    for (let k = 0; k < count; k++) values[k] = this.varint();
+    // Built by push, as msgpackr builds its arrays: V8 keeps them packed (`new Array(count)` is holey, and the
+    // engine's code that also sees its own packed arrays then runs slower everywhere: a page fetch's `need`,
+    // `extraPages` and versions are kept in its page states and fetcher lists).
+    const values: number[] = [];
+    for (let k = 0; k < count; k++) values.push(this.varint());
     return values;
   }
 
@@ -409,8 +412,8 @@ class Reader {
 
   lists(): number[][] {
     const count = this.count();
-    const lists = new Array<number[]>(count);
-    for (let k = 0; k < count; k++) lists[k] = this.numbers();
+    const lists: number[][] = [];
+    for (let k = 0; k < count; k++) lists.push(this.numbers());
     return lists;
   }
 
@@ -517,8 +520,8 @@ function readPageReply(reader: Reader, payloadBytes: number): WireMessage {
   const extraPages = reader.numbers();
   const extraVersions = reader.lists();
   const count = reader.count();
-  const extraBytes = new Array<Uint8Array | number>(count);
-  for (let k = 0; k < count; k++) extraBytes[k] = copy();
+  const extraBytes: (Uint8Array | number)[] = [];
+  for (let k = 0; k < count; k++) extraBytes.push(copy());
   const message: WireMessage = { type: 'pageReply', page, version, bytes, extraPages, extraVersions, extraBytes };
   if ((flags & pageReplyPacked) !== 0) message.packed = reader.numbers();
   return message;
