@@ -27,6 +27,8 @@ export const nativeConstants = [
   { name: 'twinPoolPretouchCount', type: 'uint32_t' },
   { name: 'mallocMmapThresholdBytes', type: 'int' },
   { name: 'mallocTrimThresholdBytes', type: 'int' },
+  { name: 'prefaultQueueRunCountMax', type: 'size_t' },
+  { name: 'prefaultChunkPages', type: 'uint64_t' },
   { name: 'writeAheadPageCountMax', type: 'uint32_t' },
   { name: 'writeAheadRunPagesMin', type: 'uint32_t' },
   { name: 'parkSpinCount', type: 'uint32_t' },

@@ -170,12 +170,13 @@ export const pagePackProbeBytes = 1024;
  */
 export const compactBodyBytesMax = 16 * 1024;
 /**
- * Pages of one fetch made resident in the manager view while its request is out (the faulting page first,
- * then its window's next ones: src/runtime/engine-host.ts). A page costs ~3 µs (the kernel allocates and
- * zeroes it): a whole 256-page window took 0.65-1.4 ms, a synchronous call during which the manager served
- * nothing else (a streamed window's touch faults waited behind it), so only the first few.
+ * Runs of pages (a fetch's window, less its first page) queued for the native helper thread that makes them
+ * resident in the manager view while the request is out (src/runtime/engine-host.ts, prefault in
+ * native/dsm_mmu.cc). A full queue drops a run: its copies then fault in as they are written.
  */
-export const prefaultPageCountMax = 16;
+export const prefaultQueueRunCountMax = 64;
+/** Pages populated by one call of the prefault helper (each call holds the mmap lock an mprotect waits for). */
+export const prefaultChunkPages = 16;
 /**
  * Bytes of the slab compact frames are written into (src/transport/compact.ts): each frame is a view of it,
  * a new slab is taken when the room left could not hold a whole body: about 15 one-page replies a slab. Under

@@ -36,6 +36,9 @@ export interface NativeStats {
   writeAheadPages: number;
   /** 1 once keepMallocHeap told the C allocator (glibc) to keep its heap for fetch buffers, else 0. */
   mallocHeapKept: number;
+  /** Pages prefault made resident, and runs it dropped on a full queue (prefaultQueueRunCountMax). */
+  prefaultedPages: number;
+  prefaultDroppedRuns: number;
 }
 
 export interface NativeMmu {
@@ -98,10 +101,11 @@ export interface NativeMmu {
    */
   keepMallocHeap(): boolean;
   /**
-   * Makes the pages resident in the manager view (contents unchanged), so that writing them later takes no page
-   * fault: called while a fetch's request is out (several nodes only; best effort).
+   * Makes pages resident in the manager view (contents unchanged), so that writing them later takes no page
+   * fault: called while a fetch's request is out (several nodes only; best effort). `page` now, `rest` (ascending)
+   * by a helper thread.
    */
-  prefault(pages: Uint32Array): void;
+  prefault(page: number, rest: Uint32Array): void;
   /** Gives the pages' memory back to the OS; they read as zero afterwards. */
   release(firstPage: number, pageCount: number): void;
 

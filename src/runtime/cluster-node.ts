@@ -28,7 +28,7 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
 import { replyStateReady } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, prefaultPageCountMax, regionBytesDefault, type PageProt } from '../constants.js';
+import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
@@ -126,15 +126,9 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
   };
 }
 
-/**
- * The pages of a fetch to prefault: the faulting one and the first of its window's next ones, at most
- * prefaultPageCountMax, in ascending order (a window streaming downwards lists them downwards), so that
- * prefault makes one call per run.
- */
-function pagesOfFetch(page: number, extraPages: readonly number[]): Uint32Array {
-  const pages = new Uint32Array(Math.min(prefaultPageCountMax, 1 + extraPages.length));
-  pages[0] = page;
-  for (let k = 1; k < pages.length; k++) pages[k] = extraPages[k - 1]!;
+/** A window's pages other than its first, ascending (a window streaming downwards lists them downwards), so that prefault queues one run. */
+function ascendingPages(extraPages: readonly number[]): Uint32Array {
+  const pages = Uint32Array.from(extraPages);
   return pages.length > 1 ? pages.sort() : pages;
 }
 
@@ -232,7 +226,7 @@ export class ClusterNode {
       memory: {
         pages: this.race === null ? pages : this.race.wrap(pages),
         resumeFault: hopsOn ? (slot) => { hop('m:resume'); native.resume(slot); hop('m:resumed'); } : (slot) => native.resume(slot),
-        ...(prefaultEnabled() ? { prefault: (page: number, extraPages: readonly number[]) => native.prefault(pagesOfFetch(page, extraPages)) } : {}),
+        ...(prefaultEnabled() ? { prefault: (page: number, extraPages: readonly number[]) => native.prefault(page, ascendingPages(extraPages)) } : {}),
       },
       network: this.network,
       observer: this.observer,
