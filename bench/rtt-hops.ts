@@ -18,11 +18,11 @@ const hops: Array<{ name: string; from: string; to: string; side: string; part?:
   { name: 'thread faults -> manager sees it', from: 'thread start', to: 'fault received', side: 'node 1: app thread, signal handler, fault service, event loop turn' },
   { name: 'requester engine', from: 'fault received', to: 'request sending', side: 'node 1: engine onFault, read-ahead plan' },
   { name: 'request: send -> home has it', from: 'request sending', to: 'request received', side: 'node 1 encode + write, loopback TCP, node 0 event loop turn + decode' },
-  { name: '  of which request encode + write', from: 'request sending', to: 'request sent', side: 'node 1: frame, msgpack, socket write (wakes node 0)', part: true },
+  { name: '  of which request encode + write', from: 'request sending', to: 'request sent', side: 'node 1: frame, compact body, socket write (wakes node 0)', part: true },
   { name: 'home serves', from: 'request received', to: 'reply sending', side: 'node 0: engine, page copy' },
   { name: 'reply: send -> requester has it', from: 'reply sending', to: 'reply received', side: 'node 0 encode + write, loopback TCP, node 1 event loop turn + decode' },
-  { name: '  of which reply encode + write', from: 'reply sending', to: 'reply sent', side: 'node 0: frame, msgpack, socket write (wakes node 1)', part: true },
-  { name: 'install + resume call', from: 'reply received', to: 'thread resumed', side: 'node 1: engine install (write page, protect), native resume' },
+  { name: '  of which reply encode + write', from: 'reply sending', to: 'reply sent', side: 'node 0: frame, compact body, socket write (wakes node 1)', part: true },
+  { name: 'install + resume call', from: 'reply received', to: 'thread resumed', side: 'node 1: engine install (write page, prefaulted; protect), native resume' },
   { name: 'thread wakes with the value', from: 'thread resumed', to: 'thread end', side: 'node 1: futex wake, signal return, load retried' },
 ];
 
