@@ -2,7 +2,10 @@
 // session 11): `lineOp` and `lineOpDone` (src/protocol/messages.ts), the one
 // round trip a thread waits for on each shipped op; and for a line transfer's
 // (`lineRequest`, `lineRecall`, `lineRelease`, and `lineGrant` without pages
-// pushed with it). msgpackr writes a field
+// pushed with it); and, since session 14, a lock's (`lockRequest`, `lockGrant`,
+// `lockRecall`, `lockBusy`, `lockRelease`), which every remote acquire of a
+// Mutex pays in a program too short for this path to be optimized code (docs/EVALUATION.md,
+// "Session 14: where the managers' CPU goes"). msgpackr writes a field
 // name and a type tag for every field and its decoder is generic; a render
 // ships only ~50 ops, so that code runs cold (interpreted) on every op: a
 // lineOp took 40–60 µs to encode and 35–50 µs to scan and decode, each way.
@@ -22,6 +25,7 @@
 //   lineRequest, lineRecall: line v
 //   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
 //   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
+//   lockRequest, lockGrant, lockRecall, lockRelease: see their writers below; lockBusy: lockId v
 //   info:       vc (count v, each v), known (count v, each v),
 //               intervals (count v, each: node v, index v, pages (count v, each v))
 //
@@ -39,7 +43,10 @@ import type { WireMessage } from './frame.js';
 /** The first byte of a compact body (msgpack's one never-used byte). */
 export const compactMarker = 0xc1;
 
-const compactTypes = { lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6 } as const;
+const compactTypes = {
+  lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6,
+  lockRequest: 7, lockGrant: 8, lockRecall: 9, lockBusy: 10, lockRelease: 11,
+} as const;
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
@@ -112,6 +119,14 @@ const lineKeys = ['type', 'line'] as const;
 const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
 // pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
 const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet'] as const;
+const lockRequestKeys = ['type', 'lockId', 'requestId', 'tryOnly', 'info', 'bundled'] as const;
+// A grant's pushed pages are in it when they came as byte arrays in the body (toWire, src/runtime/envelope.ts,
+// leaves small ones there); pages moved to the payload or packed (a `packed` field) go as msgpack.
+const lockGrantKeys = ['type', 'lockId', 'requestId', 'granted', 'info', 'pushPages', 'pushVersions', 'pushBytes', 'recall', 'next'] as const;
+const lockNextKeys = ['node', 'requestId', 'recall'] as const;
+const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
+const lockBusyKeys = ['type', 'lockId'] as const;
+const lockReleaseKeys = ['type', 'lockId', 'info', 'bundled', 'reuses'] as const;
 
 function writeInfo(value: unknown): void {
   const info = checkKeys(value, infoKeys);
@@ -201,6 +216,88 @@ function writeBundled(value: unknown): void {
   }
 }
 
+function writeBoolean(value: unknown): void {
+  if (typeof value !== 'boolean') throw notCompact;
+  writeU8(value ? 1 : 0);
+}
+
+function writeByteArrays(values: unknown): void {
+  if (!Array.isArray(values)) throw notCompact;
+  writeVarint(values.length);
+  for (const value of values) {
+    if (!(value instanceof Uint8Array)) throw notCompact;
+    writeVarint(value.byteLength);
+    room(value.byteLength);
+    scratch.set(value, at);
+    at += value.byteLength;
+  }
+}
+
+// lockRequest: lockId v, requestId v, flags u8 (bit 0 tryOnly, bit 1 bundled), info, then bundled
+function writeLockRequest(message: Record<string, unknown>): void {
+  checkKeys(message, lockRequestKeys);
+  writeVarint(message.lockId);
+  writeVarint(message.requestId);
+  if (typeof message.tryOnly !== 'boolean') throw notCompact;
+  const bundled = present(message, 'bundled');
+  writeU8((message.tryOnly ? 1 : 0) | (bundled ? 2 : 0));
+  writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+}
+
+// lockGrant: lockId v, requestId v, flags u8 (bit 0 granted, 1 recall, 2 next, 3 pushed), info,
+//            then next (node v, requestId v, recall u8), then pushPages (count v, each v),
+//            pushVersions (count v, each: count v, each v), pushBytes (count v, each: length v then bytes)
+function writeLockGrant(message: Record<string, unknown>): void {
+  checkKeys(message, lockGrantKeys);
+  writeVarint(message.lockId);
+  writeVarint(message.requestId);
+  if (typeof message.granted !== 'boolean') throw notCompact;
+  const recall = present(message, 'recall');
+  if (recall && message.recall !== true) throw notCompact;
+  const next = present(message, 'next');
+  const pushes = [present(message, 'pushPages'), present(message, 'pushVersions'), present(message, 'pushBytes')];
+  if (pushes[0] !== pushes[1] || pushes[1] !== pushes[2]) throw notCompact;
+  writeU8((message.granted ? 1 : 0) | (recall ? 2 : 0) | (next ? 4 : 0) | (pushes[0] ? 8 : 0));
+  writeInfo(message.info);
+  if (next) {
+    const value = checkKeys(message.next, lockNextKeys);
+    writeVarint(value.node);
+    writeVarint(value.requestId);
+    writeBoolean(value.recall);
+  }
+  if (pushes[0]) {
+    writeNumbers(message.pushPages);
+    const versions = message.pushVersions;
+    if (!Array.isArray(versions)) throw notCompact;
+    writeVarint(versions.length);
+    for (const version of versions) writeNumbers(version);
+    writeByteArrays(message.pushBytes);
+  }
+}
+
+// lockRecall: lockId v, flags u8 (bit 0 tryOnly, bit 1 early)
+function writeLockRecall(message: Record<string, unknown>): void {
+  checkKeys(message, lockRecallKeys);
+  writeVarint(message.lockId);
+  if (typeof message.tryOnly !== 'boolean') throw notCompact;
+  const early = present(message, 'early');
+  if (early && typeof message.early !== 'boolean') throw notCompact;
+  writeU8((message.tryOnly ? 1 : 0) | (early ? 2 : 0) | (early && message.early === true ? 4 : 0));
+}
+
+// lockRelease: lockId v, flags u8 (bit 0 bundled, bit 1 reuses), info, then bundled, then reuses v
+function writeLockRelease(message: Record<string, unknown>): void {
+  checkKeys(message, lockReleaseKeys);
+  writeVarint(message.lockId);
+  const bundled = present(message, 'bundled');
+  const reuses = present(message, 'reuses');
+  writeU8((bundled ? 1 : 0) | (reuses ? 2 : 0));
+  writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+  if (reuses) writeVarint(message.reuses);
+}
+
 function writeLineOpDone(message: Record<string, unknown>): void {
   checkKeys(message, lineOpDoneKeys);
   writeVarint(message.requestId);
@@ -230,6 +327,11 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
       case compactTypes.lineRequest: case compactTypes.lineRecall: writeLine(message); break;
       case compactTypes.lineRelease: writeLineRelease(message); break;
       case compactTypes.lineGrant: writeLineGrant(message); break;
+      case compactTypes.lockRequest: writeLockRequest(message); break;
+      case compactTypes.lockGrant: writeLockGrant(message); break;
+      case compactTypes.lockRecall: writeLockRecall(message); break;
+      case compactTypes.lockBusy: checkKeys(message, lockBusyKeys); writeVarint(message.lockId); break;
+      case compactTypes.lockRelease: writeLockRelease(message); break;
     }
   } catch (error) {
     if (error === notCompact) return null;
@@ -381,6 +483,58 @@ function readLineGrant(reader: Reader): WireMessage {
   return message;
 }
 
+function readLockRequest(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const requestId = reader.varint();
+  const flags = readFlags(reader, 2);
+  const message: WireMessage = { type: 'lockRequest', lockId, requestId, tryOnly: (flags & 1) !== 0, info: readInfo(reader) };
+  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+  return message;
+}
+
+function readLockGrant(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const requestId = reader.varint();
+  const flags = readFlags(reader, 4);
+  const message: WireMessage = { type: 'lockGrant', lockId, requestId, granted: (flags & 1) !== 0, info: readInfo(reader) };
+  if ((flags & 2) !== 0) message.recall = true;
+  if ((flags & 4) !== 0) {
+    const node = reader.varint();
+    const nextRequestId = reader.varint();
+    message.next = { node, requestId: nextRequestId, recall: reader.flag() };
+  }
+  if ((flags & 8) !== 0) {
+    message.pushPages = reader.numbers();
+    const versionCount = reader.count();
+    const versions = new Array<number[]>(versionCount);
+    for (let k = 0; k < versionCount; k++) versions[k] = reader.numbers();
+    message.pushVersions = versions;
+    const byteCount = reader.count();
+    const bytes = new Array<Uint8Array>(byteCount);
+    for (let k = 0; k < byteCount; k++) bytes[k] = reader.bytesCopy(reader.varint());
+    message.pushBytes = bytes;
+  }
+  return message;
+}
+
+function readLockRecall(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const flags = readFlags(reader, 3);
+  if ((flags & 4) !== 0 && (flags & 2) === 0) throw new FrameError('a compact lockRecall with early set and absent');
+  const message: WireMessage = { type: 'lockRecall', lockId, tryOnly: (flags & 1) !== 0 };
+  if ((flags & 2) !== 0) message.early = (flags & 4) !== 0;
+  return message;
+}
+
+function readLockRelease(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const flags = readFlags(reader, 2);
+  const message: WireMessage = { type: 'lockRelease', lockId, info: readInfo(reader) };
+  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
+  if ((flags & 2) !== 0) message.reuses = reader.varint();
+  return message;
+}
+
 function readLineOpDone(reader: Reader): WireMessage {
   const requestId = reader.varint();
   const result = reader.flag() ? reader.string() : null;
@@ -402,6 +556,11 @@ export function decodeCompact(body: Uint8Array): WireMessage {
     case compactTypes.lineRecall: message = { type: 'lineRecall', line: reader.varint() }; break;
     case compactTypes.lineRelease: message = readLineRelease(reader); break;
     case compactTypes.lineGrant: message = readLineGrant(reader); break;
+    case compactTypes.lockRequest: message = readLockRequest(reader); break;
+    case compactTypes.lockGrant: message = readLockGrant(reader); break;
+    case compactTypes.lockRecall: message = readLockRecall(reader); break;
+    case compactTypes.lockBusy: message = { type: 'lockBusy', lockId: reader.varint() }; break;
+    case compactTypes.lockRelease: message = readLockRelease(reader); break;
     default: throw new FrameError(`unknown compact message type ${type}`);
   }
   if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);
