@@ -3,8 +3,9 @@
 // round trip a thread waits for on each shipped op; and for a line transfer's
 // (`lineRequest`, `lineRecall`, `lineRelease`, and `lineGrant` without pages
 // pushed with it); and, since session 14, a lock's (`lockRequest`, `lockGrant`,
-// `lockRecall`, `lockBusy`, `lockRelease`), which every remote acquire of a
-// Mutex pays in a program too short for this path to be optimized code (docs/EVALUATION.md,
+// `lockRecall`, `lockBusy`, `lockRelease`) and a barrier's (`barrierArrive`,
+// `barrierDepart`, `barrierFlush`), which every remote acquire of a Mutex and
+// every barrier round pays in a program too short for this path to be optimized code (docs/EVALUATION.md,
 // "Session 14: where the managers' CPU goes"). msgpackr writes a field
 // name and a type tag for every field and its decoder is generic; a render
 // ships only ~50 ops, so that code runs cold (interpreted) on every op: a
@@ -25,7 +26,8 @@
 //   lineRequest, lineRecall: line v
 //   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
 //   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
-//   lockRequest, lockGrant, lockRecall, lockRelease: see their writers below; lockBusy: lockId v
+//   lockRequest, lockGrant, lockRecall, lockRelease, barrierArrive, barrierDepart: see their writers below;
+//   lockBusy: lockId v; barrierFlush: barrierId v, round v
 //   info:       vc (count v, each v), known (count v, each v),
 //               intervals (count v, each: node v, index v, pages (count v, each v))
 //
@@ -46,6 +48,7 @@ export const compactMarker = 0xc1;
 const compactTypes = {
   lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6,
   lockRequest: 7, lockGrant: 8, lockRecall: 9, lockBusy: 10, lockRelease: 11,
+  barrierArrive: 12, barrierDepart: 13, barrierFlush: 14,
 } as const;
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
@@ -127,6 +130,13 @@ const lockNextKeys = ['node', 'requestId', 'recall'] as const;
 const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
 const lockBusyKeys = ['type', 'lockId'] as const;
 const lockReleaseKeys = ['type', 'lockId', 'info', 'bundled', 'reuses'] as const;
+const barrierArriveKeys = [
+  'type', 'barrierId', 'parties', 'arrivals', 'info', 'bundled', 'round', 'vcMax', 'vcMin', 'flushed', 'peer', 'peerFlushed',
+  'pushPages', 'pushVersions', 'pushBytes',
+] as const;
+const barrierDepartKeys = ['type', 'barrierId', 'requestIds', 'error', 'serial', 'floor', 'info', 'plan', 'pushPages', 'pushVersions', 'pushBytes'] as const;
+const barrierPlanKeys = ['round', 'parties', 'parent', 'local', 'children', 'peerLocal'] as const;
+const barrierFlushKeys = ['type', 'barrierId', 'round'] as const;
 
 function writeInfo(value: unknown): void {
   const info = checkKeys(value, infoKeys);
@@ -256,9 +266,8 @@ function writeLockGrant(message: Record<string, unknown>): void {
   const recall = present(message, 'recall');
   if (recall && message.recall !== true) throw notCompact;
   const next = present(message, 'next');
-  const pushes = [present(message, 'pushPages'), present(message, 'pushVersions'), present(message, 'pushBytes')];
-  if (pushes[0] !== pushes[1] || pushes[1] !== pushes[2]) throw notCompact;
-  writeU8((message.granted ? 1 : 0) | (recall ? 2 : 0) | (next ? 4 : 0) | (pushes[0] ? 8 : 0));
+  const push = pushed(message);
+  writeU8((message.granted ? 1 : 0) | (recall ? 2 : 0) | (next ? 4 : 0) | (push ? 8 : 0));
   writeInfo(message.info);
   if (next) {
     const value = checkKeys(message.next, lockNextKeys);
@@ -266,14 +275,88 @@ function writeLockGrant(message: Record<string, unknown>): void {
     writeVarint(value.requestId);
     writeBoolean(value.recall);
   }
-  if (pushes[0]) {
-    writeNumbers(message.pushPages);
-    const versions = message.pushVersions;
-    if (!Array.isArray(versions)) throw notCompact;
-    writeVarint(versions.length);
-    for (const version of versions) writeNumbers(version);
-    writeByteArrays(message.pushBytes);
+  if (push) writePushes(message);
+}
+
+/** Whether a message carries pushed pages: all three fields or none (else: msgpack). */
+function pushed(message: Record<string, unknown>): boolean {
+  const pages = present(message, 'pushPages');
+  if (pages !== present(message, 'pushVersions') || pages !== present(message, 'pushBytes')) throw notCompact;
+  return pages;
+}
+
+// pushed pages: pushPages (count v, each v), pushVersions (count v, each: count v, each v),
+//               pushBytes (count v, each: length v then bytes)
+function writePushes(message: Record<string, unknown>): void {
+  writeNumbers(message.pushPages);
+  const versions = message.pushVersions;
+  if (!Array.isArray(versions)) throw notCompact;
+  writeVarint(versions.length);
+  for (const version of versions) writeNumbers(version);
+  writeByteArrays(message.pushBytes);
+}
+
+/** A field that is absent or `true` (the engine sets these flags only to true). */
+function presentTrue(message: Record<string, unknown>, key: string): boolean {
+  if (!present(message, key)) return false;
+  if (message[key] !== true) throw notCompact;
+  return true;
+}
+
+// barrierArrive: barrierId v, parties v, flags u8 (bit 0 bundled, 1 round, 2 vcMax, 3 vcMin, 4 flushed, 5 peer,
+//                6 peerFlushed, 7 pushed), arrivals (count v, each v), info, then bundled, round v, vcMax
+//                (count v, each v), vcMin (the same), pushed pages, each when its bit is set
+function writeBarrierArrive(message: Record<string, unknown>): void {
+  checkKeys(message, barrierArriveKeys);
+  writeVarint(message.barrierId);
+  writeVarint(message.parties);
+  const bundled = present(message, 'bundled');
+  const round = present(message, 'round');
+  const vcMax = present(message, 'vcMax');
+  const vcMin = present(message, 'vcMin');
+  const flags = (bundled ? 1 : 0) | (round ? 2 : 0) | (vcMax ? 4 : 0) | (vcMin ? 8 : 0)
+    | (presentTrue(message, 'flushed') ? 16 : 0) | (presentTrue(message, 'peer') ? 32 : 0)
+    | (presentTrue(message, 'peerFlushed') ? 64 : 0) | (pushed(message) ? 128 : 0);
+  writeU8(flags);
+  writeNumbers(message.arrivals);
+  writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+  if (round) writeVarint(message.round);
+  if (vcMax) writeNumbers(message.vcMax);
+  if (vcMin) writeNumbers(message.vcMin);
+  if ((flags & 128) !== 0) writePushes(message);
+}
+
+// barrierDepart: barrierId v, requestIds (count v, each v), error (length u8 then ASCII), serial v, floor (count v,
+//                each v), info, flags u8 (bit 0 plan, bit 1 pushed, bit 2 the plan's peerLocal), then plan (round v,
+//                parties v, parent v, local v, children v, peerLocal v), then pushed pages
+function writeBarrierDepart(message: Record<string, unknown>): void {
+  checkKeys(message, barrierDepartKeys);
+  writeVarint(message.barrierId);
+  writeNumbers(message.requestIds);
+  writeString(message.error);
+  writeVarint(message.serial);
+  writeNumbers(message.floor);
+  writeInfo(message.info);
+  const plan = present(message, 'plan') ? checkKeys(message.plan, barrierPlanKeys) : null;
+  const peerLocal = plan !== null && present(plan, 'peerLocal');
+  const push = pushed(message);
+  writeU8((plan !== null ? 1 : 0) | (push ? 2 : 0) | (peerLocal ? 4 : 0));
+  if (plan !== null) {
+    writeVarint(plan.round);
+    writeVarint(plan.parties);
+    writeVarint(plan.parent);
+    writeVarint(plan.local);
+    writeVarint(plan.children);
+    if (peerLocal) writeVarint(plan.peerLocal);
   }
+  if (push) writePushes(message);
+}
+
+function writeBarrierFlush(message: Record<string, unknown>): void {
+  checkKeys(message, barrierFlushKeys);
+  writeVarint(message.barrierId);
+  writeVarint(message.round);
 }
 
 // lockRecall: lockId v, flags u8 (bit 0 tryOnly, bit 1 early)
@@ -332,6 +415,9 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
       case compactTypes.lockRecall: writeLockRecall(message); break;
       case compactTypes.lockBusy: checkKeys(message, lockBusyKeys); writeVarint(message.lockId); break;
       case compactTypes.lockRelease: writeLockRelease(message); break;
+      case compactTypes.barrierArrive: writeBarrierArrive(message); break;
+      case compactTypes.barrierDepart: writeBarrierDepart(message); break;
+      case compactTypes.barrierFlush: writeBarrierFlush(message); break;
     }
   } catch (error) {
     if (error === notCompact) return null;
@@ -503,17 +589,57 @@ function readLockGrant(reader: Reader): WireMessage {
     const nextRequestId = reader.varint();
     message.next = { node, requestId: nextRequestId, recall: reader.flag() };
   }
-  if ((flags & 8) !== 0) {
-    message.pushPages = reader.numbers();
-    const versionCount = reader.count();
-    const versions = new Array<number[]>(versionCount);
-    for (let k = 0; k < versionCount; k++) versions[k] = reader.numbers();
-    message.pushVersions = versions;
-    const byteCount = reader.count();
-    const bytes = new Array<Uint8Array>(byteCount);
-    for (let k = 0; k < byteCount; k++) bytes[k] = reader.bytesCopy(reader.varint());
-    message.pushBytes = bytes;
+  if ((flags & 8) !== 0) readPushes(reader, message);
+  return message;
+}
+
+function readPushes(reader: Reader, message: WireMessage): void {
+  message.pushPages = reader.numbers();
+  const versionCount = reader.count();
+  const versions = new Array<number[]>(versionCount);
+  for (let k = 0; k < versionCount; k++) versions[k] = reader.numbers();
+  message.pushVersions = versions;
+  const byteCount = reader.count();
+  const bytes = new Array<Uint8Array>(byteCount);
+  for (let k = 0; k < byteCount; k++) bytes[k] = reader.bytesCopy(reader.varint());
+  message.pushBytes = bytes;
+}
+
+function readBarrierArrive(reader: Reader): WireMessage {
+  const barrierId = reader.varint();
+  const parties = reader.varint();
+  const flags = readFlags(reader, 8);
+  const arrivals = reader.numbers();
+  const message: WireMessage = { type: 'barrierArrive', barrierId, parties, arrivals, info: readInfo(reader) };
+  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
+  if ((flags & 2) !== 0) message.round = reader.varint();
+  if ((flags & 4) !== 0) message.vcMax = reader.numbers();
+  if ((flags & 8) !== 0) message.vcMin = reader.numbers();
+  if ((flags & 16) !== 0) message.flushed = true;
+  if ((flags & 32) !== 0) message.peer = true;
+  if ((flags & 64) !== 0) message.peerFlushed = true;
+  if ((flags & 128) !== 0) readPushes(reader, message);
+  return message;
+}
+
+function readBarrierDepart(reader: Reader): WireMessage {
+  const barrierId = reader.varint();
+  const requestIds = reader.numbers();
+  const error = reader.string();
+  const serial = reader.varint();
+  const floor = reader.numbers();
+  const message: WireMessage = { type: 'barrierDepart', barrierId, requestIds, error, serial, floor, info: readInfo(reader) };
+  const flags = readFlags(reader, 3);
+  if ((flags & 4) !== 0 && (flags & 1) === 0) throw new FrameError('a compact barrierDepart with a peerLocal and no plan');
+  if ((flags & 1) !== 0) {
+    const round = reader.varint();
+    const parties = reader.varint();
+    const parent = reader.varint();
+    const local = reader.varint();
+    const children = reader.varint();
+    message.plan = (flags & 4) !== 0 ? { round, parties, parent, local, children, peerLocal: reader.varint() } : { round, parties, parent, local, children };
   }
+  if ((flags & 2) !== 0) readPushes(reader, message);
   return message;
 }
 
@@ -561,6 +687,9 @@ export function decodeCompact(body: Uint8Array): WireMessage {
     case compactTypes.lockRecall: message = readLockRecall(reader); break;
     case compactTypes.lockBusy: message = { type: 'lockBusy', lockId: reader.varint() }; break;
     case compactTypes.lockRelease: message = readLockRelease(reader); break;
+    case compactTypes.barrierArrive: message = readBarrierArrive(reader); break;
+    case compactTypes.barrierDepart: message = readBarrierDepart(reader); break;
+    case compactTypes.barrierFlush: message = { type: 'barrierFlush', barrierId: reader.varint(), round: reader.varint() }; break;
     default: throw new FrameError(`unknown compact message type ${type}`);
   }
   if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);

@@ -91,6 +91,28 @@ test("a lock's messages round-trip in the compact layout, smaller than msgpack",
   assert.ok(bytes[0] instanceof Uint8Array && bytes[0].byteLength === 4096 && bytes[0][4095] === 7);
 });
 
+test("a barrier's messages round-trip in the compact layout, smaller than msgpack", () => {
+  const plan = { round: 8, parties: 4, parent: 0, local: 1, children: 2 };
+  const cases: WireMessage[] = [
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info },
+    { type: 'barrierArrive', barrierId: 2, parties: 8, arrivals: [1, 40, 3, 41, 5, 7], info, round: 9, vcMax: [3, 4, 5], vcMin: [1, 2, 3], bundled },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info, round: 9, peer: true, ...push },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [], info, round: 9, flushed: true, peerFlushed: true },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40, 41], error: '', serial: 41, floor: [3, 2], info },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: 'a thread of node 1 ended', serial: 0, floor: [], info, plan },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [3, 2], info, plan: { ...plan, peerLocal: 1 }, ...push },
+    { type: 'barrierFlush', barrierId: 2 ** 33, round: 5 },
+  ];
+  for (const message of cases) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.deepEqual(plain(back), plain(message));
+    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
+    assert.notEqual(msgpackBody[0], compactMarker);
+    assert.ok(body.byteLength < msgpackBody.byteLength, `${message.type}: compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
+  }
+});
+
 test('a message outside the compact forms goes as msgpack, unchanged', () => {
   const outside: WireMessage[] = [
     { ...lineOp, extra: true },
@@ -119,6 +141,13 @@ test('a message outside the compact forms goes as msgpack, unchanged', () => {
     { type: 'lockRecall', lockId: 3, tryOnly: false, early: 1 },
     { type: 'lockRelease', lockId: 3, info, reuses: -1 },
     { type: 'lockBusy', lockId: 3, info },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info, flushed: false },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, -40], info },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info, pushPages: [3] },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: 'é', serial: 0, floor: [], info },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [], info, plan: { round: 1, parties: 2, parent: -1, local: 1, children: 0 } },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [], info, plan: { round: 1, parties: 2, parent: 0, local: 1, children: 0, extra: 1 } },
+    { type: 'barrierFlush', barrierId: 2, round: 1, info },
   ];
   for (const message of outside) {
     const { body, back } = roundTrip(message);
@@ -152,6 +181,13 @@ test('a malformed compact body is a FrameError: cut anywhere, bytes left over, b
   for (let length = 1; length < grant.byteLength; length += 97) {
     assert.throws(() => decodeBody(grant.subarray(0, length), empty), FrameError, `grant cut at ${length}`);
   }
+  // A barrierDepart with every optional part, cut anywhere; one whose flags name a peerLocal without a plan.
+  const { body: depart } = roundTrip({ type: 'barrierDepart', barrierId: 2, requestIds: [40], error: 'x', serial: 1, floor: [3], info, plan: { round: 1, parties: 2, parent: 0, local: 1, children: 0, peerLocal: 1 }, ...push });
+  for (let length = 1; length < depart.byteLength; length += 89) {
+    assert.throws(() => decodeBody(depart.subarray(0, length), empty), FrameError, `depart cut at ${length}`);
+  }
+  // barrierDepart 1, no request ids, empty error, serial 0, no floor, empty info, flags: peerLocal only.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 13, 1, 0, 0, 0, 0, 0, 0, 0, 4]), empty), /peerLocal/);
 });
 
 test('arbitrary messages of every compact type round-trip (property)', () => {
@@ -194,7 +230,23 @@ test('arbitrary messages of every compact type round-trip (property)', () => {
     fc.record({ type: fc.constant('lockBusy'), lockId: count }),
     fc.record({ type: fc.constant('lockRelease'), lockId: count, info: infoValue, bundled: fc.option(bundledValue, { nil: undefined }), reuses: fc.option(count, { nil: undefined }) }).map(drop),
   );
-  fc.assert(fc.property(fc.oneof(op, done, transfer, lock), (message) => {
+  const pushValue = fc.option(fc.record({ pushPages: numbers, pushVersions: fc.array(numbers, { maxLength: 3 }), pushBytes: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 3 }) }), { nil: undefined });
+  const flag = fc.option(fc.constant(true as const), { nil: undefined });
+  const barrier = fc.oneof(
+    fc.record({
+      type: fc.constant('barrierArrive'), barrierId: count, parties: count, arrivals: numbers, info: infoValue,
+      bundled: fc.option(bundledValue, { nil: undefined }), round: fc.option(count, { nil: undefined }),
+      vcMax: fc.option(numbers, { nil: undefined }), vcMin: fc.option(numbers, { nil: undefined }),
+      flushed: flag, peer: flag, peerFlushed: flag, push: pushValue,
+    }).map(({ push: pushed, ...message }) => drop({ ...message, ...pushed })),
+    fc.record({
+      type: fc.constant('barrierDepart'), barrierId: count, requestIds: numbers, error: ascii, serial: count, floor: numbers, info: infoValue,
+      plan: fc.option(fc.record({ round: count, parties: count, parent: fc.nat(64), local: count, children: count, peerLocal: fc.option(count, { nil: undefined }) }).map(drop), { nil: undefined }),
+      push: pushValue,
+    }).map(({ push: pushed, ...message }) => drop({ ...message, ...pushed })),
+    fc.record({ type: fc.constant('barrierFlush'), barrierId: count, round: count }),
+  );
+  fc.assert(fc.property(fc.oneof(op, done, transfer, lock, barrier), (message) => {
     const { body, back } = roundTrip(message as WireMessage);
     assert.equal(body[0], compactMarker);
     assert.deepEqual(plain(back), plain(message));
