@@ -252,3 +252,15 @@ test('arbitrary messages of every compact type round-trip (property)', () => {
     assert.deepEqual(plain(back), plain(message));
   }), { numRuns: 300, seed: 20261203 });
 });
+
+test('random bytes after a compact marker and type decode or are a FrameError, never another error (property)', () => {
+  const empty = new Uint8Array(0);
+  fc.assert(fc.property(fc.integer({ min: 0, max: 20 }), fc.uint8Array({ maxLength: 120 }), (type, tail) => {
+    const body = Uint8Array.from([compactMarker, type, ...tail]);
+    try {
+      decodeBody(body, empty);
+    } catch (error) {
+      assert.ok(error instanceof FrameError, `type ${type}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
+  }), { numRuns: 3000, seed: 20261204 });
+});
