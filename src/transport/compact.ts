@@ -4,7 +4,7 @@
 // (`lineRequest`, `lineRecall`, `lineRelease`, and `lineGrant` without pages
 // pushed with it); and, since session 14, a lock's (`lockRequest`, `lockGrant`,
 // `lockRecall`, `lockBusy`, `lockRelease`) and a barrier's (`barrierArrive`,
-// `barrierDepart`, `barrierFlush`), which every remote acquire of a Mutex and
+// `barrierDepart`, `barrierFlush`) and the `diffs` a release sends on its own, which every remote acquire of a Mutex and
 // every barrier round pays in a program too short for this path to be optimized code (docs/EVALUATION.md,
 // "Session 14: where the managers' CPU goes"). msgpackr writes a field
 // name and a type tag for every field and its decoder is generic; a render
@@ -27,7 +27,7 @@
 //   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
 //   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
 //   lockRequest, lockGrant, lockRecall, lockRelease, barrierArrive, barrierDepart: see their writers below;
-//   lockBusy: lockId v; barrierFlush: barrierId v, round v
+//   lockBusy: lockId v; barrierFlush: barrierId v, round v; diffs: see its writer
 //   info:       vc (count v, each v), known (count v, each v),
 //               intervals (count v, each: node v, index v, pages (count v, each v))
 //
@@ -48,7 +48,7 @@ export const compactMarker = 0xc1;
 const compactTypes = {
   lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6,
   lockRequest: 7, lockGrant: 8, lockRecall: 9, lockBusy: 10, lockRelease: 11,
-  barrierArrive: 12, barrierDepart: 13, barrierFlush: 14,
+  barrierArrive: 12, barrierDepart: 13, barrierFlush: 14, diffs: 15,
 } as const;
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
@@ -137,6 +137,7 @@ const barrierArriveKeys = [
 const barrierDepartKeys = ['type', 'barrierId', 'requestIds', 'error', 'serial', 'floor', 'info', 'plan', 'pushPages', 'pushVersions', 'pushBytes'] as const;
 const barrierPlanKeys = ['round', 'parties', 'parent', 'local', 'children', 'peerLocal'] as const;
 const barrierFlushKeys = ['type', 'barrierId', 'round'] as const;
+const diffsKeys = ['type', 'interval', 'pages', 'diffs', 'origin'] as const;
 
 function writeInfo(value: unknown): void {
   const info = checkKeys(value, infoKeys);
@@ -353,6 +354,15 @@ function writeBarrierDepart(message: Record<string, unknown>): void {
   if (push) writePushes(message);
 }
 
+// diffs: flags u8 (bit 0 origin), interval, pages and diffs as in a bundled batch, then origin v
+function writeDiffs(message: Record<string, unknown>): void {
+  checkKeys(message, diffsKeys);
+  const origin = present(message, 'origin');
+  writeU8(origin ? 1 : 0);
+  writeBundled({ interval: message.interval, pages: message.pages, diffs: message.diffs });
+  if (origin) writeVarint(message.origin);
+}
+
 function writeBarrierFlush(message: Record<string, unknown>): void {
   checkKeys(message, barrierFlushKeys);
   writeVarint(message.barrierId);
@@ -418,6 +428,7 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
       case compactTypes.barrierArrive: writeBarrierArrive(message); break;
       case compactTypes.barrierDepart: writeBarrierDepart(message); break;
       case compactTypes.barrierFlush: writeBarrierFlush(message); break;
+      case compactTypes.diffs: writeDiffs(message); break;
     }
   } catch (error) {
     if (error === notCompact) return null;
@@ -690,6 +701,12 @@ export function decodeCompact(body: Uint8Array): WireMessage {
     case compactTypes.barrierArrive: message = readBarrierArrive(reader); break;
     case compactTypes.barrierDepart: message = readBarrierDepart(reader); break;
     case compactTypes.barrierFlush: message = { type: 'barrierFlush', barrierId: reader.varint(), round: reader.varint() }; break;
+    case compactTypes.diffs: {
+      const flags = readFlags(reader, 1);
+      message = { type: 'diffs', ...readBundled(reader) };
+      if (flags !== 0) message.origin = reader.varint();
+      break;
+    }
     default: throw new FrameError(`unknown compact message type ${type}`);
   }
   if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);

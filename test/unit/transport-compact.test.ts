@@ -91,7 +91,7 @@ test("a lock's messages round-trip in the compact layout, smaller than msgpack",
   assert.ok(bytes[0] instanceof Uint8Array && bytes[0].byteLength === 4096 && bytes[0][4095] === 7);
 });
 
-test("a barrier's messages round-trip in the compact layout, smaller than msgpack", () => {
+test("a barrier's messages and a release's diffs round-trip in the compact layout, smaller than msgpack", () => {
   const plan = { round: 8, parties: 4, parent: 0, local: 1, children: 2 };
   const cases: WireMessage[] = [
     { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info },
@@ -102,6 +102,8 @@ test("a barrier's messages round-trip in the compact layout, smaller than msgpac
     { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: 'a thread of node 1 ended', serial: 0, floor: [], info, plan },
     { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [3, 2], info, plan: { ...plan, peerLocal: 1 }, ...push },
     { type: 'barrierFlush', barrierId: 2 ** 33, round: 5 },
+    { type: 'diffs', ...bundled },
+    { type: 'diffs', ...bundled, origin: 3 },
   ];
   for (const message of cases) {
     const { body, back } = roundTrip(message);
@@ -148,6 +150,8 @@ test('a message outside the compact forms goes as msgpack, unchanged', () => {
     { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [], info, plan: { round: 1, parties: 2, parent: -1, local: 1, children: 0 } },
     { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [], info, plan: { round: 1, parties: 2, parent: 0, local: 1, children: 0, extra: 1 } },
     { type: 'barrierFlush', barrierId: 2, round: 1, info },
+    { type: 'diffs', ...bundled, origin: -1 },
+    { type: 'diffs', ...bundled, diffs: [new Uint8Array(20_000)] },
   ];
   for (const message of outside) {
     const { body, back } = roundTrip(message);
@@ -245,6 +249,7 @@ test('arbitrary messages of every compact type round-trip (property)', () => {
       push: pushValue,
     }).map(({ push: pushed, ...message }) => drop({ ...message, ...pushed })),
     fc.record({ type: fc.constant('barrierFlush'), barrierId: count, round: count }),
+    fc.record({ type: fc.constant('diffs'), interval: count, pages: numbers, diffs: fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }), origin: fc.option(fc.nat(64), { nil: undefined }) }).map(drop),
   );
   fc.assert(fc.property(fc.oneof(op, done, transfer, lock, barrier), (message) => {
     const { body, back } = roundTrip(message as WireMessage);
