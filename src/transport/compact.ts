@@ -2,8 +2,12 @@
 // session 11): `lineOp` and `lineOpDone` (src/protocol/messages.ts), the one
 // round trip a thread waits for on each shipped op; for a line transfer's
 // (`lineRequest`, `lineRecall`, `lineRelease`, and `lineGrant` without pages
-// pushed with it); and for a page fetch's (`pageRequest`, `pageReply`: session
-// 14, the read fault's data path). msgpackr writes a field
+// pushed with it); and, since session 14, a lock's (`lockRequest`, `lockGrant`,
+// `lockRecall`, `lockBusy`, `lockRelease`) and a barrier's (`barrierArrive`,
+// `barrierDepart`, `barrierFlush`) and the `diffs` a release sends on its own, which every remote acquire of a Mutex and
+// every barrier round pays in a program too short for this path to be optimized code (docs/EVALUATION.md,
+// "Session 14: where the managers' CPU goes"); and a page fetch's (`pageRequest`, `pageReply`: session 14,
+// the read fault's data path). msgpackr writes a field
 // name and a type tag for every field and its decoder is generic; a render
 // ships only ~50 ops, so that code runs cold (interpreted) on every op: a
 // lineOp took 40–60 µs to encode and 35–50 µs to scan and decode, each way.
@@ -23,6 +27,8 @@
 //   lineRequest, lineRecall: line v
 //   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
 //   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
+//   lockRequest, lockGrant, lockRecall, lockRelease, barrierArrive, barrierDepart: see their writers below;
+//   lockBusy: lockId v; barrierFlush: barrierId v, round v; diffs: see its writer
 //   pageRequest: page v, need (count v, each v), extraPages (count v, each v),
 //               extraNeeds (count v, each: count v, each v),
 //               flags u8 (bit 0 origin, bit 1 ahead present, bit 2 ahead's value), then origin v
@@ -52,7 +58,12 @@ import type { WireMessage } from './frame.js';
 /** The first byte of a compact body (msgpack's one never-used byte). */
 export const compactMarker = 0xc1;
 
-const compactTypes = { lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6, pageRequest: 7, pageReply: 8 } as const;
+const compactTypes = {
+  lineOp: 1, lineOpDone: 2, lineRequest: 3, lineRecall: 4, lineRelease: 5, lineGrant: 6,
+  lockRequest: 7, lockGrant: 8, lockRecall: 9, lockBusy: 10, lockRelease: 11,
+  barrierArrive: 12, barrierDepart: 13, barrierFlush: 14, diffs: 15,
+  pageRequest: 16, pageReply: 17,
+} as const;
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
@@ -136,6 +147,22 @@ const lineKeys = ['type', 'line'] as const;
 const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
 // pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
 const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet'] as const;
+const lockRequestKeys = ['type', 'lockId', 'requestId', 'tryOnly', 'info', 'bundled'] as const;
+// A grant's pushed pages are in it when they came as byte arrays in the body (toWire, src/runtime/envelope.ts,
+// leaves small ones there); pages moved to the payload or packed (a `packed` field) go as msgpack.
+const lockGrantKeys = ['type', 'lockId', 'requestId', 'granted', 'info', 'pushPages', 'pushVersions', 'pushBytes', 'recall', 'next'] as const;
+const lockNextKeys = ['node', 'requestId', 'recall'] as const;
+const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
+const lockBusyKeys = ['type', 'lockId'] as const;
+const lockReleaseKeys = ['type', 'lockId', 'info', 'bundled', 'reuses'] as const;
+const barrierArriveKeys = [
+  'type', 'barrierId', 'parties', 'arrivals', 'info', 'bundled', 'round', 'vcMax', 'vcMin', 'flushed', 'peer', 'peerFlushed',
+  'pushPages', 'pushVersions', 'pushBytes',
+] as const;
+const barrierDepartKeys = ['type', 'barrierId', 'requestIds', 'error', 'serial', 'floor', 'info', 'plan', 'pushPages', 'pushVersions', 'pushBytes'] as const;
+const barrierPlanKeys = ['round', 'parties', 'parent', 'local', 'children', 'peerLocal'] as const;
+const barrierFlushKeys = ['type', 'barrierId', 'round'] as const;
+const diffsKeys = ['type', 'interval', 'pages', 'diffs', 'origin'] as const;
 
 function writeInfo(value: unknown): void {
   const info = checkKeys(value, infoKeys);
@@ -223,6 +250,170 @@ function writeBundled(value: unknown): void {
     scratch.set(diff, at);
     at += diff.byteLength;
   }
+}
+
+function writeBoolean(value: unknown): void {
+  if (typeof value !== 'boolean') throw notCompact;
+  writeU8(value ? 1 : 0);
+}
+
+function writeByteArrays(values: unknown): void {
+  if (!Array.isArray(values)) throw notCompact;
+  writeVarint(values.length);
+  for (const value of values) {
+    if (!(value instanceof Uint8Array)) throw notCompact;
+    writeVarint(value.byteLength);
+    room(value.byteLength);
+    scratch.set(value, at);
+    at += value.byteLength;
+  }
+}
+
+// lockRequest: lockId v, requestId v, flags u8 (bit 0 tryOnly, bit 1 bundled), info, then bundled
+function writeLockRequest(message: Record<string, unknown>): void {
+  checkKeys(message, lockRequestKeys);
+  writeVarint(message.lockId);
+  writeVarint(message.requestId);
+  if (typeof message.tryOnly !== 'boolean') throw notCompact;
+  const bundled = present(message, 'bundled');
+  writeU8((message.tryOnly ? 1 : 0) | (bundled ? 2 : 0));
+  writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+}
+
+// lockGrant: lockId v, requestId v, flags u8 (bit 0 granted, 1 recall, 2 next, 3 pushed), info,
+//            then next (node v, requestId v, recall u8), then pushPages (count v, each v),
+//            pushVersions (count v, each: count v, each v), pushBytes (count v, each: length v then bytes)
+function writeLockGrant(message: Record<string, unknown>): void {
+  checkKeys(message, lockGrantKeys);
+  writeVarint(message.lockId);
+  writeVarint(message.requestId);
+  if (typeof message.granted !== 'boolean') throw notCompact;
+  const recall = present(message, 'recall');
+  if (recall && message.recall !== true) throw notCompact;
+  const next = present(message, 'next');
+  const push = pushed(message);
+  writeU8((message.granted ? 1 : 0) | (recall ? 2 : 0) | (next ? 4 : 0) | (push ? 8 : 0));
+  writeInfo(message.info);
+  if (next) {
+    const value = checkKeys(message.next, lockNextKeys);
+    writeVarint(value.node);
+    writeVarint(value.requestId);
+    writeBoolean(value.recall);
+  }
+  if (push) writePushes(message);
+}
+
+/** Whether a message carries pushed pages: all three fields or none (else: msgpack). */
+function pushed(message: Record<string, unknown>): boolean {
+  const pages = present(message, 'pushPages');
+  if (pages !== present(message, 'pushVersions') || pages !== present(message, 'pushBytes')) throw notCompact;
+  return pages;
+}
+
+// pushed pages: pushPages (count v, each v), pushVersions (count v, each: count v, each v),
+//               pushBytes (count v, each: length v then bytes)
+function writePushes(message: Record<string, unknown>): void {
+  writeNumbers(message.pushPages);
+  const versions = message.pushVersions;
+  if (!Array.isArray(versions)) throw notCompact;
+  writeVarint(versions.length);
+  for (const version of versions) writeNumbers(version);
+  writeByteArrays(message.pushBytes);
+}
+
+/** A field that is absent or `true` (the engine sets these flags only to true). */
+function presentTrue(message: Record<string, unknown>, key: string): boolean {
+  if (!present(message, key)) return false;
+  if (message[key] !== true) throw notCompact;
+  return true;
+}
+
+// barrierArrive: barrierId v, parties v, flags u8 (bit 0 bundled, 1 round, 2 vcMax, 3 vcMin, 4 flushed, 5 peer,
+//                6 peerFlushed, 7 pushed), arrivals (count v, each v), info, then bundled, round v, vcMax
+//                (count v, each v), vcMin (the same), pushed pages, each when its bit is set
+function writeBarrierArrive(message: Record<string, unknown>): void {
+  checkKeys(message, barrierArriveKeys);
+  writeVarint(message.barrierId);
+  writeVarint(message.parties);
+  const bundled = present(message, 'bundled');
+  const round = present(message, 'round');
+  const vcMax = present(message, 'vcMax');
+  const vcMin = present(message, 'vcMin');
+  const flags = (bundled ? 1 : 0) | (round ? 2 : 0) | (vcMax ? 4 : 0) | (vcMin ? 8 : 0)
+    | (presentTrue(message, 'flushed') ? 16 : 0) | (presentTrue(message, 'peer') ? 32 : 0)
+    | (presentTrue(message, 'peerFlushed') ? 64 : 0) | (pushed(message) ? 128 : 0);
+  writeU8(flags);
+  writeNumbers(message.arrivals);
+  writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+  if (round) writeVarint(message.round);
+  if (vcMax) writeNumbers(message.vcMax);
+  if (vcMin) writeNumbers(message.vcMin);
+  if ((flags & 128) !== 0) writePushes(message);
+}
+
+// barrierDepart: barrierId v, requestIds (count v, each v), error (length u8 then ASCII), serial v, floor (count v,
+//                each v), info, flags u8 (bit 0 plan, bit 1 pushed, bit 2 the plan's peerLocal), then plan (round v,
+//                parties v, parent v, local v, children v, peerLocal v), then pushed pages
+function writeBarrierDepart(message: Record<string, unknown>): void {
+  checkKeys(message, barrierDepartKeys);
+  writeVarint(message.barrierId);
+  writeNumbers(message.requestIds);
+  writeString(message.error);
+  writeVarint(message.serial);
+  writeNumbers(message.floor);
+  writeInfo(message.info);
+  const plan = present(message, 'plan') ? checkKeys(message.plan, barrierPlanKeys) : null;
+  const peerLocal = plan !== null && present(plan, 'peerLocal');
+  const push = pushed(message);
+  writeU8((plan !== null ? 1 : 0) | (push ? 2 : 0) | (peerLocal ? 4 : 0));
+  if (plan !== null) {
+    writeVarint(plan.round);
+    writeVarint(plan.parties);
+    writeVarint(plan.parent);
+    writeVarint(plan.local);
+    writeVarint(plan.children);
+    if (peerLocal) writeVarint(plan.peerLocal);
+  }
+  if (push) writePushes(message);
+}
+
+// diffs: flags u8 (bit 0 origin), interval, pages and diffs as in a bundled batch, then origin v
+function writeDiffs(message: Record<string, unknown>): void {
+  checkKeys(message, diffsKeys);
+  const origin = present(message, 'origin');
+  writeU8(origin ? 1 : 0);
+  writeBundled({ interval: message.interval, pages: message.pages, diffs: message.diffs });
+  if (origin) writeVarint(message.origin);
+}
+
+function writeBarrierFlush(message: Record<string, unknown>): void {
+  checkKeys(message, barrierFlushKeys);
+  writeVarint(message.barrierId);
+  writeVarint(message.round);
+}
+
+// lockRecall: lockId v, flags u8 (bit 0 tryOnly, bit 1 early)
+function writeLockRecall(message: Record<string, unknown>): void {
+  checkKeys(message, lockRecallKeys);
+  writeVarint(message.lockId);
+  if (typeof message.tryOnly !== 'boolean') throw notCompact;
+  const early = present(message, 'early');
+  if (early && typeof message.early !== 'boolean') throw notCompact;
+  writeU8((message.tryOnly ? 1 : 0) | (early ? 2 : 0) | (early && message.early === true ? 4 : 0));
+}
+
+// lockRelease: lockId v, flags u8 (bit 0 bundled, bit 1 reuses), info, then bundled, then reuses v
+function writeLockRelease(message: Record<string, unknown>): void {
+  checkKeys(message, lockReleaseKeys);
+  writeVarint(message.lockId);
+  const bundled = present(message, 'bundled');
+  const reuses = present(message, 'reuses');
+  writeU8((bundled ? 1 : 0) | (reuses ? 2 : 0));
+  writeInfo(message.info);
+  if (bundled) writeBundled(message.bundled);
+  if (reuses) writeVarint(message.reuses);
 }
 
 const pageRequestKeys = ['type', 'page', 'need', 'extraPages', 'extraNeeds', 'origin', 'ahead'] as const;
@@ -316,6 +507,15 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
       case compactTypes.lineRequest: case compactTypes.lineRecall: writeLine(message); break;
       case compactTypes.lineRelease: writeLineRelease(message); break;
       case compactTypes.lineGrant: writeLineGrant(message); break;
+      case compactTypes.lockRequest: writeLockRequest(message); break;
+      case compactTypes.lockGrant: writeLockGrant(message); break;
+      case compactTypes.lockRecall: writeLockRecall(message); break;
+      case compactTypes.lockBusy: checkKeys(message, lockBusyKeys); writeVarint(message.lockId); break;
+      case compactTypes.lockRelease: writeLockRelease(message); break;
+      case compactTypes.barrierArrive: writeBarrierArrive(message); break;
+      case compactTypes.barrierDepart: writeBarrierDepart(message); break;
+      case compactTypes.barrierFlush: writeBarrierFlush(message); break;
+      case compactTypes.diffs: writeDiffs(message); break;
       case compactTypes.pageRequest: writePageRequest(message); break;
       case compactTypes.pageReply: writePageReply(message); break;
     }
@@ -487,6 +687,98 @@ function readLineGrant(reader: Reader): WireMessage {
   return message;
 }
 
+function readLockRequest(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const requestId = reader.varint();
+  const flags = readFlags(reader, 2);
+  const message: WireMessage = { type: 'lockRequest', lockId, requestId, tryOnly: (flags & 1) !== 0, info: readInfo(reader) };
+  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+  return message;
+}
+
+function readLockGrant(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const requestId = reader.varint();
+  const flags = readFlags(reader, 4);
+  const message: WireMessage = { type: 'lockGrant', lockId, requestId, granted: (flags & 1) !== 0, info: readInfo(reader) };
+  if ((flags & 2) !== 0) message.recall = true;
+  if ((flags & 4) !== 0) {
+    const node = reader.varint();
+    const nextRequestId = reader.varint();
+    message.next = { node, requestId: nextRequestId, recall: reader.flag() };
+  }
+  if ((flags & 8) !== 0) readPushes(reader, message);
+  return message;
+}
+
+function readPushes(reader: Reader, message: WireMessage): void {
+  message.pushPages = reader.numbers();
+  const versionCount = reader.count();
+  const versions = new Array<number[]>(versionCount);
+  for (let k = 0; k < versionCount; k++) versions[k] = reader.numbers();
+  message.pushVersions = versions;
+  const byteCount = reader.count();
+  const bytes = new Array<Uint8Array>(byteCount);
+  for (let k = 0; k < byteCount; k++) bytes[k] = reader.bytesCopy(reader.varint());
+  message.pushBytes = bytes;
+}
+
+function readBarrierArrive(reader: Reader): WireMessage {
+  const barrierId = reader.varint();
+  const parties = reader.varint();
+  const flags = readFlags(reader, 8);
+  const arrivals = reader.numbers();
+  const message: WireMessage = { type: 'barrierArrive', barrierId, parties, arrivals, info: readInfo(reader) };
+  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
+  if ((flags & 2) !== 0) message.round = reader.varint();
+  if ((flags & 4) !== 0) message.vcMax = reader.numbers();
+  if ((flags & 8) !== 0) message.vcMin = reader.numbers();
+  if ((flags & 16) !== 0) message.flushed = true;
+  if ((flags & 32) !== 0) message.peer = true;
+  if ((flags & 64) !== 0) message.peerFlushed = true;
+  if ((flags & 128) !== 0) readPushes(reader, message);
+  return message;
+}
+
+function readBarrierDepart(reader: Reader): WireMessage {
+  const barrierId = reader.varint();
+  const requestIds = reader.numbers();
+  const error = reader.string();
+  const serial = reader.varint();
+  const floor = reader.numbers();
+  const message: WireMessage = { type: 'barrierDepart', barrierId, requestIds, error, serial, floor, info: readInfo(reader) };
+  const flags = readFlags(reader, 3);
+  if ((flags & 4) !== 0 && (flags & 1) === 0) throw new FrameError('a compact barrierDepart with a peerLocal and no plan');
+  if ((flags & 1) !== 0) {
+    const round = reader.varint();
+    const parties = reader.varint();
+    const parent = reader.varint();
+    const local = reader.varint();
+    const children = reader.varint();
+    message.plan = (flags & 4) !== 0 ? { round, parties, parent, local, children, peerLocal: reader.varint() } : { round, parties, parent, local, children };
+  }
+  if ((flags & 2) !== 0) readPushes(reader, message);
+  return message;
+}
+
+function readLockRecall(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const flags = readFlags(reader, 3);
+  if ((flags & 4) !== 0 && (flags & 2) === 0) throw new FrameError('a compact lockRecall with early set and absent');
+  const message: WireMessage = { type: 'lockRecall', lockId, tryOnly: (flags & 1) !== 0 };
+  if ((flags & 2) !== 0) message.early = (flags & 4) !== 0;
+  return message;
+}
+
+function readLockRelease(reader: Reader): WireMessage {
+  const lockId = reader.varint();
+  const flags = readFlags(reader, 2);
+  const message: WireMessage = { type: 'lockRelease', lockId, info: readInfo(reader) };
+  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
+  if ((flags & 2) !== 0) message.reuses = reader.varint();
+  return message;
+}
+
 function readLineOpDone(reader: Reader): WireMessage {
   const requestId = reader.varint();
   const result = reader.flag() ? reader.string() : null;
@@ -542,6 +834,20 @@ export function decodeCompact(body: Uint8Array, payloadBytes = 0): WireMessage {
     case compactTypes.lineRecall: message = { type: 'lineRecall', line: reader.varint() }; break;
     case compactTypes.lineRelease: message = readLineRelease(reader); break;
     case compactTypes.lineGrant: message = readLineGrant(reader); break;
+    case compactTypes.lockRequest: message = readLockRequest(reader); break;
+    case compactTypes.lockGrant: message = readLockGrant(reader); break;
+    case compactTypes.lockRecall: message = readLockRecall(reader); break;
+    case compactTypes.lockBusy: message = { type: 'lockBusy', lockId: reader.varint() }; break;
+    case compactTypes.lockRelease: message = readLockRelease(reader); break;
+    case compactTypes.barrierArrive: message = readBarrierArrive(reader); break;
+    case compactTypes.barrierDepart: message = readBarrierDepart(reader); break;
+    case compactTypes.barrierFlush: message = { type: 'barrierFlush', barrierId: reader.varint(), round: reader.varint() }; break;
+    case compactTypes.diffs: {
+      const flags = readFlags(reader, 1);
+      message = { type: 'diffs', ...readBundled(reader) };
+      if (flags !== 0) message.origin = reader.varint();
+      break;
+    }
     case compactTypes.pageRequest: message = readPageRequest(reader); break;
     case compactTypes.pageReply: message = readPageReply(reader, payloadBytes); break;
     default: throw new FrameError(`unknown compact message type ${type}`);

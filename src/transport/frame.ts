@@ -25,7 +25,7 @@ export interface WireMessage {
 }
 
 export const frameMagic = 0x44534d31;
-export const wireVersion = 4;
+export const wireVersion = 5;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

@@ -1,5 +1,5 @@
 // The compact message layout (src/transport/compact.ts): the shipped op's
-// lineOp and lineOpDone and a line transfer's messages round-trip through real frames in it, anything outside its
+// lineOp and lineOpDone, a line transfer's and a lock's messages round-trip through real frames in it, anything outside its
 // forms goes as msgpack, and a malformed compact body is a FrameError.
 
 import assert from 'node:assert/strict';
@@ -61,6 +61,60 @@ test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpa
   assert.ok(diffs[0] instanceof Uint8Array && diffs[0].byteLength === 4);
 });
 
+const push = { pushPages: [7, 70_000], pushVersions: [[1, 0, 3], []], pushBytes: [new Uint8Array(4096).fill(7), new Uint8Array(12)] };
+
+test("a lock's messages round-trip in the compact layout, smaller than msgpack", () => {
+  const cases: WireMessage[] = [
+    { type: 'lockRequest', lockId: 3, requestId: 12, tryOnly: false, info },
+    { type: 'lockRequest', lockId: 2 ** 40, requestId: 0, tryOnly: true, info, bundled },
+    { type: 'lockGrant', lockId: 3, requestId: 12, granted: true, info },
+    { type: 'lockGrant', lockId: 3, requestId: 12, granted: false, info },
+    { type: 'lockGrant', lockId: 3, requestId: 12, granted: true, info, recall: true, next: { node: 2, requestId: 9, recall: false } },
+    { type: 'lockGrant', lockId: 3, requestId: 12, granted: true, info, ...push, next: { node: 0, requestId: 1, recall: true } },
+    { type: 'lockRelease', lockId: 5, info },
+    { type: 'lockRelease', lockId: 5, info, bundled, reuses: 17 },
+    { type: 'lockRecall', lockId: 5, tryOnly: false },
+    { type: 'lockRecall', lockId: 5, tryOnly: true, early: true },
+    { type: 'lockRecall', lockId: 5, tryOnly: false, early: false },
+    { type: 'lockBusy', lockId: 5 },
+  ];
+  for (const message of cases) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.deepEqual(plain(back), plain(message));
+    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
+    assert.notEqual(msgpackBody[0], compactMarker);
+    assert.ok(body.byteLength < msgpackBody.byteLength, `${message.type}: compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
+  }
+  const { back } = roundTrip({ type: 'lockGrant', lockId: 3, requestId: 12, granted: true, info, ...push });
+  const bytes = back.pushBytes as Uint8Array[];
+  assert.ok(bytes[0] instanceof Uint8Array && bytes[0].byteLength === 4096 && bytes[0][4095] === 7);
+});
+
+test("a barrier's messages and a release's diffs round-trip in the compact layout, smaller than msgpack", () => {
+  const plan = { round: 8, parties: 4, parent: 0, local: 1, children: 2 };
+  const cases: WireMessage[] = [
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info },
+    { type: 'barrierArrive', barrierId: 2, parties: 8, arrivals: [1, 40, 3, 41, 5, 7], info, round: 9, vcMax: [3, 4, 5], vcMin: [1, 2, 3], bundled },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info, round: 9, peer: true, ...push },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [], info, round: 9, flushed: true, peerFlushed: true },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40, 41], error: '', serial: 41, floor: [3, 2], info },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: 'a thread of node 1 ended', serial: 0, floor: [], info, plan },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [3, 2], info, plan: { ...plan, peerLocal: 1 }, ...push },
+    { type: 'barrierFlush', barrierId: 2 ** 33, round: 5 },
+    { type: 'diffs', ...bundled },
+    { type: 'diffs', ...bundled, origin: 3 },
+  ];
+  for (const message of cases) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.deepEqual(plain(back), plain(message));
+    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
+    assert.notEqual(msgpackBody[0], compactMarker);
+    assert.ok(body.byteLength < msgpackBody.byteLength, `${message.type}: compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
+  }
+});
+
 test('a message outside the compact forms goes as msgpack, unchanged', () => {
   const outside: WireMessage[] = [
     { ...lineOp, extra: true },
@@ -80,6 +134,24 @@ test('a message outside the compact forms goes as msgpack, unchanged', () => {
     { type: 'lineRelease', line: 3, extra: 1 },
     { type: 'lineRequest', line: -3 },
     { type: 'lineRecall', line: 3, info },
+    { type: 'lockRequest', lockId: 3, requestId: 1, tryOnly: 0, info },
+    { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, recall: false },
+    { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, pushPages: [1], pushVersions: [[1]] },
+    { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, ...push, packed: [4096, 0] },
+    { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, pushPages: [1, 2, 3, 4, 5], pushVersions: [[1], [1], [1], [1], [1]], pushBytes: Array.from({ length: 5 }, () => new Uint8Array(4096)) },
+    { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, next: { node: 1, requestId: 2 } },
+    { type: 'lockRecall', lockId: 3, tryOnly: false, early: 1 },
+    { type: 'lockRelease', lockId: 3, info, reuses: -1 },
+    { type: 'lockBusy', lockId: 3, info },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info, flushed: false },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, -40], info },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 40], info, pushPages: [3] },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: 'é', serial: 0, floor: [], info },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [], info, plan: { round: 1, parties: 2, parent: -1, local: 1, children: 0 } },
+    { type: 'barrierDepart', barrierId: 2, requestIds: [40], error: '', serial: 0, floor: [], info, plan: { round: 1, parties: 2, parent: 0, local: 1, children: 0, extra: 1 } },
+    { type: 'barrierFlush', barrierId: 2, round: 1, info },
+    { type: 'diffs', ...bundled, origin: -1 },
+    { type: 'diffs', ...bundled, diffs: [new Uint8Array(20_000)] },
   ];
   for (const message of outside) {
     const { body, back } = roundTrip(message);
@@ -95,7 +167,7 @@ test('a malformed compact body is a FrameError: cut anywhere, bytes left over, b
     assert.throws(() => decodeBody(body.subarray(0, length), empty), FrameError, `cut at ${length}`);
   }
   assert.throws(() => decodeBody(Buffer.concat([body, Buffer.from([0])]), empty), /left over/);
-  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 9]), empty), /unknown compact message type/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 99]), empty), /unknown compact message type/);
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 1, 5, 42]), empty), /op code 42/);
   // lineOpDone, requestId 1, no result, vc count of 2^40.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 2, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20]), empty), /count/);
@@ -105,6 +177,21 @@ test('a malformed compact body is a FrameError: cut anywhere, bytes left over, b
   // lineGrant of line 1 with flag bit 3; lineRelease of line 1 with flag bit 2.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 6, 1, 8]), empty), /flags/);
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 5, 1, 4]), empty), /flags/);
+  // lockRecall of lock 1: a flag beyond bit 2; early's value set while early is absent.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 9, 1, 8]), empty), /flags/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 9, 1, 4]), empty), /early/);
+  // A granted lockGrant with pushed pages cut anywhere.
+  const { body: grant } = roundTrip({ type: 'lockGrant', lockId: 3, requestId: 12, granted: true, info, ...push, next: { node: 1, requestId: 2, recall: true } });
+  for (let length = 1; length < grant.byteLength; length += 97) {
+    assert.throws(() => decodeBody(grant.subarray(0, length), empty), FrameError, `grant cut at ${length}`);
+  }
+  // A barrierDepart with every optional part, cut anywhere; one whose flags name a peerLocal without a plan.
+  const { body: depart } = roundTrip({ type: 'barrierDepart', barrierId: 2, requestIds: [40], error: 'x', serial: 1, floor: [3], info, plan: { round: 1, parties: 2, parent: 0, local: 1, children: 0, peerLocal: 1 }, ...push });
+  for (let length = 1; length < depart.byteLength; length += 89) {
+    assert.throws(() => decodeBody(depart.subarray(0, length), empty), FrameError, `depart cut at ${length}`);
+  }
+  // barrierDepart 1, no request ids, empty error, serial 0, no floor, empty info, flags: peerLocal only.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 13, 1, 0, 0, 0, 0, 0, 0, 0, 4]), empty), /peerLocal/);
 });
 
 test('arbitrary messages of every compact type round-trip (property)', () => {
@@ -135,11 +222,52 @@ test('arbitrary messages of every compact type round-trip (property)', () => {
     fc.record({ type: fc.constant('lineRelease'), line: count, info: fc.option(infoValue, { nil: undefined }), bundled: fc.option(bundledValue, { nil: undefined }) }).map(drop),
     fc.record({ type: fc.constant('lineGrant'), line: count, recall: fc.boolean(), info: fc.option(infoValue, { nil: undefined }), quiet: fc.option(fc.constant(true as const), { nil: undefined }) }).map(drop),
   );
-  fc.assert(fc.property(fc.oneof(op, done, transfer), (message) => {
+  const lock = fc.oneof(
+    fc.record({ type: fc.constant('lockRequest'), lockId: count, requestId: count, tryOnly: fc.boolean(), info: infoValue, bundled: fc.option(bundledValue, { nil: undefined }) }).map(drop),
+    fc.record({
+      type: fc.constant('lockGrant'), lockId: count, requestId: count, granted: fc.boolean(), info: infoValue,
+      recall: fc.option(fc.constant(true as const), { nil: undefined }),
+      next: fc.option(fc.record({ node: fc.nat(64), requestId: count, recall: fc.boolean() }), { nil: undefined }),
+      push: fc.option(fc.record({ pushPages: numbers, pushVersions: fc.array(numbers, { maxLength: 3 }), pushBytes: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 3 }) }), { nil: undefined }),
+    }).map(({ push: pushed, ...message }) => drop({ ...message, ...pushed })),
+    fc.record({ type: fc.constant('lockRecall'), lockId: count, tryOnly: fc.boolean(), early: fc.option(fc.boolean(), { nil: undefined }) }).map(drop),
+    fc.record({ type: fc.constant('lockBusy'), lockId: count }),
+    fc.record({ type: fc.constant('lockRelease'), lockId: count, info: infoValue, bundled: fc.option(bundledValue, { nil: undefined }), reuses: fc.option(count, { nil: undefined }) }).map(drop),
+  );
+  const pushValue = fc.option(fc.record({ pushPages: numbers, pushVersions: fc.array(numbers, { maxLength: 3 }), pushBytes: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 3 }) }), { nil: undefined });
+  const flag = fc.option(fc.constant(true as const), { nil: undefined });
+  const barrier = fc.oneof(
+    fc.record({
+      type: fc.constant('barrierArrive'), barrierId: count, parties: count, arrivals: numbers, info: infoValue,
+      bundled: fc.option(bundledValue, { nil: undefined }), round: fc.option(count, { nil: undefined }),
+      vcMax: fc.option(numbers, { nil: undefined }), vcMin: fc.option(numbers, { nil: undefined }),
+      flushed: flag, peer: flag, peerFlushed: flag, push: pushValue,
+    }).map(({ push: pushed, ...message }) => drop({ ...message, ...pushed })),
+    fc.record({
+      type: fc.constant('barrierDepart'), barrierId: count, requestIds: numbers, error: ascii, serial: count, floor: numbers, info: infoValue,
+      plan: fc.option(fc.record({ round: count, parties: count, parent: fc.nat(64), local: count, children: count, peerLocal: fc.option(count, { nil: undefined }) }).map(drop), { nil: undefined }),
+      push: pushValue,
+    }).map(({ push: pushed, ...message }) => drop({ ...message, ...pushed })),
+    fc.record({ type: fc.constant('barrierFlush'), barrierId: count, round: count }),
+    fc.record({ type: fc.constant('diffs'), interval: count, pages: numbers, diffs: fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }), origin: fc.option(fc.nat(64), { nil: undefined }) }).map(drop),
+  );
+  fc.assert(fc.property(fc.oneof(op, done, transfer, lock, barrier), (message) => {
     const { body, back } = roundTrip(message as WireMessage);
     assert.equal(body[0], compactMarker);
     assert.deepEqual(plain(back), plain(message));
   }), { numRuns: 300, seed: 20261203 });
+});
+
+test('random bytes after a compact marker and type decode or are a FrameError, never another error (property)', () => {
+  const empty = new Uint8Array(0);
+  fc.assert(fc.property(fc.integer({ min: 0, max: 20 }), fc.uint8Array({ maxLength: 120 }), (type, tail) => {
+    const body = Uint8Array.from([compactMarker, type, ...tail]);
+    try {
+      decodeBody(body, empty);
+    } catch (error) {
+      assert.ok(error instanceof FrameError, `type ${type}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
+  }), { numRuns: 3000, seed: 20261204 });
 });
 
 // ------------------------------------------------------------ a page fetch's two messages (session 14, fetch21)
@@ -231,5 +359,5 @@ test('a page fetch\'s message outside the compact forms goes as msgpack, and a m
   }
   assert.throws(() => decodeBody(Buffer.concat([body, Buffer.from([0])]), empty), /left over/);
   // A page reply whose flags name a form that does not exist.
-  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 8, 5, 0x80]), empty), /flags/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 17, 5, 0x80]), empty), /flags/);
 });
