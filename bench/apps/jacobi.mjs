@@ -10,38 +10,7 @@
 // Usage: node jacobi.mjs [--threads 2] [--size 1024] [--iterations 200] [--seed 1]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Barrier } from 'dsm';
-import { checksumFloat64, parseArgs, random, report, runWorkers } from './lib.mjs';
-
-/** One sweep over rows [rowStart, rowEnd) of the interior: dst from src. */
-function sweep(src, dst, n, rowStart, rowEnd) {
-  for (let i = rowStart; i < rowEnd; i += 1) {
-    const row = i * n;
-    for (let j = 1; j < n - 1; j += 1) {
-      dst[row + j] = 0.25 * (src[row - n + j] + src[row + n + j] + src[row + j - 1] + src[row + j + 1]);
-    }
-  }
-}
-
-/** Interior rows 1..n-2 split into `threads` contiguous bands. */
-function band(n, threads, index) {
-  const interior = n - 2;
-  return [1 + Math.floor((interior * index) / threads), 1 + Math.floor((interior * (index + 1)) / threads)];
-}
-
-function fill(grid, n, seed) {
-  const next = random(seed);
-  for (let index = 0; index < n * n; index += 1) grid[index] = next();
-}
-
-/** The fixed boundary rows and columns, from one grid to the other. */
-function copyBoundary(from, to, n) {
-  to.set(from.subarray(0, n), 0);
-  to.set(from.subarray((n - 1) * n), (n - 1) * n);
-  for (let i = 1; i < n - 1; i += 1) {
-    to[i * n] = from[i * n];
-    to[i * n + n - 1] = from[i * n + n - 1];
-  }
-}
+import { checksumFloat64, jacobiBand as band, jacobiCopyBoundary as copyBoundary, jacobiFill as fill, jacobiSweep as sweep, parseArgs, report, runWorkers } from './lib.mjs';
 
 if (isMainThread) {
   const { threads, size: n, iterations, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1024, iterations: 200, seed: 1 });

@@ -1,6 +1,7 @@
 // Shared helpers of the evaluation applications (bench/apps/*.mjs): argv
 // parsing, a seeded generator, joining workers, QuickSort's partition (also
-// bench/programs/remote-partition.mjs), and the result line that
+// bench/programs/remote-partition.mjs), Jacobi's sweep, bands and grids (also
+// bench/programs/jacobi-phases.mjs), and the result line that
 // bench/apps/run.ts reads. Plain ESM with no dsm import, so every app runs
 // the same under `node app.mjs` and `dsm run app.mjs`.
 import { Worker } from 'node:worker_threads';
@@ -114,4 +115,37 @@ export function partition(a, lo, hi) {
     }
   }
   return [j + 1, i];
+}
+
+// ---- Jacobi (bench/apps/jacobi.mjs; bench/programs/jacobi-phases.mjs times its phases)
+
+/** One sweep over rows [rowStart, rowEnd) of the interior: dst from src. */
+export function jacobiSweep(src, dst, n, rowStart, rowEnd) {
+  for (let i = rowStart; i < rowEnd; i += 1) {
+    const row = i * n;
+    for (let j = 1; j < n - 1; j += 1) {
+      dst[row + j] = 0.25 * (src[row - n + j] + src[row + n + j] + src[row + j - 1] + src[row + j + 1]);
+    }
+  }
+}
+
+/** Interior rows 1..n-2 split into `threads` contiguous bands. */
+export function jacobiBand(n, threads, index) {
+  const interior = n - 2;
+  return [1 + Math.floor((interior * index) / threads), 1 + Math.floor((interior * (index + 1)) / threads)];
+}
+
+export function jacobiFill(grid, n, seed) {
+  const next = random(seed);
+  for (let index = 0; index < n * n; index += 1) grid[index] = next();
+}
+
+/** The fixed boundary rows and columns, from one grid to the other. */
+export function jacobiCopyBoundary(from, to, n) {
+  to.set(from.subarray(0, n), 0);
+  to.set(from.subarray((n - 1) * n), (n - 1) * n);
+  for (let i = 1; i < n - 1; i += 1) {
+    to[i * n] = from[i * n];
+    to[i * n + n - 1] = from[i * n + n - 1];
+  }
 }

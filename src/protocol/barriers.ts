@@ -198,7 +198,7 @@ export class Barriers {
       node.arrivals.push(this.ctx.nodeId, requestId);
       node.local++;
       if (this.barrierComplete(node)) {
-        this.coherence.closeInterval(plan.parent);
+        this.coherence.closeInterval(plan.parent, plan.parent === manager ? manager : -1);
         this.sendUp(barrierId, node);
       } else {
         this.coherence.closeInterval();
@@ -206,7 +206,7 @@ export class Barriers {
       return;
     }
     // Flat: no plan (first round, or flushed), or one more thread than planned.
-    this.coherence.closeInterval(manager);
+    this.coherence.closeInterval(manager, manager);
     this.ctx.deliver(manager, () => ({
       type: 'barrierArrive', barrierId, parties, arrivals: [this.ctx.nodeId, requestId], info: this.intervals.infoTo(manager),
       ...this.coherence.pushForBarrier(manager),
@@ -348,7 +348,7 @@ export class Barriers {
   /** This node's threads of the round are all in: its arrival goes to the other node. */
   private sendPeer(barrierId: number, pair: PeerRound): void {
     assert(pair.sentVc === null && !pair.flushing && pair.ids.length === pair.local, 'a two-node round\'s arrival goes once, complete');
-    this.coherence.closeInterval(pair.peer);
+    this.coherence.closeInterval(pair.peer, pair.peer);
     pair.sentVc = [...this.intervals.vc];
     const self = this.ctx.nodeId;
     const arrivals = pair.ids.flatMap((id) => [self, id]);

@@ -38,9 +38,12 @@ export interface Coherence {
   /**
    * A release: closes the open interval (diffs of dirty pages go to their
    * homes, a write notice is logged). The batch for `bundleTo` is held back in
-   * the context to travel inside the sync message that follows. sc: nothing.
+   * the context to travel inside the sync message that follows. `pushTo`: the
+   * node that message goes to carries barrier pushes for (pushForBarrier
+   * follows): pages of ours it is subscribed to are left shared, not made
+   * exclusive only to be shared again by the push. sc: nothing.
    */
-  closeInterval(bundleTo?: number): void;
+  closeInterval(bundleTo?: number, pushTo?: number): void;
   /** An acquire: applies write notices up to `target`, invalidating stale copies. sc: nothing. */
   acquire(target: number[]): void;
   /** Counts early flushes (stamped on a sync request, so a pushed page can tell whether it may predate one). sc: 0. */

@@ -502,7 +502,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * notice is logged. The batch for `bundleTo` (the manager the release's sync
    * message goes to next) is held back to travel inside that message.
    */
-  closeInterval(bundleTo = -1): void {
+  closeInterval(bundleTo = -1, pushTo = -1): void {
     this.drainDirty();
     // Race detection closes empty intervals too: a thread that only read
     // between two synchronizations must have an interval for its reads, and
@@ -570,10 +570,26 @@ export class HlrcCoherence implements Coherence, LendHost {
     }
     // Pages of our own named by this interval become exclusive (see
     // `exclusive`): read-write with no write detection until a copy leaves.
+    // Those the barrier message that follows will push (`pushTo` is subscribed
+    // to them) would leave at once: they stay shared, read-only (the fast path
+    // made them read-write without a twin), so their next write is seen. One
+    // protection call a round for Jacobi's boundary rows, not two (read-write
+    // here, read-only again in the push's shareForCopies).
     const own = pages.filter((page) => this.homeOf(page) === this.nodeId && this.pageState(page).valid && this.exclusive[page] === 0);
-    if (own.length > 0) {
-      this.memory.protect(own, protReadWrite);
-      for (const page of own) this.exclusive[page] = 1;
+    const leaving = pushTo >= 0 && pushTo !== this.nodeId ? own.filter((page) => this.pushExpected(page, pushTo)) : [];
+    const leavingSet = new Set(leaving);
+    const staying = leaving.length === 0 ? own : own.filter((page) => !leavingSet.has(page));
+    if (staying.length > 0) {
+      this.memory.protect(staying, protReadWrite);
+      for (const page of staying) this.exclusive[page] = 1;
+    }
+    if (leaving.length > 0) {
+      this.memory.protect(leaving, protRead);
+      this.memory.setFastWrite(leaving, true);
+      // As when an exclusive page is shared (shareForCopies): a store since the
+      // drain above landed unseen, in the interval now open; home migration
+      // counts it as possible there.
+      for (const page of leaving) this.migration.noteExclusiveShared(page, index + 1);
     }
     this.intervalPages.clear();
     this.twinned.clear();
@@ -1144,6 +1160,12 @@ export class HlrcCoherence implements Coherence, LendHost {
       }
     }
     return this.readPushed(push);
+  }
+
+  /** Whether `node` holds a live subscription to barrier pushes of our page (pushForBarrier would push a new write of it). */
+  private pushExpected(page: number, node: number): boolean {
+    const subscription = this.subscribers.get(page)?.get(node);
+    return subscription !== undefined && subscription.left > 0;
   }
 
   /**

@@ -87,7 +87,7 @@ export class ScCoherence implements Coherence {
   lendees(): Iterable<number> { return []; }
 
   // Write notices do not exist under sc: stores are coherent when they complete.
-  closeInterval(_bundleTo?: number): void {}
+  closeInterval(_bundleTo?: number, _pushTo?: number): void {}
   acquire(_target: number[]): void {}
   flushSeq(): number { return 0; }
   // Nor pushes with a lock grant (they follow write notices), nor home migration.

@@ -44,6 +44,22 @@ for (const { app, args } of apps) {
   });
 }
 
+test('bench/programs/jacobi-phases.mjs: the same checksum as jacobi.mjs, each worker\'s phases, and on dsm its manager\'s CPU a round', () => {
+  const args = ['--threads', '2', '--size', '64', '--iterations', '10'];
+  const plain = run(['bench/apps/jacobi.mjs', ...args]);
+  const phases = run(['bin/dsm.js', 'run', '--nodes', '2', '--region-bytes', '256m', 'bench/programs/jacobi-phases.mjs', ...args]) as AppResult & {
+    workers: Array<{ index: number; iteration0Ms: { sweep: number; wait: number }; steadyMs: { sweep: number; wait: number }; cpu: { managerUsPerRound: number; otherThreadsUsPerRound: number } | null }>;
+  };
+  assert.equal(phases.verified, true);
+  assert.equal(phases.checksum, plain.checksum);
+  assert.deepEqual(phases.workers.map((worker) => worker.index).sort(), [0, 1]);
+  for (const worker of phases.workers) {
+    assert.ok(worker.iteration0Ms.sweep >= 0 && worker.steadyMs.sweep > 0 && worker.steadyMs.wait >= 0);
+    // /proc is Linux's: elsewhere the CPU figures are null.
+    if (process.platform === 'linux') assert.ok(worker.cpu !== null && worker.cpu.managerUsPerRound > 0 && worker.cpu.otherThreadsUsPerRound > 0, JSON.stringify(worker.cpu));
+  }
+});
+
 test('matmul on 3 nodes with sc, 3 threads: verified, the same checksum as plain node', () => {
   const args = ['bench/apps/matmul.mjs', '--threads', '3', '--size', '48'];
   const local = run(args);

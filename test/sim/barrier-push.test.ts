@@ -27,7 +27,7 @@ const barrier: SyncRequest = { kind: 'barrier', barrierId: 7, parties: 2 };
  * next iteration's write goes to the other page, so nothing races). From
  * iteration `readUntil` on, node 1 stops reading.
  */
-function boundaryRun(seed: number, iterations: number, readUntil: number, concurrentStepsMax: number, rowPages = 1): SimCluster {
+function boundaryRun(seed: number, iterations: number, readUntil: number, concurrentStepsMax: number, rowPages = 1, beforeRun?: (cluster: SimCluster) => void): SimCluster {
   const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 8, placement: 'block', prefetchPageCount: rowPages, concurrentStepsMax, deliverBias: 0.3 + (seed % 5) / 10 });
   // Grid g's boundary row: pages g * rowPages .. g * rowPages + rowPages - 1.
   const word = (grid: number, k: number): number => (grid * rowPages + k) * pageBytes + 64;
@@ -47,6 +47,7 @@ function boundaryRun(seed: number, iterations: number, readUntil: number, concur
       }
     }
   })() as ThreadProgram);
+  beforeRun?.(cluster);
   cluster.run();
   cluster.drain();
   return cluster;
@@ -89,5 +90,27 @@ test('rows of two pages read after every barrier: each page re-fetched a few tim
     // 4 pages, each written 200 times: a fixed renewal every 8 pushes would fetch ~100 times. The
     // extra page read ahead with the first fetch lapses one write after the other: 1 fetch a page a lapse.
     assert.ok(fetches <= 4 * 6, `seed ${seed}: node 1 fetched ${fetches} times`);
+  }
+});
+
+test('the home protects a pushed boundary page once a round: not read-write at the close and read-only again at the push (20 seeds)', () => {
+  // Each round the home writes the page (a fast fault makes it read-write), closes its interval and pushes
+  // the page with its barrier message: it must be read-only from then on, so that its next write is seen.
+  // Making it exclusive (read-write) at the close only to share it (read-only) at the push was two
+  // protection calls a round for one (session 14).
+  const iterations = 100;
+  for (let seed = 1; seed <= 20; seed++) {
+    let boundaryCalls = 0;
+    const cluster = boundaryRun(seed, iterations, iterations, seed % 2 === 0 ? 0 : 1 + (seed % 4), 1, (run) => {
+      const memory = run.memories[0]!;
+      const protect = memory.protect.bind(memory);
+      memory.protect = (pages, prot) => {
+        if (Array.from(pages).some((page) => page <= 1)) boundaryCalls += 1;
+        protect(pages, prot);
+      };
+    });
+    const pushed = cluster.engines[1]!.counters().pagesPushed ?? 0;
+    assert.ok(pushed >= iterations - 12, `seed ${seed}: node 1 got the page pushed (${pushed})`);
+    assert.ok(boundaryCalls <= iterations + 12, `seed ${seed}: node 0 protected the boundary pages ${boundaryCalls} times in ${iterations} rounds`);
   }
 });
