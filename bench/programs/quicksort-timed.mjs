@@ -4,11 +4,14 @@
 // pop (the range, its elements), partition (elements, ms), local sort and idle
 // wait, with its node. Prints one JSON line: per worker the elements' worth of
 // ranges it popped, its partitions' elements and ms (so ns an element), its
-// lock wait, its idle wait, its first lock() and pop; `events` with `--events`.
+// lock wait, its idle wait, its first lock() and pop, and the CPU its node's
+// process spent from its first lock() to its end (all threads; under plain node
+// both workers share one process); `events` with `--events`.
 // Works under plain node too (every worker is node 0 there).
 // Usage: dsm run --nodes 2 bench/programs/quicksort-timed.mjs [--variant push-smaller|push-larger] [--events]
 import { isMainThread, workerData, parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Condition, Mutex, nodeInfo } from 'dsm';
 import { partition, random, runWorkers } from '../apps/lib.mjs';
 
@@ -27,6 +30,38 @@ function makeInput(seed) {
   const values = new Int32Array(n);
   for (let index = 0; index < n; index += 1) values[index] = Math.floor(next() * 4294967296) | 0;
   return values;
+}
+
+/** CPU ms of each thread of this process by thread id (Linux /proc; {} elsewhere; 10 ms resolution). */
+function threadCpuMs() {
+  if (!existsSync('/proc/self/task')) return {};
+  const threads = {};
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads[tid] = (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch { /* the thread ended */ }
+  }
+  return threads;
+}
+
+/**
+ * The CPU threads spent between two threadCpuMs() samples: this worker's own
+ * thread, the process's main thread (a dsm node's manager; under plain node the
+ * app's main thread) and the rest (the app's main thread on node 0, V8's and
+ * libuv's helpers).
+ */
+function cpuSplit(before, after) {
+  const self = existsSync('/proc/thread-self') ? readlinkSync('/proc/thread-self').split('/').at(-1) : '';
+  const split = { worker: 0, main: 0, others: 0 };
+  for (const [tid, ms] of Object.entries(after)) {
+    const spent = ms - (before[tid] ?? 0);
+    if (tid === self) split.worker += spent;
+    else if (tid === String(process.pid)) split.main += spent;
+    else split.others += spent;
+  }
+  return split;
 }
 
 if (isMainThread) {
@@ -63,6 +98,9 @@ if (isMainThread) {
   const sum = { node: nodeId(), popped: 0, pops: 0, partitioned: 0, partitionMs: 0, sorted: 0, sortMs: 0, lockWaitMs: 0, idleMs: 0, firstPop: null };
   const lockTimed = () => { const a = t(); lock.lock(); const w = t() - a; sum.lockWaitMs += w; if (w > 5) events.push(['lockWait', r(a), r(w)]); };
   let ranges = 0;
+  // process.cpuUsage() is the whole process's (every thread: the worker, the node's manager, V8's helpers).
+  const cpuAtStart = process.cpuUsage();
+  const threadsAtStart = threadCpuMs();
   sum.firstLock = r(t());
   lockTimed();
   sum.firstGranted = r(t());
@@ -123,6 +161,9 @@ if (isMainThread) {
   }
   idle.broadcast();
   lock.unlock();
+  const cpu = process.cpuUsage(cpuAtStart);
+  sum.processCpuMs = r((cpu.user + cpu.system) / 1000);
+  sum.threadCpuMs = cpuSplit(threadsAtStart, threadCpuMs());
   const nsPerElement = sum.partitioned > 0 ? Number((sum.partitionMs * 1e6 / sum.partitioned).toFixed(1)) : null;
   parentPort.postMessage({ ...sum, end: r(t()), nsPerElement, partitionMs: r(sum.partitionMs), sortMs: r(sum.sortMs), lockWaitMs: r(sum.lockWaitMs), idleMs: r(sum.idleMs), ranges, events });
 }
