@@ -1068,6 +1068,7 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
   // one allocation a call, not one a page (a 256-page early flush made 256
   // ArrayBuffers, each zeroed, then filled by a copy). The views are read
   // (sent, applied) and dropped; none is transferred or detached.
+  static thread_local uint8_t scratch[kDiffBytesMax];
   static thread_local std::vector<uint8_t> encoded;
   struct Made { uint32_t page; size_t offset; size_t length; };
   std::vector<Made> made;
@@ -1105,9 +1106,8 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
       }
       size_t offset = static_cast<size_t>(page) << kPageShift;
       const size_t at = encoded.size();
-      encoded.resize(at + kDiffBytesMax);
-      size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, encoded.data() + at);
-      encoded.resize(at + length);
+      const size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, scratch);
+      encoded.insert(encoded.end(), scratch, scratch + length);
       DropTwin(page);
       uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
       UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
