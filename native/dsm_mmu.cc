@@ -1022,39 +1022,61 @@ void MakeTwin(const FunctionCallbackInfo<Value>& args) {
 }
 
 // Diff encoding: a sequence of runs, each [u16 offset][u16 byteLength][bytes],
-// little-endian. Pages are compared 8 bytes at a time to skip unchanged words
-// quickly, but runs are exact to the byte: two nodes may legally write
+// little-endian. Runs are exact to the byte: two nodes may legally write
 // neighbouring bytes of one word between synchronizations (false sharing of
 // adjacent Int8/Int16/Int32 elements), and a diff that carried a whole word
-// would overwrite the other node's bytes with stale ones at the home.
+// would overwrite the other node's bytes with stale ones at the home. The
+// pages are still compared 8 bytes at a time: a word's XOR gives a bit per
+// byte that differs (DiffByteMask), and the run boundaries inside the word
+// are found by counting trailing zeros, not byte by byte (a page of random
+// ints half of which a partition swapped, QuickSort's, has a boundary every
+// few bytes; 25% less time a page than the byte loop, session 14).
 constexpr size_t kDiffBytesMax = (kPageBytes / 2) * 5;  // worst case: every other byte changed
+static_assert(kPageBytes % 8 == 0, "pages are compared a word at a time");
+
+// Bit i set iff byte i (little-endian) of x is not zero.
+inline uint32_t DiffByteMask(uint64_t x) {
+  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+  const uint64_t high = (((x & kLow7) + kLow7) | x) & ~kLow7;  // the high bit of each non-zero byte
+  return static_cast<uint32_t>(((high >> 7) * 0x0102040810204080ULL) >> 56);
+}
 
 size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
   size_t written = 0;
-  size_t at = 0;
-  while (at < kPageBytes) {
-    if ((at & 7) == 0 && at + 8 <= kPageBytes) {
-      uint64_t a, b;
-      memcpy(&a, twin + at, 8);
-      memcpy(&b, page + at, 8);
-      if (a == b) {
-        at += 8;
-        continue;
-      }
-    }
-    if (twin[at] == page[at]) {
-      at += 1;
-      continue;
-    }
-    size_t start = at;
-    while (at < kPageBytes && twin[at] != page[at]) at += 1;
-    uint16_t offset = static_cast<uint16_t>(start);
-    uint16_t length = static_cast<uint16_t>(at - start);
+  bool in_run = false;
+  size_t start = 0;
+  auto end_run = [&](size_t end) {
+    const uint16_t offset = static_cast<uint16_t>(start);
+    const uint16_t length = static_cast<uint16_t>(end - start);
     memcpy(out + written, &offset, 2);
     memcpy(out + written + 2, &length, 2);
     memcpy(out + written + 4, page + start, length);
     written += 4 + length;
+    in_run = false;
+  };
+  for (size_t at = 0; at < kPageBytes; at += 8) {
+    uint64_t a, b;
+    memcpy(&a, twin + at, 8);
+    memcpy(&b, page + at, 8);
+    const uint32_t mask = a == b ? 0 : DiffByteMask(a ^ b);
+    if (mask == (in_run ? 0xffu : 0u)) continue;  // a run goes on through the word, or none starts in it
+    // Each boundary in the word: the first differing byte at or after `from`
+    // (outside a run), or the first equal one (inside a run).
+    uint32_t from = 0;
+    for (;;) {
+      const uint32_t rest = (in_run ? ~mask : mask) & (0xffu << from) & 0xffu;
+      if (rest == 0) break;
+      const uint32_t bit = static_cast<uint32_t>(__builtin_ctz(rest));
+      if (in_run) {
+        end_run(at + bit);
+      } else {
+        start = at + bit;
+        in_run = true;
+      }
+      from = bit;
+    }
   }
+  if (in_run) end_run(kPageBytes);
   return written;
 }
 
@@ -1066,8 +1088,16 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
   if (!ReadPages(args, 0, &pages, &count)) return;
   Local<Context> context = isolate->GetCurrentContext();
   Local<Array> result = Array::New(isolate);
-  uint32_t result_index = 0;
+  // The diffs of one call are encoded back to back into `encoded` and handed
+  // to JavaScript in one ArrayBuffer, each record's `diff` a view of its part:
+  // one allocation a call, not one a page (a 256-page early flush made 256
+  // ArrayBuffers, each zeroed, then filled by a copy). The views are read
+  // (sent, applied) and dropped; none is transferred or detached.
   static thread_local uint8_t scratch[kDiffBytesMax];
+  static thread_local std::vector<uint8_t> encoded;
+  struct Made { uint32_t page; size_t offset; size_t length; };
+  std::vector<Made> made;
+  encoded.clear();
   std::vector<uint32_t> pages_copy(pages, pages + count);
   std::vector<uint8_t> states;
   // A run of consecutive pages (a release names them sorted) is locked in
@@ -1100,19 +1130,29 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
         continue;
       }
       size_t offset = static_cast<size_t>(page) << kPageShift;
-      size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, scratch);
+      const size_t at = encoded.size();
+      const size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, scratch);
+      encoded.insert(encoded.end(), scratch, scratch + length);
       DropTwin(page);
       uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
       UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
-      Local<v8::ArrayBuffer> bytes = v8::ArrayBuffer::New(isolate, length);
-      if (length > 0) memcpy(bytes->Data(), scratch, length);
-      Local<Object> entry = Object::New(isolate);
-      entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "page"), Number::New(isolate, page)).Check();
-      entry->Set(context, v8::String::NewFromUtf8Literal(isolate, "diff"), v8::Uint8Array::New(bytes, 0, length)).Check();
-      result->Set(context, result_index++, entry).Check();
+      made.push_back({page, at, length});
     }
     index += run;
   }
+  Local<v8::ArrayBuffer> bytes = v8::ArrayBuffer::New(isolate, encoded.size());
+  if (!encoded.empty()) memcpy(bytes->Data(), encoded.data(), encoded.size());
+  // Property names made once a call (each NewFromUtf8Literal looks the name up in V8's string table).
+  Local<v8::String> page_key = v8::String::NewFromUtf8Literal(isolate, "page");
+  Local<v8::String> diff_key = v8::String::NewFromUtf8Literal(isolate, "diff");
+  for (uint32_t k = 0; k < made.size(); k += 1) {
+    Local<Object> entry = Object::New(isolate);
+    entry->Set(context, page_key, Number::New(isolate, made[k].page)).Check();
+    entry->Set(context, diff_key, v8::Uint8Array::New(bytes, made[k].offset, made[k].length)).Check();
+    result->Set(context, k, entry).Check();
+  }
+  // A flush of a whole dirty set can encode megabytes: do not keep that much per thread.
+  if (encoded.capacity() > (static_cast<size_t>(1) << 22)) std::vector<uint8_t>().swap(encoded);
   args.GetReturnValue().Set(result);
 }
 

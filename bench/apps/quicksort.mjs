@@ -2,11 +2,23 @@
 // seeded random ints; a shared stack of subranges guarded by one Mutex, with
 // a Condition on which idle workers sleep. A worker pops a range, partitions
 // it (median-of-three pivot) while it is larger than `localMax`, pushing one
-// large half for others and continuing with the other; ranges of at most
+// half for others and continuing with the other; ranges of at most
 // `localMax` elements it sorts itself (TypedArray sort in place). The run ends
 // when the stack is empty and no worker holds a range. The main thread then
 // compares the array with a sequential sort of the same input.
-// Usage: node quicksort.mjs [--threads 2] [--size 4194304 (elements)] [--seed 1]
+//
+// Variants: which half a worker publishes when both are worth sharing.
+// `push-smaller` (the default since session 14): it publishes the smaller
+// half and goes on with the larger, so the worker that took a range does most
+// of it and the others take the smaller pieces it splits off. `push-larger`
+// (the app before session 14): it publishes the larger half. Under dsm the
+// array is homed where the main thread filled it, and a worker on another
+// node partitions at 5-25x the cost an element (it fetches the pages and
+// diffs them back): with `push-larger` that worker's first pop was the
+// larger half of the first partition (3 M of 4 M elements), on the critical
+// path while the other node waited for work (docs/EVALUATION.md, "Session 14:
+// QuickSort on 2 nodes"). The sort is the same either way.
+// Usage: node quicksort.mjs [--threads 2] [--size 4194304 (elements)] [--seed 1] [--variant push-smaller|push-larger]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Condition, Mutex } from 'dsm';
 import { checksumInt32, parseArgs, partition, random, report, runWorkers, takeJob } from './lib.mjs';
@@ -23,7 +35,8 @@ function makeInput(n, seed) {
 }
 
 if (isMainThread) {
-  const { threads, size: n, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1 << 22, seed: 1 });
+  const { threads, size: n, seed, variant } = parseArgs(process.argv.slice(2), { threads: 2, size: 1 << 22, seed: 1, variant: 'push-smaller' });
+  if (variant !== 'push-smaller' && variant !== 'push-larger') throw new Error(`quicksort: --variant is push-smaller or push-larger; got '${variant}'`);
   const data = new Int32Array(new SharedArrayBuffer(4 * n));
   data.set(makeInput(n, seed));
   // Ranges on the stack are disjoint and larger than localMax.
@@ -35,19 +48,19 @@ if (isMainThread) {
   const lock = new Mutex();
   const idle = new Condition();
   const { seconds, messages } = await runWorkers(new URL(import.meta.url), Array.from({ length: threads }, () =>
-    ({ n, capacity, data, stack, state, lock: lock.handle, idle: idle.handle })));
+    ({ n, capacity, data, stack, state, lock: lock.handle, idle: idle.handle, pushLarger: variant === 'push-larger' })));
   // Not timed: a sequential sort of the same input.
   const expected = makeInput(n, seed).sort();
   let wrong = 0;
   for (let index = 0; index < n; index += 1) if (data[index] !== expected[index]) wrong += 1;
   report({
-    app: 'quicksort', variant: 'quicksort', threads, size: n,
-    problem: `${n} Int32 (seed ${seed}), shared stack of ranges, ranges of at most ${localMax} sorted locally`,
+    app: 'quicksort', variant, threads, size: n,
+    problem: `${n} Int32 (seed ${seed}), shared stack of ranges (${variant}), ranges of at most ${localMax} sorted locally`,
     seconds, verified: wrong === 0, wrong, ranges: messages.reduce((sum, count) => sum + (count ?? 0), 0),
     checksum: checksumInt32(data),
   });
 } else {
-  const { capacity, data, stack, state } = workerData;
+  const { capacity, data, stack, state, pushLarger } = workerData;
   const lock = Mutex.from(workerData.lock);
   const idle = Condition.from(workerData.idle);
   let ranges = 0;
@@ -64,16 +77,17 @@ if (isMainThread) {
       const halves = [[lo, leftEnd], [rightStart, hi]].sort((p, q) => (q[1] - q[0]) - (p[1] - p[0]));
       const [larger, smaller] = halves;
       if (smaller[1] - smaller[0] > localMax) {
-        // Both halves are worth sharing: publish the larger, keep the smaller.
+        // Both halves are worth sharing: publish one (the variant says which), keep the other.
+        const [published, kept] = pushLarger ? [larger, smaller] : [smaller, larger];
         lock.lock();
         const slot = state[stateTop];
         if (slot >= capacity) throw new Error('quicksort: range stack capacity exceeded');
-        stack[2 * slot] = larger[0];
-        stack[2 * slot + 1] = larger[1];
+        stack[2 * slot] = published[0];
+        stack[2 * slot + 1] = published[1];
         state[stateTop] = slot + 1;
         idle.signal();
         lock.unlock();
-        [lo, hi] = smaller;
+        [lo, hi] = kept;
       } else {
         data.subarray(smaller[0], smaller[1]).sort();
         [lo, hi] = larger;

@@ -15,6 +15,7 @@ const apps = [
   { app: 'jacobi', args: ['--size', '64', '--iterations', '10'] },
   { app: 'tsp', args: ['--size', '9'] },
   { app: 'quicksort', args: ['--size', String(1 << 17)] },
+  { app: 'quicksort', args: ['--size', String(1 << 17), '--variant', 'push-larger'] },
   { app: 'water', args: ['--size', '96', '--iterations', '3'] },
 ];
 

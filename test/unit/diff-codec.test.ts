@@ -39,6 +39,17 @@ function cases(): Array<{ name: string; twin: Uint8Array; page: Uint8Array }> {
   edit('every other byte', zero(), (p) => { for (let k = 0; k < pageBytes; k += 2) p[k] = 0xff; });
   edit('every byte', zero(), (p) => p.fill(7));
   const prng = new Prng(11);
+  // QuickSort's partition: random ints, some swapped for others (runs of 1-4 bytes, most words touched).
+  for (let round = 0; round < 8; round++) {
+    const twin = new Uint8Array(pageBytes);
+    for (let k = 0; k < pageBytes; k++) twin[k] = prng.int(256);
+    edit(`partition ${round}`, twin, (p) => {
+      for (let k = 0; k < pageBytes; k += 4) {
+        if (!prng.chance(0.5)) continue;
+        for (let b = 0; b < 4; b++) p[k + b] = prng.int(256);
+      }
+    });
+  }
   for (let round = 0; round < 40; round++) {
     const twin = new Uint8Array(pageBytes);
     for (let k = 0; k < pageBytes; k++) twin[k] = prng.int(4);
@@ -69,6 +80,25 @@ test('encodeDiff is byte-identical to the native encoder, and both apply to the 
     const back = new Uint8Array(pageBytes);
     native.readPage(1, back);
     assert.deepEqual(back, page, `${name}: native apply`);
+  }
+});
+
+test('one flush of many pages: each record is the diff of its page alone', () => {
+  // The native flush encodes a call's diffs back to back into one buffer; each
+  // record's diff must be exactly its page's diff (an offset or a length off by
+  // one would hand a neighbour's bytes to the home).
+  const all = cases();
+  const batch = 6; // the region has 8 pages
+  for (let first = 0; first < all.length; first += batch) {
+    const group = all.slice(first, first + batch);
+    group.forEach(({ twin }, k) => { native.writePage(k, twin); native.makeTwin(k); });
+    group.forEach(({ page }, k) => native.writePage(k, page));
+    const records = native.flush(Uint32Array.from(group.map((_, k) => k)));
+    assert.equal(records.length, group.length);
+    records.forEach((record, k) => {
+      assert.equal(record.page, k);
+      assert.deepEqual(new Uint8Array(record.diff), encodeDiff(group[k]!.twin, group[k]!.page), group[k]!.name);
+    });
   }
 });
 
