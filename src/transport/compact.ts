@@ -240,16 +240,16 @@ function writeBundled(value: unknown): void {
   const bundled = checkKeys(value, bundledKeys);
   writeVarint(bundled.interval);
   writeNumbers(bundled.pages);
-  const diffs = bundled.diffs;
-  if (!Array.isArray(diffs)) throw notCompact;
-  writeVarint(diffs.length);
-  for (const diff of diffs) {
-    if (!(diff instanceof Uint8Array)) throw notCompact;
-    writeVarint(diff.byteLength);
-    room(diff.byteLength);
-    scratch.set(diff, at);
-    at += diff.byteLength;
-  }
+  writeByteArrays(bundled.diffs);
+}
+
+/** A byte array: its length v, then its bytes. */
+function writeBytes(value: unknown): void {
+  if (!(value instanceof Uint8Array)) throw notCompact;
+  writeVarint(value.byteLength);
+  room(value.byteLength);
+  scratch.set(value, at);
+  at += value.byteLength;
 }
 
 function writeBoolean(value: unknown): void {
@@ -260,13 +260,7 @@ function writeBoolean(value: unknown): void {
 function writeByteArrays(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
   writeVarint(values.length);
-  for (const value of values) {
-    if (!(value instanceof Uint8Array)) throw notCompact;
-    writeVarint(value.byteLength);
-    room(value.byteLength);
-    scratch.set(value, at);
-    at += value.byteLength;
-  }
+  for (const value of values) writeBytes(value);
 }
 
 // lockRequest: lockId v, requestId v, flags u8 (bit 0 tryOnly, bit 1 bundled), info, then bundled
@@ -446,11 +440,7 @@ function writeCopy(value: unknown, lengths: boolean): void {
     writeVarint(value);
     return;
   }
-  if (!(value instanceof Uint8Array)) throw notCompact;
-  writeVarint(value.byteLength);
-  room(value.byteLength);
-  scratch.set(value, at);
-  at += value.byteLength;
+  writeBytes(value);
 }
 
 function writePageReply(message: Record<string, unknown>): void {

@@ -26,6 +26,18 @@ function plain(value: unknown): unknown {
   return value;
 }
 
+/** Each message goes compact, comes back equal, and is smaller than its msgpack form times `ratio`. */
+function assertCompact(cases: WireMessage[], ratio = 1): void {
+  for (const message of cases) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.deepEqual(plain(back), plain(message));
+    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
+    assert.notEqual(msgpackBody[0], compactMarker);
+    assert.ok(body.byteLength < msgpackBody.byteLength * ratio, `${message.type}: compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
+  }
+}
+
 const info = { vc: [12, 300, 0], known: [12, 301, 5], intervals: [{ node: 1, index: 301, pages: [3, 70_000, 1 << 30] }, { node: 2, index: 5, pages: [] }] };
 const lineOp: WireMessage = { type: 'lineOp', requestId: 77, op: 'compareExchange', address: 17 * 2 ** 32 + 8, width: 8, operands: ['-5', '18446744073709551615'], info };
 const bundled = { interval: 301, pages: [4, 6], diffs: [new Uint8Array([1, 2, 3, 250]), new Uint8Array(0)] };
@@ -41,14 +53,7 @@ test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpa
     { type: 'lineGrant', line: 9, recall: true, info, quiet: true },
     { type: 'lineGrant', line: 9, recall: false, info },
   ];
-  for (const message of cases) {
-    const { body, back } = roundTrip(message);
-    assert.equal(body[0], compactMarker, `${message.type} is compact`);
-    assert.deepEqual(plain(back), plain(message));
-    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
-    assert.notEqual(msgpackBody[0], compactMarker);
-    assert.ok(body.byteLength < msgpackBody.byteLength * 0.6, `compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
-  }
+  assertCompact(cases, 0.6);
   // The smallest: a line number and a flags byte or less, where msgpack spells the field names out.
   for (const message of [{ type: 'lineRequest', line: 70_000 }, { type: 'lineRecall', line: 1 }, { type: 'lineRelease', line: 5 }, { type: 'lineGrant', line: 5, recall: false }]) {
     const { body, back } = roundTrip(message);
@@ -78,14 +83,7 @@ test("a lock's messages round-trip in the compact layout, smaller than msgpack",
     { type: 'lockRecall', lockId: 5, tryOnly: false, early: false },
     { type: 'lockBusy', lockId: 5 },
   ];
-  for (const message of cases) {
-    const { body, back } = roundTrip(message);
-    assert.equal(body[0], compactMarker, `${message.type} is compact`);
-    assert.deepEqual(plain(back), plain(message));
-    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
-    assert.notEqual(msgpackBody[0], compactMarker);
-    assert.ok(body.byteLength < msgpackBody.byteLength, `${message.type}: compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
-  }
+  assertCompact(cases);
   const { back } = roundTrip({ type: 'lockGrant', lockId: 3, requestId: 12, granted: true, info, ...push });
   const bytes = back.pushBytes as Uint8Array[];
   assert.ok(bytes[0] instanceof Uint8Array && bytes[0].byteLength === 4096 && bytes[0][4095] === 7);
@@ -105,14 +103,7 @@ test("a barrier's messages and a release's diffs round-trip in the compact layou
     { type: 'diffs', ...bundled },
     { type: 'diffs', ...bundled, origin: 3 },
   ];
-  for (const message of cases) {
-    const { body, back } = roundTrip(message);
-    assert.equal(body[0], compactMarker, `${message.type} is compact`);
-    assert.deepEqual(plain(back), plain(message));
-    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
-    assert.notEqual(msgpackBody[0], compactMarker);
-    assert.ok(body.byteLength < msgpackBody.byteLength, `${message.type}: compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
-  }
+  assertCompact(cases);
 });
 
 test('a message outside the compact forms goes as msgpack, unchanged', () => {
@@ -299,14 +290,7 @@ test('a page fetch\'s request and one-page reply round-trip in the compact layou
     // Page copies left in the body by the envelope (src/runtime/envelope.ts), packed ones named in `packed`.
     { ...pageReply, bytes: new Uint8Array(40).fill(1), extraPages: [6], extraVersions: [[4, 0, 7]], extraBytes: [new Uint8Array(12).fill(2)], packed: [4096, 4096] },
   ];
-  for (const message of cases) {
-    const { body, back } = roundTrip(message);
-    assert.equal(body[0], compactMarker, `${message.type} is compact`);
-    assert.deepEqual(plain(back), plain(message));
-    const { body: msgpackBody } = roundTrip({ ...message, unknownField: 1 });
-    assert.notEqual(msgpackBody[0], compactMarker);
-    assert.ok(body.byteLength < msgpackBody.byteLength, `compact ${body.byteLength} B against msgpack ${msgpackBody.byteLength} B`);
-  }
+  assertCompact(cases);
   // The received page is a view of the frame, as msgpack's bin fields are (the engine copies it into the page at once).
   const { back } = roundTrip(pageReply);
   assert.ok(back.bytes instanceof Uint8Array && back.bytes.byteLength === 4096 && back.bytes.every((byte) => byte === 9));
