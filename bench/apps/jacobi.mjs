@@ -10,7 +10,7 @@
 // Usage: node jacobi.mjs [--threads 2] [--size 1024] [--iterations 200] [--seed 1]
 import { isMainThread, workerData } from 'node:worker_threads';
 import { Barrier } from 'dsm';
-import { checksumFloat64, jacobiBand as band, jacobiCopyBoundary as copyBoundary, jacobiFill as fill, jacobiSweep as sweep, parseArgs, report, runWorkers } from './lib.mjs';
+import { checksumFloat64, jacobiBand as band, jacobiCopyBoundary as copyBoundary, jacobiFill as fill, jacobiSweep as sweep, jacobiWrongCells, parseArgs, report, runWorkers } from './lib.mjs';
 
 if (isMainThread) {
   const { threads, size: n, iterations, seed } = parseArgs(process.argv.slice(2), { threads: 2, size: 1024, iterations: 200, seed: 1 });
@@ -21,15 +21,8 @@ if (isMainThread) {
   const barrier = new Barrier(threads);
   const { seconds } = await runWorkers(new URL(import.meta.url), Array.from({ length: threads }, (_, index) =>
     ({ index, threads, n, iterations, grids, barrier: barrier.handle })));
-  // Not timed: the same iterations, sequentially.
-  const local = [new Float64Array(n * n), new Float64Array(n * n)];
-  fill(local[0], n, seed);
-  copyBoundary(local[0], local[1], n);
-  for (let iteration = 0; iteration < iterations; iteration += 1) sweep(local[iteration % 2], local[(iteration + 1) % 2], n, 1, n - 1);
   const result = grids[iterations % 2];
-  const expected = local[iterations % 2];
-  let wrong = 0;
-  for (let index = 0; index < n * n; index += 1) if (!Object.is(result[index], expected[index])) wrong += 1;
+  const wrong = jacobiWrongCells(result, n, iterations, seed);
   report({
     app: 'jacobi', variant: 'jacobi', threads, size: n, iterations,
     problem: `${n}x${n} Float64 grid, ${iterations} iterations, row bands, one barrier per iteration`,

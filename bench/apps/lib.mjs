@@ -149,3 +149,15 @@ export function jacobiCopyBoundary(from, to, n) {
     to[i * n + n - 1] = from[i * n + n - 1];
   }
 }
+
+/** Not timed: the same Jacobi iterations, sequentially, from the same seed; how many cells of `result` differ (bitwise). */
+export function jacobiWrongCells(result, n, iterations, seed) {
+  const local = [new Float64Array(n * n), new Float64Array(n * n)];
+  jacobiFill(local[0], n, seed);
+  jacobiCopyBoundary(local[0], local[1], n);
+  for (let iteration = 0; iteration < iterations; iteration += 1) jacobiSweep(local[iteration % 2], local[(iteration + 1) % 2], n, 1, n - 1);
+  const expected = local[iterations % 2];
+  let wrong = 0;
+  for (let index = 0; index < n * n; index += 1) if (!Object.is(result[index], expected[index])) wrong += 1;
+  return wrong;
+}
