@@ -388,6 +388,25 @@ export const lendSoleWriterWindowCount = 2;
  * window (Jacobi's bands then go as diffs once, not twice).
  */
 export const lendSoleWriterWindowCountTwoNodes = 1;
+/**
+ * The same for windows ended at atomic lines (a program that synchronizes
+ * with Atomics and no barrier: every acquire of another node's release
+ * through a line ends one at this node, several a round of an Atomics-made
+ * barrier), on any number of nodes. Three such windows in a row that wrote
+ * the page: a row written once between two shipped ops (the render's
+ * output) never moves, a band rewritten every round does after three rounds
+ * (docs/PROTOCOL.md "Windows at atomic lines").
+ */
+export const lendSoleWriterLineWindowCount = 3;
+/**
+ * Acquires through atomic lines a node makes, with no barrier departure,
+ * before they start to end home-migration windows: a program that uses
+ * barriers usually reaches its first one within a few synchronizations (a
+ * start counter or flag written with Atomics comes first), and its pages then
+ * move by the barrier rules alone, its start (the main thread's fill)
+ * counting as initialization as before.
+ */
+export const lendLineAcquiresBeforeWindows = 16;
 /** Protocol: pages one homeLend message carries (each a whole page: 64 pages = 256 KiB, well within a frame). */
 export const lendPageCountMax = 64;
 

@@ -63,6 +63,15 @@ export interface Coherence {
   pushForBarrier(toNode: number): GrantPush;
   /** After a barrier's departure was acquired (hlrc: home migration). */
   afterBarrier(): void;
+  /**
+   * After an acquire from another node through an atomic line (hlrc: a
+   * home-migration window ends there while no barrier has departed at this
+   * node: programs that synchronize with Atomics, docs/PROTOCOL.md "Windows
+   * at atomic lines"). Pages for which `linePage` is true hold lines this
+   * node directs and stay (a shipped op runs at the directory only while it
+   * is the page's home). sc: nothing.
+   */
+  afterLineAcquire(linePage: (page: number) => boolean): void;
 
   /** Runs `then` when the page may be read and written here by the manager (an atomic at its home). */
   atomicAccess(page: number, then: () => void): void;

@@ -95,6 +95,8 @@ export class ProtocolEngine implements Engine {
 
   flushSeq(): number { return this.coherence.flushSeq(); }
 
+  afterLineAcquire(linePage: (page: number) => boolean): void { this.coherence.afterLineAcquire(linePage); }
+
   shippedAtomic(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[], then: (result: string | null | false) => void, mayRun?: () => boolean): void {
     assert([1, 2, 4, 8].includes(width) && address % width === 0, 'a shipped atomic is aligned');
     const page = Math.floor(address / pageBytes);

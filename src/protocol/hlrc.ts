@@ -197,6 +197,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   lendees(): Iterable<number> { return this.migration.lendees; }
   flushSeq(): number { return this.flushSeqCount; }
   afterBarrier(): void { this.migration.lendWritten(); }
+  afterLineAcquire(linePage: (page: number) => boolean): void { this.migration.endLineWindow(linePage); }
   hasFetchers(page: number): boolean { return this.fetchers.has(page); }
   intervalHas(page: number): boolean { return this.intervalPages.has(page); }
   hasAtomicWaiter(page: number): boolean { return this.atomicWaiterOn(page); }

@@ -195,6 +195,11 @@ export class LineEngine implements Engine {
   readonly nodeId: number;
   readonly protocol;
   private readonly inner: Engine;
+  /** An acquire through a line from another node happened in the event being handled (see endLineWindow). */
+  private acquiredByLine = false;
+  /** Pages with a line this node directs (their directory entries stay for the run, as do these). */
+  private readonly directoryPages = new Set<number>();
+  private readonly directsLineOn = (page: number): boolean => this.directoryPages.has(page);
   private readonly nodeCount: number;
   private readonly pageCount: number;
   private readonly placement: PlacementName;
@@ -551,7 +556,7 @@ export class LineEngine implements Engine {
   /** The directory's answer to a shipped op: its acquire, then the thread's result (null: ask for the line). */
   private onOpDone(from: number, message: Extract<LineMessage, { type: 'lineOpDone' }>): void {
     assert(from !== this.nodeId, 'a shipped op comes from another node');
-    this.inner.acquireFrom(from, message.info);
+    this.acquireLine(from, message.info);
     this.shipInFlight--;
     const waiting = this.pending.get(message.requestId);
     assert(waiting !== undefined, 'a shipped op is answered once');
@@ -623,6 +628,25 @@ export class LineEngine implements Engine {
   onMessage(fromNode: number, message: ProtocolMessage): void {
     if (isLineMessage(message)) this.dispatch(fromNode, message);
     else this.inner.onMessage(fromNode, message);
+    this.endLineWindow();
+  }
+
+  /** A line's hand-over or a shipped op's answer: an acquire from another node's release. */
+  private acquireLine(from: number, info: ConsistencyInfo): void {
+    this.inner.acquireFrom(from, info);
+    if (from !== this.nodeId) this.acquiredByLine = true;
+  }
+
+  /**
+   * After an event that acquired another node's release through a line: the
+   * inner engine may end a home-migration window there (hlrc: in programs
+   * that synchronize through Atomics and not barriers, docs/PROTOCOL.md
+   * "Windows at atomic lines"). Run between events, never inside a handler.
+   */
+  private endLineWindow(): void {
+    if (!this.acquiredByLine) return;
+    this.acquiredByLine = false;
+    this.inner.afterLineAcquire?.(this.directsLineOn);
   }
 
   private toDirectory(line: number, message: LineMessage): void {
@@ -657,7 +681,7 @@ export class LineEngine implements Engine {
         const line = lineOf(message.address);
         if (from !== this.nodeId) this.directoryLine(line).notifiedFromAfar = true;
         if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
-          if (message.info !== undefined) { this.inner.acquireFrom(from, message.info); delete message.info; }
+          if (message.info !== undefined) { this.acquireLine(from, message.info); delete message.info; }
           this.deferredRemoteNotifies.push({ from, message });
           this.host.lineWatch?.(line);
           return;
@@ -665,7 +689,7 @@ export class LineEngine implements Engine {
         return this.onNotify(from, message.requestId, message.address, message.count, message.info);
       }
       case 'lineWake':
-        if (message.info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, message.info);
+        if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info);
         this.finishPending(message.requestId, { ok: true, value: message.result });
         return;
       case 'lineNotified': this.finishPending(message.requestId, { ok: true, value: String(message.woken) }); return;
@@ -685,6 +709,7 @@ export class LineEngine implements Engine {
       }
       entry = { owner: -1, queue: [], recalling: false, shipped: [], shippedEver: false, notifiedFromAfar: false };
       this.directory.set(line, entry);
+      this.directoryPages.add(this.pageOf(line));
     }
     return entry;
   }
@@ -707,7 +732,7 @@ export class LineEngine implements Engine {
   private onRelease(from: number, line: number, info: ConsistencyInfo | undefined): void {
     const entry = this.directoryLine(line);
     assert(entry.owner === from, 'a line is released by its holder');
-    if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
+    if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info);
     entry.owner = -1;
     entry.recalling = false;
     const next = entry.queue.shift();
@@ -743,7 +768,7 @@ export class LineEngine implements Engine {
       const { interval, pages, diffs } = message.bundled;
       this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
     }
-    this.inner.acquireFrom(from, message.info);
+    this.acquireLine(from, message.info);
     this.runShipped(line, entry, from, message);
   }
 
@@ -829,7 +854,7 @@ export class LineEngine implements Engine {
   }
 
   private onNotify(from: number, requestId: number, address: number, count: number, info: ConsistencyInfo | undefined): void {
-    if (info !== undefined && from !== this.nodeId) this.inner.acquireFrom(from, info);
+    if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info);
     const wanted = count < 0 ? Infinity : count;
     let woken = 0;
     for (let k = 0; k < this.waiters.length && woken < wanted;) {
@@ -854,7 +879,7 @@ export class LineEngine implements Engine {
     const state = this.lines.get(line);
     assert(state !== undefined && state.state === 'requested', 'a line is granted to a node that asked for it');
     if (info !== undefined && from !== this.nodeId) {
-      this.inner.acquireFrom(from, info);
+      this.acquireLine(from, info);
       if (message.pushPages !== undefined && message.pushPages.length > 0) {
         assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
         this.inner.installPushed(message, state.requestFlushSeq);
@@ -974,6 +999,7 @@ export class LineEngine implements Engine {
     this.inner.onTick(nowMs);
     for (const { threadRef, thread, request } of this.deferredNotifies.splice(0)) this.onSync(threadRef, request, thread);
     for (const { from, message } of this.deferredRemoteNotifies.splice(0)) this.dispatch(from, message);
+    this.endLineWindow();
     for (const line of [...this.wanted]) {
       const state = this.lines.get(line);
       if (state !== undefined) this.considerGiving(line, state);

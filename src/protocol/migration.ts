@@ -8,7 +8,7 @@
 // coherence (hlrc.ts), which it reaches through LendHost.
 
 import { assert } from '../errors.js';
-import { lendPageCountMax, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
+import { lendLineAcquiresBeforeWindows, lendPageCountMax, lendSoleWriterLineWindowCount, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { protNone, protRead } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
@@ -91,8 +91,12 @@ export class HomeMigration {
   private readonly writersSinceBarrier = new Map<number, number>();
   /** Per page in writersSinceBarrier as ownWritesOnly: this node's last interval that wrote it in the window. */
   private readonly ownWriteIndex = new Map<number, number>();
-  /** Barrier departures seen here (windows ended): 0 during the program's initialization. */
+  /** Windows ended here (barrier departures, or acquires through atomic lines): 0 during the program's initialization. */
   private windowsEnded = 0;
+  /** Barrier departures seen here: once there is one, only barriers end windows (see endLineWindow). */
+  private barrierWindowsEnded = 0;
+  /** Acquires through atomic lines seen here (the first lendLineAcquiresBeforeWindows end no window). */
+  private lineAcquires = 0;
   /** Test hook (EngineOptions.lendConcurrentWrites): concurrent own writes count as handed over too, the rule before session 13. */
   private readonly lendConcurrentWrites: boolean;
   /**
@@ -225,20 +229,44 @@ export class HomeMigration {
    * back).
    */
   lendWritten(): void {
+    this.barrierWindowsEnded++;
+    this.endWindow(this.ctx.nodeCount === 2 ? lendSoleWriterWindowCountTwoNodes : lendSoleWriterWindowCount);
+  }
+
+  /**
+   * After this node acquired another node's release through an atomic line
+   * (docs/PROTOCOL.md "Windows at atomic lines"): in a program that has had
+   * no barrier departure here, which synchronizes with Atomics (a barrier
+   * or a lock written with them, a counter of work), the window ends here,
+   * and a page needs lendSoleWriterLineWindowCount such windows with one sole
+   * writer to move. Once a barrier has departed here, barriers alone end
+   * windows (the Atomics between them are within one), and the first
+   * lendLineAcquiresBeforeWindows acquires end none (a program's start,
+   * before a barrier it may yet reach). Pages that hold
+   * lines this node directs (`linePage`) stay: a shipped op runs at the
+   * directory only while it is the page's home.
+   */
+  endLineWindow(linePage: (page: number) => boolean): void {
+    if (this.barrierWindowsEnded > 0 || ++this.lineAcquires <= lendLineAcquiresBeforeWindows) return;
+    if (this.writersSinceBarrier.size === 0) { this.windowsEnded++; return; }
+    this.endWindow(lendSoleWriterLineWindowCount, linePage);
+  }
+
+  /** Ends the window: lends what `windowsNeeded` windows in a row had one other node alone write (but pages `stays` names). */
+  private endWindow(windowsNeeded: number, stays: (page: number) => boolean = () => false): void {
     const writers = [...this.writersSinceBarrier];
     this.writersSinceBarrier.clear();
     this.ownWriteIndex.clear();
     this.windowsEnded++;
     if (!this.enabled || this.ctx.nodeCount === 1) return;
     const byNode = new Map<number, number[]>();
-    const windowsNeeded = this.ctx.nodeCount === 2 ? lendSoleWriterWindowCountTwoNodes : lendSoleWriterWindowCount;
     for (const [page, writer] of writers) {
       const before = this.soleWriters.get(page);
       if (writer < 0 || writer === this.ctx.nodeId) { this.soleWriters.delete(page); continue; }
       const windows = before !== undefined && before.node === writer ? before.windows + 1 : 1;
       this.soleWriters.set(page, { node: writer, windows });
       if (windows < windowsNeeded) continue;
-      if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== 0 || this.borrowed[page] === 1) continue;
+      if (this.ctx.placementHomeOf(page) !== this.ctx.nodeId || this.lent[page] !== 0 || this.borrowed[page] === 1 || stays(page)) continue;
       const state = this.host.pageState(page);
       if (!state.valid || state.fetching || state.waiters.length > 0 || this.host.hasFetchers(page) || state.ownPending !== null) continue;
       if (this.host.hasAtomicWaiter(page)) continue;

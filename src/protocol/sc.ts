@@ -98,6 +98,7 @@ export class ScCoherence implements Coherence {
     assert((push.pushPages ?? []).length === 0, 'no pages are pushed under sc');
   }
   afterBarrier(): void {}
+  afterLineAcquire(_linePage: (page: number) => boolean): void {}
   // Nor twins: a written page is owned, never diffed.
   dirtyPageCount(): number { return 0; }
   flushDirty(_pageCountMax: number): number { return 0; }

@@ -255,6 +255,13 @@ export interface Engine {
   /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */
   flushSeq?(): number;
   /**
+   * After an event in which this node acquired another node's release through
+   * an atomic line (a grant, a shipped op or its answer, a notify or wake):
+   * hlrc may end a home-migration window (Coherence.afterLineAcquire).
+   * `linePage`: pages that hold lines this node directs (they stay).
+   */
+  afterLineAcquire?(linePage: (page: number) => boolean): void;
+  /**
    * At a line's directory (hlrc, issue 12 session 9): runs a shipped Atomics op
    * on this node's own copy of its page, atomically against this node's app
    * threads' native ops on the same memory (the manager view maps the same

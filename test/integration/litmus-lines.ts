@@ -1,7 +1,7 @@
 // Shared by test/integration/litmus-lines-*.test.ts. Litmus programs for Atomics by line ownership (issue 12.2) over real
 // processes: message passing through an atomic flag, store buffering, IRIW
 // on Atomics, wait/notify across nodes, a thread terminated while it waits
-// for a line, shipped ops on lines used once per task, a ring buffer whose pushes and pops notify, a histogram whose threads cycle over the lines of a page. On 1, 3 and 8 nodes under both protocols, each must print
+// for a line, shipped ops on lines used once per task, a ring buffer whose pushes and pops notify, a histogram whose threads cycle over the lines of a page, a stencil whose rounds end at a barrier written with Atomics. On 1, 3 and 8 nodes under both protocols, each must print
 // exactly what plain node prints.
 
 import assert from 'node:assert/strict';
@@ -18,6 +18,7 @@ const files = [
   'test/fixtures/litmus/lines-shipped.mjs',
   'test/fixtures/litmus/lines-ring.mjs',
   'test/fixtures/litmus/lines-histogram.mjs',
+  'test/fixtures/litmus/lines-barrier.mjs',
 ];
 
 const expected = new Map<string, string>();

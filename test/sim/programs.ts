@@ -43,6 +43,14 @@ export interface ProgramSpec {
    * wrote: read-ahead streams, issue 13).
    */
   bandPages?: number;
+  /**
+   * The phases' barriers written with Atomics (a generation barrier on two
+   * words of the atomics' page, as users of worker_threads write one) instead
+   * of the engine's barrier: the program then synchronizes through atomics
+   * alone, and hlrc's home-migration windows end at its line acquires
+   * (docs/PROTOCOL.md "Windows at atomic lines").
+   */
+  atomicBarrier?: boolean;
   /** per thread, per phase: counter indices to increment, atomic indices to add 1 to */
   plans: Array<Array<{ counters: number[]; atomics: number[]; checks: number[]; casIncrements: number }>>;
 }
@@ -96,7 +104,7 @@ function* load(address: number): Generator<ThreadOp, number, unknown> {
   return (yield { op: 'load', address }) as number;
 }
 
-function* atomic(op: 'compareExchange' | 'store' | 'notify' | 'wait', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
+function* atomic(op: 'compareExchange' | 'store' | 'notify' | 'wait' | 'load' | 'add', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
   const result = yield* sync({ kind: 'atomic', op, address, width: 4, operands, timeoutMs: -1 });
   return result.ok ? result.value ?? '' : '';
 }
@@ -108,6 +116,38 @@ function* casLock(address: number): Generator<ThreadOp, void, unknown> {
     yield* atomic('wait', address, ['1']);
   }
   throw new Error('cas lock never acquired');
+}
+
+/** The atomic barrier's words (ProgramSpec.atomicBarrier): on a line of the atomics' page of their own. */
+function atomicBarrierWords(spec: ProgramSpec): { count: number; generation: number } {
+  const base = spec.pageCount * pageBytes - pageBytes + 128;
+  return { count: base, generation: base + 4 };
+}
+
+/**
+ * A generation barrier written with Atomics: read the generation, count the
+ * arrival; the last resets the count, bumps the generation and wakes all;
+ * the others wait while the generation is unchanged.
+ */
+function* atomicBarrier(spec: ProgramSpec): Generator<ThreadOp, void, unknown> {
+  const { count, generation } = atomicBarrierWords(spec);
+  const seen = yield* atomic('load', generation, []);
+  if (Number(yield* atomic('add', count, ['1'])) === spec.threadCount - 1) {
+    yield* atomic('store', count, ['0']);
+    yield* atomic('add', generation, ['1']);
+    yield* atomic('notify', generation, [String(spec.threadCount)]);
+    return;
+  }
+  for (let attempt = 0; attempt < 100_000; attempt++) {
+    if ((yield* atomic('load', generation, [])) !== seen) return;
+    yield* atomic('wait', generation, [seen]);
+  }
+  throw new Error('atomic barrier never passed');
+}
+
+function* phaseBarrier(spec: ProgramSpec): Generator<ThreadOp, void, unknown> {
+  if (spec.atomicBarrier === true) yield* atomicBarrier(spec);
+  else yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
 }
 
 /** A tryLock spin that long means a lock nobody holds answers busy. */
@@ -171,7 +211,7 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
       yield* atomic('store', spec.casCounter.lockAddress, ['0']);
       yield* atomic('notify', spec.casCounter.lockAddress, ['1']);
     }
-    yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
+    yield* phaseBarrier(spec);
     for (const k of plan.checks) {
       const { address } = spec.owned[k]!;
       const value = yield* load(address);
@@ -185,7 +225,7 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
       }
     }
     // A second barrier keeps the next phase's stores away from these checks.
-    yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
+    yield* phaseBarrier(spec);
   }
   if (thread !== 0) return;
   const expect = expectedCounts(spec);
@@ -234,6 +274,8 @@ export function runSeed(
   lockKeep: 'seeded' | 'always' | 'never' = 'seeded',
   /** hlrc: deferred diffs (EngineOptions.deferDiffPageCountMin, 1..3 pages); 'seeded': a quarter of the seeds. */
   deferDiffs: 'seeded' | 'always' | 'never' = 'seeded',
+  /** The phases' barriers written with Atomics (ProgramSpec.atomicBarrier); 'seeded': a quarter of the seeds. */
+  atomicBarrier: 'seeded' | 'always' | 'never' = 'never',
 ): RunOutcome {
   const prng = new Prng(seed ^ 0x5eed);
   const nodeCount = 1 + prng.int(4);
@@ -273,6 +315,7 @@ export function runSeed(
   }
   // A quarter of the seeds (those fetching two pages at a time, below) sweep a band of 12 pages every phase.
   if (seed % 4 === 3) spec.bandPages = 12;
+  if (atomicBarrier === 'always' || (atomicBarrier === 'seeded' && Math.floor(seed / 32) % 4 === 2)) spec.atomicBarrier = true;
   const cluster = new SimCluster({
     seed, nodeCount, pageCount: spec.pageCount + (spec.bandPages ?? 0), protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
     // Half the seeds keep read-ahead pages at no access until touched (wasted read-ahead stats).

@@ -1,4 +1,4 @@
-// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P] [--lines seeded|always|never] [--tokens seeded|always|never] [--keep seeded|always|never] [--defer seeded|always|never]
+// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P] [--lines seeded|always|never] [--tokens seeded|always|never] [--keep seeded|always|never] [--defer seeded|always|never] [--atomic-barrier seeded|always|never]
 import { runSeed } from './programs.js';
 
 function argValue(name: string): string | undefined {
@@ -20,6 +20,8 @@ const keep = argValue('--keep') ?? 'seeded';
 if (!['seeded', 'always', 'never'].includes(keep)) throw new Error('--keep is seeded, always or never');
 const defer = argValue('--defer') ?? 'seeded';
 if (!['seeded', 'always', 'never'].includes(defer)) throw new Error('--defer is seeded, always or never');
+const atomicBarrier = argValue('--atomic-barrier') ?? 'never';
+if (!['seeded', 'always', 'never'].includes(atomicBarrier)) throw new Error('--atomic-barrier is seeded, always or never');
 const first = Number(argValue('--first') ?? '1');
 const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
@@ -32,7 +34,7 @@ let keepTakes = 0;
 const started = performance.now();
 for (const seed of seeds) {
   try {
-    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance, lines as 'seeded' | 'always' | 'never', tokens as 'seeded' | 'always' | 'never', keep as 'seeded' | 'always' | 'never', defer as 'seeded' | 'always' | 'never');
+    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance, lines as 'seeded' | 'always' | 'never', tokens as 'seeded' | 'always' | 'never', keep as 'seeded' | 'always' | 'never', defer as 'seeded' | 'always' | 'never', atomicBarrier as 'seeded' | 'always' | 'never');
     messages += outcome.messageCount;
     pagesLent += outcome.pagesLent;
     aheadFetches += outcome.aheadFetches;
@@ -42,7 +44,7 @@ for (const seed of seeds) {
     keepTakes += outcome.keepTakes;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
-    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens} --keep ${keep} --defer ${defer}`);
+    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens} --keep ${keep} --defer ${defer} --atomic-barrier ${atomicBarrier}`);
     process.exit(1);
   }
 }

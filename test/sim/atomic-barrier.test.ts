@@ -1,0 +1,153 @@
+// Home migration in programs that synchronize with Atomics and no barrier
+// (docs/PROTOCOL.md "Windows at atomic lines"): a barrier written as users of
+// worker_threads write one (a generation word and an arrival count), and
+// data written once between two atomic ops (the render's rows).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pageBytes } from '../../src/constants.js';
+import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
+import { runSeed } from './programs.js';
+import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
+
+function* atomic(op: 'load' | 'add' | 'store' | 'wait' | 'notify', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
+  const result = (yield { op: 'sync', request: { kind: 'atomic', op, address, width: 4, operands, timeoutMs: -1 } satisfies SyncRequest }) as SyncResult;
+  if (!result.ok) throw new Error(`Atomics.${op} failed: ${result.code} ${result.message}`);
+  return result.value ?? '';
+}
+
+function* load(address: number): Generator<ThreadOp, number, unknown> {
+  return (yield { op: 'load', address }) as number;
+}
+
+/** A generation barrier of `parties` threads on two words of one line. */
+function* atomicBarrier(count: number, generation: number, parties: number): Generator<ThreadOp, void, unknown> {
+  const seen = yield* atomic('load', generation, []);
+  if (Number(yield* atomic('add', count, ['1'])) === parties - 1) {
+    yield* atomic('store', count, ['0']);
+    yield* atomic('add', generation, ['1']);
+    yield* atomic('notify', generation, [String(parties)]);
+    return;
+  }
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    if ((yield* atomic('load', generation, [])) !== seen) return;
+    yield* atomic('wait', generation, [seen]);
+  }
+  throw new Error('the atomic barrier never passed');
+}
+
+/** Diff entries for `pages` that `from` sent (in diffs messages and bundled in sync messages). */
+function diffEntries(cluster: SimCluster, from: number, pages: (page: number) => boolean): number {
+  let entries = 0;
+  for (const { from: sender, message } of cluster.sent) {
+    if (sender !== from) continue;
+    if (message.type === 'diffs') entries += message.pages.filter(pages).length;
+    if ('bundled' in message && message.bundled !== undefined) entries += message.bundled.pages.filter(pages).length;
+  }
+  return entries;
+}
+
+/** The node that holds itself home of a page (exactly one does). */
+function homeNow(cluster: SimCluster, page: number): number {
+  const homes = cluster.engines.filter((engine) => engine.homeOf(page) === engine.nodeId).map((engine) => engine.nodeId);
+  assert.equal(homes.length, 1, `page ${page} has exactly one home (${homes.join(', ')})`);
+  return homes[0]!;
+}
+
+/**
+ * Jacobi with an Atomics barrier: node 0's main thread fills the grid (every
+ * page homed and first written at node 0), then each node's worker writes its
+ * own band every iteration and reads the neighbour's boundary page.
+ */
+function bandRun(seed: number, migrateHomes: boolean): SimCluster {
+  const bandPages = 4;
+  const wordsPerPage = pageBytes / 4 - 32;
+  const value = (it: number): number => (it + 2) * 0x01010101;
+  const iterations = 30;
+  // Pages 0..7 the bands (block placement: all at node 0), page 8 the barrier's words (at node 1).
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 4 * bandPages, placement: 'block', migrateHomes, atomicLines: true, prefetchPageCount: 1, stepCountMax: 20_000_000 });
+  const word = (page: number, k = 0): number => page * pageBytes + 128 + 4 * k;
+  const count = 2 * bandPages * pageBytes;
+  const generation = count + 4;
+  const worker = (first: number, edge: number) => function* (): ThreadProgram {
+    for (let it = 0; it < iterations; it++) {
+      for (let page = first; page < first + bandPages; page++) for (let k = 0; k < wordsPerPage; k++) yield { op: 'store', address: word(page, k), value: value(it) };
+      yield* atomicBarrier(count, generation, 2);
+      const read = yield* load(word(edge));
+      if (read !== value(it)) throw new Error(`the worker of band ${first} reads its neighbour's edge as ${read} in iteration ${it}`);
+      yield* atomicBarrier(count, generation, 2);
+    }
+  };
+  cluster.addThread(0, () => (function* () {
+    for (let page = 0; page < 2 * bandPages; page++) yield { op: 'store', address: word(page), value: 1 };
+    yield* worker(0, bandPages)();
+  })() as ThreadProgram);
+  cluster.addThread(1, () => worker(bandPages, bandPages - 1)());
+  cluster.run();
+  cluster.drain();
+  return cluster;
+}
+
+test('a band written only by node 1 between Atomics-made barriers moves to node 1: its diffs stop', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const moved = bandRun(seed, true);
+    const fixed = bandRun(seed, false);
+    for (let page = 4; page < 8; page++) assert.equal(homeNow(moved, page), 1, `seed ${seed}: page ${page} of node 1's band is homed at node 1`);
+    for (let page = 0; page < 4; page++) assert.equal(homeNow(moved, page), 0, `seed ${seed}: page ${page} of node 0's band stays at node 0`);
+    const band = (page: number): boolean => page >= 4 && page < 8;
+    const movedDiffs = diffEntries(moved, 1, band);
+    const fixedDiffs = diffEntries(fixed, 1, band);
+    // Without migration node 1 sends its 4 pages in every iteration; with it,
+    // only until lendSoleWriterLineWindowCount windows made it their sole writer.
+    assert.ok(fixedDiffs >= 4 * 30, `seed ${seed}: without migration node 1 diffs its band every iteration (${fixedDiffs})`);
+    assert.ok(movedDiffs <= fixedDiffs / 2, `seed ${seed}: with migration node 1 diffs its band in the first iterations only (${movedDiffs} against ${fixedDiffs})`);
+  }
+});
+
+// A row's diff can reach its home in pieces when the line moves while the
+// thread is writing it (the simulation runs engine events between any two
+// stores): a page then moves only if three of the home's windows each
+// brought a piece of it, which the bound below allows for rarely.
+test('pages written once each between two atomic ops stay at their home, nearly always (the render\'s rows)', () => {
+  const rows = 12;
+  const seeds = 40;
+  let lent = 0;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: rows + 1, placement: 'block', atomicLines: true, stepCountMax: 10_000_000 });
+    const counter = rows * pageBytes;
+    const worker = function* (): ThreadProgram {
+      for (;;) {
+        const row = Number(yield* atomic('add', counter, ['1']));
+        if (row >= rows) return;
+        for (let k = 0; k < 64; k++) yield { op: 'store', address: row * pageBytes + 4 * k, value: row + 1 };
+      }
+    };
+    cluster.addThread(0, worker);
+    cluster.addThread(1, worker);
+    cluster.run();
+    cluster.drain();
+    lent += cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
+  }
+  assert.ok(lent <= (rows * seeds) / 50, `row pages lent: ${lent} of ${rows * seeds}`);
+});
+
+test('random programs whose barriers are written with Atomics end with the sequential result (lines on; homes move)', () => {
+  let lent = 0;
+  for (let seed = 1; seed <= 150; seed++) {
+    try {
+      lent += runSeed(seed, 'hlrc', 'seeded', 0, 'always', 'seeded', 'seeded', 'seeded', 'always').pagesLent;
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --lines always --atomic-barrier always`);
+    }
+  }
+  assert.ok(lent > 0, `pages move at line windows (${lent} lent)`);
+});
+
+test('random programs whose barriers are written with Atomics end with the sequential result (lines off)', () => {
+  for (let seed = 1; seed <= 100; seed++) {
+    try {
+      runSeed(seed, 'hlrc', 'seeded', 0, 'never', 'seeded', 'seeded', 'seeded', 'always');
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --lines never --atomic-barrier always`);
+    }
+  }
+});
