@@ -22,6 +22,11 @@
 //                table with Atomics.add, 2,000,000 each, the 64 buckets over the
 //                16 lines of one page (bench/programs/histogram.mjs); wall time
 //                against plain node (session 13: it took minutes before)
+//   atomicsBarrier  Jacobi-like bands (2 threads, one a node, 1 MiB of doubles
+//                each, 200 rounds) whose rounds end at a barrier written with
+//                Atomics, as users of worker_threads write one
+//                (bench/programs/atomics-barrier.mjs); wall time against plain
+//                node (session 15: homes move at atomic lines; 23x before)
 //   syncRoundTrip  a tryLock of a free mutex managed on the thread's node (one
 //                app thread -> manager -> app thread trip), against a bare
 //                futex ping-pong between two plain-node threads; from a second
@@ -53,6 +58,8 @@ const renderArgs = ['2', '300', '1024', '400'];
 const renderLargeArgs = ['2', '2000', '1024', '1000'];
 /** A histogram: 2 threads, 2,000,000 Atomics.add each on 64 buckets over the 16 lines of one page (~0.1 s plain). */
 const histogramArgs = ['2', '2000000'];
+/** Jacobi with an Atomics-made barrier: 2 threads, 200 rounds, 131,072 doubles (1 MiB) a band (~0.1 s plain). */
+const atomicsBarrierArgs = ['2', '200', '131072'];
 /**
  * Atomics by line ownership (issue 12.2) make a dsm add cheap: the dsm counter
  * then counts as many as plain node. DSM_ATOMIC_LINES=0 (every op at its home,
@@ -126,6 +133,12 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     '--region-bytes', regionBytes, join(programs, 'histogram.mjs'), ...histogramArgs], `histogram.mjs ${histogramArgs.join(' ')} on ${nodeCount} nodes`);
   const histogramPlainSeconds = Math.min(...histogramPlainRuns.map((run) => figure(run, 'seconds', 'histogram.mjs')));
   const histogramSeconds = figure(histogramRun, 'seconds', 'histogram.mjs');
+  // The same for a stencil whose rounds end at a barrier written with Atomics.
+  const barrierPlainRuns = Array.from({ length: plainRunCount }, () => runJson([join(programs, 'atomics-barrier.mjs'), ...atomicsBarrierArgs], 'atomics-barrier.mjs under plain node'));
+  const barrierRun = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+    '--region-bytes', regionBytes, join(programs, 'atomics-barrier.mjs'), ...atomicsBarrierArgs], `atomics-barrier.mjs ${atomicsBarrierArgs.join(' ')} on ${nodeCount} nodes`);
+  const atomicsBarrierPlainSeconds = Math.min(...barrierPlainRuns.map((run) => figure(run, 'seconds', 'atomics-barrier.mjs')));
+  const atomicsBarrierSeconds = figure(barrierRun, 'seconds', 'atomics-barrier.mjs');
   const plainCounterNsPerAdd = figure(plain, 'counterSeconds', 'atomics-plain.mjs') * 1e9 / plainCounterIterations;
   // Best of both dsm runs (plain node's is the best of plainRunCount runs): one more chance against a loaded moment.
   const atomicAddOwnedNs = Math.min(figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs'), figure(managerPath, 'atomicAddOwnedNs', 'atomics.mjs'));
@@ -156,6 +169,9 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     histogramSeconds: round(histogramSeconds),
     histogramPlainSeconds: round(histogramPlainSeconds),
     histogramRatio: round(histogramSeconds / histogramPlainSeconds),
+    atomicsBarrierSeconds: round(atomicsBarrierSeconds),
+    atomicsBarrierPlainSeconds: round(atomicsBarrierPlainSeconds),
+    atomicsBarrierRatio: round(atomicsBarrierSeconds / atomicsBarrierPlainSeconds),
     renderLargeSeconds: round(large.seconds),
     renderLargePlainSeconds: round(large.plainSeconds),
     renderLargeRatio: round(large.seconds / large.plainSeconds),
@@ -173,7 +189,7 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
       syncRoundTripRatioMax: goalRoundTripRatioMax, syncRoundTripMet: syncRoundTripUsP50 <= goalRoundTripRatioMax * futexRoundTripUsP50,
     },
     config: {
-      protocol, nodeCount, placement: 'roundRobin', syncRoundTripFrom: 'DSM_LOCK_TOKENS=0', regionBytes, counterHome: 0, dsmCounterIterations: counterIterations, atomicLines: linesOn, render: renderArgs.join(' '), renderLarge: renderLargeArgs.join(' '), plainCounterIterations, plainRunCount,
+      protocol, nodeCount, placement: 'roundRobin', syncRoundTripFrom: 'DSM_LOCK_TOKENS=0', regionBytes, counterHome: 0, dsmCounterIterations: counterIterations, atomicLines: linesOn, render: renderArgs.join(' '), renderLarge: renderLargeArgs.join(' '), histogram: histogramArgs.join(' '), atomicsBarrier: atomicsBarrierArgs.join(' '), plainCounterIterations, plainRunCount,
       cpuCount: cpus().length, loadAverage1m: round(loadavg()[0] ?? 0), nodeVersion: process.version,
     },
   };
