@@ -88,6 +88,8 @@ export class ProtocolEngine implements Engine {
 
   pushForLine(page: number, toNode: number): GrantPush { return this.coherence.pushForLine(page, toNode); }
 
+  pushSubscribed(toNode: number): GrantPush { return this.coherence.pushForBarrier(toNode); }
+
   installPushed(push: GrantPush, requestFlushSeq: number): void {
     this.coherence.installPushed(push, requestFlushSeq);
     this.maybeReclaim();

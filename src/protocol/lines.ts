@@ -89,7 +89,7 @@ import {
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineWaiterCountMax, pageBytes,
 } from '../constants.js';
-import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PlacementName, SyncRequest, SyncResult } from './types.js';
+import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
 import { blockHomeOf } from './placement.js';
 
@@ -357,7 +357,7 @@ export class LineEngine implements Engine {
         this.stats.lineNotifies++;
         const home = this.directoryOf(line);
         const info = home === this.nodeId ? null : this.inner.releaseFor(home);
-        this.toDirectory(line, { type: 'lineNotify', requestId, address: request.address, count: request.count, ...(info === null ? {} : { info }) });
+        this.toDirectory(line, { type: 'lineNotify', requestId, address: request.address, count: request.count, ...(info === null ? {} : { info, ...this.pushTo(home) }) });
         return;
       }
       default:
@@ -517,7 +517,7 @@ export class LineEngine implements Engine {
     // The op is a release (the notices, with the diffs for pages homed at the
     // directory inside the message) and, with its answer, an acquire.
     const release = this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
-    this.send(home, { type: 'lineOp', requestId, op: request.op, address: request.address, width: request.width, operands: request.operands, ...release });
+    this.send(home, { type: 'lineOp', requestId, op: request.op, address: request.address, width: request.width, operands: request.operands, ...release, ...this.pushTo(home) });
   }
 
   /**
@@ -556,7 +556,7 @@ export class LineEngine implements Engine {
   /** The directory's answer to a shipped op: its acquire, then the thread's result (null: ask for the line). */
   private onOpDone(from: number, message: Extract<LineMessage, { type: 'lineOpDone' }>): void {
     assert(from !== this.nodeId, 'a shipped op comes from another node');
-    this.acquireLine(from, message.info);
+    this.acquireLine(from, message.info, message);
     this.shipInFlight--;
     const waiting = this.pending.get(message.requestId);
     assert(waiting !== undefined, 'a shipped op is answered once');
@@ -632,9 +632,21 @@ export class LineEngine implements Engine {
   }
 
   /** A line's hand-over or a shipped op's answer: an acquire from another node's release. */
-  private acquireLine(from: number, info: ConsistencyInfo): void {
+  private acquireLine(from: number, info: ConsistencyInfo, push?: PagePush): void {
     this.inner.acquireFrom(from, info);
-    if (from !== this.nodeId) this.acquiredByLine = true;
+    if (from === this.nodeId) return;
+    this.acquiredByLine = true;
+    // Subscribed pages pushed with the release (pushTo), installed where they make an invalid copy valid.
+    // Unasked for, so no request's flushSeq bounds them: a page this node ever flushed early is refused (0).
+    if (push !== undefined && (push.pushPages?.length ?? 0) > 0) {
+      assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
+      this.inner.installPushed(push, 0);
+    }
+  }
+
+  /** With a release to `node` (after it): the pages of this node's own that `node` is subscribed to (Engine.pushSubscribed). */
+  private pushTo(node: number): PagePush {
+    return this.pagePush && node !== this.nodeId ? this.inner.pushSubscribed?.(node) ?? {} : {};
   }
 
   /**
@@ -669,7 +681,7 @@ export class LineEngine implements Engine {
           const { interval, pages, diffs } = message.bundled;
           this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
         }
-        return this.onRelease(from, message.line, message.info);
+        return this.onRelease(from, message.line, message.info, message);
       case 'lineGrant': return this.onGrant(from, message);
       case 'lineRecall': return this.onRecall(message.line);
       case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
@@ -681,15 +693,15 @@ export class LineEngine implements Engine {
         const line = lineOf(message.address);
         if (from !== this.nodeId) this.directoryLine(line).notifiedFromAfar = true;
         if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
-          if (message.info !== undefined) { this.acquireLine(from, message.info); delete message.info; }
+          if (message.info !== undefined) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
           this.deferredRemoteNotifies.push({ from, message });
           this.host.lineWatch?.(line);
           return;
         }
-        return this.onNotify(from, message.requestId, message.address, message.count, message.info);
+        return this.onNotify(from, message.requestId, message.address, message.count, message.info, message);
       }
       case 'lineWake':
-        if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info);
+        if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info, message);
         this.finishPending(message.requestId, { ok: true, value: message.result });
         return;
       case 'lineNotified': this.finishPending(message.requestId, { ok: true, value: String(message.woken) }); return;
@@ -729,10 +741,10 @@ export class LineEngine implements Engine {
     this.toNode(entry.owner, { type: 'lineRecall', line });
   }
 
-  private onRelease(from: number, line: number, info: ConsistencyInfo | undefined): void {
+  private onRelease(from: number, line: number, info: ConsistencyInfo | undefined, push?: PagePush): void {
     const entry = this.directoryLine(line);
     assert(entry.owner === from, 'a line is released by its holder');
-    if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info);
+    if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info, push);
     entry.owner = -1;
     entry.recalling = false;
     const next = entry.queue.shift();
@@ -747,7 +759,9 @@ export class LineEngine implements Engine {
     if (to === this.nodeId) { this.toNode(to, { type: 'lineGrant', line, recall }); return; }
     const info = this.inner.releaseFor(to);
     // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
-    const push = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
+    const linePush = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
+    // Else the pages `to` reads of this node's own (the subscribed pushes; not both: each counts what it pushed).
+    const push = (linePush.pushPages?.length ?? 0) > 0 ? linePush : this.pushTo(to);
     // No other node registers a waiter on the line while `to` holds it: its notifies may count waiters itself.
     const quiet = !this.hasWaiterOn(line);
     this.toNode(to, { type: 'lineGrant', line, recall, info, ...push, ...(quiet ? { quiet } : {}) });
@@ -768,7 +782,7 @@ export class LineEngine implements Engine {
       const { interval, pages, diffs } = message.bundled;
       this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
     }
-    this.acquireLine(from, message.info);
+    this.acquireLine(from, message.info, message);
     this.runShipped(line, entry, from, message);
   }
 
@@ -800,7 +814,8 @@ export class LineEngine implements Engine {
       // Quiet: no waiter registered on the line, nor one of this node's threads between its check and its registration.
       // Not worked out (not quiet: always safe) until some node notifies on the line from afar: only such a notify uses it.
       const quiet = result !== null && entry.notifiedFromAfar && !this.hasWaiterOn(line) && !this.host.linePinned(line);
-      this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info: this.inner.releaseFor(from), ...(quiet ? { quiet } : {}) });
+      const info = this.inner.releaseFor(from);
+      this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info, ...this.pushTo(from), ...(quiet ? { quiet } : {}) });
     }, () => entry.owner === this.nodeId);
   }
 
@@ -853,8 +868,8 @@ export class LineEngine implements Engine {
     this.wake(from, requestId, 'canceled');
   }
 
-  private onNotify(from: number, requestId: number, address: number, count: number, info: ConsistencyInfo | undefined): void {
-    if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info);
+  private onNotify(from: number, requestId: number, address: number, count: number, info: ConsistencyInfo | undefined, push?: PagePush): void {
+    if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info, push);
     const wanted = count < 0 ? Infinity : count;
     let woken = 0;
     for (let k = 0; k < this.waiters.length && woken < wanted;) {
@@ -869,7 +884,7 @@ export class LineEngine implements Engine {
 
   private wake(node: number, requestId: number, result: 'ok' | 'timed-out' | 'canceled'): void {
     const info = node === this.nodeId ? undefined : this.inner.releaseFor(node);
-    this.toNode(node, { type: 'lineWake', requestId, result, ...(info === undefined ? {} : { info }) });
+    this.toNode(node, { type: 'lineWake', requestId, result, ...(info === undefined ? {} : { info, ...this.pushTo(node) }) });
   }
 
   // ------------------------------------------------------------ holder
@@ -977,7 +992,7 @@ export class LineEngine implements Engine {
     // one wake-up instead of a 'diffs' message and then the release.
     const release = home === this.nodeId ? undefined
       : this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
-    this.toNode(home, { type: 'lineRelease', line, ...(release === undefined ? {} : release) });
+    this.toNode(home, { type: 'lineRelease', line, ...(release === undefined ? {} : { ...release, ...this.pushTo(home) }) });
     const shippedHere = home === this.nodeId && (this.directory.get(line)?.shipped.length ?? 0) > 0;
     if ((state.waiters.length > 0 || shippedHere) && state.state === 'none') {
       // Threads asked while it was going, or ops were shipped here for it: ask again (after the release on the same link).

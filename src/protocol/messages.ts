@@ -149,7 +149,7 @@ export type ProtocolMessage =
   | { type: 'lineRequest'; line: number }
   | { type: 'lineRecall'; line: number }
   /** `info`: the holder's release (absent when the holder is the directory itself). */
-  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch }
+  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   /** `recall`: another node already waits for the line (its hold window starts now). */
   /** `push*`: a copy of the line's page from its home, the directory (hlrc, see HlrcCoherence.pushForLine). */
   /** `quiet`: no Atomics.wait waiter was registered on the line when it was granted (see LineLayer, "Notifies that wake nobody"). */
@@ -158,8 +158,8 @@ export type ProtocolMessage =
   | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number }
   | { type: 'lineWaitCancel'; requestId: number }
   /** `count` -1: all. `info`: the notifier's release. */
-  | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo }
-  | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled'; info?: ConsistencyInfo }
+  | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled'; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   | { type: 'lineNotified'; requestId: number; woken: number }
   /**
    * A shipped op (issue 12, session 9): the requester's release (with its
@@ -167,10 +167,10 @@ export type ProtocolMessage =
    * the op, which the directory runs natively on its own copy of the line while
    * its node holds the line (taking it back first if another node holds it).
    */
-  | { type: 'lineOp'; requestId: number; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; info: ConsistencyInfo; bundled?: DiffBatch }
+  | { type: 'lineOp'; requestId: number; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; info: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   /** The directory's answer: the op's result (raw bits) and its release; `result` null: not run (the requester asks for the line). */
   /** `quiet`: no waiter was registered on the line, nor one of the directory's threads between its check and its registration, when the op ran. */
-  | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo; quiet?: boolean }
+  | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo; quiet?: boolean; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }

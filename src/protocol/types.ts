@@ -250,6 +250,13 @@ export interface Engine {
   nextTickMs?(): number | null;
   /** At a line's directory (hlrc): a copy of the line's page to push with a grant to `toNode` (see Coherence.pushForLine). */
   pushForLine?(page: number, toNode: number): PagePush;
+  /**
+   * With a release to `toNode` through a line (after the release): pages of
+   * this node's own that `toNode` fetched before and this node wrote since
+   * (hlrc: the barrier pushes' subscriptions, Coherence.pushForBarrier), so
+   * a boundary read in every round of an Atomics-made barrier costs no fetch.
+   */
+  pushSubscribed?(toNode: number): PagePush;
   /** At a line's taker, after the grant's acquire: installs its pushed page where it makes an invalid copy valid. */
   installPushed?(push: PagePush, requestFlushSeq: number): void;
   /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */

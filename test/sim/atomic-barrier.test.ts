@@ -58,13 +58,13 @@ function homeNow(cluster: SimCluster, page: number): number {
  * page homed and first written at node 0), then each node's worker writes its
  * own band every iteration and reads the neighbour's boundary page.
  */
-function bandRun(seed: number, migrateHomes: boolean): SimCluster {
+function bandRun(seed: number, migrateHomes: boolean, linePagePush = true): SimCluster {
   const bandPages = 4;
   const wordsPerPage = pageBytes / 4 - 32;
   const value = (it: number): number => (it + 2) * 0x01010101;
   const iterations = 30;
   // Pages 0..7 the bands (block placement: all at node 0), page 8 the barrier's words (at node 1).
-  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 4 * bandPages, placement: 'block', migrateHomes, atomicLines: true, prefetchPageCount: 1, stepCountMax: 20_000_000 });
+  const cluster = new SimCluster({ seed, nodeCount: 2, pageCount: 4 * bandPages, placement: 'block', migrateHomes, linePagePush, atomicLines: true, prefetchPageCount: 1, stepCountMax: 20_000_000 });
   const word = (page: number, k = 0): number => page * pageBytes + 128 + 4 * k;
   const count = 2 * bandPages * pageBytes;
   const generation = count + 4;
@@ -107,6 +107,22 @@ test('a band written only by node 1 between Atomics-made barriers moves to node 
 // thread is writing it (the simulation runs engine events between any two
 // stores): a page then moves only if three of the home's windows each
 // brought a piece of it, which the bound below allows for rarely.
+/** Page requests the cluster sent. */
+function fetches(cluster: SimCluster): number {
+  return cluster.sent.filter(({ message }) => message.type === 'pageRequest').length;
+}
+
+test('after the band moves, each node\'s boundary page rides with its releases through the barrier\'s line: few fetches', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const pushed = bandRun(seed, true);
+    const fetched = bandRun(seed, true, false);
+    // 30 iterations, each reading the other band's boundary page on both nodes.
+    assert.ok(fetches(fetched) >= 40, `seed ${seed}: without pushes the boundary pages are fetched (${fetches(fetched)})`);
+    assert.ok(fetches(pushed) <= fetches(fetched) / 2, `seed ${seed}: pushed with the releases (${fetches(pushed)} fetches against ${fetches(fetched)})`);
+    assert.ok((pushed.engines[0]!.counters().pagesPushed ?? 0) > 0 && (pushed.engines[1]!.counters().pagesPushed ?? 0) > 0, `seed ${seed}: both nodes installed pushed pages`);
+  }
+});
+
 test('pages written once each between two atomic ops stay at their home, nearly always (the render\'s rows)', () => {
   const rows = 12;
   const seeds = 40;

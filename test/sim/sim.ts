@@ -333,6 +333,8 @@ export interface ClusterOptions {
   lineRefuseChance?: number;
   /** With atomicLines: whether nodes ship ops on lines they gave up idle (default true), and the sample that moves them again. */
   lineShipOps?: boolean;
+  /** With atomicLines: whether line messages push pages (a grant its line's page, a release the pages its receiver is subscribed to; default true). */
+  linePagePush?: boolean;
   lineShipSampleOps?: number;
   /** With atomicLines: idle give-ups that keep a line moving after it was used while shipped (default atomicLineShipBackoffMax). */
   lineShipBackoffMax?: number;
@@ -447,6 +449,7 @@ export class SimCluster {
         ...(this.linesOn ? {
           lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
           ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
+          ...(options.linePagePush === undefined ? {} : { linePagePush: options.linePagePush }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
           ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),
         } : {}),
