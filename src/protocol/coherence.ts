@@ -60,7 +60,7 @@ export interface Coherence {
    */
   pushForLine(page: number, toNode: number): GrantPush;
   /** Pages to push with a barrier message to `toNode` (hlrc: pages of this node's own it fetched and this node wrote since). sc: none. */
-  pushForBarrier(toNode: number): GrantPush;
+  pushForBarrier(toNode: number, pageCountMax?: number): GrantPush;
   /** After a barrier's departure was acquired (hlrc: home migration). */
   afterBarrier(): void;
   /**

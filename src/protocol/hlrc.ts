@@ -1125,20 +1125,21 @@ export class HlrcCoherence implements Coherence, LendHost {
    * manager, barrierDepart from it), so a boundary read every iteration
    * (Jacobi) costs no fetch after the barrier. The receiver installs a copy
    * only where it covers the need its acquire set (installPushed, as for
-   * lockGrant pushes). At most grantPagePushCountMax pages.
+   * lockGrant pushes). At most `pageCountMax` pages (grantPagePushCountMax).
    */
-  pushForBarrier(toNode: number): GrantPush {
-    if (toNode === this.nodeId || this.subscribers.size === 0) return {};
+  pushForBarrier(toNode: number, pageCountMax = grantPagePushCountMax): GrantPush {
+    assert(pageCountMax >= 0 && pageCountMax <= grantPagePushCountMax, 'barrier pushes within their limit');
+    if (toNode === this.nodeId || this.subscribers.size === 0 || pageCountMax === 0) return {};
     const self = this.nodeId;
     const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
     const pushPages = push.pushPages;
     const newest = this.intervals.vc[self]!;
     const from = this.intervals.appliedBy(toNode, self);
-    for (let index = newest; index > from && pushPages.length < grantPagePushCountMax; index--) {
+    for (let index = newest; index > from && pushPages.length < pageCountMax; index--) {
       const record = this.intervals.record(self, index);
       if (record === null) break;
       for (const page of record.pages) {
-        if (pushPages.length >= grantPagePushCountMax) break;
+        if (pushPages.length >= pageCountMax) break;
         const nodes = this.subscribers.get(page);
         const subscription = nodes?.get(toNode);
         if (nodes === undefined || subscription === undefined || this.homeOf(page) !== self || pushPages.includes(page)) continue;

@@ -87,13 +87,28 @@ import { DsmError, assert } from '../errors.js';
 import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
-  atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineWaiterCountMax, pageBytes,
+  atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
 import { blockHomeOf } from './placement.js';
 
 export type { LineHost, LineUse };
+
+/** A grant's line page and subscribed pages in one push (a page in both goes once: both copies were read in this turn). */
+function joinPushes(a: PagePush, b: PagePush): PagePush {
+  if ((a.pushPages?.length ?? 0) === 0) return b;
+  if ((b.pushPages?.length ?? 0) === 0) return a;
+  const joined = { pushPages: [...a.pushPages!], pushVersions: [...a.pushVersions!], pushBytes: [...a.pushBytes!] };
+  b.pushPages!.forEach((page, k) => {
+    if (joined.pushPages.includes(page)) return;
+    joined.pushPages.push(page);
+    joined.pushVersions.push(b.pushVersions![k]!);
+    joined.pushBytes.push(b.pushBytes![k]!);
+  });
+  assert(joined.pushPages.length <= grantPagePushCountMax, 'a joined push within the limit');
+  return joined;
+}
 
 export type LineMessage = Extract<ProtocolMessage, { type: `line${string}` }>;
 
@@ -645,8 +660,8 @@ export class LineEngine implements Engine {
   }
 
   /** With a release to `node` (after it): the pages of this node's own that `node` is subscribed to (Engine.pushSubscribed). */
-  private pushTo(node: number): PagePush {
-    return this.pagePush && node !== this.nodeId ? this.inner.pushSubscribed?.(node) ?? {} : {};
+  private pushTo(node: number, pageCountMax = grantPagePushCountMax): PagePush {
+    return this.pagePush && node !== this.nodeId ? this.inner.pushSubscribed?.(node, pageCountMax) ?? {} : {};
   }
 
   /**
@@ -760,8 +775,8 @@ export class LineEngine implements Engine {
     const info = this.inner.releaseFor(to);
     // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
     const linePush = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
-    // Else the pages `to` reads of this node's own (the subscribed pushes; not both: each counts what it pushed).
-    const push = (linePush.pushPages?.length ?? 0) > 0 ? linePush : this.pushTo(to);
+    // And the pages `to` reads of this node's own (the subscribed pushes), within one push's limit.
+    const push = joinPushes(linePush, this.pushTo(to, grantPagePushCountMax - (linePush.pushPages?.length ?? 0)));
     // No other node registers a waiter on the line while `to` holds it: its notifies may count waiters itself.
     const quiet = !this.hasWaiterOn(line);
     this.toNode(to, { type: 'lineGrant', line, recall, info, ...push, ...(quiet ? { quiet } : {}) });

@@ -92,7 +92,7 @@ export class ScCoherence implements Coherence {
   flushSeq(): number { return 0; }
   // Nor pushes with a lock grant (they follow write notices), nor home migration.
   pushFor(_releases: LockReleases, _requesterVc: number[], _requester: number, _prediction: PushPrediction | null): GrantPush { return {}; }
-  pushForBarrier(_toNode: number): GrantPush { return {}; }
+  pushForBarrier(_toNode: number, _pageCountMax?: number): GrantPush { return {}; }
   pushForLine(_page: number, _toNode: number): GrantPush { return {}; }
   installPushed(push: GrantPush, _requestFlushSeq: number): void {
     assert((push.pushPages ?? []).length === 0, 'no pages are pushed under sc');

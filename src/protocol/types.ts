@@ -256,7 +256,7 @@ export interface Engine {
    * (hlrc: the barrier pushes' subscriptions, Coherence.pushForBarrier), so
    * a boundary read in every round of an Atomics-made barrier costs no fetch.
    */
-  pushSubscribed?(toNode: number): PagePush;
+  pushSubscribed?(toNode: number, pageCountMax?: number): PagePush;
   /** At a line's taker, after the grant's acquire: installs its pushed page where it makes an invalid copy valid. */
   installPushed?(push: PagePush, requestFlushSeq: number): void;
   /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */
