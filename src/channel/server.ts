@@ -5,13 +5,22 @@
 import type { MessagePort } from 'node:worker_threads';
 import { DsmError, assert, isDsmError } from '../errors.js';
 import type { ChannelReply, ChannelRequest, PortMessage } from './wire.js';
-import { DoorbellBlock, loadDoorbell } from './doorbell.js';
+import { DoorbellBlock, type RingSync, loadDoorbell, requestOfSync, ringSyncLock } from './doorbell.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 /** A handler's answer meaning: no reply now (the manager answers later, or the request was a post). */
 export const replyLater = Symbol('replyLater');
 
 export type RequestHandler = (thread: ThreadEndpoint, request: ChannelRequest) => unknown;
+
+/**
+ * The direct path of a sync entry (lock, unlock, barrier wait) read from a
+ * thread's ring: it serves the entry (parks it in the engine, answers it when
+ * the answer comes) and returns true, or returns false having done nothing,
+ * and the entry takes the general path (a request object, the handler). It
+ * must read `entry`'s fields before anything else: the object is reused.
+ */
+export type DirectSyncHandler = (thread: ThreadEndpoint, entry: RingSync) => boolean;
 
 export class ThreadEndpoint {
   readonly port: MessagePort;
@@ -53,6 +62,20 @@ export class ChannelServer {
   private readonly handler: RequestHandler;
   readonly endpoints = new Set<ThreadEndpoint>();
   private readonly endListeners: Array<(endpoint: ThreadEndpoint) => void> = [];
+  private directSync: DirectSyncHandler | null = null;
+  /** The fields of the sync entry being served (one object for all: no allocation per entry). */
+  private readonly syncEntry: RingSync = { kind: ringSyncLock, id: 0, threadId: 0, parties: -1, tryOnly: false, posted: false };
+  /** Sync entries served by the direct path, and those it declined (tests, diagnostics). */
+  directServed = 0;
+  directDeclined = 0;
+
+  /**
+   * Sync entries from the ring go first to `handler` (the node decides once
+   * whether it may: not in race mode, whose requests carry call sites by port).
+   */
+  serveSyncDirectly(handler: DirectSyncHandler | null): void {
+    this.directSync = handler;
+  }
 
   /** Calls `listener` when an app thread's channel closes (the thread exited or was terminated). */
   onThreadEnd(listener: (endpoint: ThreadEndpoint) => void): void {
@@ -133,6 +156,20 @@ export class ChannelServer {
       const sequence = endpoint.ringServed;
       if (sequence >= block.head()) return;
       if (!final && block.portBefore(sequence) > endpoint.portServed) return;
+      const direct = this.directSync;
+      if (direct !== null && block.readSync(sequence, this.syncEntry)) {
+        // Taken first, as below: serving it may drain this ring again (a thread's end).
+        endpoint.ringServed = sequence + 1;
+        block.take(endpoint.ringServed);
+        if (direct(endpoint, this.syncEntry)) {
+          this.directServed += 1;
+          continue;
+        }
+        this.directDeclined += 1;
+        const entry = this.syncEntry;
+        this.dispatch(endpoint, requestOfSync(entry), entry.posted);
+        continue;
+      }
       const request = block.decode(sequence);
       const posted = block.isPosted(sequence);
       endpoint.ringServed = sequence + 1;

@@ -44,6 +44,14 @@ test('doorbell: binary requests and replies, order with the port, a full ring, t
   assert.ok(r.wakes >= 1 && r.wakes <= r.rings, `wake-ups coalesce (${r.wakes} for ${r.rings} rings)`);
 });
 
+test('the direct path of sync entries: the same answers and order, a declined entry served by the general path', () => {
+  const r = run({ DOORBELL_DIRECT: '1' });
+  check(r);
+  // Thread 1: unlock 11, tryLock 13, barrier 14 direct, unlock 12 declined; thread 2: its 30 unlocks direct.
+  assert.equal(r.directServed, 33);
+  assert.equal(r.directDeclined, 1);
+});
+
 test('DSM_DOORBELL=0: the same answers and order, all by postMessage', () => {
   const r = run({ DSM_DOORBELL: '0' });
   check(r);
