@@ -22,6 +22,13 @@ export type RequestHandler = (thread: ThreadEndpoint, request: ChannelRequest) =
  */
 export type DirectSyncHandler = (thread: ThreadEndpoint, entry: RingSync) => boolean;
 
+/**
+ * The direct path of a decoded Atomics entry from the ring (an 'atomic' or
+ * 'line' request): true when served, false having done nothing (the general
+ * path then takes it).
+ */
+export type DirectRequestHandler = (thread: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean) => boolean;
+
 export class ThreadEndpoint {
   readonly port: MessagePort;
   threadIdSeen = -1;
@@ -75,6 +82,13 @@ export class ChannelServer {
    */
   serveSyncDirectly(handler: DirectSyncHandler | null): void {
     this.directSync = handler;
+  }
+
+  private directAtomics: DirectRequestHandler | null = null;
+
+  /** Atomics entries ('atomic', 'line') from the ring go first to `handler` (decided once by the node, as above). */
+  serveAtomicsDirectly(handler: DirectRequestHandler | null): void {
+    this.directAtomics = handler;
   }
 
   /** Calls `listener` when an app thread's channel closes (the thread exited or was terminated). */
@@ -174,6 +188,14 @@ export class ChannelServer {
       const posted = block.isPosted(sequence);
       endpoint.ringServed = sequence + 1;
       block.take(endpoint.ringServed);
+      const directAtomics = this.directAtomics;
+      if (directAtomics !== null && (request.op === 'atomic' || request.op === 'line')) {
+        if (directAtomics(endpoint, request, posted)) {
+          this.directServed += 1;
+          continue;
+        }
+        this.directDeclined += 1;
+      }
       this.dispatch(endpoint, request, posted);
     }
   }

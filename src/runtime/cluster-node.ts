@@ -309,7 +309,10 @@ export class ClusterNode {
     // The direct path of a thread's lock, unlock and barrier wait (directSync), decided once for the node: not in
     // race mode (its requests come by port, each bounding intervals through raceSync) nor under the test hook
     // that fails the manager on a request.
-    if (this.race === null && !throwOnFault && directSyncEnabled()) this.manager.channel.serveSyncDirectly((endpoint, entry) => this.directSync(endpoint, entry));    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
+    if (this.race === null && !throwOnFault && directSyncEnabled()) {
+      this.manager.channel.serveSyncDirectly((endpoint, entry) => this.directSync(endpoint, entry));
+      if (this.lineTable !== null) this.manager.channel.serveAtomicsDirectly((endpoint, request, posted) => this.directLine(endpoint, request, posted));
+    }    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
     // A lend of chunks used before is a release and an acquire (src/runtime/heap-service.ts).
     this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); }, {
       release: (toNode) => this.raceSync('chunk lend', null, () => engine.releaseFor(toNode)),
@@ -488,6 +491,42 @@ export class ClusterNode {
       }
     } catch (error) {
       if (!isDsmError(error) || posted) throw error;
+      endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
+    }
+    this.flow.streamDeferred();
+    this.scheduleLineTick();
+    noteActivity(activity.idle);
+    return true;
+  }
+
+  /**
+   * The direct path of an Atomics entry by line ownership: a shipped or
+   * line-wanting op ('atomic' with `line`, no asyncId) and a line's acquire,
+   * wait or notify, served as the general path serves them after admission, in
+   * one function. Declined as directSync declines, and for anything else.
+   */
+  private directLine(endpoint: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean): boolean {
+    if (request.op === 'atomic') {
+      if (request.line !== true || request.asyncId !== undefined) return false;
+    } else if (request.fn !== 'acquire' && request.fn !== 'wait' && request.fn !== 'notify') {
+      return false;
+    }
+    assert(!posted, 'an Atomics call by line ownership is a call');
+    if (!this.flow.admitsNow() || !this.manager.channel.endpoints.has(endpoint)) return false;
+    noteActivity(activity.channelRequest);
+    if (this.lockGrantsUnread.size > 0) this.lockGrantsUnread.delete(endpoint);
+    try {
+      if (request.op === 'atomic') {
+        assert(request.fn !== 'wait' && request.fn !== 'notify', 'a line op is a read-modify-write, store or load');
+        const lineOp: SyncRequest = { kind: 'lineOp', op: request.fn, address: request.address, width: request.width as 1 | 2 | 4 | 8, operands: request.operands };
+        if (request.workMs !== undefined) lineOp.workMs = request.workMs;
+        this.host.sync(lineOp, { owner: endpoint, answer: (result) => endpoint.answer(result), kind: null, args: noArgs, tid: Math.max(0, endpoint.threadIdSeen) });
+      } else {
+        const value = this.serveLine(endpoint, request);
+        if (value !== replyLater) endpoint.answer({ ok: true, value: value ?? null });
+      }
+    } catch (error) {
+      if (!isDsmError(error)) throw error;
       endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
     }
     this.flow.streamDeferred();
