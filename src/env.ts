@@ -227,7 +227,7 @@ export function doorbellSetting(): boolean {
 
 /**
  * DSM_DIRECT_SYNC=0: a thread's lock, unlock and barrier entries take the general request path (a request object,
- * the handlers, admission, the race wrapper) rather than the direct one (src/runtime/cluster-node.ts directSync).
+ * the handlers, admission, the race wrapper) rather than the direct one (src/runtime/cluster-node.ts serveSyncEntry).
  */
 export function directSyncEnabled(): boolean {
   return process.env.DSM_DIRECT_SYNC !== '0';

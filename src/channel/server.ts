@@ -20,14 +20,14 @@ export type RequestHandler = (thread: ThreadEndpoint, request: ChannelRequest) =
  * and the entry takes the general path (a request object, the handler). It
  * must read `entry`'s fields before anything else: the object is reused.
  */
-export type DirectSyncHandler = (thread: ThreadEndpoint, entry: RingSync) => boolean;
+export interface DirectSyncHandler { serveSyncEntry(thread: ThreadEndpoint, entry: RingSync): boolean }
 
 /**
  * The direct path of a decoded Atomics entry from the ring (an 'atomic' or
  * 'line' request): true when served, false having done nothing (the general
  * path then takes it).
  */
-export type DirectRequestHandler = (thread: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean) => boolean;
+export interface DirectRequestHandler { serveAtomicsEntry(thread: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean): boolean }
 
 export class ThreadEndpoint {
   readonly port: MessagePort;
@@ -49,25 +49,36 @@ export class ThreadEndpoint {
     this.threadIdSeen = threadIdSeen;
   }
 
-  /** Writes the answer to the thread's pending synchronous call and wakes it. */
-  answer(reply: ChannelReply): void {
+  /**
+   * Writes the answer to the thread's pending synchronous call and wakes it.
+   * A function of its own (made once per thread), so that an engine's answer
+   * can be this function itself, with no closure per request (an engine
+   * SyncResult is a ChannelReply).
+   */
+  readonly answer = (reply: ChannelReply): void => {
     if (hopsOn) hop('m:answer');
     assert(this.block !== null, 'answer only after hello');
     this.block.answer(reply);
-  }
+  };
 }
 
-/** The servers of this thread (a node's manager has one), drained when the doorbell rings. */
-const servers = new Set<ChannelServer>();
+/** The servers of this thread (a node's manager has one), drained when the doorbell rings (an array: no iterator a ring). */
+const servers: ChannelServer[] = [];
 
 function drainAllServers(): void {
   if (hopsOn) hop('m:bell');
-  for (const server of servers) server.drainAll();
+  for (let index = 0; index < servers.length; index += 1) servers[index]!.drainAll();
 }
 
 export class ChannelServer {
   private readonly handler: RequestHandler;
   readonly endpoints = new Set<ThreadEndpoint>();
+  /**
+   * The same endpoints as an array, for the drain at every ring (a Set's
+   * iterator in cold code cost as much as the drain). Endpoints come and go
+   * only in port events, never while a drain runs.
+   */
+  private readonly endpointList: ThreadEndpoint[] = [];
   private readonly endListeners: Array<(endpoint: ThreadEndpoint) => void> = [];
   private directSync: DirectSyncHandler | null = null;
   /** The fields of the sync entry being served (one object for all: no allocation per entry). */
@@ -99,8 +110,8 @@ export class ChannelServer {
   constructor(handler: RequestHandler) {
     this.handler = handler;
     // The bell is process-wide (one manager per process): the first server opens it on this thread's loop.
-    if (servers.size === 0) loadDoorbell().open(drainAllServers);
-    servers.add(this);
+    if (servers.length === 0) loadDoorbell().open(drainAllServers);
+    servers.push(this);
   }
 
   /** Test hook (DSM_TEST_HOOK_THREAD_END_DELAY): a thread's channel close is handled this many ms late. */
@@ -125,10 +136,12 @@ export class ChannelServer {
   attach(port: MessagePort): ThreadEndpoint {
     const endpoint = new ThreadEndpoint(port);
     this.endpoints.add(endpoint);
+    this.endpointList.push(endpoint);
     port.on('message', (message: PortMessage) => this.onPortMessage(endpoint, message));
     port.on('close', () => {
       const ended = (): void => {
         this.endpoints.delete(endpoint);
+        this.endpointList.splice(this.endpointList.indexOf(endpoint), 1);
         // What the thread queued before it ended is still served (a posted unlock
         // is performed); a call whose thread is gone gets no answer (src/runtime).
         this.drainRing(endpoint, true);
@@ -143,7 +156,8 @@ export class ChannelServer {
 
   /** Takes every thread's ready doorbell entries (the bell coalesces: one wake-up for any number of rings). */
   drainAll(): void {
-    for (const endpoint of this.endpoints) this.drainRing(endpoint, false);
+    const list = this.endpointList;
+    for (let index = 0; index < list.length; index += 1) this.drainRing(list[index]!, false);
   }
 
   private onPortMessage(endpoint: ThreadEndpoint, message: PortMessage): void {
@@ -175,7 +189,7 @@ export class ChannelServer {
         // Taken first, as below: serving it may drain this ring again (a thread's end).
         endpoint.ringServed = sequence + 1;
         block.take(endpoint.ringServed);
-        if (direct(endpoint, this.syncEntry)) {
+        if (direct.serveSyncEntry(endpoint, this.syncEntry)) {
           this.directServed += 1;
           continue;
         }
@@ -190,7 +204,7 @@ export class ChannelServer {
       block.take(endpoint.ringServed);
       const directAtomics = this.directAtomics;
       if (directAtomics !== null && (request.op === 'atomic' || request.op === 'line')) {
-        if (directAtomics(endpoint, request, posted)) {
+        if (directAtomics.serveAtomicsEntry(endpoint, request, posted)) {
           this.directServed += 1;
           continue;
         }

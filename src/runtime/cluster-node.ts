@@ -306,12 +306,12 @@ export class ClusterNode {
     const threadEndDelayMs = Number(testHook('THREAD_END_DELAY', handle.nodeId) ?? 0);
     if (threadEndDelayMs > 0) this.manager.channel.delayClosesForTest(threadEndDelayMs);
     this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
-    // The direct path of a thread's lock, unlock and barrier wait (directSync), decided once for the node: not in
+    // The direct path of a thread's lock, unlock and barrier wait (serveSyncEntry), decided once for the node: not in
     // race mode (its requests come by port, each bounding intervals through raceSync) nor under the test hook
     // that fails the manager on a request.
     if (this.race === null && !throwOnFault && directSyncEnabled()) {
-      this.manager.channel.serveSyncDirectly((endpoint, entry) => this.directSync(endpoint, entry));
-      if (this.lineTable !== null) this.manager.channel.serveAtomicsDirectly((endpoint, request, posted) => this.directLine(endpoint, request, posted));
+      this.manager.channel.serveSyncDirectly(this);
+      if (this.lineTable !== null) this.manager.channel.serveAtomicsDirectly(this);
     }    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
     // A lend of chunks used before is a release and an acquire (src/runtime/heap-service.ts).
     this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); }, {
@@ -466,7 +466,7 @@ export class ClusterNode {
    * raceSync) in one function, with no request object. Declined (false, nothing done) when the flow gate would
    * hold it, or when its thread has ended (the general path then serves what it must and drops the rest).
    */
-  private directSync(endpoint: ThreadEndpoint, entry: RingSync): boolean {
+  serveSyncEntry(endpoint: ThreadEndpoint, entry: RingSync): boolean {
     const { kind, id, threadId, parties, tryOnly, posted } = entry;
     if (!this.flow.admitsNow() || (!posted && !this.manager.channel.endpoints.has(endpoint))) return false;
     noteActivity(activity.channelRequest);
@@ -476,7 +476,7 @@ export class ClusterNode {
     try {
       if (kind === ringSyncBarrier) {
         this.host.sync({ kind: 'barrier', barrierId: id, parties: parties < 0 ? 0 : parties },
-          { owner: endpoint, answer: posted ? answerPosted : (result) => endpoint.answer(result), kind: 'barrier', args: { barrier: id }, tid });
+          { owner: endpoint, answer: posted ? answerPosted : endpoint.answer, kind: 'barrier', args: { barrier: id }, tid });
       } else if (kind === ringSyncLock) {
         const answer = (result: SyncResult): void => {
           if (posted) return answerPosted(result);
@@ -487,7 +487,7 @@ export class ClusterNode {
         this.host.sync({ kind: 'lock', lockId: id, threadId, tryOnly }, { owner: endpoint, answer, kind: tryOnly ? null : 'lock', args: { lock: id }, tid });
       } else {
         this.host.sync({ kind: 'unlock', lockId: id, threadId },
-          { owner: endpoint, answer: posted ? answerPosted : (result) => endpoint.answer(result), kind: null, args: noArgs, tid });
+          { owner: endpoint, answer: posted ? answerPosted : endpoint.answer, kind: null, args: noArgs, tid });
       }
     } catch (error) {
       if (!isDsmError(error) || posted) throw error;
@@ -503,9 +503,9 @@ export class ClusterNode {
    * The direct path of an Atomics entry by line ownership: a shipped or
    * line-wanting op ('atomic' with `line`, no asyncId) and a line's acquire,
    * wait or notify, served as the general path serves them after admission, in
-   * one function. Declined as directSync declines, and for anything else.
+   * one function. Declined as serveSyncEntry declines, and for anything else.
    */
-  private directLine(endpoint: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean): boolean {
+  serveAtomicsEntry(endpoint: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean): boolean {
     if (request.op === 'atomic') {
       if (request.line !== true || request.asyncId !== undefined) return false;
     } else if (request.fn !== 'acquire' && request.fn !== 'wait' && request.fn !== 'notify') {
@@ -520,7 +520,7 @@ export class ClusterNode {
         assert(request.fn !== 'wait' && request.fn !== 'notify', 'a line op is a read-modify-write, store or load');
         const lineOp: SyncRequest = { kind: 'lineOp', op: request.fn, address: request.address, width: request.width as 1 | 2 | 4 | 8, operands: request.operands };
         if (request.workMs !== undefined) lineOp.workMs = request.workMs;
-        this.host.sync(lineOp, { owner: endpoint, answer: (result) => endpoint.answer(result), kind: null, args: noArgs, tid: Math.max(0, endpoint.threadIdSeen) });
+        this.host.sync(lineOp, { owner: endpoint, answer: endpoint.answer, kind: null, args: noArgs, tid: Math.max(0, endpoint.threadIdSeen) });
       } else {
         const value = this.serveLine(endpoint, request);
         if (value !== replyLater) endpoint.answer({ ok: true, value: value ?? null });
