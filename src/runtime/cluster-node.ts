@@ -312,7 +312,8 @@ export class ClusterNode {
     if (this.race === null && !throwOnFault && directSyncEnabled()) {
       this.manager.channel.serveSyncDirectly(this);
       if (this.lineTable !== null) this.manager.channel.serveAtomicsDirectly(this);
-    }    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
+    }
+    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
     // A lend of chunks used before is a release and an acquire (src/runtime/heap-service.ts).
     this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); }, {
       release: (toNode) => this.raceSync('chunk lend', null, () => engine.releaseFor(toNode)),
@@ -511,8 +512,8 @@ export class ClusterNode {
     } else if (request.fn !== 'acquire' && request.fn !== 'wait' && request.fn !== 'notify') {
       return false;
     }
-    assert(!posted, 'an Atomics call by line ownership is a call');
-    if (!this.flow.admitsNow() || !this.manager.channel.endpoints.has(endpoint)) return false;
+    // Each of these is a call; anything posted keeps the general path.
+    if (posted || !this.flow.admitsNow() || !this.manager.channel.endpoints.has(endpoint)) return false;
     noteActivity(activity.channelRequest);
     if (this.lockGrantsUnread.size > 0) this.lockGrantsUnread.delete(endpoint);
     try {
