@@ -225,6 +225,14 @@ export function doorbellSetting(): boolean {
   return process.env.DSM_DOORBELL !== '0';
 }
 
+/**
+ * DSM_DIRECT_SYNC=0: a thread's lock, unlock and barrier entries take the general request path (a request object,
+ * the handlers, admission, the race wrapper) rather than the direct one (src/runtime/cluster-node.ts serveSyncEntry).
+ */
+export function directSyncEnabled(): boolean {
+  return process.env.DSM_DIRECT_SYNC !== '0';
+}
+
 export function debugAppViewEnabled(): boolean {
   return flag('DSM_DEBUG_APP_VIEW');
 }

@@ -139,6 +139,31 @@ const flagWorkMs = 128;
 const flagAfterOp = 256;
 
 const syncKinds = ['lock', 'unlock', 'barrier'] as const;
+/** A sync entry's kind as the direct path sees it: the index in syncKinds. */
+export const ringSyncLock = 0;
+export const ringSyncUnlock = 1;
+export const ringSyncBarrier = 2;
+export type RingSyncKind = typeof ringSyncLock | typeof ringSyncUnlock | typeof ringSyncBarrier;
+
+/** A sync entry's fields (DoorbellBlock.readSync): one object a server reuses for every entry. */
+export interface RingSync {
+  kind: RingSyncKind;
+  id: number;
+  threadId: number;
+  /** The barrier's parties, -1 when the thread gave none. */
+  parties: number;
+  tryOnly: boolean;
+  posted: boolean;
+}
+
+/** The request a sync entry stands for (what DoorbellBlock.decode returns for it). */
+export function requestOfSync(entry: RingSync): ChannelRequest {
+  const request: ChannelRequest = { op: 'sync', kind: syncKinds[entry.kind], id: entry.id, threadId: entry.threadId };
+  if (entry.tryOnly) request.tryOnly = true;
+  if (entry.parties >= 0) request.parties = entry.parties;
+  if (entry.posted) request.posted = true;
+  return request;
+}
 const atomicFunctions: readonly AtomicFunction[] =
   ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange', 'wait', 'notify'];
 const atomicFunctionCodes = new Map(atomicFunctions.map((fn, code) => [fn, code]));
@@ -310,6 +335,29 @@ export class DoorbellBlock {
   /** Manager: whether the thread went on after writing entry `sequence` (no answer is wanted). */
   isPosted(sequence: number): boolean {
     return (this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldFlags]! & flagPosted) !== 0;
+  }
+
+  /**
+   * Manager: reads entry `sequence` into `into` if it is a sync entry (lock,
+   * unlock, barrier), with no request object (the direct path of
+   * src/channel/server.ts); false for any other entry.
+   */
+  readSync(sequence: number, into: RingSync): boolean {
+    const int = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4;
+    const words = this.words;
+    if (words[int + fieldOp] !== opSync) return false;
+    const float = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes + entryIntWords * 4) / 8;
+    const floats = this.floats;
+    const flags = words[int + fieldFlags]!;
+    const kind = words[int + fieldSub]!;
+    assert(kind >= ringSyncLock && kind <= ringSyncBarrier, 'a sync entry names its kind');
+    into.kind = kind as RingSyncKind;
+    into.id = floats[float + fieldA]!;
+    into.threadId = floats[float + fieldB]!;
+    into.parties = (flags & flagParties) !== 0 ? floats[float + fieldC]! : -1;
+    into.tryOnly = (flags & flagTryOnly) !== 0;
+    into.posted = (flags & flagPosted) !== 0;
+    return true;
   }
 
   /** Manager: entry `sequence` as the request the thread made. */

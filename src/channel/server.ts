@@ -5,13 +5,29 @@
 import type { MessagePort } from 'node:worker_threads';
 import { DsmError, assert, isDsmError } from '../errors.js';
 import type { ChannelReply, ChannelRequest, PortMessage } from './wire.js';
-import { DoorbellBlock, loadDoorbell } from './doorbell.js';
+import { DoorbellBlock, type RingSync, loadDoorbell, requestOfSync, ringSyncLock } from './doorbell.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 /** A handler's answer meaning: no reply now (the manager answers later, or the request was a post). */
 export const replyLater = Symbol('replyLater');
 
 export type RequestHandler = (thread: ThreadEndpoint, request: ChannelRequest) => unknown;
+
+/**
+ * The direct path of a sync entry (lock, unlock, barrier wait) read from a
+ * thread's ring: it serves the entry (parks it in the engine, answers it when
+ * the answer comes) and returns true, or returns false having done nothing,
+ * and the entry takes the general path (a request object, the handler). It
+ * must read `entry`'s fields before anything else: the object is reused.
+ */
+export interface DirectSyncHandler { serveSyncEntry(thread: ThreadEndpoint, entry: RingSync): boolean }
+
+/**
+ * The direct path of a decoded Atomics entry from the ring (an 'atomic' or
+ * 'line' request): true when served, false having done nothing (the general
+ * path then takes it).
+ */
+export interface DirectRequestHandler { serveAtomicsEntry(thread: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean): boolean }
 
 export class ThreadEndpoint {
   readonly port: MessagePort;
@@ -33,26 +49,58 @@ export class ThreadEndpoint {
     this.threadIdSeen = threadIdSeen;
   }
 
-  /** Writes the answer to the thread's pending synchronous call and wakes it. */
-  answer(reply: ChannelReply): void {
+  /**
+   * Writes the answer to the thread's pending synchronous call and wakes it.
+   * A function of its own (made once per thread), so that an engine's answer
+   * can be this function itself, with no closure per request (an engine
+   * SyncResult is a ChannelReply).
+   */
+  readonly answer = (reply: ChannelReply): void => {
     if (hopsOn) hop('m:answer');
     assert(this.block !== null, 'answer only after hello');
     this.block.answer(reply);
-  }
+  };
 }
 
-/** The servers of this thread (a node's manager has one), drained when the doorbell rings. */
-const servers = new Set<ChannelServer>();
+/** The servers of this thread (a node's manager has one), drained when the doorbell rings (an array: no iterator a ring). */
+const servers: ChannelServer[] = [];
 
 function drainAllServers(): void {
   if (hopsOn) hop('m:bell');
-  for (const server of servers) server.drainAll();
+  for (let index = 0; index < servers.length; index += 1) servers[index]!.drainAll();
 }
 
 export class ChannelServer {
   private readonly handler: RequestHandler;
   readonly endpoints = new Set<ThreadEndpoint>();
+  /**
+   * The same endpoints as an array, for the drain at every ring (a Set's
+   * iterator in cold code cost as much as the drain). Endpoints come and go
+   * only in port events, never while a drain runs.
+   */
+  private readonly endpointList: ThreadEndpoint[] = [];
   private readonly endListeners: Array<(endpoint: ThreadEndpoint) => void> = [];
+  private directSync: DirectSyncHandler | null = null;
+  /** The fields of the sync entry being served (one object for all: no allocation per entry). */
+  private readonly syncEntry: RingSync = { kind: ringSyncLock, id: 0, threadId: 0, parties: -1, tryOnly: false, posted: false };
+  /** Sync entries served by the direct path, and those it declined (tests, diagnostics). */
+  directServed = 0;
+  directDeclined = 0;
+
+  /**
+   * Sync entries from the ring go first to `handler` (the node decides once
+   * whether it may: not in race mode, whose requests carry call sites by port).
+   */
+  serveSyncDirectly(handler: DirectSyncHandler | null): void {
+    this.directSync = handler;
+  }
+
+  private directAtomics: DirectRequestHandler | null = null;
+
+  /** Atomics entries ('atomic', 'line') from the ring go first to `handler` (decided once by the node, as above). */
+  serveAtomicsDirectly(handler: DirectRequestHandler | null): void {
+    this.directAtomics = handler;
+  }
 
   /** Calls `listener` when an app thread's channel closes (the thread exited or was terminated). */
   onThreadEnd(listener: (endpoint: ThreadEndpoint) => void): void {
@@ -62,8 +110,8 @@ export class ChannelServer {
   constructor(handler: RequestHandler) {
     this.handler = handler;
     // The bell is process-wide (one manager per process): the first server opens it on this thread's loop.
-    if (servers.size === 0) loadDoorbell().open(drainAllServers);
-    servers.add(this);
+    if (servers.length === 0) loadDoorbell().open(drainAllServers);
+    servers.push(this);
   }
 
   /** Test hook (DSM_TEST_HOOK_THREAD_END_DELAY): a thread's channel close is handled this many ms late. */
@@ -88,10 +136,12 @@ export class ChannelServer {
   attach(port: MessagePort): ThreadEndpoint {
     const endpoint = new ThreadEndpoint(port);
     this.endpoints.add(endpoint);
+    this.endpointList.push(endpoint);
     port.on('message', (message: PortMessage) => this.onPortMessage(endpoint, message));
     port.on('close', () => {
       const ended = (): void => {
         this.endpoints.delete(endpoint);
+        this.endpointList.splice(this.endpointList.indexOf(endpoint), 1);
         // What the thread queued before it ended is still served (a posted unlock
         // is performed); a call whose thread is gone gets no answer (src/runtime).
         this.drainRing(endpoint, true);
@@ -106,7 +156,8 @@ export class ChannelServer {
 
   /** Takes every thread's ready doorbell entries (the bell coalesces: one wake-up for any number of rings). */
   drainAll(): void {
-    for (const endpoint of this.endpoints) this.drainRing(endpoint, false);
+    const list = this.endpointList;
+    for (let index = 0; index < list.length; index += 1) this.drainRing(list[index]!, false);
   }
 
   private onPortMessage(endpoint: ThreadEndpoint, message: PortMessage): void {
@@ -133,10 +184,32 @@ export class ChannelServer {
       const sequence = endpoint.ringServed;
       if (sequence >= block.head()) return;
       if (!final && block.portBefore(sequence) > endpoint.portServed) return;
+      const direct = this.directSync;
+      if (direct !== null && block.readSync(sequence, this.syncEntry)) {
+        // Taken first, as below: serving it may drain this ring again (a thread's end).
+        endpoint.ringServed = sequence + 1;
+        block.take(endpoint.ringServed);
+        if (direct.serveSyncEntry(endpoint, this.syncEntry)) {
+          this.directServed += 1;
+          continue;
+        }
+        this.directDeclined += 1;
+        const entry = this.syncEntry;
+        this.dispatch(endpoint, requestOfSync(entry), entry.posted);
+        continue;
+      }
       const request = block.decode(sequence);
       const posted = block.isPosted(sequence);
       endpoint.ringServed = sequence + 1;
       block.take(endpoint.ringServed);
+      const directAtomics = this.directAtomics;
+      if (directAtomics !== null && (request.op === 'atomic' || request.op === 'line')) {
+        if (directAtomics.serveAtomicsEntry(endpoint, request, posted)) {
+          this.directServed += 1;
+          continue;
+        }
+        this.directDeclined += 1;
+      }
       this.dispatch(endpoint, request, posted);
     }
   }

@@ -26,13 +26,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { replyLater, type ThreadEndpoint } from '../channel/server.js';
-import { replyStateReady } from '../channel/doorbell.js';
+import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -305,7 +305,15 @@ export class ClusterNode {
     // asynchronously, after requests other threads made meanwhile: test/integration/regressions.test.ts).
     const threadEndDelayMs = Number(testHook('THREAD_END_DELAY', handle.nodeId) ?? 0);
     if (threadEndDelayMs > 0) this.manager.channel.delayClosesForTest(threadEndDelayMs);
-    this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
+    this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
+    // The direct path of a thread's lock, unlock and barrier wait (serveSyncEntry), decided once for the node: not in
+    // race mode (its requests come by port, each bounding intervals through raceSync) nor under the test hook
+    // that fails the manager on a request.
+    if (this.race === null && !throwOnFault && directSyncEnabled()) {
+      this.manager.channel.serveSyncDirectly(this);
+      if (this.lineTable !== null) this.manager.channel.serveAtomicsDirectly(this);
+    }
+    // Slice borrowing: a lost send needs nothing here (the peer's loss is already ending the run).
     // A lend of chunks used before is a release and an acquire (src/runtime/heap-service.ts).
     this.manager.heap.borrowThrough((toNode, message) => { this.network.send(toNode, message); }, {
       release: (toNode) => this.raceSync('chunk lend', null, () => engine.releaseFor(toNode)),
@@ -453,6 +461,81 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * The direct path of a sync entry from a thread's doorbell ring: what the general path does for it (the
+   * manager's and this node's request handlers, admission by the flow gate, serveAdmitted, syncInEngine and
+   * raceSync) in one function, with no request object. Declined (false, nothing done) when the flow gate would
+   * hold it, or when its thread has ended (the general path then serves what it must and drops the rest).
+   */
+  serveSyncEntry(endpoint: ThreadEndpoint, entry: RingSync): boolean {
+    const { kind, id, threadId, parties, tryOnly, posted } = entry;
+    if (!this.flow.admitsNow() || (!posted && !this.manager.channel.endpoints.has(endpoint))) return false;
+    noteActivity(activity.channelRequest);
+    // Any request proves the thread read its last answer (a lock grant among them).
+    if (this.lockGrantsUnread.size > 0) this.lockGrantsUnread.delete(endpoint);
+    const tid = Math.max(0, endpoint.threadIdSeen);
+    try {
+      if (kind === ringSyncBarrier) {
+        this.host.sync({ kind: 'barrier', barrierId: id, parties: parties < 0 ? 0 : parties },
+          { owner: endpoint, answer: posted ? answerPosted : endpoint.answer, kind: 'barrier', args: { barrier: id }, tid });
+      } else if (kind === ringSyncLock) {
+        const answer = (result: SyncResult): void => {
+          if (posted) return answerPosted(result);
+          // A grant ({ ok, value: null }) is remembered until the thread's next request shows it was read (threadEnded).
+          if (result.ok && result.value === null) this.lockGrantsUnread.set(endpoint, { lockId: id, threadId });
+          endpoint.answer(result);
+        };
+        this.host.sync({ kind: 'lock', lockId: id, threadId, tryOnly }, { owner: endpoint, answer, kind: tryOnly ? null : 'lock', args: { lock: id }, tid });
+      } else {
+        this.host.sync({ kind: 'unlock', lockId: id, threadId },
+          { owner: endpoint, answer: posted ? answerPosted : endpoint.answer, kind: null, args: noArgs, tid });
+      }
+    } catch (error) {
+      if (!isDsmError(error) || posted) throw error;
+      endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
+    }
+    this.flow.streamDeferred();
+    this.scheduleLineTick();
+    noteActivity(activity.idle);
+    return true;
+  }
+
+  /**
+   * The direct path of an Atomics entry by line ownership: a shipped or
+   * line-wanting op ('atomic' with `line`, no asyncId) and a line's acquire,
+   * wait or notify, served as the general path serves them after admission, in
+   * one function. Declined as serveSyncEntry declines, and for anything else.
+   */
+  serveAtomicsEntry(endpoint: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'atomic' | 'line' }>, posted: boolean): boolean {
+    if (request.op === 'atomic') {
+      if (request.line !== true || request.asyncId !== undefined) return false;
+    } else if (request.fn !== 'acquire' && request.fn !== 'wait' && request.fn !== 'notify') {
+      return false;
+    }
+    // Each of these is a call; anything posted keeps the general path.
+    if (posted || !this.flow.admitsNow() || !this.manager.channel.endpoints.has(endpoint)) return false;
+    noteActivity(activity.channelRequest);
+    if (this.lockGrantsUnread.size > 0) this.lockGrantsUnread.delete(endpoint);
+    try {
+      if (request.op === 'atomic') {
+        assert(request.fn !== 'wait' && request.fn !== 'notify', 'a line op is a read-modify-write, store or load');
+        const lineOp: SyncRequest = { kind: 'lineOp', op: request.fn, address: request.address, width: request.width as 1 | 2 | 4 | 8, operands: request.operands };
+        if (request.workMs !== undefined) lineOp.workMs = request.workMs;
+        this.host.sync(lineOp, { owner: endpoint, answer: endpoint.answer, kind: null, args: noArgs, tid: Math.max(0, endpoint.threadIdSeen) });
+      } else {
+        const value = this.serveLine(endpoint, request);
+        if (value !== replyLater) endpoint.answer({ ok: true, value: value ?? null });
+      }
+    } catch (error) {
+      if (!isDsmError(error)) throw error;
+      endpoint.answer({ ok: false, code: (error as DsmError).code, message: (error as DsmError).message });
+    }
+    this.flow.streamDeferred();
+    this.scheduleLineTick();
+    noteActivity(activity.idle);
+    return true;
+  }
+
   /** Whether the thread waits for an answer to this request (a call) or went on (a post). */
   private static isCall(request: ChannelRequest): boolean {
     switch (request.op) {
@@ -505,7 +588,7 @@ export class ClusterNode {
         assert(result.ok, `a posted sync request succeeds (${result.ok ? '' : result.message})`);
         return;
       }
-      endpoint.answer(result.ok ? { ok: true, value: result.value } : { ok: false, code: result.code, message: result.message });
+      endpoint.answer(result);
     };
     const park = (op: string, engineRequest: SyncRequest, kind: SyncKind | null, args: Record<string, unknown>, answerWith = answer) =>
       this.raceSync(op, request, () => this.host.sync(engineRequest, { owner: endpoint, answer: answerWith, kind, args, tid: Math.max(0, endpoint.threadIdSeen) }));
@@ -623,6 +706,14 @@ export class ClusterNode {
     return this.raceChecker;
   }
 }
+
+/** A posted sync request's answer: nobody waits (the app thread checked ownership itself before posting). */
+function answerPosted(result: SyncResult): void {
+  assert(result.ok, `a posted sync request succeeds (${result.ok ? '' : result.message})`);
+}
+
+/** The trace arguments of a request traced with none. */
+const noArgs: Record<string, unknown> = Object.freeze({});
 
 /**
  * Puts this node process under its watchdog (signals, a stalled loop, a hung

@@ -128,7 +128,8 @@ export class EngineHost<Owner = unknown> {
     assert(this.waiters.size < syncRefCountMax, 'sync requests in flight within their limit');
     const ref = this.nextSyncRef++;
     const thread = this.ownerKey(wait.owner);
-    this.waiters.set(ref, { ...wait, startUs: wait.kind === null ? 0 : epochUs() });
+    // Fields named (not a spread: a cold spread is a runtime call per request).
+    this.waiters.set(ref, { owner: wait.owner, answer: wait.answer, kind: wait.kind, args: wait.args, tid: wait.tid, startUs: wait.kind === null ? 0 : epochUs() });
     if (hopsOn) hop(`m:onSync ${request.kind}`);
     try {
       if (this.onArrival === null) {

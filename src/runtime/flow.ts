@@ -110,12 +110,21 @@ export class FlowGate {
   }
 
   /**
+   * Whether work would run at once (admit's test): nothing waits, every link
+   * is below its limit and no large release is pending. Who runs work itself
+   * on this answer calls streamDeferred after it, as admit does.
+   */
+  admitsNow(): boolean {
+    return !this.pumping && this.admission.length === 0 && !this.congested() && (this.defers || this.engine.dirtyPageCount() < earlyFlushPageCountMin);
+  }
+
+  /**
    * Runs `work` now if nothing waits, every link is below its limit and no
    * large release is pending; otherwise after the work admitted before it,
    * once that holds. Order of admission is order of arrival.
    */
   admit(work: () => void): void {
-    if (!this.pumping && this.admission.length === 0 && !this.congested() && (this.defers || this.engine.dirtyPageCount() < earlyFlushPageCountMin)) {
+    if (this.admitsNow()) {
       work();
       this.streamDeferred();
       return;

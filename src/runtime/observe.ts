@@ -128,7 +128,8 @@ export class NodeObserver {
     const entry = this.sync[kind];
     entry.count += 1;
     entry.ms += (endUs - startUs) / 1000;
-    this.record({ name: syncEventNames[kind], cat: 'sync', ph: 'X', ts: this.traceTs(startUs), dur: endUs - startUs, pid: this.nodeId, tid, args });
+    // The event is built only when traced (record drops it otherwise).
+    if (this.traceOriginUs !== null) this.record({ name: syncEventNames[kind], cat: 'sync', ph: 'X', ts: this.traceTs(startUs), dur: endUs - startUs, pid: this.nodeId, tid, args });
   }
 
   /** Takes the kept trace events (and how many were dropped). */

@@ -234,8 +234,17 @@ export class Mesh extends EventEmitter implements MeshPort {
     }
   }
 
+  /** The sorted ids of the connected peers, built again only when a peer comes or goes (null: stale). */
+  private peerIdList: number[] | null = null;
+
+  /**
+   * The connected peers' ids, ascending. The same (frozen) array until a peer
+   * comes or goes: the flow gate reads it at every admission and the envelope
+   * at sends, and a new sorted array each time was most of their cost.
+   */
   get peerIds(): number[] {
-    return [...this.peers.keys()].sort((a, b) => a - b);
+    if (this.peerIdList === null) this.peerIdList = Object.freeze([...this.peers.keys()].sort((a, b) => a - b)) as number[];
+    return this.peerIdList;
   }
 
   close(): void {
@@ -245,6 +254,7 @@ export class Mesh extends EventEmitter implements MeshPort {
     this.options.listener.off('socket', this.onListenerSocket);
     for (const peer of this.peers.values()) peer.connection.close();
     this.peers.clear();
+    this.peerIdList = null;
   }
 
   private accept(socket: net.Socket): void {
@@ -268,6 +278,7 @@ export class Mesh extends EventEmitter implements MeshPort {
     }
     const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()), beaconHeardMs: 0 };
     this.peers.set(nodeId, peer);
+    this.peerIdList = null;
     connection.on('message', (message: WireMessage) => {
       peer.detector.heard(Date.now());
       if (this.held !== null) {
@@ -311,6 +322,7 @@ export class Mesh extends EventEmitter implements MeshPort {
     this.lost.add(nodeId);
     const peer = this.peers.get(nodeId);
     this.peers.delete(nodeId);
+    this.peerIdList = null;
     peer?.connection.socket.destroy();
     this.emit('peer-lost', nodeId, error);
   }

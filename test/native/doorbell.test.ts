@@ -44,6 +44,16 @@ test('doorbell: binary requests and replies, order with the port, a full ring, t
   assert.ok(r.wakes >= 1 && r.wakes <= r.rings, `wake-ups coalesce (${r.wakes} for ${r.rings} rings)`);
 });
 
+test('the direct paths of sync and Atomics entries: the same answers and order, declined entries served by the general path', () => {
+  const r = run({ DOORBELL_DIRECT: '1' });
+  check(r);
+  // Thread 1: unlock 11, tryLock 13, barrier 14, the add and the line's acquire, wait and notify direct; unlock 12,
+  // load, compareExchange, notify, the async wait, the line's pin and waitAsync declined. Thread 2: 30 unlocks direct.
+  // Thread 8's wait (it is terminated while parked in it) declined.
+  assert.equal(r.directServed, 37);
+  assert.equal(r.directDeclined, 8);
+});
+
 test('DSM_DOORBELL=0: the same answers and order, all by postMessage', () => {
   const r = run({ DSM_DOORBELL: '0' });
   check(r);

@@ -182,3 +182,23 @@ test('DSM_SEND_QUEUE_BYTES sets the link limit, within its range', () => {
     assert.throws(() => sendQueueBytesFromEnvironment({ DSM_SEND_QUEUE_BYTES: text }), { code: 'DSM_ERR_INVALID_OPTION' });
   }
 });
+
+test('admitsNow answers whether admit would run work at once (the channel direct path asks it)', async () => {
+  const links = new FakeLinks();
+  const engine = new FakeEngine(links, 0);
+  const gate = new FlowGate(links, engine, limit, () => {});
+  assert.equal(gate.admitsNow(), true, 'an idle gate');
+  links.queued = limit;
+  assert.equal(gate.admitsNow(), false, 'a full link');
+  const ran: number[] = [];
+  gate.admit(() => ran.push(1));
+  links.drainTo(0);
+  assert.equal(gate.admitsNow(), false, 'work still waits for its turn: nothing passes it');
+  await turns();
+  assert.deepEqual(ran, [1]);
+  assert.equal(gate.admitsNow(), true, 'the waiting work ran');
+  engine.dirty = earlyFlushPageCountMin;
+  assert.equal(gate.admitsNow(), false, 'a large release would be flushed first');
+  const deferring = new FlowGate(links, engine, limit, () => {}, true);
+  assert.equal(deferring.admitsNow(), true, 'not when the engine defers the diffs');
+});
