@@ -22,7 +22,7 @@ import type { MeshPort } from '../transport/mesh.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
 import type { HeapMessage } from './heap-service.js';
-import { packWords, unpackWords } from './page-pack.js';
+import { packCopy, unpackCopy } from './page-pack.js';
 import { frameBytesMax, pageBytes } from '../constants.js';
 import { pagePackEnabled } from '../env.js';
 
@@ -202,7 +202,7 @@ function packedPayload(views: Uint8Array[], byteCount: number): { payload: Uint8
   let at = 0;
   let gained = false;
   for (const view of views) {
-    const end = view.byteLength % 8 === 0 ? packWords(view, out, at) : -1;
+    const end = view.byteLength % 8 === 0 ? packCopy(view, out, at) : -1;
     if (end < 0) {
       out.set(view, at);
       packed.push(0);
@@ -303,7 +303,7 @@ export function fromWire(wire: WireMessage): WireMessage {
     viewIndex += 1;
     if (unpacked === 0) return view;
     const out = new Uint8Array(unpacked);
-    unpackWords(view, out, true);
+    unpackCopy(view, out, true);
     return out;
   };
   mapCopies(message, wire.type, fields, takeCopy);
@@ -332,7 +332,7 @@ function unpackInline(message: Record<string, unknown>, type: string, fields: re
     if (unpacked === 0) return value;
     if (!(value instanceof Uint8Array)) throw new FrameError(`${what} must be a packed copy's bytes`);
     const out = new Uint8Array(unpacked);
-    unpackWords(value, out, true);
+    unpackCopy(value, out, true);
     return out;
   };
   mapCopies(message, type, fields, unpack);
