@@ -299,9 +299,9 @@ export function toWire(message: MeshMessage): WireMessage {
   return wire as WireMessage;
 }
 
-function byteLengthOf(value: unknown, left: number, what: string): number {
+function byteLengthOf(value: unknown, left: number, what: Where): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > left) {
-    throw new FrameError(`${what} must be a byte length of at most the ${left} payload bytes left`);
+    throw new FrameError(`${whereText(what)} must be a byte length of at most the ${left} payload bytes left`);
   }
   return value;
 }
@@ -325,9 +325,11 @@ export function fromWire(wire: WireMessage): WireMessage {
     return wire;
   }
   const empty = new Uint8Array(0);
-  const bytes = payload;
+  // An engine message's copies and diffs as plain Uint8Array views (the frame's payload is a Buffer, whose
+  // subarray costs several times a Uint8Array's: a `diffs` message has hundreds). The workers lane keeps Buffers.
+  const bytes = laneOf(wire.type) === 'engine' ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : payload;
   let at = 0;
-  const take = (value: unknown, what: string): Uint8Array => {
+  const take = (value: unknown, what: Where): Uint8Array => {
     const length = byteLengthOf(value, bytes.byteLength - at, what);
     const view = length === 0 ? empty : bytes.subarray(at, at + length);
     at += length;
@@ -337,7 +339,7 @@ export function fromWire(wire: WireMessage): WireMessage {
   delete message.payload;
   const packed = unpackedLengths(message, wire.type);
   let viewIndex = 0;
-  const takeCopy = (length: unknown, what: string): Uint8Array => {
+  const takeCopy = (length: unknown, what: Where): Uint8Array => {
     const view = take(length, what);
     const unpacked = packed === null ? 0 : packed[viewIndex] ?? 0;
     viewIndex += 1;
@@ -352,13 +354,27 @@ export function fromWire(wire: WireMessage): WireMessage {
   return message as WireMessage;
 }
 
+/**
+ * Where a copy is in its message, for an error's text: built only when one is thrown (a `diffs` message has
+ * hundreds of items, and a string each measured as much as the rest of fromWire).
+ */
+interface Where { type: string; field: string; index: number }
+
+function whereText(where: Where): string {
+  return where.index < 0 ? `${where.type}.${where.field}` : `${where.type}.${where.field}[${where.index}]`;
+}
+
 /** Replaces each page-copy field of `message` (one value, or each item of a list), in order, by `map`'s result; `what` names it in errors. */
-function mapCopies(message: Record<string, unknown>, type: string, fields: readonly string[], map: (value: unknown, what: string) => unknown): void {
+function mapCopies(message: Record<string, unknown>, type: string, fields: readonly string[], map: (value: unknown, what: Where) => unknown): void {
   for (const field of fields) {
     const value = fieldValue(message, field);
     if (value === undefined) continue;
-    if (Array.isArray(value)) setFieldValue(message, field, value.map((item, k) => map(item, `${type}.${field}[${k}]`)));
-    else setFieldValue(message, field, map(value, `${type}.${field}`));
+    const where: Where = { type, field, index: -1 };
+    if (Array.isArray(value)) {
+      const mapped: unknown[] = [];
+      for (let k = 0; k < value.length; k++) { where.index = k; mapped.push(map(value[k], where)); }
+      setFieldValue(message, field, mapped);
+    } else setFieldValue(message, field, map(value, where));
   }
 }
 
@@ -366,11 +382,11 @@ function mapCopies(message: Record<string, unknown>, type: string, fields: reado
 function unpackInline(message: Record<string, unknown>, type: string, fields: readonly string[]): void {
   const packed = unpackedLengths(message, type)!;
   let viewIndex = 0;
-  const unpack = (value: unknown, what: string): unknown => {
+  const unpack = (value: unknown, what: Where): unknown => {
     const unpacked = packed[viewIndex] ?? 0;
     viewIndex += 1;
     if (unpacked === 0) return value;
-    if (!(value instanceof Uint8Array)) throw new FrameError(`${what} must be a packed copy's bytes`);
+    if (!(value instanceof Uint8Array)) throw new FrameError(`${whereText(what)} must be a packed copy's bytes`);
     const out = new Uint8Array(unpacked);
     unpackCopy(value, out, true);
     return out;

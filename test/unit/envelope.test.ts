@@ -75,6 +75,12 @@ test('copies in separate buffers, an empty page, optional pushes: each round-tri
   assert.equal('pushBytes' in plain.back, false);
 });
 
+/** A received message's diffs: its own, or its bundled batch's. */
+function diffsIn(message: WireMessage): Uint8Array[] {
+  const value = message as unknown as { diffs?: Uint8Array[]; bundled?: { diffs: Uint8Array[] } };
+  return value.diffs ?? value.bundled!.diffs;
+}
+
 test('a message\'s diffs past 8 KiB travel as one payload (compact body, their lengths in it), and arrive as views of it', () => {
   const info = { vc: [3, 1], known: [3, 1], intervals: [{ node: 1, index: 1, pages: [10, 11, 12] }] };
   // As the native flush leaves them: back to back in one buffer, and the engine's shared empty diff for a page flushed early.
@@ -97,7 +103,7 @@ test('a message\'s diffs past 8 KiB travel as one payload (compact body, their l
     const { back, body } = overTheWire(message);
     assert.equal(body[0], compactMarker, `${message.type} goes compact`);
     assert.ok(body.byteLength < 200, `${message.type}: a small body (${body.byteLength} bytes)`);
-    const got = back.type === 'diffs' ? (back as { diffs: Uint8Array[] }).diffs : (back as { bundled: typeof bundled }).bundled.diffs;
+    const got = diffsIn(back);
     assert.deepEqual(got.map((diff) => Buffer.from(diff)), diffs.map((diff) => Buffer.from(diff)), `${message.type}: the same diffs`);
     assert.equal(got[0]!.buffer, got[2]!.buffer, `${message.type}: views of one received buffer`);
   }
@@ -107,7 +113,7 @@ test('a message\'s diffs past 8 KiB travel as one payload (compact body, their l
   const { back, body, payload } = overTheWire(small);
   assert.equal(payload, null);
   assert.equal(body[0], compactMarker);
-  const got = (back as { bundled: typeof bundled }).bundled.diffs;
+  const got = diffsIn(back);
   assert.equal(got[0]!.buffer, got[1]!.buffer);
   assert.deepEqual(got.map((diff) => Buffer.from(diff)), [flushed.subarray(0, 3000), flushed.subarray(3000, 8000)].map((diff) => Buffer.from(diff)));
   // A message outside the compact layout (here an atomic request, msgpack) moves its diffs to the payload the same way.
@@ -115,7 +121,7 @@ test('a message\'s diffs past 8 KiB travel as one payload (compact body, their l
   const viaMsgpack = overTheWire(atomic);
   assert.notEqual(viaMsgpack.body[0], compactMarker);
   assert.equal(viaMsgpack.payload!.byteLength, 15_000);
-  assert.deepEqual((viaMsgpack.back as { bundled: typeof bundled }).bundled.diffs.map((diff) => Buffer.from(diff)), diffs.map((diff) => Buffer.from(diff)));
+  assert.deepEqual(diffsIn(viaMsgpack.back).map((diff) => Buffer.from(diff)), diffs.map((diff) => Buffer.from(diff)));
 });
 
 test('diff lengths that do not account for the payload are FrameErrors; a compact body naming a payload it lacks too', () => {
