@@ -702,11 +702,13 @@ function readByteArrays(reader: Reader): Uint8Array[] {
     return lengths as unknown as Uint8Array[];
   }
   const bytes = reader.bytesCopy(byteCount);
+  const buffer = bytes.buffer;
   const views: Uint8Array[] = [];
   let at = 0;
   for (let k = 0; k < count; k++) {
     const length = lengths[k]!;
-    views.push(bytes.subarray(at, at + length));
+    // The constructor, not subarray (which looks up a species constructor: twice the time a view).
+    views.push(new Uint8Array(buffer, at, length));
     at += length;
   }
   return views;
