@@ -1156,6 +1156,27 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(result);
 }
 
+// Copies one run of a diff. Most runs are short (QuickSort's half-rewritten
+// pages: runs of 4-16 bytes, ~290 a page), where a call to memcpy costs more
+// than the bytes: up to 16 bytes go as two overlapping word copies.
+inline void CopyRun(uint8_t* to, const uint8_t* from, size_t length) {
+  if (length >= 8 && length <= 16) {
+    uint64_t head, tail;
+    memcpy(&head, from, 8);
+    memcpy(&tail, from + length - 8, 8);
+    memcpy(to, &head, 8);
+    memcpy(to + length - 8, &tail, 8);
+  } else if (length >= 4 && length < 8) {
+    uint32_t head, tail;
+    memcpy(&head, from, 4);
+    memcpy(&tail, from + length - 4, 4);
+    memcpy(to, &head, 4);
+    memcpy(to + length - 4, &tail, 4);
+  } else {
+    memcpy(to, from, length);
+  }
+}
+
 void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (!RequireReady(isolate)) return;
@@ -1183,7 +1204,7 @@ void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
     uint16_t offset, run;
     memcpy(&offset, diff + at, 2);
     memcpy(&run, diff + at + 2, 2);
-    memcpy(target + offset, diff + at + 4, run);
+    CopyRun(target + offset, diff + at + 4, run);
     at += 4 + run;
   }
 }
