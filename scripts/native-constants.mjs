@@ -30,6 +30,8 @@ export const nativeConstants = [
   { name: 'prefaultQueueRunCountMax', type: 'size_t' },
   { name: 'prefaultChunkPages', type: 'uint64_t' },
   { name: 'writeAheadPageCountMax', type: 'uint32_t' },
+  { name: 'pagePackGainDivisor', type: 'size_t' },
+  { name: 'pagePackProbeBytes', type: 'size_t' },
   { name: 'writeAheadRunPagesMin', type: 'uint32_t' },
   { name: 'parkSpinCount', type: 'uint32_t' },
   { name: 'parkYieldUs', type: 'uint32_t' },

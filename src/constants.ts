@@ -417,6 +417,12 @@ export const traceEventCountMax = 1_000_000;
 export const traceEventsPerMessage = 20_000;
 /** How long node 0 waits for every node's report at the end of a run. */
 export const reportTimeoutMs = 10_000;
+/**
+ * A message's diffs of at most this many bytes in all stay in its body (src/runtime/envelope.ts); more go as the
+ * frame's payload, in one piece, their lengths in the body (a compact body holds at most compactBodyBytesMax).
+ */
+export const diffsInlineBytesMax = 8 * 1024;
+assert(diffsInlineBytesMax <= compactBodyBytesMax / 2, 'inline diffs leave a compact body room for the rest of the message');
 /** A release's diffs for one home travel in messages of at most this many diff bytes. */
 export const diffsMessageBytesMax = 1024 * 1024;
 assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a frame with room for its header');

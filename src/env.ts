@@ -117,6 +117,11 @@ export function pagePackEnabled(): boolean {
   return process.env.DSM_PAGE_PACK !== '0';
 }
 
+/** DSM_NATIVE_PACK=0: page copies are packed and unpacked by the TypeScript reference, not the addon (src/runtime/page-pack.ts; to compare). */
+export function nativePackEnabled(): boolean {
+  return process.env.DSM_NATIVE_PACK !== '0';
+}
+
 /**
  * DSM_MALLOC_KEEP=1: a node of several nodes tells the C allocator to keep fetch buffers in its heap
  * (src/runtime/manager.ts, src/constants.ts mallocMmapThresholdBytes). Off by default: measured both ways

@@ -95,6 +95,10 @@ export interface NativeMmu {
   readPage(page: number, into: Uint8Array): void;
   writePage(page: number, from: Uint8Array): void;
   zero(offset: number, byteLength: number): void;
+  /** src/runtime/page-pack.ts's packWords natively (the same bytes; no region needed): the packed end in `out`, or -1. */
+  packWords(src: Uint8Array, out: Uint8Array, outAt: number): number;
+  /** page-pack.ts's unpackWords natively: false (and `out` garbage) where `packed` is malformed for out's length. */
+  unpackWords(packed: Uint8Array, out: Uint8Array, zeroed: boolean): boolean;
   /**
    * Tells the C allocator (glibc) to keep buffers of up to a fetch's reply in its heap (mallocMmapThresholdBytes,
    * mallocTrimThresholdBytes); false where it does not take it. A node's manager calls it when there are several nodes.

@@ -22,8 +22,8 @@ import type { MeshPort } from '../transport/mesh.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
 import type { HeapMessage } from './heap-service.js';
-import { packWords, unpackWords } from './page-pack.js';
-import { frameBytesMax, pageBytes } from '../constants.js';
+import { packCopy, unpackCopy } from './page-pack.js';
+import { diffsInlineBytesMax, frameBytesMax, pageBytes } from '../constants.js';
 import { pagePackEnabled } from '../env.js';
 
 /** A worker started on another node than its parent thread (src/runtime/remote-workers.ts). */
@@ -108,6 +108,24 @@ export function route(message: WireMessage): Routed | null {
   return null;
 }
 
+/** The raw field naming a sync message's bundled diffs (`bundled.diffs`, src/protocol/messages.ts DiffBatch). */
+const bundledDiffs = 'bundled.diffs';
+/** Raw fields that hold diffs: they go to the payload past diffsInlineBytesMax, and are never packed (runs of changed bytes). */
+const diffFields: ReadonlySet<string> = new Set(['diffs', bundledDiffs]);
+
+/** A raw field's value: a field of the message, or the diffs of its bundled batch. */
+function fieldValue(message: Record<string, unknown>, field: string): unknown {
+  if (field !== bundledDiffs) return message[field];
+  const bundled = message.bundled;
+  return typeof bundled === 'object' && bundled !== null ? (bundled as Record<string, unknown>).diffs : undefined;
+}
+
+/** Sets a raw field (a bundled batch is copied: toWire never changes the engine's objects). */
+function setFieldValue(message: Record<string, unknown>, field: string, value: unknown): void {
+  if (field !== bundledDiffs) { message[field] = value; return; }
+  message.bundled = { ...(message.bundled as Record<string, unknown>), diffs: value };
+}
+
 /**
  * Fields that hold byte arrays: page copies of engine messages, and the
  * structured-clone bytes of a remote worker's messages, workerData and errors.
@@ -126,7 +144,7 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   homeLend: ['bytes'],
   scPage: ['bytes'],
   lockGrant: ['pushBytes'],
-  barrierArrive: ['pushBytes'],
+  barrierArrive: ['pushBytes', bundledDiffs],
   barrierDepart: ['pushBytes'],
   lineGrant: ['pushBytes'],
   rtSpawn: ['workerData'],
@@ -134,6 +152,14 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   rtEvent: ['bytes'],
   rtBroadcast: ['bytes'],
   rtPortMessage: ['bytes'],
+  // A writer's diffs (session 15): a message's diffs are one payload, not one msgpack bin each (above 16 KiB a
+  // compact body fell back to msgpack), and the receiver's diffs are views of it. Last in each list (never packed).
+  diffs: ['diffs'],
+  lockRequest: [bundledDiffs],
+  lockRelease: [bundledDiffs],
+  atomicRequest: [bundledDiffs],
+  lineRelease: [bundledDiffs],
+  lineOp: [bundledDiffs],
 };
 
 /**
@@ -147,13 +173,17 @@ const payloadInlineBytesMax = 16 * 1024;
 
 /** Byte arrays of a payload: one view when they lie back to back in one buffer, else one copy. */
 function joined(views: Uint8Array[], byteCount: number): Uint8Array {
-  const first = views[0]!;
-  let end = first.byteOffset;
+  // Empty views (a page flushed early sends the engine's one shared empty diff) lie anywhere.
+  let first: Uint8Array | null = null;
+  let end = 0;
   let contiguous = true;
   for (const view of views) {
+    if (view.byteLength === 0) continue;
+    if (first === null) { first = view; end = view.byteOffset; }
     if (view.buffer !== first.buffer || view.byteOffset !== end) { contiguous = false; break; }
     end += view.byteLength;
   }
+  if (first === null) return new Uint8Array(0);
   if (contiguous) return new Uint8Array(first.buffer, first.byteOffset, byteCount);
   const copy = Buffer.allocUnsafe(byteCount);
   let at = 0;
@@ -178,21 +208,29 @@ const packing = pagePackEnabled();
 const packedField = 'packed';
 
 /** A message's raw-field byte arrays, in wire order. */
-function rawViews(message: Record<string, unknown>, fields: readonly string[]): Uint8Array[] {
+function rawViews(message: Record<string, unknown>, fields: readonly string[]): { views: Uint8Array[]; copyCount: number; diffBytes: number } {
   const views: Uint8Array[] = [];
+  let copyCount = 0;
+  let diffBytes = 0;
   for (const field of fields) {
-    const value = message[field];
+    const value = fieldValue(message, field);
     if (value instanceof Uint8Array) views.push(value);
-    else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) views.push(...(value as Uint8Array[]));
+    else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) {
+      for (const item of value as Uint8Array[]) {
+        views.push(item);
+        if (diffFields.has(field)) diffBytes += item.byteLength;
+      }
+    }
+    if (!diffFields.has(field)) copyCount = views.length;
   }
-  return views;
+  return { views, copyCount, diffBytes };
 }
 
 /**
  * The payload of page copies packed where each gains (or null: none does, so
  * they go as they are, without a copy), and per view its unpacked length or 0.
  */
-function packedPayload(views: Uint8Array[], byteCount: number): { payload: Uint8Array; packed: number[]; lengths: number[] } | null {
+function packedPayload(views: Uint8Array[], byteCount: number, copyCount: number): { payload: Uint8Array; packed: number[]; lengths: number[] } | null {
   // Packed into a scratch buffer reused from message to message, then copied out at its packed size (a one-page
   // buffer of its own per message measured slower: bench/programs/page-fetch.mjs).
   if (packScratch.length < byteCount) packScratch = new Uint8Array(Math.max(byteCount, 2 * packScratch.length));
@@ -201,8 +239,10 @@ function packedPayload(views: Uint8Array[], byteCount: number): { payload: Uint8
   const lengths: number[] = [];
   let at = 0;
   let gained = false;
-  for (const view of views) {
-    const end = view.byteLength % 8 === 0 ? packWords(view, out, at) : -1;
+  for (let k = 0; k < views.length; k++) {
+    const view = views[k]!;
+    // Page copies only: a diff (past copyCount) goes raw.
+    const end = k < copyCount && view.byteLength % 8 === 0 ? packCopy(view, out, at) : -1;
     if (end < 0) {
       out.set(view, at);
       packed.push(0);
@@ -224,12 +264,12 @@ let packScratch = new Uint8Array(64 * 1024);
 export function toWire(message: MeshMessage): WireMessage {
   const fields = Object.hasOwn(rawFields, message.type) ? rawFields[message.type] : undefined;
   if (fields === undefined) return message as WireMessage;
-  const views = rawViews(message as unknown as Record<string, unknown>, fields);
+  const { views, copyCount, diffBytes } = rawViews(message as unknown as Record<string, unknown>, fields);
   let inlineBytes = 0;
   for (const view of views) inlineBytes += view.byteLength;
   // A message of one page goes as it is (a single-page fetch measured ~15% slower packed on loopback, where bytes are cheap).
-  const packed = packing && pageCopyTypes.has(message.type) && inlineBytes > pageBytes ? packedPayload(views, inlineBytes) : null;
-  if (packed === null && inlineBytes <= payloadInlineBytesMax) return message as WireMessage;
+  const packed = packing && pageCopyTypes.has(message.type) && inlineBytes - diffBytes > pageBytes ? packedPayload(views, inlineBytes, copyCount) : null;
+  if (packed === null && inlineBytes <= payloadInlineBytesMax && diffBytes <= diffsInlineBytesMax) return message as WireMessage;
   const wire: Record<string, unknown> = { ...message };
   if (packed !== null && packed.payload.byteLength <= payloadInlineBytesMax) {
     // Small once packed: the copies stay in the body (msgpackr's buffer is the frame, as for a small reply), each a view of the packed bytes.
@@ -237,9 +277,9 @@ export function toWire(message: MeshMessage): WireMessage {
     let at = 0;
     const view = (): Uint8Array => { const length = packed.lengths[next++]!; at += length; return packed.payload.subarray(at - length, at); };
     for (const field of fields) {
-      const value = wire[field];
-      if (value instanceof Uint8Array) wire[field] = view();
-      else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) wire[field] = value.map(view);
+      const value = fieldValue(wire, field);
+      if (value instanceof Uint8Array) setFieldValue(wire, field, view());
+      else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) setFieldValue(wire, field, value.map(view));
     }
     wire[packedField] = packed.packed;
     return wire as WireMessage;
@@ -247,9 +287,9 @@ export function toWire(message: MeshMessage): WireMessage {
   const lengths = packed?.lengths ?? views.map((view) => view.byteLength);
   let next = 0;
   for (const field of fields) {
-    const value = wire[field];
-    if (value instanceof Uint8Array) wire[field] = lengths[next++];
-    else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) wire[field] = value.map(() => lengths[next++]);
+    const value = fieldValue(wire, field);
+    if (value instanceof Uint8Array) setFieldValue(wire, field, lengths[next++]);
+    else if (Array.isArray(value) && value.every((item) => item instanceof Uint8Array)) setFieldValue(wire, field, value.map(() => lengths[next++]));
     // (Anything else is not dsm's: it goes in the body as it is, and the receiver refuses it.)
   }
   if (packed !== null) {
@@ -259,9 +299,9 @@ export function toWire(message: MeshMessage): WireMessage {
   return wire as WireMessage;
 }
 
-function byteLengthOf(value: unknown, left: number, what: string): number {
+function byteLengthOf(value: unknown, left: number, what: Where): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > left) {
-    throw new FrameError(`${what} must be a byte length of at most the ${left} payload bytes left`);
+    throw new FrameError(`${whereText(what)} must be a byte length of at most the ${left} payload bytes left`);
   }
   return value;
 }
@@ -285,9 +325,12 @@ export function fromWire(wire: WireMessage): WireMessage {
     return wire;
   }
   const empty = new Uint8Array(0);
-  const bytes = payload;
+  // An engine message's copies and diffs as plain Uint8Array views (the frame's payload is a Buffer, whose
+  // subarray costs several times a Uint8Array's: a `diffs` message has hundreds). The workers lane keeps Buffers.
+  const engineLane = laneOf(wire.type) === 'engine';
+  const bytes = engineLane ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : payload;
   let at = 0;
-  const take = (value: unknown, what: string): Uint8Array => {
+  const take = (value: unknown, what: Where): Uint8Array => {
     const length = byteLengthOf(value, bytes.byteLength - at, what);
     const view = length === 0 ? empty : bytes.subarray(at, at + length);
     at += length;
@@ -297,28 +340,66 @@ export function fromWire(wire: WireMessage): WireMessage {
   delete message.payload;
   const packed = unpackedLengths(message, wire.type);
   let viewIndex = 0;
-  const takeCopy = (length: unknown, what: string): Uint8Array => {
+  const takeCopy = (length: unknown, what: Where): Uint8Array => {
     const view = take(length, what);
     const unpacked = packed === null ? 0 : packed[viewIndex] ?? 0;
     viewIndex += 1;
     if (unpacked === 0) return view;
     const out = new Uint8Array(unpacked);
-    unpackWords(view, out, true);
+    unpackCopy(view, out, true);
     return out;
   };
-  mapCopies(message, wire.type, fields, takeCopy);
+  const buffer = bytes.buffer;
+  const offset = bytes.byteOffset;
+  if (packed === null) {
+    // Nothing to unpack (diffs, raw copies): each list's views in one loop, no call per item but the view's
+    // (a diffs message's hundreds of items run in code that is cold in a short run).
+    for (const field of fields) {
+      const value = fieldValue(message, field);
+      if (!Array.isArray(value)) {
+        if (value !== undefined) setFieldValue(message, field, take(value, { type: wire.type, field, index: -1 }));
+        continue;
+      }
+      const views: Uint8Array[] = [];
+      for (let k = 0; k < value.length; k++) {
+        const length: unknown = value[k];
+        if (typeof length !== 'number' || !(length >= 0 && length <= bytes.byteLength - at) || !Number.isInteger(length)) {
+          byteLengthOf(length, bytes.byteLength - at, { type: wire.type, field, index: k });
+        }
+        const end = at + (length as number);
+        // The constructor, not subarray (which looks up a species constructor: twice the time a view).
+        views.push(end === at ? empty : engineLane ? new Uint8Array(buffer, offset + at, end - at) : bytes.subarray(at, end));
+        at = end;
+      }
+      setFieldValue(message, field, views);
+    }
+  } else mapCopies(message, wire.type, fields, takeCopy);
   if (at !== bytes.byteLength) throw new FrameError(`a '${wire.type}' message's lengths account for ${at} of its ${bytes.byteLength} payload bytes`);
   if (packed !== null && packed.length !== viewIndex) throw new FrameError(`a '${wire.type}' message names ${packed.length} packed copies for its ${viewIndex}`);
   return message as WireMessage;
 }
 
+/**
+ * Where a copy is in its message, for an error's text: built only when one is thrown (a `diffs` message has
+ * hundreds of items, and a string each measured as much as the rest of fromWire).
+ */
+interface Where { type: string; field: string; index: number }
+
+function whereText(where: Where): string {
+  return where.index < 0 ? `${where.type}.${where.field}` : `${where.type}.${where.field}[${where.index}]`;
+}
+
 /** Replaces each page-copy field of `message` (one value, or each item of a list), in order, by `map`'s result; `what` names it in errors. */
-function mapCopies(message: Record<string, unknown>, type: string, fields: readonly string[], map: (value: unknown, what: string) => unknown): void {
+function mapCopies(message: Record<string, unknown>, type: string, fields: readonly string[], map: (value: unknown, what: Where) => unknown): void {
   for (const field of fields) {
-    const value = message[field];
+    const value = fieldValue(message, field);
     if (value === undefined) continue;
-    if (Array.isArray(value)) message[field] = value.map((item, k) => map(item, `${type}.${field}[${k}]`));
-    else message[field] = map(value, `${type}.${field}`);
+    const where: Where = { type, field, index: -1 };
+    if (Array.isArray(value)) {
+      const mapped: unknown[] = [];
+      for (let k = 0; k < value.length; k++) { where.index = k; mapped.push(map(value[k], where)); }
+      setFieldValue(message, field, mapped);
+    } else setFieldValue(message, field, map(value, where));
   }
 }
 
@@ -326,13 +407,13 @@ function mapCopies(message: Record<string, unknown>, type: string, fields: reado
 function unpackInline(message: Record<string, unknown>, type: string, fields: readonly string[]): void {
   const packed = unpackedLengths(message, type)!;
   let viewIndex = 0;
-  const unpack = (value: unknown, what: string): unknown => {
+  const unpack = (value: unknown, what: Where): unknown => {
     const unpacked = packed[viewIndex] ?? 0;
     viewIndex += 1;
     if (unpacked === 0) return value;
-    if (!(value instanceof Uint8Array)) throw new FrameError(`${what} must be a packed copy's bytes`);
+    if (!(value instanceof Uint8Array)) throw new FrameError(`${whereText(what)} must be a packed copy's bytes`);
     const out = new Uint8Array(unpacked);
-    unpackWords(value, out, true);
+    unpackCopy(value, out, true);
     return out;
   };
   mapCopies(message, type, fields, unpack);

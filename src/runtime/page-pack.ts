@@ -13,9 +13,17 @@
 // A copy is packed only where that saves at least 1/pagePackGainDivisor of it
 // (pages of doubles do not: they go raw, after a look at their first bytes).
 // Packing is the envelope's (src/runtime/envelope.ts): the engine never sees it.
+//
+// packWords and unpackWords here are the reference; the envelope calls
+// packCopy and unpackCopy, the native addon's copies of them (the same bytes,
+// checked by test/unit/page-pack.test.ts) where it loads: a fetch's copies are
+// packed in code that never gets hot in a short run (Jacobi's start: ~30 ms of
+// the home manager's CPU for 2,044 pages in cold JavaScript, session 14).
 
 import { pagePackGainDivisor, pagePackProbeBytes } from '../constants.js';
+import { nativePackEnabled } from '../env.js';
 import { assert } from '../errors.js';
+import { loadNativeMmu } from '../memory/native.js';
 import { FrameError } from '../transport/frame.js';
 
 const wordBytes = 8;
@@ -163,4 +171,34 @@ export function unpackWords(packed: Uint8Array, out: Uint8Array, zeroed = false)
 const popCounts = Uint8Array.from({ length: 256 }, (_, v) => { let c = 0; for (let t = v; t !== 0; t &= t - 1) c++; return c; });
 function popCount8(tag: number): number {
   return popCounts[tag]!;
+}
+
+/** The addon's packWords and unpackWords (native/dsm_mmu.cc), or null: not loadable here, or DSM_NATIVE_PACK=0. */
+function nativePacker(): { packWords(src: Uint8Array, out: Uint8Array, outAt: number): number; unpackWords(packed: Uint8Array, out: Uint8Array, zeroed: boolean): boolean } | null {
+  if (!nativePackEnabled()) return null;
+  try {
+    return loadNativeMmu();
+  } catch {
+    return null;
+  }
+}
+
+const native = nativePacker();
+
+/** Whether packCopy and unpackCopy run natively in this process. */
+export const nativePacking = native !== null;
+
+/** packWords, natively where the addon loads (the same bytes out). */
+export function packCopy(src: Uint8Array, out: Uint8Array, outAt: number): number {
+  if (native === null) return packWords(src, out, outAt);
+  return native.packWords(src, out, outAt);
+}
+
+/** unpackWords, natively where the addon loads; a malformed copy is the reference's FrameError, found by running it. */
+export function unpackCopy(packed: Uint8Array, out: Uint8Array, zeroed = false): void {
+  if (native === null) { unpackWords(packed, out, zeroed); return; }
+  if (native.unpackWords(packed, out, zeroed)) return;
+  // The reference throws the error that says why; it must (the two agree on every input).
+  unpackWords(packed, out, false);
+  assert(false, 'the native unpacker refused a copy the reference unpacks');
 }

@@ -21,7 +21,7 @@
 //   lineOp:     requestId v, op u8 (shippedOpCodes), address v, width u8,
 //               operands (count u8, each: length u8 then ASCII bytes), info,
 //               bundled u8 (0 absent, 1 present) then interval v, pages (count v, each v),
-//               diffs (count v, each: length v then bytes)
+//               diffs (byte arrays, below)
 //   lineOpDone: requestId v, result (u8 0 null, 1 string: length u8 then ASCII bytes), info,
 //               quiet u8 (0 absent, 1 true)
 //   lineRequest, lineRecall: line v
@@ -41,6 +41,8 @@
 //               msgpack's bin fields are: the engine copies them into the page at once)
 //   info:       vc (count v, each v), known (count v, each v),
 //               intervals (count v, each: node v, index v, pages (count v, each v))
+//   byte arrays (a batch's diffs, pushed pages' copies; wire version 6): count v, form u8 (0: in the body,
+//               1: the frame's payload), each one's length v, then (form 0) their bytes back to back
 //
 // where v is an unsigned LEB128 varint of a safe integer (at most 8 bytes).
 // A message that does not fit (a field outside these forms, a field this
@@ -48,7 +50,8 @@
 // than compactBodyBytesMax) is sent as msgpack instead: the compact form is an
 // optimization, never a limit. Its decoder checks every length against the
 // bytes there (a FrameError otherwise), as msgpack-scan does for msgpack.
-// Only a pageReply of the lengths form comes with a payload.
+// Only a pageReply of the lengths form, and a message whose byte arrays are of the payload form (a batch's
+// diffs or pushed copies the envelope moved to the payload), come with a payload.
 
 import { compactBodyBytesMax, compactSlabBytes } from '../constants.js';
 import { assert } from '../errors.js';
@@ -257,10 +260,36 @@ function writeBoolean(value: unknown): void {
   writeU8(value ? 1 : 0);
 }
 
+/** Byte arrays' form byte (writeByteArrays): their bytes follow their lengths in the body, or are the frame's payload. */
+const byteArraysInBody = 0;
+const byteArraysInPayload = 1;
+
+// byte arrays (a batch's diffs, pushed pages' copies): count v, form u8 (byteArraysInBody, byteArraysInPayload),
+//   each one's length v, then (in the body) all their bytes back to back: the reader copies them out in one piece,
+//   and the envelope leaves only the lengths (numbers) where the bytes went to the payload (src/runtime/envelope.ts)
 function writeByteArrays(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
-  writeVarint(values.length);
-  for (const value of values) writeBytes(value);
+  const count = values.length;
+  writeVarint(count);
+  if (count > 0 && typeof values[0] === 'number') {
+    writeU8(byteArraysInPayload);
+    for (let k = 0; k < count; k++) writeVarint(values[k]);
+    return;
+  }
+  writeU8(byteArraysInBody);
+  let byteCount = 0;
+  for (let k = 0; k < count; k++) {
+    const value: unknown = values[k];
+    if (!(value instanceof Uint8Array)) throw notCompact;
+    writeVarint(value.byteLength);
+    byteCount += value.byteLength;
+  }
+  room(byteCount);
+  for (let k = 0; k < count; k++) {
+    const value = values[k] as Uint8Array;
+    scratch.set(value, at);
+    at += value.byteLength;
+  }
 }
 
 // lockRequest: lockId v, requestId v, flags u8 (bit 0 tryOnly, bit 1 bundled), info, then bundled
@@ -277,7 +306,7 @@ function writeLockRequest(message: Record<string, unknown>): void {
 
 // lockGrant: lockId v, requestId v, flags u8 (bit 0 granted, 1 recall, 2 next, 3 pushed), info,
 //            then next (node v, requestId v, recall u8), then pushPages (count v, each v),
-//            pushVersions (count v, each: count v, each v), pushBytes (count v, each: length v then bytes)
+//            pushVersions (count v, each: count v, each v), pushBytes (byte arrays)
 function writeLockGrant(message: Record<string, unknown>): void {
   checkKeys(message, lockGrantKeys);
   writeVarint(message.lockId);
@@ -306,7 +335,7 @@ function pushed(message: Record<string, unknown>): boolean {
 }
 
 // pushed pages: pushPages (count v, each v), pushVersions (count v, each: count v, each v),
-//               pushBytes (count v, each: length v then bytes)
+//               pushBytes (byte arrays)
 function writePushes(message: Record<string, unknown>): void {
   writeNumbers(message.pushPages);
   const versions = message.pushVersions;
@@ -524,6 +553,8 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
 class Reader {
   private readonly bytes: Uint8Array;
   private position: number;
+  /** Set where the body holds byte arrays' lengths whose bytes are the frame's payload (readByteArrays). */
+  payloadNamed = false;
 
   constructor(bytes: Uint8Array, position: number) {
     this.bytes = bytes;
@@ -647,10 +678,40 @@ function readLineOp(reader: Reader): WireMessage {
 function readBundled(reader: Reader): { interval: number; pages: number[]; diffs: Uint8Array[] } {
   const interval = reader.varint();
   const pages = reader.numbers();
-  const diffCount = reader.count();
-  const diffs = new Array<Uint8Array>(diffCount);
-  for (let k = 0; k < diffCount; k++) diffs[k] = reader.bytesCopy(reader.varint());
-  return { interval, pages, diffs };
+  return { interval, pages, diffs: readByteArrays(reader) };
+}
+
+/**
+ * Byte arrays as writeByteArrays wrote them: views of one copy of their bytes (one allocation for a message's
+ * diffs, not one each), or, in the payload form, their lengths, which the envelope turns into views of the
+ * frame's payload (fromWire; the reader notes that the body names a payload).
+ */
+function readByteArrays(reader: Reader): Uint8Array[] {
+  const count = reader.count();
+  const form = reader.u8();
+  if (form !== byteArraysInBody && form !== byteArraysInPayload) throw new FrameError(`compact byte arrays of form ${form}`);
+  const lengths: number[] = [];
+  let byteCount = 0;
+  for (let k = 0; k < count; k++) {
+    const length = reader.varint();
+    lengths.push(length);
+    byteCount += length;
+  }
+  if (form === byteArraysInPayload) {
+    reader.payloadNamed = true;
+    return lengths as unknown as Uint8Array[];
+  }
+  const bytes = reader.bytesCopy(byteCount);
+  const buffer = bytes.buffer;
+  const views: Uint8Array[] = [];
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    const length = lengths[k]!;
+    // The constructor, not subarray (which looks up a species constructor: twice the time a view).
+    views.push(new Uint8Array(buffer, at, length));
+    at += length;
+  }
+  return views;
 }
 
 /** A flags byte with no bit set beyond `bitCount`. */
@@ -707,10 +768,7 @@ function readPushes(reader: Reader, message: WireMessage): void {
   const versions = new Array<number[]>(versionCount);
   for (let k = 0; k < versionCount; k++) versions[k] = reader.numbers();
   message.pushVersions = versions;
-  const byteCount = reader.count();
-  const bytes = new Array<Uint8Array>(byteCount);
-  for (let k = 0; k < byteCount; k++) bytes[k] = reader.bytesCopy(reader.varint());
-  message.pushBytes = bytes;
+  message.pushBytes = readByteArrays(reader);
 }
 
 function readBarrierArrive(reader: Reader): WireMessage {
@@ -842,7 +900,9 @@ export function decodeCompact(body: Uint8Array, payloadBytes = 0): WireMessage {
     case compactTypes.pageReply: message = readPageReply(reader, payloadBytes); break;
     default: throw new FrameError(`unknown compact message type ${type}`);
   }
-  if (payloadBytes > 0 && type !== compactTypes.pageReply) throw new FrameError(`a compact ${message.type} body with a payload`);
+  // Only a pageReply's copies and byte arrays of the payload form (a batch's diffs, pushed copies) are a payload.
+  if (payloadBytes > 0 && type !== compactTypes.pageReply && !reader.payloadNamed) throw new FrameError(`a compact ${message.type} body with a payload`);
+  if (payloadBytes === 0 && reader.payloadNamed) throw new FrameError(`a compact ${message.type} body names a payload it does not have`);
   if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);
   return message;
 }

@@ -25,7 +25,8 @@ export interface WireMessage {
 }
 
 export const frameMagic = 0x44534d31;
-export const wireVersion = 5;
+/** 6 since session 15: compact byte arrays (a batch's diffs, pushed copies) carry their lengths first, and may be the frame's payload. */
+export const wireVersion = 6;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { deserializeValue, serializeValue, transferListOf } from '../../src/channel/clone.js';
 import { fromWire, laneOf, route, toWire, type MeshMessage } from '../../src/runtime/envelope.js';
 import { decodeBody, encodeBody, type WireMessage } from '../../src/transport/codec.js';
+import { compactMarker } from '../../src/transport/compact.js';
 import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds } from '../../src/transport/frame.js';
 
 test('every mesh message type belongs to one lane; unknown types to none', () => {
@@ -72,6 +73,69 @@ test('copies in separate buffers, an empty page, optional pushes: each round-tri
   const plain = overTheWire({ type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0], known: [0], intervals: [] } });
   assert.equal(plain.payload, null, 'no page, no payload');
   assert.equal('pushBytes' in plain.back, false);
+});
+
+/** A received message's diffs: its own, or its bundled batch's. */
+function diffsIn(message: WireMessage): Uint8Array[] {
+  const value = message as unknown as { diffs?: Uint8Array[]; bundled?: { diffs: Uint8Array[] } };
+  return value.diffs ?? value.bundled!.diffs;
+}
+
+test('a message\'s diffs past 8 KiB travel as one payload (compact body, their lengths in it), and arrive as views of it', () => {
+  const info = { vc: [3, 1], known: [3, 1], intervals: [{ node: 1, index: 1, pages: [10, 11, 12] }] };
+  // As the native flush leaves them: back to back in one buffer, and the engine's shared empty diff for a page flushed early.
+  const flushed = new Uint8Array(3 * 5000).map((_, i) => (i * 13) & 0xff);
+  const diffs = [flushed.subarray(0, 5000), new Uint8Array(0), flushed.subarray(5000, 15_000)];
+  const bundled = { interval: 1, pages: [10, 11, 12], diffs };
+  const cases: MeshMessage[] = [
+    { type: 'diffs', interval: 1, pages: [10, 11, 12], diffs },
+    { type: 'diffs', interval: 1, pages: [10, 11, 12], diffs, origin: 0 },
+    { type: 'lockRelease', lockId: 4, info, bundled },
+    { type: 'lockRequest', lockId: 4, requestId: 9, tryOnly: false, info, bundled },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 1], info, bundled, pushPages: [20], pushVersions: [[3, 1]], pushBytes: [new Uint8Array(4096).fill(5)] },
+  ];
+  for (const message of cases) {
+    const wire = toWire(message);
+    assert.equal(wire.payload!.byteLength, 15_000 + ('pushBytes' in message ? 4096 : 0), `${message.type}: the diffs are the payload`);
+    if (!('pushBytes' in message)) assert.equal(wire.payload!.buffer, flushed.buffer, `${message.type}: back-to-back diffs go out without a copy`);
+    const sent = message.type === 'diffs' ? message.diffs : (message as { bundled: typeof bundled }).bundled.diffs;
+    assert.equal(sent, diffs, 'the message itself is left as it was');
+    const { back, body } = overTheWire(message);
+    assert.equal(body[0], compactMarker, `${message.type} goes compact`);
+    assert.ok(body.byteLength < 200, `${message.type}: a small body (${body.byteLength} bytes)`);
+    const got = diffsIn(back);
+    assert.deepEqual(got.map((diff) => Buffer.from(diff)), diffs.map((diff) => Buffer.from(diff)), `${message.type}: the same diffs`);
+    assert.equal(got[0]!.buffer, got[2]!.buffer, `${message.type}: views of one received buffer`);
+  }
+  // 8 KiB or less stays in the body, compact too: one copy of the bytes out of the frame, the diffs views of it.
+  const small: MeshMessage = { type: 'lockRelease', lockId: 4, info, bundled: { interval: 1, pages: [10, 11], diffs: [flushed.subarray(0, 3000), flushed.subarray(3000, 8000)] } };
+  assert.equal(toWire(small), small);
+  const { back, body, payload } = overTheWire(small);
+  assert.equal(payload, null);
+  assert.equal(body[0], compactMarker);
+  const got = diffsIn(back);
+  assert.equal(got[0]!.buffer, got[1]!.buffer);
+  assert.deepEqual(got.map((diff) => Buffer.from(diff)), [flushed.subarray(0, 3000), flushed.subarray(3000, 8000)].map((diff) => Buffer.from(diff)));
+  // A message outside the compact layout (here an atomic request, msgpack) moves its diffs to the payload the same way.
+  const atomic = { type: 'atomicRequest', requestId: 1, op: 'add', address: 64, width: 4, operands: ['1'], info, bundled } as unknown as MeshMessage;
+  const viaMsgpack = overTheWire(atomic);
+  assert.notEqual(viaMsgpack.body[0], compactMarker);
+  assert.equal(viaMsgpack.payload!.byteLength, 15_000);
+  assert.deepEqual(diffsIn(viaMsgpack.back).map((diff) => Buffer.from(diff)), diffs.map((diff) => Buffer.from(diff)));
+});
+
+test('diff lengths that do not account for the payload are FrameErrors; a compact body naming a payload it lacks too', () => {
+  const wire = (diffs: unknown, payloadBytes: number): WireMessage => ({ type: 'diffs', interval: 1, pages: [1, 2], diffs, payload: new Uint8Array(payloadBytes) });
+  assert.throws(() => fromWire(wire([4, 4], 7)), FrameError);
+  assert.throws(() => fromWire(wire([4, 4], 9)), /lengths account for 8 of its 9/);
+  assert.throws(() => fromWire(wire([4, -1], 8)), FrameError);
+  assert.throws(() => fromWire({ type: 'lockRelease', lockId: 1, info: { vc: [0], known: [0], intervals: [] }, bundled: { interval: 1, pages: [1], diffs: [3] }, payload: new Uint8Array(4) }), /lengths account for 3 of its 4/);
+  const { body } = encodeBody({ type: 'diffs', interval: 1, pages: [1, 2], diffs: [4, 4] });
+  assert.equal(body[0], compactMarker);
+  assert.throws(() => decodeBody(body, new Uint8Array(0)), /names a payload it does not have/);
+  assert.equal((decodeBody(body, new Uint8Array(8)) as { payload?: Uint8Array }).payload?.byteLength, 8);
+  const inline = encodeBody({ type: 'diffs', interval: 1, pages: [1], diffs: [new Uint8Array(4)] }).body;
+  assert.throws(() => decodeBody(inline, new Uint8Array(1)), /with a payload/);
 });
 
 test('lengths that do not account for the payload, and payloads where none belongs, are FrameErrors', () => {

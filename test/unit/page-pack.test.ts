@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { packWords, unpackWords } from '../../src/runtime/page-pack.js';
+import { nativePacking, packCopy, packWords, unpackCopy, unpackWords } from '../../src/runtime/page-pack.js';
 import { fromWire, toWire, type MeshMessage } from '../../src/runtime/envelope.js';
 import { decodeBody, encodeBody, type WireMessage } from '../../src/transport/codec.js';
 import { FrameDecoder, FrameError, encodeFrameHeader, frameKinds } from '../../src/transport/frame.js';
@@ -121,4 +121,77 @@ test('a packed field the receiver cannot trust is a FrameError', () => {
   assert.throws(() => fromWire({ type: 'pageReply', page: 1, version: [1], bytes: 'x', extraPages: [], extraVersions: [], extraBytes: [], packed: [8] }), /must be a packed copy's bytes/);
   assert.throws(() => fromWire({ type: 'pageReply', page: 1, version: [1], bytes: new Uint8Array([0, 0]), extraPages: [], extraVersions: [], extraBytes: [], packed: [8, 8] }), /names 2 packed copies for its 1/);
   assert.throws(() => fromWire({ type: 'rtPost', spawnId: '0:1', bytes: 2, info: { vc: [0], intervals: [] }, packed: [8], payload: new Uint8Array([0, 0]) }), /carries no packed copies/);
+});
+
+/** A seeded page of runs of zero, sparse, dense and one-zero words (the mix the round-trip test uses). */
+function mixedPage(next: () => number, length: number): Uint8Array {
+  const page = new Uint8Array(length);
+  let at = 0;
+  while (at < length) {
+    const kind = Math.floor(next() * 5);
+    const words = Math.min((length - at) / 8, 1 + Math.floor(next() * (next() < 0.1 ? 600 : 8)));
+    for (let w = 0; w < words; w++, at += 8) {
+      for (let b = 0; b < 8; b++) {
+        // kind 4: a word of small ints (a non-zero low byte per Int32), Jacobi's and matmul's pages.
+        const nonZero = kind === 1 ? next() < 0.3 : kind === 2 ? true : kind === 3 ? b !== Math.floor(next() * 8) : kind === 4 ? b % 4 === 0 : false;
+        page[at + b] = nonZero ? 1 + Math.floor(next() * 255) : 0;
+      }
+    }
+  }
+  return page;
+}
+
+test('the native packer writes the reference bytes and unpacks what it unpacks (5,000 seeded copies)', () => {
+  assert.ok(nativePacking || process.platform !== 'linux', 'the addon packs on Linux');
+  for (let seed = 1; seed <= 5_000; seed++) {
+    const next = random(seed);
+    // Some copies under the 128-byte minimum, some past the 1 KiB probe, most page-sized.
+    const length = 8 * (seed % 7 === 0 ? 1 + Math.floor(next() * 40) : seed % 3 === 0 ? 16 + Math.floor(next() * 1009) : 512);
+    const page = mixedPage(next, length);
+    const outAt = Math.floor(next() * 24);
+    const reference = new Uint8Array(outAt + length);
+    const native = new Uint8Array(outAt + length);
+    const end = packWords(page, reference, outAt);
+    assert.equal(packCopy(page, native, outAt), end, `seed ${seed}: the same end`);
+    if (end < 0) continue;
+    assert.deepEqual(Buffer.from(native.subarray(outAt, end)), Buffer.from(reference.subarray(outAt, end)), `seed ${seed}: the same bytes`);
+    const back = new Uint8Array(length).fill(0x55);
+    unpackCopy(native.subarray(outAt, end), back);
+    assert.deepEqual(Buffer.from(back), Buffer.from(page), `seed ${seed}: unpacked`);
+    const zeroed = new Uint8Array(length);
+    unpackCopy(native.subarray(outAt, end), zeroed, true);
+    assert.deepEqual(Buffer.from(zeroed), Buffer.from(page), `seed ${seed}: unpacked into zeros`);
+  }
+});
+
+test('the native unpacker refuses what the reference refuses, with its FrameError (cut, padded and flipped copies)', () => {
+  let refused = 0;
+  for (let seed = 1; seed <= 3_000; seed++) {
+    const next = random(seed);
+    const page = mixedPage(next, 8 * (16 + Math.floor(next() * 500)));
+    const out = new Uint8Array(page.length);
+    const end = packWords(page, out, 0);
+    const packed = end < 0 ? new Uint8Array(page.length).fill(0) : out.slice(0, end);
+    // One change: cut short, a byte more, or a byte flipped.
+    const change = Math.floor(next() * 3);
+    const at = Math.floor(next() * packed.length);
+    const bad = change === 0 ? packed.subarray(0, at) : change === 1 ? Buffer.concat([packed, new Uint8Array([Math.floor(next() * 256)])]) : packed.map((v, k) => (k === at ? v ^ (1 + Math.floor(next() * 255)) : v));
+    const outLength = next() < 0.1 ? page.length - 4 : page.length;
+    let expected: unknown = null;
+    try { unpackWords(bad, new Uint8Array(outLength)); } catch (error) { expected = error; }
+    let actual: unknown = null;
+    const native = new Uint8Array(outLength);
+    try { unpackCopy(bad, native); } catch (error) { actual = error; }
+    if (expected === null) {
+      assert.equal(actual, null, `seed ${seed}: the native unpacker took it too`);
+      const reference = new Uint8Array(outLength);
+      unpackWords(bad, reference);
+      assert.deepEqual(Buffer.from(native), Buffer.from(reference), `seed ${seed}: the same bytes`);
+    } else {
+      refused++;
+      assert.ok(actual instanceof FrameError, `seed ${seed}: a FrameError`);
+      assert.equal((actual as Error).message, (expected as Error).message, `seed ${seed}: the same reason`);
+    }
+  }
+  assert.ok(refused > 1000, `most changes are refused (${refused})`);
 });
