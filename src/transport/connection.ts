@@ -75,6 +75,8 @@ export class Connection extends EventEmitter {
   failure: DsmError | null = null;
   private closed = false;
   private readonly source: FrameSource;
+  /** Where messages go when one owner takes them all (the Mesh): called directly, instead of 'message' events. */
+  receiver: ((message: WireMessage) => void) | null = null;
 
   constructor(socket: Socket, peer: Hello, source: FrameSource) {
     super();
@@ -160,7 +162,8 @@ export class Connection extends EventEmitter {
       const message = decodeBody(frame.body, frame.payload);
       handling = message.type;
       if (hopsOn) hop('m:decoded');
-      this.emit('message', message);
+      if (this.receiver !== null) this.receiver(message);
+      else this.emit('message', message);
     } catch (error) {
       if (handling === null && error instanceof FrameError) {
         this.readFailed(error);
