@@ -20,6 +20,7 @@
 import net from 'node:net';
 import { receiveBufferBytes, receiveDirectBytesMin } from '../constants.js';
 import { assert } from '../errors.js';
+import { streamReadsForced } from '../env.js';
 import { type Frame, FrameDecoder, type FrameHeader, type FrameKind, frameHeaderBytes, parseFrameHeader } from './frame.js';
 import { hop, hopsOn } from '../util/hops.js';
 
@@ -309,7 +310,7 @@ export class StreamFrameSource implements FrameSource {
 
 /** The frame source for a fresh socket (streamless where it can be) and the socket to use from now on. */
 export function frameSourceOf(socket: net.Socket, frameBytesLimit: number): { socket: net.Socket; source: FrameSource } {
-  if (process.env.DSM_STREAM_READS !== '1') {
+  if (!streamReadsForced()) {
     const adopted = ReadFrameSource.adopt(socket, frameBytesLimit);
     if (adopted !== null) return adopted;
   }
