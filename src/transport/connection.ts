@@ -86,16 +86,23 @@ export class Connection extends EventEmitter {
     this.peerLabel = `node ${peer.nodeId} (${socket.remoteAddress}:${socket.remotePort})`;
     // Frames that came with the handshake's last one (or right after it) are held until the owner has had a
     // chance to listen: after the microtasks that resolve the handshake's promise (a nextTick would run before them).
+    // Bounded by what one poll phase reads from a proven peer (libuv reads a socket at most 32 times an event).
+    // A malformed frame among them is reported after them, by then to a listener (the source stops at it).
     let held: Frame[] | null = [];
+    let heldError: { error: unknown } | null = null;
     source.onFrame = (frame) => {
       if (held === null) this.receive(frame);
       else held.push(frame);
     };
-    source.onError = (error) => this.readFailed(error);
+    source.onError = (error) => {
+      if (held === null) this.readFailed(error);
+      else heldError ??= { error };
+    };
     setImmediate(() => {
       const frames = held!;
       held = null;
       for (const frame of frames) this.receive(frame);
+      if (heldError !== null) this.readFailed(heldError.error);
     });
     socket.on('drain', () => this.emit('drain'));
     socket.on('error', (error) => this.fail(new DsmError('DSM_ERR_NODE_DIED', `connection to ${this.peerLabel} failed: ${error.message}`)));

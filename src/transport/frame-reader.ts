@@ -9,13 +9,17 @@
 // its own buffers (the socket is handed the unfilled rest as its next read
 // buffer): a large page reply is never copied at all.
 //
-// What this relies on beyond Node's documented API (checked in Node 20 and 24's
-// lib/net.js, and by test/integration/transport.test.ts): an accepted socket's
-// handle (`socket._handle`) can be re-wrapped by `new net.Socket({ handle,
-// onread })` before anything was read from it; `onread.buffer` may be a
-// function, called after every read for the buffer of the next one. TLS
-// sockets keep the stream path (StreamFrameSource): their bytes are decrypted
-// inside the stream machinery.
+// What this relies on beyond Node's documented API (read in Node 20's lib/net.js
+// and internal/stream_base_commons.js; test/integration/transport.test.ts fails
+// if a connection stops being streamless): a socket's handle (`socket._handle`)
+// can be re-wrapped by `new net.Socket({ handle, onread })` (the `handle`
+// option Node's own child_process and cluster use) before anything was read
+// from it, and the server's connection count moves with `_server`. Documented:
+// `onread.buffer` may be a function, called after every read for the buffer of
+// the next one (Node keeps no reference to it: the reader does). Where any of
+// this is missing (no `_handle`, a subclass, TLS) the socket is read through
+// Node's streams as before (StreamFrameSource): TLS bytes are decrypted inside
+// the stream machinery.
 
 import net from 'node:net';
 import { receiveBufferBytes, receiveDirectBytesMin } from '../constants.js';

@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { handshake, type Connection, type Hello } from '../../src/transport/connection.js';
+import { EventEmitter } from 'node:events';
+import { frameBytesMax } from '../../src/constants.js';
+import { Connection, handshake, type Hello } from '../../src/transport/connection.js';
+import { StreamFrameSource } from '../../src/transport/frame-reader.js';
 import { type WireMessage, wireVersion } from '../../src/transport/frame.js';
 import { Listener, acceptPeer, connectPeer } from '../../src/transport/mesh.js';
 import { type TlsConfig, loadTls } from '../../src/transport/tls.js';
@@ -179,4 +182,16 @@ test('a malformed frame after the handshake on a streamless connection closes it
   assert.match(error.message, /node 1 .*bad magic/);
   await clientClosed;
   listener.close();
+});
+
+test('a malformed frame read with the handshake\'s last one is reported once the owner has had a turn to listen', async () => {
+  // The handshake resolves in the read that brought its last frame; what follows it in that read reaches the
+  // new Connection before the owner's 'error' listener (the fuzzer's man in the middle found it).
+  const socket = Object.assign(new EventEmitter(), { remoteAddress: '127.0.0.1', remotePort: 1, writableLength: 0, write: () => true, end() {}, destroy() {} });
+  const source = new StreamFrameSource(socket as unknown as net.Socket, frameBytesMax);
+  const connection = new Connection(socket as unknown as net.Socket, { ...baseHello, nodeId: 3 }, source);
+  socket.emit('data', Buffer.from('garbage after the proof, same read'));
+  const error = await new Promise<{ code: string; message: string }>((resolve) => connection.once('error', resolve));
+  assert.equal(error.code, 'DSM_ERR_FRAME');
+  assert.match(error.message, /node 3 .*bad magic/);
 });

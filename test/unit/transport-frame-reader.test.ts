@@ -160,3 +160,23 @@ test('a heartbeat (a bare header) is delivered whole, also when its header is cu
     assert.equal(frames[0]!.body.byteLength + frames[0]!.payload.byteLength, 0);
   }
 });
+
+test('random garbage in random reads never throws anything but a FrameError', () => {
+  fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), (chunks) => {
+    const reader = new FrameReader(4096, (frame) => { decodeBody(frame.body, frame.payload); }, 32);
+    try {
+      for (const chunk of chunks) {
+        let at = 0;
+        while (at < chunk.length) {
+          const buffer = reader.nextBuffer();
+          const count = Math.min(buffer.length, chunk.length - at);
+          buffer.set(chunk.subarray(at, at + count));
+          at += count;
+          reader.received(count, buffer);
+        }
+      }
+    } catch (error) {
+      assert.ok(error instanceof FrameError, `unexpected ${String(error)}`);
+    }
+  }), { numRuns: 1000, seed: 15 });
+});
