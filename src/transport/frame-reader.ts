@@ -56,7 +56,11 @@ export class FrameReader {
   private readonly cutHeader = Buffer.allocUnsafe(frameHeaderBytes);
   private cutHeaderBytes = 0;
   private partial: PartialFrame | null = null;
-  /** The buffer lent for the read under way: the scratch buffer, or the unfilled rest of the partial frame. */
+  /**
+   * The buffer lent for the read under way: the scratch buffer, or the unfilled rest of the partial frame.
+   * Node keeps only its address, so this reference is what keeps it alive until the read is done (also after
+   * stop() has let go of the partial frame: the socket may read once more before it closes).
+   */
   private lent: Buffer;
   private stopped = false;
 
