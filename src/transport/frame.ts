@@ -11,7 +11,9 @@
 // The decoder yields whole frames, copying each byte at most once (a frame
 // that spans chunks, into buffers of its own: FrameDecoder.next); anything
 // malformed is a FrameError naming what was wrong, and the caller closes that
-// connection.
+// connection. FrameDecoder serves sockets read as streams (TLS); plain TCP
+// connections read with FrameReader (frame-reader.ts), which checks headers
+// with the same parseFrameHeader.
 
 import { frameBytesMax } from '../constants.js';
 import { assert } from '../errors.js';
