@@ -185,6 +185,16 @@ export const prefaultChunkPages = 16;
 export const compactSlabBytes = 64 * 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
+/**
+ * Transport: the buffer each plain TCP connection reads into (src/transport/frame-reader.ts), one per
+ * connection, reused by every read: Node's own reads were 64 KiB as well (a fresh buffer each).
+ */
+export const receiveBufferBytes = 64 * 1024;
+/**
+ * Transport: a frame spanning reads that still needs this many bytes or more is read straight into its own
+ * buffers (no copy); less, and it is copied out of the read buffer, where the next frame's bytes may come in the same read.
+ */
+export const receiveDirectBytesMin = 32 * 1024;
 /** Transport: handshake must complete within this many milliseconds. */
 export const handshakeTimeoutMs = 5000;
 
@@ -259,6 +269,7 @@ assert(smallBlockBytesMax * 2 <= pageBytes, 'a small block is at most half a pag
 assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several heartbeats');
 assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
 assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');
+assert(receiveBufferBytes >= 16 && receiveDirectBytesMin <= receiveBufferBytes, 'a read buffer holds a frame header, and a frame needing more than it holds is read straight into its own buffers');
 assert(signalGraceMs + exitDeadlineMs <= 5000, 'a signalled node ends within 5 s');
 assert(heartbeatTimeoutMsMin > 2 * heartbeatIntervalMs, 'the smallest timeout spans several heartbeats');
 assert(shutdownGraceMs < heartbeatTimeoutMs * 4 && joinRetryIntervalMs < joinTimeoutMsDefault, 'cluster timeouts are ordered');

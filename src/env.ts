@@ -131,6 +131,11 @@ export function mallocKeepEnabled(): boolean {
   return process.env.DSM_MALLOC_KEEP === '1';
 }
 
+/** DSM_STREAM_READS=1: plain TCP connections read frames through Node's stream layers, as TLS ones do, not with `onread` (src/transport/frame-reader.ts; to compare). */
+export function streamReadsForced(): boolean {
+  return process.env.DSM_STREAM_READS === '1';
+}
+
 /** DSM_PREFAULT=0: a fetch's pages are not made resident in the manager view while its request is out (src/runtime/engine-host.ts; to compare). */
 export function prefaultEnabled(): boolean {
   return process.env.DSM_PREFAULT !== '0';

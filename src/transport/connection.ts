@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import { frameBytesMax, handshakeTimeoutMs, helloStringBytesMax, nodeCountMax, nonceBytes, preAuthFrameBytesMax, refusalReasonBytesMax, sendQueueBytesMax, unauthenticatedCountMax } from '../constants.js';
 import { DsmError, type ErrorCode, assert, errorCodes } from '../errors.js';
 import { decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from './codec.js';
-import { FrameDecoder, FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
+import { FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
+import { type FrameSource, frameSourceOf } from './frame-reader.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 export interface Hello {
@@ -73,26 +74,48 @@ export class Connection extends EventEmitter {
   /** Why the connection failed, once it has (for an owner that learns of it from 'close'). */
   failure: DsmError | null = null;
   private closed = false;
+  private readonly source: FrameSource;
+  /** Where messages go when one owner takes them all (the Mesh): called directly, instead of 'message' events. */
+  receiver: ((message: WireMessage) => void) | null = null;
 
-  constructor(socket: Socket, peer: Hello, decoder: FrameDecoder, pending: Frame[]) {
+  constructor(socket: Socket, peer: Hello, source: FrameSource) {
     super();
     this.socket = socket;
     this.peer = peer;
+    this.source = source;
     this.peerLabel = `node ${peer.nodeId} (${socket.remoteAddress}:${socket.remotePort})`;
-    socket.on('data', (chunk: Buffer) => {
-      if (hopsOn) hop('m:data');
-      this.receive(() => decoder.push(chunk));
-      if (hopsOn) hop('m:data done');
+    // Frames that came with the handshake's last one (or right after it) are held until the owner has had a
+    // chance to listen: after the microtasks that resolve the handshake's promise (a nextTick would run before them).
+    // Bounded by what one poll phase reads from a proven peer (libuv reads a socket at most 32 times an event).
+    // A malformed frame among them is reported after them, by then to a listener (the source stops at it).
+    let held: Frame[] | null = [];
+    let heldError: { error: unknown } | null = null;
+    source.onFrame = (frame) => {
+      if (held === null) this.receive(frame);
+      else held.push(frame);
+    };
+    source.onError = (error) => {
+      if (held === null) this.readFailed(error);
+      else heldError ??= { error };
+    };
+    setImmediate(() => {
+      const frames = held!;
+      held = null;
+      for (const frame of frames) this.receive(frame);
+      if (heldError !== null) this.readFailed(heldError.error);
     });
     socket.on('drain', () => this.emit('drain'));
     socket.on('error', (error) => this.fail(new DsmError('DSM_ERR_NODE_DIED', `connection to ${this.peerLabel} failed: ${error.message}`)));
     socket.on('close', () => {
       this.closed = true;
+      this.source.stop();
       this.emit('close');
     });
-    // Frames that came with the handshake's last one are delivered once the owner has had a chance to listen:
-    // after the microtasks that resolve the handshake's promise (a nextTick would run before them).
-    if (pending.length > 0 || decoder.pendingBytes > 0) setImmediate(() => this.receive(() => [...pending, ...decoder.push(Buffer.alloc(0))]));
+  }
+
+  /** True when this connection reads its frames without Node's stream layers (plain TCP; frame-reader.ts). */
+  get streamless(): boolean {
+    return this.source.streamless;
   }
 
   /**
@@ -128,32 +151,29 @@ export class Connection extends EventEmitter {
 
   close(): void {
     this.closed = true;
+    this.source.stop();
     this.socket.end();
   }
 
-  private receive(frames: () => Frame[]): void {
-    let decoded: Frame[];
+  /** One whole frame from the source: a heartbeat or a message, delivered to the owner. Never throws. */
+  private receive(frame: Frame): void {
+    if (this.closed) return;
     let handling: string | null = null;
     try {
-      decoded = frames();
-      if (hopsOn) hop('m:frames');
-      for (const frame of decoded) {
-        if (this.closed) return;
-        if (frame.kind === frameKinds.heartbeat) {
-          this.emit('heartbeat');
-          continue;
-        }
-        if (frame.kind !== frameKinds.message) throw new FrameError(`unexpected frame kind ${frame.kind} after the handshake`);
-        this.lastReceivedBytes = frameHeaderBytes + frame.body.byteLength + frame.payload.byteLength;
-        const message = decodeBody(frame.body, frame.payload);
-        handling = message.type;
-        if (hopsOn) hop('m:decoded');
-        this.emit('message', message);
-        handling = null;
+      if (frame.kind === frameKinds.heartbeat) {
+        this.emit('heartbeat');
+        return;
       }
+      if (frame.kind !== frameKinds.message) throw new FrameError(`unexpected frame kind ${frame.kind} after the handshake`);
+      this.lastReceivedBytes = frameHeaderBytes + frame.body.byteLength + frame.payload.byteLength;
+      const message = decodeBody(frame.body, frame.payload);
+      handling = message.type;
+      if (hopsOn) hop('m:decoded');
+      if (this.receiver !== null) this.receiver(message);
+      else this.emit('message', message);
     } catch (error) {
       if (handling === null && error instanceof FrameError) {
-        this.fail(new DsmError('DSM_ERR_FRAME', `${this.peerLabel} sent a malformed frame (${error.message}); the connection was closed`));
+        this.readFailed(error);
         return;
       }
       // A proven peer's message that its handler could not take: a malformed message (or a bug in dsm).
@@ -163,9 +183,16 @@ export class Connection extends EventEmitter {
     }
   }
 
+  /** The source met a malformed frame (or failed reading): the connection ends, naming the peer. */
+  private readFailed(error: unknown): void {
+    const what = error instanceof Error ? error.message : String(error);
+    this.fail(new DsmError('DSM_ERR_FRAME', `${this.peerLabel} sent a malformed frame (${what}); the connection was closed`, { cause: error }));
+  }
+
   private fail(error: DsmError): void {
     if (this.closed) return;
     this.closed = true;
+    this.source.stop();
     this.failure = error;
     this.socket.destroy();
     this.emit('error', error);
@@ -298,13 +325,15 @@ const strangerAdvice = 'the connection was closed and this node keeps serving; i
  * authentication is at most preAuthFrameBytesMax bytes. Either side that
  * refuses says why in a `refused` frame before closing.
  */
-export function handshake(socket: Socket, options: { hello: Hello; secret: string; role: Role; peerLabel: string; door?: HandshakeDoor }): Promise<Connection> {
+export function handshake(given: Socket, options: { hello: Hello; secret: string; role: Role; peerLabel: string; door?: HandshakeDoor }): Promise<Connection> {
   const { hello, secret, role, peerLabel, door } = options;
   assert(hello.wireVersion === wireVersion, 'our hello carries our wire version');
+  // A plain TCP socket is re-wrapped to read frames without Node's stream layers (frame-reader.ts): from here
+  // on `socket` is the one to use (the Connection's), `given` is not.
+  const { socket, source } = frameSourceOf(given, preAuthFrameBytesMax);
   socket.setNoDelay(true);
   door?.admit(socket);
   const nonce = randomBytes(nonceBytes);
-  const decoder = new FrameDecoder(preAuthFrameBytesMax);
   const peerRole: Role = role === 'connect' ? 'accept' : 'connect';
   return new Promise((resolve, reject) => {
     let peerHello: Hello | null = null;
@@ -317,10 +346,10 @@ export function handshake(socket: Socket, options: { hello: Hello; secret: strin
       settled = true;
       clearTimeout(timer);
       door?.leave(socket);
-      socket.off('data', onData);
       socket.off('error', onError);
       socket.off('close', onClose);
       if (error !== null) {
+        source.stop();
         // Errors after this point (a reset while we close) have no one to tell.
         socket.on('error', () => {});
         socket.destroy();
@@ -394,28 +423,19 @@ export function handshake(socket: Socket, options: { hello: Hello; secret: strin
         }
         if (role === 'accept') writeFrame(socket, frameKinds.proof, { type: 'proof', proof: proofOf(secret, role, nonce, peerNonce, hello, peerHello) });
         // Proven: from here on the peer is part of the program and may send frames up to the full size.
-        decoder.frameBytesMax = frameBytesMax;
-        finish(null, new Connection(socket, peerHello, decoder, []));
+        source.frameBytesMax = frameBytesMax;
+        finish(null, new Connection(socket, peerHello, source));
         return;
       }
       refuseStranger(`sent frame kind ${frame.kind} out of order during the handshake`);
     }
-    function onData(chunk: Buffer): void {
-      decoder.append(chunk);
-      while (!settled) {
-        let frame: Frame | null;
-        try {
-          frame = decoder.next();
-        } catch (error) {
-          if (!(error instanceof FrameError)) throw error;
-          refuse('DSM_ERR_FRAME', `sent a malformed frame during the handshake (${error.message}); ${role === 'accept' ? strangerAdvice : 'is that address a dsm node?'}`);
-          return;
-        }
-        if (frame === null) return;
-        onFrame(frame);
-      }
-    }
-    socket.on('data', onData);
+    source.onFrame = (frame) => {
+      if (!settled) onFrame(frame);
+    };
+    source.onError = (error) => {
+      if (!(error instanceof FrameError)) throw error;
+      refuse('DSM_ERR_FRAME', `sent a malformed frame during the handshake (${error.message}); ${role === 'accept' ? strangerAdvice : 'is that address a dsm node?'}`);
+    };
     socket.on('error', onError);
     socket.on('close', onClose);
     writeFrame(socket, frameKinds.hello, { type: 'hello', hello: { ...hello }, nonce });

@@ -11,7 +11,9 @@
 // The decoder yields whole frames, copying each byte at most once (a frame
 // that spans chunks, into buffers of its own: FrameDecoder.next); anything
 // malformed is a FrameError naming what was wrong, and the caller closes that
-// connection.
+// connection. FrameDecoder serves sockets read as streams (TLS); plain TCP
+// connections read with FrameReader (frame-reader.ts), which checks headers
+// with the same parseFrameHeader.
 
 import { frameBytesMax } from '../constants.js';
 import { assert } from '../errors.js';
@@ -79,6 +81,39 @@ export function writeFrameHeader(header: Buffer, kind: FrameKind, bodyBytes: num
   return header;
 }
 
+/** A frame header's fields, checked. */
+export interface FrameHeader {
+  kind: FrameKind;
+  bodyBytes: number;
+  payloadBytes: number;
+}
+
+/**
+ * Reads and checks the frame header at `at` in `bytes` (which hold at least a
+ * header from there): magic, version, kind and a total within `limit`. Throws
+ * FrameError naming what was wrong. Shared by FrameDecoder and FrameReader.
+ */
+export function parseFrameHeader(bytes: Uint8Array, at: number, limit: number): FrameHeader {
+  assert(bytes.length - at >= frameHeaderBytes, 'a header is parsed from bytes that hold one');
+  if (bytes[at] !== frameMagic >>> 24 || bytes[at + 1] !== ((frameMagic >>> 16) & 0xff) || bytes[at + 2] !== ((frameMagic >>> 8) & 0xff) || bytes[at + 3] !== (frameMagic & 0xff)) {
+    const magic = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+    throw new FrameError(`bad magic 0x${magic.toString(16).padStart(8, '0')}: the peer does not speak dsm`);
+  }
+  const version = bytes[at + 4]!;
+  if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
+  const kind = bytes[at + 5]!;
+  if (kind < frameKindMin || kind > frameKindMax) throw new FrameError(`unknown frame kind ${kind}`);
+  const bodyBytes = readUint32(bytes, at + 8);
+  const payloadBytes = readUint32(bytes, at + 12);
+  const total = frameHeaderBytes + bodyBytes + payloadBytes;
+  if (total > limit) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${limit}`);
+  return { kind: kind as FrameKind, bodyBytes, payloadBytes };
+}
+
+function readUint32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) >>> 0) + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
+}
+
 /** A frame spanning chunks, filled as its bytes arrive (FrameDecoder). */
 interface PartialFrame {
   kind: FrameKind;
@@ -138,30 +173,20 @@ export class FrameDecoder {
   next(): Frame | null {
     if (this.partial === null) {
       if (this.bufferedBytes < frameHeaderBytes) return null;
-      const header = this.peekHeader();
-      if (header[0] !== frameMagic >>> 24 || header[1] !== ((frameMagic >>> 16) & 0xff) || header[2] !== ((frameMagic >>> 8) & 0xff) || header[3] !== (frameMagic & 0xff)) {
-        throw new FrameError(`bad magic 0x${header.readUInt32BE(0).toString(16).padStart(8, '0')}: the peer does not speak dsm`);
-      }
-      const version = header[4]!;
-      if (version !== wireVersion) throw new FrameError(`wire version ${version}, expected ${wireVersion}`);
-      const kind = header[5]!;
-      if (kind < frameKindMin || kind > frameKindMax) throw new FrameError(`unknown frame kind ${kind}`);
-      const bodyBytes = header.readUInt32BE(8);
-      const payloadBytes = header.readUInt32BE(12);
+      const { kind, bodyBytes, payloadBytes } = parseFrameHeader(this.peekHeader(), 0, this.frameBytesMax);
       const total = frameHeaderBytes + bodyBytes + payloadBytes;
-      if (total > this.frameBytesMax) throw new FrameError(`frame of ${total} bytes exceeds the maximum of ${this.frameBytesMax}`);
       const first = this.chunks[0]!;
       if (first.length >= total) {
         const whole = this.takeFirst(total);
         return {
-          kind: kind as FrameKind,
+          kind,
           body: whole.subarray(frameHeaderBytes, frameHeaderBytes + bodyBytes),
           payload: whole.subarray(frameHeaderBytes + bodyBytes, total),
         };
       }
       // Never pooled: a payload alone in its ArrayBuffer (transferable); allocated only once the size passed the limit above.
       this.partial = {
-        kind: kind as FrameKind,
+        kind,
         head: Buffer.allocUnsafe(frameHeaderBytes + bodyBytes),
         payload: payloadBytes === 0 ? emptyPayload : Buffer.allocUnsafeSlow(payloadBytes),
         filled: 0,

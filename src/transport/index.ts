@@ -21,14 +21,16 @@
 //                                        sendQueueBytesMax or more (the producer waits for 'drain'),
 //                                        or the connection is closed (its loss was reported)
 //               queuedBytes
-//               sendHeartbeat(), close(), peer: Hello, peerLabel
+//               sendHeartbeat(), close(), peer: Hello, peerLabel, streamless (read without Node's streams:
+//               plain TCP; frame-reader.ts), receiver (an owner's direct callback, instead of 'message' events)
 //               events 'message' (msg), 'heartbeat', 'drain', 'error' (DsmError: DSM_ERR_FRAME naming the peer,
 //               DSM_ERR_NODE_DIED), 'close'
 //   new Mesh({ nodeId, listener, addresses: Map<nodeId, {host, port}>, hello, secret,
 //              heartbeatIntervalMs?, heartbeatTimeoutMs? })
 //     start(): Promise<void>  dials every lower id, accepts every higher id; resolves when all are connected
 //     send(nodeId, msg): boolean, queuedBytes(nodeId), peerIds, close()
-//     events 'message' (from, msg), 'drain' (nodeId), 'peer-lost' (nodeId, DsmError naming node and host), 'refused' (DsmError)
+//     holdMessages(), deliverTo(receiver): held messages, then every message, to receiver (no 'message' events)
+//     events 'message' (from, msg; until deliverTo), 'drain' (nodeId), 'peer-lost' (nodeId, DsmError naming node and host), 'refused' (DsmError)
 
 export { type WireMessage } from './codec.js';
 export { Connection, type Hello, handshake } from './connection.js';

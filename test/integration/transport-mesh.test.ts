@@ -112,3 +112,26 @@ test('two real processes exchange messages over the transport', async () => {
   mesh.close();
   listener.close();
 });
+
+test('deliverTo hands the held messages, then every message, to its receiver in order, and no longer emits them as events', async () => {
+  const meshes = await startMeshes(2);
+  const [zero, one] = meshes as [Mesh, Mesh];
+  zero.holdMessages();
+  one.send(0, { type: 'early', i: 0 });
+  one.send(0, { type: 'early', i: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const events: WireMessage[] = [];
+  zero.on('message', (_from: number, message: WireMessage) => events.push(message));
+  const received: Array<[number, WireMessage]> = [];
+  zero.deliverTo((from, message) => received.push([from, message]));
+  assert.deepEqual(received.map(([from, message]) => [from, message.i]), [[1, 0], [1, 1]]);
+  for (let i = 2; i < 10; i += 1) one.send(0, { type: 'late', i, ...(i % 3 === 0 ? { payload: new Uint8Array(70_000).fill(i) } : {}) });
+  const deadline = Date.now() + 5000;
+  while (received.length < 10 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(received.map(([, message]) => message.i), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(received[3]![1].payload![69_999], 3);
+  assert.deepEqual(events, [], 'the receiver, not the event');
+  assert.ok(zero.lastReceivedBytes > 0);
+  for (const mesh of meshes) mesh.close();
+  for (const mesh of meshes) (mesh as unknown as { options: { listener: Listener } }).options.listener.close();
+});

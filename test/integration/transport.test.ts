@@ -3,8 +3,14 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { handshake, type Connection, type Hello } from '../../src/transport/connection.js';
-import { wireVersion } from '../../src/transport/frame.js';
+import { EventEmitter } from 'node:events';
+import { frameBytesMax } from '../../src/constants.js';
+import { Connection, handshake, type Hello } from '../../src/transport/connection.js';
+import { StreamFrameSource } from '../../src/transport/frame-reader.js';
+import { type WireMessage, wireVersion } from '../../src/transport/frame.js';
+import { Listener, acceptPeer, connectPeer } from '../../src/transport/mesh.js';
+import { type TlsConfig, loadTls } from '../../src/transport/tls.js';
+import { makeTestCerts } from '../fixtures/tls.js';
 
 const baseHello: Hello = { clusterId: 'c1', dsmVersion: '0.1.0', wireVersion, coherence: 'hlrc', pageBytes: 4096, regionBytes: 1 << 30, nodeId: 0 };
 
@@ -103,4 +109,89 @@ test('a malformed frame after the handshake closes that connection with DSM_ERR_
   assert.equal(error.code, 'DSM_ERR_FRAME');
   assert.match(error.message, /node 1/);
   client.close();
+});
+
+/** A connected pair over Listener, acceptPeer and connectPeer (as the mesh makes them), plain TCP or mutual TLS. */
+async function meshPair(tls?: TlsConfig) {
+  const listener = await Listener.listen('127.0.0.1', 0, tls);
+  const accepted = new Promise<Connection>((resolve, reject) => listener.once('socket', (socket: net.Socket) => acceptPeer(socket, { hello: baseHello, secret: 's' }).then(resolve, reject)));
+  const client = await connectPeer({ ...listener.address, hello: { ...baseHello, nodeId: 1 }, secret: 's', ...(tls === undefined ? {} : { tls }) });
+  return { listener, server: await accepted, client };
+}
+
+/** Sends frames of sizes around the read buffer's and the direct-read threshold both ways; checks order and bytes. */
+async function exchange(server: Connection, client: Connection): Promise<void> {
+  const sizes = [0, 1, 15, 16, 17, 4096, 16 * 1024 + 1, 32 * 1024 - 40, 64 * 1024 - 16, 64 * 1024, 64 * 1024 + 1, 200 * 1024, 1 << 20, 7, 0];
+  for (const [from, to] of [[client, server], [server, client]] as const) {
+    const received: WireMessage[] = [];
+    const all = new Promise<void>((resolve) => {
+      const onMessage = (message: WireMessage) => {
+        received.push(message);
+        if (received.length === sizes.length) {
+          to.off('message', onMessage);
+          resolve();
+        }
+      };
+      to.on('message', onMessage);
+    });
+    sizes.forEach((size, i) => from.send(size === 0 ? { type: 'empty', i } : { type: 'sized', i, payload: new Uint8Array(size).fill(i + 1) }));
+    await all;
+    received.forEach((message, i) => {
+      assert.equal(message.i, i);
+      assert.equal(message.payload?.byteLength ?? 0, sizes[i]);
+      if (sizes[i]! > 0) assert.deepEqual([...new Set(message.payload!)], [i + 1]);
+    });
+  }
+}
+
+test('plain TCP connections read frames without the stream layers on both sides, TLS ones through the stream; every size arrives in order, and a close is seen', async () => {
+  const plain = await meshPair();
+  assert.equal(plain.server.streamless, true, 'the accepted side');
+  assert.equal(plain.client.streamless, true, 'the dialled side');
+  await exchange(plain.server, plain.client);
+  const closed = new Promise((resolve) => plain.server.once('close', resolve));
+  const listenerClosed = new Promise((resolve) => plain.listener.server.once('close', resolve));
+  plain.client.close();
+  await closed;
+  // The re-wrapped socket took over the server's connection count: the server closes once it is gone.
+  plain.listener.close();
+  await listenerClosed;
+
+  const certs = makeTestCerts();
+  if (certs === null) return;
+  const tls = loadTls({ cert: certs.cert, key: certs.key, ca: certs.ca })!;
+  const secure = await meshPair(tls);
+  assert.equal(secure.server.streamless, false);
+  assert.equal(secure.client.streamless, false);
+  await exchange(secure.server, secure.client);
+  const failed = new Promise<{ code: string; message: string }>((resolve) => secure.client.once('error', resolve));
+  secure.server.socket.destroy();
+  const lost = await Promise.race([failed, new Promise((resolve) => secure.client.once('close', () => resolve('close')))]);
+  assert.ok(lost === 'close' || (lost as { code: string }).code === 'DSM_ERR_NODE_DIED');
+  secure.listener.close();
+});
+
+test('a malformed frame after the handshake on a streamless connection closes it with DSM_ERR_FRAME naming the peer, and a peer\'s death is seen', async () => {
+  const { listener, server, client } = await meshPair();
+  assert.equal(server.streamless, true);
+  const failure = new Promise<{ code: string; message: string }>((resolve) => server.once('error', resolve));
+  const clientClosed = new Promise((resolve) => client.once('close', resolve));
+  client.socket.write(Buffer.from('not a frame at all, just text....'));
+  const error = await failure;
+  assert.equal(error.code, 'DSM_ERR_FRAME');
+  assert.match(error.message, /node 1 .*bad magic/);
+  await clientClosed;
+  listener.close();
+});
+
+test('a malformed frame read with the handshake\'s last one is reported once the owner has had a turn to listen', async () => {
+  // The handshake resolves in the read that brought its last frame; what follows it in that read reaches the
+  // new Connection before the owner's 'error' listener (the fuzzer's man in the middle found it).
+  const socket = Object.assign(new EventEmitter(), { remoteAddress: '127.0.0.1', remotePort: 1, writableLength: 0, write: () => true, end() {}, destroy() {} });
+  const source = new StreamFrameSource(socket as unknown as net.Socket, frameBytesMax);
+  const connection = new Connection(socket as unknown as net.Socket, { ...baseHello, nodeId: 3 }, source);
+  socket.emit('data', Buffer.from('garbage after the proof, same read'));
+  const error = await new Promise<{ code: string; message: string }>((resolve) => connection.once('error', resolve));
+  assert.equal(error.code, 'DSM_ERR_FRAME');
+  assert.match(error.message, /node 3 .*bad magic/);
 });

@@ -21,7 +21,8 @@ import { MessageChannel } from 'node:worker_threads';
 import { deserializeMessage, deserializeValue, serializeMessage, serializeValue, transferListOf, type MessageBytes } from '../../src/channel/clone.js';
 import { fromWire, toWire } from '../../src/runtime/envelope.js';
 import { Connection, type Hello } from '../../src/transport/connection.js';
-import { FrameDecoder } from '../../src/transport/frame.js';
+import { StreamFrameSource } from '../../src/transport/frame-reader.js';
+import { frameBytesMax } from '../../src/constants.js';
 
 const mib = 1024 * 1024;
 const noRanges = { rangeOf: () => null, bufferAt: (): never => { throw new Error('no dsm buffers here'); } };
@@ -66,7 +67,7 @@ async function acrossNodes(message: MessageBytes): Promise<MessageBytes> {
   assert.ok(toManager.moved, 'app thread to manager: moved (detached on the app thread), not copied');
   // Sending manager: the frame goes out as header, body and the very bytes that arrived (a gathered write).
   const sender = new FakeSocket();
-  new Connection(sender as unknown as Socket, hello, new FrameDecoder(), []).send(toWire({ type: 'rtPost', spawnId: '0:1', bytes: toManager.arrived, ...(message.form === undefined ? {} : { form: message.form }), info }));
+  new Connection(sender as unknown as Socket, hello, new StreamFrameSource(sender as unknown as Socket, frameBytesMax)).send(toWire({ type: 'rtPost', spawnId: '0:1', bytes: toManager.arrived, ...(message.form === undefined ? {} : { form: message.form }), info }));
   const payloadWrites = sender.written.filter((chunk) => chunk.buffer === toManager.arrived.buffer);
   assert.equal(payloadWrites.length, 1, 'the bytes are written as they are (not copied into msgpackr\'s buffer or a frame buffer)');
   assert.equal(payloadWrites[0]!.byteLength, toManager.arrived.byteLength);
@@ -74,7 +75,9 @@ async function acrossNodes(message: MessageBytes): Promise<MessageBytes> {
   assert.ok(frameBytes - toManager.arrived.byteLength < 1024, `header and body are small (${frameBytes - toManager.arrived.byteLength} bytes)`);
   // Receiving manager: reads of 64 KiB copied once into the frame's payload (a copy), which is its buffer, whole.
   const receiver = new FakeSocket();
-  const connection = new Connection(receiver as unknown as Socket, hello, new FrameDecoder(), []);
+  const connection = new Connection(receiver as unknown as Socket, hello, new StreamFrameSource(receiver as unknown as Socket, frameBytesMax));
+  // A new connection holds what arrives until its owner has had a turn to listen.
+  await new Promise(setImmediate);
   const received: unknown[] = [];
   connection.on('message', (wire) => received.push(fromWire(wire)));
   const stream = Buffer.concat(sender.written);
@@ -134,10 +137,12 @@ test('a 1 MiB message holding a typed array is copied twice: the receiver\'s arr
 test('a small postMessage stays in the frame\'s body, and is copied, not moved, to the receiving thread', async () => {
   const bytes = serializeValue({ hello: 'world' }, noRanges);
   const sender = new FakeSocket();
-  new Connection(sender as unknown as Socket, hello, new FrameDecoder(), []).send(toWire({ type: 'rtPost', spawnId: '0:1', bytes, info }));
+  new Connection(sender as unknown as Socket, hello, new StreamFrameSource(sender as unknown as Socket, frameBytesMax)).send(toWire({ type: 'rtPost', spawnId: '0:1', bytes, info }));
   assert.equal(sender.written.length, 1, 'one buffer: the frame, msgpackr\'s own');
   const receiver = new FakeSocket();
-  const connection = new Connection(receiver as unknown as Socket, hello, new FrameDecoder(), []);
+  const connection = new Connection(receiver as unknown as Socket, hello, new StreamFrameSource(receiver as unknown as Socket, frameBytesMax));
+  // A new connection holds what arrives until its owner has had a turn to listen.
+  await new Promise(setImmediate);
   const received: unknown[] = [];
   connection.on('message', (wire) => received.push(fromWire(wire)));
   receiver.emit('data', sender.written[0]!);
