@@ -245,7 +245,7 @@ export class ClusterNode {
     const engine = this.host.engine;
     this.flow = new FlowGate({
       queuedBytes: (nodeId) => mesh.queuedBytes(nodeId),
-      get peerIds() { return mesh.peerIds; },
+      get queuingPeerIds() { return mesh.queuingPeerIds; },
       on: (event, listener) => mesh.on(event, listener),
     }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused), deferDiffs);
     if (testHook('HOLD_DEFERRED', handle.nodeId) !== null) this.flow.holdDeferredForTest();

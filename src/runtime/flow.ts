@@ -53,7 +53,13 @@ export { sendQueueBytesFromEnvironment } from '../env.js';
 export interface FlowLinks {
   /** Bytes queued to a peer and not yet handed to the kernel. */
   queuedBytes(nodeId: number): number;
-  readonly peerIds: number[];
+  /**
+   * The peers whose queue may hold bytes: every peer with queued bytes is in it
+   * (others may be, until asked). Most of the time it is empty (loopback and
+   * LAN writes of small frames go to the kernel at once), so the check at
+   * every admission reads one size instead of every link's queue.
+   */
+  readonly queuingPeerIds: ReadonlySet<number>;
   on(event: 'drain', listener: (nodeId: number) => void): unknown;
 }
 
@@ -103,9 +109,11 @@ export class FlowGate {
     return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
   }
 
-  /** Whether a link holds the limit or more. */
+  /** Whether a link holds the limit or more (only links named as queuing can). */
   congested(): boolean {
-    for (const nodeId of this.links.peerIds) if (this.links.queuedBytes(nodeId) >= this.queueBytesMax) return true;
+    const queuing = this.links.queuingPeerIds;
+    if (queuing.size === 0) return false;
+    for (const nodeId of queuing) if (this.links.queuedBytes(nodeId) >= this.queueBytesMax) return true;
     return false;
   }
 

@@ -28,7 +28,7 @@
 //   new Mesh({ nodeId, listener, addresses: Map<nodeId, {host, port}>, hello, secret,
 //              heartbeatIntervalMs?, heartbeatTimeoutMs? })
 //     start(): Promise<void>  dials every lower id, accepts every higher id; resolves when all are connected
-//     send(nodeId, msg): boolean, queuedBytes(nodeId), peerIds, close()
+//     send(nodeId, msg): boolean, queuedBytes(nodeId), queuingPeerIds (a superset of the peers with queued bytes), peerIds, close()
 //     holdMessages(), deliverTo(receiver): held messages, then every message, to receiver (no 'message' events)
 //     events 'message' (from, msg; until deliverTo), 'drain' (nodeId), 'peer-lost' (nodeId, DsmError naming node and host), 'refused' (DsmError)
 

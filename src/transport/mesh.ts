@@ -113,6 +113,8 @@ export interface MeshPort extends EventEmitter {
   readonly nodeId: number;
   send(nodeId: number, message: WireMessage): boolean;
   queuedBytes(nodeId: number): number;
+  /** The peers whose queue may hold bytes: a superset of those whose queuedBytes is above 0 (see Mesh.queuingPeerIds). */
+  readonly queuingPeerIds: ReadonlySet<number>;
   readonly peerIds: number[];
   readonly lastSentBytes: number;
   readonly lastReceivedBytes: number;
@@ -189,9 +191,24 @@ export class Mesh extends EventEmitter implements MeshPort {
     await Promise.all([all, this.beacon?.ready]);
   }
 
+  /**
+   * Peers whose send queue may hold bytes. A queue grows only at our writes
+   * (send, heartbeat), so a peer is added there when its write left bytes
+   * queued; it leaves when its queue is seen empty (queuedBytes, 'drain'),
+   * which Node does not always announce (no 'drain' below the high-water
+   * mark). So the set is a superset of the peers with queued bytes, and the
+   * flow gate's check at every admission reads only its size when it is empty.
+   */
+  private readonly queuing = new Set<number>();
+  get queuingPeerIds(): ReadonlySet<number> {
+    return this.queuing;
+  }
+
   /** Bytes queued to one peer and not yet handed to the kernel (0 for a peer not connected). */
   queuedBytes(nodeId: number): number {
-    return this.peers.get(nodeId)?.connection.queuedBytes ?? 0;
+    const bytes = this.peers.get(nodeId)?.connection.queuedBytes ?? 0;
+    if (bytes === 0) this.queuing.delete(nodeId);
+    return bytes;
   }
 
   /** Sends to one peer, never throwing for a full queue; false means that socket is backed up (see Connection.send). */
@@ -204,6 +221,7 @@ export class Mesh extends EventEmitter implements MeshPort {
     }
     const flushed = peer.connection.send(message);
     this.lastSentBytes = peer.connection.lastSentBytes;
+    if (peer.connection.queuedBytes > 0) this.queuing.add(nodeId);
     return flushed;
   }
 
@@ -261,6 +279,7 @@ export class Mesh extends EventEmitter implements MeshPort {
     this.options.listener.off('socket', this.onListenerSocket);
     for (const peer of this.peers.values()) peer.connection.close();
     this.peers.clear();
+    this.queuing.clear();
     this.peerIdList = null;
   }
 
@@ -296,7 +315,10 @@ export class Mesh extends EventEmitter implements MeshPort {
       if (this.receiver !== null) this.receiver(nodeId, message);
       else this.emit('message', nodeId, message);
     };
-    connection.on('drain', () => this.emit('drain', nodeId));
+    connection.on('drain', () => {
+      if (connection.queuedBytes === 0) this.queuing.delete(nodeId);
+      this.emit('drain', nodeId);
+    });
     connection.on('heartbeat', () => {
       peer.detector.heard(Date.now());
     });
@@ -322,6 +344,7 @@ export class Mesh extends EventEmitter implements MeshPort {
         continue;
       }
       peer.connection.sendHeartbeat();
+      if (peer.connection.queuedBytes > 0) this.queuing.add(nodeId);
     }
   }
 
@@ -330,6 +353,7 @@ export class Mesh extends EventEmitter implements MeshPort {
     this.lost.add(nodeId);
     const peer = this.peers.get(nodeId);
     this.peers.delete(nodeId);
+    this.queuing.delete(nodeId);
     this.peerIdList = null;
     peer?.connection.socket.destroy();
     this.emit('peer-lost', nodeId, error);

@@ -12,6 +12,7 @@ import type { MeshPort } from './mesh.js';
 export class SoloMesh extends EventEmitter implements MeshPort {
   readonly nodeId = 0;
   readonly peerIds: number[] = [];
+  readonly queuingPeerIds: ReadonlySet<number> = new Set();
   readonly lastSentBytes = 0;
   readonly lastReceivedBytes = 0;
 

@@ -135,3 +135,29 @@ test('deliverTo hands the held messages, then every message, to its receiver in 
   for (const mesh of meshes) mesh.close();
   for (const mesh of meshes) (mesh as unknown as { options: { listener: Listener } }).options.listener.close();
 });
+
+test('queuingPeerIds names every peer whose queue holds bytes (the flow gate reads only those), and empties as queues drain', async () => {
+  const meshes = await startMeshes(2);
+  const [zero, one] = meshes as [Mesh, Mesh];
+  zero.deliverTo(() => {});
+  // Small frames on an idle loopback link go to the kernel at once: nothing queued, nothing named.
+  for (let i = 0; i < 20; i += 1) one.send(0, { type: 'small', i });
+  assert.equal(one.queuedBytes(0), 0);
+  assert.deepEqual([...one.queuingPeerIds], []);
+  // A reader that stopped: the queue grows and the peer is named until it has drained.
+  const zeroSide = (zero as unknown as { peers: Map<number, { connection: { socket: { pause(): void; resume(): void } } }> }).peers.get(1)!.connection.socket;
+  zeroSide.pause();
+  const payload = new Uint8Array(1 << 20);
+  for (let i = 0; i < 64 && one.queuedBytes(0) === 0; i += 1) one.send(0, { type: 'big', i, payload });
+  for (let i = 0; i < 4; i += 1) one.send(0, { type: 'big', i, payload });
+  assert.ok(one.queuedBytes(0) > 0, 'the paused reader made the queue grow');
+  assert.deepEqual([...one.queuingPeerIds], [0]);
+  zeroSide.resume();
+  const deadline = Date.now() + 10_000;
+  while (one.queuedBytes(0) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(one.queuedBytes(0), 0);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([...one.queuingPeerIds], [], 'a drained queue is no longer named');
+  for (const mesh of meshes) mesh.close();
+  for (const mesh of meshes) (mesh as unknown as { options: { listener: Listener } }).options.listener.close();
+});

@@ -13,7 +13,8 @@ const limit = 1 << 20;
 
 class FakeLinks extends EventEmitter {
   queued = 0;
-  readonly peerIds = [1];
+  /** The one link may hold bytes (a superset is all the gate needs). */
+  readonly queuingPeerIds: ReadonlySet<number> = new Set([1]);
   queuedBytes(): number { return this.queued; }
   drainTo(bytes: number): void {
     this.queued = bytes;
@@ -201,4 +202,26 @@ test('admitsNow answers whether admit would run work at once (the channel direct
   assert.equal(gate.admitsNow(), false, 'a large release would be flushed first');
   const deferring = new FlowGate(links, engine, limit, () => {}, true);
   assert.equal(deferring.admitsNow(), true, 'not when the engine defers the diffs');
+});
+
+test('the link check reads only the links the mesh names as queuing: none named, no queue is asked', () => {
+  const asked: number[] = [];
+  const queuing = new Set<number>();
+  const links = Object.assign(new EventEmitter(), {
+    queuingPeerIds: queuing as ReadonlySet<number>,
+    queuedBytes(nodeId: number): number { asked.push(nodeId); return limit; },
+  });
+  const engine = new FakeEngine(new FakeLinks(), 0);
+  const gate = new FlowGate(links, engine, limit, () => {});
+  let ran = 0;
+  gate.admit(() => ran++);
+  assert.equal(ran, 1);
+  assert.equal(gate.admitsNow(), true);
+  assert.deepEqual(asked, [], 'no link named: no queue read');
+  // A named link at its limit holds the work back.
+  queuing.add(2);
+  assert.equal(gate.admitsNow(), false);
+  assert.deepEqual(asked, [2]);
+  gate.admit(() => ran++);
+  assert.equal(ran, 1);
 });
