@@ -125,6 +125,11 @@ FaultSlot g_slots[kFaultSlotCount];
 std::atomic<uint64_t> g_dirty_entries[kDirtyRingCapacity];  // page + 1, 0 = empty
 std::atomic<uint64_t> g_dirty_head{0};
 std::atomic<uint64_t> g_dirty_tail{0};
+// Entries pushed so far (mod 2^32), counted after each entry is stored: the
+// manager reads it as a word of a SharedArrayBuffer (dirtyPushCounter) and
+// drains only when it moved, instead of a native call and an empty array at
+// every flow-control admission. Its own cache line: the handlers write it.
+alignas(64) std::atomic<uint32_t> g_dirty_pushed[16];
 
 std::atomic<uint64_t> g_read_faults{0};
 std::atomic<uint64_t> g_write_faults{0};
@@ -237,6 +242,7 @@ bool DirtyPush(uint32_t page) {
     if (tail - g_dirty_head.load(std::memory_order_acquire) >= kDirtyRingCapacity) return false;
   } while (!g_dirty_tail.compare_exchange_weak(tail, tail + 1, std::memory_order_acq_rel));
   g_dirty_entries[tail & (kDirtyRingCapacity - 1)].store(uint64_t(page) + 1, std::memory_order_release);
+  g_dirty_pushed[0].fetch_add(1, std::memory_order_release);
   return true;
 }
 
@@ -849,6 +855,17 @@ void ManagerBufferAt(const FunctionCallbackInfo<Value>& args) {
   }
   std::unique_ptr<v8::BackingStore> store = v8::SharedArrayBuffer::NewBackingStore(
       g_region.manager + offset, length, [](void*, size_t, void*) {}, nullptr);
+  args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, std::move(store)));
+}
+
+// A SharedArrayBuffer over the dirty ring's push counter (word 0 of 16, one
+// cache line): a counter read before a drain that has not moved since means
+// nothing was pushed that the drain would return. Static storage: the deleter does nothing.
+void DirtyPushCounter(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  static_assert(sizeof(std::atomic<uint32_t>) == 4 && std::atomic<uint32_t>::is_always_lock_free, "the counter is a plain lock-free word");
+  std::unique_ptr<v8::BackingStore> store = v8::SharedArrayBuffer::NewBackingStore(
+      static_cast<void*>(g_dirty_pushed), sizeof(g_dirty_pushed), [](void*, size_t, void*) {}, nullptr);
   args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, std::move(store)));
 }
 
@@ -1765,6 +1782,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "flush", Flush);
   SetMethod(context, exports, "applyDiff", ApplyDiff);
   SetMethod(context, exports, "drainDirty", DrainDirty);
+  SetMethod(context, exports, "dirtyPushCounter", DirtyPushCounter);
   SetMethod(context, exports, "readPage", ReadPageInto);
   SetMethod(context, exports, "writePage", WritePageFrom);
   SetMethod(context, exports, "packWords", PackWords);

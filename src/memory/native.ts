@@ -92,6 +92,11 @@ export interface NativeMmu {
   applyDiff(page: number, diff: Uint8Array): void;
   /** Pages the fast path made dirty since the last call. */
   drainDirty(): Uint32Array;
+  /**
+   * 64 bytes whose first 32-bit word counts the pages the fast path pushed (mod 2^32, counted after each is
+   * stored): unchanged since a read taken before a drain, there is nothing to drain.
+   */
+  dirtyPushCounter(): SharedArrayBuffer;
   readPage(page: number, into: Uint8Array): void;
   writePage(page: number, from: Uint8Array): void;
   zero(offset: number, byteLength: number): void;

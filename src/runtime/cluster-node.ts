@@ -82,6 +82,9 @@ function isMeshPort(mesh: MeshLike | null): mesh is MeshLike & MeshPort {
   return mesh !== null && typeof (mesh as Partial<MeshPort>).deliverTo === 'function' && typeof (mesh as Partial<MeshPort>).queuedBytes === 'function';
 }
 
+/** What drainDirty returns when the fast path pushed nothing (read only: the engine iterates it). */
+const noDirtyPages = new Uint32Array(0);
+
 /** The native MMU as the engine's page memory (fast-path write faults drained are traced here). */
 function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory {
   const pagesOf = (pages: Uint32Array | number[]) => (pages instanceof Uint32Array ? pages : Uint32Array.from(pages));
@@ -90,6 +93,11 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     if (pages.length === 1) native.protect(pages[0]!, 1, prot);
     else native.protectPages(pagesOf(pages), prot);
   };
+  // The fast path's push counter, read as a word: a drain (a native call and a fresh array) only when it moved
+  // since the read before the last drain. Most drains find nothing (the flow gate's dirty-page count asks at every
+  // admission). A page pushed between that read and the drain is drained then, and only costs one more drain later.
+  const pushedCounter = new Uint32Array(native.dirtyPushCounter());
+  let pushedSeen = -1;
   const shipped = new ManagerAtomics((offset, byteLength) => native.managerBuffer(offset, byteLength));
   return {
     atomic: (address, width, op, operands) => shipped.run(address, width, op, operands),
@@ -104,6 +112,9 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     setTwinlessRange: (first, count, step, enabled) => native.setTwinlessRange(first, count, step, enabled),
     setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
     drainDirty: () => {
+      const pushed = Atomics.load(pushedCounter, 0);
+      if (pushed === pushedSeen) return noDirtyPages;
+      pushedSeen = pushed;
       const pages = native.drainDirty();
       // Fast-path write faults never reach JS one by one: they show in the trace when drained.
       if (observer.tracing && pages.length > 0) {

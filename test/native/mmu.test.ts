@@ -39,6 +39,11 @@ test('read fault on an invalid page and write fault on a read-only page are serv
   assert.deepEqual(r.runStates, [1, 1, 1, 1, 1, 1], 'read-only without a twin after flush (page 10 as it was)');
   assert.equal(r.runRefaults, 1, 'a store after the flush is detected again');
   assert.deepEqual(r.runDirtyAgain, [7]);
+  // The push counter: one per pushed page, read as a word; a drain does not move it.
+  assert.equal(r.pushedCounterBytes, 64);
+  assert.equal(r.pushedMoved, 1, 'page 4 pushed once');
+  assert.equal(r.pushedAfterDrain, 1, 'the drain leaves the counter');
+  assert.equal(r.pushedInAll, 1 + 5 + 1, 'page 4, the run 6..9 and 12, then 7 again');
 });
 
 test('a real segfault outside dsm memory still kills the process by SIGSEGV', () => {
