@@ -66,8 +66,11 @@ export type SyncKind = 'lock' | 'barrier' | 'atomic';
 const syncEventNames: Record<SyncKind, string> = { lock: 'lock wait', barrier: 'barrier wait', atomic: 'atomic' };
 
 /** Microseconds since the Unix epoch on this machine's clock. */
+/** The process's time origin (ms since the epoch): fixed for its life; the getter is a brand-checked call each time. */
+const timeOriginMs = performance.timeOrigin;
+
 export function epochUs(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
+  return (timeOriginMs + performance.now()) * 1000;
 }
 
 export class NodeObserver {

@@ -76,8 +76,16 @@ export function writeFrameHeader(header: Buffer, kind: FrameKind, bodyBytes: num
   header[5] = kind;
   header[6] = 0;
   header[7] = 0;
-  header.writeUInt32BE(bodyBytes, 8);
-  header.writeUInt32BE(payloadBytes, 12);
+  // The lengths too (both below frameBytesMax, checked above): Buffer.writeUInt32BE is two calls of Node's
+  // baseline code a frame, in a manager that sends one or two frames a round (perf: ~4 µs a Jacobi round).
+  header[8] = bodyBytes >>> 24;
+  header[9] = (bodyBytes >>> 16) & 0xff;
+  header[10] = (bodyBytes >>> 8) & 0xff;
+  header[11] = bodyBytes & 0xff;
+  header[12] = payloadBytes >>> 24;
+  header[13] = (payloadBytes >>> 16) & 0xff;
+  header[14] = (payloadBytes >>> 8) & 0xff;
+  header[15] = payloadBytes & 0xff;
   return header;
 }
 

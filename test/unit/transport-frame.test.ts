@@ -109,3 +109,26 @@ test('a frame of the previous wire version is refused naming both versions (sess
   frame[4] = wireVersion - 1;
   assert.throws(() => new FrameDecoder().push(frame), (error: unknown) => error instanceof FrameError && /wire version 5, expected 6/.test(error.message));
 });
+
+test('a header written byte by byte reads back its kind and both lengths, at every byte boundary of a length', async () => {
+  const { parseFrameHeader, writeFrameHeader, frameHeaderBytes } = await import('../../src/transport/frame.js');
+  const lengths = [0, 1, 0xff, 0x100, 0xffff, 0x10000, 0xffffff, 0x1000000, frameBytesMax - frameHeaderBytes];
+  for (const bodyBytes of lengths) {
+    for (const payloadBytes of lengths) {
+      if (frameHeaderBytes + bodyBytes + payloadBytes > frameBytesMax) continue;
+      const header = writeFrameHeader(Buffer.alloc(frameHeaderBytes, 0xee), frameKinds.message, bodyBytes, payloadBytes);
+      assert.deepEqual(header.subarray(8), Buffer.from([...u32be(bodyBytes), ...u32be(payloadBytes)]));
+      const parsed = parseFrameHeader(header, 0, frameBytesMax);
+      assert.equal(parsed.kind, frameKinds.message);
+      assert.equal(parsed.bodyBytes, bodyBytes);
+      assert.equal(parsed.payloadBytes, payloadBytes);
+    }
+  }
+  assert.throws(() => writeFrameHeader(Buffer.alloc(frameHeaderBytes), frameKinds.message, frameBytesMax, 0), FrameError);
+});
+
+function u32be(value: number): number[] {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(value);
+  return [...bytes];
+}
