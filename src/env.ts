@@ -177,6 +177,11 @@ export function lineShipEnabled(): boolean {
   return process.env.DSM_LINE_SHIP !== '0';
 }
 
+/** Whether a node that ships its ops on a line ships its Atomics.waits on it too (DSM_LINE_SHIP_WAITS=0: a wait takes the line, to compare). */
+export function lineShipWaitsEnabled(): boolean {
+  return process.env.DSM_LINE_SHIP_WAITS !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }
