@@ -32,7 +32,7 @@ import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeat
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipWaitsEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -136,6 +136,12 @@ function ascendingPages(extraPages: readonly number[]): Uint32Array {
 type EngineRequest = Extract<ChannelRequest, { op: 'atomic' | 'sync' }>;
 type LineRequest = Extract<ChannelRequest, { op: 'line' }>;
 
+/** The line layer's shipped-op sample size when DSM_LINE_SHIP_SAMPLE_OPS sets it. */
+function shipSampleOption(): { lineShipSampleOps?: number } {
+  const ops = lineShipSampleOps();
+  return ops === undefined ? {} : { lineShipSampleOps: ops };
+}
+
 export class ClusterNode {
   readonly handle: ClusterHandle;
   readonly manager: NodeManager;
@@ -238,7 +244,7 @@ export class ClusterNode {
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
       prefetchPageCount: readAheadPageCount(),
-      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShipWaits: lineShipWaitsEnabled() }),
+      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShipWaits: lineShipWaitsEnabled(), ...shipSampleOption() }),
       ...(lockTokens === null ? {} : { lockTokens }),
       lockKeep: lockKeepEnabled(),
     });
