@@ -27,6 +27,9 @@
 //
 //   lineOp       requester -> directory     (a release, bundled as lineRelease's, and the op)
 //   lineOpDone   directory -> requester     (the result and the directory's release: an acquire)
+//   lineWaitShip requester -> directory     (a release as lineOp's, and an Atomics.wait: session 15;
+//                                           checked there and registered as a lineWait's, or
+//                                           answered at once with lineWake 'not-equal')
 //
 // The directory runs a shipped op while its own node holds the line (taking
 // it back through its own queue first if another node holds it), natively on
@@ -37,9 +40,10 @@
 // keeps a held line for its window (ops per transfer time over the time its
 // threads ran between them: a tight loop on the line, where batching by
 // moving pays), when the directory is not the page's home (lent away), and
-// for Atomics.wait (whose check runs with the line held here). A line found
-// used here while shipped (hot or waited on) keeps moving for the node's
-// next idle give-ups (a doubling backoff, see stopShipping).
+// for Atomics.waitAsync (whose check runs with the line held here; an
+// Atomics.wait ships like an op). A line found used here while shipped (hot,
+// or waited on asynchronously) keeps moving for the node's next idle
+// give-ups (a doubling backoff, see stopShipping).
 //
 // Handing a line over is a release by the giver and an acquire by the taker,
 // as a lock grant is; threads of one node share a held line with no protocol.

@@ -348,7 +348,9 @@ export function installClusterAtomics(route: AtomicRoute): void {
  * A line the node does not hold is asked of the manager, and the op retried.
  * A page the op touches that is not valid here faults like a plain access.
  * wait checks the value natively with the line pinned and then parks at the
- * line's directory; notify wakes waiters there (on every node).
+ * line's directory, or, on a line the node does not hold, hands the wait to
+ * the manager, which may ship it to the directory to be checked there
+ * (session 15); notify wakes waiters there (on every node).
  */
 function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void {
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
