@@ -354,8 +354,9 @@ export class LineEngine implements Engine {
     if (quietLine !== undefined) this.quietAfterOp.delete(thread);
     switch (request.kind) {
       case 'line': {
-        // A wait's check (src/threads/atomics.ts: only a wait pins a line it
-        // does not hold by asking): the line comes here for it, so this node
+        // A wait's check (src/threads/atomics.ts: only a waitAsync, or a wait
+        // whose line left again after the layer answered it null, pins a line
+        // it does not hold by asking): the line comes here for it, so this node
         // uses it here again and stops shipping its ops on it.
         const state = this.lines.get(request.line);
         if (state !== undefined && state.ship) this.stopShipping(state);
