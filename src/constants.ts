@@ -704,6 +704,8 @@ export const managerAtomicPageCountMax = 1024;
 export const atomicLineShipTimesCountMax = 1024;
 /** Shipped ops one node has in flight at once (each is a parked app thread). */
 export const atomicLineShipInFlightMax = 1 << 16;
+/** Shipped Atomics.waits one node has out at once, in flight or registered at directories (each is a parked app thread). */
+export const atomicLineShippedWaitCountMax = 1 << 16;
 /**
  * Threads whose last shipped op's quiet answer one node's line layer remembers for their next request (a notify
  * then needs no round trip: src/protocol/lines.ts, quietAfterOp); cleared wholesale past it (threads that ended

@@ -177,6 +177,26 @@ export function lineShipEnabled(): boolean {
   return process.env.DSM_LINE_SHIP !== '0';
 }
 
+/**
+ * Shipped ops per sample before a node looks whether moving a line would pay
+ * again (DSM_LINE_SHIP_SAMPLE_OPS, to compare the ship-or-move rule in one
+ * build: a large count keeps a node shipping; unset: atomicLineShipSampleOps).
+ */
+export function lineShipSampleOps(env: Environment = process.env): number | undefined {
+  const text = env.DSM_LINE_SHIP_SAMPLE_OPS;
+  if (text === undefined || text === '') return undefined;
+  const ops = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(ops) || ops < 1) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_LINE_SHIP_SAMPLE_OPS='${text}' is not a whole number of ops from 1`);
+  }
+  return ops;
+}
+
+/** Whether a node that ships its ops on a line ships its Atomics.waits on it too (DSM_LINE_SHIP_WAITS=0: a wait takes the line, to compare). */
+export function lineShipWaitsEnabled(): boolean {
+  return process.env.DSM_LINE_SHIP_WAITS !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }

@@ -64,6 +64,7 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.lineShipOps === undefined ? {} : { shipOps: split.lineShipOps }),
     ...(split.lineShipSampleOps === undefined ? {} : { shipSampleOps: split.lineShipSampleOps }),
     ...(split.lineShipBackoffMax === undefined ? {} : { shipBackoffMax: split.lineShipBackoffMax }),
+    ...(split.lineShipWaits === undefined ? {} : { shipWaits: split.lineShipWaits }),
   });
 }
 

@@ -27,6 +27,9 @@
 //
 //   lineOp       requester -> directory     (a release, bundled as lineRelease's, and the op)
 //   lineOpDone   directory -> requester     (the result and the directory's release: an acquire)
+//   lineWaitShip requester -> directory     (a release as lineOp's, and an Atomics.wait: session 15;
+//                                           checked there and registered as a lineWait's, or
+//                                           answered at once with lineWake 'not-equal')
 //
 // The directory runs a shipped op while its own node holds the line (taking
 // it back through its own queue first if another node holds it), natively on
@@ -37,9 +40,10 @@
 // keeps a held line for its window (ops per transfer time over the time its
 // threads ran between them: a tight loop on the line, where batching by
 // moving pays), when the directory is not the page's home (lent away), and
-// for Atomics.wait (whose check runs with the line held here). A line found
-// used here while shipped (hot or waited on) keeps moving for the node's
-// next idle give-ups (a doubling backoff, see stopShipping).
+// for Atomics.waitAsync (whose check runs with the line held here; an
+// Atomics.wait ships like an op). A line found used here while shipped (hot,
+// or waited on asynchronously) keeps moving for the node's next idle
+// give-ups (a doubling backoff, see stopShipping).
 //
 // Handing a line over is a release by the giver and an acquire by the taker,
 // as a lock grant is; threads of one node share a held line with no protocol.
@@ -87,7 +91,7 @@ import { DsmError, assert } from '../errors.js';
 import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
-  atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
+  atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
@@ -154,6 +158,7 @@ type NodeLine = {
 };
 
 type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
+type ShippedWaitMessage = Extract<ProtocolMessage, { type: 'lineWaitShip' }>;
 
 /**
  * `shipped`: ops shipped here that wait for this node to hold the line again.
@@ -165,12 +170,13 @@ type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
  * does not work out `quiet` (which only lets the requester's next notify skip its round trip): that check
  * runs a process-wide membarrier, 40–75 µs of the op's round trip, in programs that never notify.
  */
-type DirectoryLine = { owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage }>; shippedEver: boolean; notifiedFromAfar: boolean };
+type DirectoryLine = { owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage | ShippedWaitMessage }>; shippedEver: boolean; notifiedFromAfar: boolean };
 
 type LineWaiter = { node: number; requestId: number; address: number; deadlineMs: number };
 
 /** `thread`: the requesting thread's key (Engine.onSync), for what its next request may use (quietAfterOp). */
-type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number };
+/** `shipped`: a wait shipped to the directory (lineWaitShip), counted in shippedWaitsOut. */
+type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number; shipped?: boolean };
 
 export interface LineLayerOptions {
   nodeId: number;
@@ -191,6 +197,8 @@ export interface LineLayerOptions {
   shipSampleOps?: number;
   /** Idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
   shipBackoffMax?: number;
+  /** Whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; false: a wait takes the line here). */
+  shipWaits?: boolean;
 }
 
 /** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
@@ -227,6 +235,7 @@ export class LineEngine implements Engine {
   private readonly shipOps: boolean;
   private readonly shipSampleOps: number;
   private readonly shipBackoffMax: number;
+  private readonly shipWaits: boolean;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -252,8 +261,18 @@ export class LineEngine implements Engine {
   private shippedQueued = 0;
   /** Shipped ops of this node in flight, against atomicLineShipInFlightMax. */
   private shipInFlight = 0;
+  /** Shipped waits of this node not answered yet (in flight or registered), against atomicLineShippedWaitCountMax. */
+  private shippedWaitsOut = 0;
+  /**
+   * At this directory: shipped waits received and neither registered nor
+   * answered yet (queued for the line, or waiting for the page's diffs), by
+   * `${from}:${requestId}`, true once canceled (a lineWaitCancel that
+   * overtook the wait's check: it is then answered 'canceled', never
+   * registered). Within atomicLineShippedWaitCountMax.
+   */
+  private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineShipSwitches: 0, lineMoveSwitches: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the line its last shipped
@@ -282,6 +301,7 @@ export class LineEngine implements Engine {
     this.shipOps = (options.shipOps ?? true) && inner.shippedAtomic !== undefined;
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
     this.shipBackoffMax = options.shipBackoffMax ?? atomicLineShipBackoffMax;
+    this.shipWaits = (options.shipWaits ?? true) && this.shipOps;
   }
 
   // ------------------------------------------------------------ delegation
@@ -300,7 +320,7 @@ export class LineEngine implements Engine {
     return {
       ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,
       lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length + this.deferredRemoteNotifies.length,
-      lineShippedQueued: this.shippedQueued,
+      lineShippedQueued: this.shippedQueued, lineShippedWaits: this.shippedWaitsOut + this.shippedWaitsRunning.size,
     };
   }
 
@@ -334,14 +354,16 @@ export class LineEngine implements Engine {
     if (quietLine !== undefined) this.quietAfterOp.delete(thread);
     switch (request.kind) {
       case 'line': {
-        // A wait's check (src/threads/atomics.ts: only a wait pins a line it
-        // does not hold by asking): the line comes here for it, so this node
+        // A wait's check (src/threads/atomics.ts: only a waitAsync, or a wait
+        // whose line left again after the layer answered it null, pins a line
+        // it does not hold by asking): the line comes here for it, so this node
         // uses it here again and stops shipping its ops on it.
         const state = this.lines.get(request.line);
         if (state !== undefined && state.ship) this.stopShipping(state);
         return this.wantLine(threadRef, request.line);
       }
       case 'lineOp': return this.lineOp(threadRef, request, thread);
+      case 'lineWaitShip': return this.lineWaitShip(threadRef, request);
       case 'lineWait': {
         // The thread checked the value while this node held the line and its pin kept it here.
         const line = lineOf(request.address);
@@ -425,6 +447,10 @@ export class LineEngine implements Engine {
       const state = this.lines.get(entry.line);
       assert(state !== undefined && state.waitsOut > 0, 'an outstanding wait is counted on its line');
       state.waitsOut--;
+    }
+    if (entry.shipped === true) {
+      assert(this.shippedWaitsOut > 0, 'a shipped wait answered is counted');
+      this.shippedWaitsOut--;
     }
     if (!entry.canceled) this.resume(entry.threadRef, result);
     return entry;
@@ -533,6 +559,66 @@ export class LineEngine implements Engine {
     // directory inside the message) and, with its answer, an acquire.
     const release = this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
     this.send(home, { type: 'lineOp', requestId, op: request.op, address: request.address, width: request.width, operands: request.operands, ...release, ...this.pushTo(home) });
+  }
+
+  /**
+   * Atomics.wait on a line this node does not hold (session 15). A node that
+   * ships its ops on the line ships the wait too: one message to the
+   * directory, which checks the value while its node holds the line and
+   * registers the waiter there (or answers 'not-equal' at once), instead of
+   * taking the line here for the check (a request, and the holder's recall,
+   * release and grant to take it back: Atomics barriers paid ~5 messages a
+   * round). Else the line comes here (null: the thread checks natively and
+   * sends lineWait), and a line this node shipped ops on moves again.
+   */
+  private lineWaitShip(threadRef: number, request: Extract<SyncRequest, { kind: 'lineWaitShip' }>): void {
+    const line = lineOf(request.address);
+    const state = this.nodeLine(line);
+    const home = this.directoryOf(line);
+    if (!this.shipWaits || !state.ship || state.state !== 'none' || home === this.nodeId || this.holdsLineOnPageOf(line)) {
+      if (state.ship) this.stopShipping(state);
+      this.wantLine(threadRef, line);
+      return;
+    }
+    if (this.shippedWaitsOut >= atomicLineShippedWaitCountMax) {
+      throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node has at most ${atomicLineShippedWaitCountMax} shipped Atomics waits out`);
+    }
+    const requestId = this.newPending(threadRef, 'wait', line);
+    this.pending.get(requestId)!.shipped = true;
+    this.shippedWaitsOut++;
+    state.waitsOut++;
+    this.stats.lineWaits++;
+    this.stats.lineWaitsShipped++;
+    // A release as a shipped op's (the waiter list's critical section orders the
+    // thread's writes before a notifier's), and its answer an acquire.
+    const release = this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
+    this.waitDirectories.set(requestId, home);
+    this.send(home, {
+      type: 'lineWaitShip', requestId, address: request.address, width: request.width, expected: request.expected, timeoutMs: request.timeoutMs,
+      ...release, ...this.pushTo(home),
+    });
+  }
+
+  /** The answer to a wait: the directory's release (if any), then the thread's. */
+  private onWake(from: number, message: Extract<LineMessage, { type: 'lineWake' }>): void {
+    if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info, message);
+    if (message.result !== null) {
+      this.finishPending(message.requestId, { ok: true, value: message.result });
+      return;
+    }
+    // A shipped wait the directory could not check (its page lent away): the
+    // line comes here and the thread checks natively; the node stops shipping on it.
+    const entry = this.pending.get(message.requestId);
+    assert(entry !== undefined && entry.shipped === true, 'a shipped wait is answered null only');
+    const canceled = entry.canceled;
+    entry.canceled = true; // answered below, once the line is here
+    this.finishPending(message.requestId, { ok: true, value: null });
+    const state = this.lines.get(entry.line);
+    if (state !== undefined && state.ship) {
+      state.ship = false;
+      this.stats.lineMoveSwitches++;
+    }
+    if (!canceled) this.wantLine(entry.threadRef, entry.line);
   }
 
   /**
@@ -715,12 +801,10 @@ export class LineEngine implements Engine {
         }
         return this.onNotify(from, message.requestId, message.address, message.count, message.info, message);
       }
-      case 'lineWake':
-        if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info, message);
-        this.finishPending(message.requestId, { ok: true, value: message.result });
-        return;
+      case 'lineWake': return this.onWake(from, message);
       case 'lineNotified': this.finishPending(message.requestId, { ok: true, value: String(message.woken) }); return;
       case 'lineOp': return this.onShippedOp(from, message);
+      case 'lineWaitShip': return this.onShippedWait(from, message);
       case 'lineOpDone': return this.onOpDone(from, message);
     }
   }
@@ -834,6 +918,65 @@ export class LineEngine implements Engine {
     }, () => entry.owner === this.nodeId);
   }
 
+  /**
+   * A shipped wait (session 15): acquire what the requester released, then
+   * check the value while this node holds the line (taking it back first, as
+   * for a shipped op), through the manager view: atomic against this node's
+   * threads' native ops on the line, as a shipped op is.
+   */
+  private onShippedWait(from: number, message: ShippedWaitMessage): void {
+    assert(from !== this.nodeId, 'a node checks its own waits natively');
+    const line = lineOf(message.address);
+    const entry = this.directoryLine(line);
+    assert(entry.owner !== from && !entry.queue.includes(from), 'a node ships waits only on a line it neither holds nor asked for');
+    if (message.bundled !== undefined) {
+      const { interval, pages, diffs } = message.bundled;
+      this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
+    }
+    this.acquireLine(from, message.info, message);
+    const key = `${from}:${message.requestId}`;
+    assert(!this.shippedWaitsRunning.has(key), 'a shipped wait arrives once');
+    if (this.shippedWaitsRunning.size >= atomicLineShippedWaitCountMax) {
+      throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory checks at most ${atomicLineShippedWaitCountMax} shipped Atomics waits at once`);
+    }
+    this.shippedWaitsRunning.set(key, false);
+    this.runShippedWait(line, entry, from, message);
+  }
+
+  /**
+   * Checks a shipped wait if this node holds the line, else queues it with the
+   * line's shipped ops (in arrival order) and takes the line back. Equal:
+   * registered as a lineWait's waiter, in the same turn as the check, so any
+   * store after the check (which needs the line, here or granted after this)
+   * comes with a notify that finds it: no lost wake-up.
+   */
+  private runShippedWait(line: number, entry: DirectoryLine, from: number, message: ShippedWaitMessage): void {
+    if (entry.owner !== this.nodeId) {
+      if (this.shippedQueued >= atomicLineShippedCountMax) {
+        throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory queues at most ${atomicLineShippedCountMax} shipped Atomics ops`);
+      }
+      entry.shipped.push({ from, message });
+      this.shippedQueued++;
+      this.wantHere(line);
+      return;
+    }
+    assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
+    const key = `${from}:${message.requestId}`;
+    this.inner.shippedAtomic(message.address, message.width, 'load', [], (result) => {
+      // The line left while the page's diffs were waited for: check again once it is back.
+      if (result === false) { this.runShippedWait(line, entry, from, message); return; }
+      const canceled = this.shippedWaitsRunning.get(key);
+      assert(canceled !== undefined, 'a shipped wait checked is running');
+      this.shippedWaitsRunning.delete(key);
+      if (canceled) { this.wake(from, message.requestId, 'canceled'); return; }
+      // Not homed here (lent away): the requester takes the line and checks natively.
+      if (result === null) { this.wake(from, message.requestId, null); return; }
+      if (result !== message.expected) { this.wake(from, message.requestId, 'not-equal'); return; }
+      if (message.timeoutMs === 0) { this.wake(from, message.requestId, 'timed-out'); return; }
+      this.onWait(from, message.requestId, message.address, message.timeoutMs);
+    }, () => entry.owner === this.nodeId);
+  }
+
   /** The directory's own node asks for a line for the shipped ops queued on it (no thread waits). */
   private wantHere(line: number): void {
     const state = this.nodeLine(line);
@@ -847,7 +990,9 @@ export class LineEngine implements Engine {
     if (entry === undefined || entry.shipped.length === 0) return;
     const queued = entry.shipped.splice(0);
     this.shippedQueued -= queued.length;
-    for (const { from, message } of queued) this.runShipped(line, entry, from, message);
+    for (const { from, message } of queued) {
+      if (message.type === 'lineOp') this.runShipped(line, entry, from, message); else this.runShippedWait(line, entry, from, message);
+    }
   }
 
   private onWait(from: number, requestId: number, address: number, timeoutMs: number): void {
@@ -877,6 +1022,9 @@ export class LineEngine implements Engine {
   }
 
   private onWaitCancel(from: number, requestId: number): void {
+    const key = `${from}:${requestId}`;
+    // A shipped wait not checked yet: answered 'canceled' when its check comes (it never registers).
+    if (this.shippedWaitsRunning.has(key)) { this.shippedWaitsRunning.set(key, true); return; }
     const k = this.waiters.findIndex((w) => w.node === from && w.requestId === requestId);
     if (k < 0) return; // woken or timed out already: that answer is on its way
     this.removeWaiter(k);
@@ -897,7 +1045,7 @@ export class LineEngine implements Engine {
     this.toNode(from, { type: 'lineNotified', requestId, woken });
   }
 
-  private wake(node: number, requestId: number, result: 'ok' | 'timed-out' | 'canceled'): void {
+  private wake(node: number, requestId: number, result: Extract<LineMessage, { type: 'lineWake' }>['result']): void {
     const info = node === this.nodeId ? undefined : this.inner.releaseFor(node);
     this.toNode(node, { type: 'lineWake', requestId, result, ...(info === undefined ? {} : { info, ...this.pushTo(node) }) });
   }

@@ -159,7 +159,16 @@ export type ProtocolMessage =
   | { type: 'lineWaitCancel'; requestId: number }
   /** `count` -1: all. `info`: the notifier's release. */
   | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
-  | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled'; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  /**
+   * A shipped wait (session 15): the requester's release (bundled as lineOp's),
+   * then the wait, which the directory checks against `expected` (raw bits)
+   * while its node holds the line and registers as a lineWait's waiter, or
+   * answers at once. Answered with lineWake ('not-equal' and 'timed-out' at
+   * once, with the directory's release; null: not run, the page is not homed
+   * at the directory: the requester asks for the line).
+   */
+  | { type: 'lineWaitShip'; requestId: number; address: number; width: 4 | 8; expected: string; timeoutMs: number; info: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled' | 'not-equal' | null; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   | { type: 'lineNotified'; requestId: number; woken: number }
   /**
    * A shipped op (issue 12, session 9): the requester's release (with its

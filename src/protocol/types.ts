@@ -36,6 +36,15 @@ export type SyncRequest =
   | { kind: 'lineOp'; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; workMs?: number }
   /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
   | { kind: 'lineWait'; address: number; timeoutMs: number }
+  /**
+   * Atomics.wait on a line this node does not hold (session 15): shipped to the
+   * line's directory when the node ships its ops on the line, which checks the
+   * value against `expected` (raw bits, as an op's operands) and answers
+   * 'not-equal' or 'timed-out' (timeout 0) at once, else registers the waiter
+   * there ('ok' | 'timed-out' later). Answered null when not shipped: the node
+   * holds the line now, and the thread checks natively (then 'lineWait').
+   */
+  | { kind: 'lineWaitShip'; address: number; width: 4 | 8; expected: string; timeoutMs: number }
   /** Wakes up to `count` (-1: all) line waiters on `address`; answers the count woken. */
   /**
    * `afterOp`: the thread's last Atomics operation was the op on this line it
@@ -161,6 +170,8 @@ export interface EngineOptions {
   lineShipSampleOps?: number;
   /** With lines: idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
   lineShipBackoffMax?: number;
+  /** With lines: whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; DSM_LINE_SHIP_WAITS=0 to compare). */
+  lineShipWaits?: boolean;
   /**
    * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
    * host a mutex token that rests at this node is handed to the node's table,

@@ -32,7 +32,7 @@ import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeat
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -147,6 +147,12 @@ function ascendingPages(extraPages: readonly number[]): Uint32Array {
 type EngineRequest = Extract<ChannelRequest, { op: 'atomic' | 'sync' }>;
 type LineRequest = Extract<ChannelRequest, { op: 'line' }>;
 
+/** The line layer's shipped-op sample size when DSM_LINE_SHIP_SAMPLE_OPS sets it. */
+function shipSampleOption(): { lineShipSampleOps?: number } {
+  const ops = lineShipSampleOps();
+  return ops === undefined ? {} : { lineShipSampleOps: ops };
+}
+
 export class ClusterNode {
   readonly handle: ClusterHandle;
   readonly manager: NodeManager;
@@ -249,7 +255,7 @@ export class ClusterNode {
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
       prefetchPageCount: readAheadPageCount(),
-      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled() }),
+      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShipWaits: lineShipWaitsEnabled(), ...shipSampleOption() }),
       ...(lockTokens === null ? {} : { lockTokens }),
       lockKeep: lockKeepEnabled(),
     });
@@ -528,7 +534,9 @@ export class ClusterNode {
     noteActivity(activity.channelRequest);
     if (this.lockGrantsUnread.size > 0) this.lockGrantsUnread.delete(endpoint);
     try {
-      if (request.op === 'atomic') {
+      if (request.op === 'atomic' && request.fn === 'wait') {
+        this.host.sync(this.lineWaitShipOf(request), { owner: endpoint, answer: endpoint.answer, kind: 'atomic', args: { op: 'wait', address: request.address }, tid: Math.max(0, endpoint.threadIdSeen) });
+      } else if (request.op === 'atomic') {
         assert(request.fn !== 'wait' && request.fn !== 'notify', 'a line op is a read-modify-write, store or load');
         const lineOp: SyncRequest = { kind: 'lineOp', op: request.fn, address: request.address, width: request.width as 1 | 2 | 4 | 8, operands: request.operands };
         if (request.workMs !== undefined) lineOp.workMs = request.workMs;
@@ -603,7 +611,10 @@ export class ClusterNode {
     };
     const park = (op: string, engineRequest: SyncRequest, kind: SyncKind | null, args: Record<string, unknown>, answerWith = answer) =>
       this.raceSync(op, request, () => this.host.sync(engineRequest, { owner: endpoint, answer: answerWith, kind, args, tid: Math.max(0, endpoint.threadIdSeen) }));
-    if (request.op === 'atomic' && request.line === true) {
+    if (request.op === 'atomic' && request.line === true && request.fn === 'wait' && asyncId === undefined) {
+      // A wait on a line not held here (src/protocol/lines.ts): shipped to the directory, or null once the node holds the line.
+      this.host.sync(this.lineWaitShipOf(request), { owner: endpoint, answer, kind: 'atomic', args: { op: 'wait', address: request.address }, tid: Math.max(0, endpoint.threadIdSeen) });
+    } else if (request.op === 'atomic' && request.line === true) {
       // A line op (src/protocol/lines.ts): null once the node holds the line, or the shipped op's result.
       assert(request.fn !== 'wait' && request.fn !== 'notify' && this.lineTable !== null, 'a line op is a read-modify-write, store or load with lines');
       this.host.sync({
@@ -630,6 +641,12 @@ export class ClusterNode {
     } else {
       park('Mutex.unlock', { kind: 'unlock', lockId: request.id, threadId: request.threadId }, null, {});
     }
+  }
+
+  /** An Atomics.wait on a line the node did not hold when the thread looked (src/threads/atomics.ts): the line layer's request. */
+  private lineWaitShipOf(request: Extract<ChannelRequest, { op: 'atomic' }>): SyncRequest {
+    assert(this.lineTable !== null && (request.width === 4 || request.width === 8) && request.operands.length === 1, 'a line wait names its element and value');
+    return { kind: 'lineWaitShip', address: request.address, width: request.width as 4 | 8, expected: request.operands[0]!, timeoutMs: request.timeoutMs };
   }
 
   /** Atomics by line ownership: a thread needs a line, waits on or notifies a location (src/threads/atomics.ts). */

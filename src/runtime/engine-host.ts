@@ -269,12 +269,12 @@ export class EngineHost<Owner = unknown> {
 
 function arrivalOfRequest(request: SyncRequest): { what: Arrival; key: number } | null {
   if (request.kind === 'lock' && request.tryOnly !== true) return { what: 'lock', key: request.lockId };
-  if ((request.kind === 'atomic' && request.op === 'wait') || request.kind === 'lineWait') return { what: 'wait', key: request.address };
+  if ((request.kind === 'atomic' && request.op === 'wait') || request.kind === 'lineWait' || request.kind === 'lineWaitShip') return { what: 'wait', key: request.address };
   return null;
 }
 
 function arrivalOfMessage(message: ProtocolMessage): { what: Arrival; key: number } | null {
   if (message.type === 'lockRequest' && !message.tryOnly) return { what: 'lock', key: message.lockId };
-  if ((message.type === 'atomicRequest' && message.op === 'wait') || message.type === 'lineWait') return { what: 'wait', key: message.address };
+  if ((message.type === 'atomicRequest' && message.op === 'wait') || message.type === 'lineWait' || message.type === 'lineWaitShip') return { what: 'wait', key: message.address };
   return null;
 }

@@ -348,7 +348,9 @@ export function installClusterAtomics(route: AtomicRoute): void {
  * A line the node does not hold is asked of the manager, and the op retried.
  * A page the op touches that is not valid here faults like a plain access.
  * wait checks the value natively with the line pinned and then parks at the
- * line's directory; notify wakes waiters there (on every node).
+ * line's directory, or, on a line the node does not hold, hands the wait to
+ * the manager, which may ship it to the directory to be checked there
+ * (session 15); notify wakes waiters there (on every node).
  */
 function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void {
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
@@ -760,6 +762,10 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     // The time until this thread's next op on the line is spent waiting, not working: no workMs for that op.
     shippedAt.delete(line);
     pinLine(line);
+    return checkPinned(target, position, expected, timeoutMs);
+  }
+  /** check's test, with the line pinned here. */
+  function checkPinned(target: Target, position: number, expected: number | bigint, timeoutMs: number): 'not-equal' | 'timed-out' | null {
     let outcome: 'not-equal' | 'timed-out' | null = 'not-equal';
     try {
       if (native.load!(target.array, position) !== expected) return outcome;
@@ -775,10 +781,29 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const position = toIndex(index, lengthGetter.call(target.array));
     const expected = expectedOf(target, toPrimitiveNumber(value));
     const timeoutMs = timeoutMsOf(timeout);
-    const early = check(target, position, expected, timeoutMs);
+    const address = addressOf(target, position);
+    const line = Math.floor(address / atomicLineBytes);
+    shippedAt.delete(line);
+    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    if (!pinHeld(line)) {
+      // Not held here: the wait itself goes to the manager, whose line layer
+      // ships it to the line's directory when the node ships its ops on the
+      // line (the check and the wait there: one message, src/protocol/lines.ts),
+      // answering the wait's outcome; else it answers null once the node holds
+      // the line, and the check runs here as below.
+      const askedAt = performance.now();
+      const outcome = channel.call({
+        op: 'atomic', fn: 'wait', address, width: target.kind.width, operands: [rawOf(target.kind, expected)],
+        timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1, line: true,
+      });
+      lineWaitedMs += performance.now() - askedAt;
+      if (outcome !== null && outcome !== undefined) return outcome;
+      pinLine(line);
+    }
+    const early = checkPinned(target, position, expected, timeoutMs);
     if (early !== null) return early;
     try {
-      return channel.call({ op: 'line', fn: 'wait', address: addressOf(target, position), timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1 });
+      return channel.call({ op: 'line', fn: 'wait', address, timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : -1 });
     } finally {
       unpin();
     }

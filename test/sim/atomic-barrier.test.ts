@@ -167,3 +167,62 @@ test('random programs whose barriers are written with Atomics end with the seque
     }
   }
 });
+
+/**
+ * The Atomics barrier alone, on two nodes: each round every thread publishes
+ * a word, passes the barrier and reads the other's word. With shipped waits
+ * (session 15) the node that ships its ops on the barrier's line ships its
+ * Atomics.wait too (one lineWaitShip), instead of taking the line for the
+ * wait's check (lineRequest, and recall, release and grant to take it back).
+ */
+export function barrierRounds(seed: number, shipWaits: boolean): SimCluster {
+  const rounds = 40;
+  // Page 0 the words the threads publish, page 1 the barrier's line (homed at node 1), page 2 each thread's work.
+  const cluster = new SimCluster({
+    // No sample of shipped ops ends (the simulation's clock is too coarse for the hot rule): a node that ships keeps shipping.
+    seed, nodeCount: 2, pageCount: 4, atomicLines: true, lineShipWaits: shipWaits, lineShipSampleOps: 1_000_000, concurrentStepsMax: seed % 3, stepCountMax: 20_000_000,
+  });
+  const count = pageBytes + 64;
+  const generation = count + 4;
+  for (const node of [0, 1]) {
+    cluster.addThread(node, function* (): ThreadProgram {
+      for (let round = 0; round < rounds; round++) {
+        // Some work between barriers (so that the barrier's line is not hot: a node ships its ops on it).
+        for (let k = 1; k <= 96; k++) yield { op: 'store', address: 2 * pageBytes + 2048 * node + 4 * k, value: round };
+        yield { op: 'store', address: 64 * node, value: round + 1 };
+        yield* atomicBarrier(count, generation, 2);
+        const other = yield* load(64 * (1 - node));
+        if (other < round + 1) throw new Error(`node ${node} reads the other node's word as ${other} after round ${round}'s barrier`);
+        yield* atomicBarrier(count, generation, 2);
+      }
+    });
+  }
+  cluster.run();
+  cluster.drain();
+  for (const engine of cluster.engines) {
+    assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}: no line request left`);
+    assert.equal(engine.tableSizes()['lineShippedWaits'], 0, `seed ${seed}: no shipped wait left`);
+  }
+  return cluster;
+}
+
+test('an Atomics barrier ships its waits: a wait costs one message, not a line transfer (session 15)', () => {
+  // Line transfers: the requests (each with a grant, and mostly a recall and a release).
+  let transfersShipped = 0;
+  let transfersTaken = 0;
+  let shippedWaits = 0;
+  let waitsTaken = 0;
+  for (let seed = 1; seed <= 20; seed++) {
+    const withShip = barrierRounds(seed, true);
+    const without = barrierRounds(seed, false);
+    assert.equal(without.messageCounts.get('lineWaitShip') ?? 0, 0, `seed ${seed}: no wait shipped when turned off`);
+    shippedWaits += withShip.messageCounts.get('lineWaitShip') ?? 0;
+    waitsTaken += without.messageCounts.get('lineWait') ?? 0;
+    transfersShipped += withShip.messageCounts.get('lineRequest') ?? 0;
+    transfersTaken += without.messageCounts.get('lineRequest') ?? 0;
+  }
+  assert.ok(shippedWaits > waitsTaken / 2, `waits were shipped (${shippedWaits}; ${waitsTaken} lineWaits when they take the line)`);
+  // Without: every wait of the shipping node takes the line (and stops its shipping): a transfer each, at least.
+  assert.ok(transfersTaken >= waitsTaken, `line transfers when waits take the line: ${transfersTaken} for ${waitsTaken} waits`);
+  assert.ok(transfersShipped < transfersTaken / 4, `line transfers: ${transfersShipped} with shipped waits, ${transfersTaken} with waits that take the line`);
+});

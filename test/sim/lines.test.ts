@@ -638,3 +638,70 @@ test('a histogram over the lines of one page: every add lands, and a node holdin
   assert.ok(shipped < adds / 200, `${shipped} of ${adds} adds shipped`);
   assert.ok(fetches < 48, `${fetches} page fetches over 16 seeds`);
 });
+
+// Shipped waits (session 15): a node that ships its ops on a line ships its
+// Atomics.waits on it too. Waiters of that node on a flag of the row
+// counter's line, some killed while their shipped wait is out (in flight,
+// queued at the directory, or registered there), one with a timeout that
+// nobody notifies: the rest are woken by one notify from the directory's
+// node, and nothing is left pending, registered or queued anywhere.
+test('shipped waits: woken by a later notify, killed while out, timed out at the directory; nothing left', () => {
+  let shippedWaits = 0;
+  let killedOut = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6, concurrentStepsMax: seed % 4, lineRefuseChance: (seed % 3) / 10, lineShipSampleOps: 1_000_000 });
+    const next = 4 * pageBytes; // homed at node 0: node 1 ships its ops on the line once it gives it up idle
+    const flag = next + 8;
+    const timed = next + 12;
+    const rows = 16;
+    const taken: number[] = [];
+    renderThreads(sim, [0, 1], next, rows, taken, 24);
+    const results: string[] = [];
+    const waiters: number[] = [];
+    for (let t = 0; t < 3; t++) {
+      waiters.push(sim.addThread(1, function* (): ThreadProgram {
+        // After some rows (so that node 1 ships by then, mostly).
+        while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows / 2) { for (let w = 0; w < 8; w++) yield { op: 'store', address: 3 * pageBytes + 64 * t + 4 * w, value: w }; }
+        while ((yield* atomic('load', flag, [])) === '0') results.push(yield* atomic('wait', flag, ['0']));
+      }));
+    }
+    sim.addThread(1, function* (): ThreadProgram {
+      while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows / 2) { for (let w = 0; w < 8; w++) yield { op: 'store', address: 3 * pageBytes + 256 + 4 * w, value: w }; }
+      results.push(`timed ${yield* atomic('wait', timed, ['0'], 4)}`);
+    });
+    const victim = waiters[0]!;
+    let killed = false;
+    sim.options.afterStep = (s) => {
+      const thread = threadsOf(s)[victim]!;
+      // Blocked in its wait, which the engine has (no engine call deferred), with a shipped wait of node 1 out.
+      const current = (thread as unknown as { current: ThreadOp | null }).current;
+      const inWait = current?.op === 'sync' && current.request.kind === 'atomic' && current.request.op === 'wait';
+      const deferred = (s as unknown as { deferred: unknown[] }).deferred.length;
+      if (!killed && inWait && thread.blocked && thread.shipping === true && deferred === 0 && (s.engines[1]!.tableSizes()['lineShippedWaits'] ?? 0) > 0) {
+        killed = true;
+        killedOut++;
+        assert.ok(s.kill(victim), 'the engine had the victim\'s wait');
+      }
+    };
+    sim.addThread(0, function* (): ThreadProgram {
+      while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows) { for (let w = 0; w < 8; w++) yield { op: 'store', address: 5 * pageBytes + 4 * w, value: w }; }
+      for (let w = 0; w < 200; w++) yield { op: 'store', address: 5 * pageBytes + 4 * (w % 64), value: w };
+      yield* atomic('store', flag, ['1']);
+      yield* atomic('notify', flag, ['-1']);
+    });
+    sim.run(); // a lost wake-up leaves a waiter blocked: 'cluster is stuck'
+    sim.options.afterStep = undefined;
+    sim.drain();
+    shippedWaits += sim.messageCounts.get('lineWaitShip') ?? 0;
+    assert.ok(results.includes('timed timed-out'), `seed ${seed}: the timed wait timed out (${results.join(', ')})`);
+    for (const engine of sim.engines) {
+      const sizes = engine.tableSizes();
+      assert.equal(sizes['linePending'], 0, `seed ${seed}: node ${engine.nodeId} has no pending line request`);
+      assert.equal(sizes['lineWaiters'], 0, `seed ${seed}: node ${engine.nodeId} keeps no waiter`);
+      assert.equal(sizes['lineShippedWaits'], 0, `seed ${seed}: node ${engine.nodeId} has no shipped wait out or running`);
+      assert.equal(sizes['lineShippedQueued'], 0, `seed ${seed}: node ${engine.nodeId} queues nothing`);
+    }
+  }
+  assert.ok(shippedWaits >= 40, `${shippedWaits} waits shipped over 40 seeds`);
+  assert.ok(killedOut >= 10, `${killedOut} of 40 seeds killed a waiter with its shipped wait out`);
+});

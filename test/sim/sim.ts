@@ -338,6 +338,8 @@ export interface ClusterOptions {
   lineShipSampleOps?: number;
   /** With atomicLines: idle give-ups that keep a line moving after it was used while shipped (default atomicLineShipBackoffMax). */
   lineShipBackoffMax?: number;
+  /** With atomicLines: whether a node that ships ops on a line ships its waits on it too (default true). */
+  lineShipWaits?: boolean;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -452,6 +454,7 @@ export class SimCluster {
           ...(options.linePagePush === undefined ? {} : { linePagePush: options.linePagePush }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
           ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),
+          ...(options.lineShipWaits === undefined ? {} : { lineShipWaits: options.lineShipWaits }),
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
         ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }),
@@ -529,7 +532,8 @@ export class SimCluster {
       if (value === null) return; // the line is here now: the op runs again natively
       this.shippedResults++;
       const shipped = thread.current;
-      if (shipped?.op === 'sync' && shipped.request.kind === 'atomic') thread.afterShipLine = lineOf(shipped.request.address);
+      // (Not after a shipped wait: the app side marks only a shipped read-modify-write, store or load.)
+      if (shipped?.op === 'sync' && shipped.request.kind === 'atomic' && shipped.request.op !== 'wait') thread.afterShipLine = lineOf(shipped.request.address);
       thread.input = { ok: true, value };
       thread.current = null;
       return;
@@ -625,9 +629,12 @@ export class SimCluster {
     if (!table.held.has(line)) {
       thread.blocked = true;
       if (op === 'wait') {
-        // A wait checks the value with the line held here.
-        thread.retry = true;
-        this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'line', line }, thread.index));
+        // As the app side does: the wait itself, which the layer may ship to the directory; else
+        // (null) the line is here and the wait runs again, checking the value with the line held here.
+        thread.shipping = true;
+        const expected = BigInt.asUintN(width * 8, BigInt(request.operands[0] ?? '0')).toString();
+        if (width !== 4 && width !== 8) throw new Error('a wait is on an Int32Array or a BigInt64Array');
+        this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'lineWaitShip', address, width, expected, timeoutMs: request.timeoutMs }, thread.index));
       } else {
         // As the app side does: the op itself, which the layer may ship to the directory.
         thread.shipping = true;
