@@ -877,25 +877,38 @@ export class LineEngine implements Engine {
     const entry = this.directoryLine(line);
     // FIFO: the requester's release of the line (if it held it) came before its op.
     assert(entry.owner !== from && !entry.queue.includes(from), 'a node ships ops only on a line it neither holds nor asked for');
+    this.acquireShipped(from, message);
+    this.runShipped(line, entry, from, message);
+  }
+
+  /** A shipped op's or wait's release at the directory: its bundled diffs applied, then the acquire (and its pushes). */
+  private acquireShipped(from: number, message: ShippedOpMessage | ShippedWaitMessage): void {
     if (message.bundled !== undefined) {
       const { interval, pages, diffs } = message.bundled;
       this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
     }
     this.acquireLine(from, message.info, message);
-    this.runShipped(line, entry, from, message);
+  }
+
+  /**
+   * A shipped op or wait that finds the line held by another node: queued with
+   * the line's shipped ops (in arrival order) while the line is taken back.
+   * False: this node holds the line, and the caller runs it now.
+   */
+  private queueShipped(line: number, entry: DirectoryLine, from: number, message: ShippedOpMessage | ShippedWaitMessage): boolean {
+    if (entry.owner === this.nodeId) return false;
+    if (this.shippedQueued >= atomicLineShippedCountMax) {
+      throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory queues at most ${atomicLineShippedCountMax} shipped Atomics ops`);
+    }
+    entry.shipped.push({ from, message });
+    this.shippedQueued++;
+    this.wantHere(line);
+    return true;
   }
 
   /** Runs a shipped op if this node holds the line, else queues it and takes the line back. */
   private runShipped(line: number, entry: DirectoryLine, from: number, message: ShippedOpMessage): void {
-    if (entry.owner !== this.nodeId) {
-      if (this.shippedQueued >= atomicLineShippedCountMax) {
-        throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory queues at most ${atomicLineShippedCountMax} shipped Atomics ops`);
-      }
-      entry.shipped.push({ from, message });
-      this.shippedQueued++;
-      this.wantHere(line);
-      return;
-    }
+    if (this.queueShipped(line, entry, from, message)) return;
     assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
     this.inner.shippedAtomic(message.address, message.width, message.op, message.operands, (result) => {
       // The page was waited for (its diffs), and the line given away meanwhile:
@@ -929,11 +942,7 @@ export class LineEngine implements Engine {
     const line = lineOf(message.address);
     const entry = this.directoryLine(line);
     assert(entry.owner !== from && !entry.queue.includes(from), 'a node ships waits only on a line it neither holds nor asked for');
-    if (message.bundled !== undefined) {
-      const { interval, pages, diffs } = message.bundled;
-      this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
-    }
-    this.acquireLine(from, message.info, message);
+    this.acquireShipped(from, message);
     const key = `${from}:${message.requestId}`;
     assert(!this.shippedWaitsRunning.has(key), 'a shipped wait arrives once');
     if (this.shippedWaitsRunning.size >= atomicLineShippedWaitCountMax) {
@@ -951,15 +960,7 @@ export class LineEngine implements Engine {
    * comes with a notify that finds it: no lost wake-up.
    */
   private runShippedWait(line: number, entry: DirectoryLine, from: number, message: ShippedWaitMessage): void {
-    if (entry.owner !== this.nodeId) {
-      if (this.shippedQueued >= atomicLineShippedCountMax) {
-        throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory queues at most ${atomicLineShippedCountMax} shipped Atomics ops`);
-      }
-      entry.shipped.push({ from, message });
-      this.shippedQueued++;
-      this.wantHere(line);
-      return;
-    }
+    if (this.queueShipped(line, entry, from, message)) return;
     assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
     const key = `${from}:${message.requestId}`;
     this.inner.shippedAtomic(message.address, message.width, 'load', [], (result) => {
