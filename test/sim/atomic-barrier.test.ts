@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pageBytes } from '../../src/constants.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
-import { runSeed } from './programs.js';
+import { atomicGenerationBarrier as atomicBarrier, runSeed } from './programs.js';
 import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
 
 function* atomic(op: 'load' | 'add' | 'store' | 'wait' | 'notify', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
@@ -17,22 +17,6 @@ function* atomic(op: 'load' | 'add' | 'store' | 'wait' | 'notify', address: numb
 
 function* load(address: number): Generator<ThreadOp, number, unknown> {
   return (yield { op: 'load', address }) as number;
-}
-
-/** A generation barrier of `parties` threads on two words of one line. */
-function* atomicBarrier(count: number, generation: number, parties: number): Generator<ThreadOp, void, unknown> {
-  const seen = yield* atomic('load', generation, []);
-  if (Number(yield* atomic('add', count, ['1'])) === parties - 1) {
-    yield* atomic('store', count, ['0']);
-    yield* atomic('add', generation, ['1']);
-    yield* atomic('notify', generation, [String(parties)]);
-    return;
-  }
-  for (let attempt = 0; attempt < 10_000; attempt++) {
-    if ((yield* atomic('load', generation, [])) !== seen) return;
-    yield* atomic('wait', generation, [seen]);
-  }
-  throw new Error('the atomic barrier never passed');
 }
 
 /** Diff entries for `pages` that `from` sent (in diffs messages and bundled in sync messages). */

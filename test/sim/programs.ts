@@ -125,17 +125,17 @@ function atomicBarrierWords(spec: ProgramSpec): { count: number; generation: num
 }
 
 /**
- * A generation barrier written with Atomics: read the generation, count the
- * arrival; the last resets the count, bumps the generation and wakes all;
- * the others wait while the generation is unchanged.
+ * A generation barrier of `parties` threads written with Atomics on two words
+ * of one line: read the generation, count the arrival; the last resets the
+ * count, bumps the generation and wakes all; the others wait while the
+ * generation is unchanged.
  */
-function* atomicBarrier(spec: ProgramSpec): Generator<ThreadOp, void, unknown> {
-  const { count, generation } = atomicBarrierWords(spec);
+export function* atomicGenerationBarrier(count: number, generation: number, parties: number): Generator<ThreadOp, void, unknown> {
   const seen = yield* atomic('load', generation, []);
-  if (Number(yield* atomic('add', count, ['1'])) === spec.threadCount - 1) {
+  if (Number(yield* atomic('add', count, ['1'])) === parties - 1) {
     yield* atomic('store', count, ['0']);
     yield* atomic('add', generation, ['1']);
-    yield* atomic('notify', generation, [String(spec.threadCount)]);
+    yield* atomic('notify', generation, [String(parties)]);
     return;
   }
   for (let attempt = 0; attempt < 100_000; attempt++) {
@@ -146,8 +146,12 @@ function* atomicBarrier(spec: ProgramSpec): Generator<ThreadOp, void, unknown> {
 }
 
 function* phaseBarrier(spec: ProgramSpec): Generator<ThreadOp, void, unknown> {
-  if (spec.atomicBarrier === true) yield* atomicBarrier(spec);
-  else yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
+  if (spec.atomicBarrier === true) {
+    const { count, generation } = atomicBarrierWords(spec);
+    yield* atomicGenerationBarrier(count, generation, spec.threadCount);
+  } else {
+    yield* sync({ kind: 'barrier', barrierId, parties: spec.threadCount });
+  }
 }
 
 /** A tryLock spin that long means a lock nobody holds answers busy. */
