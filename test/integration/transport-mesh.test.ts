@@ -119,7 +119,11 @@ test('deliverTo hands the held messages, then every message, to its receiver in 
   zero.holdMessages();
   one.send(0, { type: 'early', i: 0 });
   one.send(0, { type: 'early', i: 1 });
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Both held before the receiver is wired (bounded wait for their arrival, not a timing).
+  const held = (): number => (zero as unknown as { held: unknown[] | null }).held?.length ?? 0;
+  const heldBy = Date.now() + 5000;
+  while (held() < 2 && Date.now() < heldBy) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(held(), 2, 'the two early messages are held');
   const events: WireMessage[] = [];
   zero.on('message', (_from: number, message: WireMessage) => events.push(message));
   const received: Array<[number, WireMessage]> = [];
