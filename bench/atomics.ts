@@ -127,18 +127,16 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   const renderSeconds = small.seconds;
   const renderCpuSeconds = small.cpuSeconds;
   const large = render(renderLargeArgs);
-  // A histogram (threads cycling over the 16 lines of one page): plain node's best of plainRunCount runs, then one dsm run.
-  const histogramPlainRuns = Array.from({ length: plainRunCount }, () => runJson([join(programs, 'histogram.mjs'), ...histogramArgs], 'histogram.mjs under plain node'));
-  const histogramRun = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
-    '--region-bytes', regionBytes, join(programs, 'histogram.mjs'), ...histogramArgs], `histogram.mjs ${histogramArgs.join(' ')} on ${nodeCount} nodes`);
-  const histogramPlainSeconds = Math.min(...histogramPlainRuns.map((run) => figure(run, 'seconds', 'histogram.mjs')));
-  const histogramSeconds = figure(histogramRun, 'seconds', 'histogram.mjs');
-  // The same for a stencil whose rounds end at a barrier written with Atomics.
-  const barrierPlainRuns = Array.from({ length: plainRunCount }, () => runJson([join(programs, 'atomics-barrier.mjs'), ...atomicsBarrierArgs], 'atomics-barrier.mjs under plain node'));
-  const barrierRun = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
-    '--region-bytes', regionBytes, join(programs, 'atomics-barrier.mjs'), ...atomicsBarrierArgs], `atomics-barrier.mjs ${atomicsBarrierArgs.join(' ')} on ${nodeCount} nodes`);
-  const atomicsBarrierPlainSeconds = Math.min(...barrierPlainRuns.map((run) => figure(run, 'seconds', 'atomics-barrier.mjs')));
-  const atomicsBarrierSeconds = figure(barrierRun, 'seconds', 'atomics-barrier.mjs');
+  // A program that reports its own `seconds`: plain node's best of plainRunCount runs, then one dsm run.
+  const timedAgainstPlain = (file: string, args: string[]): { seconds: number; plainSeconds: number } => {
+    const plainRuns = Array.from({ length: plainRunCount }, () => runJson([join(programs, file), ...args], `${file} under plain node`));
+    const run = runJson([join(packageRoot, 'bin', 'dsm.js'), 'run', '--nodes', String(nodeCount), '--protocol', protocol,
+      '--region-bytes', regionBytes, join(programs, file), ...args], `${file} ${args.join(' ')} on ${nodeCount} nodes`);
+    return { seconds: figure(run, 'seconds', file), plainSeconds: Math.min(...plainRuns.map((plainRun) => figure(plainRun, 'seconds', file))) };
+  };
+  // A histogram (threads cycling over the 16 lines of one page), and a stencil whose rounds end at a barrier written with Atomics.
+  const { seconds: histogramSeconds, plainSeconds: histogramPlainSeconds } = timedAgainstPlain('histogram.mjs', histogramArgs);
+  const { seconds: atomicsBarrierSeconds, plainSeconds: atomicsBarrierPlainSeconds } = timedAgainstPlain('atomics-barrier.mjs', atomicsBarrierArgs);
   const plainCounterNsPerAdd = figure(plain, 'counterSeconds', 'atomics-plain.mjs') * 1e9 / plainCounterIterations;
   // Best of both dsm runs (plain node's is the best of plainRunCount runs): one more chance against a loaded moment.
   const atomicAddOwnedNs = Math.min(figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs'), figure(managerPath, 'atomicAddOwnedNs', 'atomics.mjs'));
