@@ -137,6 +137,7 @@ export class AtomicsHome {
       assert(this.waiters.length < atomicWaiterCountMax, 'atomic waiters within limit');
       const deadlineMs = message.timeoutMs < 0 ? Infinity : this.timeNowMs() + message.timeoutMs;
       this.waiters.push({ node: from, requestId: message.requestId, address: message.address, deadlineMs });
+      this.ctx.host.waitRegistered?.(message.address);
       return;
     }
     const { result, next } = atomicApply(op, old, message.operands, message.width);

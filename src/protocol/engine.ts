@@ -57,6 +57,7 @@ export function createEngine(options: EngineOptions): Engine {
   return new LineEngine(engine, {
     nodeId: split.nodeId, nodeCount: split.nodeCount, pageCount: split.pageCount, send: split.send,
     resume: (ref, result) => split.host.resume(ref, result), host: options.lines,
+    ...(split.host.waitRegistered === undefined ? {} : { waitRegistered: (address: number) => split.host.waitRegistered!(address) }),
     ...(split.placement === undefined ? {} : { placement: split.placement }),
     ...(split.clock === undefined ? {} : { clock: split.clock }),
     ...(split.lineHotWritesPerTransfer === undefined ? {} : { hotWritesPerTransfer: split.lineHotWritesPerTransfer }),

@@ -186,6 +186,8 @@ export interface LineLayerOptions {
   send: (toNode: number, message: ProtocolMessage) => void;
   resume: (threadRef: number, result: SyncResult | FaultResult) => void;
   host: LineHost;
+  /** Test hook: a wait joined the directory's waiter list (EngineHost.waitRegistered). */
+  waitRegistered?: (address: number) => void;
   clock?: () => number;
   /** Writes per transfer time that make a wanted line worth keeping for its window (a simulation's ops are slow against its messages). */
   hotWritesPerTransfer?: number;
@@ -229,6 +231,7 @@ export class LineEngine implements Engine {
   private readonly send: (toNode: number, message: ProtocolMessage) => void;
   private readonly resume: (threadRef: number, result: SyncResult | FaultResult) => void;
   private readonly host: LineHost;
+  private readonly waitRegistered: ((address: number) => void) | null;
   private readonly clock: (() => number) | null;
   private readonly hotWritesPerTransfer: number;
   private readonly pagePush: boolean;
@@ -295,6 +298,7 @@ export class LineEngine implements Engine {
     this.send = options.send;
     this.resume = options.resume;
     this.host = options.host;
+    this.waitRegistered = options.waitRegistered ?? null;
     this.clock = options.clock ?? null;
     this.hotWritesPerTransfer = options.hotWritesPerTransfer ?? atomicLineHotWritesPerTransfer;
     this.pagePush = options.pagePush ?? true;
@@ -1004,6 +1008,7 @@ export class LineEngine implements Engine {
     this.waiters.push({ node: from, requestId, address, deadlineMs });
     const line = lineOf(address);
     this.waiterCounts.set(line, (this.waiterCounts.get(line) ?? 0) + 1);
+    if (this.waitRegistered !== null) this.waitRegistered(address);
   }
 
   /** Removes waiter k from `waiters` and from its line's count; answers it. */

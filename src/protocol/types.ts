@@ -68,6 +68,13 @@ export type FaultResult = { ok: true; value: null };
 
 export interface EngineHost {
   resume(threadRef: number, result: SyncResult | FaultResult): void;
+  /**
+   * Test hook (DSM_TEST_HOOK_ARRIVALS): an Atomics.wait on `address` joined a
+   * waiter list (an atomics home's or a line directory's), where a notify
+   * ordered after it finds it. Not when a wait merely left its node: a shipped
+   * wait may be queued at the directory, or come back for a native check.
+   */
+  waitRegistered?(address: number): void;
 }
 
 export interface EngineOptions {

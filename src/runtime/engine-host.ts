@@ -41,8 +41,9 @@ export interface EngineHostOptions extends Omit<EngineOptions, 'send' | 'host' |
   /** Sync timings and trace events (a node's observer; the simulation may pass one too). */
   observer: NodeObserver;
   /**
-   * Test hook (DSM_TEST_HOOK_ARRIVALS): called when a lock request or an Atomics.wait reaches this node's engine
-   * as its manager or home (from another node, or from a thread of this node when nothing was sent for it).
+   * Test hook (DSM_TEST_HOOK_ARRIVALS): called when a lock request reaches this node's engine as its manager (from
+   * another node, or from a thread of this node when nothing was sent for it), and when an Atomics.wait joins a
+   * waiter list here (the engine says so: a wait that only reached its directory may not be registered yet).
    */
   onArrival?: (what: Arrival, key: number) => void;
 }
@@ -100,7 +101,12 @@ export class EngineHost<Owner = unknown> {
       ...engineOptions,
       memory: memory.pages,
       send: (toNode, message) => this.send(toNode, message),
-      host: { resume: (ref, result) => this.resume(ref, result) },
+      host: {
+        resume: (ref, result) => this.resume(ref, result),
+        // A wait counts once it is in a waiter list (a shipped wait may be queued at the directory, or come back
+        // for a native check and then register through lineWait): the engine says when.
+        ...(onArrival === undefined ? {} : { waitRegistered: (address: number) => onArrival('wait', address) }),
+      },
     });
   }
 
@@ -267,14 +273,13 @@ export class EngineHost<Owner = unknown> {
   }
 }
 
+/** A lock request counts where it joins its manager's queue: here, unless the engine sends it on. (Waits: EngineHost.waitRegistered.) */
 function arrivalOfRequest(request: SyncRequest): { what: Arrival; key: number } | null {
   if (request.kind === 'lock' && request.tryOnly !== true) return { what: 'lock', key: request.lockId };
-  if ((request.kind === 'atomic' && request.op === 'wait') || request.kind === 'lineWait' || request.kind === 'lineWaitShip') return { what: 'wait', key: request.address };
   return null;
 }
 
 function arrivalOfMessage(message: ProtocolMessage): { what: Arrival; key: number } | null {
   if (message.type === 'lockRequest' && !message.tryOnly) return { what: 'lock', key: message.lockId };
-  if ((message.type === 'atomicRequest' && message.op === 'wait') || message.type === 'lineWait' || message.type === 'lineWaitShip') return { what: 'wait', key: message.address };
   return null;
 }

@@ -705,3 +705,52 @@ test('shipped waits: woken by a later notify, killed while out, timed out at the
   assert.ok(shippedWaits >= 40, `${shippedWaits} waits shipped over 40 seeds`);
   assert.ok(killedOut >= 10, `${killedOut} of 40 seeds killed a waiter with its shipped wait out`);
 });
+
+// The litmus programs' handshake (DSM_TEST_HOOK_ARRIVALS) counted a wait when its
+// request or its lineWaitShip reached a node. A wait that comes back for a native
+// check (not shipped, or answered null) then counted twice, before it was in any
+// waiter list; a notifier let go by that count could miss it (CI, session 15:
+// sync-terminated-waiter printed notify=0 at load). The engine now reports a wait
+// once, from the waiter list it joins.
+test('the arrival hook reports each wait once, when it joins the directory\'s waiter list, shipped or not', () => {
+  let shipped = 0;
+  for (let seed = 1; seed <= 24; seed++) {
+    let registered = 0;
+    const sim = cluster(seed, 2, {
+      pageCount: 6, concurrentStepsMax: seed % 4, lineRefuseChance: (seed % 3) / 10, lineShipSampleOps: 1_000_000, lineShipWaits: seed % 2 === 0,
+      onWaitRegistered: (node, address) => {
+        registered++;
+        assert.equal(node, 0, `seed ${seed}: the line's directory registers the wait`);
+        assert.ok((sim.engines[node]!.tableSizes()['lineWaiters'] ?? 0) > 0, `seed ${seed}: a wait on ${address} is in the waiter list when reported`);
+      },
+    });
+    const next = 4 * pageBytes;
+    const flag = next + 8;
+    const timed = next + 12;
+    const rows = 16;
+    renderThreads(sim, [0, 1], next, rows, [], 24);
+    const results: string[] = [];
+    for (let t = 0; t < 3; t++) {
+      sim.addThread(1, function* (): ThreadProgram {
+        while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows / 2) { for (let w = 0; w < 8; w++) yield { op: 'store', address: 3 * pageBytes + 64 * t + 4 * w, value: w }; }
+        while ((yield* atomic('load', flag, [])) === '0') results.push(yield* atomic('wait', flag, ['0']));
+      });
+    }
+    sim.addThread(1, function* (): ThreadProgram {
+      while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows / 2) yield { op: 'store', address: 3 * pageBytes + 256, value: 1 };
+      results.push(yield* atomic('wait', timed, ['0'], 4));
+    });
+    sim.addThread(0, function* (): ThreadProgram {
+      while (Number(yield* atomic('load', next + atomicLineBytes, [])) < rows) { for (let w = 0; w < 8; w++) yield { op: 'store', address: 5 * pageBytes + 4 * w, value: w }; }
+      for (let w = 0; w < 200; w++) yield { op: 'store', address: 5 * pageBytes + 4 * (w % 64), value: w };
+      yield* atomic('store', flag, ['1']);
+      yield* atomic('notify', flag, ['-1']);
+    });
+    sim.run();
+    sim.drain();
+    shipped += sim.messageCounts.get('lineWaitShip') ?? 0;
+    const parked = results.filter((result) => result === 'ok' || result === 'timed-out').length;
+    assert.equal(registered, parked, `seed ${seed}: one report per wait that parked (${results.join(', ')})`);
+  }
+  assert.ok(shipped >= 10, `${shipped} waits shipped over the even seeds`);
+});

@@ -300,6 +300,8 @@ export interface ClusterOptions {
   concurrentStepsMax?: number;
   /** Invariant check run after every step (throws on a violation). */
   afterStep?: (cluster: SimCluster) => void;
+  /** The engine's test hook: an Atomics.wait joined a waiter list at `node` (EngineHost.waitRegistered). */
+  onWaitRegistered?: (node: number, address: number) => void;
   /**
    * Probability that a step is an early flush of a few dirty pages on a random
    * node (engine.flushDirty), as the runtime's flow control does ahead of a
@@ -446,7 +448,10 @@ export class SimCluster {
         ...(options.lendConcurrentWrites === undefined ? {} : { lendConcurrentWrites: options.lendConcurrentWrites }),
         ...(options.deferDiffPageCountMin === undefined ? {} : { deferDiffPageCountMin: options.deferDiffPageCountMin }),
         send: (to, message) => this.send(node, to, message),
-        host: { resume: (ref, result) => this.resume(ref, result) },
+        host: {
+          resume: (ref, result) => this.resume(ref, result),
+          ...(options.onWaitRegistered === undefined ? {} : { waitRegistered: (address: number) => options.onWaitRegistered!(node, address) }),
+        },
         clock: () => this.nowMs,
         ...(this.linesOn ? {
           lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
