@@ -208,7 +208,9 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
 
   it('a wrong secret is refused with a message on both sides', async () => {
     const port = await freePort();
-    const launcher = run(['listen', `127.0.0.1:${port}`, '2', 'exit'], { DSM_SECRET: secretFor('right'), DSM_JOIN_TIMEOUT_MS: '3000' });
+    // Node 0's join timeout runs from its start: long enough that a joiner slow to start on a loaded machine
+    // still connects within it (with 3 s it could time out first, and the joiner then never saw the refusal).
+    const launcher = run(['listen', `127.0.0.1:${port}`, '2', 'exit'], { DSM_SECRET: secretFor('right'), DSM_JOIN_TIMEOUT_MS: '10000' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const joiner = run(['join', `127.0.0.1:${port}`], { DSM_SECRET: secretFor('wrong') });
     assert.equal((await exitOf(joiner)).code, 1);
@@ -221,11 +223,11 @@ describe('cluster across machines (--listen / --join on 127.0.0.1)', () => {
 
   it('join timeout says how many joined of how many', async () => {
     const port = await freePort();
-    const launcher = run(['listen', `127.0.0.1:${port}`, '3', 'exit'], { DSM_SECRET: secretFor('s'), DSM_JOIN_TIMEOUT_MS: '4000' });
+    const launcher = run(['listen', `127.0.0.1:${port}`, '3', 'exit'], { DSM_SECRET: secretFor('s'), DSM_JOIN_TIMEOUT_MS: '10000' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const joiner = run(['join', `127.0.0.1:${port}`], { DSM_SECRET: secretFor('s') });
     assert.equal((await exitOf(launcher)).code, 1);
-    assert.match(launcher.output(), /DSM_ERR_JOIN_TIMEOUT: 2 of 3 nodes joined within 4000 ms/);
+    assert.match(launcher.output(), /DSM_ERR_JOIN_TIMEOUT: 2 of 3 nodes joined within 10000 ms/);
     assert.equal((await exitOf(joiner)).code, exitCodeNodeDied);
     assert.match(joiner.output(), /DSM_ERR_JOIN_TIMEOUT: 2 of 3 nodes joined/);
   });
