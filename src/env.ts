@@ -249,7 +249,6 @@ export function hopsDirSetting(): string {
   return process.env.DSM_HOPS ?? '';
 }
 
-/** DSM_DEBUG_APP_VIEW=1: guard the app's view of the region (debugging aid). */
 /** DSM_DOORBELL=0 sends every app-thread request by postMessage, as before the doorbell (to compare the two). */
 export function doorbellSetting(): boolean {
   return process.env.DSM_DOORBELL !== '0';
@@ -263,6 +262,7 @@ export function directSyncEnabled(): boolean {
   return process.env.DSM_DIRECT_SYNC !== '0';
 }
 
+/** DSM_DEBUG_APP_VIEW=1: guard the app's view of the region (debugging aid). */
 export function debugAppViewEnabled(): boolean {
   return flag('DSM_DEBUG_APP_VIEW');
 }
