@@ -1,29 +1,88 @@
-// Runs many simulation seeds: npm run sim -- --seeds 10000 [--seed S] [--protocol hlrc] [--concurrent seeded|always|never] [--early-flush P] [--lines seeded|always|never] [--tokens seeded|always|never] [--keep seeded|always|never] [--defer seeded|always|never] [--atomic-barrier seeded|always|never]
+// Runs many simulation seeds: npm run sim -- --seeds 10000 (options: npm run sim -- --help).
 import { runSeed } from './programs.js';
 
-function argValue(name: string): string | undefined {
-  const k = process.argv.indexOf(name);
-  return k >= 0 ? process.argv[k + 1] : undefined;
+import { parseArgs } from 'node:util';
+
+const usage = `usage: npm run sim -- [options]
+Runs seeds of the protocol simulation (test/sim/programs.ts); a failure prints its seed and the command that reruns it.
+  --seeds N                 how many seeds (default 1000), from --first (default 1)
+  --seed S                  only seed S
+  --protocol hlrc|sc        the coherence protocol (default hlrc)
+  --concurrent M            threads' operations interleave within a node: seeded (default), always or never
+  --early-flush P           the chance of a release flushing early (default 0)
+  --lines M                 Atomics by synchronization lines: never (default), seeded or always
+  --tokens M                lock tokens kept by their node: seeded (default), always or never
+  --keep M                  the lock keep window: seeded (default), always or never
+  --defer M                 deferred diffs: seeded (default), always or never
+  --atomic-barrier M        barriers made from Atomics: never (default), seeded or always
+  -h, --help                this text`;
+
+const modeOptions = ['concurrent', 'lines', 'tokens', 'keep', 'defer', 'atomic-barrier'] as const;
+type Mode = 'seeded' | 'always' | 'never';
+let parsed: ReturnType<typeof parseOptions>;
+function parseOptions() {
+  return parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    allowPositionals: false,
+    options: {
+      seeds: { type: 'string' }, seed: { type: 'string' }, first: { type: 'string' }, protocol: { type: 'string' },
+      'early-flush': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      ...Object.fromEntries(modeOptions.map((name) => [name, { type: 'string' as const }])),
+    },
+  }).values as Record<string, string | boolean | undefined>;
 }
-const seedCount = Number(argValue('--seeds') ?? '1000');
-const protocol = argValue('--protocol') ?? 'hlrc';
-const only = argValue('--seed');
-const concurrent = argValue('--concurrent') ?? 'seeded';
-if (!['seeded', 'always', 'never'].includes(concurrent)) throw new Error('--concurrent is seeded, always or never');
-const earlyFlushChance = Number(argValue('--early-flush') ?? '0');
-const lines = argValue('--lines') ?? 'never';
-if (!['seeded', 'always', 'never'].includes(lines)) throw new Error('--lines is seeded, always or never');
+try {
+  parsed = parseOptions();
+} catch (error) {
+  console.error(`sim: ${(error as Error).message}\n${usage}`);
+  process.exit(2);
+}
+if (parsed.help === true) {
+  console.log(usage);
+  process.exit(0);
+}
+function argValue(name: string): string | undefined {
+  const value = parsed[name];
+  return typeof value === 'string' ? value : undefined;
+}
+function countArg(name: string, fallback: string): number {
+  const value = Number(argValue(name) ?? fallback);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    console.error(`sim: --${name} takes a whole number, not ${JSON.stringify(argValue(name))}\n${usage}`);
+    process.exit(2);
+  }
+  return value;
+}
+function modeArg(name: (typeof modeOptions)[number], fallback: Mode): Mode {
+  const value = argValue(name) ?? fallback;
+  if (value !== 'seeded' && value !== 'always' && value !== 'never') {
+    console.error(`sim: --${name} is seeded, always or never, not ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
+  return value;
+}
+const seedCount = countArg('seeds', '1000');
+const protocol = argValue('protocol') ?? 'hlrc';
+if (protocol !== 'hlrc' && protocol !== 'sc') {
+  console.error(`sim: --protocol is hlrc or sc, not ${JSON.stringify(protocol)}`);
+  process.exit(2);
+}
+const only = argValue('seed') === undefined ? undefined : countArg('seed', '0');
+const concurrent = modeArg('concurrent', 'seeded');
+const earlyFlushChance = Number(argValue('early-flush') ?? '0');
+if (!(earlyFlushChance >= 0 && earlyFlushChance <= 1)) {
+  console.error(`sim: --early-flush is a chance between 0 and 1, not ${JSON.stringify(argValue('early-flush'))}`);
+  process.exit(2);
+}
+const lines = modeArg('lines', 'never');
 if (lines !== 'never' && protocol !== 'hlrc') console.log(`--lines ${lines}: ${protocol} never uses atomic lines (as in a real run: its atomics run at the page's manager); the seeds run without them`);
-const tokens = argValue('--tokens') ?? 'seeded';
-if (!['seeded', 'always', 'never'].includes(tokens)) throw new Error('--tokens is seeded, always or never');
-const keep = argValue('--keep') ?? 'seeded';
-if (!['seeded', 'always', 'never'].includes(keep)) throw new Error('--keep is seeded, always or never');
-const defer = argValue('--defer') ?? 'seeded';
-if (!['seeded', 'always', 'never'].includes(defer)) throw new Error('--defer is seeded, always or never');
-const atomicBarrier = argValue('--atomic-barrier') ?? 'never';
-if (!['seeded', 'always', 'never'].includes(atomicBarrier)) throw new Error('--atomic-barrier is seeded, always or never');
-const first = Number(argValue('--first') ?? '1');
-const seeds = only !== undefined ? [Number(only)] : Array.from({ length: seedCount }, (_, k) => first + k);
+const tokens = modeArg('tokens', 'seeded');
+const keep = modeArg('keep', 'seeded');
+const defer = modeArg('defer', 'seeded');
+const atomicBarrier = modeArg('atomic-barrier', 'never');
+const first = countArg('first', '1');
+const seeds = only !== undefined ? [only] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
 let pagesLent = 0;
 let aheadFetches = 0;
@@ -32,9 +91,16 @@ let shippedOps = 0;
 let quietNotifies = 0;
 let keepTakes = 0;
 const started = performance.now();
-for (const seed of seeds) {
+// Progress on stderr every 10 s of a long run (stdout keeps only the result line).
+const progressEveryMs = 10_000;
+let progressAt = started + progressEveryMs;
+for (const [done, seed] of seeds.entries()) {
+  if (performance.now() >= progressAt) {
+    progressAt += progressEveryMs;
+    process.stderr.write(`sim: ${done} of ${seeds.length} seeds passed, ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  }
   try {
-    const outcome = runSeed(seed, protocol, concurrent as 'seeded' | 'always' | 'never', earlyFlushChance, lines as 'seeded' | 'always' | 'never', tokens as 'seeded' | 'always' | 'never', keep as 'seeded' | 'always' | 'never', defer as 'seeded' | 'always' | 'never', atomicBarrier as 'seeded' | 'always' | 'never');
+    const outcome = runSeed(seed, protocol, concurrent, earlyFlushChance, lines, tokens, keep, defer, atomicBarrier);
     messages += outcome.messageCount;
     pagesLent += outcome.pagesLent;
     aheadFetches += outcome.aheadFetches;
