@@ -150,7 +150,12 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
 
   const wt = workerThreads as unknown as Record<string, unknown>;
   // MessagePorts posted to threads on other nodes are relayed (src/threads/port-relay.ts).
-  if (config.nodeCount > 1) installPortRelays(new PortRelays(channel, received, config.nodeId, config.threadIdSeen));
+  if (config.nodeCount > 1) {
+    const relays = new PortRelays(channel, received, config.nodeId, config.threadIdSeen);
+    installPortRelays(relays);
+    // A thread's end (its loop ran dry, or process.exit): what its program posted on relayed ports still goes.
+    process.on('exit', () => relays.drain());
+  }
   const workers = makeWorkerClass(channel, config, received);
   wt.Worker = workers.Worker;
   if (config.role === 'main') {
