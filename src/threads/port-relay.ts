@@ -154,6 +154,7 @@ export class PortRelays {
    * At most portRelayDrainCountMax messages (the rest are dropped).
    */
   drain(): void {
+    if (this.relays.size === 0) return;
     let left = portRelayDrainCountMax;
     for (const [id, port] of [...this.relays]) {
       for (let received = receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port)) {
