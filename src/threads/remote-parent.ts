@@ -51,6 +51,20 @@ export class RemoteParentPort extends EventEmitter {
     });
   }
 
+  /**
+   * `receiveMessageOnPort(parentPort)`: the oldest message that has reached
+   * this thread and not been delivered, as `{ message }`, else undefined (as
+   * Node's, for a port whose queue is empty or closed). A message reaches
+   * this thread through its event loop (the channel's events): one sent while
+   * the thread never returns to its loop is not seen (as a relayed port's).
+   */
+  receiveSync(): { message: unknown } | undefined {
+    const message = this.waiting.shift();
+    if (message === undefined || this.closed) return undefined;
+    // Its kick (if started) finds one fewer message waiting, or none: a kick with nothing waiting does nothing.
+    return { message: deserializeMessage(message, this.ranges, portRelays()?.receiving()) };
+  }
+
   private deliver(message: MessageBytes): void {
     let value: unknown;
     try {
