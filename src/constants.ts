@@ -534,6 +534,13 @@ export const portRelayCountMax = 1 << 16;
  */
 export const portRelayPendingMax = 1 << 14;
 /**
+ * Messages a thread's relay ends may still hold when the thread ends (its
+ * event loop ran dry, or process.exit): posted by the program on a relayed
+ * port but not yet forwarded, they are forwarded then, up to this many (the
+ * rest are dropped, as a message to a port whose thread ended).
+ */
+export const portRelayDrainCountMax = 1 << 14;
+/**
  * A warm thread not taken within this many milliseconds of its making is
  * ended, and its memory (an isolate: about 10 MiB) returned: a program that
  * places no worker there soon is not likely to; the next worker starts cold.

@@ -199,9 +199,10 @@ function installHeldLineAtomics(): void {
  * The app side of Atomics.waitAsync on dsm memory: each wait gets an id and a
  * promise, which the channel's 'atomic-done' event for that id settles.
  */
-function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; promise: Promise<'ok' | 'timed-out'> } } {
+function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; promise: Promise<'ok' | 'timed-out'> }; afterNotify(): void } {
   const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
   let nextAsyncId = 1;
+  let holding = false;
   channel.onEvent((event) => {
     if (event.kind !== 'atomic-done') return;
     const resolve = pending.get(event.asyncId);
@@ -213,6 +214,19 @@ function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; prom
     next() {
       const asyncId = nextAsyncId++;
       return { asyncId, promise: new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve)) };
+    },
+    /**
+     * After a notify by this thread while it has waitAsync promises pending: the
+     * channel holds the thread for one more turn of its event loop, so that an
+     * 'atomic-done' the notify caused (sent before the notify's answer) is
+     * delivered. Under Node the notify queues the resolution at once; without
+     * this a thread whose loop then ran dry ended with the promise unsettled.
+     */
+    afterNotify() {
+      if (pending.size === 0 || holding) return;
+      holding = true;
+      channel.hold();
+      setImmediate(() => { holding = false; channel.unhold(); });
     },
   };
 }
@@ -302,7 +316,8 @@ export function installClusterAtomics(route: AtomicRoute): void {
     return call('wait', address, target.kind.width, [operand], Number.isFinite(timeoutMs) ? timeoutMs : -1);
   });
   // Atomics.waitAsync is in Node 20's V8 but not in this TypeScript lib (es2022).
-  if (typeof native.waitAsync === 'function') {
+  const asyncWaits = typeof native.waitAsync === 'function' ? asyncWaitsOf(route.channel) : null;
+  if (typeof native.waitAsync === 'function' && asyncWaits !== null) {
     const nativeWaitAsync = waitAsyncFromCall(native.waitAsync.bind(Atomics));
     // The value is compared by a synchronous load (a value already changed answers
     // { async: false, value: 'not-equal' }, as the specification says); then the wait
@@ -310,7 +325,6 @@ export function installClusterAtomics(route: AtomicRoute): void {
     // Should the value change between the load and the home's check, the wait
     // resolves 'ok', as if notified: a spurious wake-up, which a program that
     // re-checks its condition (as every waitAsync loop must) cannot tell.
-    const asyncWaits = asyncWaitsOf(route.channel);
     shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
       const target = targetOf(array, true);
       if (target === null) return nativeWaitAsync(array, index, value, timeout);
@@ -335,7 +349,9 @@ export function installClusterAtomics(route: AtomicRoute): void {
     // ToIntegerOrInfinity, then at least 0; +Infinity (and undefined) wake everyone, sent as -1.
     const number = count === undefined ? Infinity : +(count as number);
     const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
-    return Number(call('notify', address, target.kind.width, [Number.isFinite(wanted) ? String(wanted) : '-1']));
+    const woken = Number(call('notify', address, target.kind.width, [Number.isFinite(wanted) ? String(wanted) : '-1']));
+    if (woken > 0) asyncWaits?.afterNotify();
+    return woken;
   });
 }
 
@@ -808,9 +824,9 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       unpin();
     }
   });
-  if (typeof native.waitAsync === 'function') {
+  const asyncWaits = typeof native.waitAsync === 'function' ? asyncWaitsOf(channel) : null;
+  if (typeof native.waitAsync === 'function' && asyncWaits !== null) {
     const nativeWaitAsync = waitAsyncFromCall(native.waitAsync.bind(Atomics));
-    const asyncWaits = asyncWaitsOf(channel);
     shim.waitAsync = builtin('waitAsync', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
       const target = targetOf(array, true);
       if (target === null) return nativeWaitAsync(array, index, value, timeout);
@@ -841,6 +857,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const address = addressOf(target, position);
     const request: ChannelRequest = { op: 'line', fn: 'notify', address, count: Number.isFinite(wanted) ? wanted : -1 };
     if (shippedLine === Math.floor(address / atomicLineBytes)) request.afterOp = true;
-    return Number(channel.call(request));
+    const woken = Number(channel.call(request));
+    if (woken > 0) asyncWaits?.afterNotify();
+    return woken;
   });
 }

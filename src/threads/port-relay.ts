@@ -22,7 +22,8 @@
 // 'close'): a port passed on through a chain of threads lives as long as the
 // threads it passed through.
 
-import { MessageChannel, MessagePort } from 'node:worker_threads';
+import { MessageChannel, MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+import { portRelayDrainCountMax } from '../constants.js';
 import type { ChannelClient } from '../channel/client.js';
 import { assertFits, deserializeMessage, serializeMessage, serializeValue, transferListOf, type BufferRanges, type MessageBytes, type PortCodec } from '../channel/clone.js';
 import type { ChannelEvent } from '../channel/wire.js';
@@ -143,6 +144,24 @@ export class PortRelays {
     });
     // The program's end decides this thread's lifetime, as under Node: the relay end does not hold it.
     port.unref();
+  }
+
+  /**
+   * Forwards what the program posted on its relayed ports but this thread's
+   * event loop never delivered to the relay ends: the thread is ending (its
+   * loop ran dry, or process.exit). Under Node a message posted on a port
+   * before its thread ends reaches the far end; without this it was lost.
+   * At most portRelayDrainCountMax messages (the rest are dropped).
+   */
+  drain(): void {
+    if (this.relays.size === 0) return;
+    let left = portRelayDrainCountMax;
+    for (const [id, port] of [...this.relays]) {
+      for (let received = receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port)) {
+        if (left-- === 0) return;
+        this.forward(id, received.message);
+      }
+    }
   }
 
   /** A message posted by the program on its end of relay `id`: to the far end. Its own ports are relayed from here. */

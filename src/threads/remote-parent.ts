@@ -7,6 +7,7 @@
 // one listens (and the port is ref'd) the thread stays alive.
 
 import { EventEmitter } from 'node:events';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { assert } from '../errors.js';
 import { portRelays } from './port-relay.js';
 import type { ChannelClient } from '../channel/client.js';
@@ -22,6 +23,12 @@ export class RemoteParentPort extends EventEmitter {
   private referenced = true;
   /** Whether this port holds the channel (keeps the thread alive): listening and ref'd. */
   private holding = false;
+  /**
+   * Delivers the waiting messages one per message of a local port (made at the first start with messages
+   * waiting): as Node delivers a port's queued messages, each in a callback of its own, with process.nextTick
+   * callbacks and microtasks run between two messages (a loop emitting them all ran those after the last).
+   */
+  private kicks: { send: MessagePort; receive: MessagePort } | null = null;
 
   constructor(ranges: BufferRanges, channel: ChannelClient) {
     super();
@@ -29,8 +36,12 @@ export class RemoteParentPort extends EventEmitter {
     this.ranges = ranges;
     channel.onEvent((event) => {
       if (event.kind !== 'parent-message' || this.closed) return;
-      if (this.started) this.deliver(event);
-      else this.waiting.push(event);
+      // Behind those still waiting for their turn, if any.
+      if (this.started && this.waiting.length === 0) this.deliver(event);
+      else {
+        this.waiting.push(event);
+        if (this.started) this.kick();
+      }
     });
     this.on('newListener', (event: string) => {
       if (event === 'message') queueMicrotask(() => this.start());
@@ -38,6 +49,20 @@ export class RemoteParentPort extends EventEmitter {
     this.on('removeListener', (event: string) => {
       if (event === 'message') this.updateHold();
     });
+  }
+
+  /**
+   * `receiveMessageOnPort(parentPort)`: the oldest message that has reached
+   * this thread and not been delivered, as `{ message }`, else undefined (as
+   * Node's, for a port whose queue is empty or closed). A message reaches
+   * this thread through its event loop (the channel's events): one sent while
+   * the thread never returns to its loop is not seen (as a relayed port's).
+   */
+  receiveSync(): { message: unknown } | undefined {
+    const message = this.waiting.shift();
+    if (message === undefined || this.closed) return undefined;
+    // Its kick (if started) finds one fewer message waiting, or none: a kick with nothing waiting does nothing.
+    return { message: deserializeMessage(message, this.ranges, portRelays()?.receiving()) };
   }
 
   private deliver(message: MessageBytes): void {
@@ -74,13 +99,32 @@ export class RemoteParentPort extends EventEmitter {
     this.updateHold();
     if (this.started || this.closed) return;
     this.started = true;
-    for (const message of this.waiting.splice(0)) this.deliver(message);
+    for (let i = 0; i < this.waiting.length; i += 1) this.kick();
+  }
+
+  /** One waiting message is delivered in a turn of its own (see `kicks`). */
+  private kick(): void {
+    if (this.kicks === null) {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', () => {
+        const message = this.waiting.shift();
+        if (message !== undefined && !this.closed) this.deliver(message);
+      });
+      // The channel's hold (a 'message' listener, ref'd) keeps the thread alive, as for messages that arrive later.
+      port1.unref();
+      this.kicks = { send: port2, receive: port1 };
+    }
+    this.kicks.send.postMessage(null);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.waiting.length = 0;
+    if (this.kicks !== null) {
+      this.kicks.send.close();
+      this.kicks = null;
+    }
     this.updateHold();
     this.emit('close');
   }

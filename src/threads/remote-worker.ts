@@ -4,6 +4,7 @@
 // Values cross by dsm's structured clone (dsm buffers travel by range).
 
 import { EventEmitter } from 'node:events';
+import { MessageChannel } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
@@ -116,19 +117,34 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       worker.emit('error', deserializeThrown(event.bytes, ranges));
       return;
     }
-    case 'worker-exit':
+    case 'worker-exit': {
       if (hopsOn) hop('t:worker exit seen');
+      // What the worker posted on relayed ports before it ended reached this thread's relay ends first, and they
+      // posted it on to the program's ports: 'exit' comes after those messages, as under node. A fresh channel's
+      // message is delivered after the messages already sent to older ports of this thread (libuv runs its
+      // pending async handles in the order they were made), so the 'exit' goes through one. Posts to it stop now.
       state.exited = true;
       state.exitCode = event.exitCode;
-      state.threadId = -1; // as Node's handle of an ended thread
-      state.resourceLimits = {};
-      handles.delete(event.handleId);
-      if (state.referenced) channel.unhold();
-      state.referenced = false;
-      worker.emit('exit', event.exitCode);
-      for (const waiter of state.exitWaiters.splice(0)) waiter(event.exitCode);
+      const { port1, port2 } = new MessageChannel();
+      port1.once('message', () => {
+        port1.close();
+        exited(worker, state, event.exitCode, channel);
+      });
+      port2.postMessage(null);
+      port2.close();
       return;
+    }
   }
+}
+
+function exited(worker: EventEmitter, state: RemoteState, exitCode: number, channel: ChannelClient): void {
+  state.threadId = -1; // as Node's handle of an ended thread
+  state.resourceLimits = {};
+  handles.delete(state.handleId);
+  if (state.referenced) channel.unhold();
+  state.referenced = false;
+  worker.emit('exit', exitCode);
+  for (const waiter of state.exitWaiters.splice(0)) waiter(exitCode);
 }
 
 const prototypes = new WeakMap<object, object>();

@@ -150,7 +150,12 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
 
   const wt = workerThreads as unknown as Record<string, unknown>;
   // MessagePorts posted to threads on other nodes are relayed (src/threads/port-relay.ts).
-  if (config.nodeCount > 1) installPortRelays(new PortRelays(channel, received, config.nodeId, config.threadIdSeen));
+  if (config.nodeCount > 1) {
+    const relays = new PortRelays(channel, received, config.nodeId, config.threadIdSeen);
+    installPortRelays(relays);
+    // A thread's end (its loop ran dry, or process.exit): what its program posted on relayed ports still goes.
+    process.on('exit', () => relays.drain());
+  }
   const workers = makeWorkerClass(channel, config, received);
   wt.Worker = workers.Worker;
   if (config.role === 'main') {
@@ -161,8 +166,12 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   } else if (config.remoteWorkerData !== undefined) {
     // Its MessagePorts become local ports relayed to the creator's node (src/threads/port-relay.ts).
     wt.workerData = deserializeValue(config.remoteWorkerData, received, portRelays()?.receiving());
-    wt.parentPort = new RemoteParentPort(received, channel);
+    const parentPort = new RemoteParentPort(received, channel);
+    wt.parentPort = parentPort;
     wt.threadId = config.threadIdSeen;
+    // receiveMessageOnPort(parentPort) reads its waiting messages, as under Node (it threw ERR_INVALID_ARG_TYPE).
+    const receiveMessageOnPort = wt.receiveMessageOnPort as (port: unknown) => unknown;
+    wt.receiveMessageOnPort = (port: unknown) => (port === parentPort ? parentPort.receiveSync() : receiveMessageOnPort(port));
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;

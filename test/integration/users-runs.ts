@@ -1,0 +1,67 @@
+// Programs written as a user writes them (test/fixtures/users: plain worker_threads, SharedArrayBuffer, Atomics,
+// MessagePorts, process.exit, thrown errors; no dsm API) print the same under `dsm run` as under plain node, and
+// end with the same exit code. users.test.ts runs them on 3 nodes under hlrc, users-sc.test.ts on 2 under sc.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const fixtures = 'test/fixtures/users';
+
+interface UserProgram {
+  file: string;
+  what: string;
+  /** The exit code under node (and so under dsm). */
+  status: number;
+  /** A line of stderr both print (the text of an uncaught worker error; its stack may differ). */
+  stderrLine?: string;
+  /** What dsm must print, where Node's own order is not promised (it is what node prints in practice). */
+  expected?: string;
+}
+
+export const userPrograms: readonly UserProgram[] = [
+  { file: 'stencil.mjs', what: 'a 2-D stencil whose workers meet at a barrier made of Atomics', status: 0 },
+  { file: 'mergesort-tree.mjs', what: 'a merge sort by a tree of workers (workers spawning workers)', status: 0 },
+  { file: 'quicksort-steal.mjs', what: 'a quicksort whose workers steal ranges from a queue guarded by an Atomics lock', status: 0 },
+  { file: 'ring.mjs', what: 'a ring pipeline of workers passing items through MessagePorts handed between them', status: 0 },
+  { file: 'alloc-drop.mjs', what: 'a loop that allocates a SharedArrayBuffer, has a worker fill it and drops it', status: 0 },
+  { file: 'ticks.mjs', what: 'a burst of messages to a worker: microtasks and ticks between messages, port messages before exit', status: 0 },
+  { file: 'exit-queued.mjs', what: 'a worker calling process.exit(7) with messages queued; then the main thread exits 3', status: 3 },
+  { file: 'port-then-exit.mjs', what: 'workers that post on a port and end (dry, process.exit(5)): their messages arrive, before \'exit\'', status: 0, expected: 'dry: exit 0 after a,b\nexit: exit 5 after a,b\n' },
+  { file: 'sync-receive.mjs', what: 'a worker reading its parentPort with receiveMessageOnPort, then by listening; a worker terminated once online', status: 0 },
+  { file: 'wait-async.mjs', what: 'Atomics.waitAsync woken by its own thread just before its loop runs dry, and by a worker', status: 0 },
+  { file: 'worker-throws.mjs', what: 'a worker that throws (error event, exit 1), then one nobody listens to (the program dies, exit 1)', status: 1, stderrLine: 'nobody listens' },
+];
+
+function run(command: string[]) {
+  // A bound for hangs, not a time budget.
+  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.error, undefined, `${command.join(' ')}: ${String(result.error)} ${result.stderr}`);
+  return result;
+}
+
+/** One test per program: plain node, then `dsm run` with dsmArgs (default region size), compared. */
+export function userProgramTests(dsmArgs: readonly string[]): void {
+  const name = dsmArgs.join(' ');
+  for (const program of userPrograms) {
+    test(`${name}: ${program.file}, ${program.what}, prints and exits as under node`, () => {
+      const file = `${fixtures}/${program.file}`;
+      const onDsm = run(['bin/dsm.js', 'run', ...dsmArgs, file]);
+      if (program.expected !== undefined) {
+        assert.equal(onDsm.stdout, program.expected, onDsm.stderr);
+        assert.equal(onDsm.status, program.status, onDsm.stderr);
+        return;
+      }
+      const plain = run([file]);
+      assert.equal(plain.status, program.status, plain.stderr);
+      assert.equal(onDsm.stdout, plain.stdout, onDsm.stderr);
+      assert.equal(onDsm.status, plain.status, onDsm.stderr);
+      if (program.stderrLine === undefined) {
+        assert.equal(onDsm.stderr, plain.stderr);
+      } else {
+        assert.match(plain.stderr, new RegExp(`Error.*: ${program.stderrLine}\\n`));
+        assert.match(onDsm.stderr, new RegExp(`Error.*: ${program.stderrLine}\\n`));
+      }
+    });
+  }
+}
