@@ -9,12 +9,14 @@
 //               interpreted or baseline); warm: `iterations` passes after that (optimized code);
 //               interpreted: a child node with V8's optimizing and baseline compilers off (--no-opt
 //               --no-sparkplug), `iterations / 20` passes: the bytecode's cost alone, steadier than cold.
+// Times are the thread's CPU time (Linux), so the machine's load moves them less than a wall clock's would.
 // The mix: a 2-node Jacobi round's barrierArrive (the peer barrier: vcMax, vcMin, round, write notices), a
 // barrierDepart, a release's diffs (8 diffs of ~200 B), a lock request with bundled diffs and its grant, a page
 // request and a one-page reply, a shipped op and its reply. Each message is decoded from its own copy of the
 // body (as a frame from the socket is).
 
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr/pack';
 import { decodeBody, encodeBodyAfter, type WireMessage } from '../src/transport/codec.js';
@@ -88,24 +90,31 @@ const empty = new Uint8Array(0);
 let sink = 0;
 
 /**
- * µs a message to encode and to decode `passes` passes over `mix`, one way (compact or msgpackr): each pass's
- * encodes timed together, then its decodes (a clock read costs about what a small message does).
+ * This thread's CPU time in ns (Linux: /proc/thread-self/schedstat), else the wall clock: on a loaded machine a
+ * wall clock counts the other processes' turns on the CPU (at load 5 on 2 cores, twice the time and more).
  */
+function threadNs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    return Number(process.hrtime.bigint());
+  }
+}
+
+/** µs a message to encode, then to decode, `passes` passes over `mix`, one way (compact or msgpackr). */
 function timeMix(mix: WireMessage[], passes: number, msgpack: boolean): { encodeUs: number; decodeUs: number } {
   const bodies = bodiesOf(mix, msgpack);
-  let encodeNs = 0n;
-  let decodeNs = 0n;
+  const t0 = threadNs();
   for (let pass = 0; pass < passes; pass++) {
-    const t0 = process.hrtime.bigint();
     for (let k = 0; k < mix.length; k++) sink += (msgpack ? packr.pack(mix[k]!) : encodeBodyAfter(mix[k]!, frameHeaderBytes)).byteLength;
-    const t1 = process.hrtime.bigint();
-    for (let k = 0; k < bodies.length; k++) sink += decodeBody(bodies[k]!, empty).type.length;
-    const t2 = process.hrtime.bigint();
-    encodeNs += t1 - t0;
-    decodeNs += t2 - t1;
   }
+  const t1 = threadNs();
+  for (let pass = 0; pass < passes; pass++) {
+    for (let k = 0; k < bodies.length; k++) sink += decodeBody(bodies[k]!, empty).type.length;
+  }
+  const t2 = threadNs();
   const count = passes * mix.length;
-  return { encodeUs: Number(encodeNs) / 1000 / count, decodeUs: Number(decodeNs) / 1000 / count };
+  return { encodeUs: (t1 - t0) / 1000 / count, decodeUs: (t2 - t1) / 1000 / count };
 }
 
 export async function runCodecBench(options: { iterations: number }): Promise<CodecBenchResult> {
