@@ -549,163 +549,171 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
 
 // ------------------------------------------------------------ decoding
 
-/** A compact body being read; every read checks the bytes are there. */
-class Reader {
-  private readonly bytes: Uint8Array;
-  private position: number;
-  /** Set where the body holds byte arrays' lengths whose bytes are the frame's payload (readByteArrays). */
-  payloadNamed = false;
+// The body being read (decodeCompact is not re-entrant: nothing it calls reads another), as module state read by
+// small functions, as the encoder's: every read checks the bytes are there.
+let input: Uint8Array = new Uint8Array(0);
+/** The next byte to read, and the body's end. */
+let position = 0;
+let end = 0;
+/** Set where the body holds byte arrays' lengths whose bytes are the frame's payload (readByteArrays). */
+let payloadNamed = false;
 
-  constructor(bytes: Uint8Array, position: number) {
-    this.bytes = bytes;
-    this.position = position;
-  }
-
-  get remaining(): number {
-    return this.bytes.byteLength - this.position;
-  }
-
-  u8(): number {
-    if (this.position >= this.bytes.byteLength) throw new FrameError('a compact body ends early');
-    return this.bytes[this.position++]!;
-  }
-
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (let k = 0; k < varintBytesMax; k++) {
-      const byte = this.u8();
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        if (!Number.isSafeInteger(value)) throw new FrameError('a compact varint beyond a safe integer');
-        return value;
-      }
-      scale *= 0x80;
-    }
-    throw new FrameError(`a compact varint longer than ${varintBytesMax} bytes`);
-  }
-
-  /** A count of items of at least one byte each: never more than the bytes left. */
-  count(): number {
-    const count = this.varint();
-    if (count > this.remaining) throw new FrameError(`a compact count of ${count} with ${this.remaining} bytes left`);
-    return count;
-  }
-
-  string(): string {
-    const length = this.u8();
-    if (length > this.remaining) throw new FrameError('a compact string ends early');
-    let text = '';
-    for (let k = 0; k < length; k++) {
-      const code = this.bytes[this.position++]!;
-      if (code >= 0x80) throw new FrameError('a compact string that is not ASCII');
-      text += String.fromCharCode(code);
-    }
-    return text;
-  }
-
-  numbers(): number[] {
-    const count = this.count();
-    // Built by push, as msgpackr builds its arrays: V8 keeps them packed (`new Array(count)` is holey, and the
-    // engine's code that also sees its own packed arrays then runs slower everywhere: a page fetch's `need`,
-    // `extraPages` and versions are kept in its page states and fetcher lists).
-    const values: number[] = [];
-    for (let k = 0; k < count; k++) values.push(this.varint());
-    return values;
-  }
-
-  /** `byteCount` bytes, copied (a message may be kept longer than the received chunk should be). */
-  bytesCopy(byteCount: number): Uint8Array {
-    if (byteCount > this.remaining) throw new FrameError('compact bytes end early');
-    const copy = new Uint8Array(byteCount);
-    copy.set(this.bytes.subarray(this.position, this.position + byteCount));
-    this.position += byteCount;
-    return copy;
-  }
-
-  /** `byteCount` bytes as a view of the body (no copy). */
-  bytesView(byteCount: number): Uint8Array {
-    if (byteCount > this.remaining) throw new FrameError('compact bytes end early');
-    const view = this.bytes.subarray(this.position, this.position + byteCount);
-    this.position += byteCount;
-    return view;
-  }
-
-  lists(): number[][] {
-    const count = this.count();
-    const lists: number[][] = [];
-    for (let k = 0; k < count; k++) lists.push(this.numbers());
-    return lists;
-  }
-
-  flag(): boolean {
-    const value = this.u8();
-    if (value > 1) throw new FrameError(`a compact flag of ${value}`);
-    return value === 1;
-  }
+function remaining(): number {
+  return end - position;
 }
 
-function readInfo(reader: Reader): { vc: number[]; known: number[]; intervals: { node: number; index: number; pages: number[] }[] } {
-  const vc = reader.numbers();
-  const known = reader.numbers();
-  const count = reader.count();
-  const intervals = new Array<{ node: number; index: number; pages: number[] }>(count);
-  for (let k = 0; k < count; k++) {
-    const node = reader.varint();
-    const index = reader.varint();
-    intervals[k] = { node, index, pages: reader.numbers() };
+function u8(): number {
+  if (position >= end) throw new FrameError('a compact body ends early');
+  return input[position++]!;
+}
+
+/** A varint: one byte (the most of them: counts, flags, small ids) read inline, longer ones by varintLong. */
+function varint(): number {
+  if (position < end) {
+    const byte = input[position]!;
+    if (byte < 0x80) {
+      position++;
+      return byte;
+    }
+  }
+  return varintLong();
+}
+
+function varintLong(): number {
+  let value = 0;
+  let scale = 1;
+  for (let k = 0; k < varintBytesMax; k++) {
+    const byte = u8();
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      if (!Number.isSafeInteger(value)) throw new FrameError('a compact varint beyond a safe integer');
+      return value;
+    }
+    scale *= 0x80;
+  }
+  throw new FrameError(`a compact varint longer than ${varintBytesMax} bytes`);
+}
+
+/** A count of items of at least one byte each: never more than the bytes left. */
+function readCount(): number {
+  const value = varint();
+  if (value > end - position) throw new FrameError(`a compact count of ${value} with ${end - position} bytes left`);
+  return value;
+}
+
+function string(): string {
+  const length = u8();
+  if (length > end - position) throw new FrameError('a compact string ends early');
+  let text = '';
+  for (let k = 0; k < length; k++) {
+    const code = input[position++]!;
+    if (code >= 0x80) throw new FrameError('a compact string that is not ASCII');
+    text += String.fromCharCode(code);
+  }
+  return text;
+}
+
+function numbers(): number[] {
+  const itemCount = readCount();
+  // Built by push, as msgpackr builds its arrays: V8 keeps them packed (`new Array(count)` is holey, and the
+  // engine's code that also sees its own packed arrays then runs slower everywhere: a page fetch's `need`,
+  // `extraPages` and versions are kept in its page states and fetcher lists).
+  const values: number[] = [];
+  for (let k = 0; k < itemCount; k++) {
+    // One-byte varints inline (past the end the load is undefined: varintLong then says the body ends early).
+    const byte = input[position]!;
+    if (byte < 0x80) {
+      position++;
+      values.push(byte);
+    } else values.push(varintLong());
+  }
+  return values;
+}
+
+/** `byteCount` bytes as a view of the body (no copy): a body is a buffer of its own, never written again. */
+function bytesView(byteCount: number): Uint8Array {
+  if (byteCount > end - position) throw new FrameError('compact bytes end early');
+  const view = new Uint8Array(input.buffer, input.byteOffset + position, byteCount);
+  position += byteCount;
+  return view;
+}
+
+function lists(): number[][] {
+  const listCount = readCount();
+  const values: number[][] = [];
+  for (let k = 0; k < listCount; k++) values.push(numbers());
+  return values;
+}
+
+function flag(): boolean {
+  const value = u8();
+  if (value > 1) throw new FrameError(`a compact flag of ${value}`);
+  return value === 1;
+}
+
+function readInfo(): { vc: number[]; known: number[]; intervals: { node: number; index: number; pages: number[] }[] } {
+  const vc = numbers();
+  const known = numbers();
+  const intervalCount = readCount();
+  const intervals: { node: number; index: number; pages: number[] }[] = [];
+  for (let k = 0; k < intervalCount; k++) {
+    const node = varint();
+    const index = varint();
+    intervals.push({ node, index, pages: numbers() });
   }
   return { vc, known, intervals };
 }
 
-function readLineOp(reader: Reader): WireMessage {
-  const requestId = reader.varint();
-  const opCode = reader.u8();
+function readLineOp(): WireMessage {
+  const requestId = varint();
+  const opCode = u8();
   const op = shippedOps[opCode];
   if (op === undefined) throw new FrameError(`a compact lineOp with op code ${opCode}`);
-  const address = reader.varint();
-  const width = reader.u8();
+  const address = varint();
+  const width = u8();
   if (width !== 1 && width !== 2 && width !== 4 && width !== 8) throw new FrameError(`a compact lineOp of width ${width}`);
-  const operandCount = reader.u8();
+  const operandCount = u8();
   const operands = new Array<string>(operandCount);
-  for (let k = 0; k < operandCount; k++) operands[k] = reader.string();
-  const info = readInfo(reader);
+  for (let k = 0; k < operandCount; k++) operands[k] = string();
+  const info = readInfo();
   const message: WireMessage = { type: 'lineOp', requestId, op, address, width, operands, info };
-  if (reader.flag()) message.bundled = readBundled(reader);
+  if (flag()) message.bundled = readBundled();
   return message;
 }
 
-function readBundled(reader: Reader): { interval: number; pages: number[]; diffs: Uint8Array[] } {
-  const interval = reader.varint();
-  const pages = reader.numbers();
-  return { interval, pages, diffs: readByteArrays(reader) };
+function readBundled(): { interval: number; pages: number[]; diffs: Uint8Array[] } {
+  const interval = varint();
+  const pages = numbers();
+  return { interval, pages, diffs: readByteArrays() };
 }
 
 /**
- * Byte arrays as writeByteArrays wrote them: views of one copy of their bytes (one allocation for a message's
- * diffs, not one each), or, in the payload form, their lengths, which the envelope turns into views of the
- * frame's payload (fromWire; the reader notes that the body names a payload).
+ * Byte arrays as writeByteArrays wrote them: views of the body (no copy: a body is a buffer of its own that
+ * nothing writes again, src/transport/frame-reader.ts and frame.ts, as a pageReply's copies and msgpack's bin
+ * fields are views of it), or, in the payload form, their lengths, which the envelope turns into views of the
+ * frame's payload (fromWire; the decoder notes that the body names a payload).
  */
-function readByteArrays(reader: Reader): Uint8Array[] {
-  const count = reader.count();
-  const form = reader.u8();
+function readByteArrays(): Uint8Array[] {
+  const arrayCount = readCount();
+  const form = u8();
   if (form !== byteArraysInBody && form !== byteArraysInPayload) throw new FrameError(`compact byte arrays of form ${form}`);
   const lengths: number[] = [];
   let byteCount = 0;
-  for (let k = 0; k < count; k++) {
-    const length = reader.varint();
+  for (let k = 0; k < arrayCount; k++) {
+    const length = varint();
     lengths.push(length);
     byteCount += length;
   }
   if (form === byteArraysInPayload) {
-    reader.payloadNamed = true;
+    payloadNamed = true;
     return lengths as unknown as Uint8Array[];
   }
-  const bytes = reader.bytesCopy(byteCount);
-  const buffer = bytes.buffer;
+  if (byteCount > end - position) throw new FrameError('compact bytes end early');
+  const buffer = input.buffer;
+  let at = input.byteOffset + position;
+  position += byteCount;
   const views: Uint8Array[] = [];
-  let at = 0;
-  for (let k = 0; k < count; k++) {
+  for (let k = 0; k < arrayCount; k++) {
     const length = lengths[k]!;
     // The constructor, not subarray (which looks up a species constructor: twice the time a view).
     views.push(new Uint8Array(buffer, at, length));
@@ -715,155 +723,154 @@ function readByteArrays(reader: Reader): Uint8Array[] {
 }
 
 /** A flags byte with no bit set beyond `bitCount`. */
-function readFlags(reader: Reader, bitCount: number): number {
-  const flags = reader.u8();
+function readFlags(bitCount: number): number {
+  const flags = u8();
   if (flags >>> bitCount !== 0) throw new FrameError(`compact flags 0x${flags.toString(16)}`);
   return flags;
 }
 
-function readLineRelease(reader: Reader): WireMessage {
-  const message: WireMessage = { type: 'lineRelease', line: reader.varint() };
-  const flags = readFlags(reader, 2);
-  if ((flags & 1) !== 0) message.info = readInfo(reader);
-  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+function readLineRelease(): WireMessage {
+  const message: WireMessage = { type: 'lineRelease', line: varint() };
+  const flags = readFlags(2);
+  if ((flags & 1) !== 0) message.info = readInfo();
+  if ((flags & 2) !== 0) message.bundled = readBundled();
   return message;
 }
 
-function readLineGrant(reader: Reader): WireMessage {
-  const line = reader.varint();
-  const flags = readFlags(reader, 3);
+function readLineGrant(): WireMessage {
+  const line = varint();
+  const flags = readFlags(3);
   const message: WireMessage = { type: 'lineGrant', line, recall: (flags & 1) !== 0 };
-  if ((flags & 2) !== 0) message.info = readInfo(reader);
+  if ((flags & 2) !== 0) message.info = readInfo();
   if ((flags & 4) !== 0) message.quiet = true;
   return message;
 }
 
-function readLockRequest(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const requestId = reader.varint();
-  const flags = readFlags(reader, 2);
-  const message: WireMessage = { type: 'lockRequest', lockId, requestId, tryOnly: (flags & 1) !== 0, info: readInfo(reader) };
-  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+function readLockRequest(): WireMessage {
+  const lockId = varint();
+  const requestId = varint();
+  const flags = readFlags(2);
+  const message: WireMessage = { type: 'lockRequest', lockId, requestId, tryOnly: (flags & 1) !== 0, info: readInfo() };
+  if ((flags & 2) !== 0) message.bundled = readBundled();
   return message;
 }
 
-function readLockGrant(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const requestId = reader.varint();
-  const flags = readFlags(reader, 4);
-  const message: WireMessage = { type: 'lockGrant', lockId, requestId, granted: (flags & 1) !== 0, info: readInfo(reader) };
+function readLockGrant(): WireMessage {
+  const lockId = varint();
+  const requestId = varint();
+  const flags = readFlags(4);
+  const message: WireMessage = { type: 'lockGrant', lockId, requestId, granted: (flags & 1) !== 0, info: readInfo() };
   if ((flags & 2) !== 0) message.recall = true;
   if ((flags & 4) !== 0) {
-    const node = reader.varint();
-    const nextRequestId = reader.varint();
-    message.next = { node, requestId: nextRequestId, recall: reader.flag() };
+    const node = varint();
+    const nextRequestId = varint();
+    message.next = { node, requestId: nextRequestId, recall: flag() };
   }
-  if ((flags & 8) !== 0) readPushes(reader, message);
+  if ((flags & 8) !== 0) readPushes(message);
   return message;
 }
 
-function readPushes(reader: Reader, message: WireMessage): void {
-  message.pushPages = reader.numbers();
-  const versionCount = reader.count();
+function readPushes(message: WireMessage): void {
+  message.pushPages = numbers();
+  const versionCount = readCount();
   const versions = new Array<number[]>(versionCount);
-  for (let k = 0; k < versionCount; k++) versions[k] = reader.numbers();
+  for (let k = 0; k < versionCount; k++) versions[k] = numbers();
   message.pushVersions = versions;
-  message.pushBytes = readByteArrays(reader);
+  message.pushBytes = readByteArrays();
 }
 
-function readBarrierArrive(reader: Reader): WireMessage {
-  const barrierId = reader.varint();
-  const parties = reader.varint();
-  const flags = readFlags(reader, 8);
-  const arrivals = reader.numbers();
-  const message: WireMessage = { type: 'barrierArrive', barrierId, parties, arrivals, info: readInfo(reader) };
-  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
-  if ((flags & 2) !== 0) message.round = reader.varint();
-  if ((flags & 4) !== 0) message.vcMax = reader.numbers();
-  if ((flags & 8) !== 0) message.vcMin = reader.numbers();
+function readBarrierArrive(): WireMessage {
+  const barrierId = varint();
+  const parties = varint();
+  const flags = readFlags(8);
+  const arrivals = numbers();
+  const message: WireMessage = { type: 'barrierArrive', barrierId, parties, arrivals, info: readInfo() };
+  if ((flags & 1) !== 0) message.bundled = readBundled();
+  if ((flags & 2) !== 0) message.round = varint();
+  if ((flags & 4) !== 0) message.vcMax = numbers();
+  if ((flags & 8) !== 0) message.vcMin = numbers();
   if ((flags & 16) !== 0) message.flushed = true;
   if ((flags & 32) !== 0) message.peer = true;
   if ((flags & 64) !== 0) message.peerFlushed = true;
-  if ((flags & 128) !== 0) readPushes(reader, message);
+  if ((flags & 128) !== 0) readPushes(message);
   return message;
 }
 
-function readBarrierDepart(reader: Reader): WireMessage {
-  const barrierId = reader.varint();
-  const requestIds = reader.numbers();
-  const error = reader.string();
-  const serial = reader.varint();
-  const floor = reader.numbers();
-  const message: WireMessage = { type: 'barrierDepart', barrierId, requestIds, error, serial, floor, info: readInfo(reader) };
-  const flags = readFlags(reader, 3);
+function readBarrierDepart(): WireMessage {
+  const barrierId = varint();
+  const requestIds = numbers();
+  const error = string();
+  const serial = varint();
+  const floor = numbers();
+  const message: WireMessage = { type: 'barrierDepart', barrierId, requestIds, error, serial, floor, info: readInfo() };
+  const flags = readFlags(3);
   if ((flags & 4) !== 0 && (flags & 1) === 0) throw new FrameError('a compact barrierDepart with a peerLocal and no plan');
   if ((flags & 1) !== 0) {
-    const round = reader.varint();
-    const parties = reader.varint();
-    const parent = reader.varint();
-    const local = reader.varint();
-    const children = reader.varint();
-    message.plan = (flags & 4) !== 0 ? { round, parties, parent, local, children, peerLocal: reader.varint() } : { round, parties, parent, local, children };
+    const round = varint();
+    const parties = varint();
+    const parent = varint();
+    const local = varint();
+    const children = varint();
+    message.plan = (flags & 4) !== 0 ? { round, parties, parent, local, children, peerLocal: varint() } : { round, parties, parent, local, children };
   }
-  if ((flags & 2) !== 0) readPushes(reader, message);
+  if ((flags & 2) !== 0) readPushes(message);
   return message;
 }
 
-function readLockRecall(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const flags = readFlags(reader, 3);
+function readLockRecall(): WireMessage {
+  const lockId = varint();
+  const flags = readFlags(3);
   if ((flags & 4) !== 0 && (flags & 2) === 0) throw new FrameError('a compact lockRecall with early set and absent');
   const message: WireMessage = { type: 'lockRecall', lockId, tryOnly: (flags & 1) !== 0 };
   if ((flags & 2) !== 0) message.early = (flags & 4) !== 0;
   return message;
 }
 
-function readLockRelease(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const flags = readFlags(reader, 2);
-  const message: WireMessage = { type: 'lockRelease', lockId, info: readInfo(reader) };
-  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
-  if ((flags & 2) !== 0) message.reuses = reader.varint();
+function readLockRelease(): WireMessage {
+  const lockId = varint();
+  const flags = readFlags(2);
+  const message: WireMessage = { type: 'lockRelease', lockId, info: readInfo() };
+  if ((flags & 1) !== 0) message.bundled = readBundled();
+  if ((flags & 2) !== 0) message.reuses = varint();
   return message;
 }
 
-function readLineOpDone(reader: Reader): WireMessage {
-  const requestId = reader.varint();
-  const result = reader.flag() ? reader.string() : null;
-  const info = readInfo(reader);
+function readLineOpDone(): WireMessage {
+  const requestId = varint();
+  const result = flag() ? string() : null;
+  const info = readInfo();
   const message: WireMessage = { type: 'lineOpDone', requestId, result, info };
-  if (reader.flag()) message.quiet = true;
+  if (flag()) message.quiet = true;
   return message;
 }
 
-function readPageRequest(reader: Reader): WireMessage {
-  const page = reader.varint();
-  const need = reader.numbers();
-  const extraPages = reader.numbers();
-  const extraNeeds = reader.lists();
-  const flags = readFlags(reader, 3);
+function readPageRequest(): WireMessage {
+  const page = varint();
+  const need = numbers();
+  const extraPages = numbers();
+  const extraNeeds = lists();
+  const flags = readFlags(3);
   if ((flags & 4) !== 0 && (flags & 2) === 0) throw new FrameError(`compact flags 0x${flags.toString(16)}`);
   const message: WireMessage = { type: 'pageRequest', page, need, extraPages, extraNeeds };
-  if ((flags & 1) !== 0) message.origin = reader.varint();
+  if ((flags & 1) !== 0) message.origin = varint();
   if ((flags & 2) !== 0) message.ahead = (flags & 4) !== 0;
   return message;
 }
 
-function readPageReply(reader: Reader, payloadBytes: number): WireMessage {
-  const page = reader.varint();
-  const flags = readFlags(reader, 2);
+function readPageReply(payloadBytes: number): WireMessage {
+  const page = varint();
+  const flags = readFlags(2);
   const lengths = (flags & pageReplyLengths) !== 0;
   if (!lengths && payloadBytes > 0) throw new FrameError('a compact pageReply with its copies in the body and a payload');
-  const copy = (): Uint8Array | number => (lengths ? reader.varint() : reader.bytesView(reader.varint()));
-  const version = reader.numbers();
-  const bytes = copy();
-  const extraPages = reader.numbers();
-  const extraVersions = reader.lists();
-  const count = reader.count();
+  const version = numbers();
+  const bytes = lengths ? varint() : bytesView(varint());
+  const extraPages = numbers();
+  const extraVersions = lists();
+  const copyCount = readCount();
   const extraBytes: (Uint8Array | number)[] = [];
-  for (let k = 0; k < count; k++) extraBytes.push(copy());
+  for (let k = 0; k < copyCount; k++) extraBytes.push(lengths ? varint() : bytesView(varint()));
   const message: WireMessage = { type: 'pageReply', page, version, bytes, extraPages, extraVersions, extraBytes };
-  if ((flags & pageReplyPacked) !== 0) message.packed = reader.numbers();
+  if ((flags & pageReplyPacked) !== 0) message.packed = numbers();
   return message;
 }
 
@@ -872,37 +879,42 @@ function readPageReply(reader: Reader, payloadBytes: number): WireMessage {
  * `payloadBytes`: the frame's payload, which only a pageReply of the lengths form may have.
  */
 export function decodeCompact(body: Uint8Array, payloadBytes = 0): WireMessage {
-  const reader = new Reader(body, 1);
-  const type = reader.u8();
+  input = body;
+  position = 1;
+  end = body.byteLength;
+  payloadNamed = false;
+  const type = u8();
   let message: WireMessage;
   switch (type) {
-    case compactTypes.lineOp: message = readLineOp(reader); break;
-    case compactTypes.lineOpDone: message = readLineOpDone(reader); break;
-    case compactTypes.lineRequest: message = { type: 'lineRequest', line: reader.varint() }; break;
-    case compactTypes.lineRecall: message = { type: 'lineRecall', line: reader.varint() }; break;
-    case compactTypes.lineRelease: message = readLineRelease(reader); break;
-    case compactTypes.lineGrant: message = readLineGrant(reader); break;
-    case compactTypes.lockRequest: message = readLockRequest(reader); break;
-    case compactTypes.lockGrant: message = readLockGrant(reader); break;
-    case compactTypes.lockRecall: message = readLockRecall(reader); break;
-    case compactTypes.lockBusy: message = { type: 'lockBusy', lockId: reader.varint() }; break;
-    case compactTypes.lockRelease: message = readLockRelease(reader); break;
-    case compactTypes.barrierArrive: message = readBarrierArrive(reader); break;
-    case compactTypes.barrierDepart: message = readBarrierDepart(reader); break;
-    case compactTypes.barrierFlush: message = { type: 'barrierFlush', barrierId: reader.varint(), round: reader.varint() }; break;
+    case compactTypes.lineOp: message = readLineOp(); break;
+    case compactTypes.lineOpDone: message = readLineOpDone(); break;
+    case compactTypes.lineRequest: message = { type: 'lineRequest', line: varint() }; break;
+    case compactTypes.lineRecall: message = { type: 'lineRecall', line: varint() }; break;
+    case compactTypes.lineRelease: message = readLineRelease(); break;
+    case compactTypes.lineGrant: message = readLineGrant(); break;
+    case compactTypes.lockRequest: message = readLockRequest(); break;
+    case compactTypes.lockGrant: message = readLockGrant(); break;
+    case compactTypes.lockRecall: message = readLockRecall(); break;
+    case compactTypes.lockBusy: message = { type: 'lockBusy', lockId: varint() }; break;
+    case compactTypes.lockRelease: message = readLockRelease(); break;
+    case compactTypes.barrierArrive: message = readBarrierArrive(); break;
+    case compactTypes.barrierDepart: message = readBarrierDepart(); break;
+    case compactTypes.barrierFlush: message = { type: 'barrierFlush', barrierId: varint(), round: varint() }; break;
     case compactTypes.diffs: {
-      const flags = readFlags(reader, 1);
-      message = { type: 'diffs', ...readBundled(reader) };
-      if (flags !== 0) message.origin = reader.varint();
+      const flags = readFlags(1);
+      const interval = varint();
+      const pages = numbers();
+      message = { type: 'diffs', interval, pages, diffs: readByteArrays() };
+      if (flags !== 0) message.origin = varint();
       break;
     }
-    case compactTypes.pageRequest: message = readPageRequest(reader); break;
-    case compactTypes.pageReply: message = readPageReply(reader, payloadBytes); break;
+    case compactTypes.pageRequest: message = readPageRequest(); break;
+    case compactTypes.pageReply: message = readPageReply(payloadBytes); break;
     default: throw new FrameError(`unknown compact message type ${type}`);
   }
   // Only a pageReply's copies and byte arrays of the payload form (a batch's diffs, pushed copies) are a payload.
-  if (payloadBytes > 0 && type !== compactTypes.pageReply && !reader.payloadNamed) throw new FrameError(`a compact ${message.type} body with a payload`);
-  if (payloadBytes === 0 && reader.payloadNamed) throw new FrameError(`a compact ${message.type} body names a payload it does not have`);
-  if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);
+  if (payloadBytes > 0 && type !== compactTypes.pageReply && !payloadNamed) throw new FrameError(`a compact ${message.type} body with a payload`);
+  if (payloadBytes === 0 && payloadNamed) throw new FrameError(`a compact ${message.type} body names a payload it does not have`);
+  if (remaining() !== 0) throw new FrameError(`a compact ${message.type} with ${remaining()} bytes left over`);
   return message;
 }
