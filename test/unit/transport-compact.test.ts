@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
 import { compactMarker } from '../../src/transport/compact.js';
 import { FrameDecoder, FrameError, frameHeaderBytes, frameKinds, writeFrameHeader } from '../../src/transport/frame.js';
-import { corpusDigests, corpusMessages } from '../fixtures/compact-corpus.js';
+import { corpusDigests, corpusEncodings, corpusMessages } from '../fixtures/compact-corpus.js';
 
 /** The frame body as Connection sends it, and the message decoded from the frame. */
 function roundTrip(message: WireMessage): { body: Uint8Array; back: WireMessage } {
@@ -384,4 +384,30 @@ test('byte arrays in a compact body are read as views of the body (no copy), and
   // More frames through the encoder's slab: the body is a buffer of its own, so the views do not move.
   for (let k = 0; k < 1000; k++) encodeBodyAfter({ type: 'diffs', interval: k, pages: [k], diffs: [new Uint8Array(200).fill(k & 0xff)] }, frameHeaderBytes);
   assert.deepEqual(plain(read), plain(diffs));
+});
+
+/** test/fixtures/compact-corpus.ts's encodings as the encoder before session 17 made them (wire version 6). */
+const corpusEncodingsV6: Record<string, string> = {
+  '0 lineOp': '306 4bf2da07415d2079',
+  '1 lineOpDone': '194 f03948c8c130e5dd',
+  '2 lineOpDone': '178 86fa205dc523b32b',
+  '3 lineRequest': '18 5b017e4965b6b1d1',
+  '4 lineRecall': '18 101fd341d6f3d443',
+  '5 lineRelease': '242 d7137594773c26fc',
+  '6 lineGrant': '194 34ed59504cf2025c',
+  '7 lockRequest': '274 86da04840881d64d',
+  '8 lockGrant': '418 1ab4547fac3c58c6',
+  '9 lockRecall': '50 cb8f3efa6eee2f45',
+  '10 lockBusy': '18 5ac3bf49e1093b05',
+  '11 lockRelease': '258 2d1a6cc4023e64c4',
+  '12 barrierArrive': '498 1a8f5c6efa7f2bc8',
+  '13 barrierDepart': '482 5c9b278d637b212a',
+  '14 barrierFlush': '34 b507bd45b6f60e9a',
+  '15 diffs': '66 6985366a05d61ce2',
+  '16 pageRequest': '162 6b731fb306742541',
+  '17 pageReply': '178 a532a75e600724ff',
+};
+
+test('every message of the corpus and its variants (odd values in each field, unknown fields) encode as before the rewrite: the same bytes, msgpack for the same ones', () => {
+  assert.deepEqual(corpusEncodings(), corpusEncodingsV6);
 });
