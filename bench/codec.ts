@@ -6,17 +6,18 @@
 //                                       decodeBody's scan and unpack), in the same process
 //   phase cold: the first `coldRounds` passes over the mix in a fresh process (how a manager meets the codec in
 //               a short program: a Jacobi run sends a few hundred messages, mostly barrierArrive, and the code is
-//               interpreted or baseline); warm: `iterations` passes after that (optimized code);
+//               interpreted or baseline); warm: `iterations` passes after as many untimed (optimized code);
 //               interpreted: a child node with V8's optimizing and baseline compilers off (--no-opt
-//               --no-sparkplug), `iterations / 20` passes: the bytecode's cost alone, steadier than cold.
-// Times are the thread's CPU time (Linux), so the machine's load moves them less than a wall clock's would.
+//               --no-sparkplug), `iterations / 20` passes: the bytecode's cost alone, steadier than cold;
+//               baseline: the same with every function compiled by Sparkplug at once (--always-sparkplug),
+//               `iterations / 5` passes (a short program's managers run mostly interpreted and baseline code).
+// Times are the process's CPU time (process.cpuUsage), so the machine's load moves them less than a wall clock's would.
 // The mix: a 2-node Jacobi round's barrierArrive (the peer barrier: vcMax, vcMin, round, write notices), a
 // barrierDepart, a release's diffs (8 diffs of ~200 B), a lock request with bundled diffs and its grant, a page
 // request and a one-page reply, a shipped op and its reply. Each message is decoded from its own copy of the
 // body (as a frame from the socket is).
 
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr/pack';
 import { decodeBody, encodeBodyAfter, type WireMessage } from '../src/transport/codec.js';
@@ -35,6 +36,10 @@ export interface CodecBenchResult {
   msgpackColdDecodeUs: number;
   msgpackWarmEncodeUs: number;
   msgpackWarmDecodeUs: number;
+  baselineEncodeUs: number;
+  baselineDecodeUs: number;
+  msgpackBaselineEncodeUs: number;
+  msgpackBaselineDecodeUs: number;
   interpretedEncodeUs: number;
   interpretedDecodeUs: number;
   msgpackInterpretedEncodeUs: number;
@@ -90,29 +95,28 @@ const empty = new Uint8Array(0);
 let sink = 0;
 
 /**
- * This thread's CPU time in ns (Linux: /proc/thread-self/schedstat), else the wall clock: on a loaded machine a
- * wall clock counts the other processes' turns on the CPU (at load 5 on 2 cores, twice the time and more).
+ * This process's CPU time in ns (getrusage: to the µs), not the wall clock: on a loaded machine a wall clock
+ * counts the other processes' turns on the CPU (at load 5 on 2 cores, twice the time and more). It counts V8's
+ * helper threads too (concurrent marking, compiling), which work for the code measured. (The thread's own
+ * /proc/thread-self/schedstat moves only at the scheduler's ticks: 0 for a phase of 2 ms.)
  */
-function threadNs(): number {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
-  } catch {
-    return Number(process.hrtime.bigint());
-  }
+function cpuNs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) * 1000;
 }
 
 /** µs a message to encode, then to decode, `passes` passes over `mix`, one way (compact or msgpackr). */
 function timeMix(mix: WireMessage[], passes: number, msgpack: boolean): { encodeUs: number; decodeUs: number } {
   const bodies = bodiesOf(mix, msgpack);
-  const t0 = threadNs();
+  const t0 = cpuNs();
   for (let pass = 0; pass < passes; pass++) {
     for (let k = 0; k < mix.length; k++) sink += (msgpack ? packr.pack(mix[k]!) : encodeBodyAfter(mix[k]!, frameHeaderBytes)).byteLength;
   }
-  const t1 = threadNs();
+  const t1 = cpuNs();
   for (let pass = 0; pass < passes; pass++) {
     for (let k = 0; k < bodies.length; k++) sink += decodeBody(bodies[k]!, empty).type.length;
   }
-  const t2 = threadNs();
+  const t2 = cpuNs();
   const count = passes * mix.length;
   return { encodeUs: (t1 - t0) / 1000 / count, decodeUs: (t2 - t1) / 1000 / count };
 }
@@ -126,9 +130,13 @@ export async function runCodecBench(options: { iterations: number }): Promise<Co
   const coldRounds = 40;
   const cold = timeMix(mix, coldRounds, false);
   const msgpackCold = timeMix(mix, coldRounds, true);
+  // Warmed up first (untimed): V8's optimizing compiles are done by then.
+  timeMix(mix, options.iterations, false);
+  timeMix(mix, options.iterations, true);
   const warm = timeMix(mix, options.iterations, false);
   const msgpackWarm = timeMix(mix, options.iterations, true);
-  const interpreted = interpretedRun(Math.max(10, Math.round(options.iterations / 20)));
+  const interpreted = childRun(['--no-opt', '--no-sparkplug'], Math.max(10, Math.round(options.iterations / 20)));
+  const baseline = childRun(['--no-opt', '--always-sparkplug'], Math.max(10, Math.round(options.iterations / 5)));
   const byType: Record<string, [number, number]> = {};
   mix.forEach((message, k) => {
     const key = byType[message.type] === undefined ? message.type : `${message.type}#${k}`;
@@ -147,6 +155,10 @@ export async function runCodecBench(options: { iterations: number }): Promise<Co
     msgpackColdDecodeUs: round(msgpackCold.decodeUs),
     msgpackWarmEncodeUs: round(msgpackWarm.encodeUs),
     msgpackWarmDecodeUs: round(msgpackWarm.decodeUs),
+    baselineEncodeUs: round(baseline.compact.encodeUs),
+    baselineDecodeUs: round(baseline.compact.decodeUs),
+    msgpackBaselineEncodeUs: round(baseline.msgpack.encodeUs),
+    msgpackBaselineDecodeUs: round(baseline.msgpack.decodeUs),
     interpretedEncodeUs: round(interpreted.compact.encodeUs),
     interpretedDecodeUs: round(interpreted.compact.decodeUs),
     msgpackInterpretedEncodeUs: round(interpreted.msgpack.encodeUs),
@@ -158,10 +170,10 @@ export async function runCodecBench(options: { iterations: number }): Promise<Co
 
 type Timing = { encodeUs: number; decodeUs: number };
 
-/** The mix timed in a child node that only interprets (this module run as a script with --interpreted). */
-function interpretedRun(passes: number): { compact: Timing; msgpack: Timing } {
-  const child = spawnSync(process.execPath, ['--no-opt', '--no-sparkplug', fileURLToPath(import.meta.url), '--interpreted', String(passes)], { encoding: 'utf8' });
-  if (child.status !== 0) throw new Error(`the interpreted run failed: ${child.stderr}`);
+/** The mix timed in a child node run with V8 `flags` (this module run as a script with --interpreted). */
+function childRun(flags: string[], passes: number): { compact: Timing; msgpack: Timing } {
+  const child = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url), '--interpreted', String(passes)], { encoding: 'utf8' });
+  if (child.status !== 0) throw new Error(`the run with ${flags.join(' ')} failed: ${child.stderr}`);
   return JSON.parse(child.stdout) as { compact: Timing; msgpack: Timing };
 }
 
