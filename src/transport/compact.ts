@@ -97,22 +97,41 @@ const notCompact = new NotCompact('not compact');
 
 let at = 0;
 
+// The writers are straight-line code over the fields of their message (a manager sends a few hundred of these
+// in a short program, so most of them run in V8's interpreter: every call, keyed load and loop turn counts):
+// fields are read by name, a message's keys are checked by counting them (Object.keys: an own field the layout
+// does not know, or one set to undefined, makes the count differ from the fields found), and a varint of one
+// byte (a count, a flag, a small id) is written inline.
+
 function room(byteCount: number): void {
   if (at + byteCount > limit) throw notCompact;
 }
 
 function writeU8(value: number): void {
-  room(1);
+  if (at >= limit) throw notCompact;
   scratch[at++] = value;
 }
 
 function writeVarint(value: unknown): void {
+  // One byte inline (room for a whole varint is asked for, as the long form does: the same messages fit).
+  if (typeof value === 'number' && value >= 0 && value < 0x80 && (value | 0) === value && at + varintBytesMax <= limit) {
+    scratch[at++] = value;
+    return;
+  }
+  writeVarintLong(value);
+}
+
+function writeVarintLong(value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw notCompact;
   room(varintBytesMax);
   let rest = value;
-  while (rest >= 0x80) {
+  while (rest > 0x7fffffff) {
     scratch[at++] = (rest % 0x80) | 0x80;
     rest = Math.floor(rest / 0x80);
+  }
+  while (rest >= 0x80) {
+    scratch[at++] = (rest & 0x7f) | 0x80;
+    rest >>>= 7;
   }
   scratch[at++] = rest;
 }
@@ -130,60 +149,62 @@ function writeString(value: unknown): void {
 
 function writeNumbers(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
-  writeVarint(values.length);
-  for (const value of values) writeVarint(value);
+  const count = values.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) {
+    const value: unknown = values[k];
+    if (typeof value === 'number' && value >= 0 && value < 0x80 && (value | 0) === value && at + varintBytesMax <= limit) scratch[at++] = value;
+    else writeVarintLong(value);
+  }
 }
 
-/** Own enumerable keys of `value`, all among `allowed` (a field the layout does not know: msgpack). */
+/** `value` as an object whose own enumerable keys number `count` (its fields are then checked one by one). */
+function fields(value: unknown, count: number): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Object.keys(value).length !== count) throw notCompact;
+  return value as Record<string, unknown>;
+}
+
+/** A message whose fields (`type` and those read) number `count`: any other own key makes it msgpack. */
+function checkCount(message: Record<string, unknown>, count: number): void {
+  if (Object.keys(message).length !== count) throw notCompact;
+}
+
+/** Own enumerable keys of `value`, all among `allowed` (a field the layout does not know: msgpack). For the rare kinds. */
 function checkKeys(value: unknown, allowed: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) throw notCompact;
   for (const key in value) if (!allowed.includes(key)) throw notCompact;
   return value as Record<string, unknown>;
 }
 
-const infoKeys = ['vc', 'known', 'intervals'] as const;
-const intervalKeys = ['node', 'index', 'pages'] as const;
-const bundledKeys = ['interval', 'pages', 'diffs'] as const;
-const lineOpKeys = ['type', 'requestId', 'op', 'address', 'width', 'operands', 'info', 'bundled'] as const;
-const lineOpDoneKeys = ['type', 'requestId', 'result', 'info', 'quiet'] as const;
 const lineKeys = ['type', 'line'] as const;
 const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
 // pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
 const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet'] as const;
-const lockRequestKeys = ['type', 'lockId', 'requestId', 'tryOnly', 'info', 'bundled'] as const;
-// A grant's pushed pages are in it when they came as byte arrays in the body (toWire, src/runtime/envelope.ts,
-// leaves small ones there); pages moved to the payload or packed (a `packed` field) go as msgpack.
-const lockGrantKeys = ['type', 'lockId', 'requestId', 'granted', 'info', 'pushPages', 'pushVersions', 'pushBytes', 'recall', 'next'] as const;
-const lockNextKeys = ['node', 'requestId', 'recall'] as const;
 const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
 const lockBusyKeys = ['type', 'lockId'] as const;
-const lockReleaseKeys = ['type', 'lockId', 'info', 'bundled', 'reuses'] as const;
-const barrierArriveKeys = [
-  'type', 'barrierId', 'parties', 'arrivals', 'info', 'bundled', 'round', 'vcMax', 'vcMin', 'flushed', 'peer', 'peerFlushed',
-  'pushPages', 'pushVersions', 'pushBytes',
-] as const;
-const barrierDepartKeys = ['type', 'barrierId', 'requestIds', 'error', 'serial', 'floor', 'info', 'plan', 'pushPages', 'pushVersions', 'pushBytes'] as const;
-const barrierPlanKeys = ['round', 'parties', 'parent', 'local', 'children', 'peerLocal'] as const;
 const barrierFlushKeys = ['type', 'barrierId', 'round'] as const;
-const diffsKeys = ['type', 'interval', 'pages', 'diffs', 'origin'] as const;
 
+// info: vc, known, intervals (each: node, index, pages)
 function writeInfo(value: unknown): void {
-  const info = checkKeys(value, infoKeys);
+  const info = fields(value, 3);
   writeNumbers(info.vc);
   writeNumbers(info.known);
   const intervals = info.intervals;
   if (!Array.isArray(intervals)) throw notCompact;
-  writeVarint(intervals.length);
-  for (const item of intervals) {
-    const record = checkKeys(item, intervalKeys);
+  const count = intervals.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) {
+    const record = fields(intervals[k], 3);
     writeVarint(record.node);
     writeVarint(record.index);
     writeNumbers(record.pages);
   }
 }
 
+// lineOp: type, requestId, op, address, width, operands, info, bundled (optional)
 function writeLineOp(message: Record<string, unknown>): void {
-  checkKeys(message, lineOpKeys);
+  const bundled = message.bundled;
+  checkCount(message, bundled === undefined ? 7 : 8);
   writeVarint(message.requestId);
   const op = shippedOpCodes.get(message.op as string);
   if (op === undefined) throw notCompact;
@@ -195,15 +216,14 @@ function writeLineOp(message: Record<string, unknown>): void {
   const operands = message.operands;
   if (!Array.isArray(operands) || operands.length > 0xff) throw notCompact;
   writeU8(operands.length);
-  for (const operand of operands) writeString(operand);
+  for (let k = 0; k < operands.length; k++) writeString(operands[k]);
   writeInfo(message.info);
-  if (message.bundled === undefined) {
-    if ('bundled' in message) throw notCompact; // present but undefined: msgpack keeps what it keeps
+  if (bundled === undefined) {
     writeU8(0);
     return;
   }
   writeU8(1);
-  writeBundled(message.bundled);
+  writeBundled(bundled);
 }
 
 /** A field that is either absent or set (an own key whose value is undefined: msgpack, which keeps what it keeps). */
@@ -239,8 +259,9 @@ function writeLineGrant(message: Record<string, unknown>): void {
   if (info) writeInfo(message.info);
 }
 
+// bundled: interval, pages, diffs
 function writeBundled(value: unknown): void {
-  const bundled = checkKeys(value, bundledKeys);
+  const bundled = fields(value, 3);
   writeVarint(bundled.interval);
   writeNumbers(bundled.pages);
   writeByteArrays(bundled.diffs);
@@ -255,17 +276,12 @@ function writeBytes(value: unknown): void {
   at += value.byteLength;
 }
 
-function writeBoolean(value: unknown): void {
-  if (typeof value !== 'boolean') throw notCompact;
-  writeU8(value ? 1 : 0);
-}
-
 /** Byte arrays' form byte (writeByteArrays): their bytes follow their lengths in the body, or are the frame's payload. */
 const byteArraysInBody = 0;
 const byteArraysInPayload = 1;
 
 // byte arrays (a batch's diffs, pushed pages' copies): count v, form u8 (byteArraysInBody, byteArraysInPayload),
-//   each one's length v, then (in the body) all their bytes back to back: the reader copies them out in one piece,
+//   each one's length v, then (in the body) all their bytes back to back: the reader views them in the body,
 //   and the envelope leaves only the lengths (numbers) where the bytes went to the payload (src/runtime/envelope.ts)
 function writeByteArrays(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
@@ -294,43 +310,47 @@ function writeByteArrays(values: unknown): void {
 
 // lockRequest: lockId v, requestId v, flags u8 (bit 0 tryOnly, bit 1 bundled), info, then bundled
 function writeLockRequest(message: Record<string, unknown>): void {
-  checkKeys(message, lockRequestKeys);
+  const bundled = message.bundled;
+  checkCount(message, bundled === undefined ? 5 : 6);
   writeVarint(message.lockId);
   writeVarint(message.requestId);
-  if (typeof message.tryOnly !== 'boolean') throw notCompact;
-  const bundled = present(message, 'bundled');
-  writeU8((message.tryOnly ? 1 : 0) | (bundled ? 2 : 0));
+  const tryOnly = message.tryOnly;
+  if (typeof tryOnly !== 'boolean') throw notCompact;
+  writeU8((tryOnly ? 1 : 0) | (bundled === undefined ? 0 : 2));
   writeInfo(message.info);
-  if (bundled) writeBundled(message.bundled);
+  if (bundled !== undefined) writeBundled(bundled);
 }
 
 // lockGrant: lockId v, requestId v, flags u8 (bit 0 granted, 1 recall, 2 next, 3 pushed), info,
 //            then next (node v, requestId v, recall u8), then pushPages (count v, each v),
 //            pushVersions (count v, each: count v, each v), pushBytes (byte arrays)
+// A grant's pushed pages are in it when they came as byte arrays in the body (toWire, src/runtime/envelope.ts,
+// leaves small ones there); pages moved to the payload or packed (a `packed` field) go as msgpack.
 function writeLockGrant(message: Record<string, unknown>): void {
-  checkKeys(message, lockGrantKeys);
+  const { granted, recall, next } = message;
+  const push = pushed(message);
+  checkCount(message, 5 + (recall === undefined ? 0 : 1) + (next === undefined ? 0 : 1) + (push ? 3 : 0));
   writeVarint(message.lockId);
   writeVarint(message.requestId);
-  if (typeof message.granted !== 'boolean') throw notCompact;
-  const recall = present(message, 'recall');
-  if (recall && message.recall !== true) throw notCompact;
-  const next = present(message, 'next');
-  const push = pushed(message);
-  writeU8((message.granted ? 1 : 0) | (recall ? 2 : 0) | (next ? 4 : 0) | (push ? 8 : 0));
+  if (typeof granted !== 'boolean') throw notCompact;
+  if (recall !== undefined && recall !== true) throw notCompact;
+  writeU8((granted ? 1 : 0) | (recall === undefined ? 0 : 2) | (next === undefined ? 0 : 4) | (push ? 8 : 0));
   writeInfo(message.info);
-  if (next) {
-    const value = checkKeys(message.next, lockNextKeys);
+  if (next !== undefined) {
+    const value = fields(next, 3);
     writeVarint(value.node);
     writeVarint(value.requestId);
-    writeBoolean(value.recall);
+    const nextRecall = value.recall;
+    if (typeof nextRecall !== 'boolean') throw notCompact;
+    writeU8(nextRecall ? 1 : 0);
   }
   if (push) writePushes(message);
 }
 
 /** Whether a message carries pushed pages: all three fields or none (else: msgpack). */
 function pushed(message: Record<string, unknown>): boolean {
-  const pages = present(message, 'pushPages');
-  if (pages !== present(message, 'pushVersions') || pages !== present(message, 'pushBytes')) throw notCompact;
+  const pages = message.pushPages !== undefined;
+  if (pages !== (message.pushVersions !== undefined) || pages !== (message.pushBytes !== undefined)) throw notCompact;
   return pages;
 }
 
@@ -338,77 +358,82 @@ function pushed(message: Record<string, unknown>): boolean {
 //               pushBytes (byte arrays)
 function writePushes(message: Record<string, unknown>): void {
   writeNumbers(message.pushPages);
-  const versions = message.pushVersions;
-  if (!Array.isArray(versions)) throw notCompact;
-  writeVarint(versions.length);
-  for (const version of versions) writeNumbers(version);
+  writeLists(message.pushVersions);
   writeByteArrays(message.pushBytes);
 }
 
-/** A field that is absent or `true` (the engine sets these flags only to true). */
-function presentTrue(message: Record<string, unknown>, key: string): boolean {
-  if (!present(message, key)) return false;
-  if (message[key] !== true) throw notCompact;
-  return true;
+/** A flag field that is absent or `true` (the engine sets these flags only to true): 1 when true. */
+function trueFlag(value: unknown): number {
+  if (value === undefined) return 0;
+  if (value !== true) throw notCompact;
+  return 1;
 }
 
 // barrierArrive: barrierId v, parties v, flags u8 (bit 0 bundled, 1 round, 2 vcMax, 3 vcMin, 4 flushed, 5 peer,
 //                6 peerFlushed, 7 pushed), arrivals (count v, each v), info, then bundled, round v, vcMax
 //                (count v, each v), vcMin (the same), pushed pages, each when its bit is set
 function writeBarrierArrive(message: Record<string, unknown>): void {
-  checkKeys(message, barrierArriveKeys);
+  const { bundled, round, vcMax, vcMin } = message;
+  const flushed = trueFlag(message.flushed);
+  const peer = trueFlag(message.peer);
+  const peerFlushed = trueFlag(message.peerFlushed);
+  const push = pushed(message);
+  // type, barrierId, parties, arrivals, info, and the optional fields present.
+  checkCount(message, 5 + (bundled === undefined ? 0 : 1) + (round === undefined ? 0 : 1) + (vcMax === undefined ? 0 : 1)
+    + (vcMin === undefined ? 0 : 1) + flushed + peer + peerFlushed + (push ? 3 : 0));
   writeVarint(message.barrierId);
   writeVarint(message.parties);
-  const bundled = present(message, 'bundled');
-  const round = present(message, 'round');
-  const vcMax = present(message, 'vcMax');
-  const vcMin = present(message, 'vcMin');
-  const flags = (bundled ? 1 : 0) | (round ? 2 : 0) | (vcMax ? 4 : 0) | (vcMin ? 8 : 0)
-    | (presentTrue(message, 'flushed') ? 16 : 0) | (presentTrue(message, 'peer') ? 32 : 0)
-    | (presentTrue(message, 'peerFlushed') ? 64 : 0) | (pushed(message) ? 128 : 0);
-  writeU8(flags);
+  writeU8((bundled === undefined ? 0 : 1) | (round === undefined ? 0 : 2) | (vcMax === undefined ? 0 : 4) | (vcMin === undefined ? 0 : 8)
+    | (flushed << 4) | (peer << 5) | (peerFlushed << 6) | (push ? 128 : 0));
   writeNumbers(message.arrivals);
   writeInfo(message.info);
-  if (bundled) writeBundled(message.bundled);
-  if (round) writeVarint(message.round);
-  if (vcMax) writeNumbers(message.vcMax);
-  if (vcMin) writeNumbers(message.vcMin);
-  if ((flags & 128) !== 0) writePushes(message);
+  if (bundled !== undefined) writeBundled(bundled);
+  if (round !== undefined) writeVarint(round);
+  if (vcMax !== undefined) writeNumbers(vcMax);
+  if (vcMin !== undefined) writeNumbers(vcMin);
+  if (push) writePushes(message);
 }
 
 // barrierDepart: barrierId v, requestIds (count v, each v), error (length u8 then ASCII), serial v, floor (count v,
 //                each v), info, flags u8 (bit 0 plan, bit 1 pushed, bit 2 the plan's peerLocal), then plan (round v,
 //                parties v, parent v, local v, children v, peerLocal v), then pushed pages
 function writeBarrierDepart(message: Record<string, unknown>): void {
-  checkKeys(message, barrierDepartKeys);
+  const planValue = message.plan;
+  const push = pushed(message);
+  checkCount(message, 7 + (planValue === undefined ? 0 : 1) + (push ? 3 : 0));
   writeVarint(message.barrierId);
   writeNumbers(message.requestIds);
   writeString(message.error);
   writeVarint(message.serial);
   writeNumbers(message.floor);
   writeInfo(message.info);
-  const plan = present(message, 'plan') ? checkKeys(message.plan, barrierPlanKeys) : null;
-  const peerLocal = plan !== null && present(plan, 'peerLocal');
-  const push = pushed(message);
-  writeU8((plan !== null ? 1 : 0) | (push ? 2 : 0) | (peerLocal ? 4 : 0));
-  if (plan !== null) {
+  if (planValue === undefined) {
+    writeU8(push ? 2 : 0);
+  } else {
+    if (typeof planValue !== 'object' || planValue === null) throw notCompact;
+    const plan = planValue as Record<string, unknown>;
+    const peerLocal = plan.peerLocal;
+    fields(plan, peerLocal === undefined ? 5 : 6);
+    writeU8(1 | (push ? 2 : 0) | (peerLocal === undefined ? 0 : 4));
     writeVarint(plan.round);
     writeVarint(plan.parties);
     writeVarint(plan.parent);
     writeVarint(plan.local);
     writeVarint(plan.children);
-    if (peerLocal) writeVarint(plan.peerLocal);
+    if (peerLocal !== undefined) writeVarint(peerLocal);
   }
   if (push) writePushes(message);
 }
 
 // diffs: flags u8 (bit 0 origin), interval, pages and diffs as in a bundled batch, then origin v
 function writeDiffs(message: Record<string, unknown>): void {
-  checkKeys(message, diffsKeys);
-  const origin = present(message, 'origin');
-  writeU8(origin ? 1 : 0);
-  writeBundled({ interval: message.interval, pages: message.pages, diffs: message.diffs });
-  if (origin) writeVarint(message.origin);
+  const origin = message.origin;
+  checkCount(message, origin === undefined ? 4 : 5);
+  writeU8(origin === undefined ? 0 : 1);
+  writeVarint(message.interval);
+  writeNumbers(message.pages);
+  writeByteArrays(message.diffs);
+  if (origin !== undefined) writeVarint(origin);
 }
 
 function writeBarrierFlush(message: Record<string, unknown>): void {
@@ -429,38 +454,36 @@ function writeLockRecall(message: Record<string, unknown>): void {
 
 // lockRelease: lockId v, flags u8 (bit 0 bundled, bit 1 reuses), info, then bundled, then reuses v
 function writeLockRelease(message: Record<string, unknown>): void {
-  checkKeys(message, lockReleaseKeys);
+  const { bundled, reuses } = message;
+  checkCount(message, 3 + (bundled === undefined ? 0 : 1) + (reuses === undefined ? 0 : 1));
   writeVarint(message.lockId);
-  const bundled = present(message, 'bundled');
-  const reuses = present(message, 'reuses');
-  writeU8((bundled ? 1 : 0) | (reuses ? 2 : 0));
+  writeU8((bundled === undefined ? 0 : 1) | (reuses === undefined ? 0 : 2));
   writeInfo(message.info);
-  if (bundled) writeBundled(message.bundled);
-  if (reuses) writeVarint(message.reuses);
+  if (bundled !== undefined) writeBundled(bundled);
+  if (reuses !== undefined) writeVarint(reuses);
 }
 
-const pageRequestKeys = ['type', 'page', 'need', 'extraPages', 'extraNeeds', 'origin', 'ahead'] as const;
-const pageReplyKeys = ['type', 'page', 'version', 'bytes', 'extraPages', 'extraVersions', 'extraBytes', 'packed'] as const;
 const pageReplyLengths = 1;
 const pageReplyPacked = 2;
 
 function writeLists(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
-  writeVarint(values.length);
-  for (const value of values) writeNumbers(value);
+  const count = values.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) writeNumbers(values[k]);
 }
 
+// pageRequest: type, page, need, extraPages, extraNeeds, origin (optional), ahead (optional)
 function writePageRequest(message: Record<string, unknown>): void {
-  checkKeys(message, pageRequestKeys);
+  const { origin, ahead } = message;
+  checkCount(message, 5 + (origin === undefined ? 0 : 1) + (ahead === undefined ? 0 : 1));
   writeVarint(message.page);
   writeNumbers(message.need);
   writeNumbers(message.extraPages);
   writeLists(message.extraNeeds);
-  const origin = present(message, 'origin');
-  const ahead = present(message, 'ahead');
-  if (ahead && typeof message.ahead !== 'boolean') throw notCompact;
-  writeU8((origin ? 1 : 0) | (ahead ? 2 : 0) | (message.ahead === true ? 4 : 0));
-  if (origin) writeVarint(message.origin);
+  if (ahead !== undefined && typeof ahead !== 'boolean') throw notCompact;
+  writeU8((origin === undefined ? 0 : 1) | (ahead === undefined ? 0 : 2) | (ahead === true ? 4 : 0));
+  if (origin !== undefined) writeVarint(origin);
 }
 
 /** One page copy: its bytes in the body, or (lengths form) only its length. */
@@ -472,32 +495,37 @@ function writeCopy(value: unknown, lengths: boolean): void {
   writeBytes(value);
 }
 
+// pageReply: type, page, version, bytes, extraPages, extraVersions, extraBytes, packed (optional)
 function writePageReply(message: Record<string, unknown>): void {
-  checkKeys(message, pageReplyKeys);
+  const packed = message.packed;
+  checkCount(message, packed === undefined ? 7 : 8);
   writeVarint(message.page);
   // The envelope leaves either every copy in the body or every length (toWire): a mix is not ours.
   const lengths = typeof message.bytes === 'number';
-  const packed = present(message, 'packed');
-  writeU8((lengths ? pageReplyLengths : 0) | (packed ? pageReplyPacked : 0));
+  writeU8((lengths ? pageReplyLengths : 0) | (packed === undefined ? 0 : pageReplyPacked));
   writeNumbers(message.version);
   writeCopy(message.bytes, lengths);
   writeNumbers(message.extraPages);
   writeLists(message.extraVersions);
   const extraBytes = message.extraBytes;
   if (!Array.isArray(extraBytes)) throw notCompact;
-  writeVarint(extraBytes.length);
-  for (const copy of extraBytes) writeCopy(copy, lengths);
-  if (packed) writeNumbers(message.packed);
+  const count = extraBytes.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) writeCopy(extraBytes[k], lengths);
+  if (packed !== undefined) writeNumbers(packed);
 }
 
+// lineOpDone: type, requestId, result, info, quiet (optional, true)
 function writeLineOpDone(message: Record<string, unknown>): void {
-  checkKeys(message, lineOpDoneKeys);
+  const quiet = message.quiet;
+  checkCount(message, quiet === undefined ? 4 : 5);
   writeVarint(message.requestId);
-  if (message.result === null) writeU8(0);
-  else { writeU8(1); writeString(message.result); }
+  const result = message.result;
+  if (result === null) writeU8(0);
+  else { writeU8(1); writeString(result); }
   writeInfo(message.info);
-  if (message.quiet === true) writeU8(1);
-  else if (!('quiet' in message)) writeU8(0);
+  if (quiet === undefined) writeU8(0);
+  else if (quiet === true) writeU8(1);
   else throw notCompact;
 }
 
