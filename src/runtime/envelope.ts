@@ -231,8 +231,10 @@ function rawViews(message: Record<string, unknown>, fields: readonly string[]): 
  * they go as they are, without a copy), and per view its unpacked length or 0.
  */
 function packedPayload(views: Uint8Array[], byteCount: number, copyCount: number): { payload: Uint8Array; packed: number[]; lengths: number[] } | null {
-  // Packed into a scratch buffer reused from message to message, then copied out at its packed size (a one-page
-  // buffer of its own per message measured slower: bench/programs/page-fetch.mjs).
+  // Packed into a scratch buffer reused from message to message (a one-page buffer of its own per message measured
+  // slower: bench/programs/page-fetch.mjs). The payload returned is a view of it: toWire copies it out only where
+  // it becomes the frame's payload (a socket may hold that past the send); copies left in the body are encoded
+  // before toWire runs again (its result goes to the mesh at once: MeshNetwork.send).
   if (packScratch.length < byteCount) packScratch = new Uint8Array(Math.max(byteCount, 2 * packScratch.length));
   const out = packScratch;
   const packed: number[] = [];
@@ -255,12 +257,16 @@ function packedPayload(views: Uint8Array[], byteCount: number, copyCount: number
       gained = true;
     }
   }
-  return gained ? { payload: Uint8Array.prototype.slice.call(out, 0, at), packed, lengths } : null;
+  return gained ? { payload: out.subarray(0, at), packed, lengths } : null;
 }
 
 let packScratch = new Uint8Array(64 * 1024);
 
-/** A message as it goes on the wire: its page copies (rawFields) moved to the payload (packed where that pays), their lengths left in the body. */
+/**
+ * A message as it goes on the wire: its page copies (rawFields) moved to the payload (packed where that pays), their
+ * lengths left in the body. Packed copies left in the body are views of a scratch buffer the next toWire writes
+ * again: encode the result before calling toWire again (MeshNetwork.send does, at once).
+ */
 export function toWire(message: MeshMessage): WireMessage {
   const fields = Object.hasOwn(rawFields, message.type) ? rawFields[message.type] : undefined;
   if (fields === undefined) return message as WireMessage;
@@ -293,7 +299,8 @@ export function toWire(message: MeshMessage): WireMessage {
     // (Anything else is not dsm's: it goes in the body as it is, and the receiver refuses it.)
   }
   if (packed !== null) {
-    wire.payload = packed.payload;
+    // Out of the scratch buffer: the socket may keep a payload queued past this send.
+    wire.payload = packed.payload.slice();
     wire[packedField] = packed.packed;
   } else if (inlineBytes > 0) wire.payload = joined(views, inlineBytes);
   return wire as WireMessage;

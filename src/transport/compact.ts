@@ -67,6 +67,8 @@ const compactTypes = {
   barrierArrive: 12, barrierDepart: 13, barrierFlush: 14, diffs: 15,
   pageRequest: 16, pageReply: 17,
 } as const;
+/** compactTypes by name, for the encoder's one look-up a message (a Map's get: no hasOwn call, no keyed load by a varying name). */
+const compactTypeCodes = new Map<unknown, number>(Object.entries(compactTypes));
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
@@ -97,22 +99,41 @@ const notCompact = new NotCompact('not compact');
 
 let at = 0;
 
+// The writers are straight-line code over the fields of their message (a manager sends a few hundred of these
+// in a short program, so most of them run in V8's interpreter: every call, keyed load and loop turn counts):
+// fields are read by name, a message's keys are checked by counting them (Object.keys: an own field the layout
+// does not know, or one set to undefined, makes the count differ from the fields found), and a varint of one
+// byte (a count, a flag, a small id) is written inline.
+
 function room(byteCount: number): void {
   if (at + byteCount > limit) throw notCompact;
 }
 
 function writeU8(value: number): void {
-  room(1);
+  if (at >= limit) throw notCompact;
   scratch[at++] = value;
 }
 
 function writeVarint(value: unknown): void {
+  // One byte inline (room for a whole varint is asked for, as the long form does: the same messages fit).
+  if (typeof value === 'number' && value >= 0 && value < 0x80 && (value | 0) === value && at + varintBytesMax <= limit) {
+    scratch[at++] = value;
+    return;
+  }
+  writeVarintLong(value);
+}
+
+function writeVarintLong(value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw notCompact;
   room(varintBytesMax);
   let rest = value;
-  while (rest >= 0x80) {
+  while (rest > 0x7fffffff) {
     scratch[at++] = (rest % 0x80) | 0x80;
     rest = Math.floor(rest / 0x80);
+  }
+  while (rest >= 0x80) {
+    scratch[at++] = (rest & 0x7f) | 0x80;
+    rest >>>= 7;
   }
   scratch[at++] = rest;
 }
@@ -130,60 +151,62 @@ function writeString(value: unknown): void {
 
 function writeNumbers(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
-  writeVarint(values.length);
-  for (const value of values) writeVarint(value);
+  const count = values.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) {
+    const value: unknown = values[k];
+    if (typeof value === 'number' && value >= 0 && value < 0x80 && (value | 0) === value && at + varintBytesMax <= limit) scratch[at++] = value;
+    else writeVarintLong(value);
+  }
 }
 
-/** Own enumerable keys of `value`, all among `allowed` (a field the layout does not know: msgpack). */
+/** `value` as an object whose own enumerable keys number `count` (its fields are then checked one by one). */
+function fields(value: unknown, count: number): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Object.keys(value).length !== count) throw notCompact;
+  return value as Record<string, unknown>;
+}
+
+/** A message whose fields (`type` and those read) number `count`: any other own key makes it msgpack. */
+function checkCount(message: Record<string, unknown>, count: number): void {
+  if (Object.keys(message).length !== count) throw notCompact;
+}
+
+/** Own enumerable keys of `value`, all among `allowed` (a field the layout does not know: msgpack). For the rare kinds. */
 function checkKeys(value: unknown, allowed: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) throw notCompact;
   for (const key in value) if (!allowed.includes(key)) throw notCompact;
   return value as Record<string, unknown>;
 }
 
-const infoKeys = ['vc', 'known', 'intervals'] as const;
-const intervalKeys = ['node', 'index', 'pages'] as const;
-const bundledKeys = ['interval', 'pages', 'diffs'] as const;
-const lineOpKeys = ['type', 'requestId', 'op', 'address', 'width', 'operands', 'info', 'bundled'] as const;
-const lineOpDoneKeys = ['type', 'requestId', 'result', 'info', 'quiet'] as const;
 const lineKeys = ['type', 'line'] as const;
 const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
 // pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
 const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet'] as const;
-const lockRequestKeys = ['type', 'lockId', 'requestId', 'tryOnly', 'info', 'bundled'] as const;
-// A grant's pushed pages are in it when they came as byte arrays in the body (toWire, src/runtime/envelope.ts,
-// leaves small ones there); pages moved to the payload or packed (a `packed` field) go as msgpack.
-const lockGrantKeys = ['type', 'lockId', 'requestId', 'granted', 'info', 'pushPages', 'pushVersions', 'pushBytes', 'recall', 'next'] as const;
-const lockNextKeys = ['node', 'requestId', 'recall'] as const;
 const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
 const lockBusyKeys = ['type', 'lockId'] as const;
-const lockReleaseKeys = ['type', 'lockId', 'info', 'bundled', 'reuses'] as const;
-const barrierArriveKeys = [
-  'type', 'barrierId', 'parties', 'arrivals', 'info', 'bundled', 'round', 'vcMax', 'vcMin', 'flushed', 'peer', 'peerFlushed',
-  'pushPages', 'pushVersions', 'pushBytes',
-] as const;
-const barrierDepartKeys = ['type', 'barrierId', 'requestIds', 'error', 'serial', 'floor', 'info', 'plan', 'pushPages', 'pushVersions', 'pushBytes'] as const;
-const barrierPlanKeys = ['round', 'parties', 'parent', 'local', 'children', 'peerLocal'] as const;
 const barrierFlushKeys = ['type', 'barrierId', 'round'] as const;
-const diffsKeys = ['type', 'interval', 'pages', 'diffs', 'origin'] as const;
 
+// info: vc, known, intervals (each: node, index, pages)
 function writeInfo(value: unknown): void {
-  const info = checkKeys(value, infoKeys);
+  const info = fields(value, 3);
   writeNumbers(info.vc);
   writeNumbers(info.known);
   const intervals = info.intervals;
   if (!Array.isArray(intervals)) throw notCompact;
-  writeVarint(intervals.length);
-  for (const item of intervals) {
-    const record = checkKeys(item, intervalKeys);
+  const count = intervals.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) {
+    const record = fields(intervals[k], 3);
     writeVarint(record.node);
     writeVarint(record.index);
     writeNumbers(record.pages);
   }
 }
 
+// lineOp: type, requestId, op, address, width, operands, info, bundled (optional)
 function writeLineOp(message: Record<string, unknown>): void {
-  checkKeys(message, lineOpKeys);
+  const bundled = message.bundled;
+  checkCount(message, bundled === undefined ? 7 : 8);
   writeVarint(message.requestId);
   const op = shippedOpCodes.get(message.op as string);
   if (op === undefined) throw notCompact;
@@ -195,15 +218,14 @@ function writeLineOp(message: Record<string, unknown>): void {
   const operands = message.operands;
   if (!Array.isArray(operands) || operands.length > 0xff) throw notCompact;
   writeU8(operands.length);
-  for (const operand of operands) writeString(operand);
+  for (let k = 0; k < operands.length; k++) writeString(operands[k]);
   writeInfo(message.info);
-  if (message.bundled === undefined) {
-    if ('bundled' in message) throw notCompact; // present but undefined: msgpack keeps what it keeps
+  if (bundled === undefined) {
     writeU8(0);
     return;
   }
   writeU8(1);
-  writeBundled(message.bundled);
+  writeBundled(bundled);
 }
 
 /** A field that is either absent or set (an own key whose value is undefined: msgpack, which keeps what it keeps). */
@@ -239,8 +261,9 @@ function writeLineGrant(message: Record<string, unknown>): void {
   if (info) writeInfo(message.info);
 }
 
+// bundled: interval, pages, diffs
 function writeBundled(value: unknown): void {
-  const bundled = checkKeys(value, bundledKeys);
+  const bundled = fields(value, 3);
   writeVarint(bundled.interval);
   writeNumbers(bundled.pages);
   writeByteArrays(bundled.diffs);
@@ -255,17 +278,12 @@ function writeBytes(value: unknown): void {
   at += value.byteLength;
 }
 
-function writeBoolean(value: unknown): void {
-  if (typeof value !== 'boolean') throw notCompact;
-  writeU8(value ? 1 : 0);
-}
-
 /** Byte arrays' form byte (writeByteArrays): their bytes follow their lengths in the body, or are the frame's payload. */
 const byteArraysInBody = 0;
 const byteArraysInPayload = 1;
 
 // byte arrays (a batch's diffs, pushed pages' copies): count v, form u8 (byteArraysInBody, byteArraysInPayload),
-//   each one's length v, then (in the body) all their bytes back to back: the reader copies them out in one piece,
+//   each one's length v, then (in the body) all their bytes back to back: the reader views them in the body,
 //   and the envelope leaves only the lengths (numbers) where the bytes went to the payload (src/runtime/envelope.ts)
 function writeByteArrays(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
@@ -294,43 +312,47 @@ function writeByteArrays(values: unknown): void {
 
 // lockRequest: lockId v, requestId v, flags u8 (bit 0 tryOnly, bit 1 bundled), info, then bundled
 function writeLockRequest(message: Record<string, unknown>): void {
-  checkKeys(message, lockRequestKeys);
+  const bundled = message.bundled;
+  checkCount(message, bundled === undefined ? 5 : 6);
   writeVarint(message.lockId);
   writeVarint(message.requestId);
-  if (typeof message.tryOnly !== 'boolean') throw notCompact;
-  const bundled = present(message, 'bundled');
-  writeU8((message.tryOnly ? 1 : 0) | (bundled ? 2 : 0));
+  const tryOnly = message.tryOnly;
+  if (typeof tryOnly !== 'boolean') throw notCompact;
+  writeU8((tryOnly ? 1 : 0) | (bundled === undefined ? 0 : 2));
   writeInfo(message.info);
-  if (bundled) writeBundled(message.bundled);
+  if (bundled !== undefined) writeBundled(bundled);
 }
 
 // lockGrant: lockId v, requestId v, flags u8 (bit 0 granted, 1 recall, 2 next, 3 pushed), info,
 //            then next (node v, requestId v, recall u8), then pushPages (count v, each v),
 //            pushVersions (count v, each: count v, each v), pushBytes (byte arrays)
+// A grant's pushed pages are in it when they came as byte arrays in the body (toWire, src/runtime/envelope.ts,
+// leaves small ones there); pages moved to the payload or packed (a `packed` field) go as msgpack.
 function writeLockGrant(message: Record<string, unknown>): void {
-  checkKeys(message, lockGrantKeys);
+  const { granted, recall, next } = message;
+  const push = pushed(message);
+  checkCount(message, 5 + (recall === undefined ? 0 : 1) + (next === undefined ? 0 : 1) + (push ? 3 : 0));
   writeVarint(message.lockId);
   writeVarint(message.requestId);
-  if (typeof message.granted !== 'boolean') throw notCompact;
-  const recall = present(message, 'recall');
-  if (recall && message.recall !== true) throw notCompact;
-  const next = present(message, 'next');
-  const push = pushed(message);
-  writeU8((message.granted ? 1 : 0) | (recall ? 2 : 0) | (next ? 4 : 0) | (push ? 8 : 0));
+  if (typeof granted !== 'boolean') throw notCompact;
+  if (recall !== undefined && recall !== true) throw notCompact;
+  writeU8((granted ? 1 : 0) | (recall === undefined ? 0 : 2) | (next === undefined ? 0 : 4) | (push ? 8 : 0));
   writeInfo(message.info);
-  if (next) {
-    const value = checkKeys(message.next, lockNextKeys);
+  if (next !== undefined) {
+    const value = fields(next, 3);
     writeVarint(value.node);
     writeVarint(value.requestId);
-    writeBoolean(value.recall);
+    const nextRecall = value.recall;
+    if (typeof nextRecall !== 'boolean') throw notCompact;
+    writeU8(nextRecall ? 1 : 0);
   }
   if (push) writePushes(message);
 }
 
 /** Whether a message carries pushed pages: all three fields or none (else: msgpack). */
 function pushed(message: Record<string, unknown>): boolean {
-  const pages = present(message, 'pushPages');
-  if (pages !== present(message, 'pushVersions') || pages !== present(message, 'pushBytes')) throw notCompact;
+  const pages = message.pushPages !== undefined;
+  if (pages !== (message.pushVersions !== undefined) || pages !== (message.pushBytes !== undefined)) throw notCompact;
   return pages;
 }
 
@@ -338,77 +360,82 @@ function pushed(message: Record<string, unknown>): boolean {
 //               pushBytes (byte arrays)
 function writePushes(message: Record<string, unknown>): void {
   writeNumbers(message.pushPages);
-  const versions = message.pushVersions;
-  if (!Array.isArray(versions)) throw notCompact;
-  writeVarint(versions.length);
-  for (const version of versions) writeNumbers(version);
+  writeLists(message.pushVersions);
   writeByteArrays(message.pushBytes);
 }
 
-/** A field that is absent or `true` (the engine sets these flags only to true). */
-function presentTrue(message: Record<string, unknown>, key: string): boolean {
-  if (!present(message, key)) return false;
-  if (message[key] !== true) throw notCompact;
-  return true;
+/** A flag field that is absent or `true` (the engine sets these flags only to true): 1 when true. */
+function trueFlag(value: unknown): number {
+  if (value === undefined) return 0;
+  if (value !== true) throw notCompact;
+  return 1;
 }
 
 // barrierArrive: barrierId v, parties v, flags u8 (bit 0 bundled, 1 round, 2 vcMax, 3 vcMin, 4 flushed, 5 peer,
 //                6 peerFlushed, 7 pushed), arrivals (count v, each v), info, then bundled, round v, vcMax
 //                (count v, each v), vcMin (the same), pushed pages, each when its bit is set
 function writeBarrierArrive(message: Record<string, unknown>): void {
-  checkKeys(message, barrierArriveKeys);
+  const { bundled, round, vcMax, vcMin } = message;
+  const flushed = trueFlag(message.flushed);
+  const peer = trueFlag(message.peer);
+  const peerFlushed = trueFlag(message.peerFlushed);
+  const push = pushed(message);
+  // type, barrierId, parties, arrivals, info, and the optional fields present.
+  checkCount(message, 5 + (bundled === undefined ? 0 : 1) + (round === undefined ? 0 : 1) + (vcMax === undefined ? 0 : 1)
+    + (vcMin === undefined ? 0 : 1) + flushed + peer + peerFlushed + (push ? 3 : 0));
   writeVarint(message.barrierId);
   writeVarint(message.parties);
-  const bundled = present(message, 'bundled');
-  const round = present(message, 'round');
-  const vcMax = present(message, 'vcMax');
-  const vcMin = present(message, 'vcMin');
-  const flags = (bundled ? 1 : 0) | (round ? 2 : 0) | (vcMax ? 4 : 0) | (vcMin ? 8 : 0)
-    | (presentTrue(message, 'flushed') ? 16 : 0) | (presentTrue(message, 'peer') ? 32 : 0)
-    | (presentTrue(message, 'peerFlushed') ? 64 : 0) | (pushed(message) ? 128 : 0);
-  writeU8(flags);
+  writeU8((bundled === undefined ? 0 : 1) | (round === undefined ? 0 : 2) | (vcMax === undefined ? 0 : 4) | (vcMin === undefined ? 0 : 8)
+    | (flushed << 4) | (peer << 5) | (peerFlushed << 6) | (push ? 128 : 0));
   writeNumbers(message.arrivals);
   writeInfo(message.info);
-  if (bundled) writeBundled(message.bundled);
-  if (round) writeVarint(message.round);
-  if (vcMax) writeNumbers(message.vcMax);
-  if (vcMin) writeNumbers(message.vcMin);
-  if ((flags & 128) !== 0) writePushes(message);
+  if (bundled !== undefined) writeBundled(bundled);
+  if (round !== undefined) writeVarint(round);
+  if (vcMax !== undefined) writeNumbers(vcMax);
+  if (vcMin !== undefined) writeNumbers(vcMin);
+  if (push) writePushes(message);
 }
 
 // barrierDepart: barrierId v, requestIds (count v, each v), error (length u8 then ASCII), serial v, floor (count v,
 //                each v), info, flags u8 (bit 0 plan, bit 1 pushed, bit 2 the plan's peerLocal), then plan (round v,
 //                parties v, parent v, local v, children v, peerLocal v), then pushed pages
 function writeBarrierDepart(message: Record<string, unknown>): void {
-  checkKeys(message, barrierDepartKeys);
+  const planValue = message.plan;
+  const push = pushed(message);
+  checkCount(message, 7 + (planValue === undefined ? 0 : 1) + (push ? 3 : 0));
   writeVarint(message.barrierId);
   writeNumbers(message.requestIds);
   writeString(message.error);
   writeVarint(message.serial);
   writeNumbers(message.floor);
   writeInfo(message.info);
-  const plan = present(message, 'plan') ? checkKeys(message.plan, barrierPlanKeys) : null;
-  const peerLocal = plan !== null && present(plan, 'peerLocal');
-  const push = pushed(message);
-  writeU8((plan !== null ? 1 : 0) | (push ? 2 : 0) | (peerLocal ? 4 : 0));
-  if (plan !== null) {
+  if (planValue === undefined) {
+    writeU8(push ? 2 : 0);
+  } else {
+    if (typeof planValue !== 'object' || planValue === null) throw notCompact;
+    const plan = planValue as Record<string, unknown>;
+    const peerLocal = plan.peerLocal;
+    fields(plan, peerLocal === undefined ? 5 : 6);
+    writeU8(1 | (push ? 2 : 0) | (peerLocal === undefined ? 0 : 4));
     writeVarint(plan.round);
     writeVarint(plan.parties);
     writeVarint(plan.parent);
     writeVarint(plan.local);
     writeVarint(plan.children);
-    if (peerLocal) writeVarint(plan.peerLocal);
+    if (peerLocal !== undefined) writeVarint(peerLocal);
   }
   if (push) writePushes(message);
 }
 
 // diffs: flags u8 (bit 0 origin), interval, pages and diffs as in a bundled batch, then origin v
 function writeDiffs(message: Record<string, unknown>): void {
-  checkKeys(message, diffsKeys);
-  const origin = present(message, 'origin');
-  writeU8(origin ? 1 : 0);
-  writeBundled({ interval: message.interval, pages: message.pages, diffs: message.diffs });
-  if (origin) writeVarint(message.origin);
+  const origin = message.origin;
+  checkCount(message, origin === undefined ? 4 : 5);
+  writeU8(origin === undefined ? 0 : 1);
+  writeVarint(message.interval);
+  writeNumbers(message.pages);
+  writeByteArrays(message.diffs);
+  if (origin !== undefined) writeVarint(origin);
 }
 
 function writeBarrierFlush(message: Record<string, unknown>): void {
@@ -429,38 +456,36 @@ function writeLockRecall(message: Record<string, unknown>): void {
 
 // lockRelease: lockId v, flags u8 (bit 0 bundled, bit 1 reuses), info, then bundled, then reuses v
 function writeLockRelease(message: Record<string, unknown>): void {
-  checkKeys(message, lockReleaseKeys);
+  const { bundled, reuses } = message;
+  checkCount(message, 3 + (bundled === undefined ? 0 : 1) + (reuses === undefined ? 0 : 1));
   writeVarint(message.lockId);
-  const bundled = present(message, 'bundled');
-  const reuses = present(message, 'reuses');
-  writeU8((bundled ? 1 : 0) | (reuses ? 2 : 0));
+  writeU8((bundled === undefined ? 0 : 1) | (reuses === undefined ? 0 : 2));
   writeInfo(message.info);
-  if (bundled) writeBundled(message.bundled);
-  if (reuses) writeVarint(message.reuses);
+  if (bundled !== undefined) writeBundled(bundled);
+  if (reuses !== undefined) writeVarint(reuses);
 }
 
-const pageRequestKeys = ['type', 'page', 'need', 'extraPages', 'extraNeeds', 'origin', 'ahead'] as const;
-const pageReplyKeys = ['type', 'page', 'version', 'bytes', 'extraPages', 'extraVersions', 'extraBytes', 'packed'] as const;
 const pageReplyLengths = 1;
 const pageReplyPacked = 2;
 
 function writeLists(values: unknown): void {
   if (!Array.isArray(values)) throw notCompact;
-  writeVarint(values.length);
-  for (const value of values) writeNumbers(value);
+  const count = values.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) writeNumbers(values[k]);
 }
 
+// pageRequest: type, page, need, extraPages, extraNeeds, origin (optional), ahead (optional)
 function writePageRequest(message: Record<string, unknown>): void {
-  checkKeys(message, pageRequestKeys);
+  const { origin, ahead } = message;
+  checkCount(message, 5 + (origin === undefined ? 0 : 1) + (ahead === undefined ? 0 : 1));
   writeVarint(message.page);
   writeNumbers(message.need);
   writeNumbers(message.extraPages);
   writeLists(message.extraNeeds);
-  const origin = present(message, 'origin');
-  const ahead = present(message, 'ahead');
-  if (ahead && typeof message.ahead !== 'boolean') throw notCompact;
-  writeU8((origin ? 1 : 0) | (ahead ? 2 : 0) | (message.ahead === true ? 4 : 0));
-  if (origin) writeVarint(message.origin);
+  if (ahead !== undefined && typeof ahead !== 'boolean') throw notCompact;
+  writeU8((origin === undefined ? 0 : 1) | (ahead === undefined ? 0 : 2) | (ahead === true ? 4 : 0));
+  if (origin !== undefined) writeVarint(origin);
 }
 
 /** One page copy: its bytes in the body, or (lengths form) only its length. */
@@ -472,32 +497,37 @@ function writeCopy(value: unknown, lengths: boolean): void {
   writeBytes(value);
 }
 
+// pageReply: type, page, version, bytes, extraPages, extraVersions, extraBytes, packed (optional)
 function writePageReply(message: Record<string, unknown>): void {
-  checkKeys(message, pageReplyKeys);
+  const packed = message.packed;
+  checkCount(message, packed === undefined ? 7 : 8);
   writeVarint(message.page);
   // The envelope leaves either every copy in the body or every length (toWire): a mix is not ours.
   const lengths = typeof message.bytes === 'number';
-  const packed = present(message, 'packed');
-  writeU8((lengths ? pageReplyLengths : 0) | (packed ? pageReplyPacked : 0));
+  writeU8((lengths ? pageReplyLengths : 0) | (packed === undefined ? 0 : pageReplyPacked));
   writeNumbers(message.version);
   writeCopy(message.bytes, lengths);
   writeNumbers(message.extraPages);
   writeLists(message.extraVersions);
   const extraBytes = message.extraBytes;
   if (!Array.isArray(extraBytes)) throw notCompact;
-  writeVarint(extraBytes.length);
-  for (const copy of extraBytes) writeCopy(copy, lengths);
-  if (packed) writeNumbers(message.packed);
+  const count = extraBytes.length;
+  writeVarint(count);
+  for (let k = 0; k < count; k++) writeCopy(extraBytes[k], lengths);
+  if (packed !== undefined) writeNumbers(packed);
 }
 
+// lineOpDone: type, requestId, result, info, quiet (optional, true)
 function writeLineOpDone(message: Record<string, unknown>): void {
-  checkKeys(message, lineOpDoneKeys);
+  const quiet = message.quiet;
+  checkCount(message, quiet === undefined ? 4 : 5);
   writeVarint(message.requestId);
-  if (message.result === null) writeU8(0);
-  else { writeU8(1); writeString(message.result); }
+  const result = message.result;
+  if (result === null) writeU8(0);
+  else { writeU8(1); writeString(result); }
   writeInfo(message.info);
-  if (message.quiet === true) writeU8(1);
-  else if (!('quiet' in message)) writeU8(0);
+  if (quiet === undefined) writeU8(0);
+  else if (quiet === true) writeU8(1);
   else throw notCompact;
 }
 
@@ -507,8 +537,8 @@ function writeLineOpDone(message: Record<string, unknown>): void {
  * encodes it as msgpack).
  */
 export function encodeCompactAfter(message: WireMessage, reserveBytes: number): Buffer | null {
-  const type = Object.hasOwn(compactTypes, message.type) ? compactTypes[message.type as keyof typeof compactTypes] : 0;
-  if (type === 0) return null;
+  const type = compactTypeCodes.get(message.type);
+  if (type === undefined) return null;
   assert(reserveBytes >= 0 && reserveBytes <= 0xff, 'a reserve of at most 255 bytes');
   if (scratch.length - slabUsed < reserveBytes + compactBodyBytesMax) {
     scratch = Buffer.allocUnsafeSlow(compactSlabBytes);
@@ -549,163 +579,171 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
 
 // ------------------------------------------------------------ decoding
 
-/** A compact body being read; every read checks the bytes are there. */
-class Reader {
-  private readonly bytes: Uint8Array;
-  private position: number;
-  /** Set where the body holds byte arrays' lengths whose bytes are the frame's payload (readByteArrays). */
-  payloadNamed = false;
+// The body being read (decodeCompact is not re-entrant: nothing it calls reads another), as module state read by
+// small functions, as the encoder's: every read checks the bytes are there.
+let input: Uint8Array = new Uint8Array(0);
+/** The next byte to read, and the body's end. */
+let position = 0;
+let end = 0;
+/** Set where the body holds byte arrays' lengths whose bytes are the frame's payload (readByteArrays). */
+let payloadNamed = false;
 
-  constructor(bytes: Uint8Array, position: number) {
-    this.bytes = bytes;
-    this.position = position;
-  }
-
-  get remaining(): number {
-    return this.bytes.byteLength - this.position;
-  }
-
-  u8(): number {
-    if (this.position >= this.bytes.byteLength) throw new FrameError('a compact body ends early');
-    return this.bytes[this.position++]!;
-  }
-
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (let k = 0; k < varintBytesMax; k++) {
-      const byte = this.u8();
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        if (!Number.isSafeInteger(value)) throw new FrameError('a compact varint beyond a safe integer');
-        return value;
-      }
-      scale *= 0x80;
-    }
-    throw new FrameError(`a compact varint longer than ${varintBytesMax} bytes`);
-  }
-
-  /** A count of items of at least one byte each: never more than the bytes left. */
-  count(): number {
-    const count = this.varint();
-    if (count > this.remaining) throw new FrameError(`a compact count of ${count} with ${this.remaining} bytes left`);
-    return count;
-  }
-
-  string(): string {
-    const length = this.u8();
-    if (length > this.remaining) throw new FrameError('a compact string ends early');
-    let text = '';
-    for (let k = 0; k < length; k++) {
-      const code = this.bytes[this.position++]!;
-      if (code >= 0x80) throw new FrameError('a compact string that is not ASCII');
-      text += String.fromCharCode(code);
-    }
-    return text;
-  }
-
-  numbers(): number[] {
-    const count = this.count();
-    // Built by push, as msgpackr builds its arrays: V8 keeps them packed (`new Array(count)` is holey, and the
-    // engine's code that also sees its own packed arrays then runs slower everywhere: a page fetch's `need`,
-    // `extraPages` and versions are kept in its page states and fetcher lists).
-    const values: number[] = [];
-    for (let k = 0; k < count; k++) values.push(this.varint());
-    return values;
-  }
-
-  /** `byteCount` bytes, copied (a message may be kept longer than the received chunk should be). */
-  bytesCopy(byteCount: number): Uint8Array {
-    if (byteCount > this.remaining) throw new FrameError('compact bytes end early');
-    const copy = new Uint8Array(byteCount);
-    copy.set(this.bytes.subarray(this.position, this.position + byteCount));
-    this.position += byteCount;
-    return copy;
-  }
-
-  /** `byteCount` bytes as a view of the body (no copy). */
-  bytesView(byteCount: number): Uint8Array {
-    if (byteCount > this.remaining) throw new FrameError('compact bytes end early');
-    const view = this.bytes.subarray(this.position, this.position + byteCount);
-    this.position += byteCount;
-    return view;
-  }
-
-  lists(): number[][] {
-    const count = this.count();
-    const lists: number[][] = [];
-    for (let k = 0; k < count; k++) lists.push(this.numbers());
-    return lists;
-  }
-
-  flag(): boolean {
-    const value = this.u8();
-    if (value > 1) throw new FrameError(`a compact flag of ${value}`);
-    return value === 1;
-  }
+function remaining(): number {
+  return end - position;
 }
 
-function readInfo(reader: Reader): { vc: number[]; known: number[]; intervals: { node: number; index: number; pages: number[] }[] } {
-  const vc = reader.numbers();
-  const known = reader.numbers();
-  const count = reader.count();
-  const intervals = new Array<{ node: number; index: number; pages: number[] }>(count);
-  for (let k = 0; k < count; k++) {
-    const node = reader.varint();
-    const index = reader.varint();
-    intervals[k] = { node, index, pages: reader.numbers() };
+function u8(): number {
+  if (position >= end) throw new FrameError('a compact body ends early');
+  return input[position++]!;
+}
+
+/** A varint: one byte (the most of them: counts, flags, small ids) read inline, longer ones by varintLong. */
+function varint(): number {
+  if (position < end) {
+    const byte = input[position]!;
+    if (byte < 0x80) {
+      position++;
+      return byte;
+    }
+  }
+  return varintLong();
+}
+
+function varintLong(): number {
+  let value = 0;
+  let scale = 1;
+  for (let k = 0; k < varintBytesMax; k++) {
+    const byte = u8();
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      if (!Number.isSafeInteger(value)) throw new FrameError('a compact varint beyond a safe integer');
+      return value;
+    }
+    scale *= 0x80;
+  }
+  throw new FrameError(`a compact varint longer than ${varintBytesMax} bytes`);
+}
+
+/** A count of items of at least one byte each: never more than the bytes left. */
+function readCount(): number {
+  const value = varint();
+  if (value > end - position) throw new FrameError(`a compact count of ${value} with ${end - position} bytes left`);
+  return value;
+}
+
+function string(): string {
+  const length = u8();
+  if (length > end - position) throw new FrameError('a compact string ends early');
+  let text = '';
+  for (let k = 0; k < length; k++) {
+    const code = input[position++]!;
+    if (code >= 0x80) throw new FrameError('a compact string that is not ASCII');
+    text += String.fromCharCode(code);
+  }
+  return text;
+}
+
+function numbers(): number[] {
+  const itemCount = readCount();
+  // Built by push, as msgpackr builds its arrays: V8 keeps them packed (`new Array(count)` is holey, and the
+  // engine's code that also sees its own packed arrays then runs slower everywhere: a page fetch's `need`,
+  // `extraPages` and versions are kept in its page states and fetcher lists).
+  const values: number[] = [];
+  for (let k = 0; k < itemCount; k++) {
+    // One-byte varints inline (past the end the load is undefined: varintLong then says the body ends early).
+    const byte = input[position]!;
+    if (byte < 0x80) {
+      position++;
+      values.push(byte);
+    } else values.push(varintLong());
+  }
+  return values;
+}
+
+/** `byteCount` bytes as a view of the body (no copy): a body is a buffer of its own, never written again. */
+function bytesView(byteCount: number): Uint8Array {
+  if (byteCount > end - position) throw new FrameError('compact bytes end early');
+  const view = new Uint8Array(input.buffer, input.byteOffset + position, byteCount);
+  position += byteCount;
+  return view;
+}
+
+function lists(): number[][] {
+  const listCount = readCount();
+  const values: number[][] = [];
+  for (let k = 0; k < listCount; k++) values.push(numbers());
+  return values;
+}
+
+function flag(): boolean {
+  const value = u8();
+  if (value > 1) throw new FrameError(`a compact flag of ${value}`);
+  return value === 1;
+}
+
+function readInfo(): { vc: number[]; known: number[]; intervals: { node: number; index: number; pages: number[] }[] } {
+  const vc = numbers();
+  const known = numbers();
+  const intervalCount = readCount();
+  const intervals: { node: number; index: number; pages: number[] }[] = [];
+  for (let k = 0; k < intervalCount; k++) {
+    const node = varint();
+    const index = varint();
+    intervals.push({ node, index, pages: numbers() });
   }
   return { vc, known, intervals };
 }
 
-function readLineOp(reader: Reader): WireMessage {
-  const requestId = reader.varint();
-  const opCode = reader.u8();
+function readLineOp(): WireMessage {
+  const requestId = varint();
+  const opCode = u8();
   const op = shippedOps[opCode];
   if (op === undefined) throw new FrameError(`a compact lineOp with op code ${opCode}`);
-  const address = reader.varint();
-  const width = reader.u8();
+  const address = varint();
+  const width = u8();
   if (width !== 1 && width !== 2 && width !== 4 && width !== 8) throw new FrameError(`a compact lineOp of width ${width}`);
-  const operandCount = reader.u8();
+  const operandCount = u8();
   const operands = new Array<string>(operandCount);
-  for (let k = 0; k < operandCount; k++) operands[k] = reader.string();
-  const info = readInfo(reader);
+  for (let k = 0; k < operandCount; k++) operands[k] = string();
+  const info = readInfo();
   const message: WireMessage = { type: 'lineOp', requestId, op, address, width, operands, info };
-  if (reader.flag()) message.bundled = readBundled(reader);
+  if (flag()) message.bundled = readBundled();
   return message;
 }
 
-function readBundled(reader: Reader): { interval: number; pages: number[]; diffs: Uint8Array[] } {
-  const interval = reader.varint();
-  const pages = reader.numbers();
-  return { interval, pages, diffs: readByteArrays(reader) };
+function readBundled(): { interval: number; pages: number[]; diffs: Uint8Array[] } {
+  const interval = varint();
+  const pages = numbers();
+  return { interval, pages, diffs: readByteArrays() };
 }
 
 /**
- * Byte arrays as writeByteArrays wrote them: views of one copy of their bytes (one allocation for a message's
- * diffs, not one each), or, in the payload form, their lengths, which the envelope turns into views of the
- * frame's payload (fromWire; the reader notes that the body names a payload).
+ * Byte arrays as writeByteArrays wrote them: views of the body (no copy: a body is a buffer of its own that
+ * nothing writes again, src/transport/frame-reader.ts and frame.ts, as a pageReply's copies and msgpack's bin
+ * fields are views of it), or, in the payload form, their lengths, which the envelope turns into views of the
+ * frame's payload (fromWire; the decoder notes that the body names a payload).
  */
-function readByteArrays(reader: Reader): Uint8Array[] {
-  const count = reader.count();
-  const form = reader.u8();
+function readByteArrays(): Uint8Array[] {
+  const arrayCount = readCount();
+  const form = u8();
   if (form !== byteArraysInBody && form !== byteArraysInPayload) throw new FrameError(`compact byte arrays of form ${form}`);
   const lengths: number[] = [];
   let byteCount = 0;
-  for (let k = 0; k < count; k++) {
-    const length = reader.varint();
+  for (let k = 0; k < arrayCount; k++) {
+    const length = varint();
     lengths.push(length);
     byteCount += length;
   }
   if (form === byteArraysInPayload) {
-    reader.payloadNamed = true;
+    payloadNamed = true;
     return lengths as unknown as Uint8Array[];
   }
-  const bytes = reader.bytesCopy(byteCount);
-  const buffer = bytes.buffer;
+  if (byteCount > end - position) throw new FrameError('compact bytes end early');
+  const buffer = input.buffer;
+  let at = input.byteOffset + position;
+  position += byteCount;
   const views: Uint8Array[] = [];
-  let at = 0;
-  for (let k = 0; k < count; k++) {
+  for (let k = 0; k < arrayCount; k++) {
     const length = lengths[k]!;
     // The constructor, not subarray (which looks up a species constructor: twice the time a view).
     views.push(new Uint8Array(buffer, at, length));
@@ -715,155 +753,154 @@ function readByteArrays(reader: Reader): Uint8Array[] {
 }
 
 /** A flags byte with no bit set beyond `bitCount`. */
-function readFlags(reader: Reader, bitCount: number): number {
-  const flags = reader.u8();
+function readFlags(bitCount: number): number {
+  const flags = u8();
   if (flags >>> bitCount !== 0) throw new FrameError(`compact flags 0x${flags.toString(16)}`);
   return flags;
 }
 
-function readLineRelease(reader: Reader): WireMessage {
-  const message: WireMessage = { type: 'lineRelease', line: reader.varint() };
-  const flags = readFlags(reader, 2);
-  if ((flags & 1) !== 0) message.info = readInfo(reader);
-  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+function readLineRelease(): WireMessage {
+  const message: WireMessage = { type: 'lineRelease', line: varint() };
+  const flags = readFlags(2);
+  if ((flags & 1) !== 0) message.info = readInfo();
+  if ((flags & 2) !== 0) message.bundled = readBundled();
   return message;
 }
 
-function readLineGrant(reader: Reader): WireMessage {
-  const line = reader.varint();
-  const flags = readFlags(reader, 3);
+function readLineGrant(): WireMessage {
+  const line = varint();
+  const flags = readFlags(3);
   const message: WireMessage = { type: 'lineGrant', line, recall: (flags & 1) !== 0 };
-  if ((flags & 2) !== 0) message.info = readInfo(reader);
+  if ((flags & 2) !== 0) message.info = readInfo();
   if ((flags & 4) !== 0) message.quiet = true;
   return message;
 }
 
-function readLockRequest(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const requestId = reader.varint();
-  const flags = readFlags(reader, 2);
-  const message: WireMessage = { type: 'lockRequest', lockId, requestId, tryOnly: (flags & 1) !== 0, info: readInfo(reader) };
-  if ((flags & 2) !== 0) message.bundled = readBundled(reader);
+function readLockRequest(): WireMessage {
+  const lockId = varint();
+  const requestId = varint();
+  const flags = readFlags(2);
+  const message: WireMessage = { type: 'lockRequest', lockId, requestId, tryOnly: (flags & 1) !== 0, info: readInfo() };
+  if ((flags & 2) !== 0) message.bundled = readBundled();
   return message;
 }
 
-function readLockGrant(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const requestId = reader.varint();
-  const flags = readFlags(reader, 4);
-  const message: WireMessage = { type: 'lockGrant', lockId, requestId, granted: (flags & 1) !== 0, info: readInfo(reader) };
+function readLockGrant(): WireMessage {
+  const lockId = varint();
+  const requestId = varint();
+  const flags = readFlags(4);
+  const message: WireMessage = { type: 'lockGrant', lockId, requestId, granted: (flags & 1) !== 0, info: readInfo() };
   if ((flags & 2) !== 0) message.recall = true;
   if ((flags & 4) !== 0) {
-    const node = reader.varint();
-    const nextRequestId = reader.varint();
-    message.next = { node, requestId: nextRequestId, recall: reader.flag() };
+    const node = varint();
+    const nextRequestId = varint();
+    message.next = { node, requestId: nextRequestId, recall: flag() };
   }
-  if ((flags & 8) !== 0) readPushes(reader, message);
+  if ((flags & 8) !== 0) readPushes(message);
   return message;
 }
 
-function readPushes(reader: Reader, message: WireMessage): void {
-  message.pushPages = reader.numbers();
-  const versionCount = reader.count();
+function readPushes(message: WireMessage): void {
+  message.pushPages = numbers();
+  const versionCount = readCount();
   const versions = new Array<number[]>(versionCount);
-  for (let k = 0; k < versionCount; k++) versions[k] = reader.numbers();
+  for (let k = 0; k < versionCount; k++) versions[k] = numbers();
   message.pushVersions = versions;
-  message.pushBytes = readByteArrays(reader);
+  message.pushBytes = readByteArrays();
 }
 
-function readBarrierArrive(reader: Reader): WireMessage {
-  const barrierId = reader.varint();
-  const parties = reader.varint();
-  const flags = readFlags(reader, 8);
-  const arrivals = reader.numbers();
-  const message: WireMessage = { type: 'barrierArrive', barrierId, parties, arrivals, info: readInfo(reader) };
-  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
-  if ((flags & 2) !== 0) message.round = reader.varint();
-  if ((flags & 4) !== 0) message.vcMax = reader.numbers();
-  if ((flags & 8) !== 0) message.vcMin = reader.numbers();
+function readBarrierArrive(): WireMessage {
+  const barrierId = varint();
+  const parties = varint();
+  const flags = readFlags(8);
+  const arrivals = numbers();
+  const message: WireMessage = { type: 'barrierArrive', barrierId, parties, arrivals, info: readInfo() };
+  if ((flags & 1) !== 0) message.bundled = readBundled();
+  if ((flags & 2) !== 0) message.round = varint();
+  if ((flags & 4) !== 0) message.vcMax = numbers();
+  if ((flags & 8) !== 0) message.vcMin = numbers();
   if ((flags & 16) !== 0) message.flushed = true;
   if ((flags & 32) !== 0) message.peer = true;
   if ((flags & 64) !== 0) message.peerFlushed = true;
-  if ((flags & 128) !== 0) readPushes(reader, message);
+  if ((flags & 128) !== 0) readPushes(message);
   return message;
 }
 
-function readBarrierDepart(reader: Reader): WireMessage {
-  const barrierId = reader.varint();
-  const requestIds = reader.numbers();
-  const error = reader.string();
-  const serial = reader.varint();
-  const floor = reader.numbers();
-  const message: WireMessage = { type: 'barrierDepart', barrierId, requestIds, error, serial, floor, info: readInfo(reader) };
-  const flags = readFlags(reader, 3);
+function readBarrierDepart(): WireMessage {
+  const barrierId = varint();
+  const requestIds = numbers();
+  const error = string();
+  const serial = varint();
+  const floor = numbers();
+  const message: WireMessage = { type: 'barrierDepart', barrierId, requestIds, error, serial, floor, info: readInfo() };
+  const flags = readFlags(3);
   if ((flags & 4) !== 0 && (flags & 1) === 0) throw new FrameError('a compact barrierDepart with a peerLocal and no plan');
   if ((flags & 1) !== 0) {
-    const round = reader.varint();
-    const parties = reader.varint();
-    const parent = reader.varint();
-    const local = reader.varint();
-    const children = reader.varint();
-    message.plan = (flags & 4) !== 0 ? { round, parties, parent, local, children, peerLocal: reader.varint() } : { round, parties, parent, local, children };
+    const round = varint();
+    const parties = varint();
+    const parent = varint();
+    const local = varint();
+    const children = varint();
+    message.plan = (flags & 4) !== 0 ? { round, parties, parent, local, children, peerLocal: varint() } : { round, parties, parent, local, children };
   }
-  if ((flags & 2) !== 0) readPushes(reader, message);
+  if ((flags & 2) !== 0) readPushes(message);
   return message;
 }
 
-function readLockRecall(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const flags = readFlags(reader, 3);
+function readLockRecall(): WireMessage {
+  const lockId = varint();
+  const flags = readFlags(3);
   if ((flags & 4) !== 0 && (flags & 2) === 0) throw new FrameError('a compact lockRecall with early set and absent');
   const message: WireMessage = { type: 'lockRecall', lockId, tryOnly: (flags & 1) !== 0 };
   if ((flags & 2) !== 0) message.early = (flags & 4) !== 0;
   return message;
 }
 
-function readLockRelease(reader: Reader): WireMessage {
-  const lockId = reader.varint();
-  const flags = readFlags(reader, 2);
-  const message: WireMessage = { type: 'lockRelease', lockId, info: readInfo(reader) };
-  if ((flags & 1) !== 0) message.bundled = readBundled(reader);
-  if ((flags & 2) !== 0) message.reuses = reader.varint();
+function readLockRelease(): WireMessage {
+  const lockId = varint();
+  const flags = readFlags(2);
+  const message: WireMessage = { type: 'lockRelease', lockId, info: readInfo() };
+  if ((flags & 1) !== 0) message.bundled = readBundled();
+  if ((flags & 2) !== 0) message.reuses = varint();
   return message;
 }
 
-function readLineOpDone(reader: Reader): WireMessage {
-  const requestId = reader.varint();
-  const result = reader.flag() ? reader.string() : null;
-  const info = readInfo(reader);
+function readLineOpDone(): WireMessage {
+  const requestId = varint();
+  const result = flag() ? string() : null;
+  const info = readInfo();
   const message: WireMessage = { type: 'lineOpDone', requestId, result, info };
-  if (reader.flag()) message.quiet = true;
+  if (flag()) message.quiet = true;
   return message;
 }
 
-function readPageRequest(reader: Reader): WireMessage {
-  const page = reader.varint();
-  const need = reader.numbers();
-  const extraPages = reader.numbers();
-  const extraNeeds = reader.lists();
-  const flags = readFlags(reader, 3);
+function readPageRequest(): WireMessage {
+  const page = varint();
+  const need = numbers();
+  const extraPages = numbers();
+  const extraNeeds = lists();
+  const flags = readFlags(3);
   if ((flags & 4) !== 0 && (flags & 2) === 0) throw new FrameError(`compact flags 0x${flags.toString(16)}`);
   const message: WireMessage = { type: 'pageRequest', page, need, extraPages, extraNeeds };
-  if ((flags & 1) !== 0) message.origin = reader.varint();
+  if ((flags & 1) !== 0) message.origin = varint();
   if ((flags & 2) !== 0) message.ahead = (flags & 4) !== 0;
   return message;
 }
 
-function readPageReply(reader: Reader, payloadBytes: number): WireMessage {
-  const page = reader.varint();
-  const flags = readFlags(reader, 2);
+function readPageReply(payloadBytes: number): WireMessage {
+  const page = varint();
+  const flags = readFlags(2);
   const lengths = (flags & pageReplyLengths) !== 0;
   if (!lengths && payloadBytes > 0) throw new FrameError('a compact pageReply with its copies in the body and a payload');
-  const copy = (): Uint8Array | number => (lengths ? reader.varint() : reader.bytesView(reader.varint()));
-  const version = reader.numbers();
-  const bytes = copy();
-  const extraPages = reader.numbers();
-  const extraVersions = reader.lists();
-  const count = reader.count();
+  const version = numbers();
+  const bytes = lengths ? varint() : bytesView(varint());
+  const extraPages = numbers();
+  const extraVersions = lists();
+  const copyCount = readCount();
   const extraBytes: (Uint8Array | number)[] = [];
-  for (let k = 0; k < count; k++) extraBytes.push(copy());
+  for (let k = 0; k < copyCount; k++) extraBytes.push(lengths ? varint() : bytesView(varint()));
   const message: WireMessage = { type: 'pageReply', page, version, bytes, extraPages, extraVersions, extraBytes };
-  if ((flags & pageReplyPacked) !== 0) message.packed = reader.numbers();
+  if ((flags & pageReplyPacked) !== 0) message.packed = numbers();
   return message;
 }
 
@@ -872,37 +909,42 @@ function readPageReply(reader: Reader, payloadBytes: number): WireMessage {
  * `payloadBytes`: the frame's payload, which only a pageReply of the lengths form may have.
  */
 export function decodeCompact(body: Uint8Array, payloadBytes = 0): WireMessage {
-  const reader = new Reader(body, 1);
-  const type = reader.u8();
+  input = body;
+  position = 1;
+  end = body.byteLength;
+  payloadNamed = false;
+  const type = u8();
   let message: WireMessage;
   switch (type) {
-    case compactTypes.lineOp: message = readLineOp(reader); break;
-    case compactTypes.lineOpDone: message = readLineOpDone(reader); break;
-    case compactTypes.lineRequest: message = { type: 'lineRequest', line: reader.varint() }; break;
-    case compactTypes.lineRecall: message = { type: 'lineRecall', line: reader.varint() }; break;
-    case compactTypes.lineRelease: message = readLineRelease(reader); break;
-    case compactTypes.lineGrant: message = readLineGrant(reader); break;
-    case compactTypes.lockRequest: message = readLockRequest(reader); break;
-    case compactTypes.lockGrant: message = readLockGrant(reader); break;
-    case compactTypes.lockRecall: message = readLockRecall(reader); break;
-    case compactTypes.lockBusy: message = { type: 'lockBusy', lockId: reader.varint() }; break;
-    case compactTypes.lockRelease: message = readLockRelease(reader); break;
-    case compactTypes.barrierArrive: message = readBarrierArrive(reader); break;
-    case compactTypes.barrierDepart: message = readBarrierDepart(reader); break;
-    case compactTypes.barrierFlush: message = { type: 'barrierFlush', barrierId: reader.varint(), round: reader.varint() }; break;
+    case compactTypes.lineOp: message = readLineOp(); break;
+    case compactTypes.lineOpDone: message = readLineOpDone(); break;
+    case compactTypes.lineRequest: message = { type: 'lineRequest', line: varint() }; break;
+    case compactTypes.lineRecall: message = { type: 'lineRecall', line: varint() }; break;
+    case compactTypes.lineRelease: message = readLineRelease(); break;
+    case compactTypes.lineGrant: message = readLineGrant(); break;
+    case compactTypes.lockRequest: message = readLockRequest(); break;
+    case compactTypes.lockGrant: message = readLockGrant(); break;
+    case compactTypes.lockRecall: message = readLockRecall(); break;
+    case compactTypes.lockBusy: message = { type: 'lockBusy', lockId: varint() }; break;
+    case compactTypes.lockRelease: message = readLockRelease(); break;
+    case compactTypes.barrierArrive: message = readBarrierArrive(); break;
+    case compactTypes.barrierDepart: message = readBarrierDepart(); break;
+    case compactTypes.barrierFlush: message = { type: 'barrierFlush', barrierId: varint(), round: varint() }; break;
     case compactTypes.diffs: {
-      const flags = readFlags(reader, 1);
-      message = { type: 'diffs', ...readBundled(reader) };
-      if (flags !== 0) message.origin = reader.varint();
+      const flags = readFlags(1);
+      const interval = varint();
+      const pages = numbers();
+      message = { type: 'diffs', interval, pages, diffs: readByteArrays() };
+      if (flags !== 0) message.origin = varint();
       break;
     }
-    case compactTypes.pageRequest: message = readPageRequest(reader); break;
-    case compactTypes.pageReply: message = readPageReply(reader, payloadBytes); break;
+    case compactTypes.pageRequest: message = readPageRequest(); break;
+    case compactTypes.pageReply: message = readPageReply(payloadBytes); break;
     default: throw new FrameError(`unknown compact message type ${type}`);
   }
   // Only a pageReply's copies and byte arrays of the payload form (a batch's diffs, pushed copies) are a payload.
-  if (payloadBytes > 0 && type !== compactTypes.pageReply && !reader.payloadNamed) throw new FrameError(`a compact ${message.type} body with a payload`);
-  if (payloadBytes === 0 && reader.payloadNamed) throw new FrameError(`a compact ${message.type} body names a payload it does not have`);
-  if (reader.remaining !== 0) throw new FrameError(`a compact ${message.type} with ${reader.remaining} bytes left over`);
+  if (payloadBytes > 0 && type !== compactTypes.pageReply && !payloadNamed) throw new FrameError(`a compact ${message.type} body with a payload`);
+  if (payloadBytes === 0 && payloadNamed) throw new FrameError(`a compact ${message.type} body names a payload it does not have`);
+  if (remaining() !== 0) throw new FrameError(`a compact ${message.type} with ${remaining()} bytes left over`);
   return message;
 }

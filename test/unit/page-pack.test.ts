@@ -195,3 +195,23 @@ test('the native unpacker refuses what the reference refuses, with its FrameErro
   }
   assert.ok(refused > 1000, `most changes are refused (${refused})`);
 });
+
+test('packed copies left in the body are views of a scratch buffer (no copy out), encoded before the next toWire reuses it', () => {
+  const pageOf = (fill: number): Uint8Array => {
+    const page = new Uint8Array(4096);
+    for (let k = 0; k < 4096; k += 64) page[k] = fill;
+    return page;
+  };
+  const messageOf = (fill: number): MeshMessage => ({ type: 'pageReply', page: 5, version: [1], bytes: pageOf(fill), extraPages: [6], extraVersions: [[1]], extraBytes: [pageOf(fill + 1)] });
+  const wire = toWire(messageOf(1)) as unknown as { bytes: Uint8Array; extraBytes: Uint8Array[] };
+  assert.equal(wire.bytes.buffer, wire.extraBytes[0]!.buffer, 'both copies view one scratch buffer');
+  assert.ok(wire.bytes.buffer.byteLength > wire.bytes.byteLength + wire.extraBytes[0]!.byteLength, 'a view of a larger buffer, not a copy of its own');
+  // Encoded at once, as MeshNetwork.send does: a later toWire rewrites the scratch buffer, not the frame.
+  const first = encodeBody(toWire(messageOf(1)));
+  const second = encodeBody(toWire(messageOf(3)));
+  for (const [{ body, payload }, fill] of [[first, 1], [second, 3]] as const) {
+    assert.equal(payload, null);
+    const back = fromWire(decodeBody(body, new Uint8Array(0))) as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
+    assert.deepEqual([back.bytes, ...back.extraBytes].map((view) => Buffer.from(view)), [pageOf(fill), pageOf(fill + 1)].map((view) => Buffer.from(view)));
+  }
+});

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
 import { compactMarker } from '../../src/transport/compact.js';
 import { FrameDecoder, FrameError, frameHeaderBytes, frameKinds, writeFrameHeader } from '../../src/transport/frame.js';
+import { corpusDigests, corpusEncodings, corpusMessages } from '../fixtures/compact-corpus.js';
 
 /** The frame body as Connection sends it, and the message decoded from the frame. */
 function roundTrip(message: WireMessage): { body: Uint8Array; back: WireMessage } {
@@ -344,4 +345,69 @@ test('a page fetch\'s message outside the compact forms goes as msgpack, and a m
   assert.throws(() => decodeBody(Buffer.concat([body, Buffer.from([0])]), empty), /left over/);
   // A page reply whose flags name a form that does not exist.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 17, 5, 0x80]), empty), /flags/);
+});
+
+// ------------------------------------------------------------ the decoder's rewrite (session 17, cold25)
+
+/** test/fixtures/compact-corpus.ts's digests as the decoder before session 17 gave them (wire version 6). */
+const corpusDigestsV6: Record<string, string> = {
+  '0 lineOp': '331 a28b3bb51af3b4bc',
+  '1 lineOpDone': '187 1686c86aedeb267d',
+  '2 lineOpDone': '169 b3b07cab34ad7c2d',
+  '3 lineRequest': '25 afc59893e0d6bf1e',
+  '4 lineRecall': '13 e069691ed927ee34',
+  '5 lineRelease': '241 14be78b152053b0e',
+  '6 lineGrant': '163 af1d44873c89ee4c',
+  '7 lockRequest': '247 39add764ffa38aa8',
+  '8 lockGrant': '319 8fae33eb523b06db',
+  '9 lockRecall': '19 a95741ddc1a63eac',
+  '10 lockBusy': '13 490c7da4b514c48b',
+  '11 lockRelease': '247 0121962afb313486',
+  '12 barrierArrive': '439 d10bbe2141dd9553',
+  '13 barrierDepart': '391 61a16179c8d1cde2',
+  '14 barrierFlush': '43 c5245befd3f61a3c',
+  '15 diffs': '97 64d23f30d3efd369',
+  '16 pageRequest': '115 75fc299201b4205d',
+  '17 pageReply': '193 93387e351251f01a',
+};
+
+test('every compact body of the corpus, cut anywhere or with a byte changed, reads as before the rewrite: the same messages, the same errors', () => {
+  assert.equal(new Set(corpusMessages.map((message) => message.type)).size, 17, 'every compact type');
+  assert.deepEqual(corpusDigests(), corpusDigestsV6);
+});
+
+test('byte arrays in a compact body are read as views of the body (no copy), and stay right once later frames are written', () => {
+  const diffs = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(300).fill(5)];
+  const { body, back } = roundTrip({ type: 'diffs', interval: 4, pages: [1, 2, 3], diffs });
+  const read = back.diffs as Uint8Array[];
+  for (const view of read) assert.equal(view.buffer, body.buffer, 'a view of the body');
+  // More frames through the encoder's slab: the body is a buffer of its own, so the views do not move.
+  for (let k = 0; k < 1000; k++) encodeBodyAfter({ type: 'diffs', interval: k, pages: [k], diffs: [new Uint8Array(200).fill(k & 0xff)] }, frameHeaderBytes);
+  assert.deepEqual(plain(read), plain(diffs));
+});
+
+/** test/fixtures/compact-corpus.ts's encodings as the encoder before session 17 made them (wire version 6). */
+const corpusEncodingsV6: Record<string, string> = {
+  '0 lineOp': '306 4bf2da07415d2079',
+  '1 lineOpDone': '194 f03948c8c130e5dd',
+  '2 lineOpDone': '178 86fa205dc523b32b',
+  '3 lineRequest': '18 5b017e4965b6b1d1',
+  '4 lineRecall': '18 101fd341d6f3d443',
+  '5 lineRelease': '242 d7137594773c26fc',
+  '6 lineGrant': '194 34ed59504cf2025c',
+  '7 lockRequest': '274 86da04840881d64d',
+  '8 lockGrant': '418 1ab4547fac3c58c6',
+  '9 lockRecall': '50 cb8f3efa6eee2f45',
+  '10 lockBusy': '18 5ac3bf49e1093b05',
+  '11 lockRelease': '258 2d1a6cc4023e64c4',
+  '12 barrierArrive': '498 1a8f5c6efa7f2bc8',
+  '13 barrierDepart': '482 5c9b278d637b212a',
+  '14 barrierFlush': '34 b507bd45b6f60e9a',
+  '15 diffs': '66 6985366a05d61ce2',
+  '16 pageRequest': '162 6b731fb306742541',
+  '17 pageReply': '178 a532a75e600724ff',
+};
+
+test('every message of the corpus and its variants (odd values in each field, unknown fields) encode as before the rewrite: the same bytes, msgpack for the same ones', () => {
+  assert.deepEqual(corpusEncodings(), corpusEncodingsV6);
 });
