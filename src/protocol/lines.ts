@@ -94,7 +94,7 @@ import {
   atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
-import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
 import { blockHomeOf } from './placement.js';
 
 export type { LineHost, LineUse };
@@ -155,6 +155,8 @@ type NodeLine = {
   shipBackoff: number;
   /** Waits of this node's threads registered (or on their way) at the directory and not answered yet. */
   waitsOut: number;
+  /** The line went back with a wait or a notify (releaseWith), unasked, since its last grant: a recall may cross it. */
+  releasedUnasked: boolean;
 };
 
 type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
@@ -201,6 +203,10 @@ export interface LineLayerOptions {
   shipBackoffMax?: number;
   /** Whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; false: a wait takes the line here). */
   shipWaits?: boolean;
+  /** Whether a notify from the line's holder gives the line back with it (default true; see "Giving a line back with a wait or a notify"). */
+  notifyRelease?: boolean;
+  /** Whether an Atomics.wait that parks gives its line back with its lineWait (default true). */
+  waitRelease?: boolean;
 }
 
 /** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
@@ -239,6 +245,8 @@ export class LineEngine implements Engine {
   private readonly shipSampleOps: number;
   private readonly shipBackoffMax: number;
   private readonly shipWaits: boolean;
+  private readonly notifyRelease: boolean;
+  private readonly waitRelease: boolean;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -275,7 +283,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the line its last shipped
@@ -306,6 +314,8 @@ export class LineEngine implements Engine {
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
     this.shipBackoffMax = options.shipBackoffMax ?? atomicLineShipBackoffMax;
     this.shipWaits = (options.shipWaits ?? true) && this.shipOps;
+    this.notifyRelease = options.notifyRelease ?? true;
+    this.waitRelease = options.waitRelease ?? true;
   }
 
   // ------------------------------------------------------------ delegation
@@ -373,9 +383,14 @@ export class LineEngine implements Engine {
         const line = lineOf(request.address);
         assert(this.lines.get(line)?.state === 'held' || this.lines.get(line)?.state === 'revoking', 'a line wait is made while the line is held');
         const requestId = this.newPending(threadRef, 'wait', line);
-        this.lines.get(line)!.waitsOut++;
+        const state = this.lines.get(line)!;
+        state.waitsOut++;
         this.stats.lineWaits++;
-        this.toDirectory(line, { type: 'lineWait', requestId, address: request.address, timeoutMs: request.timeoutMs });
+        // A thread that parks gives the line back with its wait (its pin is gone already): whoever stores to
+        // wake it needs the line, and takes it with no recall.
+        const released = this.waitRelease && request.parks === true ? this.releaseWith(line, state) : null;
+        if (released !== null) this.stats.lineReleasesWithWait++;
+        this.toDirectory(line, { type: 'lineWait', requestId, address: request.address, timeoutMs: request.timeoutMs, ...released });
         return;
       }
       case 'lineNotify': {
@@ -397,8 +412,15 @@ export class LineEngine implements Engine {
         const requestId = this.newPending(threadRef, 'notify', line);
         this.stats.lineNotifies++;
         const home = this.directoryOf(line);
-        const info = home === this.nodeId ? null : this.inner.releaseFor(home);
-        this.toDirectory(line, { type: 'lineNotify', requestId, address: request.address, count: request.count, ...(info === null ? {} : { info, ...this.pushTo(home) }) });
+        if (home === this.nodeId) {
+          this.toDirectory(line, { type: 'lineNotify', requestId, address: request.address, count: request.count });
+          return;
+        }
+        // Held here and a waiter registered when it came (not quiet): the woken thread will want the line
+        // right after it wakes, so it goes back with the notify (a recall and a release fewer).
+        const released = this.notifyRelease && state !== undefined && !state.quiet ? this.releaseWith(line, state) : null;
+        if (released !== null) this.stats.lineReleasesWithNotify++;
+        this.toNode(home, { type: 'lineNotify', requestId, address: request.address, count: request.count, ...(released ?? { info: this.inner.releaseFor(home), ...this.pushTo(home) }) });
         return;
       }
       default:
@@ -470,7 +492,7 @@ export class LineEngine implements Engine {
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shippedUses: 0,
-        quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0,
+        quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false,
       };
       this.lines.set(line, state);
     }
@@ -479,6 +501,28 @@ export class LineEngine implements Engine {
 
   private forgetIdleLines(): void {
     for (const [line, state] of this.lines) if (state.state === 'none' && state.waiters.length === 0 && state.waitsOut === 0) this.lines.delete(line);
+  }
+
+  /**
+   * Gives `line`, held here, back to its directory (another node) inside the
+   * message being sent (a notify's or a parking wait's) instead of keeping it
+   * until a recall: the release a lineRelease carries, with `release`. Null
+   * when the line is not held here (or is on its way back), its directory is
+   * this node, or a thread here is inside an op on it: it stays held (granted
+   * again to the app threads, whose new ops the failed revoke held back).
+   */
+  private releaseWith(line: number, state: NodeLine): { release: true; info: ConsistencyInfo; bundled?: DiffBatch } & PagePush | null {
+    const home = this.directoryOf(line);
+    if (state.state !== 'held' || home === this.nodeId) return null;
+    assert(state.waiters.length === 0, 'no thread waits for a line held here');
+    if (!this.host.lineRevoke(line)) { this.host.lineGranted(line); return null; }
+    this.wanted.delete(line);
+    state.state = 'none';
+    state.wantedAtMs = -1;
+    state.releasedUnasked = true;
+    this.stats.lineReleases++;
+    const release = this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
+    return { release: true, ...release, ...this.pushTo(home) };
   }
 
   /** A thread needs `line` held here: answered at once if it is, else once granted. */
@@ -783,13 +827,20 @@ export class LineEngine implements Engine {
       case 'lineRelease':
         if (message.bundled !== undefined) {
           assert(from !== this.nodeId, 'a release to its own node bundles nothing');
-          const { interval, pages, diffs } = message.bundled;
-          this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
+          this.applyBundled(from, message.bundled);
         }
         return this.onRelease(from, message.line, message.info, message);
       case 'lineGrant': return this.onGrant(from, message);
       case 'lineRecall': return this.onRecall(message.line);
-      case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
+      case 'lineWait':
+        this.onWait(from, message.requestId, message.address, message.timeoutMs);
+        if (message.release === true) {
+          // The waiter's node gave the line back with the wait: registered above, then the line returns.
+          assert(from !== this.nodeId && message.info !== undefined, 'a line given back with a wait comes from another node, with its release');
+          if (message.bundled !== undefined) this.applyBundled(from, message.bundled);
+          this.onRelease(from, lineOf(message.address), message.info, message);
+        }
+        return;
       case 'lineWaitCancel': return this.onWaitCancel(from, message.requestId);
       case 'lineNotify': {
         // A waiter of this node that checked the value while a shipped store
@@ -797,6 +848,18 @@ export class LineEngine implements Engine {
         // that follows the store waits for it, as a local notify does.
         const line = lineOf(message.address);
         if (from !== this.nodeId) this.directoryLine(line).notifiedFromAfar = true;
+        if (message.release === true) {
+          // The notifier held the line and gives it back: its waiters woken (before any grant, so a
+          // waiter registered after the notify is not), then the line returns. Never deferred for a
+          // pinned waiter here: a thread here checks natively only while this node holds the line, and
+          // its pin kept the line here until its lineWait registered, so the notifier's store (with the
+          // line held there, after this node gave it up) follows every registration of this node's.
+          assert(from !== this.nodeId && message.info !== undefined, 'a line given back with a notify comes from another node, with its release');
+          if (message.bundled !== undefined) this.applyBundled(from, message.bundled);
+          this.onNotify(from, message.requestId, message.address, message.count, message.info, message);
+          this.onRelease(from, line, undefined);
+          return;
+        }
         if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
           if (message.info !== undefined) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
           this.deferredRemoteNotifies.push({ from, message });
@@ -887,11 +950,14 @@ export class LineEngine implements Engine {
 
   /** A shipped op's or wait's release at the directory: its bundled diffs applied, then the acquire (and its pushes). */
   private acquireShipped(from: number, message: ShippedOpMessage | ShippedWaitMessage): void {
-    if (message.bundled !== undefined) {
-      const { interval, pages, diffs } = message.bundled;
-      this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
-    }
+    if (message.bundled !== undefined) this.applyBundled(from, message.bundled);
     this.acquireLine(from, message.info, message);
+  }
+
+  /** A release's diffs for pages homed here, bundled in its message: applied before its acquire. */
+  private applyBundled(from: number, bundled: DiffBatch): void {
+    const { interval, pages, diffs } = bundled;
+    this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
   }
 
   /**
@@ -1070,6 +1136,7 @@ export class LineEngine implements Engine {
       }
     }
     state.state = 'held';
+    state.releasedUnasked = false;
     // A grant to the directory's own node: its notifies are handled here, inline, anyway.
     state.quiet = message.quiet === true;
     state.grantedAtMs = this.timeNowMs();
@@ -1087,6 +1154,10 @@ export class LineEngine implements Engine {
     const state = this.lines.get(line);
     // A recall can cross our release (then the directory is already satisfied) only if
     // it was sent before that release arrived: the directory sends one recall per tenure.
+    // A line given back unasked, with a wait or a notify, may cross its tenure's recall:
+    // that recall arrives before any next grant (FIFO), and is satisfied already.
+    // (Undefined: such a line forgotten since, past atomicLineStateCountMax lines: forgetIdleLines keeps no held line.)
+    if (state === undefined || (state.releasedUnasked && (state.state === 'none' || state.state === 'requested'))) return;
     assert(state !== undefined && (state.state === 'held' || state.state === 'revoking'), 'a recall reaches the node holding the line');
     if (state.state !== 'held' || state.wantedAtMs >= 0) return;
     state.wantedAtMs = this.timeNowMs();
