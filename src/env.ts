@@ -207,6 +207,11 @@ export function lineWaitReleaseEnabled(): boolean {
   return process.env.DSM_LINE_WAIT_RELEASE !== '0';
 }
 
+/** Whether a grant lists its line's waiters so that the holder counts its own notifies (DSM_LINE_COUNTED_NOTIFY=0: every notify asks the directory, to compare). */
+export function lineCountedNotifyEnabled(): boolean {
+  return process.env.DSM_LINE_COUNTED_NOTIFY !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }

@@ -68,6 +68,7 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.lineShipWaits === undefined ? {} : { shipWaits: split.lineShipWaits }),
     ...(split.lineNotifyRelease === undefined ? {} : { notifyRelease: split.lineNotifyRelease }),
     ...(split.lineWaitRelease === undefined ? {} : { waitRelease: split.lineWaitRelease }),
+    ...(split.lineCountedNotify === undefined ? {} : { countedNotify: split.lineCountedNotify }),
   });
 }
 

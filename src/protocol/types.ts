@@ -184,6 +184,8 @@ export interface EngineOptions {
   lineNotifyRelease?: boolean;
   /** With lines: whether an Atomics.wait that parks gives the line back with its lineWait (default true; DSM_LINE_WAIT_RELEASE=0 to compare). */
   lineWaitRelease?: boolean;
+  /** With lines: whether a grant lists the line's waiters so that its holder counts its own notifies (default true; DSM_LINE_COUNTED_NOTIFY=0 to compare). */
+  lineCountedNotify?: boolean;
   /**
    * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
    * host a mutex token that rests at this node is handed to the node's table,

@@ -346,6 +346,8 @@ export interface ClusterOptions {
   lineNotifyRelease?: boolean;
   /** With atomicLines: whether a parking wait gives the line back with its lineWait (default true). */
   lineWaitRelease?: boolean;
+  /** With atomicLines: whether grants list the line's waiters for the holder to count its notifies (default true). */
+  lineCountedNotify?: boolean;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -466,6 +468,7 @@ export class SimCluster {
           ...(options.lineShipWaits === undefined ? {} : { lineShipWaits: options.lineShipWaits }),
           ...(options.lineNotifyRelease === undefined ? {} : { lineNotifyRelease: options.lineNotifyRelease }),
           ...(options.lineWaitRelease === undefined ? {} : { lineWaitRelease: options.lineWaitRelease }),
+          ...(options.lineCountedNotify === undefined ? {} : { lineCountedNotify: options.lineCountedNotify }),
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
         ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }),
