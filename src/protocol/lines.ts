@@ -220,7 +220,7 @@ export interface LineLayerOptions {
   shipBackoffMax?: number;
   /** Whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; false: a wait takes the line here). */
   shipWaits?: boolean;
-  /** Whether a notify from the line's holder gives the line back with it (default true; see "Giving a line back with a wait or a notify"). */
+  /** Whether a notify from the line's holder gives the line back with it (default false: see "Giving a line back with a wait or a notify"). */
   notifyRelease?: boolean;
   /** Whether an Atomics.wait that parks gives its line back with its lineWait (default true). */
   waitRelease?: boolean;
@@ -336,7 +336,7 @@ export class LineEngine implements Engine {
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
     this.shipBackoffMax = options.shipBackoffMax ?? atomicLineShipBackoffMax;
     this.shipWaits = (options.shipWaits ?? true) && this.shipOps;
-    this.notifyRelease = options.notifyRelease ?? true;
+    this.notifyRelease = options.notifyRelease ?? false;
     this.waitRelease = options.waitRelease ?? true;
     this.countedNotify = options.countedNotify ?? true;
   }
