@@ -83,6 +83,14 @@
 //   notified on the line (its pin check is a membarrier): before that, a
 //   notify after a shipped op makes its round trip, and from then on it may not.
 //
+// Session 17 (docs/PROTOCOL.md "Giving a line back with a wait or a notify",
+// "Counted notifies"): an Atomics.wait that parks gives the line back with its
+// lineWait when its thread is the line's one user here, a notify may give it
+// back with the lineNotify (DSM_LINE_NOTIFY_RELEASE=1), and a grant lists the
+// line's waiters (at most atomicLineGrantWaitingAddressesMax) so that the
+// holder answers its notifies itself: the directory keeps those waiters (holds
+// other nodes' notifies and timeouts) until the line is back.
+//
 // This layer wraps a protocol engine (hlrc) and uses only its public
 // releaseFor/acquireFrom for the consistency actions; it does no I/O and
 // reads no clock (time comes from onTick and the engine options' clock).
