@@ -197,12 +197,9 @@ export function lineShipWaitsEnabled(): boolean {
   return process.env.DSM_LINE_SHIP_WAITS !== '0';
 }
 
-/**
- * Whether a notify from a line's holder gives the line back with it (DSM_LINE_NOTIFY_RELEASE=1; off by default:
- * with counted notifies and waits that give the line back, one simulation seed in 1,500 stuck, see docs/PROTOCOL.md).
- */
+/** Whether a notify from a line's holder gives the line back with it (DSM_LINE_NOTIFY_RELEASE=0: it keeps the line, to compare). */
 export function lineNotifyReleaseEnabled(): boolean {
-  return process.env.DSM_LINE_NOTIFY_RELEASE === '1';
+  return process.env.DSM_LINE_NOTIFY_RELEASE !== '0';
 }
 
 /** Whether an Atomics.wait that parks gives its line back with its lineWait (DSM_LINE_WAIT_RELEASE=0: it keeps the line, to compare). */

@@ -85,8 +85,8 @@
 //
 // Session 17 (docs/PROTOCOL.md "Giving a line back with a wait or a notify",
 // "Counted notifies"): an Atomics.wait that parks gives the line back with its
-// lineWait when its thread is the line's one user here, a notify may give it
-// back with the lineNotify (DSM_LINE_NOTIFY_RELEASE=1), and a grant lists the
+// lineWait when its thread is the line's one user here, a notify gives it back
+// with the lineNotify when the line has several users here, and a grant lists the
 // line's waiters (at most atomicLineGrantWaitingAddressesMax) so that the
 // holder answers its notifies itself: the directory keeps those waiters (holds
 // other nodes' notifies and timeouts) until the line is back.
@@ -228,7 +228,7 @@ export interface LineLayerOptions {
   shipBackoffMax?: number;
   /** Whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; false: a wait takes the line here). */
   shipWaits?: boolean;
-  /** Whether a notify from the line's holder gives the line back with it (default false: see "Giving a line back with a wait or a notify"). */
+  /** Whether a notify from the line's holder gives the line back with it (default true; see "Giving a line back with a wait or a notify"). */
   notifyRelease?: boolean;
   /** Whether an Atomics.wait that parks gives its line back with its lineWait (default true). */
   waitRelease?: boolean;
@@ -344,7 +344,7 @@ export class LineEngine implements Engine {
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
     this.shipBackoffMax = options.shipBackoffMax ?? atomicLineShipBackoffMax;
     this.shipWaits = (options.shipWaits ?? true) && this.shipOps;
-    this.notifyRelease = options.notifyRelease ?? false;
+    this.notifyRelease = options.notifyRelease ?? true;
     this.waitRelease = options.waitRelease ?? true;
     this.countedNotify = options.countedNotify ?? true;
   }

@@ -180,7 +180,7 @@ export interface EngineOptions {
   lineShipBackoffMax?: number;
   /** With lines: whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; DSM_LINE_SHIP_WAITS=0 to compare). */
   lineShipWaits?: boolean;
-  /** With lines: whether a notify from the line's holder gives the line back with it (default false; DSM_LINE_NOTIFY_RELEASE=1 to try). */
+  /** With lines: whether a notify from the line's holder gives the line back with it (default true; DSM_LINE_NOTIFY_RELEASE=0 to compare). */
   lineNotifyRelease?: boolean;
   /** With lines: whether an Atomics.wait that parks gives the line back with its lineWait (default true; DSM_LINE_WAIT_RELEASE=0 to compare). */
   lineWaitRelease?: boolean;

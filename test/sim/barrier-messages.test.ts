@@ -12,8 +12,8 @@ import { atomicGenerationBarrier as atomicBarrier } from './programs.js';
 import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
 
 export type Switches = { lineNotifyRelease: boolean; lineWaitRelease: boolean; lineCountedNotify: boolean };
-/** The defaults (a notify gives the line back only with DSM_LINE_NOTIFY_RELEASE=1). */
-export const on: Switches = { lineNotifyRelease: false, lineWaitRelease: true, lineCountedNotify: true };
+/** The defaults. */
+export const on: Switches = { lineNotifyRelease: true, lineWaitRelease: true, lineCountedNotify: true };
 export const off: Switches = { lineNotifyRelease: false, lineWaitRelease: false, lineCountedNotify: false };
 
 function* load(address: number): Generator<ThreadOp, number, unknown> {

@@ -342,7 +342,7 @@ export interface ClusterOptions {
   lineShipBackoffMax?: number;
   /** With atomicLines: whether a node that ships ops on a line ships its waits on it too (default true). */
   lineShipWaits?: boolean;
-  /** With atomicLines: whether a holder's notify gives the line back with it (default false). */
+  /** With atomicLines: whether a holder's notify gives the line back with it (default true). */
   lineNotifyRelease?: boolean;
   /** With atomicLines: whether a parking wait gives the line back with its lineWait (default true). */
   lineWaitRelease?: boolean;
