@@ -733,6 +733,14 @@ export const atomicLinePageUseCountMax = 1024;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */
 export const atomicLineWaiterCountMax = 1 << 16;
 /**
+ * Waiters a lineGrant lists (their addresses, one each) so that the line's holder counts its notifies itself
+ * (src/protocol/lines.ts, "Counted notifies"); a line with more waiters is granted without a list, and the
+ * holder's notifies go to the directory for their count, as before.
+ */
+export const atomicLineGrantWaitingAddressesMax = 16;
+/** Notifies one line directory holds back while a line is held by a node counting its own notifies (each a parked thread's). */
+export const atomicLineHeldNotifyCountMax = 1 << 16;
+/**
  * Longest sleep of a Condition.wait whose waiter is not counted (its mutex is not the one the condition is
  * bound to, or not engine-routed) in a multi-node run: a signal made under the bound mutex may skip it, so it
  * wakes by itself after this long (a spurious wake-up; src/sync/condition.ts).

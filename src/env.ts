@@ -197,6 +197,21 @@ export function lineShipWaitsEnabled(): boolean {
   return process.env.DSM_LINE_SHIP_WAITS !== '0';
 }
 
+/** Whether a notify from a line's holder gives the line back with it (DSM_LINE_NOTIFY_RELEASE=0: it keeps the line, to compare). */
+export function lineNotifyReleaseEnabled(): boolean {
+  return process.env.DSM_LINE_NOTIFY_RELEASE !== '0';
+}
+
+/** Whether an Atomics.wait that parks gives its line back with its lineWait (DSM_LINE_WAIT_RELEASE=0: it keeps the line, to compare). */
+export function lineWaitReleaseEnabled(): boolean {
+  return process.env.DSM_LINE_WAIT_RELEASE !== '0';
+}
+
+/** Whether a grant lists its line's waiters so that the holder counts its own notifies (DSM_LINE_COUNTED_NOTIFY=0: every notify asks the directory, to compare). */
+export function lineCountedNotifyEnabled(): boolean {
+  return process.env.DSM_LINE_COUNTED_NOTIFY !== '0';
+}
+
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
 }

@@ -135,7 +135,11 @@ export class ProtocolEngine implements Engine {
     const bundle = this.ctx.bundle;
     this.ctx.bundle = null;
     const info = this.intervals.infoTo(toNode);
-    this.maybeReclaim();
+    // No log reclamation here (it runs at the next acquire or message): its acquire may invalidate a page
+    // a thread wrote since the close, and flush that newer diff home at once, ahead of this release's
+    // bundled diff of the same page, which the caller has not sent yet: the home then applied the older
+    // diff last and the write was lost (simulation seed 210, --lines always --atomic-barrier always with
+    // session 17's line changes on: a mutex word read back as locked after its unlock).
     return bundle === null ? { info } : { info, bundled: bundle.batch };
   }
 

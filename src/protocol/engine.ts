@@ -66,6 +66,9 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.lineShipSampleOps === undefined ? {} : { shipSampleOps: split.lineShipSampleOps }),
     ...(split.lineShipBackoffMax === undefined ? {} : { shipBackoffMax: split.lineShipBackoffMax }),
     ...(split.lineShipWaits === undefined ? {} : { shipWaits: split.lineShipWaits }),
+    ...(split.lineNotifyRelease === undefined ? {} : { notifyRelease: split.lineNotifyRelease }),
+    ...(split.lineWaitRelease === undefined ? {} : { waitRelease: split.lineWaitRelease }),
+    ...(split.lineCountedNotify === undefined ? {} : { countedNotify: split.lineCountedNotify }),
   });
 }
 

@@ -83,6 +83,14 @@
 //   notified on the line (its pin check is a membarrier): before that, a
 //   notify after a shipped op makes its round trip, and from then on it may not.
 //
+// Session 17 (docs/PROTOCOL.md "Giving a line back with a wait or a notify",
+// "Counted notifies"): an Atomics.wait that parks gives the line back with its
+// lineWait when its thread is the line's one user here, a notify gives it back
+// with the lineNotify when the line has several users here, and a grant lists the
+// line's waiters (at most atomicLineGrantWaitingAddressesMax) so that the
+// holder answers its notifies itself: the directory keeps those waiters (holds
+// other nodes' notifies and timeouts) until the line is back.
+//
 // This layer wraps a protocol engine (hlrc) and uses only its public
 // releaseFor/acquireFrom for the consistency actions; it does no I/O and
 // reads no clock (time comes from onTick and the engine options' clock).
@@ -92,9 +100,10 @@ import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
+  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
-import type { ConsistencyInfo, ProtocolMessage } from './messages.js';
+import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
 import { blockHomeOf } from './placement.js';
 
 export type { LineHost, LineUse };
@@ -155,6 +164,15 @@ type NodeLine = {
   shipBackoff: number;
   /** Waits of this node's threads registered (or on their way) at the directory and not answered yet. */
   waitsOut: number;
+  /** The line went back with a wait or a notify (releaseWith), unasked, since its last grant: a recall may cross it. */
+  releasedUnasked: boolean;
+  /**
+   * While held: the waiters registered at the directory on the line, by address, when the grant listed them
+   * (`waiting`), with this node's waits since and less its counted notifies; null: not counted (see "Counted notifies").
+   */
+  counts: Map<number, number> | null;
+  /** This node's threads (their keys) seen asking for or waiting or notifying on the line, the first two only: whether it has one user here or several. */
+  threadsSeen: number[];
 };
 
 type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
@@ -170,13 +188,22 @@ type ShippedWaitMessage = Extract<ProtocolMessage, { type: 'lineWaitShip' }>;
  * does not work out `quiet` (which only lets the requester's next notify skip its round trip): that check
  * runs a process-wide membarrier, 40–75 µs of the op's round trip, in programs that never notify.
  */
-type DirectoryLine = { owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage | ShippedWaitMessage }>; shippedEver: boolean; notifiedFromAfar: boolean };
+/**
+ * `listedTo`: the node the line was granted to with its waiters listed (`waiting`), which counts its own notifies
+ * until it gives the line back (-1: none); meanwhile its waiters leave only through that node's notifies:
+ * notifies from other nodes wait in `heldNotifies` and timeouts wait, both until the line is back (a recall).
+ */
+type DirectoryLine = {
+  owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage | ShippedWaitMessage }>; shippedEver: boolean; notifiedFromAfar: boolean;
+  listedTo: number; heldNotifies: Array<{ from: number; message: Extract<LineMessage, { type: 'lineNotify' }> }>;
+};
 
 type LineWaiter = { node: number; requestId: number; address: number; deadlineMs: number };
 
 /** `thread`: the requesting thread's key (Engine.onSync), for what its next request may use (quietAfterOp). */
 /** `shipped`: a wait shipped to the directory (lineWaitShip), counted in shippedWaitsOut. */
-type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number; shipped?: boolean };
+/** `address`: a wait's (for counted notifies: this node's own waiters among a grant's list). */
+type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number; shipped?: boolean; address?: number };
 
 export interface LineLayerOptions {
   nodeId: number;
@@ -201,6 +228,12 @@ export interface LineLayerOptions {
   shipBackoffMax?: number;
   /** Whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; false: a wait takes the line here). */
   shipWaits?: boolean;
+  /** Whether a notify from the line's holder gives the line back with it (default true; see "Giving a line back with a wait or a notify"). */
+  notifyRelease?: boolean;
+  /** Whether an Atomics.wait that parks gives its line back with its lineWait (default true). */
+  waitRelease?: boolean;
+  /** Whether a grant lists the line's waiters, so that its holder counts its own notifies (default true). */
+  countedNotify?: boolean;
 }
 
 /** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
@@ -239,6 +272,11 @@ export class LineEngine implements Engine {
   private readonly shipSampleOps: number;
   private readonly shipBackoffMax: number;
   private readonly shipWaits: boolean;
+  private readonly notifyRelease: boolean;
+  private readonly waitRelease: boolean;
+  private readonly countedNotify: boolean;
+  /** Notifies held back at this directory (all lines' heldNotifies), against atomicLineHeldNotifyCountMax. */
+  private heldNotifyCount = 0;
   private nowMs = 0;
   /** This node's view of lines (held, requested, or remembered for their hold window). */
   private readonly lines = new Map<number, NodeLine>();
@@ -275,7 +313,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the line its last shipped
@@ -306,6 +344,9 @@ export class LineEngine implements Engine {
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
     this.shipBackoffMax = options.shipBackoffMax ?? atomicLineShipBackoffMax;
     this.shipWaits = (options.shipWaits ?? true) && this.shipOps;
+    this.notifyRelease = options.notifyRelease ?? true;
+    this.waitRelease = options.waitRelease ?? true;
+    this.countedNotify = options.countedNotify ?? true;
   }
 
   // ------------------------------------------------------------ delegation
@@ -356,6 +397,7 @@ export class LineEngine implements Engine {
     // Valid only for the thread's request that comes right after the shipped op's answer.
     const quietLine = this.quietAfterOp.get(thread);
     if (quietLine !== undefined) this.quietAfterOp.delete(thread);
+    this.seeThread(request, thread);
     switch (request.kind) {
       case 'line': {
         // A wait's check (src/threads/atomics.ts: only a waitAsync, or a wait
@@ -373,9 +415,18 @@ export class LineEngine implements Engine {
         const line = lineOf(request.address);
         assert(this.lines.get(line)?.state === 'held' || this.lines.get(line)?.state === 'revoking', 'a line wait is made while the line is held');
         const requestId = this.newPending(threadRef, 'wait', line);
-        this.lines.get(line)!.waitsOut++;
+        this.pending.get(requestId)!.address = request.address;
+        const state = this.lines.get(line)!;
+        state.waitsOut++;
         this.stats.lineWaits++;
-        this.toDirectory(line, { type: 'lineWait', requestId, address: request.address, timeoutMs: request.timeoutMs });
+        // A thread that parks gives the line back with its wait (its pin is gone already): whoever stores to
+        // wake it needs the line, and takes it with no recall.
+        // Only when this thread is the line's one user here: with several, the next to use it is likely a sibling.
+        const released = this.waitRelease && request.parks === true && state.threadsSeen.length <= 1 ? this.releaseWith(line, state) : null;
+        if (released !== null) this.stats.lineReleasesWithWait++;
+        // Still held and counting: the directory registers this wait before any notify of this node's that follows.
+        else if (state.state === 'held' && state.counts !== null) state.counts.set(request.address, (state.counts.get(request.address) ?? 0) + 1);
+        this.toDirectory(line, { type: 'lineWait', requestId, address: request.address, timeoutMs: request.timeoutMs, ...released });
         return;
       }
       case 'lineNotify': {
@@ -394,11 +445,22 @@ export class LineEngine implements Engine {
           this.resume(threadRef, { ok: true, value: '0' });
           return;
         }
+        const home = this.directoryOf(line);
+        if (state !== undefined && state.state === 'held' && state.counts !== null && home !== this.nodeId) {
+          this.countedNotifyOf(threadRef, line, state, request);
+          return;
+        }
         const requestId = this.newPending(threadRef, 'notify', line);
         this.stats.lineNotifies++;
-        const home = this.directoryOf(line);
-        const info = home === this.nodeId ? null : this.inner.releaseFor(home);
-        this.toDirectory(line, { type: 'lineNotify', requestId, address: request.address, count: request.count, ...(info === null ? {} : { info, ...this.pushTo(home) }) });
+        if (home === this.nodeId) {
+          this.toDirectory(line, { type: 'lineNotify', requestId, address: request.address, count: request.count });
+          return;
+        }
+        // Held here and a waiter registered when it came (not quiet): the woken thread will want the line
+        // right after it wakes, so it goes back with the notify (a recall and a release fewer).
+        const released = this.notifyRelease && state !== undefined && !state.quiet && !(this.waitRelease && state.threadsSeen.length <= 1) ? this.releaseWith(line, state) : null;
+        if (released !== null) this.stats.lineReleasesWithNotify++;
+        this.toNode(home, { type: 'lineNotify', requestId, address: request.address, count: request.count, ...(released ?? { info: this.inner.releaseFor(home), ...this.pushTo(home) }) });
         return;
       }
       default:
@@ -426,6 +488,18 @@ export class LineEngine implements Engine {
       return true;
     }
     return this.inner.cancel(threadRef);
+  }
+
+  /** Notes the thread behind a request on a line this node tracks (see NodeLine.threadsSeen). */
+  private seeThread(request: SyncRequest, thread: number): void {
+    let line: number;
+    switch (request.kind) {
+      case 'line': line = request.line; break;
+      case 'lineOp': case 'lineWaitShip': case 'lineWait': case 'lineNotify': line = lineOf(request.address); break;
+      default: return;
+    }
+    const seen = this.lines.get(line)?.threadsSeen;
+    if (seen !== undefined && seen.length < 2 && !seen.includes(thread)) seen.push(thread);
   }
 
   /** The directory each pending wait went to, remembered by request id. */
@@ -470,7 +544,7 @@ export class LineEngine implements Engine {
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shippedUses: 0,
-        quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0,
+        quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
       };
       this.lines.set(line, state);
     }
@@ -479,6 +553,63 @@ export class LineEngine implements Engine {
 
   private forgetIdleLines(): void {
     for (const [line, state] of this.lines) if (state.state === 'none' && state.waiters.length === 0 && state.waitsOut === 0) this.lines.delete(line);
+  }
+
+  /**
+   * Gives `line`, held here, back to its directory (another node) inside the
+   * message being sent (a notify's or a parking wait's) instead of keeping it
+   * until a recall: the release a lineRelease carries, with `release`. Null
+   * when the line is not held here (or is on its way back), its directory is
+   * this node, or a thread here is inside an op on it: it stays held (granted
+   * again to the app threads, whose new ops the failed revoke held back).
+   */
+  private releaseWith(line: number, state: NodeLine): { release: true; info: ConsistencyInfo; bundled?: DiffBatch } & PagePush | null {
+    const home = this.directoryOf(line);
+    if (state.state !== 'held' || home === this.nodeId) return null;
+    assert(state.waiters.length === 0, 'no thread waits for a line held here');
+    if (!this.host.lineRevoke(line)) { this.host.lineGranted(line); return null; }
+    this.wanted.delete(line);
+    state.state = 'none';
+    state.wantedAtMs = -1;
+    state.releasedUnasked = true;
+    state.counts = null;
+    this.stats.lineReleases++;
+    const release = this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
+    return { release: true, ...release, ...this.pushTo(home) };
+  }
+
+  /**
+   * A notify on a line held here whose grant listed its waiters (see "Counted
+   * notifies"): the waiters on the address registered at the directory are
+   * `counts`' (no other node registers one while this node holds the line,
+   * and the directory lets none leave but through this node's notifies until
+   * the line is back), so the thread is answered here, at once: nobody to
+   * wake, no message; else the notify goes one way, counted (the directory
+   * wakes that many and answers nothing), with the line when it can go.
+   */
+  private countedNotifyOf(threadRef: number, line: number, state: NodeLine, request: Extract<SyncRequest, { kind: 'lineNotify' }>): void {
+    const counts = state.counts!;
+    const known = counts.get(request.address) ?? 0;
+    const woken = request.count < 0 ? known : Math.min(known, request.count);
+    if (woken === 0) {
+      this.stats.lineNotifiesQuiet++;
+      this.resume(threadRef, { ok: true, value: '0' });
+      return;
+    }
+    if (known === woken) counts.delete(request.address); else counts.set(request.address, known - woken);
+    this.stats.lineNotifies++;
+    this.stats.lineNotifiesCounted++;
+    const home = this.directoryOf(line);
+    // The line goes with the notify when a thread of another node may be among those woken (it will want
+    // the line next); not when all the waiters on the address are this node's own (they will want it here).
+    let own = 0;
+    for (const entry of this.pending.values()) if (entry.kind === 'wait' && !entry.canceled && entry.address === request.address) own++;
+    // With one user of the line here, that thread parks at its next wait and the line goes then (measured: the
+    // notifier's own next arrival often came first, and took it back).
+    const released = this.notifyRelease && known > own && !(this.waitRelease && state.threadsSeen.length <= 1) ? this.releaseWith(line, state) : null;
+    if (released !== null) this.stats.lineReleasesWithNotify++;
+    this.toNode(home, { type: 'lineNotify', requestId: 0, address: request.address, count: woken, counted: true, ...(released ?? { info: this.inner.releaseFor(home), ...this.pushTo(home) }) });
+    this.resume(threadRef, { ok: true, value: String(woken) });
   }
 
   /** A thread needs `line` held here: answered at once if it is, else once granted. */
@@ -783,20 +914,57 @@ export class LineEngine implements Engine {
       case 'lineRelease':
         if (message.bundled !== undefined) {
           assert(from !== this.nodeId, 'a release to its own node bundles nothing');
-          const { interval, pages, diffs } = message.bundled;
-          this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
+          this.applyBundled(from, message.bundled);
         }
         return this.onRelease(from, message.line, message.info, message);
       case 'lineGrant': return this.onGrant(from, message);
       case 'lineRecall': return this.onRecall(message.line);
-      case 'lineWait': return this.onWait(from, message.requestId, message.address, message.timeoutMs);
+      case 'lineWait':
+        // Only the holder registers waits (it checked the value with the line held there): while the line is listed to a node, that node.
+        assert(this.directoryLine(lineOf(message.address)).listedTo < 0 || this.directoryLine(lineOf(message.address)).listedTo === from, 'a wait on a listed line comes from its holder');
+        this.onWait(from, message.requestId, message.address, message.timeoutMs);
+        if (message.release === true) {
+          // The waiter's node gave the line back with the wait: registered above, then the line returns.
+          assert(from !== this.nodeId && message.info !== undefined, 'a line given back with a wait comes from another node, with its release');
+          if (message.bundled !== undefined) this.applyBundled(from, message.bundled);
+          this.onRelease(from, lineOf(message.address), message.info, message);
+        }
+        return;
       case 'lineWaitCancel': return this.onWaitCancel(from, message.requestId);
       case 'lineNotify': {
         // A waiter of this node that checked the value while a shipped store
         // ran here may not have reached the engine yet (pinned): the notify
         // that follows the store waits for it, as a local notify does.
         const line = lineOf(message.address);
-        if (from !== this.nodeId) this.directoryLine(line).notifiedFromAfar = true;
+        const entry = this.directoryLine(line);
+        if (from !== this.nodeId) entry.notifiedFromAfar = true;
+        const reply = message.counted !== true;
+        if (!reply) assert(from !== this.nodeId && entry.listedTo === from && entry.owner === from, 'a counted notify comes from the node the line is listed to');
+        if (message.release === true) {
+          // The notifier held the line and gives it back: its waiters woken (before any grant, so a
+          // waiter registered after the notify is not), then the line returns. Never deferred for a
+          // pinned waiter here: a thread here checks natively only while this node holds the line, and
+          // its pin kept the line here until its lineWait registered, so the notifier's store (with the
+          // line held there, after this node gave it up) follows every registration of this node's.
+          assert(from !== this.nodeId && message.info !== undefined, 'a line given back with a notify comes from another node, with its release');
+          if (message.bundled !== undefined) this.applyBundled(from, message.bundled);
+          this.onNotify(from, message.requestId, message.address, message.count, message.info, message, reply);
+          this.onRelease(from, line, undefined);
+          return;
+        }
+        if (!reply) return this.onNotify(from, message.requestId, message.address, message.count, message.info, message, false);
+        if (entry.listedTo >= 0 && from !== entry.listedTo) {
+          // The line's holder counts its own notifies: this one (from another node, or this directory's
+          // own) waits until the line is back, so that no waiter the holder counts leaves meanwhile.
+          if (this.heldNotifyCount >= atomicLineHeldNotifyCountMax) {
+            throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory holds back at most ${atomicLineHeldNotifyCountMax} notifies`);
+          }
+          if (message.info !== undefined && from !== this.nodeId) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
+          entry.heldNotifies.push({ from, message });
+          this.heldNotifyCount++;
+          this.recall(line, entry);
+          return;
+        }
         if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
           if (message.info !== undefined) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
           this.deferredRemoteNotifies.push({ from, message });
@@ -822,7 +990,7 @@ export class LineEngine implements Engine {
       if (this.directory.size >= atomicLineStateCountMax) {
         throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node directs at most ${atomicLineStateCountMax} atomic lines`);
       }
-      entry = { owner: -1, queue: [], recalling: false, shipped: [], shippedEver: false, notifiedFromAfar: false };
+      entry = { owner: -1, queue: [], recalling: false, shipped: [], shippedEver: false, notifiedFromAfar: false, listedTo: -1, heldNotifies: [] };
       this.directory.set(line, entry);
       this.directoryPages.add(this.pageOf(line));
     }
@@ -850,11 +1018,20 @@ export class LineEngine implements Engine {
     if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info, push);
     entry.owner = -1;
     entry.recalling = false;
+    if (entry.listedTo >= 0) {
+      // Back from the node that counted its notifies: the notifies held back meanwhile run now, before the next grant.
+      assert(entry.listedTo === from, 'a listed line comes back from the node it is listed to');
+      entry.listedTo = -1;
+      const held = entry.heldNotifies.splice(0);
+      this.heldNotifyCount -= held.length;
+      for (const { from: notifier, message } of held) this.dispatch(notifier, message);
+    }
     const next = entry.queue.shift();
     if (next !== undefined) this.grant(line, entry, next);
   }
 
   private grant(line: number, entry: DirectoryLine, to: number): void {
+    assert(entry.listedTo < 0, 'a line is listed to its holder only');
     entry.owner = to;
     this.stats.lineGrants++;
     const recall = entry.queue.length > 0;
@@ -867,7 +1044,10 @@ export class LineEngine implements Engine {
     const push = joinPushes(linePush, this.pushTo(to, grantPagePushCountMax - (linePush.pushPages?.length ?? 0)));
     // No other node registers a waiter on the line while `to` holds it: its notifies may count waiters itself.
     const quiet = !this.hasWaiterOn(line);
-    this.toNode(to, { type: 'lineGrant', line, recall, info, ...push, ...(quiet ? { quiet } : {}) });
+    // Few waiters: listed, and `to` counts its own notifies while it holds the line ("Counted notifies").
+    const waiting = quiet || !this.countedNotify ? null : this.waitingOn(line);
+    if (waiting !== null) entry.listedTo = to;
+    this.toNode(to, { type: 'lineGrant', line, recall, info, ...push, ...(quiet ? { quiet } : {}), ...(waiting === null ? {} : { waiting }) });
   }
 
   /**
@@ -887,11 +1067,14 @@ export class LineEngine implements Engine {
 
   /** A shipped op's or wait's release at the directory: its bundled diffs applied, then the acquire (and its pushes). */
   private acquireShipped(from: number, message: ShippedOpMessage | ShippedWaitMessage): void {
-    if (message.bundled !== undefined) {
-      const { interval, pages, diffs } = message.bundled;
-      this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
-    }
+    if (message.bundled !== undefined) this.applyBundled(from, message.bundled);
     this.acquireLine(from, message.info, message);
+  }
+
+  /** A release's diffs for pages homed here, bundled in its message: applied before its acquire. */
+  private applyBundled(from: number, bundled: DiffBatch): void {
+    const { interval, pages, diffs } = bundled;
+    this.inner.onMessage(from, { type: 'diffs', interval, pages, diffs });
   }
 
   /**
@@ -1022,6 +1205,24 @@ export class LineEngine implements Engine {
     return waiter;
   }
 
+  /** The addresses of the waiters registered on `line`, one each, or null past atomicLineGrantWaitingAddressesMax. */
+  private waitingOn(line: number): number[] | null {
+    const count = this.waiterCounts.get(line) ?? 0;
+    if (count > atomicLineGrantWaitingAddressesMax) return null;
+    const addresses: number[] = [];
+    for (let k = 0; k < this.waiters.length && addresses.length < count; k++) {
+      const address = this.waiters[k]!.address;
+      if (lineOf(address) === line) addresses.push(address);
+    }
+    assert(addresses.length === count, 'a line\'s waiters are counted');
+    return addresses;
+  }
+
+  /** Whether `line`'s holder counts its own notifies (its waiters stay until the line is back). */
+  private listedAway(line: number): boolean {
+    return (this.directory.get(line)?.listedTo ?? -1) >= 0;
+  }
+
   /** Whether any waiter is registered at this directory on `line` (any of its addresses). */
   private hasWaiterOn(line: number): boolean {
     return this.waiterCounts.has(line);
@@ -1037,7 +1238,8 @@ export class LineEngine implements Engine {
     this.wake(from, requestId, 'canceled');
   }
 
-  private onNotify(from: number, requestId: number, address: number, count: number, info: ConsistencyInfo | undefined, push?: PagePush): void {
+  /** `reply` false: a counted notify, answered by its node already (woken: `count` at most, fewer only if some were canceled). */
+  private onNotify(from: number, requestId: number, address: number, count: number, info: ConsistencyInfo | undefined, push?: PagePush, reply = true): void {
     if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info, push);
     const wanted = count < 0 ? Infinity : count;
     let woken = 0;
@@ -1048,7 +1250,7 @@ export class LineEngine implements Engine {
       woken++;
       this.wake(waiter.node, waiter.requestId, 'ok');
     }
-    this.toNode(from, { type: 'lineNotified', requestId, woken });
+    if (reply) this.toNode(from, { type: 'lineNotified', requestId, woken });
   }
 
   private wake(node: number, requestId: number, result: Extract<LineMessage, { type: 'lineWake' }>['result']): void {
@@ -1070,6 +1272,13 @@ export class LineEngine implements Engine {
       }
     }
     state.state = 'held';
+    state.releasedUnasked = false;
+    state.counts = null;
+    if (message.waiting !== undefined) {
+      assert(from !== this.nodeId, 'a grant lists waiters to another node only');
+      state.counts = new Map();
+      for (const address of message.waiting) state.counts.set(address, (state.counts.get(address) ?? 0) + 1);
+    }
     // A grant to the directory's own node: its notifies are handled here, inline, anyway.
     state.quiet = message.quiet === true;
     state.grantedAtMs = this.timeNowMs();
@@ -1087,6 +1296,10 @@ export class LineEngine implements Engine {
     const state = this.lines.get(line);
     // A recall can cross our release (then the directory is already satisfied) only if
     // it was sent before that release arrived: the directory sends one recall per tenure.
+    // A line given back unasked, with a wait or a notify, may cross its tenure's recall:
+    // that recall arrives before any next grant (FIFO), and is satisfied already.
+    // (Undefined: such a line forgotten since, past atomicLineStateCountMax lines: forgetIdleLines keeps no held line.)
+    if (state === undefined || (state.releasedUnasked && (state.state === 'none' || state.state === 'requested'))) return;
     assert(state !== undefined && (state.state === 'held' || state.state === 'revoking'), 'a recall reaches the node holding the line');
     if (state.state !== 'held' || state.wantedAtMs >= 0) return;
     state.wantedAtMs = this.timeNowMs();
@@ -1147,6 +1360,7 @@ export class LineEngine implements Engine {
         this.stats.lineShipSwitches++;
       }
       state.state = 'revoking';
+      state.counts = null;
     }
     if (state.state !== 'revoking') return;
     if (!this.host.lineRevoke(line)) return; // a thread is inside an op on it: ask again at the next tick
@@ -1191,6 +1405,13 @@ export class LineEngine implements Engine {
     for (let k = 0; k < this.waiters.length;) {
       const waiter = this.waiters[k]!;
       if (waiter.deadlineMs > this.nowMs) { k++; continue; }
+      const line = lineOf(waiter.address);
+      if (this.listedAway(line)) {
+        // Its line's holder may count it: it times out once the line is back (recalled now).
+        this.recall(line, this.directory.get(line)!);
+        k++;
+        continue;
+      }
       this.removeWaiter(k);
       this.wake(waiter.node, waiter.requestId, 'timed-out');
     }
@@ -1206,7 +1427,7 @@ export class LineEngine implements Engine {
       if (state === undefined) continue;
       at = Math.min(at, state.state === 'revoking' ? this.nowMs : Math.min(state.grantedAtMs + state.holdMs, this.nowMs + atomicLineHoldMsMin));
     }
-    for (const waiter of this.waiters) at = Math.min(at, waiter.deadlineMs);
+    for (const waiter of this.waiters) if (!this.listedAway(lineOf(waiter.address))) at = Math.min(at, waiter.deadlineMs);
     return Number.isFinite(at) ? at : null;
   }
 }

@@ -153,12 +153,25 @@ export type ProtocolMessage =
   /** `recall`: another node already waits for the line (its hold window starts now). */
   /** `push*`: a copy of the line's page from its home, the directory (hlrc, see HlrcCoherence.pushForLine). */
   /** `quiet`: no Atomics.wait waiter was registered on the line when it was granted (see LineLayer, "Notifies that wake nobody"). */
-  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; quiet?: boolean }
+  /**
+   * `waiting` (session 17): the addresses of the waiters registered on the line, one each (at most
+   * atomicLineGrantWaitingAddressesMax): the holder counts its notifies itself until it gives the line back.
+   */
+  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; quiet?: boolean; waiting?: number[] }
   /** A thread that found the value equal while its node held the line waits at the directory. */
-  | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number }
+  /**
+   * `release` (session 17): the waiting thread parks, and its node gives the line back with the wait (a release as
+   * lineRelease's: `info`, `bundled`, pushes): the directory registers the waiter, then takes the line back.
+   */
+  | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number; release?: true; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   | { type: 'lineWaitCancel'; requestId: number }
   /** `count` -1: all. `info`: the notifier's release. */
-  | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  /**
+   * `release` (session 17): the notifier's node held the line and gives it back with the notify (its release as
+   * lineRelease's, `bundled` its diffs for pages homed at the directory): the directory wakes, then takes the line back.
+   */
+  /** `counted`: the holder counted it from its grant's `waiting` list and answered its thread: wake `count`, answer nothing. */
+  | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo; release?: true; counted?: true; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   /**
    * A shipped wait (session 15): the requester's release (bundled as lineOp's),
    * then the wait, which the directory checks against `expected` (raw bits)

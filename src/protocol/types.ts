@@ -35,7 +35,8 @@ export type SyncRequest =
   /** `workMs`: how long the thread ran since its last shipped op on this line returned (absent: unknown), for the ship or move choice. */
   | { kind: 'lineOp'; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; workMs?: number }
   /** The thread found the value equal while its node held the line: wait at the directory ('ok' | 'timed-out'). */
-  | { kind: 'lineWait'; address: number; timeoutMs: number }
+  /** `parks`: an Atomics.wait (its thread sleeps until answered), not a waitAsync: the node may give the line back with it. */
+  | { kind: 'lineWait'; address: number; timeoutMs: number; parks?: boolean }
   /**
    * Atomics.wait on a line this node does not hold (session 15): shipped to the
    * line's directory when the node ships its ops on the line, which checks the
@@ -179,6 +180,12 @@ export interface EngineOptions {
   lineShipBackoffMax?: number;
   /** With lines: whether a node that ships its ops on a line ships its Atomics.waits on it too (default true; DSM_LINE_SHIP_WAITS=0 to compare). */
   lineShipWaits?: boolean;
+  /** With lines: whether a notify from the line's holder gives the line back with it (default true; DSM_LINE_NOTIFY_RELEASE=0 to compare). */
+  lineNotifyRelease?: boolean;
+  /** With lines: whether an Atomics.wait that parks gives the line back with its lineWait (default true; DSM_LINE_WAIT_RELEASE=0 to compare). */
+  lineWaitRelease?: boolean;
+  /** With lines: whether a grant lists the line's waiters so that its holder counts its own notifies (default true; DSM_LINE_COUNTED_NOTIFY=0 to compare). */
+  lineCountedNotify?: boolean;
   /**
    * Lock tokens at their node (issue 12.3, src/protocol/sync.ts): with this
    * host a mutex token that rests at this node is handed to the node's table,

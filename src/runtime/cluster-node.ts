@@ -32,7 +32,7 @@ import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeat
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import type { NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -255,7 +255,7 @@ export class ClusterNode {
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
       prefetchPageCount: readAheadPageCount(),
-      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShipWaits: lineShipWaitsEnabled(), ...shipSampleOption() }),
+      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShipWaits: lineShipWaitsEnabled(), lineNotifyRelease: lineNotifyReleaseEnabled(), lineWaitRelease: lineWaitReleaseEnabled(), lineCountedNotify: lineCountedNotifyEnabled(), ...shipSampleOption() }),
       ...(lockTokens === null ? {} : { lockTokens }),
       lockKeep: lockKeepEnabled(),
     });
@@ -667,12 +667,17 @@ export class ClusterNode {
           assert(result.ok, 'an atomic wait succeeds');
           endpoint.port.postMessage({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
         };
+        const pin = this.linePins.get(endpoint);
+        // An Atomics.wait parks its thread, and its node may give the line back with the lineWait (session 17):
+        // its own pin goes first. Safe: the lineWait leaves (or registers) inside this call, before any release of
+        // the line by this node, and no other event of this thread runs in between.
+        const parks = asyncId === undefined;
+        if (parks && pin !== undefined) this.lineTable.clearPin(pin);
         try {
-          this.host.sync({ kind: 'lineWait', address, timeoutMs: request.timeoutMs ?? -1 },
+          this.host.sync({ kind: 'lineWait', address, timeoutMs: request.timeoutMs ?? -1, ...(parks ? { parks } : {}) },
             { owner: endpoint, answer: waitAnswer, kind: 'atomic', args: { op: 'wait', address }, tid });
         } finally {
           // The wait is registered (or on its way, before any later release of the line): the line may go.
-          const pin = this.linePins.get(endpoint);
           if (pin !== undefined) this.lineTable.clearPin(pin);
         }
         return asyncId === undefined ? replyLater : null;

@@ -160,6 +160,8 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   atomicRequest: [bundledDiffs],
   lineRelease: [bundledDiffs],
   lineOp: [bundledDiffs],
+  lineWait: [bundledDiffs],
+  lineNotify: [bundledDiffs],
 };
 
 /**

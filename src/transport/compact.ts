@@ -26,7 +26,8 @@
 //               quiet u8 (0 absent, 1 true)
 //   lineRequest, lineRecall: line v
 //   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
-//   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet), then info
+//   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet, bit 3 waiting), then info,
+//               then waiting (count v, each v: wire version 7)
 //   lockRequest, lockGrant, lockRecall, lockRelease, barrierArrive, barrierDepart: see their writers below;
 //   lockBusy: lockId v; barrierFlush: barrierId v, round v; diffs: see its writer
 //   pageRequest: page v, need (count v, each v), extraPages (count v, each v),
@@ -181,7 +182,7 @@ function checkKeys(value: unknown, allowed: readonly string[]): Record<string, u
 const lineKeys = ['type', 'line'] as const;
 const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
 // pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
-const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet'] as const;
+const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet', 'waiting'] as const;
 const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
 const lockBusyKeys = ['type', 'lockId'] as const;
 const barrierFlushKeys = ['type', 'barrierId', 'round'] as const;
@@ -257,8 +258,10 @@ function writeLineGrant(message: Record<string, unknown>): void {
   const info = present(message, 'info');
   const quiet = present(message, 'quiet');
   if (quiet && message.quiet !== true) throw notCompact;
-  writeU8((message.recall ? 1 : 0) | (info ? 2 : 0) | (quiet ? 4 : 0));
+  const waiting = present(message, 'waiting');
+  writeU8((message.recall ? 1 : 0) | (info ? 2 : 0) | (quiet ? 4 : 0) | (waiting ? 8 : 0));
   if (info) writeInfo(message.info);
+  if (waiting) writeNumbers(message.waiting);
 }
 
 // bundled: interval, pages, diffs
@@ -769,10 +772,11 @@ function readLineRelease(): WireMessage {
 
 function readLineGrant(): WireMessage {
   const line = varint();
-  const flags = readFlags(3);
+  const flags = readFlags(4);
   const message: WireMessage = { type: 'lineGrant', line, recall: (flags & 1) !== 0 };
   if ((flags & 2) !== 0) message.info = readInfo();
   if ((flags & 4) !== 0) message.quiet = true;
+  if ((flags & 8) !== 0) message.waiting = numbers();
   return message;
 }
 

@@ -27,8 +27,11 @@ export interface WireMessage {
 }
 
 export const frameMagic = 0x44534d31;
-/** 6 since session 15: compact byte arrays (a batch's diffs, pushed copies) carry their lengths first, and may be the frame's payload. */
-export const wireVersion = 6;
+/**
+ * 6 since session 15: compact byte arrays (a batch's diffs, pushed copies) carry their lengths first, and may be the frame's payload.
+ * 7 since session 17: a compact lineGrant may list the line's waiters (`waiting`, flag bit 3).
+ */
+export const wireVersion = 7;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

@@ -165,6 +165,9 @@ export function barrierRounds(seed: number, shipWaits: boolean): SimCluster {
   const cluster = new SimCluster({
     // No sample of shipped ops ends (the simulation's clock is too coarse for the hot rule): a node that ships keeps shipping.
     seed, nodeCount: 2, pageCount: 4, atomicLines: true, lineShipWaits: shipWaits, lineShipSampleOps: 1_000_000, concurrentStepsMax: seed % 3, stepCountMax: 20_000_000,
+    // Session 15's mechanism alone: a line given back with a wait or a notify (session 17) is not given up idle, so
+    // fewer waits ship (test/sim/barrier-messages.test.ts counts the barrier's messages with those).
+    lineWaitRelease: false, lineNotifyRelease: false, lineCountedNotify: false,
   });
   const count = pageBytes + 64;
   const generation = count + 4;

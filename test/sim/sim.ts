@@ -342,6 +342,12 @@ export interface ClusterOptions {
   lineShipBackoffMax?: number;
   /** With atomicLines: whether a node that ships ops on a line ships its waits on it too (default true). */
   lineShipWaits?: boolean;
+  /** With atomicLines: whether a holder's notify gives the line back with it (default true). */
+  lineNotifyRelease?: boolean;
+  /** With atomicLines: whether a parking wait gives the line back with its lineWait (default true). */
+  lineWaitRelease?: boolean;
+  /** With atomicLines: whether grants list the line's waiters for the holder to count its notifies (default true). */
+  lineCountedNotify?: boolean;
   /**
    * Lock tokens at their node (issue 12.3): each node has a real lock token
    * table (src/channel/lock-tokens.ts) of this many slots, and threads lock and
@@ -460,6 +466,9 @@ export class SimCluster {
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
           ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),
           ...(options.lineShipWaits === undefined ? {} : { lineShipWaits: options.lineShipWaits }),
+          ...(options.lineNotifyRelease === undefined ? {} : { lineNotifyRelease: options.lineNotifyRelease }),
+          ...(options.lineWaitRelease === undefined ? {} : { lineWaitRelease: options.lineWaitRelease }),
+          ...(options.lineCountedNotify === undefined ? {} : { lineCountedNotify: options.lineCountedNotify }),
         } : {}),
         ...(lockTokens === null ? {} : { lockTokens }),
         ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }),
@@ -669,7 +678,9 @@ export class SimCluster {
       table.pin(line, 1);
       thread.blocked = true;
       this.toEngine(() => {
-        try { engine.onSync(this.newSyncRef(thread), { kind: 'lineWait', address, timeoutMs: request.timeoutMs }, thread.index); } finally { table.pin(line, -1); }
+        // The wait parks its thread: its pin goes before the engine has it, as the runtime clears it (the lineWait leaves inside the call).
+        table.pin(line, -1);
+        engine.onSync(this.newSyncRef(thread), { kind: 'lineWait', address, timeoutMs: request.timeoutMs, parks: true }, thread.index);
       });
       return;
     }

@@ -52,6 +52,7 @@ test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpa
     { type: 'lineRelease', line: 3, info, bundled },
     { type: 'lineRelease', line: 2 ** 40, info },
     { type: 'lineGrant', line: 9, recall: true, info, quiet: true },
+    { type: 'lineGrant', line: 9, recall: false, info, waiting: [576, 576, 580] },
     { type: 'lineGrant', line: 9, recall: false, info },
   ];
   assertCompact(cases, 0.6);
@@ -166,8 +167,8 @@ test('a malformed compact body is a FrameError: cut anywhere, bytes left over, b
   // A varint of 9 bytes.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 1]), empty), /varint/);
   assert.throws(() => decodeBody(body, Uint8Array.from([1])), /payload/);
-  // lineGrant of line 1 with flag bit 3; lineRelease of line 1 with flag bit 2.
-  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 6, 1, 8]), empty), /flags/);
+  // lineGrant of line 1 with flag bit 4; lineRelease of line 1 with flag bit 2.
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 6, 1, 16]), empty), /flags/);
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 5, 1, 4]), empty), /flags/);
   // lockRecall of lock 1: a flag beyond bit 2; early's value set while early is absent.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 9, 1, 8]), empty), /flags/);
