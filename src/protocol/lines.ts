@@ -510,6 +510,12 @@ export class LineEngine implements Engine {
     return node;
   }
 
+  /** Whether a notify of this node's on `line` is unanswered (sent to the directory, its lineNotified not back). */
+  private notifyInFlight(line: number): boolean {
+    for (const entry of this.pending.values()) if (entry.kind === 'notify' && entry.line === line) return true;
+    return false;
+  }
+
   private newPending(threadRef: number, kind: Pending['kind'], line: number, thread: number = threadRef): number {
     const requestId = this.nextRequestId++;
     this.pending.set(requestId, { threadRef, thread, kind, canceled: false, line, sentAtMs: this.timeNowMs() });
@@ -1274,7 +1280,11 @@ export class LineEngine implements Engine {
     state.state = 'held';
     state.releasedUnasked = false;
     state.counts = null;
-    if (message.waiting !== undefined) {
+    // A notify of this node's sent uncounted before the grant came (while the line was asked for) may reach the
+    // directory after the grant left it, and wake waiters the grant lists (the directory holds only other
+    // nodes' notifies): with one in flight, this tenure does not count (its notifies ask the directory, as
+    // uncounted ones do; the listing only holds other nodes' notifies until the line is back).
+    if (message.waiting !== undefined && !this.notifyInFlight(line)) {
       assert(from !== this.nodeId, 'a grant lists waiters to another node only');
       state.counts = new Map();
       for (const address of message.waiting) state.counts.set(address, (state.counts.get(address) ?? 0) + 1);

@@ -30,6 +30,7 @@ export const userPrograms: readonly UserProgram[] = [
   { file: 'port-then-exit.mjs', what: 'workers that post on a port and end (dry, process.exit(5)): their messages arrive, before \'exit\'', status: 0, expected: 'dry: exit 0 after a,b\nexit: exit 5 after a,b\n' },
   { file: 'sync-receive.mjs', what: 'a worker reading its parentPort with receiveMessageOnPort, then by listening; a worker terminated once online', status: 0 },
   { file: 'wait-async.mjs', what: 'Atomics.waitAsync woken by its own thread just before its loop runs dry, and by a worker', status: 0 },
+  { file: 'notify-count.mjs', what: 'waiters and notifiers on one word: the notifies\' counts sum to the waits woken', status: 0 },
   { file: 'worker-throws.mjs', what: 'a worker that throws (error event, exit 1), then one nobody listens to (the program dies, exit 1)', status: 1, stderrLine: 'nobody listens' },
 ];
 
