@@ -104,9 +104,18 @@ function* load(address: number): Generator<ThreadOp, number, unknown> {
   return (yield { op: 'load', address }) as number;
 }
 
+/**
+ * The run's notifies' counts and its waits answered 'ok': equal at the end (the specification's count: a wait
+ * is woken by exactly one notify, which counts it; the programs' waits are untimed and no thread is killed).
+ */
+const notifyTally = { notified: 0, woken: 0 };
+
 function* atomic(op: 'compareExchange' | 'store' | 'notify' | 'wait' | 'load' | 'add', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
   const result = yield* sync({ kind: 'atomic', op, address, width: 4, operands, timeoutMs: -1 });
-  return result.ok ? result.value ?? '' : '';
+  const value = result.ok ? result.value ?? '' : '';
+  if (op === 'notify') notifyTally.notified += Number(value);
+  else if (op === 'wait' && value === 'ok') notifyTally.woken += 1;
+  return value;
 }
 
 /** Drepper's simplest futex mutex: 0 free, 1 held; every unlock notifies one waiter. */
@@ -338,8 +347,11 @@ export function runSeed(
     ...(Math.floor(seed / 16) % 2 === 1 ? { writeAheadPageCountMax: [1, 2, 4, 15][seed % 4]! } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
+  notifyTally.notified = 0;
+  notifyTally.woken = 0;
   cluster.run();
   cluster.drain();
+  if (notifyTally.notified !== notifyTally.woken) throw new Error(`the notifies counted ${notifyTally.notified} waiters, the waits woken were ${notifyTally.woken}`);
   const pagesLent = cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
   const aheadFetches = cluster.engines.reduce((sum, engine) => sum + (engine.counters().prefetchAheadFetches ?? 0), 0);
   const shippedOps = cluster.shippedResults;
