@@ -172,6 +172,13 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     // receiveMessageOnPort(parentPort) reads its waiting messages, as under Node (it threw ERR_INVALID_ARG_TYPE).
     const receiveMessageOnPort = wt.receiveMessageOnPort as (port: unknown) => unknown;
     wt.receiveMessageOnPort = (port: unknown) => (port === parentPort ? parentPort.receiveSync() : receiveMessageOnPort(port));
+    // `parentPort instanceof MessagePort` is true, as under Node (instanceof only: its methods are dsm's). This
+    // thread's own MessagePort class (each thread has its own), so nothing changes for other threads.
+    const hasInstance = Function.prototype[Symbol.hasInstance];
+    Object.defineProperty(wt.MessagePort, Symbol.hasInstance, {
+      configurable: true,
+      value(this: unknown, value: unknown): boolean { return value === parentPort || hasInstance.call(this, value); },
+    });
   } else {
     wt.workerData = config.userWorkerData;
     wt.threadId = config.threadIdSeen;
