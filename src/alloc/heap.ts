@@ -95,6 +95,62 @@ export class ChunkAuthority {
   }
 
   /**
+   * Lends exactly chunks [firstChunk, firstChunk + count) to `toNode` if all
+   * are free here and `lendable` (a borrower extending a free run of its own
+   * across the edge of this node's slice); null otherwise.
+   */
+  lendAt(toNode: number, firstChunk: number, count: number, lendable: (chunk: number) => boolean = () => true): { firstChunk: number; count: number } | null {
+    if (!Number.isSafeInteger(firstChunk) || !Number.isSafeInteger(count) || count < 1 || firstChunk < 0 || firstChunk + count > this.chunkCount) {
+      throw new DsmError('DSM_ERR_FRAME', `a chunk borrow asked for chunks ${firstChunk} + ${count}, outside the region's ${this.chunkCount} chunks: a node of another dsm version?`);
+    }
+    for (let chunk = firstChunk; chunk < firstChunk + count; chunk += 1) if (this.owner[chunk] !== 0 || !lendable(chunk)) return null;
+    this.owner.fill(toNode + 1, firstChunk, firstChunk + count);
+    return { firstChunk, count };
+  }
+
+  /**
+   * For `nodeId`, whose free chunks hold no run of `min`: chunks to ask of
+   * one other node so that a free run here grows towards `min` (the run's
+   * edge meets that node's chunks, as this table knows them). The fewest that
+   * reach `min` if one node can give them, else the most one node can give (a
+   * run over three slices grows in two asks); null if no run here meets
+   * another node's chunks. The lender decides from its own table whether
+   * they are free.
+   */
+  extensionFor(nodeId: number, min: number): { lender: number; firstChunk: number; count: number } | null {
+    let best: { lender: number; firstChunk: number; count: number; reaches: boolean } | null = null;
+    const consider = (lender: number, firstChunk: number, count: number, reaches: boolean): void => {
+      if (count < 1) return;
+      const better = best === null || (reaches && !best.reaches) || (reaches === best.reaches && (reaches ? count < best.count : count > best.count));
+      if (better) best = { lender, firstChunk, count, reaches };
+    };
+    let runStart = 0;
+    for (let chunk = 0; chunk <= this.chunkCount; chunk += 1) {
+      if (chunk < this.chunkCount && this.owner[chunk] === 0) continue;
+      const runLength = chunk - runStart;
+      if (runLength > 0 && runLength < min) {
+        const need = min - runLength;
+        if (chunk < this.chunkCount && this.owner[chunk] !== nodeId + 1) {
+          const lender = this.owner[chunk]! - 1;
+          let count = 0;
+          while (count < need && chunk + count < this.chunkCount && this.owner[chunk + count] === lender + 1) count += 1;
+          consider(lender, chunk, count, count === need);
+        }
+        if (runStart > 0 && this.owner[runStart - 1] !== nodeId + 1) {
+          const lender = this.owner[runStart - 1]! - 1;
+          let count = 0;
+          while (count < need && runStart - count - 1 >= 0 && this.owner[runStart - count - 1] === lender + 1) count += 1;
+          consider(lender, runStart - count, count, count === need);
+        }
+      }
+      runStart = chunk + 1;
+    }
+    if (best === null) return null;
+    const { lender, firstChunk, count } = best;
+    return { lender, firstChunk, count };
+  }
+
+  /**
    * Chunks another node lent to `nodeId`: free here from now on, for
    * `nodeId`'s heap to take. Here they may still show as their first owner's
    * (a lender may lend on chunks it borrowed): only the lender and the

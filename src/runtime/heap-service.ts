@@ -60,7 +60,8 @@ import { arenaChunkBytes, chunkBorrowCountMin, collectRequestGapMs, pageBytes, r
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
-  | { type: 'rtChunkBorrow'; min: number; count: number }
+  /** `at`: exactly chunks [at, at + count), which extend a free run of the borrower's across the lender's edge. */
+  | { type: 'rtChunkBorrow'; min: number; count: number; at?: number }
   /**
    * count 0: none free. `used`: the lender handed out memory in them before;
    * then `info` is the lender's release to the borrower, which acquires it
@@ -145,6 +146,8 @@ export class HeapService {
   private lenderNext: number;
   /** The last borrow round found no lender with room (the region, not the slice, is full). */
   private borrowRoundFailed = false;
+  /** After a failed round, one ask for chunks that extend a free run here across another slice's edge (`at`). */
+  private extensionTried = false;
   /** Chunks borrowed from other nodes, and lent to them. */
   chunksBorrowed = 0;
   chunksLent = 0;
@@ -360,6 +363,18 @@ export class HeapService {
   private borrow(byteLength: number): void {
     if (this.sendChunks === null || this.nodeCount === 1 || this.borrowing !== null) return;
     const min = Math.max(1, Math.ceil(byteLength / arenaChunkBytes));
+    if (this.borrowRoundFailed && !this.extensionTried) {
+      // No node had a run of `min` free: a run here may reach it with chunks of the next slice (or the one before).
+      this.extensionTried = true;
+      const extension = this.authority.extensionFor(this.nodeId, min);
+      if (extension !== null) {
+        // asked: a refusal ends the round (the region, not the slice, is full).
+        this.borrowing = { lender: extension.lender, asked: this.nodeCount - 1, min: extension.count, count: extension.count };
+        this.sendChunks(extension.lender, { type: 'rtChunkBorrow', min: extension.count, count: extension.count, at: extension.firstChunk });
+        return;
+      }
+    }
+    this.extensionTried = false;
     this.borrowing = { lender: this.lenderNext, asked: 1, min, count: Math.max(min, chunkBorrowCountMin) };
     this.sendChunks(this.lenderNext, { type: 'rtChunkBorrow', min, count: this.borrowing.count });
   }
@@ -389,10 +404,13 @@ export class HeapService {
         for (let page = chunk * pagesPerChunk; page < (chunk + 1) * pagesPerChunk; page += 8) if (this.pagesUsed[page >> 3] !== 0) return false;
         return true;
       };
-      let lent = this.authority.lend(from, message.min, message.count, unused);
+      const lendSome = (lendable?: (chunk: number) => boolean) => (message.at === undefined
+        ? this.authority.lend(from, message.min, message.count, lendable)
+        : this.authority.lendAt(from, message.at, message.count, lendable));
+      let lent = lendSome(unused);
       let used = false;
       if (lent === null && this.lendBounds !== null) {
-        lent = this.authority.lend(from, message.min, message.count);
+        lent = lendSome();
         if (lent !== null) {
           for (let chunk = lent.firstChunk; chunk < lent.firstChunk + lent.count && !used; chunk += 1) used = !unused(chunk);
           if (used) this.usedChunksLent += lent.count;
@@ -452,7 +470,7 @@ export class HeapService {
     if (this.nodeCount === 1) return cause;
     const { bytesInUse } = this.heap.stats();
     const where = this.borrowRoundFailed
-      ? `the global region is full: node ${this.nodeId}'s slice has no room for ${byteLength} bytes (${bytesInUse} bytes in use there, ${this.chunksBorrowed} chunks borrowed) and no other node has a free run of ${Math.ceil(byteLength / arenaChunkBytes)} chunk(s) to lend`
+      ? `the global region is full: node ${this.nodeId}'s slice has no room for ${byteLength} bytes (${bytesInUse} bytes in use there, ${this.chunksBorrowed} chunks borrowed) and no other node has a free run of ${Math.ceil(byteLength / arenaChunkBytes)} chunk(s) to lend, nor the chunks that would make a run here that long`
       : `node ${this.nodeId}'s slice of the global region is full: ${byteLength} bytes asked, ${bytesInUse} of its ${this.sliceBytes} bytes in use (${this.chunksBorrowed} chunks borrowed from other nodes; a borrow ${this.sendChunks === null ? 'is not possible here' : 'is under way or found no room'})`;
     return new DsmError('DSM_ERR_REGION_EXHAUSTED',
       `${where}; each of the ${this.nodeCount} nodes allocates from 1/${this.nodeCount} of --region-bytes ${this.regionBytes} and borrows free chunks of the others' ` +

@@ -70,3 +70,13 @@ test('buffers sent to other nodes (and on, and back home) are reused once every 
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stdout, new RegExp(`escape churn ok ${totalMiB} MiB`));
 });
+
+test('a buffer larger than any node\'s slice is allocated across the slices, dropped and allocated again, by the main thread and by a worker on another node (12 of 16 MiB on three nodes)', () => {
+  // Slices of 5, 5 and 6 MiB: before session 17 the first allocation failed with DSM_ERR_REGION_EXHAUSTED (no node
+  // had a free run of 12 chunks to lend) while the region was empty.
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '3', '--region-bytes', '16m',
+    'test/fixtures/programs/alloc-span.mjs', '12'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  const expected = ['main', 'worker'].flatMap((who) => [0, 1, 2].map((k) => `${who} round ${k}: 12582912 bytes, 0 pages not zero`));
+  assert.deepEqual(result.stdout.trim().split('\n'), expected);
+});

@@ -69,6 +69,35 @@ test('a node whose slice is full borrows free chunks of another node\'s slice, n
   assert.ok(own === 8 * arenaChunkBytes || (own >= 13 * arenaChunkBytes && own < 16 * arenaChunkBytes), `${own / arenaChunkBytes}`);
 });
 
+test('an allocation larger than any slice grows a free run across the slices\' edges, one lender at a time (12 of 16 chunks on 3 nodes: slices of 5, 5 and 6)', () => {
+  const { services, deliver } = cluster(3, 16 * arenaChunkBytes);
+  const [node0, node1, node2] = services as [HeapService, HeapService, HeapService];
+  const attempt = (): number | null => {
+    try {
+      return offsetOf(node0.alloc(12 * arenaChunkBytes));
+    } catch (error) {
+      assert.equal((error as { code: string }).code, 'DSM_ERR_REGION_EXHAUSTED');
+      deliver();
+      return null;
+    }
+  };
+  let offset: number | null = null;
+  // A round (no node has a run of 12), then node 1's 5 chunks at the run's end, a round, then node 2's first 2.
+  for (let tries = 0; tries < 8 && offset === null; tries++) offset = attempt();
+  assert.equal(offset, 0, 'chunks 0..11: node 0\'s slice, all of node 1\'s and two of node 2\'s');
+  assert.equal(node0.chunksBorrowed, 7);
+  assert.equal(node1.chunksLent + node2.chunksLent, 7);
+  // Node 2 keeps the other 4 of its slice; node 1 has none left and borrows.
+  assert.equal(offsetOf(node2.alloc(4 * arenaChunkBytes)), 12 * arenaChunkBytes);
+  assert.throws(() => node1.alloc(arenaChunkBytes), /DSM_ERR_REGION_EXHAUSTED|full/);
+});
+
+test('a borrow for chunks at a place outside the region is refused with a clear error', () => {
+  const { services } = cluster(2, 4 * arenaChunkBytes);
+  assert.throws(() => services[1]!.onChunkMessage(0, { type: 'rtChunkBorrow', min: 2, count: 2, at: 3 }),
+    (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /outside the region's 4 chunks/.test(error.message));
+});
+
 test('when no node has a free chunk, the error names the region as full and what to raise', () => {
   const { services, deliver } = cluster(2, 4 * arenaChunkBytes);
   const [node0, node1] = services as [HeapService, HeapService];
