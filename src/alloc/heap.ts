@@ -124,24 +124,21 @@ export class ChunkAuthority {
       const better = best === null || (reaches && !best.reaches) || (reaches === best.reaches && (reaches ? count < best.count : count > best.count));
       if (better) best = { lender, firstChunk, count, reaches };
     };
+    // The chunks of one other node from `edge` on (step 1) or back (step -1), at most `need`.
+    const beyond = (edge: number, step: 1 | -1, need: number): void => {
+      const owner = this.owner[edge]!;
+      if (owner === nodeId + 1) return;
+      let count = 0;
+      while (count < need && edge + step * count >= 0 && edge + step * count < this.chunkCount && this.owner[edge + step * count] === owner) count += 1;
+      consider(owner - 1, step === 1 ? edge : edge - count + 1, count, count === need);
+    };
     let runStart = 0;
     for (let chunk = 0; chunk <= this.chunkCount; chunk += 1) {
       if (chunk < this.chunkCount && this.owner[chunk] === 0) continue;
       const runLength = chunk - runStart;
       if (runLength > 0 && runLength < min) {
-        const need = min - runLength;
-        if (chunk < this.chunkCount && this.owner[chunk] !== nodeId + 1) {
-          const lender = this.owner[chunk]! - 1;
-          let count = 0;
-          while (count < need && chunk + count < this.chunkCount && this.owner[chunk + count] === lender + 1) count += 1;
-          consider(lender, chunk, count, count === need);
-        }
-        if (runStart > 0 && this.owner[runStart - 1] !== nodeId + 1) {
-          const lender = this.owner[runStart - 1]! - 1;
-          let count = 0;
-          while (count < need && runStart - count - 1 >= 0 && this.owner[runStart - count - 1] === lender + 1) count += 1;
-          consider(lender, runStart - count, count, count === need);
-        }
+        if (chunk < this.chunkCount) beyond(chunk, 1, min - runLength);
+        if (runStart > 0) beyond(runStart - 1, -1, min - runLength);
       }
       runStart = chunk + 1;
     }
