@@ -153,6 +153,13 @@ export const smallBlockBytesMax = 2048;
 export const arenaChunkBytes = 1024 * 1024;
 /** Allocation: chunks a node whose slice is full asks another node for at once (at least what the allocation needs). */
 export const chunkBorrowCountMin = 4;
+/**
+ * Allocation: a gather (a run of chunks free in several nodes' tables, asked
+ * of each lender in turn) takes at most this many segments, each one ask.
+ */
+export const chunkGatherSegmentCountMax = 32;
+/** Allocation: free-chunk runs a node reports to a gather's survey at most (its longest). */
+export const chunkSurveyRunCountMax = 4096;
 
 /** Transport: largest frame accepted on a connection (header + body). */
 export const frameBytesMax = 8 * 1024 * 1024;

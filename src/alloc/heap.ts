@@ -96,8 +96,8 @@ export class ChunkAuthority {
 
   /**
    * Lends exactly chunks [firstChunk, firstChunk + count) to `toNode` if all
-   * are free here and `lendable` (a borrower extending a free run of its own
-   * across the edge of this node's slice); null otherwise.
+   * are free here and `lendable` (a segment of a borrower's gather: see
+   * gatherPlan); null otherwise.
    */
   lendAt(toNode: number, firstChunk: number, count: number, lendable: (chunk: number) => boolean = () => true): { firstChunk: number; count: number } | null {
     if (!Number.isSafeInteger(firstChunk) || !Number.isSafeInteger(count) || count < 1 || firstChunk < 0 || firstChunk + count > this.chunkCount) {
@@ -108,43 +108,75 @@ export class ChunkAuthority {
     return { firstChunk, count };
   }
 
-  /**
-   * For `nodeId`, whose free chunks hold no run of `min`: chunks to ask of
-   * one other node so that a free run here grows towards `min` (the run's
-   * edge meets that node's chunks, as this table knows them). The fewest that
-   * reach `min` if one node can give them, else the most one node can give (a
-   * run over three slices grows in two asks); null if no run here meets
-   * another node's chunks. The lender decides from its own table whether
-   * they are free.
-   */
-  extensionFor(nodeId: number, min: number): { lender: number; firstChunk: number; count: number } | null {
-    let best: { lender: number; firstChunk: number; count: number; reaches: boolean } | null = null;
-    const consider = (lender: number, firstChunk: number, count: number, reaches: boolean): void => {
-      if (count < 1) return;
-      const better = best === null || (reaches && !best.reaches) || (reaches === best.reaches && (reaches ? count < best.count : count > best.count));
-      if (better) best = { lender, firstChunk, count, reaches };
-    };
-    // The chunks of one other node from `edge` on (step 1) or back (step -1), at most `need`.
-    const beyond = (edge: number, step: 1 | -1, need: number): void => {
-      const owner = this.owner[edge]!;
-      if (owner === nodeId + 1) return;
-      let count = 0;
-      while (count < need && edge + step * count >= 0 && edge + step * count < this.chunkCount && this.owner[edge + step * count] === owner) count += 1;
-      consider(owner - 1, step === 1 ? edge : edge - count + 1, count, count === need);
-    };
-    let runStart = 0;
+  /** This table's free chunks (this node's own, free) as runs: [first, count, first, count, …]. */
+  freeRuns(): number[] {
+    const runs: number[] = [];
+    let runStart = -1;
     for (let chunk = 0; chunk <= this.chunkCount; chunk += 1) {
-      if (chunk < this.chunkCount && this.owner[chunk] === 0) continue;
-      const runLength = chunk - runStart;
-      if (runLength > 0 && runLength < min) {
-        if (chunk < this.chunkCount) beyond(chunk, 1, min - runLength);
-        if (runStart > 0) beyond(runStart - 1, -1, min - runLength);
+      const free = chunk < this.chunkCount && this.owner[chunk] === 0;
+      if (free && runStart < 0) runStart = chunk;
+      if (!free && runStart >= 0) {
+        runs.push(runStart, chunk - runStart);
+        runStart = -1;
       }
-      runStart = chunk + 1;
+    }
+    return runs;
+  }
+
+  /**
+   * For `nodeId`, whose free chunks hold no run of `min`: a run of `min`
+   * chunks each free either here or in the table of the node that reported
+   * it (`reported`: node -> its freeRuns()), as the segments to borrow from
+   * other nodes, in address order. Chosen: the fewest chunks borrowed, then
+   * the fewest segments (each is one ask), then the lowest address; at most
+   * `segmentsMax` segments; null when the free chunks of all the tables hold
+   * no such run. Each lender decides from its own table whether its chunks are
+   * still free when asked.
+   */
+  gatherPlan(nodeId: number, reported: ReadonlyMap<number, readonly number[]>, min: number, segmentsMax: number): Array<{ lender: number; firstChunk: number; count: number }> | null {
+    assert(min >= 1 && segmentsMax >= 1, 'a gather asks for at least one chunk in at least one segment');
+    if (min > this.chunkCount) return null;
+    // freeAt[chunk]: the node whose table has the chunk free (-1: none).
+    const freeAt = new Int32Array(this.chunkCount).fill(-1);
+    for (let chunk = 0; chunk < this.chunkCount; chunk += 1) if (this.owner[chunk] === 0) freeAt[chunk] = nodeId;
+    for (const [node, runs] of reported) {
+      for (let index = 0; index + 1 < runs.length; index += 2) {
+        // A chunk free here is never free in another table too; if a report says so, trust this table.
+        for (let chunk = runs[index]!; chunk < runs[index]! + runs[index + 1]!; chunk += 1) if (freeAt[chunk] === -1) freeAt[chunk] = node;
+      }
+    }
+    // Prefix sums over the region: holes, borrowed chunks, and chunks where a segment of another node's starts.
+    const holes = new Int32Array(this.chunkCount + 1);
+    const borrowed = new Int32Array(this.chunkCount + 1);
+    const opens = new Int32Array(this.chunkCount + 1);
+    for (let chunk = 0; chunk < this.chunkCount; chunk += 1) {
+      const at = freeAt[chunk]!;
+      const lent = at !== -1 && at !== nodeId;
+      holes[chunk + 1] = holes[chunk]! + (at === -1 ? 1 : 0);
+      borrowed[chunk + 1] = borrowed[chunk]! + (lent ? 1 : 0);
+      opens[chunk + 1] = opens[chunk]! + (lent && (chunk === 0 || freeAt[chunk - 1] !== at) ? 1 : 0);
+    }
+    let best: { start: number; borrowed: number; segments: number } | null = null;
+    for (let start = 0; start + min <= this.chunkCount; start += 1) {
+      const end = start + min;
+      if (holes[end] !== holes[start]) continue;
+      const borrowedHere = borrowed[end]! - borrowed[start]!;
+      // A segment that began before `start` opens again at `start`.
+      const segments = opens[end]! - opens[start + 1]! + (freeAt[start] !== nodeId ? 1 : 0);
+      if (segments > segmentsMax) continue;
+      if (best === null || borrowedHere < best.borrowed || (borrowedHere === best.borrowed && segments < best.segments)) best = { start, borrowed: borrowedHere, segments };
     }
     if (best === null) return null;
-    const { lender, firstChunk, count } = best;
-    return { lender, firstChunk, count };
+    const plan: Array<{ lender: number; firstChunk: number; count: number }> = [];
+    for (let chunk = best.start; chunk < best.start + min; chunk += 1) {
+      const lender = freeAt[chunk]!;
+      if (lender === nodeId) continue;
+      const last = plan[plan.length - 1];
+      if (last !== undefined && last.lender === lender && last.firstChunk + last.count === chunk) last.count += 1;
+      else plan.push({ lender, firstChunk: chunk, count: 1 });
+    }
+    assert(plan.length === best.segments && plan.reduce((sum, segment) => sum + segment.count, 0) === best.borrowed, 'the plan is the window chosen');
+    return plan;
   }
 
   /**

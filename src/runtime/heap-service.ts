@@ -36,7 +36,14 @@
 // nodes in turn for free chunks of theirs (rtChunkBorrow); the lender marks
 // them the borrower's for good. The failed allocation fails as exhausted
 // meanwhile and the thread retries (src/threads/setup.ts), by then usually
-// from the borrowed chunks. A lender gives chunks it never handed out first
+// from the borrowed chunks. When no node has a run long enough in its own
+// table (a buffer larger than a slice, or free chunks scattered over several
+// slices), the next retry gathers one: the borrower asks every node for its
+// free chunks (rtChunkSurvey, rtChunkFree), picks the run of free chunks, its
+// own among them, that borrows the fewest (gatherPlan, src/alloc/heap.ts),
+// and asks each lender in turn for exactly its segment (rtChunkBorrow `at`).
+// A segment no longer free ends the gather; what it got stays the borrower's.
+// A lender gives chunks it never handed out first
 // (zero everywhere, no copy of them holds other bytes). When it has none, it
 // lends free chunks it used before, and the lend is a synchronization: the
 // lender releases to the borrower (releaseFor) and the borrower acquires
@@ -56,7 +63,7 @@ import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { arenaChunkBytes, chunkBorrowCountMin, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
+import { arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
@@ -67,7 +74,11 @@ export type ChunkMessage =
    * then `info` is the lender's release to the borrower, which acquires it
    * before it adopts the chunks.
    */
-  | { type: 'rtChunkLend'; firstChunk: number; count: number; used: boolean; info?: ConsistencyInfo };
+  | { type: 'rtChunkLend'; firstChunk: number; count: number; used: boolean; info?: ConsistencyInfo }
+  /** A borrower that found no run to borrow asks every node for its free chunks (a gather, see the header). */
+  | { type: 'rtChunkSurvey' }
+  /** The answer: the sender's free chunks as runs, [first, count, first, count, …]. */
+  | { type: 'rtChunkFree'; runs: number[] };
 
 /** A node whose last buffer over a range it does not own was collected returns its weight (see the header). */
 /** A share of another node's allocation, dropped here. */
@@ -142,12 +153,16 @@ export class HeapService {
   /** How a lend of used chunks synchronizes (null: only never-used chunks are lent). */
   private lendBounds: LendBounds | null = null;
   /** The borrow in flight: whom it asked, how many lenders it asked in this round, and what it asked for. */
-  private borrowing: { lender: number; asked: number; min: number; count: number } | null = null;
+  private borrowing: { lender: number; asked: number; min: number; count: number; at?: number } | null = null;
   private lenderNext: number;
   /** The last borrow round found no lender with room (the region, not the slice, is full). */
   private borrowRoundFailed = false;
-  /** After a failed round, one ask for chunks that extend a free run here across another slice's edge (`at`). */
-  private extensionTried = false;
+  /** After a failed round, one gather: a survey of every node's free chunks, then asks for exactly the chunks of a run (`at`). */
+  private gatherTried = false;
+  /** The survey in flight: the runs reported so far, by node, and the chunk count it looks for. */
+  private survey: { min: number; reported: Map<number, number[]> } | null = null;
+  /** The gather's segments still to ask for, after the one in flight. */
+  private gatherRest: Array<{ lender: number; firstChunk: number; count: number }> = [];
   /** Chunks borrowed from other nodes, and lent to them. */
   chunksBorrowed = 0;
   chunksLent = 0;
@@ -361,20 +376,17 @@ export class HeapService {
 
   /** Asks the next lender for chunks enough for `byteLength` (one borrow in flight at a time). */
   private borrow(byteLength: number): void {
-    if (this.sendChunks === null || this.nodeCount === 1 || this.borrowing !== null) return;
+    if (this.sendChunks === null || this.nodeCount === 1 || this.borrowing !== null || this.survey !== null) return;
     const min = Math.max(1, Math.ceil(byteLength / arenaChunkBytes));
-    if (this.borrowRoundFailed && !this.extensionTried) {
-      // No node had a run of `min` free: a run here may reach it with chunks of the next slice (or the one before).
-      this.extensionTried = true;
-      const extension = this.authority.extensionFor(this.nodeId, min);
-      if (extension !== null) {
-        // asked: a refusal ends the round (the region, not the slice, is full).
-        this.borrowing = { lender: extension.lender, asked: this.nodeCount - 1, min: extension.count, count: extension.count };
-        this.sendChunks(extension.lender, { type: 'rtChunkBorrow', min: extension.count, count: extension.count, at: extension.firstChunk });
-        return;
-      }
+    if (this.borrowRoundFailed && !this.gatherTried) {
+      // No node had a run of `min` free in its own table: the free chunks of
+      // several tables (this node's among them) may make one. Ask every node.
+      this.gatherTried = true;
+      this.survey = { min, reported: new Map() };
+      for (let node = 0; node < this.nodeCount; node += 1) if (node !== this.nodeId) this.sendChunks(node, { type: 'rtChunkSurvey' });
+      return;
     }
-    this.extensionTried = false;
+    this.gatherTried = false;
     this.borrowing = { lender: this.lenderNext, asked: 1, min, count: Math.max(min, chunkBorrowCountMin) };
     this.sendChunks(this.lenderNext, { type: 'rtChunkBorrow', min, count: this.borrowing.count });
   }
@@ -392,6 +404,25 @@ export class HeapService {
       this.drainCollected();
       this.returnEagerUntilMs.set(from, performance.now() + rangeReturnEagerMs);
       this.returnShares(from);
+      return;
+    }
+    if (message.type === 'rtChunkSurvey') {
+      this.drainCollected();
+      let runs = this.authority.freeRuns();
+      if (runs.length > 2 * chunkSurveyRunCountMax) {
+        // The longest runs, in address order: a gather's window is made of long ones.
+        const pairs: Array<[number, number]> = [];
+        for (let index = 0; index < runs.length; index += 2) pairs.push([runs[index]!, runs[index + 1]!]);
+        pairs.sort((a, b) => b[1] - a[1]);
+        runs = pairs.slice(0, chunkSurveyRunCountMax).sort((a, b) => a[0] - b[0]).flat();
+      }
+      // None free: dead buffers in this node's threads may hold chunks (as for a borrow, below).
+      if (runs.length === 0) this.askCollect();
+      this.sendChunks?.(from, { type: 'rtChunkFree', runs });
+      return;
+    }
+    if (message.type === 'rtChunkFree') {
+      this.onSurveyReply(from, message.runs);
       return;
     }
     if (message.type === 'rtChunkBorrow') {
@@ -428,7 +459,9 @@ export class HeapService {
       return;
     }
     const borrowing = this.borrowing;
-    assert(borrowing !== null && borrowing.lender === from, 'a lend answers this node\'s borrow');
+    if (borrowing === null || borrowing.lender !== from || (message.count > 0 && borrowing.at !== undefined && (message.firstChunk !== borrowing.at || message.count !== borrowing.count))) {
+      throw new DsmError('DSM_ERR_FRAME', `node ${from} lent ${message.count} chunk(s) at chunk ${message.firstChunk}, which this node did not ask it for: a node of another dsm version?`);
+    }
     this.lenderNext = (this.lenderNext + 1) % this.nodeCount;
     if (this.lenderNext === this.nodeId) this.lenderNext = (this.lenderNext + 1) % this.nodeCount;
     if (message.count > 0) {
@@ -442,23 +475,60 @@ export class HeapService {
       this.authority.adopt(this.nodeId, message.firstChunk, message.count);
       this.chunksBorrowed += message.count;
       this.borrowing = null;
-      this.borrowRoundFailed = false;
       if (message.used) {
         // Old bytes may be there (at their homes, in copies): allocations here are zeroed by their threads.
         const pagesPerChunk = arenaChunkBytes / pageBytes;
         this.markPagesUsed(message.firstChunk * arenaChunkBytes, message.count * pagesPerChunk * pageBytes);
       }
+      // A gather asks for its segments one at a time.
+      const next = this.gatherRest.shift();
+      if (next !== undefined) {
+        this.askAt(next);
+        return;
+      }
+      this.borrowRoundFailed = false;
       return;
     }
     if (borrowing.asked >= this.nodeCount - 1) {
-      // Every other node said no: the region itself is full (for now).
+      // Every other node said no (or a gather's lender no longer has its chunks
+      // free): the region itself is full (for now). Chunks a gather already
+      // got stay here, free for this node's allocations and lends.
       this.borrowing = null;
+      this.gatherRest = [];
       this.borrowRoundFailed = true;
       return;
     }
     borrowing.lender = this.lenderNext;
     borrowing.asked += 1;
     this.sendChunks?.(this.lenderNext, { type: 'rtChunkBorrow', min: borrowing.min, count: borrowing.count });
+  }
+
+  /** Asks a gather's lender for exactly the chunks of its segment; a refusal ends the gather. */
+  private askAt(segment: { lender: number; firstChunk: number; count: number }): void {
+    this.borrowing = { lender: segment.lender, asked: this.nodeCount - 1, min: segment.count, count: segment.count, at: segment.firstChunk };
+    this.sendChunks?.(segment.lender, { type: 'rtChunkBorrow', min: segment.count, count: segment.count, at: segment.firstChunk });
+  }
+
+  /** A node's free chunks for this node's survey; when every node has answered, the gather's plan. */
+  private onSurveyReply(from: number, runs: unknown): void {
+    const survey = this.survey;
+    const chunkCount = this.authority.chunkCount;
+    const valid = Array.isArray(runs) && runs.length % 2 === 0 && runs.length <= chunkCount
+      && runs.every((value, index) => Number.isSafeInteger(value) && (index % 2 === 0 ? value >= 0 : value >= 1 && runs[index - 1] + value <= chunkCount));
+    if (survey === null || survey.reported.has(from) || !valid) {
+      throw new DsmError('DSM_ERR_FRAME', `node ${from} reported free chunks ${survey === null || survey.reported.has(from) ? 'this node did not ask for' : 'outside the region or malformed'}: a node of another dsm version?`);
+    }
+    survey.reported.set(from, runs as number[]);
+    if (survey.reported.size < this.nodeCount - 1) return;
+    this.survey = null;
+    const plan = this.authority.gatherPlan(this.nodeId, survey.reported, survey.min, chunkGatherSegmentCountMax);
+    if (plan === null || plan.length === 0) {
+      // No run anywhere (the region is full), or one here already (freed meanwhile): the thread's retry finds out.
+      this.borrowRoundFailed = plan === null;
+      return;
+    }
+    this.gatherRest = plan.slice(1);
+    this.askAt(plan[0]!);
   }
 
   /**
@@ -470,7 +540,7 @@ export class HeapService {
     if (this.nodeCount === 1) return cause;
     const { bytesInUse } = this.heap.stats();
     const where = this.borrowRoundFailed
-      ? `the global region is full: node ${this.nodeId}'s slice has no room for ${byteLength} bytes (${bytesInUse} bytes in use there, ${this.chunksBorrowed} chunks borrowed) and no other node has a free run of ${Math.ceil(byteLength / arenaChunkBytes)} chunk(s) to lend, nor the chunks that would make a run here that long`
+      ? `the global region is full: node ${this.nodeId}'s slice has no room for ${byteLength} bytes (${bytesInUse} bytes in use there, ${this.chunksBorrowed} chunks borrowed) and the free chunks of all the nodes hold no run of ${Math.ceil(byteLength / arenaChunkBytes)} chunk(s)`
       : `node ${this.nodeId}'s slice of the global region is full: ${byteLength} bytes asked, ${bytesInUse} of its ${this.sliceBytes} bytes in use (${this.chunksBorrowed} chunks borrowed from other nodes; a borrow ${this.sendChunks === null ? 'is not possible here' : 'is under way or found no room'})`;
     return new DsmError('DSM_ERR_REGION_EXHAUSTED',
       `${where}; each of the ${this.nodeCount} nodes allocates from 1/${this.nodeCount} of --region-bytes ${this.regionBytes} and borrows free chunks of the others' ` +

@@ -80,3 +80,12 @@ test('a buffer larger than any node\'s slice is allocated across the slices, dro
   const expected = ['main', 'worker'].flatMap((who) => [0, 1, 2].map((k) => `${who} round ${k}: 12582912 bytes, 0 pages not zero`));
   assert.deepEqual(result.stdout.trim().split('\n'), expected);
 });
+
+test('a top-level loop of buffers larger than a slice, each made while the last is still held, gathers its chunks from several nodes\' slices (6 of 16 MiB on four nodes)', () => {
+  // Slices of 4 MiB: round 0 takes node 0's slice and 2 chunks of node 1's; round 1's 6 chunks are free only as
+  // 2 of node 1's, 4 of node 2's and 4 of node 3's. Before session 18 round 1 failed with DSM_ERR_REGION_EXHAUSTED.
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--nodes', '4', '--region-bytes', '16m',
+    'test/fixtures/programs/alloc-toplevel.mjs', '6', '8'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.deepEqual(result.stdout.trim().split('\n'), Array.from({ length: 8 }, (_, k) => `round ${k}: 6291456 bytes, 0 words not zero`));
+});

@@ -89,3 +89,44 @@ test('errors name what was wrong', () => {
   assert.throws(() => heap.free(offset), { code: 'DSM_ERR_FREE' });
   assert.throws(() => heap.free(offset + 3), { code: 'DSM_ERR_FREE' });
 });
+
+test('a gather\'s plan is a run of free chunks (own or reported), the fewest borrowed, then the fewest segments, then the lowest; null when none', () => {
+  const chunkCount = 24;
+  fc.assert(fc.property(fc.array(fc.integer({ min: -1, max: 3 }), { minLength: chunkCount, maxLength: chunkCount }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 4 }), (freeAt, min, segmentsMax) => {
+    // freeAt[chunk]: -1 taken everywhere, else the node whose table has it free; node 0 gathers.
+    const authority = new ChunkAuthority(chunkCount * arenaChunkBytes);
+    for (let chunk = 0; chunk < chunkCount; chunk++) authority.take(freeAt[chunk] === 0 ? 0 : 9, 1);
+    for (let chunk = 0; chunk < chunkCount; chunk++) if (freeAt[chunk] === 0) authority.give(0, chunk, 1);
+    const reported = new Map<number, number[]>();
+    for (let chunk = 0; chunk < chunkCount; chunk++) {
+      const node = freeAt[chunk]!;
+      if (node <= 0) continue;
+      const runs = reported.get(node) ?? [];
+      reported.set(node, runs);
+      if (runs.length > 0 && runs[runs.length - 2]! + runs[runs.length - 1]! === chunk) runs[runs.length - 1]! += 1;
+      else runs.push(chunk, 1);
+    }
+    // The reference: every window, by brute force.
+    let expected: { start: number; borrowed: number; segments: number } | null = null;
+    for (let start = 0; start + min <= chunkCount; start++) {
+      const window = freeAt.slice(start, start + min);
+      if (window.includes(-1)) continue;
+      const borrowed = window.filter((node) => node !== 0).length;
+      const segments = window.filter((node, index) => node !== 0 && (index === 0 || window[index - 1] !== node)).length;
+      if (segments > segmentsMax) continue;
+      if (expected === null || borrowed < expected.borrowed || (borrowed === expected.borrowed && segments < expected.segments)) expected = { start, borrowed, segments };
+    }
+    const plan = authority.gatherPlan(0, reported, min, segmentsMax);
+    if (expected === null) {
+      assert.equal(plan, null);
+      return;
+    }
+    assert.ok(plan !== null);
+    assert.equal(plan.length, expected.segments);
+    assert.equal(plan.reduce((sum, segment) => sum + segment.count, 0), expected.borrowed);
+    for (const segment of plan) {
+      assert.ok(segment.firstChunk >= expected.start && segment.firstChunk + segment.count <= expected.start + min, 'inside the chosen window');
+      for (let chunk = segment.firstChunk; chunk < segment.firstChunk + segment.count; chunk++) assert.equal(freeAt[chunk], segment.lender);
+    }
+  }), { numRuns: 500, seed: 18 });
+});

@@ -92,6 +92,49 @@ test('an allocation larger than any slice grows a free run across the slices\' e
   assert.throws(() => node1.alloc(arenaChunkBytes), /DSM_ERR_REGION_EXHAUSTED|full/);
 });
 
+test('with no run free in any one table, a borrower gathers one from the free chunks of several nodes, asking each lender for its segment in turn (6 of 16 chunks on 4 nodes, the first 6 taken)', () => {
+  const { services, deliver } = cluster(4, 16 * arenaChunkBytes);
+  const [node0, node1, node2, node3] = services as [HeapService, HeapService, HeapService, HeapService];
+  const attempt = (bytes: number): number | null => {
+    try {
+      return offsetOf(node0.alloc(bytes));
+    } catch (error) {
+      assert.equal((error as { code: string }).code, 'DSM_ERR_REGION_EXHAUSTED');
+      deliver();
+      return null;
+    }
+  };
+  let first: number | null = null;
+  for (let tries = 0; tries < 8 && first === null; tries++) first = attempt(6 * arenaChunkBytes);
+  assert.equal(first, 0, 'node 0\'s slice and 2 chunks of node 1\'s');
+  // Node 0 has no free chunk; chunks 6..15 are free at nodes 1 (6, 7), 2 (8..11) and 3 (12..15).
+  let second: number | null = null;
+  let tries = 0;
+  for (; tries < 8 && second === null; tries++) second = attempt(6 * arenaChunkBytes);
+  assert.equal(second, 6 * arenaChunkBytes, 'chunks 6..11: two segments, the lowest window of the fewest asks');
+  assert.equal(node1.chunksLent, 4);
+  assert.equal(node2.chunksLent, 4);
+  assert.equal(node3.chunksLent, 0);
+  // The rest stays where it was: node 2 still has no chunk, node 3 its four.
+  assert.equal(offsetOf(node3.alloc(4 * arenaChunkBytes)), 12 * arenaChunkBytes);
+  assert.throws(() => node2.alloc(arenaChunkBytes), /DSM_ERR_REGION_EXHAUSTED|full/);
+});
+
+test('a gather\'s survey answer that was not asked for, or names chunks outside the region, is refused with a clear error', () => {
+  const { services, deliver } = cluster(2, 4 * arenaChunkBytes);
+  const [node0, node1] = services as [HeapService, HeapService];
+  assert.throws(() => node0.onChunkMessage(1, { type: 'rtChunkFree', runs: [2, 1] }),
+    (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /did not ask for/.test(error.message));
+  // Node 0 fills its slice and node 1 lends nothing of a run of 3: a round fails, then the next attempt surveys.
+  node0.alloc(2 * arenaChunkBytes);
+  node1.alloc(arenaChunkBytes);
+  assert.throws(() => node0.alloc(3 * arenaChunkBytes));
+  deliver();
+  assert.throws(() => node0.alloc(3 * arenaChunkBytes));
+  assert.throws(() => node0.onChunkMessage(1, { type: 'rtChunkFree', runs: [3, 2] }),
+    (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /outside the region or malformed/.test(error.message));
+});
+
 test('a borrow for chunks at a place outside the region is refused with a clear error', () => {
   const { services } = cluster(2, 4 * arenaChunkBytes);
   assert.throws(() => services[1]!.onChunkMessage(0, { type: 'rtChunkBorrow', min: 2, count: 2, at: 3 }),
