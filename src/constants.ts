@@ -154,6 +154,12 @@ export const arenaChunkBytes = 1024 * 1024;
 /** Allocation: chunks a node whose slice is full asks another node for at once (at least what the allocation needs). */
 export const chunkBorrowCountMin = 4;
 /**
+ * Allocation: how long a thread whose allocation found no room keeps
+ * collecting and retrying (while its node borrows or gathers chunks of other
+ * nodes, and their threads collect) before it throws DSM_ERR_REGION_EXHAUSTED.
+ */
+export const allocRetryMs = 5000;
+/**
  * Allocation: a gather (a run of chunks free in several nodes' tables, asked
  * of each lender in turn) takes at most this many segments, each one ask.
  */

@@ -49,24 +49,30 @@ export class ChunkAuthority {
     this.owner = new Uint16Array(this.chunkCount);
   }
 
-  /** Takes `count` contiguous free chunks for `nodeId`; returns the first chunk index. */
+  /**
+   * Takes `count` contiguous free chunks for `nodeId`; returns the first chunk
+   * index. Best fit (the shortest free run that holds them, the lowest of
+   * equals): a one-chunk take for small blocks does not cut into the long run
+   * a large allocation, or a borrow or gather, made room for.
+   */
   take(nodeId: number, count: number): number {
     assert(count >= 1, 'take at least one chunk');
+    let bestStart = -1;
+    let bestLength = Infinity;
     let runStart = 0;
-    let runLength = 0;
-    for (let chunk = 0; chunk < this.chunkCount; chunk += 1) {
-      if (this.owner[chunk] !== 0) {
-        runLength = 0;
-        runStart = chunk + 1;
-        continue;
+    for (let chunk = 0; chunk <= this.chunkCount; chunk += 1) {
+      if (chunk < this.chunkCount && this.owner[chunk] === 0) continue;
+      const runLength = chunk - runStart;
+      if (runLength >= count && runLength < bestLength) {
+        bestStart = runStart;
+        bestLength = runLength;
+        if (runLength === count) break;
       }
-      runLength += 1;
-      if (runLength === count) {
-        this.owner.fill(nodeId + 1, runStart, runStart + count);
-        return runStart;
-      }
+      runStart = chunk + 1;
     }
-    throw regionFull(this.regionBytes);
+    if (bestStart < 0) throw regionFull(this.regionBytes);
+    this.owner.fill(nodeId + 1, bestStart, bestStart + count);
+    return bestStart;
   }
 
   /**

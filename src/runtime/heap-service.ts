@@ -416,8 +416,10 @@ export class HeapService {
         pairs.sort((a, b) => b[1] - a[1]);
         runs = pairs.slice(0, chunkSurveyRunCountMax).sort((a, b) => a[0] - b[0]).flat();
       }
-      // None free: dead buffers in this node's threads may hold chunks (as for a borrow, below).
-      if (runs.length === 0) this.askCollect();
+      // A node gathers when the region is nearly full: dead buffers in this
+      // node's threads may hold chunks that would make its run (V8 counts no
+      // dsm memory as its own). They free them for the gather's next try.
+      this.askCollect();
       this.sendChunks?.(from, { type: 'rtChunkFree', runs });
       return;
     }

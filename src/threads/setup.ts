@@ -25,10 +25,9 @@ import { setAppThreadState } from './state.js';
 import { makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
 import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
+import { allocRetryMs } from '../constants.js';
 
 let gcFunction: (() => void) | null = null;
-/** Attempts (about 0.5 s in all) to find room after collecting garbage, before reporting the region full. */
-const allocRetryCountMax = 20;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** A full garbage collection, without exposing `gc` to the program's global scope. */
@@ -103,14 +102,18 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       // V8 does not count dsm memory as its own, so it may not have collected
       // dead buffers yet: collect now and retry. V8 frees backing stores on a
       // background sweeper, so their memory may return a moment after gc().
+      // Room may also come from other nodes (a borrow, a gather, their
+      // threads' collections: several message rounds on a busy machine), so
+      // the retries go on for allocRetryMs before the region is reported full.
       offset = -1;
+      const deadline = performance.now() + allocRetryMs;
       for (let attempt = 0; offset < 0; attempt += 1) {
         if (attempt % 4 === 0) collectGarbage();
         Atomics.wait(pause, 0, 0, 2 ** Math.min(attempt, 5));
         try {
           offset = allocReply(channel.call({ op: 'alloc', byteLength }));
         } catch (retryError) {
-          if (attempt >= allocRetryCountMax || (retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
+          if (performance.now() >= deadline || (retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
         }
       }
     }
