@@ -329,9 +329,15 @@ export class HeapService {
     }
   }
 
-  /** Runs short: asks every other node to collect and return its shares of this node's ranges (at most once per collectRequestGapMs). */
+  /**
+   * Runs short: asks every other node to collect and return its shares of
+   * this node's ranges (at most once per collectRequestGapMs). Also when no
+   * range of this node's crossed: dead buffers in other nodes' threads hold
+   * chunks this node could then borrow (V8 counts no dsm memory as its own, and
+   * a region of tens of MiB never reaches its external-memory trigger).
+   */
   private askHolders(): void {
-    if (this.escaped.size === 0 || this.sendChunks === null) return;
+    if (this.sendChunks === null) return;
     const now = performance.now();
     if (now - this.holdersAskedAtMs < collectRequestGapMs) return;
     this.holdersAskedAtMs = now;
