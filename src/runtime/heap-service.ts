@@ -145,6 +145,12 @@ export class HeapService {
   private readonly nodeCount: number;
   private readonly sliceBytes: number;
   private collectAskedAtMs = -Infinity;
+  /** Free memory here under which threads are asked to collect (see checkPressure). */
+  private readonly pressureBytes: number;
+  private allocatedSinceCheck = 0;
+  private underPressure = false;
+  /** Times this node found itself under pressure and asked for collections. */
+  pressureCollects = 0;
   /** Times a failed allocation asked every app thread to collect. */
   collectRequestCount = 0;
   private readonly authority: ChunkAuthority;
@@ -191,11 +197,14 @@ export class HeapService {
       this.sliceBytes = chunksOf(nodeId) * arenaChunkBytes;
     }
     this.heap = new NodeHeap(nodeId, authority);
+    this.pressureBytes = Math.max(2 * arenaChunkBytes, Math.floor(regionBytes / nodeCount / 4));
     this.reuse = nodeCount === 1;
     this.pagesUsed = new Uint8Array(nodeCount === 1 ? 0 : Math.ceil(regionBytes / pageBytes / 8));
   }
 
   alloc(byteLength: number): number | AllocReplyZeroed {
+    // Under pressure, buffers collected since the last look come back first.
+    if (this.underPressure) this.drainCollected();
     let allocation;
     try {
       allocation = this.heap.alloc(byteLength);
@@ -223,11 +232,34 @@ export class HeapService {
     const { offset, zeroRanges } = allocation;
     assert(!this.live.has(offset), 'a fresh allocation is not live already');
     this.live.set(offset, byteLength);
+    this.allocatedSinceCheck += byteLength;
+    if (this.allocatedSinceCheck >= this.pressureBytes / 8) this.checkPressure();
     if (this.reuse) {
       for (const range of zeroRanges) this.native.zero(range.offset, range.byteLength);
       return offset;
     }
     return this.markPagesUsed(offset, byteLength) ? { offset, zero: true } : offset;
+  }
+
+  /**
+   * V8 collects a thread's dead SharedArrayBuffers when its external memory
+   * grows by tens of MiB, which a region of that size (or a node's slice of
+   * it) never reaches: a program whose threads drop buffers fast filled the
+   * region with garbage and its allocations waited for collections (on
+   * several nodes, for other nodes' too). So when this node's free memory
+   * falls under a quarter of its share of the region (`pressureBytes`), its
+   * threads, and in a cluster every node's, are asked to collect (at most
+   * once per collectRequestGapMs), and allocations drain what they freed.
+   */
+  private checkPressure(): void {
+    this.allocatedSinceCheck = 0;
+    const { bytesInUse, bytesReserved } = this.heap.stats();
+    const free = this.authority.chunksFree * arenaChunkBytes + bytesReserved - bytesInUse;
+    this.underPressure = free < this.pressureBytes;
+    if (!this.underPressure) return;
+    this.pressureCollects += 1;
+    this.askCollect();
+    this.askHolders();
   }
 
   /** Frees the buffers collected since the last look; true when there were any. */
