@@ -160,6 +160,12 @@ export const chunkBorrowCountMin = 4;
  */
 export const allocRetryMs = 5000;
 /**
+ * Allocation: a node whose free memory falls under this fraction of its
+ * share of the region (region / nodes, at least two chunks) asks its threads,
+ * and every other node's, to collect (src/runtime/heap-service.ts, checkPressure).
+ */
+export const heapPressureFreeFraction = 0.25;
+/**
  * Allocation: a gather (a run of chunks free in several nodes' tables, asked
  * of each lender in turn) takes at most this many segments, each one ask.
  */

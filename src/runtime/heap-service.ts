@@ -63,7 +63,7 @@ import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
+import { arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
@@ -197,7 +197,7 @@ export class HeapService {
       this.sliceBytes = chunksOf(nodeId) * arenaChunkBytes;
     }
     this.heap = new NodeHeap(nodeId, authority);
-    this.pressureBytes = Math.max(2 * arenaChunkBytes, Math.floor(regionBytes / nodeCount / 4));
+    this.pressureBytes = Math.max(2 * arenaChunkBytes, Math.floor(regionBytes / nodeCount * heapPressureFreeFraction));
     this.reuse = nodeCount === 1;
     this.pagesUsed = new Uint8Array(nodeCount === 1 ? 0 : Math.ceil(regionBytes / pageBytes / 8));
   }
@@ -247,7 +247,7 @@ export class HeapService {
    * it) never reaches: a program whose threads drop buffers fast filled the
    * region with garbage and its allocations waited for collections (on
    * several nodes, for other nodes' too). So when this node's free memory
-   * falls under a quarter of its share of the region (`pressureBytes`), its
+   * falls under heapPressureFreeFraction of its share of the region (`pressureBytes`), its
    * threads, and in a cluster every node's, are asked to collect (at most
    * once per collectRequestGapMs), and allocations drain what they freed.
    */

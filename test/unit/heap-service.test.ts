@@ -295,3 +295,21 @@ test('a malformed range token or a weight the owner never gave is refused with a
   assert.throws(() => owner.onChunkMessage(1, { type: 'rtRangeRelease', ranges: [{ offset, byteLength: arenaChunkBytes, weight: 7, keep: false }], info: {} as ConsistencyInfo }),
     (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /node 1 returned a weight of 7/.test(error.message));
 });
+
+test('a node whose free memory falls under a quarter of its share asks its threads, and every other node, to collect before any allocation fails', () => {
+  let collects = 0;
+  const native = { ...fakeNative, collectEverywhere: () => { collects += 1; return 0; } } as unknown as NativeMmu;
+  const regionBytes = 16 * arenaChunkBytes;
+  const sent: Array<{ to: number; type: string }> = [];
+  const service = new HeapService(native, regionBytes, 0, 2);
+  service.borrowThrough((to, message) => sent.push({ to, type: message.type }));
+  // Node 0's share is 8 chunks: 5 leave 3 free (not under 2), the 7th leaves 1.
+  for (let k = 0; k < 5; k++) service.alloc(arenaChunkBytes);
+  assert.equal(service.pressureCollects, 0);
+  assert.equal(collects, 0);
+  service.alloc(arenaChunkBytes);
+  service.alloc(arenaChunkBytes);
+  assert.ok(service.pressureCollects >= 1, 'under pressure');
+  assert.equal(collects, 1, 'its threads were asked once (rate-limited)');
+  assert.deepEqual(sent, [{ to: 1, type: 'rtRangeCollect' }], 'and the other node');
+});
