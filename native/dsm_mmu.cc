@@ -822,6 +822,17 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
     StoreEntry& entry = g_stores[key];
     store = entry.store.lock();
     if (!store) {
+      if (entry.undeletedCount == 0) {
+        // The range's last store may have been deleted a moment ago, its
+        // report queued after this thread's manager drained the queue for it
+        // (the 'hold' of a received buffer) and not yet drained: this store
+        // maps the range again, so that report is stale. Taken later, it
+        // would tell the manager no buffer over the range lives here, and the
+        // range could be reused under this one (a buffer sent home came back
+        // reading another allocation's zeros, alloc-escape-churn on 3 nodes).
+        std::lock_guard<std::mutex> freed_lock(g_freed_mutex);
+        g_freed.erase(std::remove(g_freed.begin(), g_freed.end(), key), g_freed.end());
+      }
       std::unique_ptr<v8::BackingStore> fresh = v8::SharedArrayBuffer::NewBackingStore(
           g_region.app + offset, length, OnBackingStoreDeleted, t_account);
       store = std::move(fresh);

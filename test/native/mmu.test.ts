@@ -77,6 +77,14 @@ test('one backing store per range; rangeOf; the manager hears when a range is no
   assert.equal(r.freedLive, false);
 });
 
+test('a report of a range\'s last buffer, queued before a new buffer maps the range again, is withdrawn: the manager never takes the range for free under a live buffer', () => {
+  // Before: the stale report stayed queued, and a buffer sent home came back reading another allocation's zeros
+  // (alloc-escape-churn on 3 nodes, under load).
+  const r = json('stale-report.mjs', ['--expose-gc']);
+  assert.deepEqual(r.reported, ['16384+64'], 'only the range dropped for good');
+  assert.equal(r.againLength, 64);
+});
+
 test('a manager-view buffer: the manager\'s Atomics and an app thread\'s on one word are atomic together, whatever the app view\'s protection', () => {
   const r = json('manager-atomics.mjs');
   assert.equal(r.total, r.expected, 'no add lost between the two views');
