@@ -823,13 +823,14 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
     store = entry.store.lock();
     if (!store) {
       if (entry.undeletedCount == 0) {
-        // The range's last store may have been deleted a moment ago, its
-        // report queued after this thread's manager drained the queue for it
-        // (the 'hold' of a received buffer) and not yet drained: this store
-        // maps the range again, so that report is stale. Taken later, it
-        // would tell the manager no buffer over the range lives here, and the
-        // range could be reused under this one (a buffer sent home came back
-        // reading another allocation's zeros, alloc-escape-churn on 3 nodes).
+        // The range's last store may have been deleted a moment ago and its
+        // report not yet taken by the manager: this store maps the range
+        // again, so that report is stale. Taken after this thread's 'hold' of
+        // a received buffer (which comes after this call), it would tell the
+        // manager no buffer over the range lives here, and the range could be
+        // reused under this one (alloc-escape-churn on 3 nodes under load: a
+        // fresh buffer read a worker's bytes). A report the manager took
+        // before this point it took before the hold, which is right.
         std::lock_guard<std::mutex> freed_lock(g_freed_mutex);
         g_freed.erase(std::remove(g_freed.begin(), g_freed.end(), key), g_freed.end());
       }

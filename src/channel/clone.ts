@@ -271,9 +271,12 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports:
       const token = this.readDouble();
       const byteOffset = this.readDouble();
       const byteLength = this.readDouble();
+      // The buffer first, then its hold: once a buffer maps the range, no report that no buffer lives over it can
+      // be made (a report queued before is withdrawn, or was taken by the manager before this hold), so the
+      // manager never takes an older buffer's collection for this one's (src/runtime/heap-service.ts).
       // Every descriptor's weight is held, also when one message names the range twice (each took a share).
-      ranges.onHold?.(offset, bufferByteLength, token);
       const buffer = bufferAt(offset, bufferByteLength);
+      ranges.onHold?.(offset, bufferByteLength, token);
       if (tag === hostTagBuffer) return buffer;
       if (kind === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value names an unknown view kind');
       if (kind === DataView) return new DataView(buffer, byteOffset, byteLength);

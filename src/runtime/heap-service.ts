@@ -26,11 +26,15 @@
 // end when they went at once). A node whose weight is
 // down to 1 cannot split it: the range is then kept for good (its release says
 // so). A weight travels in the cloned buffer's descriptor (src/channel/clone.ts)
-// as a token; the receiving thread hands it to its manager (the 'hold'
-// request) before it makes its buffer, and the manager first takes the
-// collections already reported, so a report of an older buffer is never taken
-// for the new one's (the native layer queues a report with the deletion, under
-// one lock). An explicit free of a buffer that crossed nodes keeps it for good.
+// as a token; the receiving thread makes its buffer, then hands the token to
+// its manager (the 'hold' request). A report that no buffer lives over the
+// range, made before the buffer, is either withdrawn when the buffer is made
+// (still queued) or was taken by the manager before the hold (the manager
+// takes a batch of reports in one turn); none can be made while the buffer
+// lives. So a report of an older buffer is never taken for the new one's.
+// (Session 18: the hold came first, and a report queued between the hold and
+// the buffer was taken later as the new buffer's: the owner reused the range
+// under a live buffer, alloc-escape-churn under load.) An explicit free of a buffer that crossed nodes keeps it for good.
 //
 // Slice borrowing (issue 13): a node whose slice has no room asks the other
 // nodes in turn for free chunks of theirs (rtChunkBorrow); the lender marks
@@ -314,9 +318,9 @@ export class HeapService {
   }
 
   /**
-   * A thread here is about to make its buffer over a range it received from
-   * another node, with the descriptor's token. Collections reported so far
-   * are taken first (see the header).
+   * A thread here has made its buffer over a range it received from another
+   * node, with the descriptor's token. Collections reported so far are taken
+   * first (see the header).
    */
   onHold(offset: number, byteLength: number, token: number): void {
     const parsed = parseRangeToken(token);
