@@ -1,0 +1,32 @@
+// Round 2 of user-written programs (test/fixtures/users2: stencils, sorts, a prefix sum, a matrix multiply, a
+// worker pool, more threads than nodes; plain worker_threads, SharedArrayBuffer, Atomics, MessagePorts, no dsm
+// API): each prints the same under `dsm run` as under node and ends with the same exit code. Most run on 3 nodes
+// under hlrc, some on 2, 4 or 8 nodes and some under sc; the arguments pick small sizes (threads first).
+import { test } from 'node:test';
+import { checkUserProgram, type UserProgram } from './users-runs.js';
+
+interface Run extends UserProgram {
+  nodes: number;
+  protocol: 'hlrc' | 'sc';
+}
+
+const runs: readonly Run[] = [
+  { file: 'heat-sense.mjs', args: ['4', '40', '10'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a 2-D heat stencil whose workers meet at a sense-reversing barrier' },
+  { file: 'redblack-sor.mjs', args: ['3', '40', '6'], nodes: 3, protocol: 'hlrc', status: 0, what: 'red-black SOR in place, two barriers (arrivals and generation counters) per iteration' },
+  { file: 'wave-flags.mjs', args: ['4', '2000', '40'], nodes: 4, protocol: 'hlrc', status: 0, what: 'a 1-D wave whose workers wait only for their neighbours\' progress words' },
+  { file: 'main-band.mjs', args: ['2', '40', '10'], nodes: 2, protocol: 'sc', status: 0, what: 'a stencil whose main thread computes a band and waits at the workers\' barrier' },
+  { file: 'radix-lsd.mjs', args: ['3', '20000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'an LSD radix sort with per-worker histograms summed by Atomics.add' },
+  { file: 'oddeven-blocks.mjs', args: ['4', '20000'], nodes: 2, protocol: 'sc', status: 0, what: 'an odd-even transposition sort of blocks, a barrier between phases' },
+  { file: 'samplesort-ports.mjs', args: ['8', '20000'], nodes: 8, protocol: 'hlrc', status: 0, what: 'a sample sort whose workers exchange buckets over a mesh of MessagePorts' },
+  { file: 'prefix-sum.mjs', args: ['3', '50000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a two-pass parallel prefix sum' },
+  { file: 'matmul-counter.mjs', args: ['3', '60'], nodes: 3, protocol: 'sc', status: 0, what: 'a matrix multiply whose workers take rows from an Atomics.add counter' },
+  { file: 'task-pool.mjs', args: ['3', '30', '2000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a worker pool: tasks carrying SharedArrayBuffers posted to idle workers' },
+  { file: 'spawn-tree-lock.mjs', args: ['4', '1', '100'], nodes: 4, protocol: 'hlrc', status: 0, what: '8 threads on 4 nodes (workers spawning workers) appending under a compareExchange lock' },
+];
+
+for (const run of runs) {
+  const dsmArgs = ['--nodes', String(run.nodes), '--protocol', run.protocol];
+  test(`${dsmArgs.join(' ')}: ${run.file} ${run.args?.join(' ') ?? ''}, ${run.what}, prints and exits as under node`, () => {
+    checkUserProgram(dsmArgs, run, 'test/fixtures/users2');
+  });
+}
