@@ -193,6 +193,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   }
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   publishNodeIdentity(config.nodeId, config.nodeCount);
+  workers.environmentSet();
   installClusterAtomics({
     channel,
     offsetOf(buffer) {

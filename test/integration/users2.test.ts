@@ -21,6 +21,7 @@ const runs: readonly Run[] = [
   { file: 'prefix-sum.mjs', args: ['3', '50000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a two-pass parallel prefix sum' },
   { file: 'matmul-counter.mjs', args: ['3', '60'], nodes: 3, protocol: 'sc', status: 0, what: 'a matrix multiply whose workers take rows from an Atomics.add counter' },
   { file: 'task-pool.mjs', args: ['3', '30', '2000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a worker pool: tasks carrying SharedArrayBuffers posted to idle workers' },
+  { file: 'env-workers.mjs', args: ['4'], nodes: 3, protocol: 'hlrc', status: 0, what: 'workers configured through process.env, set by their creator (main or a worker) before `new Worker`' },
   { file: 'spawn-tree-lock.mjs', args: ['4', '1', '100'], nodes: 4, protocol: 'hlrc', status: 0, what: '8 threads on 4 nodes (workers spawning workers) appending under a compareExchange lock' },
 ];
 
