@@ -1,5 +1,5 @@
 // Round 2 of user-written programs (test/fixtures/users2: stencils, sorts, a prefix sum, a matrix multiply, a
-// worker pool, more threads than nodes; plain worker_threads, SharedArrayBuffer, Atomics, MessagePorts, no dsm
+// worker pool, more threads than nodes, allocation churn, the environment; plain worker_threads, SharedArrayBuffer, Atomics, MessagePorts, no dsm
 // API): each prints the same under `dsm run` as under node and ends with the same exit code. Most run on 3 nodes
 // under hlrc, some on 2, 4 or 8 nodes and some under sc; the arguments pick small sizes (threads first).
 import { test } from 'node:test';
@@ -21,6 +21,11 @@ const runs: readonly Run[] = [
   { file: 'prefix-sum.mjs', args: ['3', '50000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a two-pass parallel prefix sum' },
   { file: 'matmul-counter.mjs', args: ['3', '60'], nodes: 3, protocol: 'sc', status: 0, what: 'a matrix multiply whose workers take rows from an Atomics.add counter' },
   { file: 'task-pool.mjs', args: ['3', '30', '2000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a worker pool: tasks carrying SharedArrayBuffers posted to idle workers' },
+  { file: 'bitonic.mjs', args: ['4', '12'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a bitonic sort, a barrier after each of its 78 steps' },
+  { file: 'halo-ports.mjs', args: ['4', '40', '10'], nodes: 4, protocol: 'hlrc', status: 0, what: 'an MPI-style stencil: private bands, halo rows swapped through MessagePorts' },
+  { file: 'interleaved-bytes.mjs', args: ['4', '20000', '6'], nodes: 3, protocol: 'hlrc', status: 0, what: 'bytes, halves and floats of one word owned by different workers; Atomics.add on bytes' },
+  { file: 'interleaved-bytes.mjs', args: ['3', '20000', '4'], nodes: 3, protocol: 'sc', status: 0, what: 'bytes, halves and floats of one word owned by different workers; Atomics.add on bytes' },
+  { file: 'alloc-pingpong.mjs', args: ['3', '60', '65536'], nodes: 3, protocol: 'hlrc', status: 0, what: 'workers allocating SharedArrayBuffers of many sizes, posting them to the main thread and dropping them' },
   { file: 'env-workers.mjs', args: ['4'], nodes: 3, protocol: 'hlrc', status: 0, what: 'workers configured through process.env, set by their creator (main or a worker) before `new Worker`' },
   { file: 'spawn-tree-lock.mjs', args: ['4', '1', '100'], nodes: 4, protocol: 'hlrc', status: 0, what: '8 threads on 4 nodes (workers spawning workers) appending under a compareExchange lock' },
 ];
