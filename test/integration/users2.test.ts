@@ -1,7 +1,8 @@
 // Round 2 of user-written programs (test/fixtures/users2: stencils, sorts, a prefix sum, a matrix multiply, a
-// worker pool, more threads than nodes, allocation churn, the environment; plain worker_threads, SharedArrayBuffer, Atomics, MessagePorts, no dsm
-// API): each prints the same under `dsm run` as under node and ends with the same exit code. Most run on 3 nodes
-// under hlrc, some on 2, 4 or 8 nodes and some under sc; the arguments pick small sizes (threads first).
+// worker pool, more threads than nodes, allocation churn, the environment; plain worker_threads,
+// SharedArrayBuffer, Atomics, MessagePorts, no dsm API): each prints the same under `dsm run` as under node and
+// ends with the same exit code. Most run on 3 nodes under hlrc, some on 2, 4 or 8 nodes and some under sc; the
+// arguments pick small sizes (threads first).
 import { test } from 'node:test';
 import { checkUserProgram, type UserProgram } from './users-runs.js';
 
