@@ -242,6 +242,25 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
   return serializer.releaseBuffer();
 }
 
+/**
+ * A typed array or DataView the clone read: Node's deserializer makes it a
+ * view of the message's bytes (past the clone's header, the other values
+ * around it; a pooled 8 KiB Buffer's when unaligned), so that a program that
+ * reads it through its buffer (`new Float64Array(view.buffer)`, `new
+ * DataView(record.buffer)`, `Buffer.from(view.buffer)`, as users read a
+ * worker's small result) read other bytes than under node, where it is the
+ * whole of its own buffer. Below contentsMessageBytesMin it gets a buffer of
+ * its own (a copy of a few bytes); a larger one stays a view, no third copy
+ * (docs/LIMITS.md).
+ */
+function ownBufferIfSmall(value: unknown): unknown {
+  if (!ArrayBuffer.isView(value) || value.byteLength >= contentsMessageBytesMin) return value;
+  const { buffer, byteOffset, byteLength } = value;
+  if (!(buffer instanceof ArrayBuffer) || (byteOffset === 0 && byteLength === buffer.byteLength)) return value;
+  if (value instanceof DataView) return new DataView(buffer.slice(byteOffset, byteOffset + byteLength));
+  return (value as unknown as { slice(): unknown }).slice();
+}
+
 export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {
   const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
   // One message keeps one buffer identity, as structured clone does: views over
@@ -259,7 +278,7 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports:
   class Deserializer extends v8.DefaultDeserializer {
     _readHostObject(): unknown {
       const tag = this.readUint32();
-      if (tag === hostTagPlain) return readPlainHostObject.call(this);
+      if (tag === hostTagPlain) return ownBufferIfSmall(readPlainHostObject.call(this));
       if (tag === hostTagPort) {
         const id = (this.readRawBytes(this.readUint32()) as Buffer).toString('utf8');
         if (ports.portAt === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value holds a relayed MessagePort where none can be received');
