@@ -218,10 +218,10 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   let environmentAtStart: string | null = null;
   /**
    * The env of a worker on another node. Node gives a worker a copy of its
-   * creator's process.env as it is at `new Worker`; a thread on another node
+   * creator's environment as it is at `new Worker`; a thread on another node
    * starts from that node's environment, the creator's as it was at the start
    * (the same `dsm run`), so the creator's is sent once the program changed it
-   * (process.env.X = ... before `new Worker`: the worker saw the other node's
+   * (an assignment to a variable before `new Worker`: the worker saw the other node's
    * value, or none). DSM_NODE_ID and DSM_NODE_COUNT are the host's again there.
    */
   function remoteEnvOption(options: DsmWorkerOptions): { env?: Record<string, string> } {
