@@ -251,14 +251,21 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
  * worker's small result) read other bytes than under node, where it is the
  * whole of its own buffer. Below contentsMessageBytesMin it gets a buffer of
  * its own (a copy of a few bytes); a larger one stays a view, no third copy
- * (docs/LIMITS.md).
+ * (docs/LIMITS.md). A Buffer (which Node's deserializer makes a Buffer again)
+ * is a Uint8Array, as a structured clone gives it.
  */
 function ownBufferIfSmall(value: unknown): unknown {
-  if (!ArrayBuffer.isView(value) || value.byteLength >= contentsMessageBytesMin) return value;
+  if (!ArrayBuffer.isView(value)) return value;
   const { buffer, byteOffset, byteLength } = value;
-  if (!(buffer instanceof ArrayBuffer) || (byteOffset === 0 && byteLength === buffer.byteLength)) return value;
-  if (value instanceof DataView) return new DataView(buffer.slice(byteOffset, byteOffset + byteLength));
-  return (value as unknown as { slice(): unknown }).slice();
+  if (!(buffer instanceof ArrayBuffer)) return value;
+  const own = byteLength < contentsMessageBytesMin && (byteOffset !== 0 || byteLength !== buffer.byteLength);
+  if (value instanceof DataView) return own ? new DataView(buffer.slice(byteOffset, byteOffset + byteLength)) : value;
+  // The built-in class it is (a Buffer's is Uint8Array).
+  const kind = (globalThis as unknown as Record<string, new (...args: unknown[]) => ArrayBufferView>)[
+    (value as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag]]!;
+  if (own) return new kind(buffer.slice(byteOffset, byteOffset + byteLength));
+  if (Object.getPrototypeOf(value) !== kind.prototype) return new kind(buffer, byteOffset, byteLength / (kind as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+  return value;
 }
 
 export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {

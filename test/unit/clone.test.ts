@@ -247,3 +247,15 @@ test('a small typed array or DataView in a clone comes back with a buffer of its
   assert.equal(new DataView(back.view.buffer).getInt16(4), -3);
   assert.ok(back.big.buffer.byteLength > back.big.byteLength, '64 KiB and more: a view of the clone\'s bytes, no third copy');
 });
+
+test('a Buffer in a clone comes back as a Uint8Array, as under node, holding its bytes only (small: its own buffer)', () => {
+  const ranges = fakeRanges();
+  const large = Buffer.alloc(70_000, 7);
+  const back = deserializeValue(serializeValue({ small: Buffer.from('hello'), large }, ranges), ranges) as { small: Uint8Array; large: Uint8Array };
+  assert.equal(Object.getPrototypeOf(back.small), Uint8Array.prototype);
+  assert.equal(Object.getPrototypeOf(back.large), Uint8Array.prototype);
+  assert.equal(back.small.byteOffset, 0);
+  assert.equal(Buffer.from(back.small.buffer).toString(), 'hello');
+  assert.equal(back.large.length, 70_000);
+  assert.equal(back.large[69_999], 7);
+});
