@@ -25,14 +25,14 @@ const runs: readonly Run[] = [
   { file: 'bitonic.mjs', args: ['4', '12'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a bitonic sort, a barrier after each of its 78 steps' },
   { file: 'halo-ports.mjs', args: ['4', '40', '10'], nodes: 4, protocol: 'hlrc', status: 0, what: 'an MPI-style stencil: private bands, halo rows swapped through MessagePorts' },
   { file: 'interleaved-bytes.mjs', args: ['4', '20000', '6'], nodes: 3, protocol: 'hlrc', status: 0, what: 'bytes, halves and floats of one word owned by different workers; Atomics.add on bytes' },
-  { file: 'interleaved-bytes.mjs', args: ['3', '20000', '4'], nodes: 3, protocol: 'sc', status: 0, what: 'bytes, halves and floats of one word owned by different workers; Atomics.add on bytes' },
+  { file: 'interleaved-bytes.mjs', args: ['3', '8000', '3'], nodes: 3, protocol: 'sc', status: 0, what: 'bytes, halves and floats of one word owned by different workers; Atomics.add on bytes' },
   { file: 'alloc-pingpong.mjs', args: ['3', '60', '65536'], nodes: 3, protocol: 'hlrc', status: 0, what: 'workers allocating SharedArrayBuffers of many sizes, posting them to the main thread and dropping them' },
   { file: 'result-records.mjs', args: ['3', '30000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'small typed arrays posted back as results, read through their .buffer (new Float64Array, DataView, Buffer.from)' },
-  { file: 'ring-buffer.mjs', args: ['2', '2', '100', '4'], nodes: 3, protocol: 'hlrc', status: 0, what: 'producers and consumers over a bounded ring buffer with a lock and not-full/not-empty words' },
+  { file: 'ring-buffer.mjs', args: ['2', '2', '60', '4'], nodes: 3, protocol: 'hlrc', status: 0, what: 'producers and consumers over a bounded ring buffer with a lock and not-full/not-empty words' },
   { file: 'fail-in-barrier.mjs', args: ['4', '40', '3'], nodes: 3, protocol: 'hlrc', status: 2, what: 'a worker throwing mid-stencil while the others sleep at the barrier; the main thread exits 2 from its error handler' },
   { file: 'table-workerdata.mjs', args: ['3', '20000', '30000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a 160 KB lookup table copied in workerData, rewrapped as new Float64Array(table.buffer)' },
   { file: 'env-workers.mjs', args: ['4'], nodes: 3, protocol: 'hlrc', status: 0, what: 'workers configured through process.env, set by their creator (main or a worker) before `new Worker`' },
-  { file: 'spawn-tree-lock.mjs', args: ['4', '1', '100'], nodes: 4, protocol: 'hlrc', status: 0, what: '8 threads on 4 nodes (workers spawning workers) appending under a compareExchange lock' },
+  { file: 'spawn-tree-lock.mjs', args: ['4', '1', '50'], nodes: 4, protocol: 'hlrc', status: 0, what: '8 threads on 4 nodes (workers spawning workers) appending under a compareExchange lock' },
 ];
 
 for (const run of runs) {
