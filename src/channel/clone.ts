@@ -242,7 +242,40 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
   return serializer.releaseBuffer();
 }
 
-export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {
+/**
+ * A typed array or DataView the clone read: Node's deserializer makes it a
+ * view of the message's bytes (past the clone's header, the other values
+ * around it; a pooled 8 KiB Buffer's when unaligned), so that a program that
+ * reads it through its buffer (`new Float64Array(view.buffer)`, `new
+ * DataView(record.buffer)`, `Buffer.from(view.buffer)`, as users read a
+ * worker's small result) read other bytes than under node, where it is the
+ * whole of its own buffer. Below contentsMessageBytesMin it gets a buffer of
+ * its own (a copy of a few bytes); a larger one stays a view, no third copy
+ * (docs/LIMITS.md), except in what a thread reads once (a remote worker's
+ * workerData and environment data, a thrown value): every one gets its own. A Buffer (which Node's deserializer makes a Buffer again)
+ * is a Uint8Array, as a structured clone gives it.
+ */
+function ownBufferIfSmall(value: unknown, ownBelowBytes: number): unknown {
+  if (!ArrayBuffer.isView(value)) return value;
+  const { buffer, byteOffset, byteLength } = value;
+  if (!(buffer instanceof ArrayBuffer)) return value;
+  const own = byteLength < ownBelowBytes && (byteOffset !== 0 || byteLength !== buffer.byteLength);
+  if (value instanceof DataView) return own ? new DataView(buffer.slice(byteOffset, byteOffset + byteLength)) : value;
+  // The built-in class it is (a Buffer's is Uint8Array).
+  const kind = (globalThis as unknown as Record<string, new (...args: unknown[]) => ArrayBufferView>)[
+    (value as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag]]!;
+  if (own) return new kind(buffer.slice(byteOffset, byteOffset + byteLength));
+  if (Object.getPrototypeOf(value) !== kind.prototype) return new kind(buffer, byteOffset, byteLength / (kind as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+  return value;
+}
+
+/**
+ * `ownBelowBytes`: typed arrays and DataViews shorter than this get a buffer
+ * of their own (ownBufferIfSmall); a message's larger ones stay views of its
+ * bytes. Infinity for values a thread reads once (a remote worker's
+ * workerData, environment data, a thrown value), whose copy costs nothing that counts.
+ */
+export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}, ownBelowBytes = contentsMessageBytesMin): unknown {
   const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
   // One message keeps one buffer identity, as structured clone does: views over
   // the same dsm buffer arrive over the same SharedArrayBuffer object.
@@ -259,7 +292,7 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports:
   class Deserializer extends v8.DefaultDeserializer {
     _readHostObject(): unknown {
       const tag = this.readUint32();
-      if (tag === hostTagPlain) return readPlainHostObject.call(this);
+      if (tag === hostTagPlain) return ownBufferIfSmall(readPlainHostObject.call(this), ownBelowBytes);
       if (tag === hostTagPort) {
         const id = (this.readRawBytes(this.readUint32()) as Buffer).toString('utf8');
         if (ports.portAt === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value holds a relayed MessagePort where none can be received');

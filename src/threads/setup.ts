@@ -168,7 +168,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
     // Its MessagePorts become local ports relayed to the creator's node (src/threads/port-relay.ts).
-    wt.workerData = deserializeValue(config.remoteWorkerData, received, portRelays()?.receiving());
+    wt.workerData = deserializeValue(config.remoteWorkerData, received, portRelays()?.receiving(), Infinity);
     const parentPort = new RemoteParentPort(received, channel);
     wt.parentPort = parentPort;
     wt.threadId = config.threadIdSeen;
@@ -196,6 +196,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   }
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   publishNodeIdentity(config.nodeId, config.nodeCount);
+  workers.environmentSet();
   installClusterAtomics({
     channel,
     offsetOf(buffer) {

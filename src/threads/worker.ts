@@ -12,7 +12,7 @@ import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
-import { environmentFingerprint, warmThreadsEnabled } from '../env.js';
+import { environmentFingerprint, processEnvironment, warmThreadsEnabled } from '../env.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { holdsNodeLocalMemory, type BufferRanges } from '../channel/clone.js';
 import { calledByRuntime } from './caller.js';
@@ -127,7 +127,7 @@ const NodeWorker = NativeWorker;
 
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
 
-export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): { Worker: typeof NativeWorker; warm: WarmLocalThreads } {
+export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): { Worker: typeof NativeWorker; warm: WarmLocalThreads; environmentSet(): void } {
   /**
    * The first 'exit' listener of a local worker (registered before the program can add one): tells the manager
    * the thread ended, ahead of whatever this thread does next (an unlock, a notify), so that a request the dead
@@ -214,6 +214,24 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     return thread;
   }
 
+  /** This thread's environment once set up (setup publishes the node's identity in it), before the program runs. */
+  let environmentAtStart: string | null = null;
+  /**
+   * The env of a worker on another node. Node gives a worker a copy of its
+   * creator's environment as it is at `new Worker`; a thread on another node
+   * starts from that node's environment, the creator's as it was at the start
+   * (the same `dsm run`), so the creator's is sent once the program changed it
+   * (an assignment to a variable before `new Worker`: the worker saw the other node's
+   * value, or none). DSM_NODE_ID and DSM_NODE_COUNT are the host's again there.
+   */
+  function remoteEnvOption(options: DsmWorkerOptions): { env?: Record<string, string> } {
+    if (typeof options.env === 'object' && options.env !== null) return { env: options.env as Record<string, string> };
+    if (options.env !== undefined || environmentAtStart === null || environmentFingerprint() === environmentAtStart) return {};
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(processEnvironment())) if (value !== undefined) env[name] = value;
+    return { env };
+  }
+
   class Worker extends NativeWorker {
     constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
       if (calledByRuntime(1)) {
@@ -248,7 +266,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
             options: {
               ...(options.name === undefined ? {} : { name: options.name }),
               argv: (options.argv ?? []).map(String),
-              ...(typeof options.env === 'object' && options.env !== null ? { env: options.env as Record<string, string> } : {}),
+              ...remoteEnvOption(options),
               ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits as Record<string, number> }),
               ...environmentDataOption(ranges),
             },
@@ -308,5 +326,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     enumerable: false,
   });
   Object.defineProperty(Worker, 'name', { value: 'Worker' });
-  return { Worker, warm };
+  /** Called once the thread's set-up has written its environment, before the program runs. */
+  const environmentSet = (): void => { environmentAtStart = environmentFingerprint(); };
+  return { Worker, warm, environmentSet };
 }

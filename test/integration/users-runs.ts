@@ -8,8 +8,10 @@ import { test } from 'node:test';
 
 const fixtures = 'test/fixtures/users';
 
-interface UserProgram {
+export interface UserProgram {
   file: string;
+  /** The program's arguments (process.argv[2..]), the same under node and dsm. */
+  args?: readonly string[];
   what: string;
   /** The exit code under node (and so under dsm). */
   status: number;
@@ -41,28 +43,34 @@ function run(command: string[]) {
   return result;
 }
 
+/** Runs `program` under plain node and under `dsm run` with dsmArgs, and compares what they print and their exit codes. */
+export function checkUserProgram(dsmArgs: readonly string[], program: UserProgram, directory = fixtures): void {
+  const file = `${directory}/${program.file}`;
+  const args = program.args ?? [];
+  const onDsm = run(['bin/dsm.js', 'run', ...dsmArgs, file, ...args]);
+  if (program.expected !== undefined) {
+    assert.equal(onDsm.stdout, program.expected, onDsm.stderr);
+    assert.equal(onDsm.status, program.status, onDsm.stderr);
+    return;
+  }
+  const plain = run([file, ...args]);
+  assert.equal(plain.status, program.status, plain.stderr);
+  assert.equal(onDsm.stdout, plain.stdout, onDsm.stderr);
+  assert.equal(onDsm.status, plain.status, onDsm.stderr);
+  if (program.stderrLine === undefined) {
+    assert.equal(onDsm.stderr, plain.stderr);
+  } else {
+    assert.match(plain.stderr, new RegExp(`Error.*: ${program.stderrLine}\\n`));
+    assert.match(onDsm.stderr, new RegExp(`Error.*: ${program.stderrLine}\\n`));
+  }
+}
+
 /** One test per program: plain node, then `dsm run` with dsmArgs (default region size), compared. */
 export function userProgramTests(dsmArgs: readonly string[]): void {
   const name = dsmArgs.join(' ');
   for (const program of userPrograms) {
     test(`${name}: ${program.file}, ${program.what}, prints and exits as under node`, () => {
-      const file = `${fixtures}/${program.file}`;
-      const onDsm = run(['bin/dsm.js', 'run', ...dsmArgs, file]);
-      if (program.expected !== undefined) {
-        assert.equal(onDsm.stdout, program.expected, onDsm.stderr);
-        assert.equal(onDsm.status, program.status, onDsm.stderr);
-        return;
-      }
-      const plain = run([file]);
-      assert.equal(plain.status, program.status, plain.stderr);
-      assert.equal(onDsm.stdout, plain.stdout, onDsm.stderr);
-      assert.equal(onDsm.status, plain.status, onDsm.stderr);
-      if (program.stderrLine === undefined) {
-        assert.equal(onDsm.stderr, plain.stderr);
-      } else {
-        assert.match(plain.stderr, new RegExp(`Error.*: ${program.stderrLine}\\n`));
-        assert.match(onDsm.stderr, new RegExp(`Error.*: ${program.stderrLine}\\n`));
-      }
+      checkUserProgram(dsmArgs, program);
     });
   }
 }

@@ -229,3 +229,42 @@ test('what a worker threw comes back as under node: its built-in class, fields, 
   assert.deepEqual(deserializeThrown(serializeThrown({ reason: 'x' }, fakeRanges()), fakeRanges()), { reason: 'x' });
   assert.equal(deserializeThrown(serializeThrown(Symbol('s'), fakeRanges()), fakeRanges()), 'Symbol(s)');
 });
+
+test('a small typed array or DataView in a clone comes back with a buffer of its own, as under node; a large one is a view of the clone', () => {
+  const ranges = fakeRanges();
+  const record = new Uint8Array(14);
+  new DataView(record.buffer).setFloat64(6, 2.5, true);
+  const value = { stats: new Float64Array([1, 2, 3]), odd: new Int8Array([5, 6, 7]), record, view: new DataView(new ArrayBuffer(6)), big: new Uint8Array(65536) };
+  value.view.setInt16(4, -3);
+  const back = deserializeValue(serializeValue(value, ranges), ranges) as typeof value;
+  for (const view of [back.stats, back.odd, back.record, back.view]) {
+    assert.equal(view.byteOffset, 0);
+    assert.equal(view.buffer.byteLength, view.byteLength);
+  }
+  assert.deepEqual(Array.from(new Float64Array(back.stats.buffer)), [1, 2, 3]);
+  assert.deepEqual(back.odd, new Int8Array([5, 6, 7]));
+  assert.equal(new DataView(back.record.buffer).getFloat64(6, true), 2.5);
+  assert.equal(new DataView(back.view.buffer).getInt16(4), -3);
+  assert.ok(back.big.buffer.byteLength > back.big.byteLength, '64 KiB and more: a view of the clone\'s bytes, no third copy');
+});
+
+test('a Buffer in a clone comes back as a Uint8Array, as under node, holding its bytes only (small: its own buffer)', () => {
+  const ranges = fakeRanges();
+  const large = Buffer.alloc(70_000, 7);
+  const back = deserializeValue(serializeValue({ small: Buffer.from('hello'), large }, ranges), ranges) as { small: Uint8Array; large: Uint8Array };
+  assert.equal(Object.getPrototypeOf(back.small), Uint8Array.prototype);
+  assert.equal(Object.getPrototypeOf(back.large), Uint8Array.prototype);
+  assert.equal(back.small.byteOffset, 0);
+  assert.equal(Buffer.from(back.small.buffer).toString(), 'hello');
+  assert.equal(back.large.length, 70_000);
+  assert.equal(back.large[69_999], 7);
+});
+
+test('what a thread reads once (a remote worker\'s workerData) gives every typed array a buffer of its own, the large ones too', () => {
+  const ranges = fakeRanges();
+  const table = new Float64Array(20_000).map((_, i) => i);
+  const back = deserializeValue(serializeValue({ table, label: 'x' }, ranges), ranges, {}, Infinity) as { table: Float64Array };
+  assert.equal(back.table.byteOffset, 0);
+  assert.equal(back.table.buffer.byteLength, table.byteLength);
+  assert.equal(new Float64Array(back.table.buffer)[19_999], 19_999);
+});
