@@ -8,7 +8,7 @@ import { test } from 'node:test';
 
 const fixtures = 'test/fixtures/users';
 
-interface UserProgram {
+export interface UserProgram {
   file: string;
   what: string;
   /** The exit code under node (and so under dsm). */
@@ -41,12 +41,15 @@ function run(command: string[]) {
   return result;
 }
 
-/** One test per program: plain node, then `dsm run` with dsmArgs (default region size), compared. */
-export function userProgramTests(dsmArgs: readonly string[]): void {
+/**
+ * One test per program: plain node, then `dsm run` with dsmArgs (default region size), compared. By default the
+ * programs above, in test/fixtures/users; users3.test.ts passes its own, in test/fixtures/users3.
+ */
+export function userProgramTests(dsmArgs: readonly string[], programs: readonly UserProgram[] = userPrograms, directory = fixtures): void {
   const name = dsmArgs.join(' ');
-  for (const program of userPrograms) {
+  for (const program of programs) {
     test(`${name}: ${program.file}, ${program.what}, prints and exits as under node`, () => {
-      const file = `${fixtures}/${program.file}`;
+      const file = `${directory}/${program.file}`;
       const onDsm = run(['bin/dsm.js', 'run', ...dsmArgs, file]);
       if (program.expected !== undefined) {
         assert.equal(onDsm.stdout, program.expected, onDsm.stderr);
