@@ -72,6 +72,10 @@ function resolveWorkerFile(filename: string | URL): string {
  * program's main thread is itself a worker of the manager).
  */
 const threadIdsSeen = new WeakMap<object, number>();
+/** A taken warm thread's 'online', not emitted yet (emitOnlineLater). */
+const pendingOnline = new WeakMap<object, NodeJS.Immediate>();
+/** Workers the program (or dsm, while warm) unref'd and did not ref again. */
+const unrefd = new WeakSet<object>();
 
 /** The file esbuild runs its synchronous API's service thread from. */
 function isCompilerThread(entry: string): boolean {
@@ -214,7 +218,38 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     return thread;
   }
 
+  /**
+   * Emits a taken warm thread's 'online' two immediates from now (after the immediates the program queues in this
+   * turn), each immediate ref'd or not as the worker is: an unref'd worker's 'online' keeps the loop no more alive
+   * than node's message would (a program awaiting it with nothing else to do ends, as under node).
+   */
+  function emitOnlineLater(worker: NativeWorker): void {
+    const second = (): void => {
+      const immediate = setImmediate(() => {
+        pendingOnline.delete(worker);
+        worker.emit('online');
+      });
+      if (unrefd.has(worker)) immediate.unref();
+      pendingOnline.set(worker, immediate);
+    };
+    const first = setImmediate(second);
+    if (unrefd.has(worker)) first.unref();
+    pendingOnline.set(worker, first);
+  }
+
   class Worker extends NativeWorker {
+    override ref(): void {
+      super.ref();
+      unrefd.delete(this);
+      pendingOnline.get(this)?.ref();
+    }
+
+    override unref(): void {
+      super.unref();
+      unrefd.add(this);
+      pendingOnline.get(this)?.unref();
+    }
+
     constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
       if (calledByRuntime(1)) {
         // Node's or the TypeScript loader's own thread (esbuild's service): a plain local Worker.
@@ -274,8 +309,10 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         threadIdsSeen.set(worker, threadIdSeen);
         channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
         tellManagerAtExit(worker, threadIdSeen);
-        // Node's 'online' came while it was warm: the program's comes after this turn, as a new thread's would.
-        if (taken.online) process.nextTick(() => worker.emit('online'));
+        // Node's 'online' came while it was warm: the program's comes in a later turn of the loop, as a new
+        // thread's would (node's is a message from the thread: never before this turn's ticks and promise
+        // callbacks, and after the immediates it queues), and holds the loop only as the worker does.
+        if (taken.online) emitOnlineLater(worker);
         if (warmRefill) warm.make();
         // eslint-disable-next-line no-constructor-return
         return worker as Worker;

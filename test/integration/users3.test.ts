@@ -13,6 +13,7 @@ const programs: Record<string, UserProgram> = {
   waitTimeouts: { file: 'wait-timeouts.mjs', what: 'Atomics.wait and waitAsync timeouts and results in the main thread and workers, notify\'s guaranteed counts', status: 0 },
   typedKinds: { file: 'typed-kinds.mjs', what: 'Atomics on BigInt64/BigUint64, Int8/Uint16 at odd offsets, DataView, non-shared buffers, the specification\'s errors', status: 0 },
   terminateBlocked: { file: 'terminate-blocked.mjs', what: 'terminate of a worker blocked in Atomics.wait and of a mutex holder, process.exitCode, ref/unref', status: 0 },
+  workerEvents: { file: 'worker-events.mjs', what: '\'online\' after the creating turn, a tree of workers announcing themselves on BroadcastChannels', status: 0 },
   buffersNested: { file: 'buffers-nested.mjs', what: 'shared buffers in nested objects, Maps and Sets, sent twice, Buffer.from(sab), encodeInto', status: 0 },
   growableIo: { file: 'growable-io.mjs', what: 'a growable buffer grown under a worker, fs.readSync/writeSync on shared views, getRandomValues', status: 0 },
 };
@@ -20,7 +21,7 @@ const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [
-  programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.buffersNested!,
+  programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
 ], directory);
-userProgramTests(['--nodes', '8', '--protocol', 'hlrc'], [programs.rwlockSemaphore!], directory);
-userProgramTests(['--nodes', '1'], [programs.terminateBlocked!], directory);
+userProgramTests(['--nodes', '8', '--protocol', 'hlrc'], [programs.rwlockSemaphore!, programs.workerEvents!], directory);
+userProgramTests(['--nodes', '1'], [programs.workerEvents!, programs.terminateBlocked!], directory);
