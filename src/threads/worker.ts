@@ -141,7 +141,10 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   const tellManagerAtExit = (worker: NativeWorker, threadIdSeen: number): void => {
     worker.once('exit', () => {
       try {
-        channel.post({ op: 'thread-exited', threadIdSeen });
+        // A call on 2+ nodes: it returns once the thread's own workers on other nodes have stopped too, so that
+        // the program's 'exit' listeners, after this one, run when they have, as under Node.
+        if (parent.nodeCount > 1) channel.call({ op: 'thread-exited', threadIdSeen, call: true });
+        else channel.post({ op: 'thread-exited', threadIdSeen });
       } catch {
         // The node is ending: its manager withdraws every thread's requests anyway.
       }

@@ -15,13 +15,14 @@ const programs: Record<string, UserProgram> = {
   terminateBlocked: { file: 'terminate-blocked.mjs', what: 'terminate of a worker blocked in Atomics.wait and of a mutex holder, process.exitCode, ref/unref', status: 0 },
   workerEvents: { file: 'worker-events.mjs', what: '\'online\' after the creating turn, a tree of workers announcing themselves on BroadcastChannels', status: 0 },
   buffersNested: { file: 'buffers-nested.mjs', what: 'shared buffers in nested objects, Maps and Sets, sent twice, Buffer.from(sab), encodeInto', status: 0 },
+  orphans: { file: 'orphans.mjs', what: 'a worker\'s own workers end with it (process.exit, unref\'d and returning, terminated) before its \'exit\'', status: 0 },
   growableIo: { file: 'growable-io.mjs', what: 'a growable buffer grown under a worker, fs.readSync/writeSync on shared views, getRandomValues', status: 0 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [
-  programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
+  programs.orphans!, programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
 ], directory);
 userProgramTests(['--nodes', '8', '--protocol', 'hlrc'], [programs.rwlockSemaphore!, programs.workerEvents!], directory);
 userProgramTests(['--nodes', '1'], [programs.workerEvents!, programs.terminateBlocked!], directory);
