@@ -16,13 +16,15 @@ const programs: Record<string, UserProgram> = {
   workerEvents: { file: 'worker-events.mjs', what: '\'online\' after the creating turn, a tree of workers announcing themselves on BroadcastChannels', status: 0 },
   buffersNested: { file: 'buffers-nested.mjs', what: 'shared buffers in nested objects, Maps and Sets, sent twice, Buffer.from(sab), encodeInto', status: 0 },
   orphans: { file: 'orphans.mjs', what: 'a worker\'s own workers end with it (process.exit, unref\'d and returning, terminated) before its \'exit\'', status: 0 },
+  postErrors: { file: 'post-errors.mjs', what: 'postMessage\'s errors both ways (transferList items and forms, values clone cannot copy) as node throws them', status: 0 },
+  waitAddresses: { file: 'wait-addresses.mjs', what: 'waiters keyed by memory and byte index across views and kinds, notify\'s count conversions, nobody left after a worker ends', status: 0 },
   growableIo: { file: 'growable-io.mjs', what: 'a growable buffer grown under a worker, fs.readSync/writeSync on shared views, getRandomValues', status: 0 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [
-  programs.orphans!, programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
+  programs.orphans!, programs.postErrors!, programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
 ], directory);
 userProgramTests(['--nodes', '8', '--protocol', 'hlrc'], [programs.rwlockSemaphore!, programs.workerEvents!], directory);
 userProgramTests(['--nodes', '1'], [programs.workerEvents!, programs.terminateBlocked!], directory);
