@@ -18,13 +18,14 @@ const programs: Record<string, UserProgram> = {
   orphans: { file: 'orphans.mjs', what: 'a worker\'s own workers end with it (process.exit, unref\'d and returning, terminated) before its \'exit\'', status: 0 },
   postErrors: { file: 'post-errors.mjs', what: 'postMessage\'s errors both ways (transferList items and forms, values clone cannot copy) as node throws them', status: 0 },
   waitAddresses: { file: 'wait-addresses.mjs', what: 'waiters keyed by memory and byte index across views and kinds, notify\'s count conversions, nobody left after a worker ends', status: 0 },
+  workerHandles: { file: 'worker-handles.mjs', what: 'terminate() twice and after the end (undefined), the handle\'s listeners gone after \'exit\', an eval worker', status: 0 },
   growableIo: { file: 'growable-io.mjs', what: 'a growable buffer grown under a worker, fs.readSync/writeSync on shared views, getRandomValues', status: 0 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [
-  programs.orphans!, programs.postErrors!, programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
+  programs.orphans!, programs.postErrors!, programs.workerHandles!, programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
 ], directory);
 userProgramTests(['--nodes', '8', '--protocol', 'hlrc'], [programs.rwlockSemaphore!, programs.workerEvents!], directory);
 userProgramTests(['--nodes', '1'], [programs.workerEvents!, programs.terminateBlocked!], directory);
