@@ -19,6 +19,7 @@ const programs: Record<string, UserProgram> = {
   postErrors: { file: 'post-errors.mjs', what: 'postMessage\'s errors both ways (transferList items and forms, values clone cannot copy) as node throws them', status: 0 },
   waitAddresses: { file: 'wait-addresses.mjs', what: 'waiters keyed by memory and byte index across views and kinds, notify\'s count conversions, nobody left after a worker ends', status: 0 },
   workerHandles: { file: 'worker-handles.mjs', what: 'terminate() twice and after the end (undefined), the handle\'s listeners gone after \'exit\', an eval worker', status: 0 },
+  sharedNodeApis: { file: 'shared-node-apis.mjs', what: 'inspect, TextDecoder, v8.serialize (V8\'s message names SharedArrayBuffer), structuredClone, hash, zlib, Buffer on a shared buffer', status: 0 },
   growableIo: { file: 'growable-io.mjs', what: 'a growable buffer grown under a worker, fs.readSync/writeSync on shared views, getRandomValues', status: 0 },
 };
 const all = Object.values(programs);
