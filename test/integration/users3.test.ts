@@ -26,7 +26,7 @@ const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [
-  programs.orphans!, programs.postErrors!, programs.workerHandles!, programs.waitTimeouts!, programs.typedKinds!, programs.terminateBlocked!, programs.workerEvents!, programs.buffersNested!,
+  programs.orphans!, programs.postErrors!, programs.workerHandles!, programs.waitTimeouts!, programs.typedKinds!, programs.buffersNested!,
 ], directory);
 userProgramTests(['--nodes', '8', '--protocol', 'hlrc'], [programs.rwlockSemaphore!, programs.workerEvents!], directory);
-userProgramTests(['--nodes', '1'], [programs.workerEvents!, programs.terminateBlocked!], directory);
+userProgramTests(['--nodes', '1'], [programs.workerEvents!], directory);
