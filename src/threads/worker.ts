@@ -45,11 +45,20 @@ export interface DsmWorkerOptions extends WorkerOptions {
  * anywhere, its ports relayed.
  */
 function needsCreatorsProcess(options: WorkerOptions, ranges: BufferRanges): boolean {
-  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer))) return true;
+  if (listedTransfers(options.transferList).some((item) => !(item instanceof ArrayBuffer))) return true;
   if (options.stdin === true || options.stdout === true || options.stderr === true) return true;
   if (typeof options.env === 'symbol') return true;
   // Shared memory that is not dsm memory (a WebAssembly shared Memory, a growable buffer) stays on its node.
   return holdsNodeLocalMemory(options.workerData, ranges, placementScanValueCountMax);
+}
+
+/**
+ * A Worker's `transferList` option as Node's constructor reads it: nothing if it is falsy, else its indexed items
+ * (an array's; none of a number, a Set or a plain object; a string's characters, which Node then refuses).
+ */
+function listedTransfers(transferList: unknown): unknown[] {
+  if (!transferList) return [];
+  return Array.prototype.slice.call(Object(transferList)) as unknown[];
 }
 
 /** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
@@ -282,7 +291,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
           return spawnRemoteWorker(new.target.prototype, {
             channel, ranges, nodeId, threadIdSeen, entry, evalCode,
             workerData: options.workerData,
-            transferList: options.transferList ?? [],
+            transferList: listedTransfers(options.transferList),
             options: {
               ...(options.name === undefined ? {} : { name: options.name }),
               argv: (options.argv ?? []).map(String),
@@ -320,7 +329,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         // eslint-disable-next-line no-constructor-return
         return worker as Worker;
       }
-      const transferList = [...(options.transferList ?? []), port2];
+      const transferList = [...listedTransfers(options.transferList), port2];
       if (hopsOn) hop('t:creating thread');
       super(appEntryUrl(), {
         ...options,
