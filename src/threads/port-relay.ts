@@ -164,7 +164,7 @@ export class PortRelays {
     if (this.relays.size === 0) return;
     let left = portRelayDrainCountMax;
     for (const [id, port] of [...this.relays]) {
-      for (let received = receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port)) {
+      for (let received = nativeReceiveMessageOnPort(port); received !== undefined; received = nativeReceiveMessageOnPort(port)) {
         if (left-- === 0) return;
         this.forward(id, received.message);
       }
@@ -301,6 +301,9 @@ function nodesOwnError(provoke: (port: MessagePort) => void): Error {
   }
   return new DsmError('DSM_ERR_INTERNAL', 'Node accepted a postMessage that dsm expected it to refuse');
 }
+
+/** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
+const nativeReceiveMessageOnPort = receiveMessageOnPort;
 
 let installed: PortRelays | null = null;
 

@@ -20,13 +20,14 @@ const programs: Record<string, UserProgram> = {
   waitAddresses: { file: 'wait-addresses.mjs', what: 'waiters keyed by memory and byte index across views and kinds, notify\'s count conversions, nobody left after a worker ends', status: 0 },
   workerHandles: { file: 'worker-handles.mjs', what: 'terminate() twice and after the end (undefined), the handle\'s listeners gone after \'exit\', an eval worker', status: 0 },
   sharedNodeApis: { file: 'shared-node-apis.mjs', what: 'inspect, TextDecoder, v8.serialize (V8\'s message names SharedArrayBuffer), structuredClone, hash, zlib, Buffer on a shared buffer', status: 0 },
+  syncRpc: { file: 'sync-rpc.mjs', what: 'synchronous calls over a MessagePort given to a running worker, both sides in Atomics.wait and receiveMessageOnPort', status: 0 },
   growableIo: { file: 'growable-io.mjs', what: 'a growable buffer grown under a worker, fs.readSync/writeSync on shared views, getRandomValues', status: 0 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [
-  programs.orphans!, programs.postErrors!, programs.workerHandles!, programs.waitTimeouts!, programs.typedKinds!, programs.buffersNested!,
+  programs.orphans!, programs.postErrors!, programs.syncRpc!, programs.workerHandles!, programs.waitTimeouts!, programs.typedKinds!, programs.buffersNested!,
 ], directory);
 userProgramTests(['--nodes', '8', '--protocol', 'hlrc'], [programs.rwlockSemaphore!, programs.workerEvents!], directory);
 userProgramTests(['--nodes', '1'], [programs.workerEvents!], directory);
