@@ -1,6 +1,6 @@
 // App side of the channel: synchronous calls from an app thread to its manager.
 
-import type { MessagePort } from 'node:worker_threads';
+import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { DsmError, assert } from '../errors.js';
 import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
 import { DoorbellBlock, type NativeDoorbell, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
@@ -8,6 +8,13 @@ import { captureSite, raceSitesEnabled } from '../race/site.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
+/** Node's, held now: setup replaces the module's export (and so this live binding) with one that calls takeNow. */
+const nativeReceiveMessageOnPort = receiveMessageOnPort;
+/**
+ * MessagePort's own postMessage, held at load: on 2+ nodes setup wraps the prototype's to forward relayed ports'
+ * messages after each post (calls of their own), which a request on its way (a call in flight) must not do.
+ */
+const nativePostMessage = MessagePort.prototype.postMessage;
 
 export class ChannelClient {
   private readonly port: MessagePort;
@@ -21,6 +28,9 @@ export class ChannelClient {
   private callInFlight = false;
   private holdCount = 0;
   private readonly listeners = new Set<(event: ChannelEvent) => void>();
+  /** Events takeNow read from the port ahead of the event loop but left for it (dispatched at the next turn, in order). */
+  private readonly deferred: ChannelEvent[] = [];
+  private deferredFlush: ReturnType<typeof setImmediate> | null = null;
 
   constructor(port: MessagePort, threadIdSeen: number) {
     this.port = port;
@@ -31,11 +41,44 @@ export class ChannelClient {
     this.bell = doorbellEnabled && !raceSitesEnabled ? loadDoorbell() : null;
     this.send({ op: 'hello', reply, threadIdSeen }, []);
     this.port.on('message', (event: ChannelEvent) => {
-      for (const listener of this.listeners) listener(event);
+      this.flushDeferred();
+      this.dispatch(event);
     });
     // The port must not keep the thread alive: a program ends when its own work ends.
     // (Adding a 'message' listener refs a port, so unref comes after it.)
     this.port.unref();
+  }
+
+  private dispatch(event: ChannelEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private flushDeferred(): void {
+    if (this.deferredFlush !== null) {
+      clearImmediate(this.deferredFlush);
+      this.deferredFlush = null;
+    }
+    for (let event = this.deferred.shift(); event !== undefined; event = this.deferred.shift()) this.dispatch(event);
+  }
+
+  /**
+   * Reads the events that reached this thread without waiting for its event loop (a thread that never returns to
+   * it, reading a relayed port with receiveMessageOnPort after an Atomics wake-up): those `now` accepts are
+   * dispatched at once (they must run no program code), the others at the loop's next turn, in their order.
+   */
+  takeNow(now: (event: ChannelEvent) => boolean): void {
+    for (let got = nativeReceiveMessageOnPort(this.port); got !== undefined; got = nativeReceiveMessageOnPort(this.port)) {
+      const event = got.message as ChannelEvent;
+      if (now(event)) {
+        this.dispatch(event);
+        continue;
+      }
+      this.deferred.push(event);
+      this.deferredFlush ??= setImmediate(() => {
+        this.deferredFlush = null;
+        this.flushDeferred();
+      });
+    }
   }
 
   /** Listens for events the manager sends on its own (e.g. a remote worker's messages). */
@@ -87,7 +130,7 @@ export class ChannelClient {
         return;
       }
     }
-    this.port.postMessage({ request, ringBefore: this.ringSent } satisfies PortMessage, transfer as never);
+    nativePostMessage.call(this.port, { request, ringBefore: this.ringSent } satisfies PortMessage, transfer as never);
     this.portSent += 1;
   }
 }

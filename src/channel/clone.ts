@@ -183,6 +183,11 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
 
   const writePlainHostObject = (v8.DefaultSerializer.prototype as unknown as HostHooks)._writeHostObject!;
   class Serializer extends v8.DefaultSerializer {
+    /** A value structured clone cannot copy (a function, a symbol, a WeakMap): Node's postMessage throws a DataCloneError DOMException, not an Error. */
+    _getDataCloneError(message: string): Error {
+      return new DOMException(message, 'DataCloneError');
+    }
+
     _getSharedArrayBufferId(buffer: SharedArrayBuffer): never {
       // V8 asks for an id for a buffer it meets outside a view we wrote: inside an object of a class, or a
       // WebAssembly shared Memory's buffer (which is never dsm memory).

@@ -76,9 +76,10 @@ export type ChannelRequest =
   /**
    * Posted by a worker's parent thread when its 'exit' comes (before the program sees it): the manager withdraws
    * that thread's parked requests now, ahead of anything the parent does next, rather than when the thread's
-   * channel closes (asynchronously, possibly after them).
+   * channel closes (asynchronously, possibly after them). With `call` (2+ nodes) it is a call, answered once that
+   * thread's own workers on other nodes have stopped (terminated by its end, as under Node).
    */
-  | { op: 'thread-exited'; threadIdSeen: number }
+  | { op: 'thread-exited'; threadIdSeen: number; call?: true }
   /** Which node a new worker runs on (the placement policy's choice). */
   | { op: 'place' }
   /** The node that is home to global page `page` now, as this node knows it (the public homeOf). */

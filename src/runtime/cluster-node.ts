@@ -396,6 +396,8 @@ export class ClusterNode {
   threadExited(endpoint: ThreadEndpoint): void {
     this.manager.channel.serveInOrder(endpoint);
     this.withdrawEnded(endpoint);
+    // Its workers on other nodes stop, as a Node worker's own workers do when it ends.
+    this.workers.parentEnded(endpoint.threadIdSeen);
   }
 
   private withdrawEnded(endpoint: ThreadEndpoint): void {
@@ -465,9 +467,19 @@ export class ClusterNode {
         assert(Number.isInteger(request.page) && request.page >= 0 && request.page * pageBytes < this.manager.regionBytes, 'homeOf asks for a page of the global region');
         return this.host.engine.homeOf(request.page);
       case 'thread-exited': {
+        // A call: the parent's 'exit' listeners run once the thread's workers on other nodes have stopped too.
+        // (Its channel may have closed already: its workers are found by its thread id.)
         const ended = this.manager.channel.endpointOf(request.threadIdSeen);
         if (ended !== null) this.threadExited(ended);
-        return replyLater;
+        if (request.call !== true) {
+          this.workers.parentEnded(request.threadIdSeen);
+          return replyLater;
+        }
+        let running = false;
+        running = this.workers.parentEnded(request.threadIdSeen, () => {
+          if (running) endpoint.answer({ ok: true, value: null });
+        });
+        return running ? replyLater : null;
       }
       case 'place':
         // Race mode: round-robin over the app nodes (the last node is the race home).

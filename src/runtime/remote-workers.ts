@@ -121,7 +121,12 @@ export class RemoteWorkers {
   /** The channel endpoints of those workers: endpoint -> spawnId. */
   private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
-  private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number }>();
+  private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number; ended?: true }>();
+  /**
+   * Threads of this node that ended with remote workers still running: what to do once the last of them has
+   * exited (a hosted worker's own 'exit' event, which under Node comes after its workers have stopped).
+   */
+  private readonly awaitingChildren = new Map<number, () => void>();
   private spawnCounter = 0;
   /**
    * BroadcastChannel names with an open instance in a thread of this node:
@@ -151,6 +156,7 @@ export class RemoteWorkers {
     this.warmEnabled = options.warmThreads !== undefined;
     if (options.warmThreads?.atStart === true) this.makeWarmThread();
     options.channel.onThreadEnd((endpoint) => {
+      this.parentEnded(endpoint.threadIdSeen);
       for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
       // Its relay ends close with it, as its ports would under Node: each far end sees 'close'.
       for (const { id, farNode } of this.ports.threadEnded(endpoint)) {
@@ -158,6 +164,37 @@ export class RemoteWorkers {
         options.admit(() => this.send(farNode, { type: 'rtPortClose', id }));
       }
     });
+  }
+
+  /**
+   * A thread of this node ended (it returned, called process.exit, threw or was terminated): its remote workers
+   * end too, as a Node worker's own workers do when it stops. Each is terminated (admitted: after what the thread
+   * posted before it ended); `then`, if given, runs once the last of them has exited (at once if there are none).
+   * Whether any of them was still running.
+   */
+  parentEnded(threadIdSeen: number, then?: () => void): boolean {
+    let running = false;
+    for (const [spawnId, entry] of this.remote) {
+      if (entry.endpoint.threadIdSeen !== threadIdSeen) continue;
+      running = true;
+      if (entry.ended === true) continue;
+      entry.ended = true;
+      this.options.admit(() => this.send(entry.nodeId, { type: 'rtTerminate', spawnId }));
+    }
+    if (then !== undefined) {
+      if (running) this.awaitingChildren.set(threadIdSeen, then);
+      else then();
+    }
+    return running;
+  }
+
+  /** A remote worker of thread `threadIdSeen` exited: if that thread ended and waits for its last one, it goes on. */
+  private childExited(threadIdSeen: number): void {
+    const then = this.awaitingChildren.get(threadIdSeen);
+    if (then === undefined) return;
+    for (const entry of this.remote.values()) if (entry.endpoint.threadIdSeen === threadIdSeen) return;
+    this.awaitingChildren.delete(threadIdSeen);
+    then();
   }
 
   /** A message carrying relayed ports came for a thread that has ended: their ends close (the sender's see 'close'). */
@@ -388,6 +425,7 @@ export class RemoteWorkers {
             break;
         }
         entry.endpoint.port.postMessage(event, 'bytes' in event ? transferListOf(event.bytes) : []);
+        if (message.event === 'exit') this.childExited(entry.endpoint.threadIdSeen);
         return;
       }
     }
@@ -401,7 +439,11 @@ export class RemoteWorkers {
    */
   private send(toNode: number, message: WorkerLaneMessage): void {
     if (this.options.network.send(toNode, message) !== 'lost') return;
-    if (message.type === 'rtSpawn') this.remote.delete(message.spawnId);
+    if (message.type === 'rtSpawn') {
+      const entry = this.remote.get(message.spawnId);
+      this.remote.delete(message.spawnId);
+      if (entry !== undefined) this.childExited(entry.endpoint.threadIdSeen);
+    }
   }
 
   private findRemote(endpoint: ThreadEndpoint, handleId: number): { spawnId: string; nodeId: number } | null {
@@ -466,7 +508,8 @@ export class RemoteWorkers {
       this.options.threadEnded?.(spawn.threadIdSeen);
       this.hosted.delete(spawn.spawnId);
       this.hostedEndpoints.delete(endpoint);
-      event('exit', { code });
+      // Its own remote workers stop first, as under Node (a worker's 'exit' comes after its workers have stopped).
+      this.parentEnded(spawn.threadIdSeen, () => event('exit', { code }));
       // Workers come here one after another: keep a thread warm for the next one.
       if (this.warmRefill) this.makeWarmThread();
     });

@@ -22,6 +22,7 @@
 // 'close'): a port passed on through a chain of threads lives as long as the
 // threads it passed through.
 
+import { isArrayBuffer, isSharedArrayBuffer } from 'node:util/types';
 import { MessageChannel, MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { portRelayDrainCountMax } from '../constants.js';
 import type { ChannelClient } from '../channel/client.js';
@@ -79,11 +80,17 @@ export class PortRelays {
     write: (buffers: ArrayBuffer[], ports: PortCodec) => MessageBytes): RelayedMessage {
     const buffers: ArrayBuffer[] = [];
     const ids = new Map<MessagePort, string>();
-    for (const item of transferList ?? []) {
-      if (item instanceof ArrayBuffer) buffers.push(item);
-      else if (item instanceof MessagePort) {
+    for (const item of transferItems(transferList)) {
+      if (isArrayBuffer(item)) {
+        // Node's checks, in its order: a duplicate is an error, a detached buffer is passed over.
+        if (buffers.includes(item)) throw nodesOwnError((port) => { const twice = new ArrayBuffer(0); port.postMessage(undefined, [twice, twice]); });
+        if (!isDetached(item)) buffers.push(item);
+      } else if (item instanceof MessagePort) {
         if (ids.has(item)) throw new DOMException('Transfer list contains duplicate MessagePort', 'DataCloneError');
         ids.set(item, this.nextId());
+      } else if (neverTransferable(item)) {
+        // Node's own TypeError (ERR_INVALID_TRANSFER_OBJECT): it throws before it moves anything.
+        throw nodesOwnError((port) => port.postMessage(undefined, [item] as never));
       } else {
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', `postMessage to ${toWhom} on another node can transfer ArrayBuffers and MessagePorts, not other handles`);
       }
@@ -157,7 +164,7 @@ export class PortRelays {
     if (this.relays.size === 0) return;
     let left = portRelayDrainCountMax;
     for (const [id, port] of [...this.relays]) {
-      for (let received = receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port)) {
+      for (let received = nativeReceiveMessageOnPort(port); received !== undefined; received = nativeReceiveMessageOnPort(port)) {
         if (left-- === 0) return;
         this.forward(id, received.message);
       }
@@ -231,6 +238,72 @@ function missingTransferable(): Error {
   Object.defineProperty(error, 'code', { value: 'ERR_MISSING_TRANSFERABLE_IN_TRANSFER_LIST', enumerable: true, configurable: true, writable: true });
   return error;
 }
+
+/**
+ * The items of a postMessage's second argument as Node reads it: nothing for undefined or null, an iterable's
+ * items, or an options object's `transfer` iterable; anything else throws Node's own TypeError
+ * (ERR_INVALID_ARG_TYPE), provoked on a scratch port with the same argument (which moves nothing).
+ */
+function transferItems(transferList: unknown): unknown[] {
+  if (transferList === undefined || transferList === null) return [];
+  if (typeof transferList !== 'object' && typeof transferList !== 'function') {
+    throw nodesOwnError((port) => port.postMessage(undefined, transferList as never));
+  }
+  const items = iterableItems(transferList);
+  if (items !== null) return items;
+  const transfer = (transferList as { transfer?: unknown }).transfer;
+  if (transfer === undefined) return [];
+  const fromOption = iterableItems(transfer);
+  if (fromOption === null) throw nodesOwnError((port) => port.postMessage(undefined, { transfer } as never));
+  return fromOption;
+}
+
+function iterableItems(value: unknown): unknown[] | null {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return null;
+  if (typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function') return null;
+  return [...(value as Iterable<unknown>)];
+}
+
+/** What Node never transfers (it throws ERR_INVALID_TRANSFER_OBJECT): primitives, shared buffers, views, plain objects and arrays, functions. */
+function neverTransferable(item: unknown): boolean {
+  if (item === null || typeof item !== 'object') return true;
+  if (isSharedArrayBuffer(item) || ArrayBuffer.isView(item)) return true;
+  const prototype = Object.getPrototypeOf(item) as unknown;
+  return prototype === null || prototype === Object.prototype || prototype === Array.prototype;
+}
+
+/** Whether an ArrayBuffer was detached (a transfer moved its contents; Node passes such a buffer over). */
+function isDetached(buffer: ArrayBuffer): boolean {
+  const detached = (buffer as { detached?: unknown }).detached;
+  if (typeof detached === 'boolean') return detached;
+  if (buffer.byteLength !== 0) return false;
+  try {
+    structuredClone(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The error Node throws for a postMessage that `provoke` makes on a scratch port (one that throws before it moves
+ * anything), so that a program posting to a thread on another node sees the error it would see under Node.
+ */
+function nodesOwnError(provoke: (port: MessagePort) => void): Error {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    provoke(port1);
+  } catch (error) {
+    return error as Error;
+  } finally {
+    port1.close();
+    port2.close();
+  }
+  return new DsmError('DSM_ERR_INTERNAL', 'Node accepted a postMessage that dsm expected it to refuse');
+}
+
+/** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
+const nativeReceiveMessageOnPort = receiveMessageOnPort;
 
 let installed: PortRelays | null = null;
 

@@ -54,11 +54,17 @@ export class RemoteParentPort extends EventEmitter {
   /**
    * `receiveMessageOnPort(parentPort)`: the oldest message that has reached
    * this thread and not been delivered, as `{ message }`, else undefined (as
-   * Node's, for a port whose queue is empty or closed). A message reaches
-   * this thread through its event loop (the channel's events): one sent while
-   * the thread never returns to its loop is not seen (as a relayed port's).
+   * Node's, for a port whose queue is empty or closed). With no 'message'
+   * listener, what reached the thread is read from the channel first, so a
+   * thread that never returns to its loop sees it too, as under Node.
    */
   receiveSync(): { message: unknown } | undefined {
+    // What reached this thread, even if it has not returned to its event loop since (a worker in a loop of
+    // Atomics.wait and receiveMessageOnPort): its parent messages are read from the channel now, while none is
+    // delivered to a listener (they only join `waiting`), and relayed ports' with them (posted on, no program code).
+    if (!this.started && !this.closed) {
+      this.channel.takeNow((event) => event.kind === 'parent-message' || event.kind === 'port-message' || event.kind === 'port-close');
+    }
     const message = this.waiting.shift();
     if (message === undefined || this.closed) return undefined;
     // Its kick (if started) finds one fewer message waiting, or none: a kick with nothing waiting does nothing.

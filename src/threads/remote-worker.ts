@@ -143,7 +143,12 @@ function exited(worker: EventEmitter, state: RemoteState, exitCode: number, chan
   handles.delete(state.handleId);
   if (state.referenced) channel.unhold();
   state.referenced = false;
+  // As Node's handle: its 'message' listeners go before 'exit' (Node's code also names 'messageerrors', which no
+  // listener uses), every listener after it.
+  worker.removeAllListeners('message');
+  worker.removeAllListeners('messageerrors');
   worker.emit('exit', exitCode);
+  worker.removeAllListeners();
   for (const waiter of state.exitWaiters.splice(0)) waiter(exitCode);
 }
 
@@ -171,8 +176,10 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
     terminate: {
       value(this: object): Promise<number> {
         const state = stateOf(this);
-        if (state.exited) return Promise.resolve(state.exitCode ?? 1);
-        channel.post({ op: 'worker-terminate', handleId: state.handleId });
+        // Node's handle whose 'exit' was emitted answers undefined (its 'exit' listeners saw the code).
+        if (state.exited && state.threadId === -1) return Promise.resolve(undefined as unknown as number);
+        // Ended, its 'exit' not emitted yet: the code, with the others waiting.
+        if (!state.exited) channel.post({ op: 'worker-terminate', handleId: state.handleId });
         return new Promise((resolve) => state.exitWaiters.push(resolve));
       },
     },

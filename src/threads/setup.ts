@@ -158,6 +158,29 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     installPortRelays(relays);
     // A thread's end (its loop ran dry, or process.exit): what its program posted on relayed ports still goes.
     process.on('exit', () => relays.drain());
+    // receiveMessageOnPort on a relayed port sees what reached this thread for it, even if the thread never
+    // returned to its event loop since (it waited in Atomics.wait), as under Node: relayed ports' events are read
+    // from the channel first (they run no program code: each is posted on, or closes, the program's port).
+    const receiveNative = wt.receiveMessageOnPort as (port: unknown) => unknown;
+    wt.receiveMessageOnPort = (port: unknown) => {
+      channel.takeNow((event) => event.kind === 'port-message' || event.kind === 'port-close');
+      return receiveNative(port);
+    };
+    // And what the program posts on its end of a relayed port goes at once, not when this thread's loop next
+    // turns (its relay end hears it there): a thread answering in a loop of Atomics.wait and
+    // receiveMessageOnPort never returns to it. After every post on a port of this thread, the relay ends'
+    // waiting messages are forwarded (none to look at while this thread relays no port).
+    const messagePort = wt.MessagePort as { prototype: { postMessage: (...args: unknown[]) => unknown } };
+    const nativePost = messagePort.prototype.postMessage;
+    Object.defineProperty(messagePort.prototype, 'postMessage', {
+      configurable: true, enumerable: true, writable: true,
+      // Its answer as the native's (Node's BroadcastChannel, whose handle is a MessagePort, reads it).
+      value: { postMessage(this: unknown, ...args: unknown[]): unknown {
+        const posted = nativePost.apply(this, args);
+        relays.drain();
+        return posted;
+      } }.postMessage,
+    });
   }
   const workers = makeWorkerClass(channel, config, received);
   wt.Worker = workers.Worker;

@@ -48,8 +48,11 @@ function allocationRangeError(error: unknown): RangeError {
 
 /** `regionBytes` bounds the length worth asking the manager for. */
 export function makeSharedArrayBufferClass(allocate: (byteLength: number) => SharedArrayBuffer, regionBytes = byteLengthMax): SharedArrayBufferConstructor {
-  // One declared parameter: SharedArrayBuffer.length is 1, options is arguments[1].
-  function SharedArrayBuffer(this: unknown, length: unknown): SharedArrayBuffer {
+  // One declared parameter: SharedArrayBuffer.length is 1, options is arguments[1]. A function expression named
+  // by its property key: V8 names the function (in its own messages, "#<SharedArrayBuffer> could not be cloned",
+  // and stack traces) by its source name, which a bundler renames for a declaration (it shadows the global).
+  // eslint-disable-next-line func-names, object-shorthand
+  const SharedArrayBuffer = { SharedArrayBuffer: function (this: unknown, length: unknown): SharedArrayBuffer {
     if (new.target === undefined) throw new TypeError("Constructor SharedArrayBuffer requires 'new'");
     const byteLength = toIndex(length);
     // eslint-disable-next-line prefer-rest-params
@@ -79,7 +82,7 @@ export function makeSharedArrayBufferClass(allocate: (byteLength: number) => Sha
     }
     if (prototype !== NativeSharedArrayBuffer.prototype) Object.setPrototypeOf(buffer, prototype);
     return buffer;
-  }
+  } }.SharedArrayBuffer;
   // Spelled out: a bundler may rename the declaration (it shadows the global in the bundle's scope).
   Object.defineProperty(SharedArrayBuffer, 'name', { value: 'SharedArrayBuffer', writable: false, enumerable: false, configurable: true });
   Object.defineProperty(SharedArrayBuffer, 'prototype', { value: NativeSharedArrayBuffer.prototype, writable: false, enumerable: false, configurable: false });

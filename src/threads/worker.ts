@@ -45,11 +45,20 @@ export interface DsmWorkerOptions extends WorkerOptions {
  * anywhere, its ports relayed.
  */
 function needsCreatorsProcess(options: WorkerOptions, ranges: BufferRanges): boolean {
-  if (options.transferList?.some((item) => !(item instanceof ArrayBuffer))) return true;
+  if (listedTransfers(options.transferList).some((item) => !(item instanceof ArrayBuffer))) return true;
   if (options.stdin === true || options.stdout === true || options.stderr === true) return true;
   if (typeof options.env === 'symbol') return true;
   // Shared memory that is not dsm memory (a WebAssembly shared Memory, a growable buffer) stays on its node.
   return holdsNodeLocalMemory(options.workerData, ranges, placementScanValueCountMax);
+}
+
+/**
+ * A Worker's `transferList` option as Node's constructor reads it: nothing if it is falsy, else its indexed items
+ * (an array's; none of a number, a Set or a plain object; a string's characters, which Node then refuses).
+ */
+function listedTransfers(transferList: unknown): unknown[] {
+  if (!transferList) return [];
+  return Array.prototype.slice.call(Object(transferList)) as unknown[];
 }
 
 /** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
@@ -72,6 +81,10 @@ function resolveWorkerFile(filename: string | URL): string {
  * program's main thread is itself a worker of the manager).
  */
 const threadIdsSeen = new WeakMap<object, number>();
+/** A taken warm thread's 'online', not emitted yet (emitOnlineLater). */
+const pendingOnline = new WeakMap<object, NodeJS.Immediate>();
+/** Workers the program (or dsm, while warm) unref'd and did not ref again. */
+const unrefd = new WeakSet<object>();
 
 /** The file esbuild runs its synchronous API's service thread from. */
 function isCompilerThread(entry: string): boolean {
@@ -137,7 +150,10 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   const tellManagerAtExit = (worker: NativeWorker, threadIdSeen: number): void => {
     worker.once('exit', () => {
       try {
-        channel.post({ op: 'thread-exited', threadIdSeen });
+        // A call on 2+ nodes: it returns once the thread's own workers on other nodes have stopped too, so that
+        // the program's 'exit' listeners, after this one, run when they have, as under Node.
+        if (parent.nodeCount > 1) channel.call({ op: 'thread-exited', threadIdSeen, call: true });
+        else channel.post({ op: 'thread-exited', threadIdSeen });
       } catch {
         // The node is ending: its manager withdraws every thread's requests anyway.
       }
@@ -232,7 +248,38 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     return { env };
   }
 
+  /**
+   * Emits a taken warm thread's 'online' two immediates from now (after the immediates the program queues in this
+   * turn), each immediate ref'd or not as the worker is: an unref'd worker's 'online' keeps the loop no more alive
+   * than node's message would (a program awaiting it with nothing else to do ends, as under node).
+   */
+  function emitOnlineLater(worker: NativeWorker): void {
+    const second = (): void => {
+      const immediate = setImmediate(() => {
+        pendingOnline.delete(worker);
+        worker.emit('online');
+      });
+      if (unrefd.has(worker)) immediate.unref();
+      pendingOnline.set(worker, immediate);
+    };
+    const first = setImmediate(second);
+    if (unrefd.has(worker)) first.unref();
+    pendingOnline.set(worker, first);
+  }
+
   class Worker extends NativeWorker {
+    override ref(): void {
+      super.ref();
+      unrefd.delete(this);
+      pendingOnline.get(this)?.ref();
+    }
+
+    override unref(): void {
+      super.unref();
+      unrefd.add(this);
+      pendingOnline.get(this)?.unref();
+    }
+
     constructor(filename: string | URL, options: DsmWorkerOptions = {}) {
       if (calledByRuntime(1)) {
         // Node's or the TypeScript loader's own thread (esbuild's service): a plain local Worker.
@@ -262,7 +309,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
           return spawnRemoteWorker(new.target.prototype, {
             channel, ranges, nodeId, threadIdSeen, entry, evalCode,
             workerData: options.workerData,
-            transferList: options.transferList ?? [],
+            transferList: listedTransfers(options.transferList),
             options: {
               ...(options.name === undefined ? {} : { name: options.name }),
               argv: (options.argv ?? []).map(String),
@@ -292,13 +339,15 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         threadIdsSeen.set(worker, threadIdSeen);
         channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
         tellManagerAtExit(worker, threadIdSeen);
-        // Node's 'online' came while it was warm: the program's comes after this turn, as a new thread's would.
-        if (taken.online) process.nextTick(() => worker.emit('online'));
+        // Node's 'online' came while it was warm: the program's comes in a later turn of the loop, as a new
+        // thread's would (node's is a message from the thread: never before this turn's ticks and promise
+        // callbacks, and after the immediates it queues), and holds the loop only as the worker does.
+        if (taken.online) emitOnlineLater(worker);
         if (warmRefill) warm.make();
         // eslint-disable-next-line no-constructor-return
         return worker as Worker;
       }
-      const transferList = [...(options.transferList ?? []), port2];
+      const transferList = [...listedTransfers(options.transferList), port2];
       if (hopsOn) hop('t:creating thread');
       super(appEntryUrl(), {
         ...options,

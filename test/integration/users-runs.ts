@@ -65,12 +65,15 @@ export function checkUserProgram(dsmArgs: readonly string[], program: UserProgra
   }
 }
 
-/** One test per program: plain node, then `dsm run` with dsmArgs (default region size), compared. */
-export function userProgramTests(dsmArgs: readonly string[]): void {
+/**
+ * One test per program: plain node, then `dsm run` with dsmArgs (default region size), compared. By default the
+ * programs above, in test/fixtures/users; users3.test.ts passes its own, in test/fixtures/users3.
+ */
+export function userProgramTests(dsmArgs: readonly string[], programs: readonly UserProgram[] = userPrograms, directory = fixtures): void {
   const name = dsmArgs.join(' ');
-  for (const program of userPrograms) {
+  for (const program of programs) {
     test(`${name}: ${program.file}, ${program.what}, prints and exits as under node`, () => {
-      checkUserProgram(dsmArgs, program);
+      checkUserProgram(dsmArgs, program, directory);
     });
   }
 }
