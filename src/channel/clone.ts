@@ -254,11 +254,12 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
  * reads it through its buffer (`new Float64Array(view.buffer)`, `new
  * DataView(record.buffer)`, `Buffer.from(view.buffer)`, as users read a
  * worker's small result) read other bytes than under node, where it is the
- * whole of its own buffer. Below contentsMessageBytesMin it gets a buffer of
- * its own (a copy of a few bytes); a larger one stays a view, no third copy
- * (docs/LIMITS.md), except in what a thread reads once (a remote worker's
- * workerData and environment data, a thrown value): every one gets its own. A Buffer (which Node's deserializer makes a Buffer again)
- * is a Uint8Array, as a structured clone gives it.
+ * whole of its own buffer. So it gets a buffer of its own (a copy: of a few
+ * bytes for a worker's result record; a large one inside a message costs one
+ * copy more than the view did, while a large typed array that is the whole
+ * message still travels as its contents, serializeMessage). A Buffer (which
+ * Node's deserializer makes a Buffer again) is a Uint8Array, as a structured
+ * clone gives it.
  */
 function ownBufferIfSmall(value: unknown, ownBelowBytes: number): unknown {
   if (!ArrayBuffer.isView(value)) return value;
@@ -276,11 +277,11 @@ function ownBufferIfSmall(value: unknown, ownBelowBytes: number): unknown {
 
 /**
  * `ownBelowBytes`: typed arrays and DataViews shorter than this get a buffer
- * of their own (ownBufferIfSmall); a message's larger ones stay views of its
- * bytes. Infinity for values a thread reads once (a remote worker's
- * workerData, environment data, a thrown value), whose copy costs nothing that counts.
+ * of their own (ownBufferIfSmall), longer ones stay views of the bytes.
+ * Infinity (every one its own, as under node) unless a caller that reads the
+ * value through the view alone passes less.
  */
-export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}, ownBelowBytes = contentsMessageBytesMin): unknown {
+export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}, ownBelowBytes = Infinity): unknown {
   const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
   // One message keeps one buffer identity, as structured clone does: views over
   // the same dsm buffer arrive over the same SharedArrayBuffer object.
