@@ -27,7 +27,7 @@ const runs: readonly Run[] = [
   { file: 'interleaved-bytes.mjs', args: ['4', '20000', '6'], nodes: 3, protocol: 'hlrc', status: 0, what: 'bytes, halves and floats of one word owned by different workers; Atomics.add on bytes' },
   { file: 'interleaved-bytes.mjs', args: ['3', '8000', '3'], nodes: 3, protocol: 'sc', status: 0, what: 'bytes, halves and floats of one word owned by different workers; Atomics.add on bytes' },
   { file: 'alloc-pingpong.mjs', args: ['3', '60', '65536'], nodes: 3, protocol: 'hlrc', status: 0, what: 'workers allocating SharedArrayBuffers of many sizes, posting them to the main thread and dropping them' },
-  { file: 'result-records.mjs', args: ['3', '30000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'small typed arrays posted back as results, read through their .buffer (new Float64Array, DataView, Buffer.from)' },
+  { file: 'result-records.mjs', args: ['3', '30000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'typed arrays (small ones and a 128 KiB one) posted back as results, read through their .buffer (new Float64Array, DataView, Buffer.from)' },
   { file: 'ring-buffer.mjs', args: ['2', '2', '60', '4'], nodes: 3, protocol: 'hlrc', status: 0, what: 'producers and consumers over a bounded ring buffer with a lock and not-full/not-empty words' },
   { file: 'fail-in-barrier.mjs', args: ['4', '40', '3'], nodes: 3, protocol: 'hlrc', status: 2, what: 'a worker throwing mid-stencil while the others sleep at the barrier; the main thread exits 2 from its error handler' },
   { file: 'table-workerdata.mjs', args: ['3', '20000', '30000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a 160 KB lookup table copied in workerData, rewrapped as new Float64Array(table.buffer)' },
