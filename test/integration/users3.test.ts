@@ -7,9 +7,9 @@ import { userProgramTests, type UserProgram } from './users-runs.js';
 const directory = 'test/fixtures/users3';
 
 const programs: Record<string, UserProgram> = {
-  futexMutex: { file: 'futex-mutex.mjs', what: 'a three-state futex mutex, and a condition variable driving a bounded producer/consumer queue', status: 0 },
+  futexMutex: { file: 'futex-mutex.mjs', args: ['200', '50'], what: 'a three-state futex mutex, and a condition variable driving a bounded producer/consumer queue', status: 0 },
   rwlockSemaphore: { file: 'rwlock-semaphore.mjs', what: 'a readers–writer lock, a counting semaphore and a one-shot latch', status: 0 },
-  spscMpmc: { file: 'spsc-mpmc.mjs', what: 'an SPSC ring buffer waiting when empty or full, and a bounded MPMC queue of slot sequences', status: 0 },
+  spscMpmc: { file: 'spsc-mpmc.mjs', args: ['200', '50'], what: 'an SPSC ring buffer waiting when empty or full, and a bounded MPMC queue of slot sequences', status: 0 },
   waitTimeouts: { file: 'wait-timeouts.mjs', what: 'Atomics.wait and waitAsync timeouts and results in the main thread and workers, notify\'s guaranteed counts', status: 0 },
   typedKinds: { file: 'typed-kinds.mjs', what: 'Atomics on BigInt64/BigUint64, Int8/Uint16 at odd offsets, DataView, non-shared buffers, the specification\'s errors', status: 0 },
   terminateBlocked: { file: 'terminate-blocked.mjs', what: 'terminate of a worker blocked in Atomics.wait and of a mutex holder, process.exitCode, ref/unref', status: 0 },
