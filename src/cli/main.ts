@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot, packageVersion as version } from '../package-info.js';
 import { entryUrl } from '../util/entry-url.js';
+import { ignoreClosedOutput } from '../util/closed-output.js';
 import { mappedStack } from '../util/source-frames.js';
 
 function fail(error: unknown): never {
@@ -221,6 +222,7 @@ function printBench(name: string, result: Record<string, unknown>, json: boolean
 }
 
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedOutput();
   const cli = new Command('dsm')
     .description('Distributed shared memory for Node.js: run a worker_threads + SharedArrayBuffer program across a cluster')
     .version(version)

@@ -14,6 +14,7 @@ import { childJoinEnvironment } from '../env.js';
 import { type ClusterHandle, type MeshContext, type MeshLike, createTransportMesh } from './common.js';
 import { mappedStackOf } from '../util/source-frames.js';
 import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin } from './join.js';
+import { ignoreClosedOutput } from '../util/closed-output.js';
 
 interface NodeRuntime {
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
@@ -21,6 +22,7 @@ interface NodeRuntime {
 }
 
 async function main(): Promise<void> {
+  ignoreClosedOutput();
   const environment = childJoinEnvironment();
   const runtimeSpecifier = environment.nodeRuntime;
   // The runtime loads while this node reads its secret and joins (it is needed once the mesh is made).

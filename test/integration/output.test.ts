@@ -1,9 +1,10 @@
 // Output across nodes: --tag-output marks each line with the node and thread
 // that wrote it; a worker whose file is missing on its node is an 'error'
-// event that names the file and the node.
+// event that names the file and the node. A reader that leaves early (`| head`)
+// ends nothing: the program runs on, its output dropped.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 function dsm(args: string[], env: Record<string, string> = {}) {
@@ -47,4 +48,21 @@ test('a worker file missing on its node: an error event with the code, naming th
   assert.match(first!, /^error: (ERR_)?MODULE_NOT_FOUND names the file$/);
   assert.match(message!, /no-such-worker\.mjs.* on node 1 \(127\.0\.0\.1\): every node needs the program's files at the same path/);
   assert.equal(exit, 'exit 1');
+});
+
+test('a reader that leaves early (dsm run … | head): the program runs to its end and its exit code, its output dropped (on 1 and 3 nodes)', async () => {
+  // Before: the first write after the pipe closed failed a manager with EPIPE (DSM_ERR_MANAGER_FAILED, exit 70).
+  for (const nodes of ['1', '3']) {
+    const child = spawn(process.execPath, ['bin/dsm.js', 'run', '--nodes', nodes, 'test/fixtures/programs/many-lines.mjs', '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    // Read a first chunk, then close the pipe, as head does after its lines.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => { child.stdout.destroy(); resolve(); }));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearTimeout(timer);
+    assert.equal(code, 0, `${nodes} node(s): ${stderr}`);
+    assert.match(stderr, /many-lines done/);
+    assert.doesNotMatch(stderr, /DSM_ERR|EPIPE/);
+  }
 });
