@@ -261,11 +261,11 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
  * Node's deserializer makes a Buffer again) is a Uint8Array, as a structured
  * clone gives it.
  */
-function ownBufferIfSmall(value: unknown, ownBelowBytes: number): unknown {
+function withOwnBuffer(value: unknown): unknown {
   if (!ArrayBuffer.isView(value)) return value;
   const { buffer, byteOffset, byteLength } = value;
   if (!(buffer instanceof ArrayBuffer)) return value;
-  const own = byteLength < ownBelowBytes && (byteOffset !== 0 || byteLength !== buffer.byteLength);
+  const own = byteOffset !== 0 || byteLength !== buffer.byteLength;
   if (value instanceof DataView) return own ? new DataView(buffer.slice(byteOffset, byteOffset + byteLength)) : value;
   // The built-in class it is (a Buffer's is Uint8Array).
   const kind = (globalThis as unknown as Record<string, new (...args: unknown[]) => ArrayBufferView>)[
@@ -275,13 +275,7 @@ function ownBufferIfSmall(value: unknown, ownBelowBytes: number): unknown {
   return value;
 }
 
-/**
- * `ownBelowBytes`: typed arrays and DataViews shorter than this get a buffer
- * of their own (ownBufferIfSmall), longer ones stay views of the bytes.
- * Infinity (every one its own, as under node) unless a caller that reads the
- * value through the view alone passes less.
- */
-export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}, ownBelowBytes = Infinity): unknown {
+export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {
   const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
   // One message keeps one buffer identity, as structured clone does: views over
   // the same dsm buffer arrive over the same SharedArrayBuffer object.
@@ -298,7 +292,7 @@ export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports:
   class Deserializer extends v8.DefaultDeserializer {
     _readHostObject(): unknown {
       const tag = this.readUint32();
-      if (tag === hostTagPlain) return ownBufferIfSmall(readPlainHostObject.call(this), ownBelowBytes);
+      if (tag === hostTagPlain) return withOwnBuffer(readPlainHostObject.call(this));
       if (tag === hostTagPort) {
         const id = (this.readRawBytes(this.readUint32()) as Buffer).toString('utf8');
         if (ports.portAt === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value holds a relayed MessagePort where none can be received');

@@ -116,5 +116,5 @@ export function serializeThrown(thrown: unknown, ranges: BufferRanges, rewrite?:
 
 /** The thrown value again, on the parent's node. */
 export function deserializeThrown(bytes: Uint8Array, ranges: BufferRanges): unknown {
-  return thrownFromParts(deserializeValue(bytes, ranges, {}, Infinity));
+  return thrownFromParts(deserializeValue(bytes, ranges));
 }

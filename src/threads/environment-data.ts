@@ -29,7 +29,7 @@ export function installEnvironmentData(wt: WorkerThreadsModule, ranges: BufferRa
   const set = wt.setEnvironmentData as SetEnvironmentData;
   const get = wt.getEnvironmentData as GetEnvironmentData;
   nativeGet = get;
-  const entries = remoteEntries === undefined ? localEntries ?? [] : deserializeValue(remoteEntries, ranges, {}, Infinity) as Array<[unknown, unknown]>;
+  const entries = remoteEntries === undefined ? localEntries ?? [] : deserializeValue(remoteEntries, ranges) as Array<[unknown, unknown]>;
   for (const [key, value] of entries) {
     set(key, value);
     keys.add(key);

@@ -191,7 +191,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = 0;
   } else if (config.remoteWorkerData !== undefined) {
     // Its MessagePorts become local ports relayed to the creator's node (src/threads/port-relay.ts).
-    wt.workerData = deserializeValue(config.remoteWorkerData, received, portRelays()?.receiving(), Infinity);
+    wt.workerData = deserializeValue(config.remoteWorkerData, received, portRelays()?.receiving());
     const parentPort = new RemoteParentPort(received, channel);
     wt.parentPort = parentPort;
     wt.threadId = config.threadIdSeen;

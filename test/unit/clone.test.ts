@@ -264,7 +264,7 @@ test('a Buffer in a clone comes back as a Uint8Array, as under node, holding its
 test('what a thread reads once (a remote worker\'s workerData) gives every typed array a buffer of its own, the large ones too', () => {
   const ranges = fakeRanges();
   const table = new Float64Array(20_000).map((_, i) => i);
-  const back = deserializeValue(serializeValue({ table, label: 'x' }, ranges), ranges, {}, Infinity) as { table: Float64Array };
+  const back = deserializeValue(serializeValue({ table, label: 'x' }, ranges), ranges) as { table: Float64Array };
   assert.equal(back.table.byteOffset, 0);
   assert.equal(back.table.buffer.byteLength, table.byteLength);
   assert.equal(new Float64Array(back.table.buffer)[19_999], 19_999);
