@@ -34,7 +34,8 @@
 // lives. So a report of an older buffer is never taken for the new one's.
 // (Session 18: the hold came first, and a report queued between the hold and
 // the buffer was taken later as the new buffer's: the owner reused the range
-// under a live buffer, alloc-escape-churn under load.) An explicit free of a buffer that crossed nodes keeps it for good.
+// under a live buffer, alloc-escape-churn under load.) An explicit free of a
+// buffer that crossed nodes keeps it for good.
 //
 // Slice borrowing (issue 13): a node whose slice has no room asks the other
 // nodes in turn for free chunks of theirs (rtChunkBorrow); the lender marks
@@ -251,9 +252,10 @@ export class HeapService {
    * it) never reaches: a program whose threads drop buffers fast filled the
    * region with garbage and its allocations waited for collections (on
    * several nodes, for other nodes' too). So when this node's free memory
-   * falls under heapPressureFreeFraction of its share of the region (`pressureBytes`), its
-   * threads, and in a cluster every node's, are asked to collect (at most
-   * once per collectRequestGapMs), and allocations drain what they freed.
+   * falls under heapPressureFreeFraction of its share of the region
+   * (`pressureBytes`), its threads, and in a cluster every node's, are asked
+   * to collect (at most once per collectRequestGapMs), and allocations drain
+   * what they freed.
    */
   private checkPressure(): void {
     this.allocatedSinceCheck = 0;
