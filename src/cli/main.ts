@@ -3,11 +3,12 @@
 import { Command, CommanderError } from 'commander';
 import type { LauncherPlan } from '../cluster/launchers/detect.js';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/common.js';
+import type { PrestartedThread } from '../runtime/program.js';
 import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
-import { processEnvironment, setRaceMode, setTagOutput, takeEnvironmentSecret } from '../env.js';
+import { processEnvironment, setRaceMode, setTagOutput, takeEnvironmentSecret, warmThreadsEnabled } from '../env.js';
 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,6 +16,7 @@ import { packageRoot, packageVersion as version } from '../package-info.js';
 import { entryUrl } from '../util/entry-url.js';
 import { ignoreClosedOutput } from '../util/closed-output.js';
 import { mappedStack } from '../util/source-frames.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 function fail(error: unknown): never {
   if (isDsmError(error)) {
@@ -27,6 +29,7 @@ function fail(error: unknown): never {
 }
 
 async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, plan: LauncherPlan | null, nodesGiven = true): Promise<void> {
+  if (hopsOn) hop('m:run command');
   const options = parseRunOptions(raw);
   const race = raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined;
   const report = {
@@ -34,7 +37,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),
     ...(raw.trace === undefined ? {} : { tracePath: raw.trace }),
   };
-  const { resolveProgram } = await import('../runtime/program.js');
+  const { prestartMainThread, resolveProgram } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) setTagOutput();
@@ -56,16 +59,29 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   }
   // The program's threads and their subprocesses share this environment: no secret in it.
   const envSecret = takeEnvironmentSecret();
-  // Node 0's runtime loads while the cluster starts: the other nodes are spawned as soon as node 0
-  // listens, not after this process has loaded everything it runs (they start in parallel with it).
-  const runtimeModule = import('../runtime/cluster-node.js');
-  runtimeModule.catch(() => {});
-  const createMesh = async (context: MeshContext): Promise<MeshLike> => (await runtimeModule).createMesh(context);
+  // Node 0's runtime and the program's main thread (an app thread: Node's worker realm and dsm's
+  // modules, ~100 ms) load while the other nodes start: spawned first, as soon as node 0 listens,
+  // they have the CPU for their own start; the main thread then waits at its gate for the program
+  // (race mode starts its threads apart).
+  let runtimeModule: Promise<typeof import('../runtime/cluster-node.js')> | null = null;
+  const loadRuntime = (): Promise<typeof import('../runtime/cluster-node.js')> => {
+    if (runtimeModule === null) {
+      runtimeModule = import('../runtime/cluster-node.js');
+      runtimeModule.catch(() => {});
+    }
+    return runtimeModule;
+  };
+  const local: { mainThread: PrestartedThread | null } = { mainThread: null };
+  const startLocalWork = (): void => {
+    if (local.mainThread === null && !race && warmThreadsEnabled()) local.mainThread = prestartMainThread();
+    if (hopsOn) hop('m:main thread prestarted');
+    void loadRuntime();
+  };
+  const createMesh = async (context: MeshContext): Promise<MeshLike> => (await loadRuntime()).createMesh(context);
   const runtime = { regionBytes: options.regionBytes, protocol: options.protocol, placement: options.placement, twinBytes: options.twinBytes, ...(race ? { race: true } : {}) };
   let handle: ClusterHandle;
   if (raw.listen !== undefined || options.nodes > 1) {
     const { launchLocalCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
-    const { loadTls } = await import('../transport/tls.js');
     const placement = raw.listen !== undefined
       // Across machines: node 0 listens and waits for `dsm node --join`.
       ? {
@@ -73,7 +89,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         spawnLocal: false,
         listen: parseAddress(raw.listen, '--listen'),
         secret: secretFromEnvironment(raw.secret ?? (raw.secretFile === undefined ? envSecret : undefined), raw.secretFile),
-        ...tlsOption(loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
+        ...tlsOption((await import('../transport/tls.js')).loadTls({ cert: raw.tlsCert, key: raw.tlsKey, ca: raw.tlsCa })),
         ...(raw.joinTimeout === undefined ? {} : { joinTimeoutMs: parseInteger('--join-timeout', raw.joinTimeout, 100, 3_600_000) }),
       }
       // One machine: node 0 spawns the others, which run this module's runtime.
@@ -81,20 +97,28 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         nodeCount: options.nodes,
         child: { nodeRuntime: entryUrl('clusterNode').href, runtimeConfig: runtime },
       };
-    handle = await launchLocalCluster({
-      ...placement,
-      ...heartbeatOption(raw),
-      config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
-      createMesh,
-      tagOutput: raw.tagOutput !== undefined,
-    });
+    try {
+      handle = await launchLocalCluster({
+        ...placement,
+        ...heartbeatOption(raw),
+        config: { coherence: coherenceOf(options), regionBytes: options.regionBytes },
+        createMesh,
+        tagOutput: raw.tagOutput !== undefined,
+        onNodesStarting: startLocalWork,
+      });
+    } catch (error) {
+      local.mainThread?.discard();
+      throw error;
+    }
   } else {
     // One node is a cluster of one: nobody to spawn, listen for or dial (src/cluster/solo.ts).
+    startLocalWork();
     const { soloCluster } = await import('../cluster/solo.js');
     handle = soloCluster(heartbeatOption(raw));
   }
-  const { runClusterProgram } = await runtimeModule;
-  await runClusterProgram(handle, { ...runtime, file: entry, args, report, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
+  if (hopsOn) hop('m:cluster started');
+  const { runClusterProgram } = await loadRuntime();
+  await runClusterProgram(handle, { ...runtime, file: entry, args, report, mainThread: local.mainThread, ...(raw.raceJson === undefined ? {} : { raceJsonPath: raw.raceJson }), ...(raw.racePages === undefined ? {} : { racePages: true }) });
 }
 
 /** --heartbeat-timeout: the floor of the adaptive failure detector, and (times loopStallFactor) the stalled-loop limit. */

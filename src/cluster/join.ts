@@ -16,6 +16,7 @@ import { NodeHandle } from './handle.js';
 import { progress } from './progress.js';
 import type { ChildJoinEnvironment } from '../env.js';
 import { exitProcess } from './watchdog.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 export interface JoinOptions {
   join: { host: string; port: number };
@@ -177,6 +178,7 @@ class Joiner extends NodeHandle {
           this.connection.close();
           return;
         }
+        if (hopsOn) hop('m:ready');
         sendControl(this.connection, { type: 'ready' });
         return;
       }

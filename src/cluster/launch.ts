@@ -22,6 +22,7 @@ import { progress } from './progress.js';
 import { NodeHandle, withTimeout } from './handle.js';
 import { childEnvironment } from '../env.js';
 import { entryUrl } from '../util/entry-url.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -45,6 +46,11 @@ export interface LaunchOptions {
   tls?: TlsConfig;
   /** Called once the control address listens, before the joins (a launcher publishes it for the other ranks). */
   onListening?: (control: { host: string; port: number }) => void;
+  /**
+   * Called once the other nodes are spawned (across machines: once node 0 listens), while they start:
+   * what node 0 loads from here on is off the path of their start.
+   */
+  onNodesStarting?: () => void;
   /** Floor of the adaptive heartbeat timeout on every node (--heartbeat-timeout); default heartbeatTimeoutMs. */
   heartbeatTimeoutMs?: number;
 }
@@ -184,8 +190,10 @@ class Launcher extends NodeHandle {
       };
       this.control.on('socket', (socket: Socket) => this.accept(socket, fail, onReady));
       if (this.spawnLocal) {
+        if (hopsOn) hop('m:spawning nodes');
         for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) this.spawnChild(nodeId, fail);
       }
+      this.options.onNodesStarting?.();
       if (this.nodeCount === 1) void this.allJoined(fail, onReady);
     });
   }

@@ -15,6 +15,7 @@ import { type ClusterHandle, type MeshContext, type MeshLike, createTransportMes
 import { mappedStackOf } from '../util/source-frames.js';
 import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin } from './join.js';
 import { ignoreClosedOutput } from '../util/closed-output.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 interface NodeRuntime {
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
@@ -23,6 +24,7 @@ interface NodeRuntime {
 
 async function main(): Promise<void> {
   ignoreClosedOutput();
+  if (hopsOn) hop('m:node process started');
   const environment = childJoinEnvironment();
   const runtimeSpecifier = environment.nodeRuntime;
   // The runtime loads while this node reads its secret and joins (it is needed once the mesh is made).

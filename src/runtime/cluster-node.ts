@@ -41,7 +41,7 @@ import type { MeshPort } from '../transport/mesh.js';
 import { NodeManager } from './manager.js';
 import { LineTable } from '../channel/atomic-lines.js';
 import { LockTokenTable, ownerNodeBase } from '../channel/lock-tokens.js';
-import { runMainThread } from './program.js';
+import { runMainThread, type PrestartedThread } from './program.js';
 import { epochUs, NodeObserver, type NodeStats, type SyncKind } from './observe.js';
 import { FlowGate } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
@@ -798,16 +798,19 @@ export async function runClusterProgram(
     regionBytes: number; protocol: string; placement?: PlacementName; twinBytes?: number; file: string; args: string[]; report?: ReportOptions;
     /** Race mode (docs/RACE.md): the report goes to stderr (and JSON to `jsonPath`); races found make the exit code exitCodeRaces. */
     race?: boolean; racePages?: boolean; raceJsonPath?: string;
+    /** The program's main thread, started early and waiting at its gate (src/cli/main.ts), or null. */
+    mainThread?: PrestartedThread | null;
   },
 ): Promise<never> {
   const node = new ClusterNode(handle, options.race === true ? { ...options, raceModules: await loadRaceModules() } : options);
   node.race?.threadStarted(0);
+  if (hopsOn) hop('m:node made');
   const report = options.report ?? {};
   if (report.tracePath !== undefined) node.reports.startTrace();
   let code: number;
   const startMs = performance.now();
   try {
-    code = await runMainThread(node.manager, { file: options.file, args: options.args });
+    code = await runMainThread(node.manager, { file: options.file, args: options.args }, options.mainThread ?? null);
   } catch (error) {
     if (error instanceof DsmError) process.stderr.write(`dsm: ${error.code}: ${error.message}\n`);
     else process.stderr.write(`dsm: ${mappedStackOf(error)}\n`);

@@ -6,12 +6,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
-import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData } from '../channel/thread-config.js';
+import { MessageChannel, type MessagePort, SHARE_ENV, Worker } from 'node:worker_threads';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { DsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
 import { isTypeScript } from '../util/module-kind.js';
 import type { NodeManager } from './manager.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 export interface ProgramSpec {
   /** Path of the program's main module, as the user typed it. */
@@ -27,18 +28,71 @@ export function resolveProgram(file: string): string {
   return path;
 }
 
-/** Starts the program's main thread; resolves with the program's exit code. */
-export async function runMainThread(manager: NodeManager, program: ProgramSpec): Promise<number> {
+/**
+ * The program's main thread, started before its node is (src/cli/main.ts): it boots (Node's
+ * worker realm, dsm's modules, ~100 ms) while the other node processes start and join, and
+ * waits at its start gate until runMainThread hands it the program. Until then it does not
+ * keep the process alive; a failed start (an error, an exit) makes runMainThread start one anew.
+ */
+export interface PrestartedThread {
+  worker: Worker;
+  handoff: MessagePort;
+  gate: StartGate;
+  /** Set when the thread failed or ended while it waited. */
+  ended: boolean;
+  /** Ends it unused (the cluster did not start). */
+  discard(): void;
+  /** Taken: its events are the program's from now on (runMainThread's listeners). */
+  untrack(): void;
+}
+
+/** Starts the program's main thread early, as a warm thread (see PrestartedThread). */
+export function prestartMainThread(): PrestartedThread {
+  const { port1, port2 } = new MessageChannel();
+  const gate = new StartGate();
+  const worker = new Worker(appEntryUrl(), { env: SHARE_ENV, stdin: true, workerData: warmThreadWorkerData(port2, gate), transferList: [port2] });
+  worker.unref();
+  const onEnd = (): void => { thread.ended = true; };
+  const thread: PrestartedThread = {
+    worker, handoff: port1, gate, ended: false,
+    discard: () => {
+      thread.ended = true;
+      port1.close();
+      void worker.terminate();
+    },
+    untrack: () => {
+      worker.off('error', onEnd);
+      worker.off('exit', onEnd);
+    },
+  };
+  worker.once('error', onEnd);
+  worker.once('exit', onEnd);
+  return thread;
+}
+
+/** Starts the program's main thread (or takes the prestarted one); resolves with the program's exit code. */
+export async function runMainThread(manager: NodeManager, program: ProgramSpec, prestarted: PrestartedThread | null = null): Promise<number> {
   const entry = resolveProgram(program.file);
   const { port1, port2 } = new MessageChannel();
   manager.channel.attach(port1);
   const config = appThreadConfig(manager, { role: 'main', entry, evalCode: false, argv: program.args, threadIdSeen: 0 });
-  const worker = new Worker(appEntryUrl(), {
-    env: SHARE_ENV,
-    stdin: true,
-    workerData: appThreadWorkerData(config, port2),
-    transferList: [port2],
-  });
+  let worker: Worker;
+  if (prestarted !== null && !prestarted.ended) {
+    prestarted.untrack();
+    worker = prestarted.worker;
+    handWarmStart(prestarted.handoff, { config, port: port2 }, worker);
+    prestarted.gate.open(true);
+    if (hopsOn) hop('m:main thread taken');
+    worker.ref();
+  } else {
+    prestarted?.discard();
+    worker = new Worker(appEntryUrl(), {
+      env: SHARE_ENV,
+      stdin: true,
+      workerData: appThreadWorkerData(config, port2),
+      transferList: [port2],
+    });
+  }
   // The program's stdin is its main thread's.
   if (!process.stdin.isTTY) process.stdin.pipe(worker.stdin!);
   else worker.stdin!.end();
