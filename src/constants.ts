@@ -255,7 +255,7 @@ export const loopStallFactor = 3;
  * them) are printed at most refusalLinesMax per refusalWindowMs; one summary line counts the rest.
  */
 export const refusalLinesMax = 10;
-/** Failure detection: a mesh waits at most this long for its heartbeat thread (src/transport/beacon.ts) to start beating. */
+/** Failure detection: how long after a mesh's start a peer whose heartbeat thread (src/transport/beacon.ts) was never heard is not declared dead by TCP silence alone (its beacon may still be booting); also the longest wait for a beacon's `ready`. */
 export const beaconStartMsMax = 5000;
 export const refusalWindowMs = 10_000;
 /** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */

@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
+import { beaconStartMsMax, connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
 import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
@@ -13,6 +13,7 @@ import { type TlsConfig, connectionEventOf, createStreamServer } from './tls.js'
 import { type PeerAddress, dialWithRetry, formatAddress } from './dial.js';
 import { FailureDetector, LoopLateness } from './failure-detector.js';
 import { Beacon } from './beacon.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 export type { PeerAddress } from './dial.js';
 const where = (address: PeerAddress): string => formatAddress(address.host, address.port);
@@ -139,6 +140,8 @@ export class Mesh extends EventEmitter implements MeshPort {
   private readonly beatTimeoutMs: number;
   private timer: NodeJS.Timeout | null = null;
   private lateness: LoopLateness | null = null;
+  /** When start() began (Date.now()): the heartbeat threads' boot grace counts from here. */
+  private startedMs = 0;
   private beacon: Beacon | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
@@ -188,7 +191,14 @@ export class Mesh extends EventEmitter implements MeshPort {
     this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
     // The run starts once the heartbeat thread beats: a main thread busy right after the start is not silent.
-    await Promise.all([all, this.beacon?.ready]);
+    if (hopsOn) void this.beacon?.ready.then(() => hop('m:beacon ready'));
+    // The run starts once the peers are connected, not once the heartbeat thread beats (its boot,
+    // 20–250 ms, was on every start's path): until a peer's beacon is first heard, and for at most
+    // beaconStartMsMax, silence on TCP alone does not make it dead (tick), so a main thread busy
+    // right after the start is not taken for a dead node while its beacon boots.
+    this.startedMs = Date.now();
+    await all;
+    if (hopsOn) hop('m:mesh connected');
   }
 
   /**
@@ -339,7 +349,8 @@ export class Mesh extends EventEmitter implements MeshPort {
         peer.beaconHeardMs = beaconMs;
         peer.detector.heard(beaconMs);
       }
-      if (peer.detector.dead(nowMs)) {
+      const beaconBooting = this.beacon !== null && peer.beaconHeardMs === 0 && nowMs - this.startedMs < beaconStartMsMax;
+      if (!beaconBooting && peer.detector.dead(nowMs)) {
         this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;
       }
