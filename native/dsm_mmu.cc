@@ -1023,12 +1023,45 @@ void PauseFastWrite(const FunctionCallbackInfo<Value>& args) {
 // barrier, then loads). Registers the process on first use. Returns false
 // where the kernel offers no private expedited membarrier (the app side then
 // pins with a locked store).
+//
+// Registering a process that already runs threads waits for an RCU grace
+// period in the kernel (5-15 ms measured here, no CPU): PrepareMembarrier
+// starts it on a thread of its own as the runtime loads, so that the first
+// Membarrier (a node's atomic line table, at its start) finds it done
+// instead of waiting on the start's path.
+std::mutex g_membarrier_mutex;
+std::condition_variable g_membarrier_done;
+bool g_membarrier_started = false;
+std::atomic<int> g_membarrier_registered{-1};
+
+void StartMembarrierRegistration() {
+  std::lock_guard<std::mutex> lock(g_membarrier_mutex);
+  if (g_membarrier_started) return;
+  g_membarrier_started = true;
+  // Detached: a process may end before it is needed (nothing to join at exit).
+  std::thread([] {
+    int registered = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : 0;
+    std::lock_guard<std::mutex> lock(g_membarrier_mutex);
+    g_membarrier_registered.store(registered, std::memory_order_release);
+    g_membarrier_done.notify_all();
+  }).detach();
+}
+
+int MembarrierRegistered() {
+  int registered = g_membarrier_registered.load(std::memory_order_acquire);
+  if (registered >= 0) return registered;
+  StartMembarrierRegistration();
+  std::unique_lock<std::mutex> lock(g_membarrier_mutex);
+  g_membarrier_done.wait(lock, [] { return g_membarrier_registered.load(std::memory_order_acquire) >= 0; });
+  return g_membarrier_registered.load(std::memory_order_acquire);
+}
+
+void PrepareMembarrier(const FunctionCallbackInfo<Value>& args) {
+  StartMembarrierRegistration();
+}
+
 void Membarrier(const FunctionCallbackInfo<Value>& args) {
-  static int registered = -1;
-  if (registered < 0) {
-    registered = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : 0;
-  }
-  bool done = registered == 1 && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+  bool done = MembarrierRegistered() == 1 && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
   args.GetReturnValue().Set(done);
 }
 
@@ -1789,6 +1822,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "pauseFastWrite", PauseFastWrite);
   SetMethod(context, exports, "setWriteAhead", SetWriteAhead);
   SetMethod(context, exports, "membarrier", Membarrier);
+  SetMethod(context, exports, "prepareMembarrier", PrepareMembarrier);
   SetMethod(context, exports, "pageState", PageState);
   SetMethod(context, exports, "makeTwin", MakeTwin);
   SetMethod(context, exports, "flush", Flush);

@@ -85,6 +85,8 @@ export interface NativeMmu {
   setWriteAhead(pageCount: number): void;
   /** A memory barrier on every running thread of this process (Linux membarrier, private expedited); false where unavailable. */
   membarrier(): boolean;
+  /** Starts the process's membarrier registration on a native thread (it waits out a kernel grace period), so that the first membarrier() need not. */
+  prepareMembarrier(): void;
   pageState(page: number): number;
   makeTwin(page: number): void;
   /** Per page with a twin: protect read-only, diff against the twin, drop the twin. */

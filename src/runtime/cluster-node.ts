@@ -33,7 +33,7 @@ import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
 import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
-import type { NativeMmu } from '../memory/native.js';
+import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
@@ -53,6 +53,11 @@ import type { RaceChecker } from '../race/checker.js';
 import type { RaceRecorder } from '../race/recorder.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { mappedStackOf } from '../util/source-frames.js';
+
+// A node's atomic line table runs a process-wide membarrier at its start, whose first call registers the
+// process and waits out a kernel grace period (5-15 ms): started as this module loads (node 0: while the
+// other nodes start; the others: while they join), it is done by then.
+if (atomicLinesEnabled()) loadNativeMmu().prepareMembarrier();
 
 /** Race mode's classes (src/race/), loaded for a race run only: every other node starts without them. */
 export interface RaceModules { RaceChecker: typeof RaceChecker; RaceRecorder: typeof RaceRecorder }
