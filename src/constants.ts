@@ -257,6 +257,8 @@ export const loopStallFactor = 3;
 export const refusalLinesMax = 10;
 /** Failure detection: how long after a mesh's start a peer whose heartbeat thread (src/transport/beacon.ts) was never heard is not declared dead by TCP silence alone (its beacon may still be booting); also the longest wait for a beacon's `ready`. */
 export const beaconStartMsMax = 5000;
+/** Failure detection: a node starts its heartbeat thread this long after its mesh starts (a shorter run never pays its boot). */
+export const beaconDelayMs = 1000;
 export const refusalWindowMs = 10_000;
 /** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */
 export const heartbeatTimeoutMsMin = 1500;
@@ -286,6 +288,7 @@ assert(regionBytesMin <= regionBytesDefault && regionBytesDefault <= regionBytes
 assert(arenaChunkBytes % pageBytes === 0, 'arena chunks are whole pages');
 assert(smallBlockBytesMax * 2 <= pageBytes, 'a small block is at most half a page');
 assert(heartbeatTimeoutMs > 2 * heartbeatIntervalMs, 'a timeout spans several heartbeats');
+assert(beaconDelayMs * 2 <= beaconStartMsMax, 'a beacon started late still boots within the grace its peers give it');
 assert(frameBytesMax >= 2 * pageBytes, 'a frame holds a page with room to spare');
 assert(sendQueueBytesMax >= frameBytesMax, 'a send queue holds a maximal frame');
 assert(receiveBufferBytes >= 16 && receiveDirectBytesMin <= receiveBufferBytes, 'a read buffer holds a frame header, and a frame needing more than it holds is read straight into its own buffers');

@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { beaconStartMsMax, connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
+import { beaconDelayMs, beaconStartMsMax, connectRetryCountMax, connectRetryIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, nodeCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { WireMessage } from './codec.js';
 import { type Connection, type Hello, HandshakeDoor, handshake } from './connection.js';
@@ -142,6 +142,8 @@ export class Mesh extends EventEmitter implements MeshPort {
   private lateness: LoopLateness | null = null;
   /** When start() began (Date.now()): the heartbeat threads' boot grace counts from here. */
   private startedMs = 0;
+  /** Whether this mesh runs beacons (so peers' beacons may still be booting in the grace after the start). */
+  private beaconBooting = false;
   private beacon: Beacon | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
@@ -183,15 +185,23 @@ export class Mesh extends EventEmitter implements MeshPort {
       );
     }
     if (this.options.beacon ?? true) {
-      this.beacon = new Beacon({
-        nodeId: this.nodeId, host: this.options.listener.address.host, port: this.options.listener.address.port, intervalMs: this.beatIntervalMs,
-        secret: this.options.secret, clusterId: this.options.hello.clusterId, peers: this.options.addresses,
-      });
+      // Started a while after the mesh (its thread's boot, 40-100 ms of CPU, would compete with every
+      // start, and a run shorter than the delay never needs it); until then, and until beaconStartMsMax
+      // after the start, a peer not yet heard on UDP is not declared dead by TCP silence (tick).
+      const timer = setTimeout(() => {
+        if (this.closing) return;
+        this.beacon = new Beacon({
+          nodeId: this.nodeId, host: this.options.listener.address.host, port: this.options.listener.address.port, intervalMs: this.beatIntervalMs,
+          secret: this.options.secret, clusterId: this.options.hello.clusterId, peers: this.options.addresses,
+        });
+        if (hopsOn) void this.beacon.ready.then(() => hop('m:beacon ready'));
+      }, beaconDelayMs);
+      timer.unref();
+      this.beaconBooting = true;
     }
     this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
     // The run starts once the heartbeat thread beats: a main thread busy right after the start is not silent.
-    if (hopsOn) void this.beacon?.ready.then(() => hop('m:beacon ready'));
     // The run starts once the peers are connected, not once the heartbeat thread beats (its boot,
     // 20–250 ms, was on every start's path): until a peer's beacon is first heard, and for at most
     // beaconStartMsMax, silence on TCP alone does not make it dead (tick), so a main thread busy
@@ -349,7 +359,7 @@ export class Mesh extends EventEmitter implements MeshPort {
         peer.beaconHeardMs = beaconMs;
         peer.detector.heard(beaconMs);
       }
-      const beaconBooting = this.beacon !== null && peer.beaconHeardMs === 0 && nowMs - this.startedMs < beaconStartMsMax;
+      const beaconBooting = this.beaconBooting && peer.beaconHeardMs === 0 && nowMs - this.startedMs < beaconStartMsMax;
       if (!beaconBooting && peer.detector.dead(nowMs)) {
         this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;
