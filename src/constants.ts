@@ -258,7 +258,7 @@ export const refusalLinesMax = 10;
 /** Failure detection: how long after a mesh's start a peer whose heartbeat thread (src/transport/beacon.ts) was never heard is not declared dead by TCP silence alone (its beacon may still be booting); also the longest wait for a beacon's `ready`. */
 export const beaconStartMsMax = 5000;
 /** Failure detection: a node starts its heartbeat thread this long after its mesh starts (a shorter run never pays its boot). */
-export const beaconDelayMs = 1000;
+export const beaconDelayMs = 2000;
 export const refusalWindowMs = 10_000;
 /** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */
 export const heartbeatTimeoutMsMin = 1500;
