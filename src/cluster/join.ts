@@ -258,7 +258,9 @@ class Joiner extends NodeHandle {
   private async stop(code: number): Promise<void> {
     if (this.ending) return;
     this.ending = true;
+    if (hopsOn) hop('m:shutdown received');
     await this.runShutdownCallbacks(code);
+    if (hopsOn) hop('m:shutdown callbacks run');
     try { await this.mesh?.close(); } catch { /* the run is over */ }
     this.exit(code);
   }

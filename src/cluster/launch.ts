@@ -473,7 +473,9 @@ class Launcher extends NodeHandle {
     if (!this.ending) {
       this.ending = true;
       await this.runShutdownCallbacks(code);
+      if (hopsOn) hop('m:stopping others');
       await this.stopOthers(code);
+      if (hopsOn) hop('m:others stopped');
       try { await this.mesh?.close(); } catch { /* the run is over */ }
       this.control.close();
       this.meshServer.close();

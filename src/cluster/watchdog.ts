@@ -8,6 +8,7 @@ import { exitDeadlineMs, loopPetIntervalMs, signalGraceMs } from '../constants.j
 import { DsmError, isDsmError } from '../errors.js';
 import { mappedStack } from '../util/source-frames.js';
 import { loadAddon } from '../util/addon.js';
+import { hop, hopsOn } from '../util/hops.js';
 
 interface NativeWatchdog {
   start(nodeId: number, loopState: Int32Array, activityNames: string[]): void;
@@ -97,6 +98,7 @@ export function stopStallCheck(): void {
  * exitDeadlineMs if the exit hangs.
  */
 export function exitProcess(code: number): never {
+  if (hopsOn) hop('m:exit');
   noteActivity(activity.exiting);
   try {
     const watchdog = load();

@@ -822,6 +822,7 @@ export async function runClusterProgram(
     code = 2;
   }
   const seconds = (performance.now() - startMs) / 1000;
+  if (hopsOn) hop('m:program ended');
   stopStallCheck();
   if (node.raceChecker !== null) {
     try {
