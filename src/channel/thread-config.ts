@@ -124,6 +124,11 @@ export function passStartGate(word: Int32Array | undefined): void {
 export interface WarmThreadWorkerData {
   __dsmWarm: MessagePort;
   __dsmStartGate: Int32Array;
+  /**
+   * The program's main thread started early on a cluster of two or more nodes (src/runtime/program.ts):
+   * it makes its first local warm thread before it waits at its gate, so that one boots meanwhile too.
+   */
+  __dsmPrewarmLocal?: true;
 }
 
 /** What a warm thread is handed when it is taken: what a thread started cold gets in its workerData. */
@@ -132,8 +137,13 @@ export interface WarmStart {
   port: MessagePort;
 }
 
-export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate): WarmThreadWorkerData {
-  return { __dsmWarm: handoff, __dsmStartGate: gate.word };
+export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate, prewarmLocal = false): WarmThreadWorkerData {
+  return { __dsmWarm: handoff, __dsmStartGate: gate.word, ...(prewarmLocal ? { __dsmPrewarmLocal: true as const } : {}) };
+}
+
+/** Whether this thread's workerData asks it to make its first local warm thread before it waits at its gate. */
+export function prewarmLocalAsked(workerData: unknown): boolean {
+  return workerData !== null && typeof workerData === 'object' && (workerData as Partial<WarmThreadWorkerData>).__dsmPrewarmLocal === true;
 }
 
 /** The manager's side of a warm thread's hand-off: posts its start (transfers the channel port); open the gate after. */

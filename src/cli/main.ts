@@ -73,7 +73,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   };
   const local: { mainThread: PrestartedThread | null } = { mainThread: null };
   const startLocalWork = (): void => {
-    if (local.mainThread === null && !race && warmThreadsEnabled()) local.mainThread = prestartMainThread();
+    if (local.mainThread === null && !race && warmThreadsEnabled()) local.mainThread = prestartMainThread(options.nodes);
     if (hopsOn) hop('m:main thread prestarted');
     void loadRuntime();
   };

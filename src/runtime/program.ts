@@ -46,11 +46,14 @@ export interface PrestartedThread {
   untrack(): void;
 }
 
-/** Starts the program's main thread early, as a warm thread (see PrestartedThread). */
-export function prestartMainThread(): PrestartedThread {
+/**
+ * Starts the program's main thread early, as a warm thread (see PrestartedThread). On a cluster of two or more
+ * nodes it makes its first local warm thread before it waits (src/threads/worker.ts `prewarmLocalThread`).
+ */
+export function prestartMainThread(nodeCount: number): PrestartedThread {
   const { port1, port2 } = new MessageChannel();
   const gate = new StartGate();
-  const worker = new Worker(appEntryUrl(), { env: SHARE_ENV, stdin: true, workerData: warmThreadWorkerData(port2, gate), transferList: [port2] });
+  const worker = new Worker(appEntryUrl(), { env: SHARE_ENV, stdin: true, workerData: warmThreadWorkerData(port2, gate, nodeCount > 1), transferList: [port2] });
   worker.unref();
   const onEnd = (): void => { thread.ended = true; };
   const thread: PrestartedThread = {

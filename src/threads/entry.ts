@@ -5,9 +5,10 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { awaitAppThreadStart } from '../channel/thread-config.js';
+import { awaitAppThreadStart, prewarmLocalAsked } from '../channel/thread-config.js';
 import { isTypeScript, moduleKindOf } from '../util/module-kind.js';
 import { preloadAppThreadAddons, setupAppThread } from './setup.js';
+import { prewarmLocalThread } from './worker.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 if (hopsOn) hop('t:entry evaluated');
@@ -15,6 +16,8 @@ if (hopsOn) hop('t:entry evaluated');
 // warm thread: it waits until it is taken for a worker. Both wait at their start gate,
 // with dsm's addons loaded.
 preloadAppThreadAddons();
+// The program's main thread started early on a cluster: its first local worker's thread boots while it waits.
+if (prewarmLocalAsked(workerData)) prewarmLocalThread();
 const { config, port } = awaitAppThreadStart(workerData);
 if (hopsOn) hop('t:start gate passed');
 const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;

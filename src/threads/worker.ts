@@ -138,6 +138,37 @@ export interface WarmLocalThreads {
 /** Node's Worker, held now: the imported binding is live, and becomes dsm's class once setup syncs the builtin exports. */
 const NodeWorker = NativeWorker;
 
+/** A local warm thread made before this thread passed its start gate (prewarmLocalThread), not yet adopted by make(). */
+let prewarmed: { worker: NativeWorker; handoff: MessagePort; gate: StartGate; env: string; online: boolean; ended: boolean; untrack(): void } | null = null;
+
+/**
+ * The program's main thread, started early (src/runtime/program.ts `prestartMainThread`), makes its first local warm
+ * thread before it waits at its gate: it boots while the cluster starts, and the main thread's set-up adopts it as the
+ * warm thread it makes on a cluster (its prototype becomes dsm's Worker's then, as if made by Reflect.construct).
+ */
+export function prewarmLocalThread(): void {
+  if (prewarmed !== null || !warmThreadsEnabled()) return;
+  const { port1, port2 } = new MessageChannel();
+  const gate = new StartGate();
+  const worker = new NodeWorker(appEntryUrl(), { workerData: warmThreadWorkerData(port2, gate), transferList: [port2] });
+  worker.unref();
+  const onOnline = (): void => { made.online = true; };
+  const onEnd = (): void => { made.ended = true; };
+  const made = {
+    worker, handoff: port1, gate, env: environmentFingerprint(), online: false, ended: false,
+    untrack: () => {
+      worker.off('online', onOnline);
+      worker.off('error', onEnd);
+      worker.off('exit', onEnd);
+    },
+  };
+  worker.once('online', onOnline);
+  worker.once('error', onEnd);
+  worker.once('exit', onEnd);
+  prewarmed = made;
+  if (hopsOn) hop('t:warm thread prewarmed');
+}
+
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
 
 export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): { Worker: typeof NativeWorker; warm: WarmLocalThreads; environmentSet(): void } {
@@ -171,16 +202,37 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   const warm: WarmLocalThreads = {
     make(): void {
       if (!warmEnabled || warmThreads.length >= warmThreadCountMax) return;
-      const { port1, port2 } = new MessageChannel();
-      const gate = new StartGate();
-      // An instance of dsm's Worker made without its constructor: Node's own thread, on dsm's entry, with no program yet.
-      const worker = Reflect.construct(NodeWorker, [appEntryUrl(), {
-        workerData: warmThreadWorkerData(port2, gate), transferList: [port2],
-      }], Worker) as NativeWorker;
-      // Until it is taken, it must not keep this thread alive.
-      worker.unref();
+      let worker: NativeWorker;
+      let port1: MessagePort;
+      let gate: StartGate;
+      let env: string;
+      let online = false;
+      const early = prewarmed;
+      prewarmed = null;
+      if (early !== null) {
+        early.untrack();
+        if (early.ended) {
+          // It failed or ended while this thread waited at its gate: another would too.
+          warmEnabled = false;
+          early.handoff.close();
+          return;
+        }
+        ({ worker, handoff: port1, gate, env, online } = early);
+        Object.setPrototypeOf(worker, Worker.prototype);
+      } else {
+        const channel = new MessageChannel();
+        port1 = channel.port1;
+        gate = new StartGate();
+        env = environmentFingerprint();
+        // An instance of dsm's Worker made without its constructor: Node's own thread, on dsm's entry, with no program yet.
+        worker = Reflect.construct(NodeWorker, [appEntryUrl(), {
+          workerData: warmThreadWorkerData(channel.port2, gate), transferList: [channel.port2],
+        }], Worker) as NativeWorker;
+        // Until it is taken, it must not keep this thread alive.
+        worker.unref();
+      }
       const thread: LocalWarmThread = {
-        worker, handoff: port1, gate, env: environmentFingerprint(), online: false, idleTimer: null,
+        worker, handoff: port1, gate, env, online, idleTimer: null,
         onOnline: () => { thread.online = true; },
         onEnd: () => {
           const index = warmThreads.indexOf(thread);
