@@ -182,7 +182,7 @@ interface BenchRaw {
 }
 
 /** Micro-benchmarks: each module exports run<Name>Bench({ iterations }). */
-const microBenches: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench', sync: 'runSyncBench', atomics: 'runAtomicsBench', race: 'runRaceBench', codec: 'runCodecBench' };
+const microBenches: Record<string, string> = { fault: 'runFaultBench', rtt: 'runRttBench', sync: 'runSyncBench', atomics: 'runAtomicsBench', race: 'runRaceBench', codec: 'runCodecBench', startup: 'runStartupBench' };
 
 interface AppBenchModule {
   appNames: string[];
@@ -322,7 +322,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   cli.command('bench')
-    .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), atomics (Atomics and locks against plain node), race (dsm run --race against plain node), codec (the wire encoder and decoder, µs a message, compact against msgpackr), '
+    .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), atomics (Atomics and locks against plain node), race (dsm run --race against plain node), codec (the wire encoder and decoder, µs a message, compact against msgpackr), startup (what a run costs before and after the program, on 1, 2 and 3 nodes, against plain node), '
       + 'an application (matmul, jacobi, tsp, quicksort, water: dsm against plain worker threads), or suite (all of them, to bench/results/)')
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object as the last line')

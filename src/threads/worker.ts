@@ -257,6 +257,28 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       if (hopsOn) hop('t:warm thread made');
     },
   };
+  /**
+   * The next worker's warm thread is made once this one's thread has booted ('online', or its end if it ends
+   * first), not at its start: a program
+   * that starts workers in a burst then boots just its own threads at once, as under Node (made at each start, the
+   * last one made was never used and took a share of the CPU from the burst's boots: 2 workers on one node reached
+   * their first lines 260 ms after the main thread's instead of ~100), and one that starts them one after another
+   * still finds the next one ready.
+   */
+  function refillWhenOnline(worker: NativeWorker, online: boolean): void {
+    if (online) {
+      warm.make();
+      return;
+    }
+    // Or at its end, if it ends before it boots (terminated at once, a failed start).
+    const refill = (): void => {
+      worker.off('online', refill);
+      worker.off('exit', refill);
+      warm.make();
+    };
+    worker.once('online', refill);
+    worker.once('exit', refill);
+  }
   /** Takes `thread` out of the warm ones (its listeners and idle timer gone); false if it was not there. */
   function detachWarm(thread: LocalWarmThread): boolean {
     const index = warmThreads.indexOf(thread);
@@ -395,7 +417,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         // thread's would (node's is a message from the thread: never before this turn's ticks and promise
         // callbacks, and after the immediates it queues), and holds the loop only as the worker does.
         if (taken.online) emitOnlineLater(worker);
-        if (warmRefill) warm.make();
+        if (warmRefill) refillWhenOnline(worker, taken.online);
         // eslint-disable-next-line no-constructor-return
         return worker as Worker;
       }
@@ -411,7 +433,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       threadIdsSeen.set(this, threadIdSeen);
       channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
       tellManagerAtExit(this, threadIdSeen);
-      if (missed) warm.make();
+      if (missed) refillWhenOnline(this, false);
     }
   }
   // @types/node declares threadId a property; Node defines it as an accessor.

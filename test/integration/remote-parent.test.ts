@@ -71,7 +71,13 @@ for (const { node, nodes, expected } of warmStarts) {
       const stamps = readdirSync(hops).map((file) => readFileSync(join(hops, file), 'utf8')).join('');
       const count = (hop: string) => stamps.split('\n').filter((line) => line.endsWith(` ${hop}`)).length;
       const side = node === 1 ? 'm' : 't';
-      assert.deepEqual({ warm: count(`${side}:warm thread taken`), cold: count(`${side}:creating thread`) }, expected);
+      const warm = count(`${side}:warm thread taken`);
+      const cold = count(`${side}:creating thread`);
+      assert.equal(warm + cold, expected.warm + expected.cold, `every start counted (warm ${warm}, cold ${cold})`);
+      // A parent makes the next warm thread once a started worker's thread has booted (src/threads/worker.ts
+      // refillWhenOnline): of the two started in one turn, the second is warm only if the first had booted.
+      const warmMin = node === 0 ? expected.warm - 1 : expected.warm;
+      assert.ok(warm >= warmMin, `at least ${warmMin} warm starts (warm ${warm}, cold ${cold})`);
     } finally {
       rmSync(hops, { recursive: true, force: true });
     }
