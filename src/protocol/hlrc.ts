@@ -1218,8 +1218,11 @@ export class HlrcCoherence implements Coherence, LendHost {
     assert(pages.length <= grantPagePushCountMax && pages.length === (push.pushBytes ?? []).length && pages.length === (push.pushVersions ?? []).length, 'pushed pages within limit');
     const installed: number[] = [];
     pages.forEach((page, k) => {
+      if (this.homeOf(page) === this.nodeId) return;
+      // Counted back when installed: a push is refused unless it makes an invalid copy valid.
+      this.stats.pushesRefused = (this.stats.pushesRefused ?? 0) + 1;
       const state = this.pageState(page);
-      if (state.valid || state.fetching || this.homeOf(page) === this.nodeId) return;
+      if (state.valid || state.fetching) return;
       const version = push.pushVersions![k]!;
       // The copy must hold this node's own writes. Closed intervals' diffs went
       // home before the lockRequest (FIFO) or show in version[self]; a diff
@@ -1243,6 +1246,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       state.valid = true;
       installed.push(page);
       this.stats.pagesPushed = (this.stats.pagesPushed ?? 0) + 1;
+      this.stats.pushesRefused = this.stats.pushesRefused! - 1;
     });
     // Read-only in one protection call, then their waiters run.
     this.protectValidMany(installed);
