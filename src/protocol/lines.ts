@@ -203,7 +203,12 @@ type LineWaiter = { node: number; requestId: number; address: number; deadlineMs
 /** `thread`: the requesting thread's key (Engine.onSync), for what its next request may use (quietAfterOp). */
 /** `shipped`: a wait shipped to the directory (lineWaitShip), counted in shippedWaitsOut. */
 /** `address`: a wait's (for counted notifies: this node's own waiters among a grant's list). */
-type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number; shipped?: boolean; address?: number };
+/**
+ * A thread's request out at a directory. `flushSeq`: the engine's flushSeq when it was made (sent at once or
+ * later), so that a page pushed with its answer (lineOpDone, lineWake) is installed unless this node flushed
+ * that page early since (FIFO: an early flush before it reached the page's home, the answer's sender, first).
+ */
+type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number; flushSeq: number; shipped?: boolean; address?: number };
 
 export interface LineLayerOptions {
   nodeId: number;
@@ -518,7 +523,7 @@ export class LineEngine implements Engine {
 
   private newPending(threadRef: number, kind: Pending['kind'], line: number, thread: number = threadRef): number {
     const requestId = this.nextRequestId++;
-    this.pending.set(requestId, { threadRef, thread, kind, canceled: false, line, sentAtMs: this.timeNowMs() });
+    this.pending.set(requestId, { threadRef, thread, kind, canceled: false, line, sentAtMs: this.timeNowMs(), flushSeq: this.inner.flushSeq?.() ?? 0 });
     return requestId;
   }
 
@@ -742,7 +747,7 @@ export class LineEngine implements Engine {
 
   /** The answer to a wait: the directory's release (if any), then the thread's. */
   private onWake(from: number, message: Extract<LineMessage, { type: 'lineWake' }>): void {
-    if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info, message);
+    if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info, message, this.pending.get(message.requestId)?.flushSeq);
     if (message.result !== null) {
       this.finishPending(message.requestId, { ok: true, value: message.result });
       return;
@@ -798,7 +803,7 @@ export class LineEngine implements Engine {
   /** The directory's answer to a shipped op: its acquire, then the thread's result (null: ask for the line). */
   private onOpDone(from: number, message: Extract<LineMessage, { type: 'lineOpDone' }>): void {
     assert(from !== this.nodeId, 'a shipped op comes from another node');
-    this.acquireLine(from, message.info, message);
+    this.acquireLine(from, message.info, message, this.pending.get(message.requestId)?.flushSeq);
     this.shipInFlight--;
     const waiting = this.pending.get(message.requestId);
     assert(waiting !== undefined, 'a shipped op is answered once');
@@ -873,16 +878,23 @@ export class LineEngine implements Engine {
     this.endLineWindow();
   }
 
-  /** A line's hand-over or a shipped op's answer: an acquire from another node's release. */
-  private acquireLine(from: number, info: ConsistencyInfo, push?: PagePush): void {
+  /**
+   * A line's hand-over or a shipped op's answer: an acquire from another node's release. `requestFlushSeq`: with
+   * the answer to a request of this node's (lineOpDone, lineWake), the engine's flushSeq when it was made.
+   */
+  private acquireLine(from: number, info: ConsistencyInfo, push?: PagePush, requestFlushSeq = 0): void {
     this.inner.acquireFrom(from, info);
     if (from === this.nodeId) return;
     this.acquiredByLine = true;
     // Subscribed pages pushed with the release (pushTo), installed where they make an invalid copy valid.
-    // Unasked for, so no request's flushSeq bounds them: a page this node ever flushed early is refused (0).
+    // With the answer to a request of ours, from the directory it went to (the pages' home): a page flushed early
+    // since the request was made is refused (its diff may have reached the home after the copy left). Unasked for
+    // (a release from another node), no request bounds them: a page this node ever flushed early is refused (0).
+    // (Every push refused when the page had ever been flushed early: in a ring buffer whose threads on one node
+    // write its page concurrently, 8 of 10 pushes with lineOpDone went unused and the page was fetched again.)
     if (push !== undefined && (push.pushPages?.length ?? 0) > 0) {
       assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
-      this.inner.installPushed(push, 0);
+      this.inner.installPushed(push, requestFlushSeq);
     }
   }
 

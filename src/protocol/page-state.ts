@@ -22,6 +22,11 @@ export interface PageState {
   /** When this node last flushed the page early (flushSeq), 0: never. */
   earlyFlushSeq: number;
   /**
+   * At the home of a line's page: per node, the sum of `version` when the page was last pushed to it with the
+   * line (HlrcCoherence.pushForLine), so the same copy is not pushed again. Absent until a first such push.
+   */
+  linePushedSum?: number[];
+  /**
    * Fault slots and continuations waiting for the page to become valid;
    * `noWaiters` (shared, frozen) while there are none: most pages never have
    * one, and an array each costs 32 bytes a page (8 MiB for 1 GiB touched).

@@ -222,8 +222,10 @@ export interface EngineCounters {
   barrierFlushes?: number;
   /** Barrier rounds this node ended peer to peer, with no departure message (two-node rounds, session 13). */
   barrierPeerRounds?: number;
-  /** hlrc: pages installed from a lockGrant's push (each saved a fetch). */
+  /** hlrc: pages installed from a push (with a lockGrant, a barrier message or a line's message; each saved a fetch). */
   pagesPushed?: number;
+  /** hlrc: pushed pages not installed (valid already, a fetch in flight, flushed early since the request, lacking this node's writes, or short of its need). */
+  pushesRefused?: number;
   /** hlrc: pushed copies that lacked only this node's last own interval on the page, completed with its kept diff (HlrcCoherence.ownDiffs). */
   pushesCompleted?: number;
   /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */

@@ -29,6 +29,9 @@ export interface NodeStats {
   /** hlrc: pages this node lent to their sole writer (home migration), and of those, lent without their bytes. */
   pagesLent: number;
   pagesLentWithoutBytes: number;
+  /** hlrc: pages pushed to this node (with lock grants, barrier messages, line messages) and installed, and those refused (not made current by them). */
+  pagesPushed: number;
+  pushesRefused: number;
   diffsSent: number;
   /** hlrc: diffs of large releases sent after their sync message (deferred; in diffsSent too once sent). */
   diffsDeferred: number;
@@ -162,6 +165,8 @@ export class NodeObserver {
       prefetchAheadFetches: engine?.prefetchAheadFetches ?? 0,
       pagesLent: engine?.pagesLent ?? 0,
       pagesLentWithoutBytes: engine?.pagesLentWithoutBytes ?? 0,
+      pagesPushed: engine?.pagesPushed ?? 0,
+      pushesRefused: engine?.pushesRefused ?? 0,
       diffsSent: engine?.diffsSent ?? 0,
       diffsDeferred: engine?.diffsDeferred ?? 0,
       diffsApplied: engine?.diffsApplied ?? 0,
@@ -189,7 +194,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -223,6 +228,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['read-ahead pages wasted', (s) => String(s.prefetchWastedPages)],
     ['fetches streamed ahead', (s) => String(s.prefetchAheadFetches)],
     ['pages lent (without bytes)', (s) => `${s.pagesLent} (${s.pagesLentWithoutBytes})`],
+    ['pushed pages installed (refused)', (s) => `${s.pagesPushed} (${s.pushesRefused})`],
     ['diffs sent (deferred)', (s) => `${s.diffsSent} (${s.diffsDeferred})`],
     ['diffs applied', (s) => String(s.diffsApplied)],
     ['invalidations', (s) => String(s.invalidations)],
