@@ -28,6 +28,10 @@ if (config.evalCode) {
     (...args: unknown[]) => void;
   const module = { exports: {} };
   run(require, module, module.exports, '[worker eval]', '.');
+} else if (config.entry.startsWith('data:')) {
+  // A worker made from a data: URL (an ES module's text): Node gives it no script in its argv.
+  process.argv = [process.execPath, ...config.argv];
+  await import(config.entry);
 } else {
   const entry = config.entry;
   process.argv = [process.execPath, entry, ...config.argv];

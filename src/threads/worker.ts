@@ -61,9 +61,12 @@ function listedTransfers(transferList: unknown): unknown[] {
   return Array.prototype.slice.call(Object(transferList)) as unknown[];
 }
 
-/** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
+/**
+ * Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL; a URL object is a file: or
+ * a data: URL (an ES module given as text, which stays a URL: entry.ts imports it).
+ */
 function resolveWorkerFile(filename: string | URL): string {
-  if (filename instanceof URL) return fileURLToPath(filename);
+  if (filename instanceof URL) return filename.protocol === 'data:' ? filename.href : fileURLToPath(filename);
   if (filename.startsWith('file:')) return fileURLToPath(filename);
   if (isAbsolute(filename) || filename.startsWith('./') || filename.startsWith('../') ||
       filename.startsWith('.\\') || filename.startsWith('..\\')) {
@@ -85,6 +88,11 @@ const threadIdsSeen = new WeakMap<object, number>();
 const pendingOnline = new WeakMap<object, NodeJS.Immediate>();
 /** Workers the program (or dsm, while warm) unref'd and did not ref again. */
 const unrefd = new WeakSet<object>();
+
+/** A worker's entry that is a data: URL (resolveWorkerFile keeps it a URL). */
+function isDataUrl(entry: string): boolean {
+  return entry.startsWith('data:');
+}
 
 /** The file esbuild runs its synchronous API's service thread from. */
 function isCompilerThread(entry: string): boolean {
@@ -288,7 +296,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const evalCode = options.eval === true;
       const entry = evalCode ? String(filename) : resolveWorkerFile(filename);
-      if (!evalCode && !isAbsolute(entry)) {
+      if (!evalCode && !isAbsolute(entry) && !isDataUrl(entry)) {
         // Let Node produce its own ERR_WORKER_PATH error for a bare name.
         super(filename, options);
         return;

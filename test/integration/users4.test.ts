@@ -1,0 +1,18 @@
+// Round 3 of user-written programs (test/fixtures/users4: module shapes — CommonJS, workers in subfolders by URL,
+// eval and data: URL workers, dynamic import() —, Node's and MDN's examples as users copy them, I/O from threads,
+// and the errors users make), no dsm API: under dsm they print what plain node prints and exit with its code. Most
+// run on 3 or 2 nodes under hlrc; a few on 2 under sc and on 1.
+import { userProgramTests, type UserProgram } from './users-runs.js';
+
+const directory = 'test/fixtures/users4';
+
+const programs: Record<string, UserProgram> = {
+  cjsSelf: { file: 'cjs-self.cjs', what: 'a CommonJS program starting itself (__filename) as its workers, a .cjs worker in a subfolder requiring a helper', status: 0 },
+  mixedMain: { file: 'mixed-main.mjs', what: 'workers by new URL(\'./workers/…\', import.meta.url) importing helpers by relative path and import(), .cjs workers from .mjs and the reverse', status: 0 },
+  cjsMain: { file: 'cjs-main.cjs', what: 'a CommonJS main: an .mjs worker, eval workers using require and import(), a data: URL worker, their argv', status: 0 },
+};
+const all = Object.values(programs);
+
+userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
+userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!], directory);
+userProgramTests(['--nodes', '1'], [programs.cjsMain!], directory);
