@@ -22,7 +22,8 @@ setupAppThread({ ...config, threadIdSeen }, port);
 if (hopsOn) hop('t:set up');
 
 if (config.evalCode) {
-  // Node runs eval workers as CommonJS scripts with require bound to the cwd.
+  // Node runs eval workers as CommonJS scripts with require bound to the cwd, '[worker eval]' their argv[1].
+  process.argv = [process.execPath, '[worker eval]', ...config.argv];
   const require = createRequire(`${process.cwd()}/[worker eval]`);
   const run = new Function('require', 'module', 'exports', '__filename', '__dirname', config.entry) as
     (...args: unknown[]) => void;
