@@ -10,9 +10,12 @@ const programs: Record<string, UserProgram> = {
   cjsSelf: { file: 'cjs-self.cjs', what: 'a CommonJS program starting itself (__filename) as its workers, a .cjs worker in a subfolder requiring a helper', status: 0 },
   mixedMain: { file: 'mixed-main.mjs', what: 'workers by new URL(\'./workers/…\', import.meta.url) importing helpers by relative path and import(), .cjs workers from .mjs and the reverse', status: 0 },
   cjsMain: { file: 'cjs-main.cjs', what: 'a CommonJS main: an .mjs worker, eval workers using require and import(), a data: URL worker, their argv', status: 0 },
+  nodeDocs: { file: 'node-docs.cjs', what: 'Node\'s worker_threads doc examples: parseJSAsync, a port in a message, receiveMessageOnPort, markAsUntransferable, BroadcastChannel, environment data, SHARE_ENV', status: 0 },
+  mdnAtomics: { file: 'mdn-atomics.mjs', what: 'MDN\'s Atomics examples: the operations, wait/notify, a Mutex class, waitAsync, Atomics.wait in the main thread; a last waitAsync alone (exit 13)', status: 13 },
+  workerPool: { file: 'worker-pool.mjs', what: 'Node\'s AsyncResource WorkerPool sized by availableParallelism() and a blog\'s promise pool, a task that crashes its worker', status: 0 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
-userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!], directory);
+userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!, programs.mdnAtomics!], directory);
 userProgramTests(['--nodes', '1'], [programs.cjsMain!], directory);
