@@ -2,11 +2,12 @@
 // module (the main program or a worker's file) as Node would have.
 
 import { createRequire } from 'node:module';
+import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { awaitAppThreadStart } from '../channel/thread-config.js';
-import { isTypeScript, moduleKindOf } from '../util/module-kind.js';
+import { findMainPath, isTypeScript, moduleKindOf, throwMainNotFound } from '../util/module-kind.js';
 import { preloadAppThreadAddons, setupAppThread } from './setup.js';
 import { hop, hopsOn } from '../util/hops.js';
 
@@ -34,8 +35,11 @@ if (config.evalCode) {
   process.argv = [process.execPath, ...config.argv];
   await import(config.entry);
 } else {
-  const entry = config.entry;
-  process.argv = [process.execPath, entry, ...config.argv];
+  // Found as Node finds a worker's file (its extension may be left out), or Node's own error for a missing one.
+  const found = findMainPath(config.entry);
+  if (found === false) throwMainNotFound(config.entry);
+  const entry = realpathSync(found);
+  process.argv = [process.execPath, config.entry, ...config.argv];
   if (isTypeScript(entry)) {
     // Loader hooks are per thread: each thread whose entry is TypeScript registers tsx.
     const { register } = await import('tsx/esm/api');

@@ -12,6 +12,7 @@ import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { findMainPath } from '../util/module-kind.js';
 import { environmentFingerprint, processEnvironment, warmThreadsEnabled } from '../env.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { holdsNodeLocalMemory, type BufferRanges } from '../channel/clone.js';
@@ -310,7 +311,9 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
-        const nodeId = options.dsmNode ?? (needsCreatorsProcess(options, ranges) ? parent.nodeId : channel.call({ op: 'place' }) as number);
+        // A file not found here fails here, with Node's own error (not a remote node's, which would add its name).
+        const missing = !evalCode && !isDataUrl(entry) && findMainPath(entry) === false;
+        const nodeId = options.dsmNode ?? (missing || needsCreatorsProcess(options, ranges) ? parent.nodeId : channel.call({ op: 'place' }) as number);
         if (nodeId !== parent.nodeId) {
           // A derived constructor may return another object instead of calling super.
           // eslint-disable-next-line no-constructor-return

@@ -13,6 +13,7 @@ const programs: Record<string, UserProgram> = {
   nodeDocs: { file: 'node-docs.cjs', what: 'Node\'s worker_threads doc examples: parseJSAsync, a port in a message, receiveMessageOnPort, markAsUntransferable, BroadcastChannel, environment data, SHARE_ENV', status: 0 },
   mdnAtomics: { file: 'mdn-atomics.mjs', what: 'MDN\'s Atomics examples: the operations, wait/notify, a Mutex class, waitAsync, Atomics.wait in the main thread; a last waitAsync alone (exit 13)', status: 13 },
   workerPool: { file: 'worker-pool.mjs', what: 'Node\'s AsyncResource WorkerPool sized by availableParallelism() and a blog\'s promise pool, a task that crashes its worker', status: 0 },
+  workerMistakes: { file: 'worker-mistakes.mjs', what: 'missing worker files, a path without its extension, throws of non-Errors, process.exit(3), syntax errors in .mjs and .cjs workers, terminate after a timeout', status: 0 },
 };
 const all = Object.values(programs);
 
