@@ -23,13 +23,6 @@ interface RemoteState {
   exitWaiters: Array<(code: number) => void>;
   /** The thread's V8 limits as its node reports them when it comes online; {} before and after it runs (as Node's). */
   resourceLimits: Record<string, number>;
-  /** 'online' emitted. */
-  online: boolean;
-  /**
-   * Terminated before it was online: as Node's thread stopped before it started, it never says online and ends
-   * with 0 (the remote thread may have started: it ends with 1).
-   */
-  terminatedEarly: boolean;
 }
 
 const states = new WeakMap<object, RemoteState>();
@@ -71,7 +64,7 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
-  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [], resourceLimits: {}, online: false, terminatedEarly: false };
+  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [], resourceLimits: {} };
   states.set(worker, state);
   handles.set(handleId, worker);
   channel.hold();
@@ -106,8 +99,6 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
     case 'worker-online':
       assert(event.threadId === state.threadId, 'a remote worker comes online with the thread id its creator gave it');
       state.resourceLimits = numbersOnly(event.resourceLimits);
-      if (state.terminatedEarly) return;
-      state.online = true;
       worker.emit('online');
       return;
     case 'worker-message': {
@@ -146,8 +137,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
   }
 }
 
-function exited(worker: EventEmitter, state: RemoteState, code: number, channel: ChannelClient): void {
-  const exitCode = state.terminatedEarly && code === 1 ? 0 : code;
+function exited(worker: EventEmitter, state: RemoteState, exitCode: number, channel: ChannelClient): void {
   state.threadId = -1; // as Node's handle of an ended thread
   state.resourceLimits = {};
   handles.delete(state.handleId);
@@ -189,10 +179,7 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         // Node's handle whose 'exit' was emitted answers undefined (its 'exit' listeners saw the code).
         if (state.exited && state.threadId === -1) return Promise.resolve(undefined as unknown as number);
         // Ended, its 'exit' not emitted yet: the code, with the others waiting.
-        if (!state.exited) {
-          if (!state.online) state.terminatedEarly = true;
-          channel.post({ op: 'worker-terminate', handleId: state.handleId });
-        }
+        if (!state.exited) channel.post({ op: 'worker-terminate', handleId: state.handleId });
         return new Promise((resolve) => state.exitWaiters.push(resolve));
       },
     },

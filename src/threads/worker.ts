@@ -89,10 +89,6 @@ const threadIdsSeen = new WeakMap<object, number>();
 const pendingOnline = new WeakMap<object, NodeJS.Immediate>();
 /** The events of a worker's thread, which Node emits only after its 'online' (not 'newListener' and the like). */
 const eventsAfterOnline = new Set<string | symbol>(['message', 'messageerror', 'error', 'exit']);
-/** Taken warm threads whose 'online' the program has not heard yet (Node's came while warm, or is still to come). */
-const notOnlineYet = new WeakSet<object>();
-/** Of those, the ones the program terminated. */
-const terminatedEarly = new WeakSet<object>();
 /** Workers the program (or dsm, while warm) unref'd and did not ref again. */
 const unrefd = new WeakSet<object>();
 
@@ -289,18 +285,6 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
      * (Node's thread says it is online before it loads the program).
      */
     override emit(event: string | symbol, ...args: unknown[]): boolean {
-      if (terminatedEarly.has(this)) {
-        // Terminated before the program heard it online: Node's thread had not started, it never says online and
-        // ends with 0 (a warm thread has started: it ends with 1).
-        if (event === 'online') return false;
-        if (event === 'exit') {
-          const pending = pendingOnline.get(this);
-          if (pending !== undefined) clearImmediate(pending);
-          pendingOnline.delete(this);
-          return super.emit(event, args[0] === 1 ? 0 : args[0], ...args.slice(1));
-        }
-      }
-      if (event === 'online') notOnlineYet.delete(this);
       const pending = eventsAfterOnline.has(event) ? pendingOnline.get(this) : undefined;
       if (pending !== undefined) {
         clearImmediate(pending);
@@ -308,11 +292,6 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         super.emit('online');
       }
       return super.emit(event, ...args);
-    }
-
-    override terminate(): Promise<number> {
-      if (notOnlineYet.has(this)) terminatedEarly.add(this);
-      return super.terminate();
     }
 
     override ref(): void {
@@ -385,7 +364,6 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         taken.gate.open(true);
         if (hopsOn) hop('t:warm thread taken');
         const worker = taken.worker;
-        notOnlineYet.add(worker);
         threadIdsSeen.set(worker, threadIdSeen);
         channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
         tellManagerAtExit(worker, threadIdSeen);

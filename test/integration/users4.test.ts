@@ -14,11 +14,9 @@ const programs: Record<string, UserProgram> = {
   mdnAtomics: { file: 'mdn-atomics.mjs', what: 'MDN\'s Atomics examples: the operations, wait/notify, a Mutex class, waitAsync, Atomics.wait in the main thread; a last waitAsync alone (exit 13)', status: 13 },
   workerPool: { file: 'worker-pool.mjs', what: 'Node\'s AsyncResource WorkerPool sized by availableParallelism() and a blog\'s promise pool, a task that crashes its worker', status: 0 },
   workerMistakes: { file: 'worker-mistakes.mjs', what: 'missing worker files, a path without its extension, throws of non-Errors, process.exit(3), syntax errors in .mjs and .cjs workers, terminate after a timeout', status: 0 },
-  terminateEarly: { file: 'terminate-early.mjs', what: 'workers terminated before they are online (exit 0, no \'online\') and exiting at once (\'online\', exit 4), one after another', status: 0 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!, programs.mdnAtomics!], directory);
-userProgramTests(['--nodes', '1'], [programs.cjsMain!, programs.workerMistakes!, programs.terminateEarly!], directory);
-userProgramTests(['--nodes', '2', '--protocol', 'hlrc'], [programs.terminateEarly!], directory);
+userProgramTests(['--nodes', '1'], [programs.cjsMain!, programs.workerMistakes!], directory);
