@@ -7,7 +7,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
@@ -144,6 +144,24 @@ interface LocalWarmThread {
 export interface WarmLocalThreads {
   /** Makes one if there are fewer than warmThreadCountMax and warm threads are on (DSM_WARM_THREADS not 0). */
   make(): void;
+}
+
+/** Node's receiveMessageOnPort, held before the thread's setup wraps the builtin's (for relayed ports). */
+const nativeReceiveMessageOnPort = receiveMessageOnPort;
+
+/**
+ * Before a local worker's 'error' (its uncaught exception, the thread's last act after its 'exit' handlers ran):
+ * what it posted on its parentPort before, still queued on the handle's port, goes out first. Node's error comes on
+ * another port of the handle, and a thread that took long to start (a warm thread, under plain node too) sees it
+ * first about one time in four; Node drains that port likewise before 'exit'.
+ */
+function drainPublicPort(worker: NativeWorker): void {
+  const key = Object.getOwnPropertySymbols(worker).find((symbol) => symbol.description === 'kPublicPort');
+  const port = key === undefined ? undefined : (worker as unknown as Record<symbol, unknown>)[key];
+  if (!(port instanceof Object) || typeof (port as MessagePort).postMessage !== 'function') return;
+  for (let received = nativeReceiveMessageOnPort(port as MessagePort); received !== undefined; received = nativeReceiveMessageOnPort(port as MessagePort)) {
+    worker.emit('message', received.message);
+  }
 }
 
 /** Node's Worker, held now: the imported binding is live, and becomes dsm's class once setup syncs the builtin exports. */
@@ -285,6 +303,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
      * (Node's thread says it is online before it loads the program).
      */
     override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'error') drainPublicPort(this);
       const pending = eventsAfterOnline.has(event) ? pendingOnline.get(this) : undefined;
       if (pending !== undefined) {
         clearImmediate(pending);

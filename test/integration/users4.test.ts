@@ -14,9 +14,11 @@ const programs: Record<string, UserProgram> = {
   mdnAtomics: { file: 'mdn-atomics.mjs', what: 'MDN\'s Atomics examples: the operations, wait/notify, a Mutex class, waitAsync, Atomics.wait in the main thread; a last waitAsync alone (exit 13)', status: 13 },
   workerPool: { file: 'worker-pool.mjs', what: 'Node\'s AsyncResource WorkerPool sized by availableParallelism() and a blog\'s promise pool, a task that crashes its worker', status: 0 },
   workerMistakes: { file: 'worker-mistakes.mjs', what: 'missing worker files, a path without its extension, throws of non-Errors, process.exit(3), syntax errors in .mjs and .cjs workers, terminate after a timeout', status: 0 },
+  exitHandlers: { file: 'exit-handlers.mjs', what: 'process \'exit\' handlers in workers (ending, process.exit(6), exitCode 8, throwing, terminated) and in main, beforeExit, exitCode 5 in main', status: 5 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
 userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!, programs.mdnAtomics!], directory);
 userProgramTests(['--nodes', '1'], [programs.cjsMain!, programs.workerMistakes!], directory);
+userProgramTests(['--nodes', '2', '--protocol', 'hlrc'], [programs.exitHandlers!], directory);
