@@ -5,6 +5,7 @@
 import { userProgramTests, type UserProgram } from './users-runs.js';
 
 const directory = 'test/fixtures/users4';
+const stdinText = Array.from({ length: 60 }, (_, i) => `line ${i} has some words in it ${i * i}`).join('\n') + '\n';
 
 const programs: Record<string, UserProgram> = {
   cjsSelf: { file: 'cjs-self.cjs', what: 'a CommonJS program starting itself (__filename) as its workers, a .cjs worker in a subfolder requiring a helper', status: 0 },
@@ -15,10 +16,14 @@ const programs: Record<string, UserProgram> = {
   workerPool: { file: 'worker-pool.mjs', what: 'Node\'s AsyncResource WorkerPool sized by availableParallelism() and a blog\'s promise pool, a task that crashes its worker', status: 0 },
   workerMistakes: { file: 'worker-mistakes.mjs', what: 'missing worker files, a path without its extension, throws of non-Errors, process.exit(3), syntax errors in .mjs and .cjs workers, terminate after a timeout', status: 0 },
   exitHandlers: { file: 'exit-handlers.mjs', what: 'process \'exit\' handlers in workers (ending, process.exit(6), exitCode 8, throwing, terminated) and in main, beforeExit, exitCode 5 in main', status: 5 },
+  fileSum: { file: 'file-sum.mjs', what: 'workers reading the files named in their workerData (readFileSync, promises, a stream, readSync into shared memory) and summing into a SharedArrayBuffer', status: 0 },
+  stdinLines: { file: 'stdin-lines.mjs', input: stdinText, what: 'the main thread reading its piped stdin with readline and farming the lines to a pool of workers', status: 0 },
+  outputLines: { file: 'output-lines.mjs', args: ['400'], byWriter: true, what: 'four workers and the main thread writing many lines to stdout and stderr: whole lines, each writer\'s in order', status: 0 },
+  rejections: { file: 'rejections.mjs', what: 'unhandled rejections in workers (Errors, a string, an object, after an await), a worker\'s own handler, then one in the main thread (exit 1)', status: 1, stderrLine: 'the main thread rejects' },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
-userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!, programs.mdnAtomics!], directory);
+userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!, programs.mdnAtomics!, programs.outputLines!], directory);
 userProgramTests(['--nodes', '1'], [programs.cjsMain!, programs.workerMistakes!], directory);
 userProgramTests(['--nodes', '2', '--protocol', 'hlrc'], [programs.exitHandlers!], directory);
