@@ -94,11 +94,11 @@ type PortMessage = { bytes: Uint8Array; form?: number };
 
 /**
  * Whether a warm thread can host a worker with these options: it was made with
- * Node's defaults (the node's environment, no name, no resource limits), which
+ * Node's defaults (the node's environment, no name, no resource limits, no execArgv), which
  * a thread cannot change once started; argv and workerData come with its start.
  */
 function warmFits(options: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>['options']): boolean {
-  return options.env === undefined && options.name === undefined && options.resourceLimits === undefined;
+  return options.env === undefined && options.name === undefined && options.resourceLimits === undefined && options.execArgv === undefined;
 }
 
 const siteOf = (request: object | null): string | null => (request as { site?: string | null } | null)?.site ?? null;
@@ -482,6 +482,7 @@ export class RemoteWorkers {
         ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
         ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),
         ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
+        ...(spawn.options.execArgv === undefined ? {} : { execArgv: spawn.options.execArgv }),
       });
       if (hopsOn) hop('m:thread created');
     }

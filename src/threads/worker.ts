@@ -362,6 +362,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
               argv: (options.argv ?? []).map(String),
               ...remoteEnvOption(options),
               ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits as Record<string, number> }),
+              ...(options.execArgv === undefined ? {} : { execArgv: options.execArgv.map(String) }),
               ...environmentDataOption(ranges),
             },
           }) as unknown as Worker;

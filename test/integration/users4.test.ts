@@ -20,6 +20,7 @@ const programs: Record<string, UserProgram> = {
   stdinLines: { file: 'stdin-lines.mjs', input: stdinText, what: 'the main thread reading its piped stdin with readline and farming the lines to a pool of workers', status: 0 },
   outputLines: { file: 'output-lines.mjs', args: ['400'], byWriter: true, what: 'four workers and the main thread writing many lines to stdout and stderr: whole lines, each writer\'s in order', status: 0 },
   rejections: { file: 'rejections.mjs', what: 'unhandled rejections in workers (Errors, a string, an object, after an await), a worker\'s own handler, then one in the main thread (exit 1)', status: 1, stderrLine: 'the main thread rejects' },
+  workerOptions: { file: 'worker-options.mjs', what: 'stdout/stderr/stdin: true, a worker\'s own stdin, argv, execArgv and name, a worker URL with a query', status: 0 },
 };
 const all = Object.values(programs);
 
