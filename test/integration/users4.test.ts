@@ -21,6 +21,8 @@ const programs: Record<string, UserProgram> = {
   outputLines: { file: 'output-lines.mjs', args: ['400'], byWriter: true, what: 'four workers and the main thread writing many lines to stdout and stderr: whole lines, each writer\'s in order', status: 0 },
   rejections: { file: 'rejections.mjs', what: 'unhandled rejections in workers (Errors, a string, an object, after an await), a worker\'s own handler, then one in the main thread (exit 1)', status: 1, stderrLine: 'the main thread rejects' },
   workerOptions: { file: 'worker-options.mjs', what: 'stdout/stderr/stdin: true, a worker\'s own stdin, argv, execArgv and name, a worker URL with a query', status: 0 },
+  cjsPackage: { file: 'cjs-package/main.js', what: 'a "type": "commonjs" package of .js files: require without node:, a helper in lib/, a worker catching its uncaughtException, createRequire in an .mjs worker', status: 0 },
+  mainThrows: { file: 'main-ends.mjs', args: ['throw'], what: 'the main thread throwing while its workers spin, wait in Atomics.wait and on a timer; its exit handler', status: 1, stderrLine: 'the main thread gives up' },
 };
 const all = Object.values(programs);
 
