@@ -92,6 +92,20 @@ export function isWorkerRequest(request: ChannelRequest): request is WorkerReque
 /** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts). */
 type PortMessage = { bytes: Uint8Array; form?: number };
 
+/** A worker hosted here for a parent on another node. */
+interface HostedWorker {
+  worker: Worker;
+  endpoint: ThreadEndpoint;
+  parentNode: number;
+  /** Its start gate (null only in race mode for a cold thread): says whether its program has begun. */
+  gate: StartGate | null;
+  /**
+   * Terminated before its program began: under Node that thread would still be booting, and it ends with 0
+   * (this thread, running dsm's entry, ends with 1).
+   */
+  terminatedEarly: boolean;
+}
+
 /**
  * Whether a warm thread can host a worker with these options: it was made with
  * Node's defaults (the node's environment, no name, no resource limits, no execArgv), which
@@ -117,7 +131,7 @@ const noRanges = {
 export class RemoteWorkers {
   private readonly options: RemoteWorkersOptions;
   /** Workers started here for parents elsewhere: spawnId -> worker, its channel endpoint and the parent's node. */
-  private readonly hosted = new Map<string, { worker: Worker; endpoint: ThreadEndpoint; parentNode: number }>();
+  private readonly hosted = new Map<string, HostedWorker>();
   /** The channel endpoints of those workers: endpoint -> spawnId. */
   private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
@@ -389,9 +403,13 @@ export class RemoteWorkers {
         this.toRelayEnd(message.id, { kind: 'close' });
         return;
       }
-      case 'rtTerminate':
-        void this.hosted.get(message.spawnId)?.worker.terminate();
+      case 'rtTerminate': {
+        const hosted = this.hosted.get(message.spawnId);
+        if (hosted === undefined) return;
+        if (hosted.gate !== null && !hosted.gate.programStarted) hosted.terminatedEarly = true;
+        void hosted.worker.terminate();
         return;
+      }
       case 'rtBroadcast': {
         // Acquired even when no thread here listens: a later instance's reads must see what the post released.
         bounds.acquire('message received from BroadcastChannel.postMessage', message.site ?? null, from, message.info);
@@ -486,7 +504,8 @@ export class RemoteWorkers {
       });
       if (hopsOn) hop('m:thread created');
     }
-    this.hosted.set(spawn.spawnId, { worker, endpoint, parentNode });
+    const hosted: HostedWorker = { worker, endpoint, parentNode, gate: gate ?? warm?.gate ?? null, terminatedEarly: false };
+    this.hosted.set(spawn.spawnId, hosted);
     this.options.threadStarted?.(spawn.threadIdSeen);
     // Each event is a release (worker exit after writing much, say): admitted
     // in order with the app threads' requests, within the link limit.
@@ -510,7 +529,7 @@ export class RemoteWorkers {
       this.hosted.delete(spawn.spawnId);
       this.hostedEndpoints.delete(endpoint);
       // Its own remote workers stop first, as under Node (a worker's 'exit' comes after its workers have stopped).
-      this.parentEnded(spawn.threadIdSeen, () => event('exit', { code }));
+      this.parentEnded(spawn.threadIdSeen, () => event('exit', { code: hosted.terminatedEarly && code === 1 ? 0 : code }));
       // Workers come here one after another: keep a thread warm for the next one.
       if (this.warmRefill) this.makeWarmThread();
     });

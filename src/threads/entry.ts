@@ -6,7 +6,7 @@ import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { awaitAppThreadStart } from '../channel/thread-config.js';
+import { awaitAppThreadStart, markProgramStarted } from '../channel/thread-config.js';
 import { findMainPath, isTypeScript, moduleKindOf, throwMainNotFound } from '../util/module-kind.js';
 import { preloadAppThreadAddons, setupAppThread } from './setup.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -16,11 +16,14 @@ if (hopsOn) hop('t:entry evaluated');
 // warm thread: it waits until it is taken for a worker. Both wait at their start gate,
 // with dsm's addons loaded.
 preloadAppThreadAddons();
-const { config, port } = awaitAppThreadStart(workerData);
+// dsm's own workerData: the setup below makes the builtin's export the program's.
+const startData: unknown = workerData;
+const { config, port } = awaitAppThreadStart(startData);
 if (hopsOn) hop('t:start gate passed');
 const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
 setupAppThread({ ...config, threadIdSeen }, port);
 if (hopsOn) hop('t:set up');
+markProgramStarted(startData);
 
 if (config.evalCode) {
   // Node runs eval workers as CommonJS scripts with require bound to the cwd, '[worker eval]' their argv[1].

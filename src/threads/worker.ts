@@ -89,6 +89,10 @@ const threadIdsSeen = new WeakMap<object, number>();
 const pendingOnline = new WeakMap<object, NodeJS.Immediate>();
 /** The events of a worker's thread, which Node emits only after its 'online' (not 'newListener' and the like). */
 const eventsAfterOnline = new Set<string | symbol>(['message', 'messageerror', 'error', 'exit']);
+/** Taken warm threads whose 'online' the program has not heard yet: their start gates. */
+const takenGates = new WeakMap<object, StartGate>();
+/** Taken warm threads the program terminated before their program began (Worker.terminate). */
+const terminatedEarly = new WeakSet<object>();
 /** Workers the program (or dsm, while warm) unref'd and did not ref again. */
 const unrefd = new WeakSet<object>();
 
@@ -303,6 +307,18 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
      * (Node's thread says it is online before it loads the program).
      */
     override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (terminatedEarly.has(this)) {
+        // Terminated before its program started (see terminate): as Node's thread that had not started, no
+        // 'online', and exit code 0 where the warm thread's is 1.
+        if (event === 'online') return false;
+        if (event === 'exit') {
+          const pending = pendingOnline.get(this);
+          if (pending !== undefined) clearImmediate(pending);
+          pendingOnline.delete(this);
+          return super.emit(event, args[0] === 1 ? 0 : args[0], ...args.slice(1));
+        }
+      }
+      if (event === 'online') takenGates.delete(this);
       if (event === 'error') drainPublicPort(this);
       const pending = eventsAfterOnline.has(event) ? pendingOnline.get(this) : undefined;
       if (pending !== undefined) {
@@ -311,6 +327,17 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         super.emit('online');
       }
       return super.emit(event, ...args);
+    }
+
+    /**
+     * A taken warm thread terminated before the program heard it online and before its program began: under Node
+     * that thread would still be booting (milliseconds), so it ends as Node's does then (emit above).
+     */
+    override terminate(): Promise<number> {
+      const gate = takenGates.get(this);
+      if (gate !== undefined && !gate.programStarted) terminatedEarly.add(this);
+      takenGates.delete(this);
+      return super.terminate();
     }
 
     override ref(): void {
@@ -384,6 +411,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         taken.gate.open(true);
         if (hopsOn) hop('t:warm thread taken');
         const worker = taken.worker;
+        takenGates.set(worker, taken.gate);
         threadIdsSeen.set(worker, threadIdSeen);
         channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
         tellManagerAtExit(worker, threadIdSeen);
