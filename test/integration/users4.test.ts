@@ -27,6 +27,6 @@ const programs: Record<string, UserProgram> = {
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
-userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.cjsMain!, programs.mdnAtomics!, programs.outputLines!], directory);
+userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.mdnAtomics!, programs.outputLines!], directory);
 userProgramTests(['--nodes', '1'], [programs.cjsMain!, programs.workerMistakes!], directory);
 userProgramTests(['--nodes', '2', '--protocol', 'hlrc'], [programs.exitHandlers!], directory);
