@@ -104,6 +104,8 @@ interface HostedWorker {
    * (this thread, running dsm's entry, ends with 1).
    */
   terminatedEarly: boolean;
+  /** Its 'online' went to its parent: a terminate from then on stops a thread its program may know is up. */
+  onlineSent: boolean;
 }
 
 /**
@@ -406,7 +408,7 @@ export class RemoteWorkers {
       case 'rtTerminate': {
         const hosted = this.hosted.get(message.spawnId);
         if (hosted === undefined) return;
-        if (hosted.gate !== null && !hosted.gate.programStarted) hosted.terminatedEarly = true;
+        if (!hosted.onlineSent && hosted.gate !== null && !hosted.gate.programStarted) hosted.terminatedEarly = true;
         void hosted.worker.terminate();
         return;
       }
@@ -504,16 +506,19 @@ export class RemoteWorkers {
       });
       if (hopsOn) hop('m:thread created');
     }
-    const hosted: HostedWorker = { worker, endpoint, parentNode, gate: gate ?? warm?.gate ?? null, terminatedEarly: false };
+    const hosted: HostedWorker = { worker, endpoint, parentNode, gate: gate ?? warm?.gate ?? null, terminatedEarly: false, onlineSent: false };
     this.hosted.set(spawn.spawnId, hosted);
     this.options.threadStarted?.(spawn.threadIdSeen);
     // Each event is a release (worker exit after writing much, say): admitted
     // in order with the app threads' requests, within the link limit.
     const event = (kind: 'online' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number; limits?: Record<string, number> }) =>
-      this.options.admit(() => this.send(parentNode, {
-        type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
-        info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
-      }));
+      this.options.admit(() => {
+        if (kind === 'online') hosted.onlineSent = true;
+        this.send(parentNode, {
+          type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
+          info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
+        });
+      });
     if (warm?.online === true) {
       // Node's 'online' came while it was warm: the worker's comes now, after
       // this turn's acquire (as a new thread's would), before any of its messages.
