@@ -83,6 +83,8 @@ const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 const gateClosed = 0;
 const gateOpen = 1;
 const gateFailed = 2;
+/** Set by the thread once it has begun running the program (after the gate opened). */
+const gateProgramStarted = 3;
 
 /**
  * A remote worker is created before its node acquires its parent's writes
@@ -103,6 +105,21 @@ export class StartGate {
     Atomics.store(this.word, 0, ok ? gateOpen : gateFailed);
     Atomics.notify(this.word, 0);
   }
+
+  /**
+   * Whether the thread has begun running the program. A thread terminated before had not started under Node
+   * (a new thread boots for milliseconds): Node answers 0 and emits no 'online' (src/threads/worker.ts,
+   * src/runtime/remote-workers.ts).
+   */
+  get programStarted(): boolean {
+    return Atomics.load(this.word, 0) === gateProgramStarted;
+  }
+}
+
+/** The thread's side: its program starts now (its gate, if it has one, says so from now on). */
+export function markProgramStarted(workerData: unknown): void {
+  const word = (workerData as { __dsmStartGate?: Int32Array } | null)?.__dsmStartGate;
+  if (word !== undefined) Atomics.store(word, 0, gateProgramStarted);
 }
 
 /** The thread's side: blocks until the manager opens the gate; throws if the acquire failed. */

@@ -152,6 +152,8 @@ export interface RemoteWorkerOptions {
   argv: string[];
   env?: Record<string, string>;
   resourceLimits?: Record<string, number>;
+  /** Node's options for the thread (process.execArgv there), as given to the worker. */
+  execArgv?: string[];
   stdout?: boolean;
   stderr?: boolean;
   /** The creator's worker_threads environment data entries, cloned by dsm (src/threads/environment-data.ts). */

@@ -92,13 +92,29 @@ export function isWorkerRequest(request: ChannelRequest): request is WorkerReque
 /** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts). */
 type PortMessage = { bytes: Uint8Array; form?: number };
 
+/** A worker hosted here for a parent on another node. */
+interface HostedWorker {
+  worker: Worker;
+  endpoint: ThreadEndpoint;
+  parentNode: number;
+  /** Its start gate (null only in race mode for a cold thread): says whether its program has begun. */
+  gate: StartGate | null;
+  /**
+   * Terminated before its program began: under Node that thread would still be booting, and it ends with 0
+   * (this thread, running dsm's entry, ends with 1).
+   */
+  terminatedEarly: boolean;
+  /** Its 'online' went to its parent: a terminate from then on stops a thread its program may know is up. */
+  onlineSent: boolean;
+}
+
 /**
  * Whether a warm thread can host a worker with these options: it was made with
- * Node's defaults (the node's environment, no name, no resource limits), which
+ * Node's defaults (the node's environment, no name, no resource limits, no execArgv), which
  * a thread cannot change once started; argv and workerData come with its start.
  */
 function warmFits(options: Extract<WorkerLaneMessage, { type: 'rtSpawn' }>['options']): boolean {
-  return options.env === undefined && options.name === undefined && options.resourceLimits === undefined;
+  return options.env === undefined && options.name === undefined && options.resourceLimits === undefined && options.execArgv === undefined;
 }
 
 const siteOf = (request: object | null): string | null => (request as { site?: string | null } | null)?.site ?? null;
@@ -117,7 +133,7 @@ const noRanges = {
 export class RemoteWorkers {
   private readonly options: RemoteWorkersOptions;
   /** Workers started here for parents elsewhere: spawnId -> worker, its channel endpoint and the parent's node. */
-  private readonly hosted = new Map<string, { worker: Worker; endpoint: ThreadEndpoint; parentNode: number }>();
+  private readonly hosted = new Map<string, HostedWorker>();
   /** The channel endpoints of those workers: endpoint -> spawnId. */
   private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
@@ -389,9 +405,13 @@ export class RemoteWorkers {
         this.toRelayEnd(message.id, { kind: 'close' });
         return;
       }
-      case 'rtTerminate':
-        void this.hosted.get(message.spawnId)?.worker.terminate();
+      case 'rtTerminate': {
+        const hosted = this.hosted.get(message.spawnId);
+        if (hosted === undefined) return;
+        if (!hosted.onlineSent && hosted.gate !== null && !hosted.gate.programStarted) hosted.terminatedEarly = true;
+        void hosted.worker.terminate();
         return;
+      }
       case 'rtBroadcast': {
         // Acquired even when no thread here listens: a later instance's reads must see what the post released.
         bounds.acquire('message received from BroadcastChannel.postMessage', message.site ?? null, from, message.info);
@@ -482,18 +502,23 @@ export class RemoteWorkers {
         ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
         ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),
         ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
+        ...(spawn.options.execArgv === undefined ? {} : { execArgv: spawn.options.execArgv }),
       });
       if (hopsOn) hop('m:thread created');
     }
-    this.hosted.set(spawn.spawnId, { worker, endpoint, parentNode });
+    const hosted: HostedWorker = { worker, endpoint, parentNode, gate: gate ?? warm?.gate ?? null, terminatedEarly: false, onlineSent: false };
+    this.hosted.set(spawn.spawnId, hosted);
     this.options.threadStarted?.(spawn.threadIdSeen);
     // Each event is a release (worker exit after writing much, say): admitted
     // in order with the app threads' requests, within the link limit.
     const event = (kind: 'online' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number; limits?: Record<string, number> }) =>
-      this.options.admit(() => this.send(parentNode, {
-        type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
-        info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
-      }));
+      this.options.admit(() => {
+        if (kind === 'online') hosted.onlineSent = true;
+        this.send(parentNode, {
+          type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
+          info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
+        });
+      });
     if (warm?.online === true) {
       // Node's 'online' came while it was warm: the worker's comes now, after
       // this turn's acquire (as a new thread's would), before any of its messages.
@@ -509,7 +534,7 @@ export class RemoteWorkers {
       this.hosted.delete(spawn.spawnId);
       this.hostedEndpoints.delete(endpoint);
       // Its own remote workers stop first, as under Node (a worker's 'exit' comes after its workers have stopped).
-      this.parentEnded(spawn.threadIdSeen, () => event('exit', { code }));
+      this.parentEnded(spawn.threadIdSeen, () => event('exit', { code: hosted.terminatedEarly && code === 1 ? 0 : code }));
       // Workers come here one after another: keep a thread warm for the next one.
       if (this.warmRefill) this.makeWarmThread();
     });

@@ -2,11 +2,12 @@
 // module (the main program or a worker's file) as Node would have.
 
 import { createRequire } from 'node:module';
+import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { awaitAppThreadStart, prewarmLocalAsked } from '../channel/thread-config.js';
-import { isTypeScript, moduleKindOf } from '../util/module-kind.js';
+import { awaitAppThreadStart, markProgramStarted, prewarmLocalAsked } from '../channel/thread-config.js';
+import { findMainPath, isTypeScript, moduleKindOf, throwMainNotFound } from '../util/module-kind.js';
 import { preloadAppThreadAddons, setupAppThread } from './setup.js';
 import { prewarmLocalThread } from './worker.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -16,24 +17,35 @@ if (hopsOn) hop('t:entry evaluated');
 // warm thread: it waits until it is taken for a worker. Both wait at their start gate,
 // with dsm's addons loaded.
 preloadAppThreadAddons();
+// dsm's own workerData: the setup below makes the builtin's export the program's.
+const startData: unknown = workerData;
 // The program's main thread started early on a cluster: its first local worker's thread boots while it waits.
-if (prewarmLocalAsked(workerData)) prewarmLocalThread();
-const { config, port } = awaitAppThreadStart(workerData);
+if (prewarmLocalAsked(startData)) prewarmLocalThread();
+const { config, port } = awaitAppThreadStart(startData);
 if (hopsOn) hop('t:start gate passed');
 const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
 setupAppThread({ ...config, threadIdSeen }, port);
 if (hopsOn) hop('t:set up');
+markProgramStarted(startData);
 
 if (config.evalCode) {
-  // Node runs eval workers as CommonJS scripts with require bound to the cwd.
+  // Node runs eval workers as CommonJS scripts with require bound to the cwd, '[worker eval]' their argv[1].
+  process.argv = [process.execPath, '[worker eval]', ...config.argv];
   const require = createRequire(`${process.cwd()}/[worker eval]`);
   const run = new Function('require', 'module', 'exports', '__filename', '__dirname', config.entry) as
     (...args: unknown[]) => void;
   const module = { exports: {} };
   run(require, module, module.exports, '[worker eval]', '.');
+} else if (config.entry.startsWith('data:')) {
+  // A worker made from a data: URL (an ES module's text): Node gives it no script in its argv.
+  process.argv = [process.execPath, ...config.argv];
+  await import(config.entry);
 } else {
-  const entry = config.entry;
-  process.argv = [process.execPath, entry, ...config.argv];
+  // Found as Node finds a worker's file (its extension may be left out), or Node's own error for a missing one.
+  const found = findMainPath(config.entry);
+  if (found === false) throwMainNotFound(config.entry);
+  const entry = realpathSync(found);
+  process.argv = [process.execPath, config.entry, ...config.argv];
   if (isTypeScript(entry)) {
     // Loader hooks are per thread: each thread whose entry is TypeScript registers tsx.
     const { register } = await import('tsx/esm/api');

@@ -23,6 +23,10 @@ interface RemoteState {
   exitWaiters: Array<(code: number) => void>;
   /** The thread's V8 limits as its node reports them when it comes online; {} before and after it runs (as Node's). */
   resourceLimits: Record<string, number>;
+  /** 'online' emitted, terminate() called before it, and an 'online' held back since (see exited). */
+  online: boolean;
+  terminating: boolean;
+  onlineHeld: boolean;
 }
 
 const states = new WeakMap<object, RemoteState>();
@@ -64,7 +68,7 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
-  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [], resourceLimits: {} };
+  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [], resourceLimits: {}, online: false, terminating: false, onlineHeld: false };
   states.set(worker, state);
   handles.set(handleId, worker);
   channel.hold();
@@ -99,6 +103,11 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
     case 'worker-online':
       assert(event.threadId === state.threadId, 'a remote worker comes online with the thread id its creator gave it');
       state.resourceLimits = numbersOnly(event.resourceLimits);
+      if (state.terminating) {
+        state.onlineHeld = true;
+        return;
+      }
+      state.online = true;
       worker.emit('online');
       return;
     case 'worker-message': {
@@ -138,6 +147,9 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
 }
 
 function exited(worker: EventEmitter, state: RemoteState, exitCode: number, channel: ChannelClient): void {
+  // Terminated before it was online: its node answers 0 if its program had not begun (Node's thread would not
+  // have started: no 'online'), else the 'online' held back goes first.
+  if (state.onlineHeld && exitCode !== 0) worker.emit('online');
   state.threadId = -1; // as Node's handle of an ended thread
   state.resourceLimits = {};
   handles.delete(state.handleId);
@@ -179,7 +191,10 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         // Node's handle whose 'exit' was emitted answers undefined (its 'exit' listeners saw the code).
         if (state.exited && state.threadId === -1) return Promise.resolve(undefined as unknown as number);
         // Ended, its 'exit' not emitted yet: the code, with the others waiting.
-        if (!state.exited) channel.post({ op: 'worker-terminate', handleId: state.handleId });
+        if (!state.exited) {
+          if (!state.online) state.terminating = true;
+          channel.post({ op: 'worker-terminate', handleId: state.handleId });
+        }
         return new Promise((resolve) => state.exitWaiters.push(resolve));
       },
     },

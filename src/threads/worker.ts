@@ -7,11 +7,12 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
 import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { findMainPath } from '../util/module-kind.js';
 import { environmentFingerprint, processEnvironment, warmThreadsEnabled } from '../env.js';
 import type { AppThreadConfig } from '../channel/wire.js';
 import { holdsNodeLocalMemory, type BufferRanges } from '../channel/clone.js';
@@ -61,9 +62,12 @@ function listedTransfers(transferList: unknown): unknown[] {
   return Array.prototype.slice.call(Object(transferList)) as unknown[];
 }
 
-/** Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL. */
+/**
+ * Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL; a URL object is a file: or
+ * a data: URL (an ES module given as text, which stays a URL: entry.ts imports it).
+ */
 function resolveWorkerFile(filename: string | URL): string {
-  if (filename instanceof URL) return fileURLToPath(filename);
+  if (filename instanceof URL) return filename.protocol === 'data:' ? filename.href : fileURLToPath(filename);
   if (filename.startsWith('file:')) return fileURLToPath(filename);
   if (isAbsolute(filename) || filename.startsWith('./') || filename.startsWith('../') ||
       filename.startsWith('.\\') || filename.startsWith('..\\')) {
@@ -83,8 +87,19 @@ function resolveWorkerFile(filename: string | URL): string {
 const threadIdsSeen = new WeakMap<object, number>();
 /** A taken warm thread's 'online', not emitted yet (emitOnlineLater). */
 const pendingOnline = new WeakMap<object, NodeJS.Immediate>();
+/** The events of a worker's thread, which Node emits only after its 'online' (not 'newListener' and the like). */
+const eventsAfterOnline = new Set<string | symbol>(['message', 'messageerror', 'error', 'exit']);
+/** Taken warm threads whose 'online' the program has not heard yet: their start gates. */
+const takenGates = new WeakMap<object, StartGate>();
+/** Taken warm threads the program terminated before their program began (Worker.terminate). */
+const terminatedEarly = new WeakSet<object>();
 /** Workers the program (or dsm, while warm) unref'd and did not ref again. */
 const unrefd = new WeakSet<object>();
+
+/** A worker's entry that is a data: URL (resolveWorkerFile keeps it a URL). */
+function isDataUrl(entry: string): boolean {
+  return entry.startsWith('data:');
+}
 
 /** The file esbuild runs its synchronous API's service thread from. */
 function isCompilerThread(entry: string): boolean {
@@ -133,6 +148,24 @@ interface LocalWarmThread {
 export interface WarmLocalThreads {
   /** Makes one if there are fewer than warmThreadCountMax and warm threads are on (DSM_WARM_THREADS not 0). */
   make(): void;
+}
+
+/** Node's receiveMessageOnPort, held before the thread's setup wraps the builtin's (for relayed ports). */
+const nativeReceiveMessageOnPort = receiveMessageOnPort;
+
+/**
+ * Before a local worker's 'error' (its uncaught exception, the thread's last act after its 'exit' handlers ran):
+ * what it posted on its parentPort before, still queued on the handle's port, goes out first. Node's error comes on
+ * another port of the handle, and a thread that took long to start (a warm thread, under plain node too) sees it
+ * first about one time in four; Node drains that port likewise before 'exit'.
+ */
+function drainPublicPort(worker: NativeWorker): void {
+  const key = Object.getOwnPropertySymbols(worker).find((symbol) => symbol.description === 'kPublicPort');
+  const port = key === undefined ? undefined : (worker as unknown as Record<symbol, unknown>)[key];
+  if (!(port instanceof Object) || typeof (port as MessagePort).postMessage !== 'function') return;
+  for (let received = nativeReceiveMessageOnPort(port as MessagePort); received !== undefined; received = nativeReceiveMessageOnPort(port as MessagePort)) {
+    worker.emit('message', received.message);
+  }
 }
 
 /** Node's Worker, held now: the imported binding is live, and becomes dsm's class once setup syncs the builtin exports. */
@@ -342,6 +375,45 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   }
 
   class Worker extends NativeWorker {
+    /**
+     * A taken warm thread's 'online' still to come goes out before any other event of the worker: a thread that
+     * fails at once (a missing file, a syntax error) or posts at once would otherwise be heard before it is online
+     * (Node's thread says it is online before it loads the program).
+     */
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (terminatedEarly.has(this)) {
+        // Terminated before its program started (see terminate): as Node's thread that had not started, no
+        // 'online', and exit code 0 where the warm thread's is 1.
+        if (event === 'online') return false;
+        if (event === 'exit') {
+          const pending = pendingOnline.get(this);
+          if (pending !== undefined) clearImmediate(pending);
+          pendingOnline.delete(this);
+          return super.emit(event, args[0] === 1 ? 0 : args[0], ...args.slice(1));
+        }
+      }
+      if (event === 'online') takenGates.delete(this);
+      if (event === 'error') drainPublicPort(this);
+      const pending = eventsAfterOnline.has(event) ? pendingOnline.get(this) : undefined;
+      if (pending !== undefined) {
+        clearImmediate(pending);
+        pendingOnline.delete(this);
+        super.emit('online');
+      }
+      return super.emit(event, ...args);
+    }
+
+    /**
+     * A taken warm thread terminated before the program heard it online and before its program began: under Node
+     * that thread would still be booting (milliseconds), so it ends as Node's does then (emit above).
+     */
+    override terminate(): Promise<number> {
+      const gate = takenGates.get(this);
+      if (gate !== undefined && !gate.programStarted) terminatedEarly.add(this);
+      takenGates.delete(this);
+      return super.terminate();
+    }
+
     override ref(): void {
       super.ref();
       unrefd.delete(this);
@@ -362,7 +434,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const evalCode = options.eval === true;
       const entry = evalCode ? String(filename) : resolveWorkerFile(filename);
-      if (!evalCode && !isAbsolute(entry)) {
+      if (!evalCode && !isAbsolute(entry) && !isDataUrl(entry)) {
         // Let Node produce its own ERR_WORKER_PATH error for a bare name.
         super(filename, options);
         return;
@@ -376,7 +448,9 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
-        const nodeId = options.dsmNode ?? (needsCreatorsProcess(options, ranges) ? parent.nodeId : channel.call({ op: 'place' }) as number);
+        // A file not found here fails here, with Node's own error (not a remote node's, which would add its name).
+        const missing = !evalCode && !isDataUrl(entry) && findMainPath(entry) === false;
+        const nodeId = options.dsmNode ?? (missing || needsCreatorsProcess(options, ranges) ? parent.nodeId : channel.call({ op: 'place' }) as number);
         if (nodeId !== parent.nodeId) {
           // A derived constructor may return another object instead of calling super.
           // eslint-disable-next-line no-constructor-return
@@ -389,6 +463,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
               argv: (options.argv ?? []).map(String),
               ...remoteEnvOption(options),
               ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits as Record<string, number> }),
+              ...(options.execArgv === undefined ? {} : { execArgv: options.execArgv.map(String) }),
               ...environmentDataOption(ranges),
             },
           }) as unknown as Worker;
@@ -410,6 +485,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         taken.gate.open(true);
         if (hopsOn) hop('t:warm thread taken');
         const worker = taken.worker;
+        takenGates.set(worker, taken.gate);
         threadIdsSeen.set(worker, threadIdSeen);
         channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
         tellManagerAtExit(worker, threadIdSeen);

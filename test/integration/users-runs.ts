@@ -19,6 +19,21 @@ export interface UserProgram {
   stderrLine?: string;
   /** What dsm must print, where Node's own order is not promised (it is what node prints in practice). */
   expected?: string;
+  /** The program's stdin (piped), the same under node and dsm. */
+  input?: string;
+  /**
+   * Lines of several threads, whose order between threads Node does not promise: stdout and stderr are compared
+   * with their lines grouped by their first word (the writer), each writer's lines in their order.
+   */
+  byWriter?: boolean;
+}
+
+/** `text`'s lines grouped by their first word, stably: each writer's lines in the order it wrote them. */
+function groupedByWriter(text: string): string {
+  const lines = text.split('\n');
+  const last = lines.pop();
+  const writer = (line: string): string => line.split(' ', 1)[0]!;
+  return [...lines.map((line, index) => ({ line, index })).sort((a, b) => (writer(a.line) < writer(b.line) ? -1 : writer(a.line) > writer(b.line) ? 1 : a.index - b.index)).map(({ line }) => line), last].join('\n');
 }
 
 export const userPrograms: readonly UserProgram[] = [
@@ -36,9 +51,9 @@ export const userPrograms: readonly UserProgram[] = [
   { file: 'worker-throws.mjs', what: 'a worker that throws (error event, exit 1), then one nobody listens to (the program dies, exit 1)', status: 1, stderrLine: 'nobody listens' },
 ];
 
-function run(command: string[]) {
+function run(command: string[], input?: string) {
   // A bound for hangs, not a time budget.
-  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 60_000, ...(input === undefined ? {} : { input }) });
   assert.equal(result.error, undefined, `${command.join(' ')}: ${String(result.error)} ${result.stderr}`);
   return result;
 }
@@ -47,14 +62,20 @@ function run(command: string[]) {
 export function checkUserProgram(dsmArgs: readonly string[], program: UserProgram, directory = fixtures): void {
   const file = `${directory}/${program.file}`;
   const args = program.args ?? [];
-  const onDsm = run(['bin/dsm.js', 'run', ...dsmArgs, file, ...args]);
+  const onDsm = run(['bin/dsm.js', 'run', ...dsmArgs, file, ...args], program.input);
   if (program.expected !== undefined) {
     assert.equal(onDsm.stdout, program.expected, onDsm.stderr);
     assert.equal(onDsm.status, program.status, onDsm.stderr);
     return;
   }
-  const plain = run([file, ...args]);
+  const plain = run([file, ...args], program.input);
   assert.equal(plain.status, program.status, plain.stderr);
+  if (program.byWriter === true) {
+    for (const result of [plain, onDsm]) {
+      result.stdout = groupedByWriter(result.stdout);
+      result.stderr = groupedByWriter(result.stderr);
+    }
+  }
   assert.equal(onDsm.stdout, plain.stdout, onDsm.stderr);
   assert.equal(onDsm.status, plain.status, onDsm.stderr);
   if (program.stderrLine === undefined) {
