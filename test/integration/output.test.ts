@@ -42,11 +42,20 @@ test('without --tag-output the lines are the program\'s own', () => {
 });
 
 test('a worker file missing on its node: an error event with the code, naming the file and the node', () => {
-  const result = dsm(['--nodes', '2', '--region-bytes', '256m', 'test/fixtures/programs/missing-worker.mjs'], { SHOW_MESSAGE: '1' });
+  const result = dsm(['--nodes', '2', '--region-bytes', '256m', 'test/fixtures/programs/missing-worker.mjs'], { SHOW_MESSAGE: '1', ON_NODE: '1' });
   assert.equal(result.status, 0, result.stderr);
   const [first, message, exit] = result.stdout.trimEnd().split('\n');
   assert.match(first!, /^error: (ERR_)?MODULE_NOT_FOUND names the file$/);
   assert.match(message!, /no-such-worker\.mjs.* on node 1 \(127\.0\.0\.1\): every node needs the program's files at the same path/);
+  assert.equal(exit, 'exit 1');
+});
+
+test('a worker file missing on its creator\'s node fails there, with node\'s own message', () => {
+  const result = dsm(['--nodes', '2', '--region-bytes', '256m', 'test/fixtures/programs/missing-worker.mjs'], { SHOW_MESSAGE: '1' });
+  assert.equal(result.status, 0, result.stderr);
+  const [first, message, exit] = result.stdout.trimEnd().split('\n');
+  assert.match(first!, /^error: MODULE_NOT_FOUND names the file$/);
+  assert.match(message!, /^Cannot find module '.*no-such-worker\.mjs'$/);
   assert.equal(exit, 'exit 1');
 });
 
