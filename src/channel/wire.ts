@@ -82,6 +82,12 @@ export type ChannelRequest =
   | { op: 'thread-exited'; threadIdSeen: number; call?: true }
   /** Which node a new worker runs on (the placement policy's choice). */
   | { op: 'place' }
+  /**
+   * Posted once by the program's main thread when its program first reads `process.stdin`: only then does the
+   * manager pipe the process's stdin into it (src/runtime/program.ts), so that a program that never reads it ends
+   * as under node with data waiting in a pipe, and one that reads fd 0 itself (fs.readFileSync(0)) gets it all.
+   */
+  | { op: 'stdin-wanted' }
   /** The node that is home to global page `page` now, as this node knows it (the public homeOf). */
   | { op: 'home-of'; page: number }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */

@@ -12,7 +12,7 @@
 
 import os from 'node:os';
 import { setFlagsFromString } from 'node:v8';
-import { ChannelServer, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
+import { ChannelServer, replyLater, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
 import type { ChannelRequest } from '../channel/wire.js';
 import { pageBytes, threadIdNodeStride, writeAheadPageCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
@@ -49,6 +49,8 @@ export class NodeManager {
   /** The node's lock token table, handed to every app thread (set by a cluster node, src/channel/lock-tokens.ts). */
   lockTokens?: SharedArrayBuffer;
   private extraRequests: RequestHandler | null = null;
+  /** The program's main thread began to read its stdin (src/runtime/program.ts pipes the process's into it then). */
+  onStdinWanted: (() => void) | null = null;
   /** The next worker thread id this node hands out (0 is the program's main thread). */
   private threadIdSeenNext: number;
 
@@ -131,6 +133,10 @@ export class NodeManager {
       case 'free':
         this.heap.free(request.offset);
         return null;
+      case 'stdin-wanted':
+        // Posted (by postMessage: no doorbell form), so nobody waits for an answer.
+        this.onStdinWanted?.();
+        return replyLater;
       case 'escape':
         return this.heap.onEscape(request.offset);
       case 'escape-keep':

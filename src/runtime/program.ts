@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isatty } from 'node:tty';
 import { inspect } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
 import { MessageChannel, type MessagePort, SHARE_ENV, Worker } from 'node:worker_threads';
@@ -96,9 +97,18 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec, 
       transferList: [port2],
     });
   }
-  // The program's stdin is its main thread's.
-  if (!process.stdin.isTTY) process.stdin.pipe(worker.stdin!);
-  else worker.stdin!.end();
+  // The program's stdin is its main thread's, piped from the process's once the program reads it (the thread
+  // posts 'stdin-wanted' at its stdin's first read, src/threads/setup.ts): a worker with data waiting unread in its
+  // stdin never ends (node's own workers do the same), and a program that reads fd 0 itself must find it unread.
+  let piped = false;
+  if (isatty(0)) worker.stdin!.end();
+  else {
+    manager.onStdinWanted = () => {
+      if (piped) return;
+      piped = true;
+      process.stdin.pipe(worker.stdin!);
+    };
+  }
 
   return new Promise((resolvePromise, rejectPromise) => {
     let failure: unknown = null;
@@ -106,8 +116,11 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec, 
       failure = error;
     });
     worker.on('exit', (code) => {
-      process.stdin.unpipe(worker.stdin!);
-      process.stdin.pause();
+      manager.onStdinWanted = null;
+      if (piped) {
+        process.stdin.unpipe(worker.stdin!);
+        process.stdin.pause();
+      }
       if (failure !== null) {
         try {
           resolvePromise(reportUncaught(failure, entry));

@@ -149,7 +149,10 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   installSharedArrayBuffer(makeSharedArrayBufferClass(allocate, config.regionBytes));
   // The kernel and the thread pool get private copies of dsm ranges (src/threads/kernel-copies.ts).
   installKernelCopies(rangeOf);
-  if (config.role === 'main') copyStdioChunks();
+  if (config.role === 'main') {
+    copyStdioChunks();
+    askForStdinWhenRead(channel);
+  }
 
   const wt = workerThreads as unknown as Record<string, unknown>;
   // MessagePorts posted to threads on other nodes are relayed (src/threads/port-relay.ts).
@@ -242,6 +245,37 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // The program's main thread keeps a warm thread for its first local worker on a cluster (docs/DESIGN.md "Warm
   // threads"); on one node from its first local worker's start on.
   if (config.role === 'main' && config.nodeCount > 1) workers.warm.make();
+}
+
+/**
+ * The main thread's stdin is fed by its manager from the process's (src/runtime/program.ts) only once the program
+ * reads it: its first read (`_read`, which Node calls for 'data', 'readable', read(), pipe, readline, async
+ * iteration) posts 'stdin-wanted'. Node defines `process.stdin` as a lazy getter; it is wrapped, not called here.
+ */
+function askForStdinWhenRead(channel: ChannelClient): void {
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdin');
+  const get = descriptor?.get;
+  if (get === undefined) return;
+  let stdin: NodeJS.ReadStream | null = null;
+  Object.defineProperty(process, 'stdin', {
+    configurable: true, enumerable: descriptor!.enumerable ?? true,
+    get(): NodeJS.ReadStream {
+      if (stdin === null) {
+        stdin = get.call(process) as NodeJS.ReadStream;
+        const stream = stdin as unknown as { _read(size: number): void };
+        const read = stream._read;
+        let asked = false;
+        stream._read = function readStdin(this: unknown, size: number): void {
+          if (!asked) {
+            asked = true;
+            channel.post({ op: 'stdin-wanted' });
+          }
+          read.call(this, size);
+        };
+      }
+      return stdin;
+    },
+  });
 }
 
 /**

@@ -1,14 +1,15 @@
 // Output across nodes: --tag-output marks each line with the node and thread
 // that wrote it; a worker whose file is missing on its node is an 'error'
 // event that names the file and the node. A reader that leaves early (`| head`)
-// ends nothing: the program runs on, its output dropped.
+// ends nothing: the program runs on, its output dropped. Piped stdin reaches
+// the program as under node, read or not.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
-function dsm(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+function dsm(args: string[], env: Record<string, string> = {}, input?: string) {
+  return spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env }, ...(input === undefined ? {} : { input }) });
 }
 
 const program = 'test/fixtures/programs/tagged-output.mjs';
@@ -73,5 +74,20 @@ test('a reader that leaves early (dsm run … | head): the program runs to its e
     assert.equal(code, 0, `${nodes} node(s): ${stderr}`);
     assert.match(stderr, /many-lines done/);
     assert.doesNotMatch(stderr, /DSM_ERR|EPIPE/);
+  }
+});
+
+test('piped stdin: a program that never reads it ends; one that reads fd 0 gets all of it (on 1 and 2 nodes, as node)', () => {
+  const input = 'one\ntwo\nthree\n';
+  for (const [fixture, expected] of [['stdin-ignored.mjs', 'ran without reading stdin\n'], ['stdin-fd0.mjs', 'read 14 characters, 3 lines\n']] as const) {
+    const plain = spawnSync(process.execPath, [`test/fixtures/programs/${fixture}`], { encoding: 'utf8', timeout: 60_000, input });
+    assert.equal(plain.stdout, expected, 'plain node');
+    for (const nodes of ['1', '2']) {
+      // Before: the first hung (the run was killed by the timeout), the second read 0 characters and then hung.
+      const result = dsm(['--nodes', nodes, '--region-bytes', '256m', `test/fixtures/programs/${fixture}`], {}, input);
+      assert.equal(result.error, undefined, `${fixture} on ${nodes} node(s): ${String(result.error)}`);
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, expected, `${fixture} on ${nodes} node(s)`);
+    }
   }
 });
