@@ -8,7 +8,7 @@ import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
-import { processEnvironment, setRaceMode, setTagOutput, takeEnvironmentSecret, warmThreadsEnabled } from '../env.js';
+import { processEnvironment, publishNodeIdentity, setRaceMode, setTagOutput, takeEnvironmentSecret, warmThreadsEnabled } from '../env.js';
 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -73,7 +73,12 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   };
   const local: { mainThread: PrestartedThread | null } = { mainThread: null };
   const startLocalWork = (): void => {
-    if (local.mainThread === null && !race && warmThreadsEnabled()) local.mainThread = prestartMainThread(options.nodes);
+    if (local.mainThread === null && !race && warmThreadsEnabled()) {
+      // What the main thread's set-up publishes (it shares this environment), published first: its first local warm
+      // thread, made before that set-up, copies the environment, and is taken only if it has not changed since.
+      if (raw.listen === undefined) publishNodeIdentity(0, options.nodes);
+      local.mainThread = prestartMainThread(options.nodes);
+    }
     if (hopsOn) hop('m:main thread prestarted');
     void loadRuntime();
   };
