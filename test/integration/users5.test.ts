@@ -7,8 +7,10 @@ const directory = 'test/fixtures/users5';
 
 const programs: Record<string, UserProgram> = {
   syncEval: { file: 'sync-eval.mjs', what: 'make-synchronous: an eval worker importing the module that made it (module syntax in eval code), Atomics.wait and receiveMessageOnPort on an unref\'d port; eval code of each shape Node detects', status: 0 },
+  poolDestroy: { file: 'pool-destroy.mjs', what: 'tinypool\'s pool life: workers unref\'d when idle, destroy() awaiting each one\'s \'exit\' (events.once) while terminating it unref\'d', status: 0 },
 };
 const all = Object.values(programs);
 
 userProgramTests(['--nodes', '3', '--protocol', 'hlrc'], all, directory);
+userProgramTests(['--nodes', '2', '--protocol', 'sc'], [programs.poolDestroy!], directory);
 userProgramTests(['--nodes', '1'], [programs.syncEval!], directory);
