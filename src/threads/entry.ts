@@ -11,6 +11,7 @@ import { findMainPath, isTypeScript, moduleKindOf, throwMainNotFound } from '../
 import { preloadAppThreadAddons, setupAppThread } from './setup.js';
 import { prewarmLocalThread } from './worker.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { runEvalWorker } from './eval-worker.js';
 
 if (hopsOn) hop('t:entry evaluated');
 // A remote worker: its node acquires the parent's writes while this thread boots; a
@@ -29,13 +30,7 @@ if (hopsOn) hop('t:set up');
 markProgramStarted(startData);
 
 if (config.evalCode) {
-  // Node runs eval workers as CommonJS scripts with require bound to the cwd, '[worker eval]' their argv[1].
-  process.argv = [process.execPath, '[worker eval]', ...config.argv];
-  const require = createRequire(`${process.cwd()}/[worker eval]`);
-  const run = new Function('require', 'module', 'exports', '__filename', '__dirname', config.entry) as
-    (...args: unknown[]) => void;
-  const module = { exports: {} };
-  run(require, module, module.exports, '[worker eval]', '.');
+  await runEvalWorker(config.entry, config.argv);
 } else if (config.entry.startsWith('data:')) {
   // A worker made from a data: URL (an ES module's text): Node gives it no script in its argv.
   process.argv = [process.execPath, ...config.argv];

@@ -193,6 +193,9 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         // Ended, its 'exit' not emitted yet: the code, with the others waiting.
         if (!state.exited) {
           if (!state.online) state.terminating = true;
+          // Node keeps the loop alive for a terminated worker until its 'exit', ref'd or not (pools unref idle
+          // workers, then terminate them and await 'exit': tinypool's destroy): held as a ref'd one is.
+          if (!state.referenced) { state.referenced = true; channel.hold(); }
           channel.post({ op: 'worker-terminate', handleId: state.handleId });
         }
         return new Promise((resolve) => state.exitWaiters.push(resolve));
