@@ -5,7 +5,7 @@
 // AppThreadConfig here, hand it over in the same workerData envelope, and
 // start the same entry module.
 
-import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker, type WorkerOptions } from 'node:worker_threads';
 import { DsmError, assert } from '../errors.js';
 import { entryUrl } from '../util/entry-url.js';
 import type { AppThreadConfig, ThreadRole } from './wire.js';
@@ -156,6 +156,22 @@ export interface WarmStart {
 
 export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate, prewarmLocal = false): WarmThreadWorkerData {
   return { __dsmWarm: handoff, __dsmStartGate: gate.word, ...(prewarmLocal ? { __dsmPrewarmLocal: true as const } : {}) };
+}
+
+/**
+ * Starts a warm thread: `construct` makes the Worker (Node's class, or dsm's through Reflect.construct) on dsm's
+ * entry, with `options` besides the warm workerData and its hand-off port; unreferenced, so that it never keeps
+ * its creator alive until it is taken. The manager (a remote worker's warm thread, the program's prestarted main
+ * thread) and an app thread (its local warm thread) all start theirs here.
+ */
+export function startWarmThread<W extends Worker>(
+  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = false,
+): { worker: W; handoff: MessagePort; gate: StartGate } {
+  const { port1, port2 } = new MessageChannel();
+  const gate = new StartGate();
+  const worker = construct(appEntryUrl(), { ...options, workerData: warmThreadWorkerData(port2, gate, prewarmLocal), transferList: [port2] });
+  worker.unref();
+  return { worker, handoff: port1, gate };
 }
 
 /** Whether this thread's workerData asks it to make its first local warm thread before it waits at its gate. */

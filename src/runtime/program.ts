@@ -8,7 +8,7 @@ import { isatty } from 'node:tty';
 import { inspect } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
 import { MessageChannel, type MessagePort, SHARE_ENV, Worker } from 'node:worker_threads';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, type StartGate, startWarmThread } from '../channel/thread-config.js';
 import { DsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
 import { isTypeScript } from '../util/module-kind.js';
@@ -52,10 +52,7 @@ export interface PrestartedThread {
  * nodes it makes its first local warm thread before it waits (src/threads/worker.ts `prewarmLocalThread`).
  */
 export function prestartMainThread(nodeCount: number): PrestartedThread {
-  const { port1, port2 } = new MessageChannel();
-  const gate = new StartGate();
-  const worker = new Worker(appEntryUrl(), { env: SHARE_ENV, stdin: true, workerData: warmThreadWorkerData(port2, gate, nodeCount > 1), transferList: [port2] });
-  worker.unref();
+  const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new Worker(entry, options), { env: SHARE_ENV, stdin: true }, nodeCount > 1);
   const onEnd = (): void => { thread.ended = true; };
   const thread: PrestartedThread = {
     worker, handoff: port1, gate, ended: false,

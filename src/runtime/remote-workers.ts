@@ -14,7 +14,7 @@ import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
 import { transferListOf } from '../channel/clone.js';
 import { serializeThrown } from '../channel/thrown.js';
 import {
-  appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData, type NodeThreadBase,
+  appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase,
 } from '../channel/thread-config.js';
 import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { PortRoutes, type PortDelivery } from './port-routes.js';
@@ -543,11 +543,7 @@ export class RemoteWorkers {
   /** Starts a warm thread if warm threads are on and fewer than warmThreadCountMax wait. */
   private makeWarmThread(): void {
     if (!this.warmEnabled || this.warm.length >= warmThreadCountMax) return;
-    const { port1, port2 } = new MessageChannel();
-    const gate = new StartGate();
-    const worker = new Worker(appEntryUrl(), { workerData: warmThreadWorkerData(port2, gate), transferList: [port2] });
-    // Until it is taken, it must not keep this node's process alive.
-    worker.unref();
+    const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new Worker(entry, options));
     const thread: WarmThread = {
       worker, handoff: port1, gate, online: false, idleTimer: null,
       onOnline: () => { thread.online = true; },

@@ -9,7 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, warmThreadWorkerData } from '../channel/thread-config.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread } from '../channel/thread-config.js';
 import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { findMainPath } from '../util/module-kind.js';
@@ -181,10 +181,7 @@ let prewarmed: { worker: NativeWorker; handoff: MessagePort; gate: StartGate; en
  */
 export function prewarmLocalThread(): void {
   if (prewarmed !== null || !warmThreadsEnabled()) return;
-  const { port1, port2 } = new MessageChannel();
-  const gate = new StartGate();
-  const worker = new NodeWorker(appEntryUrl(), { workerData: warmThreadWorkerData(port2, gate), transferList: [port2] });
-  worker.unref();
+  const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new NodeWorker(entry, options));
   const onOnline = (): void => { made.online = true; };
   const onEnd = (): void => { made.ended = true; };
   const made = {
@@ -235,37 +232,25 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   const warm: WarmLocalThreads = {
     make(): void {
       if (!warmEnabled || warmThreads.length >= warmThreadCountMax) return;
-      let worker: NativeWorker;
-      let port1: MessagePort;
-      let gate: StartGate;
-      let env: string;
-      let online = false;
       const early = prewarmed;
       prewarmed = null;
-      if (early !== null) {
-        early.untrack();
-        if (early.ended) {
-          // It failed or ended while this thread waited at its gate: another would too.
-          warmEnabled = false;
-          early.handoff.close();
-          return;
-        }
-        ({ worker, handoff: port1, gate, env, online } = early);
-        Object.setPrototypeOf(worker, Worker.prototype);
-      } else {
-        const channel = new MessageChannel();
-        port1 = channel.port1;
-        gate = new StartGate();
-        env = environmentFingerprint();
-        // An instance of dsm's Worker made without its constructor: Node's own thread, on dsm's entry, with no program yet.
-        worker = Reflect.construct(NodeWorker, [appEntryUrl(), {
-          workerData: warmThreadWorkerData(channel.port2, gate), transferList: [channel.port2],
-        }], Worker) as NativeWorker;
-        // Until it is taken, it must not keep this thread alive.
-        worker.unref();
+      early?.untrack();
+      if (early?.ended === true) {
+        // It failed or ended while this thread waited at its gate: another would too.
+        warmEnabled = false;
+        early.handoff.close();
+        return;
       }
+      // The prewarmed one becomes an instance of dsm's Worker; a new one is made so, without dsm's constructor:
+      // Node's own thread, on dsm's entry, with no program yet.
+      if (early !== null) Object.setPrototypeOf(early.worker, Worker.prototype);
+      const made = early ?? {
+        ...startWarmThread((entry, options) => Reflect.construct(NodeWorker, [entry, options], Worker) as NativeWorker),
+        env: environmentFingerprint(), online: false,
+      };
+      const { worker, handoff: port1, gate } = made;
       const thread: LocalWarmThread = {
-        worker, handoff: port1, gate, env, online, idleTimer: null,
+        worker, handoff: port1, gate, env: made.env, online: made.online, idleTimer: null,
         onOnline: () => { thread.online = true; },
         onEnd: () => {
           const index = warmThreads.indexOf(thread);

@@ -143,7 +143,7 @@ export class Mesh extends EventEmitter implements MeshPort {
   /** When start() began (Date.now()): the heartbeat threads' boot grace counts from here. */
   private startedMs = 0;
   /** Whether this mesh runs beacons (so peers' beacons may still be booting in the grace after the start). */
-  private beaconBooting = false;
+  private beaconsOn = false;
   private beacon: Beacon | null = null;
   private closing = false;
   private onListenerSocket = (socket: net.Socket) => this.accept(socket);
@@ -197,7 +197,7 @@ export class Mesh extends EventEmitter implements MeshPort {
         if (hopsOn) void this.beacon.ready.then(() => hop('m:beacon ready'));
       }, beaconDelayMs);
       timer.unref();
-      this.beaconBooting = true;
+      this.beaconsOn = true;
     }
     this.lateness = new LoopLateness(this.beatIntervalMs, Date.now());
     this.timer = setInterval(() => this.tick(), this.beatIntervalMs);
@@ -359,7 +359,7 @@ export class Mesh extends EventEmitter implements MeshPort {
         peer.beaconHeardMs = beaconMs;
         peer.detector.heard(beaconMs);
       }
-      const beaconBooting = this.beaconBooting && peer.beaconHeardMs === 0 && nowMs - this.startedMs < beaconStartMsMax;
+      const beaconBooting = this.beaconsOn && peer.beaconHeardMs === 0 && nowMs - this.startedMs < beaconStartMsMax;
       if (!beaconBooting && peer.detector.dead(nowMs)) {
         this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${this.options.addresses.get(nodeId)!.host}) stopped answering: ${peer.detector.describe(nowMs)}`));
         continue;
