@@ -234,6 +234,38 @@ inline void UnlockPage(size_t page, uint8_t state) {
   g_region.state[page].store(state & ~kBusy, std::memory_order_release);
 }
 
+// ---- whole-region changes before any app thread can touch the region ------
+//
+// A node's engine starts by setting every page's protection and flags (a
+// 4 GiB region is 2^20 pages): locking each page cost two locked instructions
+// a page, 5-12 ms a walk, two or three walks on every node's start path. No
+// page can fault and no other thread can change a page's state before the
+// region's first buffer exists (SharedArrayBufferAt), so until then a bulk
+// change writes the states with plain stores. A Dekker handshake keeps that
+// true if a buffer is made meanwhile: the bulk writer announces itself and
+// then looks for a buffer; the buffer maker announces the buffer and then
+// waits for a bulk writer to finish.
+std::atomic<bool> g_region_exposed{false};
+std::atomic<bool> g_bulk_writing{false};
+
+// True: the caller may change states without page locks; it must call
+// EndUnlockedBulk after. False: it locks each page.
+bool BeginUnlockedBulk() {
+  g_bulk_writing.store(true, std::memory_order_seq_cst);
+  if (!g_region_exposed.load(std::memory_order_seq_cst)) return true;
+  g_bulk_writing.store(false, std::memory_order_release);
+  return false;
+}
+
+void EndUnlockedBulk() { g_bulk_writing.store(false, std::memory_order_release); }
+
+// Called before an app thread's first buffer over the region is made.
+void ExposeRegion() {
+  if (g_region_exposed.load(std::memory_order_acquire)) return;
+  g_region_exposed.store(true, std::memory_order_seq_cst);
+  while (g_bulk_writing.load(std::memory_order_seq_cst)) sched_yield();
+}
+
 // ---- dirty ring (written by the handler, drained by the manager) -----------
 
 bool DirtyPush(uint32_t page) {
@@ -814,6 +846,7 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
     Throw(isolate, DSM_ERR_INTERNAL, "dsm native: buffer range outside the region");
     return;
   }
+  ExposeRegion();
   std::shared_ptr<v8::BackingStore> store;
   int64_t fresh_bytes = 0;
   {
@@ -906,6 +939,15 @@ void RangeOf(const FunctionCallbackInfo<Value>& args) {
 // ---- protections ---------------------------------------------------------------
 
 void ProtectRun(size_t first, size_t count, uint8_t prot) {
+  if (count > 1 && BeginUnlockedBulk()) {
+    mprotect(g_region.app + (first << kPageShift), count << kPageShift, ProtFlags(prot));
+    for (size_t i = 0; i < count; i += 1) {
+      std::atomic<uint8_t>& cell = g_region.state[first + i];
+      cell.store(static_cast<uint8_t>((cell.load(std::memory_order_relaxed) & ~kProtMask) | prot), std::memory_order_relaxed);
+    }
+    EndUnlockedBulk();
+    return;
+  }
   std::vector<uint8_t> states(count);
   for (size_t i = 0; i < count; i += 1) states[i] = LockPage(first + i);
   mprotect(g_region.app + (first << kPageShift), count << kPageShift, ProtFlags(prot));
@@ -989,6 +1031,15 @@ void SetFlagRange(const FunctionCallbackInfo<Value>& args, uint8_t flag) {
     return;
   }
   bool enabled = args.Length() > 3 && args[3]->IsTrue();
+  if (count > 1 && BeginUnlockedBulk()) {
+    for (uint64_t i = 0, page = first; i < count; i += 1, page += step) {
+      std::atomic<uint8_t>& cell = g_region.state[page];
+      const uint8_t state = cell.load(std::memory_order_relaxed);
+      cell.store(enabled ? (state | flag) : (state & ~flag), std::memory_order_relaxed);
+    }
+    EndUnlockedBulk();
+    return;
+  }
   for (uint64_t i = 0, page = first; i < count; i += 1, page += step) {
     uint8_t state = LockPage(page);
     UnlockPage(page, enabled ? (state | flag) : (state & ~flag));
