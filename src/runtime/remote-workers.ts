@@ -280,6 +280,7 @@ export class RemoteWorkers {
         return null;
       }
       case 'worker-post': {
+        if (hopsOn) hop('m:worker-post');
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
           this.ports.sent(endpoint, request.ports, target.nodeId);
@@ -445,6 +446,7 @@ export class RemoteWorkers {
             break;
         }
         entry.endpoint.port.postMessage(event, 'bytes' in event ? transferListOf(event.bytes) : []);
+        if (hopsOn) hop('m:event posted');
         if (message.event === 'exit') this.childExited(entry.endpoint.threadIdSeen);
         return;
       }

@@ -111,6 +111,7 @@ function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelCli
       worker.emit('online');
       return;
     case 'worker-message': {
+      if (hopsOn) hop('t:worker message');
       let value: unknown;
       try {
         // Its MessagePorts, if any, become local ports relayed to the worker's node (./port-relay.ts).
@@ -181,7 +182,9 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         // Its MessagePorts stay in this thread, relayed to the worker's node (./port-relay.ts).
         const relays = portRelays();
         assert(relays !== null, 'a thread with remote workers has port relays');
+        if (hopsOn) hop('t:postMessage');
         const message = relays.serialize(value, transferList, 'a worker');
+        if (hopsOn) hop('t:serialized');
         channel.call({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
       },
     },
