@@ -569,6 +569,12 @@ export const portRelayDrainCountMax = 1 << 14;
  */
 export const warmThreadIdleMsMax = 5000;
 /**
+ * On one node, the most bytes of the program's entry file read to see whether it names worker_threads (its main
+ * thread then makes a warm thread for its first worker at its start, src/runtime/program.ts entryNamesWorkers);
+ * a larger entry is not read, and its first worker starts cold.
+ */
+export const entryScanBytesMax = 1024 * 1024;
+/**
  * Values of a new worker's workerData the placement looks through for shared
  * memory that is not dsm memory (a WebAssembly shared Memory, a growable
  * SharedArrayBuffer), which keeps the worker on its creator's node

@@ -37,7 +37,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),
     ...(raw.trace === undefined ? {} : { tracePath: raw.trace }),
   };
-  const { prestartMainThread, resolveProgram } = await import('../runtime/program.js');
+  const { entryNamesWorkers, prestartMainThread, resolveProgram } = await import('../runtime/program.js');
   const entry = resolveProgram(program);
   // App threads tag their own lines (src/threads/setup.ts); node processes inherit this.
   if (raw.tagOutput !== undefined) setTagOutput();
@@ -77,7 +77,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       // What the main thread's set-up publishes (it shares this environment), published first: its first local warm
       // thread, made before that set-up, copies the environment, and is taken only if it has not changed since.
       if (raw.listen === undefined) publishNodeIdentity(0, options.nodes);
-      local.mainThread = prestartMainThread(options.nodes);
+      local.mainThread = prestartMainThread(options.nodes, options.nodes === 1 && entryNamesWorkers(entry));
     }
     if (hopsOn) hop('m:main thread prestarted');
     void loadRuntime();

@@ -22,7 +22,7 @@ import { installEnvironmentData } from './environment-data.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
-import { makeWorkerClass } from './worker.js';
+import { hasPrewarmedThread, makeWorkerClass } from './worker.js';
 import { LineTagger } from '../util/line-tagger.js';
 import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
 import { allocRetryMs } from '../constants.js';
@@ -243,8 +243,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   }
   syncBuiltinESMExports();
   // The program's main thread keeps a warm thread for its first local worker on a cluster (docs/DESIGN.md "Warm
-  // threads"); on one node from its first local worker's start on.
-  if (config.role === 'main' && config.nodeCount > 1) workers.warm.make();
+  // threads"), and on one node when its entry names worker_threads (it made one before its gate); otherwise on one
+  // node from its first local worker's start on.
+  if (config.role === 'main' && (config.nodeCount > 1 || hasPrewarmedThread())) workers.warm.make();
 }
 
 /**

@@ -199,6 +199,11 @@ export function prewarmLocalThread(): void {
   if (hopsOn) hop('t:warm thread prewarmed');
 }
 
+/** Whether this thread made a warm thread before its gate that its set-up has not adopted yet. */
+export function hasPrewarmedThread(): boolean {
+  return prewarmed !== null;
+}
+
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
 
 export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig, ranges: BufferRanges): { Worker: typeof NativeWorker; warm: WarmLocalThreads; environmentSet(): void } {
