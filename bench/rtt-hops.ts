@@ -19,6 +19,7 @@ const hops: Array<{ name: string; from: string; to: string; side: string; part?:
   { name: 'requester engine', from: 'fault received', to: 'request sending', side: 'node 1: engine onFault, read-ahead plan' },
   { name: 'request: send -> home has it', from: 'request sending', to: 'request received', side: 'node 1 encode + write, loopback TCP, node 0 event loop turn + decode' },
   { name: '  of which request encode + write', from: 'request sending', to: 'request sent', side: 'node 1: frame, compact body, socket write (wakes node 0)', part: true },
+  { name: '  then prefault (request out)', from: 'request sent', to: 'request prefaulted', side: 'node 1: the page made resident while node 0 serves', part: true },
   { name: 'home serves', from: 'request received', to: 'reply sending', side: 'node 0: engine, page copy' },
   { name: 'reply: send -> requester has it', from: 'reply sending', to: 'reply received', side: 'node 0 encode + write, loopback TCP, node 1 event loop turn + decode' },
   { name: '  of which reply encode + write', from: 'reply sending', to: 'reply sent', side: 'node 0: frame, compact body, socket write (wakes node 1)', part: true },

@@ -99,6 +99,9 @@ constexpr uint32_t kParkSleeping = 2;
 struct FaultSlot {
   std::atomic<uint32_t> state{kSlotFree};
   std::atomic<uint32_t> futex{0};
+  // Set by the manager once the fault's page was asked of another node (Prefault): the answer is a network
+  // round trip away, so the parked thread ends its pause spin and sleeps rather than burn a CPU its managers need.
+  std::atomic<uint32_t> remote{0};
   uint32_t page = 0;
   uint32_t flags = 0;
 };
@@ -122,6 +125,9 @@ std::mutex g_init_mutex;
 std::atomic<bool> g_ready{false};
 
 FaultSlot g_slots[kFaultSlotCount];
+// One past the highest slot index a thread ever parked in (the slots are taken lowest first): the manager's scans
+// (OnWake, MarkRemote) stop there, instead of reading all kFaultSlotCount slots on every fault.
+std::atomic<uint32_t> g_slots_used{0};
 std::atomic<uint64_t> g_dirty_entries[kDirtyRingCapacity];  // page + 1, 0 = empty
 std::atomic<uint64_t> g_dirty_head{0};
 std::atomic<uint64_t> g_dirty_tail{0};
@@ -452,6 +458,10 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
       uint32_t expected = kSlotFree;
       if (g_slots[index].state.compare_exchange_strong(expected, kSlotFilling, std::memory_order_acq_rel)) {
         slot = &g_slots[index];
+        // Raised before the slot is marked pending (and the manager woken), so its scan reaches the slot.
+        uint32_t used = g_slots_used.load(std::memory_order_relaxed);
+        while (used < index + 1 && !g_slots_used.compare_exchange_weak(used, index + 1, std::memory_order_acq_rel)) {
+        }
         break;
       }
     }
@@ -461,6 +471,7 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   slot->page = static_cast<uint32_t>(page);
   slot->flags = (is_write ? kFaultFlagWrite : 0u) | (offset_in_page << kFaultFlagOffsetShift);
   slot->futex.store(kParkWaiting, std::memory_order_relaxed);
+  slot->remote.store(0, std::memory_order_relaxed);
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
   Wake();
@@ -470,7 +481,9 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   // costs 10 to 150 cycles by CPU; clock_gettime is async-signal-safe).
   struct timespec spin_start;
   clock_gettime(CLOCK_MONOTONIC, &spin_start);
-  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == kParkWaiting; spin += 1) {
+  // A fault its manager sent to the network (FaultSlot::remote) ends the spin: its answer is a round trip away.
+  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == kParkWaiting &&
+                          slot->remote.load(std::memory_order_relaxed) == 0; spin += 1) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -1429,6 +1442,17 @@ void PrefaultLoop() {
   }
 }
 
+// The threads parked on `page` (slots being served) learn that its fetch went to the network: they stop
+// spinning and sleep (ParkUntilServed). A remote page takes a round trip and more (150-300 µs on the 2-vCPU
+// VM), far past the spin's kParkSpinUsMax, so the spin could only take a CPU from the managers serving it.
+void MarkRemote(uint64_t page) {
+  const uint32_t used = g_slots_used.load(std::memory_order_acquire);
+  for (uint32_t index = 0; index < used; index += 1) {
+    FaultSlot& slot = g_slots[index];
+    if (slot.state.load(std::memory_order_acquire) == kSlotServing && slot.page == page) slot.remote.store(1, std::memory_order_relaxed);
+  }
+}
+
 void Prefault(const FunctionCallbackInfo<Value>& args) {
   if (!RequireReady(args.GetIsolate())) return;
   uint64_t page;
@@ -1436,6 +1460,7 @@ void Prefault(const FunctionCallbackInfo<Value>& args) {
   size_t count;
   if (!ReadPage(args, 0, &page) || !ReadPages(args, 1, &pages, &count)) return;
   if (g_region.manager == g_region.app) return;
+  MarkRemote(page);
   PopulateRun(page, 1);
   if (count == 0) return;
   bool queued = false;
@@ -1523,8 +1548,12 @@ void OnWake(uv_async_t* handle) {
     }
   }
 
+  // A plain load first: a compare-exchange is a locked instruction even where it fails, and one per slot
+  // (1024) cost the manager ~7 µs a fault (perf, 2-node page fetch).
   std::vector<uint32_t> records;
-  for (uint32_t index = 0; index < kFaultSlotCount; index += 1) {
+  const uint32_t used = g_slots_used.load(std::memory_order_acquire);
+  for (uint32_t index = 0; index < used; index += 1) {
+    if (g_slots[index].state.load(std::memory_order_relaxed) != kSlotPending) continue;
     uint32_t expected = kSlotPending;
     if (g_slots[index].state.compare_exchange_strong(expected, kSlotServing, std::memory_order_acq_rel)) {
       records.push_back(index);

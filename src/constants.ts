@@ -89,6 +89,8 @@ export const parkSpinCount = 4000;
  * Native: and for at most this many microseconds. A pause costs 10 to 150 cycles
  * by CPU (about 100 ns on the EPYC of the 2-vCPU test machine: 4000 were 0.3 to
  * 0.5 ms of spinning a remote fetch, CPU taken from the manager that serves it).
+ * A fault its manager sends to another node ends the spin at once (the native prefault marks its slot): a
+ * remote page is a round trip away, and the spin would take a CPU from the managers serving it.
  */
 export const parkSpinUsMax = 30;
 /**
@@ -198,8 +200,10 @@ export const prefaultQueueRunCountMax = 64;
 export const prefaultChunkPages = 16;
 /**
  * Bytes of the slab compact frames are written into (src/transport/compact.ts): each frame is a view of it,
- * a new slab is taken when the room left could not hold a whole body: about 15 one-page replies a slab. Under
- * glibc's default mmap threshold (128 KiB), so a slab comes from the heap in any process.
+ * a new slab is taken when the room left could not hold a whole body: about 15 one-page replies a slab, unless
+ * the socket took each frame whole (its queue empty after the write): that frame's room is then given back to
+ * the next one (compactFrameDone). Under glibc's default mmap threshold (128 KiB), so a slab comes from the heap
+ * in any process.
  */
 export const compactSlabBytes = 64 * 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */

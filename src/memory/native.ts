@@ -114,7 +114,8 @@ export interface NativeMmu {
   /**
    * Makes pages resident in the manager view (contents unchanged), so that writing them later takes no page
    * fault: called while a fetch's request is out (several nodes only; best effort). `page` now, `rest` (ascending)
-   * by a helper thread.
+   * by a helper thread. The threads parked on `page` also learn that its fetch went to the network: they end
+   * their pause spin and sleep (its answer is a round trip away), leaving the CPU to the managers.
    */
   prefault(page: number, rest: Uint32Array): void;
   /** Gives the pages' memory back to the OS; they read as zero afterwards. */

@@ -240,13 +240,16 @@ export class EngineHost<Owner = unknown> {
     if (hopsOn) hop(`m:send ${message.type}`);
     if (this.network.send(toNode, message) === 'lost') return;
     if (hopsOn) hop('m:sent');
+    // Stamped before the prefault below: `bench rtt --hops` times the encode and write apart from it.
+    if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sent' : 'request sent', hopPage);
     // Our own request (an old home forwarding another node's carries its origin): its pages' memory is made
-    // resident while the home serves it, time this manager would spend waiting.
+    // resident while the home serves it, time this manager would spend waiting. (It also tells the threads
+    // parked on the page that their fault went to the network: they stop spinning, src/memory/native.ts.)
     if (message.type === 'pageRequest' && message.origin === undefined && this.memory.prefault !== undefined) {
       this.memory.prefault(message.page, message.extraPages);
       if (hopsOn) hop('m:prefaulted');
+      if (hopPage >= 0) this.hop('request prefaulted', hopPage);
     }
-    if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply sent' : 'request sent', hopPage);
     if (message.type === 'pageRequest' && this.observer.tracing) {
       const id = `n${this.observer.nodeId}-f${this.fetchCounter++}`;
       this.fetchesInFlight.set(message.page, id);

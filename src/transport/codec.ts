@@ -11,7 +11,7 @@ import { Packr, RESERVE_START_SPACE } from 'msgpackr/pack';
 import { assert } from '../errors.js';
 import { FrameError } from './frame.js';
 import { scanMsgpack } from './msgpack-scan.js';
-import { compactMarker, decodeCompact, encodeCompactAfter } from './compact.js';
+import { compactFrameDone, compactMarker, decodeCompact, encodeCompactAfter } from './compact.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 import type { WireMessage } from './frame.js';
@@ -32,6 +32,14 @@ export function encodeBodyAfter(message: WireMessage, reserveBytes: number): Buf
   const compact = encodeCompactAfter(message, reserveBytes);
   if (compact !== null) return compact;
   return packr.pack(message, RESERVE_START_SPACE | reserveBytes);
+}
+
+/**
+ * The caller is done with a buffer encodeBodyAfter or encodeBody returned last (written whole to the kernel, or
+ * copied): a compact one's bytes are written over by the next message (compact.ts compactFrameDone).
+ */
+export function bodyDone(body: Uint8Array): void {
+  compactFrameDone(body);
 }
 
 export function encodeBody(message: WireMessage): { body: Uint8Array; payload: Uint8Array | null } {

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { frameBytesMax, handshakeTimeoutMs, helloStringBytesMax, nodeCountMax, nonceBytes, preAuthFrameBytesMax, refusalReasonBytesMax, sendQueueBytesMax, unauthenticatedCountMax } from '../constants.js';
 import { DsmError, type ErrorCode, assert, errorCodes } from '../errors.js';
-import { decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from './codec.js';
+import { bodyDone, decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from './codec.js';
 import { FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
 import { type FrameSource, frameSourceOf } from './frame-reader.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -40,6 +40,8 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
     lastFrameBytes = frame.byteLength;
     if (hopsOn) hop('m:encoded');
     flushed = socket.write(frame);
+    // Nothing queued: the kernel has the frame's bytes (a write the socket could not finish keeps a reference).
+    if (socket.writableLength === 0) bodyDone(frame);
     return flushed && socket.writableLength < sendQueueBytesMax;
   }
   const { body, payload } = encodeBody(message);
@@ -52,6 +54,7 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
     writeFrameHeader(frame, kind, body.byteLength, payloadBytes);
     frame.set(body, frameHeaderBytes);
     if (payload !== null && payloadBytes > 0) frame.set(payload, frameHeaderBytes + body.byteLength);
+    bodyDone(body);
     flushed = socket.write(frame);
   } else {
     // A large payload goes out as its own buffer, gathered into one writev.
@@ -60,6 +63,7 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
     socket.write(body);
     flushed = socket.write(payload!);
     socket.uncork();
+    if (socket.writableLength === 0) bodyDone(body);
   }
   return flushed && socket.writableLength < sendQueueBytesMax;
 }

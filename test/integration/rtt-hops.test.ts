@@ -15,13 +15,13 @@ test('bench rtt --hops: every fault of the run is matched with its hops, which a
   };
   assert.equal(figures.pages, 40);
   assert.equal(figures.faultsMatched, 40);
-  assert.equal(figures.hops.length, 9);
+  assert.equal(figures.hops.length, 10);
   assert.deepEqual(figures.hops.map((hop) => hop.hop).filter((name) => !name.startsWith(' ')),
     ['thread faults -> manager sees it', 'requester engine', 'request: send -> home has it', 'home serves', 'reply: send -> requester has it', 'install + resume call', 'thread wakes with the value']);
   assert.ok(figures.totalUsP50 > 0 && figures.sumOfHopP50sUs > 0);
-  // The two parts (encode + write on each side) are timed apart, not pooled under one name.
+  // The three parts (encode + write on each side, the requester's prefault) are timed apart, not pooled under one name.
   const parts = figures.hops.map((hop) => hop.hop).filter((name) => name.startsWith(' '));
-  assert.equal(new Set(parts).size, 2, `two distinct parts: ${parts.join(', ')}`);
+  assert.equal(new Set(parts).size, 3, `two distinct parts: ${parts.join(', ')}`);
   // The raw 4 KiB round trip of the same run, and the fault against it.
   assert.ok(figures.rawRtt4kUsP50 > 0 && figures.totalOverRawRtt4k > 0);
 });

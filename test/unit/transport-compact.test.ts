@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
+import { bodyDone, decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
 import { compactMarker } from '../../src/transport/compact.js';
 import { FrameDecoder, FrameError, frameHeaderBytes, frameKinds, writeFrameHeader } from '../../src/transport/frame.js';
 import { corpusDigests, corpusEncodings, corpusMessages } from '../fixtures/compact-corpus.js';
@@ -411,4 +411,22 @@ const corpusEncodingsV6: Record<string, string> = {
 
 test('every message of the corpus and its variants (odd values in each field, unknown fields) encode as before the rewrite: the same bytes, msgpack for the same ones', () => {
   assert.deepEqual(corpusEncodings(), corpusEncodingsV6);
+});
+
+test('a frame given back (bodyDone) is written over by the next one; any other frame is left alone', () => {
+  const request = (page: number): WireMessage => ({ type: 'pageRequest', page, need: [1, 0], extraPages: [], extraNeeds: [] });
+  const first = encodeBodyAfter(request(1), frameHeaderBytes);
+  bodyDone(first);
+  const second = encodeBodyAfter(request(2), frameHeaderBytes);
+  assert.equal(second.buffer, first.buffer);
+  assert.equal(second.byteOffset, first.byteOffset, 'the slab room of a frame given back is reused');
+  // Kept (not given back): the next frame goes after it, and the kept one still decodes as itself.
+  const third = encodeBodyAfter(request(3), frameHeaderBytes);
+  assert.ok(third.buffer !== second.buffer || third.byteOffset >= second.byteOffset + second.byteLength);
+  // Not the newest any more: giving it back changes nothing.
+  bodyDone(second);
+  const fourth = encodeBodyAfter(request(4), frameHeaderBytes);
+  assert.ok(fourth.buffer !== third.buffer || fourth.byteOffset >= third.byteOffset + third.byteLength);
+  assert.deepEqual(decodeBody(second.subarray(frameHeaderBytes), Buffer.alloc(0)), request(2));
+  assert.deepEqual(decodeBody(third.subarray(frameHeaderBytes), Buffer.alloc(0)), request(3));
 });
