@@ -70,3 +70,16 @@ test('the interrupt budget is set only on a V8 that has the flag (11 and earlier
   assert.equal(v8HasInterruptBudget('12.4.254.21-node.33'), false);
   assert.equal(v8HasInterruptBudget('13.6.233.17-node.37'), false);
 });
+
+test('docs/LIMITS.md "Environment variables" names every variable src/env.ts reads, and none that is gone', () => {
+  const names = (text: string): Set<string> => new Set((text.match(/\bDSM_[A-Z][A-Z0-9_]*[A-Z0-9]\b/g) ?? []).filter((name) => !name.startsWith('DSM_ERR_')));
+  const doc = readFileSync(join('docs', 'LIMITS.md'), 'utf8');
+  const start = doc.indexOf('## Environment variables');
+  const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
+  const documented = names(section);
+  const read = [...names(readFileSync(join('src', 'env.ts'), 'utf8'))].filter((name) => !name.startsWith('DSM_TEST_HOOK'));
+  assert.deepEqual(read.filter((name) => !documented.has(name)), [], 'read by src/env.ts, missing from the section');
+  const code = sources('src').map((path) => readFileSync(path, 'utf8')).join('\n')
+    + readFileSync(join('scripts', 'build-native.mjs'), 'utf8');
+  assert.deepEqual([...documented].filter((name) => !code.includes(name)), [], 'documented, read nowhere');
+});

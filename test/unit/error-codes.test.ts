@@ -30,3 +30,11 @@ test('every error code in src/errors.ts is raised by src/, bench/ or native/', (
     !typescript.includes(`'${code}'`) && !typescript.includes(`"${code}"`) && !new RegExp(`\\b${code}\\b`).test(native));
   assert.deepEqual(neverRaised, []);
 });
+
+test('docs/LIMITS.md "Error codes" lists every code of src/errors.ts, and no other', () => {
+  const doc = readFileSync(join('docs', 'LIMITS.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Error codes'), doc.indexOf('\n## ', doc.indexOf('## Error codes') + 1));
+  const listed = new Set(section.match(/\bDSM_ERR_[A-Z_]+\b/g) ?? []);
+  assert.deepEqual(Object.keys(errorCodes).filter((code) => !listed.has(code)), [], 'codes missing from the section');
+  assert.deepEqual([...listed].filter((code) => !(code in errorCodes)), [], 'codes the section lists that src/errors.ts no longer has');
+});
