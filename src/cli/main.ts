@@ -144,6 +144,11 @@ function refuseConflicts(raw: Record<string, string | undefined>, given: (name: 
     for (const [name, option] of [['expect', '--expect'], ['joinTimeout', '--join-timeout']] as const) {
       if (raw[name] !== undefined) throw new DsmError('DSM_ERR_USAGE', `${option} needs --listen HOST:PORT (it says how many nodes, or how long, node 0 waits for); on one machine use --nodes`);
     }
+    // A cluster on one machine draws its own secret and stays on 127.0.0.1: a secret or certificate given for it
+    // would protect nothing, and a user who gave one believes otherwise.
+    for (const [name, option] of [['secret', '--secret'], ['secretFile', '--secret-file'], ['tlsCert', '--tls-cert'], ['tlsKey', '--tls-key'], ['tlsCa', '--tls-ca']] as const) {
+      if (raw[name] !== undefined) throw new DsmError('DSM_ERR_USAGE', `${option} secures a cluster across machines and needs --listen HOST:PORT --expect N; a cluster on one machine (--nodes) draws its own secret and its links stay on 127.0.0.1: drop ${option}`);
+    }
   } else {
     if (given('nodes')) throw new DsmError('DSM_ERR_USAGE', '--nodes starts nodes on this machine and --listen waits for nodes started elsewhere: use one or the other (with --listen, --expect N counts the nodes)');
     if (raw.expect === undefined) throw new DsmError('DSM_ERR_USAGE', '--listen needs --expect N, the number of nodes in the cluster (this one included)');
@@ -328,7 +333,7 @@ export async function main(argv: string[]): Promise<void> {
 
   cli.command('bench')
     .description('run a benchmark: fault (native page faults), rtt (transport against raw TCP), sync (locks, barriers, atomics), atomics (Atomics and locks against plain node), race (dsm run --race against plain node), codec (the wire encoder and decoder, µs a message, compact against msgpackr), startup (what a run costs before and after the program, on 1, 2 and 3 nodes, against plain node), '
-      + 'an application (matmul, jacobi, tsp, quicksort, water: dsm against plain worker threads), or suite (all of them, to bench/results/)')
+      + 'an application (matmul, jacobi, tsp, quicksort, water, stencil: dsm against plain worker threads), or suite (all of them, to bench/results/)')
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object as the last line')
     .option('--iterations <n>', 'samples per measurement (micro-benchmarks) or iterations (applications)')

@@ -70,6 +70,10 @@ test('command-line mistakes: one line dsm: DSM_ERR_USAGE: ..., exit 2', () => {
     ['run', '--join-timeout', '1000', 'examples/sum.js'],
     ['run', '--listen', '127.0.0.1:0', '--nodes', '2', '--expect', '2', 'examples/sum.js'],
     ['run', '--listen', '127.0.0.1:0', 'examples/sum.js'],
+    // Security options for a cluster on one machine, which draws its own secret: refused, never silently ignored.
+    ['run', '--secret-file', 'nothere', 'examples/sum.js'],
+    ['run', '--nodes', '2', '--secret', 'x'.repeat(40), 'examples/sum.js'],
+    ['run', '--tls-cert', 'nothere.pem', 'examples/sum.js'],
   ];
   for (const args of cases) {
     const result = run(['bin/dsm.js', ...args]);
