@@ -166,6 +166,10 @@ function reportUncaught(error: unknown, entry: string): number {
   if (typeof error === 'object' && error !== null && typeof (error as Error).stack === 'string') {
     const stack = withoutDsmFrames((error as Error).stack!);
     text = `${arrowOf(stack)}${errorText(error as Error & { code?: unknown }, stack)}`;
+  } else if (error === null || (typeof error !== 'object' && typeof error !== 'function')) {
+    // A thrown primitive: node prints its string (a symbol's as nothing, a bigint without its n) and says where
+    // to look, where an object is inspected.
+    text = `${typeof error === 'symbol' ? '' : String(error)}\n(Use \`node --trace-uncaught ...\` to show where the exception was thrown)`;
   } else {
     text = inspect(error);
   }
