@@ -573,14 +573,6 @@ export const portRelayDrainCountMax = 1 << 14;
  */
 export const warmThreadIdleMsMax = 5000;
 /**
- * A thread's messages to threads on other nodes (worker.postMessage, parentPort.postMessage, a relayed
- * MessagePort's, a BroadcastChannel's) are posted to its manager without waiting; the one after this many posts,
- * or after postedMessageBytesMax bytes of them, waits until its manager has queued it within the link limit (flow
- * control), so a thread's posts waiting in its manager stay within both (src/channel/client.ts postMessageRequest).
- */
-export const postedMessageCountMax = 32;
-export const postedMessageBytesMax = 1024 * 1024;
-/**
  * On one node, the most bytes of the program's entry file read to see whether it names worker_threads (its main
  * thread then makes a warm thread for its first worker at its start, src/runtime/program.ts entryNamesWorkers);
  * a larger entry is not read, and its first worker starts cold.

@@ -1,7 +1,6 @@
 // App side of the channel: synchronous calls from an app thread to its manager.
 
 import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
-import { postedMessageBytesMax, postedMessageCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
 import { DoorbellBlock, type NativeDoorbell, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
@@ -28,9 +27,6 @@ export class ChannelClient {
   private portSent = 0;
   private callInFlight = false;
   private holdCount = 0;
-  /** Messages (and their bytes) posted to threads on other nodes since the last one that waited (postMessageRequest). */
-  private messagesPosted = 0;
-  private messageBytesPosted = 0;
   private readonly listeners = new Set<(event: ChannelEvent) => void>();
   /** Events takeNow read from the port ahead of the event loop but left for it (dispatched at the next turn, in order). */
   private readonly deferred: ChannelEvent[] = [];
@@ -113,27 +109,6 @@ export class ChannelClient {
     } finally {
       this.callInFlight = false;
     }
-  }
-
-  /**
-   * A message for a thread on another node (worker-post, parent-post, port-post, bc-post). Posted: the thread goes
-   * on while its manager releases and sends it (a call cost a round trip to the manager each: 2,000 posts in a
-   * loop took ~0.5 s on 2 nodes). A call, answered once the message is queued within the link limit, when it
-   * carries MessagePorts (their relays' limits throw here, at the program's postMessage) and for the message after
-   * postedMessageCountMax posts or postedMessageBytesMax bytes: flow control parks a thread that outruns its
-   * link there, and the manager's queue holds at most that much of one thread's posts.
-   */
-  postMessageRequest(request: Extract<ChannelRequest, { op: 'worker-post' | 'parent-post' | 'port-post' | 'bc-post' }>, transfer: readonly unknown[]): void {
-    this.messagesPosted += 1;
-    this.messageBytesPosted += request.bytes.byteLength;
-    const ports = 'ports' in request && request.ports !== undefined && request.ports.length > 0;
-    if (ports || this.messagesPosted > postedMessageCountMax || this.messageBytesPosted > postedMessageBytesMax) {
-      this.messagesPosted = 0;
-      this.messageBytesPosted = 0;
-      this.call({ ...request, call: true }, transfer);
-      return;
-    }
-    this.post(request, transfer);
   }
 
   /** Sends a request that needs no answer. */

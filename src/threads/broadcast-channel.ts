@@ -83,7 +83,7 @@ export function makeBroadcastChannelClass(channel: ChannelClient, ranges: Buffer
       // Node's post first: a closed channel, or a value that cannot be cloned, throws as under Node, and nothing leaves.
       super.postMessage(message);
       const bytes = serializeMessage(message, broadcastRanges);
-      channel.postMessageRequest({ op: 'bc-post', name: this.#key, ...bytes }, transferListOf(bytes.bytes));
+      channel.call({ op: 'bc-post', name: this.#key, ...bytes }, transferListOf(bytes.bytes));
     }
 
     override close(): void {

@@ -190,7 +190,7 @@ export class PortRelays {
     });
     for (const [port, nestedId] of nested) this.listen(nestedId, port);
     const ports = nested.size === 0 ? {} : { ports: [...nested.values()] };
-    this.channel.postMessageRequest({ op: 'port-post', id, ...message, ...ports }, transferListOf(message.bytes));
+    this.channel.call({ op: 'port-post', id, ...message, ...ports }, transferListOf(message.bytes));
   }
 
   /** A message from the far end of relay `id`: to the program's end, with its ports made here. */

@@ -98,7 +98,7 @@ export class RemoteParentPort extends EventEmitter {
     const relays = portRelays();
     assert(relays !== null, 'a worker with a parent on another node has port relays');
     const message = relays.serialize(value, transferList, 'a parent');
-    this.channel.postMessageRequest({ op: 'parent-post', ...message }, transferListOf(message.bytes));
+    this.channel.call({ op: 'parent-post', ...message }, transferListOf(message.bytes));
   }
 
   start(): void {

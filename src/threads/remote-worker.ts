@@ -185,7 +185,7 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         if (hopsOn) hop('t:postMessage');
         const message = relays.serialize(value, transferList, 'a worker');
         if (hopsOn) hop('t:serialized');
-        channel.postMessageRequest({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
+        channel.call({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
       },
     },
     terminate: {
