@@ -24,9 +24,6 @@ export interface Hello {
 
 type Role = 'connect' | 'accept';
 
-/** Bytes of one turn's held messages (Connection.send) past which they go out at once. */
-const corkedBytesMax = 256 * 1024;
-
 /** Payloads up to this size are copied into the frame's one buffer; larger ones go out as their own buffer. */
 const payloadCopyBytesMax = 16 * 1024;
 
@@ -136,34 +133,10 @@ export class Connection extends EventEmitter {
   send(message: WireMessage): boolean {
     // Its loss was reported ('close' or 'error') and ends the run: what is still sent to it goes nowhere.
     if (this.closed) return false;
-    // The first message of an event-loop turn goes out at once; the turn's later ones are held (corked) and go out
-    // together at its end (one write, one wake-up of the peer). Each write to a peer asleep in epoll cost ~25 us
-    // here: a manager serving 2,000 posts to a remote worker in one burst made 2,000 writes, ~80 us each.
-    if (this.turnOpen && !this.corked) {
-      this.socket.cork();
-      this.corked = true;
-    }
     const flushed = writeFrame(this.socket, frameKinds.message, message);
     this.lastSentBytes = lastFrameBytes;
-    if (!this.turnOpen) {
-      this.turnOpen = true;
-      setImmediate(this.endTurn);
-    } else if (this.corked && this.socket.writableLength >= corkedBytesMax) {
-      this.endTurn();
-      this.turnOpen = true;
-    }
     return flushed;
   }
-
-  /** Whether a message went out in this event-loop turn (the next ones are corked until its end). */
-  private turnOpen = false;
-  private corked = false;
-  private readonly endTurn = (): void => {
-    this.turnOpen = false;
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   /** Bytes queued on this connection and not yet handed to the kernel. */
   get queuedBytes(): number {
