@@ -17,6 +17,8 @@ const runs: readonly Run[] = [
   { file: 'phased-stencil.mjs', args: ['7', '32', '8'], nodes: 8, protocol: 'hlrc', status: 0, what: 'the main thread and 7 workers in a Jacobi stencil, three sense-reversing barriers per iteration around an Atomics.add residual' },
   { file: 'steal-deque.mjs', args: ['8', '8', '9'], nodes: 4, protocol: 'sc', status: 0, what: 'per-worker deques under compareExchange locks, idle workers stealing from the others\' heads, a pending counter ending the run' },
   { file: 'remote-spawns.mjs', args: ['4', '3'], nodes: 6, protocol: 'hlrc', status: 0, what: 'workers spawning short-lived workers one after another and in a batch, half of them a grandchild' },
+  { file: 'dom-exception.mjs', args: ['abort', '3'], nodes: 4, protocol: 'hlrc', status: 1, what: 'the main thread ending on an aborted signal\'s reason thrown at the top level, an uncaught DOMException (it printed `{}`)' },
+  { file: 'dom-exception.mjs', args: ['rejection', '2'], nodes: 2, protocol: 'hlrc', status: 1, what: 'the main thread ending on an unhandled rejection with a TimeoutError, a DOMException (it printed `{}`)' },
   { file: 'alloc-spread.mjs', args: ['8', '6'], nodes: 8, protocol: 'sc', status: 0, what: 'every worker allocating buffers of many sizes and handing them round a ring of MessagePorts and back' },
 ];
 
