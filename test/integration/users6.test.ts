@@ -19,6 +19,8 @@ const runs: readonly Run[] = [
   { file: 'remote-spawns.mjs', args: ['4', '3'], nodes: 6, protocol: 'hlrc', status: 0, what: 'workers spawning short-lived workers one after another and in a batch, half of them a grandchild' },
   { file: 'dom-exception.mjs', args: ['abort', '3'], nodes: 4, protocol: 'hlrc', status: 1, what: 'the main thread ending on an aborted signal\'s reason thrown at the top level, an uncaught DOMException (it printed `{}`)' },
   { file: 'dom-exception.mjs', args: ['rejection', '2'], nodes: 2, protocol: 'hlrc', status: 1, what: 'the main thread ending on an unhandled rejection with a TimeoutError, a DOMException (it printed `{}`)' },
+  { file: 'throw-values.mjs', args: ['null', '2'], nodes: 3, protocol: 'hlrc', status: 1, stderrHas: 'null', what: 'the main thread throwing null in a timer (dsm printed nothing)' },
+  { file: 'throw-values.mjs', args: ['object', '2'], nodes: 3, protocol: 'hlrc', status: 1, stderrHas: '{ code: 42, why: \'a plain object\' }', what: 'the main thread throwing a plain object at the top level' },
   { file: 'alloc-spread.mjs', args: ['8', '6'], nodes: 8, protocol: 'sc', status: 0, what: 'every worker allocating buffers of many sizes and handing them round a ring of MessagePorts and back' },
 ];
 
