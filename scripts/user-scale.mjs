@@ -38,7 +38,8 @@ const configs = options.configs.map((text) => {
 const stdinText = Array.from({ length: 60 }, (_, i) => `line ${i} has some words in it ${i * i}`).join('\n') + '\n';
 
 // The programs and their argv as their tests run them (status: node's exit code; expected: dsm's stdout where node's
-// order is not promised; stderrLine: the one stderr line compared; byWriter: lines compared grouped by writer).
+// order is not promised; stderrLine: the one stderr line compared; stderrHas: a line dsm's stderr must hold;
+// byWriter: lines compared grouped by writer).
 const programs = [
   ['users', 'stencil.mjs'],
   ['users', 'mergesort-tree.mjs'],
@@ -112,6 +113,10 @@ const programs = [
   ['users6', 'steal-deque.mjs', ['8', '8', '10']],
   ['users6', 'remote-spawns.mjs', ['4', '3']],
   ['users6', 'alloc-spread.mjs', ['8', '6']],
+  ['users6', 'dom-exception.mjs', ['abort', '3']],
+  ['users6', 'dom-exception.mjs', ['rejection', '2']],
+  ['users6', 'throw-values.mjs', ['null', '2'], { stderrHas: 'null' }],
+  ['users6', 'throw-values.mjs', ['object', '2'], { stderrHas: "{ code: 42, why: 'a plain object' }" }],
 ]
   .map(([directory, file, args = [], extra = {}]) => ({ path: `test/fixtures/${directory}/${file}`, args, ...extra }))
   .filter((program) => existsSync(program.path))
@@ -153,7 +158,10 @@ function verdict(program, plain, onDsm) {
   const wrong = [];
   if (program.expected !== undefined ? onDsm.stdout !== program.expected : out(onDsm) !== out(plain)) wrong.push('stdout');
   if (onDsm.status !== plain.status) wrong.push(`exit ${onDsm.status} (node ${plain.status})`);
-  if (program.stderrLine !== undefined ? !stderrMatches(onDsm.stderr, program.stderrLine) : err(onDsm) !== err(plain)) wrong.push('stderr');
+  const stderrSame = program.stderrHas !== undefined
+    ? onDsm.stderr.split('\n').includes(program.stderrHas)
+    : program.stderrLine !== undefined ? stderrMatches(onDsm.stderr, program.stderrLine) : err(onDsm) === err(plain);
+  if (!stderrSame) wrong.push('stderr');
   return wrong.length === 0 ? 'match' : `differs: ${wrong.join(', ')}`;
 }
 
