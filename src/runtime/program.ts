@@ -125,8 +125,11 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec, 
   }
 
   return new Promise((resolvePromise, rejectPromise) => {
+    // Whether it threw, apart from what: a program's `throw null` arrives as null (it printed nothing).
+    let failed = false;
     let failure: unknown = null;
     worker.on('error', (error) => {
+      failed = true;
       failure = error;
     });
     worker.on('exit', (code) => {
@@ -135,7 +138,7 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec, 
         process.stdin.unpipe(worker.stdin!);
         process.stdin.pause();
       }
-      if (failure !== null) {
+      if (failed) {
         try {
           resolvePromise(reportUncaught(failure, entry));
         } catch (error) {

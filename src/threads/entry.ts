@@ -12,6 +12,7 @@ import { preloadAppThreadAddons, setupAppThread } from './setup.js';
 import { prewarmLocalThread } from './worker.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { runEvalWorker } from './eval-worker.js';
+import { thrownByMainModule } from './uncaught-text.js';
 
 if (hopsOn) hop('t:entry evaluated');
 // A remote worker: its node acquires the parent's writes while this thread boots; a
@@ -52,7 +53,13 @@ if (config.evalCode) {
     // Loaded as the main module so `require.main === module` holds, as under node.
     const require = createRequire(pathToFileURL(`${dirname(entry)}/`));
     const Module = require('node:module') as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-    Module._load(entry, null, true);
+    try {
+      Module._load(entry, null, true);
+    } catch (error) {
+      // Under node an uncaught exception, not a rejection: its report points at the program's line.
+      thrownByMainModule(error);
+      throw error;
+    }
   } else {
     if (hopsOn) hop('t:user module');
     await import(pathToFileURL(entry).href);

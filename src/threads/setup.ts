@@ -4,6 +4,7 @@
 
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
+import { join, sep } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import workerThreads, { type MessagePort } from 'node:worker_threads';
@@ -23,6 +24,8 @@ import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { hasPrewarmedThread, makeWorkerClass } from './worker.js';
+import { keepUncaughtText } from './uncaught-text.js';
+import { packageRoot } from '../package-info.js';
 import { LineTagger } from '../util/line-tagger.js';
 import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
 import { allocRetryMs } from '../constants.js';
@@ -188,6 +191,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const workers = makeWorkerClass(channel, config, received);
   wt.Worker = workers.Worker;
   if (config.role === 'main') {
+    // Its uncaught DOMException reaches the manager as node prints it, not as `{}` (./uncaught-text.ts).
+    const dsmCode = [join(packageRoot, 'dist') + sep, join(packageRoot, 'src') + sep];
+    keepUncaughtText((line) => dsmCode.some((code) => line.includes(code)));
     wt.isMainThread = true;
     wt.parentPort = null;
     wt.workerData = null;

@@ -19,6 +19,8 @@ export interface UserProgram {
   stderrLine?: string;
   /** What dsm must print, where Node's own order is not promised (it is what node prints in practice). */
   expected?: string;
+  /** A line both print to stderr (what a thrown value that is no Error shows; the lines around it may differ). */
+  stderrHas?: string;
   /** The program's stdin (piped), the same under node and dsm. */
   input?: string;
   /**
@@ -78,7 +80,10 @@ export function checkUserProgram(dsmArgs: readonly string[], program: UserProgra
   }
   assert.equal(onDsm.stdout, plain.stdout, onDsm.stderr);
   assert.equal(onDsm.status, plain.status, onDsm.stderr);
-  if (program.stderrLine === undefined) {
+  if (program.stderrHas !== undefined) {
+    assert.ok(plain.stderr.split('\n').includes(program.stderrHas), plain.stderr);
+    assert.ok(onDsm.stderr.split('\n').includes(program.stderrHas), onDsm.stderr);
+  } else if (program.stderrLine === undefined) {
     assert.equal(onDsm.stderr, plain.stderr);
   } else {
     assert.match(plain.stderr, new RegExp(`Error.*: ${program.stderrLine}\\n`));
