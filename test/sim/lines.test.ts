@@ -588,6 +588,54 @@ test('a notify right after the thread\'s own quiet shipped op sends nothing, wit
   assert.ok(notifiesSent <= afterShip / 4, `${notifiesSent} lineNotify sent for ${afterShip} notifies after a shipped op (${shipped} ops shipped)`);
 });
 
+// Session 20: a shipped op's `quiet` is its address's, not its line's. A ring buffer keeps its lock word and its
+// "not empty"/"not full" words on one line; with consumers parked on one word, every notify on another word after
+// a shipped op (an unlock's) made a round trip that found nobody. Here threads on two nodes wait on a gate word for
+// the whole run while broadcasters on the same two nodes notify another word of the same line right after their adds.
+test('scenario: a notify right after a shipped op skips its round trip when its address has no waiter, though another address of the line has (3 nodes, waiters on two)', () => {
+  let notifiesSent = 0;
+  let afterShip = 0;
+  let woken = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const sim = cluster(seed, 3, { pageCount: 6, concurrentStepsMax: seed % 3, lineShipBackoffMax: 0 });
+    const next = 4 * pageBytes; // page 4: line directory node 1 (roundRobin, 3 nodes)
+    const sequence = next + 8;
+    const gate = next + 12; // same line: waiters parked on it all along
+    const rows = 30;
+    const taken: number[] = [];
+    renderThreads(sim, [0, 1, 2], next, rows, taken);
+    for (const node of [0, 2]) {
+      sim.addThread(node, function* (): ThreadProgram {
+        while ((yield* atomic('load', gate, [])) === '0') yield* atomic('wait', gate, ['0']);
+        woken++;
+      });
+    }
+    let broadcasting = 2;
+    for (const node of [0, 2]) {
+      sim.addThread(node, function* (): ThreadProgram {
+        for (let k = 0; k < 20; k++) {
+          yield* atomic('add', sequence, ['1']);
+          yield* atomic('notify', sequence, ['-1']);
+          for (let w = 0; w < 6; w++) yield { op: 'store', address: 3 * pageBytes + 4 * w + 64 * node, value: k };
+        }
+        // The last broadcaster opens the gate: its waiters on both nodes must wake (the gate's address is never quiet).
+        if (--broadcasting === 0) {
+          yield* atomic('store', gate, ['1']);
+          yield* atomic('notify', gate, ['-1']);
+        }
+      });
+    }
+    sim.run();
+    sim.drain();
+    assert.deepEqual([...taken].sort((a, b) => a - b), Array.from({ length: rows }, (_, k) => k), `seed ${seed}: every row taken once`);
+    afterShip += sim.notifiesAfterShip;
+    notifiesSent += sim.messageCounts.get('lineNotify') ?? 0;
+  }
+  assert.equal(woken, 24, 'both gate waiters woke in every seed');
+  assert.ok(afterShip > 80, `${afterShip} notifies right after a shipped op over 12 seeds`);
+  assert.ok(notifiesSent <= afterShip / 3, `${notifiesSent} lineNotify sent for ${afterShip} notifies after a shipped op`);
+});
+
 // Session 13: a histogram (threads on several nodes adding 1 to random
 // buckets, the buckets on the lines of one page). A shipped op's answer
 // acquires the directory's writes to the page, so a node that shipped ops on
