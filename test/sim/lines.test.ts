@@ -636,6 +636,41 @@ test('scenario: a notify right after a shipped op skips its round trip when its 
   assert.ok(notifiesSent <= afterShip / 3, `${notifiesSent} lineNotify sent for ${afterShip} notifies after a shipped op`);
 });
 
+// Session 20: a compareExchange lock taken from three nodes by two threads each (waiters parked on every node, the
+// line contended from all three: shipped ops, moves and waits mixed), its critical sections writing one data page
+// homed at the line's directory (users2/ring-buffer's slots, spawn-tree-lock's log): every section counted once.
+test('scenario: a lock contended from three nodes, waiters on all three, its critical sections counting on one page', () => {
+  for (let seed = 1; seed <= 8; seed++) {
+    const sim = cluster(seed, 3, { pageCount: 8, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10 });
+    const lock = 4 * pageBytes; // page 4: line directory and home node 1 (roundRobin, 3 nodes)
+    const data = 7 * pageBytes; // page 7: home node 1 too
+    const rounds = 40;
+    for (let node = 0; node < 3; node++) {
+      for (let t = 0; t < 2; t++) {
+        sim.addThread(node, function* (): ThreadProgram {
+          for (let k = 0; k < rounds; k++) {
+            while ((yield* atomic('compareExchange', lock, ['0', '1'])) !== '0') yield* atomic('wait', lock, ['1']);
+            const count = yield* load(data);
+            yield { op: 'store', address: data, value: count + 1 };
+            yield { op: 'store', address: data + 8 + 4 * ((count * 7) % 512), value: node + 1 };
+            yield* atomic('store', lock, ['0']);
+            yield* atomic('notify', lock, ['1']);
+          }
+        });
+      }
+    }
+    sim.run();
+    sim.drain();
+    sim.addThread(0, function* (): ThreadProgram {
+      yield* atomic('load', lock, []);
+      assert.equal(yield* load(data), 3 * 2 * rounds, `seed ${seed}: every critical section counted once`);
+    });
+    sim.run();
+    sim.drain();
+    assert.ok((sim.messageCounts.get('lineWaitShip') ?? 0) + (sim.messageCounts.get('lineWait') ?? 0) > 0, `seed ${seed}: threads waited on other nodes`);
+  }
+});
+
 // Session 13: a histogram (threads on several nodes adding 1 to random
 // buckets, the buckets on the lines of one page). A shipped op's answer
 // acquires the directory's writes to the page, so a node that shipped ops on
