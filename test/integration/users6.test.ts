@@ -21,6 +21,7 @@ const runs: readonly Run[] = [
   { file: 'dom-exception.mjs', args: ['rejection', '2'], nodes: 2, protocol: 'hlrc', status: 1, what: 'the main thread ending on an unhandled rejection with a TimeoutError, a DOMException (it printed `{}`)' },
   { file: 'throw-values.mjs', args: ['null', '2'], nodes: 3, protocol: 'hlrc', status: 1, stderrHas: 'null', what: 'the main thread throwing null in a timer (dsm printed nothing)' },
   { file: 'throw-values.mjs', args: ['object', '2'], nodes: 3, protocol: 'hlrc', status: 1, stderrHas: '{ code: 42, why: \'a plain object\' }', what: 'the main thread throwing a plain object at the top level' },
+  { file: 'throw-values.mjs', args: ['string', '1'], nodes: 2, protocol: 'hlrc', status: 1, stderrHas: '(Use `node --trace-uncaught ...` to show where the exception was thrown)', what: 'the main thread throwing a string: its text and node\'s --trace-uncaught line (dsm printed it quoted, without the line)' },
   { file: 'alloc-spread.mjs', args: ['8', '6'], nodes: 8, protocol: 'sc', status: 0, what: 'every worker allocating buffers of many sizes and handing them round a ring of MessagePorts and back' },
 ];
 
