@@ -82,6 +82,13 @@
 //   The directory works `quiet` out for an op only once some other node has
 //   notified on the line (its pin check is a membarrier): before that, a
 //   notify after a shipped op makes its round trip, and from then on it may not.
+//   Session 20: `quiet` is worked out for the op's address, not its whole line
+//   (the argument above is about waiters on the notified address: a waiter on
+//   another address of the line is no waiter of this notify), and the notify
+//   skips its round trip only when it is on that address. A ring buffer keeps
+//   its lock and its "not empty"/"not full" words on one line: with consumers
+//   parked on one word, an unlock's notify on the lock word paid a round trip
+//   that found nobody.
 //
 // Session 17 (docs/PROTOCOL.md "Giving a line back with a wait or a notify",
 // "Counted notifies"): an Atomics.wait that parks gives the line back with its
@@ -202,7 +209,7 @@ type LineWaiter = { node: number; requestId: number; address: number; deadlineMs
 
 /** `thread`: the requesting thread's key (Engine.onSync), for what its next request may use (quietAfterOp). */
 /** `shipped`: a wait shipped to the directory (lineWaitShip), counted in shippedWaitsOut. */
-/** `address`: a wait's (for counted notifies: this node's own waiters among a grant's list). */
+/** `address`: a wait's (for counted notifies: this node's own waiters among a grant's list), or a shipped op's (its `quiet` answer is for that address). */
 /**
  * A thread's request out at a directory. `flushSeq`: the engine's flushSeq when it was made (sent at once or
  * later), so that a page pushed with its answer (lineOpDone, lineWake) is installed unless this node flushed
@@ -298,6 +305,8 @@ export class LineEngine implements Engine {
   private readonly waiters: LineWaiter[] = [];
   /** Per line, its waiters in `waiters` (a line absent: none), so a grant or a shipped op asks without a scan. */
   private readonly waiterCounts = new Map<number, number>();
+  /** Per address, its waiters in `waiters` (an address absent: none): a shipped op's `quiet`. At most one entry per waiter (atomicLineWaiterCountMax). */
+  private readonly waiterAddressCounts = new Map<number, number>();
   private readonly pending = new Map<number, Pending>();
   /** Notifies waiting for this node's pinned waiters of their line to register (retried at every tick). */
   private deferredNotifies: Array<{ threadRef: number; thread: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
@@ -321,8 +330,8 @@ export class LineEngine implements Engine {
   private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
-   * which in the runtime is new for every request): the line its last shipped
-   * op found quiet at the directory (answered, nothing of the thread's since
+   * which in the runtime is new for every request): the address of its last shipped
+   * op, found quiet at the directory (answered, nothing of the thread's since
    * in this layer). At most one entry per thread with a shipped op answered;
    * dropped at its next request. A thread that ends right after such an op
    * leaves its entry: the map is cleared past atomicLineQuietThreadCountMax
@@ -400,8 +409,8 @@ export class LineEngine implements Engine {
 
   onSync(threadRef: number, request: SyncRequest, thread: number = threadRef): void {
     // Valid only for the thread's request that comes right after the shipped op's answer.
-    const quietLine = this.quietAfterOp.get(thread);
-    if (quietLine !== undefined) this.quietAfterOp.delete(thread);
+    const quietAddress = this.quietAfterOp.get(thread);
+    if (quietAddress !== undefined) this.quietAfterOp.delete(thread);
     this.seeThread(request, thread);
     switch (request.kind) {
       case 'line': {
@@ -445,7 +454,7 @@ export class LineEngine implements Engine {
         }
         const line = lineOf(request.address);
         const state = this.lines.get(line);
-        if ((request.afterOp === true && quietLine === line) || (state !== undefined && state.state === 'held' && state.quiet && state.waitsOut === 0)) {
+        if ((request.afterOp === true && quietAddress === request.address) || (state !== undefined && state.state === 'held' && state.quiet && state.waitsOut === 0)) {
           this.stats.lineNotifiesQuiet++;
           this.resume(threadRef, { ok: true, value: '0' });
           return;
@@ -695,6 +704,7 @@ export class LineEngine implements Engine {
       throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node has at most ${atomicLineShipInFlightMax} shipped Atomics ops in flight`);
     }
     const requestId = this.newPending(threadRef, 'op', line, thread);
+    this.pending.get(requestId)!.address = request.address;
     this.shipInFlight++;
     if (request.workMs !== undefined && request.workMs >= 0) {
       state.shipWorkOps++;
@@ -810,7 +820,8 @@ export class LineEngine implements Engine {
     // Before the thread resumes: its notify, if it comes next, finds this.
     if (message.quiet === true && !waiting.canceled) {
       if (this.quietAfterOp.size >= atomicLineQuietThreadCountMax && !this.quietAfterOp.has(waiting.thread)) this.quietAfterOp.clear();
-      this.quietAfterOp.set(waiting.thread, waiting.line);
+      assert(waiting.address !== undefined, 'a shipped op remembers its address');
+      this.quietAfterOp.set(waiting.thread, waiting.address);
     } else {
       this.quietAfterOp.delete(waiting.thread);
     }
@@ -1128,9 +1139,10 @@ export class LineEngine implements Engine {
         if (state !== undefined) state.shippedUses++;
       }
       // Its release: the requester acquires the op's write and all this node's releases before it.
-      // Quiet: no waiter registered on the line, nor one of this node's threads between its check and its registration.
-      // Not worked out (not quiet: always safe) until some node notifies on the line from afar: only such a notify uses it.
-      const quiet = result !== null && entry.notifiedFromAfar && !this.hasWaiterOn(line) && !this.host.linePinned(line);
+      // Quiet: no waiter registered on the op's address, nor one of this node's threads between its check and its
+      // registration on the line (any address: the pin says no more). Not worked out (not quiet: always safe) until
+      // some node notifies on the line from afar: only such a notify uses it.
+      const quiet = result !== null && entry.notifiedFromAfar && !this.waiterAddressCounts.has(message.address) && !this.host.linePinned(line);
       const info = this.inner.releaseFor(from);
       this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info, ...this.pushTo(from), ...(quiet ? { quiet } : {}) });
     }, () => entry.owner === this.nodeId);
@@ -1209,6 +1221,7 @@ export class LineEngine implements Engine {
     this.waiters.push({ node: from, requestId, address, deadlineMs });
     const line = lineOf(address);
     this.waiterCounts.set(line, (this.waiterCounts.get(line) ?? 0) + 1);
+    this.waiterAddressCounts.set(address, (this.waiterAddressCounts.get(address) ?? 0) + 1);
     if (this.waitRegistered !== null) this.waitRegistered(address);
   }
 
@@ -1220,6 +1233,9 @@ export class LineEngine implements Engine {
     const count = this.waiterCounts.get(line) ?? 0;
     assert(count > 0, 'a registered waiter is counted on its line');
     if (count === 1) this.waiterCounts.delete(line); else this.waiterCounts.set(line, count - 1);
+    const atAddress = this.waiterAddressCounts.get(waiter.address) ?? 0;
+    assert(atAddress > 0, 'a registered waiter is counted on its address');
+    if (atAddress === 1) this.waiterAddressCounts.delete(waiter.address); else this.waiterAddressCounts.set(waiter.address, atAddress - 1);
     return waiter;
   }
 

@@ -191,7 +191,7 @@ export type ProtocolMessage =
    */
   | { type: 'lineOp'; requestId: number; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; info: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   /** The directory's answer: the op's result (raw bits) and its release; `result` null: not run (the requester asks for the line). */
-  /** `quiet`: no waiter was registered on the line, nor one of the directory's threads between its check and its registration, when the op ran. */
+  /** `quiet`: no waiter was registered on the op's address, nor one of the directory's threads between its check and its registration on the line, when the op ran. */
   | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo; quiet?: boolean; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */

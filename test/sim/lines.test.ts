@@ -588,6 +588,102 @@ test('a notify right after the thread\'s own quiet shipped op sends nothing, wit
   assert.ok(notifiesSent <= afterShip / 4, `${notifiesSent} lineNotify sent for ${afterShip} notifies after a shipped op (${shipped} ops shipped)`);
 });
 
+// Session 20: a shipped op's `quiet` is its address's, not its line's. A ring buffer keeps its lock word and its
+// "not empty"/"not full" words on one line; with consumers parked on one word, every notify on another word after
+// a shipped op (an unlock's) made a round trip that found nobody. Here threads on two nodes wait on a gate word for
+// the whole run while broadcasters on the same two nodes notify another word of the same line right after their adds.
+test('scenario: a notify right after a shipped op skips its round trip when its address has no waiter, though another address of the line has (3 nodes, waiters on two)', () => {
+  let notifiesSent = 0;
+  let afterShip = 0;
+  let woken = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const sim = cluster(seed, 3, { pageCount: 6, concurrentStepsMax: seed % 3, lineShipBackoffMax: 0 });
+    const next = 4 * pageBytes; // page 4: line directory node 1 (roundRobin, 3 nodes)
+    const sequence = next + 8;
+    const gate = next + 12; // same line: waiters parked on it all along
+    const rows = 30;
+    const taken: number[] = [];
+    renderThreads(sim, [0, 1, 2], next, rows, taken);
+    for (const node of [0, 2]) {
+      sim.addThread(node, function* (): ThreadProgram {
+        while ((yield* atomic('load', gate, [])) === '0') yield* atomic('wait', gate, ['0']);
+        woken++;
+      });
+    }
+    let broadcasting = 2;
+    for (const node of [0, 2]) {
+      sim.addThread(node, function* (): ThreadProgram {
+        for (let k = 0; k < 20; k++) {
+          yield* atomic('add', sequence, ['1']);
+          yield* atomic('notify', sequence, ['-1']);
+          for (let w = 0; w < 6; w++) yield { op: 'store', address: 3 * pageBytes + 4 * w + 64 * node, value: k };
+        }
+        // The last broadcaster opens the gate: its waiters on both nodes must wake (the gate's address is never quiet).
+        if (--broadcasting === 0) {
+          yield* atomic('store', gate, ['1']);
+          yield* atomic('notify', gate, ['-1']);
+        }
+      });
+    }
+    sim.run();
+    sim.drain();
+    assert.deepEqual([...taken].sort((a, b) => a - b), Array.from({ length: rows }, (_, k) => k), `seed ${seed}: every row taken once`);
+    afterShip += sim.notifiesAfterShip;
+    notifiesSent += sim.messageCounts.get('lineNotify') ?? 0;
+  }
+  assert.equal(woken, 24, 'both gate waiters woke in every seed');
+  assert.ok(afterShip > 80, `${afterShip} notifies right after a shipped op over 12 seeds`);
+  assert.ok(notifiesSent <= afterShip / 3, `${notifiesSent} lineNotify sent for ${afterShip} notifies after a shipped op`);
+});
+
+// Session 20: a compareExchange lock taken from three nodes by two threads each (waiters parked on every node, the
+// line contended from all three: shipped ops, moves and waits mixed), its critical sections writing one data page
+// homed at the line's directory (users2/ring-buffer's slots, spawn-tree-lock's log): every section counted once.
+// A line window is as short as one acquire, so three windows alike were one node's critical section, and the page
+// was lent to whichever node's turn made three; the others then fetched it from the borrower in every critical
+// section, and the directory's answers never carried it (they pushed only pages its own threads wrote). Now a page
+// two nodes write in turn across line windows stays (3+ nodes: HomeMigration.noteLineWriters), and a line's
+// release pushes subscribed pages whoever wrote them (pushForBarrier's anyWriter).
+test('scenario: a lock contended from three nodes, waiters on all three, its critical sections counting on one page that stays at the line\'s directory and rides with its answers', () => {
+  let lends = 0;
+  let fetches = 0;
+  let sections = 0;
+  for (let seed = 1; seed <= 8; seed++) {
+    const sim = cluster(seed, 3, { pageCount: 8, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10 });
+    const lock = 4 * pageBytes; // page 4: line directory and home node 1 (roundRobin, 3 nodes)
+    const data = 7 * pageBytes; // page 7: home node 1 too
+    const rounds = 40;
+    for (let node = 0; node < 3; node++) {
+      for (let t = 0; t < 2; t++) {
+        sim.addThread(node, function* (): ThreadProgram {
+          for (let k = 0; k < rounds; k++) {
+            while ((yield* atomic('compareExchange', lock, ['0', '1'])) !== '0') yield* atomic('wait', lock, ['1']);
+            const count = yield* load(data);
+            yield { op: 'store', address: data, value: count + 1 };
+            yield { op: 'store', address: data + 8 + 4 * ((count * 7) % 512), value: node + 1 };
+            yield* atomic('store', lock, ['0']);
+            yield* atomic('notify', lock, ['1']);
+          }
+        });
+      }
+    }
+    sim.run();
+    sim.drain();
+    sim.addThread(0, function* (): ThreadProgram {
+      yield* atomic('load', lock, []);
+      assert.equal(yield* load(data), 3 * 2 * rounds, `seed ${seed}: every critical section counted once`);
+    });
+    sim.run();
+    sim.drain();
+    assert.ok((sim.messageCounts.get('lineWaitShip') ?? 0) + (sim.messageCounts.get('lineWait') ?? 0) > 0, `seed ${seed}: threads waited on other nodes`);
+    sections += 3 * 2 * rounds;
+    lends += sim.messageCounts.get('homeLend') ?? 0;
+    fetches += sim.messageCounts.get('pageRequest') ?? 0;
+  }
+  assert.equal(lends, 0, 'the data page is never lent');
+  assert.ok(fetches <= sections / 4, `${fetches} page requests for ${sections} critical sections`);
+});
+
 // Session 13: a histogram (threads on several nodes adding 1 to random
 // buckets, the buckets on the lines of one page). A shipped op's answer
 // acquires the directory's writes to the page, so a node that shipped ops on
