@@ -275,10 +275,17 @@ export class HlrcCoherence implements Coherence, LendHost {
         // A page of our own needs no twin (its home copy is the master); any
         // other one does, made room for if the twin limit is reached (the
         // fast path sends such faults here).
-        if (this.homeOf(page) !== this.nodeId && !this.twinned.has(page)) {
-          this.makeRoomForTwin();
+        // `twinned` may hold the page with no twin behind it: a store twinned
+        // it through the fast path during a flush that then took that twin
+        // (the dirty ring still names it). makeTwin keeps a twin the page has
+        // and makes one otherwise, so the store below is always diffed (seed
+        // 4420 at --early-flush 0.3: a store landed twinless, a lost write).
+        if (this.homeOf(page) !== this.nodeId) {
+          if (!this.twinned.has(page)) {
+            this.makeRoomForTwin();
+            this.twinned.add(page);
+          }
           this.memory.makeTwin(page);
-          this.twinned.add(page);
         }
         this.intervalPages.add(page);
         this.memory.protect([page], protReadWrite);

@@ -67,6 +67,18 @@ test('scenario: a write fault and a fast-path twin of the same page (seed 17, co
   assert.ok(runSeed(17, 'hlrc', 'always').messageCount > 0);
 });
 
+// Named scenario (concurrent threads, early flushes, seed 4420): a page of
+// another home, flushed early, was read-only with the fast path on while still
+// in the open interval; during the release's flush a store twinned it through
+// the fast path and the flush took that twin (its diff went home), but the
+// dirty ring still named the page. The next write fault drained that entry,
+// took the page for twinned and made no twin: the store landed twinless, its
+// diff was never made, and a reader after the barrier saw the older value.
+// The fault now always asks for a twin (makeTwin keeps one the page has).
+test('scenario: a write fault after a flush took a fast-path twin makes a twin (seed 4420, early flushes)', () => {
+  assert.ok(runSeed(4420, 'hlrc', 'always', 0.3, 'never', 'seeded', 'seeded', 'never', 'never').messageCount > 0);
+});
+
 // The mode finds the session-1 sc ordering bug (the owner read the page before
 // downgrading it) on its first seed; pinned here in its working order.
 test('scenario: sc hands a page over downgrade-then-read under concurrent threads (seed 1)', () => {
