@@ -79,6 +79,16 @@ test('scenario: a write fault after a flush took a fast-path twin makes a twin (
   assert.ok(runSeed(4420, 'hlrc', 'always', 0.3, 'never', 'seeded', 'seeded', 'never', 'never').messageCount > 0);
 });
 
+// Named scenario (as seed 4420, with deferred diffs, seed 5007): such a stale
+// entry named a page at the next close, which deferred it (read-only, fast
+// path off); before the fast path went off a store twinned it, and the dirty
+// ring named the page again, so the close after that deferred it a second
+// time (an invariant). A deferred page's ring entries are now skipped: its
+// deferred diff holds the store.
+test('scenario: a page deferred with a stale dirty entry is not named again before its diff (seed 5007, early flushes)', () => {
+  assert.ok(runSeed(5007, 'hlrc', 'always', 0.3, 'always', 'seeded', 'seeded', 'seeded', 'never').messageCount > 0);
+});
+
 // The mode finds the session-1 sc ordering bug (the owner read the page before
 // downgrading it) on its first seed; pinned here in its working order.
 test('scenario: sc hands a page over downgrade-then-read under concurrent threads (seed 1)', () => {
