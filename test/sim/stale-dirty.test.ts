@@ -70,3 +70,53 @@ test('a write fault on a page whose twin a flush took (its dirty entry stale) st
   cluster.drain();
   assert.ok(checked);
 });
+
+test('deferred diffs: a twinless page deferred with a stale dirty entry, twinned by a store before its fast path went off, is deferred once', () => {
+  const cluster = new SimCluster({ seed: 1, nodeCount: 2, pageCount: 2, placement: 'roundRobin', deferDiffPageCountMin: 1, deferredFlushChance: 0, migrateHomes: false });
+  const memory = cluster.memories[0]!;
+  const engine = cluster.engines[0]!;
+  const [a, b, c] = [pageBytes, pageBytes + 4, pageBytes + 8];
+  const store = (address: number, value: number): void => {
+    assert.ok(memory.storeAllowed(1), 'the fast path takes the store (page 1 read-only, fast path on)');
+    new DataView(memory.data.buffer).setUint32(address, value, true);
+  };
+  // Armed, node 0's next flush (or fast-path switch) call begins with an app store.
+  let flushStore: (() => void) | null = null;
+  let switchStore: (() => void) | null = null;
+  const flush = memory.flush.bind(memory);
+  memory.flush = (pages) => {
+    const then = flushStore;
+    flushStore = null;
+    then?.();
+    return flush(pages);
+  };
+  const setFastWrite = memory.setFastWrite.bind(memory);
+  memory.setFastWrite = (pages, enabled) => {
+    const then = switchStore;
+    switchStore = null;
+    then?.();
+    setFastWrite(pages, enabled);
+  };
+  let checked = false;
+  cluster.addThread(0, () => (function* () {
+    yield { op: 'store', address: a, value: 11 };
+    assert.equal(engine.flushDirty(1), 1);
+    // The release flushes page 1 (none twinned: nothing deferred), taking the twin of this store: a stale entry.
+    flushStore = () => store(b, 22);
+    yield* sync(barrier(2));
+    assert.equal(flushStore, null);
+    // The next release defers page 1 (in `twinned` through the stale entry); a store twins it before its fast path goes off.
+    switchStore = () => store(c, 33);
+    yield* sync(barrier(2));
+    assert.equal(switchStore, null);
+    yield* sync(barrier(2));
+  })() as ThreadProgram);
+  cluster.addThread(1, () => (function* () {
+    for (let k = 0; k < 3; k++) yield* sync(barrier(2));
+    assert.deepEqual([yield* load(a), yield* load(b), yield* load(c)], [11, 22, 33], 'every store of node 0 reached the home');
+    checked = true;
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  assert.ok(checked);
+});
