@@ -118,3 +118,16 @@ for (const protocol of ['hlrc', 'sc'] as const) {
     }
   });
 }
+
+// Early flushes often, with app threads inside every engine call and deferred
+// diffs off (the runtime's default): the seeds include 4420, which lost a
+// write here before a write fault always asked for a twin (stale-dirty.test.ts).
+test('hlrc: 150 random programs with early flushes at 30% of steps, concurrent threads, no deferred diffs', () => {
+  for (let seed = 4301; seed <= 4450; seed++) {
+    try {
+      runSeed(seed, 'hlrc', 'always', 0.3, 'never', 'seeded', 'seeded', 'never', 'never');
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --concurrent always --early-flush 0.3 --defer never`);
+    }
+  }
+});
