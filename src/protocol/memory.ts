@@ -52,7 +52,7 @@ export interface PageMemory {
   setTwinLimit(pageCount: number): void;
   /** Pages the fast path made dirty since the last call (each at most once per call). */
   drainDirty(): Uint32Array;
-  /** Copies the page into its twin (the page must have no twin yet). */
+  /** Copies the page into its twin, unless it has one already (then nothing: the twin it has holds the interval's base). */
   makeTwin(page: number): void;
   /**
    * Per page that has a twin, in this order: protect read-only (so no store

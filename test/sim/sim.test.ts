@@ -67,6 +67,28 @@ test('scenario: a write fault and a fast-path twin of the same page (seed 17, co
   assert.ok(runSeed(17, 'hlrc', 'always').messageCount > 0);
 });
 
+// Named scenario (concurrent threads, early flushes, seed 4420): a page of
+// another home, flushed early, was read-only with the fast path on while still
+// in the open interval; during the release's flush a store twinned it through
+// the fast path and the flush took that twin (its diff went home), but the
+// dirty ring still named the page. The next write fault drained that entry,
+// took the page for twinned and made no twin: the store landed twinless, its
+// diff was never made, and a reader after the barrier saw the older value.
+// The fault now always asks for a twin (makeTwin keeps one the page has).
+test('scenario: a write fault after a flush took a fast-path twin makes a twin (seed 4420, early flushes)', () => {
+  assert.ok(runSeed(4420, 'hlrc', 'always', 0.3, 'never', 'seeded', 'seeded', 'never', 'never').messageCount > 0);
+});
+
+// Named scenario (as seed 4420, with deferred diffs, seed 5007): such a stale
+// entry named a page at the next close, which deferred it (read-only, fast
+// path off); before the fast path went off a store twinned it, and the dirty
+// ring named the page again, so the close after that deferred it a second
+// time (an invariant). A deferred page's ring entries are now skipped: its
+// deferred diff holds the store.
+test('scenario: a page deferred with a stale dirty entry is not named again before its diff (seed 5007, early flushes)', () => {
+  assert.ok(runSeed(5007, 'hlrc', 'always', 0.3, 'always', 'seeded', 'seeded', 'seeded', 'never').messageCount > 0);
+});
+
 // The mode finds the session-1 sc ordering bug (the owner read the page before
 // downgrading it) on its first seed; pinned here in its working order.
 test('scenario: sc hands a page over downgrade-then-read under concurrent threads (seed 1)', () => {
@@ -96,3 +118,16 @@ for (const protocol of ['hlrc', 'sc'] as const) {
     }
   });
 }
+
+// Early flushes often, with app threads inside every engine call and deferred
+// diffs off (the runtime's default): the seeds include 4420, which lost a
+// write here before a write fault always asked for a twin (stale-dirty.test.ts).
+test('hlrc: 150 random programs with early flushes at 30% of steps, concurrent threads, no deferred diffs', () => {
+  for (let seed = 4301; seed <= 4450; seed++) {
+    try {
+      runSeed(seed, 'hlrc', 'always', 0.3, 'never', 'seeded', 'seeded', 'never', 'never');
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}\nrerun: npm run sim -- --seed ${seed} --concurrent always --early-flush 0.3 --defer never`);
+    }
+  }
+});

@@ -94,7 +94,8 @@ export class SimMemory implements PageMemory {
   makeTwin(page: number): void {
     this.beforeCall?.();
     if (this.twinless[page] === 1) throw new Error(`sim memory: a twin of twinless page ${page}`);
-    this.twin(page);
+    // As the native makeTwin: a page with a twin keeps it.
+    if (!this.twins.has(page)) this.twin(page);
   }
   private twin(page: number): void {
     if (this.twins.has(page)) throw new Error(`sim memory: page ${page} already has a twin`);
