@@ -59,8 +59,8 @@ export interface Coherence {
    * while its line is pinned). sc: none.
    */
   pushForLine(page: number, toNode: number): GrantPush;
-  /** Pages to push with a barrier message to `toNode` (hlrc: pages of this node's own it fetched and this node wrote since). sc: none. */
-  pushForBarrier(toNode: number, pageCountMax?: number): GrantPush;
+  /** Pages to push with a barrier message to `toNode` (hlrc: pages of this node's own it fetched and this node wrote since; `anyWriter`: or any other node but `toNode`). sc: none. */
+  pushForBarrier(toNode: number, pageCountMax?: number, anyWriter?: boolean): GrantPush;
   /** After a barrier's departure was acquired (hlrc: home migration). */
   afterBarrier(): void;
   /**

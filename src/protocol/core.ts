@@ -88,7 +88,7 @@ export class ProtocolEngine implements Engine {
 
   pushForLine(page: number, toNode: number): GrantPush { return this.coherence.pushForLine(page, toNode); }
 
-  pushSubscribed(toNode: number, pageCountMax?: number): GrantPush { return this.coherence.pushForBarrier(toNode, pageCountMax); }
+  pushSubscribed(toNode: number, pageCountMax?: number): GrantPush { return this.coherence.pushForBarrier(toNode, pageCountMax, true); }
 
   installPushed(push: GrantPush, requestFlushSeq: number): void {
     this.coherence.installPushed(push, requestFlushSeq);

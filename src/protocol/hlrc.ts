@@ -1139,17 +1139,33 @@ export class HlrcCoherence implements Coherence, LendHost {
    * (Jacobi) costs no fetch after the barrier. The receiver installs a copy
    * only where it covers the need its acquire set (installPushed, as for
    * lockGrant pushes). At most `pageCountMax` pages (grantPagePushCountMax).
+   * `anyWriter` (with a line's release, session 20): pages of this node's own
+   * written by any node but `toNode` (their diffs applied here), not only by
+   * this node: data a lock's critical sections on three nodes pass around
+   * (users2/ring-buffer's slots, spawn-tree-lock's log) reached a node only
+   * by a fetch inside its critical section when a third node wrote it last.
    */
-  pushForBarrier(toNode: number, pageCountMax = grantPagePushCountMax): GrantPush {
+  pushForBarrier(toNode: number, pageCountMax = grantPagePushCountMax, anyWriter = false): GrantPush {
     assert(pageCountMax >= 0 && pageCountMax <= grantPagePushCountMax, 'barrier pushes within their limit');
     if (toNode === this.nodeId || this.subscribers.size === 0 || pageCountMax === 0) return {};
     const self = this.nodeId;
     const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
     const pushPages = push.pushPages;
-    const newest = this.intervals.vc[self]!;
-    const from = this.intervals.appliedBy(toNode, self);
+    for (let writer = 0; writer < this.nodeCount && pushPages.length < pageCountMax; writer++) {
+      if (writer === toNode || (writer !== self && !anyWriter)) continue;
+      this.pushWritesOf(writer, toNode, pageCountMax, push, anyWriter);
+    }
+    return this.readPushed(push);
+  }
+
+  /** pushForBarrier's copies of subscribed pages `writer` wrote in intervals `toNode` may not have applied (its `written` mark: this node's version of the page, or for another writer the sum of its versions). */
+  private pushWritesOf(writer: number, toNode: number, pageCountMax: number, push: PushedCopies, anyWriter: boolean): void {
+    const self = this.nodeId;
+    const pushPages = push.pushPages;
+    const newest = this.intervals.vc[writer]!;
+    const from = this.intervals.appliedBy(toNode, writer);
     for (let index = newest; index > from && pushPages.length < pageCountMax; index--) {
-      const record = this.intervals.record(self, index);
+      const record = this.intervals.record(writer, index);
       if (record === null) break;
       for (const page of record.pages) {
         if (pushPages.length >= pageCountMax) break;
@@ -1157,7 +1173,12 @@ export class HlrcCoherence implements Coherence, LendHost {
         const subscription = nodes?.get(toNode);
         if (nodes === undefined || subscription === undefined || this.homeOf(page) !== self || pushPages.includes(page)) continue;
         const state = this.pageState(page);
-        const written = state.version[self]!;
+        // Another writer's interval whose diff has not reached this home yet: its copy would not cover it.
+        if (writer !== self && state.version[writer]! < index) continue;
+        // (This node's own writes keep the barrier pushes' mark, its own version: the sum of the versions there
+        // pushed a copy again whenever another node had written since, and the simulation stuck, seed 238 of
+        // --lines always --early-flush 0.3 --concurrent always.)
+        const written = writer !== self ? state.version.reduce((total, v) => total + v, 0) : state.version[self]!;
         // This write was pushed already (a record the reader's applied vector does not show yet).
         if (written <= subscription.pushedAt) continue;
         if (subscription.left === 0) {
@@ -1174,7 +1195,6 @@ export class HlrcCoherence implements Coherence, LendHost {
         this.pushCopy(push, page, state);
       }
     }
-    return this.readPushed(push);
   }
 
   /** Whether `node` holds a live subscription to barrier pushes of our page (pushForBarrier would push a new write of it). */

@@ -106,6 +106,13 @@ export class HomeMigration {
    * lendSoleWriterWindowCount of them (two nodes: lendSoleWriterWindowCountTwoNodes).
    */
   private readonly soleWriters = new Map<number, { node: number; windows: number }>();
+  /**
+   * Windows at atomic lines on 3 or more nodes (see endLineWindow): per page of this node's own, the last node that
+   * wrote it in such a window (this node's own id for its own writes), and the pages that two nodes wrote in turn
+   * (`lineShared`, for the run: they are not lent at line windows). At most one entry per page of the region.
+   */
+  private readonly lineWriter = new Map<number, number>();
+  private readonly lineShared = new Set<number>();
 
   constructor(private readonly ctx: EngineContext, private readonly host: LendHost, migrateHomes: boolean, lendConcurrentWrites = false) {
     // Race mode keeps every page at its one home node (so every write is diffed): no page moves.
@@ -249,7 +256,40 @@ export class HomeMigration {
   endLineWindow(linePage: (page: number) => boolean): void {
     if (this.barrierWindowsEnded > 0 || ++this.lineAcquires <= lendLineAcquiresBeforeWindows) return;
     if (this.writersSinceBarrier.size === 0) { this.windowsEnded++; return; }
-    this.endWindow(lendSoleWriterLineWindowCount, linePage);
+    if (this.ctx.nodeCount >= 3) this.noteLineWriters();
+    this.endWindow(lendSoleWriterLineWindowCount, (page) => linePage(page) || this.lineShared.has(page));
+  }
+
+  /**
+   * Session 20, 3 or more nodes: a page that two nodes write in turn across line windows (this one among them) is
+   * data passed from node to node under a lock, not a page one node took over. A line window is as short as one
+   * acquire (a shipped op at the directory), so three windows alike are one critical section of a node's, and
+   * such a page was lent to whichever node's turn made three: users2/ring-buffer's slots page, spawn-tree-lock's
+   * log pages. Lent, the others fetched it from the borrower in every critical section (two hops through this
+   * home, the lock held meanwhile) instead of receiving it with this directory's answers (pushSubscribed).
+   * On two nodes the borrower's only other reader is this node, and the rule is unchanged.
+   */
+  private noteLineWriters(): void {
+    // The first window holds the program's initialization (the main thread's fill, handed over): not a turn.
+    if (this.windowsEnded === 0) return;
+    for (const [page, writer] of this.writersSinceBarrier) {
+      if (this.lineShared.has(page)) continue;
+      // This node wrote it in the window and then another node (its writes handed over), or two other nodes did.
+      if (writer === severalWriters || (writer >= 0 && writer !== this.ctx.nodeId && this.ownWriteIndex.has(page))) {
+        this.lineShared.add(page);
+        this.lineWriter.delete(page);
+        continue;
+      }
+      const identity = writer === ownWritesOnly ? this.ctx.nodeId : writer;
+      if (identity < 0) continue;
+      const before = this.lineWriter.get(page);
+      if (before !== undefined && before !== identity) {
+        this.lineShared.add(page);
+        this.lineWriter.delete(page);
+      } else {
+        this.lineWriter.set(page, identity);
+      }
+    }
   }
 
   /** Ends the window: lends what `windowsNeeded` windows in a row had one other node alone write (but pages `stays` names). */

@@ -639,7 +639,15 @@ test('scenario: a notify right after a shipped op skips its round trip when its 
 // Session 20: a compareExchange lock taken from three nodes by two threads each (waiters parked on every node, the
 // line contended from all three: shipped ops, moves and waits mixed), its critical sections writing one data page
 // homed at the line's directory (users2/ring-buffer's slots, spawn-tree-lock's log): every section counted once.
-test('scenario: a lock contended from three nodes, waiters on all three, its critical sections counting on one page', () => {
+// A line window is as short as one acquire, so three windows alike were one node's critical section, and the page
+// was lent to whichever node's turn made three; the others then fetched it from the borrower in every critical
+// section, and the directory's answers never carried it (they pushed only pages its own threads wrote). Now a page
+// two nodes write in turn across line windows stays (3+ nodes: HomeMigration.noteLineWriters), and a line's
+// release pushes subscribed pages whoever wrote them (pushForBarrier's anyWriter).
+test('scenario: a lock contended from three nodes, waiters on all three, its critical sections counting on one page that stays at the line\'s directory and rides with its answers', () => {
+  let lends = 0;
+  let fetches = 0;
+  let sections = 0;
   for (let seed = 1; seed <= 8; seed++) {
     const sim = cluster(seed, 3, { pageCount: 8, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10 });
     const lock = 4 * pageBytes; // page 4: line directory and home node 1 (roundRobin, 3 nodes)
@@ -668,7 +676,12 @@ test('scenario: a lock contended from three nodes, waiters on all three, its cri
     sim.run();
     sim.drain();
     assert.ok((sim.messageCounts.get('lineWaitShip') ?? 0) + (sim.messageCounts.get('lineWait') ?? 0) > 0, `seed ${seed}: threads waited on other nodes`);
+    sections += 3 * 2 * rounds;
+    lends += sim.messageCounts.get('homeLend') ?? 0;
+    fetches += sim.messageCounts.get('pageRequest') ?? 0;
   }
+  assert.equal(lends, 0, 'the data page is never lent');
+  assert.ok(fetches <= sections / 4, `${fetches} page requests for ${sections} critical sections`);
 });
 
 // Session 13: a histogram (threads on several nodes adding 1 to random
