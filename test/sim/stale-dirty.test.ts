@@ -9,21 +9,28 @@
 // seed 4420). This is that schedule, written out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
-import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
+import type { SyncRequest } from '../../src/protocol/engine.js';
+import { SimCluster, type ThreadProgram } from './sim.js';
 import { pageBytes } from '../../src/constants.js';
-
-function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
-  const result = (yield { op: 'sync', request }) as SyncResult;
-  if (!result.ok) throw new Error(`sync ${request.kind} failed`);
-  return result;
-}
-
-function* load(address: number): Generator<ThreadOp, number, unknown> {
-  return (yield { op: 'load', address }) as number;
-}
+import { loadOp as load, syncOk as sync } from './thread-ops.js';
 
 const barrier = (parties: number): SyncRequest => ({ kind: 'barrier', barrierId: 7, parties });
+
+/**
+ * Node 1 (the home of page 1) passes `rounds` barriers with node 0, reads words a, b and c of page 1 (node 0's
+ * three stores, 11, 22, 33), then the cluster runs to its end.
+ */
+function homeReadsAfter(cluster: SimCluster, rounds: number, [a, b, c]: number[]): void {
+  let checked = false;
+  cluster.addThread(1, () => (function* () {
+    for (let k = 0; k < rounds; k++) yield* sync(barrier(2));
+    assert.deepEqual([yield* load(a!), yield* load(b!), yield* load(c!)], [11, 22, 33], 'every store of node 0 reached the home');
+    checked = true;
+  })() as ThreadProgram);
+  cluster.run();
+  cluster.drain();
+  assert.ok(checked);
+}
 
 test('a write fault on a page whose twin a flush took (its dirty entry stale) still makes a twin: the store goes home', () => {
   // Pages 1 and 3 are node 1's (round robin); node 0 writes them. A twin limit
@@ -46,7 +53,6 @@ test('a write fault on a page whose twin a flush took (its dirty entry stale) st
     }
     return flush(pages);
   };
-  let checked = false;
   cluster.addThread(0, () => (function* () {
     yield { op: 'store', address: a, value: 11 };
     // An early flush: page 1's diff goes home, the page stays in the open interval, read-only.
@@ -60,15 +66,7 @@ test('a write fault on a page whose twin a flush took (its dirty entry stale) st
     assert.equal(engine.counters().writeFaults, faults + 1, 'the store to page 1 faulted into the engine (twin limit)');
     yield* sync(barrier(2));
   })() as ThreadProgram);
-  cluster.addThread(1, () => (function* () {
-    yield* sync(barrier(2));
-    yield* sync(barrier(2));
-    assert.deepEqual([yield* load(a), yield* load(b), yield* load(c)], [11, 22, 33], 'every store of node 0 reached the home');
-    checked = true;
-  })() as ThreadProgram);
-  cluster.run();
-  cluster.drain();
-  assert.ok(checked);
+  homeReadsAfter(cluster, 2, [a, b, c]);
 });
 
 test('deferred diffs: a twinless page deferred with a stale dirty entry, twinned by a store before its fast path went off, is deferred once', () => {
@@ -97,7 +95,6 @@ test('deferred diffs: a twinless page deferred with a stale dirty entry, twinned
     then?.();
     setFastWrite(pages, enabled);
   };
-  let checked = false;
   cluster.addThread(0, () => (function* () {
     yield { op: 'store', address: a, value: 11 };
     assert.equal(engine.flushDirty(1), 1);
@@ -111,12 +108,5 @@ test('deferred diffs: a twinless page deferred with a stale dirty entry, twinned
     assert.equal(switchStore, null);
     yield* sync(barrier(2));
   })() as ThreadProgram);
-  cluster.addThread(1, () => (function* () {
-    for (let k = 0; k < 3; k++) yield* sync(barrier(2));
-    assert.deepEqual([yield* load(a), yield* load(b), yield* load(c)], [11, 22, 33], 'every store of node 0 reached the home');
-    checked = true;
-  })() as ThreadProgram);
-  cluster.run();
-  cluster.drain();
-  assert.ok(checked);
+  homeReadsAfter(cluster, 3, [a, b, c]);
 });
