@@ -39,6 +39,8 @@ export interface NativeStats {
   /** Pages prefault made resident, and runs it dropped on a full queue (prefaultQueueRunCountMax). */
   prefaultedPages: number;
   prefaultDroppedRuns: number;
+  /** 1 while init's helper thread makes the twin pool's first slots resident (its page faults are the process's), else 0. */
+  twinPoolPretouching: number;
 }
 
 export interface NativeMmu {
