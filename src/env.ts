@@ -18,6 +18,7 @@
 
 import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax, prefetchPageCountMax, prefetchPageCountRuntime, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
 import { DsmError } from './errors.js';
+import { existsSync, statSync } from 'node:fs';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -262,6 +263,23 @@ export function interruptBudgetFromEnvironment(env: Environment = process.env): 
 /** DSM_HOPS: a directory to stamp each hop of a synchronization into (src/util/hops.ts); '' when unset (off). */
 export function hopsDirSetting(): string {
   return process.env.DSM_HOPS ?? '';
+}
+
+/**
+ * Checks, before a run starts anything, the environment settings a run reads later (in a node process, a
+ * thread, or at its exit), so that a wrong value is one DSM_ERR_INVALID_OPTION line at once rather than an
+ * error deep in a node or at the end of the run.
+ */
+export function checkEnvironmentSettings(env: Environment = process.env): void {
+  sendQueueBytesFromEnvironment(env);
+  parkYieldUsFromEnvironment(env);
+  lineShipSampleOps(env);
+  readAheadPageCount(env);
+  interruptBudgetFromEnvironment(env);
+  const hops = env.DSM_HOPS ?? '';
+  if (hops !== '' && !(existsSync(hops) && statSync(hops).isDirectory())) {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_HOPS='${hops}' is not a directory: it names the directory hop stamps are written to (make it first, or unset DSM_HOPS)`);
+  }
 }
 
 /** DSM_DOORBELL=0 sends every app-thread request by postMessage, as before the doorbell (to compare the two). */

@@ -8,7 +8,7 @@ import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
-import { processEnvironment, publishNodeIdentity, setRaceMode, setTagOutput, takeEnvironmentSecret, warmThreadsEnabled } from '../env.js';
+import { checkEnvironmentSettings, processEnvironment, publishNodeIdentity, setRaceMode, setTagOutput, takeEnvironmentSecret, warmThreadsEnabled } from '../env.js';
 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,6 +30,7 @@ function fail(error: unknown): never {
 
 async function runCommand(program: string, args: string[], raw: Record<string, string | undefined>, plan: LauncherPlan | null, nodesGiven = true): Promise<void> {
   if (hopsOn) hop('m:run command');
+  checkEnvironmentSettings();
   const options = parseRunOptions(raw);
   const race = raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined;
   const report = {

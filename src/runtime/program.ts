@@ -2,6 +2,7 @@
 // main thread as an app thread and relays its stdio and exit code.
 
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isatty } from 'node:tty';
@@ -22,12 +23,29 @@ export interface ProgramSpec {
   args: string[];
 }
 
+/** The file node runs for an absolute program path (see resolveProgram); throws when there is none. */
+function programFile(path: string): string {
+  return createRequire(join(process.cwd(), 'dsm-entry.cjs')).resolve(path);
+}
+
+/**
+ * The program's entry file, found as node finds its main module: the path itself, then with `.js`, `.json` or
+ * `.node` added, then a directory's package.json "main" or its index.js (`node dir` runs dir/index.js). Returns the
+ * path as typed, made absolute: it is the program's process.argv[1], as under node; the main thread finds the file
+ * from it again (src/threads/entry.ts).
+ */
 export function resolveProgram(file: string): string {
   const path = resolve(file);
-  if (!existsSync(path) || !statSync(path).isFile()) {
+  try {
+    programFile(path);
+    return path;
+  } catch {
+    const directory = existsSync(path) && statSync(path).isDirectory();
+    if (directory) {
+      throw new DsmError('DSM_ERR_PROGRAM_NOT_FOUND', `program '${file}' is a directory with no index.js and no package.json "main" (looked at ${path}); name the program's file`);
+    }
     throw new DsmError('DSM_ERR_PROGRAM_NOT_FOUND', `program file '${file}' does not exist (looked at ${path})`);
   }
-  return path;
 }
 
 /**
@@ -56,8 +74,9 @@ export interface PrestartedThread {
  */
 export function entryNamesWorkers(entry: string): boolean {
   try {
-    if (statSync(entry).size > entryScanBytesMax) return false;
-    return /worker_threads/.test(readFileSync(entry, 'latin1'));
+    const file = programFile(entry);
+    if (statSync(file).size > entryScanBytesMax) return false;
+    return /worker_threads/.test(readFileSync(file, 'latin1'));
   } catch {
     return false;
   }

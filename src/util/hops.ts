@@ -28,7 +28,11 @@ export function hop(name: string): void {
 
 function flushHops(): void {
   if (stamps.length === 0) return;
-  appendFileSync(`${hopsDir}/${process.pid}-${threadId}`, `${stamps.join('\n')}\n`);
+  try {
+    appendFileSync(`${hopsDir}/${process.pid}-${threadId}`, `${stamps.join('\n')}\n`);
+  } catch {
+    // DSM_HOPS is not a writable directory: `dsm run` said so at its start (checkEnvironmentSettings); the stamps are dropped.
+  }
   stamps.length = 0;
 }
 

@@ -52,17 +52,32 @@ test('growable SharedArrayBuffers are made as under node (test/integration/fidel
   assert.equal(onDsm.stdout, 'growable allowed\n');
 });
 
+test('the program is found as node finds its main module: a directory runs its index.js, .js may be left out', () => {
+  for (const path of [`${fixtures}/dir-program`, `${fixtures}/dir-program/index`]) {
+    const onNode = run([path]);
+    const onDsm = run([...dsm, 'run', path]);
+    assert.equal(onDsm.status, 0, onDsm.stderr);
+    assert.equal(onDsm.stdout, onNode.stdout, path);
+  }
+  const directory = run([...dsm, 'run', fixtures]);
+  assert.equal(directory.status, 2);
+  assert.match(directory.stderr, /^dsm: DSM_ERR_PROGRAM_NOT_FOUND: program '.*' is a directory with no index\.js/);
+});
+
 test('bad input: one line, a stable code, exit code 2', () => {
-  const cases: Array<{ args: string[]; code: string }> = [
+  const cases: Array<{ args: string[]; code: string; env?: Record<string, string> }> = [
     { args: ['run', 'no/such/program.js'], code: 'DSM_ERR_PROGRAM_NOT_FOUND' },
     { args: ['run', '--nodes', '0', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
     { args: ['run', '--nodes', 'many', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
     { args: ['run', '--protocol', 'mesi', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_PROTOCOL' },
     { args: ['run', '--region-bytes', '1k', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
     { args: ['bench', 'nosuch'], code: 'DSM_ERR_INVALID_OPTION' },
+    // Settings a run reads later (in a node, at its exit) are checked at its start.
+    { args: ['run', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION', env: { DSM_HOPS: 'no/such/directory' } },
+    { args: ['run', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION', env: { DSM_READAHEAD_PAGES: '0' } },
   ];
-  for (const { args, code } of cases) {
-    const result = run([...dsm, ...args]);
+  for (const { args, code, env } of cases) {
+    const result = run([...dsm, ...args], env === undefined ? {} : { env });
     assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.equal(result.stdout, '', args.join(' '));
     const lines = result.stderr.trim().split('\n');
