@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // The `dsm` command: loads the bundled CLI from dist/bundle/ (scripts/bundle.mjs).
 import { existsSync } from 'node:fs';
+import module from 'node:module';
+
+// Node 22.1+: the compiled code of the modules this process loads is kept on disk and reused by the next run (see
+// compileCacheLine in scripts/bundle.mjs); Node 20 has no such cache.
+module.enableCompileCache?.();
 
 const cli = new URL('../dist/bundle/cli.js', import.meta.url);
 if (!existsSync(cli)) {

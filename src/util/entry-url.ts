@@ -17,7 +17,7 @@ export const bundled: boolean = import.meta.dsmBundle === true;
 export const entryPoints = {
   nodeMain: { source: 'cluster/node-main', bundle: 'node-main' },
   clusterNode: { source: 'runtime/cluster-node', bundle: 'cluster-node' },
-  threadEntry: { source: 'threads/entry', bundle: 'thread-entry' },
+  threadEntry: { source: 'threads/entry', bundle: 'thread-main' },
 } as const;
 
 export function entryUrl(entry: keyof typeof entryPoints): URL {
