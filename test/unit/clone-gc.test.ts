@@ -18,15 +18,19 @@ const receiverSource = `
   const { deserializeValue } = require(${JSON.stringify(new URL('../../src/channel/clone.ts', import.meta.url).pathname)});
   const noRanges = { rangeOf: () => null, bufferAt: () => { throw new Error('no dsm buffers here'); } };
   let minorGcs = 0;
+  let majorGcs = 0;
   const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minorGcs += 1;
+    for (const entry of list.getEntries()) {
+      if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minorGcs += 1;
+      if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcs += 1;
+    }
   });
   observer.observe({ entryTypes: ['gc'] });
   let checksum = 0;
   parentPort.on('message', (message) => {
     if (message === 'count') {
       // The observer's entries come on a later turn.
-      setTimeout(() => { observer.disconnect(); parentPort.postMessage({ minorGcs, checksum }); parentPort.close(); }, 100);
+      setTimeout(() => { observer.disconnect(); parentPort.postMessage({ minorGcs, majorGcs, checksum }); parentPort.close(); }, 100);
       return;
     }
     checksum += deserializeValue(message, noRanges)[7];
@@ -46,10 +50,12 @@ test('a thread that receives 192 messages of 1 MiB by transfer collects them in 
       if (index % 8 === 7) await new Promise((resolve) => setTimeout(resolve, 2));
     }
     receiver.postMessage('count');
-    const [{ minorGcs, checksum }] = await once(receiver, 'message') as [{ minorGcs: number; checksum: number }];
+    const [{ minorGcs, majorGcs, checksum }] = await once(receiver, 'message') as [{ minorGcs: number; majorGcs: number; checksum: number }];
     assert.equal(checksum, Array.from({ length: messageCount }, (_, index) => index & 0xff).reduce((sum, value) => sum + value, 0));
-    // 192 MiB received and read (384 MiB of buffers): a young GC per 32 MiB or so of them.
-    assert.ok(minorGcs >= 4, `young GCs in the receiving thread: ${minorGcs}`);
+    // 192 MiB received and read (384 MiB of buffers): a young GC per 32 MiB or so of them. Node 24's V8 weighs
+    // such buffers itself and collects them in full GCs instead (Node 24: 0 young, 8 full in this test).
+    const collections = minorGcs + (Number(process.versions.node.split('.')[0]) >= 24 ? majorGcs : 0);
+    assert.ok(collections >= 4, `GCs in the receiving thread while it received: ${minorGcs} young, ${majorGcs} full`);
   } finally {
     await receiver.terminate();
   }
