@@ -14,6 +14,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+
 /** Exceptions a CommonJS main module threw as it loaded: node's uncaught exceptions there, not rejections. */
 const thrownByCommonJsMain = new WeakSet<object>();
 
@@ -39,7 +41,10 @@ export function keepUncaughtText(ownFrame: (line: string) => boolean): void {
     let text: string;
     try {
       const shown = inspect(error).split('\n').filter((line) => !(line.trimStart().startsWith('at ') && ownFrame(line))).join('\n');
-      text = `\n${arrowOf(shown, origin === 'unhandledRejection' && !thrownByCommonJsMain.has(error))}${shown}`;
+      const arrow = arrowOf(shown, origin === 'unhandledRejection' && !thrownByCommonJsMain.has(error));
+      // Node 22 and later print a DOMException as they print an Error (the arrow, a blank line, the stack); Node 20 as
+      // any other value (a blank line, the arrow, the value).
+      text = nodeMajor >= 22 ? `${arrow}${arrow === '' ? '' : '\n'}${shown}` : `\n${arrow}${shown}`;
       Object.defineProperty(error, inspect.custom, { value: () => text, configurable: true, enumerable: false, writable: true });
     } catch {
       // A frozen object, an inspect that throws: it goes as before.
