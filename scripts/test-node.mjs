@@ -1,0 +1,74 @@
+// Runs part of the test suite under another Node release (npm run test:node -- 24 [paths...]): the machine's
+// Node may be older than the one users run (this repository's CI machine has Node 20; Node 24 is the LTS most
+// users have), and what dsm mirrors of Node (uncaught output, postMessage's errors, DOMException) changes between
+// releases.
+//
+// Steps: installs node@<major> from the npm registry into node_modules/.cache/dsm/node-<major>/ (once; its
+// headers come with it), copies this checkout's sources (git ls-files: no node_modules, build or dist) to
+// node_modules/.cache/dsm/tree-<major>/, installs and builds there with that Node first on the PATH and npm's
+// node-gyp pointed at its headers (the native addons are built per Node ABI, so this tree's build/ cannot be
+// shared), then runs `node scripts/test.mjs <paths>` there. Default paths: the files where Node's behaviour is
+// mirrored (see testNodePathsDefault). Exit code: the tests'.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The test files whose subject is Node's behaviour as a program sees it. */
+const testNodePathsDefault = ['unit', 'runtime.test', 'fidelity', 'messages', 'users'];
+
+const [majorText, ...paths] = process.argv.slice(2);
+if (majorText === undefined || !/^\d+$/.test(majorText) || Number(majorText) < 20) {
+  process.stderr.write('usage: node scripts/test-node.mjs <node major, e.g. 24> [test path substrings...]\n');
+  process.exit(2);
+}
+const major = Number(majorText);
+const cache = join(root, 'node_modules', '.cache', 'dsm');
+const nodeHome = join(cache, `node-${major}`);
+const tree = join(cache, `tree-${major}`);
+
+function step(text) {
+  process.stdout.write(`# test-node ${major}: ${text}\n`);
+}
+
+/** The directory of the installed Node (bin/node, include/node), or null. */
+function installedNode() {
+  const modules = join(nodeHome, 'node_modules', 'node', 'node_modules');
+  if (!existsSync(modules)) return null;
+  const platform = readdirSync(modules).find((name) => name.startsWith('node-') && existsSync(join(modules, name, 'bin', 'node')));
+  return platform === undefined ? null : join(modules, platform);
+}
+
+let nodeDir = installedNode();
+if (nodeDir === null) {
+  step(`installing node@${major} from the npm registry`);
+  mkdirSync(nodeHome, { recursive: true });
+  execFileSync('npm', ['install', '--prefix', nodeHome, '--no-audit', '--no-fund', '--no-save', `node@${major}`], { stdio: 'inherit' });
+  nodeDir = installedNode();
+  if (nodeDir === null) throw new Error(`node@${major} installed, but no bin/node under ${nodeHome}`);
+}
+const nodeBin = join(nodeDir, 'bin');
+const version = execFileSync(join(nodeBin, 'node'), ['--version'], { encoding: 'utf8' }).trim();
+if (!version.startsWith(`v${major}.`)) throw new Error(`node@${major} is ${version}`);
+
+step(`copying the sources to ${tree}`);
+rmSync(tree, { recursive: true, force: true });
+mkdirSync(tree, { recursive: true });
+const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' }).split('\0').filter((file) => file !== '');
+for (const file of files) {
+  if (!existsSync(join(root, file))) continue;
+  mkdirSync(dirname(join(tree, file)), { recursive: true });
+  cpSync(join(root, file), join(tree, file));
+}
+
+const env = { ...process.env, PATH: `${nodeBin}:${process.env.PATH ?? ''}`, npm_config_nodedir: nodeDir };
+delete env.npm_config_prefix;
+step(`npm install under ${version}`);
+const install = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: tree, env, stdio: 'inherit' });
+if (install.status !== 0) process.exit(install.status ?? 1);
+
+step(`npm test -- ${(paths.length > 0 ? paths : testNodePathsDefault).join(' ')} under ${version}`);
+const tests = spawnSync(join(nodeBin, 'node'), ['scripts/test.mjs', ...(paths.length > 0 ? paths : testNodePathsDefault)], { cwd: tree, env, stdio: 'inherit' });
+process.exit(tests.status ?? 1);
