@@ -1159,18 +1159,34 @@ void MakeTwin(const FunctionCallbackInfo<Value>& args) {
   UnlockPage(page, state | kHasTwin);
 }
 
-// Diff encoding: a sequence of runs, each [u16 offset][u16 byteLength][bytes],
-// little-endian. Runs are exact to the byte: two nodes may legally write
-// neighbouring bytes of one word between synchronizations (false sharing of
-// adjacent Int8/Int16/Int32 elements), and a diff that carried a whole word
-// would overwrite the other node's bytes with stale ones at the home. The
-// pages are still compared 8 bytes at a time: a word's XOR gives a bit per
-// byte that differs (DiffByteMask), and the run boundaries inside the word
-// are found by counting trailing zeros, not byte by byte (a page of random
-// ints half of which a partition swapped, QuickSort's, has a boundary every
-// few bytes; 25% less time a page than the byte loop, session 14).
-constexpr size_t kDiffBytesMax = (kPageBytes / 2) * 5;  // worst case: every other byte changed
+// Diff encoding: a sequence of runs, each a header [u16 offset][u16 word],
+// little-endian, then its body; runs ascending (src/protocol/diff-codec.ts
+// mirrors this byte for byte, docs/PROTOCOL.md "Diffs" gives the format).
+// Two kinds of run:
+//   - exact (bit 15 of word clear): `word` changed bytes at `offset`;
+//   - masked (bit 15 set): `word & 0x7fff` groups of 8 bytes from `offset` (a
+//     multiple of 8), each a mask byte (bit i: byte i of the group changed)
+//     then its changed bytes, ascending.
+// Both carry only changed bytes: two nodes may legally write neighbouring
+// bytes of one word between synchronizations (false sharing of adjacent
+// Int8/Int16/Int32 elements), and a diff that carried a whole word would
+// overwrite the other node's bytes with stale ones at the home. The pages are
+// compared 8 bytes at a time: a word's XOR gives a bit per byte that differs
+// (DiffByteMask), and the exact runs' boundaries inside the word are found by
+// counting trailing zeros, not byte by byte (a page of random ints half of
+// which a partition swapped, QuickSort's, has a boundary every few bytes; 25%
+// less time a page than the byte loop, session 14). Runs less than
+// kMaskGapGroups unchanged groups apart make a cluster; a cluster whose exact
+// runs cost more headers (4 bytes a run) than one masked run costs (4 bytes
+// and a mask byte a group) is rewritten as the masked run. An Int32 below 2^24
+// written over zeros (3 changed bytes of 4) is one exact run a word, 7 bytes
+// a word; masked, 7 bytes per 2 words. The cluster bookkeeping runs per exact
+// run, not per word: unchanged and wholly changed words still cost a compare.
+constexpr size_t kDiffBytesMax = (kPageBytes / 2) * 5;  // worst case: every other byte changed (masked only when smaller)
+constexpr uint16_t kMaskedRunFlag = 0x8000;
+constexpr size_t kMaskGapGroups = 4;  // unchanged groups cost a masked run as much as a new run's header
 static_assert(kPageBytes % 8 == 0, "pages are compared a word at a time");
+static_assert(kPageBytes < kMaskedRunFlag, "an exact run's length stays below the masked-run flag");
 
 // Bit i set iff byte i (little-endian) of x is not zero.
 inline uint32_t DiffByteMask(uint64_t x) {
@@ -1179,10 +1195,56 @@ inline uint32_t DiffByteMask(uint64_t x) {
   return static_cast<uint32_t>(((high >> 7) * 0x0102040810204080ULL) >> 56);
 }
 
+// Writes the masked run of `groups` groups from group `first` at `out`; returns its bytes.
+size_t EncodeMasked(const uint8_t* twin, const uint8_t* page, size_t first, size_t groups, uint8_t* out) {
+  const uint16_t offset = static_cast<uint16_t>(first * 8);
+  const uint16_t word = static_cast<uint16_t>(groups | kMaskedRunFlag);
+  memcpy(out, &offset, 2);
+  memcpy(out + 2, &word, 2);
+  size_t written = 4;
+  for (size_t at = first * 8, end = (first + groups) * 8; at < end; at += 8) {
+    uint64_t a, b;
+    memcpy(&a, twin + at, 8);
+    memcpy(&b, page + at, 8);
+    uint32_t mask = a == b ? 0 : DiffByteMask(a ^ b);
+    out[written++] = static_cast<uint8_t>(mask);
+    if (mask == 0xffu) {
+      memcpy(out + written, page + at, 8);
+      written += 8;
+      continue;
+    }
+    while (mask != 0) {
+      out[written++] = page[at + static_cast<uint32_t>(__builtin_ctz(mask))];
+      mask &= mask - 1;
+    }
+  }
+  return written;
+}
+
 size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
   size_t written = 0;
   bool in_run = false;
   size_t start = 0;
+  // The open cluster: its first and last changed groups, where its runs start in `out`, its runs.
+  bool in_cluster = false;
+  size_t cluster_first = 0, cluster_last = 0, cluster_out = 0, cluster_runs = 0;
+  auto close_cluster = [&]() {
+    const size_t groups = cluster_last - cluster_first + 1;
+    if (4 + groups < 4 * cluster_runs) written = cluster_out + EncodeMasked(twin, page, cluster_first, groups, out + cluster_out);
+  };
+  auto start_run = [&](size_t at) {
+    const size_t group = at >> 3;
+    if (!in_cluster || group >= cluster_last + 1 + kMaskGapGroups) {  // a run may start in the group the last one ended in
+      if (in_cluster) close_cluster();
+      in_cluster = true;
+      cluster_first = group;
+      cluster_out = written;
+      cluster_runs = 0;
+    }
+    cluster_runs += 1;
+    start = at;
+    in_run = true;
+  };
   auto end_run = [&](size_t end) {
     const uint16_t offset = static_cast<uint16_t>(start);
     const uint16_t length = static_cast<uint16_t>(end - start);
@@ -1191,6 +1253,7 @@ size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
     memcpy(out + written + 4, page + start, length);
     written += 4 + length;
     in_run = false;
+    cluster_last = (end - 1) >> 3;
   };
   for (size_t at = 0; at < kPageBytes; at += 8) {
     uint64_t a, b;
@@ -1208,13 +1271,13 @@ size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
       if (in_run) {
         end_run(at + bit);
       } else {
-        start = at + bit;
-        in_run = true;
+        start_run(at + bit);
       }
       from = bit;
     }
   }
   if (in_run) end_run(kPageBytes);
+  if (in_cluster) close_cluster();
   return written;
 }
 
@@ -1324,26 +1387,55 @@ void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
   if (!ReadPage(args, 0, &page) || !ReadBytes(args, 1, &diff, &length)) return;
   uint8_t* target = g_region.manager + (page << kPageShift);
   size_t at = 0;
-  // Validate the whole diff before writing any of it.
-  while (at < length) {
-    uint16_t offset, run;
+  // Validate the whole diff before writing any of it (EncodeDiff gives the format).
+  bool bad = false;
+  while (at < length && !bad) {
+    uint16_t offset, word;
     if (at + 4 > length) break;
     memcpy(&offset, diff + at, 2);
-    memcpy(&run, diff + at + 2, 2);
-    if (static_cast<size_t>(offset) + run > kPageBytes || at + 4 + run > length) break;
-    at += 4 + run;
+    memcpy(&word, diff + at + 2, 2);
+    if ((word & kMaskedRunFlag) == 0) {
+      if (static_cast<size_t>(offset) + word > kPageBytes || at + 4 + word > length) break;
+      at += 4 + word;
+      continue;
+    }
+    const size_t groups = word & ~kMaskedRunFlag;
+    if (groups == 0 || offset % 8 != 0 || static_cast<size_t>(offset) + groups * 8 > kPageBytes) break;
+    at += 4;
+    for (size_t g = 0; g < groups; g += 1) {
+      if (at >= length) { bad = true; break; }
+      at += 1 + static_cast<size_t>(__builtin_popcount(diff[at]));
+    }
+    if (at > length) bad = true;
   }
-  if (at != length) {
+  if (bad || at != length) {
     Throw(isolate, DSM_ERR_FRAME, "dsm native: a malformed diff (a run leaves the page or the buffer)");
     return;
   }
   at = 0;
   while (at < length) {
-    uint16_t offset, run;
+    uint16_t offset, word;
     memcpy(&offset, diff + at, 2);
-    memcpy(&run, diff + at + 2, 2);
-    CopyRun(target + offset, diff + at + 4, run);
-    at += 4 + run;
+    memcpy(&word, diff + at + 2, 2);
+    at += 4;
+    if ((word & kMaskedRunFlag) == 0) {
+      CopyRun(target + offset, diff + at, word);
+      at += word;
+      continue;
+    }
+    uint8_t* to = target + offset;
+    for (size_t g = 0, groups = word & ~kMaskedRunFlag; g < groups; g += 1, to += 8) {
+      uint32_t mask = diff[at++];
+      if (mask == 0xffu) {
+        memcpy(to, diff + at, 8);
+        at += 8;
+        continue;
+      }
+      while (mask != 0) {
+        to[__builtin_ctz(mask)] = diff[at++];
+        mask &= mask - 1;
+      }
+    }
   }
 }
 
