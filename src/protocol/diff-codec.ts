@@ -4,8 +4,10 @@
 // smaller (docs/PROTOCOL.md, "Diffs"):
 //   - exact (word's bit 15 clear): `word` bytes at `offset`, every one changed;
 //   - masked (bit 15 set): `word & 0x7fff` groups of 8 bytes from `offset` (a
-//     multiple of 8); per group a mask byte (bit i: byte i of the group
-//     changed) then the changed bytes, ascending. A masked run spans short
+//     multiple of 8): a mask byte per group (bit i: byte i of the group
+//     changed), then the changed bytes of all its groups, ascending (the
+//     masks first: the applier sums their bits 8 at a time to check the
+//     run's length). A masked run spans short
 //     gaps of unchanged bytes without carrying them: an Int32 below 2^24
 //     written over zeros is 3 changed bytes of 4, one exact run a word (7
 //     bytes a word), one masked run a page (7 bytes per 2 words).
@@ -22,7 +24,7 @@ import { pageBytes } from '../constants.js';
 
 /** Bytes of a run's header: u16 offset, u16 length (exact) or group count | diffMaskedRunFlag (masked). */
 export const diffRunHeaderBytes = 4;
-/** Set in a run header's second word: a masked run (a mask byte and the changed bytes per 8-byte group). */
+/** Set in a run header's second word: a masked run (a mask byte per 8-byte group, then the changed bytes). */
 export const diffMaskedRunFlag = 0x8000;
 /** Bytes of a masked run's group. */
 export const diffMaskGroupBytes = 8;
@@ -99,17 +101,16 @@ function encodeMasked(twin: Uint8Array, page: Uint8Array, first: number, groups:
   const offset = first * diffMaskGroupBytes;
   const word = groups | diffMaskedRunFlag;
   out[at] = offset & 0xff; out[at + 1] = offset >> 8; out[at + 2] = word & 0xff; out[at + 3] = word >> 8;
-  let w = at + diffRunHeaderBytes;
+  let w = at + diffRunHeaderBytes + groups;
   for (let g = 0; g < groups; g++) {
     const base = offset + g * diffMaskGroupBytes;
-    const maskAt = w++;
     let mask = 0;
     for (let i = 0; i < diffMaskGroupBytes; i++) {
       if (page[base + i] === twin[base + i]) continue;
       mask |= 1 << i;
       out[w++] = page[base + i]!;
     }
-    out[maskAt] = mask;
+    out[at + diffRunHeaderBytes + g] = mask;
   }
   return w - at;
 }
@@ -141,10 +142,10 @@ export function forEachRun(diff: Uint8Array, run: (offset: number, bytes: Uint8A
     }
     const groups = word & ~diffMaskedRunFlag;
     assert(groups > 0 && offset % diffMaskGroupBytes === 0 && offset + groups * diffMaskGroupBytes <= pageLength, 'a masked diff run has groups, aligned, within its page');
-    for (let g = 0; g < groups; g++) {
-      assert(k < diff.length, 'a masked diff run lies within the diff');
-      k += 1 + popcount8(diff[k]!);
-    }
+    assert(k + groups <= diff.length, 'a masked diff run\'s masks lie within the diff');
+    let changed = 0;
+    for (let g = 0; g < groups; g++) changed += popcount8(diff[k + g]!);
+    k += groups + changed;
     assert(k <= diff.length, 'a masked diff run lies within the diff');
   }
   k = 0;
@@ -158,8 +159,10 @@ export function forEachRun(diff: Uint8Array, run: (offset: number, bytes: Uint8A
       continue;
     }
     const groups = word & ~diffMaskedRunFlag;
+    const masks = k;
+    k += groups;
     for (let g = 0; g < groups; g++) {
-      const mask = diff[k++]!;
+      const mask = diff[masks + g]!;
       let i = 0;
       while (i < diffMaskGroupBytes) {
         if ((mask & (1 << i)) === 0) { i++; continue; }

@@ -131,11 +131,11 @@ test('encodeRun is the one-run diff the native encoder makes for a single store'
   assert.deepEqual(encodeRun(4088, page.subarray(4088, 4096)), nativeDiff(twin, page));
 });
 
-test('a masked run, byte for byte: a mask byte and the changed bytes per 8-byte group', () => {
+test('a masked run, byte for byte: a mask byte per 8-byte group, then the changed bytes', () => {
   const twin = new Uint8Array(pageBytes);
   const page = twin.slice();
   page.set([1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9], 16); // three exact runs (21 bytes) or one masked run of 2 groups (15)
-  const expected = Uint8Array.of(16, 0, 2, 0x80, 0x77, 1, 2, 3, 4, 5, 6, 0x07, 7, 8, 9);
+  const expected = Uint8Array.of(16, 0, 2, 0x80, 0x77, 0x07, 1, 2, 3, 4, 5, 6, 7, 8, 9);
   assert.deepEqual(encodeDiff(twin, page), expected);
   assert.deepEqual(nativeDiff(twin, page), expected);
   // Two runs in one group: masked (4 + 1 + 6 bytes, exact 4 + 4 + 6).
@@ -195,8 +195,9 @@ const malformedMasked: Array<[string, number[]]> = [
   ['an offset not a multiple of 8', [4, 0, 1, 0x80, 0x01, 9]],
   ['groups past the page', [0xf8, 0x0f, 2, 0x80, 0x01, 9, 0x01, 9]],
   ['a group\'s bytes past the diff', [0, 0, 1, 0x80, 0xff, 1, 2, 3]],
-  ['a mask byte missing', [0, 0, 2, 0x80, 0x01, 9]],
-  ['the last group one byte short', [8, 0, 2, 0x80, 0x03, 1, 2, 0x03, 1]],
+  ['a mask byte missing', [0, 0, 2, 0x80, 0x01]],
+  ['the last group one byte short', [8, 0, 2, 0x80, 0x03, 0x03, 1, 2, 1]],
+  ['nine groups, the ninth\'s byte missing', [0, 0, 9, 0x80, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8]],
   ['every group count', [0, 0, 0xff, 0xff, 0x01, 9]],
 ];
 
@@ -223,11 +224,9 @@ test('the native apply of masked runs writes exactly the masked bytes: random ma
       const groups = Math.min(1 + prng.int(40), pageBytes / 8 - group);
       const offset = group * 8;
       parts.push(offset & 0xff, offset >> 8, groups & 0xff, (groups >> 8) | 0x80);
-      for (let g = 0; g < groups; g++) {
-        const mask = prng.chance(0.2) ? 0xff : prng.int(256);
-        parts.push(mask);
-        for (let i = 0; i < 8; i++) if (mask & (1 << i)) parts.push(1 + prng.int(200)); // never 0xee
-      }
+      const masks = Array.from({ length: groups }, () => (prng.chance(0.2) ? 0xff : prng.int(256)));
+      parts.push(...masks);
+      for (const mask of masks) for (let i = 0; i < 8; i++) if (mask & (1 << i)) parts.push(1 + prng.int(200)); // never 0xee
       group += groups + prng.int(20);
     }
     const diff = Uint8Array.from(parts);
@@ -245,8 +244,10 @@ test('the native apply of masked runs writes exactly the masked bytes: random ma
     let set = 0;
     for (let at = 0; at < diff.length;) {
       const groups = (diff[at + 2]! | (diff[at + 3]! << 8)) & 0x7fff;
-      at += 4;
-      for (let g = 0; g < groups; g++) { const mask = diff[at]!; let bits = 0; for (let i = 0; i < 8; i++) if (mask & (1 << i)) bits++; set += bits; at += 1 + bits; }
+      let bits = 0;
+      for (let g = 0; g < groups; g++) for (let i = 0; i < 8; i++) if (diff[at + 4 + g]! & (1 << i)) bits++;
+      set += bits;
+      at += 4 + groups + bits;
     }
     assert.equal(changed, set, `round ${round}: bytes written`);
   }
