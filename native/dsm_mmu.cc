@@ -1180,7 +1180,7 @@ void MakeTwin(const FunctionCallbackInfo<Value>& args) {
 // less time a page than the byte loop, session 14). Runs less than
 // kMaskGapGroups unchanged groups apart make a cluster; a cluster whose exact
 // runs cost more headers (4 bytes a run) than one masked run costs (4 bytes
-// and a mask byte a group) is rewritten as the masked run. An Int32 below 2^24
+// and a mask byte a group) is written as the masked run. An Int32 below 2^24
 // written over zeros (3 changed bytes of 4) is one exact run a word, 7 bytes
 // a word; masked, 7 bytes per 2 words.
 constexpr size_t kDiffBytesMax = (kPageBytes / 2) * 5;  // worst case: every other byte changed (masked only when smaller)

@@ -85,6 +85,17 @@ function cases(): Array<{ name: string; twin: Uint8Array; page: Uint8Array }> {
       }
     });
   }
+  // Clusters at random distances (gaps of 0-6 unchanged groups around the 4 that split them), random masks.
+  for (let round = 0; round < 40; round++) {
+    edit(`clusters ${round}`, zero(), (p) => {
+      let group = prng.int(6);
+      while (group < pageBytes / 8) {
+        const mask = prng.chance(0.3) ? 0xff : 1 + prng.int(255);
+        for (let i = 0; i < 8; i++) if (mask & (1 << i)) p[group * 8 + i] = 1 + prng.int(255);
+        group += 1 + (prng.chance(0.5) ? 0 : prng.int(7));
+      }
+    });
+  }
   return out;
 }
 
