@@ -1289,7 +1289,8 @@ size_t EncodeExact(const uint8_t* masks, const uint8_t* page, size_t first, size
 // group; clusters of groups (runs less than kMaskGapGroups unchanged groups
 // apart) and their exact runs counted from the masks; each cluster written
 // masked or exact, whichever is smaller. Eight masks at a time are skipped
-// when all are unchanged (between clusters) or all wholly changed (a rewrite).
+// when all are unchanged (between clusters), counted when no cluster ends
+// among them, and written as exact runs when all are wholly changed.
 size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
   alignas(8) uint8_t masks[kGroups];
   for (size_t group = 0; group < kGroups; group += 2) {
@@ -1319,10 +1320,26 @@ size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
     size_t runs = 0;
     uint32_t previous = 0;  // the mask of the group before, 0 if unchanged
     while (group < kGroups) {
-      if (previous == 0xffu && group + 8 <= kGroups && (memcpy(&eight, masks + group, 8), eight == ~0ULL)) {
-        last = group + 7;
-        group += 8;
-        continue;
+      if (group + 8 <= kGroups) {
+        // Eight groups at once when no cluster ends among them: their run
+        // starts are the set bits whose lower neighbour (across groups too:
+        // the 64-bit shift) is clear.
+        memcpy(&eight, masks + group, 8);
+        if (eight == ~0ULL && previous == 0xffu) {  // a run goes on through them (a rewritten page)
+          last = group + 7;
+          group += 8;
+          continue;
+        }
+        const uint32_t changed = DiffByteMask(eight);  // bit k: group + k changed
+        const uint32_t unchanged = ~changed & 0xffu;
+        const uint32_t leading = changed == 0 ? 8 : static_cast<uint32_t>(__builtin_ctz(changed));
+        if ((unchanged & (unchanged >> 1) & (unchanged >> 2) & (unchanged >> 3)) == 0 && group - last - 1 + leading < kMaskGapGroups) {
+          runs += BitsSet(eight & ~((eight << 1) | (previous >> 7)));
+          previous = static_cast<uint32_t>(eight >> 56);
+          last = group + 31 - static_cast<uint32_t>(__builtin_clz(changed));
+          group += 8;
+          continue;
+        }
       }
       const uint32_t mask = masks[group];
       if (mask == 0) {
