@@ -1333,7 +1333,7 @@ size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
         const uint32_t changed = DiffByteMask(eight);  // bit k: group + k changed
         const uint32_t unchanged = ~changed & 0xffu;
         const uint32_t leading = changed == 0 ? 8 : static_cast<uint32_t>(__builtin_ctz(changed));
-        if ((unchanged & (unchanged >> 1) & (unchanged >> 2) & (unchanged >> 3)) == 0 && group - last - 1 + leading < kMaskGapGroups) {
+        if ((unchanged & (unchanged >> 1) & (unchanged >> 2) & (unchanged >> 3)) == 0 && group + leading < last + 1 + kMaskGapGroups) {
           runs += BitsSet(eight & ~((eight << 1) | (previous >> 7)));
           previous = static_cast<uint32_t>(eight >> 56);
           last = group + 31 - static_cast<uint32_t>(__builtin_clz(changed));
