@@ -1159,18 +1159,43 @@ void MakeTwin(const FunctionCallbackInfo<Value>& args) {
   UnlockPage(page, state | kHasTwin);
 }
 
-// Diff encoding: a sequence of runs, each [u16 offset][u16 byteLength][bytes],
-// little-endian. Runs are exact to the byte: two nodes may legally write
-// neighbouring bytes of one word between synchronizations (false sharing of
-// adjacent Int8/Int16/Int32 elements), and a diff that carried a whole word
-// would overwrite the other node's bytes with stale ones at the home. The
-// pages are still compared 8 bytes at a time: a word's XOR gives a bit per
-// byte that differs (DiffByteMask), and the run boundaries inside the word
-// are found by counting trailing zeros, not byte by byte (a page of random
-// ints half of which a partition swapped, QuickSort's, has a boundary every
-// few bytes; 25% less time a page than the byte loop, session 14).
-constexpr size_t kDiffBytesMax = (kPageBytes / 2) * 5;  // worst case: every other byte changed
+// Diff encoding: a sequence of runs, each a header [u16 offset][u16 word],
+// little-endian, then its body; runs ascending (src/protocol/diff-codec.ts
+// mirrors this byte for byte, docs/PROTOCOL.md "Diffs" gives the format).
+// Two kinds of run:
+//   - exact (bit 15 of word clear): `word` changed bytes at `offset`;
+//   - masked (bit 15 set): `word & 0x7fff` groups of 8 bytes from `offset` (a
+//     multiple of 8): a mask byte per group (bit i: byte i of the group
+//     changed), then the changed bytes of all its groups, ascending. The masks
+//     come first so that the applier checks a run's length 8 masks at a time
+//     (a popcount of a 64-bit word), not one mask after another.
+// Both carry only changed bytes: two nodes may legally write neighbouring
+// bytes of one word between synchronizations (false sharing of adjacent
+// Int8/Int16/Int32 elements), and a diff that carried a whole word would
+// overwrite the other node's bytes with stale ones at the home. The pages are
+// compared 8 bytes at a time: a word's XOR gives a bit per byte that differs
+// (DiffByteMask), and the exact runs' boundaries inside the word are found by
+// counting trailing zeros, not byte by byte (a page of random ints half of
+// which a partition swapped, QuickSort's, has a boundary every few bytes; 25%
+// less time a page than the byte loop, session 14). Runs less than
+// kMaskGapGroups unchanged groups apart make a cluster; a cluster whose exact
+// runs cost more headers (4 bytes a run) than one masked run costs (4 bytes
+// and a mask byte a group) is written as the masked run. An Int32 below 2^24
+// written over zeros (3 changed bytes of 4) is one exact run a word, 7 bytes
+// a word; masked, 7 bytes per 2 words.
+constexpr size_t kDiffBytesMax = (kPageBytes / 2) * 5;  // worst case: every other byte changed (masked only when smaller)
+constexpr uint16_t kMaskedRunFlag = 0x8000;
+constexpr size_t kMaskGapGroups = 4;  // unchanged groups cost a masked run as much as a new run's header
 static_assert(kPageBytes % 8 == 0, "pages are compared a word at a time");
+static_assert(kPageBytes < kMaskedRunFlag, "an exact run's length stays below the masked-run flag");
+
+// Bits set in x (no popcnt instruction without -mpopcnt: __builtin_popcount is a call).
+inline uint32_t BitsSet(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return static_cast<uint32_t>((x * 0x0101010101010101ULL) >> 56);
+}
 
 // Bit i set iff byte i (little-endian) of x is not zero.
 inline uint32_t DiffByteMask(uint64_t x) {
@@ -1179,7 +1204,45 @@ inline uint32_t DiffByteMask(uint64_t x) {
   return static_cast<uint32_t>(((high >> 7) * 0x0102040810204080ULL) >> 56);
 }
 
-size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
+constexpr size_t kGroups = kPageBytes / 8;
+
+// Writes the masked run of groups first..last (their masks in `masks`) at
+// `out`; returns its bytes. A group's changed bytes go a stretch (of set mask
+// bits) at a time, as one 8-byte store of the group shifted to the stretch's
+// first byte; the next stretch overwrites the store's tail: `out` has 8 bytes
+// of slack past the run for that.
+size_t EncodeMasked(const uint8_t* masks, const uint8_t* page, size_t first, size_t last, uint8_t* out) {
+  const uint16_t offset = static_cast<uint16_t>(first * 8);
+  const uint16_t word = static_cast<uint16_t>((last - first + 1) | kMaskedRunFlag);
+  memcpy(out, &offset, 2);
+  memcpy(out + 2, &word, 2);
+  const size_t groups = last - first + 1;
+  memcpy(out + 4, masks + first, groups);
+  size_t written = 4 + groups;
+  for (size_t group = first; group <= last; group += 1) {
+    uint32_t mask = masks[group];
+    if (mask == 0) continue;
+    uint64_t b;
+    memcpy(&b, page + group * 8, 8);
+    if (mask == 0xffu) {
+      memcpy(out + written, &b, 8);
+      written += 8;
+      continue;
+    }
+    while (mask != 0) {
+      const uint32_t start = static_cast<uint32_t>(__builtin_ctz(mask));
+      const uint32_t length = static_cast<uint32_t>(__builtin_ctz(~(mask >> start)));
+      const uint64_t bytes = b >> (8 * start);
+      memcpy(out + written, &bytes, 8);
+      written += length;
+      mask &= ~(((1u << length) - 1) << start);
+    }
+  }
+  return written;
+}
+
+// Writes groups first..last as exact runs at `out`; returns their bytes.
+size_t EncodeExact(const uint8_t* masks, const uint8_t* page, size_t first, size_t last, uint8_t* out) {
   size_t written = 0;
   bool in_run = false;
   size_t start = 0;
@@ -1192,12 +1255,15 @@ size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
     written += 4 + length;
     in_run = false;
   };
-  for (size_t at = 0; at < kPageBytes; at += 8) {
-    uint64_t a, b;
-    memcpy(&a, twin + at, 8);
-    memcpy(&b, page + at, 8);
-    const uint32_t mask = a == b ? 0 : DiffByteMask(a ^ b);
+  for (size_t group = first; group <= last; group += 1) {
+    uint64_t eight;
+    if (group + 8 <= last + 1 && (memcpy(&eight, masks + group, 8), eight == (in_run ? ~0ULL : 0ULL))) {
+      group += 7;  // eight words a run goes on through, or none starts in (a rewritten page)
+      continue;
+    }
+    const uint32_t mask = masks[group];
     if (mask == (in_run ? 0xffu : 0u)) continue;  // a run goes on through the word, or none starts in it
+    const size_t at = group * 8;
     // Each boundary in the word: the first differing byte at or after `from`
     // (outside a run), or the first equal one (inside a run).
     uint32_t from = 0;
@@ -1214,7 +1280,85 @@ size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
       from = bit;
     }
   }
-  if (in_run) end_run(kPageBytes);
+  if (in_run) end_run((last + 1) * 8);
+  return written;
+}
+
+// The diff of `page` against `twin` at `out` (kDiffBytesMax and 8 bytes of
+// slack); returns its bytes. Three passes: the changed-byte mask of each
+// group; clusters of groups (runs less than kMaskGapGroups unchanged groups
+// apart) and their exact runs counted from the masks; each cluster written
+// masked or exact, whichever is smaller. Eight masks at a time are skipped
+// when all are unchanged (between clusters), counted when no cluster ends
+// among them, and written as exact runs when all are wholly changed.
+size_t EncodeDiff(const uint8_t* twin, const uint8_t* page, uint8_t* out) {
+  alignas(8) uint8_t masks[kGroups];
+  for (size_t group = 0; group < kGroups; group += 2) {
+    uint64_t a0, b0, a1, b1;
+    memcpy(&a0, twin + group * 8, 8);
+    memcpy(&b0, page + group * 8, 8);
+    memcpy(&a1, twin + group * 8 + 8, 8);
+    memcpy(&b1, page + group * 8 + 8, 8);
+    const uint64_t x0 = a0 ^ b0, x1 = a1 ^ b1;
+    if ((x0 | x1) == 0) {
+      masks[group] = 0;
+      masks[group + 1] = 0;
+      continue;
+    }
+    masks[group] = static_cast<uint8_t>(x0 == 0 ? 0 : DiffByteMask(x0));
+    masks[group + 1] = static_cast<uint8_t>(x1 == 0 ? 0 : DiffByteMask(x1));
+  }
+  size_t written = 0;
+  size_t group = 0;
+  for (;;) {
+    uint64_t eight;
+    while (group + 8 <= kGroups && (memcpy(&eight, masks + group, 8), eight == 0)) group += 8;
+    while (group < kGroups && masks[group] == 0) group += 1;
+    if (group == kGroups) break;
+    const size_t first = group;
+    size_t last = group;
+    size_t runs = 0;
+    uint32_t previous = 0;  // the mask of the group before, 0 if unchanged
+    while (group < kGroups) {
+      if (group + 8 <= kGroups) {
+        // Eight groups at once when no cluster ends among them: their run
+        // starts are the set bits whose lower neighbour (across groups too:
+        // the 64-bit shift) is clear.
+        memcpy(&eight, masks + group, 8);
+        if (eight == ~0ULL && previous == 0xffu) {  // a run goes on through them (a rewritten page)
+          last = group + 7;
+          group += 8;
+          continue;
+        }
+        const uint32_t changed = DiffByteMask(eight);  // bit k: group + k changed
+        const uint32_t unchanged = ~changed & 0xffu;
+        const uint32_t leading = changed == 0 ? 8 : static_cast<uint32_t>(__builtin_ctz(changed));
+        if ((unchanged & (unchanged >> 1) & (unchanged >> 2) & (unchanged >> 3)) == 0 && group + leading < last + 1 + kMaskGapGroups) {
+          runs += BitsSet(eight & ~((eight << 1) | (previous >> 7)));
+          previous = static_cast<uint32_t>(eight >> 56);
+          last = group + 31 - static_cast<uint32_t>(__builtin_clz(changed));
+          group += 8;
+          continue;
+        }
+      }
+      const uint32_t mask = masks[group];
+      if (mask == 0) {
+        if (group - last >= kMaskGapGroups) break;  // the next changed group starts a cluster
+        previous = 0;
+        group += 1;
+        continue;
+      }
+      runs += BitsSet(mask & ~((mask << 1) | (previous >> 7)) & 0xffu);  // bytes that start a run
+      previous = mask;
+      last = group;
+      group += 1;
+    }
+    if (4 + (last - first + 1) < 4 * runs) {
+      written += EncodeMasked(masks, page, first, last, out + written);
+    } else {
+      written += EncodeExact(masks, page, first, last, out + written);
+    }
+  }
   return written;
 }
 
@@ -1231,7 +1375,7 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
   // one allocation a call, not one a page (a 256-page early flush made 256
   // ArrayBuffers, each zeroed, then filled by a copy). The views are read
   // (sent, applied) and dropped; none is transferred or detached.
-  static thread_local uint8_t scratch[kDiffBytesMax];
+  static thread_local uint8_t scratch[kDiffBytesMax + 8];  // EncodeDiff's 8 bytes of slack
   static thread_local std::vector<uint8_t> encoded;
   struct Made { uint32_t page; size_t offset; size_t length; };
   std::vector<Made> made;
@@ -1315,6 +1459,26 @@ inline void CopyRun(uint8_t* to, const uint8_t* from, size_t length) {
   }
 }
 
+// Copies 1-7 bytes of a masked run's group, exactly those bytes: two
+// overlapping copies of 4 or 2 bytes within the stretch, or one byte.
+inline void CopyStretch(uint8_t* to, const uint8_t* from, uint32_t length) {
+  if (length >= 4) {
+    uint32_t head, tail;
+    memcpy(&head, from, 4);
+    memcpy(&tail, from + length - 4, 4);
+    memcpy(to, &head, 4);
+    memcpy(to + length - 4, &tail, 4);
+  } else if (length >= 2) {
+    uint16_t head, tail;
+    memcpy(&head, from, 2);
+    memcpy(&tail, from + length - 2, 2);
+    memcpy(to, &head, 2);
+    memcpy(to + length - 2, &tail, 2);
+  } else {
+    *to = *from;
+  }
+}
+
 void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (!RequireReady(isolate)) return;
@@ -1324,14 +1488,30 @@ void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
   if (!ReadPage(args, 0, &page) || !ReadBytes(args, 1, &diff, &length)) return;
   uint8_t* target = g_region.manager + (page << kPageShift);
   size_t at = 0;
-  // Validate the whole diff before writing any of it.
+  // Validate the whole diff before writing any of it (EncodeDiff gives the format).
   while (at < length) {
-    uint16_t offset, run;
+    uint16_t offset, word;
     if (at + 4 > length) break;
     memcpy(&offset, diff + at, 2);
-    memcpy(&run, diff + at + 2, 2);
-    if (static_cast<size_t>(offset) + run > kPageBytes || at + 4 + run > length) break;
-    at += 4 + run;
+    memcpy(&word, diff + at + 2, 2);
+    if ((word & kMaskedRunFlag) == 0) {
+      if (static_cast<size_t>(offset) + word > kPageBytes || at + 4 + word > length) break;
+      at += 4 + word;
+      continue;
+    }
+    const size_t groups = word & ~kMaskedRunFlag;
+    if (groups == 0 || offset % 8 != 0 || static_cast<size_t>(offset) + groups * 8 > kPageBytes || at + 4 + groups > length) break;
+    const uint8_t* masks = diff + at + 4;
+    size_t changed = 0;
+    size_t g = 0;
+    for (; g + 8 <= groups; g += 8) {
+      uint64_t eight;
+      memcpy(&eight, masks + g, 8);
+      changed += BitsSet(eight);
+    }
+    for (; g < groups; g += 1) changed += BitsSet(masks[g]);
+    if (at + 4 + groups + changed > length) break;
+    at += 4 + groups + changed;
   }
   if (at != length) {
     Throw(isolate, DSM_ERR_FRAME, "dsm native: a malformed diff (a run leaves the page or the buffer)");
@@ -1339,11 +1519,35 @@ void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
   }
   at = 0;
   while (at < length) {
-    uint16_t offset, run;
+    uint16_t offset, word;
     memcpy(&offset, diff + at, 2);
-    memcpy(&run, diff + at + 2, 2);
-    CopyRun(target + offset, diff + at + 4, run);
-    at += 4 + run;
+    memcpy(&word, diff + at + 2, 2);
+    at += 4;
+    if ((word & kMaskedRunFlag) == 0) {
+      CopyRun(target + offset, diff + at, word);
+      at += word;
+      continue;
+    }
+    uint8_t* to = target + offset;
+    const size_t groups = word & ~kMaskedRunFlag;
+    const uint8_t* masks = diff + at;
+    at += groups;
+    for (size_t g = 0; g < groups; g += 1, to += 8) {
+      uint32_t mask = masks[g];
+      if (mask == 0xffu) {
+        memcpy(to, diff + at, 8);
+        at += 8;
+        continue;
+      }
+      // A stretch of set bits at a time, each exactly its bytes (CopyStretch).
+      while (mask != 0) {
+        const uint32_t start = static_cast<uint32_t>(__builtin_ctz(mask));
+        const uint32_t stretch = static_cast<uint32_t>(__builtin_ctz(~(mask >> start)));
+        CopyStretch(to + start, diff + at, stretch);
+        at += stretch;
+        mask &= ~(((1u << stretch) - 1) << start);
+      }
+    }
   }
 }
 

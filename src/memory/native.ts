@@ -16,7 +16,7 @@ export type Prot = PageProt;
 
 export interface PageDiff {
   page: number;
-  /** Runs of [u16 offset][u16 byteLength][bytes], little-endian, exact to the byte (see EncodeDiff). */
+  /** Exact and masked runs of the changed bytes, little-endian (src/protocol/diff-codec.ts, EncodeDiff). */
   diff: Uint8Array;
 }
 

@@ -1,22 +1,18 @@
-// The byte runs of a native diff (native/dsm_mmu.cc EncodeDiff): a sequence
-// of [u16 offset][u16 byteLength][bytes], little-endian, runs ascending and
-// exact to the byte (only bytes whose value changed since the twin).
+// The byte runs of a native diff (native/dsm_mmu.cc EncodeDiff, the format in
+// src/protocol/diff-codec.ts): exact runs and masked runs, both exact to the
+// byte (only bytes whose value changed since the twin).
 
-import { assert } from '../errors.js';
-import { pageBytes } from '../constants.js';
+import { forEachRun } from '../protocol/diff-codec.js';
 
-/** [offset, length, offset, length, ...] of a diff's runs within its page. */
+/** [offset, length, offset, length, ...] of a diff's changed bytes within its page, ascending, adjacent stretches joined. */
 export function diffRuns(diff: Uint8Array): number[] {
   const runs: number[] = [];
-  let at = 0;
-  while (at < diff.length) {
-    assert(at + 4 <= diff.length, 'a diff run header lies within the diff');
-    const offset = diff[at]! | (diff[at + 1]! << 8);
-    const length = diff[at + 2]! | (diff[at + 3]! << 8);
-    assert(length > 0 && offset + length <= pageBytes && at + 4 + length <= diff.length, 'a diff run lies within its page and the diff');
-    runs.push(offset, length);
-    at += 4 + length;
-  }
+  forEachRun(diff, (offset, bytes) => {
+    if (bytes.length === 0) return;
+    const last = runs.length - 2;
+    if (last >= 0 && runs[last]! + runs[last + 1]! === offset) runs[last + 1]! += bytes.length;
+    else runs.push(offset, bytes.length);
+  });
   return runs;
 }
 

@@ -31,8 +31,9 @@ export const frameMagic = 0x44534d31;
  * 6 since session 15: compact byte arrays (a batch's diffs, pushed copies) carry their lengths first, and may be the frame's payload.
  * 7 since session 17: a compact lineGrant may list the line's waiters (`waiting`, flag bit 3).
  * 8 since session 18: the heap lane's gather (rtChunkSurvey, rtChunkFree).
+ * 9 since session 21: a diff's runs may be masked (src/protocol/diff-codec.ts).
  */
-export const wireVersion = 8;
+export const wireVersion = 9;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {
