@@ -34,9 +34,9 @@ export interface PageRange {
 
 export const smallBlockBytesMin = 16;
 
-function regionFull(regionBytes: number): DsmError {
+function regionFull(regionBytes: number, detail = ''): DsmError {
   return new DsmError('DSM_ERR_REGION_EXHAUSTED',
-    `the global region (${regionBytes} bytes) is full; run with a larger --region-bytes (now ${regionBytes})`);
+    `the global region (${regionBytes} bytes) is full${detail}; run with a larger --region-bytes (now ${regionBytes})`);
 }
 
 export class ChunkAuthority {
@@ -407,6 +407,7 @@ export class NodeHeap {
     spans.sort((a, b) => a[0] - b[0]);
     let bestStart = -1;
     let bestLength = Infinity;
+    let longest = 0;
     for (let index = 0; index < spans.length;) {
       const start = spans[index]![0];
       let end = start + spans[index]![1];
@@ -415,12 +416,17 @@ export class NodeHeap {
         end += spans[index]![1];
         index += 1;
       }
+      longest = Math.max(longest, end - start);
       if (end - start >= pageCount && end - start < bestLength) {
         bestStart = start;
         bestLength = end - start;
       }
     }
-    if (bestStart < 0) throw regionFull(this.authority.regionBytes);
+    if (bestStart < 0) {
+      // Buffers dropped but not yet collected by their thread count as in use.
+      throw regionFull(this.authority.regionBytes, `: ${pageCount * pageBytes} bytes asked, ${this.bytesInUse} bytes in blocks not freed yet ` +
+        `(a dropped buffer is freed when its thread collects it), the longest free run ${longest * pageBytes} bytes`);
+    }
     const end = bestStart + pageCount;
     for (let chunk = Math.floor(bestStart / ppc); chunk < Math.ceil(end / ppc); chunk += 1) {
       if (!this.authority.isFree(chunk)) continue;
