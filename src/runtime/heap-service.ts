@@ -436,9 +436,11 @@ export class HeapService {
   private borrow(byteLength: number): void {
     if (this.sendChunks === null || this.nodeCount === 1 || this.borrowing !== null || this.survey !== null) return;
     const min = Math.max(1, Math.ceil(byteLength / arenaChunkBytes));
-    if (this.borrowRoundFailed && !this.gatherTried) {
-      // No node had a run of `min` free in its own table: the free chunks of
-      // several tables (this node's among them) may make one. Ask every node.
+    if ((this.borrowRoundFailed || this.authority.chunksFree >= min) && !this.gatherTried) {
+      // No node had a run of `min` free in its own table, or this node has
+      // `min` free chunks but apart (after much borrowing and lending, a
+      // small region's chunks are scattered among the nodes): the free chunks
+      // of several tables (this node's among them) may make one. Ask every node.
       this.gatherTried = true;
       this.survey = { min, reported: new Map() };
       for (let node = 0; node < this.nodeCount; node += 1) if (node !== this.nodeId) this.sendChunks(node, { type: 'rtChunkSurvey' });
