@@ -199,10 +199,11 @@ struct IsolateAccount {
   bool alive = true;  // under g_accounts_mutex
   // Bytes of stores this isolate made whose deleters ran: told to V8 on its own thread later.
   std::atomic<int64_t> freedBytes{0};
-  // A collection was asked for and has not run yet: by an interrupt (a thread
-  // running JavaScript or in Atomics.wait) or by a wake-up of its event loop
-  // (an idle thread), whichever comes first.
-  std::atomic<bool> collectPending{false};
+  // A collection was asked for and has not run yet (kCollectMinor or
+  // kCollectFull; the larger wins; kCollectNone: none): by an interrupt (a
+  // thread running JavaScript or in Atomics.wait) or by a wake-up of its event
+  // loop (an idle thread), whichever comes first.
+  std::atomic<int> collectPending{0};
   uv_async_t* wake = nullptr;  // closed at the environment's cleanup
 };
 std::mutex g_accounts_mutex;
@@ -802,10 +803,26 @@ void SettleAccount(Isolate* isolate) {
   if (freed != 0) isolate->AdjustAmountOfExternalAllocatedMemory(-freed);
 }
 
+constexpr int kCollectNone = 0;
+constexpr int kCollectMinor = 1;
+constexpr int kCollectFull = 2;
+
+// A minor collection (a scavenge: well under a millisecond for a small young
+// generation) frees the buffers a thread dropped since its last collection,
+// which are most of them; a full one frees the rest, at tens of milliseconds
+// a thread when several run at once on a loaded machine (issue 13: a small
+// region nearly full asked for one every 50 ms, and a one-node run took 18 s).
+// V8 exposes a scavenge only to embedders run with --expose-gc, which the app
+// threads set anyway when an allocation fails (src/threads/setup.ts).
 void CollectNow(Isolate* isolate, IsolateAccount* account) {
-  if (!account->collectPending.exchange(false, std::memory_order_acq_rel)) return;
+  int kind = account->collectPending.exchange(kCollectNone, std::memory_order_acq_rel);
+  if (kind == kCollectNone) return;
   SettleAccount(isolate);
-  isolate->LowMemoryNotification();
+  if (kind == kCollectMinor) {
+    isolate->RequestGarbageCollectionForTesting(Isolate::kMinorGarbageCollection);
+  } else {
+    isolate->LowMemoryNotification();
+  }
 }
 
 void OnAccountCleanup(void* data) {
@@ -845,16 +862,23 @@ void RegisterCollector(const FunctionCallbackInfo<Value>& args) {
 
 void CollectInterrupt(Isolate* isolate, void* data) { CollectNow(isolate, static_cast<IsolateAccount*>(data)); }
 
-// Asks every registered app thread of this process to run a full collection at
-// its next interrupt check (also from inside Atomics.wait or a long loop), so
-// dead dsm buffers held in any thread's heap return their memory. Returns how
-// many threads were asked.
+// Asks every registered app thread of this process to run a collection at its
+// next interrupt check (also from inside Atomics.wait or a long loop), so dead
+// dsm buffers held in any thread's heap return their memory: a minor one when
+// the argument is true, else a full one. Returns how many threads were asked.
 void CollectEverywhere(const FunctionCallbackInfo<Value>& args) {
+  const int kind = args.Length() > 0 && args[0]->IsTrue() ? kCollectMinor : kCollectFull;
+  if (kind == kCollectMinor) {
+    static std::once_flag expose_gc;
+    std::call_once(expose_gc, [] { v8::V8::SetFlagsFromString("--expose-gc"); });
+  }
   std::lock_guard<std::mutex> lock(g_accounts_mutex);
   uint32_t asked = 0;
   for (IsolateAccount* account : g_accounts) {
     if (!account->alive) continue;
-    account->collectPending.store(true, std::memory_order_release);
+    int pending = account->collectPending.load(std::memory_order_acquire);
+    while (pending < kind && !account->collectPending.compare_exchange_weak(pending, kind, std::memory_order_acq_rel)) {
+    }
     account->isolate->RequestInterrupt(CollectInterrupt, account);
     uv_async_send(account->wake);
     asked += 1;

@@ -680,10 +680,16 @@ export const raceNodeCountDefault = 5;
 /** Race mode: Atomics locations whose own release clock the race home keeps (past it, new ones order through everything). */
 export const atomicClockCountMax = 1 << 16;
 /**
- * A failed allocation asks every app thread to run a full collection (issue 13): at most once per
+ * A failed allocation asks every app thread to run a collection (issue 13): at most once per
  * this many milliseconds, since the asking thread retries about 20 times over half a second.
  */
 export const collectRequestGapMs = 50;
+/**
+ * Collections asked of every app thread are minor ones (a scavenge, well under a millisecond),
+ * except after one that freed nothing and at least every this many (a full one, tens of
+ * milliseconds a thread on a loaded machine): buffers that outlived a minor collection need one.
+ */
+export const collectMinorRunMax = 4;
 /**
  * Shares of other nodes' allocations (buffers that crossed nodes, dropped
  * here) wait here until their owner runs short and asks (rtRangeCollect), so

@@ -3,11 +3,14 @@
 // Two levels, after Hoard: a ChunkAuthority owns the region's chunk map (in a
 // cluster it lives on node 0) and hands whole chunks to node heaps; a NodeHeap
 // serves allocations from its own chunks without asking anyone:
-//   - large blocks (> smallBlockBytesMax) are runs of whole pages, first fit
-//     over the node's free page runs, coalesced on free; a block larger than a
-//     chunk takes contiguous chunks straight from the authority;
+//   - large blocks (> smallBlockBytesMax) are runs of whole pages, best fit
+//     over the node's free page runs, which may span its chunks, coalesced on
+//     free; when none fits, the shortest span of its free pages and the
+//     authority's free chunks together that holds the block (it takes the
+//     chunks the block covers; the rest of the last one stays free here);
 //   - small blocks come from size classes (16 … 2048 bytes, powers of two);
 //     each class fills slab pages, a bitmap per slab records which slots live.
+// Whole chunks inside a freed run go back to the authority at once.
 // Memory returns: freed page runs and emptied slabs are reported by
 // takeReleasablePages() so the runtime punches holes (the OS reclaims the
 // memory and the pages read as zero again). A reused small slot is reported in
@@ -31,9 +34,9 @@ export interface PageRange {
 
 export const smallBlockBytesMin = 16;
 
-function regionFull(regionBytes: number): DsmError {
+function regionFull(regionBytes: number, detail = ''): DsmError {
   return new DsmError('DSM_ERR_REGION_EXHAUSTED',
-    `the global region (${regionBytes} bytes) is full; run with a larger --region-bytes (now ${regionBytes})`);
+    `the global region (${regionBytes} bytes) is full${detail}; run with a larger --region-bytes (now ${regionBytes})`);
 }
 
 export class ChunkAuthority {
@@ -112,6 +115,17 @@ export class ChunkAuthority {
     for (let chunk = firstChunk; chunk < firstChunk + count; chunk += 1) if (this.owner[chunk] !== 0 || !lendable(chunk)) return null;
     this.owner.fill(toNode + 1, firstChunk, firstChunk + count);
     return { firstChunk, count };
+  }
+
+  /** Whether `chunk` is free in this table. */
+  isFree(chunk: number): boolean {
+    return this.owner[chunk] === 0;
+  }
+
+  /** Takes exactly chunks [firstChunk, firstChunk + count), all free here, for `nodeId`. */
+  takeAt(nodeId: number, firstChunk: number, count: number): void {
+    for (let chunk = firstChunk; chunk < firstChunk + count; chunk += 1) assert(this.owner[chunk] === 0, 'a chunk taken is free');
+    this.owner.fill(nodeId + 1, firstChunk, firstChunk + count);
   }
 
   /** This table's free chunks (this node's own, free) as runs: [first, count, first, count, …]. */
@@ -225,24 +239,26 @@ interface Slab {
   used: Uint8Array;
 }
 
-interface LargeBlock {
-  firstPage: number;
-  pageCount: number;
-  /** Set when the block took whole chunks of its own from the authority. */
-  ownChunks: boolean;
-}
-
 export class NodeHeap {
   readonly nodeId: number;
   private readonly authority: ChunkAuthority;
   private readonly pagesPerChunk = arenaChunkBytes / pageBytes;
-  /** Free page runs inside this node's chunks: first page -> page count. */
+  /**
+   * Free page runs inside this node's chunks: first page -> page count. A run
+   * may span several chunks (all this node's); whole chunks inside a freed run
+   * go back to the authority at once, so a run holds less than a chunk at
+   * each of its ends.
+   */
   private readonly freeRuns = new Map<number, number>();
-  private readonly large = new Map<number, LargeBlock>();
+  /** The same runs by their end (one past their last page) -> first page, to coalesce in constant time. */
+  private readonly runEnds = new Map<number, number>();
+  /** Live large blocks: first page -> page count. */
+  private readonly large = new Map<number, number>();
   private readonly slabs = new Map<number, Slab>();
   private readonly partialSlabs = new Map<number, Set<Slab>>();
   private readonly releasable: PageRange[] = [];
   private bytesInUse = 0;
+  /** Chunks taken from the authority and not given back. */
   private chunkCount = 0;
 
   constructor(nodeId: number, authority: ChunkAuthority) {
@@ -258,16 +274,13 @@ export class NodeHeap {
   }
 
   free(offset: number): void {
-    const large = Number.isSafeInteger(offset) && offset % pageBytes === 0 ? this.large.get(offset / pageBytes) : undefined;
-    if (large !== undefined) {
-      this.large.delete(large.firstPage);
-      this.bytesInUse -= large.pageCount * pageBytes;
-      this.releasable.push({ firstPage: large.firstPage, pageCount: large.pageCount });
-      if (large.ownChunks) {
-        this.authority.give(this.nodeId, large.firstPage / this.pagesPerChunk, large.pageCount / this.pagesPerChunk);
-      } else {
-        this.addFreeRun(large.firstPage, large.pageCount);
-      }
+    const firstPage = offset / pageBytes;
+    const pageCount = Number.isSafeInteger(firstPage) ? this.large.get(firstPage) : undefined;
+    if (pageCount !== undefined) {
+      this.large.delete(firstPage);
+      this.bytesInUse -= pageCount * pageBytes;
+      this.releasable.push({ firstPage, pageCount });
+      this.freePages(firstPage, pageCount);
       return;
     }
     const slab = Number.isSafeInteger(offset) ? this.slabs.get(Math.floor(offset / pageBytes)) : undefined;
@@ -284,7 +297,7 @@ export class NodeHeap {
       partial.delete(slab);
       this.slabs.delete(slab.page);
       this.releasable.push({ firstPage: slab.page, pageCount: 1 });
-      this.addFreeRun(slab.page, 1);
+      this.freePages(slab.page, 1);
     } else {
       partial.add(slab);
     }
@@ -292,8 +305,8 @@ export class NodeHeap {
 
   /** The usable size of a live allocation. */
   sizeOf(offset: number): number {
-    const large = this.large.get(offset / pageBytes);
-    if (large !== undefined) return large.pageCount * pageBytes;
+    const pageCount = this.large.get(offset / pageBytes);
+    if (pageCount !== undefined) return pageCount * pageBytes;
     const slab = this.slabs.get(Math.floor(offset / pageBytes));
     if (slab === undefined) throw new DsmError('DSM_ERR_FREE', `sizeOf: offset ${offset} is not a live allocation`);
     return slab.classBytes;
@@ -305,11 +318,9 @@ export class NodeHeap {
   }
 
   stats(): { bytesInUse: number; bytesReserved: number; chunkCount: number; freeRunCount: number; slabCount: number } {
-    let ownChunkPages = 0;
-    for (const block of this.large.values()) if (block.ownChunks) ownChunkPages += block.pageCount;
     return {
       bytesInUse: this.bytesInUse,
-      bytesReserved: this.chunkCount * arenaChunkBytes + ownChunkPages * pageBytes,
+      bytesReserved: this.chunkCount * arenaChunkBytes,
       chunkCount: this.chunkCount,
       freeRunCount: this.freeRuns.size,
       slabCount: this.slabs.size,
@@ -349,68 +360,125 @@ export class NodeHeap {
     return { offset, zeroRanges };
   }
 
+  /**
+   * Whole pages, first of all best fit over this node's free runs, which may
+   * span chunks: a block is not rounded up to whole chunks, and a block larger
+   * than a chunk leaves the rest of its last chunk to other blocks (issue 13:
+   * in a small region, 1 MiB chunks per block of 1 to 3 MiB wasted a third of
+   * it and cut it into pieces no block fitted).
+   */
   private allocLarge(byteLength: number): Allocation {
     const pageCount = Math.ceil(byteLength / pageBytes);
-    if (pageCount > this.pagesPerChunk) {
-      const chunkCount = Math.ceil(pageCount / this.pagesPerChunk);
-      const firstPage = this.authority.take(this.nodeId, chunkCount) * this.pagesPerChunk;
-      const block = { firstPage, pageCount: chunkCount * this.pagesPerChunk, ownChunks: true };
-      this.large.set(firstPage, block);
-      this.bytesInUse += block.pageCount * pageBytes;
-      return { offset: firstPage * pageBytes, zeroRanges: [] };
-    }
     const firstPage = this.takePages(pageCount);
-    this.large.set(firstPage, { firstPage, pageCount, ownChunks: false });
+    this.large.set(firstPage, pageCount);
     this.bytesInUse += pageCount * pageBytes;
     return { offset: firstPage * pageBytes, zeroRanges: [] };
   }
 
-  /** First fit over free runs (lowest address first); takes a new chunk when none fits. */
+  /** Best fit over free runs (the shortest that holds the pages, the lowest of equals); grows when none fits. */
   private takePages(pageCount: number): number {
-    let best: number | null = null;
+    let best = -1;
+    let bestCount = Infinity;
     for (const [first, count] of this.freeRuns) {
-      if (count >= pageCount && (best === null || first < best)) best = first;
+      if (count >= pageCount && (count < bestCount || (count === bestCount && first < best))) {
+        best = first;
+        bestCount = count;
+      }
     }
-    if (best === null) {
-      const chunk = this.authority.take(this.nodeId, 1);
-      this.chunkCount += 1;
-      best = chunk * this.pagesPerChunk;
-      this.freeRuns.set(best, this.pagesPerChunk);
-    }
+    if (best < 0) best = this.grow(pageCount);
     const count = this.freeRuns.get(best);
     assert(count !== undefined && count >= pageCount, 'the chosen run holds the pages');
-    this.freeRuns.delete(best);
-    if (count > pageCount) this.freeRuns.set(best + pageCount, count - pageCount);
+    this.deleteRun(best);
+    if (count > pageCount) this.setRun(best + pageCount, count - pageCount);
     return best;
   }
 
-  private addFreeRun(firstPage: number, pageCount: number): void {
-    let first = firstPage;
-    let count = pageCount;
-    // Coalesce with the runs just before and just after, within one chunk.
-    for (const [otherFirst, otherCount] of this.freeRuns) {
-      if (otherFirst + otherCount === first && this.sameChunk(otherFirst, first)) {
-        this.freeRuns.delete(otherFirst);
-        first = otherFirst;
-        count += otherCount;
-        break;
+  /**
+   * No free run here holds `pageCount` pages: the shortest span of this
+   * node's free pages and the authority's free chunks together that does
+   * (the lowest of equals). Takes the chunks the block covers in it; returns
+   * the span's first page, where a free run now holds the block.
+   */
+  private grow(pageCount: number): number {
+    const ppc = this.pagesPerChunk;
+    const spans: Array<[number, number]> = [...this.freeRuns];
+    const chunkRuns = this.authority.freeRuns();
+    for (let index = 0; index + 1 < chunkRuns.length; index += 2) spans.push([chunkRuns[index]! * ppc, chunkRuns[index + 1]! * ppc]);
+    spans.sort((a, b) => a[0] - b[0]);
+    let bestStart = -1;
+    let bestLength = Infinity;
+    let longest = 0;
+    for (let index = 0; index < spans.length;) {
+      const start = spans[index]![0];
+      let end = start + spans[index]![1];
+      index += 1;
+      while (index < spans.length && spans[index]![0] === end) {
+        end += spans[index]![1];
+        index += 1;
+      }
+      longest = Math.max(longest, end - start);
+      if (end - start >= pageCount && end - start < bestLength) {
+        bestStart = start;
+        bestLength = end - start;
       }
     }
-    const after = this.freeRuns.get(first + count);
-    if (after !== undefined && this.sameChunk(first, first + count)) {
-      this.freeRuns.delete(first + count);
-      count += after;
+    if (bestStart < 0) {
+      // Buffers dropped but not yet collected by their thread count as in use.
+      throw regionFull(this.authority.regionBytes, `: ${pageCount * pageBytes} bytes asked, ${this.bytesInUse} bytes in blocks not freed yet ` +
+        `(a dropped buffer is freed when its thread collects it), the longest free run ${longest * pageBytes} bytes`);
     }
-    this.freeRuns.set(first, count);
-    // A wholly free chunk goes back to the authority.
-    if (count === this.pagesPerChunk && first % this.pagesPerChunk === 0) {
-      this.freeRuns.delete(first);
-      this.authority.give(this.nodeId, first / this.pagesPerChunk, 1);
-      this.chunkCount -= 1;
+    const end = bestStart + pageCount;
+    for (let chunk = Math.floor(bestStart / ppc); chunk < Math.ceil(end / ppc); chunk += 1) {
+      if (!this.authority.isFree(chunk)) continue;
+      this.authority.takeAt(this.nodeId, chunk, 1);
+      this.chunkCount += 1;
+      this.addFreeRun(chunk * ppc, ppc);
     }
+    return bestStart;
   }
 
-  private sameChunk(pageA: number, pageB: number): boolean {
-    return Math.floor(pageA / this.pagesPerChunk) === Math.floor(pageB / this.pagesPerChunk);
+  /** Pages of this node's that became free: coalesced with their neighbours; whole chunks go back to the authority. */
+  private freePages(firstPage: number, pageCount: number): void {
+    const [first, count] = this.addFreeRun(firstPage, pageCount);
+    const ppc = this.pagesPerChunk;
+    const firstWhole = Math.ceil(first / ppc);
+    const endWhole = Math.floor((first + count) / ppc);
+    if (endWhole <= firstWhole) return;
+    this.deleteRun(first);
+    this.authority.give(this.nodeId, firstWhole, endWhole - firstWhole);
+    this.chunkCount -= endWhole - firstWhole;
+    if (firstWhole * ppc > first) this.setRun(first, firstWhole * ppc - first);
+    if (first + count > endWhole * ppc) this.setRun(endWhole * ppc, first + count - endWhole * ppc);
+  }
+
+  /** Adds a free run, coalesced with the runs just before and just after it; returns the run it is now part of. */
+  private addFreeRun(firstPage: number, pageCount: number): [number, number] {
+    let first = firstPage;
+    let count = pageCount;
+    const before = this.runEnds.get(first);
+    if (before !== undefined) {
+      count += this.freeRuns.get(before)!;
+      this.deleteRun(before);
+      first = before;
+    }
+    const after = this.freeRuns.get(first + count);
+    if (after !== undefined) {
+      this.deleteRun(first + count);
+      count += after;
+    }
+    this.setRun(first, count);
+    return [first, count];
+  }
+
+  private setRun(first: number, count: number): void {
+    this.freeRuns.set(first, count);
+    this.runEnds.set(first + count, first);
+  }
+
+  private deleteRun(first: number): void {
+    const count = this.freeRuns.get(first);
+    assert(count !== undefined, 'the run exists');
+    this.freeRuns.delete(first);
+    this.runEnds.delete(first + count);
   }
 }

@@ -132,8 +132,8 @@ export interface NativeMmu {
   drainFreed(): Float64Array;
   /** Called once by each app thread: V8 is told of its dsm buffers' memory, and it collects when asked. */
   registerCollector(): void;
-  /** Asks every registered app thread of this process to run a full collection soon; returns how many were asked. */
-  collectEverywhere(): number;
+  /** Asks every registered app thread of this process to run a collection soon (minor: a scavenge, else a full one); returns how many were asked. */
+  collectEverywhere(minor?: boolean): number;
   resume(slot: number): void;
   resumeMany(slots: Uint32Array): void;
   /** Microseconds a faulting thread polls its slot (yielding) after its spin, before it sleeps (process-wide; default parkYieldUs). */

@@ -30,16 +30,16 @@ import { LineTagger } from '../util/line-tagger.js';
 import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
 import { allocRetryMs } from '../constants.js';
 
-let gcFunction: (() => void) | null = null;
+let gcFunction: ((options?: { type: 'minor' | 'major' }) => void) | null = null;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-/** A full garbage collection, without exposing `gc` to the program's global scope. */
-function collectGarbage(): void {
+/** A garbage collection (minor: a scavenge; major: a full one), without exposing `gc` to the program's global scope. */
+function collectGarbage(type: 'minor' | 'major' = 'major'): void {
   if (gcFunction === null) {
     v8.setFlagsFromString('--expose-gc');
-    gcFunction = vm.runInNewContext('gc') as () => void;
+    gcFunction = vm.runInNewContext('gc') as typeof gcFunction;
   }
-  gcFunction();
+  gcFunction!({ type });
 }
 
 /**
@@ -103,7 +103,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     } catch (error) {
       if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
       // V8 does not count dsm memory as its own, so it may not have collected
-      // dead buffers yet: collect now and retry. V8 frees backing stores on a
+      // dead buffers yet: collect now and retry, a minor collection first (a
+      // scavenge frees the buffers dropped since the last one at a fraction of
+      // a full one's cost), full ones after. V8 frees backing stores on a
       // background sweeper, so their memory may return a moment after gc().
       // Room may also come from other nodes (a borrow, a gather, their
       // threads' collections: several message rounds on a busy machine), so
@@ -111,7 +113,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       offset = -1;
       const deadline = performance.now() + allocRetryMs;
       for (let attempt = 0; offset < 0; attempt += 1) {
-        if (attempt % 4 === 0) collectGarbage();
+        if (attempt % 4 === 0) collectGarbage(attempt === 0 ? 'minor' : 'major');
         Atomics.wait(pause, 0, 0, 2 ** Math.min(attempt, 5));
         try {
           offset = allocReply(channel.call({ op: 'alloc', byteLength }));

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { checkUserProgram } from './users-runs.js';
 
 const regionMiB = 32;
 const totalMiB = 12 * regionMiB;
@@ -89,3 +90,14 @@ test('a top-level loop of buffers larger than a slice, each made while the last 
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   assert.deepEqual(result.stdout.trim().split('\n'), Array.from({ length: 8 }, (_, k) => `round ${k}: 6291456 bytes, 0 words not zero`));
 });
+
+for (const nodes of [1, 4]) {
+  test(`8 threads each keeping one buffer of up to 3 MiB (seeded sizes), the last one dropped as the next is made, fill up to 75% of the region and run to the end, printing what node prints (${nodes} node${nodes === 1 ? '' : 's'})`, () => {
+    // Before session 21 blocks over a chunk took whole 1 MiB chunks (1.1 MiB took 2) and fragmented the region, and
+    // every collection asked was a full one on every thread: on one node a thread whose collections were cheap found
+    // no 3 MiB run for 5 s and failed; at 32 rounds one node took 10 s and four 28 s (node: 1.6 s).
+    checkUserProgram(['--nodes', String(nodes), '--region-bytes', `${regionMiB}m`], {
+      file: 'alloc-near-full.mjs', args: ['8', '12'], status: 0, what: 'random buffers up to 3 MiB, one kept per thread',
+    }, 'test/fixtures/users6');
+  });
+}

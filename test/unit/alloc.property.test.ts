@@ -130,3 +130,30 @@ test('a gather\'s plan is a run of free chunks (own or reported), the fewest bor
     }
   }), { numRuns: 500, seed: 18 });
 });
+
+test('a block over a chunk takes whole pages, not whole chunks: the rest of its last chunk serves other blocks, and runs span chunks', () => {
+  const pagesPerChunk = arenaChunkBytes / pageBytes;
+  const authority = new ChunkAuthority(4 * arenaChunkBytes);
+  const heap = new NodeHeap(0, authority);
+  // 1 MiB + 1 page: two chunks taken, the second's other 255 pages stay free here.
+  const big = heap.alloc(arenaChunkBytes + pageBytes);
+  assert.equal(heap.sizeOf(big.offset), arenaChunkBytes + pageBytes);
+  assert.equal(authority.chunksInUse, 2);
+  const rest = heap.alloc((pagesPerChunk - 1) * pageBytes);
+  assert.equal(rest.offset, big.offset + arenaChunkBytes + pageBytes, 'the rest of the second chunk');
+  assert.equal(authority.chunksInUse, 2);
+  // Freed, the two blocks' pages coalesce across the chunks' edge and both chunks go back.
+  heap.free(big.offset);
+  assert.equal(authority.chunksInUse, 1, 'the first chunk, wholly free, went back');
+  heap.free(rest.offset);
+  assert.equal(authority.chunksInUse, 0);
+  // Two blocks of 1.5 MiB take 3 MiB (whole chunks took all 4): a third fails, its error with the figures.
+  const blocks = [0, 1].map(() => heap.alloc(1.5 * arenaChunkBytes));
+  assert.equal(blocks[1]!.offset, blocks[0]!.offset + 1.5 * arenaChunkBytes, 'packed one after the other');
+  assert.throws(() => heap.alloc(1.5 * arenaChunkBytes), (error: Error & { code?: string }) =>
+    error.code === 'DSM_ERR_REGION_EXHAUSTED' && /1572864 bytes asked, 3145728 bytes in blocks not freed yet/.test(error.message)
+    && /the longest free run 1048576 bytes/.test(error.message));
+  // Freeing the first leaves a 1.5 MiB run (half a chunk and a whole chunk) before the second: best fit takes it.
+  heap.free(blocks[0]!.offset);
+  assert.equal(heap.alloc(1.5 * arenaChunkBytes).offset, blocks[0]!.offset);
+});

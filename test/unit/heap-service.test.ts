@@ -120,6 +120,21 @@ test('with no run free in any one table, a borrower gathers one from the free ch
   assert.throws(() => node2.alloc(arenaChunkBytes), /DSM_ERR_REGION_EXHAUSTED|full/);
 });
 
+test('a node whose own free chunks are enough but apart gathers at once: its free chunk and the next node\'s first make the run (2 of 16 chunks on 4 nodes)', () => {
+  const { services, deliver } = cluster(4, 16 * arenaChunkBytes);
+  const [node0, node1] = services as [HeapService, HeapService];
+  const blocks = [0, 1, 2, 3].map(() => offsetOf(node0.alloc(arenaChunkBytes)));
+  assert.deepEqual(blocks, [0, 1, 2, 3].map((chunk) => chunk * arenaChunkBytes));
+  node0.free(blocks[1]!);
+  node0.free(blocks[3]!);
+  // Chunks 1 and 3 free, apart: a survey, then one borrow of exactly chunk 4 (not a round of asks for 2 of a lender's own).
+  assert.throws(() => node0.alloc(2 * arenaChunkBytes), /DSM_ERR_REGION_EXHAUSTED|full/);
+  deliver();
+  assert.equal(node0.chunksBorrowed, 1);
+  assert.equal(node1.chunksLent, 1);
+  assert.equal(offsetOf(node0.alloc(2 * arenaChunkBytes)), 3 * arenaChunkBytes, 'chunks 3 and 4');
+});
+
 test('a gather\'s survey answer that was not asked for, or names chunks outside the region, is refused with a clear error', () => {
   const { services, deliver } = cluster(2, 4 * arenaChunkBytes);
   const [node0, node1] = services as [HeapService, HeapService];
