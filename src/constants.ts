@@ -144,6 +144,13 @@ export const channelReplyBytesMax = 64 * 1024;
  */
 export const channelRingEntries = 8;
 /**
+ * Message posts to other nodes (worker/parentPort/MessagePort/BroadcastChannel
+ * postMessage) an app thread may have in its manager, sent without waiting and
+ * not yet admitted within the link limit (src/runtime/flow.ts) and served: one
+ * more makes the thread wait until one is (ChannelClient.postMessageRequest).
+ */
+export const postsInFlightMax = 32;
+/**
  * An app thread parked on a call wakes this often to let a termination
  * (worker.terminate) take effect: the longest a terminated thread takes to end.
  */
