@@ -216,6 +216,12 @@ export const compactSlabBytes = 64 * 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
 /**
+ * Frames to one peer after the first in an event-loop turn are held (the
+ * socket corked) and written together at the turn's end: at most this many
+ * bytes, past which they are written at once (src/transport/connection.ts).
+ */
+export const frameHeldBytesMax = 256 * 1024;
+/**
  * Transport: the buffer each plain TCP connection reads into (src/transport/frame-reader.ts), one per
  * connection, reused by every read: Node's own reads were 64 KiB as well (a fresh buffer each).
  */

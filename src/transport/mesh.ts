@@ -335,6 +335,10 @@ export class Mesh extends EventEmitter implements MeshPort {
       if (this.receiver !== null) this.receiver(nodeId, message);
       else this.emit('message', nodeId, message);
     };
+    // Frames held to a turn's end that the kernel did not take at once: the queue grew after the send saw it.
+    connection.on('backlog', () => {
+      if (connection.queuedBytes > 0) this.queuing.add(nodeId);
+    });
     connection.on('drain', () => {
       if (connection.queuedBytes === 0) this.queuing.delete(nodeId);
       this.emit('drain', nodeId);
