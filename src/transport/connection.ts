@@ -81,6 +81,12 @@ export class Connection extends EventEmitter {
   private readonly source: FrameSource;
   /** Where messages go when one owner takes them all (the Mesh): called directly, instead of 'message' events. */
   receiver: ((message: WireMessage) => void) | null = null;
+  /**
+   * Whether frames after the first in an event-loop turn are held to the
+   * turn's end (see send). Set by the Mesh, whose links carry a node's
+   * traffic; a bare connection (tests, the fuzzer) writes each frame at once.
+   */
+  holdsTurnFrames = false;
   /** Whether a frame went to the socket in this turn of the event loop: a later one is held (corked) until the turn's end. */
   private wroteThisTurn = false;
   /** Bytes of the frames held this turn (at most frameHeldBytesMax: then they go at once). */
@@ -148,6 +154,7 @@ export class Connection extends EventEmitter {
     if (hold && this.heldBytes === 0) this.socket.cork();
     const flushed = writeFrame(this.socket, frameKinds.message, message);
     this.lastSentBytes = lastFrameBytes;
+    if (!this.holdsTurnFrames) return flushed;
     if (!hold) {
       this.wroteThisTurn = true;
       setImmediate(this.endTurn);

@@ -325,6 +325,8 @@ export class Mesh extends EventEmitter implements MeshPort {
     const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()), beaconHeardMs: 0 };
     this.peers.set(nodeId, peer);
     this.peerIdList = null;
+    // A burst's frames go in one write (Connection.send).
+    connection.holdsTurnFrames = true;
     connection.receiver = (message: WireMessage) => {
       peer.detector.heard(Date.now());
       if (this.held !== null) {
