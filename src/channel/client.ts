@@ -128,14 +128,16 @@ export class ChannelClient {
    * the manager counts them in the thread's doorbell block): then the thread
    * waits until one is (flow control: a full link parks the poster, never
    * unbounded memory). One carrying MessagePorts (`mustWait`) is a call, as
-   * before (answered once served). The manager serves a
+   * before (answered once served), and so is every post in race mode: there
+   * the release ends the node's interval (docs/RACE.md), and the thread's
+   * writes after its post must fall in the next one. The manager serves a
    * thread's requests in the order it sent them (by doorbell or by port, see
    * ./doorbell.ts), so a post is served before anything the thread does after
    * it (a call, a sync op, its end: ChannelServer.serveInOrder), and its
    * release (write notices) is made when it is served, as a call's.
    */
   postMessageRequest(request: Extract<ChannelRequest, { op: 'worker-post' | 'parent-post' | 'port-post' | 'bc-post' }>, transfer: readonly unknown[], mustWait = false): void {
-    if (mustWait) {
+    if (mustWait || raceSitesEnabled) {
       this.call(request, transfer);
       return;
     }
