@@ -144,6 +144,13 @@ export const channelReplyBytesMax = 64 * 1024;
  */
 export const channelRingEntries = 8;
 /**
+ * Message posts to other nodes (worker/parentPort/MessagePort/BroadcastChannel
+ * postMessage) an app thread may have in its manager, sent without waiting and
+ * not yet admitted within the link limit (src/runtime/flow.ts) and served: one
+ * more makes the thread wait until one is (ChannelClient.postMessageRequest).
+ */
+export const postsInFlightMax = 32;
+/**
  * An app thread parked on a call wakes this often to let a termination
  * (worker.terminate) take effect: the longest a terminated thread takes to end.
  */
@@ -208,6 +215,12 @@ export const prefaultChunkPages = 16;
 export const compactSlabBytes = 64 * 1024;
 /** Transport: bytes queued on one connection before senders see backpressure. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
+/**
+ * Frames to one peer after the first in an event-loop turn are held (the
+ * socket corked) and written together at the turn's end: at most this many
+ * bytes, past which they are written at once (src/transport/connection.ts).
+ */
+export const frameHeldBytesMax = 256 * 1024;
 /**
  * Transport: the buffer each plain TCP connection reads into (src/transport/frame-reader.ts), one per
  * connection, reused by every read: Node's own reads were 64 KiB as well (a fresh buffer each).

@@ -6,6 +6,7 @@ import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
 import { DoorbellBlock, type NativeDoorbell, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { postsInFlightMax } from '../constants.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 /** Node's, held now: setup replaces the module's export (and so this live binding) with one that calls takeNow. */
@@ -26,6 +27,8 @@ export class ChannelClient {
   /** Messages posted on the port so far. */
   private portSent = 0;
   private callInFlight = false;
+  /** Message posts sent without waiting (postMessageRequest), as an Int32 count (the manager counts those it served in the block). */
+  private postsSent = 0;
   private holdCount = 0;
   private readonly listeners = new Set<(event: ChannelEvent) => void>();
   /** Events takeNow read from the port ahead of the event loop but left for it (dispatched at the next turn, in order). */
@@ -115,6 +118,33 @@ export class ChannelClient {
   post(request: ChannelRequest, transfer: readonly unknown[] = []): void {
     if (raceSitesEnabled) withSite(request);
     this.send(request, transfer, true);
+  }
+
+  /**
+   * A message post to another node (worker-post, parent-post, port-post,
+   * bc-post): sent without waiting, as node's postMessage returns at once,
+   * unless postsInFlightMax of the thread's posts are in its manager still
+   * (not yet admitted within the link limit, src/runtime/flow.ts, and served:
+   * the manager counts them in the thread's doorbell block): then the thread
+   * waits until one is (flow control: a full link parks the poster, never
+   * unbounded memory). One carrying MessagePorts (`mustWait`) is a call, as
+   * before (answered once served), and so is every post in race mode: there
+   * the release ends the node's interval (docs/RACE.md), and the thread's
+   * writes after its post must fall in the next one. The manager serves a
+   * thread's requests in the order it sent them (by doorbell or by port, see
+   * ./doorbell.ts), so a post is served before anything the thread does after
+   * it (a call, a sync op, its end: ChannelServer.serveInOrder), and its
+   * release (write notices) is made when it is served, as a call's.
+   */
+  postMessageRequest(request: Extract<ChannelRequest, { op: 'worker-post' | 'parent-post' | 'port-post' | 'bc-post' }>, transfer: readonly unknown[], mustWait = false): void {
+    if (mustWait || raceSitesEnabled) {
+      this.call(request, transfer);
+      return;
+    }
+    this.block.waitForPostRoom(this.postsSent, postsInFlightMax);
+    request.posted = true;
+    this.post(request, transfer);
+    this.postsSent = (this.postsSent + 1) | 0;
   }
 
   /** Through the doorbell if the request has a binary form and carries nothing to transfer, else by postMessage. */

@@ -175,73 +175,90 @@ export function transferListOf(bytes: Uint8Array): ArrayBuffer[] {
   return [buffer];
 }
 
+const writePlainHostObject = (v8.DefaultSerializer.prototype as unknown as HostHooks)._writeHostObject!;
+
+/**
+ * dsm's serializer: one class for every message (a class made per call cost
+ * the posting thread about twice the serialization itself, and garbage;
+ * session 21), the message's own state on the instance.
+ */
+class DsmSerializer extends v8.DefaultSerializer {
+  private readonly ranges: BufferRanges;
+  private readonly ports: PortCodec;
+  private readonly bareMarkers: Set<DataView>;
+
+  constructor(ranges: BufferRanges, ports: PortCodec, bareMarkers: Set<DataView>) {
+    super();
+    this.ranges = ranges;
+    this.ports = ports;
+    this.bareMarkers = bareMarkers;
+  }
+
+  /** A value structured clone cannot copy (a function, a symbol, a WeakMap): Node's postMessage throws a DataCloneError DOMException, not an Error. */
+  _getDataCloneError(message: string): Error {
+    return new DOMException(message, 'DataCloneError');
+  }
+
+  _getSharedArrayBufferId(buffer: SharedArrayBuffer): never {
+    // V8 asks for an id for a buffer it meets outside a view we wrote: inside an object of a class, or a
+    // WebAssembly shared Memory's buffer (which is never dsm memory).
+    if (this.ranges.rangeOf(buffer) === null) {
+      throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+        'a WebAssembly shared Memory (or another SharedArrayBuffer that is not dsm memory) cannot cross nodes: it is local to its node; a worker given it in workerData starts on its creator\'s node');
+    }
+    throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+      'a SharedArrayBuffer inside an object of a class cannot cross nodes: send it directly, in a plain object, array, Map or Set');
+  }
+
+  _writeHostObject(object: object): void {
+    if (ArrayBuffer.isView(object) && isSharedArrayBuffer(object.buffer)) {
+      const range = this.ranges.rangeOf(object.buffer);
+      if (range === null && (object.buffer as { growable?: boolean }).growable === true) {
+        throw new DsmError('DSM_ERR_GROWABLE',
+          'a growable SharedArrayBuffer (maxByteLength) cannot cross nodes: it is local to the node that made it; share a fixed-size one');
+      }
+      if (range === null) {
+        throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+          'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
+      }
+      const token = this.ranges.onEscape?.(range.offset) ?? 0;
+      const bare = this.bareMarkers.has(object as DataView);
+      this.writeUint32(bare ? hostTagBuffer : hostTagView);
+      this.writeUint32(viewKinds.findIndex((kind) => object instanceof kind));
+      this.writeDouble(range.offset);
+      this.writeDouble(range.byteLength);
+      this.writeDouble(token);
+      this.writeDouble(object.byteOffset);
+      this.writeDouble(object.byteLength);
+      return;
+    }
+    if (this.ports.idOf !== undefined && object instanceof MessagePort) {
+      const id = Buffer.from(this.ports.idOf(object), 'utf8');
+      this.writeUint32(hostTagPort);
+      this.writeUint32(id.byteLength);
+      this.writeRawBytes(id);
+      return;
+    }
+    this.writeUint32(hostTagPlain);
+    try {
+      writePlainHostObject.call(this, object);
+    } catch (error) {
+      // V8's "Unserializable host object" names nothing a program can act on (a MessagePort in a remote worker's workerData).
+      const kind = (object as { constructor?: { name?: unknown } }).constructor?.name;
+      const what = typeof kind === 'string' && kind !== '' ? kind : 'this host object';
+      throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
+        `a ${what} cannot cross nodes (in workerData or a message to or from a thread on another node): only values a structured clone copies, and dsm memory, can; ${what === 'MessagePort' ? 'post it to the thread with postMessage, in the transferList (a MessagePort posted across nodes is relayed)' : 'send its data instead'}`,
+        { cause: error });
+    }
+  }
+}
+
 /** A value as bytes that cross nodes: the serializer's own buffer, whole (transferListOf hands it on without a copy). */
 export function serializeValue(value: unknown, ranges: BufferRanges, ports: PortCodec = {}): Uint8Array {
   const markers = new Map<SharedArrayBuffer, DataView>();
   const prepared = replaceBareBuffers(value, markers, new Map());
   const bareMarkers = new Set<DataView>(markers.values());
-
-  const writePlainHostObject = (v8.DefaultSerializer.prototype as unknown as HostHooks)._writeHostObject!;
-  class Serializer extends v8.DefaultSerializer {
-    /** A value structured clone cannot copy (a function, a symbol, a WeakMap): Node's postMessage throws a DataCloneError DOMException, not an Error. */
-    _getDataCloneError(message: string): Error {
-      return new DOMException(message, 'DataCloneError');
-    }
-
-    _getSharedArrayBufferId(buffer: SharedArrayBuffer): never {
-      // V8 asks for an id for a buffer it meets outside a view we wrote: inside an object of a class, or a
-      // WebAssembly shared Memory's buffer (which is never dsm memory).
-      if (ranges.rangeOf(buffer) === null) {
-        throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
-          'a WebAssembly shared Memory (or another SharedArrayBuffer that is not dsm memory) cannot cross nodes: it is local to its node; a worker given it in workerData starts on its creator\'s node');
-      }
-      throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
-        'a SharedArrayBuffer inside an object of a class cannot cross nodes: send it directly, in a plain object, array, Map or Set');
-    }
-
-    _writeHostObject(object: object): void {
-      if (ArrayBuffer.isView(object) && isSharedArrayBuffer(object.buffer)) {
-        const range = ranges.rangeOf(object.buffer);
-        if (range === null && (object.buffer as { growable?: boolean }).growable === true) {
-          throw new DsmError('DSM_ERR_GROWABLE',
-            'a growable SharedArrayBuffer (maxByteLength) cannot cross nodes: it is local to the node that made it; share a fixed-size one');
-        }
-        if (range === null) {
-          throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
-            'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
-        }
-        const token = ranges.onEscape?.(range.offset) ?? 0;
-        const bare = bareMarkers.has(object as DataView);
-        this.writeUint32(bare ? hostTagBuffer : hostTagView);
-        this.writeUint32(viewKinds.findIndex((kind) => object instanceof kind));
-        this.writeDouble(range.offset);
-        this.writeDouble(range.byteLength);
-        this.writeDouble(token);
-        this.writeDouble(object.byteOffset);
-        this.writeDouble(object.byteLength);
-        return;
-      }
-      if (ports.idOf !== undefined && object instanceof MessagePort) {
-        const id = Buffer.from(ports.idOf(object), 'utf8');
-        this.writeUint32(hostTagPort);
-        this.writeUint32(id.byteLength);
-        this.writeRawBytes(id);
-        return;
-      }
-      this.writeUint32(hostTagPlain);
-      try {
-        writePlainHostObject.call(this, object);
-      } catch (error) {
-        // V8's "Unserializable host object" names nothing a program can act on (a MessagePort in a remote worker's workerData).
-        const kind = (object as { constructor?: { name?: unknown } }).constructor?.name;
-        const what = typeof kind === 'string' && kind !== '' ? kind : 'this host object';
-        throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
-          `a ${what} cannot cross nodes (in workerData or a message to or from a thread on another node): only values a structured clone copies, and dsm memory, can; ${what === 'MessagePort' ? 'post it to the thread with postMessage, in the transferList (a MessagePort posted across nodes is relayed)' : 'send its data instead'}`,
-          { cause: error });
-      }
-    }
-  }
-  const serializer = new Serializer();
+  const serializer = new DsmSerializer(ranges, ports, bareMarkers);
   serializer.writeHeader();
   serializer.writeValue(prepared);
   return serializer.releaseBuffer();
@@ -275,50 +292,65 @@ function withOwnBuffer(value: unknown): unknown {
   return value;
 }
 
-export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {
-  const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
-  // One message keeps one buffer identity, as structured clone does: views over
-  // the same dsm buffer arrive over the same SharedArrayBuffer object.
-  const buffers = new Map<string, SharedArrayBuffer>();
-  const bufferAt = (offset: number, byteLength: number): SharedArrayBuffer => {
+const readPlainHostObject = (v8.DefaultDeserializer.prototype as unknown as HostHooks)._readHostObject!;
+
+/** dsm's deserializer: one class for every message (as DsmSerializer), the message's own state on the instance. */
+class DsmDeserializer extends v8.DefaultDeserializer {
+  private readonly ranges: BufferRanges;
+  private readonly ports: PortCodec;
+  /**
+   * One message keeps one buffer identity, as structured clone does: views
+   * over the same dsm buffer arrive over the same SharedArrayBuffer object.
+   */
+  private readonly buffers = new Map<string, SharedArrayBuffer>();
+
+  constructor(bytes: Buffer, ranges: BufferRanges, ports: PortCodec) {
+    super(bytes);
+    this.ranges = ranges;
+    this.ports = ports;
+  }
+
+  private bufferAt(offset: number, byteLength: number): SharedArrayBuffer {
     const key = `${offset}:${byteLength}`;
-    let buffer = buffers.get(key);
+    let buffer = this.buffers.get(key);
     if (buffer === undefined) {
-      buffer = ranges.bufferAt(offset, byteLength);
-      buffers.set(key, buffer);
+      buffer = this.ranges.bufferAt(offset, byteLength);
+      this.buffers.set(key, buffer);
     }
     return buffer;
-  };
-  class Deserializer extends v8.DefaultDeserializer {
-    _readHostObject(): unknown {
-      const tag = this.readUint32();
-      if (tag === hostTagPlain) return withOwnBuffer(readPlainHostObject.call(this));
-      if (tag === hostTagPort) {
-        const id = (this.readRawBytes(this.readUint32()) as Buffer).toString('utf8');
-        if (ports.portAt === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value holds a relayed MessagePort where none can be received');
-        return ports.portAt(id);
-      }
-      const kind = viewKinds[this.readUint32()];
-      const offset = this.readDouble();
-      const bufferByteLength = this.readDouble();
-      const token = this.readDouble();
-      const byteOffset = this.readDouble();
-      const byteLength = this.readDouble();
-      // The buffer first, then its hold: once a buffer maps the range, no report that no buffer lives over it can
-      // be made (a report queued before is withdrawn, or was taken by the manager before this hold), so the
-      // manager never takes an older buffer's collection for this one's (src/runtime/heap-service.ts).
-      // Every descriptor's weight is held, also when one message names the range twice (each took a share).
-      const buffer = bufferAt(offset, bufferByteLength);
-      ranges.onHold?.(offset, bufferByteLength, token);
-      if (tag === hostTagBuffer) return buffer;
-      if (kind === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value names an unknown view kind');
-      if (kind === DataView) return new DataView(buffer, byteOffset, byteLength);
-      const elementBytes = (kind as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-      return new (kind as unknown as new (b: SharedArrayBuffer, o: number, l: number) => ArrayBufferView)(
-        buffer, byteOffset, byteLength / elementBytes);
-    }
   }
-  const deserializer = new Deserializer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
+  _readHostObject(): unknown {
+    const tag = this.readUint32();
+    if (tag === hostTagPlain) return withOwnBuffer(readPlainHostObject.call(this));
+    if (tag === hostTagPort) {
+      const id = (this.readRawBytes(this.readUint32()) as Buffer).toString('utf8');
+      if (this.ports.portAt === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value holds a relayed MessagePort where none can be received');
+      return this.ports.portAt(id);
+    }
+    const kind = viewKinds[this.readUint32()];
+    const offset = this.readDouble();
+    const bufferByteLength = this.readDouble();
+    const token = this.readDouble();
+    const byteOffset = this.readDouble();
+    const byteLength = this.readDouble();
+    // The buffer first, then its hold: once a buffer maps the range, no report that no buffer lives over it can
+    // be made (a report queued before is withdrawn, or was taken by the manager before this hold), so the
+    // manager never takes an older buffer's collection for this one's (src/runtime/heap-service.ts).
+    // Every descriptor's weight is held, also when one message names the range twice (each took a share).
+    const buffer = this.bufferAt(offset, bufferByteLength);
+    this.ranges.onHold?.(offset, bufferByteLength, token);
+    if (tag === hostTagBuffer) return buffer;
+    if (kind === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value names an unknown view kind');
+    if (kind === DataView) return new DataView(buffer, byteOffset, byteLength);
+    const elementBytes = (kind as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    return new (kind as unknown as new (b: SharedArrayBuffer, o: number, l: number) => ArrayBufferView)(
+      buffer, byteOffset, byteLength / elementBytes);
+  }
+}
+
+export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {
+  const deserializer = new DsmDeserializer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), ranges, ports);
   deserializer.readHeader();
   const value = deserializer.readValue();
   if (bytes.byteLength >= youngGcCheckBytesMin) askForYoungGc();

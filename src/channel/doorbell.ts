@@ -86,6 +86,11 @@ const wordHead = 6;
 const wordTail = 7;
 /** Set by a thread waiting for room in its ring: the manager notifies wordTail when it takes an entry. */
 const wordSpaceWanted = 8;
+/** Message posts (ChannelClient.postMessageRequest) the manager has admitted and served (it alone writes this word). */
+const wordPostsServed = 9;
+/** Set by a thread waiting for its posts in flight to fall: the manager notifies wordPostsServed once it reaches wordPostsWake. */
+const wordPostsWanted = 10;
+const wordPostsWake = 11;
 /** Float64 index of the reply's number. */
 const replyNumberF64 = 8;
 const ringOffsetBytes = 128;
@@ -432,6 +437,38 @@ export class DoorbellBlock {
     if (atomicLoad(this.words, wordSpaceWanted) !== 0) {
       atomicStore(this.words, wordSpaceWanted, 0);
       atomicNotify(this.words, wordTail);
+    }
+  }
+
+  // ---- Message posts in flight (app thread: wait for room; manager: count served).
+
+  /**
+   * App thread: when `max` of the `sent` message posts it sent without
+   * waiting are still in its manager (not yet admitted within the link limit
+   * and served: flow control), waits until at most half of them are (one
+   * wake-up per max/2 posts, not one a post). In slices of
+   * channelParkSliceMs, as awaitReply (a terminated thread ends within one).
+   */
+  waitForPostRoom(sent: number, max: number): void {
+    const words = this.words;
+    if (((sent - atomicLoad(words, wordPostsServed)) | 0) < max) return;
+    const wake = (sent - (max >> 1)) | 0;
+    while (((wake - atomicLoad(words, wordPostsServed)) | 0) > 0) {
+      atomicStore(words, wordPostsWake, wake);
+      atomicStore(words, wordPostsWanted, 1);
+      const served = atomicLoad(words, wordPostsServed);
+      if (((wake - served) | 0) > 0) atomicWait(words, wordPostsServed, served, channelParkSliceMs);
+    }
+  }
+
+  /** Manager: one more of the thread's message posts is served (wakes the thread if it waits for room). */
+  postServed(): void {
+    const words = this.words;
+    const served = (atomicLoad(words, wordPostsServed) + 1) | 0;
+    atomicStore(words, wordPostsServed, served);
+    if (atomicLoad(words, wordPostsWanted) !== 0 && ((served - atomicLoad(words, wordPostsWake)) | 0) >= 0) {
+      atomicStore(words, wordPostsWanted, 0);
+      atomicNotify(words, wordPostsServed);
     }
   }
 

@@ -2,7 +2,7 @@
 // by the thread's doorbell (binary entries in its block, the manager woken
 // natively) or on its port; answers are written into the thread's block.
 
-import type { MessagePort } from 'node:worker_threads';
+import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { DsmError, assert, isDsmError } from '../errors.js';
 import type { ChannelReply, ChannelRequest, PortMessage } from './wire.js';
 import { DoorbellBlock, type RingSync, loadDoorbell, requestOfSync, ringSyncLock } from './doorbell.js';
@@ -41,6 +41,11 @@ export class ThreadEndpoint {
 
   constructor(port: MessagePort) {
     this.port = port;
+  }
+
+  /** One of the thread's message posts (a request with `posted`, ChannelClient.postMessageRequest) is served: room for another. */
+  postServed(): void {
+    this.block?.postServed();
   }
 
   attachReply(reply: SharedArrayBuffer, threadIdSeen: number): void {
@@ -127,8 +132,17 @@ export class ChannelServer {
     return null;
   }
 
-  /** Serves the doorbell entries of `endpoint` that are in order now (its thread ended; its channel has not closed yet). */
+  /**
+   * Serves what `endpoint`'s thread sent before it ended (its channel has not
+   * closed yet): the port messages waiting on its port (posted messages the
+   * thread did not wait for: they are in the port's queue once the thread has
+   * ended) and the doorbell entries, in the thread's order. What the thread
+   * did after them (its end) is then served after them.
+   */
   serveInOrder(endpoint: ThreadEndpoint): void {
+    for (let got = receiveMessageOnPort(endpoint.port); got !== undefined; got = receiveMessageOnPort(endpoint.port)) {
+      this.onPortMessage(endpoint, got.message as PortMessage);
+    }
     this.drainRing(endpoint, false);
   }
 

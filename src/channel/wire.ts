@@ -93,30 +93,34 @@ export type ChannelRequest =
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }
   | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; ports?: string[] }
-  /** A call: answered once the message is queued within the link limit (the poster is parked meanwhile). */
-  | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number; ports?: string[] }
-  /** A worker whose parent runs on another node posts to it (parentPort.postMessage); a call, as worker-post. */
-  | { op: 'parent-post'; bytes: Uint8Array; form?: number; ports?: string[] }
+  /**
+   * A message to a remote worker. `posted`: the thread went on at once (ChannelClient.postMessageRequest); else a
+   * call, answered once the message is queued within the link limit (the poster is parked meanwhile): the first
+   * of each postsInFlightMax, and any that carries MessagePorts. The same for parent-post, bc-post and port-post.
+   */
+  | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
+  /** A worker whose parent runs on another node posts to it (parentPort.postMessage); posted or a call, as worker-post. */
+  | { op: 'parent-post'; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
   | { op: 'worker-terminate'; handleId: number }
   /**
    * BroadcastChannel across nodes (src/threads/broadcast-channel.ts): a thread
    * opened its first channel of `name` (a call, so that it is registered
    * before the thread goes on), closed its last (a post, never answered), or
-   * posts to the channel's instances on other nodes (a call, as worker-post).
+   * posts to the channel's instances on other nodes (posted or a call, as worker-post).
    */
   | { op: 'bc-open'; name: string }
   | { op: 'bc-close'; name: string }
-  | { op: 'bc-post'; name: string; bytes: Uint8Array; form?: number }
+  | { op: 'bc-post'; name: string; bytes: Uint8Array; form?: number; posted?: boolean }
   /**
    * MessagePorts relayed across nodes (src/threads/port-relay.ts). `ports` of
    * a post: the relay ids of the ports it carries (this thread holds their
    * relay ends; their far ends will be where the message goes). 'port-open'
    * (a call): this thread made the port a received id names, and takes the
-   * relay's messages from now on. 'port-post' (a call, as worker-post): a
+   * relay's messages from now on. 'port-post' (posted or a call, as worker-post): a
    * message to the relay's far end. 'port-close' (a post): this end closed.
    */
   | { op: 'port-open'; id: string }
-  | { op: 'port-post'; id: string; bytes: Uint8Array; form?: number; ports?: string[] }
+  | { op: 'port-post'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
   | { op: 'port-close'; id: string }
   /**
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.

@@ -578,7 +578,7 @@ export class ClusterNode {
       case 'atomic': return request.asyncId === undefined;
       case 'line': return request.fn !== 'unpinned';
       case 'sync': return request.posted !== true;
-      case 'worker-post': case 'parent-post': case 'bc-post': case 'port-post': return true;
+      case 'worker-post': case 'parent-post': case 'bc-post': case 'port-post': return request.posted !== true;
       default: return false;
     }
   }

@@ -267,6 +267,8 @@ export class RemoteWorkers {
   /** Serves an admitted request of an app thread (answers nothing itself: each is a post, or a call answered null). */
   serve(endpoint: ThreadEndpoint, request: WorkerRequest): null {
     const { bounds } = this.options;
+    // A message post the thread did not wait for: counted served (its thread may post another: flow control).
+    if ((request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'bc-post' || request.op === 'port-post') && request.posted === true) endpoint.postServed();
     switch (request.op) {
       case 'worker-spawn': {
         if (hopsOn) hop('m:worker-spawn');
@@ -533,8 +535,11 @@ export class RemoteWorkers {
       if (hopsOn) hop('m:thread exit');
       this.options.threadExited?.(endpoint);
       this.options.threadEnded?.(spawn.threadIdSeen);
-      this.hosted.delete(spawn.spawnId);
-      this.hostedEndpoints.delete(endpoint);
+      // Admitted: its posts that threadExited served may wait for admission (a full link), and they find it.
+      this.options.admit(() => {
+        this.hosted.delete(spawn.spawnId);
+        this.hostedEndpoints.delete(endpoint);
+      });
       // Its own remote workers stop first, as under Node (a worker's 'exit' comes after its workers have stopped).
       this.parentEnded(spawn.threadIdSeen, () => event('exit', { code: hosted.terminatedEarly && code === 1 ? 0 : code }));
       // Workers come here one after another: keep a thread warm for the next one.

@@ -83,7 +83,8 @@ export function makeBroadcastChannelClass(channel: ChannelClient, ranges: Buffer
       // Node's post first: a closed channel, or a value that cannot be cloned, throws as under Node, and nothing leaves.
       super.postMessage(message);
       const bytes = serializeMessage(message, broadcastRanges);
-      channel.call({ op: 'bc-post', name: this.#key, ...bytes }, transferListOf(bytes.bytes));
+      // Without waiting but for every postsInFlightMax-th (ChannelClient.postMessageRequest).
+      channel.postMessageRequest({ op: 'bc-post', name: this.#key, ...bytes }, transferListOf(bytes.bytes));
     }
 
     override close(): void {

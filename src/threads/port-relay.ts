@@ -190,7 +190,8 @@ export class PortRelays {
     });
     for (const [port, nestedId] of nested) this.listen(nestedId, port);
     const ports = nested.size === 0 ? {} : { ports: [...nested.values()] };
-    this.channel.call({ op: 'port-post', id, ...message, ...ports }, transferListOf(message.bytes));
+    // Without waiting but for every postsInFlightMax-th and one with ports (ChannelClient.postMessageRequest).
+    this.channel.postMessageRequest({ op: 'port-post', id, ...message, ...ports }, transferListOf(message.bytes), nested.size > 0);
   }
 
   /** A message from the far end of relay `id`: to the program's end, with its ports made here. */

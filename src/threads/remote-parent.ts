@@ -91,14 +91,16 @@ export class RemoteParentPort extends EventEmitter {
   }
 
   postMessage(value: unknown, transferList?: readonly unknown[]): void {
-    // Through the channel as a call: when the link to the parent's node is
-    // full, this thread waits until it drains (flow control, src/runtime/flow.ts).
+    // Through the channel, without waiting but for every postsInFlightMax-th
+    // post (and one with MessagePorts), a call: when the link to the parent's
+    // node is full, this thread waits there until it drains (flow control,
+    // src/runtime/flow.ts; ChannelClient.postMessageRequest).
     // The clone's bytes move to the manager by transfer (no copy).
     // Its MessagePorts stay in this thread, relayed to the parent's node (./port-relay.ts).
     const relays = portRelays();
     assert(relays !== null, 'a worker with a parent on another node has port relays');
     const message = relays.serialize(value, transferList, 'a parent');
-    this.channel.call({ op: 'parent-post', ...message }, transferListOf(message.bytes));
+    this.channel.postMessageRequest({ op: 'parent-post', ...message }, transferListOf(message.bytes), message.ports !== undefined);
   }
 
   start(): void {

@@ -175,17 +175,19 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
       value(this: object, value: unknown, transferList?: readonly unknown[]) {
         const state = stateOf(this);
         if (state.exited) return;
-        // A call, not a post: when the link to that node is full, this thread
-        // waits here until it drains (flow control, src/runtime/flow.ts). The
-        // clone's bytes move to the manager by transfer, not by a copy: they
-        // go on to the socket as the frame's payload as they are.
+        // Sent without waiting, but every postsInFlightMax-th (and one with
+        // MessagePorts) is a call: when the link to that node is full, this
+        // thread waits there until it drains (flow control, src/runtime/flow.ts;
+        // ChannelClient.postMessageRequest). The clone's bytes move to the
+        // manager by transfer, not by a copy: they go on to the socket as the
+        // frame's payload as they are.
         // Its MessagePorts stay in this thread, relayed to the worker's node (./port-relay.ts).
         const relays = portRelays();
         assert(relays !== null, 'a thread with remote workers has port relays');
         if (hopsOn) hop('t:postMessage');
         const message = relays.serialize(value, transferList, 'a worker');
         if (hopsOn) hop('t:serialized');
-        channel.call({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes));
+        channel.postMessageRequest({ op: 'worker-post', handleId: state.handleId, ...message }, transferListOf(message.bytes), message.ports !== undefined);
       },
     },
     terminate: {

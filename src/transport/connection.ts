@@ -5,7 +5,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { frameBytesMax, handshakeTimeoutMs, helloStringBytesMax, nodeCountMax, nonceBytes, preAuthFrameBytesMax, refusalReasonBytesMax, sendQueueBytesMax, unauthenticatedCountMax } from '../constants.js';
+import { frameBytesMax, frameHeldBytesMax, handshakeTimeoutMs, helloStringBytesMax, nodeCountMax, nonceBytes, preAuthFrameBytesMax, refusalReasonBytesMax, sendQueueBytesMax, unauthenticatedCountMax } from '../constants.js';
 import { DsmError, type ErrorCode, assert, errorCodes } from '../errors.js';
 import { bodyDone, decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from './codec.js';
 import { FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
@@ -81,6 +81,20 @@ export class Connection extends EventEmitter {
   private readonly source: FrameSource;
   /** Where messages go when one owner takes them all (the Mesh): called directly, instead of 'message' events. */
   receiver: ((message: WireMessage) => void) | null = null;
+  /**
+   * Whether frames after the first in an event-loop turn are held to the
+   * turn's end (see send). Set by the Mesh, whose links carry a node's
+   * traffic; a bare connection (tests, the fuzzer) writes each frame at once.
+   */
+  holdsTurnFrames = false;
+  /** Whether a frame went to the socket in this turn of the event loop: a later one is held (corked) until the turn's end. */
+  private wroteThisTurn = false;
+  /** Bytes of the frames held this turn (at most frameHeldBytesMax: then they go at once). */
+  private heldBytes = 0;
+  private readonly endTurn = (): void => {
+    this.wroteThisTurn = false;
+    this.releaseHeld();
+  };
 
   constructor(socket: Socket, peer: Hello, source: FrameSource) {
     super();
@@ -133,14 +147,35 @@ export class Connection extends EventEmitter {
   send(message: WireMessage): boolean {
     // Its loss was reported ('close' or 'error') and ends the run: what is still sent to it goes nowhere.
     if (this.closed) return false;
+    // The turn's first frame goes to the kernel at once (a request and its answer wait for nothing); those after
+    // it in the same turn (a burst of posts, a release's messages) are held and go together, in order, in one
+    // write at the turn's end (setImmediate) or once frameHeldBytesMax are held: one system call, not one a frame.
+    const hold = this.wroteThisTurn;
+    if (hold && this.heldBytes === 0) this.socket.cork();
     const flushed = writeFrame(this.socket, frameKinds.message, message);
     this.lastSentBytes = lastFrameBytes;
+    if (!this.holdsTurnFrames) return flushed;
+    if (!hold) {
+      this.wroteThisTurn = true;
+      setImmediate(this.endTurn);
+    } else {
+      this.heldBytes += lastFrameBytes;
+      if (this.heldBytes >= frameHeldBytesMax) this.releaseHeld();
+    }
     return flushed;
   }
 
-  /** Bytes queued on this connection and not yet handed to the kernel. */
+  /** The frames held this turn go to the socket; if the kernel did not take them all, 'backlog' says the queue grew. */
+  private releaseHeld(): void {
+    if (this.heldBytes === 0) return;
+    this.heldBytes = 0;
+    this.socket.uncork();
+    if (this.socket.writableLength > 0) this.emit('backlog');
+  }
+
+  /** Bytes queued on this connection and not yet handed to the kernel (not those held for this turn's end: they are not a backed-up link). */
   get queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength - this.heldBytes;
   }
 
   /** Sends a heartbeat frame (no body to decode); skipped while the socket is backed up, which itself shows the peer is slow. */
@@ -156,6 +191,8 @@ export class Connection extends EventEmitter {
   close(): void {
     this.closed = true;
     this.source.stop();
+    // end() writes what is held this turn first (it uncorks).
+    this.heldBytes = 0;
     this.socket.end();
   }
 

@@ -325,6 +325,8 @@ export class Mesh extends EventEmitter implements MeshPort {
     const peer: Peer = { connection, detector: new FailureDetector(this.beatTimeoutMs, this.beatIntervalMs, Date.now()), beaconHeardMs: 0 };
     this.peers.set(nodeId, peer);
     this.peerIdList = null;
+    // A burst's frames go in one write (Connection.send).
+    connection.holdsTurnFrames = true;
     connection.receiver = (message: WireMessage) => {
       peer.detector.heard(Date.now());
       if (this.held !== null) {
@@ -335,6 +337,10 @@ export class Mesh extends EventEmitter implements MeshPort {
       if (this.receiver !== null) this.receiver(nodeId, message);
       else this.emit('message', nodeId, message);
     };
+    // Frames held to a turn's end that the kernel did not take at once: the queue grew after the send saw it.
+    connection.on('backlog', () => {
+      if (connection.queuedBytes > 0) this.queuing.add(nodeId);
+    });
     connection.on('drain', () => {
       if (connection.queuedBytes === 0) this.queuing.delete(nodeId);
       this.emit('drain', nodeId);

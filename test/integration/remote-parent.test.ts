@@ -27,6 +27,17 @@ test('a remote worker\'s parentPort: queued messages in order, close() and unref
   assert.match(onDsm.stderr, /^late worker on node 1$/m, 'the worker ran on the other node');
 });
 
+test('posts across nodes do not wait: 500 each way (past postsInFlightMax) in order, and a worker\'s posts to its parent, a relayed port and a BroadcastChannel before process.exit arrive, as under node', () => {
+  const program = 'test/fixtures/programs/post-burst-exit.mjs';
+  const plain = run([program]);
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(plain.stdout, 'exit 4: parent 501 in order true first got 500\nport true, channel true\n');
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '2', program]);
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, plain.stdout);
+  assert.match(onDsm.stderr, /^worker on node 1$/m, 'the worker ran on the other node');
+});
+
 test('worker creation is a synchronization: a remote worker\'s thread, created before its node acquires the parent\'s writes, waits for that acquire (made 1 s late by a test hook)', () => {
   const program = 'test/fixtures/litmus/worker-start.mjs';
   // Without the start gate this printed stale=3072 (the workers read their node's old zero copies).
