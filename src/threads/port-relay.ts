@@ -82,9 +82,11 @@ export class PortRelays {
     const ids = new Map<MessagePort, string>();
     for (const item of transferItems(transferList)) {
       if (isArrayBuffer(item)) {
-        // Node's checks, in its order: a duplicate is an error, a detached buffer is passed over.
+        // Node's checks, in its order: a duplicate is an error; a detached buffer is passed over by Node 20 and
+        // refused by Node 24 (DataCloneError), as the running Node does (asked on a channel of its own).
         if (buffers.includes(item)) throw nodesOwnError((port) => { const twice = new ArrayBuffer(0); port.postMessage(undefined, [twice, twice]); });
         if (!isDetached(item)) buffers.push(item);
+        else throwIfNodeRefuses((port) => port.postMessage(undefined, [item]));
       } else if (item instanceof MessagePort) {
         if (ids.has(item)) throw new DOMException('Transfer list contains duplicate MessagePort', 'DataCloneError');
         ids.set(item, this.nextId());
@@ -301,6 +303,17 @@ function nodesOwnError(provoke: (port: MessagePort) => void): Error {
     port2.close();
   }
   return new DsmError('DSM_ERR_INTERNAL', 'Node accepted a postMessage that dsm expected it to refuse');
+}
+
+/** Throws what Node throws for `provoke` on a channel of its own, if it throws. */
+function throwIfNodeRefuses(provoke: (port: MessagePort) => void): void {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    provoke(port1);
+  } finally {
+    port1.close();
+    port2.close();
+  }
 }
 
 /** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
