@@ -3,6 +3,8 @@
 // (dist/bundle/, scripts/bundle.mjs: every entry and chunk in one folder),
 // tsc's output (dist/src/) and the sources run under tsx (src/).
 
+import module from 'node:module';
+
 declare global {
   interface ImportMeta {
     /** `true` in dist/bundle/ (esbuild's define), absent elsewhere. */
@@ -17,7 +19,9 @@ export const bundled: boolean = import.meta.dsmBundle === true;
 export const entryPoints = {
   nodeMain: { source: 'cluster/node-main', bundle: 'node-main' },
   clusterNode: { source: 'runtime/cluster-node', bundle: 'cluster-node' },
-  threadEntry: { source: 'threads/entry', bundle: 'thread-main' },
+  // On a Node with a module compile cache, thread-main.js (scripts/bundle.mjs) turns it on and imports thread-entry.js;
+  // on Node 20 that would only be a module more to load, so the thread starts at thread-entry.js.
+  threadEntry: { source: 'threads/entry', bundle: typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function' ? 'thread-main' : 'thread-entry' },
 } as const;
 
 export function entryUrl(entry: keyof typeof entryPoints): URL {
