@@ -41,6 +41,8 @@ export class PortRelays {
   private idCounter = 0;
   /** This thread's relay ends, by relay id: the port this module listens on and posts to. */
   private readonly relays = new Map<string, MessagePort>();
+  /** Messages that waited on a relayed pair's ends when it left (pairsIn), by relay id: forwarded before the rest. */
+  private readonly backlogs = new Map<string, unknown[]>();
 
   constructor(channel: ChannelClient, ranges: BufferRanges, nodeId: number, threadId: number) {
     this.channel = channel;
@@ -97,9 +99,17 @@ export class PortRelays {
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', `postMessage to ${toWhom} on another node can transfer ArrayBuffers and MessagePorts, not other handles`);
       }
     }
+    // Both ends of one MessageChannel in one message: they travel as a pair, and the receiver makes a new
+    // MessageChannel for them (entangled there as here), with no relay: the ends no longer depend on this
+    // thread (a thread that makes a channel, posts both ends and ends, as under Node). Only when neither end
+    // has messages waiting (read here: a pair with some is relayed as before, the messages forwarded first).
+    const preTaken = new Map<MessagePort, MessagePort>();
+    const paired = this.pairsIn(ids, preTaken);
     const written = new Set<string>();
     const message = write(buffers, {
       idOf: (port) => {
+        const pairId = paired.get(port);
+        if (pairId !== undefined) return pairId;
         const id = ids.get(port);
         // Node's own error for a port in a message but not in its transferList.
         if (id === undefined) throw missingTransferable();
@@ -109,13 +119,54 @@ export class PortRelays {
     });
     if (ids.size === 0) return message;
     for (const [port, id] of ids) {
+      if (paired.has(port)) continue;
       // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
-      const taken = structuredClone(port, { transfer: [port] });
+      const taken = preTaken.get(port) ?? structuredClone(port, { transfer: [port] });
       // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
       if (written.has(id)) this.listen(id, taken);
-      else taken.close();
+      else {
+        this.backlogs.delete(id);
+        taken.close();
+      }
+      // What waited on a pair relayed after all: after this message (which opens the relay), before anything else.
+      if (this.backlogs.has(id)) queueMicrotask(() => this.flushBacklog(id));
     }
     return written.size === 0 ? message : { ...message, ports: [...written] };
+  }
+
+  /**
+   * The pairs among a message's transferred ports (both ends of a MessageChannel this thread made or received as
+   * a pair), each end's id in the clone (`pair:<id>:1` or `:2`): taken from the program (detached) and closed
+   * here. A pair whose ends have messages waiting is not one: its ends are relayed, the messages first.
+   */
+  private pairsIn(ids: Map<MessagePort, string>, preTaken: Map<MessagePort, MessagePort>): Map<MessagePort, string> {
+    const paired = new Map<MessagePort, string>();
+    for (const [port, id] of ids) {
+      const partner = partners.get(port);
+      if (partner === undefined || paired.has(port) || !ids.has(partner)) continue;
+      const partnerId = ids.get(partner)!;
+      const taken = structuredClone(port, { transfer: [port] });
+      const partnerTaken = structuredClone(partner, { transfer: [partner] });
+      partners.delete(port);
+      partners.delete(partner);
+      const waiting = nativeReceiveMessageOnPort(taken) ?? nativeReceiveMessageOnPort(partnerTaken);
+      if (waiting === undefined) {
+        paired.set(port, `pair:${id}:1`);
+        paired.set(partner, `pair:${id}:2`);
+        taken.close();
+        continue;
+      }
+      // Relayed after all: the taken ends stand for the program's (detached now), what waited goes first, in order.
+      for (const [end, endId] of [[taken, id], [partnerTaken, partnerId]] as const) {
+        const backlog: unknown[] = [];
+        if (end === taken && waiting !== undefined) backlog.push(waiting.message);
+        for (let got = nativeReceiveMessageOnPort(end); got !== undefined; got = nativeReceiveMessageOnPort(end)) backlog.push(got.message);
+        if (backlog.length > 0) this.backlogs.set(endId, backlog);
+      }
+      preTaken.set(port, taken);
+      preTaken.set(partner, partnerTaken);
+    }
+    return paired;
   }
 
   /** The ports of a received message: each becomes a new local channel, one end for the program, the other relayed. */
@@ -125,8 +176,26 @@ export class PortRelays {
 
   /** The PortCodec that opens received relay ids (for deserializeMessage's callers). */
   receiving(): PortCodec {
+    // A pair's ends (pairsIn) become one new MessageChannel: its second end is made with the first.
+    const pairs = new Map<string, { ends: [MessagePort, MessagePort]; taken: [boolean, boolean] }>();
     return {
       portAt: (id) => {
+        const pair = /^pair:(.+):([12])$/.exec(id);
+        if (pair !== null) {
+          let made = pairs.get(pair[1]!);
+          if (made === undefined) {
+            const { port1, port2 } = new MessageChannel();
+            recordPair(port1, port2);
+            const entry = { ends: [port1, port2] as [MessagePort, MessagePort], taken: [false, false] as [boolean, boolean] };
+            made = entry;
+            pairs.set(pair[1]!, entry);
+            // An end the message does not hold (it was only in the transferList): nobody can read it, closed (the other sees 'close').
+            queueMicrotask(() => entry.ends.forEach((end, index) => { if (!entry.taken[index]) end.close(); }));
+          }
+          const index = pair[2] === '1' ? 0 : 1;
+          made.taken[index] = true;
+          return made.ends[index];
+        }
         const { port1, port2 } = new MessageChannel();
         this.listen(id, port2);
         // Registered before the program can use port1: the manager hands over what waited for this id, then the rest.
@@ -146,7 +215,10 @@ export class PortRelays {
   private listen(id: string, port: MessagePort): void {
     assert(!this.relays.has(id), 'a relay id names one relay end in its thread');
     this.relays.set(id, port);
-    port.on('message', (data: unknown) => this.forward(id, data));
+    port.on('message', (data: unknown) => {
+      this.flushBacklog(id);
+      this.forward(id, data);
+    });
     port.on('close', () => {
       // Closed here (the program closed its end, or this thread ended it): the far end closes too.
       if (this.relays.delete(id)) this.channel.post({ op: 'port-close', id });
@@ -170,6 +242,15 @@ export class PortRelays {
         if (left-- === 0) return;
         this.forward(id, received.message);
       }
+    }
+  }
+
+  /** Forwards what waited on relay `id`'s port when it left as one end of a pair (pairsIn), once. */
+  flushBacklog(id?: string): void {
+    for (const [backlogId, backlog] of id === undefined ? [...this.backlogs] : [[id, this.backlogs.get(id)] as const]) {
+      if (backlog === undefined) continue;
+      this.backlogs.delete(backlogId);
+      for (const data of backlog) this.forward(backlogId, data);
     }
   }
 
@@ -313,6 +394,25 @@ function throwIfNodeRefuses(provoke: (port: MessagePort) => void): void {
   } finally {
     port1.close();
     port2.close();
+  }
+}
+
+/** Each MessageChannel end the program made (PairedMessageChannel) or received as a pair, to its partner. */
+const partners = new WeakMap<MessagePort, MessagePort>();
+
+function recordPair(port1: MessagePort, port2: MessagePort): void {
+  partners.set(port1, port2);
+  partners.set(port2, port1);
+}
+
+/**
+ * The program's MessageChannel in a cluster (src/threads/setup.ts installs it): Node's, which records its two
+ * ends as partners, so that both posted in one message to another node travel as a pair (PortRelays.pairsIn).
+ */
+export class PairedMessageChannel extends MessageChannel {
+  constructor() {
+    super();
+    recordPair(this.port1, this.port2);
   }
 }
 
