@@ -103,10 +103,42 @@ export class PortRelays {
     // MessageChannel for them (entangled there as here), with no relay: the ends no longer depend on this
     // thread (a thread that makes a channel, posts both ends and ends, as under Node). Only when neither end
     // has messages waiting (read here: a pair with some is relayed as before, the messages forwarded first).
-    const preTaken = new Map<MessagePort, MessagePort>();
-    const paired = this.pairsIn(ids, preTaken);
+    const paired = this.pairsIn(ids);
     const written = new Set<string>();
-    const message = write(buffers, {
+    let message: MessageBytes;
+    try {
+      message = this.writeWithPairs(write, buffers, ids, paired, written);
+    } catch (error) {
+      this.unreadBacklogs(ids);
+      throw error;
+    }
+    if (ids.size === 0) return message;
+    // A pair's ends are detached for the program, as posted ports, and closed (both taken first: closing one
+    // closes the other); the receiver makes the pair anew.
+    const pairTaken: MessagePort[] = [];
+    for (const [port, id] of ids) {
+      if (paired.has(port)) {
+        partners.delete(port);
+        pairTaken.push(structuredClone(port, { transfer: [port] }));
+        continue;
+      }
+      const taken = structuredClone(port, { transfer: [port] });
+      // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
+      if (written.has(id)) this.listen(id, taken);
+      else {
+        this.backlogs.delete(id);
+        taken.close();
+      }
+      // What waited on a pair relayed after all: after this message (which opens the relay), before anything else.
+      if (this.backlogs.has(id)) queueMicrotask(() => this.flushBacklog(id));
+    }
+    for (const taken of pairTaken) taken.close();
+    return written.size === 0 ? message : { ...message, ports: [...written] };
+  }
+
+  private writeWithPairs(write: (buffers: ArrayBuffer[], ports: PortCodec) => MessageBytes, buffers: ArrayBuffer[],
+    ids: Map<MessagePort, string>, paired: Map<MessagePort, string>, written: Set<string>): MessageBytes {
+    return write(buffers, {
       idOf: (port) => {
         const pairId = paired.get(port);
         if (pairId !== undefined) return pairId;
@@ -117,56 +149,51 @@ export class PortRelays {
         return id;
       },
     });
-    if (ids.size === 0) return message;
-    for (const [port, id] of ids) {
-      if (paired.has(port)) continue;
-      // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
-      const taken = preTaken.get(port) ?? structuredClone(port, { transfer: [port] });
-      // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
-      if (written.has(id)) this.listen(id, taken);
-      else {
-        this.backlogs.delete(id);
-        taken.close();
-      }
-      // What waited on a pair relayed after all: after this message (which opens the relay), before anything else.
-      if (this.backlogs.has(id)) queueMicrotask(() => this.flushBacklog(id));
-    }
-    return written.size === 0 ? message : { ...message, ports: [...written] };
   }
 
   /**
-   * The pairs among a message's transferred ports (both ends of a MessageChannel this thread made or received as
-   * a pair), each end's id in the clone (`pair:<id>:1` or `:2`): taken from the program (detached) and closed
-   * here. A pair whose ends have messages waiting is not one: its ends are relayed, the messages first.
+   * The pairs among a message's transferred ports (both ends of a MessageChannel this thread made, or received as
+   * a pair), each end's id in the clone (`pair:<id>:1` or `:2`). A pair whose ends have messages waiting is not
+   * one: its ends are relayed, those messages forwarded first (`backlogs`, read from the program's ends now).
    */
-  private pairsIn(ids: Map<MessagePort, string>, preTaken: Map<MessagePort, MessagePort>): Map<MessagePort, string> {
+  private pairsIn(ids: Map<MessagePort, string>): Map<MessagePort, string> {
     const paired = new Map<MessagePort, string>();
+    const seen = new Set<MessagePort>();
     for (const [port, id] of ids) {
       const partner = partners.get(port);
-      if (partner === undefined || paired.has(port) || !ids.has(partner)) continue;
+      if (partner === undefined || seen.has(port) || partners.get(partner) !== port || !ids.has(partner)) continue;
+      seen.add(partner);
       const partnerId = ids.get(partner)!;
-      const taken = structuredClone(port, { transfer: [port] });
-      const partnerTaken = structuredClone(partner, { transfer: [partner] });
-      partners.delete(port);
-      partners.delete(partner);
-      const waiting = nativeReceiveMessageOnPort(taken) ?? nativeReceiveMessageOnPort(partnerTaken);
-      if (waiting === undefined) {
-        paired.set(port, `pair:${id}:1`);
-        paired.set(partner, `pair:${id}:2`);
-        taken.close();
-        continue;
-      }
-      // Relayed after all: the taken ends stand for the program's (detached now), what waited goes first, in order.
-      for (const [end, endId] of [[taken, id], [partnerTaken, partnerId]] as const) {
+      let waiting = false;
+      for (const [end, endId] of [[port, id], [partner, partnerId]] as const) {
         const backlog: unknown[] = [];
-        if (end === taken && waiting !== undefined) backlog.push(waiting.message);
         for (let got = nativeReceiveMessageOnPort(end); got !== undefined; got = nativeReceiveMessageOnPort(end)) backlog.push(got.message);
-        if (backlog.length > 0) this.backlogs.set(endId, backlog);
+        if (backlog.length === 0) continue;
+        waiting = true;
+        this.backlogs.set(endId, backlog);
       }
-      preTaken.set(port, taken);
-      preTaken.set(partner, partnerTaken);
+      if (waiting) continue;
+      paired.set(port, `pair:${id}:1`);
+      paired.set(partner, `pair:${id}:2`);
     }
     return paired;
+  }
+
+  /** The message could not be written: what pairsIn read from a port waits there again, in order (the ends stay the program's). */
+  private unreadBacklogs(ids: Map<MessagePort, string>): void {
+    for (const [port, id] of ids) {
+      const backlog = this.backlogs.get(id);
+      const partner = partners.get(port);
+      if (backlog === undefined || partner === undefined) continue;
+      this.backlogs.delete(id);
+      for (const data of backlog) {
+        try {
+          partner.postMessage(data);
+        } catch {
+          // One carrying ports of its own (not listed here): lost with the failed post.
+        }
+      }
+    }
   }
 
   /** The ports of a received message: each becomes a new local channel, one end for the program, the other relayed. */
