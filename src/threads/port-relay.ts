@@ -16,6 +16,9 @@
 // - the managers route by id and make each crossing a release at the sender's
 //   node and an acquire at the receiver's (src/runtime/remote-workers.ts).
 //
+// Both ends of one MessageChannel in one message travel as a pair, not
+// relayed: the receiver makes a new MessageChannel for them (pairsIn).
+//
 // Relayed messages may carry ports themselves: each is relayed the same way,
 // from the thread that relays the message. A relay ends when either side
 // closes, or when the thread holding one of its ends ends (the far side sees
@@ -442,6 +445,8 @@ export class PairedMessageChannel extends MessageChannel {
     recordPair(this.port1, this.port2);
   }
 }
+// Printed as Node's (util.inspect names an instance by its constructor's name).
+Object.defineProperty(PairedMessageChannel, 'name', { value: 'MessageChannel' });
 
 /** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
 const nativeReceiveMessageOnPort = receiveMessageOnPort;
