@@ -120,6 +120,7 @@ export class PortRelays {
     // closes the other); the receiver makes the pair anew.
     const pairTaken: MessagePort[] = [];
     for (const [port, id] of ids) {
+      // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
       if (paired.has(port)) {
         partners.delete(port);
         pairTaken.push(structuredClone(port, { transfer: [port] }));
@@ -430,22 +431,28 @@ function throwIfNodeRefuses(provoke: (port: MessagePort) => void): void {
 /** Each MessageChannel end the program made (PairedMessageChannel) or received as a pair, to its partner. */
 const partners = new WeakMap<MessagePort, MessagePort>();
 
+/** Node's, held at load (setup replaces the module's export with PairedMessageChannel). */
+const NativeMessageChannel = MessageChannel;
+
 function recordPair(port1: MessagePort, port2: MessagePort): void {
   partners.set(port1, port2);
   partners.set(port2, port1);
 }
 
 /**
- * The program's MessageChannel in a cluster (src/threads/setup.ts installs it): Node's, which records its two
- * ends as partners, so that both posted in one message to another node travel as a pair (PortRelays.pairsIn).
+ * The program's MessageChannel in a cluster (src/threads/setup.ts installs it): Node's, whose two ends are
+ * recorded as partners, so that both posted in one message to another node travel as a pair (PortRelays.pairsIn).
+ * A function sharing Node's prototype, so that instances, `instanceof`, subclasses, the printed name and a call
+ * without `new` (Node's own TypeError) are Node's.
  */
-export class PairedMessageChannel extends MessageChannel {
-  constructor() {
-    super();
-    recordPair(this.port1, this.port2);
-  }
-}
-// Printed as Node's (util.inspect names an instance by its constructor's name).
+export const PairedMessageChannel = function MessageChannel(this: unknown): MessageChannel {
+  if (new.target === undefined) return (NativeMessageChannel as unknown as () => MessageChannel)();
+  const channel = Reflect.construct(NativeMessageChannel, [], new.target) as MessageChannel;
+  recordPair(channel.port1, channel.port2);
+  return channel;
+} as unknown as typeof MessageChannel;
+PairedMessageChannel.prototype = NativeMessageChannel.prototype;
+// Named here: the bundler may rename the function (the import has its name).
 Object.defineProperty(PairedMessageChannel, 'name', { value: 'MessageChannel' });
 
 /** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
