@@ -16,6 +16,9 @@
 // - the managers route by id and make each crossing a release at the sender's
 //   node and an acquire at the receiver's (src/runtime/remote-workers.ts).
 //
+// Both ends of one MessageChannel in one message travel as a pair, not
+// relayed: the receiver makes a new MessageChannel for them (pairsIn).
+//
 // Relayed messages may carry ports themselves: each is relayed the same way,
 // from the thread that relays the message. A relay ends when either side
 // closes, or when the thread holding one of its ends ends (the far side sees
@@ -41,6 +44,8 @@ export class PortRelays {
   private idCounter = 0;
   /** This thread's relay ends, by relay id: the port this module listens on and posts to. */
   private readonly relays = new Map<string, MessagePort>();
+  /** Messages that waited on a relayed pair's ends when it left (pairsIn), by relay id: forwarded before the rest. */
+  private readonly backlogs = new Map<string, unknown[]>();
 
   constructor(channel: ChannelClient, ranges: BufferRanges, nodeId: number, threadId: number) {
     this.channel = channel;
@@ -97,9 +102,50 @@ export class PortRelays {
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY', `postMessage to ${toWhom} on another node can transfer ArrayBuffers and MessagePorts, not other handles`);
       }
     }
+    // Both ends of one MessageChannel in one message: they travel as a pair, and the receiver makes a new
+    // MessageChannel for them (entangled there as here), with no relay: the ends no longer depend on this
+    // thread (a thread that makes a channel, posts both ends and ends, as under Node). Only when neither end
+    // has messages waiting (read here: a pair with some is relayed as before, the messages forwarded first).
+    const paired = this.pairsIn(ids);
     const written = new Set<string>();
-    const message = write(buffers, {
+    let message: MessageBytes;
+    try {
+      message = this.writeWithPairs(write, buffers, ids, paired, written);
+    } catch (error) {
+      this.unreadBacklogs(ids);
+      throw error;
+    }
+    if (ids.size === 0) return message;
+    // A pair's ends are detached for the program, as posted ports, and closed (both taken first: closing one
+    // closes the other); the receiver makes the pair anew.
+    const pairTaken: MessagePort[] = [];
+    for (const [port, id] of ids) {
+      // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
+      if (paired.has(port)) {
+        partners.delete(port);
+        pairTaken.push(structuredClone(port, { transfer: [port] }));
+        continue;
+      }
+      const taken = structuredClone(port, { transfer: [port] });
+      // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
+      if (written.has(id)) this.listen(id, taken);
+      else {
+        this.backlogs.delete(id);
+        taken.close();
+      }
+      // What waited on a pair relayed after all: after this message (which opens the relay), before anything else.
+      if (this.backlogs.has(id)) queueMicrotask(() => this.flushBacklog(id));
+    }
+    for (const taken of pairTaken) taken.close();
+    return written.size === 0 ? message : { ...message, ports: [...written] };
+  }
+
+  private writeWithPairs(write: (buffers: ArrayBuffer[], ports: PortCodec) => MessageBytes, buffers: ArrayBuffer[],
+    ids: Map<MessagePort, string>, paired: Map<MessagePort, string>, written: Set<string>): MessageBytes {
+    return write(buffers, {
       idOf: (port) => {
+        const pairId = paired.get(port);
+        if (pairId !== undefined) return pairId;
         const id = ids.get(port);
         // Node's own error for a port in a message but not in its transferList.
         if (id === undefined) throw missingTransferable();
@@ -107,15 +153,51 @@ export class PortRelays {
         return id;
       },
     });
-    if (ids.size === 0) return message;
+  }
+
+  /**
+   * The pairs among a message's transferred ports (both ends of a MessageChannel this thread made, or received as
+   * a pair), each end's id in the clone (`pair:<id>:1` or `:2`). A pair whose ends have messages waiting is not
+   * one: its ends are relayed, those messages forwarded first (`backlogs`, read from the program's ends now).
+   */
+  private pairsIn(ids: Map<MessagePort, string>): Map<MessagePort, string> {
+    const paired = new Map<MessagePort, string>();
+    const seen = new Set<MessagePort>();
     for (const [port, id] of ids) {
-      // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
-      const taken = structuredClone(port, { transfer: [port] });
-      // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
-      if (written.has(id)) this.listen(id, taken);
-      else taken.close();
+      const partner = partners.get(port);
+      if (partner === undefined || seen.has(port) || partners.get(partner) !== port || !ids.has(partner)) continue;
+      seen.add(partner);
+      const partnerId = ids.get(partner)!;
+      let waiting = false;
+      for (const [end, endId] of [[port, id], [partner, partnerId]] as const) {
+        const backlog: unknown[] = [];
+        for (let got = nativeReceiveMessageOnPort(end); got !== undefined; got = nativeReceiveMessageOnPort(end)) backlog.push(got.message);
+        if (backlog.length === 0) continue;
+        waiting = true;
+        this.backlogs.set(endId, backlog);
+      }
+      if (waiting) continue;
+      paired.set(port, `pair:${id}:1`);
+      paired.set(partner, `pair:${id}:2`);
     }
-    return written.size === 0 ? message : { ...message, ports: [...written] };
+    return paired;
+  }
+
+  /** The message could not be written: what pairsIn read from a port waits there again, in order (the ends stay the program's). */
+  private unreadBacklogs(ids: Map<MessagePort, string>): void {
+    for (const [port, id] of ids) {
+      const backlog = this.backlogs.get(id);
+      const partner = partners.get(port);
+      if (backlog === undefined || partner === undefined) continue;
+      this.backlogs.delete(id);
+      for (const data of backlog) {
+        try {
+          partner.postMessage(data);
+        } catch {
+          // One carrying ports of its own (not listed here): lost with the failed post.
+        }
+      }
+    }
   }
 
   /** The ports of a received message: each becomes a new local channel, one end for the program, the other relayed. */
@@ -125,8 +207,26 @@ export class PortRelays {
 
   /** The PortCodec that opens received relay ids (for deserializeMessage's callers). */
   receiving(): PortCodec {
+    // A pair's ends (pairsIn) become one new MessageChannel: its second end is made with the first.
+    const pairs = new Map<string, { ends: [MessagePort, MessagePort]; taken: [boolean, boolean] }>();
     return {
       portAt: (id) => {
+        const pair = /^pair:(.+):([12])$/.exec(id);
+        if (pair !== null) {
+          let made = pairs.get(pair[1]!);
+          if (made === undefined) {
+            const { port1, port2 } = new MessageChannel();
+            recordPair(port1, port2);
+            const entry = { ends: [port1, port2] as [MessagePort, MessagePort], taken: [false, false] as [boolean, boolean] };
+            made = entry;
+            pairs.set(pair[1]!, entry);
+            // An end the message does not hold (it was only in the transferList): nobody can read it, closed (the other sees 'close').
+            queueMicrotask(() => entry.ends.forEach((end, index) => { if (!entry.taken[index]) end.close(); }));
+          }
+          const index = pair[2] === '1' ? 0 : 1;
+          made.taken[index] = true;
+          return made.ends[index];
+        }
         const { port1, port2 } = new MessageChannel();
         this.listen(id, port2);
         // Registered before the program can use port1: the manager hands over what waited for this id, then the rest.
@@ -146,7 +246,10 @@ export class PortRelays {
   private listen(id: string, port: MessagePort): void {
     assert(!this.relays.has(id), 'a relay id names one relay end in its thread');
     this.relays.set(id, port);
-    port.on('message', (data: unknown) => this.forward(id, data));
+    port.on('message', (data: unknown) => {
+      this.flushBacklog(id);
+      this.forward(id, data);
+    });
     port.on('close', () => {
       // Closed here (the program closed its end, or this thread ended it): the far end closes too.
       if (this.relays.delete(id)) this.channel.post({ op: 'port-close', id });
@@ -170,6 +273,15 @@ export class PortRelays {
         if (left-- === 0) return;
         this.forward(id, received.message);
       }
+    }
+  }
+
+  /** Forwards what waited on relay `id`'s port when it left as one end of a pair (pairsIn), once. */
+  flushBacklog(id?: string): void {
+    for (const [backlogId, backlog] of id === undefined ? [...this.backlogs] : [[id, this.backlogs.get(id)] as const]) {
+      if (backlog === undefined) continue;
+      this.backlogs.delete(backlogId);
+      for (const data of backlog) this.forward(backlogId, data);
     }
   }
 
@@ -315,6 +427,33 @@ function throwIfNodeRefuses(provoke: (port: MessagePort) => void): void {
     port2.close();
   }
 }
+
+/** Each MessageChannel end the program made (PairedMessageChannel) or received as a pair, to its partner. */
+const partners = new WeakMap<MessagePort, MessagePort>();
+
+/** Node's, held at load (setup replaces the module's export with PairedMessageChannel). */
+const NativeMessageChannel = MessageChannel;
+
+function recordPair(port1: MessagePort, port2: MessagePort): void {
+  partners.set(port1, port2);
+  partners.set(port2, port1);
+}
+
+/**
+ * The program's MessageChannel in a cluster (src/threads/setup.ts installs it): Node's, whose two ends are
+ * recorded as partners, so that both posted in one message to another node travel as a pair (PortRelays.pairsIn).
+ * A function sharing Node's prototype, so that instances, `instanceof`, subclasses, the printed name and a call
+ * without `new` (Node's own TypeError) are Node's.
+ */
+export const PairedMessageChannel = function MessageChannel(this: unknown): MessageChannel {
+  if (new.target === undefined) return (NativeMessageChannel as unknown as () => MessageChannel)();
+  const channel = Reflect.construct(NativeMessageChannel, [], new.target) as MessageChannel;
+  recordPair(channel.port1, channel.port2);
+  return channel;
+} as unknown as typeof MessageChannel;
+PairedMessageChannel.prototype = NativeMessageChannel.prototype;
+// Named here: the bundler may rename the function (the import has its name).
+Object.defineProperty(PairedMessageChannel, 'name', { value: 'MessageChannel' });
 
 /** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
 const nativeReceiveMessageOnPort = receiveMessageOnPort;

@@ -22,6 +22,9 @@ const runs: readonly Run[] = [
   { file: 'throw-values.mjs', args: ['null', '2'], nodes: 3, protocol: 'hlrc', status: 1, stderrHas: 'null', what: 'the main thread throwing null in a timer (dsm printed nothing)' },
   { file: 'throw-values.mjs', args: ['object', '2'], nodes: 3, protocol: 'hlrc', status: 1, stderrHas: '{ code: 42, why: \'a plain object\' }', what: 'the main thread throwing a plain object at the top level' },
   { file: 'throw-values.mjs', args: ['string', '1'], nodes: 2, protocol: 'hlrc', status: 1, stderrHas: '(Use `node --trace-uncaught ...` to show where the exception was thrown)', what: 'the main thread throwing a string: its text and node\'s --trace-uncaught line (dsm printed it quoted, without the line)' },
+  { file: 'relay-porter.mjs', nodes: 2, protocol: 'hlrc', status: 0, what: 'a worker posting both ends of a MessageChannel to the main thread and ending, two workers ping-ponging on them (dsm threw DataCloneError: the ends were relayed through the ended thread)' },
+  { file: 'relay-porter.mjs', nodes: 3, protocol: 'hlrc', status: 0, what: 'the same on 3 nodes (the ends were closed: `ping undefined pong undefined`)' },
+  { file: 'relay-porter-queued.mjs', nodes: 2, protocol: 'hlrc', status: 0, what: 'both ends of a MessageChannel with messages waiting on them posted to the main thread: relayed through the porter, what waited first, in order' },
   { file: 'alloc-spread.mjs', args: ['8', '6'], nodes: 8, protocol: 'sc', status: 0, what: 'every worker allocating buffers of many sizes and handing them round a ring of MessagePorts and back' },
 ];
 
