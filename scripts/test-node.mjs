@@ -10,7 +10,7 @@
 // shared), then runs `node scripts/test.mjs <paths>` there. Default paths: the files where Node's behaviour is
 // mirrored (see testNodePathsDefault). A file that fails runs once more (below); exit code: the tests'.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,21 +69,31 @@ step(`npm install under ${version}`);
 const install = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: tree, env, stdio: 'inherit' });
 if (install.status !== 0) process.exit(install.status ?? 1);
 
-/** Runs scripts/test.mjs on `testPaths` in the copy, its output passed through; its exit code and the files it names as failed. */
+/** Runs scripts/test.mjs on `testPaths` in the copy, its output passed through as it comes; its exit code and the files it names as failed. */
 function runTests(testPaths) {
-  const result = spawnSync(join(nodeBin, 'node'), ['scripts/test.mjs', ...testPaths], { cwd: tree, env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  process.stdout.write(result.stdout ?? '');
-  const failed = /^# failed files: (.*)$/m.exec(result.stdout ?? '')?.[1]?.trim().split(/\s+/) ?? [];
-  return { status: result.status ?? 1, failed };
+  return new Promise((resolve) => {
+    const child = spawn(join(nodeBin, 'node'), ['scripts/test.mjs', ...testPaths], { cwd: tree, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The summary ("# failed files: ...") is the output's last lines.
+    let tail = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk).slice(-65536);
+    });
+    child.on('close', (code) => {
+      const failed = /^# failed files: (.*)$/m.exec(tail)?.[1]?.trim().split(/\s+/) ?? [];
+      resolve({ status: code ?? 1, failed });
+    });
+  });
 }
 
 const testPaths = paths.length > 0 ? paths : testNodePathsDefault;
 step(`npm test -- ${testPaths.join(' ')} under ${version}`);
-const first = runTests(testPaths);
+const first = await runTests(testPaths);
 if (first.status === 0 || first.failed.length === 0) process.exit(first.status);
 // The files compare dsm with plain node, and plain node itself is sometimes racy in a fixture (a 'message' and an
 // 'exit' in one turn): a failed file runs once more, and the leg fails only if it fails again. Both runs are shown.
 step(`${first.failed.length} file(s) failed under ${version}; running them once more: ${first.failed.join(' ')}`);
-const second = runTests(first.failed);
+const second = await runTests(first.failed);
 step(second.status === 0 ? `passed on the second run: ${first.failed.join(' ')} (a flaky test: see the first run's output above)` : 'failed again');
 process.exit(second.status);
