@@ -102,19 +102,10 @@ export async function bundle() {
   // loads cost each node process ~17 ms of CPU at start): the stack traces dsm prints name its own
   // frames in src/ through these maps when they are printed (src/util/source-frames.ts).
   // Both (and bin/dsm.js) first turn on Node's module compile cache where Node has one (22.1+; see compileCacheLine).
-  writeFileSync(join(outdir, 'node-main.js'), [
-    '// A local child node\'s process (src/cluster/launch.ts): src/cluster/node-main.ts.',
-    compileCacheLine,
-    "await import('./node-process.js');",
-    '',
-  ].join('\n'));
-  // The first module of every app thread (src/util/entry-url.ts): src/threads/entry.ts.
-  writeFileSync(join(outdir, 'thread-main.js'), [
-    '// The first module of every app thread (src/channel/thread-config.ts): src/threads/entry.ts.',
-    compileCacheLine,
-    "await import('./thread-entry.js');",
-    '',
-  ].join('\n'));
+  const writeStarter = (name, what, entry) => writeFileSync(join(outdir, name), [`// ${what}`, compileCacheLine, `await import('./${entry}');`, ''].join('\n'));
+  writeStarter('node-main.js', "A local child node's process (src/cluster/launch.ts): src/cluster/node-main.ts.", 'node-process.js');
+  // The first module of every app thread on a Node with a compile cache (src/util/entry-url.ts): src/threads/entry.ts.
+  writeStarter('thread-main.js', 'The first module of every app thread (src/channel/thread-config.ts): src/threads/entry.ts.', 'thread-entry.js');
   // The public API's classes are named as written (inspect output, error messages, user code that reads .name).
   const api = await import(`${pathToFileURL(join(outdir, 'index.js')).href}?check=${Date.now()}`);
   for (const [name, value] of Object.entries(api)) {

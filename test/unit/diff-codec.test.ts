@@ -189,16 +189,22 @@ test('the native apply writes each run exactly: runs of every length 1-40 onto a
     const diff = new Uint8Array(runs.reduce((sum, run) => sum + run.length, 0));
     let at = 0;
     for (const run of runs) { diff.set(run, at); at += run.length; }
-    const background = new Uint8Array(pageBytes).fill(0xee);
-    const expected = background.slice();
-    applyDiff(expected, diff);
-    native.writePage(3, background);
-    native.applyDiff(3, diff);
-    const back = new Uint8Array(pageBytes);
-    native.readPage(3, back);
-    assert.deepEqual(back, expected, `runs of ${length} bytes`);
+    nativeApplyAsTypeScript(diff, `runs of ${length} bytes`);
   }
 });
+
+/** Applies `diff` natively to page 3 filled with 0xee and asserts the bytes are what TypeScript's applyDiff makes; returns them. */
+function nativeApplyAsTypeScript(diff: Uint8Array, message: string): Uint8Array {
+  const background = new Uint8Array(pageBytes).fill(0xee);
+  const expected = background.slice();
+  applyDiff(expected, diff);
+  native.writePage(3, background);
+  native.applyDiff(3, diff);
+  const back = new Uint8Array(pageBytes);
+  native.readPage(3, back);
+  assert.deepEqual(back, expected, message);
+  return back;
+}
 
 /** Malformed masked runs, each after a valid exact run that must not be applied. */
 const malformedMasked: Array<[string, number[]]> = [
@@ -241,14 +247,7 @@ test('the native apply of masked runs writes exactly the masked bytes: random ma
       group += groups + prng.int(20);
     }
     const diff = Uint8Array.from(parts);
-    const background = new Uint8Array(pageBytes).fill(0xee);
-    const expected = background.slice();
-    applyDiff(expected, diff);
-    native.writePage(3, background);
-    native.applyDiff(3, diff);
-    const back = new Uint8Array(pageBytes);
-    native.readPage(3, back);
-    assert.deepEqual(back, expected, `round ${round}`);
+    const back = nativeApplyAsTypeScript(diff, `round ${round}`);
     // Only masked bytes were written: the page and the background differ exactly where a mask bit is set.
     let changed = 0;
     for (let k = 0; k < pageBytes; k++) if (back[k] !== 0xee) changed++;
