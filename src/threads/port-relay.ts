@@ -455,6 +455,18 @@ PairedMessageChannel.prototype = NativeMessageChannel.prototype;
 // Named here: the bundler may rename the function (the import has its name).
 Object.defineProperty(PairedMessageChannel, 'name', { value: 'MessageChannel' });
 
+/**
+ * Makes PairedMessageChannel the program's MessageChannel in this thread (worker_threads' and the global): the shared
+ * prototype's `constructor` names it too, so that `new MessageChannel().constructor === MessageChannel` holds as under
+ * Node (each thread has its own realm: no other thread's MessageChannel changes).
+ */
+export function installPairedMessageChannel(workerThreadsModule: Record<string, unknown>): void {
+  workerThreadsModule.MessageChannel = PairedMessageChannel;
+  (globalThis as Record<string, unknown>).MessageChannel = PairedMessageChannel;
+  const constructor = Object.getOwnPropertyDescriptor(NativeMessageChannel.prototype, 'constructor');
+  Object.defineProperty(NativeMessageChannel.prototype, 'constructor', { ...constructor, value: PairedMessageChannel });
+}
+
 /** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
 const nativeReceiveMessageOnPort = receiveMessageOnPort;
 

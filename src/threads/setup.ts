@@ -18,7 +18,7 @@ import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
-import { installPortRelays, PairedMessageChannel, portRelays, PortRelays } from './port-relay.js';
+import { installPairedMessageChannel, installPortRelays, portRelays, PortRelays } from './port-relay.js';
 import { installEnvironmentData } from './environment-data.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
@@ -165,8 +165,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     const relays = new PortRelays(channel, received, config.nodeId, config.threadIdSeen);
     installPortRelays(relays);
     // Both ends of a channel posted in one message to another node travel as a pair, not relayed through this thread.
-    wt.MessageChannel = PairedMessageChannel;
-    (globalThis as Record<string, unknown>).MessageChannel = PairedMessageChannel;
+    installPairedMessageChannel(wt);
     // A thread's end (its loop ran dry, or process.exit): what its program posted on relayed ports still goes.
     process.on('exit', () => {
       relays.flushBacklog();
