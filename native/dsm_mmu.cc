@@ -1462,22 +1462,25 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(result);
 }
 
+// Copies `length` bytes, sizeof(Word) <= length <= 2 * sizeof(Word), as two
+// overlapping word copies (the head and the tail): no byte outside the range.
+template <typename Word>
+inline void CopyHeadTail(uint8_t* to, const uint8_t* from, size_t length) {
+  Word head, tail;
+  memcpy(&head, from, sizeof(Word));
+  memcpy(&tail, from + length - sizeof(Word), sizeof(Word));
+  memcpy(to, &head, sizeof(Word));
+  memcpy(to + length - sizeof(Word), &tail, sizeof(Word));
+}
+
 // Copies one run of a diff. Most runs are short (QuickSort's half-rewritten
 // pages: runs of 4-16 bytes, ~290 a page), where a call to memcpy costs more
 // than the bytes: up to 16 bytes go as two overlapping word copies.
 inline void CopyRun(uint8_t* to, const uint8_t* from, size_t length) {
   if (length >= 8 && length <= 16) {
-    uint64_t head, tail;
-    memcpy(&head, from, 8);
-    memcpy(&tail, from + length - 8, 8);
-    memcpy(to, &head, 8);
-    memcpy(to + length - 8, &tail, 8);
+    CopyHeadTail<uint64_t>(to, from, length);
   } else if (length >= 4 && length < 8) {
-    uint32_t head, tail;
-    memcpy(&head, from, 4);
-    memcpy(&tail, from + length - 4, 4);
-    memcpy(to, &head, 4);
-    memcpy(to + length - 4, &tail, 4);
+    CopyHeadTail<uint32_t>(to, from, length);
   } else {
     memcpy(to, from, length);
   }
@@ -1487,17 +1490,9 @@ inline void CopyRun(uint8_t* to, const uint8_t* from, size_t length) {
 // overlapping copies of 4 or 2 bytes within the stretch, or one byte.
 inline void CopyStretch(uint8_t* to, const uint8_t* from, uint32_t length) {
   if (length >= 4) {
-    uint32_t head, tail;
-    memcpy(&head, from, 4);
-    memcpy(&tail, from + length - 4, 4);
-    memcpy(to, &head, 4);
-    memcpy(to + length - 4, &tail, 4);
+    CopyHeadTail<uint32_t>(to, from, length);
   } else if (length >= 2) {
-    uint16_t head, tail;
-    memcpy(&head, from, 2);
-    memcpy(&tail, from + length - 2, 2);
-    memcpy(to, &head, 2);
-    memcpy(to + length - 2, &tail, 2);
+    CopyHeadTail<uint16_t>(to, from, length);
   } else {
     *to = *from;
   }
