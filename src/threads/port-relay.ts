@@ -91,7 +91,10 @@ export class PortRelays {
         // refused by Node 24 (DataCloneError), as the running Node does (asked on a channel of its own).
         if (buffers.includes(item)) throw nodesOwnError((port) => { const twice = new ArrayBuffer(0); port.postMessage(undefined, [twice, twice]); });
         if (!isDetached(item)) buffers.push(item);
-        else throwIfNodeRefuses((port) => port.postMessage(undefined, [item]));
+        else {
+          const refused = nodesRefusal((port) => port.postMessage(undefined, [item]));
+          if (refused !== null) throw refused;
+        }
       } else if (item instanceof MessagePort) {
         if (ids.has(item)) throw new DOMException('Transfer list contains duplicate MessagePort', 'DataCloneError');
         ids.set(item, this.nextId());
@@ -401,31 +404,26 @@ function isDetached(buffer: ArrayBuffer): boolean {
 }
 
 /**
- * The error Node throws for a postMessage that `provoke` makes on a scratch port (one that throws before it moves
- * anything), so that a program posting to a thread on another node sees the error it would see under Node.
+ * What Node throws for a postMessage that `provoke` makes on a scratch port (one that throws before it moves
+ * anything), or null when Node accepts it: a program posting to a thread on another node sees what it would see
+ * under the running Node.
  */
-function nodesOwnError(provoke: (port: MessagePort) => void): Error {
+function nodesRefusal(provoke: (port: MessagePort) => void): Error | null {
   const { port1, port2 } = new MessageChannel();
   try {
     provoke(port1);
+    return null;
   } catch (error) {
     return error as Error;
   } finally {
     port1.close();
     port2.close();
   }
-  return new DsmError('DSM_ERR_INTERNAL', 'Node accepted a postMessage that dsm expected it to refuse');
 }
 
-/** Throws what Node throws for `provoke` on a channel of its own, if it throws. */
-function throwIfNodeRefuses(provoke: (port: MessagePort) => void): void {
-  const { port1, port2 } = new MessageChannel();
-  try {
-    provoke(port1);
-  } finally {
-    port1.close();
-    port2.close();
-  }
+/** Node's error for a postMessage that every Node release refuses (see nodesRefusal). */
+function nodesOwnError(provoke: (port: MessagePort) => void): Error {
+  return nodesRefusal(provoke) ?? new DsmError('DSM_ERR_INTERNAL', 'Node accepted a postMessage that dsm expected it to refuse');
 }
 
 /** Each MessageChannel end the program made (PairedMessageChannel) or received as a pair, to its partner. */
