@@ -123,6 +123,13 @@ export type ChannelRequest =
   | { op: 'port-post'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
   | { op: 'port-close'; id: string }
   /**
+   * A thread ending with relay ends that are the two ends of one local channel (src/threads/port-relay.ts,
+   * splice): 'port-splice' (a call) has the manager hold what comes for them; 'port-join' (a post, after the
+   * thread forwarded what had reached it) routes each relay's far end to the other's from then on.
+   */
+  | { op: 'port-splice'; pairs: Array<[string, string]> }
+  | { op: 'port-join'; pairs: Array<[string, string]> }
+  /**
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.
    * With `asyncId` (Atomics.waitAsync) the request is posted and the answer comes as an 'atomic-done' event.
    */

@@ -170,6 +170,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     process.on('exit', () => {
       relays.flushBacklog();
       relays.drain();
+      // Its relay ends that are one local channel's two ends live on, spliced at the manager.
+      relays.splice();
     });
     // receiveMessageOnPort on a relayed port sees what reached this thread for it, even if the thread never
     // returned to its event loop since (it waited in Atomics.wait), as under Node: relayed ports' events are read
