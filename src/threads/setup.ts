@@ -5,8 +5,6 @@
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import { join, sep } from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import workerThreads, { type MessagePort } from 'node:worker_threads';
 import { ChannelClient } from '../channel/client.js';
 import { doorbellEnabled, loadDoorbell } from '../channel/doorbell.js';
@@ -30,16 +28,15 @@ import { LineTagger } from '../util/line-tagger.js';
 import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
 import { allocRetryMs } from '../constants.js';
 
-let gcFunction: ((options?: { type: 'minor' | 'major' }) => void) | null = null;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-/** A garbage collection (minor: a scavenge; major: a full one), without exposing `gc` to the program's global scope. */
+/**
+ * A garbage collection in this thread (minor: a scavenge; major: a full one), without exposing `gc` to any
+ * context: the native side sets --expose-gc only around the request (a context made while it is set, a new
+ * Worker's or vm's, would get a global `gc`, which plain node has not).
+ */
 function collectGarbage(type: 'minor' | 'major' = 'major'): void {
-  if (gcFunction === null) {
-    v8.setFlagsFromString('--expose-gc');
-    gcFunction = vm.runInNewContext('gc') as typeof gcFunction;
-  }
-  gcFunction!({ type });
+  loadNativeMmu().collectHere(type === 'minor');
 }
 
 /**
@@ -56,6 +53,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const native = loadNativeMmu();
   native.init(config.regionBytes);
   native.registerCollector();
+  // A thread made while another collected (the flag set for a moment) may have a global `gc`: plain node has none.
+  if (!native.userExposesGc() && typeof (globalThis as { gc?: unknown }).gc === 'function') delete (globalThis as { gc?: unknown }).gc;
   const channel = new ChannelClient(port, config.threadIdSeen);
 
   // The same range asked for twice gives the same object while it lives.
