@@ -199,6 +199,15 @@ export type ChannelEvent =
   | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
   | { kind: 'port-close'; id: string };
 
+/**
+ * The reply to 'alloc' when no room was found but the node's manager has not decided the region is full (memory
+ * is being freed or borrowed, or collections asked have not had their time: src/runtime/heap-service.ts,
+ * allocOrWait): the thread collects and asks again.
+ */
+export interface AllocReplyWait {
+  wait: true;
+}
+
 /** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster; else the offset alone). */
 export interface AllocReplyZeroed {
   offset: number;
