@@ -851,6 +851,17 @@ void CollectHere(const FunctionCallbackInfo<Value>& args) {
   RequestCollection(isolate, minor ? Isolate::kMinorGarbageCollection : Isolate::kFullGarbageCollection);
 }
 
+// How many registered app threads have a collection asked but not run yet
+// (the manager waits for them before it decides the region is full).
+void CollectsPending(const FunctionCallbackInfo<Value>& args) {
+  std::lock_guard<std::mutex> lock(g_accounts_mutex);
+  uint32_t pending = 0;
+  for (IsolateAccount* account : g_accounts) {
+    if (account->alive && account->collectPending.load(std::memory_order_acquire) != kCollectNone) pending += 1;
+  }
+  args.GetReturnValue().Set(pending);
+}
+
 // Whether the program's node options expose `gc` (then dsm leaves the flag set).
 void UserExposesGc(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(g_user_expose_gc.load(std::memory_order_relaxed));
@@ -2194,6 +2205,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "registerCollector", RegisterCollector);
   SetMethod(context, exports, "collectEverywhere", CollectEverywhere);
   SetMethod(context, exports, "collectHere", CollectHere);
+  SetMethod(context, exports, "collectsPending", CollectsPending);
   SetMethod(context, exports, "userExposesGc", UserExposesGc);
   SetMethod(context, exports, "resume", Resume);
   SetMethod(context, exports, "resumeMany", ResumeMany);

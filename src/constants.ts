@@ -171,6 +171,12 @@ export const chunkBorrowCountMin = 4;
  */
 export const allocSettleMs = 500;
 /**
+ * Allocation: how long after a full collection was asked a failed
+ * allocation's node waits for threads that have not run it yet (one blocked in
+ * a system call) before it decides without them.
+ */
+export const allocCollectWaitMsMax = 5000;
+/**
  * Allocation: the longest a thread retries a failed allocation while its node
  * still frees or borrows memory (progress, but never room enough) before it
  * throws DSM_ERR_REGION_EXHAUSTED: so that no allocation waits for ever.

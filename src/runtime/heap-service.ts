@@ -68,7 +68,7 @@ import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { allocSettleMs, arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
+import { allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
@@ -222,8 +222,9 @@ export class HeapService {
    * region is really full (DSM_ERR_REGION_EXHAUSTED) or the thread waits and
    * asks again (AllocReplyWait). Really full: since nothing was last freed or
    * borrowed here (a round of asks), this node asked its threads for a full
-   * collection and every other node to collect, and allocSettleMs after each
-   * still nothing came back here and no node lent. A thread that retries
+   * collection and every other node to collect, its threads ran it (at most
+   * allocCollectWaitMsMax is waited for one that does not), and allocSettleMs
+   * after each ask still nothing came back here and no node lent. A thread that retries
    * while progress goes on waits at most allocWaitMsMax (src/threads/setup.ts).
    */
   allocOrWait(byteLength: number): number | AllocReplyZeroed | AllocReplyWait {
@@ -242,7 +243,9 @@ export class HeapService {
       // The first asks of this round (each is repeated at most every collectRequestGapMs while threads retry).
       if (round.fullAskMs === null && this.fullCollectAskedAtMs >= round.sinceMs) round.fullAskMs = this.fullCollectAskedAtMs;
       if (round.holdersAskMs === null && this.holdersAskedAtMs >= round.sinceMs) round.holdersAskMs = this.holdersAskedAtMs;
-      const collected = round.fullAskMs !== null && now - round.fullAskMs >= allocSettleMs;
+      // Every thread of this node ran the collection (or one that has not yet is given allocCollectWaitMsMax).
+      const sinceFull = round.fullAskMs === null ? -1 : now - round.fullAskMs;
+      const collected = sinceFull >= allocCollectWaitMsMax || (sinceFull >= allocSettleMs && this.native.collectsPending() === 0);
       const nobodyLends = this.nodeCount === 1 || this.sendChunks === null
         || (round.holdersAskMs !== null && this.lendRefusedAtMs - round.holdersAskMs >= allocSettleMs);
       if (collected && nobodyLends) throw error;

@@ -9,6 +9,7 @@ import type { ConsistencyInfo } from '../../src/protocol/messages.js';
 
 const fakeNative = {
   collectEverywhere: () => 0,
+  collectsPending: () => 0,
   drainFreed: () => new Float64Array(0),
   zero: () => {},
   release: () => {},
