@@ -812,17 +812,59 @@ constexpr int kCollectFull = 2;
 // which are most of them; a full one frees the rest, at tens of milliseconds
 // a thread when several run at once on a loaded machine (issue 13: a small
 // region nearly full asked for one every 50 ms, and a one-node run took 18 s).
-// V8 exposes a scavenge only to embedders run with --expose-gc, which the app
-// threads set anyway when an allocation fails (src/threads/setup.ts).
+// V8 runs a collection an embedder asks for (a scavenge above all) only with
+// --expose-gc set, and a context made while that flag is set gets a global
+// `gc` (plain node has none: a worker made after memory pressure saw one).
+// So the flag is set only around the request, under a process-wide lock
+// (recursive: a thread's interrupt may ask while it holds it), unless the
+// program's own node options set it (g_user_expose_gc, read at the first
+// RegisterCollector: nothing of dsm set it before).
+std::recursive_mutex g_gc_flag_mutex;
+std::atomic<bool> g_user_expose_gc{false};
+std::once_flag g_user_expose_gc_read;
+
+void RequestCollection(Isolate* isolate, Isolate::GarbageCollectionType type) {
+  std::lock_guard<std::recursive_mutex> lock(g_gc_flag_mutex);
+  const bool user = g_user_expose_gc.load(std::memory_order_relaxed);
+  if (!user) v8::V8::SetFlagsFromString("--expose-gc");
+  isolate->RequestGarbageCollectionForTesting(type);
+  if (!user) v8::V8::SetFlagsFromString("--no-expose-gc");
+}
+
 void CollectNow(Isolate* isolate, IsolateAccount* account) {
   int kind = account->collectPending.exchange(kCollectNone, std::memory_order_acq_rel);
   if (kind == kCollectNone) return;
   SettleAccount(isolate);
   if (kind == kCollectMinor) {
-    isolate->RequestGarbageCollectionForTesting(Isolate::kMinorGarbageCollection);
+    RequestCollection(isolate, Isolate::kMinorGarbageCollection);
   } else {
     isolate->LowMemoryNotification();
   }
+}
+
+// A collection in the calling thread, now (its own retry after a failed
+// allocation): a scavenge when the argument is true, else a full one.
+void CollectHere(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (t_account != nullptr) SettleAccount(isolate);
+  const bool minor = args.Length() > 0 && args[0]->IsTrue();
+  RequestCollection(isolate, minor ? Isolate::kMinorGarbageCollection : Isolate::kFullGarbageCollection);
+}
+
+// How many registered app threads have a collection asked but not run yet
+// (the manager waits for them before it decides the region is full).
+void CollectsPending(const FunctionCallbackInfo<Value>& args) {
+  std::lock_guard<std::mutex> lock(g_accounts_mutex);
+  uint32_t pending = 0;
+  for (IsolateAccount* account : g_accounts) {
+    if (account->alive && account->collectPending.load(std::memory_order_acquire) != kCollectNone) pending += 1;
+  }
+  args.GetReturnValue().Set(pending);
+}
+
+// Whether the program's node options expose `gc` (then dsm leaves the flag set).
+void UserExposesGc(const FunctionCallbackInfo<Value>& args) {
+  args.GetReturnValue().Set(g_user_expose_gc.load(std::memory_order_relaxed));
 }
 
 void OnAccountCleanup(void* data) {
@@ -840,6 +882,12 @@ void OnAccountCleanup(void* data) {
 // collects when collectEverywhere asks.
 void RegisterCollector(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
+  std::call_once(g_user_expose_gc_read, [isolate] {
+    Local<Context> context = isolate->GetCurrentContext();
+    Local<Value> gc;
+    const bool has = context->Global()->Get(context, v8::String::NewFromUtf8Literal(isolate, "gc")).ToLocal(&gc) && gc->IsFunction();
+    g_user_expose_gc.store(has, std::memory_order_relaxed);
+  });
   if (t_account != nullptr) return;
   auto* account = new IsolateAccount;
   account->isolate = isolate;
@@ -868,10 +916,6 @@ void CollectInterrupt(Isolate* isolate, void* data) { CollectNow(isolate, static
 // the argument is true, else a full one. Returns how many threads were asked.
 void CollectEverywhere(const FunctionCallbackInfo<Value>& args) {
   const int kind = args.Length() > 0 && args[0]->IsTrue() ? kCollectMinor : kCollectFull;
-  if (kind == kCollectMinor) {
-    static std::once_flag expose_gc;
-    std::call_once(expose_gc, [] { v8::V8::SetFlagsFromString("--expose-gc"); });
-  }
   std::lock_guard<std::mutex> lock(g_accounts_mutex);
   uint32_t asked = 0;
   for (IsolateAccount* account : g_accounts) {
@@ -2160,6 +2204,9 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "drainFreed", DrainFreed);
   SetMethod(context, exports, "registerCollector", RegisterCollector);
   SetMethod(context, exports, "collectEverywhere", CollectEverywhere);
+  SetMethod(context, exports, "collectHere", CollectHere);
+  SetMethod(context, exports, "collectsPending", CollectsPending);
+  SetMethod(context, exports, "userExposesGc", UserExposesGc);
   SetMethod(context, exports, "resume", Resume);
   SetMethod(context, exports, "resumeMany", ResumeMany);
   SetMethod(context, exports, "setParkYield", SetParkYield);

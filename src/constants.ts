@@ -163,11 +163,25 @@ export const arenaChunkBytes = 1024 * 1024;
 /** Allocation: chunks a node whose slice is full asks another node for at once (at least what the allocation needs). */
 export const chunkBorrowCountMin = 4;
 /**
- * Allocation: how long a thread whose allocation found no room keeps
- * collecting and retrying (while its node borrows or gathers chunks of other
- * nodes, and their threads collect) before it throws DSM_ERR_REGION_EXHAUSTED.
+ * Allocation: the region is really full (DSM_ERR_REGION_EXHAUSTED) when a
+ * failed allocation's node asked its threads for a full collection and every
+ * other node to collect, and for this long after both nothing was freed or
+ * borrowed there and no node lent (src/runtime/heap-service.ts, allocOrWait).
+ * Until then the thread collects and retries.
  */
-export const allocRetryMs = 5000;
+export const allocSettleMs = 500;
+/**
+ * Allocation: how long after a full collection was asked a failed
+ * allocation's node waits for threads that have not run it yet (one blocked in
+ * a system call) before it decides without them.
+ */
+export const allocCollectWaitMsMax = 5000;
+/**
+ * Allocation: the longest a thread retries a failed allocation while its node
+ * still frees or borrows memory (progress, but never room enough) before it
+ * throws DSM_ERR_REGION_EXHAUSTED: so that no allocation waits for ever.
+ */
+export const allocWaitMsMax = 60_000;
 /**
  * Allocation: a node whose free memory falls under this fraction of its
  * share of the region (region / nodes, at least two chunks) asks its threads,

@@ -123,6 +123,13 @@ export type ChannelRequest =
   | { op: 'port-post'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
   | { op: 'port-close'; id: string }
   /**
+   * A thread ending with relay ends that are the two ends of one local channel (src/threads/port-relay.ts,
+   * splice): 'port-splice' (a call) has the manager hold what comes for them; 'port-join' (a post, after the
+   * thread forwarded what had reached it) routes each relay's far end to the other's from then on.
+   */
+  | { op: 'port-splice'; pairs: Array<[string, string]> }
+  | { op: 'port-join'; pairs: Array<[string, string]> }
+  /**
    * operands are raw unsigned element bits as decimal strings; timeoutMs -1 means none.
    * With `asyncId` (Atomics.waitAsync) the request is posted and the answer comes as an 'atomic-done' event.
    */
@@ -191,6 +198,15 @@ export type ChannelEvent =
   /** A message for this thread's relay end of MessagePort relay `id` (src/threads/port-relay.ts), and the close of its far end. */
   | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
   | { kind: 'port-close'; id: string };
+
+/**
+ * The reply to 'alloc' when no room was found but the node's manager has not decided the region is full (memory
+ * is being freed or borrowed, or collections asked have not had their time: src/runtime/heap-service.ts,
+ * allocOrWait): the thread collects and asks again.
+ */
+export interface AllocReplyWait {
+  wait: true;
+}
 
 /** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster; else the offset alone). */
 export interface AllocReplyZeroed {

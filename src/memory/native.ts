@@ -134,6 +134,12 @@ export interface NativeMmu {
   registerCollector(): void;
   /** Asks every registered app thread of this process to run a collection soon (minor: a scavenge, else a full one); returns how many were asked. */
   collectEverywhere(minor?: boolean): number;
+  /** How many app threads of this process have a collection asked (collectEverywhere) but not run yet. */
+  collectsPending(): number;
+  /** A collection in the calling thread now (minor: a scavenge, else a full one), without exposing `gc` to any context. */
+  collectHere(minor: boolean): void;
+  /** Whether the program's node options expose `gc` (read at the process's first registerCollector). */
+  userExposesGc(): boolean;
   resume(slot: number): void;
   resumeMany(slots: Uint32Array): void;
   /** Microseconds a faulting thread polls its slot (yielding) after its spin, before it sleeps (process-wide; default parkYieldUs). */

@@ -455,6 +455,9 @@ export class ClusterNode {
       case 'port-open':
         this.workers.portOpened(endpoint, request.id);
         return null;
+      case 'port-splice':
+        this.workers.portsSpliced(endpoint, request.pairs);
+        return null;
       case 'sync':
       case 'worker-spawn':
       case 'worker-post':
@@ -462,6 +465,7 @@ export class ClusterNode {
       case 'bc-post':
       case 'port-post':
       case 'port-close':
+      case 'port-join':
       case 'worker-terminate':
         // These make traffic (a release's diffs, a message): admitted in
         // arrival order while every link is below its limit. A thread that

@@ -62,13 +62,13 @@
 // memory that was used: AllocReplyZeroed) fault in the home's bytes, and their
 // diffs hold every byte that changed.
 
-import type { AllocReplyZeroed } from '../channel/wire.js';
+import type { AllocReplyWait, AllocReplyZeroed } from '../channel/wire.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
+import { allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
@@ -180,6 +180,13 @@ export class HeapService {
   /** Chunks borrowed from other nodes, and lent to them. */
   chunksBorrowed = 0;
   chunksLent = 0;
+  /** Bytes freed, ranges reclaimed and chunks borrowed here, ever: a failed allocation waits while this grows (allocOrWait). */
+  private progress = 0;
+  /** When this node last asked its threads for a full collection, and last found that no node would lend. */
+  private fullCollectAskedAtMs = -Infinity;
+  private lendRefusedAtMs = -Infinity;
+  /** Allocations fail here: the progress counter when the current round of asks began, and when. */
+  private exhaustion: { progress: number; sinceMs: number; fullAskMs: number | null; holdersAskMs: number | null } | null = null;
 
   constructor(native: NativeMmu, regionBytes: number, nodeId = 0, nodeCount = 1) {
     this.native = native;
@@ -208,6 +215,42 @@ export class HeapService {
     this.pressureBytes = Math.max(2 * arenaChunkBytes, Math.floor(regionBytes / nodeCount * heapPressureFreeFraction));
     this.reuse = nodeCount === 1;
     this.pagesUsed = new Uint8Array(nodeCount === 1 ? 0 : Math.ceil(regionBytes / pageBytes / 8));
+  }
+
+  /**
+   * The manager's allocation: alloc, or, when it found no room, either the
+   * region is really full (DSM_ERR_REGION_EXHAUSTED) or the thread waits and
+   * asks again (AllocReplyWait). Really full: since nothing was last freed or
+   * borrowed here (a round of asks), this node asked its threads for a full
+   * collection and every other node to collect, its threads ran it (at most
+   * allocCollectWaitMsMax is waited for one that does not), and allocSettleMs
+   * after each ask still nothing came back here and no node lent. A thread that retries
+   * while progress goes on waits at most allocWaitMsMax (src/threads/setup.ts).
+   */
+  allocOrWait(byteLength: number): number | AllocReplyZeroed | AllocReplyWait {
+    const startMs = performance.now();
+    try {
+      const reply = this.alloc(byteLength);
+      this.exhaustion = null;
+      return reply;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
+      const now = performance.now();
+      if (this.exhaustion === null || this.exhaustion.progress !== this.progress) {
+        this.exhaustion = { progress: this.progress, sinceMs: startMs, fullAskMs: null, holdersAskMs: null };
+      }
+      const round = this.exhaustion;
+      // The first asks of this round (each is repeated at most every collectRequestGapMs while threads retry).
+      if (round.fullAskMs === null && this.fullCollectAskedAtMs >= round.sinceMs) round.fullAskMs = this.fullCollectAskedAtMs;
+      if (round.holdersAskMs === null && this.holdersAskedAtMs >= round.sinceMs) round.holdersAskMs = this.holdersAskedAtMs;
+      // Every thread of this node ran the collection (or one that has not yet is given allocCollectWaitMsMax).
+      const sinceFull = round.fullAskMs === null ? -1 : now - round.fullAskMs;
+      const collected = sinceFull >= allocCollectWaitMsMax || (sinceFull >= allocSettleMs && this.native.collectsPending() === 0);
+      const nobodyLends = this.nodeCount === 1 || this.sendChunks === null
+        || (round.holdersAskMs !== null && this.lendRefusedAtMs - round.holdersAskMs >= allocSettleMs);
+      if (collected && nobodyLends) throw error;
+      return { wait: true };
+    }
   }
 
   alloc(byteLength: number): number | AllocReplyZeroed {
@@ -399,6 +442,7 @@ export class HeapService {
     const entry = this.escaped.get(offset);
     if (entry === undefined || entry.localAlive || entry.outstanding !== 0 || entry.keep) return;
     this.escaped.delete(offset);
+    this.progress += 1;
     this.rangesReclaimed += 1;
     this.release(offset);
   }
@@ -420,6 +464,7 @@ export class HeapService {
     const minor = this.minorAsksInRow < collectMinorRunMax && (this.minorAsksInRow === 0 || this.freedSinceAsk > 0);
     this.minorAsksInRow = minor ? this.minorAsksInRow + 1 : 0;
     this.freedSinceAsk = 0;
+    if (!minor) this.fullCollectAskedAtMs = now;
     this.native.collectEverywhere(minor);
   }
 
@@ -536,6 +581,7 @@ export class HeapService {
       }
       this.authority.adopt(this.nodeId, message.firstChunk, message.count);
       this.chunksBorrowed += message.count;
+      this.progress += message.count;
       this.borrowing = null;
       if (message.used) {
         // Old bytes may be there (at their homes, in copies): allocations here are zeroed by their threads.
@@ -558,6 +604,7 @@ export class HeapService {
       this.borrowing = null;
       this.gatherRest = [];
       this.borrowRoundFailed = true;
+      this.lendRefusedAtMs = performance.now();
       return;
     }
     borrowing.lender = this.lenderNext;
@@ -587,6 +634,7 @@ export class HeapService {
     if (plan === null || plan.length === 0) {
       // No run anywhere (the region is full), or one here already (freed meanwhile): the thread's retry finds out.
       this.borrowRoundFailed = plan === null;
+      if (plan === null) this.lendRefusedAtMs = performance.now();
       return;
     }
     this.gatherRest = plan.slice(1);
@@ -639,6 +687,7 @@ export class HeapService {
   /** No SharedArrayBuffer over [offset, +byteLength) is alive in this process any more. */
   onBufferCollected(offset: number, byteLength: number): void {
     this.freedSinceAsk += byteLength;
+    this.progress += byteLength;
     const held = this.held.get(offset);
     if (held !== undefined && held.byteLength === byteLength && this.live.get(offset) !== byteLength) {
       // Another node's range: its share waits here for its owner (see the header).

@@ -120,7 +120,8 @@ export class NodeManager {
   private onRequest(_endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'alloc': {
-        const reply = this.heap.alloc(request.byteLength);
+        const reply = this.heap.allocOrWait(request.byteLength);
+        if (typeof reply === 'object' && 'wait' in reply) return reply;
         const offset = typeof reply === 'number' ? reply : reply.offset;
         this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, _endpoint);
         return reply;

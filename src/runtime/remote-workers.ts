@@ -17,7 +17,7 @@ import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase,
 } from '../channel/thread-config.js';
 import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
-import { PortRoutes, type PortDelivery } from './port-routes.js';
+import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
@@ -77,20 +77,21 @@ interface WarmThread {
   idleTimer: NodeJS.Timeout | null;
 }
 
-type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' }>;
+type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' | 'port-join' }>;
 
 /**
  * The requests this lane serves after admission (bc-open, bc-close and
- * port-open are served at once: subscribe, unsubscribe, register). A
- * port-close is admitted too: it must not pass the relay's messages before it.
+ * port-open and port-splice are served at once: subscribe, unsubscribe,
+ * register, hold). A port-close is admitted too: it must not pass the relay's
+ * messages before it; so is a port-join.
  */
 export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
   return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post'
-    || request.op === 'port-post' || request.op === 'port-close';
+    || request.op === 'port-post' || request.op === 'port-close' || request.op === 'port-join';
 }
 
-/** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts). */
-type PortMessage = { bytes: Uint8Array; form?: number };
+/** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts), and its ports (a splice's). */
+type PortMessage = { bytes: Uint8Array; form?: number; ports?: string[] };
 
 /** A worker hosted here for a parent on another node. */
 interface HostedWorker {
@@ -174,11 +175,11 @@ export class RemoteWorkers {
     options.channel.onThreadEnd((endpoint) => {
       this.parentEnded(endpoint.threadIdSeen);
       for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
-      // Its relay ends close with it, as its ports would under Node: each far end sees 'close'.
-      for (const { id, farNode } of this.ports.threadEnded(endpoint)) {
-        // Admitted: after the messages this thread posted on the relay before it ended.
-        options.admit(() => this.send(farNode, { type: 'rtPortClose', id }));
-      }
+      // Its relay ends close with it, as its ports would under Node: each far end sees 'close'. Admitted: after
+      // the messages this thread posted on the relay before it ended, and its splices (port-join).
+      options.admit(() => {
+        for (const { id, farNode } of this.ports.threadEnded(endpoint)) this.send(farNode, { type: 'rtPortClose', id });
+      });
     });
   }
 
@@ -221,6 +222,33 @@ export class RemoteWorkers {
   /** A thread made the port of relay `id` (it read the message that carried it): it takes what waited, and the rest as it comes. */
   portOpened(endpoint: ThreadEndpoint, id: string): void {
     for (const delivery of this.ports.opened(endpoint, id)) this.post(endpoint, id, delivery);
+  }
+
+  /** A thread ending with relay ends that are one local channel's two ends: what comes for them waits (port-splice). */
+  portsSpliced(endpoint: ThreadEndpoint, pairs: unknown): void {
+    this.ports.hold(endpoint, pairs);
+  }
+
+  /** What came for a spliced relay (src/runtime/port-routes.ts, passOn), or waited for a join: on to the far end's node. */
+  private passOn(steps: ReadonlyArray<PortOnward<PortMessage>>, site: string | null): void {
+    const { bounds } = this.options;
+    for (const { fromNode, toNode, id, delivery } of steps) {
+      if (delivery.kind === 'close') {
+        this.send(toNode, { type: 'rtPortClose', id });
+        continue;
+      }
+      const { message } = delivery;
+      let ports = message.ports;
+      // Ports inside it pass through here; when both far ends are on one node they cannot (one id, two ends there): closed.
+      if (ports !== undefined && !this.ports.throughAdded(ports, fromNode, toNode)) {
+        this.portsRefused(ports, fromNode);
+        ports = undefined;
+      }
+      this.send(toNode, {
+        type: 'rtPortMessage', id, bytes: message.bytes, ...formOf(message), ...(ports === undefined ? {} : { ports }),
+        info: bounds.release('MessagePort.postMessage', null, toNode), ...(this.withSites ? { site } : {}),
+      });
+    }
   }
 
   /** Something for this node's end of relay `id`: to its thread, or held until the thread opens it. */
@@ -340,6 +368,10 @@ export class RemoteWorkers {
         if (farNode !== null) this.send(farNode, { type: 'rtPortClose', id: request.id });
         return null;
       }
+      case 'port-join': {
+        this.passOn(this.ports.join(endpoint, request.pairs), null);
+        return null;
+      }
     }
   }
 
@@ -394,6 +426,11 @@ export class RemoteWorkers {
       }
       case 'rtPortMessage': {
         bounds.acquire('message received from MessagePort.postMessage', message.site ?? null, from, message.info);
+        if (this.ports.spliced(message.id)) {
+          const delivery = { kind: 'message', message: { bytes: message.bytes, ...formOf(message), ...portsOf(message) } } as const;
+          this.passOn(this.ports.passOn(message.id, from, delivery), message.site ?? null);
+          return;
+        }
         const endpoint = this.ports.endpointOf(message.id);
         // Closed here meanwhile: dropped, as a message to a closed port (its ports close).
         if (endpoint === null) {
@@ -405,6 +442,10 @@ export class RemoteWorkers {
         return;
       }
       case 'rtPortClose': {
+        if (this.ports.spliced(message.id)) {
+          this.passOn(this.ports.passOn(message.id, from, { kind: 'close' }), null);
+          return;
+        }
         this.toRelayEnd(message.id, { kind: 'close' });
         return;
       }

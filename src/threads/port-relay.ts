@@ -22,8 +22,11 @@
 // Relayed messages may carry ports themselves: each is relayed the same way,
 // from the thread that relays the message. A relay ends when either side
 // closes, or when the thread holding one of its ends ends (the far side sees
-// 'close'): a port passed on through a chain of threads lives as long as the
-// threads it passed through.
+// 'close'), with one exception: two relay ends of a thread that are the two
+// ends of one local channel (a received port posted on to another node, or a
+// pair relayed with messages waiting) are spliced when the thread ends
+// (splice()): its manager routes each relay's far end to the other's, so the
+// port outlives the thread it passed through, as under Node.
 
 import { isArrayBuffer, isSharedArrayBuffer } from 'node:util/types';
 import { MessageChannel, MessagePort, receiveMessageOnPort } from 'node:worker_threads';
@@ -46,6 +49,11 @@ export class PortRelays {
   private readonly relays = new Map<string, MessagePort>();
   /** Messages that waited on a relayed pair's ends when it left (pairsIn), by relay id: forwarded before the rest. */
   private readonly backlogs = new Map<string, unknown[]>();
+  /**
+   * Relay ends of this thread that are the two ends of one local channel, by relay id, each to the other: what
+   * arrives on one goes out on the other, so the pair is spliced at the manager when this thread ends (splice).
+   */
+  private readonly entangled = new Map<string, string>();
 
   constructor(channel: ChannelClient, ranges: BufferRanges, nodeId: number, threadId: number) {
     this.channel = channel;
@@ -122,6 +130,7 @@ export class PortRelays {
     // A pair's ends are detached for the program, as posted ports, and closed (both taken first: closing one
     // closes the other); the receiver makes the pair anew.
     const pairTaken: MessagePort[] = [];
+    const relayedPartners: Array<[MessagePort, string]> = [];
     for (const [port, id] of ids) {
       // The program's object is detached (its posts go nowhere, as a transferred port's); this thread holds the port now.
       if (paired.has(port)) {
@@ -131,8 +140,14 @@ export class PortRelays {
       }
       const taken = structuredClone(port, { transfer: [port] });
       // A port in the transferList but not in the message: nobody could ever read it there (under Node it moves, unreachable): closed.
-      if (written.has(id)) this.listen(id, taken);
-      else {
+      if (written.has(id)) {
+        this.listen(id, taken);
+        // The program's end of a relay this thread holds: the two relay ends are one local channel's.
+        const received = programEnds.get(port);
+        if (received !== undefined) this.entangle(id, received);
+        const partner = partners.get(port);
+        if (partner !== undefined && partners.get(partner) === port) relayedPartners.push([partner, id]);
+      } else {
         this.backlogs.delete(id);
         taken.close();
       }
@@ -140,6 +155,11 @@ export class PortRelays {
       if (this.backlogs.has(id)) queueMicrotask(() => this.flushBacklog(id));
     }
     for (const taken of pairTaken) taken.close();
+    // Both ends of one channel relayed from here (a pair with messages waiting): one local channel's two relay ends.
+    for (const [partner, id] of relayedPartners) {
+      const partnerId = ids.get(partner);
+      if (partnerId !== undefined && written.has(partnerId)) this.entangle(id, partnerId);
+    }
     return written.size === 0 ? message : { ...message, ports: [...written] };
   }
 
@@ -230,8 +250,9 @@ export class PortRelays {
           made.taken[index] = true;
           return made.ends[index];
         }
-        const { port1, port2 } = new MessageChannel();
+        const { port1, port2 } = new NativeMessageChannel();
         this.listen(id, port2);
+        programEnds.set(port1, id);
         // Registered before the program can use port1: the manager hands over what waited for this id, then the rest.
         this.channel.call({ op: 'port-open', id });
         return port1;
@@ -245,6 +266,52 @@ export class PortRelays {
     return id;
   }
 
+  /** Relay ends `a` and `b` of this thread are the two ends of one local channel. */
+  private entangle(a: string, b: string): void {
+    if (!this.relays.has(a) || !this.relays.has(b)) return;
+    this.entangled.set(a, b);
+    this.entangled.set(b, a);
+  }
+
+  /** Relay `id`'s end here is gone: it is nobody's partner any more. */
+  private untangle(id: string): void {
+    const other = this.entangled.get(id);
+    if (other === undefined) return;
+    this.entangled.delete(id);
+    this.entangled.delete(other);
+  }
+
+  /**
+   * This thread is ending: each pair of its relay ends that are one local channel's two ends is spliced at the
+   * manager, which routes each relay's far end to the other's from then on (under Node the port lives on in the
+   * thread it went to). First the manager holds what comes for them (a call: what it sent before is here now),
+   * then what reached this thread for them is delivered and forwarded on the other relay (drain), then the
+   * manager joins them, after those messages: the far ends' messages keep their order. Run after drain.
+   */
+  splice(): void {
+    if (this.entangled.size === 0) return;
+    const pairs: Array<[string, string]> = [];
+    for (const [a, b] of this.entangled) if (a < b && this.relays.has(a) && this.relays.has(b)) pairs.push([a, b]);
+    this.entangled.clear();
+    if (pairs.length === 0) return;
+    this.channel.call({ op: 'port-splice', pairs });
+    // What the manager posted for them before it held them: delivered to the local channel, then forwarded.
+    this.channel.takeNow((event) => event.kind === 'port-message' || event.kind === 'port-close');
+    this.drain();
+    const joined = pairs.filter(([a, b]) => this.relays.has(a) && this.relays.has(b));
+    for (const [a, b] of joined) {
+      // This thread no longer holds them: their ports close with it, unheard.
+      for (const id of [a, b]) {
+        const port = this.relays.get(id)!;
+        this.relays.delete(id);
+        port.removeAllListeners('message');
+        port.removeAllListeners('close');
+      }
+    }
+    // Every pair is named: one whose end closed meanwhile is ended by the manager (its other far end sees 'close').
+    this.channel.post({ op: 'port-join', pairs });
+  }
+
   /** Relays `port` as relay `id`: what arrives on it goes to the far end. */
   private listen(id: string, port: MessagePort): void {
     assert(!this.relays.has(id), 'a relay id names one relay end in its thread');
@@ -255,6 +322,7 @@ export class PortRelays {
     });
     port.on('close', () => {
       // Closed here (the program closed its end, or this thread ended it): the far end closes too.
+      this.untangle(id);
       if (this.relays.delete(id)) this.channel.post({ op: 'port-close', id });
     });
     // The program's end decides this thread's lifetime, as under Node: the relay end does not hold it.
@@ -332,6 +400,7 @@ export class PortRelays {
     const port = this.relays.get(id);
     if (port === undefined) return;
     this.relays.delete(id);
+    this.untangle(id);
     port.close();
   }
 }
@@ -425,6 +494,9 @@ function nodesRefusal(provoke: (port: MessagePort) => void): Error | null {
 function nodesOwnError(provoke: (port: MessagePort) => void): Error {
   return nodesRefusal(provoke) ?? new DsmError('DSM_ERR_INTERNAL', 'Node accepted a postMessage that dsm expected it to refuse');
 }
+
+/** Each port the program received as a relay's end (receiving), to that relay's id: its partner is the relay end. */
+const programEnds = new WeakMap<MessagePort, string>();
 
 /** Each MessageChannel end the program made (PairedMessageChannel) or received as a pair, to its partner. */
 const partners = new WeakMap<MessagePort, MessagePort>();

@@ -5,13 +5,11 @@
 import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import { join, sep } from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import workerThreads, { type MessagePort } from 'node:worker_threads';
 import { ChannelClient } from '../channel/client.js';
 import { doorbellEnabled, loadDoorbell } from '../channel/doorbell.js';
-import type { AllocReplyZeroed, AppThreadConfig } from '../channel/wire.js';
-import { assert } from '../errors.js';
+import type { AllocReplyWait, AllocReplyZeroed, AppThreadConfig } from '../channel/wire.js';
+import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
 import { installClusterAtomics } from './atomics.js';
 import { calledByRuntime } from './caller.js';
@@ -28,18 +26,17 @@ import { keepUncaughtText } from './uncaught-text.js';
 import { packageRoot } from '../package-info.js';
 import { LineTagger } from '../util/line-tagger.js';
 import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
-import { allocRetryMs } from '../constants.js';
+import { allocWaitMsMax } from '../constants.js';
 
-let gcFunction: ((options?: { type: 'minor' | 'major' }) => void) | null = null;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-/** A garbage collection (minor: a scavenge; major: a full one), without exposing `gc` to the program's global scope. */
+/**
+ * A garbage collection in this thread (minor: a scavenge; major: a full one), without exposing `gc` to any
+ * context: the native side sets --expose-gc only around the request (a context made while it is set, a new
+ * Worker's or vm's, would get a global `gc`, which plain node has not).
+ */
 function collectGarbage(type: 'minor' | 'major' = 'major'): void {
-  if (gcFunction === null) {
-    v8.setFlagsFromString('--expose-gc');
-    gcFunction = vm.runInNewContext('gc') as typeof gcFunction;
-  }
-  gcFunction!({ type });
+  loadNativeMmu().collectHere(type === 'minor');
 }
 
 /**
@@ -56,6 +53,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const native = loadNativeMmu();
   native.init(config.regionBytes);
   native.registerCollector();
+  // A thread made while another collected (the flag set for a moment) may have a global `gc`: plain node has none.
+  if (!native.userExposesGc() && typeof (globalThis as { gc?: unknown }).gc === 'function') delete (globalThis as { gc?: unknown }).gc;
   const channel = new ChannelClient(port, config.threadIdSeen);
 
   // The same range asked for twice gives the same object while it lives.
@@ -83,6 +82,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // and other nodes' copies are invalidated by write notices, exactly like any
   // other write (the manager's view would bypass the protocol).
   let zeroFirst = false;
+  function isWaitReply(reply: unknown): boolean {
+    return typeof reply === 'object' && reply !== null && (reply as Partial<AllocReplyWait>).wait === true;
+  }
   function allocReply(reply: unknown): number {
     if (typeof reply === 'number') {
       zeroFirst = false;
@@ -97,31 +99,29 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     // SharedArrayBuffer too (the loader hooks' lock, esbuild's): threads
     // outside dsm wait on them, so they stay local. Frames: allocate, the constructor, its caller.
     if (calledByRuntime(2)) return new NativeSharedArrayBuffer(byteLength);
-    let offset: number;
-    try {
-      offset = allocReply(channel.call({ op: 'alloc', byteLength }));
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
-      // V8 does not count dsm memory as its own, so it may not have collected
-      // dead buffers yet: collect now and retry, a minor collection first (a
-      // scavenge frees the buffers dropped since the last one at a fraction of
-      // a full one's cost), full ones after. V8 frees backing stores on a
-      // background sweeper, so their memory may return a moment after gc().
-      // Room may also come from other nodes (a borrow, a gather, their
-      // threads' collections: several message rounds on a busy machine), so
-      // the retries go on for allocRetryMs before the region is reported full.
-      offset = -1;
-      const deadline = performance.now() + allocRetryMs;
-      for (let attempt = 0; offset < 0; attempt += 1) {
-        if (attempt % 4 === 0) collectGarbage(attempt === 0 ? 'minor' : 'major');
-        Atomics.wait(pause, 0, 0, 2 ** Math.min(attempt, 5));
-        try {
-          offset = allocReply(channel.call({ op: 'alloc', byteLength }));
-        } catch (retryError) {
-          if (performance.now() >= deadline || (retryError as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw retryError;
-        }
+    // No room: V8 does not count dsm memory as its own, so it may not have
+    // collected dead buffers yet; room may also come from other nodes (a
+    // borrow, a gather, their threads' collections: several message rounds
+    // on a busy machine). So the thread collects and asks again, a minor
+    // collection first (a scavenge frees the buffers dropped since the last
+    // one at a fraction of a full one's cost), full ones after (V8 frees
+    // backing stores on a background sweeper, so their memory may return a
+    // moment after), until its node's manager decides the region is really
+    // full (it throws DSM_ERR_REGION_EXHAUSTED: src/runtime/heap-service.ts,
+    // allocOrWait) or allocWaitMsMax passed while memory was still freed or
+    // borrowed but never enough.
+    let reply = channel.call({ op: 'alloc', byteLength });
+    const startedMs = performance.now();
+    for (let attempt = 0; isWaitReply(reply); attempt += 1) {
+      if (performance.now() - startedMs >= allocWaitMsMax) {
+        throw new DsmError('DSM_ERR_REGION_EXHAUSTED',
+          `an allocation of ${byteLength} bytes found no room for ${allocWaitMsMax} ms (allocWaitMsMax) while memory was freed or borrowed but never enough: the program keeps nearly all of --region-bytes ${config.regionBytes} live; run with a larger --region-bytes`);
       }
+      if (attempt % 4 === 0) collectGarbage(attempt === 0 ? 'minor' : 'major');
+      Atomics.wait(pause, 0, 0, 2 ** Math.min(attempt, 5));
+      reply = channel.call({ op: 'alloc', byteLength });
     }
+    const offset = allocReply(reply);
     // Not through the WeakRef cache: a WeakRef keeps its target alive until the
     // current job ends, so a thread that allocates and drops buffers in one
     // long loop could never collect any of them. A fresh range has no other
@@ -170,6 +170,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     process.on('exit', () => {
       relays.flushBacklog();
       relays.drain();
+      // Its relay ends that are one local channel's two ends live on, spliced at the manager.
+      relays.splice();
     });
     // receiveMessageOnPort on a relayed port sees what reached this thread for it, even if the thread never
     // returned to its event loop since (it waited in Atomics.wait), as under Node: relayed ports' events are read

@@ -101,3 +101,13 @@ for (const nodes of [1, 4]) {
     }, 'test/fixtures/users6');
   });
 }
+
+for (const nodes of [1, 2]) {
+  test(`after collections under memory pressure no context sees a global gc, as under node (${nodes} node${nodes === 1 ? '' : 's'})`, () => {
+    // Before session 22 the first minor collection set --expose-gc for good: a vm context (and a Worker) made
+    // after it had a global gc. The flag is now set only around each collection.
+    checkUserProgram(['--nodes', String(nodes), '--region-bytes', '16m'], {
+      file: 'gc-hidden.mjs', args: ['48', '1'], status: 0, what: '48 dropped buffers of 1 MiB in a 16 MiB region, then typeof gc in the main thread, a new context and a new worker',
+    }, 'test/fixtures/programs');
+  });
+}

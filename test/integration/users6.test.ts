@@ -25,6 +25,9 @@ const runs: readonly Run[] = [
   { file: 'relay-porter.mjs', nodes: 2, protocol: 'hlrc', status: 0, what: 'a worker posting both ends of a MessageChannel to the main thread and ending, two workers ping-ponging on them (dsm threw DataCloneError: the ends were relayed through the ended thread)' },
   { file: 'relay-porter.mjs', nodes: 3, protocol: 'hlrc', status: 0, what: 'the same on 3 nodes (the ends were closed: `ping undefined pong undefined`)' },
   { file: 'relay-porter-queued.mjs', nodes: 2, protocol: 'hlrc', status: 0, what: 'both ends of a MessageChannel with messages waiting on them posted to the main thread: relayed through the porter, what waited first, in order' },
+  { file: 'relay-through.mjs', nodes: 2, protocol: 'hlrc', status: 0, what: 'a port passed on through a worker that then ends, and a pair with messages waiting posted by a worker that then ends (dsm threw DataCloneError: the relays closed with the worker; now spliced at its manager)' },
+  { file: 'relay-through.mjs', nodes: 3, protocol: 'hlrc', status: 0, what: 'the same on 3 nodes (the far worker on a third node)' },
+  { file: 'relay-through.mjs', nodes: 4, protocol: 'hlrc', status: 0, what: 'the same on 4 nodes' },
   { file: 'alloc-spread.mjs', args: ['8', '6'], nodes: 8, protocol: 'sc', status: 0, what: 'every worker allocating buffers of many sizes and handing them round a ring of MessagePorts and back' },
 ];
 

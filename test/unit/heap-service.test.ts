@@ -2,13 +2,14 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { arenaChunkBytes } from '../../src/constants.js';
+import { allocSettleMs, arenaChunkBytes } from '../../src/constants.js';
 import type { NativeMmu } from '../../src/memory/native.js';
 import { HeapService, parseRangeToken, rangeToken, type HeapMessage, type LendBounds } from '../../src/runtime/heap-service.js';
 import type { ConsistencyInfo } from '../../src/protocol/messages.js';
 
 const fakeNative = {
   collectEverywhere: () => 0,
+  collectsPending: () => 0,
   drainFreed: () => new Float64Array(0),
   zero: () => {},
   release: () => {},
@@ -327,4 +328,53 @@ test('a node whose free memory falls under a quarter of its share asks its threa
   assert.ok(service.pressureCollects >= 1, 'under pressure');
   assert.equal(collects, 1, 'its threads were asked once (rate-limited)');
   assert.deepEqual(sent, [{ to: 1, type: 'rtRangeCollect' }], 'and the other node');
+});
+
+test(`the manager decides the region is really full: a failed allocation waits until a full collection was asked and allocSettleMs (${allocSettleMs} ms) passed with nothing freed (and, on a cluster, every node asked and none lent); what is freed meanwhile starts the round again`, (t) => {
+  // A fake clock: the decision is made on the manager's clock, not timed here.
+  let clock = 1000;
+  t.mock.method(performance, 'now', () => clock);
+  const service = new HeapService(fakeNative, 2 * arenaChunkBytes, 0, 1);
+  const first = service.alloc(arenaChunkBytes) as number;
+  service.alloc(arenaChunkBytes);
+  // The first ask is a minor collection: wait.
+  assert.deepEqual(service.allocOrWait(4096), { wait: true });
+  clock += 60;
+  // The second a full one: wait allocSettleMs after it.
+  assert.deepEqual(service.allocOrWait(4096), { wait: true });
+  clock += allocSettleMs - 1;
+  assert.deepEqual(service.allocOrWait(4096), { wait: true });
+  // Something freed: a new round (the retry finds the room here).
+  service.onBufferCollected(first, arenaChunkBytes);
+  assert.equal(typeof service.allocOrWait(4096), 'number');
+  service.allocOrWait(arenaChunkBytes - 4096 - 4096);
+  clock += 1000;
+  assert.deepEqual(service.allocOrWait(arenaChunkBytes), { wait: true });
+  clock += 60;
+  assert.deepEqual(service.allocOrWait(arenaChunkBytes), { wait: true });
+  clock += allocSettleMs;
+  assert.throws(() => service.allocOrWait(arenaChunkBytes), (error: { code: string; message: string }) =>
+    error.code === 'DSM_ERR_REGION_EXHAUSTED' && /larger --region-bytes/.test(error.message));
+});
+
+test('on a cluster the region is full only once every other node was asked to collect and a borrow round found no lender allocSettleMs after', (t) => {
+  let clock = 1000;
+  t.mock.method(performance, 'now', () => clock);
+  const { services, deliver } = cluster(2, 4 * arenaChunkBytes);
+  const [node0, node1] = services as [HeapService, HeapService];
+  node0.alloc(2 * arenaChunkBytes);
+  node1.alloc(2 * arenaChunkBytes);
+  assert.deepEqual(node0.allocOrWait(arenaChunkBytes), { wait: true });
+  deliver();
+  clock += 60;
+  assert.deepEqual(node0.allocOrWait(arenaChunkBytes), { wait: true });
+  deliver();
+  clock += allocSettleMs;
+  // The full collection has settled, but the last refusal came before the other node had its time.
+  assert.deepEqual(node0.allocOrWait(arenaChunkBytes), { wait: true });
+  // This round's refusal comes allocSettleMs after the other node was asked.
+  deliver();
+  clock += 60;
+  assert.throws(() => node0.allocOrWait(arenaChunkBytes), (error: { code: string; message: string }) =>
+    error.code === 'DSM_ERR_REGION_EXHAUSTED' && /global region is full/.test(error.message));
 });

@@ -67,3 +67,44 @@ test(`at most portRelayCountMax (${portRelayCountMax}) relay ends per node: a po
   assert.throws(() => routes.sent('thread A', Array.from({ length: portRelayCountMax + 1 }, (_, index) => `0.0.${index}`), 1), { code: 'DSM_ERR_PORT_RELAYS' });
   assert.equal(routes.size, 0);
 });
+
+test('a thread ending with two relay ends of one local channel: held, then joined; each far end then talks to the other\'s, in order, and a close ends both', () => {
+  const routes = new PortRoutes<string, string>();
+  // Thread M on node 1 received relay 0.0.0 from node 0 and posted its port on as relay 1.5.0 to node 2.
+  routes.received('thread M', ['0.0.0'], 0);
+  assert.deepEqual(routes.opened('thread M', '0.0.0'), []);
+  routes.sent('thread M', ['1.5.0'], 2);
+  assert.equal(routes.spliced('0.0.0'), false);
+  routes.hold('thread M', [['0.0.0', '1.5.0']]);
+  assert.equal(routes.spliced('0.0.0'), true);
+  // What comes meanwhile waits for the join (the thread forwards what reached it first).
+  assert.deepEqual(routes.passOn('0.0.0', 0, message('from 0')), []);
+  assert.deepEqual(routes.passOn('1.5.0', 2, message('from 2')), []);
+  assert.deepEqual(routes.join('thread M', [['0.0.0', '1.5.0']]), [
+    { fromNode: 0, toNode: 2, id: '1.5.0', delivery: message('from 0') },
+    { fromNode: 2, toNode: 0, id: '0.0.0', delivery: message('from 2') },
+  ]);
+  // The thread's end no longer closes them.
+  assert.deepEqual(routes.threadEnded('thread M'), []);
+  assert.deepEqual(routes.passOn('0.0.0', 0, message('later')), [{ fromNode: 0, toNode: 2, id: '1.5.0', delivery: message('later') }]);
+  // Ports inside a message pass through when the far nodes differ, both ways, until closed.
+  assert.equal(routes.throughAdded(['0.0.7'], 0, 2), true);
+  assert.equal(routes.spliced('0.0.7'), true);
+  assert.deepEqual(routes.passOn('0.0.7', 2, message('back')), [{ fromNode: 2, toNode: 0, id: '0.0.7', delivery: message('back') }]);
+  assert.deepEqual(routes.passOn('0.0.7', 0, { kind: 'close' }), [{ fromNode: 0, toNode: 2, id: '0.0.7', delivery: { kind: 'close' } }]);
+  assert.equal(routes.throughAdded(['0.0.8'], 0, 0), false);
+  assert.deepEqual(routes.passOn('1.5.0', 2, { kind: 'close' }), [{ fromNode: 2, toNode: 0, id: '0.0.0', delivery: { kind: 'close' } }]);
+  assert.equal(routes.size, 0);
+});
+
+test('a splice one of whose ends closed before the join ends the other (its far end sees close); ids not a thread\'s are left alone', () => {
+  const routes = new PortRoutes<string, string>();
+  routes.sent('thread M', ['1.5.0', '1.5.1'], 0);
+  routes.sent('thread N', ['1.6.0'], 2);
+  routes.hold('thread M', [['1.5.0', '1.5.1'], ['1.6.0', '1.9.9']]);
+  assert.equal(routes.spliced('1.6.0'), false);
+  assert.equal(routes.closedHere('1.5.1'), 0);
+  assert.deepEqual(routes.join('thread M', [['1.5.0', '1.5.1']]), [{ fromNode: 0, toNode: 0, id: '1.5.0', delivery: { kind: 'close' } }]);
+  assert.equal(routes.size, 1);
+  assert.throws(() => routes.hold('thread M', [['1.5.0']]), /DSM_ERR_INTERNAL|pairs of relay ids/);
+});
