@@ -449,6 +449,15 @@ export const lendSoleWriterWindowCountTwoNodes = 1;
  */
 export const lendSoleWriterLineWindowCount = 3;
 /**
+ * The same on two nodes (session 22): two windows that wrote the page. The
+ * Atomics-made Jacobi of `bench atomics` (two grids, each rewritten every
+ * other round) sent node 1's 1 MiB band home as diffs for about twelve rounds
+ * with three (5-11 MB of diffs in 200 rounds), 2.3-2.6 MB with one or two; one
+ * also lent the render's rows (79 pages, 36 fetches in `render.mjs 2 300`),
+ * two none.
+ */
+export const lendSoleWriterLineWindowCountTwoNodes = 2;
+/**
  * Acquires through atomic lines a node makes, with no barrier departure,
  * before they start to end home-migration windows: a program that uses
  * barriers usually reaches its first one within a few synchronizations (a
