@@ -463,6 +463,15 @@ export const lendSoleWriterWindowCountTwoNodes = 1;
  */
 export const lendSoleWriterLineWindowCount = 3;
 /**
+ * The same on two nodes (session 22): two windows that wrote the page. The
+ * Atomics-made Jacobi of `bench atomics` (two grids, each rewritten every
+ * other round) sent node 1's 1 MiB band home as diffs for about twelve rounds
+ * with three (5-11 MB of diffs in 200 rounds), 2.3-2.6 MB with one or two; one
+ * also lent the render's rows (79 pages, 36 fetches in `render.mjs 2 300`),
+ * two none.
+ */
+export const lendSoleWriterLineWindowCountTwoNodes = 2;
+/**
  * Acquires through atomic lines a node makes, with no barrier departure,
  * before they start to end home-migration windows: a program that uses
  * barriers usually reaches its first one within a few synchronizations (a
@@ -768,6 +777,20 @@ export const atomicLineShipSampleOps = 4;
  * a sample that is not hot resets it (src/protocol/lines.ts, onOpDone).
  */
 export const atomicLineShipBackoffMax = 64;
+/**
+ * Protocol (session 22): a shipped op whose thread asked for it less than
+ * atomicLineShipBurstGapMs after its previous shipped op on the line returned
+ * (the time it ran between them, as it reports it) continues a burst; the
+ * atomicLineShipBurstOps-th such op in a row asks for the line instead (and the
+ * line keeps moving by the ship backoff). An Atomics-made barrier's last
+ * arrival (a load, an add, a store, an add, a notify) shipped each op, a round
+ * trip each; a row counter or a lock's compareExchange and unlock never make
+ * three ops in a row that close. `bench atomics` atomicsBarrier (2 200 131072),
+ * 4 alternating pairs at load 11-13: 0.71-0.86 s against 0.82-2.28 s, line
+ * messages 8.9 -> 4.4 a round.
+ */
+export const atomicLineShipBurstGapMs = 0.05;
+export const atomicLineShipBurstOps = 2;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

@@ -105,7 +105,7 @@
 import { DsmError, assert } from '../errors.js';
 import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
-  atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
+  atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
   atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax,
 } from '../constants.js';
@@ -158,6 +158,8 @@ type NodeLine = {
   /** Of the sample's ops, those whose thread said how long it ran since its previous shipped op on the line, and the sum. */
   shipWorkOps: number;
   shipWorkMs: number;
+  /** Shipped ops in a row that their thread issued right after its previous one on the line returned (a burst). */
+  shipBurstOps: number;
   /** At the directory's node: shipped ops run on the line since the layer last looked (counted as writes). */
   shippedUses: number;
   /** The line's grant found no waiter registered on it (valid while held; see "Notifies that wake nobody"). */
@@ -563,7 +565,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shippedUses: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
       };
       this.lines.set(line, state);
@@ -700,6 +702,16 @@ export class LineEngine implements Engine {
     const state = this.nodeLine(line);
     const home = this.directoryOf(line);
     if (!state.ship || state.state !== 'none' || home === this.nodeId || this.holdsLineOnPageOf(line)) { this.wantLine(threadRef, line); return; }
+    // A burst (ops issued right after the previous one returned: an Atomics-made barrier's last arrival loads,
+    // adds, stores, adds and notifies): a round trip each shipped, one transfer for all moved.
+    if (request.workMs !== undefined && request.workMs < atomicLineShipBurstGapMs) state.shipBurstOps++;
+    else state.shipBurstOps = 0;
+    if (state.shipBurstOps >= atomicLineShipBurstOps) {
+      state.shipBurstOps = 0;
+      this.stopShipping(state);
+      this.wantLine(threadRef, line);
+      return;
+    }
     if (this.shipInFlight >= atomicLineShipInFlightMax) {
       throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node has at most ${atomicLineShipInFlightMax} shipped Atomics ops in flight`);
     }
@@ -1395,6 +1407,7 @@ export class LineEngine implements Engine {
         state.shipSinceMs = nowMs;
         state.shipWorkOps = 0;
         state.shipWorkMs = 0;
+        state.shipBurstOps = 0;
         this.stats.lineShipSwitches++;
       }
       state.state = 'revoking';

@@ -8,7 +8,7 @@
 // coherence (hlrc.ts), which it reaches through LendHost.
 
 import { assert } from '../errors.js';
-import { lendLineAcquiresBeforeWindows, lendPageCountMax, lendSoleWriterLineWindowCount, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
+import { lendLineAcquiresBeforeWindows, lendPageCountMax, lendSoleWriterLineWindowCount, lendSoleWriterLineWindowCountTwoNodes, lendSoleWriterWindowCount, lendSoleWriterWindowCountTwoNodes, pageBytes } from '../constants.js';
 import type { EngineContext } from './context.js';
 import { protNone, protRead } from './memory.js';
 import type { ProtocolMessage } from './messages.js';
@@ -257,7 +257,7 @@ export class HomeMigration {
     if (this.barrierWindowsEnded > 0 || ++this.lineAcquires <= lendLineAcquiresBeforeWindows) return;
     if (this.writersSinceBarrier.size === 0) { this.windowsEnded++; return; }
     if (this.ctx.nodeCount >= 3) this.noteLineWriters();
-    this.endWindow(lendSoleWriterLineWindowCount, (page) => linePage(page) || this.lineShared.has(page));
+    this.endWindow(this.ctx.nodeCount === 2 ? lendSoleWriterLineWindowCountTwoNodes : lendSoleWriterLineWindowCount, (page) => linePage(page) || this.lineShared.has(page));
   }
 
   /**

@@ -5,7 +5,7 @@
 // while it waits for a line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSeed } from './programs.js';
+import { atomicGenerationBarrier, runSeed } from './programs.js';
 import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import type { LineEngine } from '../../src/protocol/lines.js';
@@ -479,6 +479,45 @@ test('a line used in bursts between waits moves rather than ships op by op (ship
   const without = run(0);
   assert.ok(without.shipped > 0, `without the backoff ${without.shipped} ops were shipped`);
   assert.ok(withBackoff.shipped < without.shipped, `shipped ops: ${withBackoff.shipped} with the backoff, ${without.shipped} without`);
+});
+
+test('an Atomics-made barrier: ops its thread issues back to back (workMs under atomicLineShipBurstGapMs) ship two at most, then the line moves (session 22)', () => {
+  const rounds = 30;
+  const run = (workMs: number): { shipped: number; moves: number } => {
+    let shipped = 0;
+    let moves = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const sim = cluster(seed, 2, { pageCount: 6, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10, lineShipWorkMs: workMs });
+      const count = 4 * pageBytes; // page 4: home and line directory node 0 (roundRobin); the generation in the same line
+      const generation = count + 4;
+      for (const node of [0, 1]) {
+        sim.addThread(node, function* (): ThreadProgram {
+          for (let round = 0; round < rounds; round++) {
+            // A band of its own, read by the other node after the barrier.
+            for (let w = 0; w < 8; w++) yield { op: 'store', address: node * pageBytes + 4 * w, value: round + 1 };
+            yield* atomicGenerationBarrier(count, generation, 2);
+            assert.equal(yield* load((1 - node) * pageBytes + 4 * 7), round + 1, `seed ${seed}: round ${round}: the other band at node ${node}`);
+            yield* atomicGenerationBarrier(count, generation, 2);
+          }
+        });
+      }
+      sim.run();
+      sim.addThread(1, function* (): ThreadProgram {
+        assert.equal(Number(yield* atomic('load', generation, [])), 2 * rounds, `seed ${seed}: every round`);
+        assert.equal(Number(yield* atomic('load', count, [])), 0, `seed ${seed}: no arrival left`);
+      });
+      sim.run();
+      sim.drain();
+      shipped += sim.shippedResults;
+      moves += counter(sim, 1, 'lineMoveSwitches');
+      for (const engine of sim.engines) assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}`);
+    }
+    return { shipped, moves };
+  };
+  const bursts = run(0);
+  const spaced = run(1);
+  assert.ok(spaced.shipped > 0, `ops a millisecond apart ship (${spaced.shipped})`);
+  assert.ok(bursts.shipped < spaced.shipped, `shipped ops: ${bursts.shipped} back to back, ${spaced.shipped} a millisecond apart`);
 });
 
 test('a waiter at the directory and a shipped store with its notify: the notify does not overtake the wait', () => {

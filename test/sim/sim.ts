@@ -343,6 +343,11 @@ export interface ClusterOptions {
   lineShipBackoffMax?: number;
   /** With atomicLines: whether a node that ships ops on a line ships its waits on it too (default true). */
   lineShipWaits?: boolean;
+  /**
+   * With atomicLines: the `workMs` every shipped op says its thread ran since its previous one on the line
+   * (as the runtime's threads report it; default none: the layer measures the sample's span itself).
+   */
+  lineShipWorkMs?: number;
   /** With atomicLines: whether a holder's notify gives the line back with it (default true). */
   lineNotifyRelease?: boolean;
   /** With atomicLines: whether a parking wait gives the line back with its lineWait (default true). */
@@ -653,7 +658,8 @@ export class SimCluster {
       } else {
         // As the app side does: the op itself, which the layer may ship to the directory.
         thread.shipping = true;
-        this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'lineOp', op, address, width, operands: request.operands }, thread.index));
+        const workMs = this.options.lineShipWorkMs;
+        this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'lineOp', op, address, width, operands: request.operands, ...(workMs === undefined ? {} : { workMs }) }, thread.index));
       }
       return;
     }
