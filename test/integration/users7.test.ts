@@ -37,6 +37,7 @@ const runs: readonly Run[] = [
   { file: 'growable-readers.mjs', args: ['3', '4'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a growable buffer grown step by step while workers read it through length-tracking and fixed views, grown by a worker too (its workers start on its node)' },
   { file: 'float16-views.mjs', nodes: 2, protocol: 'hlrc', status: 0, what: 'Float16Array views of a shared buffer in workerData, large and small Float16Arrays in messages both ways (Node 24; dsm threw DSM_ERR_FRAME naming an unknown view kind)' },
   { file: 'thread-names.mjs', args: ['3'], nodes: 3, protocol: 'hlrc', status: 0, what: 'Node 24\'s threadName of the main thread, of named and unnamed workers\' handles and insides, null once ended; a worker ended by its Symbol.asyncDispose (dsm showed \'WorkerThread\' for the main thread, and a remote handle\'s threadName threw)' },
+  { file: 'process-identity.mjs', args: ['3', 'extra'], nodes: 3, protocol: 'hlrc', status: 0, what: 'argv, argv0, execArgv, import.meta.filename, send, title and TTYs as the main thread and each worker read them (a worker on another node read argv0 as the path its node was spawned by)' },
   { file: 'spin-pause.mjs', args: ['4', '1000'], nodes: 2, protocol: 'hlrc', status: 0, what: 'a spin lock with backoff through Atomics.pause where Node has it, a plain counter under it' },
 ];
 
