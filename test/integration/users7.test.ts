@@ -38,6 +38,10 @@ const runs: readonly Run[] = [
   { file: 'float16-views.mjs', nodes: 2, protocol: 'hlrc', status: 0, what: 'Float16Array views of a shared buffer in workerData, large and small Float16Arrays in messages both ways (Node 24; dsm threw DSM_ERR_FRAME naming an unknown view kind)' },
   { file: 'thread-names.mjs', args: ['3'], nodes: 3, protocol: 'hlrc', status: 0, what: 'Node 24\'s threadName of the main thread, of named and unnamed workers\' handles and insides, null once ended; a worker ended by its Symbol.asyncDispose (dsm showed \'WorkerThread\' for the main thread, and a remote handle\'s threadName threw)' },
   { file: 'process-identity.mjs', args: ['3', 'extra'], nodes: 3, protocol: 'hlrc', status: 0, what: 'argv, argv0, execArgv, import.meta.filename, send, title and TTYs as the main thread and each worker read them (a worker on another node read argv0 as the path its node was spawned by)' },
+  { file: 'emitter-errors.mjs', args: ['emitter'], nodes: 2, protocol: 'hlrc', status: 1, what: 'an \'error\' event with no listener on an EventEmitter in a timer: node\'s arrow at node:events\' throw and where it was emitted (dsm pointed at the error\'s making and left out the emit)' },
+  { file: 'emitter-errors.mjs', args: ['subclass'], nodes: 1, protocol: 'hlrc', status: 1, what: 'the same on a subclass, "Emitted \'error\' event on Pipeline instance"' },
+  { file: 'emitter-errors.mjs', args: ['enoent'], nodes: 3, protocol: 'hlrc', status: 1, what: 'readFileSync\'s ENOENT thrown in a timer: the arrow into node:fs, the code among the properties (dsm printed no arrow and `Error [ENOENT]:`)' },
+  { file: 'emitter-errors.mjs', args: ['coded'], nodes: 2, protocol: 'hlrc', status: 1, stderrHas: 'Error: coded', what: 'an Error the program gave a code, thrown in a timer: its name as node shows it (dsm printed `Error [E_APP]: coded`)' },
   { file: 'spin-pause.mjs', args: ['4', '1000'], nodes: 2, protocol: 'hlrc', status: 0, what: 'a spin lock with backoff through Atomics.pause where Node has it, a plain counter under it' },
 ];
 
