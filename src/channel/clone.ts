@@ -43,9 +43,14 @@ export interface PortCodec {
   portAt?(id: string): MessagePort;
 }
 
+/** Float16Array where Node has it (Node 24 on; the project's type libraries do not declare it). */
+const float16Array = (globalThis as { Float16Array?: typeof Float32Array }).Float16Array;
+
+/** The view kinds a clone names by index; Float16Array last, where Node has it (every node of a run has the same). */
 const viewKinds = [
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
   Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+  ...(float16Array === undefined ? [] : [float16Array]),
 ] as const;
 
 function isSharedArrayBuffer(value: unknown): value is SharedArrayBuffer {

@@ -229,6 +229,8 @@ class Launcher extends NodeHandle {
     const script = child.script ?? defaultChildScript();
     const tag = this.options.tagOutput ?? false;
     const processHandle = spawn(process.execPath, [...(child.execArgv ?? process.execArgv), script, ...(child.args ?? [])], {
+      // The program's process.argv0 on every node is the one it was started with ('node', not the full path).
+      argv0: process.argv0,
       // stdin is the lifeline: the child exits when it reads EOF, so it dies with us even after SIGKILL.
       stdio: ['pipe', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
       // The secret goes down the stdin pipe (the first line), never into argv or the environment,

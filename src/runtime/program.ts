@@ -200,12 +200,15 @@ function reportUncaught(error: unknown, entry: string): number {
 }
 
 /**
- * An error as node prints it: its stack (a coded error's name shows its code,
+ * An error as node prints it: its stack (an error of dsm's shows its code in its name,
  * as node's own `TypeError [ERR_…]:` do), then its own properties.
  */
 function errorText(error: Error & { code?: unknown }, stack: string): string {
   let text = stack;
-  if (typeof error.code === 'string' && typeof error.name === 'string' && text.startsWith(`${error.name}: `)) {
+  // dsm's own codes only (a DsmError's, a region-full RangeError's): node shows another error's code among its
+  // properties, not in its name (an ENOENT from readFileSync, an Error given a code by the program: dsm printed
+  // `Error [ENOENT]: ENOENT: ...`).
+  if (typeof error.code === 'string' && error.code.startsWith('DSM_ERR_') && typeof error.name === 'string' && text.startsWith(`${error.name}: `)) {
     text = `${error.name} [${error.code}]${text.slice(error.name.length)}`;
   }
   const own = Object.entries(error).filter(([key]) => key !== 'name' && key !== 'message' && key !== 'stack');

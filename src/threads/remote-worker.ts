@@ -27,6 +27,8 @@ interface RemoteState {
   online: boolean;
   terminating: boolean;
   onlineHeld: boolean;
+  /** Node 24's worker.threadName: its name option, or Node's default; null once it has ended (as Node's). */
+  threadName: string | null;
 }
 
 const states = new WeakMap<object, RemoteState>();
@@ -68,7 +70,8 @@ export function spawnRemoteWorker(prototype: object, spawn: RemoteSpawn): EventE
   const handleId = nextHandleId++;
   const worker = Object.create(makeRemotePrototype(prototype, channel, ranges)) as EventEmitter;
   EventEmitter.call(worker);
-  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [], resourceLimits: {}, online: false, terminating: false, onlineHeld: false };
+  const state: RemoteState = { handleId, nodeId: spawn.nodeId, threadId: spawn.threadIdSeen, exited: false, exitCode: null, referenced: true, exitWaiters: [], resourceLimits: {}, online: false, terminating: false, onlineHeld: false,
+    threadName: spawn.options.name ? String(spawn.options.name) : 'WorkerThread' };
   states.set(worker, state);
   handles.set(handleId, worker);
   channel.hold();
@@ -152,6 +155,7 @@ function exited(worker: EventEmitter, state: RemoteState, exitCode: number, chan
   // have started: no 'online'), else the 'online' held back goes first.
   if (state.onlineHeld && exitCode !== 0) worker.emit('online');
   state.threadId = -1; // as Node's handle of an ended thread
+  state.threadName = null;
   state.resourceLimits = {};
   handles.delete(state.handleId);
   if (state.referenced) channel.unhold();
@@ -231,6 +235,14 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
         return Promise.reject(new DsmError('DSM_ERR_INVALID_OPTION', 'getHeapSnapshot is not available for a worker on another node'));
       },
     },
+    // Node 24's: where Node has them. Node's own would read the handle's missing native thread (threadName threw
+    // a TypeError, getHeapStatistics rejected with ERR_WORKER_NOT_RUNNING).
+    ...('threadName' in base ? { threadName: { get(this: object) { return stateOf(this).threadName; } } } : {}),
+    ...Object.fromEntries(['getHeapStatistics', 'cpuUsage', 'startCpuProfile', 'startHeapProfile'].filter((name) => name in base).map((name) => [name, {
+      value() {
+        return Promise.reject(new DsmError('DSM_ERR_INVALID_OPTION', `${name} is not available for a worker on another node`));
+      },
+    }])),
   });
   prototypes.set(base, prototype);
   return prototype;

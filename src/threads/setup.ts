@@ -207,6 +207,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.parentPort = null;
     wt.workerData = null;
     wt.threadId = 0;
+    // Node 24's threadName: the main thread's is '' (this thread is a worker of dsm's, 'WorkerThread').
+    if ('threadName' in wt) (wt as { threadName: string }).threadName = '';
   } else if (config.remoteWorkerData !== undefined) {
     // Its MessagePorts become local ports relayed to the creator's node (src/threads/port-relay.ts).
     wt.workerData = deserializeValue(config.remoteWorkerData, received, portRelays()?.receiving());

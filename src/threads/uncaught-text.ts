@@ -33,10 +33,13 @@ export function thrownByMainModule(error: unknown): void {
 export function keepUncaughtText(ownFrame: (line: string) => boolean): void {
   process.on('uncaughtExceptionMonitor', (error, origin) => {
     if (typeof error !== 'object' || error === null) return;
-    if (Object.prototype.toString.call(error) === '[object Error]') return;
     if (typeof (error as { stack?: unknown }).stack !== 'string') return;
     // The program handles it: the thread goes on, nothing leaves.
     if (origin === 'uncaughtException' && process.listenerCount('uncaughtException') > 0) return;
+    if (Object.prototype.toString.call(error) === '[object Error]') {
+      withNodesArrow(error as Error);
+      return;
+    }
     if (Object.hasOwn(error, inspect.custom)) return;
     let text: string;
     try {
@@ -50,6 +53,45 @@ export function keepUncaughtText(ownFrame: (line: string) => boolean): void {
       // A frozen object, an inspect that throws: it goes as before.
     }
   });
+}
+
+/**
+ * An Error leaves with its stack, and src/runtime/program.ts prints an arrow over the stack's top frame when that
+ * frame is in a file of the program. Two arrows node prints are known only here, so they go on the stack's front
+ * (program.ts prints a stack that starts with an arrow as it is). An unhandled 'error' event (an EventEmitter's
+ * emit with no 'error' listener): node points at the `throw er` in node:events and appends where the event was
+ * emitted (the stack events.js keeps on the error for node's printing; users7/emitter-errors.mjs). An error made
+ * and thrown in Node's own code (readFileSync's ENOENT): node points at that frame, in node:fs.
+ */
+function withNodesArrow(error: Error): void {
+  try {
+    const stack = error.stack!;
+    const enhance = Object.getOwnPropertySymbols(error).find((symbol) => symbol.description === 'kEnhanceStackBeforeInspector');
+    const enhancer = enhance === undefined ? undefined : (error as unknown as Record<symbol, unknown>)[enhance];
+    if (typeof enhancer === 'function') {
+      const enhanced = (enhancer as () => unknown).call(error);
+      if (typeof enhanced !== 'string') return;
+      const arrow = emitThrowArrow();
+      error.stack = arrow === '' ? enhanced : `${arrow}\n${enhanced}`;
+      return;
+    }
+    const top = stack.split('\n').find((line) => line.trimStart().startsWith('at '));
+    if (top === undefined || !/^\s*at (?:.*?\()?node:/.test(top)) return;
+    const arrow = arrowOf(stack, true);
+    if (arrow !== '') error.stack = `${arrow}\n${stack}`;
+  } catch {
+    // A frozen error, a stack that cannot be set: it goes as before.
+  }
+}
+
+/** Node's arrow over the `throw er; // Unhandled 'error' event` of node:events ('' if not found). */
+function emitThrowArrow(): string {
+  const natives = (process as unknown as { binding(name: string): Record<string, string> }).binding('natives');
+  const lines = natives.events?.split(/\r?\n/) ?? [];
+  const index = lines.findIndex((line) => line.includes("throw er; // Unhandled 'error' event"));
+  if (index < 0) return '';
+  const source = lines[index]!;
+  return `node:events:${index + 1}\n${source}\n${' '.repeat(source.indexOf('throw'))}^\n`;
 }
 
 /**
