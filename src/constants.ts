@@ -140,9 +140,22 @@ export const channelReplyBytesMax = 64 * 1024;
 /**
  * Requests an app thread may have queued in its doorbell slot (src/channel/doorbell.ts)
  * before the manager takes them: a call waits for its answer, so only posted
- * requests (an unlock, an Atomics.waitAsync) pile up; a full ring makes the thread wait.
+ * requests (an unlock, an Atomics.waitAsync, a small cross-node postMessage)
+ * pile up; a full ring makes the thread wait until half of it is free.
  */
-export const channelRingEntries = 8;
+export const channelRingEntries = 64;
+/**
+ * Bytes of an app thread's doorbell block that hold its small posts' clones
+ * (a ring of bytes beside the ring of entries; a power of two).
+ */
+export const channelPostBytes = 32 * 1024;
+/**
+ * A cross-node postMessage whose clone (with a relayed port's id or a
+ * BroadcastChannel's name) is at most this many bytes, and that carries no
+ * MessagePort, goes through the doorbell ring; a larger one by the thread's
+ * MessagePort (at most channelPostBytes / 4).
+ */
+export const ringPostBytesMax = 4 * 1024;
 /**
  * Message posts to other nodes (worker/parentPort/MessagePort/BroadcastChannel
  * postMessage) an app thread may have in its manager, sent without waiting and

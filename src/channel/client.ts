@@ -3,7 +3,7 @@
 import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { DsmError, assert } from '../errors.js';
 import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
-import { DoorbellBlock, type NativeDoorbell, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
+import { DoorbellBlock, type NativeDoorbell, type PostRequest, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { postsInFlightMax } from '../constants.js';
@@ -16,6 +16,8 @@ const nativeReceiveMessageOnPort = receiveMessageOnPort;
  * messages after each post (calls of their own), which a request on its way (a call in flight) must not do.
  */
 const nativePostMessage = MessagePort.prototype.postMessage;
+const textEncoder = new TextEncoder();
+const noText = new Uint8Array(0);
 
 export class ChannelClient {
   private readonly port: MessagePort;
@@ -24,6 +26,8 @@ export class ChannelClient {
   private readonly bell: NativeDoorbell | null;
   /** Doorbell entries published so far (the ring's head). */
   private ringSent = 0;
+  /** The end of the small posts' bytes written to the ring so far (an Int32 running count: DoorbellBlock.postStart). */
+  private postBytesSent = 0;
   /** Messages posted on the port so far. */
   private portSent = 0;
   private callInFlight = false;
@@ -143,8 +147,31 @@ export class ChannelClient {
     }
     this.block.waitForPostRoom(this.postsSent, postsInFlightMax);
     request.posted = true;
-    this.post(request, transfer);
+    if (!this.sendPost(request)) this.post(request, transfer);
     this.postsSent = (this.postsSent + 1) | 0;
+  }
+
+  /**
+   * A small post without MessagePorts through the doorbell ring: its clone
+   * copied into the block's post bytes, an entry in order with the thread's
+   * other requests, the bell rung (the manager takes every entry ready at one
+   * wake-up: one for a burst, not one 'message' event a post). False if it
+   * goes by port (no bell, or too large for the ring).
+   */
+  private sendPost(request: PostRequest): boolean {
+    if (this.bell === null || ('ports' in request && request.ports !== undefined)) return false;
+    const text = request.op === 'port-post' ? textEncoder.encode(request.id) : request.op === 'bc-post' ? textEncoder.encode(request.name) : noText;
+    const length = text.byteLength + request.bytes.byteLength;
+    const start = DoorbellBlock.postStart(this.postBytesSent, length);
+    if (start === -1) return false;
+    const sequence = this.ringSent;
+    this.block.waitForRoom(sequence, (start + length) | 0);
+    this.postBytesSent = this.block.encodePost(sequence, request, text, start, this.portSent);
+    this.ringSent = sequence + 1;
+    this.block.publish(this.ringSent);
+    if (hopsOn) hop(`t:ring ${request.op}`);
+    if (!this.bell.ring()) throw new DsmError('DSM_ERR_CHANNEL', 'the manager\'s doorbell is closed (the node is ending)');
+    return true;
   }
 
   /** Through the doorbell if the request has a binary form and carries nothing to transfer, else by postMessage. */
