@@ -157,6 +157,13 @@ export const channelPostBytes = 32 * 1024;
  */
 export const ringPostBytesMax = 4 * 1024;
 /**
+ * Message events (cross-node posts) a manager gathers for one app thread
+ * while it reads frames, sent to it as one MessagePort message (a batch the
+ * thread delivers one message a turn, as Node's port); one more sends the
+ * batch at once.
+ */
+export const channelEventBatchMax = 256;
+/**
  * Message posts to other nodes (worker/parentPort/MessagePort/BroadcastChannel
  * postMessage) an app thread may have in its manager, sent without waiting and
  * not yet admitted within the link limit (src/runtime/flow.ts) and served: one

@@ -2,7 +2,7 @@
 
 import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { DsmError, assert } from '../errors.js';
-import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
+import type { ChannelEvent, ChannelRequest, PortMessage, ThreadEvent } from './wire.js';
 import { DoorbellBlock, type NativeDoorbell, type PostRequest, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -34,9 +34,12 @@ export class ChannelClient {
   /** Message posts sent without waiting (postMessageRequest), as an Int32 count (the manager counts those it served in the block). */
   private postsSent = 0;
   private holdCount = 0;
-  private readonly listeners = new Set<(event: ChannelEvent) => void>();
+  private readonly listeners = new Set<(event: ThreadEvent) => void>();
   /** Events takeNow read from the port ahead of the event loop but left for it (dispatched at the next turn, in order). */
-  private readonly deferred: ChannelEvent[] = [];
+  private readonly deferred: ThreadEvent[] = [];
+  /** The events of a batch ('events') not yet delivered, from `batchAt` on (see deliverBatched). */
+  private batch: ThreadEvent[] = [];
+  private batchAt = 0;
   private deferredFlush: ReturnType<typeof setImmediate> | null = null;
 
   constructor(port: MessagePort, threadIdSeen: number) {
@@ -49,16 +52,47 @@ export class ChannelClient {
     this.send({ op: 'hello', reply, threadIdSeen }, []);
     this.port.on('message', (event: ChannelEvent) => {
       this.flushDeferred();
-      this.dispatch(event);
+      if (event.kind !== 'events') {
+        this.dispatch(event);
+        return;
+      }
+      if (hopsOn) hop(`t:events ${event.events.length}`);
+      for (const each of event.events) this.batch.push(each as ThreadEvent);
+      this.deliverBatched();
     });
     // The port must not keep the thread alive: a program ends when its own work ends.
     // (Adding a 'message' listener refs a port, so unref comes after it.)
     this.port.unref();
   }
 
-  private dispatch(event: ChannelEvent): void {
+  private dispatch(event: ThreadEvent): void {
     for (const listener of this.listeners) listener(event);
   }
+
+  /**
+   * Delivers the next event of a batch, then the one after it once the
+   * process.nextTick callbacks and microtasks it queued have run (a tick that
+   * queues a microtask that queues a tick: after theirs), as Node delivers the
+   * messages queued on a port, each in a callback of its own. All in this
+   * turn: the batch is delivered before the port's next message.
+   */
+  private readonly deliverBatched = (): void => {
+    if (this.batchAt >= this.batch.length) return;
+    const event = this.batch[this.batchAt]!;
+    this.batchAt += 1;
+    if (this.batchAt === this.batch.length) {
+      this.batch = [];
+      this.batchAt = 0;
+    }
+    try {
+      this.dispatch(event);
+    } finally {
+      if (this.batchAt < this.batch.length) process.nextTick(this.afterTicks);
+    }
+  };
+
+  private readonly afterTicks = (): void => queueMicrotask(this.afterMicrotasks);
+  private readonly afterMicrotasks = (): void => process.nextTick(this.deliverBatched);
 
   private flushDeferred(): void {
     if (this.deferredFlush !== null) {
@@ -73,23 +107,33 @@ export class ChannelClient {
    * it, reading a relayed port with receiveMessageOnPort after an Atomics wake-up): those `now` accepts are
    * dispatched at once (they must run no program code), the others at the loop's next turn, in their order.
    */
-  takeNow(now: (event: ChannelEvent) => boolean): void {
+  takeNow(now: (event: ThreadEvent) => boolean): void {
+    // A batch's events not yet delivered came before what is on the port.
+    const rest = this.batch.slice(this.batchAt);
+    this.batch = [];
+    this.batchAt = 0;
+    for (const event of rest) this.takeOne(event, now);
     for (let got = nativeReceiveMessageOnPort(this.port); got !== undefined; got = nativeReceiveMessageOnPort(this.port)) {
       const event = got.message as ChannelEvent;
-      if (now(event)) {
-        this.dispatch(event);
-        continue;
-      }
-      this.deferred.push(event);
-      this.deferredFlush ??= setImmediate(() => {
-        this.deferredFlush = null;
-        this.flushDeferred();
-      });
+      if (event.kind === 'events') for (const each of event.events) this.takeOne(each as ThreadEvent, now);
+      else this.takeOne(event, now);
     }
   }
 
+  private takeOne(event: ThreadEvent, now: (event: ThreadEvent) => boolean): void {
+    if (now(event)) {
+      this.dispatch(event);
+      return;
+    }
+    this.deferred.push(event);
+    this.deferredFlush ??= setImmediate(() => {
+      this.deferredFlush = null;
+      this.flushDeferred();
+    });
+  }
+
   /** Listens for events the manager sends on its own (e.g. a remote worker's messages). */
-  onEvent(listener: (event: ChannelEvent) => void): void {
+  onEvent(listener: (event: ThreadEvent) => void): void {
     this.listeners.add(listener);
   }
 

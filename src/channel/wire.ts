@@ -190,7 +190,17 @@ export type ChannelEvent =
   | { kind: 'bc-message'; name: string; bytes: Uint8Array; form?: number }
   /** A message for this thread's relay end of MessagePort relay `id` (src/threads/port-relay.ts), and the close of its far end. */
   | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
-  | { kind: 'port-close'; id: string };
+  | { kind: 'port-close'; id: string }
+  /**
+   * Messages (worker-message, parent-message, port-message, bc-message) the
+   * manager read in one run of frames, in order, in one MessagePort message
+   * (ThreadEndpoint.sendEvent); the thread delivers them one a turn, as Node
+   * delivers a port's queued messages (ChannelClient).
+   */
+  | { kind: 'events'; events: ChannelEvent[] };
+
+/** An event as the thread's listeners see it (a batch is delivered as its events). */
+export type ThreadEvent = Exclude<ChannelEvent, { kind: 'events' }>;
 
 /** The reply to 'alloc' when the thread must zero the buffer itself before use (a reused range in a cluster; else the offset alone). */
 export interface AllocReplyZeroed {

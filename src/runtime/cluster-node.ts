@@ -25,7 +25,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
-import { replyLater, type ThreadEndpoint } from '../channel/server.js';
+import { flushPendingEvents, replyLater, type ThreadEndpoint } from '../channel/server.js';
 import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
@@ -365,6 +365,8 @@ export class ClusterNode {
 
   private onMessage(from: number, routed: Routed): void {
     noteActivity(routed.lane === 'engine' ? activity.protocolMessage : activity.runtimeMessage);
+    // Messages to threads gathered from the frames before this one go first (it may answer or wake a thread).
+    if (routed.lane !== 'workers') flushPendingEvents();
     switch (routed.lane) {
       // A message may close an interval (a recalled token's release): its deferred diffs follow.
       case 'engine': this.host.message(from, routed.message); this.flow.streamDeferred(); break;
@@ -616,7 +618,7 @@ export class ClusterNode {
     const answer = (result: SyncResult): void => {
       if (asyncId !== undefined) {
         assert(result.ok, 'an atomic wait succeeds');
-        endpoint.port.postMessage({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
+        endpoint.sendEvent({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
         return;
       }
       if (posted) {
@@ -682,7 +684,7 @@ export class ClusterNode {
         const asyncId = request.fn === 'waitAsync' ? request.asyncId : undefined;
         const waitAnswer = asyncId === undefined ? answer : (result: SyncResult): void => {
           assert(result.ok, 'an atomic wait succeeds');
-          endpoint.port.postMessage({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
+          endpoint.sendEvent({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
         };
         const pin = this.linePins.get(endpoint);
         // An Atomics.wait parks its thread, and its node may give the line back with the lineWait (session 17):

@@ -10,7 +10,7 @@
 // one (ConsistencyBounds), so the worker sees what its parent wrote before.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
+import { type ChannelServer, type ThreadEndpoint, flushPendingEvents } from '../channel/server.js';
 import { transferListOf } from '../channel/clone.js';
 import { serializeThrown } from '../channel/thrown.js';
 import {
@@ -231,12 +231,12 @@ export class RemoteWorkers {
 
   private post(endpoint: ThreadEndpoint, id: string, delivery: PortDelivery<PortMessage>): void {
     if (delivery.kind === 'close') {
-      endpoint.port.postMessage({ kind: 'port-close', id } satisfies ChannelEvent);
+      endpoint.sendEvent({ kind: 'port-close', id } satisfies ChannelEvent);
       return;
     }
     // By transfer when the bytes are a large frame's payload (no copy), as rtPost.
     const { message } = delivery;
-    endpoint.port.postMessage({ kind: 'port-message', id, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+    endpoint.sendEvent({ kind: 'port-message', id, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes), true);
   }
 
   /** A thread of this node opened its first BroadcastChannel named `name`: messages from other nodes reach it from now on. */
@@ -345,6 +345,9 @@ export class RemoteWorkers {
 
   onMessage(from: number, message: WorkerLaneMessage): void {
     const { bounds } = this.options;
+    // Messages to threads gather (ThreadEndpoint.sendEvent); what else comes sends those before it first.
+    const isPost = message.type === 'rtPost' || message.type === 'rtPortMessage' || message.type === 'rtBroadcast' || (message.type === 'rtEvent' && message.event === 'message');
+    if (!isPost) flushPendingEvents();
     switch (message.type) {
       case 'rtSpawn': {
         if (hopsOn) hop('m:rtSpawn received');
@@ -389,7 +392,7 @@ export class RemoteWorkers {
         }
         this.ports.received(hosted.endpoint, message.ports, from);
         // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
-        hosted.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+        hosted.endpoint.sendEvent({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes), true);
         return;
       }
       case 'rtPortMessage': {
@@ -422,7 +425,7 @@ export class RemoteWorkers {
         if (threads === undefined) return;
         for (const endpoint of threads) {
           // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
-          endpoint.port.postMessage({ kind: 'bc-message', name: message.name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent);
+          endpoint.sendEvent({ kind: 'bc-message', name: message.name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
         }
         return;
       }
@@ -447,7 +450,7 @@ export class RemoteWorkers {
             this.remote.delete(message.spawnId);
             break;
         }
-        entry.endpoint.port.postMessage(event, 'bytes' in event ? transferListOf(event.bytes) : []);
+        entry.endpoint.sendEvent(event, 'bytes' in event ? transferListOf(event.bytes) : [], event.kind === 'worker-message');
         if (hopsOn) hop('m:event posted');
         if (message.event === 'exit') this.childExited(entry.endpoint.threadIdSeen);
         return;
