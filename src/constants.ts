@@ -164,6 +164,11 @@ export const ringPostBytesMax = 4 * 1024;
  */
 export const channelEventBatchMax = 256;
 /**
+ * Small posts to one node a manager serves in one run and sends as one
+ * rtPosts message (src/runtime/remote-workers.ts); one more sends the batch at once.
+ */
+export const lanePostBatchMax = 256;
+/**
  * Message posts to other nodes (worker/parentPort/MessagePort/BroadcastChannel
  * postMessage) an app thread may have in its manager, sent without waiting and
  * not yet admitted within the link limit (src/runtime/flow.ts) and served: one

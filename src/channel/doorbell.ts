@@ -421,6 +421,11 @@ export class DoorbellBlock {
     return this.floats[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes + entryIntWords * 4) / 8 + fieldPortBefore]!;
   }
 
+  /** Manager: whether entry `sequence` is a small message post (ChannelClient.sendPost). */
+  isPost(sequence: number): boolean {
+    return this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldOp] === opPost;
+  }
+
   /** Manager: whether the thread went on after writing entry `sequence` (no answer is wanted). */
   isPosted(sequence: number): boolean {
     return (this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldFlags]! & flagPosted) !== 0;

@@ -107,6 +107,11 @@ export class ThreadEndpoint {
   };
 }
 
+/** A message post the thread did not wait for (ChannelClient.postMessageRequest). */
+function isPostedPost(request: ChannelRequest): boolean {
+  return (request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'port-post' || request.op === 'bc-post') && request.posted === true;
+}
+
 /** Endpoints with message events gathered (ThreadEndpoint.sendEvent), sent at the end of the run or by flushPendingEvents. */
 const pendingEndpoints: ThreadEndpoint[] = [];
 
@@ -154,6 +159,14 @@ export class ChannelServer {
   }
 
   private directAtomics: DirectRequestHandler | null = null;
+
+  /**
+   * Called before the server serves anything but a message post the thread
+   * did not wait for: the node sends the posts it served and holds back to
+   * send together (src/runtime/remote-workers.ts), so that a thread's posts go
+   * before what it does next (a sync op, an Atomics op, any call).
+   */
+  beforeOtherRequest: (() => void) | null = null;
 
   /** Atomics entries ('atomic', 'line') from the ring go first to `handler` (decided once by the node, as above). */
   serveAtomicsDirectly(handler: DirectRequestHandler | null): void {
@@ -234,7 +247,9 @@ export class ChannelServer {
     if (endpoint.ringServed < message.ringBefore) this.drainRing(endpoint, false, message.ringBefore);
     assert(endpoint.ringServed === message.ringBefore, 'a port message is served after the doorbell entries before it');
     endpoint.portServed += 1;
-    this.dispatch(endpoint, message.request);
+    const request = message.request;
+    if (this.beforeOtherRequest !== null && !isPostedPost(request)) this.beforeOtherRequest();
+    this.dispatch(endpoint, request);
     // Entries that waited for this message.
     this.drainRing(endpoint, false);
   }
@@ -251,6 +266,7 @@ export class ChannelServer {
       const sequence = endpoint.ringServed;
       if (sequence >= block.head()) return;
       if (!final && block.portBefore(sequence) > endpoint.portServed) return;
+      if (this.beforeOtherRequest !== null && !block.isPost(sequence)) this.beforeOtherRequest();
       const direct = this.directSync;
       if (direct !== null && block.readSync(sequence, this.syncEntry)) {
         // Taken first, as below: serving it may drain this ring again (a thread's end).

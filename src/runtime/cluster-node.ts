@@ -328,6 +328,8 @@ export class ClusterNode {
     const threadEndDelayMs = Number(testHook('THREAD_END_DELAY', handle.nodeId) ?? 0);
     if (threadEndDelayMs > 0) this.manager.channel.delayClosesForTest(threadEndDelayMs);
     this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
+    // Small posts served and held back to go together are sent before anything else a thread asks (remote-workers.ts).
+    this.manager.channel.beforeOtherRequest = this.workers.flushPosts;
     // The direct path of a thread's lock, unlock and barrier wait (serveSyncEntry), decided once for the node: not in
     // race mode (its requests come by port, each bounding intervals through raceSync) nor under the test hook
     // that fails the manager on a request.

@@ -16,12 +16,12 @@ import { serializeThrown } from '../channel/thrown.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase,
 } from '../channel/thread-config.js';
-import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { broadcastChannelNameCountMax, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { PortRoutes, type PortDelivery } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
-import type { LaneNetwork, WorkerLaneMessage } from './envelope.js';
+import type { LaneNetwork, LanePost, WorkerLaneMessage } from './envelope.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 /** The release and acquire around each crossing (the engine's, named for race mode). */
@@ -165,6 +165,15 @@ export class RemoteWorkers {
    * so a node whose program places one worker here pays for no unused thread.
    */
   private warmRefill = false;
+  /**
+   * Small posts (no ports, not race mode) served in this run of the manager,
+   * by node, not yet sent: they go as one rtPosts message a node (one frame,
+   * one release) at the run's end (a microtask), once lanePostBatchMax are
+   * waiting, or before anything else this node sends on the lane or serves
+   * for a thread (flushPosts: a thread's posts go before its next request).
+   */
+  private readonly outgoing = new Map<number, LanePost[]>();
+  private flushScheduled = false;
 
   constructor(options: RemoteWorkersOptions) {
     this.options = options;
@@ -285,6 +294,10 @@ export class RemoteWorkers {
         if (hopsOn) hop('m:worker-post');
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
+          if (this.batches(request)) {
+            this.postLater(target.nodeId, { to: 0, key: target.spawnId, bytes: request.bytes, ...formOf(request) });
+            return null;
+          }
           this.ports.sent(endpoint, request.ports, target.nodeId);
           this.send(target.nodeId, {
             type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
@@ -297,6 +310,10 @@ export class RemoteWorkers {
         const spawnId = this.hostedEndpoints.get(endpoint);
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
+          if (this.batches(request)) {
+            this.postLater(entry.parentNode, { to: 1, key: spawnId, bytes: request.bytes, ...formOf(request) });
+            return null;
+          }
           this.ports.sent(endpoint, request.ports, entry.parentNode);
           this.send(entry.parentNode, {
             type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
@@ -317,6 +334,10 @@ export class RemoteWorkers {
         // receiver decides. Each send is a release to its node, as a postMessage is.
         for (let node = 0; node < this.options.node.nodeCount; node += 1) {
           if (node === this.options.node.nodeId) continue;
+          if (this.batches(request)) {
+            this.postLater(node, { to: 3, key: request.name, bytes: request.bytes, ...formOf(request) });
+            continue;
+          }
           this.send(node, {
             type: 'rtBroadcast', name: request.name, bytes: request.bytes, ...formOf(request), info: bounds.release('BroadcastChannel.postMessage', request, node),
             ...(this.withSites ? { site: siteOf(request) } : {}),
@@ -328,6 +349,10 @@ export class RemoteWorkers {
         const farNode = this.ports.farNodeOf(request.id);
         // Its far end closed: the message goes nowhere, as a post to a closed port's twin.
         if (farNode === null) return null;
+        if (this.batches(request)) {
+          this.postLater(farNode, { to: 2, key: request.id, bytes: request.bytes, ...formOf(request) });
+          return null;
+        }
         this.ports.sent(endpoint, request.ports, farNode);
         this.send(farNode, {
           type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('MessagePort.postMessage', request, farNode),
@@ -346,7 +371,7 @@ export class RemoteWorkers {
   onMessage(from: number, message: WorkerLaneMessage): void {
     const { bounds } = this.options;
     // Messages to threads gather (ThreadEndpoint.sendEvent); what else comes sends those before it first.
-    const isPost = message.type === 'rtPost' || message.type === 'rtPortMessage' || message.type === 'rtBroadcast' || (message.type === 'rtEvent' && message.event === 'message');
+    const isPost = message.type === 'rtPosts' || message.type === 'rtPost' || message.type === 'rtPortMessage' || message.type === 'rtBroadcast' || (message.type === 'rtEvent' && message.event === 'message');
     if (!isPost) flushPendingEvents();
     switch (message.type) {
       case 'rtSpawn': {
@@ -411,6 +436,12 @@ export class RemoteWorkers {
         this.toRelayEnd(message.id, { kind: 'close' });
         return;
       }
+      case 'rtPosts': {
+        // One acquire (the sender released once, after the last), then each post as its own message type would be.
+        bounds.acquire('message received from postMessage', null, from, message.info);
+        for (const post of message.posts) this.receivePost(post);
+        return;
+      }
       case 'rtTerminate': {
         const hosted = this.hosted.get(message.spawnId);
         if (hosted === undefined) return;
@@ -465,11 +496,88 @@ export class RemoteWorkers {
    * answers, so its record goes.
    */
   private send(toNode: number, message: WorkerLaneMessage): void {
+    // Posts served before it go first.
+    this.flushPosts();
+    this.sendNow(toNode, message);
+  }
+
+  private sendNow(toNode: number, message: WorkerLaneMessage): void {
     if (this.options.network.send(toNode, message) !== 'lost') return;
     if (message.type === 'rtSpawn') {
       const entry = this.remote.get(message.spawnId);
       this.remote.delete(message.spawnId);
       if (entry !== undefined) this.childExited(entry.endpoint.threadIdSeen);
+    }
+  }
+
+  /** Whether a served post goes in an rtPosts batch: one a thread did not wait for, with no ports, not in race mode. */
+  private batches(request: { posted?: boolean; ports?: string[] }): boolean {
+    return request.posted === true && request.ports === undefined && !this.withSites;
+  }
+
+  private postLater(toNode: number, post: LanePost): void {
+    let posts = this.outgoing.get(toNode);
+    if (posts === undefined) {
+      posts = [];
+      this.outgoing.set(toNode, posts);
+    }
+    posts.push(post);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushPosts);
+    }
+    if (posts.length >= lanePostBatchMax) this.sendPosts(toNode, posts);
+  }
+
+  /** Sends the posts served and not yet sent (see `outgoing`). */
+  readonly flushPosts = (): void => {
+    this.flushScheduled = false;
+    if (this.outgoing.size === 0) return;
+    for (const [toNode, posts] of this.outgoing) this.sendPosts(toNode, posts);
+  };
+
+  private sendPosts(toNode: number, posts: LanePost[]): void {
+    this.outgoing.delete(toNode);
+    const { bounds } = this.options;
+    if (posts.length > 1) {
+      this.sendNow(toNode, { type: 'rtPosts', posts, info: bounds.release('postMessage', null, toNode) });
+      return;
+    }
+    // One alone goes as before (the same frame as a post with ports).
+    const post = posts[0]!;
+    const { bytes } = post;
+    switch (post.to) {
+      case 0: this.sendNow(toNode, { type: 'rtPost', spawnId: post.key, bytes, ...formOf(post), info: bounds.release('worker.postMessage', null, toNode) }); break;
+      case 1: this.sendNow(toNode, { type: 'rtEvent', spawnId: post.key, event: 'message', bytes, ...formOf(post), info: bounds.release('parentPort.postMessage', null, toNode) }); break;
+      case 2: this.sendNow(toNode, { type: 'rtPortMessage', id: post.key, bytes, ...formOf(post), info: bounds.release('MessagePort.postMessage', null, toNode) }); break;
+      case 3: this.sendNow(toNode, { type: 'rtBroadcast', name: post.key, bytes, ...formOf(post), info: bounds.release('BroadcastChannel.postMessage', null, toNode) }); break;
+    }
+  }
+
+  /** One post of an rtPosts message (acquired), delivered as its own message type is. */
+  private receivePost(post: LanePost): void {
+    const { bytes } = post;
+    switch (post.to) {
+      case 0: {
+        const hosted = this.hosted.get(post.key);
+        if (hosted !== undefined) hosted.endpoint.sendEvent({ kind: 'parent-message', bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        return;
+      }
+      case 1: {
+        const entry = this.remote.get(post.key);
+        if (entry !== undefined) entry.endpoint.sendEvent({ kind: 'worker-message', handleId: entry.handleId, bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        return;
+      }
+      case 2:
+        // Closed here meanwhile: dropped, as a message to a closed port.
+        if (this.ports.endpointOf(post.key) !== null) this.toRelayEnd(post.key, { kind: 'message', message: { bytes, ...formOf(post) } });
+        return;
+      case 3: {
+        const threads = this.broadcastOpen.get(post.key);
+        if (threads === undefined) return;
+        for (const endpoint of threads) endpoint.sendEvent({ kind: 'bc-message', name: post.key, bytes, ...formOf(post) } satisfies ChannelEvent, [], true);
+        return;
+      }
     }
   }
 
