@@ -143,7 +143,7 @@ export const channelReplyBytesMax = 64 * 1024;
  * requests (an unlock, an Atomics.waitAsync, a small cross-node postMessage)
  * pile up; a full ring makes the thread wait until half of it is free.
  */
-export const channelRingEntries = 64;
+export const channelRingEntries = 256;
 /**
  * Bytes of an app thread's doorbell block that hold its small posts' clones
  * (a ring of bytes beside the ring of entries; a power of two).
@@ -174,7 +174,13 @@ export const lanePostBatchMax = 256;
  * not yet admitted within the link limit (src/runtime/flow.ts) and served: one
  * more makes the thread wait until one is (ChannelClient.postMessageRequest).
  */
-export const postsInFlightMax = 32;
+export const postsInFlightMax = 256;
+/**
+ * What a post that goes by the thread's MessagePort (larger than
+ * ringPostBytesMax) counts against postsInFlightMax: postsInFlightMax /
+ * portPostUnits of them may be in flight (a small post counts one).
+ */
+export const portPostUnits = 8;
 /**
  * An app thread parked on a call wakes this often to let a termination
  * (worker.terminate) take effect: the longest a terminated thread takes to end.

@@ -6,7 +6,7 @@ import type { ChannelEvent, ChannelRequest, PortMessage, ThreadEvent } from './w
 import { DoorbellBlock, type NativeDoorbell, type PostRequest, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
 import { hop, hopsOn } from '../util/hops.js';
-import { postsInFlightMax } from '../constants.js';
+import { portPostUnits, postsInFlightMax } from '../constants.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 /** Node's, held now: setup replaces the module's export (and so this live binding) with one that calls takeNow. */
@@ -191,8 +191,13 @@ export class ChannelClient {
     }
     this.block.waitForPostRoom(this.postsSent, postsInFlightMax);
     request.posted = true;
-    if (!this.sendPost(request)) this.post(request, transfer);
-    this.postsSent = (this.postsSent + 1) | 0;
+    let units = 1;
+    if (!this.sendPost(request)) {
+      units = portPostUnits;
+      request.units = units;
+      this.post(request, transfer);
+    }
+    this.postsSent = (this.postsSent + units) | 0;
   }
 
   /**

@@ -580,9 +580,9 @@ export class DoorbellBlock {
   }
 
   /** Manager: one more of the thread's message posts is served (wakes the thread if it waits for room). */
-  postServed(): void {
+  postServed(units = 1): void {
     const words = this.words;
-    const served = (atomicLoad(words, wordPostsServed) + 1) | 0;
+    const served = (atomicLoad(words, wordPostsServed) + units) | 0;
     atomicStore(words, wordPostsServed, served);
     if (atomicLoad(words, wordPostsWanted) !== 0 && ((served - atomicLoad(words, wordPostsWake)) | 0) >= 0) {
       atomicStore(words, wordPostsWanted, 0);

@@ -84,8 +84,8 @@ export class ThreadEndpoint {
   }
 
   /** One of the thread's message posts (a request with `posted`, ChannelClient.postMessageRequest) is served: room for another. */
-  postServed(): void {
-    this.block?.postServed();
+  postServed(units = 1): void {
+    this.block?.postServed(units);
   }
 
   attachReply(reply: SharedArrayBuffer, threadIdSeen: number): void {

@@ -277,7 +277,7 @@ export class RemoteWorkers {
   serve(endpoint: ThreadEndpoint, request: WorkerRequest): null {
     const { bounds } = this.options;
     // A message post the thread did not wait for: counted served (its thread may post another: flow control).
-    if ((request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'bc-post' || request.op === 'port-post') && request.posted === true) endpoint.postServed();
+    if ((request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'bc-post' || request.op === 'port-post') && request.posted === true) endpoint.postServed(request.units ?? 1);
     switch (request.op) {
       case 'worker-spawn': {
         if (hopsOn) hop('m:worker-spawn');
