@@ -286,7 +286,7 @@ export class RemoteWorkers {
         this.ports.sent(endpoint, request.ports, request.nodeId);
         this.send(request.nodeId, {
           type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
-          workerData: request.workerData, ...portsOf(request), options: request.options, info: bounds.release('new Worker', request, request.nodeId),
+          workerData: request.workerData, ...portsOf(request), options: request.options, info: this.release('new Worker', request, request.nodeId),
         });
         return null;
       }
@@ -300,7 +300,7 @@ export class RemoteWorkers {
           }
           this.ports.sent(endpoint, request.ports, target.nodeId);
           this.send(target.nodeId, {
-            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('worker.postMessage', request, target.nodeId),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -316,7 +316,7 @@ export class RemoteWorkers {
           }
           this.ports.sent(endpoint, request.ports, entry.parentNode);
           this.send(entry.parentNode, {
-            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('parentPort.postMessage', request, entry.parentNode),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -339,7 +339,7 @@ export class RemoteWorkers {
             continue;
           }
           this.send(node, {
-            type: 'rtBroadcast', name: request.name, bytes: request.bytes, ...formOf(request), info: bounds.release('BroadcastChannel.postMessage', request, node),
+            type: 'rtBroadcast', name: request.name, bytes: request.bytes, ...formOf(request), info: this.release('BroadcastChannel.postMessage', request, node),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -355,7 +355,7 @@ export class RemoteWorkers {
         }
         this.ports.sent(endpoint, request.ports, farNode);
         this.send(farNode, {
-          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('MessagePort.postMessage', request, farNode),
+          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('MessagePort.postMessage', request, farNode),
           ...(this.withSites ? { site: siteOf(request) } : {}),
         });
         return null;
@@ -510,6 +510,17 @@ export class RemoteWorkers {
     }
   }
 
+  /**
+   * A release for a message to `toNode` about to be sent: the posts held
+   * back go first (their release before this one: a release sends the
+   * intervals the receiver has not had yet, so releases must reach it in the
+   * order they were made).
+   */
+  private release(op: string, request: object | null, toNode: number): ConsistencyInfo {
+    this.flushPosts();
+    return this.options.bounds.release(op, request, toNode);
+  }
+
   /** Whether a served post goes in an rtPosts batch: one a thread did not wait for, with no ports, not in race mode. */
   private batches(request: { posted?: boolean; ports?: string[] }): boolean {
     return request.posted === true && request.ports === undefined && !this.withSites;
@@ -631,7 +642,7 @@ export class RemoteWorkers {
         if (kind === 'online') hosted.onlineSent = true;
         this.send(parentNode, {
           type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
-          info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
+          info: this.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
         });
       });
     if (warm?.online === true) {
