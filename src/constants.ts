@@ -516,6 +516,7 @@ assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a
  * the run: the sending manager's frame was refused).
  */
 export const remoteMessageBytesMax = frameBytesMax - 64 * 1024;
+assert(lanePostBatchMax * (ringPostBytesMax + 256) + 1024 * 1024 < frameBytesMax, 'a batch of small posts (rtPosts) fits a frame with room for its release');
 assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountDefault, 'the read-ahead window starts within its limit');
 assert(prefetchPageCountDefault <= prefetchPageCountMax && prefetchPageCountRuntime <= prefetchPageCountMax, 'read-ahead window limits within what one fetch may ask for');
 assert(prefetchPageCountMax * pageBytes < frameBytesMax, 'a full read-ahead reply fits one frame');
