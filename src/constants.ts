@@ -140,16 +140,47 @@ export const channelReplyBytesMax = 64 * 1024;
 /**
  * Requests an app thread may have queued in its doorbell slot (src/channel/doorbell.ts)
  * before the manager takes them: a call waits for its answer, so only posted
- * requests (an unlock, an Atomics.waitAsync) pile up; a full ring makes the thread wait.
+ * requests (an unlock, an Atomics.waitAsync, a small cross-node postMessage)
+ * pile up; a full ring makes the thread wait until half of it is free.
  */
-export const channelRingEntries = 8;
+export const channelRingEntries = 256;
+/**
+ * Bytes of an app thread's doorbell block that hold its small posts' clones
+ * (a ring of bytes beside the ring of entries; a power of two).
+ */
+export const channelPostBytes = 32 * 1024;
+/**
+ * A cross-node postMessage whose clone (with a relayed port's id or a
+ * BroadcastChannel's name) is at most this many bytes, and that carries no
+ * MessagePort, goes through the doorbell ring; a larger one by the thread's
+ * MessagePort (at most channelPostBytes / 4).
+ */
+export const ringPostBytesMax = 4 * 1024;
+/**
+ * Message events (cross-node posts) a manager gathers for one app thread
+ * while it reads frames, sent to it as one MessagePort message (a batch the
+ * thread delivers one message a turn, as Node's port); one more sends the
+ * batch at once.
+ */
+export const channelEventBatchMax = 256;
+/**
+ * Small posts to one node a manager serves in one run and sends as one
+ * rtPosts message (src/runtime/remote-workers.ts); one more sends the batch at once.
+ */
+export const lanePostBatchMax = 256;
 /**
  * Message posts to other nodes (worker/parentPort/MessagePort/BroadcastChannel
  * postMessage) an app thread may have in its manager, sent without waiting and
  * not yet admitted within the link limit (src/runtime/flow.ts) and served: one
  * more makes the thread wait until one is (ChannelClient.postMessageRequest).
  */
-export const postsInFlightMax = 32;
+export const postsInFlightMax = 256;
+/**
+ * What a post that goes by the thread's MessagePort (larger than
+ * ringPostBytesMax) counts against postsInFlightMax: postsInFlightMax /
+ * portPostUnits of them may be in flight (a small post counts one).
+ */
+export const portPostUnits = 8;
 /**
  * An app thread parked on a call wakes this often to let a termination
  * (worker.terminate) take effect: the longest a terminated thread takes to end.
@@ -508,6 +539,7 @@ assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a
  * the run: the sending manager's frame was refused).
  */
 export const remoteMessageBytesMax = frameBytesMax - 64 * 1024;
+assert(lanePostBatchMax * (ringPostBytesMax + 256) + 1024 * 1024 < frameBytesMax, 'a batch of small posts (rtPosts) fits a frame with room for its release');
 assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountDefault, 'the read-ahead window starts within its limit');
 assert(prefetchPageCountDefault <= prefetchPageCountMax && prefetchPageCountRuntime <= prefetchPageCountMax, 'read-ahead window limits within what one fetch may ask for');
 assert(prefetchPageCountMax * pageBytes < frameBytesMax, 'a full read-ahead reply fits one frame');

@@ -2,11 +2,11 @@
 
 import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { DsmError, assert } from '../errors.js';
-import type { ChannelEvent, ChannelRequest, PortMessage } from './wire.js';
-import { DoorbellBlock, type NativeDoorbell, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
+import type { ChannelEvent, ChannelRequest, PortMessage, ThreadEvent } from './wire.js';
+import { DoorbellBlock, type NativeDoorbell, type PostRequest, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
 import { hop, hopsOn } from '../util/hops.js';
-import { postsInFlightMax } from '../constants.js';
+import { portPostUnits, postsInFlightMax } from '../constants.js';
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 /** Node's, held now: setup replaces the module's export (and so this live binding) with one that calls takeNow. */
@@ -16,6 +16,8 @@ const nativeReceiveMessageOnPort = receiveMessageOnPort;
  * messages after each post (calls of their own), which a request on its way (a call in flight) must not do.
  */
 const nativePostMessage = MessagePort.prototype.postMessage;
+const textEncoder = new TextEncoder();
+const noText = new Uint8Array(0);
 
 export class ChannelClient {
   private readonly port: MessagePort;
@@ -24,15 +26,20 @@ export class ChannelClient {
   private readonly bell: NativeDoorbell | null;
   /** Doorbell entries published so far (the ring's head). */
   private ringSent = 0;
+  /** The end of the small posts' bytes written to the ring so far (an Int32 running count: DoorbellBlock.postStart). */
+  private postBytesSent = 0;
   /** Messages posted on the port so far. */
   private portSent = 0;
   private callInFlight = false;
   /** Message posts sent without waiting (postMessageRequest), as an Int32 count (the manager counts those it served in the block). */
   private postsSent = 0;
   private holdCount = 0;
-  private readonly listeners = new Set<(event: ChannelEvent) => void>();
+  private readonly listeners = new Set<(event: ThreadEvent) => void>();
   /** Events takeNow read from the port ahead of the event loop but left for it (dispatched at the next turn, in order). */
-  private readonly deferred: ChannelEvent[] = [];
+  private readonly deferred: ThreadEvent[] = [];
+  /** The events of a batch ('events') not yet delivered, from `batchAt` on (see deliverBatched). */
+  private batch: ThreadEvent[] = [];
+  private batchAt = 0;
   private deferredFlush: ReturnType<typeof setImmediate> | null = null;
 
   constructor(port: MessagePort, threadIdSeen: number) {
@@ -45,16 +52,47 @@ export class ChannelClient {
     this.send({ op: 'hello', reply, threadIdSeen }, []);
     this.port.on('message', (event: ChannelEvent) => {
       this.flushDeferred();
-      this.dispatch(event);
+      if (event.kind !== 'events') {
+        this.dispatch(event);
+        return;
+      }
+      if (hopsOn) hop(`t:events ${event.events.length}`);
+      for (const each of event.events) this.batch.push(each as ThreadEvent);
+      this.deliverBatched();
     });
     // The port must not keep the thread alive: a program ends when its own work ends.
     // (Adding a 'message' listener refs a port, so unref comes after it.)
     this.port.unref();
   }
 
-  private dispatch(event: ChannelEvent): void {
+  private dispatch(event: ThreadEvent): void {
     for (const listener of this.listeners) listener(event);
   }
+
+  /**
+   * Delivers the next event of a batch, then the one after it once the
+   * process.nextTick callbacks and microtasks it queued have run (a tick that
+   * queues a microtask that queues a tick: after theirs), as Node delivers the
+   * messages queued on a port, each in a callback of its own. All in this
+   * turn: the batch is delivered before the port's next message.
+   */
+  private readonly deliverBatched = (): void => {
+    if (this.batchAt >= this.batch.length) return;
+    const event = this.batch[this.batchAt]!;
+    this.batchAt += 1;
+    if (this.batchAt === this.batch.length) {
+      this.batch = [];
+      this.batchAt = 0;
+    }
+    try {
+      this.dispatch(event);
+    } finally {
+      if (this.batchAt < this.batch.length) process.nextTick(this.afterTicks);
+    }
+  };
+
+  private readonly afterTicks = (): void => queueMicrotask(this.afterMicrotasks);
+  private readonly afterMicrotasks = (): void => process.nextTick(this.deliverBatched);
 
   private flushDeferred(): void {
     if (this.deferredFlush !== null) {
@@ -69,23 +107,33 @@ export class ChannelClient {
    * it, reading a relayed port with receiveMessageOnPort after an Atomics wake-up): those `now` accepts are
    * dispatched at once (they must run no program code), the others at the loop's next turn, in their order.
    */
-  takeNow(now: (event: ChannelEvent) => boolean): void {
+  takeNow(now: (event: ThreadEvent) => boolean): void {
+    // A batch's events not yet delivered came before what is on the port.
+    const rest = this.batch.slice(this.batchAt);
+    this.batch = [];
+    this.batchAt = 0;
+    for (const event of rest) this.takeOne(event, now);
     for (let got = nativeReceiveMessageOnPort(this.port); got !== undefined; got = nativeReceiveMessageOnPort(this.port)) {
       const event = got.message as ChannelEvent;
-      if (now(event)) {
-        this.dispatch(event);
-        continue;
-      }
-      this.deferred.push(event);
-      this.deferredFlush ??= setImmediate(() => {
-        this.deferredFlush = null;
-        this.flushDeferred();
-      });
+      if (event.kind === 'events') for (const each of event.events) this.takeOne(each as ThreadEvent, now);
+      else this.takeOne(event, now);
     }
   }
 
+  private takeOne(event: ThreadEvent, now: (event: ThreadEvent) => boolean): void {
+    if (now(event)) {
+      this.dispatch(event);
+      return;
+    }
+    this.deferred.push(event);
+    this.deferredFlush ??= setImmediate(() => {
+      this.deferredFlush = null;
+      this.flushDeferred();
+    });
+  }
+
   /** Listens for events the manager sends on its own (e.g. a remote worker's messages). */
-  onEvent(listener: (event: ChannelEvent) => void): void {
+  onEvent(listener: (event: ThreadEvent) => void): void {
     this.listeners.add(listener);
   }
 
@@ -143,8 +191,36 @@ export class ChannelClient {
     }
     this.block.waitForPostRoom(this.postsSent, postsInFlightMax);
     request.posted = true;
-    this.post(request, transfer);
-    this.postsSent = (this.postsSent + 1) | 0;
+    let units = 1;
+    if (!this.sendPost(request)) {
+      units = portPostUnits;
+      request.units = units;
+      this.post(request, transfer);
+    }
+    this.postsSent = (this.postsSent + units) | 0;
+  }
+
+  /**
+   * A small post without MessagePorts through the doorbell ring: its clone
+   * copied into the block's post bytes, an entry in order with the thread's
+   * other requests, the bell rung (the manager takes every entry ready at one
+   * wake-up: one for a burst, not one 'message' event a post). False if it
+   * goes by port (no bell, or too large for the ring).
+   */
+  private sendPost(request: PostRequest): boolean {
+    if (this.bell === null || ('ports' in request && request.ports !== undefined)) return false;
+    const text = request.op === 'port-post' ? textEncoder.encode(request.id) : request.op === 'bc-post' ? textEncoder.encode(request.name) : noText;
+    const length = text.byteLength + request.bytes.byteLength;
+    const start = DoorbellBlock.postStart(this.postBytesSent, length);
+    if (start === -1) return false;
+    const sequence = this.ringSent;
+    this.block.waitForRoom(sequence, (start + length) | 0);
+    this.postBytesSent = this.block.encodePost(sequence, request, text, start, this.portSent);
+    this.ringSent = sequence + 1;
+    this.block.publish(this.ringSent);
+    if (hopsOn) hop(`t:ring ${request.op}`);
+    if (!this.bell.ring()) throw new DsmError('DSM_ERR_CHANNEL', 'the manager\'s doorbell is closed (the node is ending)');
+    return true;
   }
 
   /** Through the doorbell if the request has a binary form and carries nothing to transfer, else by postMessage. */

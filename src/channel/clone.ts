@@ -7,6 +7,7 @@
 // length. A SharedArrayBuffer that is not dsm memory cannot cross nodes.
 
 import v8 from 'node:v8';
+import { types } from 'node:util';
 import { MessagePort } from 'node:worker_threads';
 import { remoteMessageBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
@@ -406,6 +407,68 @@ const contentsMessageBytesMin = 64 * 1024;
 
 /** `form` of a message that is a bare ArrayBuffer. */
 const formArrayBuffer = viewKinds.length;
+/** `form` of a message that is a small plain value, as JSON text (simpleJsonOf). */
+const formJson = formArrayBuffer + 1;
+/** A plain value of at most this many properties and elements in all, nested at most simpleDepthMax deep, travels as JSON text. */
+const simpleEntriesMax = 64;
+const simpleDepthMax = 4;
+const jsonEncoder = new TextEncoder();
+const jsonDecoder = new TextDecoder();
+
+/**
+ * The JSON text of a small value made only of strings, finite numbers (not
+ * -0), booleans, null, and plain objects (Object.prototype, not a Proxy) and
+ * dense arrays (no other own properties) of those, each object once (no
+ * shared or cyclic reference): JSON.parse of it gives what the structured
+ * clone would. Each property is read once (a getter runs once, as the
+ * clone's), in the clone's order (Object.keys). Null for anything else (the
+ * structured clone serves it). The common small message, without V8's
+ * serializer and deserializer objects, which cost a post more than the rest
+ * of its way through the doorbell.
+ */
+function simpleJsonOf(value: unknown): string | null {
+  const state = { entriesLeft: simpleEntriesMax, seen: [] as object[] };
+  return simpleJson(value, 0, state);
+}
+
+function simpleJson(value: unknown, depth: number, state: { entriesLeft: number; seen: object[] }): string | null {
+  switch (typeof value) {
+    case 'string': return JSON.stringify(value);
+    case 'number': return Number.isFinite(value) && !Object.is(value, -0) ? String(value) : null;
+    case 'boolean': return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (depth >= simpleDepthMax || state.seen.includes(value) || types.isProxy(value)) return null;
+      state.seen.push(value);
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype === Array.prototype && Array.isArray(value)) {
+        const length = value.length;
+        state.entriesLeft -= length;
+        if (state.entriesLeft < 0 || Object.keys(value).length !== length) return null;
+        let text = '[';
+        for (let index = 0; index < length; index += 1) {
+          const part = simpleJson(value[index], depth + 1, state);
+          if (part === null) return null;
+          text += index === 0 ? part : `,${part}`;
+        }
+        return `${text}]`;
+      }
+      if (prototype !== Object.prototype) return null;
+      const keys = Object.keys(value);
+      state.entriesLeft -= keys.length;
+      if (state.entriesLeft < 0) return null;
+      let text = '{';
+      for (let index = 0; index < keys.length; index += 1) {
+        const key = keys[index]!;
+        const part = simpleJson((value as Record<string, unknown>)[key], depth + 1, state);
+        if (part === null) return null;
+        text += `${index === 0 ? '' : ','}${JSON.stringify(key)}:${part}`;
+      }
+      return `${text}}`;
+    }
+    default: return null;
+  }
+}
 
 /**
  * The kind of a message that is one large view covering all of a plain,
@@ -447,6 +510,10 @@ function wholeBufferOf(value: unknown): { form: number; buffer: ArrayBuffer } | 
  * `bytes` is its ArrayBuffer whole (transferListOf).
  */
 export function serializeMessage(value: unknown, ranges: BufferRanges, transferList: readonly ArrayBuffer[] = [], ports: PortCodec = {}): MessageBytes {
+  if (transferList.length === 0) {
+    const json = simpleJsonOf(value);
+    if (json !== null) return { bytes: assertFits(jsonEncoder.encode(json), 'a message'), form: formJson };
+  }
   const whole = wholeBufferOf(value);
   let message: MessageBytes;
   if (whole !== null) {
@@ -483,6 +550,7 @@ export function assertFits<T extends Uint8Array | number>(bytes: T, what: string
 export function deserializeMessage(message: MessageBytes, ranges: BufferRanges, ports: PortCodec = {}): unknown {
   const { bytes, form } = message;
   if (form === undefined) return deserializeValue(bytes, ranges, ports);
+  if (form === formJson) return JSON.parse(jsonDecoder.decode(bytes));
   if (!Number.isInteger(form) || form < 0 || form > formArrayBuffer) throw new DsmError('DSM_ERR_FRAME', `a message names an unknown form ${String(form)}`);
   // The bytes are the message's buffer when they are a buffer whole (they came by transfer); else (a view of a larger one) a copy.
   const buffer = transferListOf(bytes).length === 1 ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;

@@ -23,15 +23,21 @@
 // A thread parks in slices (channelParkSliceMs) so that worker.terminate, which
 // stops JavaScript but interrupts only Atomics.wait, takes effect within one.
 //
+// A small cross-node postMessage (a clone of at most ringPostBytesMax, no
+// MessagePort in it) is an entry too: its clone is copied into the block's
+// post bytes (a byte ring beside the entries, freed as the manager takes the
+// entry), so a burst of posts costs the manager one wake-up, not one
+// 'message' event a post.
+//
 // What is rare or large still goes by postMessage (ports, worker data, race
-// mode's call sites), and so does every reply that is not a small value (an
+// mode's call sites, larger posts), and so does every reply that is not a small value (an
 // error's text, an object): as JSON in the same block. The two ways keep the
 // thread's order: each port message says how many ring entries came before it
 // and each ring entry how many port messages, and the manager serves them in
 // that order (src/channel/server.ts).
 
 import { doorbellSetting } from '../env.js';
-import { channelParkSliceMs, channelReplyBytesMax, channelRingEntries } from '../constants.js';
+import { channelParkSliceMs, channelPostBytes, channelReplyBytesMax, channelRingEntries, ringPostBytesMax } from '../constants.js';
 import { DsmError, type ErrorCode, assert } from '../errors.js';
 import type { AtomicFunction, ChannelReply, ChannelRequest } from './wire.js';
 import { loadAddon } from '../util/addon.js';
@@ -91,15 +97,23 @@ const wordPostsServed = 9;
 /** Set by a thread waiting for its posts in flight to fall: the manager notifies wordPostsServed once it reaches wordPostsWake. */
 const wordPostsWanted = 10;
 const wordPostsWake = 11;
+/** The post bytes the manager has taken: the end of the last post entry it took (it alone writes this word). */
+const wordBytesTail = 12;
+/** With wordSpaceWanted: the tail at which the manager wakes the thread (half the ring free, or enough bytes). */
+const wordSpaceWake = 13;
 /** Float64 index of the reply's number. */
 const replyNumberF64 = 8;
 const ringOffsetBytes = 128;
 /** One ring entry: 12 Int32 words, then 6 float64s. */
 const entryBytes = 96;
 const entryIntWords = 12;
-const jsonOffsetBytes = ringOffsetBytes + channelRingEntries * entryBytes;
+/** The bytes of small posts (a ring of channelPostBytes, addressed by an Int32 running count). */
+const postOffsetBytes = ringOffsetBytes + channelRingEntries * entryBytes;
+const jsonOffsetBytes = postOffsetBytes + channelPostBytes;
 export const blockBytes = jsonOffsetBytes + channelReplyBytesMax;
-assert(jsonOffsetBytes % 8 === 0 && entryBytes % 8 === 0 && (replyNumberF64 + 1) * 8 <= ringOffsetBytes, 'doorbell block fields are aligned and apart');
+assert(jsonOffsetBytes % 8 === 0 && entryBytes % 8 === 0 && (replyNumberF64 + 1) * 8 <= ringOffsetBytes && wordSpaceWake * 4 < replyNumberF64 * 8,
+  'doorbell block fields are aligned and apart');
+assert((channelPostBytes & (channelPostBytes - 1)) === 0 && ringPostBytesMax * 4 <= channelPostBytes, 'post bytes: a power of two, four largest posts at least');
 
 export const replyStateIdle = 0;
 export const replyStateReady = 1;
@@ -129,6 +143,8 @@ const opEscape = 6;
 const opThreadId = 7;
 const opPlace = 8;
 const opLine = 9;
+/** A small message post (worker-post, parent-post, port-post, bc-post): its clone in the block's post bytes. */
+const opPost = 10;
 
 const flagPosted = 1;
 const flagTryOnly = 2;
@@ -142,6 +158,18 @@ const flagLineOp = 64;
 const flagWorkMs = 128;
 /** A line notify whose thread's last Atomics op was the op it shipped on that line (ChannelRequest `afterOp`). */
 const flagAfterOp = 256;
+
+/** A post entry's sub: its request's op. */
+const postOps = ['worker-post', 'parent-post', 'port-post', 'bc-post'] as const;
+type PostOp = typeof postOps[number];
+export type PostRequest = Extract<ChannelRequest, { op: PostOp }>;
+// A post entry's fields: A the handle id (worker-post), B the start of its bytes (the Int32 running count), C the
+// clone's byte count, operand 0 the byte count of the text before the clone (a port's id, a channel's name),
+// operand 1 the end of its bytes (B + text + C); fieldWidth its form + 1 (0: none).
+const fieldPostStart = fieldB;
+const fieldPostLength = fieldC;
+const fieldPostText = fieldOperand;
+const fieldPostEnd = fieldOperand + 1;
 
 const syncKinds = ['lock', 'unlock', 'barrier'] as const;
 /** A sync entry's kind as the direct path sees it: the index in syncKinds. */
@@ -199,6 +227,8 @@ export class DoorbellBlock {
   readonly words: Int32Array;
   private readonly floats: Float64Array;
   private readonly json: Uint8Array;
+  /** The small posts' bytes. */
+  private readonly posts: Uint8Array;
 
   private readonly native: NativeDoorbell;
 
@@ -209,6 +239,7 @@ export class DoorbellBlock {
     this.words = new Int32Array(buffer, 0, ringOffsetBytes / 4 + channelRingEntries * entryBytes / 4);
     this.floats = new Float64Array(buffer, 0, jsonOffsetBytes / 8);
     this.json = new Uint8Array(buffer, jsonOffsetBytes);
+    this.posts = new Uint8Array(buffer, postOffsetBytes, channelPostBytes);
   }
 
   // ---- The ring (app thread: publish; manager: take).
@@ -216,13 +247,66 @@ export class DoorbellBlock {
   head(): number { return atomicLoad(this.words, wordHead); }
   tail(): number { return atomicLoad(this.words, wordTail); }
 
-  /** App thread: waits until the ring has room for entry `sequence` (the manager takes entries in order). */
-  waitForRoom(sequence: number): void {
-    while (sequence - atomicLoad(this.words, wordTail) >= channelRingEntries) {
-      atomicStore(this.words, wordSpaceWanted, 1);
-      const tail = atomicLoad(this.words, wordTail);
-      if (sequence - tail >= channelRingEntries) atomicWait(this.words, wordTail, tail);
+  /**
+   * App thread: waits until the ring has room for entry `sequence` (the
+   * manager takes entries in order) and, for a post whose bytes end at
+   * `bytesEnd` (an Int32 running count), room in the post bytes. A full ring
+   * waits until half of it is free (one wake-up per half ring, not one an
+   * entry), full post bytes until about half of the posts before are taken.
+   */
+  waitForRoom(sequence: number, bytesEnd = -1): void {
+    const words = this.words;
+    for (;;) {
+      const tail = atomicLoad(words, wordTail);
+      const entriesFull = sequence - tail >= channelRingEntries;
+      const bytesFull = bytesEnd !== -1 && ((bytesEnd - atomicLoad(words, wordBytesTail)) | 0) > channelPostBytes;
+      if (!entriesFull && !bytesFull) return;
+      const wake = entriesFull ? sequence - (channelRingEntries >> 1) : tail + Math.max(1, (sequence - tail) >> 1);
+      atomicStore(words, wordSpaceWake, wake);
+      atomicStore(words, wordSpaceWanted, 1);
+      const now = atomicLoad(words, wordTail);
+      if (((now - wake) | 0) < 0) atomicWait(words, wordTail, now);
     }
+  }
+
+  /**
+   * App thread: where a post of `length` bytes written after `bytesHead` (the
+   * running count) starts: there, or at the start of the post bytes if it
+   * would wrap. -1 if it is too large for the ring (it goes by port).
+   */
+  static postStart(bytesHead: number, length: number): number {
+    if (length > ringPostBytesMax) return -1;
+    const offset = bytesHead & (channelPostBytes - 1);
+    return offset + length <= channelPostBytes ? bytesHead : (bytesHead + channelPostBytes - offset) | 0;
+  }
+
+  /**
+   * App thread: writes the post `request` (no ports: not posted with them) as
+   * entry `sequence` (not yet published), its text (`text`, a port's id or a
+   * channel's name, as UTF-8) and clone at `start` (DoorbellBlock.postStart),
+   * room waited for. Returns where its bytes end.
+   */
+  encodePost(sequence: number, request: PostRequest, text: Uint8Array, start: number, portBefore: number): number {
+    const int = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4;
+    const float = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes + entryIntWords * 4) / 8;
+    const words = this.words;
+    const floats = this.floats;
+    const offset = start & (channelPostBytes - 1);
+    const bytes = request.bytes;
+    this.posts.set(text, offset);
+    this.posts.set(bytes, offset + text.byteLength);
+    const end = (start + text.byteLength + bytes.byteLength) | 0;
+    words[int + fieldOp] = opPost;
+    words[int + fieldSub] = postOps.indexOf(request.op);
+    words[int + fieldWidth] = request.form === undefined ? 0 : request.form + 1;
+    words[int + fieldFlags] = flagPosted;
+    floats[float + fieldA] = request.op === 'worker-post' ? request.handleId : 0;
+    floats[float + fieldPostStart] = start;
+    floats[float + fieldPostLength] = bytes.byteLength;
+    floats[float + fieldPostText] = text.byteLength;
+    floats[float + fieldPostEnd] = end;
+    floats[float + fieldPortBefore] = portBefore;
+    return end;
   }
 
   /**
@@ -337,6 +421,11 @@ export class DoorbellBlock {
     return this.floats[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes + entryIntWords * 4) / 8 + fieldPortBefore]!;
   }
 
+  /** Manager: whether entry `sequence` is a small message post (ChannelClient.sendPost). */
+  isPost(sequence: number): boolean {
+    return this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldOp] === opPost;
+  }
+
   /** Manager: whether the thread went on after writing entry `sequence` (no answer is wanted). */
   isPosted(sequence: number): boolean {
     return (this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldFlags]! & flagPosted) !== 0;
@@ -426,17 +515,46 @@ export class DoorbellBlock {
           }
         }
       }
+      case opPost: {
+        const op = postOps[words[int + fieldSub]!];
+        assert(op !== undefined, 'a post entry names its op');
+        const offset = floats[float + fieldPostStart]! & (channelPostBytes - 1);
+        const textBytes = floats[float + fieldPostText]!;
+        const length = floats[float + fieldPostLength]!;
+        assert(offset + textBytes + length <= channelPostBytes, 'a post entry\'s bytes within the post bytes');
+        // Copied out (the room is the thread's again once taken): the clone's own buffer, whole, as a transfer made it.
+        const bytes = this.posts.slice(offset + textBytes, offset + textBytes + length);
+        const form = words[int + fieldWidth]! - 1;
+        // TextDecoder does not read shared memory: copy out first.
+        const text = textBytes === 0 ? '' : textDecoder.decode(this.posts.slice(offset, offset + textBytes));
+        let request: PostRequest;
+        switch (op) {
+          case 'worker-post': request = { op, handleId: floats[float + fieldA]!, bytes, posted: true }; break;
+          case 'parent-post': request = { op, bytes, posted: true }; break;
+          case 'port-post': request = { op, id: text, bytes, posted: true }; break;
+          case 'bc-post': request = { op, name: text, bytes, posted: true }; break;
+        }
+        if (form >= 0) request.form = form;
+        return request;
+      }
       default:
         throw new DsmError('DSM_ERR_CHANNEL', `doorbell entry with unknown op code ${words[int + fieldOp]}`);
     }
   }
 
-  /** Manager: entries before `tail` are taken (their room may be reused). */
+  /** Manager: entries before `tail` are taken (their room, and a post's bytes, may be reused). */
   take(tail: number): void {
-    atomicStore(this.words, wordTail, tail);
-    if (atomicLoad(this.words, wordSpaceWanted) !== 0) {
-      atomicStore(this.words, wordSpaceWanted, 0);
-      atomicNotify(this.words, wordTail);
+    const words = this.words;
+    const last = tail - 1;
+    const int = (ringOffsetBytes + (last % channelRingEntries) * entryBytes) / 4;
+    if (words[int + fieldOp] === opPost) {
+      const float = (ringOffsetBytes + (last % channelRingEntries) * entryBytes + entryIntWords * 4) / 8;
+      atomicStore(words, wordBytesTail, this.floats[float + fieldPostEnd]!);
+    }
+    atomicStore(words, wordTail, tail);
+    if (atomicLoad(words, wordSpaceWanted) !== 0 && ((tail - atomicLoad(words, wordSpaceWake)) | 0) >= 0) {
+      atomicStore(words, wordSpaceWanted, 0);
+      atomicNotify(words, wordTail);
     }
   }
 
@@ -462,9 +580,9 @@ export class DoorbellBlock {
   }
 
   /** Manager: one more of the thread's message posts is served (wakes the thread if it waits for room). */
-  postServed(): void {
+  postServed(units = 1): void {
     const words = this.words;
-    const served = (atomicLoad(words, wordPostsServed) + 1) | 0;
+    const served = (atomicLoad(words, wordPostsServed) + units) | 0;
     atomicStore(words, wordPostsServed, served);
     if (atomicLoad(words, wordPostsWanted) !== 0 && ((served - atomicLoad(words, wordPostsWake)) | 0) >= 0) {
       atomicStore(words, wordPostsWanted, 0);

@@ -7,6 +7,8 @@ import { DsmError, assert, isDsmError } from '../errors.js';
 import type { ChannelReply, ChannelRequest, PortMessage } from './wire.js';
 import { DoorbellBlock, type RingSync, loadDoorbell, requestOfSync, ringSyncLock } from './doorbell.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { channelEventBatchMax } from '../constants.js';
+import type { ChannelEvent } from './wire.js';
 
 /** A handler's answer meaning: no reply now (the manager answers later, or the request was a post). */
 export const replyLater = Symbol('replyLater');
@@ -39,13 +41,51 @@ export class ThreadEndpoint {
   /** Doorbell entries taken from the thread's ring. */
   ringServed = 0;
 
+  /** Message events gathered for this thread in this run of the manager's code (sendEvent), and the buffers they move. */
+  private pendingEvents: ChannelEvent[] = [];
+  private pendingTransfer: ArrayBuffer[] = [];
+
   constructor(port: MessagePort) {
     this.port = port;
   }
 
+  /**
+   * Sends `event` to the thread. A message (`batch`) waits for the end of the
+   * manager's synchronous run (a microtask: the frames of one read), with the
+   * thread's other messages of that run, and they go as one MessagePort
+   * message (one wake-up of the thread, not one a message); any other event,
+   * and anything else the manager does that a thread could see (an engine
+   * message, flushPendingEvents), sends those first.
+   */
+  sendEvent(event: ChannelEvent, transfer: readonly ArrayBuffer[] = [], batch = false): void {
+    if (!batch) {
+      this.flushEvents();
+      this.port.postMessage(event, transfer as ArrayBuffer[]);
+      return;
+    }
+    if (this.pendingEvents.length === 0) {
+      if (pendingEndpoints.length === 0) queueMicrotask(flushPendingEvents);
+      pendingEndpoints.push(this);
+    }
+    this.pendingEvents.push(event);
+    for (const buffer of transfer) if (!this.pendingTransfer.includes(buffer)) this.pendingTransfer.push(buffer);
+    if (this.pendingEvents.length >= channelEventBatchMax) this.flushEvents();
+  }
+
+  /** Sends the message events gathered for this thread, if any (one MessagePort message). */
+  flushEvents(): void {
+    const events = this.pendingEvents;
+    if (events.length === 0) return;
+    const transfer = this.pendingTransfer;
+    this.pendingEvents = [];
+    this.pendingTransfer = [];
+    if (events.length === 1) this.port.postMessage(events[0], transfer);
+    else this.port.postMessage({ kind: 'events', events } satisfies ChannelEvent, transfer);
+  }
+
   /** One of the thread's message posts (a request with `posted`, ChannelClient.postMessageRequest) is served: room for another. */
-  postServed(): void {
-    this.block?.postServed();
+  postServed(units = 1): void {
+    this.block?.postServed(units);
   }
 
   attachReply(reply: SharedArrayBuffer, threadIdSeen: number): void {
@@ -65,6 +105,24 @@ export class ThreadEndpoint {
     assert(this.block !== null, 'answer only after hello');
     this.block.answer(reply);
   };
+}
+
+/** A message post the thread did not wait for (ChannelClient.postMessageRequest). */
+function isPostedPost(request: ChannelRequest): boolean {
+  return (request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'port-post' || request.op === 'bc-post') && request.posted === true;
+}
+
+/** Endpoints with message events gathered (ThreadEndpoint.sendEvent), sent at the end of the run or by flushPendingEvents. */
+const pendingEndpoints: ThreadEndpoint[] = [];
+
+/**
+ * Sends every thread's gathered message events now: before the manager does
+ * what a thread could see that came after them (an engine message answering or
+ * waking a thread), and at the end of the run that gathered them.
+ */
+export function flushPendingEvents(): void {
+  for (let index = 0; index < pendingEndpoints.length; index += 1) pendingEndpoints[index]!.flushEvents();
+  pendingEndpoints.length = 0;
 }
 
 /** The servers of this thread (a node's manager has one), drained when the doorbell rings (an array: no iterator a ring). */
@@ -101,6 +159,14 @@ export class ChannelServer {
   }
 
   private directAtomics: DirectRequestHandler | null = null;
+
+  /**
+   * Called before the server serves anything but a message post the thread
+   * did not wait for: the node sends the posts it served and holds back to
+   * send together (src/runtime/remote-workers.ts), so that a thread's posts go
+   * before what it does next (a sync op, an Atomics op, any call).
+   */
+  beforeOtherRequest: (() => void) | null = null;
 
   /** Atomics entries ('atomic', 'line') from the ring go first to `handler` (decided once by the node, as above). */
   serveAtomicsDirectly(handler: DirectRequestHandler | null): void {
@@ -181,7 +247,9 @@ export class ChannelServer {
     if (endpoint.ringServed < message.ringBefore) this.drainRing(endpoint, false, message.ringBefore);
     assert(endpoint.ringServed === message.ringBefore, 'a port message is served after the doorbell entries before it');
     endpoint.portServed += 1;
-    this.dispatch(endpoint, message.request);
+    const request = message.request;
+    if (this.beforeOtherRequest !== null && !isPostedPost(request)) this.beforeOtherRequest();
+    this.dispatch(endpoint, request);
     // Entries that waited for this message.
     this.drainRing(endpoint, false);
   }
@@ -198,6 +266,7 @@ export class ChannelServer {
       const sequence = endpoint.ringServed;
       if (sequence >= block.head()) return;
       if (!final && block.portBefore(sequence) > endpoint.portServed) return;
+      if (this.beforeOtherRequest !== null && !block.isPost(sequence)) this.beforeOtherRequest();
       const direct = this.directSync;
       if (direct !== null && block.readSync(sequence, this.syncEntry)) {
         // Taken first, as below: serving it may drain this ring again (a thread's end).

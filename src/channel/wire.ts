@@ -97,10 +97,11 @@ export type ChannelRequest =
    * A message to a remote worker. `posted`: the thread went on at once (ChannelClient.postMessageRequest); else a
    * call, answered once the message is queued within the link limit (the poster is parked meanwhile): the first
    * of each postsInFlightMax, and any that carries MessagePorts. The same for parent-post, bc-post and port-post.
+   * `units`: what a posted one counts against postsInFlightMax (portPostUnits when it went by port; else 1).
    */
-  | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
+  | { op: 'worker-post'; handleId: number; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean; units?: number }
   /** A worker whose parent runs on another node posts to it (parentPort.postMessage); posted or a call, as worker-post. */
-  | { op: 'parent-post'; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
+  | { op: 'parent-post'; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean; units?: number }
   | { op: 'worker-terminate'; handleId: number }
   /**
    * BroadcastChannel across nodes (src/threads/broadcast-channel.ts): a thread
@@ -110,7 +111,7 @@ export type ChannelRequest =
    */
   | { op: 'bc-open'; name: string }
   | { op: 'bc-close'; name: string }
-  | { op: 'bc-post'; name: string; bytes: Uint8Array; form?: number; posted?: boolean }
+  | { op: 'bc-post'; name: string; bytes: Uint8Array; form?: number; posted?: boolean; units?: number }
   /**
    * MessagePorts relayed across nodes (src/threads/port-relay.ts). `ports` of
    * a post: the relay ids of the ports it carries (this thread holds their
@@ -120,7 +121,7 @@ export type ChannelRequest =
    * message to the relay's far end. 'port-close' (a post): this end closed.
    */
   | { op: 'port-open'; id: string }
-  | { op: 'port-post'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean }
+  | { op: 'port-post'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean; units?: number }
   | { op: 'port-close'; id: string }
   /**
    * A thread ending with relay ends that are the two ends of one local channel (src/threads/port-relay.ts,
@@ -197,7 +198,17 @@ export type ChannelEvent =
   | { kind: 'bc-message'; name: string; bytes: Uint8Array; form?: number }
   /** A message for this thread's relay end of MessagePort relay `id` (src/threads/port-relay.ts), and the close of its far end. */
   | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
-  | { kind: 'port-close'; id: string };
+  | { kind: 'port-close'; id: string }
+  /**
+   * Messages (worker-message, parent-message, port-message, bc-message) the
+   * manager read in one run of frames, in order, in one MessagePort message
+   * (ThreadEndpoint.sendEvent); the thread delivers them one a turn, as Node
+   * delivers a port's queued messages (ChannelClient).
+   */
+  | { kind: 'events'; events: ChannelEvent[] };
+
+/** An event as the thread's listeners see it (a batch is delivered as its events). */
+export type ThreadEvent = Exclude<ChannelEvent, { kind: 'events' }>;
 
 /**
  * The reply to 'alloc' when no room was found but the node's manager has not decided the region is full (memory

@@ -25,7 +25,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
-import { replyLater, type ThreadEndpoint } from '../channel/server.js';
+import { flushPendingEvents, replyLater, type ThreadEndpoint } from '../channel/server.js';
 import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
@@ -328,6 +328,8 @@ export class ClusterNode {
     const threadEndDelayMs = Number(testHook('THREAD_END_DELAY', handle.nodeId) ?? 0);
     if (threadEndDelayMs > 0) this.manager.channel.delayClosesForTest(threadEndDelayMs);
     this.manager.channel.onThreadEnd((endpoint) => this.threadEnded(endpoint));
+    // Small posts served and held back to go together are sent before anything else a thread asks (remote-workers.ts).
+    this.manager.channel.beforeOtherRequest = this.workers.flushPosts;
     // The direct path of a thread's lock, unlock and barrier wait (serveSyncEntry), decided once for the node: not in
     // race mode (its requests come by port, each bounding intervals through raceSync) nor under the test hook
     // that fails the manager on a request.
@@ -365,6 +367,8 @@ export class ClusterNode {
 
   private onMessage(from: number, routed: Routed): void {
     noteActivity(routed.lane === 'engine' ? activity.protocolMessage : activity.runtimeMessage);
+    // Messages to threads gathered from the frames before this one go first (it may answer or wake a thread).
+    if (routed.lane !== 'workers') flushPendingEvents();
     switch (routed.lane) {
       // A message may close an interval (a recalled token's release): its deferred diffs follow.
       case 'engine': this.host.message(from, routed.message); this.flow.streamDeferred(); break;
@@ -620,7 +624,7 @@ export class ClusterNode {
     const answer = (result: SyncResult): void => {
       if (asyncId !== undefined) {
         assert(result.ok, 'an atomic wait succeeds');
-        endpoint.port.postMessage({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
+        endpoint.sendEvent({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
         return;
       }
       if (posted) {
@@ -686,7 +690,7 @@ export class ClusterNode {
         const asyncId = request.fn === 'waitAsync' ? request.asyncId : undefined;
         const waitAnswer = asyncId === undefined ? answer : (result: SyncResult): void => {
           assert(result.ok, 'an atomic wait succeeds');
-          endpoint.port.postMessage({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
+          endpoint.sendEvent({ kind: 'atomic-done', asyncId, value: String(result.value) } satisfies ChannelEvent);
         };
         const pin = this.linePins.get(endpoint);
         // An Atomics.wait parks its thread, and its node may give the line back with the lineWait (session 17):

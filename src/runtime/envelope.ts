@@ -38,7 +38,16 @@ export type WorkerLaneMessage =
   | { type: 'rtBroadcast'; name: string; bytes: Uint8Array; form?: number; info: ConsistencyInfo; site?: string | null }
   /** A message for the receiving node's end of MessagePort relay `id`, and the close of the sending node's end (src/runtime/remote-workers.ts). */
   | { type: 'rtPortMessage'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
-  | { type: 'rtPortClose'; id: string };
+  | { type: 'rtPortClose'; id: string }
+  /**
+   * Small posts without ports (src/runtime/remote-workers.ts, not in race mode) served in one run of the sender's
+   * manager, in order, with one release (made after the last): each as rtPost (`to` 0: `key` a spawn id),
+   * rtEvent 'message' (1: a spawn id), rtPortMessage (2: a relay id) or rtBroadcast (3: a channel's name) would be.
+   */
+  | { type: 'rtPosts'; posts: LanePost[]; info: ConsistencyInfo };
+
+/** One post of an rtPosts message. */
+export interface LanePost { to: 0 | 1 | 2 | 3; key: string; bytes: Uint8Array; form?: number }
 
 /** Observability: node 0 asks, every other node answers (src/runtime/run-reports.ts). */
 export type ReportLaneMessage =
@@ -74,7 +83,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane,
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
   lineWait: engineLane, lineWaitShip: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
-  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers',
+  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtChunkSurvey: 'heap', rtChunkFree: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap',
 };

@@ -10,18 +10,18 @@
 // one (ConsistencyBounds), so the worker sees what its parent wrote before.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import type { ChannelServer, ThreadEndpoint } from '../channel/server.js';
+import { type ChannelServer, type ThreadEndpoint, flushPendingEvents } from '../channel/server.js';
 import { transferListOf } from '../channel/clone.js';
 import { serializeThrown } from '../channel/thrown.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase,
 } from '../channel/thread-config.js';
-import { broadcastChannelNameCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { broadcastChannelNameCountMax, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
-import type { LaneNetwork, WorkerLaneMessage } from './envelope.js';
+import type { LaneNetwork, LanePost, WorkerLaneMessage } from './envelope.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 /** The release and acquire around each crossing (the engine's, named for race mode). */
@@ -166,6 +166,15 @@ export class RemoteWorkers {
    * so a node whose program places one worker here pays for no unused thread.
    */
   private warmRefill = false;
+  /**
+   * Small posts (no ports, not race mode) served in this run of the manager,
+   * by node, not yet sent: they go as one rtPosts message a node (one frame,
+   * one release) at the run's end (a microtask), once lanePostBatchMax are
+   * waiting, or before anything else this node sends on the lane or serves
+   * for a thread (flushPosts: a thread's posts go before its next request).
+   */
+  private readonly outgoing = new Map<number, LanePost[]>();
+  private flushScheduled = false;
 
   constructor(options: RemoteWorkersOptions) {
     this.options = options;
@@ -231,7 +240,6 @@ export class RemoteWorkers {
 
   /** What came for a spliced relay (src/runtime/port-routes.ts, passOn), or waited for a join: on to the far end's node. */
   private passOn(steps: ReadonlyArray<PortOnward<PortMessage>>, site: string | null): void {
-    const { bounds } = this.options;
     for (const { fromNode, toNode, id, delivery } of steps) {
       if (delivery.kind === 'close') {
         this.send(toNode, { type: 'rtPortClose', id });
@@ -246,7 +254,7 @@ export class RemoteWorkers {
       }
       this.send(toNode, {
         type: 'rtPortMessage', id, bytes: message.bytes, ...formOf(message), ...(ports === undefined ? {} : { ports }),
-        info: bounds.release('MessagePort.postMessage', null, toNode), ...(this.withSites ? { site } : {}),
+        info: this.release('MessagePort.postMessage', null, toNode), ...(this.withSites ? { site } : {}),
       });
     }
   }
@@ -259,12 +267,12 @@ export class RemoteWorkers {
 
   private post(endpoint: ThreadEndpoint, id: string, delivery: PortDelivery<PortMessage>): void {
     if (delivery.kind === 'close') {
-      endpoint.port.postMessage({ kind: 'port-close', id } satisfies ChannelEvent);
+      endpoint.sendEvent({ kind: 'port-close', id } satisfies ChannelEvent);
       return;
     }
     // By transfer when the bytes are a large frame's payload (no copy), as rtPost.
     const { message } = delivery;
-    endpoint.port.postMessage({ kind: 'port-message', id, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+    endpoint.sendEvent({ kind: 'port-message', id, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes), true);
   }
 
   /** A thread of this node opened its first BroadcastChannel named `name`: messages from other nodes reach it from now on. */
@@ -296,7 +304,7 @@ export class RemoteWorkers {
   serve(endpoint: ThreadEndpoint, request: WorkerRequest): null {
     const { bounds } = this.options;
     // A message post the thread did not wait for: counted served (its thread may post another: flow control).
-    if ((request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'bc-post' || request.op === 'port-post') && request.posted === true) endpoint.postServed();
+    if ((request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'bc-post' || request.op === 'port-post') && request.posted === true) endpoint.postServed(request.units ?? 1);
     switch (request.op) {
       case 'worker-spawn': {
         if (hopsOn) hop('m:worker-spawn');
@@ -305,7 +313,7 @@ export class RemoteWorkers {
         this.ports.sent(endpoint, request.ports, request.nodeId);
         this.send(request.nodeId, {
           type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
-          workerData: request.workerData, ...portsOf(request), options: request.options, info: bounds.release('new Worker', request, request.nodeId),
+          workerData: request.workerData, ...portsOf(request), options: request.options, info: this.release('new Worker', request, request.nodeId),
         });
         return null;
       }
@@ -313,9 +321,13 @@ export class RemoteWorkers {
         if (hopsOn) hop('m:worker-post');
         const target = this.findRemote(endpoint, request.handleId);
         if (target !== null) {
+          if (this.batches(request)) {
+            this.postLater(target.nodeId, { to: 0, key: target.spawnId, bytes: request.bytes, ...formOf(request) });
+            return null;
+          }
           this.ports.sent(endpoint, request.ports, target.nodeId);
           this.send(target.nodeId, {
-            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('worker.postMessage', request, target.nodeId),
+            type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('worker.postMessage', request, target.nodeId),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -325,9 +337,13 @@ export class RemoteWorkers {
         const spawnId = this.hostedEndpoints.get(endpoint);
         const entry = spawnId === undefined ? undefined : this.hosted.get(spawnId);
         if (spawnId !== undefined && entry !== undefined) {
+          if (this.batches(request)) {
+            this.postLater(entry.parentNode, { to: 1, key: spawnId, bytes: request.bytes, ...formOf(request) });
+            return null;
+          }
           this.ports.sent(endpoint, request.ports, entry.parentNode);
           this.send(entry.parentNode, {
-            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('parentPort.postMessage', request, entry.parentNode),
+            type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('parentPort.postMessage', request, entry.parentNode),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -345,8 +361,12 @@ export class RemoteWorkers {
         // receiver decides. Each send is a release to its node, as a postMessage is.
         for (let node = 0; node < this.options.node.nodeCount; node += 1) {
           if (node === this.options.node.nodeId) continue;
+          if (this.batches(request)) {
+            this.postLater(node, { to: 3, key: request.name, bytes: request.bytes, ...formOf(request) });
+            continue;
+          }
           this.send(node, {
-            type: 'rtBroadcast', name: request.name, bytes: request.bytes, ...formOf(request), info: bounds.release('BroadcastChannel.postMessage', request, node),
+            type: 'rtBroadcast', name: request.name, bytes: request.bytes, ...formOf(request), info: this.release('BroadcastChannel.postMessage', request, node),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
         }
@@ -356,9 +376,13 @@ export class RemoteWorkers {
         const farNode = this.ports.farNodeOf(request.id);
         // Its far end closed: the message goes nowhere, as a post to a closed port's twin.
         if (farNode === null) return null;
+        if (this.batches(request)) {
+          this.postLater(farNode, { to: 2, key: request.id, bytes: request.bytes, ...formOf(request) });
+          return null;
+        }
         this.ports.sent(endpoint, request.ports, farNode);
         this.send(farNode, {
-          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: bounds.release('MessagePort.postMessage', request, farNode),
+          type: 'rtPortMessage', id: request.id, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('MessagePort.postMessage', request, farNode),
           ...(this.withSites ? { site: siteOf(request) } : {}),
         });
         return null;
@@ -377,6 +401,9 @@ export class RemoteWorkers {
 
   onMessage(from: number, message: WorkerLaneMessage): void {
     const { bounds } = this.options;
+    // Messages to threads gather (ThreadEndpoint.sendEvent); what else comes sends those before it first.
+    const isPost = message.type === 'rtPosts' || message.type === 'rtPost' || message.type === 'rtPortMessage' || message.type === 'rtBroadcast' || (message.type === 'rtEvent' && message.event === 'message');
+    if (!isPost) flushPendingEvents();
     switch (message.type) {
       case 'rtSpawn': {
         if (hopsOn) hop('m:rtSpawn received');
@@ -421,7 +448,7 @@ export class RemoteWorkers {
         }
         this.ports.received(hosted.endpoint, message.ports, from);
         // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
-        hosted.endpoint.port.postMessage({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes));
+        hosted.endpoint.sendEvent({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes), true);
         return;
       }
       case 'rtPortMessage': {
@@ -449,6 +476,12 @@ export class RemoteWorkers {
         this.toRelayEnd(message.id, { kind: 'close' });
         return;
       }
+      case 'rtPosts': {
+        // One acquire (the sender released once, after the last), then each post as its own message type would be.
+        bounds.acquire('message received from postMessage', null, from, message.info);
+        for (const post of message.posts) this.receivePost(post);
+        return;
+      }
       case 'rtTerminate': {
         const hosted = this.hosted.get(message.spawnId);
         if (hosted === undefined) return;
@@ -463,7 +496,7 @@ export class RemoteWorkers {
         if (threads === undefined) return;
         for (const endpoint of threads) {
           // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
-          endpoint.port.postMessage({ kind: 'bc-message', name: message.name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent);
+          endpoint.sendEvent({ kind: 'bc-message', name: message.name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
         }
         return;
       }
@@ -488,7 +521,7 @@ export class RemoteWorkers {
             this.remote.delete(message.spawnId);
             break;
         }
-        entry.endpoint.port.postMessage(event, 'bytes' in event ? transferListOf(event.bytes) : []);
+        entry.endpoint.sendEvent(event, 'bytes' in event ? transferListOf(event.bytes) : [], event.kind === 'worker-message');
         if (hopsOn) hop('m:event posted');
         if (message.event === 'exit') this.childExited(entry.endpoint.threadIdSeen);
         return;
@@ -503,11 +536,99 @@ export class RemoteWorkers {
    * answers, so its record goes.
    */
   private send(toNode: number, message: WorkerLaneMessage): void {
+    // Posts served before it go first.
+    this.flushPosts();
+    this.sendNow(toNode, message);
+  }
+
+  private sendNow(toNode: number, message: WorkerLaneMessage): void {
     if (this.options.network.send(toNode, message) !== 'lost') return;
     if (message.type === 'rtSpawn') {
       const entry = this.remote.get(message.spawnId);
       this.remote.delete(message.spawnId);
       if (entry !== undefined) this.childExited(entry.endpoint.threadIdSeen);
+    }
+  }
+
+  /**
+   * A release for a message to `toNode` about to be sent: the posts held
+   * back go first (their release before this one: a release sends the
+   * intervals the receiver has not had yet, so releases must reach it in the
+   * order they were made).
+   */
+  private release(op: string, request: object | null, toNode: number): ConsistencyInfo {
+    this.flushPosts();
+    return this.options.bounds.release(op, request, toNode);
+  }
+
+  /** Whether a served post goes in an rtPosts batch: one a thread did not wait for, with no ports, not in race mode. */
+  private batches(request: { posted?: boolean; ports?: string[] }): boolean {
+    return request.posted === true && request.ports === undefined && !this.withSites;
+  }
+
+  private postLater(toNode: number, post: LanePost): void {
+    let posts = this.outgoing.get(toNode);
+    if (posts === undefined) {
+      posts = [];
+      this.outgoing.set(toNode, posts);
+    }
+    posts.push(post);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushPosts);
+    }
+    if (posts.length >= lanePostBatchMax) this.sendPosts(toNode, posts);
+  }
+
+  /** Sends the posts served and not yet sent (see `outgoing`). */
+  readonly flushPosts = (): void => {
+    this.flushScheduled = false;
+    if (this.outgoing.size === 0) return;
+    for (const [toNode, posts] of this.outgoing) this.sendPosts(toNode, posts);
+  };
+
+  private sendPosts(toNode: number, posts: LanePost[]): void {
+    this.outgoing.delete(toNode);
+    const { bounds } = this.options;
+    if (posts.length > 1) {
+      this.sendNow(toNode, { type: 'rtPosts', posts, info: bounds.release('postMessage', null, toNode) });
+      return;
+    }
+    // One alone goes as before (the same frame as a post with ports).
+    const post = posts[0]!;
+    const { bytes } = post;
+    switch (post.to) {
+      case 0: this.sendNow(toNode, { type: 'rtPost', spawnId: post.key, bytes, ...formOf(post), info: bounds.release('worker.postMessage', null, toNode) }); break;
+      case 1: this.sendNow(toNode, { type: 'rtEvent', spawnId: post.key, event: 'message', bytes, ...formOf(post), info: bounds.release('parentPort.postMessage', null, toNode) }); break;
+      case 2: this.sendNow(toNode, { type: 'rtPortMessage', id: post.key, bytes, ...formOf(post), info: bounds.release('MessagePort.postMessage', null, toNode) }); break;
+      case 3: this.sendNow(toNode, { type: 'rtBroadcast', name: post.key, bytes, ...formOf(post), info: bounds.release('BroadcastChannel.postMessage', null, toNode) }); break;
+    }
+  }
+
+  /** One post of an rtPosts message (acquired), delivered as its own message type is. */
+  private receivePost(post: LanePost): void {
+    const { bytes } = post;
+    switch (post.to) {
+      case 0: {
+        const hosted = this.hosted.get(post.key);
+        if (hosted !== undefined) hosted.endpoint.sendEvent({ kind: 'parent-message', bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        return;
+      }
+      case 1: {
+        const entry = this.remote.get(post.key);
+        if (entry !== undefined) entry.endpoint.sendEvent({ kind: 'worker-message', handleId: entry.handleId, bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        return;
+      }
+      case 2:
+        // Closed here meanwhile: dropped, as a message to a closed port.
+        if (this.ports.endpointOf(post.key) !== null) this.toRelayEnd(post.key, { kind: 'message', message: { bytes, ...formOf(post) } });
+        return;
+      case 3: {
+        const threads = this.broadcastOpen.get(post.key);
+        if (threads === undefined) return;
+        for (const endpoint of threads) endpoint.sendEvent({ kind: 'bc-message', name: post.key, bytes, ...formOf(post) } satisfies ChannelEvent, [], true);
+        return;
+      }
     }
   }
 
@@ -561,7 +682,7 @@ export class RemoteWorkers {
         if (kind === 'online') hosted.onlineSent = true;
         this.send(parentNode, {
           type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
-          info: this.options.bounds.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
+          info: this.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
         });
       });
     if (warm?.online === true) {

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import type { ChannelEvent, RemoteWorkerOptions } from '../channel/wire.js';
+import type { RemoteWorkerOptions, ThreadEvent } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
 import { deserializeMessage, transferListOf, type BufferRanges } from '../channel/clone.js';
 import { portRelays } from './port-relay.js';
@@ -94,7 +94,7 @@ function numbersOnly(limits: Record<string, number> | undefined): Record<string,
   return kept;
 }
 
-function dispatch(event: ChannelEvent, ranges: BufferRanges, channel: ChannelClient): void {
+function dispatch(event: ThreadEvent, ranges: BufferRanges, channel: ChannelClient): void {
   // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
   // and BroadcastChannel messages (./broadcast-channel.ts).
   // and relayed MessagePorts' messages (./port-relay.ts).

@@ -31,7 +31,18 @@ function check(r: ReturnType<typeof run>): void {
     'line:waitAsync::68:-1::async4', 'line:notify::72::-1', 'thread-id:',
   ], 'requests served in the order the thread made them, fields exact');
   assert.equal(r.full, 7);
-  assert.equal(r.fullOrder, [...Array.from({ length: 30 }, (_, i) => `sync:unlock:${100 + i}:2:posted`), 'thread-id:'].join(' '), 'a full ring loses and reorders nothing');
+  assert.equal(r.fullOrder, [...Array.from({ length: 600 }, (_, i) => `sync:unlock:${100 + i}:2:posted`), 'thread-id:'].join(' '), 'a full ring loses and reorders nothing');
+  assert.equal(r.posts, 7);
+  const sum = (length: number, seed: number) => {
+    let total = 0;
+    for (let k = 0; k < length; k += 1) total = (total * 31 + ((seed * 7 + k * 13) & 255)) % 1_000_003;
+    return total;
+  };
+  assert.deepEqual(r.postsOrder, [
+    ...Array.from({ length: 40 }, (_, i) => `worker-post:${i}:${3000 + i}:${sum(3000 + i, i)}:${i % 3 === 0 ? i % 5 : ''}:posted`),
+    `port-post:relay:ünï:1:10:${sum(10, 1)}::posted`, 'bc-post:chän:0:0::posted', `parent-post::4096:${sum(4096, 3)}:0:posted`,
+    `worker-post:99:20000:${sum(20_000, 4)}::posted`, 'thread-id:',
+  ], 'posts through the ring (their bytes wrapping the post bytes) and by port, in order, their bytes, text and form exact');
   assert.deepEqual(r.counts, [500, 500, 500, 500, 500]);
   assert.equal(r.parkedEndpointGone, true, 'a thread terminated while parked leaves no endpoint');
   assert.equal(r.endpointsLeft, 0);
@@ -48,9 +59,9 @@ test('the direct paths of sync and Atomics entries: the same answers and order, 
   const r = run({ DOORBELL_DIRECT: '1' });
   check(r);
   // Thread 1: unlock 11, tryLock 13, barrier 14, the add and the line's acquire, wait and notify direct; unlock 12,
-  // load, compareExchange, notify, the async wait, the line's pin and waitAsync declined. Thread 2: 30 unlocks direct.
+  // load, compareExchange, notify, the async wait, the line's pin and waitAsync declined. Thread 2: 600 unlocks direct.
   // Thread 8's wait (it is terminated while parked in it) declined.
-  assert.equal(r.directServed, 37);
+  assert.equal(r.directServed, 607);
   assert.equal(r.directDeclined, 8);
 });
 

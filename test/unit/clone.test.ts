@@ -269,3 +269,44 @@ test('what a thread reads once (a remote worker\'s workerData) gives every typed
   assert.equal(back.table.buffer.byteLength, table.byteLength);
   assert.equal(new Float64Array(back.table.buffer)[19_999], 19_999);
 });
+
+test('a small plain message travels as JSON text and comes back as the structured clone would; anything else by the clone', () => {
+  const ranges = fakeRanges();
+  const roundTrip = (value: unknown) => {
+    const message = serializeMessage(value, ranges);
+    return { back: deserializeMessage(message, ranges), json: message.form !== undefined };
+  };
+  const simple: unknown[] = [
+    { index: 7, text: 'burst' }, 'a string \u{1F600} \uD800 lone', 0, 1e21, -5.5, true, null, [1, 'two', [3, { four: 4 }], null],
+    { nested: { deeper: { list: [false, 'x'] } }, __proto__x: 1 }, JSON.parse('{"__proto__": {"a": 1}, "7": "seven", "b": 2}'), [],
+  ];
+  for (const value of simple) {
+    const { back, json } = roundTrip(value);
+    assert.ok(json, `${JSON.stringify(value)} goes as JSON`);
+    assert.deepStrictEqual(back, structuredClone(value));
+    if (typeof value === 'object' && value !== null) assert.deepEqual(Object.keys(back as object), Object.keys(structuredClone(value) as object), 'keys in the clone\'s order');
+  }
+  const shared = { s: 1 };
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  const withExtra = Object.assign([1, 2], { extra: true });
+  const others: unknown[] = [
+    { n: NaN }, { z: -0 }, { i: Infinity }, { u: undefined }, undefined, [1, , 3], withExtra, Object.create(null), new Date(5), 10n,
+    { twice: [shared, shared] }, cyclic, { big: Array.from({ length: 100 }, (_, k) => k) }, { deep: { a: { b: { c: { d: 1 } } } } }, new Map([[1, 2]]),
+  ];
+  for (const value of others) {
+    const { back, json } = roundTrip(value);
+    assert.ok(!json, 'goes by the structured clone');
+    assert.deepStrictEqual(back, structuredClone(value));
+  }
+  const twice = roundTrip({ twice: [shared, shared] }).back as { twice: object[] };
+  assert.equal(twice.twice[0], twice.twice[1], 'a shared object stays one object');
+  // A getter runs once, as the clone's.
+  let reads = 0;
+  const withGetter = { get value() { reads += 1; return reads; } };
+  assert.deepEqual(roundTrip(withGetter).back, { value: 1 });
+  assert.equal(reads, 1);
+  // Not cloneable: DataCloneError in the poster, as under Node.
+  assert.throws(() => serializeMessage({ f: () => 1 }, ranges), { name: 'DataCloneError' });
+  assert.throws(() => serializeMessage(new Proxy({}, {}), ranges), { name: 'DataCloneError' });
+});
