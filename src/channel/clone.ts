@@ -158,9 +158,13 @@ function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, Data
   seen.set(value, copy);
   let changed = false;
   for (const key of Object.keys(value)) {
-    const item = (value as Record<string, unknown>)[key];
+    // A getter is called here, once: the copy holds what it gave, and V8's serializer then reads the copy, so the
+    // program's getter is not called a second time (as the structured clone calls it once).
+    const descriptor = Object.getOwnPropertyDescriptor(value, key);
+    const accessor = descriptor !== undefined && !('value' in descriptor);
+    const item = accessor ? (value as Record<string, unknown>)[key] : descriptor?.value;
     const newItem = replaceBareBuffers(item, markers, seen);
-    changed ||= newItem !== item;
+    changed ||= accessor || newItem !== item;
     copy[key] = newItem;
   }
   if (!changed) seen.set(value, value);
@@ -420,8 +424,9 @@ const jsonDecoder = new TextDecoder();
  * -0), booleans, null, and plain objects (Object.prototype, not a Proxy) and
  * dense arrays (no other own properties) of those, each object once (no
  * shared or cyclic reference): JSON.parse of it gives what the structured
- * clone would. Each property is read once (a getter runs once, as the
- * clone's), in the clone's order (Object.keys). Null for anything else (the
+ * clone would. Only data properties (a getter is never called here: a value
+ * with one goes to the structured clone, which calls it once), in the
+ * clone's order (Object.keys). Null for anything else (the
  * structured clone serves it). The common small message, without V8's
  * serializer and deserializer objects, which cost a post more than the rest
  * of its way through the doorbell.
@@ -447,7 +452,7 @@ function simpleJson(value: unknown, depth: number, state: { entriesLeft: number;
         if (state.entriesLeft < 0 || Object.keys(value).length !== length) return null;
         let text = '[';
         for (let index = 0; index < length; index += 1) {
-          const part = simpleJson(value[index], depth + 1, state);
+          const part = simpleJson(dataValue(value, index), depth + 1, state);
           if (part === null) return null;
           text += index === 0 ? part : `,${part}`;
         }
@@ -460,7 +465,7 @@ function simpleJson(value: unknown, depth: number, state: { entriesLeft: number;
       let text = '{';
       for (let index = 0; index < keys.length; index += 1) {
         const key = keys[index]!;
-        const part = simpleJson((value as Record<string, unknown>)[key], depth + 1, state);
+        const part = simpleJson(dataValue(value, key), depth + 1, state);
         if (part === null) return null;
         text += `${index === 0 ? '' : ','}${JSON.stringify(key)}:${part}`;
       }
@@ -469,6 +474,17 @@ function simpleJson(value: unknown, depth: number, state: { entriesLeft: number;
     default: return null;
   }
 }
+
+/**
+ * An own data property's value; a marker the JSON path refuses for an
+ * accessor, which it must not call: the structured clone that serves the
+ * message instead calls each getter once, and only once.
+ */
+function dataValue(value: object, key: string | number): unknown {
+  const descriptor = Object.getOwnPropertyDescriptor(value, key);
+  return descriptor !== undefined && 'value' in descriptor ? descriptor.value : notData;
+}
+const notData = Symbol('not a data property');
 
 /**
  * The kind of a message that is one large view covering all of a plain,

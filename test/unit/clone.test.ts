@@ -306,6 +306,11 @@ test('a small plain message travels as JSON text and comes back as the structure
   const withGetter = { get value() { reads += 1; return reads; } };
   assert.deepEqual(roundTrip(withGetter).back, { value: 1 });
   assert.equal(reads, 1);
+  // Also when what follows it is not JSON's (the structured clone serves the message): the getter is not called twice.
+  let laterReads = 0;
+  const getterThenDate = { get value() { laterReads += 1; return laterReads; }, when: new Date(5) };
+  assert.deepEqual(roundTrip(getterThenDate).back, { value: 1, when: new Date(5) });
+  assert.equal(laterReads, 1);
   // Not cloneable: DataCloneError in the poster, as under Node.
   assert.throws(() => serializeMessage({ f: () => 1 }, ranges), { name: 'DataCloneError' });
   assert.throws(() => serializeMessage(new Proxy({}, {}), ranges), { name: 'DataCloneError' });
