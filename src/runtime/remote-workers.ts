@@ -479,7 +479,7 @@ export class RemoteWorkers {
       case 'rtPosts': {
         // One acquire (the sender released once, after the last), then each post as its own message type would be.
         bounds.acquire('message received from postMessage', null, from, message.info);
-        for (const post of message.posts) this.receivePost(post);
+        for (const post of message.posts) this.receivePost(post, from);
         return;
       }
       case 'rtTerminate': {
@@ -606,7 +606,7 @@ export class RemoteWorkers {
   }
 
   /** One post of an rtPosts message (acquired), delivered as its own message type is. */
-  private receivePost(post: LanePost): void {
+  private receivePost(post: LanePost, from: number): void {
     const { bytes } = post;
     switch (post.to) {
       case 0: {
@@ -619,10 +619,14 @@ export class RemoteWorkers {
         if (entry !== undefined) entry.endpoint.sendEvent({ kind: 'worker-message', handleId: entry.handleId, bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
         return;
       }
-      case 2:
+      case 2: {
+        const delivery = { kind: 'message', message: { bytes, ...formOf(post) } } as const;
+        // A relay spliced here (its thread ended holding both ends): on to the far end, as an rtPortMessage's.
+        if (this.ports.spliced(post.key)) this.passOn(this.ports.passOn(post.key, from, delivery), null);
         // Closed here meanwhile: dropped, as a message to a closed port.
-        if (this.ports.endpointOf(post.key) !== null) this.toRelayEnd(post.key, { kind: 'message', message: { bytes, ...formOf(post) } });
+        else if (this.ports.endpointOf(post.key) !== null) this.toRelayEnd(post.key, delivery);
         return;
+      }
       case 3: {
         const threads = this.broadcastOpen.get(post.key);
         if (threads === undefined) return;
