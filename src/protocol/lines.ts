@@ -284,6 +284,8 @@ export class LineEngine implements Engine {
   private readonly pagePush: boolean;
   private readonly shipOps: boolean;
   private readonly shipSampleOps: number;
+  /** Shipped ops in a burst after which the line moves instead (atomicLineShipBurstOps, or the sample size given). */
+  private readonly shipBurstOpsMin: number;
   private readonly shipBackoffMax: number;
   private readonly shipWaits: boolean;
   private readonly notifyRelease: boolean;
@@ -358,6 +360,8 @@ export class LineEngine implements Engine {
     this.pagePush = options.pagePush ?? true;
     this.shipOps = (options.shipOps ?? true) && inner.shippedAtomic !== undefined;
     this.shipSampleOps = options.shipSampleOps ?? atomicLineShipSampleOps;
+    // A sample size given (DSM_LINE_SHIP_SAMPLE_OPS) keeps a node shipping that long, bursts included.
+    this.shipBurstOpsMin = options.shipSampleOps === undefined ? atomicLineShipBurstOps : Math.max(atomicLineShipBurstOps, options.shipSampleOps);
     this.shipBackoffMax = options.shipBackoffMax ?? atomicLineShipBackoffMax;
     this.shipWaits = (options.shipWaits ?? true) && this.shipOps;
     this.notifyRelease = options.notifyRelease ?? true;
@@ -706,7 +710,7 @@ export class LineEngine implements Engine {
     // adds, stores, adds and notifies): a round trip each shipped, one transfer for all moved.
     if (request.workMs !== undefined && request.workMs < atomicLineShipBurstGapMs) state.shipBurstOps++;
     else state.shipBurstOps = 0;
-    if (state.shipBurstOps >= atomicLineShipBurstOps) {
+    if (state.shipBurstOps >= this.shipBurstOpsMin) {
       state.shipBurstOps = 0;
       this.stopShipping(state);
       this.wantLine(threadRef, line);
