@@ -823,6 +823,14 @@ export const atomicLineShipBackoffMax = 64;
  */
 export const atomicLineShipBurstGapMs = 0.05;
 export const atomicLineShipBurstOps = 2;
+/**
+ * Protocol (session 22): an op to ship on a line whose page has other lines
+ * held here asks for its line (the page's lines stay together: a histogram's
+ * buckets) only when one of those was written more than this many times since
+ * its grant; else they go back with the op shipped (a render's done counter
+ * next to its row counter went back and forth with it).
+ */
+export const atomicLinePageColdWritesMax = 1;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

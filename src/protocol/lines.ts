@@ -107,7 +107,7 @@ import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
-  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax,
+  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
@@ -142,6 +142,13 @@ type NodeLine = {
   holdMs: number;
   /** Whether a thread used the line since the grant. */
   usedOnce: boolean;
+  /**
+   * The app threads' use of the line (LineUse) since its grant, and the part
+   * of it taken from the table outside a hold-window look (coldHeldLinesOfPage),
+   * which the next look still counts.
+   */
+  tenureUse: LineUse;
+  usedCarry: LineUse;
   /** When the layer last read the line's use (lineUsed), or its grant. */
   lookedAtMs: number;
   /** When this node last asked for the line, and how long its last transfer took (request to grant), ms. */
@@ -254,6 +261,11 @@ export interface LineLayerOptions {
 const heldStates: ReadonlySet<NodeLine['state']> = new Set(['held', 'revoking']);
 const requestedStates: ReadonlySet<NodeLine['state']> = new Set(['requested']);
 
+/** Two LineUse marks of one line in one (writes add up; a read alone is 1). */
+function joinUse(a: LineUse, b: LineUse): LineUse {
+  return a >= 2 && b >= 2 ? a + b - 1 : Math.max(a, b);
+}
+
 export function lineOf(address: number): number {
   return Math.floor(address / atomicLineBytes);
 }
@@ -331,7 +343,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -568,7 +580,7 @@ export class LineEngine implements Engine {
         throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node tracks at most ${atomicLineStateCountMax} atomic lines at once`);
       }
       state = {
-        state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, lookedAtMs: 0,
+        state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
       };
@@ -705,7 +717,16 @@ export class LineEngine implements Engine {
     const line = lineOf(request.address);
     const state = this.nodeLine(line);
     const home = this.directoryOf(line);
-    if (!state.ship || state.state !== 'none' || home === this.nodeId || this.holdsLineOnPageOf(line)) { this.wantLine(threadRef, line); return; }
+    if (!state.ship || state.state !== 'none' || home === this.nodeId) { this.wantLine(threadRef, line); return; }
+    if (this.holdsLineOnPageOf(line)) {
+      // Another line of the page is here. Used hot since its grant (a histogram's buckets): the page's lines
+      // stay together, and this op asks for its line. Used only once or twice (a render's done counter next to
+      // its row counter): it goes back now, and the op ships (docs/PROTOCOL.md "Lines of one page used together").
+      const cold = this.coldHeldLinesOfPage(line);
+      if (cold === null) { this.wantLine(threadRef, line); return; }
+      for (const other of cold) this.giveBackCold(other, this.lines.get(other)!);
+      if (this.holdsLineOnPageOf(line)) { this.wantLine(threadRef, line); return; }
+    }
     // A burst (ops issued right after the previous one returned: an Atomics-made barrier's last arrival loads,
     // adds, stores, adds and notifies): a round trip each shipped, one transfer for all moved.
     if (request.workMs !== undefined && request.workMs < atomicLineShipBurstGapMs) state.shipBurstOps++;
@@ -805,6 +826,64 @@ export class LineEngine implements Engine {
    */
   private holdsLineOnPageOf(line: number): boolean {
     return this.anotherLineOfPageIs(line, heldStates);
+  }
+
+  /** How app threads used `line` since the last look, taken from the table now and still counted at the next look. */
+  private takeUse(line: number, state: NodeLine): LineUse {
+    const used = this.host.lineUsed(line);
+    state.usedCarry = joinUse(state.usedCarry, used);
+    state.tenureUse = joinUse(state.tenureUse, used);
+    return state.tenureUse;
+  }
+
+  /**
+   * The other lines of `line`'s page held here, when every one of them was
+   * used since its grant and written at most atomicLinePageColdWritesMax
+   * times in the atomicLineHoldMsMin or more since (a counter taken once per
+   * row: nothing keeps it here), or null when one is hot, granted just now or
+   * not used yet (the thread that asked for it runs first), or on its way back.
+   */
+  private coldHeldLinesOfPage(line: number): number[] | null {
+    const linesPerPage = pageBytes / atomicLineBytes;
+    const first = line - (line % linesPerPage);
+    const cold: number[] = [];
+    const nowMs = this.timeNowMs();
+    for (let other = first; other < first + linesPerPage; other++) {
+      const state = this.lines.get(other);
+      if (other === line || state === undefined || state.state === 'none' || state.state === 'requested') continue;
+      if (state.state !== 'held') return null;
+      const use = this.takeUse(other, state);
+      if (use === 0 || use - 1 > atomicLinePageColdWritesMax || nowMs - state.grantedAtMs < atomicLineHoldMsMin) return null;
+      cold.push(other);
+    }
+    return cold;
+  }
+
+  /**
+   * Gives a cold line of the page back unasked (see coldHeldLinesOfPage), as
+   * the hold window gives an idle one: this node's next ops on it ship. Stays
+   * held if a thread is inside an op on it.
+   */
+  private giveBackCold(line: number, state: NodeLine): void {
+    const home = this.directoryOf(line);
+    const ship = !state.ship && this.shipOps && state.shipSkips === 0;
+    const released = this.releaseWith(line, state);
+    if (released === null) return;
+    this.stats.lineColdPageReleases++;
+    state.holdMs = Math.max(atomicLineHoldMsMin, state.holdMs / 2);
+    if (state.shipSkips > 0 && !state.ship) state.shipSkips--;
+    if (ship) {
+      state.ship = true;
+      state.shipOps = 0;
+      state.shipWaitMs = 0;
+      state.shipSinceMs = this.timeNowMs();
+      state.shipWorkOps = 0;
+      state.shipWorkMs = 0;
+      state.shipBurstOps = 0;
+      this.stats.lineShipSwitches++;
+    }
+    const { release: _given, ...rest } = released;
+    this.toNode(home, { type: 'lineRelease', line, ...rest });
   }
 
   /**
@@ -1338,6 +1417,8 @@ export class LineEngine implements Engine {
     state.grantedAtMs = this.timeNowMs();
     state.transferMs = state.grantedAtMs - state.requestedAtMs;
     state.usedOnce = false;
+    state.tenureUse = 0;
+    state.usedCarry = 0;
     state.lookedAtMs = state.grantedAtMs;
     state.wantedAtMs = recall ? state.grantedAtMs : -1;
     if (recall) this.wanted.add(line);
@@ -1375,7 +1456,10 @@ export class LineEngine implements Engine {
   private considerGiving(line: number, state: NodeLine): void {
     const nowMs = this.timeNowMs();
     if (state.state === 'held') {
-      const used = this.host.lineUsed(line);
+      const fresh = this.host.lineUsed(line);
+      state.tenureUse = joinUse(state.tenureUse, fresh);
+      const used = joinUse(state.usedCarry, fresh);
+      state.usedCarry = 0;
       // Ops shipped here and run for other nodes count as writes: a line busy with them is in use.
       const shipped = state.shippedUses;
       state.shippedUses = 0;

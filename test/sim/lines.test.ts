@@ -375,6 +375,40 @@ test('a row counter used once per row is shipped, not moved: the directory keeps
   assert.ok(grantsShipping < grantsMoving / 2, `remote grants: ${grantsShipping} shipping, ${grantsMoving} moving`);
 });
 
+// Session 22: the row counter and the done counter of a render are two lines
+// of one page. A node that held one of them when its next op on the other was
+// to be shipped asked for that line instead (the page's lines kept together,
+// for a histogram), and the two counters went back and forth. A held line of
+// the page written at most once since its grant (and not just granted) now
+// goes back with the op shipped; a histogram's held buckets still keep the
+// page's lines together (the histogram test below).
+test('a render\'s two counters on one page: a counter written once since its grant goes back and the other\'s op ships; every row once', () => {
+  let coldReleases = 0;
+  let shipped = 0;
+  for (let seed = 1; seed <= 24; seed++) {
+    const sim = cluster(seed, 2, { pageCount: 6, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10 });
+    const next = 4 * pageBytes;
+    const rows = 40;
+    const taken: number[] = [];
+    renderThreads(sim, [0, 1], next, rows, taken, 8 + (seed % 5) * 16);
+    sim.run();
+    assert.deepEqual([...taken].sort((a, b) => a - b), Array.from({ length: rows }, (_, k) => k), `seed ${seed}: every row taken once`);
+    for (const node of [0, 1]) {
+      sim.addThread(node, function* (): ThreadProgram {
+        assert.equal(Number(yield* atomic('load', next + atomicLineBytes, [])), rows, `seed ${seed}: rows done at node ${node}`);
+        assert.equal(Number(yield* atomic('load', next, [])), rows + 2, `seed ${seed}: next row at node ${node}`);
+      });
+    }
+    sim.run();
+    sim.drain();
+    for (const engine of sim.engines) assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}`);
+    coldReleases += sim.engines.reduce((sum, engine) => sum + ((engine.counters() as unknown as Record<string, number>)['lineColdPageReleases'] ?? 0), 0);
+    shipped += sim.shippedResults;
+  }
+  assert.ok(coldReleases > 0, `${coldReleases} counters given back cold over 24 seeds`);
+  assert.ok(shipped > 40, `${shipped} ops shipped over 24 seeds`);
+});
+
 test('shipped ops and native ops on one line from several nodes: stores and adds all land, the directory\'s threads among them', () => {
   let shipped = 0;
   for (let seed = 1; seed <= 30; seed++) {
