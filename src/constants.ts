@@ -296,6 +296,8 @@ export const parentCheckIntervalMs = 500;
 export const childExitWaitMs = 500;
 /** Cluster: time the onFailure callbacks get before the run ends anyway. */
 export const failureReportMsMax = 2000;
+/** Cluster: parked requests of app threads (Atomics waits, locks, barriers) a node names when the run is interrupted by SIGINT or SIGTERM. */
+export const parkedReportCountMax = 8;
 /** Cluster: bytes of relayed output node 0 buffers per remote node before dropping (then says so). */
 export const outputRelayBytesMax = 4 * 1024 * 1024;
 

@@ -28,7 +28,7 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { flushPendingEvents, replyLater, type ThreadEndpoint } from '../channel/server.js';
 import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, regionBytesDefault, type PageProt } from '../constants.js';
+import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, parkedReportCountMax, regionBytesDefault, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
@@ -362,6 +362,13 @@ export class ClusterNode {
       if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
       else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
     }
+    // A run interrupted (SIGINT 130, SIGTERM 143: `timeout`, Ctrl-C) says where its app threads stood: a run
+    // that stands still (two threads waiting on each other, or an answer lost) is not silent to the end.
+    handle.onShutdown((code) => {
+      if (code !== 130 && code !== 143) return;
+      const parked = this.host.describeParked(parkedReportCountMax);
+      if (parked.length > 0) process.stderr.write(`dsm: interrupted; parked on node ${handle.nodeId}: ${parked.join('; ')}\n`);
+    });
     handle.describeInFlight(() => `${this.host.syncInFlight} synchronization request(s) and ${this.workers.inFlight} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
   }
 

@@ -186,6 +186,25 @@ export class EngineHost<Owner = unknown> {
     return this.waiters.size;
   }
 
+  /**
+   * The app threads' requests parked now (Atomics ops, locks, barriers; not the line layer's own), oldest first:
+   * "app thread 2: Atomics.wait at byte 32 for 6.1 s". Said when a run is interrupted (ClusterNode), so that a run
+   * that stood still (a program's deadlock, or an answer lost) is not silent about where its threads stand.
+   */
+  describeParked(countMax: number): string[] {
+    const nowUs = epochUs();
+    const parked = [...this.waiters.values()].filter((waiter) => waiter.kind !== null).sort((a, b) => a.startUs - b.startUs);
+    const lines = parked.slice(0, countMax).map((waiter) => {
+      const { args } = waiter;
+      const what = waiter.kind === 'atomic' ? `Atomics.${String(args.op)} at byte ${String(args.address)}`
+        : waiter.kind === 'lock' ? `Mutex.lock of lock ${String(args.lock)}`
+          : `Barrier.wait of barrier ${String(args.barrier)}`;
+      return `app thread ${waiter.tid}: ${what} for ${((nowUs - waiter.startUs) / 1e6).toFixed(1)} s`;
+    });
+    if (parked.length > countMax) lines.push(`${parked.length - countMax} more`);
+    return lines;
+  }
+
   message(fromNode: number, message: ProtocolMessage): void {
     if (hopsOn) hop(`m:onMessage ${message.type}`);
     if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived(message.page, fromNode);

@@ -139,3 +139,18 @@ for (const debug of [false, true]) {
     assert.deepEqual(dsmLines(run.stderr()), []);
   });
 }
+
+// A run that stands still (here the program's own deadlock; in session 22, a fixture's wait on a re-read word
+// under sc) is not silent to the end: interrupted, each node names its app threads' parked waits.
+for (const protocol of ['hlrc', 'sc']) {
+  test(`an interrupted run (SIGINT) whose threads wait forever names each node's parked waits (${protocol})`, async () => {
+    const run = startRun(['run', '--nodes', '2', '--protocol', protocol, 'test/fixtures/programs/stuck-waits.mjs']);
+    await started(run);
+    run.child.kill('SIGINT');
+    const { code } = await ended(run);
+    assert.equal(code, 130, run.stderr());
+    for (const node of [0, 1]) {
+      assert.match(run.stderr(), new RegExp(`^dsm: interrupted; parked on node ${node}: app thread \\d+: Atomics\\.wait at byte \\d+ for [\\d.]+ s$`, 'm'));
+    }
+  });
+}
