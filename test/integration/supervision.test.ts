@@ -154,3 +154,45 @@ for (const protocol of ['hlrc', 'sc']) {
     }
   });
 }
+
+// `timeout` signals the whole process group: every node gets SIGTERM at once. Each node names its parked waits
+// once (a child node no longer dies of the signal before it can), and the run ends as node 0's SIGTERM says.
+test('SIGTERM to the whole process group (as timeout sends it) names each node\'s parked waits once', async () => {
+  // setsid: the run leads a process group of its own (its child nodes in it), which the test signals whole.
+  const run = startRun(['run', '--nodes', '3', 'test/fixtures/programs/stuck-waits.mjs'], {}, ['setsid', process.execPath, 'bin/dsm.js']);
+  await started(run);
+  process.kill(-run.child.pid!, 'SIGTERM');
+  const { code } = await ended(run);
+  assert.equal(code, 143, run.stderr());
+  for (const node of [0, 1]) {
+    const lines = run.stderr().split('\n').filter((line) => line.startsWith(`dsm: interrupted; parked on node ${node}: `));
+    assert.equal(lines.length, 1, run.stderr());
+    assert.match(lines[0]!, new RegExp(`^dsm: interrupted; parked on node ${node}: app thread \\d+: Atomics\\.wait at byte 12 for [\\d.]+ s$`));
+  }
+  // Nothing parked on node 2 (it ran nothing): nothing said; no node's death reported either.
+  assert.deepEqual(dsmLines(run.stderr()).filter((line) => !line.startsWith('dsm: interrupted; ')), [], run.stderr());
+});
+
+// The report is keyed on the signal received, not on the exit code: a program that exits 130 itself, with a
+// worker still parked, ends with its code and no "interrupted" line.
+test('a program that exits 130 itself while a worker waits prints no interrupted report', async () => {
+  const run = startRun(['run', '--nodes', '2', 'test/fixtures/programs/stuck-waits.mjs', 'exit', '130']);
+  const { code } = await ended(run);
+  assert.equal(code, 130, run.stderr());
+  assert.match(run.stdout(), /started/);
+  assert.doesNotMatch(run.stderr(), /interrupted/);
+});
+
+// SIGTERM to one child node alone: it names its parked waits, then ends by the signal as before.
+test('SIGTERM to node 1 alone names its parked waits, and the run ends naming its death', async () => {
+  const run = startRun(['run', '--nodes', '2', 'test/fixtures/programs/stuck-waits.mjs']);
+  await started(run);
+  const victim = childNodes(run).get(1);
+  assert.ok(victim !== undefined, 'node 1 runs');
+  process.kill(victim, 'SIGTERM');
+  const { code } = await ended(run);
+  assert.equal(code, 70, run.stderr());
+  assert.match(run.stderr(), /^dsm: interrupted; parked on node 1: app thread \d+: Atomics\.wait at byte 12 for [\d.]+ s$/m);
+  assert.doesNotMatch(run.stderr(), /parked on node 0/);
+  assert.match(run.stderr(), new RegExp(`^dsm: DSM_ERR_NODE_DIED: node 1 \\(127\\.0\\.0\\.1, pid ${victim}\\) process was killed by SIGTERM`, 'm'));
+});
