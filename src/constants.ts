@@ -298,6 +298,11 @@ export const childExitWaitMs = 500;
 export const failureReportMsMax = 2000;
 /** Cluster: parked requests of app threads (Atomics waits, locks, barriers) a node names when the run is interrupted by SIGINT or SIGTERM. */
 export const parkedReportCountMax = 8;
+/**
+ * Cluster: a node other than 0 that received SIGTERM, its parked requests named, waits this long for node 0's stop
+ * (the whole process group was signalled, as `timeout` does) before it ends by the signal as without a handler.
+ */
+export const signalledNodeStopWaitMs = 500;
 /** Cluster: bytes of relayed output node 0 buffers per remote node before dropping (then says so). */
 export const outputRelayBytesMax = 4 * 1024 * 1024;
 

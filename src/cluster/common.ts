@@ -59,6 +59,9 @@ export interface MeshContext {
   heartbeatTimeoutMs?: number;
 }
 
+/** The signals that interrupt a run (Ctrl-C, `timeout`, kill): each node then says where its app threads stand. */
+export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+
 export interface ClusterHandle {
   readonly nodeId: number;
   readonly nodeCount: number;
@@ -68,6 +71,12 @@ export interface ClusterHandle {
   onFailure(callback: (failure: Failure) => void | Promise<void>): void;
   describeInFlight(describe: () => string): void;
   onShutdown(callback: (code: number) => void | Promise<void>): void;
+  /**
+   * cb(signal) once, before the shutdown callbacks, when the run is interrupted by SIGINT or SIGTERM: received by
+   * node 0, or SIGTERM by this node (then it ends by it), or named by node 0's stop. Not for a program that exits
+   * 130 or 143 itself. Optional for a custom handle.
+   */
+  onInterrupt?(callback: (signal: InterruptSignal) => void | Promise<void>): void;
   shutdown(code: number): Promise<never>;
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
   /** Floor of the adaptive heartbeat timeout every node of this cluster uses (--heartbeat-timeout). */
@@ -159,7 +168,8 @@ export type Control =
   | { type: 'failure'; message: string }
   /** A joiner's manager failed; node 0 prints its line as the run's cause. */
   | { type: 'fatal'; message: string }
-  | { type: 'shutdown'; code: number };
+  /** `signal`: the run was interrupted by it (node 0 received it); each node names its parked requests. */
+  | { type: 'shutdown'; code: number; signal?: InterruptSignal };
 
 export function sendControl(connection: Connection, message: Control): void {
   assert(typeof message.type === 'string', 'control messages carry a type');

@@ -5,7 +5,7 @@
 // ends (node 0 stops every node; a joiner asks node 0) and where output goes.
 
 import { failureReportMsMax, shutdownGraceMs } from '../constants.js';
-import type { ClusterHandle, Failure, MeshLike, PeerInfo } from './common.js';
+import type { ClusterHandle, Failure, InterruptSignal, MeshLike, PeerInfo } from './common.js';
 
 export abstract class NodeHandle implements ClusterHandle {
   abstract readonly nodeId: number;
@@ -16,6 +16,9 @@ export abstract class NodeHandle implements ClusterHandle {
   protected ending = false;
   private readonly failureCallbacks: Array<(failure: Failure) => void | Promise<void>> = [];
   private readonly shutdownCallbacks: Array<(code: number) => void | Promise<void>> = [];
+  private readonly interruptCallbacks: Array<(signal: InterruptSignal) => void | Promise<void>> = [];
+  /** The signal that interrupted the run (received here, or named by node 0's stop); null: none yet. */
+  protected interruptedBy: InterruptSignal | null = null;
   private inFlight: (() => string) | null = null;
 
   constructor(readonly secret: string, readonly heartbeatTimeoutMs: number) {}
@@ -34,6 +37,19 @@ export abstract class NodeHandle implements ClusterHandle {
 
   onShutdown(callback: (code: number) => void | Promise<void>): void {
     this.shutdownCallbacks.push(callback);
+  }
+
+  onInterrupt(callback: (signal: InterruptSignal) => void | Promise<void>): void {
+    this.interruptCallbacks.push(callback);
+  }
+
+  /** The run was interrupted by `signal`: each interrupt callback, once per process, each bounded by shutdownGraceMs. */
+  protected async runInterruptCallbacks(signal: InterruptSignal): Promise<void> {
+    if (this.interruptedBy !== null) return;
+    this.interruptedBy = signal;
+    for (const callback of this.interruptCallbacks) {
+      await withTimeout(Promise.resolve().then(() => callback(signal)), shutdownGraceMs);
+    }
   }
 
   /** "; in flight: …" for a failure line ('' when nothing describes it). */

@@ -46,6 +46,9 @@
 //     onFailure(cb)                   cb(failure: Failure) before the run ends on a node death
 //     describeInFlight(fn)            fn() => string, appended to the failure line as "; in flight: …"
 //     onShutdown(cb)                  cb(code) before this process exits on a shutdown
+//     onInterrupt?(cb)                cb(signal) once, before the shutdown callbacks, when SIGINT or SIGTERM
+//                                     interrupts the run (node 0 received it and names it in its stop, or SIGTERM
+//                                     to this node: then it ends by it, as without the handler)
 //     shutdown(code): Promise<never>  node 0: stops every node (message, grace, SIGKILL), waits, exits(code);
 //                                     a joiner asks node 0 to do that
 //     relayOutput(stream, text, threadId?)  text to the launcher's terminal, in order per thread;

@@ -3,13 +3,13 @@
 // wait for "start"; afterwards exit with the cluster.
 
 import type { Listener } from '../transport/mesh.js';
-import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs } from '../constants.js';
+import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs, signalledNodeStopWaitMs, exitDeadlineMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import type { TlsConfig } from '../transport/tls.js';
 import { dialWithRetry } from '../transport/dial.js';
 import {
-  type ClusterConfig, type ClusterHandle, type Control, type MeshContext, type MeshLike,
+  type ClusterConfig, type ClusterHandle, type Control, type InterruptSignal, type MeshContext, type MeshLike,
   checkSecretStrength, createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, secretFromEnvironment, sendControl,
 } from './common.js';
 import { NodeHandle } from './handle.js';
@@ -96,6 +96,8 @@ export async function joinCluster(options: JoinOptions): Promise<ClusterHandle> 
   }
   const join: Control = { type: 'join', nodeId: requestedId, meshPort: meshServer.address.port, pid: process.pid, meshHost };
   const joiner = new Joiner(connection, meshServer, options, config, host);
+  // Before the watchdog chains its handler in front (src/cluster/watchdog.ts: supervise), as node 0's are.
+  process.on('SIGTERM', () => void joiner.terminated());
   const waiting = joiner.waitForStart();
   // Repeated until node 0 acknowledges: a message that arrives together with the handshake's last frame
   // can be emitted before node 0 listens for it.
@@ -196,7 +198,7 @@ class Joiner extends NodeHandle {
         this.exit(exitCodeNodeDied);
         return;
       case 'shutdown':
-        await this.stop(message.code);
+        await this.stop(message.code, message.signal);
         return;
       default:
         process.stderr.write(`dsm: node 0 sent an unexpected control message '${message.type}'; ignored\n`);
@@ -255,14 +257,35 @@ class Joiner extends NodeHandle {
     return this.runFailureCallbacks({ nodeId: 0, host: this.joinHost, reason: message, message });
   }
 
-  private async stop(code: number): Promise<void> {
+  private async stop(code: number, signal: InterruptSignal | undefined): Promise<void> {
     if (this.ending) return;
     this.ending = true;
     if (hopsOn) hop('m:shutdown received');
+    if (signal !== undefined) await this.runInterruptCallbacks(signal);
     await this.runShutdownCallbacks(code);
     if (hopsOn) hop('m:shutdown callbacks run');
     try { await this.mesh?.close(); } catch { /* the run is over */ }
     this.exit(code);
+  }
+
+  /**
+   * SIGTERM to this node: once the run started, it names its parked requests (the interrupt callbacks), then waits
+   * up to signalledNodeStopWaitMs for node 0's stop: the whole process group was signalled (`timeout` does so), so
+   * node 0 is ending the run and this node ends with it. Otherwise (the signal was for this node alone, or came
+   * before the start) it ends as without this handler: killed by SIGTERM, which node 0 names as the run's cause.
+   */
+  async terminated(): Promise<void> {
+    if (this.started && !this.ending) {
+      await this.runInterruptCallbacks('SIGTERM');
+      await new Promise<void>((resolve) => setTimeout(resolve, signalledNodeStopWaitMs));
+    }
+    if (this.ending) return;
+    process.stderr.write('', () => {
+      // The last listener gone, the disposition is the default again: the signal ends the process.
+      process.removeAllListeners('SIGTERM');
+      process.kill(process.pid, 'SIGTERM');
+      setTimeout(() => exitProcess(143), exitDeadlineMs).unref();
+    });
   }
 
   private exit(code: number): void {

@@ -17,7 +17,7 @@ import {
   type ClusterConfig, type ClusterHandle, type Control, type Failure, type MeshLike, type PeerInfo, LineTagger,
   checkSecretStrength, createTransportMesh, formatAddress, freshSecret, helloFor, listenMesh, sendControl, validateNodeCount,
 } from './common.js';
-import type { MeshContext } from './common.js';
+import type { InterruptSignal, MeshContext } from './common.js';
 import { progress } from './progress.js';
 import { NodeHandle, withTimeout } from './handle.js';
 import { childEnvironment } from '../env.js';
@@ -150,8 +150,9 @@ class Launcher extends NodeHandle {
 
   start(): Promise<ClusterHandle> {
     if (this.options.handleSignals ?? true) {
-      process.on('SIGINT', () => void this.shutdown(130));
-      process.on('SIGTERM', () => void this.shutdown(143));
+      // The run was interrupted: every node names its parked requests (the signal goes with the stop), then ends.
+      process.on('SIGINT', () => void this.shutdown(130, 'SIGINT'));
+      process.on('SIGTERM', () => void this.shutdown(143, 'SIGTERM'));
     }
     return new Promise<ClusterHandle>((resolve, reject) => {
       let settled = false;
@@ -437,9 +438,9 @@ class Launcher extends NodeHandle {
   }
 
   /** Stops every other node (message, then EOF on its lifeline, then SIGKILL) and waits for the children. */
-  private async stopOthers(code: number): Promise<void> {
+  private async stopOthers(code: number, signal?: InterruptSignal): Promise<void> {
     for (const member of this.members.values()) {
-      try { sendControl(member.connection, { type: 'shutdown', code }); } catch { /* already gone */ }
+      try { sendControl(member.connection, { type: 'shutdown', code, ...(signal === undefined ? {} : { signal }) }); } catch { /* already gone */ }
     }
     const exits = [...this.childExited.entries()].filter(([nodeId]) => {
       const child = this.children.get(nodeId)!;
@@ -471,12 +472,14 @@ class Launcher extends NodeHandle {
     this.meshServer.close();
   }
 
-  async shutdown(code: number): Promise<never> {
+  /** Ends the run everywhere with `code`; `signal`: interrupted by it (each node names its parked requests first). */
+  async shutdown(code: number, signal?: InterruptSignal): Promise<never> {
     if (!this.ending) {
       this.ending = true;
+      if (signal !== undefined) await this.runInterruptCallbacks(signal);
       await this.runShutdownCallbacks(code);
       if (hopsOn) hop('m:stopping others');
-      await this.stopOthers(code);
+      await this.stopOthers(code, signal);
       if (hopsOn) hop('m:others stopped');
       try { await this.mesh?.close(); } catch { /* the run is over */ }
       this.control.close();

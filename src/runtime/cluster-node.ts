@@ -362,10 +362,10 @@ export class ClusterNode {
       if (trigger === 'SIGUSR2') process.once('SIGUSR2', () => blockLoopForTest(Number(blockMs)));
       else setTimeout(() => blockLoopForTest(Number(blockMs)), 200);
     }
-    // A run interrupted (SIGINT 130, SIGTERM 143: `timeout`, Ctrl-C) says where its app threads stood: a run
-    // that stands still (two threads waiting on each other, or an answer lost) is not silent to the end.
-    handle.onShutdown((code) => {
-      if (code !== 130 && code !== 143) return;
+    // A run interrupted by a signal (SIGINT, SIGTERM: Ctrl-C, `timeout`; not a program's own exit 130 or 143) says
+    // where its app threads stood: a run that stands still (two threads waiting on each other, or an answer lost) is
+    // not silent to the end. Once per node, one write: every node's line whole, in whatever order they come.
+    handle.onInterrupt?.(() => {
       const parked = this.host.describeParked(parkedReportCountMax);
       if (parked.length > 0) process.stderr.write(`dsm: interrupted; parked on node ${handle.nodeId}: ${parked.join('; ')}\n`);
     });

@@ -11,7 +11,7 @@
 // opaque value (a channel endpoint in a node, a thread index in the
 // simulation) whose requests are withdrawn together when it ends.
 
-import { faultSlotCount } from '../constants.js';
+import { atomicLineBytes, faultSlotCount } from '../constants.js';
 import { assert } from '../errors.js';
 import { createEngine, type Engine, type EngineOptions, type FaultResult, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -69,7 +69,7 @@ export class EngineHost<Owner = unknown> {
   private readonly network: LaneNetwork<ProtocolMessage>;
   private readonly observer: NodeObserver;
   /** Parked sync requests, by ref (refs from faultSlotCount up: below are fault slots). */
-  private readonly waiters = new Map<number, SyncWait<Owner> & { startUs: number }>();
+  private readonly waiters = new Map<number, SyncWait<Owner> & { startUs: number; request: SyncRequest }>();
   private nextSyncRef = faultSlotCount;
   /**
    * A key per owner that stays the same across its requests (each request
@@ -135,7 +135,9 @@ export class EngineHost<Owner = unknown> {
     const ref = this.nextSyncRef++;
     const thread = this.ownerKey(wait.owner);
     // Fields named (not a spread: a cold spread is a runtime call per request).
-    this.waiters.set(ref, { owner: wait.owner, answer: wait.answer, kind: wait.kind, args: wait.args, tid: wait.tid, startUs: wait.kind === null ? 0 : epochUs() });
+    // Timed when traced, and when the line layer's own (a line grant, a line op): said if the run is interrupted.
+    const timed = wait.kind !== null || request.kind === 'line' || request.kind === 'lineOp';
+    this.waiters.set(ref, { owner: wait.owner, answer: wait.answer, kind: wait.kind, args: wait.args, tid: wait.tid, startUs: timed ? epochUs() : 0, request });
     if (hopsOn) hop(`m:onSync ${request.kind}`);
     try {
       if (this.onArrival === null) {
@@ -187,18 +189,21 @@ export class EngineHost<Owner = unknown> {
   }
 
   /**
-   * The app threads' requests parked now (Atomics ops, locks, barriers; not the line layer's own), oldest first:
-   * "app thread 2: Atomics.wait at byte 32 for 6.1 s". Said when a run is interrupted (ClusterNode), so that a run
-   * that stood still (a program's deadlock, or an answer lost) is not silent about where its threads stand.
+   * The app threads' requests parked now (Atomics ops, locks, barriers, and the line layer's own: a thread waiting
+   * for a line's grant, or for the line under an Atomics op), oldest first: "app thread 2: Atomics.wait at byte 32
+   * for 6.1 s". Said when a run is interrupted (ClusterNode), so that a run that stood still (a program's deadlock,
+   * or an answer lost) is not silent about where its threads stand.
    */
   describeParked(countMax: number): string[] {
     const nowUs = epochUs();
-    const parked = [...this.waiters.values()].filter((waiter) => waiter.kind !== null).sort((a, b) => a.startUs - b.startUs);
+    const parked = [...this.waiters.values()].filter((waiter) => waiter.startUs !== 0).sort((a, b) => a.startUs - b.startUs);
     const lines = parked.slice(0, countMax).map((waiter) => {
-      const { args } = waiter;
-      const what = waiter.kind === 'atomic' ? `Atomics.${String(args.op)} at byte ${String(args.address)}`
-        : waiter.kind === 'lock' ? `Mutex.lock of lock ${String(args.lock)}`
-          : `Barrier.wait of barrier ${String(args.barrier)}`;
+      const { args, request } = waiter;
+      const what = request.kind === 'line' ? `the grant of Atomics line ${request.line} (bytes ${request.line * atomicLineBytes} to ${(request.line + 1) * atomicLineBytes - 1})`
+        : request.kind === 'lineOp' ? `Atomics.${request.op} at byte ${request.address} (its line: held elsewhere, or the op shipped to the line's directory)`
+          : waiter.kind === 'atomic' ? `Atomics.${String(args.op)} at byte ${String(args.address)}`
+            : waiter.kind === 'lock' ? `Mutex.lock of lock ${String(args.lock)}`
+              : `Barrier.wait of barrier ${String(args.barrier)}`;
       return `app thread ${waiter.tid}: ${what} for ${((nowUs - waiter.startUs) / 1e6).toFixed(1)} s`;
     });
     if (parked.length > countMax) lines.push(`${parked.length - countMax} more`);

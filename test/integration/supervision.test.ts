@@ -10,11 +10,11 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { childNodes, dsmLines, ended, program, root, running, runningFile, started, startRun } from '../fixtures/runs.js';
+import { childNodes, dsmLines, ended, program, root, running, runningFile, started, startRun, until } from '../fixtures/runs.js';
 
 for (const failingNode of [1, 0]) {
   test(`an exception on node ${failingNode}'s manager while app threads are parked ends the run with one line naming the node`, async () => {
@@ -154,3 +154,71 @@ for (const protocol of ['hlrc', 'sc']) {
     }
   });
 }
+
+// `timeout` signals the whole process group: every node gets SIGTERM at once. Each node names its parked waits
+// once (a child node no longer dies of the signal before it can), and the run ends as node 0's SIGTERM says.
+test('SIGTERM to the whole process group (as timeout sends it) names each node\'s parked waits once', async () => {
+  // setsid: the run leads a process group of its own (its child nodes in it), which the test signals whole.
+  const run = startRun(['run', '--nodes', '3', 'test/fixtures/programs/stuck-waits.mjs'], {}, ['setsid', process.execPath, 'bin/dsm.js']);
+  await started(run);
+  process.kill(-run.child.pid!, 'SIGTERM');
+  const { code } = await ended(run);
+  assert.equal(code, 143, run.stderr());
+  for (const node of [0, 1]) {
+    const lines = run.stderr().split('\n').filter((line) => line.startsWith(`dsm: interrupted; parked on node ${node}: `));
+    assert.equal(lines.length, 1, run.stderr());
+    assert.match(lines[0]!, new RegExp(`^dsm: interrupted; parked on node ${node}: app thread \\d+: Atomics\\.wait at byte 12 for [\\d.]+ s$`));
+  }
+  // Nothing parked on node 2 (it ran nothing): nothing said; no node's death reported either.
+  assert.deepEqual(dsmLines(run.stderr()).filter((line) => !line.startsWith('dsm: interrupted; ')), [], run.stderr());
+});
+
+// The report is keyed on the signal received, not on the exit code: a program that exits 130 itself, with a
+// worker still parked, ends with its code and no "interrupted" line.
+test('a program that exits 130 itself while a worker waits prints no interrupted report', async () => {
+  const run = startRun(['run', '--nodes', '2', 'test/fixtures/programs/stuck-waits.mjs', 'exit', '130']);
+  const { code } = await ended(run);
+  assert.equal(code, 130, run.stderr());
+  assert.match(run.stdout(), /started/);
+  assert.doesNotMatch(run.stderr(), /interrupted/);
+});
+
+// SIGTERM to one child node alone: it names its parked waits, then ends by the signal as before.
+test('SIGTERM to node 1 alone names its parked waits, and the run ends naming its death', async () => {
+  const run = startRun(['run', '--nodes', '2', 'test/fixtures/programs/stuck-waits.mjs']);
+  await started(run);
+  const victim = childNodes(run).get(1);
+  assert.ok(victim !== undefined, 'node 1 runs');
+  process.kill(victim, 'SIGTERM');
+  const { code } = await ended(run);
+  assert.equal(code, 70, run.stderr());
+  assert.match(run.stderr(), /^dsm: interrupted; parked on node 1: app thread \d+: Atomics\.wait at byte 12 for [\d.]+ s$/m);
+  assert.doesNotMatch(run.stderr(), /parked on node 0/);
+  assert.match(run.stderr(), new RegExp(`^dsm: DSM_ERR_NODE_DIED: node 1 \\(127\\.0\\.0\\.1, pid ${victim}\\) process was killed by SIGTERM`, 'm'));
+});
+
+// The line layer's own waits are named too: a worker on node 1 waits for the grant of a line whose directory (node 0)
+// has its manager loop blocked by the test hook; SIGTERM to node 1 then names that wait.
+test('SIGTERM to node 1 names a thread waiting for a line grant', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dsm-stuck-line-'));
+  const flag = join(dir, 'go');
+  try {
+    const run = startRun(['run', '--nodes', '2', '--heartbeat-timeout', '60000', 'test/fixtures/programs/stuck-line.mjs', flag], { DSM_TEST_HOOK_BLOCK_LOOP: '0:10000:SIGUSR2' });
+    await started(run);
+    const victim = childNodes(run).get(1);
+    assert.ok(victim !== undefined, 'node 1 runs');
+    run.child.kill('SIGUSR2');
+    // Node 0 blocks its loop when it takes the signal; the worker asks for the line once the file is there.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    writeFileSync(flag, '');
+    assert.ok(await until(() => existsSync(`${flag}.asked`), 30_000), 'the worker asked for the line');
+    // The request reaches node 1's manager (one channel call) before the signal does.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    process.kill(victim, 'SIGTERM');
+    const { code } = await ended(run);
+    assert.equal(code, 70, run.stderr());
+    assert.match(run.stderr(), /^dsm: interrupted; parked on node 1: app thread \d+: the grant of Atomics line 1 \(bytes 64 to 127\) for [\d.]+ s$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
