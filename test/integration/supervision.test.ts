@@ -209,11 +209,12 @@ test('SIGTERM to node 1 names a thread waiting for a line grant', async () => {
     assert.ok(victim !== undefined, 'node 1 runs');
     run.child.kill('SIGUSR2');
     // Node 0 blocks its loop when it takes the signal; the worker asks for the line once the file is there.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // (Margins, not timings: generous, for a loaded CI machine.)
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     writeFileSync(flag, '');
     assert.ok(await until(() => existsSync(`${flag}.asked`), 30_000), 'the worker asked for the line');
     // The request reaches node 1's manager (one channel call) before the signal does.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     process.kill(victim, 'SIGTERM');
     const { code } = await ended(run);
     assert.equal(code, 70, run.stderr());
