@@ -33,8 +33,15 @@ export function installPostMessageToThread(wt: Record<string, unknown>, channel:
         throw new DsmError('DSM_ERR_INVALID_OPTION',
           `postMessageToThread(${threadId}): thread ${threadId} is not on this node (node ${nodeId}); dsm delivers postMessageToThread between the threads of one node only: post to a thread on another node with worker.postMessage, parentPort.postMessage or a MessagePort`);
       }
-      // -1 is no thread: Node rejects with ERR_WORKER_MESSAGING_FAILED, as for an id no thread has.
-      return post(target, ...rest);
+      // -1 is no thread: Node rejects with ERR_WORKER_MESSAGING_FAILED, as for an id no thread has. The answer
+      // comes from the process's main thread (dsm's manager): until it does, this thread's loop stays alive (the
+      // program's main thread is a worker of dsm's; under node its post is answered at once, in the call).
+      const alive = setInterval(() => {}, 2 ** 31 - 1);
+      try {
+        return await post(target, ...rest);
+      } finally {
+        clearInterval(alive);
+      }
     },
   }.postMessageToThread;
   // The source a 'workerMessage' listener hears is dsm's id of the posting thread.
