@@ -1,12 +1,15 @@
 // App side of the channel: synchronous calls from an app thread to its manager.
 
-import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+import { MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import { DsmError, assert } from '../errors.js';
 import type { ChannelEvent, ChannelRequest, PortMessage, ThreadEvent } from './wire.js';
 import { DoorbellBlock, type NativeDoorbell, type PostRequest, blockBytes, doorbellEnabled, loadDoorbell } from './doorbell.js';
 import { captureSite, raceSitesEnabled } from '../race/site.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { portPostUnits, postsInFlightMax } from '../constants.js';
+
+/** Node's own id of this thread, read before set-up gives `threadId` dsm's (src/threads/setup.ts). */
+const nativeThreadIdHere = threadId;
 
 const NativeSharedArrayBuffer = globalThis.SharedArrayBuffer;
 /** Node's, held now: setup replaces the module's export (and so this live binding) with one that calls takeNow. */
@@ -49,7 +52,7 @@ export class ChannelClient {
     const reply = new NativeSharedArrayBuffer(blockBytes);
     this.block = new DoorbellBlock(reply);
     this.bell = doorbellEnabled && !raceSitesEnabled ? loadDoorbell() : null;
-    this.send({ op: 'hello', reply, threadIdSeen }, []);
+    this.send({ op: 'hello', reply, threadIdSeen, nativeThreadId: nativeThreadIdHere }, []);
     this.port.on('message', (event: ChannelEvent) => {
       this.flushDeferred();
       if (event.kind !== 'events') {

@@ -34,6 +34,8 @@ export interface DirectRequestHandler { serveAtomicsEntry(thread: ThreadEndpoint
 export class ThreadEndpoint {
   readonly port: MessagePort;
   threadIdSeen = -1;
+  /** Node's own id of the thread (its hello), -1 before. */
+  nativeThreadId = -1;
   /** Set by the thread's hello: its doorbell block. */
   block: DoorbellBlock | null = null;
   /** Port messages served (hello included). */
@@ -88,10 +90,11 @@ export class ThreadEndpoint {
     this.block?.postServed(units);
   }
 
-  attachReply(reply: SharedArrayBuffer, threadIdSeen: number): void {
+  attachReply(reply: SharedArrayBuffer, threadIdSeen: number, nativeThreadId = -1): void {
     assert(this.block === null, 'a thread says hello once');
     this.block = new DoorbellBlock(reply);
     this.threadIdSeen = threadIdSeen;
+    this.nativeThreadId = nativeThreadId;
   }
 
   /**
@@ -301,8 +304,21 @@ export class ChannelServer {
   private dispatch(endpoint: ThreadEndpoint, request: ChannelRequest, posted = false): void {
     switch (request.op) {
       case 'hello':
-        endpoint.attachReply(request.reply, request.threadIdSeen);
+        endpoint.attachReply(request.reply, request.threadIdSeen, request.nativeThreadId);
         return;
+      case 'thread-native-id':
+      case 'thread-seen-id': {
+        // This node's threads only: answered here, where every one of them said hello.
+        let value = -1;
+        for (const each of this.endpoints) {
+          if (request.op === 'thread-native-id' ? each.threadIdSeen === request.threadIdSeen : each.nativeThreadId === request.nativeThreadId) {
+            value = request.op === 'thread-native-id' ? each.nativeThreadId : each.threadIdSeen;
+            break;
+          }
+        }
+        if (!posted) endpoint.answer({ ok: true, value });
+        return;
+      }
       case 'adopt':
         this.attach(request.port);
         return;

@@ -55,7 +55,8 @@ export type AtomicFunction =
  */
 export type ChannelRequest =
   /** `reply` is the thread's doorbell block (doorbell.ts), where every answer to it is written. */
-  | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number }
+  // nativeThreadId: Node's own id of the thread (postMessageToThread's target and source, src/threads/post-to-thread.ts).
+  | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number; nativeThreadId?: number }
   | { op: 'alloc'; byteLength: number }
   | { op: 'free'; offset: number }
   /**
@@ -92,6 +93,9 @@ export type ChannelRequest =
   | { op: 'home-of'; page: number }
   /** The next worker thread id of this node (see threadIdNodeStride), in creation order. */
   | { op: 'thread-id' }
+  /** Node's id of this node's thread the program knows as `threadIdSeen` (-1: none here), and the converse. */
+  | { op: 'thread-native-id'; threadIdSeen: number }
+  | { op: 'thread-seen-id'; nativeThreadId: number }
   | { op: 'worker-spawn'; handleId: number; nodeId: number; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; options: RemoteWorkerOptions; ports?: string[] }
   /**
    * A message to a remote worker. `posted`: the thread went on at once (ChannelClient.postMessageRequest); else a

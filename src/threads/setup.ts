@@ -18,6 +18,7 @@ import { deserializeValue } from '../channel/clone.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
 import { installPairedMessageChannel, installPortRelays, portRelays, PortRelays } from './port-relay.js';
 import { installEnvironmentData } from './environment-data.js';
+import { installPostMessageToThread } from './post-to-thread.js';
 import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
@@ -237,6 +238,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.BroadcastChannel = BroadcastChannel;
     (globalThis as Record<string, unknown>).BroadcastChannel = BroadcastChannel;
   }
+  // postMessageToThread (Node 22.5 on) takes and reports dsm's thread ids (./post-to-thread.ts).
+  installPostMessageToThread(wt, channel, Number(wt.threadId), config.nodeId, config.nodeCount);
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   publishNodeIdentity(config.nodeId, config.nodeCount);
   workers.environmentSet();

@@ -6,12 +6,24 @@
 // running, a growable buffer read while it grows, a spin lock with Atomics.pause (Node 24) —, plain worker_threads,
 // no dsm API: under dsm on 1 to 8 nodes (hlrc and sc) they print what plain node prints and exit with its code.
 import { test } from 'node:test';
+import workerThreads from 'node:worker_threads';
 import { checkUserProgram, type UserProgram } from './users-runs.js';
 
 interface Run extends UserProgram {
   nodes: number;
   protocol: 'hlrc' | 'sc';
+  /** The worker_threads function the program needs: skipped on a Node without it. */
+  needs?: string;
 }
+
+/** What post-to-thread.mjs prints on 2 nodes with its one worker on node 1 (docs/LIMITS.md: one node's threads only). */
+const postToThreadOnTwoNodes = [
+  'to itself: ERR_WORKER_MESSAGING_SAME_THREAD',
+  'to no thread: DSM_ERR_INVALID_OPTION',
+  'workers 1',
+  'to a worker with no listener: DSM_ERR_INVALID_OPTION',
+  '',
+].join('\n');
 
 const runs: readonly Run[] = [
   { file: 'bigint-atomics.mjs', args: ['4', '150'], nodes: 4, protocol: 'sc', status: 0, what: 'BigInt64Array counters past 2^32, a compareExchange ticket lock and a baton passed with wait/notify on a bigint element' },
@@ -42,12 +54,16 @@ const runs: readonly Run[] = [
   { file: 'emitter-errors.mjs', args: ['subclass'], nodes: 1, protocol: 'hlrc', status: 1, what: 'the same on a subclass, "Emitted \'error\' event on Pipeline instance"' },
   { file: 'emitter-errors.mjs', args: ['enoent'], nodes: 3, protocol: 'hlrc', status: 1, what: 'readFileSync\'s ENOENT thrown in a timer: the arrow into node:fs, the code among the properties (dsm printed no arrow and `Error [ENOENT]:`)' },
   { file: 'emitter-errors.mjs', args: ['coded'], nodes: 2, protocol: 'hlrc', status: 1, stderrHas: 'Error: coded', what: 'an Error the program gave a code, thrown in a timer: its name as node shows it (dsm printed `Error [E_APP]: coded`)' },
+  { file: 'post-to-thread.mjs', args: ['3'], nodes: 1, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', what: 'postMessageToThread by dsm\'s thread ids: a round main -> workers -> main, each answering the source it heard; to itself, to no thread and to a worker with no listener fail as Node\'s (the main thread posting to its worker got ERR_WORKER_MESSAGING_SAME_THREAD)' },
+  { file: 'post-to-thread.mjs', args: ['2'], nodes: 1, protocol: 'sc', status: 0, needs: 'postMessageToThread', what: 'the same under sc' },
+  { file: 'post-to-thread.mjs', args: ['1'], nodes: 2, protocol: 'hlrc', status: 1, needs: 'postMessageToThread', expected: postToThreadOnTwoNodes, what: 'to a thread on another node: DSM_ERR_INVALID_OPTION, not delivered (one node\'s threads only)' },
   { file: 'spin-pause.mjs', args: ['4', '1000'], nodes: 2, protocol: 'hlrc', status: 0, what: 'a spin lock with backoff through Atomics.pause where Node has it, a plain counter under it' },
 ];
 
 for (const run of runs) {
   const dsmArgs = ['--nodes', String(run.nodes), '--protocol', run.protocol];
-  test(`${dsmArgs.join(' ')}: ${run.file} ${run.args?.join(' ') ?? ''}, ${run.what}, prints and exits as under node`, () => {
+  const skip = run.needs !== undefined && typeof (workerThreads as unknown as Record<string, unknown>)[run.needs] !== 'function';
+  test(`${dsmArgs.join(' ')}: ${run.file} ${run.args?.join(' ') ?? ''}, ${run.what}, prints and exits as under node`, { skip }, () => {
     checkUserProgram(dsmArgs, run, 'test/fixtures/users7');
   });
 }
