@@ -111,11 +111,13 @@ export class ChannelClient {
    * dispatched at once (they must run no program code), the others at the loop's next turn, in their order.
    */
   takeNow(now: (event: ThreadEvent) => boolean): void {
-    // A batch's events not yet delivered came before what is on the port.
-    const rest = this.batch.slice(this.batchAt);
-    this.batch = [];
-    this.batchAt = 0;
-    for (const event of rest) this.takeOne(event, now);
+    // A batch's events not yet delivered came before what is on the port (none, in a loop polling an empty port).
+    if (this.batchAt < this.batch.length) {
+      const rest = this.batch.slice(this.batchAt);
+      this.batch = [];
+      this.batchAt = 0;
+      for (const event of rest) this.takeOne(event, now);
+    }
     for (let got = nativeReceiveMessageOnPort(this.port); got !== undefined; got = nativeReceiveMessageOnPort(this.port)) {
       const event = got.message as ChannelEvent;
       if (event.kind === 'events') for (const each of event.events) this.takeOne(each as ThreadEvent, now);

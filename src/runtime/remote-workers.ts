@@ -453,19 +453,7 @@ export class RemoteWorkers {
       }
       case 'rtPortMessage': {
         bounds.acquire('message received from MessagePort.postMessage', message.site ?? null, from, message.info);
-        if (this.ports.spliced(message.id)) {
-          const delivery = { kind: 'message', message: { bytes: message.bytes, ...formOf(message), ...portsOf(message) } } as const;
-          this.passOn(this.ports.passOn(message.id, from, delivery), message.site ?? null);
-          return;
-        }
-        const endpoint = this.ports.endpointOf(message.id);
-        // Closed here meanwhile: dropped, as a message to a closed port (its ports close).
-        if (endpoint === null) {
-          this.portsRefused(message.ports, from);
-          return;
-        }
-        this.ports.received(endpoint, message.ports, from);
-        this.toRelayEnd(message.id, { kind: 'message', message: { bytes: message.bytes, ...formOf(message) } });
+        this.portMessageArrived(from, message.id, message, message.site ?? null);
         return;
       }
       case 'rtPortClose': {
@@ -492,12 +480,7 @@ export class RemoteWorkers {
       case 'rtBroadcast': {
         // Acquired even when no thread here listens: a later instance's reads must see what the post released.
         bounds.acquire('message received from BroadcastChannel.postMessage', message.site ?? null, from, message.info);
-        const threads = this.broadcastOpen.get(message.name);
-        if (threads === undefined) return;
-        for (const endpoint of threads) {
-          // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
-          endpoint.sendEvent({ kind: 'bc-message', name: message.name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
-        }
+        this.broadcastArrived(message.name, message);
         return;
       }
       case 'rtEvent': {
@@ -619,20 +602,35 @@ export class RemoteWorkers {
         if (entry !== undefined) entry.endpoint.sendEvent({ kind: 'worker-message', handleId: entry.handleId, bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
         return;
       }
-      case 2: {
-        const delivery = { kind: 'message', message: { bytes, ...formOf(post) } } as const;
-        // A relay spliced here (its thread ended holding both ends): on to the far end, as an rtPortMessage's.
-        if (this.ports.spliced(post.key)) this.passOn(this.ports.passOn(post.key, from, delivery), null);
-        // Closed here meanwhile: dropped, as a message to a closed port.
-        else if (this.ports.endpointOf(post.key) !== null) this.toRelayEnd(post.key, delivery);
-        return;
-      }
-      case 3: {
-        const threads = this.broadcastOpen.get(post.key);
-        if (threads === undefined) return;
-        for (const endpoint of threads) endpoint.sendEvent({ kind: 'bc-message', name: post.key, bytes, ...formOf(post) } satisfies ChannelEvent, [], true);
-        return;
-      }
+      case 2: this.portMessageArrived(from, post.key, post, null); return;
+      case 3: this.broadcastArrived(post.key, post); return;
+    }
+  }
+
+  /** A message (acquired) for relay `id`: on through a splice here, or to this node's end of the relay. */
+  private portMessageArrived(from: number, id: string, message: { bytes: Uint8Array; form?: number; ports?: string[] }, site: string | null): void {
+    if (this.ports.spliced(id)) {
+      // A relay spliced here (its thread ended holding both ends): on to the far end.
+      this.passOn(this.ports.passOn(id, from, { kind: 'message', message: { bytes: message.bytes, ...formOf(message), ...portsOf(message) } }), site);
+      return;
+    }
+    const endpoint = this.ports.endpointOf(id);
+    // Closed here meanwhile: dropped, as a message to a closed port (its ports close).
+    if (endpoint === null) {
+      this.portsRefused(message.ports, from);
+      return;
+    }
+    this.ports.received(endpoint, message.ports, from);
+    this.toRelayEnd(id, { kind: 'message', message: { bytes: message.bytes, ...formOf(message) } });
+  }
+
+  /** A BroadcastChannel message (acquired) to each thread here that listens on `name`. */
+  private broadcastArrived(name: string, message: { bytes: Uint8Array; form?: number }): void {
+    const threads = this.broadcastOpen.get(name);
+    if (threads === undefined) return;
+    for (const endpoint of threads) {
+      // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
+      endpoint.sendEvent({ kind: 'bc-message', name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
     }
   }
 
