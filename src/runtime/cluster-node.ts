@@ -142,8 +142,15 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
   };
 }
 
-/** A window's pages other than its first, ascending (a window streaming downwards lists them downwards), so that prefault queues one run. */
+/** What ascendingPages returns for a fetch of one page (read only: the addon only reads it). */
+const noExtraPages = new Uint32Array(0);
+
+/**
+ * A window's pages other than its first, ascending (a window streaming downwards lists them downwards), so that
+ * prefault queues one run. A fetch of one page makes no array (Uint32Array.from([]) cost ~0.6 µs a fetch).
+ */
 function ascendingPages(extraPages: readonly number[]): Uint32Array {
+  if (extraPages.length === 0) return noExtraPages;
   const pages = Uint32Array.from(extraPages);
   return pages.length > 1 ? pages.sort() : pages;
 }
