@@ -24,7 +24,7 @@ const hops: Array<{ name: string; from: string; to: string; side: string; part?:
   { name: 'reply: send -> requester has it', from: 'reply sending', to: 'reply received', side: 'node 0 encode + write, loopback TCP, node 1 event loop turn + decode' },
   { name: '  of which reply encode + write', from: 'reply sending', to: 'reply sent', side: 'node 0: frame, compact body, socket write (wakes node 1)', part: true },
   { name: 'install + resume call', from: 'reply received', to: 'thread resumed', side: 'node 1: engine install (write page, prefaulted; protect), native resume' },
-  { name: 'thread wakes with the value', from: 'thread resumed', to: 'thread end', side: 'node 1: futex wake, signal return, load retried' },
+  { name: 'thread wakes with the value', from: 'thread resumed', to: 'thread end', side: 'node 1: futex wake, signal return, load retried (its first touch in the app view: a minor fault)' },
 ];
 
 export interface HopRow { hop: string; where: string; p50Us: number; p90Us: number }

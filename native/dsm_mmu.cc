@@ -479,63 +479,73 @@ void ParkUntilServed(size_t page, bool is_write, uint32_t offset_in_page) {
   slot->state.store(kSlotPending, std::memory_order_release);
   (is_write ? g_write_faults : g_read_faults).fetch_add(1, std::memory_order_relaxed);
   Wake();
-  // Spin briefly first: the manager usually answers within tens of
-  // microseconds, and a futex sleep and wake-up costs about as much again.
-  // At most kParkSpinCount pauses and kParkSpinUsMax microseconds (a pause
-  // costs 10 to 150 cycles by CPU; clock_gettime is async-signal-safe).
-  struct timespec spin_start;
-  clock_gettime(CLOCK_MONOTONIC, &spin_start);
-  // A fault its manager sent to the network (FaultSlot::remote) ends the spin: its answer is a round trip away.
-  for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == kParkWaiting &&
-                          slot->remote.load(std::memory_order_relaxed) == 0; spin += 1) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-    if ((spin & 31u) == 31u) {
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      const int64_t elapsed_us = (static_cast<int64_t>(now.tv_sec) - spin_start.tv_sec) * 1000000 + (now.tv_nsec - spin_start.tv_nsec) / 1000;
-      if (elapsed_us >= kParkSpinUsMax) break;
-      // While the manager has not taken the fault, let a runnable thread of
-      // this CPU go first: it may be that manager (on 2 vCPUs it often is,
-      // preempted by this very thread when it resumed it, and queued behind
-      // the spin, which then delayed it by the whole spin). Once the manager
-      // has the fault, yielding would only hand this CPU to others for a
-      // whole time slice (a resume coming meanwhile waits for it).
-      if (slot->state.load(std::memory_order_acquire) == kSlotPending) sched_yield();
+  // Rounds: spin (and poll), then sleep; a thread the manager prewakes (the reply for its page is being installed:
+  // Prewake) spins again, so that its wake-up overlaps the install instead of following the resume.
+  bool slept = false;
+  for (;;) {
+    // Spin briefly first: the manager usually answers within tens of
+    // microseconds, and a futex sleep and wake-up costs about as much again.
+    // At most kParkSpinCount pauses and kParkSpinUsMax microseconds (a pause
+    // costs 10 to 150 cycles by CPU; clock_gettime is async-signal-safe).
+    struct timespec spin_start;
+    clock_gettime(CLOCK_MONOTONIC, &spin_start);
+    // A fault its manager sent to the network (FaultSlot::remote) ends the spin: its answer is a round trip away.
+    for (uint32_t spin = 0; spin < kParkSpinCount && slot->futex.load(std::memory_order_acquire) == kParkWaiting &&
+                            slot->remote.load(std::memory_order_relaxed) == 0; spin += 1) {
+  #if defined(__x86_64__)
+      __builtin_ia32_pause();
+  #elif defined(__aarch64__)
+      asm volatile("yield");
+  #endif
+      if ((spin & 31u) == 31u) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        const int64_t elapsed_us = (static_cast<int64_t>(now.tv_sec) - spin_start.tv_sec) * 1000000 + (now.tv_nsec - spin_start.tv_nsec) / 1000;
+        if (elapsed_us >= kParkSpinUsMax) break;
+        // While the manager has not taken the fault, let a runnable thread of
+        // this CPU go first: it may be that manager (on 2 vCPUs it often is,
+        // preempted by this very thread when it resumed it, and queued behind
+        // the spin, which then delayed it by the whole spin). Once the manager
+        // has the fault, yielding would only hand this CPU to others for a
+        // whole time slice (a resume coming meanwhile waits for it).
+        // A prewoken thread yields too: woken on its manager's CPU, it preempted the install it waits for.
+        if (slot->state.load(std::memory_order_acquire) == kSlotPending || slept) sched_yield();
+      }
     }
-  }
-  // Then poll, yielding the CPU between looks, up to g_park_yield_ns: a remote
-  // page arrives within a few hundred microseconds, and a thread still awake
-  // sees it at once, where a sleeping one waits for its wake-up (on a virtual
-  // machine, an idle vCPU halts and its wake-up costs tens of microseconds).
-  // Yielding lets whatever else is runnable on this CPU (its own manager) go first.
-  // A yield that kept this thread off the CPU for kParkYieldContendedUs or more
-  // means a thread that does not sleep soon (a computing one) shares the CPU:
-  // polling behind it would see the page only when the scheduler comes back
-  // to this thread (after a whole time slice, since each yield pushed it
-  // back), while a futex wake-up is scheduled at once, so the thread sleeps.
-  const int64_t yield_ns = g_park_yield_ns.load(std::memory_order_relaxed);
-  if (yield_ns > 0 && slot->futex.load(std::memory_order_acquire) == kParkWaiting) {
-    int64_t now = MonotonicNs();
-    const int64_t deadline = now + yield_ns;
-    while (slot->futex.load(std::memory_order_acquire) == kParkWaiting && now < deadline) {
-      sched_yield();
-      const int64_t before = now;
-      now = MonotonicNs();
-      if (now - before >= kParkYieldContendedUs * 1000) break;
+    // Then poll, yielding the CPU between looks, up to g_park_yield_ns: a remote
+    // page arrives within a few hundred microseconds, and a thread still awake
+    // sees it at once, where a sleeping one waits for its wake-up (on a virtual
+    // machine, an idle vCPU halts and its wake-up costs tens of microseconds).
+    // Yielding lets whatever else is runnable on this CPU (its own manager) go first.
+    // A yield that kept this thread off the CPU for kParkYieldContendedUs or more
+    // means a thread that does not sleep soon (a computing one) shares the CPU:
+    // polling behind it would see the page only when the scheduler comes back
+    // to this thread (after a whole time slice, since each yield pushed it
+    // back), while a futex wake-up is scheduled at once, so the thread sleeps.
+    const int64_t yield_ns = g_park_yield_ns.load(std::memory_order_relaxed);
+    if (yield_ns > 0 && slot->futex.load(std::memory_order_acquire) == kParkWaiting) {
+      int64_t now = MonotonicNs();
+      const int64_t deadline = now + yield_ns;
+      while (slot->futex.load(std::memory_order_acquire) == kParkWaiting && now < deadline) {
+        sched_yield();
+        const int64_t before = now;
+        now = MonotonicNs();
+        if (now - before >= kParkYieldContendedUs * 1000) break;
+      }
     }
-  }
-  // Going to sleep is announced (kParkSleeping), so a resume that comes while
-  // the thread still spins costs its manager no futex system call.
-  uint32_t waiting = kParkWaiting;
-  if (slot->futex.compare_exchange_strong(waiting, kParkSleeping, std::memory_order_acq_rel)) {
-    g_slow_waits.fetch_add(1, std::memory_order_relaxed);
-    while (slot->futex.load(std::memory_order_acquire) == kParkSleeping) {
+    // Going to sleep is announced (kParkSleeping), so a resume that comes while
+    // the thread still spins costs its manager no futex system call.
+    uint32_t waiting = kParkWaiting;
+    // Failing, it found kParkServed (only the resume sets it; a prewake only turns kParkSleeping back to kParkWaiting).
+    if (!slot->futex.compare_exchange_strong(waiting, kParkSleeping, std::memory_order_acq_rel)) break;
+    if (!slept) g_slow_waits.fetch_add(1, std::memory_order_relaxed);
+    slept = true;
+    uint32_t now_word;
+    while ((now_word = slot->futex.load(std::memory_order_acquire)) == kParkSleeping) {
       Futex(&slot->futex, FUTEX_WAIT_PRIVATE, kParkSleeping);
     }
+    if (now_word == kParkServed) break;
+    // Prewoken (kParkWaiting again, `remote` cleared before): spin for the resume that follows the install.
   }
   slot->state.store(kSlotFree, std::memory_order_release);
 }
@@ -1727,6 +1737,30 @@ void MarkRemote(uint64_t page) {
   }
 }
 
+// prewake(page): the reply for `page` reached its manager, which installs it now (a few µs: the copy written,
+// the protection set) and then resumes the threads parked on it. A thread asleep on its futex takes ~15-20 µs
+// to run again once woken (on the 2-vCPU VM); woken now, it spins (ParkUntilServed, at most kParkSpinUsMax)
+// while the manager installs, and sees the resume at once. Threads still spinning are left alone. `remote` is
+// cleared before the futex word is set back to waiting, so the woken thread's spin does not end at once.
+std::atomic<uint64_t> g_prewakes{0};
+
+void Prewake(const FunctionCallbackInfo<Value>& args) {
+  uint64_t page;
+  if (!ReadIndex(args, 0, &page)) return;
+  const uint32_t used = g_slots_used.load(std::memory_order_acquire);
+  for (uint32_t index = 0; index < used; index += 1) {
+    FaultSlot& slot = g_slots[index];
+    if (slot.state.load(std::memory_order_acquire) != kSlotServing || slot.page != page) continue;
+    if (slot.futex.load(std::memory_order_acquire) != kParkSleeping) continue;
+    slot.remote.store(0, std::memory_order_relaxed);
+    uint32_t sleeping = kParkSleeping;
+    if (slot.futex.compare_exchange_strong(sleeping, kParkWaiting, std::memory_order_acq_rel)) {
+      Futex(&slot.futex, FUTEX_WAKE_PRIVATE, 1);
+      g_prewakes.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
 void Prefault(const FunctionCallbackInfo<Value>& args) {
   if (!RequireReady(args.GetIsolate())) return;
   uint64_t page;
@@ -1981,6 +2015,7 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("prefaultedPages", g_prefaulted_pages.load());
   set("prefaultDroppedRuns", g_prefault_dropped_runs.load());
   set("twinPoolPretouching", g_twin_pool_pretouching.load(std::memory_order_acquire) ? 1 : 0);
+  set("prewakes", g_prewakes.load(std::memory_order_relaxed));
   args.GetReturnValue().Set(stats);
 }
 
@@ -2209,6 +2244,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "userExposesGc", UserExposesGc);
   SetMethod(context, exports, "resume", Resume);
   SetMethod(context, exports, "resumeMany", ResumeMany);
+  SetMethod(context, exports, "prewake", Prewake);
   SetMethod(context, exports, "setParkYield", SetParkYield);
   SetMethod(context, exports, "stats", Stats);
   SetMethod(context, exports, "benchFloor", BenchFloor);

@@ -142,6 +142,15 @@ export function prefaultEnabled(): boolean {
   return process.env.DSM_PREFAULT !== '0';
 }
 
+/**
+ * DSM_PREWAKE=1: a thread asleep on a fetched page is woken when the reply reaches its manager, to spin while the page
+ * is installed (src/runtime/engine-host.ts). Off by default: 5% faster remote faults on a quiet 2-vCPU machine, slower
+ * under load (a woken thread that yields waits out others' time slices; session 23, docs/EVALUATION.md).
+ */
+export function prewakeEnabled(): boolean {
+  return process.env.DSM_PREWAKE === '1';
+}
+
 /** DSM_LOCK_KEEP=0: a recalled mutex token goes at its holder's unlock, with no keep window for the node's threads (src/protocol/lock-keep.ts; to compare). */
 export function lockKeepEnabled(): boolean {
   return process.env.DSM_LOCK_KEEP !== '0';

@@ -33,6 +33,11 @@ export interface HostMemory {
    * that installing the reply's copies takes no page fault on the fault's path (src/memory/native.ts prefault).
    */
   prefault?(page: number, extraPages: readonly number[]): void;
+  /**
+   * Optional: the reply for `page` arrived and is about to be installed; threads asleep on its fault are woken to
+   * spin for their resume (src/memory/native.ts prewake).
+   */
+  prewake?(page: number): void;
 }
 
 export interface EngineHostOptions extends Omit<EngineOptions, 'send' | 'host' | 'memory'> {
@@ -212,7 +217,11 @@ export class EngineHost<Owner = unknown> {
 
   message(fromNode: number, message: ProtocolMessage): void {
     if (hopsOn) hop(`m:onMessage ${message.type}`);
-    if (message.type === 'pageReply' && this.fetchesInFlight.size > 0) this.fetchArrived(message.page, fromNode);
+    if (message.type === 'pageReply') {
+      // Before the engine installs it: a sleeping thread's wake-up then overlaps the install.
+      this.memory.prewake?.(message.page);
+      if (this.fetchesInFlight.size > 0) this.fetchArrived(message.page, fromNode);
+    }
     const hopPage = this.observer.tracing && (message.type === 'pageReply' || message.type === 'pageRequest') ? message.page : -1;
     if (hopPage >= 0) this.hop(message.type === 'pageReply' ? 'reply received' : 'request received', hopPage);
     this.engine.onMessage(fromNode, message);

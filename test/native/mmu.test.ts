@@ -164,6 +164,15 @@ test('on one CPU a faulting thread lets its manager serve it: its spin yields, i
   assert.ok(r.slowWaits <= r.faults / 10, `${r.slowWaits} of ${r.faults} faults slept on their futex`);
 });
 
+test('prewake wakes a thread asleep on a fetched page to spin for its resume; a resume after its spin ended still wakes it', () => {
+  const r = json('prewake.mjs');
+  assert.equal(r.reads, 20, 'one read fault per page');
+  assert.equal(r.wrong, 0, 'every read sees the page installed before its resume');
+  // Each fault slept (its manager answered 20 ms late) and was prewoken once.
+  assert.equal(r.slowWaits, 20);
+  assert.equal(r.prewakes, 20);
+});
+
 test('keepMallocHeap keeps the C heap for fetch buffers (glibc), and stats say so', () => {
   const result = json('malloc-heap.mjs');
   assert.equal(result.before, 0);
