@@ -43,8 +43,13 @@ interface ServiceRequest {
 }
 
 interface NameState {
-  held: ServiceRequest[];
+  /** The held requests, by key: one exclusive, or any number of shared ones. */
+  held: Map<string, ServiceRequest>;
+  /** Whether the one held request is exclusive. */
+  exclusiveHeld: boolean;
   queue: ServiceRequest[];
+  /** Exclusive requests in the queue (an ifAvailable shared request is not available behind one). */
+  exclusiveQueued: number;
 }
 
 type ToService = Extract<WebLockLaneMessage, { type: 'rtWebLockRequest' | 'rtWebLockRelease' | 'rtWebLockDrop' }>;
@@ -69,8 +74,8 @@ export class WebLockService {
   onMessage(from: number, message: ToService): void {
     switch (message.type) {
       case 'rtWebLockRequest': this.request(from, message); return;
-      case 'rtWebLockRelease': this.drop(message.key); return;
-      case 'rtWebLockDrop': for (const key of message.keys) this.drop(key); return;
+      case 'rtWebLockRelease': this.drop([message.key]); return;
+      case 'rtWebLockDrop': this.drop(message.keys); return;
     }
   }
 
@@ -81,54 +86,75 @@ export class WebLockService {
     }
     let state = this.names.get(message.name);
     if (state === undefined) {
-      state = { held: [], queue: [] };
+      state = { held: new Map(), exclusiveHeld: false, queue: [], exclusiveQueued: 0 };
       this.names.set(message.name, state);
     }
     const request: ServiceRequest = { key: message.key, node: from, mode: message.mode };
     if (message.steal) {
-      for (const holder of state.held) {
+      for (const holder of state.held.values()) {
         this.keys.delete(holder.key);
         this.send(holder.node, { type: 'rtWebLockStolen', key: holder.key, by: message.key });
       }
-      state.held = [];
+      state.held.clear();
+      state.exclusiveHeld = false;
       state.queue.unshift(request);
     } else if (message.ifAvailable && !WebLockService.availableNow(state, request.mode)) {
       this.send(from, { type: 'rtWebLockGrant', key: message.key, granted: false });
-      if (state.held.length === 0 && state.queue.length === 0) this.names.delete(message.name);
+      if (state.held.size === 0 && state.queue.length === 0) this.names.delete(message.name);
       return;
     } else {
       state.queue.push(request);
     }
+    if (request.mode === 'exclusive') state.exclusiveQueued += 1;
     this.keys.set(message.key, message.name);
     this.grantFrom(message.name, state);
   }
 
   /** Whether a request of `mode` made now would be granted at once (ifAvailable). */
   private static availableNow(state: NameState, mode: LockMode): boolean {
-    if (mode === 'exclusive') return state.held.length === 0 && state.queue.length === 0;
-    return !state.held.some((each) => each.mode === 'exclusive') && !state.queue.some((each) => each.mode === 'exclusive');
+    if (mode === 'exclusive') return state.held.size === 0 && state.queue.length === 0;
+    return !state.exclusiveHeld && state.exclusiveQueued === 0;
   }
 
-  /** A held request released, or a held or queued one dropped (its thread ended); unknown keys (stolen, dropped) are ignored. */
-  private drop(key: string): void {
-    const name = this.keys.get(key);
-    if (name === undefined) return;
-    this.keys.delete(key);
-    const state = this.names.get(name)!;
-    state.held = state.held.filter((each) => each.key !== key);
-    state.queue = state.queue.filter((each) => each.key !== key);
-    this.grantFrom(name, state);
+  /**
+   * Held requests released, or held or queued ones dropped (their thread ended), all before anything is granted;
+   * unknown keys (stolen, dropped before) are ignored.
+   */
+  private drop(keys: readonly string[]): void {
+    const touched = new Set<string>();
+    for (const key of keys) {
+      const name = this.keys.get(key);
+      if (name === undefined) continue;
+      this.keys.delete(key);
+      const state = this.names.get(name)!;
+      const held = state.held.get(key);
+      if (held !== undefined) {
+        state.held.delete(key);
+        if (held.mode === 'exclusive') state.exclusiveHeld = false;
+      } else {
+        const index = state.queue.findIndex((each) => each.key === key);
+        if (index >= 0 && state.queue.splice(index, 1)[0]!.mode === 'exclusive') state.exclusiveQueued -= 1;
+      }
+      touched.add(name);
+    }
+    for (const name of touched) this.grantFrom(name, this.names.get(name)!);
   }
 
   /** Grants the queue's head while it can be: an exclusive request with nothing held, shared ones while no exclusive one is held. */
   private grantFrom(name: string, state: NameState): void {
-    for (let head = state.queue[0]; head !== undefined; head = state.queue[0]) {
-      if (head.mode === 'exclusive' ? state.held.length > 0 : state.held.some((each) => each.mode === 'exclusive')) break;
-      state.queue.shift();
-      state.held.push(head);
+    let granted = 0;
+    for (let head = state.queue[granted]; head !== undefined; head = state.queue[granted]) {
+      if (head.mode === 'exclusive' ? state.held.size > 0 : state.exclusiveHeld) break;
+      granted += 1;
+      state.held.set(head.key, head);
+      if (head.mode === 'exclusive') {
+        state.exclusiveHeld = true;
+        state.exclusiveQueued -= 1;
+      }
       this.send(head.node, { type: 'rtWebLockGrant', key: head.key, granted: true });
     }
-    if (state.held.length === 0 && state.queue.length === 0) this.names.delete(name);
+    if (granted > 0) state.queue.splice(0, granted);
+    if (state.held.size === 0 && state.queue.length === 0) this.names.delete(name);
   }
 }
 
@@ -246,8 +272,11 @@ export class WebLocks {
   /** From the service (node 0): a grant is a release to the grantee's node. */
   private toNode(toNode: number, message: ToNode): void {
     if (toNode === this.options.nodeId) {
-      if (message.type === 'rtWebLockGrant') this.granted(message);
-      else this.stolen(message);
+      // After the service's step (never inside it: what a grant starts here may come back to the service), in order.
+      queueMicrotask(() => {
+        if (message.type === 'rtWebLockGrant') this.granted(message);
+        else this.stolen(message);
+      });
       return;
     }
     if (message.type === 'rtWebLockGrant' && message.granted) {
