@@ -1,7 +1,7 @@
 // Web Locks (Node 24: navigator.locks, worker_threads.locks) exclude the threads of every node of a cluster
 // (session 23: before, each node had Node's own lock manager, and a lock excluded the threads of one node only).
 // The program's API part prints what plain node 24 prints; its cluster part, where node 24.21 itself hangs now
-// and then (a grant to another thread lost), prints what the test states. Skipped under Node < 24 (no Web Locks).
+// and then (a grant to another thread lost) or crashes (a steal from another thread), prints what the test states. Skipped under Node < 24 (no Web Locks).
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,7 +22,7 @@ function runDsm(protocol: string, ...args: string[]) {
 }
 
 for (const protocol of ['hlrc', 'sc']) {
-  test(`3 nodes, ${protocol}: the Web Locks API behaves as under node (shape, errors, ifAvailable, query, steal, signal)`, { skip: !hasWebLocks && 'Node < 24 has no Web Locks' }, () => {
+  test(`3 nodes, ${protocol}: the Web Locks API behaves as under node (shape, errors, ifAvailable, query, steal within a thread, signal)`, { skip: !hasWebLocks && 'Node < 24 has no Web Locks' }, () => {
     const plain = run([fixture]);
     assert.equal(plain.status, 0, plain.stderr);
     const onDsm = runDsm(protocol);
@@ -30,12 +30,15 @@ for (const protocol of ['hlrc', 'sc']) {
     assert.equal(onDsm.stdout, plain.stdout);
   });
 
-  test(`3 nodes, ${protocol}: a Web Lock excludes every thread of the cluster, shared holders are together, a thread's end releases its locks and drops its requests`, { skip: !hasWebLocks && 'Node < 24 has no Web Locks' }, () => {
+  test(`3 nodes, ${protocol}: a Web Lock excludes every thread of the cluster, shared holders are together, a steal from another thread rejects the holder's request, a thread's end releases its locks and drops its requests`, { skip: !hasWebLocks && 'Node < 24 has no Web Locks' }, () => {
     const onDsm = runDsm(protocol, 'cluster');
     assert.equal(onDsm.status, 0, onDsm.stderr);
     assert.equal(onDsm.stdout, [
       'count 100 of 100 most inside 1',
       'shared: readers together 3 readers inside at the writer 0',
+      'stealer runs with victim',
+      'holder request rejected: Error Error  LOCK_STOLEN',
+      'query after steal held [] pending []',
       'exit exit code 3 granted end-exit',
       'throw worker error thrown while holding',
       'throw exit code 1 granted end-throw',
