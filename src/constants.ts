@@ -622,6 +622,14 @@ export const warmThreadCountMax = 1;
  */
 export const broadcastChannelNameCountMax = 1 << 16;
 /**
+ * Web Locks requests (navigator.locks, Node 24) held or waiting at once in
+ * a cluster's lock service (node 0, src/runtime/web-locks-service.ts): one
+ * more is refused (its request rejects with DSM_ERR_WEB_LOCKS). The per-name
+ * queues are plain arrays: a grant or release costs time in its name's
+ * requests, so the bound keeps those bounded too.
+ */
+export const webLockRequestCountMax = 1 << 16;
+/**
  * MessagePorts relayed across nodes (src/runtime/remote-workers.ts) whose
  * relay end is in a thread of one node: a postMessage that sends one more
  * port to another node fails with DSM_ERR_PORT_RELAYS. A relay goes when

@@ -117,6 +117,12 @@ export type ChannelRequest =
   | { op: 'bc-close'; name: string }
   | { op: 'bc-post'; name: string; bytes: Uint8Array; form?: number; posted?: boolean; units?: number }
   /**
+   * Web Locks across nodes (src/threads/web-locks.ts, src/runtime/web-locks-service.ts), posts both: a request
+   * (`id`: the thread's own; answered by a 'wl-grant' event) and the release of a granted one.
+   */
+  | { op: 'wl-request'; id: number; name: string; mode: 'exclusive' | 'shared'; ifAvailable: boolean; steal: boolean }
+  | { op: 'wl-release'; id: number }
+  /**
    * MessagePorts relayed across nodes (src/threads/port-relay.ts). `ports` of
    * a post: the relay ids of the ports it carries (this thread holds their
    * relay ends; their far ends will be where the message goes). 'port-open'
@@ -203,6 +209,12 @@ export type ChannelEvent =
   /** A message for this thread's relay end of MessagePort relay `id` (src/threads/port-relay.ts), and the close of its far end. */
   | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
   | { kind: 'port-close'; id: string }
+  /**
+   * A Web Locks request of this thread granted (`granted` false: an ifAvailable one not available; `full`: refused,
+   * the lock service holds that many requests), or its held lock stolen (`sameThread`: by a request of this thread).
+   */
+  | { kind: 'wl-grant'; id: number; granted: boolean; full?: number }
+  | { kind: 'wl-stolen'; id: number; sameThread: boolean }
   /**
    * Messages (worker-message, parent-message, port-message, bc-message) the
    * manager read in one run of frames, in order, in one MessagePort message

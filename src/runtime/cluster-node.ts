@@ -52,6 +52,7 @@ import { RunReports } from './run-reports.js';
 import type { RaceChecker } from '../race/checker.js';
 import type { RaceRecorder } from '../race/recorder.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { WebLocks } from './web-locks-service.js';
 import { mappedStackOf } from '../util/source-frames.js';
 
 // A node's atomic line table runs a process-wide membarrier at its start, whose first call registers the
@@ -170,6 +171,8 @@ export class ClusterNode {
   readonly manager: NodeManager;
   readonly host: EngineHost<ThreadEndpoint>;
   readonly workers: RemoteWorkers;
+  /** Web Locks (Node 24) for the cluster: this node's threads' requests, and on node 0 the lock service (./web-locks-service.ts). */
+  readonly webLocks: WebLocks;
   readonly reports: RunReports;
   readonly network: MeshNetwork;
   /** Admits work that makes traffic only while every link is below its limit (src/runtime/flow.ts). */
@@ -302,6 +305,16 @@ export class ClusterNode {
         threadEnded: (id: number) => this.race!.threadEnded(id),
       }),
     });
+    this.webLocks = new WebLocks({
+      nodeId: handle.nodeId,
+      network: this.network,
+      bounds: {
+        release: (op, request, toNode) => this.raceSync(op, request, () => engine.releaseFor(toNode)),
+        acquire: (op, site, fromNode, info: ConsistencyInfo) => this.raceSync(op, { site }, () => engine.acquireFrom(fromNode, info)),
+      },
+    });
+    // A thread's end releases its Web Locks and drops its waiting requests, after what it asked before (admitted in order).
+    this.manager.channel.onThreadEnd((endpoint) => this.flow.admit(() => this.webLocks.threadEnded(endpoint)));
     const throwOnFault = testHook('MANAGER_THROW', handle.nodeId) !== null;
     this.manager.handleFaults((records) => {
       if (hopsOn) hop(`m:faults ${records.length / 3}`);
@@ -390,6 +403,7 @@ export class ClusterNode {
       case 'workers': this.workers.onMessage(from, routed.message); break;
       case 'reports': this.reports.onMessage(from, routed.message); break;
       case 'heap': this.manager.heap.onChunkMessage(from, routed.message); break;
+      case 'locks': this.webLocks.onMessage(from, routed.message); break;
     }
     this.scheduleLineTick();
     noteActivity(activity.idle);
@@ -474,6 +488,11 @@ export class ClusterNode {
       case 'port-open':
         this.workers.portOpened(endpoint, request.id);
         return null;
+      case 'wl-request':
+      case 'wl-release':
+        // Posts: in order with the thread's other traffic (a release's write notices).
+        this.flow.admit(() => this.webLocks.serve(endpoint, request));
+        return replyLater;
       case 'port-splice':
         this.workers.portsSpliced(endpoint, request.pairs);
         return null;

@@ -62,20 +62,34 @@ export type ReportLaneMessage =
 /** Slice borrowing between the nodes' allocation services (src/runtime/heap-service.ts). */
 export type HeapLaneMessage = HeapMessage;
 
-export type MeshMessage = ProtocolMessage | WorkerLaneMessage | ReportLaneMessage | HeapLaneMessage;
+/**
+ * Web Locks for the cluster (src/runtime/web-locks-service.ts): a node's requests, releases and ended threads'
+ * drops to the lock service (node 0), and its grants (`granted` false: an ifAvailable request that could not be
+ * granted at once, or `full`: the service holds webLockRequestCountMax requests) and steals back. `info`: what
+ * the receiver acquires (a release, and a grant, to another node).
+ */
+export type WebLockLaneMessage =
+  | { type: 'rtWebLockRequest'; key: string; name: string; mode: 'exclusive' | 'shared'; ifAvailable: boolean; steal: boolean }
+  | { type: 'rtWebLockRelease'; key: string; info?: ConsistencyInfo }
+  | { type: 'rtWebLockDrop'; keys: string[]; info?: ConsistencyInfo }
+  | { type: 'rtWebLockGrant'; key: string; granted: boolean; full?: number; info?: ConsistencyInfo }
+  | { type: 'rtWebLockStolen'; key: string; by: string };
 
-export type Lane = 'engine' | 'workers' | 'reports' | 'heap';
+export type MeshMessage = ProtocolMessage | WorkerLaneMessage | ReportLaneMessage | HeapLaneMessage | WebLockLaneMessage;
+
+export type Lane = 'engine' | 'workers' | 'reports' | 'heap' | 'locks';
 
 export type Routed =
   | { lane: 'engine'; message: ProtocolMessage }
   | { lane: 'workers'; message: WorkerLaneMessage }
   | { lane: 'reports'; message: ReportLaneMessage }
-  | { lane: 'heap'; message: HeapLaneMessage };
+  | { lane: 'heap'; message: HeapLaneMessage }
+  | { lane: 'locks'; message: WebLockLaneMessage };
 
 const engineLane = 'engine' as const;
 
 /** Each message type's lane: the compiler checks every type of the envelope is here exactly once. */
-const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessageType ? 'engine' : T extends WorkerLaneMessage['type'] ? 'workers' : T extends HeapLaneMessage['type'] ? 'heap' : 'reports' } = {
+const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessageType ? 'engine' : T extends WorkerLaneMessage['type'] ? 'workers' : T extends HeapLaneMessage['type'] ? 'heap' : T extends WebLockLaneMessage['type'] ? 'locks' : 'reports' } = {
   pageRequest: engineLane, pageReply: engineLane, diffs: engineLane, homeLend: engineLane,
   scRequest: engineLane, scForward: engineLane, scPage: engineLane, scInvalidate: engineLane, scInvalidateAck: engineLane, scConfirm: engineLane,
   lockRequest: engineLane, lockGrant: engineLane, lockRecall: engineLane, lockBusy: engineLane, lockRelease: engineLane,
@@ -86,6 +100,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtChunkSurvey: 'heap', rtChunkFree: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap',
+  rtWebLockRequest: 'locks', rtWebLockRelease: 'locks', rtWebLockDrop: 'locks', rtWebLockGrant: 'locks', rtWebLockStolen: 'locks',
 };
 
 export function laneOf(type: string): Lane | null {
@@ -114,6 +129,7 @@ export function route(message: WireMessage): Routed | null {
   if (isWorkerLaneMessage(message)) return { lane: 'workers', message };
   if (isReportLaneMessage(message)) return { lane: 'reports', message };
   if (isHeapLaneMessage(message)) return { lane: 'heap', message };
+  if (laneOf(message.type) === 'locks') return { lane: 'locks', message: message as WebLockLaneMessage & WireMessage };
   return null;
 }
 

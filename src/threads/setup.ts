@@ -16,6 +16,7 @@ import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
+import { installWebLocks } from './web-locks.js';
 import { installPairedMessageChannel, installPortRelays, portRelays, PortRelays } from './port-relay.js';
 import { installEnvironmentData } from './environment-data.js';
 import { installPostMessageToThread } from './post-to-thread.js';
@@ -237,6 +238,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     const BroadcastChannel = makeBroadcastChannelClass(channel, received);
     wt.BroadcastChannel = BroadcastChannel;
     (globalThis as Record<string, unknown>).BroadcastChannel = BroadcastChannel;
+    // Web Locks (Node 24) exclude the threads of every node (src/threads/web-locks.ts); one node keeps Node's own.
+    installWebLocks(wt, channel);
   }
   // postMessageToThread (Node 22.5 on) takes and reports dsm's thread ids (./post-to-thread.ts).
   installPostMessageToThread(wt, channel, Number(wt.threadId), config.nodeId, config.nodeCount);
