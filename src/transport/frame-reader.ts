@@ -4,7 +4,8 @@
 // with a buffer we own: no Readable.push, no 'data' event, no maybeReadMore on
 // the next tick, no fresh ArrayBuffer for every read. The FrameReader parses
 // frames in place from that buffer and copies out only each frame's body and
-// payload (the buffer is read into again next time). A frame that spans reads
+// payload (the buffer is read into again next time; a page reply's body into a
+// shared receive slab, bodyCopyOf). A frame that spans reads
 // and still needs receiveDirectBytesMin bytes or more is read straight into
 // its own buffers (the socket is handed the unfilled rest as its next read
 // buffer): a large page reply is never copied at all.
