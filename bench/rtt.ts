@@ -74,16 +74,29 @@ function percentile(samples: number[], fraction: number): number {
 }
 const round = (value: number) => Math.round(value * 100) / 100;
 
-export async function startEcho(mode: 'raw' | 'dsm' | 'tls', env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+/** An echo process serving `modes` (bench/rtt-echo.ts), and its port for each, in that order. */
+export async function startEchoes(modes: ReadonlyArray<'raw' | 'dsm' | 'tls'>, env: Record<string, string> = {}): Promise<{ child: ChildProcess; ports: number[] }> {
   const self = fileURLToPath(import.meta.url);
   const echo = self.replace(/rtt\.(ts|js)$/, 'rtt-echo.$1');
   const execArgv = self.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...execArgv, echo, mode], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
+  const child = spawn(process.execPath, [...execArgv, echo, modes.join(',')], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    let text = '';
+    const onData = (data: Buffer): void => {
+      text += data.toString();
+      if (!text.includes('\n')) return;
+      child.stdout!.off('data', onData);
+      resolve(text.trim().split(' ').map(Number));
+    };
+    child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`rtt echo exited with ${code}`)));
   });
-  return { child, port };
+  return { child, ports };
+}
+
+export async function startEcho(mode: 'raw' | 'dsm' | 'tls', env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  const { child, ports } = await startEchoes([mode], env);
+  return { child, port: ports[0]! };
 }
 
 export async function rawRoundTrips(port: number, payloadBytes: number, iterations: number): Promise<number[]> {
@@ -142,11 +155,14 @@ async function dsmRoundTrips(connection: Connection, payloadBytes: number, itera
 
 export async function runRttBench(options: { iterations: number }): Promise<RttBenchResult> {
   const { iterations } = options;
-  const raw = await startEcho('raw');
-  const dsm = await startEcho('dsm');
   const certs = makeTestCerts();
   const tlsConfig: TlsConfig | undefined = certs === null ? undefined : loadTls({ cert: certs.cert, key: certs.key, ca: certs.ca });
-  const secure = certs === null ? null : await startEcho('tls', { DSM_BENCH_TLS_CERT: certs.cert, DSM_BENCH_TLS_KEY: certs.key, DSM_BENCH_TLS_CA: certs.ca });
+  // One echo process serves every kind (bench/rtt-echo.ts: the scheduler places it once for all of them).
+  const echo = await startEchoes(certs === null ? ['raw', 'dsm'] : ['raw', 'dsm', 'tls'],
+    certs === null ? {} : { DSM_BENCH_TLS_CERT: certs.cert, DSM_BENCH_TLS_KEY: certs.key, DSM_BENCH_TLS_CA: certs.ca });
+  const raw = { port: echo.ports[0]! };
+  const dsm = { port: echo.ports[1]! };
+  const secure = certs === null ? null : { port: echo.ports[2]! };
   try {
     const connection = await handshake(net.connect(dsm.port, '127.0.0.1'),
       { hello: rttHello, secret: rttSecret, role: 'connect', peerLabel: 'rtt echo' });
@@ -217,9 +233,7 @@ export async function runRttBench(options: { iterations: number }): Promise<RttB
     result.ratio4k = round(result.rtt4kUsP50 / result.rawRtt4kUsP50);
     return result;
   } finally {
-    raw.child.stdin!.end();
-    dsm.child.stdin!.end();
-    secure?.child.stdin!.end();
+    echo.child.stdin!.end();
     if (certs !== null) rmSync(certs.dir, { recursive: true, force: true });
   }
 }

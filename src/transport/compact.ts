@@ -68,6 +68,16 @@ const compactTypes = {
   barrierArrive: 12, barrierDepart: 13, barrierFlush: 14, diffs: 15,
   pageRequest: 16, pageReply: 17,
 } as const;
+
+/**
+ * Whether the body at `at` in `bytes` (at least two bytes there) is a compact pageReply: the one message whose
+ * decoded views of its body are consumed as it is handled (the engine copies a reply's pages into memory at once,
+ * src/protocol/hlrc.ts installFetched) and which is large (a page). The frame reader copies such a body into a
+ * shared receive slab instead of an ArrayBuffer of its own (frame-reader.ts bodyCopyOf).
+ */
+export function isCompactPageReply(bytes: Uint8Array, at: number): boolean {
+  return bytes[at] === compactMarker && bytes[at + 1] === compactTypes.pageReply;
+}
 /** compactTypes by name, for the encoder's one look-up a message (a Map's get: no hasOwn call, no keyed load by a varying name). */
 const compactTypeCodes = new Map<unknown, number>(Object.entries(compactTypes));
 

@@ -27,6 +27,15 @@ type Role = 'connect' | 'accept';
 /** Payloads up to this size are copied into the frame's one buffer; larger ones go out as their own buffer. */
 const payloadCopyBytesMax = 16 * 1024;
 
+/**
+ * A frame with a payload (a postMessage's bytes, a window's copies) is written into this buffer while the socket
+ * is drained: a frame of 4 KiB or more is over Node's pool limit, and a buffer of its own cost an ArrayBuffer
+ * allocation a frame (session 23). Twice the largest payload copied, so that a page and its body fit. One for
+ * every connection of the thread (writeFrame takes a new one when a socket's queue keeps it).
+ */
+const sendScratchBytes = 2 * payloadCopyBytesMax;
+let sendScratch = Buffer.allocUnsafeSlow(sendScratchBytes);
+
 /** Bytes of the frame writeFrame wrote last (for traffic counters; one thread writes). */
 let lastFrameBytes = 0;
 
@@ -48,14 +57,21 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
   const payloadBytes = payload?.byteLength ?? 0;
   lastFrameBytes = frameHeaderBytes + body.byteLength + payloadBytes;
   if (payloadBytes <= payloadCopyBytesMax) {
-    // Control frames and pages alike: one allocation, one write. Copying a
+    // Control frames and pages alike: one buffer, one write. Copying a
     // page costs less than a gathered write's bookkeeping (measured with bench/rtt.ts).
-    const frame = Buffer.allocUnsafe(frameHeaderBytes + body.byteLength + payloadBytes);
+    const total = frameHeaderBytes + body.byteLength + payloadBytes;
+    // Into the send scratch when nothing is queued on the socket and it is not corked (the kernel then mostly takes
+    // the write whole); frames queued behind others get buffers of their own, exactly their size.
+    const scratch = total <= sendScratchBytes && socket.writableLength === 0 && socket.writableCorked === 0;
+    const frame = scratch ? sendScratch.subarray(0, total) : Buffer.allocUnsafe(total);
     writeFrameHeader(frame, kind, body.byteLength, payloadBytes);
     frame.set(body, frameHeaderBytes);
     if (payload !== null && payloadBytes > 0) frame.set(payload, frameHeaderBytes + body.byteLength);
     bodyDone(body);
     flushed = socket.write(frame);
+    // Not taken whole: the socket's queue keeps the scratch until it is written, so the next frame (on any
+    // connection of this thread) gets a new one.
+    if (scratch && socket.writableLength !== 0) sendScratch = Buffer.allocUnsafeSlow(sendScratchBytes);
   } else {
     // A large payload goes out as its own buffer, gathered into one writev.
     socket.cork();

@@ -4,7 +4,8 @@
 // with a buffer we own: no Readable.push, no 'data' event, no maybeReadMore on
 // the next tick, no fresh ArrayBuffer for every read. The FrameReader parses
 // frames in place from that buffer and copies out only each frame's body and
-// payload (the buffer is read into again next time). A frame that spans reads
+// payload (the buffer is read into again next time; a page reply's body into a
+// shared receive slab, bodyCopyOf). A frame that spans reads
 // and still needs receiveDirectBytesMin bytes or more is read straight into
 // its own buffers (the socket is handed the unfilled rest as its next read
 // buffer): a large page reply is never copied at all.
@@ -22,9 +23,10 @@
 // the stream machinery.
 
 import net from 'node:net';
-import { receiveBufferBytes, receiveDirectBytesMin } from '../constants.js';
+import { compactBodyBytesMax, compactSlabBytes, receiveBufferBytes, receiveDirectBytesMin } from '../constants.js';
 import { assert } from '../errors.js';
 import { streamReadsForced } from '../env.js';
+import { isCompactPageReply } from './compact.js';
 import { type Frame, FrameDecoder, type FrameHeader, type FrameKind, frameHeaderBytes, parseFrameHeader } from './frame.js';
 import { hop, hopsOn } from '../util/hops.js';
 
@@ -127,7 +129,7 @@ export class FrameReader {
       const payloadAt = bodyAt + header.bodyBytes;
       at += total;
       if (hopsOn) hop('m:frames');
-      this.onFrame({ kind: header.kind, body: copyOf(bytes, bodyAt, header.bodyBytes, false), payload: copyOf(bytes, payloadAt, header.payloadBytes, true) });
+      this.onFrame({ kind: header.kind, body: bodyCopyOf(bytes, bodyAt, header.bodyBytes), payload: copyOf(bytes, payloadAt, header.payloadBytes, true) });
     }
   }
 
@@ -176,6 +178,31 @@ export class FrameReader {
     if (hopsOn) hop('m:frames');
     this.onFrame({ kind: partial.kind, body: partial.head.subarray(frameHeaderBytes), payload: partial.payload });
   }
+}
+
+/**
+ * Page replies' bodies are copied into this slab, each one a view of it that is never written again (a new slab
+ * is taken when the rest cannot hold a body), instead of into an ArrayBuffer of its own: a body of a page is
+ * over Node's pool limit (4 KiB), and an ArrayBuffer of its own cost the manager 2-3 µs a reply (allocation,
+ * external memory accounting), as much as the rest of the frame's reading and decoding (session 23). Only a
+ * compact pageReply comes here: its views are consumed as it is handled (isCompactPageReply), so a slab is held
+ * only as long as replies in flight through the manager view it.
+ */
+let bodySlab = Buffer.allocUnsafeSlow(compactSlabBytes);
+let bodySlabUsed = 0;
+
+/** A frame's body, in buffers the message may keep (a compact pageReply's in the receive slab, the others' their own). */
+function bodyCopyOf(bytes: Buffer, at: number, byteCount: number): Buffer {
+  if (byteCount < 2 || byteCount > compactBodyBytesMax || !isCompactPageReply(bytes, at)) return copyOf(bytes, at, byteCount, false);
+  if (bodySlab.length - bodySlabUsed < byteCount) {
+    bodySlab = Buffer.allocUnsafeSlow(compactSlabBytes);
+    bodySlabUsed = 0;
+  }
+  const start = bodySlabUsed;
+  bytes.copy(bodySlab, start, at, at + byteCount);
+  // The next body starts on an 8-byte boundary.
+  bodySlabUsed = Math.min(bodySlab.length, (start + byteCount + 7) & ~7);
+  return bodySlab.subarray(start, start + byteCount);
 }
 
 /** `byteCount` bytes of `bytes` from `at`, in a buffer of their own (a payload alone in its ArrayBuffer, so transferable). */

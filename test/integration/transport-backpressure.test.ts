@@ -47,3 +47,57 @@ test('sending to a paused reader past the limit returns false and never throws; 
   server.close();
   listener.close();
 });
+
+test('frames with payloads of a few KiB keep their bytes when sockets back up (a frame queued never shares the send scratch, also with another connection)', async () => {
+  const listener = await Listener.listen('127.0.0.1', 0);
+  const pairs: Array<{ client: Connection; server: Connection }> = [];
+  for (let k = 0; k < 2; k += 1) {
+    const accepted = new Promise<Connection>((resolve, reject) => listener.once('socket', (socket) => acceptPeer(socket, { hello, secret: 's' }).then(resolve, reject)));
+    const client = await connectPeer({ ...listener.address, hello: { ...hello, nodeId: 1 }, secret: 's' });
+    pairs.push({ client, server: await accepted });
+  }
+  for (const { server } of pairs) server.socket.pause();
+  // Past what the kernel's loopback buffers hold, so that most frames wait in the sockets' queues; the second
+  // connection backs up later than the first, and its frames meanwhile go through the scratch.
+  const sendCounts = [3000, 6000];
+  const sizes = [4096, 6000, 12 * 1024];
+  const payloads = sizes.map((size) => new Uint8Array(size));
+  for (let index = 0; index < sendCounts[1]!; index += 1) {
+    // One array for every send of a size, filled anew each time: a frame that kept a view of it, or shared a buffer
+    // with a later frame, would arrive with a later frame's bytes.
+    for (let k = 0; k < 2; k += 1) {
+      if (index >= sendCounts[k]!) continue;
+      const payload = payloads[index % sizes.length]!.fill((index + k) & 255);
+      pairs[k]!.client.send({ type: 'post', index, payload });
+    }
+  }
+  for (const { client } of pairs) assert.ok(client.queuedBytes > 0, 'the socket backed up');
+  try {
+    await Promise.all(pairs.map(({ server }, k) => {
+      let received = 0;
+      const all = new Promise<void>((resolve, reject) => server.on('message', (message: WireMessage) => {
+        const index = message.index as number;
+        const payload = message.payload as Uint8Array;
+        if (index !== received || payload.byteLength !== sizes[index % sizes.length] || payload.some((byte) => byte !== ((index + k) & 255))) {
+          reject(new Error(`connection ${k}, message ${received}: index ${index}, ${payload.byteLength} bytes, first ${payload[0]}`));
+          return;
+        }
+        received += 1;
+        if (received === sendCounts[k]) resolve();
+      }).once('error', reject).once('close', () => reject(new Error(`connection ${k} closed after ${received} messages`))));
+      server.socket.resume();
+      // Once all of it is in the kernel, the client ends the connection: a reader left waiting for bytes that never
+      // come (a frame's header overwritten) sees the close instead.
+      const { client } = pairs[k]!;
+      new Promise((resolve) => client.once('drain', resolve)).then(() => client.close(), () => {});
+      return all;
+    }));
+  } finally {
+    // Also after a failure: nothing left open keeps the test's process alive.
+    for (const { client, server } of pairs) {
+      client.socket.destroy();
+      server.socket.destroy();
+    }
+    listener.close();
+  }
+});

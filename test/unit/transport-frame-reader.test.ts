@@ -81,6 +81,24 @@ test('a delivered frame keeps its bytes when the read buffer is read into again'
   }
 });
 
+test("page replies' bodies share a receive slab, and each keeps its bytes while later ones are read", () => {
+  const pageReply = (i: number) => ({ type: 'pageReply', page: i, version: [i, 0], bytes: new Uint8Array(4096).fill(i), extraPages: [], extraVersions: [], extraBytes: [] });
+  const count = 40;
+  const stream = Buffer.concat(Array.from({ length: count }, (_, i) => frameOf(pageReply(i))));
+  for (const readBytes of [stream.length, 5000, 777]) {
+    const { frames, lent } = readAll(stream, () => readBytes);
+    assert.equal(frames.length, count);
+    for (const buffer of lent) buffer.fill(0xee);
+    const slabs = new Set(frames.map((frame) => frame.body.buffer));
+    if (readBytes === stream.length) assert.ok(slabs.size < count / 4, `bodies share slabs (${slabs.size} for ${count} replies)`);
+    frames.forEach((frame, i) => {
+      const message = decodeBody(frame.body, frame.payload);
+      assert.equal(message.page, i);
+      assert.deepEqual([...new Set(message.bytes as Uint8Array)], [i], `reply ${i} keeps its page`);
+    });
+  }
+});
+
 test('a frame larger than the read buffer is read straight into its own buffers, and what follows it is not', () => {
   const payload = new Uint8Array(300 * 1024).map((_, i) => (i * 13) & 0xff);
   const stream = Buffer.concat([frameOf({ type: 'post', spawnId: '0:1', payload }), frameOf({ type: 'next', i: 1 })]);
