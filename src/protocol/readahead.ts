@@ -273,8 +273,10 @@ export class ReadAheadPolicy {
       if (streams.length >= this.options.streamCountMax) streams.shift();
       stream = this.strideOf(home, page);
       if (stream !== undefined) {
-        // A dense scan going down starts as a stream going up does (its region's window); other strides at 2.
-        count = stream.stride === -1 ? this.regionWindow(this.regionKey(home, page)) : 2;
+        // A dense scan going down starts as a new stream going up does (its region's window), at most at the
+        // initial window: two faults are little evidence (a thread reading two small objects on adjacent pages,
+        // e.g. QuickSort's stack and count, top page first, wasted a window below them). Other strides at 2.
+        count = stream.stride === -1 ? Math.min(this.options.windowInitial, this.regionWindow(this.regionKey(home, page))) : 2;
         this.counters.strided++;
       } else {
         const history = this.history.get(page);

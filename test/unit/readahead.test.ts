@@ -378,3 +378,25 @@ test('windows past 64 pages are tracked by sample (every 7th page): a long remot
   // 15, 31 and 63 read-ahead pages tracked in full; the 127 of the fourth window by sample; the fifth is saturated (untracked).
   assert.deepEqual(trackedPerWindow, [15, 31, 63, Math.ceil(127 / 7), 0]);
 });
+
+test('two faults on adjacent pages, the upper first, start a scan going down at the initial window, not at a window the region learned', () => {
+  const policy = new ReadAheadPolicy(base);
+  // A scan going up (pages 0-175) whose windows are all used: region 0 learns a window above the initial 16.
+  let page = 0;
+  for (let k = 0; k < 4; k++) {
+    const { plan, extras } = fault(policy, 0, page);
+    for (const extra of extras) policy.touched(extra);
+    page += plan.count;
+  }
+  const learned = (policy as unknown as { regions: Map<number, number> }).regions.get(0) ?? 0;
+  assert.ok(learned > 16, `the region's window grew (${learned})`);
+  // Two small objects on adjacent pages read top first (QuickSort's stack and count), past the scan's window: the
+  // upper one's stream going up asks for nothing (the page above is not eligible), the lower one starts a stream
+  // going down of 16 pages at most.
+  assert.ok(policy.plan(0, 251).pages.length > 0);
+  policy.issued(0, 251, []);
+  const down = policy.plan(0, 250);
+  assert.equal(down.pages[0], 249);
+  assert.equal(down.pages.length, 15);
+  assert.equal(policy.counters.strided, 1);
+});
