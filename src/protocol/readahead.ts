@@ -13,9 +13,10 @@
 //   past its last page; stride d: exactly the next page of the stride). A
 //   continuing stream's window doubles while its last window was mostly
 //   touched, stays while about half was, halves otherwise.
-// - Strides: a fault d pages (2..strideMax, either direction, or one page
-//   down) after a recent fault that was itself d after another starts a
-//   strided stream.
+// - Strides: a fault d pages (2..strideMax, either direction) after a recent
+//   fault that was itself d after another starts a strided stream; a fault
+//   one page below a recent one starts a dense stream going down, at the
+//   window a stream going up would start with.
 // - History: per start page, the extent the last stream starting there used
 //   (a program that faults on the same boundary every iteration asks for
 //   exactly what it read last time); per region of a home, a window that
@@ -247,8 +248,11 @@ export class ReadAheadPolicy {
     assert(home >= 0 && home < this.options.homeCount, 'read-ahead for a node of the cluster');
     const streams = this.streams[home]!;
     const { windowMax } = this.options;
-    let stream = streams.find((s) => (s.pattern !== null ? page > s.lastFault && page < s.next + 2 * s.pattern.step
-      : s.stride === 1 ? page >= s.next && page < s.next + s.window : page === s.next));
+    // A stream that expects exactly this page first: a scan going down whose next page lies in the window
+    // of a stream going up (QuickSort's partition below its median-of-three read) continues going down.
+    let stream = streams.find((s) => s.pattern === null && page === s.next)
+      ?? streams.find((s) => (s.pattern !== null ? page > s.lastFault && page < s.next + 2 * s.pattern.step
+        : s.stride === 1 ? page >= s.next && page < s.next + s.window : page === s.next));
     let count: number;
     let pattern: Pattern | null = null;
     const continued = stream !== undefined;
@@ -269,7 +273,10 @@ export class ReadAheadPolicy {
       if (streams.length >= this.options.streamCountMax) streams.shift();
       stream = this.strideOf(home, page);
       if (stream !== undefined) {
-        count = 2;
+        // A dense scan going down starts as a new stream going up does (its region's window), at most at the
+        // initial window: two faults are little evidence (a thread reading two small objects on adjacent pages,
+        // e.g. QuickSort's stack and count, top page first, wasted a window below them). Other strides at 2.
+        count = stream.stride === -1 ? Math.min(this.options.windowInitial, this.regionWindow(this.regionKey(home, page))) : 2;
         this.counters.strided++;
       } else {
         const history = this.history.get(page);
@@ -374,8 +381,12 @@ export class ReadAheadPolicy {
   /**
    * A fault that is the third of a stride: `page`, `page - d`, `page - 2d`
    * among the home's recent faults that continued no stream, with no other
-   * recent fault between them (2 <= |d| <= strideMax, or d = -1: a dense
-   * scan going down, e.g. QuickSort's partition from the top of its range).
+   * recent fault between them (2 <= |d| <= strideMax); or the second of a
+   * dense scan going down (d = -1: `page + 1` among them), e.g. QuickSort's
+   * partition from the top of its range: its first fault (the range's last
+   * page) asks for the pages above, which are not the home's or are valid
+   * already, and its second is the page below. Waiting for a third fault
+   * cost every range popped on a remote node a round trip of one page more.
    * Returns a new strided stream, or undefined.
    */
   private strideOf(home: number, page: number): Stream | undefined {
@@ -383,7 +394,7 @@ export class ReadAheadPolicy {
     let found: Stream | undefined;
     for (const before of recent) {
       const delta = page - before;
-      if ((Math.abs(delta) < 2 && delta !== -1) || Math.abs(delta) > this.options.strideMax || !recent.includes(before - delta)) continue;
+      if ((Math.abs(delta) < 2 && delta !== -1) || Math.abs(delta) > this.options.strideMax || (delta !== -1 && !recent.includes(before - delta))) continue;
       // Not a stride if other recent faults fall between (a dense scan going up is a stream of stride 1 already).
       const low = Math.min(page, before - delta);
       const high = Math.max(page, before - delta);
