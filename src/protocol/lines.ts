@@ -158,6 +158,8 @@ type NodeLine = {
   requestFlushSeq: number;
   /** This node ships its ops on the line to the directory instead of asking for it (it gave the line up idle). */
   ship: boolean;
+  /** This node asked for the line at least once (a line never asked for whose page's other line is shipped here ships its first op: shipsFirstOp). */
+  asked: boolean;
   /** The current sample of shipped ops: how many answered, the time their threads waited, since when (ms). */
   shipOps: number;
   shipWaitMs: number;
@@ -343,7 +345,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -581,7 +583,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
       };
       this.lines.set(line, state);
@@ -673,6 +675,7 @@ export class LineEngine implements Engine {
   private requestLine(line: number, state: NodeLine): void {
     assert(state.state === 'none', 'a line is asked for when neither here nor asked for');
     state.state = 'requested';
+    state.asked = true;
     state.requestedAtMs = this.timeNowMs();
     state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
     this.toDirectory(line, { type: 'lineRequest', line });
@@ -717,6 +720,10 @@ export class LineEngine implements Engine {
     const line = lineOf(request.address);
     const state = this.nodeLine(line);
     const home = this.directoryOf(line);
+    if (!state.ship && state.state === 'none' && home !== this.nodeId && this.shipsFirstOp(line, state)) {
+      this.markShipping(state);
+      this.stats.lineFirstOpsShipped++;
+    }
     if (!state.ship || state.state !== 'none' || home === this.nodeId) { this.wantLine(threadRef, line); return; }
     if (this.holdsLineOnPageOf(line)) {
       // Another line of the page is here. Used hot since its grant (a histogram's buckets): the page's lines
@@ -872,18 +879,47 @@ export class LineEngine implements Engine {
     this.stats.lineColdPageReleases++;
     state.holdMs = Math.max(atomicLineHoldMsMin, state.holdMs / 2);
     if (state.shipSkips > 0 && !state.ship) state.shipSkips--;
-    if (ship) {
-      state.ship = true;
-      state.shipOps = 0;
-      state.shipWaitMs = 0;
-      state.shipSinceMs = this.timeNowMs();
-      state.shipWorkOps = 0;
-      state.shipWorkMs = 0;
-      state.shipBurstOps = 0;
-      this.stats.lineShipSwitches++;
-    }
+    if (ship) this.markShipping(state);
     const { release: _given, ...rest } = released;
     this.toNode(home, { type: 'lineRelease', line, ...rest });
+  }
+
+  /** From now on this node ships its ops on the line (a new sample of shipped ops). */
+  private markShipping(state: NodeLine): void {
+    state.ship = true;
+    state.shipOps = 0;
+    state.shipWaitMs = 0;
+    state.shipSinceMs = this.timeNowMs();
+    state.shipWorkOps = 0;
+    state.shipWorkMs = 0;
+    state.shipBurstOps = 0;
+    this.stats.lineShipSwitches++;
+  }
+
+  /**
+   * Whether the first op of this node on `line` (never asked for here) ships
+   * rather than asks for the line: the one other line of its page known here
+   * is shipped and not held (given up idle or cold: another node, the
+   * directory's own threads most often, uses that page's lines). Not with two
+   * or more others known (a histogram's buckets: they gather here). A render's done counter next
+   * to its row counter: node 1's first done add asked for its line, and the
+   * directory's thread, adding to it a row later, waited for it to come back
+   * (2-5 ms of each run's start at load 4). A line used hot here moves by the
+   * shipped ops' rules (a sample, a burst).
+   */
+  private shipsFirstOp(line: number, state: NodeLine): boolean {
+    if (!this.shipOps || state.asked || state.shipSkips > 0 || state.shipBackoff > 0) return false;
+    const linesPerPage = pageBytes / atomicLineBytes;
+    const first = line - (line % linesPerPage);
+    let shipped = false;
+    for (let other = first; other < first + linesPerPage; other++) {
+      const sibling = this.lines.get(other);
+      if (other === line || sibling === undefined) continue;
+      // A second line of the page known here (a histogram's buckets): its lines gather here (holdsLineOnPageOf).
+      if (shipped || !sibling.ship || sibling.state !== 'none') return false;
+      shipped = true;
+    }
+    return shipped;
   }
 
   /**
