@@ -107,7 +107,7 @@ import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
-  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax,
+  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
@@ -158,6 +158,8 @@ type NodeLine = {
   requestFlushSeq: number;
   /** This node ships its ops on the line to the directory instead of asking for it (it gave the line up idle). */
   ship: boolean;
+  /** Grants of the line to this node (a first tenure taken back cold is given up as an idle one). */
+  tenures: number;
   /** This node asked for the line at least once (a line never asked for whose page's other line is shipped here ships its first op: shipsFirstOp). */
   asked: boolean;
   /** The current sample of shipped ops: how many answered, the time their threads waited, since when (ms). */
@@ -583,7 +585,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
       };
       this.lines.set(line, state);
@@ -1451,6 +1453,7 @@ export class LineEngine implements Engine {
     // A grant to the directory's own node: its notifies are handled here, inline, anyway.
     state.quiet = message.quiet === true;
     state.grantedAtMs = this.timeNowMs();
+    state.tenures++;
     state.transferMs = state.grantedAtMs - state.requestedAtMs;
     state.usedOnce = false;
     state.tenureUse = 0;
@@ -1521,7 +1524,10 @@ export class LineEngine implements Engine {
       // Given up idle while another node wanted it: this node's next ops on
       // it travel to the directory rather than take the line back (not at the
       // directory itself, where the line comes back to run them).
-      const shipNow = idle && this.shipOps && this.directoryOf(line) !== this.nodeId && !state.ship;
+      // So is a first tenure here that another node takes back after a few writes (a render's row counter,
+      // taken for the start's add and a row's): its transfer, slow at the start, made those writes look hot.
+      const firstCold = state.wantedAtMs >= 0 && state.tenures === 1 && state.tenureUse <= atomicLineFirstTenureColdWritesMax + 1;
+      const shipNow = (idle || firstCold) && this.shipOps && this.directoryOf(line) !== this.nodeId && !state.ship;
       if (shipNow && state.shipSkips > 0) {
         state.shipSkips--;
       } else if (shipNow) {
