@@ -983,7 +983,10 @@ export class LineEngine implements Engine {
     // (threads of the node waiting at once, waits summing past it: hot).
     const spanMs = nowMs - state.shipSinceMs;
     const workingMs = state.shipWorkOps > 0 ? (state.shipWorkMs * state.shipOps) / state.shipWorkOps : spanMs - state.shipWaitMs;
-    const transferMs = Math.max(state.transferMs, (2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
+    // A transfer's time: twice the sample's own round trip (a request and its grant, and the other node's recall),
+    // not the line's last transfer, which may be the run's first, with cold code (27-45 ms at load 20 in the
+    // render, against 1-10 ms round trips later: every sample looked hot and the row counter moved again).
+    const transferMs = Math.max((2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
     const hot = workingMs <= 0 || state.shipOps * transferMs >= this.hotWritesPerTransfer * workingMs;
     if (state.ship && hot) {
       this.stopShipping(state);
