@@ -847,6 +847,13 @@ export const atomicLineShipBurstOps = 2;
  * next to its row counter went back and forth with it).
  */
 export const atomicLinePageColdWritesMax = 1;
+/**
+ * Protocol (session 23): a node's first tenure of a line that another node
+ * takes back after at most this many writes here is given up as an idle one
+ * (its next ops ship): a render's row counter, taken for the start's add and
+ * one row's, went back and forth 2-3 times at each run's start.
+ */
+export const atomicLineFirstTenureColdWritesMax = 2;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

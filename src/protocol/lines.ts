@@ -107,7 +107,7 @@ import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
-  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax,
+  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
@@ -158,6 +158,10 @@ type NodeLine = {
   requestFlushSeq: number;
   /** This node ships its ops on the line to the directory instead of asking for it (it gave the line up idle). */
   ship: boolean;
+  /** Grants of the line to this node (a first tenure taken back cold is given up as an idle one). */
+  tenures: number;
+  /** This node asked for the line at least once (a line never asked for whose page's other line is shipped here ships its first op: shipsFirstOp). */
+  asked: boolean;
   /** The current sample of shipped ops: how many answered, the time their threads waited, since when (ms). */
   shipOps: number;
   shipWaitMs: number;
@@ -343,7 +347,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -581,7 +585,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
       };
       this.lines.set(line, state);
@@ -673,6 +677,7 @@ export class LineEngine implements Engine {
   private requestLine(line: number, state: NodeLine): void {
     assert(state.state === 'none', 'a line is asked for when neither here nor asked for');
     state.state = 'requested';
+    state.asked = true;
     state.requestedAtMs = this.timeNowMs();
     state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
     this.toDirectory(line, { type: 'lineRequest', line });
@@ -717,6 +722,10 @@ export class LineEngine implements Engine {
     const line = lineOf(request.address);
     const state = this.nodeLine(line);
     const home = this.directoryOf(line);
+    if (!state.ship && state.state === 'none' && home !== this.nodeId && this.shipsFirstOp(line, state)) {
+      this.markShipping(state);
+      this.stats.lineFirstOpsShipped++;
+    }
     if (!state.ship || state.state !== 'none' || home === this.nodeId) { this.wantLine(threadRef, line); return; }
     if (this.holdsLineOnPageOf(line)) {
       // Another line of the page is here. Used hot since its grant (a histogram's buckets): the page's lines
@@ -872,18 +881,47 @@ export class LineEngine implements Engine {
     this.stats.lineColdPageReleases++;
     state.holdMs = Math.max(atomicLineHoldMsMin, state.holdMs / 2);
     if (state.shipSkips > 0 && !state.ship) state.shipSkips--;
-    if (ship) {
-      state.ship = true;
-      state.shipOps = 0;
-      state.shipWaitMs = 0;
-      state.shipSinceMs = this.timeNowMs();
-      state.shipWorkOps = 0;
-      state.shipWorkMs = 0;
-      state.shipBurstOps = 0;
-      this.stats.lineShipSwitches++;
-    }
+    if (ship) this.markShipping(state);
     const { release: _given, ...rest } = released;
     this.toNode(home, { type: 'lineRelease', line, ...rest });
+  }
+
+  /** From now on this node ships its ops on the line (a new sample of shipped ops). */
+  private markShipping(state: NodeLine): void {
+    state.ship = true;
+    state.shipOps = 0;
+    state.shipWaitMs = 0;
+    state.shipSinceMs = this.timeNowMs();
+    state.shipWorkOps = 0;
+    state.shipWorkMs = 0;
+    state.shipBurstOps = 0;
+    this.stats.lineShipSwitches++;
+  }
+
+  /**
+   * Whether the first op of this node on `line` (never asked for here) ships
+   * rather than asks for the line: the one other line of its page known here
+   * is shipped and not held (given up idle or cold: another node, the
+   * directory's own threads most often, uses that page's lines). Not with two
+   * or more others known (a histogram's buckets: they gather here). A render's done counter next
+   * to its row counter: node 1's first done add asked for its line, and the
+   * directory's thread, adding to it a row later, waited for it to come back
+   * (2-5 ms of each run's start at load 4). A line used hot here moves by the
+   * shipped ops' rules (a sample, a burst).
+   */
+  private shipsFirstOp(line: number, state: NodeLine): boolean {
+    if (!this.shipOps || state.asked || state.shipSkips > 0 || state.shipBackoff > 0) return false;
+    const linesPerPage = pageBytes / atomicLineBytes;
+    const first = line - (line % linesPerPage);
+    let shipped = false;
+    for (let other = first; other < first + linesPerPage; other++) {
+      const sibling = this.lines.get(other);
+      if (other === line || sibling === undefined) continue;
+      // A second line of the page known here (a histogram's buckets): its lines gather here (holdsLineOnPageOf).
+      if (shipped || !sibling.ship || sibling.state !== 'none') return false;
+      shipped = true;
+    }
+    return shipped;
   }
 
   /**
@@ -945,7 +983,10 @@ export class LineEngine implements Engine {
     // (threads of the node waiting at once, waits summing past it: hot).
     const spanMs = nowMs - state.shipSinceMs;
     const workingMs = state.shipWorkOps > 0 ? (state.shipWorkMs * state.shipOps) / state.shipWorkOps : spanMs - state.shipWaitMs;
-    const transferMs = Math.max(state.transferMs, (2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
+    // A transfer's time: twice the sample's own round trip (a request and its grant, and the other node's recall),
+    // not the line's last transfer, which may be the run's first, with cold code (27-45 ms at load 20 in the
+    // render, against 1-10 ms round trips later: every sample looked hot and the row counter moved again).
+    const transferMs = Math.max((2 * state.shipWaitMs) / state.shipOps, atomicLineHoldMsMin);
     const hot = workingMs <= 0 || state.shipOps * transferMs >= this.hotWritesPerTransfer * workingMs;
     if (state.ship && hot) {
       this.stopShipping(state);
@@ -1415,6 +1456,7 @@ export class LineEngine implements Engine {
     // A grant to the directory's own node: its notifies are handled here, inline, anyway.
     state.quiet = message.quiet === true;
     state.grantedAtMs = this.timeNowMs();
+    state.tenures++;
     state.transferMs = state.grantedAtMs - state.requestedAtMs;
     state.usedOnce = false;
     state.tenureUse = 0;
@@ -1485,7 +1527,10 @@ export class LineEngine implements Engine {
       // Given up idle while another node wanted it: this node's next ops on
       // it travel to the directory rather than take the line back (not at the
       // directory itself, where the line comes back to run them).
-      const shipNow = idle && this.shipOps && this.directoryOf(line) !== this.nodeId && !state.ship;
+      // So is a first tenure here that another node takes back after a few writes (a render's row counter,
+      // taken for the start's add and a row's): its transfer, slow at the start, made those writes look hot.
+      const firstCold = state.wantedAtMs >= 0 && state.tenures === 1 && state.tenureUse <= atomicLineFirstTenureColdWritesMax + 1;
+      const shipNow = (idle || firstCold) && this.shipOps && this.directoryOf(line) !== this.nodeId && !state.ship;
       if (shipNow && state.shipSkips > 0) {
         state.shipSkips--;
       } else if (shipNow) {

@@ -384,6 +384,7 @@ test('a row counter used once per row is shipped, not moved: the directory keeps
 // page's lines together (the histogram test below).
 test('a render\'s two counters on one page: a counter written once since its grant goes back and the other\'s op ships; every row once', () => {
   let coldReleases = 0;
+  let firstShipped = 0;
   let shipped = 0;
   for (let seed = 1; seed <= 24; seed++) {
     const sim = cluster(seed, 2, { pageCount: 6, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10 });
@@ -403,8 +404,11 @@ test('a render\'s two counters on one page: a counter written once since its gra
     sim.drain();
     for (const engine of sim.engines) assert.equal(engine.tableSizes()['linePending'], 0, `seed ${seed}`);
     coldReleases += sim.engines.reduce((sum, engine) => sum + ((engine.counters() as unknown as Record<string, number>)['lineColdPageReleases'] ?? 0), 0);
+    firstShipped += sim.engines.reduce((sum, engine) => sum + ((engine.counters() as unknown as Record<string, number>)['lineFirstOpsShipped'] ?? 0), 0);
     shipped += sim.shippedResults;
   }
+  // Session 23: a node's first op on the done counter ships when the row counter is shipped here (15 over 24 seeds).
+  assert.ok(firstShipped > 0, `${firstShipped} first ops shipped over 24 seeds`);
   assert.ok(coldReleases > 0, `${coldReleases} counters given back cold over 24 seeds`);
   assert.ok(shipped > 40, `${shipped} ops shipped over 24 seeds`);
 });
