@@ -682,7 +682,9 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       return;
     }
     lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: false });
-    if (lock.holderNode !== -1 && !lock.recalled) {
+    // A request of the node the token was pushed to needs no recall: it crossed the push, which serves it, or the
+    // push was taken by another of its threads, and a pushed token goes back at its unlock.
+    if (lock.holderNode !== -1 && !lock.recalled && !(lock.pushed && lock.holderNode === from)) {
       lock.recalled = true;
       const early = lock.passing !== null;
       this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false, ...(early ? { early } : {}) }));
