@@ -778,8 +778,9 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
       return;
     }
+    // No resting probe while pushes are trusted: the next taker is known to be another node (a probe would cost it a recall).
     lock.recalled = lock.queue.length > 0 || this.ctx.homeNode >= 0
-      || (lock.eager && ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0);
+      || (lock.eager && (this.pushTrusted(lock) || ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0));
     this.grant(next.node, lockId, next.requestId, lock, next.vc, lock.recalled);
     for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
   }
@@ -805,6 +806,11 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     lock.guess = -1;
   }
 
+  /** Whether the lock's token pushes are on and trusted (LockState.pushConfidence). */
+  private pushTrusted(lock: LockState): boolean {
+    return this.lockPush && lock.pushConfidence >= lockPushConfidenceMin;
+  }
+
   /**
    * The token came back to a free lock nobody waits for: the guess of its
    * next taker (LockState.phase), and when the guess has been right lately,
@@ -823,7 +829,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     }
     if (node < 0 || node === this.ctx.nodeId) return false;
     lock.guess = node;
-    if (lock.pushConfidence < lockPushConfidenceMin) return false;
+    if (!this.pushTrusted(lock)) return false;
     lock.holderNode = node;
     lock.pushed = true;
     lock.recalled = false;
