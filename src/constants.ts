@@ -724,6 +724,14 @@ assert(unauthenticatedCountMax >= nodeCountMax, 'a whole cluster can handshake w
  */
 export const lockRestProbeGrantInterval = 8;
 /**
+ * Protocol: a lock's manager sends a free token ahead to the node predicted
+ * to take it next (the node that took it after the last taker's previous
+ * tenure) when that guess was right at least lockPushConfidenceMin times more
+ * than wrong lately, counted in 0..lockPushConfidenceMax (session 23; sync.ts).
+ */
+export const lockPushConfidenceMin = 2;
+export const lockPushConfidenceMax = 3;
+/**
  * Protocol: the keep window of a contended lock token (src/protocol/lock-keep.ts).
  * A node whose threads still take a mutex keeps its token, after another node
  * asked, until this long after the token arrived (the window starts at the
@@ -904,6 +912,7 @@ export const lockTokenSlotCount = 1 << 12;
 export const lockTokenProbeCountMax = 8;
 assert(atomicLineBytes >= 8 && (atomicLineBytes & (atomicLineBytes - 1)) === 0 && pageBytes % atomicLineBytes === 0, 'a line is a power of two within a page');
 assert((atomicLineSlotCount & (atomicLineSlotCount - 1)) === 0, 'the line table size is a power of two');
+assert(lockPushConfidenceMin >= 1 && lockPushConfidenceMin <= lockPushConfidenceMax, 'a push needs a right guess first');
 assert(lockKeepMsMin <= lockKeepMsInitial && lockKeepMsInitial <= lockKeepMsMax && lockKeepIdleMs < lockKeepMsMax && lockKeepProbeInterval >= 1 && lockKeepTakeCountMax >= 2, 'keep window bounds are ordered');
 assert((lockTokenSlotCount & (lockTokenSlotCount - 1)) === 0 && lockTokenProbeCountMax <= lockTokenSlotCount, 'the lock token table size is a power of two');
 assert(compactSlabBytes >= 0xff + compactBodyBytesMax, 'a compact slab holds the largest frame header reserve and body');

@@ -151,6 +151,11 @@ export function prewakeEnabled(): boolean {
   return process.env.DSM_PREWAKE === '1';
 }
 
+/** DSM_LOCK_PUSH=0: a lock's manager never sends a free token ahead of a request (src/protocol/sync.ts, token pushes; to compare). */
+export function lockPushEnabled(): boolean {
+  return process.env.DSM_LOCK_PUSH !== '0';
+}
+
 /** DSM_LOCK_KEEP=0: a recalled mutex token goes at its holder's unlock, with no keep window for the node's threads (src/protocol/lock-keep.ts; to compare). */
 export function lockKeepEnabled(): boolean {
   return process.env.DSM_LOCK_KEEP !== '0';

@@ -55,6 +55,7 @@ export class ProtocolEngine implements Engine {
     this.sync = new SyncLayer(this.ctx, this.intervals, this.coherence, {
       ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }), ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.peerBarriers === undefined ? {} : { peerBarriers: options.peerBarriers }),
+      ...(options.lockPush === undefined ? {} : { lockPush: options.lockPush }),
     });
     this.atomics = new AtomicsHome(this.ctx, this.intervals, this.coherence, this.sync, options.clock);
   }

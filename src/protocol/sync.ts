@@ -14,7 +14,7 @@
 
 import { DsmError, assert } from '../errors.js';
 import { PushPredictor } from './push-predict.js';
-import { grantPagePushCountMax, lockIdCountMax, lockKeepIdleMs, lockKeepMsMax, lockKeepTakeCountMax, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
+import { grantPagePushCountMax, lockIdCountMax, lockKeepIdleMs, lockKeepMsMax, lockKeepTakeCountMax, lockPushConfidenceMax, lockPushConfidenceMin, lockRestProbeGrantInterval, syncInFlightCountMax, syncQueueCountMax } from '../constants.js';
 import type { Coherence, GrantPush } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -23,6 +23,11 @@ import { Barriers, syncObjectsError, type BarrierRequests } from './barriers.js'
 import type { SyncRequest, SyncResult } from './types.js';
 import { claimToken, delegateToken } from './token-table.js';
 import { LockKeepPolicy, type KeepOutcome } from './lock-keep.js';
+
+/** A lockGrant's requestId when the manager pushes the token ahead of any request (request ids start at 1). */
+const pushRequestId = 0;
+/** What a pushed token that went back untaken costs its lock's push confidence (a right guess adds 1): pushes go on while at least 2 in 3 are taken. */
+const lockPushMissPenalty = 2;
 
 /** What the atomics home needs of the request table. */
 export interface SyncRequests {
@@ -63,6 +68,8 @@ interface Token {
   /** While kept: when the layer last saw it taken or held here (for the idle release), and the takes since the keep began. */
   keepLookMs: number;
   keepTakes: number;
+  /** Sent ahead by the manager (a lockGrant with no request, requestId 0): rests free here until a thread takes it once, goes back at that unlock. */
+  pushed?: boolean;
 }
 
 /** At a lock's manager. */
@@ -92,6 +99,25 @@ interface LockState {
   releases: Array<{ node: number; index: number }>;
   /** Where each node's critical sections under this lock write (push-predict.ts): what a grant pushes. Made at the first release. */
   predictor: PushPredictor | null;
+  /**
+   * Token pushes (session 23). Phases are this node's barrier departures
+   * (SyncLayer.barrierEpoch): `phaseTakers` are the nodes that took the token
+   * in phase `phase`, the last phase with a taker so far, `lastPhaseTakers`
+   * those of the phase with takers before it. When the token comes back to a
+   * free lock with no queue, the guess is the node that took it in that
+   * phase and not yet in this one, if just one and not this node (a
+   * reduction under a lock once per node between barriers: Water's energy
+   * sum). `pushConfidence` (0..lockPushConfidenceMax) counts how often the
+   * guess named the next taker lately; at lockPushConfidenceMin the manager
+   * sends the token to the guess ahead of its request (`pushed`: that tenure
+   * is a push not yet known taken).
+   */
+  phase: number;
+  phaseTakers: number[];
+  lastPhaseTakers: number[];
+  guess: number;
+  pushConfidence: number;
+  pushed: boolean;
 }
 
 export class SyncLayer implements SyncRequests, BarrierRequests {
@@ -121,12 +147,18 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
    * when it comes, carries the recall.
    */
   private readonly earlyRecalls = new Set<number>();
+  /** This node's lock requests a pushed token served before the manager's answer came (onLockPushed): that answer is not a grant. */
+  private readonly crossedRequests = new Set<number>();
   /** Locks whose recalled token this node keeps for its own threads (Token.keepUntilMs), looked at by every tick. */
   private readonly keeping = new Set<number>();
   /** The keep windows (lock-keep.ts), or null: a recalled token goes at the unlock (off, or race mode). */
   private readonly keepPolicy: LockKeepPolicy | null;
   /** The clock handed in (EngineOptions.clock), or null: the last tick's time. */
   private readonly clock: (() => number) | null;
+  /** As a manager: a free token goes ahead to the node predicted to take it next (LockState.phase). */
+  private readonly lockPush: boolean;
+  /** Barrier departures of this node's threads so far: the phases of token pushes (LockState.phase). */
+  private barrierEpoch = 0;
   private nowMs = 0;
 
   // -- at this node as a manager
@@ -137,12 +169,14 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
 
   constructor(
     private readonly ctx: EngineContext, private readonly intervals: Intervals, private readonly coherence: Coherence,
-    keep: { lockKeep?: boolean; clock?: () => number; peerBarriers?: boolean } = {},
+    keep: { lockKeep?: boolean; clock?: () => number; peerBarriers?: boolean; lockPush?: boolean } = {},
   ) {
     this.barrierLayer = new Barriers(ctx, intervals, coherence, this, keep.peerBarriers ?? true);
     // Race mode: every lock bounds the intervals the race report names, so no node keeps a token for more takes.
     this.keepPolicy = keep.lockKeep === true && ctx.homeNode < 0 ? new LockKeepPolicy() : null;
     this.clock = keep.clock ?? null;
+    // Race mode: every lock is a request (see grantNext), never a push.
+    this.lockPush = keep.lockPush !== false && ctx.homeNode < 0;
   }
 
   tableSizes(): Record<string, number> {
@@ -151,7 +185,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       locks: this.locks.size, tokens: this.tokens.size,
       tokenWaiters: [...this.tokens.values()].reduce((sum, token) => sum + token.waiters.length, 0),
       tokensRecalled: [...this.tokens.values()].filter((token) => token.recalled).length,
-      earlyRecalls: this.earlyRecalls.size, keeping: this.keeping.size,
+      earlyRecalls: this.earlyRecalls.size, keeping: this.keeping.size, crossedRequests: this.crossedRequests.size,
       ...this.barrierLayer.tableSizes(),
     };
   }
@@ -218,6 +252,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     const entry = this.pending.get(requestId);
     assert(entry !== undefined, 'a reply answers a pending request');
     this.pending.delete(requestId);
+    if (entry.kind === 'barrier') this.barrierEpoch++;
     if (entry.kind === 'lock' && result.ok && result.value === null) {
       assert(!this.tokens.has(entry.lockId!), 'a lock is granted to a node that does not have its token');
       this.held.set(entry.lockId!, { threadId: entry.threadId! });
@@ -252,7 +287,11 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
         const token = this.tokens.get(request.lockId);
         if (token !== undefined && !this.held.has(request.lockId)) {
           assert(token.waiters.length === 0, 'an awaited token goes on at its unlock, it never rests');
-          if (token.recalled) {
+          if (token.pushed === true) {
+            // Pushed ahead of this take (no message): taken once, it goes back at the unlock.
+            token.pushed = false;
+            this.ctx.stats.lockPushesTaken = (this.ctx.stats.lockPushesTaken ?? 0) + 1;
+          } else if (token.recalled) {
             // Free and recalled: only while kept for this node's threads (else it went at the unlock or a tick).
             assert(token.keepUntilMs >= 0, 'a recalled token rests only while kept');
             if (!this.keepOpen(request.lockId, token)) {
@@ -367,10 +406,59 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
 
   private onLockGrant(from: number, message: Extract<ProtocolMessage, { type: 'lockGrant' }>): void {
     this.intervals.learn(from, message.info);
+    if (message.requestId === pushRequestId) { this.onLockPushed(message); return; }
+    if (this.crossedRequests.delete(message.requestId)) { this.onCrossedGrant(message); return; }
     if (!message.granted) { this.finish(message.requestId, { ok: true, value: 'busy' }); return; }
     this.coherence.acquire(message.info.vc);
     this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
     this.finish(message.requestId, { ok: true, value: null }, message.recall === true, message.next);
+  }
+
+  /**
+   * A token the manager sent ahead of any request (LockState.after): it
+   * rests here, not in the node's table, for one take, whose unlock gives it
+   * back. The acquire is made now; a pushed page copy is installed only if
+   * this node never flushed that page early (with no request, nothing says
+   * which early flushes reached the home before the copy left it). A thread
+   * of this node that asked meanwhile (its request crossed the push) takes
+   * it now; the manager, which queued that request behind the push, grants
+   * it once more after the push's release, and that grant goes back at once
+   * (crossedRequests).
+   */
+  private onLockPushed(message: Extract<ProtocolMessage, { type: 'lockGrant' }>): void {
+    const lockId = message.lockId;
+    assert(message.granted && !this.tokens.has(lockId) && message.next === undefined, 'a token is pushed to a node without it');
+    this.coherence.acquire(message.info.vc);
+    this.coherence.installPushed(message, 0);
+    let crossed: number | undefined;
+    for (const [requestId, entry] of this.pending) if (entry.kind === 'lock' && entry.lockId === lockId) { crossed = requestId; break; }
+    this.tokens.set(lockId, {
+      recalled: true, waiters: [], resting: true, reuses: crossed === undefined ? 0 : 1, delegated: false, pushed: crossed === undefined,
+      arrivedAtMs: this.timeNowMs(), keepUntilMs: -1, keepEnded: true, keepLookMs: 0, keepTakes: 0,
+    });
+    if (crossed === undefined) return;
+    // The oldest request of this node for the lock (Map order) takes it, a tryLock's too.
+    const entry = this.pending.get(crossed)!;
+    this.pending.delete(crossed);
+    assert(this.crossedRequests.size < syncInFlightCountMax, 'crossed requests within limit');
+    this.crossedRequests.add(crossed);
+    this.held.set(lockId, { threadId: entry.threadId! });
+    this.ctx.stats.lockPushesTaken = (this.ctx.stats.lockPushesTaken ?? 0) + 1;
+    this.ctx.stats.lockPushesCrossed = (this.ctx.stats.lockPushesCrossed ?? 0) + 1;
+    this.ctx.host.resume(entry.threadRef, { ok: true, value: null });
+  }
+
+  /** The manager's answer to a request a pushed token served already (onLockPushed): a grant goes back at once, a 'busy' is dropped. */
+  private onCrossedGrant(message: Extract<ProtocolMessage, { type: 'lockGrant' }>): void {
+    if (!message.granted) return;
+    const lockId = message.lockId;
+    assert(!this.tokens.has(lockId) && message.next === undefined, 'a crossed request is granted to a node without the token');
+    this.coherence.acquire(message.info.vc);
+    this.tokens.set(lockId, {
+      recalled: true, waiters: [], resting: false, reuses: 0, delegated: false,
+      arrivedAtMs: this.timeNowMs(), keepUntilMs: -1, keepEnded: true, keepLookMs: 0, keepTakes: 0,
+    });
+    this.releaseToken(lockId);
   }
 
   /** At the node holding a lock's token: the manager wants it back. */
@@ -546,6 +634,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     assert(token !== undefined && !token.delegated, 'a token is released by the node it is at, from the layer');
     // A keep ended by anything else (a tryLock's recall of a token granted with the recall flag): its threads had stopped.
     if (token.keepUntilMs >= 0) this.endKeep(lockId, token, 'drained');
+    if (token.pushed === true) this.ctx.stats.lockPushesUnused = (this.ctx.stats.lockPushesUnused ?? 0) + 1;
     this.tokens.delete(lockId);
     this.ctx.lockTokens?.tokenGone(lockId);
     const manager = this.ctx.managerOf(lockId);
@@ -568,7 +657,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     let lock = this.locks.get(lockId);
     if (lock === undefined) {
       if (this.locks.size >= lockIdCountMax) throw syncObjectsError('mutexes', 'lockIdCountMax', lockIdCountMax, this.ctx.nodeId);
-      lock = { holderNode: -1, passing: null, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [], predictor: null };
+      lock = { holderNode: -1, passing: null, queue: [], recalled: false, eager: false, eagerGrantCount: 0, vc: new Array<number>(this.ctx.nodeCount).fill(0), releases: [], predictor: null, phase: -1, phaseTakers: [], lastPhaseTakers: [], guess: -1, pushConfidence: 0, pushed: false };
       this.locks.set(lockId, lock);
     }
     return lock;
@@ -578,7 +667,8 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     assert(this.ctx.managerOf(lockId) === this.ctx.nodeId, 'lock requests go to the manager');
     if (from !== this.ctx.nodeId) this.intervals.learn(from, info);
     const lock = this.lock(lockId);
-    if (tryOnly && (lock.holderNode === from || lock.queue.length > 0)) {
+    // (A request from the node the token was pushed to crossed the push: that node gives it back at once.)
+    if (tryOnly && ((lock.holderNode === from && !lock.pushed) || lock.queue.length > 0)) {
       this.answerBusy(from, lockId, requestId);
       return;
     }
@@ -592,7 +682,9 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       return;
     }
     lock.queue.push({ node: from, requestId, vc: [...info.vc], tryOnly: false });
-    if (lock.holderNode !== -1 && !lock.recalled) {
+    // A request of the node the token was pushed to needs no recall: it crossed the push, which serves it, or the
+    // push was taken by another of its threads, and a pushed token goes back at its unlock.
+    if (lock.holderNode !== -1 && !lock.recalled && !(lock.pushed && lock.holderNode === from)) {
       lock.recalled = true;
       const early = lock.passing !== null;
       this.ctx.deliver(lock.holderNode, () => ({ type: 'lockRecall', lockId, tryOnly: false, ...(early ? { early } : {}) }));
@@ -633,8 +725,16 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     // A direct handoff ended at `from`, which releases it now.
     lock.passing = null;
     lock.holderNode = -1;
-    // Only a token left to rest tells whether resting paid (its node re-acquired it).
-    if (reuses !== undefined) lock.eager = reuses === 0;
+    if (lock.pushed) {
+      // A pushed token tells whether its node took it (a tenure of `from`), not whether resting pays.
+      lock.pushed = false;
+      // Untaken, it cost the next taker a recall (or the pushed node's crossed request its return): trust the guess less.
+      if ((reuses ?? 0) > 0) this.noteTaker(lock, from);
+      else lock.pushConfidence = Math.max(0, lock.pushConfidence - lockPushMissPenalty);
+    } else if (reuses !== undefined) {
+      // Only a token left to rest tells whether resting paid (its node re-acquired it).
+      lock.eager = reuses === 0;
+    }
     this.mergeRelease(lock, from, info);
     this.grantNext(lockId);
   }
@@ -655,7 +755,10 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     const lock = this.lock(lockId);
     if (lock.holderNode !== -1) return;
     const next = lock.queue.shift();
-    if (next === undefined) { this.locks.delete(lockId); this.retainLockVc(lockId, lock); return; }
+    if (next === undefined) {
+      if (this.pushToken(lockId, lock)) return;
+      this.locks.delete(lockId); this.retainLockVc(lockId, lock); return;
+    }
     lock.holderNode = next.node;
     // tryOnly requests behind the new holder find the lock held.
     const busy = lock.queue.filter((entry) => entry.tryOnly);
@@ -675,19 +778,70 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
       for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
       return;
     }
+    // No resting probe while pushes are trusted: the next taker is known to be another node (a probe would cost it a recall).
     lock.recalled = lock.queue.length > 0 || this.ctx.homeNode >= 0
-      || (lock.eager && ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0);
+      || (lock.eager && (this.pushTrusted(lock) || ++lock.eagerGrantCount % lockRestProbeGrantInterval !== 0));
     this.grant(next.node, lockId, next.requestId, lock, next.vc, lock.recalled);
     for (const entry of busy) this.answerBusy(entry.node, lockId, entry.requestId);
   }
 
-  /** A free lock with no queue still carries its release vector (and whether its token rests); keep it unless that is all default. */
+  /** A free lock with no queue still carries its release vector (and whether its token rests, who takes it after whom); keep it unless that is all default. */
   private retainLockVc(lockId: number, lock: LockState): void {
-    if (lock.vc.some((v) => v > 0) || lock.eager) this.locks.set(lockId, lock);
+    if (lock.vc.some((v) => v > 0) || lock.eager || lock.phase >= 0) this.locks.set(lockId, lock);
+  }
+
+  /** A tenure of `node` begins (a grant to a request, or a pushed token its node took): its phase's takers, and whether the guess named it. */
+  private noteTaker(lock: LockState, node: number): void {
+    if (lock.phase !== this.barrierEpoch) {
+      lock.lastPhaseTakers = lock.phaseTakers;
+      lock.phaseTakers = [];
+      lock.phase = this.barrierEpoch;
+    }
+    if (!lock.phaseTakers.includes(node)) {
+      assert(lock.phaseTakers.length < this.ctx.nodeCount, 'a phase has at most one taker per node');
+      lock.phaseTakers.push(node);
+    }
+    if (lock.guess < 0) return;
+    lock.pushConfidence = lock.guess === node ? Math.min(lockPushConfidenceMax, lock.pushConfidence + 1) : Math.max(0, lock.pushConfidence - 1);
+    lock.guess = -1;
+  }
+
+  /** Whether the lock's token pushes are on and trusted (LockState.pushConfidence). */
+  private pushTrusted(lock: LockState): boolean {
+    return this.lockPush && lock.pushConfidence >= lockPushConfidenceMin;
+  }
+
+  /**
+   * The token came back to a free lock nobody waits for: the guess of its
+   * next taker (LockState.phase), and when the guess has been right lately,
+   * the token goes there ahead of its request. A right push saves that node
+   * its lockRequest/lockGrant round trip; a wrong one costs the next taker a
+   * lockRecall and the token's return (a round trip to the pushed node).
+   */
+  private pushToken(lockId: number, lock: LockState): boolean {
+    lock.guess = -1;
+    if (!this.lockPush || lock.phase < 0 || lock.phase !== this.barrierEpoch) return false;
+    let node = -1;
+    for (const taker of lock.lastPhaseTakers) {
+      if (lock.phaseTakers.includes(taker)) continue;
+      if (node >= 0) return false;
+      node = taker;
+    }
+    if (node < 0 || node === this.ctx.nodeId) return false;
+    lock.guess = node;
+    if (!this.pushTrusted(lock)) return false;
+    lock.holderNode = node;
+    lock.pushed = true;
+    lock.recalled = false;
+    this.ctx.stats.lockPushes = (this.ctx.stats.lockPushes ?? 0) + 1;
+    const applied = Array.from({ length: this.ctx.nodeCount }, (_, writer) => this.intervals.appliedBy(node, writer));
+    this.grant(node, lockId, pushRequestId, lock, applied, true);
+    return true;
   }
 
   private grant(node: number, lockId: number, requestId: number, lock: LockState, requesterVc: number[], recall: boolean, next?: Token['next']): void {
     const vc = lock.vc;
+    if (requestId !== pushRequestId) this.noteTaker(lock, node);
     if (node === this.ctx.nodeId) {
       assert(next === undefined, 'the manager names no next holder to itself');
       this.coherence.acquire(vc);

@@ -199,6 +199,12 @@ export interface EngineOptions {
    * it on, DSM_LOCK_KEEP=0 to compare). Needs onTick (and nextTickMs) to end windows.
    */
   lockKeep?: boolean;
+  /**
+   * Token pushes (src/protocol/sync.ts, session 23): a lock's manager sends a
+   * free token ahead to the node predicted to take it next (default on, but
+   * never in race mode; DSM_LOCK_PUSH=0 to compare).
+   */
+  lockPush?: boolean;
 }
 
 export interface EngineCounters {
@@ -216,6 +222,12 @@ export interface EngineCounters {
   lockKeepTakes?: number;
   /** Keeps of a recalled token that no thread of the node took (each made the asking node wait up to lockKeepIdleMs). */
   lockKeepIdle?: number;
+  /** Tokens a lock manager sent ahead of any request (sync.ts, token pushes); those a thread of the node took; those that went back untaken. */
+  lockPushes?: number;
+  lockPushesTaken?: number;
+  lockPushesUnused?: number;
+  /** Pushed tokens that found a request of their node on its way to the manager, and served it (its grant then went back). */
+  lockPushesCrossed?: number;
   /** Contended locks this node handed to the next holder directly, not through the manager (issue 12). */
   lockHandoffsDirect?: number;
   /** Barrier rounds whose arrivals did not follow the plan, so the manager sent barrierFlush (issue 12.3). */

@@ -13,6 +13,10 @@
 // Across nodes the order is FIFO but for the keep window: a node whose threads
 // still take a contended mutex keeps its token for them up to lockKeepMsMax
 // after it arrived (src/protocol/lock-keep.ts), so batches replace crossings.
+// And a mutex every node takes once between barriers (a reduction, Water's
+// energy sum) has its token sent ahead by the manager to the node that has
+// not taken it yet in this phase (token pushes, docs/PROTOCOL.md): that
+// node's lock then asks its own node's manager only, with no message.
 
 import { DsmError } from '../errors.js';
 import { allocateWords, checkHandle, ownerToken } from './handle.js';

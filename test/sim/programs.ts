@@ -270,7 +270,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; writtenAhead: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -357,8 +357,10 @@ export function runSeed(
   const shippedOps = cluster.shippedResults;
   const quietNotifies = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineNotifiesQuiet?: number }).lineNotifiesQuiet ?? 0), 0);
   const keepTakes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockKeepTakes ?? 0), 0);
+  const lockPushes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockPushes ?? 0), 0);
+  const lockPushesTaken = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockPushesTaken ?? 0), 0);
   const writtenAhead = cluster.memories.reduce((sum, memory) => sum + memory.writeAheadPages, 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, writtenAhead };
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -380,5 +382,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, writtenAhead };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead };
 }

@@ -90,6 +90,8 @@ let writtenAhead = 0;
 let shippedOps = 0;
 let quietNotifies = 0;
 let keepTakes = 0;
+let lockPushes = 0;
+let lockPushesTaken = 0;
 const started = performance.now();
 // Progress on stderr every 10 s of a long run (stdout keeps only the result line).
 const progressEveryMs = 10_000;
@@ -108,10 +110,12 @@ for (const [done, seed] of seeds.entries()) {
     shippedOps += outcome.shippedOps;
     quietNotifies += outcome.quietNotifies;
     keepTakes += outcome.keepTakes;
+    lockPushes += outcome.lockPushes;
+    lockPushesTaken += outcome.lockPushesTaken;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
     console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens} --keep ${keep} --defer ${defer} --atomic-barrier ${atomicBarrier}`);
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -365,6 +365,8 @@ export interface ClusterOptions {
   lockKeep?: boolean;
   /** Two-node barrier rounds peer to peer (EngineOptions.peerBarriers, default on). */
   peerBarriers?: boolean;
+  /** Token pushes ahead of a request (EngineOptions.lockPush, default on). */
+  lockPush?: boolean;
 }
 
 /**
@@ -479,6 +481,7 @@ export class SimCluster {
         ...(lockTokens === null ? {} : { lockTokens }),
         ...(options.lockKeep === undefined ? {} : { lockKeep: options.lockKeep }),
         ...(options.peerBarriers === undefined ? {} : { peerBarriers: options.peerBarriers }),
+        ...(options.lockPush === undefined ? {} : { lockPush: options.lockPush }),
       }));
     }
     for (const engine of this.engines) engine.start();
