@@ -311,6 +311,14 @@ export interface ClusterOptions {
    */
   earlyFlushChance?: number;
   /**
+   * hlrc: probability that a step is a look for stale copies on a random node
+   * (engine.refreshStale, src/protocol/stale.ts), as a node does after a while
+   * with no synchronization: dirty pages' diffs go home, and copies their
+   * homes find out of date are dropped when the answers come. 0 (default): no
+   * look and no draw, so seeds keep their schedules.
+   */
+  staleRefreshChance?: number;
+  /**
    * hlrc: a close with at least this many twinned pages defers their diffs
    * (EngineOptions.deferDiffPageCountMin). The cluster then streams them as
    * the runtime's flow control does: a step with probability
@@ -745,6 +753,12 @@ export class SimCluster {
       const earlyFlushChance = this.options.earlyFlushChance ?? 0;
       if (earlyFlushChance > 0 && this.prng.chance(earlyFlushChance)) {
         this.engines[this.prng.int(this.engines.length)]!.flushDirty(1 + this.prng.int(4));
+        this.options.afterStep?.(this);
+        continue;
+      }
+      const staleRefreshChance = this.options.staleRefreshChance ?? 0;
+      if (staleRefreshChance > 0 && this.prng.chance(staleRefreshChance)) {
+        this.engines[this.prng.int(this.engines.length)]!.refreshStale?.();
         this.options.afterStep?.(this);
         continue;
       }
