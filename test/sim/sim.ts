@@ -318,6 +318,8 @@ export interface ClusterOptions {
    * look and no draw, so seeds keep their schedules.
    */
   staleRefreshChance?: number;
+  /** hlrc: the engines' own looks for stale copies after this many (simulated) ms with no synchronization (EngineOptions.staleRefreshMs; default 0: none). */
+  staleRefreshMs?: number;
   /**
    * hlrc: a close with at least this many twinned pages defers their diffs
    * (EngineOptions.deferDiffPageCountMin). The cluster then streams them as
@@ -467,6 +469,7 @@ export class SimCluster {
         ...(options.migrateHomes === undefined ? {} : { migrateHomes: options.migrateHomes }),
         ...(options.lendConcurrentWrites === undefined ? {} : { lendConcurrentWrites: options.lendConcurrentWrites }),
         ...(options.deferDiffPageCountMin === undefined ? {} : { deferDiffPageCountMin: options.deferDiffPageCountMin }),
+        ...(options.staleRefreshMs === undefined ? {} : { staleRefreshMs: options.staleRefreshMs }),
         send: (to, message) => this.send(node, to, message),
         host: {
           resume: (ref, result) => this.resume(ref, result),
