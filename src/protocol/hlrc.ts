@@ -1345,7 +1345,11 @@ export class HlrcCoherence implements Coherence, LendHost {
       },
       forEachOwnTouched: (visit) => {
         this.drainDirty();
-        for (const page of this.pages.keys()) if (this.homeOf(page) === this.nodeId) visit(page);
+        // Written: a diff applied, an interval of ours closed on it (a lend brings both), or written in the open one
+        // (a copy only served, version zero, is left out: not read again at every query).
+        for (const [page, state] of this.pages) {
+          if (this.homeOf(page) === this.nodeId && (state.applied !== this.zeros || state.version.some((v) => v > 0))) visit(page);
+        }
         for (const page of this.intervalPages) if (this.homeOf(page) === this.nodeId) visit(page);
       },
       homeOf: (page) => this.homeOf(page),

@@ -6,10 +6,11 @@
 // copy and a writer that is not the page's home keeps its store in its twin
 // until its next release. This rule makes such a write visible after a
 // while: a node on which no acquire or release happened for
-// staleRefreshDelayMs (doubling while its looks find nothing, up to
-// staleRefreshDelayMaxMs, longer for a node holding many copies: see
-// staleRefreshCopiesPerMs; any synchronization, or a look that dropped a
-// copy, brings it back) takes a look:
+// staleRefreshDelayMs takes a look; the wait doubles at each look, up to
+// staleRefreshDelayMaxMs (longer for a node holding many copies: see
+// staleRefreshCopiesPerMs), and comes back to its start only when a look
+// dropped a copy with no synchronization since the look before (a poller's;
+// a synchronization starts the wait again at its length, see tick):
 //
 //  (a) its dirty pages' diffs go home now (HlrcCoherence.flushDirty, the
 //      early flush of flow control: they stay in the open interval);
@@ -87,8 +88,11 @@ export class StaleRefresh {
   private nextAtMs = 0;
   /** Copies the last look hashed (a node holding many waits longer between looks). */
   private copiesHashed = 0;
-  /** A look dropped a copy: the wait comes back to its start at the next tick. */
+  /** A look dropped a copy, with no synchronization since the look before: the wait comes back to its start at the next tick. */
   private found = false;
+  /** The synchronization count at the last look, and whether no synchronization happened between it and the look before. */
+  private syncAtLook = -1;
+  private lookQuiet = false;
   /** Per home: a staleQuery to it is in flight (one at a time). */
   private readonly asking: Uint8Array;
   /** Per home: entries of its written log this node has seen (the cursor of its next query). */
@@ -115,17 +119,31 @@ export class StaleRefresh {
     return { staleWritten: this.written.length };
   }
 
-  /** The engine's tick: `syncCount` counts this node's acquires and releases. */
+  /**
+   * The engine's tick: `syncCount` counts this node's acquires and releases.
+   * A synchronization starts the wait again, and keeps its length: a program
+   * that synchronizes every 30 ms (Jacobi's iterations on a loaded machine)
+   * looks a few times, finds its pages written between its barriers (legal
+   * under hlrc: that is no polling loop), and its waits soon outgrow its
+   * iterations. Only a look that dropped a copy in a stretch with no
+   * synchronization (a poller's) brings the wait back to its start.
+   */
   tick(nowMs: number, syncCount: number): void {
     if (this.baseDelayMs === 0) return;
-    if (syncCount !== this.syncSeen || this.found) {
+    if (syncCount !== this.syncSeen) {
       this.syncSeen = syncCount;
+      this.nextAtMs = nowMs + this.delayMs;
+      return;
+    }
+    if (this.found) {
       this.found = false;
       this.delayMs = this.baseDelayMs;
       this.nextAtMs = nowMs + this.delayMs;
       return;
     }
     if (nowMs < this.nextAtMs) return;
+    this.lookQuiet = syncCount === this.syncAtLook;
+    this.syncAtLook = syncCount;
     this.refresh();
     const delayMaxMs = Math.max(staleRefreshDelayMaxMs, this.baseDelayMs, this.copiesHashed / staleRefreshCopiesPerMs);
     this.delayMs = Math.min(this.delayMs * 2, delayMaxMs);
@@ -181,7 +199,7 @@ export class StaleRefresh {
     assert(message.changed.length <= staleCheckPageCountMax && message.written.length <= staleCheckPageCountMax, 'a stale reply within its limit');
     this.asking[from] = 0;
     this.writtenSeen[from] = Math.max(this.writtenSeen[from]!, message.writtenTo);
-    if (this.host.drop(message.changed, message.written, from) > 0) this.found = true;
+    if (this.host.drop(message.changed, message.written, from) > 0 && this.lookQuiet) this.found = true;
   }
 
   /** Adds the pages homed here that hold a non-zero byte now and are not logged yet. */
