@@ -664,12 +664,13 @@ export const entryScanBytesMax = 1024 * 1024;
 export const placementScanValueCountMax = 10_000;
 // Eventually visible (src/protocol/stale.ts, docs/PROTOCOL.md "Stale copies between synchronizations")
 /**
- * hlrc, 2+ nodes: a node on which no acquire or release happened for this
+ * hlrc, 2+ nodes: a node on which no acquire, release or fault happened for this
  * many milliseconds sends its dirty pages' diffs home early and asks each
  * home which of its clean copies are out of date (dropped: the next read
  * fetches), so a loop polling a plain read ends. The wait doubles at each
- * look that found nothing, up to staleRefreshDelayMaxMs, and comes back to
- * this at any synchronization or when a look dropped a copy.
+ * look, up to staleRefreshDelayMaxMs; a synchronization starts it again at
+ * its length, and a look that dropped a copy with no synchronization since
+ * the look before (a poller's) brings it back to this.
  */
 export const staleRefreshDelayMs = 20;
 /**

@@ -146,8 +146,12 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly atomicWaiterOn: (page: number) => boolean;
   /** Stale copies between synchronizations (stale.ts); null: one node, or race detection. */
   private readonly stale: StaleRefresh | null;
-  /** Acquires and releases of this node (stale.ts looks after a while with none). */
-  private syncCount = 0;
+  /**
+   * Acquires, releases and faults of this node (stale.ts looks after a while
+   * with none: a thread that faults is reading fresh copies, a poller of a
+   * valid copy never faults).
+   */
+  private activity = 0;
 
   constructor(private readonly ctx: EngineContext, private readonly intervals: Intervals, options: EngineOptions, atomicWaiterOn: (page: number) => boolean) {
     this.nodeId = ctx.nodeId;
@@ -253,6 +257,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   onFault(threadRef: number, page: number, isWrite: boolean): void {
     assert(page >= 0 && page < this.pageCount, 'fault within the region');
     if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
+    this.activity++;
     const touched = this.pages.get(page);
     if (touched !== undefined && touched.valid && touched.prefetched === true) {
       // The first touch of a read-ahead page: it was worth fetching.
@@ -525,7 +530,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * message goes to next) is held back to travel inside that message.
    */
   closeInterval(bundleTo = -1, pushTo = -1): void {
-    this.syncCount++;
+    this.activity++;
     this.drainDirty();
     // Race detection closes empty intervals too: a thread that only read
     // between two synchronizations must have an interval for its reads, and
@@ -675,7 +680,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * kept a manager busy for seconds).
    */
   acquire(target: number[]): void {
-    this.syncCount++;
+    this.activity++;
     this.drainDirty();
     // Hot at a large notice (a remote worker's start acquires its parent's
     // fill of every page it wrote): a byte per page marks the pages named, no
@@ -1325,7 +1330,7 @@ export class HlrcCoherence implements Coherence, LendHost {
 
   refreshStale(): void { this.stale?.refresh(); }
 
-  onTick(nowMs: number): void { this.stale?.tick(nowMs, this.syncCount); }
+  onTick(nowMs: number): void { this.stale?.tick(nowMs, this.activity); }
 
   private makeStaleRefresh(delayMs: number): StaleRefresh {
     return new StaleRefresh({

@@ -5,7 +5,7 @@
 // nodes, because no synchronization ever refreshes the reader's read-only
 // copy and a writer that is not the page's home keeps its store in its twin
 // until its next release. This rule makes such a write visible after a
-// while: a node on which no acquire or release happened for
+// while: a node on which no acquire, release or fault happened for
 // staleRefreshDelayMs takes a look; the wait doubles at each look, up to
 // staleRefreshDelayMaxMs (longer for a node holding many copies: see
 // staleRefreshCopiesPerMs), and comes back to its start only when a look
@@ -120,7 +120,8 @@ export class StaleRefresh {
   }
 
   /**
-   * The engine's tick: `syncCount` counts this node's acquires and releases.
+   * The engine's tick: `syncCount` counts this node's acquires, releases and
+   * faults (a thread that faults reads fresh copies: the node is not quiet).
    * A synchronization starts the wait again, and keeps its length: a program
    * that synchronizes every 30 ms (Jacobi's iterations on a loaded machine)
    * looks a few times, finds its pages written between its barriers (legal
@@ -129,7 +130,9 @@ export class StaleRefresh {
    * synchronization (a poller's) brings the wait back to its start.
    */
   tick(nowMs: number, syncCount: number): void {
-    if (this.baseDelayMs === 0) return;
+    // A node that never synchronized runs no thread that could read another node's writes (a worker starts with an
+    // acquire, a main thread that starts one releases): it answers queries, and looks from its first synchronization.
+    if (this.baseDelayMs === 0 || syncCount === 0) return;
     if (syncCount !== this.syncSeen) {
       this.syncSeen = syncCount;
       this.nextAtMs = nowMs + this.delayMs;
