@@ -2,14 +2,14 @@
 // a loop polling a plain read ends on several nodes. Page 0 is node 0's
 // (round robin). On 3 nodes, node 1 stores the flag plainly (into its twin: it
 // is not the home) and polls an ack; node 2 polls the flag and stores the ack.
-// No thread ever synchronizes. Without the engines' looks the reader spins
+// After one barrier no thread synchronizes. Without the engines' looks the reader spins
 // until the step limit; with them (every simulated 2 ms with no
 // synchronization, doubling while nothing is found) both loops end. And the
 // random programs stay correct when copies are dropped at random moments.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimCluster, type ThreadProgram } from './sim.js';
-import { loadOp as load } from './thread-ops.js';
+import { loadOp as load, syncOk as sync } from './thread-ops.js';
 import { runSeed } from './programs.js';
 
 const flag = 0;
@@ -18,11 +18,15 @@ const ack = 4;
 function pingPong(staleRefreshMs: number | undefined, stepCountMax: number): { spins: number[]; cluster: SimCluster } {
   const cluster = new SimCluster({ seed: 3, nodeCount: 3, pageCount: 3, placement: 'roundRobin', stepCountMax, ...(staleRefreshMs === undefined ? {} : { staleRefreshMs }) });
   const spins = [0, 0];
+  // One barrier first, as a real thread starts with an acquire (a node looks from its first synchronization).
+  const start = { kind: 'barrier', barrierId: 1, parties: 2 } as const;
   cluster.addThread(1, () => (function* () {
+    yield* sync(start);
     yield { op: 'store', address: flag, value: 1 };
     while ((yield* load(ack)) === 0) spins[0]!++;
   })() as ThreadProgram);
   cluster.addThread(2, () => (function* () {
+    yield* sync(start);
     while ((yield* load(flag)) === 0) spins[1]!++;
     yield { op: 'store', address: ack, value: 1 };
   })() as ThreadProgram);
