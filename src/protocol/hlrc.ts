@@ -152,6 +152,8 @@ export class HlrcCoherence implements Coherence, LendHost {
    * valid copy never faults).
    */
   private activity = 0;
+  /** Whether the looks run on the tick (EngineOptions.staleRefreshMs), not only at refreshStale. */
+  private readonly staleTimed: boolean;
 
   constructor(private readonly ctx: EngineContext, private readonly intervals: Intervals, options: EngineOptions, atomicWaiterOn: (page: number) => boolean) {
     this.nodeId = ctx.nodeId;
@@ -175,6 +177,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.deferPageCountMin = this.onIntervalClosed === null ? options.deferDiffPageCountMin ?? 0 : 0;
     assert(Number.isInteger(this.deferPageCountMin) && this.deferPageCountMin >= 0, 'the deferral threshold is a page count');
     this.stale = this.nodeCount > 1 && this.onIntervalClosed === null ? this.makeStaleRefresh(options.staleRefreshMs ?? 0) : null;
+    this.staleTimed = (options.staleRefreshMs ?? 0) > 0;
   }
 
   start(): void {
@@ -1330,7 +1333,15 @@ export class HlrcCoherence implements Coherence, LendHost {
 
   refreshStale(): void { this.stale?.refresh(); }
 
-  onTick(nowMs: number): void { this.stale?.tick(nowMs, this.activity); }
+  onTick(nowMs: number): void {
+    if (this.stale === null || !this.staleTimed) return;
+    // New pages written since the last tick count as activity too (a writer, not a poller): mutexes taken in the
+    // node's lock token table never reach the engine (matmul looked during its rows).
+    const written = this.intervalPages.size;
+    this.drainDirty();
+    if (this.intervalPages.size !== written) this.activity++;
+    this.stale.tick(nowMs, this.activity);
+  }
 
   private makeStaleRefresh(delayMs: number): StaleRefresh {
     return new StaleRefresh({
