@@ -671,6 +671,33 @@ export const entryScanBytesMax = 1024 * 1024;
  * large workerData to well under a millisecond.
  */
 export const placementScanValueCountMax = 10_000;
+// Eventually visible (src/protocol/stale.ts, docs/PROTOCOL.md "Stale copies between synchronizations")
+/**
+ * hlrc, 2+ nodes: a node on which no acquire, release or fault happened for this
+ * many milliseconds sends its dirty pages' diffs home early and asks each
+ * home which of its clean copies are out of date (dropped: the next read
+ * fetches), so a loop polling a plain read ends. The wait doubles at each
+ * look, up to staleRefreshDelayMaxMs; a synchronization starts it again at
+ * its length, and a look that dropped a copy with no synchronization since
+ * the look before (a poller's) brings it back to this.
+ */
+export const staleRefreshDelayMs = 20;
+/**
+ * The longest wait between two looks of a node with no synchronization (see
+ * staleRefreshDelayMs), for a node holding few copies of other nodes' pages;
+ * one holding more waits up to one millisecond per staleRefreshCopiesPerMs
+ * copies (a look hashes each copy, about 2 µs a page: a look then costs the
+ * manager about 2% of its time).
+ */
+export const staleRefreshDelayMaxMs = 160;
+/** See staleRefreshDelayMaxMs: copies hashed per millisecond of the longest wait. */
+export const staleRefreshCopiesPerMs = 10;
+/**
+ * Pages one staleQuery names (each with its copy's 8-byte hash: 12 bytes a
+ * page), and pages one staleReply lists as written at the home. A node with
+ * more clean copies of one home asks about them in turns.
+ */
+export const staleCheckPageCountMax = 4096;
 // Flow control (src/runtime/flow.ts, docs/CLUSTER.md "Flow control")
 /**
  * A release with at least this many dirty pages sends their diffs ahead of it
@@ -698,6 +725,7 @@ assert(syncQueueCountMax >= atomicWaiterCountMax, 'a mutex queue holds as many t
 assert(earlyFlushPageCount * pageBytes <= diffsMessageBytesMax, 'an early-flush piece fits one diffs message');
 assert(earlyFlushPageCountMin <= dirtyPageCountFlushMin && dirtyPageCountFlushMin < dirtyPageCountMax && dirtyPageCountMax <= dirtyRingCapacity, 'flush thresholds are ordered');
 assert(sendQueueBytesMin <= sendQueueBytesMax, 'the lowest link limit is below the default');
+assert(staleRefreshDelayMs >= 1 && staleRefreshDelayMs <= staleRefreshDelayMaxMs, 'stale refresh waits are ordered');
 // System calls on dsm memory (src/threads/kernel-copies.ts)
 /** A synchronous system call on a dsm range up to this size reuses one private buffer per thread (no fresh pages per call). */
 export const kernelScratchReuseBytesMax = 16 * 1024 * 1024;

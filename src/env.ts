@@ -156,6 +156,11 @@ export function lockPushEnabled(): boolean {
   return process.env.DSM_LOCK_PUSH !== '0';
 }
 
+/** DSM_STALE_REFRESH=0: no looks for stale copies after a while with no synchronization (src/protocol/stale.ts; to compare). */
+export function staleRefreshEnabled(): boolean {
+  return process.env.DSM_STALE_REFRESH !== '0';
+}
+
 /** DSM_LOCK_KEEP=0: a recalled mutex token goes at its holder's unlock, with no keep window for the node's threads (src/protocol/lock-keep.ts; to compare). */
 export function lockKeepEnabled(): boolean {
   return process.env.DSM_LOCK_KEEP !== '0';

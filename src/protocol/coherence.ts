@@ -87,6 +87,9 @@ export interface Coherence {
   /** Engine.dirtyPageCount and Engine.flushDirty. sc: 0. */
   dirtyPageCount(): number;
   flushDirty(pageCountMax: number): number;
+  /** hlrc: Engine.refreshStale, and its timer (the engine's tick). sc: absent. */
+  refreshStale?(): void;
+  onTick?(nowMs: number): void;
   /** Engine.deferredPageCount and Engine.flushDeferred. sc: 0. */
   deferredPageCount(): number;
   flushDeferredCount(pageCountMax: number): number;

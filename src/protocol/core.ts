@@ -83,6 +83,7 @@ export class ProtocolEngine implements Engine {
   onTick(nowMs: number): void {
     this.atomics.onTick(nowMs);
     this.sync.onTick(nowMs);
+    this.coherence.onTick?.(nowMs);
   }
 
   nextTickMs(): number | null { return this.sync.nextTickMs(); }
@@ -156,6 +157,8 @@ export class ProtocolEngine implements Engine {
   dirtyPageCount(): number { return this.coherence.dirtyPageCount(); }
 
   flushDirty(pageCountMax: number): number { return this.coherence.flushDirty(pageCountMax); }
+
+  refreshStale(): void { this.coherence.refreshStale?.(); }
 
   deferredPageCount(): number { return this.coherence.deferredPageCount(); }
 

@@ -27,6 +27,7 @@ import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
 import { isCovered, newPageState, noWaiters, zeroVector, type PageState } from './page-state.js';
 import { ReadAhead } from './readahead.js';
+import { StaleRefresh } from './stale.js';
 import { StatelessNeeds } from './stateless-needs.js';
 import type { EngineCounters, EngineOptions, FaultResult } from './types.js';
 
@@ -143,6 +144,16 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly onIntervalClosed: ((index: number, vc: readonly number[]) => void) | null;
   /** Whether an Atomics.wait is parked at this home on a page (home migration leaves such pages). */
   private readonly atomicWaiterOn: (page: number) => boolean;
+  /** Stale copies between synchronizations (stale.ts); null: one node, or race detection. */
+  private readonly stale: StaleRefresh | null;
+  /**
+   * Acquires, releases and faults of this node (stale.ts looks after a while
+   * with none: a thread that faults is reading fresh copies, a poller of a
+   * valid copy never faults).
+   */
+  private activity = 0;
+  /** Whether the looks run on the tick (EngineOptions.staleRefreshMs), not only at refreshStale. */
+  private readonly staleTimed: boolean;
 
   constructor(private readonly ctx: EngineContext, private readonly intervals: Intervals, options: EngineOptions, atomicWaiterOn: (page: number) => boolean) {
     this.nodeId = ctx.nodeId;
@@ -165,6 +176,8 @@ export class HlrcCoherence implements Coherence, LendHost {
     // Race detection protects every page at each close and names its reads: diffs stay with their release there.
     this.deferPageCountMin = this.onIntervalClosed === null ? options.deferDiffPageCountMin ?? 0 : 0;
     assert(Number.isInteger(this.deferPageCountMin) && this.deferPageCountMin >= 0, 'the deferral threshold is a page count');
+    this.stale = this.nodeCount > 1 && this.onIntervalClosed === null ? this.makeStaleRefresh(options.staleRefreshMs ?? 0) : null;
+    this.staleTimed = (options.staleRefreshMs ?? 0) > 0;
   }
 
   start(): void {
@@ -235,6 +248,8 @@ export class HlrcCoherence implements Coherence, LendHost {
         // A page lent here becomes our own (twinless): its deferred diff goes to the old home first, as an early flush in flight would.
         this.flushDeferredAll();
         return this.migration.onHomeLend(from, message);
+      case 'staleQuery': return this.stale?.onQuery(from, message);
+      case 'staleReply': return this.stale?.onReply(from, message);
       default:
         assert(false, `hlrc engine got a message it does not speak: ${message.type}`);
     }
@@ -245,6 +260,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   onFault(threadRef: number, page: number, isWrite: boolean): void {
     assert(page >= 0 && page < this.pageCount, 'fault within the region');
     if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
+    this.activity++;
     const touched = this.pages.get(page);
     if (touched !== undefined && touched.valid && touched.prefetched === true) {
       // The first touch of a read-ahead page: it was worth fetching.
@@ -517,6 +533,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * message goes to next) is held back to travel inside that message.
    */
   closeInterval(bundleTo = -1, pushTo = -1): void {
+    this.activity++;
     this.drainDirty();
     // Race detection closes empty intervals too: a thread that only read
     // between two synchronizations must have an interval for its reads, and
@@ -666,6 +683,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * kept a manager busy for seconds).
    */
   acquire(target: number[]): void {
+    this.activity++;
     this.drainDirty();
     // Hot at a large notice (a remote worker's start acquires its parent's
     // fill of every page it wrote): a byte per page marks the pages named, no
@@ -1310,4 +1328,78 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.memory.applyDiff(page, diff);
     this.closeInterval();
   }
+
+  // ------------------------------------------- stale copies (stale.ts)
+
+  refreshStale(): void { this.stale?.refresh(); }
+
+  onTick(nowMs: number): void {
+    if (this.stale === null || !this.staleTimed) return;
+    // New pages written since the last tick count as activity too (a writer, not a poller): mutexes taken in the
+    // node's lock token table never reach the engine (matmul looked during its rows).
+    const written = this.intervalPages.size;
+    this.drainDirty();
+    if (this.intervalPages.size !== written) this.activity++;
+    this.stale.tick(nowMs, this.activity);
+  }
+
+  private makeStaleRefresh(delayMs: number): StaleRefresh {
+    return new StaleRefresh({
+      nodeId: this.nodeId, nodeCount: this.nodeCount, pageCount: this.pageCount,
+      flushAllDirty: () => {
+        this.stats.staleLooks = (this.stats.staleLooks ?? 0) + 1;
+        const dirty = this.dirtyPageCount();
+        if (dirty > 0) this.flushDirty(dirty);
+      },
+      forEachCleanCopy: (visit) => {
+        for (const [page, state] of this.pages) {
+          // A page written in the open interval counts once its diff went home (flushAllDirty): no twin left.
+          if (!state.valid || state.fetching || this.twinned.has(page) || this.deferred.has(page)) continue;
+          const home = this.homeOf(page);
+          if (home !== this.nodeId) visit(page, home);
+        }
+      },
+      forEachOwnTouched: (visit) => {
+        this.drainDirty();
+        // Written: a diff applied, an interval of ours closed on it (a lend brings both), or written in the open one
+        // (a copy only served, version zero, is left out: not read again at every query).
+        for (const [page, state] of this.pages) {
+          if (this.homeOf(page) === this.nodeId && (state.applied !== this.zeros || state.version.some((v) => v > 0))) visit(page);
+        }
+        for (const page of this.intervalPages) if (this.homeOf(page) === this.nodeId) visit(page);
+      },
+      homeOf: (page) => this.homeOf(page),
+      readPage: (page, dst) => this.memory.readPage(page, dst),
+      drop: (changed, written, home) => this.dropStale(changed, written, home),
+      send: (toNode, message) => this.ctx.send(toNode, message),
+    }, delayMs);
+  }
+
+  /**
+   * Copies a home found out of date (`changed`, with state here) or written
+   * since start (`written`: implicit copies, valid at zero with no state):
+   * those still valid, with no twin (a page of the open interval whose diff
+   * went home counts) and homed at `home` are invalidated as an acquire would
+   * (keeping their need), so the next read fetches the home's copy.
+   */
+  private dropStale(changed: readonly number[], written: readonly number[], home: number): number {
+    this.drainDirty();
+    const drop = new Set<number>();
+    const clean = (page: number): boolean => page >= 0 && page < this.pageCount && home !== this.nodeId && this.homeOf(page) === home
+      && !this.twinned.has(page) && !this.deferred.has(page);
+    for (const page of changed) {
+      const state = this.pages.get(page);
+      if (state !== undefined && state.valid && !state.fetching && clean(page)) drop.add(page);
+    }
+    for (const page of written) {
+      if (this.pages.has(page) || this.stateless.has(page) || !clean(page)) continue;
+      this.pageState(page);
+      drop.add(page);
+    }
+    if (drop.size === 0) return 0;
+    this.invalidate(Uint32Array.from(drop).sort());
+    this.stats.staleDropped = (this.stats.staleDropped ?? 0) + drop.size;
+    return drop.size;
+  }
+
 }

@@ -393,6 +393,7 @@ export class LineEngine implements Engine {
   acquireFrom(fromNode: number, info: ConsistencyInfo): void { this.inner.acquireFrom(fromNode, info); }
   dirtyPageCount(): number { return this.inner.dirtyPageCount(); }
   flushDirty(pageCountMax: number): number { return this.inner.flushDirty(pageCountMax); }
+  refreshStale(): void { this.inner.refreshStale?.(); }
   deferredPageCount(): number { return this.inner.deferredPageCount(); }
   flushDeferred(pageCountMax: number): number { return this.inner.flushDeferred(pageCountMax); }
   homeOf(page: number): number { return this.inner.homeOf(page); }

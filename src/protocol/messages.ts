@@ -193,6 +193,15 @@ export type ProtocolMessage =
   /** The directory's answer: the op's result (raw bits) and its release; `result` null: not run (the requester asks for the line). */
   /** `quiet`: no waiter was registered on the op's address, nor one of the directory's threads between its check and its registration on the line, when the op ran. */
   | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo; quiet?: boolean; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  // hlrc: stale copies between synchronizations (src/protocol/stale.ts)
+  /**
+   * A node with no synchronization for a while, to a home: its clean copies of
+   * the home's `pages`, two 32-bit hashes of each copy's bytes (`hashes`, two a
+   * page), and how many entries of the home's written log it has seen.
+   */
+  | { type: 'staleQuery'; pages: number[]; hashes: number[]; writtenFrom: number }
+  /** The home's answer: the named copies whose bytes differ from its own, and its written log from the query's cursor to `writtenTo`. */
+  | { type: 'staleReply'; changed: number[]; written: number[]; writtenTo: number }
   // hlrc log reclamation without barriers
   /** The sender's log is long: the receiver learns `info`, acquires all it knows and reports its applied vc. */
   | { type: 'vcQuery'; info: ConsistencyInfo }

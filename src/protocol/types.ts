@@ -205,6 +205,13 @@ export interface EngineOptions {
    * never in race mode; DSM_LOCK_PUSH=0 to compare).
    */
   lockPush?: boolean;
+  /**
+   * hlrc, 2+ nodes: after this many milliseconds with no acquire or release,
+   * the node flushes its dirty pages home and drops its copies the homes find
+   * out of date (src/protocol/stale.ts; doubling while nothing is found).
+   * 0 or absent: only at refreshStale (the runtime passes staleRefreshDelayMs).
+   */
+  staleRefreshMs?: number;
 }
 
 export interface EngineCounters {
@@ -262,6 +269,10 @@ export interface EngineCounters {
   lendForwards?: number;
   /** hlrc: pages of this node's own that went from exclusive (read-write, no write notice) to shared when a copy left. */
   exclusiveShared?: number;
+  /** hlrc: looks for stale copies after a while with no synchronization (src/protocol/stale.ts). */
+  staleLooks?: number;
+  /** hlrc: clean copies such looks dropped because their home's copy differed (or the page was written since start). */
+  staleDropped?: number;
 }
 
 /** Copies of pages pushed with a grant (the shape of Coherence's GrantPush, named here so that types.ts imports no coherence). */
@@ -356,6 +367,13 @@ export interface Engine {
    * spread a large release over a link's capacity. Returns the pages flushed.
    */
   flushDirty(pageCountMax: number): number;
+  /**
+   * hlrc, 2+ nodes: one look for stale copies now (src/protocol/stale.ts), as
+   * after staleRefreshMs with no synchronization: dirty pages' diffs go home,
+   * and copies their homes find out of date are dropped when the answers come.
+   * Absent or no-op: sc, one node, race detection.
+   */
+  refreshStale?(): void;
   /**
    * Pages of closed intervals whose diffs were deferred
    * (EngineOptions.deferDiffPageCountMin) and not sent yet. Homes wait for

@@ -28,11 +28,11 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { flushPendingEvents, replyLater, type ThreadEndpoint } from '../channel/server.js';
 import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, parkedReportCountMax, regionBytesDefault, type PageProt } from '../constants.js';
+import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, parkedReportCountMax, regionBytesDefault, staleRefreshDelayMs, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, staleRefreshEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -275,6 +275,8 @@ export class ClusterNode {
       ...(lockTokens === null ? {} : { lockTokens }),
       lockKeep: lockKeepEnabled(),
       lockPush: lockPushEnabled(),
+      // A loop polling a plain read ends (src/protocol/stale.ts).
+      staleRefreshMs: staleRefreshEnabled() ? staleRefreshDelayMs : 0,
     });
     const engine = this.host.engine;
     this.flow = new FlowGate({

@@ -94,7 +94,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   scRequest: engineLane, scForward: engineLane, scPage: engineLane, scInvalidate: engineLane, scInvalidateAck: engineLane, scConfirm: engineLane,
   lockRequest: engineLane, lockGrant: engineLane, lockRecall: engineLane, lockBusy: engineLane, lockRelease: engineLane,
   barrierArrive: engineLane, barrierDepart: engineLane, barrierFlush: engineLane,
-  atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane,
+  atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane, staleQuery: engineLane, staleReply: engineLane,
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
   lineWait: engineLane, lineWaitShip: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers',

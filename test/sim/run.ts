@@ -15,9 +15,10 @@ Runs seeds of the protocol simulation (test/sim/programs.ts); a failure prints i
   --keep M                  the lock keep window: seeded (default), always or never
   --defer M                 deferred diffs: seeded (default), always or never
   --atomic-barrier M        barriers made from Atomics: never (default), seeded or always
+  --stale-refresh M         looks for stale copies at random steps: seeded (default: a quarter of the seeds), always or never
   -h, --help                this text`;
 
-const modeOptions = ['concurrent', 'lines', 'tokens', 'keep', 'defer', 'atomic-barrier'] as const;
+const modeOptions = ['concurrent', 'lines', 'tokens', 'keep', 'defer', 'atomic-barrier', 'stale-refresh'] as const;
 type Mode = 'seeded' | 'always' | 'never';
 let parsed: ReturnType<typeof parseOptions>;
 function parseOptions() {
@@ -81,6 +82,7 @@ const tokens = modeArg('tokens', 'seeded');
 const keep = modeArg('keep', 'seeded');
 const defer = modeArg('defer', 'seeded');
 const atomicBarrier = modeArg('atomic-barrier', 'never');
+const staleRefresh = modeArg('stale-refresh', 'seeded');
 const first = countArg('first', '1');
 const seeds = only !== undefined ? [only] : Array.from({ length: seedCount }, (_, k) => first + k);
 let messages = 0;
@@ -92,6 +94,7 @@ let quietNotifies = 0;
 let keepTakes = 0;
 let lockPushes = 0;
 let lockPushesTaken = 0;
+let staleDropped = 0;
 const started = performance.now();
 // Progress on stderr every 10 s of a long run (stdout keeps only the result line).
 const progressEveryMs = 10_000;
@@ -102,7 +105,7 @@ for (const [done, seed] of seeds.entries()) {
     process.stderr.write(`sim: ${done} of ${seeds.length} seeds passed, ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
   }
   try {
-    const outcome = runSeed(seed, protocol, concurrent, earlyFlushChance, lines, tokens, keep, defer, atomicBarrier);
+    const outcome = runSeed(seed, protocol, concurrent, earlyFlushChance, lines, tokens, keep, defer, atomicBarrier, staleRefresh);
     messages += outcome.messageCount;
     pagesLent += outcome.pagesLent;
     aheadFetches += outcome.aheadFetches;
@@ -112,10 +115,11 @@ for (const [done, seed] of seeds.entries()) {
     keepTakes += outcome.keepTakes;
     lockPushes += outcome.lockPushes;
     lockPushesTaken += outcome.lockPushesTaken;
+    staleDropped += outcome.staleDropped;
   } catch (error) {
     console.error(`seed ${seed} failed (protocol ${protocol}): ${(error as Error).stack}`);
-    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens} --keep ${keep} --defer ${defer} --atomic-barrier ${atomicBarrier}`);
+    console.error(`rerun: npm run sim -- --seed ${seed} --protocol ${protocol} --concurrent ${concurrent} --early-flush ${earlyFlushChance} --lines ${lines} --tokens ${tokens} --keep ${keep} --defer ${defer} --atomic-barrier ${atomicBarrier} --stale-refresh ${staleRefresh}`);
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${staleDropped} stale copies dropped, ${((performance.now() - started) / 1000).toFixed(1)} s`);

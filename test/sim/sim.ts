@@ -311,6 +311,16 @@ export interface ClusterOptions {
    */
   earlyFlushChance?: number;
   /**
+   * hlrc: probability that a step is a look for stale copies on a random node
+   * (engine.refreshStale, src/protocol/stale.ts), as a node does after a while
+   * with no synchronization: dirty pages' diffs go home, and copies their
+   * homes find out of date are dropped when the answers come. 0 (default): no
+   * look and no draw, so seeds keep their schedules.
+   */
+  staleRefreshChance?: number;
+  /** hlrc: the engines' own looks for stale copies after this many (simulated) ms with no synchronization (EngineOptions.staleRefreshMs; default 0: none). */
+  staleRefreshMs?: number;
+  /**
    * hlrc: a close with at least this many twinned pages defers their diffs
    * (EngineOptions.deferDiffPageCountMin). The cluster then streams them as
    * the runtime's flow control does: a step with probability
@@ -461,6 +471,7 @@ export class SimCluster {
         ...(options.migrateHomes === undefined ? {} : { migrateHomes: options.migrateHomes }),
         ...(options.lendConcurrentWrites === undefined ? {} : { lendConcurrentWrites: options.lendConcurrentWrites }),
         ...(options.deferDiffPageCountMin === undefined ? {} : { deferDiffPageCountMin: options.deferDiffPageCountMin }),
+        ...(options.staleRefreshMs === undefined ? {} : { staleRefreshMs: options.staleRefreshMs }),
         send: (to, message) => this.send(node, to, message),
         host: {
           resume: (ref, result) => this.resume(ref, result),
@@ -748,6 +759,12 @@ export class SimCluster {
       const earlyFlushChance = this.options.earlyFlushChance ?? 0;
       if (earlyFlushChance > 0 && this.prng.chance(earlyFlushChance)) {
         this.engines[this.prng.int(this.engines.length)]!.flushDirty(1 + this.prng.int(4));
+        this.options.afterStep?.(this);
+        continue;
+      }
+      const staleRefreshChance = this.options.staleRefreshChance ?? 0;
+      if (staleRefreshChance > 0 && this.prng.chance(staleRefreshChance)) {
+        this.engines[this.prng.int(this.engines.length)]!.refreshStale?.();
         this.options.afterStep?.(this);
         continue;
       }
