@@ -21,8 +21,8 @@ function listen(mode: Mode): Promise<number> {
   server.on(connectionEventOf(tlsConfig), (socket: net.Socket) => {
     socket.setNoDelay(true);
     if (mode === 'raw') {
-      // Raw echo: [u32 length][bytes], sent back as received.
-      socket.pipe(socket);
+      // Raw echo: [u32 length][bytes], sent back as received (a 'data' listener: dsm's echo answers from one too).
+      socket.on('data', (chunk: Buffer) => socket.write(chunk));
       return;
     }
     handshake(socket, { hello: { ...rttHello, nodeId: 1 }, secret: rttSecret, role: 'accept', peerLabel: 'bench client' }).then((connection) => {

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rawRoundTrips, startEcho } from './rtt.js';
+import { rawConnect, rawRoundTrips, startEcho } from './rtt.js';
 
 /** The hops of one fault, in order: the stamp that ends each, and who stamps it. */
 const hops: Array<{ name: string; from: string; to: string; side: string; part?: boolean }> = [
@@ -47,10 +47,12 @@ const round = (value: number) => Math.round(value * 10) / 10;
 /** The median raw 4 KiB round trip over `iterations` (bench/rtt.ts's raw echo). */
 async function rawRtt4k(iterations: number): Promise<number[]> {
   const raw = await startEcho('raw');
+  const socket = await rawConnect(raw.port);
   try {
-    await rawRoundTrips(raw.port, 4096, Math.min(200, iterations));
-    return await rawRoundTrips(raw.port, 4096, iterations);
+    await rawRoundTrips(raw.port, 4096, Math.min(200, iterations), socket);
+    return await rawRoundTrips(raw.port, 4096, iterations, socket);
   } finally {
+    socket.destroy();
     raw.child.stdin!.end();
   }
 }
