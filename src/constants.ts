@@ -673,18 +673,19 @@ export const entryScanBytesMax = 1024 * 1024;
 export const placementScanValueCountMax = 10_000;
 // Eventually visible (src/protocol/stale.ts, docs/PROTOCOL.md "Stale copies between synchronizations")
 /**
- * hlrc, 2+ nodes: a node on which no acquire, release or fault happened for this
- * many milliseconds sends its dirty pages' diffs home early and asks each
- * home which of its clean copies are out of date (dropped: the next read
- * fetches), so a loop polling a plain read ends. The wait doubles at each
- * look, up to staleRefreshDelayMaxMs; a synchronization starts it again at
- * its length, and a look that dropped a copy with no synchronization since
- * the look before (a poller's) brings it back to this.
+ * hlrc, n >= 2 nodes: a node on which no acquire, release or fault happened
+ * for a while sends its dirty pages' diffs home early and asks each home which
+ * of its clean copies are out of date (dropped: the next read fetches), so a
+ * loop polling a plain read ends. Both waits are scaled by n - 1 (the homes a
+ * look asks). The first wait is the longest (staleRefreshDelayMaxMs); a look
+ * that dropped a copy with no synchronization since the look before (a
+ * poller's) brings it down to this many milliseconds (times n - 1), from where
+ * it doubles at each look; a synchronization starts it again at its length.
  */
 export const staleRefreshDelayMs = 20;
 /**
- * The longest wait between two looks of a node with no synchronization (see
- * staleRefreshDelayMs), for a node holding few copies of other nodes' pages;
+ * The longest wait between two looks of a node with no synchronization, and its
+ * first (times n - 1 on n nodes; see staleRefreshDelayMs), for a node holding few copies of other nodes' pages;
  * one holding more waits up to one millisecond per staleRefreshCopiesPerMs
  * copies (a look hashes each copy, about 2 µs a page: a look then costs the
  * manager about 2% of its time).
