@@ -29,8 +29,10 @@ test('2 nodes: broadcasts under the bound mutex with nobody waiting send no line
   const stats = JSON.parse(readFileSync(statsPath, 'utf8')) as Stats;
   const byType = stats.total.messagesByType;
   const lineMessages = Object.entries(byType).filter(([type]) => type.startsWith('line')).reduce((sum, [, entry]) => sum + entry.count, 0);
-  // Only the one wait and its wake-up (and the binding's compareExchange) touch the condition's line: 80 broadcasts do not.
-  assert.ok(lineMessages <= 12, `${lineMessages} line messages: ${JSON.stringify(byType)}`);
+  // Only the one wait and its wake-up (and the binding's compareExchange) touch the condition's line: 80 broadcasts do
+  // not (each would add at least one). The line's grant, recall and a shipped op or two may repeat on a loaded
+  // machine (14 at load ~20 in session 23's merged suite, against 12 at most before): the bound keeps that slack.
+  assert.ok(lineMessages <= 20, `${lineMessages} line messages: ${JSON.stringify(byType)}`);
 });
 
 for (const nodes of [1, 2]) {
