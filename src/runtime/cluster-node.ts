@@ -390,7 +390,7 @@ export class ClusterNode {
     // where its app threads stood: a run that stands still (two threads waiting on each other, or an answer lost) is
     // not silent to the end. Once per node, one write: every node's line whole, in whatever order they come.
     handle.onInterrupt?.(() => {
-      const parked = this.host.describeParked(parkedReportCountMax, this.parkedNatively());
+      const parked = this.host.describeParked(parkedReportCountMax, [...this.parkedNatively(), ...this.webLocks.waiting()]);
       if (parked.length > 0) process.stderr.write(`dsm: interrupted; parked on node ${handle.nodeId}: ${parked.join('; ')}\n`);
     });
     handle.describeInFlight(() => `${this.host.syncInFlight} synchronization request(s) and ${this.workers.inFlight} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
