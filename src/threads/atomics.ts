@@ -206,13 +206,25 @@ function installHeldLineAtomics(route: AtomicRoute): void {
  */
 function installNotedWait(route: AtomicRoute): void {
   const nativeWait = Atomics.wait;
+  const nativeLoad = Atomics.load;
   const note = route.channel.blockFloats;
+  // The last buffer's offset: a thread waits on few buffers, and the lookup (a WeakMap's) costs more than the rest.
+  let lastBuffer: ArrayBufferLike | null = null;
+  let lastOffset: number | null = null;
   (Atomics as unknown as Record<string, unknown>).wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown, kind?: unknown) => {
     const tag = tagGetter.call(array);
     if (tag !== 'Int32Array' && tag !== 'BigInt64Array') return nativeWait(array as Int32Array, index as number, value as number, timeout as number);
-    const offset = route.offsetOf(bufferGetter.call(array));
+    const buffer = bufferGetter.call(array);
+    if (buffer !== lastBuffer) {
+      lastOffset = route.offsetOf(buffer);
+      lastBuffer = buffer;
+    }
+    const offset = lastOffset;
     if (offset === null) return nativeWait(array as Int32Array, index as number, value as number, timeout as number);
     const position = toIndex(index, lengthGetter.call(array));
+    // A wait that will not block (the word differs; value and timeout convert without side effects): nothing to note.
+    if (typeof value === 'number' && (timeout === undefined || typeof timeout === 'number') && tag === 'Int32Array'
+      && nativeLoad(array as Int32Array, position) !== (value | 0)) return nativeWait(array as Int32Array, position, value, timeout as number);
     note[waitNoteAddressF64] = offset + byteOffsetGetter.call(array) + position * (tag === 'Int32Array' ? 4 : 8);
     // dsm's Mutex and Barrier name themselves by a fifth argument (V8's own wait ignores it).
     note[waitNoteKindF64] = kind === waitKindMutex || kind === waitKindBarrier ? kind : waitKindAtomics;
