@@ -68,6 +68,11 @@ export class ChannelClient {
     this.port.unref();
   }
 
+  /** The thread's doorbell block as float64s: its wait note (DoorbellBlock.waitNote) is written by the Atomics of a cluster of one. */
+  get blockFloats(): Float64Array {
+    return this.block.floatFields;
+  }
+
   private dispatch(event: ThreadEvent): void {
     for (const listener of this.listeners) listener(event);
   }

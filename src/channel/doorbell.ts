@@ -103,6 +103,17 @@ const wordBytesTail = 12;
 const wordSpaceWake = 13;
 /** Float64 index of the reply's number. */
 const replyNumberF64 = 8;
+/**
+ * Float64 indices of the thread's own wait note (a cluster of one, where Atomics.wait is V8's own and the manager
+ * sees no request): the wait's start (epoch ms, 0 when not waiting), its byte address, and what waits (waitKind*).
+ * The thread alone writes them, around a native wait; the manager reads them only for an interrupted run's report.
+ */
+export const waitNoteStartF64 = 9;
+export const waitNoteAddressF64 = 10;
+export const waitNoteKindF64 = 11;
+export const waitKindAtomics = 0;
+export const waitKindMutex = 1;
+export const waitKindBarrier = 2;
 const ringOffsetBytes = 128;
 /** One ring entry: 12 Int32 words, then 6 float64s. */
 const entryBytes = 96;
@@ -111,7 +122,7 @@ const entryIntWords = 12;
 const postOffsetBytes = ringOffsetBytes + channelRingEntries * entryBytes;
 const jsonOffsetBytes = postOffsetBytes + channelPostBytes;
 export const blockBytes = jsonOffsetBytes + channelReplyBytesMax;
-assert(jsonOffsetBytes % 8 === 0 && entryBytes % 8 === 0 && (replyNumberF64 + 1) * 8 <= ringOffsetBytes && wordSpaceWake * 4 < replyNumberF64 * 8,
+assert(jsonOffsetBytes % 8 === 0 && entryBytes % 8 === 0 && (waitNoteKindF64 + 1) * 8 <= ringOffsetBytes && wordSpaceWake * 4 < replyNumberF64 * 8,
   'doorbell block fields are aligned and apart');
 assert((channelPostBytes & (channelPostBytes - 1)) === 0 && ringPostBytesMax * 4 <= channelPostBytes, 'post bytes: a power of two, four largest posts at least');
 
@@ -240,6 +251,16 @@ export class DoorbellBlock {
     this.floats = new Float64Array(buffer, 0, jsonOffsetBytes / 8);
     this.json = new Uint8Array(buffer, jsonOffsetBytes);
     this.posts = new Uint8Array(buffer, postOffsetBytes, channelPostBytes);
+  }
+
+  /** The block's float64 fields (the thread's wait note: waitNote*F64). */
+  get floatFields(): Float64Array { return this.floats; }
+
+  /** Manager: the thread's native wait now (a cluster of one), or null. */
+  waitNote(): { startMs: number; address: number; kind: number } | null {
+    const startMs = this.floats[waitNoteStartF64]!;
+    if (startMs === 0) return null;
+    return { startMs, address: this.floats[waitNoteAddressF64]!, kind: this.floats[waitNoteKindF64]! };
   }
 
   // ---- The ring (app thread: publish; manager: take).

@@ -28,9 +28,10 @@
 //     refusals (DSM_ERR_SECRET, _VERSION, _CONFIG_MISMATCH) reject at once.
 //     Resolves on "start".
 //
-//   soloCluster({heartbeatTimeoutMs?}): ClusterHandle
+//   soloCluster({heartbeatTimeoutMs?, handleSignals?}): ClusterHandle
 //     A cluster of one (`dsm run` on one node): node 0 with no peer, over a
 //     mesh of one (src/transport/solo-mesh.ts): no socket, no child, no join.
+//     handleSignals (default true): SIGINT/SIGTERM run the interrupt callbacks, exit 130/143.
 //
 //   joinOptionsFromEnvironment(childJoinEnvironment()): JoinOptions   what a local child was given (src/env.ts)
 //   defaultChildScript(): string                   path of node-main (imports DSM_NODE_RUNTIME's

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { heartbeatTimeoutMs } from '../constants.js';
 import { exitCodeNodeDied } from '../errors.js';
 import { SoloMesh } from '../transport/solo-mesh.js';
-import type { ClusterHandle } from './common.js';
+import type { ClusterHandle, InterruptSignal } from './common.js';
 import { NodeHandle } from './handle.js';
 import { exitProcess } from './watchdog.js';
 
@@ -23,9 +23,16 @@ class SoloHandle extends NodeHandle {
     this.mesh = new SoloMesh();
   }
 
-  async shutdown(code: number): Promise<never> {
+  /** Ctrl-C or SIGTERM ends the run as on more nodes: the parked requests named (the interrupt callbacks), exit 130 or 143. */
+  handleSignals(): void {
+    process.on('SIGINT', () => void this.shutdown(130, 'SIGINT'));
+    process.on('SIGTERM', () => void this.shutdown(143, 'SIGTERM'));
+  }
+
+  async shutdown(code: number, signal?: InterruptSignal): Promise<never> {
     if (!this.ending) {
       this.ending = true;
+      if (signal !== undefined) await this.runInterruptCallbacks(signal);
       await this.runShutdownCallbacks(code);
       await this.mesh?.close();
       // Let stdout drain, then leave even if a stray handle would keep the loop alive.
@@ -45,7 +52,12 @@ class SoloHandle extends NodeHandle {
   }
 }
 
-/** The handle of a cluster of one (node 0, no peer); `heartbeatTimeoutMs` sizes its stalled-loop limit only. */
-export function soloCluster(options: { heartbeatTimeoutMs?: number } = {}): ClusterHandle {
-  return new SoloHandle(options.heartbeatTimeoutMs ?? heartbeatTimeoutMs);
+/**
+ * The handle of a cluster of one (node 0, no peer); `heartbeatTimeoutMs` sizes its stalled-loop limit only;
+ * `handleSignals` (default true): SIGINT/SIGTERM end the run naming its parked requests, exit 130/143.
+ */
+export function soloCluster(options: { heartbeatTimeoutMs?: number; handleSignals?: boolean } = {}): ClusterHandle {
+  const handle = new SoloHandle(options.heartbeatTimeoutMs ?? heartbeatTimeoutMs);
+  if (options.handleSignals ?? true) handle.handleSignals();
+  return handle;
 }

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { flushPendingEvents, replyLater, type ThreadEndpoint } from '../channel/server.js';
-import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync } from '../channel/doorbell.js';
+import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync, waitKindBarrier, waitKindMutex } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, parkedReportCountMax, regionBytesDefault, staleRefreshDelayMs, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
@@ -390,10 +390,26 @@ export class ClusterNode {
     // where its app threads stood: a run that stands still (two threads waiting on each other, or an answer lost) is
     // not silent to the end. Once per node, one write: every node's line whole, in whatever order they come.
     handle.onInterrupt?.(() => {
-      const parked = this.host.describeParked(parkedReportCountMax);
+      const parked = this.host.describeParked(parkedReportCountMax, [...this.parkedNatively(), ...this.webLocks.waiting()]);
       if (parked.length > 0) process.stderr.write(`dsm: interrupted; parked on node ${handle.nodeId}: ${parked.join('; ')}\n`);
     });
     handle.describeInFlight(() => `${this.host.syncInFlight} synchronization request(s) and ${this.workers.inFlight} remote worker(s) in flight on node ${handle.nodeId}${this.flow.describeWaiting()}`);
+  }
+
+  /**
+   * The app threads waiting natively, which the engine does not see: on a cluster of one every Atomics.wait is
+   * V8's own, noted by the thread in its doorbell block (src/threads/atomics.ts installNotedWait).
+   */
+  private parkedNatively(): Array<{ tid: number; startUs: number; what: string }> {
+    const parked: Array<{ tid: number; startUs: number; what: string }> = [];
+    for (const endpoint of this.manager.channel.endpoints) {
+      const note = endpoint.block?.waitNote() ?? null;
+      if (note === null) continue;
+      const what = note.kind === waitKindMutex ? `Mutex.lock (Atomics.wait at byte ${note.address})`
+        : note.kind === waitKindBarrier ? `Barrier.wait (Atomics.wait at byte ${note.address})` : `Atomics.wait at byte ${note.address}`;
+      parked.push({ tid: Math.max(0, endpoint.threadIdSeen), startUs: note.startMs * 1000, what });
+    }
+    return parked;
   }
 
   private onMessage(from: number, routed: Routed): void {

@@ -197,12 +197,14 @@ export class EngineHost<Owner = unknown> {
    * The app threads' requests parked now (Atomics ops, locks, barriers, and the line layer's own: a thread waiting
    * for a line's grant, or for the line under an Atomics op), oldest first: "app thread 2: Atomics.wait at byte 32
    * for 6.1 s". Said when a run is interrupted (ClusterNode), so that a run that stood still (a program's deadlock,
-   * or an answer lost) is not silent about where its threads stand.
+   * or an answer lost) is not silent about where its threads stand. `others`: waits the engine does not see
+   * (a cluster of one's native Atomics.wait, a Web Lock request), merged in by their start.
    */
-  describeParked(countMax: number): string[] {
+  describeParked(countMax: number, others: ReadonlyArray<{ tid: number; startUs: number; what: string }> = []): string[] {
     const nowUs = epochUs();
-    const parked = [...this.waiters.values()].filter((waiter) => waiter.startUs !== 0).sort((a, b) => a.startUs - b.startUs);
+    const parked = [...[...this.waiters.values()].filter((waiter) => waiter.startUs !== 0), ...others].sort((a, b) => a.startUs - b.startUs);
     const lines = parked.slice(0, countMax).map((waiter) => {
+      if (!('request' in waiter)) return `app thread ${waiter.tid}: ${waiter.what} for ${((nowUs - waiter.startUs) / 1e6).toFixed(1)} s`;
       const { args, request } = waiter;
       const what = request.kind === 'line' ? `the grant of Atomics line ${request.line} (bytes ${request.line * atomicLineBytes} to ${(request.line + 1) * atomicLineBytes - 1})`
         : request.kind === 'lineOp' ? `Atomics.${request.op} at byte ${request.address} (its line: held elsewhere, or the op shipped to the line's directory)`

@@ -29,6 +29,7 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { webLockRequestCountMax } from '../constants.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, WebLockLaneMessage } from './envelope.js';
+import { epochUs } from './observe.js';
 import type { ConsistencyBounds } from './remote-workers.js';
 
 /** The node whose manager keeps the cluster's locks. */
@@ -168,8 +169,11 @@ export interface WebLocksOptions {
 export class WebLocks {
   private readonly options: WebLocksOptions;
   private readonly service: WebLockService | null;
-  /** This node's requests the service knows of: key -> the thread and its own id of the request. */
-  private readonly byKey = new Map<string, { endpoint: ThreadEndpoint; id: number }>();
+  /**
+   * This node's requests the service knows of: key -> the thread and its own id of the request, and, for an
+   * interrupted run's report (waiting), its name, mode, when it was made (epoch µs) and whether it was granted.
+   */
+  private readonly byKey = new Map<string, { endpoint: ThreadEndpoint; id: number; name: string; mode: LockMode; startUs: number; granted: boolean }>();
   /** The same by thread: its id of a request -> key. */
   private readonly byEndpoint = new Map<ThreadEndpoint, Map<number, string>>();
   private counter = 0;
@@ -183,7 +187,7 @@ export class WebLocks {
   serve(endpoint: ThreadEndpoint, request: Extract<ChannelRequest, { op: 'wl-request' | 'wl-release' }>): void {
     if (request.op === 'wl-request') {
       const key = `${this.options.nodeId}:${this.counter++}`;
-      this.byKey.set(key, { endpoint, id: request.id });
+      this.byKey.set(key, { endpoint, id: request.id, name: request.name, mode: request.mode, startUs: epochUs(), granted: false });
       let ids = this.byEndpoint.get(endpoint);
       if (ids === undefined) {
         ids = new Map();
@@ -228,6 +232,16 @@ export class WebLocks {
     }
   }
 
+  /** This node's threads' requests not granted yet, for an interrupted run's report (ClusterNode). */
+  waiting(): Array<{ tid: number; startUs: number; what: string }> {
+    const waiting: Array<{ tid: number; startUs: number; what: string }> = [];
+    for (const entry of this.byKey.values()) {
+      if (entry.granted) continue;
+      waiting.push({ tid: Math.max(0, entry.endpoint.threadIdSeen), startUs: entry.startUs, what: `navigator.locks.request of '${entry.name}' (${entry.mode})` });
+    }
+    return waiting;
+  }
+
   private granted(message: Extract<ToNode, { type: 'rtWebLockGrant' }>): void {
     const entry = this.byKey.get(message.key);
     if (entry === undefined) {
@@ -236,6 +250,7 @@ export class WebLocks {
       return;
     }
     if (!message.granted) this.forget(entry.endpoint, entry.id);
+    else entry.granted = true;
     const event: ChannelEvent = { kind: 'wl-grant', id: entry.id, granted: message.granted, ...(message.full === undefined ? {} : { full: message.full }) };
     entry.endpoint.sendEvent(event);
   }

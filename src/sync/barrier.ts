@@ -6,7 +6,7 @@
 // message up a tree rooted at the manager (src/protocol/sync.ts, issue 12.3).
 
 import { DsmError } from '../errors.js';
-import { allocateWords, checkHandle, ownerToken } from './handle.js';
+import { allocateWords, checkHandle, namedWait, ownerToken } from './handle.js';
 import { engineRoute, type EngineRoute } from './route.js';
 
 const magic = 0x42415252; // 'BARR'
@@ -62,7 +62,7 @@ export class Barrier {
       return true;
     }
     while (Atomics.load(this.handle, wordGeneration) === generation) {
-      Atomics.wait(this.handle, wordGeneration, generation);
+      namedWait(this.handle, wordGeneration, generation, 2); // waitKindBarrier
     }
     return false;
   }

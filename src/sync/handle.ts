@@ -34,3 +34,12 @@ export function ownerToken(): number {
   const nodeId = nodeIdOfThread();
   return ownerNodeBase(nodeId) + (workerThreads.threadId & 0xfffff) + 1;
 }
+
+/**
+ * Atomics.wait (untimed) naming its waiter by a fifth argument: a cluster of one, whose waits are V8's own, notes
+ * it for an interrupted run's report (src/threads/atomics.ts installNotedWait; the values are waitKindMutex and
+ * waitKindBarrier of src/channel/doorbell.ts). V8's own wait ignores the argument.
+ */
+export function namedWait(array: Int32Array, index: number, value: number, kind: 1 | 2): void {
+  (Atomics.wait as (array: Int32Array, index: number, value: number, timeout: undefined, kind: number) => string)(array, index, value, undefined, kind);
+}

@@ -19,7 +19,7 @@
 // node's lock then asks its own node's manager only, with no message.
 
 import { DsmError } from '../errors.js';
-import { allocateWords, checkHandle, ownerToken } from './handle.js';
+import { allocateWords, checkHandle, namedWait, ownerToken } from './handle.js';
 import { engineRoute, type EngineRoute } from './route.js';
 import { takeHeldHere, takeTaken } from '../channel/lock-tokens.js';
 
@@ -71,7 +71,7 @@ export class Mutex {
     for (;;) {
       const serving = Atomics.load(this.handle, wordServing);
       if (serving === ticket) break;
-      Atomics.wait(this.handle, wordServing, serving);
+      namedWait(this.handle, wordServing, serving, 1); // waitKindMutex
     }
     Atomics.store(this.handle, wordOwner, me);
   }

@@ -11,6 +11,7 @@ import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction, ChannelRequest } from '../channel/wire.js';
 import { atomicLineBytes, atomicLineShipTimesCountMax } from '../constants.js';
 import { isDsmError } from '../errors.js';
+import { waitKindAtomics, waitKindBarrier, waitKindMutex, waitNoteAddressF64, waitNoteKindF64, waitNoteStartF64 } from '../channel/doorbell.js';
 import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
 /**
@@ -189,10 +190,51 @@ function waitAsyncFromCall(native: WaitAsync): WaitAsync {
  * with no message), and the ownership check is folded here, once, instead of
  * run per operation. Only waitAsync is wrapped (waitAsyncFromCall).
  */
-function installHeldLineAtomics(): void {
+function installHeldLineAtomics(route: AtomicRoute): void {
+  installNotedWait(route);
   const native = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
   if (typeof native !== 'function') return;
   (Atomics as unknown as Record<string, unknown>).waitAsync = builtin('waitAsync', 4, waitAsyncFromCall(native.bind(Atomics)));
+}
+
+/**
+ * A cluster of one: Atomics.wait on dsm memory is V8's own, so the manager knows of no parked thread. Around the
+ * native wait (which blocks anyway) the thread notes in its doorbell block what it waits on (its start, byte
+ * address; DoorbellBlock.waitNote), cleared after, for the report of an interrupted run. The index is converted
+ * once, here, as the native function would (ValidateAtomicAccess after the array's check), and the native
+ * function gets the integer. dsm's Mutex and Barrier pass a fifth argument naming them (waitKind*). Every other buffer, and every invalid array, goes to the native function untouched.
+ */
+function installNotedWait(route: AtomicRoute): void {
+  const nativeWait = Atomics.wait;
+  const nativeLoad = Atomics.load;
+  const note = route.channel.blockFloats;
+  // The last buffer's offset: a thread waits on few buffers, and the lookup (a WeakMap's) costs more than the rest.
+  let lastBuffer: ArrayBufferLike | null = null;
+  let lastOffset: number | null = null;
+  (Atomics as unknown as Record<string, unknown>).wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown, kind?: unknown) => {
+    const tag = tagGetter.call(array);
+    if (tag !== 'Int32Array' && tag !== 'BigInt64Array') return nativeWait(array as Int32Array, index as number, value as number, timeout as number);
+    const buffer = bufferGetter.call(array);
+    if (buffer !== lastBuffer) {
+      lastOffset = route.offsetOf(buffer);
+      lastBuffer = buffer;
+    }
+    const offset = lastOffset;
+    if (offset === null) return nativeWait(array as Int32Array, index as number, value as number, timeout as number);
+    const position = toIndex(index, lengthGetter.call(array));
+    // A wait that will not block (the word differs; value and timeout convert without side effects): nothing to note.
+    if (typeof value === 'number' && (timeout === undefined || typeof timeout === 'number') && tag === 'Int32Array'
+      && nativeLoad(array as Int32Array, position) !== (value | 0)) return nativeWait(array as Int32Array, position, value, timeout as number);
+    note[waitNoteAddressF64] = offset + byteOffsetGetter.call(array) + position * (tag === 'Int32Array' ? 4 : 8);
+    // dsm's Mutex and Barrier name themselves by a fifth argument (V8's own wait ignores it).
+    note[waitNoteKindF64] = kind === waitKindMutex || kind === waitKindBarrier ? kind : waitKindAtomics;
+    note[waitNoteStartF64] = Date.now();
+    try {
+      return nativeWait(array as Int32Array, position, value as number, timeout as number);
+    } finally {
+      note[waitNoteStartF64] = 0;
+    }
+  });
 }
 
 /**
@@ -236,7 +278,7 @@ function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; prom
  * several nodes run by line ownership (route.lines) or at each location's home.
  */
 export function installClusterAtomics(route: AtomicRoute): void {
-  if (route.allLinesHeld === true) { installHeldLineAtomics(); return; }
+  if (route.allLinesHeld === true) { installHeldLineAtomics(route); return; }
   if (route.lines !== undefined) { installLineAtomics(route, route.lines); return; }
   const native = Object.fromEntries(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]])) as
     Record<string, (...args: unknown[]) => unknown>;

@@ -155,6 +155,30 @@ for (const protocol of ['hlrc', 'sc']) {
   });
 }
 
+// On one node every Atomics.wait is V8's own (the manager sees no request): each app thread notes its wait in its
+// doorbell block, and the report names it, the main thread's included.
+test('an interrupted run on --nodes 1 (SIGINT) names its threads\' native Atomics.wait', async () => {
+  const run = startRun(['run', '--nodes', '1', 'test/fixtures/programs/stuck-waits.mjs']);
+  await started(run);
+  run.child.kill('SIGINT');
+  const { code } = await ended(run);
+  assert.equal(code, 130, run.stderr());
+  const lines = run.stderr().split('\n').filter((line) => line.startsWith('dsm: interrupted; '));
+  assert.equal(lines.length, 1, run.stderr());
+  assert.match(lines[0]!, /^dsm: interrupted; parked on node 0: (app thread \d+: Atomics\.wait at byte 12 for [\d.]+ s; )?app thread 0: Atomics\.wait at byte 12 for [\d.]+ s/);
+});
+
+// dsm's Mutex and Barrier on one node are Atomics.wait too, named by what waits.
+test('an interrupted run on --nodes 1 (SIGTERM) names a Mutex.lock and a Barrier.wait', async () => {
+  const run = startRun(['run', '--nodes', '1', 'test/fixtures/programs/stuck-locks.mjs']);
+  await started(run);
+  run.child.kill('SIGTERM');
+  const { code } = await ended(run);
+  assert.equal(code, 143, run.stderr());
+  assert.match(run.stderr(), /^dsm: interrupted; parked on node 0: .*app thread 0: Barrier\.wait \(Atomics\.wait at byte \d+\) for [\d.]+ s/m);
+  assert.match(run.stderr(), /^dsm: interrupted; parked on node 0: .*app thread [1-9]\d*: Mutex\.lock \(Atomics\.wait at byte \d+\) for [\d.]+ s/m);
+});
+
 // `timeout` signals the whole process group: every node gets SIGTERM at once. Each node names its parked waits
 // once (a child node no longer dies of the signal before it can), and the run ends as node 0's SIGTERM says.
 test('SIGTERM to the whole process group (as timeout sends it) names each node\'s parked waits once', async () => {

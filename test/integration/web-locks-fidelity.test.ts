@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { ended, started, startRun } from '../fixtures/runs.js';
 import { test } from 'node:test';
 
 const fixture = 'test/fixtures/fidelity/web-locks.mjs';
@@ -51,3 +52,14 @@ for (const protocol of ['hlrc', 'sc']) {
     ].join('\n'));
   });
 }
+
+// An interrupted run names a thread waiting for a Web Lock on its node's line, with the lock's name and mode.
+test('an interrupted run (SIGINT) names a thread waiting for a Web Lock', { skip: !hasWebLocks && 'Node < 24 has no Web Locks' }, async () => {
+  const run = startRun(['run', '--nodes', '2', 'test/fixtures/programs/stuck-web-lock.mjs']);
+  await started(run);
+  run.child.kill('SIGINT');
+  const { code } = await ended(run);
+  assert.equal(code, 130, run.stderr());
+  assert.match(run.stderr(), /^dsm: interrupted; parked on node 1: app thread \d+: navigator\.locks\.request of 'stuck' \(shared\) for [\d.]+ s$/m);
+  assert.match(run.stderr(), /^dsm: interrupted; parked on node 0: app thread 0: Atomics\.wait at byte 12 for [\d.]+ s$/m);
+});

@@ -9,7 +9,7 @@ import { MeshNetwork } from '../../src/runtime/envelope.js';
 import { NodeObserver } from '../../src/runtime/observe.js';
 
 test('a cluster of one: node 0 of 1, this process, over a mesh of one', () => {
-  const handle = soloCluster({ heartbeatTimeoutMs: 3000 });
+  const handle = soloCluster({ heartbeatTimeoutMs: 3000, handleSignals: false });
   assert.equal(handle.nodeId, 0);
   assert.equal(handle.nodeCount, 1);
   assert.equal(handle.peers.length, 1);
