@@ -209,15 +209,16 @@ function installNotedWait(route: AtomicRoute): void {
   const nativeLoad = Atomics.load;
   const note = route.channel.blockFloats;
   // The last buffer's offset: a thread waits on few buffers, and the lookup (a WeakMap's) costs more than the rest.
-  let lastBuffer: ArrayBufferLike | null = null;
+  // Held weakly: a dropped buffer's memory goes back to the region when it is collected, waited on last or not.
+  let lastBuffer: WeakRef<ArrayBufferLike> | null = null;
   let lastOffset: number | null = null;
   (Atomics as unknown as Record<string, unknown>).wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown, kind?: unknown) => {
     const tag = tagGetter.call(array);
     if (tag !== 'Int32Array' && tag !== 'BigInt64Array') return nativeWait(array as Int32Array, index as number, value as number, timeout as number);
     const buffer = bufferGetter.call(array);
-    if (buffer !== lastBuffer) {
+    if (lastBuffer === null || lastBuffer.deref() !== buffer) {
       lastOffset = route.offsetOf(buffer);
-      lastBuffer = buffer;
+      lastBuffer = new WeakRef(buffer);
     }
     const offset = lastOffset;
     if (offset === null) return nativeWait(array as Int32Array, index as number, value as number, timeout as number);
