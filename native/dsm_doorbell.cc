@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -56,6 +57,10 @@ Global<Function> g_on_ring;
 bool g_cleanup_registered = false;
 
 std::atomic<uint64_t> g_rings{0};
+// The manager's poll gate (setGate; src/util/manager-poll.ts): park() counts its sleepers in word 0, ring()
+// bumps word 1 (activity: native/dsm_mmu.cc, OnPreparePoll).
+std::atomic<std::atomic<int32_t>*> g_gate{nullptr};
+std::shared_ptr<v8::BackingStore> g_gate_store;
 std::atomic<uint64_t> g_wakes{0};
 
 using dsm_addon::SetMethod;
@@ -135,7 +140,11 @@ void Ring(const FunctionCallbackInfo<Value>& args) {
       rung = true;
     }
   }
-  if (rung) g_rings.fetch_add(1, std::memory_order_relaxed);
+  if (rung) {
+    g_rings.fetch_add(1, std::memory_order_relaxed);
+    std::atomic<int32_t>* gate = g_gate.load(std::memory_order_acquire);
+    if (gate != nullptr) gate[1].fetch_add(1, std::memory_order_relaxed);
+  }
   args.GetReturnValue().Set(rung);
 }
 
@@ -175,7 +184,10 @@ void Park(const FunctionCallbackInfo<Value>& args) {
   timeout.tv_sec = static_cast<time_t>(timeout_ms / 1000);
   timeout.tv_nsec = static_cast<long>((timeout_ms - timeout.tv_sec * 1000.0) * 1e6);
   if (word->load(std::memory_order_acquire) == expected) {
+    std::atomic<int32_t>* gate = g_gate.load(std::memory_order_acquire);
+    if (gate != nullptr) gate->fetch_add(1, std::memory_order_relaxed);
     syscall(SYS_futex, reinterpret_cast<int32_t*>(word), FUTEX_WAIT_PRIVATE, expected, &timeout, nullptr, 0);
+    if (gate != nullptr) gate->fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
@@ -184,6 +196,17 @@ void Unpark(const FunctionCallbackInfo<Value>& args) {
   std::atomic<int32_t>* word = WordOf(args);
   if (word == nullptr) return;
   syscall(SYS_futex, reinterpret_cast<int32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+// setGate(buffer): the manager's poll gate, process-wide (two Int32: threads parked, activity).
+void SetGate(const FunctionCallbackInfo<Value>& args) {
+  if (args.Length() < 1 || !args[0]->IsSharedArrayBuffer() || args[0].As<v8::SharedArrayBuffer>()->ByteLength() < 8) {
+    Throw(args.GetIsolate(), DSM_ERR_INTERNAL, "dsm doorbell: setGate needs a SharedArrayBuffer of two Int32");
+    return;
+  }
+  std::shared_ptr<v8::BackingStore> store = args[0].As<v8::SharedArrayBuffer>()->GetBackingStore();
+  g_gate_store = store;
+  g_gate.store(reinterpret_cast<std::atomic<int32_t>*>(store->Data()), std::memory_order_release);
 }
 
 }  // namespace
@@ -199,4 +222,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "stats", Stats);
   SetMethod(context, exports, "park", Park);
   SetMethod(context, exports, "unpark", Unpark);
+  SetMethod(context, exports, "setGate", SetGate);
 }

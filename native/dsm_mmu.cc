@@ -34,6 +34,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <poll.h>
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -1836,7 +1837,11 @@ void CallManager(Local<Function> callback, int argc, Local<Value>* argv) {
   node::MakeCallback(isolate, context->Global(), callback, argc, argv, {0, 0});
 }
 
+// Faults taken by the manager (OnWake): activity for its poll (OnPreparePoll, below).
+std::atomic<uint32_t> g_poll_activity{0};
+
 void OnWake(uv_async_t* handle) {
+  g_poll_activity.fetch_add(1, std::memory_order_relaxed);
   Isolate* isolate = g_manager_isolate;
   HandleScope scope(isolate);
   Local<Context> context = g_manager_context.Get(isolate);
@@ -1896,6 +1901,75 @@ void DrainFreed(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(v8::Float64Array::New(buffer, 0, freed.size() * 2));
 }
 
+// The manager's poll before its loop sleeps (setManagerPoll). On a virtual machine an idle vCPU halts, and an
+// event for a manager asleep in epoll (a reply from another node, a fault, a doorbell ring) must wake it: tens of
+// µs each time, two or more times in every remote fault or synchronization. A manager that polls instead sees
+// the event at once. It polls:
+// - while an app thread of this node waits for it (a fault being served, or a doorbell call: the doorbell
+//   addon counts its parked threads in the gate's word 0), up to g_poll_ns: the answer is usually a round trip
+//   away, and the thread waits for it anyway;
+// - after a turn of the loop that saw activity (a socket read or a doorbell ring bumps the gate's word 1; a
+//   fault wakes OnWake, which counts in g_poll_activity), up to g_linger_ns: more often follows at once (the
+//   next request of a burst, the next fault of a scan).
+// It polls the loop's own epoll descriptor (readable when any event is ready) and yields the CPU between looks,
+// so a runnable thread of this CPU (an app thread that computes) goes first; it stops at its limit, at the
+// loop's next timer, when the waiting thread is answered, or when a yield kept it off the CPU for
+// kParkYieldContendedUs (the CPU is shared: sleep, and be woken, rather than come back a time slice late).
+std::atomic<int64_t> g_poll_ns{0};
+std::atomic<int64_t> g_linger_ns{0};
+std::atomic<uint64_t> g_poll_hits{0};
+std::atomic<uint64_t> g_poll_misses{0};
+std::atomic<int32_t>* g_poll_gate = nullptr;  // [0] threads parked in a doorbell call, [1] activity
+std::shared_ptr<v8::BackingStore> g_poll_gate_store;
+uv_prepare_t* g_poll_prepare = nullptr;
+uint32_t g_poll_activity_seen = 0;  // the manager's thread only
+
+bool AppThreadWaits() {
+  if (g_poll_gate != nullptr && g_poll_gate[0].load(std::memory_order_relaxed) > 0) return true;
+  const uint32_t used = g_slots_used.load(std::memory_order_acquire);
+  for (uint32_t index = 0; index < used; index += 1) {
+    const uint32_t state = g_slots[index].state.load(std::memory_order_relaxed);
+    if (state == kSlotPending || state == kSlotServing) return true;
+  }
+  return false;
+}
+
+uint32_t PollActivity() {
+  const uint32_t gate = g_poll_gate != nullptr ? static_cast<uint32_t>(g_poll_gate[1].load(std::memory_order_relaxed)) : 0;
+  return gate + g_poll_activity.load(std::memory_order_relaxed);
+}
+
+void OnPreparePoll(uv_prepare_t* handle) {
+  const bool waits = AppThreadWaits();
+  const uint32_t activity = PollActivity();
+  const bool active = activity != g_poll_activity_seen;
+  g_poll_activity_seen = activity;
+  const int64_t limit_ns = waits ? g_poll_ns.load(std::memory_order_relaxed) : active ? g_linger_ns.load(std::memory_order_relaxed) : 0;
+  if (limit_ns <= 0) return;
+  uv_loop_t* loop = handle->loop;
+  const int timeout_ms = uv_backend_timeout(loop);
+  if (timeout_ms == 0) return;  // the loop will not sleep anyway
+  struct pollfd poll_fd;
+  poll_fd.fd = uv_backend_fd(loop);
+  poll_fd.events = POLLIN;
+  poll_fd.revents = 0;
+  int64_t now = MonotonicNs();
+  int64_t deadline = now + limit_ns;
+  if (timeout_ms > 0) deadline = std::min(deadline, now + int64_t{timeout_ms} * 1000000);
+  while (now < deadline) {
+    if (poll(&poll_fd, 1, 0) > 0) {
+      g_poll_hits.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    sched_yield();
+    const int64_t before = now;
+    now = MonotonicNs();
+    if (now - before >= kParkYieldContendedUs * 1000) break;
+    if (waits && !AppThreadWaits()) break;  // answered (by a resume from another thread): nobody waits now
+  }
+  g_poll_misses.fetch_add(1, std::memory_order_relaxed);
+}
+
 void StartFaultService(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (args.Length() < 1 || !args[0]->IsFunction()) {
@@ -1925,6 +1999,10 @@ void StartFaultService(const FunctionCallbackInfo<Value>& args) {
 }
 
 void CloseWake() {
+  if (g_poll_prepare != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(g_poll_prepare), [](uv_handle_t* handle) { delete reinterpret_cast<uv_prepare_t*>(handle); });
+    g_poll_prepare = nullptr;
+  }
   uv_async_t* wake = g_wake.exchange(nullptr, std::memory_order_acq_rel);
   g_on_faults.Reset();
   g_on_freed.Reset();
@@ -1961,6 +2039,36 @@ void SetParkYield(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   g_park_yield_ns.store(static_cast<int64_t>(micros) * 1000, std::memory_order_relaxed);
+}
+
+// setManagerPoll(pollUs, lingerUs, gate): how long the manager polls before its loop sleeps while an app thread
+// waits for it, and after a turn with activity (0, 0: never; see OnPreparePoll); gate: a SharedArrayBuffer of two
+// Int32 (src/util/manager-poll.ts). The manager's thread calls it, once its fault service runs.
+void SetManagerPoll(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  uint64_t poll_us;
+  uint64_t linger_us;
+  if (!ReadIndex(args, 0, &poll_us) || !ReadIndex(args, 1, &linger_us)) return;
+  if (poll_us > 1000000 || linger_us > 1000000 || args.Length() < 3 || !args[2]->IsSharedArrayBuffer()) {
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: setManagerPoll(pollUs <= 1 s, lingerUs <= 1 s, gate SharedArrayBuffer)");
+    return;
+  }
+  std::shared_ptr<v8::BackingStore> store = args[2].As<v8::SharedArrayBuffer>()->GetBackingStore();
+  if (store->ByteLength() < 8) {
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: the manager's poll gate holds two Int32");
+    return;
+  }
+  g_poll_gate_store = store;
+  g_poll_gate = reinterpret_cast<std::atomic<int32_t>*>(store->Data());
+  g_poll_ns.store(static_cast<int64_t>(poll_us) * 1000, std::memory_order_relaxed);
+  g_linger_ns.store(static_cast<int64_t>(linger_us) * 1000, std::memory_order_relaxed);
+  if ((poll_us > 0 || linger_us > 0) && g_poll_prepare == nullptr) {
+    g_poll_prepare = new uv_prepare_t;
+    uv_prepare_init(node::GetCurrentEventLoop(isolate), g_poll_prepare);
+    uv_prepare_start(g_poll_prepare, OnPreparePoll);
+    // Polling must not keep the manager's loop alive.
+    uv_unref(reinterpret_cast<uv_handle_t*>(g_poll_prepare));
+  }
 }
 
 void ResumeSlot(uint32_t index) {
@@ -2016,6 +2124,8 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("prefaultDroppedRuns", g_prefault_dropped_runs.load());
   set("twinPoolPretouching", g_twin_pool_pretouching.load(std::memory_order_acquire) ? 1 : 0);
   set("prewakes", g_prewakes.load(std::memory_order_relaxed));
+  set("managerPollHits", g_poll_hits.load(std::memory_order_relaxed));
+  set("managerPollMisses", g_poll_misses.load(std::memory_order_relaxed));
   args.GetReturnValue().Set(stats);
 }
 
@@ -2246,6 +2356,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "resumeMany", ResumeMany);
   SetMethod(context, exports, "prewake", Prewake);
   SetMethod(context, exports, "setParkYield", SetParkYield);
+  SetMethod(context, exports, "setManagerPoll", SetManagerPoll);
   SetMethod(context, exports, "stats", Stats);
   SetMethod(context, exports, "benchFloor", BenchFloor);
   SetMethod(context, exports, "crashForTest", CrashForTest);

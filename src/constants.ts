@@ -110,6 +110,23 @@ export const parkYieldContendedUs = 200;
 /** The most DSM_PARK_YIELD_US may ask (one second). */
 export const parkYieldUsMax = 1_000_000;
 /**
+ * Microseconds a node's manager polls for its next event, before its loop sleeps, while an app thread of its
+ * node waits for it (a fault being served, a doorbell call: native/dsm_mmu.cc, OnPreparePoll). On a VM an idle
+ * vCPU halts, and each event for a manager asleep in epoll must wake it (tens of µs; a remote fault or lock has
+ * two or more such wake-ups). Polling yields the CPU between looks and stops when a yield kept it off the CPU
+ * for parkYieldContendedUs (a computing thread shares the CPU). Several nodes only (DSM_MANAGER_POLL_US; 0: off).
+ * Measured on the 2-vCPU VM (bench/programs/page-fetch.mjs, quiet): pageFetchUsP50 240-250 µs without polling.
+ */
+export const managerPollUs = 300;
+/**
+ * Microseconds the manager polls after a turn of its loop that had activity (a socket read, a doorbell ring, a
+ * fault), with no thread waiting: the next request of a burst or the next fault of a scan comes at once, and a
+ * home that polls after its reply takes the next request without a wake-up (DSM_MANAGER_LINGER_US; 0: off).
+ */
+export const managerLingerUs = 150;
+/** The most DSM_MANAGER_POLL_US and DSM_MANAGER_LINGER_US may ask (10 ms). */
+export const managerPollUsMax = 10_000;
+/**
  * V8's interrupt budget (bytecode bytes a function runs between tier-up checks) set in a node process when
  * its manager starts, or 0 to leave V8's own (67584). A synchronization runs each function of the manager's
  * path (channel, engine, msgpack, streams) about once, so with V8's budget that path reaches optimized code

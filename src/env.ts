@@ -5,7 +5,7 @@
 //
 // Three kinds of variables:
 //   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
-//     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_READAHEAD,
+//     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_MANAGER_POLL_US, DSM_MANAGER_LINGER_US, DSM_READAHEAD,
 //     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD, DSM_PEER_BARRIERS;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
@@ -16,7 +16,7 @@
 // DSM_SECRET is removed from the environment once read (takeEnvironmentSecret), so app
 // threads (which share this environment) and their children never see it.
 
-import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax, prefetchPageCountMax, prefetchPageCountRuntime, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
+import { interruptBudgetBytes, interruptBudgetBytesMax, managerLingerUs, managerPollUs, managerPollUsMax, parkYieldUs, parkYieldUsMax, prefetchPageCountMax, prefetchPageCountRuntime, sendQueueBytesMax, sendQueueBytesMin } from './constants.js';
 import { DsmError } from './errors.js';
 import { existsSync, statSync } from 'node:fs';
 
@@ -97,6 +97,24 @@ export function parkYieldUsFromEnvironment(env: Environment = process.env): numb
     throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_PARK_YIELD_US='${text}' is not a whole number of microseconds from 0 to ${parkYieldUsMax}`);
   }
   return micros;
+}
+
+/**
+ * DSM_MANAGER_POLL_US and DSM_MANAGER_LINGER_US: microseconds a node's manager polls for its next event before
+ * its loop sleeps, while an app thread waits for it and after a turn with activity (constants managerPollUs,
+ * managerLingerUs; 0 turns each off).
+ */
+export function managerPollFromEnvironment(env: Environment = process.env): { pollUs: number; lingerUs: number } {
+  const read = (name: 'DSM_MANAGER_POLL_US' | 'DSM_MANAGER_LINGER_US', fallback: number): number => {
+    const text = env[name];
+    if (text === undefined || text === '') return fallback;
+    const micros = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+    if (!Number.isSafeInteger(micros) || micros > managerPollUsMax) {
+      throw new DsmError('DSM_ERR_INVALID_OPTION', `${name}='${text}' is not a whole number of microseconds from 0 to ${managerPollUsMax}`);
+    }
+    return micros;
+  };
+  return { pollUs: read('DSM_MANAGER_POLL_US', managerPollUs), lingerUs: read('DSM_MANAGER_LINGER_US', managerLingerUs) };
 }
 
 /**
@@ -292,6 +310,7 @@ export function hopsDirSetting(): string {
 export function checkEnvironmentSettings(env: Environment = process.env): void {
   sendQueueBytesFromEnvironment(env);
   parkYieldUsFromEnvironment(env);
+  managerPollFromEnvironment(env);
   lineShipSampleOps(env);
   readAheadPageCount(env);
   interruptBudgetFromEnvironment(env);

@@ -65,6 +65,8 @@ export interface NativeDoorbell {
   park(buffer: SharedArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): void;
   /** Wakes the threads parked on the word. */
   unpark(buffer: SharedArrayBuffer, byteOffset: number): void;
+  /** Manager: the poll gate (src/util/manager-poll.ts) park() and ring() count in, process-wide. */
+  setGate(gate: SharedArrayBuffer): void;
 }
 
 let loaded: NativeDoorbell | null = null;

@@ -41,6 +41,9 @@ export interface NativeStats {
   prefaultDroppedRuns: number;
   /** Threads asleep on a page whose reply arrived, woken to spin while it is installed (prewake). */
   prewakes: number;
+  /** The manager's polls that saw an event come, and those that ended without one (setManagerPoll). */
+  managerPollHits: number;
+  managerPollMisses: number;
   /** 1 while init's helper thread makes the twin pool's first slots resident (its page faults are the process's), else 0. */
   twinPoolPretouching: number;
 }
@@ -152,6 +155,11 @@ export interface NativeMmu {
   resumeMany(slots: Uint32Array): void;
   /** Microseconds a faulting thread polls its slot (yielding) after its spin, before it sleeps (process-wide; default parkYieldUs). */
   setParkYield(micros: number): void;
+  /**
+   * The manager's poll before its loop sleeps: µs while an app thread waits for it, µs after a turn with activity
+   * (0, 0: never); `gate` is src/util/manager-poll.ts's (threads parked in a doorbell call, activity). Manager only.
+   */
+  setManagerPoll(pollUs: number, lingerUs: number, gate: SharedArrayBuffer): void;
   stats(): NativeStats;
 
   /** Nanoseconds per bare fault: signal, mprotect in the handler, return. */

@@ -18,7 +18,9 @@ import { pageBytes, threadIdNodeStride, writeAheadPageCountMax } from '../consta
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
-import { debugAppViewEnabled, interruptBudgetFromEnvironment, mallocKeepEnabled, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
+import { loadDoorbell } from '../channel/doorbell.js';
+import { pollGate } from '../util/manager-poll.js';
+import { debugAppViewEnabled, interruptBudgetFromEnvironment, mallocKeepEnabled, managerPollFromEnvironment, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
 import { HeapService } from './heap-service.js';
 
 export interface ManagerOptions {
@@ -93,6 +95,13 @@ export class NodeManager {
     this.started = true;
     this.native.installHandler();
     this.native.startFaultService((records) => faultHandler(records));
+    if (this.nodeCount > 1) {
+      // Several nodes: the manager polls before its loop sleeps while a thread waits for it (src/constants.ts managerPollUs).
+      const { pollUs, lingerUs } = managerPollFromEnvironment();
+      const gate = pollGate.buffer as SharedArrayBuffer;
+      loadDoorbell().setGate(gate);
+      this.native.setManagerPoll(pollUs, lingerUs, gate);
+    }
     this.native.onBackingStoreFreed((offset, byteLength) => this.heap.onBufferCollected(offset, byteLength));
     if (debugAppViewEnabled()) guardAppView(this.native);
   }

@@ -29,6 +29,7 @@ import { streamReadsForced } from '../env.js';
 import { isCompactPageReply } from './compact.js';
 import { type Frame, FrameDecoder, type FrameHeader, type FrameKind, frameHeaderBytes, parseFrameHeader } from './frame.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { noteActivity } from '../util/manager-poll.js';
 
 const emptyBytes = Buffer.alloc(0);
 
@@ -289,6 +290,7 @@ export class ReadFrameSource implements FrameSource {
 
   /** One read's bytes (onread's callback): never throws into Node's read path. */
   private read(count: number, buffer: Uint8Array): void {
+    noteActivity();
     if (hopsOn) hop('m:data');
     try {
       this.reader.received(count, buffer);
@@ -308,6 +310,7 @@ export class StreamFrameSource implements FrameSource {
   private readonly decoder: FrameDecoder;
   private stopped = false;
   private readonly onData = (chunk: Buffer): void => {
+    noteActivity();
     if (hopsOn) hop('m:data');
     this.decoder.append(chunk);
     try {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { childEnvironment, childJoinEnvironment, interruptBudgetFromEnvironment, parkYieldUsFromEnvironment, readAheadPageCount, testHook } from '../../src/env.js';
-import { interruptBudgetBytes, interruptBudgetBytesMax, parkYieldUs, parkYieldUsMax, prefetchPageCountMax, prefetchPageCountRuntime } from '../../src/constants.js';
+import { childEnvironment, childJoinEnvironment, interruptBudgetFromEnvironment, managerPollFromEnvironment, parkYieldUsFromEnvironment, readAheadPageCount, testHook } from '../../src/env.js';
+import { interruptBudgetBytes, interruptBudgetBytesMax, managerLingerUs, managerPollUs, managerPollUsMax, parkYieldUs, parkYieldUsMax, prefetchPageCountMax, prefetchPageCountRuntime } from '../../src/constants.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -42,6 +42,16 @@ test('DSM_PARK_YIELD_US: microseconds a faulting thread polls before it sleeps, 
   assert.equal(parkYieldUsFromEnvironment({ DSM_PARK_YIELD_US: '250' }), 250);
   for (const bad of ['-1', '1.5', 'soon', String(parkYieldUsMax + 1)]) {
     assert.throws(() => parkYieldUsFromEnvironment({ DSM_PARK_YIELD_US: bad }), /DSM_PARK_YIELD_US/);
+  }
+});
+
+test('DSM_MANAGER_POLL_US and DSM_MANAGER_LINGER_US: the manager\'s poll before it sleeps, 0 for off, validated', () => {
+  assert.deepEqual(managerPollFromEnvironment({}), { pollUs: managerPollUs, lingerUs: managerLingerUs });
+  assert.deepEqual(managerPollFromEnvironment({ DSM_MANAGER_POLL_US: '0', DSM_MANAGER_LINGER_US: '0' }), { pollUs: 0, lingerUs: 0 });
+  assert.deepEqual(managerPollFromEnvironment({ DSM_MANAGER_LINGER_US: '40' }), { pollUs: managerPollUs, lingerUs: 40 });
+  for (const bad of ['-1', '1.5', 'soon', String(managerPollUsMax + 1)]) {
+    assert.throws(() => managerPollFromEnvironment({ DSM_MANAGER_POLL_US: bad }), /DSM_MANAGER_POLL_US='/);
+    assert.throws(() => managerPollFromEnvironment({ DSM_MANAGER_LINGER_US: bad }), /DSM_MANAGER_LINGER_US='/);
   }
 });
 
