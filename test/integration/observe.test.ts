@@ -18,8 +18,8 @@ interface Stats {
   nodes: Array<Record<string, number> & { nodeId: number; messagesByType: Record<string, { count: number; bytes: number }> }>;
 }
 
-function run(args: string[]) {
-  return spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 120_000 });
+function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, ['bin/dsm.js', 'run', ...args], { encoding: 'utf8', timeout: 120_000, env });
 }
 
 test('3 nodes: --stats-json adds up, --stats prints the table, --trace holds faults and fetches', () => {
@@ -52,6 +52,9 @@ test('3 nodes: --stats-json adds up, --stats prints the table, --trace holds fau
   assert.ok((byType.barrierArrive?.count ?? 0) >= 2);
   assert.equal(byType.rtReport, undefined);
   assert.ok(stats.total.pageFetches! >= 2, 'workers fetched the slots the others wrote');
+  // Managers polled before sleeping while their threads waited for grants and pages (hits or, on a busy CPU, misses).
+  assert.ok(stats.total.managerPollHits! + stats.total.managerPollMisses! > 0, 'the managers polled');
+  assert.match(result.stderr, /manager polls that saw an event \(ended without\) +\d+ \(\d+\)/);
 
   const trace = JSON.parse(readFileSync(tracePath, 'utf8')) as { otherData: { dsm: { nodeCount: number; pageBytes: number } }; traceEvents: Array<Record<string, unknown>> };
   assert.equal(trace.otherData.dsm.nodeCount, 3);
@@ -86,6 +89,23 @@ test('one node: --stats-json has the same shape with no messages', () => {
   // or a diff): no dsm fault at all, however much the program writes.
   assert.equal(stats.total.writeFaults, 0);
   assert.equal(stats.total.readFaults, 0);
+  assert.equal(stats.total.managerPollHits! + stats.total.managerPollMisses!, 0, 'one node never polls');
+});
+
+test('2 nodes, DSM_MANAGER_POLL_US=0 DSM_MANAGER_LINGER_US=0: no manager polls, the same result', () => {
+  const statsPath = join(dir, 'no-poll.json');
+  const result = run(['--nodes', '2', '--region-bytes', '256m', '--stats-json', statsPath, 'test/fixtures/observe/counter.mjs'],
+    { ...process.env, DSM_MANAGER_POLL_US: '0', DSM_MANAGER_LINGER_US: '0' });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout, 'counter=60 seen=6,6,6\n');
+  const stats = JSON.parse(readFileSync(statsPath, 'utf8')) as Stats;
+  assert.equal(stats.total.managerPollHits! + stats.total.managerPollMisses!, 0);
+});
+
+test('a bad DSM_MANAGER_POLL_US is a clear error before anything runs', () => {
+  const result = run(['--nodes', '2', 'examples/sum.js', '10'], { ...process.env, DSM_MANAGER_POLL_US: 'fast' });
+  assert.notEqual(result.status, 0);
+  assert.match(result.stderr, /DSM_MANAGER_POLL_US='fast' is not a whole number of microseconds/);
 });
 
 test('one node: a working set past the old dirty-page bound (4,096 pages) takes no fault, iteration after iteration', () => {
