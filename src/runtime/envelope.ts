@@ -374,12 +374,22 @@ export function fromWire(wire: WireMessage): WireMessage {
   delete message.payload;
   const packed = unpackedLengths(message, wire.type);
   let viewIndex = 0;
+  // The message's unpacked copies share one fresh buffer (zeroed, as unpackCopy's `zeroed` wants): one backing
+  // store a message, not one a page (a 256-page reply made 256 ArrayBuffers for V8's sweeper to free).
+  let slab: ArrayBuffer | null = null;
+  let slabAt = 0;
   const takeCopy = (length: unknown, what: Where): Uint8Array => {
     const view = take(length, what);
     const unpacked = packed === null ? 0 : packed[viewIndex] ?? 0;
     viewIndex += 1;
     if (unpacked === 0) return view;
-    const out = new Uint8Array(unpacked);
+    if (slab === null) {
+      let total = 0;
+      for (const bytes of packed!) total += bytes;
+      slab = new ArrayBuffer(total);
+    }
+    const out = new Uint8Array(slab, slabAt, unpacked);
+    slabAt += unpacked;
     unpackCopy(view, out, true);
     return out;
   };
