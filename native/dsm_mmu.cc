@@ -1939,12 +1939,20 @@ uint32_t PollActivity() {
   return gate + g_poll_activity.load(std::memory_order_relaxed);
 }
 
+int64_t g_poll_wait_since_ns = 0;  // the manager's thread only: when its threads began to wait (0: none waits)
+
 void OnPreparePoll(uv_prepare_t* handle) {
   const bool waits = AppThreadWaits();
   const uint32_t activity = PollActivity();
   const bool active = activity != g_poll_activity_seen;
   g_poll_activity_seen = activity;
-  const int64_t limit_ns = waits ? g_poll_ns.load(std::memory_order_relaxed) : active ? g_linger_ns.load(std::memory_order_relaxed) : 0;
+  int64_t now = MonotonicNs();
+  if (!waits) g_poll_wait_since_ns = 0;
+  else if (g_poll_wait_since_ns == 0) g_poll_wait_since_ns = now;
+  // A wait older than kManagerPollFreshUs is not a round trip (a lock held elsewhere, a long barrier, an
+  // Atomics.wait with no notify): the manager polls then only after activity, not at every timer of its loop.
+  const bool fresh = waits && now - g_poll_wait_since_ns < kManagerPollFreshUs * 1000;
+  const int64_t limit_ns = fresh ? g_poll_ns.load(std::memory_order_relaxed) : active ? g_linger_ns.load(std::memory_order_relaxed) : 0;
   if (limit_ns <= 0) return;
   uv_loop_t* loop = handle->loop;
   const int timeout_ms = uv_backend_timeout(loop);
@@ -1953,7 +1961,6 @@ void OnPreparePoll(uv_prepare_t* handle) {
   poll_fd.fd = uv_backend_fd(loop);
   poll_fd.events = POLLIN;
   poll_fd.revents = 0;
-  int64_t now = MonotonicNs();
   int64_t deadline = now + limit_ns;
   if (timeout_ms > 0) deadline = std::min(deadline, now + int64_t{timeout_ms} * 1000000);
   while (now < deadline) {
@@ -1965,7 +1972,7 @@ void OnPreparePoll(uv_prepare_t* handle) {
     const int64_t before = now;
     now = MonotonicNs();
     if (now - before >= kParkYieldContendedUs * 1000) break;
-    if (waits && !AppThreadWaits()) break;  // answered (by a resume from another thread): nobody waits now
+    if (fresh && !AppThreadWaits()) break;  // answered (by a resume from another thread): nobody waits now
   }
   g_poll_misses.fetch_add(1, std::memory_order_relaxed);
 }

@@ -37,6 +37,7 @@ export const nativeConstants = [
   { name: 'parkYieldUs', type: 'uint32_t' },
   { name: 'parkSpinUsMax', type: 'int64_t' },
   { name: 'parkYieldContendedUs', type: 'int64_t' },
+  { name: 'managerPollFreshUs', type: 'int64_t' },
   { name: 'protNone', type: 'uint8_t' },
   { name: 'protRead', type: 'uint8_t' },
   { name: 'protReadWrite', type: 'uint8_t' },

@@ -25,6 +25,7 @@ constexpr uint32_t kParkSpinCount = 4000;  // parkSpinCount
 constexpr uint32_t kParkYieldUs = 0;  // parkYieldUs
 constexpr int64_t kParkSpinUsMax = 30;  // parkSpinUsMax
 constexpr int64_t kParkYieldContendedUs = 200;  // parkYieldContendedUs
+constexpr int64_t kManagerPollFreshUs = 2000;  // managerPollFreshUs
 constexpr uint8_t kProtNone = 0;  // protNone
 constexpr uint8_t kProtRead = 1;  // protRead
 constexpr uint8_t kProtReadWrite = 2;  // protReadWrite
