@@ -19,6 +19,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1919,6 +1920,7 @@ std::atomic<int64_t> g_poll_ns{0};
 std::atomic<int64_t> g_linger_ns{0};
 std::atomic<uint64_t> g_poll_hits{0};
 std::atomic<uint64_t> g_poll_misses{0};
+std::atomic<uint64_t> g_poll_skips{0};
 std::atomic<int32_t>* g_poll_gate = nullptr;  // [0] threads parked in a doorbell call, [1] activity
 std::shared_ptr<v8::BackingStore> g_poll_gate_store;
 uv_prepare_t* g_poll_prepare = nullptr;
@@ -1940,6 +1942,34 @@ uint32_t PollActivity() {
 }
 
 int64_t g_poll_wait_since_ns = 0;  // the manager's thread only: when its threads began to wait (0: none waits)
+int g_loadavg_fd = -2;              // the manager's thread only: /proc/loadavg, open (-1: not readable here)
+long g_cpu_count = 0;
+
+// Whether a CPU of this machine is idle (so polling takes no thread's time): the runnable tasks now, the 4th field
+// of /proc/loadavg ("running/total", the reader itself counted), fewer than the CPUs this process may use plus one.
+// Where it cannot be read, true (the yields still hand the CPU to whoever needs it).
+bool IdleCpuNow() {
+  if (g_loadavg_fd == -2) {
+    g_loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    g_cpu_count = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+  }
+  if (g_loadavg_fd < 0 || g_cpu_count <= 0) return true;
+  char text[128];
+  const ssize_t length = pread(g_loadavg_fd, text, sizeof text - 1, 0);
+  if (length <= 0) return true;
+  text[length] = 0;
+  // "0.70 1.95 2.63 3/412 12345": the field after the third space, up to '/'.
+  const char* at = text;
+  for (int spaces = 0; spaces < 3 && at != nullptr; spaces++) {
+    at = strchr(at, ' ');
+    if (at != nullptr) at++;
+  }
+  if (at == nullptr) return true;
+  const long running = strtol(at, nullptr, 10);
+  return running <= g_cpu_count + 1;
+}
 
 void OnPreparePoll(uv_prepare_t* handle) {
   const bool waits = AppThreadWaits();
@@ -1954,6 +1984,11 @@ void OnPreparePoll(uv_prepare_t* handle) {
   const bool fresh = waits && now - g_poll_wait_since_ns < kManagerPollFreshUs * 1000;
   const int64_t limit_ns = fresh ? g_poll_ns.load(std::memory_order_relaxed) : active ? g_linger_ns.load(std::memory_order_relaxed) : 0;
   if (limit_ns <= 0) return;
+  // Every CPU busy (threads of this node or others compute): polling would take a CPU from one of them.
+  if (!IdleCpuNow()) {
+    g_poll_skips.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   uv_loop_t* loop = handle->loop;
   const int timeout_ms = uv_backend_timeout(loop);
   if (timeout_ms == 0) return;  // the loop will not sleep anyway
@@ -1963,11 +1998,12 @@ void OnPreparePoll(uv_prepare_t* handle) {
   poll_fd.revents = 0;
   int64_t deadline = now + limit_ns;
   if (timeout_ms > 0) deadline = std::min(deadline, now + int64_t{timeout_ms} * 1000000);
-  while (now < deadline) {
+  for (uint32_t look = 1; now < deadline; look++) {
     if (poll(&poll_fd, 1, 0) > 0) {
       g_poll_hits.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    if (look % 8 == 0 && !IdleCpuNow()) break;  // a thread began to compute meanwhile
     sched_yield();
     const int64_t before = now;
     now = MonotonicNs();
@@ -2133,6 +2169,7 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("prewakes", g_prewakes.load(std::memory_order_relaxed));
   set("managerPollHits", g_poll_hits.load(std::memory_order_relaxed));
   set("managerPollMisses", g_poll_misses.load(std::memory_order_relaxed));
+  set("managerPollSkips", g_poll_skips.load(std::memory_order_relaxed));
   args.GetReturnValue().Set(stats);
 }
 

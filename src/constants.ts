@@ -114,7 +114,8 @@ export const parkYieldUsMax = 1_000_000;
  * node waits for it (a fault being served, a doorbell call: native/dsm_mmu.cc, OnPreparePoll). On a VM an idle
  * vCPU halts, and each event for a manager asleep in epoll must wake it (tens of µs; a remote fault or lock has
  * two or more such wake-ups). Polling yields the CPU between looks and stops when a yield kept it off the CPU
- * for parkYieldContendedUs (a computing thread shares the CPU). Several nodes only (DSM_MANAGER_POLL_US; 0: off).
+ * for parkYieldContendedUs (a computing thread shares the CPU); it is skipped while the machine's runnable tasks
+ * (/proc/loadavg) exceed its CPUs plus one. Several nodes only (DSM_MANAGER_POLL_US; 0: off).
  * Measured on the 2-vCPU VM (bench/programs/page-fetch.mjs, quiet): pageFetchUsP50 240-250 µs without polling.
  */
 export const managerPollUs = 300;

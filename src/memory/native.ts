@@ -41,9 +41,10 @@ export interface NativeStats {
   prefaultDroppedRuns: number;
   /** Threads asleep on a page whose reply arrived, woken to spin while it is installed (prewake). */
   prewakes: number;
-  /** The manager's polls that saw an event come, and those that ended without one (setManagerPoll). */
+  /** The manager's polls that saw an event come, those that ended without one, and those skipped, every CPU busy (setManagerPoll). */
   managerPollHits: number;
   managerPollMisses: number;
+  managerPollSkips: number;
   /** 1 while init's helper thread makes the twin pool's first slots resident (its page faults are the process's), else 0. */
   twinPoolPretouching: number;
 }

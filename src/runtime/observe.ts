@@ -38,9 +38,13 @@ export interface NodeStats {
   /** hlrc: looks for stale copies after a while with no synchronization, and the clean copies they dropped. */
   staleLooks: number;
   staleDropped: number;
-  /** Several nodes: the manager's polls before its loop sleeps that saw an event come, and those that ended without one (src/constants.ts managerPollUs). */
+  /**
+   * Several nodes: the manager's polls before its loop sleeps that saw an event come, those that ended without one,
+   * and those not made because every CPU was busy (src/constants.ts managerPollUs).
+   */
   managerPollHits: number;
   managerPollMisses: number;
+  managerPollSkips: number;
   diffsSent: number;
   /** hlrc: diffs of large releases sent after their sync message (deferred; in diffsSent too once sent). */
   diffsDeferred: number;
@@ -182,6 +186,7 @@ export class NodeObserver {
       staleDropped: engine?.staleDropped ?? 0,
       managerPollHits: native.managerPollHits ?? 0,
       managerPollMisses: native.managerPollMisses ?? 0,
+      managerPollSkips: native.managerPollSkips ?? 0,
       diffsSent: engine?.diffsSent ?? 0,
       diffsDeferred: engine?.diffsDeferred ?? 0,
       diffsApplied: engine?.diffsApplied ?? 0,
@@ -209,7 +214,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -246,7 +251,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['pushed pages installed (refused)', (s) => `${s.pagesPushed} (${s.pushesRefused})`],
     ['lock tokens pushed (taken)', (s) => `${s.lockPushes} (${s.lockPushesTaken})`],
     ['stale looks (copies dropped)', (s) => `${s.staleLooks} (${s.staleDropped})`],
-    ['manager polls that saw an event (ended without)', (s) => `${s.managerPollHits} (${s.managerPollMisses})`],
+    ['manager polls: saw an event / ended without / skipped', (s) => `${s.managerPollHits} / ${s.managerPollMisses} / ${s.managerPollSkips}`],
     ['diffs sent (deferred)', (s) => `${s.diffsSent} (${s.diffsDeferred})`],
     ['diffs applied', (s) => String(s.diffsApplied)],
     ['invalidations', (s) => String(s.invalidations)],
