@@ -60,7 +60,8 @@ std::atomic<uint64_t> g_rings{0};
 // The manager's poll gate (setGate; src/util/manager-poll.ts): park() counts its sleepers in word 0, ring()
 // bumps word 1 (activity: native/dsm_mmu.cc, OnPreparePoll).
 std::atomic<std::atomic<int32_t>*> g_gate{nullptr};
-std::shared_ptr<v8::BackingStore> g_gate_store;
+// Never destroyed: a BackingStore freed by a static destructor at exit would run after V8 is gone.
+std::shared_ptr<v8::BackingStore>& g_gate_store = *new std::shared_ptr<v8::BackingStore>;
 std::atomic<uint64_t> g_wakes{0};
 
 using dsm_addon::SetMethod;

@@ -1922,7 +1922,8 @@ std::atomic<uint64_t> g_poll_hits{0};
 std::atomic<uint64_t> g_poll_misses{0};
 std::atomic<uint64_t> g_poll_skips{0};
 std::atomic<int32_t>* g_poll_gate = nullptr;  // [0] threads parked in a doorbell call, [1] activity
-std::shared_ptr<v8::BackingStore> g_poll_gate_store;
+// Never destroyed (as g_prefault_mutex): a BackingStore freed by a static destructor at exit would run after V8 is gone.
+std::shared_ptr<v8::BackingStore>& g_poll_gate_store = *new std::shared_ptr<v8::BackingStore>;
 uv_prepare_t* g_poll_prepare = nullptr;
 uint32_t g_poll_activity_seen = 0;  // the manager's thread only
 
