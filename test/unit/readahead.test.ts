@@ -184,50 +184,48 @@ test('rows of a matrix read every 6.25 pages, one or two pages each: after a mos
   assert.ok(asked <= needed * 2, `${asked} pages asked for ${needed} needed`);
 });
 
-test('a descending scan page by page is a stride of -1: from its second fault its window starts and grows as a stream\'s', () => {
-  const policy = new ReadAheadPolicy(base);
+/**
+ * A thread's reads as the engine serves them, over `pageCount` pages of home 0: a read of a page not yet valid
+ * faults (a fetch) and asks for the plan's pages up to the first one already valid or past the array (a sparse
+ * plan just leaves those out); `tracking` hands the plan's tracking to `issued`, as the engine does.
+ */
+function engineReads(policy: ReadAheadPolicy, pageCount: number, tracking = false): { read(page: number): void; readonly fetches: number } {
   const valid = new Set<number>();
   let fetches = 0;
-  for (let page = 299; page >= 0; page--) {
-    if (valid.has(page)) { policy.touched(page); continue; }
-    const plan = policy.plan(0, page);
-    fetches++;
-    // As the engine: a run stops at the first page that is valid (or beyond the array).
-    const extras: number[] = [];
-    for (const extra of plan.pages) {
-      if (extra < 0 || extra >= 300 || valid.has(extra)) { if (plan.sparse) continue; break; }
-      extras.push(extra);
-    }
-    policy.issued(0, page, extras);
-    valid.add(page);
-    for (const extra of extras) valid.add(extra);
-  }
+  return {
+    read(page: number): void {
+      if (valid.has(page)) { policy.touched(page); return; }
+      const plan = policy.plan(0, page);
+      fetches++;
+      const extras: number[] = [];
+      for (const extra of plan.pages) {
+        if (extra < 0 || extra >= pageCount || valid.has(extra)) { if (plan.sparse) continue; break; }
+        extras.push(extra);
+      }
+      if (tracking) policy.issued(0, page, extras, plan.track, plan.sampled); else policy.issued(0, page, extras);
+      valid.add(page);
+      for (const extra of extras) valid.add(extra);
+    },
+    get fetches() { return fetches; },
+  };
+}
+
+test('a descending scan page by page is a stride of -1: from its second fault its window starts and grows as a stream\'s', () => {
+  const policy = new ReadAheadPolicy(base);
+  const reads = engineReads(policy, 300);
+  for (let page = 299; page >= 0; page--) reads.read(page);
   // One single-page fault (the pages above are beyond the array), then windows of 16, 32, 64, 64, 64, 64 (before
   // session 23: three single-page faults, then 2, 4, 8, 16, ...: 11 fetches).
   assert.equal(policy.counters.strided, 1);
-  assert.equal(fetches, 7);
+  assert.equal(reads.fetches, 7);
 });
 
 test('QuickSort\'s partition: a scan going up and one going down on the same home both stream', () => {
   const policy = new ReadAheadPolicy(base);
-  const valid = new Set<number>();
-  let fetches = 0;
-  const read = (page: number): void => {
-    if (valid.has(page)) { policy.touched(page); return; }
-    const plan = policy.plan(0, page);
-    fetches++;
-    const extras: number[] = [];
-    for (const extra of plan.pages) {
-      if (extra < 0 || extra >= 400 || valid.has(extra)) { if (plan.sparse) continue; break; }
-      extras.push(extra);
-    }
-    policy.issued(0, page, extras);
-    valid.add(page);
-    for (const extra of extras) valid.add(extra);
-  };
-  for (let k = 0; k < 200; k++) { read(k); read(399 - k); }
+  const reads = engineReads(policy, 400);
+  for (let k = 0; k < 200; k++) { reads.read(k); reads.read(399 - k); }
   // 14 before session 23 (the scan going down took three faults to start, at a window of 2).
-  assert.ok(fetches <= 10, `${fetches} fetches for 400 pages`);
+  assert.ok(reads.fetches <= 10, `${reads.fetches} fetches for 400 pages`);
 });
 
 test('QuickSort\'s partition after its median-of-three reads: the scan going down is not taken for the middle\'s stream going up', () => {
@@ -236,25 +234,12 @@ test('QuickSort\'s partition after its median-of-three reads: the scan going dow
   // page a stream expects next continues that stream (going down), not the one whose window merely covers it.
   const pageCount = 100;
   const policy = new ReadAheadPolicy({ ...base, windowMax: 256, strideMax: 64 });
-  const valid = new Set<number>();
-  let fetches = 0;
-  const read = (page: number): void => {
-    if (valid.has(page)) { policy.touched(page); return; }
-    const plan = policy.plan(0, page);
-    fetches++;
-    const extras: number[] = [];
-    for (const extra of plan.pages) {
-      if (extra < 0 || extra >= pageCount || valid.has(extra)) { if (plan.sparse) continue; break; }
-      extras.push(extra);
-    }
-    policy.issued(0, page, extras, plan.track, plan.sampled);
-    valid.add(page);
-    for (const extra of extras) valid.add(extra);
-  };
+  const reads = engineReads(policy, pageCount, true);
+  const read = reads.read;
   read(0); read(pageCount >> 1); read(pageCount - 1);
   for (let k = 0; k < pageCount / 2; k++) { read(k); read(pageCount - 1 - k); }
   // Before session 23: 11 (the faults going down below the middle's window continued it, asking for nothing).
-  assert.ok(fetches <= 7, `${fetches} fetches for ${pageCount} pages`);
+  assert.ok(reads.fetches <= 7, `${reads.fetches} fetches for ${pageCount} pages`);
   assert.equal(policy.counters.wasted, 0);
 });
 
