@@ -9,10 +9,8 @@
 // One gate per process (a node: one manager); app threads reach it through
 // the doorbell addon, which holds it process-wide once the manager sets it.
 
-/** Word 0: app threads parked in a doorbell call. */
-export const pollGateParked = 0;
-/** Word 1: a counter bumped by every socket read and doorbell ring. */
-export const pollGateActivity = 1;
+/** Word 1: a counter bumped by every socket read and doorbell ring (word 0 only the native side writes). */
+const pollGateActivity = 1;
 
 /** The gate's words (a SharedArrayBuffer the native addons keep). */
 export const pollGate = new Int32Array(new SharedArrayBuffer(8));
