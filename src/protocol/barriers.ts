@@ -379,7 +379,7 @@ export class Barriers {
     const self = this.ctx.nodeId;
     const manager = this.ctx.managerOf(barrierId);
     const ids = pair.ids;
-    this.coherence.acquire(this.intervals.vc.map((v, n) => Math.max(v, got.info.vc[n] ?? 0)));
+    this.coherence.acquire(this.intervals.vc.map((v, n) => Math.max(v, got.info.vc[n] ?? 0)), got.pushPages);
     if (got.pushPages !== undefined) this.coherence.installPushed(got, this.requests.flushSeqOf(ids) ?? 0);
     // Both nodes applied everything up to either's arrival vector: with no other node, the log below it goes.
     if (this.ctx.nodeCount === 2) this.intervals.raiseFloor(sentVc.map((v, n) => Math.min(v, got.info.vc[n] ?? 0)));
@@ -556,7 +556,7 @@ export class Barriers {
       for (const id of message.requestIds) this.requests.finish(id, { ok: false, code: 'DSM_ERR_BARRIER_PARTIES', message: message.error });
       return;
     }
-    this.coherence.acquire(message.info.vc);
+    this.coherence.acquire(message.info.vc, from !== this.ctx.nodeId ? message.pushPages : undefined);
     if (from !== this.ctx.nodeId && message.pushPages !== undefined) this.coherence.installPushed(message, this.requests.flushSeqOf(message.requestIds) ?? 0);
     this.intervals.raiseFloor(message.floor);
     this.coherence.afterBarrier();

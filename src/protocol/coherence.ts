@@ -44,8 +44,13 @@ export interface Coherence {
    * exclusive only to be shared again by the push. sc: nothing.
    */
   closeInterval(bundleTo?: number, pushTo?: number): void;
-  /** An acquire: applies write notices up to `target`, invalidating stale copies. sc: nothing. */
-  acquire(target: number[]): void;
+  /**
+   * An acquire: applies write notices up to `target`, invalidating stale
+   * copies. `pushed`: the pages of a push that arrived with it, which the
+   * caller installs (installPushed) next in the same turn: hlrc keeps their
+   * stale copies read-only for an install in place. sc: nothing.
+   */
+  acquire(target: number[], pushed?: readonly number[]): void;
   /** Counts early flushes (stamped on a sync request, so a pushed page can tell whether it may predate one). sc: 0. */
   flushSeq(): number;
   /** At a lock's manager: pages to push with a grant to `requester`, which had applied `requesterVc` (the pages `prediction` names, else the last release's). */

@@ -92,6 +92,14 @@ export class HlrcCoherence implements Coherence, LendHost {
   /** acquire's scratch: 1 for a page already named by the notices being applied (all 0 between calls). */
   private namedMark: Uint8Array | null = null;
   /**
+   * Stale copies an acquire left readable because a push that comes with it
+   * replaces them (`acquire`'s `pushed`): invalid, fast path off, still
+   * read-only in the app view, until the installPushed that follows in the
+   * same turn overwrites them in place or, refusing them, takes their access
+   * away. Empty between an acquire's caller's steps (asserted).
+   */
+  private readonly keptReadable = new Set<number>();
+  /**
    * Pages with a twin in the open interval (all of them another node's), in
    * the order they were twinned: the oldest are flushed first at the limit.
    */
@@ -682,7 +690,8 @@ export class HlrcCoherence implements Coherence, LendHost {
    * names hundreds of thousands of pages; one native call per page and step
    * kept a manager busy for seconds).
    */
-  acquire(target: number[]): void {
+  acquire(target: number[], pushed?: readonly number[]): void {
+    assert(this.keptReadable.size === 0, 'pages kept readable for a push were installed or protected by its installPushed');
     this.activity++;
     this.drainDirty();
     // Hot at a large notice (a remote worker's start acquires its parent's
@@ -717,17 +726,44 @@ export class HlrcCoherence implements Coherence, LendHost {
       if (state === undefined ? mark[page] === 2 : state.valid && !isCovered(state.version, state.need, this.nodeCount)) stale[staleCount++] = page;
       mark[page] = 0;
     }
-    this.invalidate(stale.subarray(0, staleCount).sort());
+    this.invalidate(stale.subarray(0, staleCount).sort(), pushed);
   }
 
-  /** Valid copies that a write notice made stale (sorted): dirty ones flush home first, then all go to no access. */
-  private invalidate(pages: Uint32Array): void {
+  /**
+   * Valid copies that a write notice made stale (sorted): dirty ones flush
+   * home first, then all go to no access — except clean copies of other
+   * homes' pages in `pushed` (a push that arrived with this acquire will
+   * replace them): those stay read-only, with their fast path off, in
+   * `keptReadable`, for installPushed to overwrite in place (session 25). A
+   * barrier's boundary page so costs no protection call at all where it cost
+   * two (no access here, read-only at the install), each a TLB shootdown of
+   * tens of µs on a virtual machine. A thread of this node that reads such a
+   * page meanwhile is not ordered after the writes that made it stale (the
+   * acquire is what orders this node after them, and no thread here waits on
+   * it yet), so the old bytes are what it may read; a store faults to the
+   * engine, which serves it after the install.
+   */
+  private invalidate(pages: Uint32Array, pushed?: readonly number[]): void {
     if (pages.length === 0) return;
     const dirty: number[] = [];
     const deferred: number[] = [];
     for (let k = 0; k < pages.length; k++) {
       if (this.intervalPages.has(pages[k]!)) dirty.push(pages[k]!);
       if (this.deferred.has(pages[k]!)) deferred.push(pages[k]!);
+    }
+    // Race detection sees reads by their faults: every stale page goes to no access there.
+    let keep: Set<number> | null = null;
+    if (pushed !== undefined && pushed.length > 0 && this.onIntervalClosed === null) {
+      const candidates = new Set(pushed);
+      for (let k = 0; k < pages.length; k++) {
+        const page = pages[k]!;
+        if (!candidates.has(page) || this.homeOf(page) === this.nodeId || this.intervalPages.has(page) || this.deferred.has(page)) continue;
+        // A read-ahead copy not touched yet is valid at no access (see onFault): it has nothing readable to keep.
+        const state = this.pages.get(page);
+        if (state === undefined || !state.valid || state.prefetched === true) continue;
+        keep ??= new Set<number>();
+        keep.add(page);
+      }
     }
     // A deferred diff goes before the page's early flush (per page, diffs reach the home in interval order).
     this.flushDeferred(deferred);
@@ -750,20 +786,31 @@ export class HlrcCoherence implements Coherence, LendHost {
     // fast path off, a store to the (read-only) page faults into the engine
     // instead of twinning it, so no new twin can appear from here on.
     this.memory.setFastWrite(pages, false);
-    this.memory.protect(pages, protNone);
+    if (keep !== null) {
+      const gone = new Uint32Array(pages.length);
+      let goneCount = 0;
+      for (let k = 0; k < pages.length; k++) if (!keep.has(pages[k]!)) gone[goneCount++] = pages[k]!;
+      if (goneCount > 0) this.memory.protect(gone.subarray(0, goneCount), protNone);
+    } else {
+      this.memory.protect(pages, protNone);
+    }
     // One may have stored to a page (twinning it through the fast path)
     // between the flush and the protect. After protect returns no thread can
     // store, so learn such twins now and send their diff home before the copy
     // is replaced. That flush leaves the page read-only: protect it again
     // (found by the concurrent simulation, seed 1: a stale copy stayed
     // readable and writable after a late flush, and a counter lost updates).
+    // A kept page's fast path went off under its page lock, so a twin of it
+    // made before that is on the dirty ring now, and none can be made after.
     this.drainDirty();
     const late: number[] = [];
     for (let k = 0; k < pages.length; k++) if (this.twinned.has(pages[k]!)) late.push(pages[k]!);
     if (late.length > 0) {
       this.flushEarlyMany(late);
       this.memory.protect(late, protNone);
+      if (keep !== null) for (const page of late) keep.delete(page);
     }
+    if (keep !== null) for (const page of keep) this.keptReadable.add(page);
     const completed: number[] = [];
     for (let k = 0; k < pages.length; k++) {
       const page = pages[k]!;
@@ -1305,9 +1352,32 @@ export class HlrcCoherence implements Coherence, LendHost {
       this.stats.pagesPushed = (this.stats.pagesPushed ?? 0) + 1;
       this.stats.pushesRefused = this.stats.pushesRefused! - 1;
     });
-    // Read-only in one protection call, then their waiters run.
-    this.protectValidMany(installed);
+    // Read-only in one protection call (those kept readable by the acquire need none), then their waiters run.
+    const inPlace = this.keptReadable.size === 0 ? [] : installed.filter((page) => this.keptReadable.delete(page));
+    this.protectValidMany(inPlace.length === 0 ? installed : installed.filter((page) => !inPlace.includes(page)));
+    this.validInPlace(inPlace);
+    // Kept readable for this push but refused by it: no access now, as the acquire would have left them.
+    if (this.keptReadable.size > 0) {
+      const refused = pages.filter((page) => this.keptReadable.delete(page)).sort((a, b) => a - b);
+      if (refused.length > 0) this.memory.protect(refused, protNone);
+    }
     for (const page of installed) this.runWaiters(this.pageState(page));
+  }
+
+  /** protectValidMany's bookkeeping for copies already read-only in the app view (installed in place over a kept copy). */
+  private validInPlace(pages: number[]): void {
+    if (pages.length === 0) return;
+    for (const page of pages) {
+      const state = this.pages.get(page);
+      if (state !== undefined && state.prefetched === true) {
+        state.prefetched = false;
+        this.readAhead.forget(page);
+      }
+      this.exclusive[page] = 0;
+    }
+    if (pages.length > 1) pages.sort((a, b) => a - b);
+    this.memory.setFastWrite(pages, true);
+    this.stats.pushesInPlace = (this.stats.pushesInPlace ?? 0) + pages.length;
   }
 
   // -------------------------------------------------------------- atomics

@@ -409,7 +409,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     if (message.requestId === pushRequestId) { this.onLockPushed(message); return; }
     if (this.crossedRequests.delete(message.requestId)) { this.onCrossedGrant(message); return; }
     if (!message.granted) { this.finish(message.requestId, { ok: true, value: 'busy' }); return; }
-    this.coherence.acquire(message.info.vc);
+    this.coherence.acquire(message.info.vc, message.pushPages);
     this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
     this.finish(message.requestId, { ok: true, value: null }, message.recall === true, message.next);
   }
@@ -428,7 +428,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
   private onLockPushed(message: Extract<ProtocolMessage, { type: 'lockGrant' }>): void {
     const lockId = message.lockId;
     assert(message.granted && !this.tokens.has(lockId) && message.next === undefined, 'a token is pushed to a node without it');
-    this.coherence.acquire(message.info.vc);
+    this.coherence.acquire(message.info.vc, message.pushPages);
     this.coherence.installPushed(message, 0);
     let crossed: number | undefined;
     for (const [requestId, entry] of this.pending) if (entry.kind === 'lock' && entry.lockId === lockId) { crossed = requestId; break; }

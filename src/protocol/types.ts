@@ -247,6 +247,8 @@ export interface EngineCounters {
   pushesRefused?: number;
   /** hlrc: pushed copies that lacked only this node's last own interval on the page, completed with its kept diff (HlrcCoherence.ownDiffs). */
   pushesCompleted?: number;
+  /** hlrc: pushed copies installed over a stale copy the acquire left read-only (invalidate's `keep`): no protection call. */
+  pushesInPlace?: number;
   /** hlrc: pages installed by read-ahead (not faulted on when they arrived). */
   prefetchedPages?: number;
   /** hlrc: read-ahead pages a thread then touched (useful). */

@@ -32,6 +32,8 @@ export interface NodeStats {
   /** hlrc: pages pushed to this node (with lock grants, barrier messages, line messages) and installed, and those refused (not made current by them). */
   pagesPushed: number;
   pushesRefused: number;
+  /** hlrc: of pagesPushed, those installed over a stale copy the acquire left read-only (no protection call). */
+  pushesInPlace: number;
   /** Lock tokens this node's lock managers sent ahead of any request (token pushes), and those a thread of the node they went to took. */
   lockPushes: number;
   lockPushesTaken: number;
@@ -180,6 +182,7 @@ export class NodeObserver {
       pagesLentWithoutBytes: engine?.pagesLentWithoutBytes ?? 0,
       pagesPushed: engine?.pagesPushed ?? 0,
       pushesRefused: engine?.pushesRefused ?? 0,
+      pushesInPlace: engine?.pushesInPlace ?? 0,
       lockPushes: engine?.lockPushes ?? 0,
       lockPushesTaken: engine?.lockPushesTaken ?? 0,
       staleLooks: engine?.staleLooks ?? 0,
@@ -214,7 +217,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, pushesInPlace: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -249,6 +252,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['fetches streamed ahead', (s) => String(s.prefetchAheadFetches)],
     ['pages lent (without bytes)', (s) => `${s.pagesLent} (${s.pagesLentWithoutBytes})`],
     ['pushed pages installed (refused)', (s) => `${s.pagesPushed} (${s.pushesRefused})`],
+    ['  of which in place', (s) => String(s.pushesInPlace)],
     ['lock tokens pushed (taken)', (s) => `${s.lockPushes} (${s.lockPushesTaken})`],
     ['stale looks (copies dropped)', (s) => `${s.staleLooks} (${s.staleDropped})`],
     ['manager polls: saw an event / ended without / skipped', (s) => `${s.managerPollHits} / ${s.managerPollMisses} / ${s.managerPollSkips}`],

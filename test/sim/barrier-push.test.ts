@@ -117,3 +117,29 @@ test('the home protects a pushed boundary page once a round: not read-write at t
     assert.ok(boundaryCalls <= iterations + 12, `seed ${seed}: node 0 protected the boundary pages ${boundaryCalls} times in ${iterations} rounds`);
   }
 });
+
+test('the reader installs a pushed boundary page over its stale copy in place: no protection call a round (20 seeds)', () => {
+  // The barrier's acquire makes node 1's copy stale and the push that came with it replaces it: the copy
+  // stays read-only across the two (kept readable, installed in place), where it cost two protection calls
+  // a round, no access and read-only again, each a TLB shootdown on a real machine (session 25). Node 1's
+  // reads (checked in boundaryRun) see every iteration's value, with app threads stepping between the
+  // engine's memory calls (concurrent seeds).
+  const iterations = 100;
+  for (let seed = 1; seed <= 20; seed++) {
+    let boundaryCalls = 0;
+    const cluster = boundaryRun(seed, iterations, iterations, seed % 2 === 0 ? 0 : 1 + (seed % 4), 1, (run) => {
+      const memory = run.memories[1]!;
+      const protect = memory.protect.bind(memory);
+      memory.protect = (pages, prot) => {
+        if (Array.from(pages).some((page) => page <= 1)) boundaryCalls += 1;
+        protect(pages, prot);
+      };
+    });
+    const counters = cluster.engines[1]!.counters();
+    const pushed = counters.pagesPushed ?? 0;
+    const inPlace = counters.pushesInPlace ?? 0;
+    assert.ok(pushed >= iterations - 12, `seed ${seed}: node 1 got the page pushed (${pushed})`);
+    assert.ok(inPlace >= pushed - 12, `seed ${seed}: ${inPlace} of ${pushed} pushed pages installed in place`);
+    assert.ok(boundaryCalls <= 24, `seed ${seed}: node 1 protected the boundary pages ${boundaryCalls} times in ${iterations} rounds`);
+  }
+});
