@@ -47,10 +47,11 @@ export const faultFlagOffsetShift = 1;
 export const twinPoolSlotCount = 8192;
 export const twinPoolPretouchCount = 2048;
 /**
- * Native (glibc only), with DSM_MALLOC_KEEP=1: in a node process of a cluster of several nodes, the C allocator
+ * Native (glibc only), unless DSM_MALLOC_KEEP=0: in a node process of a cluster of several nodes, the C allocator
  * keeps buffers of up to this size in its heap instead of mapping each one afresh (M_MMAP_THRESHOLD, glibc's own
- * maximum). Off by default: a 128 MiB remote read took ~10% less CPU with it, a 12 MiB one up to ~10% more
- * (a reused buffer is zeroed by calloc where a fresh mapping came zeroed: docs/EVALUATION.md, session 14). A page
+ * maximum). Opt-in until session 25: a 128 MiB remote read took ~10% less CPU with it, a 12 MiB one up to ~10% more
+ * (a reused buffer is zeroed by calloc where a fresh mapping came zeroed: docs/EVALUATION.md, session 14); on the
+ * session 25 machine (a fresh page costs a trip through the hypervisor) it is faster at every size. A page
  * fetch's reply buffer (up to 256 pages), the received frame's payload and the socket's read chunks are then
  * memory the process used before: on a virtual machine a freshly mapped page costs a fault and a zeroing
  * (clear_page: 13% of the cluster's CPU in a 128 MiB remote read, session 14) each time it is first touched.

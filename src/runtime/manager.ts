@@ -78,9 +78,10 @@ export class NodeManager {
     this.native = loadNativeMmu();
     // A cluster of one: private anonymous memory (see above).
     this.native.init(this.regionBytes, this.nodeCount === 1);
-    // Several nodes, DSM_MALLOC_KEEP=1: fetch buffers (a reply of up to 1 MiB, a received frame) come and go;
-    // kept in the C heap, their pages are not faulted in and zeroed afresh each time (src/constants.ts
-    // mallocMmapThresholdBytes). Off by default: it saved CPU in a long remote read and cost some in a short one.
+    // Several nodes (DSM_MALLOC_KEEP=0 to compare): fetch buffers (a reply of up to 1 MiB, a received frame)
+    // come and go; kept in the C heap, their pages are not faulted in and zeroed afresh each time (src/constants.ts
+    // mallocMmapThresholdBytes). Opt-in until session 25: it saved CPU in a long remote read and cost some in a
+    // short one on an earlier machine; where a fresh page is a trip through the hypervisor it saves in both.
     if (this.nodeCount > 1 && mallocKeepEnabled()) this.native.keepMallocHeap();
     this.native.setParkYield(parkYieldUsFromEnvironment());
     if (writeAheadEnabled()) this.native.setWriteAhead(writeAheadPageCountMax);
