@@ -189,3 +189,9 @@ test('prefault makes a fetch\'s pages resident in the manager view (the first at
   assert.equal(kept, true);
   assert.equal(dropped, 0);
 });
+
+test('readPage copies a readable page through the app view and a protected one through the manager view: the bytes written either way', () => {
+  const { readable, hidden } = json('read-app-view.mjs');
+  assert.equal(readable, true);
+  assert.equal(hidden, true);
+});
