@@ -145,13 +145,14 @@ export class ProtocolEngine implements Engine {
     return bundle === null ? { info } : { info, bundled: bundle.batch };
   }
 
-  acquireFrom(fromNode: number, info: ConsistencyInfo): void {
+  acquireFrom(fromNode: number, info: ConsistencyInfo, pushed?: readonly number[]): void {
     assert(fromNode >= 0 && fromNode < this.ctx.nodeCount && info.vc.length === this.ctx.nodeCount, 'acquire from a node of the cluster');
     if (fromNode !== this.nodeId) this.intervals.learn(fromNode, info);
     // Race detection: writes before this acquire must not take its timestamp.
     if (this.closeBeforeAcquire) this.coherence.closeInterval();
-    this.coherence.acquire(info.vc);
-    this.maybeReclaim();
+    this.coherence.acquire(info.vc, pushed);
+    // With a push, installPushed (next) reclaims: a reclaim's own acquire must not come between the two.
+    if (pushed === undefined || pushed.length === 0) this.maybeReclaim();
   }
 
   dirtyPageCount(): number { return this.coherence.dirtyPageCount(); }

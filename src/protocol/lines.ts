@@ -1031,7 +1031,8 @@ export class LineEngine implements Engine {
    * the answer to a request of this node's (lineOpDone, lineWake), the engine's flushSeq when it was made.
    */
   private acquireLine(from: number, info: ConsistencyInfo, push?: PagePush, requestFlushSeq = 0): void {
-    this.inner.acquireFrom(from, info);
+    const pushed = push !== undefined && from !== this.nodeId && (push.pushPages?.length ?? 0) > 0 ? push.pushPages : undefined;
+    this.inner.acquireFrom(from, info, pushed);
     if (from === this.nodeId) return;
     this.acquiredByLine = true;
     // Subscribed pages pushed with the release (pushTo), installed where they make an invalid copy valid.

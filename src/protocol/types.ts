@@ -354,8 +354,13 @@ export interface Engine {
    * message before its acquireFrom. Absent: releaseFor, diffs sent apart.
    */
   releaseBundledFor?(toNode: number): { info: ConsistencyInfo; bundled?: DiffBatch };
-  /** The matching acquire on the receiving node, with the attached info. */
-  acquireFrom(fromNode: number, info: ConsistencyInfo): void;
+  /**
+   * The matching acquire on the receiving node, with the attached info.
+   * `pushed`: the pages of a push that came with it, which the caller hands
+   * to installPushed next, in the same turn (hlrc keeps their stale copies
+   * read-only for an install in place: Coherence.acquire).
+   */
+  acquireFrom(fromNode: number, info: ConsistencyInfo, pushed?: readonly number[]): void;
   /**
    * Pages written since the last release that still hold a twin (each costs
    * a page of memory and, at the release, up to a page of diff). sc: 0.
