@@ -826,8 +826,12 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.protectValidMany([page]);
   }
 
-  /** protectValid of several pages, in one protection call per run of pages. */
-  private protectValidMany(pages: number[]): void {
+  /**
+   * protectValid of several pages, in one protection call per run of pages;
+   * `inPlace`: they are read-only in the app view already (installed over a
+   * copy the acquire kept readable), so no protection call at all.
+   */
+  private protectValidMany(pages: number[], inPlace = false): void {
     if (pages.length === 0) return;
     for (const page of pages) {
       const state = this.pages.get(page);
@@ -838,7 +842,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       this.exclusive[page] = 0;
     }
     if (pages.length > 1) pages.sort((a, b) => a - b);
-    this.memory.protect(pages, protRead);
+    if (!inPlace) this.memory.protect(pages, protRead);
     this.memory.setFastWrite(pages, true);
   }
 
@@ -1355,7 +1359,8 @@ export class HlrcCoherence implements Coherence, LendHost {
     // Read-only in one protection call (those kept readable by the acquire need none), then their waiters run.
     const inPlace = this.keptReadable.size === 0 ? [] : installed.filter((page) => this.keptReadable.delete(page));
     this.protectValidMany(inPlace.length === 0 ? installed : installed.filter((page) => !inPlace.includes(page)));
-    this.validInPlace(inPlace);
+    this.protectValidMany(inPlace, true);
+    this.stats.pushesInPlace = (this.stats.pushesInPlace ?? 0) + inPlace.length;
     // Kept readable for this push but refused by it: no access now, as the acquire would have left them.
     if (this.keptReadable.size > 0) {
       const refused = pages.filter((page) => this.keptReadable.delete(page)).sort((a, b) => a - b);
@@ -1364,21 +1369,6 @@ export class HlrcCoherence implements Coherence, LendHost {
     for (const page of installed) this.runWaiters(this.pageState(page));
   }
 
-  /** protectValidMany's bookkeeping for copies already read-only in the app view (installed in place over a kept copy). */
-  private validInPlace(pages: number[]): void {
-    if (pages.length === 0) return;
-    for (const page of pages) {
-      const state = this.pages.get(page);
-      if (state !== undefined && state.prefetched === true) {
-        state.prefetched = false;
-        this.readAhead.forget(page);
-      }
-      this.exclusive[page] = 0;
-    }
-    if (pages.length > 1) pages.sort((a, b) => a - b);
-    this.memory.setFastWrite(pages, true);
-    this.stats.pushesInPlace = (this.stats.pushesInPlace ?? 0) + pages.length;
-  }
 
   // -------------------------------------------------------------- atomics
 

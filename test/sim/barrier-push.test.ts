@@ -96,6 +96,20 @@ test('rows of two pages read after every barrier: each page re-fetched a few tim
   }
 });
 
+/** A boundaryRun whose node `node` counts its protection calls that name a boundary page (0 or 1). */
+function countedBoundaryRun(seed: number, iterations: number, node: number): { cluster: SimCluster; boundaryCalls: () => number } {
+  let calls = 0;
+  const cluster = boundaryRun(seed, iterations, iterations, seed % 2 === 0 ? 0 : 1 + (seed % 4), 1, (run) => {
+    const memory = run.memories[node]!;
+    const protect = memory.protect.bind(memory);
+    memory.protect = (pages, prot) => {
+      if (Array.from(pages).some((page) => page <= 1)) calls += 1;
+      protect(pages, prot);
+    };
+  });
+  return { cluster, boundaryCalls: () => calls };
+}
+
 test('the home protects a pushed boundary page once a round: not read-write at the close and read-only again at the push (20 seeds)', () => {
   // Each round the home writes the page (a fast fault makes it read-write), closes its interval and pushes
   // the page with its barrier message: it must be read-only from then on, so that its next write is seen.
@@ -103,18 +117,10 @@ test('the home protects a pushed boundary page once a round: not read-write at t
   // protection calls a round for one (session 14).
   const iterations = 100;
   for (let seed = 1; seed <= 20; seed++) {
-    let boundaryCalls = 0;
-    const cluster = boundaryRun(seed, iterations, iterations, seed % 2 === 0 ? 0 : 1 + (seed % 4), 1, (run) => {
-      const memory = run.memories[0]!;
-      const protect = memory.protect.bind(memory);
-      memory.protect = (pages, prot) => {
-        if (Array.from(pages).some((page) => page <= 1)) boundaryCalls += 1;
-        protect(pages, prot);
-      };
-    });
+    const { cluster, boundaryCalls } = countedBoundaryRun(seed, iterations, 0);
     const pushed = cluster.engines[1]!.counters().pagesPushed ?? 0;
     assert.ok(pushed >= iterations - 12, `seed ${seed}: node 1 got the page pushed (${pushed})`);
-    assert.ok(boundaryCalls <= iterations + 12, `seed ${seed}: node 0 protected the boundary pages ${boundaryCalls} times in ${iterations} rounds`);
+    assert.ok(boundaryCalls() <= iterations + 12, `seed ${seed}: node 0 protected the boundary pages ${boundaryCalls()} times in ${iterations} rounds`);
   }
 });
 
@@ -126,20 +132,12 @@ test('the reader installs a pushed boundary page over its stale copy in place: n
   // engine's memory calls (concurrent seeds).
   const iterations = 100;
   for (let seed = 1; seed <= 20; seed++) {
-    let boundaryCalls = 0;
-    const cluster = boundaryRun(seed, iterations, iterations, seed % 2 === 0 ? 0 : 1 + (seed % 4), 1, (run) => {
-      const memory = run.memories[1]!;
-      const protect = memory.protect.bind(memory);
-      memory.protect = (pages, prot) => {
-        if (Array.from(pages).some((page) => page <= 1)) boundaryCalls += 1;
-        protect(pages, prot);
-      };
-    });
+    const { cluster, boundaryCalls } = countedBoundaryRun(seed, iterations, 1);
     const counters = cluster.engines[1]!.counters();
     const pushed = counters.pagesPushed ?? 0;
     const inPlace = counters.pushesInPlace ?? 0;
     assert.ok(pushed >= iterations - 12, `seed ${seed}: node 1 got the page pushed (${pushed})`);
     assert.ok(inPlace >= pushed - 12, `seed ${seed}: ${inPlace} of ${pushed} pushed pages installed in place`);
-    assert.ok(boundaryCalls <= 24, `seed ${seed}: node 1 protected the boundary pages ${boundaryCalls} times in ${iterations} rounds`);
+    assert.ok(boundaryCalls() <= 24, `seed ${seed}: node 1 protected the boundary pages ${boundaryCalls()} times in ${iterations} rounds`);
   }
 });
