@@ -1645,6 +1645,9 @@ void DrainDirty(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(v8::Uint32Array::New(buffer, 0, count));
 }
 
+// Pages readPage copied through the app view (CopyPage): stats().appViewCopies.
+std::atomic<uint64_t> g_app_view_copies{0};
+
 void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
   Isolate* isolate = args.GetIsolate();
   if (!RequireReady(isolate)) return;
@@ -1666,6 +1669,7 @@ void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
     // during the copy; the fast path only upgrades.
     if (g_region.app != g_region.manager && (g_region.state[page].load(std::memory_order_acquire) & kProtMask) != kProtNone) {
       memory = g_region.app + (page << kPageShift);
+      g_app_view_copies.fetch_add(1, std::memory_order_relaxed);
     }
     memcpy(data, memory, kPageBytes);
   } else {
@@ -2180,6 +2184,7 @@ void Stats(const FunctionCallbackInfo<Value>& args) {
   set("prefaultDroppedRuns", g_prefault_dropped_runs.load());
   set("twinPoolPretouching", g_twin_pool_pretouching.load(std::memory_order_acquire) ? 1 : 0);
   set("prewakes", g_prewakes.load(std::memory_order_relaxed));
+  set("appViewCopies", g_app_view_copies.load(std::memory_order_relaxed));
   set("managerPollHits", g_poll_hits.load(std::memory_order_relaxed));
   set("managerPollMisses", g_poll_misses.load(std::memory_order_relaxed));
   set("managerPollSkips", g_poll_skips.load(std::memory_order_relaxed));

@@ -41,6 +41,8 @@ export interface NativeStats {
   prefaultDroppedRuns: number;
   /** Threads asleep on a page whose reply arrived, woken to spin while it is installed (prewake). */
   prewakes: number;
+  /** Pages readPage copied through the app view (readable there), not the manager view. */
+  appViewCopies: number;
   /** The manager's polls that saw an event come, those that ended without one, and those skipped, every CPU busy (setManagerPoll). */
   managerPollHits: number;
   managerPollMisses: number;

@@ -191,7 +191,9 @@ test('prefault makes a fetch\'s pages resident in the manager view (the first at
 });
 
 test('readPage copies a readable page through the app view and a protected one through the manager view: the bytes written either way', () => {
-  const { readable, hidden } = json('read-app-view.mjs');
+  const { readable, hidden, throughApp, throughAppHidden } = json('read-app-view.mjs');
   assert.equal(readable, true);
   assert.equal(hidden, true);
+  assert.equal(throughApp, 64, 'the 64 readable pages were copied through the app view');
+  assert.equal(throughAppHidden, 0, 'no page at no access was copied through the app view');
 });
