@@ -964,9 +964,12 @@ export class LineEngine implements Engine {
     const state = this.lines.get(entry.line);
     if (state === undefined) return;
     if (message.result === null) {
-      // Not run (the page is not homed at the directory): the thread asks for the line.
+      // Not run (the page is not homed at the directory: lent away): the thread asks for the line. Counted as
+      // asked already, so that the first-op rule (shipsFirstOp) does not ship its retry again: with the page's
+      // other line shipped here, every retry shipped and came back null, forever (seed 485, --lines always).
       if (state.ship) this.stats.lineMoveSwitches++;
       state.ship = false;
+      state.asked = true;
       return;
     }
     const nowMs = this.timeNowMs();

@@ -206,6 +206,15 @@ test('scenario: a notify from the waiter\'s own node does not overtake its wait 
   assert.ok(runSeed(20070, 'hlrc', 'seeded', 0, 'always').messageCount > 0);
 });
 
+// Named scenario (seed 485, lines): a shipped compareExchange whose page was
+// lent away from the line's directory came back unrun (null), and the thread's
+// retry shipped again (the page's other line was shipped there: the first-op
+// rule), forever: 646,914 shipped ops while the other thread waited at a
+// barrier. A refused ship now counts as the line asked for; the retry takes it.
+test('scenario: a shipped op refused by a directory that lent the page away asks for the line (seed 485)', () => {
+  assert.ok(runSeed(485, 'hlrc', 'seeded', 0, 'always').messageCount > 0);
+});
+
 test('a row counter written once per row is not kept for a window: the other node takes it at once and its thread waits less', () => {
   // Each thread takes a row with Atomics.add, then works on its own page for a
   // while (plain stores): the counter is wanted by the other node most of the
