@@ -233,6 +233,12 @@ export const allocSettleMs = 500;
  */
 export const allocCollectWaitMsMax = 5000;
 /**
+ * Allocation: how often a node asked by another to collect (rtRangeCollect)
+ * looks whether its threads have run the collection, to answer
+ * (rtRangeCollected: src/runtime/heap-service.ts, answerCollectAsks).
+ */
+export const collectAnswerPollMs = 10;
+/**
  * Allocation: the longest a thread retries a failed allocation while its node
  * still frees or borrows memory (progress, but never room enough) before it
  * throws DSM_ERR_REGION_EXHAUSTED: so that no allocation waits for ever.

@@ -68,7 +68,7 @@ import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
+import { allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, collectAnswerPollMs, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
@@ -91,8 +91,20 @@ export type RangeShare = { offset: number; byteLength: number; weight: number; k
 export type RangeMessage =
   /** Shares of the receiver's allocations dropped at the sender, with the sender's release. */
   | { type: 'rtRangeRelease'; ranges: RangeShare[]; info: ConsistencyInfo }
-  /** The sender runs short: collect, and return the shares of its allocations dropped here. */
-  | { type: 'rtRangeCollect' };
+  /**
+   * The sender runs short: collect, and return the shares of its allocations
+   * dropped here. `ask` (wire version 10): the sender's count of its asks,
+   * echoed by the answer.
+   */
+  | { type: 'rtRangeCollect'; ask?: number }
+  /**
+   * The answer to rtRangeCollect `ask`: a full collection asked of the
+   * sender's threads after that ask came has run in every one of them (or
+   * allocCollectWaitMsMax passed) at least allocSettleMs ago, and what it
+   * freed was drained and the asker's shares returned (before this, on the
+   * same link). See answerCollectAsks.
+   */
+  | { type: 'rtRangeCollected'; ask: number };
 
 /**
  * A weight and its owner in one number (a channel reply, a descriptor field):
@@ -140,6 +152,16 @@ export class HeapService {
   /** Until when shares dropped here go back to their owner at once (it asked), by owner. */
   private readonly returnEagerUntilMs = new Map<number, number>();
   private holdersAskedAtMs = -Infinity;
+  /** This node's asks of the other nodes to collect (rtRangeCollect's `ask`), and per node the last one it answered. */
+  private holdersAskCount = 0;
+  private readonly collectAnswered: number[];
+  /** The least of collectAnswered over the other nodes when a borrow round last found no lender (-1: none yet). */
+  private lendRefusedAsk = -1;
+  /** Other nodes' asks to collect not answered yet: node -> its last ask, and when its first unanswered ask came. */
+  private readonly collectAsksOwed = new Map<number, { ask: number; sinceMs: number }>();
+  /** The first full collection asked of this node's threads while asks were owed, and whether all of them have run it since. */
+  private fullForAsks: { atMs: number; ran: boolean } | null = null;
+  private collectAnswerTimer: ReturnType<typeof setTimeout> | null = null;
   /** Ranges of other nodes given back to their owners, and ranges of this node reused after crossing nodes. */
   rangesReturned = 0;
   rangesReclaimed = 0;
@@ -186,13 +208,14 @@ export class HeapService {
   private fullCollectAskedAtMs = -Infinity;
   private lendRefusedAtMs = -Infinity;
   /** Allocations fail here: the progress counter when the current round of asks began, and when. */
-  private exhaustion: { progress: number; sinceMs: number; fullAskMs: number | null; holdersAskMs: number | null } | null = null;
+  private exhaustion: { progress: number; sinceMs: number; fullAskMs: number | null; holdersAskMs: number | null; holdersAsk: number | null } | null = null;
 
   constructor(native: NativeMmu, regionBytes: number, nodeId = 0, nodeCount = 1) {
     this.native = native;
     this.regionBytes = regionBytes;
     this.nodeId = nodeId;
     this.nodeCount = nodeCount;
+    this.collectAnswered = new Array<number>(nodeCount).fill(0);
     this.sliceBytes = regionBytes;
     const authority = new ChunkAuthority(regionBytes);
     this.authority = authority;
@@ -237,17 +260,26 @@ export class HeapService {
       if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
       const now = performance.now();
       if (this.exhaustion === null || this.exhaustion.progress !== this.progress) {
-        this.exhaustion = { progress: this.progress, sinceMs: startMs, fullAskMs: null, holdersAskMs: null };
+        this.exhaustion = { progress: this.progress, sinceMs: startMs, fullAskMs: null, holdersAskMs: null, holdersAsk: null };
       }
       const round = this.exhaustion;
       // The first asks of this round (each is repeated at most every collectRequestGapMs while threads retry).
       if (round.fullAskMs === null && this.fullCollectAskedAtMs >= round.sinceMs) round.fullAskMs = this.fullCollectAskedAtMs;
-      if (round.holdersAskMs === null && this.holdersAskedAtMs >= round.sinceMs) round.holdersAskMs = this.holdersAskedAtMs;
+      if (round.holdersAskMs === null && this.holdersAskedAtMs >= round.sinceMs) {
+        round.holdersAskMs = this.holdersAskedAtMs;
+        round.holdersAsk = this.holdersAskCount;
+      }
       // Every thread of this node ran the collection (or one that has not yet is given allocCollectWaitMsMax).
       const sinceFull = round.fullAskMs === null ? -1 : now - round.fullAskMs;
       const collected = sinceFull >= allocCollectWaitMsMax || (sinceFull >= allocSettleMs && this.native.collectsPending() === 0);
+      // Every other node answered an ask of this round once a full collection had run in its threads (what it
+      // freed drained, its shares back here), and a borrow round found no lender after those answers. (Before
+      // session 26 this was a time: a refusal allocSettleMs after the ask. Under CI load another node's threads
+      // took longer to collect, and a 4-node run was told the region was full while their dead buffers held it.)
+      // Should a node not answer, the ask's time decides, at the longest wait for a thread's collection.
       const nobodyLends = this.nodeCount === 1 || this.sendChunks === null
-        || (round.holdersAskMs !== null && this.lendRefusedAtMs - round.holdersAskMs >= allocSettleMs);
+        || (round.holdersAsk !== null && this.lendRefusedAsk >= round.holdersAsk)
+        || (round.holdersAskMs !== null && this.lendRefusedAtMs - round.holdersAskMs >= allocCollectWaitMsMax + allocSettleMs);
       if (collected && nobodyLends) throw error;
       return { wait: true };
     }
@@ -425,7 +457,8 @@ export class HeapService {
     const now = performance.now();
     if (now - this.holdersAskedAtMs < collectRequestGapMs) return;
     this.holdersAskedAtMs = now;
-    for (let node = 0; node < this.nodeCount; node += 1) if (node !== this.nodeId) this.sendChunks(node, { type: 'rtRangeCollect' });
+    this.holdersAskCount += 1;
+    for (let node = 0; node < this.nodeCount; node += 1) if (node !== this.nodeId) this.sendChunks(node, { type: 'rtRangeCollect', ask: this.holdersAskCount });
   }
 
   /** Sends the shares of `owner`'s ranges dropped here back to it, in one message with this node's release. */
@@ -464,8 +497,12 @@ export class HeapService {
     const minor = this.minorAsksInRow < collectMinorRunMax && (this.minorAsksInRow === 0 || this.freedSinceAsk > 0);
     this.minorAsksInRow = minor ? this.minorAsksInRow + 1 : 0;
     this.freedSinceAsk = 0;
-    if (!minor) this.fullCollectAskedAtMs = now;
+    if (!minor) {
+      this.fullCollectAskedAtMs = now;
+      if (this.collectAsksOwed.size > 0 && this.fullForAsks === null) this.fullForAsks = { atMs: now, ran: false };
+    }
     this.native.collectEverywhere(minor);
+    if (!minor) this.answerCollectAsks();
   }
 
   /** Wires slice borrowing: how to reach other nodes' allocation services, and how a lend of used chunks synchronizes. */
@@ -504,11 +541,26 @@ export class HeapService {
       return;
     }
     if (message.type === 'rtRangeCollect') {
-      // The owner runs short: this node's threads collect, and its shares go back now and for a while.
+      // The owner runs short: this node's threads collect, and its shares go back now and for a while; the ask is
+      // answered once a full collection asked after it has run here (answerCollectAsks).
+      if (message.ask !== undefined) {
+        if (!Number.isSafeInteger(message.ask) || message.ask < 1) {
+          throw new DsmError('DSM_ERR_FRAME', `node ${from} asked for a collection with ask number ${String(message.ask)}, not a positive integer: a node of another dsm version?`);
+        }
+        this.collectAsksOwed.set(from, { ask: message.ask, sinceMs: this.collectAsksOwed.get(from)?.sinceMs ?? performance.now() });
+      }
       this.askCollect();
       this.drainCollected();
       this.returnEagerUntilMs.set(from, performance.now() + rangeReturnEagerMs);
       this.returnShares(from);
+      return;
+    }
+    if (message.type === 'rtRangeCollected') {
+      const { ask } = message;
+      if (!Number.isSafeInteger(ask) || ask < 1 || ask > this.holdersAskCount) {
+        throw new DsmError('DSM_ERR_FRAME', `node ${from} answered collection ask ${String(ask)}, which this node did not make (it made ${this.holdersAskCount}): a node of another dsm version?`);
+      }
+      this.collectAnswered[from] = Math.max(this.collectAnswered[from]!, ask);
       return;
     }
     if (message.type === 'rtChunkSurvey') {
@@ -604,12 +656,59 @@ export class HeapService {
       this.borrowing = null;
       this.gatherRest = [];
       this.borrowRoundFailed = true;
-      this.lendRefusedAtMs = performance.now();
+      this.noteLendRefused();
       return;
     }
     borrowing.lender = this.lenderNext;
     borrowing.asked += 1;
     this.sendChunks?.(this.lenderNext, { type: 'rtChunkBorrow', min: borrowing.min, count: borrowing.count });
+  }
+
+  /** No node would lend: when, and the asks to collect every other node had answered after a full collection by then. */
+  private noteLendRefused(): void {
+    this.lendRefusedAtMs = performance.now();
+    let answered = Infinity;
+    for (let node = 0; node < this.nodeCount; node += 1) if (node !== this.nodeId) answered = Math.min(answered, this.collectAnswered[node]!);
+    this.lendRefusedAsk = answered === Infinity ? -1 : answered;
+  }
+
+  /**
+   * Answers other nodes' asks to collect (rtRangeCollected): an ask is
+   * answered once a full collection asked of this node's threads after it
+   * came (askCollect asks minor ones first, while they free memory; the
+   * asker's retries escalate) has run in all of them (collectsPending seen at
+   * zero since; or allocCollectWaitMsMax passed: a thread blocked in a system
+   * call) and allocSettleMs passed since it was asked (V8 frees backing
+   * stores on a background sweeper, a moment after its collection); what it
+   * freed is drained and the asker's shares go back first. Else it looks
+   * again in collectAnswerPollMs. Public for tests, which run it on a fake clock.
+   */
+  answerCollectAsks(): void {
+    if (this.collectAnswerTimer !== null) clearTimeout(this.collectAnswerTimer);
+    this.collectAnswerTimer = null;
+    if (this.collectAsksOwed.size === 0 || this.sendChunks === null) {
+      this.fullForAsks = null;
+      return;
+    }
+    const full = this.fullForAsks;
+    const now = performance.now();
+    if (full !== null && !full.ran && this.native.collectsPending() === 0) full.ran = true;
+    const sinceFull = full === null ? -1 : now - full.atMs;
+    if (full !== null && (sinceFull >= allocCollectWaitMsMax || (full.ran && sinceFull >= allocSettleMs))) {
+      this.drainCollected();
+      for (const [owner, owed] of this.collectAsksOwed) {
+        if (owed.sinceMs > full.atMs) continue;
+        this.collectAsksOwed.delete(owner);
+        this.returnShares(owner);
+        this.sendChunks(owner, { type: 'rtRangeCollected', ask: owed.ask });
+      }
+      // Asks that came after it wait for the next full collection (askCollect calls here again).
+      this.fullForAsks = null;
+      return;
+    }
+    if (full === null) return;
+    this.collectAnswerTimer = setTimeout(() => { this.answerCollectAsks(); }, collectAnswerPollMs);
+    this.collectAnswerTimer.unref?.();
   }
 
   /** Asks a gather's lender for exactly the chunks of its segment; a refusal ends the gather. */
@@ -634,7 +733,7 @@ export class HeapService {
     if (plan === null || plan.length === 0) {
       // No run anywhere (the region is full), or one here already (freed meanwhile): the thread's retry finds out.
       this.borrowRoundFailed = plan === null;
-      if (plan === null) this.lendRefusedAtMs = performance.now();
+      if (plan === null) this.noteLendRefused();
       return;
     }
     this.gatherRest = plan.slice(1);

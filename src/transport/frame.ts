@@ -32,8 +32,9 @@ export const frameMagic = 0x44534d31;
  * 7 since session 17: a compact lineGrant may list the line's waiters (`waiting`, flag bit 3).
  * 8 since session 18: the heap lane's gather (rtChunkSurvey, rtChunkFree).
  * 9 since session 21: a diff's runs may be masked (src/protocol/diff-codec.ts).
+ * 10 since session 26: a node asked to collect answers (rtRangeCollect's `ask`, rtRangeCollected).
  */
-export const wireVersion = 9;
+export const wireVersion = 10;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

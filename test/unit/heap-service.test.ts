@@ -357,10 +357,16 @@ test(`the manager decides the region is really full: a failed allocation waits u
     error.code === 'DSM_ERR_REGION_EXHAUSTED' && /larger --region-bytes/.test(error.message));
 });
 
-test('on a cluster the region is full only once every other node was asked to collect and a borrow round found no lender allocSettleMs after', (t) => {
+test('on a cluster the region is full only once every other node answered that a full collection ran in all its threads, and a borrow round after that found no lender (however long its threads take)', (t) => {
   let clock = 1000;
   t.mock.method(performance, 'now', () => clock);
-  const { services, deliver } = cluster(2, 4 * arenaChunkBytes);
+  // Node 1's threads are slow to run the collections asked of them (a loaded machine): one stays pending.
+  let pending1 = 1;
+  const natives = [fakeNative, { ...fakeNative, collectsPending: () => pending1 } as unknown as NativeMmu];
+  const queue: Array<{ from: number; to: number; message: HeapMessage }> = [];
+  const services = [0, 1].map((node) => new HeapService(natives[node]!, 4 * arenaChunkBytes, node, 2));
+  services.forEach((service, node) => service.borrowThrough((to, message) => queue.push({ from: node, to, message })));
+  const deliver = () => { while (queue.length > 0) { const { from, to, message } = queue.shift()!; services[to]!.onChunkMessage(from, message); } };
   const [node0, node1] = services as [HeapService, HeapService];
   node0.alloc(2 * arenaChunkBytes);
   node1.alloc(2 * arenaChunkBytes);
@@ -369,12 +375,27 @@ test('on a cluster the region is full only once every other node was asked to co
   clock += 60;
   assert.deepEqual(node0.allocOrWait(arenaChunkBytes), { wait: true });
   deliver();
-  clock += allocSettleMs;
-  // The full collection has settled, but the last refusal came before the other node had its time.
+  // Long past every time the old rule waited (a refusal allocSettleMs after the ask), node 1 has not answered.
+  clock += 4 * allocSettleMs;
   assert.deepEqual(node0.allocOrWait(arenaChunkBytes), { wait: true });
-  // This round's refusal comes allocSettleMs after the other node was asked.
+  deliver();
+  clock += 60;
+  assert.deepEqual(node0.allocOrWait(arenaChunkBytes), { wait: true }, 'no answer from node 1 yet: not full');
+  deliver();
+  // Its threads ran the full collection: it answers.
+  pending1 = 0;
+  node1.answerCollectAsks();
+  assert.ok(queue.some((entry) => entry.message.type === 'rtRangeCollected'), 'node 1 answered');
+  deliver();
+  // The last refusal came before the answer: one more borrow round.
+  assert.deepEqual(node0.allocOrWait(arenaChunkBytes), { wait: true });
   deliver();
   clock += 60;
   assert.throws(() => node0.allocOrWait(arenaChunkBytes), (error: { code: string; message: string }) =>
     error.code === 'DSM_ERR_REGION_EXHAUSTED' && /global region is full/.test(error.message));
+  // An answer to an ask never made is refused with a clear error.
+  assert.throws(() => node0.onChunkMessage(1, { type: 'rtRangeCollected', ask: 999 }), (error: { code: string; message: string }) =>
+    error.code === 'DSM_ERR_FRAME' && /did not make/.test(error.message));
+  assert.throws(() => node1.onChunkMessage(0, { type: 'rtRangeCollect', ask: -1 }), (error: { code: string; message: string }) =>
+    error.code === 'DSM_ERR_FRAME' && /not a positive integer/.test(error.message));
 });
