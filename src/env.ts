@@ -151,6 +151,15 @@ export function mallocKeepEnabled(): boolean {
   return process.env.DSM_MALLOC_KEEP !== '0';
 }
 
+/**
+ * DSM_PWRITE_INSTALL=0: a fetched or pushed copy is installed with a memcpy into the manager view (and the prefault
+ * helper makes that view's pages resident first), not written into the region's memfd with pwrite (native/dsm_mmu.cc
+ * WritePageFrom; to compare). On by default since session 26 (docs/EVALUATION.md "Session 26").
+ */
+export function pwriteInstallEnabled(): boolean {
+  return process.env.DSM_PWRITE_INSTALL !== '0';
+}
+
 /** DSM_STREAM_READS=1: plain TCP connections read frames through Node's stream layers, as TLS ones do, not with `onread` (src/transport/frame-reader.ts; to compare). */
 export function streamReadsForced(): boolean {
   return process.env.DSM_STREAM_READS === '1';

@@ -43,6 +43,8 @@ export interface NativeStats {
   prewakes: number;
   /** Pages readPage copied through the app view (readable there), not the manager view. */
   appViewCopies: number;
+  /** Pages writePage installed through the region's memfd (pwrite), not the manager view. */
+  pwriteInstalls: number;
   /** The manager's polls that saw an event come, those that ended without one, and those skipped, every CPU busy (setManagerPoll). */
   managerPollHits: number;
   managerPollMisses: number;
@@ -134,6 +136,8 @@ export interface NativeMmu {
    * the install instead of following the resume. Threads still spinning are left alone.
    */
   prewake(page: number): void;
+  /** Whether writePage installs through the region's memfd (pwrite; several nodes) rather than the manager view (default on). */
+  setPwriteInstalls(on: boolean): void;
   /** Gives the pages' memory back to the OS; they read as zero afterwards. */
   release(firstPage: number, pageCount: number): void;
 

@@ -20,7 +20,7 @@ import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { guardAppView } from './app-view-guard.js';
 import { loadDoorbell } from '../channel/doorbell.js';
 import { pollGate } from '../util/manager-poll.js';
-import { debugAppViewEnabled, interruptBudgetFromEnvironment, mallocKeepEnabled, managerPollFromEnvironment, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
+import { debugAppViewEnabled, interruptBudgetFromEnvironment, mallocKeepEnabled, pwriteInstallEnabled, managerPollFromEnvironment, parkYieldUsFromEnvironment, writeAheadEnabled } from '../env.js';
 import { HeapService } from './heap-service.js';
 
 export interface ManagerOptions {
@@ -83,6 +83,8 @@ export class NodeManager {
     // mallocMmapThresholdBytes). Opt-in until session 25: it saved CPU in a long remote read and cost some in a
     // short one on an earlier machine; where a fresh page is a trip through the hypervisor it saves in both.
     if (this.nodeCount > 1 && mallocKeepEnabled()) this.native.keepMallocHeap();
+    // Copies installed through the region's memfd (pwrite), not the manager view (native WritePageFrom).
+    this.native.setPwriteInstalls(pwriteInstallEnabled());
     this.native.setParkYield(parkYieldUsFromEnvironment());
     if (writeAheadEnabled()) this.native.setWriteAhead(writeAheadPageCountMax);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);

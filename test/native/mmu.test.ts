@@ -190,6 +190,16 @@ test('prefault makes a fetch\'s pages resident in the manager view (the first at
   assert.equal(dropped, 0);
 });
 
+test('writePage installs through the region\'s memfd (pwrite), or through the manager view when told not to: the app view and readPage see the bytes either way', () => {
+  const { fresh, again, off, pwrites, pwritesOff, prefaulted } = json('write-pwrite.mjs');
+  assert.equal(prefaulted, 0, 'a prefault populates nothing where installs go through pwrite');
+  assert.equal(fresh, true, 'fresh pages installed by pwrite read back');
+  assert.equal(again, true, 'pages installed again by pwrite read back their new bytes');
+  assert.equal(off, true, 'pages installed through the manager view read back');
+  assert.equal(pwrites, 128, 'the 128 installs of the first two passes went through pwrite');
+  assert.equal(pwritesOff, 0, 'none with pwrite installs off');
+});
+
 test('readPage copies a readable page through the app view and a protected one through the manager view: the bytes written either way', () => {
   const { readable, hidden, throughApp, throughAppHidden } = json('read-app-view.mjs');
   assert.equal(readable, true);
