@@ -311,6 +311,38 @@ void TwinPoolGive(uint32_t slot) {
 }
 
 // Copies the page's current contents into a twin; the caller holds the page's BUSY bit.
+// Copies a page's bytes out without touching the manager view where another
+// way is cheaper (session 26): through the app view where it is readable
+// there, else from the region's memfd (pread), else through the manager
+// view. A page installed with pwrite (WritePageFrom) was never mapped in the
+// manager view, and a first touch there is a fault and, with shadow page
+// tables, a trip through the hypervisor; the app view is mapped already where
+// the node's threads touched the page, and would be at their next access.
+// The caller holds the page's BUSY bit (or is the manager thread, the only
+// one that takes protections away), so a page readable now stays readable
+// through the copy. Async-signal-safe (pread is), as the handler's twins need.
+void CopyOut(size_t page, uint8_t* into) {
+  const size_t offset = page << kPageShift;
+  if (g_region.app != g_region.manager && (g_region.state[page].load(std::memory_order_acquire) & kProtMask) != kProtNone) {
+    memcpy(into, g_region.app + offset, kPageBytes);
+    return;
+  }
+  if (g_region.memfd >= 0) {
+    size_t done = 0;
+    while (done < kPageBytes) {
+      const ssize_t got = pread(g_region.memfd, into + done, kPageBytes - done, static_cast<off_t>(offset + done));
+      if (got > 0) {
+        done += static_cast<size_t>(got);
+        continue;
+      }
+      if (got < 0 && errno == EINTR) continue;
+      break;
+    }
+    if (done == kPageBytes) return;
+  }
+  memcpy(into, g_region.manager + offset, kPageBytes);
+}
+
 void TakeTwin(size_t page) {
   int64_t slot = TwinPoolTake();
   uint8_t* twin;
@@ -322,7 +354,7 @@ void TakeTwin(size_t page) {
     twin = g_region.twin + (page << kPageShift);
   }
   g_twin_count.fetch_add(1, std::memory_order_relaxed);
-  memcpy(twin, g_region.manager + (page << kPageShift), kPageBytes);
+  CopyOut(page, twin);
 }
 
 const uint8_t* TwinOf(size_t page) {
@@ -1493,10 +1525,13 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
       }
       size_t offset = static_cast<size_t>(page) << kPageShift;
       const size_t at = encoded.size();
-      const size_t length = EncodeDiff(TwinOf(page), g_region.manager + offset, scratch);
+      uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
+      // Through the app view where the page is readable (this thread holds its lock: it stays so): the
+      // threads that wrote it mapped it there, where the manager view may never have been (CopyOut).
+      const uint8_t* bytes = (prot != kProtNone && g_region.app != g_region.manager ? g_region.app : g_region.manager) + offset;
+      const size_t length = EncodeDiff(TwinOf(page), bytes, scratch);
       encoded.insert(encoded.end(), scratch, scratch + length);
       DropTwin(page);
-      uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
       UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
       made.push_back({page, at, length});
     }
