@@ -191,7 +191,10 @@ test('prefault makes a fetch\'s pages resident in the manager view (the first at
 });
 
 test('writePage installs through the region\'s memfd (pwrite), or through the manager view when told not to: the app view and readPage see the bytes either way', () => {
-  const { fresh, again, off, pwrites, pwritesOff, prefaulted } = json('write-pwrite.mjs');
+  const { fresh, again, off, pwrites, pwritesOff, prefaulted, twinHidden, twinReadable } = json('write-pwrite.mjs');
+  // A run header (4 bytes) and its body: one changed byte, written as a small aligned run, never the whole page.
+  assert.ok(twinHidden > 0 && twinHidden <= 12, `a twin taken at no access holds the installed bytes (diff of ${twinHidden} bytes)`);
+  assert.ok(twinReadable > 0 && twinReadable <= 12, `a twin taken read-only holds the installed bytes (diff of ${twinReadable} bytes)`);
   assert.equal(prefaulted, 0, 'a prefault populates nothing where installs go through pwrite');
   assert.equal(fresh, true, 'fresh pages installed by pwrite read back');
   assert.equal(again, true, 'pages installed again by pwrite read back their new bytes');
