@@ -307,6 +307,12 @@ export const receiveBufferBytes = 64 * 1024;
  * buffers (no copy); less, and it is copied out of the read buffer, where the next frame's bytes may come in the same read.
  */
 export const receiveDirectBytesMin = 32 * 1024;
+/**
+ * The largest page reply's payload a connection reads into its reusable
+ * reply buffer (src/transport/frame-reader.ts, session 26); larger ones get a
+ * buffer of their own. A read-ahead window's reply: up to 256 pages.
+ */
+export const replyPayloadBytesMax = 2 * 1024 * 1024;
 /** Transport: handshake must complete within this many milliseconds. */
 export const handshakeTimeoutMs = 5000;
 

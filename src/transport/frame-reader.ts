@@ -23,7 +23,7 @@
 // the stream machinery.
 
 import net from 'node:net';
-import { compactBodyBytesMax, compactSlabBytes, receiveBufferBytes, receiveDirectBytesMin } from '../constants.js';
+import { compactBodyBytesMax, compactSlabBytes, receiveBufferBytes, receiveDirectBytesMin, replyPayloadBytesMax } from '../constants.js';
 import { assert } from '../errors.js';
 import { streamReadsForced } from '../env.js';
 import { isCompactPageReply } from './compact.js';
@@ -33,11 +33,18 @@ import { noteActivity } from '../util/manager-poll.js';
 
 const emptyBytes = Buffer.alloc(0);
 
-/** A frame whose bytes span reads, filled as they come: header and body in `head`, the payload alone in its ArrayBuffer. */
+/**
+ * A frame whose bytes span reads, filled as they come: header and body in `head`, then the payload, alone in its
+ * ArrayBuffer or, for a compact pageReply, in the reader's reply buffer (`pooled`). The payload's buffer is taken
+ * once the head is whole (its body says whether the frame is a page reply): until then `payload` is empty and
+ * `payloadBytes` says how long it will be.
+ */
 interface PartialFrame {
   kind: FrameKind;
   head: Buffer;
   payload: Buffer;
+  payloadBytes: number;
+  pooled: boolean;
   /** Bytes of the frame filled so far (head first, then payload). */
   filled: number;
 }
@@ -66,6 +73,17 @@ export class FrameReader {
    */
   private lent: Buffer;
   private stopped = false;
+  /**
+   * Page replies' payloads (a read-ahead window's copies, up to a MiB) are read into this buffer, reused from
+   * reply to reply, instead of a fresh ArrayBuffer each (session 26): a fresh buffer's pages are faulted in,
+   * zeroed and, on a virtual machine with shadow page tables, mapped through the hypervisor at the first write
+   * of each (5-10 µs a page on the 2-vCPU VM), and V8 frees them only at its next collection, so a long remote
+   * read ran through fresh memory for tens of MiB. A reply's copies are consumed while it is handled (the engine
+   * installs them, src/protocol/hlrc.ts onPageReply), and a reply held before the mesh has a receiver is copied
+   * out (src/transport/mesh.ts), so the buffer is free again once onFrame returns (`replyPayloadBusy` meanwhile).
+   */
+  private replyPayload: Buffer | null = null;
+  private replyPayloadBusy = false;
 
   constructor(frameBytesLimit: number, onFrame: (frame: Frame) => void, scratchBytes = receiveBufferBytes) {
     assert(scratchBytes >= frameHeaderBytes, 'a read buffer holds at least a frame header');
@@ -81,6 +99,7 @@ export class FrameReader {
     this.lent = this.scratch;
     if (partial !== null) {
       const headBytes = partial.head.length;
+      if (partial.filled >= headBytes) this.takePayload(partial);
       const rest = partial.filled < headBytes ? partial.head.subarray(partial.filled) : partial.payload.subarray(partial.filled - headBytes);
       if (rest.length >= receiveDirectBytesMin) this.lent = rest;
     }
@@ -95,7 +114,8 @@ export class FrameReader {
       // Read straight into the partial frame's own buffer.
       const partial = this.partial!;
       partial.filled += count;
-      if (partial.filled === partial.head.length + partial.payload.length) this.deliverPartial(partial);
+      if (partial.filled >= partial.head.length) this.takePayload(partial);
+      if (partial.filled === partial.head.length + partial.payloadBytes) this.deliverPartial(partial);
       return;
     }
     const bytes = this.scratch;
@@ -103,7 +123,7 @@ export class FrameReader {
     while (at < count && !this.stopped) {
       if (this.partial !== null) {
         at += this.fill(this.partial, bytes, at, count);
-        if (this.partial.filled < this.partial.head.length + this.partial.payload.length) break;
+        if (this.partial.filled < this.partial.head.length + this.partial.payloadBytes) break;
         this.deliverPartial(this.partial);
         continue;
       }
@@ -116,7 +136,7 @@ export class FrameReader {
         const partial = this.begin(parseFrameHeader(this.cutHeader, 0, this.frameBytesMax));
         this.cutHeader.copy(partial.head, 0, 0, frameHeaderBytes);
         partial.filled = frameHeaderBytes;
-        if (partial.head.length + partial.payload.length === frameHeaderBytes) this.deliverPartial(partial);
+        if (partial.head.length + partial.payloadBytes === frameHeaderBytes) this.deliverPartial(partial);
         continue;
       }
       const header = parseFrameHeader(bytes, at, this.frameBytesMax);
@@ -130,7 +150,35 @@ export class FrameReader {
       const payloadAt = bodyAt + header.bodyBytes;
       at += total;
       if (hopsOn) hop('m:frames');
-      this.onFrame({ kind: header.kind, body: bodyCopyOf(bytes, bodyAt, header.bodyBytes), payload: copyOf(bytes, payloadAt, header.payloadBytes, true) });
+      const pooled = header.payloadBytes > 0 && this.replyPayloadFree(bytes, bodyAt, header.bodyBytes, header.payloadBytes);
+      const body = bodyCopyOf(bytes, bodyAt, header.bodyBytes);
+      if (!pooled) {
+        this.onFrame({ kind: header.kind, body, payload: copyOf(bytes, payloadAt, header.payloadBytes, true) });
+        continue;
+      }
+      const payload = this.replyPayload!.subarray(0, header.payloadBytes);
+      bytes.copy(payload, 0, payloadAt, payloadAt + header.payloadBytes);
+      this.deliverPooled(header.kind, body, payload);
+    }
+  }
+
+  /**
+   * Whether the frame whose body is bytes[bodyAt, +bodyBytes) is a compact pageReply whose payload goes into the
+   * reply buffer, which is free (made or grown here as needed, up to replyPayloadBytesMax).
+   */
+  private replyPayloadFree(bytes: Buffer, bodyAt: number, bodyBytes: number, payloadBytes: number): boolean {
+    if (this.replyPayloadBusy || payloadBytes > replyPayloadBytesMax || bodyBytes < 2 || !isCompactPageReply(bytes, bodyAt)) return false;
+    if (this.replyPayload === null || this.replyPayload.length < payloadBytes) this.replyPayload = Buffer.allocUnsafeSlow(Math.max(payloadBytes, receiveBufferBytes));
+    return true;
+  }
+
+  /** Delivers a frame whose payload is a view of the reply buffer, which is busy until onFrame returns. */
+  private deliverPooled(kind: FrameKind, body: Buffer, payload: Buffer): void {
+    this.replyPayloadBusy = true;
+    try {
+      this.onFrame({ kind, body, payload });
+    } finally {
+      this.replyPayloadBusy = false;
     }
   }
 
@@ -151,19 +199,29 @@ export class FrameReader {
     this.partial = {
       kind: header.kind,
       head: Buffer.allocUnsafe(frameHeaderBytes + header.bodyBytes),
-      payload: header.payloadBytes === 0 ? emptyBytes : Buffer.allocUnsafeSlow(header.payloadBytes),
+      payload: emptyBytes,
+      payloadBytes: header.payloadBytes,
+      pooled: false,
       filled: 0,
     };
     return this.partial;
   }
 
+  /** The head is whole: the payload's buffer, the reply buffer for a compact pageReply (if free), else its own. */
+  private takePayload(partial: PartialFrame): void {
+    if (partial.payload.length === partial.payloadBytes) return;
+    partial.pooled = this.replyPayloadFree(partial.head, frameHeaderBytes, partial.head.length - frameHeaderBytes, partial.payloadBytes);
+    partial.payload = partial.pooled ? this.replyPayload!.subarray(0, partial.payloadBytes) : Buffer.allocUnsafeSlow(partial.payloadBytes);
+  }
+
   /** Copies bytes[at, end) into the partial frame, as far as it needs; returns the count taken. */
   private fill(partial: PartialFrame, bytes: Buffer, at: number, end: number): number {
     const headBytes = partial.head.length;
-    const total = headBytes + partial.payload.length;
+    const total = headBytes + partial.payloadBytes;
     const start = at;
     while (partial.filled < total && at < end) {
       const inHead = partial.filled < headBytes;
+      if (!inHead) this.takePayload(partial);
       const into = inHead ? partial.head : partial.payload;
       const offset = inHead ? partial.filled : partial.filled - headBytes;
       const copied = bytes.copy(into, offset, at, Math.min(end, at + into.length - offset));
@@ -174,10 +232,13 @@ export class FrameReader {
   }
 
   private deliverPartial(partial: PartialFrame): void {
+    this.takePayload(partial);
     assert(partial.filled === partial.head.length + partial.payload.length, 'a partial frame is delivered whole');
     this.partial = null;
     if (hopsOn) hop('m:frames');
-    this.onFrame({ kind: partial.kind, body: partial.head.subarray(frameHeaderBytes), payload: partial.payload });
+    const body = partial.head.subarray(frameHeaderBytes);
+    if (partial.pooled) this.deliverPooled(partial.kind, body, partial.payload);
+    else this.onFrame({ kind: partial.kind, body, payload: partial.payload });
   }
 }
 

@@ -329,6 +329,10 @@ export class Mesh extends EventEmitter implements MeshPort {
     connection.holdsTurnFrames = true;
     connection.receiver = (message: WireMessage) => {
       peer.detector.heard(Date.now());
+      // A page reply's payload is the connection's reusable reply buffer, free again once this returns
+      // (src/transport/frame-reader.ts): a reply kept past it (held, or emitted to listeners) takes a copy.
+      const keep = this.held !== null || this.receiver === null;
+      if (keep && message.type === 'pageReply' && message.payload !== undefined) message.payload = Buffer.from(message.payload);
       if (this.held !== null) {
         this.held.push({ from: nodeId, message, bytes: connection.lastReceivedBytes });
         return;

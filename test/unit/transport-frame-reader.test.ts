@@ -198,3 +198,37 @@ test('random garbage in random reads never throws anything but a FrameError', ()
     }
   }), { numRuns: 1000, seed: 15 });
 });
+
+test('page replies\' payloads are read into one reply buffer, reused from reply to reply and whole at each delivery; other payloads get buffers of their own (session 26)', () => {
+  // Compact page replies of the lengths form (their copies are the payload), as toWire makes them, and a
+  // non-reply message with a payload between them.
+  const reply = (page: number, pages: number): { type: string; payload: Uint8Array; [k: string]: unknown } => ({
+    type: 'pageReply', page, version: [1, 0], bytes: 4096, extraPages: Array.from({ length: pages - 1 }, (_, k) => page + 1 + k),
+    extraVersions: Array.from({ length: pages - 1 }, () => [1, 0]), extraBytes: Array.from({ length: pages - 1 }, () => 4096),
+    payload: new Uint8Array(pages * 4096).map((_, i) => (page * 7 + i) & 0xff),
+  });
+  const sent = [reply(10, 16), { type: 'page', page: 3, payload: new Uint8Array(40_000).fill(5) }, reply(40, 3), reply(50, 64), reply(200, 1)];
+  const stream = Buffer.concat(sent.map(frameOf));
+  for (const split of [1, 7, 4096, 9000, 65536, stream.length]) {
+    const seen: Array<{ type: string; whole: boolean; buffer: ArrayBufferLike }> = [];
+    const reader = new FrameReader(frameBytesMax, (frame) => {
+      // Checked while it is delivered: the contract is that the payload is whole until onFrame returns.
+      const message = decodeBody(frame.body, frame.payload);
+      const expected = sent[seen.length]!.payload;
+      seen.push({ type: message.type, whole: Buffer.compare(Buffer.from(frame.payload), Buffer.from(expected)) === 0, buffer: frame.payload.buffer });
+    });
+    let at = 0;
+    for (let index = 0; at < stream.length; index += 1) {
+      const buffer = reader.nextBuffer();
+      const count = Math.min(buffer.length, stream.length - at, split);
+      stream.copy(buffer, 0, at, at + count);
+      at += count;
+      reader.received(count, buffer);
+    }
+    assert.deepEqual(seen.map((s) => s.type), ['pageReply', 'page', 'pageReply', 'pageReply', 'pageReply'], `split ${split}`);
+    assert.ok(seen.every((s) => s.whole), `every payload whole at its delivery (split ${split})`);
+    assert.ok(seen[0]!.buffer === seen[2]!.buffer, `the replies share the reply buffer (split ${split})`);
+    assert.ok(seen[3]!.buffer === seen[4]!.buffer, `grown for the 64-page reply, then kept (split ${split})`);
+    assert.ok(seen[1]!.buffer !== seen[0]!.buffer && seen[1]!.buffer !== seen[3]!.buffer, `another message's payload has its own buffer (split ${split})`);
+  }
+});
