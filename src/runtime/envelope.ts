@@ -289,6 +289,9 @@ function packedPayload(views: Uint8Array[], byteCount: number, copyCount: number
 
 let packScratch = new Uint8Array(64 * 1024);
 
+/** Page replies' unpacked copies, reused from reply to reply (fromWire). */
+let replySlab = new ArrayBuffer(64 * 1024);
+
 /**
  * A message as it goes on the wire: its page copies (rawFields) moved to the payload (packed where that pays), their
  * lengths left in the body. Packed copies left in the body are views of a scratch buffer the next toWire writes
@@ -375,7 +378,11 @@ export function fromWire(wire: WireMessage): WireMessage {
   const packed = unpackedLengths(message, wire.type);
   let viewIndex = 0;
   // The message's unpacked copies share one fresh buffer (zeroed, as unpackCopy's `zeroed` wants): one backing
-  // store a message, not one a page (a 256-page reply made 256 ArrayBuffers for V8's sweeper to free).
+  // store a message, not one a page (a 256-page reply made 256 ArrayBuffers for V8's sweeper to free). A page
+  // reply's copies are consumed while it is handled (the engine installs them: src/protocol/hlrc.ts onPageReply;
+  // fromWire runs as the message is delivered, MeshNetwork.listen), so they go into one buffer reused from reply
+  // to reply (session 26: a fresh one's pages were faulted in and zeroed at every reply), unpacked whole.
+  const reuse = wire.type === 'pageReply';
   let slab: ArrayBuffer | null = null;
   let slabAt = 0;
   const takeCopy = (length: unknown, what: Where): Uint8Array => {
@@ -386,11 +393,12 @@ export function fromWire(wire: WireMessage): WireMessage {
     if (slab === null) {
       let total = 0;
       for (const bytes of packed!) total += bytes;
-      slab = new ArrayBuffer(total);
+      if (reuse && replySlab.byteLength < total) replySlab = new ArrayBuffer(Math.max(total, 2 * replySlab.byteLength));
+      slab = reuse ? replySlab : new ArrayBuffer(total);
     }
     const out = new Uint8Array(slab, slabAt, unpacked);
     slabAt += unpacked;
-    unpackCopy(view, out, true);
+    unpackCopy(view, out, !reuse);
     return out;
   };
   const buffer = bytes.buffer;

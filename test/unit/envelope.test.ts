@@ -184,3 +184,27 @@ test('a remote worker\'s message bytes travel as the payload, by reference, and 
   assert.deepEqual(transferListOf(smallBack), [], 'a view of the received frame is copied, never transferred');
   assert.equal(deserializeValue(smallBack, noRanges), 'hello');
 });
+
+test('packed page replies unpack into one buffer reused from reply to reply, whole at each delivery; other messages\' copies into buffers of their own (session 26)', () => {
+  // Half-zero pages (every other 8-byte word: packable), more than a body holds even packed: a packed payload.
+  const pagesOf = (seed: number, count: number): Uint8Array[] => Array.from({ length: count }, (_, k) => {
+    const page = new Uint8Array(4096);
+    for (let i = 0; i < 4096; i += 16) for (let j = 0; j < 8; j++) page[i + j] = ((seed + k + i + j) & 0xff) | 1;
+    return page;
+  });
+  const replyOf = (page: number, copies: Uint8Array[]): MeshMessage => ({
+    type: 'pageReply', page, version: [1, 0], bytes: copies[0]!, extraPages: copies.slice(1).map((_, k) => page + 1 + k),
+    extraVersions: copies.slice(1).map(() => [1, 0]), extraBytes: copies.slice(1),
+  });
+  const firstPages = pagesOf(3, 24);
+  const first = overTheWire(replyOf(100, firstPages)).back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
+  assert.ok(first.packed === undefined && first.bytes.byteLength === 4096);
+  assert.deepEqual([first.bytes, ...first.extraBytes].map((view) => Buffer.from(view)), firstPages.map((view) => Buffer.from(view)), 'the first reply whole');
+  const firstBuffer = first.bytes.buffer;
+  const secondPages = pagesOf(9, 16);
+  const second = overTheWire(replyOf(200, secondPages)).back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
+  assert.ok(second.bytes.buffer === firstBuffer, 'the second reply unpacks into the same buffer');
+  assert.deepEqual([second.bytes, ...second.extraBytes].map((view) => Buffer.from(view)), secondPages.map((view) => Buffer.from(view)), 'the second reply whole (no byte of the first left over)');
+  const lent = overTheWire({ type: 'homeLend', pages: [7, 8, 9, 10, 11], versions: [[1], [1], [1], [1], [1]], applied: [[0], [0], [0], [0], [0]], bytes: pagesOf(5, 5) } as unknown as MeshMessage).back as unknown as { bytes: Uint8Array[] };
+  assert.ok(lent.bytes[0]!.buffer !== firstBuffer, 'a lend\'s copies (which the engine may keep) are not in the replies\' buffer');
+});
