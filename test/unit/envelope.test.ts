@@ -198,7 +198,7 @@ test('packed page replies unpack into one buffer reused from reply to reply, who
   });
   const firstPages = pagesOf(3, 24);
   const first = overTheWire(replyOf(100, firstPages)).back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
-  assert.ok(first.packed === undefined && first.bytes.byteLength === 4096);
+  assert.ok(!('packed' in first) && first.bytes.byteLength === 4096, 'fromWire removes the packed lengths');
   assert.deepEqual([first.bytes, ...first.extraBytes].map((view) => Buffer.from(view)), firstPages.map((view) => Buffer.from(view)), 'the first reply whole');
   const firstBuffer = first.bytes.buffer;
   const secondPages = pagesOf(9, 16);
