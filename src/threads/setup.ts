@@ -12,6 +12,7 @@ import type { AllocReplyWait, AllocReplyZeroed, AppThreadConfig } from '../chann
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu } from '../memory/native.js';
 import { installClusterAtomics } from './atomics.js';
+import { hideGlobalGc } from './hide-gc.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
@@ -56,7 +57,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   native.init(config.regionBytes);
   native.registerCollector();
   // A thread made while another collected (the flag set for a moment) may have a global `gc`: plain node has none.
-  if (!native.userExposesGc() && typeof (globalThis as { gc?: unknown }).gc === 'function') delete (globalThis as { gc?: unknown }).gc;
+  if (!native.userExposesGc()) hideGlobalGc(globalThis);
   const channel = new ChannelClient(port, config.threadIdSeen);
 
   // The same range asked for twice gives the same object while it lives.
