@@ -1686,17 +1686,23 @@ void DrainDirty(const FunctionCallbackInfo<Value>& args) {
 // Pages readPage copied through the app view (CopyPage): stats().appViewCopies.
 std::atomic<uint64_t> g_app_view_copies{0};
 
-void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
+// A page copy's arguments (page, a buffer of one page), checked; false (with a JS exception) when not.
+bool ReadPageCopyArgs(const FunctionCallbackInfo<Value>& args, uint64_t* page, uint8_t** data) {
   Isolate* isolate = args.GetIsolate();
-  if (!RequireReady(isolate)) return;
-  uint64_t page;
-  uint8_t* data;
+  if (!RequireReady(isolate)) return false;
   size_t length;
-  if (!ReadPage(args, 0, &page) || !ReadBytes(args, 1, &data, &length)) return;
+  if (!ReadPage(args, 0, page) || !ReadBytes(args, 1, data, &length)) return false;
   if (length != kPageBytes) {
     Throw(isolate, DSM_ERR_INTERNAL, "dsm native: a page buffer must be " + std::to_string(kPageBytes) + " bytes");
-    return;
+    return false;
   }
+  return true;
+}
+
+void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
+  uint64_t page;
+  uint8_t* data;
+  if (!ReadPageCopyArgs(args, &page, &data)) return;
   uint8_t* memory = g_region.manager + (page << kPageShift);
   if (read) {
     // Through the app view where it is readable (session 25): there the page is mapped already when this
@@ -1738,16 +1744,9 @@ void WritePageFrom(const FunctionCallbackInfo<Value>& args) {
     CopyPage(args, false);
     return;
   }
-  Isolate* isolate = args.GetIsolate();
-  if (!RequireReady(isolate)) return;
   uint64_t page;
   uint8_t* data;
-  size_t length;
-  if (!ReadPage(args, 0, &page) || !ReadBytes(args, 1, &data, &length)) return;
-  if (length != kPageBytes) {
-    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: a page buffer must be " + std::to_string(kPageBytes) + " bytes");
-    return;
-  }
+  if (!ReadPageCopyArgs(args, &page, &data)) return;
   uint8_t* memory = g_region.manager + (page << kPageShift);
   // A page installed before is installed again (a boundary page pushed at every barrier): through the manager
   // view, mapped there at its second install once, then a plain memcpy (0.2 µs, where a pwrite is a system
