@@ -311,7 +311,17 @@ void TwinPoolGive(uint32_t slot) {
   g_twin_pool_bits[slot / 64].fetch_and(~(uint64_t(1) << (slot % 64)), std::memory_order_acq_rel);
 }
 
-// Copies the page's current contents into a twin; the caller holds the page's BUSY bit.
+// Where to read a page whose app-view protection is `prot`: the app view where it is readable there (mapped
+// already where the node's threads touched the page; the manager view maps each page afresh at its first touch,
+// a fault and, with shadow page tables, a trip through the hypervisor), else the manager view. The caller holds
+// the page's BUSY bit or is the manager thread (the only one that takes protections away), so a page readable
+// now stays readable through the read.
+inline const uint8_t* ReadView(size_t page, uint8_t prot) {
+  return (prot != kProtNone && g_region.app != g_region.manager ? g_region.app : g_region.manager) + (page << kPageShift);
+}
+
+inline uint8_t ProtOf(size_t page) { return g_region.state[page].load(std::memory_order_acquire) & kProtMask; }
+
 // Copies a page's bytes out without touching the manager view where another
 // way is cheaper (session 26): through the app view where it is readable
 // there, else from the region's memfd (pread), else through the manager
@@ -324,26 +334,26 @@ void TwinPoolGive(uint32_t slot) {
 // through the copy. Async-signal-safe (pread is), as the handler's twins need.
 void CopyOut(size_t page, uint8_t* into) {
   const size_t offset = page << kPageShift;
-  if (g_region.app != g_region.manager && (g_region.state[page].load(std::memory_order_acquire) & kProtMask) != kProtNone) {
-    memcpy(into, g_region.app + offset, kPageBytes);
+  const uint8_t* view = ReadView(page, ProtOf(page));
+  if (view != g_region.manager + offset || g_region.memfd < 0) {
+    memcpy(into, view, kPageBytes);
     return;
   }
-  if (g_region.memfd >= 0) {
-    size_t done = 0;
-    while (done < kPageBytes) {
-      const ssize_t got = pread(g_region.memfd, into + done, kPageBytes - done, static_cast<off_t>(offset + done));
-      if (got > 0) {
-        done += static_cast<size_t>(got);
-        continue;
-      }
-      if (got < 0 && errno == EINTR) continue;
-      break;
+  size_t done = 0;
+  while (done < kPageBytes) {
+    const ssize_t got = pread(g_region.memfd, into + done, kPageBytes - done, static_cast<off_t>(offset + done));
+    if (got > 0) {
+      done += static_cast<size_t>(got);
+      continue;
     }
-    if (done == kPageBytes) return;
+    if (got < 0 && errno == EINTR) continue;
+    // Should the file refuse (it never has): the rest through the manager view.
+    memcpy(into + done, g_region.manager + offset + done, kPageBytes - done);
+    return;
   }
-  memcpy(into, g_region.manager + offset, kPageBytes);
 }
 
+// Copies the page's current contents into a twin; the caller holds the page's BUSY bit.
 void TakeTwin(size_t page) {
   int64_t slot = TwinPoolTake();
   uint8_t* twin;
@@ -1526,13 +1536,11 @@ void Flush(const FunctionCallbackInfo<Value>& args) {
         UnlockPage(page, state);
         continue;
       }
-      size_t offset = static_cast<size_t>(page) << kPageShift;
       const size_t at = encoded.size();
       uint8_t prot = (state & kProtMask) == kProtReadWrite ? kProtRead : (state & kProtMask);
-      // Through the app view where the page is readable (this thread holds its lock: it stays so): the
-      // threads that wrote it mapped it there, where the manager view may never have been (CopyOut).
-      const uint8_t* bytes = (prot != kProtNone && g_region.app != g_region.manager ? g_region.app : g_region.manager) + offset;
-      const size_t length = EncodeDiff(TwinOf(page), bytes, scratch);
+      // Through the app view where the page is readable (this thread holds its lock): the threads that wrote
+      // it mapped it there, where the manager view may never have been.
+      const size_t length = EncodeDiff(TwinOf(page), ReadView(page, prot), scratch);
       encoded.insert(encoded.end(), scratch, scratch + length);
       DropTwin(page);
       UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kHasTwin)) | prot));
@@ -1710,12 +1718,10 @@ void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
     // page afresh at its first copy: a page fault and, on a virtual machine with shadow page tables, a trip
     // through the hypervisor (5-6 µs a page on the 2-vCPU VM; a home serving a 64 MiB stream paid it per
     // page). Only this thread (the manager's) takes protections away, so a page readable now stays readable
-    // during the copy; the fast path only upgrades.
-    if (g_region.app != g_region.manager && (g_region.state[page].load(std::memory_order_acquire) & kProtMask) != kProtNone) {
-      memory = g_region.app + (page << kPageShift);
-      g_app_view_copies.fetch_add(1, std::memory_order_relaxed);
-    }
-    memcpy(data, memory, kPageBytes);
+    // during the copy; the fast path only upgrades (ReadView).
+    const uint8_t* view = ReadView(page, ProtOf(page));
+    if (view != memory) g_app_view_copies.fetch_add(1, std::memory_order_relaxed);
+    memcpy(data, view, kPageBytes);
   } else {
     memcpy(memory, data, kPageBytes);
   }
