@@ -1745,38 +1745,80 @@ std::atomic<uint64_t> g_pwrite_installed{0};
 
 bool PwriteInstalls() { return g_region.memfd >= 0 && g_pwrite_installs.load(std::memory_order_relaxed); }
 
-void WritePageFrom(const FunctionCallbackInfo<Value>& args) {
-  if (!PwriteInstalls()) {
-    CopyPage(args, false);
-    return;
-  }
-  uint64_t page;
-  uint8_t* data;
-  if (!ReadPageCopyArgs(args, &page, &data)) return;
-  uint8_t* memory = g_region.manager + (page << kPageShift);
-  // A page installed before is installed again (a boundary page pushed at every barrier): through the manager
-  // view, mapped there at its second install once, then a plain memcpy (0.2 µs, where a pwrite is a system
-  // call: 0.6 µs idle, several under load). A first install (a stream of pages read once) is a pwrite.
-  if (g_region.installed != nullptr) {
-    if (g_region.installed[page] != 0) {
-      memcpy(memory, data, kPageBytes);
-      return;
-    }
-    g_region.installed[page] = 1;
-  }
-  size_t done = 0;
-  while (done < kPageBytes) {
-    const ssize_t wrote = pwrite(g_region.memfd, data + done, kPageBytes - done, static_cast<off_t>((page << kPageShift) + done));
+// Writes `bytes` bytes into the region's memfd at `offset` (pwrite, retried where it wrote part); false where the
+// file refused (it never has), with *done the bytes written.
+bool PwriteAll(const uint8_t* data, size_t bytes, size_t offset, size_t* done) {
+  *done = 0;
+  while (*done < bytes) {
+    const ssize_t wrote = pwrite(g_region.memfd, data + *done, bytes - *done, static_cast<off_t>(offset + *done));
     if (wrote > 0) {
-      done += static_cast<size_t>(wrote);
+      *done += static_cast<size_t>(wrote);
       continue;
     }
     if (wrote < 0 && errno == EINTR) continue;
-    // Should the file refuse (it never has): the rest through the manager view, as before.
-    memcpy(memory + done, data + done, kPageBytes - done);
+    return false;
+  }
+  return true;
+}
+
+// Installs `count` pages from `first` (their copies one after another in `data`): a page installed before is
+// installed again through the manager view (a memcpy, mapped there at its second install), and each run of pages
+// installed for the first time is one pwrite (session 27: a 256-page window's copies in one system call, 0.7-0.8
+// µs a page on the 2-vCPU VM against 2.75 µs for a pwrite a page). Without pwrite installs: memcpy through the
+// manager view. The caller (the manager thread) checked the range.
+void InstallRun(size_t first, size_t count, const uint8_t* data) {
+  if (!PwriteInstalls()) {
+    memcpy(g_region.manager + (first << kPageShift), data, count << kPageShift);
     return;
   }
-  g_pwrite_installed.fetch_add(1, std::memory_order_relaxed);
+  uint8_t* installed = g_region.installed;  // null (its map failed): every install a pwrite
+  size_t k = 0;
+  while (k < count) {
+    const size_t page = first + k;
+    if (installed != nullptr && installed[page] != 0) {
+      memcpy(g_region.manager + (page << kPageShift), data + (k << kPageShift), kPageBytes);
+      k++;
+      continue;
+    }
+    size_t run = 1;
+    while (k + run < count && (installed == nullptr || installed[page + run] == 0)) run++;
+    if (installed != nullptr) memset(installed + page, 1, run);
+    size_t done = 0;
+    const uint8_t* from = data + (k << kPageShift);
+    if (!PwriteAll(from, run << kPageShift, page << kPageShift, &done)) {
+      // Should the file refuse: the rest through the manager view, as before.
+      memcpy(g_region.manager + (page << kPageShift) + done, from + done, (run << kPageShift) - done);
+    }
+    g_pwrite_installed.fetch_add(done >> kPageShift, std::memory_order_relaxed);
+    k += run;
+  }
+}
+
+// writePage(page, bytes): installs one page's copy (InstallRun). A page installed before is installed again (a
+// boundary page pushed at every barrier): through the manager view, mapped there at its second install once, then
+// a plain memcpy (0.2 µs, where a pwrite is a system call: 0.6 µs idle, several under load). A first install (a
+// stream of pages read once) is a pwrite.
+void WritePageFrom(const FunctionCallbackInfo<Value>& args) {
+  uint64_t page;
+  uint8_t* data;
+  if (!ReadPageCopyArgs(args, &page, &data)) return;
+  InstallRun(page, 1, data);
+}
+
+// writePages(first, bytes): installs the pages from `first` whose copies `bytes` holds one after another (a
+// whole number of pages, within the region), as writePage installs each.
+void WritePagesFrom(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!RequireReady(isolate)) return;
+  uint64_t first;
+  uint8_t* data;
+  size_t length;
+  if (!ReadPage(args, 0, &first) || !ReadBytes(args, 1, &data, &length)) return;
+  if (length == 0 || length % kPageBytes != 0 || first + length / kPageBytes > g_region.page_count) {
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: writePages needs whole pages within the region");
+    return;
+  }
+  InstallRun(first, length / kPageBytes, data);
 }
 
 void SetPwriteInstalls(const FunctionCallbackInfo<Value>& args) {
@@ -2571,6 +2613,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "dirtyPushCounter", DirtyPushCounter);
   SetMethod(context, exports, "readPage", ReadPageInto);
   SetMethod(context, exports, "writePage", WritePageFrom);
+  SetMethod(context, exports, "writePages", WritePagesFrom);
   SetMethod(context, exports, "packWords", PackWords);
   SetMethod(context, exports, "unpackWords", UnpackWords);
   SetMethod(context, exports, "zero", Zero);

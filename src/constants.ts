@@ -447,6 +447,13 @@ export const prefetchPageCountInitial = 16;
  */
 export const prefetchPageCountMax = 256;
 /**
+ * Transport: the reused payload buffers of a node's manager (src/transport/payload-slabs.ts): each holds a
+ * fetch's largest reply (prefetchPageCountMax pages and the faulting one), and at most this many are in use at
+ * once (a stream's replies queued on a slow socket: past it, a reply gets a buffer of its own).
+ */
+export const payloadSlabBytes = (prefetchPageCountMax + 1) * pageBytes;
+export const payloadSlabCountMax = 4;
+/**
  * Runtime: the read-ahead window limit cluster nodes run with (DSM_READAHEAD_PAGES overrides it). Larger than the
  * engine's default since session 13: a remote fetch's cost on two loaded cores is mostly per message (a manager
  * woken on each side, about 2 ms a 64-page window at load 2-9), so QuickSort's partition of a 3,072-page remote

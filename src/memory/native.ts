@@ -113,6 +113,8 @@ export interface NativeMmu {
   dirtyPushCounter(): SharedArrayBuffer;
   readPage(page: number, into: Uint8Array): void;
   writePage(page: number, from: Uint8Array): void;
+  /** Installs the pages from `firstPage` whose copies `from` holds one after another (whole pages), as writePage installs each: a run of first installs is one pwrite. */
+  writePages(firstPage: number, from: Uint8Array): void;
   zero(offset: number, byteLength: number): void;
   /** src/runtime/page-pack.ts's packWords natively (the same bytes; no region needed): the packed end in `out`, or -1. */
   packWords(src: Uint8Array, out: Uint8Array, outAt: number): number;

@@ -50,6 +50,8 @@ type PushedCopies = Required<GrantPush>;
  */
 type Subscription = { left: number; pushes: number; lapsedAt: number; pushedAt: number };
 type ServedExtras = { extraPages: number[]; extraVersions: number[][]; extraBytes: Uint8Array[] };
+/** A fetched copy to install (onPageReply's installCopies). */
+type Install = { page: number; bytes: Uint8Array };
 
 export class HlrcCoherence implements Coherence, LendHost {
   readonly protocol = 'hlrc' as const;
@@ -1030,7 +1032,9 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.shareForCopies(alsoShared >= 0 ? [alsoShared, ...extraPages] : extraPages);
     // All copies of one reply in one buffer (the faulting page first, if any): it goes to the socket as it is (see toWire).
     const lead = alsoShared >= 0 ? 1 : 0;
-    const copies = new Uint8Array((lead + extraPages.length) * pageBytes);
+    const copyBytes = (lead + extraPages.length) * pageBytes;
+    // Every byte is written below (readServed, and the caller's for the faulting page), so a reused buffer will do.
+    const copies = (copyBytes > 0 ? this.memory.copyBuffer?.(copyBytes) : undefined) ?? new Uint8Array(copyBytes);
     extraPages.forEach((extra, k) => {
       const copy = copies.subarray((lead + k) * pageBytes, (lead + k + 1) * pageBytes);
       this.readServed(extra, copy, requester);
@@ -1069,12 +1073,14 @@ export class HlrcCoherence implements Coherence, LendHost {
     assert(message.extraPages.every((extra) => asked.includes(extra)), 'a reply carries only extra pages asked for');
     // Copies made valid here: read-only in one protection call at the end, then their waiters run.
     const validated: number[] = [];
+    // Copies to install, written together before that call (nothing reads them before it: see installCopies).
+    const installs: Install[] = [];
     if (message.bytes.length === 0) {
       // Lent to this node while the request was on its way (see onPageRequest).
       assert(this.migration.isBorrowed(message.page), 'a page reply without bytes answers the borrower of a lent page');
       if (ahead) this.readAhead.forget(message.page);
     } else {
-      this.installFetched(message.page, message.version, message.bytes, !ahead, validated);
+      this.installFetched(message.page, message.version, message.bytes, !ahead, validated, installs);
     }
     for (const extra of asked) {
       const k = served.get(extra);
@@ -1089,8 +1095,9 @@ export class HlrcCoherence implements Coherence, LendHost {
         if (state.waiters.length > 0) this.fetch(extra);
         continue;
       }
-      this.installFetched(extra, message.extraVersions[k]!, message.extraBytes[k]!, false, validated);
+      this.installFetched(extra, message.extraVersions[k]!, message.extraBytes[k]!, false, validated, installs);
     }
+    this.installCopies(installs);
     this.protectValidMany(validated);
     for (const page of validated) this.runWaiters(this.pageState(page));
   }
@@ -1100,7 +1107,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * wanted). A copy to be made read-only now (not kept back as read-ahead)
    * goes on `validated`, for the caller to protect and run its waiters.
    */
-  private installFetched(page: number, version: number[], bytes: Uint8Array, wanted: boolean, validated: number[]): void {
+  private installFetched(page: number, version: number[], bytes: Uint8Array, wanted: boolean, validated: number[], installs: Install[]): void {
     const state = this.pageState(page);
     assert(state.fetching && !state.valid, 'a page reply answers a fetch');
     assert(bytes.length === pageBytes, 'a page reply carries a whole page');
@@ -1113,7 +1120,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       if (wanted || state.waiters.length > 0) this.fetch(page);
       return;
     }
-    this.memory.writePage(page, bytes);
+    installs.push({ page, bytes });
     state.valid = true;
     if (!wanted && this.readAhead.arrived(page, state.waiters.length > 0)) {
       // Read-ahead: stays at no access (as it was while invalid, fast write
@@ -1122,6 +1129,33 @@ export class HlrcCoherence implements Coherence, LendHost {
       return;
     }
     validated.push(page);
+  }
+
+  /**
+   * A reply's copies, installed after its pages' states are updated and before
+   * any of them is made accessible (protectValidMany; a read-ahead copy stays
+   * at no access until a thread touches it, which the engine handles after
+   * this reply): no app thread reads them in between. Pages in a row whose
+   * copies lie one after another in one buffer (a window's copies, as the
+   * envelope leaves them) go in one writePages call: the native install makes
+   * a run of first installs one pwrite (session 27).
+   */
+  private installCopies(installs: readonly Install[]): void {
+    const writePages = this.memory.writePages?.bind(this.memory);
+    for (let k = 0; k < installs.length;) {
+      const { page, bytes } = installs[k]!;
+      let run = 1;
+      if (writePages !== undefined) {
+        while (k + run < installs.length) {
+          const next = installs[k + run]!;
+          if (next.page !== page + run || next.bytes.buffer !== bytes.buffer || next.bytes.byteOffset !== bytes.byteOffset + run * pageBytes) break;
+          run++;
+        }
+      }
+      if (run === 1) this.memory.writePage(page, bytes);
+      else writePages!(page, new Uint8Array(bytes.buffer, bytes.byteOffset, run * pageBytes));
+      k += run;
+    }
   }
 
   // ------------------------------------------------------- lock grants

@@ -68,6 +68,14 @@ export interface PageMemory {
   /** Overwrites the page's bytes through the manager view (any protection). */
   writePage(page: number, src: Uint8Array): void;
   /**
+   * Optional: a buffer of `bytes` bytes for the copies of a page reply this node serves (its contents
+   * unspecified): the runtime's reused slabs (src/transport/payload-slabs.ts), given back once the reply has
+   * gone. Without it, a new Uint8Array.
+   */
+  copyBuffer?(bytes: number): Uint8Array;
+  /** Optional: overwrites the pages from `firstPage` with `src`, their copies one after another (whole pages), as writePage does each (one call for a reply's run). */
+  writePages?(firstPage: number, src: Uint8Array): void;
+  /**
    * Optional (atomic lines, issue 12 session 9): runs one Atomics op on the
    * global byte `address` through the manager view (any protection) as a real
    * atomic instruction, so that it is atomic against app threads' native ops

@@ -38,6 +38,7 @@ import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from
 import type { PageMemory } from '../protocol/memory.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { MeshPort } from '../transport/mesh.js';
+import { takePayloadSlab } from '../transport/payload-slabs.js';
 import { NodeManager } from './manager.js';
 import { LineTable } from '../channel/atomic-lines.js';
 import { LockTokenTable, ownerNodeBase } from '../channel/lock-tokens.js';
@@ -140,6 +141,8 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     applyDiff: (page, diff) => native.applyDiff(page, diff),
     readPage: (page, into) => native.readPage(page, into),
     writePage: hopsOn ? (page, from) => { hop('m:writePage'); native.writePage(page, from); hop('m:writePage done'); } : (page, from) => native.writePage(page, from),
+    copyBuffer: (bytes) => takePayloadSlab(bytes),
+    writePages: hopsOn ? (first, from) => { hop(`m:writePages ${from.length / pageBytes}`); native.writePages(first, from); hop('m:writePages done'); } : (first, from) => native.writePages(first, from),
   };
 }
 

@@ -19,6 +19,7 @@ import type { ConsistencyInfo, ProtocolMessage, ProtocolMessageType } from '../p
 import type { WireMessage } from '../transport/codec.js';
 import { FrameError } from '../transport/frame.js';
 import type { MeshPort } from '../transport/mesh.js';
+import { releasePayloadSlab, takePayloadSlab } from '../transport/payload-slabs.js';
 import type { RemoteWorkerOptions } from '../channel/wire.js';
 import type { NodeObserver, NodeStats, TraceEvent } from './observe.js';
 import type { HeapMessage } from './heap-service.js';
@@ -297,6 +298,13 @@ let replySlab = new ArrayBuffer(64 * 1024);
  * lengths left in the body. Packed copies left in the body are views of a scratch buffer the next toWire writes
  * again: encode the result before calling toWire again (MeshNetwork.send does, at once).
  */
+/** The slabs under a sent page reply's copies that its wire form does not take to the socket (its payload). */
+function releaseReplyCopies(message: Extract<MeshMessage, { type: 'pageReply' }>, wire: WireMessage): void {
+  const kept = wire.payload?.buffer;
+  if (message.bytes.buffer !== kept) releasePayloadSlab(message.bytes.buffer);
+  for (const copy of message.extraBytes) if (copy.buffer !== kept) releasePayloadSlab(copy.buffer);
+}
+
 export function toWire(message: MeshMessage): WireMessage {
   const fields = Object.hasOwn(rawFields, message.type) ? rawFields[message.type] : undefined;
   if (fields === undefined) return message as WireMessage;
@@ -329,8 +337,11 @@ export function toWire(message: MeshMessage): WireMessage {
     // (Anything else is not dsm's: it goes in the body as it is, and the receiver refuses it.)
   }
   if (packed !== null) {
-    // Out of the scratch buffer: the socket may keep a payload queued past this send.
-    wire.payload = packed.payload.slice();
+    // Out of the scratch buffer: the socket may keep a payload queued past this send (into a reused slab, which
+    // the connection gives back once written: src/transport/payload-slabs.ts).
+    const payload = takePayloadSlab(packed.payload.byteLength);
+    payload.set(packed.payload);
+    wire.payload = payload;
     wire[packedField] = packed.packed;
   } else if (inlineBytes > 0) wire.payload = joined(views, inlineBytes);
   return wire as WireMessage;
@@ -515,7 +526,11 @@ export class MeshNetwork implements LaneNetwork<MeshMessage> {
   send(toNode: number, message: MeshMessage): SendOutcome {
     let flushed: boolean;
     try {
-      flushed = this.mesh.send(toNode, toWire(message));
+      const wire = toWire(message);
+      flushed = this.mesh.send(toNode, wire);
+      // A page reply's copies (in a reused slab: hlrc servedExtras) were encoded, packed or copied by now; where
+      // they are the frame's payload, written by reference, the connection gives the slab back once written.
+      if (message.type === 'pageReply') releaseReplyCopies(message, wire);
     } catch (error) {
       // A connection failing under the send: the same as a peer already lost (throwing here would
       // surface in the engine or in an app thread as a second, wrong error).

@@ -10,6 +10,7 @@ import { DsmError, type ErrorCode, assert, errorCodes } from '../errors.js';
 import { bodyDone, decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from './codec.js';
 import { FrameError, type Frame, type FrameKind, encodeFrameHeader, frameHeaderBytes, frameKinds, wireVersion, writeFrameHeader } from './frame.js';
 import { type FrameSource, frameSourceOf } from './frame-reader.js';
+import { releasePayloadSlab } from './payload-slabs.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 export interface Hello {
@@ -66,7 +67,11 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
     const frame = scratch ? sendScratch.subarray(0, total) : Buffer.allocUnsafe(total);
     writeFrameHeader(frame, kind, body.byteLength, payloadBytes);
     frame.set(body, frameHeaderBytes);
-    if (payload !== null && payloadBytes > 0) frame.set(payload, frameHeaderBytes + body.byteLength);
+    if (payload !== null && payloadBytes > 0) {
+      frame.set(payload, frameHeaderBytes + body.byteLength);
+      // Copied: its slab (if it came from one) is free again.
+      releasePayloadSlab(payload.buffer);
+    }
     bodyDone(body);
     flushed = socket.write(frame);
     // Not taken whole: the socket's queue keeps the scratch until it is written, so the next frame (on any
@@ -77,7 +82,9 @@ function writeFrame(socket: Socket, kind: FrameKind, message: WireMessage): bool
     socket.cork();
     socket.write(encodeFrameHeader(kind, body.byteLength, payloadBytes));
     socket.write(body);
-    flushed = socket.write(payload!);
+    // Written by reference: its slab (if it came from one) is free once the socket has written it (or failed to).
+    const written = payload!;
+    flushed = socket.write(written, () => releasePayloadSlab(written.buffer));
     socket.uncork();
     if (socket.writableLength === 0) bodyDone(body);
   }
@@ -162,7 +169,10 @@ export class Connection extends EventEmitter {
    */
   send(message: WireMessage): boolean {
     // Its loss was reported ('close' or 'error') and ends the run: what is still sent to it goes nowhere.
-    if (this.closed) return false;
+    if (this.closed) {
+      if (message.payload !== undefined) releasePayloadSlab(message.payload.buffer);
+      return false;
+    }
     // The turn's first frame goes to the kernel at once (a request and its answer wait for nothing); those after
     // it in the same turn (a burst of posts, a release's messages) are held and go together, in order, in one
     // write at the turn's end (setImmediate) or once frameHeldBytesMax are held: one system call, not one a frame.

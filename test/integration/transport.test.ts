@@ -9,6 +9,7 @@ import { Connection, handshake, type Hello } from '../../src/transport/connectio
 import { StreamFrameSource } from '../../src/transport/frame-reader.js';
 import { type WireMessage, wireVersion } from '../../src/transport/frame.js';
 import { Listener, acceptPeer, connectPeer } from '../../src/transport/mesh.js';
+import { payloadSlabStats, takePayloadSlab } from '../../src/transport/payload-slabs.js';
 import { type TlsConfig, loadTls } from '../../src/transport/tls.js';
 import { makeTestCerts } from '../fixtures/tls.js';
 
@@ -52,6 +53,49 @@ test('the handshake succeeds with the same secret, and messages with payloads fl
   server.send({ type: 'ack', n: 1 });
   assert.deepEqual(await back, { type: 'ack', n: 1 });
   closeAll(results);
+});
+
+test('a payload in a reused slab is given back once written, and its bytes arrive as they were when sent, slab reused or not', async () => {
+  const { results } = await pair({}, {});
+  const [server, client] = results.map((r) => (r as PromiseFulfilledResult<Connection>).value) as [Connection, Connection];
+  const received: Uint8Array[] = [];
+  const rounds = 24;
+  const sizeOf = (round: number): number => (round % 3 === 2 ? 8 * 1024 : 256 * 1024 + 4096 * round);
+  const inUseBefore = payloadSlabStats().inUse;
+  const all = new Promise<void>((resolve) => server.on('message', (message: { payload: Uint8Array }) => {
+    received.push(Uint8Array.from(message.payload));
+    if (received.length === rounds) resolve();
+  }));
+  // A slab reused while the socket still held it would send another round's bytes, or a torn frame the server
+  // refuses: bounded either way.
+  let timer: NodeJS.Timeout | undefined;
+  const failed = new Promise<never>((_, reject) => {
+    server.once('error', reject);
+    timer = setTimeout(() => reject(new Error(`${received.length} of ${rounds} payloads arrived in 10 s`)), 10_000);
+  });
+  try {
+    // Large payloads (written by reference) and small ones (copied into the frame), each filled with its round's
+    // byte; a slab given back is taken again by a later round and overwritten. The receiver reads nothing at
+    // first, so that the sender's socket queues the large ones (held by reference until written).
+    server.socket.pause();
+    setTimeout(() => server.socket.resume(), 50);
+    for (let round = 0; round < rounds; round++) {
+      const payload = takePayloadSlab(sizeOf(round));
+      payload.fill(round + 1);
+      client.send({ type: 'copies', round, payload });
+      if (round % 4 === 3) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.race([all, failed]);
+    await new Promise((resolve) => setImmediate(resolve));
+    received.forEach((bytes, round) => {
+      assert.equal(bytes.byteLength, sizeOf(round));
+      assert.ok(bytes.every((byte) => byte === round + 1), `round ${round}'s bytes arrived as sent`);
+    });
+    assert.equal(payloadSlabStats().inUse, inUseBefore, 'every slab was given back once written');
+  } finally {
+    clearTimeout(timer);
+    closeAll(results);
+  }
 });
 
 test('a wrong secret is refused on both sides with DSM_ERR_SECRET', async () => {

@@ -203,6 +203,15 @@ test('writePage installs a page\'s first copy through the region\'s memfd (pwrit
   assert.equal(pwritesOff, 0, 'none with pwrite installs off');
 });
 
+test('writePages installs a run of copies from one buffer: the pages never installed in one pwrite, those installed before through the manager view; the bytes read back either way', () => {
+  const { mixed, again, off, partial, pastEnd } = json('write-pages.mjs');
+  assert.deepEqual(mixed, { ok: true, pwrites: 24 }, 'the 24 pages not installed before went through pwrite (two runs), the 8 installed before through the manager view');
+  assert.deepEqual(again, { ok: true, pwrites: 0 }, 'a run installed again goes through the manager view');
+  assert.deepEqual(off, { ok: true, pwrites: 0 }, 'with pwrite installs off, all through the manager view');
+  assert.equal(partial, 'DSM_ERR_INTERNAL', 'a buffer that is not whole pages is refused');
+  assert.equal(pastEnd, 'DSM_ERR_INTERNAL', 'a run past the region\'s end is refused');
+});
+
 test('readPage copies a readable page through the app view and a protected one through the manager view: the bytes written either way', () => {
   const { readable, hidden, throughApp, throughAppHidden } = json('read-app-view.mjs');
   assert.equal(readable, true);

@@ -49,6 +49,8 @@ export class SimMemory implements PageMemory {
   twinLimit = 0;
   /** Stores the fast path refused because the twin limit was reached. */
   twinLimitFaults = 0;
+  /** writePages calls (a fetch's run of copies installed in one call). */
+  pageRuns = 0;
   /** Stores the fast path took (a write fault served in the signal handler), per page. */
   readonly fastWrites = new Map<number, number>();
   /**
@@ -118,6 +120,12 @@ export class SimMemory implements PageMemory {
   applyDiff(page: number, diff: Uint8Array): void { this.beforeCall?.(); applyDiff(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
   readPage(page: number, dst: Uint8Array): void { this.beforeCall?.(); dst.set(this.data.subarray(page * pageBytes, (page + 1) * pageBytes)); }
   writePage(page: number, src: Uint8Array): void { this.beforeCall?.(); this.data.set(src, page * pageBytes); }
+  writePages(firstPage: number, src: Uint8Array): void {
+    this.beforeCall?.();
+    if (src.length === 0 || src.length % pageBytes !== 0) throw new Error('writePages writes whole pages');
+    this.data.set(src, firstPage * pageBytes);
+    this.pageRuns++;
+  }
   /** A shipped op through the manager view: one step, so atomic against the node's app threads (whose steps are atomic too). */
   atomic(address: number, width: 1 | 2 | 4 | 8, op: ShippedOp, operands: string[]): { result: bigint; wrote: boolean } {
     this.beforeCall?.();

@@ -49,7 +49,7 @@ function sweep(options: { seed: number; streaming: boolean; wordsPerPage: number
   cluster.run();
   cluster.drain();
   const counters = cluster.engines[1]!.counters();
-  return { counters, pagesMoved: cluster.pagesMoved, messageCount: cluster.messageCount };
+  return { counters, pagesMoved: cluster.pagesMoved, messageCount: cluster.messageCount, pageRuns: cluster.memories[1]!.pageRuns };
 }
 
 test('a sweep of a remote band: each next window goes out at the first touch of the current one, every value right', () => {
@@ -79,4 +79,13 @@ test('threads running between the engine\'s memory calls: streaming stays right'
 test('one load a page, many rounds: the windows stream every round', () => {
   const { counters } = sweep({ seed: 8, streaming: true, wordsPerPage: 1, rounds: 4 });
   assert.ok((counters.prefetchAheadFetches ?? 0) >= 4 * 3, `${counters.prefetchAheadFetches ?? 0} windows streamed in 4 rounds`);
+});
+
+test('a window\'s copies are installed in one call (writePages), not one a page, and read back right', () => {
+  for (const seed of [1, 2]) {
+    const run = sweep({ seed, streaming: true, wordsPerPage: 4, rounds: 2 });
+    const fetches = run.counters.pageFetches;
+    assert.ok(run.pageRuns > 0, `seed ${seed}: ${run.pageRuns} runs installed in one call`);
+    assert.ok(run.pageRuns <= fetches, `seed ${seed}: at most one run a fetch (${run.pageRuns} runs, ${fetches} fetches)`);
+  }
 });
