@@ -1707,27 +1707,20 @@ bool ReadPageCopyArgs(const FunctionCallbackInfo<Value>& args, uint64_t* page, u
   return true;
 }
 
-void CopyPage(const FunctionCallbackInfo<Value>& args, bool read) {
+// readPage(page, bytes): copies the page out. Through the app view where it is readable (session 25): there the
+// page is mapped already when this node's threads touched it (a home serving pages its threads wrote), where the
+// manager view maps each page afresh at its first copy: a page fault and, on a virtual machine with shadow page
+// tables, a trip through the hypervisor (5-6 µs a page on the 2-vCPU VM; a home serving a 64 MiB stream paid it
+// per page). Only this thread (the manager's) takes protections away, so a page readable now stays readable
+// during the copy; the fast path only upgrades (ReadView). (Installs: InstallRun below.)
+void ReadPageInto(const FunctionCallbackInfo<Value>& args) {
   uint64_t page;
   uint8_t* data;
   if (!ReadPageCopyArgs(args, &page, &data)) return;
-  uint8_t* memory = g_region.manager + (page << kPageShift);
-  if (read) {
-    // Through the app view where it is readable (session 25): there the page is mapped already when this
-    // node's threads touched it (a home serving pages its threads wrote), where the manager view maps each
-    // page afresh at its first copy: a page fault and, on a virtual machine with shadow page tables, a trip
-    // through the hypervisor (5-6 µs a page on the 2-vCPU VM; a home serving a 64 MiB stream paid it per
-    // page). Only this thread (the manager's) takes protections away, so a page readable now stays readable
-    // during the copy; the fast path only upgrades (ReadView).
-    const uint8_t* view = ReadView(page, ProtOf(page));
-    if (view != memory) g_app_view_copies.fetch_add(1, std::memory_order_relaxed);
-    memcpy(data, view, kPageBytes);
-  } else {
-    memcpy(memory, data, kPageBytes);
-  }
+  const uint8_t* view = ReadView(page, ProtOf(page));
+  if (view != g_region.manager + (page << kPageShift)) g_app_view_copies.fetch_add(1, std::memory_order_relaxed);
+  memcpy(data, view, kPageBytes);
 }
-
-void ReadPageInto(const FunctionCallbackInfo<Value>& args) { CopyPage(args, true); }
 
 // Installs through the region's memfd (session 26): pwrite copies into the
 // shared page itself through the kernel's own mapping, so the manager view is

@@ -293,11 +293,6 @@ let packScratch = new Uint8Array(64 * 1024);
 /** Page replies' unpacked copies, reused from reply to reply (fromWire). */
 let replySlab = new ArrayBuffer(64 * 1024);
 
-/**
- * A message as it goes on the wire: its page copies (rawFields) moved to the payload (packed where that pays), their
- * lengths left in the body. Packed copies left in the body are views of a scratch buffer the next toWire writes
- * again: encode the result before calling toWire again (MeshNetwork.send does, at once).
- */
 /** The slabs under a sent page reply's copies that its wire form does not take to the socket (its payload). */
 function releaseReplyCopies(message: Extract<MeshMessage, { type: 'pageReply' }>, wire: WireMessage): void {
   const kept = wire.payload?.buffer;
@@ -305,6 +300,11 @@ function releaseReplyCopies(message: Extract<MeshMessage, { type: 'pageReply' }>
   for (const copy of message.extraBytes) if (copy.buffer !== kept) releasePayloadSlab(copy.buffer);
 }
 
+/**
+ * A message as it goes on the wire: its page copies (rawFields) moved to the payload (packed where that pays), their
+ * lengths left in the body. Packed copies left in the body are views of a scratch buffer the next toWire writes
+ * again: encode the result before calling toWire again (MeshNetwork.send does, at once).
+ */
 export function toWire(message: MeshMessage): WireMessage {
   const fields = Object.hasOwn(rawFields, message.type) ? rawFields[message.type] : undefined;
   if (fields === undefined) return message as WireMessage;
