@@ -1141,11 +1141,11 @@ export class HlrcCoherence implements Coherence, LendHost {
    * a run of first installs one pwrite (session 27).
    */
   private installCopies(installs: readonly Install[]): void {
-    const writePages = this.memory.writePages?.bind(this.memory);
+    const batched = this.memory.writePages !== undefined;
     for (let k = 0; k < installs.length;) {
       const { page, bytes } = installs[k]!;
       let run = 1;
-      if (writePages !== undefined) {
+      if (batched) {
         while (k + run < installs.length) {
           const next = installs[k + run]!;
           if (next.page !== page + run || next.bytes.buffer !== bytes.buffer || next.bytes.byteOffset !== bytes.byteOffset + run * pageBytes) break;
@@ -1153,7 +1153,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         }
       }
       if (run === 1) this.memory.writePage(page, bytes);
-      else writePages!(page, new Uint8Array(bytes.buffer, bytes.byteOffset, run * pageBytes));
+      else this.memory.writePages!(page, new Uint8Array(bytes.buffer, bytes.byteOffset, run * pageBytes));
       k += run;
     }
   }
