@@ -6,7 +6,7 @@
 // stdin, a JSON string; otherwise DSM_SECRET, removed from the environment once read), DSM_NODE_ID, DSM_CLUSTER_CONFIG
 // (JSON ClusterConfig), DSM_JOIN_TIMEOUT_MS, DSM_PARENT_PID + DSM_SUPERVISED=1
 // (exit when the launcher goes), DSM_NODE_RUNTIME: a module URL or path whose
-// exports `createMesh(context)` (optional) and `runNode(handle)` are used.
+// exports `createMesh(context)` and `prepareNode()` (optional) and `runNode(handle)` are used.
 
 import { pathToFileURL } from 'node:url';
 import { type DsmError, isDsmError } from '../errors.js';
@@ -19,6 +19,8 @@ import { hop, hopsOn } from '../util/hops.js';
 
 interface NodeRuntime {
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
+  /** Called once the runtime is loaded, while the node joins (dsm's runtime starts its first warm thread). */
+  prepareNode?: () => void;
   runNode?: (handle: ClusterHandle) => void | Promise<void>;
 }
 
@@ -30,7 +32,8 @@ async function main(): Promise<void> {
   // The runtime loads while this node reads its secret and joins (it is needed once the mesh is made).
   const runtimeLoaded: Promise<NodeRuntime> = runtimeSpecifier === undefined ? Promise.resolve({}) :
     import(runtimeSpecifier.startsWith('file:') ? runtimeSpecifier : pathToFileURL(runtimeSpecifier).href) as Promise<NodeRuntime>;
-  runtimeLoaded.catch(() => {});
+  // Preparing is best effort: a runtime that fails to load or prepare fails the join's await below, or not at all.
+  runtimeLoaded.then((runtime) => runtime.prepareNode?.()).catch(() => {});
   const secret = environment.secretFromStdin ? await readSecretFromStdin() : undefined;
   const createMesh = async (context: MeshContext): Promise<MeshLike> => {
     const runtime = await runtimeLoaded;

@@ -48,7 +48,7 @@ import { FlowGate } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
 import { MeshNetwork, type Routed } from './envelope.js';
 import { EngineHost } from './engine-host.js';
-import { isWorkerRequest, RemoteWorkers } from './remote-workers.js';
+import { isWorkerRequest, prestartWarmThread, RemoteWorkers, type PrestartedWarmThread } from './remote-workers.js';
 import { RunReports } from './run-reports.js';
 import type { RaceChecker } from '../race/checker.js';
 import type { RaceRecorder } from '../race/recorder.js';
@@ -304,7 +304,7 @@ export class ClusterNode {
       // Test hook: the acquire at a remote worker's start comes MS ms late (its thread must still see the parent's writes).
       ...(slowWorkerStartMs === null ? {} : { beforeStartAcquire: () => blockLoopForTest(slowWorkerStartMs) }),
       // Remote workers start on a warm thread; nodes other than 0 host them from the program's start.
-      ...(handle.nodeCount > 1 && warmThreadsEnabled() ? { warmThreads: { atStart: handle.nodeId !== 0 } } : {}),
+      ...(handle.nodeCount > 1 && warmThreadsEnabled() ? { warmThreads: { atStart: handle.nodeId !== 0, prestarted: takePrestartedWarmThread() } } : {}),
       threadExited: (endpoint: ThreadEndpoint) => this.threadExited(endpoint),
       ...(this.race === null ? {} : {
         threadStarted: (id: number) => this.race!.threadStarted(id),
@@ -841,6 +841,23 @@ function superviseNode(handle: ClusterHandle, parentPid: number | undefined): vo
     if (handle.fatal === undefined) process.stderr.write(`${message}\n`);
     else await handle.fatal(message);
   }, exitCodeNodeDied);
+}
+
+/** The warm thread prepareNode started, until the node takes it. */
+let prestartedWarm: PrestartedWarmThread | null = null;
+
+function takePrestartedWarmThread(): PrestartedWarmThread | null {
+  const thread = prestartedWarm;
+  prestartedWarm = null;
+  return thread;
+}
+
+/**
+ * The DSM_NODE_RUNTIME hook src/cluster/node-main calls as soon as this module is loaded, while the node
+ * joins: the first warm thread for remote workers starts booting now (see PrestartedWarmThread).
+ */
+export function prepareNode(): void {
+  if (prestartedWarm === null && warmThreadsEnabled()) prestartedWarm = prestartWarmThread();
 }
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */

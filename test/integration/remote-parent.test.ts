@@ -95,6 +95,12 @@ for (const { node, nodes, expected } of warmStarts) {
       const starts = stamps.split('\n').filter((line) => line.endsWith(` ${side}:warm thread taken`) || line.endsWith(` ${side}:creating thread`))
         .sort((a, b) => (BigInt(a.split(' ')[0]!) < BigInt(b.split(' ')[0]!) ? -1 : 1));
       assert.equal(starts[0]?.endsWith('warm thread taken'), true, `the first start: ${starts[0]}`);
+      if (node === 1) {
+        // Node 1's first warm thread started as soon as its runtime loaded, while the node joined
+        // (src/runtime/cluster-node.ts prepareNode), and the node, once made, took it as its first warm thread.
+        assert.equal(count('m:warm thread prestarted'), 1, 'node 1 prestarts one warm thread');
+        assert.equal(count('m:warm thread adopted'), 1, 'and adopts it');
+      }
     } finally {
       rmSync(hops, { recursive: true, force: true });
     }
