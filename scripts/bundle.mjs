@@ -33,6 +33,7 @@ export const bundleEntries = {
   // A local child node's process (src/cluster/launch.ts starts node-main.js, written below) and its runtime (DSM_NODE_RUNTIME).
   'node-process': 'src/cluster/node-main.ts',
   'cluster-node': 'src/runtime/cluster-node.ts',
+  'node-prepare': 'src/runtime/node-prepare.ts',
   // The first module of every app thread (src/channel/thread-config.ts appEntryUrl).
   'thread-entry': 'src/threads/entry.ts',
   // The public API: import { Barrier } from 'dsm'.

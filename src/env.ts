@@ -9,7 +9,7 @@
 //     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD, DSM_PEER_BARRIERS;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
-//     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_RUNTIME_CONFIG;
+//     DSM_PARENT_PID, DSM_SUPERVISED, DSM_HEARTBEAT_TIMEOUT_MS, DSM_NODE_RUNTIME, DSM_NODE_PREPARE, DSM_RUNTIME_CONFIG;
 //   - what dsm itself publishes for its threads: DSM_RACE, DSM_TAG_OUTPUT, DSM_NODE_ID/DSM_NODE_COUNT
 //     (the app's view of where it runs);
 //   - test hooks (DSM_TEST_HOOK_*; never set them outside dsm's tests).
@@ -391,6 +391,8 @@ export interface ChildSettings {
   heartbeatTimeoutMs: number;
   /** Module the child imports for createMesh(context)/runNode(handle). */
   nodeRuntime?: string;
+  /** Module the child imports first, for prepareNode() (called before it joins). */
+  nodePrepare?: string;
   /** JSON the runtime reads back with runtimeConfig(). */
   runtimeConfig?: unknown;
 }
@@ -401,6 +403,7 @@ export function childEnvironment(settings: ChildSettings, extra: Environment = {
     ...withoutSecret(process.env),
     ...withoutSecret(extra),
     ...(settings.nodeRuntime === undefined ? {} : { DSM_NODE_RUNTIME: settings.nodeRuntime }),
+    ...(settings.nodePrepare === undefined ? {} : { DSM_NODE_PREPARE: settings.nodePrepare }),
     ...(settings.runtimeConfig === undefined ? {} : { DSM_RUNTIME_CONFIG: JSON.stringify(settings.runtimeConfig) }),
     DSM_JOIN: settings.join,
     DSM_SECRET_FROM_STDIN: '1',
@@ -426,6 +429,7 @@ export interface ChildJoinEnvironment {
   parentPid?: number;
   heartbeatTimeoutMs?: number;
   nodeRuntime?: string;
+  nodePrepare?: string;
 }
 
 export function childJoinEnvironment(env: Environment = process.env): ChildJoinEnvironment {
@@ -449,6 +453,7 @@ export function childJoinEnvironment(env: Environment = process.env): ChildJoinE
     ...(env.DSM_SUPERVISED === '1' ? { parentPid: integerOf('DSM_PARENT_PID', env.DSM_PARENT_PID ?? '', 1, 2 ** 31) } : {}),
     ...(env.DSM_HEARTBEAT_TIMEOUT_MS !== undefined ? { heartbeatTimeoutMs: integerOf('DSM_HEARTBEAT_TIMEOUT_MS', env.DSM_HEARTBEAT_TIMEOUT_MS, 1, 2 ** 31) } : {}),
     ...(env.DSM_NODE_RUNTIME !== undefined ? { nodeRuntime: env.DSM_NODE_RUNTIME } : {}),
+    ...(env.DSM_NODE_PREPARE !== undefined ? { nodePrepare: env.DSM_NODE_PREPARE } : {}),
   };
   if (env === process.env) {
     delete process.env.DSM_SECRET_FROM_STDIN;

@@ -101,7 +101,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
       // One machine: node 0 spawns the others, which run this module's runtime.
       : {
         nodeCount: options.nodes,
-        child: { nodeRuntime: entryUrl('clusterNode').href, runtimeConfig: runtime },
+        child: { nodeRuntime: entryUrl('clusterNode').href, nodePrepare: entryUrl('nodePrepare').href, runtimeConfig: runtime },
       };
     try {
       handle = await launchLocalCluster({
@@ -169,6 +169,8 @@ async function nodeCommand(raw: Record<string, string | undefined>): Promise<voi
   const options = parseRunOptions(raw);
   const { joinCluster, parseAddress, secretFromEnvironment } = await import('../cluster/index.js');
   const { loadTls } = await import('../transport/tls.js');
+  // The first warm thread for remote workers boots while this node loads and joins (src/runtime/node-prepare.ts).
+  (await import('../runtime/node-prepare.js')).prepareNode();
   const { createMesh, ClusterNode } = await import('../runtime/cluster-node.js');
   if (raw.join === undefined) throw new DsmError('DSM_ERR_INVALID_OPTION', 'dsm node needs --join HOST:PORT (the address node 0 listens on)');
   const handle = await joinCluster({

@@ -35,7 +35,7 @@ export interface LaunchOptions {
   config?: Partial<ClusterConfig>;
   joinTimeoutMs?: number;
   /** What a local child runs; default this process's execArgv and src/cluster/node-main. */
-  child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string>; nodeRuntime?: string; runtimeConfig?: unknown };
+  child?: { execArgv?: string[]; script?: string; args?: string[]; env?: Record<string, string>; nodeRuntime?: string; nodePrepare?: string; runtimeConfig?: unknown };
   /** Default: the transport's Mesh over the address table; null: no mesh. */
   createMesh?: ((context: MeshContext) => Promise<MeshLike>) | null;
   /** Prefix relayed lines with `[node N thread T] ` (local children: `[node N] `). */
@@ -240,6 +240,7 @@ class Launcher extends NodeHandle {
         join: this.controlAddress(), nodeId, clusterConfig: this.config, joinTimeoutMs: this.joinTimeoutMs,
         parentPid: process.pid, heartbeatTimeoutMs: this.heartbeatTimeoutMs,
         ...(child.nodeRuntime === undefined ? {} : { nodeRuntime: child.nodeRuntime }),
+        ...(child.nodePrepare === undefined ? {} : { nodePrepare: child.nodePrepare }),
         ...(child.runtimeConfig === undefined ? {} : { runtimeConfig: child.runtimeConfig }),
       }, child.env),
     });

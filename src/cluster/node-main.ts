@@ -6,7 +6,8 @@
 // stdin, a JSON string; otherwise DSM_SECRET, removed from the environment once read), DSM_NODE_ID, DSM_CLUSTER_CONFIG
 // (JSON ClusterConfig), DSM_JOIN_TIMEOUT_MS, DSM_PARENT_PID + DSM_SUPERVISED=1
 // (exit when the launcher goes), DSM_NODE_RUNTIME: a module URL or path whose
-// exports `createMesh(context)` and `prepareNode()` (optional) and `runNode(handle)` are used.
+// exports `createMesh(context)` (optional) and `runNode(handle)` are used;
+// DSM_NODE_PREPARE: a module URL or path imported first, whose `prepareNode()` runs before the join.
 
 import { pathToFileURL } from 'node:url';
 import { type DsmError, isDsmError } from '../errors.js';
@@ -19,21 +20,31 @@ import { hop, hopsOn } from '../util/hops.js';
 
 interface NodeRuntime {
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
-  /** Called once the runtime is loaded, while the node joins (dsm's runtime starts its first warm thread). */
-  prepareNode?: () => void;
   runNode?: (handle: ClusterHandle) => void | Promise<void>;
+}
+
+/** A module specifier from the environment: a file: URL, or a path. */
+function moduleUrl(specifier: string): string {
+  return specifier.startsWith('file:') ? specifier : pathToFileURL(specifier).href;
 }
 
 async function main(): Promise<void> {
   ignoreClosedOutput();
   if (hopsOn) hop('m:node process started');
   const environment = childJoinEnvironment();
+  // The preparation module first (small: it loads at once), then the runtime, which loads while this node joins.
+  if (environment.nodePrepare !== undefined) {
+    try {
+      (await import(moduleUrl(environment.nodePrepare)) as { prepareNode?: () => void }).prepareNode?.();
+    } catch {
+      // Best effort: preparing only starts early what the runtime would start later.
+    }
+  }
   const runtimeSpecifier = environment.nodeRuntime;
   // The runtime loads while this node reads its secret and joins (it is needed once the mesh is made).
   const runtimeLoaded: Promise<NodeRuntime> = runtimeSpecifier === undefined ? Promise.resolve({}) :
-    import(runtimeSpecifier.startsWith('file:') ? runtimeSpecifier : pathToFileURL(runtimeSpecifier).href) as Promise<NodeRuntime>;
-  // Preparing is best effort: a runtime that fails to load or prepare fails the join's await below, or not at all.
-  runtimeLoaded.then((runtime) => runtime.prepareNode?.()).catch(() => {});
+    import(moduleUrl(runtimeSpecifier)) as Promise<NodeRuntime>;
+  runtimeLoaded.catch(() => {});
   const secret = environment.secretFromStdin ? await readSecretFromStdin() : undefined;
   const createMesh = async (context: MeshContext): Promise<MeshLike> => {
     const runtime = await runtimeLoaded;

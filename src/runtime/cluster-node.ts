@@ -48,7 +48,8 @@ import { FlowGate } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
 import { MeshNetwork, type Routed } from './envelope.js';
 import { EngineHost } from './engine-host.js';
-import { isWorkerRequest, prestartWarmThread, RemoteWorkers, type PrestartedWarmThread } from './remote-workers.js';
+import { isWorkerRequest, RemoteWorkers } from './remote-workers.js';
+import { takePrestartedWarmThread } from './node-prepare.js';
 import { RunReports } from './run-reports.js';
 import type { RaceChecker } from '../race/checker.js';
 import type { RaceRecorder } from '../race/recorder.js';
@@ -841,23 +842,6 @@ function superviseNode(handle: ClusterHandle, parentPid: number | undefined): vo
     if (handle.fatal === undefined) process.stderr.write(`${message}\n`);
     else await handle.fatal(message);
   }, exitCodeNodeDied);
-}
-
-/** The warm thread prepareNode started, until the node takes it. */
-let prestartedWarm: PrestartedWarmThread | null = null;
-
-function takePrestartedWarmThread(): PrestartedWarmThread | null {
-  const thread = prestartedWarm;
-  prestartedWarm = null;
-  return thread;
-}
-
-/**
- * The DSM_NODE_RUNTIME hook src/cluster/node-main calls as soon as this module is loaded, while the node
- * joins: the first warm thread for remote workers starts booting now (see PrestartedWarmThread).
- */
-export function prepareNode(): void {
-  if (prestartedWarm === null && warmThreadsEnabled()) prestartedWarm = prestartWarmThread();
 }
 
 /** The DSM_NODE_RUNTIME entry of nodes 1..N-1. */

@@ -17,6 +17,7 @@ import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase,
 } from '../channel/thread-config.js';
 import { broadcastChannelNameCountMax, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import type { PrestartedWarmThread } from './node-prepare.js';
 import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
@@ -58,49 +59,6 @@ export interface RemoteWorkersOptions {
   warmThreads?: { atStart: boolean; prestarted?: PrestartedWarmThread | null };
 }
 
-/**
- * A warm thread started before its node joined the cluster (`prestartWarmThread`, called by a
- * node process as soon as its runtime is loaded): booting while the node joins, it is ready when
- * the program's first worker comes here, where one made once the node is made was still booting
- * (107 ms after it on the 2-vCPU VM, the first remote worker's start 55-98 ms against 13-16 ms).
- */
-export interface PrestartedWarmThread {
-  worker: Worker;
-  handoff: MessagePort;
-  gate: StartGate;
-  /** Node's 'online' came, or the thread ended (failed) before it was adopted. */
-  online: boolean;
-  ended: boolean;
-  /** Its own listeners off (the remote workers' go on). */
-  untrack(): void;
-  /** Ends it unused (no worker is hosted from the start here). */
-  discard(): void;
-}
-
-/** Starts a warm thread now, for the RemoteWorkers made later on this node (see PrestartedWarmThread). */
-export function prestartWarmThread(): PrestartedWarmThread {
-  const { worker, handoff, gate } = startWarmThread((entry, options) => new Worker(entry, options));
-  const onOnline = (): void => { thread.online = true; };
-  const onEnd = (): void => { thread.ended = true; };
-  const thread: PrestartedWarmThread = {
-    worker, handoff, gate, online: false, ended: false,
-    untrack: () => {
-      worker.off('online', onOnline);
-      worker.off('error', onEnd);
-      worker.off('exit', onEnd);
-    },
-    discard: () => {
-      thread.untrack();
-      handoff.close();
-      void worker.terminate();
-    },
-  };
-  worker.once('online', onOnline);
-  worker.once('error', onEnd);
-  worker.once('exit', onEnd);
-  if (hopsOn) hop('m:warm thread prestarted');
-  return thread;
-}
 
 /**
  * A warm app thread: started on dsm's app entry with no program yet, booted

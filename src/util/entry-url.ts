@@ -19,6 +19,7 @@ export const bundled: boolean = import.meta.dsmBundle === true;
 export const entryPoints = {
   nodeMain: { source: 'cluster/node-main', bundle: 'node-main' },
   clusterNode: { source: 'runtime/cluster-node', bundle: 'cluster-node' },
+  nodePrepare: { source: 'runtime/node-prepare', bundle: 'node-prepare' },
   // On a Node with a module compile cache, thread-main.js (scripts/bundle.mjs) turns it on and imports thread-entry.js;
   // on Node 20 that would only be a module more to load, so the thread starts at thread-entry.js.
   threadEntry: { source: 'threads/entry', bundle: typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function' ? 'thread-main' : 'thread-entry' },
