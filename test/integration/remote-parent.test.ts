@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -96,10 +96,11 @@ for (const { node, nodes, expected } of warmStarts) {
         .sort((a, b) => (BigInt(a.split(' ')[0]!) < BigInt(b.split(' ')[0]!) ? -1 : 1));
       assert.equal(starts[0]?.endsWith('warm thread taken'), true, `the first start: ${starts[0]}`);
       if (node === 1) {
-        // Node 1's first warm thread started as soon as its runtime loaded, while the node joined
-        // (src/runtime/cluster-node.ts prepareNode), and the node, once made, took it as its first warm thread.
-        assert.equal(count('m:warm thread prestarted'), 1, 'node 1 prestarts one warm thread');
-        assert.equal(count('m:warm thread adopted'), 1, 'and adopts it');
+        // Node 1's first warm thread started before the node joined (src/runtime/node-prepare.ts), and the node,
+        // once made, took it as its first warm thread; on a machine with fewer cores than nodes it starts then.
+        const early = availableParallelism() >= nodes ? 1 : 0;
+        assert.equal(count('m:warm thread prestarted'), early, 'node 1 prestarts one warm thread');
+        assert.equal(count('m:warm thread adopted'), early, 'and adopts it');
       }
     } finally {
       rmSync(hops, { recursive: true, force: true });
