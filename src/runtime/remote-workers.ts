@@ -53,12 +53,12 @@ export interface RemoteWorkersOptions {
   /**
    * Warm threads (DSM_WARM_THREADS, on by default): keep a thread booted up to
    * the program's module, taken by the next worker hosted here (`atStart`:
-   * make one now). A worker that finds none turns on a new one at each hosted
-   * worker's end.
+   * make one now, or adopt `prestarted`, the one src/runtime/node-prepare.ts
+   * started before the node joined). A worker that finds none turns on a new
+   * one at each hosted worker's end.
    */
   warmThreads?: { atStart: boolean; prestarted?: PrestartedWarmThread | null };
 }
-
 
 /**
  * A warm app thread: started on dsm's app entry with no program yet, booted
@@ -716,7 +716,10 @@ export class RemoteWorkers {
 
   /** Starts a warm thread if warm threads are on and fewer than warmThreadCountMax wait. */
   private makeWarmThread(prestarted: PrestartedWarmThread | null = null): void {
-    if (!this.warmEnabled || this.warm.length >= warmThreadCountMax) return;
+    if (!this.warmEnabled || this.warm.length >= warmThreadCountMax) {
+      prestarted?.discard();
+      return;
+    }
     if (prestarted !== null) {
       prestarted.untrack();
       // It failed or ended before the node was made: another would too (cold starts from now on).
