@@ -174,6 +174,52 @@ export function startWarmThread<W extends Worker>(
   return { worker, handoff: port1, gate };
 }
 
+/**
+ * A warm thread started before the one who takes it exists (the program's main thread before its node,
+ * src/runtime/program.ts; a node's first remote-worker thread before the node joins,
+ * src/runtime/node-prepare.ts): its own listeners note whether Node's 'online' came and whether it
+ * ended (failed) while it waited, until it is taken (`untrack`) or ended unused (`discard`).
+ */
+export interface PrestartedWarmThread<W extends Worker = Worker> {
+  worker: W;
+  handoff: MessagePort;
+  gate: StartGate;
+  online: boolean;
+  /** Set when the thread failed or ended while it waited (or was discarded). */
+  ended: boolean;
+  /** Taken: its listeners off (the taker's go on). */
+  untrack(): void;
+  /** Ends it unused. */
+  discard(): void;
+}
+
+/** startWarmThread, tracked until taken (see PrestartedWarmThread). */
+export function prestartWarmThread<W extends Worker>(
+  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = false,
+): PrestartedWarmThread<W> {
+  const { worker, handoff, gate } = startWarmThread(construct, options, prewarmLocal);
+  const onOnline = (): void => { thread.online = true; };
+  const onEnd = (): void => { thread.ended = true; };
+  const thread: PrestartedWarmThread<W> = {
+    worker, handoff, gate, online: false, ended: false,
+    untrack: () => {
+      worker.off('online', onOnline);
+      worker.off('error', onEnd);
+      worker.off('exit', onEnd);
+    },
+    discard: () => {
+      thread.ended = true;
+      thread.untrack();
+      handoff.close();
+      void worker.terminate();
+    },
+  };
+  worker.once('online', onOnline);
+  worker.once('error', onEnd);
+  worker.once('exit', onEnd);
+  return thread;
+}
+
 /** Whether this thread's workerData asks it to make its first local warm thread before it waits at its gate. */
 export function prewarmLocalAsked(workerData: unknown): boolean {
   return workerData !== null && typeof workerData === 'object' && (workerData as Partial<WarmThreadWorkerData>).__dsmPrewarmLocal === true;

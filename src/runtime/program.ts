@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { isatty } from 'node:tty';
 import { inspect } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
-import { MessageChannel, type MessagePort, SHARE_ENV, Worker } from 'node:worker_threads';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, type StartGate, startWarmThread } from '../channel/thread-config.js';
+import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, prestartWarmThread, type PrestartedWarmThread } from '../channel/thread-config.js';
 import { entryScanBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
@@ -54,17 +54,7 @@ export function resolveProgram(file: string): string {
  * waits at its start gate until runMainThread hands it the program. Until then it does not
  * keep the process alive; a failed start (an error, an exit) makes runMainThread start one anew.
  */
-export interface PrestartedThread {
-  worker: Worker;
-  handoff: MessagePort;
-  gate: StartGate;
-  /** Set when the thread failed or ended while it waited. */
-  ended: boolean;
-  /** Ends it unused (the cluster did not start). */
-  discard(): void;
-  /** Taken: its events are the program's from now on (runMainThread's listeners). */
-  untrack(): void;
-}
+export type PrestartedThread = PrestartedWarmThread;
 
 /**
  * Whether the program's entry file names worker_threads (its import or require): on one node, the main thread
@@ -88,23 +78,7 @@ export function entryNamesWorkers(entry: string): boolean {
  * thread before it waits (src/threads/worker.ts `prewarmLocalThread`).
  */
 export function prestartMainThread(nodeCount: number, entryMakesWorkers = false): PrestartedThread {
-  const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new Worker(entry, options), { env: SHARE_ENV, stdin: true }, nodeCount > 1 || entryMakesWorkers);
-  const onEnd = (): void => { thread.ended = true; };
-  const thread: PrestartedThread = {
-    worker, handoff: port1, gate, ended: false,
-    discard: () => {
-      thread.ended = true;
-      port1.close();
-      void worker.terminate();
-    },
-    untrack: () => {
-      worker.off('error', onEnd);
-      worker.off('exit', onEnd);
-    },
-  };
-  worker.once('error', onEnd);
-  worker.once('exit', onEnd);
-  return thread;
+  return prestartWarmThread((entry, options) => new Worker(entry, options), { env: SHARE_ENV, stdin: true }, nodeCount > 1 || entryMakesWorkers);
 }
 
 /** Starts the program's main thread (or takes the prestarted one); resolves with the program's exit code. */

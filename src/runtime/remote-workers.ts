@@ -14,10 +14,9 @@ import { type ChannelServer, type ThreadEndpoint, flushPendingEvents } from '../
 import { transferListOf } from '../channel/clone.js';
 import { serializeThrown } from '../channel/thrown.js';
 import {
-  appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase,
+  appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase, type PrestartedWarmThread,
 } from '../channel/thread-config.js';
 import { broadcastChannelNameCountMax, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
-import type { PrestartedWarmThread } from './node-prepare.js';
 import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError } from '../errors.js';
