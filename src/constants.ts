@@ -19,6 +19,11 @@ export const regionBytesMax = 64 * 1024 * 1024 * 1024;
 export const faultSlotCount = 1024;
 /** Pages a write fault may make dirty through the native fast path before a release drains them. */
 export const dirtyRingCapacity = 65536;
+/**
+ * Touches of read-ahead pages the signal handler queued for the engine (pageStateTouchAhead), at most: past it a
+ * touch faults into the manager as before. A power of two.
+ */
+export const touchRingCapacity = 4096;
 
 // Native addons (native/dsm_mmu.cc, native/dsm_watchdog.cc). scripts/native-constants.mjs writes the
 // constants the addons use (listed there) into native/generated/dsm_constants.h, with the error codes
@@ -35,6 +40,13 @@ export const pageStateFastWrite = 0x04;
 export const pageStateHasTwin = 0x08;
 /** The fast path upgrades such a page without a twin (hlrc: this node's own pages, whose writes need no diff). */
 export const pageStateTwinless = 0x10;
+/**
+ * A valid read-ahead copy kept at no access so that its first touch is seen (hlrc's tracked read-ahead): the
+ * signal handler makes it read-only (with the fast write flag) on that touch and queues the page on the touch
+ * ring for the engine, without parking the thread (docs/PROTOCOL.md, "Read-ahead touches in the handler").
+ * Any protection change clears it.
+ */
+export const pageStateTouchAhead = 0x20;
 /** Set while one thread changes the page's state (the others wait). */
 export const pageStateBusy = 0x80;
 /**
@@ -384,6 +396,7 @@ function assert(condition: boolean, message: string): asserts condition {
 assert(pageBytes > 0 && (pageBytes & (pageBytes - 1)) === 0, 'pageBytes is a power of two');
 assert(1 << pageShift === pageBytes, 'pageShift is log2(pageBytes)');
 assert((dirtyRingCapacity & (dirtyRingCapacity - 1)) === 0, 'the dirty ring indexes by a mask');
+assert((touchRingCapacity & (touchRingCapacity - 1)) === 0, 'the touch ring indexes by a mask');
 assert(twinPoolSlotCount % 64 === 0 && twinPoolPretouchCount <= twinPoolSlotCount, 'the twin pool is whole 64-slot words, partly pre-touched');
 assert(faultFlagWrite < 1 << faultFlagOffsetShift && pageBytes << faultFlagOffsetShift <= 2 ** 32, 'a fault record flags word holds the write bit and the offset');
 assert(protNone < protRead && protRead < protReadWrite && protReadWrite <= pageStateProtMask, 'protections fit the state mask in order');

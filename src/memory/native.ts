@@ -24,6 +24,8 @@ export interface NativeStats {
   readFaults: number;
   writeFaults: number;
   fastWriteFaults: number;
+  /** First touches of tracked read-ahead copies served in the signal handler (setTouchAhead), without the manager. */
+  fastTouches: number;
   /** Slow-path faults that parked on their futex (did not finish within the brief spin). */
   slowWaits: number;
   /** SIGSEGVs outside the app view passed on to the previous handler (e.g. V8's wasm traps). */
@@ -111,6 +113,12 @@ export interface NativeMmu {
    * stored): unchanged since a read taken before a drain, there is nothing to drain.
    */
   dirtyPushCounter(): SharedArrayBuffer;
+  /** Marks tracked read-ahead copies just installed (valid, at no access): the handler serves their first touch. */
+  setTouchAhead(pages: Uint32Array): void;
+  /** Pages whose read-ahead copy the handler made readable on a touch since the last call, in touch order. */
+  drainTouched(): Uint32Array;
+  /** As dirtyPushCounter, for the touch ring. */
+  touchPushCounter(): SharedArrayBuffer;
   readPage(page: number, into: Uint8Array): void;
   writePage(page: number, from: Uint8Array): void;
   /** Installs the pages from `firstPage` whose copies `from` holds one after another (whole pages), as writePage installs each: a run of first installs is one pwrite. */

@@ -74,6 +74,10 @@ export class ProtocolEngine implements Engine {
     this.coherence.onFault(threadRef, page, isWrite);
   }
 
+  onTouched(): void {
+    this.coherence.syncTouched();
+  }
+
   onSync(threadRef: number, request: SyncRequest): void {
     if (request.kind === 'atomic') this.atomics.request(threadRef, request);
     else this.sync.onSync(threadRef, request);

@@ -146,6 +146,11 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly fetchers = new Map<number, Array<{ node: number; need: number[]; extraPages: number[]; extraNeeds: number[][]; ahead: boolean }>>();
   /** Which pages after a faulting one a fetch also asks for. */
   private readonly readAhead: ReadAhead;
+  /**
+   * Whether the first touch of a tracked read-ahead copy is served by the signal handler (PageMemory.setTouchAhead;
+   * not in race mode, whose reads are seen by their faults): the engine learns of it from drainTouched (syncTouched).
+   */
+  private readonly touchAhead: boolean;
 
   // -- collaborators
   /** Home migration: the home of each page as this node knows it, and lends. */
@@ -177,6 +182,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       eligible: (home, next) => this.fetchEligible(home, next),
       fetchAhead: (home, pages) => this.fetchAhead(home, pages),
     });
+    this.touchAhead = this.readAhead.tracking && this.onIntervalClosed === null && ctx.memory.setTouchAhead !== undefined && ctx.memory.drainTouched !== undefined;
     this.exclusive = new Uint8Array(this.pageCount);
     this.stateless = new StatelessNeeds(this.pageCount, this.nodeCount);
     this.zeros = zeroVector(this.nodeCount);
@@ -269,6 +275,7 @@ export class HlrcCoherence implements Coherence, LendHost {
 
   onFault(threadRef: number, page: number, isWrite: boolean): void {
     assert(page >= 0 && page < this.pageCount, 'fault within the region');
+    this.syncTouched();
     if (isWrite) this.stats.writeFaults++; else this.stats.readFaults++;
     this.activity++;
     const touched = this.pages.get(page);
@@ -746,6 +753,8 @@ export class HlrcCoherence implements Coherence, LendHost {
    * engine, which serves it after the install.
    */
   private invalidate(pages: Uint32Array, pushed?: readonly number[]): void {
+    // A copy touched in the handler was used, not wasted (no windows issued from within an acquire).
+    this.syncTouched(false);
     if (pages.length === 0) return;
     const dirty: number[] = [];
     const deferred: number[] = [];
@@ -835,6 +844,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    */
   private protectValidMany(pages: number[], inPlace = false): void {
     if (pages.length === 0) return;
+    this.syncTouched(false);
     for (const page of pages) {
       const state = this.pages.get(page);
       if (state !== undefined && state.prefetched === true) {
@@ -1063,7 +1073,31 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (rest.length === 0) this.fetchers.delete(page); else this.fetchers.set(page, rest);
   }
 
+  /**
+   * Tracked read-ahead copies whose first touch the signal handler served (PageMemory.setTouchAhead): used, as
+   * onFault counts a touch, and already read-only with the fast write path on (as protectValid leaves them). A
+   * page invalidated or made valid otherwise since its touch is not counted. Called where the engine reads a
+   * page's `prefetched` mark (a copy marked again is always synced first: onPageReply) and when the host says
+   * the handler queued touches (onTouched). `stream`: let the read-ahead issue the windows the touches call for
+   * now (at the top of an event); else at its next touch.
+   */
+  syncTouched(stream = true): void {
+    if (!this.touchAhead) return;
+    const pages = this.memory.drainTouched!();
+    for (let k = 0; k < pages.length; k++) {
+      const page = pages[k]!;
+      const state = this.pages.get(page);
+      if (state === undefined || !state.valid || state.prefetched !== true) continue;
+      state.prefetched = false;
+      this.readAhead.useful(page, stream);
+      this.readAhead.forget(page);
+      this.exclusive[page] = 0;
+    }
+  }
+
   private onPageReply(message: Extract<ProtocolMessage, { type: 'pageReply' }>): void {
+    // No touch queued before this reply may be taken for one of the copies it installs.
+    this.syncTouched();
     const asked = this.prefetches.get(message.page) ?? [];
     this.prefetches.delete(message.page);
     // A window issued ahead: its first page is read-ahead as the others are.
@@ -1098,8 +1132,19 @@ export class HlrcCoherence implements Coherence, LendHost {
       this.installFetched(extra, message.extraVersions[k]!, message.extraBytes[k]!, false, validated, installs);
     }
     this.installCopies(installs);
+    if (this.touchAhead) this.markTouchAhead(installs);
     this.protectValidMany(validated);
     for (const page of validated) this.runWaiters(this.pageState(page));
+  }
+
+  /** The tracked read-ahead copies among a reply's installs, once installed: their first touch is the handler's. */
+  private markTouchAhead(installs: readonly Install[]): void {
+    let marks: number[] | null = null;
+    for (let k = 0; k < installs.length; k++) {
+      const page = installs[k]!.page;
+      if (this.pages.get(page)?.prefetched === true) (marks ??= []).push(page);
+    }
+    if (marks !== null) this.memory.setTouchAhead!(marks);
   }
 
   /**

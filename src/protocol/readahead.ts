@@ -644,11 +644,11 @@ export class ReadAhead {
     return true;
   }
 
-  /** The first touch of a tracked read-ahead page: it was worth fetching. */
-  useful(page: number): void {
+  /** The first touch of a tracked read-ahead page: it was worth fetching (`stream`: issue the windows it calls for now). */
+  useful(page: number, stream = true): void {
     this.stats.prefetchUsefulPages = (this.stats.prefetchUsefulPages ?? 0) + 1;
     this.policy.touched(page);
-    this.streamAhead();
+    if (stream) this.streamAhead();
   }
 
   /** A tracked read-ahead page was invalidated before any thread touched it. */

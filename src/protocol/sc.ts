@@ -130,6 +130,9 @@ export class ScCoherence implements Coherence {
     this.withAccess(page, isWrite, () => this.ctx.host.resume(threadRef, { ok: true, value: null }));
   }
 
+  /** sc marks no read-ahead copies (PageMemory.setTouchAhead): no touch to learn. */
+  syncTouched(): void { /* nothing */ }
+
   atomicAccess(page: number, then: () => void): void {
     this.withAccess(page, true, then);
   }

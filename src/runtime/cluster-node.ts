@@ -106,6 +106,9 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
   // admission). A page pushed between that read and the drain is drained then, and only costs one more drain later.
   const pushedCounter = new Uint32Array(native.dirtyPushCounter());
   let pushedSeen = -1;
+  // The same for the touch ring (read-ahead copies made readable by the signal handler).
+  const touchedCounter = new Uint32Array(native.touchPushCounter());
+  let touchedSeen = -1;
   const shipped = new ManagerAtomics((offset, byteLength) => native.managerBuffer(offset, byteLength));
   return {
     atomic: (address, width, op, operands) => shipped.run(address, width, op, operands),
@@ -129,6 +132,15 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
         const ts = observer.traceTs(epochUs());
         for (const page of pages) observer.record({ name: 'write fault', cat: 'fault', ph: 'i', s: 't', ts, pid: observer.nodeId, tid: 0, args: { page, fast: true } });
       }
+      return pages;
+    },
+    setTouchAhead: (pages) => native.setTouchAhead(pagesOf(pages)),
+    drainTouched: () => {
+      const pushed = Atomics.load(touchedCounter, 0);
+      if (pushed === touchedSeen) return noDirtyPages;
+      touchedSeen = pushed;
+      const pages = native.drainTouched();
+      if (hopsOn && pages.length > 0) hop(`m:touched ${pages.length}`);
       return pages;
     },
     makeTwin: (page) => native.makeTwin(page),
@@ -329,6 +341,8 @@ export class ClusterNode {
       // Test hook: the manager fails while the app thread that faulted is parked on it.
       if (throwOnFault) throw new Error(`test hook DSM_TEST_HOOK_MANAGER_THROW: node ${handle.nodeId} failed while serving a fault on page ${records[1]}`);
       this.race?.sample();
+      // Touches the handler served on read-ahead copies (a wake-up may carry only those): before the faults, in their order.
+      this.host.touched();
       for (let index = 0; index < records.length; index += 3) {
         const slot = records[index]!;
         const page = records[index + 1]!;

@@ -129,6 +129,11 @@ export class EngineHost<Owner = unknown> {
     this.engine.onFault(slot, page, isWrite);
   }
 
+  /** The signal handler served first touches of read-ahead copies (the fault service's wake-up said so). */
+  touched(): void {
+    this.engine.onTouched();
+  }
+
   /**
    * Parks a sync request and hands it to the engine; its answer comes through
    * `wait.answer`. If the engine throws, the request is withdrawn (no answer

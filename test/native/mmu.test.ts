@@ -143,6 +143,22 @@ test('pauseFastWrite sends stores to read-only fast-write pages to the manager u
   assert.deepEqual(r.dirtyAfter, [7]);
 });
 
+test('setTouchAhead: the first touch of a marked read-ahead copy is served in the handler (read-only, fast write on), queued on the touch ring, the manager woken with no fault; a store goes on to the fast path; a protect drops the mark', () => {
+  const r = json('touch-ahead.mjs');
+  assert.equal(r.stateMarked, 0x20, 'marked at no access');
+  assert.deepEqual([r.read20, r.read21, r.read22], [20, 21, 22], 'each access reads the installed bytes');
+  assert.equal(r.state20, 0x01 | 0x04, 'page 20: read-only, fast write, mark gone');
+  assert.equal(r.state21, 0x02 | 0x04 | 0x08, 'page 21: the store twinned it on the fast path');
+  assert.deepEqual(r.touched, [20, 21], 'both touches queued, in order');
+  assert.deepEqual(r.touchedAgain, [], 'a drain takes them once');
+  assert.equal(r.pushed, 2);
+  assert.equal(r.fastTouches, 2);
+  assert.equal(r.fastWrites, 1);
+  assert.deepEqual(r.dirty, [21]);
+  assert.deepEqual(r.faults, ['22:r'], 'only the page protected after its mark faulted to the manager');
+  assert.ok(r.wakesWithoutFaults >= 1, 'the touches woke the fault service');
+});
+
 test('the manager thread faulting in the app view ends the process with one line instead of deadlocking', () => {
   const result = runFixture('manager-view.mjs');
   assert.equal(result.stdout, 'touching\n');

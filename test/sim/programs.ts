@@ -270,7 +270,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; staleDropped: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -347,6 +347,8 @@ export function runSeed(
     ...(deferDiffs === 'always' || (deferDiffs === 'seeded' && Math.floor(seed / 8) % 4 === 1) ? { deferDiffPageCountMin: 1 + (seed % 3) } : {}),
     // Half the seeds twin pages ahead of sequential write streams (the native fast path's write-ahead), 1, 2, 4 or 15 at most.
     ...(Math.floor(seed / 16) % 2 === 1 ? { writeAheadPageCountMax: [1, 2, 4, 15][seed % 4]! } : {}),
+    // Half the seeds serve read-ahead copies' first touches in the "signal handler" (tracked seeds only use it).
+    ...(Math.floor(seed / 32) % 2 === 1 ? { touchAhead: true } : {}),
     ...(staleRefresh === 'always' || (staleRefresh === 'seeded' && Math.floor(seed / 64) % 4 === 3) ? { staleRefreshChance: (1 + (seed % 5)) / 100 } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));
@@ -363,8 +365,9 @@ export function runSeed(
   const lockPushes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockPushes ?? 0), 0);
   const lockPushesTaken = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockPushesTaken ?? 0), 0);
   const writtenAhead = cluster.memories.reduce((sum, memory) => sum + memory.writeAheadPages, 0);
+  const fastTouches = cluster.memories.reduce((sum, memory) => sum + memory.fastTouches, 0);
   const staleDropped = cluster.engines.reduce((sum, engine) => sum + (engine.counters().staleDropped ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, staleDropped };
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -386,5 +389,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, staleDropped };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped };
 }

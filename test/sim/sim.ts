@@ -65,6 +65,18 @@ export class SimMemory implements PageMemory {
   /** Pages twinned ahead (no store of their own yet), in all and per page. */
   writeAheadPages = 0;
   readonly writtenAhead = new Map<number, number>();
+  /**
+   * The native touch fast path (TryFastTouch in native/dsm_mmu.cc; off by default here so that pinned counts
+   * stay): a load or store to a page setTouchAhead marked (a tracked read-ahead copy, at no access) makes it
+   * read-only with the fast write flag and queues it for drainTouched, with no fault for the engine; `onTouch`
+   * then has the engine told later (onTouched), as the fault service's wake-up does.
+   */
+  touchAheadOn = false;
+  readonly touchAheadMarks: Uint8Array;
+  /** Touches served that way. */
+  fastTouches = 0;
+  onTouch: (() => void) | null = null;
+  private touchedPages: number[] = [];
   private dirty: number[] = [];
   /**
    * Called at the start of every PageMemory call the engine makes: the
@@ -78,9 +90,33 @@ export class SimMemory implements PageMemory {
     this.prot = new Uint8Array(pageCount);
     this.fast = new Uint8Array(pageCount);
     this.twinless = new Uint8Array(pageCount);
+    this.touchAheadMarks = new Uint8Array(pageCount);
   }
-  protect(pages: PageList, prot: PageProt): void { this.beforeCall?.(); for (const p of pages) this.prot[p] = prot; }
-  protectRange(first: number, count: number, prot: PageProt): void { this.beforeCall?.(); this.prot.fill(prot, first, first + count); }
+  // Any protection change drops a touch-ahead mark, as the native ProtectRun does.
+  protect(pages: PageList, prot: PageProt): void { this.beforeCall?.(); for (const p of pages) { this.prot[p] = prot; this.touchAheadMarks[p] = 0; } }
+  protectRange(first: number, count: number, prot: PageProt): void { this.beforeCall?.(); this.prot.fill(prot, first, first + count); this.touchAheadMarks.fill(0, first, first + count); }
+  setTouchAhead(pages: PageList): void {
+    if (!this.touchAheadOn) return;
+    this.beforeCall?.();
+    for (const p of pages) if (this.prot[p] === protNone) this.touchAheadMarks[p] = 1;
+  }
+  drainTouched(): Uint32Array {
+    if (!this.touchAheadOn) return new Uint32Array(0);
+    this.beforeCall?.();
+    const out = Uint32Array.from(this.touchedPages);
+    this.touchedPages = [];
+    return out;
+  }
+  /** An app access to a page at no access: served here if it is marked (TryFastTouch). */
+  private touch(page: number): void {
+    if (this.prot[page] !== protNone || this.touchAheadMarks[page] !== 1) return;
+    this.touchAheadMarks[page] = 0;
+    this.prot[page] = protRead;
+    this.fast[page] = 1;
+    this.touchedPages.push(page);
+    this.fastTouches++;
+    this.onTouch?.();
+  }
   setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
   setTwinless(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.twinless[p] = enabled ? 1 : 0; }
   setFastWriteRange(first: number, count: number, step: number, enabled: boolean): void {
@@ -140,6 +176,7 @@ export class SimMemory implements PageMemory {
 
   /** An app store of one byte: what the MMU and the signal handler would do. Returns false on a fault. */
   storeAllowed(page: number): boolean {
+    this.touch(page);
     if (this.prot[page] === protReadWrite) return true;
     if (this.prot[page] === protRead && this.fast[page] === 1) {
       if (this.twinless[page] === 1) {
@@ -158,7 +195,7 @@ export class SimMemory implements PageMemory {
     }
     return false;
   }
-  loadAllowed(page: number): boolean { return this.prot[page] !== protNone; }
+  loadAllowed(page: number): boolean { this.touch(page); return this.prot[page] !== protNone; }
 
   /** As the native TwinAhead: pages after `page` twinned, upgraded and reported dirty with it. */
   private twinAhead(page: number): void {
@@ -299,6 +336,8 @@ export interface ClusterOptions {
   twinPageCountMax?: number;
   /** The fast path's write-ahead (SimMemory.writeAheadPageCountMax; default 0: off). */
   writeAheadPageCountMax?: number;
+  /** Read-ahead copies' first touches served by the "signal handler" (SimMemory.touchAheadOn; default off). */
+  touchAhead?: boolean;
   /**
    * Concurrent app threads: at every PageMemory call an engine makes, up to
    * this many steps of that node's runnable threads run first (loads and
@@ -462,6 +501,9 @@ export class SimCluster {
     for (let node = 0; node < n; node++) {
       const memory = new SimMemory(options.pageCount);
       memory.writeAheadPageCountMax = options.writeAheadPageCountMax ?? 0;
+      memory.touchAheadOn = options.touchAhead === true;
+      // The wake-up: the engine hears of the touches at some later step.
+      memory.onTouch = () => { this.deferred.push(() => this.engines[node]!.onTouched()); };
       this.memories.push(memory);
       const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0);
       this.lineTables.push(lines);

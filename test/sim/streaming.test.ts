@@ -18,10 +18,10 @@ const barrier: SyncRequest = { kind: 'barrier', barrierId: 3, parties: 2 };
 const bandPages = 300;
 
 /** Node 0 writes a band of its own; node 1 sweeps it (`wordsPerPage` loads a page, in order), `rounds` times, each after node 0 rewrote it. */
-function sweep(options: { seed: number; streaming: boolean; wordsPerPage: number; rounds: number; concurrentStepsMax?: number }) {
+function sweep(options: { seed: number; streaming: boolean; wordsPerPage: number; rounds: number; concurrentStepsMax?: number; touchAhead?: boolean }) {
   const cluster = new SimCluster({
     seed: options.seed, nodeCount: 2, pageCount: 2 * bandPages + 2, placement: 'block', stepCountMax: 5_000_000,
-    readAheadStreaming: options.streaming, concurrentStepsMax: options.concurrentStepsMax ?? 0,
+    readAheadStreaming: options.streaming, concurrentStepsMax: options.concurrentStepsMax ?? 0, touchAhead: options.touchAhead === true,
     // Home migration would lend node 1 nothing here (it only reads), but keep the band at node 0 for certain.
     migrateHomes: false,
   });
@@ -49,7 +49,7 @@ function sweep(options: { seed: number; streaming: boolean; wordsPerPage: number
   cluster.run();
   cluster.drain();
   const counters = cluster.engines[1]!.counters();
-  return { counters, pagesMoved: cluster.pagesMoved, messageCount: cluster.messageCount, pageRuns: cluster.memories[1]!.pageRuns };
+  return { counters, pagesMoved: cluster.pagesMoved, messageCount: cluster.messageCount, pageRuns: cluster.memories[1]!.pageRuns, fastTouches: cluster.memories[1]!.fastTouches };
 }
 
 test('a sweep of a remote band: each next window goes out at the first touch of the current one, every value right', () => {
@@ -69,6 +69,24 @@ test('a sweep of a remote band: each next window goes out at the first touch of 
     const tracked = on.counters.prefetchedPages ?? 0;
     const useful = on.counters.prefetchUsefulPages ?? 0;
     assert.ok(useful <= tracked && tracked - useful <= 2 * 64, `seed ${seed}: ${tracked} tracked, ${useful} useful`);
+  }
+});
+
+test('first touches of read-ahead copies served in the "signal handler" (touchAhead): no fault for them, the windows still stream, the counters add up, every value right', () => {
+  for (const seed of [11, 12, 13, 14]) {
+    const concurrentStepsMax = seed % 2 === 0 ? 3 : 0;
+    const on = sweep({ seed, streaming: true, wordsPerPage: 2, rounds: 3, concurrentStepsMax, touchAhead: true });
+    const off = sweep({ seed, streaming: true, wordsPerPage: 2, rounds: 3, concurrentStepsMax });
+    assert.ok(on.fastTouches > 0, `seed ${seed}: no touch served without a fault`);
+    assert.equal(off.fastTouches, 0);
+    // A touch served there is no read fault; each is still counted useful once the engine hears of it.
+    assert.ok(on.counters.readFaults + on.fastTouches <= off.counters.readFaults + 64, `seed ${seed}: ${on.counters.readFaults} faults + ${on.fastTouches} touches, ${off.counters.readFaults} faults without`);
+    assert.ok(on.counters.readFaults < off.counters.readFaults, `seed ${seed}: ${on.counters.readFaults} read faults, ${off.counters.readFaults} without`);
+    assert.ok((on.counters.prefetchAheadFetches ?? 0) >= 4, `seed ${seed}: windows still stream`);
+    const tracked = on.counters.prefetchedPages ?? 0;
+    const useful = on.counters.prefetchUsefulPages ?? 0;
+    assert.ok(useful <= tracked && tracked - useful <= 3 * 64, `seed ${seed}: ${tracked} tracked, ${useful} useful`);
+    assert.ok(useful >= on.fastTouches - 64, `seed ${seed}: ${useful} useful for ${on.fastTouches} touches`);
   }
 });
 
