@@ -24,6 +24,13 @@ export const dirtyRingCapacity = 65536;
  * touch faults into the manager as before. A power of two.
  */
 export const touchRingCapacity = 4096;
+/**
+ * Native applyDiff (session 29): a diff of at most diffPwriteRunsMax plain runs, to a page that has had fewer than
+ * diffPwriteCountMax diffs so applied, is written through the region's memfd (one pwrite a run), not through the
+ * manager view, whose first touch of a page costs 10-11 µs on a VM with shadow page tables (a pwrite 1.8 µs).
+ */
+export const diffPwriteRunsMax = 4;
+export const diffPwriteCountMax = 4;
 
 // Native addons (native/dsm_mmu.cc, native/dsm_watchdog.cc). scripts/native-constants.mjs writes the
 // constants the addons use (listed there) into native/generated/dsm_constants.h, with the error codes
@@ -47,6 +54,8 @@ export const pageStateTwinless = 0x10;
  * Any protection change clears it.
  */
 export const pageStateTouchAhead = 0x20;
+/** With pageStateTouchAhead: the touch also wakes the manager (a touch that may issue read-ahead windows at once). */
+export const pageStateTouchWake = 0x40;
 /** Set while one thread changes the page's state (the others wait). */
 export const pageStateBusy = 0x80;
 /**

@@ -5,7 +5,7 @@
 //
 // Three kinds of variables:
 //   - what a person sets: DSM_SECRET, DSM_SECRET_FILE, DSM_LAUNCHER, DSM_PROGRESS,
-//     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_MANAGER_POLL_US, DSM_MANAGER_LINGER_US, DSM_READAHEAD,
+//     DSM_SEND_QUEUE_BYTES, DSM_READAHEAD_STATS, DSM_TOUCH_AHEAD, DSM_DEBUG_APP_VIEW, DSM_PARK_YIELD_US, DSM_MANAGER_POLL_US, DSM_MANAGER_LINGER_US, DSM_READAHEAD,
 //     DSM_READAHEAD_STREAM, DSM_PAGE_PACK, DSM_WRITE_AHEAD, DSM_PEER_BARRIERS;
 //   - what a launcher hands its local children (childEnvironment / childJoinEnvironment):
 //     DSM_JOIN, DSM_SECRET_FROM_STDIN, DSM_NODE_ID, DSM_CLUSTER_CONFIG, DSM_JOIN_TIMEOUT_MS,
@@ -262,6 +262,11 @@ export function lineCountedNotifyEnabled(): boolean {
 
 export function readAheadStatsEnabled(): boolean {
   return process.env.DSM_READAHEAD_STATS !== '0';
+}
+
+/** Whether the signal handler serves a tracked read-ahead copy's first touch (docs/PROTOCOL.md "Read-ahead touches in the handler"; DSM_TOUCH_AHEAD=0: through the manager, to compare). */
+export function touchAheadEnabled(): boolean {
+  return process.env.DSM_TOUCH_AHEAD !== '0';
 }
 
 /** DSM_READAHEAD_STREAM=0: read-ahead never issues a stream's next window ahead of its threads (issue 13; to compare). */

@@ -26,6 +26,8 @@ export interface NativeStats {
   fastWriteFaults: number;
   /** First touches of tracked read-ahead copies served in the signal handler (setTouchAhead), without the manager. */
   fastTouches: number;
+  /** Diffs applyDiff wrote through the region's memfd (pwrite, one a run) rather than the manager view. */
+  diffPwrites: number;
   /** Slow-path faults that parked on their futex (did not finish within the brief spin). */
   slowWaits: number;
   /** SIGSEGVs outside the app view passed on to the previous handler (e.g. V8's wasm traps). */
@@ -114,7 +116,7 @@ export interface NativeMmu {
    */
   dirtyPushCounter(): SharedArrayBuffer;
   /** Marks tracked read-ahead copies just installed (valid, at no access): the handler serves their first touch. */
-  setTouchAhead(pages: Uint32Array): void;
+  setTouchAhead(pages: Uint32Array, wake: boolean): void;
   /** Pages whose read-ahead copy the handler made readable on a touch since the last call, in touch order. */
   drainTouched(): Uint32Array;
   /** As dirtyPushCounter, for the touch ring. */

@@ -1137,14 +1137,22 @@ export class HlrcCoherence implements Coherence, LendHost {
     for (const page of validated) this.runWaiters(this.pageState(page));
   }
 
-  /** The tracked read-ahead copies among a reply's installs, once installed: their first touch is the handler's. */
+  /**
+   * The tracked read-ahead copies among a reply's installs, once installed: their first touch is the handler's.
+   * Only a touch that may issue windows at once (the first page of its window) wakes the manager; the others are
+   * drained at its next event (a wake-up a page cost CPU the other threads of a 2-vCPU machine needed).
+   */
   private markTouchAhead(installs: readonly Install[]): void {
-    let marks: number[] | null = null;
+    let quiet: number[] | null = null;
+    let waking: number[] | null = null;
     for (let k = 0; k < installs.length; k++) {
       const page = installs[k]!.page;
-      if (this.pages.get(page)?.prefetched === true) (marks ??= []).push(page);
+      if (this.pages.get(page)?.prefetched !== true) continue;
+      if (this.readAhead.triggers(page)) (waking ??= []).push(page);
+      else (quiet ??= []).push(page);
     }
-    if (marks !== null) this.memory.setTouchAhead!(marks);
+    if (quiet !== null) this.memory.setTouchAhead!(quiet, false);
+    if (waking !== null) this.memory.setTouchAhead!(waking, true);
   }
 
   /**

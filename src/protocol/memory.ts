@@ -55,10 +55,10 @@ export interface PageMemory {
   /**
    * Optional: marks tracked read-ahead copies just installed (valid, kept at no access so that their first touch
    * is seen). The first touch of one then makes it read-only with the fast write flag (as protect and setFastWrite
-   * would) without a fault reaching the engine, which learns of it from drainTouched(). Any protect of the page
-   * drops the mark.
+   * would) without a fault reaching the engine, which learns of it from drainTouched(); `wake`: the touch also
+   * wakes the manager (else the engine learns of it at its next event). Any protect of the page drops the mark.
    */
-  setTouchAhead?(pages: PageList): void;
+  setTouchAhead?(pages: PageList, wake: boolean): void;
   /** Optional, with setTouchAhead: pages touched that way since the last call (each once per mark). */
   drainTouched?(): Uint32Array;
   /** Copies the page into its twin, unless it has one already (then nothing: the twin it has holds the interval's base). */

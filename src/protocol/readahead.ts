@@ -451,6 +451,15 @@ export class ReadAheadPolicy {
   tracks(page: number): boolean { return this.tracked.has(page); }
 
   /**
+   * Whether the first touch of tracked page `page` may issue windows at once (the first page of its window, not
+   * reached yet): the engine hears of such a touch right away; of the others at its next event.
+   */
+  triggers(page: number): boolean {
+    const entry = this.tracked.get(page);
+    return entry !== undefined && entry.window !== null && entry.window.first === page && !entry.window.reached;
+  }
+
+  /**
    * After a touch (`touched`) of the first page of a streaming stream's
    * window: the windows it issues now, each a run from the page after its last
    * window (those at its start not `eligible` passed over), stopping at the next page not `eligible`, and whether each is
@@ -642,6 +651,11 @@ export class ReadAhead {
     if (!this.tracking) return false;
     this.stats.prefetchedPages = (this.stats.prefetchedPages ?? 0) + 1;
     return true;
+  }
+
+  /** Whether a touch of tracked page `page` may issue windows at once (ReadAheadPolicy.triggers). */
+  triggers(page: number): boolean {
+    return this.policy.triggers(page);
   }
 
   /** The first touch of a tracked read-ahead page: it was worth fetching (`stream`: issue the windows it calls for now). */

@@ -32,7 +32,7 @@ import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeat
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, staleRefreshEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, staleRefreshEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, touchAheadEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -134,15 +134,17 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
       }
       return pages;
     },
-    setTouchAhead: (pages) => native.setTouchAhead(pagesOf(pages)),
-    drainTouched: () => {
-      const pushed = Atomics.load(touchedCounter, 0);
-      if (pushed === touchedSeen) return noDirtyPages;
-      touchedSeen = pushed;
-      const pages = native.drainTouched();
-      if (hopsOn && pages.length > 0) hop(`m:touched ${pages.length}`);
-      return pages;
-    },
+    ...(touchAheadEnabled() ? {
+      setTouchAhead: (pages: Uint32Array | number[], wake: boolean) => native.setTouchAhead(pagesOf(pages), wake),
+      drainTouched: () => {
+        const pushed = Atomics.load(touchedCounter, 0);
+        if (pushed === touchedSeen) return noDirtyPages;
+        touchedSeen = pushed;
+        const pages = native.drainTouched();
+        if (hopsOn && pages.length > 0) hop(`m:touched ${pages.length}`);
+        return pages;
+      },
+    } : {}),
     makeTwin: (page) => native.makeTwin(page),
     flush: (pages) => {
       if (!hopsOn) return native.flush(pagesOf(pages));

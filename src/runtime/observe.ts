@@ -26,6 +26,8 @@ export interface NodeStats {
   prefetchWastedPages: number;
   /** hlrc: page fetches streaming read-ahead issued ahead of a stream's threads (in pageFetches too). */
   prefetchAheadFetches: number;
+  /** hlrc: first touches of read-ahead copies the signal handler served, with no fault through the manager (not in readFaults). */
+  readAheadTouches: number;
   /** hlrc: pages this node lent to their sole writer (home migration), and of those, lent without their bytes. */
   pagesLent: number;
   pagesLentWithoutBytes: number;
@@ -178,6 +180,7 @@ export class NodeObserver {
       prefetchUsefulPages: engine?.prefetchUsefulPages ?? 0,
       prefetchWastedPages: (engine?.prefetchedPages ?? 0) - (engine?.prefetchUsefulPages ?? 0),
       prefetchAheadFetches: engine?.prefetchAheadFetches ?? 0,
+      readAheadTouches: native.fastTouches ?? 0,
       pagesLent: engine?.pagesLent ?? 0,
       pagesLentWithoutBytes: engine?.pagesLentWithoutBytes ?? 0,
       pagesPushed: engine?.pagesPushed ?? 0,
@@ -217,7 +220,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, pushesInPlace: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, readAheadTouches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, pushesInPlace: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
   };
@@ -250,6 +253,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['read-ahead pages useful', (s) => String(s.prefetchUsefulPages)],
     ['read-ahead pages wasted', (s) => String(s.prefetchWastedPages)],
     ['fetches streamed ahead', (s) => String(s.prefetchAheadFetches)],
+    ['read-ahead touches in the handler', (s) => String(s.readAheadTouches)],
     ['pages lent (without bytes)', (s) => `${s.pagesLent} (${s.pagesLentWithoutBytes})`],
     ['pushed pages installed (refused)', (s) => `${s.pagesPushed} (${s.pushesRefused})`],
     ['  of which in place', (s) => String(s.pushesInPlace)],

@@ -146,6 +146,7 @@ test('pauseFastWrite sends stores to read-only fast-write pages to the manager u
 test('setTouchAhead: the first touch of a marked read-ahead copy is served in the handler (read-only, fast write on), queued on the touch ring, the manager woken with no fault; a store goes on to the fast path; a protect drops the mark', () => {
   const r = json('touch-ahead.mjs');
   assert.equal(r.stateMarked, 0x20, 'marked at no access');
+  assert.equal(r.stateWake, 0x20 | 0x40, 'marked to wake the manager');
   assert.deepEqual([r.read20, r.read21, r.read22], [20, 21, 22], 'each access reads the installed bytes');
   assert.equal(r.state20, 0x01 | 0x04, 'page 20: read-only, fast write, mark gone');
   assert.equal(r.state21, 0x02 | 0x04 | 0x08, 'page 21: the store twinned it on the fast path');
@@ -156,7 +157,16 @@ test('setTouchAhead: the first touch of a marked read-ahead copy is served in th
   assert.equal(r.fastWrites, 1);
   assert.deepEqual(r.dirty, [21]);
   assert.deepEqual(r.faults, ['22:r'], 'only the page protected after its mark faulted to the manager');
-  assert.ok(r.wakesWithoutFaults >= 1, 'the touches woke the fault service');
+  assert.ok(r.wakesWithoutFaults >= 1, 'the touch of page 21 woke the fault service');
+});
+
+test('applyDiff writes a diff of a few plain runs through the memfd for a page\'s first diffs, others through the manager view: the runs land, the bytes around them stay', () => {
+  const r = json('diff-pwrite.mjs');
+  assert.deepEqual(r.counts, [1, 2, 3, 4, 4, 4], 'the first four diffs of a page by pwrite, then the manager view');
+  assert.equal(r.afterMany, 4, 'a diff of six runs goes through the manager view');
+  assert.ok(r.runsRight, 'every run reads back through the app view');
+  assert.ok(r.keptAround, 'bytes next to the runs are untouched');
+  assert.ok(r.many);
 });
 
 test('the manager thread faulting in the app view ends the process with one line instead of deadlocking', () => {

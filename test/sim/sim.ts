@@ -68,8 +68,8 @@ export class SimMemory implements PageMemory {
   /**
    * The native touch fast path (TryFastTouch in native/dsm_mmu.cc; off by default here so that pinned counts
    * stay): a load or store to a page setTouchAhead marked (a tracked read-ahead copy, at no access) makes it
-   * read-only with the fast write flag and queues it for drainTouched, with no fault for the engine; `onTouch`
-   * then has the engine told later (onTouched), as the fault service's wake-up does.
+   * read-only with the fast write flag and queues it for drainTouched, with no fault for the engine; for a page
+   * marked to wake, `onTouch` then has the engine told later (onTouched), as the fault service's wake-up does.
    */
   touchAheadOn = false;
   readonly touchAheadMarks: Uint8Array;
@@ -95,10 +95,11 @@ export class SimMemory implements PageMemory {
   // Any protection change drops a touch-ahead mark, as the native ProtectRun does.
   protect(pages: PageList, prot: PageProt): void { this.beforeCall?.(); for (const p of pages) { this.prot[p] = prot; this.touchAheadMarks[p] = 0; } }
   protectRange(first: number, count: number, prot: PageProt): void { this.beforeCall?.(); this.prot.fill(prot, first, first + count); this.touchAheadMarks.fill(0, first, first + count); }
-  setTouchAhead(pages: PageList): void {
+  /** Marks: 1 a quiet touch (the engine drains it at its next event), 2 a touch that also wakes the engine. */
+  setTouchAhead(pages: PageList, wake: boolean): void {
     if (!this.touchAheadOn) return;
     this.beforeCall?.();
-    for (const p of pages) if (this.prot[p] === protNone) this.touchAheadMarks[p] = 1;
+    for (const p of pages) if (this.prot[p] === protNone) this.touchAheadMarks[p] = wake ? 2 : 1;
   }
   drainTouched(): Uint32Array {
     if (!this.touchAheadOn) return new Uint32Array(0);
@@ -109,13 +110,14 @@ export class SimMemory implements PageMemory {
   }
   /** An app access to a page at no access: served here if it is marked (TryFastTouch). */
   private touch(page: number): void {
-    if (this.prot[page] !== protNone || this.touchAheadMarks[page] !== 1) return;
+    const mark = this.touchAheadMarks[page]!;
+    if (this.prot[page] !== protNone || mark === 0) return;
     this.touchAheadMarks[page] = 0;
     this.prot[page] = protRead;
     this.fast[page] = 1;
     this.touchedPages.push(page);
     this.fastTouches++;
-    this.onTouch?.();
+    if (mark === 2) this.onTouch?.();
   }
   setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
   setTwinless(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.twinless[p] = enabled ? 1 : 0; }
