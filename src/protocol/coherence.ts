@@ -33,7 +33,7 @@ export interface Coherence {
   /** An app thread faulted on a page: resume it (host.resume) once the access is allowed. */
   onFault(threadRef: number, page: number, isWrite: boolean): void;
   /** The signal handler served first touches of read-ahead copies (PageMemory.drainTouched). sc: nothing. */
-  syncTouched(): void;
+  syncTouched(stream?: boolean): void;
   /** A message of the page protocol (hlrc: pageRequest, pageReply, diffs, homeLend; sc: sc*). */
   onMessage(from: number, message: ProtocolMessage): void;
 

@@ -74,8 +74,8 @@ export class ProtocolEngine implements Engine {
     this.coherence.onFault(threadRef, page, isWrite);
   }
 
-  onTouched(): void {
-    this.coherence.syncTouched();
+  onTouched(stream = true): void {
+    this.coherence.syncTouched(stream);
   }
 
   onSync(threadRef: number, request: SyncRequest): void {

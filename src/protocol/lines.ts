@@ -389,7 +389,7 @@ export class LineEngine implements Engine {
 
   start(): void { this.inner.start(); }
   onFault(threadRef: number, page: number, isWrite: boolean): void { this.inner.onFault(threadRef, page, isWrite); }
-  onTouched(): void { this.inner.onTouched(); }
+  onTouched(stream = true): void { this.inner.onTouched(stream); }
   releaseFor(toNode: number): ConsistencyInfo { return this.inner.releaseFor(toNode); }
   acquireFrom(fromNode: number, info: ConsistencyInfo): void { this.inner.acquireFrom(fromNode, info); }
   dirtyPageCount(): number { return this.inner.dirtyPageCount(); }

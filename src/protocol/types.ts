@@ -288,8 +288,11 @@ export interface Engine {
   /** The node that is home to `page` now, as this node knows it (a lend moves it; sc: the page's manager). */
   homeOf(page: number): number;
   onFault(threadRef: number, page: number, isWrite: boolean): void;
-  /** The signal handler served first touches of read-ahead copies with no fault for the engine (PageMemory.setTouchAhead): learn of them. */
-  onTouched(): void;
+  /**
+   * The signal handler served first touches of read-ahead copies with no fault for the engine
+   * (PageMemory.setTouchAhead): learn of them (`stream` false: issue no read-ahead window now, as before a report).
+   */
+  onTouched(stream?: boolean): void;
   /**
    * `thread`: a key of the requesting thread that stays the same across its
    * requests, absent when `threadRef` is that key. The simulation's threadRef

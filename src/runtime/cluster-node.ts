@@ -822,6 +822,8 @@ export class ClusterNode {
   }
 
   stats(): NodeStats {
+    // Read-ahead touches the handler served and no event has drained yet count as used (no window issued now).
+    this.host.engine.onTouched(false);
     const stats = this.observer.snapshot(this.manager.native.stats(), this.host.engine.counters());
     // Locks taken in the node's lock token table are acquires too, with no wait and no request.
     if (this.lockTokens !== null) stats.lockAcquires += this.lockTokens.takes();
