@@ -137,9 +137,48 @@ FaultSlot g_slots[kFaultSlotCount];
 // One past the highest slot index a thread ever parked in (the slots are taken lowest first): the manager's scans
 // (OnWake, MarkRemote) stop there, instead of reading all kFaultSlotCount slots on every fault.
 std::atomic<uint32_t> g_slots_used{0};
-std::atomic<uint64_t> g_dirty_entries[kDirtyRingCapacity];  // page + 1, 0 = empty
-std::atomic<uint64_t> g_dirty_head{0};
-std::atomic<uint64_t> g_dirty_tail{0};
+// A lock-free ring of page numbers that app threads' signal handlers push and the manager drains (one reader).
+// Entries hold page + 1 (0: empty, or reserved and being stored).
+template <uint64_t Capacity>
+struct PageRing {
+  static_assert((Capacity & (Capacity - 1)) == 0, "a ring indexes by a mask");
+  std::atomic<uint64_t> entries[Capacity];
+  std::atomic<uint64_t> head{0};
+  std::atomic<uint64_t> tail{0};
+
+  // Async-signal-safe; false when the ring is full.
+  bool Push(uint32_t page) {
+    uint64_t at = tail.load(std::memory_order_relaxed);
+    do {
+      if (at - head.load(std::memory_order_acquire) >= Capacity) return false;
+    } while (!tail.compare_exchange_weak(at, at + 1, std::memory_order_acq_rel));
+    entries[at & (Capacity - 1)].store(uint64_t(page) + 1, std::memory_order_release);
+    return true;
+  }
+
+  bool Empty() const { return tail.load(std::memory_order_acquire) == head.load(std::memory_order_relaxed); }
+
+  // The manager thread: every page pushed so far, in push order, as a Uint32Array.
+  Local<v8::Uint32Array> Drain(Isolate* isolate) {
+    uint64_t from = head.load(std::memory_order_relaxed);
+    uint64_t to = tail.load(std::memory_order_acquire);
+    size_t count = static_cast<size_t>(to - from);
+    Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, count * 4);
+    auto* out = static_cast<uint32_t*>(buffer->Data());
+    for (size_t i = 0; i < count; i += 1) {
+      std::atomic<uint64_t>& entry = entries[(from + i) & (Capacity - 1)];
+      uint64_t value;
+      // A writer reserved this entry and is storing it right now.
+      while ((value = entry.load(std::memory_order_acquire)) == 0) sched_yield();
+      out[i] = static_cast<uint32_t>(value - 1);
+      entry.store(0, std::memory_order_relaxed);
+    }
+    head.store(to, std::memory_order_release);
+    return v8::Uint32Array::New(buffer, 0, count);
+  }
+};
+
+PageRing<kDirtyRingCapacity> g_dirty_ring;
 // Entries pushed so far (mod 2^32), counted after each entry is stored: the
 // manager reads it as a word of a SharedArrayBuffer (dirtyPushCounter) and
 // drains only when it moved, instead of a native call and an empty array at
@@ -148,9 +187,7 @@ alignas(64) std::atomic<uint32_t> g_dirty_pushed[16];
 // The touch ring: tracked read-ahead copies (kTouchAhead) the handler made readable on their first touch
 // (TryFastTouch), for the engine to count as used (drainTouched). Entries as the dirty ring's, and a push counter
 // on its own cache line (touchPushCounter).
-std::atomic<uint64_t> g_touch_entries[kTouchRingCapacity];  // page + 1, 0 = empty
-std::atomic<uint64_t> g_touch_head{0};
-std::atomic<uint64_t> g_touch_tail{0};
+PageRing<kTouchRingCapacity> g_touch_ring;
 alignas(64) std::atomic<uint32_t> g_touch_pushed[16];
 std::atomic<uint64_t> g_fast_touches{0};
 
@@ -293,11 +330,7 @@ void ExposeRegion() {
 // ---- dirty ring (written by the handler, drained by the manager) -----------
 
 bool DirtyPush(uint32_t page) {
-  uint64_t tail = g_dirty_tail.load(std::memory_order_relaxed);
-  do {
-    if (tail - g_dirty_head.load(std::memory_order_acquire) >= kDirtyRingCapacity) return false;
-  } while (!g_dirty_tail.compare_exchange_weak(tail, tail + 1, std::memory_order_acq_rel));
-  g_dirty_entries[tail & (kDirtyRingCapacity - 1)].store(uint64_t(page) + 1, std::memory_order_release);
+  if (!g_dirty_ring.Push(page)) return false;
   g_dirty_pushed[0].fetch_add(1, std::memory_order_release);
   return true;
 }
@@ -532,14 +565,10 @@ bool TryFastTouch(size_t page) {
     UnlockPage(page, static_cast<uint8_t>(state & ~(kTouchAhead | kTouchWake)));
     return true;
   }
-  uint64_t tail = g_touch_tail.load(std::memory_order_relaxed);
-  do {
-    if (tail - g_touch_head.load(std::memory_order_acquire) >= kTouchRingCapacity) {
-      UnlockPage(page, state);
-      return false;
-    }
-  } while (!g_touch_tail.compare_exchange_weak(tail, tail + 1, std::memory_order_acq_rel));
-  g_touch_entries[tail & (kTouchRingCapacity - 1)].store(uint64_t(page) + 1, std::memory_order_release);
+  if (!g_touch_ring.Push(static_cast<uint32_t>(page))) {
+    UnlockPage(page, state);
+    return false;
+  }
   mprotect(g_region.app + (page << kPageShift), kPageBytes, PROT_READ);
   UnlockPage(page, static_cast<uint8_t>((state & ~(kProtMask | kTouchAhead | kTouchWake)) | kProtRead | kFastWrite));
   g_touch_pushed[0].fetch_add(1, std::memory_order_release);
@@ -1795,41 +1824,12 @@ void ApplyDiff(const FunctionCallbackInfo<Value>& args) {
 }
 
 void DrainDirty(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  uint64_t head = g_dirty_head.load(std::memory_order_relaxed);
-  uint64_t tail = g_dirty_tail.load(std::memory_order_acquire);
-  size_t count = static_cast<size_t>(tail - head);
-  Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, count * 4);
-  auto* out = static_cast<uint32_t*>(buffer->Data());
-  for (size_t i = 0; i < count; i += 1) {
-    std::atomic<uint64_t>& entry = g_dirty_entries[(head + i) & (kDirtyRingCapacity - 1)];
-    uint64_t value;
-    // A writer reserved this entry and is storing it right now.
-    while ((value = entry.load(std::memory_order_acquire)) == 0) sched_yield();
-    out[i] = static_cast<uint32_t>(value - 1);
-    entry.store(0, std::memory_order_relaxed);
-  }
-  g_dirty_head.store(tail, std::memory_order_release);
-  args.GetReturnValue().Set(v8::Uint32Array::New(buffer, 0, count));
+  args.GetReturnValue().Set(g_dirty_ring.Drain(args.GetIsolate()));
 }
 
 // Pages whose read-ahead copy the handler made readable since the last call (TryFastTouch), in touch order.
 void DrainTouched(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  uint64_t head = g_touch_head.load(std::memory_order_relaxed);
-  uint64_t tail = g_touch_tail.load(std::memory_order_acquire);
-  size_t count = static_cast<size_t>(tail - head);
-  Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, count * 4);
-  auto* out = static_cast<uint32_t*>(buffer->Data());
-  for (size_t i = 0; i < count; i += 1) {
-    std::atomic<uint64_t>& entry = g_touch_entries[(head + i) & (kTouchRingCapacity - 1)];
-    uint64_t value;
-    while ((value = entry.load(std::memory_order_acquire)) == 0) sched_yield();
-    out[i] = static_cast<uint32_t>(value - 1);
-    entry.store(0, std::memory_order_relaxed);
-  }
-  g_touch_head.store(tail, std::memory_order_release);
-  args.GetReturnValue().Set(v8::Uint32Array::New(buffer, 0, count));
+  args.GetReturnValue().Set(g_touch_ring.Drain(args.GetIsolate()));
 }
 
 // Pages readPage copied through the app view (CopyPage): stats().appViewCopies.
@@ -2174,7 +2174,7 @@ void OnWake(uv_async_t* handle) {
   }
   if (g_on_faults.IsEmpty()) return;
   // Touches of read-ahead copies alone (TryFastTouch) call the engine too, with no fault records.
-  if (records.empty() && g_touch_tail.load(std::memory_order_acquire) == g_touch_head.load(std::memory_order_relaxed)) return;
+  if (records.empty() && g_touch_ring.Empty()) return;
   Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, records.size() * 4);
   memcpy(buffer->Data(), records.data(), records.size() * 4);
   Local<Value> argv[1] = {v8::Uint32Array::New(buffer, 0, records.size())};
