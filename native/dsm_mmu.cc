@@ -1246,7 +1246,8 @@ void SetFastWrite(const FunctionCallbackInfo<Value>& args) {
   bool enabled = args.Length() > 1 && args[1]->IsTrue();
   for (size_t i = 0; i < count; i += 1) {
     uint8_t state = LockPage(pages[i]);
-    UnlockPage(pages[i], enabled ? (state | kFastWrite) : (state & ~kFastWrite));
+    // Turning the fast path off drops a read-ahead touch mark too: the handler's touch would turn it on again.
+    UnlockPage(pages[i], enabled ? (state | kFastWrite) : (state & ~(kFastWrite | kTouchAhead | kTouchWake)));
   }
 }
 
@@ -1290,18 +1291,20 @@ void SetFlagRange(const FunctionCallbackInfo<Value>& args, uint8_t flag) {
     return;
   }
   bool enabled = args.Length() > 3 && args[3]->IsTrue();
+  // As SetFastWrite: the fast path off drops a read-ahead touch mark.
+  const uint8_t cleared = flag == kFastWrite ? static_cast<uint8_t>(kFastWrite | kTouchAhead | kTouchWake) : flag;
   if (count > 1 && BeginUnlockedBulk()) {
     for (uint64_t i = 0, page = first; i < count; i += 1, page += step) {
       std::atomic<uint8_t>& cell = g_region.state[page];
       const uint8_t state = cell.load(std::memory_order_relaxed);
-      cell.store(enabled ? (state | flag) : (state & ~flag), std::memory_order_relaxed);
+      cell.store(enabled ? (state | flag) : (state & ~cleared), std::memory_order_relaxed);
     }
     EndUnlockedBulk();
     return;
   }
   for (uint64_t i = 0, page = first; i < count; i += 1, page += step) {
     uint8_t state = LockPage(page);
-    UnlockPage(page, enabled ? (state | flag) : (state & ~flag));
+    UnlockPage(page, enabled ? (state | flag) : (state & ~cleared));
   }
 }
 

@@ -56,7 +56,8 @@ export interface PageMemory {
    * Optional: marks tracked read-ahead copies just installed (valid, kept at no access so that their first touch
    * is seen). The first touch of one then makes it read-only with the fast write flag (as protect and setFastWrite
    * would) without a fault reaching the engine, which learns of it from drainTouched(); `wake`: the touch also
-   * wakes the manager (else the engine learns of it at its next event). Any protect of the page drops the mark.
+   * wakes the manager (else the engine learns of it at its next event). Any protect of the page, and turning its
+   * fast write path off, drops the mark.
    */
   setTouchAhead?(pages: PageList, wake: boolean): void;
   /** Optional, with setTouchAhead: pages touched that way since the last call (each once per mark). */

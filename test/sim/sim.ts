@@ -119,11 +119,12 @@ export class SimMemory implements PageMemory {
     this.fastTouches++;
     if (mark === 2) this.onTouch?.();
   }
-  setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.fast[p] = enabled ? 1 : 0; }
+  // The fast path off drops a touch-ahead mark too, as the native SetFastWrite does (the touch would turn it on again).
+  setFastWrite(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) { this.fast[p] = enabled ? 1 : 0; if (!enabled) this.touchAheadMarks[p] = 0; } }
   setTwinless(pages: PageList, enabled: boolean): void { this.beforeCall?.(); for (const p of pages) this.twinless[p] = enabled ? 1 : 0; }
   setFastWriteRange(first: number, count: number, step: number, enabled: boolean): void {
     this.beforeCall?.();
-    for (let k = 0; k < count; k++) this.fast[first + k * step] = enabled ? 1 : 0;
+    for (let k = 0; k < count; k++) { this.fast[first + k * step] = enabled ? 1 : 0; if (!enabled) this.touchAheadMarks[first + k * step] = 0; }
   }
   setTwinlessRange(first: number, count: number, step: number, enabled: boolean): void {
     this.beforeCall?.();
