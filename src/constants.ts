@@ -723,6 +723,14 @@ export const portRelayDrainCountMax = 1 << 14;
  */
 export const warmThreadIdleMsMax = 5000;
 /**
+ * How long a thread that is ending (its 'exit' event: the program's end, process.exit, a thread whose loop ran dry)
+ * waits, at most, for the app threads it started that are still booting to reach dsm's entry module
+ * (src/channel/thread-config.ts `trackBoot`): Node 20's V8 aborts the whole process when a thread is terminated
+ * just as it starts a module with top-level await (dsm's entry is one), and an ending thread terminates the
+ * threads it started. A boot takes tens of milliseconds; past this bound the thread ends anyway.
+ */
+export const bootWaitAtExitMsMax = 2000;
+/**
  * On one node, the most bytes of the program's entry file read to see whether it names worker_threads (its main
  * thread then makes a warm thread for its first worker at its start, src/runtime/program.ts entryNamesWorkers);
  * a larger entry is not read, and its first worker starts cold.

@@ -6,6 +6,7 @@
 // start the same entry module.
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker, type WorkerOptions } from 'node:worker_threads';
+import { bootWaitAtExitMsMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { entryUrl } from '../util/entry-url.js';
 import type { AppThreadConfig, ThreadRole } from './wire.js';
@@ -67,10 +68,12 @@ export interface AppThreadWorkerData {
   __dsmPort: MessagePort;
   /** A remote worker's start gate (see StartGate): absent for a thread that may run at once. */
   __dsmStartGate?: Int32Array;
+  /** Its boot word (see trackBoot). */
+  __dsmBoot: Int32Array;
 }
 
 export function appThreadWorkerData(config: AppThreadConfig, port: MessagePort, startGate?: StartGate): AppThreadWorkerData {
-  return { __dsm: config, __dsmPort: port, ...(startGate === undefined ? {} : { __dsmStartGate: startGate.word }) };
+  return { __dsm: config, __dsmPort: port, __dsmBoot: newBootWord(), ...(startGate === undefined ? {} : { __dsmStartGate: startGate.word }) };
 }
 
 /**
@@ -85,6 +88,8 @@ const gateOpen = 1;
 const gateFailed = 2;
 /** Set by the thread once it has begun running the program (after the gate opened). */
 const gateProgramStarted = 3;
+/** A warm thread not taken: it ends at its gate without running anything (see StartGate.discard). */
+const gateDiscarded = 4;
 
 /**
  * A remote worker is created before its node acquires its parent's writes
@@ -107,6 +112,16 @@ export class StartGate {
   }
 
   /**
+   * A warm thread not taken (idle, discarded, its start not handed over): it ends on its own at its gate, now or
+   * once it has booted there, rather than being terminated, which may catch it as it starts dsm's entry module
+   * (see trackBoot). Its maker closes its hand-off port.
+   */
+  discard(): void {
+    Atomics.store(this.word, 0, gateDiscarded);
+    Atomics.notify(this.word, 0);
+  }
+
+  /**
    * Whether the thread has begun running the program. A thread terminated before had not started under Node
    * (a new thread boots for milliseconds): Node answers 0 and emits no 'online' (src/threads/worker.ts,
    * src/runtime/remote-workers.ts).
@@ -122,12 +137,111 @@ export function markProgramStarted(workerData: unknown): void {
   if (word !== undefined) Atomics.store(word, 0, gateProgramStarted);
 }
 
-/** The thread's side: blocks until the manager opens the gate; throws if the acquire failed. */
-export function passStartGate(word: Int32Array | undefined): void {
-  if (word === undefined) return;
+/** The thread's side: blocks until the manager opens the gate (true), or discards the thread (false); throws if the acquire failed. */
+export function passStartGate(word: Int32Array | undefined): boolean {
+  if (word === undefined) return true;
   // One wait: the manager opens the gate once, right after the acquire (no timeout: the thread has nothing else to do).
   Atomics.wait(word, 0, gateClosed);
-  if (Atomics.load(word, 0) !== gateOpen) throw new DsmError('DSM_ERR_INTERNAL', 'dsm: this worker\'s node could not acquire its parent\'s writes');
+  const verdict = Atomics.load(word, 0);
+  if (verdict === gateDiscarded) return false;
+  if (verdict !== gateOpen) throw new DsmError('DSM_ERR_INTERNAL', 'dsm: this worker\'s node could not acquire its parent\'s writes');
+  return true;
+}
+
+/**
+ * An app thread's boot word. Node 20's V8 (11.3) aborts the whole process ("Check failed: (location_) != nullptr"
+ * in SourceTextModule::ExecuteAsyncModule) when a thread's termination lands just as it starts evaluating a module
+ * with top-level await, before the module's first line: dsm's entry (src/threads/entry.ts) is such a module, and
+ * every app thread starts in it (later V8s return the termination instead). The thread sets its word at the entry's
+ * first line (markEntryReached); whoever ends a thread that has not got there yet waits for it: an ending thread
+ * for the threads it started (trackBoot), a terminate() (terminateAppThread). A warm thread not taken is not
+ * terminated at all (StartGate.discard).
+ */
+const bootBooting = 0;
+/** The thread has reached its entry's first line: it may be terminated. */
+const bootEntered = 1;
+/** terminate() came before: the thread stops at its entry's first line and waits there to be terminated. */
+const bootEndAsked = 2;
+/** Stopped at its entry's first line (after bootEndAsked). */
+const bootParked = 3;
+
+/** Node's own, held before an app thread's setup replaces Atomics' functions (these words are never dsm memory). */
+const nativeWaitAsync = (Atomics as unknown as { waitAsync(typed: Int32Array, index: number, value: number): { async: boolean; value: Promise<unknown> } }).waitAsync.bind(Atomics);
+const nativeWait = Atomics.wait.bind(Atomics);
+
+/** Made in the starting thread's own memory, never dsm memory (see NativeSharedArrayBuffer). */
+function newBootWord(): Int32Array {
+  return new Int32Array(new NativeSharedArrayBuffer(4));
+}
+
+/** The boot word of each app thread this thread started, for terminateAppThread. */
+const bootWords = new WeakMap<Worker, Int32Array>();
+/** The app threads this thread started that may not have reached their entry yet (pruned at each new one). */
+const booting = new Map<Worker, Int32Array>();
+let waitAtExitInstalled = false;
+
+/**
+ * Notes a thread just started on `workerData` (an app or a warm thread's), so that this thread's end (its 'exit'
+ * event, which Node emits before it terminates the threads this one started) waits, up to bootWaitAtExitMsMax,
+ * for it to reach its entry. Forgotten at its 'exit' (`watchExit`: a listener; else the caller calls forgetBoot,
+ * as dsm's Worker does from its emit, where the program would count a listener).
+ */
+export function trackBoot(worker: Worker, workerData: { __dsmBoot: Int32Array }, watchExit = true): void {
+  const word = workerData.__dsmBoot;
+  bootWords.set(worker, word);
+  for (const [other, otherWord] of booting) if (Atomics.load(otherWord, 0) !== bootBooting) booting.delete(other);
+  booting.set(worker, word);
+  if (watchExit) worker.once('exit', () => forgetBoot(worker));
+  if (!waitAtExitInstalled) {
+    waitAtExitInstalled = true;
+    process.on('exit', waitForBoots);
+  }
+}
+
+/** A thread trackBoot noted has ended (it may have ended before its entry: no wait for it at exit). */
+export function forgetBoot(worker: Worker): void {
+  booting.delete(worker);
+}
+
+/** At this thread's end: each thread it started that is still booting reaches its entry first (bounded). */
+function waitForBoots(): void {
+  const deadline = performance.now() + bootWaitAtExitMsMax;
+  for (const word of booting.values()) {
+    for (;;) {
+      const state = Atomics.load(word, 0);
+      if (state !== bootBooting && state !== bootEndAsked) break;
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      nativeWait(word, 0, state, left);
+    }
+  }
+  booting.clear();
+}
+
+/**
+ * Terminates an app thread this thread started (`terminate`: Node's terminate() for it), at once if it has reached
+ * its entry, else once it has (it stops there: no line of dsm's or the program's runs).
+ */
+export function terminateAppThread(worker: Worker, terminate: () => Promise<number>): Promise<number> {
+  const word = bootWords.get(worker);
+  if (word === undefined || Atomics.compareExchange(word, 0, bootBooting, bootEndAsked) !== bootBooting) return terminate();
+  booting.delete(worker);
+  const { async, value } = nativeWaitAsync(word, 0, bootEndAsked);
+  return (async ? value : Promise.resolve()).then(terminate);
+}
+
+/** The thread's side, at its entry's first line: it may be terminated from now on; stops here if that was asked. */
+export function markEntryReached(workerData: unknown): void {
+  const word = (workerData as { __dsmBoot?: Int32Array } | null)?.__dsmBoot;
+  if (word === undefined) return;
+  if (Atomics.compareExchange(word, 0, bootBooting, bootEntered) === bootBooting) {
+    Atomics.notify(word, 0);
+    return;
+  }
+  Atomics.store(word, 0, bootParked);
+  Atomics.notify(word, 0);
+  // Until the termination lands (terminateAppThread terminates it on seeing the word change).
+  for (;;) Atomics.wait(word, 0, bootParked);
 }
 
 /**
@@ -141,6 +255,8 @@ export function passStartGate(word: Int32Array | undefined): void {
 export interface WarmThreadWorkerData {
   __dsmWarm: MessagePort;
   __dsmStartGate: Int32Array;
+  /** Its boot word (see trackBoot). */
+  __dsmBoot: Int32Array;
   /**
    * The program's main thread started early on a cluster of two or more nodes (src/runtime/program.ts):
    * it makes its first local warm thread before it waits at its gate, so that one boots meanwhile too.
@@ -155,7 +271,7 @@ export interface WarmStart {
 }
 
 export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate, prewarmLocal = false): WarmThreadWorkerData {
-  return { __dsmWarm: handoff, __dsmStartGate: gate.word, ...(prewarmLocal ? { __dsmPrewarmLocal: true as const } : {}) };
+  return { __dsmWarm: handoff, __dsmStartGate: gate.word, __dsmBoot: newBootWord(), ...(prewarmLocal ? { __dsmPrewarmLocal: true as const } : {}) };
 }
 
 /**
@@ -165,11 +281,13 @@ export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate, prew
  * thread) and an app thread (its local warm thread) all start theirs here.
  */
 export function startWarmThread<W extends Worker>(
-  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = false,
+  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = false, watchExit = true,
 ): { worker: W; handoff: MessagePort; gate: StartGate } {
   const { port1, port2 } = new MessageChannel();
   const gate = new StartGate();
-  const worker = construct(appEntryUrl(), { ...options, workerData: warmThreadWorkerData(port2, gate, prewarmLocal), transferList: [port2] });
+  const workerData = warmThreadWorkerData(port2, gate, prewarmLocal);
+  const worker = construct(appEntryUrl(), { ...options, workerData, transferList: [port2] });
+  trackBoot(worker, workerData, watchExit);
   worker.unref();
   return { worker, handoff: port1, gate };
 }
@@ -210,8 +328,7 @@ export function prestartWarmThread<W extends Worker>(
     discard: () => {
       thread.ended = true;
       thread.untrack();
-      handoff.close();
-      void worker.terminate();
+      endUnusedWarmThread(thread);
     },
   };
   worker.once('online', onOnline);
@@ -225,14 +342,20 @@ export function prewarmLocalAsked(workerData: unknown): boolean {
   return workerData !== null && typeof workerData === 'object' && (workerData as Partial<WarmThreadWorkerData>).__dsmPrewarmLocal === true;
 }
 
+/** A warm thread not taken ends: at its gate, on its own (StartGate.discard), its hand-off port closed. */
+export function endUnusedWarmThread(thread: { handoff: MessagePort; gate: StartGate }): void {
+  thread.gate.discard();
+  thread.handoff.close();
+}
+
 /** The manager's side of a warm thread's hand-off: posts its start (transfers the channel port); open the gate after. */
-export function handWarmStart(handoff: MessagePort, start: WarmStart, worker: { terminate(): Promise<number> }): void {
+export function handWarmStart(thread: { handoff: MessagePort; gate: StartGate }, start: WarmStart): void {
   try {
-    handoff.postMessage(start, [start.port]);
+    thread.handoff.postMessage(start, [start.port]);
   } catch (error) {
     // Its start could not be handed over (e.g. workerData that cannot be cloned, thrown as from Node's
     // constructor): end the warm thread rather than leave it waiting at its gate for nothing.
-    void worker.terminate();
+    endUnusedWarmThread(thread);
     throw error;
   }
 }
@@ -242,12 +365,17 @@ export function handWarmStart(handoff: MessagePort, start: WarmStart, worker: { 
  * was started with, once it may run. A remote worker waits at its start gate
  * first (its node acquires the parent's writes while it boots); a warm thread
  * waits there until it is taken and the acquire is done, then receives its
- * start, posted before the gate opened.
+ * start, posted before the gate opened; null if it is discarded instead (it
+ * ends without running anything).
  */
-export function awaitAppThreadStart(workerData: unknown): { config: AppThreadConfig; port: MessagePort } {
+export function awaitAppThreadStart(workerData: unknown): { config: AppThreadConfig; port: MessagePort } | null {
   const warm = workerData as Partial<WarmThreadWorkerData> | null;
   if (warm !== null && typeof warm === 'object' && warm.__dsmWarm !== undefined && warm.__dsmStartGate !== undefined) {
-    passStartGate(warm.__dsmStartGate);
+    if (!passStartGate(warm.__dsmStartGate)) {
+      // Not taken: the thread ends here (see StartGate.discard).
+      warm.__dsmWarm.close();
+      return null;
+    }
     const received = receiveMessageOnPort(warm.__dsmWarm) as { message: WarmStart } | undefined;
     assert(received !== undefined, 'a warm thread\'s start is posted before its gate opens');
     warm.__dsmWarm.close();
@@ -257,7 +385,8 @@ export function awaitAppThreadStart(workerData: unknown): { config: AppThreadCon
   if (data === null || typeof data !== 'object' || data.__dsm === undefined || data.__dsmPort === undefined) {
     throw new TypeError('dsm: an app thread was started without its config and channel port');
   }
-  passStartGate(data.__dsmStartGate);
+  // Only a warm thread's gate is ever discarded.
+  assert(passStartGate(data.__dsmStartGate), 'a started app thread\'s gate opens or fails');
   return { config: data.__dsm, port: data.__dsmPort };
 }
 

@@ -9,7 +9,7 @@ import { isatty } from 'node:tty';
 import { inspect } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, prestartWarmThread, type PrestartedWarmThread } from '../channel/thread-config.js';
+import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, prestartWarmThread, trackBoot, type PrestartedWarmThread } from '../channel/thread-config.js';
 import { entryScanBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
@@ -91,18 +91,15 @@ export async function runMainThread(manager: NodeManager, program: ProgramSpec, 
   if (prestarted !== null && !prestarted.ended) {
     prestarted.untrack();
     worker = prestarted.worker;
-    handWarmStart(prestarted.handoff, { config, port: port2 }, worker);
+    handWarmStart(prestarted, { config, port: port2 });
     prestarted.gate.open(true);
     if (hopsOn) hop('m:main thread taken');
     worker.ref();
   } else {
     prestarted?.discard();
-    worker = new Worker(appEntryUrl(), {
-      env: SHARE_ENV,
-      stdin: true,
-      workerData: appThreadWorkerData(config, port2),
-      transferList: [port2],
-    });
+    const workerData = appThreadWorkerData(config, port2);
+    worker = new Worker(appEntryUrl(), { env: SHARE_ENV, stdin: true, workerData, transferList: [port2] });
+    trackBoot(worker, workerData);
   }
   // The program's stdin is its main thread's, piped from the process's once the program reads it (the thread
   // posts 'stdin-wanted' at its stdin's first read, src/threads/setup.ts): a worker with data waiting unread in its

@@ -14,7 +14,8 @@ import { type ChannelServer, type ThreadEndpoint, flushPendingEvents } from '../
 import { transferListOf } from '../channel/clone.js';
 import { serializeThrown } from '../channel/thrown.js';
 import {
-  appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread, type NodeThreadBase, type PrestartedWarmThread,
+  appEntryUrl, appThreadConfig, appThreadWorkerData, endUnusedWarmThread, handWarmStart, StartGate, startWarmThread, terminateAppThread, trackBoot,
+  type NodeThreadBase, type PrestartedWarmThread,
 } from '../channel/thread-config.js';
 import { broadcastChannelNameCountMax, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
@@ -476,7 +477,7 @@ export class RemoteWorkers {
         const hosted = this.hosted.get(message.spawnId);
         if (hosted === undefined) return;
         if (!hosted.onlineSent && hosted.gate !== null && !hosted.gate.programStarted) hosted.terminatedEarly = true;
-        void hosted.worker.terminate();
+        void terminateAppThread(hosted.worker, () => hosted.worker.terminate());
         return;
       }
       case 'rtBroadcast': {
@@ -661,19 +662,21 @@ export class RemoteWorkers {
     });
     let worker: Worker;
     if (warm !== null) {
-      handWarmStart(warm.handoff, { config, port: port2 }, warm.worker);
+      handWarmStart(warm, { config, port: port2 });
       worker = warm.worker;
       if (hopsOn) hop('m:warm thread taken');
     } else {
       if (hopsOn) hop('m:creating thread');
+      const workerData = appThreadWorkerData(config, port2, gate ?? undefined);
       worker = new Worker(appEntryUrl(), {
-        workerData: appThreadWorkerData(config, port2, gate ?? undefined),
+        workerData,
         transferList: [port2],
         ...(spawn.options.env === undefined ? {} : { env: spawn.options.env }),
         ...(spawn.options.name === undefined ? {} : { name: spawn.options.name }),
         ...(spawn.options.resourceLimits === undefined ? {} : { resourceLimits: spawn.options.resourceLimits }),
         ...(spawn.options.execArgv === undefined ? {} : { execArgv: spawn.options.execArgv }),
       });
+      trackBoot(worker, workerData);
       if (hopsOn) hop('m:thread created');
     }
     const hosted: HostedWorker = { worker, endpoint, parentNode, gate: gate ?? warm?.gate ?? null, terminatedEarly: false, onlineSent: false };
@@ -742,8 +745,7 @@ export class RemoteWorkers {
     // Not taken soon: end it and return its memory (not a failure: warm threads stay on).
     thread.idleTimer = setTimeout(() => {
       if (this.detachWarmThread(thread)) {
-        void worker.terminate();
-        port1.close();
+        endUnusedWarmThread(thread);
         if (hopsOn) hop('m:warm thread ended idle');
       }
     }, warmThreadIdleMsMax);

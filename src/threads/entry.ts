@@ -6,7 +6,7 @@ import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { awaitAppThreadStart, markProgramStarted, prewarmLocalAsked } from '../channel/thread-config.js';
+import { awaitAppThreadStart, markEntryReached, markProgramStarted, prewarmLocalAsked } from '../channel/thread-config.js';
 import { findMainPath, isTypeScript, moduleKindOf, throwMainNotFound } from '../util/module-kind.js';
 import { preloadAppThreadAddons, setupAppThread } from './setup.js';
 import { prewarmLocalThread } from './worker.js';
@@ -14,6 +14,8 @@ import { hop, hopsOn } from '../util/hops.js';
 import { runEvalWorker } from './eval-worker.js';
 import { thrownByMainModule } from './uncaught-text.js';
 
+// First: from here on this thread may be terminated (see markEntryReached).
+markEntryReached(workerData);
 if (hopsOn) hop('t:entry evaluated');
 // A remote worker: its node acquires the parent's writes while this thread boots; a
 // warm thread: it waits until it is taken for a worker. Both wait at their start gate,
@@ -23,45 +25,49 @@ preloadAppThreadAddons();
 const startData: unknown = workerData;
 // The program's main thread started early on a cluster: its first local worker's thread boots while it waits.
 if (prewarmLocalAsked(startData)) prewarmLocalThread();
-const { config, port } = awaitAppThreadStart(startData);
-if (hopsOn) hop('t:start gate passed');
-const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
-setupAppThread({ ...config, threadIdSeen }, port);
-if (hopsOn) hop('t:set up');
-markProgramStarted(startData);
+const start = awaitAppThreadStart(startData);
+// null: a warm thread not taken, which ends here.
+if (start !== null) {
+  const { config, port } = start;
+  if (hopsOn) hop('t:start gate passed');
+  const threadIdSeen = config.threadIdSeen >= 0 ? config.threadIdSeen : (await import('node:worker_threads')).threadId;
+  setupAppThread({ ...config, threadIdSeen }, port);
+  if (hopsOn) hop('t:set up');
+  markProgramStarted(startData);
 
-if (config.evalCode) {
-  await runEvalWorker(config.entry, config.argv);
-} else if (config.entry.startsWith('data:')) {
-  // A worker made from a data: URL (an ES module's text): Node gives it no script in its argv.
-  process.argv = [process.execPath, ...config.argv];
-  await import(config.entry);
-} else {
-  // Found as Node finds a worker's file (its extension may be left out), or Node's own error for a missing one.
-  const found = findMainPath(config.entry);
-  if (found === false) throwMainNotFound(config.entry);
-  const entry = realpathSync(found);
-  process.argv = [process.execPath, config.entry, ...config.argv];
-  if (isTypeScript(entry)) {
-    // Loader hooks are per thread: each thread whose entry is TypeScript registers tsx.
-    const { register } = await import('tsx/esm/api');
-    register();
-    const cjs = await import('tsx/cjs/api');
-    cjs.register();
-  }
-  if (moduleKindOf(entry) === 'commonjs' && !isTypeScript(entry)) {
-    // Loaded as the main module so `require.main === module` holds, as under node.
-    const require = createRequire(pathToFileURL(`${dirname(entry)}/`));
-    const Module = require('node:module') as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-    try {
-      Module._load(entry, null, true);
-    } catch (error) {
-      // Under node an uncaught exception, not a rejection: its report points at the program's line.
-      thrownByMainModule(error);
-      throw error;
-    }
+  if (config.evalCode) {
+    await runEvalWorker(config.entry, config.argv);
+  } else if (config.entry.startsWith('data:')) {
+    // A worker made from a data: URL (an ES module's text): Node gives it no script in its argv.
+    process.argv = [process.execPath, ...config.argv];
+    await import(config.entry);
   } else {
-    if (hopsOn) hop('t:user module');
-    await import(pathToFileURL(entry).href);
+    // Found as Node finds a worker's file (its extension may be left out), or Node's own error for a missing one.
+    const found = findMainPath(config.entry);
+    if (found === false) throwMainNotFound(config.entry);
+    const entry = realpathSync(found);
+    process.argv = [process.execPath, config.entry, ...config.argv];
+    if (isTypeScript(entry)) {
+      // Loader hooks are per thread: each thread whose entry is TypeScript registers tsx.
+      const { register } = await import('tsx/esm/api');
+      register();
+      const cjs = await import('tsx/cjs/api');
+      cjs.register();
+    }
+    if (moduleKindOf(entry) === 'commonjs' && !isTypeScript(entry)) {
+      // Loaded as the main module so `require.main === module` holds, as under node.
+      const require = createRequire(pathToFileURL(`${dirname(entry)}/`));
+      const Module = require('node:module') as { _load(request: string, parent: unknown, isMain: boolean): unknown };
+      try {
+        Module._load(entry, null, true);
+      } catch (error) {
+        // Under node an uncaught exception, not a rejection: its report points at the program's line.
+        thrownByMainModule(error);
+        throw error;
+      }
+    } else {
+      if (hopsOn) hop('t:user module');
+      await import(pathToFileURL(entry).href);
+    }
   }
 }

@@ -9,7 +9,10 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort, Worker as NativeWorker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, StartGate, startWarmThread } from '../channel/thread-config.js';
+import {
+  appEntryUrl, appThreadConfig, appThreadWorkerData, endUnusedWarmThread, forgetBoot, handWarmStart, StartGate, startWarmThread, terminateAppThread,
+  trackBoot,
+} from '../channel/thread-config.js';
 import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { findMainPath } from '../util/module-kind.js';
@@ -181,9 +184,12 @@ let prewarmed: { worker: NativeWorker; handoff: MessagePort; gate: StartGate; en
  */
 export function prewarmLocalThread(): void {
   if (prewarmed !== null || !warmThreadsEnabled()) return;
-  const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new NodeWorker(entry, options));
+  const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new NodeWorker(entry, options), {}, false, false);
   const onOnline = (): void => { made.online = true; };
-  const onEnd = (): void => { made.ended = true; };
+  const onEnd = (): void => {
+    made.ended = true;
+    forgetBoot(worker);
+  };
   const made = {
     worker, handoff: port1, gate, env: environmentFingerprint(), online: false, ended: false,
     untrack: () => {
@@ -250,7 +256,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       // Node's own thread, on dsm's entry, with no program yet.
       if (early !== null) Object.setPrototypeOf(early.worker, Worker.prototype);
       const made = early ?? {
-        ...startWarmThread((entry, options) => Reflect.construct(NodeWorker, [entry, options], Worker) as NativeWorker),
+        ...startWarmThread((entry, options) => Reflect.construct(NodeWorker, [entry, options], Worker) as NativeWorker, {}, false, false),
         env: environmentFingerprint(), online: false,
       };
       const { worker, handoff: port1, gate } = made;
@@ -270,8 +276,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       // Not taken soon: end it and return its memory (warm threads stay on).
       thread.idleTimer = setTimeout(() => {
         if (detachWarm(thread)) {
-          void worker.terminate();
-          port1.close();
+          endUnusedWarmThread(thread);
           if (hopsOn) hop('t:warm thread ended idle');
         }
       }, warmThreadIdleMsMax);
@@ -319,8 +324,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     if (thread === undefined || !detachWarm(thread)) return null;
     if (thread.env !== environmentFingerprint()) {
       // The program changed its environment since: a new thread copies the environment of now.
-      void thread.worker.terminate();
-      thread.handoff.close();
+      endUnusedWarmThread(thread);
       return null;
     }
     thread.worker.ref();
@@ -371,6 +375,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
      * (Node's thread says it is online before it loads the program).
      */
     override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'exit') forgetBoot(this);
       if (terminatedEarly.has(this)) {
         // Terminated before its program started (see terminate): as Node's thread that had not started, no
         // 'online', and exit code 0 where the warm thread's is 1.
@@ -401,7 +406,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       const gate = takenGates.get(this);
       if (gate !== undefined && !gate.programStarted) terminatedEarly.add(this);
       takenGates.delete(this);
-      return super.terminate();
+      return terminateAppThread(this, () => super.terminate());
     }
 
     override ref(): void {
@@ -471,7 +476,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       if (missed) warmRefill = true;
       if (taken !== null) {
         // workerData is cloned by postMessage here, as Node clones it for a new thread.
-        handWarmStart(taken.handoff, { config, port: port2 }, taken.worker);
+        handWarmStart(taken, { config, port: port2 });
         taken.gate.open(true);
         if (hopsOn) hop('t:warm thread taken');
         const worker = taken.worker;
@@ -489,13 +494,15 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       }
       const transferList = [...listedTransfers(options.transferList), port2];
       if (hopsOn) hop('t:creating thread');
+      const workerData = appThreadWorkerData(config, port2);
       super(appEntryUrl(), {
         ...options,
         eval: false,
         argv: [],
-        workerData: appThreadWorkerData(config, port2),
+        workerData,
         transferList: transferList as never,
       });
+      trackBoot(this, workerData, false);
       threadIdsSeen.set(this, threadIdSeen);
       channel.post({ op: 'adopt', port: port1, threadIdSeen }, [port1 as never]);
       tellManagerAtExit(this, threadIdSeen);
