@@ -18,7 +18,7 @@
 // started by URL (child nodes, app threads) are found beside it.
 // Source maps (dist/bundle/*.js.map) point at src/.
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -86,7 +86,10 @@ export async function bundle() {
     define: { 'import.meta.dsmBundle': 'true' },
     logLevel: 'warning',
     metafile: true,
+    // A file of its own, the last module an app thread evaluates before thread-entry.js (src/threads/boot-mark.ts).
+    external: ['./boot-mark.js'],
   });
+  copyFileSync(join(root, 'dist', 'src', 'threads', 'boot-mark.js'), join(outdir, 'boot-mark.js'));
   const outputs = Object.keys(result.metafile.outputs).filter((path) => path.endsWith('.js'));
   const problems = [];
   for (const output of outputs) {

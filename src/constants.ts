@@ -724,10 +724,11 @@ export const portRelayDrainCountMax = 1 << 14;
 export const warmThreadIdleMsMax = 5000;
 /**
  * How long a thread that is ending (its 'exit' event: the program's end, process.exit, a thread whose loop ran dry)
- * waits, at most, for the app threads it started that are still booting to reach dsm's entry module
- * (src/channel/thread-config.ts `trackBoot`): Node 20's V8 aborts the whole process when a thread is terminated
- * just as it starts a module with top-level await (dsm's entry is one), and an ending thread terminates the
- * threads it started. A boot takes tens of milliseconds; past this bound the thread ends anyway.
+ * waits, at most and in all, for the app threads it started that are about to start dsm's entry module (past
+ * src/threads/boot-mark.ts: microseconds from it) to have started it (src/channel/thread-config.ts `trackBoot`):
+ * Node 20's V8 aborts the whole process when a thread is terminated just as it starts a module with top-level
+ * await, and an ending thread terminates the threads it started. Threads not yet at boot-mark stop there instead,
+ * with no wait. Past this bound the thread ends anyway.
  */
 export const bootWaitAtExitMsMax = 2000;
 /**

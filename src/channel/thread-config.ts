@@ -150,20 +150,26 @@ export function passStartGate(word: Int32Array | undefined): boolean {
 
 /**
  * An app thread's boot word. Node 20's V8 (11.3) aborts the whole process ("Check failed: (location_) != nullptr"
- * in SourceTextModule::ExecuteAsyncModule) when a thread's termination lands just as it starts evaluating a module
+ * in SourceTextModule::ExecuteAsyncModule) when a thread's termination is pending as it starts evaluating a module
  * with top-level await, before the module's first line: dsm's entry (src/threads/entry.ts) is such a module, and
- * every app thread starts in it (later V8s return the termination instead). The thread sets its word at the entry's
- * first line (markEntryReached); whoever ends a thread that has not got there yet waits for it: an ending thread
- * for the threads it started (trackBoot), a terminate() (terminateAppThread). A warm thread not taken is not
- * terminated at all (StartGate.discard).
+ * every app thread starts in it (later V8s return the termination instead). The last module the thread evaluates
+ * before the entry (src/threads/boot-mark.ts) moves the word from booting to loaded, the entry's first line to
+ * entered (markEntryReached). Whoever ends a thread (terminateAppThread; an ending thread for the threads it
+ * started, trackBoot) first moves a booting word to endAsked: the thread then stops at boot-mark, before the
+ * window, and may be terminated at once; a loaded one is waited for until entered (microseconds). A warm thread
+ * not taken is not terminated at all (StartGate.discard).
  */
 const bootBooting = 0;
-/** The thread has reached its entry's first line: it may be terminated. */
-const bootEntered = 1;
-/** terminate() came before: the thread stops at its entry's first line and waits there to be terminated. */
-const bootEndAsked = 2;
-/** Stopped at its entry's first line (after bootEndAsked). */
-const bootParked = 3;
+/** Past boot-mark, about to start the entry: not to be terminated until entered. */
+const bootLoaded = 1;
+/** The entry's first line has run: the thread may be terminated. */
+const bootEntered = 2;
+/** Its end was asked while it booted: it stops at boot-mark. */
+const bootEndAsked = 3;
+/** Stopped at boot-mark (after bootEndAsked), waiting for its termination. */
+const bootParked = 4;
+/** For test/unit/boot-termination.test.ts: the same numbers as boot-mark's. */
+export const bootStatesHere = { booting: bootBooting, loaded: bootLoaded, entered: bootEntered, endAsked: bootEndAsked, parked: bootParked };
 
 /** Node's own, held before an app thread's setup replaces Atomics' functions (these words are never dsm memory). */
 const nativeWaitAsync = (Atomics as unknown as { waitAsync(typed: Int32Array, index: number, value: number): { async: boolean; value: Promise<unknown> } }).waitAsync.bind(Atomics);
@@ -182,14 +188,17 @@ let waitAtExitInstalled = false;
 
 /**
  * Notes a thread just started on `workerData` (an app or a warm thread's), so that this thread's end (its 'exit'
- * event, which Node emits before it terminates the threads this one started) waits, up to bootWaitAtExitMsMax,
- * for it to reach its entry. Forgotten at its 'exit' (`watchExit`: a listener; else the caller calls forgetBoot,
- * as dsm's Worker does from its emit, where the program would count a listener).
+ * event, which Node emits before it terminates the threads this one started) does not catch it as it starts its
+ * entry (waitForBoots). Forgotten at its 'exit' (`watchExit`: a listener; else the caller calls forgetBoot, as
+ * dsm's Worker does from its emit, where the program would count a listener).
  */
 export function trackBoot(worker: Worker, workerData: { __dsmBoot: Int32Array }, watchExit = true): void {
   const word = workerData.__dsmBoot;
   bootWords.set(worker, word);
-  for (const [other, otherWord] of booting) if (Atomics.load(otherWord, 0) !== bootBooting) booting.delete(other);
+  for (const [other, otherWord] of booting) {
+    const state = Atomics.load(otherWord, 0);
+    if (state !== bootBooting && state !== bootLoaded) booting.delete(other);
+  }
   booting.set(worker, word);
   if (watchExit) worker.once('exit', () => forgetBoot(worker));
   if (!waitAtExitInstalled) {
@@ -198,50 +207,59 @@ export function trackBoot(worker: Worker, workerData: { __dsmBoot: Int32Array },
   }
 }
 
-/** A thread trackBoot noted has ended (it may have ended before its entry: no wait for it at exit). */
+/** A thread trackBoot noted has ended. */
 export function forgetBoot(worker: Worker): void {
   booting.delete(worker);
 }
 
-/** At this thread's end: each thread it started that is still booting reaches its entry first (bounded). */
+/**
+ * At this thread's end: a thread it started that has not reached boot-mark will stop there; one past it is waited
+ * for until its entry's first line (microseconds; at most bootWaitAtExitMsMax for all).
+ */
 function waitForBoots(): void {
   const deadline = performance.now() + bootWaitAtExitMsMax;
   for (const word of booting.values()) {
-    for (;;) {
-      const state = Atomics.load(word, 0);
-      if (state !== bootBooting && state !== bootEndAsked) break;
+    if (Atomics.compareExchange(word, 0, bootBooting, bootEndAsked) === bootBooting) continue;
+    while (Atomics.load(word, 0) === bootLoaded) {
       const left = deadline - performance.now();
       if (left <= 0) return;
-      nativeWait(word, 0, state, left);
+      nativeWait(word, 0, bootLoaded, left);
     }
   }
   booting.clear();
 }
 
 /**
- * Terminates an app thread this thread started (`terminate`: Node's terminate() for it), at once if it has reached
- * its entry, else once it has (it stops there: no line of dsm's or the program's runs).
+ * Terminates an app thread this thread started (`terminate`: Node's terminate() for it): at once, unless it is
+ * about to start its entry (then once it has). One that has not reached boot-mark stops there, so no line of
+ * dsm's or the program's runs, as under Node.
  */
 export function terminateAppThread(worker: Worker, terminate: () => Promise<number>): Promise<number> {
   const word = bootWords.get(worker);
-  if (word === undefined || Atomics.compareExchange(word, 0, bootBooting, bootEndAsked) !== bootBooting) return terminate();
-  booting.delete(worker);
-  const { async, value } = nativeWaitAsync(word, 0, bootEndAsked);
+  if (word === undefined) return terminate();
+  Atomics.compareExchange(word, 0, bootBooting, bootEndAsked);
+  if (Atomics.load(word, 0) !== bootLoaded) return terminate();
+  const { async, value } = nativeWaitAsync(word, 0, bootLoaded);
   return (async ? value : Promise.resolve()).then(terminate);
 }
 
-/** The thread's side, at its entry's first line: it may be terminated from now on; stops here if that was asked. */
+/** The thread's side, at its entry's first line: it may be terminated from now on. */
 export function markEntryReached(workerData: unknown): void {
   const word = (workerData as { __dsmBoot?: Int32Array } | null)?.__dsmBoot;
   if (word === undefined) return;
-  if (Atomics.compareExchange(word, 0, bootBooting, bootEntered) === bootBooting) {
+  for (;;) {
+    const state = Atomics.load(word, 0);
+    if (state === bootEntered) return;
+    if (state === bootBooting || state === bootLoaded) {
+      if (Atomics.compareExchange(word, 0, state, bootEntered) !== state) continue;
+      Atomics.notify(word, 0);
+      return;
+    }
+    // Its end was asked and boot-mark did not stop it (it always runs first: kept safe all the same): stop here.
+    Atomics.store(word, 0, bootParked);
     Atomics.notify(word, 0);
-    return;
+    for (;;) Atomics.wait(word, 0, bootParked);
   }
-  Atomics.store(word, 0, bootParked);
-  Atomics.notify(word, 0);
-  // Until the termination lands (terminateAppThread terminates it on seeing the word change).
-  for (;;) Atomics.wait(word, 0, bootParked);
 }
 
 /**

@@ -13,8 +13,10 @@ import { prewarmLocalThread } from './worker.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { runEvalWorker } from './eval-worker.js';
 import { thrownByMainModule } from './uncaught-text.js';
+// Last: the thread's boot word says it is about to start this module (see src/threads/boot-mark.ts).
+import './boot-mark.js';
 
-// First: from here on this thread may be terminated (see markEntryReached).
+// First: from here on this thread may be terminated (see markEntryReached, src/threads/boot-mark.ts).
 markEntryReached(workerData);
 if (hopsOn) hop('t:entry evaluated');
 // A remote worker: its node acquires the parent's writes while this thread boots; a
