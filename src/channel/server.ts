@@ -149,6 +149,10 @@ export class ChannelServer {
   private directSync: DirectSyncHandler | null = null;
   /** The fields of the sync entry being served (one object for all: no allocation per entry). */
   private readonly syncEntry: RingSync = { kind: ringSyncLock, id: 0, threadId: 0, parties: -1, tryOnly: false, posted: false };
+  /** A ring entry looked at before it is taken (see drainRing's tryLock rule). */
+  private readonly peekEntry: RingSync = { kind: ringSyncLock, id: 0, threadId: 0, parties: -1, tryOnly: false, posted: false };
+  /** Set while the other threads' rings are drained ahead of a tryLock. */
+  private drainingAhead = false;
   /** Sync entries served by the direct path, and those it declined (tests, diagnostics). */
   directServed = 0;
   directDeclined = 0;
@@ -249,12 +253,38 @@ export class ChannelServer {
     // its block already: it published them before posting).
     if (endpoint.ringServed < message.ringBefore) this.drainRing(endpoint, false, message.ringBefore);
     assert(endpoint.ringServed === message.ringBefore, 'a port message is served after the doorbell entries before it');
-    endpoint.portServed += 1;
     const request = message.request;
+    // A tryLock by port: what the node's other threads sent before it goes first (see drainRing).
+    if (request.op === 'sync' && request.kind === 'lock' && request.tryOnly === true && !this.drainingAhead && this.endpointList.length > 1) {
+      this.drainOthersAhead(endpoint);
+    }
+    endpoint.portServed += 1;
     if (this.beforeOtherRequest !== null && !isPostedPost(request)) this.beforeOtherRequest();
     this.dispatch(endpoint, request);
     // Entries that waited for this message.
     this.drainRing(endpoint, false);
+  }
+
+  /**
+   * Serves what every thread but `endpoint`'s has sent and this manager has not served yet (their port messages
+   * waiting, their doorbell entries), each in its thread's order: before a tryLock of `endpoint`'s, which answers
+   * from the lock's state now (see drainRing).
+   */
+  private drainOthersAhead(endpoint: ThreadEndpoint): void {
+    this.drainingAhead = true;
+    try {
+      const list = this.endpointList;
+      for (let index = 0; index < list.length; index += 1) {
+        const other = list[index]!;
+        if (other === endpoint) continue;
+        for (let got = receiveMessageOnPort(other.port); got !== undefined; got = receiveMessageOnPort(other.port)) {
+          this.onPortMessage(other, got.message as PortMessage);
+        }
+        this.drainRing(other, false);
+      }
+    } finally {
+      this.drainingAhead = false;
+    }
   }
 
   /**
@@ -265,10 +295,22 @@ export class ChannelServer {
   private drainRing(endpoint: ThreadEndpoint, final: boolean, limit = Infinity): void {
     const block = endpoint.block;
     if (block === null) return;
+    let drainedAheadOf = -1;
     while (endpoint.ringServed < limit) {
       const sequence = endpoint.ringServed;
       if (sequence >= block.head()) return;
       if (!final && block.portBefore(sequence) > endpoint.portServed) return;
+      // A tryLock answers from the lock's state now, so what other threads of this node did before it must be in
+      // that state: a posted unlock in another ring may precede it (the unlocker then stored an Atomics flag the
+      // tryLocker loaded: same-node Atomics never pass through here), though that ring was drained before it was
+      // published. Every other ring is drained first; this one's entry is looked at again after (lock() needs no
+      // such rule: it waits for the unlock).
+      if (sequence !== drainedAheadOf && !this.drainingAhead && this.endpointList.length > 1 && !block.isPost(sequence)
+        && block.readSync(sequence, this.peekEntry) && this.peekEntry.kind === ringSyncLock && this.peekEntry.tryOnly) {
+        drainedAheadOf = sequence;
+        this.drainOthersAhead(endpoint);
+        continue;
+      }
       if (this.beforeOtherRequest !== null && !block.isPost(sequence)) this.beforeOtherRequest();
       const direct = this.directSync;
       if (direct !== null && block.readSync(sequence, this.syncEntry)) {

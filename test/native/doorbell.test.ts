@@ -1,6 +1,7 @@
 // The channel's doorbell between real threads (test/native/fixtures/doorbell.mjs):
 // binary requests and replies, the thread's order across doorbell and port,
-// a full ring, many threads ringing at once, a thread terminated while parked;
+// a full ring, many threads ringing at once, a thread terminated while parked, a tryLock served after the unlock
+// another thread posted before it (ordered by an Atomics flag between them);
 // and the same answers with the doorbell off (DSM_DOORBELL=0: every request by postMessage).
 
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ function run(env: Record<string, string> = {}) {
 }
 
 function check(r: ReturnType<typeof run>): void {
+  assert.deepEqual(r.crossOrder, ['11:unlock', '12:lock:try'], 'an unlock another thread posted before a tryLock (ordered by Atomics) is served first');
   assert.deepEqual(r.values, {
     threadId: 7, place: -2.5, alloc: { offset: 4096, note: 'an object: JSON in the block' },
     free: 'DSM_ERR_CHANNEL: free refused: ünïcode text', escape: 123456789012, lock: 'busy', barrier: null,
@@ -60,8 +62,8 @@ test('the direct paths of sync and Atomics entries: the same answers and order, 
   check(r);
   // Thread 1: unlock 11, tryLock 13, barrier 14, the add and the line's acquire, wait and notify direct; unlock 12,
   // load, compareExchange, notify, the async wait, the line's pin and waitAsync declined. Thread 2: 600 unlocks direct.
-  // Thread 8's wait (it is terminated while parked in it) declined.
-  assert.equal(r.directServed, 607);
+  // Thread 8's wait (it is terminated while parked in it) declined. Threads 11 and 12: mutex 21's unlock and tryLock.
+  assert.equal(r.directServed, 609);
   assert.equal(r.directDeclined, 8);
 });
 
