@@ -172,6 +172,9 @@ test('an interrupted run on --nodes 1 (SIGINT) names its threads\' native Atomic
 test('an interrupted run on --nodes 1 (SIGTERM) names a Mutex.lock and a Barrier.wait', async () => {
   const run = startRun(['run', '--nodes', '1', 'test/fixtures/programs/stuck-locks.mjs']);
   await started(run);
+  // "started" comes as the worker is about to lock: on a loaded machine it may not be parked in the Mutex's wait
+  // yet (CI once saw only the main thread's Barrier.wait named). It parks within microseconds of running again.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   run.child.kill('SIGTERM');
   const { code } = await ended(run);
   assert.equal(code, 143, run.stderr());
