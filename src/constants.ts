@@ -675,8 +675,8 @@ export const threadIdNodeStride = 2 ** 20;
  * booted up to the program's module and waiting, so that a worker starts at
  * once. Nodes other than 0 and the main thread (on a cluster of 2 or more
  * nodes) make one at their start; once a worker found none ready, a node makes one again
- * at the end of each worker it hosts, a main thread at each local worker's
- * start. An unused one costs its boot (CPU: about what a worker's start
+ * at the end of each worker it hosts, a main thread once the workers it started
+ * since have come online. An unused one costs its boot (CPU: about what a worker's start
  * costs) and its memory (an isolate, ~10 MiB) until warmThreadIdleMsMax.
  */
 export const warmThreadCountMax = 1;
