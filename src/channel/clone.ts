@@ -62,13 +62,31 @@ function isSharedArrayBuffer(value: unknown): value is SharedArrayBuffer {
 const wasmMemory = (globalThis as { WebAssembly?: { Memory: abstract new (...args: never[]) => { buffer: unknown } } }).WebAssembly?.Memory;
 
 /**
- * Whether `value` holds shared memory that is local to this node and so cannot
- * cross nodes: a WebAssembly shared Memory, a growable SharedArrayBuffer, or
- * any other SharedArrayBuffer that is not dsm memory (bare or under a view).
+ * Node's own cloneable or transferable objects, whose state lives in this process and which dsm cannot send to
+ * another node: a Blob or File, a BlockList, a SocketAddress, a histogram, a web stream (their classes carry Node's
+ * messaging symbols, on Node 20 and 24 alike), a KeyObject, a CryptoKey. A MessagePort is not one of them (dsm
+ * relays ports between nodes).
+ */
+function isNodeHostObject(item: object): boolean {
+  if (item instanceof MessagePort) return false;
+  if (types.isKeyObject(item) || types.isCryptoKey(item)) return true;
+  for (let proto = Object.getPrototypeOf(item) as object | null; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const symbol of Object.getOwnPropertySymbols(proto)) {
+      if (symbol.description === 'messaging_clone_symbol' || symbol.description === 'messaging_transfer_symbol') return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether `value` holds what is local to this node and so cannot cross nodes:
+ * shared memory (a WebAssembly shared Memory, a growable SharedArrayBuffer, or
+ * any other SharedArrayBuffer that is not dsm memory, bare or under a view) or
+ * one of Node's own cloneable objects (isNodeHostObject: a Blob, a KeyObject...).
  * The walk follows what the structured clone follows (own enumerable values of
  * objects and arrays, Map and Set entries) and stops after `valueCountMax`
- * values, answering false: a worker placed by that answer and given such memory
- * still gets the clone's error, which names the memory.
+ * values, answering false: a worker placed by that answer and given such a value
+ * still gets the clone's error, which names it.
  */
 export function holdsNodeLocalMemory(value: unknown, ranges: BufferRanges, valueCountMax: number): boolean {
   const seen = new Set<object>();
@@ -86,6 +104,7 @@ export function holdsNodeLocalMemory(value: unknown, ranges: BufferRanges, value
       continue;
     }
     if (ArrayBuffer.isView(item) || item instanceof ArrayBuffer) continue;
+    if (isNodeHostObject(item)) return true;
     if (item instanceof Map) {
       for (const [key, entry] of item) pending.push(key, entry);
     } else if (item instanceof Set) {

@@ -39,7 +39,9 @@ export interface DsmWorkerOptions extends WorkerOptions {
  * handle (only ArrayBuffers cross nodes as they are), stdio streams piped to
  * the creator, the creator's own environment object (SHARE_ENV), or shared
  * memory in its workerData that is not dsm memory (a WebAssembly shared Memory,
- * a growable SharedArrayBuffer: V8 makes those, local to one node). The
+ * a growable SharedArrayBuffer: V8 makes those, local to one node) or one of
+ * Node's own cloneable objects (a Blob, a KeyObject: src/channel/clone.ts
+ * isNodeHostObject), which cannot cross nodes either. The
  * placement policy then starts it on the creator's node, where it runs as
  * under plain node. A MessagePort could be relayed (src/threads/port-relay.ts),
  * but a relayed port delivers through the receiving thread's event loop, and a
@@ -69,15 +71,15 @@ function listedTransfers(transferList: unknown): unknown[] {
  * Node's rule: a string is a path, absolute or starting with ./ or ../, or a file: URL; a URL object is a file: or
  * a data: URL (an ES module given as text, which stays a URL: entry.ts imports it).
  */
-function resolveWorkerFile(filename: string | URL): string {
+function resolveWorkerFile(filename: string | URL): string | null {
   if (filename instanceof URL) return filename.protocol === 'data:' ? filename.href : fileURLToPath(filename);
-  if (filename.startsWith('file:')) return fileURLToPath(filename);
   if (isAbsolute(filename) || filename.startsWith('./') || filename.startsWith('../') ||
       filename.startsWith('.\\') || filename.startsWith('..\\')) {
     return resolve(filename);
   }
-  // Node throws ERR_WORKER_PATH here; pass the name through and let Node say it.
-  return filename;
+  // Node throws ERR_WORKER_PATH here: for a bare name, and for a URL given as a string (`file:` and `data:` are
+  // taken only as URL objects).
+  return null;
 }
 
 /**
@@ -439,12 +441,13 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         return;
       }
       const evalCode = options.eval === true;
-      const entry = evalCode ? String(filename) : resolveWorkerFile(filename);
-      if (!evalCode && !isAbsolute(entry) && !isDataUrl(entry)) {
-        // Let Node produce its own ERR_WORKER_PATH error for a bare name.
+      const resolved = evalCode ? String(filename) : resolveWorkerFile(filename);
+      if (resolved === null) {
+        // Let Node produce its own ERR_WORKER_PATH error.
         super(filename, options);
         return;
       }
+      const entry = resolved;
       if (!evalCode && isCompilerThread(entry)) {
         // esbuild's service thread, which tsx starts to compile a TypeScript
         // program: dsm's tooling, not a thread of the program, so it runs as a
