@@ -681,6 +681,17 @@ export const threadIdNodeStride = 2 ** 20;
  */
 export const warmThreadCountMax = 1;
 /**
+ * Local warm threads the program's main thread makes before it waits at its
+ * start gate (src/runtime/program.ts prestartMainThread, src/threads/worker.ts
+ * prewarmLocalThread): one on a cluster of two or more nodes; on one node, when
+ * the program's entry names worker_threads, as many as the machine has CPUs, at
+ * most this many. Two workers on one node started 95-108 ms after `new Worker`
+ * against 130-147 with one (session 31, 6 pairs); a program that starts only
+ * one pays the other's boot (~18 ms of its wall time on 2 vCPUs). Taken in turn
+ * by the first workers, then the refills of warmThreadCountMax go on.
+ */
+export const mainThreadPrewarmCountMax = 2;
+/**
  * BroadcastChannel names a node's relay keeps with an open instance in one of
  * its threads (src/runtime/remote-workers.ts): a thread that opens a channel
  * of one more name fails with DSM_ERR_BROADCAST_CHANNELS. Messages from other

@@ -6,7 +6,7 @@
 // start the same entry module.
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker, type WorkerOptions } from 'node:worker_threads';
-import { bootWaitAtExitMsMax } from '../constants.js';
+import { bootWaitAtExitMsMax, mainThreadPrewarmCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { entryUrl } from '../util/entry-url.js';
 import type { AppThreadConfig, ThreadRole } from './wire.js';
@@ -276,10 +276,10 @@ export interface WarmThreadWorkerData {
   /** Its boot word (see trackBoot). */
   __dsmBoot: Int32Array;
   /**
-   * The program's main thread started early on a cluster of two or more nodes (src/runtime/program.ts):
-   * it makes its first local warm thread before it waits at its gate, so that one boots meanwhile too.
+   * The program's main thread started early (src/runtime/program.ts prestartMainThread): the local warm threads it
+   * makes before it waits at its gate, so that they boot meanwhile too (absent: none).
    */
-  __dsmPrewarmLocal?: true;
+  __dsmPrewarmLocal?: number;
 }
 
 /** What a warm thread is handed when it is taken: what a thread started cold gets in its workerData. */
@@ -288,8 +288,8 @@ export interface WarmStart {
   port: MessagePort;
 }
 
-export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate, prewarmLocal = false): WarmThreadWorkerData {
-  return { __dsmWarm: handoff, __dsmStartGate: gate.word, __dsmBoot: newBootWord(), ...(prewarmLocal ? { __dsmPrewarmLocal: true as const } : {}) };
+export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate, prewarmLocal = 0): WarmThreadWorkerData {
+  return { __dsmWarm: handoff, __dsmStartGate: gate.word, __dsmBoot: newBootWord(), ...(prewarmLocal > 0 ? { __dsmPrewarmLocal: prewarmLocal } : {}) };
 }
 
 /**
@@ -299,7 +299,7 @@ export function warmThreadWorkerData(handoff: MessagePort, gate: StartGate, prew
  * thread) and an app thread (its local warm thread) all start theirs here.
  */
 export function startWarmThread<W extends Worker>(
-  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = false, watchExit = true,
+  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = 0, watchExit = true,
 ): { worker: W; handoff: MessagePort; gate: StartGate } {
   const { port1, port2 } = new MessageChannel();
   const gate = new StartGate();
@@ -331,7 +331,7 @@ export interface PrestartedWarmThread<W extends Worker = Worker> {
 
 /** startWarmThread, tracked until taken (see PrestartedWarmThread). */
 export function prestartWarmThread<W extends Worker>(
-  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = false,
+  construct: (entry: URL, options: WorkerOptions) => W, options: WorkerOptions = {}, prewarmLocal = 0,
 ): PrestartedWarmThread<W> {
   const { worker, handoff, gate } = startWarmThread(construct, options, prewarmLocal);
   const onOnline = (): void => { thread.online = true; };
@@ -355,9 +355,10 @@ export function prestartWarmThread<W extends Worker>(
   return thread;
 }
 
-/** Whether this thread's workerData asks it to make its first local warm thread before it waits at its gate. */
-export function prewarmLocalAsked(workerData: unknown): boolean {
-  return workerData !== null && typeof workerData === 'object' && (workerData as Partial<WarmThreadWorkerData>).__dsmPrewarmLocal === true;
+/** How many local warm threads this thread's workerData asks it to make before it waits at its gate (0: none). */
+export function prewarmLocalCount(workerData: unknown): number {
+  const count = workerData !== null && typeof workerData === 'object' ? (workerData as Partial<WarmThreadWorkerData>).__dsmPrewarmLocal : undefined;
+  return typeof count === 'number' && Number.isInteger(count) && count > 0 ? Math.min(count, mainThreadPrewarmCountMax) : 0;
 }
 
 /** A warm thread not taken ends: at its gate, on its own (StartGate.discard), its hand-off port closed. */

@@ -6,11 +6,12 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isatty } from 'node:tty';
+import { availableParallelism } from 'node:os';
 import { inspect } from 'node:util';
 import { dirname, join, resolve, sep } from 'node:path';
 import { MessageChannel, SHARE_ENV, Worker } from 'node:worker_threads';
 import { appEntryUrl, appThreadConfig, appThreadWorkerData, handWarmStart, prestartWarmThread, trackBoot, type PrestartedWarmThread } from '../channel/thread-config.js';
-import { entryScanBytesMax } from '../constants.js';
+import { entryScanBytesMax, mainThreadPrewarmCountMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
 import { isTypeScript } from '../util/module-kind.js';
@@ -78,7 +79,17 @@ export function entryNamesWorkers(entry: string): boolean {
  * thread before it waits (src/threads/worker.ts `prewarmLocalThread`).
  */
 export function prestartMainThread(nodeCount: number, entryMakesWorkers = false): PrestartedThread {
-  return prestartWarmThread((entry, options) => new Worker(entry, options), { env: SHARE_ENV, stdin: true }, nodeCount > 1 || entryMakesWorkers);
+  return prestartWarmThread((entry, options) => new Worker(entry, options), { env: SHARE_ENV, stdin: true }, mainThreadPrewarmCount(nodeCount, entryMakesWorkers));
+}
+
+/**
+ * The local warm threads the program's main thread makes before its gate: one on a cluster (its workers spread over
+ * the nodes, each of which has its own); on one node, none for a program whose entry names no worker_threads, else
+ * one a CPU up to mainThreadPrewarmCountMax (a program's workers usually come as a burst, one a CPU).
+ */
+export function mainThreadPrewarmCount(nodeCount: number, entryMakesWorkers: boolean, cpus = availableParallelism()): number {
+  if (nodeCount > 1) return 1;
+  return entryMakesWorkers ? Math.max(1, Math.min(mainThreadPrewarmCountMax, cpus)) : 0;
 }
 
 /** Starts the program's main thread (or takes the prestarted one); resolves with the program's exit code. */

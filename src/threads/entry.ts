@@ -6,10 +6,10 @@ import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
-import { awaitAppThreadStart, markEntryReached, markProgramStarted, prewarmLocalAsked } from '../channel/thread-config.js';
+import { awaitAppThreadStart, markEntryReached, markProgramStarted, prewarmLocalCount } from '../channel/thread-config.js';
 import { findMainPath, isTypeScript, moduleKindOf, throwMainNotFound } from '../util/module-kind.js';
 import { preloadAppThreadAddons, setupAppThread } from './setup.js';
-import { prewarmLocalThread } from './worker.js';
+import { prewarmLocalThreads } from './worker.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { runEvalWorker } from './eval-worker.js';
 import { thrownByMainModule } from './uncaught-text.js';
@@ -26,7 +26,7 @@ preloadAppThreadAddons();
 // dsm's own workerData: the setup below makes the builtin's export the program's.
 const startData: unknown = workerData;
 // The program's main thread started early on a cluster: its first local worker's thread boots while it waits.
-if (prewarmLocalAsked(startData)) prewarmLocalThread();
+prewarmLocalThreads(prewarmLocalCount(startData));
 const start = awaitAppThreadStart(startData);
 // null: a warm thread not taken, which ends here.
 if (start !== null) {

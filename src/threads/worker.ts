@@ -177,16 +177,22 @@ function drainPublicPort(worker: NativeWorker): void {
 const NodeWorker = NativeWorker;
 
 /** A local warm thread made before this thread passed its start gate (prewarmLocalThread), not yet adopted by make(). */
-let prewarmed: { worker: NativeWorker; handoff: MessagePort; gate: StartGate; env: string; online: boolean; ended: boolean; untrack(): void } | null = null;
+interface Prewarmed { worker: NativeWorker; handoff: MessagePort; gate: StartGate; env: string; online: boolean; ended: boolean; untrack(): void }
+/** The local warm threads made before this thread passed its start gate (prewarmLocalThread), in order, not yet adopted by make(). */
+const prewarmed: Prewarmed[] = [];
 
 /**
  * The program's main thread, started early (src/runtime/program.ts `prestartMainThread`), makes its first local warm
  * thread before it waits at its gate: it boots while the cluster starts, and the main thread's set-up adopts it as the
  * warm thread it makes on a cluster (its prototype becomes dsm's Worker's then, as if made by Reflect.construct).
  */
-export function prewarmLocalThread(): void {
-  if (prewarmed !== null || !warmThreadsEnabled()) return;
-  const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new NodeWorker(entry, options), {}, false, false);
+export function prewarmLocalThreads(count: number): void {
+  if (prewarmed.length > 0 || !warmThreadsEnabled()) return;
+  for (let made = 0; made < count; made += 1) prewarmLocalThread();
+}
+
+function prewarmLocalThread(): void {
+  const { worker, handoff: port1, gate } = startWarmThread((entry, options) => new NodeWorker(entry, options), {}, 0, false);
   const onOnline = (): void => { made.online = true; };
   const onEnd = (): void => {
     made.ended = true;
@@ -203,13 +209,13 @@ export function prewarmLocalThread(): void {
   worker.once('online', onOnline);
   worker.once('error', onEnd);
   worker.once('exit', onEnd);
-  prewarmed = made;
+  prewarmed.push(made);
   if (hopsOn) hop('t:warm thread prewarmed');
 }
 
 /** Whether this thread made a warm thread before its gate that its set-up has not adopted yet. */
 export function hasPrewarmedThread(): boolean {
-  return prewarmed !== null;
+  return prewarmed.length > 0;
 }
 
 const nativeThreadId = Object.getOwnPropertyDescriptor(NativeWorker.prototype, 'threadId')!.get! as (this: NativeWorker) => number;
@@ -244,21 +250,25 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
   let warmRefill = false;
   const warm: WarmLocalThreads = {
     make(): void {
-      if (!warmEnabled || warmThreads.length >= warmThreadCountMax) return;
-      const early = prewarmed;
-      prewarmed = null;
+      // The threads made before the gate are adopted all (one more than warmThreadCountMax each); then one at a time.
+      if (!warmEnabled || (warmThreads.length >= warmThreadCountMax && prewarmed.length === 0)) return;
+      const early = prewarmed.shift() ?? null;
       early?.untrack();
       if (early?.ended === true) {
         // It failed or ended while this thread waited at its gate: another would too.
         warmEnabled = false;
         early.handoff.close();
+        for (const other of prewarmed.splice(0)) {
+          other.untrack();
+          endUnusedWarmThread(other);
+        }
         return;
       }
       // The prewarmed one becomes an instance of dsm's Worker; a new one is made so, without dsm's constructor:
       // Node's own thread, on dsm's entry, with no program yet.
       if (early !== null) Object.setPrototypeOf(early.worker, Worker.prototype);
       const made = early ?? {
-        ...startWarmThread((entry, options) => Reflect.construct(NodeWorker, [entry, options], Worker) as NativeWorker, {}, false, false),
+        ...startWarmThread((entry, options) => Reflect.construct(NodeWorker, [entry, options], Worker) as NativeWorker, {}, 0, false),
         env: environmentFingerprint(), online: false,
       };
       const { worker, handoff: port1, gate } = made;
@@ -285,6 +295,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       thread.idleTimer.unref();
       warmThreads.push(thread);
       if (hopsOn) hop('t:warm thread made');
+      if (prewarmed.length > 0) warm.make();
     },
   };
   /**

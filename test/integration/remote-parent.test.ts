@@ -55,8 +55,9 @@ test('worker creation is a synchronization: a remote worker\'s thread, created b
 // (node 1's warm thread went to the first), after which each worker's end makes a warm thread; the second
 // of the pair started together. 12 on node 0: the same, except that from the miss on each start makes the
 // next one's warm thread, and the last one, made after the program changed process.env, gets a thread of its own.
-// On one node (session 13) the main thread makes no warm thread at its start: the first worker misses (its own
-// thread, as the default one of the 2-node case) and from then on each start makes the next one's: the same counts.
+// On one node the main thread makes its warm threads before its gate when the entry names worker_threads (one a CPU,
+// at most mainThreadPrewarmCountMax): the first workers take them, and from the first miss on each start makes the
+// next one's.
 const warmStarts = [
   { node: 1, nodes: 2, expected: { warm: 6, cold: 5 } },
   { node: 0, nodes: 2, expected: { warm: 7, cold: 5 } },
