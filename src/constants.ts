@@ -1002,6 +1002,18 @@ export const atomicLineStateCountMax = 1 << 20;
  * and its done counter (2 lines) stay apart.
  */
 export const atomicLinePageGroupLines = 4;
+/**
+ * Pulled lines (requestPageLines) a page's count needs, and the ops each must bring on average, below which a node
+ * stops pulling that page's lines and asks for each line its threads want (session 31: a lock-free hash table's
+ * buckets, each used now and then from three nodes, took 30 line grants an operation; a histogram's buckets bring
+ * hundreds of adds each).
+ */
+export const atomicLinePagePullSlack = 8;
+export const atomicLinePagePullUsesMin = 2;
+/** Lines of a page asked for here above which its pulls may stop (above): a histogram's 16 buckets are pulled as before. */
+export const atomicLinePagePullLinesMax = 16;
+/** Pulls a page's count remembers before halving, and the ops one pull counts at most (recent pulls weigh most: a page whose lines turn hot is pulled again). */
+export const atomicLinePagePullHistory = 32;
 /** Pages whose asked-for lines a node remembers for atomicLinePageGroupLines; past it they are forgotten at once. */
 export const atomicLinePageUseCountMax = 1024;
 /** Atomics.wait waiters one line directory keeps (as atomicWaiterCountMax for the home path). */

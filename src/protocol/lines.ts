@@ -106,7 +106,7 @@ import { DsmError, assert } from '../errors.js';
 import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
-  atomicLinePageGroupLines, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
+  atomicLinePageGroupLines, atomicLinePagePullHistory, atomicLinePagePullLinesMax, atomicLinePagePullSlack, atomicLinePagePullUsesMin, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
   atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
@@ -162,6 +162,8 @@ type NodeLine = {
   tenures: number;
   /** This node asked for the line at least once (a line never asked for whose page's other line is shipped here ships its first op: shipsFirstOp). */
   asked: boolean;
+  /** Asked for with its page's lines (requestPageLines), with no thread waiting: whether a thread used it is counted at its give-up. */
+  pulled: boolean;
   /** The current sample of shipped ops: how many answered, the time their threads waited, since when (ms). */
   shipOps: number;
   shipWaitMs: number;
@@ -318,6 +320,8 @@ export class LineEngine implements Engine {
    * pages, forgotten all at once past it.
    */
   private readonly pageLinesAsked = new Map<number, Set<number>>();
+  /** Per page, the lines pulled with it (requestPageLines) and given back since, and the ops threads here ran on them (notePull); bounded as pageLinesAsked. */
+  private readonly pagePulls = new Map<number, { pulls: number; uses: number }>();
   /** Held lines another node wants (checked at every tick). */
   private readonly wanted = new Set<number>();
   /** Directory state of lines homed here. */
@@ -347,7 +351,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -587,7 +591,7 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
+        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, pulled: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
       };
       this.lines.set(line, state);
@@ -708,10 +712,41 @@ export class LineEngine implements Engine {
     }
     asked.add(line);
     if (asked.size < atomicLinePageGroupLines) return;
+    // Many lines pulled that brought next to no ops (a hash table's buckets, each used now and then by every node) only
+    // made the nodes take the page's lines from each other at every op: once a page's asked lines are more than
+    // atomicLinePagePullLinesMax and its pulled lines bring fewer than atomicLinePagePullUsesMin ops each on
+    // average, this node asks for the lines its threads want, one by one. A histogram's few buckets (16 lines)
+    // are pulled as before: their pulls are rare, and bring about as little each, but keep the page's lines together.
+    const pulls = this.pagePulls.get(page);
+    if (asked.size > atomicLinePagePullLinesMax && pulls !== undefined && pulls.pulls >= atomicLinePagePullSlack && pulls.uses < pulls.pulls * atomicLinePagePullUsesMin) {
+      this.stats.linePagePullsSkipped++;
+      return;
+    }
     for (const other of asked) {
       if (other === line) continue;
       const state = this.nodeLine(other);
-      if (state.state === 'none') this.requestLine(other, state);
+      if (state.state === 'none') {
+        this.requestLine(other, state);
+        state.pulled = true;
+      }
+    }
+  }
+
+  /** A line pulled with its page's lines went back after `use` (its tenure's LineUse: ~ the ops threads here ran on it). */
+  private notePull(line: number, use: LineUse): void {
+    const page = this.pageOf(line);
+    let pulls = this.pagePulls.get(page);
+    if (pulls === undefined) {
+      if (this.pagePulls.size >= atomicLinePageUseCountMax) this.pagePulls.clear();
+      pulls = { pulls: 0, uses: 0 };
+      this.pagePulls.set(page, pulls);
+    }
+    pulls.pulls++;
+    pulls.uses += Math.min(use, atomicLinePagePullHistory);
+    // Recent pulls count most: a page whose use changes (buckets that turn hot) is pulled again.
+    if (pulls.pulls > atomicLinePagePullHistory) {
+      pulls.pulls >>= 1;
+      pulls.uses >>= 1;
     }
   }
 
@@ -1558,6 +1593,10 @@ export class LineEngine implements Engine {
     state.state = 'none';
     state.wantedAtMs = -1;
     this.stats.lineReleases++;
+    if (state.pulled) {
+      state.pulled = false;
+      this.notePull(line, state.tenureUse);
+    }
     const home = this.directoryOf(line);
     // The release's diffs for pages homed at the directory (the line's own
     // page among them, when it was written) travel inside the lineRelease:
