@@ -183,8 +183,9 @@ const prewarmed: Prewarmed[] = [];
 
 /**
  * The program's main thread, started early (src/runtime/program.ts `prestartMainThread`), makes its first local warm
- * thread before it waits at its gate: it boots while the cluster starts, and the main thread's set-up adopts it as the
- * warm thread it makes on a cluster (its prototype becomes dsm's Worker's then, as if made by Reflect.construct).
+ * threads before it waits at its gate (`count`: one on a cluster, one a CPU up to mainThreadPrewarmCountMax on one
+ * node): they boot while the cluster starts, and the main thread's set-up adopts them all as warm threads (their
+ * prototype becomes dsm's Worker's then, as if made by Reflect.construct).
  */
 export function prewarmLocalThreads(count: number): void {
   if (prewarmed.length > 0 || !warmThreadsEnabled()) return;
@@ -303,10 +304,10 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
    * ('online', or their end if they end first), not at a start: a program that starts workers in a burst then boots
    * just its own threads at once, as under Node. Made at each start, the last one made was never used and took a
    * share of the CPU from the burst's boots (2 workers on one node reached their first lines 260 ms after the main
-   * thread's instead of ~100); made when the first of a burst came online, it booted beside the others (2 workers on
-   * one node: all started 127–143 ms after `new Worker` against 105–122 without it; 4 workers 233–263 against
-   * 212–223). A program that starts workers one after another still finds the next one ready, made as its
-   * predecessor came online.
+   * thread's instead of ~100); made when the first of a burst came online, it booted beside the others (4 workers on
+   * one node, session 31: all started 233–263 ms after the first `new Worker`, against 212–223 with no refill at all).
+   * A program that starts workers one after another still finds the next one ready, made as its predecessor came
+   * online.
    */
   const notOnline = new Set<NativeWorker>();
   let refillWanted = false;
