@@ -31,6 +31,7 @@ const runs: readonly Run[] = [
   { file: 'treiber-stack.mjs', args: ['2', '200', '4'], nodes: 2, protocol: 'sc', status: 0, what: 'the same under sc' },
   { file: 'hash-counts.mjs', args: ['2', '400', '1024'], nodes: 2, protocol: 'hlrc', status: 0, what: 'a word count in a lock-free open-addressing table: slots claimed by compareExchange, keys copied into a shared arena, counts by Atomics.add, decoded by the main thread' },
   { file: 'hash-counts.mjs', args: ['3', '3000', '4096'], nodes: 1, protocol: 'hlrc', status: 0, what: 'the same, larger, on one node' },
+  { file: 'hash-counts.mjs', args: ['3', '600', '4096'], nodes: 3, protocol: 'hlrc', status: 0, what: 'the same with a worker on each of 3 nodes (its page lines were pulled op after op: 30 line grants an operation, docs/PROTOCOL.md "Pulls that bring nothing stop")' },
   { file: 'seqlock.mjs', args: ['2', '2', '40'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a seqlock over Int32 and BigInt64 fields read with Atomics.load only: no torn snapshot, no version going back' },
   { file: 'seqlock.mjs', args: ['1', '2', '50'], nodes: 2, protocol: 'sc', status: 0, what: 'the same under sc' },
   { file: 'node-cloneables.mjs', args: ['2', '6'], nodes: 1, protocol: 'hlrc', status: 0, what: 'Blob, File, KeyObject, CryptoKey, BlockList, SocketAddress, a histogram and Errors with causes posted to workers; ReadableStreams transferred both ways' },

@@ -824,9 +824,9 @@ test('a histogram over the lines of one page: every add lands, and a node holdin
 // Session 31: a lock-free hash table's buckets (users8/hash-counts.mjs): every line of a page used now and then by
 // the threads of three nodes, each line rarely twice in a row. The rule that gathers a page's lines where they are
 // used (requestPageLines, for the histogram above) pulled all of them at each op, and the two nodes that were not
-// the directory took them from each other: 128,729 line grants for ~4,300 remote ops on 3 real nodes (51 s against
-// plain node's 0.1 s). A node now stops pulling a page's lines (more than 16 asked) once the pulled ones bring
-// fewer than 2 ops each on average (notePull): 3,280-5,086 grants in that run.
+// the directory took them from each other: 74,000-129,000 line grants for ~4,300 remote ops on 3 real nodes (8.7-
+// 11.6 s quiet, 51 s under load, against plain node's 0.28 s). A node now stops pulling a page's lines (more than 16 asked) once the pulled ones bring
+// fewer than 2 ops each on average (notePull): 4,565-6,215 grants, 5.2-7.5 s.
 test('sparse Atomics over every line of a page from three nodes: every add lands, and the page\'s lines are not pulled op after op', () => {
   let grants = 0;
   let ops = 0;
