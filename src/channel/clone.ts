@@ -54,8 +54,9 @@ const viewKinds = [
   ...(float16Array === undefined ? [] : [float16Array]),
 ] as const;
 
+/** By the internal slot, as structured clone sees it: a subclass's Symbol.toStringTag or another prototype does not hide one. */
 function isSharedArrayBuffer(value: unknown): value is SharedArrayBuffer {
-  return Object.prototype.toString.call(value) === '[object SharedArrayBuffer]';
+  return types.isSharedArrayBuffer(value);
 }
 
 /** WebAssembly.Memory (the project's type libraries do not declare WebAssembly). */

@@ -157,6 +157,17 @@ function builtin<F extends (...args: never[]) => unknown>(name: string, length: 
 type WaitAsync = (array: unknown, index: unknown, value: unknown, timeout: unknown) => unknown;
 
 /**
+ * An Atomics wait's timeout (ToNumber) in ms: NaN and undefined wait forever, negative values not at all, and so
+ * does a timeout under a nanosecond: V8 takes whole nanoseconds (ms × 1000 × 1000, truncated), so Atomics.waitAsync
+ * answers such a wait { async: false, value: 'timed-out' } at once, as a timeout of 0.
+ */
+function timeoutMsOf(timeout: unknown): number {
+  const number = timeout === undefined ? Infinity : +(timeout as number);
+  if (Number.isNaN(number)) return Infinity;
+  return number * 1000 * 1000 < 1 ? 0 : number;
+}
+
+/**
  * V8's Atomics.waitAsync, kept from answering 'timed-out' before its timeout
  * has passed as measured from the call. V8 times it by the event loop's cached
  * clock, which lags when the thread was held (as by a dsm page fault) after
@@ -345,11 +356,6 @@ export function installClusterAtomics(route: AtomicRoute): void {
     const replacementRaw = rawOf(target.kind, toPrimitiveNumber(replacement));
     return valueOf(target.kind, call('compareExchange', address, target.kind.width, [expectedRaw, replacementRaw]));
   });
-  /** The timeout's ToNumber: NaN and undefined wait forever, negative values not at all. */
-  const timeoutMsOf = (timeout: unknown): number => {
-    const number = timeout === undefined ? Infinity : +(timeout as number);
-    return Number.isNaN(number) ? Infinity : Math.max(0, number);
-  };
   shim.wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {
     const target = targetOf(array, true);
     if (target === null) return native.wait!(array, index, value, timeout);
@@ -802,10 +808,6 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   shim.store = fast.store;
   shim.load = fast.load;
   shim.compareExchange = fast.compareExchange;
-  const timeoutMsOf = (timeout: unknown): number => {
-    const number = timeout === undefined ? Infinity : +(timeout as number);
-    return Number.isNaN(number) ? Infinity : Math.max(0, number);
-  };
   /** The value a waiter compares with, converted as the element type does (ToInt32 or ToBigInt64). */
   function expectedOf(target: Target, primitive: unknown): number | bigint {
     target.kind.typed[0] = primitive as number & bigint;
