@@ -500,6 +500,48 @@ size_t TwinAhead(size_t page) {
   return ahead;
 }
 
+// The most pages OwnAhead takes after one fault (setOwnWriteAhead; 0 turns it off).
+std::atomic<uint32_t> g_own_write_ahead_max{0};
+
+// Whether `page` is one of our own (twinless) and read-write: written in the open interval, or exclusive.
+inline bool OwnWritable(size_t page) {
+  uint8_t state = g_region.state[page].load(std::memory_order_acquire);
+  return (state & kBusy) == 0 && (state & kProtMask) == kProtReadWrite && (state & kTwinless) != 0;
+}
+
+// Write-ahead over our own pages, for a fast write to twinless `page` (the caller holds its BUSY bit): when at
+// least writeAheadRunPagesMin pages just before it are our own and read-write, the store continues a write
+// stream over this node's pages (a thread filling memory it allocated: every page's first store after its
+// allocation, or after a copy of it left, faults once), so the next pages will be written too. Up to as many as
+// that run (at most writeAheadPageCountMax), each twinless, read-only and fast-write, are locked and reported
+// dirty here (tagged dirtyAheadTag); the caller upgrades them with `page` in one mprotect and unlocks them. No twin and no diff: to the
+// engine such a page is one of its own written in the open interval, named in the interval's write notice (if no
+// store follows, the notice only makes other nodes' copies refetch the same bytes). Stops at the first page not
+// in that state, busy, or when the dirty ring is full. Returns how many pages after `page` it took.
+size_t OwnAhead(size_t page) {
+  const size_t most = g_own_write_ahead_max.load(std::memory_order_relaxed);
+  size_t behind = 0;
+  while (behind < most && behind < page && OwnWritable(page - behind - 1)) behind += 1;
+  if (behind < kWriteAheadRunPagesMin) return 0;
+  size_t ahead = 0;
+  while (ahead < behind && page + ahead + 1 < g_region.page_count) {
+    size_t next = page + ahead + 1;
+    std::atomic<uint8_t>& cell = g_region.state[next];
+    uint8_t state = cell.load(std::memory_order_acquire);
+    if ((state & (kBusy | kHasTwin)) != 0 || (state & kTwinless) == 0 || (state & kProtMask) != kProtRead || (state & kFastWrite) == 0) break;
+    if (g_fast_write_paused.load(std::memory_order_acquire)) break;
+    if (!cell.compare_exchange_strong(state, state | kBusy, std::memory_order_acq_rel)) break;
+    // Tagged: the engine names it in the write notice, but no store of this node's is seen on it yet.
+    if (!DirtyPush(static_cast<uint32_t>(next) | kDirtyAheadTag)) {
+      UnlockPage(next, state);
+      break;
+    }
+    ahead += 1;
+  }
+  if (ahead > 0) g_write_ahead_pages.fetch_add(ahead, std::memory_order_relaxed);
+  return ahead;
+}
+
 // A write to a read-only page whose fast-write flag is set: twin it (unless
 // it is twinless) and upgrade it here, without a round trip through the
 // manager. With the twin limit reached, the manager takes the fault.
@@ -529,14 +571,14 @@ bool TryFastWrite(size_t page) {
   }
   size_t offset = page << kPageShift;
   if (!twinless) TakeTwin(page);
-  // A twinned page continuing a run of pages twinned and written behind it is
-  // a sequential write stream: twin and upgrade the next ones with it (one
-  // mprotect, one signal, for up to writeAheadPageCountMax + 1 pages).
-  size_t ahead = twinless ? 0 : TwinAhead(page);
+  // A page continuing a run of pages written behind it is a sequential write stream: the next ones are
+  // upgraded with it (one mprotect, one signal, for up to writeAheadPageCountMax + 1 pages), twinned if they
+  // are other homes' copies (TwinAhead), reported dirty only if they are our own (OwnAhead).
+  size_t ahead = twinless ? OwnAhead(page) : TwinAhead(page);
   mprotect(g_region.app + offset, (ahead + 1) * kPageBytes, PROT_READ | PROT_WRITE);
   g_fast_write_faults.fetch_add(1, std::memory_order_relaxed);
   for (size_t k = 1; k <= ahead; k += 1) {
-    UnlockPage(page + k, static_cast<uint8_t>((g_region.state[page + k].load(std::memory_order_relaxed) & ~kProtMask) | kProtReadWrite | kHasTwin));
+    UnlockPage(page + k, static_cast<uint8_t>((g_region.state[page + k].load(std::memory_order_relaxed) & ~kProtMask) | kProtReadWrite | (twinless ? 0 : kHasTwin)));
   }
   UnlockPage(page, static_cast<uint8_t>((state & ~kProtMask) | kProtReadWrite | (twinless ? 0 : kHasTwin)));
   return true;
@@ -1324,6 +1366,14 @@ void SetWriteAhead(const FunctionCallbackInfo<Value>& args) {
   uint64_t pages;
   if (!ReadIndex(args, 0, &pages)) return;
   g_write_ahead_max.store(static_cast<uint32_t>(pages < kWriteAheadPageCountMax ? pages : kWriteAheadPageCountMax), std::memory_order_relaxed);
+}
+
+// setOwnWriteAhead(pages): the most of this node's own (twinless) pages one fast write upgrades ahead of a
+// sequential write stream (at most writeAheadPageCountMax; 0 turns it off).
+void SetOwnWriteAhead(const FunctionCallbackInfo<Value>& args) {
+  uint64_t pages;
+  if (!ReadIndex(args, 0, &pages)) return;
+  g_own_write_ahead_max.store(static_cast<uint32_t>(pages < kWriteAheadPageCountMax ? pages : kWriteAheadPageCountMax), std::memory_order_relaxed);
 }
 
 void PauseFastWrite(const FunctionCallbackInfo<Value>& args) {
@@ -2744,6 +2794,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "setTwinLimit", SetTwinLimit);
   SetMethod(context, exports, "pauseFastWrite", PauseFastWrite);
   SetMethod(context, exports, "setWriteAhead", SetWriteAhead);
+  SetMethod(context, exports, "setOwnWriteAhead", SetOwnWriteAhead);
   SetMethod(context, exports, "membarrier", Membarrier);
   SetMethod(context, exports, "prepareMembarrier", PrepareMembarrier);
   SetMethod(context, exports, "pageState", PageState);

@@ -36,6 +36,7 @@ export const nativeConstants = [
   { name: 'pagePackGainDivisor', type: 'size_t' },
   { name: 'pagePackProbeBytes', type: 'size_t' },
   { name: 'writeAheadRunPagesMin', type: 'uint32_t' },
+  { name: 'dirtyAheadTag', type: 'uint32_t' },
   { name: 'parkSpinCount', type: 'uint32_t' },
   { name: 'parkYieldUs', type: 'uint32_t' },
   { name: 'parkSpinUsMax', type: 'int64_t' },

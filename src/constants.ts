@@ -101,6 +101,13 @@ export const writeAheadPageCountMax = 15;
  */
 export const writeAheadRunPagesMin = 2;
 /**
+ * Native: the bit the fast path sets on a dirty-ring entry for one of the node's own pages it upgraded ahead of a
+ * write stream (OwnAhead) rather than for a store: the engine names such a page in its write notice but does not
+ * count the home as its writer for home migration until a store of its own is seen (src/protocol/hlrc.ts
+ * drainDirty). Page numbers stay below it (a region holds at most 2^31 pages).
+ */
+export const dirtyAheadTag = 0x80000000;
+/**
  * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
  * within tens of microseconds); every 32 pauses it looks at the clock and, until the manager has taken the fault,
  * yields the CPU, so a manager queued on the same CPU (on 2 vCPUs, often) serves the fault during the spin

@@ -275,6 +275,14 @@ export function readAheadStreamingEnabled(): boolean {
 }
 
 /**
+ * DSM_OWN_WRITE_AHEAD=0: a fast write continuing a run of this node's own pages does not upgrade the pages after
+ * it (EngineOptions.ownWriteAhead; on by default: a thread filling memory it allocated faults once per 16 pages).
+ */
+export function ownWriteAheadEnabled(): boolean {
+  return process.env.DSM_OWN_WRITE_AHEAD !== '0';
+}
+
+/**
  * DSM_WRITE_AHEAD=1: a fast write continuing a sequential write stream also twins the pages after it
  * (writeAheadPageCountMax; native setWriteAhead). Off by default: it cuts the stream's faults, but no time
  * gain was measurable on the loaded test machine (docs/EVALUATION.md, "Session 12: Jacobi on 2 nodes").

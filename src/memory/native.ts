@@ -99,6 +99,8 @@ export interface NativeMmu {
   pauseFastWrite(paused: boolean): void;
   /** The most pages one fast write twins ahead of a sequential write stream (capped at writeAheadPageCountMax; 0, the default: off). */
   setWriteAhead(pageCount: number): void;
+  /** The most of this node's own (twinless) pages one fast write upgrades ahead of a sequential write stream (capped at writeAheadPageCountMax; 0, the default: off). */
+  setOwnWriteAhead(pageCount: number): void;
   /** A memory barrier on every running thread of this process (Linux membarrier, private expedited); false where unavailable. */
   membarrier(): boolean;
   /** Starts the process's membarrier registration on a native thread (it waits out a kernel grace period), so that the first membarrier() need not. */

@@ -18,7 +18,7 @@
 
 import { assert } from '../errors.js';
 import type { PushPrediction } from './push-predict.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, ownDiffPageCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, ownDiffPageCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor, writeAheadPageCountMax, dirtyAheadTag } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -108,6 +108,10 @@ export class HlrcCoherence implements Coherence, LendHost {
   readonly twinned = new Set<number>();
   /** The most pages twinned at once (0: no limit); past it the oldest dirty pages are flushed early. */
   private readonly twinPageCountMax: number;
+  /** Whether fast writes upgrade this node's own pages ahead of a write stream (EngineOptions.ownWriteAhead). */
+  private readonly ownWriteAhead: boolean;
+  /** Own pages of the open interval that the fast path reported only as written ahead (drainDirty). */
+  private readonly aheadOnly = new Set<number>();
   /** Counts early flushes, so a pushed page can tell whether it may predate one. */
   private flushSeqCount = 0;
   /** flushSeqCount when the last interval closed: a page whose earlyFlushSeq is above it was flushed early in the open interval. */
@@ -188,6 +192,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.zeros = zeroVector(this.nodeCount);
     this.migration = new HomeMigration(ctx, this, options.migrateHomes ?? true, options.lendConcurrentWrites ?? false);
     this.twinPageCountMax = options.twinPageCountMax ?? 0;
+    this.ownWriteAhead = options.ownWriteAhead ?? true;
     assert(Number.isInteger(this.twinPageCountMax) && this.twinPageCountMax >= 0, 'twin page limit is a page count');
     // Race detection protects every page at each close and names its reads: diffs stay with their release there.
     this.deferPageCountMin = this.onIntervalClosed === null ? options.deferDiffPageCountMin ?? 0 : 0;
@@ -219,6 +224,9 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.memory.protectRange(0, this.pageCount, protRead);
     this.memory.setFastWriteRange(0, this.pageCount, 1, true);
     if (this.twinPageCountMax > 0) this.memory.setTwinLimit(this.twinPageCountMax);
+    // A thread filling memory its node homes (what it allocated) faults once per writeAheadPageCountMax + 1 pages,
+    // not once a page. Not in race mode: there a page's writes are a thread's, seen by their faults.
+    if (this.ownWriteAhead && this.onIntervalClosed === null) this.memory.setOwnWriteAhead?.(writeAheadPageCountMax);
   }
 
   homeOf(page: number): number { return this.migration.homeOf(page); }
@@ -321,6 +329,7 @@ export class HlrcCoherence implements Coherence, LendHost {
           this.memory.makeTwin(page);
         }
         this.intervalPages.add(page);
+        this.aheadOnly.delete(page);
         this.memory.protect([page], protReadWrite);
         this.memory.setFastWrite([page], true);
       } else if (this.onIntervalClosed !== null) {
@@ -467,7 +476,15 @@ export class HlrcCoherence implements Coherence, LendHost {
   /** Collects pages dirtied through the native fast path into the open interval. */
   drainDirty(): void {
     const dirty = this.memory.drainDirty();
-    for (const page of dirty) {
+    for (const entry of dirty) {
+      // Tagged: an own page the fast path upgraded ahead of a write stream (PageMemory.setOwnWriteAhead), not yet
+      // seen stored to: named in the notice, but not this node's write for home migration (closeInterval).
+      const page = entry & ~dirtyAheadTag;
+      if (page !== entry) {
+        if (!this.intervalPages.has(page)) this.aheadOnly.add(page);
+      } else {
+        this.aheadOnly.delete(page);
+      }
       // A deferred page's fast path is off: its entry is a store that twinned
       // it while a close deferred it (the page had no twin then: a stale entry
       // of an earlier flush, see onFault), and its deferred diff holds that
@@ -583,8 +600,10 @@ export class HlrcCoherence implements Coherence, LendHost {
       state.version[this.nodeId] = index;
       this.ownDiffs.delete(page);
       if (home === this.nodeId) {
-        // The home's own writes are already in its master copy.
-        this.migration.noteOwnWrite(page, index);
+        // The home's own writes are already in its master copy. A page only written ahead may hold no store of
+        // ours: its master may have changed (a lend then carries its bytes), but it does not make us a writer of
+        // the page that another node writes alone (the end of our write stream ran into its pages).
+        this.migration.noteOwnWrite(page, index, !this.aheadOnly.delete(page));
         continue;
       }
       // Its diff, labelled with this interval, follows the sync message.
@@ -640,6 +659,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       for (const page of leaving) this.migration.noteExclusiveShared(page, index + 1);
     }
     this.intervalPages.clear();
+    this.aheadOnly.clear();
     this.twinned.clear();
     this.flushSeqAtClose = this.flushSeqCount;
     this.intervals.closeOwn(index, pages);
@@ -1467,11 +1487,13 @@ export class HlrcCoherence implements Coherence, LendHost {
     assert(this.homeOf(page) === this.nodeId && this.pageState(page).valid, 'a write in place is to a valid page of our own');
     this.drainDirty();
     this.intervalPages.add(page);
+    this.aheadOnly.delete(page);
   }
 
   atomicStore(page: number, diff: Uint8Array): void {
     this.drainDirty();
     this.intervalPages.add(page);
+    this.aheadOnly.delete(page);
     this.memory.applyDiff(page, diff);
     this.closeInterval();
   }

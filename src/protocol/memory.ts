@@ -50,7 +50,16 @@ export interface PageMemory {
    * oldest dirty pages early). makeTwin itself is not limited.
    */
   setTwinLimit(pageCount: number): void;
-  /** Pages the fast path made dirty since the last call (each at most once per call). */
+  /**
+   * Optional: the most of this node's own (twinless) pages a fast write upgrades ahead of a sequential write
+   * stream, reported dirty with it (0: none). Such a page joins the open interval as if written: its write notice
+   * costs other nodes a refetch of the same bytes at most, and no twin or diff is made.
+   */
+  setOwnWriteAhead?(pageCount: number): void;
+  /**
+   * Pages the fast path made dirty since the last call (each at most once per call); an own page upgraded ahead
+   * of a write stream (setOwnWriteAhead) comes as its number with dirtyAheadTag set.
+   */
   drainDirty(): Uint32Array;
   /**
    * Optional: marks tracked read-ahead copies just installed (valid, kept at no access so that their first touch

@@ -158,10 +158,13 @@ export class HomeMigration {
 
   isBorrowed(page: number): boolean { return this.borrowed[page] === 1; }
 
-  /** This node closed its interval `index`, which wrote a page it is home of. */
-  noteOwnWrite(page: number, index: number): void {
+  /**
+   * This node closed its interval `index`, which wrote a page it is home of (`stored` false: the page was only
+   * upgraded ahead of a write stream; its master may have changed, but this node is no writer of it for the lend).
+   */
+  noteOwnWrite(page: number, index: number, stored = true): void {
     this.noteChanged(page, this.ctx.nodeId);
-    if (this.lent[page] === 0 && this.borrowed[page] === 0) {
+    if (stored && this.lent[page] === 0 && this.borrowed[page] === 0) {
       const seen = this.writersSinceBarrier.get(page);
       const own = seen === undefined || seen === ownWritesOnly;
       this.writersSinceBarrier.set(page, own ? ownWritesOnly : severalWriters);

@@ -130,6 +130,12 @@ export interface EngineOptions {
    */
   twinPageCountMax?: number;
   /**
+   * hlrc on 2+ nodes, not in race mode: a fast write that continues a run of this node's own pages written
+   * behind it also upgrades the next ones (PageMemory.setOwnWriteAhead, writeAheadPageCountMax; docs/PROTOCOL.md,
+   * "Own pages written ahead"). Default on; DSM_OWN_WRITE_AHEAD=0 turns it off.
+   */
+  ownWriteAhead?: boolean;
+  /**
    * hlrc: a close (release) with at least this many twinned pages sends its
    * write notices with the sync message at once and defers the pages' diffs:
    * Engine.flushDeferred sends them after (docs/PROTOCOL.md, "Deferred

@@ -28,11 +28,11 @@ import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/index.js';
 import { flushPendingEvents, replyLater, type ThreadEndpoint } from '../channel/server.js';
 import { replyStateReady, ringSyncBarrier, ringSyncLock, type RingSync, waitKindBarrier, waitKindMutex } from '../channel/doorbell.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, parkedReportCountMax, regionBytesDefault, staleRefreshDelayMs, type PageProt } from '../constants.js';
+import { dirtyAheadTag, earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagWrite, heartbeatTimeoutMs, loopStallFactor, pageBytes, parkedReportCountMax, regionBytesDefault, staleRefreshDelayMs, type PageProt } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, staleRefreshEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, touchAheadEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, ownWriteAheadEnabled, staleRefreshEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, touchAheadEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -122,6 +122,7 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     setFastWriteRange: (first, count, step, enabled) => native.setFastWriteRange(first, count, step, enabled),
     setTwinlessRange: (first, count, step, enabled) => native.setTwinlessRange(first, count, step, enabled),
     setTwinLimit: (pageCount) => native.setTwinLimit(pageCount),
+    setOwnWriteAhead: (pageCount) => native.setOwnWriteAhead(pageCount),
     drainDirty: () => {
       const pushed = Atomics.load(pushedCounter, 0);
       if (pushed === pushedSeen) return noDirtyPages;
@@ -130,7 +131,8 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
       // Fast-path write faults never reach JS one by one: they show in the trace when drained.
       if (observer.tracing && pages.length > 0) {
         const ts = observer.traceTs(epochUs());
-        for (const page of pages) observer.record({ name: 'write fault', cat: 'fault', ph: 'i', s: 't', ts, pid: observer.nodeId, tid: 0, args: { page, fast: true } });
+        // Entries tagged dirtyAheadTag are own pages upgraded ahead of a write stream, not faults.
+        for (const page of pages) if ((page & dirtyAheadTag) === 0) observer.record({ name: 'write fault', cat: 'fault', ph: 'i', s: 't', ts, pid: observer.nodeId, tid: 0, args: { page, fast: true } });
       }
       return pages;
     },
@@ -288,6 +290,7 @@ export class ClusterNode {
       // Wasted read-ahead bytes in --stats (issue 13); each read-ahead page's first touch then faults locally.
       readAheadTracking: readAheadStatsEnabled(),
       readAheadStreaming: readAheadStreamingEnabled(),
+      ownWriteAhead: ownWriteAheadEnabled(),
       prefetchPageCount: readAheadPageCount(),
       ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShipWaits: lineShipWaitsEnabled(), lineNotifyRelease: lineNotifyReleaseEnabled(), lineWaitRelease: lineWaitReleaseEnabled(), lineCountedNotify: lineCountedNotifyEnabled(), ...shipSampleOption() }),
       ...(lockTokens === null ? {} : { lockTokens }),

@@ -349,6 +349,8 @@ export function runSeed(
     ...(Math.floor(seed / 16) % 2 === 1 ? { writeAheadPageCountMax: [1, 2, 4, 15][seed % 4]! } : {}),
     // Half the seeds serve read-ahead copies' first touches in the "signal handler" (tracked seeds only use it).
     ...(Math.floor(seed / 32) % 2 === 1 ? { touchAhead: true } : {}),
+    // Half the seeds upgrade a node's own pages ahead of its write streams (as far as the engine asks: not sc, not race mode).
+    ...(Math.floor(seed / 128) % 2 === 1 ? { ownWriteAhead: true } : {}),
     ...(staleRefresh === 'always' || (staleRefresh === 'seeded' && Math.floor(seed / 64) % 4 === 3) ? { staleRefreshChance: (1 + (seed % 5)) / 100 } : {}),
   });
   for (let t = 0; t < spec.threadCount; t++) cluster.addThread(t % nodeCount, (index) => threadProgram(spec, index));

@@ -7,7 +7,7 @@
 // across connections messages are delivered in any order the seed picks, with
 // arbitrary stalls (a connection may not be chosen for many steps).
 
-import { pageBytes, writeAheadRunPagesMin } from '../../src/constants.js';
+import { dirtyAheadTag, pageBytes, writeAheadRunPagesMin } from '../../src/constants.js';
 import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
 import type { ProtocolMessage, ShippedOp } from '../../src/protocol/messages.js';
@@ -62,7 +62,16 @@ export class SimMemory implements PageMemory {
    * they were.
    */
   writeAheadPageCountMax = 0;
-  /** Pages twinned ahead (no store of their own yet), in all and per page. */
+  /**
+   * The native write-ahead over a node's own pages (OwnAhead in native/dsm_mmu.cc): what the engine asked for
+   * (setOwnWriteAhead), applied only where the cluster turns it on (`ownWriteAheadOn`, SimOptions.ownWriteAhead;
+   * off by default so that pinned counts stay). A fast write to a twinless page whose preceding pages are
+   * twinless and writable in a row also upgrades up to that many following read-only fast-write twinless pages
+   * and reports them dirty: to the engine, own pages written in the open interval.
+   */
+  ownWriteAheadOn = false;
+  private ownWriteAheadMax = 0;
+  /** Pages twinned ahead (no store of their own yet), in all and per page; own pages written ahead count in writeAheadPages only. */
   writeAheadPages = 0;
   readonly writtenAhead = new Map<number, number>();
   /**
@@ -131,6 +140,7 @@ export class SimMemory implements PageMemory {
     for (let k = 0; k < count; k++) this.twinless[first + k * step] = enabled ? 1 : 0;
   }
   setTwinLimit(pageCount: number): void { this.beforeCall?.(); this.twinLimit = pageCount; }
+  setOwnWriteAhead(pageCount: number): void { this.beforeCall?.(); this.ownWriteAheadMax = pageCount; }
   drainDirty(): Uint32Array { this.beforeCall?.(); const out = Uint32Array.from(this.dirty); this.dirty = []; return out; }
   makeTwin(page: number): void {
     this.beforeCall?.();
@@ -193,12 +203,27 @@ export class SimMemory implements PageMemory {
       }
       this.prot[page] = protReadWrite;
       this.dirty.push(page);
+      if (this.twinless[page] === 1) this.ownAhead(page);
       this.fastWrites.set(page, (this.fastWrites.get(page) ?? 0) + 1);
       return true;
     }
     return false;
   }
   loadAllowed(page: number): boolean { this.touch(page); return this.prot[page] !== protNone; }
+
+  /** As the native OwnAhead: own pages after `page` upgraded and reported dirty with it. */
+  private ownAhead(page: number): void {
+    if (!this.ownWriteAheadOn) return;
+    let behind = 0;
+    while (behind < this.ownWriteAheadMax && behind < page && this.prot[page - behind - 1] === protReadWrite && this.twinless[page - behind - 1] === 1) behind++;
+    if (behind < writeAheadRunPagesMin) return;
+    for (let next = page + 1; next <= page + behind && next < this.pageCount; next++) {
+      if (this.prot[next] !== protRead || this.fast[next] !== 1 || this.twinless[next] !== 1 || this.twins.has(next)) break;
+      this.prot[next] = protReadWrite;
+      this.dirty.push((next | dirtyAheadTag) >>> 0);
+      this.writeAheadPages++;
+    }
+  }
 
   /** As the native TwinAhead: pages after `page` twinned, upgraded and reported dirty with it. */
   private twinAhead(page: number): void {
@@ -339,6 +364,8 @@ export interface ClusterOptions {
   twinPageCountMax?: number;
   /** The fast path's write-ahead (SimMemory.writeAheadPageCountMax; default 0: off). */
   writeAheadPageCountMax?: number;
+  /** The fast path's write-ahead over a node's own pages, as far as the engine asks (SimMemory.ownWriteAheadOn; default off). */
+  ownWriteAhead?: boolean;
   /** Read-ahead copies' first touches served by the "signal handler" (SimMemory.touchAheadOn; default off). */
   touchAhead?: boolean;
   /**
@@ -504,6 +531,7 @@ export class SimCluster {
     for (let node = 0; node < n; node++) {
       const memory = new SimMemory(options.pageCount);
       memory.writeAheadPageCountMax = options.writeAheadPageCountMax ?? 0;
+      memory.ownWriteAheadOn = options.ownWriteAhead === true;
       memory.touchAheadOn = options.touchAhead === true;
       // The wake-up: the engine hears of the touches at some later step.
       memory.onTouch = () => { this.deferred.push(() => this.engines[node]!.onTouched()); };
