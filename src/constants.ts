@@ -756,6 +756,13 @@ export const bootWaitAtExitMsMax = 2000;
  */
 export const entryScanBytesMax = 1024 * 1024;
 /**
+ * A bare SharedArrayBuffer held in a named (non-index) property of an array (`parts.header = buffer`) crosses nodes
+ * when the array has at most this many elements (src/channel/clone.ts: finding an array's named properties lists
+ * all its indices); in a larger array only when one of its elements leads to a buffer too. Else its clone throws
+ * DSM_ERR_NOT_DSM_MEMORY, naming it.
+ */
+export const cloneArrayNamedScanLengthMax = 1024;
+/**
  * Values of a new worker's workerData the placement looks through for shared
  * memory that is not dsm memory (a WebAssembly shared Memory, a growable
  * SharedArrayBuffer), which keeps the worker on its creator's node

@@ -9,7 +9,7 @@
 import v8 from 'node:v8';
 import { types } from 'node:util';
 import { MessagePort } from 'node:worker_threads';
-import { remoteMessageBytesMax } from '../constants.js';
+import { cloneArrayNamedScanLengthMax, remoteMessageBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
 
 export interface BufferRanges {
@@ -118,10 +118,53 @@ export function holdsNodeLocalMemory(value: unknown, ranges: BufferRanges, value
 }
 
 /**
+ * Whether V8's structured clone copies `value` as an ordinary object: its own enumerable properties into a plain
+ * object (the prototype is lost), as it does for an instance of a class or an object made with Object.create. Not
+ * the objects it copies otherwise (arrays, Maps, Sets, buffers and views, Dates, RegExps, boxed primitives, Errors)
+ * or refuses (Promises, Proxies, weak collections, ...), nor Node's host objects.
+ */
+function clonesAsOrdinaryObject(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  if (prototype === Object.prototype || prototype === null) return true;
+  return !(types.isDate(value) || types.isRegExp(value) || types.isBoxedPrimitive(value) || types.isNativeError(value)
+    || types.isPromise(value) || types.isProxy(value) || types.isWeakMap(value) || types.isWeakSet(value)
+    || types.isGeneratorObject(value) || types.isMapIterator(value) || types.isSetIterator(value)
+    || types.isModuleNamespaceObject(value) || types.isExternal(value) || value instanceof MessagePort || isNodeHostObject(value));
+}
+
+/** Whether an own property key is an array index ("0", "1", ...: a canonical integer below 2^32 - 1). */
+function isArrayIndex(key: string): boolean {
+  const number = Number(key);
+  return Number.isInteger(number) && number >= 0 && number < 2 ** 32 - 1 && String(number) === key;
+}
+
+/**
+ * Copies `value`'s own enumerable string-keyed properties into `copy`, each with its bare buffers replaced (a
+ * getter is called here, once: the copy holds what it gave, and V8's serializer then reads the copy, so the
+ * program's getter is not called a second time, as the structured clone calls it once). Returns whether any
+ * property changed.
+ */
+function copyOwnProperties(value: object, copy: Record<string, unknown>, markers: Map<SharedArrayBuffer, DataView>, seen: Map<object, unknown>): boolean {
+  let changed = false;
+  for (const key of Object.keys(value)) {
+    const descriptor = Object.getOwnPropertyDescriptor(value, key);
+    const accessor = descriptor !== undefined && !('value' in descriptor);
+    const item = accessor ? (value as Record<string, unknown>)[key] : descriptor?.value;
+    const newItem = replaceBareBuffers(item, markers, seen);
+    changed ||= accessor || newItem !== item;
+    copy[key] = newItem;
+  }
+  return changed;
+}
+
+/**
  * V8 serializes a bare SharedArrayBuffer by id, which its deserializer cannot
  * read back in Node; so each bare buffer is first replaced by a zero-length
  * marker view over it, and the marker is written as a host object. Containers
- * are copied only along paths that lead to a buffer.
+ * (wherever the structured clone reaches: plain and ordinary objects, arrays
+ * with their holes and named properties, Maps, Sets, an Error's cause) are
+ * copied only along paths that lead to a buffer, each as the clone would copy
+ * it.
  */
 function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, DataView>, seen: Map<object, unknown>): unknown {
   if (typeof value !== 'object' || value === null) return value;
@@ -136,13 +179,28 @@ function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, Data
   if (seen.has(value)) return seen.get(value);
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
   if (Array.isArray(value)) {
-    const copy: unknown[] = [];
+    // Its length, the indices it holds (a hole stays a hole) and its named properties, as V8 clones an array.
+    const copy: unknown[] = new Array<unknown>(value.length);
     seen.set(value, copy);
     let changed = false;
     for (let index = 0; index < value.length; index += 1) {
+      if (!(index in value)) continue;
       const item = replaceBareBuffers(value[index], markers, seen);
       changed ||= item !== value[index];
       copy[index] = item;
+    }
+    // Named properties (`parts.header = buffer`): looked for on arrays of up to cloneArrayNamedScanLengthMax
+    // elements (the list of an array's keys names every index), and on any array copied anyway.
+    if (changed || value.length <= cloneArrayNamedScanLengthMax) {
+      for (const key of Object.keys(value)) {
+        if (isArrayIndex(key)) continue;
+        const descriptor = Object.getOwnPropertyDescriptor(value, key);
+        const accessor = descriptor !== undefined && !('value' in descriptor);
+        const item = accessor ? (value as unknown as Record<string, unknown>)[key] : descriptor?.value;
+        const newItem = replaceBareBuffers(item, markers, seen);
+        changed ||= accessor || newItem !== item;
+        (copy as unknown as Record<string, unknown>)[key] = newItem;
+      }
     }
     if (!changed) seen.set(value, value);
     return changed ? copy : value;
@@ -172,21 +230,26 @@ function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, Data
     if (!changed) seen.set(value, value);
     return changed ? copy : value;
   }
-  const prototype = Object.getPrototypeOf(value);
-  if (prototype !== Object.prototype && prototype !== null) return value;
+  if (types.isNativeError(value)) {
+    // V8 clones an Error's kind (by its name), message, stack and cause: a copy of those, with the cause's buffers replaced.
+    if (!Object.prototype.hasOwnProperty.call(value, 'cause')) return value;
+    const cause = (value as { cause?: unknown }).cause;
+    seen.set(value, value);
+    const newCause = replaceBareBuffers(cause, markers, seen);
+    if (newCause === cause) return value;
+    const copy = new Error();
+    Object.setPrototypeOf(copy, Object.getPrototypeOf(value) as object | null);
+    const own = (key: string, item: unknown): void => { Object.defineProperty(copy, key, { value: item, writable: true, configurable: true, enumerable: false }); };
+    if (Object.prototype.hasOwnProperty.call(value, 'message')) own('message', (value as Error).message);
+    own('stack', (value as Error).stack);
+    own('cause', newCause);
+    seen.set(value, copy);
+    return copy;
+  }
+  if (!clonesAsOrdinaryObject(value)) return value;
   const copy: Record<string, unknown> = {};
   seen.set(value, copy);
-  let changed = false;
-  for (const key of Object.keys(value)) {
-    // A getter is called here, once: the copy holds what it gave, and V8's serializer then reads the copy, so the
-    // program's getter is not called a second time (as the structured clone calls it once).
-    const descriptor = Object.getOwnPropertyDescriptor(value, key);
-    const accessor = descriptor !== undefined && !('value' in descriptor);
-    const item = accessor ? (value as Record<string, unknown>)[key] : descriptor?.value;
-    const newItem = replaceBareBuffers(item, markers, seen);
-    changed ||= accessor || newItem !== item;
-    copy[key] = newItem;
-  }
+  const changed = copyOwnProperties(value, copy, markers, seen);
   if (!changed) seen.set(value, value);
   return changed ? copy : value;
 }
@@ -230,14 +293,14 @@ class DsmSerializer extends v8.DefaultSerializer {
   }
 
   _getSharedArrayBufferId(buffer: SharedArrayBuffer): never {
-    // V8 asks for an id for a buffer it meets outside a view we wrote: inside an object of a class, or a
+    // V8 asks for an id for a buffer it meets outside a view we wrote: where replaceBareBuffers does not look, or a
     // WebAssembly shared Memory's buffer (which is never dsm memory).
     if (this.ranges.rangeOf(buffer) === null) {
       throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
         'a WebAssembly shared Memory (or another SharedArrayBuffer that is not dsm memory) cannot cross nodes: it is local to its node; a worker given it in workerData starts on its creator\'s node');
     }
     throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
-      'a SharedArrayBuffer inside an object of a class cannot cross nodes: send it directly, in a plain object, array, Map or Set');
+      `a SharedArrayBuffer held where dsm's clone does not look for one (a named property of an array of more than ${cloneArrayNamedScanLengthMax} elements) cannot cross nodes: send it in an element, a field of an object, a Map or a Set`);
   }
 
   _writeHostObject(object: object): void {

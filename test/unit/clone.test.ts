@@ -315,3 +315,37 @@ test('a small plain message travels as JSON text and comes back as the structure
   assert.throws(() => serializeMessage({ f: () => 1 }, ranges), { name: 'DataCloneError' });
   assert.throws(() => serializeMessage(new Proxy({}, {}), ranges), { name: 'DataCloneError' });
 });
+
+test('bare buffers cross wherever the structured clone reaches them: a class instance\'s field, an Object.create object, an array\'s holes and named properties, an Error\'s cause', () => {
+  const ranges = fakeRanges();
+  const sab = new SharedArrayBuffer(16);
+  ranges.add(8192, sab);
+  class Counter { buffer: SharedArrayBuffer; constructor(buffer: SharedArrayBuffer) { this.buffer = buffer; } get twice(): number { return 2; } }
+  const derived = Object.assign(Object.create({ kind: 'defaults' }) as Record<string, unknown>, { buffer: sab, n: 1 });
+  const holey: unknown[] = [sab, , 3];
+  (holey as unknown as Record<string, unknown>).header = 'h';
+  const named: unknown[] = [1, 2];
+  (named as unknown as Record<string, unknown>).header = sab;
+  const error = new RangeError('failed', { cause: { sab } });
+  const back = deserializeValue(serializeValue({ counter: new Counter(sab), derived, holey, named, error }, ranges), ranges) as Record<string, unknown>;
+  // As V8 clones them: the instance and the derived object as plain objects of their own properties.
+  assert.deepEqual(Object.keys(back.counter as object), ['buffer']);
+  assert.equal(Object.getPrototypeOf(back.counter), Object.prototype);
+  assert.equal((back.counter as { buffer: unknown }).buffer, sab);
+  assert.deepEqual(Object.keys(back.derived as object), ['buffer', 'n']);
+  assert.equal((back.derived as { buffer: unknown }).buffer, sab);
+  const holeyBack = back.holey as unknown[];
+  assert.equal(holeyBack.length, 3);
+  assert.equal(holeyBack[0], sab);
+  assert.equal(1 in holeyBack, false, 'a hole stays a hole');
+  assert.equal((holeyBack as unknown as Record<string, unknown>).header, 'h', 'a named property of an array copied for its elements stays');
+  assert.equal((back.named as unknown as Record<string, unknown>).header, sab);
+  const errorBack = back.error as RangeError & { cause: { sab: SharedArrayBuffer } };
+  assert.ok(errorBack instanceof RangeError);
+  assert.equal(errorBack.message, 'failed');
+  assert.equal(errorBack.stack, error.stack);
+  assert.equal(errorBack.cause.sab, sab);
+  // Values with no buffer in them go to V8 as they are (no copy).
+  const plainError = new Error('x', { cause: 1 });
+  assert.equal((deserializeValue(serializeValue(plainError, ranges), ranges) as Error).cause, 1);
+});
