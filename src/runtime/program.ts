@@ -17,6 +17,7 @@ import { packageRoot } from '../package-info.js';
 import { isTypeScript } from '../util/module-kind.js';
 import type { NodeManager } from './manager.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { framesFromArrow } from '../util/stack-frames.js';
 
 export interface ProgramSpec {
   /** Path of the program's main module, as the user typed it. */
@@ -246,7 +247,7 @@ function relativeImportsOf(path: string): string[] {
 export function arrowOf(stack: string): string {
   const lines = stack.split('\n');
   if (/:\d+$/.test(lines[0] ?? '') && lines[2]?.trim() === '^') return '';
-  const frame = lines.find((line) => line.trimStart().startsWith('at '));
+  const frame = framesFromArrow(stack)[0];
   const match = frame === undefined ? null : /^\s*at (?:.*?\()?((?:file:\/\/|\/)[^()]*?):(\d+):(\d+)\)?$/.exec(frame);
   if (match === null) return '';
   const [, location, lineText, columnText] = match;

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
+import { framesFromArrow } from '../util/stack-frames.js';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 
@@ -75,7 +76,7 @@ function withNodesArrow(error: Error): void {
       error.stack = arrow === '' ? enhanced : `${arrow}\n${enhanced}`;
       return;
     }
-    const top = stack.split('\n').find((line) => line.trimStart().startsWith('at '));
+    const top = framesFromArrow(stack)[0];
     if (top === undefined || !/^\s*at (?:.*?\()?node:/.test(top)) return;
     const arrow = arrowOf(stack, true);
     if (arrow !== '') error.stack = `${arrow}\n${stack}`;
@@ -102,7 +103,7 @@ function emitThrowArrow(): string {
  * frame in the program ('' when there is none or its source is not readable).
  */
 function arrowOf(stack: string, rejection: boolean): string {
-  const frames = stack.split('\n').filter((line) => line.trimStart().startsWith('at '));
+  const frames = framesFromArrow(stack);
   const located = frames.map((line) => /^\s*at (?:.*?\()?((?:file:\/\/|\/|node:)[^()]*?):(\d+):(\d+)\)?$/.exec(line)).filter((match) => match !== null);
   const match = rejection ? located[0] : located.find((found) => !found[1]!.startsWith('node:'));
   if (match === undefined) return '';
