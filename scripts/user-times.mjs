@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Timing survey of the user programs (test/fixtures/users, users2, users3): each runs under plain `node` and under
+// Timing survey of the user programs (test/fixtures/users*, or the folders --dirs names): each runs under plain `node` and under
 // `node bin/dsm.js run --nodes N` (hlrc), best of --repeat runs, each bounded by --timeout; prints a table sorted by
 // the ratio dsm / plain. Informative, not a test: the machine's load moves every figure (say `uptime` with them).
 //
@@ -8,6 +8,7 @@
 //
 // Usage: node scripts/user-times.mjs [--nodes 2,3] [--repeat 2] [--timeout 60] [--only a,b] [--stats 5] [--json file]
 //   --only     substrings of file names to run (default: all)
+//   --dirs     comma-separated folders of programs (default: every test/fixtures/users* folder)
 //   --stats    rerun the worst K (by net ratio at the largest node count) with --stats-json and print their
 //              messages, bytes, page fetches, atomic ops and waits
 //   --args     "file=a b c;file2=..." overrides of a program's argv (default: the program's own defaults)
@@ -17,7 +18,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const options = { nodes: [2, 3], repeat: 2, timeout: 60, only: [], stats: 5, json: undefined, args: new Map() };
+const options = { nodes: [2, 3], repeat: 2, timeout: 60, only: [], dirs: [], stats: 5, json: undefined, args: new Map() };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 1) {
   const name = argv[i];
@@ -26,6 +27,7 @@ for (let i = 0; i < argv.length; i += 1) {
   else if (name === '--repeat') options.repeat = Number(value);
   else if (name === '--timeout') options.timeout = Number(value);
   else if (name === '--only') options.only = value.split(',');
+  else if (name === '--dirs') options.dirs = value.split(',');
   else if (name === '--stats') options.stats = Number(value);
   else if (name === '--json') options.json = value;
   else if (name === '--args') {
@@ -42,11 +44,13 @@ for (let i = 0; i < argv.length; i += 1) {
 // Programs whose point is an error, an exit code or a timeout: their time says nothing about dsm's speed.
 const skip = new Set(['fail-in-barrier.mjs', 'worker-throws.mjs', 'exit-queued.mjs', 'wait-timeouts.mjs', 'terminate-blocked.mjs']);
 
-const directories = ['test/fixtures/users', 'test/fixtures/users2', 'test/fixtures/users3'];
+const directories = options.dirs.length > 0
+  ? options.dirs
+  : readdirSync('test/fixtures').filter((name) => /^users\d*$/.test(name)).sort((a, b) => Number(a.slice(5) || 1) - Number(b.slice(5) || 1)).map((name) => join('test/fixtures', name));
 const programs = [];
 for (const directory of directories) {
   for (const file of readdirSync(directory).sort()) {
-    if (!file.endsWith('.mjs') || skip.has(file)) continue;
+    if (!/\.[cm]js$/.test(file) || skip.has(file)) continue;
     if (options.only.length > 0 && !options.only.some((part) => file.includes(part))) continue;
     programs.push({ file, path: join(directory, file), args: options.args.get(file) ?? [] });
   }
