@@ -8,6 +8,8 @@
 
 import v8 from 'node:v8';
 import { types } from 'node:util';
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { BlockList, SocketAddress } from 'node:net';
 import { MessagePort } from 'node:worker_threads';
 import { cloneArrayNamedScanLengthMax, remoteMessageBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
@@ -33,6 +35,13 @@ const hostTagBuffer = 2;
 const hostTagPlain = 0;
 /** A MessagePort relayed across nodes: its relay id (src/threads/port-relay.ts). */
 const hostTagPort = 3;
+/** A KeyObject: its type and its key material (raw, SPKI or PKCS#8 DER), made a KeyObject again on the other node. */
+const hostTagKeyObject = 4;
+/** A net.SocketAddress: its address, port, family and flow label. */
+const hostTagSocketAddress = 5;
+/** A net.BlockList: its rules, added again in their order. */
+const hostTagBlockList = 6;
+const keyObjectTypes = ['secret', 'public', 'private'] as const;
 
 /**
  * MessagePorts in a value that crosses nodes (src/threads/port-relay.ts):
@@ -62,15 +71,20 @@ function isSharedArrayBuffer(value: unknown): value is SharedArrayBuffer {
 /** WebAssembly.Memory (the project's type libraries do not declare WebAssembly). */
 const wasmMemory = (globalThis as { WebAssembly?: { Memory: abstract new (...args: never[]) => { buffer: unknown } } }).WebAssembly?.Memory;
 
+/** Node's cloneable objects whose state dsm copies to another node (see DsmSerializer._writeHostObject). */
+function crossesNodes(item: object): boolean {
+  return types.isKeyObject(item) || item instanceof SocketAddress || item instanceof BlockList;
+}
+
 /**
  * Node's own cloneable or transferable objects, whose state lives in this process and which dsm cannot send to
- * another node: a Blob or File, a BlockList, a SocketAddress, a histogram, a web stream (their classes carry Node's
- * messaging symbols, on Node 20 and 24 alike), a KeyObject, a CryptoKey. A MessagePort is not one of them (dsm
- * relays ports between nodes).
+ * another node: a Blob or File, a histogram, a web stream (their classes carry Node's messaging symbols, on Node 20
+ * and 24 alike), a CryptoKey. Not a MessagePort (dsm relays ports between nodes), nor a KeyObject, a SocketAddress
+ * or a BlockList (dsm copies their state: crossesNodes).
  */
 function isNodeHostObject(item: object): boolean {
-  if (item instanceof MessagePort) return false;
-  if (types.isKeyObject(item) || types.isCryptoKey(item)) return true;
+  if (item instanceof MessagePort || crossesNodes(item)) return false;
+  if (types.isCryptoKey(item)) return true;
   for (let proto = Object.getPrototypeOf(item) as object | null; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
     for (const symbol of Object.getOwnPropertySymbols(proto)) {
       if (symbol.description === 'messaging_clone_symbol' || symbol.description === 'messaging_transfer_symbol') return true;
@@ -332,6 +346,26 @@ class DsmSerializer extends v8.DefaultSerializer {
       this.writeRawBytes(id);
       return;
     }
+    if (types.isKeyObject(object)) {
+      const key = object as unknown as KeyObject;
+      const material = key.type === 'secret' ? key.export()
+        : key.type === 'public' ? key.export({ type: 'spki', format: 'der' }) : key.export({ type: 'pkcs8', format: 'der' });
+      this.writeUint32(hostTagKeyObject);
+      this.writeUint32(keyObjectTypes.indexOf(key.type));
+      this.writeUint32(material.byteLength);
+      this.writeRawBytes(material);
+      return;
+    }
+    if (object instanceof SocketAddress || object instanceof BlockList) {
+      const state = object instanceof SocketAddress
+        ? JSON.stringify({ address: object.address, port: object.port, family: object.family, flowlabel: object.flowlabel })
+        : JSON.stringify(object.rules);
+      const bytes = Buffer.from(state, 'utf8');
+      this.writeUint32(object instanceof SocketAddress ? hostTagSocketAddress : hostTagBlockList);
+      this.writeUint32(bytes.byteLength);
+      this.writeRawBytes(bytes);
+      return;
+    }
     this.writeUint32(hostTagPlain);
     try {
       writePlainHostObject.call(this, object);
@@ -421,6 +455,19 @@ class DsmDeserializer extends v8.DefaultDeserializer {
       if (this.ports.portAt === undefined) throw new DsmError('DSM_ERR_FRAME', 'a cloned value holds a relayed MessagePort where none can be received');
       return this.ports.portAt(id);
     }
+    if (tag === hostTagKeyObject) {
+      const type = keyObjectTypes[this.readUint32()];
+      const material = Buffer.from(this.readRawBytes(this.readUint32()) as Buffer);
+      if (type === 'secret') return createSecretKey(material);
+      if (type === 'public') return createPublicKey({ key: material, format: 'der', type: 'spki' });
+      if (type === 'private') return createPrivateKey({ key: material, format: 'der', type: 'pkcs8' });
+      throw new DsmError('DSM_ERR_FRAME', 'a cloned KeyObject names an unknown key type');
+    }
+    if (tag === hostTagSocketAddress || tag === hostTagBlockList) {
+      const state = JSON.parse((this.readRawBytes(this.readUint32()) as Buffer).toString('utf8')) as unknown;
+      if (tag === hostTagSocketAddress) return new SocketAddress(state as ConstructorParameters<typeof SocketAddress>[0]);
+      return blockListOf(state);
+    }
     const kind = viewKinds[this.readUint32()];
     const offset = this.readDouble();
     const bufferByteLength = this.readDouble();
@@ -440,6 +487,28 @@ class DsmDeserializer extends v8.DefaultDeserializer {
     return new (kind as unknown as new (b: SharedArrayBuffer, o: number, l: number) => ArrayBufferView)(
       buffer, byteOffset, byteLength / elementBytes);
   }
+}
+
+/** A BlockList holding `rules` (BlockList.rules: the newest first, as "Address: IPv4 1.2.3.4", "Range: IPv4 a-b", "Subnet: IPv6 fe80::/64"). */
+function blockListOf(rules: unknown): BlockList {
+  if (!Array.isArray(rules)) throw new DsmError('DSM_ERR_FRAME', 'a cloned BlockList carries no rule list');
+  const list = new BlockList();
+  for (const rule of [...rules].reverse()) {
+    const match = typeof rule === 'string' ? /^(Address|Range|Subnet): IPv([46]) (.+)$/.exec(rule) : null;
+    if (match === null) throw new DsmError('DSM_ERR_FRAME', `a cloned BlockList carries a rule dsm cannot read: ${String(rule).slice(0, 80)}`);
+    const [, kind, version, what] = match;
+    const family = version === '4' ? 'ipv4' : 'ipv6';
+    if (kind === 'Address') {
+      list.addAddress(what!, family);
+    } else if (kind === 'Range') {
+      const [start, end] = what!.split('-');
+      list.addRange(start!, end!, family);
+    } else {
+      const slash = what!.lastIndexOf('/');
+      list.addSubnet(what!.slice(0, slash), Number(what!.slice(slash + 1)), family);
+    }
+  }
+  return list;
 }
 
 export function deserializeValue(bytes: Uint8Array, ranges: BufferRanges, ports: PortCodec = {}): unknown {

@@ -349,3 +349,31 @@ test('bare buffers cross wherever the structured clone reaches them: a class ins
   const plainError = new Error('x', { cause: 1 });
   assert.equal((deserializeValue(serializeValue(plainError, ranges), ranges) as Error).cause, 1);
 });
+
+test('a KeyObject (secret, public, private), a SocketAddress and a BlockList cross nodes as copies of their state', async () => {
+  const { createSecretKey, generateKeyPairSync, createHmac, sign, verify } = await import('node:crypto');
+  const { BlockList, SocketAddress } = await import('node:net');
+  const ranges = fakeRanges();
+  const secret = createSecretKey(Buffer.from('a secret of sixteen+ bytes'));
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const blockList = new BlockList();
+  blockList.addSubnet('10.0.0.0', 8);
+  blockList.addAddress('192.168.1.7');
+  blockList.addRange('172.16.0.10', '172.16.0.20');
+  blockList.addSubnet('fe80::', 64, 'ipv6');
+  const address = new SocketAddress({ address: '::1', port: 8080, family: 'ipv6', flowlabel: 7 });
+  const value = { secret, publicKey, privateKey, blockList, address };
+  assert.equal(holdsNodeLocalMemory(value, ranges, 100), false, 'a worker given them may start on another node');
+  const back = deserializeValue(serializeValue(value, ranges), ranges) as typeof value;
+  assert.ok(back.secret.equals(secret));
+  assert.equal(createHmac('sha256', back.secret).update('x').digest('hex'), createHmac('sha256', secret).update('x').digest('hex'));
+  assert.ok(back.publicKey.equals(publicKey));
+  assert.equal(back.privateKey.type, 'private');
+  assert.ok(verify(null, Buffer.from('m'), publicKey, sign(null, Buffer.from('m'), back.privateKey)));
+  assert.deepEqual(back.blockList.rules, blockList.rules);
+  for (const [ip, family] of [['10.1.2.3', 'ipv4'], ['11.0.0.1', 'ipv4'], ['172.16.0.15', 'ipv4'], ['fe80::1', 'ipv6']] as const) {
+    assert.equal(back.blockList.check(ip, family), blockList.check(ip, family), ip);
+  }
+  assert.deepEqual([back.address.address, back.address.port, back.address.family, back.address.flowlabel], ['::1', 8080, 'ipv6', 7]);
+  assert.ok(back.address instanceof SocketAddress);
+});
