@@ -8,7 +8,8 @@
 // endianness, bursts of 10,000 messages with order checks, odd timeouts, values and indices given to Atomics.wait
 // and waitAsync, late joiners of a barrier with a membership schedule, Atomics on bytes and halves shared within a
 // word, phases driven over BroadcastChannels with a late subscriber, SharedArrayBuffers made by subclassing and
-// slice, waitAsync waiters of ended threads, Buffer's native methods across pages, workers past their resourceLimits —, plain worker_threads, no dsm API: under dsm on 1 to 4 nodes (hlrc and sc) they print what plain node
+// slice, waitAsync waiters of ended threads, Buffer's native methods across pages, workers past their resourceLimits,
+// bursts of messages just before a worker ends, the FIFO order of notify(1) over sync and async waiters —, plain worker_threads, no dsm API: under dsm on 1 to 4 nodes (hlrc and sc) they print what plain node
 // prints and exit with its code. The bug-*.mjs programs are findings not fixed yet (skipped).
 import { test } from 'node:test';
 import { checkUserProgram, type UserProgram } from './users-runs.js';
@@ -56,9 +57,13 @@ const runs: readonly Run[] = [
   { file: 'buffer-pages.mjs', nodes: 3, protocol: 'hlrc', status: 0, what: 'Buffer\'s native methods (indexOf, toString encodings, reads, writes, swap64/32/16, fill, copy, compare) over ranges straddling pages other nodes wrote' },
   { file: 'buffer-pages.mjs', nodes: 2, protocol: 'sc', status: 0, what: 'the same under sc' },
   { file: 'worker-limits.mjs', args: ['40'], nodes: 2, protocol: 'hlrc', status: 0, what: 'workers past their resourceLimits: out of memory (ERR_WORKER_OUT_OF_MEMORY), a stack overflow caught and one uncaught, then a run with room, progress in shared memory' },
+  { file: 'exit-burst.mjs', args: ['1000'], nodes: 3, protocol: 'hlrc', status: 0, what: 'a worker posting 1,000 messages on parentPort and on a port, then ending by exit, running dry, throwing or exiting in a timer: every parentPort message before \'exit\'' },
+  { file: 'wake-fifo.mjs', args: ['4', 'mixed'], nodes: 3, protocol: 'hlrc', status: 0, what: 'notify(1) waking Atomics.wait and waitAsync waiters on one word in the order they began to wait' },
+  { file: 'wake-fifo.mjs', args: ['3', 'sync'], nodes: 2, protocol: 'sc', status: 0, what: 'the same under sc' },
   { file: 'bug-waitasync-tiny-timeout.mjs', nodes: 2, protocol: 'hlrc', status: 0, skip: 'bug: Atomics.waitAsync with a timeout under a nanosecond (1e-9 ms) answers { async: true } on dsm memory; node answers { async: false, value: \'timed-out\' } (V8 truncates to whole nanoseconds)', what: 'waitAsync timeouts around V8\'s nanosecond truncation' },
   { file: 'bug-bare-sab-places.mjs', nodes: 2, protocol: 'hlrc', status: 0, skip: 'bug: a bare SharedArrayBuffer in a class instance\'s field, an Object.create object, an array\'s named property or an Error\'s cause, posted to another node, throws DSM_ERR_NOT_DSM_MEMORY (node clones it; docs/LIMITS.md does not say)', what: 'bare SharedArrayBuffers where structured clone reaches them outside plain objects, arrays, Maps and Sets' },
   { file: 'bug-builtin-throw-arrow.cjs', args: ['json'], nodes: 1, protocol: 'hlrc', status: 1, skip: 'bug: an uncaught error thrown by a builtin (JSON.parse, decodeURIComponent) prints no location head; node prints V8\'s message location ("<anonymous_script>:1", the text, a caret)', what: 'an uncaught JSON.parse SyntaxError in a timer' },
+  { file: 'bug-wait-huge-timeout.mjs', nodes: 2, protocol: 'hlrc', status: 0, skip: 'bug: Atomics.wait/waitAsync with a timeout past 2^31 ms fills stderr with TimeoutOverflowWarning (about one a millisecond while it waits)', what: 'waits with timeouts longer than a timer holds, woken after 300 ms' },
   { file: 'bug-sab-tostringtag.mjs', nodes: 2, protocol: 'hlrc', status: 0, skip: 'bug: a SharedArrayBuffer whose toString tag is not "SharedArrayBuffer" (a subclass with Symbol.toStringTag, Reflect.construct with another prototype) in workerData for another node throws DSM_ERR_NOT_DSM_MEMORY', what: 'SharedArrayBuffers with another toString tag in workerData' },
 ];
 
