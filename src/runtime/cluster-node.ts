@@ -90,6 +90,13 @@ function isMeshPort(mesh: MeshLike | null): mesh is MeshLike & MeshPort {
   return mesh !== null && typeof (mesh as Partial<MeshPort>).deliverTo === 'function' && typeof (mesh as Partial<MeshPort>).queuedBytes === 'function';
 }
 
+/**
+ * The longest delay a Node timer holds (2^31 - 1 ms): a later deadline (an Atomics.wait's timeout of 2^32 ms) is
+ * armed at this, and the tick it runs arms the rest. Beyond it Node clamps the delay to 1 ms with a
+ * TimeoutOverflowWarning, and the tick re-armed itself every millisecond, each time with the warning.
+ */
+const nodeTimerMsMax = 2 ** 31 - 1;
+
 /** What drainDirty returns when the fast path pushed nothing (read only: the engine iterates it). */
 const noDirtyPages = new Uint32Array(0);
 
@@ -814,7 +821,7 @@ export class ClusterNode {
       this.host.tick(performance.now());
       this.scheduleLineTick();
       noteActivity(activity.idle);
-    }, Math.max(0, atMs - performance.now()));
+    }, Math.min(nodeTimerMsMax, Math.max(0, atMs - performance.now())));
     this.lineTimer.unref();
   }
 
