@@ -393,6 +393,22 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
     pendingOnline.set(worker, first);
   }
 
+  /**
+   * A local worker's output that Node pipes into this thread's stdout and stderr goes there before its 'exit' is
+   * heard. Node writes a main thread's stdout synchronously (a file, a pipe), so a worker's last lines come out
+   * before what the main thread prints on its 'exit'; a dsm program's main thread is a worker itself, whose stdout
+   * is a stream with backpressure, and the pipe held the rest back while the main thread's own line went ahead
+   * (users9's exit-output-order). Each chunk read here goes to the pipe's destination ('data'), in order. Streams
+   * the program reads itself (`stdout: true`: not piped) are left alone.
+   */
+  function flushPipedOutput(worker: NativeWorker): void {
+    for (const stream of [worker.stdout, worker.stderr]) {
+      const state = (stream as unknown as { _readableState?: { pipes?: unknown[] } } | null)?._readableState;
+      if (stream === null || state?.pipes === undefined || state.pipes.length === 0) continue;
+      while (stream.read() !== null) { /* written by the pipe's 'data' listener */ }
+    }
+  }
+
   class Worker extends NativeWorker {
     /**
      * A taken warm thread's 'online' still to come goes out before any other event of the worker: a thread that
@@ -400,7 +416,10 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
      * (Node's thread says it is online before it loads the program).
      */
     override emit(event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'exit') forgetBoot(this);
+      if (event === 'exit') {
+        forgetBoot(this);
+        flushPipedOutput(this);
+      }
       if (terminatedEarly.has(this)) {
         // Terminated before its program started (see terminate): as Node's thread that had not started, no
         // 'online', and exit code 0 where the warm thread's is 1.
