@@ -452,90 +452,52 @@ inline bool IsWriteFault(void* context) {
 #endif
 }
 
-// Pages written ahead of a stream (twinned by TwinAhead, not by their own fault),
-// and the most TwinAhead takes after one fault (setWriteAhead; 0, the default: off).
+// Pages written ahead of a stream (by WriteAhead, not by their own fault), and the most WriteAhead takes after one
+// fault over other homes' pages (setWriteAhead; 0, the default: off) and over our own (setOwnWriteAhead; 0: off).
 std::atomic<uint64_t> g_write_ahead_pages{0};
 std::atomic<uint32_t> g_write_ahead_max{0};
-
-// Whether `page` is twinned and read-write: written in the open interval
-// through a twin (not a page of our own, which is twinless).
-inline bool TwinnedWritable(size_t page) {
-  uint8_t state = g_region.state[page].load(std::memory_order_acquire);
-  return (state & kBusy) == 0 && (state & kProtMask) == kProtReadWrite && (state & kHasTwin) != 0;
-}
-
-// Write-ahead for a fast write to `page` (the caller holds its BUSY bit and
-// has twinned it): when at least writeAheadRunPagesMin pages just before it
-// were twinned and written in a row, the store continues a sequential write
-// stream over read-only copies of other homes' pages, so the next pages will
-// be written too. Up to as many as that run (at most writeAheadPageCountMax), each read-only, fast-write, not
-// twinless and not twinned, are locked, twinned and reported dirty here; the
-// caller upgrades them with `page` in one mprotect and unlocks them. To the
-// engine a page twinned ahead is a page written with the bytes it held (a
-// silent store): its diff is empty if no store follows. Stops at the first
-// page not in that state, busy, over the twin limit, or when the dirty ring
-// is full. Returns how many pages after `page` it took.
-size_t TwinAhead(size_t page) {
-  const size_t most = g_write_ahead_max.load(std::memory_order_relaxed);
-  size_t behind = 0;
-  while (behind < most && behind < page && TwinnedWritable(page - behind - 1)) behind += 1;
-  if (behind < kWriteAheadRunPagesMin) return 0;
-  size_t ahead = 0;
-  while (ahead < behind && page + ahead + 1 < g_region.page_count) {
-    size_t next = page + ahead + 1;
-    std::atomic<uint8_t>& cell = g_region.state[next];
-    uint8_t state = cell.load(std::memory_order_acquire);
-    if ((state & (kBusy | kTwinless | kHasTwin)) != 0 || (state & kProtMask) != kProtRead || (state & kFastWrite) == 0) break;
-    if (g_fast_write_paused.load(std::memory_order_acquire)) break;
-    if (g_twin_count.load(std::memory_order_relaxed) >= g_twin_limit.load(std::memory_order_relaxed)) break;
-    if (!cell.compare_exchange_strong(state, state | kBusy, std::memory_order_acq_rel)) break;
-    if (!DirtyPush(static_cast<uint32_t>(next))) {
-      UnlockPage(next, state);
-      break;
-    }
-    TakeTwin(next);
-    ahead += 1;
-  }
-  if (ahead > 0) g_write_ahead_pages.fetch_add(ahead, std::memory_order_relaxed);
-  return ahead;
-}
-
-// The most pages OwnAhead takes after one fault (setOwnWriteAhead; 0 turns it off).
 std::atomic<uint32_t> g_own_write_ahead_max{0};
 
-// Whether `page` is one of our own (twinless) and read-write: written in the open interval, or exclusive.
-inline bool OwnWritable(size_t page) {
+// Whether `page` is read-write and, with `own`, one of ours (twinless: written in the open interval, or
+// exclusive), else twinned (written in the open interval through a twin).
+inline bool WrittenAhead(size_t page, bool own) {
   uint8_t state = g_region.state[page].load(std::memory_order_acquire);
-  return (state & kBusy) == 0 && (state & kProtMask) == kProtReadWrite && (state & kTwinless) != 0;
+  return (state & kBusy) == 0 && (state & kProtMask) == kProtReadWrite && (state & (own ? kTwinless : kHasTwin)) != 0;
 }
 
-// Write-ahead over our own pages, for a fast write to twinless `page` (the caller holds its BUSY bit): when at
-// least writeAheadRunPagesMin pages just before it are our own and read-write, the store continues a write
-// stream over this node's pages (a thread filling memory it allocated: every page's first store after its
-// allocation, or after a copy of it left, faults once), so the next pages will be written too. Up to as many as
-// that run (at most writeAheadPageCountMax), each twinless, read-only and fast-write, are locked and reported
-// dirty here (tagged dirtyAheadTag); the caller upgrades them with `page` in one mprotect and unlocks them. No twin and no diff: to the
-// engine such a page is one of its own written in the open interval, named in the interval's write notice (if no
-// store follows, the notice only makes other nodes' copies refetch the same bytes). Stops at the first page not
-// in that state, busy, or when the dirty ring is full. Returns how many pages after `page` it took.
-size_t OwnAhead(size_t page) {
-  const size_t most = g_own_write_ahead_max.load(std::memory_order_relaxed);
+// Write-ahead for a fast write to `page` (the caller holds its BUSY bit, and has twinned it unless `own`, a page of
+// our own): when at least writeAheadRunPagesMin pages just before it were written in a row (twinned ones, or with
+// `own` our own ones), the store continues a sequential write stream, so the next pages will be written too. Up to
+// as many as that run (at most writeAheadPageCountMax), each read-only, fast-write, not twinned and twinless
+// exactly when `own`, are locked and reported dirty here, twinned unless `own`; the caller upgrades them with
+// `page` in one mprotect and unlocks them.
+// - Other homes' pages (DSM_WRITE_AHEAD=1; a stencil band before it is lent): to the engine a page twinned ahead is
+//   a page written with the bytes it held (a silent store): its diff is empty if no store follows.
+// - Our own pages (a thread filling memory it allocated: each page's first store after its allocation, or after
+//   a copy of it left, faults once): no twin and no diff; the entry is tagged dirtyAheadTag, and the engine names
+//   the page in its write notice (if no store follows, other nodes' copies refetch the same bytes) without counting
+//   this node as its writer for home migration.
+// Stops at the first page not in that state, busy, over the twin limit, or when the dirty ring is full. Returns how
+// many pages after `page` it took.
+size_t WriteAhead(size_t page, bool own) {
+  const size_t most = (own ? g_own_write_ahead_max : g_write_ahead_max).load(std::memory_order_relaxed);
   size_t behind = 0;
-  while (behind < most && behind < page && OwnWritable(page - behind - 1)) behind += 1;
+  while (behind < most && behind < page && WrittenAhead(page - behind - 1, own)) behind += 1;
   if (behind < kWriteAheadRunPagesMin) return 0;
   size_t ahead = 0;
   while (ahead < behind && page + ahead + 1 < g_region.page_count) {
     size_t next = page + ahead + 1;
     std::atomic<uint8_t>& cell = g_region.state[next];
     uint8_t state = cell.load(std::memory_order_acquire);
-    if ((state & (kBusy | kHasTwin)) != 0 || (state & kTwinless) == 0 || (state & kProtMask) != kProtRead || (state & kFastWrite) == 0) break;
+    if ((state & (kBusy | kHasTwin)) != 0 || ((state & kTwinless) != 0) != own || (state & kProtMask) != kProtRead || (state & kFastWrite) == 0) break;
     if (g_fast_write_paused.load(std::memory_order_acquire)) break;
+    if (!own && g_twin_count.load(std::memory_order_relaxed) >= g_twin_limit.load(std::memory_order_relaxed)) break;
     if (!cell.compare_exchange_strong(state, state | kBusy, std::memory_order_acq_rel)) break;
-    // Tagged: the engine names it in the write notice, but no store of this node's is seen on it yet.
-    if (!DirtyPush(static_cast<uint32_t>(next) | kDirtyAheadTag)) {
+    if (!DirtyPush(own ? static_cast<uint32_t>(next) | kDirtyAheadTag : static_cast<uint32_t>(next))) {
       UnlockPage(next, state);
       break;
     }
+    if (!own) TakeTwin(next);
     ahead += 1;
   }
   if (ahead > 0) g_write_ahead_pages.fetch_add(ahead, std::memory_order_relaxed);
@@ -573,8 +535,8 @@ bool TryFastWrite(size_t page) {
   if (!twinless) TakeTwin(page);
   // A page continuing a run of pages written behind it is a sequential write stream: the next ones are
   // upgraded with it (one mprotect, one signal, for up to writeAheadPageCountMax + 1 pages), twinned if they
-  // are other homes' copies (TwinAhead), reported dirty only if they are our own (OwnAhead).
-  size_t ahead = twinless ? OwnAhead(page) : TwinAhead(page);
+  // are other homes' copies, reported dirty only if they are our own (WriteAhead).
+  size_t ahead = WriteAhead(page, twinless);
   mprotect(g_region.app + offset, (ahead + 1) * kPageBytes, PROT_READ | PROT_WRITE);
   g_fast_write_faults.fetch_add(1, std::memory_order_relaxed);
   for (size_t k = 1; k <= ahead; k += 1) {

@@ -102,7 +102,7 @@ export const writeAheadPageCountMax = 15;
 export const writeAheadRunPagesMin = 2;
 /**
  * Native: the bit the fast path sets on a dirty-ring entry for one of the node's own pages it upgraded ahead of a
- * write stream (OwnAhead) rather than for a store: the engine names such a page in its write notice but does not
+ * write stream (WriteAhead) rather than for a store: the engine names such a page in its write notice but does not
  * count the home as its writer for home migration until a store of its own is seen (src/protocol/hlrc.ts
  * drainDirty). Page numbers stay below it (a region holds at most 2^31 pages).
  */

@@ -1,4 +1,4 @@
-// The native fast path's write-ahead over a node's own pages in the simulation (native/dsm_mmu.cc OwnAhead,
+// The native fast path's write-ahead over a node's own pages in the simulation (native/dsm_mmu.cc WriteAhead over own pages,
 // SimMemory.ownWriteAheadOn): a fast write to a twinless page continuing a run of own pages written behind it
 // also upgrades the next read-only own pages and reports them dirty, so a thread filling the memory its node
 // homes faults every few pages instead of every page. The stores that follow on such a page take no fault at

@@ -54,7 +54,7 @@ export class SimMemory implements PageMemory {
   /** Stores the fast path took (a write fault served in the signal handler), per page. */
   readonly fastWrites = new Map<number, number>();
   /**
-   * The native write-ahead (TwinAhead in native/dsm_mmu.cc; 0: off, as here by
+   * The native write-ahead (WriteAhead in native/dsm_mmu.cc; 0: off, as here by
    * default so that pinned counts stay): a fast write that twins a page whose
    * preceding pages are twinned and writable in a row also twins and upgrades
    * up to that many following read-only fast-write pages, at most this many.
@@ -63,7 +63,7 @@ export class SimMemory implements PageMemory {
    */
   writeAheadPageCountMax = 0;
   /**
-   * The native write-ahead over a node's own pages (OwnAhead in native/dsm_mmu.cc): what the engine asked for
+   * The native write-ahead over a node's own pages (WriteAhead in native/dsm_mmu.cc, over own pages): what the engine asked for
    * (setOwnWriteAhead), applied only where the cluster turns it on (`ownWriteAheadOn`, SimOptions.ownWriteAhead;
    * off by default so that pinned counts stay). A fast write to a twinless page whose preceding pages are
    * twinless and writable in a row also upgrades up to that many following read-only fast-write twinless pages
@@ -211,7 +211,7 @@ export class SimMemory implements PageMemory {
   }
   loadAllowed(page: number): boolean { this.touch(page); return this.prot[page] !== protNone; }
 
-  /** As the native OwnAhead: own pages after `page` upgraded and reported dirty with it. */
+  /** As the native WriteAhead over own pages: own pages after `page` upgraded and reported dirty with it. */
   private ownAhead(page: number): void {
     if (!this.ownWriteAheadOn) return;
     let behind = 0;
@@ -225,7 +225,7 @@ export class SimMemory implements PageMemory {
     }
   }
 
-  /** As the native TwinAhead: pages after `page` twinned, upgraded and reported dirty with it. */
+  /** As the native WriteAhead over other homes' pages: pages after `page` twinned, upgraded and reported dirty with it. */
   private twinAhead(page: number): void {
     let behind = 0;
     while (behind < this.writeAheadPageCountMax && behind < page && this.prot[page - behind - 1] === protReadWrite && this.twins.has(page - behind - 1)) behind++;

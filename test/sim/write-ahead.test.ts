@@ -1,5 +1,5 @@
 // The native fast path's write-ahead in the simulation (SimMemory.writeAheadPageCountMax,
-// native/dsm_mmu.cc TwinAhead): a fast write continuing a run of twinned pages
+// native/dsm_mmu.cc WriteAhead): a fast write continuing a run of twinned pages
 // twins and upgrades the next read-only pages with it, so a sequential write
 // stream faults every few pages. Pages twinned ahead that their node never
 // writes close with empty diffs and are named in its write notice: the engine
