@@ -42,6 +42,8 @@ const hostTagSocketAddress = 5;
 /** A net.BlockList: its rules, added again in their order. */
 const hostTagBlockList = 6;
 const keyObjectTypes = ['secret', 'public', 'private'] as const;
+/** The marker views replaceBareBuffers put in place of a SocketAddress or a BlockList, with what each is written as. */
+const stateMarkers = new WeakMap<DataView, { tag: number; state: string }>();
 
 /**
  * MessagePorts in a value that crosses nodes (src/threads/port-relay.ts):
@@ -191,6 +193,16 @@ function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, Data
     return marker;
   }
   if (seen.has(value)) return seen.get(value);
+  if (value instanceof SocketAddress || value instanceof BlockList) {
+    // Node 24 makes these ordinary objects to V8 (whose clone of one is an empty object), Node 20 host objects: a
+    // marker view either way, written with the object's state (DsmSerializer._writeHostObject).
+    const marker = new DataView(new ArrayBuffer(0));
+    stateMarkers.set(marker, value instanceof SocketAddress
+      ? { tag: hostTagSocketAddress, state: JSON.stringify({ address: value.address, port: value.port, family: value.family, flowlabel: value.flowlabel }) }
+      : { tag: hostTagBlockList, state: JSON.stringify(value.rules) });
+    seen.set(value, marker);
+    return marker;
+  }
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
   if (Array.isArray(value)) {
     // Its length, the indices it holds (a hole stays a hole) and its named properties, as V8 clones an array.
@@ -356,12 +368,10 @@ class DsmSerializer extends v8.DefaultSerializer {
       this.writeRawBytes(material);
       return;
     }
-    if (object instanceof SocketAddress || object instanceof BlockList) {
-      const state = object instanceof SocketAddress
-        ? JSON.stringify({ address: object.address, port: object.port, family: object.family, flowlabel: object.flowlabel })
-        : JSON.stringify(object.rules);
-      const bytes = Buffer.from(state, 'utf8');
-      this.writeUint32(object instanceof SocketAddress ? hostTagSocketAddress : hostTagBlockList);
+    const marked = stateMarkers.get(object as DataView);
+    if (marked !== undefined) {
+      const bytes = Buffer.from(marked.state, 'utf8');
+      this.writeUint32(marked.tag);
       this.writeUint32(bytes.byteLength);
       this.writeRawBytes(bytes);
       return;

@@ -370,7 +370,8 @@ test('a KeyObject (secret, public, private), a SocketAddress and a BlockList cro
   assert.ok(back.publicKey.equals(publicKey));
   assert.equal(back.privateKey.type, 'private');
   assert.ok(verify(null, Buffer.from('m'), publicKey, sign(null, Buffer.from('m'), back.privateKey)));
-  assert.deepEqual(back.blockList.rules, blockList.rules);
+  // The same rules (Node 24 lists them in an order of its own, which adding them again need not keep).
+  assert.deepEqual([...back.blockList.rules].sort(), [...blockList.rules].sort());
   for (const [ip, family] of [['10.1.2.3', 'ipv4'], ['11.0.0.1', 'ipv4'], ['172.16.0.15', 'ipv4'], ['fe80::1', 'ipv6']] as const) {
     assert.equal(back.blockList.check(ip, family), blockList.check(ip, family), ip);
   }
