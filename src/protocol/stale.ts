@@ -47,8 +47,8 @@ export interface StaleHost {
   flushAllDirty(): void;
   /** Clean, valid copies this node holds of other nodes' pages (with state), and their homes. */
   forEachCleanCopy(visit: (page: number, home: number) => void): void;
-  /** At the home: pages homed here that may have been written (with state, or in the open interval). */
-  forEachOwnTouched(visit: (page: number) => void): void;
+  /** At the home: pages homed here that may have been written (with state, or in the open interval), but for those `logged` marks 1. */
+  forEachOwnTouched(visit: (page: number) => void, logged: Uint8Array): void;
   homeOf(page: number): number;
   /** The page's bytes as this node holds them (any protection). */
   readPage(page: number, dst: Uint8Array): void;
@@ -223,12 +223,12 @@ export class StaleRefresh {
   private logWritten(): void {
     const mark = this.writtenMark ??= new Uint8Array(this.host.pageCount);
     this.host.forEachOwnTouched((page) => {
-      if (mark[page] === 1 || this.host.homeOf(page) !== this.host.nodeId) return;
+      if (mark[page] === 1) return;
       this.host.readPage(page, this.scratch);
       if (isZero(this.scratch)) return;
       mark[page] = 1;
       assert(this.written.length < this.host.pageCount, 'the written log holds each page once');
       this.written.push(page);
-    });
+    }, mark);
   }
 }

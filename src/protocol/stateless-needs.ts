@@ -50,15 +50,35 @@ export class StatelessNeeds {
    */
   raise(page: number, writer: number, index: number): boolean {
     assert(index >= 1 && writer >= 0 && writer < this.nodeCount, 'a need is an interval of a node');
+    const chunk = this.chunkOf(page);
+    const slot = page % chunkPageCount;
+    const at = slot * this.nodeCount + writer;
+    if (chunk.need[at]! < index) chunk.need[at] = index;
+    return this.holdSlot(chunk, slot);
+  }
+
+  /**
+   * Holds the page (invalid) with the need it has, none if it was not held:
+   * a copy the stale refresh drops that this node never touched (valid at
+   * zero with no state), whose next use fetches the home's copy, whatever
+   * its version. Returns whether the page was not held before.
+   */
+  hold(page: number): boolean {
+    return this.holdSlot(this.chunkOf(page), page % chunkPageCount);
+  }
+
+  private chunkOf(page: number): Chunk {
+    assert(page >= 0 && page < this.chunks.length * chunkPageCount, 'a page of the region');
     const c = Math.floor(page / chunkPageCount);
     let chunk = this.chunks[c];
     if (chunk === undefined) {
       chunk = { need: new Float64Array(chunkPageCount * this.nodeCount), held: new Uint8Array(chunkPageCount), count: 0 };
       this.chunks[c] = chunk;
     }
-    const slot = page % chunkPageCount;
-    const at = slot * this.nodeCount + writer;
-    if (chunk.need[at]! < index) chunk.need[at] = index;
+    return chunk;
+  }
+
+  private holdSlot(chunk: Chunk, slot: number): boolean {
     if (chunk.held[slot] === 1) return false;
     chunk.held[slot] = 1;
     chunk.count++;
