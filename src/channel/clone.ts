@@ -160,9 +160,10 @@ function isArrayIndex(key: string): boolean {
  * program's getter is not called a second time, as the structured clone calls it once). Returns whether any
  * property changed.
  */
-function copyOwnProperties(value: object, copy: Record<string, unknown>, markers: Map<SharedArrayBuffer, DataView>, seen: Map<object, unknown>): boolean {
+function copyOwnProperties(value: object, copy: Record<string, unknown>, markers: Map<SharedArrayBuffer, DataView>, seen: Map<object, unknown>, skip?: (key: string) => boolean): boolean {
   let changed = false;
   for (const key of Object.keys(value)) {
+    if (skip?.(key) === true) continue;
     const descriptor = Object.getOwnPropertyDescriptor(value, key);
     const accessor = descriptor !== undefined && !('value' in descriptor);
     const item = accessor ? (value as Record<string, unknown>)[key] : descriptor?.value;
@@ -218,15 +219,7 @@ function replaceBareBuffers(value: unknown, markers: Map<SharedArrayBuffer, Data
     // Named properties (`parts.header = buffer`): looked for on arrays of up to cloneArrayNamedScanLengthMax
     // elements (the list of an array's keys names every index), and on any array copied anyway.
     if (changed || value.length <= cloneArrayNamedScanLengthMax) {
-      for (const key of Object.keys(value)) {
-        if (isArrayIndex(key)) continue;
-        const descriptor = Object.getOwnPropertyDescriptor(value, key);
-        const accessor = descriptor !== undefined && !('value' in descriptor);
-        const item = accessor ? (value as unknown as Record<string, unknown>)[key] : descriptor?.value;
-        const newItem = replaceBareBuffers(item, markers, seen);
-        changed ||= accessor || newItem !== item;
-        (copy as unknown as Record<string, unknown>)[key] = newItem;
-      }
+      if (copyOwnProperties(value, copy as unknown as Record<string, unknown>, markers, seen, isArrayIndex)) changed = true;
     }
     if (!changed) seen.set(value, value);
     return changed ? copy : value;
