@@ -176,6 +176,54 @@ function drainPublicPort(worker: NativeWorker): void {
 /** Node's Worker, held now: the imported binding is live, and becomes dsm's class once setup syncs the builtin exports. */
 const NodeWorker = NativeWorker;
 
+/** execArgv lists Node's Worker accepted in this thread (checkExecArgv), as JSON. */
+const execArgvAccepted = new Set<string>();
+
+/**
+ * Node checks a Worker's execArgv in its constructor, before the thread takes
+ * an id or starts: a flag it does not allow in workers (a V8 flag such as
+ * --expose-gc, a per-process option) throws ERR_WORKER_INVALID_EXEC_ARGV at
+ * once. dsm takes the worker's thread id and place first, and a worker placed
+ * on another node was constructed there, so a refused list took an id here
+ * and ended that node (DSM_ERR_NODE_DIED). So a list is put to Node's own
+ * check first, once per thread: a Worker of Node's that would run nothing is
+ * made with it, which throws Node's error where the program called, or starts
+ * and is terminated at once (a thread start, once for each list used).
+ */
+/** Thrown by the resource limits checkOptionsAsNode gives Node's constructor: its checks of the other options passed. */
+const optionsChecked = Symbol('dsm: worker options checked');
+const limitsThatStop = { get maxOldGenerationSizeMb(): number { throw optionsChecked; } };
+
+/**
+ * Node's constructor checks the types of execArgv, argv, env and name (ERR_INVALID_ARG_TYPE) before it reads
+ * the resource limits, which it reads before it makes the thread: given limits that throw when read, it runs
+ * those checks and stops, with no thread. dsm reads these options to place and start the worker (a worker placed
+ * on another node is constructed there: a name of the wrong type ended that node, DSM_ERR_NODE_DIED), so Node's
+ * checks run first, and throw Node's own errors where the program called.
+ */
+function checkOptionsAsNode(options: DsmWorkerOptions): void {
+  if (typeof options !== 'object' || options === null) return;
+  try {
+    const { execArgv, argv, env, name } = options;
+    const probe = new NodeWorker('', { eval: true, execArgv, argv, env, name, resourceLimits: limitsThatStop as never });
+    // A Node that read the limits elsewhere made a thread that runs nothing.
+    probe.unref();
+    void probe.terminate();
+  } catch (error) {
+    if (error !== optionsChecked) throw error;
+  }
+}
+
+function checkExecArgv(execArgv: unknown): void {
+  if (!Array.isArray(execArgv) || execArgv.length === 0) return;
+  const key = JSON.stringify(execArgv.map(String));
+  if (execArgvAccepted.has(key)) return;
+  const probe = new NodeWorker('', { eval: true, execArgv: execArgv.map(String), stdout: true, stderr: true });
+  probe.unref();
+  void probe.terminate();
+  execArgvAccepted.add(key);
+}
+
 /** A local warm thread made before this thread passed its start gate (prewarmLocalThread), not yet adopted by make(). */
 interface Prewarmed { worker: NativeWorker; handoff: MessagePort; gate: StartGate; env: string; online: boolean; ended: boolean; untrack(): void }
 /** The local warm threads made before this thread passed its start gate (prewarmLocalThread), in order, not yet adopted by make(). */
@@ -471,6 +519,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         super(filename, options);
         return;
       }
+      checkOptionsAsNode(options);
       const evalCode = options.eval === true;
       const resolved = evalCode ? String(filename) : resolveWorkerFile(filename);
       if (resolved === null) {
@@ -486,6 +535,7 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         super(filename, options);
         return;
       }
+      checkExecArgv(options.execArgv);
       const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
         // A file not found here fails here, with Node's own error (not a remote node's, which would add its name).
