@@ -176,52 +176,35 @@ function drainPublicPort(worker: NativeWorker): void {
 /** Node's Worker, held now: the imported binding is live, and becomes dsm's class once setup syncs the builtin exports. */
 const NodeWorker = NativeWorker;
 
-/** execArgv lists Node's Worker accepted in this thread (checkExecArgv), as JSON. */
-const execArgvAccepted = new Set<string>();
+/** The workerData checkOptionsAsNode gives Node's constructor: its clone, the constructor's last step before the thread starts, throws. */
+const uncloneable = (): void => {};
 
 /**
- * Node checks a Worker's execArgv in its constructor, before the thread takes
- * an id or starts: a flag it does not allow in workers (a V8 flag such as
- * --expose-gc, a per-process option) throws ERR_WORKER_INVALID_EXEC_ARGV at
- * once. dsm takes the worker's thread id and place first, and a worker placed
- * on another node was constructed there, so a refused list took an id here
- * and ended that node (DSM_ERR_NODE_DIED). So a list is put to Node's own
- * check first, once per thread: a Worker of Node's that would run nothing is
- * made with it, which throws Node's error where the program called, or starts
- * and is terminated at once (a thread start, once for each list used).
- */
-/** Thrown by the resource limits checkOptionsAsNode gives Node's constructor: its checks of the other options passed. */
-const optionsChecked = Symbol('dsm: worker options checked');
-const limitsThatStop = { get maxOldGenerationSizeMb(): number { throw optionsChecked; } };
-
-/**
- * Node's constructor checks the types of execArgv, argv, env and name (ERR_INVALID_ARG_TYPE) before it reads
- * the resource limits, which it reads before it makes the thread: given limits that throw when read, it runs
- * those checks and stops, with no thread. dsm reads these options to place and start the worker (a worker placed
- * on another node is constructed there: a name of the wrong type ended that node, DSM_ERR_NODE_DIED), so Node's
- * checks run first, and throw Node's own errors where the program called.
+ * Node's constructor checks a worker's options before it starts the thread:
+ * the types of execArgv, argv, env and name (ERR_INVALID_ARG_TYPE), then, as
+ * it makes the thread's handle, the execArgv flags and the NODE_OPTIONS of
+ * its env (ERR_WORKER_INVALID_EXEC_ARGV: a V8 flag such as --expose-gc, a
+ * per-process option), and last it clones the workerData. dsm takes the
+ * worker's thread id and its place first, and a worker placed on another node
+ * was constructed there: a refused execArgv took an id here, and a number name
+ * or a refused flag placed on another node ended that node (DSM_ERR_NODE_DIED).
+ * So Node's constructor runs first with those options and a workerData it
+ * cannot clone: it throws Node's own error where the program called, or the
+ * clone's DataCloneError, with no thread started (about 0.3 ms).
  */
 function checkOptionsAsNode(options: DsmWorkerOptions): void {
   if (typeof options !== 'object' || options === null) return;
+  const { execArgv, argv, env, name, resourceLimits } = options;
+  let probe: NativeWorker;
   try {
-    const { execArgv, argv, env, name } = options;
-    const probe = new NodeWorker('', { eval: true, execArgv, argv, env, name, resourceLimits: limitsThatStop as never });
-    // A Node that read the limits elsewhere made a thread that runs nothing.
-    probe.unref();
-    void probe.terminate();
+    probe = new NodeWorker('', { eval: true, execArgv, argv, env, name, resourceLimits, workerData: uncloneable });
   } catch (error) {
-    if (error !== optionsChecked) throw error;
+    if (error instanceof DOMException && error.name === 'DataCloneError') return;
+    throw error;
   }
-}
-
-function checkExecArgv(execArgv: unknown): void {
-  if (!Array.isArray(execArgv) || execArgv.length === 0) return;
-  const key = JSON.stringify(execArgv.map(String));
-  if (execArgvAccepted.has(key)) return;
-  const probe = new NodeWorker('', { eval: true, execArgv: execArgv.map(String), stdout: true, stderr: true });
+  // A Node that clones the workerData after it starts the thread: one that runs nothing.
   probe.unref();
   void probe.terminate();
-  execArgvAccepted.add(key);
 }
 
 /** A local warm thread made before this thread passed its start gate (prewarmLocalThread), not yet adopted by make(). */
@@ -535,7 +518,6 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
         super(filename, options);
         return;
       }
-      checkExecArgv(options.execArgv);
       const threadIdSeen = channel.call({ op: 'thread-id' }) as number;
       if (parent.nodeCount > 1) {
         // A file not found here fails here, with Node's own error (not a remote node's, which would add its name).
