@@ -741,6 +741,13 @@ export const portRelayDrainCountMax = 1 << 14;
  */
 export const warmThreadIdleMsMax = 5000;
 /**
+ * Kinds of worker options (execArgv flags, the types of argv, env and name,
+ * an env's NODE_OPTIONS) a thread remembers as passed by Node's checks
+ * (src/threads/worker.ts, checkOptionsAsNode); past it a new kind is checked
+ * each time (about 0.3 ms and 27 KB Node never frees, a worker).
+ */
+export const workerOptionKindCountMax = 256;
+/**
  * How long a thread that is ending (its 'exit' event: the program's end, process.exit, a thread whose loop ran dry)
  * waits, at most and in all, for the app threads it started that are about to start dsm's entry module (past
  * src/threads/boot-mark.ts: microseconds from it) to have started it (src/channel/thread-config.ts `trackBoot`):

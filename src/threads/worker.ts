@@ -13,7 +13,7 @@ import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, endUnusedWarmThread, forgetBoot, handWarmStart, StartGate, startWarmThread,
   terminateAppThread, trackBoot,
 } from '../channel/thread-config.js';
-import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { placementScanValueCountMax, warmThreadCountMax, warmThreadIdleMsMax, workerOptionKindCountMax } from '../constants.js';
 import { hop, hopsOn } from '../util/hops.js';
 import { findMainPath } from '../util/module-kind.js';
 import { environmentFingerprint, processEnvironment, warmThreadsEnabled } from '../env.js';
@@ -178,6 +178,21 @@ const NodeWorker = NativeWorker;
 
 /** The workerData checkOptionsAsNode gives Node's constructor: its clone, the constructor's last step before the thread starts, throws. */
 const uncloneable = (): void => {};
+/** Kinds of options Node's checks passed in this thread (optionsKey), so that each is checked once. */
+const optionsPassed = new Set<string>();
+
+/**
+ * What Node's checks of a worker's options look at: the execArgv flags, the
+ * types of argv, env and name, and the NODE_OPTIONS of an env given; null
+ * when none is given (nothing to check: the common case).
+ */
+function optionsKey(execArgv: unknown, argv: unknown, env: unknown, name: unknown): string | null {
+  if (execArgv === undefined && argv === undefined && env === undefined && name === undefined) return null;
+  const envKind = typeof env === 'object' && env !== null ? ['object', String((env as Record<string, unknown>).NODE_OPTIONS ?? '')]
+    : typeof env === 'symbol' ? String(env) : env === null ? 'null' : typeof env;
+  return JSON.stringify([Array.isArray(execArgv) ? execArgv.map(String) : typeof execArgv, Array.isArray(argv) ? 'array' : typeof argv,
+    envKind, name === undefined || name === '' ? 'none' : typeof name]);
+}
 
 /**
  * Node's constructor checks a worker's options before it starts the thread:
@@ -190,17 +205,22 @@ const uncloneable = (): void => {};
  * or a refused flag placed on another node ended that node (DSM_ERR_NODE_DIED).
  * So Node's constructor runs first with those options and a workerData it
  * cannot clone: it throws Node's own error where the program called, or the
- * clone's DataCloneError, with no thread started (about 0.3 ms).
+ * clone's DataCloneError, with no thread started (about 0.3 ms). Once for
+ * each kind of options that passes: a handle Node made and never started is
+ * never freed (about 27 KB).
  */
 function checkOptionsAsNode(options: DsmWorkerOptions): void {
   if (typeof options !== 'object' || options === null) return;
   const { execArgv, argv, env, name, resourceLimits } = options;
+  const key = optionsKey(execArgv, argv, env, name);
+  if (key === null || optionsPassed.has(key)) return;
   let probe: NativeWorker;
   try {
     probe = new NodeWorker('', { eval: true, execArgv, argv, env, name, resourceLimits, workerData: uncloneable });
   } catch (error) {
-    if (error instanceof DOMException && error.name === 'DataCloneError') return;
-    throw error;
+    if (!(error instanceof DOMException && error.name === 'DataCloneError')) throw error;
+    if (optionsPassed.size < workerOptionKindCountMax) optionsPassed.add(key);
+    return;
   }
   // A Node that clones the workerData after it starts the thread: one that runs nothing.
   probe.unref();
