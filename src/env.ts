@@ -220,6 +220,11 @@ export function linePagePushEnabled(): boolean {
   return process.env.DSM_LINE_PUSH !== '0';
 }
 
+/** Whether Atomics.load takes a read copy of a line, on any number of nodes at once (DSM_LINE_SHARE=0: loads take the line or ship, to compare; session 34). */
+export function lineShareEnabled(): boolean {
+  return process.env.DSM_LINE_SHARE !== '0';
+}
+
 /** Whether a node ships Atomics ops on a line it gave up idle to the line's directory (DSM_LINE_SHIP=0: lines only move, to compare). */
 export function lineShipEnabled(): boolean {
   return process.env.DSM_LINE_SHIP !== '0';

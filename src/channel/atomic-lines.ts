@@ -6,11 +6,13 @@
 // One SharedArrayBuffer of Int32 words:
 //   [0..headerWords)            header: slot count, then 1 if pins are plain stores (asymmetric barrier)
 //   keys[slotCount]             line + 1 of each slot (0: never used); a slot is only re-keyed, never emptied
-//   states[slotCount]           stateInvalid | stateHeld | stateRevoking
+//   states[slotCount]           stateInvalid | stateHeld | stateRevoking | stateShared
 //   used[slotCount]             since the manager last looked: bit 0 read, bits 1.. writes (saturating at
 //                               lineUseWritesMax; plain read-modify-writes, so approximate)
 //   held[slotCount]             line + 1 while the slot's line is held (stateHeld), else 0: the one
 //                               word an app thread's fast path loads
+//   readable[slotCount]         line + 1 while the slot's line is held or the node has a read copy of it
+//                               (stateShared, session 34), else 0: the word Atomics.load's fast path loads
 //   pins[atomicLinePinCountMax] per app thread: line + 1 while the thread runs an op on it, else 0
 //   watch[slotCount]            1 while the manager waits for an op on the slot's line to end (a revoke
 //                               that found a pin, or lineWatch): the thread that ends
@@ -40,18 +42,20 @@ export const lineHeaderWords = 4;
 export const lineStateInvalid = 0;
 export const lineStateHeld = 1;
 export const lineStateRevoking = 2;
+export const lineStateShared = 3;
 /** A used word counts writes up to this many, times 2 (bit 0 is the read mark). */
 export const lineUseWordMax = 0x40000000;
 
 /** Word offsets of the table's parts, for a table of `slotCount` slots. */
-export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; pins: number; watch: number; words: number } {
+export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; readable: number; pins: number; watch: number; words: number } {
   const keys = lineHeaderWords;
   const states = keys + slotCount;
   const used = states + slotCount;
   const held = used + slotCount;
-  const pins = held + slotCount;
+  const readable = held + slotCount;
+  const pins = readable + slotCount;
   const watch = pins + atomicLinePinCountMax;
-  return { keys, states, used, held, pins, watch, words: watch + slotCount };
+  return { keys, states, used, held, readable, pins, watch, words: watch + slotCount };
 }
 
 /** The first slot a line probes (Fibonacci hashing); the app side uses the same. */
@@ -140,22 +144,57 @@ export class LineTable implements LineHost {
     Atomics.store(this.words, this.layout.used + slot, 0);
     Atomics.store(this.words, this.layout.watch + slot, 0);
     Atomics.store(this.words, this.layout.states + slot, lineStateHeld);
+    Atomics.store(this.words, this.layout.readable + slot, line + 1);
     Atomics.store(this.words, this.layout.held + slot, line + 1);
   }
 
+  lineShared(line: number): void {
+    assert(line >= 0 && line + 1 <= 0x7fffffff, 'a line number fits the table key');
+    const slot = this.slotFor(line, true);
+    Atomics.store(this.words, this.layout.used + slot, 0);
+    Atomics.store(this.words, this.layout.watch + slot, 0);
+    Atomics.store(this.words, this.layout.states + slot, lineStateShared);
+    Atomics.store(this.words, this.layout.held + slot, 0);
+    Atomics.store(this.words, this.layout.readable + slot, line + 1);
+  }
+
   lineRevoke(line: number): boolean {
+    return this.stopUse(line, true, true) ? (this.settle(line, lineStateInvalid), true) : false;
+  }
+
+  lineDowngrade(line: number): boolean {
+    return this.stopUse(line, true, false) ? (this.settle(line, lineStateShared), true) : false;
+  }
+
+  lineUnshare(line: number): boolean {
+    return this.stopUse(line, false, true) ? (this.settle(line, lineStateInvalid), true) : false;
+  }
+
+  /**
+   * Clears the slot's held word (`held`) and its readable word (`readable`),
+   * then answers whether no thread is inside an op on the line (else it
+   * stays so, and the caller asks again later).
+   */
+  private stopUse(line: number, held: boolean, readable: boolean): boolean {
     const slot = this.slotFor(line, false);
     assert(slot >= 0, 'a revoked line has a slot');
-    Atomics.store(this.words, this.layout.states + slot, lineStateRevoking);
-    Atomics.store(this.words, this.layout.held + slot, 0);
+    if (held) {
+      Atomics.store(this.words, this.layout.states + slot, lineStateRevoking);
+      Atomics.store(this.words, this.layout.held + slot, 0);
+    }
+    if (readable) Atomics.store(this.words, this.layout.readable + slot, 0);
     // A thread found pinned below says when its op ends (it loads the watch word after its unpin).
     Atomics.store(this.words, this.layout.watch + slot, 1);
     if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
     const key = line + 1;
     for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return false;
-    Atomics.store(this.words, this.layout.watch + slot, 0);
-    Atomics.store(this.words, this.layout.states + slot, lineStateInvalid);
     return true;
+  }
+
+  private settle(line: number, state: number): void {
+    const slot = this.slotFor(line, false);
+    Atomics.store(this.words, this.layout.watch + slot, 0);
+    Atomics.store(this.words, this.layout.states + slot, state);
   }
 
   lineWatch(line: number): void {

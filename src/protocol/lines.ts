@@ -107,7 +107,7 @@ import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePagePullHistory, atomicLinePagePullLinesMax, atomicLinePagePullSlack, atomicLinePagePullUsesMin, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
-  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax,
+  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax, atomicLineShareScoreMax,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
@@ -195,6 +195,27 @@ type NodeLine = {
   counts: Map<number, number> | null;
   /** This node's threads (their keys) seen asking for or waiting or notifying on the line, the first two only: whether it has one user here or several. */
   threadsSeen: number[];
+  /**
+   * A read copy of the line (session 34, "Read copies of a line"): none, asked for, here (loads run natively),
+   * or dropping (a writer waits for it: dropped once a thread used it, or its minimum window passed, and no
+   * thread is inside a load on it). Never held together with the line itself (a grant takes its place).
+   */
+  share: 'none' | 'requested' | 'held' | 'dropping';
+  /** Threads waiting for the read copy (their loads run again once it is here). */
+  shareWaiters: number[];
+  shareGrantedAtMs: number;
+  /** A thread loaded from the read copy since it came (or it was kept from the line's own tenure). */
+  shareUsed: boolean;
+  /** The engine's flushSeq when this node last asked for a read copy (as requestFlushSeq for the line). */
+  shareFlushSeq: number;
+  /**
+   * Whether loads here ask for a read copy (>= 0) or for the line (< 0): an upgrade (an op that writes, made
+   * while a read copy was here) counts -2, a read copy used and then dropped for a writer +1, a load that asked
+   * for the line +1 (so a line written once after a walk reads shared again), within ±atomicLineShareScoreMax.
+   */
+  shareScore: number;
+  /** The recall this tenure answers is for a read copy: the line goes back and this node keeps one (lineRelease `keepShare`). */
+  recallShare: boolean;
 };
 
 type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
@@ -215,8 +236,13 @@ type ShippedWaitMessage = Extract<ProtocolMessage, { type: 'lineWaitShip' }>;
  * until it gives the line back (-1: none); meanwhile its waiters leave only through that node's notifies:
  * notifies from other nodes wait in `heldNotifies` and timeouts wait, both until the line is back (a recall).
  */
+/**
+ * `queue`: nodes waiting for the line (`read` false) or for a read copy (true), in arrival order; at most one
+ * of each kind a node. `sharers`: the nodes with a read copy (while `owner` is -1 only), `invalidating` those
+ * asked to drop theirs for the writer at the queue's head.
+ */
 type DirectoryLine = {
-  owner: number; queue: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage | ShippedWaitMessage }>; shippedEver: boolean; notifiedFromAfar: boolean;
+  owner: number; queue: Array<{ node: number; read: boolean }>; sharers: number[]; invalidating: number[]; recalling: boolean; shipped: Array<{ from: number; message: ShippedOpMessage | ShippedWaitMessage }>; shippedEver: boolean; notifiedFromAfar: boolean;
   listedTo: number; heldNotifies: Array<{ from: number; message: Extract<LineMessage, { type: 'lineNotify' }> }>;
 };
 
@@ -261,6 +287,8 @@ export interface LineLayerOptions {
   waitRelease?: boolean;
   /** Whether a grant lists the line's waiters, so that its holder counts its own notifies (default true). */
   countedNotify?: boolean;
+  /** Whether loads take read copies of a line, on any number of nodes at once (default true; false: loads take the line or ship). */
+  shareLoads?: boolean;
 }
 
 /** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
@@ -309,6 +337,9 @@ export class LineEngine implements Engine {
   private readonly notifyRelease: boolean;
   private readonly waitRelease: boolean;
   private readonly countedNotify: boolean;
+  private readonly shareLoads: boolean;
+  /** Lines whose read copy is dropping (see NodeLine.share), looked at again at every tick. */
+  private readonly unsharing = new Set<number>();
   /** Notifies held back at this directory (all lines' heldNotifies), against atomicLineHeldNotifyCountMax. */
   private heldNotifyCount = 0;
   private nowMs = 0;
@@ -351,7 +382,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0, lineShareGrants: 0, lineShareInvalidations: 0, lineShareDowngrades: 0, lineShareUpgrades: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -387,6 +418,7 @@ export class LineEngine implements Engine {
     this.notifyRelease = options.notifyRelease ?? true;
     this.waitRelease = options.waitRelease ?? true;
     this.countedNotify = options.countedNotify ?? true;
+    this.shareLoads = options.shareLoads ?? true;
   }
 
   // ------------------------------------------------------------ delegation
@@ -517,6 +549,8 @@ export class LineEngine implements Engine {
     for (const state of this.lines.values()) {
       const k = state.waiters.indexOf(threadRef);
       if (k >= 0) { state.waiters.splice(k, 1); return true; }
+      const j = state.shareWaiters.indexOf(threadRef);
+      if (j >= 0) { state.shareWaiters.splice(j, 1); return true; }
     }
     for (const [requestId, entry] of this.pending) {
       if (entry.threadRef !== threadRef || entry.canceled) continue;
@@ -593,6 +627,7 @@ export class LineEngine implements Engine {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, pulled: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
+        share: 'none', shareWaiters: [], shareGrantedAtMs: 0, shareUsed: false, shareFlushSeq: 0, shareScore: 0, recallShare: false,
       };
       this.lines.set(line, state);
     }
@@ -600,7 +635,9 @@ export class LineEngine implements Engine {
   }
 
   private forgetIdleLines(): void {
-    for (const [line, state] of this.lines) if (state.state === 'none' && state.waiters.length === 0 && state.waitsOut === 0) this.lines.delete(line);
+    for (const [line, state] of this.lines) {
+      if (state.state === 'none' && state.waiters.length === 0 && state.waitsOut === 0 && state.share === 'none' && state.shareWaiters.length === 0) this.lines.delete(line);
+    }
   }
 
   /**
@@ -677,6 +714,30 @@ export class LineEngine implements Engine {
         this.requestPageLines(line);
         return;
     }
+  }
+
+  /** A thread's load needs a read copy of `line` here (the line is neither here nor asked for): answered at once if one is, else once it comes. */
+  private wantShare(threadRef: number, line: number, state: NodeLine): void {
+    switch (state.share) {
+      case 'held':
+        this.resume(threadRef, { ok: true, value: null });
+        return;
+      case 'requested': case 'dropping':
+        // Dropping: asked for again once the drop is sent.
+        state.shareWaiters.push(threadRef);
+        return;
+      case 'none':
+        state.shareWaiters.push(threadRef);
+        this.requestShare(line, state);
+        return;
+    }
+  }
+
+  private requestShare(line: number, state: NodeLine): void {
+    assert(state.share === 'none', 'a read copy is asked for when none is here or asked for');
+    state.share = 'requested';
+    state.shareFlushSeq = this.inner.flushSeq?.() ?? 0;
+    this.toDirectory(line, { type: 'lineShareRequest', line });
   }
 
   /** Asks the line's directory for `line`, which this node does not hold or ask for now. */
@@ -758,6 +819,16 @@ export class LineEngine implements Engine {
   private lineOp(threadRef: number, request: Extract<SyncRequest, { kind: 'lineOp' }>, thread: number): void {
     const line = lineOf(request.address);
     const state = this.nodeLine(line);
+    if (this.shareLoads) {
+      if (request.op === 'load' && state.state === 'none') {
+        if (state.shareScore >= 0 || state.share !== 'none') { this.wantShare(threadRef, line, state); return; }
+        state.shareScore++;
+      } else if (request.op !== 'load' && state.share === 'held') {
+        // An op that writes, where a load took a read copy: a load-then-write line (a CAS loop) takes the line for its loads.
+        this.stats.lineShareUpgrades++;
+        state.shareScore = Math.max(-atomicLineShareScoreMax, state.shareScore - 2);
+      }
+    }
     const home = this.directoryOf(line);
     if (!state.ship && state.state === 'none' && home !== this.nodeId && this.shipsFirstOp(line, state)) {
       this.markShipping(state);
@@ -1116,15 +1187,19 @@ export class LineEngine implements Engine {
 
   private dispatch(from: number, message: LineMessage): void {
     switch (message.type) {
-      case 'lineRequest': return this.onRequest(from, message.line);
+      case 'lineRequest': return this.onRequest(from, message.line, false);
+      case 'lineShareRequest': return this.onRequest(from, message.line, true);
+      case 'lineShareGrant': return this.onShareGrant(from, message);
+      case 'lineInvalidate': return this.onInvalidate(message.line);
+      case 'lineInvalidated': return this.onInvalidated(from, message.line);
       case 'lineRelease':
         if (message.bundled !== undefined) {
           assert(from !== this.nodeId, 'a release to its own node bundles nothing');
           this.applyBundled(from, message.bundled);
         }
-        return this.onRelease(from, message.line, message.info, message);
+        return this.onRelease(from, message.line, message.info, message, message.keepShare === true);
       case 'lineGrant': return this.onGrant(from, message);
-      case 'lineRecall': return this.onRecall(message.line);
+      case 'lineRecall': return this.onRecall(message.line, message.share === true);
       case 'lineWait':
         // Only the holder registers waits (it checked the value with the line held there): while the line is listed to a node, that node.
         assert(this.directoryLine(lineOf(message.address)).listedTo < 0 || this.directoryLine(lineOf(message.address)).listedTo === from, 'a wait on a listed line comes from its holder');
@@ -1196,34 +1271,106 @@ export class LineEngine implements Engine {
       if (this.directory.size >= atomicLineStateCountMax) {
         throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node directs at most ${atomicLineStateCountMax} atomic lines`);
       }
-      entry = { owner: -1, queue: [], recalling: false, shipped: [], shippedEver: false, notifiedFromAfar: false, listedTo: -1, heldNotifies: [] };
+      entry = { owner: -1, queue: [], sharers: [], invalidating: [], recalling: false, shipped: [], shippedEver: false, notifiedFromAfar: false, listedTo: -1, heldNotifies: [] };
       this.directory.set(line, entry);
       this.directoryPages.add(this.pageOf(line));
     }
     return entry;
   }
 
-  private onRequest(from: number, line: number): void {
+  /** A node asks for the line (`read` false) or for a read copy of it (true). */
+  private onRequest(from: number, line: number, read: boolean): void {
     const entry = this.directoryLine(line);
-    assert(entry.owner !== from && !entry.queue.includes(from), 'a node asks for a line it neither holds nor asked for');
-    if (entry.owner < 0) { this.grant(line, entry, from); return; }
-    entry.queue.push(from);
-    this.recall(line, entry);
+    assert(entry.owner !== from && !this.queued(entry, from, read), 'a node asks for a line it neither holds nor asked for');
+    assert(!read || !entry.sharers.includes(from), 'a node asks for a read copy it does not have');
+    assert(entry.queue.length < 2 * this.nodeCount, 'a line\'s queue holds at most one request of each kind a node');
+    entry.queue.push({ node: from, read });
+    this.advance(line, entry);
+  }
+
+  /** Whether `node` waits in the line's queue for the line (`read` false) or a read copy (true). */
+  private queued(entry: DirectoryLine, node: number, read: boolean): boolean {
+    return entry.queue.some((waiting) => waiting.node === node && waiting.read === read);
+  }
+
+  /**
+   * Serves the line's queue in order: while a node holds the line, it is
+   * recalled; read copies go to the readers at the head; the writer at the
+   * head gets the line once every other read copy is dropped (asked for
+   * here, answered with lineInvalidated). Re-entered from a handler inline
+   * (this node's own drop or grant): every step re-reads the entry.
+   */
+  private advance(line: number, entry: DirectoryLine): void {
+    for (;;) {
+      const head = entry.queue[0];
+      if (head === undefined) return;
+      if (entry.owner >= 0) { this.recall(line, entry); return; }
+      if (head.read) {
+        entry.queue.shift();
+        this.grantShare(line, entry, head.node);
+        continue;
+      }
+      let waiting = false;
+      for (const node of [...entry.sharers]) {
+        if (node === head.node) continue;
+        waiting = true;
+        if (entry.invalidating.includes(node)) continue;
+        entry.invalidating.push(node);
+        this.stats.lineShareInvalidations++;
+        this.toNode(node, { type: 'lineInvalidate', line });
+      }
+      if (waiting) return;
+      entry.queue.shift();
+      // A writer with a read copy: the grant takes its place.
+      const k = entry.sharers.indexOf(head.node);
+      if (k >= 0) entry.sharers.splice(k, 1);
+      assert(entry.sharers.length === 0 && entry.invalidating.length === 0, 'a line is granted with no read copy elsewhere');
+      this.grant(line, entry, head.node);
+      return;
+    }
+  }
+
+  /** A read copy to `to`: an acquire, as a grant's (with the line's page when this directory is its home and `to` may lack a write of it). */
+  private grantShare(line: number, entry: DirectoryLine, to: number): void {
+    assert(entry.owner < 0 && !entry.sharers.includes(to) && entry.sharers.length < this.nodeCount, 'a read copy goes to a node without one while nobody holds the line');
+    entry.sharers.push(to);
+    this.stats.lineShareGrants++;
+    if (to === this.nodeId) { this.toNode(to, { type: 'lineShareGrant', line }); return; }
+    const info = this.inner.releaseFor(to);
+    const linePush = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
+    const push = joinPushes(linePush, this.pushTo(to, grantPagePushCountMax - (linePush.pushPages?.length ?? 0)));
+    this.toNode(to, { type: 'lineShareGrant', line, info, ...push });
+  }
+
+  /** A node dropped its read copy for the writer at the queue's head. */
+  private onInvalidated(from: number, line: number): void {
+    const entry = this.directoryLine(line);
+    const k = entry.invalidating.indexOf(from);
+    const j = entry.sharers.indexOf(from);
+    assert(k >= 0 && j >= 0, 'a read copy dropped was asked for');
+    entry.invalidating.splice(k, 1);
+    entry.sharers.splice(j, 1);
+    this.advance(line, entry);
   }
 
   private recall(line: number, entry: DirectoryLine): void {
     if (entry.recalling || entry.owner < 0) return;
     entry.recalling = true;
     this.stats.lineRecalls++;
-    this.toNode(entry.owner, { type: 'lineRecall', line });
+    this.toNode(entry.owner, { type: 'lineRecall', line, ...(entry.queue[0]?.read === true ? { share: true as const } : {}) });
   }
 
-  private onRelease(from: number, line: number, info: ConsistencyInfo | undefined, push?: PagePush): void {
+  /** `keepShare`: the holder keeps a read copy (it was recalled for one). */
+  private onRelease(from: number, line: number, info: ConsistencyInfo | undefined, push?: PagePush, keepShare = false): void {
     const entry = this.directoryLine(line);
     assert(entry.owner === from, 'a line is released by its holder');
     if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info, push);
     entry.owner = -1;
     entry.recalling = false;
+    if (keepShare) {
+      assert(!entry.sharers.includes(from) && entry.sharers.length < this.nodeCount, 'a holder keeps a read copy it did not have');
+      entry.sharers.push(from);
+    }
     if (entry.listedTo >= 0) {
       // Back from the node that counted its notifies: the notifies held back meanwhile run now, before the next grant.
       assert(entry.listedTo === from, 'a listed line comes back from the node it is listed to');
@@ -1232,8 +1379,7 @@ export class LineEngine implements Engine {
       this.heldNotifyCount -= held.length;
       for (const { from: notifier, message } of held) this.dispatch(notifier, message);
     }
-    const next = entry.queue.shift();
-    if (next !== undefined) this.grant(line, entry, next);
+    this.advance(line, entry);
   }
 
   private grant(line: number, entry: DirectoryLine, to: number): void {
@@ -1242,7 +1388,8 @@ export class LineEngine implements Engine {
     this.stats.lineGrants++;
     const recall = entry.queue.length > 0;
     if (recall) entry.recalling = true;
-    if (to === this.nodeId) { this.toNode(to, { type: 'lineGrant', line, recall }); return; }
+    const share = recall && entry.queue[0]!.read ? { share: true as const } : {};
+    if (to === this.nodeId) { this.toNode(to, { type: 'lineGrant', line, recall, ...share }); return; }
     const info = this.inner.releaseFor(to);
     // The line's page, when this directory is its home and the taker may lack a write of it (after the release above).
     const linePush = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
@@ -1253,7 +1400,7 @@ export class LineEngine implements Engine {
     // Few waiters: listed, and `to` counts its own notifies while it holds the line ("Counted notifies").
     const waiting = quiet || !this.countedNotify ? null : this.waitingOn(line);
     if (waiting !== null) entry.listedTo = to;
-    this.toNode(to, { type: 'lineGrant', line, recall, info, ...push, ...(quiet ? { quiet } : {}), ...(waiting === null ? {} : { waiting }) });
+    this.toNode(to, { type: 'lineGrant', line, recall, ...share, info, ...push, ...(quiet ? { quiet } : {}), ...(waiting === null ? {} : { waiting }) });
   }
 
   /**
@@ -1266,7 +1413,7 @@ export class LineEngine implements Engine {
     const line = lineOf(message.address);
     const entry = this.directoryLine(line);
     // FIFO: the requester's release of the line (if it held it) came before its op.
-    assert(entry.owner !== from && !entry.queue.includes(from), 'a node ships ops only on a line it neither holds nor asked for');
+    assert(entry.owner !== from && !this.queued(entry, from, false), 'a node ships ops only on a line it neither holds nor asked for');
     this.acquireShipped(from, message);
     this.runShipped(line, entry, from, message);
   }
@@ -1335,7 +1482,7 @@ export class LineEngine implements Engine {
     assert(from !== this.nodeId, 'a node checks its own waits natively');
     const line = lineOf(message.address);
     const entry = this.directoryLine(line);
-    assert(entry.owner !== from && !entry.queue.includes(from), 'a node ships waits only on a line it neither holds nor asked for');
+    assert(entry.owner !== from && !this.queued(entry, from, false), 'a node ships waits only on a line it neither holds nor asked for');
     this.acquireShipped(from, message);
     const key = `${from}:${message.requestId}`;
     assert(!this.shippedWaitsRunning.has(key), 'a shipped wait arrives once');
@@ -1475,6 +1622,10 @@ export class LineEngine implements Engine {
     const { line, info, recall } = message;
     const state = this.lines.get(line);
     assert(state !== undefined && state.state === 'requested', 'a line is granted to a node that asked for it');
+    // A read copy here is taken over by the line (the directory asked no drop of it); one asked for came first (FIFO).
+    assert(state.share === 'none' || state.share === 'held', 'a line granted finds no read copy on its way or dropping');
+    if (state.share === 'held') state.share = 'none';
+    state.recallShare = recall && message.share === true;
     if (info !== undefined && from !== this.nodeId) {
       this.acquireLine(from, info);
       if (message.pushPages !== undefined && message.pushPages.length > 0) {
@@ -1510,7 +1661,59 @@ export class LineEngine implements Engine {
     if (from === this.nodeId) this.runQueuedShipped(line);
   }
 
-  private onRecall(line: number): void {
+  /** A read copy of `line` came: an acquire from the directory's release, then the waiting loads run natively. */
+  private onShareGrant(from: number, message: Extract<LineMessage, { type: 'lineShareGrant' }>): void {
+    const { line, info } = message;
+    const state = this.lines.get(line);
+    assert(state !== undefined && state.share === 'requested', 'a read copy comes to a node that asked for it');
+    assert(state.state === 'none' || state.state === 'requested', 'a read copy comes to a node that does not hold the line');
+    if (info !== undefined && from !== this.nodeId) {
+      this.acquireLine(from, info);
+      if (message.pushPages !== undefined && message.pushPages.length > 0) {
+        assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
+        this.inner.installPushed(message, state.shareFlushSeq);
+      }
+    }
+    state.share = 'held';
+    state.shareGrantedAtMs = this.timeNowMs();
+    state.shareUsed = false;
+    this.host.lineShared(line);
+    for (const threadRef of state.shareWaiters.splice(0)) this.resume(threadRef, { ok: true, value: null });
+  }
+
+  /** A writer waits for the line: this node's read copy goes (now, or once used or past its minimum window). */
+  private onInvalidate(line: number): void {
+    const state = this.lines.get(line);
+    assert(state !== undefined && state.share === 'held', 'a read copy dropped is here');
+    state.share = 'dropping';
+    this.tryUnshare(line, state);
+  }
+
+  /**
+   * Drops a read copy asked for (dropping): not before a thread loaded from
+   * it or atomicLineHoldMsMin passed since it came (the thread that asked for
+   * it loads first: no copy taken back before any use, which could go on for
+   * ever), nor while a thread is inside a load on it (the next tick looks again).
+   */
+  private tryUnshare(line: number, state: NodeLine): void {
+    assert(state.share === 'dropping', 'a read copy being dropped');
+    if (!state.shareUsed && this.host.lineUsed(line) > 0) state.shareUsed = true;
+    if ((!state.shareUsed && this.timeNowMs() - state.shareGrantedAtMs < atomicLineHoldMsMin) || !this.host.lineUnshare(line)) {
+      this.unsharing.add(line);
+      return;
+    }
+    this.unsharing.delete(line);
+    state.share = 'none';
+    if (state.shareUsed) state.shareScore = Math.min(atomicLineShareScoreMax, state.shareScore + 1);
+    this.toDirectory(line, { type: 'lineInvalidated', line });
+    // Loads that found it gone ask again (after the drop on the same link); with the line asked for since, they
+    // wait for it instead (a read copy asked for after it would come after the line: FIFO at the directory).
+    if (state.shareWaiters.length === 0) return;
+    if (state.state === 'none') this.requestShare(line, state);
+    else state.waiters.push(...state.shareWaiters.splice(0));
+  }
+
+  private onRecall(line: number, share: boolean): void {
     const state = this.lines.get(line);
     // A recall can cross our release (then the directory is already satisfied) only if
     // it was sent before that release arrived: the directory sends one recall per tenure.
@@ -1520,6 +1723,7 @@ export class LineEngine implements Engine {
     if (state === undefined || (state.releasedUnasked && (state.state === 'none' || state.state === 'requested'))) return;
     assert(state !== undefined && (state.state === 'held' || state.state === 'revoking'), 'a recall reaches the node holding the line');
     if (state.state !== 'held' || state.wantedAtMs >= 0) return;
+    state.recallShare = share;
     state.wantedAtMs = this.timeNowMs();
     this.wanted.add(line);
     this.considerGiving(line, state);
@@ -1588,11 +1792,21 @@ export class LineEngine implements Engine {
       state.counts = null;
     }
     if (state.state !== 'revoking') return;
-    if (!this.host.lineRevoke(line)) return; // a thread is inside an op on it: ask again at the next tick
+    // Recalled for a read copy: this node keeps one (its loads go on natively).
+    const keepShare = state.recallShare && this.shareLoads;
+    if (!(keepShare ? this.host.lineDowngrade(line) : this.host.lineRevoke(line))) return; // a thread is inside an op on it: ask again at the next tick
     this.wanted.delete(line);
     state.state = 'none';
     state.wantedAtMs = -1;
+    state.recallShare = false;
     this.stats.lineReleases++;
+    if (keepShare) {
+      assert(state.share === 'none', 'a line held here has no read copy besides');
+      state.share = 'held';
+      state.shareGrantedAtMs = this.timeNowMs();
+      state.shareUsed = true;
+      this.stats.lineShareDowngrades++;
+    }
     if (state.pulled) {
       state.pulled = false;
       this.notePull(line, state.tenureUse);
@@ -1604,7 +1818,7 @@ export class LineEngine implements Engine {
     // one wake-up instead of a 'diffs' message and then the release.
     const release = home === this.nodeId ? undefined
       : this.inner.releaseBundledFor !== undefined ? this.inner.releaseBundledFor(home) : { info: this.inner.releaseFor(home) };
-    this.toNode(home, { type: 'lineRelease', line, ...(release === undefined ? {} : { ...release, ...this.pushTo(home) }) });
+    this.toNode(home, { type: 'lineRelease', line, ...(release === undefined ? {} : { ...release, ...this.pushTo(home) }), ...(keepShare ? { keepShare: true as const } : {}) });
     const shippedHere = home === this.nodeId && (this.directory.get(line)?.shipped.length ?? 0) > 0;
     if ((state.waiters.length > 0 || shippedHere) && state.state === 'none') {
       // Threads asked while it was going, or ops were shipped here for it: ask again (after the release on the same link).
@@ -1627,6 +1841,10 @@ export class LineEngine implements Engine {
     for (const { threadRef, thread, request } of this.deferredNotifies.splice(0)) this.onSync(threadRef, request, thread);
     for (const { from, message } of this.deferredRemoteNotifies.splice(0)) this.dispatch(from, message);
     this.endLineWindow();
+    for (const line of [...this.unsharing]) {
+      const state = this.lines.get(line);
+      if (state !== undefined) this.tryUnshare(line, state);
+    }
     for (const line of [...this.wanted]) {
       const state = this.lines.get(line);
       if (state !== undefined) this.considerGiving(line, state);
@@ -1657,6 +1875,10 @@ export class LineEngine implements Engine {
       at = Math.min(at, state.state === 'revoking' ? this.nowMs : Math.min(state.grantedAtMs + state.holdMs, this.nowMs + atomicLineHoldMsMin));
     }
     for (const waiter of this.waiters) if (!this.listedAway(lineOf(waiter.address))) at = Math.min(at, waiter.deadlineMs);
+    for (const line of this.unsharing) {
+      const state = this.lines.get(line);
+      if (state !== undefined) at = Math.min(at, state.shareUsed ? this.nowMs : Math.min(state.shareGrantedAtMs + atomicLineHoldMsMin, this.nowMs + atomicLineHoldMsMin));
+    }
     return Number.isFinite(at) ? at : null;
   }
 }

@@ -147,9 +147,17 @@ export type ProtocolMessage =
   | { type: 'atomicCancel'; requestId: number; origin?: number }
   // Atomics by ownership (src/protocol/lines.ts): a line's transfers through its directory.
   | { type: 'lineRequest'; line: number }
-  | { type: 'lineRecall'; line: number }
-  /** `info`: the holder's release (absent when the holder is the directory itself). */
-  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  /** `share` (session 34): the first node waiting wants a read copy: the holder keeps one (lineRelease's `keepShare`). */
+  | { type: 'lineRecall'; line: number; share?: true }
+  /** `info`: the holder's release (absent when the holder is the directory itself). `keepShare`: the holder keeps a read copy. */
+  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; keepShare?: true }
+  // Read copies of a line (session 34, docs/PROTOCOL.md "Read copies of a line"): loads on any number of nodes, no writer.
+  | { type: 'lineShareRequest'; line: number }
+  /** An acquire, as a lineGrant's (with its page from its home when the taker may lack a write of it). */
+  | { type: 'lineShareGrant'; line: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  /** A writer waits for the line: drop the read copy and say so (no release: loads release nothing). */
+  | { type: 'lineInvalidate'; line: number }
+  | { type: 'lineInvalidated'; line: number }
   /** `recall`: another node already waits for the line (its hold window starts now). */
   /** `push*`: a copy of the line's page from its home, the directory (hlrc, see HlrcCoherence.pushForLine). */
   /** `quiet`: no Atomics.wait waiter was registered on the line when it was granted (see LineLayer, "Notifies that wake nobody"). */
@@ -157,7 +165,8 @@ export type ProtocolMessage =
    * `waiting` (session 17): the addresses of the waiters registered on the line, one each (at most
    * atomicLineGrantWaitingAddressesMax): the holder counts its notifies itself until it gives the line back.
    */
-  | { type: 'lineGrant'; line: number; recall: boolean; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; quiet?: boolean; waiting?: number[] }
+  /** `share`: the first node waiting (`recall`) wants a read copy: the holder keeps one when it gives the line back. */
+  | { type: 'lineGrant'; line: number; recall: boolean; share?: true; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; quiet?: boolean; waiting?: number[] }
   /** A thread that found the value equal while its node held the line waits at the directory. */
   /**
    * `release` (session 17): the waiting thread parks, and its node gives the line back with the wait (a release as

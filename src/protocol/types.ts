@@ -180,6 +180,8 @@ export interface EngineOptions {
   lineHotWritesPerTransfer?: number;
   /** With lines: whether a node ships ops on a line it gave up idle to its directory (default true; DSM_LINE_SHIP=0 to compare). */
   lineShipOps?: boolean;
+  /** With lines: whether loads take read copies of a line, on any number of nodes at once (default true; DSM_LINE_SHARE=0 to compare). */
+  lineShareLoads?: boolean;
   /** With lines: shipped ops per sample before the node looks whether moving pays again (default atomicLineShipSampleOps). */
   lineShipSampleOps?: number;
   /** With lines: idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
@@ -420,6 +422,23 @@ export interface LineHost {
    * for a fault this node's manager must serve).
    */
   lineRevoke(line: number): boolean;
+  /**
+   * Session 34: the node has a read copy of `line` (it does not hold it):
+   * app threads run Atomics.load on it natively, every other op asks.
+   */
+  lineShared(line: number): void;
+  /**
+   * Gives up a held `line` but keeps a read copy (lineRevoke's contract for
+   * every op but loads, which go on natively). True: done. False: a thread
+   * is inside an op on it; asked again later.
+   */
+  lineDowngrade(line: number): boolean;
+  /**
+   * Drops the read copy of `line` (shared, not held): no thread may load it
+   * natively until the next lineShared or lineGranted. False: a thread is
+   * inside a load on it; asked again later.
+   */
+  lineUnshare(line: number): boolean;
   /** How app threads used `line` since the last call (or since its grant); clears the mark. */
   lineUsed(line: number): LineUse;
   /**

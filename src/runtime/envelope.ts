@@ -97,6 +97,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   barrierArrive: engineLane, barrierDepart: engineLane, barrierFlush: engineLane,
   atomicRequest: engineLane, atomicReply: engineLane, atomicCancel: engineLane, vcQuery: engineLane, vcReport: engineLane, staleQuery: engineLane, staleReply: engineLane,
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
+  lineShareRequest: engineLane, lineShareGrant: engineLane, lineInvalidate: engineLane, lineInvalidated: engineLane,
   lineWait: engineLane, lineWaitShip: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
@@ -173,6 +174,7 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   barrierArrive: ['pushBytes', bundledDiffs],
   barrierDepart: ['pushBytes'],
   lineGrant: ['pushBytes'],
+  lineShareGrant: ['pushBytes'],
   rtSpawn: ['workerData'],
   rtPost: ['bytes'],
   rtEvent: ['bytes'],
@@ -224,7 +226,7 @@ function joined(views: Uint8Array[], byteCount: number): Uint8Array {
  * pays (src/runtime/page-pack.ts). The workers lane's bytes (structured
  * clones, handed on by transfer) are not.
  */
-const pageCopyTypes: ReadonlySet<string> = new Set(['pageReply', 'homeLend', 'scPage', 'lockGrant', 'barrierArrive', 'barrierDepart', 'lineGrant']);
+const pageCopyTypes: ReadonlySet<string> = new Set(['pageReply', 'homeLend', 'scPage', 'lockGrant', 'barrierArrive', 'barrierDepart', 'lineGrant', 'lineShareGrant']);
 /** DSM_PAGE_PACK=0 turns packing off (to compare); a receiver unpacks either way. */
 const packing = pagePackEnabled();
 

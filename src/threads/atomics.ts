@@ -432,6 +432,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const keysAt = layout.keys;
   const usedAt = layout.used;
   const heldAt = layout.held;
+  // Atomics.load checks this word instead (line + 1 while held or while the node has a read copy: session 34).
+  const readableAt = layout.readable;
   const watchAt = layout.watch;
   // A plain load may follow the pin: x86 keeps a store and a later load to
   // another word in order once the store is locked (a sequentially consistent
@@ -484,7 +486,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    * its use and unpins), else unpinned, -1. One load of the slot's held word
    * after the pin store.
    */
-  const pinSlot = (line: number): number => {
+  const pinSlot = (line: number, wordAt: number): number => {
     let slot = state[sCachedSlot]!;
     if (state[sCachedLine]! !== line) {
       state[sIndex] = -1;
@@ -493,13 +495,16 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       state[sCachedLine] = line;
       state[sCachedSlot] = slot;
     }
-    return pinCached(slot, line + 1);
+    return pinCached(slot, line + 1, wordAt);
   };
 
-  /** Pins the cached `slot` under `key` (its line + 1): the slot if the node holds it, else unpinned and -1. */
-  const pinCached = (slot: number, key: number): number => {
+  /**
+   * Pins the cached `slot` under `key` (its line + 1): the slot if the node holds it (`wordAt` heldAt), or holds
+   * it or has a read copy (readableAt: a load), else unpinned and -1.
+   */
+  const pinCached = (slot: number, key: number, wordAt: number): number => {
     if (asymmetric) words[state[sPin]!] = key; else atomicStore(words, state[sPin]!, key);
-    if ((plainCheck ? words[heldAt + slot] : atomicLoad(words, heldAt + slot)) === key) return slot;
+    if ((plainCheck ? words[wordAt + slot] : atomicLoad(words, wordAt + slot)) === key) return slot;
     // Not held (or the slot re-keyed since): probe again next time.
     atomicStore(words, state[sPin]!, 0);
     state[sCachedLine] = -1;
@@ -508,8 +513,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   };
 
   /** Pins `line` and answers true if the node holds it (the caller unpins), marking it read; else unpinned, false. */
-  function pinHeld(line: number): boolean {
-    const slot = pinSlot(line);
+  function pinHeld(line: number, wordAt: number = heldAt): boolean {
+    const slot = pinSlot(line, wordAt);
     if (slot < 0) return false;
     markRead(slot);
     return true;
@@ -548,7 +553,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    */
   function pinOrShip(line: number, fn: AtomicFunction, address: number, width: number, operands: string[]): string | null {
     if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
-    while (!pinHeld(line)) {
+    const wordAt = fn === 'load' ? readableAt : heldAt;
+    while (!pinHeld(line, wordAt)) {
       // How long this thread ran since its last shipped op on the line returned: the layer's measure of use.
       const last = shippedAt.get(line);
       const request: ChannelRequest = { op: 'atomic', fn, address, width, operands, timeoutMs: -1, line: true };
@@ -669,12 +675,12 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    * checked in bounds then; a dsm array never shrinks) with a Number value
    * costs two compares and the cached slot's held check: no line arithmetic.
    */
-  const pinFast = (array: unknown, index: unknown, value: unknown): number => {
+  const pinFast = (array: unknown, index: unknown, value: unknown, wordAt: number): number => {
     if (array === last.array && index === state[sIndex]! && (index as number) >= 0 && typeof value === 'number') {
-      return pinCached(state[sCachedSlot]!, state[sCachedLine]! + 1);
+      return pinCached(state[sCachedSlot]!, state[sCachedLine]! + 1, wordAt);
     }
     const line = fastLine(array, index, value);
-    const slot = line < 0 ? -1 : pinSlot(line);
+    const slot = line < 0 ? -1 : pinSlot(line, wordAt);
     if (slot >= 0 && state[sBigint] === 0) state[sIndex] = index as number;
     return slot;
   };
@@ -722,7 +728,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       return addOther(array, index, value);
     },
     store(array: unknown, index: unknown, value: unknown): unknown {
-      const slot = pinFast(array, index, value);
+      const slot = pinFast(array, index, value, heldAt);
       if (slot < 0) return slow.store!(array, index, value);
       const result = nativeStore(array, index, value);
       markWritten(slot);
@@ -730,7 +736,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       return result;
     },
     load(array: unknown, index: unknown): unknown {
-      const slot = pinFast(array, index, state[sBigint] !== 0 ? 0n : 0);
+      const slot = pinFast(array, index, state[sBigint] !== 0 ? 0n : 0, readableAt);
       if (slot < 0) return slow.load!(array, index);
       const result = nativeLoad(array, index);
       markRead(slot);
@@ -738,7 +744,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       return result;
     },
     compareExchange(array: unknown, index: unknown, expected: unknown, replacement: unknown): unknown {
-      const slot = typeof replacement === typeof expected ? pinFast(array, index, expected) : -1;
+      const slot = typeof replacement === typeof expected ? pinFast(array, index, expected, heldAt) : -1;
       if (slot < 0) return slow.compareExchange!(array, index, expected, replacement);
       const result = nativeCompareExchange(array, index, expected, replacement);
       if (result === expected) markWritten(slot); else markRead(slot);
@@ -753,7 +759,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    * nothing, where a fast.add of 491 bytes was called and measured 1-2 ns an op slower.
    */
   const addOther = (array: unknown, index: unknown, value: unknown): unknown => {
-    const slot = pinFast(array, index, value);
+    const slot = pinFast(array, index, value, heldAt);
     if (slot < 0) return slow.add!(array, index, value);
     const result = nativeAdd(array, index, value);
     markWritten(slot);

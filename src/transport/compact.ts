@@ -24,10 +24,12 @@
 //               diffs (byte arrays, below)
 //   lineOpDone: requestId v, result (u8 0 null, 1 string: length u8 then ASCII bytes), info,
 //               quiet u8 (0 absent, 1 true)
-//   lineRequest, lineRecall: line v
-//   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled), then info, then bundled as in lineOp
-//   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet, bit 3 waiting), then info,
+//   lineRequest, lineShareRequest, lineInvalidate, lineInvalidated: line v
+//   lineRecall:  line v; one with `share` is lineRecallShare (line v: wire version 11)
+//   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled, bit 2 keepShare), then info, then bundled as in lineOp
+//   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet, bit 3 waiting, bit 4 share), then info,
 //               then waiting (count v, each v: wire version 7)
+//   lineShareGrant: line v, flags u8 (bit 0 info), then info (without pages pushed with it, as lineGrant)
 //   lockRequest, lockGrant, lockRecall, lockRelease, barrierArrive, barrierDepart: see their writers below;
 //   lockBusy: lockId v; barrierFlush: barrierId v, round v; diffs: see its writer
 //   pageRequest: page v, need (count v, each v), extraPages (count v, each v),
@@ -67,6 +69,7 @@ const compactTypes = {
   lockRequest: 7, lockGrant: 8, lockRecall: 9, lockBusy: 10, lockRelease: 11,
   barrierArrive: 12, barrierDepart: 13, barrierFlush: 14, diffs: 15,
   pageRequest: 16, pageReply: 17,
+  lineShareRequest: 18, lineShareGrant: 19, lineInvalidate: 20, lineInvalidated: 21, lineRecallShare: 22,
 } as const;
 
 /**
@@ -79,7 +82,8 @@ export function isCompactPageReply(bytes: Uint8Array, at: number): boolean {
   return bytes[at] === compactMarker && bytes[at + 1] === compactTypes.pageReply;
 }
 /** compactTypes by name, for the encoder's one look-up a message (a Map's get: no hasOwn call, no keyed load by a varying name). */
-const compactTypeCodes = new Map<unknown, number>(Object.entries(compactTypes));
+// (lineRecallShare is no message type: a lineRecall with `share` is written under it.)
+const compactTypeCodes = new Map<unknown, number>(Object.entries(compactTypes).filter(([type]) => type !== 'lineRecallShare'));
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
@@ -193,9 +197,11 @@ function checkKeys(value: unknown, allowed: readonly string[]): Record<string, u
 }
 
 const lineKeys = ['type', 'line'] as const;
-const lineReleaseKeys = ['type', 'line', 'info', 'bundled'] as const;
+const lineRecallKeys = ['type', 'line', 'share'] as const;
+const lineReleaseKeys = ['type', 'line', 'info', 'bundled', 'keepShare'] as const;
+const lineShareGrantKeys = ['type', 'line', 'info'] as const;
 // pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
-const lineGrantKeys = ['type', 'line', 'recall', 'info', 'quiet', 'waiting'] as const;
+const lineGrantKeys = ['type', 'line', 'recall', 'share', 'info', 'quiet', 'waiting'] as const;
 const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
 const lockBusyKeys = ['type', 'lockId'] as const;
 const barrierFlushKeys = ['type', 'barrierId', 'round'] as const;
@@ -254,12 +260,27 @@ function writeLine(message: Record<string, unknown>): void {
   writeVarint(message.line);
 }
 
+/** A lineRecall: its type code is written already; one with `share` goes as lineRecallShare (the byte after the marker). */
+function writeLineRecall(message: Record<string, unknown>): void {
+  checkKeys(message, lineRecallKeys);
+  if (trueFlag(message.share) === 1) scratch[at - 1] = compactTypes.lineRecallShare;
+  writeVarint(message.line);
+}
+
+function writeLineShareGrant(message: Record<string, unknown>): void {
+  checkKeys(message, lineShareGrantKeys);
+  writeVarint(message.line);
+  const info = present(message, 'info');
+  writeU8(info ? 1 : 0);
+  if (info) writeInfo(message.info);
+}
+
 function writeLineRelease(message: Record<string, unknown>): void {
   checkKeys(message, lineReleaseKeys);
   writeVarint(message.line);
   const info = present(message, 'info');
   const bundled = present(message, 'bundled');
-  writeU8((info ? 1 : 0) | (bundled ? 2 : 0));
+  writeU8((info ? 1 : 0) | (bundled ? 2 : 0) | (trueFlag(message.keepShare) << 2));
   if (info) writeInfo(message.info);
   if (bundled) writeBundled(message.bundled);
 }
@@ -272,7 +293,7 @@ function writeLineGrant(message: Record<string, unknown>): void {
   const quiet = present(message, 'quiet');
   if (quiet && message.quiet !== true) throw notCompact;
   const waiting = present(message, 'waiting');
-  writeU8((message.recall ? 1 : 0) | (info ? 2 : 0) | (quiet ? 4 : 0) | (waiting ? 8 : 0));
+  writeU8((message.recall ? 1 : 0) | (info ? 2 : 0) | (quiet ? 4 : 0) | (waiting ? 8 : 0) | (trueFlag(message.share) << 4));
   if (info) writeInfo(message.info);
   if (waiting) writeNumbers(message.waiting);
 }
@@ -569,7 +590,9 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
     switch (type) {
       case compactTypes.lineOp: writeLineOp(message); break;
       case compactTypes.lineOpDone: writeLineOpDone(message); break;
-      case compactTypes.lineRequest: case compactTypes.lineRecall: writeLine(message); break;
+      case compactTypes.lineRequest: case compactTypes.lineShareRequest: case compactTypes.lineInvalidate: case compactTypes.lineInvalidated: writeLine(message); break;
+      case compactTypes.lineRecall: writeLineRecall(message); break;
+      case compactTypes.lineShareGrant: writeLineShareGrant(message); break;
       case compactTypes.lineRelease: writeLineRelease(message); break;
       case compactTypes.lineGrant: writeLineGrant(message); break;
       case compactTypes.lockRequest: writeLockRequest(message); break;
@@ -793,16 +816,25 @@ function readFlags(bitCount: number): number {
 
 function readLineRelease(): WireMessage {
   const message: WireMessage = { type: 'lineRelease', line: varint() };
-  const flags = readFlags(2);
+  const flags = readFlags(3);
   if ((flags & 1) !== 0) message.info = readInfo();
   if ((flags & 2) !== 0) message.bundled = readBundled();
+  if ((flags & 4) !== 0) message.keepShare = true;
+  return message;
+}
+
+
+function readLineShareGrant(): WireMessage {
+  const message: WireMessage = { type: 'lineShareGrant', line: varint() };
+  if (readFlags(1) !== 0) message.info = readInfo();
   return message;
 }
 
 function readLineGrant(): WireMessage {
   const line = varint();
-  const flags = readFlags(4);
+  const flags = readFlags(5);
   const message: WireMessage = { type: 'lineGrant', line, recall: (flags & 1) !== 0 };
+  if ((flags & 16) !== 0) message.share = true;
   if ((flags & 2) !== 0) message.info = readInfo();
   if ((flags & 4) !== 0) message.quiet = true;
   if ((flags & 8) !== 0) message.waiting = numbers();
@@ -953,6 +985,11 @@ export function decodeCompact(body: Uint8Array, payloadBytes = 0): WireMessage {
     case compactTypes.lineOpDone: message = readLineOpDone(); break;
     case compactTypes.lineRequest: message = { type: 'lineRequest', line: varint() }; break;
     case compactTypes.lineRecall: message = { type: 'lineRecall', line: varint() }; break;
+    case compactTypes.lineRecallShare: message = { type: 'lineRecall', line: varint(), share: true }; break;
+    case compactTypes.lineShareRequest: message = { type: 'lineShareRequest', line: varint() }; break;
+    case compactTypes.lineInvalidate: message = { type: 'lineInvalidate', line: varint() }; break;
+    case compactTypes.lineInvalidated: message = { type: 'lineInvalidated', line: varint() }; break;
+    case compactTypes.lineShareGrant: message = readLineShareGrant(); break;
     case compactTypes.lineRelease: message = readLineRelease(); break;
     case compactTypes.lineGrant: message = readLineGrant(); break;
     case compactTypes.lockRequest: message = readLockRequest(); break;

@@ -33,8 +33,10 @@ export const frameMagic = 0x44534d31;
  * 8 since session 18: the heap lane's gather (rtChunkSurvey, rtChunkFree).
  * 9 since session 21: a diff's runs may be masked (src/protocol/diff-codec.ts).
  * 10 since session 26: a node asked to collect answers (rtRangeCollect's `ask`, rtRangeCollected).
+ * 11 since session 34: read copies of a line (lineShareRequest, lineShareGrant, lineInvalidate, lineInvalidated;
+ *    a compact lineRecall's flags, lineRelease's `keepShare`, lineGrant's `share`).
  */
-export const wireVersion = 10;
+export const wireVersion = 11;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

@@ -270,7 +270,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number; lineShares: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -369,7 +369,8 @@ export function runSeed(
   const writtenAhead = cluster.memories.reduce((sum, memory) => sum + memory.writeAheadPages, 0);
   const fastTouches = cluster.memories.reduce((sum, memory) => sum + memory.fastTouches, 0);
   const staleDropped = cluster.engines.reduce((sum, engine) => sum + (engine.counters().staleDropped ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped };
+  const lineShares = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineShareGrants?: number }).lineShareGrants ?? 0), 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -391,5 +392,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares };
 }

@@ -91,6 +91,7 @@ let aheadFetches = 0;
 let writtenAhead = 0;
 let fastTouches = 0;
 let shippedOps = 0;
+let lineShares = 0;
 let quietNotifies = 0;
 let keepTakes = 0;
 let lockPushes = 0;
@@ -113,6 +114,7 @@ for (const [done, seed] of seeds.entries()) {
     writtenAhead += outcome.writtenAhead;
     fastTouches += outcome.fastTouches;
     shippedOps += outcome.shippedOps;
+    lineShares += outcome.lineShares;
     quietNotifies += outcome.quietNotifies;
     keepTakes += outcome.keepTakes;
     lockPushes += outcome.lockPushes;
@@ -124,4 +126,4 @@ for (const [done, seed] of seeds.entries()) {
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${fastTouches} read-ahead touches served without a fault, ${shippedOps} Atomics ops shipped to a line's directory, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${staleDropped} stale copies dropped, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${fastTouches} read-ahead touches served without a fault, ${shippedOps} Atomics ops shipped to a line's directory, ${lineShares} read copies of lines, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${staleDropped} stale copies dropped, ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -289,20 +289,65 @@ const syncRefBase = 1 << 20;
  */
 export class SimLineTable implements LineHost {
   readonly held = new Set<number>();
+  /** Lines with a read copy here (session 34): loads run natively, as on a held line. */
+  readonly readable = new Set<number>();
   readonly used = new Map<number, LineUse>();
   readonly pins = new Map<number, number>();
   revokes = 0;
   refusals = 0;
   pinChecks = 0;
-  constructor(private readonly prng: Prng, private readonly refuseChance: number) {}
+  shares = 0;
+  /**
+   * `registry`: every node's table, to check the lines' one-writer rule at each grant: a node gets a line only
+   * while no other node holds it or has a read copy, and a read copy only while no other node holds the line
+   * (a line a node stops using counts as used there until its revoke succeeded).
+   */
+  constructor(private readonly prng: Prng, private readonly refuseChance: number, private readonly node = 0, private readonly registry: SimLineTable[] = []) {}
+  /** Lines this node may still touch (held, or readable, or revoked with a thread still inside: not settled). */
+  private readonly inUse = new Map<number, 'write' | 'read'>();
+  private checkAlone(line: number, mode: 'write' | 'read'): void {
+    for (const other of this.registry) {
+      if (other === this) continue;
+      const theirs = other.inUse.get(line);
+      if (theirs === 'write' || (theirs === 'read' && mode === 'write')) {
+        throw new Error(`sim lines: line ${line} ${mode === 'write' ? 'granted' : 'shared'} to node ${this.node} while node ${other.node} ${theirs === 'write' ? 'holds it' : 'has a read copy'}`);
+      }
+    }
+  }
   lineGranted(line: number): void {
     if (this.held.has(line)) throw new Error(`sim lines: line ${line} granted twice`);
+    this.checkAlone(line, 'write');
     this.held.add(line);
+    this.readable.add(line);
+    this.inUse.set(line, 'write');
+  }
+  lineShared(line: number): void {
+    if (this.held.has(line) || this.readable.has(line)) throw new Error(`sim lines: line ${line} shared while here`);
+    this.checkAlone(line, 'read');
+    this.readable.add(line);
+    this.inUse.set(line, 'read');
+    this.shares++;
   }
   lineRevoke(line: number): boolean {
     this.held.delete(line);
+    this.readable.delete(line);
     if ((this.pins.get(line) ?? 0) > 0 || (this.refuseChance > 0 && this.prng.chance(this.refuseChance))) { this.refusals++; return false; }
     this.revokes++;
+    this.inUse.delete(line);
+    return true;
+  }
+  lineDowngrade(line: number): boolean {
+    this.held.delete(line);
+    if ((this.pins.get(line) ?? 0) > 0 || (this.refuseChance > 0 && this.prng.chance(this.refuseChance))) { this.refusals++; return false; }
+    this.revokes++;
+    this.inUse.set(line, 'read');
+    return true;
+  }
+  lineUnshare(line: number): boolean {
+    if (this.held.has(line)) throw new Error(`sim lines: line ${line} unshared while held`);
+    this.readable.delete(line);
+    if ((this.pins.get(line) ?? 0) > 0 || (this.refuseChance > 0 && this.prng.chance(this.refuseChance))) { this.refusals++; return false; }
+    this.inUse.delete(line);
     return true;
   }
   lineUsed(line: number): LineUse {
@@ -423,6 +468,8 @@ export interface ClusterOptions {
   lineRefuseChance?: number;
   /** With atomicLines: whether nodes ship ops on lines they gave up idle (default true), and the sample that moves them again. */
   lineShipOps?: boolean;
+  /** Whether loads take read copies of lines (default true). */
+  lineShareLoads?: boolean;
   /** With atomicLines: whether line messages push pages (a grant its line's page, a release the pages its receiver is subscribed to; default true). */
   linePagePush?: boolean;
   lineShipSampleOps?: number;
@@ -536,7 +583,7 @@ export class SimCluster {
       // The wake-up: the engine hears of the touches at some later step.
       memory.onTouch = () => { this.deferred.push(() => this.engines[node]!.onTouched()); };
       this.memories.push(memory);
-      const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0);
+      const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0, node, this.lineTables);
       this.lineTables.push(lines);
       // Thread ids of the simulation start at 0: the owner field is the id + 1 (node base -1).
       const lockTokens = options.lockTokenSlots === undefined ? null : new LockTokenTable(-1, options.lockTokenSlots);
@@ -562,6 +609,7 @@ export class SimCluster {
         ...(this.linesOn ? {
           lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
           ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
+          ...(options.lineShareLoads === undefined ? {} : { lineShareLoads: options.lineShareLoads }),
           ...(options.linePagePush === undefined ? {} : { linePagePush: options.linePagePush }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
           ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),
@@ -741,7 +789,7 @@ export class SimCluster {
       this.toEngine(() => engine.onSync(this.newSyncRef(thread), { kind: 'lineNotify', address, count, ...(afterOp ? { afterOp } : {}) }, thread.index));
       return;
     }
-    if (!table.held.has(line)) {
+    if (!(op === 'load' ? table.readable.has(line) : table.held.has(line))) {
       thread.blocked = true;
       if (op === 'wait') {
         // As the app side does: the wait itself, which the layer may ship to the directory; else

@@ -4,7 +4,7 @@
 // invalid, a pin given back unblocks a revoke.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineTable, lineTableLayout, lineStateHeld, lineStateInvalid, lineStateRevoking } from '../../src/channel/atomic-lines.js';
+import { LineTable, lineTableLayout, lineStateHeld, lineStateInvalid, lineStateRevoking, lineStateShared } from '../../src/channel/atomic-lines.js';
 
 /**
  * Runs `body` with the app side's Atomics (src/threads/atomics.ts) installed over `table`, `dsm` at region
@@ -69,6 +69,52 @@ test('a revoke waits for no thread but fails while a pin names the line, and suc
   assert.equal(table.lineUsed(5), 0, 'the use mark clears');
   table.releasePin(pin);
   assert.equal(table.takePin(), pin, 'a pin word given back is handed out again');
+});
+
+test('a read copy (session 34): loads run natively, every other op asks; a downgrade keeps loads, a drop waits for a load inside', async () => {
+  const table = new LineTable(16);
+  const words = new Int32Array(table.buffer);
+  const layout = lineTableLayout(16);
+  const dsm = new SharedArrayBuffer(4096);
+  const view = new Int32Array(dsm);
+  // Line of view[k]: (8192 + 4k) / 64.
+  const line = 8192 / 64;
+  const asked: string[] = [];
+  await withAppAtomics(table, dsm, (wanted) => { asked.push(`line ${wanted}`); table.lineGranted(wanted); }, () => {
+    table.lineShared(line);
+    const slot = [...words.subarray(layout.keys, layout.keys + 16)].indexOf(line + 1);
+    assert.equal(words[layout.states + slot], lineStateShared);
+    assert.equal(words[layout.held + slot], 0, 'not held');
+    view[1] = 7;
+    assert.equal(Atomics.load(view, 1), 7, 'a load runs on the read copy');
+    assert.deepEqual(asked, [], 'with no message');
+    assert.equal(table.lineUsed(line), 1, 'marked read');
+    assert.equal(Atomics.add(view, 1, 1), 7, 'an add asks for the line');
+    assert.deepEqual(asked, [`line ${line}`]);
+    // Held: a downgrade clears the held word only; loads go on, adds ask again.
+    assert.equal(table.lineDowngrade(line), true);
+    assert.equal(words[layout.states + slot], lineStateShared);
+    assert.equal(Atomics.load(view, 1), 8);
+    assert.equal(asked.length, 1);
+    assert.equal(Atomics.store(view, 1, 3), 3);
+    assert.equal(asked.length, 2, 'a store asks for the line');
+    assert.equal(table.lineRevoke(line), true);
+    table.lineShared(line);
+  }, (request) => {
+    if (request.fn === 'load') assert.fail('a load on a read copy never asks');
+    asked.push(`line ${Math.floor(request.address / 64)}`);
+    table.lineGranted(Math.floor(request.address / 64));
+    return null;
+  });
+  // A load inside (its pin) holds the drop back; once it is out, the copy goes.
+  const pin = table.takePin();
+  const slot = [...words.subarray(layout.keys, layout.keys + 16)].indexOf(line + 1);
+  words[layout.pins + pin] = line + 1;
+  assert.equal(table.lineUnshare(line), false);
+  assert.equal(words[layout.readable + slot], 0, 'no new load starts while it drops');
+  table.clearPin(pin);
+  assert.equal(table.lineUnshare(line), true);
+  assert.equal(words[layout.states + slot], lineStateInvalid);
 });
 
 test('slots are re-keyed only while their line is invalid; a full table of held lines is DSM_ERR_ATOMIC_LINES', () => {

@@ -70,6 +70,26 @@ test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpa
 
 const push = { pushPages: [7, 70_000], pushVersions: [[1, 0, 3], []], pushBytes: [new Uint8Array(4096).fill(7), new Uint8Array(12)] };
 
+test('read copies of a line (session 34): their messages and flags round-trip in the compact layout', () => {
+  for (const message of [
+    { type: 'lineShareRequest', line: 70_000 }, { type: 'lineInvalidate', line: 3 }, { type: 'lineInvalidated', line: 3 },
+    { type: 'lineRecall', line: 9, share: true }, { type: 'lineShareGrant', line: 4 }, { type: 'lineRelease', line: 5, keepShare: true },
+    { type: 'lineGrant', line: 5, recall: true, share: true },
+  ]) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.ok(body.byteLength <= 6, `${message.type}: ${body.byteLength} B`);
+    assert.deepEqual(back, message);
+  }
+  assertCompact([{ type: 'lineShareGrant', line: 4, info }, { type: 'lineRelease', line: 5, info, bundled, keepShare: true }, { type: 'lineGrant', line: 5, recall: true, share: true, info, quiet: true }]);
+  // A flag set to anything but true, or a grant with pages pushed, goes as msgpack.
+  for (const message of [{ type: 'lineRecall', line: 9, share: false }, { type: 'lineShareGrant', line: 4, info, ...push }]) {
+    const { body, back } = roundTrip(message);
+    assert.notEqual(body[0], compactMarker, message.type);
+    assert.deepEqual(plain(back), plain(message));
+  }
+});
+
 test("a lock's messages round-trip in the compact layout, smaller than msgpack", () => {
   const cases: WireMessage[] = [
     { type: 'lockRequest', lockId: 3, requestId: 12, tryOnly: false, info },
@@ -167,9 +187,9 @@ test('a malformed compact body is a FrameError: cut anywhere, bytes left over, b
   // A varint of 9 bytes.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 1]), empty), /varint/);
   assert.throws(() => decodeBody(body, Uint8Array.from([1])), /payload/);
-  // lineGrant of line 1 with flag bit 4; lineRelease of line 1 with flag bit 2.
-  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 6, 1, 16]), empty), /flags/);
-  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 5, 1, 4]), empty), /flags/);
+  // lineGrant of line 1 with flag bit 5; lineRelease of line 1 with flag bit 3 (wire 11 gave each one more bit).
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 6, 1, 32]), empty), /flags/);
+  assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 5, 1, 8]), empty), /flags/);
   // lockRecall of lock 1: a flag beyond bit 2; early's value set while early is absent.
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 9, 1, 8]), empty), /flags/);
   assert.throws(() => decodeBody(Uint8Array.from([compactMarker, 9, 1, 4]), empty), /early/);
