@@ -1002,9 +1002,10 @@ export const atomicLineFirstTenureColdWritesMax = 2;
  * Protocol (session 34): the bound of a line's share score at a node
  * (src/protocol/lines.ts NodeLine.shareScore): loads take a read copy of the
  * line while the score is >= 0, the line itself below. An upgrade (a write
- * after a load took a read copy) counts -2, a read copy used and dropped for
- * a writer +1, a load that took the line +1: a CAS loop's line goes to its
- * loads whole after one upgrade, and a line read by many comes back shared.
+ * or a wait after a load took a read copy) counts -2, a read copy used and
+ * dropped for a writer +1, the line recalled for another node's read copy +1:
+ * a CAS loop's line goes to its loads whole after one upgrade, and a line
+ * read by many comes back shared.
  */
 export const atomicLineShareScoreMax = 4;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */

@@ -209,9 +209,10 @@ type NodeLine = {
   /** The engine's flushSeq when this node last asked for a read copy (as requestFlushSeq for the line). */
   shareFlushSeq: number;
   /**
-   * Whether loads here ask for a read copy (>= 0) or for the line (< 0): an upgrade (an op that writes, made
-   * while a read copy was here) counts -2, a read copy used and then dropped for a writer +1, a load that asked
-   * for the line +1 (so a line written once after a walk reads shared again), within ±atomicLineShareScoreMax.
+   * Whether loads here ask for a read copy (>= 0) or for the line (< 0): an upgrade (an op that writes or a
+   * wait, made while a read copy was here) counts -2; a read copy used and then dropped for a writer, the
+   * line recalled from here for another node's read copy (this node keeps one), and a tenure of the line here
+   * with no write each count +1; within ±atomicLineShareScoreMax.
    */
   shareScore: number;
   /** The recall this tenure answers is for a read copy: the line goes back and this node keeps one (lineRelease `keepShare`). */
@@ -480,6 +481,7 @@ export class LineEngine implements Engine {
         // uses it here again and stops shipping its ops on it.
         const state = this.lines.get(request.line);
         if (state !== undefined && state.ship) this.stopShipping(state);
+        if (state !== undefined) this.noteUpgrade(state);
         return this.wantLine(threadRef, request.line);
       }
       case 'lineOp': return this.lineOp(threadRef, request, thread);
@@ -716,6 +718,16 @@ export class LineEngine implements Engine {
     }
   }
 
+  /**
+   * A thread needs the line itself (an op that writes, or a wait's check) where a load took a read copy: a
+   * load-then-write line (a CAS loop, a load then a wait) takes the line for its loads from the next on.
+   */
+  private noteUpgrade(state: NodeLine): void {
+    if (!this.shareLoads || state.share !== 'held') return;
+    this.stats.lineShareUpgrades++;
+    state.shareScore = Math.max(-atomicLineShareScoreMax, state.shareScore - 2);
+  }
+
   /** A thread's load needs a read copy of `line` here (the line is neither here nor asked for): answered at once if one is, else once it comes. */
   private wantShare(threadRef: number, line: number, state: NodeLine): void {
     switch (state.share) {
@@ -822,11 +834,8 @@ export class LineEngine implements Engine {
     if (this.shareLoads) {
       if (request.op === 'load' && state.state === 'none') {
         if (state.shareScore >= 0 || state.share !== 'none') { this.wantShare(threadRef, line, state); return; }
-        state.shareScore++;
-      } else if (request.op !== 'load' && state.share === 'held') {
-        // An op that writes, where a load took a read copy: a load-then-write line (a CAS loop) takes the line for its loads.
-        this.stats.lineShareUpgrades++;
-        state.shareScore = Math.max(-atomicLineShareScoreMax, state.shareScore - 2);
+      } else if (request.op !== 'load') {
+        this.noteUpgrade(state);
       }
     }
     const home = this.directoryOf(line);
@@ -884,6 +893,7 @@ export class LineEngine implements Engine {
   private lineWaitShip(threadRef: number, request: Extract<SyncRequest, { kind: 'lineWaitShip' }>): void {
     const line = lineOf(request.address);
     const state = this.nodeLine(line);
+    this.noteUpgrade(state);
     const home = this.directoryOf(line);
     if (!this.shipWaits || !state.ship || state.state !== 'none' || home === this.nodeId || this.holdsLineOnPageOf(line)) {
       if (state.ship) this.stopShipping(state);
@@ -1807,6 +1817,8 @@ export class LineEngine implements Engine {
       state.shareUsed = true;
       this.stats.lineShareDowngrades++;
     }
+    // Another node reads the line, or this node's threads only read it in this tenure: a sign it is read-shared (see shareScore).
+    if (keepShare || state.tenureUse <= 1) state.shareScore = Math.min(atomicLineShareScoreMax, state.shareScore + 1);
     if (state.pulled) {
       state.pulled = false;
       this.notePull(line, state.tenureUse);
