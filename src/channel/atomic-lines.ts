@@ -20,8 +20,9 @@
 //                               instead of at its next timer (a missed post only costs that timer)
 //
 // An app thread's op on line L: store pins[me] = L + 1, then load the
-// slot's held word: if it is still L + 1, run the op natively, then
-// store pins[me] = 0. The manager revokes L by storing stateRevoking (and
+// slot's held word (its readable word for Atomics.load): if it is still
+// L + 1, run the op natively, then store pins[me] = 0. A read copy's drop
+// (lineUnshare) clears the readable word and checks the pins the same way. The manager revokes L by storing stateRevoking (and
 // clearing the held word), then
 // loading every pin: one of the two sees the other (sequentially consistent
 // stores then loads), so either the thread sees the revoke and asks the

@@ -1,5 +1,6 @@
-// Atomics by ownership (issue 12.2): synchronization lines, MSI-style with
-// exclusive ownership only (M/I).
+// Atomics by ownership (issue 12.2): synchronization lines, MSI-style: held
+// by one node for every op (M), or read copies on any number of nodes for
+// Atomics.load (S, session 34: see "Read copies" below), or neither.
 // Over 600 lines: one state machine per line, seen from the holder, the
 // directory and a node that ships its ops; waits, notifies and shipped ops
 // all turn on the same per-line states, which a split would share across files.
@@ -97,6 +98,14 @@
 // line's waiters (at most atomicLineGrantWaitingAddressesMax) so that the
 // holder answers its notifies itself: the directory keeps those waiters (holds
 // other nodes' notifies and timeouts) until the line is back.
+//
+// Read copies (session 34, docs/PROTOCOL.md "Read copies of a line"): a load
+// on a line neither held nor copied here asks for a copy (lineShareRequest),
+// granted as an acquire (lineShareGrant) while nobody holds the line; a writer
+// waits at the directory until every other copy is dropped (lineInvalidate,
+// lineInvalidated), and a holder recalled for a copy keeps one (lineRecall
+// `share`, lineRelease `keepShare`). A per-line score keeps load-then-write
+// lines taking the line for their loads (NodeLine.shareScore).
 //
 // This layer wraps a protocol engine (hlrc) and uses only its public
 // releaseFor/acquireFrom for the consistency actions; it does no I/O and
