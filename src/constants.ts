@@ -1008,6 +1008,14 @@ export const atomicLineFirstTenureColdWritesMax = 2;
  * read by many comes back shared.
  */
 export const atomicLineShareScoreMax = 4;
+/**
+ * Protocol (session 34): once no more than 1/this of a node's line table is
+ * free, the line layer gives back lines and read copies unused since its last
+ * look, at most 1/this of the table at once (src/protocol/lines.ts makeRoom):
+ * a program that loads over a large array with Atomics filled the table (4 MiB
+ * of lines) and ended with DSM_ERR_ATOMIC_LINES.
+ */
+export const atomicLineRoomFraction = 8;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

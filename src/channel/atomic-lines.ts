@@ -72,6 +72,8 @@ export class LineTable implements LineHost {
   /** Pin words handed out to app threads (index -> in use). */
   private readonly pinsInUse = new Uint8Array(atomicLinePinCountMax);
   private pinHigh = 0;
+  /** Slots not invalid (held, revoking or shared): the rest may be re-keyed. */
+  private occupied = 0;
   /** Slots by line for the lines the manager has keyed (a cache of the probe). */
   private readonly slotOf = new Map<number, number>();
 
@@ -139,9 +141,19 @@ export class LineTable implements LineHost {
     return reusable;
   }
 
+  lineRoom(): { free: number; slots: number } {
+    return { free: this.slotCount - this.occupied, slots: this.slotCount };
+  }
+
+  /** Counts a slot taken out of the invalid state (it can no longer be re-keyed). */
+  private occupy(slot: number): void {
+    if (Atomics.load(this.words, this.layout.states + slot) === lineStateInvalid) this.occupied++;
+  }
+
   lineGranted(line: number): void {
     assert(line >= 0 && line + 1 <= 0x7fffffff, 'a line number fits the table key');
     const slot = this.slotFor(line, true);
+    this.occupy(slot);
     Atomics.store(this.words, this.layout.used + slot, 0);
     Atomics.store(this.words, this.layout.watch + slot, 0);
     Atomics.store(this.words, this.layout.states + slot, lineStateHeld);
@@ -152,6 +164,7 @@ export class LineTable implements LineHost {
   lineShared(line: number): void {
     assert(line >= 0 && line + 1 <= 0x7fffffff, 'a line number fits the table key');
     const slot = this.slotFor(line, true);
+    this.occupy(slot);
     Atomics.store(this.words, this.layout.used + slot, 0);
     Atomics.store(this.words, this.layout.watch + slot, 0);
     Atomics.store(this.words, this.layout.states + slot, lineStateShared);
@@ -179,7 +192,8 @@ export class LineTable implements LineHost {
   private stopUse(line: number, held: boolean, readable: boolean): boolean {
     const slot = this.slotFor(line, false);
     assert(slot >= 0, 'a revoked line has a slot');
-    if (held) {
+    // (A slot revoked already stays invalid: it is counted free.)
+    if (held && Atomics.load(this.words, this.layout.states + slot) !== lineStateInvalid) {
       Atomics.store(this.words, this.layout.states + slot, lineStateRevoking);
       Atomics.store(this.words, this.layout.held + slot, 0);
     }
@@ -194,6 +208,10 @@ export class LineTable implements LineHost {
 
   private settle(line: number, state: number): void {
     const slot = this.slotFor(line, false);
+    if (state === lineStateInvalid && Atomics.load(this.words, this.layout.states + slot) !== lineStateInvalid) {
+      assert(this.occupied > 0, 'a slot freed was counted');
+      this.occupied--;
+    }
     Atomics.store(this.words, this.layout.watch + slot, 0);
     Atomics.store(this.words, this.layout.states + slot, state);
   }

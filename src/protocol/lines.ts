@@ -116,7 +116,7 @@ import {
   atomicLineBytes, atomicLineHotWritesPerTransfer, atomicLineHoldMsBase, atomicLineHoldMsInitial, atomicLineHoldMsMax, atomicLineHoldMsMin, atomicLineHoldTransferFactor,
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePagePullHistory, atomicLinePagePullLinesMax, atomicLinePagePullSlack, atomicLinePagePullUsesMin, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
-  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax, atomicLineShareScoreMax,
+  atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax, atomicLineShareScoreMax, atomicLineRoomFraction,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
@@ -226,6 +226,8 @@ type NodeLine = {
   shareScore: number;
   /** The recall this tenure answers is for a read copy: the line goes back and this node keeps one (lineRelease `keepShare`). */
   recallShare: boolean;
+  /** The read copy was dropped unasked (to make room): a lineInvalidate that crossed the drop is answered already. */
+  shareDroppedUnasked: boolean;
 };
 
 type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
@@ -348,6 +350,8 @@ export class LineEngine implements Engine {
   private readonly waitRelease: boolean;
   private readonly countedNotify: boolean;
   private readonly shareLoads: boolean;
+  /** Requests for lines and read copies out (their grants will each take a slot of the table: see roomLeft). */
+  private requestsOut = 0;
   /** Lines whose read copy is dropping (see NodeLine.share), looked at again at every tick. */
   private readonly unsharing = new Set<number>();
   /** Notifies held back at this directory (all lines' heldNotifies), against atomicLineHeldNotifyCountMax. */
@@ -392,7 +396,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0, lineShareGrants: 0, lineShareInvalidations: 0, lineShareDowngrades: 0, lineShareUpgrades: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0, lineShareGrants: 0, lineShareInvalidations: 0, lineShareDowngrades: 0, lineShareUpgrades: 0, lineEvictions: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -638,7 +642,7 @@ export class LineEngine implements Engine {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, pulled: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
-        share: 'none', shareWaiters: [], shareGrantedAtMs: 0, shareUsed: false, shareFlushSeq: 0, shareScore: 0, recallShare: false,
+        share: 'none', shareWaiters: [], shareGrantedAtMs: 0, shareUsed: false, shareFlushSeq: 0, shareScore: 0, recallShare: false, shareDroppedUnasked: false,
       };
       this.lines.set(line, state);
     }
@@ -737,6 +741,85 @@ export class LineEngine implements Engine {
     state.shareScore = Math.max(-atomicLineShareScoreMax, state.shareScore - 2);
   }
 
+  /**
+   * Room in the node's line table (session 34): past 1/atomicLineRoomFraction
+   * of it left, read copies and held lines that no thread here used since the
+   * last look, none waits for, and no other node wants are given back unasked
+   * (the clock algorithm: a look clears the use marks of the lines it keeps),
+   * at most 1/atomicLineRoomFraction of the table at once. A read copy goes
+   * with an unasked lineInvalidated, a line with an unasked lineRelease (as a
+   * cold one, giveBackCold). Lines this node directs are given back too (to
+   * itself, inline). A program that loads over a large array with Atomics
+   * (4 MiB of lines fill the table) filled it and ended with DSM_ERR_ATOMIC_LINES.
+   */
+  /** The table's free slots less the grants on their way (null: the host does not say). */
+  private roomLeft(): { free: number; slots: number } | null {
+    const room = this.host.lineRoom?.();
+    return room === undefined ? null : { free: room.free - this.requestsOut, slots: room.slots };
+  }
+
+  private makeRoom(): void {
+    const room = this.roomLeft();
+    if (room === null || room.free * atomicLineRoomFraction > room.slots) return;
+    const batch = Math.max(1, Math.floor(room.slots / atomicLineRoomFraction));
+    let freed = 0;
+    // Two sweeps at most: the first may only take the marks of lines all used since the last look.
+    for (let sweep = 0; sweep < 2 && freed < batch; sweep++) freed += this.evictSweep(batch - freed);
+  }
+
+  /** One sweep of makeRoom over the lines known here: gives back up to `batch` unused ones; answers how many. */
+  private evictSweep(batch: number): number {
+    let freed = 0;
+    for (const [line, state] of this.lines) {
+      if (freed >= batch) break;
+      const copy = state.share === 'held' && state.state === 'none' && state.shareWaiters.length === 0;
+      const held = state.state === 'held' && state.share === 'none' && state.waiters.length === 0 && state.waitsOut === 0 && !this.wanted.has(line);
+      if (!copy && !held) continue;
+      // Not used once since it came, and fresh: the thread that asked for it runs first (else two threads could
+      // take each other's lines back for ever).
+      const fresh = this.timeNowMs() - (copy ? state.shareGrantedAtMs : state.grantedAtMs) < atomicLineHoldMsMin;
+      if (fresh && (copy ? !state.shareUsed : state.tenureUse === 0 && !state.pulled)) continue;
+      const used = this.host.lineUsed(line);
+      if (used > 0) {
+        // Used since the last look: kept, its mark taken (still counted for the line's hold window).
+        if (held) { state.usedCarry = joinUse(state.usedCarry, used); state.tenureUse = joinUse(state.tenureUse, used); } else state.shareUsed = true;
+        continue;
+      }
+      if (copy) {
+        // A thread inside a load on it: it stays (readable again, as the failed drop left it unreadable).
+        if (!this.host.lineUnshare(line)) { this.host.lineShared(line); continue; }
+        state.share = 'none';
+        state.shareDroppedUnasked = true;
+        this.stats.lineEvictions++;
+        this.toDirectory(line, { type: 'lineInvalidated', line });
+        freed++;
+      } else if (this.giveBackNow(line, state)) {
+        this.stats.lineEvictions++;
+        freed++;
+      }
+    }
+    return freed;
+  }
+
+  /** Gives a held line back unasked, now (makeRoom); false when a thread is inside an op on it (it stays held). */
+  private giveBackNow(line: number, state: NodeLine): boolean {
+    const home = this.directoryOf(line);
+    if (home !== this.nodeId) {
+      const released = this.releaseWith(line, state);
+      if (released === null) return false;
+      const { release: _given, ...rest } = released;
+      this.toNode(home, { type: 'lineRelease', line, ...rest });
+      return true;
+    }
+    if (!this.host.lineRevoke(line)) { this.host.lineGranted(line); return false; }
+    state.state = 'none';
+    state.wantedAtMs = -1;
+    state.counts = null;
+    this.stats.lineReleases++;
+    this.toNode(home, { type: 'lineRelease', line });
+    return true;
+  }
+
   /** A thread's load needs a read copy of `line` here (the line is neither here nor asked for): answered at once if one is, else once it comes. */
   private wantShare(threadRef: number, line: number, state: NodeLine): void {
     switch (state.share) {
@@ -756,7 +839,9 @@ export class LineEngine implements Engine {
 
   private requestShare(line: number, state: NodeLine): void {
     assert(state.share === 'none', 'a read copy is asked for when none is here or asked for');
+    this.makeRoom();
     state.share = 'requested';
+    this.requestsOut++;
     state.shareFlushSeq = this.inner.flushSeq?.() ?? 0;
     this.toDirectory(line, { type: 'lineShareRequest', line });
   }
@@ -764,7 +849,9 @@ export class LineEngine implements Engine {
   /** Asks the line's directory for `line`, which this node does not hold or ask for now. */
   private requestLine(line: number, state: NodeLine): void {
     assert(state.state === 'none', 'a line is asked for when neither here nor asked for');
+    this.makeRoom();
     state.state = 'requested';
+    this.requestsOut++;
     state.asked = true;
     state.requestedAtMs = this.timeNowMs();
     state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
@@ -804,12 +891,17 @@ export class LineEngine implements Engine {
       this.stats.linePagePullsSkipped++;
       return;
     }
+    // Within the table's room above makeRoom's mark (a page's 63 other lines at most).
+    const room = this.roomLeft();
+    let budget = room === null ? Infinity : room.free - Math.ceil(room.slots / atomicLineRoomFraction);
     for (const other of asked) {
+      if (budget <= 0) break;
       if (other === line) continue;
       const state = this.nodeLine(other);
       if (state.state === 'none') {
         this.requestLine(other, state);
         state.pulled = true;
+        budget--;
       }
     }
   }
@@ -1366,8 +1458,9 @@ export class LineEngine implements Engine {
     const entry = this.directoryLine(line);
     const k = entry.invalidating.indexOf(from);
     const j = entry.sharers.indexOf(from);
-    assert(k >= 0 && j >= 0, 'a read copy dropped was asked for');
-    entry.invalidating.splice(k, 1);
+    assert(j >= 0, 'a read copy dropped was here');
+    // Asked for, or dropped unasked to make room (then an ask that crossed it is answered by it).
+    if (k >= 0) entry.invalidating.splice(k, 1);
     entry.sharers.splice(j, 1);
     this.advance(line, entry);
   }
@@ -1645,6 +1738,7 @@ export class LineEngine implements Engine {
     assert(state.share === 'none' || state.share === 'held', 'a line granted finds no read copy on its way or dropping');
     if (state.share === 'held') state.share = 'none';
     state.recallShare = recall && message.share === true;
+    this.requestsOut--;
     if (info !== undefined && from !== this.nodeId) {
       this.acquireLine(from, info);
       if (message.pushPages !== undefined && message.pushPages.length > 0) {
@@ -1686,6 +1780,7 @@ export class LineEngine implements Engine {
     const state = this.lines.get(line);
     assert(state !== undefined && state.share === 'requested', 'a read copy comes to a node that asked for it');
     assert(state.state === 'none' || state.state === 'requested', 'a read copy comes to a node that does not hold the line');
+    this.requestsOut--;
     if (info !== undefined && from !== this.nodeId) {
       this.acquireLine(from, info);
       if (message.pushPages !== undefined && message.pushPages.length > 0) {
@@ -1696,6 +1791,7 @@ export class LineEngine implements Engine {
     state.share = 'held';
     state.shareGrantedAtMs = this.timeNowMs();
     state.shareUsed = false;
+    state.shareDroppedUnasked = false;
     this.host.lineShared(line);
     for (const threadRef of state.shareWaiters.splice(0)) this.resume(threadRef, { ok: true, value: null });
   }
@@ -1703,6 +1799,8 @@ export class LineEngine implements Engine {
   /** A writer waits for the line: this node's read copy goes (now, or once used or past its minimum window). */
   private onInvalidate(line: number): void {
     const state = this.lines.get(line);
+    // Dropped unasked to make room, and the drop crossed this ask: the directory counts the drop as the answer.
+    if (state !== undefined && state.shareDroppedUnasked && state.share !== 'held') return;
     assert(state !== undefined && state.share === 'held', 'a read copy dropped is here');
     state.share = 'dropping';
     this.tryUnshare(line, state);

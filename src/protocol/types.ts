@@ -439,6 +439,11 @@ export interface LineHost {
    * inside a load on it; asked again later.
    */
   lineUnshare(line: number): boolean;
+  /**
+   * Optional (session 34): the table's free slots and its size. Past atomicLineRoomFraction full the layer gives
+   * back lines and read copies unused since its last look (never: DSM_ERR_ATOMIC_LINES once the table is full).
+   */
+  lineRoom?(): { free: number; slots: number };
   /** How app threads used `line` since the last call (or since its grant); clears the mark. */
   lineUsed(line: number): LineUse;
   /**

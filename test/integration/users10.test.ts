@@ -51,6 +51,9 @@ const runs: readonly Run[] = [
   // 100 s); with read copies of lines the walks load natively: 5-7 s on this machine.
   { file: 'sorted-list.mjs', args: ['3', '1500', '3000'], nodes: 2, protocol: 'hlrc', status: 0, what: 'the same, larger, on 2 nodes: the walks read the links from read copies of their lines' },
   { file: 'sorted-list.mjs', args: ['3', '600', '1200'], nodes: 3, protocol: 'hlrc', status: 0, what: 'the same on 3 nodes' },
+  // Session 34: 5 MiB of lines loaded with Atomics fill a node's line table (65,536 slots); it ended with
+  // DSM_ERR_ATOMIC_LINES before (a node lost: "a 'lineGrant' message ... could not be handled").
+  { file: 'atomic-scan.mjs', args: ['5', '2', '1'], nodes: 2, protocol: 'hlrc', status: 0, what: 'workers reading 5 MiB with Atomics.load, more lines than a node\'s line table holds' },
   { file: 'env-options.mjs', args: ['1'], nodes: 1, protocol: 'hlrc', status: 0, what: 'worker env left out (a copy at creation), SHARE_ENV (one environment both ways) and an object; argv and execArgv; handle and inside threadIds; exitCode 4 from a worker' },
   { file: 'env-options.mjs', args: ['1'], nodes: 3, protocol: 'hlrc', status: 0, what: 'the same on 3 nodes' },
   { file: 'env-options.mjs', args: ['1'], nodes: 2, protocol: 'sc', status: 0, what: 'the same under sc' },

@@ -231,3 +231,32 @@ test('a thread killed while it waits for a read copy leaves no stale request, an
   });
   assert.ok(killedCount >= 20, `${killedCount} seeds killed a thread waiting for a read copy or the line`);
 });
+
+test('a node\'s line table of 64 slots: loads and adds over 300 lines on 3 nodes make room by giving unused lines and copies back, and every value is right', () => {
+  let evictions = 0;
+  forSeeds(1, 40, (seed) => {
+    const sim = cluster(seed, 3, { lineSlotCount: 64, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 3) / 10 });
+    const lines = 300;
+    const word = (k: number): number => k * atomicLineBytes + 4 * (k % 16);
+    // Node 0 stores each line's value once; the others wait for the last one, then walk them all, twice.
+    sim.addThread(0, function* (): ThreadProgram {
+      for (let k = 0; k < lines; k++) yield* atomic('store', word(k), [String(k + 1)]);
+      yield* atomic('store', word(lines), ['1']);
+    });
+    for (let node = 0; node < 3; node++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        while ((yield* atomic('load', word(lines), [])) === '0') { /* spin */ }
+        for (let pass = 0; pass < 2; pass++) {
+          for (let k = 0; k < lines; k++) assert.equal(Number(yield* atomic('load', word(k), [])), k + 1, `node ${node} pass ${pass} line ${k}`);
+        }
+        // And adds on a few lines, every node.
+        for (let k = 0; k < lines; k += 25) yield* atomic('add', word(k) + 0, ['0']);
+      });
+    }
+    sim.run();
+    sim.drain();
+    assertNothingLeft(sim, seed);
+    evictions += counter(sim, 'lineEvictions');
+  });
+  assert.ok(evictions > 1000, `${evictions} lines and copies given back to make room`);
+});

@@ -302,7 +302,14 @@ export class SimLineTable implements LineHost {
    * while no other node holds it or has a read copy, and a read copy only while no other node holds the line
    * (a line a node stops using counts as used there until its revoke succeeded).
    */
-  constructor(private readonly prng: Prng, private readonly refuseChance: number, private readonly node = 0, private readonly registry: SimLineTable[] = []) {}
+  constructor(private readonly prng: Prng, private readonly refuseChance: number, private readonly node = 0, private readonly registry: SimLineTable[] = [], private readonly slotCount = 0) {}
+  /** With a slot count (the real table's size, atomicLineSlotCount): its room, and a full table throws as the real one does. */
+  get lineRoom(): (() => { free: number; slots: number }) | undefined {
+    return this.slotCount === 0 ? undefined : () => ({ free: this.slotCount - this.inUse.size, slots: this.slotCount });
+  }
+  private checkRoom(line: number): void {
+    if (this.slotCount > 0 && !this.inUse.has(line) && this.inUse.size >= this.slotCount) throw new Error(`sim lines: a table of ${this.slotCount} lines is full`);
+  }
   /** Lines this node may still touch (held, or readable, or revoked with a thread still inside: not settled). */
   private readonly inUse = new Map<number, 'write' | 'read'>();
   private checkAlone(line: number, mode: 'write' | 'read'): void {
@@ -317,6 +324,7 @@ export class SimLineTable implements LineHost {
   lineGranted(line: number): void {
     if (this.held.has(line)) throw new Error(`sim lines: line ${line} granted twice`);
     this.checkAlone(line, 'write');
+    this.checkRoom(line);
     this.held.add(line);
     this.readable.add(line);
     this.inUse.set(line, 'write');
@@ -324,6 +332,7 @@ export class SimLineTable implements LineHost {
   lineShared(line: number): void {
     if (this.held.has(line) || this.readable.has(line)) throw new Error(`sim lines: line ${line} shared while here`);
     this.checkAlone(line, 'read');
+    this.checkRoom(line);
     this.readable.add(line);
     this.inUse.set(line, 'read');
     this.shares++;
@@ -470,6 +479,8 @@ export interface ClusterOptions {
   lineShipOps?: boolean;
   /** Whether loads take read copies of lines (default true). */
   lineShareLoads?: boolean;
+  /** A node's line table's slots (default: unbounded): with it, the layer makes room (src/protocol/lines.ts makeRoom). */
+  lineSlotCount?: number;
   /** With atomicLines: whether line messages push pages (a grant its line's page, a release the pages its receiver is subscribed to; default true). */
   linePagePush?: boolean;
   lineShipSampleOps?: number;
@@ -583,7 +594,7 @@ export class SimCluster {
       // The wake-up: the engine hears of the touches at some later step.
       memory.onTouch = () => { this.deferred.push(() => this.engines[node]!.onTouched()); };
       this.memories.push(memory);
-      const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0, node, this.lineTables);
+      const lines = new SimLineTable(this.prng, options.lineRefuseChance ?? 0, node, this.lineTables, options.lineSlotCount ?? 0);
       this.lineTables.push(lines);
       // Thread ids of the simulation start at 0: the owner field is the id + 1 (node base -1).
       const lockTokens = options.lockTokenSlots === undefined ? null : new LockTokenTable(-1, options.lockTokenSlots);

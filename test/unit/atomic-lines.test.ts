@@ -117,6 +117,22 @@ test('a read copy (session 34): loads run natively, every other op asks; a downg
   assert.equal(words[layout.states + slot], lineStateInvalid);
 });
 
+test('the table counts its slots in use (lineRoom): a grant or a copy takes one, a revoke or a drop frees it, a downgrade keeps it', () => {
+  const table = new LineTable(8);
+  assert.deepEqual(table.lineRoom(), { free: 8, slots: 8 });
+  table.lineGranted(1);
+  table.lineShared(2);
+  assert.equal(table.lineRoom().free, 6);
+  assert.equal(table.lineDowngrade(1), true);
+  assert.equal(table.lineRoom().free, 6, 'a downgraded line keeps its slot');
+  table.lineGranted(1);
+  assert.equal(table.lineRoom().free, 6, 'granted again over its copy');
+  assert.equal(table.lineRevoke(1), true);
+  assert.equal(table.lineUnshare(2), true);
+  assert.equal(table.lineRevoke(1), true);
+  assert.deepEqual(table.lineRoom(), { free: 8, slots: 8 }, 'a second revoke frees nothing more');
+});
+
 test('slots are re-keyed only while their line is invalid; a full table of held lines is DSM_ERR_ATOMIC_LINES', () => {
   const table = new LineTable(8);
   for (let line = 0; line < 8; line++) table.lineGranted(line * 8);
