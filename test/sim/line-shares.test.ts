@@ -8,22 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimCluster, type ThreadOp, type ThreadProgram } from './sim.js';
-import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
+import { loadOp as load, syncOk } from './thread-ops.js';
 import type { LineEngine } from '../../src/protocol/lines.js';
 import { atomicLineBytes, pageBytes } from '../../src/constants.js';
 
-function* sync(request: SyncRequest): Generator<ThreadOp, SyncResult, unknown> {
-  return (yield { op: 'sync', request }) as SyncResult;
-}
-
-function* atomic(op: 'add' | 'load' | 'store' | 'compareExchange' | 'wait' | 'notify', address: number, operands: string[], timeoutMs = -1): Generator<ThreadOp, string, unknown> {
-  const result = yield* sync({ kind: 'atomic', op, address, width: 4, operands, timeoutMs });
-  assert.ok(result.ok);
-  return result.value!;
-}
-
-function* load(address: number): Generator<ThreadOp, number, unknown> {
-  return (yield { op: 'load', address }) as number;
+function* atomic(op: 'add' | 'load' | 'store', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
+  return (yield* syncOk({ kind: 'atomic', op, address, width: 4, operands, timeoutMs: -1 })).value!;
 }
 
 function cluster(seed: number, nodeCount: number, extra: Partial<ConstructorParameters<typeof SimCluster>[0]> = {}): SimCluster {
