@@ -13,7 +13,9 @@ import type { LineEngine } from '../../src/protocol/lines.js';
 import { atomicLineBytes, pageBytes } from '../../src/constants.js';
 
 function* atomic(op: 'add' | 'load' | 'store', address: number, operands: string[]): Generator<ThreadOp, string, unknown> {
-  return (yield* syncOk({ kind: 'atomic', op, address, width: 4, operands, timeoutMs: -1 })).value!;
+  const result = yield* syncOk({ kind: 'atomic', op, address, width: 4, operands, timeoutMs: -1 });
+  assert.ok(result.ok);
+  return result.value!;
 }
 
 function cluster(seed: number, nodeCount: number, extra: Partial<ConstructorParameters<typeof SimCluster>[0]> = {}): SimCluster {
