@@ -270,7 +270,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number; lineShares: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number; lineShares: number; lineEvictions: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -370,7 +370,8 @@ export function runSeed(
   const fastTouches = cluster.memories.reduce((sum, memory) => sum + memory.fastTouches, 0);
   const staleDropped = cluster.engines.reduce((sum, engine) => sum + (engine.counters().staleDropped ?? 0), 0);
   const lineShares = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineShareGrants?: number }).lineShareGrants ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares };
+  const lineEvictions = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineEvictions?: number }).lineEvictions ?? 0), 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -392,5 +393,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions };
 }

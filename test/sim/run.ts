@@ -92,6 +92,7 @@ let writtenAhead = 0;
 let fastTouches = 0;
 let shippedOps = 0;
 let lineShares = 0;
+let lineEvictions = 0;
 let quietNotifies = 0;
 let keepTakes = 0;
 let lockPushes = 0;
@@ -115,6 +116,7 @@ for (const [done, seed] of seeds.entries()) {
     fastTouches += outcome.fastTouches;
     shippedOps += outcome.shippedOps;
     lineShares += outcome.lineShares;
+    lineEvictions += outcome.lineEvictions;
     quietNotifies += outcome.quietNotifies;
     keepTakes += outcome.keepTakes;
     lockPushes += outcome.lockPushes;
@@ -126,4 +128,4 @@ for (const [done, seed] of seeds.entries()) {
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${fastTouches} read-ahead touches served without a fault, ${shippedOps} Atomics ops shipped to a line's directory, ${lineShares} read copies of lines, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${staleDropped} stale copies dropped, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${fastTouches} read-ahead touches served without a fault, ${shippedOps} Atomics ops shipped to a line's directory, ${lineShares} read copies of lines, ${lineEvictions} lines given back to make room, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${staleDropped} stale copies dropped, ${((performance.now() - started) / 1000).toFixed(1)} s`);
