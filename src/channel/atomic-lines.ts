@@ -173,23 +173,24 @@ export class LineTable implements LineHost {
   }
 
   lineRevoke(line: number): boolean {
-    return this.stopUse(line, true, true) ? (this.settle(line, lineStateInvalid), true) : false;
+    return this.stopUse(line, true, true, lineStateInvalid);
   }
 
   lineDowngrade(line: number): boolean {
-    return this.stopUse(line, true, false) ? (this.settle(line, lineStateShared), true) : false;
+    return this.stopUse(line, true, false, lineStateShared);
   }
 
   lineUnshare(line: number): boolean {
-    return this.stopUse(line, false, true) ? (this.settle(line, lineStateInvalid), true) : false;
+    return this.stopUse(line, false, true, lineStateInvalid);
   }
 
   /**
    * Clears the slot's held word (`held`) and its readable word (`readable`),
-   * then answers whether no thread is inside an op on the line (else it
-   * stays so, and the caller asks again later).
+   * then answers whether no thread is inside an op on the line: if none is,
+   * the slot is left in `settled`; else it stays as it is, and the caller asks
+   * again later.
    */
-  private stopUse(line: number, held: boolean, readable: boolean): boolean {
+  private stopUse(line: number, held: boolean, readable: boolean, settled: number): boolean {
     const slot = this.slotFor(line, false);
     assert(slot >= 0, 'a revoked line has a slot');
     // (A slot revoked already stays invalid: it is counted free.)
@@ -203,11 +204,12 @@ export class LineTable implements LineHost {
     if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
     const key = line + 1;
     for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return false;
+    this.settle(slot, settled);
     return true;
   }
 
-  private settle(line: number, state: number): void {
-    const slot = this.slotFor(line, false);
+  /** Leaves `slot` in `state` (no thread inside an op on it), counting a slot freed. */
+  private settle(slot: number, state: number): void {
     if (state === lineStateInvalid && Atomics.load(this.words, this.layout.states + slot) !== lineStateInvalid) {
       assert(this.occupied > 0, 'a slot freed was counted');
       this.occupied--;

@@ -352,6 +352,8 @@ export class LineEngine implements Engine {
   private readonly shareLoads: boolean;
   /** Requests for lines and read copies out (their grants will each take a slot of the table: see roomLeft). */
   private requestsOut = 0;
+  /** Requests that skip makeRoom's look after one that freed less than its batch. */
+  private roomLooksSkipped = 0;
   /** Lines whose read copy is dropping (see NodeLine.share), looked at again at every tick. */
   private readonly unsharing = new Set<number>();
   /** Notifies held back at this directory (all lines' heldNotifies), against atomicLineHeldNotifyCountMax. */
@@ -741,6 +743,12 @@ export class LineEngine implements Engine {
     state.shareScore = Math.max(-atomicLineShareScoreMax, state.shareScore - 2);
   }
 
+  /** The table's free slots less the grants on their way (null: the host does not say). */
+  private roomLeft(): { free: number; slots: number } | null {
+    const room = this.host.lineRoom?.();
+    return room === undefined ? null : { free: room.free - this.requestsOut, slots: room.slots };
+  }
+
   /**
    * Room in the node's line table (session 34): past 1/atomicLineRoomFraction
    * of it left, read copies and held lines that no thread here used since the
@@ -751,25 +759,25 @@ export class LineEngine implements Engine {
    * cold one, giveBackCold). Lines this node directs are given back too (to
    * itself, inline). A program that loads over a large array with Atomics
    * (4 MiB of lines fill the table) filled it and ended with DSM_ERR_ATOMIC_LINES.
+   * A look that frees less than its batch (the lines are in use) is not made
+   * again for the next batch/atomicLineRoomFraction requests: the sweeps are
+   * a walk over every line known here.
    */
-  /** The table's free slots less the grants on their way (null: the host does not say). */
-  private roomLeft(): { free: number; slots: number } | null {
-    const room = this.host.lineRoom?.();
-    return room === undefined ? null : { free: room.free - this.requestsOut, slots: room.slots };
-  }
-
   private makeRoom(): void {
     const room = this.roomLeft();
     if (room === null || room.free * atomicLineRoomFraction > room.slots) return;
+    if (this.roomLooksSkipped > 0) { this.roomLooksSkipped--; return; }
     const batch = Math.max(1, Math.floor(room.slots / atomicLineRoomFraction));
     let freed = 0;
     // Two sweeps at most: the first may only take the marks of lines all used since the last look.
     for (let sweep = 0; sweep < 2 && freed < batch; sweep++) freed += this.evictSweep(batch - freed);
+    if (freed < batch) this.roomLooksSkipped = Math.floor(batch / atomicLineRoomFraction);
   }
 
   /** One sweep of makeRoom over the lines known here: gives back up to `batch` unused ones; answers how many. */
   private evictSweep(batch: number): number {
     let freed = 0;
+    const nowMs = this.timeNowMs();
     for (const [line, state] of this.lines) {
       if (freed >= batch) break;
       const copy = state.share === 'held' && state.state === 'none' && state.shareWaiters.length === 0;
@@ -777,7 +785,7 @@ export class LineEngine implements Engine {
       if (!copy && !held) continue;
       // Not used once since it came, and fresh: the thread that asked for it runs first (else two threads could
       // take each other's lines back for ever).
-      const fresh = this.timeNowMs() - (copy ? state.shareGrantedAtMs : state.grantedAtMs) < atomicLineHoldMsMin;
+      const fresh = nowMs - (copy ? state.shareGrantedAtMs : state.grantedAtMs) < atomicLineHoldMsMin;
       if (fresh && (copy ? !state.shareUsed : state.tenureUse === 0 && !state.pulled)) continue;
       const used = this.host.lineUsed(line);
       if (used > 0) {
@@ -1731,7 +1739,7 @@ export class LineEngine implements Engine {
   // ------------------------------------------------------------ holder
 
   private onGrant(from: number, message: Extract<LineMessage, { type: 'lineGrant' }>): void {
-    const { line, info, recall } = message;
+    const { line, recall } = message;
     const state = this.lines.get(line);
     assert(state !== undefined && state.state === 'requested', 'a line is granted to a node that asked for it');
     // A read copy here is taken over by the line (the directory asked no drop of it); one asked for came first (FIFO).
@@ -1739,13 +1747,7 @@ export class LineEngine implements Engine {
     if (state.share === 'held') state.share = 'none';
     state.recallShare = recall && message.share === true;
     this.requestsOut--;
-    if (info !== undefined && from !== this.nodeId) {
-      this.acquireLine(from, info);
-      if (message.pushPages !== undefined && message.pushPages.length > 0) {
-        assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
-        this.inner.installPushed(message, state.requestFlushSeq);
-      }
-    }
+    this.acquireGrant(from, message, state.requestFlushSeq);
     state.state = 'held';
     state.releasedUnasked = false;
     state.counts = null;
@@ -1774,20 +1776,27 @@ export class LineEngine implements Engine {
     if (from === this.nodeId) this.runQueuedShipped(line);
   }
 
+  /**
+   * A grant's acquire (of the line or a read copy) from another node: the directory's release, then the pages
+   * pushed with it, installed unless this node flushed them early since it asked (`flushSeq`).
+   */
+  private acquireGrant(from: number, message: { info?: ConsistencyInfo } & PagePush, flushSeq: number): void {
+    if (message.info === undefined || from === this.nodeId) return;
+    this.acquireLine(from, message.info);
+    if (message.pushPages !== undefined && message.pushPages.length > 0) {
+      assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
+      this.inner.installPushed(message, flushSeq);
+    }
+  }
+
   /** A read copy of `line` came: an acquire from the directory's release, then the waiting loads run natively. */
   private onShareGrant(from: number, message: Extract<LineMessage, { type: 'lineShareGrant' }>): void {
-    const { line, info } = message;
+    const { line } = message;
     const state = this.lines.get(line);
     assert(state !== undefined && state.share === 'requested', 'a read copy comes to a node that asked for it');
     assert(state.state === 'none' || state.state === 'requested', 'a read copy comes to a node that does not hold the line');
     this.requestsOut--;
-    if (info !== undefined && from !== this.nodeId) {
-      this.acquireLine(from, info);
-      if (message.pushPages !== undefined && message.pushPages.length > 0) {
-        assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
-        this.inner.installPushed(message, state.shareFlushSeq);
-      }
-    }
+    this.acquireGrant(from, message, state.shareFlushSeq);
     state.share = 'held';
     state.shareGrantedAtMs = this.timeNowMs();
     state.shareUsed = false;
