@@ -1016,6 +1016,21 @@ export const atomicLineShareScoreMax = 4;
  * of lines) and ended with DSM_ERR_ATOMIC_LINES.
  */
 export const atomicLineRoomFraction = 8;
+/**
+ * Protocol (session 35): lines a read copy request asks for ahead, at most
+ * (src/protocol/lines.ts aheadOf): a load that follows loads of the two lines
+ * before it here (a scan) asks for copies of the next lines of the same
+ * directory too (4 pages of lines), granted in the same answer, with their
+ * pages, where nobody holds or waits for them. A scan took a round trip per
+ * 64-byte line; now one per 16 KiB.
+ */
+export const atomicLineShareAheadLinesMax = 255;
+/**
+ * Protocol (session 35): read copies one lineInvalidated names at most when
+ * makeRoom drops many to one directory at once (a scan's copies went back
+ * one message each: 24,576 messages in a 5 MiB scan on 2 nodes).
+ */
+export const atomicLineDropBatchLinesMax = 512;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

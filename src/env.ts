@@ -225,6 +225,11 @@ export function lineShareEnabled(): boolean {
   return process.env.DSM_LINE_SHARE !== '0';
 }
 
+/** Whether a load that follows loads of the two lines before it asks for copies of its page's other lines too (DSM_LINE_SHARE_AHEAD=0: one copy a request, to compare; session 35). */
+export function lineShareAheadEnabled(): boolean {
+  return process.env.DSM_LINE_SHARE_AHEAD !== '0';
+}
+
 /** Whether a node ships Atomics ops on a line it gave up idle to the line's directory (DSM_LINE_SHIP=0: lines only move, to compare). */
 export function lineShipEnabled(): boolean {
   return process.env.DSM_LINE_SHIP !== '0';

@@ -117,6 +117,7 @@ import {
   atomicLineQuietThreadCountMax, atomicLineShipBackoffMax, atomicLineShipBurstGapMs, atomicLineShipBurstOps, atomicLineShipInFlightMax, atomicLineShipSampleOps, atomicLineShippedCountMax, atomicLineStateCountMax,
   atomicLinePageGroupLines, atomicLinePagePullHistory, atomicLinePagePullLinesMax, atomicLinePagePullSlack, atomicLinePagePullUsesMin, atomicLinePageUseCountMax, atomicLineShippedWaitCountMax, atomicLineWaiterCountMax, grantPagePushCountMax, pageBytes,
   atomicLineGrantWaitingAddressesMax, atomicLineHeldNotifyCountMax, atomicLinePageColdWritesMax, atomicLineFirstTenureColdWritesMax, atomicLineShareScoreMax, atomicLineRoomFraction,
+  atomicLineShareAheadLinesMax, atomicLineDropBatchLinesMax,
 } from '../constants.js';
 import type { Engine, EngineCounters, FaultResult, LineHost, LineUse, PagePush, PlacementName, SyncRequest, SyncResult } from './types.js';
 import type { ConsistencyInfo, DiffBatch, ProtocolMessage } from './messages.js';
@@ -208,8 +209,9 @@ type NodeLine = {
    * A read copy of the line (session 34, "Read copies of a line"): none, asked for, here (loads run natively),
    * or dropping (a writer waits for it: dropped once a thread used it, or its minimum window passed, and no
    * thread is inside a load on it). Never held together with the line itself (a grant takes its place).
+   * `ahead` (session 35): asked for with another line's copy (aheadOf), not answered yet; loads wait for the answer.
    */
-  share: 'none' | 'requested' | 'held' | 'dropping';
+  share: 'none' | 'requested' | 'ahead' | 'held' | 'dropping';
   /** Threads waiting for the read copy (their loads run again once it is here). */
   shareWaiters: number[];
   shareGrantedAtMs: number;
@@ -228,6 +230,8 @@ type NodeLine = {
   recallShare: boolean;
   /** The read copy was dropped unasked (to make room): a lineInvalidate that crossed the drop is answered already. */
   shareDroppedUnasked: boolean;
+  /** The read copy came ahead (no thread here asked for it): dropped for a writer without waiting for its first use. */
+  shareAhead: boolean;
 };
 
 type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
@@ -301,6 +305,8 @@ export interface LineLayerOptions {
   countedNotify?: boolean;
   /** Whether loads take read copies of a line, on any number of nodes at once (default true; false: loads take the line or ship). */
   shareLoads?: boolean;
+  /** Whether a load in a scan asks for copies of its page's next lines with its own (default true; see aheadOf). */
+  shareAhead?: boolean;
 }
 
 /** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
@@ -350,12 +356,17 @@ export class LineEngine implements Engine {
   private readonly waitRelease: boolean;
   private readonly countedNotify: boolean;
   private readonly shareLoads: boolean;
+  private readonly shareAhead: boolean;
   /** Requests for lines and read copies out (their grants will each take a slot of the table: see roomLeft). */
   private requestsOut = 0;
   /** Requests that skip makeRoom's look after one that freed less than its batch. */
   private roomLooksSkipped = 0;
   /** Lines whose read copy is dropping (see NodeLine.share), looked at again at every tick. */
   private readonly unsharing = new Set<number>();
+  /** Per read copy request out with lines asked for ahead (aheadOf): those lines, answered with its first answer. */
+  private readonly aheadAsked = new Map<number, number[]>();
+  /** At a directory, while it handles a read copy request with lines ahead: the ahead lines granted, for the request's grant to carry (grantShare). */
+  private aheadGranted: { to: number; line: number; lines: number[] } | null = null;
   /** Notifies held back at this directory (all lines' heldNotifies), against atomicLineHeldNotifyCountMax. */
   private heldNotifyCount = 0;
   private nowMs = 0;
@@ -398,7 +409,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0, lineShareGrants: 0, lineShareInvalidations: 0, lineShareDowngrades: 0, lineShareUpgrades: 0, lineEvictions: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0, lineShareGrants: 0, lineShareInvalidations: 0, lineShareDowngrades: 0, lineShareUpgrades: 0, lineEvictions: 0, lineShareAheadAsked: 0, lineShareAheadGrants: 0, lineShareAheadUnused: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -435,6 +446,7 @@ export class LineEngine implements Engine {
     this.waitRelease = options.waitRelease ?? true;
     this.countedNotify = options.countedNotify ?? true;
     this.shareLoads = options.shareLoads ?? true;
+    this.shareAhead = options.shareAhead ?? true;
   }
 
   // ------------------------------------------------------------ delegation
@@ -455,7 +467,7 @@ export class LineEngine implements Engine {
     return {
       ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,
       lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length + this.deferredRemoteNotifies.length,
-      lineShippedQueued: this.shippedQueued, lineShippedWaits: this.shippedWaitsOut + this.shippedWaitsRunning.size,
+      lineShippedQueued: this.shippedQueued, lineShippedWaits: this.shippedWaitsOut + this.shippedWaitsRunning.size, lineSharesAhead: this.aheadAsked.size,
     };
   }
 
@@ -645,6 +657,7 @@ export class LineEngine implements Engine {
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, pulled: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
         share: 'none', shareWaiters: [], shareGrantedAtMs: 0, shareUsed: false, shareFlushSeq: 0, shareScore: 0, recallShare: false, shareDroppedUnasked: false,
+        shareAhead: false,
       };
       this.lines.set(line, state);
     }
@@ -778,6 +791,8 @@ export class LineEngine implements Engine {
   private evictSweep(batch: number): number {
     let freed = 0;
     const nowMs = this.timeNowMs();
+    // Read copies to drop: all at once below (one barrier for all, one message a directory for many).
+    const drops: number[] = [];
     for (const [line, state] of this.lines) {
       if (freed >= batch) break;
       const copy = state.share === 'held' && state.state === 'none' && state.shareWaiters.length === 0;
@@ -794,19 +809,44 @@ export class LineEngine implements Engine {
         continue;
       }
       if (copy) {
-        // A thread inside a load on it: it stays (readable again, as the failed drop left it unreadable).
-        if (!this.host.lineUnshare(line)) { this.host.lineShared(line); continue; }
-        state.share = 'none';
-        state.shareDroppedUnasked = true;
-        this.stats.lineEvictions++;
-        this.toDirectory(line, { type: 'lineInvalidated', line });
+        drops.push(line);
         freed++;
       } else if (this.giveBackNow(line, state)) {
         this.stats.lineEvictions++;
         freed++;
       }
     }
-    return freed;
+    return freed - (drops.length - this.dropCopies(drops));
+  }
+
+  /**
+   * Drops the read copies `lines` unasked (makeRoom), telling their
+   * directories in lineInvalidated messages of up to atomicLineDropBatchLinesMax
+   * lines each; answers how many went (a thread inside a load on one keeps it).
+   */
+  private dropCopies(lines: number[]): number {
+    if (lines.length === 0) return 0;
+    const gone = new Set(this.host.lineUnshareMany?.(lines) ?? lines.filter((line) => this.host.lineUnshare(line)));
+    const byDirectory = new Map<number, number[]>();
+    for (const line of lines) {
+      // A thread inside a load on it: it stays (readable again, as the failed drop left it unreadable).
+      if (!gone.has(line)) { this.host.lineShared(line); continue; }
+      const state = this.lines.get(line)!;
+      state.share = 'none';
+      state.shareDroppedUnasked = true;
+      this.stats.lineEvictions++;
+      const directory = this.directoryOf(line);
+      const list = byDirectory.get(directory);
+      if (list === undefined) byDirectory.set(directory, [line]);
+      else list.push(line);
+    }
+    for (const [directory, list] of byDirectory) {
+      for (let k = 0; k < list.length; k += atomicLineDropBatchLinesMax) {
+        const [line, ...more] = list.slice(k, k + atomicLineDropBatchLinesMax);
+        this.toNode(directory, { type: 'lineInvalidated', line: line!, ...(more.length > 0 ? { more } : {}) });
+      }
+    }
+    return gone.size;
   }
 
   /** Gives a held line back unasked, now (makeRoom); false when a thread is inside an op on it (it stays held). */
@@ -834,24 +874,67 @@ export class LineEngine implements Engine {
       case 'held':
         this.resume(threadRef, { ok: true, value: null });
         return;
-      case 'requested': case 'dropping':
-        // Dropping: asked for again once the drop is sent.
+      case 'requested': case 'dropping': case 'ahead':
+        // Dropping: asked for again once the drop is sent. Ahead: asked for again if the answer does not grant it.
         state.shareWaiters.push(threadRef);
         return;
       case 'none':
         state.shareWaiters.push(threadRef);
-        this.requestShare(line, state);
+        this.requestShare(line, state, this.aheadOf(line));
         return;
     }
   }
 
-  private requestShare(line: number, state: NodeLine): void {
+  private requestShare(line: number, state: NodeLine, ahead: number[] = []): void {
     assert(state.share === 'none', 'a read copy is asked for when none is here or asked for');
     this.makeRoom();
     state.share = 'requested';
     this.requestsOut++;
     state.shareFlushSeq = this.inner.flushSeq?.() ?? 0;
-    this.toDirectory(line, { type: 'lineShareRequest', line });
+    if (ahead.length === 0) { this.toDirectory(line, { type: 'lineShareRequest', line }); return; }
+    assert(!this.aheadAsked.has(line), 'one read copy request out a line');
+    for (const other of ahead) {
+      const otherState = this.nodeLine(other);
+      assert(otherState.share === 'none' && otherState.state === 'none', 'a line asked for ahead is neither here nor asked for');
+      otherState.share = 'ahead';
+      this.requestsOut++;
+    }
+    this.stats.lineShareAheadAsked += ahead.length;
+    this.aheadAsked.set(line, ahead);
+    this.toDirectory(line, { type: 'lineShareRequest', line, ahead });
+  }
+
+  /**
+   * Read copies ahead (session 35, docs/PROTOCOL.md "Read copies ahead"): a
+   * load that needs a copy of `line` right after loads here of the two lines
+   * before it (a scan over an array with Atomics.load) asks for copies of
+   * the next atomicLineShareAheadLinesMax lines of the same directory with
+   * it, those this node neither holds, nor has a copy of or asked for, nor
+   * found written here (share score < 0). The directory grants those it can
+   * at once (nobody holds or waits for them) in the same answer, with their
+   * pages: a round trip every 16 KiB, not one every 64 bytes. Within the
+   * table's room above makeRoom's mark, as page pulls.
+   */
+  private aheadOf(line: number): number[] {
+    if (!this.shareAhead || line < 2 || !this.readableHere(line - 1) || !this.readableHere(line - 2)) return [];
+    const room = this.roomLeft();
+    const budget = Math.min(atomicLineShareAheadLinesMax, room === null ? Infinity : room.free - 1 - Math.ceil(room.slots / atomicLineRoomFraction));
+    const directory = this.directoryOf(line);
+    const end = Math.min(line + 1 + budget, (this.pageCount * pageBytes) / atomicLineBytes);
+    const ahead: number[] = [];
+    for (let other = line + 1; other < end; other++) {
+      if (this.directoryOf(other) !== directory) break;
+      const state = this.lines.get(other);
+      if (state !== undefined && (state.state !== 'none' || state.share !== 'none' || state.shareScore < 0 || state.waiters.length > 0 || state.waitsOut > 0)) continue;
+      ahead.push(other);
+    }
+    return ahead;
+  }
+
+  /** Whether loads of `line` run here now (the line is held here, or a read copy of it). */
+  private readableHere(line: number): boolean {
+    const state = this.lines.get(line);
+    return state !== undefined && (state.share === 'held' || heldStates.has(state.state));
   }
 
   /** Asks the line's directory for `line`, which this node does not hold or ask for now. */
@@ -1307,10 +1390,13 @@ export class LineEngine implements Engine {
   private dispatch(from: number, message: LineMessage): void {
     switch (message.type) {
       case 'lineRequest': return this.onRequest(from, message.line, false);
-      case 'lineShareRequest': return this.onRequest(from, message.line, true);
+      case 'lineShareRequest': return message.ahead === undefined ? this.onRequest(from, message.line, true) : this.onShareRequestAhead(from, message.line, message.ahead);
       case 'lineShareGrant': return this.onShareGrant(from, message);
       case 'lineInvalidate': return this.onInvalidate(message.line);
-      case 'lineInvalidated': return this.onInvalidated(from, message.line);
+      case 'lineInvalidated':
+        this.onInvalidated(from, message.line);
+        for (const line of message.more ?? []) this.onInvalidated(from, line);
+        return;
       case 'lineRelease':
         if (message.bundled !== undefined) {
           assert(from !== this.nodeId, 'a release to its own node bundles nothing');
@@ -1407,6 +1493,38 @@ export class LineEngine implements Engine {
     this.advance(line, entry);
   }
 
+  /**
+   * A read copy request with lines asked for ahead (aheadOf): each of those
+   * that nobody holds or waits for, and `from` has no copy of, is granted a
+   * copy now, in the request's own grant when `line` is granted at once, else
+   * in an answer of their own (`aheadOnly`) sent now; the others are not
+   * (`from` asks for them again when a thread loads them). Either way the
+   * answer is sent while the request is handled, ahead of any later grant
+   * of those lines to `from` (FIFO), so `from` knows which are its copies.
+   */
+  private onShareRequestAhead(from: number, line: number, ahead: number[]): void {
+    assert(ahead.length <= atomicLineShareAheadLinesMax, 'a read copy request asks for at most atomicLineShareAheadLinesMax lines ahead');
+    const granted: number[] = [];
+    for (const other of ahead) {
+      assert(other > line && other <= line + atomicLineShareAheadLinesMax && this.directoryOf(other) === this.nodeId, 'lines asked for ahead follow the line, at this directory');
+      const entry = this.directoryLine(other);
+      if (entry.owner >= 0 || entry.queue.length > 0 || entry.invalidating.length > 0 || entry.sharers.includes(from)) continue;
+      entry.sharers.push(from);
+      granted.push(other);
+    }
+    this.stats.lineShareAheadGrants += granted.length;
+    assert(this.aheadGranted === null, 'one read copy request with lines ahead handled at a time');
+    this.aheadGranted = { to: from, line, lines: granted };
+    try {
+      this.onRequest(from, line, true);
+    } finally {
+      // Not taken by the request's grant (the line waits): answered on its own now.
+      const left = this.aheadGranted;
+      this.aheadGranted = null;
+      if (left !== null) this.sendShareGrant(line, from, { ahead: left.lines, aheadOnly: true }, left.lines.length > 0);
+    }
+  }
+
   /** Whether `node` waits in the line's queue for the line (`read` false) or a read copy (true). */
   private queued(entry: DirectoryLine, node: number, read: boolean): boolean {
     return entry.queue.some((waiting) => waiting.node === node && waiting.read === read);
@@ -1454,11 +1572,31 @@ export class LineEngine implements Engine {
     assert(entry.owner < 0 && !entry.sharers.includes(to) && entry.sharers.length < this.nodeCount, 'a read copy goes to a node without one while nobody holds the line');
     entry.sharers.push(to);
     this.stats.lineShareGrants++;
-    if (to === this.nodeId) { this.toNode(to, { type: 'lineShareGrant', line }); return; }
+    const ahead = this.aheadGranted;
+    if (ahead !== null && ahead.to === to && ahead.line === line) {
+      this.aheadGranted = null;
+      this.sendShareGrant(line, to, { ahead: ahead.lines }, true);
+      return;
+    }
+    this.sendShareGrant(line, to, {}, true);
+  }
+
+  /**
+   * A lineShareGrant to `to`: with the directory's release (an acquire) when `acquire` and `to` is another
+   * node, and the pages of its line and of the lines granted ahead (`ahead.ahead`, those not in the line's
+   * page first: the taker loads them next) that `to` may lack a write of, within grantPagePushCountMax.
+   */
+  private sendShareGrant(line: number, to: number, ahead: { ahead?: number[]; aheadOnly?: true }, acquire: boolean): void {
+    if (to === this.nodeId || !acquire) { this.toNode(to, { type: 'lineShareGrant', line, ...ahead }); return; }
     const info = this.inner.releaseFor(to);
-    const linePush = this.pagePush ? this.inner.pushForLine?.(this.pageOf(line), to) ?? {} : {};
+    let linePush: PagePush = {};
+    if (this.pagePush && this.inner.pushForLine !== undefined) {
+      const pages = [this.pageOf(line)];
+      for (const other of ahead.ahead ?? []) if (this.pageOf(other) !== pages[pages.length - 1]) pages.push(this.pageOf(other));
+      for (const page of pages.slice(0, grantPagePushCountMax)) linePush = joinPushes(linePush, this.inner.pushForLine(page, to));
+    }
     const push = joinPushes(linePush, this.pushTo(to, grantPagePushCountMax - (linePush.pushPages?.length ?? 0)));
-    this.toNode(to, { type: 'lineShareGrant', line, info, ...push });
+    this.toNode(to, { type: 'lineShareGrant', line, info, ...push, ...ahead });
   }
 
   /** A node dropped its read copy for the writer at the queue's head. */
@@ -1795,9 +1933,32 @@ export class LineEngine implements Engine {
     const state = this.lines.get(line);
     assert(state !== undefined && state.share === 'requested', 'a read copy comes to a node that asked for it');
     assert(state.state === 'none' || state.state === 'requested', 'a read copy comes to a node that does not hold the line');
-    this.requestsOut--;
     this.acquireGrant(from, message, state.shareFlushSeq);
+    const asked = this.aheadAsked.get(line);
+    // The request's first answer says which of its lines ahead are granted; a later grant of the line itself, nothing.
+    assert((asked !== undefined) === (message.ahead !== undefined), 'lines ahead are answered, once, for a request that asked for them');
+    if (asked !== undefined && message.ahead !== undefined) {
+      // The request's first answer: the lines asked for ahead are copies here now, or not (asked for again if loads wait).
+      this.aheadAsked.delete(line);
+      const granted = new Set(message.ahead);
+      for (const other of asked) {
+        const otherState = this.lines.get(other);
+        assert(otherState !== undefined && otherState.share === 'ahead', 'a line asked for ahead waits for its answer');
+        this.requestsOut--;
+        if (granted.has(other)) { this.takeShare(other, otherState, true); continue; }
+        otherState.share = 'none';
+        if (otherState.shareWaiters.length > 0) this.requestShare(other, otherState);
+      }
+    }
+    if (message.aheadOnly === true) return;
+    this.requestsOut--;
+    this.takeShare(line, state, false);
+  }
+
+  /** A read copy of `line` is here: loads run natively, and those waiting run again. */
+  private takeShare(line: number, state: NodeLine, ahead: boolean): void {
     state.share = 'held';
+    state.shareAhead = ahead;
     state.shareGrantedAtMs = this.timeNowMs();
     state.shareUsed = false;
     state.shareDroppedUnasked = false;
@@ -1824,11 +1985,18 @@ export class LineEngine implements Engine {
   private tryUnshare(line: number, state: NodeLine): void {
     assert(state.share === 'dropping', 'a read copy being dropped');
     if (!state.shareUsed && this.host.lineUsed(line) > 0) state.shareUsed = true;
-    if ((!state.shareUsed && this.timeNowMs() - state.shareGrantedAtMs < atomicLineHoldMsMin) || !this.host.lineUnshare(line)) {
+    // A copy that came ahead: no thread here asked for it, so no load waits to run first.
+    const early = !state.shareUsed && !state.shareAhead && this.timeNowMs() - state.shareGrantedAtMs < atomicLineHoldMsMin;
+    if (early || !this.host.lineUnshare(line)) {
       this.unsharing.add(line);
       return;
     }
     this.unsharing.delete(line);
+    if (state.shareAhead && !state.shareUsed) {
+      // Taken ahead and dropped for a writer unused: not taken ahead again while its score is below 0.
+      this.stats.lineShareAheadUnused++;
+      state.shareScore = Math.max(-atomicLineShareScoreMax, state.shareScore - 1);
+    }
     state.share = 'none';
     if (state.shareUsed) state.shareScore = Math.min(atomicLineShareScoreMax, state.shareScore + 1);
     this.toDirectory(line, { type: 'lineInvalidated', line });

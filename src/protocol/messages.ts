@@ -152,12 +152,18 @@ export type ProtocolMessage =
   /** `info`: the holder's release (absent when the holder is the directory itself). `keepShare`: the holder keeps a read copy. */
   | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; keepShare?: true }
   // Read copies of a line (session 34, docs/PROTOCOL.md "Read copies of a line"): loads on any number of nodes, no writer.
-  | { type: 'lineShareRequest'; line: number }
-  /** An acquire, as a lineGrant's (with its page from its home when the taker may lack a write of it). */
-  | { type: 'lineShareGrant'; line: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  /** `ahead` (session 35): lines of the same page whose copies the node asks for too, where they can be had at once (no thread waits for them). */
+  | { type: 'lineShareRequest'; line: number; ahead?: number[] }
+  /**
+   * An acquire, as a lineGrant's (with its page from its home when the taker may lack a write of it). `ahead`: the
+   * lines asked for ahead that are granted with it (the others are not); `aheadOnly`: the answer to the request's
+   * `ahead` alone, sent at once while `line` itself waits (its grant follows, with no `ahead`).
+   */
+  | { type: 'lineShareGrant'; line: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; ahead?: number[]; aheadOnly?: true }
   /** A writer waits for the line: drop the read copy and say so (no release: loads release nothing). */
   | { type: 'lineInvalidate'; line: number }
-  | { type: 'lineInvalidated'; line: number }
+  /** `more` (session 35): other lines' copies dropped unasked with it, to make room (makeRoom), for the same directory. */
+  | { type: 'lineInvalidated'; line: number; more?: number[] }
   /** `recall`: another node already waits for the line (its hold window starts now). */
   /** `push*`: a copy of the line's page from its home, the directory (hlrc, see HlrcCoherence.pushForLine). */
   /** `quiet`: no Atomics.wait waiter was registered on the line when it was granted (see LineLayer, "Notifies that wake nobody"). */

@@ -182,6 +182,8 @@ export interface EngineOptions {
   lineShipOps?: boolean;
   /** With lines: whether loads take read copies of a line, on any number of nodes at once (default true; DSM_LINE_SHARE=0 to compare). */
   lineShareLoads?: boolean;
+  /** With lines: whether a load in a scan asks for copies of its page's next lines too (default true; DSM_LINE_SHARE_AHEAD=0 to compare). */
+  lineShareAhead?: boolean;
   /** With lines: shipped ops per sample before the node looks whether moving pays again (default atomicLineShipSampleOps). */
   lineShipSampleOps?: number;
   /** With lines: idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
@@ -439,6 +441,11 @@ export interface LineHost {
    * inside a load on it; asked again later.
    */
   lineUnshare(line: number): boolean;
+  /**
+   * Optional (session 35): lineUnshare for many lines at once, with one process-wide barrier for all of them
+   * (makeRoom's drops): answers the lines dropped; the others are as lineUnshare left them when it said false.
+   */
+  lineUnshareMany?(lines: readonly number[]): number[];
   /**
    * Optional (session 34): the table's free slots and its size. Past atomicLineRoomFraction full the layer gives
    * back lines and read copies unused since its last look (never: DSM_ERR_ATOMIC_LINES once the table is full).

@@ -29,7 +29,11 @@
 //   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled, bit 2 keepShare), then info, then bundled as in lineOp
 //   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet, bit 3 waiting, bit 4 share), then info,
 //               then waiting (count v, each v: wire version 7)
-//   lineShareGrant: line v, flags u8 (bit 0 info), then info (without pages pushed with it, as lineGrant)
+//   lineShareGrant: line v, flags u8 (bit 0 info, bit 1 ahead, bit 2 aheadOnly), then info (without pages pushed
+//               with it, as lineGrant), then ahead as lineShareRequestAhead's
+//   lineShareRequestAhead (a lineShareRequest with `ahead`: wire version 12): line v, then ahead (count v, each
+//               as its distance past line, v)
+//   lineInvalidatedMany (a lineInvalidated with `more`: wire version 12): line v, then more (count v, each v)
 //   lockRequest, lockGrant, lockRecall, lockRelease, barrierArrive, barrierDepart: see their writers below;
 //   lockBusy: lockId v; barrierFlush: barrierId v, round v; diffs: see its writer
 //   pageRequest: page v, need (count v, each v), extraPages (count v, each v),
@@ -70,6 +74,7 @@ const compactTypes = {
   barrierArrive: 12, barrierDepart: 13, barrierFlush: 14, diffs: 15,
   pageRequest: 16, pageReply: 17,
   lineShareRequest: 18, lineShareGrant: 19, lineInvalidate: 20, lineInvalidated: 21, lineRecallShare: 22,
+  lineShareRequestAhead: 23, lineInvalidatedMany: 24,
 } as const;
 
 /**
@@ -83,7 +88,7 @@ export function isCompactPageReply(bytes: Uint8Array, at: number): boolean {
 }
 /** compactTypes by name, for the encoder's one look-up a message (a Map's get: no hasOwn call, no keyed load by a varying name). */
 // (lineRecallShare is no message type: a lineRecall with `share` is written under it.)
-const compactTypeCodes = new Map<unknown, number>(Object.entries(compactTypes).filter(([type]) => type !== 'lineRecallShare'));
+const compactTypeCodes = new Map<unknown, number>(Object.entries(compactTypes).filter(([type]) => type !== 'lineRecallShare' && type !== 'lineShareRequestAhead' && type !== 'lineInvalidatedMany'));
 
 /** ShippedOp (src/protocol/messages.ts) by code: the order is the wire's. */
 const shippedOps = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'] as const;
@@ -199,7 +204,9 @@ function checkKeys(value: unknown, allowed: readonly string[]): Record<string, u
 const lineKeys = ['type', 'line'] as const;
 const lineRecallKeys = ['type', 'line', 'share'] as const;
 const lineReleaseKeys = ['type', 'line', 'info', 'bundled', 'keepShare'] as const;
-const lineShareGrantKeys = ['type', 'line', 'info'] as const;
+const lineShareGrantKeys = ['type', 'line', 'info', 'ahead', 'aheadOnly'] as const;
+const lineShareRequestKeys = ['type', 'line', 'ahead'] as const;
+const lineInvalidatedKeys = ['type', 'line', 'more'] as const;
 // pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
 const lineGrantKeys = ['type', 'line', 'recall', 'share', 'info', 'quiet', 'waiting'] as const;
 const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
@@ -271,8 +278,38 @@ function writeLineShareGrant(message: Record<string, unknown>): void {
   checkKeys(message, lineShareGrantKeys);
   writeVarint(message.line);
   const info = present(message, 'info');
-  writeU8(info ? 1 : 0);
+  const ahead = present(message, 'ahead');
+  writeU8((info ? 1 : 0) | (ahead ? 2 : 0) | (trueFlag(message.aheadOnly) << 2));
   if (info) writeInfo(message.info);
+  if (ahead) writeAhead(message.line, message.ahead);
+}
+
+/** A lineShareRequest: one with `ahead` goes as lineShareRequestAhead (the byte after the marker). */
+function writeLineShareRequest(message: Record<string, unknown>): void {
+  checkKeys(message, lineShareRequestKeys);
+  const ahead = present(message, 'ahead');
+  if (ahead) scratch[at - 1] = compactTypes.lineShareRequestAhead;
+  writeVarint(message.line);
+  if (ahead) writeAhead(message.line, message.ahead);
+}
+
+/** A lineInvalidated: one with `more` goes as lineInvalidatedMany (the byte after the marker). */
+function writeLineInvalidated(message: Record<string, unknown>): void {
+  checkKeys(message, lineInvalidatedKeys);
+  const more = present(message, 'more');
+  if (more) scratch[at - 1] = compactTypes.lineInvalidatedMany;
+  writeVarint(message.line);
+  if (more) writeNumbers(message.more);
+}
+
+/** Lines of a page after `line`, each as its distance past it. */
+function writeAhead(line: unknown, ahead: unknown): void {
+  if (!Array.isArray(ahead) || typeof line !== 'number') throw notCompact;
+  writeVarint(ahead.length);
+  for (const other of ahead) {
+    if (typeof other !== 'number' || !(other > line)) throw notCompact;
+    writeVarint(other - line);
+  }
 }
 
 function writeLineRelease(message: Record<string, unknown>): void {
@@ -590,7 +627,9 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
     switch (type) {
       case compactTypes.lineOp: writeLineOp(message); break;
       case compactTypes.lineOpDone: writeLineOpDone(message); break;
-      case compactTypes.lineRequest: case compactTypes.lineShareRequest: case compactTypes.lineInvalidate: case compactTypes.lineInvalidated: writeLine(message); break;
+      case compactTypes.lineRequest: case compactTypes.lineInvalidate: writeLine(message); break;
+      case compactTypes.lineInvalidated: writeLineInvalidated(message); break;
+      case compactTypes.lineShareRequest: writeLineShareRequest(message); break;
       case compactTypes.lineRecall: writeLineRecall(message); break;
       case compactTypes.lineShareGrant: writeLineShareGrant(message); break;
       case compactTypes.lineRelease: writeLineRelease(message); break;
@@ -825,9 +864,21 @@ function readLineRelease(): WireMessage {
 
 
 function readLineShareGrant(): WireMessage {
-  const message: WireMessage = { type: 'lineShareGrant', line: varint() };
-  if (readFlags(1) !== 0) message.info = readInfo();
+  const line = varint();
+  const message: WireMessage = { type: 'lineShareGrant', line };
+  const flags = readFlags(3);
+  if ((flags & 1) !== 0) message.info = readInfo();
+  if ((flags & 2) !== 0) message.ahead = readAhead(line);
+  if ((flags & 4) !== 0) message.aheadOnly = true;
   return message;
+}
+
+function readAhead(line: number): number[] {
+  const distances = numbers();
+  return distances.map((distance) => {
+    if (distance === 0) throw new FrameError('a line ahead at distance 0');
+    return line + distance;
+  });
 }
 
 function readLineGrant(): WireMessage {
@@ -987,8 +1038,10 @@ export function decodeCompact(body: Uint8Array, payloadBytes = 0): WireMessage {
     case compactTypes.lineRecall: message = { type: 'lineRecall', line: varint() }; break;
     case compactTypes.lineRecallShare: message = { type: 'lineRecall', line: varint(), share: true }; break;
     case compactTypes.lineShareRequest: message = { type: 'lineShareRequest', line: varint() }; break;
+    case compactTypes.lineShareRequestAhead: { const line = varint(); message = { type: 'lineShareRequest', line, ahead: readAhead(line) }; break; }
     case compactTypes.lineInvalidate: message = { type: 'lineInvalidate', line: varint() }; break;
     case compactTypes.lineInvalidated: message = { type: 'lineInvalidated', line: varint() }; break;
+    case compactTypes.lineInvalidatedMany: message = { type: 'lineInvalidated', line: varint(), more: numbers() }; break;
     case compactTypes.lineShareGrant: message = readLineShareGrant(); break;
     case compactTypes.lineRelease: message = readLineRelease(); break;
     case compactTypes.lineGrant: message = readLineGrant(); break;

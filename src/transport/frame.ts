@@ -35,8 +35,10 @@ export const frameMagic = 0x44534d31;
  * 10 since session 26: a node asked to collect answers (rtRangeCollect's `ask`, rtRangeCollected).
  * 11 since session 34: read copies of a line (lineShareRequest, lineShareGrant, lineInvalidate, lineInvalidated;
  *    a compact lineRecall's flags, lineRelease's `keepShare`, lineGrant's `share`).
+ * 12 since session 35: read copies ahead (lineShareRequest's and lineShareGrant's `ahead`, lineShareGrant's `aheadOnly`),
+ *    and copies dropped many at once (lineInvalidated's `more`).
  */
-export const wireVersion = 11;
+export const wireVersion = 12;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

@@ -252,3 +252,58 @@ test('a node\'s line table of 64 slots: loads and adds over 300 lines on 3 nodes
   });
   assert.ok(evictions > 1000, `${evictions} lines and copies given back to make room`);
 });
+
+test('scans with Atomics.load ask for the rest of a page\'s copies ahead: every value right beside a writer on the scanned lines, far fewer messages than a copy at a time, over 40 seeds', () => {
+  const pages = 3;
+  const linesPerPage = pageBytes / atomicLineBytes;
+  const lines = pages * linesPerPage;
+  const base = 2 * pageBytes;
+  const word = (k: number): number => base + k * atomicLineBytes + 4 * (k % 16);
+  const flag = pageBytes - 4;
+  const run = (seed: number, ahead: boolean): { messages: number; aheadGrants: number; unused: number } => {
+    const nodeCount = 2 + (seed % 3);
+    const sim = cluster(seed, nodeCount, { pageCount: 8, lineShareAhead: ahead, concurrentStepsMax: seed % 3, lineRefuseChance: (seed % 4) / 10 });
+    // Node 0 writes every line's value with plain stores (as a main thread fills an array), then stores the flag; the
+    // last node's second thread keeps adding to every 37th line's word while the others scan (each value only grows:
+    // a scan sees at least the stored value, never an older one).
+    sim.addThread(0, function* (): ThreadProgram {
+      for (let k = 0; k < lines; k++) yield { op: 'store', address: word(k), value: k + 1 };
+      yield* atomic('store', flag, ['1']);
+    });
+    sim.addThread(nodeCount - 1, function* (): ThreadProgram {
+      while ((yield* atomic('load', flag, [])) === '0') { /* spin */ }
+      for (let round = 0; round < 3; round++) for (let k = 5; k < lines; k += 37) yield* atomic('add', word(k), ['1000']);
+    });
+    for (let node = 0; node < nodeCount; node++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        while ((yield* atomic('load', flag, [])) === '0') { /* spin */ }
+        for (let pass = 0; pass < 2; pass++) {
+          const seen: number[] = [];
+          for (let k = 0; k < lines; k++) {
+            const value = Number(yield* atomic('load', word(k), []));
+            assert.ok(value >= k + 1 && (value - (k + 1)) % 1000 === 0 && (value === k + 1 || (k - 5) % 37 === 0), `node ${node} pass ${pass} line ${k}: ${value}`);
+            seen.push(value);
+          }
+        }
+      });
+    }
+    sim.run();
+    sim.drain();
+    assertNothingLeft(sim, seed);
+    for (const engine of sim.engines) assert.equal(engine.tableSizes()['lineSharesAhead'] ?? 0, 0, `seed ${seed}: node ${engine.nodeId} waits for no answer ahead`);
+    return { messages: sim.messageCount, aheadGrants: counter(sim, 'lineShareAheadGrants'), unused: counter(sim, 'lineShareAheadUnused') };
+  };
+  let withAhead = 0;
+  let without = 0;
+  let aheadGrants = 0;
+  forSeeds(1, 40, (seed) => {
+    const ahead = run(seed, true);
+    const one = run(seed, false);
+    withAhead += ahead.messages;
+    without += one.messages;
+    aheadGrants += ahead.aheadGrants;
+    assert.equal(one.aheadGrants, 0);
+  });
+  assert.ok(aheadGrants > 40 * lines, `${aheadGrants} copies granted ahead; ${withAhead} messages with copies ahead, ${without} a copy at a time`);
+  assert.ok(withAhead * 4 < without, `${withAhead} messages with copies ahead, ${without} a copy at a time`);
+});

@@ -479,6 +479,8 @@ export interface ClusterOptions {
   lineShipOps?: boolean;
   /** Whether loads take read copies of lines (default true). */
   lineShareLoads?: boolean;
+  /** Whether a load in a scan asks for copies of its page's next lines too (default true). */
+  lineShareAhead?: boolean;
   /** A node's line table's slots (default: unbounded): with it, the layer makes room (src/protocol/lines.ts makeRoom). */
   lineSlotCount?: number;
   /** With atomicLines: whether line messages push pages (a grant its line's page, a release the pages its receiver is subscribed to; default true). */
@@ -621,6 +623,7 @@ export class SimCluster {
           lines, lineHotWritesPerTransfer: options.lineHotWritesPerTransfer ?? simLineHotWritesPerTransfer,
           ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
           ...(options.lineShareLoads === undefined ? {} : { lineShareLoads: options.lineShareLoads }),
+          ...(options.lineShareAhead === undefined ? {} : { lineShareAhead: options.lineShareAhead }),
           ...(options.linePagePush === undefined ? {} : { linePagePush: options.linePagePush }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
           ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),

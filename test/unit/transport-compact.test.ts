@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { bodyDone, decodeBody, encodeBody, encodeBodyAfter, type WireMessage } from '../../src/transport/codec.js';
-import { compactMarker } from '../../src/transport/compact.js';
+import { compactMarker, decodeCompact } from '../../src/transport/compact.js';
 import { FrameDecoder, FrameError, frameHeaderBytes, frameKinds, writeFrameHeader } from '../../src/transport/frame.js';
 import { corpusDigests, corpusEncodings, corpusMessages } from '../fixtures/compact-corpus.js';
 
@@ -88,6 +88,34 @@ test('read copies of a line (session 34): their messages and flags round-trip in
     assert.notEqual(body[0], compactMarker, message.type);
     assert.deepEqual(plain(back), plain(message));
   }
+});
+
+test('read copies ahead and many copies dropped at once (session 35): their lines round-trip compact', () => {
+  const ahead = Array.from({ length: 63 }, (_, k) => 70_001 + k);
+  for (const message of [
+    { type: 'lineShareRequest', line: 70_000, ahead }, { type: 'lineShareRequest', line: 70_000, ahead: [] },
+    { type: 'lineShareGrant', line: 70_000, ahead: [70_002, 70_063] }, { type: 'lineShareGrant', line: 70_000, ahead: [], aheadOnly: true },
+  ]) {
+    const { body, back } = roundTrip(message);
+    assert.equal(body[0], compactMarker, `${message.type} is compact`);
+    assert.ok(body.byteLength <= 7 + message.ahead.length, `${message.type}: ${body.byteLength} B`);
+    assert.deepEqual(back, message);
+  }
+  assertCompact([{ type: 'lineShareGrant', line: 4, info, ahead: [5, 6], aheadOnly: true }]);
+  // A line ahead that is not past the request's line has no compact form.
+  for (const message of [{ type: 'lineShareRequest', line: 9, ahead: [9] }, { type: 'lineShareGrant', line: 9, ahead: [3] }]) {
+    const { body, back } = roundTrip(message);
+    assert.notEqual(body[0], compactMarker, message.type);
+    assert.deepEqual(plain(back), plain(message));
+  }
+  // Copies dropped many at once (makeRoom): their lines in one compact message.
+  const more = Array.from({ length: 511 }, (_, k) => 200_000 + 3 * k);
+  const { body, back } = roundTrip({ type: 'lineInvalidated', line: 9, more });
+  assert.equal(body[0], compactMarker);
+  assert.ok(body.byteLength <= 8 + 3 * more.length, `${body.byteLength} B`);
+  assert.deepEqual(back, { type: 'lineInvalidated', line: 9, more });
+  // A compact body naming a line ahead at distance 0 is malformed.
+  assert.throws(() => decodeCompact(Uint8Array.of(compactMarker, 23, 9, 1, 0)), FrameError);
 });
 
 test("a lock's messages round-trip in the compact layout, smaller than msgpack", () => {
