@@ -7,7 +7,7 @@
 // At the end thread 0 checks every counter with plain loads and the atomic
 // counters with Atomics.load too; then the homes' copies are checked.
 
-import { pageBytes } from '../../src/constants.js';
+import { atomicLineBytes, pageBytes } from '../../src/constants.js';
 import type { SyncRequest, SyncResult } from '../../src/protocol/engine.js';
 import { Prng, SimCluster, checkSingleWriter, readU32, type ThreadOp, type ThreadProgram } from './sim.js';
 
@@ -44,6 +44,12 @@ export interface ProgramSpec {
    */
   bandPages?: number;
   /**
+   * Band pages (the first bandScanPages of them) whose every line the band writer writes with plain stores, and
+   * every other thread then loads in order with Atomics.load after the barrier: a scan, which asks for read
+   * copies ahead (session 35, src/protocol/lines.ts aheadOf) when lines are on. 0: none.
+   */
+  bandScanPages?: number;
+  /**
    * The phases' barriers written with Atomics (a generation barrier on two
    * words of the atomics' page, as users of worker_threads write one) instead
    * of the engine's barrier: the program then synchronizes through atomics
@@ -63,6 +69,13 @@ export function ownedValue(address: number, phase: number): number {
 
 function bandValue(page: number, phase: number): number {
   return (phase + 1) * 1000 + page + 1;
+}
+
+const linesPerPage = pageBytes / atomicLineBytes;
+
+/** The word of line `line` (1..linesPerPage - 1: line 0 holds the band's own word) of band page `page` that a scan loads. */
+function bandScanWord(bandBase: number, page: number, line: number): number {
+  return bandBase + page * pageBytes + line * atomicLineBytes + 4 * (line % 16);
 }
 
 export function generateProgram(prng: Prng, nodeCount: number): ProgramSpec {
@@ -189,6 +202,9 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
     const bandWriter = phase % spec.threadCount;
     if (thread === bandWriter) {
       for (let k = 0; k < (spec.bandPages ?? 0); k++) yield { op: 'store', address: bandBase + k * pageBytes + 4 * (k % 8), value: bandValue(k, phase) };
+      for (let k = 0; k < (spec.bandScanPages ?? 0); k++) {
+        for (let l = 1; l < linesPerPage; l++) yield { op: 'store', address: bandScanWord(bandBase, k, l), value: bandValue(k, phase) * linesPerPage + l };
+      }
     }
     for (const c of plan.counters) {
       const counter = spec.counters[c]!;
@@ -236,6 +252,13 @@ export function* threadProgram(spec: ProgramSpec, thread: number): ThreadProgram
         const value = yield* load(bandBase + k * pageBytes + 4 * (k % 8));
         if (value !== bandValue(k, phase)) throw new Error(`thread ${thread} phase ${phase}: band page ${k} reads ${value}, expected ${bandValue(k, phase)}`);
       }
+      for (let k = 0; k < (spec.bandScanPages ?? 0); k++) {
+        for (let l = 1; l < linesPerPage; l++) {
+          const value = Number(yield* atomic('load', bandScanWord(bandBase, k, l), []));
+          const expected = bandValue(k, phase) * linesPerPage + l;
+          if (value !== expected) throw new Error(`thread ${thread} phase ${phase}: Atomics.load of band page ${k} line ${l} is ${value}, expected ${expected}`);
+        }
+      }
     }
     // A second barrier keeps the next phase's stores away from these checks.
     yield* phaseBarrier(spec);
@@ -270,7 +293,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number; lineShares: number; lineEvictions: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number; lineShares: number; lineEvictions: number; lineSharesAhead: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -330,6 +353,8 @@ export function runSeed(
   }
   // A quarter of the seeds (those fetching two pages at a time, below) sweep a band of 12 pages every phase.
   if (seed % 4 === 3) spec.bandPages = 12;
+  // Half of those scan the lines of the band's first 3 pages with Atomics.load (read copies ahead).
+  if (seed % 8 === 7) spec.bandScanPages = 3;
   if (atomicBarrier === 'always' || (atomicBarrier === 'seeded' && Math.floor(seed / 32) % 4 === 2)) spec.atomicBarrier = true;
   const cluster = new SimCluster({
     seed, nodeCount, pageCount: spec.pageCount + (spec.bandPages ?? 0), protocol, placement, deliverBias, concurrentStepsMax, twinPageCountMax, earlyFlushChance,
@@ -371,7 +396,8 @@ export function runSeed(
   const staleDropped = cluster.engines.reduce((sum, engine) => sum + (engine.counters().staleDropped ?? 0), 0);
   const lineShares = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineShareGrants?: number }).lineShareGrants ?? 0), 0);
   const lineEvictions = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineEvictions?: number }).lineEvictions ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions };
+  const lineSharesAhead = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineShareAheadGrants?: number }).lineShareAheadGrants ?? 0), 0);
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions, lineSharesAhead };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -393,5 +419,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions, lineSharesAhead };
 }
