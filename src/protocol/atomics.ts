@@ -99,7 +99,10 @@ export class AtomicsHome {
     if (home !== this.ctx.nodeId) {
       // A page lent away: the borrower runs it, after the requester's diffs
       // forwarded before (this node acquired the requester's vc, so its own info covers it).
-      assert(this.coherence.lentTo(page) === home && home !== requester, 'atomics run at the home of their page, or are forwarded by its static home');
+      // The borrower may be the requester itself, whose lend crossed its request: the lend reaches it
+      // before this forward (FIFO), so it runs the op as the page's home (session 35: a simulated scan
+      // with Atomics.load of a band whose writer had just become its home).
+      assert(this.coherence.lentTo(page) === home, 'atomics run at the home of their page, or are forwarded by its static home');
       const { bundled: _bundled, ...rest } = message;
       this.ctx.stats.lendForwards = (this.ctx.stats.lendForwards ?? 0) + 1;
       this.ctx.send(home, { ...rest, origin: requester, info: this.intervals.infoFor(home) });
