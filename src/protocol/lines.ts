@@ -232,6 +232,8 @@ type NodeLine = {
   shareDroppedUnasked: boolean;
   /** The read copy came ahead (no thread here asked for it): dropped for a writer without waiting for its first use. */
   shareAhead: boolean;
+  /** A copy taken ahead was dropped for a writer before any use: not asked for ahead again until a load here takes one. */
+  aheadWasted: boolean;
 };
 
 type ShippedOpMessage = Extract<ProtocolMessage, { type: 'lineOp' }>;
@@ -657,7 +659,7 @@ export class LineEngine implements Engine {
         requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, pulled: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
         share: 'none', shareWaiters: [], shareGrantedAtMs: 0, shareUsed: false, shareFlushSeq: 0, shareScore: 0, recallShare: false, shareDroppedUnasked: false,
-        shareAhead: false,
+        shareAhead: false, aheadWasted: false,
       };
       this.lines.set(line, state);
     }
@@ -910,7 +912,8 @@ export class LineEngine implements Engine {
    * before it (a scan over an array with Atomics.load) asks for copies of
    * the next atomicLineShareAheadLinesMax lines of the same directory with
    * it, those this node neither holds, nor has a copy of or asked for, nor
-   * found written here (share score < 0). The directory grants those it can
+   * found written here (share score < 0), nor took ahead before only to drop
+   * it unused for a writer (aheadWasted). The directory grants those it can
    * at once (nobody holds or waits for them) in the same answer, with their
    * pages: a round trip every 16 KiB, not one every 64 bytes. Within the
    * table's room above makeRoom's mark, as page pulls.
@@ -925,7 +928,7 @@ export class LineEngine implements Engine {
     for (let other = line + 1; other < end; other++) {
       if (this.directoryOf(other) !== directory) break;
       const state = this.lines.get(other);
-      if (state !== undefined && (state.state !== 'none' || state.share !== 'none' || state.shareScore < 0 || state.waiters.length > 0 || state.waitsOut > 0)) continue;
+      if (state !== undefined && (state.state !== 'none' || state.share !== 'none' || state.shareScore < 0 || state.aheadWasted || state.waiters.length > 0 || state.waitsOut > 0)) continue;
       ahead.push(other);
     }
     return ahead;
@@ -1959,6 +1962,7 @@ export class LineEngine implements Engine {
   private takeShare(line: number, state: NodeLine, ahead: boolean): void {
     state.share = 'held';
     state.shareAhead = ahead;
+    if (!ahead) state.aheadWasted = false;
     state.shareGrantedAtMs = this.timeNowMs();
     state.shareUsed = false;
     state.shareDroppedUnasked = false;
@@ -1993,9 +1997,9 @@ export class LineEngine implements Engine {
     }
     this.unsharing.delete(line);
     if (state.shareAhead && !state.shareUsed) {
-      // Taken ahead and dropped for a writer unused: not taken ahead again while its score is below 0.
+      // Taken ahead and dropped for a writer unused: not taken ahead again until a load here asks for a copy of it.
       this.stats.lineShareAheadUnused++;
-      state.shareScore = Math.max(-atomicLineShareScoreMax, state.shareScore - 1);
+      state.aheadWasted = true;
     }
     state.share = 'none';
     if (state.shareUsed) state.shareScore = Math.min(atomicLineShareScoreMax, state.shareScore + 1);
