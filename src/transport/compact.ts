@@ -284,22 +284,16 @@ function writeLineShareGrant(message: Record<string, unknown>): void {
   if (ahead) writeAhead(message.line, message.ahead);
 }
 
-/** A lineShareRequest: one with `ahead` goes as lineShareRequestAhead (the byte after the marker). */
-function writeLineShareRequest(message: Record<string, unknown>): void {
-  checkKeys(message, lineShareRequestKeys);
-  const ahead = present(message, 'ahead');
-  if (ahead) scratch[at - 1] = compactTypes.lineShareRequestAhead;
+/**
+ * A line message whose list `field` may be there (a lineShareRequest's `ahead`, a lineInvalidated's `more`): one
+ * with it goes as `listType` (the byte after the marker), the list after the line.
+ */
+function writeLineAndList(message: Record<string, unknown>, keys: readonly string[], field: string, listType: number, writeList: (line: unknown, list: unknown) => void): void {
+  checkKeys(message, keys);
+  const listed = present(message, field);
+  if (listed) scratch[at - 1] = listType;
   writeVarint(message.line);
-  if (ahead) writeAhead(message.line, message.ahead);
-}
-
-/** A lineInvalidated: one with `more` goes as lineInvalidatedMany (the byte after the marker). */
-function writeLineInvalidated(message: Record<string, unknown>): void {
-  checkKeys(message, lineInvalidatedKeys);
-  const more = present(message, 'more');
-  if (more) scratch[at - 1] = compactTypes.lineInvalidatedMany;
-  writeVarint(message.line);
-  if (more) writeNumbers(message.more);
+  if (listed) writeList(message.line, message[field]);
 }
 
 /** Lines of a page after `line`, each as its distance past it. */
@@ -628,8 +622,8 @@ export function encodeCompactAfter(message: WireMessage, reserveBytes: number): 
       case compactTypes.lineOp: writeLineOp(message); break;
       case compactTypes.lineOpDone: writeLineOpDone(message); break;
       case compactTypes.lineRequest: case compactTypes.lineInvalidate: writeLine(message); break;
-      case compactTypes.lineInvalidated: writeLineInvalidated(message); break;
-      case compactTypes.lineShareRequest: writeLineShareRequest(message); break;
+      case compactTypes.lineInvalidated: writeLineAndList(message, lineInvalidatedKeys, 'more', compactTypes.lineInvalidatedMany, (_line, more) => writeNumbers(more)); break;
+      case compactTypes.lineShareRequest: writeLineAndList(message, lineShareRequestKeys, 'ahead', compactTypes.lineShareRequestAhead, writeAhead); break;
       case compactTypes.lineRecall: writeLineRecall(message); break;
       case compactTypes.lineShareGrant: writeLineShareGrant(message); break;
       case compactTypes.lineRelease: writeLineRelease(message); break;
