@@ -1031,6 +1031,14 @@ export const atomicLineShareAheadLinesMax = 255;
  * one message each: 24,576 messages in a 5 MiB scan on 2 nodes).
  */
 export const atomicLineDropBatchLinesMax = 512;
+/**
+ * Runtime (session 35): exit fences a node keeps waiting for, or answers of fences whose exit has not come yet
+ * (src/runtime/remote-workers.ts, "Exit fences"): each is a thread's end, so a program meets it only by ending
+ * that many threads at once.
+ */
+export const exitFenceCountMax = 1 << 16;
+/** Runtime (session 35): how soon a node looks again whether it can answer an exit fence while its engine holds a notify back. */
+export const exitFenceRetryMs = 1;
 /** Shipped ops one directory keeps queued per node while it takes a line back (each waits for one grant). */
 export const atomicLineShippedCountMax = 1 << 16;
 /** Pages whose manager-view buffers a directory keeps for shipped ops (src/memory/manager-atomics.ts; dropped wholesale past it). */

@@ -508,7 +508,7 @@ export function runtimeConfig<T extends object>(): Partial<T> {
 
 // ---- test hooks ----
 
-export type TestHookName = 'MANAGER_THROW' | 'BLOCK_LOOP' | 'ARRIVALS' | 'SLOW_WORKER_START' | 'HOLD_DEFERRED' | 'THREAD_END_DELAY';
+export type TestHookName = 'MANAGER_THROW' | 'BLOCK_LOOP' | 'ARRIVALS' | 'SLOW_WORKER_START' | 'HOLD_DEFERRED' | 'THREAD_END_DELAY' | 'DELAY_SENDS';
 
 /** Test-only hooks (never set them outside dsm's tests; see docs/CLUSTER.md): DSM_TEST_HOOK_<NAME>=<node>:<argument> (node `*`: every node). */
 export function testHook(name: TestHookName, nodeId: number): string | null {

@@ -465,6 +465,10 @@ export class LineEngine implements Engine {
   flushDeferred(pageCountMax: number): number { return this.inner.flushDeferred(pageCountMax); }
   homeOf(page: number): number { return this.inner.homeOf(page); }
   counters(): EngineCounters { return { ...this.inner.counters(), ...this.stats }; }
+  notifiesHeldBack(): number {
+    return this.deferredRemoteNotifies.length;
+  }
+
   tableSizes(): Record<string, number> {
     return {
       ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,

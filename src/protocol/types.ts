@@ -410,6 +410,11 @@ export interface Engine {
   counters(): EngineCounters;
   /** Entries in the engine's tables, for bounded-memory checks. */
   tableSizes(): Record<string, number>;
+  /**
+   * Optional (session 35): notifies from other nodes this engine holds back (to run once a pin here clears), whose
+   * wake-ups are still to be sent: a node answers an exit fence only once there are none (src/runtime/remote-workers.ts).
+   */
+  notifiesHeldBack?(): number;
 }
 
 /** What the node's runtime does for the line layer (the ownership table app threads read). */

@@ -227,7 +227,7 @@ export class ClusterNode {
     this.handle = handle;
     this.manager = new NodeManager({ nodeId: handle.nodeId, nodeCount: handle.nodeCount, regionBytes: options.regionBytes });
     this.observer = new NodeObserver(handle.nodeId);
-    this.network = new MeshNetwork(mesh, this.observer);
+    this.network = new MeshNetwork(mesh, this.observer, Number(testHook('DELAY_SENDS', handle.nodeId) ?? 0));
     // Race mode (docs/RACE.md): the last node is home of every page and runs
     // no app thread; every other node runs one thread, so its intervals are
     // that thread's and its diffs are that thread's exact writes.
@@ -328,6 +328,8 @@ export class ClusterNode {
       raceSites: this.race !== null,
       // Test hook: the acquire at a remote worker's start comes MS ms late (its thread must still see the parent's writes).
       ...(slowWorkerStartMs === null ? {} : { beforeStartAcquire: () => blockLoopForTest(slowWorkerStartMs) }),
+      notifyTargets: () => this.network.notifyTargets(),
+      notifiesSettled: () => (engine.notifiesHeldBack?.() ?? 0) === 0,
       // Remote workers start on a warm thread; nodes other than 0 host them from the program's start.
       ...(handle.nodeCount > 1 && warmThreadsEnabled() ? { warmThreads: { atStart: handle.nodeId !== 0, prestarted: takePrestartedWarmThread() } } : {}),
       threadExited: (endpoint: ThreadEndpoint) => this.threadExited(endpoint),
@@ -571,11 +573,16 @@ export class ClusterNode {
           this.workers.parentEnded(request.threadIdSeen);
           return replyLater;
         }
-        let running = false;
-        running = this.workers.parentEnded(request.threadIdSeen, () => {
-          if (running) endpoint.answer({ ok: true, value: null });
-        });
-        return running ? replyLater : null;
+        // And once the wake-ups the thread's notifies caused on other nodes have come here (exit fences,
+        // src/runtime/remote-workers.ts): its parent hears them first, as under Node.
+        let inline = true;
+        let answered = false;
+        this.workers.parentEnded(request.threadIdSeen, () => this.workers.localExitFence(() => {
+          if (inline) answered = true;
+          else endpoint.answer({ ok: true, value: null });
+        }));
+        inline = false;
+        return answered ? null : replyLater;
       }
       case 'place':
         // Race mode: round-robin over the app nodes (the last node is the race home).

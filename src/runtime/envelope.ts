@@ -31,7 +31,11 @@ import { pagePackEnabled } from '../env.js';
 export type WorkerLaneMessage =
   | { type: 'rtSpawn'; spawnId: string; threadIdSeen: number; entry: string; evalCode: boolean; workerData: Uint8Array; ports?: string[]; options: RemoteWorkerOptions; info: ConsistencyInfo }
   /** `site` (race mode): where the sender called postMessage, to name the receiver's acquire. `form`: how a message's bytes read (src/channel/clone.ts, serializeMessage). */
-  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; ports?: string[]; code?: number; threadId?: number; limits?: Record<string, number>; info: ConsistencyInfo; site?: string | null }
+  /** `fence` (an 'exit'): delivered once `count` rtExitFenced of fence `id` came (src/runtime/remote-workers.ts, "Exit fences"). */
+  | { type: 'rtEvent'; spawnId: string; event: 'online' | 'message' | 'error' | 'exit'; bytes?: Uint8Array; form?: number; ports?: string[]; code?: number; threadId?: number; limits?: Record<string, number>; info: ConsistencyInfo; site?: string | null; fence?: { id: string; count: number } }
+  /** Exit fences: a node a thread's node sent notifies to answers `to` (rtExitFenced) after what it sent `to` before. */
+  | { type: 'rtExitFence'; id: string; to: number }
+  | { type: 'rtExitFenced'; id: string }
   /** `ports`: the relay ids of the MessagePorts a message carries (src/threads/port-relay.ts). */
   | { type: 'rtPost'; spawnId: string; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtTerminate'; spawnId: string }
@@ -99,7 +103,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
   lineShareRequest: engineLane, lineShareGrant: engineLane, lineInvalidate: engineLane, lineInvalidated: engineLane,
   lineWait: engineLane, lineWaitShip: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
-  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers',
+  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers', rtExitFence: 'workers', rtExitFenced: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtChunkSurvey: 'heap', rtChunkFree: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap', rtRangeCollected: 'heap',
   rtWebLockRequest: 'locks', rtWebLockRelease: 'locks', rtWebLockDrop: 'locks', rtWebLockGrant: 'locks', rtWebLockStolen: 'locks',
@@ -519,13 +523,46 @@ export interface LaneNetwork<M> {
 export class MeshNetwork implements LaneNetwork<MeshMessage> {
   private readonly mesh: MeshPort;
   private readonly observer: NodeObserver;
+  /** Test hook (DSM_TEST_HOOK_DELAY_SENDS): every message but the reports lane's leaves this many ms late, in order. */
+  private readonly delayMs: number;
+  private readonly delayed: Array<{ toNode: number; message: MeshMessage; dueMs: number }> = [];
+  /** Nodes this node sent a notify to (a lineNotify, or an atomicRequest or lineOp whose op is notify): see notifyTargets. */
+  private readonly notified = new Set<number>();
 
-  constructor(mesh: MeshPort, observer: NodeObserver) {
+  constructor(mesh: MeshPort, observer: NodeObserver, delayMs = 0) {
     this.mesh = mesh;
     this.observer = observer;
+    this.delayMs = delayMs;
+  }
+
+  /**
+   * The nodes this node has sent a notify to, ever: a thread's exit is delivered only after the wake-ups its
+   * notifies caused there (src/runtime/remote-workers.ts, "Exit fences").
+   */
+  notifyTargets(): ReadonlySet<number> {
+    return this.notified;
   }
 
   send(toNode: number, message: MeshMessage): SendOutcome {
+    if (message.type === 'lineNotify' || ((message.type === 'atomicRequest' || message.type === 'lineOp') && message.op === 'notify')) this.notified.add(toNode);
+    if (this.delayMs > 0 && laneOfType[message.type] !== 'reports') {
+      this.delayed.push({ toNode, message, dueMs: performance.now() + this.delayMs });
+      if (this.delayed.length === 1) this.sendDelayed();
+      return 'sent';
+    }
+    return this.sendNow(toNode, message);
+  }
+
+  /** Sends the delayed messages whose time came, in order, and waits for the next. */
+  private sendDelayed(): void {
+    while (this.delayed.length > 0 && this.delayed[0]!.dueMs <= performance.now()) {
+      const { toNode, message } = this.delayed.shift()!;
+      this.sendNow(toNode, message);
+    }
+    if (this.delayed.length > 0) setTimeout(() => this.sendDelayed(), Math.max(0, this.delayed[0]!.dueMs - performance.now()));
+  }
+
+  private sendNow(toNode: number, message: MeshMessage): SendOutcome {
     let flushed: boolean;
     try {
       const wire = toWire(message);

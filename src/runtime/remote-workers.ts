@@ -17,10 +17,10 @@ import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, endUnusedWarmThread, handWarmStart, StartGate, startWarmThread, terminateAppThread, trackBoot,
   type NodeThreadBase, type PrestartedWarmThread,
 } from '../channel/thread-config.js';
-import { broadcastChannelNameCountMax, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { broadcastChannelNameCountMax, exitFenceCountMax, exitFenceRetryMs, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
 import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
-import { DsmError } from '../errors.js';
+import { DsmError, assert } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, LanePost, WorkerLaneMessage } from './envelope.js';
 import { hop, hopsOn } from '../util/hops.js';
@@ -50,6 +50,10 @@ export interface RemoteWorkersOptions {
   threadExited?(endpoint: ThreadEndpoint): void;
   /** Test hook (DSM_TEST_HOOK_SLOW_WORKER_START): runs between a hosted worker's creation and its node's acquire. */
   beforeStartAcquire?(): void;
+  /** The nodes this node has sent a notify to (see "Exit fences"); none when absent. */
+  notifyTargets?(): ReadonlySet<number>;
+  /** Whether the engine holds no notify from another node back (it answers an exit fence only then: see "Exit fences"). */
+  notifiesSettled?(): boolean;
   /**
    * Warm threads (DSM_WARM_THREADS, on by default): keep a thread booted up to
    * the program's module, taken by the next worker hosted here (`atStart`:
@@ -146,6 +150,26 @@ export class RemoteWorkers {
    * exited (a hosted worker's own 'exit' event, which under Node comes after its workers have stopped).
    */
   private readonly awaitingChildren = new Map<number, () => void>();
+  /**
+   * Exit fences (session 35). Under Node a thread's Atomics.notify queues the
+   * waiters' wake-ups before the thread can end, so a parent hears a wake its
+   * child caused before the child's 'exit'. Here a notify may go to the
+   * line's directory on a third node without a round trip (a counted notify)
+   * and the directory's wake-up travel on another link than the 'exit': a
+   * parent whose loop `await`ed only that wake (Atomics.waitAsync keeps no
+   * thread alive) then ran dry at the 'exit' and ended with its top-level
+   * await unsettled, exit code 13 (users9/grandchild-churn, session 33's CI).
+   * So before a thread's 'exit' is delivered, its node sends a fence
+   * (rtExitFence) to each node it has sent a notify to, but the parent's; each
+   * answers the parent's node (rtExitFenced) once its engine holds none of its
+   * notifies back, after the wake-ups it sent there (FIFO); the parent's node
+   * delivers the 'exit' once every answer came (`fence` of the rtEvent; for a
+   * child on the parent's own node, before its thread-exited call returns).
+   * `fencesIn`: answers counted per fence; `fencesAwaited`: what runs once all came.
+   */
+  private readonly fencesIn = new Map<string, number>();
+  private readonly fencesAwaited = new Map<string, { count: number; then: () => void }>();
+  private fenceCounter = 0;
   private spawnCounter = 0;
   /**
    * BroadcastChannel names with an open instance in a thread of this node:
@@ -215,6 +239,62 @@ export class RemoteWorkers {
       else then();
     }
     return running;
+  }
+
+  /**
+   * Sends the exit fences of a thread of this node whose parent is on `parentNode` (see fencesIn): answers the
+   * fence to wait for there, or null when this node has sent no notify to a node but the parent's.
+   */
+  private sendExitFences(parentNode: number): { id: string; count: number } | null {
+    const self = this.options.node.nodeId;
+    const targets = [...(this.options.notifyTargets?.() ?? [])].filter((node) => node !== self && node !== parentNode);
+    if (targets.length === 0) return null;
+    const id = `${self}:${this.fenceCounter++}`;
+    for (const node of targets) this.sendNow(node, { type: 'rtExitFence', id, to: parentNode });
+    return { id, count: targets.length };
+  }
+
+  /** Runs `then` once `fence`'s answers all came here (at once for none). */
+  private awaitFence(fence: { id: string; count: number } | null | undefined, then: () => void): void {
+    if (fence === null || fence === undefined || (this.fencesIn.get(fence.id) ?? 0) >= fence.count) {
+      if (fence !== null && fence !== undefined) this.fencesIn.delete(fence.id);
+      then();
+      return;
+    }
+    assert(this.fencesAwaited.size < exitFenceCountMax, 'exit fences awaited within exitFenceCountMax');
+    this.fencesAwaited.set(fence.id, { count: fence.count, then });
+  }
+
+  /**
+   * A local thread of this node ended (its parent's thread-exited call): `then` runs once the wake-ups its
+   * notifies caused on other nodes have reached this node (see fencesIn).
+   */
+  localExitFence(then: () => void): void {
+    this.awaitFence(this.sendExitFences(this.options.node.nodeId), then);
+  }
+
+  /** An exit fence's answer came here. */
+  private fenced(id: string): void {
+    const count = (this.fencesIn.get(id) ?? 0) + 1;
+    const awaited = this.fencesAwaited.get(id);
+    if (awaited !== undefined && count >= awaited.count) {
+      this.fencesAwaited.delete(id);
+      this.fencesIn.delete(id);
+      awaited.then();
+      return;
+    }
+    assert(this.fencesIn.size < exitFenceCountMax, 'exit fence answers within exitFenceCountMax');
+    this.fencesIn.set(id, count);
+  }
+
+  /** An exit fence came from another node: answered to its parent's node once the engine holds no notify back. */
+  private answerFence(id: string, to: number): void {
+    if (this.options.notifiesSettled?.() === false) {
+      setTimeout(() => this.answerFence(id, to), exitFenceRetryMs);
+      return;
+    }
+    if (to === this.options.node.nodeId) this.fenced(id);
+    else this.sendNow(to, { type: 'rtExitFenced', id });
   }
 
   /** A remote worker of thread `threadIdSeen` exited: if that thread ended and waits for its last one, it goes on. */
@@ -486,7 +566,21 @@ export class RemoteWorkers {
         this.broadcastArrived(message.name, message);
         return;
       }
+      case 'rtExitFence': {
+        this.answerFence(message.id, message.to);
+        return;
+      }
+      case 'rtExitFenced': {
+        this.fenced(message.id);
+        return;
+      }
       case 'rtEvent': {
+        if (message.fence !== undefined) {
+          assert(message.event === 'exit', 'only an exit waits for its fence');
+          const { fence, ...event } = message;
+          this.awaitFence(fence, () => this.onMessage(from, event));
+          return;
+        }
         if (hopsOn) hop(`m:rtEvent ${message.event}`);
         bounds.acquire(message.event === 'message' ? 'message received from parentPort.postMessage' : `worker '${message.event}' event`, message.site ?? null, from, message.info);
         const entry = this.remote.get(message.spawnId);
@@ -687,9 +781,12 @@ export class RemoteWorkers {
     const event = (kind: 'online' | 'error' | 'exit', extra: { bytes?: Uint8Array; code?: number; threadId?: number; limits?: Record<string, number> }) =>
       this.options.admit(() => {
         if (kind === 'online') hosted.onlineSent = true;
+        // An exit: after the fences of its notifies (see fencesIn).
+        const fence = kind === 'exit' ? this.sendExitFences(parentNode) : null;
         this.send(parentNode, {
           type: 'rtEvent', spawnId: spawn.spawnId, event: kind, ...extra,
           info: this.release(kind === 'exit' ? 'worker exit' : `worker ${kind}`, null, parentNode),
+          ...(fence === null ? {} : { fence }),
         });
       });
     if (warm?.online === true) {

@@ -12,8 +12,8 @@ import { test } from 'node:test';
 
 const fixture = 'test/fixtures/programs/remote-parent-port.mjs';
 
-function run(args: string[]) {
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+function run(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   assert.equal(result.error, undefined, String(result.error));
   return result;
 }
@@ -25,6 +25,26 @@ test('a remote worker\'s parentPort: queued messages in order, close() and unref
   assert.equal(onDsm.status, 0, onDsm.stderr);
   assert.equal(onDsm.stdout, plain.stdout);
   assert.match(onDsm.stderr, /^late worker on node 1$/m, 'the worker ran on the other node');
+});
+
+test('a child\'s \'exit\' comes after the wake-up of its notify, with the directory\'s messages 300 ms late: the spawner awaiting only Atomics.waitAsync never runs dry (exit fences, session 35)', () => {
+  const program = 'test/fixtures/users10/exit-after-wake.mjs';
+  const plain = run([program]);
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(plain.stdout, 'children 0:0 1:0 2:0\nspawner exit 0\n');
+  // Node 0 holds the slots' lines' directory; the spawner runs on node 1, its children on nodes 2, 0 and 1. Each
+  // child's notify counts its waiter itself (the grant listed it) and goes to node 0 with no answer awaited;
+  // before exit fences the first child's 'exit' (node 2 to node 1) beat node 0's wake-up, and the spawner ended
+  // with exit code 13 (its top-level await unsettled), as users9/grandchild-churn did in session 33's CI.
+  const onDsm = run(['bin/dsm.js', 'run', '--nodes', '3', program], { DSM_TEST_HOOK_DELAY_SENDS: '0:300' });
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, plain.stdout);
+  // And on 2 nodes (a child on the spawner's own node, its 'exit' local), with no delay on 3.
+  for (const [nodes, env] of [['2', { DSM_TEST_HOOK_DELAY_SENDS: '0:300' }], ['3', {}]] as const) {
+    const again = run(['bin/dsm.js', 'run', '--nodes', nodes, program], env);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stdout, plain.stdout, `${nodes} nodes`);
+  }
 });
 
 test('posts across nodes do not wait: 500 each way (past postsInFlightMax) in order, and a worker\'s posts to its parent, a relayed port and a BroadcastChannel before process.exit arrive, as under node', () => {
