@@ -284,8 +284,15 @@ export function makeWorkerClass(channel: ChannelClient, parent: AppThreadConfig,
       try {
         // A call on 2+ nodes: it returns once the thread's own workers on other nodes have stopped too, so that
         // the program's 'exit' listeners, after this one, run when they have, as under Node.
-        if (parent.nodeCount > 1) channel.call({ op: 'thread-exited', threadIdSeen, call: true });
-        else channel.post({ op: 'thread-exited', threadIdSeen });
+        if (parent.nodeCount > 1) {
+          channel.call({ op: 'thread-exited', threadIdSeen, call: true });
+          // The call returned after the wake-ups the thread's notifies caused (exit fences): their events wait on
+          // this thread's channel, whose port libuv reads in the loop's next turn. Held until then (two checks),
+          // so that a loop that awaited only such a wake (Atomics.waitAsync keeps no thread alive) does not end
+          // before it (users9/grandchild-churn's exit 13, its child on its own node).
+          channel.hold();
+          setImmediate(() => setImmediate(() => channel.unhold()));
+        } else channel.post({ op: 'thread-exited', threadIdSeen });
       } catch {
         // The node is ending: its manager withdraws every thread's requests anyway.
       }

@@ -45,6 +45,15 @@ test('a child\'s \'exit\' comes after the wake-up of its notify, with the direct
     assert.equal(again.status, 0, again.stderr);
     assert.equal(again.stdout, plain.stdout, `${nodes} nodes`);
   }
+  // users9/grandchild-churn itself, node 0 100 ms late: spawner 1's third grandchild runs on its own node, and its
+  // 'exit' is local; the wake comes on the spawner's channel in the loop's next turn, which the exit holds for
+  // (3 runs of 4 ended with exit code 13 before that hold, with the fences).
+  const churn = 'test/fixtures/users9/grandchild-churn.mjs';
+  const churnPlain = run([churn, '2', '4', '1']);
+  assert.equal(churnPlain.status, 0, churnPlain.stderr);
+  const churnDsm = run(['bin/dsm.js', 'run', '--nodes', '3', churn, '2', '4', '1'], { DSM_TEST_HOOK_DELAY_SENDS: '0:100' });
+  assert.equal(churnDsm.status, 0, churnDsm.stderr);
+  assert.equal(churnDsm.stdout, churnPlain.stdout);
 });
 
 test('posts across nodes do not wait: 500 each way (past postsInFlightMax) in order, and a worker\'s posts to its parent, a relayed port and a BroadcastChannel before process.exit arrive, as under node', () => {
