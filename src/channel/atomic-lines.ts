@@ -200,8 +200,7 @@ export class LineTable implements LineHost {
     if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
     const dropped: number[] = [];
     lines.forEach((line, k) => {
-      const key = line + 1;
-      for (let pin = 0; pin < this.pinHigh; pin++) if (Atomics.load(this.words, this.layout.pins + pin) === key) return;
+      if (this.pinnedNow(line)) return;
       this.settle(slots[k]!, lineStateInvalid);
       dropped.push(line);
     });
@@ -226,10 +225,16 @@ export class LineTable implements LineHost {
     // A thread found pinned below says when its op ends (it loads the watch word after its unpin).
     Atomics.store(this.words, this.layout.watch + slot, 1);
     if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
-    const key = line + 1;
-    for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return false;
+    if (this.pinnedNow(line)) return false;
     this.settle(slot, settled);
     return true;
+  }
+
+  /** Whether an app thread's pin word names `line` (the caller ran the process-wide barrier first where pins are plain stores). */
+  private pinnedNow(line: number): boolean {
+    const key = line + 1;
+    for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return true;
+    return false;
   }
 
   /** Leaves `slot` in `state` (no thread inside an op on it), counting a slot freed. */
@@ -249,9 +254,7 @@ export class LineTable implements LineHost {
 
   linePinned(line: number): boolean {
     if (this.barrier !== null) assert(this.barrier(), 'the process-wide barrier keeps working once it worked');
-    const key = line + 1;
-    for (let k = 0; k < this.pinHigh; k++) if (Atomics.load(this.words, this.layout.pins + k) === key) return true;
-    return false;
+    return this.pinnedNow(line);
   }
 
   lineUsed(line: number): LineUse {

@@ -1522,14 +1522,11 @@ export class LineEngine implements Engine {
     this.stats.lineShareAheadGrants += granted.length;
     assert(this.aheadGranted === null, 'one read copy request with lines ahead handled at a time');
     this.aheadGranted = { to: from, line, lines: granted };
-    try {
-      this.onRequest(from, line, true);
-    } finally {
-      // Not taken by the request's grant (the line waits): answered on its own now.
-      const left = this.aheadGranted;
-      this.aheadGranted = null;
-      if (left !== null) this.sendShareGrant(line, from, { ahead: left.lines, aheadOnly: true }, left.lines.length > 0);
-    }
+    this.onRequest(from, line, true);
+    // Not taken by the request's grant (the line waits): answered on its own now.
+    if (this.aheadGranted === null) return;
+    this.aheadGranted = null;
+    this.sendShareGrant(line, from, { ahead: granted, aheadOnly: true }, granted.length > 0);
   }
 
   /** Whether `node` waits in the line's queue for the line (`read` false) or a read copy (true). */
