@@ -225,6 +225,11 @@ export function lineShareEnabled(): boolean {
   return process.env.DSM_LINE_SHARE !== '0';
 }
 
+/** Whether a notify on a held line that wakes nobody is answered in the app thread (DSM_LINE_NOTIFY_IN_THREAD=0: every notify asks the manager, as before session 36). */
+export function lineNotifyInThreadEnabled(): boolean {
+  return process.env.DSM_LINE_NOTIFY_IN_THREAD !== '0';
+}
+
 /** Whether a load that follows loads of the two lines before it asks for copies of its page's other lines too (DSM_LINE_SHARE_AHEAD=0: one copy a request, to compare; session 35). */
 export function lineShareAheadEnabled(): boolean {
   return process.env.DSM_LINE_SHARE_AHEAD !== '0';

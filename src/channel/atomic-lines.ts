@@ -18,6 +18,15 @@
 //                               that found a pin, or lineWatch): the thread that ends
 //                               one clears it and posts 'unpinned', so the manager looks again at once
 //                               instead of at its next timer (a missed post only costs that timer)
+//   quiet[slotCount]            session 36: bit k set while a notify on the line's Int32 word k (byte
+//                               4k; a BigInt64 element's first word) wakes nobody: an app thread's notify
+//                               on a held line answers 0 natively, with no call to the manager. The
+//                               manager writes it before the held word at each grant (lineGranted); a
+//                               waiter clears its address's bit (Atomics.and) before its value check,
+//                               and the directory before it checks a shipped wait (lineQuietClear), so a
+//                               notifier whose store came after a check that saw the old value sees the
+//                               bit clear (both sequentially consistent) and asks the manager. The
+//                               manager never sets a bit within a tenure.
 //
 // An app thread's op on line L: store pins[me] = L + 1, then load the
 // slot's held word (its readable word for Atomics.load): if it is still
@@ -48,7 +57,7 @@ export const lineStateShared = 3;
 export const lineUseWordMax = 0x40000000;
 
 /** Word offsets of the table's parts, for a table of `slotCount` slots. */
-export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; readable: number; pins: number; watch: number; words: number } {
+export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; readable: number; pins: number; watch: number; quiet: number; words: number } {
   const keys = lineHeaderWords;
   const states = keys + slotCount;
   const used = states + slotCount;
@@ -56,7 +65,13 @@ export function lineTableLayout(slotCount: number): { keys: number; states: numb
   const readable = held + slotCount;
   const pins = readable + slotCount;
   const watch = pins + atomicLinePinCountMax;
-  return { keys, states, used, held, readable, pins, watch, words: watch + slotCount };
+  const quiet = watch + slotCount;
+  return { keys, states, used, held, readable, pins, watch, quiet, words: quiet + slotCount };
+}
+
+/** The bit of a line's quiet word (its `quiet` slot) for a notify or a wait at byte `address` of the region. */
+export function lineQuietBit(address: number): number {
+  return 1 << ((address >>> 2) & 15);
 }
 
 /** The first slot a line probes (Fibonacci hashing); the app side uses the same. */
@@ -154,15 +169,29 @@ export class LineTable implements LineHost {
     if (Atomics.load(this.words, this.layout.states + slot) === lineStateInvalid) this.occupied++;
   }
 
-  lineGranted(line: number): void {
+  lineGranted(line: number, quietMask = 0): void {
     assert(line >= 0 && line + 1 <= 0x7fffffff, 'a line number fits the table key');
+    assert(quietMask >= 0 && quietMask <= 0xffff, 'a quiet mask has a bit a word of the line');
     const slot = this.slotFor(line, true);
     this.occupy(slot);
     Atomics.store(this.words, this.layout.used + slot, 0);
     Atomics.store(this.words, this.layout.watch + slot, 0);
+    // Before the held word: a thread that finds the line held reads this tenure's mask.
+    Atomics.store(this.words, this.layout.quiet + slot, quietMask);
     Atomics.store(this.words, this.layout.states + slot, lineStateHeld);
     Atomics.store(this.words, this.layout.readable + slot, line + 1);
     Atomics.store(this.words, this.layout.held + slot, line + 1);
+  }
+
+  lineQuietClear(line: number, address: number): void {
+    const slot = this.slotFor(line, false);
+    if (slot >= 0) Atomics.and(this.words, this.layout.quiet + slot, ~lineQuietBit(address));
+  }
+
+  /** The slot's quiet word (for tests). */
+  quietMask(line: number): number {
+    const slot = this.slotFor(line, false);
+    return slot < 0 ? 0 : Atomics.load(this.words, this.layout.quiet + slot);
   }
 
   lineShared(line: number): void {

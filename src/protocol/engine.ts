@@ -65,6 +65,7 @@ export function createEngine(options: EngineOptions): Engine {
     ...(split.lineShipOps === undefined ? {} : { shipOps: split.lineShipOps }),
     ...(split.lineShareLoads === undefined ? {} : { shareLoads: split.lineShareLoads }),
     ...(split.lineShareAhead === undefined ? {} : { shareAhead: split.lineShareAhead }),
+    ...(split.lineNotifyInThread === undefined ? {} : { notifyInThread: split.lineNotifyInThread }),
     ...(split.lineShipSampleOps === undefined ? {} : { shipSampleOps: split.lineShipSampleOps }),
     ...(split.lineShipBackoffMax === undefined ? {} : { shipBackoffMax: split.lineShipBackoffMax }),
     ...(split.lineShipWaits === undefined ? {} : { shipWaits: split.lineShipWaits }),

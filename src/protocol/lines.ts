@@ -309,6 +309,8 @@ export interface LineLayerOptions {
   shareLoads?: boolean;
   /** Whether a load in a scan asks for copies of its page's next lines with its own (default true; see aheadOf). */
   shareAhead?: boolean;
+  /** Whether a grant hands app threads a quiet mask, so that a notify that wakes nobody is answered in the thread (default true; see quietMaskOf). */
+  notifyInThread?: boolean;
 }
 
 /** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
@@ -355,6 +357,7 @@ export class LineEngine implements Engine {
   private readonly shipBackoffMax: number;
   private readonly shipWaits: boolean;
   private readonly notifyRelease: boolean;
+  private readonly notifyInThread: boolean;
   private readonly waitRelease: boolean;
   private readonly countedNotify: boolean;
   private readonly shareLoads: boolean;
@@ -449,6 +452,7 @@ export class LineEngine implements Engine {
     this.countedNotify = options.countedNotify ?? true;
     this.shareLoads = options.shareLoads ?? true;
     this.shareAhead = options.shareAhead ?? true;
+    this.notifyInThread = options.notifyInThread ?? true;
   }
 
   // ------------------------------------------------------------ delegation
@@ -1766,6 +1770,8 @@ export class LineEngine implements Engine {
     if (this.queueShipped(line, entry, from, message)) return;
     assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
     const key = `${from}:${message.requestId}`;
+    // Before the check: a thread here whose store follows it asks this layer for its notify (lineGranted's mask).
+    this.host.lineQuietClear?.(line, message.address);
     this.inner.shippedAtomic(message.address, message.width, 'load', [], (result) => {
       // The line left while the page's diffs were waited for: check again once it is back.
       if (result === false) { this.runShippedWait(line, entry, from, message); return; }
@@ -1806,6 +1812,9 @@ export class LineEngine implements Engine {
     const deadlineMs = timeoutMs < 0 ? Infinity : this.timeNowMs() + timeoutMs;
     this.waiters.push({ node: from, requestId, address, deadlineMs });
     const line = lineOf(address);
+    // Every check before a registration cleared the bit already (a thread's, a shipped wait's); this keeps the
+    // directory's node's mask true whatever the path.
+    this.host.lineQuietClear?.(line, address);
     this.waiterCounts.set(line, (this.waiterCounts.get(line) ?? 0) + 1);
     this.waiterAddressCounts.set(address, (this.waiterAddressCounts.get(address) ?? 0) + 1);
     if (this.waitRegistered !== null) this.waitRegistered(address);
@@ -1913,9 +1922,35 @@ export class LineEngine implements Engine {
     state.lookedAtMs = state.grantedAtMs;
     state.wantedAtMs = recall ? state.grantedAtMs : -1;
     if (recall) this.wanted.add(line);
-    this.host.lineGranted(line);
+    this.host.lineGranted(line, this.quietMaskOf(line, state, from));
     for (const threadRef of state.waiters.splice(0)) this.resume(threadRef, { ok: true, value: null });
     if (from === this.nodeId) this.runQueuedShipped(line);
+  }
+
+  /**
+   * The line's quiet mask for a tenure granted now (LineHost.lineGranted,
+   * session 36, docs/PROTOCOL.md "Notifies answered in the app thread"): bit k
+   * set when a notify on the line's word k is one this layer would answer 0
+   * with no message for as long as no thread here checks a wait's value on it
+   * (the thread clears the bit before its check). At the directory's own node:
+   * the words with no waiter registered (none registers but through a check
+   * here: a thread's, or a shipped wait's, which clears the bit first). At
+   * another node: every word when the grant said quiet and no wait of this
+   * node's is out (the notify rule in onSync), else those its grant's list
+   * lacks (countedNotifyOf answers those 0).
+   */
+  private quietMaskOf(line: number, state: NodeLine, from: number): number {
+    if (!this.notifyInThread) return 0;
+    const first = line * atomicLineBytes;
+    let mask = 0;
+    if (from === this.nodeId) {
+      for (let k = 0; k < atomicLineBytes / 4; k++) if (!this.waiterAddressCounts.has(first + 4 * k)) mask |= 1 << k;
+      return mask;
+    }
+    if (state.quiet && state.waitsOut === 0) return (1 << (atomicLineBytes / 4)) - 1;
+    if (state.counts === null) return 0;
+    for (let k = 0; k < atomicLineBytes / 4; k++) if (!state.counts.has(first + 4 * k)) mask |= 1 << k;
+    return mask;
   }
 
   /**

@@ -184,6 +184,8 @@ export interface EngineOptions {
   lineShareLoads?: boolean;
   /** With lines: whether a load in a scan asks for copies of its page's next lines too (default true; DSM_LINE_SHARE_AHEAD=0 to compare). */
   lineShareAhead?: boolean;
+  /** With lines: whether a notify that wakes nobody on a held line is answered in the app thread (default true; DSM_LINE_NOTIFY_IN_THREAD=0 to compare). */
+  lineNotifyInThread?: boolean;
   /** With lines: shipped ops per sample before the node looks whether moving pays again (default atomicLineShipSampleOps). */
   lineShipSampleOps?: number;
   /** With lines: idle give-ups that keep a line moving after it was found used here while shipped, at most (default atomicLineShipBackoffMax; 0: none). */
@@ -419,8 +421,19 @@ export interface Engine {
 
 /** What the node's runtime does for the line layer (the ownership table app threads read). */
 export interface LineHost {
-  /** The node holds `line` now: app threads may run Atomics on it natively. */
-  lineGranted(line: number): void;
+  /**
+   * The node holds `line` now: app threads may run Atomics on it natively.
+   * `quietMask` (session 36): bit k set when a notify on the line's Int32 word
+   * k wakes nobody for this tenure unless a waiter here checks the value on
+   * it first (its bit cleared then): such a notify is answered 0 by the app
+   * thread itself (src/channel/atomic-lines.ts). Default 0: every notify asks.
+   */
+  lineGranted(line: number, quietMask?: number): void;
+  /**
+   * Optional (session 36): clears `address`'s quiet bit of `line` (if the line has a slot here) before a waiter's
+   * value check that the layer makes itself (a shipped wait at the directory), or a waiter's registration.
+   */
+  lineQuietClear?(line: number, address: number): void;
   /**
    * Stop app threads from starting Atomics on `line` and answer whether none
    * is inside one now. True: the line is revoked (no thread may use it until

@@ -32,7 +32,7 @@ import { dirtyAheadTag, earlyFlushPageCountMin, faultFlagOffsetShift, faultFlagW
 import { DsmError, assert, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { activity, blockLoopForTest, endOnManagerFailure, noteActivity, stopStallCheck, supervise } from '../cluster/watchdog.js';
 import { ManagerAtomics } from '../memory/manager-atomics.js';
-import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShareEnabled, lineShareAheadEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, ownWriteAheadEnabled, staleRefreshEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, touchAheadEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
+import { atomicLinesEnabled, deferDiffsEnabled, directSyncEnabled, linePagePushEnabled, lineShareEnabled, lineShareAheadEnabled, lineNotifyInThreadEnabled, lineShipEnabled, lineShipSampleOps, lineShipWaitsEnabled, lineNotifyReleaseEnabled, lineWaitReleaseEnabled, lineCountedNotifyEnabled, lockKeepEnabled, lockPushEnabled, lockTokensEnabled, ownWriteAheadEnabled, staleRefreshEnabled, peerBarriersEnabled, prefaultEnabled, prewakeEnabled, readAheadPageCount, readAheadStatsEnabled, readAheadStreamingEnabled, touchAheadEnabled, runtimeConfig, sendQueueBytesFromEnvironment, supervisingParentPid, testHook, warmThreadsEnabled } from '../env.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
 import { linesSuit, type PlacementName, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
@@ -299,7 +299,7 @@ export class ClusterNode {
       readAheadStreaming: readAheadStreamingEnabled(),
       ownWriteAhead: ownWriteAheadEnabled(),
       prefetchPageCount: readAheadPageCount(),
-      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShareLoads: lineShareEnabled(), lineShareAhead: lineShareAheadEnabled(), lineShipWaits: lineShipWaitsEnabled(), lineNotifyRelease: lineNotifyReleaseEnabled(), lineWaitRelease: lineWaitReleaseEnabled(), lineCountedNotify: lineCountedNotifyEnabled(), ...shipSampleOption() }),
+      ...(this.lineTable === null ? {} : { lines: this.lineTable, linePagePush: linePagePushEnabled(), lineShipOps: lineShipEnabled(), lineShareLoads: lineShareEnabled(), lineShareAhead: lineShareAheadEnabled(), lineNotifyInThread: lineNotifyInThreadEnabled(), lineShipWaits: lineShipWaitsEnabled(), lineNotifyRelease: lineNotifyReleaseEnabled(), lineWaitRelease: lineWaitReleaseEnabled(), lineCountedNotify: lineCountedNotifyEnabled(), ...shipSampleOption() }),
       ...(lockTokens === null ? {} : { lockTokens }),
       lockKeep: lockKeepEnabled(),
       lockPush: lockPushEnabled(),

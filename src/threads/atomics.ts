@@ -12,7 +12,7 @@ import type { AtomicFunction, ChannelRequest } from '../channel/wire.js';
 import { atomicLineBytes, atomicLineShipTimesCountMax } from '../constants.js';
 import { isDsmError } from '../errors.js';
 import { waitKindAtomics, waitKindBarrier, waitKindMutex, waitNoteAddressF64, waitNoteKindF64, waitNoteStartF64 } from '../channel/doorbell.js';
-import { lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
+import { lineQuietBit, lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
 /**
  * Held when this module loads, before setup replaces the global constructor:
@@ -435,6 +435,9 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   // Atomics.load checks this word instead (line + 1 while held or while the node has a read copy: session 34).
   const readableAt = layout.readable;
   const watchAt = layout.watch;
+  // Session 36: a notify on a held line whose word's bit is set here wakes nobody (src/channel/atomic-lines.ts).
+  const quietAt = layout.quiet;
+  const atomicAnd = native.and! as (array: Int32Array, index: number, value: number) => number;
   // A plain load may follow the pin: x86 keeps a store and a later load to
   // another word in order once the store is locked (a sequentially consistent
   // store is an xchg), and with the asymmetric barrier the manager's membarrier
@@ -835,6 +838,9 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   function checkPinned(target: Target, position: number, expected: number | bigint, timeoutMs: number): 'not-equal' | 'timed-out' | null {
     let outcome: 'not-equal' | 'timed-out' | null = 'not-equal';
     try {
+      // Before the check (a locked instruction, so the load below cannot pass it): a notifier whose store
+      // follows the check finds its word not quiet and asks the manager, which finds this wait.
+      atomicAnd(words, quietAt + state[sCachedSlot]!, ~lineQuietBit(addressOf(target, position)));
       if (native.load!(target.array, position) !== expected) return outcome;
       outcome = timeoutMs === 0 ? 'timed-out' : null;
       return outcome;
@@ -907,8 +913,20 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
     const address = addressOf(target, position);
     const request: ChannelRequest = { op: 'line', fn: 'notify', address, count: Number.isFinite(wanted) ? wanted : -1 };
-    if (shippedLine === Math.floor(address / atomicLineBytes)) request.afterOp = true;
+    const line = Math.floor(address / atomicLineBytes);
+    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    if (pinHeld(line)) {
+      // Held here: a notify on a quiet word wakes nobody (no waiter registered, none between its check and its
+      // registration, none of another node's while the line is here): 0, with no call. The bit is read after
+      // the caller's store (both sequentially consistent) and while the pin keeps this tenure's mask.
+      const quiet = (atomicLoad(words, quietAt + state[sCachedSlot]!) & lineQuietBit(address)) !== 0;
+      unpin();
+      if (quiet) return 0;
+    }
+    if (shippedLine === line) request.afterOp = true;
+    const askedAt = performance.now();
     const woken = Number(channel.call(request));
+    lineWaitedMs += performance.now() - askedAt;
     if (woken > 0) asyncWaits?.afterNotify();
     return woken;
   });

@@ -293,7 +293,7 @@ export function expectedCounts(spec: ProgramSpec): { counters: number[]; atomics
   return { counters, atomics, casCount };
 }
 
-export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number; lineShares: number; lineEvictions: number; lineSharesAhead: number }
+export interface RunOutcome { messageCount: number; stepCount: number; pagesLent: number; aheadFetches: number; shippedOps: number; quietNotifies: number; threadNotifies: number; keepTakes: number; lockPushes: number; lockPushesTaken: number; writtenAhead: number; fastTouches: number; staleDropped: number; lineShares: number; lineEvictions: number; lineSharesAhead: number }
 
 /** Builds the cluster for a seed, runs the program, checks final memory at the homes. */
 /**
@@ -387,6 +387,7 @@ export function runSeed(
   const pagesLent = cluster.engines.reduce((sum, engine) => sum + (engine.counters().pagesLent ?? 0), 0);
   const aheadFetches = cluster.engines.reduce((sum, engine) => sum + (engine.counters().prefetchAheadFetches ?? 0), 0);
   const shippedOps = cluster.shippedResults;
+  const threadNotifies = cluster.notifiesInThread;
   const quietNotifies = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineNotifiesQuiet?: number }).lineNotifiesQuiet ?? 0), 0);
   const keepTakes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockKeepTakes ?? 0), 0);
   const lockPushes = cluster.engines.reduce((sum, engine) => sum + (engine.counters().lockPushes ?? 0), 0);
@@ -397,7 +398,7 @@ export function runSeed(
   const lineShares = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineShareGrants?: number }).lineShareGrants ?? 0), 0);
   const lineEvictions = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineEvictions?: number }).lineEvictions ?? 0), 0);
   const lineSharesAhead = cluster.engines.reduce((sum, engine) => sum + ((engine.counters() as { lineShareAheadGrants?: number }).lineShareAheadGrants ?? 0), 0);
-  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions, lineSharesAhead };
+  if (protocol === 'sc') return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, threadNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions, lineSharesAhead };
   // Homes converge: every word's home copy holds its final value.
   const last = spec.phaseCount - 1;
   const expect = expectedCounts(spec);
@@ -419,5 +420,5 @@ export function runSeed(
     if (sizes['pending'] !== 0) throw new Error(`node ${engine.nodeId} ends with pending requests`);
     if ((sizes['linePending'] ?? 0) !== 0 || (sizes['lineWaiters'] ?? 0) !== 0) throw new Error(`node ${engine.nodeId} ends with line requests or waiters`);
   }
-  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions, lineSharesAhead };
+  return { messageCount: cluster.messageCount, stepCount: cluster.stepCount, pagesLent, aheadFetches, shippedOps, quietNotifies, threadNotifies, keepTakes, lockPushes, lockPushesTaken, writtenAhead, fastTouches, staleDropped, lineShares, lineEvictions, lineSharesAhead };
 }

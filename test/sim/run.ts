@@ -95,6 +95,7 @@ let lineShares = 0;
 let lineEvictions = 0;
 let lineSharesAhead = 0;
 let quietNotifies = 0;
+let threadNotifies = 0;
 let keepTakes = 0;
 let lockPushes = 0;
 let lockPushesTaken = 0;
@@ -120,6 +121,7 @@ for (const [done, seed] of seeds.entries()) {
     lineEvictions += outcome.lineEvictions;
     lineSharesAhead += outcome.lineSharesAhead;
     quietNotifies += outcome.quietNotifies;
+    threadNotifies += outcome.threadNotifies;
     keepTakes += outcome.keepTakes;
     lockPushes += outcome.lockPushes;
     lockPushesTaken += outcome.lockPushesTaken;
@@ -130,4 +132,4 @@ for (const [done, seed] of seeds.entries()) {
     process.exit(1);
   }
 }
-console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${fastTouches} read-ahead touches served without a fault, ${shippedOps} Atomics ops shipped to a line's directory, ${lineShares} read copies of lines (${lineSharesAhead} more ahead), ${lineEvictions} lines given back to make room, ${quietNotifies} notifies answered with no message, ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${staleDropped} stale copies dropped, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${seeds.length} seeds passed (protocol ${protocol}), ${messages} messages, ${pagesLent} pages lent, ${aheadFetches} read-ahead windows streamed, ${writtenAhead} pages twinned ahead of write streams, ${fastTouches} read-ahead touches served without a fault, ${shippedOps} Atomics ops shipped to a line's directory, ${lineShares} read copies of lines (${lineSharesAhead} more ahead), ${lineEvictions} lines given back to make room, ${quietNotifies} notifies answered with no message (${threadNotifies} more in the thread), ${keepTakes} takes of kept lock tokens, ${lockPushes} lock tokens pushed (${lockPushesTaken} taken), ${staleDropped} stale copies dropped, ${((performance.now() - started) / 1000).toFixed(1)} s`);

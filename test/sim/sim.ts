@@ -14,6 +14,7 @@ import type { ProtocolMessage, ShippedOp } from '../../src/protocol/messages.js'
 import { applyDiff, encodeDiff } from '../../src/protocol/diff-codec.js';
 import { lineOf, type LineHost, type LineUse } from '../../src/protocol/lines.js';
 import { linesSuit } from '../../src/protocol/engine.js';
+import { lineQuietBit as quietBit } from '../../src/channel/atomic-lines.js';
 import { LockTokenTable, LockTokenView, takeHeldHere, takeTaken } from '../../src/channel/lock-tokens.js';
 import { atomicApply } from '../../src/protocol/atomic-ops.js';
 
@@ -321,13 +322,24 @@ export class SimLineTable implements LineHost {
       }
     }
   }
-  lineGranted(line: number): void {
+  /** Per held line, its quiet mask (LineHost.lineGranted): a notify on a word whose bit is set is answered 0 by the thread. */
+  readonly quiet = new Map<number, number>();
+  lineGranted(line: number, quietMask = 0): void {
     if (this.held.has(line)) throw new Error(`sim lines: line ${line} granted twice`);
     this.checkAlone(line, 'write');
     this.checkRoom(line);
+    this.quiet.set(line, quietMask);
     this.held.add(line);
     this.readable.add(line);
     this.inUse.set(line, 'write');
+  }
+  lineQuietClear(line: number, address: number): void {
+    const mask = this.quiet.get(line);
+    if (mask !== undefined) this.quiet.set(line, mask & ~quietBit(address));
+  }
+  /** Whether a notify at `address` on the held `line` is answered in the thread (its word's quiet bit is set). */
+  quietHere(line: number, address: number): boolean {
+    return this.held.has(line) && ((this.quiet.get(line) ?? 0) & quietBit(address)) !== 0;
   }
   lineShared(line: number): void {
     if (this.held.has(line) || this.readable.has(line)) throw new Error(`sim lines: line ${line} shared while here`);
@@ -481,6 +493,8 @@ export interface ClusterOptions {
   lineShareLoads?: boolean;
   /** Whether a load in a scan asks for copies of its page's next lines too (default true). */
   lineShareAhead?: boolean;
+  /** With atomicLines: whether grants hand threads quiet masks (default true). */
+  lineNotifyInThread?: boolean;
   /** A node's line table's slots (default: unbounded): with it, the layer makes room (src/protocol/lines.ts makeRoom). */
   lineSlotCount?: number;
   /** With atomicLines: whether line messages push pages (a grant its line's page, a release the pages its receiver is subscribed to; default true). */
@@ -556,6 +570,8 @@ export class SimCluster {
   shippedResults = 0;
   /** Notifies a thread made right after an op the layer shipped on the same line (afterOp). */
   notifiesAfterShip = 0;
+  /** Notifies answered in the thread (a quiet word of a held line: session 36). */
+  notifiesInThread = 0;
   /** Atomics run natively on held lines. */
   nativeAtomics = 0;
   /** Per node, with lockTokenSlots: its lock token table. */
@@ -624,6 +640,7 @@ export class SimCluster {
           ...(options.lineShipOps === undefined ? {} : { lineShipOps: options.lineShipOps }),
           ...(options.lineShareLoads === undefined ? {} : { lineShareLoads: options.lineShareLoads }),
           ...(options.lineShareAhead === undefined ? {} : { lineShareAhead: options.lineShareAhead }),
+          ...(options.lineNotifyInThread === undefined ? {} : { lineNotifyInThread: options.lineNotifyInThread }),
           ...(options.linePagePush === undefined ? {} : { linePagePush: options.linePagePush }),
           ...(options.lineShipSampleOps === undefined ? {} : { lineShipSampleOps: options.lineShipSampleOps }),
           ...(options.lineShipBackoffMax === undefined ? {} : { lineShipBackoffMax: options.lineShipBackoffMax }),
@@ -796,6 +813,13 @@ export class SimCluster {
     const { address, width, op } = request;
     const line = lineOf(address);
     if (op === 'notify') {
+      if (table.quietHere(line, address)) {
+        // As the app side does (src/threads/atomics.ts): a quiet word wakes nobody, answered with no call.
+        this.notifiesInThread++;
+        thread.input = { ok: true, value: '0' };
+        thread.current = null;
+        return;
+      }
       thread.blocked = true;
       const count = Number(request.operands[0] ?? '-1');
       const afterOp = afterShipLine === line;
@@ -832,6 +856,8 @@ export class SimCluster {
     const old = readLe(memory.data, address, width);
     table.use(line, op === 'load' || op === 'wait' || (op === 'compareExchange' && old !== BigInt.asUintN(width * 8, BigInt(request.operands[0] ?? '0'))) ? 1 : 2);
     if (op === 'wait') {
+      // As the app side does: the word's quiet bit cleared before the check (the same atomic step here).
+      table.lineQuietClear(line, address);
       const expected = BigInt.asUintN(width * 8, BigInt(request.operands[0] ?? '0'));
       if (old !== expected || request.timeoutMs === 0) {
         thread.input = { ok: true, value: old !== expected ? 'not-equal' : 'timed-out' };

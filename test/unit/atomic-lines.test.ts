@@ -315,3 +315,39 @@ test('a notify says afterOp only when the thread\'s last Atomics op was shipped 
   ]);
   assert.equal(table.lineRevoke(128), true, 'no pin is left behind');
 });
+
+test('a notify on a held line whose word is quiet is answered 0 in the thread; a wait\'s check clears its word\'s bit first (session 36)', async () => {
+  const table = new LineTable(16);
+  const dsm = new SharedArrayBuffer(4096);
+  const view = new Int32Array(dsm);
+  // view[k] is at region byte 8192 + 4k: line 128, word k of the line.
+  const line = 8192 / 64;
+  const notifies: Array<{ address: number; afterOp: boolean }> = [];
+  await withAppAtomics(table, dsm, (wanted) => table.lineGranted(wanted), () => {
+    table.lineGranted(line, 0b0110); // words 1 and 2 quiet
+    assert.equal(table.quietMask(line), 0b0110);
+    assert.equal(Atomics.notify(view, 1, 1), 0);
+    assert.equal(Atomics.notify(view, 2), 0);
+    assert.equal(notifies.length, 0, 'no call for a quiet word');
+    assert.equal(Atomics.notify(view, 0, 1), 0);
+    assert.deepEqual(notifies.map((entry) => entry.address), [8192], 'a word not quiet asks the manager');
+    // A wait whose check fails still cleared its word's bit before the check: the next notify asks.
+    assert.equal(Atomics.wait(view, 1, 5, 0), 'not-equal');
+    assert.equal(table.quietMask(line), 0b0100);
+    assert.equal(Atomics.notify(view, 1, 1), 0);
+    assert.deepEqual(notifies.map((entry) => entry.address), [8192, 8196]);
+    // The manager clears a bit for a wait it checks itself (a shipped wait at the directory).
+    table.lineQuietClear(line, 8200);
+    assert.equal(table.quietMask(line), 0);
+    // Not held: the notify asks, whatever the word's mask was.
+    table.lineGranted(line + 1, 0xffff);
+    assert.equal(table.lineRevoke(line + 1), true);
+    notifies.length = 0;
+    assert.equal(Atomics.notify(view, 16), 0);
+    assert.deepEqual(notifies.map((entry) => entry.address), [8192 + 64]);
+    // A grant writes the tenure's mask afresh (default: nothing quiet).
+    assert.equal(table.lineRevoke(line), true);
+    table.lineGranted(line);
+    assert.equal(table.quietMask(line), 0);
+  }, undefined, notifies);
+});
