@@ -27,6 +27,8 @@
 //                               notifier whose store came after a check that saw the old value sees the
 //                               bit clear (both sequentially consistent) and asks the manager. The
 //                               manager never sets a bit within a tenure.
+//   notified[atomicLinePinCountMax] per app thread (by its pin): notifies it answered from a quiet word, for
+//                               the stats (the thread's own plain increments; summed by the manager)
 //
 // An app thread's op on line L: store pins[me] = L + 1, then load the
 // slot's held word (its readable word for Atomics.load): if it is still
@@ -57,7 +59,7 @@ export const lineStateShared = 3;
 export const lineUseWordMax = 0x40000000;
 
 /** Word offsets of the table's parts, for a table of `slotCount` slots. */
-export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; readable: number; pins: number; watch: number; quiet: number; words: number } {
+export function lineTableLayout(slotCount: number): { keys: number; states: number; used: number; held: number; readable: number; pins: number; watch: number; quiet: number; notified: number; words: number } {
   const keys = lineHeaderWords;
   const states = keys + slotCount;
   const used = states + slotCount;
@@ -66,7 +68,8 @@ export function lineTableLayout(slotCount: number): { keys: number; states: numb
   const pins = readable + slotCount;
   const watch = pins + atomicLinePinCountMax;
   const quiet = watch + slotCount;
-  return { keys, states, used, held, readable, pins, watch, quiet, words: quiet + slotCount };
+  const notified = quiet + slotCount;
+  return { keys, states, used, held, readable, pins, watch, quiet, notified, words: notified + atomicLinePinCountMax };
 }
 
 /** The bit of a line's quiet word (its `quiet` slot) for a notify or a wait at byte `address` of the region. */
@@ -87,6 +90,8 @@ export class LineTable implements LineHost {
   /** Pin words handed out to app threads (index -> in use). */
   private readonly pinsInUse = new Uint8Array(atomicLinePinCountMax);
   private pinHigh = 0;
+  /** lineNotifiesInThread's count of the threads whose pins were given back. */
+  private notifiedByEnded = 0;
   /** Slots not invalid (held, revoking or shared): the rest may be re-keyed. */
   private occupied = 0;
   /** Slots by line for the lines the manager has keyed (a cache of the probe). */
@@ -115,6 +120,7 @@ export class LineTable implements LineHost {
       this.pinsInUse[k] = 1;
       this.pinHigh = Math.max(this.pinHigh, k + 1);
       Atomics.store(this.words, this.layout.pins + k, 0);
+      Atomics.store(this.words, this.layout.notified + k, 0);
       return k;
     }
     throw new DsmError('DSM_ERR_ATOMIC_LINES', `a node runs Atomics from at most ${atomicLinePinCountMax} app threads at once`);
@@ -128,7 +134,16 @@ export class LineTable implements LineHost {
 
   releasePin(pin: number): void {
     this.clearPin(pin);
+    // Its thread ended: its count joins the total, as the word may go to another thread.
+    this.notifiedByEnded += Atomics.exchange(this.words, this.layout.notified + pin, 0);
     this.pinsInUse[pin] = 0;
+  }
+
+  /** Notifies answered in app threads from a quiet word (session 36), those of ended threads included. */
+  lineNotifiesInThread(): number {
+    let sum = this.notifiedByEnded;
+    for (let k = 0; k < this.pinHigh; k++) sum += Atomics.load(this.words, this.layout.notified + k);
+    return sum;
   }
 
   /**

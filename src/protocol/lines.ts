@@ -468,7 +468,7 @@ export class LineEngine implements Engine {
   deferredPageCount(): number { return this.inner.deferredPageCount(); }
   flushDeferred(pageCountMax: number): number { return this.inner.flushDeferred(pageCountMax); }
   homeOf(page: number): number { return this.inner.homeOf(page); }
-  counters(): EngineCounters { return { ...this.inner.counters(), ...this.stats }; }
+  counters(): EngineCounters { return { ...this.inner.counters(), ...this.stats, lineNotifiesInThread: this.host.lineNotifiesInThread?.() ?? 0 }; }
   notifiesHeldBack(): number {
     return this.deferredRemoteNotifies.length;
   }

@@ -237,6 +237,8 @@ export interface EngineCounters {
   messagesSent: number;
   /** Mutex acquisitions served by a token resting at this node, with no message (issue 12). */
   lockTokenReuses?: number;
+  /** Atomic lines: notifies that app threads answered 0 from a quiet word of a held line, with no call (session 36). */
+  lineNotifiesInThread?: number;
   /** Takes of a contended lock's token kept at this node for its threads after another node asked (keep window). */
   lockKeepTakes?: number;
   /** Keeps of a recalled token that no thread of the node took (each made the asking node wait up to lockKeepIdleMs). */
@@ -434,6 +436,8 @@ export interface LineHost {
    * value check that the layer makes itself (a shipped wait at the directory), or a waiter's registration.
    */
   lineQuietClear?(line: number, address: number): void;
+  /** Optional (session 36): how many notifies app threads answered from a quiet word so far (for the stats). */
+  lineNotifiesInThread?(): number;
   /**
    * Stop app threads from starting Atomics on `line` and answer whether none
    * is inside one now. True: the line is revoked (no thread may use it until

@@ -437,6 +437,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const watchAt = layout.watch;
   // Session 36: a notify on a held line whose word's bit is set here wakes nobody (src/channel/atomic-lines.ts).
   const quietAt = layout.quiet;
+  // This thread's count of those notifies (its pin's word: layout.notified less layout.pins from its pin word's index).
+  const notifiedAt = layout.notified - layout.pins;
   const atomicAnd = native.and! as (array: Int32Array, index: number, value: number) => number;
   // A plain load may follow the pin: x86 keeps a store and a later load to
   // another word in order once the store is locked (a sequentially consistent
@@ -921,7 +923,10 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
       // the caller's store (both sequentially consistent) and while the pin keeps this tenure's mask.
       const quiet = (atomicLoad(words, quietAt + state[sCachedSlot]!) & lineQuietBit(address)) !== 0;
       unpin();
-      if (quiet) return 0;
+      if (quiet) {
+        words[notifiedAt + state[sPin]!] = words[notifiedAt + state[sPin]!]! + 1;
+        return 0;
+      }
     }
     if (shippedLine === line) request.afterOp = true;
     const askedAt = performance.now();

@@ -329,6 +329,7 @@ test('a notify on a held line whose word is quiet is answered 0 in the thread; a
     assert.equal(Atomics.notify(view, 1, 1), 0);
     assert.equal(Atomics.notify(view, 2), 0);
     assert.equal(notifies.length, 0, 'no call for a quiet word');
+    assert.equal(table.lineNotifiesInThread(), 2, 'counted for the stats');
     assert.equal(Atomics.notify(view, 0, 1), 0);
     assert.deepEqual(notifies.map((entry) => entry.address), [8192], 'a word not quiet asks the manager');
     // A wait whose check fails still cleared its word's bit before the check: the next notify asks.
