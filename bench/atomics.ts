@@ -7,6 +7,9 @@
 //   atomicAdd    one thread's Atomics.add on a word homed on its own node,
 //                against native Atomics.add (each after a warm-up of 50,000
 //                adds, best of 9 rounds; dsm: best of its 2 runs, plain: of 3)
+//   notifyQuiet  that thread's Atomics.notify on the same word, nobody waiting,
+//                against native (session 36: answered in the app thread while
+//                the node holds the line; a call to the manager before)
 //   lock         lock+unlock of a Mutex by a thread on node 1, no other
 //                thread interested: managed by node 1 / by node 0
 //   render       a row-counter render (bench/programs/render.mjs): 2 threads take
@@ -99,7 +102,7 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   const plainRuns = Array.from({ length: plainRunCount }, () =>
     runJson([join(programs, 'atomics-plain.mjs'), String(iterations), String(plainCounterIterations)], 'atomics-plain.mjs under plain node'));
   const plain: Record<string, number> = {};
-  for (const key of ['counterSeconds', 'atomicAddNs', 'futexRoundTripUsP50']) {
+  for (const key of ['counterSeconds', 'atomicAddNs', 'notifyQuietNs', 'futexRoundTripUsP50']) {
     plain[key] = Math.min(...plainRuns.map((run) => figure(run, key, 'atomics-plain.mjs')));
   }
   const counterIterations = linesOn ? plainCounterIterations : iterations;
@@ -141,6 +144,8 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   // Best of both dsm runs (plain node's is the best of plainRunCount runs): one more chance against a loaded moment.
   const atomicAddOwnedNs = Math.min(figure(dsm, 'atomicAddOwnedNs', 'atomics.mjs'), figure(managerPath, 'atomicAddOwnedNs', 'atomics.mjs'));
   const plainAtomicAddNs = figure(plain, 'atomicAddNs', 'atomics-plain.mjs');
+  const notifyQuietNs = Math.min(figure(dsm, 'notifyQuietNs', 'atomics.mjs'), figure(managerPath, 'notifyQuietNs', 'atomics.mjs'));
+  const plainNotifyQuietNs = figure(plain, 'notifyQuietNs', 'atomics-plain.mjs');
   const syncRoundTripUsP50 = figure(managerPath, 'syncRoundTripUsP50', 'atomics.mjs');
   const futexRoundTripUsP50 = figure(plain, 'futexRoundTripUsP50', 'atomics-plain.mjs');
   const lockLocalUsP50 = figure(dsm, 'lockLocalUsP50', 'atomics.mjs');
@@ -153,6 +158,9 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     atomicAddOwnedNs,
     plainAtomicAddNs,
     atomicAddRatio: round(atomicAddOwnedNs / plainAtomicAddNs),
+    notifyQuietNs,
+    plainNotifyQuietNs,
+    notifyQuietRatio: round(notifyQuietNs / plainNotifyQuietNs),
     lockLocalUsP50,
     lockRemoteUsP50,
     syncRoundTripUsP50,

@@ -6,6 +6,8 @@
 // - atomicAddOwnedNs: mean ns of Atomics.add by a thread on node 1 on a word
 //   homed on node 1 that no other thread uses (an owned line), after a
 //   warm-up, best of ownedRounds rounds.
+// - notifyQuietNs: the same for Atomics.notify on that word, nobody waiting
+//   (session 36: answered in the thread while the node holds the line).
 // - lockLocalUsP50 / lockRemoteUsP50: lock+unlock by a thread on node 1 of a
 //   Mutex managed by node 1 / node 0, no other thread interested.
 // - syncRoundTripUsP50: Mutex.tryLock of a mutex managed on the thread's own
@@ -57,6 +59,7 @@ if (isMainThread) {
     nodeCount, iterations, counterIterations,
     counterSeconds: Math.max(...counter.map((report) => report.seconds)),
     atomicAddOwnedNs: owned.ns,
+    notifyQuietNs: owned.notifyNs,
     lockLocalUsP50: percentile(lock.local, 0.5),
     lockRemoteUsP50: percentile(lock.remote, 0.5),
     syncRoundTripUsP50: percentile(lock.tryLocal, 0.5),
@@ -82,8 +85,16 @@ if (isMainThread) {
     for (let i = 0; i < round; i += 1) Atomics.add(words, index, 1);
     best = Math.min(best, (performance.now() - begin) * 1e6 / round);
   }
+  // Then notifies that wake nobody, timed the same way (warmed up too).
+  for (let i = 0; i < Math.min(ownedWarmUp, iterations); i += 1) Atomics.notify(words, index, 1);
+  let bestNotify = Infinity;
+  for (let r = 0; r < ownedRounds; r += 1) {
+    const begin = performance.now();
+    for (let i = 0; i < round; i += 1) Atomics.notify(words, index, 1);
+    bestNotify = Math.min(bestNotify, (performance.now() - begin) * 1e6 / round);
+  }
   // Hundredths of a nanosecond: whole ones made the ratio move in steps of 1/8 (11 / 8 = 1.38, 12 / 8 = 1.5).
-  parentPort.postMessage({ ns: Math.round(best * 100) / 100 });
+  parentPort.postMessage({ ns: Math.round(best * 100) / 100, notifyNs: Math.round(bestNotify * 100) / 100 });
 } else {
   const { iterations } = workerData;
   const time = (mutex, tryOnly) => {
