@@ -18,15 +18,20 @@
 //                               that found a pin, or lineWatch): the thread that ends
 //                               one clears it and posts 'unpinned', so the manager looks again at once
 //                               instead of at its next timer (a missed post only costs that timer)
-//   quiet[slotCount]            session 36: bit k set while a notify on the line's Int32 word k (byte
-//                               4k; a BigInt64 element's first word) wakes nobody: an app thread's notify
-//                               on a held line answers 0 natively, with no call to the manager. The
-//                               manager writes it before the held word at each grant (lineGranted); a
-//                               waiter clears its address's bit (Atomics.and) before its value check,
-//                               and the directory before it checks a shipped wait (lineQuietClear), so a
-//                               notifier whose store came after a check that saw the old value sees the
-//                               bit clear (both sequentially consistent) and asks the manager. The
-//                               manager never sets a bit within a tenure.
+//   quiet[slotCount]            session 36: bits 0-15, bit k set while a notify on the line's Int32 word
+//                               k (byte 4k; a BigInt64 element's first word) wakes nobody: an app
+//                               thread's notify on a held line answers 0 natively, with no call to the
+//                               manager; bits 16-30, the waiters between their check and their
+//                               registration. The manager writes the mask (count 0) before the held
+//                               word at each grant (lineGranted); a waiter clears its address's bit and
+//                               counts itself in one compareExchange before its value check, and the
+//                               count goes down once the wait is registered (lineCheckDone) or not
+//                               made; the directory clears the bit before it checks a shipped wait
+//                               (lineQuietClear). So a notifier whose store came after a check that saw
+//                               the old value sees the bit clear (all sequentially consistent) and asks
+//                               the manager. Within a tenure the manager sets bits again only with a
+//                               compareExchange that finds the count 0 (lineRequiet): a waiter that
+//                               counted itself since it read the word makes it fail.
 //   notified[atomicLinePinCountMax] per app thread (by its pin): notifies it answered from a quiet word, for
 //                               the stats (the thread's own plain increments; summed by the manager)
 //
@@ -71,6 +76,9 @@ export function lineTableLayout(slotCount: number): { keys: number; states: numb
   const notified = quiet + slotCount;
   return { keys, states, used, held, readable, pins, watch, quiet, notified, words: notified + atomicLinePinCountMax };
 }
+
+/** One waiter in its check, in a quiet word (its bits 16-30). */
+export const lineQuietCheckOne = 0x10000;
 
 /** The bit of a line's quiet word (its `quiet` slot) for a notify or a wait at byte `address` of the region. */
 export function lineQuietBit(address: number): number {
@@ -184,15 +192,16 @@ export class LineTable implements LineHost {
     if (Atomics.load(this.words, this.layout.states + slot) === lineStateInvalid) this.occupied++;
   }
 
-  lineGranted(line: number, quietMask = 0): void {
+  lineGranted(line: number, quietMask?: number): void {
     assert(line >= 0 && line + 1 <= 0x7fffffff, 'a line number fits the table key');
-    assert(quietMask >= 0 && quietMask <= 0xffff, 'a quiet mask has a bit a word of the line');
+    assert(quietMask === undefined || (quietMask >= 0 && quietMask <= 0xffff), 'a quiet mask has a bit a word of the line');
     const slot = this.slotFor(line, true);
     this.occupy(slot);
     Atomics.store(this.words, this.layout.used + slot, 0);
     Atomics.store(this.words, this.layout.watch + slot, 0);
-    // Before the held word: a thread that finds the line held reads this tenure's mask.
-    Atomics.store(this.words, this.layout.quiet + slot, quietMask);
+    // Before the held word: a thread that finds the line held reads this tenure's mask. None: the tenure goes on
+    // (a revoke that found a pin), and so do its mask and its waiters in their checks.
+    if (quietMask !== undefined) Atomics.store(this.words, this.layout.quiet + slot, quietMask);
     Atomics.store(this.words, this.layout.states + slot, lineStateHeld);
     Atomics.store(this.words, this.layout.readable + slot, line + 1);
     Atomics.store(this.words, this.layout.held + slot, line + 1);
@@ -203,10 +212,32 @@ export class LineTable implements LineHost {
     if (slot >= 0) Atomics.and(this.words, this.layout.quiet + slot, ~lineQuietBit(address));
   }
 
-  /** The slot's quiet word (for tests). */
+  lineCheckDone(line: number): void {
+    const slot = this.slotFor(line, false);
+    assert(slot >= 0, 'a wait registered on a line held here has a slot');
+    Atomics.sub(this.words, this.layout.quiet + slot, lineQuietCheckOne);
+  }
+
+  lineRequiet(line: number, bits: number): boolean {
+    const slot = this.slotFor(line, false);
+    if (slot < 0) return false;
+    const at = this.layout.quiet + slot;
+    const word = Atomics.load(this.words, at);
+    if (word >> 16 !== 0) return false;
+    if ((word & bits) === bits) return true;
+    return Atomics.compareExchange(this.words, at, word, word | bits) === word;
+  }
+
+  /** The slot's quiet mask (for tests). */
   quietMask(line: number): number {
     const slot = this.slotFor(line, false);
-    return slot < 0 ? 0 : Atomics.load(this.words, this.layout.quiet + slot);
+    return slot < 0 ? 0 : Atomics.load(this.words, this.layout.quiet + slot) & 0xffff;
+  }
+
+  /** The waiters of the node in their check on `line` (for tests). */
+  quietChecks(line: number): number {
+    const slot = this.slotFor(line, false);
+    return slot < 0 ? 0 : Atomics.load(this.words, this.layout.quiet + slot) >> 16;
   }
 
   lineShared(line: number): void {

@@ -394,6 +394,8 @@ export class LineEngine implements Engine {
   private readonly waiterCounts = new Map<number, number>();
   /** Per address, its waiters in `waiters` (an address absent: none): a shipped op's `quiet`. At most one entry per waiter (atomicLineWaiterCountMax). */
   private readonly waiterAddressCounts = new Map<number, number>();
+  /** Per line directed here, its shipped waits between their check's start and its end (requiet waits for none). */
+  private readonly shippedChecks = new Map<number, number>();
   private readonly pending = new Map<number, Pending>();
   /** Notifies waiting for this node's pinned waiters of their line to register (retried at every tick). */
   private deferredNotifies: Array<{ threadRef: number; thread: number; request: Extract<SyncRequest, { kind: 'lineNotify' }> }> = [];
@@ -527,6 +529,8 @@ export class LineEngine implements Engine {
         // The thread checked the value while this node held the line and its pin kept it here.
         const line = lineOf(request.address);
         assert(this.lines.get(line)?.state === 'held' || this.lines.get(line)?.state === 'revoking', 'a line wait is made while the line is held');
+        // Counted in the quiet word since its check: registered from here on (below, in this same step).
+        this.host.lineCheckDone?.(line);
         const requestId = this.newPending(threadRef, 'wait', line);
         this.pending.get(requestId)!.address = request.address;
         const state = this.lines.get(line)!;
@@ -646,6 +650,7 @@ export class LineEngine implements Engine {
       const state = this.lines.get(entry.line);
       assert(state !== undefined && state.waitsOut > 0, 'an outstanding wait is counted on its line');
       state.waitsOut--;
+      if (state.waitsOut === 0) this.requiet(entry.line);
     }
     if (entry.shipped === true) {
       assert(this.shippedWaitsOut > 0, 'a shipped wait answered is counted');
@@ -721,7 +726,7 @@ export class LineEngine implements Engine {
       this.resume(threadRef, { ok: true, value: '0' });
       return;
     }
-    if (known === woken) counts.delete(request.address); else counts.set(request.address, known - woken);
+    if (known === woken) { counts.delete(request.address); this.requiet(line); } else counts.set(request.address, known - woken);
     this.stats.lineNotifies++;
     this.stats.lineNotifiesCounted++;
     const home = this.directoryOf(line);
@@ -1770,9 +1775,14 @@ export class LineEngine implements Engine {
     if (this.queueShipped(line, entry, from, message)) return;
     assert(this.inner.shippedAtomic !== undefined, 'an engine that runs shipped ops');
     const key = `${from}:${message.requestId}`;
-    // Before the check: a thread here whose store follows it asks this layer for its notify (lineGranted's mask).
+    // Before the check: a thread here whose store follows it asks this layer for its notify (lineGranted's mask),
+    // and no bit is set again on the line (requiet) until the check is done and the wait registered or answered.
     this.host.lineQuietClear?.(line, message.address);
+    this.shippedChecks.set(line, (this.shippedChecks.get(line) ?? 0) + 1);
     this.inner.shippedAtomic(message.address, message.width, 'load', [], (result) => {
+      const checks = this.shippedChecks.get(line) ?? 0;
+      assert(checks > 0, 'a shipped wait checked is counted on its line');
+      if (checks === 1) this.shippedChecks.delete(line); else this.shippedChecks.set(line, checks - 1);
       // The line left while the page's diffs were waited for: check again once it is back.
       if (result === false) { this.runShippedWait(line, entry, from, message); return; }
       const canceled = this.shippedWaitsRunning.get(key);
@@ -1781,8 +1791,8 @@ export class LineEngine implements Engine {
       if (canceled) { this.wake(from, message.requestId, 'canceled'); return; }
       // Not homed here (lent away): the requester takes the line and checks natively.
       if (result === null) { this.wake(from, message.requestId, null); return; }
-      if (result !== message.expected) { this.wake(from, message.requestId, 'not-equal'); return; }
-      if (message.timeoutMs === 0) { this.wake(from, message.requestId, 'timed-out'); return; }
+      if (result !== message.expected) { this.wake(from, message.requestId, 'not-equal'); this.requiet(line); return; }
+      if (message.timeoutMs === 0) { this.wake(from, message.requestId, 'timed-out'); this.requiet(line); return; }
       this.onWait(from, message.requestId, message.address, message.timeoutMs);
     }, () => entry.owner === this.nodeId);
   }
@@ -1830,7 +1840,12 @@ export class LineEngine implements Engine {
     if (count === 1) this.waiterCounts.delete(line); else this.waiterCounts.set(line, count - 1);
     const atAddress = this.waiterAddressCounts.get(waiter.address) ?? 0;
     assert(atAddress > 0, 'a registered waiter is counted on its address');
-    if (atAddress === 1) this.waiterAddressCounts.delete(waiter.address); else this.waiterAddressCounts.set(waiter.address, atAddress - 1);
+    if (atAddress === 1) {
+      this.waiterAddressCounts.delete(waiter.address);
+      this.requiet(line);
+    } else {
+      this.waiterAddressCounts.set(waiter.address, atAddress - 1);
+    }
     return waiter;
   }
 
@@ -1951,6 +1966,25 @@ export class LineEngine implements Engine {
     if (state.counts === null) return 0;
     for (let k = 0; k < atomicLineBytes / 4; k++) if (!state.counts.has(first + 4 * k)) mask |= 1 << k;
     return mask;
+  }
+
+  /**
+   * Within a tenure, after a waiter on `line` left (woken, timed out,
+   * canceled) or a count went down: the bits the grant's rule (quietMaskOf)
+   * gives now are set again, if the line is held here and no waiter is in
+   * its check (LineHost.lineRequiet's compareExchange finds the count 0; at
+   * the directory, no shipped wait is in its check either). A ring buffer's
+   * producer, once its consumer on the other node was woken, notified through
+   * the manager for the rest of the tenure otherwise.
+   */
+  private requiet(line: number): void {
+    if (!this.notifyInThread || this.host.lineRequiet === undefined) return;
+    const state = this.lines.get(line);
+    if (state === undefined || state.state !== 'held') return;
+    const own = this.directoryOf(line) === this.nodeId;
+    if (own && (this.shippedChecks.has(line) || this.directory.get(line)?.owner !== this.nodeId)) return;
+    const bits = this.quietMaskOf(line, state, own ? this.nodeId : -1);
+    if (bits !== 0) this.host.lineRequiet(line, bits);
   }
 
   /**

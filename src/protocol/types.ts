@@ -428,7 +428,8 @@ export interface LineHost {
    * `quietMask` (session 36): bit k set when a notify on the line's Int32 word
    * k wakes nobody for this tenure unless a waiter here checks the value on
    * it first (its bit cleared then): such a notify is answered 0 by the app
-   * thread itself (src/channel/atomic-lines.ts). Default 0: every notify asks.
+   * thread itself (src/channel/atomic-lines.ts). None: the tenure goes on (a
+   * revoke that found a thread inside an op), its mask too.
    */
   lineGranted(line: number, quietMask?: number): void;
   /**
@@ -436,6 +437,13 @@ export interface LineHost {
    * value check that the layer makes itself (a shipped wait at the directory), or a waiter's registration.
    */
   lineQuietClear?(line: number, address: number): void;
+  /** Optional (session 36): a waiter counted in its check on `line` (held here) is registered now (its lineWait). */
+  lineCheckDone?(line: number): void;
+  /**
+   * Optional (session 36): sets `bits` of `line`'s quiet mask within a tenure, when no waiter of this node is
+   * between its check and its registration; false when one is (or the line has no slot), nothing set.
+   */
+  lineRequiet?(line: number, bits: number): boolean;
   /** Optional (session 36): how many notifies app threads answered from a quiet word so far (for the stats). */
   lineNotifiesInThread?(): number;
   /**

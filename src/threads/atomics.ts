@@ -12,7 +12,7 @@ import type { AtomicFunction, ChannelRequest } from '../channel/wire.js';
 import { atomicLineBytes, atomicLineShipTimesCountMax } from '../constants.js';
 import { isDsmError } from '../errors.js';
 import { waitKindAtomics, waitKindBarrier, waitKindMutex, waitNoteAddressF64, waitNoteKindF64, waitNoteStartF64 } from '../channel/doorbell.js';
-import { lineQuietBit, lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
+import { lineQuietBit, lineQuietCheckOne, lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
 
 /**
  * Held when this module loads, before setup replaces the global constructor:
@@ -439,7 +439,8 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   const quietAt = layout.quiet;
   // This thread's count of those notifies (its pin's word: layout.notified less layout.pins from its pin word's index).
   const notifiedAt = layout.notified - layout.pins;
-  const atomicAnd = native.and! as (array: Int32Array, index: number, value: number) => number;
+  const atomicCompareExchange = native.compareExchange! as (array: Int32Array, index: number, expected: number, replacement: number) => number;
+  const atomicSub = native.sub! as (array: Int32Array, index: number, value: number) => number;
   // A plain load may follow the pin: x86 keeps a store and a later load to
   // another word in order once the store is locked (a sequentially consistent
   // store is an xchg), and with the asymmetric barrier the manager's membarrier
@@ -839,15 +840,22 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
   /** check's test, with the line pinned here. */
   function checkPinned(target: Target, position: number, expected: number | bigint, timeoutMs: number): 'not-equal' | 'timed-out' | null {
     let outcome: 'not-equal' | 'timed-out' | null = 'not-equal';
+    // Before the check (a locked instruction, so the load below cannot pass it): the word's quiet bit cleared
+    // and this waiter counted, in one step. A notifier whose store follows the check finds the word not quiet
+    // and asks the manager, which finds this wait; the manager sets no bit again while this waiter counts.
+    const quiet = quietAt + state[sCachedSlot]!;
+    const bit = lineQuietBit(addressOf(target, position));
+    for (;;) {
+      const word = atomicLoad(words, quiet);
+      if (atomicCompareExchange(words, quiet, word, (word & ~bit) + lineQuietCheckOne) === word) break;
+    }
     try {
-      // Before the check (a locked instruction, so the load below cannot pass it): a notifier whose store
-      // follows the check finds its word not quiet and asks the manager, which finds this wait.
-      atomicAnd(words, quietAt + state[sCachedSlot]!, ~lineQuietBit(addressOf(target, position)));
       if (native.load!(target.array, position) !== expected) return outcome;
       outcome = timeoutMs === 0 ? 'timed-out' : null;
       return outcome;
     } finally {
-      if (outcome !== null) unpin();
+      // No wait: uncounted here. A wait: uncounted by the manager once it has it (LineHost.lineCheckDone).
+      if (outcome !== null) { atomicSub(words, quiet, lineQuietCheckOne); unpin(); }
     }
   }
   shim.wait = builtin('wait', 4, (array: unknown, index: unknown, value: unknown, timeout: unknown) => {

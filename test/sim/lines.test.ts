@@ -980,3 +980,57 @@ test('the arrival hook reports each wait once, when it joins the directory\'s wa
   }
   assert.ok(shipped >= 10, `${shipped} waits shipped over the even seeds`);
 });
+
+// Session 36: quiet words set again within a tenure (LineEngine.requiet). A
+// waiter between its check and its registration counts in the quiet word, and
+// the layer sets no bit while one does: else a notify on its word, answered 0
+// in the thread after a store the waiter's check missed, would leave it
+// asleep. Two threads ping-pong with wait/notify on word A of one line (each
+// wake-up lets the layer set bits again), while a handshake on words B and D
+// of the same line must wake its waiter every round (a lost wake-up sticks the
+// cluster); all on one node, the line's directory or not, with app threads
+// inside engine calls so that registrations lag their checks. A layer that
+// set bits while a waiter counted stuck 14 of these 60 seeds.
+test('quiet bits set again within a tenure never hide a waiter between its check and its registration (session 36)', () => {
+  const rounds = 12;
+  let inThread = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const sim = cluster(seed, 2, { concurrentStepsMax: 1 + (seed % 3) });
+    const line = 2 * pageBytes + atomicLineBytes; // page 2: node 0 directs it
+    const a = line; const b = line + 8; const d = line + 12; const turn = line + 20;
+    const node = seed % 2;
+    for (let side = 0; side < 2; side++) {
+      sim.addThread(node, function* (): ThreadProgram {
+        for (let k = side; k < 2 * rounds; k += 2) {
+          for (let seen = Number(yield* atomic('load', turn, [])); seen !== k; seen = Number(yield* atomic('load', turn, []))) yield* atomic('wait', turn, [String(seen)]);
+          yield* atomic('store', a, [String(k)]);
+          yield* atomic('store', turn, [String(k + 1)]);
+          yield* atomic('notify', turn, ['1']);
+          yield* atomic('notify', a, ['1']);
+        }
+      });
+    }
+    sim.addThread(node, function* (): ThreadProgram {
+      for (let j = 0; j < rounds; j++) {
+        while (Number(yield* atomic('load', b, [])) === j) yield* atomic('wait', b, [String(j)]);
+        yield* atomic('store', d, [String(j + 1)]);
+        yield* atomic('notify', d, ['1']);
+      }
+    });
+    sim.addThread(node, function* (): ThreadProgram {
+      for (let j = 0; j < rounds; j++) {
+        yield* atomic('store', b, [String(j + 1)]);
+        yield* atomic('notify', b, ['1']);
+        while (Number(yield* atomic('load', d, [])) === j) yield* atomic('wait', d, [String(j)]);
+      }
+    });
+    try {
+      sim.run();
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).message}`);
+    }
+    sim.drain();
+    inThread += sim.notifiesInThread;
+  }
+  assert.ok(inThread > 0, 'some notifies were answered in the thread');
+});

@@ -324,11 +324,17 @@ export class SimLineTable implements LineHost {
   }
   /** Per held line, its quiet mask (LineHost.lineGranted): a notify on a word whose bit is set is answered 0 by the thread. */
   readonly quiet = new Map<number, number>();
-  lineGranted(line: number, quietMask = 0): void {
+  /** Per line, its waiters between their check and their registration (the real table's count in the quiet word). */
+  readonly checks = new Map<number, number>();
+  lineGranted(line: number, quietMask?: number): void {
     if (this.held.has(line)) throw new Error(`sim lines: line ${line} granted twice`);
     this.checkAlone(line, 'write');
     this.checkRoom(line);
-    this.quiet.set(line, quietMask);
+    // None: the tenure goes on after a refused revoke, its mask and checks too.
+    if (quietMask !== undefined) {
+      if ((this.checks.get(line) ?? 0) !== 0) throw new Error(`sim lines: line ${line} granted anew with a waiter in its check`);
+      this.quiet.set(line, quietMask);
+    }
     this.held.add(line);
     this.readable.add(line);
     this.inUse.set(line, 'write');
@@ -336,6 +342,16 @@ export class SimLineTable implements LineHost {
   lineQuietClear(line: number, address: number): void {
     const mask = this.quiet.get(line);
     if (mask !== undefined) this.quiet.set(line, mask & ~quietBit(address));
+  }
+  lineCheckDone(line: number): void {
+    const checks = this.checks.get(line) ?? 0;
+    if (checks <= 0) throw new Error(`sim lines: a wait registered on line ${line} with no check counted`);
+    if (checks === 1) this.checks.delete(line); else this.checks.set(line, checks - 1);
+  }
+  lineRequiet(line: number, bits: number): boolean {
+    if ((this.checks.get(line) ?? 0) > 0) return false;
+    this.quiet.set(line, (this.quiet.get(line) ?? 0) | bits);
+    return true;
   }
   /** Whether a notify at `address` on the held `line` is answered in the thread (its word's quiet bit is set). */
   quietHere(line: number, address: number): boolean {
@@ -864,8 +880,10 @@ export class SimCluster {
         thread.current = null;
         return;
       }
-      // Pinned from the check until the engine has the wait: the line cannot go meanwhile.
+      // Pinned from the check until the engine has the wait: the line cannot go meanwhile; counted in its check
+      // (the quiet word) until the engine has it too.
       table.pin(line, 1);
+      table.checks.set(line, (table.checks.get(line) ?? 0) + 1);
       thread.blocked = true;
       this.toEngine(() => {
         // The wait parks its thread: its pin goes before the engine has it, as the runtime clears it (the lineWait leaves inside the call).

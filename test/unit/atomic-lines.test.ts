@@ -4,7 +4,7 @@
 // invalid, a pin given back unblocks a revoke.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineTable, lineTableLayout, lineStateHeld, lineStateInvalid, lineStateRevoking, lineStateShared } from '../../src/channel/atomic-lines.js';
+import { LineTable, lineQuietCheckOne, lineTableLayout, lineStateHeld, lineStateInvalid, lineStateRevoking, lineStateShared } from '../../src/channel/atomic-lines.js';
 
 /**
  * Runs `body` with the app side's Atomics (src/threads/atomics.ts) installed over `table`, `dsm` at region
@@ -346,9 +346,26 @@ test('a notify on a held line whose word is quiet is answered 0 in the thread; a
     notifies.length = 0;
     assert.equal(Atomics.notify(view, 16), 0);
     assert.deepEqual(notifies.map((entry) => entry.address), [8192 + 64]);
-    // A grant writes the tenure's mask afresh (default: nothing quiet).
+    // A grant writes the tenure's mask afresh; one with no mask (a revoke that found a pin) keeps it.
+    assert.equal(table.lineRevoke(line), true);
+    table.lineGranted(line, 0b1000);
+    assert.equal(table.quietMask(line), 0b1000);
     assert.equal(table.lineRevoke(line), true);
     table.lineGranted(line);
-    assert.equal(table.quietMask(line), 0);
+    assert.equal(table.quietMask(line), 0b1000);
+    // Set again within a tenure (requiet) only while no waiter is between its check and its registration.
+    const words = new Int32Array(table.buffer);
+    const slot = [...words.subarray(lineTableLayout(16).keys, lineTableLayout(16).keys + 16)].indexOf(line + 1);
+    Atomics.add(words, lineTableLayout(16).quiet + slot, lineQuietCheckOne); // a waiter counts itself, as checkPinned does
+    assert.equal(table.quietChecks(line), 1);
+    assert.equal(table.lineRequiet(line, 0b0001), false, 'refused while a waiter counts');
+    assert.equal(table.quietMask(line), 0b1000);
+    table.lineCheckDone(line);
+    assert.equal(table.lineRequiet(line, 0b0001), true);
+    assert.equal(table.quietMask(line), 0b1001);
+    // A waiter that checked and did not sleep uncounted itself.
+    assert.equal(Atomics.wait(view, 3, 99, 0), 'not-equal');
+    assert.equal(table.quietChecks(line), 0);
+    assert.equal(table.quietMask(line), 0b0001);
   }, undefined, notifies);
 });
