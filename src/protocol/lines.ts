@@ -313,6 +313,14 @@ export interface LineLayerOptions {
   notifyInThread?: boolean;
 }
 
+/** A mask of the Int32 words of `line` whose addresses `waiting` does not name (a quiet mask: LineHost.lineGranted). */
+function wordsWithout(line: number, waiting: ReadonlyMap<number, number>): number {
+  const first = line * atomicLineBytes;
+  let mask = 0;
+  for (let k = 0; k < atomicLineBytes / 4; k++) if (!waiting.has(first + 4 * k)) mask |= 1 << k;
+  return mask;
+}
+
 /** Line states in which this node holds the line (for a page's other lines: see holdsLineOnPageOf). */
 const heldStates: ReadonlySet<NodeLine['state']> = new Set(['held', 'revoking']);
 const requestedStates: ReadonlySet<NodeLine['state']> = new Set(['requested']);
@@ -1956,16 +1964,9 @@ export class LineEngine implements Engine {
    */
   private quietMaskOf(line: number, state: NodeLine, from: number): number {
     if (!this.notifyInThread) return 0;
-    const first = line * atomicLineBytes;
-    let mask = 0;
-    if (from === this.nodeId) {
-      for (let k = 0; k < atomicLineBytes / 4; k++) if (!this.waiterAddressCounts.has(first + 4 * k)) mask |= 1 << k;
-      return mask;
-    }
+    if (from === this.nodeId) return wordsWithout(line, this.waiterAddressCounts);
     if (state.quiet && state.waitsOut === 0) return (1 << (atomicLineBytes / 4)) - 1;
-    if (state.counts === null) return 0;
-    for (let k = 0; k < atomicLineBytes / 4; k++) if (!state.counts.has(first + 4 * k)) mask |= 1 << k;
-    return mask;
+    return state.counts === null ? 0 : wordsWithout(line, state.counts);
   }
 
   /**

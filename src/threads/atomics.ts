@@ -518,6 +518,11 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     return -1;
   };
 
+  /** This thread's pin word, asked for once, at its first op on a line. */
+  function takePin(): void {
+    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+  }
+
   /** Pins `line` and answers true if the node holds it (the caller unpins), marking it read; else unpinned, false. */
   function pinHeld(line: number, wordAt: number = heldAt): boolean {
     const slot = pinSlot(line, wordAt);
@@ -528,7 +533,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
 
   /** Pins `line`, asking the manager for it until the node holds it. */
   function pinLine(line: number): void {
-    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    takePin();
     while (!pinHeld(line)) {
       const askedAt = performance.now();
       channel.call({ op: 'line', fn: 'acquire', line });
@@ -558,7 +563,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
    * then nothing is pinned and the op is done.
    */
   function pinOrShip(line: number, fn: AtomicFunction, address: number, width: number, operands: string[]): string | null {
-    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    takePin();
     const wordAt = fn === 'load' ? readableAt : heldAt;
     while (!pinHeld(line, wordAt)) {
       // How long this thread ran since its last shipped op on the line returned: the layer's measure of use.
@@ -867,7 +872,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const address = addressOf(target, position);
     const line = Math.floor(address / atomicLineBytes);
     shippedAt.delete(line);
-    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    takePin();
     if (!pinHeld(line)) {
       // Not held here: the wait itself goes to the manager, whose line layer
       // ships it to the line's directory when the node ships its ops on the
@@ -924,7 +929,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const address = addressOf(target, position);
     const request: ChannelRequest = { op: 'line', fn: 'notify', address, count: Number.isFinite(wanted) ? wanted : -1 };
     const line = Math.floor(address / atomicLineBytes);
-    if (state[sPin]! < 0) state[sPin] = layout.pins + (channel.call({ op: 'line', fn: 'pin' }) as number);
+    takePin();
     if (pinHeld(line)) {
       // Held here: a notify on a quiet word wakes nobody (no waiter registered, none between its check and its
       // registration, none of another node's while the line is here): 0, with no call. The bit is read after
