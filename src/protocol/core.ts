@@ -149,6 +149,11 @@ export class ProtocolEngine implements Engine {
     return bundle === null ? { info } : { info, bundled: bundle.batch };
   }
 
+  learnFrom(fromNode: number, info: ConsistencyInfo): void {
+    assert(fromNode >= 0 && fromNode < this.ctx.nodeCount && info.vc.length === this.ctx.nodeCount, 'intervals from a node of the cluster');
+    if (fromNode !== this.nodeId) this.intervals.learn(fromNode, info);
+  }
+
   acquireFrom(fromNode: number, info: ConsistencyInfo, pushed?: readonly number[]): void {
     assert(fromNode >= 0 && fromNode < this.ctx.nodeCount && info.vc.length === this.ctx.nodeCount, 'acquire from a node of the cluster');
     if (fromNode !== this.nodeId) this.intervals.learn(fromNode, info);

@@ -472,6 +472,7 @@ export class LineEngine implements Engine {
   onTouched(stream = true): void { this.inner.onTouched(stream); }
   releaseFor(toNode: number): ConsistencyInfo { return this.inner.releaseFor(toNode); }
   acquireFrom(fromNode: number, info: ConsistencyInfo): void { this.inner.acquireFrom(fromNode, info); }
+  learnFrom(fromNode: number, info: ConsistencyInfo): void { this.inner.learnFrom(fromNode, info); }
   dirtyPageCount(): number { return this.inner.dirtyPageCount(); }
   flushDirty(pageCountMax: number): number { return this.inner.flushDirty(pageCountMax); }
   refreshStale(): void { this.inner.refreshStale?.(); }

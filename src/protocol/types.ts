@@ -381,6 +381,14 @@ export interface Engine {
    */
   acquireFrom(fromNode: number, info: ConsistencyInfo, pushed?: readonly number[]): void;
   /**
+   * Logs the intervals `info` carries, with no acquire: for a message whose
+   * delivery (and so its acquireFrom) waits while later ones from the same
+   * node go ahead (a worker's 'exit' held for its exit fence). A sender's
+   * messages name only the intervals its earlier ones did not, so each must
+   * be learned in the order it came; the acquire may come later.
+   */
+  learnFrom(fromNode: number, info: ConsistencyInfo): void;
+  /**
    * Pages written since the last release that still hold a twin (each costs
    * a page of memory and, at the release, up to a page of diff). sc: 0.
    */

@@ -48,7 +48,7 @@ import { FlowGate } from './flow.js';
 import { writeRunReport, type ReportOptions } from './report.js';
 import { MeshNetwork, type Routed } from './envelope.js';
 import { EngineHost } from './engine-host.js';
-import { isWorkerRequest, RemoteWorkers } from './remote-workers.js';
+import { type ConsistencyBounds, isWorkerRequest, RemoteWorkers } from './remote-workers.js';
 import { takePrestartedWarmThread } from './node-prepare.js';
 import { RunReports } from './run-reports.js';
 import type { RaceChecker } from '../race/checker.js';
@@ -315,15 +315,18 @@ export class ClusterNode {
     if (testHook('HOLD_DEFERRED', handle.nodeId) !== null) this.flow.holdDeferredForTest();
     const slowWorkerStart = testHook('SLOW_WORKER_START', handle.nodeId);
     const slowWorkerStartMs = slowWorkerStart === null ? null : Number(slowWorkerStart);
+    // The release and acquire of every crossing outside the engine (remote workers' messages, Web Locks).
+    const bounds: ConsistencyBounds = {
+      release: (op, request, toNode) => this.raceSync(op, request, () => engine.releaseFor(toNode)),
+      acquire: (op, site, fromNode, info) => this.raceSync(op, { site }, () => engine.acquireFrom(fromNode, info)),
+      learn: (fromNode, info) => engine.learnFrom(fromNode, info),
+    };
     this.workers = new RemoteWorkers({
       node: this.manager,
       hostName: handle.peers[handle.nodeId]?.host ?? 'this host',
       channel: this.manager.channel,
       network: this.network,
-      bounds: {
-        release: (op, request, toNode) => this.raceSync(op, request, () => engine.releaseFor(toNode)),
-        acquire: (op, site, fromNode, info: ConsistencyInfo) => this.raceSync(op, { site }, () => engine.acquireFrom(fromNode, info)),
-      },
+      bounds,
       admit: (work) => this.flow.admit(work),
       raceSites: this.race !== null,
       // Test hook: the acquire at a remote worker's start comes MS ms late (its thread must still see the parent's writes).
@@ -341,10 +344,7 @@ export class ClusterNode {
     this.webLocks = new WebLocks({
       nodeId: handle.nodeId,
       network: this.network,
-      bounds: {
-        release: (op, request, toNode) => this.raceSync(op, request, () => engine.releaseFor(toNode)),
-        acquire: (op, site, fromNode, info: ConsistencyInfo) => this.raceSync(op, { site }, () => engine.acquireFrom(fromNode, info)),
-      },
+      bounds,
     });
     // A thread's end releases its Web Locks and drops its waiting requests, after what it asked before (admitted in order).
     this.manager.channel.onThreadEnd((endpoint) => this.flow.admit(() => this.webLocks.threadEnded(endpoint)));

@@ -30,6 +30,8 @@ export interface ConsistencyBounds {
   /** Before sending to `toNode`: what the receiver must acquire. `op` names the release (race mode), `request` carries the call site. */
   release(op: string, request: object | null, toNode: number): ConsistencyInfo;
   acquire(op: string, site: string | null, fromNode: number, info: ConsistencyInfo): void;
+  /** On arrival of a message whose acquire waits (an exit held for its fence): its intervals, logged in arrival order. */
+  learn(fromNode: number, info: ConsistencyInfo): void;
 }
 
 export interface RemoteWorkersOptions {
@@ -578,6 +580,9 @@ export class RemoteWorkers {
         if (message.fence !== undefined) {
           assert(message.event === 'exit', 'only an exit waits for its fence');
           const { fence, ...event } = message;
+          // Its intervals now: what node `from` sends next names only the ones this message did not
+          // (Intervals.infoFor), and may be delivered first (a race run's CI, session 37).
+          bounds.learn(from, message.info);
           this.awaitFence(fence, () => this.onMessage(from, event));
           return;
         }

@@ -56,6 +56,20 @@ test('a child\'s \'exit\' comes after the wake-up of its notify, with the direct
   assert.equal(churnDsm.stdout, churnPlain.stdout);
 });
 
+test('a child\'s \'exit\' held for its exit fence does not make the next message from its node fail: the exit\'s intervals are logged on arrival (race run, the race home 400 ms late; CI, session 37)', () => {
+  const program = 'test/fixtures/programs/exit-fence-order.mjs';
+  const plain = run([program]);
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(plain.stdout, 'worker 0: 10\nworker 1: 20\nworker 2: 30\nworker 3: 40\nexits 0 0 0 0 sum 10\n');
+  // Race mode homes every page on an extra node (3 here): worker 0's notify goes there, so its 'exit' (node 1
+  // to node 0) waits for node 3's fence answer, and worker 3 (node 1 again) sends its 'online' and message
+  // meanwhile. Before the fix node 0 failed an invariant on the first ("intervals of node 1 arrive in order").
+  const onDsm = run(['bin/dsm.js', 'run', '--race', '--nodes', '3', program], { DSM_TEST_HOOK_DELAY_SENDS: '3:400' });
+  assert.equal(onDsm.status, 0, onDsm.stderr);
+  assert.equal(onDsm.stdout, plain.stdout);
+  assert.match(onDsm.stderr, /dsm race: no data races found/);
+});
+
 test('posts across nodes do not wait: 500 each way (past postsInFlightMax) in order, and a worker\'s posts to its parent, a relayed port and a BroadcastChannel before process.exit arrive, as under node', () => {
   const program = 'test/fixtures/programs/post-burst-exit.mjs';
   const plain = run([program]);
