@@ -239,6 +239,10 @@ export interface EngineCounters {
   lockTokenReuses?: number;
   /** Atomic lines: notifies that app threads answered 0 from a quiet word of a held line, with no call (session 36). */
   lineNotifiesInThread?: number;
+  /** Atomic lines: exclusive and shared grants this node's directories made, and the recalls they made (to this node too) (src/protocol/lines.ts). */
+  lineGrants?: number;
+  lineShareGrants?: number;
+  lineRecalls?: number;
   /** Takes of a contended lock's token kept at this node for its threads after another node asked (keep window). */
   lockKeepTakes?: number;
   /** Keeps of a recalled token that no thread of the node took (each made the asking node wait up to lockKeepIdleMs). */

@@ -66,6 +66,13 @@ export interface NodeStats {
   barrierWaitMs: number;
   atomicOps: number;
   atomicWaitMs: number;
+  /**
+   * Atomic lines (issue 12): lines this node's directories granted (exclusive or shared, to this node too), recalls they made, and
+   * notifies this node's threads answered 0 from a held line with no call (session 36).
+   */
+  lineGrants: number;
+  lineRecalls: number;
+  lineNotifiesInThread: number;
 }
 
 export interface TraceEvent {
@@ -209,6 +216,9 @@ export class NodeObserver {
       barrierWaitMs: round3(this.sync.barrier.ms),
       atomicOps: this.sync.atomic.count,
       atomicWaitMs: round3(this.sync.atomic.ms),
+      lineGrants: (engine?.lineGrants ?? 0) + (engine?.lineShareGrants ?? 0),
+      lineRecalls: engine?.lineRecalls ?? 0,
+      lineNotifiesInThread: engine?.lineNotifiesInThread ?? 0,
     };
   }
 }
@@ -223,6 +233,7 @@ export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
     readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, readAheadTouches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, pushesInPlace: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
+    lineGrants: 0, lineRecalls: 0, lineNotifiesInThread: 0,
   };
   for (const node of nodes) {
     for (const [key, value] of Object.entries(node)) {
@@ -272,6 +283,8 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
     ['barrier wait ms', (s) => s.barrierWaitMs.toFixed(1)],
     ['atomic ops', (s) => String(s.atomicOps)],
     ['atomic wait ms', (s) => s.atomicWaitMs.toFixed(1)],
+    ['line grants (recalls)', (s) => `${s.lineGrants} (${s.lineRecalls})`],
+    ['notifies answered in the thread', (s) => String(s.lineNotifiesInThread)],
   ];
   const types = Object.keys(total.messagesByType).sort();
   for (const type of types) {

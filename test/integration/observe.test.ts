@@ -36,7 +36,7 @@ test('3 nodes: --stats-json adds up, --stats prints the table, --trace holds fau
   assert.equal(stats.exitCode, 0);
   assert.ok(stats.seconds > 0);
   assert.deepEqual(stats.nodes.map((n) => n.nodeId), [0, 1, 2]);
-  for (const key of ['readFaults', 'writeFaults', 'messagesSent', 'bytesSent', 'lockAcquires', 'barrierWaits', 'diffsSent']) {
+  for (const key of ['readFaults', 'writeFaults', 'messagesSent', 'bytesSent', 'lockAcquires', 'barrierWaits', 'diffsSent', 'lineGrants', 'lineRecalls', 'lineNotifiesInThread']) {
     assert.equal(stats.total[key], stats.nodes.reduce((sum, n) => sum + n[key]!, 0), key);
   }
   // Every message sent was received (observability's own messages are not counted).
@@ -55,6 +55,8 @@ test('3 nodes: --stats-json adds up, --stats prints the table, --trace holds fau
   // Managers polled before sleeping while their threads waited for grants and pages (hits or, on a busy CPU, misses).
   assert.ok(stats.total.managerPollHits! + stats.total.managerPollMisses! + stats.total.managerPollSkips! > 0, 'the managers polled, or would have');
   assert.match(result.stderr, /manager polls: saw an event \/ ended without \/ skipped +\d+ \/ \d+ \/ \d+/);
+  assert.match(result.stderr, /line grants \(recalls\) +\d+ \(\d+\) +\d+ \(\d+\) +\d+ \(\d+\) +\d+ \(\d+\)\n/);
+  assert.match(result.stderr, /notifies answered in the thread +\d+ +\d+ +\d+ +\d+\n/);
 
   const trace = JSON.parse(readFileSync(tracePath, 'utf8')) as { otherData: { dsm: { nodeCount: number; pageBytes: number } }; traceEvents: Array<Record<string, unknown>> };
   assert.equal(trace.otherData.dsm.nodeCount, 3);
