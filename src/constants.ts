@@ -433,8 +433,12 @@ assert(shutdownGraceMs < heartbeatTimeoutMs * 4 && joinRetryIntervalMs < joinTim
 
 /** Protocol: write-notice intervals one node keeps in its log before a barrier must reclaim them. */
 export const intervalLogCountMax = 1 << 20;
-/** Protocol: sync requests (locks, barriers, atomics, fetches) one node can have in flight. */
-export const syncInFlightCountMax = 4096;
+/**
+ * Protocol: sync requests (locks, barriers, atomics, fetches) one node can have in flight: each a parked thread
+ * or a pending Atomics.waitAsync, which parks nothing (a program may keep tens of thousands: users12
+ * promise-table.mjs). As many as Atomics.wait waiters one home or line directory keeps.
+ */
+export const syncInFlightCountMax = 65536;
 /** Protocol: threads parked in Atomics.wait at one synchronization home. */
 export const atomicWaiterCountMax = 65536;
 /**

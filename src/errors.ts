@@ -34,6 +34,7 @@ export const errorCodes = {
   DSM_ERR_MANAGER_FAILED: 'a node\'s manager (its main thread) threw an uncaught exception; the node ended',
   DSM_ERR_FORCED_EXIT: 'a node did not end within the grace period after SIGTERM or SIGINT and was ended by its watchdog',
   DSM_ERR_SYNC_OBJECTS: 'a program uses more distinct Mutex or Barrier objects than one node\'s lock or barrier manager keeps state for',
+  DSM_ERR_SYNC_REQUESTS: 'more synchronization requests (pending Atomics.waitAsync calls and waiting threads) are in flight on one node than it keeps',
   DSM_ERR_ATOMIC_LINES: 'more Atomics locations are in use at once than a node\'s line tables hold',
   DSM_ERR_PORT_RELAYS: 'more MessagePorts are relayed across nodes, or more messages wait for an unopened relayed port, than a node keeps',
   DSM_ERR_BROADCAST_CHANNELS: 'more BroadcastChannel names are open at once on one node than its relay keeps',

@@ -11,8 +11,8 @@
 // opaque value (a channel endpoint in a node, a thread index in the
 // simulation) whose requests are withdrawn together when it ends.
 
-import { atomicLineBytes, faultSlotCount } from '../constants.js';
-import { assert } from '../errors.js';
+import { atomicLineBytes, faultSlotCount, syncInFlightCountMax } from '../constants.js';
+import { DsmError, assert } from '../errors.js';
 import { createEngine, type Engine, type EngineOptions, type FaultResult, type SyncRequest, type SyncResult } from '../protocol/engine.js';
 import type { PageMemory } from '../protocol/memory.js';
 import type { ProtocolMessage } from '../protocol/messages.js';
@@ -20,8 +20,6 @@ import type { LaneNetwork } from './envelope.js';
 import { epochUs, type NodeObserver, type SyncKind } from './observe.js';
 import { hop, hopsOn } from '../util/hops.js';
 
-/** Sync requests in flight on one node (each is a parked app thread). */
-export const syncRefCountMax = 4096;
 
 /** Page memory as the host sees it: the engine's PageMemory, and the way to let a faulting thread go on. */
 export interface HostMemory {
@@ -141,7 +139,9 @@ export class EngineHost<Owner = unknown> {
    * the caller. Returns the request's ref.
    */
   sync(request: SyncRequest, wait: SyncWait<Owner>): number {
-    assert(this.waiters.size < syncRefCountMax, 'sync requests in flight within their limit');
+    if (this.waiters.size >= syncInFlightCountMax) {
+      throw new DsmError('DSM_ERR_SYNC_REQUESTS', `node ${this.nodeId} has ${syncInFlightCountMax} synchronization requests in flight (pending Atomics.waitAsync calls, and threads waiting in Atomics.wait, Mutex.lock or Barrier.wait), at most syncInFlightCountMax: notify or time out some pending waits before making more`);
+    }
     const ref = this.nextSyncRef++;
     const thread = this.ownerKey(wait.owner);
     // Fields named (not a spread: a cold spread is a runtime call per request).
