@@ -336,9 +336,23 @@ export class HlrcCoherence implements Coherence, LendHost {
       } else if (this.onIntervalClosed !== null) {
         // Race detection protects valid pages at every interval's end so
         // that the next read faults and is recorded: let it read now (a
-        // page written in the open interval stays writable).
+        // page written in the open interval stays writable, with a twin: an
+        // early flush took the one it had when another thread of this node
+        // acquired mid-interval, and its stores from here on must be diffed;
+        // made writable twinless they were lost: a helper's race sweep, session 37).
         this.drainDirty();
-        this.memory.protect([page], this.intervalPages.has(page) ? protReadWrite : protRead);
+        if (this.intervalPages.has(page)) {
+          if (this.homeOf(page) !== this.nodeId) {
+            if (!this.twinned.has(page)) {
+              this.makeRoomForTwin();
+              this.twinned.add(page);
+            }
+            this.memory.makeTwin(page);
+          }
+          this.memory.protect([page], protReadWrite);
+        } else {
+          this.memory.protect([page], protRead);
+        }
       }
       this.ctx.host.resume(threadRef, { ok: true, value: null } satisfies FaultResult);
     });

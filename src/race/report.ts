@@ -80,7 +80,7 @@ export function formatRaceReport(report: RaceReport): string {
   const overlapNote = report.pageOverlapCount > 0 && !report.races.some((race) => race.kind === 'read-write-page')
     ? `\n  note: ${report.pageOverlapCount} time(s) a thread read a page another wrote concurrently, but not the byte it was first seen reading: false sharing or a race at page precision (--race-pages lists them)`
     : '';
-  const sharedNote = report.sharedNodes.length === 0 ? '' : `\n  warning: ${report.sharedNodes.map(({ node, threads }) => `threads ${threads.join(', ')} shared node ${node}`).join('; ')}: races between threads of one node are not seen, and a program's results may differ from plain node's (a known bug: docs/RACE.md); run with --nodes at least the number of threads, the main thread included`;
+  const sharedNote = report.sharedNodes.length === 0 ? '' : `\n  warning: ${report.sharedNodes.map(({ node, threads }) => `threads ${threads.join(', ')} shared node ${node}`).join('; ')}: races between threads of one node are not seen (run with --nodes at least the number of threads, the main thread included)`;
   const droppedNote = report.droppedRecordCount > 0 ? `\n  note: ${report.droppedRecordCount} access record(s) left the comparison window at its limit: races with them may have gone unseen` : '';
   if (report.raceCount === 0) return `dsm race: no data races found (${report.intervalCount} intervals checked)${overlapNote}${sharedNote}${droppedNote}\n`;
   const lines: string[] = [];

@@ -307,11 +307,17 @@ export class ClusterNode {
       staleRefreshMs: staleRefreshEnabled() ? staleRefreshDelayMs : 0,
     });
     const engine = this.host.engine;
+    // Race mode: no store takes the native fast path, ever (each write fault goes to the engine). With two threads
+    // on a node, a store twinned in the signal handler between an interval's close and its re-arm (the recorder
+    // protects the pages it touched) left counters written under a lock short (users11/futex-array, 1 of 2 runs
+    // after the read-fault fix in hlrc.ts; none in 9 with the fast path off: session 37).
+    const raceMode = this.raceMode;
+    if (raceMode) native.pauseFastWrite(true);
     this.flow = new FlowGate({
       queuedBytes: (nodeId) => mesh.queuedBytes(nodeId),
       get queuingPeerIds() { return mesh.queuingPeerIds; },
       on: (event, listener) => mesh.on(event, listener),
-    }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused), deferDiffs);
+    }, engine, sendQueueBytesFromEnvironment(), (paused) => native.pauseFastWrite(paused || raceMode), deferDiffs);
     if (testHook('HOLD_DEFERRED', handle.nodeId) !== null) this.flow.holdDeferredForTest();
     const slowWorkerStart = testHook('SLOW_WORKER_START', handle.nodeId);
     const slowWorkerStartMs = slowWorkerStart === null ? null : Number(slowWorkerStart);

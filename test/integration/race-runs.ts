@@ -13,9 +13,9 @@ const dir = mkdtempSync(join(tmpdir(), 'dsm-race-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let runs = 0;
 
-export function race(file: string, nodes: number, extra: string[] = []): { status: number | null; stdout: string; stderr: string; report: RaceReport } {
+export function race(file: string, nodes: number, extra: string[] = [], args: string[] = []): { status: number | null; stdout: string; stderr: string; report: RaceReport } {
   const json = join(dir, `report-${runs++}.json`);
-  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--race', '--nodes', String(nodes), '--region-bytes', '256m', '--race-json', json, ...extra, file],
+  const result = spawnSync(process.execPath, ['bin/dsm.js', 'run', '--race', '--nodes', String(nodes), '--region-bytes', '256m', '--race-json', json, ...extra, file, ...args],
     { encoding: 'utf8', timeout: 180_000 });
   assert.equal(result.error, undefined, String(result.error));
   let report: RaceReport;
