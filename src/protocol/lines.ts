@@ -397,7 +397,15 @@ export class LineEngine implements Engine {
   private readonly wanted = new Set<number>();
   /** Directory state of lines homed here. */
   private readonly directory = new Map<number, DirectoryLine>();
-  private readonly waiters: LineWaiter[] = [];
+  /**
+   * The waiters registered at this node's directories, indexed so that no step scans them all (a program may keep
+   * tens of thousands, pending Atomics.waitAsync: users12 promise-table.mjs): in registration order per address
+   * (a notify wakes the oldest first), by request (a cancel), and those with a deadline (the tick's timeouts).
+   */
+  private readonly waiters = new Set<LineWaiter>();
+  private readonly waitersAt = new Map<number, LineWaiter[]>();
+  private readonly waiterByRequest = new Map<string, LineWaiter>();
+  private readonly timedWaiters = new Set<LineWaiter>();
   /** Per line, its waiters in `waiters` (a line absent: none), so a grant or a shipped op asks without a scan. */
   private readonly waiterCounts = new Map<number, number>();
   /** Per address, its waiters in `waiters` (an address absent: none): a shipped op's `quiet`. At most one entry per waiter (atomicLineWaiterCountMax). */
@@ -487,7 +495,7 @@ export class LineEngine implements Engine {
   tableSizes(): Record<string, number> {
     return {
       ...this.inner.tableSizes(), lines: this.lines.size, lineDirectory: this.directory.size,
-      lineWaiters: this.waiters.length, linePending: this.pending.size + this.deferredNotifies.length + this.deferredRemoteNotifies.length,
+      lineWaiters: this.waiters.size, linePending: this.pending.size + this.deferredNotifies.length + this.deferredRemoteNotifies.length,
       lineShippedQueued: this.shippedQueued, lineShippedWaits: this.shippedWaitsOut + this.shippedWaitsRunning.size, lineSharesAhead: this.aheadAsked.size,
     };
   }
@@ -1825,11 +1833,18 @@ export class LineEngine implements Engine {
   }
 
   private onWait(from: number, requestId: number, address: number, timeoutMs: number): void {
-    if (this.waiters.length >= atomicLineWaiterCountMax) {
+    if (this.waiters.size >= atomicLineWaiterCountMax) {
       throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory keeps at most ${atomicLineWaiterCountMax} Atomics.wait waiters`);
     }
     const deadlineMs = timeoutMs < 0 ? Infinity : this.timeNowMs() + timeoutMs;
-    this.waiters.push({ node: from, requestId, address, deadlineMs });
+    const waiter: LineWaiter = { node: from, requestId, address, deadlineMs };
+    const key = `${from}:${requestId}`;
+    assert(!this.waiterByRequest.has(key), 'a wait registers once');
+    this.waiters.add(waiter);
+    this.waiterByRequest.set(key, waiter);
+    const atAddress = this.waitersAt.get(address);
+    if (atAddress === undefined) this.waitersAt.set(address, [waiter]); else atAddress.push(waiter);
+    if (deadlineMs !== Infinity) this.timedWaiters.add(waiter);
     const line = lineOf(address);
     // Every check before a registration cleared the bit already (a thread's, a shipped wait's); this keeps the
     // directory's node's mask true whatever the path.
@@ -1839,10 +1854,15 @@ export class LineEngine implements Engine {
     if (this.waitRegistered !== null) this.waitRegistered(address);
   }
 
-  /** Removes waiter k from `waiters` and from its line's count; answers it. */
-  private removeWaiter(k: number): LineWaiter {
-    const [waiter] = this.waiters.splice(k, 1);
-    assert(waiter !== undefined, 'a waiter removed is registered');
+  /** Removes `waiter` from the waiters and from its line's count (the caller answers it). */
+  private removeWaiter(waiter: LineWaiter): void {
+    assert(this.waiters.delete(waiter), 'a waiter removed is registered');
+    this.waiterByRequest.delete(`${waiter.node}:${waiter.requestId}`);
+    this.timedWaiters.delete(waiter);
+    const list = this.waitersAt.get(waiter.address)!;
+    const at = list.indexOf(waiter);
+    assert(at >= 0, 'a registered waiter is listed at its address');
+    if (list.length === 1) this.waitersAt.delete(waiter.address); else list.splice(at, 1);
     const line = lineOf(waiter.address);
     const count = this.waiterCounts.get(line) ?? 0;
     assert(count > 0, 'a registered waiter is counted on its line');
@@ -1855,7 +1875,6 @@ export class LineEngine implements Engine {
     } else {
       this.waiterAddressCounts.set(waiter.address, atAddress - 1);
     }
-    return waiter;
   }
 
   /** The addresses of the waiters registered on `line`, one each, or null past atomicLineGrantWaitingAddressesMax. */
@@ -1863,9 +1882,10 @@ export class LineEngine implements Engine {
     const count = this.waiterCounts.get(line) ?? 0;
     if (count > atomicLineGrantWaitingAddressesMax) return null;
     const addresses: number[] = [];
-    for (let k = 0; k < this.waiters.length && addresses.length < count; k++) {
-      const address = this.waiters[k]!.address;
-      if (lineOf(address) === line) addresses.push(address);
+    // Waits are on 4- or 8-byte elements: the line's words are every address a waiter can have.
+    for (let address = line * atomicLineBytes; address < (line + 1) * atomicLineBytes && addresses.length < count; address += 4) {
+      const list = this.waitersAt.get(address);
+      if (list !== undefined) for (let k = 0; k < list.length; k++) addresses.push(address);
     }
     assert(addresses.length === count, 'a line\'s waiters are counted');
     return addresses;
@@ -1885,9 +1905,9 @@ export class LineEngine implements Engine {
     const key = `${from}:${requestId}`;
     // A shipped wait not checked yet: answered 'canceled' when its check comes (it never registers).
     if (this.shippedWaitsRunning.has(key)) { this.shippedWaitsRunning.set(key, true); return; }
-    const k = this.waiters.findIndex((w) => w.node === from && w.requestId === requestId);
-    if (k < 0) return; // woken or timed out already: that answer is on its way
-    this.removeWaiter(k);
+    const waiter = this.waiterByRequest.get(key);
+    if (waiter === undefined) return; // woken or timed out already: that answer is on its way
+    this.removeWaiter(waiter);
     this.wake(from, requestId, 'canceled');
   }
 
@@ -1896,10 +1916,10 @@ export class LineEngine implements Engine {
     if (info !== undefined && from !== this.nodeId) this.acquireLine(from, info, push);
     const wanted = count < 0 ? Infinity : count;
     let woken = 0;
-    for (let k = 0; k < this.waiters.length && woken < wanted;) {
-      const waiter = this.waiters[k]!;
-      if (waiter.address !== address) { k++; continue; }
-      this.removeWaiter(k);
+    // Oldest first; removeWaiter shortens (or drops) the address's list.
+    for (let list = this.waitersAt.get(address); list !== undefined && woken < wanted; list = this.waitersAt.get(address)) {
+      const waiter = list[0]!;
+      this.removeWaiter(waiter);
       woken++;
       this.wake(waiter.node, waiter.requestId, 'ok');
     }
@@ -2221,17 +2241,16 @@ export class LineEngine implements Engine {
       const state = this.lines.get(line);
       if (state !== undefined) this.considerGiving(line, state);
     }
-    for (let k = 0; k < this.waiters.length;) {
-      const waiter = this.waiters[k]!;
-      if (waiter.deadlineMs > this.nowMs) { k++; continue; }
+    // In registration order (a Set iterates so; deleting the current entry is allowed).
+    for (const waiter of this.timedWaiters) {
+      if (waiter.deadlineMs > this.nowMs) continue;
       const line = lineOf(waiter.address);
       if (this.listedAway(line)) {
         // Its line's holder may count it: it times out once the line is back (recalled now).
         this.recall(line, this.directory.get(line)!);
-        k++;
         continue;
       }
-      this.removeWaiter(k);
+      this.removeWaiter(waiter);
       this.wake(waiter.node, waiter.requestId, 'timed-out');
     }
   }
@@ -2246,7 +2265,7 @@ export class LineEngine implements Engine {
       if (state === undefined) continue;
       at = Math.min(at, state.state === 'revoking' ? this.nowMs : Math.min(state.grantedAtMs + state.holdMs, this.nowMs + atomicLineHoldMsMin));
     }
-    for (const waiter of this.waiters) if (!this.listedAway(lineOf(waiter.address))) at = Math.min(at, waiter.deadlineMs);
+    for (const waiter of this.timedWaiters) if (!this.listedAway(lineOf(waiter.address))) at = Math.min(at, waiter.deadlineMs);
     for (const line of this.unsharing) {
       const state = this.lines.get(line);
       if (state !== undefined) at = Math.min(at, state.shareUsed ? this.nowMs : Math.min(state.shareGrantedAtMs + atomicLineHoldMsMin, this.nowMs + atomicLineHoldMsMin));
