@@ -439,6 +439,12 @@ export const intervalLogCountMax = 1 << 20;
  * promise-table.mjs). As many as Atomics.wait waiters one home or line directory keeps.
  */
 export const syncInFlightCountMax = 65536;
+/**
+ * App threads: how long after its last notify a thread with Atomics.waitAsync promises pending keeps its loop alive
+ * for the 'atomic-done' events that notify may have caused here (src/threads/atomics.ts afterNotify); it lets go as
+ * soon as they came.
+ */
+export const waitAsyncNotifyHoldMs = 50;
 /** Protocol: threads parked in Atomics.wait at one synchronization home. */
 export const atomicWaiterCountMax = 65536;
 /**

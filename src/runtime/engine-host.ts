@@ -20,7 +20,6 @@ import type { LaneNetwork } from './envelope.js';
 import { epochUs, type NodeObserver, type SyncKind } from './observe.js';
 import { hop, hopsOn } from '../util/hops.js';
 
-
 /** Page memory as the host sees it: the engine's PageMemory, and the way to let a faulting thread go on. */
 export interface HostMemory {
   readonly pages: PageMemory;

@@ -9,7 +9,7 @@
 
 import type { ChannelClient } from '../channel/client.js';
 import type { AtomicFunction, ChannelRequest } from '../channel/wire.js';
-import { atomicLineBytes, atomicLineShipTimesCountMax } from '../constants.js';
+import { atomicLineBytes, atomicLineShipTimesCountMax, waitAsyncNotifyHoldMs } from '../constants.js';
 import { isDsmError } from '../errors.js';
 import { waitKindAtomics, waitKindBarrier, waitKindMutex, waitNoteAddressF64, waitNoteKindF64, waitNoteStartF64 } from '../channel/doorbell.js';
 import { lineQuietBit, lineQuietCheckOne, lineSlotHash, lineTableLayout, lineUseWordMax } from '../channel/atomic-lines.js';
@@ -253,34 +253,50 @@ function installNotedWait(route: AtomicRoute): void {
  * The app side of Atomics.waitAsync on dsm memory: each wait gets an id and a
  * promise, which the channel's 'atomic-done' event for that id settles.
  */
-function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; promise: Promise<'ok' | 'timed-out'> }; afterNotify(): void } {
+function asyncWaitsOf(channel: ChannelClient): { next(): { asyncId: number; promise: Promise<'ok' | 'timed-out'> }; afterNotify(woken: number): void } {
   const pending = new Map<number, (value: 'ok' | 'timed-out') => void>();
   let nextAsyncId = 1;
   let holding = false;
+  /** Settlements this thread's notifies may still cause here (at most what they woke, at most what is pending). */
+  let owed = 0;
+  let lastNotifyMs = 0;
   channel.onEvent((event) => {
     if (event.kind !== 'atomic-done') return;
     const resolve = pending.get(event.asyncId);
     if (resolve === undefined) return;
     pending.delete(event.asyncId);
+    if (owed > 0) owed--;
     resolve(event.value === 'timed-out' ? 'timed-out' : 'ok');
   });
+  const check = (): void => {
+    if (owed > 0 && pending.size > 0 && performance.now() - lastNotifyMs < waitAsyncNotifyHoldMs) { setImmediate(check); return; }
+    owed = 0;
+    holding = false;
+    channel.unhold();
+  };
   return {
     next() {
       const asyncId = nextAsyncId++;
       return { asyncId, promise: new Promise<'ok' | 'timed-out'>((resolve) => pending.set(asyncId, resolve)) };
     },
     /**
-     * After a notify by this thread while it has waitAsync promises pending: the
-     * channel holds the thread for one more turn of its event loop, so that an
-     * 'atomic-done' the notify caused (sent before the notify's answer) is
+     * After a notify by this thread that woke `woken` waiters while it has
+     * waitAsync promises pending: the channel holds the thread until as many
+     * 'atomic-done' events as it may have caused here came (or for
+     * waitAsyncNotifyHoldMs since the last such notify), so that they are
      * delivered. Under Node the notify queues the resolution at once; without
-     * this a thread whose loop then ran dry ended with the promise unsettled.
+     * this a thread whose loop then ran dry ended with the promise unsettled
+     * (one turn was enough under Node 20, not under Node 24: users12's
+     * waitasync-pending-limit.mjs, session 37).
      */
-    afterNotify() {
-      if (pending.size === 0 || holding) return;
+    afterNotify(woken: number) {
+      if (pending.size === 0 || woken <= 0) return;
+      owed = Math.min(pending.size, owed + woken);
+      lastNotifyMs = performance.now();
+      if (holding) return;
       holding = true;
       channel.hold();
-      setImmediate(() => { holding = false; channel.unhold(); });
+      setImmediate(check);
     },
   };
 }
@@ -399,7 +415,7 @@ export function installClusterAtomics(route: AtomicRoute): void {
     const number = count === undefined ? Infinity : +(count as number);
     const wanted = Number.isNaN(number) ? 0 : Math.max(0, Math.trunc(number));
     const woken = Number(call('notify', address, target.kind.width, [Number.isFinite(wanted) ? String(wanted) : '-1']));
-    if (woken > 0) asyncWaits?.afterNotify();
+    if (woken > 0) asyncWaits?.afterNotify(woken);
     return woken;
   });
 }
@@ -945,7 +961,7 @@ function installLineAtomics(route: AtomicRoute, table: SharedArrayBuffer): void 
     const askedAt = performance.now();
     const woken = Number(channel.call(request));
     lineWaitedMs += performance.now() - askedAt;
-    if (woken > 0) asyncWaits?.afterNotify();
+    if (woken > 0) asyncWaits?.afterNotify(woken);
     return woken;
   });
 }

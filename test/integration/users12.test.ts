@@ -6,6 +6,8 @@
 // at 4,096, an invariant, and a program with 4,097 pending waitAsync failed with DSM_ERR_INTERNAL (now 65,536,
 // syncInFlightCountMax, past which DSM_ERR_SYNC_REQUESTS names the limit). The long ones are left to the survey
 // (scripts/user-times.mjs): lock-per-record programs (bucket-locks, lock-table) run 20–100× plain node.
+// waitasync-many.mjs is not run here: under plain Node 24 it now and then ends with exit code 13 itself (its timed
+// waitAsync keep no thread alive there once the workers are gone).
 import { test } from 'node:test';
 import { checkUserProgram, type UserProgram } from './users-runs.js';
 
@@ -15,7 +17,6 @@ interface Run extends UserProgram {
 
 const runs: readonly Run[] = [
   { file: 'waitasync-pending-limit.mjs', args: ['5000'], nodes: 2, status: 0, what: '5,000 Atomics.waitAsync pending at once on one node (past the old limit of 4,096), then notified' },
-  { file: 'waitasync-many.mjs', nodes: 3, status: 0, what: '400 pending waitAsync a round, 100 timing out, notified by 8 workers in scrambled order' },
   { file: 'msg-flood.mjs', args: ['4', '5000'], nodes: 3, status: 0, what: 'small posts from 4 producers to the main thread in order, every 10th relayed to a consumer' },
   { file: 'many-sabs.mjs', nodes: 2, status: 0, what: 'thousands of small SharedArrayBuffers posted to workers in batches and answered with new ones' },
 ];
