@@ -155,8 +155,7 @@ export class ProtocolEngine implements Engine {
   }
 
   acquireFrom(fromNode: number, info: ConsistencyInfo, pushed?: readonly number[]): void {
-    assert(fromNode >= 0 && fromNode < this.ctx.nodeCount && info.vc.length === this.ctx.nodeCount, 'acquire from a node of the cluster');
-    if (fromNode !== this.nodeId) this.intervals.learn(fromNode, info);
+    this.learnFrom(fromNode, info);
     // Race detection: writes before this acquire must not take its timestamp.
     if (this.closeBeforeAcquire) this.coherence.closeInterval();
     this.coherence.acquire(info.vc, pushed);

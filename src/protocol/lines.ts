@@ -314,7 +314,7 @@ export interface LineLayerOptions {
 }
 
 /** A mask of the Int32 words of `line` whose addresses `waiting` does not name (a quiet mask: LineHost.lineGranted). */
-function wordsWithout(line: number, waiting: ReadonlyMap<number, number>): number {
+function wordsWithout(line: number, waiting: ReadonlyMap<number, unknown>): number {
   const first = line * atomicLineBytes;
   let mask = 0;
   for (let k = 0; k < atomicLineBytes / 4; k++) if (!waiting.has(first + 4 * k)) mask |= 1 << k;
@@ -403,13 +403,12 @@ export class LineEngine implements Engine {
    * (a notify wakes the oldest first), by request (a cancel), and those with a deadline (the tick's timeouts).
    */
   private readonly waiters = new Set<LineWaiter>();
+  /** Per address, its waiters oldest first (an address absent: none): also what the quiet masks and a shipped op's `quiet` read. */
   private readonly waitersAt = new Map<number, LineWaiter[]>();
   private readonly waiterByRequest = new Map<string, LineWaiter>();
   private readonly timedWaiters = new Set<LineWaiter>();
   /** Per line, its waiters in `waiters` (a line absent: none), so a grant or a shipped op asks without a scan. */
   private readonly waiterCounts = new Map<number, number>();
-  /** Per address, its waiters in `waiters` (an address absent: none): a shipped op's `quiet`. At most one entry per waiter (atomicLineWaiterCountMax). */
-  private readonly waiterAddressCounts = new Map<number, number>();
   /** Per line directed here, its shipped waits between their check's start and its end (requiet waits for none). */
   private readonly shippedChecks = new Map<number, number>();
   private readonly pending = new Map<number, Pending>();
@@ -1754,7 +1753,7 @@ export class LineEngine implements Engine {
       // Quiet: no waiter registered on the op's address, nor one of this node's threads between its check and its
       // registration on the line (any address: the pin says no more). Not worked out (not quiet: always safe) until
       // some node notifies on the line from afar: only such a notify uses it.
-      const quiet = result !== null && entry.notifiedFromAfar && !this.waiterAddressCounts.has(message.address) && !this.host.linePinned(line);
+      const quiet = result !== null && entry.notifiedFromAfar && !this.waitersAt.has(message.address) && !this.host.linePinned(line);
       const info = this.inner.releaseFor(from);
       this.send(from, { type: 'lineOpDone', requestId: message.requestId, result, info, ...this.pushTo(from), ...(quiet ? { quiet } : {}) });
     }, () => entry.owner === this.nodeId);
@@ -1850,7 +1849,6 @@ export class LineEngine implements Engine {
     // directory's node's mask true whatever the path.
     this.host.lineQuietClear?.(line, address);
     this.waiterCounts.set(line, (this.waiterCounts.get(line) ?? 0) + 1);
-    this.waiterAddressCounts.set(address, (this.waiterAddressCounts.get(address) ?? 0) + 1);
     if (this.waitRegistered !== null) this.waitRegistered(address);
   }
 
@@ -1859,21 +1857,18 @@ export class LineEngine implements Engine {
     assert(this.waiters.delete(waiter), 'a waiter removed is registered');
     this.waiterByRequest.delete(`${waiter.node}:${waiter.requestId}`);
     this.timedWaiters.delete(waiter);
-    const list = this.waitersAt.get(waiter.address)!;
-    const at = list.indexOf(waiter);
-    assert(at >= 0, 'a registered waiter is listed at its address');
-    if (list.length === 1) this.waitersAt.delete(waiter.address); else list.splice(at, 1);
     const line = lineOf(waiter.address);
     const count = this.waiterCounts.get(line) ?? 0;
     assert(count > 0, 'a registered waiter is counted on its line');
     if (count === 1) this.waiterCounts.delete(line); else this.waiterCounts.set(line, count - 1);
-    const atAddress = this.waiterAddressCounts.get(waiter.address) ?? 0;
-    assert(atAddress > 0, 'a registered waiter is counted on its address');
-    if (atAddress === 1) {
-      this.waiterAddressCounts.delete(waiter.address);
+    const list = this.waitersAt.get(waiter.address);
+    const at = list?.indexOf(waiter) ?? -1;
+    assert(at >= 0, 'a registered waiter is listed at its address');
+    if (list!.length === 1) {
+      this.waitersAt.delete(waiter.address);
       this.requiet(line);
     } else {
-      this.waiterAddressCounts.set(waiter.address, atAddress - 1);
+      list!.splice(at, 1);
     }
   }
 
@@ -1985,7 +1980,7 @@ export class LineEngine implements Engine {
    */
   private quietMaskOf(line: number, state: NodeLine, from: number): number {
     if (!this.notifyInThread) return 0;
-    if (from === this.nodeId) return wordsWithout(line, this.waiterAddressCounts);
+    if (from === this.nodeId) return wordsWithout(line, this.waitersAt);
     if (state.quiet && state.waitsOut === 0) return (1 << (atomicLineBytes / 4)) - 1;
     return state.counts === null ? 0 : wordsWithout(line, state.counts);
   }
