@@ -624,12 +624,17 @@ assert(diffsMessageBytesMax + 64 * 1024 < frameBytesMax, 'a diffs message fits a
 
 /**
  * Remote workers: largest message (its clone's bytes, or a typed array's) a
- * thread may post to a thread on another node, and largest workerData: it
- * travels in one frame, with room for the frame's header and body. A larger
- * one throws DSM_ERR_MESSAGE_TOO_LARGE in the posting thread (it used to end
- * the run: the sending manager's frame was refused).
+ * thread may post to a thread on another node, and largest workerData. One
+ * larger than remoteMessagePartBytes travels in parts, a frame each
+ * (src/runtime/message-parts.ts), joined by the receiving manager before it
+ * is delivered; a larger one than this throws DSM_ERR_MESSAGE_TOO_LARGE in
+ * the posting thread. The bound is what a receiving manager joins for one
+ * sender at a time (it holds the whole message until its last part).
  */
-export const remoteMessageBytesMax = frameBytesMax - 64 * 1024;
+export const remoteMessageBytesMax = 1024 * 1024 * 1024;
+/** Remote workers: a message's bytes past this travel in parts of this many bytes (each a frame of its own). */
+export const remoteMessagePartBytes = 4 * 1024 * 1024;
+assert(remoteMessagePartBytes + 64 * 1024 < frameBytesMax, 'a message part fits a frame with room for its header and the rest of its message');
 assert(lanePostBatchMax * (ringPostBytesMax + 256) + 1024 * 1024 < frameBytesMax, 'a batch of small posts (rtPosts) fits a frame with room for its release');
 assert(prefetchPageCountInitial >= 1 && prefetchPageCountInitial <= prefetchPageCountDefault, 'the read-ahead window starts within its limit');
 assert(prefetchPageCountDefault <= prefetchPageCountMax && prefetchPageCountRuntime <= prefetchPageCountMax, 'read-ahead window limits within what one fetch may ask for');

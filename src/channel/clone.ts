@@ -707,12 +707,12 @@ function detach(buffer: ArrayBuffer): void {
   structuredClone(buffer, { transfer: [buffer] });
 }
 
-/** Throws DSM_ERR_MESSAGE_TOO_LARGE past remoteMessageBytesMax (what one frame carries); else gives `bytes` back. */
+/** Throws DSM_ERR_MESSAGE_TOO_LARGE past remoteMessageBytesMax (what a manager joins for a thread on another node); else gives `bytes` back. */
 export function assertFits<T extends Uint8Array | number>(bytes: T, what: string): T {
   const byteLength = typeof bytes === 'number' ? bytes : bytes.byteLength;
   if (byteLength > remoteMessageBytesMax) {
     throw new DsmError('DSM_ERR_MESSAGE_TOO_LARGE',
-      `${what} of ${byteLength} bytes for a thread on another node is larger than the ${remoteMessageBytesMax} bytes one frame carries (remoteMessageBytesMax): send it in parts, or share it as a SharedArrayBuffer`);
+      `${what} of ${byteLength} bytes for a thread on another node is larger than the ${remoteMessageBytesMax} bytes such a message may have (remoteMessageBytesMax): send it in parts, or share it as a SharedArrayBuffer`);
   }
   return bytes;
 }

@@ -49,7 +49,12 @@ export type WorkerLaneMessage =
    * manager, in order, with one release (made after the last): each as rtPost (`to` 0: `key` a spawn id),
    * rtEvent 'message' (1: a spawn id), rtPortMessage (2: a relay id) or rtBroadcast (3: a channel's name) would be.
    */
-  | { type: 'rtPosts'; posts: LanePost[]; info: ConsistencyInfo };
+  | { type: 'rtPosts'; posts: LanePost[]; info: ConsistencyInfo }
+  /**
+   * A leading part of the next message's bytes (its `bytes`, or an rtSpawn's `workerData`), `total` bytes in all,
+   * from a message larger than remoteMessagePartBytes (src/runtime/message-parts.ts).
+   */
+  | { type: 'rtPart'; total: number; bytes: Uint8Array };
 
 /** One post of an rtPosts message. */
 export interface LanePost { to: 0 | 1 | 2 | 3; key: string; bytes: Uint8Array; form?: number }
@@ -103,7 +108,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   lineRequest: engineLane, lineRecall: engineLane, lineRelease: engineLane, lineGrant: engineLane,
   lineShareRequest: engineLane, lineShareGrant: engineLane, lineInvalidate: engineLane, lineInvalidated: engineLane,
   lineWait: engineLane, lineWaitShip: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
-  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers', rtExitFence: 'workers', rtExitFenced: 'workers',
+  rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers', rtPart: 'workers', rtExitFence: 'workers', rtExitFenced: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtChunkSurvey: 'heap', rtChunkFree: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap', rtRangeCollected: 'heap',
   rtWebLockRequest: 'locks', rtWebLockRelease: 'locks', rtWebLockDrop: 'locks', rtWebLockGrant: 'locks', rtWebLockStolen: 'locks',
@@ -184,6 +189,7 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   rtEvent: ['bytes'],
   rtBroadcast: ['bytes'],
   rtPortMessage: ['bytes'],
+  rtPart: ['bytes'],
   // A writer's diffs (session 15): a message's diffs are one payload, not one msgpack bin each (above 16 KiB a
   // compact body fell back to msgpack), and the receiver's diffs are views of it. Last in each list (never packed).
   diffs: ['diffs'],

@@ -23,6 +23,7 @@ import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, LanePost, WorkerLaneMessage } from './envelope.js';
+import { MessageJoiner, cutMessage } from './message-parts.js';
 import { hop, hopsOn } from '../util/hops.js';
 
 /** The release and acquire around each crossing (the engine's, named for race mode). */
@@ -143,6 +144,8 @@ export class RemoteWorkers {
   private readonly options: RemoteWorkersOptions;
   /** Workers started here for parents elsewhere: spawnId -> worker, its channel endpoint and the parent's node. */
   private readonly hosted = new Map<string, HostedWorker>();
+  /** Messages larger than a frame, their parts joined per sending node. */
+  private readonly joiner = new MessageJoiner();
   /** The channel endpoints of those workers: endpoint -> spawnId. */
   private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
@@ -484,8 +487,11 @@ export class RemoteWorkers {
     }
   }
 
-  onMessage(from: number, message: WorkerLaneMessage): void {
+  onMessage(from: number, received: WorkerLaneMessage): void {
     const { bounds } = this.options;
+    // A part of a message larger than a frame: held until the message itself comes (message-parts.ts).
+    if (received.type === 'rtPart') { this.joiner.addPart(from, received); return; }
+    const message = this.joiner.join(from, received);
     // Messages to threads gather (ThreadEndpoint.sendEvent); what else comes sends those before it first.
     const isPost = message.type === 'rtPosts' || message.type === 'rtPost' || message.type === 'rtPortMessage' || message.type === 'rtBroadcast' || (message.type === 'rtEvent' && message.event === 'message');
     if (!isPost) flushPendingEvents();
@@ -626,7 +632,12 @@ export class RemoteWorkers {
     this.sendNow(toNode, message);
   }
 
-  private sendNow(toNode: number, message: WorkerLaneMessage): void {
+  private sendNow(toNode: number, whole: WorkerLaneMessage): void {
+    // A message larger than a frame: its leading parts go first, back to back (message-parts.ts).
+    const { parts, last: message } = cutMessage(whole);
+    for (const part of parts) {
+      if (this.options.network.send(toNode, part) === 'lost') break;
+    }
     if (this.options.network.send(toNode, message) !== 'lost') return;
     if (message.type === 'rtSpawn') {
       const entry = this.remote.get(message.spawnId);

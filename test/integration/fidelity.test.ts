@@ -25,7 +25,7 @@ function runDsm(mode: { nodes: number; protocol: string }, file: string) {
 
 // One `dsm run` per mode runs these in turn (test/integration/sequence-runs.ts; each keeps its own test). The thread
 // ids' program runs alone: its ids are counted from the run's first worker.
-const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs', 'broadcast-channel.mjs', 'worker-ports.mjs', 'environment-data.mjs', 'relayed-ports.mjs', 'worker-handle.mjs'].map((name) => `${fixtures}/${name}`);
+const sequenced = ['builtins.cjs', 'notify-all.cjs', 'growable.cjs', 'timed-wait.cjs', 'messages.cjs', 'worker-errors.mjs', 'broadcast-channel.mjs', 'worker-ports.mjs', 'environment-data.mjs', 'relayed-ports.mjs', 'worker-handle.mjs', 'large-messages.mjs'].map((name) => `${fixtures}/${name}`);
 
 function samePlainAndDsm(file: string, sequence: Sequence): void {
   const plain = run([file]);
@@ -57,6 +57,10 @@ for (const mode of modes) {
 
   test(`${name}: large typed arrays and ArrayBuffers posted to a worker (on node 1) arrive whole, and a transferList detaches, as under node`, () => {
     samePlainAndDsm(`${fixtures}/messages.cjs`, sequence);
+  });
+
+  test(`${name}: messages larger than a frame (a 12 MiB workerData, a 36 MiB result by transfer, 12 MiB through a MessagePort and a BroadcastChannel) arrive whole, as under node`, () => {
+    samePlainAndDsm(`${fixtures}/large-messages.mjs`, sequence);
   });
 
   test(`${name}: what a worker throws reaches its parent as under node (built-in error class, fields, errors, cause, values that are no error)`, () => {
