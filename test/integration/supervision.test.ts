@@ -16,6 +16,16 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { childNodes, dsmLines, ended, program, root, running, runningFile, started, startRun, until } from '../fixtures/runs.js';
 
+/**
+ * stuck-waits.mjs printed "started": its worker was about to wait, and its main thread waits right after the print.
+ * A signal a moment later finds both parked (on a loaded machine one may not be yet: a report naming only the
+ * other node's wait failed this file in CI, as the Mutex case below did once).
+ */
+async function startedAndParked(run: Parameters<typeof started>[0]): Promise<void> {
+  await started(run);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+}
+
 for (const failingNode of [1, 0]) {
   test(`an exception on node ${failingNode}'s manager while app threads are parked ends the run with one line naming the node`, async () => {
     const run = startRun(['run', '--nodes', '3', '--region-bytes', '256m', program, '60'], { DSM_TEST_HOOK_MANAGER_THROW: String(failingNode) });
@@ -145,7 +155,7 @@ for (const debug of [false, true]) {
 for (const protocol of ['hlrc', 'sc']) {
   test(`an interrupted run (SIGINT) whose threads wait forever names each node's parked waits (${protocol})`, async () => {
     const run = startRun(['run', '--nodes', '2', '--protocol', protocol, 'test/fixtures/programs/stuck-waits.mjs']);
-    await started(run);
+    await startedAndParked(run);
     run.child.kill('SIGINT');
     const { code } = await ended(run);
     assert.equal(code, 130, run.stderr());
@@ -159,7 +169,7 @@ for (const protocol of ['hlrc', 'sc']) {
 // doorbell block, and the report names it, the main thread's included.
 test('an interrupted run on --nodes 1 (SIGINT) names its threads\' native Atomics.wait', async () => {
   const run = startRun(['run', '--nodes', '1', 'test/fixtures/programs/stuck-waits.mjs']);
-  await started(run);
+  await startedAndParked(run);
   run.child.kill('SIGINT');
   const { code } = await ended(run);
   assert.equal(code, 130, run.stderr());
@@ -187,7 +197,7 @@ test('an interrupted run on --nodes 1 (SIGTERM) names a Mutex.lock and a Barrier
 test('SIGTERM to the whole process group (as timeout sends it) names each node\'s parked waits once', async () => {
   // setsid: the run leads a process group of its own (its child nodes in it), which the test signals whole.
   const run = startRun(['run', '--nodes', '3', 'test/fixtures/programs/stuck-waits.mjs'], {}, ['setsid', process.execPath, 'bin/dsm.js']);
-  await started(run);
+  await startedAndParked(run);
   process.kill(-run.child.pid!, 'SIGTERM');
   const { code } = await ended(run);
   assert.equal(code, 143, run.stderr());
@@ -213,7 +223,7 @@ test('a program that exits 130 itself while a worker waits prints no interrupted
 // SIGTERM to one child node alone: it names its parked waits, then ends by the signal as before.
 test('SIGTERM to node 1 alone names its parked waits, and the run ends naming its death', async () => {
   const run = startRun(['run', '--nodes', '2', 'test/fixtures/programs/stuck-waits.mjs']);
-  await started(run);
+  await startedAndParked(run);
   const victim = childNodes(run).get(1);
   assert.ok(victim !== undefined, 'node 1 runs');
   process.kill(victim, 'SIGTERM');
