@@ -13,18 +13,26 @@
 // shared writes, terminate() of a lock holder that wrote with plain stores. Plain worker_threads, no dsm API:
 // under dsm on 1, 2 and 4 nodes (hlrc and sc) they print what plain node prints and exit with its code.
 //
-// The round found one bug (open, not run here): a dsm buffer in a message or workerData that a worker on another
-// node never read — the worker terminated with the message queued, terminated right after its creation, or ended
-// by itself with it unread — is never reused: its weight (weighted reference counting, src/runtime/heap-service.ts)
-// is handed back only when a receiving thread makes the buffer ('hold'), so every such buffer leaks for the rest
-// of the run, and a loop of them fails with DSM_ERR_REGION_EXHAUSTED where node runs (terminate-queued.mjs, on
-// 2 nodes with --region-bytes 32m, each of its three modes; on 1 node it passes).
+// The round found two bugs (open, not run here):
+// - store-notify-race.mjs: a plain store, then Atomics.notify, racing an Atomics.wait on that word from a thread
+//   on another node: when the notify comes first, the wait must see the store ('not-equal': leaving the notify's
+//   critical section synchronizes with the wait's entering it) and end at once; under dsm (hlrc, line ownership)
+//   it reads the old value, parks and misses the notify — 'timed-out' with a timeout, a hang without one (10 to
+//   16 waits of 40 on 2 nodes; none with Atomics.store, under sc, or with DSM_ATOMIC_LINES=0). clone-sabs.mjs
+//   hung so under Node 24 before its store was made atomic.
+// - terminate-queued.mjs: a dsm buffer in a message or workerData that a worker on another node never read (the
+//   worker terminated with the message queued, terminated right after its creation, or ended by itself with it
+//   unread) is never reused: its weight (weighted reference counting, src/runtime/heap-service.ts) is handed back
+//   only when a receiving thread makes the buffer ('hold'), so each such buffer leaks for the rest of the run,
+//   and a loop of them fails with DSM_ERR_REGION_EXHAUSTED where node runs (2 nodes, --region-bytes 32m, each of
+//   its three modes; on 1 node it passes).
 // Not bugs, and not run here: alloc-sizes.mjs on 32 MiB fails now and then with DSM_ERR_REGION_EXHAUSTED (its three
 // workers keep up to 25 MiB live in runs of up to 8 MiB: the region is too small for it; 48 MiB passes); a
 // growable buffer cannot cross nodes (growable-churn.mjs runs on 1 node, docs/LIMITS.md); lost-messages.mjs's
 // dropped-port kind (messages left in an unreferenced, unclosed channel) holds the memory under node too;
 // atomics-handoff-lines.mjs, one Atomics op per line per side per hand-off, runs some 300x plain node on 2 nodes;
-// under sc, atomics-kinds (~110x), lru-cache (~23x) and alloc-handoff (~30x) are slow.
+// under sc, atomics-kinds (~110x), lru-cache (~23x) and alloc-handoff (~30x) are slow. Left to the survey for time
+// (they pass): orphan-churn.mjs (16 3, 2 nodes, 32 MiB), alloc-sizes.mjs on 1 node, terminate-writes.mjs under sc.
 import { test } from 'node:test';
 import { checkUserProgram, type UserProgram } from './users-runs.js';
 
@@ -36,13 +44,11 @@ const small = ['--region-bytes', '32m'];
 
 const runs: readonly Run[] = [
   { file: 'alloc-sizes.mjs', args: ['3', '48'], dsm: ['--nodes', '2', '--region-bytes', '64m'], status: 0, what: '3 workers allocate, check and drop buffers of 4 KiB to 8 MiB, 144 MiB in a 64 MiB region' },
-  { file: 'alloc-sizes.mjs', args: ['3', '32'], dsm: ['--nodes', '1', ...small], status: 0, what: 'the same on one node, 96 MiB in 32 MiB' },
   { file: 'alloc-handoff.mjs', args: ['80'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers made by a producer, relayed by the main thread and dropped by a consumer, 98 MiB in 32 MiB' },
   { file: 'view-outlives.mjs', dsm: ['--nodes', '2', ...small], status: 0, what: 'a view read by a worker after the main thread dropped its buffer and churned 192 MiB' },
   { file: 'hot-potato.mjs', args: ['60', '100'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers passed 100 hops round a ring of 4 workers, 60 MiB in 32 MiB' },
   { file: 'hot-potato.mjs', args: ['40', '60'], dsm: ['--nodes', '4', ...small], status: 0, what: 'the same on 4 nodes' },
   { file: 'worker-held-churn.mjs', args: ['12', '4'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers last held by workers that return, exit or are terminated' },
-  { file: 'orphan-churn.mjs', args: ['16', '3'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers that outlive the workers that made them, kept and checked while others are reused' },
   { file: 'lost-messages.mjs', args: ['30', '4', 'exited,closed-port,ignored'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers posted to exited workers, on closed ports and to a worker that ignores them' },
   { file: 'lru-cache.mjs', args: ['120'], dsm: ['--nodes', '2'], status: 0, what: 'an LRU cache of buffers that workers keep for a while after eviction' },
   { file: 'pool-long.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a pool of 4 running 4,000 task objects into 8 reused result slots' },
@@ -60,7 +66,6 @@ const runs: readonly Run[] = [
   { file: 'unref-exit.mjs', dsm: ['--nodes', '2'], status: 3, what: 'an unref\'d worker counting forever, process.exitCode 3 and an exit handler reading shared memory' },
   { file: 'handler-throws.mjs', dsm: ['--nodes', '2'], status: 1, stderrLine: 'second worker gives up', what: 'throws in a worker\'s message handler after shared writes, caught and uncaught' },
   { file: 'terminate-writes.mjs', dsm: ['--nodes', '2'], status: 0, what: 'terminate() of a lock holder that wrote with plain stores and spins holding the lock' },
-  { file: 'terminate-writes.mjs', dsm: ['--nodes', '2', '--protocol', 'sc'], status: 0, what: 'the same under sc' },
 ];
 
 for (const run of runs) {
