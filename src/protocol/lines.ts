@@ -431,7 +431,7 @@ export class LineEngine implements Engine {
    */
   private readonly shippedWaitsRunning = new Map<string, boolean>();
   private nextRequestId = 1;
-  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0, lineShareGrants: 0, lineShareInvalidations: 0, lineShareDowngrades: 0, lineShareUpgrades: 0, lineEvictions: 0, lineShareAheadAsked: 0, lineShareAheadGrants: 0, lineShareAheadUnused: 0 };
+  private readonly stats = { lineGrants: 0, lineReleases: 0, lineRecalls: 0, lineWaits: 0, lineNotifies: 0, lineNotifiesQuiet: 0, lineOpsShipped: 0, lineOpsRun: 0, lineWaitsShipped: 0, lineShipSwitches: 0, lineMoveSwitches: 0, lineReleasesWithNotify: 0, lineReleasesWithWait: 0, lineNotifiesCounted: 0, lineColdPageReleases: 0, lineFirstOpsShipped: 0, linePagePullsSkipped: 0, lineShareGrants: 0, lineShareInvalidations: 0, lineShareDowngrades: 0, lineShareUpgrades: 0, lineEvictions: 0, lineShareAheadAsked: 0, lineShareAheadGrants: 0, lineShareAheadUnused: 0, lineNotifiesHeldForHolder: 0 };
   /**
    * Per thread (its key, Engine.onSync's `thread`: not the request's ref,
    * which in the runtime is new for every request): the address of its last shipped
@@ -1483,6 +1483,23 @@ export class LineEngine implements Engine {
           this.recall(line, entry);
           return;
         }
+        if (entry.owner >= 0 && entry.owner !== from && entry.owner !== this.nodeId) {
+          // Another node holds the line: one of its threads may have checked the value there and its lineWait
+          // be on its way (it precedes that node's release on the link), and its next checks read its own copy.
+          // A plain store before this notify (`v[i] = 33; Atomics.notify(v, i)`: the wait that comes after the
+          // notify must see 33) reached neither. So the notify waits for the line to come back, as a held one
+          // for a listed line does: the holder's waits registered first, and the next check there acquires
+          // what the notifier released (users13/store-notify-race.mjs timed out 4 waits of 10 before).
+          if (this.heldNotifyCount >= atomicLineHeldNotifyCountMax) {
+            throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory holds back at most ${atomicLineHeldNotifyCountMax} notifies`);
+          }
+          if (message.info !== undefined && from !== this.nodeId) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
+          entry.heldNotifies.push({ from, message });
+          this.heldNotifyCount++;
+          this.stats.lineNotifiesHeldForHolder++;
+          this.recall(line, entry);
+          return;
+        }
         if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
           if (message.info !== undefined) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
           this.deferredRemoteNotifies.push({ from, message });
@@ -1659,9 +1676,13 @@ export class LineEngine implements Engine {
       entry.sharers.push(from);
     }
     if (entry.listedTo >= 0) {
-      // Back from the node that counted its notifies: the notifies held back meanwhile run now, before the next grant.
+      // Back from the node that counted its notifies.
       assert(entry.listedTo === from, 'a listed line comes back from the node it is listed to');
       entry.listedTo = -1;
+    }
+    if (entry.heldNotifies.length > 0) {
+      // The notifies held back while the line was away (listed, or held by another node than theirs) run now,
+      // before the next grant: the holder's waits sent before its release are registered.
       const held = entry.heldNotifies.splice(0);
       this.heldNotifyCount -= held.length;
       for (const { from: notifier, message } of held) this.dispatch(notifier, message);

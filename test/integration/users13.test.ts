@@ -13,14 +13,15 @@
 // shared writes, terminate() of a lock holder that wrote with plain stores. Plain worker_threads, no dsm API:
 // under dsm on 1, 2 and 4 nodes (hlrc and sc) they print what plain node prints and exit with its code.
 //
-// The round found two bugs (open, not run here):
-// - store-notify-race.mjs: a plain store, then Atomics.notify, racing an Atomics.wait on that word from a thread
-//   on another node: when the notify comes first, the wait must see the store ('not-equal': leaving the notify's
-//   critical section synchronizes with the wait's entering it) and end at once; under dsm (hlrc, line ownership)
-//   it reads the old value, parks and misses the notify — 'timed-out' with a timeout, a hang without one (10 to
-//   16 waits of 40 on 2 nodes; none with Atomics.store, under sc, or with DSM_ATOMIC_LINES=0). clone-sabs.mjs
-//   hung so under Node 24 before its store was made atomic.
-// - terminate-queued.mjs: a dsm buffer in a message or workerData that a worker on another node never read (the
+// The round found two bugs:
+// - store-notify-race.mjs (fixed, run here): a plain store, then Atomics.notify, racing an Atomics.wait on that word
+//   from a thread on another node: when the notify comes first, the wait must see the store ('not-equal': leaving
+//   the notify's critical section synchronizes with the wait's entering it) and end at once; under dsm (hlrc, line
+//   ownership) it read the old value, parked and missed the notify — 'timed-out' with a timeout, a hang without one
+//   (10 to 16 waits of 40 on 2 nodes; none with Atomics.store, under sc, or with DSM_ATOMIC_LINES=0). The line's
+//   directory answered the notify while another node held the line, whose thread had checked the value there and
+//   whose lineWait was on its way. Now such a notify waits for the line to come back (src/protocol/lines.ts).
+// - terminate-queued.mjs (open, not run here): a dsm buffer in a message or workerData that a worker on another node never read (the
 //   worker terminated with the message queued, terminated right after its creation, or ended by itself with it
 //   unread) is never reused: its weight (weighted reference counting, src/runtime/heap-service.ts) is handed back
 //   only when a receiving thread makes the buffer ('hold'), so each such buffer leaks for the rest of the run,
@@ -65,6 +66,7 @@ const runs: readonly Run[] = [
   { file: 'terminated-waiters.mjs', args: ['8'], dsm: ['--nodes', '2'], status: 0, what: 'notify after the waiter was terminated wakes nobody, a live waiter is woken' },
   { file: 'unref-exit.mjs', dsm: ['--nodes', '2'], status: 3, what: 'an unref\'d worker counting forever, process.exitCode 3 and an exit handler reading shared memory' },
   { file: 'handler-throws.mjs', dsm: ['--nodes', '2'], status: 1, stderrLine: 'second worker gives up', what: 'throws in a worker\'s message handler after shared writes, caught and uncaught' },
+  { file: 'store-notify-race.mjs', args: ['40', 'plain'], dsm: ['--nodes', '2'], status: 0, what: 'a plain store and a notify racing a wait on another node: no wait misses the notify' },
   { file: 'terminate-writes.mjs', dsm: ['--nodes', '2'], status: 0, what: 'terminate() of a lock holder that wrote with plain stores and spins holding the lock' },
 ];
 
