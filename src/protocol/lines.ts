@@ -1471,32 +1471,23 @@ export class LineEngine implements Engine {
           return;
         }
         if (!reply) return this.onNotify(from, message.requestId, message.address, message.count, message.info, message, false);
-        if (entry.listedTo >= 0 && from !== entry.listedTo) {
-          // The line's holder counts its own notifies: this one (from another node, or this directory's
-          // own) waits until the line is back, so that no waiter the holder counts leaves meanwhile.
+        // Held back until the line is back (before its next grant), the line recalled:
+        // - listed: its holder counts its own notifies; this one (from another node, or this directory's own) waits,
+        //   so that no waiter the holder counts leaves meanwhile;
+        // - held by another node than the notifier's and this one (session 38): one of its threads may have checked
+        //   the value there with its lineWait on the way (it precedes that node's release on the link), and its
+        //   next checks read its own copy. A plain store before this notify (`v[i] = 33; Atomics.notify(v, i)`: a
+        //   wait after the notify must see 33) reached neither; once the line is back, the holder's waits are
+        //   registered and its next check acquires what the notifier released (users13/store-notify-race.mjs).
+        const listed = entry.listedTo >= 0 && from !== entry.listedTo;
+        if (listed || (entry.owner >= 0 && entry.owner !== from && entry.owner !== this.nodeId)) {
           if (this.heldNotifyCount >= atomicLineHeldNotifyCountMax) {
             throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory holds back at most ${atomicLineHeldNotifyCountMax} notifies`);
           }
           if (message.info !== undefined && from !== this.nodeId) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
           entry.heldNotifies.push({ from, message });
           this.heldNotifyCount++;
-          this.recall(line, entry);
-          return;
-        }
-        if (entry.owner >= 0 && entry.owner !== from && entry.owner !== this.nodeId) {
-          // Another node holds the line: one of its threads may have checked the value there and its lineWait
-          // be on its way (it precedes that node's release on the link), and its next checks read its own copy.
-          // A plain store before this notify (`v[i] = 33; Atomics.notify(v, i)`: the wait that comes after the
-          // notify must see 33) reached neither. So the notify waits for the line to come back, as a held one
-          // for a listed line does: the holder's waits registered first, and the next check there acquires
-          // what the notifier released (users13/store-notify-race.mjs timed out 4 waits of 10 before).
-          if (this.heldNotifyCount >= atomicLineHeldNotifyCountMax) {
-            throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory holds back at most ${atomicLineHeldNotifyCountMax} notifies`);
-          }
-          if (message.info !== undefined && from !== this.nodeId) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
-          entry.heldNotifies.push({ from, message });
-          this.heldNotifyCount++;
-          this.stats.lineNotifiesHeldForHolder++;
+          if (!listed) this.stats.lineNotifiesHeldForHolder++;
           this.recall(line, entry);
           return;
         }
