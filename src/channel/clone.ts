@@ -24,6 +24,43 @@ export interface BufferRanges {
   onHold?(offset: number, byteLength: number, token: number): void;
 }
 
+/**
+ * The weighted range tokens a clone carries, listed after the value (a
+ * trailer V8's deserializer does not read): the receiving manager reads them
+ * without decoding the value, so that the weights of a message no thread ever
+ * reads (its worker terminated with it queued, or never started, or never
+ * listened) go back to their owners when the thread ends
+ * (src/runtime/heap-service.ts, "Pending holds"). The trailer: a lead byte
+ * (heldTrailerLead), then for each descriptor with a weight its offset,
+ * byteLength and token as float64, then their count and heldTrailerMagic as
+ * uint32, little-endian.
+ */
+const heldTrailerMagic = 0x68_6d_73_64;
+/** The trailer's first byte: no tag V8's deserializer reads after a value (see writeHeldTrailer). */
+const heldTrailerLead = 0xff;
+const heldTrailerTailBytes = 8;
+const heldEntryBytes = 24;
+/** A range token is weight * rangeTokenOwners + owner (src/runtime/heap-service.ts); a token of weight 0 holds nothing to return. */
+export const rangeTokenOwners = 256;
+
+/**
+ * The held ranges a clone's trailer lists, as [offset, byteLength, token, …]
+ * (see heldTrailerMagic). Bytes without a well-formed trailer are a
+ * DSM_ERR_FRAME naming `from`.
+ */
+export function heldRangesOf(bytes: Uint8Array, from: string): number[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tail = bytes.byteLength - heldTrailerTailBytes;
+  if (tail < 0 || view.getUint32(tail + 4, true) !== heldTrailerMagic) {
+    throw new DsmError('DSM_ERR_FRAME', `a cloned message from ${from} ends without its list of held ranges: a peer of another dsm version, or corrupted bytes`);
+  }
+  const count = view.getUint32(tail, true);
+  if (count * heldEntryBytes + 1 > tail) throw new DsmError('DSM_ERR_FRAME', `a cloned message from ${from} lists ${count} held ranges in ${bytes.byteLength} bytes`);
+  const held: number[] = [];
+  for (let at = tail - count * heldEntryBytes; at < tail; at += 8) held.push(view.getFloat64(at, true));
+  return held;
+}
+
 /** Node's serializer hooks, which @types/node does not declare. */
 interface HostHooks {
   _writeHostObject?(object: object): void;
@@ -298,12 +335,27 @@ class DsmSerializer extends v8.DefaultSerializer {
   private readonly ranges: BufferRanges;
   private readonly ports: PortCodec;
   private readonly bareMarkers: Set<DataView>;
+  /** The descriptors written with a weight, as [offset, byteLength, token, …] (the trailer: heldTrailerMagic). */
+  private readonly held: number[] = [];
 
   constructor(ranges: BufferRanges, ports: PortCodec, bareMarkers: Set<DataView>) {
     super();
     this.ranges = ranges;
     this.ports = ports;
     this.bareMarkers = bareMarkers;
+  }
+
+  /** After the value: the held ranges' trailer (heldRangesOf reads it). */
+  writeHeldTrailer(): void {
+    const trailer = new DataView(new ArrayBuffer(1 + this.held.length * 8 + heldTrailerTailBytes));
+    // V8's deserializer, having read an ArrayBuffer (a dsm buffer is one), peeks at the next tag, past padding
+    // (0): should it be an ArrayBufferView's ('V'), it reads a view of it. A first byte of 0x56 in an offset made
+    // a message "Unable to deserialize cloned data". The lead byte is neither.
+    trailer.setUint8(0, heldTrailerLead);
+    for (let index = 0; index < this.held.length; index += 1) trailer.setFloat64(1 + index * 8, this.held[index]!, true);
+    trailer.setUint32(1 + this.held.length * 8, this.held.length / 3, true);
+    trailer.setUint32(1 + this.held.length * 8 + 4, heldTrailerMagic, true);
+    this.writeRawBytes(new Uint8Array(trailer.buffer));
   }
 
   /** A value structured clone cannot copy (a function, a symbol, a WeakMap): Node's postMessage throws a DataCloneError DOMException, not an Error. */
@@ -334,6 +386,7 @@ class DsmSerializer extends v8.DefaultSerializer {
           'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
       }
       const token = this.ranges.onEscape?.(range.offset) ?? 0;
+      if (token >= rangeTokenOwners) this.held.push(range.offset, range.byteLength, token);
       const bare = this.bareMarkers.has(object as DataView);
       this.writeUint32(bare ? hostTagBuffer : hostTagView);
       this.writeUint32(viewKinds.findIndex((kind) => object instanceof kind));
@@ -391,6 +444,7 @@ export function serializeValue(value: unknown, ranges: BufferRanges, ports: Port
   const serializer = new DsmSerializer(ranges, ports, bareMarkers);
   serializer.writeHeader();
   serializer.writeValue(prepared);
+  serializer.writeHeldTrailer();
   return serializer.releaseBuffer();
 }
 

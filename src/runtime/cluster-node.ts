@@ -342,6 +342,7 @@ export class ClusterNode {
       // Remote workers start on a warm thread; nodes other than 0 host them from the program's start.
       ...(handle.nodeCount > 1 && warmThreadsEnabled() ? { warmThreads: { atStart: handle.nodeId !== 0, prestarted: takePrestartedWarmThread() } } : {}),
       threadExited: (endpoint: ThreadEndpoint) => this.threadExited(endpoint),
+      holds: this.manager.heap,
       ...(this.race === null ? {} : {
         threadStarted: (id: number) => this.race!.threadStarted(id),
         threadEnded: (id: number) => this.race!.threadEnded(id),

@@ -37,6 +37,21 @@
 // under a live buffer, alloc-escape-churn under load.) An explicit free of a
 // buffer that crossed nodes keeps it for good.
 //
+// Pending holds (session 39): a message no thread ever reads (its worker was
+// terminated with it queued, or before it started with the buffer in its
+// workerData, or ended with no listener) made no 'hold', so its weight was
+// never held here nor returned, and the owner never reused the range (4 MiB
+// buffers handed to such workers filled a 32 MiB region in 7 rounds; plain
+// node frees them). The clone lists its weighted descriptors after the value
+// (src/channel/clone.ts, heldRangesOf), the manager that hands a message to a
+// thread here keeps them as that thread's pending holds (expectHolds), the
+// thread's 'hold' takes one (matched by range and token: the same values),
+// and what is left when the thread's channel closes (after what it queued was
+// served) is given back as if its buffer had been collected at once
+// (endpointEnded). A message the manager drops (no thread to take it) gives
+// its weights back the same way (abandonHolds). A hold matched to no pending
+// one (a path that lists none) is held as before.
+//
 // Slice borrowing (issue 13): a node whose slice has no room asks the other
 // nodes in turn for free chunks of theirs (rtChunkBorrow); the lender marks
 // them the borrower's for good. The failed allocation fails as exhausted
@@ -67,6 +82,7 @@ import type { ConsistencyInfo } from '../protocol/messages.js';
 import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
+import { rangeTokenOwners } from '../channel/clone.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
 import { allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, collectAnswerPollMs, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
@@ -110,7 +126,7 @@ export type RangeMessage =
  * A weight and its owner in one number (a channel reply, a descriptor field):
  * weight * rangeTokenOwners + owner. Weight 0: the range is kept for good.
  */
-export const rangeTokenOwners = 256;
+export { rangeTokenOwners };
 /** The weight an owner gives each message that carries its buffer away (at most 2^44: the token stays a safe integer). */
 export const rangeEscapeWeight = 2 ** 40;
 const rangeOwnerUnknown = rangeTokenOwners - 1;
@@ -149,6 +165,12 @@ export class HeapService {
   private readonly held = new Map<number, { owner: number; byteLength: number; weight: number; keep: boolean }>();
   /** Shares of other nodes' allocations dropped here, by owner, until the owner asks (or too many wait). */
   private readonly dropped = new Map<number, RangeShare[]>();
+  /** Weighted descriptors of messages handed to a thread here and not yet held by it, by thread ([offset, byteLength, token, …]; see the header). */
+  private readonly pending = new Map<object, number[]>();
+  /** Threads whose channel closed: what comes for them is given back at once. */
+  private readonly ended = new WeakSet<object>();
+  /** Weights given back for messages no thread here read (pending at a thread's end, or dropped by the manager). */
+  holdsAbandoned = 0;
   /** Until when shares dropped here go back to their owner at once (it asked), by owner. */
   private readonly returnEagerUntilMs = new Map<number, number>();
   private holdersAskedAtMs = -Infinity;
@@ -402,12 +424,23 @@ export class HeapService {
    * node, with the descriptor's token. Collections reported so far are taken
    * first (see the header).
    */
-  onHold(offset: number, byteLength: number, token: number): void {
-    const parsed = parseRangeToken(token);
-    if (parsed === null || (parsed.owner !== rangeOwnerUnknown && parsed.owner >= this.nodeCount)) {
-      throw new DsmError('DSM_ERR_FRAME', `a received buffer at offset ${offset} carries a malformed range token ${token}`);
-    }
+  onHold(offset: number, byteLength: number, token: number, thread?: object): void {
+    const parsed = this.checkedToken(offset, token);
     if (parsed.owner === rangeOwnerUnknown) return;
+    if (thread !== undefined && parsed.weight > 0) {
+      // A thread whose channel closed holds nothing (its buffers went with it; what was pending went back).
+      if (this.ended.has(thread)) return;
+      const list = this.pending.get(thread);
+      if (list !== undefined) {
+        for (let index = 0; index < list.length; index += 3) {
+          if (list[index] === offset && list[index + 1] === byteLength && list[index + 2] === token) {
+            list.splice(index, 3);
+            if (list.length === 0) this.pending.delete(thread);
+            break;
+          }
+        }
+      }
+    }
     this.drainCollected();
     if (parsed.owner === this.nodeId) {
       // Back home: the weight returns with it, and a buffer lives here again.
@@ -427,6 +460,103 @@ export class HeapService {
     assert(held.owner === parsed.owner && held.byteLength === byteLength, 'one owner and length per range');
     held.weight += parsed.weight;
     if (parsed.weight === 0) held.keep = true;
+  }
+
+  private checkedToken(offset: number, token: number): { weight: number; owner: number } {
+    const parsed = parseRangeToken(token);
+    if (parsed === null || (parsed.owner !== rangeOwnerUnknown && parsed.owner >= this.nodeCount)) {
+      throw new DsmError('DSM_ERR_FRAME', `a received buffer at offset ${offset} carries a malformed range token ${token}`);
+    }
+    return parsed;
+  }
+
+  /**
+   * A message with these weighted descriptors ([offset, byteLength, token, …],
+   * heldRangesOf) is handed to `thread` here: its holds are pending until the
+   * thread makes the buffers (see the header). A thread that ended already
+   * gives them back at once.
+   */
+  expectHolds(thread: object, held: readonly number[]): void {
+    if (held.length === 0) return;
+    this.checkHeld(held);
+    if (this.ended.has(thread)) {
+      this.abandonHolds(held);
+      return;
+    }
+    let list = this.pending.get(thread);
+    if (list === undefined) {
+      list = [];
+      this.pending.set(thread, list);
+    }
+    for (const value of held) list.push(value);
+  }
+
+  /** A message with these weighted descriptors that no thread here will read: their weights go back to their owners. */
+  abandonHolds(held: readonly number[]): void {
+    if (held.length === 0) return;
+    this.checkHeld(held);
+    this.drainCollected();
+    for (let index = 0; index < held.length; index += 3) this.giveBack(held[index]!, held[index + 1]!, held[index + 2]!);
+  }
+
+  /** `thread`'s channel closed (what it queued was served first): what it never held goes back. */
+  endpointEnded(thread: object): void {
+    this.ended.add(thread);
+    const list = this.pending.get(thread);
+    if (list === undefined) return;
+    this.pending.delete(thread);
+    this.abandonHolds(list);
+  }
+
+  /** Pending holds here (messages handed to threads and not read yet), for tests and stats. */
+  get pendingHolds(): number {
+    let count = 0;
+    for (const list of this.pending.values()) count += list.length / 3;
+    return count;
+  }
+
+  private checkHeld(held: readonly number[]): void {
+    if (held.length % 3 !== 0) throw new DsmError('DSM_ERR_FRAME', `a message's list of held ranges has ${held.length} numbers, not triples`);
+    for (let index = 0; index < held.length; index += 3) {
+      const offset = held[index]!, byteLength = held[index + 1]!;
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(byteLength) || offset < 0 || byteLength <= 0 || offset + byteLength > this.regionBytes) {
+        throw new DsmError('DSM_ERR_FRAME', `a message lists a held range [${offset}, +${byteLength}) outside the ${this.regionBytes}-byte region`);
+      }
+      this.checkedToken(offset, held[index + 2]!);
+    }
+  }
+
+  /** The weight a descriptor carried, never held here: back to its owner, as the weight of a buffer collected at once. */
+  private giveBack(offset: number, byteLength: number, token: number): void {
+    const { weight, owner } = parseRangeToken(token)!;
+    if (owner === rangeOwnerUnknown || weight === 0) return;
+    this.holdsAbandoned += 1;
+    if (owner === this.nodeId) {
+      const entry = this.escaped.get(offset);
+      if (entry === undefined || weight > entry.outstanding) throw new DsmError('DSM_ERR_FRAME', `a message gave back a weight of ${weight} for the range at offset ${offset}, more than this node gave out`);
+      entry.outstanding -= weight;
+      this.reclaimIfFree(offset);
+      return;
+    }
+    const held = this.held.get(offset);
+    if (held !== undefined) {
+      // A buffer over it lives here: the weight goes back with the node's own when that is collected.
+      assert(held.owner === owner && held.byteLength === byteLength, 'one owner and length per range');
+      held.weight += weight;
+      return;
+    }
+    this.dropShare(owner, { offset, byteLength, weight, keep: false });
+  }
+
+  /** A share of `owner`'s range dropped here: waits for the owner's ask, or goes now (a full batch, or the owner asked lately). */
+  private dropShare(owner: number, share: RangeShare): void {
+    let shares = this.dropped.get(owner);
+    if (shares === undefined) {
+      shares = [];
+      this.dropped.set(owner, shares);
+    }
+    shares.push(share);
+    if (shares.length >= rangeReturnBatchMax || performance.now() < (this.returnEagerUntilMs.get(owner) ?? -Infinity)) this.returnShares(owner);
   }
 
   /** The owner: another node gave its shares of ranges back (with its release). */
@@ -791,13 +921,7 @@ export class HeapService {
     if (held !== undefined && held.byteLength === byteLength && this.live.get(offset) !== byteLength) {
       // Another node's range: its share waits here for its owner (see the header).
       this.held.delete(offset);
-      let shares = this.dropped.get(held.owner);
-      if (shares === undefined) {
-        shares = [];
-        this.dropped.set(held.owner, shares);
-      }
-      shares.push({ offset, byteLength, weight: held.weight, keep: held.keep });
-      if (shares.length >= rangeReturnBatchMax || performance.now() < (this.returnEagerUntilMs.get(held.owner) ?? -Infinity)) this.returnShares(held.owner);
+      this.dropShare(held.owner, { offset, byteLength, weight: held.weight, keep: held.keep });
       return;
     }
     if (this.live.get(offset) !== byteLength) return;

@@ -89,6 +89,8 @@ export class NodeManager {
     if (writeAheadEnabled()) this.native.setWriteAhead(writeAheadPageCountMax);
     this.heap = new HeapService(this.native, this.regionBytes, this.nodeId, this.nodeCount);
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
+    // What a thread was handed and never read gives its buffers' weights back (src/runtime/heap-service.ts, "Pending holds").
+    this.channel.onThreadEnd((endpoint) => this.heap.endpointEnded(endpoint));
   }
 
   start(): void {
@@ -129,13 +131,13 @@ export class NodeManager {
     this.started = false;
   }
 
-  private onRequest(_endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
+  private onRequest(endpoint: ThreadEndpoint, request: ChannelRequest): unknown {
     switch (request.op) {
       case 'alloc': {
         const reply = this.heap.allocOrWait(request.byteLength);
         if (typeof reply === 'object' && 'wait' in reply) return reply;
         const offset = typeof reply === 'number' ? reply : reply.offset;
-        this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, _endpoint);
+        this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, endpoint);
         return reply;
       }
       case 'thread-id': {
@@ -155,10 +157,10 @@ export class NodeManager {
       case 'escape-keep':
         return this.heap.onEscape(request.offset, true);
       case 'hold':
-        this.heap.onHold(request.offset, request.byteLength, request.token);
+        this.heap.onHold(request.offset, request.byteLength, request.token, endpoint);
         return null;
       default:
-        if (this.extraRequests !== null) return this.extraRequests(_endpoint, request);
+        if (this.extraRequests !== null) return this.extraRequests(endpoint, request);
         throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${(request as { op: string }).op}'`);
     }
   }

@@ -11,7 +11,7 @@
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { type ChannelServer, type ThreadEndpoint, flushPendingEvents } from '../channel/server.js';
-import { transferListOf } from '../channel/clone.js';
+import { heldRangesOf, transferListOf } from '../channel/clone.js';
 import { serializeThrown } from '../channel/thrown.js';
 import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, endUnusedWarmThread, handWarmStart, StartGate, startWarmThread, terminateAppThread, trackBoot,
@@ -51,6 +51,12 @@ export interface RemoteWorkersOptions {
   threadEnded?(threadIdSeen: number): void;
   /** A hosted worker's thread exited (Node's 'exit' here): its parked requests go before its parent hears of it. */
   threadExited?(endpoint: ThreadEndpoint): void;
+  /**
+   * The node's allocation service: a message handed to a thread here leaves
+   * its buffers' holds pending there until the thread reads it, and one no
+   * thread will read gives them back (src/runtime/heap-service.ts, "Pending holds").
+   */
+  holds?: { expectHolds(thread: object, held: readonly number[]): void; abandonHolds(held: readonly number[]): void };
   /** Test hook (DSM_TEST_HOOK_SLOW_WORKER_START): runs between a hosted worker's creation and its node's acquire. */
   beforeStartAcquire?(): void;
   /** The nodes this node has sent a notify to (see "Exit fences"); none when absent. */
@@ -418,6 +424,8 @@ export class RemoteWorkers {
             type: 'rtPost', spawnId: target.spawnId, bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('worker.postMessage', request, target.nodeId),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
+        } else {
+          this.dropped(request);
         }
         return null;
       }
@@ -434,6 +442,8 @@ export class RemoteWorkers {
             type: 'rtEvent', spawnId, event: 'message', bytes: request.bytes, ...formOf(request), ...portsOf(request), info: this.release('parentPort.postMessage', request, entry.parentNode),
             ...(this.withSites ? { site: siteOf(request) } : {}),
           });
+        } else {
+          this.dropped(request);
         }
         return null;
       }
@@ -463,7 +473,10 @@ export class RemoteWorkers {
       case 'port-post': {
         const farNode = this.ports.farNodeOf(request.id);
         // Its far end closed: the message goes nowhere, as a post to a closed port's twin.
-        if (farNode === null) return null;
+        if (farNode === null) {
+          this.dropped(request);
+          return null;
+        }
         if (this.batches(request)) {
           this.postLater(farNode, { to: 2, key: request.id, bytes: request.bytes, ...formOf(request) });
           return null;
@@ -535,11 +548,12 @@ export class RemoteWorkers {
         const hosted = this.hosted.get(message.spawnId);
         if (hosted === undefined) {
           this.portsRefused(message.ports, from);
+          this.dropped(message);
           return;
         }
         this.ports.received(hosted.endpoint, message.ports, from);
         // By transfer when the bytes are a large frame's payload (no copy; src/channel/clone.ts).
-        hosted.endpoint.sendEvent({ kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes), true);
+        this.handTo(hosted.endpoint, { kind: 'parent-message', bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes), true);
         return;
       }
       case 'rtPortMessage': {
@@ -597,6 +611,7 @@ export class RemoteWorkers {
         const entry = this.remote.get(message.spawnId);
         if (entry === undefined) {
           this.portsRefused(message.ports, from);
+          this.dropped(message);
           return;
         }
         if (message.event === 'message') this.ports.received(entry.endpoint, message.ports, from);
@@ -612,7 +627,7 @@ export class RemoteWorkers {
             this.remote.delete(message.spawnId);
             break;
         }
-        entry.endpoint.sendEvent(event, 'bytes' in event ? transferListOf(event.bytes) : [], event.kind === 'worker-message');
+        this.handTo(entry.endpoint, event, 'bytes' in event ? transferListOf(event.bytes) : [], event.kind === 'worker-message');
         if (hopsOn) hop('m:event posted');
         if (message.event === 'exit') this.childExited(entry.endpoint.threadIdSeen);
         return;
@@ -707,12 +722,14 @@ export class RemoteWorkers {
     switch (post.to) {
       case 0: {
         const hosted = this.hosted.get(post.key);
-        if (hosted !== undefined) hosted.endpoint.sendEvent({ kind: 'parent-message', bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        if (hosted !== undefined) this.handTo(hosted.endpoint, { kind: 'parent-message', bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        else this.dropped(post);
         return;
       }
       case 1: {
         const entry = this.remote.get(post.key);
-        if (entry !== undefined) entry.endpoint.sendEvent({ kind: 'worker-message', handleId: entry.handleId, bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        if (entry !== undefined) this.handTo(entry.endpoint, { kind: 'worker-message', handleId: entry.handleId, bytes, ...formOf(post) } satisfies ChannelEvent, transferListOf(bytes), true);
+        else this.dropped(post);
         return;
       }
       case 2: this.portMessageArrived(from, post.key, post, null); return;
@@ -731,20 +748,46 @@ export class RemoteWorkers {
     // Closed here meanwhile: dropped, as a message to a closed port (its ports close).
     if (endpoint === null) {
       this.portsRefused(message.ports, from);
+      this.dropped(message);
       return;
     }
     this.ports.received(endpoint, message.ports, from);
+    // Pending with the thread that holds (or will open) the relay end, whether it goes now or when the end is opened.
+    this.expectHolds(endpoint, message);
     this.toRelayEnd(id, { kind: 'message', message: { bytes: message.bytes, ...formOf(message) } });
   }
 
   /** A BroadcastChannel message (acquired) to each thread here that listens on `name`. */
   private broadcastArrived(name: string, message: { bytes: Uint8Array; form?: number }): void {
     const threads = this.broadcastOpen.get(name);
-    if (threads === undefined) return;
+    if (threads === undefined) {
+      this.dropped(message);
+      return;
+    }
     for (const endpoint of threads) {
       // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
-      endpoint.sendEvent({ kind: 'bc-message', name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
+      this.handTo(endpoint, { kind: 'bc-message', name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
     }
+  }
+
+  /**
+   * Hands `event` to `endpoint`'s thread. The dsm buffers its clone carries
+   * are that thread's pending holds until it reads it (heap-service "Pending holds").
+   */
+  private handTo(endpoint: ThreadEndpoint, event: ChannelEvent, transfer: ArrayBuffer[], batch: boolean): void {
+    if ('bytes' in event) this.expectHolds(endpoint, event as { bytes: Uint8Array; form?: number });
+    endpoint.sendEvent(event, transfer, batch);
+  }
+
+  private expectHolds(endpoint: ThreadEndpoint, message: { bytes: Uint8Array; form?: number }): void {
+    if (this.options.holds === undefined || message.form !== undefined) return;
+    this.options.holds.expectHolds(endpoint, heldRangesOf(message.bytes, 'another node'));
+  }
+
+  /** A message no thread here will read (nobody to take it, as under Node): the weights of the buffers it carries go back. */
+  private dropped(message: { bytes?: Uint8Array; form?: number }): void {
+    if (this.options.holds === undefined || message.form !== undefined || message.bytes === undefined) return;
+    this.options.holds.abandonHolds(heldRangesOf(message.bytes, 'a thread or node'));
   }
 
   private findRemote(endpoint: ThreadEndpoint, handleId: number): { spawnId: string; nodeId: number } | null {
@@ -790,6 +833,9 @@ export class RemoteWorkers {
       if (hopsOn) hop('m:thread created');
     }
     const hosted: HostedWorker = { worker, endpoint, parentNode, gate: gate ?? warm?.gate ?? null, terminatedEarly: false, onlineSent: false };
+    // Its workerData's buffers (and its environment data's) are the new thread's pending holds until it reads them.
+    this.expectHolds(endpoint, { bytes: spawn.workerData });
+    if (spawn.options.environmentData !== undefined) this.expectHolds(endpoint, { bytes: spawn.options.environmentData });
     this.hosted.set(spawn.spawnId, hosted);
     this.options.threadStarted?.(spawn.threadIdSeen);
     // Each event is a release (worker exit after writing much, say): admitted

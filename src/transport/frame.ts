@@ -37,8 +37,10 @@ export const frameMagic = 0x44534d31;
  *    a compact lineRecall's flags, lineRelease's `keepShare`, lineGrant's `share`).
  * 12 since session 35: read copies ahead (lineShareRequest's and lineShareGrant's `ahead`, lineShareGrant's `aheadOnly`),
  *    and copies dropped many at once (lineInvalidated's `more`).
+ * 13 since session 39: a cloned message lists the weighted dsm buffers it carries after the value
+ *    (src/channel/clone.ts, heldRangesOf), which the receiving manager reads.
  */
-export const wireVersion = 12;
+export const wireVersion = 13;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

@@ -21,12 +21,14 @@
 //   (10 to 16 waits of 40 on 2 nodes; none with Atomics.store, under sc, or with DSM_ATOMIC_LINES=0). The line's
 //   directory answered the notify while another node held the line, whose thread had checked the value there and
 //   whose lineWait was on its way. Now such a notify waits for the line to come back (src/protocol/lines.ts).
-// - terminate-queued.mjs (open, not run here): a dsm buffer in a message or workerData that a worker on another node never read (the
-//   worker terminated with the message queued, terminated right after its creation, or ended by itself with it
-//   unread) is never reused: its weight (weighted reference counting, src/runtime/heap-service.ts) is handed back
-//   only when a receiving thread makes the buffer ('hold'), so each such buffer leaks for the rest of the run,
-//   and a loop of them fails with DSM_ERR_REGION_EXHAUSTED where node runs (2 nodes, --region-bytes 32m, each of
-//   its three modes; on 1 node it passes).
+// - terminate-queued.mjs (fixed in session 39, run here): a dsm buffer in a message or workerData that a worker on
+//   another node never read (the worker terminated with the message queued, terminated right after its creation,
+//   or ended by itself with it unread) was never reused: its weight (weighted reference counting,
+//   src/runtime/heap-service.ts) was handed back only when a receiving thread made the buffer ('hold'), so each
+//   such buffer leaked for the rest of the run, and a loop of them failed with DSM_ERR_REGION_EXHAUSTED where node
+//   runs (2 nodes, --region-bytes 32m, each of its three modes, after ~7 rounds; lost-messages.mjs's `terminated`
+//   too). Now the clone lists its weighted buffers after the value, and what a thread never read goes back when
+//   it ends (heap-service "Pending holds").
 // Not bugs, and not run here: alloc-sizes.mjs on 32 MiB fails now and then with DSM_ERR_REGION_EXHAUSTED (its three
 // workers keep up to 25 MiB live in runs of up to 8 MiB: the region is too small for it; 48 MiB passes); a
 // growable buffer cannot cross nodes (growable-churn.mjs runs on 1 node, docs/LIMITS.md); lost-messages.mjs's
@@ -50,7 +52,10 @@ const runs: readonly Run[] = [
   { file: 'hot-potato.mjs', args: ['60', '100'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers passed 100 hops round a ring of 4 workers, 60 MiB in 32 MiB' },
   { file: 'hot-potato.mjs', args: ['40', '60'], dsm: ['--nodes', '4', ...small], status: 0, what: 'the same on 4 nodes' },
   { file: 'worker-held-churn.mjs', args: ['12', '4'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers last held by workers that return, exit or are terminated' },
-  { file: 'lost-messages.mjs', args: ['30', '4', 'exited,closed-port,ignored'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers posted to exited workers, on closed ports and to a worker that ignores them' },
+  { file: 'lost-messages.mjs', args: ['30', '4', 'exited,terminated,closed-port,ignored'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers posted to exited and terminated workers, on closed ports and to a worker that ignores them' },
+  { file: 'terminate-queued.mjs', args: ['message', '24'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers in messages queued for workers terminated before reading them, 96 MiB in 32 MiB' },
+  { file: 'terminate-queued.mjs', args: ['workerdata', '24'], dsm: ['--nodes', '3', ...small], status: 0, what: 'buffers in the workerData of workers terminated at once, on 3 nodes' },
+  { file: 'terminate-queued.mjs', args: ['unread', '24'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers posted to workers with no listener that end by themselves' },
   { file: 'lru-cache.mjs', args: ['120'], dsm: ['--nodes', '2'], status: 0, what: 'an LRU cache of buffers that workers keep for a while after eviction' },
   { file: 'pool-long.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a pool of 4 running 4,000 task objects into 8 reused result slots' },
   { file: 'pool-resize.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a pool shrunk by terminate() of idle waiters and grown again, 6 phases' },

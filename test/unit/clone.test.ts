@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertFits, deserializeMessage, deserializeValue, holdsNodeLocalMemory, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
+import { assertFits, deserializeMessage, deserializeValue, heldRangesOf, holdsNodeLocalMemory, rangeTokenOwners, serializeMessage, serializeValue, transferListOf, type BufferRanges } from '../../src/channel/clone.js';
 import { frameBytesMax, remoteMessageBytesMax } from '../../src/constants.js';
 import { deserializeThrown, serializeThrown } from '../../src/channel/thrown.js';
 import { MessageChannel } from 'node:worker_threads';
@@ -379,4 +379,36 @@ test('a KeyObject (secret, public, private), a SocketAddress and a BlockList cro
   }
   assert.deepEqual([back.address.address, back.address.port, back.address.family, back.address.flowlabel], ['::1', 8080, 'ipv6', 7]);
   assert.ok(back.address instanceof SocketAddress);
+});
+
+test('a clone lists the weighted buffers it carries after the value, which the receiver reads without decoding it; bytes without that list are DSM_ERR_FRAME', () => {
+  const ranges = fakeRanges();
+  const a = new SharedArrayBuffer(64), b = new SharedArrayBuffer(128);
+  ranges.add(4096, a);
+  ranges.add(8192, b);
+  const tokens = [3 * rangeTokenOwners + 1, 7, 5 * rangeTokenOwners + 2];
+  const given = [...tokens];
+  const held: number[][] = [];
+  const withTokens: BufferRanges = { ...ranges, onEscape: () => given.shift()!, onHold: (offset, byteLength, token) => { held.push([offset, byteLength, token]); } };
+  const bytes = serializeValue({ a, again: new Int32Array(a, 8, 2), b }, withTokens);
+  // Weight 0 (token 7: weight 0, owner 7) holds nothing to give back: not listed.
+  assert.deepEqual(heldRangesOf(bytes, 'node 1'), [4096, 64, tokens[0], 8192, 128, tokens[2]]);
+  const back = deserializeValue(bytes, withTokens) as { a: SharedArrayBuffer; b: SharedArrayBuffer };
+  assert.equal(back.b, b);
+  assert.deepEqual(held, [[4096, 64, tokens[0]], [4096, 64, 7], [8192, 128, tokens[2]]]);
+  assert.deepEqual(heldRangesOf(serializeValue({ n: 1 }, ranges), 'node 1'), []);
+  // A buffer alone, whose offset's first non-zero byte is an ArrayBufferView's tag ('V'): V8 peeks past a buffer
+  // for one, so the trailer must not start with it (5767168 as a float64 is 00 00 00 00 00 00 56 41).
+  const peeked = new SharedArrayBuffer(4096);
+  ranges.add(5767168, peeked);
+  const alone = { ...ranges, onEscape: () => 9 * rangeTokenOwners };
+  const aloneBytes = serializeValue(peeked, alone);
+  assert.equal(deserializeValue(aloneBytes, ranges), peeked);
+  assert.deepEqual(heldRangesOf(aloneBytes, 'node 1'), [5767168, 4096, 9 * rangeTokenOwners]);
+  const small = deserializeValue(serializeValue(new Uint8Array([1, 2]).buffer, ranges), ranges) as ArrayBuffer;
+  assert.deepEqual(new Uint8Array(small), new Uint8Array([1, 2]));
+  assert.throws(() => heldRangesOf(new Uint8Array(4), 'node 3'), (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /node 3/.test(error.message));
+  const forged = new Uint8Array(bytes);
+  new DataView(forged.buffer).setUint32(forged.byteLength - 8, 1e6, true);
+  assert.throws(() => heldRangesOf(forged, 'node 2'), (error: { code: string; message: string }) => error.code === 'DSM_ERR_FRAME' && /1000000 held ranges/.test(error.message));
 });

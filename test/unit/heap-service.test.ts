@@ -399,3 +399,75 @@ test('on a cluster the region is full only once every other node answered that a
   assert.throws(() => node1.onChunkMessage(0, { type: 'rtRangeCollect', ask: -1 }), (error: { code: string; message: string }) =>
     error.code === 'DSM_ERR_FRAME' && /not a positive integer/.test(error.message));
 });
+
+test('a message no thread reads gives its buffers\' weights back when the thread ends (pending holds); one a thread read holds them as before', () => {
+  const { services, deliver } = boundCluster(3);
+  const [owner, first, second] = services as [HeapService, HeapService, HeapService];
+  const threadA = {}, threadB = {};
+  // Unread: handed to thread A on node 1, which ends without reading it.
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  const token = owner.onEscape(offset);
+  first.expectHolds(threadA, [offset, arenaChunkBytes, token]);
+  assert.equal(first.pendingHolds, 1);
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  first.endpointEnded(threadA);
+  assert.equal(first.pendingHolds, 0);
+  assert.equal(first.holdsAbandoned, 1);
+  ask(first);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 1, 'every weight is back');
+  // A hold from a thread that ended is ignored (its weight went back already), and so is what comes for it later.
+  first.onHold(offset, arenaChunkBytes, token, threadA);
+  first.onBufferCollected(offset, arenaChunkBytes);
+  ask(first);
+  assert.doesNotThrow(() => deliver());
+  // Read: the thread's hold takes the pending one; its end gives nothing back while its buffer lives.
+  const read = offsetOf(owner.alloc(arenaChunkBytes));
+  const readToken = owner.onEscape(read);
+  first.expectHolds(threadB, [read, arenaChunkBytes, readToken]);
+  first.onHold(read, arenaChunkBytes, readToken, threadB);
+  assert.equal(first.pendingHolds, 0);
+  owner.onBufferCollected(read, arenaChunkBytes);
+  first.endpointEnded(threadB);
+  ask(first);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 1, 'the buffer made from it still lives on node 1');
+  first.onBufferCollected(read, arenaChunkBytes);
+  ask(first);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 2);
+  // Handed to a thread that ended already: back at once. Back home unread: the owner's outstanding weight drops.
+  const late = offsetOf(owner.alloc(arenaChunkBytes));
+  second.expectHolds(threadA, []);
+  const lateToken = owner.onEscape(late);
+  const home = owner.onEscape(late);
+  second.endpointEnded(threadB);
+  second.expectHolds(threadB, [late, arenaChunkBytes, lateToken]);
+  owner.expectHolds(threadA, [late, arenaChunkBytes, home]);
+  owner.onBufferCollected(late, arenaChunkBytes);
+  owner.endpointEnded(threadA);
+  ask(second);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 3);
+});
+
+test('a message dropped where a buffer over its range lives gives its weight back with that buffer\'s; a malformed list of held ranges is DSM_ERR_FRAME', () => {
+  const { services, deliver } = boundCluster(2);
+  const [owner, other] = services as [HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  other.onHold(offset, arenaChunkBytes, owner.onEscape(offset));
+  other.abandonHolds([offset, arenaChunkBytes, owner.onEscape(offset)]);
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  ask(other);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 0, 'a buffer lives on node 1');
+  other.onBufferCollected(offset, arenaChunkBytes);
+  ask(other);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 1);
+  const frame = (error: { code: string }) => error.code === 'DSM_ERR_FRAME';
+  assert.throws(() => other.expectHolds({}, [offset, arenaChunkBytes]), frame);
+  assert.throws(() => other.expectHolds({}, [-4096, arenaChunkBytes, rangeToken(2, 0)]), frame);
+  assert.throws(() => other.expectHolds({}, [offset, arenaChunkBytes, rangeToken(2, 9)]), frame);
+  assert.throws(() => owner.abandonHolds([offset + arenaChunkBytes, arenaChunkBytes, rangeToken(2, 0)]), frame, 'a weight the owner never gave');
+});
