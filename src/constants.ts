@@ -743,6 +743,13 @@ export const portRelayCountMax = 1 << 16;
  */
 export const portRelayPendingMax = 1 << 14;
 /**
+ * postMessageToThread across nodes (src/runtime/remote-workers.ts, "Posts to
+ * a thread"): a node's threads' posts waiting for their answers, and the
+ * messages handed to its threads not yet read; one more throws
+ * DSM_ERR_THREAD_POSTS (in the poster) or ends the run (at the receiver).
+ */
+export const threadPostsInFlightMax = 1 << 14;
+/**
  * Messages a thread's relay ends may still hold when the thread ends (its
  * event loop ran dry, or process.exit): posted by the program on a relayed
  * port but not yet forwarded, they are forwarded then, up to this many (the

@@ -108,6 +108,14 @@ export type ChannelRequest =
   | { op: 'parent-post'; bytes: Uint8Array; form?: number; ports?: string[]; posted?: boolean; units?: number }
   | { op: 'worker-terminate'; handleId: number }
   /**
+   * postMessageToThread to a thread on another node (src/threads/post-to-thread.ts): a call, answered once the
+   * message is on its way; the outcome comes as a 'thread-post-done' event with the thread's own `id`. The
+   * receiving thread posts 'thread-message-done' with the `key` of its 'thread-message' event and what its
+   * 'workerMessage' listeners did (threadPostResults).
+   */
+  | { op: 'thread-post'; threadId: number; id: number; bytes: Uint8Array; form?: number; ports?: string[] }
+  | { op: 'thread-message-done'; key: number; result: number }
+  /**
    * BroadcastChannel across nodes (src/threads/broadcast-channel.ts): a thread
    * opened its first channel of `name` (a call, so that it is registered
    * before the thread goes on), closed its last (a post, never answered), or
@@ -202,6 +210,10 @@ export type ChannelEvent =
   | { kind: 'worker-exit'; handleId: number; exitCode: number }
   /** To a worker whose parent runs on another node: the parent's worker.postMessage (its parentPort's 'message'). */
   | { kind: 'parent-message'; bytes: Uint8Array; form?: number }
+  /** postMessageToThread from thread `source` on another node: for this thread's 'workerMessage' listeners. */
+  | { kind: 'thread-message'; key: number; source: number; bytes: Uint8Array; form?: number }
+  /** The outcome of this thread's postMessageToThread `id` to a thread on another node (threadPostResults). */
+  | { kind: 'thread-post-done'; id: number; result: number }
   /** The answer to a posted atomic request (Atomics.waitAsync). */
   | { kind: 'atomic-done'; asyncId: number; value: string }
   /** A message posted to a BroadcastChannel named `name` on another node, for this thread's instances of it. */
@@ -254,3 +266,6 @@ export interface PortMessage {
 export type ChannelReply =
   | { ok: true; value: unknown }
   | { ok: false; code: string; message: string };
+
+/** What a postMessageToThread did at its target, as Node's own status words say it (lib/internal/worker/messaging.js). */
+export const threadPostResults = { delivered: 0, noListener: 1, listenerThrew: 2 } as const;

@@ -562,6 +562,8 @@ export class ClusterNode {
       case 'port-post':
       case 'port-close':
       case 'port-join':
+      case 'thread-post':
+      case 'thread-message-done':
       case 'worker-terminate':
         // These make traffic (a release's diffs, a message): admitted in
         // arrival order while every link is below its limit. A thread that
@@ -684,6 +686,7 @@ export class ClusterNode {
       case 'line': return request.fn !== 'unpinned';
       case 'sync': return request.posted !== true;
       case 'worker-post': case 'parent-post': case 'bc-post': case 'port-post': return request.posted !== true;
+      case 'thread-post': return true;
       default: return false;
     }
   }

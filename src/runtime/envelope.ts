@@ -45,6 +45,15 @@ export type WorkerLaneMessage =
   | { type: 'rtPortMessage'; id: string; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtPortClose'; id: string }
   /**
+   * postMessageToThread across nodes (src/runtime/remote-workers.ts, "Posts to a thread"): where thread `thread`
+   * runs, asked of the node that made it (its id names it) and answered (`node` -1: no such thread); the message,
+   * sent to the node it runs on; and what its listeners did (threadPostResults), back to the poster's node.
+   */
+  | { type: 'rtThreadWhere'; thread: number }
+  | { type: 'rtThreadAt'; thread: number; node: number }
+  | { type: 'rtThreadPost'; thread: number; source: number; id: number; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
+  | { type: 'rtThreadPostDone'; id: number; result: number; info: ConsistencyInfo }
+  /**
    * Small posts without ports (src/runtime/remote-workers.ts, not in race mode) served in one run of the sender's
    * manager, in order, with one release (made after the last): each as rtPost (`to` 0: `key` a spawn id),
    * rtEvent 'message' (1: a spawn id), rtPortMessage (2: a relay id) or rtBroadcast (3: a channel's name) would be.
@@ -109,6 +118,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   lineShareRequest: engineLane, lineShareGrant: engineLane, lineInvalidate: engineLane, lineInvalidated: engineLane,
   lineWait: engineLane, lineWaitShip: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers', rtPart: 'workers', rtExitFence: 'workers', rtExitFenced: 'workers',
+  rtThreadWhere: 'workers', rtThreadAt: 'workers', rtThreadPost: 'workers', rtThreadPostDone: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtChunkSurvey: 'heap', rtChunkFree: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap', rtRangeCollected: 'heap',
   rtWebLockRequest: 'locks', rtWebLockRelease: 'locks', rtWebLockDrop: 'locks', rtWebLockGrant: 'locks', rtWebLockStolen: 'locks',
@@ -189,6 +199,7 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   rtEvent: ['bytes'],
   rtBroadcast: ['bytes'],
   rtPortMessage: ['bytes'],
+  rtThreadPost: ['bytes'],
   rtPart: ['bytes'],
   // A writer's diffs (session 15): a message's diffs are one payload, not one msgpack bin each (above 16 KiB a
   // compact body fell back to msgpack), and the receiver's diffs are views of it. Last in each list (never packed).

@@ -8,6 +8,20 @@
 // requests and the parent's messages go to it as parent-message events. Every
 // crossing is a release on the sending node and an acquire on the receiving
 // one (ConsistencyBounds), so the worker sees what its parent wrote before.
+//
+// Posts to a thread (postMessageToThread, session 39). A thread id names the
+// node that made the thread (threadIdNodeStride), not the node it runs on: a
+// post to a thread of another node asks the maker where it runs
+// (rtThreadWhere, rtThreadAt; the answer is kept: a thread never moves, ids
+// are never reused), then goes there (rtThreadPost: a release and an acquire,
+// its MessagePorts relayed as a postMessage's). The receiving thread emits
+// 'workerMessage' and says what its listeners did; the answer goes back to
+// the poster's node (rtThreadPostDone, a release and an acquire too: under
+// Node the poster's promise settles after the listeners ran, through an
+// Atomics.notify). No thread there, or the thread ends before it reads the
+// message: the answer is "no listener" (Node's ERR_WORKER_MESSAGING_FAILED),
+// never a post that waits for good. At most threadPostsInFlightMax posts of a
+// node's threads wait for their answers, and as many messages for its threads.
 
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { type ChannelServer, type ThreadEndpoint, flushPendingEvents } from '../channel/server.js';
@@ -17,9 +31,9 @@ import {
   appEntryUrl, appThreadConfig, appThreadWorkerData, endUnusedWarmThread, handWarmStart, StartGate, startWarmThread, terminateAppThread, trackBoot,
   type NodeThreadBase, type PrestartedWarmThread,
 } from '../channel/thread-config.js';
-import { broadcastChannelNameCountMax, exitFenceCountMax, exitFenceRetryMs, lanePostBatchMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
+import { broadcastChannelNameCountMax, exitFenceCountMax, exitFenceRetryMs, lanePostBatchMax, threadIdNodeStride, threadPostsInFlightMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
-import type { ChannelEvent, ChannelRequest } from '../channel/wire.js';
+import { threadPostResults, type ChannelEvent, type ChannelRequest } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, LanePost, WorkerLaneMessage } from './envelope.js';
@@ -92,7 +106,8 @@ interface WarmThread {
   idleTimer: NodeJS.Timeout | null;
 }
 
-type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' | 'port-join' }>;
+type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' | 'port-join' | 'thread-post' | 'thread-message-done' }>;
+type ThreadPostRequest = Extract<ChannelRequest, { op: 'thread-post' }>;
 
 /**
  * The requests this lane serves after admission (bc-open, bc-close and
@@ -102,7 +117,7 @@ type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post
  */
 export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
   return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post'
-    || request.op === 'port-post' || request.op === 'port-close' || request.op === 'port-join';
+    || request.op === 'port-post' || request.op === 'port-close' || request.op === 'port-join' || request.op === 'thread-post' || request.op === 'thread-message-done';
 }
 
 /** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts), and its ports (a splice's). */
@@ -155,7 +170,18 @@ export class RemoteWorkers {
   /** The channel endpoints of those workers: endpoint -> spawnId. */
   private readonly hostedEndpoints = new Map<ThreadEndpoint, string>();
   /** Remote workers of this node's app threads: spawnId -> (endpoint, handle id, node). */
-  private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number; ended?: true }>();
+  private readonly remote = new Map<string, { endpoint: ThreadEndpoint; handleId: number; nodeId: number; threadIdSeen: number; ended?: true }>();
+  /**
+   * Posts to a thread (see the header). `threadPosts`: this node's threads' posts waiting for their answers, by
+   * key (the poster and its own id); `threadsAt`: where threads of other nodes run, as their makers answered;
+   * `threadWhereWaiting`: posts waiting for such an answer, by thread; `threadMessages`: messages handed to
+   * this node's threads, by key (the poster's node and key), until the thread says what its listeners did.
+   */
+  private readonly threadPosts = new Map<number, { endpoint: ThreadEndpoint; id: number }>();
+  private readonly threadsAt = new Map<number, number>();
+  private readonly threadWhereWaiting = new Map<number, Array<{ key: number; endpoint: ThreadEndpoint; request: ThreadPostRequest }>>();
+  private readonly threadMessages = new Map<number, { endpoint: ThreadEndpoint; fromNode: number; id: number }>();
+  private threadPostCounter = 0;
   /**
    * Threads of this node that ended with remote workers still running: what to do once the last of them has
    * exited (a hosted worker's own 'exit' event, which under Node comes after its workers have stopped).
@@ -221,6 +247,7 @@ export class RemoteWorkers {
     else options.warmThreads?.prestarted?.discard();
     options.channel.onThreadEnd((endpoint) => {
       this.parentEnded(endpoint.threadIdSeen);
+      this.threadPostsEnded(endpoint);
       for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
       // Its relay ends close with it, as its ports would under Node: each far end sees 'close'. Admitted: after
       // the messages this thread posted on the relay before it ended, and its splices (port-join).
@@ -403,7 +430,7 @@ export class RemoteWorkers {
       case 'worker-spawn': {
         if (hopsOn) hop('m:worker-spawn');
         const spawnId = `${this.options.node.nodeId}:${this.spawnCounter++}`;
-        this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId });
+        this.remote.set(spawnId, { endpoint, handleId: request.handleId, nodeId: request.nodeId, threadIdSeen: request.threadIdSeen });
         this.ports.sent(endpoint, request.ports, request.nodeId);
         this.send(request.nodeId, {
           type: 'rtSpawn', spawnId, threadIdSeen: request.threadIdSeen, entry: request.entry, evalCode: request.evalCode,
@@ -445,6 +472,18 @@ export class RemoteWorkers {
         } else {
           this.dropped(request);
         }
+        return null;
+      }
+      case 'thread-post': {
+        this.postToThread(endpoint, request);
+        return null;
+      }
+      case 'thread-message-done': {
+        const message = this.threadMessages.get(request.key);
+        // Answered already: the thread ended (its answers went as "no listener"), or a bug.
+        if (message === undefined || message.endpoint !== endpoint) return null;
+        this.threadMessages.delete(request.key);
+        this.threadPostDone(message.fromNode, message.id, request.result);
         return null;
       }
       case 'worker-terminate': {
@@ -590,6 +629,37 @@ export class RemoteWorkers {
       }
       case 'rtExitFence': {
         this.answerFence(message.id, message.to);
+        return;
+      }
+      case 'rtThreadWhere': {
+        checkThreadId(message.thread, from);
+        this.send(from, { type: 'rtThreadAt', thread: message.thread, node: this.threadRunsOn(message.thread) });
+        return;
+      }
+      case 'rtThreadAt': {
+        checkThreadId(message.thread, from);
+        if (!Number.isSafeInteger(message.node) || message.node < -1 || message.node >= this.options.node.nodeCount) {
+          throw new DsmError('DSM_ERR_FRAME', `node ${from} says thread ${message.thread} runs on node ${String(message.node)}, which is no node of this cluster`);
+        }
+        this.threadFound(message.thread, message.node);
+        return;
+      }
+      case 'rtThreadPost': {
+        bounds.acquire('message received from postMessageToThread', message.site ?? null, from, message.info);
+        checkThreadId(message.thread, from);
+        this.threadPostArrived(from, message);
+        return;
+      }
+      case 'rtThreadPostDone': {
+        bounds.acquire('postMessageToThread answered', null, from, message.info);
+        const post = this.threadPosts.get(message.id);
+        if (!Object.values(threadPostResults).includes(message.result as 0)) {
+          throw new DsmError('DSM_ERR_FRAME', `node ${from} answered a postMessageToThread with ${String(message.result)}, no outcome dsm knows`);
+        }
+        // Its poster ended meanwhile: nobody waits.
+        if (post === undefined) return;
+        this.threadPosts.delete(message.id);
+        post.endpoint.sendEvent({ kind: 'thread-post-done', id: post.id, result: message.result } satisfies ChannelEvent);
         return;
       }
       case 'rtExitFenced': {
@@ -770,6 +840,111 @@ export class RemoteWorkers {
     }
   }
 
+  /** A thread here posts to a thread of another node, or of this one that started since it looked (see the header). */
+  private postToThread(endpoint: ThreadEndpoint, request: ThreadPostRequest): void {
+    if (this.threadPosts.size >= threadPostsInFlightMax) {
+      this.dropped(request);
+      throw new DsmError('DSM_ERR_THREAD_POSTS', `this node's threads wait for the answers of ${this.threadPosts.size} postMessageToThread calls to threads on other nodes, its limit (threadPostsInFlightMax): await them before posting more`);
+    }
+    const key = this.threadPostCounter++;
+    this.threadPosts.set(key, { endpoint, id: request.id });
+    const thread = request.threadId;
+    const maker = thread === 0 ? 0 : Math.floor(thread / threadIdNodeStride);
+    const { nodeId, nodeCount } = this.options.node;
+    const node = maker >= nodeCount ? -1 : maker === nodeId ? this.threadRunsOn(thread) : this.threadsAt.get(thread);
+    if (node !== undefined) {
+      this.sendThreadPost(node, key, endpoint, request);
+      return;
+    }
+    let waiting = this.threadWhereWaiting.get(thread);
+    if (waiting === undefined) {
+      waiting = [];
+      this.threadWhereWaiting.set(thread, waiting);
+      this.send(maker, { type: 'rtThreadWhere', thread });
+    }
+    waiting.push({ key, endpoint, request });
+  }
+
+  /** The node thread `thread` (made here, or running here) runs on, or -1 if this node knows of none. */
+  private threadRunsOn(thread: number): number {
+    if (this.options.channel.endpointOf(thread) !== null) return this.options.node.nodeId;
+    for (const entry of this.remote.values()) if (entry.threadIdSeen === thread && entry.ended !== true) return entry.nodeId;
+    return -1;
+  }
+
+  /** The maker of thread `thread` said where it runs (-1: nowhere): the posts waiting for that go. */
+  private threadFound(thread: number, node: number): void {
+    // A thread never moves and an id is never reused; one not found may start later, so that is asked again.
+    if (node >= 0) this.threadsAt.set(thread, node);
+    const waiting = this.threadWhereWaiting.get(thread) ?? [];
+    this.threadWhereWaiting.delete(thread);
+    for (const { key, endpoint, request } of waiting) {
+      if (this.threadPosts.has(key)) this.sendThreadPost(node, key, endpoint, request);
+      else this.dropped(request);
+    }
+  }
+
+  private sendThreadPost(node: number, key: number, endpoint: ThreadEndpoint, request: ThreadPostRequest): void {
+    if (node === -1) {
+      // No such thread (anywhere its maker knows of): as Node answers a post to an id no thread has.
+      this.dropped(request);
+      this.threadPostDone(this.options.node.nodeId, key, threadPostResults.noListener);
+      return;
+    }
+    const message = {
+      type: 'rtThreadPost', thread: request.threadId, source: endpoint.threadIdSeen, id: key, bytes: request.bytes, ...formOf(request), ...portsOf(request),
+    } as const;
+    if (node === this.options.node.nodeId) {
+      // Started here since its poster looked: handed over with no crossing (one node's memory).
+      this.threadPostArrived(node, message);
+      return;
+    }
+    this.ports.sent(endpoint, request.ports, node);
+    this.send(node, { ...message, info: this.release('postMessageToThread', request, node), ...(this.withSites ? { site: siteOf(request) } : {}) });
+  }
+
+  /** A post (acquired) for thread `message.thread`, which its poster's node found here: to it, or answered "no listener". */
+  private threadPostArrived(from: number, message: Omit<Extract<WorkerLaneMessage, { type: 'rtThreadPost' }>, 'info' | 'site'>): void {
+    const endpoint = this.options.channel.endpointOf(message.thread);
+    if (endpoint === null) {
+      this.portsRefused(message.ports, from);
+      this.dropped(message);
+      this.threadPostDone(from, message.id, threadPostResults.noListener);
+      return;
+    }
+    if (this.threadMessages.size >= threadPostsInFlightMax) {
+      throw new DsmError('DSM_ERR_THREAD_POSTS', `${this.threadMessages.size} postMessageToThread messages wait for this node's threads to read them, its limit (threadPostsInFlightMax): the threads they go to must return to their event loops`);
+    }
+    if (from !== this.options.node.nodeId) this.ports.received(endpoint, message.ports, from);
+    const key = this.threadPostCounter++;
+    this.threadMessages.set(key, { endpoint, fromNode: from, id: message.id });
+    this.handTo(endpoint, { kind: 'thread-message', key, source: message.source, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, transferListOf(message.bytes), true);
+  }
+
+  /** What a post's listeners did, to the poster's node (with a release: they ran before its promise settles). */
+  private threadPostDone(toNode: number, id: number, result: number): void {
+    if (toNode === this.options.node.nodeId) {
+      const post = this.threadPosts.get(id);
+      if (post === undefined) return;
+      this.threadPosts.delete(id);
+      post.endpoint.sendEvent({ kind: 'thread-post-done', id: post.id, result } satisfies ChannelEvent);
+      return;
+    }
+    this.send(toNode, { type: 'rtThreadPostDone', id, result, info: this.release('postMessageToThread answer', null, toNode) });
+  }
+
+  /** A thread's end: its posts want no answer; the messages it never read are answered "no listener" (admitted: they release). */
+  private threadPostsEnded(endpoint: ThreadEndpoint): void {
+    for (const [key, post] of this.threadPosts) if (post.endpoint === endpoint) this.threadPosts.delete(key);
+    const unread: Array<{ fromNode: number; id: number }> = [];
+    for (const [key, message] of this.threadMessages) {
+      if (message.endpoint !== endpoint) continue;
+      this.threadMessages.delete(key);
+      unread.push(message);
+    }
+    if (unread.length > 0) this.options.admit(() => { for (const { fromNode, id } of unread) this.threadPostDone(fromNode, id, threadPostResults.noListener); });
+  }
+
   /**
    * Hands `event` to `endpoint`'s thread. The dsm buffers its clone carries
    * are that thread's pending holds until it reads it (heap-service "Pending holds").
@@ -943,5 +1118,12 @@ export class RemoteWorkers {
     if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return message;
     const where = `on node ${this.options.node.nodeId} (${this.options.hostName})`;
     return `${message} ${where}: every node needs the program's files at the same path`;
+  }
+}
+
+/** A thread id off the wire: a safe non-negative integer, else DSM_ERR_FRAME naming the sender. */
+function checkThreadId(thread: unknown, from: number): void {
+  if (typeof thread !== 'number' || !Number.isSafeInteger(thread) || thread < 0) {
+    throw new DsmError('DSM_ERR_FRAME', `node ${from} named thread ${String(thread)} in a postMessageToThread, which is no thread id`);
   }
 }

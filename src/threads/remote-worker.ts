@@ -97,9 +97,10 @@ function numbersOnly(limits: Record<string, number> | undefined): Record<string,
 function dispatch(event: ThreadEvent, ranges: BufferRanges, channel: ChannelClient): void {
   // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
   // and BroadcastChannel messages (./broadcast-channel.ts).
-  // and relayed MessagePorts' messages (./port-relay.ts), Web Locks' answers (./web-locks.ts).
+  // and relayed MessagePorts' messages (./port-relay.ts), Web Locks' answers (./web-locks.ts), postMessageToThread's
+  // messages and answers (./post-to-thread.ts).
   if (event.kind === 'atomic-done' || event.kind === 'parent-message' || event.kind === 'bc-message' || event.kind === 'port-message' || event.kind === 'port-close'
-    || event.kind === 'wl-grant' || event.kind === 'wl-stolen') return;
+    || event.kind === 'wl-grant' || event.kind === 'wl-stolen' || event.kind === 'thread-message' || event.kind === 'thread-post-done') return;
   const worker = handles.get(event.handleId);
   if (worker === undefined) return;
   const state = stateOf(worker);

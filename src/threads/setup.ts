@@ -243,7 +243,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     installWebLocks(wt, channel);
   }
   // postMessageToThread (Node 22.5 on) takes and reports dsm's thread ids (./post-to-thread.ts).
-  installPostMessageToThread(wt, channel, Number(wt.threadId), config.nodeId, config.nodeCount);
+  installPostMessageToThread(wt, channel, Number(wt.threadId), config.nodeCount);
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   publishNodeIdentity(config.nodeId, config.nodeCount);
   workers.environmentSet();
