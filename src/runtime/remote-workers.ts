@@ -647,6 +647,8 @@ export class RemoteWorkers {
       case 'rtThreadPost': {
         bounds.acquire('message received from postMessageToThread', message.site ?? null, from, message.info);
         checkThreadId(message.thread, from);
+        checkThreadId(message.source, from);
+        if (!Number.isSafeInteger(message.id)) throw new DsmError('DSM_ERR_FRAME', `node ${from} sent a postMessageToThread with ${String(message.id)} for its key`);
         this.threadPostArrived(from, message);
         return;
       }
