@@ -39,7 +39,7 @@ export const errorCodes = {
   DSM_ERR_PORT_RELAYS: 'more MessagePorts are relayed across nodes, or more messages wait for an unopened relayed port, than a node keeps',
   DSM_ERR_BROADCAST_CHANNELS: 'more BroadcastChannel names are open at once on one node than its relay keeps',
   DSM_ERR_WEB_LOCKS: 'more Web Locks requests are held or waiting at once than the cluster\'s lock service keeps',
-  DSM_ERR_THREAD_POSTS: 'more postMessageToThread calls to threads on other nodes wait for their answers, or more such messages wait for a node\'s threads, than a node keeps',
+  DSM_ERR_THREAD_POSTS: 'more postMessageToThread calls to threads on other nodes (or questions to workers there: getHeapSnapshot, getHeapStatistics, cpuUsage) wait for their answers, or more such messages wait for a node\'s threads, than a node keeps',
   DSM_ERR_MESSAGE_TOO_LARGE: 'a message or workerData for a thread on another node is larger than one frame carries',
   DSM_ERR_STALLED: 'a node\'s manager loop stopped turning for longer than its limit; the node ended',
 } as const;

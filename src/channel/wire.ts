@@ -116,6 +116,12 @@ export type ChannelRequest =
   | { op: 'thread-post'; threadId: number; id: number; bytes: Uint8Array; form?: number; ports?: string[] }
   | { op: 'thread-message-done'; key: number; result: number }
   /**
+   * A question about a worker of this thread that runs on another node, asked of its Node Worker there
+   * (src/threads/remote-worker.ts): a call, answered once sent; the answer comes as a 'worker-query-done' event
+   * with the thread's `id`. `args`: the method's argument (JSON), if any.
+   */
+  | { op: 'worker-query'; handleId: number; id: number; what: WorkerQuery; args?: string }
+  /**
    * BroadcastChannel across nodes (src/threads/broadcast-channel.ts): a thread
    * opened its first channel of `name` (a call, so that it is registered
    * before the thread goes on), closed its last (a post, never answered), or
@@ -212,6 +218,8 @@ export type ChannelEvent =
   | { kind: 'parent-message'; bytes: Uint8Array; form?: number }
   /** postMessageToThread from thread `source` on another node: for this thread's 'workerMessage' listeners. */
   | { kind: 'thread-message'; key: number; source: number; bytes: Uint8Array; form?: number }
+  /** The answer to this thread's worker-query `id`: a value (JSON) or bytes, or the error the worker's Node gave. */
+  | { kind: 'worker-query-done'; id: number; answer: WorkerQueryAnswer }
   /** The outcome of this thread's postMessageToThread `id` to a thread on another node (threadPostResults). */
   | { kind: 'thread-post-done'; id: number; result: number }
   /** The answer to a posted atomic request (Atomics.waitAsync). */
@@ -269,3 +277,12 @@ export type ChannelReply =
 
 /** What a postMessageToThread did at its target, as Node's own status words say it (lib/internal/worker/messaging.js). */
 export const threadPostResults = { delivered: 0, noListener: 1, listenerThrew: 2 } as const;
+
+/** What a thread may ask of its worker on another node: Node's Worker methods of those names (Node 24 has all of them). */
+export type WorkerQuery = 'getHeapSnapshot' | 'getHeapStatistics' | 'cpuUsage';
+export const workerQueries: readonly WorkerQuery[] = ['getHeapSnapshot', 'getHeapStatistics', 'cpuUsage'];
+
+/** A worker query's answer: `value` (JSON text) or `bytes` (a heap snapshot), or Node's error's code and message. */
+export type WorkerQueryAnswer =
+  | { ok: true; value?: string; bytes?: Uint8Array }
+  | { ok: false; code: string; message: string };

@@ -564,6 +564,7 @@ export class ClusterNode {
       case 'port-join':
       case 'thread-post':
       case 'thread-message-done':
+      case 'worker-query':
       case 'worker-terminate':
         // These make traffic (a release's diffs, a message): admitted in
         // arrival order while every link is below its limit. A thread that
@@ -686,7 +687,7 @@ export class ClusterNode {
       case 'line': return request.fn !== 'unpinned';
       case 'sync': return request.posted !== true;
       case 'worker-post': case 'parent-post': case 'bc-post': case 'port-post': return request.posted !== true;
-      case 'thread-post': return true;
+      case 'thread-post': case 'worker-query': return true;
       default: return false;
     }
   }

@@ -54,6 +54,12 @@ export type WorkerLaneMessage =
   | { type: 'rtThreadPost'; thread: number; source: number; id: number; bytes: Uint8Array; form?: number; ports?: string[]; info: ConsistencyInfo; site?: string | null }
   | { type: 'rtThreadPostDone'; id: number; result: number; info: ConsistencyInfo }
   /**
+   * A question about a worker hosted on the receiving node (getHeapSnapshot, getHeapStatistics, cpuUsage), and its
+   * answer (`bytes`: a heap snapshot; `value`: JSON text; `code`, `message`: the error Node gave there).
+   */
+  | { type: 'rtWorkerQuery'; spawnId: string; query: number; what: string; args?: string }
+  | { type: 'rtWorkerQueryDone'; query: number; ok: boolean; value?: string; bytes?: Uint8Array; code?: string; message?: string }
+  /**
    * Small posts without ports (src/runtime/remote-workers.ts, not in race mode) served in one run of the sender's
    * manager, in order, with one release (made after the last): each as rtPost (`to` 0: `key` a spawn id),
    * rtEvent 'message' (1: a spawn id), rtPortMessage (2: a relay id) or rtBroadcast (3: a channel's name) would be.
@@ -118,7 +124,7 @@ const laneOfType: { readonly [T in MeshMessage['type']]: T extends ProtocolMessa
   lineShareRequest: engineLane, lineShareGrant: engineLane, lineInvalidate: engineLane, lineInvalidated: engineLane,
   lineWait: engineLane, lineWaitShip: engineLane, lineWaitCancel: engineLane, lineNotify: engineLane, lineWake: engineLane, lineNotified: engineLane, lineOp: engineLane, lineOpDone: engineLane,
   rtSpawn: 'workers', rtEvent: 'workers', rtPost: 'workers', rtTerminate: 'workers', rtBroadcast: 'workers', rtPortMessage: 'workers', rtPortClose: 'workers', rtPosts: 'workers', rtPart: 'workers', rtExitFence: 'workers', rtExitFenced: 'workers',
-  rtThreadWhere: 'workers', rtThreadAt: 'workers', rtThreadPost: 'workers', rtThreadPostDone: 'workers',
+  rtThreadWhere: 'workers', rtThreadAt: 'workers', rtThreadPost: 'workers', rtThreadPostDone: 'workers', rtWorkerQuery: 'workers', rtWorkerQueryDone: 'workers',
   rtTraceStart: 'reports', rtReportRequest: 'reports', rtReportTrace: 'reports', rtReport: 'reports', rtRace: 'reports', rtRaceAlloc: 'reports',
   rtChunkBorrow: 'heap', rtChunkLend: 'heap', rtChunkSurvey: 'heap', rtChunkFree: 'heap', rtRangeRelease: 'heap', rtRangeCollect: 'heap', rtRangeCollected: 'heap',
   rtWebLockRequest: 'locks', rtWebLockRelease: 'locks', rtWebLockDrop: 'locks', rtWebLockGrant: 'locks', rtWebLockStolen: 'locks',
@@ -200,6 +206,7 @@ const rawFields: { readonly [T in MeshMessage['type']]?: readonly string[] } = {
   rtBroadcast: ['bytes'],
   rtPortMessage: ['bytes'],
   rtThreadPost: ['bytes'],
+  rtWorkerQueryDone: ['bytes'],
   rtPart: ['bytes'],
   // A writer's diffs (session 15): a message's diffs are one payload, not one msgpack bin each (above 16 KiB a
   // compact body fell back to msgpack), and the receiver's diffs are views of it. Last in each list (never packed).

@@ -25,7 +25,7 @@ type Part = Extract<WorkerLaneMessage, { type: 'rtPart' }>;
 function bytesFieldOf(message: WorkerLaneMessage): 'bytes' | 'workerData' | null {
   switch (message.type) {
     case 'rtSpawn': return 'workerData';
-    case 'rtPost': case 'rtEvent': case 'rtBroadcast': case 'rtPortMessage': case 'rtThreadPost': return 'bytes';
+    case 'rtPost': case 'rtEvent': case 'rtBroadcast': case 'rtPortMessage': case 'rtThreadPost': case 'rtWorkerQueryDone': return 'bytes';
     default: return null;
   }
 }
@@ -33,7 +33,7 @@ function bytesFieldOf(message: WorkerLaneMessage): 'bytes' | 'workerData' | null
 function bytesOf(message: WorkerLaneMessage): Uint8Array | undefined {
   switch (message.type) {
     case 'rtSpawn': return message.workerData;
-    case 'rtPost': case 'rtEvent': case 'rtBroadcast': case 'rtPortMessage': case 'rtThreadPost': return message.bytes;
+    case 'rtPost': case 'rtEvent': case 'rtBroadcast': case 'rtPortMessage': case 'rtThreadPost': case 'rtWorkerQueryDone': return message.bytes;
     default: return undefined;
   }
 }

@@ -33,7 +33,7 @@ import {
 } from '../channel/thread-config.js';
 import { broadcastChannelNameCountMax, exitFenceCountMax, exitFenceRetryMs, lanePostBatchMax, threadIdNodeStride, threadPostsInFlightMax, warmThreadCountMax, warmThreadIdleMsMax } from '../constants.js';
 import { PortRoutes, type PortDelivery, type PortOnward } from './port-routes.js';
-import { threadPostResults, type ChannelEvent, type ChannelRequest } from '../channel/wire.js';
+import { threadPostResults, workerQueries, type ChannelEvent, type ChannelRequest, type WorkerQuery, type WorkerQueryAnswer } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
 import type { ConsistencyInfo } from '../protocol/messages.js';
 import type { LaneNetwork, LanePost, WorkerLaneMessage } from './envelope.js';
@@ -106,7 +106,7 @@ interface WarmThread {
   idleTimer: NodeJS.Timeout | null;
 }
 
-type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' | 'port-join' | 'thread-post' | 'thread-message-done' }>;
+type WorkerRequest = Extract<ChannelRequest, { op: 'worker-spawn' | 'worker-post' | 'parent-post' | 'worker-terminate' | 'bc-post' | 'port-post' | 'port-close' | 'port-join' | 'thread-post' | 'thread-message-done' | 'worker-query' }>;
 type ThreadPostRequest = Extract<ChannelRequest, { op: 'thread-post' }>;
 
 /**
@@ -117,7 +117,7 @@ type ThreadPostRequest = Extract<ChannelRequest, { op: 'thread-post' }>;
  */
 export function isWorkerRequest(request: ChannelRequest): request is WorkerRequest {
   return request.op === 'worker-spawn' || request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'worker-terminate' || request.op === 'bc-post'
-    || request.op === 'port-post' || request.op === 'port-close' || request.op === 'port-join' || request.op === 'thread-post' || request.op === 'thread-message-done';
+    || request.op === 'port-post' || request.op === 'port-close' || request.op === 'port-join' || request.op === 'thread-post' || request.op === 'thread-message-done' || request.op === 'worker-query';
 }
 
 /** A relayed MessagePort's message as the manager keeps it: its clone (src/channel/clone.ts), and its ports (a splice's). */
@@ -182,6 +182,9 @@ export class RemoteWorkers {
   private readonly threadWhereWaiting = new Map<number, Array<{ key: number; endpoint: ThreadEndpoint; request: ThreadPostRequest }>>();
   private readonly threadMessages = new Map<number, { endpoint: ThreadEndpoint; fromNode: number; id: number }>();
   private threadPostCounter = 0;
+  /** Worker queries of this node's threads about their workers on other nodes, waiting for answers, by key (at most threadPostsInFlightMax). */
+  private readonly workerQueries = new Map<number, { endpoint: ThreadEndpoint; id: number }>();
+  private workerQueryCounter = 0;
   /**
    * Threads of this node that ended with remote workers still running: what to do once the last of them has
    * exited (a hosted worker's own 'exit' event, which under Node comes after its workers have stopped).
@@ -248,6 +251,7 @@ export class RemoteWorkers {
     options.channel.onThreadEnd((endpoint) => {
       this.parentEnded(endpoint.threadIdSeen);
       this.threadPostsEnded(endpoint);
+      for (const [key, query] of this.workerQueries) if (query.endpoint === endpoint) this.workerQueries.delete(key);
       for (const name of [...this.broadcastOpen.keys()]) this.broadcastClosed(endpoint, name);
       // Its relay ends close with it, as its ports would under Node: each far end sees 'close'. Admitted: after
       // the messages this thread posted on the relay before it ended, and its splices (port-join).
@@ -478,6 +482,20 @@ export class RemoteWorkers {
         this.postToThread(endpoint, request);
         return null;
       }
+      case 'worker-query': {
+        const target = this.findRemote(endpoint, request.handleId);
+        if (target === null) {
+          endpoint.sendEvent({ kind: 'worker-query-done', id: request.id, answer: notRunning } satisfies ChannelEvent);
+          return null;
+        }
+        if (this.workerQueries.size >= threadPostsInFlightMax) {
+          throw new DsmError('DSM_ERR_THREAD_POSTS', `this node's threads wait for ${this.workerQueries.size} answers from workers on other nodes (getHeapSnapshot, getHeapStatistics, cpuUsage), its limit (threadPostsInFlightMax): await them before asking more`);
+        }
+        const query = this.workerQueryCounter++;
+        this.workerQueries.set(query, { endpoint, id: request.id });
+        this.send(target.nodeId, { type: 'rtWorkerQuery', spawnId: target.spawnId, query, what: request.what, ...(request.args === undefined ? {} : { args: request.args }) });
+        return null;
+      }
       case 'thread-message-done': {
         const message = this.threadMessages.get(request.key);
         // Answered already: the thread ended (its answers went as "no listener"), or a bug.
@@ -650,6 +668,27 @@ export class RemoteWorkers {
         checkThreadId(message.source, from);
         if (!Number.isSafeInteger(message.id)) throw new DsmError('DSM_ERR_FRAME', `node ${from} sent a postMessageToThread with ${String(message.id)} for its key`);
         this.threadPostArrived(from, message);
+        return;
+      }
+      case 'rtWorkerQuery': {
+        if (!workerQueries.includes(message.what as WorkerQuery) || !Number.isSafeInteger(message.query) || (message.args !== undefined && typeof message.args !== 'string')) {
+          throw new DsmError('DSM_ERR_FRAME', `node ${from} asked a worker here '${String(message.what)}', which dsm does not ask`);
+        }
+        void this.answerWorkerQuery(from, message.spawnId, message.what as WorkerQuery, message.args).then((answer) => {
+          const { query } = message;
+          this.options.admit(() => this.send(from, answer.ok ? { type: 'rtWorkerQueryDone', query, ...answer } : { type: 'rtWorkerQueryDone', query, ok: false, code: answer.code, message: answer.message }));
+        });
+        return;
+      }
+      case 'rtWorkerQueryDone': {
+        const query = this.workerQueries.get(message.query);
+        // Its thread ended meanwhile: nobody waits.
+        if (query === undefined) return;
+        this.workerQueries.delete(message.query);
+        const answer: WorkerQueryAnswer = message.ok
+          ? { ok: true, ...(message.value === undefined ? {} : { value: message.value }), ...(message.bytes === undefined ? {} : { bytes: message.bytes }) }
+          : { ok: false, code: String(message.code), message: String(message.message) };
+        query.endpoint.sendEvent({ kind: 'worker-query-done', id: query.id, answer } satisfies ChannelEvent, message.bytes === undefined ? [] : transferListOf(message.bytes));
         return;
       }
       case 'rtThreadPostDone': {
@@ -839,6 +878,27 @@ export class RemoteWorkers {
     for (const endpoint of threads) {
       // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
       this.handTo(endpoint, { kind: 'bc-message', name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
+    }
+  }
+
+  /**
+   * Asks Node's Worker of hosted worker `spawnId` (its parent on node `from` asked): its answer, or the error Node
+   * gave (a worker no longer here: Node's ERR_WORKER_NOT_RUNNING, which the asking thread makes its own).
+   */
+  private async answerWorkerQuery(from: number, spawnId: string, what: WorkerQuery, args: string | undefined): Promise<WorkerQueryAnswer> {
+    const hosted = this.hosted.get(spawnId);
+    if (hosted === undefined || hosted.parentNode !== from) return notRunning;
+    const method = (hosted.worker as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>)[what];
+    if (typeof method !== 'function') return { ok: false, code: 'DSM_ERR_INVALID_OPTION', message: `${what} is not available in Node ${process.version} on node ${this.options.node.nodeId}` };
+    try {
+      const result = await method.apply(hosted.worker, args === undefined ? [] : [JSON.parse(args)]);
+      if (what !== 'getHeapSnapshot') return { ok: true, value: JSON.stringify(result) };
+      const chunks: Buffer[] = [];
+      for await (const chunk of result as AsyncIterable<Buffer>) chunks.push(chunk);
+      return { ok: true, bytes: new Uint8Array(Buffer.concat(chunks)) };
+    } catch (error) {
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      return { ok: false, code: typeof code === 'string' ? code : 'ERR_WORKER_NOT_RUNNING', message: String(message) };
     }
   }
 
@@ -1129,3 +1189,6 @@ function checkThreadId(thread: unknown, from: number): void {
     throw new DsmError('DSM_ERR_FRAME', `node ${from} named thread ${String(thread)} in a postMessageToThread, which is no thread id`);
   }
 }
+
+/** The answer for a worker that no longer runs (the asking thread rejects with Node's own ERR_WORKER_NOT_RUNNING). */
+const notRunning: WorkerQueryAnswer = { ok: false, code: 'ERR_WORKER_NOT_RUNNING', message: 'Worker instance not running' };

@@ -4,9 +4,10 @@
 // Values cross by dsm's structured clone (dsm buffers travel by range).
 
 import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import { MessageChannel } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import type { RemoteWorkerOptions, ThreadEvent } from '../channel/wire.js';
+import type { RemoteWorkerOptions, ThreadEvent, WorkerQuery, WorkerQueryAnswer } from '../channel/wire.js';
 import { DsmError, assert } from '../errors.js';
 import { deserializeMessage, transferListOf, type BufferRanges } from '../channel/clone.js';
 import { portRelays } from './port-relay.js';
@@ -33,6 +34,9 @@ interface RemoteState {
 
 const states = new WeakMap<object, RemoteState>();
 const handles = new Map<number, EventEmitter>();
+/** This thread's questions to its workers on other nodes waiting for answers (askWorker), by id. */
+const queries = new Map<number, (answer: WorkerQueryAnswer) => void>();
+let nextQueryId = 0;
 let nextHandleId = 1;
 let listening = false;
 
@@ -101,6 +105,10 @@ function dispatch(event: ThreadEvent, ranges: BufferRanges, channel: ChannelClie
   // messages and answers (./post-to-thread.ts).
   if (event.kind === 'atomic-done' || event.kind === 'parent-message' || event.kind === 'bc-message' || event.kind === 'port-message' || event.kind === 'port-close'
     || event.kind === 'wl-grant' || event.kind === 'wl-stolen' || event.kind === 'thread-message' || event.kind === 'thread-post-done') return;
+  if (event.kind === 'worker-query-done') {
+    queries.get(event.id)?.(event.answer);
+    return;
+  }
   const worker = handles.get(event.handleId);
   if (worker === undefined) return;
   const state = stateOf(worker);
@@ -232,15 +240,17 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
     stderr: { get() { return null; } },
     resourceLimits: { get(this: object) { return { ...stateOf(this).resourceLimits }; } },
     performance: { get() { return { eventLoopUtilization: () => ({ idle: 0, active: 0, utilization: 0 }) }; } },
-    getHeapSnapshot: {
-      value() {
-        return Promise.reject(new DsmError('DSM_ERR_INVALID_OPTION', 'getHeapSnapshot is not available for a worker on another node'));
+    // Asked of Node's Worker on the worker's node (session 39; they rejected before): a heap snapshot comes back
+    // whole, as a stream of its bytes. Node 24's getHeapStatistics and cpuUsage where Node has them.
+    ...Object.fromEntries((['getHeapSnapshot', 'getHeapStatistics', 'cpuUsage'] as const).filter((name) => name in base).map((name) => [name, {
+      value(this: object, ...args: unknown[]) {
+        return askWorker(this, base, channel, name, args);
       },
-    },
+    }])),
     // Node 24's: where Node has them. Node's own would read the handle's missing native thread (threadName threw
-    // a TypeError, getHeapStatistics rejected with ERR_WORKER_NOT_RUNNING).
+    // a TypeError). A profile of a thread in another process is not taken.
     ...('threadName' in base ? { threadName: { get(this: object) { return stateOf(this).threadName; } } } : {}),
-    ...Object.fromEntries(['getHeapStatistics', 'cpuUsage', 'startCpuProfile', 'startHeapProfile'].filter((name) => name in base).map((name) => [name, {
+    ...Object.fromEntries(['startCpuProfile', 'startHeapProfile'].filter((name) => name in base).map((name) => [name, {
       value() {
         return Promise.reject(new DsmError('DSM_ERR_INVALID_OPTION', `${name} is not available for a worker on another node`));
       },
@@ -248,4 +258,35 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
   });
   prototypes.set(base, prototype);
   return prototype;
+}
+
+/**
+ * Worker `worker`'s Node method `what` with `args`, asked of its Worker on the node it runs on (which checks the
+ * arguments: its errors come back with their code and message). A worker that is not running rejects as Node's
+ * own method does on this handle, whose native thread is elsewhere: ERR_WORKER_NOT_RUNNING, Node's own error.
+ */
+async function askWorker(worker: object, base: object, channel: ChannelClient, what: WorkerQuery, args: unknown[]): Promise<unknown> {
+  const state = stateOf(worker);
+  const own = (base as Record<string, (...a: unknown[]) => Promise<unknown>>)[what]!;
+  if (state.exited) return own.apply(worker, args);
+  const argument = args[0];
+  const id = nextQueryId++;
+  const answer = await new Promise<WorkerQueryAnswer>((resolve) => {
+    queries.set(id, (got) => { queries.delete(id); channel.unhold(); resolve(got); });
+    // As Node's: the thread stays alive until the answer comes.
+    channel.hold();
+    try {
+      channel.call({ op: 'worker-query', handleId: state.handleId, id, what, ...(argument === undefined ? {} : { args: JSON.stringify(argument) }) });
+    } catch (error) {
+      queries.delete(id);
+      channel.unhold();
+      resolve({ ok: false, code: (error as { code?: string }).code ?? 'DSM_ERR_CHANNEL', message: (error as Error).message });
+    }
+  });
+  if (!answer.ok) {
+    if (answer.code === 'ERR_WORKER_NOT_RUNNING') return own.apply(worker, args);
+    throw Object.assign(new Error(answer.message), { code: answer.code });
+  }
+  if (what === 'getHeapSnapshot') return Readable.from([Buffer.from(answer.bytes!.buffer, answer.bytes!.byteOffset, answer.bytes!.byteLength)]);
+  return JSON.parse(answer.value ?? 'null') as unknown;
 }
