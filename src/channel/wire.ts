@@ -278,9 +278,12 @@ export type ChannelReply =
 /** What a postMessageToThread did at its target, as Node's own status words say it (lib/internal/worker/messaging.js). */
 export const threadPostResults = { delivered: 0, noListener: 1, listenerThrew: 2 } as const;
 
-/** What a thread may ask of its worker on another node: Node's Worker methods of those names (Node 24 has all of them). */
-export type WorkerQuery = 'getHeapSnapshot' | 'getHeapStatistics' | 'cpuUsage';
-export const workerQueries: readonly WorkerQuery[] = ['getHeapSnapshot', 'getHeapStatistics', 'cpuUsage'];
+/**
+ * What a thread may ask of its worker on another node: Node's Worker methods of those names (Node 24 has all of
+ * them), and the stop of a profile one of the start methods began (its `args`: the profile's number there).
+ */
+export type WorkerQuery = 'getHeapSnapshot' | 'getHeapStatistics' | 'cpuUsage' | 'startCpuProfile' | 'startHeapProfile' | 'stopProfile';
+export const workerQueries: readonly WorkerQuery[] = ['getHeapSnapshot', 'getHeapStatistics', 'cpuUsage', 'startCpuProfile', 'startHeapProfile', 'stopProfile'];
 
 /** A worker query's answer: `value` (JSON text) or `bytes` (a heap snapshot), or Node's error's code and message. */
 export type WorkerQueryAnswer =

@@ -185,6 +185,9 @@ export class RemoteWorkers {
   /** Worker queries of this node's threads about their workers on other nodes, waiting for answers, by key (at most threadPostsInFlightMax). */
   private readonly workerQueries = new Map<number, { endpoint: ThreadEndpoint; id: number }>();
   private workerQueryCounter = 0;
+  /** Profiles started in workers hosted here for their parents elsewhere, until stopped (or their worker ends), by number. */
+  private readonly profiles = new Map<number, { spawnId: string; handle: { stop(): Promise<string> } }>();
+  private profileCounter = 0;
   /**
    * Threads of this node that ended with remote workers still running: what to do once the last of them has
    * exited (a hosted worker's own 'exit' event, which under Node comes after its workers have stopped).
@@ -888,17 +891,37 @@ export class RemoteWorkers {
   private async answerWorkerQuery(from: number, spawnId: string, what: WorkerQuery, args: string | undefined): Promise<WorkerQueryAnswer> {
     const hosted = this.hosted.get(spawnId);
     if (hosted === undefined || hosted.parentNode !== from) return notRunning;
+    if (what === 'stopProfile') {
+      const key = Number(args);
+      const profile = this.profiles.get(key);
+      if (profile === undefined || profile.spawnId !== spawnId) return notRunning;
+      this.profiles.delete(key);
+      try {
+        return { ok: true, value: JSON.stringify(await profile.handle.stop()) };
+      } catch (error) {
+        return failed(error);
+      }
+    }
     const method = (hosted.worker as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>)[what];
     if (typeof method !== 'function') return { ok: false, code: 'DSM_ERR_INVALID_OPTION', message: `${what} is not available in Node ${process.version} on node ${this.options.node.nodeId}` };
     try {
       const result = await method.apply(hosted.worker, args === undefined ? [] : [JSON.parse(args)]);
+      if (what === 'startCpuProfile' || what === 'startHeapProfile') {
+        // Kept here until its parent stops it, at most threadPostsInFlightMax of them (each a profile in the worker).
+        if (this.profiles.size >= threadPostsInFlightMax) {
+          await (result as { stop(): Promise<string> }).stop();
+          return { ok: false, code: 'DSM_ERR_THREAD_POSTS', message: `workers on node ${this.options.node.nodeId} run ${this.profiles.size} profiles their parents have not stopped, its limit (threadPostsInFlightMax)` };
+        }
+        const key = this.profileCounter++;
+        this.profiles.set(key, { spawnId, handle: result as { stop(): Promise<string> } });
+        return { ok: true, value: JSON.stringify(key) };
+      }
       if (what !== 'getHeapSnapshot') return { ok: true, value: JSON.stringify(result) };
       const chunks: Buffer[] = [];
       for await (const chunk of result as AsyncIterable<Buffer>) chunks.push(chunk);
       return { ok: true, bytes: new Uint8Array(Buffer.concat(chunks)) };
     } catch (error) {
-      const { code, message } = error as { code?: unknown; message?: unknown };
-      return { ok: false, code: typeof code === 'string' ? code : 'ERR_WORKER_NOT_RUNNING', message: String(message) };
+      return failed(error);
     }
   }
 
@@ -1104,6 +1127,7 @@ export class RemoteWorkers {
       this.options.admit(() => {
         this.hosted.delete(spawn.spawnId);
         this.hostedEndpoints.delete(endpoint);
+        for (const [key, profile] of this.profiles) if (profile.spawnId === spawn.spawnId) this.profiles.delete(key);
       });
       // Its own remote workers stop first, as under Node (a worker's 'exit' comes after its workers have stopped).
       this.parentEnded(spawn.threadIdSeen, () => event('exit', { code: hosted.terminatedEarly && code === 1 ? 0 : code }));
@@ -1192,3 +1216,9 @@ function checkThreadId(thread: unknown, from: number): void {
 
 /** The answer for a worker that no longer runs (the asking thread rejects with Node's own ERR_WORKER_NOT_RUNNING). */
 const notRunning: WorkerQueryAnswer = { ok: false, code: 'ERR_WORKER_NOT_RUNNING', message: 'Worker instance not running' };
+
+/** What Node threw for a worker query, as an answer (its code, or ERR_WORKER_NOT_RUNNING when it has none). */
+function failed(error: unknown): WorkerQueryAnswer {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return { ok: false, code: typeof code === 'string' ? code : 'ERR_WORKER_NOT_RUNNING', message: String(message) };
+}

@@ -242,19 +242,13 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
     performance: { get() { return { eventLoopUtilization: () => ({ idle: 0, active: 0, utilization: 0 }) }; } },
     // Asked of Node's Worker on the worker's node (session 39; they rejected before): a heap snapshot comes back
     // whole, as a stream of its bytes. Node 24's getHeapStatistics and cpuUsage where Node has them.
-    ...Object.fromEntries((['getHeapSnapshot', 'getHeapStatistics', 'cpuUsage'] as const).filter((name) => name in base).map((name) => [name, {
+    ...Object.fromEntries((['getHeapSnapshot', 'getHeapStatistics', 'cpuUsage', 'startCpuProfile', 'startHeapProfile'] as const).filter((name) => name in base).map((name) => [name, {
       value(this: object, ...args: unknown[]) {
         return askWorker(this, base, channel, name, args);
       },
     }])),
-    // Node 24's: where Node has them. Node's own would read the handle's missing native thread (threadName threw
-    // a TypeError). A profile of a thread in another process is not taken.
+    // Node 24's: where Node has it. Node's own would read the handle's missing native thread (it threw a TypeError).
     ...('threadName' in base ? { threadName: { get(this: object) { return stateOf(this).threadName; } } } : {}),
-    ...Object.fromEntries(['startCpuProfile', 'startHeapProfile'].filter((name) => name in base).map((name) => [name, {
-      value() {
-        return Promise.reject(new DsmError('DSM_ERR_INVALID_OPTION', `${name} is not available for a worker on another node`));
-      },
-    }])),
   });
   prototypes.set(base, prototype);
   return prototype;
@@ -267,7 +261,8 @@ function makeRemotePrototype(base: object, channel: ChannelClient, ranges: Buffe
  */
 async function askWorker(worker: object, base: object, channel: ChannelClient, what: WorkerQuery, args: unknown[]): Promise<unknown> {
   const state = stateOf(worker);
-  const own = (base as Record<string, (...a: unknown[]) => Promise<unknown>>)[what]!;
+  // A profile's stop has no method of Node's on the handle: its start's says that the worker is not running.
+  const own = (base as Record<string, (...a: unknown[]) => Promise<unknown>>)[what === 'stopProfile' ? 'startCpuProfile' : what]!;
   if (state.exited) return own.apply(worker, args);
   const argument = args[0];
   const id = nextQueryId++;
@@ -287,6 +282,26 @@ async function askWorker(worker: object, base: object, channel: ChannelClient, w
     if (answer.code === 'ERR_WORKER_NOT_RUNNING') return own.apply(worker, args);
     throw Object.assign(new Error(answer.message), { code: answer.code });
   }
+  if (what === 'startCpuProfile' || what === 'startHeapProfile') return new RemoteProfileHandle(worker, base, channel, JSON.parse(answer.value!) as number);
   if (what === 'getHeapSnapshot') return Readable.from([Buffer.from(answer.bytes!.buffer, answer.bytes!.byteOffset, answer.bytes!.byteLength)]);
   return JSON.parse(answer.value ?? 'null') as unknown;
+}
+
+/** Node 24's CPUProfileHandle or HeapProfileHandle for a worker on another node: its stop asks there, once (a second stop answers the same profile, as Node's). */
+class RemoteProfileHandle {
+  readonly #stop: () => Promise<unknown>;
+  #stopped: Promise<unknown> | null = null;
+
+  constructor(worker: object, base: object, channel: ChannelClient, key: number) {
+    this.#stop = () => askWorker(worker, base, channel, 'stopProfile', [key]);
+  }
+
+  stop(): Promise<unknown> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
 }

@@ -54,7 +54,7 @@ const runs: readonly Run[] = [
   { file: 'post-to-thread-more.mjs', args: ['20'], nodes: 3, protocol: 'sc', status: 0, needs: 'postMessageToThread', what: 'the same on 3 nodes under sc (the sleeper on another node too)' },
   // Under node these posts never settle (the program hangs); on another node dsm answers once the thread ended.
   { file: 'post-to-ended.mjs', nodes: 3, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', expected: 'terminated: ERR_WORKER_MESSAGING_FAILED\nended: ERR_WORKER_MESSAGING_FAILED\n', what: 'a post to a thread on another node that is terminated, or ends, before it reads it: ERR_WORKER_MESSAGING_FAILED, not a promise that never settles' },
-  { file: 'worker-introspection.mjs', args: ['2'], nodes: 3, protocol: 'hlrc', status: 0, what: 'getHeapSnapshot (and Node 24\'s getHeapStatistics and cpuUsage) of workers on other nodes, asked of their Node there (they rejected with DSM_ERR_INVALID_OPTION before), and of ended ones (ERR_WORKER_NOT_RUNNING)' },
+  { file: 'worker-introspection.mjs', args: ['2'], nodes: 3, protocol: 'hlrc', status: 0, what: 'getHeapSnapshot (and Node 24\'s getHeapStatistics, cpuUsage and CPU and heap profiles) of workers on other nodes, asked of their Node there (they rejected with DSM_ERR_INVALID_OPTION before), and of ended ones (ERR_WORKER_NOT_RUNNING)' },
   { file: 'worker-introspection.mjs', args: ['1'], nodes: 1, protocol: 'hlrc', status: 0, what: 'the same on one node (Node\'s own)' },
   { file: 'spin-pause.mjs', args: ['4', '1000'], nodes: 2, protocol: 'hlrc', status: 0, what: 'a spin lock with backoff through Atomics.pause where Node has it, a plain counter under it' },
 ];
