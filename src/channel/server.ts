@@ -36,6 +36,8 @@ export class ThreadEndpoint {
   threadIdSeen = -1;
   /** Node's own id of the thread (its hello), -1 before. */
   nativeThreadId = -1;
+  /** The thread is known to have ended (its parent saw 'exit'), though its channel may not have closed yet. */
+  ended = false;
   /** Set by the thread's hello: its doorbell block. */
   block: DoorbellBlock | null = null;
   /** Port messages served (hello included). */
@@ -353,6 +355,8 @@ export class ChannelServer {
         // This node's threads only: answered here, where every one of them said hello.
         let value = -1;
         for (const each of this.endpoints) {
+          // A thread that ended is no thread any more (postMessageToThread to it fails, as Node's does at once).
+          if (each.ended) continue;
           if (request.op === 'thread-native-id' ? each.threadIdSeen === request.threadIdSeen : each.nativeThreadId === request.nativeThreadId) {
             value = request.op === 'thread-native-id' ? each.nativeThreadId : each.threadIdSeen;
             break;

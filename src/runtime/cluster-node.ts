@@ -490,6 +490,7 @@ export class ClusterNode {
    * unread lock grant released, before the parent's next request. The channel's close later does the rest.
    */
   threadExited(endpoint: ThreadEndpoint): void {
+    endpoint.ended = true;
     this.manager.channel.serveInOrder(endpoint);
     this.withdrawEnded(endpoint);
     // Its workers on other nodes stop, as a Node worker's own workers do when it ends.

@@ -38,16 +38,11 @@ export function installPostMessageToThread(wt: Record<string, unknown>, channel:
   const native = wt.postMessageToThread;
   if (typeof native !== 'function') return;
   const post = native as PostMessageToThread;
-  // Ids are never reused (Node's nor dsm's), so a translation found holds; one not found (a worker not started
-  // yet) is asked again next time.
-  const nativeOf = new Map<number, number>();
+  // A source's id is never reused (Node's nor dsm's), so a translation found holds. A target's is asked each
+  // time: a thread that ended is no target any more (-1), whose post fails at once as Node's does.
   const seenOf = new Map<number, number>();
   function nativeIdOf(id: number): number {
-    const known = nativeOf.get(id);
-    if (known !== undefined) return known;
-    const found = channel.call({ op: 'thread-native-id', threadIdSeen: id }) as number;
-    if (found !== -1) nativeOf.set(id, found);
-    return found;
+    return channel.call({ op: 'thread-native-id', threadIdSeen: id }) as number;
   }
   // Posts to threads on other nodes waiting for their answers, by this thread's id for them.
   const waiting = new Map<number, (result: number) => void>();
@@ -92,22 +87,29 @@ export function installPostMessageToThread(wt: Record<string, unknown>, channel:
   }
   wt.postMessageToThread = {
     async postMessageToThread(threadId: unknown, ...rest: unknown[]): Promise<void> {
-      // Not an id (Node's own error), or this thread (ERR_WORKER_MESSAGING_SAME_THREAD): Node's answer as it is.
-      if (typeof threadId !== 'number' || !Number.isInteger(threadId) || threadId < 0) return post(threadId, ...rest);
+      // Not an id: Node's answer as it is (an ended handle's -1 and the like are routed and fail), kept alive for it.
+      if (typeof threadId !== 'number' || !Number.isInteger(threadId) || threadId < 0) return answeredByRouter(threadId, rest);
       const target = threadId === threadIdSeen ? channel.call({ op: 'thread-native-id', threadIdSeen }) as number : nativeIdOf(threadId);
       // Not a thread of this node: its manager finds where it runs (or that it runs nowhere).
       if (target === -1 && nodeCount > 1) return remotePost(threadId, rest[0], rest[1], rest[2]);
-      // -1 is no thread: Node rejects with ERR_WORKER_MESSAGING_FAILED, as for an id no thread has. The answer
-      // comes from the process's main thread (dsm's manager): until it does, this thread's loop stays alive (the
-      // program's main thread is a worker of dsm's; under node its post is answered at once, in the call).
-      const alive = setInterval(() => {}, 2 ** 31 - 1);
-      try {
-        return await post(target, ...rest);
-      } finally {
-        clearInterval(alive);
-      }
+      // A thread of this node: Node's own post, which keeps no thread alive (a target that ends before it reads
+      // the message leaves it unsettled, and the poster may end: as under node; session 38's build kept the poster
+      // alive for good). -1 is no thread: Node rejects with ERR_WORKER_MESSAGING_FAILED, as for an id no thread
+      // has; the answer comes from the process's main thread (dsm's manager), so until it does this thread's loop
+      // stays alive (the program's main thread is a worker of dsm's; under node its post is answered at once).
+      if (target !== -1) return post(target, ...rest);
+      return answeredByRouter(target, rest);
     },
   }.postMessageToThread;
+  /** Node's post to no thread of this node: the process's main thread answers it (or Node's checks throw), this thread alive until then. */
+  async function answeredByRouter(target: unknown, rest: unknown[]): Promise<void> {
+    const alive = setInterval(() => {}, 2 ** 31 - 1);
+    try {
+      return await post(target, ...rest);
+    } finally {
+      clearInterval(alive);
+    }
+  }
   // The source a 'workerMessage' listener hears is dsm's id of the posting thread.
   const emit = process.emit as (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
   process.emit = function emitWithDsmSource(this: unknown, event: string | symbol, ...args: unknown[]): boolean {

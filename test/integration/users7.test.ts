@@ -54,7 +54,19 @@ const runs: readonly Run[] = [
   { file: 'post-to-thread-more.mjs', args: ['20'], nodes: 3, protocol: 'sc', status: 0, needs: 'postMessageToThread', what: 'the same on 3 nodes under sc (the sleeper on another node too)' },
   // Under node these posts never settle (the program hangs); on another node dsm answers once the thread ended.
   { file: 'post-to-ended.mjs', nodes: 3, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', expected: 'terminated: ERR_WORKER_MESSAGING_FAILED\nended: ERR_WORKER_MESSAGING_FAILED\n', what: 'a post to a thread on another node that is terminated, or ends, before it reads it: ERR_WORKER_MESSAGING_FAILED, not a promise that never settles' },
+  // users14 (session 39): a post whose target never reads it kept the poster alive for good (the run never ended); a
+  // post to an ended worker's id let the main thread's loop run dry before the answer (exit 13).
+  { file: 'ptt-unsettled-exit.mjs', args: ['1', '1'], nodes: 2, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', what: 'a post to a worker of the poster\'s node that is terminated before it reads it: it never settles and the run ends, as under node' },
+  { file: 'ptt-unsettled-exit.mjs', args: ['2', '0'], nodes: 1, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', what: 'the same on one node' },
+  { file: 'ptt-after-terminate.mjs', args: ['20', '0', '0'], nodes: 2, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', what: 'posts to the id of a worker just terminated, nothing else keeping the main thread alive: FAILED each time, as under node' },
+  { file: 'ptt-after-terminate.mjs', args: ['10', '3', '1'], nodes: 3, protocol: 'sc', status: 0, needs: 'postMessageToThread', what: 'the same with posts queued before the terminate, 3 nodes, sc' },
   { file: 'worker-introspection.mjs', args: ['2'], nodes: 3, protocol: 'hlrc', status: 0, what: 'getHeapSnapshot (and Node 24\'s getHeapStatistics, cpuUsage and CPU and heap profiles) of workers on other nodes, asked of their Node there (they rejected with DSM_ERR_INVALID_OPTION before), and of ended ones (ERR_WORKER_NOT_RUNNING)' },
+  // users14 (session 39): a post whose target never reads it kept the poster alive for good (the run never ended); a
+  // post to an ended worker's id let the main thread's loop run dry before the answer (exit 13).
+  { file: 'ptt-unsettled-exit.mjs', args: ['1', '1'], nodes: 2, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', what: 'a post to a worker of the poster\'s node that is terminated before it reads it: it never settles and the run ends, as under node' },
+  { file: 'ptt-unsettled-exit.mjs', args: ['2', '0'], nodes: 1, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', what: 'the same on one node' },
+  { file: 'ptt-after-terminate.mjs', args: ['20', '0', '0'], nodes: 2, protocol: 'hlrc', status: 0, needs: 'postMessageToThread', what: 'posts to the id of a worker just terminated, nothing else keeping the main thread alive: FAILED each time, as under node' },
+  { file: 'ptt-after-terminate.mjs', args: ['10', '3', '1'], nodes: 3, protocol: 'sc', status: 0, needs: 'postMessageToThread', what: 'the same with posts queued before the terminate, 3 nodes, sc' },
   { file: 'worker-introspection.mjs', args: ['1'], nodes: 1, protocol: 'hlrc', status: 0, what: 'the same on one node (Node\'s own)' },
   { file: 'spin-pause.mjs', args: ['4', '1000'], nodes: 2, protocol: 'hlrc', status: 0, what: 'a spin lock with backoff through Atomics.pause where Node has it, a plain counter under it' },
 ];
