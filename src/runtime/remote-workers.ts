@@ -696,14 +696,10 @@ export class RemoteWorkers {
       }
       case 'rtThreadPostDone': {
         bounds.acquire('postMessageToThread answered', null, from, message.info);
-        const post = this.threadPosts.get(message.id);
         if (!Object.values(threadPostResults).includes(message.result as 0)) {
           throw new DsmError('DSM_ERR_FRAME', `node ${from} answered a postMessageToThread with ${String(message.result)}, no outcome dsm knows`);
         }
-        // Its poster ended meanwhile: nobody waits.
-        if (post === undefined) return;
-        this.threadPosts.delete(message.id);
-        post.endpoint.sendEvent({ kind: 'thread-post-done', id: post.id, result: message.result } satisfies ChannelEvent);
+        this.answerPoster(message.id, message.result);
         return;
       }
       case 'rtExitFenced': {
@@ -960,6 +956,8 @@ export class RemoteWorkers {
   /** The maker of thread `thread` said where it runs (-1: nowhere): the posts waiting for that go. */
   private threadFound(thread: number, node: number): void {
     // A thread never moves and an id is never reused; one not found may start later, so that is asked again.
+    // A cache, bounded: past threadPostsInFlightMax threads it starts over (the makers are asked again).
+    if (this.threadsAt.size >= threadPostsInFlightMax) this.threadsAt.clear();
     if (node >= 0) this.threadsAt.set(thread, node);
     const waiting = this.threadWhereWaiting.get(thread) ?? [];
     this.threadWhereWaiting.delete(thread);
@@ -1009,13 +1007,18 @@ export class RemoteWorkers {
   /** What a post's listeners did, to the poster's node (with a release: they ran before its promise settles). */
   private threadPostDone(toNode: number, id: number, result: number): void {
     if (toNode === this.options.node.nodeId) {
-      const post = this.threadPosts.get(id);
-      if (post === undefined) return;
-      this.threadPosts.delete(id);
-      post.endpoint.sendEvent({ kind: 'thread-post-done', id: post.id, result } satisfies ChannelEvent);
+      this.answerPoster(id, result);
       return;
     }
     this.send(toNode, { type: 'rtThreadPostDone', id, result, info: this.release('postMessageToThread answer', null, toNode) });
+  }
+
+  /** This node's post `key` is answered: to its thread (none waits if the poster ended meanwhile). */
+  private answerPoster(key: number, result: number): void {
+    const post = this.threadPosts.get(key);
+    if (post === undefined) return;
+    this.threadPosts.delete(key);
+    post.endpoint.sendEvent({ kind: 'thread-post-done', id: post.id, result } satisfies ChannelEvent);
   }
 
   /** A thread's end: its posts want no answer; the messages it never read are answered "no listener" (admitted: they release). */
