@@ -618,6 +618,11 @@ export class HeapService {
    * small region nearly full asked for one every 50 ms: issue 13). A full one
    * when the last minor one freed nothing here, and after collectMinorRunMax
    * minor ones in a row (buffers that outlived a minor collection need one).
+   * The manager's own heap too: Node routes a postMessageToThread between
+   * threads of one node through the process's main thread, which deserializes
+   * the value there, and the buffers it made stayed until the manager happened
+   * to collect (session 40: 4 MiB posts through a 32 MiB region ran out after
+   * ~7; users13/ptt-reclaim.mjs).
    */
   private askCollect(): void {
     const now = performance.now();
@@ -632,6 +637,7 @@ export class HeapService {
       if (this.collectAsksOwed.size > 0 && this.fullForAsks === null) this.fullForAsks = { atMs: now, ran: false };
     }
     this.native.collectEverywhere(minor);
+    this.native.collectHere(minor);
     if (!minor) this.answerCollectAsks();
   }
 

@@ -9,6 +9,7 @@ import type { ConsistencyInfo } from '../../src/protocol/messages.js';
 
 const fakeNative = {
   collectEverywhere: () => 0,
+  collectHere: () => {},
   collectsPending: () => 0,
   drainFreed: () => new Float64Array(0),
   zero: () => {},
@@ -313,8 +314,8 @@ test('a malformed range token or a weight the owner never gave is refused with a
 });
 
 test('a node whose free memory falls under a quarter of its share asks its threads, and every other node, to collect before any allocation fails', () => {
-  let collects = 0;
-  const native = { ...fakeNative, collectEverywhere: () => { collects += 1; return 0; } } as unknown as NativeMmu;
+  let collects = 0, managerCollects = 0;
+  const native = { ...fakeNative, collectEverywhere: () => { collects += 1; return 0; }, collectHere: () => { managerCollects += 1; } } as unknown as NativeMmu;
   const regionBytes = 16 * arenaChunkBytes;
   const sent: Array<{ to: number; type: string }> = [];
   const service = new HeapService(native, regionBytes, 0, 2);
@@ -327,6 +328,7 @@ test('a node whose free memory falls under a quarter of its share asks its threa
   service.alloc(arenaChunkBytes);
   assert.ok(service.pressureCollects >= 1, 'under pressure');
   assert.equal(collects, 1, 'its threads were asked once (rate-limited)');
+  assert.equal(managerCollects, 1, 'and the manager collected its own heap (a same-node postMessageToThread passes buffers through it)');
   assert.deepEqual(sent, [{ to: 1, type: 'rtRangeCollect' }], 'and the other node');
 });
 
