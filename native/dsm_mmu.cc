@@ -998,6 +998,18 @@ void CollectHere(const FunctionCallbackInfo<Value>& args) {
   RequestCollection(isolate, minor ? Isolate::kMinorGarbageCollection : Isolate::kFullGarbageCollection);
 }
 
+// A full collection of the manager's own heap (its isolate registers no
+// collector): Node routes a postMessageToThread between threads of one node
+// through the process's main thread, whose heap then holds the buffers it
+// deserialized until it collects. LowMemoryNotification needs no
+// --expose-gc: the manager must not set that flag, which a thread whose
+// context is being made at that moment would see (a `gc` global) and, as a
+// node's first collector, take for the program's own flag (RegisterCollector):
+// later scavenges then ran without it, a V8 fatal error (session 40).
+void CollectManager(const FunctionCallbackInfo<Value>& args) {
+  args.GetIsolate()->LowMemoryNotification();
+}
+
 // How many registered app threads have a collection asked but not run yet
 // (the manager waits for them before it decides the region is full).
 void CollectsPending(const FunctionCallbackInfo<Value>& args) {
@@ -2785,6 +2797,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "registerCollector", RegisterCollector);
   SetMethod(context, exports, "collectEverywhere", CollectEverywhere);
   SetMethod(context, exports, "collectHere", CollectHere);
+  SetMethod(context, exports, "collectManager", CollectManager);
   SetMethod(context, exports, "collectsPending", CollectsPending);
   SetMethod(context, exports, "setPwriteInstalls", SetPwriteInstalls);
   SetMethod(context, exports, "userExposesGc", UserExposesGc);

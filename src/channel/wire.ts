@@ -66,11 +66,17 @@ export type ChannelRequest =
    */
   | { op: 'escape'; offset: number }
   /**
-   * As 'escape', for a message that may be read on many nodes and threads (a
-   * BroadcastChannel's): no weight is given, the range is kept for good.
+   * As 'escape', for a BroadcastChannel message, which goes to every other
+   * node with the same token: the weight given is the token's once a node.
    * Never in the doorbell (it has no binary form): it goes by postMessage.
    */
-  | { op: 'escape-keep'; offset: number }
+  | { op: 'escape-broadcast'; offset: number }
+  /**
+   * Posted by a thread that read a BroadcastChannel message with no instance
+   * of its name open: it made none of its buffers, so the weights handed to it
+   * ([offset, byteLength, token, …], heldRangesOf) go back.
+   */
+  | { op: 'holds-unread'; held: number[] }
   /** A buffer received from another node is about to be made here, with its descriptor's range token. */
   | { op: 'hold'; offset: number; byteLength: number; token: number }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }

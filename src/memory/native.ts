@@ -170,6 +170,8 @@ export interface NativeMmu {
   collectsPending(): number;
   /** A collection in the calling thread now (minor: a scavenge, else a full one), without exposing `gc` to any context. */
   collectHere(minor: boolean): void;
+  /** A full collection of the calling (manager) thread's heap, with no flag set (LowMemoryNotification). */
+  collectManager(): void;
   /** Whether the program's node options expose `gc` (read at the process's first registerCollector). */
   userExposesGc(): boolean;
   resume(slot: number): void;

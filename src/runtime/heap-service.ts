@@ -167,6 +167,12 @@ export class HeapService {
   private readonly dropped = new Map<number, RangeShare[]>();
   /** Weighted descriptors of messages handed to a thread here and not yet held by it, by thread ([offset, byteLength, token, …]; see the header). */
   private readonly pending = new Map<object, number[]>();
+  /**
+   * A BroadcastChannel message's weights handed to several threads here, each
+   * thread's share of them, by thread ([offset, byteLength, token, share, …]:
+   * the thread's hold names the token the message carries, and takes `share`).
+   */
+  private readonly pendingShares = new Map<object, number[]>();
   /** Threads whose channel closed: what comes for them is given back at once. */
   private readonly ended = new WeakSet<object>();
   /** Weights given back for messages no thread here read (pending at a thread's end, or dropped by the manager). */
@@ -388,13 +394,15 @@ export class HeapService {
   }
 
   /**
-   * A buffer over the range at `offset` is being sent to another node: the
-   * token (rangeToken) its descriptor carries. Without lend bounds (race mode,
-   * a unit test) a range that crossed nodes is kept for good, and so is one
-   * sent with `keep` (a BroadcastChannel message: read on any number of nodes
-   * and threads, so no weight can be split among its readers).
+   * A buffer over the range at `offset` is being sent to other nodes: the
+   * token (rangeToken) its descriptor carries. `copies` is how many nodes the
+   * message goes to with that same token (a BroadcastChannel message goes to
+   * every other node: session 40; before, its buffers were kept for good), so
+   * the weight given is the token's times `copies`. Without lend bounds (race
+   * mode, a unit test) a range that crossed nodes is kept for good.
    */
-  onEscape(offset: number, keep = false): number {
+  onEscape(offset: number, copies = 1): number {
+    assert(Number.isInteger(copies) && copies >= 1 && copies <= Math.max(1, this.nodeCount - 1), 'a message goes to at least one other node, at most every other');
     const live = this.live.has(offset);
     if (live) {
       let entry = this.escaped.get(offset);
@@ -402,21 +410,28 @@ export class HeapService {
         entry = { outstanding: 0, keep: this.lendBounds === null, localAlive: true };
         this.escaped.set(offset, entry);
       }
-      if (keep) entry.keep = true;
       if (entry.keep) return rangeToken(0, rangeOwnerUnknown);
-      entry.outstanding += rangeEscapeWeight;
+      entry.outstanding += rangeEscapeWeight * copies;
       return rangeToken(rangeEscapeWeight, this.nodeId);
     }
     const held = this.held.get(offset);
     if (held === undefined) return rangeToken(0, rangeOwnerUnknown);
-    if (held.weight < 2 || keep) {
+    // Half to a single copy (this node keeps the rest); a broadcast's copies and this node share it evenly. At most
+    // an owner's weight a copy: a node that received a buffer many times holds their sum, more than a token carries
+    // (users15 views-back: 33 views of one buffer held, then one posted on, failed the token's assertion).
+    const given = Math.min(rangeEscapeWeight, Math.floor(held.weight / (copies + 1)));
+    if (given === 0) {
       // Nothing left to split: kept for good, which this node's release will tell the owner.
       held.keep = true;
       return rangeToken(0, held.owner);
     }
-    const given = Math.floor(held.weight / 2);
-    held.weight -= given;
+    held.weight -= given * copies;
     return rangeToken(given, held.owner);
+  }
+
+  /** A buffer in a BroadcastChannel message, which goes to every other node with one token (remote-workers 'bc-post'). */
+  onBroadcastEscape(offset: number): number {
+    return this.onEscape(offset, Math.max(1, this.nodeCount - 1));
   }
 
   /**
@@ -425,21 +440,13 @@ export class HeapService {
    * first (see the header).
    */
   onHold(offset: number, byteLength: number, token: number, thread?: object): void {
-    const parsed = this.checkedToken(offset, token);
+    let parsed = this.checkedToken(offset, token);
     if (parsed.owner === rangeOwnerUnknown) return;
     if (thread !== undefined && parsed.weight > 0) {
       // A thread whose channel closed holds nothing (its buffers went with it; what was pending went back).
       if (this.ended.has(thread)) return;
-      const list = this.pending.get(thread);
-      if (list !== undefined) {
-        for (let index = 0; index < list.length; index += 3) {
-          if (list[index] === offset && list[index + 1] === byteLength && list[index + 2] === token) {
-            list.splice(index, 3);
-            if (list.length === 0) this.pending.delete(thread);
-            break;
-          }
-        }
-      }
+      const share = this.takePending(thread, offset, byteLength, token);
+      if (share !== null) parsed = parseRangeToken(share)!;
     }
     this.drainCollected();
     if (parsed.owner === this.nodeId) {
@@ -491,6 +498,87 @@ export class HeapService {
     for (const value of held) list.push(value);
   }
 
+  /**
+   * Takes `thread`'s pending hold of (offset, byteLength, token): the token
+   * it takes (the same, or its share of a message handed to several threads),
+   * or null when none is pending (a path that lists none: held as it comes).
+   */
+  private takePending(thread: object, offset: number, byteLength: number, token: number): number | null {
+    const list = this.pending.get(thread);
+    if (list !== undefined) {
+      for (let index = 0; index < list.length; index += 3) {
+        if (list[index] === offset && list[index + 1] === byteLength && list[index + 2] === token) {
+          list.splice(index, 3);
+          if (list.length === 0) this.pending.delete(thread);
+          return token;
+        }
+      }
+    }
+    const shares = this.pendingShares.get(thread);
+    if (shares !== undefined) {
+      for (let index = 0; index < shares.length; index += 4) {
+        if (shares[index] === offset && shares[index + 1] === byteLength && shares[index + 2] === token) {
+          const share = shares[index + 3]!;
+          shares.splice(index, 4);
+          if (shares.length === 0) this.pendingShares.delete(thread);
+          return share;
+        }
+      }
+    }
+    return null;
+  }
+
+  /**
+   * A BroadcastChannel message with these weighted descriptors is handed to
+   * each of `threads` here: each token's weight (this node's, given once) is
+   * split among them, each thread's share pending until it holds the buffer
+   * (every thread makes its own) or gives it back ('holds-unread', its end).
+   * A share of 0 (a weight smaller than the threads) keeps the range for good.
+   */
+  expectSharedHolds(threads: readonly object[], held: readonly number[]): void {
+    if (held.length === 0) return;
+    if (threads.length === 0) {
+      this.abandonHolds(held);
+      return;
+    }
+    if (threads.length === 1) {
+      this.expectHolds(threads[0]!, held);
+      return;
+    }
+    this.checkHeld(held);
+    for (let index = 0; index < held.length; index += 3) {
+      const offset = held[index]!, byteLength = held[index + 1]!, token = held[index + 2]!;
+      const { weight, owner } = parseRangeToken(token)!;
+      const each = Math.floor(weight / threads.length);
+      threads.forEach((thread, position) => {
+        const share = rangeToken(each + (position === 0 ? weight - each * threads.length : 0), owner);
+        if (this.ended.has(thread)) {
+          this.drainCollected();
+          this.giveBack(offset, byteLength, share);
+          return;
+        }
+        let shares = this.pendingShares.get(thread);
+        if (shares === undefined) {
+          shares = [];
+          this.pendingShares.set(thread, shares);
+        }
+        shares.push(offset, byteLength, token, share);
+      });
+    }
+  }
+
+  /** `thread` read a message with these weighted descriptors and made none of its buffers (no instance open): they go back. */
+  holdsUnread(thread: object, held: readonly number[]): void {
+    if (held.length === 0 || this.ended.has(thread)) return;
+    this.checkHeld(held);
+    this.drainCollected();
+    for (let index = 0; index < held.length; index += 3) {
+      const offset = held[index]!, byteLength = held[index + 1]!, token = held[index + 2]!;
+      const taken = this.takePending(thread, offset, byteLength, token);
+      if (taken !== null) this.giveBack(offset, byteLength, taken);
+    }
+  }
+
   /** A message with these weighted descriptors that no thread here will read: their weights go back to their owners. */
   abandonHolds(held: readonly number[]): void {
     if (held.length === 0) return;
@@ -503,15 +591,23 @@ export class HeapService {
   endpointEnded(thread: object): void {
     this.ended.add(thread);
     const list = this.pending.get(thread);
-    if (list === undefined) return;
-    this.pending.delete(thread);
-    this.abandonHolds(list);
+    if (list !== undefined) {
+      this.pending.delete(thread);
+      this.abandonHolds(list);
+    }
+    const shares = this.pendingShares.get(thread);
+    if (shares !== undefined) {
+      this.pendingShares.delete(thread);
+      this.drainCollected();
+      for (let index = 0; index < shares.length; index += 4) this.giveBack(shares[index]!, shares[index + 1]!, shares[index + 3]!);
+    }
   }
 
   /** Pending holds here (messages handed to threads and not read yet), for tests and stats. */
   get pendingHolds(): number {
     let count = 0;
     for (const list of this.pending.values()) count += list.length / 3;
+    for (const shares of this.pendingShares.values()) count += shares.length / 4;
     return count;
   }
 
@@ -618,11 +714,11 @@ export class HeapService {
    * small region nearly full asked for one every 50 ms: issue 13). A full one
    * when the last minor one freed nothing here, and after collectMinorRunMax
    * minor ones in a row (buffers that outlived a minor collection need one).
-   * The manager's own heap too: Node routes a postMessageToThread between
-   * threads of one node through the process's main thread, which deserializes
-   * the value there, and the buffers it made stayed until the manager happened
-   * to collect (session 40: 4 MiB posts through a 32 MiB region ran out after
-   * ~7; users13/ptt-reclaim.mjs).
+   * A full one runs in the manager's own heap too: Node routes a
+   * postMessageToThread between threads of one node through the process's
+   * main thread, which deserializes the value there, and the buffers it made
+   * stayed until the manager happened to collect (session 40: 4 MiB posts
+   * through a 32 MiB region ran out after ~7; users13/ptt-reclaim.mjs).
    */
   private askCollect(): void {
     const now = performance.now();
@@ -637,7 +733,7 @@ export class HeapService {
       if (this.collectAsksOwed.size > 0 && this.fullForAsks === null) this.fullForAsks = { atMs: now, ran: false };
     }
     this.native.collectEverywhere(minor);
-    this.native.collectHere(minor);
+    if (!minor) this.native.collectManager();
     if (!minor) this.answerCollectAsks();
   }
 

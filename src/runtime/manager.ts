@@ -154,8 +154,11 @@ export class NodeManager {
         return replyLater;
       case 'escape':
         return this.heap.onEscape(request.offset);
-      case 'escape-keep':
-        return this.heap.onEscape(request.offset, true);
+      case 'escape-broadcast':
+        return this.heap.onBroadcastEscape(request.offset);
+      case 'holds-unread':
+        this.heap.holdsUnread(endpoint, request.held);
+        return null;
       case 'hold':
         this.heap.onHold(request.offset, request.byteLength, request.token, endpoint);
         return null;

@@ -70,7 +70,11 @@ export interface RemoteWorkersOptions {
    * its buffers' holds pending there until the thread reads it, and one no
    * thread will read gives them back (src/runtime/heap-service.ts, "Pending holds").
    */
-  holds?: { expectHolds(thread: object, held: readonly number[]): void; abandonHolds(held: readonly number[]): void };
+  holds?: {
+    expectHolds(thread: object, held: readonly number[]): void;
+    expectSharedHolds(threads: readonly object[], held: readonly number[]): void;
+    abandonHolds(held: readonly number[]): void;
+  };
   /** Test hook (DSM_TEST_HOOK_SLOW_WORKER_START): runs between a hosted worker's creation and its node's acquire. */
   beforeStartAcquire?(): void;
   /** The nodes this node has sent a notify to (see "Exit fences"); none when absent. */
@@ -874,9 +878,13 @@ export class RemoteWorkers {
       this.dropped(message);
       return;
     }
+    // This node's weight of each buffer is split among the threads (heap-service expectSharedHolds).
+    if (this.options.holds !== undefined && message.form === undefined) {
+      this.options.holds.expectSharedHolds([...threads], heldRangesOf(message.bytes, 'another node'));
+    }
     for (const endpoint of threads) {
       // Each thread clones its own copy (the bytes are shared by every thread it goes to: no transfer).
-      this.handTo(endpoint, { kind: 'bc-message', name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
+      endpoint.sendEvent({ kind: 'bc-message', name, bytes: message.bytes, ...formOf(message) } satisfies ChannelEvent, [], true);
     }
   }
 

@@ -15,15 +15,20 @@
 //   (a call: it is registered before the thread goes on, so a message posted
 //   after anything this thread did next reaches it) and closes its last.
 //
-// dsm buffers in a message travel by range (src/channel/clone.ts), and are
-// kept for good (never reused: 'escape-keep'), since any number of threads
-// on any number of nodes may read one message. Messages from one sender
+// dsm buffers in a message travel by range (src/channel/clone.ts) with a
+// weight the sender's node gives once to each other node ('escape-broadcast'),
+// and each receiving manager splits its node's among the threads it hands the
+// message to (src/runtime/heap-service.ts, expectSharedHolds): a thread holds
+// its share once, however many instances it has open, and a thread with none
+// open any more gives it back ('holds-unread'), so the buffers of broadcast
+// messages are reused once every reader dropped them (before session 40 they
+// were kept for good). Messages from one sender
 // arrive in order on every node; as under Node, nothing orders the messages of
 // different senders.
 
 import { BroadcastChannel as NodeBroadcastChannel } from 'node:worker_threads';
 import type { ChannelClient } from '../channel/client.js';
-import { deserializeMessage, serializeMessage, transferListOf, type BufferRanges } from '../channel/clone.js';
+import { deserializeMessage, heldRangesOf, serializeMessage, transferListOf, type BufferRanges } from '../channel/clone.js';
 import type { ChannelEvent } from '../channel/wire.js';
 
 /** Node's class, held before dsm replaces the exported one. */
@@ -32,27 +37,35 @@ const NativeBroadcastChannel = NodeBroadcastChannel;
 export function makeBroadcastChannelClass(channel: ChannelClient, ranges: BufferRanges): typeof NodeBroadcastChannel {
   /** This thread's open instances, by name. */
   const open = new Map<string, Set<BroadcastChannel>>();
-  // Sending: the same ranges, but a dsm buffer is kept for good instead of lent a weight.
+  // Sending: the same ranges, but the weight goes to every other node.
   const broadcastRanges: BufferRanges = {
     ...ranges,
-    onEscape: (offset: number) => channel.call({ op: 'escape-keep', offset }) as number,
+    onEscape: (offset: number) => channel.call({ op: 'escape-broadcast', offset }) as number,
   };
+  // Receiving: the buffers of one message are held once by this thread (the first instance's clone holds them).
+  const { onHold: _hold, ...heldAlready } = ranges;
 
   channel.onEvent((event: ChannelEvent) => {
     if (event.kind !== 'bc-message') return;
     const instances = open.get(event.name);
-    if (instances === undefined) return;
-    for (const instance of [...instances]) {
+    let held = false;
+    for (const instance of instances === undefined ? [] : [...instances]) {
       // One closed by an earlier instance's listener gets nothing.
-      if (!instances.has(instance)) continue;
+      if (!instances!.has(instance)) continue;
       let data: unknown;
       try {
-        data = deserializeMessage(event, ranges);
+        data = deserializeMessage(event, held ? heldAlready : ranges);
+        held = true;
       } catch (error) {
         instance.dispatchEvent(new MessageEvent('messageerror', { data: error }));
         continue;
       }
       instance.dispatchEvent(new MessageEvent('message', { data }));
+    }
+    // No instance open any more (closed after the manager sent it): this thread's shares go back.
+    if (!held && event.form === undefined) {
+      const ranges = heldRangesOf(event.bytes, 'another node');
+      if (ranges.length > 0) channel.post({ op: 'holds-unread', held: ranges });
     }
   });
 

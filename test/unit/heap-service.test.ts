@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allocSettleMs, arenaChunkBytes } from '../../src/constants.js';
 import type { NativeMmu } from '../../src/memory/native.js';
-import { HeapService, parseRangeToken, rangeToken, type HeapMessage, type LendBounds } from '../../src/runtime/heap-service.js';
+import { HeapService, parseRangeToken, rangeEscapeWeight, rangeToken, type HeapMessage, type LendBounds } from '../../src/runtime/heap-service.js';
 import type { ConsistencyInfo } from '../../src/protocol/messages.js';
 
 const fakeNative = {
   collectEverywhere: () => 0,
-  collectHere: () => {},
+  collectManager: () => {},
   collectsPending: () => 0,
   drainFreed: () => new Float64Array(0),
   zero: () => {},
@@ -278,29 +278,65 @@ test('a share that cannot split keeps the range for good; so does an explicit fr
   assert.equal(owner.rangesReclaimed, 0);
 });
 
-test('a buffer sent with keep (a BroadcastChannel message, read on any number of nodes) carries no weight and is kept for good, from its owner or from a holder', () => {
+test('a buffer in a BroadcastChannel message goes to every other node with one token, its weight counted once a copy; each node splits its share among the threads it hands the message to, and the range is reused once every thread held and dropped it or gave its share back', () => {
+  const { services, deliver } = boundCluster(4);
+  const [owner, first, second, third] = services as [HeapService, HeapService, HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  const token = owner.onEscape(offset, 3);
+  assert.equal(parseRangeToken(token)!.weight, rangeEscapeWeight);
+  const held = [offset, arenaChunkBytes, token];
+  // The first node hands it to two threads, the second to one that had no instance open, the third to none.
+  const [a, b, c] = [{}, {}, {}];
+  first.expectSharedHolds([a, b], held);
+  assert.equal(first.pendingHolds, 2);
+  second.expectSharedHolds([c], held);
+  second.holdsUnread(c, held);
+  third.expectSharedHolds([], held);
+  first.onHold(offset, arenaChunkBytes, token, a);
+  // a's buffer is collected before b made its own: a's share goes home, b's keeps the range.
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  first.onBufferCollected(offset, arenaChunkBytes);
+  for (const holder of [first, second, third]) ask(holder);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 0, 'a thread on the first node has not made its buffer yet');
+  first.onHold(offset, arenaChunkBytes, token, b);
+  assert.equal(first.pendingHolds, 0);
+  first.onBufferCollected(offset, arenaChunkBytes);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 1, 'every share came back');
+  // A thread's second instance of the channel makes no second hold (src/threads/broadcast-channel.ts); a thread
+  // that ends with its share pending gives it back.
+  const again = offsetOf(owner.alloc(arenaChunkBytes));
+  const next = owner.onEscape(again, 3);
+  first.expectSharedHolds([a, b], [again, arenaChunkBytes, next]);
+  first.onHold(again, arenaChunkBytes, next, a);
+  first.endpointEnded(b);
+  for (const holder of [second, third]) holder.expectSharedHolds([], [again, arenaChunkBytes, next]);
+  owner.onBufferCollected(again, arenaChunkBytes);
+  first.onBufferCollected(again, arenaChunkBytes);
+  ask(first);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 2);
+});
+
+test('a holder that broadcasts a buffer shares its weight evenly with the copies; with too little to split, the range is kept for good', () => {
   const { services, deliver } = boundCluster(3);
   const [owner, first, second] = services as [HeapService, HeapService, HeapService];
   const offset = offsetOf(owner.alloc(arenaChunkBytes));
-  const token = owner.onEscape(offset, true);
-  assert.equal(parseRangeToken(token)!.weight, 0);
-  // Any number of readers may hold it: nothing is counted.
-  first.onHold(offset, arenaChunkBytes, token);
+  first.onHold(offset, arenaChunkBytes, owner.onEscape(offset));
+  const token = first.onEscape(offset, 2);
+  assert.deepEqual(parseRangeToken(token), { weight: Math.floor(rangeEscapeWeight / 3), owner: 0 });
   second.onHold(offset, arenaChunkBytes, token);
+  owner.expectSharedHolds([], [offset, arenaChunkBytes, token]);
   for (const service of services) service.onBufferCollected(offset, arenaChunkBytes);
   ask(first);
   ask(second);
   deliver();
-  assert.equal(owner.rangesReclaimed, 0, 'kept: a reader anywhere may still hold it');
-  // A holder that broadcasts a buffer it was lent a weight of keeps its share for good.
+  assert.equal(owner.rangesReclaimed, 1, 'the copy that came home and the other node\'s share went back');
   const other = offsetOf(owner.alloc(arenaChunkBytes));
-  first.onHold(other, arenaChunkBytes, owner.onEscape(other));
-  assert.deepEqual(parseRangeToken(first.onEscape(other, true)), { weight: 0, owner: 0 });
-  owner.onBufferCollected(other, arenaChunkBytes);
-  first.onBufferCollected(other, arenaChunkBytes);
-  ask(first);
-  deliver();
-  assert.equal(owner.rangesReclaimed, 0);
+  first.onHold(other, arenaChunkBytes, rangeToken(2, 0));
+  (owner as unknown as { escaped: Map<number, { outstanding: number; keep: boolean; localAlive: boolean }> }).escaped.set(other, { outstanding: 2, keep: false, localAlive: true });
+  assert.deepEqual(parseRangeToken(first.onEscape(other, 2)), { weight: 0, owner: 0 });
 });
 
 test('a malformed range token or a weight the owner never gave is refused with a clear error', () => {
@@ -315,7 +351,7 @@ test('a malformed range token or a weight the owner never gave is refused with a
 
 test('a node whose free memory falls under a quarter of its share asks its threads, and every other node, to collect before any allocation fails', () => {
   let collects = 0, managerCollects = 0;
-  const native = { ...fakeNative, collectEverywhere: () => { collects += 1; return 0; }, collectHere: () => { managerCollects += 1; } } as unknown as NativeMmu;
+  const native = { ...fakeNative, collectEverywhere: () => { collects += 1; return 0; }, collectManager: () => { managerCollects += 1; } } as unknown as NativeMmu;
   const regionBytes = 16 * arenaChunkBytes;
   const sent: Array<{ to: number; type: string }> = [];
   const service = new HeapService(native, regionBytes, 0, 2);
@@ -328,7 +364,7 @@ test('a node whose free memory falls under a quarter of its share asks its threa
   service.alloc(arenaChunkBytes);
   assert.ok(service.pressureCollects >= 1, 'under pressure');
   assert.equal(collects, 1, 'its threads were asked once (rate-limited)');
-  assert.equal(managerCollects, 1, 'and the manager collected its own heap (a same-node postMessageToThread passes buffers through it)');
+  assert.equal(managerCollects, 0, 'a minor collection first, in the app threads only');
   assert.deepEqual(sent, [{ to: 1, type: 'rtRangeCollect' }], 'and the other node');
 });
 
@@ -336,14 +372,17 @@ test(`the manager decides the region is really full: a failed allocation waits u
   // A fake clock: the decision is made on the manager's clock, not timed here.
   let clock = 1000;
   t.mock.method(performance, 'now', () => clock);
-  const service = new HeapService(fakeNative, 2 * arenaChunkBytes, 0, 1);
+  let managerCollects = 0;
+  const service = new HeapService({ ...fakeNative, collectManager: () => { managerCollects += 1; } } as unknown as NativeMmu, 2 * arenaChunkBytes, 0, 1);
   const first = service.alloc(arenaChunkBytes) as number;
   service.alloc(arenaChunkBytes);
   // The first ask is a minor collection: wait.
   assert.deepEqual(service.allocOrWait(4096), { wait: true });
+  assert.equal(managerCollects, 0, 'a minor collection runs in the app threads only');
   clock += 60;
   // The second a full one: wait allocSettleMs after it.
   assert.deepEqual(service.allocOrWait(4096), { wait: true });
+  assert.equal(managerCollects, 1, 'a full one in the manager\'s heap too (a same-node postMessageToThread passes buffers through it)');
   clock += allocSettleMs - 1;
   assert.deepEqual(service.allocOrWait(4096), { wait: true });
   // Something freed: a new round (the retry finds the room here).
@@ -472,4 +511,19 @@ test('a message dropped where a buffer over its range lives gives its weight bac
   assert.throws(() => other.expectHolds({}, [-4096, arenaChunkBytes, rangeToken(2, 0)]), frame);
   assert.throws(() => other.expectHolds({}, [offset, arenaChunkBytes, rangeToken(2, 9)]), frame);
   assert.throws(() => owner.abandonHolds([offset + arenaChunkBytes, arenaChunkBytes, rangeToken(2, 0)]), frame, 'a weight the owner never gave');
+});
+
+test('a node that received one buffer many times gives at most an owner\'s weight with each post of it (their sum is more than a token carries)', () => {
+  const { services, deliver } = boundCluster(2);
+  const [owner, other] = services as [HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  for (let k = 0; k < 40; k += 1) other.onHold(offset, arenaChunkBytes, owner.onEscape(offset));
+  const back = parseRangeToken(other.onEscape(offset))!;
+  assert.deepEqual(back, { weight: rangeEscapeWeight, owner: 0 });
+  owner.onHold(offset, arenaChunkBytes, rangeToken(back.weight, 0));
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  other.onBufferCollected(offset, arenaChunkBytes);
+  ask(other);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 1, 'every weight came home');
 });
