@@ -35,6 +35,9 @@
 //                futex ping-pong between two plain-node threads; from a second
 //                run with DSM_LOCK_TOKENS=0, since with lock tokens in the node's
 //                table (issue 12.3) that tryLock makes no request at all
+//   allocSmall  µs per new SharedArrayBuffer(64) in a thread, kept alive,
+//                against plain node (session 40: a small size allocated again
+//                comes from the thread's cache, refilled in batches)
 // Programs: bench/programs/atomics.mjs (dsm) and atomics-plain.mjs (plain node).
 // Goals from issue 12 are reported, not asserted.
 
@@ -148,6 +151,8 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   const plainNotifyQuietNs = figure(plain, 'notifyQuietNs', 'atomics-plain.mjs');
   const syncRoundTripUsP50 = figure(managerPath, 'syncRoundTripUsP50', 'atomics.mjs');
   const futexRoundTripUsP50 = figure(plain, 'futexRoundTripUsP50', 'atomics-plain.mjs');
+  const allocSmallUs = Math.min(figure(dsm, 'allocSmallUs', 'atomics.mjs'), figure(managerPath, 'allocSmallUs', 'atomics.mjs'));
+  const plainAllocSmallUs = figure(plain, 'allocSmallUs', 'atomics-plain.mjs');
   const lockLocalUsP50 = figure(dsm, 'lockLocalUsP50', 'atomics.mjs');
   const lockRemoteUsP50 = figure(dsm, 'lockRemoteUsP50', 'atomics.mjs');
   const result = {
@@ -166,6 +171,9 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
     syncRoundTripUsP50,
     futexRoundTripUsP50,
     syncRoundTripRatio: round(syncRoundTripUsP50 / futexRoundTripUsP50),
+    allocSmallUs,
+    plainAllocSmallUs,
+    allocSmallRatio: round(allocSmallUs / plainAllocSmallUs),
     renderSeconds: round(renderSeconds),
     renderPlainSeconds: round(renderPlainSeconds),
     renderRatio: round(renderSeconds / renderPlainSeconds),

@@ -1010,6 +1010,26 @@ void CollectManager(const FunctionCallbackInfo<Value>& args) {
   args.GetIsolate()->LowMemoryNotification();
 }
 
+// storeOrReport(offset, length): whether a SharedArrayBuffer over exactly
+// [offset, +length) lives in this process, or its end is reported and not yet
+// drained. The manager asks it for the blocks a thread's allocation cache held
+// when the thread ends: a block with neither was never made into a buffer
+// (session 40). Both looks under their locks (store, then freed: the deleter's
+// order), so a store deleted between them is seen by the second.
+void StoreOrReport(const FunctionCallbackInfo<Value>& args) {
+  uint64_t offset, length;
+  if (!ReadIndex(args, 0, &offset) || !ReadIndex(args, 1, &length)) return;
+  const auto key = std::make_pair(offset, length);
+  std::lock_guard<std::mutex> lock(g_store_mutex);
+  auto found = g_stores.find(key);
+  bool lives = found != g_stores.end() && found->second.undeletedCount > 0;
+  if (!lives) {
+    std::lock_guard<std::mutex> freed_lock(g_freed_mutex);
+    lives = std::find(g_freed.begin(), g_freed.end(), key) != g_freed.end();
+  }
+  args.GetReturnValue().Set(lives);
+}
+
 // How many registered app threads have a collection asked but not run yet
 // (the manager waits for them before it decides the region is full).
 void CollectsPending(const FunctionCallbackInfo<Value>& args) {
@@ -2798,6 +2818,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "collectEverywhere", CollectEverywhere);
   SetMethod(context, exports, "collectHere", CollectHere);
   SetMethod(context, exports, "collectManager", CollectManager);
+  SetMethod(context, exports, "storeOrReport", StoreOrReport);
   SetMethod(context, exports, "collectsPending", CollectsPending);
   SetMethod(context, exports, "setPwriteInstalls", SetPwriteInstalls);
   SetMethod(context, exports, "userExposesGc", UserExposesGc);

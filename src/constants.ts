@@ -273,6 +273,20 @@ export const collectAnswerPollMs = 10;
  */
 export const allocWaitMsMax = 60_000;
 /**
+ * Allocation: a thread that allocates buffers of one small size again and
+ * again (at most allocCacheBlockBytesMax bytes) asks its manager for them in
+ * batches (2, 4, … up to allocBatchCountMax) and makes the next ones with no
+ * call, holding at most allocCacheBytesMax bytes of such blocks not yet made
+ * into buffers (session 40: each call is a round trip of ~46 µs on this
+ * machine's VM, against 2 µs for a SharedArrayBuffer under node). The blocks a
+ * thread held when it ends go back (src/runtime/heap-service.ts, allocBatch).
+ */
+export const allocCacheBlockBytesMax = 1024;
+export const allocBatchCountMax = 64;
+export const allocCacheBytesMax = 64 * 1024;
+/** Allocation: how many different sizes a thread's allocation cache tracks (a size past them is never batched). */
+export const allocCacheSizeCountMax = 64;
+/**
  * Allocation: a node whose free memory falls under this fraction of its
  * share of the region (region / nodes, at least two chunks) asks its threads,
  * and every other node's, to collect (src/runtime/heap-service.ts, checkPressure).

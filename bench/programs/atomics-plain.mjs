@@ -4,7 +4,8 @@
 //   (a warm-up, then rounds of counterIterations / 5 adds, the best of
 //   ownedRounds, as the dsm side);
 // - futexRoundTripUsP50: a bare ping-pong between two threads, each parking
-//   with Atomics.wait and waking the other with Atomics.notify.
+//   with Atomics.wait and waking the other with Atomics.notify;
+// - allocSmallUs: µs per new SharedArrayBuffer(64), kept alive.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
 
 // The owned add: adds before timing, and timed rounds (as atomics.mjs).
@@ -16,6 +17,19 @@ function result(worker) {
     worker.on('message', resolve);
     worker.on('error', reject);
   });
+}
+
+/** µs per `new SharedArrayBuffer(64)` (kept alive), the best of 3 rounds of allocSmallCount (session 40). */
+function allocSmallUs() {
+  const allocSmallCount = 20_000;
+  let best = Infinity;
+  for (let round = 0; round < 3; round += 1) {
+    const kept = [];
+    const begin = performance.now();
+    for (let i = 0; i < allocSmallCount; i += 1) kept.push(new SharedArrayBuffer(64));
+    best = Math.min(best, (performance.now() - begin) * 1000 / allocSmallCount);
+  }
+  return Math.round(best * 100) / 100;
 }
 
 if (isMainThread) {
@@ -41,6 +55,7 @@ if (isMainThread) {
     atomicAddNs: owned.ns,
     notifyQuietNs: owned.notifyNs,
     futexRoundTripUsP50: Math.round(sorted[Math.floor(sorted.length / 2)] * 100) / 100,
+    allocSmallUs: allocSmallUs(),
   }));
 } else {
   const { role, iterations, words } = workerData;

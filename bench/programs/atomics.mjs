@@ -13,6 +13,9 @@
 // - syncRoundTripUsP50: Mutex.tryLock of a mutex managed on the thread's own
 //   node while it is free: one app thread -> manager -> app thread round trip
 //   (plus the manager's lock bookkeeping), the path a doorbell replaces.
+// - allocSmallUs: µs per new SharedArrayBuffer(64) in the main thread (node 0),
+//   kept alive: a small size allocated again and again comes from the thread's
+//   cache, refilled in batches (session 40), not a call each.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
 import { Barrier, Mutex, nodeInfo, rangeOf } from 'dsm';
 import { managedBy, percentile } from './sync-lib.mjs';
@@ -27,6 +30,19 @@ function result(worker) {
     worker.on('message', resolve);
     worker.on('error', reject);
   });
+}
+
+/** µs per `new SharedArrayBuffer(64)` (kept alive), the best of 3 rounds of allocSmallCount (session 40). */
+function allocSmallUs() {
+  const allocSmallCount = 20_000;
+  let best = Infinity;
+  for (let round = 0; round < 3; round += 1) {
+    const kept = [];
+    const begin = performance.now();
+    for (let i = 0; i < allocSmallCount; i += 1) kept.push(new SharedArrayBuffer(64));
+    best = Math.min(best, (performance.now() - begin) * 1000 / allocSmallCount);
+  }
+  return Math.round(best * 100) / 100;
 }
 
 if (isMainThread) {
@@ -63,6 +79,7 @@ if (isMainThread) {
     lockLocalUsP50: percentile(lock.local, 0.5),
     lockRemoteUsP50: percentile(lock.remote, 0.5),
     syncRoundTripUsP50: percentile(lock.tryLocal, 0.5),
+    allocSmallUs: allocSmallUs(),
   }));
 } else if (workerData.role === 'counter') {
   const { iterations, words, index } = workerData;

@@ -252,7 +252,7 @@ export class ChannelClient {
 }
 
 /** Requests that synchronize or allocate: in race mode they say where the program called them (docs/RACE.md). */
-const sitedOps = new Set(['alloc', 'atomic', 'sync', 'worker-spawn', 'worker-post', 'parent-post']);
+const sitedOps = new Set(['alloc', 'alloc-batch', 'atomic', 'sync', 'worker-spawn', 'worker-post', 'parent-post']);
 
 function withSite(request: ChannelRequest): void {
   if (sitedOps.has(request.op)) (request as { site?: string | null }).site = captureSite();

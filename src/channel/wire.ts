@@ -58,6 +58,13 @@ export type ChannelRequest =
   // nativeThreadId: Node's own id of the thread (postMessageToThread's target and source, src/threads/post-to-thread.ts).
   | { op: 'hello'; reply: SharedArrayBuffer; threadIdSeen: number; nativeThreadId?: number }
   | { op: 'alloc'; byteLength: number }
+  /**
+   * Up to `count` blocks of `byteLength` bytes for the thread's allocation
+   * cache (src/threads/setup.ts): answered with [offset, zero, offset, zero, …]
+   * (zero 1: the thread zeroes the block before use), at least one, or an
+   * AllocReplyWait. Never in the doorbell: rare, and its answer is a list.
+   */
+  | { op: 'alloc-batch'; byteLength: number; count: number }
   | { op: 'free'; offset: number }
   /**
    * A dsm buffer at `offset` is being sent to another node: answered with the

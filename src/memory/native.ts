@@ -170,6 +170,8 @@ export interface NativeMmu {
   collectsPending(): number;
   /** A collection in the calling thread now (minor: a scavenge, else a full one), without exposing `gc` to any context. */
   collectHere(minor: boolean): void;
+  /** Whether a buffer over exactly [offset, +byteLength) lives in this process, or its end is reported and not drained yet. */
+  storeOrReport(offset: number, byteLength: number): boolean;
   /** A full collection of the calling (manager) thread's heap, with no flag set (LowMemoryNotification). */
   collectManager(): void;
   /** Whether the program's node options expose `gc` (read at the process's first registerCollector). */

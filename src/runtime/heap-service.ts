@@ -84,7 +84,7 @@ import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
 import { rangeTokenOwners } from '../channel/clone.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
-import { allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, collectAnswerPollMs, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
+import { allocBatchCountMax, allocCacheBlockBytesMax, allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, collectAnswerPollMs, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
 /** Slice borrowing messages between nodes' allocation services. */
 export type ChunkMessage =
@@ -173,6 +173,15 @@ export class HeapService {
    * the thread's hold names the token the message carries, and takes `share`).
    */
   private readonly pendingShares = new Map<object, number[]>();
+  /**
+   * Blocks handed to threads' allocation caches (allocBatch), by thread: offset
+   * -> byte length, until this process reports no buffer over the block lives
+   * (its collection) or the thread ends, when the blocks it never made buffers
+   * of go back (endpointEnded).
+   */
+  private readonly cached = new Map<object, Map<number, number>>();
+  /** The thread whose cache each of those blocks went to. */
+  private readonly cachedBy = new Map<number, object>();
   /** Threads whose channel closed: what comes for them is given back at once. */
   private readonly ended = new WeakSet<object>();
   /** Weights given back for messages no thread here read (pending at a thread's end, or dropped by the manager). */
@@ -312,6 +321,70 @@ export class HeapService {
       return { wait: true };
     }
   }
+
+  /**
+   * Up to `count` blocks of `byteLength` bytes for `thread`'s allocation cache
+   * (src/threads/setup.ts): [offset, zero, …], at least one (or the first
+   * allocation's wait, or its error). One only under memory pressure. Each is
+   * the thread's until this process reports no buffer over it lives; at the
+   * thread's end, the ones it never made buffers of go back.
+   */
+  allocBatch(byteLength: number, count: number, thread: object): number[] | AllocReplyWait {
+    assert(Number.isInteger(count) && count >= 1 && count <= allocBatchCountMax, 'a batch within allocBatchCountMax');
+    assert(byteLength > 0 && byteLength <= allocCacheBlockBytesMax, 'batched blocks are small');
+    const first = this.allocOrWait(byteLength);
+    if (typeof first === 'object' && 'wait' in first) return first;
+    const blocks: number[] = [];
+    const add = (reply: number | AllocReplyZeroed): void => {
+      const offset = typeof reply === 'number' ? reply : reply.offset;
+      blocks.push(offset, typeof reply === 'number' ? 0 : 1);
+      let mine = this.cached.get(thread);
+      if (mine === undefined) {
+        mine = new Map();
+        this.cached.set(thread, mine);
+      }
+      mine.set(offset, byteLength);
+      this.cachedBy.set(offset, thread);
+    };
+    add(first);
+    for (let k = 1; k < count && !this.underPressure; k += 1) {
+      try {
+        add(this.alloc(byteLength));
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'DSM_ERR_REGION_EXHAUSTED') throw error;
+        break;
+      }
+    }
+    // A thread that ended meanwhile takes none of them.
+    if (this.ended.has(thread)) this.cachedGone(thread);
+    return blocks;
+  }
+
+  /** A block of a thread's cache is no longer its to give back: made into a buffer and reported collected, or freed. */
+  private uncache(offset: number): void {
+    const thread = this.cachedBy.get(offset);
+    if (thread === undefined) return;
+    this.cachedBy.delete(offset);
+    const mine = this.cached.get(thread)!;
+    mine.delete(offset);
+    if (mine.size === 0) this.cached.delete(thread);
+  }
+
+  /** `thread` ended: the blocks of its cache it never made buffers of go back (a buffer made, alive or reported, is left to its collection). */
+  private cachedGone(thread: object): void {
+    const mine = this.cached.get(thread);
+    if (mine === undefined) return;
+    this.cached.delete(thread);
+    for (const [offset, byteLength] of mine) {
+      this.cachedBy.delete(offset);
+      if (this.live.get(offset) !== byteLength || this.native.storeOrReport(offset, byteLength)) continue;
+      this.cachedReturned += 1;
+      this.onBufferCollected(offset, byteLength);
+    }
+  }
+
+  /** Blocks of ended threads' caches given back unused (for tests and stats). */
+  cachedReturned = 0;
 
   alloc(byteLength: number): number | AllocReplyZeroed {
     // Under pressure, buffers collected since the last look come back first.
@@ -590,6 +663,7 @@ export class HeapService {
   /** `thread`'s channel closed (what it queued was served first): what it never held goes back. */
   endpointEnded(thread: object): void {
     this.ended.add(thread);
+    this.cachedGone(thread);
     const list = this.pending.get(thread);
     if (list !== undefined) {
       this.pending.delete(thread);
@@ -990,6 +1064,7 @@ export class HeapService {
 
   /** The program's explicit free. A buffer that crossed nodes is kept for good (other nodes may still use it). */
   free(offset: number): void {
+    this.uncache(offset);
     const entry = this.escaped.get(offset);
     if (entry !== undefined) {
       entry.keep = true;
@@ -1017,6 +1092,7 @@ export class HeapService {
 
   /** No SharedArrayBuffer over [offset, +byteLength) is alive in this process any more. */
   onBufferCollected(offset: number, byteLength: number): void {
+    if (this.cachedBy.has(offset) && this.live.get(offset) === byteLength) this.uncache(offset);
     this.freedSinceAsk += byteLength;
     this.progress += byteLength;
     const held = this.held.get(offset);

@@ -140,6 +140,15 @@ export class NodeManager {
         this.allocObserver?.(offset, request.byteLength, (request as { site?: string | null }).site ?? null, endpoint);
         return reply;
       }
+      case 'alloc-batch': {
+        // Race mode names each allocation's site: one block, as an 'alloc'.
+        const reply = this.heap.allocBatch(request.byteLength, this.allocObserver === null ? request.count : 1, endpoint);
+        if (!Array.isArray(reply)) return reply;
+        for (let index = 0; index < reply.length; index += 2) {
+          this.allocObserver?.(reply[index]!, request.byteLength, (request as { site?: string | null }).site ?? null, endpoint);
+        }
+        return reply;
+      }
       case 'thread-id': {
         const threadIdSeen = this.threadIdSeenNext++;
         assert(threadIdSeen % threadIdNodeStride !== 0, 'thread ids of this node within their stride');

@@ -43,7 +43,18 @@ export function calledByRuntime(depth: number): boolean {
     Error.stackTraceLimit = stackTraceLimit;
   }
   if (typeof file !== 'string') return false;
-  if (file.startsWith('node:')) return true;
-  const path = file.startsWith('file:') ? fileURLToPath(file) : file;
-  return loaderDirectoriesOf().some((directory) => path.startsWith(directory));
+  let runtime = runtimeFiles.get(file);
+  if (runtime === undefined) {
+    const path = file.startsWith('file:') ? fileURLToPath(file) : file;
+    runtime = file.startsWith('node:') || loaderDirectoriesOf().some((directory) => path.startsWith(directory));
+    // A program has few files: past the bound the answers are found again (session 40: a URL parse per
+    // allocation was a fifth of a small SharedArrayBuffer's cost).
+    if (runtimeFiles.size >= runtimeFileCountMax) runtimeFiles.clear();
+    runtimeFiles.set(file, runtime);
+  }
+  return runtime;
 }
+
+/** Whether a file (as stack frames name it) is the runtime's, as found. */
+const runtimeFiles = new Map<string, boolean>();
+const runtimeFileCountMax = 1024;

@@ -29,7 +29,7 @@ import { keepUncaughtText } from './uncaught-text.js';
 import { packageRoot } from '../package-info.js';
 import { LineTagger } from '../util/line-tagger.js';
 import { publishNodeIdentity, tagOutputEnabled } from '../env.js';
-import { allocWaitMsMax } from '../constants.js';
+import { allocBatchCountMax, allocCacheBlockBytesMax, allocCacheBytesMax, allocCacheSizeCountMax, allocWaitMsMax } from '../constants.js';
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
@@ -85,6 +85,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // and other nodes' copies are invalidated by write notices, exactly like any
   // other write (the manager's view would bypass the protocol).
   let zeroFirst = false;
+  // Blocks of small sizes given in batches and not made into buffers yet, by size: [offset, zero, …] (popped from the end).
+  const allocCache = new Map<number, { blocks: number[]; batch: number }>();
+  let allocCacheBytes = 0;
   function isWaitReply(reply: unknown): boolean {
     return typeof reply === 'object' && reply !== null && (reply as Partial<AllocReplyWait>).wait === true;
   }
@@ -113,7 +116,29 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     // full (it throws DSM_ERR_REGION_EXHAUSTED: src/runtime/heap-service.ts,
     // allocOrWait) or allocWaitMsMax passed while memory was still freed or
     // borrowed but never enough.
-    let reply = channel.call({ op: 'alloc', byteLength });
+    // A small size allocated again: from the thread's cache, refilled in batches (allocCacheBlockBytesMax).
+    if (byteLength <= allocCacheBlockBytesMax) {
+      const cached = allocCache.get(byteLength);
+      if (cached !== undefined) {
+        if (cached.blocks.length === 0) refill(byteLength, cached);
+        if (cached.blocks.length > 0) {
+          const zero = cached.blocks.pop()!;
+          const offset = cached.blocks.pop()!;
+          allocCacheBytes -= byteLength;
+          return made(offset, byteLength, zero === 1);
+        }
+      } else if (allocCache.size < allocCacheSizeCountMax) {
+        allocCache.set(byteLength, { blocks: [], batch: 1 });
+      }
+    }
+    const reply = callAlloc({ op: 'alloc', byteLength });
+    const offset = allocReply(reply);
+    return made(offset, byteLength, zeroFirst);
+  }
+  /** Asks the manager until it answers with memory (or throws: see allocate). */
+  function callAlloc(request: { op: 'alloc'; byteLength: number } | { op: 'alloc-batch'; byteLength: number; count: number }): unknown {
+    const { byteLength } = request;
+    let reply = channel.call(request);
     const startedMs = performance.now();
     for (let attempt = 0; isWaitReply(reply); attempt += 1) {
       if (performance.now() - startedMs >= allocWaitMsMax) {
@@ -122,9 +147,25 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
       }
       if (attempt % 4 === 0) collectGarbage(attempt === 0 ? 'minor' : 'major');
       Atomics.wait(pause, 0, 0, 2 ** Math.min(attempt, 5));
-      reply = channel.call({ op: 'alloc', byteLength });
+      reply = channel.call(request);
     }
-    const offset = allocReply(reply);
+    return reply;
+  }
+  /** A batch for the cache of `byteLength`, twice the last one's size (up to allocBatchCountMax, within allocCacheBytesMax). */
+  function refill(byteLength: number, cached: { blocks: number[]; batch: number }): void {
+    cached.batch = Math.min(allocBatchCountMax, cached.batch * 2, Math.floor((allocCacheBytesMax - allocCacheBytes) / byteLength));
+    if (cached.batch < 2) {
+      cached.batch = 1;
+      return;
+    }
+    const blocks = callAlloc({ op: 'alloc-batch', byteLength, count: cached.batch }) as number[];
+    assert(Array.isArray(blocks) && blocks.length >= 2 && blocks.length % 2 === 0 && blocks.length <= 2 * cached.batch, 'a batch of blocks');
+    // Taken from the end: the first block first.
+    for (let index = blocks.length - 2; index >= 0; index -= 2) cached.blocks.push(blocks[index]!, blocks[index + 1]!);
+    allocCacheBytes += byteLength * (blocks.length / 2);
+  }
+  /** The buffer over a block this thread was given. */
+  function made(offset: number, byteLength: number, zero: boolean): SharedArrayBuffer {
     // Not through the WeakRef cache: a WeakRef keeps its target alive until the
     // current job ends, so a thread that allocates and drops buffers in one
     // long loop could never collect any of them. A fresh range has no other
@@ -132,7 +173,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     const buffer = native.sharedArrayBuffer(offset, byteLength);
     assert(buffer.byteLength === byteLength, 'native buffer has the asked length');
     ranges.set(buffer, { offset, byteLength });
-    if (zeroFirst) new Uint8Array(buffer).fill(0);
+    if (zero) new Uint8Array(buffer).fill(0);
     return buffer;
   }
   // A buffer that arrives in a message is a new object over the same memory,

@@ -37,6 +37,9 @@
 //   nodes was kept for good (no weight was split among its readers): DSM_ERR_REGION_EXHAUSTED after ~7 rounds of
 //   4 MiB in 32 MiB on 2 nodes. Now the sender's node gives each other node the token's weight, and each receiving
 //   manager splits its node's among the threads it hands the message to (heap-service expectSharedHolds).
+// - alloc-cache-churn.mjs (session 40, run here): a thread that allocates one small size again and again gets its
+//   blocks in batches; the blocks a terminated thread held and never made buffers of must come back (without that,
+//   40 rounds of 2 such workers left the final 12 MiB no room in a 16 MiB region).
 // Not bugs, and not run here: alloc-sizes.mjs on 32 MiB fails now and then with DSM_ERR_REGION_EXHAUSTED (its three
 // workers keep up to 25 MiB live in runs of up to 8 MiB: the region is too small for it; 48 MiB passes); a
 // growable buffer cannot cross nodes (growable-churn.mjs runs on 1 node, docs/LIMITS.md); lost-messages.mjs's
@@ -68,6 +71,8 @@ const runs: readonly Run[] = [
   { file: 'ptt-reclaim.mjs', args: ['20', '4'], dsm: ['--nodes', '2', ...small], status: 0, what: 'the same on 2 nodes' },
   { file: 'broadcast-reclaim.mjs', args: ['28', '4', '3'], dsm: ['--nodes', '2', ...small], status: 0, what: 'buffers broadcast to 3 workers (one with two instances, one that closes its own), 112 MiB in 32 MiB' },
   { file: 'broadcast-reclaim.mjs', args: ['28', '4', '5'], dsm: ['--nodes', '3', '--protocol', 'sc', ...small], status: 0, what: 'the same to 5 workers on 3 nodes under sc' },
+  { file: 'alloc-cache-churn.mjs', args: ['40', '2', '12'], dsm: ['--nodes', '1', '--region-bytes', '16m'], status: 0, what: 'workers allocating small buffers in a loop until terminated, 40 rounds, then 12 MiB of a 16 MiB region' },
+  { file: 'alloc-cache-churn.mjs', args: ['16', '3', '8'], dsm: ['--nodes', '2', '--region-bytes', '16m'], status: 0, what: 'the same on 2 nodes, 3 workers a round' },
   { file: 'lru-cache.mjs', args: ['120'], dsm: ['--nodes', '2'], status: 0, what: 'an LRU cache of buffers that workers keep for a while after eviction' },
   { file: 'pool-long.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a pool of 4 running 4,000 task objects into 8 reused result slots' },
   { file: 'pool-resize.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a pool shrunk by terminate() of idle waiters and grown again, 6 phases' },

@@ -10,6 +10,7 @@ import type { ConsistencyInfo } from '../../src/protocol/messages.js';
 const fakeNative = {
   collectEverywhere: () => 0,
   collectManager: () => {},
+  storeOrReport: () => false,
   collectsPending: () => 0,
   drainFreed: () => new Float64Array(0),
   zero: () => {},
@@ -526,4 +527,38 @@ test('a node that received one buffer many times gives at most an owner\'s weigh
   ask(other);
   deliver();
   assert.equal(owner.rangesReclaimed, 1, 'every weight came home');
+});
+
+test('a thread\'s allocation cache: blocks come in batches, each the thread\'s until reported collected; at its end the ones it never made buffers of go back, the others wait for their collection', () => {
+  const made = new Set<number>();
+  const native = { ...fakeNative, storeOrReport: (offset: number) => made.has(offset) } as unknown as NativeMmu;
+  const service = new HeapService(native, 8 * arenaChunkBytes, 0, 1);
+  const thread = {};
+  const blocks = service.allocBatch(64, 8, thread) as number[];
+  assert.equal(blocks.length, 16, 'eight blocks, each with its zero flag');
+  const offsets = blocks.filter((_, index) => index % 2 === 0);
+  assert.equal(new Set(offsets).size, 8);
+  assert.equal(service.liveCount, 8);
+  // The thread made buffers of three; one of them was collected already.
+  made.add(offsets[0]!);
+  made.add(offsets[1]!);
+  service.onBufferCollected(offsets[2]!, 64);
+  assert.equal(service.liveCount, 7);
+  service.endpointEnded(thread);
+  assert.equal(service.cachedReturned, 5, 'the five never made went back');
+  assert.equal(service.liveCount, 2, 'the two buffers alive wait for their collection');
+  made.clear();
+  service.onBufferCollected(offsets[0]!, 64);
+  service.onBufferCollected(offsets[1]!, 64);
+  assert.equal(service.liveCount, 0);
+  // A batch asked by a thread that ended meanwhile goes back at once; a freed block is no longer the thread's.
+  const late = {};
+  service.endpointEnded(late);
+  service.allocBatch(64, 4, late);
+  assert.equal(service.liveCount, 0);
+  const other = {};
+  const kept = service.allocBatch(128, 2, other) as number[];
+  service.free(kept[0]!);
+  service.endpointEnded(other);
+  assert.equal(service.liveCount, 0);
 });
