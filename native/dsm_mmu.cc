@@ -239,6 +239,10 @@ struct StoreEntry {
 std::map<std::pair<uint64_t, uint64_t>, StoreEntry> g_stores;
 std::mutex g_freed_mutex;
 std::vector<std::pair<uint64_t, uint64_t>> g_freed;
+// How many times each range is in g_freed: a lookup without a scan (a thread's
+// end asks about every block of its allocation cache while its stores die, and
+// a scan per block made that quadratic: seconds for 100,000 blocks).
+std::map<std::pair<uint64_t, uint64_t>, uint32_t> g_freed_counts;
 
 // Per app-thread isolate: what V8 is told about dsm memory, and a way to ask it
 // to collect. V8 counts no external memory for a shared backing store, so a
@@ -939,6 +943,7 @@ void OnBackingStoreDeleted(void* data, size_t length, void* deleter_data) {
     // takes this report for the new store's.
     std::lock_guard<std::mutex> freed_lock(g_freed_mutex);
     g_freed.emplace_back(offset, static_cast<uint64_t>(length));
+    g_freed_counts[std::make_pair(offset, static_cast<uint64_t>(length))] += 1;
   }
   Wake();
 }
@@ -1025,7 +1030,7 @@ void StoreOrReport(const FunctionCallbackInfo<Value>& args) {
   bool lives = found != g_stores.end() && found->second.undeletedCount > 0;
   if (!lives) {
     std::lock_guard<std::mutex> freed_lock(g_freed_mutex);
-    lives = std::find(g_freed.begin(), g_freed.end(), key) != g_freed.end();
+    lives = g_freed_counts.count(key) != 0;
   }
   args.GetReturnValue().Set(lives);
 }
@@ -1137,7 +1142,7 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
         // fresh buffer read a worker's bytes). A report the manager took
         // before this point it took before the hold, which is right.
         std::lock_guard<std::mutex> freed_lock(g_freed_mutex);
-        g_freed.erase(std::remove(g_freed.begin(), g_freed.end(), key), g_freed.end());
+        if (g_freed_counts.erase(key) != 0) g_freed.erase(std::remove(g_freed.begin(), g_freed.end(), key), g_freed.end());
       }
       std::unique_ptr<v8::BackingStore> fresh = v8::SharedArrayBuffer::NewBackingStore(
           g_region.app + offset, length, OnBackingStoreDeleted, t_account);
@@ -2196,6 +2201,7 @@ void OnWake(uv_async_t* handle) {
   {
     std::lock_guard<std::mutex> lock(g_freed_mutex);
     freed.swap(g_freed);
+    g_freed_counts.clear();
   }
   if (!freed.empty() && !g_on_freed.IsEmpty()) {
     Local<Function> on_freed = g_on_freed.Get(isolate);
@@ -2237,6 +2243,7 @@ void DrainFreed(const FunctionCallbackInfo<Value>& args) {
   {
     std::lock_guard<std::mutex> lock(g_freed_mutex);
     freed.swap(g_freed);
+    g_freed_counts.clear();
   }
   Isolate* isolate = args.GetIsolate();
   Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, freed.size() * 16);
