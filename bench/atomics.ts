@@ -105,7 +105,7 @@ export async function runAtomicsBench(options: { iterations: number }): Promise<
   const plainRuns = Array.from({ length: plainRunCount }, () =>
     runJson([join(programs, 'atomics-plain.mjs'), String(iterations), String(plainCounterIterations)], 'atomics-plain.mjs under plain node'));
   const plain: Record<string, number> = {};
-  for (const key of ['counterSeconds', 'atomicAddNs', 'notifyQuietNs', 'futexRoundTripUsP50']) {
+  for (const key of ['counterSeconds', 'atomicAddNs', 'notifyQuietNs', 'futexRoundTripUsP50', 'allocSmallUs']) {
     plain[key] = Math.min(...plainRuns.map((run) => figure(run, key, 'atomics-plain.mjs')));
   }
   const counterIterations = linesOn ? plainCounterIterations : iterations;

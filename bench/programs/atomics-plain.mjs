@@ -7,6 +7,7 @@
 //   with Atomics.wait and waking the other with Atomics.notify;
 // - allocSmallUs: µs per new SharedArrayBuffer(64), kept alive.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+import { allocSmallUs } from './alloc-lib.mjs';
 
 // The owned add: adds before timing, and timed rounds (as atomics.mjs).
 const ownedWarmUp = 50_000;
@@ -17,19 +18,6 @@ function result(worker) {
     worker.on('message', resolve);
     worker.on('error', reject);
   });
-}
-
-/** µs per `new SharedArrayBuffer(64)` (kept alive), the best of 3 rounds of allocSmallCount (session 40). */
-function allocSmallUs() {
-  const allocSmallCount = 20_000;
-  let best = Infinity;
-  for (let round = 0; round < 3; round += 1) {
-    const kept = [];
-    const begin = performance.now();
-    for (let i = 0; i < allocSmallCount; i += 1) kept.push(new SharedArrayBuffer(64));
-    best = Math.min(best, (performance.now() - begin) * 1000 / allocSmallCount);
-  }
-  return Math.round(best * 100) / 100;
 }
 
 if (isMainThread) {

@@ -17,6 +17,7 @@
 //   kept alive: a small size allocated again and again comes from the thread's
 //   cache, refilled in batches (session 40), not a call each.
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+import { allocSmallUs } from './alloc-lib.mjs';
 import { Barrier, Mutex, nodeInfo, rangeOf } from 'dsm';
 import { managedBy, percentile } from './sync-lib.mjs';
 
@@ -30,19 +31,6 @@ function result(worker) {
     worker.on('message', resolve);
     worker.on('error', reject);
   });
-}
-
-/** µs per `new SharedArrayBuffer(64)` (kept alive), the best of 3 rounds of allocSmallCount (session 40). */
-function allocSmallUs() {
-  const allocSmallCount = 20_000;
-  let best = Infinity;
-  for (let round = 0; round < 3; round += 1) {
-    const kept = [];
-    const begin = performance.now();
-    for (let i = 0; i < allocSmallCount; i += 1) kept.push(new SharedArrayBuffer(64));
-    best = Math.min(best, (performance.now() - begin) * 1000 / allocSmallCount);
-  }
-  return Math.round(best * 100) / 100;
 }
 
 if (isMainThread) {
