@@ -165,14 +165,14 @@ export class HeapService {
   private readonly held = new Map<number, { owner: number; byteLength: number; weight: number; keep: boolean }>();
   /** Shares of other nodes' allocations dropped here, by owner, until the owner asks (or too many wait). */
   private readonly dropped = new Map<number, RangeShare[]>();
-  /** Weighted descriptors of messages handed to a thread here and not yet held by it, by thread ([offset, byteLength, token, …]; see the header). */
-  private readonly pending = new Map<object, number[]>();
   /**
-   * A BroadcastChannel message's weights handed to several threads here, each
-   * thread's share of them, by thread ([offset, byteLength, token, share, …]:
-   * the thread's hold names the token the message carries, and takes `share`).
+   * Weighted descriptors of messages handed to a thread here and not yet held
+   * by it, by thread ([offset, byteLength, token, share, …]; see the header):
+   * the thread's hold names the token the message carries and takes `share`,
+   * the token itself but for a BroadcastChannel message handed to several
+   * threads, whose weight they share (expectSharedHolds).
    */
-  private readonly pendingShares = new Map<object, number[]>();
+  private readonly pending = new Map<object, number[]>();
   /**
    * Blocks handed to threads' allocation caches (allocBatch), by thread: offset
    * -> byte length, until this process reports no buffer over the block lives
@@ -557,18 +557,7 @@ export class HeapService {
    * gives them back at once.
    */
   expectHolds(thread: object, held: readonly number[]): void {
-    if (held.length === 0) return;
-    this.checkHeld(held);
-    if (this.ended.has(thread)) {
-      this.abandonHolds(held);
-      return;
-    }
-    let list = this.pending.get(thread);
-    if (list === undefined) {
-      list = [];
-      this.pending.set(thread, list);
-    }
-    for (const value of held) list.push(value);
+    this.expectSharedHolds([thread], held);
   }
 
   /**
@@ -578,24 +567,13 @@ export class HeapService {
    */
   private takePending(thread: object, offset: number, byteLength: number, token: number): number | null {
     const list = this.pending.get(thread);
-    if (list !== undefined) {
-      for (let index = 0; index < list.length; index += 3) {
-        if (list[index] === offset && list[index + 1] === byteLength && list[index + 2] === token) {
-          list.splice(index, 3);
-          if (list.length === 0) this.pending.delete(thread);
-          return token;
-        }
-      }
-    }
-    const shares = this.pendingShares.get(thread);
-    if (shares !== undefined) {
-      for (let index = 0; index < shares.length; index += 4) {
-        if (shares[index] === offset && shares[index + 1] === byteLength && shares[index + 2] === token) {
-          const share = shares[index + 3]!;
-          shares.splice(index, 4);
-          if (shares.length === 0) this.pendingShares.delete(thread);
-          return share;
-        }
+    if (list === undefined) return null;
+    for (let index = 0; index < list.length; index += 4) {
+      if (list[index] === offset && list[index + 1] === byteLength && list[index + 2] === token) {
+        const share = list[index + 3]!;
+        list.splice(index, 4);
+        if (list.length === 0) this.pending.delete(thread);
+        return share;
       }
     }
     return null;
@@ -607,6 +585,7 @@ export class HeapService {
    * split among them, each thread's share pending until it holds the buffer
    * (every thread makes its own) or gives it back ('holds-unread', its end).
    * A share of 0 (a weight smaller than the threads) keeps the range for good.
+   * One thread takes the token's whole weight (expectHolds); none: it goes back.
    */
   expectSharedHolds(threads: readonly object[], held: readonly number[]): void {
     if (held.length === 0) return;
@@ -614,11 +593,8 @@ export class HeapService {
       this.abandonHolds(held);
       return;
     }
-    if (threads.length === 1) {
-      this.expectHolds(threads[0]!, held);
-      return;
-    }
     this.checkHeld(held);
+    if (threads.some((thread) => this.ended.has(thread))) this.drainCollected();
     for (let index = 0; index < held.length; index += 3) {
       const offset = held[index]!, byteLength = held[index + 1]!, token = held[index + 2]!;
       const { weight, owner } = parseRangeToken(token)!;
@@ -626,16 +602,15 @@ export class HeapService {
       threads.forEach((thread, position) => {
         const share = rangeToken(each + (position === 0 ? weight - each * threads.length : 0), owner);
         if (this.ended.has(thread)) {
-          this.drainCollected();
           this.giveBack(offset, byteLength, share);
           return;
         }
-        let shares = this.pendingShares.get(thread);
-        if (shares === undefined) {
-          shares = [];
-          this.pendingShares.set(thread, shares);
+        let list = this.pending.get(thread);
+        if (list === undefined) {
+          list = [];
+          this.pending.set(thread, list);
         }
-        shares.push(offset, byteLength, token, share);
+        list.push(offset, byteLength, token, share);
       });
     }
   }
@@ -665,23 +640,16 @@ export class HeapService {
     this.ended.add(thread);
     this.cachedGone(thread);
     const list = this.pending.get(thread);
-    if (list !== undefined) {
-      this.pending.delete(thread);
-      this.abandonHolds(list);
-    }
-    const shares = this.pendingShares.get(thread);
-    if (shares !== undefined) {
-      this.pendingShares.delete(thread);
-      this.drainCollected();
-      for (let index = 0; index < shares.length; index += 4) this.giveBack(shares[index]!, shares[index + 1]!, shares[index + 3]!);
-    }
+    if (list === undefined) return;
+    this.pending.delete(thread);
+    this.drainCollected();
+    for (let index = 0; index < list.length; index += 4) this.giveBack(list[index]!, list[index + 1]!, list[index + 3]!);
   }
 
   /** Pending holds here (messages handed to threads and not read yet), for tests and stats. */
   get pendingHolds(): number {
     let count = 0;
-    for (const list of this.pending.values()) count += list.length / 3;
-    for (const shares of this.pendingShares.values()) count += shares.length / 4;
+    for (const list of this.pending.values()) count += list.length / 4;
     return count;
   }
 
@@ -1092,7 +1060,7 @@ export class HeapService {
 
   /** No SharedArrayBuffer over [offset, +byteLength) is alive in this process any more. */
   onBufferCollected(offset: number, byteLength: number): void {
-    if (this.cachedBy.has(offset) && this.live.get(offset) === byteLength) this.uncache(offset);
+    if (this.live.get(offset) === byteLength) this.uncache(offset);
     this.freedSinceAsk += byteLength;
     this.progress += byteLength;
     const held = this.held.get(offset);

@@ -64,8 +64,8 @@ export function makeBroadcastChannelClass(channel: ChannelClient, ranges: Buffer
     }
     // No instance open any more (closed after the manager sent it): this thread's shares go back.
     if (!held && event.form === undefined) {
-      const ranges = heldRangesOf(event.bytes, 'another node');
-      if (ranges.length > 0) channel.post({ op: 'holds-unread', held: ranges });
+      const unread = heldRangesOf(event.bytes, 'another node');
+      if (unread.length > 0) channel.post({ op: 'holds-unread', held: unread });
     }
   });
 
