@@ -541,11 +541,17 @@ export const prefetchRegionPagesLog2 = 8;
  */
 export const grantPagePushCountMax = 16;
 /**
- * hlrc: pages of other homes whose last own diff a node keeps after sending it, so that a pushed copy lacking
- * only that interval's writes can be completed here (HlrcCoherence.ownDiffs). Past it the oldest is dropped
+ * hlrc: pages of other homes whose last own diffs a node keeps after sending them, so that a pushed copy lacking
+ * the last of them can be completed here (HlrcCoherence.keptDiffs). Past it the oldest is dropped
  * (such a push is then refused and the page fetched, as before).
  */
 export const ownDiffPageCountMax = 256;
+/**
+ * hlrc: this node's last diffs per page kept for completing a pushed copy (HlrcCoherence.keptDiffs): a line's grant
+ * may leave its home before the diffs this node flushed early since its request arrive there (session 41: one or
+ * two of them, on a page written through its lines by two nodes). Past it the oldest is dropped.
+ */
+export const keptDiffCountMax = 4;
 /**
  * Protocol: a lock's manager predicts the pages a grant's acquirer will write
  * (src/protocol/push-predict.ts) from offsets to where its last critical

@@ -40,8 +40,8 @@ export interface BarrierRequests {
   newRequest(threadRef: number, kind: string): number;
   /** Answers a request (or drops the answer of a canceled one). */
   finish(requestId: number, result: SyncResult): void;
-  /** The smallest flushSeq of this node's pending requests among `requestIds` (null: none pending). */
-  flushSeqOf(requestIds: number[]): number | null;
+  /** Whether one of `requestIds` is a request of this node's still pending. */
+  anyPending(requestIds: number[]): boolean;
 }
 
 type BarrierArrive = Extract<ProtocolMessage, { type: 'barrierArrive' }>;
@@ -335,7 +335,7 @@ export class Barriers {
         this.completeRound(message.barrierId, record, barrier);
         // The next round is a two-node one: the rest of this message is unforeseen there.
         if (this.peerRounds.has(message.barrierId) && k + 2 < message.arrivals.length) {
-          const { pushPages: _pages, pushVersions: _versions, pushBytes: _bytes, ...rest } = message;
+          const { pushPages: _pages, pushVersions: _versions, pushBytes: _bytes, pushApplied: _applied, ...rest } = message;
           this.arriveAtManager(from, { ...rest, arrivals: message.arrivals.slice(k + 2) });
           return;
         }
@@ -380,7 +380,7 @@ export class Barriers {
     const manager = this.ctx.managerOf(barrierId);
     const ids = pair.ids;
     this.coherence.acquire(this.intervals.vc.map((v, n) => Math.max(v, got.info.vc[n] ?? 0)), got.pushPages);
-    if (got.pushPages !== undefined) this.coherence.installPushed(got, this.requests.flushSeqOf(ids) ?? 0);
+    if (got.pushPages !== undefined) this.coherence.installPushed(got);
     // Both nodes applied everything up to either's arrival vector: with no other node, the log below it goes.
     if (this.ctx.nodeCount === 2) this.intervals.raiseFloor(sentVc.map((v, n) => Math.min(v, got.info.vc[n] ?? 0)));
     this.coherence.afterBarrier();
@@ -490,9 +490,8 @@ export class Barriers {
     // Merge everyone's knowledge: the manager acquires it all, then hands it back.
     const merged = this.intervals.vc.map((v, n) => Math.max(v, barrier.vcMax[n]!));
     this.coherence.acquire(merged);
-    // Pages pushed to this (the manager's) node, if one of its threads waits here (its request bounds early flushes).
-    const ownFlushSeq = this.requests.flushSeqOf(barrier.arrivals.filter((a) => a.node === self).map((a) => a.requestId));
-    if (ownFlushSeq !== null) for (const push of barrier.pushes) this.coherence.installPushed(push, ownFlushSeq);
+    // Pages pushed to this (the manager's) node, if one of its threads waits here.
+    if (this.requests.anyPending(barrier.arrivals.filter((a) => a.node === self).map((a) => a.requestId))) for (const push of barrier.pushes) this.coherence.installPushed(push);
     // Requests by node, the nodes in tree order: the manager first, then the others by id.
     const byNode = new Map<number, number[]>();
     for (const arrival of barrier.arrivals) {
@@ -557,7 +556,7 @@ export class Barriers {
       return;
     }
     this.coherence.acquire(message.info.vc, from !== this.ctx.nodeId ? message.pushPages : undefined);
-    if (from !== this.ctx.nodeId && message.pushPages !== undefined) this.coherence.installPushed(message, this.requests.flushSeqOf(message.requestIds) ?? 0);
+    if (from !== this.ctx.nodeId && message.pushPages !== undefined) this.coherence.installPushed(message);
     this.intervals.raiseFloor(message.floor);
     this.coherence.afterBarrier();
     for (const id of message.requestIds) this.requests.finish(id, { ok: true, value: id === message.serial ? 'serial' : null });

@@ -11,8 +11,12 @@
 import type { ProtocolMessage } from './messages.js';
 import type { ProtocolName } from './types.js';
 
-/** Pages a lock grant carries to its acquirer (hlrc: migratory data), all three or none. */
-export interface GrantPush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+/**
+ * Pages a lock grant carries to its acquirer (hlrc: migratory data), all four or none: each page's number, its
+ * version, its bytes, and the count of the receiver's own diffs for it applied into those bytes at the home (the
+ * receiver's sentDiffs it covers: a copy made before a diff it flushed early arrived there lacks that diff).
+ */
+export interface GrantPush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
 
 /** A lock's latest releases at its manager, newest last: the node and the interval it closed at the release. */
 import type { PushPrediction } from './push-predict.js';
@@ -53,12 +57,10 @@ export interface Coherence {
    * stale copies read-only for an install in place. sc: nothing.
    */
   acquire(target: number[], pushed?: readonly number[]): void;
-  /** Counts early flushes (stamped on a sync request, so a pushed page can tell whether it may predate one). sc: 0. */
-  flushSeq(): number;
   /** At a lock's manager: pages to push with a grant to `requester`, which had applied `requesterVc` (the pages `prediction` names, else the last release's). */
   pushFor(releases: LockReleases, requesterVc: number[], requester: number, prediction: PushPrediction | null): GrantPush;
   /** At the acquirer, after the grant's acquire: installs pushed pages that make an invalid copy valid. */
-  installPushed(push: GrantPush, requestFlushSeq: number): void;
+  installPushed(push: GrantPush): void;
   /**
    * At a line's directory, granting it to `toNode` (issue 12): a copy of the
    * line's page if this node is its home and `toNode` may not have applied its

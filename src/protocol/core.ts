@@ -96,12 +96,11 @@ export class ProtocolEngine implements Engine {
 
   pushSubscribed(toNode: number, pageCountMax?: number): GrantPush { return this.coherence.pushForBarrier(toNode, pageCountMax, true); }
 
-  installPushed(push: GrantPush, requestFlushSeq: number): void {
-    this.coherence.installPushed(push, requestFlushSeq);
+  installPushed(push: GrantPush): void {
+    this.coherence.installPushed(push);
     this.maybeReclaim();
   }
 
-  flushSeq(): number { return this.coherence.flushSeq(); }
 
   afterLineAcquire(linePage: (page: number) => boolean): void { this.coherence.afterLineAcquire(linePage); }
 

@@ -18,11 +18,12 @@
 
 import { assert } from '../errors.js';
 import type { PushPrediction } from './push-predict.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, ownDiffPageCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor, writeAheadPageCountMax, dirtyAheadTag } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, keptDiffCountMax, ownDiffPageCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor, writeAheadPageCountMax, dirtyAheadTag } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
 import { protNone, protRead, protReadWrite, type PageMemory } from './memory.js';
+import { applyDiff } from './diff-codec.js';
 import type { DiffBatch, ProtocolMessage } from './messages.js';
 import { HomeMigration, type LendHost } from './migration.js';
 import { isCovered, newPageState, noWaiters, zeroVector, type PageState } from './page-state.js';
@@ -112,20 +113,19 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly ownWriteAhead: boolean;
   /** Own pages of the open interval that the fast path reported only as written ahead (drainDirty). */
   private readonly aheadOnly = new Set<number>();
-  /** Counts early flushes, so a pushed page can tell whether it may predate one. */
-  private flushSeqCount = 0;
-  /** flushSeqCount when the last interval closed: a page whose earlyFlushSeq is above it was flushed early in the open interval. */
-  private flushSeqAtClose = 0;
   /**
-   * Per page of another home: this node's diff of the last interval that
-   * wrote it (`interval`), and the page's version of this node before it
-   * (`before`), kept after the diff went home. A pushed copy that holds
-   * every write of this node up to `before` but not `interval` (a two-node
+   * Per page of another home: this node's last diffs sent for it (at most
+   * keptDiffCountMax), entry `first` first (entries count as sentDiffs does),
+   * kept after they went home. A pushed copy that holds this node's diffs up
+   * to some entry but not the ones after it (`pushApplied`: a two-node
    * barrier's peer arrival, sent before this node's own diffs reached the
-   * home: Water's boundary page) is completed by applying it, instead of
-   * being refused and the page fetched. At most ownDiffPageCountMax pages.
+   * home: Water's boundary page; a line's grant sent before a diff this node
+   * flushed early since its request arrived) is completed by applying the
+   * rest in order, instead of being refused and the page fetched. The home
+   * applies the same diffs to the same bytes when they arrive. At most
+   * ownDiffPageCountMax pages, the oldest dropped first.
    */
-  private readonly ownDiffs = new Map<number, { interval: number; before: number; diff: Uint8Array }>();
+  private readonly keptDiffs = new Map<number, { first: number; diffs: Uint8Array[] }>();
   /**
    * Deferred diffs (session 11, flush17): pages of closed intervals whose
    * diff is not made yet, page -> the interval whose closing named it. A
@@ -233,7 +233,6 @@ export class HlrcCoherence implements Coherence, LendHost {
   homeOf(page: number): number { return this.migration.homeOf(page); }
   lentTo(page: number): number { return this.migration.lentTo(page); }
   lendees(): Iterable<number> { return this.migration.lendees; }
-  flushSeq(): number { return this.flushSeqCount; }
   afterBarrier(): void { this.migration.lendWritten(); }
   afterLineAcquire(linePage: (page: number) => boolean): void { this.migration.endLineWindow(linePage); }
   hasFetchers(page: number): boolean { return this.fetchers.has(page); }
@@ -611,9 +610,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     for (const page of pages) {
       const home = this.homeOf(page);
       const state = this.pageState(page);
-      const before = state.version[this.nodeId]!;
       state.version[this.nodeId] = index;
-      this.ownDiffs.delete(page);
       if (home === this.nodeId) {
         // The home's own writes are already in its master copy. A page only written ahead may hold no store of
         // ours: its master may have changed (a lend then carries its bytes), but it does not make us a writer of
@@ -623,7 +620,6 @@ export class HlrcCoherence implements Coherence, LendHost {
       }
       // Its diff, labelled with this interval, follows the sync message.
       if (defer && this.twinned.has(page)) continue;
-      state.sentDiffs++;
       let batch = byHome.get(home);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
       batch.pages.push(page);
@@ -632,13 +628,9 @@ export class HlrcCoherence implements Coherence, LendHost {
       // empty array for all of them: a release after a large early-flushed
       // write names every page (1 GiB: 262,144 of them), and an array and a
       // buffer each cost ~50 MiB at once.
-      batch.diffs.push(diffs.get(page) ?? emptyDiff);
-      // The whole interval's writes to the page are in this diff only if none went home early in it.
-      const diff = diffs.get(page);
-      if (diff !== undefined && diff.length > 0 && state.earlyFlushSeq <= this.flushSeqAtClose) {
-        if (this.ownDiffs.size >= ownDiffPageCountMax) this.ownDiffs.delete(this.ownDiffs.keys().next().value!);
-        this.ownDiffs.set(page, { interval: index, before, diff });
-      }
+      const diff = diffs.get(page) ?? emptyDiff;
+      batch.diffs.push(diff);
+      this.sentDiff(page, state, diff);
     }
     assert(this.ctx.bundle === null, 'a held-back diff batch was sent with its sync message');
     for (const [home, batch] of byHome) {
@@ -676,7 +668,6 @@ export class HlrcCoherence implements Coherence, LendHost {
     this.intervalPages.clear();
     this.aheadOnly.clear();
     this.twinned.clear();
-    this.flushSeqAtClose = this.flushSeqCount;
     this.intervals.closeOwn(index, pages);
     this.stats.intervalsClosed++;
     this.onIntervalClosed?.(index, this.intervals.vc);
@@ -901,17 +892,14 @@ export class HlrcCoherence implements Coherence, LendHost {
    */
   private flushEarlyMany(pages: number[]): void {
     if (pages.length === 0) return;
-    for (const page of pages) {
-      this.pageState(page).earlyFlushSeq = ++this.flushSeqCount;
-      this.twinned.delete(page);
-    }
+    for (const page of pages) this.twinned.delete(page);
     const byHome = new Map<number, { pages: number[]; diffs: Uint8Array[] }>();
     for (const record of this.memory.flush(pages)) {
       const home = this.homeOf(record.page);
       if (home === this.nodeId || record.diff.length === 0) continue;
       let batch = byHome.get(home);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
-      this.pageState(record.page).sentDiffs++;
+      this.sentDiff(record.page, this.pageState(record.page), record.diff);
       batch.pages.push(record.page);
       batch.diffs.push(record.diff);
     }
@@ -919,6 +907,38 @@ export class HlrcCoherence implements Coherence, LendHost {
       this.stats.diffsSent += batch.pages.length;
       this.ctx.send(home, { type: 'diffs', interval: this.intervals.vc[this.nodeId]!, pages: batch.pages, diffs: batch.diffs });
     }
+  }
+
+  /**
+   * Counts a diff entry this node sends for `page` (of another home) in its
+   * sentDiffs, and keeps it (keptDiffs). An empty diff starts no record.
+   */
+  private sentDiff(page: number, state: PageState, diff: Uint8Array): void {
+    state.sentDiffs++;
+    let kept = this.keptDiffs.get(page);
+    if (kept === undefined) {
+      if (diff.length === 0) return;
+      if (this.keptDiffs.size >= ownDiffPageCountMax) this.keptDiffs.delete(this.keptDiffs.keys().next().value!);
+      kept = { first: state.sentDiffs, diffs: [] };
+      this.keptDiffs.set(page, kept);
+    }
+    assert(kept.first + kept.diffs.length === state.sentDiffs, 'a page\'s kept diffs are its last ones, in order');
+    kept.diffs.push(diff);
+    if (kept.diffs.length > keptDiffCountMax) {
+      kept.diffs.shift();
+      kept.first++;
+    }
+  }
+
+  /**
+   * This node's diffs for `page` after its entry `applied` (all of them up to
+   * sentDiffs, in order), or null where one of them is not kept.
+   */
+  private diffsAfter(page: number, state: PageState, applied: number): Uint8Array[] | null {
+    if (applied >= state.sentDiffs) return [];
+    const kept = this.keptDiffs.get(page);
+    if (kept === undefined || applied + 1 < kept.first) return null;
+    return kept.diffs.slice(applied + 1 - kept.first);
   }
 
   dirtyPageCount(): number {
@@ -962,10 +982,8 @@ export class HlrcCoherence implements Coherence, LendHost {
       assert(interval !== undefined, 'only deferred pages have deferred diffs');
       this.deferred.delete(page);
       const state = this.pageState(page);
-      state.earlyFlushSeq = ++this.flushSeqCount;
       const home = this.homeOf(page);
       assert(home !== this.nodeId, 'a deferred page is another node\'s (a lend here flushes them first)');
-      state.sentDiffs++;
       let byInterval = batches.get(home);
       if (byInterval === undefined) { byInterval = new Map(); batches.set(home, byInterval); }
       let batch = byInterval.get(interval);
@@ -974,7 +992,9 @@ export class HlrcCoherence implements Coherence, LendHost {
       // No twin: a stale dirty-ring entry (a store twinned the page during an
       // earlier flush, which took it). Its writes went with that flush: an
       // empty diff, which still raises the home's version to this interval.
-      batch.diffs.push(diffs.get(page) ?? emptyDiff);
+      const diff = diffs.get(page) ?? emptyDiff;
+      batch.diffs.push(diff);
+      this.sentDiff(page, state, diff);
     }
     this.memory.setFastWrite(pages, true);
     for (const [home, byInterval] of batches) {
@@ -1001,13 +1021,12 @@ export class HlrcCoherence implements Coherence, LendHost {
     for (const page of pages) {
       assert(this.intervalPages.has(page), 'a twinned page belongs to the open interval');
       this.twinned.delete(page);
-      this.pageState(page).earlyFlushSeq = ++this.flushSeqCount;
       const home = this.homeOf(page);
       const diff = diffs.get(page);
       if (home === this.nodeId || diff === undefined || diff.length === 0) continue;
       let batch = byHome.get(home);
       if (batch === undefined) { batch = { pages: [], diffs: [] }; byHome.set(home, batch); }
-      this.pageState(page).sentDiffs++;
+      this.sentDiff(page, this.pageState(page), diff);
       batch.pages.push(page);
       batch.diffs.push(diff);
     }
@@ -1263,7 +1282,7 @@ export class HlrcCoherence implements Coherence, LendHost {
    * test/sim/matmul.test.ts's block run, 1,464 -> 1,484; these: 1,442.)
    */
   pushFor(releases: LockReleases, requesterVc: number[], requester: number, prediction: PushPrediction | null): GrantPush {
-    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
+    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [], pushApplied: [] };
     const pushPages = push.pushPages;
     if (prediction !== null) {
       const pushMax = Math.min(prediction.pushMax, grantPagePushCountMax);
@@ -1274,7 +1293,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         if (state === undefined || !state.valid || !this.masterReady(state)) continue;
         let stale = false;
         for (let n = 0; n < this.nodeCount && !stale; n++) if (n !== requester && state.version[n]! > (requesterVc[n] ?? 0)) stale = true;
-        if (stale) this.pushCopy(push, page, state);
+        if (stale) this.pushCopy(push, page, state, requester);
       }
       return this.readGrantPush(push);
     }
@@ -1293,7 +1312,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         if (this.homeOf(page) !== this.nodeId || pushPages.includes(page)) continue;
         const state = this.pageState(page);
         if (state.version[writer]! < index || !this.masterReady(state)) continue;
-        this.pushCopy(push, page, state);
+        this.pushCopy(push, page, state, requester);
       }
     }
     return this.readGrantPush(push);
@@ -1352,7 +1371,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     assert(pageCountMax >= 0 && pageCountMax <= grantPagePushCountMax, 'barrier pushes within their limit');
     if (toNode === this.nodeId || this.subscribers.size === 0 || pageCountMax === 0) return {};
     const self = this.nodeId;
-    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
+    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [], pushApplied: [] };
     const pushPages = push.pushPages;
     for (let writer = 0; writer < this.nodeCount && pushPages.length < pageCountMax; writer++) {
       if (writer === toNode || (writer !== self && !anyWriter)) continue;
@@ -1400,7 +1419,7 @@ export class HlrcCoherence implements Coherence, LendHost {
         if (!state.valid || !this.masterReady(state)) { complete = false; continue; }
         subscription.left--;
         subscription.pushedAt = written;
-        this.pushCopy(push, page, state);
+        this.pushCopy(push, page, state, toNode);
       }
     }
     if (complete) scanned[writer] = newest;
@@ -1434,15 +1453,16 @@ export class HlrcCoherence implements Coherence, LendHost {
     const sum = state.version.reduce((total, v) => total + v, 0);
     if (state.linePushedSum?.[toNode] === sum) return {};
     (state.linePushedSum ??= new Array<number>(this.nodeCount).fill(-1))[toNode] = sum;
-    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [] };
-    this.pushCopy(push, page, state);
+    const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [], pushApplied: [] };
+    this.pushCopy(push, page, state, toNode);
     return this.readPushed(push);
   }
 
   /** Adds a page of our own, with its version, to pages pushed with a grant or a barrier message (copied by readPushed). */
-  private pushCopy(push: PushedCopies, page: number, state: PageState): void {
+  private pushCopy(push: PushedCopies, page: number, state: PageState, toNode: number): void {
     push.pushPages.push(page);
     push.pushVersions.push([...state.version]);
+    push.pushApplied.push(state.applied[toNode]!);
   }
 
   /** The copies of the pages pushCopy collected, after one protection call for all of them. */
@@ -1461,9 +1481,9 @@ export class HlrcCoherence implements Coherence, LendHost {
   }
 
   /** Pages pushed with a grant or a barrier message, after its acquire: installed where they make an invalid copy valid. */
-  installPushed(push: GrantPush, requestFlushSeq: number): void {
+  installPushed(push: GrantPush): void {
     const pages = push.pushPages ?? [];
-    assert(pages.length <= grantPagePushCountMax && pages.length === (push.pushBytes ?? []).length && pages.length === (push.pushVersions ?? []).length, 'pushed pages within limit');
+    assert(pages.length <= grantPagePushCountMax && pages.length === (push.pushBytes ?? []).length && pages.length === (push.pushVersions ?? []).length && pages.length === (push.pushApplied ?? []).length, 'pushed pages within limit');
     const installed: number[] = [];
     pages.forEach((page, k) => {
       if (this.homeOf(page) === this.nodeId) return;
@@ -1472,25 +1492,37 @@ export class HlrcCoherence implements Coherence, LendHost {
       const state = this.pageState(page);
       if (state.valid || state.fetching) return;
       const version = push.pushVersions![k]!;
-      // The copy must hold this node's own writes. Closed intervals' diffs went
-      // home before the lockRequest (FIFO) or show in version[self]; a diff
-      // flushed early after the request may have reached the home after the
-      // grant left (found by the simulation, seed 220: a store reverted).
-      if (state.earlyFlushSeq > requestFlushSeq) return;
-      // A copy lacking only this node's last interval that wrote the page is completed with that interval's diff, kept here.
-      const self = this.nodeId;
-      const own = (version[self] ?? 0) < state.version[self]! ? this.ownDiffs.get(page) : undefined;
-      if ((version[self] ?? 0) < state.version[self]! && (own === undefined || own.interval !== state.version[self] || (version[self] ?? 0) < own.before)) return;
+      // The copy must hold this node's own writes: the home counted the diffs
+      // of ours it applied to it (pushApplied); those after it, on their way
+      // there (a diff flushed early after the request may reach the home after
+      // the grant left: found by the simulation, seed 220, a store reverted),
+      // are applied here from keptDiffs, or the copy is refused. (Session 41:
+      // before, any page flushed early since the request was refused, and a
+      // line's page, written through its lines by two nodes, was fetched after
+      // every grant: users15/scatter-min.mjs 'pre', 2,832 read faults of 0.8 ms.)
+      const own = this.diffsAfter(page, state, push.pushApplied![k]!);
+      if (own === null) return;
       const bytes = push.pushBytes![k]!;
       assert(bytes.length === pageBytes, 'a pushed page is a whole page');
+      // No older than the copy this node held for any other writer (a push sent long before it arrived): the
+      // merged version below then claims no write its bytes lack. (The version of this node's own writes may
+      // lag: its diffs made up for them above. Before session 41, a copy lacking this node's own last interval
+      // was refused, and that refused these too; the simulation found a counter's increment lost without it,
+      // seed 6137 of --concurrent always --early-flush 0.3 --lines seeded --defer always.)
+      for (let n = 0; n < this.nodeCount; n++) if (n !== this.nodeId && (version[n] ?? 0) < state.version[n]!) return;
       const merged = state.version.map((v, n) => Math.max(v, version[n] ?? 0));
       if (!isCovered(merged, state.need, this.nodeCount)) return;
       state.version = merged;
-      this.memory.writePage(page, bytes);
-      if (own !== undefined) {
-        this.memory.applyDiff(page, own.diff);
+      // Completed before it is written: a copy kept readable for this push (an install in place) is read by
+      // this node's threads meanwhile, and must never show a value older than their own writes (the
+      // simulation, seed 10172 of --lines always --defer always --atomic-barrier always: a lost increment).
+      let copy = bytes;
+      if (own.length > 0) {
+        copy = bytes.slice();
+        for (const diff of own) applyDiff(copy, diff);
         this.stats.pushesCompleted = (this.stats.pushesCompleted ?? 0) + 1;
       }
+      this.memory.writePage(page, copy);
       state.valid = true;
       installed.push(page);
       this.stats.pagesPushed = (this.stats.pagesPushed ?? 0) + 1;

@@ -129,12 +129,13 @@ export type { LineHost, LineUse };
 function joinPushes(a: PagePush, b: PagePush): PagePush {
   if ((a.pushPages?.length ?? 0) === 0) return b;
   if ((b.pushPages?.length ?? 0) === 0) return a;
-  const joined = { pushPages: [...a.pushPages!], pushVersions: [...a.pushVersions!], pushBytes: [...a.pushBytes!] };
+  const joined = { pushPages: [...a.pushPages!], pushVersions: [...a.pushVersions!], pushBytes: [...a.pushBytes!], pushApplied: [...a.pushApplied!] };
   b.pushPages!.forEach((page, k) => {
     if (joined.pushPages.includes(page)) return;
     joined.pushPages.push(page);
     joined.pushVersions.push(b.pushVersions![k]!);
     joined.pushBytes.push(b.pushBytes![k]!);
+    joined.pushApplied.push(b.pushApplied![k]!);
   });
   assert(joined.pushPages.length <= grantPagePushCountMax, 'a joined push within the limit');
   return joined;
@@ -164,8 +165,6 @@ type NodeLine = {
   /** When this node last asked for the line, and how long its last transfer took (request to grant), ms. */
   requestedAtMs: number;
   transferMs: number;
-  /** The engine's flushSeq when this node last asked for the line (a page pushed with the grant must not predate an early flush since). */
-  requestFlushSeq: number;
   /** This node ships its ops on the line to the directory instead of asking for it (it gave the line up idle). */
   ship: boolean;
   /** Grants of the line to this node (a first tenure taken back cold is given up as an idle one). */
@@ -217,8 +216,6 @@ type NodeLine = {
   shareGrantedAtMs: number;
   /** A thread loaded from the read copy since it came (or it was kept from the line's own tenure). */
   shareUsed: boolean;
-  /** The engine's flushSeq when this node last asked for a read copy (as requestFlushSeq for the line). */
-  shareFlushSeq: number;
   /**
    * Whether loads here ask for a read copy (>= 0) or for the line (< 0): an upgrade (an op that writes or a
    * wait, made while a read copy was here) counts -2; a read copy used and then dropped for a writer, the
@@ -269,12 +266,8 @@ type LineWaiter = { node: number; requestId: number; address: number; deadlineMs
 /** `thread`: the requesting thread's key (Engine.onSync), for what its next request may use (quietAfterOp). */
 /** `shipped`: a wait shipped to the directory (lineWaitShip), counted in shippedWaitsOut. */
 /** `address`: a wait's (for counted notifies: this node's own waiters among a grant's list), or a shipped op's (its `quiet` answer is for that address). */
-/**
- * A thread's request out at a directory. `flushSeq`: the engine's flushSeq when it was made (sent at once or
- * later), so that a page pushed with its answer (lineOpDone, lineWake) is installed unless this node flushed
- * that page early since (FIFO: an early flush before it reached the page's home, the answer's sender, first).
- */
-type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number; flushSeq: number; shipped?: boolean; address?: number };
+/** A thread's request out at a directory. */
+type Pending = { threadRef: number; thread: number; kind: 'wait' | 'notify' | 'op'; canceled: boolean; line: number; sentAtMs: number; shipped?: boolean; address?: number };
 
 export interface LineLayerOptions {
   nodeId: number;
@@ -653,7 +646,7 @@ export class LineEngine implements Engine {
 
   private newPending(threadRef: number, kind: Pending['kind'], line: number, thread: number = threadRef): number {
     const requestId = this.nextRequestId++;
-    this.pending.set(requestId, { threadRef, thread, kind, canceled: false, line, sentAtMs: this.timeNowMs(), flushSeq: this.inner.flushSeq?.() ?? 0 });
+    this.pending.set(requestId, { threadRef, thread, kind, canceled: false, line, sentAtMs: this.timeNowMs() });
     return requestId;
   }
 
@@ -685,9 +678,9 @@ export class LineEngine implements Engine {
       }
       state = {
         state: 'none', waiters: [], grantedAtMs: 0, wantedAtMs: -1, holdMs: atomicLineHoldMsInitial, usedOnce: false, tenureUse: 0, usedCarry: 0, lookedAtMs: 0,
-        requestedAtMs: 0, transferMs: 0, requestFlushSeq: 0, ship: false, asked: false, pulled: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
+        requestedAtMs: 0, transferMs: 0, ship: false, asked: false, pulled: false, tenures: 0, shipOps: 0, shipWaitMs: 0, shipSinceMs: 0, shipWorkOps: 0, shipWorkMs: 0, shipBurstOps: 0, shippedUses: 0,
         quiet: false, waitsOut: 0, shipSkips: 0, shipBackoff: 0, releasedUnasked: false, counts: null, threadsSeen: [],
-        share: 'none', shareWaiters: [], shareGrantedAtMs: 0, shareUsed: false, shareFlushSeq: 0, shareScore: 0, recallShare: false, shareDroppedUnasked: false,
+        share: 'none', shareWaiters: [], shareGrantedAtMs: 0, shareUsed: false, shareScore: 0, recallShare: false, shareDroppedUnasked: false,
         shareAhead: false, aheadWasted: false,
       };
       this.lines.set(line, state);
@@ -921,7 +914,6 @@ export class LineEngine implements Engine {
     this.makeRoom();
     state.share = 'requested';
     this.requestsOut++;
-    state.shareFlushSeq = this.inner.flushSeq?.() ?? 0;
     if (ahead.length === 0) { this.toDirectory(line, { type: 'lineShareRequest', line }); return; }
     assert(!this.aheadAsked.has(line), 'one read copy request out a line');
     for (const other of ahead) {
@@ -977,7 +969,6 @@ export class LineEngine implements Engine {
     this.requestsOut++;
     state.asked = true;
     state.requestedAtMs = this.timeNowMs();
-    state.requestFlushSeq = this.inner.flushSeq?.() ?? 0;
     this.toDirectory(line, { type: 'lineRequest', line });
   }
 
@@ -1145,7 +1136,7 @@ export class LineEngine implements Engine {
 
   /** The answer to a wait: the directory's release (if any), then the thread's. */
   private onWake(from: number, message: Extract<LineMessage, { type: 'lineWake' }>): void {
-    if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info, message, this.pending.get(message.requestId)?.flushSeq);
+    if (message.info !== undefined && from !== this.nodeId) this.acquireLine(from, message.info, message);
     if (message.result !== null) {
       this.finishPending(message.requestId, { ok: true, value: message.result });
       return;
@@ -1288,7 +1279,7 @@ export class LineEngine implements Engine {
   /** The directory's answer to a shipped op: its acquire, then the thread's result (null: ask for the line). */
   private onOpDone(from: number, message: Extract<LineMessage, { type: 'lineOpDone' }>): void {
     assert(from !== this.nodeId, 'a shipped op comes from another node');
-    this.acquireLine(from, message.info, message, this.pending.get(message.requestId)?.flushSeq);
+    this.acquireLine(from, message.info, message);
     this.shipInFlight--;
     const waiting = this.pending.get(message.requestId);
     assert(waiting !== undefined, 'a shipped op is answered once');
@@ -1370,24 +1361,17 @@ export class LineEngine implements Engine {
     this.endLineWindow();
   }
 
-  /**
-   * A line's hand-over or a shipped op's answer: an acquire from another node's release. `requestFlushSeq`: with
-   * the answer to a request of this node's (lineOpDone, lineWake), the engine's flushSeq when it was made.
-   */
-  private acquireLine(from: number, info: ConsistencyInfo, push?: PagePush, requestFlushSeq = 0): void {
+  /** A line's hand-over or a shipped op's answer: an acquire from another node's release. */
+  private acquireLine(from: number, info: ConsistencyInfo, push?: PagePush): void {
     const pushed = push !== undefined && from !== this.nodeId && (push.pushPages?.length ?? 0) > 0 ? push.pushPages : undefined;
     this.inner.acquireFrom(from, info, pushed);
     if (from === this.nodeId) return;
     this.acquiredByLine = true;
-    // Subscribed pages pushed with the release (pushTo), installed where they make an invalid copy valid.
-    // With the answer to a request of ours, from the directory it went to (the pages' home): a page flushed early
-    // since the request was made is refused (its diff may have reached the home after the copy left). Unasked for
-    // (a release from another node), no request bounds them: a page this node ever flushed early is refused (0).
-    // (Every push refused when the page had ever been flushed early: in a ring buffer whose threads on one node
-    // write its page concurrently, 8 of 10 pushes with lineOpDone went unused and the page was fetched again.)
+    // Subscribed pages pushed with the release (pushTo), installed where they make an invalid copy valid and
+    // hold this node's own diffs, or miss only some it keeps (HlrcCoherence.installPushed).
     if (push !== undefined && (push.pushPages?.length ?? 0) > 0) {
       assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
-      this.inner.installPushed(push, requestFlushSeq);
+      this.inner.installPushed(push);
     }
   }
 
@@ -1484,7 +1468,7 @@ export class LineEngine implements Engine {
           if (this.heldNotifyCount >= atomicLineHeldNotifyCountMax) {
             throw new DsmError('DSM_ERR_ATOMIC_LINES', `a line directory holds back at most ${atomicLineHeldNotifyCountMax} notifies`);
           }
-          if (message.info !== undefined && from !== this.nodeId) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
+          if (message.info !== undefined && from !== this.nodeId) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; delete message.pushApplied; }
           entry.heldNotifies.push({ from, message });
           this.heldNotifyCount++;
           if (!listed) this.stats.lineNotifiesHeldForHolder++;
@@ -1492,7 +1476,7 @@ export class LineEngine implements Engine {
           return;
         }
         if (from !== this.nodeId && this.directory.get(line)?.shippedEver === true && this.host.linePinned(line)) {
-          if (message.info !== undefined) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; }
+          if (message.info !== undefined) { this.acquireLine(from, message.info, message); delete message.info; delete message.pushPages; delete message.pushVersions; delete message.pushBytes; delete message.pushApplied; }
           this.deferredRemoteNotifies.push({ from, message });
           this.host.lineWatch?.(line);
           return;
@@ -1949,7 +1933,7 @@ export class LineEngine implements Engine {
     if (state.share === 'held') state.share = 'none';
     state.recallShare = recall && message.share === true;
     this.requestsOut--;
-    this.acquireGrant(from, message, state.requestFlushSeq);
+    this.acquireGrant(from, message);
     state.state = 'held';
     state.releasedUnasked = false;
     state.counts = null;
@@ -2018,14 +2002,14 @@ export class LineEngine implements Engine {
 
   /**
    * A grant's acquire (of the line or a read copy) from another node: the directory's release, then the pages
-   * pushed with it, installed unless this node flushed them early since it asked (`flushSeq`).
+   * pushed with it (installed as acquireLine's).
    */
-  private acquireGrant(from: number, message: { info?: ConsistencyInfo } & PagePush, flushSeq: number): void {
+  private acquireGrant(from: number, message: { info?: ConsistencyInfo } & PagePush): void {
     if (message.info === undefined || from === this.nodeId) return;
     this.acquireLine(from, message.info);
     if (message.pushPages !== undefined && message.pushPages.length > 0) {
       assert(this.inner.installPushed !== undefined, 'a pushed page reaches an engine that installs pushes');
-      this.inner.installPushed(message, flushSeq);
+      this.inner.installPushed(message);
     }
   }
 
@@ -2035,7 +2019,7 @@ export class LineEngine implements Engine {
     const state = this.lines.get(line);
     assert(state !== undefined && state.share === 'requested', 'a read copy comes to a node that asked for it');
     assert(state.state === 'none' || state.state === 'requested', 'a read copy comes to a node that does not hold the line');
-    this.acquireGrant(from, message, state.shareFlushSeq);
+    this.acquireGrant(from, message);
     const asked = this.aheadAsked.get(line);
     // The request's first answer says which of its lines ahead are granted; a later grant of the line itself, nothing.
     assert((asked !== undefined) === (message.ahead !== undefined), 'lines ahead are answered, once, for a request that asked for them');

@@ -75,7 +75,7 @@ export type ProtocolMessage =
    */
   | {
     type: 'lockGrant'; lockId: number; requestId: number; granted: boolean; info: ConsistencyInfo;
-    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
+    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[];
     /** Another node already waits: give the token back at the holder's unlock instead of keeping it (issue 12). */
     recall?: boolean;
     /**
@@ -119,7 +119,7 @@ export type ProtocolMessage =
   | {
     type: 'barrierArrive'; bundled?: DiffBatch; barrierId: number; parties: number; arrivals: number[]; info: ConsistencyInfo;
     round?: number; vcMax?: number[]; vcMin?: number[]; flushed?: boolean; peer?: boolean; peerFlushed?: boolean;
-    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
+    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[];
   }
   /**
    * From the manager to each node with threads in the round: `requestIds` of
@@ -132,7 +132,7 @@ export type ProtocolMessage =
   | {
     type: 'barrierDepart'; barrierId: number; requestIds: number[]; error: string; serial: number; floor: number[]; info: ConsistencyInfo;
     plan?: BarrierPlan;
-    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[];
+    pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[];
   }
   /** The round's arrivals did not follow the plan: every node sends what it holds of `round` to the manager and goes flat until its next plan. */
   | { type: 'barrierFlush'; barrierId: number; round: number }
@@ -150,7 +150,7 @@ export type ProtocolMessage =
   /** `share` (session 34): the first node waiting wants a read copy: the holder keeps one (lineRelease's `keepShare`). */
   | { type: 'lineRecall'; line: number; share?: true }
   /** `info`: the holder's release (absent when the holder is the directory itself). `keepShare`: the holder keeps a read copy. */
-  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; keepShare?: true }
+  | { type: 'lineRelease'; line: number; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[]; keepShare?: true }
   // Read copies of a line (session 34, docs/PROTOCOL.md "Read copies of a line"): loads on any number of nodes, no writer.
   /** `ahead` (session 35): lines of the same page whose copies the node asks for too, where they can be had at once (no thread waits for them). */
   | { type: 'lineShareRequest'; line: number; ahead?: number[] }
@@ -159,7 +159,7 @@ export type ProtocolMessage =
    * lines asked for ahead that are granted with it (the others are not); `aheadOnly`: the answer to the request's
    * `ahead` alone, sent at once while `line` itself waits (its grant follows, with no `ahead`).
    */
-  | { type: 'lineShareGrant'; line: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; ahead?: number[]; aheadOnly?: true }
+  | { type: 'lineShareGrant'; line: number; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[]; ahead?: number[]; aheadOnly?: true }
   /** A writer waits for the line: drop the read copy and say so (no release: loads release nothing). */
   | { type: 'lineInvalidate'; line: number }
   /** `more` (session 35): other lines' copies dropped unasked with it, to make room (makeRoom), for the same directory. */
@@ -172,13 +172,13 @@ export type ProtocolMessage =
    * atomicLineGrantWaitingAddressesMax): the holder counts its notifies itself until it gives the line back.
    */
   /** `share`: the first node waiting (`recall`) wants a read copy: the holder keeps one when it gives the line back. */
-  | { type: 'lineGrant'; line: number; recall: boolean; share?: true; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; quiet?: boolean; waiting?: number[] }
+  | { type: 'lineGrant'; line: number; recall: boolean; share?: true; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[]; quiet?: boolean; waiting?: number[] }
   /** A thread that found the value equal while its node held the line waits at the directory. */
   /**
    * `release` (session 17): the waiting thread parks, and its node gives the line back with the wait (a release as
    * lineRelease's: `info`, `bundled`, pushes): the directory registers the waiter, then takes the line back.
    */
-  | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number; release?: true; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  | { type: 'lineWait'; requestId: number; address: number; timeoutMs: number; release?: true; info?: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
   | { type: 'lineWaitCancel'; requestId: number }
   /** `count` -1: all. `info`: the notifier's release. */
   /**
@@ -186,7 +186,7 @@ export type ProtocolMessage =
    * lineRelease's, `bundled` its diffs for pages homed at the directory): the directory wakes, then takes the line back.
    */
   /** `counted`: the holder counted it from its grant's `waiting` list and answered its thread: wake `count`, answer nothing. */
-  | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo; release?: true; counted?: true; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  | { type: 'lineNotify'; requestId: number; address: number; count: number; info?: ConsistencyInfo; release?: true; counted?: true; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
   /**
    * A shipped wait (session 15): the requester's release (bundled as lineOp's),
    * then the wait, which the directory checks against `expected` (raw bits)
@@ -195,8 +195,8 @@ export type ProtocolMessage =
    * once, with the directory's release; null: not run, the page is not homed
    * at the directory: the requester asks for the line).
    */
-  | { type: 'lineWaitShip'; requestId: number; address: number; width: 4 | 8; expected: string; timeoutMs: number; info: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
-  | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled' | 'not-equal' | null; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  | { type: 'lineWaitShip'; requestId: number; address: number; width: 4 | 8; expected: string; timeoutMs: number; info: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
+  | { type: 'lineWake'; requestId: number; result: 'ok' | 'timed-out' | 'canceled' | 'not-equal' | null; info?: ConsistencyInfo; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
   | { type: 'lineNotified'; requestId: number; woken: number }
   /**
    * A shipped op (issue 12, session 9): the requester's release (with its
@@ -204,10 +204,10 @@ export type ProtocolMessage =
    * the op, which the directory runs natively on its own copy of the line while
    * its node holds the line (taking it back first if another node holds it).
    */
-  | { type: 'lineOp'; requestId: number; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; info: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  | { type: 'lineOp'; requestId: number; op: ShippedOp; address: number; width: 1 | 2 | 4 | 8; operands: string[]; info: ConsistencyInfo; bundled?: DiffBatch; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
   /** The directory's answer: the op's result (raw bits) and its release; `result` null: not run (the requester asks for the line). */
   /** `quiet`: no waiter was registered on the op's address, nor one of the directory's threads between its check and its registration on the line, when the op ran. */
-  | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo; quiet?: boolean; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+  | { type: 'lineOpDone'; requestId: number; result: string | null; info: ConsistencyInfo; quiet?: boolean; pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
   // hlrc: stale copies between synchronizations (src/protocol/stale.ts)
   /**
    * A node with no synchronization for a while, to a home: its clean copies of

@@ -19,8 +19,6 @@ export interface PageState {
    * the page was useful; an invalidation before that counts it wasted.
    */
   prefetched?: boolean;
-  /** When this node last flushed the page early (flushSeq), 0: never. */
-  earlyFlushSeq: number;
   /**
    * At the home of a line's page: per node, the sum of `version` when the page was last pushed to it with the
    * line (HlrcCoherence.pushForLine), so the same copy is not pushed again. Absent until a first such push.
@@ -65,7 +63,7 @@ export function zeroVector(nodeCount: number): number[] {
 export function newPageState(nodeCount: number, zeros: number[]): PageState {
   return {
     version: new Array<number>(nodeCount).fill(0), need: zeros,
-    valid: true, fetching: false, earlyFlushSeq: 0, waiters: noWaiters,
+    valid: true, fetching: false, waiters: noWaiters,
     sentDiffs: 0, applied: zeros, ownPending: null,
   };
 }

@@ -89,12 +89,11 @@ export class ScCoherence implements Coherence {
   // Write notices do not exist under sc: stores are coherent when they complete.
   closeInterval(_bundleTo?: number, _pushTo?: number): void {}
   acquire(_target: number[]): void {}
-  flushSeq(): number { return 0; }
   // Nor pushes with a lock grant (they follow write notices), nor home migration.
   pushFor(_releases: LockReleases, _requesterVc: number[], _requester: number, _prediction: PushPrediction | null): GrantPush { return {}; }
   pushForBarrier(_toNode: number, _pageCountMax?: number): GrantPush { return {}; }
   pushForLine(_page: number, _toNode: number): GrantPush { return {}; }
-  installPushed(push: GrantPush, _requestFlushSeq: number): void {
+  installPushed(push: GrantPush): void {
     assert((push.pushPages ?? []).length === 0, 'no pages are pushed under sc');
   }
   afterBarrier(): void {}

@@ -41,8 +41,6 @@ export interface SyncRequests {
 
 interface PendingRequest {
   threadRef: number; kind: string; lockId?: number; threadId?: number;
-  /** The coherence's flushSeq when the request was made. */
-  flushSeq: number;
   /** Atomics: the home the request went to, and whether it is a wait. */
   home?: number; isWait?: boolean;
 }
@@ -195,7 +193,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
   newRequest(threadRef: number, kind: string, extra?: { lockId?: number; threadId?: number; home?: number; isWait?: boolean }): number {
     assert(this.pending.size < syncInFlightCountMax, 'sync requests in flight within limit');
     const requestId = this.requestIdNext++;
-    this.pending.set(requestId, { threadRef, kind, ...extra, flushSeq: this.coherence.flushSeq() });
+    this.pending.set(requestId, { threadRef, kind, ...extra });
     return requestId;
   }
 
@@ -224,14 +222,9 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
 
   forgetCanceled(requestId: number): void { this.canceled.delete(requestId); }
 
-  /** The smallest flushSeq of this node's pending requests among `requestIds` (null: none pending). */
-  flushSeqOf(requestIds: number[]): number | null {
-    let seq: number | null = null;
-    for (const id of requestIds) {
-      const entry = this.pending.get(id);
-      if (entry !== undefined) seq = seq === null ? entry.flushSeq : Math.min(seq, entry.flushSeq);
-    }
-    return seq;
+  /** Whether one of `requestIds` is a request of this node's still pending. */
+  anyPending(requestIds: number[]): boolean {
+    return requestIds.some((id) => this.pending.has(id));
   }
 
   /** `recalled`: for a granted lock, whether another node already waits for it. */
@@ -410,7 +403,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     if (this.crossedRequests.delete(message.requestId)) { this.onCrossedGrant(message); return; }
     if (!message.granted) { this.finish(message.requestId, { ok: true, value: 'busy' }); return; }
     this.coherence.acquire(message.info.vc, message.pushPages);
-    this.coherence.installPushed(message, this.pending.get(message.requestId)?.flushSeq ?? 0);
+    this.coherence.installPushed(message);
     this.finish(message.requestId, { ok: true, value: null }, message.recall === true, message.next);
   }
 
@@ -429,7 +422,7 @@ export class SyncLayer implements SyncRequests, BarrierRequests {
     const lockId = message.lockId;
     assert(message.granted && !this.tokens.has(lockId) && message.next === undefined, 'a token is pushed to a node without it');
     this.coherence.acquire(message.info.vc, message.pushPages);
-    this.coherence.installPushed(message, 0);
+    this.coherence.installPushed(message);
     let crossed: number | undefined;
     for (const [requestId, entry] of this.pending) if (entry.kind === 'lock' && entry.lockId === lockId) { crossed = requestId; break; }
     this.tokens.set(lockId, {

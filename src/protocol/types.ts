@@ -261,9 +261,9 @@ export interface EngineCounters {
   barrierPeerRounds?: number;
   /** hlrc: pages installed from a push (with a lockGrant, a barrier message or a line's message; each saved a fetch). */
   pagesPushed?: number;
-  /** hlrc: pushed pages not installed (valid already, a fetch in flight, flushed early since the request, lacking this node's writes, or short of its need). */
+  /** hlrc: pushed pages not installed (valid already, a fetch in flight, lacking diffs of this node's it no longer keeps, or short of its need). */
   pushesRefused?: number;
-  /** hlrc: pushed copies that lacked only this node's last own interval on the page, completed with its kept diff (HlrcCoherence.ownDiffs). */
+  /** hlrc: pushed copies that lacked this node's last diffs of the page (not at its home yet), completed with them (HlrcCoherence.keptDiffs). */
   pushesCompleted?: number;
   /** hlrc: pushed copies installed over a stale copy the acquire left read-only (invalidate's `keep`): no protection call. */
   pushesInPlace?: number;
@@ -296,7 +296,7 @@ export interface EngineCounters {
 }
 
 /** Copies of pages pushed with a grant (the shape of Coherence's GrantPush, named here so that types.ts imports no coherence). */
-export interface PagePush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[] }
+export interface PagePush { pushPages?: number[]; pushVersions?: number[][]; pushBytes?: Uint8Array[]; pushApplied?: number[] }
 
 export interface Engine {
   readonly nodeId: number;
@@ -333,9 +333,7 @@ export interface Engine {
    */
   pushSubscribed?(toNode: number, pageCountMax?: number): PagePush;
   /** At a line's taker, after the grant's acquire: installs its pushed page where it makes an invalid copy valid. */
-  installPushed?(push: PagePush, requestFlushSeq: number): void;
-  /** The coherence's count of early flushes, stamped on a line request (a pushed page must not predate one). */
-  flushSeq?(): number;
+  installPushed?(push: PagePush): void;
   /**
    * After an event in which this node acquired another node's release through
    * an atomic line (a grant, a shipped op or its answer, a notify or wake):

@@ -399,7 +399,7 @@ function writeLockRequest(message: Record<string, unknown>): void {
 function writeLockGrant(message: Record<string, unknown>): void {
   const { granted, recall, next } = message;
   const push = pushed(message);
-  checkCount(message, 5 + (recall === undefined ? 0 : 1) + (next === undefined ? 0 : 1) + (push ? 3 : 0));
+  checkCount(message, 5 + (recall === undefined ? 0 : 1) + (next === undefined ? 0 : 1) + (push ? 4 : 0));
   writeVarint(message.lockId);
   writeVarint(message.requestId);
   if (typeof granted !== 'boolean') throw notCompact;
@@ -417,19 +417,20 @@ function writeLockGrant(message: Record<string, unknown>): void {
   if (push) writePushes(message);
 }
 
-/** Whether a message carries pushed pages: all three fields or none (else: msgpack). */
+/** Whether a message carries pushed pages: all four fields or none (else: msgpack). */
 function pushed(message: Record<string, unknown>): boolean {
   const pages = message.pushPages !== undefined;
-  if (pages !== (message.pushVersions !== undefined) || pages !== (message.pushBytes !== undefined)) throw notCompact;
+  if (pages !== (message.pushVersions !== undefined) || pages !== (message.pushBytes !== undefined) || pages !== (message.pushApplied !== undefined)) throw notCompact;
   return pages;
 }
 
 // pushed pages: pushPages (count v, each v), pushVersions (count v, each: count v, each v),
-//               pushBytes (byte arrays)
+//               pushBytes (byte arrays), pushApplied (count v, each v)
 function writePushes(message: Record<string, unknown>): void {
   writeNumbers(message.pushPages);
   writeLists(message.pushVersions);
   writeByteArrays(message.pushBytes);
+  writeNumbers(message.pushApplied);
 }
 
 /** A flag field that is absent or `true` (the engine sets these flags only to true): 1 when true. */
@@ -450,7 +451,7 @@ function writeBarrierArrive(message: Record<string, unknown>): void {
   const push = pushed(message);
   // type, barrierId, parties, arrivals, info, and the optional fields present.
   checkCount(message, 5 + (bundled === undefined ? 0 : 1) + (round === undefined ? 0 : 1) + (vcMax === undefined ? 0 : 1)
-    + (vcMin === undefined ? 0 : 1) + flushed + peer + peerFlushed + (push ? 3 : 0));
+    + (vcMin === undefined ? 0 : 1) + flushed + peer + peerFlushed + (push ? 4 : 0));
   writeVarint(message.barrierId);
   writeVarint(message.parties);
   writeU8((bundled === undefined ? 0 : 1) | (round === undefined ? 0 : 2) | (vcMax === undefined ? 0 : 4) | (vcMin === undefined ? 0 : 8)
@@ -470,7 +471,7 @@ function writeBarrierArrive(message: Record<string, unknown>): void {
 function writeBarrierDepart(message: Record<string, unknown>): void {
   const planValue = message.plan;
   const push = pushed(message);
-  checkCount(message, 7 + (planValue === undefined ? 0 : 1) + (push ? 3 : 0));
+  checkCount(message, 7 + (planValue === undefined ? 0 : 1) + (push ? 4 : 0));
   writeVarint(message.barrierId);
   writeNumbers(message.requestIds);
   writeString(message.error);
@@ -917,6 +918,7 @@ function readPushes(message: WireMessage): void {
   for (let k = 0; k < versionCount; k++) versions[k] = numbers();
   message.pushVersions = versions;
   message.pushBytes = readByteArrays();
+  message.pushApplied = numbers();
 }
 
 function readBarrierArrive(): WireMessage {

@@ -39,8 +39,9 @@ export const frameMagic = 0x44534d31;
  *    and copies dropped many at once (lineInvalidated's `more`).
  * 13 since session 39: a cloned message lists the weighted dsm buffers it carries after the value
  *    (src/channel/clone.ts, heldRangesOf), which the receiving manager reads.
+ * 14 since session 41: a pushed page says how many of its receiver's diffs its copy holds (`pushApplied`).
  */
-export const wireVersion = 13;
+export const wireVersion = 14;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

@@ -162,7 +162,7 @@ const protocolCorpus: ProtocolMessage[] = [
   { type: 'lockGrant', lockId: 1, requestId: 1, granted: true, info: info() },
   { type: 'lockRelease', lockId: 1, info: info() },
   { type: 'lockGrant', lockId: 1, requestId: 1, granted: true, info: info(), recall: true },
-  { type: 'lockGrant', lockId: 1, requestId: 1, granted: true, info: info(), pushPages: [2], pushVersions: [[0, 1, 0]], pushBytes: [page()] },
+  { type: 'lockGrant', lockId: 1, requestId: 1, granted: true, info: info(), pushPages: [2], pushVersions: [[0, 1, 0]], pushBytes: [page()], pushApplied: [0] },
   { type: 'lockRecall', lockId: 1, tryOnly: true },
   { type: 'lockBusy', lockId: 1 },
   { type: 'barrierArrive', barrierId: 1, parties: 3, arrivals: [1, 2], round: 4, vcMax: [1, 2, 3], vcMin: [0, 1, 2], info: info() },

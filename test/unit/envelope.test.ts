@@ -66,7 +66,7 @@ test('copies in separate buffers, an empty page, optional pushes: each round-tri
   assert.equal(lent.bytes.byteLength, 0);
   assert.deepEqual([...new Set(lent.extraBytes[0]!)], [9]);
   const pushBytes = [1, 2, 3, 4, 5].map((k) => new Uint8Array(4096).fill(k));
-  const push = overTheWire({ type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0], known: [0], intervals: [] }, pushPages: [3, 4, 5, 6, 7], pushVersions: [[1], [1], [1], [1], [1]], pushBytes });
+  const push = overTheWire({ type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0], known: [0], intervals: [] }, pushPages: [3, 4, 5, 6, 7], pushVersions: [[1], [1], [1], [1], [1]], pushBytes, pushApplied: [0, 0, 0, 0, 0] });
   assert.equal(push.payload?.byteLength, 5 * 4096, 'five pages in separate buffers: copied into one payload');
   const grant = push.back as unknown as Extract<MeshMessage, { type: 'lockGrant' }>;
   assert.deepEqual(grant.pushBytes!.map((view) => view[0]), [1, 2, 3, 4, 5]);
@@ -92,7 +92,7 @@ test('a message\'s diffs past 8 KiB travel as one payload (compact body, their l
     { type: 'diffs', interval: 1, pages: [10, 11, 12], diffs, origin: 0 },
     { type: 'lockRelease', lockId: 4, info, bundled },
     { type: 'lockRequest', lockId: 4, requestId: 9, tryOnly: false, info, bundled },
-    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 1], info, bundled, pushPages: [20], pushVersions: [[3, 1]], pushBytes: [new Uint8Array(4096).fill(5)] },
+    { type: 'barrierArrive', barrierId: 2, parties: 2, arrivals: [1, 1], info, bundled, pushPages: [20], pushVersions: [[3, 1]], pushBytes: [new Uint8Array(4096).fill(5)], pushApplied: [1] },
   ];
   for (const message of cases) {
     const wire = toWire(message);

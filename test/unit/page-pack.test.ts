@@ -86,7 +86,7 @@ test('page copies go packed where it pays, raw where not, and the engine sees wh
   assert.equal('packed' in back, false, 'the engine never sees the packed field');
   const reply = back as unknown as Extract<MeshMessage, { type: 'pageReply' }>;
   assert.deepEqual([reply.bytes, ...reply.extraBytes].map((view) => Buffer.from(view)), [small, doubles, zero].map((view) => Buffer.from(view)));
-  const grant: MeshMessage = { type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0, 1], known: [0, 1], intervals: [] }, pushPages: [3, 4], pushVersions: [[0, 1], [0, 1]], pushBytes: [small, zero] };
+  const grant: MeshMessage = { type: 'lockGrant', lockId: 1, requestId: 2, granted: true, info: { vc: [0, 1], known: [0, 1], intervals: [] }, pushPages: [3, 4], pushVersions: [[0, 1], [0, 1]], pushBytes: [small, zero], pushApplied: [0, 0] };
   const { back: back2, wireBytes: grantBytes } = overTheWire(grant);
   assert.ok(grantBytes < 1600 + 200, `${grantBytes} bytes`);
   assert.deepEqual((back2 as unknown as Extract<MeshMessage, { type: 'lockGrant' }>).pushBytes!.map((view) => Buffer.from(view)), [small, zero].map((view) => Buffer.from(view)));

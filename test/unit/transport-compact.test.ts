@@ -68,7 +68,7 @@ test('lineOp and lineOpDone round-trip in the compact layout, smaller than msgpa
   assert.ok(diffs[0] instanceof Uint8Array && diffs[0].byteLength === 4);
 });
 
-const push = { pushPages: [7, 70_000], pushVersions: [[1, 0, 3], []], pushBytes: [new Uint8Array(4096).fill(7), new Uint8Array(12)] };
+const push = { pushPages: [7, 70_000], pushVersions: [[1, 0, 3], []], pushBytes: [new Uint8Array(4096).fill(7), new Uint8Array(12)], pushApplied: [2, 0] };
 
 test('read copies of a line (session 34): their messages and flags round-trip in the compact layout', () => {
   for (const message of [
@@ -179,7 +179,7 @@ test('a message outside the compact forms goes as msgpack, unchanged', () => {
     { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, recall: false },
     { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, pushPages: [1], pushVersions: [[1]] },
     { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, ...push, packed: [4096, 0] },
-    { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, pushPages: [1, 2, 3, 4, 5], pushVersions: [[1], [1], [1], [1], [1]], pushBytes: Array.from({ length: 5 }, () => new Uint8Array(4096)) },
+    { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, pushPages: [1, 2, 3, 4, 5], pushVersions: [[1], [1], [1], [1], [1]], pushBytes: Array.from({ length: 5 }, () => new Uint8Array(4096)), pushApplied: [0, 0, 0, 0, 0] },
     { type: 'lockGrant', lockId: 3, requestId: 1, granted: true, info, next: { node: 1, requestId: 2 } },
     { type: 'lockRecall', lockId: 3, tryOnly: false, early: 1 },
     { type: 'lockRelease', lockId: 3, info, reuses: -1 },
@@ -269,13 +269,13 @@ test('arbitrary messages of every compact type round-trip (property)', () => {
       type: fc.constant('lockGrant'), lockId: count, requestId: count, granted: fc.boolean(), info: infoValue,
       recall: fc.option(fc.constant(true as const), { nil: undefined }),
       next: fc.option(fc.record({ node: fc.nat(64), requestId: count, recall: fc.boolean() }), { nil: undefined }),
-      push: fc.option(fc.record({ pushPages: numbers, pushVersions: fc.array(numbers, { maxLength: 3 }), pushBytes: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 3 }) }), { nil: undefined }),
+      push: fc.option(fc.record({ pushPages: numbers, pushVersions: fc.array(numbers, { maxLength: 3 }), pushBytes: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 3 }), pushApplied: numbers }), { nil: undefined }),
     }).map(({ push: pushed, ...message }) => drop({ ...message, ...pushed })),
     fc.record({ type: fc.constant('lockRecall'), lockId: count, tryOnly: fc.boolean(), early: fc.option(fc.boolean(), { nil: undefined }) }).map(drop),
     fc.record({ type: fc.constant('lockBusy'), lockId: count }),
     fc.record({ type: fc.constant('lockRelease'), lockId: count, info: infoValue, bundled: fc.option(bundledValue, { nil: undefined }), reuses: fc.option(count, { nil: undefined }) }).map(drop),
   );
-  const pushValue = fc.option(fc.record({ pushPages: numbers, pushVersions: fc.array(numbers, { maxLength: 3 }), pushBytes: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 3 }) }), { nil: undefined });
+  const pushValue = fc.option(fc.record({ pushPages: numbers, pushVersions: fc.array(numbers, { maxLength: 3 }), pushBytes: fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 3 }), pushApplied: numbers }), { nil: undefined });
   const flag = fc.option(fc.constant(true as const), { nil: undefined });
   const barrier = fc.oneof(
     fc.record({
@@ -398,7 +398,7 @@ test('a page fetch\'s message outside the compact forms goes as msgpack, and a m
 
 // ------------------------------------------------------------ the decoder's rewrite (session 17, cold25)
 
-/** test/fixtures/compact-corpus.ts's digests as the decoder before session 17 gave them (wire version 6). */
+/** test/fixtures/compact-corpus.ts's digests as the decoder before session 17 gave them (wire version 6; the three with pushed pages as of wire 14, whose pushes carry pushApplied). */
 const corpusDigestsV6: Record<string, string> = {
   '0 lineOp': '331 a28b3bb51af3b4bc',
   '1 lineOpDone': '187 1686c86aedeb267d',
@@ -408,12 +408,12 @@ const corpusDigestsV6: Record<string, string> = {
   '5 lineRelease': '241 14be78b152053b0e',
   '6 lineGrant': '163 af1d44873c89ee4c',
   '7 lockRequest': '247 39add764ffa38aa8',
-  '8 lockGrant': '319 8fae33eb523b06db',
+  '8 lockGrant': '337 877d539d4ceb7599',
   '9 lockRecall': '19 a95741ddc1a63eac',
   '10 lockBusy': '13 490c7da4b514c48b',
   '11 lockRelease': '247 0121962afb313486',
-  '12 barrierArrive': '439 d10bbe2141dd9553',
-  '13 barrierDepart': '391 61a16179c8d1cde2',
+  '12 barrierArrive': '457 38ad02a08a1c58f3',
+  '13 barrierDepart': '409 5e53a0db46c2a5d1',
   '14 barrierFlush': '43 c5245befd3f61a3c',
   '15 diffs': '97 64d23f30d3efd369',
   '16 pageRequest': '115 75fc299201b4205d',
@@ -435,7 +435,7 @@ test('byte arrays in a compact body are read as views of the body (no copy), and
   assert.deepEqual(plain(read), plain(diffs));
 });
 
-/** test/fixtures/compact-corpus.ts's encodings as the encoder before session 17 made them (wire version 6). */
+/** test/fixtures/compact-corpus.ts's encodings as the encoder before session 17 made them (wire version 6; the three with pushed pages as of wire 14, whose pushes carry pushApplied). */
 const corpusEncodingsV6: Record<string, string> = {
   '0 lineOp': '306 4bf2da07415d2079',
   '1 lineOpDone': '194 f03948c8c130e5dd',
@@ -445,12 +445,12 @@ const corpusEncodingsV6: Record<string, string> = {
   '5 lineRelease': '242 d7137594773c26fc',
   '6 lineGrant': '194 34ed59504cf2025c',
   '7 lockRequest': '274 86da04840881d64d',
-  '8 lockGrant': '418 1ab4547fac3c58c6',
+  '8 lockGrant': '434 22406905d673d9a7',
   '9 lockRecall': '50 cb8f3efa6eee2f45',
   '10 lockBusy': '18 5ac3bf49e1093b05',
   '11 lockRelease': '258 2d1a6cc4023e64c4',
-  '12 barrierArrive': '498 1a8f5c6efa7f2bc8',
-  '13 barrierDepart': '482 5c9b278d637b212a',
+  '12 barrierArrive': '514 763c66c3bf47fcf4',
+  '13 barrierDepart': '498 2af56e8a064b386c',
   '14 barrierFlush': '34 b507bd45b6f60e9a',
   '15 diffs': '66 6985366a05d61ce2',
   '16 pageRequest': '162 6b731fb306742541',
