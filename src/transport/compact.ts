@@ -207,7 +207,7 @@ const lineReleaseKeys = ['type', 'line', 'info', 'bundled', 'keepShare'] as cons
 const lineShareGrantKeys = ['type', 'line', 'info', 'ahead', 'aheadOnly'] as const;
 const lineShareRequestKeys = ['type', 'line', 'ahead'] as const;
 const lineInvalidatedKeys = ['type', 'line', 'more'] as const;
-// pushPages, pushVersions, pushBytes (a grant that carries pages) are not among them: such a grant goes as msgpack.
+// pushPages, pushVersions, pushBytes, pushApplied (a grant that carries pages) are not among them: such a grant goes as msgpack.
 const lineGrantKeys = ['type', 'line', 'recall', 'share', 'info', 'quiet', 'waiting'] as const;
 const lockRecallKeys = ['type', 'lockId', 'tryOnly', 'early'] as const;
 const lockBusyKeys = ['type', 'lockId'] as const;
@@ -393,13 +393,13 @@ function writeLockRequest(message: Record<string, unknown>): void {
 
 // lockGrant: lockId v, requestId v, flags u8 (bit 0 granted, 1 recall, 2 next, 3 pushed), info,
 //            then next (node v, requestId v, recall u8), then pushPages (count v, each v),
-//            pushVersions (count v, each: count v, each v), pushBytes (byte arrays)
+//            pushVersions (count v, each: count v, each v), pushBytes (byte arrays), pushApplied (count v, each v)
 // A grant's pushed pages are in it when they came as byte arrays in the body (toWire, src/runtime/envelope.ts,
 // leaves small ones there); pages moved to the payload or packed (a `packed` field) go as msgpack.
 function writeLockGrant(message: Record<string, unknown>): void {
   const { granted, recall, next } = message;
   const push = pushed(message);
-  checkCount(message, 5 + (recall === undefined ? 0 : 1) + (next === undefined ? 0 : 1) + (push ? 4 : 0));
+  checkCount(message, 5 + (recall === undefined ? 0 : 1) + (next === undefined ? 0 : 1) + (push ? pushFieldCount : 0));
   writeVarint(message.lockId);
   writeVarint(message.requestId);
   if (typeof granted !== 'boolean') throw notCompact;
@@ -416,6 +416,9 @@ function writeLockGrant(message: Record<string, unknown>): void {
   }
   if (push) writePushes(message);
 }
+
+/** The fields of pushed pages: pushPages, pushVersions, pushBytes, pushApplied. */
+const pushFieldCount = 4;
 
 /** Whether a message carries pushed pages: all four fields or none (else: msgpack). */
 function pushed(message: Record<string, unknown>): boolean {
@@ -451,7 +454,7 @@ function writeBarrierArrive(message: Record<string, unknown>): void {
   const push = pushed(message);
   // type, barrierId, parties, arrivals, info, and the optional fields present.
   checkCount(message, 5 + (bundled === undefined ? 0 : 1) + (round === undefined ? 0 : 1) + (vcMax === undefined ? 0 : 1)
-    + (vcMin === undefined ? 0 : 1) + flushed + peer + peerFlushed + (push ? 4 : 0));
+    + (vcMin === undefined ? 0 : 1) + flushed + peer + peerFlushed + (push ? pushFieldCount : 0));
   writeVarint(message.barrierId);
   writeVarint(message.parties);
   writeU8((bundled === undefined ? 0 : 1) | (round === undefined ? 0 : 2) | (vcMax === undefined ? 0 : 4) | (vcMin === undefined ? 0 : 8)
@@ -471,7 +474,7 @@ function writeBarrierArrive(message: Record<string, unknown>): void {
 function writeBarrierDepart(message: Record<string, unknown>): void {
   const planValue = message.plan;
   const push = pushed(message);
-  checkCount(message, 7 + (planValue === undefined ? 0 : 1) + (push ? 4 : 0));
+  checkCount(message, 7 + (planValue === undefined ? 0 : 1) + (push ? pushFieldCount : 0));
   writeVarint(message.barrierId);
   writeNumbers(message.requestIds);
   writeString(message.error);
