@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import type { LauncherPlan } from '../cluster/launchers/detect.js';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/common.js';
 import type { PrestartedThread } from '../runtime/program.js';
-import { DsmError, exitCodeUsage, isDsmError } from '../errors.js';
+import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
 import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
@@ -22,7 +22,8 @@ import { hop, hopsOn } from '../util/hops.js';
 function fail(error: unknown): never {
   if (isDsmError(error)) {
     process.stderr.write(`dsm: ${(error as DsmError).code}: ${(error as DsmError).message}\n`);
-    process.exit(exitCodeUsage);
+    // A node that died before the cluster started is a node failure like any other (70), not a usage error.
+    process.exit((error as DsmError).code === 'DSM_ERR_NODE_DIED' ? exitCodeNodeDied : exitCodeUsage);
   }
   // Node prints it, uncaught: with dsm's frames named in src/ (node's source maps are off, src/util/source-frames.ts).
   if (error instanceof Error && typeof error.stack === 'string') error.stack = mappedStack(error.stack);

@@ -263,7 +263,9 @@ class Launcher extends NodeHandle {
       forgetChild(processHandle.pid);
       const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
       if (!this.started) {
-        fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ${how} before the cluster started`));
+        // A SIGKILL nobody sent by hand is most often the kernel's out-of-memory killer.
+        const hint = signal === 'SIGKILL' ? ' (a SIGKILL is often the kernel\'s out-of-memory killer: see dmesg)' : '';
+        fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ${how} before the cluster started; the program did not run: its output above says why${hint}; run again`));
         return;
       }
       if (!this.ending) void this.nodeFailed(nodeId, `process ${how}`);
@@ -324,7 +326,7 @@ class Launcher extends NodeHandle {
     this.joinedProgress(nodeId, host);
     connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
     connection.on('close', () => {
-      if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started`));
+      if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started; the program did not run: that node's own output says why; start the run and its nodes again`));
       else if (connection.failure !== null) {
         if (!this.ending) void this.nodeFailed(nodeId, `broke its connection: ${connection.failure.message}`);
       } else if (this.children.has(nodeId)) {

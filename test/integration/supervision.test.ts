@@ -38,6 +38,17 @@ for (const failingNode of [1, 0]) {
   });
 }
 
+test('a node killed before the cluster started ends the run with exit 70 (a node failure, not a usage error) and one line saying what to do', async () => {
+  const run = startRun(['run', '--nodes', '2', '--region-bytes', '256m', program, '1'], {},
+    [process.execPath, '--import', join(root, 'test/fixtures/cluster/node1-dies-at-start.mjs'), 'bin/dsm.js']);
+  const { code } = await ended(run);
+  assert.equal(code, 70, run.stderr());
+  const lines = dsmLines(run.stderr());
+  assert.equal(lines.length, 1, `one line: ${run.stderr()}`);
+  assert.match(lines[0]!, /^dsm: DSM_ERR_NODE_DIED: node 1 \(127\.0\.0\.1, pid \d+\) was killed by SIGKILL before the cluster started; the program did not run: .*out-of-memory killer.*; run again$/);
+  assert.equal(run.stdout(), '', 'the program did not run');
+});
+
 test('SIGTERM to node 0 whose manager loop is blocked ends it and the cluster, saying a forced exit happened', async () => {
   // The floor is raised so that the stalled-loop check does not end node 0 first.
   const run = startRun(['run', '--nodes', '3', '--heartbeat-timeout', '60000', '--region-bytes', '256m', program, '60'], { DSM_TEST_HOOK_BLOCK_LOOP: '0:120000:SIGUSR2' });
