@@ -408,6 +408,12 @@ export const beaconStartMsMax = 5000;
 /** Failure detection: a node starts its heartbeat thread this long after its mesh starts (a shorter run never pays its boot). */
 export const beaconDelayMs = 2000;
 export const refusalWindowMs = 10_000;
+/**
+ * A handshake whose peer vanished (its socket reset or closed before the hello) is reported this long after,
+ * not at once: when the peer was a node of this cluster that died, its death is the run's line, and the process
+ * that ends for it drops the held lines (src/transport/refusals.ts). A stranger's is printed then, rate-limited.
+ */
+export const refusalVanishedHoldMs = 500;
 /** Failure detection: range of --heartbeat-timeout (the floor under the adaptive timeout), ms. */
 export const heartbeatTimeoutMsMin = 1500;
 export const heartbeatTimeoutMsMax = 600_000;

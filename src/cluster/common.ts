@@ -8,7 +8,7 @@ import { nodeCountMax, secretEntropyBitsMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { packageVersion } from '../package-info.js';
 import { takeEnvironmentSecret } from '../env.js';
-import type { Connection, Hello } from '../transport/connection.js';
+import { type Connection, type Hello, peerVanished } from '../transport/connection.js';
 import { Listener, Mesh, type PeerAddress } from '../transport/mesh.js';
 import { wireVersion } from '../transport/frame.js';
 import { refusals } from '../transport/refusals.js';
@@ -221,7 +221,7 @@ export async function createTransportMesh(context: MeshContext): Promise<MeshLik
     ...(context.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: context.heartbeatTimeoutMs }),
     ...(context.tls === undefined ? {} : { tls: context.tls }),
   });
-  mesh.on('refused', (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`));
+  mesh.on('refused', (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`, peerVanished(error)));
   releaseEarlySockets(context.listener);
   await mesh.start();
   return mesh;

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeCountMax, childExitWaitMs, heartbeatTimeoutMs, joinTimeoutMsDefault, pageBytes, regionBytesDefault, shutdownGraceMs } from '../constants.js';
 import { exitProcess, forgetChild, watchChild } from './watchdog.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
-import { type Connection, handshake } from '../transport/connection.js';
+import { type Connection, handshake, peerVanished } from '../transport/connection.js';
 import type { TlsConfig } from '../transport/tls.js';
 import { refusals } from '../transport/refusals.js';
 import {
@@ -159,6 +159,7 @@ class Launcher extends NodeHandle {
       const fail = (error: DsmError): void => {
         if (settled) return;
         settled = true;
+        if (error.code === 'DSM_ERR_NODE_DIED') refusals.endingForFailure();
         clearTimeout(timer);
         if (slowTimer !== null) clearTimeout(slowTimer);
         void this.abort(error).then(() => reject(error));
@@ -263,6 +264,12 @@ class Launcher extends NodeHandle {
       forgetChild(processHandle.pid);
       const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
       if (!this.started) {
+        // A child that ended as a node failure (70) before the start ended because another node went away (a
+        // mesh peer, see node-main.ts): the node that died says more, and its exit is due within a moment.
+        if (code === exitCodeNodeDied && signal === null) {
+          setTimeout(() => fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ended before the cluster started: it lost another node; the program did not run: the output above says why; run again`)), childExitWaitMs);
+          return;
+        }
         // A SIGKILL nobody sent by hand is most often the kernel's out-of-memory killer.
         const hint = signal === 'SIGKILL' ? ' (a SIGKILL is often the kernel\'s out-of-memory killer: see dmesg)' : '';
         fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ${how} before the cluster started; the program did not run: its output above says why${hint}; run again`));
@@ -287,11 +294,16 @@ class Launcher extends NodeHandle {
         connection.on('error', () => {});
       },
       // A stranger turned away: rate-limited, anyone who reaches the port can cause these.
-      (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`),
+      (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`, peerVanished(error)),
     );
   }
 
   private onJoin(connection: Connection, message: Control, fail: (error: DsmError) => void, onReady: () => void): void {
+    if (this.ending && !this.started) {
+      // A node that joins while a failed start ends: the failure's line is the run's one line.
+      connection.close();
+      return;
+    }
     if (message.type !== 'join' || this.started || this.ending) {
       const why = message.type !== 'join' ? `its first message was '${String(message.type).slice(0, 64)}', not a join` : this.started ? 'the cluster already started' : 'the cluster is ending';
       process.stderr.write(`dsm: ignoring ${connection.peerLabel}: ${why}\n`);
@@ -326,8 +338,12 @@ class Launcher extends NodeHandle {
     this.joinedProgress(nodeId, host);
     connection.on('message', (next) => this.onMessage(member, next as unknown as Control, fail, onReady));
     connection.on('close', () => {
-      if (!this.started) fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started; the program did not run: that node's own output says why; start the run and its nodes again`));
-      else if (connection.failure !== null) {
+      if (!this.started) {
+        const left = (): void => fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started; the program did not run: that node's own output says why; start the run and its nodes again`));
+        // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
+        if (this.children.has(nodeId)) setTimeout(left, childExitWaitMs);
+        else left();
+      } else if (connection.failure !== null) {
         if (!this.ending) void this.nodeFailed(nodeId, `broke its connection: ${connection.failure.message}`);
       } else if (this.children.has(nodeId)) {
         // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
@@ -358,7 +374,10 @@ class Launcher extends NodeHandle {
         this.watchMesh(this.mesh);
       }
     } catch (error) {
-      fail(error instanceof DsmError ? error : new DsmError('DSM_ERR_HANDSHAKE', `node 0 could not build its mesh: ${(error as Error).message}`));
+      const failure = error instanceof DsmError ? error : new DsmError('DSM_ERR_HANDSHAKE', `node 0 could not build its mesh: ${(error as Error).message}`);
+      // A peer that went away while the mesh was made: a local child's exit, due within a moment, says more.
+      if (failure.code === 'DSM_ERR_NODE_DIED' && this.spawnLocal) setTimeout(() => fail(failure), childExitWaitMs);
+      else fail(failure);
       return;
     }
     this.maybeStart(onReady);
@@ -429,6 +448,7 @@ class Launcher extends NodeHandle {
   private async endRun(message: string, failure: Failure): Promise<void> {
     if (this.ending || this.failing) return;
     this.failing = true;
+    refusals.endingForFailure();
     // A node declared dead may be stopped or hung rather than gone: it gets no grace period.
     const failed = this.children.get(failure.nodeId);
     if (failed !== undefined && failed.exitCode === null && failed.signalCode === null) failed.kill('SIGKILL');

@@ -10,7 +10,7 @@
 // DSM_NODE_PREPARE: a module URL or path imported first, whose `prepareNode()` runs before the join.
 
 import { pathToFileURL } from 'node:url';
-import { type DsmError, isDsmError } from '../errors.js';
+import { type DsmError, exitCodeNodeDied, isDsmError } from '../errors.js';
 import { childJoinEnvironment } from '../env.js';
 import { type ClusterHandle, type MeshContext, type MeshLike, createTransportMesh } from './common.js';
 import { mappedStackOf } from '../util/source-frames.js';
@@ -56,6 +56,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  // Another node went away before the cluster started (node 0 closed, a mesh peer died): a consequence. A local
+  // child whose launcher still runs leaves the line to it (it names the node that died, with why: one line on the
+  // terminal), and ends as a node failure does; anything else, or a launcher that is gone, is printed here.
+  const parentPid = childJoinEnvironment().parentPid;
+  if (isDsmError(error) && (error as DsmError).code === 'DSM_ERR_NODE_DIED' && parentPid !== undefined && process.ppid === parentPid) {
+    process.exit(exitCodeNodeDied);
+  }
   process.stderr.write(isDsmError(error) ? `dsm: ${(error as DsmError).code}: ${(error as DsmError).message}\n` : `dsm: ${mappedStackOf(error)}\n`);
   process.exit(1);
 });

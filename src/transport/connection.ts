@@ -392,6 +392,15 @@ const strangerAdvice = 'the connection was closed and this node keeps serving; i
  * authentication is at most preAuthFrameBytesMax bytes. Either side that
  * refuses says why in a `refused` frame before closing.
  */
+/** Handshake failures whose peer reset or closed its socket before its hello (no refusal of ours: it vanished). */
+const vanished = new WeakSet<DsmError>();
+function vanishedPeer(error: DsmError): DsmError {
+  vanished.add(error);
+  return error;
+}
+/** Whether a handshake failed because its peer vanished (reset, closed) rather than being refused. */
+export function peerVanished(error: DsmError): boolean { return vanished.has(error); }
+
 export function handshake(given: Socket, options: { hello: Hello; secret: string; role: Role; peerLabel: string; door?: HandshakeDoor }): Promise<Connection> {
   const { hello, secret, role, peerLabel, door } = options;
   assert(hello.wireVersion === wireVersion, 'our hello carries our wire version');
@@ -437,10 +446,10 @@ export function handshake(given: Socket, options: { hello: Hello; secret: string
       refuse('DSM_ERR_HANDSHAKE', `${reason}; ${role === 'accept' ? strangerAdvice : 'is that address a dsm node of this cluster?'}`);
     }
     function onError(error: Error): void {
-      finish(new DsmError('DSM_ERR_HANDSHAKE', `${peerLabel}: ${error.message} during the handshake`));
+      finish(vanishedPeer(new DsmError('DSM_ERR_HANDSHAKE', `${peerLabel}: ${error.message} during the handshake`)));
     }
     function onClose(): void {
-      finish(new DsmError('DSM_ERR_HANDSHAKE', `${peerLabel} closed the connection during the handshake`));
+      finish(vanishedPeer(new DsmError('DSM_ERR_HANDSHAKE', `${peerLabel} closed the connection during the handshake`)));
     }
     function onFrame(frame: Frame): void {
       let message: WireMessage;

@@ -353,7 +353,9 @@ export class Mesh extends EventEmitter implements MeshPort {
       peer.detector.heard(Date.now());
     });
     connection.on('error', (error: DsmError) => this.reportLost(nodeId, error));
-    connection.on('close', () => this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${connection.peerLabel}) closed its connection`)));
+    // A label that names the node already ("node 1 (127.0.0.1:40055)") is not wrapped in another.
+    const who = connection.peerLabel.startsWith(`node ${nodeId}`) ? connection.peerLabel : `node ${nodeId} (${connection.peerLabel})`;
+    connection.on('close', () => this.reportLost(nodeId, new DsmError('DSM_ERR_NODE_DIED', `${who} closed its connection`)));
     this.emit('peer-connected', nodeId);
   }
 

@@ -5,22 +5,60 @@
 // refusalLinesMax lines are printed; the rest are counted, and one summary
 // line at the end of the window says how many were not shown.
 
-import { refusalLinesMax, refusalWindowMs } from '../constants.js';
+import { refusalLinesMax, refusalVanishedHoldMs, refusalWindowMs } from '../constants.js';
+import { exitCodeNodeDied } from '../errors.js';
 
 export class RefusalLog {
   private windowStartMs = -Infinity;
   private shown = 0;
   private suppressed = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** Lines of peers that vanished mid-handshake, held for holdMs (see refusalVanishedHoldMs). */
+  private readonly held: string[] = [];
+  private heldTimer: NodeJS.Timeout | null = null;
+  private dropping = false;
 
   constructor(
     private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
     private readonly now: () => number = Date.now,
     private readonly linesMax = refusalLinesMax,
     private readonly windowMs = refusalWindowMs,
+    private readonly holdMs = refusalVanishedHoldMs,
   ) {}
 
-  report(line: string): void {
+  /**
+   * `vanished`: the peer reset or closed its socket before its hello. That may be a node of this cluster dying
+   * (its death is the run's line): held for holdMs, dropped if the process ends for a failure meanwhile.
+   */
+  report(line: string, vanished = false): void {
+    if (vanished) {
+      if (this.dropping) return;
+      this.held.push(line);
+      if (this.heldTimer === null) {
+        this.heldTimer = setTimeout(() => this.releaseHeld(), this.holdMs);
+        this.heldTimer.unref();
+      }
+      return;
+    }
+    this.reportNow(line);
+  }
+
+  /** The held lines, printed (as any refusal: rate-limited). */
+  releaseHeld(): void {
+    if (this.heldTimer !== null) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    for (const line of this.held.splice(0)) this.reportNow(line);
+  }
+
+  /** This process ends for a node's failure, whose own line says what happened: held lines and later vanished peers are not reported. */
+  endingForFailure(): void {
+    this.dropping = true;
+    if (this.heldTimer !== null) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    this.held.length = 0;
+  }
+
+  private reportNow(line: string): void {
     const nowMs = this.now();
     if (nowMs - this.windowStartMs >= this.windowMs) {
       this.summarize();
@@ -51,5 +89,10 @@ export class RefusalLog {
 
 /** This process's log of refusals: every listener (control, mesh, TLS) reports here. */
 export const refusals = new RefusalLog();
-// What was held back is said before the process ends (a pipe's write is synchronous at exit).
-process.once('exit', () => refusals.summarize());
+// What was held back is said before the process ends (a pipe's write is synchronous at exit); a node failure's
+// end drops the lines of vanished peers (one of them was the node that died).
+process.once('exit', (code) => {
+  if (code === exitCodeNodeDied) refusals.endingForFailure();
+  else refusals.releaseHeld();
+  refusals.summarize();
+});

@@ -18,3 +18,21 @@ test('a flood of refusals prints the first N lines and one summary per window', 
   log.summarize();
   assert.equal(lines.length, 5, 'nothing suppressed, no summary');
 });
+
+test('a peer that vanished mid-handshake is reported after the hold, or never when the process ends for a node failure', async () => {
+  const lines: string[] = [];
+  const log = new RefusalLog((line) => lines.push(line), Date.now, 3, 10_000, 20);
+  log.report('dsm: DSM_ERR_HANDSHAKE: peer at 127.0.0.1:1: read ECONNRESET during the handshake', true);
+  log.report('dsm: DSM_ERR_SECRET: peer at 127.0.0.1:2 failed', false);
+  assert.deepEqual(lines, ['dsm: DSM_ERR_SECRET: peer at 127.0.0.1:2 failed'], 'a refusal at once, a vanished peer held');
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(lines.length, 2, 'printed after the hold');
+  assert.match(lines[1]!, /ECONNRESET/);
+  log.report('dsm: DSM_ERR_HANDSHAKE: peer at 127.0.0.1:3 closed the connection during the handshake', true);
+  log.endingForFailure();
+  log.report('dsm: DSM_ERR_HANDSHAKE: peer at 127.0.0.1:4 closed the connection during the handshake', true);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(lines.length, 2, 'held and later vanished peers dropped: the dying node has its own line');
+  log.report('dsm: DSM_ERR_SECRET: peer at 127.0.0.1:5 failed', false);
+  assert.equal(lines.length, 3, 'a stranger refused for its credentials is still reported');
+});
