@@ -71,7 +71,7 @@ export function makeSharedArrayBufferClass(allocate: (byteLength: number) => Sha
       // A zero-length buffer holds no memory, so it needs no room in the region.
       buffer = new NativeSharedArrayBuffer(0);
     } else if (byteLength > regionBytes) {
-      throw allocationRangeError({ code: 'DSM_ERR_REGION_EXHAUSTED', message: `${byteLength} bytes do not fit in the global region` });
+      throw allocationRangeError({ code: 'DSM_ERR_REGION_EXHAUSTED', message: `${byteLength} bytes do not fit in the global region of ${regionBytes} bytes (--region-bytes): run with --region-bytes of at least ${byteLength} and room for the program's other buffers` });
     } else {
       try {
         buffer = allocate(byteLength);

@@ -113,6 +113,12 @@ test('a region that is really full says which option to raise', () => {
   assert.match(result.stderr, /DSM_ERR_REGION_EXHAUSTED|the global region \(16777216 bytes\) is full; run with a larger --region-bytes/);
 });
 
+test('one buffer larger than the whole region says the region\'s size and which option to raise', () => {
+  const result = run([...dsm, 'run', '--region-bytes', '16m', `${fixtures}/eval.mjs`, 'new SharedArrayBuffer(256 * 1024 * 1024);']);
+  assert.equal(result.status, 1);
+  assert.match(result.stderr, /RangeError \[DSM_ERR_REGION_EXHAUSTED\]: .*268435456 bytes do not fit in the global region of 16777216 bytes \(--region-bytes\): run with --region-bytes of at least 268435456/);
+});
+
 test('one node: memory given back and reused reads zero (300 MiB through a 64 MiB region, every buffer filled with 0xff)', () => {
   const result = run([...dsm, 'run', '--region-bytes', '64m', `${fixtures}/reuse-zero.mjs`, '300']);
   assert.equal(result.status, 0, result.stderr);
