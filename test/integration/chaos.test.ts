@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { childNodes, dsmLines, ended, startRun, until } from '../fixtures/runs.js';
+import { Prng } from '../sim/sim.js';
 
 /** Programs that synchronize all the time (Atomics barriers, a futex mutex, contended adds, faults), 2-5 s on 3 nodes. */
 const programs: { file: string; args: string[]; output: RegExp }[] = [
@@ -22,26 +23,14 @@ const programs: { file: string; args: string[]; output: RegExp }[] = [
 const runCount = 5;
 const killWithinMs = 4_000;
 
-/** mulberry32: small, seedable. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const seed = process.env.DSM_CHAOS_SEED !== undefined ? Number(process.env.DSM_CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
-const random = generator(seed);
+const random = new Prng(seed);
 
 for (let index = 0; index < runCount; index += 1) {
-  const program = programs[Math.floor(random() * programs.length)]!;
-  const nodes = 2 + Math.floor(random() * 2);
-  const victim = 1 + Math.floor(random() * (nodes - 1));
-  const atMs = 150 + Math.floor(random() * killWithinMs);
+  const program = programs[random.int(programs.length)]!;
+  const nodes = 2 + random.int(2);
+  const victim = 1 + random.int(nodes - 1);
+  const atMs = 150 + random.int(killWithinMs);
   const what = `seed ${seed} (DSM_CHAOS_SEED=${seed} to repeat), run ${index}: ${program.file} on ${nodes} nodes, node ${victim} killed ${atMs} ms after the spawn`;
   test(`a node killed at a random moment ends the run or finds it finished, never a hang (${what})`, async () => {
     const run = startRun(['run', '--nodes', String(nodes), '--region-bytes', '256m', program.file, ...program.args]);
