@@ -210,8 +210,12 @@ class Launcher extends NodeHandle {
     if (joined < this.nodeCount) {
       const missing: number[] = [];
       for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) if (!this.members.has(nodeId)) missing.push(nodeId);
-      const which = this.spawnLocal ? ` (missing: node ${missing.join(', node ')})` : '';
-      return `${joined} of ${this.nodeCount} nodes joined ${within} (node 0 counts itself)${which}; start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`;
+      if (this.spawnLocal) {
+        // Processes this run started, still alive (a death ends the start at once): stopped, or starved of CPU.
+        const which = missing.map((nodeId) => `node ${nodeId} (pid ${this.children.get(nodeId)?.pid ?? '?'})`).join(', ');
+        return `${joined} of ${this.nodeCount} nodes joined ${within} (node 0 counts itself): ${which} started on this machine but did not join; it is alive but not answering (stopped, or starved of CPU on a machine too loaded for ${this.nodeCount} node processes): look at its output above and run again`;
+      }
+      return `${joined} of ${this.nodeCount} nodes joined ${within} (node 0 counts itself); start the missing nodes with dsm node --join ${this.controlAddress()} or raise --join-timeout`;
     }
     if (this.options.createMesh !== null && this.mesh === null) {
       return `all ${this.nodeCount} nodes joined but node 0 did not finish connecting its mesh to them ${within}; check that every node's mesh port is reachable from node 0 (--bind, firewalls) or raise --join-timeout`;

@@ -49,6 +49,17 @@ test('a node killed before the cluster started ends the run with exit 70 (a node
   assert.equal(run.stdout(), '', 'the program did not run');
 });
 
+test('a local node stopped before it joins ends the start at the join timeout (30 s) with a line naming it, its pid and what to do; nothing is left', async () => {
+  const run = startRun(['run', '--nodes', '2', '--region-bytes', '256m', program, '1'], {},
+    [process.execPath, '--import', join(root, 'test/fixtures/cluster/node1-stops-at-start.mjs'), 'bin/dsm.js']);
+  const { code } = await ended(run);
+  assert.equal(code, 2, run.stderr());
+  const lines = dsmLines(run.stderr());
+  assert.equal(lines.length, 1, `one line: ${run.stderr()}`);
+  assert.match(lines[0]!, /^dsm: DSM_ERR_JOIN_TIMEOUT: 1 of 2 nodes joined within 30000 ms \(node 0 counts itself\): node 1 \(pid \d+\) started on this machine but did not join; it is alive but not answering \(stopped, or starved of CPU on a machine too loaded for 2 node processes\): look at its output above and run again$/);
+  assert.doesNotMatch(lines[0]!, /dsm node --join/, 'no advice to start it by hand: this run started it');
+});
+
 test('SIGTERM to node 0 whose manager loop is blocked ends it and the cluster, saying a forced exit happened', async () => {
   // The floor is raised so that the stalled-loop check does not end node 0 first.
   const run = startRun(['run', '--nodes', '3', '--heartbeat-timeout', '60000', '--region-bytes', '256m', program, '60'], { DSM_TEST_HOOK_BLOCK_LOOP: '0:120000:SIGUSR2' });
