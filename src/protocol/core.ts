@@ -153,6 +153,11 @@ export class ProtocolEngine implements Engine {
     if (fromNode !== this.nodeId) this.intervals.learn(fromNode, info);
   }
 
+  hearVc(fromNode: number, vc: readonly number[]): void {
+    assert(fromNode >= 0 && fromNode < this.ctx.nodeCount && vc.length === this.ctx.nodeCount, 'a vc from a node of the cluster');
+    if (fromNode !== this.nodeId) this.intervals.hearVc(fromNode, vc);
+  }
+
   acquireFrom(fromNode: number, info: ConsistencyInfo, pushed?: readonly number[]): void {
     this.learnFrom(fromNode, info);
     // Race detection: writes before this acquire must not take its timestamp.

@@ -549,6 +549,18 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (toNode >= 0) this.migration.noteServed(page, toNode);
   }
 
+  /** The writes of nodes other than `toNode` in `state`'s page (what a copy sent to `toNode` now brings it). */
+  private othersSum(state: PageState, toNode: number): number {
+    let sum = 0;
+    for (let n = 0; n < this.nodeCount; n++) if (n !== toNode) sum += state.version[n]!;
+    return sum;
+  }
+
+  /** A copy of the page leaves for `toNode`: noted where the page is a line's (PageState.servedSum). */
+  private noteCopySent(state: PageState, toNode: number): void {
+    if (state.servedSum !== undefined) state.servedSum[toNode] = this.othersSum(state, toNode);
+  }
+
   /**
    * The exclusive pages among `pages` (all of our own, about to be copied
    * for another node) become shared in one protection call, before any of
@@ -1102,6 +1114,7 @@ export class HlrcCoherence implements Coherence, LendHost {
     extraPages.forEach((extra, k) => {
       const copy = copies.subarray((lead + k) * pageBytes, (lead + k + 1) * pageBytes);
       this.readServed(extra, copy, requester);
+      this.noteCopySent(this.pageState(extra), requester);
       extraBytes.push(copy);
     });
     return [{ extraPages, extraVersions, extraBytes }, copies.subarray(0, lead * pageBytes)];
@@ -1119,6 +1132,7 @@ export class HlrcCoherence implements Coherence, LendHost {
       // The faulting page is shared (if exclusive) in the extras' one protection call.
       const [extras, bytes] = this.servedExtras(f.node, f.extraPages, f.extraNeeds, page);
       this.readServed(page, bytes, f.node);
+      this.noteCopySent(state, f.node);
       // Barrier pushes follow pages a thread faulted on, not a streamed window's first page.
       if (!f.ahead) this.subscribe(page, f.node);
       this.ctx.send(f.node, { type: 'pageReply', page, version: [...state.version], bytes, ...extras });
@@ -1442,17 +1456,14 @@ export class HlrcCoherence implements Coherence, LendHost {
     if (toNode === this.nodeId || this.homeOf(page) !== this.nodeId) return {};
     const state = this.pageState(page);
     if (!state.valid || !this.masterReady(state)) return {};
-    let stale = false;
-    for (let n = 0; n < this.nodeCount && !stale; n++) {
-      if (n !== toNode && state.version[n]! > this.intervals.appliedBy(toNode, n)) stale = true;
-    }
-    if (!stale) return {};
-    // This copy went to toNode with the line before (versions only grow, so an equal sum is the same vector):
-    // the taker holds it unless a newer write invalidated it, which this copy would not cover. Our estimate of
-    // what it applied (appliedBy) lags, and in users2/radix-lsd 7 of 10 line pushes found the page valid already.
-    const sum = state.version.reduce((total, v) => total + v, 0);
-    if (state.linePushedSum?.[toNode] === sum) return {};
-    (state.linePushedSum ??= new Array<number>(this.nodeCount).fill(-1))[toNode] = sum;
+    // Pushed when the taker's copy lacks a write of another node that ours holds. Its copy came from here (a
+    // fetch, a read-ahead page, a push), so the last one sent says what it holds (versions only grow: a larger
+    // sum is a newer write); a copy it dropped since is fetched again. Before session 43 the test was the
+    // write notices the taker had applied: it pushed copies the taker held (users2/radix-lsd: 7 of 10 found
+    // the page valid), and, once line messages told what the taker applied, missed copies a notice it had
+    // applied long before invalidated (users16/bloom-filter: three times the fetches).
+    if (this.othersSum(state, toNode) <= (state.servedSum?.[toNode] ?? 0)) return {};
+    state.servedSum ??= new Array<number>(this.nodeCount).fill(0);
     const push: PushedCopies = { pushPages: [], pushVersions: [], pushBytes: [], pushApplied: [] };
     this.pushCopy(push, page, state, toNode);
     return this.readPushed(push);
@@ -1460,6 +1471,7 @@ export class HlrcCoherence implements Coherence, LendHost {
 
   /** Adds a page of our own, with its version, to pages pushed with a grant or a barrier message (copied by readPushed). */
   private pushCopy(push: PushedCopies, page: number, state: PageState, toNode: number): void {
+    this.noteCopySent(state, toNode);
     push.pushPages.push(page);
     push.pushVersions.push([...state.version]);
     push.pushApplied.push(state.applied[toNode]!);

@@ -149,7 +149,7 @@ export class Intervals {
   }
 
   /** `vc` is what `node` had applied when it sent it: a lower bound of its applied vc from now on. */
-  hearVc(node: number, vc: number[]): void {
+  hearVc(node: number, vc: readonly number[]): void {
     if (node === this.ctx.nodeId) return;
     const row = this.peerVc[node]!;
     for (let n = 0; n < this.ctx.nodeCount; n++) row[n] = Math.max(row[n]!, vc[n] ?? 0);

@@ -20,10 +20,12 @@ export interface PageState {
    */
   prefetched?: boolean;
   /**
-   * At the home of a line's page: per node, the sum of `version` when the page was last pushed to it with the
-   * line (HlrcCoherence.pushForLine), so the same copy is not pushed again. Absent until a first such push.
+   * At the home: per node, the writes of the other nodes in the copy of the page last sent to it (a fetch's
+   * reply, a read-ahead page, a push): the sum of `version` but the node's own entry. A line's grant pushes the
+   * page only when the home holds more (HlrcCoherence.pushForLine). Absent (0 each) until the page's first push
+   * with a line: a home serving 1 GiB of pages keeps no array for each.
    */
-  linePushedSum?: number[];
+  servedSum?: number[];
   /**
    * Fault slots and continuations waiting for the page to become valid;
    * `noWaiters` (shared, frozen) while there are none: most pages never have

@@ -391,6 +391,13 @@ export interface Engine {
    */
   learnFrom(fromNode: number, info: ConsistencyInfo): void;
   /**
+   * `vc` is what `fromNode` had applied when it sent a message (the vc of a
+   * release it built with releaseFor): a lower bound of its applied vc from
+   * now on, which decides whether a page pushed to it may be news to it. For
+   * a layer whose messages do not pass through onMessage (lines.ts).
+   */
+  hearVc?(fromNode: number, vc: readonly number[]): void;
+  /**
    * Pages written since the last release that still hold a twin (each costs
    * a page of memory and, at the release, up to a page of diff). sc: 0.
    */
