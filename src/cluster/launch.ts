@@ -271,7 +271,7 @@ class Launcher extends NodeHandle {
         // A child that ended as a node failure (70) before the start ended because another node went away (a
         // mesh peer, see node-main.ts): the node that died says more, and its exit is due within a moment.
         if (code === exitCodeNodeDied && signal === null) {
-          setTimeout(() => fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ended before the cluster started: it lost another node; the program did not run: the output above says why; run again`)), childExitWaitMs);
+          this.afterChildExitWait(() => fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (127.0.0.1, pid ${processHandle.pid}) ended before the cluster started: it lost another node; the program did not run: the output above says why; run again`)));
           return;
         }
         // A SIGKILL nobody sent by hand is most often the kernel's out-of-memory killer.
@@ -344,14 +344,12 @@ class Launcher extends NodeHandle {
     connection.on('close', () => {
       if (!this.started) {
         const left = (): void => fail(new DsmError('DSM_ERR_NODE_DIED', `node ${nodeId} (${host}) left before the cluster started; the program did not run: that node's own output says why; start the run and its nodes again`));
-        // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
-        if (this.children.has(nodeId)) setTimeout(left, childExitWaitMs);
+        if (this.children.has(nodeId)) this.afterChildExitWait(left);
         else left();
       } else if (connection.failure !== null) {
         if (!this.ending) void this.nodeFailed(nodeId, `broke its connection: ${connection.failure.message}`);
       } else if (this.children.has(nodeId)) {
-        // A local child's exit says more (its code or signal) than the closed socket; give it a moment to arrive.
-        setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection'); }, childExitWaitMs);
+        this.afterChildExitWait(() => { if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection'); });
       } else if (!this.ending) void this.nodeFailed(nodeId, 'closed its connection');
     });
     if (this.members.size === this.nodeCount - 1) void this.allJoined(fail, onReady);
@@ -380,7 +378,7 @@ class Launcher extends NodeHandle {
     } catch (error) {
       const failure = error instanceof DsmError ? error : new DsmError('DSM_ERR_HANDSHAKE', `node 0 could not build its mesh: ${(error as Error).message}`);
       // A peer that went away while the mesh was made: a local child's exit, due within a moment, says more.
-      if (failure.code === 'DSM_ERR_NODE_DIED' && this.spawnLocal) setTimeout(() => fail(failure), childExitWaitMs);
+      if (failure.code === 'DSM_ERR_NODE_DIED' && this.spawnLocal) this.afterChildExitWait(() => fail(failure));
       else fail(failure);
       return;
     }
@@ -408,7 +406,7 @@ class Launcher extends NodeHandle {
         return;
       case 'failure':
         // Another node saw a peer die; node 0's own view (a child's exit status) is preferred when it comes soon.
-        setTimeout(() => void this.endRun(message.message, { nodeId: member.nodeId, host: member.host, reason: message.message, message: message.message, ...(member.pid !== undefined ? { pid: member.pid } : {}) }), childExitWaitMs);
+        this.afterChildExitWait(() => void this.endRun(message.message, { nodeId: member.nodeId, host: member.host, reason: message.message, message: message.message, ...(member.pid !== undefined ? { pid: member.pid } : {}) }));
         return;
       case 'fatal':
         // A node's manager failed: its own words are the cause, whatever its exit status says afterwards.
@@ -439,8 +437,16 @@ class Launcher extends NodeHandle {
   }
 
   private watchMesh(mesh: MeshLike): void {
-    // A local child's exit status says more than the mesh; give it a moment to arrive first.
-    this.watchPeerLost(mesh, (nodeId, reason) => setTimeout(() => { if (!this.ending) void this.nodeFailed(nodeId, reason); }, childExitWaitMs));
+    this.watchPeerLost(mesh, (nodeId, reason) => this.afterChildExitWait(() => { if (!this.ending) void this.nodeFailed(nodeId, reason); }));
+  }
+
+  /**
+   * Runs `report` childExitWaitMs from now. A local child's exit (its code or signal) says more than any other
+   * view of its end (a closed control connection, the mesh, another node's failure line), and is due within a
+   * moment of them: whichever report comes first ends the run, so the exit's gets its chance first.
+   */
+  private afterChildExitWait(report: () => void): void {
+    setTimeout(report, childExitWaitMs);
   }
 
   private nodeFailed(nodeId: number, reason: string): Promise<void> {
