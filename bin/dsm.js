@@ -14,5 +14,12 @@ if (!existsSync(cli)) {
 }
 // Node's source maps stay off (they cost every process ~17 ms of CPU at start): a stack trace dsm prints
 // names its own frames in src/ through dist/bundle/*.js.map when it prints it (src/util/source-frames.ts).
+// The other nodes of a local run start first, while this process loads the CLI (src/cluster/early-nodes.ts).
+const argv = process.argv.slice(2);
+const early = (await import(new URL('../dist/bundle/early-nodes.js', import.meta.url).href)).startEarlyNodes(argv);
 const { main } = await import(cli.href);
-await main(process.argv.slice(2));
+try {
+  await main(argv, early);
+} finally {
+  early?.discard();
+}

@@ -28,8 +28,9 @@ const outdir = join(root, 'dist', 'bundle');
 
 /** Output name (dist/bundle/<name>.js) of each entry point; src/util/entry-url.ts names them too. */
 export const bundleEntries = {
-  // The `dsm` command (bin/dsm.js).
+  // The `dsm` command (bin/dsm.js), and the other nodes of a local run, which it starts before it loads the CLI.
   cli: 'src/cli/main.ts',
+  'early-nodes': 'src/cluster/early-nodes.ts',
   // A local child node's process (src/cluster/launch.ts starts node-main.js, written below) and its runtime (DSM_NODE_RUNTIME).
   'node-process': 'src/cluster/node-main.ts',
   'cluster-node': 'src/runtime/cluster-node.ts',

@@ -444,6 +444,30 @@ export function childEnvironment(settings: ChildSettings, extra: Environment = {
   };
 }
 
+/**
+ * The environment of a local child started before the launcher knows its settings (src/cluster/early-nodes.ts):
+ * this one without the secret, DSM_EARLY_START=1, and what is known already (its node id, the launcher's pid),
+ * so that a look at the process (/proc/PID/environ, a preloaded module) finds it as a late spawn's. The rest
+ * comes down stdin (replaceEnvironment).
+ */
+export function earlyChildEnvironment(nodeId: number): Record<string, string | undefined> {
+  return {
+    ...withoutSecret(process.env),
+    DSM_EARLY_START: '1', DSM_SECRET_FROM_STDIN: '1', DSM_NODE_ID: String(nodeId), DSM_PARENT_PID: String(process.pid), DSM_SUPERVISED: '1',
+  };
+}
+
+/** Whether this process is a local child started early (earlyChildEnvironment): its settings are on stdin. */
+export function isEarlyStart(): boolean {
+  return flag('DSM_EARLY_START');
+}
+
+/** Makes this process's environment `env` (a child started early, given the environment a late spawn would have had). */
+export function replaceEnvironment(env: Readonly<Record<string, unknown>>): void {
+  for (const name of Object.keys(process.env)) if (!(name in env)) delete process.env[name];
+  for (const [name, value] of Object.entries(env)) if (typeof value === 'string') process.env[name] = value;
+}
+
 /** What a local child finds in its environment (validated); DSM_SECRET_FROM_STDIN is cleared once read. */
 export interface ChildJoinEnvironment {
   join: string;

@@ -18,6 +18,7 @@ import { entryUrl } from '../util/entry-url.js';
 import { ignoreClosedOutput } from '../util/closed-output.js';
 import { mappedStack } from '../util/source-frames.js';
 import { hop, hopsOn } from '../util/hops.js';
+import type { EarlyNodes } from '../cluster/early-nodes.js';
 
 function fail(error: unknown): never {
   if (isDsmError(error)) {
@@ -56,6 +57,7 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
     setRaceMode();
   }
   if (plan !== null && plan.size > 1) {
+    discardEarlyNodes();
     const { runLaunched } = await import('./launched.js');
     await runLaunched(plan, raw, { ...options, coherence: coherenceOf(options), ...heartbeatOption(raw) }, { file: entry, args, report });
     return;
@@ -111,6 +113,8 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
           ...(options.nodes <= availableParallelism() ? { nodePrepare: entryUrl('nodePrepare').href } : {}),
         },
       };
+    // Children bin/dsm.js started early serve only a local run (the launcher takes them); any other run ends them.
+    if (raw.listen !== undefined || raw.tagOutput !== undefined) discardEarlyNodes();
     try {
       handle = await launchLocalCluster({
         ...placement,
@@ -119,12 +123,14 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
         createMesh,
         tagOutput: raw.tagOutput !== undefined,
         onNodesStarting: startLocalWork,
+        ...(raw.listen === undefined && raw.tagOutput === undefined ? { early: earlyNodes } : {}),
       });
     } catch (error) {
       local.mainThread?.discard();
       throw error;
     }
   } else {
+    discardEarlyNodes();
     // One node is a cluster of one: nobody to spawn, listen for or dial (src/cluster/solo.ts).
     startLocalWork();
     const { soloCluster } = await import('../cluster/solo.js');
@@ -266,7 +272,17 @@ function printBench(name: string, result: Record<string, unknown>, json: boolean
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** The other nodes of a local run, started by bin/dsm.js before this module loaded (src/cluster/early-nodes.ts). */
+let earlyNodes: EarlyNodes | null = null;
+
+/** The early children end (a run that does not use them: they exit with 0 when their stdin closes). */
+function discardEarlyNodes(): void {
+  earlyNodes?.discard();
+  earlyNodes = null;
+}
+
+export async function main(argv: string[], early: EarlyNodes | null = null): Promise<void> {
+  earlyNodes = early;
   ignoreClosedOutput();
   const cli = new Command('dsm')
     .description('Distributed shared memory for Node.js: run a worker_threads + SharedArrayBuffer program across a cluster')

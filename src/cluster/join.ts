@@ -366,30 +366,40 @@ export function joinOptionsFromEnvironment(env: ChildJoinEnvironment, secretFrom
  * A local child's secret: the first line of its stdin (a JSON string), written
  * by the launcher, which keeps the pipe open afterwards as the child's lifeline.
  */
-export function readSecretFromStdin(): Promise<string> {
+export async function readSecretFromStdin(): Promise<string> {
+  const line = await readStdinLine('secret');
+  if (line === null) throw new DsmError('DSM_ERR_NODE_DIED', 'the launcher closed stdin before sending the secret');
+  let secret: unknown;
+  try { secret = JSON.parse(line); } catch { secret = null; }
+  if (typeof secret !== 'string') throw new DsmError('DSM_ERR_INVALID_OPTION', 'the first line on stdin is not the secret (a JSON string) a launcher writes');
+  return secret;
+}
+
+/**
+ * The first line on stdin (`what` names it in an error), without its newline; null at EOF before it. What
+ * follows the line stays on stdin, which is paused again.
+ */
+export function readStdinLine(what: string, bytesMax = secretLineBytesMax): Promise<string | null> {
   return new Promise((resolve, reject) => {
     let text = '';
     const onData = (chunk: Buffer): void => {
       text += chunk.toString('utf8');
       const end = text.indexOf('\n');
       if (end === -1) {
-        if (text.length > secretLineBytesMax) done(new DsmError('DSM_ERR_INVALID_OPTION', 'the secret line on stdin is too long'));
+        if (text.length > bytesMax) done(new DsmError('DSM_ERR_INVALID_OPTION', `the ${what} line on stdin is too long`));
         return;
       }
       const rest = text.slice(end + 1);
       if (rest.length > 0) process.stdin.unshift(Buffer.from(rest, 'utf8'));
-      let secret: unknown;
-      try { secret = JSON.parse(text.slice(0, end)); } catch { secret = null; }
-      if (typeof secret !== 'string') done(new DsmError('DSM_ERR_INVALID_OPTION', 'the first line on stdin is not the secret (a JSON string) a launcher writes'));
-      else done(null, secret);
+      done(null, text.slice(0, end));
     };
-    const onEnd = (): void => done(new DsmError('DSM_ERR_NODE_DIED', 'the launcher closed stdin before sending the secret'));
-    const done = (error: DsmError | null, secret?: string): void => {
+    const onEnd = (): void => done(null, null);
+    const done = (error: DsmError | null, line?: string | null): void => {
       process.stdin.off('data', onData);
       process.stdin.off('end', onEnd);
       process.stdin.pause();
       if (error !== null) reject(error);
-      else resolve(secret!);
+      else resolve(line!);
     };
     process.stdin.on('data', onData);
     process.stdin.on('end', onEnd);

@@ -23,6 +23,7 @@ import { NodeHandle, withTimeout } from './handle.js';
 import { childEnvironment } from '../env.js';
 import { entryUrl } from '../util/entry-url.js';
 import { hop, hopsOn } from '../util/hops.js';
+import type { EarlyNodes } from './early-nodes.js';
 
 export interface LaunchOptions {
   nodeCount: number;
@@ -53,6 +54,8 @@ export interface LaunchOptions {
   onNodesStarting?: () => void;
   /** Floor of the adaptive heartbeat timeout on every node (--heartbeat-timeout); default heartbeatTimeoutMs. */
   heartbeatTimeoutMs?: number;
+  /** Children started before the CLI loaded (src/cluster/early-nodes.ts), adopted instead of spawned where running. */
+  early?: EarlyNodes | null;
 }
 
 interface Member {
@@ -195,6 +198,7 @@ class Launcher extends NodeHandle {
         if (hopsOn) hop('m:spawning nodes');
         for (let nodeId = 1; nodeId < this.nodeCount; nodeId += 1) this.spawnChild(nodeId, fail);
       }
+      this.options.early?.discard();
       this.options.onNodesStarting?.();
       if (this.nodeCount === 1) void this.allJoined(fail, onReady);
     });
@@ -234,25 +238,29 @@ class Launcher extends NodeHandle {
     const child = this.options.child ?? {};
     const script = child.script ?? defaultChildScript();
     const tag = this.options.tagOutput ?? false;
-    const processHandle = spawn(process.execPath, [...(child.execArgv ?? process.execArgv), script, ...(child.args ?? [])], {
+    const env = childEnvironment({
+      join: this.controlAddress(), nodeId, clusterConfig: this.config, joinTimeoutMs: this.joinTimeoutMs,
+      parentPid: process.pid, heartbeatTimeoutMs: this.heartbeatTimeoutMs,
+      ...(child.nodeRuntime === undefined ? {} : { nodeRuntime: child.nodeRuntime }),
+      ...(child.nodePrepare === undefined ? {} : { nodePrepare: child.nodePrepare }),
+      ...(child.runtimeConfig === undefined ? {} : { runtimeConfig: child.runtimeConfig }),
+    }, child.env);
+    // Started before the CLI loaded (bin/dsm.js), with the same script, Node and stdio: its settings go down stdin.
+    const early = tag || child.script !== undefined || child.execArgv !== undefined || child.args !== undefined ? null : this.options.early?.take(nodeId) ?? null;
+    const processHandle = early ?? spawn(process.execPath, [...(child.execArgv ?? process.execArgv), script, ...(child.args ?? [])], {
       // The program's process.argv0 on every node is the one it was started with ('node', not the full path).
       argv0: process.argv0,
       // stdin is the lifeline: the child exits when it reads EOF, so it dies with us even after SIGKILL.
       stdio: ['pipe', tag ? 'pipe' : 'inherit', tag ? 'pipe' : 'inherit'],
       // The secret goes down the stdin pipe (the first line), never into argv or the environment,
       // where `ps` or the program's own threads and subprocesses could read it.
-      env: childEnvironment({
-        join: this.controlAddress(), nodeId, clusterConfig: this.config, joinTimeoutMs: this.joinTimeoutMs,
-        parentPid: process.pid, heartbeatTimeoutMs: this.heartbeatTimeoutMs,
-        ...(child.nodeRuntime === undefined ? {} : { nodeRuntime: child.nodeRuntime }),
-        ...(child.nodePrepare === undefined ? {} : { nodePrepare: child.nodePrepare }),
-        ...(child.runtimeConfig === undefined ? {} : { runtimeConfig: child.runtimeConfig }),
-      }, child.env),
+      env,
     });
+    if (hopsOn) hop(early === null ? `m:spawned node ${nodeId}` : `m:adopted early node ${nodeId}`);
     // If this process is ever forced to end (its loop blocked), its watchdog kills the children too.
     watchChild(processHandle.pid);
     processHandle.stdin?.on('error', () => {});
-    processHandle.stdin?.write(`${JSON.stringify(this.secret)}\n`);
+    processHandle.stdin?.write(early === null ? `${JSON.stringify(this.secret)}\n` : `${JSON.stringify({ env, secret: this.secret })}\n`);
     if (tag) {
       for (const stream of ['stdout', 'stderr'] as const) {
         const tagger = new LineTagger(`[node ${nodeId}] `, true);

@@ -11,12 +11,13 @@
 
 import { pathToFileURL } from 'node:url';
 import { type DsmError, exitCodeNodeDied, isDsmError } from '../errors.js';
-import { childJoinEnvironment } from '../env.js';
+import { childJoinEnvironment, isEarlyStart, replaceEnvironment } from '../env.js';
 import { type ClusterHandle, type MeshContext, type MeshLike, createTransportMesh } from './common.js';
 import { mappedStackOf } from '../util/source-frames.js';
-import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin } from './join.js';
+import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin, readStdinLine } from './join.js';
 import { ignoreClosedOutput } from '../util/closed-output.js';
 import { hop, hopsOn } from '../util/hops.js';
+import { entryUrl } from '../util/entry-url.js';
 
 interface NodeRuntime {
   createMesh?: (context: MeshContext) => Promise<MeshLike>;
@@ -28,9 +29,36 @@ function moduleUrl(specifier: string): string {
   return specifier.startsWith('file:') ? specifier : pathToFileURL(specifier).href;
 }
 
+/**
+ * A child started early (src/cluster/early-nodes.ts): its settings, the first line on stdin, replace its
+ * environment (as a spawn with them would have set it) before anything reads it; their secret, or null when
+ * the launcher ended or discarded this child first (it then exits quietly).
+ */
+async function takeEarlySettings(): Promise<string | null> {
+  const line = await readStdinLine('settings', earlySettingsBytesMax);
+  if (line === null) return null;
+  let settings: unknown;
+  try { settings = JSON.parse(line); } catch { settings = null; }
+  const { env, secret } = (settings ?? {}) as { env?: unknown; secret?: unknown };
+  if (typeof env !== 'object' || env === null || typeof secret !== 'string') {
+    throw new Error('the first line on stdin is not the settings ({ env, secret }) a launcher writes to a node it started early');
+  }
+  replaceEnvironment(env as Record<string, unknown>);
+  return secret;
+}
+
+/** The settings line of a child started early: its environment is rarely more than a few KiB. */
+const earlySettingsBytesMax = 4 * 1024 * 1024;
+
 async function main(): Promise<void> {
   ignoreClosedOutput();
   if (hopsOn) hop('m:node process started');
+  const early = isEarlyStart();
+  // The runtime a local run gives its children (src/cli/main.ts) loads while this one waits for its settings.
+  if (early) import(entryUrl('clusterNode').href).catch(() => {});
+  const earlySecret = early ? await takeEarlySettings() : undefined;
+  if (earlySecret === null) process.exit(0);
+  if (hopsOn && early) hop('m:early settings taken');
   const environment = childJoinEnvironment();
   // The preparation module first (small: it loads at once), then the runtime, which loads while this node joins.
   if (environment.nodePrepare !== undefined) {
@@ -45,7 +73,7 @@ async function main(): Promise<void> {
   const runtimeLoaded: Promise<NodeRuntime> = runtimeSpecifier === undefined ? Promise.resolve({}) :
     import(moduleUrl(runtimeSpecifier)) as Promise<NodeRuntime>;
   runtimeLoaded.catch(() => {});
-  const secret = environment.secretFromStdin ? await readSecretFromStdin() : undefined;
+  const secret = earlySecret ?? (environment.secretFromStdin ? await readSecretFromStdin() : undefined);
   const createMesh = async (context: MeshContext): Promise<MeshLike> => {
     const runtime = await runtimeLoaded;
     return (runtime.createMesh ?? createTransportMesh)(context);
