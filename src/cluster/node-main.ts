@@ -10,8 +10,8 @@
 // DSM_NODE_PREPARE: a module URL or path imported first, whose `prepareNode()` runs before the join.
 
 import { pathToFileURL } from 'node:url';
-import { type DsmError, exitCodeNodeDied, isDsmError } from '../errors.js';
-import { childJoinEnvironment, isEarlyStart, replaceEnvironment } from '../env.js';
+import { DsmError, exitCodeNodeDied, isDsmError } from '../errors.js';
+import { childJoinEnvironment, isEarlyStart, replaceEnvironment, supervisingParentPid } from '../env.js';
 import { type ClusterHandle, type MeshContext, type MeshLike, createTransportMesh } from './common.js';
 import { mappedStackOf } from '../util/source-frames.js';
 import { joinCluster, joinOptionsFromEnvironment, readSecretFromStdin, readStdinLine } from './join.js';
@@ -41,7 +41,7 @@ async function takeEarlySettings(): Promise<string | null> {
   try { settings = JSON.parse(line); } catch { settings = null; }
   const { env, secret } = (settings ?? {}) as { env?: unknown; secret?: unknown };
   if (typeof env !== 'object' || env === null || typeof secret !== 'string') {
-    throw new Error('the first line on stdin is not the settings ({ env, secret }) a launcher writes to a node it started early');
+    throw new DsmError('DSM_ERR_INVALID_OPTION', 'the first line on stdin is not the settings ({ env, secret }) a launcher writes to a node it started early');
   }
   replaceEnvironment(env as Record<string, unknown>);
   return secret;
@@ -87,7 +87,8 @@ main().catch((error: unknown) => {
   // Another node went away before the cluster started (node 0 closed, a mesh peer died): a consequence. A local
   // child whose launcher still runs leaves the line to it (it names the node that died, with why: one line on the
   // terminal), and ends as a node failure does; anything else, or a launcher that is gone, is printed here.
-  const parentPid = childJoinEnvironment().parentPid;
+  // Read without validation: the error may be the environment's own (a missing DSM_JOIN, a malformed settings line).
+  const parentPid = supervisingParentPid();
   if (isDsmError(error) && (error as DsmError).code === 'DSM_ERR_NODE_DIED' && parentPid !== undefined && process.ppid === parentPid) {
     process.exit(exitCodeNodeDied);
   }

@@ -1357,9 +1357,9 @@ export class LineEngine implements Engine {
 
   onMessage(fromNode: number, message: ProtocolMessage): void {
     if (isLineMessage(message)) {
-      // Every info a line message carries is its sender's own release (releaseFor): its vc, what the sender had
-      // applied, tells the pushes to it what it holds already (before, only lock, barrier and atomic messages
-      // did, and a node that synchronized through lines alone was sent pages it had: users16/label-prop.mjs).
+      // Every info a line message carries is its sender's own release (releaseFor): its vc is what the sender had
+      // applied, which the log's reclamation and the subscribed pages' pushes read (before, only lock, barrier
+      // and atomic messages told it, and a node that synchronized through lines alone looked far behind).
       if ('info' in message && message.info !== undefined) this.inner.hearVc?.(fromNode, message.info.vc);
       this.dispatch(fromNode, message);
     } else this.inner.onMessage(fromNode, message);

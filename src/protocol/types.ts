@@ -393,8 +393,8 @@ export interface Engine {
   /**
    * `vc` is what `fromNode` had applied when it sent a message (the vc of a
    * release it built with releaseFor): a lower bound of its applied vc from
-   * now on, which decides whether a page pushed to it may be news to it. For
-   * a layer whose messages do not pass through onMessage (lines.ts).
+   * now on (Intervals.appliedBy: log reclamation, the pushes of subscribed
+   * pages). For a layer whose messages do not pass through onMessage (lines.ts).
    */
   hearVc?(fromNode: number, vc: readonly number[]): void;
   /**

@@ -10,8 +10,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 test('the early start is taken only for a plain local run of several nodes, read as the CLI reads it', () => {
   const cores = availableParallelism();
-  const two = Math.min(2, cores + 1);
-  assert.equal(earlyNodeCount(['run', '--nodes', '2', 'app.js'], {}), two >= 2 ? 2 : 0);
+  assert.equal(earlyNodeCount(['run', '--nodes', '2', 'app.js'], {}), 2);
   assert.equal(earlyNodeCount(['run', '--nodes=2', '--stats', '--protocol', 'sc', 'app.js', '--nodes', '5'], {}), 2, 'options after the program are its own');
   assert.equal(earlyNodeCount(['run', '--nodes', '3', '--nodes', '2', 'app.js'], {}), 2, 'the last --nodes counts, as with commander');
   assert.equal(earlyNodeCount(['run', 'app.js'], {}), 0, 'one node by default');
@@ -40,4 +39,15 @@ test('children started early and never adopted end with the CLI: a usage error l
   });
   for (let waited = 0; marked().length > 0 && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
   assert.deepEqual(marked(), [], 'no early child left running');
+});
+
+test('a child started early that reads a malformed settings line ends with one line naming it; EOF first ends it quietly', () => {
+  const child = `${root}dist/bundle/node-main.js`;
+  const env = { ...process.env, DSM_EARLY_START: '1', DSM_NODE_ID: '1' };
+  const bad = spawnSync(process.execPath, [child], { encoding: 'utf8', timeout: 30_000, env, input: 'garbage\n' });
+  assert.equal(bad.status, 1, bad.stderr);
+  assert.match(bad.stderr, /^dsm: DSM_ERR_INVALID_OPTION: the first line on stdin is not the settings \(\{ env, secret \}\)[^\n]*\n$/);
+  const discarded = spawnSync(process.execPath, [child], { encoding: 'utf8', timeout: 30_000, env, input: '' });
+  assert.equal(discarded.status, 0, discarded.stderr);
+  assert.equal(discarded.stderr, '');
 });
