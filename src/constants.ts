@@ -278,11 +278,13 @@ export const allocWaitMsMax = 60_000;
  * batches (2, 4, … up to allocBatchCountMax) and makes the next ones with no
  * call, holding at most allocCacheBytesMax bytes of such blocks not yet made
  * into buffers (session 40: each call is a round trip of ~46 µs on this
- * machine's VM, against 2 µs for a SharedArrayBuffer under node). The blocks a
+ * machine's VM, against 2 µs for a SharedArrayBuffer under node; session 44:
+ * a batch of 64 still cost 3.6 µs a buffer, the cap is now what the bytes
+ * allow, 1,024 blocks of 64 bytes). The blocks a
  * thread held when it ends go back (src/runtime/heap-service.ts, allocBatch).
  */
 export const allocCacheBlockBytesMax = 1024;
-export const allocBatchCountMax = 64;
+export const allocBatchCountMax = 1024;
 export const allocCacheBytesMax = 64 * 1024;
 /** Allocation: how many different sizes a thread's allocation cache tracks (a size past them is never batched). */
 export const allocCacheSizeCountMax = 64;
@@ -433,6 +435,8 @@ assert(pageBytes > 0 && (pageBytes & (pageBytes - 1)) === 0, 'pageBytes is a pow
 assert(1 << pageShift === pageBytes, 'pageShift is log2(pageBytes)');
 assert((dirtyRingCapacity & (dirtyRingCapacity - 1)) === 0, 'the dirty ring indexes by a mask');
 assert((touchRingCapacity & (touchRingCapacity - 1)) === 0, 'the touch ring indexes by a mask');
+// A batch's JSON reply ([offset, zero, …]: at most 17 digits and a comma, then a digit and a comma, a block) fits the reply block.
+assert(allocBatchCountMax * 20 + 64 <= channelReplyBytesMax, 'an alloc-batch reply fits the reply block');
 assert(twinPoolSlotCount % 64 === 0 && twinPoolPretouchCount <= twinPoolSlotCount, 'the twin pool is whole 64-slot words, partly pre-touched');
 assert(faultFlagWrite < 1 << faultFlagOffsetShift && pageBytes << faultFlagOffsetShift <= 2 ** 32, 'a fault record flags word holds the write bit and the offset');
 assert(protNone < protRead && protRead < protReadWrite && protReadWrite <= pageStateProtMask, 'protections fit the state mask in order');
