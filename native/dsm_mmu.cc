@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <limits>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -469,6 +470,38 @@ inline bool WrittenAhead(size_t page, bool own) {
   return (state & kBusy) == 0 && (state & kProtMask) == kProtReadWrite && (state & (own ? kTwinless : kHasTwin)) != 0;
 }
 
+// Whether the page at `bytes` (readable) holds only zeros; stops at the first word that is not.
+bool PageIsZero(const uint8_t* bytes) {
+  const uint64_t* words = reinterpret_cast<const uint64_t*>(bytes);
+  for (size_t k = 0; k < kPageBytes / sizeof(uint64_t); k++) if (words[k] != 0) return false;
+  return true;
+}
+
+// The region memfd's next data at or after `from` (lseek SEEK_DATA), for pages asked in increasing order.
+struct HoleScan {
+  off_t from = -1;
+  off_t data = 0;
+};
+
+// Whether page `page` holds only zeros: a hole of the region's memfd (never written on this node, or punched; no
+// read, so no memory is allocated for it: a SEEK_DATA, one per run of holes), else its bytes at `view` (readable),
+// read. A swapped-out page is data to SEEK_DATA (shmem). Async-signal-safe; errno kept.
+bool PageHoldsZeros(size_t page, const uint8_t* view, HoleScan* scan) {
+  if (g_region.memfd >= 0) {
+    const off_t start = static_cast<off_t>(page << kPageShift);
+    if (scan->from < 0 || start > scan->data) {
+      const int saved = errno;
+      const off_t data = lseek(g_region.memfd, start, SEEK_DATA);
+      // ENXIO: no data from `start` to the end of the file. Any other failure: read the page.
+      scan->data = data >= 0 ? data : (errno == ENXIO ? std::numeric_limits<off_t>::max() : start);
+      scan->from = start;
+      errno = saved;
+    }
+    if (start + static_cast<off_t>(kPageBytes) <= scan->data) return true;
+  }
+  return PageIsZero(view);
+}
+
 // Write-ahead for a fast write to `page` (the caller holds its BUSY bit, and has twinned it unless `own`, a page of
 // our own): when at least writeAheadRunPagesMin pages just before it were written in a row (twinned ones, or with
 // `own` our own ones), the store continues a sequential write stream, so the next pages will be written too. Up to
@@ -480,7 +513,9 @@ inline bool WrittenAhead(size_t page, bool own) {
 // - Our own pages (a thread filling memory it allocated: each page's first store after its allocation, or after
 //   a copy of it left, faults once): no twin and no diff; the entry is tagged dirtyAheadTag, and the engine names
 //   the page in its write notice (if no store follows, other nodes' copies refetch the same bytes) without counting
-//   this node as its writer for home migration.
+//   this node as its writer for home migration. A page that held only zeros (a hole of the memfd, or read here: it
+//   is read-only) is tagged kDirtyAheadZeroTag too: if it still does at the interval's close, the engine leaves it
+//   out of the notice.
 // Stops at the first page not in that state, busy, over the twin limit, or when the dirty ring is full. Returns how
 // many pages after `page` it took.
 size_t WriteAhead(size_t page, bool own) {
@@ -489,6 +524,7 @@ size_t WriteAhead(size_t page, bool own) {
   while (behind < most && behind < page && WrittenAhead(page - behind - 1, own)) behind += 1;
   if (behind < kWriteAheadRunPagesMin) return 0;
   size_t ahead = 0;
+  HoleScan holes;
   while (ahead < behind && page + ahead + 1 < g_region.page_count) {
     size_t next = page + ahead + 1;
     std::atomic<uint8_t>& cell = g_region.state[next];
@@ -497,7 +533,10 @@ size_t WriteAhead(size_t page, bool own) {
     if (g_fast_write_paused.load(std::memory_order_acquire)) break;
     if (!own && g_twin_count.load(std::memory_order_relaxed) >= g_twin_limit.load(std::memory_order_relaxed)) break;
     if (!cell.compare_exchange_strong(state, state | kBusy, std::memory_order_acq_rel)) break;
-    if (!DirtyPush(own ? static_cast<uint32_t>(next) | kDirtyAheadTag : static_cast<uint32_t>(next))) {
+    const uint32_t entry = own ? static_cast<uint32_t>(next) | kDirtyAheadTag |
+                                     (PageHoldsZeros(next, g_region.app + (next << kPageShift), &holes) ? kDirtyAheadZeroTag : 0)
+                               : static_cast<uint32_t>(next);
+    if (!DirtyPush(entry)) {
       UnlockPage(next, state);
       break;
     }
@@ -1906,6 +1945,21 @@ bool ReadPageCopyArgs(const FunctionCallbackInfo<Value>& args, uint64_t* page, u
 // tables, a trip through the hypervisor (5-6 µs a page on the 2-vCPU VM; a home serving a 64 MiB stream paid it
 // per page). Only this thread (the manager's) takes protections away, so a page readable now stays readable
 // during the copy; the fast path only upgrades (ReadView). (Installs: InstallRun below.)
+// Whether a page holds only zeros, read as ReadPageInto reads it (src/protocol/hlrc.ts: an own page upgraded
+// ahead of a write stream and still all zeros at its interval's close was not changed).
+void IsZeroPage(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!RequireReady(isolate)) return;
+  uint64_t page;
+  if (!ReadIndex(args, 0, &page)) return;
+  if (page >= g_region.page_count) {
+    Throw(isolate, DSM_ERR_INTERNAL, "dsm native: isZeroPage past the region");
+    return;
+  }
+  HoleScan holes;
+  args.GetReturnValue().Set(PageHoldsZeros(page, ReadView(page, ProtOf(page)), &holes));
+}
+
 void ReadPageInto(const FunctionCallbackInfo<Value>& args) {
   uint64_t page;
   uint8_t* data;
@@ -2808,6 +2862,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "touchPushCounter", TouchPushCounter);
   SetMethod(context, exports, "setTouchAhead", SetTouchAhead);
   SetMethod(context, exports, "readPage", ReadPageInto);
+  SetMethod(context, exports, "isZeroPage", IsZeroPage);
   SetMethod(context, exports, "writePage", WritePageFrom);
   SetMethod(context, exports, "writePages", WritePagesFrom);
   SetMethod(context, exports, "packWords", PackWords);

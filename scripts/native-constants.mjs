@@ -37,6 +37,7 @@ export const nativeConstants = [
   { name: 'pagePackProbeBytes', type: 'size_t' },
   { name: 'writeAheadRunPagesMin', type: 'uint32_t' },
   { name: 'dirtyAheadTag', type: 'uint32_t' },
+  { name: 'dirtyAheadZeroTag', type: 'uint32_t' },
   { name: 'parkSpinCount', type: 'uint32_t' },
   { name: 'parkYieldUs', type: 'uint32_t' },
   { name: 'parkSpinUsMax', type: 'int64_t' },

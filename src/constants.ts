@@ -108,6 +108,15 @@ export const writeAheadRunPagesMin = 2;
  */
 export const dirtyAheadTag = 0x80000000;
 /**
+ * Native: with dirtyAheadTag, the bit the fast path also sets on such an entry when the page held only zeros as it
+ * was upgraded (fresh memory: a buffer nobody has written yet). If no store of the home's own is seen on it and it
+ * still holds only zeros when the interval closes, its bytes did not change: the engine protects it again and leaves
+ * it out of the write notice (src/protocol/hlrc.ts closeInterval), so other nodes keep their copies, or write the
+ * page with no fetch (session 44: a row-counter render's node 1 fetched about half the rows it wrote, pages node 0's
+ * stream had upgraded ahead). Page numbers stay below it (a region holds at most 2^24 pages).
+ */
+export const dirtyAheadZeroTag = 0x40000000;
+/**
  * Native: pause instructions a faulting thread spins before it sleeps on its futex (the manager usually answers
  * within tens of microseconds); every 32 pauses it looks at the clock and, until the manager has taken the fault,
  * yields the CPU, so a manager queued on the same CPU (on 2 vCPUs, often) serves the fault during the spin
@@ -435,6 +444,7 @@ assert(pageBytes > 0 && (pageBytes & (pageBytes - 1)) === 0, 'pageBytes is a pow
 assert(1 << pageShift === pageBytes, 'pageShift is log2(pageBytes)');
 assert((dirtyRingCapacity & (dirtyRingCapacity - 1)) === 0, 'the dirty ring indexes by a mask');
 assert((touchRingCapacity & (touchRingCapacity - 1)) === 0, 'the touch ring indexes by a mask');
+assert(regionBytesMax / pageBytes <= dirtyAheadZeroTag, 'page numbers stay below the dirty ring tags');
 // A batch's JSON reply ([offset, zero, …]: at most 17 digits and a comma, then a digit and a comma, a block) fits the reply block.
 assert(allocBatchCountMax * 20 + 64 <= channelReplyBytesMax, 'an alloc-batch reply fits the reply block');
 assert(twinPoolSlotCount % 64 === 0 && twinPoolPretouchCount <= twinPoolSlotCount, 'the twin pool is whole 64-slot words, partly pre-touched');

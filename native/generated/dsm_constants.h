@@ -25,6 +25,7 @@ constexpr size_t kPagePackGainDivisor = 8;  // pagePackGainDivisor
 constexpr size_t kPagePackProbeBytes = 1024;  // pagePackProbeBytes
 constexpr uint32_t kWriteAheadRunPagesMin = 2;  // writeAheadRunPagesMin
 constexpr uint32_t kDirtyAheadTag = 2147483648;  // dirtyAheadTag
+constexpr uint32_t kDirtyAheadZeroTag = 1073741824;  // dirtyAheadZeroTag
 constexpr uint32_t kParkSpinCount = 4000;  // parkSpinCount
 constexpr uint32_t kParkYieldUs = 0;  // parkYieldUs
 constexpr int64_t kParkSpinUsMax = 30;  // parkSpinUsMax

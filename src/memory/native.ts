@@ -78,6 +78,8 @@ export interface NativeMmu {
   managerBuffer(offset: number, byteLength: number): SharedArrayBuffer;
   /** Where a SharedArrayBuffer lies in the region, or null if it is not dsm memory. */
   rangeOf(buffer: unknown): { offset: number; byteLength: number } | null;
+  /** Whether the page holds only zeros (read through the app view where readable, else the manager view). */
+  isZeroPage(page: number): boolean;
 
   protect(firstPage: number, pageCount: number, prot: Prot): void;
   protectPages(pages: Uint32Array, prot: Prot): void;

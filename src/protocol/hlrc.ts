@@ -18,7 +18,7 @@
 
 import { assert } from '../errors.js';
 import type { PushPrediction } from './push-predict.js';
-import { diffsMessageBytesMax, grantPagePushCountMax, keptDiffCountMax, ownDiffPageCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor, writeAheadPageCountMax, dirtyAheadTag } from '../constants.js';
+import { diffsMessageBytesMax, grantPagePushCountMax, keptDiffCountMax, ownDiffPageCountMax, barrierPushRenewCount, barrierPushRenewCountMax, pageBytes, prefetchPageCountMax, syncInFlightCountMax, syncQueueCountMax, twinLimitFlushDivisor, writeAheadPageCountMax, dirtyAheadTag, dirtyAheadZeroTag } from '../constants.js';
 import type { Coherence, GrantPush, LockReleases } from './coherence.js';
 import type { EngineContext } from './context.js';
 import type { Intervals } from './intervals.js';
@@ -113,6 +113,11 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly ownWriteAhead: boolean;
   /** Own pages of the open interval that the fast path reported only as written ahead (drainDirty). */
   private readonly aheadOnly = new Set<number>();
+  /**
+   * Of those, the ones that held only zeros when they were upgraded (dirtyAheadZeroTag): if one still does when
+   * the interval closes, no store changed it, and it is left out of the notice (closeInterval, unchangedAhead).
+   */
+  private readonly aheadZero = new Set<number>();
   /**
    * Per page of another home: this node's last diffs sent for it (at most
    * keptDiffCountMax), entry `first` first (entries count as sentDiffs does),
@@ -493,11 +498,15 @@ export class HlrcCoherence implements Coherence, LendHost {
     for (const entry of dirty) {
       // Tagged: an own page the fast path upgraded ahead of a write stream (PageMemory.setOwnWriteAhead), not yet
       // seen stored to: named in the notice, but not this node's write for home migration (closeInterval).
-      const page = entry & ~dirtyAheadTag;
+      const page = entry & ~(dirtyAheadTag | dirtyAheadZeroTag);
       if (page !== entry) {
-        if (!this.intervalPages.has(page)) this.aheadOnly.add(page);
+        if (!this.intervalPages.has(page)) {
+          this.aheadOnly.add(page);
+          if ((entry & dirtyAheadZeroTag) !== 0) this.aheadZero.add(page);
+        }
       } else {
         this.aheadOnly.delete(page);
+        this.aheadZero.delete(page);
       }
       // A deferred page's fast path is off: its entry is a store that twinned
       // it while a close deferred it (the page had no twin then: a stale entry
@@ -599,6 +608,8 @@ export class HlrcCoherence implements Coherence, LendHost {
     // between two synchronizations must have an interval for its reads, and
     // whoever acquires from it must be seen to be ordered after them.
     if (this.intervalPages.size === 0 && this.onIntervalClosed === null) return;
+    if (this.aheadZero.size > 0) this.dropUnchangedAhead();
+    if (this.intervalPages.size === 0 && this.onIntervalClosed === null) return;
     const pages = [...this.intervalPages].sort((a, b) => a - b);
     const index = this.intervals.vc[this.nodeId]! + 1;
     // A large release defers its diffs (see `deferred`): fast path off before
@@ -679,10 +690,43 @@ export class HlrcCoherence implements Coherence, LendHost {
     }
     this.intervalPages.clear();
     this.aheadOnly.clear();
+    this.aheadZero.clear();
     this.twinned.clear();
     this.intervals.closeOwn(index, pages);
     this.stats.intervalsClosed++;
     this.onIntervalClosed?.(index, this.intervals.vc);
+  }
+
+  /**
+   * At a close: the own pages the fast path upgraded ahead of a write stream while they held only zeros, with no
+   * store of ours seen on them, that still hold only zeros were not changed in the interval: they go back to what
+   * they were before the upgrade (read-only, fast write: the next store is seen) and out of the interval, so its
+   * notice does not make other nodes refetch them, or fetch before they write them (a row-counter render's rows
+   * that the other node's stream ran into). Protected first, then read: a store that lands before the protect is
+   * in the bytes read, one after it faults and joins the next interval. Not in race mode (every page of an
+   * interval is its own there).
+   */
+  private dropUnchangedAhead(): void {
+    const candidates: number[] = [];
+    if (this.memory.isZero !== undefined && this.onIntervalClosed === null) {
+      for (const page of this.aheadZero) {
+        if (!this.aheadOnly.has(page) || !this.intervalPages.has(page) || this.deferred.has(page)) continue;
+        if (this.homeOf(page) !== this.nodeId || !this.pageState(page).valid || this.exclusive[page] !== 0) continue;
+        candidates.push(page);
+      }
+    }
+    this.aheadZero.clear();
+    if (candidates.length === 0) return;
+    this.memory.protect(candidates, protRead);
+    this.memory.setFastWrite(candidates, true);
+    let dropped = 0;
+    for (const page of candidates) {
+      if (!this.memory.isZero!(page)) continue;
+      this.intervalPages.delete(page);
+      this.aheadOnly.delete(page);
+      dropped += 1;
+    }
+    this.stats.aheadUnchanged = (this.stats.aheadUnchanged ?? 0) + dropped;
   }
 
   /** At the home (or a lender, which forwards): a writer's diffs for its interval. */

@@ -58,9 +58,12 @@ export interface PageMemory {
   setOwnWriteAhead?(pageCount: number): void;
   /**
    * Pages the fast path made dirty since the last call (each at most once per call); an own page upgraded ahead
-   * of a write stream (setOwnWriteAhead) comes as its number with dirtyAheadTag set.
+   * of a write stream (setOwnWriteAhead) comes as its number with dirtyAheadTag set, and dirtyAheadZeroTag too
+   * when it held only zeros as it was upgraded.
    */
   drainDirty(): Uint32Array;
+  /** Optional: whether the page holds only zeros (any protection). Without it, pages written ahead are always named. */
+  isZero?(page: number): boolean;
   /**
    * Optional: marks tracked read-ahead copies just installed (valid, kept at no access so that their first touch
    * is seen). The first touch of one then makes it read-only with the fast write flag (as protect and setFastWrite

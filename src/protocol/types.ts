@@ -281,6 +281,8 @@ export interface EngineCounters {
   twinLimitFlushes?: number;
   /** hlrc: pages whose diff a close deferred (EngineOptions.deferDiffPageCountMin): sent after the sync message. */
   diffsDeferred?: number;
+  /** hlrc: own pages upgraded ahead of a write stream while all zeros and still all zeros at the close: left out of the notice. */
+  aheadUnchanged?: number;
   /** hlrc: pages this node lent as their static home to the node that alone wrote them (home migration). */
   pagesLent?: number;
   /** hlrc: of those, pages lent without their bytes (the borrower's copy was current). */

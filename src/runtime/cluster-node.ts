@@ -164,6 +164,7 @@ function nativePageMemory(native: NativeMmu, observer: NodeObserver): PageMemory
     },
     applyDiff: (page, diff) => native.applyDiff(page, diff),
     readPage: (page, into) => native.readPage(page, into),
+    isZero: (page) => native.isZeroPage(page),
     writePage: hopsOn ? (page, from) => { hop('m:writePage'); native.writePage(page, from); hop('m:writePage done'); } : (page, from) => native.writePage(page, from),
     copyBuffer: (bytes) => takePayloadSlab(bytes),
     writePages: hopsOn ? (first, from) => { hop(`m:writePages ${from.length / pageBytes}`); native.writePages(first, from); hop('m:writePages done'); } : (first, from) => native.writePages(first, from),

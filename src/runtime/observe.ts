@@ -17,6 +17,8 @@ export interface NodeStats {
   fastWriteFaults: number;
   /** Pages twinned and made writable ahead of a sequential write stream, without a fault of their own. */
   writeAheadPages: number;
+  /** hlrc: own pages upgraded ahead of a write stream while all zeros, still all zeros at the close: left out of its notice. */
+  writeAheadUnchanged: number;
   pageFetches: number;
   /** hlrc: bytes of pages installed by read-ahead, and of those no thread touched (invalidated first, or never touched so far). */
   prefetchedBytes: number;
@@ -180,6 +182,7 @@ export class NodeObserver {
       writeFaults: native.writeFaults + native.fastWriteFaults,
       fastWriteFaults: native.fastWriteFaults,
       writeAheadPages: native.writeAheadPages ?? 0,
+      writeAheadUnchanged: engine?.aheadUnchanged ?? 0,
       pageFetches: engine?.pageFetches ?? 0,
       // Untracked read-ahead pages (a saturated sequential stream's) count as moved, not as wasted.
       prefetchedBytes: ((engine?.prefetchedPages ?? 0) + (engine?.prefetchUntrackedPages ?? 0)) * pageBytes,
@@ -230,7 +233,7 @@ function round3(value: number): number {
 /** Sums nodes' stats (nodeId dropped). */
 export function totalOf(nodes: NodeStats[]): Omit<NodeStats, 'nodeId'> {
   const total: Omit<NodeStats, 'nodeId'> = {
-    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, readAheadTouches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, pushesInPlace: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
+    readFaults: 0, writeFaults: 0, fastWriteFaults: 0, writeAheadPages: 0, writeAheadUnchanged: 0, pageFetches: 0, prefetchedBytes: 0, prefetchWastedBytes: 0, prefetchUsefulPages: 0, prefetchWastedPages: 0, prefetchAheadFetches: 0, readAheadTouches: 0, pagesLent: 0, pagesLentWithoutBytes: 0, pagesPushed: 0, pushesRefused: 0, pushesInPlace: 0, lockPushes: 0, lockPushesTaken: 0, staleLooks: 0, staleDropped: 0, managerPollHits: 0, managerPollMisses: 0, managerPollSkips: 0, diffsSent: 0, diffsDeferred: 0, diffsApplied: 0, invalidations: 0, intervalsClosed: 0,
     messagesSent: 0, bytesSent: 0, messagesReceived: 0, bytesReceived: 0, messagesByType: {},
     lockAcquires: 0, lockWaitMs: 0, barrierWaits: 0, barrierWaitMs: 0, atomicOps: 0, atomicWaitMs: 0,
     lineGrants: 0, lineRecalls: 0, lineNotifiesInThread: 0,
@@ -257,7 +260,7 @@ export function formatStatsTable(report: { protocol: string; nodeCount: number; 
   const rows: Array<[string, (s: NodeStats) => string]> = [
     ['read faults', (s) => String(s.readFaults)],
     ['write faults', (s) => String(s.writeFaults)],
-    ['pages written ahead', (s) => String(s.writeAheadPages)],
+    ['pages written ahead (unchanged)', (s) => `${s.writeAheadPages} (${s.writeAheadUnchanged})`],
     ['page fetches', (s) => String(s.pageFetches)],
     ['read-ahead bytes', (s) => String(s.prefetchedBytes)],
     ['wasted read-ahead bytes', (s) => String(s.prefetchWastedBytes)],

@@ -7,7 +7,7 @@
 // across connections messages are delivered in any order the seed picks, with
 // arbitrary stalls (a connection may not be chosen for many steps).
 
-import { dirtyAheadTag, pageBytes, writeAheadRunPagesMin } from '../../src/constants.js';
+import { dirtyAheadTag, dirtyAheadZeroTag, pageBytes, writeAheadRunPagesMin } from '../../src/constants.js';
 import { createEngine, type Engine, type SyncRequest, type SyncResult } from '../../src/protocol/engine.js';
 import { protNone, protRead, protReadWrite, type PageDiffRecord, type PageList, type PageMemory, type PageProt } from '../../src/protocol/memory.js';
 import type { ProtocolMessage, ShippedOp } from '../../src/protocol/messages.js';
@@ -169,6 +169,12 @@ export class SimMemory implements PageMemory {
   }
   applyDiff(page: number, diff: Uint8Array): void { this.beforeCall?.(); applyDiff(this.data.subarray(page * pageBytes, (page + 1) * pageBytes), diff); }
   readPage(page: number, dst: Uint8Array): void { this.beforeCall?.(); dst.set(this.data.subarray(page * pageBytes, (page + 1) * pageBytes)); }
+  isZero(page: number): boolean { this.beforeCall?.(); return this.pageIsZero(page); }
+  private pageIsZero(page: number): boolean {
+    const bytes = this.data.subarray(page * pageBytes, (page + 1) * pageBytes);
+    for (let k = 0; k < bytes.length; k++) if (bytes[k] !== 0) return false;
+    return true;
+  }
   writePage(page: number, src: Uint8Array): void { this.beforeCall?.(); this.data.set(src, page * pageBytes); }
   writePages(firstPage: number, src: Uint8Array): void {
     this.beforeCall?.();
@@ -221,7 +227,8 @@ export class SimMemory implements PageMemory {
     for (let next = page + 1; next <= page + behind && next < this.pageCount; next++) {
       if (this.prot[next] !== protRead || this.fast[next] !== 1 || this.twinless[next] !== 1 || this.twins.has(next)) break;
       this.prot[next] = protReadWrite;
-      this.dirty.push((next | dirtyAheadTag) >>> 0);
+      // As the native handler: a page that holds only zeros as it is upgraded is tagged so (closeInterval may leave it out).
+      this.dirty.push((next | dirtyAheadTag | (this.pageIsZero(next) ? dirtyAheadZeroTag : 0)) >>> 0);
       this.writeAheadPages++;
     }
   }
