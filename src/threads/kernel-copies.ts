@@ -13,7 +13,9 @@
 // A copy needs no pinning: the kernel never sees dsm memory. Plain buffers
 // pass through untouched. docs/LIMITS.md lists the APIs covered.
 
+import childProcess from 'node:child_process';
 import crypto from 'node:crypto';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import stream from 'node:stream';
 import { types } from 'node:util';
@@ -322,6 +324,37 @@ function installCrypto(): void {
 }
 
 /**
+ * A datagram's message (a view, or an array of views and strings) goes to the
+ * kernel when the socket is ready, after the call (users17: EFAULT on a page
+ * this node did not hold).
+ */
+function installDgram(): void {
+  patch(dgram.Socket.prototype, 'send', (original) => function (this: unknown, ...args: unknown[]) {
+    const message = args[0];
+    if (isDsm(message)) args[0] = copyOut(message);
+    else if (Array.isArray(message) && message.some(isDsm)) args[0] = message.map((part) => (isDsm(part) ? copyOut(part) : part));
+    return original.apply(this, args);
+  });
+}
+
+/**
+ * The synchronous child functions write their `input` option to the child's
+ * stdin from libuv, in the kernel (users17: EFAULT, the child read nothing).
+ */
+function installChildProcess(): void {
+  for (const name of ['spawnSync', 'execSync', 'execFileSync']) {
+    patch(childProcess, name, (original) => function (this: unknown, ...args: unknown[]) {
+      const at = args.findIndex((arg) => typeof arg === 'object' && arg !== null && !Array.isArray(arg) && isDsm((arg as { input?: unknown }).input));
+      if (at >= 0) {
+        const options = args[at] as { input: ArrayBufferView | SharedArrayBuffer };
+        args[at] = { ...options, input: copyOut(options.input) };
+      }
+      return original.apply(this, args);
+    });
+  }
+}
+
+/**
  * The main thread's stdout and stderr: plain node writes them synchronously
  * (files, pipes), so a program may reuse its buffer right after write(). Here
  * they go through the manager asynchronously: every chunk is copied when written.
@@ -341,4 +374,6 @@ export function installKernelCopies(rangeOf: RangeOf): void {
   installFs();
   installStreams();
   installCrypto();
+  installDgram();
+  installChildProcess();
 }
