@@ -98,6 +98,14 @@ function numbersOnly(limits: Record<string, number> | undefined): Record<string,
   return kept;
 }
 
+/** Emits the 'online' a terminate held back (see 'worker-online'), once its worker has shown its program began. */
+function releaseHeldOnline(worker: EventEmitter, state: RemoteState): void {
+  if (!state.onlineHeld) return;
+  state.onlineHeld = false;
+  state.online = true;
+  worker.emit('online');
+}
+
 function dispatch(event: ThreadEvent, ranges: BufferRanges, channel: ChannelClient): void {
   // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
   // and BroadcastChannel messages (./broadcast-channel.ts).
@@ -125,6 +133,9 @@ function dispatch(event: ThreadEvent, ranges: BufferRanges, channel: ChannelClie
       return;
     case 'worker-message': {
       if (hopsOn) hop('t:worker message');
+      // A message shows its program began: the 'online' held back by a terminate goes first, as under Node (users17:
+      // a parent that called terminate() before its loop ran saw "message" before "online").
+      releaseHeldOnline(worker, state);
       let value: unknown;
       try {
         // Its MessagePorts, if any, become local ports relayed to the worker's node (./port-relay.ts).
@@ -137,6 +148,7 @@ function dispatch(event: ThreadEvent, ranges: BufferRanges, channel: ChannelClie
       return;
     }
     case 'worker-error': {
+      releaseHeldOnline(worker, state);
       worker.emit('error', deserializeThrown(event.bytes, ranges));
       return;
     }
