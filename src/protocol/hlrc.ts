@@ -115,7 +115,7 @@ export class HlrcCoherence implements Coherence, LendHost {
   private readonly aheadOnly = new Set<number>();
   /**
    * Of those, the ones that held only zeros when they were upgraded (dirtyAheadZeroTag): if one still does when
-   * the interval closes, no store changed it, and it is left out of the notice (closeInterval, unchangedAhead).
+   * the interval closes, no store changed it, and it is left out of the notice (dropUnchangedAhead).
    */
   private readonly aheadZero = new Set<number>();
   /**
