@@ -10,6 +10,10 @@ interface Run extends UserProgram {
 
 const runs: readonly Run[] = [
   { file: 'min/online-after-wait.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a worker on another node posts, then is terminated before its parent\'s loop ran: "online" before its message' },
+  { file: 'spawn-input.mjs', dsm: ['--nodes', '2'], status: 0, what: 'spawnSync and execFileSync with shared views as input, from the main thread and a worker' },
+  { file: 'dgram-views.mjs', dsm: ['--nodes', '2', '--protocol', 'sc'], status: 0, what: 'UDP datagrams sent straight from shared views by workers and the main thread' },
+  { file: 'nested-failures.mjs', dsm: ['--nodes', '3'], status: 0, what: 'supervisor workers whose task workers fail six ways: event order, exit codes, causes' },
+  { file: 'crypto-views.mjs', dsm: ['--nodes', '3'], status: 0, what: 'hashes, ciphers, key derivation and random fills on shared views, in workers and the main thread' },
 ];
 
 for (const run of runs) {
