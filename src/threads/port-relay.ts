@@ -519,6 +519,8 @@ export const PairedMessageChannel = function MessageChannel(this: unknown): Mess
   if (new.target === undefined) return (NativeMessageChannel as unknown as () => MessageChannel)();
   const channel = Reflect.construct(NativeMessageChannel, [], new.target) as MessageChannel;
   recordPair(channel.port1, channel.port2);
+  markWhenClosed(channel.port1);
+  markWhenClosed(channel.port2);
   return channel;
 } as unknown as typeof MessageChannel;
 PairedMessageChannel.prototype = NativeMessageChannel.prototype;
@@ -539,6 +541,26 @@ export function installPairedMessageChannel(workerThreadsModule: Record<string, 
 
 /** Node's, held at load: setup later replaces the module's export (and this file's live import) with its own. */
 const nativeReceiveMessageOnPort = receiveMessageOnPort;
+
+/**
+ * The program's MessageChannel ends whose 'close' began. Node crashes (SIGSEGV, Node 20 and 24) when
+ * receiveMessageOnPort polls a port inside its own 'close' callback, the listeners or the promise continuations run
+ * at its end: the close has dropped the port's data, the object is not detached yet
+ * (test/fixtures/users17/min/node-close-receive.mjs). A far end on another node closes later than under node (after
+ * its worker's 'exit'), so a program that awaits 'exit', then 'close', then polls lands there (users17: node 0 died
+ * now and then). The first 'close' listener, added as the channel is made, marks the end; the program's
+ * receiveMessageOnPort answers undefined for a marked end, as Node does for a closed one (src/threads/setup.ts).
+ */
+const closedPorts = new WeakSet<object>();
+
+function markWhenClosed(port: MessagePort): void {
+  port.on('close', () => closedPorts.add(port));
+}
+
+/** Whether `port` is a MessageChannel end of this thread's program whose 'close' began. */
+export function portClosed(port: unknown): boolean {
+  return typeof port === 'object' && port !== null && closedPorts.has(port);
+}
 
 let installed: PortRelays | null = null;
 

@@ -18,7 +18,7 @@ import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
 import { installWebLocks } from './web-locks.js';
-import { installPairedMessageChannel, installPortRelays, portRelays, PortRelays } from './port-relay.js';
+import { installPairedMessageChannel, installPortRelays, portClosed, portRelays, PortRelays } from './port-relay.js';
 import { installEnvironmentData } from './environment-data.js';
 import { installPostMessageToThread } from './post-to-thread.js';
 import { RemoteParentPort } from './remote-parent.js';
@@ -221,10 +221,12 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     // returned to its event loop since (it waited in Atomics.wait), as under Node: relayed ports' events are read
     // from the channel first (they run no program code: each is posted on, or closes, the program's port).
     const receiveNative = wt.receiveMessageOnPort as (port: unknown) => unknown;
-    wt.receiveMessageOnPort = (port: unknown) => {
+    wt.receiveMessageOnPort = { receiveMessageOnPort(port: unknown): unknown {
       channel.takeNow((event) => event.kind === 'port-message' || event.kind === 'port-close');
+      // A closed end has nothing to receive; polled inside its own 'close' callback, Node would crash (./port-relay.ts).
+      if (portClosed(port)) return undefined;
       return receiveNative(port);
-    };
+    } }.receiveMessageOnPort;
     // And what the program posts on its end of a relayed port goes at once, not when this thread's loop next
     // turns (its relay end hears it there): a thread answering in a loop of Atomics.wait and
     // receiveMessageOnPort never returns to it. After every post on a port of this thread, the relay ends'
@@ -261,7 +263,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     wt.threadId = config.threadIdSeen;
     // receiveMessageOnPort(parentPort) reads its waiting messages, as under Node (it threw ERR_INVALID_ARG_TYPE).
     const receiveMessageOnPort = wt.receiveMessageOnPort as (port: unknown) => unknown;
-    wt.receiveMessageOnPort = (port: unknown) => (port === parentPort ? parentPort.receiveSync() : receiveMessageOnPort(port));
+    // Named as Node's (users17: a program that inspects it saw an empty name).
+    wt.receiveMessageOnPort = { receiveMessageOnPort: (port: unknown) => (port === parentPort ? parentPort.receiveSync() : receiveMessageOnPort(port)) }.receiveMessageOnPort;
     // `parentPort instanceof MessagePort` is true, as under Node (instanceof only: its methods are dsm's). This
     // thread's own MessagePort class (each thread has its own), so nothing changes for other threads.
     const hasInstance = Function.prototype[Symbol.hasInstance];
