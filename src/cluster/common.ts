@@ -223,6 +223,10 @@ export async function createTransportMesh(context: MeshContext): Promise<MeshLik
   });
   mesh.on('refused', (error: DsmError) => refusals.report(`dsm: ${error.code}: ${error.message}`, peerVanished(error)));
   releaseEarlySockets(context.listener);
+  // A peer that vanishes mid-handshake now is most likely a node of this run dying: its line waits for the start's outcome.
+  // Not started (a throw): the process ends, as a node failure (dropping the held lines) or printing them at its exit.
+  const started = refusals.holdWhileStarting();
   await mesh.start();
+  started();
   return mesh;
 }

@@ -17,6 +17,8 @@ export class RefusalLog {
   private readonly held: string[] = [];
   private heldTimer: NodeJS.Timeout | null = null;
   private dropping = false;
+  /** While a mesh is being made (holdWhileStarting): vanished peers' lines wait for its outcome, not for holdMs. */
+  private starting = 0;
 
   constructor(
     private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
@@ -34,13 +36,33 @@ export class RefusalLog {
     if (vanished) {
       if (this.dropping) return;
       this.held.push(line);
-      if (this.heldTimer === null) {
-        this.heldTimer = setTimeout(() => this.releaseHeld(), this.holdMs);
-        this.heldTimer.unref();
-      }
+      if (this.starting === 0) this.startHoldTimer();
       return;
     }
     this.reportNow(line);
+  }
+
+  /**
+   * Holds vanished peers' lines until `started` runs: a node killed while the mesh is made is seen by its peers
+   * as a reset mid-handshake first, and the start's failure (the process then ends as a node failure, dropping the
+   * lines) can take longer than holdMs on a loaded machine (a chaos run in CI printed such a line beside the
+   * node's death). Once the mesh is made, the lines held so far wait holdMs as any other.
+   */
+  holdWhileStarting(): () => void {
+    this.starting += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.starting -= 1;
+      if (this.starting === 0 && this.held.length > 0) this.startHoldTimer();
+    };
+  }
+
+  private startHoldTimer(): void {
+    if (this.heldTimer !== null) return;
+    this.heldTimer = setTimeout(() => this.releaseHeld(), this.holdMs);
+    this.heldTimer.unref();
   }
 
   /** The held lines, printed (as any refusal: rate-limited). */

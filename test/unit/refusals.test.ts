@@ -36,3 +36,18 @@ test('a peer that vanished mid-handshake is reported after the hold, or never wh
   log.report('dsm: DSM_ERR_SECRET: peer at 127.0.0.1:5 failed', false);
   assert.equal(lines.length, 3, 'a stranger refused for its credentials is still reported');
 });
+
+test('while a mesh is being made, a vanished peer\'s line waits for the start\'s outcome, then the hold as any other', async () => {
+  const lines: string[] = [];
+  const log = new RefusalLog((line) => lines.push(line), Date.now, 3, 10_000, 20);
+  const started = log.holdWhileStarting();
+  log.report('dsm: DSM_ERR_HANDSHAKE: node 1: read ECONNRESET during the handshake', true);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(lines, [], 'held past the hold while the mesh is being made (a start that fails drops it at its exit)');
+  started();
+  started();
+  assert.deepEqual(lines, [], 'then held for the hold');
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(lines.length, 1, 'printed after the hold once the mesh was made');
+  assert.match(lines[0]!, /ECONNRESET/);
+});
