@@ -68,6 +68,11 @@ export class ChannelClient {
     this.port.unref();
   }
 
+  /** Whether posted requests go through the doorbell ring (the manager can read them before their turn: 'escape' `given`). */
+  get ringsBell(): boolean {
+    return this.bell !== null;
+  }
+
   /** The thread's doorbell block as float64s: its wait note (DoorbellBlock.waitNote) is written by the Atomics of a cluster of one. */
   get blockFloats(): Float64Array {
     return this.block.floatFields;

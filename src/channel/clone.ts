@@ -13,13 +13,15 @@ import { BlockList, SocketAddress } from 'node:net';
 import { MessagePort } from 'node:worker_threads';
 import { cloneArrayNamedScanLengthMax, remoteMessageBytesMax } from '../constants.js';
 import { DsmError } from '../errors.js';
+import { rangeTokenOwners } from './range-tokens.js';
+
+export { rangeTokenOwners };
 
 export interface BufferRanges {
   rangeOf(buffer: SharedArrayBuffer): { offset: number; byteLength: number } | null;
   bufferAt(offset: number, byteLength: number): SharedArrayBuffer;
-  /** A buffer over `offset` is serialized to cross nodes (the allocating node then never reuses its memory). */
-  /** The buffer at `offset` leaves for another node: the range token its descriptor carries (0 without a manager). */
-  onEscape?(offset: number): number;
+  /** The buffer at `offset` (`buffer`, the one serialized) leaves for another node: the range token its descriptor carries (0 without a manager). */
+  onEscape?(offset: number, buffer: SharedArrayBuffer): number;
   /** A buffer received with this range token is about to be made. */
   onHold?(offset: number, byteLength: number, token: number): void;
 }
@@ -40,8 +42,6 @@ const heldTrailerMagic = 0x68_6d_73_64;
 const heldTrailerLead = 0xff;
 const heldTrailerTailBytes = 8;
 const heldEntryBytes = 24;
-/** A range token is weight * rangeTokenOwners + owner (src/runtime/heap-service.ts); a token of weight 0 holds nothing to return. */
-export const rangeTokenOwners = 256;
 
 /**
  * The held ranges a clone's trailer lists, as [offset, byteLength, token, …]
@@ -385,7 +385,7 @@ class DsmSerializer extends v8.DefaultSerializer {
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
           'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
       }
-      const token = this.ranges.onEscape?.(range.offset) ?? 0;
+      const token = this.ranges.onEscape?.(range.offset, object.buffer) ?? 0;
       if (token >= rangeTokenOwners) this.held.push(range.offset, range.byteLength, token);
       const bare = this.bareMarkers.has(object as DataView);
       this.writeUint32(bare ? hostTagBuffer : hostTagView);

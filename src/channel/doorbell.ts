@@ -158,6 +158,8 @@ const opPlace = 8;
 const opLine = 9;
 /** A small message post (worker-post, parent-post, port-post, bc-post): its clone in the block's post bytes. */
 const opPost = 10;
+/** An 'escape' whose weight the thread gave itself (`given`): posted before its message. */
+const opEscapeGiven = 11;
 
 const flagPosted = 1;
 const flagTryOnly = 2;
@@ -171,6 +173,8 @@ const flagLineOp = 64;
 const flagWorkMs = 128;
 /** A line notify whose thread's last Atomics op was the op it shipped on that line (ChannelRequest `afterOp`). */
 const flagAfterOp = 256;
+/** A given escape the manager counted ahead of its turn (ChannelServer.applyGivenEscapes): served as nothing. */
+const flagApplied = 512;
 
 /** A post entry's sub: its request's op. */
 const postOps = ['worker-post', 'parent-post', 'port-post', 'bc-post'] as const;
@@ -402,7 +406,7 @@ export class DoorbellBlock {
         break;
       case 'free':
       case 'escape':
-        words[int + fieldOp] = request.op === 'free' ? opFree : opEscape;
+        words[int + fieldOp] = request.op === 'free' ? opFree : request.given === true ? opEscapeGiven : opEscape;
         floats[float + fieldA] = request.offset;
         break;
       case 'thread-id':
@@ -447,6 +451,23 @@ export class DoorbellBlock {
   /** Manager: whether entry `sequence` is a small message post (ChannelClient.sendPost). */
   isPost(sequence: number): boolean {
     return this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldOp] === opPost;
+  }
+
+  /** Manager: whether entry `sequence` is a post or a given escape (src/channel/server.ts, leavesPostsHeld). */
+  leavesPostsHeld(sequence: number): boolean {
+    const op = this.words[(ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4 + fieldOp];
+    return op === opPost || op === opEscapeGiven;
+  }
+
+  /**
+   * Manager: the offset of entry `sequence` if it is a given escape not yet
+   * counted, which it then marks counted (served as nothing); else -1.
+   */
+  takeGivenEscape(sequence: number): number {
+    const int = (ringOffsetBytes + (sequence % channelRingEntries) * entryBytes) / 4;
+    if (this.words[int + fieldOp] !== opEscapeGiven || (this.words[int + fieldFlags]! & flagApplied) !== 0) return -1;
+    this.words[int + fieldFlags]! |= flagApplied;
+    return this.floats[(int + entryIntWords) / 2 + fieldA]!;
   }
 
   /** Manager: whether the thread went on after writing entry `sequence` (no answer is wanted). */
@@ -520,6 +541,9 @@ export class DoorbellBlock {
       case opAlloc: return { op: 'alloc', byteLength: floats[float + fieldA]! };
       case opFree: return { op: 'free', offset: floats[float + fieldA]! };
       case opEscape: return { op: 'escape', offset: floats[float + fieldA]! };
+      case opEscapeGiven: return (flags & flagApplied) !== 0
+        ? { op: 'escape', offset: floats[float + fieldA]!, given: true, applied: true }
+        : { op: 'escape', offset: floats[float + fieldA]!, given: true };
       case opThreadId: return { op: 'thread-id' };
       case opPlace: return { op: 'place' };
       case opLine: {

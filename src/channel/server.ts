@@ -117,6 +117,16 @@ function isPostedPost(request: ChannelRequest): boolean {
   return (request.op === 'worker-post' || request.op === 'parent-post' || request.op === 'port-post' || request.op === 'bc-post') && request.posted === true;
 }
 
+/**
+ * Whether the posts held back to send together may stay held while `request`
+ * is served: a post the thread did not wait for, or a given escape (the
+ * weight of the post after it: this node's bookkeeping, nothing sent; one
+ * that sent them would make each post of a view a frame of its own).
+ */
+function leavesPostsHeld(request: ChannelRequest): boolean {
+  return isPostedPost(request) || (request.op === 'escape' && request.given === true);
+}
+
 /** Endpoints with message events gathered (ThreadEndpoint.sendEvent), sent at the end of the run or by flushPendingEvents. */
 const pendingEndpoints: ThreadEndpoint[] = [];
 
@@ -171,9 +181,10 @@ export class ChannelServer {
 
   /**
    * Called before the server serves anything but a message post the thread
-   * did not wait for: the node sends the posts it served and holds back to
-   * send together (src/runtime/remote-workers.ts), so that a thread's posts go
-   * before what it does next (a sync op, an Atomics op, any call).
+   * did not wait for or a given escape (leavesPostsHeld): the node sends the
+   * posts it served and holds back to send together
+   * (src/runtime/remote-workers.ts), so that a thread's posts go before what
+   * it does next (a sync op, an Atomics op, any call).
    */
   beforeOtherRequest: (() => void) | null = null;
 
@@ -243,6 +254,29 @@ export class ChannelServer {
     return endpoint;
   }
 
+  /**
+   * Counts, ahead of their turn, the given escapes (ChannelRequest 'escape'
+   * `given`) every thread has published and this manager has not served:
+   * `count` for each one's offset; each is then served as nothing. Called
+   * before a report that a buffer was collected is acted on: a thread posts
+   * the escape while it holds the buffer, so an escape that precedes the
+   * collection is published by then, though this manager may not have come to
+   * it (a port message ahead of it, or a thread that ended with it unread).
+   * Counted late, the range could be reused under the other node's buffer;
+   * counted early, it is only kept a little longer.
+   */
+  applyGivenEscapes(count: (offset: number) => void): void {
+    for (const endpoint of this.endpoints) {
+      const block = endpoint.block;
+      if (block === null) continue;
+      const head = block.head();
+      for (let sequence = endpoint.ringServed; sequence < head; sequence += 1) {
+        const offset = block.takeGivenEscape(sequence);
+        if (offset !== -1) count(offset);
+      }
+    }
+  }
+
   /** Takes every thread's ready doorbell entries (the bell coalesces: one wake-up for any number of rings). */
   drainAll(): void {
     const list = this.endpointList;
@@ -261,7 +295,7 @@ export class ChannelServer {
       this.drainOthersAhead(endpoint);
     }
     endpoint.portServed += 1;
-    if (this.beforeOtherRequest !== null && !isPostedPost(request)) this.beforeOtherRequest();
+    if (this.beforeOtherRequest !== null && !leavesPostsHeld(request)) this.beforeOtherRequest();
     this.dispatch(endpoint, request);
     // Entries that waited for this message.
     this.drainRing(endpoint, false);
@@ -313,7 +347,7 @@ export class ChannelServer {
         this.drainOthersAhead(endpoint);
         continue;
       }
-      if (this.beforeOtherRequest !== null && !block.isPost(sequence)) this.beforeOtherRequest();
+      if (this.beforeOtherRequest !== null && !block.leavesPostsHeld(sequence)) this.beforeOtherRequest();
       const direct = this.directSync;
       if (direct !== null && block.readSync(sequence, this.syncEntry)) {
         // Taken first, as below: serving it may drain this ring again (a thread's end).

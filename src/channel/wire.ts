@@ -69,9 +69,13 @@ export type ChannelRequest =
   /**
    * A dsm buffer at `offset` is being sent to another node: answered with the
    * range token its descriptor carries (src/runtime/heap-service.ts, weighted
-   * reference counting, issue 13).
+   * reference counting, issue 13). `given`: the thread made the buffer, and
+   * gave the descriptor the owner's weight itself (rangeEscapeWeight, this
+   * node): posted through the doorbell before the message, no answer; the
+   * manager counts it outstanding. `applied` (set by the manager only, see
+   * ChannelServer.applyGivenEscapes): counted already.
    */
-  | { op: 'escape'; offset: number }
+  | { op: 'escape'; offset: number; given?: true; applied?: true }
   /**
    * As 'escape', for a BroadcastChannel message, which goes to every other
    * node with the same token: the weight given is the token's once a node.

@@ -82,7 +82,7 @@ import type { ConsistencyInfo } from '../protocol/messages.js';
 import { sliceChunksOf } from '../protocol/placement.js';
 import type { NativeMmu } from '../memory/native.js';
 import { DsmError, assert } from '../errors.js';
-import { rangeTokenOwners } from '../channel/clone.js';
+import { parseRangeToken, rangeEscapeWeight, rangeOwnerUnknown, rangeToken, rangeTokenOwners } from '../channel/range-tokens.js';
 import { ChunkAuthority, NodeHeap } from '../alloc/index.js';
 import { allocBatchCountMax, allocCacheBlockBytesMax, allocCollectWaitMsMax, allocSettleMs, arenaChunkBytes, collectAnswerPollMs, chunkBorrowCountMin, chunkGatherSegmentCountMax, chunkSurveyRunCountMax, heapPressureFreeFraction, collectMinorRunMax, collectRequestGapMs, pageBytes, rangeReturnBatchMax, rangeReturnEagerMs } from '../constants.js';
 
@@ -122,24 +122,8 @@ export type RangeMessage =
    */
   | { type: 'rtRangeCollected'; ask: number };
 
-/**
- * A weight and its owner in one number (a channel reply, a descriptor field):
- * weight * rangeTokenOwners + owner. Weight 0: the range is kept for good.
- */
-export { rangeTokenOwners };
-/** The weight an owner gives each message that carries its buffer away (at most 2^44: the token stays a safe integer). */
-export const rangeEscapeWeight = 2 ** 40;
-const rangeOwnerUnknown = rangeTokenOwners - 1;
-
-export function rangeToken(weight: number, owner: number): number {
-  assert(Number.isSafeInteger(weight) && weight >= 0 && weight <= 2 ** 44 && owner >= 0 && owner < rangeTokenOwners, 'a range token holds its weight and owner');
-  return weight * rangeTokenOwners + owner;
-}
-
-export function parseRangeToken(token: number): { weight: number; owner: number } | null {
-  if (!Number.isSafeInteger(token) || token < 0) return null;
-  return { weight: Math.floor(token / rangeTokenOwners), owner: token % rangeTokenOwners };
-}
+// Range tokens live in src/channel/range-tokens.ts (an app thread makes the owner's for a buffer it made).
+export { parseRangeToken, rangeEscapeWeight, rangeToken, rangeTokenOwners };
 
 /** Messages between the nodes' allocation services (the heap lane). */
 export type HeapMessage = ChunkMessage | RangeMessage;
@@ -161,6 +145,8 @@ export class HeapService {
   private readonly reuse: boolean;
   /** Cluster, the owner's side: allocations whose buffer was sent to another node (see the header). */
   private readonly escaped = new Map<number, { outstanding: number; keep: boolean; localAlive: boolean }>();
+  /** Weights given for ranges no longer live here (onEscapeGiven), by offset: a return takes from them first. */
+  private readonly strayGiven = new Map<number, number>();
   /** Cluster, other nodes' allocations held here: offset -> owner, byte length, weight, kept for good. */
   private readonly held = new Map<number, { owner: number; byteLength: number; weight: number; keep: boolean }>();
   /** Shares of other nodes' allocations dropped here, by owner, until the owner asks (or too many wait). */
@@ -502,6 +488,39 @@ export class HeapService {
     return rangeToken(given, held.owner);
   }
 
+  /**
+   * A thread here gave a buffer it made the owner's weight itself ('escape'
+   * `given`: src/threads/setup.ts): counted outstanding as onEscape counts
+   * the weight it gives. A range that is not live here any more (the program
+   * freed it with dsm's free while a thread still posted a buffer over it)
+   * keeps the weight in `strayGiven`, which its returns take first.
+   */
+  onEscapeGiven(offset: number): void {
+    if (!this.live.has(offset)) {
+      this.strayGiven.set(offset, (this.strayGiven.get(offset) ?? 0) + rangeEscapeWeight);
+      return;
+    }
+    let entry = this.escaped.get(offset);
+    if (entry === undefined) {
+      entry = { outstanding: 0, keep: this.lendBounds === null, localAlive: true };
+      this.escaped.set(offset, entry);
+    }
+    entry.outstanding += rangeEscapeWeight;
+  }
+
+  /** What of a weight coming back for the range at `offset` is not a stray one's (strayGiven takes its part first). */
+  private takeStray(offset: number, weight: number): number {
+    const stray = this.strayGiven.get(offset);
+    if (stray === undefined || !Number.isSafeInteger(weight) || weight <= 0) return weight;
+    const taken = Math.min(stray, weight);
+    if (taken === stray) this.strayGiven.delete(offset);
+    else this.strayGiven.set(offset, stray - taken);
+    return weight - taken;
+  }
+
+  /** Set by the manager: counts the given escapes its threads posted and it has not served yet (see onBufferCollected). */
+  beforeCollected: (() => void) | null = null;
+
   /** A buffer in a BroadcastChannel message, which goes to every other node with one token (remote-workers 'bc-post'). */
   onBroadcastEscape(offset: number): number {
     return this.onEscape(offset, Math.max(1, this.nodeCount - 1));
@@ -524,9 +543,10 @@ export class HeapService {
     this.drainCollected();
     if (parsed.owner === this.nodeId) {
       // Back home: the weight returns with it, and a buffer lives here again.
+      const weight = this.takeStray(offset, parsed.weight);
       const entry = this.escaped.get(offset);
       if (entry === undefined) return;
-      entry.outstanding -= parsed.weight;
+      entry.outstanding -= weight;
       assert(entry.outstanding >= 0, 'a range\'s weight comes back at most once');
       if (parsed.weight === 0) entry.keep = true;
       entry.localAlive = true;
@@ -702,12 +722,14 @@ export class HeapService {
     if (this.lendBounds === null) throw new DsmError('DSM_ERR_FRAME', `node ${from} returned ranges where none were lent`);
     this.lendBounds.acquire(from, message.info);
     for (const share of message.ranges) {
+      const weight = this.takeStray(share.offset, share.weight);
+      if (weight === 0 && share.weight > 0) continue;
       const entry = this.escaped.get(share.offset);
       const length = this.live.get(share.offset);
-      if (entry === undefined || (length !== undefined && length !== share.byteLength) || !Number.isSafeInteger(share.weight) || share.weight < 0 || share.weight > entry.outstanding) {
+      if (entry === undefined || (length !== undefined && length !== share.byteLength) || !Number.isSafeInteger(weight) || weight < 0 || weight > entry.outstanding) {
         throw new DsmError('DSM_ERR_FRAME', `node ${from} returned a weight of ${share.weight} for the range at offset ${share.offset}, which this node did not send it`);
       }
-      entry.outstanding -= share.weight;
+      entry.outstanding -= weight;
       if (share.keep) entry.keep = true;
       this.reclaimIfFree(share.offset);
     }
@@ -1060,6 +1082,8 @@ export class HeapService {
 
   /** No SharedArrayBuffer over [offset, +byteLength) is alive in this process any more. */
   onBufferCollected(offset: number, byteLength: number): void {
+    // Escapes a thread posted while it held the buffer count before its collection does.
+    this.beforeCollected?.();
     if (this.live.get(offset) === byteLength) this.uncache(offset);
     this.freedSinceAsk += byteLength;
     this.progress += byteLength;

@@ -91,6 +91,8 @@ export class NodeManager {
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
     // What a thread was handed and never read gives its buffers' weights back (src/runtime/heap-service.ts, "Pending holds").
     this.channel.onThreadEnd((endpoint) => this.heap.endpointEnded(endpoint));
+    // A buffer's collection is acted on after every escape its thread posted before it (ChannelServer.applyGivenEscapes).
+    this.heap.beforeCollected = () => this.channel.applyGivenEscapes((offset) => this.heap.onEscapeGiven(offset));
   }
 
   start(): void {
@@ -162,7 +164,9 @@ export class NodeManager {
         this.onStdinWanted?.();
         return replyLater;
       case 'escape':
-        return this.heap.onEscape(request.offset);
+        if (request.given !== true) return this.heap.onEscape(request.offset);
+        if (request.applied !== true) this.heap.onEscapeGiven(request.offset);
+        return null;
       case 'escape-broadcast':
         return this.heap.onBroadcastEscape(request.offset);
       case 'holds-unread':

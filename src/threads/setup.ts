@@ -16,6 +16,7 @@ import { hideGlobalGc } from './hide-gc.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { deserializeValue } from '../channel/clone.js';
+import { rangeEscapeWeight, rangeToken } from '../channel/range-tokens.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
 import { installWebLocks } from './web-locks.js';
 import { installPairedMessageChannel, installPortRelays, portClosed, portRelays, PortRelays } from './port-relay.js';
@@ -63,6 +64,10 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // The same range asked for twice gives the same object while it lives.
   const cache = new Map<string, WeakRef<SharedArrayBuffer>>();
   const ranges = new WeakMap<SharedArrayBuffer, { offset: number; byteLength: number }>();
+  // Buffers this thread made over blocks its manager gave it: their escapes give the owner's weight here
+  // (received.onEscape), which needs the doorbell ring (the manager reads its entries ahead of their turn).
+  const madeHere = new WeakSet<SharedArrayBuffer>();
+  const givesOwnWeight = config.nodeCount > 1 && channel.ringsBell;
   const forget = new FinalizationRegistry<string>((key) => {
     if (cache.get(key)?.deref() === undefined) cache.delete(key);
   });
@@ -173,6 +178,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     const buffer = native.sharedArrayBuffer(offset, byteLength);
     assert(buffer.byteLength === byteLength, 'native buffer has the asked length');
     ranges.set(buffer, { offset, byteLength });
+    if (givesOwnWeight) madeHere.add(buffer);
     if (zero) new Uint8Array(buffer).fill(0);
     return buffer;
   }
@@ -186,7 +192,15 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   const received = {
     bufferAt: receivedBufferAt,
     rangeOf,
-    onEscape(offset: number): number {
+    onEscape(offset: number, buffer: SharedArrayBuffer): number {
+      // A buffer this thread made is live at this node while the thread holds it (it is serializing it): its
+      // token is the owner's weight, given here, the manager told by a posted entry it counts before the
+      // buffer's collection (ChannelServer.applyGivenEscapes). No wait for the manager, which would
+      // otherwise serve this thread's earlier posts first: a post of a view cost a round trip (session 45).
+      if (madeHere.has(buffer)) {
+        channel.post({ op: 'escape', offset, given: true });
+        return rangeToken(rangeEscapeWeight, config.nodeId);
+      }
       return channel.call({ op: 'escape', offset }) as number;
     },
     onHold(offset: number, byteLength: number, token: number): void {

@@ -237,6 +237,49 @@ test('a buffer that crossed nodes is reused once every node dropped it: the shar
 
 const ask = (holder: HeapService, owner = 0) => holder.onChunkMessage(owner, { type: 'rtRangeCollect' });
 
+test('a weight a thread gave itself (a given escape) is counted before its buffer\'s collection is acted on, even when the manager had not come to it; the range is reused once it is back', () => {
+  const { services, deliver } = boundCluster(2);
+  const [owner, other] = services as [HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  // The thread posted the escape (unserved: the manager sees it only through beforeCollected) and its message went.
+  const pending = [offset];
+  owner.beforeCollected = () => { for (const each of pending.splice(0)) owner.onEscapeGiven(each); };
+  other.onHold(offset, arenaChunkBytes, rangeToken(rangeEscapeWeight, 0));
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  assert.equal(owner.rangesReclaimed, 0);
+  assert.equal(owner.liveCount, 1, 'not reused while the other node holds it');
+  // Served later, the entry counts nothing again (ChannelServer marks it applied; the manager skips it).
+  other.onBufferCollected(offset, arenaChunkBytes);
+  for (let k = 0; k < 7; k += 1) owner.alloc(arenaChunkBytes);
+  assert.throws(() => owner.alloc(arenaChunkBytes), /slice of the global region is full/);
+  deliver();
+  assert.equal(owner.rangesReclaimed, 1);
+  assert.deepEqual(owner.alloc(arenaChunkBytes), { offset, zero: true });
+});
+
+test('without beforeCollected a given escape counted late would reuse a range another node holds (what the hook prevents)', () => {
+  const { services } = boundCluster(2);
+  const [owner] = services as [HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  owner.onBufferCollected(offset, arenaChunkBytes);
+  assert.equal(owner.liveCount, 0, 'released at once: the range is free for the next allocation');
+});
+
+test('a given escape for a range the program freed already keeps its weight aside: its return is taken from it, and a later allocation of the range keeps its own count', () => {
+  const { services, deliver } = boundCluster(2);
+  const [owner, other] = services as [HeapService, HeapService];
+  const offset = offsetOf(owner.alloc(arenaChunkBytes));
+  owner.free(offset);
+  owner.onEscapeGiven(offset);
+  other.onHold(offset, arenaChunkBytes, rangeToken(rangeEscapeWeight, 0));
+  const again = offsetOf(owner.alloc(arenaChunkBytes));
+  assert.equal(again, offset);
+  other.onBufferCollected(offset, arenaChunkBytes);
+  ask(other);
+  assert.doesNotThrow(() => deliver(), 'the stray weight comes back without a DSM_ERR_FRAME');
+  assert.equal(owner.liveCount, 1, 'the new allocation is untouched');
+});
+
 test('a forwarded buffer splits its weight; the owner waits for every share, and a buffer back home holds its own', () => {
   const { services, deliver } = boundCluster(3);
   const [owner, first, second] = services as [HeapService, HeapService, HeapService];
