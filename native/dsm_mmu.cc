@@ -236,6 +236,9 @@ std::mutex g_store_mutex;
 struct StoreEntry {
   std::weak_ptr<v8::BackingStore> store;
   uint32_t undeletedCount = 0;
+  // The live store was made for memory this node allocated (sharedArrayBuffer's `made`): every buffer over it in
+  // this process is over a range live at this node, whose owner it is (isMadeHere; src/threads/setup.ts).
+  bool made = false;
 };
 std::map<std::pair<uint64_t, uint64_t>, StoreEntry> g_stores;
 std::mutex g_freed_mutex;
@@ -1162,6 +1165,8 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
     Throw(isolate, DSM_ERR_INTERNAL, "dsm native: buffer range outside the region");
     return;
   }
+  // made: the range was just allocated by this node (a fresh range has no live store to share).
+  const bool made = args.Length() > 2 && args[2]->IsTrue();
   ExposeRegion();
   std::shared_ptr<v8::BackingStore> store;
   int64_t fresh_bytes = 0;
@@ -1188,6 +1193,7 @@ void SharedArrayBufferAt(const FunctionCallbackInfo<Value>& args) {
       store = std::move(fresh);
       entry.store = store;
       entry.undeletedCount += 1;
+      entry.made = made;
       fresh_bytes = static_cast<int64_t>(length);
     }
     // The map stays bounded by live buffers: each deleter erases its entry
@@ -1236,6 +1242,26 @@ void TouchPushCounter(const FunctionCallbackInfo<Value>& args) {
   std::unique_ptr<v8::BackingStore> store = v8::SharedArrayBuffer::NewBackingStore(
       static_cast<void*>(g_touch_pushed), sizeof(g_touch_pushed), [](void*, size_t, void*) {}, nullptr);
   args.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, std::move(store)));
+}
+
+// isMadeHere(buffer): whether the buffer's backing store is the live store of a range this node allocated
+// (sharedArrayBuffer with `made`): the range is live at this node, its owner, while the buffer lives.
+void IsMadeHere(const FunctionCallbackInfo<Value>& args) {
+  if (args.Length() < 1 || !args[0]->IsSharedArrayBuffer() || !g_ready.load(std::memory_order_acquire)) {
+    args.GetReturnValue().Set(false);
+    return;
+  }
+  Local<v8::SharedArrayBuffer> buffer = args[0].As<v8::SharedArrayBuffer>();
+  auto* data = static_cast<uint8_t*>(buffer->Data());
+  const size_t length = buffer->ByteLength();
+  if (data == nullptr || data < g_region.app || data + length > g_region.app + g_region.bytes) {
+    args.GetReturnValue().Set(false);
+    return;
+  }
+  const std::shared_ptr<v8::BackingStore> mine = buffer->GetBackingStore();
+  std::lock_guard<std::mutex> lock(g_store_mutex);
+  auto found = g_stores.find(std::make_pair(static_cast<uint64_t>(data - g_region.app), static_cast<uint64_t>(length)));
+  args.GetReturnValue().Set(found != g_stores.end() && found->second.made && found->second.store.lock() == mine);
 }
 
 void RangeOf(const FunctionCallbackInfo<Value>& args) {
@@ -2840,6 +2866,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetMethod(context, exports, "sharedArrayBuffer", SharedArrayBufferAt);
   SetMethod(context, exports, "managerBuffer", ManagerBufferAt);
   SetMethod(context, exports, "rangeOf", RangeOf);
+  SetMethod(context, exports, "isMadeHere", IsMadeHere);
   SetMethod(context, exports, "protect", Protect);
   SetMethod(context, exports, "protectPages", ProtectPages);
   SetMethod(context, exports, "setFastWrite", SetFastWrite);

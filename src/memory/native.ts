@@ -73,7 +73,10 @@ export interface NativeMmu {
    * access (e.g. `fs.writeSync(fd, view)` on an invalid page) fails with EFAULT: the kernel does
    * not raise SIGSEGV for it. Touch the pages from JS first (one access per page) to prefault.
    */
-  sharedArrayBuffer(offset: number, byteLength: number): SharedArrayBuffer;
+  /** `made`: the range was just allocated by this node (isMadeHere answers true for buffers over its store). */
+  sharedArrayBuffer(offset: number, byteLength: number, made?: boolean): SharedArrayBuffer;
+  /** Whether `buffer` is over the live store of a range this node allocated (sharedArrayBuffer `made`): this node owns the range, live while the buffer lives. */
+  isMadeHere(buffer: SharedArrayBuffer): boolean;
   /** Manager thread only: a SharedArrayBuffer over a range of the manager view (read-write whatever the app view's protection), for a line's shipped Atomics ops. */
   managerBuffer(offset: number, byteLength: number): SharedArrayBuffer;
   /** Where a SharedArrayBuffer lies in the region, or null if it is not dsm memory. */

@@ -64,9 +64,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // The same range asked for twice gives the same object while it lives.
   const cache = new Map<string, WeakRef<SharedArrayBuffer>>();
   const ranges = new WeakMap<SharedArrayBuffer, { offset: number; byteLength: number }>();
-  // Buffers this thread made over blocks its manager gave it: their escapes give the owner's weight here
-  // (received.onEscape), which needs the doorbell ring (the manager reads its entries ahead of their turn).
-  const madeHere = new WeakSet<SharedArrayBuffer>();
+  // Escapes of buffers over memory this node allocated give the owner's weight here (received.onEscape), which
+  // needs the doorbell ring (the manager reads its entries ahead of their turn).
   const givesOwnWeight = config.nodeCount > 1 && channel.ringsBell;
   const forget = new FinalizationRegistry<string>((key) => {
     if (cache.get(key)?.deref() === undefined) cache.delete(key);
@@ -175,10 +174,9 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     // current job ends, so a thread that allocates and drops buffers in one
     // long loop could never collect any of them. A fresh range has no other
     // buffer to share an identity with.
-    const buffer = native.sharedArrayBuffer(offset, byteLength);
+    const buffer = native.sharedArrayBuffer(offset, byteLength, true);
     assert(buffer.byteLength === byteLength, 'native buffer has the asked length');
     ranges.set(buffer, { offset, byteLength });
-    if (givesOwnWeight) madeHere.add(buffer);
     if (zero) new Uint8Array(buffer).fill(0);
     return buffer;
   }
@@ -193,11 +191,12 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     bufferAt: receivedBufferAt,
     rangeOf,
     onEscape(offset: number, buffer: SharedArrayBuffer): number {
-      // A buffer this thread made is live at this node while the thread holds it (it is serializing it): its
-      // token is the owner's weight, given here, the manager told by a posted entry it counts before the
+      // A buffer over memory this node allocated (made by a thread here, or a copy of one, as a relayed
+      // port's) is live at this node while the thread holds it (it is serializing it): its token is the
+      // owner's weight, given here, the manager told by a posted entry it counts before it acts on the
       // buffer's collection (ChannelServer.applyGivenEscapes). No wait for the manager, which would
       // otherwise serve this thread's earlier posts first: a post of a view cost a round trip (session 45).
-      if (madeHere.has(buffer)) {
+      if (givesOwnWeight && native.isMadeHere(buffer)) {
         channel.post({ op: 'escape', offset, given: true });
         return rangeToken(rangeEscapeWeight, config.nodeId);
       }
