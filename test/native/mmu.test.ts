@@ -75,6 +75,8 @@ test('one backing store per range; rangeOf; the manager hears when a range is no
   assert.equal(r.seenByWorker, 9);
   assert.equal(r.freedTemporary, true);
   assert.equal(r.freedLive, false);
+  assert.deepEqual(r.madeHere, [true, true, true, false, false], 'a made store\'s buffers and copies are made here; others are not');
+  assert.equal(r.madeAgainReceived, false, 'a range whose made store died, mapped again from elsewhere, is not');
 });
 
 test('a report of a range\'s last buffer, queued before a new buffer maps the range again, is withdrawn: the manager never takes the range for free under a live buffer', () => {
