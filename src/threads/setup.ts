@@ -15,6 +15,7 @@ import { installClusterAtomics } from './atomics.js';
 import { hideGlobalGc } from './hide-gc.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
+import { quietStdioAtBeforeExit } from './before-exit.js';
 import { deserializeValue } from '../channel/clone.js';
 import { rangeEscapeWeight, rangeToken } from '../channel/range-tokens.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
@@ -213,6 +214,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   installKernelCopies(rangeOf);
   if (config.role === 'main') {
     copyStdioChunks();
+    quietStdioAtBeforeExit();
     askForStdinWhenRead(channel);
   }
 
