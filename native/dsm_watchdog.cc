@@ -374,6 +374,13 @@ napi_value PendingSignal(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// signalTaken(): the program took the pending signal (its own listener: src/threads/signals.ts); the process
+// goes on, so the grace period is not counted. A later signal starts it again.
+napi_value SignalTaken(napi_env env, napi_callback_info info) {
+  g_pending_signal.store(0);
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor methods[] = {
     {"start", nullptr, Start, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -385,6 +392,7 @@ napi_value Init(napi_env env, napi_value exports) {
     {"exitSoon", nullptr, ExitSoon, nullptr, nullptr, nullptr, napi_default, nullptr},
     {"hardExit", nullptr, HardExit, nullptr, nullptr, nullptr, napi_default, nullptr},
     {"pendingSignal", nullptr, PendingSignal, nullptr, nullptr, nullptr, napi_default, nullptr},
+    {"signalTaken", nullptr, SignalTaken, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods);
   return exports;

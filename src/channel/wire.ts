@@ -90,6 +90,12 @@ export type ChannelRequest =
   | { op: 'holds-unread'; held: number[] }
   /** A buffer received from another node is about to be made here, with its descriptor's range token. */
   | { op: 'hold'; offset: number; byteLength: number; token: number }
+  /**
+   * Posted by the program's main thread when it gains its first or loses its
+   * last listener for `signal` (src/threads/signals.ts): while it listens,
+   * node 0's SIGINT or SIGTERM goes to it (a 'signal' event) instead of ending the run.
+   */
+  | { op: 'signal-listeners'; signal: 'SIGINT' | 'SIGTERM'; listening: boolean }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   /**
    * Posted by a worker's parent thread when its 'exit' comes (before the program sees it): the manager withdraws
@@ -246,6 +252,8 @@ export type ChannelEvent =
   /** A message for this thread's relay end of MessagePort relay `id` (src/threads/port-relay.ts), and the close of its far end. */
   | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
   | { kind: 'port-close'; id: string }
+  /** Node 0 received `signal` and the program's main thread listens for it: emitted there (src/threads/signals.ts). */
+  | { kind: 'signal'; signal: 'SIGINT' | 'SIGTERM' }
   /**
    * A Web Locks request of this thread granted (`granted` false: an ifAvailable one not available; `full`: refused,
    * the lock service holds that many requests), or its held lock stolen (`sameThread`: by a request of this thread).

@@ -77,6 +77,14 @@ export interface ClusterHandle {
    * 130 or 143 itself. Optional for a custom handle.
    */
   onInterrupt?(callback: (signal: InterruptSignal) => void | Promise<void>): void;
+  /**
+   * Node 0: asked first when SIGINT or SIGTERM arrives; true when the program
+   * took the signal (its main thread listens for it: process.on('SIGINT')),
+   * and the run goes on as a plain node process would. Optional for a custom handle.
+   */
+  takeSignal?: ((signal: InterruptSignal) => boolean) | null;
+  /** Node 0: the signals the program takes changed (every other node is told: Control 'signals'). */
+  programSignals?(taken: InterruptSignal[]): void;
   shutdown(code: number): Promise<never>;
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
   /** Floor of the adaptive heartbeat timeout every node of this cluster uses (--heartbeat-timeout). */
@@ -169,7 +177,13 @@ export type Control =
   /** A joiner's manager failed; node 0 prints its line as the run's cause. */
   | { type: 'fatal'; message: string }
   /** `signal`: the run was interrupted by it (node 0 received it); each node names its parked requests. */
-  | { type: 'shutdown'; code: number; signal?: InterruptSignal };
+  | { type: 'shutdown'; code: number; signal?: InterruptSignal }
+  /**
+   * Node 0: the signals the program takes itself now (its main thread listens
+   * for them): a node signalled with its process group (`timeout`'s SIGTERM)
+   * leaves the signal to the program rather than ending its part of the run.
+   */
+  | { type: 'signals'; taken: InterruptSignal[] };
 
 export function sendControl(connection: Connection, message: Control): void {
   assert(typeof message.type === 'string', 'control messages carry a type');

@@ -5,6 +5,7 @@
 // ends (node 0 stops every node; a joiner asks node 0) and where output goes.
 
 import { failureReportMsMax, shutdownGraceMs } from '../constants.js';
+import { signalTakenByProgram } from './watchdog.js';
 import type { ClusterHandle, Failure, InterruptSignal, MeshLike, PeerInfo } from './common.js';
 
 export abstract class NodeHandle implements ClusterHandle {
@@ -20,6 +21,15 @@ export abstract class NodeHandle implements ClusterHandle {
   /** The signal that interrupted the run (received here, or named by node 0's stop); null: none yet. */
   protected interruptedBy: InterruptSignal | null = null;
   private inFlight: (() => string) | null = null;
+  /** Node 0: the program's own listeners take SIGINT and SIGTERM first (ClusterHandle.takeSignal). */
+  takeSignal: ((signal: InterruptSignal) => boolean) | null = null;
+
+  /** Whether the program took `signal` (takeSignal): then the watchdog counts no grace period, and the run goes on. */
+  protected programTakes(signal: InterruptSignal): boolean {
+    if (this.ending || this.takeSignal?.(signal) !== true) return false;
+    signalTakenByProgram();
+    return true;
+  }
 
   constructor(readonly secret: string, readonly heartbeatTimeoutMs: number) {}
 

@@ -200,6 +200,9 @@ class Joiner extends NodeHandle {
       case 'shutdown':
         await this.stop(message.code, message.signal);
         return;
+      case 'signals':
+        this.programSignalsTaken = new Set((Array.isArray(message.taken) ? message.taken : []).filter((signal) => signal === 'SIGINT' || signal === 'SIGTERM'));
+        return;
       default:
         process.stderr.write(`dsm: node 0 sent an unexpected control message '${message.type}'; ignored\n`);
     }
@@ -268,13 +271,19 @@ class Joiner extends NodeHandle {
     this.exit(code);
   }
 
+  /** The signals the program takes itself (Control 'signals' from node 0). */
+  private programSignalsTaken = new Set<InterruptSignal>();
+
   /**
    * SIGTERM to this node: once the run started, it names its parked requests (the interrupt callbacks), then waits
    * up to signalledNodeStopWaitMs for node 0's stop: the whole process group was signalled (`timeout` does so), so
    * node 0 is ending the run and this node ends with it. Otherwise (the signal was for this node alone, or came
    * before the start) it ends as without this handler: killed by SIGTERM, which node 0 names as the run's cause.
+   * Not while the program takes SIGTERM itself (Control 'signals'): it decides how the run ends.
    */
   async terminated(): Promise<void> {
+    // The program takes SIGTERM itself (its main thread, on node 0, listens): node 0 got it too and hands it over.
+    if (this.started && !this.ending && this.programSignalsTaken.has('SIGTERM')) return;
     if (this.started && !this.ending) {
       await this.runInterruptCallbacks('SIGTERM');
       await new Promise<void>((resolve) => setTimeout(resolve, signalledNodeStopWaitMs));

@@ -154,8 +154,9 @@ class Launcher extends NodeHandle {
   start(): Promise<ClusterHandle> {
     if (this.options.handleSignals ?? true) {
       // The run was interrupted: every node names its parked requests (the signal goes with the stop), then ends.
-      process.on('SIGINT', () => void this.shutdown(130, 'SIGINT'));
-      process.on('SIGTERM', () => void this.shutdown(143, 'SIGTERM'));
+      // Unless the program listens for the signal itself (its main thread's process.on('SIGINT')): then it is its.
+      process.on('SIGINT', () => { if (!this.programTakes('SIGINT')) void this.shutdown(130, 'SIGINT'); });
+      process.on('SIGTERM', () => { if (!this.programTakes('SIGTERM')) void this.shutdown(143, 'SIGTERM'); });
     }
     return new Promise<ClusterHandle>((resolve, reject) => {
       let settled = false;
@@ -544,5 +545,11 @@ class Launcher extends NodeHandle {
 
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId = 0): void {
     this.writeOutput(0, this.ownTaggers, stream, text, threadId);
+  }
+
+  programSignals(taken: InterruptSignal[]): void {
+    for (const member of this.members.values()) {
+      try { sendControl(member.connection, { type: 'signals', taken }); } catch { /* already gone */ }
+    }
   }
 }

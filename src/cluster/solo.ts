@@ -23,10 +23,10 @@ class SoloHandle extends NodeHandle {
     this.mesh = new SoloMesh();
   }
 
-  /** Ctrl-C or SIGTERM ends the run as on more nodes: the parked requests named (the interrupt callbacks), exit 130 or 143. */
+  /** Ctrl-C or SIGTERM ends the run as on more nodes: the parked requests named (the interrupt callbacks), exit 130 or 143; unless the program takes it (takeSignal). */
   handleSignals(): void {
-    process.on('SIGINT', () => void this.shutdown(130, 'SIGINT'));
-    process.on('SIGTERM', () => void this.shutdown(143, 'SIGTERM'));
+    process.on('SIGINT', () => { if (!this.programTakes('SIGINT')) void this.shutdown(130, 'SIGINT'); });
+    process.on('SIGTERM', () => { if (!this.programTakes('SIGTERM')) void this.shutdown(143, 'SIGTERM'); });
   }
 
   async shutdown(code: number, signal?: InterruptSignal): Promise<never> {

@@ -20,6 +20,7 @@ interface NativeWatchdog {
   exitSoon(code: number, delayMs: number): void;
   hardExit(code: number): never;
   pendingSignal(): number;
+  signalTaken(): void;
 }
 
 /** What the manager loop is doing, as the watchdog reports it when the loop stalls. */
@@ -85,6 +86,11 @@ export function supervise(options: SuperviseOptions): void {
     petTimer.unref();
   }
   watchdog.setStallMs(options.stallMs);
+}
+
+/** The program took the signal just received (its own listener): the process goes on, no grace period runs. */
+export function signalTakenByProgram(): void {
+  if (native !== null) native.signalTaken();
 }
 
 /** The program is over (reports are being written, which may take long): a still loop is no stall now. */

@@ -429,6 +429,9 @@ export class ClusterNode {
     // A run interrupted by a signal (SIGINT, SIGTERM: Ctrl-C, `timeout`; not a program's own exit 130 or 143) says
     // where its app threads stood: a run that stands still (two threads waiting on each other, or an answer lost) is
     // not silent to the end. Once per node, one write: every node's line whole, in whatever order they come.
+    // The program's own SIGINT and SIGTERM listeners (on its main thread, on node 0) take the signals first.
+    if (handle.nodeId === 0 && 'takeSignal' in handle) handle.takeSignal = (signal) => this.manager.deliverSignal(signal);
+    if (handle.nodeId === 0) this.manager.onSignalsTaken = (taken) => handle.programSignals?.(taken);
     handle.onInterrupt?.(() => {
       const parked = this.host.describeParked(parkedReportCountMax, [...this.parkedNatively(), ...this.webLocks.waiting()]);
       if (parked.length > 0) process.stderr.write(`dsm: interrupted; parked on node ${handle.nodeId}: ${parked.join('; ')}\n`);

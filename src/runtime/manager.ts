@@ -91,8 +91,35 @@ export class NodeManager {
     this.channel = new ChannelServer((endpoint, request) => this.onRequest(endpoint, request));
     // What a thread was handed and never read gives its buffers' weights back (src/runtime/heap-service.ts, "Pending holds").
     this.channel.onThreadEnd((endpoint) => this.heap.endpointEnded(endpoint));
+    this.channel.onThreadEnd((endpoint) => { if (this.signalListeners.delete(endpoint)) this.signalsChanged(); });
     // A buffer's collection is acted on after every escape its thread posted before it (ChannelServer.applyGivenEscapes).
     this.heap.beforeCollected = () => this.channel.applyGivenEscapes((offset) => this.heap.onEscapeGiven(offset));
+  }
+
+  /** The threads (the program's main thread) listening for SIGINT or SIGTERM ('signal-listeners'). */
+  private readonly signalListeners = new Map<ThreadEndpoint, Set<'SIGINT' | 'SIGTERM'>>();
+
+  /** Told when the signals the program's threads listen for change (node 0 tells the other nodes). */
+  onSignalsTaken: ((taken: Array<'SIGINT' | 'SIGTERM'>) => void) | null = null;
+  private signalsTaken = '';
+
+  private signalsChanged(): void {
+    const taken = new Set<'SIGINT' | 'SIGTERM'>();
+    for (const signals of this.signalListeners.values()) for (const signal of signals) taken.add(signal);
+    const list = [...taken].sort();
+    if (list.join() === this.signalsTaken) return;
+    this.signalsTaken = list.join();
+    this.onSignalsTaken?.(list);
+  }
+
+  /** Emits `signal` in the thread that listens for it (the program's main thread); false when none does. */
+  deliverSignal(signal: 'SIGINT' | 'SIGTERM'): boolean {
+    for (const [endpoint, signals] of this.signalListeners) {
+      if (!signals.has(signal) || endpoint.ended) continue;
+      endpoint.sendEvent({ kind: 'signal', signal });
+      return true;
+    }
+    return false;
   }
 
   start(): void {
@@ -175,6 +202,16 @@ export class NodeManager {
       case 'hold':
         this.heap.onHold(request.offset, request.byteLength, request.token, endpoint);
         return null;
+      case 'signal-listeners': {
+        const signals = this.signalListeners.get(endpoint) ?? new Set<'SIGINT' | 'SIGTERM'>();
+        if (request.listening) signals.add(request.signal);
+        else signals.delete(request.signal);
+        if (signals.size > 0) this.signalListeners.set(endpoint, signals);
+        else this.signalListeners.delete(endpoint);
+        this.signalsChanged();
+        // Posted (by postMessage: no doorbell form), so nobody waits for an answer.
+        return replyLater;
+      }
       default:
         if (this.extraRequests !== null) return this.extraRequests(endpoint, request);
         throw new DsmError('DSM_ERR_CHANNEL', `unknown channel request '${(request as { op: string }).op}'`);

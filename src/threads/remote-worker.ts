@@ -110,9 +110,9 @@ function dispatch(event: ThreadEvent, ranges: BufferRanges, channel: ChannelClie
   // Atomics.waitAsync's answers (src/threads/atomics.ts), a hosted worker's parent messages (./remote-parent.ts)
   // and BroadcastChannel messages (./broadcast-channel.ts).
   // and relayed MessagePorts' messages (./port-relay.ts), Web Locks' answers (./web-locks.ts), postMessageToThread's
-  // messages and answers (./post-to-thread.ts).
+  // messages and answers (./post-to-thread.ts), signals (./signals.ts).
   if (event.kind === 'atomic-done' || event.kind === 'parent-message' || event.kind === 'bc-message' || event.kind === 'port-message' || event.kind === 'port-close'
-    || event.kind === 'wl-grant' || event.kind === 'wl-stolen' || event.kind === 'thread-message' || event.kind === 'thread-post-done') return;
+    || event.kind === 'signal' || event.kind === 'wl-grant' || event.kind === 'wl-stolen' || event.kind === 'thread-message' || event.kind === 'thread-post-done') return;
   if (event.kind === 'worker-query-done') {
     queries.get(event.id)?.(event.answer);
     return;

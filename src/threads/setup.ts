@@ -16,6 +16,7 @@ import { hideGlobalGc } from './hide-gc.js';
 import { calledByRuntime } from './caller.js';
 import { copyStdioChunks, installKernelCopies } from './kernel-copies.js';
 import { quietStdioAtBeforeExit } from './before-exit.js';
+import { forwardProgramSignals } from './signals.js';
 import { deserializeValue } from '../channel/clone.js';
 import { rangeEscapeWeight, rangeToken } from '../channel/range-tokens.js';
 import { makeBroadcastChannelClass } from './broadcast-channel.js';
@@ -215,6 +216,7 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   if (config.role === 'main') {
     copyStdioChunks();
     quietStdioAtBeforeExit();
+    forwardProgramSignals(channel);
     askForStdinWhenRead(channel);
   }
 
