@@ -48,6 +48,9 @@ export interface AppThreadConfig {
 export type AtomicFunction =
   'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange' | 'wait' | 'notify';
 
+/** The signals a program's main thread may take itself (src/threads/signals.ts). */
+export type ProgramSignal = 'SIGINT' | 'SIGTERM';
+
 /**
  * In race mode (DSM_RACE=1) the client adds `site` (file:line:column of the
  * program's call, or null) to alloc, atomic, sync, worker-spawn, worker-post
@@ -95,7 +98,7 @@ export type ChannelRequest =
    * last listener for `signal` (src/threads/signals.ts): while it listens,
    * node 0's SIGINT or SIGTERM goes to it (a 'signal' event) instead of ending the run.
    */
-  | { op: 'signal-listeners'; signal: 'SIGINT' | 'SIGTERM'; listening: boolean }
+  | { op: 'signal-listeners'; signal: ProgramSignal; listening: boolean }
   | { op: 'adopt'; port: MessagePort; threadIdSeen: number }
   /**
    * Posted by a worker's parent thread when its 'exit' comes (before the program sees it): the manager withdraws
@@ -253,7 +256,7 @@ export type ChannelEvent =
   | { kind: 'port-message'; id: string; bytes: Uint8Array; form?: number }
   | { kind: 'port-close'; id: string }
   /** Node 0 received `signal` and the program's main thread listens for it: emitted there (src/threads/signals.ts). */
-  | { kind: 'signal'; signal: 'SIGINT' | 'SIGTERM' }
+  | { kind: 'signal'; signal: ProgramSignal }
   /**
    * A Web Locks request of this thread granted (`granted` false: an ifAvailable one not available; `full`: refused,
    * the lock service holds that many requests), or its held lock stolen (`sameThread`: by a request of this thread).

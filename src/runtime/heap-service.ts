@@ -464,11 +464,7 @@ export class HeapService {
     assert(Number.isInteger(copies) && copies >= 1 && copies <= Math.max(1, this.nodeCount - 1), 'a message goes to at least one other node, at most every other');
     const live = this.live.has(offset);
     if (live) {
-      let entry = this.escaped.get(offset);
-      if (entry === undefined) {
-        entry = { outstanding: 0, keep: this.lendBounds === null, localAlive: true };
-        this.escaped.set(offset, entry);
-      }
+      const entry = this.escapedEntry(offset);
       if (entry.keep) return rangeToken(0, rangeOwnerUnknown);
       entry.outstanding += rangeEscapeWeight * copies;
       return rangeToken(rangeEscapeWeight, this.nodeId);
@@ -500,12 +496,17 @@ export class HeapService {
       this.strayGiven.set(offset, (this.strayGiven.get(offset) ?? 0) + rangeEscapeWeight);
       return;
     }
+    this.escapedEntry(offset).outstanding += rangeEscapeWeight;
+  }
+
+  /** The owner's record of a live range sent away (made at its first escape; kept for good without lend bounds). */
+  private escapedEntry(offset: number): { outstanding: number; keep: boolean; localAlive: boolean } {
     let entry = this.escaped.get(offset);
     if (entry === undefined) {
       entry = { outstanding: 0, keep: this.lendBounds === null, localAlive: true };
       this.escaped.set(offset, entry);
     }
-    entry.outstanding += rangeEscapeWeight;
+    return entry;
   }
 
   /** What of a weight coming back for the range at `offset` is not a stray one's (strayGiven takes its part first). */

@@ -13,7 +13,7 @@
 import os from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { ChannelServer, replyLater, type RequestHandler, type ThreadEndpoint } from '../channel/server.js';
-import type { ChannelRequest } from '../channel/wire.js';
+import type { ChannelRequest, ProgramSignal } from '../channel/wire.js';
 import { pageBytes, threadIdNodeStride, writeAheadPageCountMax } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { loadNativeMmu, type NativeMmu } from '../memory/native.js';
@@ -97,14 +97,14 @@ export class NodeManager {
   }
 
   /** The threads (the program's main thread) listening for SIGINT or SIGTERM ('signal-listeners'). */
-  private readonly signalListeners = new Map<ThreadEndpoint, Set<'SIGINT' | 'SIGTERM'>>();
+  private readonly signalListeners = new Map<ThreadEndpoint, Set<ProgramSignal>>();
 
   /** Told when the signals the program's threads listen for change (node 0 tells the other nodes). */
-  onSignalsTaken: ((taken: Array<'SIGINT' | 'SIGTERM'>) => void) | null = null;
+  onSignalsTaken: ((taken: ProgramSignal[]) => void) | null = null;
   private signalsTaken = '';
 
   private signalsChanged(): void {
-    const taken = new Set<'SIGINT' | 'SIGTERM'>();
+    const taken = new Set<ProgramSignal>();
     for (const signals of this.signalListeners.values()) for (const signal of signals) taken.add(signal);
     const list = [...taken].sort();
     if (list.join() === this.signalsTaken) return;
@@ -113,7 +113,7 @@ export class NodeManager {
   }
 
   /** Emits `signal` in the thread that listens for it (the program's main thread); false when none does. */
-  deliverSignal(signal: 'SIGINT' | 'SIGTERM'): boolean {
+  deliverSignal(signal: ProgramSignal): boolean {
     for (const [endpoint, signals] of this.signalListeners) {
       if (!signals.has(signal) || endpoint.ended) continue;
       endpoint.sendEvent({ kind: 'signal', signal });
@@ -203,7 +203,7 @@ export class NodeManager {
         this.heap.onHold(request.offset, request.byteLength, request.token, endpoint);
         return null;
       case 'signal-listeners': {
-        const signals = this.signalListeners.get(endpoint) ?? new Set<'SIGINT' | 'SIGTERM'>();
+        const signals = this.signalListeners.get(endpoint) ?? new Set<ProgramSignal>();
         if (request.listening) signals.add(request.signal);
         else signals.delete(request.signal);
         if (signals.size > 0) this.signalListeners.set(endpoint, signals);

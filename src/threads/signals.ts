@@ -13,17 +13,15 @@
 // the thread's loop runs, as Node's does on a main thread.
 
 import type { ChannelClient } from '../channel/client.js';
+import type { ProgramSignal } from '../channel/wire.js';
 
-const forwarded = ['SIGINT', 'SIGTERM'] as const;
-type Forwarded = typeof forwarded[number];
-
-function isForwarded(event: unknown): event is Forwarded {
+function isForwarded(event: unknown): event is ProgramSignal {
   return event === 'SIGINT' || event === 'SIGTERM';
 }
 
 export function forwardProgramSignals(channel: ChannelClient): void {
-  const listening = new Set<Forwarded>();
-  const update = (signal: Forwarded, now: boolean): void => {
+  const listening = new Set<ProgramSignal>();
+  const update = (signal: ProgramSignal, now: boolean): void => {
     if (now === listening.has(signal)) return;
     if (now) listening.add(signal);
     else listening.delete(signal);
