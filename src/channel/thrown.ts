@@ -23,8 +23,11 @@ interface ErrorParts {
   properties: Record<string, { value: unknown; writable: boolean; enumerable: boolean; configurable: boolean }>;
 }
 
-/** A thrown value that is no error, as its clone, or as text when it cannot be cloned (a function, a symbol). */
-interface ThrownValue { dsmThrownValue: true; value: unknown; text: boolean }
+/**
+ * A thrown value that is no error, as its clone, or as text when it cannot be cloned (a function); a symbol as its
+ * description (`symbol`): node's parent gets Symbol.for(description) (session 46, users19: a string before).
+ */
+interface ThrownValue { dsmThrownValue: true; value: unknown; text: boolean; symbol?: true }
 
 /** The nearest built-in error constructor's name on the chain of an object whose tag is Error, else null. */
 function errorConstructorName(value: object): string | null {
@@ -55,6 +58,7 @@ function cloneable(value: unknown, ranges: BufferRanges): boolean {
 export function thrownParts(thrown: unknown, ranges: BufferRanges, rewrite?: (message: string, code: unknown) => string): ErrorParts | ThrownValue {
   const constructorName = typeof thrown === 'object' && thrown !== null ? errorConstructorName(thrown) : null;
   if (constructorName === null) {
+    if (typeof thrown === 'symbol') return { dsmThrownValue: true, value: thrown.description ?? '', text: true, symbol: true };
     if (cloneable(thrown, ranges)) return { dsmThrownValue: true, value: thrown, text: false };
     return { dsmThrownValue: true, value: String(thrown), text: true };
   }
@@ -98,7 +102,10 @@ export function thrownParts(thrown: unknown, ranges: BufferRanges, rewrite?: (me
 /** The value the parent's 'error' event carries, from the parts thrownParts made (after deserializeValue). */
 export function thrownFromParts(parts: unknown): unknown {
   if (typeof parts !== 'object' || parts === null) return parts;
-  if ((parts as ThrownValue).dsmThrownValue === true) return (parts as ThrownValue).value;
+  if ((parts as ThrownValue).dsmThrownValue === true) {
+    const thrown = parts as ThrownValue;
+    return thrown.symbol === true ? Symbol.for(String(thrown.value)) : thrown.value;
+  }
   if ((parts as ErrorParts).dsmErrorParts !== true) return parts;
   const { constructorName, properties } = parts as ErrorParts;
   const constructor = errorConstructors[constructorName] ?? Error;

@@ -4,7 +4,10 @@
 // postMessage is a 'parent-post' call. Values are cloned with dsm's structured
 // clone, so dsm buffers travel by range. Otherwise it behaves as Node's
 // parentPort: messages wait until a 'message' listener is added, and while
-// one listens (and the port is ref'd) the thread stays alive.
+// one listens (and the port is ref'd) the thread stays alive. Its EventTarget
+// side is Node's too (session 46, users19): addEventListener and
+// removeEventListener (with `once` and `signal`), onmessage and onmessageerror,
+// and dispatchEvent; such listeners get a MessageEvent whose target is the port.
 
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -13,7 +16,16 @@ import { portRelays } from './port-relay.js';
 import type { ChannelClient } from '../channel/client.js';
 import { deserializeMessage, transferListOf, type BufferRanges, type MessageBytes } from '../channel/clone.js';
 
+/** A listener added with addEventListener: a function or an object with handleEvent, as the DOM takes. */
+type EventListenerLike = ((event: Event) => unknown) | { handleEvent(event: Event): unknown };
+
 export class RemoteParentPort extends EventEmitter {
+  /** Per event type, each addEventListener listener and the EventEmitter listener that calls it with an event. */
+  private readonly targetListeners = new Map<string, Map<EventListenerLike, (value?: unknown) => void>>();
+  /** The onmessage and onmessageerror handlers (null: none), as event handler attributes. */
+  private readonly handlers = new Map<string, (event: Event) => unknown>();
+  /** The event dispatchEvent passes on to the listeners it reaches through emit. */
+  private dispatching: Event | null = null;
   private readonly ranges: BufferRanges;
   private readonly channel: ChannelClient;
   /** Messages that arrived before anyone listened (a MessagePort queues them until started). */
@@ -135,6 +147,81 @@ export class RemoteParentPort extends EventEmitter {
     }
     this.updateHold();
     this.emit('close');
+  }
+
+  /**
+   * The DOM's addEventListener: `listener` is called with a MessageEvent (its `data` the message) for 'message' and
+   * 'messageerror', an Event for 'close'; once per listener and type (adding it again does nothing); a 'message'
+   * listener starts the port as Node's does.
+   */
+  addEventListener(type: string, listener: EventListenerLike | null | undefined, options?: boolean | { once?: boolean; signal?: AbortSignal; capture?: boolean; passive?: boolean }): void {
+    if (listener === null || listener === undefined) return;
+    if (typeof listener !== 'function' && (typeof listener !== 'object' || typeof listener.handleEvent !== 'function')) {
+      throw new TypeError('The "listener" argument must be an instance of EventListener or a function');
+    }
+    let listeners = this.targetListeners.get(type);
+    if (listeners === undefined) { listeners = new Map(); this.targetListeners.set(type, listeners); }
+    if (listeners.has(listener)) return;
+    const once = typeof options === 'object' && options !== null && options.once === true;
+    const signal = typeof options === 'object' && options !== null ? options.signal : undefined;
+    if (signal?.aborted === true) return;
+    const call = (value?: unknown): void => {
+      if (once) this.removeEventListener(type, listener);
+      const event = this.eventFor(type, value);
+      if (typeof listener === 'function') listener.call(this, event);
+      else listener.handleEvent(event);
+    };
+    listeners.set(listener, call);
+    this.on(type, call);
+    signal?.addEventListener('abort', () => this.removeEventListener(type, listener), { once: true });
+  }
+
+  removeEventListener(type: string, listener: EventListenerLike | null | undefined): void {
+    if (listener === null || listener === undefined) return;
+    const listeners = this.targetListeners.get(type);
+    const call = listeners?.get(listener);
+    if (call === undefined) return;
+    listeners!.delete(listener);
+    this.off(type, call);
+  }
+
+  /** Dispatches `event` to this port's listeners ('message' ones added with on() get its `data`); true, as Node's. */
+  dispatchEvent(event: Event): boolean {
+    if (!(event instanceof Event)) throw new TypeError('The "event" argument must be an instance of Event');
+    this.dispatching = event;
+    try {
+      this.emit(event.type, event instanceof MessageEvent ? event.data : event);
+    } finally {
+      this.dispatching = null;
+    }
+    return true;
+  }
+
+  get onmessage(): ((event: Event) => unknown) | null { return this.handlers.get('message') ?? null; }
+  set onmessage(handler: ((event: Event) => unknown) | null) { this.setHandler('message', handler); }
+  get onmessageerror(): ((event: Event) => unknown) | null { return this.handlers.get('messageerror') ?? null; }
+  set onmessageerror(handler: ((event: Event) => unknown) | null) { this.setHandler('messageerror', handler); }
+
+  /** An event handler attribute: the old handler goes, a function replaces it (anything else: none). */
+  private setHandler(type: string, handler: unknown): void {
+    const before = this.handlers.get(type);
+    if (before !== undefined) {
+      this.handlers.delete(type);
+      this.removeEventListener(type, before);
+    }
+    if (typeof handler !== 'function') return;
+    this.handlers.set(type, handler as (event: Event) => unknown);
+    this.addEventListener(type, handler as (event: Event) => unknown);
+  }
+
+  /** The event an addEventListener listener gets for what the port emits (`value`: a message's data, or an error). */
+  private eventFor(type: string, value: unknown): Event {
+    if (this.dispatching !== null) return this.dispatching;
+    const event = type === 'message' || type === 'messageerror' ? new MessageEvent(type, { data: value }) : new Event(type);
+    // Undispatched events have no target; Node's name the port.
+    Object.defineProperty(event, 'target', { value: this, configurable: true });
+    Object.defineProperty(event, 'currentTarget', { value: this, configurable: true });
+    return event;
   }
 
   ref(): void { this.referenced = true; this.updateHold(); }

@@ -21,6 +21,12 @@ const runs: readonly Run[] = [
   { file: 'async-io-views.mjs', dsm: ['--nodes', '3'], status: 0, what: 'fs.read, fs.readv, FileHandle.read/write, crypto.randomFill and zlib.deflate on shared views' },
   { file: 'preload-workers.mjs', dsm: ['--nodes', '2'], status: 0, what: 'workers started with --require and --import preloads and --no-deprecation in execArgv' },
   { file: 'view-wrappers.mjs', dsm: ['--nodes', '3'], status: 0, what: 'shared views wrapped in a Buffer, an Int32Array subclass and a Proxy; frozen, sealed, redefined' },
+  // The round's finding 2 (fixed in session 46): a worker on another node than its parent had a parentPort with no
+  // EventTarget side (onmessage never called, addEventListener a TypeError).
+  { file: 'min/parentport-onmessage.mjs', args: ['onmessage'], dsm: ['--nodes', '2'], status: 0, what: 'parentPort.onmessage in a worker on another node than its parent' },
+  { file: 'min/parentport-onmessage.mjs', args: ['listener'], dsm: ['--nodes', '2'], status: 0, what: 'parentPort.addEventListener in a worker on another node than its parent' },
+  { file: 'min/throw-symbol.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a worker on another node throws a Symbol: the parent\'s error listener gets a symbol (finding 3: a string before)' },
+  { file: 'port-eventtarget.mjs', args: ['late'], dsm: ['--nodes', '3'], status: 0, what: 'ports used through their EventTarget side: once, removeEventListener, MessageEvent fields, onmessage' },
 ];
 
 for (const run of runs) {
