@@ -36,6 +36,13 @@ async function runCommand(program: string, args: string[], raw: Record<string, s
   checkEnvironmentSettings();
   const options = parseRunOptions(raw);
   const race = raw.race !== undefined || raw.raceJson !== undefined || raw.racePages !== undefined;
+  // Output files are checked now, not when the run ends (after the program's work).
+  if (raw.statsJson !== undefined || raw.trace !== undefined || raw.raceJson !== undefined) {
+    const { checkOutputPath } = await import('../runtime/report.js');
+    for (const [path, option] of [[raw.statsJson, '--stats-json'], [raw.trace, '--trace'], [raw.raceJson, '--race-json']] as const) {
+      if (path !== undefined) checkOutputPath(path, option);
+    }
+  }
   const report = {
     ...(raw.stats === undefined ? {} : { stats: true }),
     ...(raw.statsJson === undefined ? {} : { statsJsonPath: raw.statsJson }),

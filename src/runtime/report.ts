@@ -1,7 +1,8 @@
 // Writes what `--stats`, `--stats-json FILE` and `--trace FILE` ask for at the
 // end of a run (formats in docs/OBSERVABILITY.md).
 
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { pageBytes } from '../constants.js';
 import { DsmError } from '../errors.js';
 import { packageVersion } from '../package-info.js';
@@ -23,6 +24,26 @@ export interface RunReport {
   nodes: NodeStats[];
   events: TraceEvent[];
   dropped: number;
+}
+
+/**
+ * Checks, before a run starts, that `path` (an output file of `option`) can be written: its directory exists and is
+ * writable, and it is not a directory itself (nor an existing file this process may not write). Without it a
+ * wrong path failed only when the run ended, after the program's work (session 46).
+ */
+export function checkOutputPath(path: string, option: string): void {
+  const full = resolve(path);
+  let reason: string | null = null;
+  try {
+    const existing = statSync(full, { throwIfNoEntry: false });
+    if (existing?.isDirectory() === true) reason = 'it is a directory';
+    else if (existing !== undefined) accessSync(full, fsConstants.W_OK);
+    else if (!statSync(dirname(full)).isDirectory()) reason = `${dirname(full)} is not a directory`;
+    else accessSync(dirname(full), fsConstants.W_OK);
+  } catch (error) {
+    reason = (error as Error).message;
+  }
+  if (reason !== null) throw new DsmError('DSM_ERR_INVALID_OPTION', `${option}: cannot write ${path} (${reason}); choose a writable path`);
 }
 
 export function writeRunReport(options: ReportOptions, report: RunReport): void {

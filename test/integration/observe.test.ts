@@ -120,8 +120,14 @@ test('one node: a working set past the old dirty-page bound (4,096 pages) takes 
   assert.equal(stats.total.writeFaults, 0);
 });
 
-test('an unwritable --stats-json path is a clear error', () => {
+test('an unwritable --stats-json or --trace path is a clear error before the program runs', () => {
   const result = run(['--nodes', '2', '--region-bytes', '256m', '--stats-json', join(dir, 'missing', 'dir', 'x.json'), 'examples/sum.js', '1000']);
   assert.notEqual(result.status, 0);
   assert.match(result.stderr, /--stats-json: cannot write .*x\.json/);
+  // Before: the program ran to its end first (its output printed), and only then was the path found wrong.
+  assert.doesNotMatch(result.stdout, /total=/);
+  const directory = run(['--nodes', '2', '--trace', dir, 'examples/sum.js', '1000']);
+  assert.notEqual(directory.status, 0);
+  assert.match(directory.stderr, /--trace: cannot write .* \(it is a directory\); choose a writable path/);
+  assert.doesNotMatch(directory.stdout, /total=/);
 });
