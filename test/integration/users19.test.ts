@@ -25,6 +25,7 @@ const runs: readonly Run[] = [
   // EventTarget side (onmessage never called, addEventListener a TypeError).
   { file: 'min/parentport-onmessage.mjs', args: ['onmessage'], dsm: ['--nodes', '2'], status: 0, what: 'parentPort.onmessage in a worker on another node than its parent' },
   { file: 'min/parentport-onmessage.mjs', args: ['listener'], dsm: ['--nodes', '2'], status: 0, what: 'parentPort.addEventListener in a worker on another node than its parent' },
+  { file: 'error-shapes.mjs', dsm: ['--nodes', '2'], status: 0, what: 'workers throwing AggregateError, cause chains, subclasses, DOMException, a Symbol, a BigInt, arrays' },
   { file: 'min/throw-symbol.mjs', dsm: ['--nodes', '2'], status: 0, what: 'a worker on another node throws a Symbol: the parent\'s error listener gets a symbol (finding 3: a string before)' },
   { file: 'port-eventtarget.mjs', args: ['late'], dsm: ['--nodes', '3'], status: 0, what: 'ports used through their EventTarget side: once, removeEventListener, MessageEvent fields, onmessage' },
 ];
