@@ -20,13 +20,14 @@
 //   u8      compact type (compactTypes)
 //   lineOp:     requestId v, op u8 (shippedOpCodes), address v, width u8,
 //               operands (count u8, each: length u8 then ASCII bytes), info,
-//               bundled u8 (0 absent, 1 present) then interval v, pages (count v, each v),
-//               diffs (byte arrays, below)
+//               flags u8 (bit 0 bundled, bit 1 pushed: wire version 15), then bundled: interval v,
+//               pages (count v, each v), diffs (byte arrays, below), then pushed pages (as lockGrant's)
 //   lineOpDone: requestId v, result (u8 0 null, 1 string: length u8 then ASCII bytes), info,
-//               quiet u8 (0 absent, 1 true)
+//               flags u8 (bit 0 quiet, bit 1 pushed: wire version 15), then pushed pages
 //   lineRequest, lineShareRequest, lineInvalidate, lineInvalidated: line v
 //   lineRecall:  line v; one with `share` is lineRecallShare (line v: wire version 11)
-//   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled, bit 2 keepShare), then info, then bundled as in lineOp
+//   lineRelease: line v, flags u8 (bit 0 info, bit 1 bundled, bit 2 keepShare, bit 3 pushed: wire version 15), then
+//               info, then bundled as in lineOp, then pushed pages
 //   lineGrant:   line v, flags u8 (bit 0 recall, bit 1 info, bit 2 quiet, bit 3 waiting, bit 4 share), then info,
 //               then waiting (count v, each v: wire version 7)
 //   lineShareGrant: line v, flags u8 (bit 0 info, bit 1 ahead, bit 2 aheadOnly), then info (without pages pushed
@@ -203,7 +204,7 @@ function checkKeys(value: unknown, allowed: readonly string[]): Record<string, u
 
 const lineKeys = ['type', 'line'] as const;
 const lineRecallKeys = ['type', 'line', 'share'] as const;
-const lineReleaseKeys = ['type', 'line', 'info', 'bundled', 'keepShare'] as const;
+const lineReleaseKeys = ['type', 'line', 'info', 'bundled', 'keepShare', 'pushPages', 'pushVersions', 'pushBytes', 'pushApplied'] as const;
 const lineShareGrantKeys = ['type', 'line', 'info', 'ahead', 'aheadOnly'] as const;
 const lineShareRequestKeys = ['type', 'line', 'ahead'] as const;
 const lineInvalidatedKeys = ['type', 'line', 'more'] as const;
@@ -230,10 +231,11 @@ function writeInfo(value: unknown): void {
   }
 }
 
-// lineOp: type, requestId, op, address, width, operands, info, bundled (optional)
+// lineOp: type, requestId, op, address, width, operands, info, bundled (optional), pushed pages (optional)
 function writeLineOp(message: Record<string, unknown>): void {
   const bundled = message.bundled;
-  checkCount(message, bundled === undefined ? 7 : 8);
+  const push = pushed(message);
+  checkCount(message, (bundled === undefined ? 7 : 8) + (push ? pushFieldCount : 0));
   writeVarint(message.requestId);
   const op = shippedOpCodes.get(message.op as string);
   if (op === undefined) throw notCompact;
@@ -247,12 +249,9 @@ function writeLineOp(message: Record<string, unknown>): void {
   writeU8(operands.length);
   for (let k = 0; k < operands.length; k++) writeString(operands[k]);
   writeInfo(message.info);
-  if (bundled === undefined) {
-    writeU8(0);
-    return;
-  }
-  writeU8(1);
-  writeBundled(bundled);
+  writeU8((bundled === undefined ? 0 : 1) | (push ? 2 : 0));
+  if (bundled !== undefined) writeBundled(bundled);
+  if (push) writePushes(message);
 }
 
 /** A field that is either absent or set (an own key whose value is undefined: msgpack, which keeps what it keeps). */
@@ -311,9 +310,11 @@ function writeLineRelease(message: Record<string, unknown>): void {
   writeVarint(message.line);
   const info = present(message, 'info');
   const bundled = present(message, 'bundled');
-  writeU8((info ? 1 : 0) | (bundled ? 2 : 0) | (trueFlag(message.keepShare) << 2));
+  const push = pushed(message);
+  writeU8((info ? 1 : 0) | (bundled ? 2 : 0) | (trueFlag(message.keepShare) << 2) | (push ? 8 : 0));
   if (info) writeInfo(message.info);
   if (bundled) writeBundled(message.bundled);
+  if (push) writePushes(message);
 }
 
 function writeLineGrant(message: Record<string, unknown>): void {
@@ -592,15 +593,16 @@ function writePageReply(message: Record<string, unknown>): void {
 // lineOpDone: type, requestId, result, info, quiet (optional, true)
 function writeLineOpDone(message: Record<string, unknown>): void {
   const quiet = message.quiet;
-  checkCount(message, quiet === undefined ? 4 : 5);
+  const push = pushed(message);
+  checkCount(message, (quiet === undefined ? 4 : 5) + (push ? pushFieldCount : 0));
+  if (quiet !== undefined && quiet !== true) throw notCompact;
   writeVarint(message.requestId);
   const result = message.result;
   if (result === null) writeU8(0);
   else { writeU8(1); writeString(result); }
   writeInfo(message.info);
-  if (quiet === undefined) writeU8(0);
-  else if (quiet === true) writeU8(1);
-  else throw notCompact;
+  writeU8((quiet === true ? 1 : 0) | (push ? 2 : 0));
+  if (push) writePushes(message);
 }
 
 /**
@@ -799,7 +801,9 @@ function readLineOp(): WireMessage {
   for (let k = 0; k < operandCount; k++) operands[k] = string();
   const info = readInfo();
   const message: WireMessage = { type: 'lineOp', requestId, op, address, width, operands, info };
-  if (flag()) message.bundled = readBundled();
+  const flags = readFlags(2);
+  if ((flags & 1) !== 0) message.bundled = readBundled();
+  if ((flags & 2) !== 0) readPushes(message);
   return message;
 }
 
@@ -853,10 +857,11 @@ function readFlags(bitCount: number): number {
 
 function readLineRelease(): WireMessage {
   const message: WireMessage = { type: 'lineRelease', line: varint() };
-  const flags = readFlags(3);
+  const flags = readFlags(4);
   if ((flags & 1) !== 0) message.info = readInfo();
   if ((flags & 2) !== 0) message.bundled = readBundled();
   if ((flags & 4) !== 0) message.keepShare = true;
+  if ((flags & 8) !== 0) readPushes(message);
   return message;
 }
 
@@ -985,7 +990,9 @@ function readLineOpDone(): WireMessage {
   const result = flag() ? string() : null;
   const info = readInfo();
   const message: WireMessage = { type: 'lineOpDone', requestId, result, info };
-  if (flag()) message.quiet = true;
+  const flags = readFlags(2);
+  if ((flags & 1) !== 0) message.quiet = true;
+  if ((flags & 2) !== 0) readPushes(message);
   return message;
 }
 

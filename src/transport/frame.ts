@@ -40,8 +40,10 @@ export const frameMagic = 0x44534d31;
  * 13 since session 39: a cloned message lists the weighted dsm buffers it carries after the value
  *    (src/channel/clone.ts, heldRangesOf), which the receiving manager reads.
  * 14 since session 41: a pushed page says how many of its receiver's diffs its copy holds (`pushApplied`).
+ * 15 since session 46: a line's shipped op, its answer and a line release carry pushed pages in the compact layout (a flag
+ *    byte where lineOp and lineOpDone had a presence byte), and line messages' pushed copies are the frame's payload.
  */
-export const wireVersion = 14;
+export const wireVersion = 15;
 export const frameHeaderBytes = 16;
 
 export const frameKinds = {

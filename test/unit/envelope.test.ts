@@ -124,6 +124,43 @@ test('a message\'s diffs past 8 KiB travel as one payload (compact body, their l
   assert.deepEqual(diffsIn(viaMsgpack.back).map((diff) => Buffer.from(diff)), diffs.map((diff) => Buffer.from(diff)));
 });
 
+test('a line\'s release that pushes pages (session 46): the copies are the payload, the body compact, the pages views of it', () => {
+  const info = { vc: [3, 1], known: [3, 1], intervals: [{ node: 1, index: 1, pages: [10, 11] }] };
+  // As readPushed leaves them: views of one buffer.
+  const copies = new Uint8Array(16 * 4096).map((_, i) => (i * 11) & 0xff);
+  const pushPages = Array.from({ length: 16 }, (_, k) => 100 + k);
+  const push = { pushPages, pushVersions: pushPages.map(() => [0, 4]), pushBytes: pushPages.map((_, k) => copies.subarray(k * 4096, (k + 1) * 4096)), pushApplied: pushPages.map(() => 0) };
+  const bundled = { interval: 1, pages: [10, 11], diffs: [new Uint8Array(9000).fill(3), new Uint8Array(0)] };
+  const cases: MeshMessage[] = [
+    { type: 'lineOp', requestId: 7, op: 'store', address: 4096 * 300, width: 4, operands: ['5'], info, ...push },
+    { type: 'lineOp', requestId: 7, op: 'store', address: 4096 * 300, width: 4, operands: ['5'], info, bundled, ...push },
+    { type: 'lineOpDone', requestId: 7, result: '0', info, quiet: true, ...push },
+    { type: 'lineRelease', line: 12, info, bundled, ...push },
+    { type: 'lineNotify', requestId: 3, address: 4096 * 300, count: 1, info, ...push },
+    { type: 'lineWake', requestId: 3, result: 'ok', info, ...push },
+  ];
+  for (const message of cases) {
+    const { back, body, payload } = overTheWire(message);
+    const diffBytes = 'bundled' in message ? 9000 : 0;
+    assert.equal(payload!.byteLength, 16 * 4096 + diffBytes, `${message.type}: the copies (and diffs) are the payload`);
+    if (message.type === 'lineOp' || message.type === 'lineOpDone' || message.type === 'lineRelease') {
+      assert.equal(body[0], compactMarker, `${message.type} goes compact`);
+      assert.ok(body.byteLength < 400, `${message.type}: a small body (${body.byteLength} bytes)`);
+    }
+    const got = back.pushBytes as Uint8Array[];
+    assert.deepEqual(got.map((page) => Buffer.from(page)), push.pushBytes.map((page) => Buffer.from(page)), `${message.type}: the same copies`);
+    assert.equal(got[0]!.buffer, got[15]!.buffer, `${message.type}: views of one received buffer`);
+    assert.deepEqual([back.pushPages, back.pushVersions, back.pushApplied], [push.pushPages, push.pushVersions, push.pushApplied]);
+    if ('bundled' in message) assert.deepEqual(diffsIn(back).map((diff) => diff.byteLength), [9000, 0]);
+  }
+  // A push of a page or two stays in the body, compact.
+  const small: MeshMessage = { type: 'lineOp', requestId: 8, op: 'add', address: 64, width: 4, operands: ['1'], info, pushPages: [5], pushVersions: [[1, 0]], pushBytes: [copies.subarray(0, 4096)], pushApplied: [0] };
+  const inBody = overTheWire(small);
+  assert.equal(inBody.payload, null);
+  assert.equal(inBody.body[0], compactMarker);
+  assert.deepEqual(Buffer.from((inBody.back.pushBytes as Uint8Array[])[0]!), Buffer.from(copies.subarray(0, 4096)));
+});
+
 test('diff lengths that do not account for the payload are FrameErrors; a compact body naming a payload it lacks too', () => {
   const wire = (diffs: unknown, payloadBytes: number): WireMessage => ({ type: 'diffs', interval: 1, pages: [1, 2], diffs, payload: new Uint8Array(payloadBytes) });
   assert.throws(() => fromWire(wire([4, 4], 7)), FrameError);
