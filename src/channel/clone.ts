@@ -102,6 +102,18 @@ const viewKinds = [
   ...(float16Array === undefined ? [] : [float16Array]),
 ] as const;
 
+const typedArrayTagGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype) as object, Symbol.toStringTag)!.get!;
+
+/**
+ * A view's index in viewKinds, by its internal slots as structured clone sees it: a subclass's is its base class's,
+ * and a view made in a vm context (of that realm's classes, so no `instanceof` here holds) is its kind's.
+ */
+function viewKindIndexOf(view: ArrayBufferView): number {
+  if (types.isDataView(view)) return viewKinds.indexOf(DataView);
+  const tag = typedArrayTagGetter.call(view) as string | undefined;
+  return viewKinds.findIndex((kind) => kind.name === tag);
+}
+
 /** By the internal slot, as structured clone sees it: a subclass's Symbol.toStringTag or another prototype does not hide one. */
 function isSharedArrayBuffer(value: unknown): value is SharedArrayBuffer {
   return types.isSharedArrayBuffer(value);
@@ -389,7 +401,7 @@ class DsmSerializer extends v8.DefaultSerializer {
       if (token >= rangeTokenOwners) this.held.push(range.offset, range.byteLength, token);
       const bare = this.bareMarkers.has(object as DataView);
       this.writeUint32(bare ? hostTagBuffer : hostTagView);
-      this.writeUint32(viewKinds.findIndex((kind) => object instanceof kind));
+      this.writeUint32(viewKindIndexOf(object));
       this.writeDouble(range.offset);
       this.writeDouble(range.byteLength);
       this.writeDouble(token);

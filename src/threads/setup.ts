@@ -28,6 +28,7 @@ import { RemoteParentPort } from './remote-parent.js';
 import { installSharedArrayBuffer, makeSharedArrayBufferClass, NativeSharedArrayBuffer } from './shared-array-buffer.js';
 import { setAppThreadState } from './state.js';
 import { hasPrewarmedThread, makeWorkerClass } from './worker.js';
+import { installVmContexts } from './vm-contexts.js';
 import { keepUncaughtText } from './uncaught-text.js';
 import { packageRoot } from '../package-info.js';
 import { LineTagger } from '../util/line-tagger.js';
@@ -308,6 +309,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
   // Which node this thread runs on, for programs that want to say so (plain node leaves these unset).
   publishNodeIdentity(config.nodeId, config.nodeCount);
   workers.environmentSet();
+  // The native functions, before dsm replaces them: a vm context's Atomics gets dsm's in place of these.
+  const nativeAtomics = new Map(Object.getOwnPropertyNames(Atomics).map((name) => [name, (Atomics as unknown as Record<string, unknown>)[name]]));
   installClusterAtomics({
     channel,
     offsetOf(buffer) {
@@ -317,6 +320,8 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     // A cluster of one holds every atomic line: its Atomics are V8's own.
     allLinesHeld: config.nodeCount === 1,
   });
+  // Contexts the program makes with node:vm get this thread's Atomics and SharedArrayBuffer (./vm-contexts.ts).
+  installVmContexts({ nativeAtomics, sharedArrayBufferFor: (realm) => makeSharedArrayBufferClass(allocate, config.regionBytes, realm) });
   if (tagOutputEnabled()) tagThreadOutput(config.nodeId, Number(wt.threadId));
   if (config.nodeCount > 1) {
     // Programs size their pools by core count; in dsm the cores are the cluster's.
