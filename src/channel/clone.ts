@@ -397,11 +397,14 @@ class DsmSerializer extends v8.DefaultSerializer {
         throw new DsmError('DSM_ERR_NOT_DSM_MEMORY',
           'a SharedArrayBuffer that is not dsm memory cannot cross nodes: create it with new SharedArrayBuffer() inside the dsm program');
       }
+      // Before the escape is counted: a view of a kind this clone does not know is refused, not sent as one it misreads.
+      const kind = viewKindIndexOf(object);
+      if (kind < 0) throw this._getDataCloneError(`${Object.prototype.toString.call(object)} over dsm memory could not be cloned`);
       const token = this.ranges.onEscape?.(range.offset, object.buffer) ?? 0;
       if (token >= rangeTokenOwners) this.held.push(range.offset, range.byteLength, token);
       const bare = this.bareMarkers.has(object as DataView);
       this.writeUint32(bare ? hostTagBuffer : hostTagView);
-      this.writeUint32(viewKindIndexOf(object));
+      this.writeUint32(kind);
       this.writeDouble(range.offset);
       this.writeDouble(range.byteLength);
       this.writeDouble(token);
