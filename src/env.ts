@@ -352,6 +352,10 @@ export function checkEnvironmentSettings(env: Environment = process.env): void {
   lineShipSampleOps(env);
   readAheadPageCount(env);
   interruptBudgetFromEnvironment(env);
+  const progress = env.DSM_PROGRESS ?? '';
+  if (progress !== '' && progress !== '0' && progress !== '1') {
+    throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_PROGRESS='${progress}' is not 0 or 1: 1 always shows start-up progress, 0 never (unset: when stderr is a terminal)`);
+  }
   const hops = env.DSM_HOPS ?? '';
   if (hops !== '' && !(existsSync(hops) && statSync(hops).isDirectory())) {
     throw new DsmError('DSM_ERR_INVALID_OPTION', `DSM_HOPS='${hops}' is not a directory: it names the directory hop stamps are written to (make it first, or unset DSM_HOPS)`);

@@ -30,15 +30,18 @@ export async function launcherPlanFor(raw: LaunchedRaw, env: Environment): Promi
   const manual = raw.listen !== undefined || (raw.nodes !== undefined && raw.nodes !== '1');
   // DSM_LAUNCHER=none keeps ordinary runs ordinary inside an engine's environment (e.g. a CI job under Slurm).
   const asked = raw.launcher ?? launcherSetting(env) ?? 'auto';
+  // Which setting named it, for the errors: the option, or the environment variable.
+  const askedBy = raw.launcher === undefined && launcherSetting(env) !== undefined ? 'DSM_LAUNCHER' : '--launcher';
   if (manual) {
     if (asked !== 'auto' && asked !== 'none') {
-      throw new DsmError('DSM_ERR_INVALID_OPTION', `--launcher ${asked} starts every node itself; drop ${raw.listen !== undefined ? '--listen' : '--nodes'}`);
+      throw new DsmError('DSM_ERR_INVALID_OPTION', `${askedBy} ${asked} starts every node itself; drop ${raw.listen !== undefined ? '--listen' : '--nodes'}${askedBy === 'DSM_LAUNCHER' ? ' (or unset DSM_LAUNCHER)' : ''}`);
     }
     return null;
   }
   const { detectLauncher } = await import('../cluster/launchers/detect.js');
   const plan = detectLauncher(env, {
     launcher: asked,
+    askedBy,
     ...(raw.leader === undefined ? {} : { leader: raw.leader }),
     ...(raw.rendezvous === undefined ? {} : { rendezvous: raw.rendezvous }),
     ...(raw.expect === undefined ? {} : { expect: parseInteger('--expect', raw.expect, 1, nodeCountMax) }),

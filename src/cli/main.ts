@@ -5,7 +5,7 @@ import type { LauncherPlan } from '../cluster/launchers/detect.js';
 import type { ClusterHandle, MeshContext, MeshLike } from '../cluster/common.js';
 import type { PrestartedThread } from '../runtime/program.js';
 import { DsmError, exitCodeNodeDied, exitCodeUsage, isDsmError } from '../errors.js';
-import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, loopStallFactor, nodeCountMax } from '../constants.js';
+import { heartbeatTimeoutMs, heartbeatTimeoutMsMax, heartbeatTimeoutMsMin, joinTimeoutMsDefault, loopStallFactor, nodeCountMax } from '../constants.js';
 import { parseInteger, parseProtocol, parseRunOptions, placementDefault } from './options.js';
 import { placementNames } from '../protocol/engine.js';
 import { checkEnvironmentSettings, processEnvironment, publishNodeIdentity, setRaceMode, setTagOutput, takeEnvironmentSecret, warmThreadsEnabled } from '../env.js';
@@ -313,7 +313,7 @@ export async function main(argv: string[], early: EarlyNodes | null = null): Pro
     .option('--tag-output', 'prefix each output line with the node and thread that wrote it: [node N thread T]')
     .option('--listen <host:port>', 'run across machines: node 0 listens here for `dsm node --join`')
     .option('--expect <n>', 'with --listen: the number of nodes in the cluster, this one included')
-    .option('--join-timeout <ms>', 'with --listen: how long to wait for every node to join')
+    .option('--join-timeout <ms>', `with --listen: how long to wait for every node to join (default: ${joinTimeoutMsDefault})`)
     .option('--secret <secret>', 'the cluster\'s shared secret, at least 128 bits (make one with `dsm secret`); never sent over the network, '
       + 'but visible to every user of this machine in `ps`: prefer --secret-file or DSM_SECRET')
     .option('--secret-file <file>', 'read the shared secret from <file> (one line; keep it readable only by you)')
@@ -352,7 +352,7 @@ export async function main(argv: string[], early: EarlyNodes | null = null): Pro
     .option('--placement <name>', 'must match node 0', placementDefault)
     .option('--region-bytes <size>', 'must match node 0', '4g')
     .option('--twin-bytes <size>', 'hlrc: most twin memory on this node (default: 1/16 of RAM, at most 12m)')
-    .option('--join-timeout <ms>', 'how long to keep trying to join')
+    .option('--join-timeout <ms>', `how long to keep trying to join (default: ${joinTimeoutMsDefault})`)
     .option('--heartbeat-timeout <ms>', 'as for dsm run (each node uses its own)')
     .action(async (raw: Record<string, string | undefined>) => {
       await nodeCommand(raw);
@@ -370,9 +370,9 @@ export async function main(argv: string[], early: EarlyNodes | null = null): Pro
       + 'an application (matmul, jacobi, tsp, quicksort, water, stencil: dsm against plain worker threads), or suite (all of them, to bench/results/)')
     .argument('<name>', 'benchmark name')
     .option('--json', 'print one JSON object as the last line')
-    .option('--iterations <n>', 'samples per measurement (micro-benchmarks) or iterations (applications)')
+    .option('--iterations <n>', 'samples per measurement (micro-benchmarks; default 2000, rtt --hops 500 pages) or iterations (applications; each its own default)')
     .option('--threads <n>', 'application: worker threads (default: one per node)')
-    .option('--nodes <n>', 'application: node processes')
+    .option('--nodes <n>', 'application: node processes (default: 1)')
     .option('--protocol <name>', 'application: hlrc or sc')
     .option('--variant <name>', 'application: variant, e.g. row or col for matmul')
     .option('--size <n>', 'application: problem size (see bench/apps)')
@@ -394,6 +394,12 @@ export async function main(argv: string[], early: EarlyNodes | null = null): Pro
       process.stderr.write(`dsm plot: ${result.accesses} faults from ${result.nodes} node(s), ${result.points} drawn -> ${raw.output}\n`);
     });
 
+  // A usage error names the help of the command it came from (dsm run --help), not only the top level's.
+  for (const command of cli.commands) {
+    command.configureOutput({
+      outputError: (text, write) => write(`dsm: DSM_ERR_USAGE: ${text.replace(/^error: /, '').trim()} (run dsm ${command.name()} --help for usage)\n`),
+    });
+  }
   try {
     await cli.parseAsync(argv, { from: 'user' });
   } catch (error) {

@@ -46,7 +46,7 @@ export function resolveProgram(file: string): string {
     if (directory) {
       throw new DsmError('DSM_ERR_PROGRAM_NOT_FOUND', `program '${file}' is a directory with no index.js and no package.json "main" (looked at ${path}); name the program's file`);
     }
-    throw new DsmError('DSM_ERR_PROGRAM_NOT_FOUND', `program file '${file}' does not exist (looked at ${path})`);
+    throw new DsmError('DSM_ERR_PROGRAM_NOT_FOUND', `program file '${file}' does not exist (looked at ${path}); give the program's path from the current directory, or an absolute path`);
   }
 }
 

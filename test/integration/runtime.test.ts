@@ -65,8 +65,12 @@ test('the program is found as node finds its main module: a directory runs its i
 });
 
 test('bad input: one line, a stable code, exit code 2', () => {
-  const cases: Array<{ args: string[]; code: string; env?: Record<string, string> }> = [
-    { args: ['run', 'no/such/program.js'], code: 'DSM_ERR_PROGRAM_NOT_FOUND' },
+  // `says`: what the line must name (the setting that was wrong, what to do).
+  const cases: Array<{ args: string[]; code: string; env?: Record<string, string>; says?: RegExp }> = [
+    { args: ['run', 'no/such/program.js'], code: 'DSM_ERR_PROGRAM_NOT_FOUND', says: /give the program's path from the current directory/ },
+    { args: ['run', '--bogus', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_USAGE', says: /unknown option '--bogus' \(run dsm run --help for usage\)/ },
+    { args: ['run', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION', env: { DSM_LAUNCHER: 'foo' }, says: /^dsm: DSM_ERR_INVALID_OPTION: DSM_LAUNCHER 'foo' does not exist/ },
+    { args: ['run', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION', env: { DSM_PROGRESS: '7' }, says: /DSM_PROGRESS='7' is not 0 or 1/ },
     { args: ['run', '--nodes', '0', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
     { args: ['run', '--nodes', 'many', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION' },
     { args: ['run', '--protocol', 'mesi', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_PROTOCOL' },
@@ -76,13 +80,14 @@ test('bad input: one line, a stable code, exit code 2', () => {
     { args: ['run', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION', env: { DSM_HOPS: 'no/such/directory' } },
     { args: ['run', `${fixtures}/argv-env.mjs`], code: 'DSM_ERR_INVALID_OPTION', env: { DSM_READAHEAD_PAGES: '0' } },
   ];
-  for (const { args, code, env } of cases) {
+  for (const { args, code, env, says } of cases) {
     const result = run([...dsm, ...args], env === undefined ? {} : { env });
     assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.equal(result.stdout, '', args.join(' '));
     const lines = result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, `${args.join(' ')} printed one line: ${result.stderr}`);
     assert.match(lines[0]!, new RegExp(`^dsm: ${code}: `), args.join(' '));
+    if (says !== undefined) assert.match(lines[0]!, says);
   }
 });
 

@@ -39,6 +39,8 @@ export interface LauncherPlan {
 
 export interface LauncherRequest {
   /** --launcher: auto (default), none, or one of launcherNames. */
+  /** `askedBy`: the setting that named `launcher` (--launcher, or DSM_LAUNCHER), for the error naming a wrong one. */
+  askedBy?: '--launcher' | 'DSM_LAUNCHER';
   launcher?: string;
   /** --leader HOST:PORT, or :PORT to keep the launcher's host. */
   leader?: string;
@@ -290,7 +292,7 @@ export function detectLauncher(env: Env, request: LauncherRequest): LauncherPlan
   const leaderOption = parseLeader(request.leader);
   if (asked !== 'auto') {
     if (!(launcherNames as readonly string[]).includes(asked)) {
-      throw new DsmError('DSM_ERR_INVALID_OPTION', `--launcher '${asked}' does not exist; use one of: auto, none, ${launcherNames.join(', ')}`);
+      throw new DsmError('DSM_ERR_INVALID_OPTION', `${request.askedBy ?? '--launcher'} '${asked}' does not exist; use one of: auto, none, ${launcherNames.join(', ')}`);
     }
     return planners[asked as LauncherName](env, request, leaderOption);
   }
