@@ -374,6 +374,12 @@ export const heartbeatIntervalMs = 500;
 export const heartbeatTimeoutMs = 4000;
 /** Cluster: default time to wait for all nodes to join. */
 export const joinTimeoutMsDefault = 30000;
+/**
+ * Runtime: the signals a program's main thread may take with process.on (src/threads/signals.ts): node 0's process
+ * hands each to it while it listens. SIGINT and SIGTERM otherwise end the run (exit 130, 143); the others, not
+ * listened for, act as on any process (SIGHUP ends it, SIGWINCH is ignored). SIGUSR1 stays Node's (the inspector).
+ */
+export const programSignalNames = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 export const nodeCountMax = 64;
 
 /** Cluster: a joiner retries a refused connection to node 0 this often, until its join timeout. */

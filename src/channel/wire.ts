@@ -10,6 +10,7 @@
 // nothing of each other.
 
 import type { MessagePort } from 'node:worker_threads';
+import type { programSignalNames } from '../constants.js';
 
 export type ThreadRole = 'main' | 'worker';
 
@@ -48,8 +49,8 @@ export interface AppThreadConfig {
 export type AtomicFunction =
   'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange' | 'wait' | 'notify';
 
-/** The signals a program's main thread may take itself (src/threads/signals.ts). */
-export type ProgramSignal = 'SIGINT' | 'SIGTERM';
+/** The signals a program's main thread may take itself (src/threads/signals.ts; programSignalNames). */
+export type ProgramSignal = typeof programSignalNames[number];
 
 /**
  * In race mode (DSM_RACE=1) the client adds `site` (file:line:column of the

@@ -4,7 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { nodeCountMax, secretEntropyBitsMin } from '../constants.js';
+import { nodeCountMax, type programSignalNames, secretEntropyBitsMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { packageVersion } from '../package-info.js';
 import { takeEnvironmentSecret } from '../env.js';
@@ -61,6 +61,8 @@ export interface MeshContext {
 
 /** The signals that interrupt a run (Ctrl-C, `timeout`, kill): each node then says where its app threads stand. */
 export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+/** The signals a program's main thread may take with its own listeners (programSignalNames). */
+export type TakenSignal = typeof programSignalNames[number];
 
 export interface ClusterHandle {
   readonly nodeId: number;
@@ -82,9 +84,11 @@ export interface ClusterHandle {
    * took the signal (its main thread listens for it: process.on('SIGINT')),
    * and the run goes on as a plain node process would. Optional for a custom handle.
    */
-  takeSignal?: ((signal: InterruptSignal) => boolean) | null;
+  takeSignal?: ((signal: TakenSignal) => boolean) | null;
   /** Node 0: the signals the program takes changed (every other node is told: Control 'signals'). */
-  programSignals?(taken: InterruptSignal[]): void;
+  programSignals?(taken: TakenSignal[]): void;
+  /** The signals the program takes (node 0: handed to it; other nodes: ignored while it does), besides SIGINT/SIGTERM's handlers. */
+  listenForProgram?(taken: readonly TakenSignal[]): void;
   shutdown(code: number): Promise<never>;
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
   /** Floor of the adaptive heartbeat timeout every node of this cluster uses (--heartbeat-timeout). */
@@ -183,7 +187,7 @@ export type Control =
    * for them): a node signalled with its process group (`timeout`'s SIGTERM)
    * leaves the signal to the program rather than ending its part of the run.
    */
-  | { type: 'signals'; taken: InterruptSignal[] };
+  | { type: 'signals'; taken: TakenSignal[] };
 
 export function sendControl(connection: Connection, message: Control): void {
   assert(typeof message.type === 'string', 'control messages carry a type');

@@ -4,9 +4,9 @@
 // a mesh's 'peer-lost' becomes a failure. The two differ only in how the run
 // ends (node 0 stops every node; a joiner asks node 0) and where output goes.
 
-import { failureReportMsMax, shutdownGraceMs } from '../constants.js';
+import { failureReportMsMax, programSignalNames, shutdownGraceMs } from '../constants.js';
 import { signalTakenByProgram } from './watchdog.js';
-import type { ClusterHandle, Failure, InterruptSignal, MeshLike, PeerInfo } from './common.js';
+import type { ClusterHandle, Failure, InterruptSignal, MeshLike, PeerInfo, TakenSignal } from './common.js';
 
 export abstract class NodeHandle implements ClusterHandle {
   abstract readonly nodeId: number;
@@ -21,14 +21,37 @@ export abstract class NodeHandle implements ClusterHandle {
   /** The signal that interrupted the run (received here, or named by node 0's stop); null: none yet. */
   protected interruptedBy: InterruptSignal | null = null;
   private inFlight: (() => string) | null = null;
-  /** Node 0: the program's own listeners take SIGINT and SIGTERM first (ClusterHandle.takeSignal). */
-  takeSignal: ((signal: InterruptSignal) => boolean) | null = null;
+  /** Node 0: the program's own listeners take its signals first (ClusterHandle.takeSignal). */
+  takeSignal: ((signal: TakenSignal) => boolean) | null = null;
+  /** The handlers listenForProgram installed, by signal. */
+  private readonly programHandlers = new Map<TakenSignal, () => void>();
 
   /** Whether the program took `signal` (takeSignal): then the watchdog counts no grace period, and the run goes on. */
-  protected programTakes(signal: InterruptSignal): boolean {
+  protected programTakes(signal: TakenSignal): boolean {
     if (this.ending || this.takeSignal?.(signal) !== true) return false;
-    signalTakenByProgram();
+    if (signal === 'SIGINT' || signal === 'SIGTERM') signalTakenByProgram();
     return true;
+  }
+
+  /**
+   * The signals the program listens for, besides SIGINT and SIGTERM (which this process always handles): while it
+   * does, this process has a handler for each, which on node 0 hands the signal to the program and elsewhere
+   * ignores it (a signal to the whole process group reaches every node; node 0 hands it over once). When the program
+   * stops listening, the handler goes and the signal acts as on any process again (SIGHUP ends it).
+   */
+  listenForProgram(taken: readonly TakenSignal[]): void {
+    for (const signal of programSignalNames) {
+      if (signal === 'SIGINT' || signal === 'SIGTERM') continue;
+      const handler = this.programHandlers.get(signal);
+      if (taken.includes(signal) && handler === undefined) {
+        const handle = (): void => { if (this.nodeId === 0) this.programTakes(signal); };
+        this.programHandlers.set(signal, handle);
+        process.on(signal, handle);
+      } else if (!taken.includes(signal) && handler !== undefined) {
+        this.programHandlers.delete(signal);
+        process.off(signal, handler);
+      }
+    }
   }
 
   constructor(readonly secret: string, readonly heartbeatTimeoutMs: number) {}

@@ -3,13 +3,13 @@
 // wait for "start"; afterwards exit with the cluster.
 
 import type { Listener } from '../transport/mesh.js';
-import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, regionBytesDefault, shutdownGraceMs, signalledNodeStopWaitMs, exitDeadlineMs } from '../constants.js';
+import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, programSignalNames, regionBytesDefault, shutdownGraceMs, signalledNodeStopWaitMs, exitDeadlineMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import type { TlsConfig } from '../transport/tls.js';
 import { dialWithRetry } from '../transport/dial.js';
 import {
-  type ClusterConfig, type ClusterHandle, type Control, type InterruptSignal, type MeshContext, type MeshLike,
+  type ClusterConfig, type ClusterHandle, type Control, type InterruptSignal, type MeshContext, type MeshLike, type TakenSignal,
   checkSecretStrength, createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, secretFromEnvironment, sendControl,
 } from './common.js';
 import { NodeHandle } from './handle.js';
@@ -200,9 +200,13 @@ class Joiner extends NodeHandle {
       case 'shutdown':
         await this.stop(message.code, message.signal);
         return;
-      case 'signals':
-        this.programSignalsTaken = new Set((Array.isArray(message.taken) ? message.taken : []).filter((signal) => signal === 'SIGINT' || signal === 'SIGTERM'));
+      case 'signals': {
+        const taken = (Array.isArray(message.taken) ? message.taken : []).filter((signal): signal is TakenSignal => (programSignalNames as readonly unknown[]).includes(signal));
+        this.programSignalsTaken = new Set(taken.filter((signal): signal is InterruptSignal => signal === 'SIGINT' || signal === 'SIGTERM'));
+        // The others: ignored here while the program takes them (node 0 hands a group's signal to it once).
+        this.listenForProgram(taken);
         return;
+      }
       default:
         process.stderr.write(`dsm: node 0 sent an unexpected control message '${message.type}'; ignored\n`);
     }

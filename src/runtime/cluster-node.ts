@@ -431,7 +431,13 @@ export class ClusterNode {
     // not silent to the end. Once per node, one write: every node's line whole, in whatever order they come.
     // The program's own SIGINT and SIGTERM listeners (on its main thread, on node 0) take the signals first.
     if (handle.nodeId === 0 && 'takeSignal' in handle) handle.takeSignal = (signal) => this.manager.deliverSignal(signal);
-    if (handle.nodeId === 0) this.manager.onSignalsTaken = (taken) => handle.programSignals?.(taken);
+    if (handle.nodeId === 0) {
+      this.manager.onSignalsTaken = (taken) => {
+        // This process takes the other signals for the program first, then the other nodes are told (they ignore them).
+        handle.listenForProgram?.(taken);
+        handle.programSignals?.(taken);
+      };
+    }
     handle.onInterrupt?.(() => {
       const parked = this.host.describeParked(parkedReportCountMax, [...this.parkedNatively(), ...this.webLocks.waiting()]);
       if (parked.length > 0) process.stderr.write(`dsm: interrupted; parked on node ${handle.nodeId}: ${parked.join('; ')}\n`);

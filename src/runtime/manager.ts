@@ -96,7 +96,7 @@ export class NodeManager {
     this.heap.beforeCollected = () => this.channel.applyGivenEscapes((offset) => this.heap.onEscapeGiven(offset));
   }
 
-  /** The threads (the program's main thread) listening for SIGINT or SIGTERM ('signal-listeners'). */
+  /** The threads (the program's main thread) listening for the signals it may take ('signal-listeners'). */
   private readonly signalListeners = new Map<ThreadEndpoint, Set<ProgramSignal>>();
 
   /** Told when the signals the program's threads listen for change (node 0 tells the other nodes). */
@@ -209,8 +209,8 @@ export class NodeManager {
         if (signals.size > 0) this.signalListeners.set(endpoint, signals);
         else this.signalListeners.delete(endpoint);
         this.signalsChanged();
-        // Posted (by postMessage: no doorbell form), so nobody waits for an answer.
-        return replyLater;
+        // A call: the thread's process.on returns once node 0 takes the signal for it (signalsChanged).
+        return null;
       }
       default:
         if (this.extraRequests !== null) return this.extraRequests(endpoint, request);

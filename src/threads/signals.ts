@@ -1,4 +1,5 @@
-// The program's own SIGINT and SIGTERM listeners.
+// The program's own signal listeners (SIGINT and SIGTERM, session 45; SIGHUP, SIGQUIT, SIGUSR2, SIGWINCH and
+// SIGCONT, session 46: users20's reload on SIGHUP killed the run).
 //
 // Under dsm the program's main thread is a Node worker, and a worker's
 // process.on('SIGINT') never fires (Node delivers signals to the process's
@@ -10,13 +11,16 @@
 // hands the signal to it (a 'signal' event, emitted here as Node emits it:
 // process.emit(signal, signal)) instead of ending the run, as a plain node
 // process leaves the signal to the program's handler. The handler runs when
-// the thread's loop runs, as Node's does on a main thread.
+// the thread's loop runs, as Node's does on a main thread. The manager is told
+// by a call, not a post: when process.on returns, node 0 takes the signal (a
+// program that listens and then signals itself found node 0 not told yet).
 
 import type { ChannelClient } from '../channel/client.js';
 import type { ProgramSignal } from '../channel/wire.js';
+import { programSignalNames } from '../constants.js';
 
 function isForwarded(event: unknown): event is ProgramSignal {
-  return event === 'SIGINT' || event === 'SIGTERM';
+  return (programSignalNames as readonly unknown[]).includes(event);
 }
 
 export function forwardProgramSignals(channel: ChannelClient): void {
@@ -25,7 +29,7 @@ export function forwardProgramSignals(channel: ChannelClient): void {
     if (now === listening.has(signal)) return;
     if (now) listening.add(signal);
     else listening.delete(signal);
-    channel.post({ op: 'signal-listeners', signal, listening: now });
+    channel.call({ op: 'signal-listeners', signal, listening: now });
   };
   // 'newListener' comes before the listener is added, 'removeListener' after it is removed.
   process.on('newListener', (event: unknown) => {

@@ -45,10 +45,15 @@ function signalled(command: readonly string[], signal: NodeJS.Signals, group: bo
   });
 }
 
-for (const { nodes, signal, group } of [{ nodes: 1, signal: 'SIGINT', group: false }, { nodes: 2, signal: 'SIGINT', group: true }, { nodes: 3, signal: 'SIGTERM', group: true }] as const) {
+// Session 46 (users20): the other signals a program may take (SIGHUP to reload, SIGUSR2 to dump stats) ended the run.
+for (const { nodes, signal, group } of [
+  { nodes: 1, signal: 'SIGINT', group: false }, { nodes: 2, signal: 'SIGINT', group: true }, { nodes: 3, signal: 'SIGTERM', group: true },
+  { nodes: 1, signal: 'SIGUSR2', group: false }, { nodes: 3, signal: 'SIGHUP', group: true },
+] as const) {
   test(`--nodes ${nodes}: the program's own ${signal} listener takes ${signal}${group ? ' sent to the whole process group' : ''}: it wakes its workers, prints their results and exits 3, as under node`, async () => {
-    const plain = await signalled(['test/fixtures/users18/sig-wait.mjs', 'handler'], signal, group);
-    const onDsm = await signalled(['bin/dsm.js', 'run', '--nodes', String(nodes), 'test/fixtures/users18/sig-wait.mjs', 'handler'], signal, group);
+    const args = signal === 'SIGINT' || signal === 'SIGTERM' ? ['handler'] : ['handler', signal];
+    const plain = await signalled(['test/fixtures/users18/sig-wait.mjs', ...args], signal, group);
+    const onDsm = await signalled(['bin/dsm.js', 'run', '--nodes', String(nodes), 'test/fixtures/users18/sig-wait.mjs', ...args], signal, group);
     assert.equal(plain.status, 3, plain.stderr);
     assert.equal(onDsm.status, 3, onDsm.stderr);
     const lines = (text: string): string[] => text.trim().split('\n').sort();

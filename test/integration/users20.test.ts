@@ -23,6 +23,9 @@ const runs: readonly Run[] = [
   { file: 'msg-store-order.mjs', args: ['4', '800', '2'], dsm: ['--nodes', '3'], status: 0, what: 'thousands of messages, each after plain shared stores the receiver must see; answers and relays likewise' },
   { file: 'proc-metrics.mjs', dsm: ['--nodes', '3'], status: 0, what: 'memoryUsage, resourceUsage, cpuUsage and ELU shapes, clocks forward between threads, parallelism alike' },
   { file: 'clone-transfer.mjs', dsm: ['--nodes', '2'], status: 0, what: 'structuredClone and postMessage of an ArrayBuffer transferred next to a SharedArrayBuffer' },
+  // The round's finding 1 (fixed in session 46): a main thread's listeners for signals other than SIGINT/SIGTERM.
+  { file: 'min/sighup-main.mjs', args: ['SIGHUP'], dsm: ['--nodes', '2'], status: 0, what: 'the main thread listens for SIGHUP and signals itself (the run died of it, exit 129)' },
+  { file: 'min/sighup-main.mjs', args: ['SIGWINCH'], dsm: ['--nodes', '1'], status: 0, what: 'the main thread listens for SIGWINCH and signals itself (never heard)' },
 ];
 
 for (const run of runs) {
