@@ -330,6 +330,11 @@ export function setupAppThread(config: AppThreadConfig, port: MessagePort): void
     (os as unknown as Record<string, unknown>).availableParallelism = () => parallelism;
     (os as unknown as Record<string, unknown>).cpus = () =>
       Array.from({ length: parallelism }, (_, index) => ({ ...localCpus[index % Math.max(1, localCpus.length)]! }));
+    // navigator.hardwareConcurrency (Node 21 on) says the same as os.availableParallelism(), as under node (users20).
+    const navigatorObject = (globalThis as { navigator?: object }).navigator;
+    if (navigatorObject !== undefined) {
+      Object.defineProperty(navigatorObject, 'hardwareConcurrency', { get: () => parallelism, enumerable: true, configurable: true });
+    }
   }
   syncBuiltinESMExports();
   // The program's main thread keeps a warm thread for its first local worker on a cluster (docs/DESIGN.md "Warm
