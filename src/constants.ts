@@ -380,6 +380,8 @@ export const joinTimeoutMsDefault = 30000;
  * listened for, act as on any process (SIGHUP ends it, SIGWINCH is ignored). SIGUSR1 stays Node's (the inspector).
  */
 export const programSignalNames = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
+/** One of programSignalNames. */
+export type ProgramSignal = typeof programSignalNames[number];
 export const nodeCountMax = 64;
 
 /** Cluster: a joiner retries a refused connection to node 0 this often, until its join timeout. */

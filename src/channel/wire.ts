@@ -10,7 +10,7 @@
 // nothing of each other.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { programSignalNames } from '../constants.js';
+import type { ProgramSignal } from '../constants.js';
 
 export type ThreadRole = 'main' | 'worker';
 
@@ -50,7 +50,7 @@ export type AtomicFunction =
   'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange' | 'wait' | 'notify';
 
 /** The signals a program's main thread may take itself (src/threads/signals.ts; programSignalNames). */
-export type ProgramSignal = typeof programSignalNames[number];
+export type { ProgramSignal };
 
 /**
  * In race mode (DSM_RACE=1) the client adds `site` (file:line:column of the

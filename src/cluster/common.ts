@@ -4,7 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { nodeCountMax, type programSignalNames, secretEntropyBitsMin } from '../constants.js';
+import { nodeCountMax, type ProgramSignal, secretEntropyBitsMin } from '../constants.js';
 import { DsmError, assert } from '../errors.js';
 import { packageVersion } from '../package-info.js';
 import { takeEnvironmentSecret } from '../env.js';
@@ -61,8 +61,11 @@ export interface MeshContext {
 
 /** The signals that interrupt a run (Ctrl-C, `timeout`, kill): each node then says where its app threads stand. */
 export type InterruptSignal = 'SIGINT' | 'SIGTERM';
-/** The signals a program's main thread may take with its own listeners (programSignalNames). */
-export type TakenSignal = typeof programSignalNames[number];
+
+/** Whether `signal` interrupts a run (else it is one a program may take that dsm's processes otherwise leave be). */
+export function isInterruptSignal(signal: ProgramSignal): signal is InterruptSignal {
+  return signal === 'SIGINT' || signal === 'SIGTERM';
+}
 
 export interface ClusterHandle {
   readonly nodeId: number;
@@ -84,11 +87,11 @@ export interface ClusterHandle {
    * took the signal (its main thread listens for it: process.on('SIGINT')),
    * and the run goes on as a plain node process would. Optional for a custom handle.
    */
-  takeSignal?: ((signal: TakenSignal) => boolean) | null;
+  takeSignal?: ((signal: ProgramSignal) => boolean) | null;
   /** Node 0: the signals the program takes changed (every other node is told: Control 'signals'). */
-  programSignals?(taken: TakenSignal[]): void;
+  programSignals?(taken: ProgramSignal[]): void;
   /** The signals the program takes (node 0: handed to it; other nodes: ignored while it does), besides SIGINT/SIGTERM's handlers. */
-  listenForProgram?(taken: readonly TakenSignal[]): void;
+  listenForProgram?(taken: readonly ProgramSignal[]): void;
   shutdown(code: number): Promise<never>;
   relayOutput(stream: 'stdout' | 'stderr', text: string, threadId?: number): void;
   /** Floor of the adaptive heartbeat timeout every node of this cluster uses (--heartbeat-timeout). */
@@ -187,7 +190,7 @@ export type Control =
    * for them): a node signalled with its process group (`timeout`'s SIGTERM)
    * leaves the signal to the program rather than ending its part of the run.
    */
-  | { type: 'signals'; taken: TakenSignal[] };
+  | { type: 'signals'; taken: ProgramSignal[] };
 
 export function sendControl(connection: Connection, message: Control): void {
   assert(typeof message.type === 'string', 'control messages carry a type');

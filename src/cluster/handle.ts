@@ -4,9 +4,9 @@
 // a mesh's 'peer-lost' becomes a failure. The two differ only in how the run
 // ends (node 0 stops every node; a joiner asks node 0) and where output goes.
 
-import { failureReportMsMax, programSignalNames, shutdownGraceMs } from '../constants.js';
+import { failureReportMsMax, type ProgramSignal, programSignalNames, shutdownGraceMs } from '../constants.js';
 import { signalTakenByProgram } from './watchdog.js';
-import type { ClusterHandle, Failure, InterruptSignal, MeshLike, PeerInfo, TakenSignal } from './common.js';
+import { type ClusterHandle, type Failure, type InterruptSignal, type MeshLike, type PeerInfo, isInterruptSignal } from './common.js';
 
 export abstract class NodeHandle implements ClusterHandle {
   abstract readonly nodeId: number;
@@ -22,14 +22,14 @@ export abstract class NodeHandle implements ClusterHandle {
   protected interruptedBy: InterruptSignal | null = null;
   private inFlight: (() => string) | null = null;
   /** Node 0: the program's own listeners take its signals first (ClusterHandle.takeSignal). */
-  takeSignal: ((signal: TakenSignal) => boolean) | null = null;
+  takeSignal: ((signal: ProgramSignal) => boolean) | null = null;
   /** The handlers listenForProgram installed, by signal. */
-  private readonly programHandlers = new Map<TakenSignal, () => void>();
+  private readonly programHandlers = new Map<ProgramSignal, () => void>();
 
   /** Whether the program took `signal` (takeSignal): then the watchdog counts no grace period, and the run goes on. */
-  protected programTakes(signal: TakenSignal): boolean {
+  protected programTakes(signal: ProgramSignal): boolean {
     if (this.ending || this.takeSignal?.(signal) !== true) return false;
-    if (signal === 'SIGINT' || signal === 'SIGTERM') signalTakenByProgram();
+    if (isInterruptSignal(signal)) signalTakenByProgram();
     return true;
   }
 
@@ -39,9 +39,9 @@ export abstract class NodeHandle implements ClusterHandle {
    * ignores it (a signal to the whole process group reaches every node; node 0 hands it over once). When the program
    * stops listening, the handler goes and the signal acts as on any process again (SIGHUP ends it).
    */
-  listenForProgram(taken: readonly TakenSignal[]): void {
+  listenForProgram(taken: readonly ProgramSignal[]): void {
     for (const signal of programSignalNames) {
-      if (signal === 'SIGINT' || signal === 'SIGTERM') continue;
+      if (isInterruptSignal(signal)) continue;
       const handler = this.programHandlers.get(signal);
       if (taken.includes(signal) && handler === undefined) {
         const handle = (): void => { if (this.nodeId === 0) this.programTakes(signal); };

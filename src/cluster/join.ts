@@ -3,14 +3,14 @@
 // wait for "start"; afterwards exit with the cluster.
 
 import type { Listener } from '../transport/mesh.js';
-import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, programSignalNames, regionBytesDefault, shutdownGraceMs, signalledNodeStopWaitMs, exitDeadlineMs } from '../constants.js';
+import { failureReportMsMax, heartbeatTimeoutMs, joinRetryIntervalMs, joinTimeoutMsDefault, outputRelayBytesMax, pageBytes, parentCheckIntervalMs, type ProgramSignal, programSignalNames, regionBytesDefault, shutdownGraceMs, signalledNodeStopWaitMs, exitDeadlineMs } from '../constants.js';
 import { DsmError, assert, exitCodeNodeDied } from '../errors.js';
 import { type Connection, handshake } from '../transport/connection.js';
 import type { TlsConfig } from '../transport/tls.js';
 import { dialWithRetry } from '../transport/dial.js';
 import {
-  type ClusterConfig, type ClusterHandle, type Control, type InterruptSignal, type MeshContext, type MeshLike, type TakenSignal,
-  checkSecretStrength, createTransportMesh, formatAddress, helloFor, listenMesh, parseAddress, secretFromEnvironment, sendControl,
+  type ClusterConfig, type ClusterHandle, type Control, type InterruptSignal, type MeshContext, type MeshLike,
+  checkSecretStrength, createTransportMesh, isInterruptSignal, formatAddress, helloFor, listenMesh, parseAddress, secretFromEnvironment, sendControl,
 } from './common.js';
 import { NodeHandle } from './handle.js';
 import { progress } from './progress.js';
@@ -201,8 +201,8 @@ class Joiner extends NodeHandle {
         await this.stop(message.code, message.signal);
         return;
       case 'signals': {
-        const taken = (Array.isArray(message.taken) ? message.taken : []).filter((signal): signal is TakenSignal => (programSignalNames as readonly unknown[]).includes(signal));
-        this.programSignalsTaken = new Set(taken.filter((signal): signal is InterruptSignal => signal === 'SIGINT' || signal === 'SIGTERM'));
+        const taken = (Array.isArray(message.taken) ? message.taken : []).filter((signal): signal is ProgramSignal => (programSignalNames as readonly unknown[]).includes(signal));
+        this.programSignalsTaken = new Set(taken.filter(isInterruptSignal));
         // The others: ignored here while the program takes them (node 0 hands a group's signal to it once).
         this.listenForProgram(taken);
         return;

@@ -39,9 +39,9 @@ export interface LauncherPlan {
 
 export interface LauncherRequest {
   /** --launcher: auto (default), none, or one of launcherNames. */
-  /** `askedBy`: the setting that named `launcher` (--launcher, or DSM_LAUNCHER), for the error naming a wrong one. */
-  askedBy?: '--launcher' | 'DSM_LAUNCHER';
   launcher?: string;
+  /** The setting that named `launcher` (--launcher, or DSM_LAUNCHER), for the error naming a wrong one. */
+  askedBy?: '--launcher' | 'DSM_LAUNCHER';
   /** --leader HOST:PORT, or :PORT to keep the launcher's host. */
   leader?: string;
   /** --rendezvous DIR (MPI). */
